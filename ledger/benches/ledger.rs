@@ -1,0 +1,145 @@
+//! Criterion benchmarks of the ledger's hot paths: signature checks single and batched,
+//! the RFC 9162 tree over 10,000 leaves, state-tree updates of 10,000 keys, and committing a
+//! block of 10,000 transactions to RocksDB.
+//!
+//! Run: `cargo bench -p acta-ledger --bench ledger`.
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::time::Duration;
+
+use acta_ledger::{
+    merkle,
+    state::{state_key, AuthenticatedState, MemoryState, StateChanges},
+    store::Store,
+    testing::{self, BlockSpec},
+    Hash, Height, Transaction,
+};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+
+fn signatures(c: &mut Criterion) {
+    let chain = testing::chain_id();
+    let txs: Vec<Transaction> = (0..1024)
+        .map(|i| testing::attest_tx(&chain, i, 1))
+        .collect();
+    let mut g = c.benchmark_group("signature");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("verify_single", |b| {
+        b.iter(|| txs[0].verify(&chain).unwrap())
+    });
+    for n in [64usize, 1024] {
+        let refs: Vec<&Transaction> = txs[..n].iter().collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("verify_batch", n), &refs, |b, refs| {
+            b.iter(|| {
+                let results = Transaction::verify_batch(refs, &chain);
+                assert!(results.iter().all(|r| r.is_ok()));
+            })
+        });
+    }
+    g.finish();
+}
+
+fn merkle_tree(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let leaves: Vec<Hash> = (0..N as u32)
+        .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+        .collect();
+    let root = merkle::root(&leaves);
+    let mut g = c.benchmark_group("merkle_10k");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("root", |b| b.iter(|| merkle::root(&leaves)));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("inclusion_proof", |b| {
+        b.iter(|| merkle::inclusion_proof(&leaves, 4321).unwrap())
+    });
+    let proof = merkle::inclusion_proof(&leaves, 4321).unwrap();
+    g.bench_function("verify_inclusion", |b| {
+        b.iter(|| merkle::verify_inclusion(&leaves[4321], &proof, &root).unwrap())
+    });
+    g.bench_function("consistency_proof", |b| {
+        b.iter(|| merkle::consistency_proof(&leaves, 6789).unwrap())
+    });
+    let old = merkle::root(&leaves[..6789]);
+    let cproof = merkle::consistency_proof(&leaves, 6789).unwrap();
+    g.bench_function("verify_consistency", |b| {
+        b.iter(|| merkle::verify_consistency(&old, &root, &cproof).unwrap())
+    });
+    g.finish();
+}
+
+fn changes(height: u64, n: u32) -> StateChanges {
+    (0..n)
+        .map(|i| {
+            let key = state_key("bench", &(u64::from(i) + height * 1_000_000).to_be_bytes());
+            (key, Some(vec![7u8; 64]))
+        })
+        .collect()
+}
+
+fn state_tree(c: &mut Criterion) {
+    const N: u32 = 10_000;
+    let mut g = c.benchmark_group("state_10k_keys");
+    g.throughput(Throughput::Elements(u64::from(N)));
+    // Against a tree that already holds 100,000 keys, as a running ledger would.
+    let mut state = MemoryState::new();
+    for h in 0..10 {
+        state.commit(&changes(h, N)).unwrap();
+    }
+    let next = changes(10, N);
+    g.bench_function("memory_prepare", |b| {
+        b.iter(|| state.prepare(&next, Height(10)).unwrap())
+    });
+    g.finish();
+}
+
+fn block_commit(c: &mut Criterion) {
+    const N: u32 = 10_000;
+    let chain = testing::chain_id();
+    let (keys, set) = testing::validators(4, &[]);
+    let txs: Vec<Transaction> = (0..N).map(|i| testing::attest_tx(&chain, i, 1)).collect();
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(u64::from(N)));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    // Each iteration commits one block of 10,000 transactions (and 10,000 state writes, one
+    // per transaction) to a fresh store holding only the genesis state.
+    g.bench_function("commit_block_10k_txs", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(dir.path()).unwrap();
+                store.commit_state_only(&StateChanges::new()).unwrap();
+                (dir, store)
+            },
+            |(dir, store)| {
+                let update = store.prepare(&changes(1, N), Height(1)).unwrap();
+                let block = testing::block(
+                    &chain,
+                    BlockSpec {
+                        height: Height(1),
+                        parent_hash: Hash::ZERO,
+                        txs: txs.clone(),
+                        last_commit: None,
+                        evidence: vec![],
+                        state_root: update.root,
+                        validators: &set,
+                        next_validators: &set,
+                    },
+                );
+                let commit = testing::commit(&chain, &keys, &set, Height(1), block.hash());
+                store.commit_block(&block, &commit, update).unwrap();
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    targets = signatures, merkle_tree, state_tree, block_commit
+}
+criterion_main!(benches);

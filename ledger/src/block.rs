@@ -1,0 +1,144 @@
+//! Block headers and blocks.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    codec::{self, read_vec},
+    merkle,
+    tx::{Transaction, TX_BYTES_MAX},
+    types::{ChainId, Height, Timestamp},
+    vote::{Commit, Evidence},
+    Error, Hash, PublicKey, Result,
+};
+
+/// The most transactions one block may carry.
+pub const BLOCK_TXS_MAX: usize = 20_000;
+/// The most pieces of evidence one block may carry.
+pub const BLOCK_EVIDENCE_MAX: usize = 64;
+/// The most bytes one encoded block may have.
+pub const BLOCK_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+/// A block header. Its hash (SHA-256 of its borsh encoding) is the block's hash, which is
+/// what proposals, votes and commits name.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Header {
+    pub chain_id: ChainId,
+    pub height: Height,
+    pub time: Timestamp,
+    /// The hash of the previous block; for the first block, the genesis hash.
+    pub parent_hash: Hash,
+    /// RFC 9162 root over the ids of the block's transactions, in order.
+    pub txs_root: Hash,
+    /// Root of the state tree after executing this block.
+    pub state_root: Hash,
+    /// Hash of the validator set that signs this block.
+    pub validators_hash: Hash,
+    /// Hash of the validator set that signs the next block.
+    pub next_validators_hash: Hash,
+    pub proposer: PublicKey,
+    /// Hash of the commit for the previous block carried in this one, or zero at height 1.
+    pub last_commit_hash: Hash,
+    /// RFC 9162 root over the encodings of the block's evidence.
+    pub evidence_hash: Hash,
+}
+
+impl Header {
+    pub fn hash(&self) -> Hash {
+        Hash::of(self)
+    }
+}
+
+/// A block: its header, its transactions, the commit certificate of the previous block and
+/// evidence of misbehaviour.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+pub struct Block {
+    pub header: Header,
+    pub txs: Vec<Transaction>,
+    pub last_commit: Option<Commit>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl BorshDeserialize for Block {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        Ok(Block {
+            header: Header::deserialize_reader(reader)?,
+            txs: read_vec(reader, BLOCK_TXS_MAX, "block transactions")?,
+            last_commit: Option::<Commit>::deserialize_reader(reader)?,
+            evidence: read_vec(reader, BLOCK_EVIDENCE_MAX, "block evidence")?,
+        })
+    }
+}
+
+impl Block {
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+
+    pub fn height(&self) -> Height {
+        self.header.height
+    }
+
+    /// The transactions root of a list of transactions: RFC 9162 over their ids.
+    pub fn txs_root(txs: &[Transaction]) -> Hash {
+        let ids: Vec<Hash> = txs.iter().map(|t| merkle::leaf_hash(&t.id().0)).collect();
+        merkle::root(&ids)
+    }
+
+    pub fn last_commit_hash(last_commit: Option<&Commit>) -> Hash {
+        last_commit.map_or(Hash::ZERO, Hash::of)
+    }
+
+    pub fn evidence_hash(evidence: &[Evidence]) -> Hash {
+        let leaves: Vec<Vec<u8>> = evidence.iter().map(codec::encode).collect();
+        merkle::root_of(&leaves)
+    }
+
+    /// Checks that the header commits to the body: transactions root, last commit hash and
+    /// evidence hash, and that every transaction is within the size limit. Signatures,
+    /// execution and the commit's signatures are checked elsewhere.
+    pub fn check_body(&self) -> Result<()> {
+        let h = &self.header;
+        let bad = |what: &str| Error::invalid("block", format!("{what} at height {}", h.height));
+        if Self::txs_root(&self.txs) != h.txs_root {
+            return Err(bad("transactions root does not match the header"));
+        }
+        if Self::last_commit_hash(self.last_commit.as_ref()) != h.last_commit_hash {
+            return Err(bad("last commit hash does not match the header"));
+        }
+        if Self::evidence_hash(&self.evidence) != h.evidence_hash {
+            return Err(bad("evidence hash does not match the header"));
+        }
+        if let Some(c) = &self.last_commit {
+            if c.height.next() != h.height || c.block != h.parent_hash {
+                return Err(bad("last commit is not for the parent block"));
+            }
+        } else if h.height != Height(1) {
+            return Err(bad("last commit missing"));
+        }
+        if let Some(tx) = self.txs.iter().find(|t| t.chain_id != h.chain_id) {
+            return Err(bad(&format!(
+                "transaction {} is for chain {}",
+                tx.id(),
+                tx.chain_id
+            )));
+        }
+        if let Some(tx) = self
+            .txs
+            .iter()
+            .find(|t| codec::encode(*t).len() > TX_BYTES_MAX)
+        {
+            return Err(bad(&format!("transaction {} is too large", tx.id())));
+        }
+        Ok(())
+    }
+
+    /// Decodes one block of at most [`BLOCK_BYTES_MAX`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Block> {
+        codec::decode("block", bytes, BLOCK_BYTES_MAX)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+}

@@ -1,0 +1,340 @@
+//! The block store on RocksDB: blocks, commit certificates, the transaction index and the
+//! state tree, with every block landing in one synced write.
+//!
+//! A block, its commit, its state-tree nodes and values, its index entries and the new
+//! latest height are written as one `WriteBatch` with `sync`, so after a crash the store
+//! holds the last committed block or the one before it, never a part of one.
+//!
+//! Column families:
+//! - `blocks`: height (u64 big-endian) -> borsh `Block`
+//! - `commits`: height -> borsh `Commit`
+//! - `block_hashes`: block hash -> height
+//! - `txs`: transaction id -> borsh `TxLocation`
+//! - `state_nodes`: borsh jmt `NodeKey` -> borsh jmt `Node`
+//! - `state_values`: key hash || version (u64 big-endian) -> borsh `Option<Vec<u8>>`
+//! - `meta`: `latest_height` -> u64 big-endian
+
+use std::path::Path;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use jmt::{
+    storage::{LeafNode, Node, NodeKey, TreeReader},
+    KeyHash, OwnedValue, Version,
+};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    block::Block,
+    codec,
+    state::{self, AuthenticatedState, StateChanges, StateProof, StateUpdate},
+    tx::Transaction,
+    types::Height,
+    vote::Commit,
+    Error, Hash, Result,
+};
+
+const CF_BLOCKS: &str = "blocks";
+const CF_COMMITS: &str = "commits";
+const CF_BLOCK_HASHES: &str = "block_hashes";
+const CF_TXS: &str = "txs";
+const CF_STATE_NODES: &str = "state_nodes";
+const CF_STATE_VALUES: &str = "state_values";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 7] = [
+    CF_BLOCKS,
+    CF_COMMITS,
+    CF_BLOCK_HASHES,
+    CF_TXS,
+    CF_STATE_NODES,
+    CF_STATE_VALUES,
+    CF_META,
+];
+
+const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
+
+/// Where a transaction is: the block's height and its position in the block.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct TxLocation {
+    pub height: Height,
+    pub index: u32,
+}
+
+/// The durable store of one node.
+#[derive(Debug)]
+pub struct Store {
+    db: DB,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("stored {what} does not decode: {e}"))
+}
+
+impl Store {
+    /// Opens (or creates) the store in the folder `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_open_files(512);
+        let cfs = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path.as_ref(), cfs)?;
+        Ok(Store { db })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created on open")
+    }
+
+    fn get_cf(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(cf), key)?)
+    }
+
+    /// The height of the last committed block; `Some(Height(0))` once only the genesis state
+    /// is written, `None` for an empty store.
+    pub fn latest_height(&self) -> Result<Option<Height>> {
+        match self.get_cf(CF_META, KEY_LATEST_HEIGHT)? {
+            None => Ok(None),
+            Some(bytes) => {
+                let arr: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("latest height", "not 8 bytes"))?;
+                Ok(Some(Height(u64::from_be_bytes(arr))))
+            }
+        }
+    }
+
+    fn put_state(&self, batch: &mut WriteBatch, update: &StateUpdate) {
+        let nodes = update.batch.node_batch.nodes();
+        for (key, node) in nodes {
+            batch.put_cf(
+                self.cf(CF_STATE_NODES),
+                codec::encode(key),
+                codec::encode(node),
+            );
+        }
+        for ((version, key), value) in update.batch.node_batch.values() {
+            batch.put_cf(
+                self.cf(CF_STATE_VALUES),
+                value_key(key, *version),
+                codec::encode(value),
+            );
+        }
+        batch.put_cf(
+            self.cf(CF_META),
+            KEY_LATEST_HEIGHT,
+            update.height.0.to_be_bytes(),
+        );
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Writes the genesis state as height 0. Only into an empty store.
+    pub fn commit_genesis(&self, update: StateUpdate) -> Result<()> {
+        if let Some(h) = self.latest_height()? {
+            return Err(Error::Storage(format!(
+                "genesis into a store already at height {h}"
+            )));
+        }
+        if update.height != Height(0) {
+            return Err(Error::Storage(format!(
+                "genesis state at height {}",
+                update.height
+            )));
+        }
+        let mut batch = WriteBatch::default();
+        self.put_state(&mut batch, &update);
+        self.write(batch)
+    }
+
+    /// Writes a decided block with its commit certificate and the state after it, as one
+    /// synced batch. The block must be the next height, the commit must certify it, and the
+    /// update's root must be the header's state root.
+    pub fn commit_block(&self, block: &Block, commit: &Commit, update: StateUpdate) -> Result<()> {
+        let height = block.height();
+        let hash = block.hash();
+        let latest = self.latest_height()?;
+        let expected = latest.map(Height::next);
+        let refuse =
+            |why: String| Err(Error::Storage(format!("block {height} not written: {why}")));
+        if expected != Some(height) {
+            return refuse(format!("the store is at {latest:?}"));
+        }
+        if update.height != height {
+            return refuse(format!("state update is for height {}", update.height));
+        }
+        if update.root != block.header.state_root {
+            return refuse(format!(
+                "state root {} differs from the header's {}",
+                update.root, block.header.state_root
+            ));
+        }
+        if commit.height != height || commit.block != hash {
+            return refuse(format!(
+                "commit is for block {} at {}",
+                commit.block, commit.height
+            ));
+        }
+        let key = height.0.to_be_bytes();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BLOCKS), key, block.encode());
+        batch.put_cf(self.cf(CF_COMMITS), key, codec::encode(commit));
+        batch.put_cf(self.cf(CF_BLOCK_HASHES), hash.0, key);
+        for (i, tx) in block.txs.iter().enumerate() {
+            let index = u32::try_from(i).expect("blocks hold fewer than 2^32 transactions");
+            batch.put_cf(
+                self.cf(CF_TXS),
+                tx.id().0,
+                codec::encode(&TxLocation { height, index }),
+            );
+        }
+        self.put_state(&mut batch, &update);
+        self.write(batch)?;
+        debug_assert_eq!(self.latest_height().ok().flatten(), Some(height));
+        Ok(())
+    }
+
+    pub fn block(&self, height: Height) -> Result<Option<Block>> {
+        self.get_cf(CF_BLOCKS, &height.0.to_be_bytes())?
+            .map(|b| Block::decode(&b).map_err(|e| corrupt("block", e)))
+            .transpose()
+    }
+
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>> {
+        match self.get_cf(CF_BLOCK_HASHES, &hash.0)? {
+            None => Ok(None),
+            Some(h) => {
+                let arr: [u8; 8] = h
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("block index", "not 8 bytes"))?;
+                self.block(Height(u64::from_be_bytes(arr)))
+            }
+        }
+    }
+
+    pub fn commit(&self, height: Height) -> Result<Option<Commit>> {
+        self.get_cf(CF_COMMITS, &height.0.to_be_bytes())?
+            .map(|b| codec::decode("commit", &b, usize::MAX).map_err(|e| corrupt("commit", e)))
+            .transpose()
+    }
+
+    pub fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>> {
+        self.get_cf(CF_TXS, &id.0)?
+            .map(|b| codec::decode("tx location", &b, 64).map_err(|e| corrupt("tx location", e)))
+            .transpose()
+    }
+
+    /// A committed transaction by id, with where it is.
+    pub fn tx(&self, id: &Hash) -> Result<Option<(TxLocation, Transaction)>> {
+        let Some(loc) = self.tx_location(id)? else {
+            return Ok(None);
+        };
+        let block = self.block(loc.height)?.ok_or_else(|| {
+            corrupt(
+                "tx index",
+                format!("points at missing block {}", loc.height),
+            )
+        })?;
+        let tx = block
+            .txs
+            .into_iter()
+            .nth(loc.index as usize)
+            .ok_or_else(|| {
+                corrupt(
+                    "tx index",
+                    format!("points past the end of block {}", loc.height),
+                )
+            })?;
+        Ok(Some((loc, tx)))
+    }
+
+    /// Prepares the next height's state and commits it with nothing else: for tests and
+    /// tools that keep state without blocks.
+    pub fn commit_state_only(&self, changes: &StateChanges) -> Result<Hash> {
+        let height = self.latest_height()?.map_or(Height(0), Height::next);
+        let update = self.prepare(changes, height)?;
+        let root = update.root;
+        let mut batch = WriteBatch::default();
+        self.put_state(&mut batch, &update);
+        self.write(batch)?;
+        Ok(root)
+    }
+}
+
+fn value_key(key: &KeyHash, version: Version) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..32].copy_from_slice(&key.0);
+    out[32..].copy_from_slice(&version.to_be_bytes());
+    out
+}
+
+impl TreeReader for Store {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        match self
+            .db
+            .get_cf(self.cf(CF_STATE_NODES), codec::encode(node_key))?
+        {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(Node::try_from_slice(&bytes)?)),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let seek = value_key(&key_hash, max_version);
+        let mut iter = self.db.iterator_cf(
+            self.cf(CF_STATE_VALUES),
+            IteratorMode::From(&seek, Direction::Reverse),
+        );
+        match iter.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item?;
+                if k.len() != 40 || k[..32] != key_hash.0 {
+                    return Ok(None);
+                }
+                Ok(Option::<OwnedValue>::try_from_slice(&v)?)
+            }
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("restoring a tree from a snapshot is not supported")
+    }
+}
+
+impl AuthenticatedState for Store {
+    fn state_root(&self, height: Height) -> Result<Hash> {
+        state::root_of(self, height)
+    }
+
+    fn get(&self, key: &Hash, height: Height) -> Result<Option<Vec<u8>>> {
+        state::get_of(self, key, height)
+    }
+
+    fn get_with_proof(&self, key: &Hash, height: Height) -> Result<(Option<Vec<u8>>, StateProof)> {
+        state::prove_of(self, key, height)
+    }
+
+    fn prepare(&self, changes: &StateChanges, height: Height) -> Result<StateUpdate> {
+        state::prepare_of(self, self.latest_height()?, changes, height)
+    }
+}

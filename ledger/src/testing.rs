@@ -1,0 +1,149 @@
+//! Deterministic fixtures for tests, benchmarks and simulations: keys from seeds, validator
+//! sets, and blocks with commit certificates that verify. Nothing here is used by the ledger
+//! itself.
+
+use crate::{
+    block::{Block, Header},
+    state::{state_key, StateChanges},
+    tx::{AttestationBatch, Call, Did, IdentityCall, SensorCall, Transaction},
+    types::{ChainId, Height, Round, Text, Timestamp, VotingPower},
+    validator::{Validator, ValidatorSet},
+    vote::{Commit, Evidence, Vote, VoteKind},
+    Hash, Keypair,
+};
+
+/// The chain id of fixtures.
+pub fn chain_id() -> ChainId {
+    ChainId::new("acta-test").expect("valid chain id")
+}
+
+/// The key whose seed is `tag` followed by `index`, padded with zeros.
+pub fn key(tag: u8, index: u32) -> Keypair {
+    let mut seed = [0u8; 32];
+    seed[0] = tag;
+    seed[1..5].copy_from_slice(&index.to_be_bytes());
+    Keypair::from_seed(seed)
+}
+
+/// `n` validator keys (tag 0xa0) and their set, with the given powers (1 each if empty).
+pub fn validators(n: u32, powers: &[u64]) -> (Vec<Keypair>, ValidatorSet) {
+    let keys: Vec<Keypair> = (0..n).map(|i| key(0xa0, i)).collect();
+    let set = ValidatorSet::new(
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| Validator {
+                public_key: k.public(),
+                power: VotingPower(powers.get(i).copied().unwrap_or(1)),
+            })
+            .collect(),
+    )
+    .expect("fixture validator set is valid");
+    (keys, set)
+}
+
+/// A commit for `block` signed by every key in `keys` that is in `set`.
+pub fn commit(
+    chain: &ChainId,
+    keys: &[Keypair],
+    set: &ValidatorSet,
+    height: Height,
+    block: Hash,
+) -> Commit {
+    let vote = Vote {
+        kind: VoteKind::Precommit,
+        height,
+        round: Round(0),
+        block: Some(block),
+    };
+    let votes: Vec<_> = keys
+        .iter()
+        .filter(|k| set.index_of(&k.public()).is_some())
+        .map(|k| vote.sign(k, chain))
+        .collect();
+    Commit::from_votes(height, Round(0), block, set, &votes).expect("fixture votes are valid")
+}
+
+/// A transaction creating the DID of user `index`.
+pub fn create_did_tx(chain: &ChainId, index: u32, nonce: u64) -> Transaction {
+    let call = Call::Identity(IdentityCall::CreateDid {
+        next_key_hash: None,
+    });
+    Transaction::sign(&key(0xb0, index), chain.clone(), nonce, call)
+}
+
+/// An attestation by device `index` of its `sequence`-th batch.
+pub fn attest_tx(chain: &ChainId, index: u32, sequence: u64) -> Transaction {
+    let device = key(0xc0, index);
+    let batch = AttestationBatch {
+        device: Did::from_initial_key(&device.public()),
+        stream: Text::new("air/pm25").expect("short"),
+        sequence,
+        prev_batch_hash: Hash::digest(&sequence.to_be_bytes()),
+        window_start: Timestamp(1_700_000_000_000 + sequence * 60_000),
+        window_end: Timestamp(1_700_000_060_000 + sequence * 60_000),
+        reading_count: 60,
+        readings_root: Hash::digest(b"readings"),
+        raw_batch_hash: Hash::digest(b"raw"),
+    };
+    Transaction::sign(
+        &device,
+        chain.clone(),
+        sequence,
+        Call::Sensor(SensorCall::Attest(batch)),
+    )
+}
+
+/// What goes into a block besides the roots, which [`block`] computes.
+#[derive(Debug)]
+pub struct BlockSpec<'a> {
+    pub height: Height,
+    pub parent_hash: Hash,
+    pub txs: Vec<Transaction>,
+    pub last_commit: Option<Commit>,
+    pub evidence: Vec<Evidence>,
+    pub state_root: Hash,
+    pub validators: &'a ValidatorSet,
+    pub next_validators: &'a ValidatorSet,
+}
+
+/// A block whose header commits to its body.
+pub fn block(chain: &ChainId, spec: BlockSpec<'_>) -> Block {
+    let count = spec.validators.len() as u64;
+    let index = usize::try_from(spec.height.0 % count).expect("index below the set's length");
+    let proposer = spec.validators.validators()[index].public_key;
+    let header = Header {
+        chain_id: chain.clone(),
+        height: spec.height,
+        time: Timestamp(1_700_000_000_000 + spec.height.0 * 1000),
+        parent_hash: spec.parent_hash,
+        txs_root: Block::txs_root(&spec.txs),
+        state_root: spec.state_root,
+        validators_hash: spec.validators.hash(),
+        next_validators_hash: spec.next_validators.hash(),
+        proposer,
+        last_commit_hash: Block::last_commit_hash(spec.last_commit.as_ref()),
+        evidence_hash: Block::evidence_hash(&spec.evidence),
+    };
+    Block {
+        header,
+        txs: spec.txs,
+        last_commit: spec.last_commit,
+        evidence: spec.evidence,
+    }
+}
+
+/// State changes that mark a block: `height` under ("test", "height") and `n` values keyed
+/// by height and position.
+pub fn height_changes(height: Height, n: u32) -> StateChanges {
+    let mut changes = StateChanges::new();
+    changes.insert(
+        state_key("test", b"height"),
+        Some(height.0.to_be_bytes().to_vec()),
+    );
+    for i in 0..n {
+        let mut k = height.0.to_be_bytes().to_vec();
+        k.extend_from_slice(&i.to_be_bytes());
+        changes.insert(state_key("test", &k), Some(Hash::digest(&k).0.to_vec()));
+    }
+    changes
+}

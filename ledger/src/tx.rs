@@ -1,0 +1,271 @@
+//! Transactions and the calls they carry.
+//!
+//! A transaction is signed by its `signer` over `borsh(("acta/tx/v1", chain_id, (signer,
+//! nonce, call)))`. Its id is the SHA-256 of its whole borsh encoding, signature included;
+//! Ed25519 signatures as verified here are not malleable, so one transaction has one id.
+
+use std::fmt;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    codec,
+    crypto::{Domain, SignatureBatch},
+    types::{ChainId, Text, Timestamp},
+    Error, Hash, Keypair, PublicKey, Result, Signature,
+};
+
+/// The most bytes one encoded transaction may have.
+pub const TX_BYTES_MAX: usize = 64 * 1024;
+
+/// A decentralised identifier `did:acta:<id>`, where the id is the base58 encoding of the
+/// first 16 bytes of SHA-256 of the DID's initial public key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Did(pub [u8; 16]);
+
+impl Did {
+    pub const PREFIX: &'static str = "did:acta:";
+
+    /// The DID whose initial key is `key`.
+    pub fn from_initial_key(key: &PublicKey) -> Did {
+        let digest = Hash::digest(&key.0);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest.0[..16]);
+        Did(id)
+    }
+
+    /// Parses `did:acta:<base58>`.
+    pub fn parse(s: &str) -> Result<Did> {
+        let bad = |why: &str| Error::invalid("did", format!("{s:?}: {why}"));
+        let id = s
+            .strip_prefix(Self::PREFIX)
+            .ok_or_else(|| bad("does not start with did:acta:"))?;
+        if id.len() > 24 {
+            return Err(bad("identifier too long"));
+        }
+        let bytes = bs58::decode(id)
+            .into_vec()
+            .map_err(|_| bad("identifier is not base58"))?;
+        let arr: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| bad("identifier is not 16 bytes"))?;
+        Ok(Did(arr))
+    }
+}
+
+impl fmt::Display for Did {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, bs58::encode(self.0).into_string())
+    }
+}
+
+impl fmt::Debug for Did {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Did({self})")
+    }
+}
+
+impl Serialize for Did {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Did {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Did::parse(&<String as Deserialize>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a transaction asks the ledger to do: one enum over all record modules. New modules
+/// and calls are added at the end, so existing encodings never change.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    Identity(IdentityCall),
+    Sensor(SensorCall),
+}
+
+/// Calls of the identity module.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityCall {
+    /// Creates the DID of the signer's key, optionally pre-committing the SHA-256 of the
+    /// key it will rotate to next.
+    CreateDid { next_key_hash: Option<Hash> },
+}
+
+/// Calls of the sensor module.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorCall {
+    /// A batch of readings attested by the device's key (the transaction's signer).
+    Attest(AttestationBatch),
+}
+
+/// A signed batch of sensor readings. The readings stay off the ledger; `readings_root` is
+/// the RFC 9162 root over them, so any one reading can be proven to be in the batch.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct AttestationBatch {
+    pub device: Did,
+    pub stream: Text<64>,
+    pub sequence: u64,
+    pub prev_batch_hash: Hash,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    pub reading_count: u32,
+    pub readings_root: Hash,
+    pub raw_batch_hash: Hash,
+}
+
+/// A signed transaction.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Transaction {
+    pub chain_id: ChainId,
+    pub signer: PublicKey,
+    pub nonce: u64,
+    pub call: Call,
+    pub signature: Signature,
+}
+
+impl Transaction {
+    /// Builds and signs a transaction.
+    pub fn sign(key: &Keypair, chain_id: ChainId, nonce: u64, call: Call) -> Transaction {
+        let signer = key.public();
+        let signature = key.sign(Domain::Transaction, &chain_id, &(signer, nonce, &call));
+        Transaction {
+            chain_id,
+            signer,
+            nonce,
+            call,
+            signature,
+        }
+    }
+
+    /// The exact bytes the signer signed.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        crate::crypto::signing_bytes(
+            Domain::Transaction,
+            &self.chain_id,
+            &(self.signer, self.nonce, &self.call),
+        )
+    }
+
+    /// The transaction id: SHA-256 of the whole encoding.
+    pub fn id(&self) -> Hash {
+        Hash::of(self)
+    }
+
+    /// Checks the chain id and the signature.
+    pub fn verify(&self, chain_id: &ChainId) -> Result<()> {
+        self.check_chain(chain_id)?;
+        self.signer
+            .verify_raw(&self.signing_bytes(), &self.signature)
+    }
+
+    fn check_chain(&self, chain_id: &ChainId) -> Result<()> {
+        if &self.chain_id != chain_id {
+            return Err(Error::WrongChainId {
+                expected: chain_id.to_string(),
+                got: self.chain_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks many transactions at once. Returns one result per transaction.
+    pub fn verify_batch(txs: &[&Transaction], chain_id: &ChainId) -> Vec<Result<()>> {
+        let mut batch = SignatureBatch::with_capacity(txs.len());
+        let mut chain_errors = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let wrong_chain = tx.check_chain(chain_id).err();
+            if wrong_chain.is_none() {
+                batch.push(tx.signer, tx.signature, tx.signing_bytes());
+            }
+            chain_errors.push(wrong_chain);
+        }
+        let mut sig_results = batch.verify().into_iter();
+        chain_errors
+            .into_iter()
+            .map(|e| match e {
+                Some(e) => Err(e),
+                None => sig_results.next().expect("one result per pushed signature"),
+            })
+            .collect()
+    }
+
+    /// Decodes one transaction of at most [`TX_BYTES_MAX`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Transaction> {
+        codec::decode("transaction", bytes, TX_BYTES_MAX)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
+mod tests {
+    use super::*;
+
+    fn chain() -> ChainId {
+        ChainId::new("acta-test").unwrap()
+    }
+
+    fn tx(seed: u8, nonce: u64) -> Transaction {
+        let call = Call::Identity(IdentityCall::CreateDid {
+            next_key_hash: None,
+        });
+        Transaction::sign(&Keypair::from_seed([seed; 32]), chain(), nonce, call)
+    }
+
+    #[test]
+    fn did_is_derived_from_the_initial_key_and_round_trips() {
+        let key = Keypair::from_seed([7; 32]).public();
+        let did = Did::from_initial_key(&key);
+        let text = did.to_string();
+        assert!(text.starts_with("did:acta:"));
+        assert_eq!(Did::parse(&text).unwrap(), did);
+        for bad in [
+            "did:web:x",
+            "did:acta:",
+            "did:acta:0OIl",
+            "did:acta:111111111111111111111111111",
+        ] {
+            assert!(Did::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_signed_transaction_verifies_and_any_change_breaks_it() {
+        let t = tx(1, 0);
+        t.verify(&chain()).unwrap();
+        let mut n = t.clone();
+        n.nonce = 1;
+        assert!(n.verify(&chain()).is_err());
+        let mut s = t.clone();
+        s.signer = Keypair::from_seed([2; 32]).public();
+        assert!(s.verify(&chain()).is_err());
+        let other = ChainId::new("acta-other").unwrap();
+        assert!(matches!(t.verify(&other), Err(Error::WrongChainId { .. })));
+        let decoded = Transaction::decode(&t.encode()).unwrap();
+        assert_eq!(decoded, t);
+        assert_eq!(decoded.id(), t.id());
+    }
+
+    #[test]
+    fn batch_verification_agrees_with_single_verification() {
+        let mut txs: Vec<Transaction> = (0..20u8).map(|i| tx(i, u64::from(i))).collect();
+        txs[4].signature.0[3] ^= 0x10;
+        txs[9].chain_id = ChainId::new("acta-other").unwrap();
+        txs[13].nonce += 1;
+        let refs: Vec<&Transaction> = txs.iter().collect();
+        let batch = Transaction::verify_batch(&refs, &chain());
+        for (t, r) in txs.iter().zip(&batch) {
+            assert_eq!(t.verify(&chain()).is_ok(), r.is_ok());
+        }
+        assert_eq!(batch.iter().filter(|r| r.is_err()).count(), 3);
+    }
+}

@@ -1,0 +1,203 @@
+//! Newtypes for the numbers that must not be mixed up, and the chain id.
+
+use std::fmt;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{invalid_data, read_bytes};
+
+macro_rules! number {
+    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default,
+            BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+number!(
+    /// A block height. The genesis state is height 0; the first block is height 1.
+    Height(u64)
+);
+number!(
+    /// A consensus round within a height.
+    Round(u32)
+);
+number!(
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp(u64)
+);
+number!(
+    /// Stake-weighted voting power of a validator.
+    VotingPower(u64)
+);
+number!(
+    /// A validator's position in its (sorted) validator set.
+    ValidatorIndex(u16)
+);
+
+impl Height {
+    pub fn next(self) -> Height {
+        Height(self.0.checked_add(1).expect("height cannot overflow u64"))
+    }
+}
+
+/// The chain id: 1 to 50 characters from `a-z`, `0-9`, `-`, `_` and `.`. It is in every
+/// signed message so that a signature for one chain is worthless on another.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, Serialize)]
+#[serde(transparent)]
+pub struct ChainId(String);
+
+impl ChainId {
+    pub const MAX_LEN: usize = 50;
+
+    pub fn new(id: impl Into<String>) -> crate::Result<ChainId> {
+        let id = id.into();
+        Self::check(&id).map_err(|reason| crate::Error::invalid("chain id", reason))?;
+        Ok(ChainId(id))
+    }
+
+    fn check(id: &str) -> Result<(), String> {
+        if id.is_empty() || id.len() > Self::MAX_LEN {
+            return Err(format!(
+                "{:?} must be 1 to {} characters",
+                id,
+                Self::MAX_LEN
+            ));
+        }
+        if let Some(c) = id
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(*c)))
+        {
+            return Err(format!(
+                "{id:?} has the character {c:?}; allowed are a-z 0-9 - _ ."
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl BorshDeserialize for ChainId {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let bytes = read_bytes(reader, Self::MAX_LEN, "chain id")?;
+        let id = String::from_utf8(bytes).map_err(|_| invalid_data("chain id is not utf-8"))?;
+        Self::check(&id).map_err(invalid_data)?;
+        Ok(ChainId(id))
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ChainId::new(<String as Deserialize>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Debug for ChainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainId({})", self.0)
+    }
+}
+
+impl fmt::Display for ChainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode, encode};
+
+    #[test]
+    fn chain_id_accepts_plain_names_and_refuses_the_rest() {
+        assert!(ChainId::new("acta-city-1").is_ok());
+        for bad in ["", "Acta", "acta city", "ac/ta", &"a".repeat(51)] {
+            assert!(ChainId::new(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn chain_id_decode_checks_what_new_checks() {
+        let good = ChainId::new("acta-1").unwrap();
+        assert_eq!(
+            decode::<ChainId>("chain id", &encode(&good), 64).unwrap(),
+            good
+        );
+        let bad = encode(&String::from("ACTA"));
+        assert!(decode::<ChainId>("chain id", &bad, 64).is_err());
+        let long = encode(&"a".repeat(51));
+        assert!(decode::<ChainId>("chain id", &long, 64).is_err());
+    }
+}
+
+/// UTF-8 text of at most `MAX` bytes, checked when decoded.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, Serialize)]
+#[serde(transparent)]
+pub struct Text<const MAX: usize>(String);
+
+impl<const MAX: usize> Text<MAX> {
+    pub fn new(s: impl Into<String>) -> crate::Result<Self> {
+        let s = s.into();
+        if s.len() > MAX {
+            return Err(crate::Error::TooLarge {
+                what: "text",
+                len: s.len(),
+                max: MAX,
+            });
+        }
+        Ok(Text(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> BorshDeserialize for Text<MAX> {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let bytes = read_bytes(reader, MAX, "text")?;
+        String::from_utf8(bytes)
+            .map(Text)
+            .map_err(|_| invalid_data("text is not utf-8"))
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::new(<String as Deserialize>::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<const MAX: usize> fmt::Debug for Text<MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<const MAX: usize> fmt::Display for Text<MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

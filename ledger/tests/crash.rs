@@ -1,0 +1,243 @@
+//! Crash safety: a child process writes blocks in a loop and is killed with SIGKILL at
+//! random moments, many times. After each kill the store must reopen at a fully committed
+//! height, with block, commit, index and state root consistent at every height, and with
+//! every height the child reported as committed still there.
+//!
+//! The child is this test binary itself, run again with the ignored `crash_writer` test and
+//! an environment variable naming the store.
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use acta_ledger::{
+    light::verify_commit,
+    state::{state_key, AuthenticatedState, StateChanges},
+    store::{Store, TxLocation},
+    testing::{self, BlockSpec},
+    Hash, Height,
+};
+use rand::{Rng, SeedableRng};
+
+const STORE_VAR: &str = "ACTA_CRASH_STORE";
+const KILLS: usize = 25;
+const TXS_PER_BLOCK: u32 = 40;
+const KEYS_PER_BLOCK: u32 = 300;
+
+fn genesis_hash() -> Hash {
+    Hash::digest(b"crash-test-genesis")
+}
+
+/// The child: appends blocks to the store forever, printing `ACK <height>` after each
+/// synced write. Run only by `kills_at_random_moments_lose_nothing_committed`.
+#[test]
+#[ignore = "child process of the crash test; does nothing on its own"]
+fn crash_writer() {
+    let Ok(path) = std::env::var(STORE_VAR) else {
+        return;
+    };
+    let store = Store::open(&path).expect("open store");
+    let chain = testing::chain_id();
+    let (keys, set) = testing::validators(4, &[]);
+    let latest = match store.latest_height().expect("read latest height") {
+        Some(h) => h,
+        None => {
+            let genesis = store
+                .prepare(&StateChanges::new(), Height(0))
+                .expect("prepare genesis");
+            store.commit_genesis(genesis).expect("write genesis");
+            Height(0)
+        }
+    };
+    let (mut parent, mut last_commit) = if latest == Height(0) {
+        (genesis_hash(), None)
+    } else {
+        let block = store
+            .block(latest)
+            .expect("read")
+            .expect("latest block exists");
+        (block.hash(), store.commit(latest).expect("read"))
+    };
+    let mut height = latest.next();
+    // Bounded so that a child that is somehow never killed still ends.
+    while height.0 < 1_000_000 {
+        let update = store
+            .prepare(&testing::height_changes(height, KEYS_PER_BLOCK), height)
+            .expect("prepare");
+        let block = testing::block(
+            &chain,
+            BlockSpec {
+                height,
+                parent_hash: parent,
+                txs: (0..TXS_PER_BLOCK)
+                    .map(|i| testing::create_did_tx(&chain, i, height.0))
+                    .collect(),
+                last_commit: last_commit.take(),
+                evidence: vec![],
+                state_root: update.root,
+                validators: &set,
+                next_validators: &set,
+            },
+        );
+        let commit = testing::commit(&chain, &keys, &set, height, block.hash());
+        store
+            .commit_block(&block, &commit, update)
+            .expect("commit block");
+        println!("\nACK {}", height.0);
+        parent = block.hash();
+        last_commit = Some(commit);
+        height = height.next();
+    }
+}
+
+/// Checks every height from `from` to the latest, returning the latest.
+fn check_store(store: &Store, from: Height) -> Height {
+    let chain = testing::chain_id();
+    let (_, set) = testing::validators(4, &[]);
+    let latest = store
+        .latest_height()
+        .unwrap()
+        .expect("genesis was written before any block");
+    let mut parent = if from.0 <= 1 {
+        genesis_hash()
+    } else {
+        store
+            .block(Height(from.0 - 1))
+            .unwrap()
+            .expect("earlier block")
+            .hash()
+    };
+    for h in from.0.max(1)..=latest.0 {
+        let h = Height(h);
+        let block = store
+            .block(h)
+            .unwrap()
+            .unwrap_or_else(|| panic!("block {h} missing"));
+        let commit = store
+            .commit(h)
+            .unwrap()
+            .unwrap_or_else(|| panic!("commit {h} missing"));
+        assert_eq!(block.height(), h);
+        assert_eq!(block.header.parent_hash, parent, "chain broken at {h}");
+        block.check_body().unwrap();
+        verify_commit(&chain, &set, &commit, h, &block.hash()).unwrap();
+        assert_eq!(
+            store.block_by_hash(&block.hash()).unwrap().as_ref(),
+            Some(&block)
+        );
+        for (i, tx) in block.txs.iter().enumerate() {
+            let loc = store.tx_location(&tx.id()).unwrap();
+            assert_eq!(
+                loc,
+                Some(TxLocation {
+                    height: h,
+                    index: i as u32
+                }),
+                "index at {h}"
+            );
+        }
+        assert_eq!(
+            store.state_root(h).unwrap(),
+            block.header.state_root,
+            "state root at {h}"
+        );
+        let marker = store.get(&state_key("test", b"height"), h).unwrap();
+        assert_eq!(marker, Some(h.0.to_be_bytes().to_vec()), "state at {h}");
+        parent = block.hash();
+    }
+    // Nothing of a later block is there.
+    let next = latest.next();
+    assert!(
+        store.block(next).unwrap().is_none(),
+        "block {next} is stored past the latest height {latest}"
+    );
+    assert!(
+        store.commit(next).unwrap().is_none(),
+        "commit {next} is stored past the latest height {latest}"
+    );
+    assert!(
+        store.state_root(next).is_err(),
+        "state {next} is stored past the latest height {latest}"
+    );
+    latest
+}
+
+#[test]
+fn kills_at_random_moments_lose_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xac7a);
+    let mut acked = Height(0);
+    let mut checked_to = Height(0);
+    for round in 0..KILLS {
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_writer",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(STORE_VAR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(h) = line
+                    .strip_prefix("ACK ")
+                    .and_then(|h| h.trim().parse::<u64>().ok())
+                {
+                    let _ = tx.send(h);
+                }
+            }
+        });
+        // Wait for the child to commit at least one block this round, then let it run a
+        // random while longer so that the kill lands anywhere in its write loop.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let first = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(h) => break h,
+                Err(_) if Instant::now() < deadline => continue,
+                Err(e) => panic!("round {round}: child committed nothing within 60 s: {e}"),
+            }
+        };
+        acked = acked.max(Height(first));
+        thread::sleep(Duration::from_millis(rng.gen_range(0..120)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reader.join().unwrap();
+        for h in rx.try_iter() {
+            acked = acked.max(Height(h));
+        }
+
+        let store = Store::open(dir.path()).unwrap();
+        let latest = check_store(&store, Height(checked_to.0.saturating_sub(1)));
+        assert!(
+            latest >= acked,
+            "round {round}: store at {latest} lost acknowledged {acked}"
+        );
+        assert!(
+            latest.0 <= acked.0 + 1,
+            "round {round}: store at {latest} is ahead of {acked}+1"
+        );
+        eprintln!("round {round}: killed with {acked} acknowledged; reopened whole at {latest}");
+        checked_to = latest;
+    }
+    assert!(
+        acked.0 >= KILLS as u64,
+        "the writer made progress in every round"
+    );
+    // And at the end, every height from the first is still whole.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(check_store(&store, Height(1)), checked_to);
+}
