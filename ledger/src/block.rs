@@ -94,13 +94,34 @@ impl Block {
         merkle::root_of(&leaves)
     }
 
-    /// Checks that the header commits to the body: transactions root, last commit hash and
-    /// evidence hash, and that every transaction is within the size limit. Signatures,
-    /// execution and the commit's signatures are checked elsewhere.
+    /// Checks that the header commits to the body (transactions root, last commit hash,
+    /// evidence hash), that the last commit is for the parent, and that every transaction is
+    /// for this chain, within the size limit and in the block once. Signatures, execution
+    /// and the commit's signatures are checked elsewhere.
     pub fn check_body(&self) -> Result<()> {
         let h = &self.header;
         let bad = |what: &str| Error::invalid("block", format!("{what} at height {}", h.height));
-        if Self::txs_root(&self.txs) != h.txs_root {
+        // Encode each transaction once: for its size, its id and the root.
+        let mut leaves = Vec::with_capacity(self.txs.len());
+        let mut ids = std::collections::BTreeSet::new();
+        for tx in &self.txs {
+            let bytes = codec::encode(tx);
+            let id = Hash::digest(&bytes);
+            if bytes.len() > TX_BYTES_MAX {
+                return Err(bad(&format!("transaction {id} is too large")));
+            }
+            if tx.chain_id != h.chain_id {
+                return Err(bad(&format!(
+                    "transaction {id} is for chain {}",
+                    tx.chain_id
+                )));
+            }
+            if !ids.insert(id) {
+                return Err(bad(&format!("transaction {id} is in the block twice")));
+            }
+            leaves.push(merkle::leaf_hash(&id.0));
+        }
+        if merkle::root(&leaves) != h.txs_root {
             return Err(bad("transactions root does not match the header"));
         }
         if Self::last_commit_hash(self.last_commit.as_ref()) != h.last_commit_hash {
@@ -109,26 +130,13 @@ impl Block {
         if Self::evidence_hash(&self.evidence) != h.evidence_hash {
             return Err(bad("evidence hash does not match the header"));
         }
-        if let Some(c) = &self.last_commit {
-            if c.height.next() != h.height || c.block != h.parent_hash {
+        match (&self.last_commit, h.height == Height(1)) {
+            (Some(_), true) => return Err(bad("the first block carries a last commit")),
+            (None, false) => return Err(bad("last commit missing")),
+            (Some(c), false) if c.height.next() != h.height || c.block != h.parent_hash => {
                 return Err(bad("last commit is not for the parent block"));
             }
-        } else if h.height != Height(1) {
-            return Err(bad("last commit missing"));
-        }
-        if let Some(tx) = self.txs.iter().find(|t| t.chain_id != h.chain_id) {
-            return Err(bad(&format!(
-                "transaction {} is for chain {}",
-                tx.id(),
-                tx.chain_id
-            )));
-        }
-        if let Some(tx) = self
-            .txs
-            .iter()
-            .find(|t| codec::encode(*t).len() > TX_BYTES_MAX)
-        {
-            return Err(bad(&format!("transaction {} is too large", tx.id())));
+            _ => {}
         }
         Ok(())
     }
@@ -140,5 +148,78 @@ impl Block {
 
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, BlockSpec};
+
+    fn block(height: u64, txs: Vec<Transaction>, last_commit: Option<Commit>) -> Block {
+        let chain = testing::chain_id();
+        let (_, set) = testing::validators(4, &[]);
+        let parent = Hash::digest(b"parent");
+        testing::block(
+            &chain,
+            BlockSpec {
+                height: Height(height),
+                parent_hash: parent,
+                txs,
+                last_commit,
+                evidence: vec![],
+                state_root: Hash::ZERO,
+                validators: &set,
+                next_validators: &set,
+            },
+        )
+    }
+
+    fn parent_commit(height: u64) -> Commit {
+        let (keys, set) = testing::validators(4, &[]);
+        testing::commit(
+            &testing::chain_id(),
+            &keys,
+            &set,
+            Height(height),
+            Hash::digest(b"parent"),
+        )
+    }
+
+    #[test]
+    fn a_consistent_body_passes() {
+        let chain = testing::chain_id();
+        let txs = vec![
+            testing::create_did_tx(&chain, 1, 0),
+            testing::attest_tx(&chain, 1, 0),
+        ];
+        block(1, txs.clone(), None).check_body().unwrap();
+        block(2, txs, Some(parent_commit(1))).check_body().unwrap();
+    }
+
+    #[test]
+    fn body_flaws_are_refused() {
+        let chain = testing::chain_id();
+        let tx = testing::create_did_tx(&chain, 1, 0);
+        // The same transaction twice.
+        assert!(block(1, vec![tx.clone(), tx.clone()], None)
+            .check_body()
+            .is_err());
+        // A last commit in the first block; none in a later one; one for another height.
+        assert!(block(1, vec![], Some(parent_commit(0)))
+            .check_body()
+            .is_err());
+        assert!(block(2, vec![], None).check_body().is_err());
+        assert!(block(3, vec![], Some(parent_commit(1)))
+            .check_body()
+            .is_err());
+        // A body that does not match its header.
+        let mut b = block(1, vec![tx.clone()], None);
+        b.txs.push(testing::create_did_tx(&chain, 2, 0));
+        assert!(b.check_body().is_err());
+        // A transaction for another chain, even with the root recomputed.
+        let other = crate::ChainId::new("acta-other").unwrap();
+        let foreign = testing::create_did_tx(&other, 1, 0);
+        assert!(block(1, vec![foreign], None).check_body().is_err());
     }
 }

@@ -288,7 +288,7 @@ impl SignatureBatch {
     }
 }
 
-/// Checks that `hash` is the SHA-256 of the key, as used for pre-committed next keys.
+/// SHA-256 of a public key's 32 bytes, as pre-committed for a key's successor.
 pub fn key_hash(key: &PublicKey) -> Hash {
     Hash::digest(&key.0)
 }

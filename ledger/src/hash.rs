@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
-    /// The all-zero hash, used where a field has no value yet (the parent of the first block).
+    /// The all-zero hash, used where a field has no value (the last commit hash of the first
+    /// block).
     pub const ZERO: Hash = Hash([0; 32]);
 
     /// SHA-256 of `data`.

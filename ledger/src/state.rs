@@ -47,6 +47,18 @@ pub struct StateUpdate {
 pub struct StateProof(SparseMerkleProof<Sha256>);
 
 impl StateProof {
+    /// The most bytes an encoded proof may have: a leaf and 256 siblings of at most 65 bytes.
+    pub const BYTES_MAX: usize = 32 * 1024;
+
+    /// Decodes a proof of at most [`Self::BYTES_MAX`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<StateProof> {
+        crate::codec::decode("state proof", bytes, Self::BYTES_MAX)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        crate::codec::encode(self)
+    }
+
     /// Checks that `key` holds `value` (or, with `None`, holds nothing) under `root`.
     pub fn verify(&self, root: &Hash, key: &Hash, value: Option<&[u8]>) -> Result<()> {
         self.0
@@ -303,6 +315,15 @@ mod tests {
                 assert!(proof.verify(&bad_root, &key(k), value.as_deref()).is_err());
             }
         }
+    }
+
+    #[test]
+    fn proof_decoding_is_bounded_and_round_trips() {
+        let mut s = MemoryState::new();
+        s.commit(&changes(&[(1, Some("one"))])).unwrap();
+        let (_, proof) = s.get_with_proof(&key(1), Height(0)).unwrap();
+        assert_eq!(StateProof::decode(&proof.encode()).unwrap(), proof);
+        assert!(StateProof::decode(&vec![0; StateProof::BYTES_MAX + 1]).is_err());
     }
 
     #[test]

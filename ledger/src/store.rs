@@ -229,7 +229,9 @@ impl Store {
 
     pub fn commit(&self, height: Height) -> Result<Option<Commit>> {
         self.get_cf(CF_COMMITS, &height.0.to_be_bytes())?
-            .map(|b| codec::decode("commit", &b, usize::MAX).map_err(|e| corrupt("commit", e)))
+            .map(|b| {
+                codec::decode("commit", &b, Commit::BYTES_MAX).map_err(|e| corrupt("commit", e))
+            })
             .transpose()
     }
 

@@ -178,6 +178,9 @@ impl BorshDeserialize for Commit {
 }
 
 impl Commit {
+    /// The most bytes an encoded commit may have: 256 signatures and the header fields.
+    pub const BYTES_MAX: usize = 32 * 1024;
+
     /// The precommit every signature in this commit signs.
     pub fn vote(&self) -> Vote {
         Vote {
@@ -293,6 +296,9 @@ impl Evidence {
                 if va.block == vb.block {
                     return bad("votes do not conflict");
                 }
+                if (va.block, a.signature.0) > (vb.block, b.signature.0) {
+                    return bad("votes are not in canonical order");
+                }
                 a.verify(chain_id)?;
                 b.verify(chain_id)?;
                 Ok(a.validator)
@@ -307,6 +313,9 @@ impl Evidence {
                 }
                 if pa == pb {
                     return bad("proposals do not conflict");
+                }
+                if (pa.block, pa.pol_round) > (pb.block, pb.pol_round) {
+                    return bad("proposals are not in canonical order");
                 }
                 a.verify(chain_id)?;
                 b.verify(chain_id)?;
@@ -351,6 +360,20 @@ mod tests {
         let ev = Evidence::duplicate_vote(a, b);
         assert_eq!(ev, Evidence::duplicate_vote(b, a));
         assert_eq!(ev.verify(&chain()).unwrap(), k.public());
+        // One offence has one encoding: the other order is refused.
+        let Evidence::DuplicateVote {
+            a: first,
+            b: second,
+        } = ev.clone()
+        else {
+            unreachable!()
+        };
+        assert!(Evidence::DuplicateVote {
+            a: second,
+            b: first
+        }
+        .verify(&chain())
+        .is_err());
         // Same vote twice, different steps, different signers, a forged signature: refused.
         assert!(Evidence::duplicate_vote(a, a).verify(&chain()).is_err());
         let mut later = vote(2);
