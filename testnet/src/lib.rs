@@ -1,7 +1,12 @@
 //! acta-testnet: simulation and local networks of Acta validators.
 //!
-//! It will hold the deterministic simulator (many consensus cores, a virtual clock and a
-//! seeded faulty network), local multi-process networks, chaos scenarios and the load
-//! generator behind `acta-testnet bench`.
+//! - [`sim`]: the deterministic simulator: many consensus cores on a virtual clock over a
+//!   seeded, faulty network, with crashes, partitions and Byzantine validators, and a checker
+//!   of agreement, validity, commit certificates, double-signing and progress.
+//! - [`sweep`]: runs many seeds of the simulator on several threads and summarises them, for
+//!   `acta-testnet sim` and the test suite.
 //!
-//! Not built yet: this crate is a placeholder.
+//! Still to come: local multi-process networks, chaos scenarios and the load generator.
+
+pub mod sim;
+pub mod sweep;
