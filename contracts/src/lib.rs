@@ -1,12 +1,23 @@
 //! acta-contracts: the deterministic state transitions of Acta's city records.
 //!
-//! It will hold the executor (one `Call` enum over all modules, checked for signature, chain
-//! id and nonce before anything else) and the modules: identity (DIDs and their keys),
-//! credentials, sensors and attestations, participatory budgets with their tally rules
-//! (greedy and Method of Equal Shares, in exact rational arithmetic), and governance.
+//! [`executor::execute_block`] turns a block's transactions into state changes and receipts:
+//! for each transaction it checks the signature and chain id (in one batch for the block),
+//! then the signer's nonce (exactly the next one), then runs the call; a refused
+//! transaction changes nothing. The modules:
+//! - [`identity`]: DIDs, documents, key rotation with pre-commitment, deactivation, and W3C
+//!   DID resolution at any height.
+//! - Still to come: credentials, sensors and attestations, participatory budgets with their
+//!   tally rules, governance and staking.
 //!
 //! Invariants: no I/O, clocks, randomness or floats; iteration only over ordered
 //! collections; checked arithmetic. Two honest nodes given the same blocks reach the same
 //! state root.
-//!
-//! Not built yet: this crate is a placeholder until the record modules land.
+
+pub mod error;
+pub mod executor;
+pub mod identity;
+mod time;
+pub mod view;
+
+pub use error::{CallError, ExecError, TxError};
+pub use executor::{execute_block, BlockContext, BlockOutcome, Event, Outcome, Receipt};

@@ -28,6 +28,7 @@ mod error;
 pub mod hash;
 pub mod light;
 pub mod merkle;
+pub mod records;
 pub mod state;
 pub mod store;
 pub mod testing;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     codec,
     crypto::{Domain, SignatureBatch},
+    records::DidDocument,
     types::{ChainId, Text, Timestamp},
     Error, Hash, Keypair, PublicKey, Result, Signature,
 };
@@ -91,9 +92,21 @@ pub enum Call {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityCall {
-    /// Creates the DID of the signer's key, optionally pre-committing the SHA-256 of the
-    /// key it will rotate to next.
+    /// Creates the DID of the signer's key (`did:acta:` and the key's id), whose document
+    /// lists that key as `#key-1`; optionally pre-commits the SHA-256 of the key the first
+    /// rotation must install.
     CreateDid { next_key_hash: Option<Hash> },
+    /// Replaces the DID's document. Signed by one of its keys or a controller's key.
+    UpdateDocument { did: Did, document: DidDocument },
+    /// Replaces the signing key (which must be one of the DID's own keys) with `new_key`,
+    /// which must match the pre-committed hash if there is one, and pre-commits the next.
+    RotateKey {
+        did: Did,
+        new_key: PublicKey,
+        next_key_hash: Option<Hash>,
+    },
+    /// Deactivates the DID for good.
+    Deactivate { did: Did },
 }
 
 /// Calls of the sensor module.

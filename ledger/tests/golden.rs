@@ -140,10 +140,80 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             index: 1,
         }),
     );
+
+    let owner = testing::key(0xb0, 1);
+    let did = Did::from_initial_key(&owner.public());
+    let document = DidDocument {
+        verification_methods: vec![VerificationMethod {
+            id: Text::new("key-1").unwrap(),
+            key: owner.public(),
+        }],
+        controllers: vec![Did::from_initial_key(&keys[0].public())],
+        services: vec![Service {
+            id: Text::new("home").unwrap(),
+            kind: Text::new("LinkedDomains").unwrap(),
+            endpoint: Text::new("https://city.example").unwrap(),
+        }],
+    };
+    let identity = |nonce: u64, call: IdentityCall| {
+        encode(&Transaction::sign(
+            &owner,
+            chain.clone(),
+            nonce,
+            Call::Identity(call),
+        ))
+    };
+    put(
+        "tx.update_document",
+        identity(
+            1,
+            IdentityCall::UpdateDocument {
+                did,
+                document: document.clone(),
+            },
+        ),
+    );
+    let next_key_hash = Some(key_hash(&keys[2].public()));
+    put(
+        "tx.rotate_key",
+        identity(
+            2,
+            IdentityCall::RotateKey {
+                did,
+                new_key: keys[1].public(),
+                next_key_hash,
+            },
+        ),
+    );
+    put(
+        "tx.deactivate",
+        identity(3, IdentityCall::Deactivate { did }),
+    );
+    let record = DidRecord {
+        did,
+        document,
+        next_key_hash: None,
+        created: Height(3),
+        created_time: Timestamp(1_700_000_003_000),
+        updated: Height(7),
+        updated_time: Timestamp(1_700_000_007_000),
+        deactivated: false,
+    };
+    put("records.did_record", encode(&record));
+    put(
+        "records.did_versions",
+        encode(&DidVersions(vec![Height(3), Height(7)])),
+    );
     e
 }
 
-use acta_ledger::Commit;
+use acta_ledger::{
+    crypto::key_hash,
+    records::{DidDocument, DidRecord, DidVersions, Service, VerificationMethod},
+    tx::IdentityCall,
+    types::Text,
+    Call, Commit, Did, Timestamp,
+};
 
 fn golden_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/encodings.txt")

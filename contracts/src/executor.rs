@@ -1,0 +1,159 @@
+//! The executor: turns a block's transactions into state changes and receipts.
+//!
+//! For every transaction, in order: the signature and chain id (checked for the whole block
+//! in one batch), then the signer's nonce (exactly the next one), then the call. A refused
+//! transaction leaves the state exactly as it was, its nonce included; an accepted one bumps
+//! its signer's nonce.
+
+use acta_ledger::{
+    state::{AuthenticatedState, StateChanges},
+    Call, ChainId, Hash, Height, PublicKey, Timestamp, Transaction,
+};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{CallError, ExecError, TxError},
+    identity,
+    view::StateView,
+};
+
+/// Namespace of the next nonce of each signing key (key: the public key's 32 bytes).
+pub const NS_NONCE: &str = "nonce";
+
+/// What a block's execution may know about the block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockContext {
+    pub chain_id: ChainId,
+    pub height: Height,
+    pub time: Timestamp,
+    pub proposer: PublicKey,
+}
+
+/// Something a call did, for receipts and subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Event {
+    pub fn new(kind: &str, attributes: &[(&str, String)]) -> Event {
+        Event {
+            kind: kind.to_string(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The outcome of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted { events: Vec<Event> },
+    Refused { code: String, message: String },
+}
+
+/// A transaction's id and outcome.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Receipt {
+    pub tx: Hash,
+    pub outcome: Outcome,
+}
+
+impl Receipt {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self.outcome, Outcome::Accepted { .. })
+    }
+}
+
+/// What executing a block produced.
+#[derive(Debug)]
+pub struct BlockOutcome {
+    pub changes: StateChanges,
+    pub receipts: Vec<Receipt>,
+}
+
+/// Executes `txs` on the state after height `ctx.height - 1`.
+pub fn execute_block(
+    state: &dyn AuthenticatedState,
+    ctx: &BlockContext,
+    txs: &[Transaction],
+) -> Result<BlockOutcome, ExecError> {
+    let base = Height(
+        ctx.height
+            .0
+            .checked_sub(1)
+            .expect("blocks start at height 1"),
+    );
+    let mut view = StateView::new(state, base);
+    let refs: Vec<&Transaction> = txs.iter().collect();
+    let signatures = Transaction::verify_batch(&refs, &ctx.chain_id);
+    let mut receipts = Vec::with_capacity(txs.len());
+    for (tx, signature) in txs.iter().zip(signatures) {
+        let result = match signature {
+            Err(e) => Err(CallError::Refused(TxError::BadSignature(e.to_string()))),
+            Ok(()) => apply(&mut view, ctx, tx),
+        };
+        let outcome = match result {
+            Ok(events) => {
+                view.commit_tx();
+                Outcome::Accepted { events }
+            }
+            Err(CallError::Refused(e)) => {
+                view.rollback_tx();
+                Outcome::Refused {
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                }
+            }
+            Err(CallError::Exec(e)) => return Err(e),
+        };
+        receipts.push(Receipt {
+            tx: tx.id(),
+            outcome,
+        });
+    }
+    Ok(BlockOutcome {
+        changes: view.into_changes(),
+        receipts,
+    })
+}
+
+/// The next nonce of `key` in `view`.
+pub fn next_nonce(view: &StateView<'_>, key: &PublicKey) -> Result<u64, ExecError> {
+    Ok(view.get::<u64>(NS_NONCE, &key.0)?.unwrap_or(0))
+}
+
+/// Checks the nonce and runs the call of a transaction whose signature is verified.
+fn apply(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    tx: &Transaction,
+) -> Result<Vec<Event>, CallError> {
+    let expected = next_nonce(view, &tx.signer)?;
+    if tx.nonce != expected {
+        return Err(TxError::BadNonce {
+            expected,
+            got: tx.nonce,
+        }
+        .into());
+    }
+    let events = match &tx.call {
+        Call::Identity(call) => identity::execute(view, ctx, &tx.signer, call)?,
+        Call::Sensor(_) => {
+            return Err(TxError::Invalid(
+                "the sensor module does not accept transactions yet".into(),
+            )
+            .into())
+        }
+    };
+    let next = expected
+        .checked_add(1)
+        .ok_or_else(|| TxError::Limit("nonce space exhausted".into()))?;
+    view.put(NS_NONCE, &tx.signer.0, &next);
+    Ok(events)
+}

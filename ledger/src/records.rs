@@ -1,0 +1,151 @@
+//! Record types that calls carry and the state stores: DID documents for now; credentials,
+//! devices, budget rounds and governance follow as their modules land.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    codec::{invalid_data, read_vec},
+    types::{Height, Text, Timestamp},
+    Did, Hash, PublicKey,
+};
+
+/// The most verification methods, controllers and services a DID document may list.
+pub const DID_METHODS_MAX: usize = 8;
+pub const DID_CONTROLLERS_MAX: usize = 8;
+pub const DID_SERVICES_MAX: usize = 8;
+
+/// A key of a DID, under a fragment id (`did:acta:...#key-1`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct VerificationMethod {
+    /// The fragment, without `#`: 1 to 32 characters of `a-z A-Z 0-9 - _`.
+    pub id: Text<32>,
+    pub key: PublicKey,
+}
+
+/// A service endpoint of a DID.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Service {
+    /// The fragment, without `#`.
+    pub id: Text<32>,
+    /// The service type, such as `LinkedDomains`.
+    pub kind: Text<64>,
+    pub endpoint: Text<256>,
+}
+
+/// The content of a DID document that its controllers choose. The DID itself and the
+/// metadata come from the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Default, BorshSerialize, Serialize, Deserialize)]
+pub struct DidDocument {
+    pub verification_methods: Vec<VerificationMethod>,
+    /// Other DIDs whose keys may also update this one.
+    pub controllers: Vec<Did>,
+    pub services: Vec<Service>,
+}
+
+impl BorshDeserialize for DidDocument {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        Ok(DidDocument {
+            verification_methods: read_vec(reader, DID_METHODS_MAX, "verification methods")?,
+            controllers: read_vec(reader, DID_CONTROLLERS_MAX, "controllers")?,
+            services: read_vec(reader, DID_SERVICES_MAX, "services")?,
+        })
+    }
+}
+
+impl DidDocument {
+    /// Checks the document's own rules: at least one key, usable keys, fragment ids that
+    /// are well formed and unique, no DID controlling itself through `controllers`.
+    pub fn check(&self, did: &Did) -> Result<(), String> {
+        if self.verification_methods.is_empty() {
+            return Err("a DID document needs at least one verification method".into());
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for m in &self.verification_methods {
+            check_fragment(m.id.as_str())?;
+            if !ids.insert(m.id.as_str()) {
+                return Err(format!("fragment #{} is used twice", m.id));
+            }
+            m.key.validate().map_err(|e| format!("#{}: {e}", m.id))?;
+        }
+        for s in &self.services {
+            check_fragment(s.id.as_str())?;
+            if !ids.insert(s.id.as_str()) {
+                return Err(format!("fragment #{} is used twice", s.id));
+            }
+            if s.kind.as_str().is_empty() || s.endpoint.as_str().is_empty() {
+                return Err(format!("service #{} needs a type and an endpoint", s.id));
+            }
+        }
+        let mut controllers = std::collections::BTreeSet::new();
+        for c in &self.controllers {
+            if c == did {
+                return Err(
+                    "a DID does not list itself as controller; its own keys control it".into(),
+                );
+            }
+            if !controllers.insert(c) {
+                return Err(format!("controller {c} is listed twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_fragment(id: &str) -> Result<(), String> {
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "fragment {id:?} must be 1 to 32 characters of a-z A-Z 0-9 - _"
+        ));
+    }
+    Ok(())
+}
+
+/// What the state holds for a DID. Reading it at a past height gives the DID as it was.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DidRecord {
+    pub did: Did,
+    pub document: DidDocument,
+    /// The SHA-256 of the key the next rotation must install, if pre-committed.
+    pub next_key_hash: Option<Hash>,
+    pub created: Height,
+    pub created_time: Timestamp,
+    /// The height of the last change: the W3C `versionId`.
+    pub updated: Height,
+    pub updated_time: Timestamp,
+    /// Deactivation is final.
+    pub deactivated: bool,
+}
+
+impl DidRecord {
+    /// Whether `key` is one of the DID's own verification keys.
+    pub fn has_key(&self, key: &PublicKey) -> bool {
+        self.document
+            .verification_methods
+            .iter()
+            .any(|m| m.key == *key)
+    }
+}
+
+/// The heights at which a DID changed, oldest first (for `nextVersionId`).
+#[derive(Clone, Debug, PartialEq, Eq, Default, BorshSerialize, Serialize, Deserialize)]
+pub struct DidVersions(pub Vec<Height>);
+
+impl DidVersions {
+    /// The most versions kept per DID; a DID that changed this often must be replaced.
+    pub const MAX: usize = 4096;
+}
+
+impl BorshDeserialize for DidVersions {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let v: Vec<Height> = read_vec(reader, Self::MAX, "did versions")?;
+        if v.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(invalid_data("did versions out of order"));
+        }
+        Ok(DidVersions(v))
+    }
+}
