@@ -144,11 +144,10 @@ fn apply(
     }
     let events = match &tx.call {
         Call::Identity(call) => identity::execute(view, ctx, &tx.signer, call)?,
-        Call::Sensor(_) => {
-            return Err(TxError::Invalid(
-                "the sensor module does not accept transactions yet".into(),
+        Call::Sensor(_) | Call::Credential(_) | Call::Governance(_) => {
+            return Err(
+                TxError::Invalid("this module does not accept transactions yet".into()).into(),
             )
-            .into())
         }
     };
     let next = expected

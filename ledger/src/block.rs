@@ -133,7 +133,9 @@ impl Block {
         match (&self.last_commit, h.height == Height(1)) {
             (Some(_), true) => return Err(bad("the first block carries a last commit")),
             (None, false) => return Err(bad("last commit missing")),
-            (Some(c), false) if c.height.next() != h.height || c.block != h.parent_hash => {
+            (Some(c), false)
+                if c.height.0.checked_add(1) != Some(h.height.0) || c.block != h.parent_hash =>
+            {
                 return Err(bad("last commit is not for the parent block"));
             }
             _ => {}
@@ -213,6 +215,9 @@ mod tests {
         assert!(block(3, vec![], Some(parent_commit(1)))
             .check_body()
             .is_err());
+        // A last commit at the largest height does not overflow.
+        let top = Some(parent_commit(u64::MAX));
+        assert!(block(3, vec![], top).check_body().is_err());
         // A body that does not match its header.
         let mut b = block(1, vec![tx.clone()], None);
         b.txs.push(testing::create_did_tx(&chain, 2, 0));

@@ -149,3 +149,153 @@ impl BorshDeserialize for DidVersions {
         Ok(DidVersions(v))
     }
 }
+
+/// The kinds of credential issuers may be registered for.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// A resident of a district (the credential names the district).
+    Resident,
+    SensorOperator,
+    Auditor,
+    BudgetOffice,
+}
+
+/// The council: m-of-n keys from genesis that govern the chain.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+pub struct Council {
+    /// Sorted, no key twice.
+    pub members: Vec<PublicKey>,
+    /// Approvals needed, 1 to the number of members.
+    pub threshold: u16,
+}
+
+impl Council {
+    pub const MEMBERS_MAX: usize = 32;
+
+    pub fn new(mut members: Vec<PublicKey>, threshold: u16) -> Result<Council, String> {
+        members.sort();
+        let council = Council { members, threshold };
+        council.check()?;
+        Ok(council)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.members.is_empty() || self.members.len() > Self::MEMBERS_MAX {
+            return Err(format!("a council has 1 to {} members", Self::MEMBERS_MAX));
+        }
+        if self.members.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("council members must be distinct".into());
+        }
+        if self.threshold == 0 || usize::from(self.threshold) > self.members.len() {
+            return Err(format!(
+                "threshold {} of {} members",
+                self.threshold,
+                self.members.len()
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_member(&self, key: &PublicKey) -> bool {
+        self.members.binary_search(key).is_ok()
+    }
+}
+
+impl BorshDeserialize for Council {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let council = Council {
+            members: read_vec(reader, Self::MEMBERS_MAX, "council members")?,
+            threshold: u16::deserialize_reader(reader)?,
+        };
+        council.check().map_err(invalid_data)?;
+        Ok(council)
+    }
+}
+
+/// What the council can decide.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GovAction {
+    /// Lets `did` issue credentials of `kinds` (replacing what it could issue before).
+    RegisterIssuer {
+        did: Did,
+        kinds: Vec<CredentialKind>,
+    },
+    /// Stops `did` from issuing; credentials it issued keep their status.
+    RevokeIssuer { did: Did },
+    /// Sets a named chain parameter.
+    SetParameter { name: Text<32>, value: u64 },
+}
+
+/// A council proposal and its approvals.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct GovProposal {
+    pub id: u64,
+    pub action: GovAction,
+    /// Members that approved, sorted; the proposer approves by proposing.
+    pub approvals: Vec<PublicKey>,
+    pub created: Height,
+    /// The height at which the approvals reached the threshold and the action took effect.
+    pub executed: Option<Height>,
+}
+
+/// An issuer the council registered.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct IssuerRecord {
+    pub did: Did,
+    pub kinds: Vec<CredentialKind>,
+    pub registered: Height,
+    pub revoked: Option<Height>,
+}
+
+/// The status of an anchored credential.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialStatus {
+    Active,
+    Suspended,
+    Revoked,
+}
+
+/// A credential's anchor: its hash and what is not personal about it. The credential itself
+/// stays with its holder.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CredentialRecord {
+    /// SHA-256 of the credential document the holder keeps.
+    pub id: Hash,
+    pub issuer: Did,
+    pub subject: Did,
+    pub kind: CredentialKind,
+    /// The district, for residents (and nothing else personal).
+    pub district: Option<Text<32>>,
+    pub valid_from: Timestamp,
+    pub valid_until: Timestamp,
+    pub status: CredentialStatus,
+    pub issued: Height,
+    pub updated: Height,
+}
+
+impl CredentialRecord {
+    /// Whether the credential counts at `time`: active and within its validity window.
+    pub fn is_valid_at(&self, time: Timestamp) -> bool {
+        self.status == CredentialStatus::Active
+            && self.valid_from <= time
+            && time < self.valid_until
+    }
+}

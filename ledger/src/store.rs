@@ -68,6 +68,8 @@ pub struct TxLocation {
 #[derive(Debug)]
 pub struct Store {
     db: DB,
+    /// Writers read the latest height and then write the next: one at a time.
+    write_lock: std::sync::Mutex<()>,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
@@ -85,7 +87,10 @@ impl Store {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path.as_ref(), cfs)?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            write_lock: std::sync::Mutex::new(()),
+        })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -145,6 +150,10 @@ impl Store {
 
     /// Writes the genesis state as height 0. Only into an empty store.
     pub fn commit_genesis(&self, update: StateUpdate) -> Result<()> {
+        let _writer = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(h) = self.latest_height()? {
             return Err(Error::Storage(format!(
                 "genesis into a store already at height {h}"
@@ -162,9 +171,14 @@ impl Store {
     }
 
     /// Writes a decided block with its commit certificate and the state after it, as one
-    /// synced batch. The block must be the next height, the commit must certify it, and the
-    /// update's root must be the header's state root.
+    /// synced batch. The block must be the next height, the commit must name its height and
+    /// hash, and the update's root must be the header's state root. Checking the commit's
+    /// signatures and the block's body is the caller's work, done before it executed it.
     pub fn commit_block(&self, block: &Block, commit: &Commit, update: StateUpdate) -> Result<()> {
+        let _writer = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let height = block.height();
         let hash = block.hash();
         let latest = self.latest_height()?;
@@ -268,6 +282,10 @@ impl Store {
     /// Prepares the next height's state and commits it with nothing else: for tests and
     /// tools that keep state without blocks.
     pub fn commit_state_only(&self, changes: &StateChanges) -> Result<Hash> {
+        let _writer = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let height = self.latest_height()?.map_or(Height(0), Height::next);
         let update = self.prepare(changes, height)?;
         let root = update.root;

@@ -1,8 +1,10 @@
 //! Transactions and the calls they carry.
 //!
 //! A transaction is signed by its `signer` over `borsh(("acta/tx/v1", chain_id, (signer,
-//! nonce, call)))`. Its id is the SHA-256 of its whole borsh encoding, signature included;
-//! Ed25519 signatures as verified here are not malleable, so one transaction has one id.
+//! nonce, call)))`. Its id is the SHA-256 of its whole borsh encoding, signature included.
+//! A third party cannot turn a valid signature into another valid one (signatures as
+//! verified here are not malleable), so a signed transaction keeps its id; its signer could
+//! sign the same call again, and the nonce check lets at most one such copy execute.
 
 use std::fmt;
 
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     codec,
     crypto::{Domain, SignatureBatch},
-    records::DidDocument,
+    records::{CredentialKind, DidDocument, GovAction},
     types::{ChainId, Text, Timestamp},
     Error, Hash, Keypair, PublicKey, Result, Signature,
 };
@@ -86,6 +88,45 @@ impl<'de> Deserialize<'de> for Did {
 pub enum Call {
     Identity(IdentityCall),
     Sensor(SensorCall),
+    Credential(CredentialCall),
+    Governance(GovernanceCall),
+}
+
+/// Calls of the credentials module, signed by a key of the issuer's DID.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialCall {
+    /// Anchors a credential: its hash, subject, kind, district (residents only) and
+    /// validity window.
+    Issue {
+        id: Hash,
+        issuer: Did,
+        subject: Did,
+        kind: CredentialKind,
+        district: Option<Text<32>>,
+        valid_from: Timestamp,
+        valid_until: Timestamp,
+    },
+    Suspend {
+        id: Hash,
+    },
+    Reinstate {
+        id: Hash,
+    },
+    /// Final.
+    Revoke {
+        id: Hash,
+    },
+}
+
+/// Calls of the governance module, signed by council members.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GovernanceCall {
+    /// Proposes an action; the proposer's approval is counted.
+    Propose { action: GovAction },
+    /// Approves a pending proposal; the approval that reaches the threshold carries it out.
+    Approve { proposal: u64 },
 }
 
 /// Calls of the identity module.

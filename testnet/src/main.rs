@@ -75,6 +75,7 @@ enum KindArg {
     Equivocate,
     ConflictingProposer,
     Silent,
+    InvalidProposer,
     Mixed,
 }
 
@@ -107,6 +108,7 @@ fn sim(args: SimArgs) -> ExitCode {
         KindArg::Equivocate => Choice::One(ByzantineKind::Equivocate),
         KindArg::ConflictingProposer => Choice::One(ByzantineKind::ConflictingProposer),
         KindArg::Silent => Choice::One(ByzantineKind::Silent),
+        KindArg::InvalidProposer => Choice::One(ByzantineKind::InvalidProposer),
         KindArg::Mixed => Choice::Mixed,
     };
     let faults = match args.faults {

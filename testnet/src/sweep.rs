@@ -24,10 +24,11 @@ pub struct Sweep {
     pub threads: usize,
 }
 
-const KINDS: [ByzantineKind; 3] = [
+const KINDS: [ByzantineKind; 4] = [
     ByzantineKind::Equivocate,
     ByzantineKind::ConflictingProposer,
     ByzantineKind::Silent,
+    ByzantineKind::InvalidProposer,
 ];
 
 impl Sweep {
@@ -36,11 +37,11 @@ impl Sweep {
         let mut cfg = self.base.clone();
         cfg.byzantine_kind = match self.byzantine_kind {
             Choice::One(k) => k,
-            Choice::Mixed => KINDS[(seed % 3) as usize],
+            Choice::Mixed => KINDS[(seed % 4) as usize],
         };
         let name = match self.faults {
             Choice::One(name) => name,
-            Choice::Mixed => Faults::NAMED[((seed / 3) % 5) as usize].0,
+            Choice::Mixed => Faults::NAMED[((seed / 4) % 5) as usize].0,
         };
         cfg.faults = Faults::NAMED
             .iter()
@@ -74,7 +75,7 @@ impl Sweep {
                             .filter(|i| *i % threads as u64 == t as u64)
                             .map(|i| {
                                 let seed = self.seed_start + i;
-                                sim::run(&self.config_for(seed).0, seed)
+                                run_caught(&self.config_for(seed).0, seed)
                             })
                             .collect::<Vec<_>>()
                     })
@@ -89,6 +90,30 @@ impl Sweep {
         reports.sort_by_key(|r| r.seed);
         Ok(Summary::new(reports, started.elapsed().as_secs_f64()))
     }
+}
+
+/// Runs one seed; a panic becomes a violation of that seed instead of ending the sweep.
+fn run_caught(cfg: &SimConfig, seed: u64) -> Result<SimReport, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim::run(cfg, seed))).unwrap_or_else(
+        |panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Ok(SimReport {
+                seed,
+                heights_decided: 0,
+                decision_rounds: vec![],
+                messages_delivered: 0,
+                evidence_seen: 0,
+                virtual_time_ms: 0,
+                first_decision_ms: None,
+                violations: vec![Violation::Panic { message }],
+                trace: acta_ledger::Hash::ZERO,
+            })
+        },
+    )
 }
 
 /// What a sweep found.

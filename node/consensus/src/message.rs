@@ -68,7 +68,9 @@ pub enum Input {
     Message(Message),
     /// A timeout that the core scheduled has expired.
     Timeout(Timeout),
-    /// The application's answer to [`Output::CheckBlock`].
+    /// The application's answer to [`Output::CheckBlock`]. `valid: false` means the block
+    /// was fetched and is invalid; the verdict is final for the height. An application that
+    /// cannot fetch the block yet must keep trying rather than answer `false`.
     BlockChecked {
         height: Height,
         block: Hash,
@@ -80,8 +82,8 @@ pub enum Input {
         round: Round,
         block: Hash,
     },
-    /// A commit certificate for the current height obtained by block sync; its signatures
-    /// must have been checked against the height's validators.
+    /// A commit certificate for the current height obtained by block sync. The core checks
+    /// it against the height's validators (signatures, distinct signers, quorum).
     Commit(Commit),
 }
 

@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use acta_ledger::{
-    ChainId, Commit, Evidence, Hash, Height, Keypair, Proposal, PublicKey, Round, SignedProposal,
-    ValidatorIndex, ValidatorSet, Vote, VoteKind, VotingPower,
+    light::verify_commit, ChainId, Commit, Evidence, Hash, Height, Keypair, Proposal, PublicKey,
+    Round, SignedProposal, ValidatorIndex, ValidatorSet, Vote, VoteKind, VotingPower,
 };
 
 use crate::{
@@ -81,6 +81,8 @@ pub struct Core {
     signed: BTreeMap<(Round, Slot), Message>,
     fired: BTreeSet<(Round, Once)>,
     reported_proposals: BTreeSet<Round>,
+    /// Proposers of this height's rounds, computed once each.
+    proposers: BTreeMap<Round, ValidatorIndex>,
     /// A commit for this height from block sync, waiting for its block to be checked.
     synced_commit: Option<Commit>,
     /// Messages for the next height, kept until it starts.
@@ -108,6 +110,7 @@ impl Core {
             signed: BTreeMap::new(),
             fired: BTreeSet::new(),
             reported_proposals: BTreeSet::new(),
+            proposers: BTreeMap::new(),
             synced_commit: None,
             next_height: Vec::new(),
         }
@@ -164,6 +167,21 @@ impl Core {
         out
     }
 
+    /// The proposer of `round` at this height.
+    fn proposer(&mut self, round: Round) -> ValidatorIndex {
+        let schedule = self.schedule.as_ref().expect("started");
+        *self
+            .proposers
+            .entry(round)
+            .or_insert_with(|| schedule.proposer(round.0))
+    }
+
+    fn is_me(&self, index: ValidatorIndex) -> bool {
+        self.validators()
+            .get(index)
+            .is_some_and(|v| v.public_key == self.me)
+    }
+
     fn validators(&self) -> &ValidatorSet {
         self.schedule.as_ref().expect("started").validators()
     }
@@ -195,6 +213,7 @@ impl Core {
         self.signed.clear();
         self.fired.clear();
         self.reported_proposals.clear();
+        self.proposers.clear();
         self.synced_commit = None;
 
         // Restore what this validator signed before a restart: it is never signed
@@ -254,12 +273,8 @@ impl Core {
     fn start_round(&mut self, round: Round, out: &mut Vec<Output>) {
         self.round = round;
         self.step = Step::Propose;
-        let proposer = self
-            .schedule
-            .as_ref()
-            .expect("started")
-            .proposer_key(round.0);
-        if proposer == self.me {
+        let proposer = self.proposer(round);
+        if self.is_me(proposer) {
             match self.valid {
                 // L15-16: propose the valid value with its proof-of-lock round.
                 Some((valid_round, block)) => self.sign_proposal(block, Some(valid_round), out),
@@ -287,9 +302,7 @@ impl Core {
 
     fn on_message(&mut self, m: Message, out: &mut Vec<Output>) {
         if self.schedule.is_none() || m.height() == self.height.next() {
-            if self.next_height.len() < self.config.next_height_messages_max {
-                self.next_height.push(m);
-            }
+            self.buffer_next_height(m);
             return;
         }
         if m.height() != self.height {
@@ -299,6 +312,31 @@ impl Core {
             return;
         }
         self.accept(m, out);
+    }
+
+    /// Keeps a message for the next height: from a current validator (the next height's set
+    /// is not known yet, and rarely differs), not twice, and at most a fair share of the
+    /// buffer per signer, so no one can crowd the others out.
+    fn buffer_next_height(&mut self, m: Message) {
+        let validators = self.schedule.as_ref().map_or(1, |s| s.validators().len());
+        let member = |s: &ProposerSchedule| s.validators().index_of(&m.signer()).is_some();
+        if self.schedule.as_ref().is_some_and(|s| !member(s)) {
+            return;
+        }
+        let share = (self.config.next_height_messages_max / validators).max(1);
+        let signer = m.signer();
+        if self.next_height.len() >= self.config.next_height_messages_max
+            || self
+                .next_height
+                .iter()
+                .filter(|b| b.signer() == signer)
+                .count()
+                >= share
+            || self.next_height.contains(&m)
+        {
+            return;
+        }
+        self.next_height.push(m);
     }
 
     /// Records a message of the current height that passed the checks of `on_message`.
@@ -315,9 +353,19 @@ impl Core {
         match m {
             Message::Proposal(p) => self.accept_proposal(p, index, power, out),
             Message::Vote(v) => {
+                // Beyond the per-validator bound, only votes that can matter are kept: for
+                // the block proposed in their round, or for a block proposed later with
+                // their round as its proof-of-lock round.
+                let round = v.vote.round;
                 let proposals = &self.proposals;
                 let proposed = |value: Option<Hash>| {
-                    value.is_some_and(|b| proposals.values().any(|p| p.proposal.block == b))
+                    value.is_some_and(|b| {
+                        proposals.values().any(|p| {
+                            p.proposal.block == b
+                                && (p.proposal.round == round
+                                    || p.proposal.pol_round == Some(round))
+                        })
+                    })
                 };
                 if let Added::Conflict(evidence) = self.votes.add(v, index, power, proposed) {
                     out.push(Output::Evidence(*evidence));
@@ -334,8 +382,7 @@ impl Core {
         out: &mut Vec<Output>,
     ) {
         let round = p.proposal.round;
-        let schedule = self.schedule.as_ref().expect("started");
-        if schedule.proposer(round.0) != index {
+        if self.proposer(round) != index {
             return;
         }
         if p.proposal.pol_round.is_some_and(|vr| vr >= round) {
@@ -351,6 +398,12 @@ impl Core {
             }
             None => {
                 self.proposals.insert(round, p);
+                let set = self.validators().clone();
+                let power_of = |i: ValidatorIndex| set.get(i).map_or(0, |v| v.power.0);
+                self.votes.readmit(round, p.proposal.block, power_of);
+                if let Some(vr) = p.proposal.pol_round {
+                    self.votes.readmit(vr, p.proposal.block, power_of);
+                }
                 self.request_check(round, p.proposal.block, out);
             }
         }
@@ -396,14 +449,15 @@ impl Core {
         block: Hash,
         out: &mut Vec<Output>,
     ) {
-        let Some(schedule) = &self.schedule else {
-            return;
-        };
-        if height != self.height
+        if self.schedule.is_none()
+            || height != self.height
             || round != self.round
             || self.step != Step::Propose
-            || schedule.proposer_key(round.0) != self.me
         {
+            return;
+        }
+        let proposer = self.proposer(round);
+        if !self.is_me(proposer) {
             return;
         }
         // L19: the proposer's own block is valid by construction.
@@ -415,22 +469,11 @@ impl Core {
         if self.schedule.is_none() || commit.height != self.height || self.step == Step::Decided {
             return;
         }
-        // The signatures were checked by the caller; check that they are a quorum of
-        // distinct members here, so a bad caller cannot make the core decide.
+        // The caller checked the signatures already; checking them again here costs little
+        // (this is block sync, not the hot path) and means no caller can make the core
+        // decide on a commit that does not certify its block.
         let set = self.validators();
-        let mut power = 0u64;
-        let mut previous = None;
-        for sig in &commit.signatures {
-            let Some(v) = set.get(sig.validator) else {
-                return;
-            };
-            if previous.is_some_and(|p| p >= sig.validator) {
-                return;
-            }
-            previous = Some(sig.validator);
-            power += v.power.0;
-        }
-        if !self.is_quorum(power) {
+        if verify_commit(&self.chain_id, set, &commit, commit.height, &commit.block).is_err() {
             return;
         }
         self.request_check(commit.round, commit.block, out);

@@ -19,6 +19,9 @@ pub(crate) const VALUES_PER_VALIDATOR_MAX: usize = 2;
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     votes: BTreeMap<ValidatorIndex, Vec<SignedVote>>,
+    /// One vote per validator beyond the bound, for a block not proposed yet: re-admitted
+    /// if a proposal for that block arrives, since gossip may never deliver it again.
+    parked: BTreeMap<ValidatorIndex, SignedVote>,
     power_by_value: BTreeMap<Option<Hash>, u64>,
     /// Power of the validators that voted at all, each counted once.
     power: u64,
@@ -125,6 +128,7 @@ impl VoteKeeper {
         }
         let first = mine.first().copied();
         if mine.len() >= VALUES_PER_VALIDATOR_MAX && !proposed(vote.vote.block) {
+            tally.parked.insert(index, vote);
             return Added::Duplicate;
         }
         mine.push(vote);
@@ -138,6 +142,31 @@ impl VoteKeeper {
                 Added::Conflict(Box::new(Evidence::duplicate_vote(first, vote)))
             }
             Some(_) => Added::New,
+        }
+    }
+
+    /// Counts the parked votes of `round` for `block`, now that a proposal names it.
+    pub(crate) fn readmit(
+        &mut self,
+        round: Round,
+        block: Hash,
+        power_of: impl Fn(ValidatorIndex) -> u64,
+    ) {
+        let Some(rv) = self.rounds.get_mut(&round) else {
+            return;
+        };
+        for tally in [&mut rv.prevotes, &mut rv.precommits] {
+            let ready: Vec<ValidatorIndex> = tally
+                .parked
+                .iter()
+                .filter(|(_, v)| v.vote.block == Some(block))
+                .map(|(i, _)| *i)
+                .collect();
+            for index in ready {
+                let vote = tally.parked.remove(&index).expect("listed above");
+                tally.votes.entry(index).or_default().push(vote);
+                *tally.power_by_value.entry(vote.vote.block).or_default() += power_of(index);
+            }
         }
     }
 
@@ -263,5 +292,13 @@ mod tests {
                 .power_for(Some(Hash([3; 32]))),
             1
         );
+        // One arriving before its proposal is parked, and counted once the proposal comes.
+        let later = vote(0, VoteKind::Prevote, 2, Some(4));
+        assert_eq!(k.add(later, ValidatorIndex(0), 1, none), Added::Duplicate);
+        let r = k.round(Round(2)).unwrap();
+        assert_eq!(r.prevotes.power_for(Some(Hash([4; 32]))), 0);
+        k.readmit(Round(2), Hash([4; 32]), |_| 1);
+        let r = k.round(Round(2)).unwrap();
+        assert_eq!(r.prevotes.power_for(Some(Hash([4; 32]))), 1);
     }
 }

@@ -33,10 +33,9 @@ pub struct Log {
     pub decisions: Vec<Decision>,
     /// Every message an honest validator signed (from its write-ahead log).
     pub signed: Vec<(usize, Message)>,
-    /// Every block an application proposed, with its height.
-    pub proposed: BTreeMap<Hash, Height>,
+    /// Every block an application proposed, with its height and validity.
+    pub proposed: BTreeMap<Hash, (Height, bool)>,
     pub evidence: Vec<(usize, Evidence)>,
-    pub heal_at_ms: u64,
     pub target: Height,
     pub deadline_ms: u64,
     pub final_heights: Vec<(usize, Height)>,
@@ -52,7 +51,6 @@ impl Log {
             signed: Vec::new(),
             proposed: BTreeMap::new(),
             evidence: Vec::new(),
-            heal_at_ms: 0,
             target: Height(0),
             deadline_ms: 0,
             final_heights: Vec::new(),
@@ -69,7 +67,7 @@ pub enum Violation {
         first: (usize, Hash),
         second: (usize, Hash),
     },
-    /// An honest validator decided a block no one proposed for that height.
+    /// An honest validator decided a block no one proposed for that height, or an invalid one.
     Validity {
         node: usize,
         height: Height,
@@ -97,6 +95,8 @@ pub enum Violation {
         target: Height,
         deadline_ms: u64,
     },
+    /// The run panicked.
+    Panic { message: String },
 }
 
 impl fmt::Display for Violation {
@@ -108,8 +108,9 @@ impl fmt::Display for Violation {
                 first.0, first.1, second.0, second.1
             ),
             Violation::Validity { node, height, block } => {
-                write!(f, "validity: validator {node} decided {block} at height {height}, which was never proposed there")
+                write!(f, "validity: validator {node} decided {block} at height {height}, which is invalid or was never proposed there")
             }
+            Violation::Panic { message } => write!(f, "panic: {message}"),
             Violation::BadCommit { node, height, reason } => {
                 write!(f, "commit: validator {node} at height {height}: {reason}")
             }
@@ -152,7 +153,7 @@ fn agreement_and_validity(log: &Log, out: &mut Vec<Violation>) {
             }),
             Some(_) => {}
         }
-        if log.proposed.get(&d.block) != Some(&d.height) {
+        if log.proposed.get(&d.block) != Some(&(d.height, true)) {
             out.push(Violation::Validity {
                 node: d.node,
                 height: d.height,

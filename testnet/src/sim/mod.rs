@@ -39,6 +39,8 @@ pub enum ByzantineKind {
     ConflictingProposer,
     /// Never sends anything.
     Silent,
+    /// Votes honestly, but as proposer proposes blocks that are invalid.
+    InvalidProposer,
 }
 
 /// Which faults the network injects before it heals.
@@ -183,6 +185,7 @@ impl fmt::Display for ByzantineKind {
             ByzantineKind::Equivocate => "equivocate",
             ByzantineKind::ConflictingProposer => "conflicting-proposer",
             ByzantineKind::Silent => "silent",
+            ByzantineKind::InvalidProposer => "invalid-proposer",
         })
     }
 }

@@ -293,7 +293,9 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, String> {
             (true, false) => Some(cfg.byzantine_kind),
         };
         let worlds = match kind {
-            None | Some(ByzantineKind::ConflictingProposer) => 1,
+            None
+            | Some(ByzantineKind::ConflictingProposer)
+            | Some(ByzantineKind::InvalidProposer) => 1,
             Some(ByzantineKind::Equivocate) => 2,
             Some(ByzantineKind::Silent) => 0,
         };
@@ -558,7 +560,6 @@ impl World<'_> {
                     .max()
                     .unwrap_or(Height(0));
                 self.target = Height(self.cfg.heights.max(furthest.0 + 2));
-                self.log.heal_at_ms = self.now;
                 self.log.target = self.target;
             }
         }
@@ -695,8 +696,9 @@ impl World<'_> {
                 let block = Hash::digest(
                     format!("block {height} {round} by {node} in world {world}").as_bytes(),
                 );
-                self.blocks.insert(block, (height, true));
-                self.log.proposed.insert(block, height);
+                let valid = self.nodes[node].byzantine != Some(ByzantineKind::InvalidProposer);
+                self.blocks.insert(block, (height, valid));
+                self.log.proposed.insert(block, (height, valid));
                 let delay = self.rng.gen_range(1..=10);
                 self.schedule(
                     delay,
@@ -763,12 +765,16 @@ impl World<'_> {
 
     /// Sends a consensus message the way the sender's behaviour dictates.
     fn broadcast_consensus(&mut self, node: usize, world: usize, m: Message) {
+        // The checker sees every message an honest validator sends, not only what it logged.
+        if self.nodes[node].byzantine.is_none() && m.signer() == self.nodes[node].public {
+            self.log.signed.push((node, m.clone()));
+        }
         match (self.nodes[node].byzantine, &m) {
             (Some(ByzantineKind::ConflictingProposer), Message::Proposal(p)) => {
                 // The real proposal to one half, another block to the other.
                 let other = Hash::digest_parts(&[b"conflicting", &p.proposal.block.0]);
                 self.blocks.insert(other, (p.proposal.height, true));
-                self.log.proposed.insert(other, p.proposal.height);
+                self.log.proposed.insert(other, (p.proposal.height, true));
                 let alt = Proposal {
                     block: other,
                     ..p.proposal
