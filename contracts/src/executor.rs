@@ -13,8 +13,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    credential,
     error::{CallError, ExecError, TxError},
-    identity,
+    governance, identity,
     view::StateView,
 };
 
@@ -144,10 +145,13 @@ fn apply(
     }
     let events = match &tx.call {
         Call::Identity(call) => identity::execute(view, ctx, &tx.signer, call)?,
-        Call::Sensor(_) | Call::Credential(_) | Call::Governance(_) => {
-            return Err(
-                TxError::Invalid("this module does not accept transactions yet".into()).into(),
+        Call::Credential(call) => credential::execute(view, ctx, &tx.signer, call)?,
+        Call::Governance(call) => governance::execute(view, ctx, &tx.signer, call)?,
+        Call::Sensor(_) => {
+            return Err(TxError::Invalid(
+                "the sensor module does not accept transactions yet".into(),
             )
+            .into())
         }
     };
     let next = expected

@@ -6,15 +6,20 @@
 //! transaction changes nothing. The modules:
 //! - [`identity`]: DIDs, documents, key rotation with pre-commitment, deactivation, and W3C
 //!   DID resolution at any height.
-//! - Still to come: credentials, sensors and attestations, participatory budgets with their
-//!   tally rules, governance and staking.
+//! - [`governance`]: the council's m-of-n proposals and approvals: issuers and parameters.
+//! - [`credential`]: anchored credentials of registered issuers, with status at any height.
+//! - Still to come: sensors and attestations, participatory budgets with their tally rules,
+//!   validator changes and slashing.
 //!
 //! Invariants: no I/O, clocks, randomness or floats; iteration only over ordered
 //! collections; checked arithmetic. Two honest nodes given the same blocks reach the same
 //! state root.
 
+pub mod credential;
 pub mod error;
 pub mod executor;
+pub mod genesis;
+pub mod governance;
 pub mod identity;
 mod time;
 pub mod view;

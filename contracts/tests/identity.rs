@@ -3,78 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use acta_contracts::{execute_block, identity, BlockContext, Outcome, Receipt};
+mod common;
+
+use acta_contracts::{identity, Receipt};
 use acta_ledger::{
     crypto::key_hash,
     records::{DidDocument, Service, VerificationMethod},
-    state::{AuthenticatedState, MemoryState, StateChanges},
     testing,
     tx::IdentityCall,
     types::Text,
-    Call, ChainId, Did, Hash, Height, Keypair, Timestamp, Transaction,
+    Call, ChainId, Did, Height, Keypair, Transaction,
 };
+use common::{did_of, Chain};
 use proptest::prelude::*;
-
-struct Chain {
-    state: MemoryState,
-}
-
-impl Chain {
-    fn new() -> Chain {
-        let mut state = MemoryState::new();
-        state.commit(&StateChanges::new()).unwrap();
-        Chain { state }
-    }
-
-    fn height(&self) -> Height {
-        self.state.latest().unwrap()
-    }
-
-    fn root(&self) -> Hash {
-        self.state.state_root(self.height()).unwrap()
-    }
-
-    fn ctx(&self) -> BlockContext {
-        let height = self.height().next();
-        BlockContext {
-            chain_id: testing::chain_id(),
-            height,
-            time: Timestamp(1_700_000_000_000 + height.0 * 1000),
-            proposer: testing::key(0xa0, 0).public(),
-        }
-    }
-
-    /// Executes one block of `txs` and commits its changes.
-    fn block(&mut self, txs: &[Transaction]) -> Vec<Receipt> {
-        let outcome = execute_block(&self.state, &self.ctx(), txs).unwrap();
-        self.state.commit(&outcome.changes).unwrap();
-        outcome.receipts
-    }
-
-    /// Executes one transaction, asserting it is refused with `code` and changes nothing.
-    fn refused(&mut self, tx: Transaction, code: &str) {
-        let before = self.root();
-        let receipts = self.block(&[tx]);
-        match &receipts[0].outcome {
-            Outcome::Refused { code: got, message } => assert_eq!(got, code, "{message}"),
-            other => panic!("expected refusal {code}, got {other:?}"),
-        }
-        assert_eq!(
-            self.root(),
-            before,
-            "a refused transaction changed the state"
-        );
-    }
-
-    fn accepted(&mut self, tx: Transaction) {
-        let receipts = self.block(&[tx]);
-        assert!(receipts[0].is_accepted(), "{:?}", receipts[0].outcome);
-    }
-
-    fn resolve(&self, did: &str, height: Height) -> serde_json::Value {
-        identity::resolve(&self.state, did, height, self.height()).unwrap()
-    }
-}
 
 fn sign(key: &Keypair, nonce: u64, call: IdentityCall) -> Transaction {
     Transaction::sign(key, testing::chain_id(), nonce, Call::Identity(call))
@@ -88,10 +29,6 @@ fn create(key: &Keypair, nonce: u64) -> Transaction {
             next_key_hash: None,
         },
     )
-}
-
-fn did_of(key: &Keypair) -> Did {
-    Did::from_initial_key(&key.public())
 }
 
 fn doc(keys: &[&Keypair], controllers: &[Did]) -> DidDocument {

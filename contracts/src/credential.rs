@@ -1,0 +1,199 @@
+//! Credentials: registered issuers anchor credentials (a hash, the subject, the kind, a
+//! district for residents, a validity window) and suspend, reinstate or revoke them. No
+//! personal data is stored. Reading a credential at a past height gives its status then.
+//!
+//! State: `credential` (key: the credential's hash) holds its [`CredentialRecord`];
+//! `credentials_of` (key: subject DID's 16 bytes and the kind's byte) the ids issued to it.
+
+use acta_ledger::{
+    records::{CredentialKind, CredentialRecord, CredentialStatus, DidRecord, IssuerRecord},
+    tx::CredentialCall,
+    Did, Hash, PublicKey, Timestamp,
+};
+
+use crate::{
+    error::{CallError, ExecError, TxError},
+    executor::{BlockContext, Event},
+    governance::NS_ISSUER,
+    identity::NS_DID,
+    view::StateView,
+};
+
+pub const NS_CREDENTIAL: &str = "credential";
+pub const NS_CREDENTIALS_OF: &str = "credentials_of";
+/// The most credentials of one kind a subject may hold (revoked ones included).
+pub const CREDENTIALS_PER_KIND_MAX: usize = 64;
+
+fn index_key(subject: &Did, kind: CredentialKind) -> Vec<u8> {
+    let mut k = subject.0.to_vec();
+    k.push(kind as u8);
+    k
+}
+
+pub(crate) fn execute(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    signer: &PublicKey,
+    call: &CredentialCall,
+) -> Result<Vec<Event>, CallError> {
+    match call {
+        CredentialCall::Issue {
+            id,
+            issuer,
+            subject,
+            kind,
+            district,
+            valid_from,
+            valid_until,
+        } => {
+            signed_by_issuer(view, issuer, signer)?;
+            let registration: IssuerRecord = view.get(NS_ISSUER, &issuer.0)?.ok_or_else(|| {
+                TxError::Unauthorized(format!("{issuer} is not a registered issuer"))
+            })?;
+            if registration.revoked.is_some() {
+                return Err(
+                    TxError::Unauthorized(format!("{issuer} is no longer an issuer")).into(),
+                );
+            }
+            if !registration.kinds.contains(kind) {
+                return Err(TxError::Unauthorized(format!(
+                    "{issuer} may not issue {kind:?} credentials"
+                ))
+                .into());
+            }
+            match view.get::<DidRecord>(NS_DID, &subject.0)? {
+                None => return Err(TxError::NotFound(subject.to_string()).into()),
+                Some(r) if r.deactivated => {
+                    return Err(TxError::Deactivated { did: *subject }.into())
+                }
+                Some(_) => {}
+            }
+            let needs_district = *kind == CredentialKind::Resident;
+            if needs_district && district.as_ref().is_none_or(|d| d.as_str().is_empty()) {
+                return Err(
+                    TxError::Invalid("a Resident credential names its district".into()).into(),
+                );
+            }
+            if valid_from >= valid_until {
+                return Err(TxError::Invalid("the validity window is empty".into()).into());
+            }
+            if view
+                .get::<CredentialRecord>(NS_CREDENTIAL, &id.0)?
+                .is_some()
+            {
+                return Err(TxError::AlreadyExists(format!("credential {id}")).into());
+            }
+            let key = index_key(subject, *kind);
+            let mut ids: Vec<Hash> = view.get(NS_CREDENTIALS_OF, &key)?.unwrap_or_default();
+            if ids.len() >= CREDENTIALS_PER_KIND_MAX {
+                return Err(TxError::Limit(format!(
+                    "{subject} holds {CREDENTIALS_PER_KIND_MAX} {kind:?} credentials"
+                ))
+                .into());
+            }
+            ids.push(*id);
+            view.put(NS_CREDENTIALS_OF, &key, &ids);
+            let record = CredentialRecord {
+                id: *id,
+                issuer: *issuer,
+                subject: *subject,
+                kind: *kind,
+                district: district.clone(),
+                valid_from: *valid_from,
+                valid_until: *valid_until,
+                status: CredentialStatus::Active,
+                issued: ctx.height,
+                updated: ctx.height,
+            };
+            view.put(NS_CREDENTIAL, &id.0, &record);
+            Ok(vec![Event::new(
+                "credential_issued",
+                &[("id", id.to_hex()), ("subject", subject.to_string())],
+            )])
+        }
+        CredentialCall::Suspend { id } => {
+            transition(view, ctx, signer, id, CredentialStatus::Suspended)
+        }
+        CredentialCall::Reinstate { id } => {
+            transition(view, ctx, signer, id, CredentialStatus::Active)
+        }
+        CredentialCall::Revoke { id } => {
+            transition(view, ctx, signer, id, CredentialStatus::Revoked)
+        }
+    }
+}
+
+/// Checks that `signer` is a key of the (live) issuer DID.
+fn signed_by_issuer(
+    view: &StateView<'_>,
+    issuer: &Did,
+    signer: &PublicKey,
+) -> Result<(), CallError> {
+    match view.get::<DidRecord>(NS_DID, &issuer.0)? {
+        None => Err(TxError::NotFound(issuer.to_string()).into()),
+        Some(r) if r.deactivated => Err(TxError::Deactivated { did: *issuer }.into()),
+        Some(r) if !r.has_key(signer) => {
+            Err(TxError::Unauthorized(format!("{signer} is not a key of {issuer}")).into())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn transition(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    signer: &PublicKey,
+    id: &Hash,
+    to: CredentialStatus,
+) -> Result<Vec<Event>, CallError> {
+    let mut record: CredentialRecord = view
+        .get(NS_CREDENTIAL, &id.0)?
+        .ok_or_else(|| TxError::NotFound(format!("credential {id}")))?;
+    signed_by_issuer(view, &record.issuer, signer)?;
+    use CredentialStatus::*;
+    let allowed = matches!(
+        (record.status, to),
+        (Active, Suspended) | (Suspended, Active) | (Active | Suspended, Revoked)
+    );
+    if !allowed {
+        return Err(TxError::Invalid(format!(
+            "credential {id} is {:?}; it cannot become {to:?}",
+            record.status
+        ))
+        .into());
+    }
+    record.status = to;
+    record.updated = ctx.height;
+    view.put(NS_CREDENTIAL, &id.0, &record);
+    let kind = match to {
+        Active => "credential_reinstated",
+        Suspended => "credential_suspended",
+        Revoked => "credential_revoked",
+    };
+    Ok(vec![Event::new(kind, &[("id", id.to_hex())])])
+}
+
+/// Whether `subject` holds a credential of `kind` (for `district`, if given) that is valid at
+/// `time`: active, inside its window, and from an issuer that was registered for the kind.
+pub fn holds_valid(
+    view: &StateView<'_>,
+    subject: &Did,
+    kind: CredentialKind,
+    district: Option<&str>,
+    time: Timestamp,
+) -> Result<bool, ExecError> {
+    let ids: Vec<Hash> = view
+        .get(NS_CREDENTIALS_OF, &index_key(subject, kind))?
+        .unwrap_or_default();
+    for id in ids {
+        let Some(record) = view.get::<CredentialRecord>(NS_CREDENTIAL, &id.0)? else {
+            continue;
+        };
+        let district_ok =
+            district.is_none_or(|d| record.district.as_ref().is_some_and(|r| r.as_str() == d));
+        if record.is_valid_at(time) && district_ok {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,168 @@
+//! Governance: the council (m-of-n keys from genesis) proposes and approves actions. The
+//! approval that reaches the threshold carries the action out in the same transaction.
+//!
+//! State: `council` (key `b"council"`) holds the [`Council`]; `gov_proposal` (key: the id,
+//! u64 big-endian) each [`GovProposal`]; `gov_next` (key `b"next"`) the next id; `issuer`
+//! (key: the DID's 16 bytes) each [`IssuerRecord`]; `param` (key: the name) each parameter.
+
+use acta_ledger::{
+    records::{Council, CredentialKind, DidRecord, GovAction, GovProposal, IssuerRecord},
+    tx::GovernanceCall,
+    PublicKey,
+};
+
+use crate::{
+    error::{CallError, TxError},
+    executor::{BlockContext, Event},
+    identity::NS_DID,
+    view::StateView,
+};
+
+pub const NS_COUNCIL: &str = "council";
+pub const NS_GOV_PROPOSAL: &str = "gov_proposal";
+pub const NS_GOV_NEXT: &str = "gov_next";
+pub const NS_ISSUER: &str = "issuer";
+pub const NS_PARAM: &str = "param";
+
+pub(crate) fn execute(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    signer: &PublicKey,
+    call: &GovernanceCall,
+) -> Result<Vec<Event>, CallError> {
+    let council: Council = view.get(NS_COUNCIL, b"council")?.ok_or_else(|| {
+        TxError::NotFound("the council (the chain has no genesis council)".into())
+    })?;
+    if !council.is_member(signer) {
+        return Err(TxError::Unauthorized(format!("{signer} is not a council member")).into());
+    }
+    match call {
+        GovernanceCall::Propose { action } => {
+            check(view, action)?;
+            let id: u64 = view.get(NS_GOV_NEXT, b"next")?.unwrap_or(0);
+            let next = id
+                .checked_add(1)
+                .ok_or_else(|| TxError::Limit("proposal ids exhausted".into()))?;
+            view.put(NS_GOV_NEXT, b"next", &next);
+            let proposal = GovProposal {
+                id,
+                action: action.clone(),
+                approvals: vec![*signer],
+                created: ctx.height,
+                executed: None,
+            };
+            let mut events = vec![Event::new("gov_proposed", &[("id", id.to_string())])];
+            settle(view, ctx, &council, proposal, &mut events)?;
+            Ok(events)
+        }
+        GovernanceCall::Approve { proposal } => {
+            let mut p: GovProposal = view
+                .get(NS_GOV_PROPOSAL, &proposal.to_be_bytes())?
+                .ok_or_else(|| TxError::NotFound(format!("proposal {proposal}")))?;
+            if p.executed.is_some() {
+                return Err(TxError::Invalid(format!(
+                    "proposal {proposal} was already carried out"
+                ))
+                .into());
+            }
+            if let Err(at) = p.approvals.binary_search(signer) {
+                p.approvals.insert(at, *signer);
+            } else {
+                return Err(TxError::AlreadyExists(format!(
+                    "{signer}'s approval of proposal {proposal}"
+                ))
+                .into());
+            }
+            let mut events = vec![Event::new("gov_approved", &[("id", proposal.to_string())])];
+            settle(view, ctx, &council, p, &mut events)?;
+            Ok(events)
+        }
+    }
+}
+
+/// Stores the proposal, carrying out its action first if it has enough approvals.
+fn settle(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    council: &Council,
+    mut p: GovProposal,
+    events: &mut Vec<Event>,
+) -> Result<(), CallError> {
+    if p.approvals.len() >= usize::from(council.threshold) {
+        // The world may have changed since the proposal: check again before acting.
+        check(view, &p.action)?;
+        apply(view, ctx, &p.action)?;
+        p.executed = Some(ctx.height);
+        events.push(Event::new("gov_executed", &[("id", p.id.to_string())]));
+    }
+    view.put(NS_GOV_PROPOSAL, &p.id.to_be_bytes(), &p);
+    Ok(())
+}
+
+/// Whether `action` can be carried out now.
+fn check(view: &StateView<'_>, action: &GovAction) -> Result<(), CallError> {
+    match action {
+        GovAction::RegisterIssuer { did, kinds } => {
+            match view.get::<DidRecord>(NS_DID, &did.0)? {
+                None => return Err(TxError::NotFound(did.to_string()).into()),
+                Some(r) if r.deactivated => return Err(TxError::Deactivated { did: *did }.into()),
+                Some(_) => {}
+            }
+            let mut sorted = kinds.clone();
+            sorted.sort();
+            sorted.dedup();
+            if sorted.is_empty() || sorted.len() != kinds.len() {
+                return Err(TxError::Invalid(
+                    "an issuer needs one or more distinct credential kinds".into(),
+                )
+                .into());
+            }
+        }
+        GovAction::RevokeIssuer { did } => match view.get::<IssuerRecord>(NS_ISSUER, &did.0)? {
+            None => return Err(TxError::NotFound(format!("issuer {did}")).into()),
+            Some(i) if i.revoked.is_some() => {
+                return Err(TxError::Invalid(format!("issuer {did} is already revoked")).into())
+            }
+            Some(_) => {}
+        },
+        GovAction::SetParameter { name, .. } => {
+            if name.as_str().is_empty() {
+                return Err(TxError::Invalid("a parameter needs a name".into()).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    action: &GovAction,
+) -> Result<(), CallError> {
+    match action {
+        GovAction::RegisterIssuer { did, kinds } => {
+            let mut kinds: Vec<CredentialKind> = kinds.clone();
+            kinds.sort();
+            view.put(
+                NS_ISSUER,
+                &did.0,
+                &IssuerRecord {
+                    did: *did,
+                    kinds,
+                    registered: ctx.height,
+                    revoked: None,
+                },
+            );
+        }
+        GovAction::RevokeIssuer { did } => {
+            let mut issuer: IssuerRecord =
+                view.get(NS_ISSUER, &did.0)?.expect("checked just before");
+            issuer.revoked = Some(ctx.height);
+            view.put(NS_ISSUER, &did.0, &issuer);
+        }
+        GovAction::SetParameter { name, value } => {
+            view.put(NS_PARAM, name.as_str().as_bytes(), value)
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Governance and credentials: the council's m-of-n approvals register issuers, issuers
+//! anchor credentials and change their status, and every refusal changes nothing.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use acta_contracts::{credential, view::StateView};
+use acta_ledger::{
+    records::{
+        CredentialKind, CredentialRecord, CredentialStatus, GovAction, GovProposal, IssuerRecord,
+    },
+    state::{state_key, AuthenticatedState},
+    testing,
+    tx::{CredentialCall, GovernanceCall, IdentityCall},
+    types::Text,
+    Call, Did, Hash, Height, Keypair, Timestamp,
+};
+use borsh::BorshDeserialize;
+use common::{council_keys, did_of, tx, Chain};
+
+fn read<T: BorshDeserialize>(c: &Chain, ns: &str, key: &[u8], height: Height) -> Option<T> {
+    c.state
+        .get(&state_key(ns, key), height)
+        .unwrap()
+        .map(|b| T::try_from_slice(&b).unwrap())
+}
+
+fn gov(key: &Keypair, nonce: u64, call: GovernanceCall) -> acta_ledger::Transaction {
+    tx(key, nonce, Call::Governance(call))
+}
+
+fn create(key: &Keypair) -> acta_ledger::Transaction {
+    tx(
+        key,
+        0,
+        Call::Identity(IdentityCall::CreateDid {
+            next_key_hash: None,
+        }),
+    )
+}
+
+fn issue(
+    issuer_key: &Keypair,
+    nonce: u64,
+    id: u8,
+    subject: Did,
+    kind: CredentialKind,
+    district: Option<&str>,
+) -> acta_ledger::Transaction {
+    let call = CredentialCall::Issue {
+        id: Hash([id; 32]),
+        issuer: did_of(issuer_key),
+        subject,
+        kind,
+        district: district.map(|d| Text::new(d).unwrap()),
+        valid_from: Timestamp(1_600_000_000_000),
+        valid_until: Timestamp(1_900_000_000_000),
+    };
+    tx(issuer_key, nonce, Call::Credential(call))
+}
+
+/// A chain where the agency's DID exists and the council registered it for `kinds`.
+fn with_issuer(kinds: Vec<CredentialKind>) -> (Chain, Keypair) {
+    let mut c = Chain::new();
+    let agency = testing::key(0xd0, 1);
+    c.accepted(create(&agency));
+    let council = council_keys();
+    let action = GovAction::RegisterIssuer {
+        did: did_of(&agency),
+        kinds,
+    };
+    c.accepted(gov(&council[0], 0, GovernanceCall::Propose { action }));
+    c.accepted(gov(&council[1], 0, GovernanceCall::Approve { proposal: 0 }));
+    (c, agency)
+}
+
+#[test]
+fn council_actions_need_m_of_n_distinct_member_approvals() {
+    let mut c = Chain::new();
+    let agency = testing::key(0xd0, 1);
+    c.accepted(create(&agency));
+    let council = council_keys();
+    let outsider = testing::key(0xd0, 9);
+    let action = GovAction::RegisterIssuer {
+        did: did_of(&agency),
+        kinds: vec![CredentialKind::Resident],
+    };
+    c.refused(
+        gov(
+            &outsider,
+            0,
+            GovernanceCall::Propose {
+                action: action.clone(),
+            },
+        ),
+        "unauthorized",
+    );
+    c.accepted(gov(&council[0], 0, GovernanceCall::Propose { action }));
+    // One approval of two: nothing happens yet.
+    assert!(read::<IssuerRecord>(&c, "issuer", &did_of(&agency).0, c.height()).is_none());
+    c.refused(
+        gov(&council[0], 1, GovernanceCall::Approve { proposal: 0 }),
+        "already_exists",
+    );
+    c.refused(
+        gov(&outsider, 0, GovernanceCall::Approve { proposal: 0 }),
+        "unauthorized",
+    );
+    c.refused(
+        gov(&council[1], 0, GovernanceCall::Approve { proposal: 7 }),
+        "not_found",
+    );
+    c.accepted(gov(&council[1], 0, GovernanceCall::Approve { proposal: 0 }));
+    let issuer: IssuerRecord = read(&c, "issuer", &did_of(&agency).0, c.height()).unwrap();
+    assert_eq!(issuer.kinds, vec![CredentialKind::Resident]);
+    let p: GovProposal = read(&c, "gov_proposal", &0u64.to_be_bytes(), c.height()).unwrap();
+    assert_eq!(p.executed, Some(c.height()));
+    c.refused(
+        gov(&council[2], 0, GovernanceCall::Approve { proposal: 0 }),
+        "invalid",
+    );
+    // Registering a DID that does not exist, or with no kinds, is refused at proposal.
+    let ghost = GovAction::RegisterIssuer {
+        did: did_of(&outsider),
+        kinds: vec![CredentialKind::Auditor],
+    };
+    c.refused(
+        gov(&council[2], 0, GovernanceCall::Propose { action: ghost }),
+        "not_found",
+    );
+    let empty = GovAction::RegisterIssuer {
+        did: did_of(&agency),
+        kinds: vec![],
+    };
+    c.refused(
+        gov(&council[2], 0, GovernanceCall::Propose { action: empty }),
+        "invalid",
+    );
+}
+
+#[test]
+fn an_issuer_anchors_and_manages_credentials_of_its_kinds_only() {
+    let (mut c, agency) = with_issuer(vec![
+        CredentialKind::Resident,
+        CredentialKind::SensorOperator,
+    ]);
+    let alice = testing::key(0xb0, 1);
+    c.accepted(create(&alice));
+    let a = did_of(&alice);
+    // Not its kind; no district for a resident; an unknown subject; a stranger's key.
+    c.refused(
+        issue(&agency, 1, 1, a, CredentialKind::Auditor, None),
+        "unauthorized",
+    );
+    c.refused(
+        issue(&agency, 1, 1, a, CredentialKind::Resident, None),
+        "invalid",
+    );
+    c.refused(
+        issue(
+            &agency,
+            1,
+            1,
+            did_of(&testing::key(0xb0, 9)),
+            CredentialKind::Resident,
+            Some("north"),
+        ),
+        "not_found",
+    );
+    let mut forged = issue(&agency, 0, 1, a, CredentialKind::Resident, Some("north"));
+    forged = acta_ledger::Transaction::sign(&alice, testing::chain_id(), 1, forged.call);
+    c.refused(forged, "unauthorized");
+    // The real thing, once.
+    c.accepted(issue(
+        &agency,
+        1,
+        1,
+        a,
+        CredentialKind::Resident,
+        Some("north"),
+    ));
+    let issued_at = c.height();
+    c.refused(
+        issue(&agency, 2, 1, a, CredentialKind::Resident, Some("north")),
+        "already_exists",
+    );
+    let id = Hash([1; 32]);
+    // Suspend, reinstate, revoke; revoked is final; only the issuer may.
+    c.refused(
+        tx(&alice, 1, Call::Credential(CredentialCall::Suspend { id })),
+        "unauthorized",
+    );
+    c.refused(
+        tx(
+            &agency,
+            2,
+            Call::Credential(CredentialCall::Reinstate { id }),
+        ),
+        "invalid",
+    );
+    c.accepted(tx(
+        &agency,
+        2,
+        Call::Credential(CredentialCall::Suspend { id }),
+    ));
+    let suspended_at = c.height();
+    c.accepted(tx(
+        &agency,
+        3,
+        Call::Credential(CredentialCall::Reinstate { id }),
+    ));
+    c.accepted(tx(
+        &agency,
+        4,
+        Call::Credential(CredentialCall::Revoke { id }),
+    ));
+    c.refused(
+        tx(
+            &agency,
+            5,
+            Call::Credential(CredentialCall::Reinstate { id }),
+        ),
+        "invalid",
+    );
+    // Status as of every height.
+    let status = |h: Height| read::<CredentialRecord>(&c, "credential", &id.0, h).map(|r| r.status);
+    assert_eq!(status(Height(issued_at.0 - 1)), None);
+    assert_eq!(status(issued_at), Some(CredentialStatus::Active));
+    assert_eq!(status(suspended_at), Some(CredentialStatus::Suspended));
+    assert_eq!(status(c.height()), Some(CredentialStatus::Revoked));
+}
+
+#[test]
+fn validity_depends_on_status_window_and_district() {
+    let (mut c, agency) = with_issuer(vec![CredentialKind::Resident]);
+    let alice = testing::key(0xb0, 1);
+    c.accepted(create(&alice));
+    let a = did_of(&alice);
+    c.accepted(issue(
+        &agency,
+        1,
+        1,
+        a,
+        CredentialKind::Resident,
+        Some("north"),
+    ));
+    let check = |c: &Chain, district: Option<&str>, time: u64| {
+        let view = StateView::new(&c.state, c.height());
+        credential::holds_valid(
+            &view,
+            &a,
+            CredentialKind::Resident,
+            district,
+            Timestamp(time),
+        )
+        .unwrap()
+    };
+    assert!(check(&c, Some("north"), 1_700_000_000_000));
+    assert!(check(&c, None, 1_700_000_000_000));
+    assert!(
+        !check(&c, Some("south"), 1_700_000_000_000),
+        "another district"
+    );
+    assert!(
+        !check(&c, Some("north"), 1_500_000_000_000),
+        "before its window"
+    );
+    assert!(
+        !check(&c, Some("north"), 1_900_000_000_000),
+        "after its window"
+    );
+    c.accepted(tx(
+        &agency,
+        2,
+        Call::Credential(CredentialCall::Suspend { id: Hash([1; 32]) }),
+    ));
+    assert!(!check(&c, Some("north"), 1_700_000_000_000), "suspended");
+}
+
+#[test]
+fn a_revoked_issuer_issues_no_more() {
+    let (mut c, agency) = with_issuer(vec![CredentialKind::Resident]);
+    let alice = testing::key(0xb0, 1);
+    c.accepted(create(&alice));
+    let council = council_keys();
+    let revoke = GovAction::RevokeIssuer {
+        did: did_of(&agency),
+    };
+    c.accepted(gov(
+        &council[2],
+        0,
+        GovernanceCall::Propose { action: revoke },
+    ));
+    c.accepted(gov(&council[0], 1, GovernanceCall::Approve { proposal: 1 }));
+    c.refused(
+        issue(
+            &agency,
+            1,
+            1,
+            did_of(&alice),
+            CredentialKind::Resident,
+            Some("north"),
+        ),
+        "unauthorized",
+    );
+}
