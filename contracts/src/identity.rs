@@ -8,12 +8,11 @@
 use acta_ledger::{
     crypto::key_hash,
     records::{DidDocument, DidRecord, DidVersions, VerificationMethod},
-    state::{state_key, AuthenticatedState},
+    state::AuthenticatedState,
     tx::IdentityCall,
     types::Text,
     Did, Height, PublicKey,
 };
-use borsh::BorshDeserialize;
 use serde_json::{json, Value};
 
 use crate::{
@@ -192,26 +191,6 @@ fn save(view: &mut StateView<'_>, ctx: &BlockContext, record: &DidRecord) -> Res
     Ok(())
 }
 
-fn read<T: BorshDeserialize>(
-    state: &dyn AuthenticatedState,
-    namespace: &'static str,
-    key: &[u8],
-    height: Height,
-) -> Result<Option<T>, ExecError> {
-    match state
-        .get(&state_key(namespace, key), height)
-        .map_err(|source| ExecError::State { height, source })?
-    {
-        None => Ok(None),
-        Some(b) => T::try_from_slice(&b)
-            .map(Some)
-            .map_err(|e| ExecError::Corrupt {
-                what: namespace,
-                reason: e.to_string(),
-            }),
-    }
-}
-
 /// The W3C multibase form of an Ed25519 key: `z` and base58btc of `0xed 0x01 || key`.
 pub fn public_key_multibase(key: &PublicKey) -> String {
     let mut bytes = vec![0xed, 0x01];
@@ -240,11 +219,12 @@ pub fn resolve(
     let Ok(parsed) = Did::parse(did) else {
         return Ok(failure("invalidDid"));
     };
-    let Some(record) = read::<DidRecord>(state, NS_DID, &parsed.0, height)? else {
+    let Some(record) = StateView::new(state, height).get::<DidRecord>(NS_DID, &parsed.0)? else {
         return Ok(failure("notFound"));
     };
-    let versions =
-        read::<DidVersions>(state, NS_DID_VERSIONS, &parsed.0, latest)?.unwrap_or_default();
+    let versions = StateView::new(state, latest)
+        .get::<DidVersions>(NS_DID_VERSIONS, &parsed.0)?
+        .unwrap_or_default();
     let next_version = versions.0.iter().find(|h| **h > record.updated);
     let id = parsed.to_string();
     let methods: Vec<Value> = record
