@@ -21,6 +21,12 @@ pub enum TxError {
     Invalid(String),
     #[error("a limit is reached: {0}")]
     Limit(String),
+    #[error("wrong phase: {0}")]
+    WrongPhase(String),
+    #[error("sequence gap: the device's next batch is {expected}, not {got}")]
+    SequenceGap { expected: u64, got: u64 },
+    #[error("fork refused: {0}")]
+    Fork(String),
 }
 
 impl TxError {
@@ -35,6 +41,9 @@ impl TxError {
             TxError::Unauthorized(_) => "unauthorized",
             TxError::Invalid(_) => "invalid",
             TxError::Limit(_) => "limit",
+            TxError::WrongPhase(_) => "wrong_phase",
+            TxError::SequenceGap { .. } => "sequence_gap",
+            TxError::Fork(_) => "fork",
         }
     }
 }

@@ -1,21 +1,23 @@
 //! The executor: turns a block's transactions into state changes and receipts.
 //!
-//! For every transaction, in order: the signature and chain id (checked for the whole block
+//! First the block's evidence and the budget rounds that close at its height; then, for
+//! every transaction, in order: the signature and chain id (checked for the whole block
 //! in one batch), then the signer's nonce (exactly the next one), then the call. A refused
 //! transaction leaves the state exactly as it was, its nonce included; an accepted one bumps
 //! its signer's nonce.
 
 use acta_ledger::{
     state::{AuthenticatedState, StateChanges},
+    vote::Evidence,
     Call, ChainId, Hash, Height, PublicKey, Timestamp, Transaction,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    credential,
+    budget, credential,
     error::{CallError, ExecError, TxError},
-    governance, identity,
+    governance, identity, sensor, staking,
     view::StateView,
 };
 
@@ -76,13 +78,19 @@ impl Receipt {
 pub struct BlockOutcome {
     pub changes: StateChanges,
     pub receipts: Vec<Receipt>,
+    /// What the block did before its transactions: evidence punished or ignored, budget
+    /// rounds tallied.
+    pub events: Vec<Event>,
 }
 
-/// Executes `txs` on the state after height `ctx.height - 1`.
+/// Executes a block on the state after height `ctx.height - 1`: first its evidence (see
+/// [`staking`]) and the tallies of budget rounds closing at this height, then its
+/// transactions in order.
 pub fn execute_block(
     state: &dyn AuthenticatedState,
     ctx: &BlockContext,
     txs: &[Transaction],
+    evidence: &[Evidence],
 ) -> Result<BlockOutcome, ExecError> {
     let base = Height(
         ctx.height
@@ -91,6 +99,10 @@ pub fn execute_block(
             .expect("blocks start at height 1"),
     );
     let mut view = StateView::new(state, base);
+    let mut events = Vec::new();
+    staking::punish(&mut view, state, ctx, evidence, &mut events)?;
+    budget::close_due(&mut view, ctx, &mut events)?;
+    view.commit_tx();
     let refs: Vec<&Transaction> = txs.iter().collect();
     let signatures = Transaction::verify_batch(&refs, &ctx.chain_id);
     let mut receipts = Vec::with_capacity(txs.len());
@@ -121,6 +133,7 @@ pub fn execute_block(
     Ok(BlockOutcome {
         changes: view.into_changes(),
         receipts,
+        events,
     })
 }
 
@@ -147,12 +160,8 @@ fn apply(
         Call::Identity(call) => identity::execute(view, ctx, &tx.signer, call)?,
         Call::Credential(call) => credential::execute(view, ctx, &tx.signer, call)?,
         Call::Governance(call) => governance::execute(view, ctx, &tx.signer, call)?,
-        Call::Sensor(_) => {
-            return Err(TxError::Invalid(
-                "the sensor module does not accept transactions yet".into(),
-            )
-            .into())
-        }
+        Call::Sensor(call) => sensor::execute(view, ctx, &tx.signer, call)?,
+        Call::Budget(call) => budget::execute(view, ctx, &tx.signer, call)?,
     };
     let next = expected
         .checked_add(1)

@@ -3,14 +3,20 @@
 use acta_ledger::{
     records::{Council, CredentialKind, IssuerRecord},
     state::{state_key, StateChanges},
+    validator::ValidatorSet,
     Did, Height,
 };
 
-use crate::governance::{NS_COUNCIL, NS_ISSUER, NS_PARAM};
+use crate::{
+    governance::{NS_COUNCIL, NS_ISSUER, NS_PARAM},
+    staking::NS_VALIDATORS,
+};
 
-/// What a chain starts with, besides its validators (which consensus holds).
+/// What a chain starts with.
 #[derive(Clone, Debug)]
 pub struct GenesisState {
+    /// The validators of heights 1 and 2 (and later, until the council changes them).
+    pub validators: ValidatorSet,
     pub council: Council,
     /// Issuers registered from the start, with the kinds each may issue. Their DIDs must be
     /// created on the chain before they issue.
@@ -24,6 +30,11 @@ pub fn genesis_changes(genesis: &GenesisState) -> StateChanges {
     let mut put = |ns: &str, key: &[u8], value: Vec<u8>| {
         changes.insert(state_key(ns, key), Some(value));
     };
+    put(
+        NS_VALIDATORS,
+        b"set",
+        borsh::to_vec(&genesis.validators).expect("encodes"),
+    );
     put(
         NS_COUNCIL,
         b"council",

@@ -4,17 +4,22 @@
 //! State: `council` (key `b"council"`) holds the [`Council`]; `gov_proposal` (key: the id,
 //! u64 big-endian) each [`GovProposal`]; `gov_next` (key `b"next"`) the next id; `issuer`
 //! (key: the DID's 16 bytes) each [`IssuerRecord`]; `param` (key: the name) each parameter.
+//! Validator changes live in [`crate::staking`], budget rounds in [`crate::budget`].
 
 use acta_ledger::{
-    records::{Council, CredentialKind, DidRecord, GovAction, GovProposal, IssuerRecord},
+    records::{
+        Council, CredentialKind, DidRecord, GovAction, GovProposal, IssuerRecord, RoundOpener,
+    },
     tx::GovernanceCall,
     PublicKey,
 };
 
 use crate::{
-    error::{CallError, TxError},
+    budget,
+    error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
     identity::NS_DID,
+    staking,
     view::StateView,
 };
 
@@ -38,7 +43,7 @@ pub(crate) fn execute(
     }
     match call {
         GovernanceCall::Propose { action } => {
-            check(view, action)?;
+            check(view, ctx, action)?;
             let id: u64 = view.get(NS_GOV_NEXT, b"next")?.unwrap_or(0);
             let next = id
                 .checked_add(1)
@@ -90,8 +95,9 @@ fn settle(
 ) -> Result<(), CallError> {
     if p.approvals.len() >= usize::from(council.threshold) {
         // The world may have changed since the proposal: check again before acting.
-        check(view, &p.action)?;
-        apply(view, ctx, &p.action)?;
+        check(view, ctx, &p.action)?;
+        let more = apply(view, ctx, p.id, &p.action)?;
+        events.extend(more);
         p.executed = Some(ctx.height);
         events.push(Event::new("gov_executed", &[("id", p.id.to_string())]));
     }
@@ -100,7 +106,7 @@ fn settle(
 }
 
 /// Whether `action` can be carried out now.
-fn check(view: &StateView<'_>, action: &GovAction) -> Result<(), CallError> {
+fn check(view: &StateView<'_>, ctx: &BlockContext, action: &GovAction) -> Result<(), CallError> {
     match action {
         GovAction::RegisterIssuer { did, kinds } => {
             match view.get::<DidRecord>(NS_DID, &did.0)? {
@@ -130,15 +136,29 @@ fn check(view: &StateView<'_>, action: &GovAction) -> Result<(), CallError> {
                 return Err(TxError::Invalid("a parameter needs a name".into()).into());
             }
         }
+        GovAction::AddValidator { key, power } => {
+            staking::check_change(view, key, Some(*power), true)?
+        }
+        GovAction::RemoveValidator { key } => staking::check_change(view, key, None, false)?,
+        GovAction::SetPower { key, power } => {
+            staking::check_change(view, key, Some(*power), false)?
+        }
+        GovAction::OpenBudgetRound(spec) => budget::check_spec(ctx, spec)?,
     }
     Ok(())
+}
+
+/// A chain parameter, or `default` if the council never set it.
+pub fn param(view: &StateView<'_>, name: &str, default: u64) -> Result<u64, ExecError> {
+    Ok(view.get(NS_PARAM, name.as_bytes())?.unwrap_or(default))
 }
 
 fn apply(
     view: &mut StateView<'_>,
     ctx: &BlockContext,
+    proposal: u64,
     action: &GovAction,
-) -> Result<(), CallError> {
+) -> Result<Vec<Event>, CallError> {
     match action {
         GovAction::RegisterIssuer { did, kinds } => {
             let mut kinds: Vec<CredentialKind> = kinds.clone();
@@ -163,6 +183,13 @@ fn apply(
         GovAction::SetParameter { name, value } => {
             view.put(NS_PARAM, name.as_str().as_bytes(), value)
         }
+        GovAction::AddValidator { key, power } | GovAction::SetPower { key, power } => {
+            return staking::apply_change(view, key, Some(*power))
+        }
+        GovAction::RemoveValidator { key } => return staking::apply_change(view, key, None),
+        GovAction::OpenBudgetRound(spec) => {
+            return budget::open_round(view, ctx, spec, RoundOpener::Council { proposal })
+        }
     }
-    Ok(())
+    Ok(Vec::new())
 }

@@ -8,19 +8,27 @@
 //!   DID resolution at any height.
 //! - [`governance`]: the council's m-of-n proposals and approvals: issuers and parameters.
 //! - [`credential`]: anchored credentials of registered issuers, with status at any height.
-//! - Still to come: sensors and attestations, participatory budgets with their tally rules,
-//!   validator changes and slashing.
+//! - [`sensor`]: devices of credentialed operators and their chains of attested batches.
+//! - [`budget`]: participatory budget rounds, proposals, ballots and the tally at close,
+//!   with the rules in [`tally`] (greedy and the Method of Equal Shares with Add1
+//!   completions, in exact arithmetic; also for `.pb` files off the ledger).
+//! - [`staking`]: validator changes from the council (two heights later), and slashing and
+//!   jailing on verified equivocation evidence.
 //!
 //! Invariants: no I/O, clocks, randomness or floats; iteration only over ordered
 //! collections; checked arithmetic. Two honest nodes given the same blocks reach the same
 //! state root.
 
+pub mod budget;
 pub mod credential;
 pub mod error;
 pub mod executor;
 pub mod genesis;
 pub mod governance;
 pub mod identity;
+pub mod sensor;
+pub mod staking;
+pub mod tally;
 mod time;
 pub mod view;
 

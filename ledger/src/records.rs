@@ -1,5 +1,5 @@
-//! Record types that calls carry and the state stores: DID documents for now; credentials,
-//! devices, budget rounds and governance follow as their modules land.
+//! Record types that calls carry and the state stores: DID documents, credentials,
+//! governance, sensor devices and attestations, participatory budget rounds and validators.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -239,6 +239,14 @@ pub enum GovAction {
     RevokeIssuer { did: Did },
     /// Sets a named chain parameter.
     SetParameter { name: Text<32>, value: u64 },
+    /// Adds a validator (or re-admits a jailed one) with `power`, from two heights later.
+    AddValidator { key: PublicKey, power: u64 },
+    /// Removes a validator from the set, from two heights later.
+    RemoveValidator { key: PublicKey },
+    /// Changes a validator's voting power, from two heights later.
+    SetPower { key: PublicKey, power: u64 },
+    /// Opens a participatory budget round on the council's own authority.
+    OpenBudgetRound(RoundSpec),
 }
 
 /// A council proposal and its approvals.
@@ -298,4 +306,278 @@ impl CredentialRecord {
             && self.valid_from <= time
             && time < self.valid_until
     }
+}
+
+/// The most characters of a device's coarse location: a geohash of 1 to 6 characters
+/// (a cell of about 1.2 km by 0.6 km at 6), so no device pins down a home.
+pub const GEOHASH_CHARS_MAX: usize = 6;
+
+/// A registered sensor device.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// The device's own DID: its keys sign the attestations.
+    pub device: Did,
+    /// The operator's DID, which holds a SensorOperator credential.
+    pub operator: Did,
+    /// What the device measures, such as `air.pm25`.
+    pub kind: Text<32>,
+    /// The unit of its readings, as a UCUM code such as `ug/m3` or `Cel`.
+    pub unit: Text<16>,
+    /// A geohash of at most [`GEOHASH_CHARS_MAX`] characters.
+    pub location: Text<6>,
+    /// The name of the device's data stream.
+    pub stream: Text<64>,
+    pub registered: Height,
+    pub updated: Height,
+    /// Deactivation is final.
+    pub active: bool,
+    /// The sequence number the next batch must carry (0 for the first).
+    pub next_sequence: u64,
+    /// The hash of the last accepted batch, or zero before the first.
+    pub last_batch: Hash,
+    /// The end of the last accepted batch's window.
+    pub last_window_end: Timestamp,
+}
+
+/// An accepted attestation batch, stored under its device and sequence number, so a proof of
+/// the state proves the batch (and through its readings root, any reading in it).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct AttestationRecord {
+    pub batch: crate::tx::AttestationBatch,
+    /// SHA-256 of the batch's borsh encoding: what the next batch names as its predecessor.
+    pub hash: Hash,
+    pub height: Height,
+}
+
+/// The tally rules; `docs/tally-rules.md` specifies each.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// By approval count, skipping projects that no longer fit.
+    Greedy,
+    /// The Method of Equal Shares with cost utilities, no completion.
+    Mes,
+    /// MES with Add1 completion: the per-voter endowment rises one unit at a time while
+    /// the outcome fits the budget.
+    MesAdd1,
+    /// As [`Rule::MesAdd1`], also stopping as soon as the outcome is exhaustive.
+    MesAdd1Exhaustive,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 4] = [
+        Rule::Greedy,
+        Rule::Mes,
+        Rule::MesAdd1,
+        Rule::MesAdd1Exhaustive,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Greedy => "greedy",
+            Rule::Mes => "mes",
+            Rule::MesAdd1 => "mes-add1",
+            Rule::MesAdd1Exhaustive => "mes-add1-exhaustive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How ties between projects are broken; the last resort is always the project id order
+/// (numeric ids by value first, then other ids by their bytes).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TieBreak {
+    /// More approvals first, then lower cost (the equalshares.net `maxVotes,minCost`).
+    #[default]
+    VotesThenCost,
+    /// Lower cost first, then more approvals (`minCost,maxVotes`).
+    CostThenVotes,
+}
+
+impl TieBreak {
+    pub const ALL: [TieBreak; 2] = [TieBreak::VotesThenCost, TieBreak::CostThenVotes];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TieBreak::VotesThenCost => "votes-then-cost",
+            TieBreak::CostThenVotes => "cost-then-votes",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TieBreak> {
+        TieBreak::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+/// A rule and its tie-break: fixed when a budget round opens, before voting does.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+pub struct RuleProfile {
+    pub rule: Rule,
+    pub tie_break: TieBreak,
+}
+
+/// How residents vote in a round.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BallotFormat {
+    /// Approve between `min` and `max` projects.
+    Approval { min: u16, max: u16 },
+    /// Approve any projects whose costs add up to at most the round's budget.
+    Knapsack,
+}
+
+/// What a budget round is: fixed when it opens.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RoundSpec {
+    pub title: Text<128>,
+    /// The district whose residents propose and vote.
+    pub district: Text<32>,
+    /// In whole currency units.
+    pub budget: u64,
+    /// Proposals are accepted at heights `proposals_from..voting_from`, ballots at
+    /// `voting_from..closes_at`; the tally runs at the start of block `closes_at`.
+    pub proposals_from: Height,
+    pub voting_from: Height,
+    pub closes_at: Height,
+    pub ballot: BallotFormat,
+    pub rule: RuleProfile,
+}
+
+/// Who opened a round.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundOpener {
+    /// A holder of a BudgetOffice credential.
+    Office(Did),
+    /// The council, by an approved proposal.
+    Council { proposal: u64 },
+}
+
+/// A budget round as the state holds it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BudgetRound {
+    pub id: u64,
+    pub spec: RoundSpec,
+    pub opener: RoundOpener,
+    pub opened: Height,
+    /// Projects proposed so far; they are numbered 0 to `projects - 1`.
+    pub projects: u32,
+    /// Distinct voters so far; their ballots are numbered 0 to `voters - 1`.
+    pub voters: u64,
+    /// Whether the tally has run.
+    pub tallied: bool,
+}
+
+/// A project proposed in a round.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BudgetProject {
+    pub round: u64,
+    pub index: u32,
+    pub proposer: Did,
+    pub title: Text<128>,
+    pub cost: u64,
+    pub proposed: Height,
+}
+
+/// The most projects one round may have.
+pub const ROUND_PROJECTS_MAX: usize = 256;
+/// The most voters one round may have (it bounds the work of the tally).
+pub const ROUND_VOTERS_MAX: u64 = 200_000;
+
+/// A resident's ballot: the projects (by index) it approves. A later ballot replaces it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+pub struct BudgetBallot {
+    pub voter: Did,
+    /// Sorted, distinct.
+    pub projects: Vec<u32>,
+    pub cast: Height,
+}
+
+impl BorshDeserialize for BudgetBallot {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        Ok(BudgetBallot {
+            voter: Did::deserialize_reader(reader)?,
+            projects: read_vec(reader, ROUND_PROJECTS_MAX, "ballot projects")?,
+            cast: Height::deserialize_reader(reader)?,
+        })
+    }
+}
+
+/// A round's outcome, stored when it closes.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TallyRecord {
+    pub round: u64,
+    pub rule: RuleProfile,
+    /// Selected project indices, in selection order.
+    pub selected: Vec<u32>,
+    pub total_cost: u64,
+    /// Approvals per project, by index.
+    pub approvals: Vec<u64>,
+    pub voters: u64,
+    /// For the MES rules: the final per-voter endowment, numerator and denominator of a
+    /// reduced fraction, and the Add1 steps taken.
+    pub endowment: Option<(u128, u128)>,
+    pub add1_steps: Option<u64>,
+    pub height: Height,
+}
+
+/// A validator removed from the set for equivocating.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct JailRecord {
+    pub key: PublicKey,
+    /// Its power after the slash: what it would have if re-admitted as it was.
+    pub slashed_power: u64,
+    pub jailed: Height,
+    /// The height of the equivocation.
+    pub offence: Height,
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     codec,
     crypto::{Domain, SignatureBatch},
-    records::{CredentialKind, DidDocument, GovAction},
+    records::{CredentialKind, DidDocument, GovAction, RoundSpec},
     types::{ChainId, Text, Timestamp},
     Error, Hash, Keypair, PublicKey, Result, Signature,
 };
@@ -90,6 +90,30 @@ pub enum Call {
     Sensor(SensorCall),
     Credential(CredentialCall),
     Governance(GovernanceCall),
+    Budget(BudgetCall),
+}
+
+/// Calls of the participatory budget module.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetCall {
+    /// Opens a round; signed by a key of `office`, which holds a BudgetOffice credential.
+    OpenRound { office: Did, spec: RoundSpec },
+    /// Proposes a project; signed by a key of `proposer`, a resident of the round's
+    /// district, while proposals are open.
+    Propose {
+        round: u64,
+        proposer: Did,
+        title: Text<128>,
+        cost: u64,
+    },
+    /// Casts (or replaces) `voter`'s ballot; signed by a key of `voter`, a resident of the
+    /// round's district, while voting is open.
+    Vote {
+        round: u64,
+        voter: Did,
+        projects: Vec<u32>,
+    },
 }
 
 /// Calls of the credentials module, signed by a key of the issuer's DID.
@@ -156,6 +180,23 @@ pub enum IdentityCall {
 pub enum SensorCall {
     /// A batch of readings attested by the device's key (the transaction's signer).
     Attest(AttestationBatch),
+    /// Registers `device` (an existing DID) under `operator`, whose key signs and who holds
+    /// a SensorOperator credential.
+    Register {
+        operator: Did,
+        device: Did,
+        kind: Text<32>,
+        unit: Text<16>,
+        location: Text<6>,
+        stream: Text<64>,
+    },
+    /// Moves a device; signed by a key of its operator.
+    Relocate { device: Did, location: Text<6> },
+    /// Hands a device to another operator (who must hold a SensorOperator credential);
+    /// signed by a key of the current operator.
+    Transfer { device: Did, operator: Did },
+    /// Retires a device for good; signed by a key of its operator.
+    Deactivate { device: Did },
 }
 
 /// A signed batch of sensor readings. The readings stay off the ledger; `readings_root` is

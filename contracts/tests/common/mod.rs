@@ -1,25 +1,38 @@
 //! A chain in memory for the contracts' tests: execute blocks, commit them, and check
-//! that refusals change nothing.
+//! that refusals change nothing. Helpers sign with each key's next nonce as the state has
+//! it, create DIDs, pass council actions and issue credentials.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 use acta_contracts::{
-    execute_block, genesis::genesis_changes, genesis::GenesisState, identity, BlockContext,
-    Outcome, Receipt,
+    execute_block, executor::NS_NONCE, genesis::genesis_changes, genesis::GenesisState, identity,
+    BlockContext, BlockOutcome, Outcome, Receipt,
 };
 use acta_ledger::{
-    records::Council,
-    state::{AuthenticatedState, MemoryState},
-    testing, Call, Did, Hash, Height, Keypair, Timestamp, Transaction,
+    records::{Council, CredentialKind, GovAction},
+    state::{state_key, AuthenticatedState, MemoryState},
+    testing,
+    tx::{CredentialCall, GovernanceCall, IdentityCall},
+    types::Text,
+    validator::ValidatorSet,
+    vote::Evidence,
+    Call, Did, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
 };
+use borsh::BorshDeserialize;
 
 /// Council members of the test genesis: keys (0xc5, 0..3), two of three must approve.
 pub fn council_keys() -> Vec<Keypair> {
     (0..3).map(|i| testing::key(0xc5, i)).collect()
 }
 
+/// The genesis validators: 4 keys (0xa0, 0..4) of power 10.
+pub fn genesis_validators() -> (Vec<Keypair>, ValidatorSet) {
+    testing::validators(4, &[10, 10, 10, 10])
+}
+
 pub fn test_genesis() -> GenesisState {
     GenesisState {
+        validators: genesis_validators().1,
         council: Council::new(council_keys().iter().map(Keypair::public).collect(), 2).unwrap(),
         issuers: vec![],
         parameters: vec![],
@@ -34,8 +47,15 @@ pub fn tx(key: &Keypair, nonce: u64, call: Call) -> Transaction {
     Transaction::sign(key, testing::chain_id(), nonce, call)
 }
 
+/// Validity window of the credentials the helpers issue (block times are around 1.7e12).
+pub const VALID_FROM: Timestamp = Timestamp(1_600_000_000_000);
+pub const VALID_UNTIL: Timestamp = Timestamp(1_900_000_000_000);
+
 pub struct Chain {
     pub state: MemoryState,
+    /// Events of the last block's start (evidence, tallies).
+    pub last_events: Vec<acta_contracts::Event>,
+    credentials: u32,
 }
 
 impl Chain {
@@ -46,7 +66,11 @@ impl Chain {
     pub fn with_genesis(genesis: &GenesisState) -> Chain {
         let mut state = MemoryState::new();
         state.commit(&genesis_changes(genesis)).unwrap();
-        Chain { state }
+        Chain {
+            state,
+            last_events: Vec::new(),
+            credentials: 0,
+        }
     }
 
     pub fn height(&self) -> Height {
@@ -67,21 +91,39 @@ impl Chain {
         }
     }
 
-    /// Executes one block of `txs` and commits its changes.
-    pub fn block(&mut self, txs: &[Transaction]) -> Vec<Receipt> {
-        let outcome = execute_block(&self.state, &self.ctx(), txs).unwrap();
+    /// Executes one block without committing it.
+    pub fn execute(&self, txs: &[Transaction], evidence: &[Evidence]) -> BlockOutcome {
+        execute_block(&self.state, &self.ctx(), txs, evidence).unwrap()
+    }
+
+    /// Executes one block of `txs` and `evidence` and commits its changes.
+    pub fn block_with(&mut self, txs: &[Transaction], evidence: &[Evidence]) -> Vec<Receipt> {
+        let outcome = self.execute(txs, evidence);
         self.state.commit(&outcome.changes).unwrap();
+        self.last_events = outcome.events;
         outcome.receipts
+    }
+
+    pub fn block(&mut self, txs: &[Transaction]) -> Vec<Receipt> {
+        self.block_with(txs, &[])
+    }
+
+    /// Commits empty blocks until the chain is at `height`.
+    pub fn advance_to(&mut self, height: u64) {
+        while self.height().0 < height {
+            self.block(&[]);
+        }
     }
 
     /// Executes one transaction, asserting it is refused with `code` and changes nothing.
     pub fn refused(&mut self, tx: Transaction, code: &str) {
         let before = self.root();
-        let receipts = self.block(&[tx]);
-        match &receipts[0].outcome {
+        let outcome = self.execute(std::slice::from_ref(&tx), &[]);
+        match &outcome.receipts[0].outcome {
             Outcome::Refused { code: got, message } => assert_eq!(got, code, "{message}"),
             other => panic!("expected refusal {code}, got {other:?}"),
         }
+        self.block(&[tx]);
         assert_eq!(
             self.root(),
             before,
@@ -94,7 +136,112 @@ impl Chain {
         assert!(receipts[0].is_accepted(), "{:?}", receipts[0].outcome);
     }
 
+    /// The next nonce of `key`.
+    pub fn nonce(&self, key: &Keypair) -> u64 {
+        self.read::<u64>(NS_NONCE, &key.public().0).unwrap_or(0)
+    }
+
+    /// `call` signed by `key` with its next nonce.
+    pub fn sign(&self, key: &Keypair, call: Call) -> Transaction {
+        tx(key, self.nonce(key), call)
+    }
+
+    /// Asserts that `key`'s `call` is accepted.
+    pub fn ok(&mut self, key: &Keypair, call: Call) {
+        let tx = self.sign(key, call);
+        self.accepted(tx);
+    }
+
+    /// Asserts that `key`'s `call` is refused with `code` and changes nothing.
+    pub fn no(&mut self, key: &Keypair, call: Call, code: &str) {
+        let tx = self.sign(key, call);
+        self.refused(tx, code);
+    }
+
+    /// Reads a value at the latest height.
+    pub fn read<T: BorshDeserialize>(&self, ns: &str, key: &[u8]) -> Option<T> {
+        self.read_at(ns, key, self.height())
+    }
+
+    pub fn read_at<T: BorshDeserialize>(&self, ns: &str, key: &[u8], height: Height) -> Option<T> {
+        self.state
+            .get(&state_key(ns, key), height)
+            .unwrap()
+            .map(|b| T::try_from_slice(&b).unwrap())
+    }
+
+    /// Creates the DID of `key`'s initial key.
+    pub fn create_did(&mut self, key: &Keypair) -> Did {
+        self.ok(
+            key,
+            Call::Identity(IdentityCall::CreateDid {
+                next_key_hash: None,
+            }),
+        );
+        did_of(key)
+    }
+
+    /// Proposes `action` (council member 0) and approves it (member 1), so it is carried out.
+    pub fn council_do(&mut self, action: GovAction) {
+        let council = council_keys();
+        let id = self.read::<u64>("gov_next", b"next").unwrap_or(0);
+        self.ok(
+            &council[0],
+            Call::Governance(GovernanceCall::Propose { action }),
+        );
+        self.ok(
+            &council[1],
+            Call::Governance(GovernanceCall::Approve { proposal: id }),
+        );
+    }
+
+    /// Creates an agency's DID and has the council register it as an issuer of `kinds`.
+    pub fn issuer(&mut self, index: u32, kinds: Vec<CredentialKind>) -> Keypair {
+        let agency = testing::key(0xd0, index);
+        let did = self.create_did(&agency);
+        self.council_do(GovAction::RegisterIssuer { did, kinds });
+        agency
+    }
+
+    /// Has `issuer` anchor a credential for `subject`; returns its id.
+    pub fn credential(
+        &mut self,
+        issuer: &Keypair,
+        subject: Did,
+        kind: CredentialKind,
+        district: Option<&str>,
+    ) -> Hash {
+        self.credentials += 1;
+        let id = Hash::digest(&self.credentials.to_be_bytes());
+        let call = CredentialCall::Issue {
+            id,
+            issuer: did_of(issuer),
+            subject,
+            kind,
+            district: district.map(|d| Text::new(d).unwrap()),
+            valid_from: VALID_FROM,
+            valid_until: VALID_UNTIL,
+        };
+        self.ok(issuer, Call::Credential(call));
+        id
+    }
+
     pub fn resolve(&self, did: &str, height: Height) -> serde_json::Value {
         identity::resolve(&self.state, did, height, self.height()).unwrap()
     }
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain::new()
+    }
+}
+
+/// A fresh key of a test user: tag 0xe0.
+pub fn user(i: u32) -> Keypair {
+    testing::key(0xe0, i)
+}
+
+pub fn public(key: &Keypair) -> PublicKey {
+    key.public()
 }

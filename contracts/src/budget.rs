@@ -1,0 +1,490 @@
+//! Participatory budgets. A BudgetOffice credential holder (or the council) opens a round
+//! for a district with a budget, phases by height, a ballot format and a rule profile.
+//! Residents of the district propose projects while proposals are open and vote while
+//! voting is open; a later ballot replaces the earlier one. At the start of block
+//! `closes_at` the tally runs (exact arithmetic, [`crate::tally`]) and is stored with the
+//! approvals of every project. A round exports to a Pabulib `.pb` file that replays to the
+//! same outcome.
+//!
+//! State (round ids are u64 big-endian, project indices u32 big-endian):
+//! - `budget_round` (id): the [`BudgetRound`]; `budget_next` (`b"next"`): the next id;
+//! - `budget_project` (id, index): each [`BudgetProject`]; `budget_proposals_of` (id, DID):
+//!   how many projects a resident proposed;
+//! - `budget_ballot` (id, index): each [`BudgetBallot`]; `budget_voter` (id, DID): the index
+//!   of a voter's ballot;
+//! - `budget_closing` (height): the rounds that close at that height;
+//! - `budget_tally` (id): the [`TallyRecord`].
+
+use acta_ledger::{
+    records::{
+        BallotFormat, BudgetBallot, BudgetProject, BudgetRound, CredentialKind, DidRecord,
+        RoundOpener, RoundSpec, TallyRecord, ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
+    },
+    state::AuthenticatedState,
+    tx::BudgetCall,
+    Did, Height, PublicKey,
+};
+
+use crate::{
+    credential::holds_valid,
+    error::{CallError, ExecError, TxError},
+    executor::{BlockContext, Event},
+    identity::NS_DID,
+    tally::{self, Ballot, Election, Project},
+    view::StateView,
+};
+
+pub const NS_ROUND: &str = "budget_round";
+pub const NS_NEXT: &str = "budget_next";
+pub const NS_PROJECT: &str = "budget_project";
+pub const NS_PROPOSALS_OF: &str = "budget_proposals_of";
+pub const NS_BALLOT: &str = "budget_ballot";
+pub const NS_VOTER: &str = "budget_voter";
+pub const NS_CLOSING: &str = "budget_closing";
+pub const NS_TALLY: &str = "budget_tally";
+
+/// The most projects one resident may propose in a round.
+pub const PROPOSALS_PER_RESIDENT_MAX: u32 = 5;
+/// The most rounds that may close at one height (each tally is work for that block).
+pub const ROUNDS_CLOSING_PER_HEIGHT_MAX: usize = 4;
+
+fn round_key(round: u64) -> [u8; 8] {
+    round.to_be_bytes()
+}
+
+fn sub_key(round: u64, sub: &[u8]) -> Vec<u8> {
+    let mut k = round.to_be_bytes().to_vec();
+    k.extend_from_slice(sub);
+    k
+}
+
+pub(crate) fn execute(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    signer: &PublicKey,
+    call: &BudgetCall,
+) -> Result<Vec<Event>, CallError> {
+    match call {
+        BudgetCall::OpenRound { office, spec } => {
+            signed_by(view, office, signer)?;
+            if !holds_valid(view, office, CredentialKind::BudgetOffice, None, ctx.time)? {
+                return Err(TxError::Unauthorized(format!(
+                    "{office} holds no valid BudgetOffice credential"
+                ))
+                .into());
+            }
+            check_spec(ctx, spec)?;
+            open_round(view, ctx, spec, RoundOpener::Office(*office))
+        }
+        BudgetCall::Propose {
+            round,
+            proposer,
+            title,
+            cost,
+        } => {
+            let mut r = load(view, *round)?;
+            let spec = &r.spec;
+            phase(
+                ctx,
+                "proposals",
+                spec.proposals_from,
+                spec.voting_from,
+                *round,
+            )?;
+            signed_by(view, proposer, signer)?;
+            resident(view, ctx, proposer, &r)?;
+            if title.as_str().trim().is_empty() {
+                return Err(TxError::Invalid("a project needs a title".into()).into());
+            }
+            if *cost == 0 || *cost > spec.budget {
+                return Err(TxError::Invalid(format!(
+                    "a project costs 1 to {} (the round's budget), not {cost}",
+                    spec.budget
+                ))
+                .into());
+            }
+            if r.projects as usize >= ROUND_PROJECTS_MAX {
+                return Err(TxError::Limit(format!(
+                    "round {round} has {ROUND_PROJECTS_MAX} projects"
+                ))
+                .into());
+            }
+            let count_key = sub_key(*round, &proposer.0);
+            let proposed: u32 = view.get(NS_PROPOSALS_OF, &count_key)?.unwrap_or(0);
+            if proposed >= PROPOSALS_PER_RESIDENT_MAX {
+                return Err(TxError::Limit(format!(
+                    "{proposer} already proposed {PROPOSALS_PER_RESIDENT_MAX} projects in round {round}"
+                ))
+                .into());
+            }
+            view.put(NS_PROPOSALS_OF, &count_key, &(proposed + 1));
+            let index = r.projects;
+            let project = BudgetProject {
+                round: *round,
+                index,
+                proposer: *proposer,
+                title: title.clone(),
+                cost: *cost,
+                proposed: ctx.height,
+            };
+            view.put(NS_PROJECT, &sub_key(*round, &index.to_be_bytes()), &project);
+            r.projects += 1;
+            view.put(NS_ROUND, &round_key(*round), &r);
+            Ok(vec![Event::new(
+                "budget_project_proposed",
+                &[("round", round.to_string()), ("project", index.to_string())],
+            )])
+        }
+        BudgetCall::Vote {
+            round,
+            voter,
+            projects,
+        } => {
+            let mut r = load(view, *round)?;
+            phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
+            signed_by(view, voter, signer)?;
+            resident(view, ctx, voter, &r)?;
+            let ballot = check_ballot(view, &r, projects)?;
+            let voter_key = sub_key(*round, &voter.0);
+            let (index, replaced) = match view.get::<u64>(NS_VOTER, &voter_key)? {
+                Some(index) => (index, true),
+                None => {
+                    if r.voters >= ROUND_VOTERS_MAX {
+                        return Err(TxError::Limit(format!(
+                            "round {round} has {ROUND_VOTERS_MAX} voters"
+                        ))
+                        .into());
+                    }
+                    let index = r.voters;
+                    r.voters += 1;
+                    view.put(NS_VOTER, &voter_key, &index);
+                    view.put(NS_ROUND, &round_key(*round), &r);
+                    (index, false)
+                }
+            };
+            view.put(
+                NS_BALLOT,
+                &sub_key(*round, &index.to_be_bytes()),
+                &BudgetBallot {
+                    voter: *voter,
+                    projects: ballot,
+                    cast: ctx.height,
+                },
+            );
+            Ok(vec![Event::new(
+                "budget_ballot_cast",
+                &[
+                    ("round", round.to_string()),
+                    ("replaced", replaced.to_string()),
+                ],
+            )])
+        }
+    }
+}
+
+/// Checks that a round can be opened now with `spec`.
+pub(crate) fn check_spec(ctx: &BlockContext, spec: &RoundSpec) -> Result<(), CallError> {
+    let bad = |m: String| Err(TxError::Invalid(m).into());
+    if spec.title.as_str().trim().is_empty() || spec.district.as_str().trim().is_empty() {
+        return bad("a round needs a title and a district".into());
+    }
+    if spec.budget == 0 {
+        return bad("a round needs a budget".into());
+    }
+    if !(ctx.height <= spec.proposals_from
+        && spec.proposals_from < spec.voting_from
+        && spec.voting_from < spec.closes_at)
+    {
+        return bad(format!(
+            "phases must satisfy {} ≤ proposals_from < voting_from < closes_at, got {} {} {}",
+            ctx.height, spec.proposals_from, spec.voting_from, spec.closes_at
+        ));
+    }
+    if let BallotFormat::Approval { min, max } = spec.ballot {
+        if min == 0 || min > max || usize::from(max) > ROUND_PROJECTS_MAX {
+            return bad(format!(
+                "an approval ballot needs 1 ≤ min ≤ max ≤ {ROUND_PROJECTS_MAX}, got {min} and {max}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Stores a new round and schedules its tally.
+pub(crate) fn open_round(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    spec: &RoundSpec,
+    opener: RoundOpener,
+) -> Result<Vec<Event>, CallError> {
+    let closing_key = spec.closes_at.0.to_be_bytes();
+    let mut closing: Vec<u64> = view.get(NS_CLOSING, &closing_key)?.unwrap_or_default();
+    if closing.len() >= ROUNDS_CLOSING_PER_HEIGHT_MAX {
+        return Err(TxError::Limit(format!(
+            "{ROUNDS_CLOSING_PER_HEIGHT_MAX} rounds already close at height {}",
+            spec.closes_at
+        ))
+        .into());
+    }
+    let id: u64 = view.get(NS_NEXT, b"next")?.unwrap_or(0);
+    let next = id
+        .checked_add(1)
+        .ok_or_else(|| TxError::Limit("round ids exhausted".into()))?;
+    view.put(NS_NEXT, b"next", &next);
+    closing.push(id);
+    view.put(NS_CLOSING, &closing_key, &closing);
+    let round = BudgetRound {
+        id,
+        spec: spec.clone(),
+        opener,
+        opened: ctx.height,
+        projects: 0,
+        voters: 0,
+        tallied: false,
+    };
+    view.put(NS_ROUND, &round_key(id), &round);
+    Ok(vec![Event::new(
+        "budget_round_opened",
+        &[
+            ("round", id.to_string()),
+            ("district", spec.district.to_string()),
+        ],
+    )])
+}
+
+fn load(view: &StateView<'_>, round: u64) -> Result<BudgetRound, CallError> {
+    view.get(NS_ROUND, &round_key(round))?
+        .ok_or_else(|| TxError::NotFound(format!("budget round {round}")).into())
+}
+
+fn phase(
+    ctx: &BlockContext,
+    name: &str,
+    from: Height,
+    until: Height,
+    round: u64,
+) -> Result<(), CallError> {
+    if ctx.height < from || ctx.height >= until {
+        return Err(TxError::WrongPhase(format!(
+            "{name} of round {round} are open at heights {from} to {}, not at {}",
+            until.0.saturating_sub(1),
+            ctx.height
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks that `signer` is a key of the live DID `did`.
+fn signed_by(view: &StateView<'_>, did: &Did, signer: &PublicKey) -> Result<(), CallError> {
+    match view.get::<DidRecord>(NS_DID, &did.0)? {
+        None => Err(TxError::NotFound(did.to_string()).into()),
+        Some(r) if r.deactivated => Err(TxError::Deactivated { did: *did }.into()),
+        Some(r) if !r.has_key(signer) => {
+            Err(TxError::Unauthorized(format!("{signer} is not a key of {did}")).into())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn resident(
+    view: &StateView<'_>,
+    ctx: &BlockContext,
+    did: &Did,
+    round: &BudgetRound,
+) -> Result<(), CallError> {
+    let district = round.spec.district.as_str();
+    if !holds_valid(
+        view,
+        did,
+        CredentialKind::Resident,
+        Some(district),
+        ctx.time,
+    )? {
+        return Err(TxError::Unauthorized(format!(
+            "{did} holds no valid Resident credential for district {district}"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks a ballot against the round's format and returns it sorted.
+fn check_ballot(
+    view: &StateView<'_>,
+    round: &BudgetRound,
+    projects: &[u32],
+) -> Result<Vec<u32>, CallError> {
+    let mut sorted = projects.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != projects.len() {
+        return Err(TxError::Invalid("a ballot names a project twice".into()).into());
+    }
+    if let Some(&p) = sorted.iter().find(|&&p| p >= round.projects) {
+        return Err(TxError::NotFound(format!("project {p} of round {}", round.id)).into());
+    }
+    match round.spec.ballot {
+        BallotFormat::Approval { min, max } => {
+            let n = sorted.len();
+            if n < usize::from(min) || n > usize::from(max) {
+                return Err(TxError::Invalid(format!(
+                    "an approval ballot of this round names {min} to {max} projects, not {n}"
+                ))
+                .into());
+            }
+        }
+        BallotFormat::Knapsack => {
+            if sorted.is_empty() {
+                return Err(TxError::Invalid("a ballot names at least one project".into()).into());
+            }
+            let mut total: u128 = 0;
+            for &p in &sorted {
+                total += u128::from(project(view, round.id, p)?.cost);
+            }
+            if total > u128::from(round.spec.budget) {
+                return Err(TxError::Invalid(format!(
+                    "the ballot's projects cost {total}, more than the budget {}",
+                    round.spec.budget
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(sorted)
+}
+
+fn project(view: &StateView<'_>, round: u64, index: u32) -> Result<BudgetProject, ExecError> {
+    view.get(NS_PROJECT, &sub_key(round, &index.to_be_bytes()))?
+        .ok_or_else(|| ExecError::Corrupt {
+            what: NS_PROJECT,
+            reason: format!("round {round} counts project {index} but it is missing"),
+        })
+}
+
+/// Runs the tallies of the rounds that close at this block's height.
+pub(crate) fn close_due(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    let closing: Vec<u64> = view
+        .get(NS_CLOSING, &ctx.height.0.to_be_bytes())?
+        .unwrap_or_default();
+    for id in closing {
+        let mut round: BudgetRound =
+            view.get(NS_ROUND, &round_key(id))?
+                .ok_or_else(|| ExecError::Corrupt {
+                    what: NS_ROUND,
+                    reason: format!("round {id} is scheduled to close but missing"),
+                })?;
+        let election = election_of(view, &round)?;
+        let approvals = election.approval_counts();
+        let record = match tally::tally(&election, round.spec.rule) {
+            Ok(result) => TallyRecord {
+                round: id,
+                rule: round.spec.rule,
+                selected: result.selected,
+                total_cost: result.total_cost,
+                approvals: result.approvals,
+                voters: round.voters,
+                endowment: result.endowment,
+                add1_steps: result.add1_steps,
+                height: ctx.height,
+            },
+            // No ballots or no projects: nothing is selected.
+            Err(_) => TallyRecord {
+                round: id,
+                rule: round.spec.rule,
+                selected: Vec::new(),
+                total_cost: 0,
+                approvals,
+                voters: round.voters,
+                endowment: None,
+                add1_steps: None,
+                height: ctx.height,
+            },
+        };
+        events.push(Event::new(
+            "budget_tallied",
+            &[
+                ("round", id.to_string()),
+                ("selected", record.selected.len().to_string()),
+                ("total_cost", record.total_cost.to_string()),
+            ],
+        ));
+        view.put(NS_TALLY, &round_key(id), &record);
+        round.tallied = true;
+        view.put(NS_ROUND, &round_key(id), &round);
+    }
+    Ok(())
+}
+
+/// The round's projects and ballots as an election: project ids are the projects' indices,
+/// voters their DIDs.
+fn election_of(view: &StateView<'_>, round: &BudgetRound) -> Result<Election, ExecError> {
+    let mut projects = Vec::with_capacity(round.projects as usize);
+    for i in 0..round.projects {
+        let p = project(view, round.id, i)?;
+        projects.push(Project {
+            id: i.to_string(),
+            cost: p.cost,
+            name: p.title.to_string(),
+        });
+    }
+    let mut ballots = Vec::new();
+    for i in 0..round.voters {
+        let b: BudgetBallot = view
+            .get(NS_BALLOT, &sub_key(round.id, &i.to_be_bytes()))?
+            .ok_or_else(|| ExecError::Corrupt {
+                what: NS_BALLOT,
+                reason: format!("round {} counts ballot {i} but it is missing", round.id),
+            })?;
+        ballots.push(Ballot {
+            voter: b.voter.to_string(),
+            approvals: b.projects,
+        });
+    }
+    let spec = &round.spec;
+    let meta = vec![
+        ("description".to_string(), spec.title.to_string()),
+        ("unit".to_string(), spec.district.to_string()),
+        ("instance".to_string(), format!("acta round {}", round.id)),
+        ("rule".to_string(), spec.rule.rule.name().to_string()),
+        (
+            "tie_break".to_string(),
+            spec.rule.tie_break.name().to_string(),
+        ),
+    ]
+    .into_iter()
+    .chain(match spec.ballot {
+        BallotFormat::Approval { min, max } => vec![
+            ("min_length".to_string(), min.to_string()),
+            ("max_length".to_string(), max.to_string()),
+        ],
+        BallotFormat::Knapsack => vec![("max_sum_cost".to_string(), spec.budget.to_string())],
+    })
+    .collect();
+    Ok(Election {
+        budget: spec.budget,
+        projects,
+        ballots,
+        meta,
+    })
+}
+
+/// A round as it stood after `height`, with its projects and ballots as an election (for
+/// `.pb` export with [`tally::pb::write`]) and its stored tally if it has closed.
+pub fn read_round(
+    state: &dyn AuthenticatedState,
+    round: u64,
+    height: Height,
+) -> Result<Option<(BudgetRound, Election, Option<TallyRecord>)>, ExecError> {
+    let view = StateView::new(state, height);
+    let Some(r) = view.get::<BudgetRound>(NS_ROUND, &round_key(round))? else {
+        return Ok(None);
+    };
+    let election = election_of(&view, &r)?;
+    let record = view.get(NS_TALLY, &round_key(round))?;
+    Ok(Some((r, election, record)))
+}

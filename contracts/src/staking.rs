@@ -1,0 +1,243 @@
+//! Validators and their voting power: council changes that take effect two heights later,
+//! and slashing and jailing on verified equivocation evidence.
+//!
+//! State: `validators` (key `b"set"`) holds the latest [`ValidatorSet`]. A change made in
+//! block `h` writes it at `h`, and the set that signs block `h + 2` is the one the state held
+//! after block `h` ([`validators_at`]); the header of block `h + 1` commits to it as
+//! `next_validators_hash`. `jailed` (key: the public key) holds a [`JailRecord`] for each
+//! validator removed for equivocating, `slashed` (key: public key and offence height) marks
+//! an offence already punished, so the same misbehaviour is never punished twice.
+
+use acta_ledger::{
+    records::JailRecord,
+    state::AuthenticatedState,
+    validator::{Validator, ValidatorSet},
+    vote::Evidence,
+    Height, PublicKey, VotingPower,
+};
+
+use crate::{
+    error::{CallError, ExecError, TxError},
+    executor::{BlockContext, Event},
+    governance::param,
+    view::StateView,
+};
+
+pub const NS_VALIDATORS: &str = "validators";
+pub const NS_JAILED: &str = "jailed";
+pub const NS_SLASHED: &str = "slashed";
+const SET_KEY: &[u8] = b"set";
+
+/// The share of its power an equivocating validator loses, in basis points.
+pub const PARAM_SLASH_BPS: &str = "slash_fraction_bps";
+pub const SLASH_BPS_DEFAULT: u64 = 500;
+/// Evidence older than this many heights is ignored.
+pub const PARAM_EVIDENCE_MAX_AGE: &str = "evidence_max_age";
+pub const EVIDENCE_MAX_AGE_DEFAULT: u64 = 100_000;
+
+/// The validator set that signs block `height`: the set in the state after block
+/// `height - 2`, or the genesis set for heights 1 and 2.
+pub fn validators_at(
+    state: &dyn AuthenticatedState,
+    height: Height,
+) -> Result<ValidatorSet, ExecError> {
+    let base = Height(height.0.saturating_sub(2));
+    StateView::new(state, base)
+        .get(NS_VALIDATORS, SET_KEY)?
+        .ok_or(ExecError::Corrupt {
+            what: NS_VALIDATORS,
+            reason: format!("no validator set at height {base}"),
+        })
+}
+
+/// The latest set, with this block's changes so far.
+fn current(view: &StateView<'_>) -> Result<ValidatorSet, ExecError> {
+    view.get(NS_VALIDATORS, SET_KEY)?.ok_or(ExecError::Corrupt {
+        what: NS_VALIDATORS,
+        reason: "no validator set".into(),
+    })
+}
+
+fn store(view: &mut StateView<'_>, validators: Vec<Validator>) -> Result<ValidatorSet, TxError> {
+    let set = ValidatorSet::new(validators).map_err(|e| TxError::Invalid(e.to_string()))?;
+    view.put(NS_VALIDATORS, SET_KEY, &set);
+    Ok(set)
+}
+
+/// Checks a council change against the current set without applying it.
+pub(crate) fn check_change(
+    view: &StateView<'_>,
+    key: &PublicKey,
+    power: Option<u64>,
+    adding: bool,
+) -> Result<(), CallError> {
+    let set = current(view)?;
+    let present = set.index_of(key).is_some();
+    match (adding, power) {
+        (true, _) if present => {
+            return Err(TxError::AlreadyExists(format!("validator {key}")).into())
+        }
+        (true, _) => key
+            .validate()
+            .map_err(|e| TxError::Invalid(format!("validator key: {e}")))?,
+        (false, _) if !present => return Err(TxError::NotFound(format!("validator {key}")).into()),
+        (false, None) if set.len() == 1 => {
+            return Err(TxError::Invalid("the last validator cannot be removed".into()).into())
+        }
+        _ => {}
+    }
+    if power == Some(0) {
+        return Err(TxError::Invalid(
+            "voting power must be more than zero (remove the validator instead)".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Adds, re-powers (`power: Some`) or removes (`None`) a validator from two heights on.
+pub(crate) fn apply_change(
+    view: &mut StateView<'_>,
+    key: &PublicKey,
+    power: Option<u64>,
+) -> Result<Vec<Event>, CallError> {
+    let mut validators: Vec<Validator> = current(view)?
+        .validators()
+        .iter()
+        .filter(|v| v.public_key != *key)
+        .copied()
+        .collect();
+    if let Some(power) = power {
+        validators.push(Validator {
+            public_key: *key,
+            power: VotingPower(power),
+        });
+        view.delete(NS_JAILED, &key.0);
+    }
+    let set = store(view, validators)?;
+    Ok(vec![Event::new(
+        "validators_changed",
+        &[
+            ("key", key.to_hex()),
+            ("power", power.unwrap_or(0).to_string()),
+            ("total_power", set.total_power().0.to_string()),
+        ],
+    )])
+}
+
+/// Punishes each verified equivocation in a block's evidence: the offender loses
+/// `slash_fraction_bps` of its power and leaves the set (from two heights on) unless it is
+/// the last validator. Evidence that does not verify, is too old, names a key that was not a
+/// validator at the offence's height, or was already punished changes nothing; the block
+/// events say why.
+pub(crate) fn punish(
+    view: &mut StateView<'_>,
+    state: &dyn AuthenticatedState,
+    ctx: &BlockContext,
+    evidence: &[Evidence],
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    let max_age = param(view, PARAM_EVIDENCE_MAX_AGE, EVIDENCE_MAX_AGE_DEFAULT)?;
+    let bps = param(view, PARAM_SLASH_BPS, SLASH_BPS_DEFAULT)?.min(10_000);
+    for ev in evidence {
+        let offence = ev.height();
+        let ignore = |why: String| Event::new("evidence_ignored", &[("reason", why)]);
+        if offence >= ctx.height || ctx.height.0 - offence.0 > max_age || offence.0 == 0 {
+            events.push(ignore(format!(
+                "offence at height {offence} is not within the last {max_age} heights"
+            )));
+            continue;
+        }
+        let offender = match ev.verify(&ctx.chain_id) {
+            Ok(key) => key,
+            Err(e) => {
+                events.push(ignore(e.to_string()));
+                continue;
+            }
+        };
+        if validators_at(state, offence)?.index_of(&offender).is_none() {
+            events.push(ignore(format!(
+                "{offender} was not a validator at height {offence}"
+            )));
+            continue;
+        }
+        let mut mark = offender.0.to_vec();
+        mark.extend_from_slice(&offence.0.to_be_bytes());
+        if view.get::<Height>(NS_SLASHED, &mark)?.is_some() {
+            events.push(ignore(format!(
+                "{offender} was already punished for height {offence}"
+            )));
+            continue;
+        }
+        view.put(NS_SLASHED, &mark, &ctx.height);
+        let slash = |power: u64| -> u64 {
+            let cut = u128::from(power) * u128::from(bps) / 10_000;
+            // cut ≤ power, so the difference fits.
+            power - u64::try_from(cut).unwrap_or(power)
+        };
+        let set = current(view)?;
+        let jailed: Option<JailRecord> = view.get(NS_JAILED, &offender.0)?;
+        let (before, after) = if let Some(i) = set.index_of(&offender) {
+            let power = set.validators()[usize::from(i.0)].power.0;
+            let after = slash(power);
+            let rest: Vec<Validator> = set
+                .validators()
+                .iter()
+                .filter(|v| v.public_key != offender)
+                .copied()
+                .collect();
+            if rest.is_empty() {
+                // The last validator stays (a chain without validators cannot go on), with
+                // its slashed power.
+                let kept = vec![Validator {
+                    public_key: offender,
+                    power: VotingPower(after.max(1)),
+                }];
+                store_unchecked(view, kept)?;
+            } else {
+                store_unchecked(view, rest)?;
+                view.put(
+                    NS_JAILED,
+                    &offender.0,
+                    &JailRecord {
+                        key: offender,
+                        slashed_power: after,
+                        jailed: ctx.height,
+                        offence,
+                    },
+                );
+            }
+            (power, after)
+        } else if let Some(mut record) = jailed {
+            let before = record.slashed_power;
+            record.slashed_power = slash(before);
+            let after = record.slashed_power;
+            view.put(NS_JAILED, &offender.0, &record);
+            (before, after)
+        } else {
+            // Removed by the council since; nothing left to slash.
+            (0, 0)
+        };
+        events.push(Event::new(
+            "validator_slashed",
+            &[
+                ("key", offender.to_hex()),
+                ("offence_height", offence.to_string()),
+                ("power_before", before.to_string()),
+                ("power_after", after.to_string()),
+            ],
+        ));
+    }
+    Ok(())
+}
+
+/// Stores a set built from a valid one by removing or lowering validators, which cannot fail
+/// the set's checks; if it somehow does, the state is corrupt.
+fn store_unchecked(view: &mut StateView<'_>, validators: Vec<Validator>) -> Result<(), ExecError> {
+    store(view, validators)
+        .map(|_| ())
+        .map_err(|e| ExecError::Corrupt {
+            what: NS_VALIDATORS,
+            reason: e.to_string(),
+        })
+}
