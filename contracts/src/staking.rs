@@ -92,16 +92,14 @@ pub(crate) fn check_change(
         )
         .into());
     }
+    // The set it would make must be valid (size and total power).
+    ValidatorSet::new(changed(&set, key, power)).map_err(|e| TxError::Invalid(e.to_string()))?;
     Ok(())
 }
 
-/// Adds, re-powers (`power: Some`) or removes (`None`) a validator from two heights on.
-pub(crate) fn apply_change(
-    view: &mut StateView<'_>,
-    key: &PublicKey,
-    power: Option<u64>,
-) -> Result<Vec<Event>, CallError> {
-    let mut validators: Vec<Validator> = current(view)?
+/// `set` with `key` given `power`, or removed if `None`.
+fn changed(set: &ValidatorSet, key: &PublicKey, power: Option<u64>) -> Vec<Validator> {
+    let mut validators: Vec<Validator> = set
         .validators()
         .iter()
         .filter(|v| v.public_key != *key)
@@ -112,6 +110,18 @@ pub(crate) fn apply_change(
             public_key: *key,
             power: VotingPower(power),
         });
+    }
+    validators
+}
+
+/// Adds, re-powers (`power: Some`) or removes (`None`) a validator from two heights on.
+pub(crate) fn apply_change(
+    view: &mut StateView<'_>,
+    key: &PublicKey,
+    power: Option<u64>,
+) -> Result<Vec<Event>, CallError> {
+    let validators = changed(&current(view)?, key, power);
+    if power.is_some() {
         view.delete(NS_JAILED, &key.0);
     }
     let set = store(view, validators)?;

@@ -147,7 +147,8 @@ fn check(election: &Election) -> Result<(), TallyError> {
 
 /// The order in which ties are broken: `order[r]` is the project of rank `r` (0 = preferred).
 fn preference_order(election: &Election, approvals: &[u64], tie_break: TieBreak) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..election.projects.len() as u32).collect();
+    let count = u32::try_from(election.projects.len()).expect("checked: fewer than 2^32 projects");
+    let mut order: Vec<u32> = (0..count).collect();
     order.sort_by(|&a, &b| {
         let (pa, pb) = (
             &election.projects[a as usize],

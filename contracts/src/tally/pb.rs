@@ -462,7 +462,7 @@ impl<'a> Parser<'a> {
         ] {
             if let Some(row) = find(key) {
                 let claimed = parse_uint(&row.value, row.line, key)?;
-                if u64::try_from(rows).map_or(true, |rows| rows != claimed) {
+                if u64::try_from(rows) != Ok(claimed) {
                     return Err(at(
                         row.line,
                         format!("{key} is {claimed} but {what} has {rows} data rows"),

@@ -25,9 +25,9 @@ pub fn council_keys() -> Vec<Keypair> {
     (0..3).map(|i| testing::key(0xc5, i)).collect()
 }
 
-/// The genesis validators: 4 keys (0xa0, 0..4) of power 10.
+/// The genesis validators: 4 keys (0xa0, 0..4) of power 100.
 pub fn genesis_validators() -> (Vec<Keypair>, ValidatorSet) {
-    testing::validators(4, &[10, 10, 10, 10])
+    testing::validators(4, &[100, 100, 100, 100])
 }
 
 pub fn test_genesis() -> GenesisState {

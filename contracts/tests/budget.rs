@@ -1,0 +1,441 @@
+//! Participatory budgets on the ledger: rounds, proposals, ballots, the tally at close, the
+//! `.pb` export that replays to the same outcome, and every refusal.
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+mod common;
+
+use acta_contracts::{
+    budget::{self, NS_ROUND, NS_TALLY},
+    tally::{self, pb},
+};
+use acta_ledger::{
+    records::{
+        BallotFormat, BudgetRound, CredentialKind, GovAction, RoundOpener, RoundSpec, Rule,
+        RuleProfile, TallyRecord, TieBreak,
+    },
+    tx::{BudgetCall, CredentialCall, IdentityCall},
+    types::Text,
+    Call, Did, Hash, Height, Keypair,
+};
+use common::{did_of, tx, user, Chain};
+
+const DISTRICT: &str = "nowa-huta";
+
+struct Setup {
+    chain: Chain,
+    issuer: Keypair,
+    office: Keypair,
+    /// Residents of DISTRICT, with their credential ids.
+    residents: Vec<(Keypair, Hash)>,
+    /// A resident of another district.
+    outsider: Keypair,
+}
+
+fn setup(residents: u32) -> Setup {
+    let mut chain = Chain::new();
+    let issuer = chain.issuer(
+        1,
+        vec![CredentialKind::Resident, CredentialKind::BudgetOffice],
+    );
+    let office = user(1000);
+    let office_did = chain.create_did(&office);
+    chain.credential(&issuer, office_did, CredentialKind::BudgetOffice, None);
+    let mut list = Vec::new();
+    for i in 0..residents {
+        let key = user(i);
+        let did = chain.create_did(&key);
+        let id = chain.credential(&issuer, did, CredentialKind::Resident, Some(DISTRICT));
+        list.push((key, id));
+    }
+    let outsider = user(2000);
+    let did = chain.create_did(&outsider);
+    chain.credential(&issuer, did, CredentialKind::Resident, Some("podgorze"));
+    Setup {
+        chain,
+        issuer,
+        office,
+        residents: list,
+        outsider,
+    }
+}
+
+fn spec(c: &Chain, budget: u64, ballot: BallotFormat, rule: Rule) -> RoundSpec {
+    let h = c.height().0 + 1;
+    RoundSpec {
+        title: Text::new("Green budget").unwrap(),
+        district: Text::new(DISTRICT).unwrap(),
+        budget,
+        proposals_from: Height(h + 2),
+        voting_from: Height(h + 20),
+        closes_at: Height(h + 40),
+        ballot,
+        rule: RuleProfile {
+            rule,
+            tie_break: TieBreak::VotesThenCost,
+        },
+    }
+}
+
+fn open(office: &Keypair, spec: RoundSpec) -> Call {
+    Call::Budget(BudgetCall::OpenRound {
+        office: did_of(office),
+        spec,
+    })
+}
+
+fn propose(round: u64, who: &Keypair, cost: u64) -> Call {
+    Call::Budget(BudgetCall::Propose {
+        round,
+        proposer: did_of(who),
+        title: Text::new(format!("project for {cost}")).unwrap(),
+        cost,
+    })
+}
+
+fn vote(round: u64, who: &Keypair, projects: &[u32]) -> Call {
+    Call::Budget(BudgetCall::Vote {
+        round,
+        voter: did_of(who),
+        projects: projects.to_vec(),
+    })
+}
+
+fn round(c: &Chain, id: u64) -> BudgetRound {
+    c.read(NS_ROUND, &id.to_be_bytes()).unwrap()
+}
+
+#[test]
+fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
+    let Setup {
+        chain: mut c,
+        office,
+        residents,
+        ..
+    } = setup(6);
+    let s = spec(
+        &c,
+        1000,
+        BallotFormat::Approval { min: 1, max: 3 },
+        Rule::MesAdd1,
+    );
+    c.ok(&office, open(&office, s.clone()));
+    let r = &residents;
+    c.advance_to(s.proposals_from.0);
+    for (i, cost) in [400u64, 300, 300, 500].into_iter().enumerate() {
+        c.ok(&r[i].0, propose(0, &r[i].0, cost));
+    }
+    assert_eq!(round(&c, 0).projects, 4);
+    c.advance_to(s.voting_from.0);
+    let ballots: [&[u32]; 6] = [&[0, 1], &[0, 1], &[0, 2], &[2], &[3], &[3, 1]];
+    for (i, b) in ballots.iter().enumerate() {
+        c.ok(&r[i].0, vote(0, &r[i].0, b));
+    }
+    // The last voter changes their mind: the new ballot replaces the old one.
+    c.ok(&r[5].0, vote(0, &r[5].0, &[3]));
+    assert_eq!(round(&c, 0).voters, 6);
+    c.advance_to(s.closes_at.0 - 1);
+    assert!(c
+        .read::<TallyRecord>(NS_TALLY, &0u64.to_be_bytes())
+        .is_none());
+    c.block(&[]);
+    let record: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
+    assert!(round(&c, 0).tallied);
+    assert_eq!(record.approvals, vec![3, 2, 2, 2]);
+    assert_eq!(record.height, s.closes_at);
+    assert!(c.last_events.iter().any(|e| e.kind == "budget_tallied"));
+    // Anyone can export the round and replay the tally off the ledger.
+    let (_, election, stored) = budget::read_round(&c.state, 0, c.height())
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.as_ref(), Some(&record));
+    let file = pb::write(&election);
+    let replayed = tally::tally(&pb::parse(file.as_bytes()).unwrap(), s.rule).unwrap();
+    assert_eq!(replayed.selected, record.selected);
+    assert_eq!(replayed.total_cost, record.total_cost);
+    assert_eq!(replayed.endowment, record.endowment);
+    assert!(record.total_cost <= 1000);
+    assert!(!record.selected.is_empty());
+    // Voting is over.
+    c.no(&r[0].0, vote(0, &r[0].0, &[3]), "wrong_phase");
+}
+
+#[test]
+fn only_budget_offices_or_the_council_open_rounds_with_sound_phases() {
+    let Setup {
+        chain: mut c,
+        issuer,
+        office,
+        residents,
+        ..
+    } = setup(1);
+    let approval = BallotFormat::Approval { min: 1, max: 3 };
+    // A resident is no budget office.
+    let resident = &residents[0].0;
+    c.no(
+        resident,
+        Call::Budget(BudgetCall::OpenRound {
+            office: did_of(resident),
+            spec: spec(&c, 1000, approval, Rule::Mes),
+        }),
+        "unauthorized",
+    );
+    // The office's DID, signed by another key.
+    c.no(
+        resident,
+        open(&office, spec(&c, 1000, approval, Rule::Mes)),
+        "unauthorized",
+    );
+    let mut bad = spec(&c, 1000, approval, Rule::Mes);
+    bad.voting_from = bad.closes_at;
+    c.no(&office, open(&office, bad), "invalid");
+    let mut past = spec(&c, 1000, approval, Rule::Mes);
+    past.proposals_from = Height(1);
+    c.no(&office, open(&office, past), "invalid");
+    c.no(
+        &office,
+        open(&office, spec(&c, 0, approval, Rule::Mes)),
+        "invalid",
+    );
+    c.no(
+        &office,
+        open(
+            &office,
+            spec(
+                &c,
+                1000,
+                BallotFormat::Approval { min: 3, max: 2 },
+                Rule::Mes,
+            ),
+        ),
+        "invalid",
+    );
+    // The council opens one on its own authority.
+    let s = spec(&c, 1000, BallotFormat::Knapsack, Rule::Greedy);
+    c.council_do(GovAction::OpenBudgetRound(s));
+    assert!(matches!(round(&c, 0).opener, RoundOpener::Council { .. }));
+    // A revoked BudgetOffice credential no longer opens rounds.
+    let office_credential = Hash::digest(&1u32.to_be_bytes());
+    c.ok(
+        &issuer,
+        Call::Credential(CredentialCall::Revoke {
+            id: office_credential,
+        }),
+    );
+    c.no(
+        &office,
+        open(&office, spec(&c, 1000, approval, Rule::Mes)),
+        "unauthorized",
+    );
+}
+
+#[test]
+fn proposals_and_ballots_are_refused_out_of_phase_district_or_format() {
+    let Setup {
+        chain: mut c,
+        issuer,
+        office,
+        residents,
+        outsider,
+    } = setup(3);
+    let s = spec(&c, 1000, BallotFormat::Knapsack, Rule::Greedy);
+    c.ok(&office, open(&office, s.clone()));
+    let (a, b, d) = (&residents[0].0, &residents[1].0, &residents[2].0);
+    // Too early to propose.
+    c.no(a, propose(0, a, 100), "wrong_phase");
+    c.advance_to(s.proposals_from.0);
+    c.no(&outsider, propose(0, &outsider, 100), "unauthorized");
+    c.no(a, propose(0, a, 1001), "invalid");
+    c.no(a, propose(0, a, 0), "invalid");
+    c.no(a, propose(7, a, 100), "not_found");
+    c.no(b, propose(0, a, 100), "unauthorized");
+    c.ok(a, propose(0, a, 600));
+    c.ok(b, propose(0, b, 500));
+    c.ok(b, propose(0, b, 300));
+    // Voting has not opened.
+    c.no(a, vote(0, a, &[0]), "wrong_phase");
+    c.advance_to(s.voting_from.0);
+    c.no(a, propose(0, a, 100), "wrong_phase");
+    // Knapsack: 600 + 500 > 1000.
+    c.no(a, vote(0, a, &[0, 1]), "invalid");
+    c.no(a, vote(0, a, &[0, 0]), "invalid");
+    c.no(a, vote(0, a, &[5]), "not_found");
+    c.no(a, vote(0, a, &[]), "invalid");
+    c.no(&outsider, vote(0, &outsider, &[0]), "unauthorized");
+    c.no(b, vote(0, a, &[0]), "unauthorized");
+    c.ok(a, vote(0, a, &[0, 2]));
+    // A revoked resident credential, and a deactivated DID, no longer vote.
+    c.ok(
+        &issuer,
+        Call::Credential(CredentialCall::Revoke { id: residents[1].1 }),
+    );
+    c.no(b, vote(0, b, &[1]), "unauthorized");
+    c.ok(
+        d,
+        Call::Identity(IdentityCall::Deactivate { did: did_of(d) }),
+    );
+    c.no(d, vote(0, d, &[1]), "deactivated");
+    // A replayed ballot transaction is refused by its nonce.
+    let n = c.nonce(a);
+    let again = tx(a, n - 1, vote(0, a, &[0, 2]));
+    c.refused(again, "bad_nonce");
+}
+
+#[test]
+fn approval_ballots_respect_their_minimum_and_maximum() {
+    let Setup {
+        chain: mut c,
+        office,
+        residents,
+        ..
+    } = setup(1);
+    let s = spec(
+        &c,
+        1000,
+        BallotFormat::Approval { min: 2, max: 3 },
+        Rule::Mes,
+    );
+    c.ok(&office, open(&office, s.clone()));
+    let a = &residents[0].0;
+    c.advance_to(s.proposals_from.0);
+    for cost in [100, 200, 300, 400, 500] {
+        c.ok(a, propose(0, a, cost));
+    }
+    // Five proposals per resident and round.
+    c.no(a, propose(0, a, 600), "limit");
+    c.advance_to(s.voting_from.0);
+    c.no(a, vote(0, a, &[0]), "invalid");
+    c.no(a, vote(0, a, &[0, 1, 2, 3]), "invalid");
+    c.ok(a, vote(0, a, &[0, 1, 2]));
+}
+
+/// The Wieliczka 2023 election, run as a round on the ledger: 6,586 residents with DIDs and
+/// credentials, 64 proposals, every ballot as a transaction. The tally stored at close is
+/// the official outcome.
+#[test]
+fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/poland_wieliczka_2023_green-budget.pb"
+    ))
+    .unwrap();
+    let election = pb::parse(&bytes).unwrap();
+    let mut c = Chain::new();
+    let issuer = c.issuer(
+        1,
+        vec![CredentialKind::Resident, CredentialKind::BudgetOffice],
+    );
+    let office = user(1_000_000);
+    let office_did = c.create_did(&office);
+    c.credential(&issuer, office_did, CredentialKind::BudgetOffice, None);
+    let voters: Vec<Keypair> = (0..election.ballots.len() as u32).map(user).collect();
+    // DIDs, then credentials, in blocks of 2,000 transactions.
+    let create = Call::Identity(IdentityCall::CreateDid {
+        next_key_hash: None,
+    });
+    for chunk in voters.chunks(2000) {
+        let txs: Vec<_> = chunk.iter().map(|k| tx(k, 0, create.clone())).collect();
+        assert!(c.block(&txs).iter().all(|r| r.is_accepted()));
+    }
+    let mut nonce = c.nonce(&issuer);
+    for chunk in voters.chunks(2000) {
+        let txs: Vec<_> = chunk
+            .iter()
+            .map(|k| {
+                let call = Call::Credential(CredentialCall::Issue {
+                    id: Hash::digest(&k.public().0),
+                    issuer: did_of(&issuer),
+                    subject: did_of(k),
+                    kind: CredentialKind::Resident,
+                    district: Some(Text::new("wieliczka").unwrap()),
+                    valid_from: common::VALID_FROM,
+                    valid_until: common::VALID_UNTIL,
+                });
+                nonce += 1;
+                tx(&issuer, nonce - 1, call)
+            })
+            .collect();
+        assert!(c.block(&txs).iter().all(|r| r.is_accepted()));
+    }
+    let h = c.height().0 + 1;
+    let s = RoundSpec {
+        title: Text::new("Zielony Milion 2023").unwrap(),
+        district: Text::new("wieliczka").unwrap(),
+        budget: election.budget,
+        proposals_from: Height(h + 1),
+        voting_from: Height(h + 3),
+        closes_at: Height(h + 10),
+        ballot: BallotFormat::Approval { min: 1, max: 64 },
+        rule: RuleProfile {
+            rule: Rule::MesAdd1,
+            tie_break: TieBreak::VotesThenCost,
+        },
+    };
+    c.ok(&office, open(&office, s.clone()));
+    c.advance_to(s.proposals_from.0);
+    // 64 projects, five per proposer, in file order: project i is the file's i-th.
+    let txs: Vec<_> = election
+        .projects
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let proposer = &voters[i / 5];
+            let call = Call::Budget(BudgetCall::Propose {
+                round: 0,
+                proposer: did_of(proposer),
+                title: Text::new(p.name.chars().take(60).collect::<String>()).unwrap(),
+                cost: p.cost,
+            });
+            tx(proposer, 1 + (i % 5) as u64, call)
+        })
+        .collect();
+    let receipts = c.block(&txs);
+    assert!(receipts.iter().all(|r| r.is_accepted()), "{receipts:?}");
+    c.advance_to(s.voting_from.0);
+    let proposed: Vec<u64> = (0..voters.len())
+        .map(|i| {
+            if i < 13 {
+                (64 - 5 * i).min(5) as u64
+            } else {
+                0
+            }
+        })
+        .collect();
+    for (chunk_index, chunk) in election.ballots.chunks(2000).enumerate() {
+        let txs: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, ballot)| {
+                let i = chunk_index * 2000 + j;
+                tx(
+                    &voters[i],
+                    1 + proposed[i],
+                    vote(0, &voters[i], &ballot.approvals),
+                )
+            })
+            .collect();
+        let receipts = c.block(&txs);
+        assert!(
+            receipts.iter().all(|r| r.is_accepted()),
+            "{:?}",
+            receipts.iter().find(|r| !r.is_accepted())
+        );
+    }
+    c.advance_to(s.closes_at.0);
+    let record: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
+    let mut ids: Vec<u64> = record
+        .selected
+        .iter()
+        .map(|&i| election.projects[i as usize].id.parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+    assert_eq!(
+        ids.join(" "),
+        "6 7 9 17 19 20 24 25 26 29 32 33 34 36 39 40 41 42 43 46 56 58 60 61 62 69 70 71 74 88"
+    );
+    assert_eq!(record.total_cost, 995_079);
+    assert_eq!(record.voters, 6586);
+    assert_eq!(record.endowment, Some((1_040_052, 3293)));
+    let _: Did = did_of(&office);
+}

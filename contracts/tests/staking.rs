@@ -1,0 +1,213 @@
+//! Validators: council changes take effect two heights later; verified equivocation
+//! evidence slashes and jails, once; evidence that does not hold changes nothing.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use acta_contracts::staking::{validators_at, NS_JAILED, NS_VALIDATORS};
+use acta_ledger::{
+    records::{GovAction, JailRecord},
+    testing,
+    tx::GovernanceCall,
+    types::{Round, Text},
+    validator::ValidatorSet,
+    vote::{Evidence, Vote, VoteKind},
+    Call, Hash, Height, Keypair, PublicKey,
+};
+use common::{council_keys, genesis_validators, Chain};
+
+fn powers(set: &ValidatorSet) -> Vec<(PublicKey, u64)> {
+    set.validators()
+        .iter()
+        .map(|v| (v.public_key, v.power.0))
+        .collect()
+}
+
+fn power_of(set: &ValidatorSet, key: &PublicKey) -> Option<u64> {
+    set.validators()
+        .iter()
+        .find(|v| v.public_key == *key)
+        .map(|v| v.power.0)
+}
+
+#[test]
+fn council_validator_changes_take_effect_two_heights_later() {
+    let mut c = Chain::new();
+    let (keys, genesis) = genesis_validators();
+    let newcomer = testing::key(0xa1, 0).public();
+    let council = council_keys();
+    // One approval of two: nothing changes.
+    c.ok(
+        &council[0],
+        Call::Governance(GovernanceCall::Propose {
+            action: GovAction::AddValidator {
+                key: newcomer,
+                power: 50,
+            },
+        }),
+    );
+    let h = c.height();
+    assert_eq!(validators_at(&c.state, Height(h.0 + 2)).unwrap(), genesis);
+    c.ok(
+        &council[1],
+        Call::Governance(GovernanceCall::Approve { proposal: 0 }),
+    );
+    let changed_at = c.height();
+    // The set that signs the next block is still the old one; the one after, the new one.
+    assert_eq!(validators_at(&c.state, changed_at.next()).unwrap(), genesis);
+    let after = validators_at(&c.state, Height(changed_at.0 + 2)).unwrap();
+    assert_eq!(power_of(&after, &newcomer), Some(50));
+    assert_eq!(after.total_power().0, 450);
+    // Re-power and remove.
+    c.council_do(GovAction::SetPower {
+        key: keys[0].public(),
+        power: 300,
+    });
+    c.council_do(GovAction::RemoveValidator {
+        key: keys[1].public(),
+    });
+    let now: ValidatorSet = c.read(NS_VALIDATORS, b"set").unwrap();
+    assert_eq!(power_of(&now, &keys[0].public()), Some(300));
+    assert_eq!(power_of(&now, &keys[1].public()), None);
+    assert_eq!(
+        validators_at(&c.state, Height(c.height().0 + 2)).unwrap(),
+        now
+    );
+    // History stays readable: the genesis set still signs heights 1 and 2.
+    assert_eq!(validators_at(&c.state, Height(1)).unwrap(), genesis);
+}
+
+#[test]
+fn council_validator_changes_that_make_no_sense_are_refused() {
+    let mut c = Chain::new();
+    let (keys, _) = genesis_validators();
+    let council = council_keys();
+    let propose = |action| Call::Governance(GovernanceCall::Propose { action });
+    c.no(
+        &council[0],
+        propose(GovAction::AddValidator {
+            key: keys[0].public(),
+            power: 5,
+        }),
+        "already_exists",
+    );
+    c.no(
+        &council[0],
+        propose(GovAction::RemoveValidator {
+            key: testing::key(0xa1, 5).public(),
+        }),
+        "not_found",
+    );
+    c.no(
+        &council[0],
+        propose(GovAction::SetPower {
+            key: keys[0].public(),
+            power: 0,
+        }),
+        "invalid",
+    );
+    c.no(
+        &council[0],
+        propose(GovAction::AddValidator {
+            key: testing::key(0xa1, 5).public(),
+            power: u64::MAX,
+        }),
+        "invalid",
+    );
+    // Not a council member.
+    c.no(
+        &keys[0],
+        propose(GovAction::SetParameter {
+            name: Text::new("slash_fraction_bps").unwrap(),
+            value: 10_000,
+        }),
+        "unauthorized",
+    );
+}
+
+fn equivocation(key: &Keypair, height: u64) -> Evidence {
+    let vote = |block: u8| Vote {
+        kind: VoteKind::Prevote,
+        height: Height(height),
+        round: Round(0),
+        block: Some(Hash([block; 32])),
+    };
+    let chain = testing::chain_id();
+    Evidence::duplicate_vote(vote(1).sign(key, &chain), vote(2).sign(key, &chain))
+}
+
+#[test]
+fn verified_equivocation_slashes_and_jails_once() {
+    let mut c = Chain::new();
+    let (keys, _) = genesis_validators();
+    c.advance_to(3);
+    let offender = keys[2].public();
+    let ev = equivocation(&keys[2], 2);
+    // The same evidence twice in one block counts once.
+    c.block_with(&[], &[ev.clone(), ev.clone()]);
+    let kinds: Vec<&str> = c.last_events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["validator_slashed", "evidence_ignored"]);
+    let punished_at = c.height();
+    let set: ValidatorSet = c.read(NS_VALIDATORS, b"set").unwrap();
+    assert_eq!(power_of(&set, &offender), None, "jailed: out of the set");
+    assert_eq!(set.len(), 3);
+    let jail: JailRecord = c.read(NS_JAILED, &offender.0).unwrap();
+    // 5% of 100 by default.
+    assert_eq!(jail.slashed_power, 95);
+    assert_eq!(jail.offence, Height(2));
+    // Effective two heights later.
+    assert_eq!(
+        power_of(
+            &validators_at(&c.state, punished_at.next()).unwrap(),
+            &offender
+        ),
+        Some(100)
+    );
+    assert_eq!(
+        power_of(
+            &validators_at(&c.state, Height(punished_at.0 + 2)).unwrap(),
+            &offender
+        ),
+        None
+    );
+    // The same evidence in a later block changes nothing.
+    let root = c.root();
+    c.block_with(&[], &[ev]);
+    assert_eq!(c.root(), root);
+    assert_eq!(c.last_events[0].kind, "evidence_ignored");
+    // The council can re-admit it, at its slashed power.
+    c.council_do(GovAction::AddValidator {
+        key: offender,
+        power: jail.slashed_power,
+    });
+    assert!(c.read::<JailRecord>(NS_JAILED, &offender.0).is_none());
+    let set: ValidatorSet = c.read(NS_VALIDATORS, b"set").unwrap();
+    assert_eq!(power_of(&set, &offender), Some(95));
+}
+
+#[test]
+fn evidence_that_does_not_hold_changes_nothing() {
+    let mut c = Chain::new();
+    let (keys, genesis) = genesis_validators();
+    c.advance_to(3);
+    let root = c.root();
+    // A forged signature.
+    let mut forged = equivocation(&keys[0], 2);
+    if let Evidence::DuplicateVote { b, .. } = &mut forged {
+        b.signature.0[0] ^= 1;
+    }
+    // A key that was never a validator.
+    let outsider = equivocation(&testing::key(0xa1, 9), 2);
+    // An offence in the future, and one at height 0.
+    let future = equivocation(&keys[0], 10);
+    let zero = equivocation(&keys[0], 0);
+    c.block_with(&[], &[forged, outsider, future, zero]);
+    assert_eq!(c.root(), root);
+    assert!(c.last_events.iter().all(|e| e.kind == "evidence_ignored"));
+    assert_eq!(c.last_events.len(), 4);
+    assert_eq!(
+        powers(&c.read(NS_VALIDATORS, b"set").unwrap()),
+        powers(&genesis)
+    );
+}
