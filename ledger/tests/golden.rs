@@ -204,15 +204,426 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         "records.did_versions",
         encode(&DidVersions(vec![Height(3), Height(7)])),
     );
+
+    // The calls and records of the other modules. Keys follow the contracts' tests: users
+    // (0xb0, i), devices (0xc0, i), council members (0xc5, i), agencies (0xd0, i), new
+    // validators (0xa1, i).
+    let did_of = |k: &Keypair| Did::from_initial_key(&k.public());
+    let signed = |key: &Keypair, nonce: u64, call: Call| {
+        encode(&Transaction::sign(key, chain.clone(), nonce, call))
+    };
+    let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc5, i)).collect();
+    let agency = testing::key(0xd0, 1);
+    let office = testing::key(0xd0, 2);
+    let operator = testing::key(0xb0, 3);
+    let resident = testing::key(0xb0, 2);
+    let device = testing::key(0xc0, 2);
+    let newcomer = testing::key(0xa1, 0);
+
+    // Credentials.
+    let credential_id = Hash::digest(b"credential");
+    let district = Some(Text::new("kazimierz").unwrap());
+    let (valid_from, valid_until) = (Timestamp(1_700_000_000_000), Timestamp(1_731_536_000_000));
+    put(
+        "tx.credential.issue",
+        signed(
+            &agency,
+            1,
+            Call::Credential(CredentialCall::Issue {
+                id: credential_id,
+                issuer: did_of(&agency),
+                subject: did,
+                kind: CredentialKind::Resident,
+                district: district.clone(),
+                valid_from,
+                valid_until,
+            }),
+        ),
+    );
+    put(
+        "tx.credential.suspend",
+        signed(
+            &agency,
+            2,
+            Call::Credential(CredentialCall::Suspend { id: credential_id }),
+        ),
+    );
+    put(
+        "tx.credential.reinstate",
+        signed(
+            &agency,
+            3,
+            Call::Credential(CredentialCall::Reinstate { id: credential_id }),
+        ),
+    );
+    put(
+        "tx.credential.revoke",
+        signed(
+            &agency,
+            4,
+            Call::Credential(CredentialCall::Revoke { id: credential_id }),
+        ),
+    );
+    put(
+        "records.credential",
+        encode(&CredentialRecord {
+            id: credential_id,
+            issuer: did_of(&agency),
+            subject: did,
+            kind: CredentialKind::Resident,
+            district: district.clone(),
+            valid_from,
+            valid_until,
+            status: CredentialStatus::Suspended,
+            issued: Height(14),
+            updated: Height(15),
+        }),
+    );
+    put(
+        "records.credentials_of",
+        encode(&vec![credential_id, Hash::digest(b"credential-2")]),
+    );
+    put(
+        "records.issuer",
+        encode(&IssuerRecord {
+            did: did_of(&agency),
+            kinds: vec![CredentialKind::Resident, CredentialKind::BudgetOffice],
+            registered: Height(5),
+            revoked: None,
+        }),
+    );
+
+    // Budget rounds.
+    let spec = RoundSpec {
+        title: Text::new("Kazimierz 2025").unwrap(),
+        district: Text::new("kazimierz").unwrap(),
+        budget: 1_000_000,
+        proposals_from: Height(20),
+        voting_from: Height(40),
+        closes_at: Height(60),
+        ballot: BallotFormat::Approval { min: 1, max: 3 },
+        rule: RuleProfile {
+            rule: Rule::MesAdd1,
+            tie_break: TieBreak::VotesThenCost,
+        },
+    };
+    let council_spec = RoundSpec {
+        title: Text::new("City-wide 2026").unwrap(),
+        district: Text::new("krakow").unwrap(),
+        budget: 5_000_000,
+        proposals_from: Height(100),
+        voting_from: Height(200),
+        closes_at: Height(300),
+        ballot: BallotFormat::Knapsack,
+        rule: RuleProfile {
+            rule: Rule::Greedy,
+            tie_break: TieBreak::CostThenVotes,
+        },
+    };
+    put("records.round_spec", encode(&spec));
+    put(
+        "records.round_opener.council",
+        encode(&RoundOpener::Council { proposal: 7 }),
+    );
+    put(
+        "tx.budget.open_round",
+        signed(
+            &office,
+            0,
+            Call::Budget(BudgetCall::OpenRound {
+                office: did_of(&office),
+                spec: spec.clone(),
+            }),
+        ),
+    );
+    let title = Text::new("Trees on Dietla street").unwrap();
+    put(
+        "tx.budget.propose",
+        signed(
+            &owner,
+            4,
+            Call::Budget(BudgetCall::Propose {
+                round: 3,
+                proposer: did,
+                title: title.clone(),
+                cost: 120_000,
+            }),
+        ),
+    );
+    put(
+        "tx.budget.vote",
+        signed(
+            &resident,
+            1,
+            Call::Budget(BudgetCall::Vote {
+                round: 3,
+                voter: did_of(&resident),
+                projects: vec![0, 2, 5],
+            }),
+        ),
+    );
+    put(
+        "records.budget_round",
+        encode(&BudgetRound {
+            id: 3,
+            spec,
+            opener: RoundOpener::Office(did_of(&office)),
+            opened: Height(18),
+            projects: 6,
+            voters: 412,
+            tallied: false,
+        }),
+    );
+    put(
+        "records.budget_project",
+        encode(&BudgetProject {
+            round: 3,
+            index: 2,
+            proposer: did,
+            title,
+            cost: 120_000,
+            proposed: Height(25),
+        }),
+    );
+    put(
+        "records.budget_ballot",
+        encode(&BudgetBallot {
+            voter: did_of(&resident),
+            projects: vec![0, 2, 5],
+            cast: Height(45),
+        }),
+    );
+    put(
+        "records.tally",
+        encode(&TallyRecord {
+            round: 3,
+            rule: RuleProfile {
+                rule: Rule::MesAdd1,
+                tie_break: TieBreak::VotesThenCost,
+            },
+            selected: vec![2, 0, 5],
+            total_cost: 930_000,
+            approvals: vec![210, 95, 305, 40, 12, 180],
+            voters: 412,
+            // (1,000,000 + 14 × 412) / 412, reduced.
+            endowment: Some((251_442, 103)),
+            add1_steps: Some(14),
+            height: Height(60),
+        }),
+    );
+    put(
+        "records.tally.greedy",
+        encode(&TallyRecord {
+            round: 4,
+            rule: RuleProfile {
+                rule: Rule::Greedy,
+                tie_break: TieBreak::CostThenVotes,
+            },
+            selected: vec![1],
+            total_cost: 4_200_000,
+            approvals: vec![3, 9],
+            voters: 10,
+            endowment: None,
+            add1_steps: None,
+            height: Height(300),
+        }),
+    );
+
+    // Governance.
+    let propose = |nonce: u64, action: GovAction| {
+        signed(
+            &council[0],
+            nonce,
+            Call::Governance(GovernanceCall::Propose { action }),
+        )
+    };
+    put(
+        "tx.governance.propose.register_issuer",
+        propose(
+            0,
+            GovAction::RegisterIssuer {
+                did: did_of(&agency),
+                kinds: vec![CredentialKind::Resident, CredentialKind::BudgetOffice],
+            },
+        ),
+    );
+    put(
+        "tx.governance.propose.revoke_issuer",
+        propose(
+            1,
+            GovAction::RevokeIssuer {
+                did: did_of(&agency),
+            },
+        ),
+    );
+    put(
+        "tx.governance.propose.set_parameter",
+        propose(
+            2,
+            GovAction::SetParameter {
+                name: Text::new("slash_fraction_bps").unwrap(),
+                value: 500,
+            },
+        ),
+    );
+    let add_validator = GovAction::AddValidator {
+        key: newcomer.public(),
+        power: 100,
+    };
+    put(
+        "tx.governance.propose.add_validator",
+        propose(3, add_validator.clone()),
+    );
+    put(
+        "tx.governance.propose.remove_validator",
+        propose(
+            4,
+            GovAction::RemoveValidator {
+                key: keys[3].public(),
+            },
+        ),
+    );
+    put(
+        "tx.governance.propose.set_power",
+        propose(
+            5,
+            GovAction::SetPower {
+                key: keys[1].public(),
+                power: 250,
+            },
+        ),
+    );
+    put(
+        "tx.governance.propose.open_budget_round",
+        propose(6, GovAction::OpenBudgetRound(council_spec)),
+    );
+    put(
+        "tx.governance.approve",
+        signed(
+            &council[1],
+            0,
+            Call::Governance(GovernanceCall::Approve { proposal: 7 }),
+        ),
+    );
+    put(
+        "records.council",
+        encode(&Council::new(council.iter().map(Keypair::public).collect(), 2).unwrap()),
+    );
+    let mut approvals: Vec<PublicKey> = council[..2].iter().map(Keypair::public).collect();
+    approvals.sort();
+    put(
+        "records.gov_proposal",
+        encode(&GovProposal {
+            id: 7,
+            action: add_validator,
+            approvals,
+            created: Height(20),
+            executed: Some(Height(21)),
+        }),
+    );
+
+    // Sensors: device (0xc0, 2), the device of `tx.attest`, under operator (0xb0, 3).
+    put(
+        "tx.sensor.register",
+        signed(
+            &operator,
+            1,
+            Call::Sensor(SensorCall::Register {
+                operator: did_of(&operator),
+                device: did_of(&device),
+                kind: Text::new("air.pm25").unwrap(),
+                unit: Text::new("ug/m3").unwrap(),
+                location: Text::new("u2yhvd").unwrap(),
+                stream: Text::new("air/pm25").unwrap(),
+            }),
+        ),
+    );
+    put(
+        "tx.sensor.relocate",
+        signed(
+            &operator,
+            2,
+            Call::Sensor(SensorCall::Relocate {
+                device: did_of(&device),
+                location: Text::new("u2yhve").unwrap(),
+            }),
+        ),
+    );
+    put(
+        "tx.sensor.transfer",
+        signed(
+            &operator,
+            3,
+            Call::Sensor(SensorCall::Transfer {
+                device: did_of(&device),
+                operator: did_of(&testing::key(0xb0, 4)),
+            }),
+        ),
+    );
+    put(
+        "tx.sensor.deactivate",
+        signed(
+            &operator,
+            4,
+            Call::Sensor(SensorCall::Deactivate {
+                device: did_of(&device),
+            }),
+        ),
+    );
+    let Call::Sensor(SensorCall::Attest(batch)) = attest_tx.call else {
+        unreachable!("attest_tx attests")
+    };
+    let batch_hash = Hash::of(&batch);
+    put(
+        "records.device",
+        encode(&DeviceRecord {
+            device: did_of(&device),
+            operator: did_of(&operator),
+            kind: Text::new("air.pm25").unwrap(),
+            unit: Text::new("ug/m3").unwrap(),
+            location: Text::new("u2yhvd").unwrap(),
+            stream: Text::new("air/pm25").unwrap(),
+            registered: Height(8),
+            updated: Height(12),
+            active: true,
+            next_sequence: 6,
+            last_batch: batch_hash,
+            last_window_end: batch.window_end,
+        }),
+    );
+    put(
+        "records.attestation",
+        encode(&AttestationRecord {
+            batch,
+            hash: batch_hash,
+            height: Height(12),
+        }),
+    );
+
+    // Validators.
+    put(
+        "records.jail",
+        encode(&JailRecord {
+            key: keys[3].public(),
+            slashed_power: 95,
+            jailed: Height(31),
+            offence: Height(29),
+        }),
+    );
     e
 }
 
 use acta_ledger::{
     crypto::key_hash,
-    records::{DidDocument, DidRecord, DidVersions, Service, VerificationMethod},
-    tx::IdentityCall,
+    records::{
+        AttestationRecord, BallotFormat, BudgetBallot, BudgetProject, BudgetRound, Council,
+        CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord, DidDocument, DidRecord,
+        DidVersions, GovAction, GovProposal, IssuerRecord, JailRecord, RoundOpener, RoundSpec,
+        Rule, RuleProfile, Service, TallyRecord, TieBreak, VerificationMethod,
+    },
+    tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,
-    Call, Commit, Did, Timestamp,
+    Call, Commit, Did, Keypair, PublicKey, Timestamp,
 };
 
 fn golden_path() -> PathBuf {
