@@ -98,6 +98,7 @@ fn tally_file(file: &PathBuf, profile: RuleProfile, json: bool) -> Result<()> {
             "projects": election.projects.len(),
             "selected": selected_sorted,
             "selection_order": ids(&result.selected),
+            "effective_votes": result.effective_votes,
             "total_cost": result.total_cost,
             "endowment": result.endowment.map(|(n, d)| format!("{n}/{d}")),
             "add1_steps": result.add1_steps,

@@ -169,27 +169,26 @@ fn mes_is_proportional_where_greedy_is_not() {
 
 #[test]
 fn ties_follow_the_profile() {
-    // Two projects with the same price per unit of utility: one is cheaper, the other has
-    // more votes... with equal ρ only when cost/approvals line up: a costs 20 with 2 voters,
-    // b costs 10 with 1 voter; ρ = 10/20 = 1/2 and 10/10 = 1 differ, so use equal shapes.
+    // 14 voters with 10 each. Y (100) takes all the money of voter v1 and nine others. Then
+    // A (20; approved by v1, v2, v3) and B (10; v4, v5) tie: both cost their funded
+    // supporters 1/2 per unit of utility. A has more approvals, B costs less.
     let e = election(
-        30,
-        &[("a", 20), ("b", 10), ("c", 10)],
-        &[(1, &["a"]), (1, &["a", "b"]), (1, &["c"])],
+        140,
+        &[("Y", 100), ("A", 20), ("B", 10)],
+        &[(1, &["Y", "A"]), (9, &["Y"]), (2, &["A"]), (2, &["B"])],
     );
-    let votes_first = tally::tally(&e, profile(Rule::Greedy)).unwrap();
-    assert_eq!(ids(&e, &votes_first.selected), "a b");
+    let votes_first = tally::tally(&e, profile(Rule::Mes)).unwrap();
+    assert_eq!(ids(&e, &votes_first.selected), "Y A B");
+    assert_eq!(votes_first.effective_votes, ["10/1", "2/1", "2/1"]);
     let cost_first = tally::tally(
         &e,
         RuleProfile {
-            rule: Rule::Greedy,
+            rule: Rule::Mes,
             tie_break: TieBreak::CostThenVotes,
         },
     )
     .unwrap();
-    // Greedy goes by approvals first: a (2); then b and c tie on 1 approval and cost 10,
-    // and the id decides.
-    assert_eq!(ids(&e, &cost_first.selected), "a b");
+    assert_eq!(ids(&e, &cost_first.selected), "Y B A");
 }
 
 #[test]
@@ -208,4 +207,105 @@ fn invalid_elections_are_refused() {
     assert!(tally::tally(&e, profile(Rule::Greedy)).is_err());
     let e = election(10, &[("a", 5)], &[]);
     assert!(tally::tally(&e, profile(Rule::Mes)).is_err());
+}
+
+fn mes_outcome(e: &Election) -> (String, Vec<String>, u64) {
+    let r = tally::tally(e, profile(Rule::Mes)).unwrap();
+    (ids(e, &r.selected), r.effective_votes, r.total_cost)
+}
+
+/// equalshares.net, "Explanation", Example 1: budget 1100, 11 voters (100 each). The bike
+/// path (700, voters 1-6 and 11) goes first with 7 effective votes, each supporter paying
+/// 100; then the playground (200, voters 7-10), 50 each; then the library (100, voters 7, 9,
+/// 10), 33.3 each. The gym and the park can no longer be afforded.
+#[test]
+fn equalshares_net_example_1() {
+    let e = election(
+        1100,
+        &[
+            ("bike", 700),
+            ("gym", 400),
+            ("park", 250),
+            ("playground", 200),
+            ("library", 100),
+        ],
+        &[
+            (1, &["bike", "gym"]),                   // voter 1
+            (1, &["bike", "gym", "park"]),           // 2
+            (1, &["bike", "gym"]),                   // 3
+            (1, &["bike", "gym", "park"]),           // 4
+            (1, &["bike", "gym", "park"]),           // 5
+            (1, &["bike", "gym"]),                   // 6
+            (1, &["park", "playground", "library"]), // 7
+            (1, &["playground"]),                    // 8
+            (1, &["playground", "library"]),         // 9
+            (1, &["park", "playground", "library"]), // 10
+            (1, &["bike"]),                          // 11
+        ],
+    );
+    let (order, evc, total) = mes_outcome(&e);
+    assert_eq!(order, "bike playground library");
+    // 700/100, 200/50, 100/(100/3).
+    assert_eq!(evc, ["7/1", "4/1", "3/1"]);
+    assert_eq!(total, 1000);
+    // The page's comparison: the standard (greedy) method picks the bike path and the gym.
+    let greedy = tally::tally(&e, profile(Rule::Greedy)).unwrap();
+    assert_eq!(ids(&e, &greedy.selected), "bike gym");
+}
+
+/// equalshares.net, Example 2: the right-most voter approves the gym instead of the bike
+/// path. The gym goes first (each supporter pays 400/7), the bike path is no longer
+/// affordable, then the park (about 4.1 effective votes: exactly 70/17) and the playground
+/// (the page rounds to 3.2 or 3.31: exactly 56/17).
+#[test]
+fn equalshares_net_example_2() {
+    let e = election(
+        1100,
+        &[
+            ("bike", 700),
+            ("gym", 400),
+            ("park", 250),
+            ("playground", 200),
+            ("library", 100),
+        ],
+        &[
+            (1, &["bike", "gym"]),
+            (1, &["bike", "gym", "park"]),
+            (1, &["bike", "gym"]),
+            (1, &["bike", "gym", "park"]),
+            (1, &["bike", "gym", "park"]),
+            (1, &["bike", "gym"]),
+            (1, &["park", "playground", "library"]),
+            (1, &["playground"]),
+            (1, &["playground", "library"]),
+            (1, &["park", "playground", "library"]),
+            (1, &["gym"]),
+        ],
+    );
+    let (order, evc, total) = mes_outcome(&e);
+    assert_eq!(order, "gym park playground");
+    assert_eq!(evc, ["7/1", "70/17", "56/17"]);
+    assert_eq!(total, 850);
+}
+
+/// equalshares.net, the home page diagram: budget 1200, 8 voters with 150 each; project 1
+/// (600) is paid 100 by each of voters 1-6, project 2 (250) 50 by voters 1-3, 7, 8, project
+/// 3 (200) 50 by voters 4, 5, 7, 8 and project 4 (150) 50 by voters 6-8. All four are funded
+/// and every voter spends everything.
+#[test]
+fn equalshares_net_home_page_diagram() {
+    let e = election(
+        1200,
+        &[("1", 600), ("2", 250), ("3", 200), ("4", 150)],
+        &[
+            (3, &["1", "2"]),
+            (2, &["1", "3"]),
+            (1, &["1", "4"]),
+            (2, &["2", "3", "4"]),
+        ],
+    );
+    let (order, evc, total) = mes_outcome(&e);
+    assert_eq!(order, "1 2 3 4");
+    assert_eq!(evc, ["6/1", "5/1", "4/1", "3/1"]);
+    assert_eq!(total, 1200);
 }

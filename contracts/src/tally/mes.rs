@@ -242,8 +242,8 @@ fn pay(groups: &Groups, budgets: &mut Budgets, p: u32, q_num: &BigUint, r: u64) 
 }
 
 /// One MES run with per-voter endowment `endowment_num / n` (the rule's budgets start
-/// there). Returns the selected projects in order.
-fn run(groups: &Groups, candidates: &[u32], endowment_num: &BigUint) -> Vec<u32> {
+/// there). Returns the selected projects in order, each with its price per unit of utility.
+fn run(groups: &Groups, candidates: &[u32], endowment_num: &BigUint) -> Vec<(u32, Rho)> {
     let mut budgets = Budgets::new(
         groups.weight.len(),
         endowment_num.clone(),
@@ -301,12 +301,12 @@ fn run(groups: &Groups, candidates: &[u32], endowment_num: &BigUint) -> Vec<u32>
                 }
             }
         }
-        let Some((bi, _, q_num, r)) = best else {
+        let Some((bi, rho, q_num, r)) = best else {
             return selected;
         };
         let p = live[bi].0;
         pay(groups, &mut budgets, p, &q_num, r);
-        selected.push(p);
+        selected.push((p, rho));
         // Drop the winner and the projects that can no longer be afforded (budgets only
         // shrink), highest index first so the others stay put.
         unaffordable.push(bi);
@@ -326,8 +326,11 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
         .collect();
     let budget = election.budget;
     let n = BigUint::from(groups.n);
-    let cost_of =
-        |w: &[u32]| -> u128 { w.iter().map(|&p| u128::from(groups.cost[p as usize])).sum() };
+    let cost_of = |w: &[(u32, Rho)]| -> u128 {
+        w.iter()
+            .map(|&(p, _)| u128::from(groups.cost[p as usize]))
+            .sum()
+    };
     // E_k = B/n + k = (B + k·n) / n.
     let endowment = |k: u64| BigUint::from(budget) + &n * k;
     let mut k = 0u64;
@@ -337,8 +340,8 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
             let cost = cost_of(&w);
             let exhaustive = || {
                 let mut chosen = vec![false; groups.cost.len()];
-                for &p in &w {
-                    chosen[p as usize] = true;
+                for (p, _) in &w {
+                    chosen[*p as usize] = true;
                 }
                 groups
                     .cost
@@ -364,8 +367,17 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
     let g = e.gcd(&n);
     let total_cost =
         u64::try_from(cost_of(&w)).expect("every outcome returned fits the budget, a u64");
+    // The effective vote count of a selection is 1/ρ: its cost over the largest payment.
+    let effective_votes = w
+        .iter()
+        .map(|(_, rho)| {
+            let g = rho.num.gcd(&rho.den);
+            format!("{}/{}", &rho.den / &g, &rho.num / &g)
+        })
+        .collect();
     TallyResult {
-        selected: w,
+        selected: w.into_iter().map(|(p, _)| p).collect(),
+        effective_votes,
         total_cost,
         approvals: Vec::new(),
         endowment: Some((

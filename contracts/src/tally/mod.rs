@@ -62,6 +62,10 @@ impl Election {
 pub struct TallyResult {
     /// Indices of the selected projects, in the order the rule selected them.
     pub selected: Vec<u32>,
+    /// For the MES rules: each selection's effective vote count (its cost over the largest
+    /// payment of a supporter, the inverse of its price per unit of utility) as a reduced
+    /// fraction `"n/d"`, in selection order.
+    pub effective_votes: Vec<String>,
     /// Their total cost.
     pub total_cost: u64,
     /// The approval count of every project, by index.
@@ -202,6 +206,7 @@ fn greedy(election: &Election, approvals: &[u64], order: &[u32]) -> TallyResult 
     }
     TallyResult {
         selected,
+        effective_votes: Vec::new(),
         total_cost,
         approvals: Vec::new(),
         endowment: None,
