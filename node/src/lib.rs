@@ -1,7 +1,17 @@
 //! acta-node: the validator node `actad`.
 //!
-//! It will drive the consensus core with tokio timers and libp2p networking, keep the
-//! mempool, the consensus write-ahead log and the RocksDB store, sync blocks from peers, and
-//! serve the HTTP JSON API with proofs and Prometheus metrics.
-//!
-//! Not built yet: this crate is a placeholder until the node lands.
+//! [`node::Node`] drives the consensus core with tokio timers and libp2p networking
+//! ([`network`]), keeps the consensus write-ahead log ([`wal`]), the mempool ([`mempool`])
+//! and the RocksDB store, executes blocks with `acta-contracts` before voting on them, and
+//! catches up from peers by fetching blocks and commits. [`rpc`] serves a small HTTP JSON
+//! API (status, transaction submission, blocks). [`config`], [`genesis`] and [`keys`] read
+//! the node's home folder.
+
+pub mod config;
+pub mod genesis;
+pub mod keys;
+pub mod mempool;
+pub mod network;
+pub mod node;
+pub mod rpc;
+pub mod wal;

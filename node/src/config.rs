@@ -1,0 +1,331 @@
+//! The node's home folder and its `config.toml`.
+//!
+//! ```text
+//! HOME/config.toml          settings (commented defaults written by `actad init`)
+//! HOME/genesis.json         the chain's genesis, the same on every node
+//! HOME/keys/node_key.json   the libp2p identity (ed25519 seed), mode 0600
+//! HOME/keys/consensus_key.json  the validator's signing key (ed25519 seed), mode 0600
+//! HOME/data/store/          RocksDB: blocks, commits, state
+//! HOME/data/wal             the consensus write-ahead log
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// Paths inside a node's home folder.
+#[derive(Clone, Debug)]
+pub struct Home(pub PathBuf);
+
+impl Home {
+    pub fn config(&self) -> PathBuf {
+        self.0.join("config.toml")
+    }
+    pub fn genesis(&self) -> PathBuf {
+        self.0.join("genesis.json")
+    }
+    pub fn keys(&self) -> PathBuf {
+        self.0.join("keys")
+    }
+    pub fn node_key(&self) -> PathBuf {
+        self.keys().join("node_key.json")
+    }
+    pub fn consensus_key(&self) -> PathBuf {
+        self.keys().join("consensus_key.json")
+    }
+    pub fn data(&self) -> PathBuf {
+        self.0.join("data")
+    }
+    pub fn store(&self) -> PathBuf {
+        self.data().join("store")
+    }
+    pub fn wal(&self) -> PathBuf {
+        self.data().join("wal")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// A name for logs and status.
+    pub moniker: String,
+    pub p2p: P2pConfig,
+    pub rpc: RpcConfig,
+    pub consensus: ConsensusConfig,
+    pub mempool: MempoolConfig,
+    pub block: BlockConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// The libp2p address to listen on.
+    pub listen: String,
+    /// Addresses of peers to dial and keep dialing, each ending in `/p2p/<peer id>`.
+    pub peers: Vec<String>,
+    /// Whether peers outside the validator set may connect as read-only observers.
+    pub allow_observers: bool,
+    /// The largest gossip message accepted, in bytes (a proposal carries its block).
+    pub max_message_bytes: usize,
+    /// How often a node re-sends its own consensus messages and its status while a height
+    /// is undecided, in milliseconds.
+    pub gossip_interval_ms: u64,
+    /// Invalid messages from one peer before it is disconnected and banned for a while.
+    pub max_strikes: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcConfig {
+    /// The HTTP API's address; empty to turn it off.
+    pub listen: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusConfig {
+    pub timeout_propose_ms: u64,
+    pub timeout_prevote_ms: u64,
+    pub timeout_precommit_ms: u64,
+    /// Added to each timeout per round.
+    pub timeout_delta_ms: u64,
+    /// Wait this long after a commit before proposing the next block, to gather
+    /// transactions.
+    pub block_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    pub max_per_signer: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockConfig {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            moniker: "acta-node".into(),
+            p2p: P2pConfig::default(),
+            rpc: RpcConfig::default(),
+            consensus: ConsensusConfig::default(),
+            mempool: MempoolConfig::default(),
+            block: BlockConfig::default(),
+        }
+    }
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            listen: "/ip4/127.0.0.1/tcp/26656".into(),
+            peers: Vec::new(),
+            allow_observers: false,
+            max_message_bytes: 8 * 1024 * 1024,
+            gossip_interval_ms: 1000,
+            max_strikes: 10,
+        }
+    }
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            listen: "127.0.0.1:26657".into(),
+        }
+    }
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig {
+            timeout_propose_ms: 3000,
+            timeout_prevote_ms: 1000,
+            timeout_precommit_ms: 1000,
+            timeout_delta_ms: 500,
+            block_interval_ms: 200,
+        }
+    }
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            max_txs: 20_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_per_signer: 64,
+        }
+    }
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        BlockConfig {
+            max_txs: 5_000,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `config.toml`; errors name the file, the line and the field.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+        config
+            .check()
+            .with_context(|| format!("config file {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let positive = [
+            (
+                "consensus.timeout_propose_ms",
+                self.consensus.timeout_propose_ms,
+            ),
+            (
+                "consensus.timeout_prevote_ms",
+                self.consensus.timeout_prevote_ms,
+            ),
+            (
+                "consensus.timeout_precommit_ms",
+                self.consensus.timeout_precommit_ms,
+            ),
+            ("p2p.gossip_interval_ms", self.p2p.gossip_interval_ms),
+        ];
+        for (field, v) in positive {
+            anyhow::ensure!(v > 0, "field {field}: must be more than 0");
+        }
+        anyhow::ensure!(
+            self.block.max_bytes + 64 * 1024 <= self.p2p.max_message_bytes,
+            "field block.max_bytes: a block must fit in p2p.max_message_bytes with room to spare"
+        );
+        anyhow::ensure!(
+            self.block.max_txs > 0 && self.block.max_txs <= acta_ledger::block::BLOCK_TXS_MAX,
+            "field block.max_txs: 1 to {}",
+            acta_ledger::block::BLOCK_TXS_MAX
+        );
+        anyhow::ensure!(
+            self.block.max_bytes <= acta_ledger::block::BLOCK_BYTES_MAX,
+            "field block.max_bytes: at most {}",
+            acta_ledger::block::BLOCK_BYTES_MAX
+        );
+        Ok(())
+    }
+
+    /// The file `actad init` writes: every setting at its default, with comments.
+    pub fn commented(&self) -> String {
+        let peers = self
+            .p2p
+            .peers
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            r#"# Acta node configuration. Every setting is shown with its value; delete a line to use
+# the default.
+
+# A name for logs and status.
+moniker = "{moniker}"
+
+[p2p]
+# The libp2p address to listen on.
+listen = "{listen}"
+# Peers to dial and keep dialing: multiaddresses ending in /p2p/<peer id>.
+peers = [{peers}]
+# Whether peers that are not validators may connect, as read-only observers.
+allow_observers = {allow_observers}
+# The largest gossip message accepted, in bytes (a proposal carries its whole block).
+max_message_bytes = {max_message_bytes}
+# How often the node re-sends its own consensus messages and status while undecided (ms).
+gossip_interval_ms = {gossip_interval_ms}
+# Invalid messages from one peer before it is disconnected and banned for a while.
+max_strikes = {max_strikes}
+
+[rpc]
+# The HTTP API's address; "" turns it off.
+listen = "{rpc}"
+
+[consensus]
+# Timeouts of round 0 in milliseconds; each later round adds timeout_delta_ms.
+timeout_propose_ms = {tp}
+timeout_prevote_ms = {tv}
+timeout_precommit_ms = {tc}
+timeout_delta_ms = {td}
+# Wait after a commit before proposing the next block, to gather transactions (ms).
+block_interval_ms = {bi}
+
+[mempool]
+max_txs = {mt}
+max_bytes = {mb}
+# Pending transactions per signing key.
+max_per_signer = {ms}
+
+[block]
+# Limits of the blocks this node proposes.
+max_txs = {bt}
+max_bytes = {bb}
+"#,
+            moniker = self.moniker,
+            listen = self.p2p.listen,
+            allow_observers = self.p2p.allow_observers,
+            max_message_bytes = self.p2p.max_message_bytes,
+            gossip_interval_ms = self.p2p.gossip_interval_ms,
+            max_strikes = self.p2p.max_strikes,
+            rpc = self.rpc.listen,
+            tp = self.consensus.timeout_propose_ms,
+            tv = self.consensus.timeout_prevote_ms,
+            tc = self.consensus.timeout_precommit_ms,
+            td = self.consensus.timeout_delta_ms,
+            bi = self.consensus.block_interval_ms,
+            mt = self.mempool.max_txs,
+            mb = self.mempool.max_bytes,
+            ms = self.mempool.max_per_signer,
+            bt = self.block.max_txs,
+            bb = self.block.max_bytes,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commented_file_reads_back_as_the_defaults() {
+        let c = Config::default();
+        let back: Config = toml::from_str(&c.commented()).unwrap();
+        assert_eq!(back, c);
+        let mut custom = Config::default();
+        custom.p2p.peers = vec!["/ip4/127.0.0.1/tcp/1/p2p/x".into()];
+        let back: Config = toml::from_str(&custom.commented()).unwrap();
+        assert_eq!(back, custom);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[p2p]\nlisten = 5\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("config.toml") && e.contains("listen"), "{e}");
+        std::fs::write(&path, "[consensus]\ntimeout_propose = 5\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("timeout_propose"), "{e}");
+        std::fs::write(&path, "[consensus]\ntimeout_prevote_ms = 0\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("consensus.timeout_prevote_ms"), "{e}");
+    }
+}

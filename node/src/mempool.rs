@@ -1,0 +1,919 @@
+//! The transaction pool.
+//!
+//! Transactions wait here between their arrival (over the API or from peers) and their block.
+//! The pool only holds transactions that can execute in order on top of the latest committed
+//! state: for every signer, its transactions in the pool have the nonces `next, next + 1, ...`
+//! without a gap, where `next` is the signer's next nonce in that state. A transaction is
+//! admitted only if its signature verifies (checked in batches), it is for this chain, it
+//! continues its signer's run of nonces exactly, and it fits the pool's limits.
+//!
+//! Transactions are kept in arrival order, which is also nonce order for each signer (a nonce
+//! is admitted only after its predecessor), so a prefix of the pool is always a valid
+//! sequence for a block proposal. After each committed block, [`Mempool::update`] removes the
+//! block's transactions and whatever can no longer execute.
+//!
+//! Every operation costs O(log n) per transaction it looks at; only ordered collections are
+//! iterated, so the pool's behaviour is deterministic.
+
+use std::collections::{BTreeMap, HashMap};
+
+use acta_ledger::{tx::TX_BYTES_MAX, ChainId, Hash, PublicKey, Transaction};
+
+/// Limits of the pool.
+#[derive(Clone, Debug)]
+pub struct MempoolConfig {
+    /// The most transactions the pool holds.
+    pub max_txs: usize,
+    /// The most encoded bytes of transactions the pool holds.
+    pub max_bytes: usize,
+    /// The most transactions of one signer the pool holds.
+    pub max_per_signer: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            max_txs: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_per_signer: 64,
+        }
+    }
+}
+
+/// Why a transaction was not added to the pool.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddError {
+    #[error("the transaction is already in the mempool")]
+    Duplicate,
+    #[error("wrong chain id: expected {expected}, got {got}")]
+    WrongChain { expected: String, got: String },
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    #[error("stale nonce {got}: the signer's next nonce is {expected}")]
+    StaleNonce { expected: u64, got: u64 },
+    #[error("nonce {got} is ahead of the signer's next nonce {expected}; nonces must follow each other without gaps")]
+    FutureNonce { expected: u64, got: u64 },
+    #[error("the signer already has {max} transactions in the mempool, the most allowed")]
+    SignerQuota { max: usize },
+    #[error("the mempool is full")]
+    Full,
+    #[error("the transaction is {bytes} bytes, more than the maximum {max}")]
+    TooLarge { bytes: usize, max: usize },
+}
+
+impl AddError {
+    /// A stable, machine-readable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AddError::Duplicate => "duplicate",
+            AddError::WrongChain { .. } => "wrong_chain",
+            AddError::BadSignature(_) => "bad_signature",
+            AddError::StaleNonce { .. } => "stale_nonce",
+            AddError::FutureNonce { .. } => "future_nonce",
+            AddError::SignerQuota { .. } => "signer_quota",
+            AddError::Full => "mempool_full",
+            AddError::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+/// A transaction in the pool with what the pool needs to know about it.
+#[derive(Debug)]
+struct Entry {
+    tx: Transaction,
+    id: Hash,
+    /// The length of its borsh encoding.
+    bytes: usize,
+}
+
+/// The transaction pool. See the module documentation.
+#[derive(Debug)]
+pub struct Mempool {
+    chain_id: ChainId,
+    config: MempoolConfig,
+    /// Every transaction, by arrival sequence number.
+    entries: BTreeMap<u64, Entry>,
+    /// Arrival sequence number by transaction id (lookups only, never iterated).
+    by_id: HashMap<Hash, u64>,
+    /// Each signer's transactions: arrival sequence number by nonce. The nonces of a signer
+    /// are contiguous; signers without transactions have no entry.
+    by_signer: BTreeMap<PublicKey, BTreeMap<u64, u64>>,
+    next_seq: u64,
+    bytes: usize,
+}
+
+impl Mempool {
+    pub fn new(chain_id: ChainId, config: MempoolConfig) -> Self {
+        Mempool {
+            chain_id,
+            config,
+            entries: BTreeMap::new(),
+            by_id: HashMap::new(),
+            by_signer: BTreeMap::new(),
+            next_seq: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Checks a batch of transactions and adds the good ones, in order. Returns one result per
+    /// input, in order, with the transaction id when it was added.
+    ///
+    /// Signatures are verified in one batch. `next_nonce(key)` is the signer's next nonce in
+    /// the latest committed state; a transaction is accepted only if its nonce is exactly the
+    /// one after the signer's transactions already in the pool (or `next_nonce` if there are
+    /// none), so nonces `n, n + 1, n + 2` of one signer in one batch are all accepted. It must
+    /// also be within [`TX_BYTES_MAX`] encoded, under the per-signer quota and the pool's
+    /// limits, and not already in the pool. A signer's pooled transactions whose nonces are
+    /// below `next_nonce` are already used up and are dropped on the way.
+    pub fn add_batch(
+        &mut self,
+        txs: Vec<Transaction>,
+        next_nonce: &dyn Fn(&PublicKey) -> u64,
+    ) -> Vec<Result<Hash, AddError>> {
+        // Cheap checks first, so no signature is verified for a transaction refused anyway.
+        let prechecked: Vec<Result<(Hash, usize), AddError>> =
+            txs.iter().map(|tx| self.precheck(tx)).collect();
+        let to_verify: Vec<&Transaction> = txs
+            .iter()
+            .zip(&prechecked)
+            .filter(|(_, pre)| pre.is_ok())
+            .map(|(tx, _)| tx)
+            .collect();
+        let mut verdicts = Transaction::verify_batch(&to_verify, &self.chain_id).into_iter();
+        txs.into_iter()
+            .zip(prechecked)
+            .map(|(tx, pre)| {
+                let (id, bytes) = pre?;
+                match verdicts.next() {
+                    Some(Ok(())) => {}
+                    Some(Err(acta_ledger::Error::WrongChainId { expected, got })) => {
+                        return Err(AddError::WrongChain { expected, got })
+                    }
+                    Some(Err(e)) => return Err(AddError::BadSignature(e.to_string())),
+                    None => {
+                        return Err(AddError::BadSignature(
+                            "signature was not verified".to_string(),
+                        ))
+                    }
+                }
+                self.insert_verified(tx, id, bytes, next_nonce)
+            })
+            .collect()
+    }
+
+    /// The checks that need no signature: size and presence in the pool. Returns the id and
+    /// the encoded length.
+    fn precheck(&self, tx: &Transaction) -> Result<(Hash, usize), AddError> {
+        let encoded = tx.encode();
+        if encoded.len() > TX_BYTES_MAX {
+            return Err(AddError::TooLarge {
+                bytes: encoded.len(),
+                max: TX_BYTES_MAX,
+            });
+        }
+        // The id is the SHA-256 of the encoding, as `Transaction::id` computes it.
+        let id = Hash::digest(&encoded);
+        if self.by_id.contains_key(&id) {
+            return Err(AddError::Duplicate);
+        }
+        Ok((id, encoded.len()))
+    }
+
+    /// Checks the nonce and the limits of a transaction with a valid signature, and adds it.
+    fn insert_verified(
+        &mut self,
+        tx: Transaction,
+        id: Hash,
+        bytes: usize,
+        next_nonce: &dyn Fn(&PublicKey) -> u64,
+    ) -> Result<Hash, AddError> {
+        // A copy earlier in the same batch may have been added since the precheck.
+        if self.by_id.contains_key(&id) {
+            return Err(AddError::Duplicate);
+        }
+        let base = next_nonce(&tx.signer);
+        self.drop_below(&tx.signer, base);
+        let (expected, count) = match self.by_signer.get(&tx.signer) {
+            Some(nonces) => match nonces.last_key_value() {
+                Some((&last, _)) => match last.checked_add(1) {
+                    Some(next) => (next, nonces.len()),
+                    // The signer's nonces are used up.
+                    None => {
+                        return Err(AddError::StaleNonce {
+                            expected: u64::MAX,
+                            got: tx.nonce,
+                        })
+                    }
+                },
+                None => (base, 0),
+            },
+            None => (base, 0),
+        };
+        if tx.nonce < expected {
+            return Err(AddError::StaleNonce {
+                expected,
+                got: tx.nonce,
+            });
+        }
+        if tx.nonce > expected {
+            return Err(AddError::FutureNonce {
+                expected,
+                got: tx.nonce,
+            });
+        }
+        if count >= self.config.max_per_signer {
+            return Err(AddError::SignerQuota {
+                max: self.config.max_per_signer,
+            });
+        }
+        if self.entries.len() >= self.config.max_txs
+            || self
+                .bytes
+                .checked_add(bytes)
+                .is_none_or(|total| total > self.config.max_bytes)
+        {
+            return Err(AddError::Full);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_signer
+            .entry(tx.signer)
+            .or_default()
+            .insert(tx.nonce, seq);
+        self.by_id.insert(id, seq);
+        self.bytes += bytes;
+        self.entries.insert(seq, Entry { tx, id, bytes });
+        Ok(id)
+    }
+
+    /// Up to `max_txs` transactions and `max_bytes` encoded bytes for a block proposal, in
+    /// arrival order (which keeps each signer's nonces in order). Stops at the first
+    /// transaction that does not fit, so no signer's run of nonces has a gap. Does not
+    /// remove them.
+    pub fn reap(&self, max_txs: usize, max_bytes: usize) -> Vec<Transaction> {
+        let mut out = Vec::new();
+        let mut total: usize = 0;
+        for entry in self.entries.values() {
+            if out.len() >= max_txs {
+                break;
+            }
+            match total.checked_add(entry.bytes) {
+                Some(t) if t <= max_bytes => total = t,
+                _ => break,
+            }
+            out.push(entry.tx.clone());
+        }
+        out
+    }
+
+    /// After a block is committed: removes its transactions (by id), then for each signer
+    /// with transactions left drops those whose nonce is below `next_nonce` (the signer's
+    /// next nonce in the new state) and, if the lowest remaining nonce is not exactly
+    /// `next_nonce`, drops all of that signer's remaining transactions (they can never
+    /// execute). Returns how many were dropped besides the committed ones.
+    ///
+    /// Calls `next_nonce` once per signer with transactions in the pool.
+    pub fn update(
+        &mut self,
+        committed: &[Transaction],
+        next_nonce: &dyn Fn(&PublicKey) -> u64,
+    ) -> usize {
+        for tx in committed {
+            if let Some(&seq) = self.by_id.get(&tx.id()) {
+                self.remove(seq);
+            }
+        }
+        let signers: Vec<PublicKey> = self.by_signer.keys().copied().collect();
+        let mut dropped = 0;
+        for signer in signers {
+            let base = next_nonce(&signer);
+            dropped += self.drop_below(&signer, base);
+            let gapped = self
+                .by_signer
+                .get(&signer)
+                .and_then(|nonces| nonces.first_key_value())
+                .is_some_and(|(&lowest, _)| lowest != base);
+            if gapped {
+                dropped += self.drop_signer(&signer);
+            }
+        }
+        dropped
+    }
+
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// How many transactions the pool holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The encoded bytes of the transactions the pool holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Drops `signer`'s transactions with nonces below `base`. Returns how many.
+    fn drop_below(&mut self, signer: &PublicKey, base: u64) -> usize {
+        let Some(nonces) = self.by_signer.get_mut(signer) else {
+            return 0;
+        };
+        let mut seqs = Vec::new();
+        while let Some(entry) = nonces.first_entry() {
+            if *entry.key() >= base {
+                break;
+            }
+            seqs.push(entry.remove());
+        }
+        if nonces.is_empty() {
+            self.by_signer.remove(signer);
+        }
+        for &seq in &seqs {
+            self.remove_entry(seq);
+        }
+        seqs.len()
+    }
+
+    /// Drops all of `signer`'s transactions. Returns how many.
+    fn drop_signer(&mut self, signer: &PublicKey) -> usize {
+        let Some(nonces) = self.by_signer.remove(signer) else {
+            return 0;
+        };
+        for &seq in nonces.values() {
+            self.remove_entry(seq);
+        }
+        nonces.len()
+    }
+
+    /// Removes the transaction with arrival number `seq` from every index.
+    fn remove(&mut self, seq: u64) {
+        let Some(entry) = self.remove_entry(seq) else {
+            return;
+        };
+        if let Some(nonces) = self.by_signer.get_mut(&entry.tx.signer) {
+            nonces.remove(&entry.tx.nonce);
+            if nonces.is_empty() {
+                self.by_signer.remove(&entry.tx.signer);
+            }
+        }
+    }
+
+    /// Removes the transaction with arrival number `seq` from every index but `by_signer`.
+    fn remove_entry(&mut self, seq: u64) -> Option<Entry> {
+        let entry = self.entries.remove(&seq)?;
+        self.by_id.remove(&entry.id);
+        self.bytes -= entry.bytes;
+        Some(entry)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use acta_ledger::{
+        testing,
+        tx::{BudgetCall, Call, Did, IdentityCall},
+    };
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn chain() -> ChainId {
+        testing::chain_id()
+    }
+
+    /// Transaction `nonce` of user `user`.
+    fn tx(user: u32, nonce: u64) -> Transaction {
+        testing::create_did_tx(&chain(), user, nonce)
+    }
+
+    /// Another transaction of user `user` with the same nonce as `tx(user, nonce)`.
+    fn other_tx(user: u32, nonce: u64) -> Transaction {
+        let call = Call::Identity(IdentityCall::CreateDid {
+            next_key_hash: Some(Hash::digest(b"next")),
+        });
+        Transaction::sign(&testing::key(0xb0, user), chain(), nonce, call)
+    }
+
+    fn signer(user: u32) -> PublicKey {
+        testing::key(0xb0, user).public()
+    }
+
+    fn zero(_: &PublicKey) -> u64 {
+        0
+    }
+
+    fn size(tx: &Transaction) -> usize {
+        tx.encode().len()
+    }
+
+    fn pool(config: MempoolConfig) -> Mempool {
+        Mempool::new(chain(), config)
+    }
+
+    /// Next nonces from a table; 0 for keys not in it.
+    fn nonces(table: &[(u32, u64)]) -> impl Fn(&PublicKey) -> u64 {
+        let table: BTreeMap<PublicKey, u64> = table.iter().map(|&(u, n)| (signer(u), n)).collect();
+        move |k| table.get(k).copied().unwrap_or(0)
+    }
+
+    #[test]
+    fn contiguous_nonces_in_one_batch_are_all_accepted() {
+        let mut m = pool(MempoolConfig::default());
+        let txs = vec![tx(1, 0), tx(1, 1), tx(2, 0), tx(1, 2)];
+        let results = m.add_batch(txs.clone(), &zero);
+        for (t, r) in txs.iter().zip(&results) {
+            assert_eq!(r.as_ref().unwrap(), &t.id());
+            assert!(m.contains(&t.id()));
+        }
+        assert_eq!(m.len(), 4);
+        assert!(!m.is_empty());
+        assert_eq!(m.bytes(), txs.iter().map(size).sum::<usize>());
+        // Out of order within the batch: 4 comes before 3 and is refused.
+        let results = m.add_batch(vec![tx(1, 4), tx(1, 3)], &zero);
+        assert_eq!(
+            results[0],
+            Err(AddError::FutureNonce {
+                expected: 3,
+                got: 4
+            })
+        );
+        assert!(results[1].is_ok());
+        assert_eq!(m.len(), 5);
+    }
+
+    #[test]
+    fn duplicates_are_refused_in_the_pool_and_within_a_batch() {
+        let mut m = pool(MempoolConfig::default());
+        let a = tx(1, 0);
+        assert_eq!(m.add_batch(vec![a.clone()], &zero), vec![Ok(a.id())]);
+        assert_eq!(
+            m.add_batch(vec![a.clone()], &zero),
+            vec![Err(AddError::Duplicate)]
+        );
+        let b = tx(2, 0);
+        assert_eq!(
+            m.add_batch(vec![b.clone(), b.clone()], &zero),
+            vec![Ok(b.id()), Err(AddError::Duplicate)]
+        );
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn wrong_chain_and_bad_signatures_are_refused_without_harming_the_batch() {
+        let mut m = pool(MempoolConfig::default());
+        let other = ChainId::new("other").unwrap();
+        let foreign = testing::create_did_tx(&other, 1, 0);
+        let mut forged = tx(2, 0);
+        forged.signature.0[5] ^= 0x20;
+        let good = tx(3, 0);
+        let results = m.add_batch(vec![foreign, forged, good.clone()], &zero);
+        assert_eq!(
+            results[0],
+            Err(AddError::WrongChain {
+                expected: "acta-test".into(),
+                got: "other".into()
+            })
+        );
+        assert!(matches!(results[1], Err(AddError::BadSignature(_))));
+        assert_eq!(results[2], Ok(good.id()));
+        assert_eq!(m.len(), 1);
+        // A forged transaction does not take the nonce: the real one is still accepted.
+        assert!(m.add_batch(vec![tx(2, 0)], &zero)[0].is_ok());
+    }
+
+    #[test]
+    fn stale_and_future_nonces_are_refused() {
+        let mut m = pool(MempoolConfig::default());
+        let next = nonces(&[(1, 5)]);
+        assert_eq!(
+            m.add_batch(vec![tx(1, 3)], &next),
+            vec![Err(AddError::StaleNonce {
+                expected: 5,
+                got: 3
+            })]
+        );
+        assert_eq!(
+            m.add_batch(vec![tx(1, 7)], &next),
+            vec![Err(AddError::FutureNonce {
+                expected: 5,
+                got: 7
+            })]
+        );
+        assert!(m.is_empty());
+        assert!(m
+            .add_batch(vec![tx(1, 5), tx(1, 6)], &next)
+            .iter()
+            .all(Result::is_ok));
+        // Another transaction for a nonce the pool already holds is stale.
+        assert_eq!(
+            m.add_batch(vec![other_tx(1, 6)], &next),
+            vec![Err(AddError::StaleNonce {
+                expected: 7,
+                got: 6
+            })]
+        );
+        assert_eq!(
+            m.add_batch(vec![tx(1, 8)], &next),
+            vec![Err(AddError::FutureNonce {
+                expected: 7,
+                got: 8
+            })]
+        );
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn the_per_signer_quota_is_enforced() {
+        let mut m = pool(MempoolConfig {
+            max_per_signer: 3,
+            ..MempoolConfig::default()
+        });
+        let results = m.add_batch((0..5).map(|n| tx(1, n)).collect(), &zero);
+        assert!(results[..3].iter().all(Result::is_ok));
+        assert_eq!(results[3], Err(AddError::SignerQuota { max: 3 }));
+        // Nonce 4 now follows nothing in the pool.
+        assert_eq!(
+            results[4],
+            Err(AddError::FutureNonce {
+                expected: 3,
+                got: 4
+            })
+        );
+        assert!(m.add_batch(vec![tx(2, 0)], &zero)[0].is_ok());
+        assert_eq!(m.len(), 4);
+    }
+
+    #[test]
+    fn the_pool_is_full_by_count() {
+        let mut m = pool(MempoolConfig {
+            max_txs: 2,
+            ..MempoolConfig::default()
+        });
+        let results = m.add_batch(vec![tx(1, 0), tx(2, 0), tx(3, 0)], &zero);
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert_eq!(results[2], Err(AddError::Full));
+        assert_eq!(m.len(), 2);
+        // Room comes back when a block takes transactions out.
+        m.update(&[tx(1, 0)], &nonces(&[(1, 1)]));
+        assert!(m.add_batch(vec![tx(3, 0)], &zero)[0].is_ok());
+    }
+
+    #[test]
+    fn the_pool_is_full_by_bytes() {
+        let one = size(&tx(1, 0));
+        let mut m = pool(MempoolConfig {
+            max_bytes: 2 * one + one / 2,
+            ..MempoolConfig::default()
+        });
+        let results = m.add_batch(vec![tx(1, 0), tx(2, 0), tx(3, 0)], &zero);
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert_eq!(results[2], Err(AddError::Full));
+        assert_eq!(m.bytes(), 2 * one);
+    }
+
+    #[test]
+    fn oversized_transactions_are_refused() {
+        let call = Call::Budget(BudgetCall::Vote {
+            round: 1,
+            voter: Did([1; 16]),
+            projects: (0..20_000).collect(),
+        });
+        let big = Transaction::sign(&testing::key(0xb0, 1), chain(), 0, call);
+        let mut m = pool(MempoolConfig::default());
+        assert_eq!(
+            m.add_batch(vec![big.clone()], &zero),
+            vec![Err(AddError::TooLarge {
+                bytes: size(&big),
+                max: TX_BYTES_MAX
+            })]
+        );
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn errors_have_codes_and_messages() {
+        let all = [
+            (AddError::Duplicate, "duplicate"),
+            (
+                AddError::WrongChain {
+                    expected: "a".into(),
+                    got: "b".into(),
+                },
+                "wrong_chain",
+            ),
+            (AddError::BadSignature("x".into()), "bad_signature"),
+            (
+                AddError::StaleNonce {
+                    expected: 2,
+                    got: 1,
+                },
+                "stale_nonce",
+            ),
+            (
+                AddError::FutureNonce {
+                    expected: 2,
+                    got: 3,
+                },
+                "future_nonce",
+            ),
+            (AddError::SignerQuota { max: 4 }, "signer_quota"),
+            (AddError::Full, "mempool_full"),
+            (AddError::TooLarge { bytes: 9, max: 8 }, "too_large"),
+        ];
+        for (e, code) in all {
+            assert_eq!(e.code(), code);
+            assert!(!e.to_string().is_empty());
+        }
+        assert_eq!(
+            AddError::StaleNonce {
+                expected: 2,
+                got: 1
+            }
+            .to_string(),
+            "stale nonce 1: the signer's next nonce is 2"
+        );
+    }
+
+    #[test]
+    fn reap_keeps_arrival_order_and_respects_limits() {
+        let mut m = pool(MempoolConfig::default());
+        let txs = vec![tx(1, 0), tx(2, 0), tx(1, 1), tx(3, 0), tx(2, 1)];
+        assert!(m.add_batch(txs.clone(), &zero).iter().all(Result::is_ok));
+        assert_eq!(m.reap(usize::MAX, usize::MAX), txs);
+        assert_eq!(m.reap(3, usize::MAX), txs[..3]);
+        assert!(m.reap(0, usize::MAX).is_empty());
+        let two = size(&txs[0]) + size(&txs[1]);
+        assert_eq!(m.reap(usize::MAX, two), txs[..2]);
+        assert_eq!(m.reap(usize::MAX, two + size(&txs[2]) - 1), txs[..2]);
+        assert!(m.reap(usize::MAX, 0).is_empty());
+        // Reaping takes nothing out.
+        assert_eq!(m.len(), 5);
+    }
+
+    #[test]
+    fn update_removes_committed_drops_stale_and_gapped_signers_and_keeps_the_rest() {
+        let mut m = pool(MempoolConfig::default());
+        // Users: 1 has 0..4, 2 has 0..2, 3 has 0..2 (untouched), 4 has 0..2, 5 has 0..2,
+        // 6 has 0..2.
+        let mut txs = Vec::new();
+        for (user, count) in [(1, 4), (2, 2), (3, 2), (4, 2), (5, 2), (6, 2)] {
+            txs.extend((0..count).map(|n| tx(user, n)));
+        }
+        assert!(m.add_batch(txs, &zero).iter().all(Result::is_ok));
+        assert_eq!(m.len(), 14);
+        // The block: user 1's 0 and 1, user 2's 0, another transaction of user 4 for nonce 0,
+        // user 5's 0 refused by execution (its nonce stays 0), and user 6's nonce moved to 3
+        // by transactions this pool never saw.
+        let block = vec![
+            tx(1, 0),
+            tx(1, 1),
+            tx(2, 0),
+            other_tx(4, 0),
+            tx(5, 0),
+            tx(6, 0),
+            tx(6, 1),
+            other_tx(6, 2),
+        ];
+        let next = nonces(&[(1, 2), (2, 1), (4, 1), (5, 0), (6, 3)]);
+        let dropped = m.update(&block, &next);
+        // Dropped besides the committed: user 4's old 0 (stale), user 5's 1 (gap).
+        assert_eq!(dropped, 2);
+        let left = m.reap(usize::MAX, usize::MAX);
+        assert_eq!(
+            left,
+            vec![tx(1, 2), tx(1, 3), tx(2, 1), tx(3, 0), tx(3, 1), tx(4, 1)]
+        );
+        assert_eq!(m.len(), 6);
+        assert_eq!(m.bytes(), left.iter().map(size).sum::<usize>());
+        for gone in [tx(1, 0), tx(4, 0), tx(5, 0), tx(5, 1), tx(6, 0)] {
+            assert!(!m.contains(&gone.id()));
+        }
+        // A signer whose next nonce jumped past the pool loses everything as stale.
+        let dropped = m.update(&[], &nonces(&[(1, 9), (2, 1), (4, 1)]));
+        assert_eq!(dropped, 4);
+        assert_eq!(m.reap(usize::MAX, usize::MAX), vec![tx(2, 1), tx(4, 1)]);
+        assert_eq!(m.update(&[], &nonces(&[(1, 9), (2, 1), (4, 1)])), 0);
+    }
+
+    #[test]
+    fn adding_after_a_commit_without_update_drops_the_used_nonces_first() {
+        let mut m = pool(MempoolConfig::default());
+        assert!(m
+            .add_batch(vec![tx(1, 0), tx(1, 1)], &zero)
+            .iter()
+            .all(Result::is_ok));
+        // Nonces 0 to 2 were used by a block the pool has not been told about.
+        let next = nonces(&[(1, 3)]);
+        assert_eq!(m.add_batch(vec![tx(1, 3)], &next), vec![Ok(tx(1, 3).id())]);
+        assert_eq!(m.reap(usize::MAX, usize::MAX), vec![tx(1, 3)]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.bytes(), size(&tx(1, 3)));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Transactions `(user, nonce offset from the committed next nonce minus one,
+        /// other content)`.
+        Add(Vec<(u32, u64, bool)>),
+        /// Commit the first `take` transactions of the pool, then maybe a transaction from
+        /// outside the pool; the `refuse`-th transaction fails in execution.
+        Commit {
+            take: usize,
+            external: Option<(u32, bool)>,
+            refuse: Option<usize>,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => prop::collection::vec((0u32..4, 0u64..7, any::<bool>()), 1..7).prop_map(Op::Add),
+            1 => (
+                0usize..7,
+                prop::option::of((0u32..4, any::<bool>())),
+                prop::option::of(0usize..7),
+            )
+                .prop_map(|(take, external, refuse)| Op::Commit {
+                    take,
+                    external,
+                    refuse
+                }),
+        ]
+    }
+
+    fn make(user: u32, nonce: u64, other: bool) -> Transaction {
+        if other {
+            other_tx(user, nonce)
+        } else {
+            tx(user, nonce)
+        }
+    }
+
+    /// A straightforward model of the pool: a list in arrival order.
+    #[derive(Debug, Default)]
+    struct Model {
+        txs: Vec<Transaction>,
+    }
+
+    impl Model {
+        fn count(&self, key: &PublicKey) -> usize {
+            self.txs.iter().filter(|t| &t.signer == key).count()
+        }
+
+        fn bytes(&self) -> usize {
+            self.txs.iter().map(size).sum()
+        }
+
+        fn add(
+            &mut self,
+            t: Transaction,
+            config: &MempoolConfig,
+            state: &BTreeMap<PublicKey, u64>,
+        ) -> Result<Hash, AddError> {
+            if self.txs.iter().any(|x| x.id() == t.id()) {
+                return Err(AddError::Duplicate);
+            }
+            let count = self.count(&t.signer);
+            let expected = state.get(&t.signer).copied().unwrap_or(0) + count as u64;
+            if t.nonce < expected {
+                return Err(AddError::StaleNonce {
+                    expected,
+                    got: t.nonce,
+                });
+            }
+            if t.nonce > expected {
+                return Err(AddError::FutureNonce {
+                    expected,
+                    got: t.nonce,
+                });
+            }
+            if count >= config.max_per_signer {
+                return Err(AddError::SignerQuota {
+                    max: config.max_per_signer,
+                });
+            }
+            if self.txs.len() >= config.max_txs || self.bytes() + size(&t) > config.max_bytes {
+                return Err(AddError::Full);
+            }
+            let id = t.id();
+            self.txs.push(t);
+            Ok(id)
+        }
+
+        fn update(&mut self, committed: &[Transaction], state: &BTreeMap<PublicKey, u64>) -> usize {
+            let ids: BTreeSet<Hash> = committed.iter().map(Transaction::id).collect();
+            self.txs.retain(|t| !ids.contains(&t.id()));
+            let before = self.txs.len();
+            let next = |k: &PublicKey| state.get(k).copied().unwrap_or(0);
+            self.txs.retain(|t| t.nonce >= next(&t.signer));
+            let gapped: BTreeSet<PublicKey> = self
+                .txs
+                .iter()
+                .map(|t| t.signer)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|k| {
+                    self.txs
+                        .iter()
+                        .filter(|t| &t.signer == k)
+                        .map(|t| t.nonce)
+                        .min()
+                        != Some(next(k))
+                })
+                .collect();
+            self.txs.retain(|t| !gapped.contains(&t.signer));
+            before - self.txs.len()
+        }
+    }
+
+    /// Checks the pool against the model and its own invariants.
+    fn check(m: &Mempool, model: &Model, state: &BTreeMap<PublicKey, u64>, config: &MempoolConfig) {
+        let all = m.reap(usize::MAX, usize::MAX);
+        assert_eq!(all, model.txs);
+        assert_eq!(m.len(), all.len());
+        assert_eq!(m.is_empty(), all.is_empty());
+        assert_eq!(m.bytes(), all.iter().map(size).sum::<usize>());
+        assert!(m.len() <= config.max_txs && m.bytes() <= config.max_bytes);
+        let mut next: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        for t in &all {
+            assert!(m.contains(&t.id()));
+            let n = next
+                .entry(t.signer)
+                .or_insert_with(|| state.get(&t.signer).copied().unwrap_or(0));
+            assert_eq!(t.nonce, *n, "gap in a signer's nonces");
+            *n += 1;
+        }
+        for k in next.keys() {
+            assert!(model.count(k) <= config.max_per_signer);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn random_adds_and_commits_keep_the_pool_consistent_and_gapless(
+            ops in prop::collection::vec(op(), 1..24),
+            max_txs in 4usize..14,
+            max_per_signer in 1usize..5,
+        ) {
+            let one = size(&tx(0, 0));
+            let config = MempoolConfig { max_txs, max_bytes: 9 * one, max_per_signer };
+            let mut m = Mempool::new(chain(), config.clone());
+            let mut model = Model::default();
+            let mut state: BTreeMap<PublicKey, u64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Add(specs) => {
+                        let txs: Vec<Transaction> = specs
+                            .iter()
+                            .map(|&(user, offset, other)| {
+                                let base = state.get(&signer(user)).copied().unwrap_or(0);
+                                make(user, (base + offset).saturating_sub(1), other)
+                            })
+                            .collect();
+                        let view = state.clone();
+                        let results =
+                            m.add_batch(txs.clone(), &move |k| view.get(k).copied().unwrap_or(0));
+                        let expected: Vec<_> =
+                            txs.into_iter().map(|t| model.add(t, &config, &state)).collect();
+                        prop_assert_eq!(results, expected);
+                    }
+                    Op::Commit { take, external, refuse } => {
+                        let mut block = m.reap(take, usize::MAX);
+                        let from_pool = block.len();
+                        prop_assert_eq!(&block[..], &model.txs[..from_pool.min(model.txs.len())]);
+                        if let Some((user, other)) = external {
+                            let mut next = state.get(&signer(user)).copied().unwrap_or(0);
+                            next += block.iter().filter(|t| t.signer == signer(user)).count() as u64;
+                            block.push(make(user, next, other));
+                        }
+                        // Execute: a transaction runs if its nonce is the signer's next one
+                        // and it is not the refused one.
+                        for (i, t) in block.iter().enumerate() {
+                            let n = state.entry(t.signer).or_insert(0);
+                            if t.nonce == *n && refuse != Some(i) {
+                                *n += 1;
+                            }
+                        }
+                        let before = m.len();
+                        let view = state.clone();
+                        let dropped =
+                            m.update(&block, &move |k| view.get(k).copied().unwrap_or(0));
+                        let model_dropped = model.update(&block, &state);
+                        prop_assert_eq!(dropped, model_dropped);
+                        prop_assert_eq!(before - m.len(), from_pool + dropped);
+                    }
+                }
+                check(&m, &model, &state, &config);
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Networking: libp2p over TCP with noise and yamux; identify; gossipsub for consensus
+//! messages, transactions and status; request-response for blocks and commits by height
+//! range. Only the genesis validators' peer ids may connect, unless the config admits
+//! observers; a peer that sends invalid messages is struck, and after too many strikes
+//! disconnected and banned.
+//!
+//! Every message is borsh, and its size is bounded before it is decoded: gossipsub drops
+//! anything over `max_message_bytes`, and the sync codec reads a length prefix first.
+
+use std::{io, time::Duration};
+
+use acta_ledger::{
+    codec, Block, Commit, Evidence, Hash, Height, SignedProposal, SignedVote, Transaction,
+};
+use borsh::{BorshDeserialize, BorshSerialize};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{
+    allow_block_list, gossipsub, identify,
+    request_response::{self, ProtocolSupport},
+    swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
+    StreamProtocol,
+};
+
+pub const TOPIC_CONSENSUS: &str = "acta/consensus/1";
+pub const TOPIC_TXS: &str = "acta/txs/1";
+pub const SYNC_PROTOCOL: &str = "/acta/sync/1";
+/// The most blocks one sync response carries.
+pub const SYNC_BLOCKS_MAX: u32 = 16;
+
+/// A consensus-topic message.
+#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
+pub enum Gossip {
+    /// A proposal with the block it names.
+    Proposal {
+        proposal: SignedProposal,
+        block: Block,
+    },
+    Vote(SignedVote),
+    /// The sender's latest committed height, so that peers behind it sync.
+    Status {
+        height: Height,
+    },
+    Evidence(Evidence),
+}
+
+/// What goes on the wire: a fresh nonce makes a re-sent message new to gossipsub's
+/// duplicate filter, so a node that is stuck can have its messages delivered again.
+#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
+pub struct Envelope {
+    pub nonce: u64,
+    pub body: Gossip,
+}
+
+impl Envelope {
+    pub fn decode(bytes: &[u8], max: usize) -> acta_ledger::Result<Envelope> {
+        codec::decode("gossip message", bytes, max)
+    }
+}
+
+/// Decodes a transaction from the transactions topic.
+pub fn decode_tx(bytes: &[u8]) -> acta_ledger::Result<Transaction> {
+    Transaction::decode(bytes)
+}
+
+#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
+pub enum SyncRequest {
+    /// Blocks `from..from + count` with their commits (count at most [`SYNC_BLOCKS_MAX`]).
+    Blocks { from: Height, count: u32 },
+}
+
+#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
+pub enum SyncResponse {
+    /// The blocks the peer has, from the first asked for, in order (possibly none).
+    Blocks(Vec<(Block, Commit)>),
+}
+
+/// Length-prefixed borsh, with the length checked before anything is read.
+#[derive(Clone, Debug)]
+pub struct SyncCodec {
+    pub max_request: usize,
+    pub max_response: usize,
+}
+
+impl Default for SyncCodec {
+    fn default() -> Self {
+        SyncCodec {
+            max_request: 1024,
+            max_response: 64 * 1024 * 1024,
+        }
+    }
+}
+
+async fn read_framed<T, R>(io: &mut R, max: usize) -> io::Result<T>
+where
+    T: BorshDeserialize,
+    R: futures::AsyncRead + Unpin + Send,
+{
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {len} bytes, more than {max}"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    codec::decode("sync message", &buf, max)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+async fn write_framed<T, W>(io: &mut W, value: &T) -> io::Result<()>
+where
+    T: BorshSerialize,
+    W: futures::AsyncWrite + Unpin + Send,
+{
+    let bytes = codec::encode(value);
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
+    io.write_all(&len.to_le_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+impl request_response::Codec for SyncCodec {
+    type Protocol = StreamProtocol;
+    type Request = SyncRequest;
+    type Response = SyncResponse;
+
+    fn read_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> impl std::future::Future<Output = io::Result<SyncRequest>> + Send
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let max = self.max_request;
+        async move { read_framed(io, max).await }
+    }
+
+    fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> impl std::future::Future<Output = io::Result<SyncResponse>> + Send
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let max = self.max_response;
+        async move { read_framed(io, max).await }
+    }
+
+    fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: SyncRequest,
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        async move { write_framed(io, &req).await }
+    }
+
+    fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: SyncResponse,
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        async move { write_framed(io, &res).await }
+    }
+}
+
+/// The node's libp2p behaviour.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Present unless observers are admitted: refuses every peer not on the list.
+    pub allowed: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
+    /// Peers banned for misbehaving.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub identify: identify::Behaviour,
+    pub sync: request_response::Behaviour<SyncCodec>,
+}
+
+impl std::fmt::Debug for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Behaviour").finish_non_exhaustive()
+    }
+}
+
+impl Behaviour {
+    pub fn new(
+        key: &libp2p::identity::Keypair,
+        max_message_bytes: usize,
+        allow_observers: bool,
+    ) -> anyhow::Result<Behaviour> {
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .max_transmit_size(max_message_bytes)
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .heartbeat_interval(Duration::from_millis(500))
+            .duplicate_cache_time(Duration::from_secs(120))
+            .message_id_fn(|m: &gossipsub::Message| {
+                gossipsub::MessageId::from(Hash::digest(&m.data).0.to_vec())
+            })
+            .build()
+            .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )
+        .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+        let identify =
+            identify::Behaviour::new(identify::Config::new("/acta/1".into(), key.public()));
+        let codec = SyncCodec {
+            max_request: 1024,
+            max_response: max_message_bytes * SYNC_BLOCKS_MAX as usize,
+        };
+        let sync = request_response::Behaviour::with_codec(
+            codec,
+            [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+        );
+        Ok(Behaviour {
+            allowed: Toggle::from(
+                (!allow_observers).then(allow_block_list::Behaviour::<_>::default),
+            ),
+            blocked: allow_block_list::Behaviour::default(),
+            gossipsub,
+            identify,
+            sync,
+        })
+    }
+}

@@ -1,0 +1,1078 @@
+//! The driver: one task that owns the consensus core, the network, the write-ahead log, the
+//! executor, the mempool and the store, and carries out the core's outputs in order.
+//!
+//! Durability first: a message the core signs is in the WAL (fsynced) before it is sent;
+//! a decided block, its commit and the state after it land in the store in one synced
+//! write before the WAL is cleared and the next height starts. After a crash the node
+//! restarts from the store's height and hands the WAL back to the core, which resumes its
+//! round and lock and never signs a conflicting message.
+//!
+//! Blocks are executed before they are voted on: the proposer executes its block and puts
+//! the state root after it in the header; every validator checks the block and re-executes
+//! it before prevoting, and prevotes nil on any mismatch. The prepared state update of each
+//! checked block is kept until the height is decided.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, RwLock},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use acta_consensus::{Core, Input, Message, Output, ProposerSchedule, Timeout};
+use acta_contracts::{
+    execute_block, executor::next_nonce, genesis::genesis_changes, staking::validators_at,
+    view::StateView, BlockContext,
+};
+use acta_ledger::{
+    block::Header,
+    light::verify_commit,
+    state::{AuthenticatedState, StateUpdate},
+    store::Store,
+    validator::ValidatorSet,
+    Block, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+};
+use anyhow::{anyhow, bail, Context, Result};
+use futures::StreamExt;
+use libp2p::{
+    gossipsub::{self, IdentTopic, MessageAcceptance},
+    request_response,
+    swarm::SwarmEvent,
+    Multiaddr, PeerId, Swarm,
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::{
+    config::{Config, Home},
+    genesis::{ChainSpec, Genesis},
+    keys,
+    mempool::{AddError, Mempool, MempoolConfig},
+    network::{
+        self, Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse,
+        SYNC_BLOCKS_MAX, TOPIC_CONSENSUS, TOPIC_TXS,
+    },
+    wal::Wal,
+};
+
+/// What the HTTP API can ask of the driver.
+#[derive(Debug)]
+pub enum Request {
+    SubmitTx {
+        tx: Transaction,
+        reply: oneshot::Sender<Result<Hash, AddError>>,
+    },
+}
+
+/// What the node shows about itself, updated by the driver.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Status {
+    pub chain_id: String,
+    pub moniker: String,
+    pub peer_id: String,
+    pub validator: bool,
+    /// The latest committed height and its block.
+    pub height: u64,
+    pub block_hash: String,
+    pub block_time_ms: u64,
+    pub state_root: String,
+    /// The height being decided and its round.
+    pub consensus_height: u64,
+    pub consensus_round: u32,
+    pub syncing: bool,
+    pub peers: usize,
+    pub mempool_txs: usize,
+}
+
+/// Handles shared with the HTTP API.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub requests: mpsc::Sender<Request>,
+    pub status: Arc<RwLock<Status>>,
+    pub store: Arc<Store>,
+    pub chain_id: acta_ledger::ChainId,
+}
+
+/// The block of the height being decided that a proposal named, and its state update once
+/// it is checked.
+struct Candidate {
+    block: Block,
+    /// `Some` once executed and found valid.
+    update: Option<StateUpdate>,
+    valid: Option<bool>,
+}
+
+pub struct Node {
+    config: Config,
+    spec: ChainSpec,
+    store: Arc<Store>,
+    key: Keypair,
+    core: Core,
+    wal: Wal,
+    mempool: Mempool,
+    swarm: Swarm<Behaviour>,
+    consensus_topic: IdentTopic,
+    txs_topic: IdentTopic,
+    peer_id: PeerId,
+
+    /// The height being decided: one past the store's latest.
+    height: Height,
+    schedule: ProposerSchedule,
+    /// The commit of `height - 1`, carried in the block of `height`.
+    last_commit: Option<Commit>,
+    /// Hash and time of block `height - 1` (the genesis hash and time at height 1).
+    parent: (Hash, Timestamp),
+    /// Whether the core has been started at `height` (it starts after a short pause).
+    started: bool,
+    start_at: Instant,
+    candidates: HashMap<Hash, Candidate>,
+    /// Blocks the core asked to check before they arrived.
+    awaiting_check: HashSet<Hash>,
+    /// This validator's own messages at `height`, re-sent while the height is undecided.
+    own: Vec<Message>,
+    /// Messages for `height` that arrived before the core started it.
+    early: Vec<Message>,
+    evidence: Vec<Evidence>,
+    timers: BTreeMap<(Instant, u64), Timeout>,
+    timer_seq: u64,
+    nonce: u64,
+
+    peer_heights: HashMap<PeerId, Height>,
+    strikes: HashMap<PeerId, u32>,
+    validator_peers: HashSet<PeerId>,
+    dial: Vec<Multiaddr>,
+    sync_in_flight: Option<(request_response::OutboundRequestId, Instant)>,
+
+    requests: mpsc::Receiver<Request>,
+    status: Arc<RwLock<Status>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("height", &self.height)
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// How far in the future a proposed block's time may be, in milliseconds.
+const CLOCK_DRIFT_MS: u64 = 15_000;
+
+impl Node {
+    /// Opens the node's home: config, genesis, keys, store (writing the genesis state into
+    /// an empty store) and WAL.
+    pub fn open(home: &Home) -> Result<(Node, Handle)> {
+        let config = Config::load(&home.config())?;
+        let (_, spec) = Genesis::load(&home.genesis())?;
+        let key = keys::load_consensus_key(&home.consensus_key())?;
+        let node_key = keys::load_node_key(&home.node_key())?;
+        std::fs::create_dir_all(home.data())
+            .with_context(|| format!("creating {}", home.data().display()))?;
+        let store = Arc::new(
+            Store::open(home.store())
+                .with_context(|| format!("opening the store in {}", home.store().display()))?,
+        );
+        if store.latest_height()?.is_none() {
+            let update = store.prepare(&genesis_changes(&spec.state), Height(0))?;
+            store.commit_genesis(update)?;
+            info!("wrote the genesis state");
+        }
+        let (wal, wal_records) = Wal::open(&home.wal())
+            .with_context(|| format!("opening the WAL {}", home.wal().display()))?;
+
+        let latest = store.latest_height()?.unwrap_or(Height(0));
+        let height = latest.next();
+        let (parent, last_commit) = if latest == Height(0) {
+            ((spec.hash, spec.genesis_time), None)
+        } else {
+            let block = store
+                .block(latest)?
+                .ok_or_else(|| anyhow!("the store has no block at its latest height {latest}"))?;
+            let commit = store
+                .commit(latest)?
+                .ok_or_else(|| anyhow!("the store has no commit at height {latest}"))?;
+            ((block.hash(), block.header.time), Some(commit))
+        };
+        let schedule = schedule_at(&store, &spec, height)?;
+
+        let peer_id = node_key.public().to_peer_id();
+        let behaviour = Behaviour::new(
+            &node_key,
+            config.p2p.max_message_bytes,
+            config.p2p.allow_observers,
+        )?;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(node_key)
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default().nodelay(true),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| anyhow!("network behaviour: {e:?}"))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .build();
+        let validator_peers: HashSet<PeerId> = spec.peers.values().copied().collect();
+        if let Some(allowed) = swarm.behaviour_mut().allowed.as_mut() {
+            for p in &validator_peers {
+                allowed.allow_peer(*p);
+            }
+        }
+        let consensus_topic = IdentTopic::new(TOPIC_CONSENSUS);
+        let txs_topic = IdentTopic::new(TOPIC_TXS);
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&consensus_topic)
+            .map_err(|e| anyhow!("subscribing: {e:?}"))?;
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&txs_topic)
+            .map_err(|e| anyhow!("subscribing: {e:?}"))?;
+        let listen: Multiaddr = config
+            .p2p
+            .listen
+            .parse()
+            .map_err(|e| anyhow!("config file: field p2p.listen: {e}"))?;
+        swarm
+            .listen_on(listen.clone())
+            .map_err(|e| anyhow!("listening on {listen}: {e}"))?;
+        let mut dial = Vec::new();
+        for (i, p) in config.p2p.peers.iter().enumerate() {
+            dial.push(
+                p.parse::<Multiaddr>()
+                    .map_err(|e| anyhow!("config file: field p2p.peers[{i}]: {e}"))?,
+            );
+        }
+
+        let core_config = acta_consensus::Config {
+            timeout_propose_ms: config.consensus.timeout_propose_ms,
+            timeout_prevote_ms: config.consensus.timeout_prevote_ms,
+            timeout_precommit_ms: config.consensus.timeout_precommit_ms,
+            timeout_delta_ms: config.consensus.timeout_delta_ms,
+            ..acta_consensus::Config::default()
+        };
+        let core = Core::new(
+            core_config,
+            spec.chain_id.clone(),
+            Keypair::from_seed(key.seed()),
+        );
+        let mempool = Mempool::new(
+            spec.chain_id.clone(),
+            MempoolConfig {
+                max_txs: config.mempool.max_txs,
+                max_bytes: config.mempool.max_bytes,
+                max_per_signer: config.mempool.max_per_signer,
+            },
+        );
+        let (tx, rx) = mpsc::channel(1024);
+        let status = Arc::new(RwLock::new(Status {
+            chain_id: spec.chain_id.to_string(),
+            moniker: config.moniker.clone(),
+            peer_id: peer_id.to_string(),
+            ..Status::default()
+        }));
+        let handle = Handle {
+            requests: tx,
+            status: status.clone(),
+            store: store.clone(),
+            chain_id: spec.chain_id.clone(),
+        };
+        let mut node = Node {
+            config,
+            spec,
+            store,
+            key,
+            core,
+            wal,
+            mempool,
+            swarm,
+            consensus_topic,
+            txs_topic,
+            peer_id,
+            height,
+            schedule,
+            last_commit,
+            parent,
+            started: false,
+            start_at: Instant::now(),
+            candidates: HashMap::new(),
+            awaiting_check: HashSet::new(),
+            own: Vec::new(),
+            early: Vec::new(),
+            evidence: Vec::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            nonce: rand::random(),
+            peer_heights: HashMap::new(),
+            strikes: HashMap::new(),
+            validator_peers,
+            dial,
+            sync_in_flight: None,
+            requests: rx,
+            status,
+        };
+        // Messages signed at this height before a restart go back to the core when it
+        // starts; older ones belong to decided heights.
+        node.own = wal_records
+            .into_iter()
+            .filter(|(h, _)| *h == height)
+            .map(|(_, m)| m)
+            .collect();
+        node.update_status();
+        info!(height = %height, peer = %node.peer_id, "node opened");
+        Ok((node, handle))
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    pub async fn run(mut self) -> Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let mut gossip =
+            tokio::time::interval(Duration::from_millis(self.config.p2p.gossip_interval_ms));
+        let mut redial = tokio::time::interval(Duration::from_secs(3));
+        enum Event {
+            Swarm(SwarmEvent<BehaviourEvent>),
+            Timer,
+            Request(Option<Request>),
+            Gossip,
+            Redial,
+            Stop,
+        }
+        loop {
+            let deadline = self.next_deadline();
+            let event = tokio::select! {
+                ev = self.swarm.select_next_some() => Event::Swarm(ev),
+                () = tokio::time::sleep_until(deadline.into()) => Event::Timer,
+                r = self.requests.recv() => Event::Request(r),
+                _ = gossip.tick() => Event::Gossip,
+                _ = redial.tick() => Event::Redial,
+                _ = term.recv() => Event::Stop,
+                _ = tokio::signal::ctrl_c() => Event::Stop,
+            };
+            match event {
+                Event::Swarm(ev) => self.on_swarm(ev)?,
+                Event::Timer => self.on_timer()?,
+                Event::Request(Some(r)) => self.on_request(r),
+                Event::Request(None) => {}
+                Event::Gossip => self.on_gossip_tick(),
+                Event::Redial => self.redial(),
+                Event::Stop => {
+                    info!(height = %self.height, "stopping");
+                    return Ok(());
+                }
+            }
+            self.update_status();
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let timer = self.timers.keys().next().map_or(far, |(at, _)| *at);
+        if self.started {
+            timer
+        } else {
+            timer.min(self.start_at)
+        }
+    }
+
+    fn on_timer(&mut self) -> Result<()> {
+        let now = Instant::now();
+        if !self.started && self.start_at <= now {
+            self.start_height()?;
+        }
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timeout = entry.remove();
+            if timeout.height == self.height && self.started {
+                let out = self.core.on(Input::Timeout(timeout));
+                self.carry_out(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_height(&mut self) -> Result<()> {
+        self.started = true;
+        let wal = std::mem::take(&mut self.own);
+        debug!(height = %self.height, restored = wal.len(), "starting height");
+        let mut out = self.core.on(Input::StartHeight {
+            height: self.height,
+            schedule: self.schedule.clone(),
+            wal,
+        });
+        for m in std::mem::take(&mut self.early) {
+            out.extend(self.core.on(Input::Message(m)));
+        }
+        self.carry_out(out)
+    }
+
+    /// Carries out the core's outputs in order.
+    fn carry_out(&mut self, outputs: Vec<Output>) -> Result<()> {
+        let mut queue: std::collections::VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            match output {
+                Output::Persist(m) => {
+                    // Durable before anything after it happens.
+                    self.wal
+                        .append(self.height, &m)
+                        .context("writing the consensus WAL")?;
+                }
+                Output::Broadcast(m) => {
+                    if m.signer() == self.key.public() && !self.own.contains(&m) {
+                        self.own.push(m.clone());
+                    }
+                    self.publish_consensus(&m);
+                }
+                Output::ScheduleTimeout {
+                    timeout,
+                    duration_ms,
+                } => {
+                    self.timer_seq += 1;
+                    let at = Instant::now() + Duration::from_millis(duration_ms);
+                    self.timers.insert((at, self.timer_seq), timeout);
+                }
+                Output::GetValue { height, round } => {
+                    let block = self.build_block(height)?;
+                    let hash = block.hash();
+                    info!(height = %height, round = round.0, txs = block.txs.len(), block = %hash, "proposing");
+                    queue.extend(self.core.on(Input::ProposeBlock {
+                        height,
+                        round,
+                        block: hash,
+                    }));
+                }
+                Output::CheckBlock { height, block, .. } => {
+                    if let Some(valid) = self.check_candidate(&block) {
+                        queue.extend(self.core.on(Input::BlockChecked {
+                            height,
+                            block,
+                            valid,
+                        }));
+                    } else {
+                        self.awaiting_check.insert(block);
+                    }
+                }
+                Output::Decide {
+                    height,
+                    round,
+                    block,
+                    commit,
+                } => {
+                    info!(height = %height, round = round.0, block = %block, "decided");
+                    if self.candidates.contains_key(&block) {
+                        self.finalize(&block, commit)?;
+                    } else {
+                        // Decided on a block this node never received: fetch it.
+                        warn!(height = %height, "decided a block not received; syncing it");
+                        self.request_sync(None);
+                    }
+                    return Ok(());
+                }
+                Output::Evidence(e) => {
+                    warn!(offender = %e.offender(), height = %e.height(), "equivocation");
+                    if !self.evidence.contains(&e) {
+                        self.evidence.push(e.clone());
+                        self.publish(Gossip::Evidence(e));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn publish_consensus(&mut self, m: &Message) {
+        let body = match m {
+            Message::Vote(v) => Gossip::Vote(v.clone()),
+            Message::Proposal(p) => {
+                let Some(c) = self.candidates.get(&p.proposal.block) else {
+                    warn!(block = %p.proposal.block, "no block for an own proposal");
+                    return;
+                };
+                Gossip::Proposal {
+                    proposal: p.clone(),
+                    block: c.block.clone(),
+                }
+            }
+        };
+        self.publish(body);
+    }
+
+    fn publish(&mut self, body: Gossip) {
+        self.nonce = self.nonce.wrapping_add(1);
+        let bytes = acta_ledger::codec::encode(&Envelope {
+            nonce: self.nonce,
+            body,
+        });
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.consensus_topic.clone(), bytes)
+        {
+            debug!("publish: {e}");
+        }
+    }
+
+    /// The validators that sign `height`.
+    fn validators(&self, height: Height) -> Result<ValidatorSet> {
+        Ok(validators_at(self.store.as_ref(), height)?)
+    }
+
+    fn build_block(&mut self, height: Height) -> Result<Block> {
+        let txs = self
+            .mempool
+            .reap(self.config.block.max_txs, self.config.block.max_bytes);
+        let mut evidence: Vec<Evidence> = Vec::new();
+        for e in &self.evidence {
+            let dup = evidence
+                .iter()
+                .any(|x| x.offender() == e.offender() && x.height() == e.height());
+            if !dup && evidence.len() < acta_ledger::block::BLOCK_EVIDENCE_MAX {
+                evidence.push(e.clone());
+            }
+        }
+        let time = Timestamp(now_ms().max(self.parent.1 .0 + 1));
+        let ctx = BlockContext {
+            chain_id: self.spec.chain_id.clone(),
+            height,
+            time,
+            proposer: self.key.public(),
+        };
+        let outcome = execute_block(self.store.as_ref(), &ctx, &txs, &evidence)?;
+        let update = self.store.prepare(&outcome.changes, height)?;
+        // Transactions the executor refused stay in: their receipts say why, and the
+        // mempool drops them after the commit.
+        let header = Header {
+            chain_id: self.spec.chain_id.clone(),
+            height,
+            time,
+            parent_hash: self.parent.0,
+            txs_root: Block::txs_root(&txs),
+            state_root: update.root,
+            validators_hash: self.validators(height)?.hash(),
+            next_validators_hash: self.validators(height.next())?.hash(),
+            proposer: self.key.public(),
+            last_commit_hash: Block::last_commit_hash(self.last_commit.as_ref()),
+            evidence_hash: Block::evidence_hash(&evidence),
+        };
+        let block = Block {
+            header,
+            txs,
+            last_commit: self.last_commit.clone(),
+            evidence,
+        };
+        self.candidates.insert(
+            block.hash(),
+            Candidate {
+                block: block.clone(),
+                update: Some(update),
+                valid: Some(true),
+            },
+        );
+        Ok(block)
+    }
+
+    /// The verdict on a candidate block, checking and executing it the first time; `None`
+    /// if the block has not arrived.
+    fn check_candidate(&mut self, hash: &Hash) -> Option<bool> {
+        let c = self.candidates.get(hash)?;
+        if let Some(valid) = c.valid {
+            return Some(valid);
+        }
+        let block = c.block.clone();
+        let result = self.check_block(&block, true);
+        let c = self.candidates.get_mut(hash)?;
+        match result {
+            Ok(update) => {
+                c.update = Some(update);
+                c.valid = Some(true);
+            }
+            Err(e) => {
+                warn!(height = %block.height(), block = %hash, "invalid block: {e:#}");
+                c.valid = Some(false);
+            }
+        }
+        c.valid
+    }
+
+    /// Checks everything about a block of the height being decided and executes it.
+    fn check_block(&self, block: &Block, live: bool) -> Result<StateUpdate> {
+        let h = &block.header;
+        if h.chain_id != self.spec.chain_id {
+            bail!("block for chain {}", h.chain_id);
+        }
+        if h.height != self.height {
+            bail!("block for height {}, expected {}", h.height, self.height);
+        }
+        if h.parent_hash != self.parent.0 {
+            bail!("parent {} is not {}", h.parent_hash, self.parent.0);
+        }
+        if h.time <= self.parent.1 {
+            bail!(
+                "time {} is not after the parent's {}",
+                h.time,
+                self.parent.1
+            );
+        }
+        if live && h.time.0 > now_ms() + CLOCK_DRIFT_MS {
+            bail!("time {} is in the future", h.time);
+        }
+        block.check_body()?;
+        let validators = self.validators(h.height)?;
+        if h.validators_hash != validators.hash() {
+            bail!("wrong validators hash");
+        }
+        if h.next_validators_hash != self.validators(h.height.next())?.hash() {
+            bail!("wrong next validators hash");
+        }
+        if validators.index_of(&h.proposer).is_none() {
+            bail!("proposer {} is not a validator", h.proposer);
+        }
+        if let Some(c) = &block.last_commit {
+            let set = self.validators(c.height)?;
+            verify_commit(&self.spec.chain_id, &set, c, c.height, &h.parent_hash)?;
+        }
+        let mut seen = HashSet::new();
+        for e in &block.evidence {
+            if !seen.insert((e.offender(), e.height())) {
+                bail!("evidence against {} at {} twice", e.offender(), e.height());
+            }
+            e.verify(&self.spec.chain_id)?;
+        }
+        let ctx = BlockContext {
+            chain_id: self.spec.chain_id.clone(),
+            height: h.height,
+            time: h.time,
+            proposer: h.proposer,
+        };
+        let outcome = execute_block(self.store.as_ref(), &ctx, &block.txs, &block.evidence)?;
+        let update = self.store.prepare(&outcome.changes, h.height)?;
+        if update.root != h.state_root {
+            bail!(
+                "state root after execution is {}, the header says {}",
+                update.root,
+                h.state_root
+            );
+        }
+        Ok(update)
+    }
+
+    /// Stores a decided block with its commit and moves to the next height.
+    fn finalize(&mut self, hash: &Hash, commit: Commit) -> Result<()> {
+        let mut c = self
+            .candidates
+            .remove(hash)
+            .ok_or_else(|| anyhow!("decided block {hash} is missing"))?;
+        let update = match c.update.take() {
+            Some(u) => u,
+            None => self
+                .check_block(&c.block, false)
+                .context("a decided block does not execute")?,
+        };
+        self.commit(c.block, commit, update)
+    }
+
+    fn commit(&mut self, block: Block, commit: Commit, update: StateUpdate) -> Result<()> {
+        self.store
+            .commit_block(&block, &commit, update)
+            .context("storing a decided block")?;
+        self.wal.reset().context("clearing the consensus WAL")?;
+        let store = self.store.clone();
+        let view = StateView::new(store.as_ref(), block.height());
+        let nonce_of = |k: &PublicKey| next_nonce(&view, k).unwrap_or(0);
+        self.mempool.update(&block.txs, &nonce_of);
+        self.evidence.retain(|e| !block.evidence.contains(e));
+        info!(
+            height = %block.height(),
+            txs = block.txs.len(),
+            root = %block.header.state_root,
+            "committed"
+        );
+        self.parent = (block.hash(), block.header.time);
+        self.last_commit = Some(commit);
+        self.height = block.height().next();
+        self.schedule = self.schedule.next_height(self.validators(self.height)?);
+        self.candidates.clear();
+        self.awaiting_check.clear();
+        self.own.clear();
+        self.early.clear();
+        self.timers.clear();
+        self.started = false;
+        self.start_at =
+            Instant::now() + Duration::from_millis(self.config.consensus.block_interval_ms);
+        // Tell peers at once, so that those behind fetch the block.
+        self.publish(Gossip::Status {
+            height: block.height(),
+        });
+        Ok(())
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) -> Result<()> {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let verdict = if message.topic == self.consensus_topic.hash() {
+                    self.on_consensus_bytes(propagation_source, &message.data)?
+                } else if message.topic == self.txs_topic.hash() {
+                    self.on_tx_bytes(&message.data)
+                } else {
+                    MessageAcceptance::Reject
+                };
+                if verdict == MessageAcceptance::Reject {
+                    self.strike(propagation_source, "invalid gossip");
+                }
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event)?,
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                debug!(peer = %peer_id, "connected");
+                if !self.validator_peers.contains(&peer_id) && !self.config.p2p.allow_observers {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                if !self.swarm.is_connected(&peer_id) {
+                    self.peer_heights.remove(&peer_id);
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(address = %address, "listening");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!("incoming connection failed: {error}");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_consensus_bytes(&mut self, from: PeerId, data: &[u8]) -> Result<MessageAcceptance> {
+        let Ok(envelope) = Envelope::decode(data, self.config.p2p.max_message_bytes) else {
+            return Ok(MessageAcceptance::Reject);
+        };
+        match envelope.body {
+            Gossip::Status { height } => {
+                self.peer_heights.insert(from, height);
+                if height >= self.height {
+                    self.request_sync(Some(from));
+                }
+                Ok(MessageAcceptance::Accept)
+            }
+            Gossip::Vote(v) => {
+                if v.verify(&self.spec.chain_id).is_err() {
+                    return Ok(MessageAcceptance::Reject);
+                }
+                self.to_core(Message::Vote(v))?;
+                Ok(MessageAcceptance::Accept)
+            }
+            Gossip::Proposal { proposal, block } => {
+                if proposal.verify(&self.spec.chain_id).is_err()
+                    || block.hash() != proposal.proposal.block
+                {
+                    return Ok(MessageAcceptance::Reject);
+                }
+                if proposal.proposal.height == self.height {
+                    let hash = block.hash();
+                    self.candidates.entry(hash).or_insert(Candidate {
+                        block,
+                        update: None,
+                        valid: None,
+                    });
+                    if self.awaiting_check.remove(&hash) {
+                        if let Some(valid) = self.check_candidate(&hash) {
+                            let out = self.core.on(Input::BlockChecked {
+                                height: self.height,
+                                block: hash,
+                                valid,
+                            });
+                            self.carry_out(out)?;
+                        }
+                    }
+                }
+                self.to_core(Message::Proposal(proposal))?;
+                Ok(MessageAcceptance::Accept)
+            }
+            Gossip::Evidence(e) => {
+                if e.verify(&self.spec.chain_id).is_err() {
+                    return Ok(MessageAcceptance::Reject);
+                }
+                if !self.evidence.contains(&e) {
+                    self.evidence.push(e);
+                }
+                Ok(MessageAcceptance::Accept)
+            }
+        }
+    }
+
+    fn to_core(&mut self, m: Message) -> Result<()> {
+        /// The most messages kept for a height that has not started yet.
+        const EARLY_MAX: usize = 4096;
+        if !self.started {
+            if m.height() == self.height && self.early.len() < EARLY_MAX && !self.early.contains(&m)
+            {
+                self.early.push(m);
+            }
+            return Ok(());
+        }
+        let out = self.core.on(Input::Message(m));
+        self.carry_out(out)
+    }
+
+    fn on_tx_bytes(&mut self, data: &[u8]) -> MessageAcceptance {
+        let Ok(tx) = network::decode_tx(data) else {
+            return MessageAcceptance::Reject;
+        };
+        match self.add_txs(vec![tx]).pop() {
+            Some(Ok(_)) => MessageAcceptance::Accept,
+            Some(Err(AddError::BadSignature(_) | AddError::WrongChain { .. })) => {
+                MessageAcceptance::Reject
+            }
+            _ => MessageAcceptance::Ignore,
+        }
+    }
+
+    fn add_txs(&mut self, txs: Vec<Transaction>) -> Vec<Result<Hash, AddError>> {
+        let store = self.store.clone();
+        let latest = self.height.0.saturating_sub(1);
+        let view = StateView::new(store.as_ref(), Height(latest));
+        let nonce_of = |k: &PublicKey| next_nonce(&view, k).unwrap_or(0);
+        self.mempool.add_batch(txs, &nonce_of)
+    }
+
+    fn on_request(&mut self, request: Request) {
+        match request {
+            Request::SubmitTx { tx, reply } => {
+                let bytes = tx.encode();
+                let result = self.add_txs(vec![tx]).pop().unwrap_or(Err(AddError::Full));
+                if result.is_ok() {
+                    if let Err(e) = self
+                        .swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .publish(self.txs_topic.clone(), bytes)
+                    {
+                        debug!("publishing a transaction: {e}");
+                    }
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Re-sends this validator's messages of the undecided height and its status, so that
+    /// peers that missed them (or restarted) get them.
+    fn on_gossip_tick(&mut self) {
+        if self.started {
+            for m in self.own.clone() {
+                self.publish_consensus(&m);
+            }
+        }
+        self.publish(Gossip::Status {
+            height: Height(self.height.0 - 1),
+        });
+        if let Some((_, since)) = self.sync_in_flight {
+            if since.elapsed() > Duration::from_secs(30) {
+                self.sync_in_flight = None;
+            }
+        }
+        if self.peer_heights.values().any(|h| *h >= self.height) {
+            self.request_sync(None);
+        }
+    }
+
+    fn redial(&mut self) {
+        for addr in self.dial.clone() {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            if peer.is_some_and(|p| !self.swarm.is_connected(&p) && p != self.peer_id) {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    debug!("dialing {addr}: {e}");
+                }
+            }
+        }
+    }
+
+    fn strike(&mut self, peer: PeerId, why: &str) {
+        let n = self.strikes.entry(peer).or_insert(0);
+        *n += 1;
+        warn!(peer = %peer, strikes = *n, "{why}");
+        if *n >= self.config.p2p.max_strikes {
+            warn!(peer = %peer, "banning a peer that keeps sending invalid messages");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Asks a peer that is ahead (or `peer`) for the blocks from the height being decided.
+    fn request_sync(&mut self, peer: Option<PeerId>) {
+        if self.sync_in_flight.is_some() {
+            return;
+        }
+        let target = peer.or_else(|| {
+            self.peer_heights
+                .iter()
+                .filter(|(p, h)| **h >= self.height && self.swarm.is_connected(p))
+                .max_by_key(|(_, h)| **h)
+                .map(|(p, _)| *p)
+        });
+        let Some(target) = target else { return };
+        let ahead = self
+            .peer_heights
+            .get(&target)
+            .map_or(1, |h| h.0.saturating_sub(self.height.0) + 1);
+        let count = u32::try_from(ahead.min(u64::from(SYNC_BLOCKS_MAX))).unwrap_or(1);
+        let id = self.swarm.behaviour_mut().sync.send_request(
+            &target,
+            SyncRequest::Blocks {
+                from: self.height,
+                count,
+            },
+        );
+        self.sync_in_flight = Some((id, Instant::now()));
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) -> Result<()> {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let SyncRequest::Blocks { from, count } = request;
+                    let mut blocks = Vec::new();
+                    let mut bytes = 0usize;
+                    for h in from.0..from.0.saturating_add(u64::from(count.min(SYNC_BLOCKS_MAX))) {
+                        let (Some(b), Some(c)) =
+                            (self.store.block(Height(h))?, self.store.commit(Height(h))?)
+                        else {
+                            break;
+                        };
+                        bytes += b.encode_len();
+                        if bytes > self.config.p2p.max_message_bytes * 4 && !blocks.is_empty() {
+                            break;
+                        }
+                        blocks.push((b, c));
+                    }
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, SyncResponse::Blocks(blocks));
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if self.sync_in_flight.is_some_and(|(id, _)| id == request_id) {
+                        self.sync_in_flight = None;
+                    }
+                    let SyncResponse::Blocks(blocks) = response;
+                    let n = blocks.len();
+                    for (block, commit) in blocks {
+                        if block.height() != self.height {
+                            continue;
+                        }
+                        if let Err(e) = self.apply_synced(block, commit) {
+                            warn!(peer = %peer, "synced block refused: {e:#}");
+                            self.strike(peer, "invalid synced block");
+                            break;
+                        }
+                    }
+                    if n > 0 {
+                        // More may be waiting.
+                        self.request_sync(None);
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { error, .. } => {
+                debug!("sync request failed: {error}");
+                self.sync_in_flight = None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Verifies a block fetched from a peer against the commit that certifies it and the
+    /// validators of its height, executes it and stores it.
+    fn apply_synced(&mut self, block: Block, commit: Commit) -> Result<()> {
+        let height = block.height();
+        let set = self.validators(height)?;
+        verify_commit(&self.spec.chain_id, &set, &commit, height, &block.hash())?;
+        let update = self.check_block(&block, false)?;
+        info!(height = %height, "synced");
+        self.commit(block, commit, update)?;
+        // The core moves on at once: the node is behind.
+        self.start_at = Instant::now();
+        Ok(())
+    }
+
+    fn update_status(&mut self) {
+        let latest = Height(self.height.0 - 1);
+        let validator = self
+            .schedule
+            .validators()
+            .index_of(&self.key.public())
+            .is_some();
+        let behind = self.peer_heights.values().any(|h| *h >= self.height);
+        let peers = self.swarm.connected_peers().count();
+        let mempool_txs = self.mempool.len();
+        let round = if self.started { self.core.round().0 } else { 0 };
+        let root = self
+            .store
+            .state_root(latest)
+            .map(|r| r.to_hex())
+            .unwrap_or_default();
+        if let Ok(mut s) = self.status.write() {
+            s.validator = validator;
+            if s.height != latest.0 || s.state_root.is_empty() {
+                s.height = latest.0;
+                s.block_hash = self.parent.0.to_hex();
+                s.block_time_ms = self.parent.1 .0;
+                s.state_root = root;
+            }
+            s.consensus_height = self.height.0;
+            s.consensus_round = round;
+            s.syncing = behind;
+            s.peers = peers;
+            s.mempool_txs = mempool_txs;
+        }
+    }
+}
+
+/// The proposer schedule of `height`, replayed from genesis through the validator set of
+/// every height before it.
+fn schedule_at(store: &Store, spec: &ChainSpec, height: Height) -> Result<ProposerSchedule> {
+    let mut schedule = ProposerSchedule::genesis(spec.validators.clone());
+    for h in 2..=height.0 {
+        schedule = schedule.next_height(validators_at(store, Height(h))?);
+    }
+    Ok(schedule)
+}
+
+trait EncodeLen {
+    fn encode_len(&self) -> usize;
+}
+
+impl EncodeLen for Block {
+    fn encode_len(&self) -> usize {
+        acta_ledger::codec::encode(self).len()
+    }
+}

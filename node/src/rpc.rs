@@ -1,0 +1,177 @@
+//! A small HTTP JSON API: the node's status, transaction submission, and blocks with their
+//! commit certificates. Errors are `{"code": ..., "message": ...}` with a fitting status.
+
+use std::net::SocketAddr;
+
+use acta_ledger::{Height, Transaction};
+use anyhow::{Context, Result};
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::node::{Handle, Request};
+
+/// An API error: an HTTP status, a stable code and a message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "code": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+pub fn router(handle: Handle) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/txs", post(submit))
+        .route("/blocks/latest", get(latest_block))
+        .route("/blocks/{height}", get(block))
+        .with_state(handle)
+}
+
+/// Serves the API on `listen` until the task is dropped.
+pub async fn serve(listen: SocketAddr, handle: Handle) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the HTTP API to {listen}"))?;
+    axum::serve(listener, router(handle))
+        .await
+        .context("serving the HTTP API")
+}
+
+async fn status(State(h): State<Handle>) -> ApiResult {
+    let s = h.status.read().map_err(ApiError::internal)?.clone();
+    Ok(Json(serde_json::to_value(s).map_err(ApiError::internal)?))
+}
+
+#[derive(Deserialize)]
+struct Submit {
+    /// The transaction's borsh encoding in hex.
+    tx: String,
+}
+
+async fn submit(
+    State(h): State<Handle>,
+    body: Result<Json<Submit>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let bytes = hex::decode(body.tx.trim()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("tx is not hex: {e}"),
+        )
+    })?;
+    let tx = Transaction::decode(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_transaction", e.to_string()))?;
+    let (reply, answer) = oneshot::channel();
+    h.requests
+        .send(Request::SubmitTx { tx, reply })
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                "the node is stopping",
+            )
+        })?;
+    let result = answer.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the node is stopping",
+        )
+    })?;
+    match result {
+        Ok(hash) => Ok(Json(json!({ "hash": hash.to_hex() }))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            e.to_string(),
+        )),
+    }
+}
+
+async fn latest_block(State(h): State<Handle>) -> ApiResult {
+    let latest = h
+        .store
+        .latest_height()
+        .map_err(ApiError::internal)?
+        .unwrap_or(Height(0));
+    block_at(&h, latest)
+}
+
+async fn block(State(h): State<Handle>, Path(height): Path<String>) -> ApiResult {
+    let height: u64 = height.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("height {height:?} is not a number"),
+        )
+    })?;
+    block_at(&h, Height(height))
+}
+
+fn block_at(h: &Handle, height: Height) -> ApiResult {
+    let block = h
+        .store
+        .block(height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no block at height {height}"),
+            )
+        })?;
+    let commit = h.store.commit(height).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "hash": block.hash().to_hex(),
+        "block": block,
+        "commit": commit,
+    })))
+}
+
+/// Parses the API address from the config (`""` turns the API off).
+pub fn listen_addr(listen: &str) -> Result<Option<SocketAddr>> {
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    listen
+        .parse()
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("config file: field rpc.listen: {listen:?}: {e}"))
+}

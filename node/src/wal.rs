@@ -1,0 +1,507 @@
+//! The consensus write-ahead log.
+//!
+//! Every message the consensus core asks to persist (`Output::Persist`: this validator's own
+//! proposals and votes, and the prevotes that justify its lock) is appended here and made
+//! durable before anything that depends on it happens. After a restart the log is replayed
+//! into `Input::StartHeight`, so the validator never signs a message that conflicts with
+//! one it signed before the crash. Once a height is decided and its block is stored, the log
+//! is [reset](Wal::reset).
+//!
+//! # Format
+//!
+//! The file is a sequence of records, each
+//!
+//! ```text
+//! u32 LE payload length | first 4 bytes of SHA-256(payload) | payload
+//! ```
+//!
+//! where the payload is the borsh encoding of `(height: u64, tag: u8, message)`, with tag 0
+//! for a `SignedProposal` and 1 for a `SignedVote`, followed by that signed message in borsh.
+//! A payload is at most [`PAYLOAD_MAX`] bytes.
+//!
+//! # Recovery
+//!
+//! [`Wal::open`] reads records from the start and stops at the first one that is incomplete
+//! (a crash in the middle of an append), longer than [`PAYLOAD_MAX`], has a wrong checksum,
+//! or does not decode exactly. Everything from there on is cut off: the file is truncated to
+//! the end of the last intact record and the truncation is synced, so later appends follow
+//! intact records. Any file content is handled without panicking, and a length prefix is
+//! checked against the bound and the file's size before anything is allocated for it.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, BufReader, Read, Write},
+    path::{Path, PathBuf},
+};
+
+use acta_consensus::Message;
+use acta_ledger::{Hash, Height, SignedProposal, SignedVote};
+use borsh::{BorshDeserialize, BorshSerialize};
+
+/// The most bytes a record's payload may have. Real payloads are a few hundred bytes; a
+/// longer length prefix is corruption.
+pub const PAYLOAD_MAX: usize = 1024 * 1024;
+
+/// Bytes before a record's payload: its length and its checksum.
+const HEADER_LEN: usize = 8;
+
+const TAG_PROPOSAL: u8 = 0;
+const TAG_VOTE: u8 = 1;
+
+/// The consensus write-ahead log: an append-only file of checksummed records.
+#[derive(Debug)]
+pub struct Wal {
+    file: File,
+    path: PathBuf,
+    /// The length of the intact records in the file, where the next record goes.
+    len: u64,
+}
+
+impl Wal {
+    /// Opens (creating if missing) the WAL at `path` and returns it with every intact record,
+    /// in order. A torn or corrupt tail (a crash mid-append) is cut off: the file is truncated
+    /// to the end of the last intact record, and that truncation is synced. A corrupt record
+    /// in the middle also ends the log there. Never panics on any file content.
+    pub fn open(path: &Path) -> io::Result<(Wal, Vec<(Height, Message)>)> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        if !existed {
+            sync_parent_dir(path)?;
+        }
+        let file_len = file.metadata()?.len();
+        let (records, intact) = read_records(&file, file_len)?;
+        if intact < file_len {
+            file.set_len(intact)?;
+            file.sync_all()?;
+        }
+        let wal = Wal {
+            file,
+            path: path.to_path_buf(),
+            len: intact,
+        };
+        Ok((wal, records))
+    }
+
+    /// Appends one record and makes it durable (write, then `File::sync_data`) before
+    /// returning. If the write fails, the partial record is cut off again where possible.
+    pub fn append(&mut self, height: Height, message: &Message) -> io::Result<()> {
+        let record = encode_record(height, message)?;
+        let record_len = u64::try_from(record.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record too long"))?;
+        let written = self
+            .file
+            .write_all(&record)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Do not leave a torn record in front of the next append; if this fails too, the
+            // next open cuts the tail anyway.
+            if self.file.set_len(self.len).is_ok() {
+                let _ = self.file.sync_all();
+            }
+            return Err(e);
+        }
+        self.len += record_len;
+        Ok(())
+    }
+
+    /// Drops every record (after a height is decided and its block is stored): truncates the
+    /// file to 0 bytes and syncs it.
+    pub fn reset(&mut self) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.sync_all()?;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// The file this log lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Encodes one record: header and payload.
+fn encode_record(height: Height, message: &Message) -> io::Result<Vec<u8>> {
+    let mut payload = Vec::with_capacity(256);
+    height.0.serialize(&mut payload)?;
+    match message {
+        Message::Proposal(p) => {
+            TAG_PROPOSAL.serialize(&mut payload)?;
+            p.serialize(&mut payload)?;
+        }
+        Message::Vote(v) => {
+            TAG_VOTE.serialize(&mut payload)?;
+            v.serialize(&mut payload)?;
+        }
+    }
+    if payload.len() > PAYLOAD_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "WAL record of {} bytes is longer than the maximum {PAYLOAD_MAX}",
+                payload.len()
+            ),
+        ));
+    }
+    let len = u32::try_from(payload.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "WAL record too long"))?;
+    let mut record = Vec::with_capacity(HEADER_LEN + payload.len());
+    record.extend_from_slice(&len.to_le_bytes());
+    record.extend_from_slice(&checksum(&payload));
+    record.extend_from_slice(&payload);
+    Ok(record)
+}
+
+fn checksum(payload: &[u8]) -> [u8; 4] {
+    let digest = Hash::digest(payload);
+    [digest.0[0], digest.0[1], digest.0[2], digest.0[3]]
+}
+
+/// Decodes a payload that passed its checksum; `None` if it is not exactly one record.
+fn decode_payload(payload: &[u8]) -> Option<(Height, Message)> {
+    let mut reader = payload;
+    let height = u64::deserialize_reader(&mut reader).ok()?;
+    let tag = u8::deserialize_reader(&mut reader).ok()?;
+    let message = match tag {
+        TAG_PROPOSAL => Message::Proposal(SignedProposal::deserialize_reader(&mut reader).ok()?),
+        TAG_VOTE => Message::Vote(SignedVote::deserialize_reader(&mut reader).ok()?),
+        _ => return None,
+    };
+    if !reader.is_empty() {
+        return None;
+    }
+    Some((Height(height), message))
+}
+
+/// Reads the intact records at the start of `file` (which is `file_len` bytes long). Returns
+/// them and the offset where they end. Only I/O errors are errors; bad content ends the log.
+fn read_records(file: &File, file_len: u64) -> io::Result<(Vec<(Height, Message)>, u64)> {
+    let mut reader = BufReader::new(file);
+    let mut records = Vec::new();
+    let mut offset: u64 = 0;
+    let header_len = HEADER_LEN as u64;
+    loop {
+        let remaining = file_len - offset;
+        if remaining < header_len {
+            break;
+        }
+        let mut header = [0u8; HEADER_LEN];
+        if !read_full(&mut reader, &mut header)? {
+            break;
+        }
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let Ok(len) = usize::try_from(len) else {
+            break;
+        };
+        // Check the length against the bound and the bytes actually there before allocating.
+        if len > PAYLOAD_MAX || len as u64 > remaining - header_len {
+            break;
+        }
+        let mut payload = vec![0u8; len];
+        if !read_full(&mut reader, &mut payload)? {
+            break;
+        }
+        if checksum(&payload) != header[4..8] {
+            break;
+        }
+        let Some(record) = decode_payload(&payload) else {
+            break;
+        };
+        records.push(record);
+        offset += header_len + len as u64;
+    }
+    Ok((records, offset))
+}
+
+/// Fills `buf`; `false` if the file ends first.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    match reader.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes a newly created file's directory entry durable.
+#[cfg(unix)]
+fn sync_parent_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_parent_dir(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
+mod tests {
+    use super::*;
+    use acta_ledger::{testing, Proposal, Round, Vote, VoteKind};
+    use rand::{Rng, SeedableRng};
+
+    fn vote(height: u64, round: u32, kind: VoteKind, block: Option<u8>) -> Message {
+        let v = Vote {
+            kind,
+            height: Height(height),
+            round: Round(round),
+            block: block.map(|b| Hash([b; 32])),
+        };
+        Message::Vote(v.sign(&testing::key(0xa0, 1), &testing::chain_id()))
+    }
+
+    fn proposal(height: u64, round: u32, block: u8, pol_round: Option<u32>) -> Message {
+        let p = Proposal {
+            height: Height(height),
+            round: Round(round),
+            block: Hash([block; 32]),
+            pol_round: pol_round.map(Round),
+        };
+        Message::Proposal(p.sign(&testing::key(0xa0, 2), &testing::chain_id()))
+    }
+
+    fn sample() -> Vec<(Height, Message)> {
+        vec![
+            (Height(7), proposal(7, 0, 1, None)),
+            (Height(7), vote(7, 0, VoteKind::Prevote, Some(1))),
+            (Height(7), vote(7, 0, VoteKind::Precommit, None)),
+            (Height(7), proposal(7, 1, 2, Some(0))),
+            (Height(7), vote(7, 1, VoteKind::Prevote, Some(2))),
+            (Height(8), vote(8, 3, VoteKind::Precommit, Some(9))),
+        ]
+    }
+
+    /// Writes `records` to a fresh WAL at `path` and returns the file's length after each.
+    fn write(path: &Path, records: &[(Height, Message)]) -> Vec<u64> {
+        let (mut wal, existing) = Wal::open(path).unwrap();
+        assert!(existing.is_empty());
+        records
+            .iter()
+            .map(|(h, m)| {
+                wal.append(*h, m).unwrap();
+                std::fs::metadata(path).unwrap().len()
+            })
+            .collect()
+    }
+
+    fn reopen(path: &Path) -> Vec<(Height, Message)> {
+        Wal::open(path).unwrap().1
+    }
+
+    #[test]
+    fn records_round_trip_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal");
+        let records = sample();
+        write(&path, &records[..4]);
+        assert_eq!(reopen(&path), records[..4]);
+
+        let (mut wal, got) = Wal::open(&path).unwrap();
+        assert_eq!(got, records[..4]);
+        assert_eq!(wal.path(), path.as_path());
+        for (h, m) in &records[4..] {
+            wal.append(*h, m).unwrap();
+        }
+        drop(wal);
+        assert_eq!(reopen(&path), records);
+        // Opening does not change an intact log.
+        assert_eq!(reopen(&path), records);
+    }
+
+    #[test]
+    fn open_creates_a_missing_file_and_an_empty_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consensus.wal");
+        assert!(!path.exists());
+        let (_wal, records) = Wal::open(&path).unwrap();
+        assert!(records.is_empty());
+        assert!(path.exists());
+        assert!(reopen(&path).is_empty());
+    }
+
+    #[test]
+    fn reset_empties_the_log_and_appends_continue_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal");
+        let records = sample();
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        for (h, m) in &records {
+            wal.append(*h, m).unwrap();
+        }
+        wal.reset().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(reopen(&path).is_empty());
+        wal.append(records[2].0, &records[2].1).unwrap();
+        drop(wal);
+        assert_eq!(reopen(&path), records[2..3]);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_at_every_byte_and_appends_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let full_path = dir.path().join("full");
+        let records = sample();
+        let ends = write(&full_path, &records);
+        let bytes = std::fs::read(&full_path).unwrap();
+        let n = records.len();
+        let start = ends[n - 2] as usize;
+        let end = ends[n - 1] as usize;
+        assert_eq!(end, bytes.len());
+        let extra = (Height(9), vote(9, 0, VoteKind::Prevote, None));
+        for cut in start..end {
+            let path = dir.path().join(format!("cut-{cut}"));
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let (mut wal, got) = Wal::open(&path).unwrap();
+            assert_eq!(got, records[..n - 1], "cut at {cut}");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), start as u64);
+            wal.append(extra.0, &extra.1).unwrap();
+            drop(wal);
+            let mut want = records[..n - 1].to_vec();
+            want.push(extra.clone());
+            assert_eq!(reopen(&path), want, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn garbage_after_the_log_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for case in 0..200 {
+            let path = dir.path().join(format!("garbage-{case}"));
+            let ends = write(&path, &records);
+            let len = rng.gen_range(1..600);
+            let mut garbage: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            if case % 4 == 0 {
+                // A plausible length prefix in front of the garbage.
+                let l = rng.gen_range(0..700u32);
+                garbage.splice(0..0, l.to_le_bytes());
+            }
+            let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+            file.write_all(&garbage).unwrap();
+            drop(file);
+            let (mut wal, got) = Wal::open(&path).unwrap();
+            assert_eq!(got, records, "case {case}");
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                ends[ends.len() - 1]
+            );
+            wal.append(records[0].0, &records[0].1).unwrap();
+            drop(wal);
+            assert_eq!(reopen(&path).len(), records.len() + 1);
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_ends_the_log_at_the_damaged_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let full = dir.path().join("full");
+        let ends = write(&full, &records);
+        let bytes = std::fs::read(&full).unwrap();
+        // Damage every byte of the third record, one at a time, with several patterns.
+        let (start, end) = (ends[1] as usize, ends[2] as usize);
+        for pos in start..end {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[pos] ^= flip;
+                let path = dir.path().join("damaged");
+                std::fs::write(&path, &damaged).unwrap();
+                let got = reopen(&path);
+                assert_eq!(got, records[..2], "byte {pos} ^ {flip:#x}");
+                assert_eq!(std::fs::metadata(&path).unwrap().len(), start as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn random_files_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("random");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..300 {
+            let len = rng.gen_range(0..400);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            std::fs::write(&path, &bytes).unwrap();
+            let (_wal, got) = Wal::open(&path).unwrap();
+            assert!(got.is_empty());
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        }
+    }
+
+    #[test]
+    fn a_huge_length_prefix_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        for len in [u32::MAX, (PAYLOAD_MAX + 1) as u32, 1 << 30] {
+            let path = dir.path().join(format!("huge-{len}"));
+            let ends = write(&path, &records[..2]);
+            let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+            file.write_all(&len.to_le_bytes()).unwrap();
+            file.write_all(&[0xab; 4]).unwrap();
+            file.write_all(&[0x11; 64]).unwrap();
+            drop(file);
+            let got = reopen(&path);
+            assert_eq!(got, records[..2]);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), ends[1]);
+        }
+    }
+
+    #[test]
+    fn a_length_beyond_the_end_of_the_file_is_a_torn_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short");
+        let mut bytes = 1000u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&[0; 100]);
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(reopen(&path).is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_checksummed_payload_that_does_not_decode_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let good = encode_record(records[0].0, &records[0].1).unwrap();
+        let good_payload = good[HEADER_LEN..].to_vec();
+        let mut bad_tag = good_payload.clone();
+        bad_tag[8] = 7;
+        let mut trailing = good_payload.clone();
+        trailing.push(0);
+        let short = good_payload[..good_payload.len() - 1].to_vec();
+        for (i, payload) in [bad_tag, trailing, short, Vec::new()]
+            .into_iter()
+            .enumerate()
+        {
+            let path = dir.path().join(format!("undecodable-{i}"));
+            let mut bytes = good.clone();
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&checksum(&payload));
+            bytes.extend_from_slice(&payload);
+            bytes.extend_from_slice(&good);
+            std::fs::write(&path, &bytes).unwrap();
+            assert_eq!(reopen(&path), records[..1], "case {i}");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), good.len() as u64);
+        }
+    }
+
+    #[test]
+    fn the_record_format_is_as_documented() {
+        let (height, message) = (Height(7), vote(7, 0, VoteKind::Prevote, Some(1)));
+        let record = encode_record(height, &message).unwrap();
+        let Message::Vote(signed) = &message else {
+            unreachable!()
+        };
+        let payload = borsh::to_vec(&(7u64, 1u8, signed)).unwrap();
+        assert_eq!(&record[..4], &(payload.len() as u32).to_le_bytes());
+        assert_eq!(&record[4..8], &Hash::digest(&payload).0[..4]);
+        assert_eq!(&record[8..], payload.as_slice());
+    }
+}
