@@ -33,7 +33,7 @@ pub enum Gossip {
     /// A proposal with the block it names.
     Proposal {
         proposal: SignedProposal,
-        block: Block,
+        block: Box<Block>,
     },
     Vote(SignedVote),
     /// The sender's latest committed height, so that peers behind it sync.
@@ -152,28 +152,28 @@ impl request_response::Codec for SyncCodec {
         async move { read_framed(io, max).await }
     }
 
-    fn write_request<T>(
+    async fn write_request<T>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
         req: SyncRequest,
-    ) -> impl std::future::Future<Output = io::Result<()>> + Send
+    ) -> io::Result<()>
     where
         T: futures::AsyncWrite + Unpin + Send,
     {
-        async move { write_framed(io, &req).await }
+        write_framed(io, &req).await
     }
 
-    fn write_response<T>(
+    async fn write_response<T>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
         res: SyncResponse,
-    ) -> impl std::future::Future<Output = io::Result<()>> + Send
+    ) -> io::Result<()>
     where
         T: futures::AsyncWrite + Unpin + Send,
     {
-        async move { write_framed(io, &res).await }
+        write_framed(io, &res).await
     }
 }
 

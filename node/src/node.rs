@@ -58,7 +58,7 @@ use crate::{
 #[derive(Debug)]
 pub enum Request {
     SubmitTx {
-        tx: Transaction,
+        tx: Box<Transaction>,
         reply: oneshot::Sender<Result<Hash, AddError>>,
     },
 }
@@ -339,7 +339,7 @@ impl Node {
             tokio::time::interval(Duration::from_millis(self.config.p2p.gossip_interval_ms));
         let mut redial = tokio::time::interval(Duration::from_secs(3));
         enum Event {
-            Swarm(SwarmEvent<BehaviourEvent>),
+            Swarm(Box<SwarmEvent<BehaviourEvent>>),
             Timer,
             Request(Option<Request>),
             Gossip,
@@ -349,7 +349,7 @@ impl Node {
         loop {
             let deadline = self.next_deadline();
             let event = tokio::select! {
-                ev = self.swarm.select_next_some() => Event::Swarm(ev),
+                ev = self.swarm.select_next_some() => Event::Swarm(Box::new(ev)),
                 () = tokio::time::sleep_until(deadline.into()) => Event::Timer,
                 r = self.requests.recv() => Event::Request(r),
                 _ = gossip.tick() => Event::Gossip,
@@ -358,7 +358,7 @@ impl Node {
                 _ = tokio::signal::ctrl_c() => Event::Stop,
             };
             match event {
-                Event::Swarm(ev) => self.on_swarm(ev)?,
+                Event::Swarm(ev) => self.on_swarm(*ev)?,
                 Event::Timer => self.on_timer()?,
                 Event::Request(Some(r)) => self.on_request(r),
                 Event::Request(None) => {}
@@ -492,15 +492,15 @@ impl Node {
 
     fn publish_consensus(&mut self, m: &Message) {
         let body = match m {
-            Message::Vote(v) => Gossip::Vote(v.clone()),
+            Message::Vote(v) => Gossip::Vote(*v),
             Message::Proposal(p) => {
                 let Some(c) = self.candidates.get(&p.proposal.block) else {
                     warn!(block = %p.proposal.block, "no block for an own proposal");
                     return;
                 };
                 Gossip::Proposal {
-                    proposal: p.clone(),
-                    block: c.block.clone(),
+                    proposal: *p,
+                    block: Box::new(c.block.clone()),
                 }
             }
         };
@@ -746,10 +746,8 @@ impl Node {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, .. } => {
-                if !self.swarm.is_connected(&peer_id) {
-                    self.peer_heights.remove(&peer_id);
-                }
+            SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
+                self.peer_heights.remove(&peer_id);
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(address = %address, "listening");
@@ -778,7 +776,7 @@ impl Node {
                 if v.verify(&self.spec.chain_id).is_err() {
                     return Ok(MessageAcceptance::Reject);
                 }
-                self.to_core(Message::Vote(v))?;
+                self.hand_to_core(Message::Vote(v))?;
                 Ok(MessageAcceptance::Accept)
             }
             Gossip::Proposal { proposal, block } => {
@@ -790,7 +788,7 @@ impl Node {
                 if proposal.proposal.height == self.height {
                     let hash = block.hash();
                     self.candidates.entry(hash).or_insert(Candidate {
-                        block,
+                        block: *block,
                         update: None,
                         valid: None,
                     });
@@ -805,7 +803,7 @@ impl Node {
                         }
                     }
                 }
-                self.to_core(Message::Proposal(proposal))?;
+                self.hand_to_core(Message::Proposal(proposal))?;
                 Ok(MessageAcceptance::Accept)
             }
             Gossip::Evidence(e) => {
@@ -820,7 +818,7 @@ impl Node {
         }
     }
 
-    fn to_core(&mut self, m: Message) -> Result<()> {
+    fn hand_to_core(&mut self, m: Message) -> Result<()> {
         /// The most messages kept for a height that has not started yet.
         const EARLY_MAX: usize = 4096;
         if !self.started {
@@ -859,7 +857,7 @@ impl Node {
         match request {
             Request::SubmitTx { tx, reply } => {
                 let bytes = tx.encode();
-                let result = self.add_txs(vec![tx]).pop().unwrap_or(Err(AddError::Full));
+                let result = self.add_txs(vec![*tx]).pop().unwrap_or(Err(AddError::Full));
                 if result.is_ok() {
                     if let Err(e) = self
                         .swarm

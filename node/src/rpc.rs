@@ -99,7 +99,10 @@ async fn submit(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_transaction", e.to_string()))?;
     let (reply, answer) = oneshot::channel();
     h.requests
-        .send(Request::SubmitTx { tx, reply })
+        .send(Request::SubmitTx {
+            tx: Box::new(tx),
+            reply,
+        })
         .await
         .map_err(|_| {
             ApiError::new(

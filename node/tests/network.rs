@@ -35,3 +35,233 @@ fn four_validators_decide_blocks_with_transactions_and_agree() {
         net.stop(i);
     }
 }
+
+#[test]
+fn a_killed_validator_is_not_missed_and_catches_up_when_restarted() {
+    let mut net = Net::new(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, WAIT);
+    net.kill(3);
+    let h = net.height(0);
+    for i in 0..10u32 {
+        net.submit((i % 3) as usize, &did_tx(100 + i));
+    }
+    // Three of four (75% of the power) keep deciding.
+    net.wait_height(&[0, 1, 2], h + 5, WAIT);
+    net.start(3);
+    let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 3, WAIT);
+    net.assert_same_chain(&[0, 1, 2, 3], h + 3);
+    // It votes again: with node 0 stopped, progress needs node 3's precommits.
+    net.kill(0);
+    let h = net.height(1);
+    net.wait_height(&[1, 2, 3], h + 3, WAIT);
+    net.assert_same_chain(&[1, 2, 3], h + 3);
+    net.start(0);
+    // SIGKILL at moments spread over rounds and steps; the node restarts from its store
+    // and WAL each time and never signs a conflicting message (no node sees evidence).
+    for pause_ms in [130u64, 470, 820, 1290, 60] {
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        net.kill(1);
+        net.start(1);
+    }
+    let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 3, WAIT);
+    net.assert_same_chain(&[0, 1, 2, 3], h + 3);
+    assert!(
+        !net.logs_contain("equivocation"),
+        "a restarted validator signed conflicting messages"
+    );
+}
+
+#[test]
+fn a_validator_with_a_wiped_home_resyncs_from_the_others() {
+    let mut net = Net::new(4);
+    net.start_all();
+    for i in 0..8u32 {
+        net.submit(0, &did_tx(200 + i));
+    }
+    net.wait_height(&[0, 1, 2, 3], 6, WAIT);
+    net.stop(2);
+    std::fs::remove_dir_all(net.data_dir(2)).unwrap();
+    net.start(2);
+    let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 2, WAIT);
+    net.assert_same_chain(&[0, 1, 2, 3], h + 2);
+}
+
+#[test]
+fn with_half_the_power_stopped_nothing_is_decided_and_nothing_is_lost() {
+    let mut net = Net::new(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, WAIT);
+    net.stop(2);
+    net.kill(3);
+    // Let in-flight heights settle, then watch: no height may be decided by half the power.
+    std::thread::sleep(Duration::from_secs(2));
+    let stalled = net.height(0);
+    assert!(net.submit(0, &did_tx(300)).0 == 200);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(net.height(0), stalled, "2 of 4 decided a block");
+    assert_eq!(net.height(1), stalled);
+    net.start(2);
+    net.start(3);
+    net.wait_height(&[0, 1, 2, 3], stalled + 3, WAIT);
+    // The transaction submitted while stalled is decided once node 0 or 1 (which hold it)
+    // proposes.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut top = net.height(0);
+    while net.assert_same_chain(&[0, 1, 2, 3], top) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled transaction was lost"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        top = net
+            .height(0)
+            .min(net.height(1))
+            .min(net.height(2))
+            .min(net.height(3));
+    }
+}
+
+#[test]
+fn garbage_and_strangers_do_not_disturb_the_network() {
+    use std::io::Write;
+    let mut net = Net::new(4);
+    // Node 3 stays down: its identity is used below by a peer that sends garbage.
+    for i in 0..3 {
+        net.start(i);
+    }
+    net.wait_height(&[0, 1, 2], 2, WAIT);
+
+    // A raw TCP client sending random bytes to every node's libp2p port.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for node in &net.nodes[..3] {
+        for _ in 0..5 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", node.p2p_port)) {
+                let bytes: Vec<u8> = (0..65_536)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed as u8
+                    })
+                    .collect();
+                let _ = s.write_all(&bytes);
+            }
+        }
+    }
+
+    // A node that is not in the genesis, pointed at the validators: refused.
+    let stranger = net.dir.path().join("stranger");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_actad"))
+        .args(["init", "--home"])
+        .arg(&stranger)
+        .args([
+            "--p2p-listen",
+            &format!("/ip4/127.0.0.1/tcp/{}", common::free_port()),
+        ])
+        .args(["--rpc-listen", ""])
+        .args([
+            "--peer",
+            &format!(
+                "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+                net.nodes[0].p2p_port, net.nodes[0].peer_id
+            ),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::copy(
+        net.nodes[0].home.join("genesis.json"),
+        stranger.join("genesis.json"),
+    )
+    .unwrap();
+    let mut stranger_proc = std::process::Command::new(env!("CARGO_BIN_EXE_actad"))
+        .args(["start", "--home"])
+        .arg(&stranger)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // A validator's identity that sends garbage gossip: struck, then banned.
+    let banned = garbage_peer(&net);
+    assert!(banned, "node 0 kept a peer that sent only garbage");
+
+    let h = net.height(0);
+    for i in 0..6u32 {
+        net.submit((i % 3) as usize, &did_tx(400 + i));
+    }
+    net.wait_height(&[0, 1, 2], h + 4, WAIT);
+    net.assert_same_chain(&[0, 1, 2], h + 4);
+    let _ = stranger_proc.kill();
+    let _ = stranger_proc.wait();
+}
+
+/// Connects to node 0 with node 3's libp2p identity, publishes invalid messages on both
+/// topics, and reports whether node 0 disconnected it and refuses it afterwards.
+fn garbage_peer(net: &Net) -> bool {
+    use futures::StreamExt;
+    use libp2p::{gossipsub, swarm::SwarmEvent, Multiaddr};
+    let key =
+        acta_node::keys::load_node_key(&net.nodes[3].home.join("keys/node_key.json")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let behaviour = acta_node::network::Behaviour::new(&key, 1 << 20, true).unwrap();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| behaviour)
+            .unwrap()
+            .build();
+        let topic = gossipsub::IdentTopic::new(acta_node::network::TOPIC_CONSENSUS);
+        let txs = gossipsub::IdentTopic::new(acta_node::network::TOPIC_TXS);
+        swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+        swarm.behaviour_mut().gossipsub.subscribe(&txs).unwrap();
+        let addr: Multiaddr = format!(
+            "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+            net.nodes[0].p2p_port, net.nodes[0].peer_id
+        )
+        .parse()
+        .unwrap();
+        let node0: libp2p::PeerId = net.nodes[0].peer_id.parse().unwrap();
+        swarm.dial(addr.clone()).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut connected_once = false;
+        let mut sent = 0u32;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                ev = swarm.select_next_some() => {
+                    if let SwarmEvent::ConnectionEstablished { peer_id, .. } = ev {
+                        connected_once |= peer_id == node0;
+                    }
+                }
+                _ = tick.tick() => {
+                    if swarm.is_connected(&node0) {
+                        let junk = format!("junk {sent}").into_bytes();
+                        let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), junk.clone());
+                        let _ = swarm.behaviour_mut().gossipsub.publish(txs.clone(), junk);
+                        sent += 1;
+                    } else if connected_once && sent > 0 {
+                        // Dropped: dialing again must fail too.
+                        let _ = swarm.dial(addr.clone());
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        return !swarm.is_connected(&node0);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => return false,
+            }
+        }
+    })
+}

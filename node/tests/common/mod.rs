@@ -231,9 +231,17 @@ impl Net {
         txs
     }
 
+    /// Submits a transaction, waiting (with a deadline) for the node's API to be up.
     pub fn submit(&self, i: usize, tx: &Transaction) -> (u16, Value) {
         let body = serde_json::json!({ "tx": hex::encode(tx.encode()) }).to_string();
-        post(&self.nodes[i].rpc, "/txs", &body).unwrap()
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match post(&self.nodes[i].rpc, "/txs", &body) {
+                Ok(answer) => return answer,
+                Err(e) if Instant::now() > deadline => panic!("node {i}'s API: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     pub fn dump_logs(&self) {
@@ -245,6 +253,15 @@ impl Net {
                 eprintln!("{l}");
             }
         }
+    }
+
+    /// Whether any node's log has a line containing `pattern`.
+    pub fn logs_contain(&self, pattern: &str) -> bool {
+        self.nodes.iter().any(|n| {
+            std::fs::read_to_string(n.home.join("log"))
+                .unwrap_or_default()
+                .contains(pattern)
+        })
     }
 
     pub fn data_dir(&self, i: usize) -> PathBuf {
