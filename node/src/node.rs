@@ -1033,18 +1033,18 @@ impl Node {
         let peers = self.swarm.connected_peers().count();
         let mempool_txs = self.mempool.len();
         let round = if self.started { self.core.round().0 } else { 0 };
-        let root = self
-            .store
-            .state_root(latest)
-            .map(|r| r.to_hex())
-            .unwrap_or_default();
         if let Ok(mut s) = self.status.write() {
             s.validator = validator;
             if s.height != latest.0 || s.state_root.is_empty() {
                 s.height = latest.0;
                 s.block_hash = self.parent.0.to_hex();
                 s.block_time_ms = self.parent.1 .0;
-                s.state_root = root;
+                // Read once per height, not on every event.
+                s.state_root = self
+                    .store
+                    .state_root(latest)
+                    .map(|r| r.to_hex())
+                    .unwrap_or_default();
             }
             s.consensus_height = self.height.0;
             s.consensus_round = round;
