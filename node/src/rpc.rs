@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use acta_ledger::{Height, Transaction};
+use acta_ledger::{state::AuthenticatedState, Height, Transaction};
 use anyhow::{Context, Result};
 use axum::{
     extract::{Path, State},
@@ -58,6 +58,7 @@ pub fn router(handle: Handle) -> Router {
         .route("/txs", post(submit))
         .route("/blocks/latest", get(latest_block))
         .route("/blocks/{height}", get(block))
+        .route("/state/{namespace}/{key}", get(state_value))
         .with_state(handle)
 }
 
@@ -165,6 +166,33 @@ fn block_at(h: &Handle, height: Height) -> ApiResult {
         "hash": block.hash().to_hex(),
         "block": block,
         "commit": commit,
+    })))
+}
+
+/// A raw state value at the latest height: `key` in hex, the value as hex (or null).
+async fn state_value(
+    State(h): State<Handle>,
+    Path((namespace, key)): Path<(String, String)>,
+) -> ApiResult {
+    let key = hex::decode(&key).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("key is not hex: {e}"),
+        )
+    })?;
+    let height = h
+        .store
+        .latest_height()
+        .map_err(ApiError::internal)?
+        .unwrap_or(Height(0));
+    let value = h
+        .store
+        .get(&acta_ledger::state::state_key(&namespace, &key), height)
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "height": height.0,
+        "value": value.map(hex::encode),
     })))
 }
 

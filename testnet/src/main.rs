@@ -30,6 +30,24 @@ enum Command {
     ///
     /// Example: acta-testnet sim --seeds 20000 --validators 7 --byzantine 2
     Sim(SimArgs),
+    /// Start four validators on 127.0.0.1 and play a small city: the council registers an
+    /// issuer, residents get DIDs and credentials, a sensor attests readings, a budget round
+    /// closes with a Method of Equal Shares result; then check that every node holds the same
+    /// blocks and state roots, and stop the network.
+    ///
+    /// Example: acta-testnet demo --residents 40
+    Demo {
+        /// Folder for the validators' homes (default: a new folder under the system's
+        /// temporary folder).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Residents who take part.
+        #[arg(long, default_value_t = 24)]
+        residents: u32,
+        /// Keep the network running at the end.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,6 +111,29 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => sim(args),
+        Command::Demo {
+            dir,
+            residents,
+            keep,
+        } => {
+            let temporary = dir.is_none();
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("acta-demo-{}", std::process::id()))
+            });
+            match acta_testnet::demo::run(&dir, residents.max(4), keep) {
+                Ok(()) => {
+                    if temporary {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("acta-testnet demo: {e:#}");
+                    eprintln!("   the validators' logs are in {}/node*/log", dir.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -1,0 +1,373 @@
+//! `acta-testnet demo`: a four-validator network on 127.0.0.1 plays a small city. The
+//! council registers an agency as an issuer; residents create their DIDs and get Resident
+//! credentials; an operator registers an air sensor that attests a chain of batches; a
+//! participatory budget round runs and closes with a Method of Equal Shares result; and
+//! every node is checked to hold the same blocks and state roots.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use acta_contracts::{budget::NS_TALLY, executor::NS_NONCE};
+use acta_ledger::{
+    merkle,
+    records::{
+        BallotFormat, CredentialKind, GovAction, RoundSpec, Rule, RuleProfile, TallyRecord,
+        TieBreak,
+    },
+    testing,
+    tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
+    types::Text,
+    Call, ChainId, Did, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+};
+use anyhow::{bail, Context, Result};
+use borsh::BorshDeserialize;
+
+use crate::local::LocalNet;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Signs with the next nonce of each key and waits for transactions to be committed.
+struct Wallet<'a> {
+    net: &'a LocalNet,
+    chain: ChainId,
+    nonces: HashMap<PublicKey, u64>,
+    next_node: usize,
+}
+
+impl<'a> Wallet<'a> {
+    fn tx(&mut self, key: &Keypair, call: Call) -> Transaction {
+        let n = self.nonces.entry(key.public()).or_insert(0);
+        let tx = Transaction::sign(key, self.chain.clone(), *n, call);
+        *n += 1;
+        tx
+    }
+
+    /// Submits transactions, each signer's to one node (the mempool takes a signer's
+    /// nonces in order), spreading signers over the nodes.
+    fn send(&mut self, txs: &[Transaction]) -> Result<()> {
+        let mut node_of: HashMap<PublicKey, usize> = HashMap::new();
+        for tx in txs {
+            let n = self.net.nodes.len();
+            let node = *node_of.entry(tx.signer).or_insert_with(|| {
+                self.next_node += 1;
+                self.next_node % n
+            });
+            self.net.submit(node, tx)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every signer's committed nonce has caught up with what it signed: the
+    /// transactions were decided and accepted (a refused one leaves its nonce unused).
+    fn settle(&self, keys: &[&Keypair]) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        for key in keys {
+            let want = self.nonces.get(&key.public()).copied().unwrap_or(0);
+            loop {
+                let have = self
+                    .net
+                    .state(0, NS_NONCE, &key.public().0)?
+                    .map(|b| u64::try_from_slice(&b))
+                    .transpose()?
+                    .unwrap_or(0);
+                if have >= want {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "transactions of {} were not all accepted (nonce {have} of {want})",
+                        key.public()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    fn send_and_settle(&mut self, txs: &[Transaction], keys: &[&Keypair]) -> Result<()> {
+        self.send(txs)?;
+        self.settle(keys)
+    }
+}
+
+fn did(key: &Keypair) -> Did {
+    Did::from_initial_key(&key.public())
+}
+
+fn create_did() -> Call {
+    Call::Identity(IdentityCall::CreateDid {
+        next_key_hash: None,
+    })
+}
+
+fn text<const N: usize>(s: &str) -> Result<Text<N>> {
+    Text::new(s).with_context(|| format!("text {s:?}"))
+}
+
+/// Runs the demo in `dir`; keeps the network running at the end if `keep`.
+pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
+    let started = Instant::now();
+    let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
+    let chain = "acta-demo";
+    println!(
+        "== a city in a box: 4 validators on 127.0.0.1, stores in {}",
+        dir.display()
+    );
+    let mut net = LocalNet::init(dir, 4, chain, &council, 2)?;
+    net.start_all()?;
+    net.wait_height(1, WAIT)?;
+    println!(
+        "   the validators agree: height {} on every node",
+        net.height(0)
+    );
+    let mut w = Wallet {
+        net: &net,
+        chain: ChainId::new(chain)?,
+        nonces: HashMap::new(),
+        next_node: 0,
+    };
+
+    // The agency becomes an issuer by a 2-of-3 council decision.
+    let agency = testing::key(0xd1, 0);
+    let tx = w.tx(&agency, create_did());
+    w.send_and_settle(&[tx], &[&agency])?;
+    let action = GovAction::RegisterIssuer {
+        did: did(&agency),
+        kinds: vec![
+            CredentialKind::Resident,
+            CredentialKind::SensorOperator,
+            CredentialKind::BudgetOffice,
+        ],
+    };
+    let propose = w.tx(
+        &council[0],
+        Call::Governance(GovernanceCall::Propose { action }),
+    );
+    w.send_and_settle(&[propose], &[&council[0]])?;
+    let approve = w.tx(
+        &council[1],
+        Call::Governance(GovernanceCall::Approve { proposal: 0 }),
+    );
+    w.send_and_settle(&[approve], &[&council[1]])?;
+    println!(
+        "== the council (2 of 3) registered the city agency {} as an issuer",
+        did(&agency)
+    );
+
+    // Residents, a budget office and a sensor operator get DIDs and credentials.
+    let people: Vec<Keypair> = (0..residents).map(|i| testing::key(0xd2, i)).collect();
+    let office = testing::key(0xd3, 0);
+    let operator = testing::key(0xd4, 0);
+    let device = testing::key(0xd5, 0);
+    let mut txs = Vec::new();
+    for k in people.iter().chain([&office, &operator, &device]) {
+        txs.push(w.tx(k, create_did()));
+    }
+    let all: Vec<&Keypair> = people.iter().chain([&office, &operator, &device]).collect();
+    w.send_and_settle(&txs, &all)?;
+    let issue = |subject: &Keypair, kind: CredentialKind, district: Option<&str>| -> Result<Call> {
+        Ok(Call::Credential(CredentialCall::Issue {
+            id: Hash::digest_parts(&[b"credential", &subject.public().0, &[kind as u8]]),
+            issuer: did(&agency),
+            subject: did(subject),
+            kind,
+            district: district.map(text::<32>).transpose()?,
+            valid_from: Timestamp(0),
+            valid_until: Timestamp(4_102_444_800_000),
+        }))
+    };
+    let mut txs = Vec::new();
+    for p in &people {
+        let call = issue(p, CredentialKind::Resident, Some("old-town"))?;
+        txs.push(w.tx(&agency, call));
+    }
+    let call = issue(&office, CredentialKind::BudgetOffice, None)?;
+    txs.push(w.tx(&agency, call));
+    let call = issue(&operator, CredentialKind::SensorOperator, None)?;
+    txs.push(w.tx(&agency, call));
+    w.send_and_settle(&txs, &[&agency])?;
+    println!(
+        "== {residents} residents created their DIDs and hold Resident credentials for old-town"
+    );
+
+    // An air-quality sensor attests three batches, each naming the one before.
+    let register = Call::Sensor(SensorCall::Register {
+        operator: did(&operator),
+        device: did(&device),
+        kind: text("air.pm25")?,
+        unit: text("ug/m3")?,
+        location: text("u2yhvd")?,
+        stream: text("pm25-1min")?,
+    });
+    let tx = w.tx(&operator, register);
+    w.send_and_settle(&[tx], &[&operator])?;
+    let mut prev = Hash::ZERO;
+    let t0 = 1_700_000_000_000u64;
+    for sequence in 0..3u64 {
+        let readings: Vec<Vec<u8>> = (0..60u64)
+            .map(|i| {
+                format!(
+                    "{{\"t\":{},\"pm25\":{}}}",
+                    t0 + sequence * 60_000 + i * 1000,
+                    10 + (i * 7 + sequence) % 13
+                )
+                .into_bytes()
+            })
+            .collect();
+        let batch = AttestationBatch {
+            device: did(&device),
+            stream: text("pm25-1min")?,
+            sequence,
+            prev_batch_hash: prev,
+            window_start: Timestamp(t0 + sequence * 60_000),
+            window_end: Timestamp(t0 + sequence * 60_000 + 59_000),
+            reading_count: 60,
+            readings_root: merkle::root_of(&readings),
+            raw_batch_hash: Hash::digest(&readings.concat()),
+        };
+        prev = Hash::of(&batch);
+        let tx = w.tx(&device, Call::Sensor(SensorCall::Attest(batch)));
+        w.send_and_settle(&[tx], &[&device])?;
+    }
+    println!(
+        "== sensor {} attested 3 chained batches of 60 PM2.5 readings",
+        did(&device)
+    );
+
+    // A participatory budget round with the Method of Equal Shares.
+    let h = net.height(0);
+    let spec = RoundSpec {
+        title: text("Old Town green budget")?,
+        district: text("old-town")?,
+        budget: 100_000,
+        proposals_from: Height(h + 3),
+        voting_from: Height(h + 20),
+        closes_at: Height(h + 40),
+        ballot: BallotFormat::Approval { min: 1, max: 3 },
+        rule: RuleProfile {
+            rule: Rule::MesAdd1,
+            tie_break: TieBreak::VotesThenCost,
+        },
+    };
+    let open = w.tx(
+        &office,
+        Call::Budget(BudgetCall::OpenRound {
+            office: did(&office),
+            spec: spec.clone(),
+        }),
+    );
+    w.send_and_settle(&[open], &[&office])?;
+    println!(
+        "== the budget office opened round 0: 100,000 for old-town, proposals from height {}, voting from {}, closing at {}",
+        spec.proposals_from, spec.voting_from, spec.closes_at
+    );
+    net.wait_height(spec.proposals_from.0, WAIT)?;
+    let projects = [
+        ("Trees on Market Street", 40_000u64),
+        ("Bike racks", 8_000),
+        ("Playground repair", 25_000),
+        ("Rain garden", 30_000),
+        ("Benches by the river", 12_000),
+        ("Community compost", 15_000),
+    ];
+    let mut txs = Vec::new();
+    for (i, (title, cost)) in projects.iter().enumerate() {
+        let proposer = &people[i % people.len()];
+        let call = Call::Budget(BudgetCall::Propose {
+            round: 0,
+            proposer: did(proposer),
+            title: text(title)?,
+            cost: *cost,
+        });
+        txs.push(w.tx(proposer, call));
+    }
+    let proposers: Vec<&Keypair> = people.iter().take(projects.len()).collect();
+    w.send_and_settle(&txs, &proposers)?;
+    println!("   residents proposed {} projects", projects.len());
+    net.wait_height(spec.voting_from.0, WAIT)?;
+    let mut txs = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        // Two camps and some spread: the first half likes trees and the rain garden, the
+        // rest the playground, benches and compost; everyone likes bike racks a bit.
+        let choice: Vec<u32> = match i % 4 {
+            0 => vec![0, 3],
+            1 => vec![0, 1, 3],
+            2 => vec![2, 4, 5],
+            _ => vec![2, 1],
+        };
+        txs.push(w.tx(
+            p,
+            Call::Budget(BudgetCall::Vote {
+                round: 0,
+                voter: did(p),
+                projects: choice,
+            }),
+        ));
+    }
+    let voters: Vec<&Keypair> = people.iter().collect();
+    w.send_and_settle(&txs, &voters)?;
+    println!("   {} residents voted", people.len());
+    net.wait_height(spec.closes_at.0, WAIT)?;
+    let bytes = net
+        .state(0, NS_TALLY, &0u64.to_be_bytes())?
+        .context("the round closed without a stored tally")?;
+    let tally = TallyRecord::try_from_slice(&bytes)?;
+    println!(
+        "== round 0 closed at height {}; Method of Equal Shares with Add1 selected:",
+        tally.height
+    );
+    for &p in &tally.selected {
+        let (title, cost) = projects[p as usize];
+        println!(
+            "   {title:<24} {cost:>7}  ({} approvals)",
+            tally.approvals[p as usize]
+        );
+    }
+    println!(
+        "   total {} of 100,000; final endowment per voter {}",
+        tally.total_cost,
+        tally
+            .endowment
+            .map_or("-".into(), |(n, d)| format!("{n}/{d}"))
+    );
+
+    // Every node holds the same chain.
+    let top = (0..net.nodes.len())
+        .map(|i| net.height(i))
+        .min()
+        .unwrap_or(0);
+    let mut txs_total = 0;
+    for h in 1..=top {
+        let first = net.block_summary(0, h)?;
+        for i in 1..net.nodes.len() {
+            if net.block_summary(i, h)? != first {
+                bail!("node{i} differs from node0 at height {h}");
+            }
+        }
+        txs_total += first.2;
+    }
+    println!(
+        "== all 4 nodes hold the same {top} blocks ({txs_total} transactions) and state roots; {:.1} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    if keep {
+        println!(
+            "   the network keeps running (APIs: {}); stop it with Ctrl-C",
+            net.nodes
+                .iter()
+                .map(|n| n.rpc.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    net.stop_all()?;
+    println!("   stopped the validators");
+    Ok(())
+}

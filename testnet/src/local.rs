@@ -1,0 +1,319 @@
+//! Local networks of `actad` processes on 127.0.0.1: homes made with `actad init`, one
+//! genesis with a council, free ports, and a small HTTP client for the nodes' APIs.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use acta_ledger::{Keypair, Transaction};
+use acta_node::genesis::{Genesis, GenesisCouncil, GenesisValidator};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+/// The `actad` binary next to this one (both are built by `cargo build`).
+pub fn actad_path() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("locating acta-testnet")?;
+    let dir = me
+        .parent()
+        .ok_or_else(|| anyhow!("acta-testnet has no folder"))?;
+    // Beside this binary, or one folder up for test binaries in `deps/`.
+    let candidates = [dir.join("actad"), dir.join("../actad")];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!(
+                "{} is missing: build it with `cargo build -p acta-node`",
+                candidates[0].display()
+            )
+        })
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One validator process.
+#[derive(Debug)]
+pub struct LocalNode {
+    pub name: String,
+    pub home: PathBuf,
+    pub rpc: String,
+    pub p2p_port: u16,
+    pub peer_id: String,
+    pub child: Option<Child>,
+}
+
+/// A network of local validators.
+#[derive(Debug)]
+pub struct LocalNet {
+    pub dir: PathBuf,
+    pub nodes: Vec<LocalNode>,
+    actad: PathBuf,
+}
+
+impl LocalNet {
+    /// Creates `n` validator homes in `dir` (which must not exist) with one genesis: equal
+    /// power, the given council, block timeouts suited to one machine.
+    pub fn init(
+        dir: &Path,
+        n: usize,
+        chain_id: &str,
+        council: &[Keypair],
+        threshold: u16,
+    ) -> Result<LocalNet> {
+        if dir.exists() {
+            bail!("{} exists; choose a new folder", dir.display());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let actad = actad_path()?;
+        let mut nodes = Vec::new();
+        let mut validators = Vec::new();
+        for i in 0..n {
+            let name = format!("node{i}");
+            let home = dir.join(&name);
+            let p2p_port = free_port()?;
+            let rpc_port = free_port()?;
+            let out = Command::new(&actad)
+                .args(["init", "--home"])
+                .arg(&home)
+                .args(["--moniker", &name])
+                .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+                .args(["--rpc-listen", &format!("127.0.0.1:{rpc_port}")])
+                .output()?;
+            if !out.status.success() {
+                bail!("actad init: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            let out = Command::new(&actad)
+                .args(["show-node", "--home"])
+                .arg(&home)
+                .output()?;
+            let v: Value =
+                serde_json::from_slice(&out.stdout).map_err(|e| anyhow!("actad show-node: {e}"))?;
+            let field = |k: &str| -> Result<String> {
+                v[k].as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow!("actad show-node printed no {k}"))
+            };
+            let peer_id = field("peer_id")?;
+            validators.push(GenesisValidator {
+                name: name.clone(),
+                consensus_key: field("consensus_key")?,
+                peer_id: peer_id.clone(),
+                power: 10,
+            });
+            nodes.push(LocalNode {
+                name,
+                home,
+                rpc: format!("127.0.0.1:{rpc_port}"),
+                p2p_port,
+                peer_id,
+                child: None,
+            });
+        }
+        let genesis_time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis();
+        let genesis = Genesis {
+            chain_id: chain_id.to_string(),
+            genesis_time_ms: u64::try_from(genesis_time_ms)?,
+            validators,
+            council: GenesisCouncil {
+                members: council.iter().map(|k| k.public().to_hex()).collect(),
+                threshold,
+            },
+            issuers: vec![],
+            parameters: Default::default(),
+        };
+        for (i, node) in nodes.iter().enumerate() {
+            genesis.save(&node.home.join("genesis.json"))?;
+            let peers: Vec<String> = nodes
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p_port, p.peer_id))
+                .collect();
+            let path = node.home.join("config.toml");
+            let config = std::fs::read_to_string(&path)?
+                .replace("peers = []", &format!("peers = [{}]", peers.join(", ")))
+                .replace("timeout_propose_ms = 3000", "timeout_propose_ms = 1500")
+                .replace("timeout_prevote_ms = 1000", "timeout_prevote_ms = 500")
+                .replace("timeout_precommit_ms = 1000", "timeout_precommit_ms = 500")
+                .replace("gossip_interval_ms = 1000", "gossip_interval_ms = 500");
+            std::fs::write(&path, config)?;
+        }
+        Ok(LocalNet {
+            dir: dir.to_path_buf(),
+            nodes,
+            actad,
+        })
+    }
+
+    /// Starts node `i`, logging to `HOME/log`.
+    pub fn start(&mut self, i: usize) -> Result<()> {
+        let node = &mut self.nodes[i];
+        if node.child.is_some() {
+            return Ok(());
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.home.join("log"))?;
+        let child = Command::new(&self.actad)
+            .args(["start", "--home"])
+            .arg(&node.home)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting actad")?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    pub fn start_all(&mut self) -> Result<()> {
+        for i in 0..self.nodes.len() {
+            self.start(i)?;
+        }
+        Ok(())
+    }
+
+    /// Stops every node with SIGTERM and waits for them.
+    pub fn stop_all(&mut self) -> Result<()> {
+        for node in &mut self.nodes {
+            if let Some(mut c) = node.child.take() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &c.id().to_string()])
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while c.try_wait()?.is_none() {
+                    if Instant::now() > deadline {
+                        let _ = c.kill();
+                        bail!("{} did not stop on SIGTERM", node.name);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn height(&self, i: usize) -> u64 {
+        get(&self.nodes[i].rpc, "/status")
+            .ok()
+            .and_then(|(_, v)| v["height"].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Waits until every node has committed `height`.
+    pub fn wait_height(&self, height: u64, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let heights: Vec<u64> = (0..self.nodes.len()).map(|i| self.height(i)).collect();
+            if heights.iter().all(|h| *h >= height) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("nodes at heights {heights:?}, not all at {height} after {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Submits a transaction to node `i`, retrying while its API is not up yet.
+    pub fn submit(&self, i: usize, tx: &Transaction) -> Result<String> {
+        let body = serde_json::json!({ "tx": hex::encode(tx.encode()) }).to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match post(&self.nodes[i].rpc, "/txs", &body) {
+                Ok((200, v)) => return Ok(v["hash"].as_str().unwrap_or_default().to_string()),
+                Ok((code, v)) => bail!("transaction refused ({code}): {}", v["message"]),
+                Err(e) if Instant::now() > deadline => bail!("{}'s API: {e}", self.nodes[i].name),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// A raw state value on node `i` at its latest height.
+    pub fn state(&self, i: usize, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let (code, v) = get(
+            &self.nodes[i].rpc,
+            &format!("/state/{namespace}/{}", hex::encode(key)),
+        )?;
+        if code != 200 {
+            bail!("state read failed ({code}): {v}");
+        }
+        match v["value"].as_str() {
+            None => Ok(None),
+            Some(h) => Ok(Some(hex::decode(h)?)),
+        }
+    }
+
+    /// The block hash and state root at `height` on node `i`.
+    pub fn block_summary(&self, i: usize, height: u64) -> Result<(String, String, usize)> {
+        let (code, v) = get(&self.nodes[i].rpc, &format!("/blocks/{height}"))?;
+        if code != 200 {
+            bail!("block {height} on {}: {v}", self.nodes[i].name);
+        }
+        Ok((
+            v["hash"].as_str().unwrap_or_default().to_string(),
+            v["block"]["header"]["state_root"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            v["block"]["txs"].as_array().map_or(0, Vec::len),
+        ))
+    }
+}
+
+impl Drop for LocalNet {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+fn request(addr: &str, req: &str) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP body"))?;
+    let code: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status"))?;
+    Ok((code, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+/// `GET path` on `addr`, answered as JSON.
+pub fn get(addr: &str, path: &str) -> std::io::Result<(u16, Value)> {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// `POST path` with a JSON body on `addr`.
+pub fn post(addr: &str, path: &str, body: &str) -> std::io::Result<(u16, Value)> {
+    request(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
