@@ -537,7 +537,10 @@ impl Node {
             let dup = evidence
                 .iter()
                 .any(|x| x.offender() == e.offender() && x.height() == e.height());
-            if !dup && evidence.len() < acta_ledger::block::BLOCK_EVIDENCE_MAX {
+            if !dup
+                && e.height() < height
+                && evidence.len() < acta_ledger::block::BLOCK_EVIDENCE_MAX
+            {
                 evidence.push(e.clone());
             }
         }
@@ -807,10 +810,21 @@ impl Node {
                 Ok(MessageAcceptance::Accept)
             }
             Gossip::Evidence(e) => {
-                if e.verify(&self.spec.chain_id).is_err() {
+                /// The most pieces of evidence kept waiting for a block.
+                const POOL_MAX: usize = 256;
+                let Ok(offender) = e.verify(&self.spec.chain_id) else {
                     return Ok(MessageAcceptance::Reject);
+                };
+                // Only evidence against a validator of its height, and not from the future.
+                let relevant = e.height() <= self.height
+                    && e.height().0 > 0
+                    && self
+                        .validators(e.height())
+                        .is_ok_and(|set| set.index_of(&offender).is_some());
+                if !relevant {
+                    return Ok(MessageAcceptance::Ignore);
                 }
-                if !self.evidence.contains(&e) {
+                if !self.evidence.contains(&e) && self.evidence.len() < POOL_MAX {
                     self.evidence.push(e);
                 }
                 Ok(MessageAcceptance::Accept)
