@@ -4,10 +4,12 @@
 //! ([`network`]), keeps the consensus write-ahead log ([`wal`]), the mempool ([`mempool`])
 //! and the RocksDB store, executes blocks with `acta-contracts` before voting on them, and
 //! catches up from peers by fetching blocks and commits. [`rpc`] serves a small HTTP JSON
-//! API (status, transaction submission, blocks). [`config`], [`genesis`] and [`keys`] read
-//! the node's home folder.
+//! API (status, transaction submission, blocks, raw state values). [`config`], [`genesis`]
+//! and [`keys`] read the node's home folder; [`devnet`] starts local networks of `actad`
+//! processes for tests and demos.
 
 pub mod config;
+pub mod devnet;
 pub mod genesis;
 pub mod keys;
 pub mod mempool;

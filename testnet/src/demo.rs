@@ -25,7 +25,7 @@ use acta_ledger::{
 use anyhow::{bail, Context, Result};
 use borsh::BorshDeserialize;
 
-use crate::local::LocalNet;
+use acta_node::devnet::{actad_beside_me, LocalNet};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -117,7 +117,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         "== a city in a box: 4 validators on 127.0.0.1, stores in {}",
         dir.display()
     );
-    let mut net = LocalNet::init(dir, 4, chain, &council, 2)?;
+    let mut net = LocalNet::init(&actad_beside_me()?, dir, 4, chain, &council, 2)?;
     net.start_all()?;
     net.wait_height(1, WAIT)?;
     println!(

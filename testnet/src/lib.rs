@@ -6,12 +6,10 @@
 //! - [`sweep`]: runs many seeds of the simulator on several threads and summarises them, for
 //!   `acta-testnet sim` and the test suite.
 //!
-//! - [`local`]: networks of `actad` processes on 127.0.0.1 and a small client of their APIs.
 //! - [`demo`]: `acta-testnet demo`, a small city played on a local network.
 //!
 //! Still to come: chaos scenarios and the load generator.
 
 pub mod demo;
-pub mod local;
 pub mod sim;
 pub mod sweep;

@@ -1,5 +1,6 @@
-//! Local networks of `actad` processes on 127.0.0.1: homes made with `actad init`, one
-//! genesis with a council, free ports, and a small HTTP client for the nodes' APIs.
+//! Local networks of `actad` processes on 127.0.0.1, for tests, demos and benchmarks: homes
+//! made with `actad init`, one genesis with a council, free ports, process control (start,
+//! SIGTERM, SIGKILL) and a small HTTP client for the nodes' APIs.
 
 use std::{
     io::{Read, Write},
@@ -10,16 +11,17 @@ use std::{
 };
 
 use acta_ledger::{Keypair, Transaction};
-use acta_node::genesis::{Genesis, GenesisCouncil, GenesisValidator};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-/// The `actad` binary next to this one (both are built by `cargo build`).
-pub fn actad_path() -> Result<PathBuf> {
-    let me = std::env::current_exe().context("locating acta-testnet")?;
+use crate::genesis::{Genesis, GenesisCouncil, GenesisValidator};
+
+/// The `actad` binary beside the running one (cargo builds them into one folder).
+pub fn actad_beside_me() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("locating the running program")?;
     let dir = me
         .parent()
-        .ok_or_else(|| anyhow!("acta-testnet has no folder"))?;
+        .ok_or_else(|| anyhow!("the running program has no folder"))?;
     // Beside this binary, or one folder up for test binaries in `deps/`.
     let candidates = [dir.join("actad"), dir.join("../actad")];
     candidates
@@ -34,7 +36,8 @@ pub fn actad_path() -> Result<PathBuf> {
         })
 }
 
-fn free_port() -> Result<u16> {
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -59,8 +62,10 @@ pub struct LocalNet {
 
 impl LocalNet {
     /// Creates `n` validator homes in `dir` (which must not exist) with one genesis: equal
-    /// power, the given council, block timeouts suited to one machine.
+    /// power, the given council, block timeouts suited to one machine. `actad` is the binary
+    /// to run.
     pub fn init(
+        actad: &Path,
         dir: &Path,
         n: usize,
         chain_id: &str,
@@ -71,7 +76,7 @@ impl LocalNet {
             bail!("{} exists; choose a new folder", dir.display());
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let actad = actad_path()?;
+        let actad = actad.to_path_buf();
         let mut nodes = Vec::new();
         let mut validators = Vec::new();
         for i in 0..n {
@@ -182,24 +187,50 @@ impl LocalNet {
         Ok(())
     }
 
-    /// Stops every node with SIGTERM and waits for them.
-    pub fn stop_all(&mut self) -> Result<()> {
-        for node in &mut self.nodes {
-            if let Some(mut c) = node.child.take() {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &c.id().to_string()])
-                    .status();
-                let deadline = Instant::now() + Duration::from_secs(20);
-                while c.try_wait()?.is_none() {
-                    if Instant::now() > deadline {
-                        let _ = c.kill();
-                        bail!("{} did not stop on SIGTERM", node.name);
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
+    /// SIGKILL, and wait for the process to end.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (up to 20 s) for a clean exit; an error if it does not come.
+    pub fn stop(&mut self, i: usize) -> Result<()> {
+        let node = &mut self.nodes[i];
+        let Some(mut c) = node.child.take() else {
+            return Ok(());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = c.try_wait()? {
+                if !status.success() {
+                    bail!("{} exited with {status} after SIGTERM", node.name);
                 }
+                return Ok(());
             }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("{} did not stop on SIGTERM", node.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops every node with SIGTERM.
+    pub fn stop_all(&mut self) -> Result<()> {
+        for i in 0..self.nodes.len() {
+            self.stop(i)?;
         }
         Ok(())
+    }
+
+    /// Node `i`'s `/status`, if it answers.
+    pub fn status(&self, i: usize) -> Option<Value> {
+        get(&self.nodes[i].rpc, "/status").ok().map(|(_, v)| v)
     }
 
     pub fn height(&self, i: usize) -> u64 {
@@ -211,30 +242,46 @@ impl LocalNet {
 
     /// Waits until every node has committed `height`.
     pub fn wait_height(&self, height: u64, within: Duration) -> Result<()> {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.wait_height_of(&all, height, within)
+    }
+
+    /// Waits until the nodes in `which` have committed `height`.
+    pub fn wait_height_of(&self, which: &[usize], height: u64, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            let heights: Vec<u64> = (0..self.nodes.len()).map(|i| self.height(i)).collect();
+            let heights: Vec<u64> = which.iter().map(|&i| self.height(i)).collect();
             if heights.iter().all(|h| *h >= height) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("nodes at heights {heights:?}, not all at {height} after {within:?}");
+                bail!(
+                    "nodes {which:?} at heights {heights:?}, not all at {height} after {within:?}"
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    /// Submits a transaction to node `i`, retrying while its API is not up yet.
-    pub fn submit(&self, i: usize, tx: &Transaction) -> Result<String> {
+    /// Submits a transaction to node `i` and returns the HTTP status and answer, retrying
+    /// (for up to 30 s) while its API is not up yet.
+    pub fn submit_raw(&self, i: usize, tx: &Transaction) -> Result<(u16, Value)> {
         let body = serde_json::json!({ "tx": hex::encode(tx.encode()) }).to_string();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match post(&self.nodes[i].rpc, "/txs", &body) {
-                Ok((200, v)) => return Ok(v["hash"].as_str().unwrap_or_default().to_string()),
-                Ok((code, v)) => bail!("transaction refused ({code}): {}", v["message"]),
+                Ok(answer) => return Ok(answer),
                 Err(e) if Instant::now() > deadline => bail!("{}'s API: {e}", self.nodes[i].name),
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
+        }
+    }
+
+    /// Submits a transaction to node `i`; its hash, or why it was refused.
+    pub fn submit(&self, i: usize, tx: &Transaction) -> Result<String> {
+        match self.submit_raw(i, tx)? {
+            (200, v) => Ok(v["hash"].as_str().unwrap_or_default().to_string()),
+            (code, v) => bail!("transaction refused ({code}): {}", v["message"]),
         }
     }
 
@@ -267,6 +314,51 @@ impl LocalNet {
                 .to_string(),
             v["block"]["txs"].as_array().map_or(0, Vec::len),
         ))
+    }
+
+    /// Asserts that the nodes in `which` hold the same block and state root at heights
+    /// 1..=`height`; returns the number of transactions in those blocks.
+    pub fn same_chain(&self, which: &[usize], height: u64) -> Result<usize> {
+        let mut txs = 0;
+        for h in 1..=height {
+            let first = self.block_summary(which[0], h)?;
+            for &i in &which[1..] {
+                if self.block_summary(i, h)? != first {
+                    bail!(
+                        "{} differs from {} at height {h}",
+                        self.nodes[i].name,
+                        self.nodes[which[0]].name
+                    );
+                }
+            }
+            txs += first.2;
+        }
+        Ok(txs)
+    }
+
+    /// Whether any node's log has a line containing `pattern`.
+    pub fn logs_contain(&self, pattern: &str) -> bool {
+        self.nodes.iter().any(|n| {
+            std::fs::read_to_string(n.home.join("log"))
+                .unwrap_or_default()
+                .contains(pattern)
+        })
+    }
+
+    /// Prints the last lines of every node's log to stderr.
+    pub fn dump_logs(&self) {
+        for n in &self.nodes {
+            let log = std::fs::read_to_string(n.home.join("log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("---- {} (last lines) ----", n.name);
+            for l in &lines[lines.len().saturating_sub(30)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.nodes[i].home.join("data")
     }
 }
 
