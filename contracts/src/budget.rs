@@ -17,8 +17,8 @@
 
 use acta_ledger::{
     records::{
-        BallotFormat, BudgetBallot, BudgetProject, BudgetRound, CredentialKind, DidRecord,
-        RoundOpener, RoundSpec, TallyRecord, ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
+        BallotFormat, BudgetBallot, BudgetProject, BudgetRound, CredentialKind, RoundOpener,
+        RoundSpec, TallyRecord, ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
     },
     state::AuthenticatedState,
     tx::BudgetCall,
@@ -26,10 +26,10 @@ use acta_ledger::{
 };
 
 use crate::{
-    credential::holds_valid,
+    credential::require,
     error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
-    identity::NS_DID,
+    identity::signed_by,
     tally::{self, Ballot, Election, Project},
     view::StateView,
 };
@@ -67,12 +67,7 @@ pub(crate) fn execute(
     match call {
         BudgetCall::OpenRound { office, spec } => {
             signed_by(view, office, signer)?;
-            if !holds_valid(view, office, CredentialKind::BudgetOffice, None, ctx.time)? {
-                return Err(TxError::Unauthorized(format!(
-                    "{office} holds no valid BudgetOffice credential"
-                ))
-                .into());
-            }
+            require(view, office, CredentialKind::BudgetOffice, None, ctx.time)?;
             check_spec(ctx, spec)?;
             open_round(view, ctx, spec, RoundOpener::Office(*office))
         }
@@ -275,18 +270,7 @@ fn phase(
     Ok(())
 }
 
-/// Checks that `signer` is a key of the live DID `did`.
-fn signed_by(view: &StateView<'_>, did: &Did, signer: &PublicKey) -> Result<(), CallError> {
-    match view.get::<DidRecord>(NS_DID, &did.0)? {
-        None => Err(TxError::NotFound(did.to_string()).into()),
-        Some(r) if r.deactivated => Err(TxError::Deactivated { did: *did }.into()),
-        Some(r) if !r.has_key(signer) => {
-            Err(TxError::Unauthorized(format!("{signer} is not a key of {did}")).into())
-        }
-        Some(_) => Ok(()),
-    }
-}
-
+/// Refuses unless `did` is a resident of the round's district at the block's time.
 fn resident(
     view: &StateView<'_>,
     ctx: &BlockContext,
@@ -294,19 +278,13 @@ fn resident(
     round: &BudgetRound,
 ) -> Result<(), CallError> {
     let district = round.spec.district.as_str();
-    if !holds_valid(
+    require(
         view,
         did,
         CredentialKind::Resident,
         Some(district),
         ctx.time,
-    )? {
-        return Err(TxError::Unauthorized(format!(
-            "{did} holds no valid Resident credential for district {district}"
-        ))
-        .into());
-    }
-    Ok(())
+    )
 }
 
 /// Checks a ballot against the round's format and returns it sorted.
@@ -368,9 +346,12 @@ pub(crate) fn close_due(
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
-    let closing: Vec<u64> = view
-        .get(NS_CLOSING, &ctx.height.0.to_be_bytes())?
-        .unwrap_or_default();
+    let key = ctx.height.0.to_be_bytes();
+    let Some(closing) = view.get::<Vec<u64>>(NS_CLOSING, &key)? else {
+        return Ok(());
+    };
+    // The schedule has served its purpose.
+    view.delete(NS_CLOSING, &key);
     for id in closing {
         let mut round: BudgetRound =
             view.get(NS_ROUND, &round_key(id))?
@@ -379,7 +360,6 @@ pub(crate) fn close_due(
                     reason: format!("round {id} is scheduled to close but missing"),
                 })?;
         let election = election_of(view, &round)?;
-        let approvals = election.approval_counts();
         let record = match tally::tally(&election, round.spec.rule) {
             Ok(result) => TallyRecord {
                 round: id,
@@ -398,7 +378,7 @@ pub(crate) fn close_due(
                 rule: round.spec.rule,
                 selected: Vec::new(),
                 total_cost: 0,
-                approvals,
+                approvals: election.approval_counts(),
                 voters: round.voters,
                 endowment: None,
                 add1_steps: None,

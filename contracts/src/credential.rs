@@ -6,7 +6,7 @@
 //! `credentials_of` (key: subject DID's 16 bytes and the kind's byte) the ids issued to it.
 
 use acta_ledger::{
-    records::{CredentialKind, CredentialRecord, CredentialStatus, DidRecord, IssuerRecord},
+    records::{CredentialKind, CredentialRecord, CredentialStatus, IssuerRecord},
     tx::CredentialCall,
     Did, Hash, PublicKey, Timestamp,
 };
@@ -15,7 +15,7 @@ use crate::{
     error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
     governance::NS_ISSUER,
-    identity::NS_DID,
+    identity::{live, signed_by},
     view::StateView,
 };
 
@@ -46,7 +46,7 @@ pub(crate) fn execute(
             valid_from,
             valid_until,
         } => {
-            signed_by_issuer(view, issuer, signer)?;
+            signed_by(view, issuer, signer)?;
             let registration: IssuerRecord = view.get(NS_ISSUER, &issuer.0)?.ok_or_else(|| {
                 TxError::Unauthorized(format!("{issuer} is not a registered issuer"))
             })?;
@@ -61,13 +61,7 @@ pub(crate) fn execute(
                 ))
                 .into());
             }
-            match view.get::<DidRecord>(NS_DID, &subject.0)? {
-                None => return Err(TxError::NotFound(subject.to_string()).into()),
-                Some(r) if r.deactivated => {
-                    return Err(TxError::Deactivated { did: *subject }.into())
-                }
-                Some(_) => {}
-            }
+            live(view, subject)?;
             let needs_district = *kind == CredentialKind::Resident;
             if needs_district && district.as_ref().is_none_or(|d| d.as_str().is_empty()) {
                 return Err(
@@ -123,22 +117,6 @@ pub(crate) fn execute(
     }
 }
 
-/// Checks that `signer` is a key of the (live) issuer DID.
-fn signed_by_issuer(
-    view: &StateView<'_>,
-    issuer: &Did,
-    signer: &PublicKey,
-) -> Result<(), CallError> {
-    match view.get::<DidRecord>(NS_DID, &issuer.0)? {
-        None => Err(TxError::NotFound(issuer.to_string()).into()),
-        Some(r) if r.deactivated => Err(TxError::Deactivated { did: *issuer }.into()),
-        Some(r) if !r.has_key(signer) => {
-            Err(TxError::Unauthorized(format!("{signer} is not a key of {issuer}")).into())
-        }
-        Some(_) => Ok(()),
-    }
-}
-
 fn transition(
     view: &mut StateView<'_>,
     ctx: &BlockContext,
@@ -149,8 +127,20 @@ fn transition(
     let mut record: CredentialRecord = view
         .get(NS_CREDENTIAL, &id.0)?
         .ok_or_else(|| TxError::NotFound(format!("credential {id}")))?;
-    signed_by_issuer(view, &record.issuer, signer)?;
+    signed_by(view, &record.issuer, signer)?;
     use CredentialStatus::*;
+    // An issuer the council revoked may still suspend or revoke what it issued, but no
+    // longer vouch for it again.
+    if to == Active {
+        let registration: Option<IssuerRecord> = view.get(NS_ISSUER, &record.issuer.0)?;
+        if registration.is_none_or(|r| r.revoked.is_some()) {
+            return Err(TxError::Unauthorized(format!(
+                "{} is no longer an issuer and cannot reinstate credentials",
+                record.issuer
+            ))
+            .into());
+        }
+    }
     let allowed = matches!(
         (record.status, to),
         (Active, Suspended) | (Suspended, Active) | (Active | Suspended, Revoked)
@@ -171,6 +161,25 @@ fn transition(
         Revoked => "credential_revoked",
     };
     Ok(vec![Event::new(kind, &[("id", id.to_hex())])])
+}
+
+/// Refuses unless `subject` holds a valid credential of `kind` (for `district`, if given)
+/// at `time`.
+pub(crate) fn require(
+    view: &StateView<'_>,
+    subject: &Did,
+    kind: CredentialKind,
+    district: Option<&str>,
+    time: Timestamp,
+) -> Result<(), CallError> {
+    if holds_valid(view, subject, kind, district, time)? {
+        return Ok(());
+    }
+    let scope = district.map_or(String::new(), |d| format!(" for district {d}"));
+    Err(TxError::Unauthorized(format!(
+        "{subject} holds no valid {kind:?} credential{scope}"
+    ))
+    .into())
 }
 
 /// Whether `subject` holds a credential of `kind` (for `district`, if given) that is valid at

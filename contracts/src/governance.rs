@@ -7,9 +7,7 @@
 //! Validator changes live in [`crate::staking`], budget rounds in [`crate::budget`].
 
 use acta_ledger::{
-    records::{
-        Council, CredentialKind, DidRecord, GovAction, GovProposal, IssuerRecord, RoundOpener,
-    },
+    records::{Council, CredentialKind, GovAction, GovProposal, IssuerRecord, RoundOpener},
     tx::GovernanceCall,
     PublicKey,
 };
@@ -18,8 +16,7 @@ use crate::{
     budget,
     error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
-    identity::NS_DID,
-    staking,
+    identity, staking,
     view::StateView,
 };
 
@@ -109,11 +106,7 @@ fn settle(
 fn check(view: &StateView<'_>, ctx: &BlockContext, action: &GovAction) -> Result<(), CallError> {
     match action {
         GovAction::RegisterIssuer { did, kinds } => {
-            match view.get::<DidRecord>(NS_DID, &did.0)? {
-                None => return Err(TxError::NotFound(did.to_string()).into()),
-                Some(r) if r.deactivated => return Err(TxError::Deactivated { did: *did }.into()),
-                Some(_) => {}
-            }
+            identity::live(view, did)?;
             let mut sorted = kinds.clone();
             sorted.sort();
             sorted.dedup();

@@ -135,12 +135,27 @@ pub(crate) fn execute(
 }
 
 /// The record of a DID that exists and is not deactivated.
-fn live(view: &StateView<'_>, did: &Did) -> Result<DidRecord, CallError> {
+/// The record of `did`, which must exist and not be deactivated.
+pub(crate) fn live(view: &StateView<'_>, did: &Did) -> Result<DidRecord, CallError> {
     match view.get::<DidRecord>(NS_DID, &did.0)? {
         None => Err(TxError::NotFound(did.to_string()).into()),
         Some(r) if r.deactivated => Err(TxError::Deactivated { did: *did }.into()),
         Some(r) => Ok(r),
     }
+}
+
+/// The record of the live `did`, checking that `signer` is one of its own keys: how every
+/// module acts in the name of a DID.
+pub(crate) fn signed_by(
+    view: &StateView<'_>,
+    did: &Did,
+    signer: &PublicKey,
+) -> Result<DidRecord, CallError> {
+    let record = live(view, did)?;
+    if !record.has_key(signer) {
+        return Err(TxError::Unauthorized(format!("{signer} is not a key of {did}")).into());
+    }
+    Ok(record)
 }
 
 /// Whether `signer` controls `record`: one of its keys, or a key of one of its (live)

@@ -1,5 +1,5 @@
 //! Sensors: an operator holding a SensorOperator credential registers a device (a DID of
-//! its own) with what it measures, the unit (a UCUM code), a coarse location (a geohash of at
+//! its own, whose document names the operator as a controller: the device's consent) with what it measures, the unit (a UCUM code), a coarse location (a geohash of at
 //! most six characters) and its data stream; it can relocate, transfer and deactivate it.
 //! The device attests batches of readings with its own key. Each batch names the hash of the
 //! one before and carries the next sequence number, so a device's batches form one chain:
@@ -11,16 +11,16 @@
 //! [`AttestationRecord`].
 
 use acta_ledger::{
-    records::{AttestationRecord, CredentialKind, DeviceRecord, DidRecord, GEOHASH_CHARS_MAX},
+    records::{AttestationRecord, CredentialKind, DeviceRecord, GEOHASH_CHARS_MAX},
     tx::{AttestationBatch, SensorCall},
     Did, Hash, PublicKey, Timestamp,
 };
 
 use crate::{
-    credential::holds_valid,
+    credential::require,
     error::{CallError, TxError},
     executor::{BlockContext, Event},
-    identity::NS_DID,
+    identity::{live, signed_by},
     view::StateView,
 };
 
@@ -51,9 +51,15 @@ pub(crate) fn execute(
             location,
             stream,
         } => {
-            live_did(view, operator, Some(signer))?;
-            operator_credential(view, ctx, operator)?;
-            live_did(view, device, None)?;
+            signed_by(view, operator, signer)?;
+            require(
+                view,
+                operator,
+                CredentialKind::SensorOperator,
+                None,
+                ctx.time,
+            )?;
+            consents(view, device, operator)?;
             if device == operator {
                 return Err(TxError::Invalid(
                     "a device needs a DID of its own, not its operator's".into(),
@@ -111,8 +117,15 @@ pub(crate) fn execute(
                     TxError::Invalid(format!("{operator} already operates {device}")).into(),
                 );
             }
-            live_did(view, operator, None)?;
-            operator_credential(view, ctx, operator)?;
+            live(view, operator)?;
+            require(
+                view,
+                operator,
+                CredentialKind::SensorOperator,
+                None,
+                ctx.time,
+            )?;
+            consents(view, device, operator)?;
             record.operator = *operator;
             record.updated = ctx.height;
             view.put(NS_DEVICE, &device.0, &record);
@@ -152,7 +165,7 @@ fn attest(
         return Err(TxError::Invalid(format!("device {device} is deactivated")).into());
     }
     // The device's own DID signs; a rotated device key keeps attesting.
-    live_did(view, device, Some(signer))?;
+    signed_by(view, device, signer)?;
     if batch.stream != record.stream {
         return Err(TxError::Invalid(format!(
             "device {device} attests stream {:?}, not {:?}",
@@ -223,34 +236,13 @@ fn attest(
     )])
 }
 
-/// Checks that `did` exists and is live, and if `signer` is given that it is one of its keys.
-fn live_did(view: &StateView<'_>, did: &Did, signer: Option<&PublicKey>) -> Result<(), CallError> {
-    match view.get::<DidRecord>(NS_DID, &did.0)? {
-        None => Err(TxError::NotFound(did.to_string()).into()),
-        Some(r) if r.deactivated => Err(TxError::Deactivated { did: *did }.into()),
-        Some(r) => match signer {
-            Some(key) if !r.has_key(key) => {
-                Err(TxError::Unauthorized(format!("{key} is not a key of {did}")).into())
-            }
-            _ => Ok(()),
-        },
-    }
-}
-
-fn operator_credential(
-    view: &StateView<'_>,
-    ctx: &BlockContext,
-    operator: &Did,
-) -> Result<(), CallError> {
-    if !holds_valid(
-        view,
-        operator,
-        CredentialKind::SensorOperator,
-        None,
-        ctx.time,
-    )? {
+/// Refuses unless the live `device` DID names `operator` among its controllers: that is how
+/// a device (or whoever holds its key) agrees to be operated, so no operator can claim a DID
+/// that is not its device.
+fn consents(view: &StateView<'_>, device: &Did, operator: &Did) -> Result<(), CallError> {
+    if !live(view, device)?.document.controllers.contains(operator) {
         return Err(TxError::Unauthorized(format!(
-            "{operator} holds no valid SensorOperator credential"
+            "{device} does not name {operator} as a controller, so it is not its device"
         ))
         .into());
     }
@@ -269,7 +261,7 @@ fn managed(
     if !record.active {
         return Err(TxError::Invalid(format!("device {device} is deactivated")).into());
     }
-    live_did(view, &record.operator, Some(signer))?;
+    signed_by(view, &record.operator, signer)?;
     Ok(record)
 }
 

@@ -186,7 +186,6 @@ pub(crate) fn punish(
             power - u64::try_from(cut).unwrap_or(power)
         };
         let set = current(view)?;
-        let jailed: Option<JailRecord> = view.get(NS_JAILED, &offender.0)?;
         let (before, after) = if let Some(i) = set.index_of(&offender) {
             let power = set.validators()[usize::from(i.0)].power.0;
             let after = slash(power);
@@ -218,7 +217,7 @@ pub(crate) fn punish(
                 );
             }
             (power, after)
-        } else if let Some(mut record) = jailed {
+        } else if let Some(mut record) = view.get::<JailRecord>(NS_JAILED, &offender.0)? {
             let before = record.slashed_power;
             record.slashed_power = slash(before);
             let after = record.slashed_power;

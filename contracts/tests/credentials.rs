@@ -305,3 +305,24 @@ fn a_revoked_issuer_issues_no_more() {
         "unauthorized",
     );
 }
+
+#[test]
+fn a_revoked_issuer_may_withdraw_but_not_reinstate_credentials() {
+    let mut c = Chain::new();
+    let agency = c.issuer(1, vec![CredentialKind::Resident]);
+    let resident = testing::key(0xd0, 7);
+    let subject = c.create_did(&resident);
+    let a = c.credential(&agency, subject, CredentialKind::Resident, Some("north"));
+    let b = c.credential(&agency, subject, CredentialKind::Resident, Some("north"));
+    c.ok(&agency, Call::Credential(CredentialCall::Suspend { id: a }));
+    c.council_do(GovAction::RevokeIssuer {
+        did: did_of(&agency),
+    });
+    c.no(
+        &agency,
+        Call::Credential(CredentialCall::Reinstate { id: a }),
+        "unauthorized",
+    );
+    c.ok(&agency, Call::Credential(CredentialCall::Suspend { id: b }));
+    c.ok(&agency, Call::Credential(CredentialCall::Revoke { id: a }));
+}

@@ -74,7 +74,23 @@ fn world() -> World {
         None,
     ));
     let device = user(99);
-    c.create_did(&device);
+    let device_did = c.create_did(&device);
+    // The device names actor 0 as a controller: its consent to be operated by it.
+    let document = acta_ledger::records::DidDocument {
+        verification_methods: vec![acta_ledger::records::VerificationMethod {
+            id: Text::new("key-1").unwrap(),
+            key: device.public(),
+        }],
+        controllers: vec![did_of(&actors[0])],
+        services: vec![],
+    };
+    c.ok(
+        &device,
+        Call::Identity(IdentityCall::UpdateDocument {
+            did: device_did,
+            document,
+        }),
+    );
     let h = c.height().0 + 1;
     let spec = RoundSpec {
         title: Text::new("round").unwrap(),

@@ -7,7 +7,7 @@ mod common;
 
 use acta_contracts::sensor::{attestation_key, NS_ATTESTATION, NS_DEVICE};
 use acta_ledger::{
-    records::{AttestationRecord, CredentialKind, DeviceRecord},
+    records::{AttestationRecord, CredentialKind, DeviceRecord, DidDocument, VerificationMethod},
     tx::{AttestationBatch, CredentialCall, IdentityCall, SensorCall},
     types::Text,
     Call, Did, Hash, Keypair, Timestamp,
@@ -22,7 +22,28 @@ struct Setup {
     credential: Hash,
 }
 
-/// An operator with a SensorOperator credential, and a device DID.
+/// Has `signer` (a key of the device, or of one of its controllers) set the device DID's
+/// controllers: naming an operator is the device's consent to be operated by it.
+fn set_controllers(c: &mut Chain, signer: &Keypair, device: &Keypair, controllers: Vec<Did>) {
+    let document = DidDocument {
+        verification_methods: vec![VerificationMethod {
+            id: Text::new("key-1").unwrap(),
+            key: device.public(),
+        }],
+        controllers,
+        services: vec![],
+    };
+    c.ok(
+        signer,
+        Call::Identity(IdentityCall::UpdateDocument {
+            did: did(device),
+            document,
+        }),
+    );
+}
+
+/// An operator with a SensorOperator credential, and a device DID that names it as a
+/// controller.
 fn setup() -> Setup {
     let mut chain = Chain::new();
     let issuer = chain.issuer(1, vec![CredentialKind::SensorOperator]);
@@ -31,6 +52,7 @@ fn setup() -> Setup {
     let credential = chain.credential(&issuer, op_did, CredentialKind::SensorOperator, None);
     let device = user(100);
     chain.create_did(&device);
+    set_controllers(&mut chain, &device, &device, vec![op_did]);
     Setup {
         chain,
         issuer,
@@ -155,6 +177,14 @@ fn registration_needs_a_valid_operator_credential_and_well_formed_fields() {
         device,
         credential,
     } = setup();
+    // A DID that does not name the operator as its controller is not its device.
+    let someone_elses = user(101);
+    c.create_did(&someone_elses);
+    c.no(
+        &operator,
+        register(&operator, &someone_elses, "u2yhvd", "ug/m3"),
+        "unauthorized",
+    );
     // Someone without the credential.
     let stranger = user(2);
     c.create_did(&stranger);
@@ -235,6 +265,10 @@ fn operators_relocate_transfer_and_deactivate_their_devices() {
     });
     c.no(&operator, transfer.clone(), "unauthorized");
     c.credential(&issuer, other_did, CredentialKind::SensorOperator, None);
+    // With the credential, but the device does not name the new operator yet.
+    c.no(&operator, transfer.clone(), "unauthorized");
+    // The current operator, a controller of the device, adds the new one.
+    set_controllers(&mut c, &operator, &device, vec![did(&operator), other_did]);
     c.ok(&operator, transfer);
     // The old operator lost control, the new one has it.
     c.no(&operator, relocate("u2yhvf"), "unauthorized");

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::mempool::MempoolConfig;
+
 /// Paths inside a node's home folder.
 #[derive(Clone, Debug)]
 pub struct Home(pub PathBuf);
@@ -44,6 +46,10 @@ impl Home {
         self.data().join("wal")
     }
 }
+
+/// The largest `p2p.max_message_bytes` accepted: a block of the ledger's maximum size and
+/// room for its proposal.
+pub const MESSAGE_BYTES_MAX: usize = acta_ledger::block::BLOCK_BYTES_MAX + 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -93,14 +99,6 @@ pub struct ConsensusConfig {
     /// Wait this long after a commit before proposing the next block, to gather
     /// transactions.
     pub block_interval_ms: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MempoolConfig {
-    pub max_txs: usize,
-    pub max_bytes: usize,
-    pub max_per_signer: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,16 +154,6 @@ impl Default for ConsensusConfig {
     }
 }
 
-impl Default for MempoolConfig {
-    fn default() -> Self {
-        MempoolConfig {
-            max_txs: 20_000,
-            max_bytes: 64 * 1024 * 1024,
-            max_per_signer: 64,
-        }
-    }
-}
-
 impl Default for BlockConfig {
     fn default() -> Self {
         BlockConfig {
@@ -188,7 +176,28 @@ impl Config {
         Ok(config)
     }
 
-    fn check(&self) -> Result<()> {
+    /// Checks the settings that parsing alone does not: addresses, limits, timeouts.
+    pub fn check(&self) -> Result<()> {
+        let addr = |field: &str, value: &str| -> Result<()> {
+            value
+                .parse::<libp2p::Multiaddr>()
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("field {field}: {value:?}: {e}"))
+        };
+        addr("p2p.listen", &self.p2p.listen)?;
+        for (i, p) in self.p2p.peers.iter().enumerate() {
+            addr(&format!("p2p.peers[{i}]"), p)?;
+        }
+        if !self.rpc.listen.is_empty() {
+            self.rpc
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| anyhow::anyhow!("field rpc.listen: {:?}: {e}", self.rpc.listen))?;
+        }
+        anyhow::ensure!(
+            self.p2p.max_message_bytes <= MESSAGE_BYTES_MAX,
+            "field p2p.max_message_bytes: at most {MESSAGE_BYTES_MAX}"
+        );
         let positive = [
             (
                 "consensus.timeout_propose_ms",
@@ -226,11 +235,13 @@ impl Config {
 
     /// The file `actad init` writes: every setting at its default, with comments.
     pub fn commented(&self) -> String {
+        // Strings are written as TOML strings, escaped.
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
         let peers = self
             .p2p
             .peers
             .iter()
-            .map(|p| format!("\"{p}\""))
+            .map(|p| q(p))
             .collect::<Vec<_>>()
             .join(", ");
         format!(
@@ -238,11 +249,11 @@ impl Config {
 # the default.
 
 # A name for logs and status.
-moniker = "{moniker}"
+moniker = {moniker}
 
 [p2p]
 # The libp2p address to listen on.
-listen = "{listen}"
+listen = {listen}
 # Peers to dial and keep dialing: multiaddresses ending in /p2p/<peer id>.
 peers = [{peers}]
 # Whether peers that are not validators may connect, as read-only observers.
@@ -256,7 +267,7 @@ max_strikes = {max_strikes}
 
 [rpc]
 # The HTTP API's address; "" turns it off.
-listen = "{rpc}"
+listen = {rpc}
 
 [consensus]
 # Timeouts of round 0 in milliseconds; each later round adds timeout_delta_ms.
@@ -278,13 +289,13 @@ max_per_signer = {ms}
 max_txs = {bt}
 max_bytes = {bb}
 "#,
-            moniker = self.moniker,
-            listen = self.p2p.listen,
+            moniker = q(&self.moniker),
+            listen = q(&self.p2p.listen),
             allow_observers = self.p2p.allow_observers,
             max_message_bytes = self.p2p.max_message_bytes,
             gossip_interval_ms = self.p2p.gossip_interval_ms,
             max_strikes = self.p2p.max_strikes,
-            rpc = self.rpc.listen,
+            rpc = q(&self.rpc.listen),
             tp = self.consensus.timeout_propose_ms,
             tv = self.consensus.timeout_prevote_ms,
             tc = self.consensus.timeout_precommit_ms,
@@ -308,7 +319,10 @@ mod tests {
         let c = Config::default();
         let back: Config = toml::from_str(&c.commented()).unwrap();
         assert_eq!(back, c);
-        let mut custom = Config::default();
+        let mut custom = Config {
+            moniker: "a \"quoted\" \\ name".into(),
+            ..Config::default()
+        };
         custom.p2p.peers = vec!["/ip4/127.0.0.1/tcp/1/p2p/x".into()];
         let back: Config = toml::from_str(&custom.commented()).unwrap();
         assert_eq!(back, custom);

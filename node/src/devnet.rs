@@ -14,7 +14,10 @@ use acta_ledger::{Keypair, Transaction};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-use crate::genesis::{Genesis, GenesisCouncil, GenesisValidator};
+use crate::{
+    config::Config,
+    genesis::{Genesis, GenesisCouncil, GenesisValidator},
+};
 
 /// The `actad` binary beside the running one (cargo builds them into one folder).
 pub fn actad_beside_me() -> Result<PathBuf> {
@@ -141,16 +144,16 @@ impl LocalNet {
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, p)| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p_port, p.peer_id))
+                .map(|(_, p)| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", p.p2p_port, p.peer_id))
                 .collect();
             let path = node.home.join("config.toml");
-            let config = std::fs::read_to_string(&path)?
-                .replace("peers = []", &format!("peers = [{}]", peers.join(", ")))
-                .replace("timeout_propose_ms = 3000", "timeout_propose_ms = 1500")
-                .replace("timeout_prevote_ms = 1000", "timeout_prevote_ms = 500")
-                .replace("timeout_precommit_ms = 1000", "timeout_precommit_ms = 500")
-                .replace("gossip_interval_ms = 1000", "gossip_interval_ms = 500");
-            std::fs::write(&path, config)?;
+            let mut config = Config::load(&path)?;
+            config.p2p.peers = peers;
+            config.p2p.gossip_interval_ms = 500;
+            config.consensus.timeout_propose_ms = 1500;
+            config.consensus.timeout_prevote_ms = 500;
+            config.consensus.timeout_precommit_ms = 500;
+            std::fs::write(&path, config.commented())?;
         }
         Ok(LocalNet {
             dir: dir.to_path_buf(),
@@ -233,10 +236,10 @@ impl LocalNet {
         get(&self.nodes[i].rpc, "/status").ok().map(|(_, v)| v)
     }
 
+    /// Node `i`'s latest committed height (0 while it does not answer).
     pub fn height(&self, i: usize) -> u64 {
-        get(&self.nodes[i].rpc, "/status")
-            .ok()
-            .and_then(|(_, v)| v["height"].as_u64())
+        self.status(i)
+            .and_then(|v| v["height"].as_u64())
             .unwrap_or(0)
     }
 

@@ -100,6 +100,7 @@ impl Genesis {
             bail!("field validators: a chain needs at least one validator");
         }
         let mut peers = BTreeMap::new();
+        let mut peer_ids = std::collections::BTreeSet::new();
         let mut names = BTreeMap::new();
         let mut validators = Vec::new();
         for (i, v) in self.validators.iter().enumerate() {
@@ -115,7 +116,7 @@ impl Genesis {
             if peers.insert(key, peer).is_some() {
                 bail!("{}: key listed twice", at("consensus_key"));
             }
-            if peers.values().filter(|p| **p == peer).count() > 1 {
+            if !peer_ids.insert(peer) {
                 bail!("{}: peer id listed twice", at("peer_id"));
             }
             names.insert(key, v.name.clone());
@@ -129,7 +130,9 @@ impl Genesis {
         let mut members = Vec::new();
         for (i, m) in self.council.members.iter().enumerate() {
             members.push(
-                PublicKey::from_hex(m).map_err(|e| anyhow!("field council.members[{i}]: {e}"))?,
+                PublicKey::from_hex(m)
+                    .and_then(|k| k.validate().map(|()| k))
+                    .map_err(|e| anyhow!("field council.members[{i}]: {e}"))?,
             );
         }
         let council = Council::new(members, self.council.threshold)
@@ -140,6 +143,9 @@ impl Genesis {
                 Did::parse(&issuer.did).map_err(|e| anyhow!("field issuers[{i}].did: {e}"))?;
             if issuer.kinds.is_empty() {
                 bail!("field issuers[{i}].kinds: an issuer issues at least one kind");
+            }
+            if issuers.iter().any(|(d, _)| *d == did) {
+                bail!("field issuers[{i}].did: {did} is listed twice");
             }
             issuers.push((did, issuer.kinds.clone()));
         }

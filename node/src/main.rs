@@ -113,10 +113,6 @@ fn init(
             home.config().display()
         );
     }
-    std::fs::create_dir_all(home.keys())
-        .with_context(|| format!("creating {}", home.keys().display()))?;
-    keys::generate(&home.node_key())?;
-    keys::generate(&home.consensus_key())?;
     let mut config = Config {
         moniker,
         ..Config::default()
@@ -124,6 +120,12 @@ fn init(
     config.p2p.listen = p2p_listen;
     config.p2p.peers = peers;
     config.rpc.listen = rpc_listen;
+    // Every flag is checked before anything is written.
+    config.check().context("the flags")?;
+    std::fs::create_dir_all(home.keys())
+        .with_context(|| format!("creating {}", home.keys().display()))?;
+    keys::generate(&home.node_key())?;
+    keys::generate(&home.consensus_key())?;
     std::fs::write(home.config(), config.commented())
         .with_context(|| format!("writing {}", home.config().display()))?;
     eprintln!(
@@ -140,18 +142,9 @@ fn start(home: Home) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let config = Config::load(&home.config())?;
         let (node, handle) = Node::open(&home)?;
-        if let Some(addr) = rpc::listen_addr(&config.rpc.listen)? {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTP API to {addr}"))?;
-            tracing::info!(address = %addr, "HTTP API listening");
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, rpc::router(handle)).await {
-                    tracing::error!("HTTP API: {e}");
-                }
-            });
+        if let Some(addr) = rpc::listen_addr(&node.config().rpc.listen)? {
+            rpc::spawn(addr, handle).await?;
         }
         node.run().await
     })

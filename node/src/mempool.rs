@@ -19,8 +19,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use acta_ledger::{tx::TX_BYTES_MAX, ChainId, Hash, PublicKey, Transaction};
 
-/// Limits of the pool.
-#[derive(Clone, Debug)]
+/// Limits of the pool (the `[mempool]` section of `config.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MempoolConfig {
     /// The most transactions the pool holds.
     pub max_txs: usize,
@@ -33,7 +34,7 @@ pub struct MempoolConfig {
 impl Default for MempoolConfig {
     fn default() -> Self {
         MempoolConfig {
-            max_txs: 10_000,
+            max_txs: 20_000,
             max_bytes: 64 * 1024 * 1024,
             max_per_signer: 64,
         }
@@ -193,21 +194,21 @@ impl Mempool {
         }
         let base = next_nonce(&tx.signer);
         self.drop_below(&tx.signer, base);
-        let (expected, count) = match self.by_signer.get(&tx.signer) {
-            Some(nonces) => match nonces.last_key_value() {
-                Some((&last, _)) => match last.checked_add(1) {
-                    Some(next) => (next, nonces.len()),
-                    // The signer's nonces are used up.
-                    None => {
-                        return Err(AddError::StaleNonce {
-                            expected: u64::MAX,
-                            got: tx.nonce,
-                        })
-                    }
-                },
-                None => (base, 0),
-            },
+        // Empty per-signer maps are removed, so a signer present has a last nonce.
+        let pending = self
+            .by_signer
+            .get(&tx.signer)
+            .and_then(|n| n.last_key_value().map(|(&last, _)| (last, n.len())));
+        let (expected, count) = match pending {
             None => (base, 0),
+            Some((last, n)) => {
+                // The signer's nonces are used up.
+                let next = last.checked_add(1).ok_or(AddError::StaleNonce {
+                    expected: u64::MAX,
+                    got: tx.nonce,
+                })?;
+                (next, n)
+            }
         };
         if tx.nonce < expected {
             return Err(AddError::StaleNonce {
@@ -267,25 +268,30 @@ impl Mempool {
     }
 
     /// After a block is committed: removes its transactions (by id), then for each signer
-    /// with transactions left drops those whose nonce is below `next_nonce` (the signer's
-    /// next nonce in the new state) and, if the lowest remaining nonce is not exactly
-    /// `next_nonce`, drops all of that signer's remaining transactions (they can never
-    /// execute). Returns how many were dropped besides the committed ones.
+    /// of the block with transactions left drops those whose nonce is below `next_nonce`
+    /// (the signer's next nonce in the new state) and, if the lowest remaining nonce is not
+    /// exactly `next_nonce`, drops all of that signer's remaining transactions (they can
+    /// never execute). Returns how many were dropped besides the committed ones.
     ///
-    /// Calls `next_nonce` once per signer with transactions in the pool.
+    /// Only a block's own transactions move nonces, so only the block's signers are looked
+    /// at: `next_nonce` is called once per distinct signer in `committed`.
     pub fn update(
         &mut self,
         committed: &[Transaction],
         next_nonce: &dyn Fn(&PublicKey) -> u64,
     ) -> usize {
+        let mut signers = std::collections::BTreeSet::new();
         for tx in committed {
             if let Some(&seq) = self.by_id.get(&tx.id()) {
                 self.remove(seq);
             }
+            signers.insert(tx.signer);
         }
-        let signers: Vec<PublicKey> = self.by_signer.keys().copied().collect();
         let mut dropped = 0;
         for signer in signers {
+            if !self.by_signer.contains_key(&signer) {
+                continue;
+            }
             let base = next_nonce(&signer);
             dropped += self.drop_below(&signer, base);
             let gapped = self
@@ -696,14 +702,18 @@ mod tests {
         for gone in [tx(1, 0), tx(4, 0), tx(5, 0), tx(5, 1), tx(6, 0)] {
             assert!(!m.contains(&gone.id()));
         }
-        // A signer whose next nonce jumped past the pool loses everything as stale.
-        let dropped = m.update(&[], &nonces(&[(1, 9), (2, 1), (4, 1)]));
+        // A signer whose next nonce jumped past the pool (by transactions this pool never
+        // saw) loses everything as stale.
+        let dropped = m.update(&[other_tx(1, 8)], &nonces(&[(1, 9), (2, 1), (4, 1)]));
         assert_eq!(dropped, 2);
         assert_eq!(
             m.reap(usize::MAX, usize::MAX),
             vec![tx(2, 1), tx(3, 0), tx(3, 1), tx(4, 1)]
         );
-        assert_eq!(m.update(&[], &nonces(&[(1, 9), (2, 1), (4, 1)])), 0);
+        assert_eq!(
+            m.update(&[other_tx(1, 9)], &nonces(&[(1, 10), (2, 1), (4, 1)])),
+            0
+        );
     }
 
     #[test]

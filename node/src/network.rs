@@ -9,9 +9,7 @@
 
 use std::{io, time::Duration};
 
-use acta_ledger::{
-    codec, Block, Commit, Evidence, Hash, Height, SignedProposal, SignedVote, Transaction,
-};
+use acta_ledger::{codec, Block, Commit, Evidence, Hash, Height, SignedProposal, SignedVote};
 use borsh::{BorshDeserialize, BorshSerialize};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{
@@ -57,11 +55,6 @@ impl Envelope {
     }
 }
 
-/// Decodes a transaction from the transactions topic.
-pub fn decode_tx(bytes: &[u8]) -> acta_ledger::Result<Transaction> {
-    Transaction::decode(bytes)
-}
-
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
 pub enum SyncRequest {
     /// Blocks `from..from + count` with their commits (count at most [`SYNC_BLOCKS_MAX`]).
@@ -74,20 +67,17 @@ pub enum SyncResponse {
     Blocks(Vec<(Block, Commit)>),
 }
 
+/// The largest sync response: a responder stops adding blocks once it has passed four
+/// messages' worth, and one block is at most one message.
+pub fn sync_response_max(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_mul(5)
+}
+
 /// Length-prefixed borsh, with the length checked before anything is read.
 #[derive(Clone, Debug)]
 pub struct SyncCodec {
     pub max_request: usize,
     pub max_response: usize,
-}
-
-impl Default for SyncCodec {
-    fn default() -> Self {
-        SyncCodec {
-            max_request: 1024,
-            max_response: 64 * 1024 * 1024,
-        }
-    }
 }
 
 async fn read_framed<T, R>(io: &mut R, max: usize) -> io::Result<T>
@@ -104,8 +94,15 @@ where
             format!("message of {len} bytes, more than {max}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Grow with what actually arrives: a length prefix alone allocates nothing.
+    let mut buf = Vec::new();
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("message cut short at {} of {len} bytes", buf.len()),
+        ));
+    }
     codec::decode("sync message", &buf, max)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
@@ -221,7 +218,7 @@ impl Behaviour {
             identify::Behaviour::new(identify::Config::new("/acta/1".into(), key.public()));
         let codec = SyncCodec {
             max_request: 1024,
-            max_response: max_message_bytes * SYNC_BLOCKS_MAX as usize,
+            max_response: sync_response_max(max_message_bytes),
         };
         let sync = request_response::Behaviour::with_codec(
             codec,

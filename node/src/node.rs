@@ -46,10 +46,10 @@ use crate::{
     config::{Config, Home},
     genesis::{ChainSpec, Genesis},
     keys,
-    mempool::{AddError, Mempool, MempoolConfig},
+    mempool::{AddError, Mempool},
     network::{
-        self, Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse,
-        SYNC_BLOCKS_MAX, TOPIC_CONSENSUS, TOPIC_TXS,
+        Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse, SYNC_BLOCKS_MAX,
+        TOPIC_CONSENSUS, TOPIC_TXS,
     },
     wal::Wal,
 };
@@ -103,6 +103,8 @@ struct Candidate {
 
 pub struct Node {
     config: Config,
+    /// The core's bound on rounds ahead of its own that it considers.
+    future_rounds_max: u32,
     spec: ChainSpec,
     store: Arc<Store>,
     key: Keypair,
@@ -129,8 +131,6 @@ pub struct Node {
     awaiting_check: HashSet<Hash>,
     /// This validator's own messages at `height`, re-sent while the height is undecided.
     own: Vec<Message>,
-    /// Messages for `height` that arrived before the core started it.
-    early: Vec<Message>,
     evidence: Vec<Evidence>,
     timers: BTreeMap<(Instant, u64), Timeout>,
     timer_seq: u64,
@@ -264,14 +264,7 @@ impl Node {
             spec.chain_id.clone(),
             Keypair::from_seed(key.seed()),
         );
-        let mempool = Mempool::new(
-            spec.chain_id.clone(),
-            MempoolConfig {
-                max_txs: config.mempool.max_txs,
-                max_bytes: config.mempool.max_bytes,
-                max_per_signer: config.mempool.max_per_signer,
-            },
-        );
+        let mempool = Mempool::new(spec.chain_id.clone(), config.mempool.clone());
         let (tx, rx) = mpsc::channel(1024);
         let status = Arc::new(RwLock::new(Status {
             chain_id: spec.chain_id.to_string(),
@@ -287,6 +280,7 @@ impl Node {
         };
         let mut node = Node {
             config,
+            future_rounds_max: core_config.future_rounds_max,
             spec,
             store,
             key,
@@ -306,7 +300,6 @@ impl Node {
             candidates: HashMap::new(),
             awaiting_check: HashSet::new(),
             own: Vec::new(),
-            early: Vec::new(),
             evidence: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
@@ -329,6 +322,10 @@ impl Node {
         node.update_status();
         info!(height = %height, peer = %node.peer_id, "node opened");
         Ok((node, handle))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Runs until SIGTERM or SIGINT.
@@ -405,14 +402,12 @@ impl Node {
         self.started = true;
         let wal = std::mem::take(&mut self.own);
         debug!(height = %self.height, restored = wal.len(), "starting height");
-        let mut out = self.core.on(Input::StartHeight {
+        // The core replays what it buffered for this height.
+        let out = self.core.on(Input::StartHeight {
             height: self.height,
             schedule: self.schedule.clone(),
             wal,
         });
-        for m in std::mem::take(&mut self.early) {
-            out.extend(self.core.on(Input::Message(m)));
-        }
         self.carry_out(out)
     }
 
@@ -708,7 +703,6 @@ impl Node {
         self.candidates.clear();
         self.awaiting_check.clear();
         self.own.clear();
-        self.early.clear();
         self.timers.clear();
         self.started = false;
         self.start_at =
@@ -728,7 +722,10 @@ impl Node {
                 message,
             })) => {
                 let verdict = if message.topic == self.consensus_topic.hash() {
-                    self.on_consensus_bytes(propagation_source, &message.data)?
+                    // Statuses are the originator's (messages are signed); strikes go to
+                    // the peer that forwarded the message.
+                    let origin = message.source.unwrap_or(propagation_source);
+                    self.on_consensus_bytes(origin, &message.data)?
                 } else if message.topic == self.txs_topic.hash() {
                     self.on_tx_bytes(&message.data)
                 } else {
@@ -783,13 +780,31 @@ impl Node {
                 Ok(MessageAcceptance::Accept)
             }
             Gossip::Proposal { proposal, block } => {
-                if proposal.verify(&self.spec.chain_id).is_err()
-                    || block.hash() != proposal.proposal.block
+                /// The most candidate blocks kept for one height (one per round is usual).
+                const CANDIDATES_MAX: usize = 64;
+                let hash = block.hash();
+                if proposal.verify(&self.spec.chain_id).is_err() || hash != proposal.proposal.block
                 {
                     return Ok(MessageAcceptance::Reject);
                 }
-                if proposal.proposal.height == self.height {
-                    let hash = block.hash();
+                // Keep the block only if its signer proposes that round: anyone else's
+                // proposal is ignored by the core, and its block would only take memory.
+                let p = &proposal.proposal;
+                // Rounds far ahead are dropped by the core too; bounding them first keeps the
+                // proposer lookup (linear in the round) cheap.
+                let current = if self.started { self.core.round().0 } else { 0 };
+                let near = p.round.0 <= current.saturating_add(self.future_rounds_max);
+                let keep = p.height == self.height
+                    && near
+                    && self
+                        .schedule
+                        .validators()
+                        .index_of(&proposal.proposer)
+                        .is_some()
+                    && self.schedule.proposer_key(p.round.0) == proposal.proposer
+                    && (self.candidates.contains_key(&hash)
+                        || self.candidates.len() < CANDIDATES_MAX);
+                if keep {
                     self.candidates.entry(hash).or_insert(Candidate {
                         block: *block,
                         update: None,
@@ -833,13 +848,11 @@ impl Node {
     }
 
     fn hand_to_core(&mut self, m: Message) -> Result<()> {
-        /// The most messages kept for a height that has not started yet.
-        const EARLY_MAX: usize = 4096;
-        if !self.started {
-            if m.height() == self.height && self.early.len() < EARLY_MAX && !self.early.contains(&m)
-            {
-                self.early.push(m);
-            }
+        // Between heights the core still stands at the last one (or, after a sync, further
+        // back): it keeps messages of its next height in its bounded, per-signer buffer and
+        // replays them when the height starts. Only messages of the height about to start
+        // are worth that.
+        if !self.started && m.height() != self.height {
             return Ok(());
         }
         let out = self.core.on(Input::Message(m));
@@ -847,7 +860,7 @@ impl Node {
     }
 
     fn on_tx_bytes(&mut self, data: &[u8]) -> MessageAcceptance {
-        let Ok(tx) = network::decode_tx(data) else {
+        let Ok(tx) = Transaction::decode(data) else {
             return MessageAcceptance::Reject;
         };
         match self.add_txs(vec![tx]).pop() {
@@ -977,7 +990,9 @@ impl Node {
                             break;
                         };
                         bytes += b.encode_len();
-                        if bytes > self.config.p2p.max_message_bytes * 4 && !blocks.is_empty() {
+                        if bytes > self.config.p2p.max_message_bytes.saturating_mul(4)
+                            && !blocks.is_empty()
+                        {
                             break;
                         }
                         blocks.push((b, c));

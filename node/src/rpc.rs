@@ -62,14 +62,18 @@ pub fn router(handle: Handle) -> Router {
         .with_state(handle)
 }
 
-/// Serves the API on `listen` until the task is dropped.
-pub async fn serve(listen: SocketAddr, handle: Handle) -> Result<()> {
+/// Binds the API's address, then serves it in a task of its own.
+pub async fn spawn(listen: SocketAddr, handle: Handle) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the HTTP API to {listen}"))?;
-    axum::serve(listener, router(handle))
-        .await
-        .context("serving the HTTP API")
+    tracing::info!(address = %listen, "HTTP API listening");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(handle)).await {
+            tracing::error!("HTTP API: {e}");
+        }
+    });
+    Ok(())
 }
 
 async fn status(State(h): State<Handle>) -> ApiResult {
@@ -129,16 +133,28 @@ async fn submit(
     }
 }
 
-async fn latest_block(State(h): State<Handle>) -> ApiResult {
-    let latest = h
-        .store
-        .latest_height()
+/// Runs a store read off the async workers (RocksDB blocks).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
         .map_err(ApiError::internal)?
-        .unwrap_or(Height(0));
-    block_at(&h, latest)
 }
 
-async fn block(State(h): State<Handle>, Path(height): Path<String>) -> ApiResult {
+async fn latest_block(State(h): State<Handle>) -> Result<Response, ApiError> {
+    blocking(move || {
+        let latest = h
+            .store
+            .latest_height()
+            .map_err(ApiError::internal)?
+            .unwrap_or(Height(0));
+        block_at(&h, latest)
+    })
+    .await
+}
+
+async fn block(State(h): State<Handle>, Path(height): Path<String>) -> Result<Response, ApiError> {
     let height: u64 = height.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -146,10 +162,18 @@ async fn block(State(h): State<Handle>, Path(height): Path<String>) -> ApiResult
             format!("height {height:?} is not a number"),
         )
     })?;
-    block_at(&h, Height(height))
+    blocking(move || block_at(&h, Height(height))).await
 }
 
-fn block_at(h: &Handle, height: Height) -> ApiResult {
+#[derive(serde::Serialize)]
+struct BlockAnswer<'a> {
+    hash: String,
+    block: &'a acta_ledger::Block,
+    commit: Option<&'a acta_ledger::Commit>,
+}
+
+/// A block with its hash and commit, serialised straight to the response.
+fn block_at(h: &Handle, height: Height) -> Result<Response, ApiError> {
     let block = h
         .store
         .block(height)
@@ -162,34 +186,47 @@ fn block_at(h: &Handle, height: Height) -> ApiResult {
             )
         })?;
     let commit = h.store.commit(height).map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "hash": block.hash().to_hex(),
-        "block": block,
-        "commit": commit,
-    })))
+    Ok(Json(BlockAnswer {
+        hash: block.hash().to_hex(),
+        block: &block,
+        commit: commit.as_ref(),
+    })
+    .into_response())
 }
+
+/// The longest namespace name accepted (the modules' names are far shorter).
+const NAMESPACE_MAX: usize = 64;
 
 /// A raw state value at the latest height: `key` in hex, the value as hex (or null).
 async fn state_value(
     State(h): State<Handle>,
     Path((namespace, key)): Path<(String, String)>,
 ) -> ApiResult {
-    let key = hex::decode(&key).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("key is not hex: {e}"),
-        )
-    })?;
-    let height = h
-        .store
-        .latest_height()
-        .map_err(ApiError::internal)?
-        .unwrap_or(Height(0));
-    let value = h
-        .store
-        .get(&acta_ledger::state::state_key(&namespace, &key), height)
-        .map_err(ApiError::internal)?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m);
+    if namespace.is_empty()
+        || namespace.len() > NAMESPACE_MAX
+        || !namespace
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    {
+        return Err(bad(format!(
+            "namespace {namespace:?} is not 1 to {NAMESPACE_MAX} characters of a-z 0-9 _"
+        )));
+    }
+    let key = hex::decode(&key).map_err(|e| bad(format!("key is not hex: {e}")))?;
+    let (height, value) = blocking(move || {
+        let height = h
+            .store
+            .latest_height()
+            .map_err(ApiError::internal)?
+            .unwrap_or(Height(0));
+        let value = h
+            .store
+            .get(&acta_ledger::state::state_key(&namespace, &key), height)
+            .map_err(ApiError::internal)?;
+        Ok((height, value))
+    })
+    .await?;
     Ok(Json(json!({
         "height": height.0,
         "value": value.map(hex::encode),

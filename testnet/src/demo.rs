@@ -14,8 +14,8 @@ use acta_contracts::{budget::NS_TALLY, executor::NS_NONCE};
 use acta_ledger::{
     merkle,
     records::{
-        BallotFormat, CredentialKind, GovAction, RoundSpec, Rule, RuleProfile, TallyRecord,
-        TieBreak,
+        BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
+        TallyRecord, TieBreak, VerificationMethod,
     },
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
@@ -194,7 +194,24 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         "== {residents} residents created their DIDs and hold Resident credentials for old-town"
     );
 
-    // An air-quality sensor attests three batches, each naming the one before.
+    // The device names the operator as a controller (its consent), the operator registers
+    // it, and it attests three batches, each naming the one before.
+    let document = DidDocument {
+        verification_methods: vec![VerificationMethod {
+            id: text("key-1")?,
+            key: device.public(),
+        }],
+        controllers: vec![did(&operator)],
+        services: vec![],
+    };
+    let consent = w.tx(
+        &device,
+        Call::Identity(IdentityCall::UpdateDocument {
+            did: did(&device),
+            document,
+        }),
+    );
+    w.send_and_settle(&[consent], &[&device])?;
     let register = Call::Sensor(SensorCall::Register {
         operator: did(&operator),
         device: did(&device),

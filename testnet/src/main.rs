@@ -41,8 +41,8 @@ enum Command {
         /// temporary folder).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
-        /// Residents who take part.
-        #[arg(long, default_value_t = 24)]
+        /// Residents who take part (4 to 1000).
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(4..=1000))]
         residents: u32,
         /// Keep the network running at the end.
         #[arg(long)]
@@ -120,7 +120,7 @@ fn main() -> ExitCode {
             let dir = dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("acta-demo-{}", std::process::id()))
             });
-            match acta_testnet::demo::run(&dir, residents.max(4), keep) {
+            match acta_testnet::demo::run(&dir, residents, keep) {
                 Ok(()) => {
                     if temporary {
                         let _ = std::fs::remove_dir_all(&dir);

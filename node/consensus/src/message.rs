@@ -53,7 +53,7 @@ pub struct Timeout {
 /// An input to the core.
 ///
 /// The caller checks the signature of every proposal, vote and commit before handing it in
-/// (the node does so in batches); the core checks everything else.
+/// (the node checks each one as it arrives); the core checks everything else.
 #[derive(Clone, Debug)]
 pub enum Input {
     /// Begin `height` with its validators and proposer schedule. `wal` holds the messages

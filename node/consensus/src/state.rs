@@ -466,7 +466,11 @@ impl Core {
     }
 
     fn on_commit(&mut self, commit: Commit, out: &mut Vec<Output>) {
-        if self.schedule.is_none() || commit.height != self.height || self.step == Step::Decided {
+        if self.schedule.is_none()
+            || commit.height != self.height
+            || self.step == Step::Decided
+            || self.synced_commit.is_some()
+        {
             return;
         }
         // The caller checked the signatures already; checking them again here costs little

@@ -595,7 +595,8 @@ impl World<'_> {
                 if commit.height != core.height() {
                     return;
                 }
-                // The caller checks the commit's signatures, as the node's block sync does.
+                // The caller checks the commit's signatures before `Input::Commit` (the node
+                // instead applies synced blocks itself, each checked against its commit).
                 if verify_commit(
                     &self.chain,
                     &self.set,
