@@ -83,6 +83,44 @@ pub struct BlockOutcome {
     pub events: Vec<Event>,
 }
 
+/// What a block did, as the node stores it beside the block: the receipt of every
+/// transaction, in order, and the events of the block's start (evidence, tallies).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BlockResults {
+    pub receipts: Vec<Receipt>,
+    pub events: Vec<Event>,
+}
+
+impl BlockResults {
+    /// The bytes of each receipt: the leaves of the header's `results_root`.
+    pub fn receipt_leaves(receipts: &[Receipt]) -> Vec<Vec<u8>> {
+        receipts.iter().map(acta_ledger::codec::encode).collect()
+    }
+
+    /// The header's `results_root` for these receipts.
+    pub fn results_root(receipts: &[Receipt]) -> Hash {
+        acta_ledger::Block::results_root(&Self::receipt_leaves(receipts))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        acta_ledger::codec::encode(self)
+    }
+
+    /// Decodes stored results (at most the size of a block).
+    pub fn decode(bytes: &[u8]) -> Result<BlockResults, acta_ledger::Error> {
+        acta_ledger::codec::decode("block results", bytes, acta_ledger::block::BLOCK_BYTES_MAX)
+    }
+}
+
+impl BlockOutcome {
+    pub fn results(&self) -> BlockResults {
+        BlockResults {
+            receipts: self.receipts.clone(),
+            events: self.events.clone(),
+        }
+    }
+}
+
 /// Executes a block on the state after height `ctx.height - 1`: first its evidence (see
 /// [`staking`]) and the tallies of budget rounds closing at this height, then its
 /// transactions in order.

@@ -26,7 +26,8 @@ use crate::{
 pub const NS_VALIDATORS: &str = "validators";
 pub const NS_JAILED: &str = "jailed";
 pub const NS_SLASHED: &str = "slashed";
-const SET_KEY: &[u8] = b"set";
+/// The key of the validator set in [`NS_VALIDATORS`].
+pub const SET_KEY: &[u8] = b"set";
 
 /// The share of its power an equivocating validator loses, in basis points.
 pub const PARAM_SLASH_BPS: &str = "slash_fraction_bps";

@@ -128,7 +128,7 @@ fn block_commit(c: &mut Criterion) {
                     },
                 );
                 let commit = testing::commit(&chain, &keys, &set, Height(1), block.hash());
-                store.commit_block(&block, &commit, update).unwrap();
+                store.commit_block(&block, &commit, update, &[]).unwrap();
                 (dir, store)
             },
             BatchSize::PerIteration,

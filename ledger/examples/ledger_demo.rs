@@ -95,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         );
         let commit = testing::commit(&chain, &keys, &set, height, block.hash());
-        store.commit_block(&block, &commit, update)?;
+        store.commit_block(&block, &commit, update, &[])?;
         tx_count += block.txs.len() as u64;
         if h % 10 == 0 || h == blocks {
             println!(

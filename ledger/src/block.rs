@@ -30,6 +30,9 @@ pub struct Header {
     pub parent_hash: Hash,
     /// RFC 9162 root over the ids of the block's transactions, in order.
     pub txs_root: Hash,
+    /// RFC 9162 root over the encodings of the transactions' results (receipts), in the
+    /// transactions' order: what each transaction did, so a client can prove it.
+    pub results_root: Hash,
     /// Root of the state tree after executing this block.
     pub state_root: Hash,
     /// Hash of the validator set that signs this block.
@@ -83,6 +86,12 @@ impl Block {
     pub fn txs_root(txs: &[Transaction]) -> Hash {
         let ids: Vec<Hash> = txs.iter().map(|t| merkle::leaf_hash(&t.id().0)).collect();
         merkle::root(&ids)
+    }
+
+    /// The results root of a block: RFC 9162 over the encodings of its transactions'
+    /// results, one per transaction, in order.
+    pub fn results_root<T: AsRef<[u8]>>(results: &[T]) -> Hash {
+        merkle::root_of(results)
     }
 
     pub fn last_commit_hash(last_commit: Option<&Commit>) -> Hash {

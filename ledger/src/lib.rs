@@ -14,6 +14,7 @@
 //!   the small [`state::AuthenticatedState`] trait.
 //! - [`store`]: the RocksDB store, where a block, its commit, its state and its index land in
 //!   one synced write.
+//! - [`bundle`]: proof bundles that an auditor verifies offline against the genesis.
 //! - [`light`]: checking commits against validator sets and following headers across
 //!   validator-set changes.
 //!
@@ -22,6 +23,7 @@
 //! of a block.
 
 pub mod block;
+pub mod bundle;
 pub mod codec;
 pub mod crypto;
 mod error;

@@ -10,6 +10,8 @@
 //! - `commits`: height -> borsh `Commit`
 //! - `block_hashes`: block hash -> height
 //! - `txs`: transaction id -> borsh `TxLocation`
+//! - `results`: height -> the block's results, as the caller encoded them (the node stores
+//!   its transactions' receipts here; the header's `results_root` commits to them)
 //! - `state_nodes`: borsh jmt `NodeKey` -> borsh jmt `Node`
 //! - `state_values`: key hash || version (u64 big-endian) -> borsh `Option<Vec<u8>>`
 //! - `meta`: `latest_height` -> u64 big-endian
@@ -40,14 +42,16 @@ const CF_BLOCKS: &str = "blocks";
 const CF_COMMITS: &str = "commits";
 const CF_BLOCK_HASHES: &str = "block_hashes";
 const CF_TXS: &str = "txs";
+const CF_RESULTS: &str = "results";
 const CF_STATE_NODES: &str = "state_nodes";
 const CF_STATE_VALUES: &str = "state_values";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 7] = [
+const COLUMN_FAMILIES: [&str; 8] = [
     CF_BLOCKS,
     CF_COMMITS,
     CF_BLOCK_HASHES,
     CF_TXS,
+    CF_RESULTS,
     CF_STATE_NODES,
     CF_STATE_VALUES,
     CF_META,
@@ -174,7 +178,14 @@ impl Store {
     /// synced batch. The block must be the next height, the commit must name its height and
     /// hash, and the update's root must be the header's state root. Checking the commit's
     /// signatures and the block's body is the caller's work, done before it executed it.
-    pub fn commit_block(&self, block: &Block, commit: &Commit, update: StateUpdate) -> Result<()> {
+    /// `results` is stored as given, for [`Store::results`].
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        commit: &Commit,
+        update: StateUpdate,
+        results: &[u8],
+    ) -> Result<()> {
         let _writer = self
             .write_lock
             .lock()
@@ -208,6 +219,7 @@ impl Store {
         batch.put_cf(self.cf(CF_BLOCKS), key, block.encode());
         batch.put_cf(self.cf(CF_COMMITS), key, codec::encode(commit));
         batch.put_cf(self.cf(CF_BLOCK_HASHES), hash.0, key);
+        batch.put_cf(self.cf(CF_RESULTS), key, results);
         for (i, tx) in block.txs.iter().enumerate() {
             let index = u32::try_from(i).expect("blocks hold fewer than 2^32 transactions");
             batch.put_cf(
@@ -247,6 +259,32 @@ impl Store {
                 codec::decode("commit", &b, Commit::BYTES_MAX).map_err(|e| corrupt("commit", e))
             })
             .transpose()
+    }
+
+    /// The results stored with the block at `height`.
+    pub fn results(&self, height: Height) -> Result<Option<Vec<u8>>> {
+        self.get_cf(CF_RESULTS, &height.0.to_be_bytes())
+    }
+
+    /// The heights at which `key` was written (set or deleted), oldest first, at most
+    /// `limit` of them: the history of one state value without reading any block.
+    pub fn versions_of(&self, key: &Hash, limit: usize) -> Result<Vec<Height>> {
+        let start = value_key(&KeyHash(key.0), 0);
+        let iter = self.db.iterator_cf(
+            self.cf(CF_STATE_VALUES),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, _) = item?;
+            if k.len() != 40 || k[..32] != key.0 || out.len() >= limit {
+                break;
+            }
+            let mut version = [0u8; 8];
+            version.copy_from_slice(&k[32..]);
+            out.push(Height(u64::from_be_bytes(version)));
+        }
+        Ok(out)
     }
 
     pub fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>> {

@@ -117,6 +117,7 @@ pub fn block(chain: &ChainId, spec: BlockSpec<'_>) -> Block {
         time: Timestamp(1_700_000_000_000 + spec.height.0 * 1000),
         parent_hash: spec.parent_hash,
         txs_root: Block::txs_root(&spec.txs),
+        results_root: Block::results_root::<Vec<u8>>(&[]),
         state_root: spec.state_root,
         validators_hash: spec.validators.hash(),
         next_validators_hash: spec.next_validators.hash(),

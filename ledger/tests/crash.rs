@@ -87,7 +87,7 @@ fn crash_writer() {
         );
         let commit = testing::commit(&chain, &keys, &set, height, block.hash());
         store
-            .commit_block(&block, &commit, update)
+            .commit_block(&block, &commit, update, &[])
             .expect("commit block");
         println!("\nACK {}", height.0);
         parent = block.hash();

@@ -47,7 +47,7 @@ fn write_chain(store: &Store, n: u64, txs: u32) -> Chain {
         );
         block.check_body().unwrap();
         let commit = testing::commit(&chain, &keys, &set, height, block.hash());
-        store.commit_block(&block, &commit, update).unwrap();
+        store.commit_block(&block, &commit, update, &[]).unwrap();
         parent = block.hash();
         last_commit = Some(commit.clone());
         out.blocks.push((block, commit));
@@ -140,7 +140,7 @@ fn writes_that_do_not_fit_are_refused_and_change_nothing() {
 
     // The same height again.
     let update = store.prepare(&StateChanges::new(), Height(3)).unwrap();
-    assert!(store.commit_block(&block, &commit, update).is_err());
+    assert!(store.commit_block(&block, &commit, update, &[]).is_err());
 
     // A next block whose state root is not the update's.
     let update = store.prepare(&StateChanges::new(), Height(3)).unwrap();
@@ -158,11 +158,13 @@ fn writes_that_do_not_fit_are_refused_and_change_nothing() {
         },
     );
     let next_commit = testing::commit(&chain, &keys, &set, Height(3), next.hash());
-    assert!(store.commit_block(&next, &next_commit, update).is_err());
+    assert!(store
+        .commit_block(&next, &next_commit, update, &[])
+        .is_err());
 
     // A commit for another block.
     let update = store.prepare(&StateChanges::new(), Height(3)).unwrap();
-    assert!(store.commit_block(&next, &commit, update).is_err());
+    assert!(store.commit_block(&next, &commit, update, &[]).is_err());
 
     assert_eq!(store.latest_height().unwrap(), Some(Height(2)));
     assert_eq!(store.block(Height(3)).unwrap(), None);

@@ -86,7 +86,20 @@ pub struct P2pConfig {
 pub struct RpcConfig {
     /// The HTTP API's address; empty to turn it off.
     pub listen: String,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests served at once; more are refused with 503 until one finishes.
+    pub max_concurrent: usize,
+    /// Submissions with `mode=commit` waiting at once; more are refused with 503.
+    pub max_commit_waits: usize,
+    /// How long a `mode=commit` submission waits for its block, in milliseconds.
+    pub commit_timeout_ms: u64,
+    /// Open event subscriptions (server-sent events) at once.
+    pub max_subscriptions: usize,
 }
+
+/// The most a `mode=commit` submission may be configured to wait, in milliseconds.
+pub const COMMIT_TIMEOUT_MS_MAX: u64 = 120_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -138,6 +151,11 @@ impl Default for RpcConfig {
     fn default() -> Self {
         RpcConfig {
             listen: "127.0.0.1:26657".into(),
+            max_body_bytes: 256 * 1024,
+            max_concurrent: 512,
+            max_commit_waits: 1024,
+            commit_timeout_ms: 15_000,
+            max_subscriptions: 256,
         }
     }
 }
@@ -193,6 +211,23 @@ impl Config {
                 .listen
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| anyhow::anyhow!("field rpc.listen: {:?}: {e}", self.rpc.listen))?;
+        }
+        anyhow::ensure!(
+            self.rpc.commit_timeout_ms > 0 && self.rpc.commit_timeout_ms <= COMMIT_TIMEOUT_MS_MAX,
+            "field rpc.commit_timeout_ms: 1 to {COMMIT_TIMEOUT_MS_MAX}"
+        );
+        anyhow::ensure!(
+            self.rpc.max_body_bytes >= 2 * acta_ledger::tx::TX_BYTES_MAX + 1024
+                && self.rpc.max_body_bytes <= MESSAGE_BYTES_MAX,
+            "field rpc.max_body_bytes: {} to {MESSAGE_BYTES_MAX} (a transaction in hex must fit)",
+            2 * acta_ledger::tx::TX_BYTES_MAX + 1024
+        );
+        for (field, v) in [
+            ("rpc.max_concurrent", self.rpc.max_concurrent),
+            ("rpc.max_commit_waits", self.rpc.max_commit_waits),
+            ("rpc.max_subscriptions", self.rpc.max_subscriptions),
+        ] {
+            anyhow::ensure!(v > 0 && v <= 1_000_000, "field {field}: 1 to 1000000");
         }
         anyhow::ensure!(
             self.p2p.max_message_bytes <= MESSAGE_BYTES_MAX,
@@ -268,6 +303,16 @@ max_strikes = {max_strikes}
 [rpc]
 # The HTTP API's address; "" turns it off.
 listen = {rpc}
+# The largest request body accepted, in bytes.
+max_body_bytes = {rb}
+# Requests served at once; more are refused (503) until one finishes.
+max_concurrent = {rc}
+# Submissions with mode=commit waiting for their block at once; more are refused (503).
+max_commit_waits = {rw}
+# How long a mode=commit submission waits for its block (ms).
+commit_timeout_ms = {rt}
+# Open event subscriptions (server-sent events) at once.
+max_subscriptions = {rs}
 
 [consensus]
 # Timeouts of round 0 in milliseconds; each later round adds timeout_delta_ms.
@@ -296,6 +341,11 @@ max_bytes = {bb}
             gossip_interval_ms = self.p2p.gossip_interval_ms,
             max_strikes = self.p2p.max_strikes,
             rpc = q(&self.rpc.listen),
+            rb = self.rpc.max_body_bytes,
+            rc = self.rpc.max_concurrent,
+            rw = self.rpc.max_commit_waits,
+            rt = self.rpc.commit_timeout_ms,
+            rs = self.rpc.max_subscriptions,
             tp = self.consensus.timeout_propose_ms,
             tv = self.consensus.timeout_prevote_ms,
             tc = self.consensus.timeout_precommit_ms,

@@ -8,11 +8,14 @@
 //! and [`keys`] read the node's home folder; [`devnet`] starts local networks of `actad`
 //! processes for tests and demos.
 
+#![recursion_limit = "512"]
+
 pub mod config;
 pub mod devnet;
 pub mod genesis;
 pub mod keys;
 pub mod mempool;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod rpc;

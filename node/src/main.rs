@@ -144,7 +144,7 @@ fn start(home: Home) -> Result<()> {
     runtime.block_on(async move {
         let (node, handle) = Node::open(&home)?;
         if let Some(addr) = rpc::listen_addr(&node.config().rpc.listen)? {
-            rpc::spawn(addr, handle).await?;
+            rpc::spawn(addr, handle, node.config().rpc.clone()).await?;
         }
         node.run().await
     })

@@ -20,8 +20,12 @@ use std::{
 
 use acta_consensus::{Core, Input, Message, Output, ProposerSchedule, Timeout};
 use acta_contracts::{
-    execute_block, executor::next_nonce, genesis::genesis_changes, staking::validators_at,
-    view::StateView, BlockContext,
+    execute_block,
+    executor::{next_nonce, BlockResults},
+    genesis::genesis_changes,
+    staking::validators_at,
+    view::StateView,
+    BlockContext,
 };
 use acta_ledger::{
     block::Header,
@@ -39,7 +43,7 @@ use libp2p::{
     swarm::SwarmEvent,
     Multiaddr, PeerId, Swarm,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::{
@@ -47,6 +51,7 @@ use crate::{
     genesis::{ChainSpec, Genesis},
     keys,
     mempool::{AddError, Mempool},
+    metrics::Metrics,
     network::{
         Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse, SYNC_BLOCKS_MAX,
         TOPIC_CONSENSUS, TOPIC_TXS,
@@ -57,9 +62,16 @@ use crate::{
 /// What the HTTP API can ask of the driver.
 #[derive(Debug)]
 pub enum Request {
+    /// Adds a transaction to the mempool and gossips it; the verdict goes to `reply` if
+    /// there is one (`mode=async` submissions do not wait for it).
     SubmitTx {
         tx: Box<Transaction>,
-        reply: oneshot::Sender<Result<Hash, AddError>>,
+        reply: Option<oneshot::Sender<Result<Hash, AddError>>>,
+    },
+    /// Whether a transaction waits in the mempool.
+    Pending {
+        id: Hash,
+        reply: oneshot::Sender<bool>,
     },
 }
 
@@ -83,13 +95,41 @@ pub struct Status {
     pub mempool_txs: usize,
 }
 
+/// A committed block as subscribers see it: its place, and what each transaction did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Committed {
+    pub height: u64,
+    pub hash: Hash,
+    pub time: Timestamp,
+    pub txs: Vec<CommittedTx>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CommittedTx {
+    pub hash: Hash,
+    pub index: u32,
+    pub outcome: acta_contracts::Outcome,
+}
+
+/// How many committed blocks a slow subscriber may fall behind before it misses some.
+const COMMITTED_BACKLOG: usize = 256;
+
 /// Handles shared with the HTTP API.
 #[derive(Clone, Debug)]
 pub struct Handle {
     pub requests: mpsc::Sender<Request>,
     pub status: Arc<RwLock<Status>>,
     pub store: Arc<Store>,
-    pub chain_id: acta_ledger::ChainId,
+    pub spec: Arc<ChainSpec>,
+    pub metrics: Arc<Metrics>,
+    /// Every committed block, as it lands in the store.
+    pub committed: broadcast::Sender<Arc<Committed>>,
+}
+
+/// A checked and executed block: its state update and the results to store with it.
+struct Executed {
+    update: StateUpdate,
+    results: BlockResults,
 }
 
 /// The block of the height being decided that a proposal named, and its state update once
@@ -97,7 +137,7 @@ pub struct Handle {
 struct Candidate {
     block: Block,
     /// `Some` once executed and found valid.
-    update: Option<StateUpdate>,
+    executed: Option<Executed>,
     valid: Option<bool>,
 }
 
@@ -144,6 +184,11 @@ pub struct Node {
 
     requests: mpsc::Receiver<Request>,
     status: Arc<RwLock<Status>>,
+    metrics: Arc<Metrics>,
+    committed: broadcast::Sender<Arc<Committed>>,
+    last_commit_at: Option<Instant>,
+    /// The round last counted in the metrics, at `height`.
+    counted_round: Option<u32>,
 }
 
 impl std::fmt::Debug for Node {
@@ -272,11 +317,15 @@ impl Node {
             peer_id: peer_id.to_string(),
             ..Status::default()
         }));
+        let metrics = Arc::new(Metrics::new());
+        let (committed, _) = broadcast::channel(COMMITTED_BACKLOG);
         let handle = Handle {
             requests: tx,
             status: status.clone(),
             store: store.clone(),
-            chain_id: spec.chain_id.clone(),
+            spec: Arc::new(spec.clone()),
+            metrics: metrics.clone(),
+            committed: committed.clone(),
         };
         let mut node = Node {
             config,
@@ -311,6 +360,10 @@ impl Node {
             sync_in_flight: None,
             requests: rx,
             status,
+            metrics,
+            committed,
+            last_commit_at: None,
+            counted_round: None,
         };
         // Messages signed at this height before a restart go back to the core when it
         // starts; older ones belong to decided heights.
@@ -548,6 +601,7 @@ impl Node {
         };
         let outcome = execute_block(self.store.as_ref(), &ctx, &txs, &evidence)?;
         let update = self.store.prepare(&outcome.changes, height)?;
+        let results_root = BlockResults::results_root(&outcome.receipts);
         // Transactions the executor refused stay in: their receipts say why, and the
         // mempool drops them after the commit.
         let header = Header {
@@ -556,6 +610,7 @@ impl Node {
             time,
             parent_hash: self.parent.0,
             txs_root: Block::txs_root(&txs),
+            results_root,
             state_root: update.root,
             validators_hash: self.validators(height)?.hash(),
             next_validators_hash: self.validators(height.next())?.hash(),
@@ -573,7 +628,10 @@ impl Node {
             block.hash(),
             Candidate {
                 block: block.clone(),
-                update: Some(update),
+                executed: Some(Executed {
+                    update,
+                    results: outcome.results(),
+                }),
                 valid: Some(true),
             },
         );
@@ -591,8 +649,8 @@ impl Node {
         let result = self.check_block(&block, true);
         let c = self.candidates.get_mut(hash)?;
         match result {
-            Ok(update) => {
-                c.update = Some(update);
+            Ok(executed) => {
+                c.executed = Some(executed);
                 c.valid = Some(true);
             }
             Err(e) => {
@@ -604,7 +662,7 @@ impl Node {
     }
 
     /// Checks everything about a block of the height being decided and executes it.
-    fn check_block(&self, block: &Block, live: bool) -> Result<StateUpdate> {
+    fn check_block(&self, block: &Block, live: bool) -> Result<Executed> {
         let h = &block.header;
         if h.chain_id != self.spec.chain_id {
             bail!("block for chain {}", h.chain_id);
@@ -662,7 +720,17 @@ impl Node {
                 h.state_root
             );
         }
-        Ok(update)
+        let results_root = BlockResults::results_root(&outcome.receipts);
+        if results_root != h.results_root {
+            bail!(
+                "results root after execution is {results_root}, the header says {}",
+                h.results_root
+            );
+        }
+        Ok(Executed {
+            update,
+            results: outcome.results(),
+        })
     }
 
     /// Stores a decided block with its commit and moves to the next height.
@@ -671,19 +739,25 @@ impl Node {
             .candidates
             .remove(hash)
             .ok_or_else(|| anyhow!("decided block {hash} is missing"))?;
-        let update = match c.update.take() {
-            Some(u) => u,
+        let executed = match c.executed.take() {
+            Some(e) => e,
             None => self
                 .check_block(&c.block, false)
                 .context("a decided block does not execute")?,
         };
-        self.commit(c.block, commit, update)
+        self.commit(c.block, commit, executed)
     }
 
-    fn commit(&mut self, block: Block, commit: Commit, update: StateUpdate) -> Result<()> {
+    fn commit(&mut self, block: Block, commit: Commit, executed: Executed) -> Result<()> {
+        let started = Instant::now();
+        let Executed { update, results } = executed;
         self.store
-            .commit_block(&block, &commit, update)
+            .commit_block(&block, &commit, update, &results.encode())
             .context("storing a decided block")?;
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.announce(&block, results);
         self.wal.reset().context("clearing the consensus WAL")?;
         let store = self.store.clone();
         let view = StateView::new(store.as_ref(), block.height());
@@ -705,6 +779,7 @@ impl Node {
         self.own.clear();
         self.timers.clear();
         self.started = false;
+        self.counted_round = None;
         self.start_at =
             Instant::now() + Duration::from_millis(self.config.consensus.block_interval_ms);
         // Tell peers at once, so that those behind fetch the block.
@@ -807,7 +882,7 @@ impl Node {
                 if keep {
                     self.candidates.entry(hash).or_insert(Candidate {
                         block: *block,
-                        update: None,
+                        executed: None,
                         valid: None,
                     });
                     if self.awaiting_check.remove(&hash) {
@@ -877,7 +952,16 @@ impl Node {
         let latest = self.height.0.saturating_sub(1);
         let view = StateView::new(store.as_ref(), Height(latest));
         let nonce_of = |k: &PublicKey| next_nonce(&view, k).unwrap_or(0);
-        self.mempool.add_batch(txs, &nonce_of)
+        let results = self.mempool.add_batch(txs, &nonce_of);
+        for r in &results {
+            match r {
+                Ok(_) => {
+                    self.metrics.mempool_accepted.inc();
+                }
+                Err(e) => self.metrics.mempool_refused(e.code()),
+            }
+        }
+        results
     }
 
     fn on_request(&mut self, request: Request) {
@@ -895,7 +979,12 @@ impl Node {
                         debug!("publishing a transaction: {e}");
                     }
                 }
-                let _ = reply.send(result);
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+            Request::Pending { id, reply } => {
+                let _ = reply.send(self.mempool.contains(&id));
             }
         }
     }
@@ -1043,12 +1132,50 @@ impl Node {
         let height = block.height();
         let set = self.validators(height)?;
         verify_commit(&self.spec.chain_id, &set, &commit, height, &block.hash())?;
-        let update = self.check_block(&block, false)?;
+        let executed = self.check_block(&block, false)?;
         info!(height = %height, "synced");
-        self.commit(block, commit, update)?;
+        self.commit(block, commit, executed)?;
         // The core moves on at once: the node is behind.
         self.start_at = Instant::now();
         Ok(())
+    }
+
+    /// Tells subscribers and the metrics about a block just stored.
+    fn announce(&mut self, block: &Block, results: BlockResults) {
+        let m = &self.metrics;
+        m.blocks.inc();
+        m.height
+            .set(i64::try_from(block.height().0).unwrap_or(i64::MAX));
+        #[allow(clippy::cast_precision_loss)]
+        m.block_txs.observe(block.txs.len() as f64);
+        let now = Instant::now();
+        if let Some(last) = self.last_commit_at.replace(now) {
+            m.block_interval
+                .observe(now.duration_since(last).as_secs_f64());
+        }
+        let txs = results
+            .receipts
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                m.committed(match &r.outcome {
+                    acta_contracts::Outcome::Accepted { .. } => None,
+                    acta_contracts::Outcome::Refused { code, .. } => Some(code.as_str()),
+                });
+                CommittedTx {
+                    hash: r.tx,
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    outcome: r.outcome,
+                }
+            })
+            .collect();
+        // Nobody listening is fine.
+        let _ = self.committed.send(Arc::new(Committed {
+            height: block.height().0,
+            hash: block.hash(),
+            time: block.header.time,
+            txs,
+        }));
     }
 
     fn update_status(&mut self) {
@@ -1080,6 +1207,15 @@ impl Node {
             s.syncing = behind;
             s.peers = peers;
             s.mempool_txs = mempool_txs;
+        }
+        let m = &self.metrics;
+        m.consensus_round.set(i64::from(round));
+        m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
+        m.mempool_txs
+            .set(i64::try_from(mempool_txs).unwrap_or(i64::MAX));
+        if self.started && self.counted_round != Some(round) {
+            self.counted_round = Some(round);
+            m.rounds.inc();
         }
     }
 }

@@ -1,0 +1,522 @@
+//! Chain routes: status, blocks and their results, transactions (submit and look up),
+//! event streams and validator sets.
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use acta_contracts::{executor::BlockResults, staking::validators_at, Outcome};
+use acta_ledger::{
+    bundle::TxEntry,
+    merkle,
+    store::{Store, TxLocation},
+    Hash, Height, Transaction,
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    Json,
+};
+use futures::stream::{self, Stream};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
+
+use super::{
+    blocking, ok,
+    read::{bundle, resolve_height},
+    Api, ApiError, ApiResult, ReadParams,
+};
+use crate::node::{Committed, Request};
+
+pub async fn status(State(api): State<Api>) -> ApiResult {
+    let s = api.node.status.read().map_err(ApiError::internal)?.clone();
+    let mut v = serde_json::to_value(&s).map_err(ApiError::internal)?;
+    if let Value::Object(m) = &mut v {
+        m.insert(
+            "role".into(),
+            Value::String(if s.validator { "validator" } else { "observer" }.into()),
+        );
+        m.insert(
+            "genesis_hash".into(),
+            Value::String(api.node.spec.hash.to_hex()),
+        );
+        m.insert(
+            "version".into(),
+            Value::String(env!("CARGO_PKG_VERSION").into()),
+        );
+    }
+    ok(v)
+}
+
+fn latest(store: &Store) -> Result<Height, ApiError> {
+    Ok(store
+        .latest_height()
+        .map_err(ApiError::internal)?
+        .unwrap_or(Height(0)))
+}
+
+pub async fn latest_block(State(api): State<Api>) -> ApiResult {
+    blocking(move || {
+        let h = latest(&api.node.store)?;
+        block_at(&api.node.store, h)
+    })
+    .await
+}
+
+pub async fn block(State(api): State<Api>, Path(height): Path<u64>) -> ApiResult {
+    blocking(move || block_at(&api.node.store, Height(height))).await
+}
+
+#[derive(Serialize)]
+struct BlockAnswer<'a> {
+    hash: Hash,
+    block: &'a acta_ledger::Block,
+    commit: Option<&'a acta_ledger::Commit>,
+}
+
+fn no_block(height: Height) -> ApiError {
+    ApiError::not_found(format!("no block at height {height}"))
+}
+
+/// A block with its hash and the commit certificate that signs it.
+fn block_at(store: &Store, height: Height) -> ApiResult {
+    let block = store
+        .block(height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| no_block(height))?;
+    let commit = store.commit(height).map_err(ApiError::internal)?;
+    ok(BlockAnswer {
+        hash: block.hash(),
+        block: &block,
+        commit: commit.as_ref(),
+    })
+}
+
+fn results_at(store: &Store, height: Height) -> Result<BlockResults, ApiError> {
+    let bytes = store
+        .results(height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| no_block(height))?;
+    BlockResults::decode(&bytes).map_err(ApiError::internal)
+}
+
+/// What each transaction of a block did, and the events of the block's start.
+pub async fn block_results(State(api): State<Api>, Path(height): Path<u64>) -> ApiResult {
+    blocking(move || {
+        let results = results_at(&api.node.store, Height(height))?;
+        ok(json!({ "height": height, "receipts": results.receipts, "events": results.events }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitParams {
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    /// Queued for the mempool; the answer does not wait for its verdict.
+    Async,
+    /// Checked by the mempool (signature, chain id, nonce, limits).
+    #[default]
+    Sync,
+    /// Answered when the transaction is in a committed block, or when the wait ends.
+    Commit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// The transaction's borsh encoding in hex.
+    tx: String,
+}
+
+fn parse_hash(s: &str) -> Result<Hash, ApiError> {
+    Hash::from_hex(s).map_err(|e| ApiError::bad_request(format!("{s:?} is not a hash: {e}")))
+}
+
+/// `POST /txs?mode=async|sync|commit` with `{"tx": "<hex>"}`.
+pub async fn submit(
+    State(api): State<Api>,
+    Query(params): Query<SubmitParams>,
+    Json(body): Json<SubmitBody>,
+) -> ApiResult {
+    let bytes = hex::decode(body.tx.trim())
+        .map_err(|e| ApiError::bad_request(format!("tx is not hex: {e}")))?;
+    let tx = Transaction::decode(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_transaction", e.to_string()))?;
+    let id = tx.id();
+    let requests = &api.node.requests;
+    match params.mode {
+        Mode::Async => {
+            requests
+                .try_send(Request::SubmitTx {
+                    tx: Box::new(tx),
+                    reply: None,
+                })
+                .map_err(|e| match e {
+                    tokio::sync::mpsc::error::TrySendError::Full(_) => {
+                        ApiError::busy("the node's queue is full; try again shortly")
+                    }
+                    tokio::sync::mpsc::error::TrySendError::Closed(_) => ApiError::stopping(),
+                })?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "hash": id, "status": "queued" })),
+            )
+                .into_response())
+        }
+        Mode::Sync => {
+            add_to_mempool(&api, tx).await?;
+            ok(json!({ "hash": id, "status": "pending" }))
+        }
+        Mode::Commit => {
+            let _permit = api
+                .limits
+                .commit_waits
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| {
+                    ApiError::busy(format!(
+                        "{} submissions are already waiting for their blocks; use mode=sync",
+                        api.config.max_commit_waits
+                    ))
+                })?;
+            // Listen before submitting, so that the block cannot pass unseen.
+            let mut blocks = api.node.committed.subscribe();
+            add_to_mempool(&api, tx).await?;
+            let wait = Duration::from_millis(api.config.commit_timeout_ms);
+            let found = tokio::time::timeout(wait, wait_for(&api, &mut blocks, id)).await;
+            match found {
+                Ok(Ok(found)) => commit_answer(id, &found),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "commit_timeout",
+                    format!(
+                        "not in a committed block within {} ms; it is in the mempool and may still be committed: look it up at /txs/{id}",
+                        api.config.commit_timeout_ms
+                    ),
+                )
+                .with("hash", id.to_hex())),
+            }
+        }
+    }
+}
+
+async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
+    let id = tx.id();
+    let (reply, answer) = oneshot::channel();
+    api.node
+        .requests
+        .send(Request::SubmitTx {
+            tx: Box::new(tx),
+            reply: Some(reply),
+        })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    match answer.await.map_err(|_| ApiError::stopping())? {
+        Ok(_) => Ok(()),
+        Err(e) => Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+                .with("hash", id.to_hex()),
+        ),
+    }
+}
+
+/// Where a committed transaction is and what it did.
+struct Found {
+    height: Height,
+    index: u32,
+    outcome: Outcome,
+}
+
+fn find_in(c: &Committed, id: Hash) -> Option<Found> {
+    c.txs.iter().find(|t| t.hash == id).map(|t| Found {
+        height: Height(c.height),
+        index: t.index,
+        outcome: t.outcome.clone(),
+    })
+}
+
+/// The result of a committed transaction, from the store.
+fn find_stored(store: &Store, id: Hash) -> Result<Option<Found>, ApiError> {
+    let Some(TxLocation { height, index }) = store.tx_location(&id).map_err(ApiError::internal)?
+    else {
+        return Ok(None);
+    };
+    let results = results_at(store, height)?;
+    let receipt = results
+        .receipts
+        .into_iter()
+        .nth(index as usize)
+        .ok_or_else(|| ApiError::internal(format!("no result for {id} in block {height}")))?;
+    Ok(Some(Found {
+        height,
+        index,
+        outcome: receipt.outcome,
+    }))
+}
+
+/// Waits until `id` is in a committed block; a subscriber that fell behind looks in the
+/// store.
+async fn wait_for(
+    api: &Api,
+    blocks: &mut broadcast::Receiver<Arc<Committed>>,
+    id: Hash,
+) -> Result<Found, ApiError> {
+    loop {
+        match blocks.recv().await {
+            Ok(c) => {
+                if let Some(f) = find_in(&c, id) {
+                    return Ok(f);
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let store = api.node.store.clone();
+                if let Some(f) = blocking(move || find_stored(&store, id)).await? {
+                    return Ok(f);
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return Err(ApiError::stopping()),
+        }
+    }
+}
+
+fn commit_answer(id: Hash, f: &Found) -> ApiResult {
+    match &f.outcome {
+        Outcome::Accepted { events } => ok(json!({
+            "hash": id,
+            "status": "committed",
+            "height": f.height.0,
+            "index": f.index,
+            "events": events,
+        })),
+        Outcome::Refused { code, message } => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code.clone(),
+            format!("the ledger refused the transaction: {message}"),
+        )
+        .with("hash", id.to_hex())
+        .with("height", f.height.0)),
+    }
+}
+
+/// `GET /txs/{hash}`: a committed transaction with its result (and, with `prove=true`, a
+/// bundle proving both), or `pending` while it waits in the mempool.
+pub async fn tx(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let id = parse_hash(&hash)?;
+    if params.height.is_some() {
+        return Err(ApiError::bad_request(
+            "a transaction has one height; leave out ?height=",
+        ));
+    }
+    let store = api.node.store.clone();
+    let spec = api.node.spec.clone();
+    let prove = params.prove;
+    let found = blocking(move || {
+        let Some(loc) = store.tx_location(&id).map_err(ApiError::internal)? else {
+            return Ok(None);
+        };
+        let block = store
+            .block(loc.height)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("no block {}", loc.height)))?;
+        let results = results_at(&store, loc.height)?;
+        let i = loc.index as usize;
+        let (Some(tx), Some(receipt)) = (block.txs.get(i), results.receipts.get(i)) else {
+            return Err(ApiError::internal(format!(
+                "no transaction {i} in block {}",
+                loc.height
+            )));
+        };
+        let mut answer = json!({
+            "hash": id,
+            "status": "committed",
+            "height": loc.height.0,
+            "index": loc.index,
+            "tx": tx,
+            "result": receipt.outcome,
+        });
+        if prove {
+            let ids: Vec<Hash> = block
+                .txs
+                .iter()
+                .map(|t| merkle::leaf_hash(&t.id().0))
+                .collect();
+            let leaves = BlockResults::receipt_leaves(&results.receipts);
+            let leaf_hashes: Vec<Hash> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
+            let entry = TxEntry {
+                tx: tx.encode(),
+                tx_proof: merkle::inclusion_proof(&ids, i).map_err(ApiError::internal)?,
+                result: leaves[i].clone(),
+                result_proof: merkle::inclusion_proof(&leaf_hashes, i)
+                    .map_err(ApiError::internal)?,
+            };
+            let b = bundle(&store, &spec, loc.height, Vec::new(), Some(entry))?;
+            answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
+        }
+        Ok(Some(answer))
+    })
+    .await?;
+    if let Some(answer) = found {
+        return ok(answer);
+    }
+    let (reply, pending) = oneshot::channel();
+    api.node
+        .requests
+        .send(Request::Pending { id, reply })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    if pending.await.map_err(|_| ApiError::stopping())? {
+        return ok(json!({ "hash": id, "status": "pending" }));
+    }
+    Err(ApiError::not_found(format!(
+        "transaction {id} is neither committed nor waiting in this node's mempool"
+    )))
+}
+
+/// How long a transaction subscription waits for its block before it ends.
+const TX_SUBSCRIPTION_MS: u64 = 600_000;
+
+fn subscription_permit(api: &Api) -> Result<OwnedSemaphorePermit, ApiError> {
+    api.limits
+        .subscriptions
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::busy(format!(
+                "{} subscriptions are open; try again later",
+                api.config.max_subscriptions
+            ))
+        })
+}
+
+/// `GET /events/blocks`: server-sent events, one `block` event per committed block (its
+/// height, hash, time and each transaction's result); `lagged` if the client fell behind.
+pub async fn block_events(State(api): State<Api>) -> Result<Response, ApiError> {
+    let permit = subscription_permit(&api)?;
+    let receiver = api.node.committed.subscribe();
+    let events = stream::unfold((receiver, permit), |(mut rx, permit)| async move {
+        let event = match rx.recv().await {
+            Ok(c) => Event::default()
+                .event("block")
+                .id(c.height.to_string())
+                .json_data(&*c)
+                .unwrap_or_else(|_| Event::default().event("error")),
+            Err(broadcast::error::RecvError::Lagged(n)) => Event::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{n}}}")),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, Infallible>(event), (rx, permit)))
+    });
+    Ok(sse(events))
+}
+
+fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// `GET /events/txs/{hash}`: one `tx` event when the transaction is committed (at once if
+/// it already is), then the stream ends; a `timeout` event ends it after ten minutes.
+pub async fn tx_events(State(api): State<Api>, Path(hash): Path<String>) -> ApiResult {
+    let id = parse_hash(&hash)?;
+    let permit = subscription_permit(&api)?;
+    let mut receiver = api.node.committed.subscribe();
+    let store = api.node.store.clone();
+    let already = blocking(move || find_stored(&store, id)).await?;
+    let event = move |f: &Found| {
+        Event::default().event("tx").data(
+            json!({
+                "hash": id,
+                "height": f.height.0,
+                "index": f.index,
+                "result": f.outcome,
+            })
+            .to_string(),
+        )
+    };
+    let api2 = api.clone();
+    let one = async move {
+        let _permit = permit;
+        let found = match already {
+            Some(f) => Ok(f),
+            None => tokio::time::timeout(
+                Duration::from_millis(TX_SUBSCRIPTION_MS),
+                wait_for(&api2, &mut receiver, id),
+            )
+            .await
+            .unwrap_or_else(|_| Err(ApiError::not_found("timeout"))),
+        };
+        let e = match found {
+            Ok(f) => event(&f),
+            Err(_) => Event::default()
+                .event("timeout")
+                .data(json!({ "hash": id }).to_string()),
+        };
+        Ok::<_, Infallible>(e)
+    };
+    Ok(sse(stream::once(one)))
+}
+
+/// `GET /validators?height=H`: the set that signs block `H` (the latest by default), with
+/// `prove=true` a bundle whose header at `H` names it.
+pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>) -> ApiResult {
+    blocking(move || {
+        let store = &api.node.store;
+        let height = resolve_height(store, params.height)?;
+        let signs = if height == Height(0) {
+            Height(1)
+        } else {
+            height
+        };
+        let set = validators_at(store.as_ref(), signs).map_err(ApiError::internal)?;
+        let next = validators_at(store.as_ref(), signs.next()).map_err(ApiError::internal)?;
+        let names = &api.node.spec.names;
+        let list: Vec<Value> = set
+            .validators()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                json!({
+                    "index": i,
+                    "public_key": v.public_key,
+                    "power": v.power.0,
+                    "name": names.get(&v.public_key),
+                })
+            })
+            .collect();
+        let mut answer = json!({
+            "height": signs.0,
+            "hash": set.hash(),
+            "total_power": set.total_power().0,
+            "validators": list,
+            "next_hash": next.hash(),
+        });
+        if params.prove {
+            if height == Height(0) {
+                return Err(ApiError::bad_request(
+                    "no proof at height 0: the genesis set is in the genesis file",
+                ));
+            }
+            let b = bundle(store, &api.node.spec, signs, Vec::new(), None)?;
+            answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
+        }
+        ok(answer)
+    })
+    .await
+}

@@ -1,0 +1,404 @@
+//! The node's HTTP JSON API: status, blocks, transactions (submit and look up), every kind
+//! of record at the latest or a past height, proof bundles, event streams, metrics and the
+//! OpenAPI document that describes all of it (`GET /openapi.json`).
+//!
+//! Every error is `{"code": ..., "message": ...}` with a fitting HTTP status, including
+//! the ones the framework produces (unknown routes, bad query strings, oversized bodies):
+//! a middleware rewrites any non-JSON error into that shape. Requests served at once,
+//! `mode=commit` waits and open subscriptions are each bounded, and the excess is refused
+//! with 503 rather than queued.
+
+mod chain;
+pub mod openapi;
+mod read;
+mod records;
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use anyhow::{Context, Result};
+use axum::{
+    body::Body,
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post, MethodRouter},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::Semaphore;
+
+use crate::{config::RpcConfig, node::Handle};
+
+/// An API error: an HTTP status, a stable code, a message, and any fields that help the
+/// client (such as the hash of a refused transaction).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: String,
+    message: String,
+    extra: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!("HTTP API: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn busy(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+    }
+
+    pub fn stopping() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the node is stopping",
+        )
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.extra;
+        body.insert("code".into(), Value::String(self.code));
+        body.insert("message".into(), Value::String(self.message));
+        (self.status, Json(Value::Object(body))).into_response()
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// A JSON response with status 200.
+pub fn ok(value: impl serde::Serialize) -> ApiResult {
+    Ok(Json(value).into_response())
+}
+
+/// What every handler shares: the node's handle, the API's settings and its limits.
+#[derive(Clone, Debug)]
+pub struct Api {
+    pub node: Handle,
+    pub config: RpcConfig,
+    limits: Arc<Limits>,
+}
+
+#[derive(Debug)]
+struct Limits {
+    requests: Arc<Semaphore>,
+    commit_waits: Arc<Semaphore>,
+    subscriptions: Arc<Semaphore>,
+}
+
+impl Api {
+    pub fn new(node: Handle, config: RpcConfig) -> Api {
+        let limits = Limits {
+            requests: Arc::new(Semaphore::new(config.max_concurrent)),
+            commit_waits: Arc::new(Semaphore::new(config.max_commit_waits)),
+            subscriptions: Arc::new(Semaphore::new(config.max_subscriptions)),
+        };
+        Api {
+            node,
+            config,
+            limits: Arc::new(limits),
+        }
+    }
+}
+
+/// Runs a store read off the async workers (RocksDB blocks).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// `?height=` and `?prove=` of record reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadParams {
+    pub height: Option<u64>,
+    #[serde(default)]
+    pub prove: bool,
+}
+
+/// `?from=` and `?limit=` of lists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub height: Option<u64>,
+    pub from: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+/// The most items one list answer holds.
+pub const PAGE_MAX: u64 = 100;
+/// The items a list answer holds when `limit` is not given.
+pub const PAGE_DEFAULT: u64 = 20;
+
+impl PageParams {
+    pub fn limit(&self) -> Result<u64, ApiError> {
+        match self.limit {
+            None => Ok(PAGE_DEFAULT),
+            Some(n) if (1..=PAGE_MAX).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(format!(
+                "limit {n} is not 1 to {PAGE_MAX}"
+            ))),
+        }
+    }
+}
+
+/// Every route: method, path template (as in the OpenAPI document) and handler. The
+/// router is built from this table, and [`routes`] lists it for the document's test.
+fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
+    vec![
+        (Method::GET, "/status", get(chain::status)),
+        (Method::GET, "/openapi.json", get(openapi_document)),
+        (Method::GET, "/metrics", get(metrics)),
+        (Method::GET, "/blocks/latest", get(chain::latest_block)),
+        (Method::GET, "/blocks/{height}", get(chain::block)),
+        (
+            Method::GET,
+            "/blocks/{height}/results",
+            get(chain::block_results),
+        ),
+        (Method::POST, "/txs", post(chain::submit)),
+        (Method::GET, "/txs/{hash}", get(chain::tx)),
+        (Method::GET, "/events/blocks", get(chain::block_events)),
+        (Method::GET, "/events/txs/{hash}", get(chain::tx_events)),
+        (Method::GET, "/validators", get(chain::validators)),
+        (Method::GET, "/council", get(records::council)),
+        (
+            Method::GET,
+            "/council/proposals",
+            get(records::council_proposals),
+        ),
+        (
+            Method::GET,
+            "/council/proposals/{id}",
+            get(records::council_proposal),
+        ),
+        (Method::GET, "/issuers/{did}", get(records::issuer)),
+        (Method::GET, "/dids/{did}", get(records::did)),
+        (
+            Method::GET,
+            "/dids/{did}/credentials",
+            get(records::did_credentials),
+        ),
+        (Method::GET, "/credentials/{id}", get(records::credential)),
+        (Method::GET, "/devices/{did}", get(records::device)),
+        (
+            Method::GET,
+            "/devices/{did}/attestations",
+            get(records::attestations),
+        ),
+        (
+            Method::GET,
+            "/devices/{did}/attestations/{sequence}",
+            get(records::attestation),
+        ),
+        (Method::GET, "/budget/rounds", get(records::rounds)),
+        (Method::GET, "/budget/rounds/{id}", get(records::round)),
+        (
+            Method::GET,
+            "/budget/rounds/{id}/proposals",
+            get(records::proposals),
+        ),
+        (
+            Method::GET,
+            "/budget/rounds/{id}/result",
+            get(records::result),
+        ),
+        (
+            Method::GET,
+            "/budget/rounds/{id}/ballots.pb",
+            get(records::ballots_pb),
+        ),
+        (
+            Method::GET,
+            "/state/{namespace}/{key}",
+            get(records::state_value),
+        ),
+    ]
+}
+
+/// The routes served, as (method, path template).
+pub fn routes() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
+pub fn router(api: Api) -> Router {
+    let mut router = Router::new();
+    for (_, path, handler) in table() {
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(unknown_route)
+        .layer(DefaultBodyLimit::max(api.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            api.clone(),
+            limit_concurrency,
+        ))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(api.clone(), count_requests))
+        .with_state(api)
+}
+
+/// Binds the API's address, then serves it in a task of its own.
+pub async fn spawn(listen: SocketAddr, handle: Handle, config: RpcConfig) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the HTTP API to {listen}"))?;
+    tracing::info!(address = %listen, "HTTP API listening");
+    let app = router(Api::new(handle, config));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("HTTP API: {e}");
+        }
+    });
+    Ok(())
+}
+
+/// Parses the API address from the config (`""` turns the API off).
+pub fn listen_addr(listen: &str) -> Result<Option<SocketAddr>> {
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    listen
+        .parse()
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("config file: field rpc.listen: {listen:?}: {e}"))
+}
+
+async fn unknown_route(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_route",
+        format!(
+            "no route {method} {}; the routes are listed at /openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+async fn openapi_document() -> ApiResult {
+    ok(openapi::document())
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.node.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Refuses a request when `max_concurrent` are already being served.
+async fn limit_concurrency(State(api): State<Api>, request: Request, next: Next) -> Response {
+    match api.limits.requests.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => ApiError::busy(format!(
+            "the node is serving {} requests; try again shortly",
+            api.config.max_concurrent
+        ))
+        .into_response(),
+    }
+}
+
+/// Counts requests by route template and status, and times them.
+async fn count_requests(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    let m = &api.node.metrics;
+    m.rpc_request(&route, response.status().as_u16());
+    m.rpc_seconds.observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The most bytes of a framework error's text kept in the JSON message.
+const ERROR_TEXT_MAX: usize = 4096;
+
+/// Rewrites any error response that is not JSON (the framework's rejections: bad query
+/// strings, bad paths, wrong methods, oversized or malformed bodies) into
+/// `{"code", "message"}`.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (_, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, ERROR_TEXT_MAX)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    // A JSON body that does not fit the request's shape is a bad request, not a 422.
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let mut response = (status, Json(json!({ "code": code, "message": message }))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A plain-text response (for `.pb` exports).
+pub fn text(content_type: &'static str, body: String) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response()
+}

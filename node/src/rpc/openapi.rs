@@ -1,0 +1,792 @@
+//! The OpenAPI 3.0 document of the HTTP API, served at `GET /openapi.json`.
+//!
+//! Written by hand next to the handlers; `tests/api.rs` checks that its paths and methods
+//! are exactly the routes the server serves, and validates live answers against its
+//! response schemas.
+
+use serde_json::{json, Map, Value};
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn path_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn height() -> Value {
+    query(
+        "height",
+        "Read the state after this committed block (default: the latest).",
+        json!({ "type": "integer", "minimum": 0 }),
+    )
+}
+
+fn prove() -> Value {
+    query(
+        "prove",
+        "Add `proof`: a bundle proving every value read against a header signed by the validators (not at height 0).",
+        json!({ "type": "boolean", "default": false }),
+    )
+}
+
+fn from() -> Value {
+    query(
+        "from",
+        "The first id or sequence number to list.",
+        json!({ "type": "integer", "minimum": 0 }),
+    )
+}
+
+fn limit() -> Value {
+    query(
+        "limit",
+        "How many items to list (1 to 100, default 20).",
+        json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 20 }),
+    )
+}
+
+fn did_param() -> Value {
+    path_param("did", "A DID: did:acta:<base58>.", schema_ref("Did"))
+}
+
+fn id_param(what: &str) -> Value {
+    path_param("id", what, json!({ "type": "integer", "minimum": 0 }))
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+fn error(description: &str) -> Value {
+    json!({ "description": description, "content": json_content(schema_ref("Error")) })
+}
+
+/// An operation answering `schema` with 200, and the errors every route may give.
+fn op(summary: &str, tag: &str, params: Vec<Value>, schema: Value) -> Value {
+    json!({
+        "summary": summary,
+        "tags": [tag],
+        "parameters": params,
+        "responses": {
+            "200": { "description": "OK", "content": json_content(schema) },
+            "400": error("A bad parameter; `message` says which."),
+            "404": error("Nothing there at that height, or an unknown route."),
+            "503": error("Too many requests at once, or the node is stopping."),
+            "500": error("The node failed to read its store."),
+        }
+    })
+}
+
+fn obj(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn string(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+
+fn int(description: &str) -> Value {
+    json!({ "type": "integer", "minimum": 0, "description": description })
+}
+
+fn array(items: Value) -> Value {
+    json!({ "type": "array", "items": items })
+}
+
+fn with_proof(required: &[&str], mut properties: Value) -> Value {
+    properties["height"] = int("The height whose state was read.");
+    properties["proof"] = schema_ref("ProofBundle");
+    let mut req: Vec<&str> = required.to_vec();
+    req.push("height");
+    obj(&req, properties)
+}
+
+fn any_object(description: &str) -> Value {
+    json!({ "type": "object", "description": description })
+}
+
+fn schemas() -> Value {
+    json!({
+        "Error": obj(&["code", "message"], json!({
+            "code": string("A stable code: bad_request, not_found, unknown_route, method_not_allowed, body_too_large, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (bad_nonce, bad_signature, wrong_chain, duplicate, full, ...) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
+            "message": string("What went wrong, for a person."),
+            "hash": string("The transaction concerned, if any."),
+        })),
+        "Hash": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256, lowercase hex." },
+        "Did": { "type": "string", "pattern": "^did:acta:[1-9A-HJ-NP-Za-km-z]{1,24}$" },
+        "PublicKey": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Ed25519 public key, hex." },
+        "Status": obj(&["chain_id", "moniker", "peer_id", "validator", "role", "height", "block_hash", "block_time_ms", "state_root", "consensus_height", "consensus_round", "syncing", "peers", "mempool_txs", "genesis_hash", "version"], json!({
+            "chain_id": string("The chain id."),
+            "moniker": string("The node's name."),
+            "peer_id": string("The node's libp2p peer id."),
+            "validator": { "type": "boolean" },
+            "role": { "type": "string", "enum": ["validator", "observer"] },
+            "height": int("Latest committed height."),
+            "block_hash": schema_ref("Hash"),
+            "block_time_ms": int("Time of the latest block, ms since 1970."),
+            "state_root": schema_ref("Hash"),
+            "consensus_height": int("The height being decided."),
+            "consensus_round": int("Its round."),
+            "syncing": { "type": "boolean", "description": "Whether a peer is ahead." },
+            "peers": int("Connected peers."),
+            "mempool_txs": int("Transactions waiting."),
+            "genesis_hash": schema_ref("Hash"),
+            "version": string("The node's version."),
+        })),
+        "Header": obj(&["chain_id", "height", "time", "parent_hash", "txs_root", "results_root", "state_root", "validators_hash", "next_validators_hash", "proposer", "last_commit_hash", "evidence_hash"], json!({
+            "chain_id": string("Chain id."),
+            "height": int("Height."),
+            "time": int("Block time, ms since 1970."),
+            "parent_hash": schema_ref("Hash"),
+            "txs_root": schema_ref("Hash"),
+            "results_root": schema_ref("Hash"),
+            "state_root": schema_ref("Hash"),
+            "validators_hash": schema_ref("Hash"),
+            "next_validators_hash": schema_ref("Hash"),
+            "proposer": schema_ref("PublicKey"),
+            "last_commit_hash": schema_ref("Hash"),
+            "evidence_hash": schema_ref("Hash"),
+        })),
+        "Commit": obj(&["height", "round", "block", "signatures"], json!({
+            "height": int("Height."),
+            "round": int("Round."),
+            "block": schema_ref("Hash"),
+            "signatures": array(obj(&["validator", "signature"], json!({
+                "validator": int("Index in the validator set."),
+                "signature": string("Ed25519 signature, hex."),
+            }))),
+        })),
+        "Transaction": obj(&["chain_id", "signer", "nonce", "call", "signature"], json!({
+            "chain_id": string("Chain id."),
+            "signer": schema_ref("PublicKey"),
+            "nonce": int("The signer's nonce."),
+            "call": any_object("The call (see docs/wire-format.md, section 5.2)."),
+            "signature": string("Ed25519 signature, hex."),
+        })),
+        "Block": obj(&["header", "txs", "last_commit", "evidence"], json!({
+            "header": schema_ref("Header"),
+            "txs": array(schema_ref("Transaction")),
+            "last_commit": { "allOf": [schema_ref("Commit")], "nullable": true },
+            "evidence": array(any_object("Evidence of equivocation.")),
+        })),
+        "BlockAnswer": obj(&["hash", "block", "commit"], json!({
+            "hash": schema_ref("Hash"),
+            "block": schema_ref("Block"),
+            "commit": { "allOf": [schema_ref("Commit")], "nullable": true },
+        })),
+        "Event": obj(&["kind", "attributes"], json!({
+            "kind": string("What happened."),
+            "attributes": array(array(json!({ "type": "string" }))),
+        })),
+        "Outcome": obj(&["status"], json!({
+            "status": { "type": "string", "enum": ["accepted", "refused"] },
+            "events": array(schema_ref("Event")),
+            "code": string("Why the ledger refused it."),
+            "message": string("Why, for a person."),
+        })),
+        "Receipt": obj(&["tx", "outcome"], json!({
+            "tx": schema_ref("Hash"),
+            "outcome": schema_ref("Outcome"),
+        })),
+        "BlockResults": obj(&["height", "receipts", "events"], json!({
+            "height": int("Height."),
+            "receipts": array(schema_ref("Receipt")),
+            "events": array(schema_ref("Event")),
+        })),
+        "SubmitBody": obj(&["tx"], json!({
+            "tx": string("The transaction's borsh encoding, hex (docs/wire-format.md, section 5.1)."),
+        })),
+        "SubmitAnswer": obj(&["hash", "status"], json!({
+            "hash": schema_ref("Hash"),
+            "status": { "type": "string", "enum": ["queued", "pending", "committed"] },
+            "height": int("With mode=commit: the block."),
+            "index": int("With mode=commit: the position in the block."),
+            "events": array(schema_ref("Event")),
+        })),
+        "TxAnswer": obj(&["hash", "status"], json!({
+            "hash": schema_ref("Hash"),
+            "status": { "type": "string", "enum": ["pending", "committed"] },
+            "height": int("The block."),
+            "index": int("The position in the block."),
+            "tx": schema_ref("Transaction"),
+            "result": schema_ref("Outcome"),
+            "proof": schema_ref("ProofBundle"),
+        })),
+        "ValidatorSetAnswer": obj(&["height", "hash", "total_power", "validators", "next_hash"], json!({
+            "height": int("The block this set signs."),
+            "hash": schema_ref("Hash"),
+            "total_power": int("Total voting power."),
+            "validators": array(obj(&["index", "public_key", "power"], json!({
+                "index": int("Index in the set."),
+                "public_key": schema_ref("PublicKey"),
+                "power": int("Voting power."),
+                "name": { "type": "string", "nullable": true },
+            }))),
+            "next_hash": schema_ref("Hash"),
+            "proof": schema_ref("ProofBundle"),
+        })),
+        "StateEntry": obj(&["namespace", "key", "value", "proof"], json!({
+            "namespace": string("State namespace (docs/wire-format.md, section 10.5)."),
+            "key": string("Key bytes, hex."),
+            "value": { "type": "string", "nullable": true, "description": "Value bytes, hex; null proves absence." },
+            "proof": string("Borsh StateProof, hex."),
+        })),
+        "InclusionProof": obj(&["leaf_index", "tree_size", "path"], json!({
+            "leaf_index": int("Leaf position."),
+            "tree_size": int("Leaves in the tree."),
+            "path": array(schema_ref("Hash")),
+        })),
+        "ProofBundle": obj(&["version", "chain_id", "validator_changes", "header", "commit", "state"], json!({
+            "version": int("Bundle format version (1)."),
+            "chain_id": string("Chain id."),
+            "validator_changes": array(obj(&["header", "commit", "next_validators"], json!({
+                "header": schema_ref("Header"),
+                "commit": schema_ref("Commit"),
+                "next_validators": any_object("The new validator set."),
+            }))),
+            "header": schema_ref("Header"),
+            "commit": schema_ref("Commit"),
+            "state": array(schema_ref("StateEntry")),
+            "tx": obj(&["tx", "tx_proof", "result", "result_proof"], json!({
+                "tx": string("Borsh transaction, hex."),
+                "tx_proof": schema_ref("InclusionProof"),
+                "result": string("Borsh receipt, hex."),
+                "result_proof": schema_ref("InclusionProof"),
+            })),
+            "reading": obj(&["reading", "proof"], json!({
+                "reading": string("The reading's bytes, hex."),
+                "proof": schema_ref("InclusionProof"),
+            })),
+        })),
+        "DidResolution": with_proof(&["didDocument", "didResolutionMetadata", "didDocumentMetadata"], json!({
+            "@context": string("DID resolution context."),
+            "didDocument": obj(&["@context", "id", "verificationMethod", "authentication"], json!({
+                "@context": array(json!({ "type": "string" })),
+                "id": schema_ref("Did"),
+                "controller": array(schema_ref("Did")),
+                "verificationMethod": array(obj(&["id", "type", "controller", "publicKeyMultibase"], json!({
+                    "id": string("did#fragment"),
+                    "type": string("Ed25519VerificationKey2020"),
+                    "controller": schema_ref("Did"),
+                    "publicKeyMultibase": string("z + base58btc(0xed01 + key)"),
+                }))),
+                "authentication": array(json!({ "type": "string" })),
+                "assertionMethod": array(json!({ "type": "string" })),
+                "capabilityInvocation": array(json!({ "type": "string" })),
+                "service": array(obj(&["id", "type", "serviceEndpoint"], json!({
+                    "id": string("did#fragment"),
+                    "type": string("Service type."),
+                    "serviceEndpoint": string("Endpoint."),
+                }))),
+            })),
+            "didResolutionMetadata": obj(&["contentType"], json!({ "contentType": string("application/did+ld+json") })),
+            "didDocumentMetadata": obj(&["created", "updated", "versionId", "deactivated"], json!({
+                "created": string("RFC 3339."),
+                "updated": string("RFC 3339."),
+                "versionId": string("The height of the last change."),
+                "nextVersionId": string("The height of the next change, when resolving a past version."),
+                "deactivated": { "type": "boolean" },
+                "createdHeight": int("Height created."),
+                "updatedHeight": int("Height of the last change."),
+                "nextKeyHash": schema_ref("Hash"),
+            })),
+        })),
+        "CredentialRecord": obj(&["id", "issuer", "subject", "kind", "valid_from", "valid_until", "status", "issued", "updated"], json!({
+            "id": schema_ref("Hash"),
+            "issuer": schema_ref("Did"),
+            "subject": schema_ref("Did"),
+            "kind": { "type": "string", "enum": ["resident", "sensor_operator", "auditor", "budget_office"] },
+            "district": { "type": "string", "nullable": true },
+            "valid_from": int("ms since 1970."),
+            "valid_until": int("ms since 1970."),
+            "status": { "type": "string", "enum": ["active", "suspended", "revoked"] },
+            "issued": int("Height."),
+            "updated": int("Height."),
+        })),
+        "CredentialStatus": { "type": "string", "enum": ["valid", "suspended", "revoked", "expired", "not_yet_valid"] },
+        "CredentialAnswer": with_proof(&["credential", "status", "issuer", "issuer_registered", "checked_at"], json!({
+            "credential": schema_ref("CredentialRecord"),
+            "status": schema_ref("CredentialStatus"),
+            "issuer": { "allOf": [schema_ref("IssuerRecord")], "nullable": true },
+            "issuer_registered": { "type": "boolean", "description": "Whether the issuer is registered, unrevoked, for this kind." },
+            "checked_at": string("The block time the status is for, RFC 3339."),
+        })),
+        "CredentialList": with_proof(&["did", "credentials"], json!({
+            "did": schema_ref("Did"),
+            "credentials": array(obj(&["credential", "status"], json!({
+                "credential": schema_ref("CredentialRecord"),
+                "status": schema_ref("CredentialStatus"),
+            }))),
+        })),
+        "IssuerRecord": obj(&["did", "kinds", "registered"], json!({
+            "did": schema_ref("Did"),
+            "kinds": array(json!({ "type": "string" })),
+            "registered": int("Height."),
+            "revoked": { "type": "integer", "nullable": true },
+        })),
+        "IssuerAnswer": with_proof(&["issuer"], json!({ "issuer": schema_ref("IssuerRecord") })),
+        "CouncilAnswer": with_proof(&["council", "proposals"], json!({
+            "council": obj(&["members", "threshold"], json!({
+                "members": array(schema_ref("PublicKey")),
+                "threshold": int("Approvals needed."),
+            })),
+            "proposals": int("Proposals made so far."),
+        })),
+        "GovProposal": obj(&["id", "action", "approvals", "created"], json!({
+            "id": int("Proposal id."),
+            "action": any_object("The action (docs/wire-format.md, section 5.5)."),
+            "approvals": array(schema_ref("PublicKey")),
+            "created": int("Height."),
+            "executed": { "type": "integer", "nullable": true },
+        })),
+        "GovProposalList": with_proof(&["proposals", "next"], json!({
+            "proposals": array(schema_ref("GovProposal")),
+            "next": int("The next proposal id."),
+        })),
+        "GovProposalAnswer": with_proof(&["proposal"], json!({ "proposal": schema_ref("GovProposal") })),
+        "DeviceRecord": obj(&["device", "operator", "kind", "unit", "location", "stream", "registered", "updated", "active", "next_sequence", "last_batch", "last_window_end"], json!({
+            "device": schema_ref("Did"),
+            "operator": schema_ref("Did"),
+            "kind": string("What it measures."),
+            "unit": string("UCUM unit."),
+            "location": string("Geohash."),
+            "stream": string("Stream name."),
+            "registered": int("Height."),
+            "updated": int("Height."),
+            "active": { "type": "boolean" },
+            "next_sequence": int("The next batch's sequence number."),
+            "last_batch": schema_ref("Hash"),
+            "last_window_end": int("ms since 1970."),
+        })),
+        "DeviceAnswer": with_proof(&["device"], json!({ "device": schema_ref("DeviceRecord") })),
+        "AttestationRecord": obj(&["batch", "hash", "height"], json!({
+            "batch": obj(&["device", "stream", "sequence", "prev_batch_hash", "window_start", "window_end", "reading_count", "readings_root", "raw_batch_hash"], json!({
+                "device": schema_ref("Did"),
+                "stream": string("Stream."),
+                "sequence": int("Sequence number."),
+                "prev_batch_hash": schema_ref("Hash"),
+                "window_start": int("ms since 1970."),
+                "window_end": int("ms since 1970."),
+                "reading_count": int("Readings."),
+                "readings_root": schema_ref("Hash"),
+                "raw_batch_hash": schema_ref("Hash"),
+            })),
+            "hash": schema_ref("Hash"),
+            "height": int("Height attested."),
+        })),
+        "AttestationList": with_proof(&["device", "next_sequence", "attestations"], json!({
+            "device": schema_ref("Did"),
+            "next_sequence": int("The next sequence number."),
+            "attestations": array(schema_ref("AttestationRecord")),
+        })),
+        "AttestationAnswer": with_proof(&["attestation", "device"], json!({
+            "attestation": schema_ref("AttestationRecord"),
+            "device": { "allOf": [schema_ref("DeviceRecord")], "nullable": true },
+        })),
+        "Phase": { "type": "string", "enum": ["announced", "proposals", "voting", "tallying", "closed"] },
+        "BudgetRound": obj(&["id", "spec", "opener", "opened", "projects", "voters", "tallied"], json!({
+            "id": int("Round id."),
+            "spec": any_object("Title, district, budget, phases, ballot format, rule."),
+            "opener": any_object("Who opened it."),
+            "opened": int("Height."),
+            "projects": int("Projects proposed."),
+            "voters": int("Ballots cast."),
+            "tallied": { "type": "boolean" },
+        })),
+        "TallyRecord": obj(&["round", "rule", "selected", "total_cost", "approvals", "voters", "height"], json!({
+            "round": int("Round id."),
+            "rule": any_object("Rule and tie-break."),
+            "selected": array(json!({ "type": "integer" })),
+            "total_cost": int("Cost of the selected projects."),
+            "approvals": array(json!({ "type": "integer" })),
+            "voters": int("Ballots counted."),
+            "endowment": { "type": "array", "nullable": true, "items": { "type": "integer" } },
+            "add1_steps": { "type": "integer", "nullable": true },
+            "height": int("Height tallied."),
+        })),
+        "RoundAnswer": with_proof(&["round", "phase"], json!({
+            "round": schema_ref("BudgetRound"),
+            "phase": schema_ref("Phase"),
+            "result": { "allOf": [schema_ref("TallyRecord")], "nullable": true },
+        })),
+        "RoundList": with_proof(&["rounds", "next"], json!({
+            "rounds": array(obj(&["round", "phase"], json!({
+                "round": schema_ref("BudgetRound"),
+                "phase": schema_ref("Phase"),
+            }))),
+            "next": int("The next round id."),
+        })),
+        "ProjectList": with_proof(&["round", "projects"], json!({
+            "round": int("Round id."),
+            "projects": array(obj(&["round", "index", "proposer", "title", "cost", "proposed"], json!({
+                "round": int("Round id."),
+                "index": int("Project index."),
+                "proposer": schema_ref("Did"),
+                "title": string("Title."),
+                "cost": int("Cost."),
+                "proposed": int("Height."),
+            }))),
+        })),
+        "ResultAnswer": with_proof(&["result", "selected"], json!({
+            "result": schema_ref("TallyRecord"),
+            "selected": array(obj(&["index", "title", "cost"], json!({
+                "index": int("Project index."),
+                "title": string("Title."),
+                "cost": int("Cost."),
+            }))),
+        })),
+        "StateValue": with_proof(&["namespace", "key", "value"], json!({
+            "namespace": string("Namespace."),
+            "key": string("Key, hex."),
+            "value": { "type": "string", "nullable": true, "description": "Value, hex." },
+        })),
+    })
+}
+
+fn paths() -> Value {
+    let read = || vec![height(), prove()];
+    let page = || vec![height(), from(), limit()];
+    let mut p = Map::new();
+    let mut add = |path: &str, method: &str, op: Value| {
+        let entry = p.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method] = op;
+    };
+    add(
+        "/status",
+        "get",
+        op("The node's status", "chain", vec![], schema_ref("Status")),
+    );
+    add(
+        "/openapi.json",
+        "get",
+        op(
+            "This document",
+            "meta",
+            vec![],
+            any_object("OpenAPI 3.0 document."),
+        ),
+    );
+    let mut metrics = op(
+        "Metrics in the Prometheus text format (OpenMetrics)",
+        "meta",
+        vec![],
+        json!({ "type": "string" }),
+    );
+    metrics["responses"]["200"]["content"] =
+        json!({ "application/openmetrics-text": { "schema": { "type": "string" } } });
+    add("/metrics", "get", metrics);
+    add(
+        "/blocks/latest",
+        "get",
+        op(
+            "The latest block with its commit certificate",
+            "chain",
+            vec![],
+            schema_ref("BlockAnswer"),
+        ),
+    );
+    let h = || {
+        path_param(
+            "height",
+            "Block height.",
+            json!({ "type": "integer", "minimum": 0 }),
+        )
+    };
+    add(
+        "/blocks/{height}",
+        "get",
+        op(
+            "A block with its commit certificate",
+            "chain",
+            vec![h()],
+            schema_ref("BlockAnswer"),
+        ),
+    );
+    add(
+        "/blocks/{height}/results",
+        "get",
+        op(
+            "What each transaction of a block did",
+            "chain",
+            vec![h()],
+            schema_ref("BlockResults"),
+        ),
+    );
+    let mut submit = op(
+        "Submit a transaction",
+        "chain",
+        vec![query("mode", "async: queued, not waiting for the mempool (202); sync: checked by the mempool; commit: answered once in a committed block, or 504 when rpc.commit_timeout_ms passes.", json!({ "type": "string", "enum": ["async", "sync", "commit"], "default": "sync" }))],
+        schema_ref("SubmitAnswer"),
+    );
+    submit["requestBody"] =
+        json!({ "required": true, "content": json_content(schema_ref("SubmitBody")) });
+    let r = submit["responses"]
+        .as_object_mut()
+        .expect("responses is an object");
+    r.insert("202".into(), json!({ "description": "Queued (mode=async).", "content": json_content(schema_ref("SubmitAnswer")) }));
+    r.insert(
+        "413".into(),
+        error("The body is larger than rpc.max_body_bytes."),
+    );
+    r.insert("422".into(), error("Refused by the mempool, or (mode=commit) by the ledger: `code` says why, `hash` names it."));
+    r.insert(
+        "504".into(),
+        error("mode=commit: not committed within the wait; it may still be."),
+    );
+    add("/txs", "post", submit);
+    let hash = || {
+        path_param(
+            "hash",
+            "Transaction id (hex SHA-256 of its encoding).",
+            schema_ref("Hash"),
+        )
+    };
+    add(
+        "/txs/{hash}",
+        "get",
+        op(
+            "A transaction with its result (or pending)",
+            "chain",
+            vec![hash(), prove()],
+            schema_ref("TxAnswer"),
+        ),
+    );
+    let mut blocks = op(
+        "Committed blocks as server-sent events (`block`, `lagged`)",
+        "events",
+        vec![],
+        json!({ "type": "string" }),
+    );
+    blocks["responses"]["200"]["content"] =
+        json!({ "text/event-stream": { "schema": { "type": "string" } } });
+    add("/events/blocks", "get", blocks);
+    let mut txe = op("One server-sent event (`tx`, or `timeout` after 10 minutes) when a transaction is committed", "events", vec![hash()], json!({ "type": "string" }));
+    txe["responses"]["200"]["content"] =
+        json!({ "text/event-stream": { "schema": { "type": "string" } } });
+    add("/events/txs/{hash}", "get", txe);
+    add(
+        "/validators",
+        "get",
+        op(
+            "The validator set that signs a height",
+            "chain",
+            read(),
+            schema_ref("ValidatorSetAnswer"),
+        ),
+    );
+    add(
+        "/council",
+        "get",
+        op(
+            "The council",
+            "governance",
+            read(),
+            schema_ref("CouncilAnswer"),
+        ),
+    );
+    add(
+        "/council/proposals",
+        "get",
+        op(
+            "Council proposals",
+            "governance",
+            page(),
+            schema_ref("GovProposalList"),
+        ),
+    );
+    let mut one = read();
+    one.insert(0, id_param("Proposal id."));
+    add(
+        "/council/proposals/{id}",
+        "get",
+        op(
+            "A council proposal",
+            "governance",
+            one,
+            schema_ref("GovProposalAnswer"),
+        ),
+    );
+    let with_did = || {
+        let mut v = read();
+        v.insert(0, did_param());
+        v
+    };
+    add(
+        "/issuers/{did}",
+        "get",
+        op(
+            "An issuer's registration",
+            "identity",
+            with_did(),
+            schema_ref("IssuerAnswer"),
+        ),
+    );
+    add(
+        "/dids/{did}",
+        "get",
+        op(
+            "Resolve a DID (W3C DID resolution result)",
+            "identity",
+            with_did(),
+            schema_ref("DidResolution"),
+        ),
+    );
+    add(
+        "/dids/{did}/credentials",
+        "get",
+        op(
+            "The credentials issued to a DID",
+            "identity",
+            with_did(),
+            schema_ref("CredentialList"),
+        ),
+    );
+    let mut cred = read();
+    cred.insert(
+        0,
+        path_param("id", "Credential id (hex).", schema_ref("Hash")),
+    );
+    add(
+        "/credentials/{id}",
+        "get",
+        op(
+            "A credential and its status",
+            "identity",
+            cred,
+            schema_ref("CredentialAnswer"),
+        ),
+    );
+    add(
+        "/devices/{did}",
+        "get",
+        op(
+            "A sensor device",
+            "sensors",
+            with_did(),
+            schema_ref("DeviceAnswer"),
+        ),
+    );
+    let mut atts = page();
+    atts.insert(0, did_param());
+    add(
+        "/devices/{did}/attestations",
+        "get",
+        op(
+            "A device's attestation batches (default: the latest)",
+            "sensors",
+            atts,
+            schema_ref("AttestationList"),
+        ),
+    );
+    let mut att = with_did();
+    att.insert(
+        1,
+        path_param(
+            "sequence",
+            "Batch sequence number.",
+            json!({ "type": "integer", "minimum": 0 }),
+        ),
+    );
+    add(
+        "/devices/{did}/attestations/{sequence}",
+        "get",
+        op(
+            "One attestation batch",
+            "sensors",
+            att,
+            schema_ref("AttestationAnswer"),
+        ),
+    );
+    add(
+        "/budget/rounds",
+        "get",
+        op("Budget rounds", "budget", page(), schema_ref("RoundList")),
+    );
+    let round = || {
+        let mut v = read();
+        v.insert(0, id_param("Round id."));
+        v
+    };
+    add(
+        "/budget/rounds/{id}",
+        "get",
+        op(
+            "A budget round and its phase",
+            "budget",
+            round(),
+            schema_ref("RoundAnswer"),
+        ),
+    );
+    add(
+        "/budget/rounds/{id}/proposals",
+        "get",
+        op(
+            "A round's projects",
+            "budget",
+            round(),
+            schema_ref("ProjectList"),
+        ),
+    );
+    add(
+        "/budget/rounds/{id}/result",
+        "get",
+        op(
+            "A round's stored tally",
+            "budget",
+            round(),
+            schema_ref("ResultAnswer"),
+        ),
+    );
+    let mut pb = op(
+        "A round's projects and ballots as a pabulib .pb file",
+        "budget",
+        vec![id_param("Round id."), height()],
+        json!({ "type": "string" }),
+    );
+    pb["responses"]["200"]["content"] = json!({ "text/plain": { "schema": { "type": "string" } } });
+    add("/budget/rounds/{id}/ballots.pb", "get", pb);
+    let mut state = read();
+    state.insert(
+        0,
+        path_param(
+            "namespace",
+            "State namespace.",
+            json!({ "type": "string", "pattern": "^[a-z0-9_]{1,64}$" }),
+        ),
+    );
+    state.insert(
+        1,
+        path_param("key", "Key bytes, hex.", json!({ "type": "string" })),
+    );
+    add(
+        "/state/{namespace}/{key}",
+        "get",
+        op(
+            "A raw state value",
+            "chain",
+            state,
+            schema_ref("StateValue"),
+        ),
+    );
+    Value::Object(p)
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Acta node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The HTTP API of an actad node: status, blocks, transactions, city records (DIDs, credentials, sensors, budget rounds), proof bundles an auditor checks offline against the genesis, event streams and metrics. Errors are {\"code\", \"message\"}. Byte strings are lowercase hex; heights and amounts are integers; times are milliseconds since 1970 unless named RFC 3339.",
+        },
+        "servers": [{ "url": "http://127.0.0.1:26657" }],
+        "paths": paths(),
+        "components": { "schemas": schemas() },
+    })
+}

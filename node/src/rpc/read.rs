@@ -1,0 +1,176 @@
+//! Reading the store for the API: state values at a height, and the proof bundle that
+//! makes them checkable against the genesis validator set.
+
+use acta_contracts::staking::{NS_VALIDATORS, SET_KEY};
+use acta_ledger::{
+    bundle::{ProofBundle, SetChange, StateEntry, TxEntry, BUNDLE_CHANGES_MAX, BUNDLE_VERSION},
+    codec,
+    state::{state_key, AuthenticatedState},
+    store::Store,
+    Height, ValidatorSet,
+};
+use borsh::BorshDeserialize;
+
+use super::ApiError;
+use crate::genesis::ChainSpec;
+
+/// The height a read asks for: the latest committed one, or `?height=` if it is committed.
+pub fn resolve_height(store: &Store, asked: Option<u64>) -> Result<Height, ApiError> {
+    let latest = store
+        .latest_height()
+        .map_err(ApiError::internal)?
+        .unwrap_or(Height(0));
+    match asked {
+        None => Ok(latest),
+        Some(h) if h <= latest.0 => Ok(Height(h)),
+        Some(h) => Err(ApiError::not_found(format!(
+            "height {h} is not committed yet (latest is {latest})"
+        ))),
+    }
+}
+
+/// Reads state values at one height, keeping each value's proof when asked to prove.
+pub struct Reader<'a> {
+    pub store: &'a Store,
+    pub height: Height,
+    prove: bool,
+    entries: Vec<StateEntry>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at `height`; a proof needs a block, so `prove` at height 0 is refused.
+    pub fn new(store: &'a Store, height: Height, prove: bool) -> Result<Reader<'a>, ApiError> {
+        if prove && height == Height(0) {
+            return Err(ApiError::bad_request(
+                "no proof at height 0: the genesis state is known from the genesis file; ask for height 1 or later",
+            ));
+        }
+        Ok(Reader {
+            store,
+            height,
+            prove,
+            entries: Vec::new(),
+        })
+    }
+
+    /// The raw value of `key` in `namespace`.
+    pub fn raw(&mut self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+        let k = state_key(namespace, key);
+        if !self.prove {
+            return self.store.get(&k, self.height).map_err(ApiError::internal);
+        }
+        let (value, proof) = self
+            .store
+            .get_with_proof(&k, self.height)
+            .map_err(ApiError::internal)?;
+        self.entries.push(StateEntry {
+            namespace: namespace.to_string(),
+            key: key.to_vec(),
+            value: value.clone(),
+            proof: proof.encode(),
+        });
+        Ok(value)
+    }
+
+    /// The value of `key` in `namespace`, decoded.
+    pub fn get<T: BorshDeserialize>(
+        &mut self,
+        namespace: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, ApiError> {
+        self.raw(namespace, key)?
+            .map(|bytes| {
+                codec::decode(
+                    "state value",
+                    &bytes,
+                    acta_ledger::state::STATE_VALUE_BYTES_MAX,
+                )
+                .map_err(|e| ApiError::internal(format!("{namespace}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// The proof bundle of everything read, if proving.
+    pub fn bundle(self, spec: &ChainSpec) -> Result<Option<ProofBundle>, ApiError> {
+        if !self.prove {
+            return Ok(None);
+        }
+        bundle(self.store, spec, self.height, self.entries, None).map(Some)
+    }
+}
+
+/// A bundle for the block at `height` (at least 1) carrying `state` and `tx`.
+pub fn bundle(
+    store: &Store,
+    spec: &ChainSpec,
+    height: Height,
+    state: Vec<StateEntry>,
+    tx: Option<TxEntry>,
+) -> Result<ProofBundle, ApiError> {
+    let block = store
+        .block(height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("no block at committed height {height}")))?;
+    let commit = store
+        .commit(height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("no commit at committed height {height}")))?;
+    Ok(ProofBundle {
+        version: BUNDLE_VERSION,
+        chain_id: spec.chain_id.clone(),
+        validator_changes: set_changes(store, height)?,
+        header: block.header,
+        commit,
+        state,
+        tx,
+        reading: None,
+    })
+}
+
+/// The validator-set changes a verifier must follow from the genesis to the header at
+/// `height`: a set written at version `s` signs from `s + 2`, and header `s + 1` announces
+/// it as its next set.
+fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>, ApiError> {
+    let key = state_key(NS_VALIDATORS, SET_KEY);
+    let versions = store
+        .versions_of(&key, BUNDLE_CHANGES_MAX)
+        .map_err(ApiError::internal)?;
+    let mut changes = Vec::new();
+    for s in versions {
+        if s.0 == 0 {
+            continue;
+        }
+        let announced = Height(s.0 + 1);
+        if announced >= height {
+            break;
+        }
+        let set: ValidatorSet = store
+            .get(&key, s)
+            .map_err(ApiError::internal)?
+            .map(|b| {
+                codec::decode(
+                    "validator set",
+                    &b,
+                    acta_ledger::state::STATE_VALUE_BYTES_MAX,
+                )
+            })
+            .transpose()
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("validator set deleted at {s}")))?;
+        let header = store
+            .block(announced)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("no block at {announced}")))?
+            .header;
+        let commit = store
+            .commit(announced)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("no commit at {announced}")))?;
+        changes.push(SetChange {
+            header,
+            commit,
+            next_validators: set,
+        });
+    }
+    Ok(changes)
+}
