@@ -10,8 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_ledger::{Keypair, Transaction};
+use std::collections::HashMap;
+
+use acta_contracts::executor::NS_NONCE;
+use acta_ledger::{Call, ChainId, Keypair, PublicKey, Transaction};
 use anyhow::{anyhow, bail, Context, Result};
+use borsh::BorshDeserialize;
 use serde_json::Value;
 
 use crate::{
@@ -376,39 +380,201 @@ impl Drop for LocalNet {
     }
 }
 
-fn request(addr: &str, req: &str) -> std::io::Result<(u16, Value)> {
+/// Signs with the next nonce of each key, submits, and waits for transactions to be
+/// committed.
+#[derive(Debug)]
+pub struct Wallet<'a> {
+    pub net: &'a LocalNet,
+    pub chain: ChainId,
+    nonces: HashMap<PublicKey, u64>,
+    next_node: usize,
+}
+
+impl<'a> Wallet<'a> {
+    pub fn new(net: &'a LocalNet, chain: ChainId) -> Wallet<'a> {
+        Wallet {
+            net,
+            chain,
+            nonces: HashMap::new(),
+            next_node: 0,
+        }
+    }
+
+    /// Signs `call` with `key`'s next nonce.
+    pub fn tx(&mut self, key: &Keypair, call: Call) -> Transaction {
+        let n = self.nonces.entry(key.public()).or_insert(0);
+        let tx = Transaction::sign(key, self.chain.clone(), *n, call);
+        *n += 1;
+        tx
+    }
+
+    /// Submits transactions, each signer's to one node (the mempool takes a signer's
+    /// nonces in order), spreading signers over the nodes.
+    pub fn send(&mut self, txs: &[Transaction]) -> Result<()> {
+        let mut node_of: HashMap<PublicKey, usize> = HashMap::new();
+        for tx in txs {
+            let n = self.net.nodes.len();
+            let node = *node_of.entry(tx.signer).or_insert_with(|| {
+                self.next_node += 1;
+                self.next_node % n
+            });
+            self.net.submit(node, tx)?;
+        }
+        Ok(())
+    }
+
+    /// Waits (up to a minute) until every signer's committed nonce has caught up with what
+    /// it signed: the transactions were decided and accepted (a refused one leaves its
+    /// nonce unused).
+    pub fn settle(&self, keys: &[&Keypair]) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for key in keys {
+            let want = self.nonces.get(&key.public()).copied().unwrap_or(0);
+            loop {
+                let have = self
+                    .net
+                    .state(0, NS_NONCE, &key.public().0)?
+                    .map(|b| u64::try_from_slice(&b))
+                    .transpose()?
+                    .unwrap_or(0);
+                if have >= want {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "transactions of {} were not all accepted (nonce {have} of {want})",
+                        key.public()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn send_and_settle(&mut self, txs: &[Transaction], keys: &[&Keypair]) -> Result<()> {
+        self.send(txs)?;
+        self.settle(keys)
+    }
+}
+
+/// An HTTP answer: status, head (status line and headers) and body, de-chunked.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value (names compared without case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+    }
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body (stopping at the first malformed chunk).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
+        let Some(size) = size else { break };
+        let start = eol + 2;
+        if size == 0 || raw.len() < start + size {
+            out.extend_from_slice(&raw[start.min(raw.len())..(start + size).min(raw.len())]);
+            break;
+        }
+        out.extend_from_slice(&raw[start..start + size]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
+    out
+}
+
+/// Sends one HTTP/1.1 request (`Connection: close`) and reads the whole answer, waiting at
+/// most `timeout` for each read.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> std::io::Result<HttpAnswer> {
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(timeout))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
     stream.write_all(req.as_bytes())?;
+    if let Some(b) = body {
+        // The server may answer (413) before reading a large body.
+        let _ = stream.write_all(b);
+    }
     let mut buf = Vec::new();
-    stream.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
+    if let Err(e) = stream.read_to_end(&mut buf) {
+        // A server that answered before reading the whole body may reset the connection
+        // after its answer: keep what arrived.
+        if buf.is_empty() {
+            return Err(e);
+        }
+    }
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("no HTTP body"))?;
-    let code: u16 = head
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let raw = &buf[split + 4..];
+    let status: u16 = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other("no HTTP status"))?;
-    Ok((code, serde_json::from_str(body).unwrap_or(Value::Null)))
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(raw) } else { raw.to_vec() };
+    Ok(HttpAnswer { status, head, body })
+}
+
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, Value)> {
+    let a = http(
+        addr,
+        method,
+        path,
+        body.map(str::as_bytes),
+        Duration::from_secs(10),
+    )?;
+    Ok((a.status, a.json()))
 }
 
 /// `GET path` on `addr`, answered as JSON.
 pub fn get(addr: &str, path: &str) -> std::io::Result<(u16, Value)> {
-    request(
-        addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
-    )
+    request(addr, "GET", path, None)
 }
 
 /// `POST path` with a JSON body on `addr`.
 pub fn post(addr: &str, path: &str, body: &str) -> std::io::Result<(u16, Value)> {
-    request(
-        addr,
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
+    request(addr, "POST", path, Some(body))
 }

@@ -5,12 +5,11 @@
 //! every node is checked to hold the same blocks and state roots.
 
 use std::{
-    collections::HashMap,
     path::Path,
     time::{Duration, Instant},
 };
 
-use acta_contracts::{budget::NS_TALLY, executor::NS_NONCE};
+use acta_contracts::budget::NS_TALLY;
 use acta_ledger::{
     merkle,
     records::{
@@ -20,79 +19,14 @@ use acta_ledger::{
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,
-    Call, ChainId, Did, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+    Call, ChainId, Did, Hash, Height, Keypair, Timestamp,
 };
 use anyhow::{bail, Context, Result};
 use borsh::BorshDeserialize;
 
-use acta_node::devnet::{actad_beside_me, LocalNet};
+use acta_node::devnet::{actad_beside_me, LocalNet, Wallet};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Signs with the next nonce of each key and waits for transactions to be committed.
-struct Wallet<'a> {
-    net: &'a LocalNet,
-    chain: ChainId,
-    nonces: HashMap<PublicKey, u64>,
-    next_node: usize,
-}
-
-impl<'a> Wallet<'a> {
-    fn tx(&mut self, key: &Keypair, call: Call) -> Transaction {
-        let n = self.nonces.entry(key.public()).or_insert(0);
-        let tx = Transaction::sign(key, self.chain.clone(), *n, call);
-        *n += 1;
-        tx
-    }
-
-    /// Submits transactions, each signer's to one node (the mempool takes a signer's
-    /// nonces in order), spreading signers over the nodes.
-    fn send(&mut self, txs: &[Transaction]) -> Result<()> {
-        let mut node_of: HashMap<PublicKey, usize> = HashMap::new();
-        for tx in txs {
-            let n = self.net.nodes.len();
-            let node = *node_of.entry(tx.signer).or_insert_with(|| {
-                self.next_node += 1;
-                self.next_node % n
-            });
-            self.net.submit(node, tx)?;
-        }
-        Ok(())
-    }
-
-    /// Waits until every signer's committed nonce has caught up with what it signed: the
-    /// transactions were decided and accepted (a refused one leaves its nonce unused).
-    fn settle(&self, keys: &[&Keypair]) -> Result<()> {
-        let deadline = Instant::now() + WAIT;
-        for key in keys {
-            let want = self.nonces.get(&key.public()).copied().unwrap_or(0);
-            loop {
-                let have = self
-                    .net
-                    .state(0, NS_NONCE, &key.public().0)?
-                    .map(|b| u64::try_from_slice(&b))
-                    .transpose()?
-                    .unwrap_or(0);
-                if have >= want {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "transactions of {} were not all accepted (nonce {have} of {want})",
-                        key.public()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        Ok(())
-    }
-
-    fn send_and_settle(&mut self, txs: &[Transaction], keys: &[&Keypair]) -> Result<()> {
-        self.send(txs)?;
-        self.settle(keys)
-    }
-}
 
 fn did(key: &Keypair) -> Did {
     Did::from_initial_key(&key.public())
@@ -124,12 +58,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         "   the validators agree: height {} on every node",
         net.height(0)
     );
-    let mut w = Wallet {
-        net: &net,
-        chain: ChainId::new(chain)?,
-        nonces: HashMap::new(),
-        next_node: 0,
-    };
+    let mut w = Wallet::new(&net, ChainId::new(chain)?);
 
     // The agency becomes an issuer by a 2-of-3 council decision.
     let agency = testing::key(0xd1, 0);

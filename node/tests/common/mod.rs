@@ -2,7 +2,12 @@
 //! with this package's `actad`, and methods that fail the test (printing the nodes' logs)
 //! instead of returning errors.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation
+)]
 
 use std::{
     ops::{Deref, DerefMut},

@@ -1,0 +1,1094 @@
+//! The HTTP API against a running network of four `actad` processes: every route, with its
+//! refusals; every JSON answer checked against the OpenAPI document's schema; the document
+//! checked against the routes the server serves; and proof bundles from one node verified
+//! offline against the genesis validator set (across a validator-set change), with any
+//! tampering caught at the step it breaks.
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+mod common;
+
+use std::{
+    cell::RefCell,
+    collections::BTreeSet,
+    io::{Read, Write},
+    net::TcpStream,
+    time::{Duration, Instant},
+};
+
+use acta_contracts::tally;
+use acta_ledger::{
+    bundle::{ProofBundle, ReadingEntry},
+    merkle,
+    records::{
+        BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
+        TieBreak, VerificationMethod,
+    },
+    testing,
+    tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
+    types::Text,
+    Call, ChainId, Did, Hash, Height, Keypair, Timestamp, Transaction, ValidatorSet,
+};
+use acta_node::{
+    devnet::{http, HttpAnswer, Wallet},
+    genesis::Genesis,
+    rpc,
+};
+use common::Net;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A client of one node that checks every JSON answer against the OpenAPI document and
+/// remembers which routes it exercised.
+struct Client {
+    addr: String,
+    doc: Value,
+    hit: RefCell<BTreeSet<(String, String)>>,
+}
+
+impl Client {
+    fn new(addr: &str) -> Client {
+        Client {
+            addr: addr.to_string(),
+            doc: rpc::openapi::document(),
+            hit: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// `method path` (with `body`), checked against `template`'s documented answer.
+    fn call(&self, method: &str, template: &str, path: &str, body: Option<&str>) -> HttpAnswer {
+        let a = http(
+            &self.addr,
+            method,
+            path,
+            body.map(str::as_bytes),
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        self.hit
+            .borrow_mut()
+            .insert((method.to_string(), template.to_string()));
+        let op = &self.doc["paths"][template][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {template} is not documented");
+        let status = a.status.to_string();
+        let response = &op["responses"][&status];
+        assert!(
+            response.is_object(),
+            "{method} {path} answered {status}, which {template} does not document: {}",
+            a.text()
+        );
+        if let Some(schema) = response["content"]["application/json"].get("schema") {
+            assert!(
+                a.header("content-type")
+                    .is_some_and(|c| c.starts_with("application/json")),
+                "{method} {path}: {}",
+                a.head
+            );
+            let v = a.json();
+            if let Err(e) = validate(&self.doc, schema, &v, "$") {
+                panic!("{method} {path} ({status}) does not match its schema: {e}\n{v:#}");
+            }
+        }
+        a
+    }
+
+    fn get(&self, template: &str, path: &str) -> (u16, Value) {
+        let a = self.call("GET", template, path, None);
+        (a.status, a.json())
+    }
+
+    /// A GET that must succeed.
+    fn ok(&self, template: &str, path: &str) -> Value {
+        let (status, v) = self.get(template, path);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    /// A GET that must fail with `status` and `code`.
+    fn refused(&self, template: &str, path: &str, status: u16, code: &str) -> Value {
+        let (s, v) = self.get(template, path);
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (status, Some(code)),
+            "GET {path}: {v}"
+        );
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v
+    }
+
+    fn submit(&self, mode: &str, tx: &Transaction) -> (u16, Value) {
+        let body = json!({ "tx": hex::encode(tx.encode()) }).to_string();
+        let a = self.call("POST", "/txs", &format!("/txs?mode={mode}"), Some(&body));
+        (a.status, a.json())
+    }
+
+    /// Submits with `mode=commit` and expects it accepted in a block.
+    fn commit(&self, tx: &Transaction) -> Value {
+        let (status, v) = self.submit("commit", tx);
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["status"], "committed", "{v}");
+        v
+    }
+}
+
+/// Checks `v` against an OpenAPI 3.0 schema (the subset the document uses: `$ref`,
+/// `allOf`, `nullable`, `type`, `required`, `properties`, `items`, `enum`, and the hex
+/// hash pattern).
+fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        let target = &doc["components"]["schemas"][name];
+        if target.is_null() {
+            return Err(format!("{at}: unresolved {r}"));
+        }
+        return validate(doc, target, v, at);
+    }
+    if v.is_null() && schema["nullable"] == json!(true) {
+        return Ok(());
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            validate(doc, s, v, at)?;
+        }
+    }
+    let ok = match schema["type"].as_str() {
+        None => true,
+        Some("object") => v.is_object(),
+        Some("array") => v.is_array(),
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_u64() || v.is_i64(),
+        Some("boolean") => v.is_boolean(),
+        Some(t) => return Err(format!("{at}: unknown type {t}")),
+    };
+    if !ok {
+        return Err(format!("{at}: {v} is not of type {}", schema["type"]));
+    }
+    if let Some(options) = schema["enum"].as_array() {
+        if !options.contains(v) {
+            return Err(format!("{at}: {v} is not one of {options:?}"));
+        }
+    }
+    if schema["pattern"] == json!("^[0-9a-f]{64}$") {
+        let s = v.as_str().unwrap_or_default();
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
+            return Err(format!("{at}: {v} is not 64 hex digits"));
+        }
+    }
+    if let Some(required) = schema["required"].as_array() {
+        for r in required {
+            let k = r.as_str().unwrap();
+            if v.get(k).is_none() {
+                return Err(format!("{at}: missing {k}"));
+            }
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
+        for (k, s) in props {
+            if let Some(x) = obj.get(k) {
+                validate(doc, s, x, &format!("{at}.{k}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in list.iter().enumerate() {
+            validate(doc, items, x, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every `$ref` resolves, every path's `{parameters}` are declared as path parameters and
+/// the other way round, and every operation documents a 200 (or 202) answer.
+fn check_document(doc: &Value) {
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "$ref" {
+                        out.push(x.as_str().unwrap().to_string());
+                    }
+                    refs(x, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap();
+        assert!(doc["components"]["schemas"][name].is_object(), "{r}");
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let in_path: BTreeSet<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_string)
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            assert!(["get", "post"].contains(&method.as_str()), "{method}");
+            let declared: BTreeSet<String> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(declared, in_path, "{method} {path}");
+            for p in op["parameters"].as_array().unwrap() {
+                assert!(
+                    p["name"].is_string() && p["schema"].is_object(),
+                    "{path}: {p}"
+                );
+                assert!(["path", "query"].contains(&p["in"].as_str().unwrap()));
+            }
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("200"), "{method} {path}");
+            for (code, r) in responses {
+                assert!(code.parse::<u16>().is_ok(), "{code}");
+                assert!(r["description"].is_string(), "{method} {path} {code}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_document_lists_exactly_the_routes_served() {
+    let doc = rpc::openapi::document();
+    check_document(&doc);
+    let served: BTreeSet<(String, String)> = rpc::routes()
+        .into_iter()
+        .map(|(m, p)| (m.as_str().to_lowercase(), p.to_string()))
+        .collect();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(|m| (m.clone(), p.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(served, documented);
+}
+
+fn text<const N: usize>(s: &str) -> Text<N> {
+    Text::new(s).unwrap()
+}
+
+fn did(k: &Keypair) -> Did {
+    Did::from_initial_key(&k.public())
+}
+
+fn create_did() -> Call {
+    Call::Identity(IdentityCall::CreateDid {
+        next_key_hash: None,
+    })
+}
+
+/// Verifies the `proof` of an answer against the genesis, returning the bundle.
+fn verified(answer: &Value, chain: &ChainId, genesis: &ValidatorSet) -> ProofBundle {
+    let bundle: ProofBundle = serde_json::from_value(answer["proof"].clone())
+        .unwrap_or_else(|e| panic!("no bundle in {answer}: {e}"));
+    let v = bundle
+        .verify(chain, genesis)
+        .unwrap_or_else(|e| panic!("bundle does not verify: {e}"));
+    assert_eq!(v.height.0, answer["height"].as_u64().unwrap_or(v.height.0));
+    bundle
+}
+
+/// Each kind of tampering breaks the step it should.
+fn tampering_is_caught(bundle: &ProofBundle, chain: &ChainId, genesis: &ValidatorSet) {
+    let step = |b: &ProofBundle| b.verify(chain, genesis).unwrap_err().step;
+    let mut b = bundle.clone();
+    if let Some(v) = b.state[0].value.as_mut() {
+        v[0] ^= 1;
+    } else {
+        b.state[0].value = Some(vec![0]);
+    }
+    assert_eq!(step(&b), "state");
+    let mut b = bundle.clone();
+    b.state[0].key.push(0);
+    assert_eq!(step(&b), "state");
+    let mut b = bundle.clone();
+    b.header.state_root.0[0] ^= 1;
+    assert_eq!(
+        step(&b),
+        "commit",
+        "a changed header is not what was signed"
+    );
+    let mut b = bundle.clone();
+    b.header.time.0 += 1;
+    assert_eq!(step(&b), "commit");
+    let mut b = bundle.clone();
+    let mut sig = b.commit.signatures[0].signature.0;
+    sig[5] ^= 1;
+    b.commit.signatures[0].signature = acta_ledger::Signature(sig);
+    assert_eq!(step(&b), "commit");
+    let mut b = bundle.clone();
+    b.commit.signatures.truncate(1);
+    assert_eq!(step(&b), "commit", "one signature is not a quorum");
+    let mut b = bundle.clone();
+    b.chain_id = ChainId::new("other-chain").unwrap();
+    assert_eq!(step(&b), "chain");
+    assert!(bundle
+        .verify(&ChainId::new("other-chain").unwrap(), genesis)
+        .is_err());
+    if !bundle.validator_changes.is_empty() {
+        let mut b = bundle.clone();
+        b.validator_changes.clear();
+        assert_eq!(step(&b), "commit", "a skipped validator-set change");
+        let mut b = bundle.clone();
+        b.validator_changes[0].header.time.0 += 1;
+        assert_eq!(step(&b), "validator set");
+    }
+    // A different genesis set is not the one that signed.
+    let (_, other) = testing::validators(4, &[10, 10, 10, 10]);
+    assert!(bundle.verify(chain, &other).is_err());
+}
+
+/// Reads server-sent events from `path` until `needle` appears (or fails at the deadline).
+fn sse_until(addr: &str, path: &str, needle: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if String::from_utf8_lossy(&seen).contains(needle) {
+            return String::from_utf8_lossy(&seen).into_owned();
+        }
+    }
+    panic!(
+        "{path}: no {needle:?} within 30 s; got {}",
+        String::from_utf8_lossy(&seen)
+    );
+}
+
+#[test]
+fn every_route_answers_as_documented_and_proofs_verify_offline() {
+    let mut net = Net::new(4);
+    // Node 3 allows one event subscription at a time, to show the limit.
+    let config_path = net.nodes[3].home.join("config.toml");
+    let mut config = acta_node::config::Config::load(&config_path).unwrap();
+    config.rpc.max_subscriptions = 1;
+    std::fs::write(&config_path, config.commented()).unwrap();
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 1, WAIT);
+    let (_, spec) = Genesis::load(&net.nodes[0].home.join("genesis.json")).unwrap();
+    let chain = spec.chain_id.clone();
+    let genesis = spec.validators.clone();
+    let api = Client::new(&net.nodes[0].rpc);
+    let api2 = Client::new(&net.nodes[2].rpc);
+    let mut w = Wallet::new(&net, chain.clone());
+
+    // --- A small city, submitted with mode=commit.
+    let council = testing::key(0xc5, 0);
+    let agency = testing::key(0xd1, 0);
+    let resident = testing::key(0xd2, 0);
+    let office = testing::key(0xd3, 0);
+    let operator = testing::key(0xd4, 0);
+    let device = testing::key(0xd5, 0);
+    for k in [&agency, &resident, &office, &operator, &device] {
+        let tx = w.tx(k, create_did());
+        api.commit(&tx);
+    }
+    let v = api.commit(&w.tx(
+        &council,
+        Call::Governance(GovernanceCall::Propose {
+            action: GovAction::RegisterIssuer {
+                did: did(&agency),
+                kinds: vec![
+                    CredentialKind::Resident,
+                    CredentialKind::SensorOperator,
+                    CredentialKind::BudgetOffice,
+                ],
+            },
+        }),
+    ));
+    assert!(v["height"].as_u64().unwrap() >= 1);
+    // The council changes a validator's power: bundles after it must carry the change.
+    let first = genesis.validators()[0].public_key;
+    api.commit(&w.tx(
+        &council,
+        Call::Governance(GovernanceCall::Propose {
+            action: GovAction::SetPower {
+                key: first,
+                power: 25,
+            },
+        }),
+    ));
+    let issue = |subject: &Keypair, kind: CredentialKind, district: Option<&str>| {
+        Call::Credential(CredentialCall::Issue {
+            id: Hash::digest_parts(&[b"credential", &subject.public().0, &[kind as u8]]),
+            issuer: did(&agency),
+            subject: did(subject),
+            kind,
+            district: district.map(text::<32>),
+            valid_from: Timestamp(0),
+            valid_until: Timestamp(4_102_444_800_000),
+        })
+    };
+    let resident_credential = Hash::digest_parts(&[
+        b"credential",
+        &resident.public().0,
+        &[CredentialKind::Resident as u8],
+    ]);
+    for (k, kind, d) in [
+        (&resident, CredentialKind::Resident, Some("old-town")),
+        (&office, CredentialKind::BudgetOffice, None),
+        (&operator, CredentialKind::SensorOperator, None),
+    ] {
+        let tx = w.tx(&agency, issue(k, kind, d));
+        api.commit(&tx);
+    }
+    api.commit(&w.tx(
+        &device,
+        Call::Identity(IdentityCall::UpdateDocument {
+            did: did(&device),
+            document: DidDocument {
+                verification_methods: vec![VerificationMethod {
+                    id: text("key-1"),
+                    key: device.public(),
+                }],
+                controllers: vec![did(&operator)],
+                services: vec![],
+            },
+        }),
+    ));
+    api.commit(&w.tx(
+        &operator,
+        Call::Sensor(SensorCall::Register {
+            operator: did(&operator),
+            device: did(&device),
+            kind: text("air.pm25"),
+            unit: text("ug/m3"),
+            location: text("u2yhvd"),
+            stream: text("pm25"),
+        }),
+    ));
+    let readings: Vec<Vec<u8>> = (0..10u32)
+        .map(|i| format!("{{\"t\":{i},\"pm25\":{}}}", 10 + i).into_bytes())
+        .collect();
+    let batch = AttestationBatch {
+        device: did(&device),
+        stream: text("pm25"),
+        sequence: 0,
+        prev_batch_hash: Hash::ZERO,
+        window_start: Timestamp(1_700_000_000_000),
+        window_end: Timestamp(1_700_000_009_000),
+        reading_count: 10,
+        readings_root: merkle::root_of(&readings),
+        raw_batch_hash: Hash::digest(&readings.concat()),
+    };
+    let attest = w.tx(&device, Call::Sensor(SensorCall::Attest(batch)));
+    api.commit(&attest);
+    let h = net.height(0);
+    let spec_round = RoundSpec {
+        title: text("Old Town"),
+        district: text("old-town"),
+        budget: 100,
+        proposals_from: Height(h + 3),
+        voting_from: Height(h + 6),
+        closes_at: Height(h + 14),
+        ballot: BallotFormat::Approval { min: 1, max: 2 },
+        rule: RuleProfile {
+            rule: Rule::Mes,
+            tie_break: TieBreak::VotesThenCost,
+        },
+    };
+    api.commit(&w.tx(
+        &office,
+        Call::Budget(BudgetCall::OpenRound {
+            office: did(&office),
+            spec: spec_round.clone(),
+        }),
+    ));
+    net.wait_height(&[0], spec_round.proposals_from.0, WAIT);
+    for (title, cost) in [("Trees", 60u64), ("Benches", 30)] {
+        let tx = w.tx(
+            &resident,
+            Call::Budget(BudgetCall::Propose {
+                round: 0,
+                proposer: did(&resident),
+                title: text(title),
+                cost,
+            }),
+        );
+        api.commit(&tx);
+    }
+    net.wait_height(&[0], spec_round.voting_from.0, WAIT);
+    let vote = w.tx(
+        &resident,
+        Call::Budget(BudgetCall::Vote {
+            round: 0,
+            voter: did(&resident),
+            projects: vec![0, 1],
+        }),
+    );
+    api.commit(&vote);
+    let v = api.ok("/budget/rounds/{id}", "/budget/rounds/0");
+    assert_eq!(v["phase"], "voting", "{v}");
+    api.refused(
+        "/budget/rounds/{id}/result",
+        "/budget/rounds/0/result",
+        404,
+        "not_found",
+    );
+
+    // --- Submission modes and refusals.
+    let (status, v) = api.submit("async", &w.tx(&agency, create_did_other()));
+    assert_eq!((status, v["status"].as_str()), (202, Some("queued")), "{v}");
+    let sync_tx = w.tx(
+        &agency,
+        Call::Identity(IdentityCall::Deactivate {
+            did: did(&testing::key(0xee, 1)),
+        }),
+    );
+    let (status, v) = api.submit("sync", &sync_tx);
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("pending")),
+        "{v}"
+    );
+    // The ledger refuses what the mempool accepted: the answer names the ledger's reason.
+    let stranger = testing::key(0xee, 0);
+    let refused = Transaction::sign(
+        &stranger,
+        chain.clone(),
+        0,
+        Call::Identity(IdentityCall::Deactivate { did: did(&agency) }),
+    );
+    let (status, v) = api.submit("commit", &refused);
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["hash"], json!(refused.id()));
+    assert!(v["height"].as_u64().is_some(), "{v}");
+    // A replay of an accepted transaction is refused by the mempool.
+    let (status, v) = api.submit("sync", &attest);
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("stale_nonce")),
+        "{v}"
+    );
+    assert_eq!(v["hash"], json!(attest.id()));
+    let other_chain = Transaction::sign(&stranger, ChainId::new("other").unwrap(), 0, create_did());
+    let (status, v) = api.submit("sync", &other_chain);
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("wrong_chain")),
+        "{v}"
+    );
+    for (body, code) in [
+        ("{\"tx\":\"zz\"}", "bad_request"),
+        ("{\"tx\":\"00ff\"}", "bad_transaction"),
+        ("{\"tx\":", "bad_request"),
+        ("{\"tx\":5}", "bad_request"),
+        ("{\"transaction\":\"00\"}", "bad_request"),
+    ] {
+        let a = api.call("POST", "/txs", "/txs", Some(body));
+        assert_eq!(
+            (a.status, a.json()["code"].as_str()),
+            (400, Some(code)),
+            "{body}: {}",
+            a.text()
+        );
+    }
+    let a = api.call("POST", "/txs", "/txs?mode=later", Some("{\"tx\":\"00\"}"));
+    assert_eq!(a.status, 400, "{}", a.text());
+    let big = format!("{{\"tx\":\"{}\"}}", "00".repeat(140_000));
+    let a = api.call("POST", "/txs", "/txs", Some(&big));
+    assert_eq!(
+        (a.status, a.json()["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{}",
+        a.text()
+    );
+
+    // --- Transactions by hash, with a proof of inclusion and of the result.
+    let v = api.ok("/txs/{hash}", &format!("/txs/{}?prove=true", attest.id()));
+    assert_eq!(v["status"], "committed");
+    assert_eq!(v["result"]["status"], "accepted");
+    let b = verified(&v, &chain, &genesis);
+    let entry = b.tx.as_ref().unwrap();
+    assert_eq!(entry.tx, attest.encode());
+    let mut t = b.clone();
+    t.tx.as_mut().unwrap().result[0] ^= 1;
+    assert_eq!(t.verify(&chain, &genesis).unwrap_err().step, "transaction");
+    let mut t = b.clone();
+    t.tx.as_mut().unwrap().tx_proof.leaf_index += 1;
+    assert!(t.verify(&chain, &genesis).is_err());
+    let v = api.ok("/txs/{hash}", &format!("/txs/{}", refused.id()));
+    assert_eq!(v["result"]["status"], "refused", "{v}");
+    api.refused(
+        "/txs/{hash}",
+        &format!("/txs/{}", Hash::digest(b"nothing")),
+        404,
+        "not_found",
+    );
+    api.refused("/txs/{hash}", "/txs/xyz", 400, "bad_request");
+    api.refused(
+        "/txs/{hash}",
+        &format!("/txs/{}?height=3", attest.id()),
+        400,
+        "bad_request",
+    );
+
+    // --- Status, blocks, results, validators, metrics.
+    let v = api.ok("/status", "/status");
+    assert_eq!(
+        (v["role"].as_str(), v["chain_id"].as_str()),
+        (Some("validator"), Some(chain.as_str()))
+    );
+    assert_eq!(v["genesis_hash"], json!(spec.hash));
+    let latest = api.ok("/blocks/latest", "/blocks/latest");
+    let lh = latest["block"]["header"]["height"].as_u64().unwrap();
+    assert!(lh >= 1 && latest["commit"]["height"].as_u64() == Some(lh));
+    let tx_height = api.ok("/txs/{hash}", &format!("/txs/{}", attest.id()))["height"]
+        .as_u64()
+        .unwrap();
+    let v = api.ok("/blocks/{height}", &format!("/blocks/{tx_height}"));
+    assert!(v["block"]["txs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["signer"] == json!(device.public())));
+    let v = api.ok(
+        "/blocks/{height}/results",
+        &format!("/blocks/{tx_height}/results"),
+    );
+    assert!(v["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["tx"] == json!(attest.id())));
+    api.refused("/blocks/{height}", "/blocks/99999999", 404, "not_found");
+    api.refused("/blocks/{height}", "/blocks/ten", 400, "bad_request");
+    api.refused(
+        "/blocks/{height}/results",
+        "/blocks/99999999/results",
+        404,
+        "not_found",
+    );
+    let v = api.ok("/validators", "/validators?prove=true");
+    assert_eq!(
+        v["total_power"], 55,
+        "the council's power change is in force: {v}"
+    );
+    let b = verified(&v, &chain, &genesis);
+    assert_eq!(b.validator_changes.len(), 1, "one change since the genesis");
+    assert_eq!(
+        b.header.validators_hash,
+        Hash::from_hex(v["hash"].as_str().unwrap()).unwrap()
+    );
+    let v = api.ok("/validators", "/validators?height=1");
+    assert_eq!(v["total_power"], 40);
+    api.refused(
+        "/validators",
+        "/validators?height=0&prove=true",
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/validators",
+        "/validators?height=99999999",
+        404,
+        "not_found",
+    );
+    let m = api.call("GET", "/metrics", "/metrics", None);
+    assert_eq!(m.status, 200);
+    let metrics = m.text();
+    for needle in [
+        "acta_height ",
+        "acta_blocks_total ",
+        "acta_consensus_rounds_total ",
+        "acta_block_interval_seconds_bucket",
+        "acta_block_commit_seconds_count",
+        "acta_mempool_txs ",
+        "acta_peers 3",
+        "acta_mempool_accepted_total ",
+        "acta_mempool_refused_total{reason=\"stale_nonce\"}",
+        "acta_txs_committed_total{result=\"refused\"}",
+        "acta_ledger_refused_total{reason=",
+        "acta_rpc_requests_total{route=\"/txs/{hash}\",status=\"200\"}",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
+
+    // --- Identity: DIDs (W3C), credentials, issuers.
+    let resident_did = did(&resident).to_string();
+    let v = api.ok("/dids/{did}", &format!("/dids/{resident_did}?prove=true"));
+    assert_eq!(v["didDocument"]["id"], json!(resident_did));
+    let method = &v["didDocument"]["verificationMethod"][0];
+    assert_eq!(method["type"], "Ed25519VerificationKey2020");
+    assert!(method["publicKeyMultibase"]
+        .as_str()
+        .unwrap()
+        .starts_with("z6Mk"));
+    assert_eq!(v["didDocumentMetadata"]["deactivated"], false);
+    let b = verified(&v, &chain, &genesis);
+    tampering_is_caught(&b, &chain, &genesis);
+    let created = v["didDocumentMetadata"]["createdHeight"].as_u64().unwrap();
+    let before = api.get(
+        "/dids/{did}",
+        &format!("/dids/{resident_did}?height={}", created - 1),
+    );
+    assert_eq!(before.0, 404, "the DID did not exist before: {}", before.1);
+    let v = api.ok("/dids/{did}", &format!("/dids/{}", did(&device)));
+    assert_eq!(
+        v["didDocument"]["controller"][1],
+        json!(did(&operator).to_string())
+    );
+    // A past version names the next one.
+    let created = v["didDocumentMetadata"]["createdHeight"].as_u64().unwrap();
+    let v = api.ok(
+        "/dids/{did}",
+        &format!("/dids/{}?height={created}", did(&device)),
+    );
+    assert!(v["didDocument"].get("controller").is_none(), "{v}");
+    assert!(v["didDocumentMetadata"]["nextVersionId"].is_string(), "{v}");
+    api.refused(
+        "/dids/{did}",
+        "/dids/did:web:example.org",
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{}", did(&testing::key(0xee, 9))),
+        404,
+        "not_found",
+    );
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{resident_did}?height=0&prove=true"),
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{resident_did}?height=abc"),
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{resident_did}?colour=red"),
+        400,
+        "bad_request",
+    );
+    let v = api.ok(
+        "/dids/{did}/credentials",
+        &format!("/dids/{resident_did}/credentials"),
+    );
+    assert_eq!(v["credentials"][0]["status"], "valid", "{v}");
+    let v = api.ok(
+        "/credentials/{id}",
+        &format!("/credentials/{resident_credential}?prove=true"),
+    );
+    assert_eq!(
+        (v["status"].as_str(), v["issuer_registered"].as_bool()),
+        (Some("valid"), Some(true))
+    );
+    let b = verified(&v, &chain, &genesis);
+    assert_eq!(b.state.len(), 2, "the credential and its issuer");
+    api.refused(
+        "/credentials/{id}",
+        &format!("/credentials/{}", Hash::digest(b"none")),
+        404,
+        "not_found",
+    );
+    api.refused("/credentials/{id}", "/credentials/12", 400, "bad_request");
+    let v = api.ok(
+        "/issuers/{did}",
+        &format!("/issuers/{}?prove=true", did(&agency)),
+    );
+    verified(&v, &chain, &genesis);
+    api.refused(
+        "/issuers/{did}",
+        &format!("/issuers/{resident_did}"),
+        404,
+        "not_found",
+    );
+
+    // --- Council.
+    let v = api.ok("/council", "/council?prove=true");
+    assert_eq!(v["proposals"], 2);
+    verified(&v, &chain, &genesis);
+    let v = api.ok("/council/proposals", "/council/proposals?limit=1&from=1");
+    assert_eq!(v["proposals"].as_array().unwrap().len(), 1);
+    assert_eq!(v["proposals"][0]["id"], 1);
+    api.refused(
+        "/council/proposals",
+        "/council/proposals?limit=1000",
+        400,
+        "bad_request",
+    );
+    let v = api.ok("/council/proposals/{id}", "/council/proposals/0?prove=true");
+    assert!(v["proposal"]["executed"].is_u64(), "{v}");
+    verified(&v, &chain, &genesis);
+    api.refused(
+        "/council/proposals/{id}",
+        "/council/proposals/7",
+        404,
+        "not_found",
+    );
+
+    // --- Sensors, and a reading proven from its bytes to the genesis.
+    let device_did = did(&device).to_string();
+    let v = api.ok(
+        "/devices/{did}",
+        &format!("/devices/{device_did}?prove=true"),
+    );
+    assert_eq!(v["device"]["next_sequence"], 1);
+    verified(&v, &chain, &genesis);
+    let v = api.ok(
+        "/devices/{did}/attestations",
+        &format!("/devices/{device_did}/attestations"),
+    );
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 1);
+    let v = api2.ok(
+        "/devices/{did}/attestations/{sequence}",
+        &format!("/devices/{device_did}/attestations/0?prove=true"),
+    );
+    let mut b = verified(&v, &chain, &genesis);
+    let leaves: Vec<Hash> = readings.iter().map(|r| merkle::leaf_hash(r)).collect();
+    b.reading = Some(ReadingEntry {
+        reading: readings[3].clone(),
+        proof: merkle::inclusion_proof(&leaves, 3).unwrap(),
+    });
+    let report = b.verify(&chain, &genesis).unwrap();
+    assert!(
+        report.steps.last().unwrap().contains("reading is number 3"),
+        "{:?}",
+        report.steps
+    );
+    b.reading.as_mut().unwrap().reading[2] ^= 1;
+    assert_eq!(b.verify(&chain, &genesis).unwrap_err().step, "reading");
+    api.refused(
+        "/devices/{did}/attestations/{sequence}",
+        &format!("/devices/{device_did}/attestations/5"),
+        404,
+        "not_found",
+    );
+    api.refused(
+        "/devices/{did}",
+        &format!("/devices/{resident_did}"),
+        404,
+        "not_found",
+    );
+    api.refused(
+        "/devices/{did}/attestations",
+        &format!("/devices/{resident_did}/attestations"),
+        404,
+        "not_found",
+    );
+
+    // --- The budget round closes; its export replays to the stored result.
+    net.wait_height(&[0], spec_round.closes_at.0, WAIT);
+    let v = api.ok("/budget/rounds", "/budget/rounds");
+    assert_eq!(v["rounds"][0]["phase"], "closed", "{v}");
+    let v = api.ok("/budget/rounds/{id}", "/budget/rounds/0?prove=true");
+    assert!(v["result"].is_object(), "{v}");
+    verified(&v, &chain, &genesis);
+    let v = api.ok(
+        "/budget/rounds/{id}/proposals",
+        "/budget/rounds/0/proposals",
+    );
+    assert_eq!(v["projects"].as_array().unwrap().len(), 2);
+    let result = api.ok(
+        "/budget/rounds/{id}/result",
+        "/budget/rounds/0/result?prove=true",
+    );
+    verified(&result, &chain, &genesis);
+    let pb = api.call(
+        "GET",
+        "/budget/rounds/{id}/ballots.pb",
+        "/budget/rounds/0/ballots.pb",
+        None,
+    );
+    assert_eq!(pb.status, 200);
+    let election = tally::pb::parse(&pb.body).unwrap();
+    let replay = tally::tally(
+        &election,
+        RuleProfile {
+            rule: Rule::Mes,
+            tie_break: TieBreak::VotesThenCost,
+        },
+    )
+    .unwrap();
+    let stored: Vec<u64> = result["result"]["selected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    let replayed: Vec<u64> = replay
+        .selected
+        .iter()
+        .map(|p| election.projects[*p as usize].id.parse::<u64>().unwrap())
+        .collect();
+    assert_eq!(replayed, stored, "the export replays to the stored result");
+    api.refused("/budget/rounds/{id}", "/budget/rounds/9", 404, "not_found");
+    api.refused(
+        "/budget/rounds/{id}/proposals",
+        "/budget/rounds/9/proposals",
+        404,
+        "not_found",
+    );
+    api.refused(
+        "/budget/rounds/{id}/ballots.pb",
+        "/budget/rounds/9/ballots.pb",
+        404,
+        "not_found",
+    );
+    api.refused(
+        "/budget/rounds/{id}/ballots.pb",
+        "/budget/rounds/0/ballots.pb?prove=true",
+        400,
+        "bad_request",
+    );
+
+    // --- Raw state.
+    let v = api.ok(
+        "/state/{namespace}/{key}",
+        &format!(
+            "/state/nonce/{}?prove=true",
+            hex::encode(resident.public().0)
+        ),
+    );
+    assert!(v["value"].is_string());
+    verified(&v, &chain, &genesis);
+    let v = api.ok("/state/{namespace}/{key}", "/state/nonce/00?prove=true");
+    assert!(v["value"].is_null());
+    verified(&v, &chain, &genesis);
+    api.refused(
+        "/state/{namespace}/{key}",
+        "/state/No-Such/00",
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/state/{namespace}/{key}",
+        "/state/nonce/xyz",
+        400,
+        "bad_request",
+    );
+
+    // --- Events: blocks as they commit, and one transaction's outcome.
+    let seen = sse_until(&net.nodes[1].rpc, "/events/blocks", "event: block");
+    assert!(seen.contains("\"height\":"), "{seen}");
+    let a = api.call(
+        "GET",
+        "/events/txs/{hash}",
+        &format!("/events/txs/{}", attest.id()),
+        None,
+    );
+    assert!(
+        a.text().contains("event: tx") && a.text().contains(&attest.id().to_hex()),
+        "{}",
+        a.text()
+    );
+    let later = w.tx(
+        &resident,
+        Call::Identity(IdentityCall::Deactivate {
+            did: did(&testing::key(0xee, 2)),
+        }),
+    );
+    let addr = net.nodes[1].rpc.clone();
+    let id = later.id();
+    let waiter =
+        std::thread::spawn(move || sse_until(&addr, &format!("/events/txs/{id}"), "event: tx"));
+    std::thread::sleep(Duration::from_millis(200));
+    api.submit("async", &later);
+    let seen = waiter.join().unwrap();
+    assert!(
+        seen.contains(&id.to_hex()) && seen.contains("\"status\":\"refused\""),
+        "{seen}"
+    );
+    // Node 3 allows one subscription: a second one is refused while the first is open.
+    let limited = Client::new(&net.nodes[3].rpc);
+    let mut open = TcpStream::connect(&net.nodes[3].rpc).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(open, "GET /events/blocks HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 15];
+    open.read_exact(&mut head).unwrap();
+    assert_eq!(
+        &head, b"HTTP/1.1 200 OK",
+        "the first subscription is served"
+    );
+    let v = limited.refused("/events/blocks", "/events/blocks", 503, "busy");
+    assert!(
+        v["message"].as_str().unwrap().contains("subscriptions"),
+        "{v}"
+    );
+    drop(open);
+
+    // --- Unknown routes, wrong methods, documents.
+    let a = api.call("GET", "/status", "/nothing/here", None);
+    assert_eq!(
+        (a.status, a.json()["code"].as_str()),
+        (404, Some("unknown_route"))
+    );
+    let a = http(
+        &api.addr,
+        "POST",
+        "/status",
+        Some(b"{}"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(
+        (a.status, a.json()["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let a = http(&api.addr, "DELETE", "/txs", None, Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        (a.status, a.json()["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    let doc = api.ok("/openapi.json", "/openapi.json");
+    assert_eq!(doc, rpc::openapi::document());
+
+    // Every route was exercised.
+    let hit = api.hit.borrow().clone();
+    let hit: BTreeSet<(String, String)> = hit
+        .union(&api2.hit.borrow())
+        .cloned()
+        .chain(limited.hit.borrow().iter().cloned())
+        .collect();
+    for (m, p) in rpc::routes() {
+        assert!(
+            hit.contains(&(m.as_str().to_string(), p.to_string())),
+            "{m} {p} was not exercised"
+        );
+    }
+    for i in 0..4 {
+        net.stop(i);
+    }
+}
+
+fn create_did_other() -> Call {
+    Call::Identity(IdentityCall::Deactivate {
+        did: did(&testing::key(0xee, 3)),
+    })
+}
