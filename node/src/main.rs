@@ -54,6 +54,10 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
     },
+    /// Print the HTTP API's OpenAPI 3 document (the one served at /openapi.json).
+    ///
+    /// Example: actad openapi > acta-openapi.json
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +101,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Start { home } => start(Home(home)),
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&acta_node::rpc::openapi::document())?
+            );
+            Ok(())
+        }
     }
 }
 

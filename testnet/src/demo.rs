@@ -11,6 +11,7 @@ use std::{
 
 use acta_contracts::budget::NS_TALLY;
 use acta_ledger::{
+    bundle::{ProofBundle, ReadingEntry},
     merkle,
     records::{
         BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
@@ -152,6 +153,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     let tx = w.tx(&operator, register);
     w.send_and_settle(&[tx], &[&operator])?;
     let mut prev = Hash::ZERO;
+    let mut first_batch = Vec::new();
     let t0 = 1_700_000_000_000u64;
     for sequence in 0..3u64 {
         let readings: Vec<Vec<u8>> = (0..60u64)
@@ -176,6 +178,9 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
             raw_batch_hash: Hash::digest(&readings.concat()),
         };
         prev = Hash::of(&batch);
+        if sequence == 0 {
+            first_batch = readings.clone();
+        }
         let tx = w.tx(&device, Call::Sensor(SensorCall::Attest(batch)));
         w.send_and_settle(&[tx], &[&device])?;
     }
@@ -300,6 +305,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         "== all 4 nodes hold the same {top} blocks ({txs_total} transactions) and state roots; {:.1} s in all",
         started.elapsed().as_secs_f64()
     );
+    audit(&net, &did(&device), &first_batch)?;
     if keep {
         println!(
             "   the network keeps running (APIs: {}); stop it with Ctrl-C",
@@ -315,5 +321,45 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     }
     net.stop_all()?;
     println!("   stopped the validators");
+    Ok(())
+}
+
+/// An auditor takes one reading, asks one node (not the one the sensor used) for a proof
+/// bundle of its batch, and checks it offline against the genesis file alone.
+fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
+    let (_, spec) = acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json"))?;
+    let (code, v) = acta_node::devnet::get(
+        &net.nodes[2].rpc,
+        &format!("/devices/{device}/attestations/0?prove=true"),
+    )?;
+    if code != 200 {
+        bail!("proof of batch 0 ({code}): {v}");
+    }
+    let mut bundle: ProofBundle =
+        serde_json::from_value(v["proof"].clone()).context("the node's proof bundle")?;
+    let leaves: Vec<Hash> = readings.iter().map(|r| merkle::leaf_hash(r)).collect();
+    let index = 17;
+    bundle.reading = Some(ReadingEntry {
+        reading: readings[index].clone(),
+        proof: merkle::inclusion_proof(&leaves, index)?,
+    });
+    let report = bundle
+        .verify(&spec.chain_id, &spec.validators)
+        .map_err(|e| anyhow::anyhow!("the audit failed: {e}"))?;
+    println!(
+        "== an auditor verified reading {index} ({}) offline against the genesis:",
+        String::from_utf8_lossy(&readings[index])
+    );
+    for step in &report.steps {
+        println!("   ok  {step}");
+    }
+    let mut forged = bundle.clone();
+    if let Some(r) = forged.reading.as_mut() {
+        r.reading = br#"{"t":0,"pm25":3}"#.to_vec();
+    }
+    match forged.verify(&spec.chain_id, &spec.validators) {
+        Ok(_) => bail!("a forged reading verified"),
+        Err(e) => println!("   and a forged reading fails: {e}"),
+    }
     Ok(())
 }
