@@ -34,7 +34,7 @@ pub const BUNDLE_VERSION: u32 = 1;
 /// The most validator-set changes a bundle may carry.
 pub const BUNDLE_CHANGES_MAX: usize = 100_000;
 /// The most state values a bundle may carry.
-pub const BUNDLE_STATE_MAX: usize = 256;
+pub const BUNDLE_STATE_MAX: usize = 1024;
 
 /// Bytes as lowercase hex in JSON.
 mod hex_bytes {
@@ -142,7 +142,8 @@ fn fail<T>(step: &'static str, message: impl Into<String>) -> Result<T, BundleEr
     })
 }
 
-/// What a verified bundle established.
+/// What a verified bundle established. A caller checks that these are the facts it asked
+/// about (the key it wanted, the transaction it sent, the device it audits).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Verified {
     pub chain_id: ChainId,
@@ -152,8 +153,22 @@ pub struct Verified {
     /// The power that signed the header, and the set's total.
     pub signed_power: u64,
     pub total_power: u64,
+    /// The state values proven: namespace, key, and the value (`None`: proven absent).
+    pub state: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+    /// The transaction proven in the block, and its result's bytes.
+    pub tx: Option<(Hash, Vec<u8>)>,
+    /// The reading proven: its batch's device and sequence number, and its index.
+    pub reading: Option<ProvenReading>,
     /// What was checked, one line per step, in order.
     pub steps: Vec<String>,
+}
+
+/// A reading a bundle proved to be in an attested batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProvenReading {
+    pub device: crate::Did,
+    pub sequence: u64,
+    pub index: u64,
 }
 
 impl ProofBundle {
@@ -267,6 +282,7 @@ impl ProofBundle {
         ));
 
         let mut attestation = None;
+        let mut proven_state = Vec::with_capacity(self.state.len());
         for entry in &self.state {
             let key = state_key_checked(&entry.namespace, &entry.key)?;
             let proof = StateProof::decode(&entry.proof).map_err(|e| BundleError {
@@ -300,7 +316,14 @@ impl ProofBundle {
             if entry.namespace == "attestation" && attestation.is_none() {
                 attestation = entry.value.clone();
             }
+            proven_state.push((
+                entry.namespace.clone(),
+                entry.key.clone(),
+                entry.value.clone(),
+            ));
         }
+        let mut proven_tx = None;
+        let mut proven_reading = None;
 
         if let Some(t) = &self.tx {
             let tx = Transaction::decode(&t.tx).map_err(|e| BundleError {
@@ -338,12 +361,24 @@ impl ProofBundle {
                 "transaction {id} is number {} of block {target}, and its result is the block's",
                 t.tx_proof.leaf_index
             ));
+            proven_tx = Some((id, t.result.clone()));
         }
 
         if let Some(r) = &self.reading {
             let Some(bytes) = attestation else {
                 return fail("reading", "the bundle proves no attestation batch");
             };
+            let batches = self
+                .state
+                .iter()
+                .filter(|e| e.namespace == "attestation")
+                .count();
+            if batches > 1 {
+                return fail(
+                    "reading",
+                    "the bundle proves more than one batch: which one holds the reading is unclear",
+                );
+            }
             let record: AttestationRecord =
                 crate::codec::decode("attestation record", &bytes, crate::tx::TX_BYTES_MAX)
                     .map_err(|e| BundleError {
@@ -378,6 +413,11 @@ impl ProofBundle {
                 record.batch.sequence,
                 record.batch.device
             ));
+            proven_reading = Some(ProvenReading {
+                device: record.batch.device,
+                sequence: record.batch.sequence,
+                index: r.proof.leaf_index,
+            });
         }
 
         Ok(Verified {
@@ -387,6 +427,9 @@ impl ProofBundle {
             time: self.header.time,
             signed_power: signed.0,
             total_power: trusted.total_power().0,
+            state: proven_state,
+            tx: proven_tx,
+            reading: proven_reading,
             steps,
         })
     }

@@ -836,6 +836,9 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     let v = api.ok("/council/proposals", "/council/proposals?limit=1&from=1");
     assert_eq!(v["proposals"].as_array().unwrap().len(), 1);
     assert_eq!(v["proposals"][0]["id"], 1);
+    let v = api.ok("/council/proposals", "/council/proposals?prove=true");
+    let b = verified(&v, &chain, &genesis);
+    assert_eq!(b.state.len(), 3, "the count and both proposals");
     api.refused(
         "/council/proposals",
         "/council/proposals?limit=1000",
@@ -876,6 +879,11 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         proof: merkle::inclusion_proof(&leaves, 3).unwrap(),
     });
     let report = b.verify(&chain, &genesis).unwrap();
+    let proven = report.reading.as_ref().unwrap();
+    assert_eq!(
+        (proven.device, proven.sequence, proven.index),
+        (did(&device), 0, 3)
+    );
     assert!(
         report.steps.last().unwrap().contains("reading is number 3"),
         "{:?}",

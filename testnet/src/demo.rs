@@ -346,6 +346,11 @@ fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
     let report = bundle
         .verify(&spec.chain_id, &spec.validators)
         .map_err(|e| anyhow::anyhow!("the audit failed: {e}"))?;
+    // The bundle proves what the auditor asked about: this device's batch 0.
+    match &report.reading {
+        Some(r) if r.device == *device && r.sequence == 0 && r.index == index as u64 => {}
+        other => bail!("the bundle proves another reading: {other:?}"),
+    }
     println!(
         "== an auditor verified reading {index} ({}) offline against the genesis:",
         String::from_utf8_lossy(&readings[index])

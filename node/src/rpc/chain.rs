@@ -191,7 +191,17 @@ pub async fn submit(
                 })?;
             // Listen before submitting, so that the block cannot pass unseen.
             let mut blocks = api.node.committed.subscribe();
-            add_to_mempool(&api, tx).await?;
+            if let Err(e) = add_to_mempool(&api, tx).await {
+                // Submitted again after it was committed (here or through another node):
+                // answer with its block.
+                if matches!(e.code.as_str(), "stale_nonce" | "duplicate") {
+                    let store = api.node.store.clone();
+                    if let Some(found) = blocking(move || find_stored(&store, id)).await? {
+                        return commit_answer(id, &found);
+                    }
+                }
+                return Err(e);
+            }
             let wait = Duration::from_millis(api.config.commit_timeout_ms);
             let found = tokio::time::timeout(wait, wait_for(&api, &mut blocks, id)).await;
             match found {
@@ -382,13 +392,21 @@ pub async fn tx(
     if pending.await.map_err(|_| ApiError::stopping())? {
         return ok(json!({ "hash": id, "status": "pending" }));
     }
+    // It may have left the mempool for a block between the two looks.
+    let store = api.node.store.clone();
+    if blocking(move || store.tx_location(&id).map_err(ApiError::internal))
+        .await?
+        .is_some()
+    {
+        return Box::pin(tx(State(api), Path(hash), Query(params))).await;
+    }
     Err(ApiError::not_found(format!(
         "transaction {id} is neither committed nor waiting in this node's mempool"
     )))
 }
 
 /// How long a transaction subscription waits for its block before it ends.
-const TX_SUBSCRIPTION_MS: u64 = 600_000;
+const TX_SUBSCRIPTION_MS: u64 = 120_000;
 
 fn subscription_permit(api: &Api) -> Result<OwnedSemaphorePermit, ApiError> {
     api.limits
@@ -432,7 +450,7 @@ fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -
 }
 
 /// `GET /events/txs/{hash}`: one `tx` event when the transaction is committed (at once if
-/// it already is), then the stream ends; a `timeout` event ends it after ten minutes.
+/// it already is), then the stream ends; a `timeout` event ends it after two minutes.
 pub async fn tx_events(State(api): State<Api>, Path(hash): Path<String>) -> ApiResult {
     let id = parse_hash(&hash)?;
     let permit = subscription_permit(&api)?;

@@ -111,7 +111,12 @@ struct Limits {
     requests: Arc<Semaphore>,
     commit_waits: Arc<Semaphore>,
     subscriptions: Arc<Semaphore>,
+    /// `.pb` exports read a whole round: a few at a time.
+    exports: Arc<Semaphore>,
 }
+
+/// `.pb` exports served at once.
+const EXPORTS_MAX: usize = 2;
 
 impl Api {
     pub fn new(node: Handle, config: RpcConfig) -> Api {
@@ -119,6 +124,7 @@ impl Api {
             requests: Arc::new(Semaphore::new(config.max_concurrent)),
             commit_waits: Arc::new(Semaphore::new(config.max_commit_waits)),
             subscriptions: Arc::new(Semaphore::new(config.max_subscriptions)),
+            exports: Arc::new(Semaphore::new(EXPORTS_MAX)),
         };
         Api {
             node,
@@ -153,6 +159,8 @@ pub struct PageParams {
     pub height: Option<u64>,
     pub from: Option<u64>,
     pub limit: Option<u64>,
+    #[serde(default)]
+    pub prove: bool,
 }
 
 /// The most items one list answer holds.
@@ -320,8 +328,24 @@ async fn metrics(State(api): State<Api>) -> Response {
         .into_response()
 }
 
+/// Whether a request waits long by design (`mode=commit` submissions, event streams): it
+/// is bounded by its own limit instead, so that it does not hold a slot that short
+/// requests need.
+fn long_lived(request: &Request) -> bool {
+    let path = request.uri().path();
+    path.starts_with("/events/")
+        || (path == "/txs"
+            && request
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "mode=commit")))
+}
+
 /// Refuses a request when `max_concurrent` are already being served.
 async fn limit_concurrency(State(api): State<Api>, request: Request, next: Next) -> Response {
+    if long_lived(&request) {
+        return next.run(request).await;
+    }
     match api.limits.requests.clone().try_acquire_owned() {
         Ok(_permit) => next.run(request).await,
         Err(_) => ApiError::busy(format!(

@@ -113,7 +113,7 @@ fn any_object(description: &str) -> Value {
 fn schemas() -> Value {
     json!({
         "Error": obj(&["code", "message"], json!({
-            "code": string("A stable code: bad_request, not_found, unknown_route, method_not_allowed, body_too_large, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
+            "code": string("A stable code: bad_request, not_found, unknown_route, method_not_allowed, body_too_large, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
             "message": string("What went wrong, for a person."),
             "hash": string("The transaction concerned, if any."),
         })),
@@ -450,7 +450,7 @@ fn schemas() -> Value {
 
 fn paths() -> Value {
     let read = || vec![height(), prove()];
-    let page = || vec![height(), from(), limit()];
+    let page = || vec![height(), from(), limit(), prove()];
     let mut p = Map::new();
     let mut add = |path: &str, method: &str, op: Value| {
         let entry = p.entry(path.to_string()).or_insert_with(|| json!({}));
@@ -532,6 +532,10 @@ fn paths() -> Value {
     r.insert(
         "413".into(),
         error("The body is larger than rpc.max_body_bytes."),
+    );
+    r.insert(
+        "415".into(),
+        error("The body is not sent as application/json."),
     );
     r.insert("422".into(), error("Refused by the mempool, or (mode=commit) by the ledger: `code` says why, `hash` names it."));
     r.insert(
@@ -745,7 +749,15 @@ fn paths() -> Value {
     let mut pb = op(
         "A round's projects and ballots as a pabulib .pb file",
         "budget",
-        vec![id_param("Round id."), height()],
+        vec![
+            id_param("Round id."),
+            height(),
+            query(
+                "prove",
+                "Not supported (400): prove the round's result instead.",
+                json!({ "type": "boolean" }),
+            ),
+        ],
         json!({ "type": "string" }),
     );
     pb["responses"]["200"]["content"] = json!({ "text/plain": { "schema": { "type": "string" } } });

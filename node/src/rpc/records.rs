@@ -60,7 +60,7 @@ async fn read(
     .await
 }
 
-/// Like [`read`] for lists, which have no proof.
+/// Like [`read`] for lists: `from` (default 0) and `limit` (checked).
 async fn list(
     api: Api,
     page: PageParams,
@@ -71,7 +71,7 @@ async fn list(
         api,
         ReadParams {
             height: page.height,
-            prove: false,
+            prove: page.prove,
         },
         move |r| f(r, page.from.unwrap_or(0), limit),
     )
@@ -576,7 +576,14 @@ pub async fn ballots_pb(
             "a .pb export has no proof; prove the round's result with /budget/rounds/{id}/result?prove=true",
         ));
     }
+    let permit = api
+        .limits
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::busy("other .pb exports are being written; try again shortly"))?;
     blocking(move || {
+        let _permit = permit;
         let store = &api.node.store;
         let height = resolve_height(store, params.height)?;
         let (_, election, _) = budget::read_round(store.as_ref(), id, height)
