@@ -1,13 +1,17 @@
 //! acta: the citizen's wallet and the auditor's verifier.
 //!
-//! Built so far: `acta tally`, which tallies a participatory-budget election from a Pabulib
-//! `.pb` file with the same code the ledger runs at a round's close, so anyone can replay an
-//! outcome. The wallet, transactions, queries and offline proof checks come with the node's
-//! API.
+//! Built so far:
+//! - `acta tally`, which tallies a participatory-budget election from a Pabulib `.pb` file
+//!   with the same code the ledger runs at a round's close, so anyone can replay an outcome;
+//! - `acta audit verify`, which checks a proof bundle from any node offline against the
+//!   chain's genesis file and says which step failed, if one does.
+//!
+//! The wallet (keys, transactions) and the queries come next.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use acta_contracts::tally::{self, pb, Rule, RuleProfile, TieBreak};
+use acta_ledger::bundle::{ProofBundle, TrustAnchor};
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -36,6 +40,33 @@ enum Command {
         #[arg(long, default_value = "votes-then-cost", value_parser = parse_tie_break)]
         tie_break: TieBreak,
         /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check records offline, trusting only the chain's genesis file.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify a proof bundle: the records' state proofs, the header they are proven
+    /// against, the commit certificate that signs it, and every validator-set change back
+    /// to the genesis set. Exits 1 and names the failing step if any link does not hold.
+    ///
+    /// BUNDLE is a bundle, or any answer of a node's API read with `?prove=true` (its
+    /// `proof` field is the bundle).
+    ///
+    /// Example: curl -s 'http://127.0.0.1:26657/dids/did:acta:...?prove=true' > did.json;
+    /// acta audit verify did.json --genesis genesis.json
+    Verify {
+        bundle: PathBuf,
+        /// The chain's genesis.json (its chain id and validator set are the trust anchor).
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -74,6 +105,86 @@ fn run(cli: Cli) -> Result<()> {
             tie_break,
             json,
         } => tally_file(&file, RuleProfile { rule, tie_break }, json),
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    bundle,
+                    genesis,
+                    json,
+                },
+        } => audit_verify(&bundle, &genesis, json),
+    }
+}
+
+/// The largest bundle file read.
+const BUNDLE_FILE_MAX: u64 = 256 * 1024 * 1024;
+
+fn read_limited(path: &PathBuf) -> Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > BUNDLE_FILE_MAX {
+        return Err(anyhow!(
+            "{} is {} bytes; at most {BUNDLE_FILE_MAX} are read",
+            path.display(),
+            meta.len()
+        ));
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, json: bool) -> Result<()> {
+    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
+        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
+        .map_err(|e| anyhow!("{}: not JSON: {e}", bundle.display()))?;
+    let inner = match value.get("proof") {
+        Some(p) => p.clone(),
+        None => value,
+    };
+    let proof: ProofBundle = serde_json::from_value(inner)
+        .map_err(|e| anyhow!("{}: not a proof bundle: {e}", bundle.display()))?;
+    match proof.verify(&anchor.chain_id, &anchor.validators) {
+        Ok(verified) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "verified": true,
+                        "chain_id": verified.chain_id,
+                        "height": verified.height,
+                        "block": verified.block_hash,
+                        "steps": verified.steps,
+                    }))?
+                );
+            } else {
+                for step in &verified.steps {
+                    println!("ok  {step}");
+                }
+                println!(
+                    "verified: {} against the genesis of {}",
+                    bundle.display(),
+                    anchor.chain_id
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "verified": false,
+                        "step": e.step,
+                        "message": e.message,
+                    }))?
+                );
+            }
+            Err(anyhow!(
+                "{} does not verify at step \"{}\": {}",
+                bundle.display(),
+                e.step,
+                e.message
+            ))
+        }
     }
 }
 

@@ -444,3 +444,44 @@ fn state_key_checked(namespace: &str, key: &[u8]) -> Result<Hash, BundleError> {
     }
     Ok(state_key(namespace, key))
 }
+
+/// What an auditor trusts: a chain id and its genesis validator set, as read from a node's
+/// `genesis.json` (only `chain_id` and each validator's `consensus_key` and `power` are
+/// read; the rest of the file does not matter to a proof).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustAnchor {
+    pub chain_id: ChainId,
+    pub validators: ValidatorSet,
+}
+
+impl TrustAnchor {
+    pub fn from_genesis_json(text: &str) -> Result<TrustAnchor, String> {
+        #[derive(Deserialize)]
+        struct Validator {
+            consensus_key: String,
+            power: u64,
+        }
+        #[derive(Deserialize)]
+        struct Genesis {
+            chain_id: String,
+            validators: Vec<Validator>,
+        }
+        let g: Genesis =
+            serde_json::from_str(text).map_err(|e| format!("not a genesis file: {e}"))?;
+        let chain_id = ChainId::new(&g.chain_id).map_err(|e| format!("field chain_id: {e}"))?;
+        let mut set = Vec::with_capacity(g.validators.len());
+        for (i, v) in g.validators.iter().enumerate() {
+            let key = crate::PublicKey::from_hex(&v.consensus_key)
+                .map_err(|e| format!("field validators[{i}].consensus_key: {e}"))?;
+            set.push(crate::Validator {
+                public_key: key,
+                power: crate::VotingPower(v.power),
+            });
+        }
+        let validators = ValidatorSet::new(set).map_err(|e| format!("field validators: {e}"))?;
+        Ok(TrustAnchor {
+            chain_id,
+            validators,
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! `acta audit verify` on a bundle built from a signed fixture block: it verifies against
+//! the genesis, and a bundle with one byte changed, another genesis, or a malformed file
+//! fails with the step and the reason.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{path::Path, process::Command};
+
+use acta_ledger::{
+    bundle::{ProofBundle, StateEntry, BUNDLE_VERSION},
+    state::{state_key, AuthenticatedState, MemoryState, StateChanges},
+    testing::{self, BlockSpec},
+    Hash, Height,
+};
+use serde_json::json;
+
+fn genesis_json(set: &acta_ledger::ValidatorSet, chain: &str) -> String {
+    let validators: Vec<_> = set
+        .validators()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            json!({ "name": format!("v{i}"), "consensus_key": v.public_key.to_hex(), "peer_id": "x", "power": v.power.0 })
+        })
+        .collect();
+    json!({ "chain_id": chain, "genesis_time_ms": 0, "validators": validators }).to_string()
+}
+
+/// A bundle proving `did/<key>` at height 1 of a fixture chain of 4 validators.
+fn fixture() -> (ProofBundle, acta_ledger::ValidatorSet) {
+    let chain = testing::chain_id();
+    let (keys, set) = testing::validators(4, &[10, 10, 10, 10]);
+    let mut state = MemoryState::new();
+    state.commit(&StateChanges::new()).unwrap();
+    let key = b"resident".to_vec();
+    let mut changes = StateChanges::new();
+    changes.insert(state_key("did", &key), Some(b"a DID record".to_vec()));
+    let root = state.commit(&changes).unwrap();
+    let block = testing::block(
+        &chain,
+        BlockSpec {
+            height: Height(1),
+            parent_hash: Hash::digest(b"genesis"),
+            txs: vec![],
+            last_commit: None,
+            evidence: vec![],
+            state_root: root,
+            validators: &set,
+            next_validators: &set,
+        },
+    );
+    let commit = testing::commit(&chain, &keys[..3], &set, Height(1), block.hash());
+    let (value, proof) = state
+        .get_with_proof(&state_key("did", &key), Height(1))
+        .unwrap();
+    let bundle = ProofBundle {
+        version: BUNDLE_VERSION,
+        chain_id: chain,
+        validator_changes: vec![],
+        header: block.header,
+        commit,
+        state: vec![StateEntry {
+            namespace: "did".into(),
+            key,
+            value,
+            proof: proof.encode(),
+        }],
+        tx: None,
+        reading: None,
+    };
+    (bundle, set)
+}
+
+fn acta(args: &[&str], dir: &Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_acta"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bundle_verifies_against_the_genesis_and_any_change_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, set) = fixture();
+    std::fs::write(
+        dir.path().join("genesis.json"),
+        genesis_json(&set, "acta-test"),
+    )
+    .unwrap();
+    // As the API answers it: the bundle in `proof`.
+    let answer = json!({ "height": 1, "proof": bundle });
+    std::fs::write(dir.path().join("answer.json"), answer.to_string()).unwrap();
+    let (ok, out, err) = acta(
+        &[
+            "audit",
+            "verify",
+            "answer.json",
+            "--genesis",
+            "genesis.json",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("signed by 30 of 40") && out.contains("verified:"),
+        "{out}"
+    );
+    let (ok, out, _) = acta(
+        &[
+            "audit",
+            "verify",
+            "answer.json",
+            "--genesis",
+            "genesis.json",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["verified"].as_bool(), v["height"].as_u64()),
+        (Some(true), Some(1))
+    );
+
+    // One byte of the value changed.
+    let mut forged = bundle.clone();
+    forged.state[0].value.as_mut().unwrap()[0] ^= 1;
+    std::fs::write(
+        dir.path().join("forged.json"),
+        serde_json::to_string(&forged).unwrap(),
+    )
+    .unwrap();
+    let (ok, _, err) = acta(
+        &[
+            "audit",
+            "verify",
+            "forged.json",
+            "--genesis",
+            "genesis.json",
+        ],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("at step \"state\"") && err.contains("state root"),
+        "{err}"
+    );
+    let (ok, out, _) = acta(
+        &[
+            "audit",
+            "verify",
+            "forged.json",
+            "--genesis",
+            "genesis.json",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(!ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["step"], "state");
+
+    // Every single byte of the header's encoding matters.
+    let header = acta_ledger::codec::encode(&bundle.header);
+    for i in (0..header.len()).step_by(7) {
+        let mut bytes = header.clone();
+        bytes[i] ^= 0x10;
+        let Ok(h) = acta_ledger::codec::decode::<acta_ledger::Header>("header", &bytes, 4096)
+        else {
+            continue;
+        };
+        let mut b = bundle.clone();
+        b.header = h;
+        assert!(
+            b.verify(&testing::chain_id(), &set).is_err(),
+            "byte {i} of the header changed and the bundle still verified"
+        );
+    }
+
+    // Another chain's genesis, or another validator set, is not the anchor.
+    std::fs::write(
+        dir.path().join("other.json"),
+        genesis_json(&set, "acta-other"),
+    )
+    .unwrap();
+    let (ok, _, err) = acta(
+        &["audit", "verify", "answer.json", "--genesis", "other.json"],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("at step \"chain\""), "{err}");
+    let (_, other) = testing::validators(5, &[10, 10, 10, 10, 10]);
+    std::fs::write(
+        dir.path().join("other.json"),
+        genesis_json(&other, "acta-test"),
+    )
+    .unwrap();
+    let (ok, _, err) = acta(
+        &["audit", "verify", "answer.json", "--genesis", "other.json"],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("at step \"commit\""), "{err}");
+
+    // Bad files are named, with the reason.
+    std::fs::write(dir.path().join("junk.json"), "{\"proof\": 5").unwrap();
+    let (ok, _, err) = acta(
+        &["audit", "verify", "junk.json", "--genesis", "genesis.json"],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("junk.json: not JSON"), "{err}");
+    std::fs::write(dir.path().join("junk.json"), "{\"proof\": {}}").unwrap();
+    let (ok, _, err) = acta(
+        &["audit", "verify", "junk.json", "--genesis", "genesis.json"],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("not a proof bundle"), "{err}");
+    let (ok, _, err) = acta(
+        &["audit", "verify", "answer.json", "--genesis", "junk.json"],
+        dir.path(),
+    );
+    assert!(
+        !ok && err.contains("junk.json") && err.contains("genesis"),
+        "{err}"
+    );
+    let (ok, _, err) = acta(
+        &[
+            "audit",
+            "verify",
+            "missing.json",
+            "--genesis",
+            "genesis.json",
+        ],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("missing.json"), "{err}");
+    assert!(!err.contains("panicked"));
+}
