@@ -6,7 +6,11 @@
 //! - `acta audit verify`, which checks a proof bundle from any node offline against the
 //!   chain's genesis file and says which step failed, if one does.
 //!
-//! The wallet (keys, transactions) and the queries come next.
+//! - `acta keys`, the wallet's encrypted keystore ([`keystore`]).
+//!
+//! Transactions and queries through a node come next.
+
+mod keystore;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -22,6 +26,9 @@ use clap::{Parser, Subcommand};
     about = "Acta's wallet and verifier for citizens and auditors"
 )]
 struct Cli {
+    /// The keystore folder (default: $ACTA_HOME/keys, or ~/.acta/keys).
+    #[arg(long, global = true)]
+    keystore: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,10 +50,63 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage the wallet's keys, encrypted at rest (Argon2id and XChaCha20-Poly1305). The
+    /// passphrase comes from ACTA_PASSPHRASE or a prompt.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Check records offline, trusting only the chain's genesis file.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key; prints its public key and DID.
+    ///
+    /// Example: acta keys new alice
+    New {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys: name, public key, DID.
+    ///
+    /// Example: acta keys list
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key's public key and DID (no passphrase needed).
+    ///
+    /// Example: acta keys show alice
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a key from its 32-byte seed, read as 64 hex digits from standard input.
+    ///
+    /// Example: acta keys import alice < alice.seed
+    Import {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a key's seed (64 hex digits) after its passphrase: keep it secret.
+    ///
+    /// Example: acta keys export alice > alice.seed
+    Export { name: String },
+    /// Delete a key; --yes is required, and there is no undo.
+    ///
+    /// Example: acta keys delete alice --yes
+    Delete {
+        name: String,
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -97,8 +157,112 @@ fn main() -> ExitCode {
     }
 }
 
+fn keystore_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    if let Some(home) = std::env::var_os("ACTA_HOME") {
+        return Ok(PathBuf::from(home).join("keys"));
+    }
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| anyhow!("neither --keystore, ACTA_HOME nor HOME is set"))?;
+    Ok(PathBuf::from(home).join(".acta").join("keys"))
+}
+
+/// The passphrase: `ACTA_PASSPHRASE`, or asked on the terminal (twice for a new key).
+fn passphrase(confirm: bool) -> Result<zeroize::Zeroizing<String>> {
+    if let Ok(p) = std::env::var("ACTA_PASSPHRASE") {
+        if !p.is_empty() {
+            return Ok(zeroize::Zeroizing::new(p));
+        }
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| anyhow!("no passphrase: set ACTA_PASSPHRASE or run in a terminal ({e})"))
+    };
+    let p = zeroize::Zeroizing::new(ask("Passphrase: ")?);
+    if confirm {
+        if p.is_empty() {
+            return Err(anyhow!("an empty passphrase does not protect a key"));
+        }
+        let again = zeroize::Zeroizing::new(ask("Passphrase again: ")?);
+        if *again != *p {
+            return Err(anyhow!("the two passphrases differ"));
+        }
+    }
+    Ok(p)
+}
+
+fn print_keys(keys: &[keystore::KeyInfo], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(keys)?);
+        return Ok(());
+    }
+    if keys.is_empty() {
+        println!("no keys");
+        return Ok(());
+    }
+    let width = keys.iter().map(|k| k.name.len()).max().unwrap_or(4).max(4);
+    println!("{:<width$}  {:<64}  DID", "NAME", "PUBLIC KEY");
+    for k in keys {
+        println!("{:<width$}  {}  {}", k.name, k.public_key, k.did);
+    }
+    Ok(())
+}
+
+fn keys(store: &keystore::Keystore, command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::New { name, json } => {
+            let pass = passphrase(true)?;
+            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), seed.as_mut());
+            let info = store.add(&name, &seed, &pass)?;
+            print_keys(&[info], json)
+        }
+        KeysCommand::List { json } => print_keys(&store.list()?, json),
+        KeysCommand::Show { name, json } => print_keys(&[store.info(&name)?], json),
+        KeysCommand::Import { name, json } => {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the seed from standard input")?;
+            let bytes = zeroize::Zeroizing::new(
+                hex::decode(line.trim()).map_err(|e| anyhow!("the seed is not hex: {e}"))?,
+            );
+            let seed: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow!("the seed is {} bytes, not 32", bytes.len()))?;
+            let pass = passphrase(true)?;
+            let info = store.add(&name, &seed, &pass)?;
+            print_keys(&[info], json)
+        }
+        KeysCommand::Export { name } => {
+            store.info(&name)?;
+            let pass = passphrase(false)?;
+            let key = store.unlock(&name, &pass)?;
+            println!("{}", hex::encode(key.seed()));
+            Ok(())
+        }
+        KeysCommand::Delete { name, yes } => {
+            if !yes {
+                return Err(anyhow!(
+                    "deleting {name:?} cannot be undone: add --yes (export it first to keep a copy)"
+                ));
+            }
+            store.delete(&name)?;
+            println!("deleted {name}");
+            Ok(())
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Keys { command } => {
+            let store = keystore::Keystore::new(keystore_dir(cli.keystore)?);
+            keys(&store, command)
+        }
         Command::Tally {
             file,
             rule,

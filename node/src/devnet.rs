@@ -48,6 +48,35 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// `n` distinct TCP ports on 127.0.0.1 that were free a moment ago: all are held open
+/// until all are chosen, so the system cannot hand out one twice, and none is one this
+/// process handed out before (networks started side by side in tests do not collide).
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    // Bounded: the system has tens of thousands of ephemeral ports.
+    for _ in 0..n * 100 {
+        if ports.len() == n {
+            break;
+        }
+        let l = TcpListener::bind("127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        held.push(l);
+        if !given.contains(&port) {
+            given.push(port);
+            ports.push(port);
+        }
+    }
+    if ports.len() < n {
+        bail!("could not find {n} free ports on 127.0.0.1");
+    }
+    Ok(ports)
+}
+
 /// One validator process.
 #[derive(Debug)]
 pub struct LocalNode {
@@ -86,11 +115,12 @@ impl LocalNet {
         let actad = actad.to_path_buf();
         let mut nodes = Vec::new();
         let mut validators = Vec::new();
+        let ports = free_ports(2 * n)?;
         for i in 0..n {
             let name = format!("node{i}");
             let home = dir.join(&name);
-            let p2p_port = free_port()?;
-            let rpc_port = free_port()?;
+            let p2p_port = ports[2 * i];
+            let rpc_port = ports[2 * i + 1];
             let out = Command::new(&actad)
                 .args(["init", "--home"])
                 .arg(&home)

@@ -1,0 +1,390 @@
+//! The wallet's keystore: one JSON file per key in a folder of its own (mode 0700, files
+//! 0600). The 32-byte Ed25519 seed is encrypted with XChaCha20-Poly1305 under a key derived
+//! from the passphrase with Argon2id (64 MiB, 3 passes), with a random salt and nonce per
+//! file. The associated data binds the ciphertext to the file's name and public key, so a
+//! file renamed or edited does not decrypt.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use acta_ledger::{Did, Keypair, PublicKey};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chacha20poly1305::{
+    aead::{Aead, KeyInit, Payload},
+    XChaCha20Poly1305, XNonce,
+};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// The keystore format's version.
+const VERSION: u32 = 1;
+/// Argon2id cost: memory in KiB, passes, lanes.
+const MEMORY_KIB: u32 = 64 * 1024;
+const PASSES: u32 = 3;
+const LANES: u32 = 1;
+/// The largest key file read.
+const FILE_MAX: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoreError {
+    #[error("wrong passphrase for key {0:?} (or its file was altered)")]
+    WrongPassphrase(String),
+    #[error("no key named {0:?} in {1}")]
+    NotFound(String, String),
+    #[error("a key named {0:?} already exists in {1}")]
+    Exists(String, String),
+    #[error("key name {0:?}: use 1 to 64 characters of a-z A-Z 0-9 - _")]
+    BadName(String),
+    #[error("{0}: {1}")]
+    BadFile(String, String),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+type Result<T> = std::result::Result<T, KeystoreError>;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    version: u32,
+    name: String,
+    public_key: String,
+    did: String,
+    kdf: Kdf,
+    cipher: Cipher,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Kdf {
+    algorithm: String,
+    memory_kib: u32,
+    passes: u32,
+    lanes: u32,
+    salt: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cipher {
+    algorithm: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// What the keystore shows of a key without its passphrase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    pub name: String,
+    pub public_key: PublicKey,
+    pub did: Did,
+}
+
+#[derive(Debug)]
+pub struct Keystore {
+    dir: PathBuf,
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(KeystoreError::BadName(name.to_string()));
+    }
+    Ok(())
+}
+
+fn derive(passphrase: &str, salt: &[u8], kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
+    let params = Params::new(kdf.memory_kib, kdf.passes, kdf.lanes, Some(32))
+        .map_err(|e| KeystoreError::BadFile("kdf".into(), e.to_string()))?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
+        .map_err(|e| KeystoreError::BadFile("kdf".into(), e.to_string()))?;
+    Ok(key)
+}
+
+fn aad(name: &str, public_key: &PublicKey) -> Vec<u8> {
+    let mut a = b"acta-keystore-v1".to_vec();
+    a.extend_from_slice(name.as_bytes());
+    a.extend_from_slice(&public_key.0);
+    a
+}
+
+impl Keystore {
+    pub fn new(dir: impl Into<PathBuf>) -> Keystore {
+        Keystore { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> Result<PathBuf> {
+        check_name(name)?;
+        Ok(self.dir.join(format!("{name}.json")))
+    }
+
+    fn shown(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// Encrypts `seed` under `passphrase` as key `name`; refuses to overwrite a key.
+    pub fn add(&self, name: &str, seed: &[u8; 32], passphrase: &str) -> Result<KeyInfo> {
+        let path = self.path(name)?;
+        if path.exists() {
+            return Err(KeystoreError::Exists(name.to_string(), self.shown()));
+        }
+        let keypair = Keypair::from_seed(*seed);
+        let public_key = keypair.public();
+        let mut salt = [0u8; 16];
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut salt);
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let kdf = Kdf {
+            algorithm: "argon2id".into(),
+            memory_kib: MEMORY_KIB,
+            passes: PASSES,
+            lanes: LANES,
+            salt: hex::encode(salt),
+        };
+        let key = derive(passphrase, &salt, &kdf)?;
+        let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+        let ciphertext = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: seed,
+                    aad: &aad(name, &public_key),
+                },
+            )
+            .map_err(|_| KeystoreError::BadFile(name.into(), "encryption failed".into()))?;
+        let did = Did::from_initial_key(&public_key);
+        let file = KeyFile {
+            version: VERSION,
+            name: name.to_string(),
+            public_key: public_key.to_hex(),
+            did: did.to_string(),
+            kdf,
+            cipher: Cipher {
+                algorithm: "xchacha20poly1305".into(),
+                nonce: hex::encode(nonce),
+                ciphertext: hex::encode(ciphertext),
+            },
+        };
+        let text = serde_json::to_string_pretty(&file)
+            .map_err(|e| KeystoreError::BadFile(name.into(), e.to_string()))?;
+        self.write_private(&path, text.as_bytes())?;
+        Ok(KeyInfo {
+            name: name.to_string(),
+            public_key,
+            did,
+        })
+    }
+
+    /// Writes a new file readable by its owner only, in a folder only the owner can open.
+    fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let io = |e| KeystoreError::Io(path.display().to_string(), e);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(io)?;
+        let tmp = path.with_extension("json.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    fn read(&self, name: &str) -> Result<KeyFile> {
+        let path = self.path(name)?;
+        let shown = path.display().to_string();
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(KeystoreError::NotFound(name.to_string(), self.shown()))
+            }
+            Err(e) => return Err(KeystoreError::Io(shown, e)),
+        };
+        if meta.len() > FILE_MAX {
+            return Err(KeystoreError::BadFile(
+                shown,
+                "too large for a key file".into(),
+            ));
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| KeystoreError::Io(shown.clone(), e))?;
+        let file: KeyFile = serde_json::from_str(&text)
+            .map_err(|e| KeystoreError::BadFile(shown.clone(), e.to_string()))?;
+        if file.version != VERSION || file.name != name {
+            return Err(KeystoreError::BadFile(
+                shown,
+                format!(
+                    "version {} key {:?} is not a version {VERSION} file of {name:?}",
+                    file.version, file.name
+                ),
+            ));
+        }
+        if file.kdf.algorithm != "argon2id" || file.cipher.algorithm != "xchacha20poly1305" {
+            return Err(KeystoreError::BadFile(shown, "unknown algorithms".into()));
+        }
+        Ok(file)
+    }
+
+    fn info_of(file: &KeyFile) -> Result<KeyInfo> {
+        let bad = |e: String| KeystoreError::BadFile(file.name.clone(), e);
+        let public_key = PublicKey::from_hex(&file.public_key).map_err(|e| bad(e.to_string()))?;
+        Ok(KeyInfo {
+            name: file.name.clone(),
+            public_key,
+            did: Did::from_initial_key(&public_key),
+        })
+    }
+
+    pub fn info(&self, name: &str) -> Result<KeyInfo> {
+        Self::info_of(&self.read(name)?)
+    }
+
+    /// Every key, by name.
+    pub fn list(&self) -> Result<Vec<KeyInfo>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(KeystoreError::Io(self.shown(), e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| KeystoreError::Io(self.shown(), e))?;
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if check_name(name).is_ok() {
+                out.push(self.info(name)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Decrypts key `name`.
+    pub fn unlock(&self, name: &str, passphrase: &str) -> Result<Keypair> {
+        let file = self.read(name)?;
+        let info = Self::info_of(&file)?;
+        let bad = |e: String| KeystoreError::BadFile(name.to_string(), e);
+        let salt = hex::decode(&file.kdf.salt).map_err(|e| bad(e.to_string()))?;
+        let nonce = hex::decode(&file.cipher.nonce).map_err(|e| bad(e.to_string()))?;
+        let ciphertext = hex::decode(&file.cipher.ciphertext).map_err(|e| bad(e.to_string()))?;
+        if nonce.len() != 24 || salt.len() < 8 {
+            return Err(bad("bad salt or nonce length".into()));
+        }
+        if file.kdf.memory_kib > 4 * 1024 * 1024 || file.kdf.passes > 64 || file.kdf.lanes > 64 {
+            return Err(bad(
+                "key derivation costs beyond what this wallet runs".into()
+            ));
+        }
+        let key = derive(passphrase, &salt, &file.kdf)?;
+        let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+        let seed = Zeroizing::new(
+            cipher
+                .decrypt(
+                    XNonce::from_slice(&nonce),
+                    Payload {
+                        msg: &ciphertext,
+                        aad: &aad(name, &info.public_key),
+                    },
+                )
+                .map_err(|_| KeystoreError::WrongPassphrase(name.to_string()))?,
+        );
+        let seed: [u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("the seed is not 32 bytes".into()))?;
+        let keypair = Keypair::from_seed(seed);
+        if keypair.public() != info.public_key {
+            return Err(bad("the seed does not match the public key".into()));
+        }
+        Ok(keypair)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<()> {
+        self.read(name)?;
+        let path = self.path(name)?;
+        std::fs::remove_file(&path).map_err(|e| KeystoreError::Io(path.display().to_string(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_refuse_wrong_passphrases_and_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = Keystore::new(dir.path().join("keys"));
+        let seed = [7u8; 32];
+        let info = ks.add("alice", &seed, "correct horse").unwrap();
+        assert_eq!(info.public_key, Keypair::from_seed(seed).public());
+        assert!(matches!(
+            ks.add("alice", &seed, "x"),
+            Err(KeystoreError::Exists(..))
+        ));
+        let k = ks.unlock("alice", "correct horse").unwrap();
+        assert_eq!(k.public(), info.public_key);
+        assert!(matches!(
+            ks.unlock("alice", "wrong"),
+            Err(KeystoreError::WrongPassphrase(_))
+        ));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("keys/alice.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(dir.path().join("keys"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A file copied under another name does not decrypt.
+        std::fs::copy(
+            dir.path().join("keys/alice.json"),
+            dir.path().join("keys/bob.json"),
+        )
+        .unwrap();
+        assert!(matches!(
+            ks.unlock("bob", "correct horse"),
+            Err(KeystoreError::BadFile(..))
+        ));
+        std::fs::remove_file(dir.path().join("keys/bob.json")).unwrap();
+        // An edited ciphertext does not decrypt.
+        let path = dir.path().join("keys/alice.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut ct = hex::decode(v["cipher"]["ciphertext"].as_str().unwrap()).unwrap();
+        ct[0] ^= 1;
+        v["cipher"]["ciphertext"] = serde_json::json!(hex::encode(ct));
+        std::fs::write(&path, v.to_string()).unwrap();
+        assert!(matches!(
+            ks.unlock("alice", "correct horse"),
+            Err(KeystoreError::WrongPassphrase(_))
+        ));
+        assert_eq!(ks.list().unwrap().len(), 1);
+        ks.delete("alice").unwrap();
+        assert!(ks.list().unwrap().is_empty());
+        assert!(matches!(ks.info("alice"), Err(KeystoreError::NotFound(..))));
+        assert!(matches!(
+            ks.add("../x", &seed, "p"),
+            Err(KeystoreError::BadName(_))
+        ));
+    }
+}

@@ -1,0 +1,91 @@
+//! `acta keys` as a person uses it: create, list, show, export and import (the same key
+//! back), a wrong passphrase, and deleting only with --yes. The passphrase comes from
+//! ACTA_PASSPHRASE, as in scripts.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::Write,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+fn acta(store: &Path, pass: Option<&str>, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acta"));
+    cmd.arg("--keystore")
+        .arg(store)
+        .args(args)
+        .env_remove("ACTA_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = pass {
+        cmd.env("ACTA_PASSPHRASE", p);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_key_is_created_listed_exported_imported_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("keys");
+    let pass = Some("a long passphrase");
+
+    let (ok, out, err) = acta(&store, pass, &["keys", "new", "alice", "--json"], "");
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let public = v[0]["public_key"].as_str().unwrap().to_string();
+    assert!(v[0]["did"].as_str().unwrap().starts_with("did:acta:"));
+
+    let (ok, out, _) = acta(&store, None, &["keys", "list"], "");
+    assert!(
+        ok && out.contains("alice") && out.contains(&public),
+        "{out}"
+    );
+    let (ok, _, err) = acta(&store, pass, &["keys", "new", "alice"], "");
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let (ok, seed, _) = acta(&store, pass, &["keys", "export", "alice"], "");
+    assert!(ok && seed.trim().len() == 64, "{seed}");
+    let (ok, _, err) = acta(&store, Some("not it"), &["keys", "export", "alice"], "");
+    assert!(!ok && err.contains("wrong passphrase"), "{err}");
+    assert!(!err.contains("panicked"));
+    let (ok, _, err) = acta(&store, None, &["keys", "export", "alice"], "");
+    assert!(!ok && err.contains("ACTA_PASSPHRASE"), "{err}");
+
+    // The exported seed imports as the same key.
+    let (ok, out, err) = acta(
+        &store,
+        Some("other"),
+        &["keys", "import", "bob", "--json"],
+        &seed,
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["public_key"].as_str().unwrap(), public);
+    let (ok, _, err) = acta(&store, pass, &["keys", "import", "carol"], "12zz\n");
+    assert!(!ok && err.contains("not hex"), "{err}");
+    let (ok, _, err) = acta(&store, pass, &["keys", "import", "carol"], "00ff\n");
+    assert!(!ok && err.contains("not 32"), "{err}");
+    let (ok, _, err) = acta(&store, pass, &["keys", "show", "../etc"], "");
+    assert!(!ok && err.contains("key name"), "{err}");
+
+    let (ok, _, err) = acta(&store, None, &["keys", "delete", "bob"], "");
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, _, _) = acta(&store, None, &["keys", "delete", "bob", "--yes"], "");
+    assert!(ok);
+    let (ok, _, err) = acta(&store, None, &["keys", "show", "bob"], "");
+    assert!(!ok && err.contains("no key named"), "{err}");
+}
