@@ -52,6 +52,11 @@ fn round_key(round: u64) -> [u8; 8] {
     round.to_be_bytes()
 }
 
+/// The key under [`NS_PROJECT`] of project `index` of `round`.
+pub fn project_key(round: u64, index: u32) -> Vec<u8> {
+    sub_key(round, &index.to_be_bytes())
+}
+
 fn sub_key(round: u64, sub: &[u8]) -> Vec<u8> {
     let mut k = round.to_be_bytes().to_vec();
     k.extend_from_slice(sub);
@@ -122,7 +127,7 @@ pub(crate) fn execute(
                 cost: *cost,
                 proposed: ctx.height,
             };
-            view.put(NS_PROJECT, &sub_key(*round, &index.to_be_bytes()), &project);
+            view.put(NS_PROJECT, &project_key(*round, index), &project);
             r.projects += 1;
             view.put(NS_ROUND, &round_key(*round), &r);
             Ok(vec![Event::new(
@@ -333,7 +338,7 @@ fn check_ballot(
 }
 
 fn project(view: &StateView<'_>, round: u64, index: u32) -> Result<BudgetProject, ExecError> {
-    view.get(NS_PROJECT, &sub_key(round, &index.to_be_bytes()))?
+    view.get(NS_PROJECT, &project_key(round, index))?
         .ok_or_else(|| ExecError::Corrupt {
             what: NS_PROJECT,
             reason: format!("round {round} counts project {index} but it is missing"),

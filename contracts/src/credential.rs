@@ -24,7 +24,8 @@ pub const NS_CREDENTIALS_OF: &str = "credentials_of";
 /// The most credentials of one kind a subject may hold (revoked ones included).
 pub const CREDENTIALS_PER_KIND_MAX: usize = 64;
 
-fn index_key(subject: &Did, kind: CredentialKind) -> Vec<u8> {
+/// The key under [`NS_CREDENTIALS_OF`] of `subject`'s credentials of `kind`.
+pub fn index_key(subject: &Did, kind: CredentialKind) -> Vec<u8> {
     let mut k = subject.0.to_vec();
     k.push(kind as u8);
     k

@@ -113,10 +113,11 @@ impl BlockResults {
 }
 
 impl BlockOutcome {
-    pub fn results(&self) -> BlockResults {
+    /// What the block did, to store beside it (once its changes are applied).
+    pub fn into_results(self) -> BlockResults {
         BlockResults {
-            receipts: self.receipts.clone(),
-            events: self.events.clone(),
+            receipts: self.receipts,
+            events: self.events,
         }
     }
 }

@@ -630,7 +630,7 @@ impl Node {
                 block: block.clone(),
                 executed: Some(Executed {
                     update,
-                    results: outcome.results(),
+                    results: outcome.into_results(),
                 }),
                 valid: Some(true),
             },
@@ -729,7 +729,7 @@ impl Node {
         }
         Ok(Executed {
             update,
-            results: outcome.results(),
+            results: outcome.into_results(),
         })
     }
 

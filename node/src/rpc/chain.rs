@@ -29,7 +29,10 @@ use super::{
     read::{bundle, resolve_height},
     Api, ApiError, ApiResult, ReadParams,
 };
-use crate::node::{Committed, Request};
+use crate::{
+    genesis::ChainSpec,
+    node::{Committed, Request},
+};
 
 pub async fn status(State(api): State<Api>) -> ApiResult {
     let s = api.node.status.read().map_err(ApiError::internal)?.clone();
@@ -319,6 +322,57 @@ fn commit_answer(id: Hash, f: &Found) -> ApiResult {
     }
 }
 
+/// A committed transaction's answer for `GET /txs/{hash}` (with its bundle if `prove`), or
+/// `None` if the store does not hold it.
+fn committed_tx(
+    store: &Store,
+    spec: &ChainSpec,
+    id: Hash,
+    prove: bool,
+) -> Result<Option<Value>, ApiError> {
+    let Some(loc) = store.tx_location(&id).map_err(ApiError::internal)? else {
+        return Ok(None);
+    };
+    let block = store
+        .block(loc.height)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("no block {}", loc.height)))?;
+    let results = results_at(store, loc.height)?;
+    let i = loc.index as usize;
+    let (Some(tx), Some(receipt)) = (block.txs.get(i), results.receipts.get(i)) else {
+        return Err(ApiError::internal(format!(
+            "no transaction {i} in block {}",
+            loc.height
+        )));
+    };
+    let mut answer = json!({
+        "hash": id,
+        "status": "committed",
+        "height": loc.height.0,
+        "index": loc.index,
+        "tx": tx,
+        "result": receipt.outcome,
+    });
+    if prove {
+        let ids: Vec<Hash> = block
+            .txs
+            .iter()
+            .map(|t| merkle::leaf_hash(&t.id().0))
+            .collect();
+        let leaves = BlockResults::receipt_leaves(&results.receipts);
+        let leaf_hashes: Vec<Hash> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
+        let entry = TxEntry {
+            tx: tx.encode(),
+            tx_proof: merkle::inclusion_proof(&ids, i).map_err(ApiError::internal)?,
+            result: leaves[i].clone(),
+            result_proof: merkle::inclusion_proof(&leaf_hashes, i).map_err(ApiError::internal)?,
+        };
+        let b = bundle(store, spec, loc.height, Vec::new(), Some(entry))?;
+        answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
+    }
+    Ok(Some(answer))
+}
+
 /// `GET /txs/{hash}`: a committed transaction with its result (and, with `prove=true`, a
 /// bundle proving both), or `pending` while it waits in the mempool.
 pub async fn tx(
@@ -332,55 +386,12 @@ pub async fn tx(
             "a transaction has one height; leave out ?height=",
         ));
     }
-    let store = api.node.store.clone();
-    let spec = api.node.spec.clone();
     let prove = params.prove;
-    let found = blocking(move || {
-        let Some(loc) = store.tx_location(&id).map_err(ApiError::internal)? else {
-            return Ok(None);
-        };
-        let block = store
-            .block(loc.height)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal(format!("no block {}", loc.height)))?;
-        let results = results_at(&store, loc.height)?;
-        let i = loc.index as usize;
-        let (Some(tx), Some(receipt)) = (block.txs.get(i), results.receipts.get(i)) else {
-            return Err(ApiError::internal(format!(
-                "no transaction {i} in block {}",
-                loc.height
-            )));
-        };
-        let mut answer = json!({
-            "hash": id,
-            "status": "committed",
-            "height": loc.height.0,
-            "index": loc.index,
-            "tx": tx,
-            "result": receipt.outcome,
-        });
-        if prove {
-            let ids: Vec<Hash> = block
-                .txs
-                .iter()
-                .map(|t| merkle::leaf_hash(&t.id().0))
-                .collect();
-            let leaves = BlockResults::receipt_leaves(&results.receipts);
-            let leaf_hashes: Vec<Hash> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
-            let entry = TxEntry {
-                tx: tx.encode(),
-                tx_proof: merkle::inclusion_proof(&ids, i).map_err(ApiError::internal)?,
-                result: leaves[i].clone(),
-                result_proof: merkle::inclusion_proof(&leaf_hashes, i)
-                    .map_err(ApiError::internal)?,
-            };
-            let b = bundle(&store, &spec, loc.height, Vec::new(), Some(entry))?;
-            answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
-        }
-        Ok(Some(answer))
-    })
-    .await?;
-    if let Some(answer) = found {
+    let lookup = || {
+        let (store, spec) = (api.node.store.clone(), api.node.spec.clone());
+        blocking(move || committed_tx(&store, &spec, id, prove))
+    };
+    if let Some(answer) = lookup().await? {
         return ok(answer);
     }
     let (reply, pending) = oneshot::channel();
@@ -393,12 +404,8 @@ pub async fn tx(
         return ok(json!({ "hash": id, "status": "pending" }));
     }
     // It may have left the mempool for a block between the two looks.
-    let store = api.node.store.clone();
-    if blocking(move || store.tx_location(&id).map_err(ApiError::internal))
-        .await?
-        .is_some()
-    {
-        return Box::pin(tx(State(api), Path(hash), Query(params))).await;
+    if let Some(answer) = lookup().await? {
+        return ok(answer);
     }
     Err(ApiError::not_found(format!(
         "transaction {id} is neither committed nor waiting in this node's mempool"

@@ -4,11 +4,11 @@
 //! proof bundle for every value it read.
 
 use acta_contracts::{
-    budget::{self, NS_NEXT, NS_PROJECT, NS_ROUND, NS_TALLY},
-    credential::{NS_CREDENTIAL, NS_CREDENTIALS_OF},
+    budget::{self, project_key, NS_NEXT, NS_PROJECT, NS_ROUND, NS_TALLY},
+    credential::{self, NS_CREDENTIAL, NS_CREDENTIALS_OF},
     governance::{NS_COUNCIL, NS_GOV_NEXT, NS_GOV_PROPOSAL, NS_ISSUER},
     identity::{NS_DID, NS_DID_VERSIONS},
-    sensor::{NS_ATTESTATION, NS_DEVICE},
+    sensor::{attestation_key, NS_ATTESTATION, NS_DEVICE},
     tally,
 };
 use acta_ledger::{
@@ -206,7 +206,13 @@ pub async fn did(
                     latest,
                 )
                 .map_err(ApiError::internal)?
-                .map(|b| acta_ledger::codec::decode::<DidVersions>("did versions", &b, 1 << 20))
+                .map(|b| {
+                    acta_ledger::codec::decode::<DidVersions>(
+                        "did versions",
+                        &b,
+                        acta_ledger::state::STATE_VALUE_BYTES_MAX,
+                    )
+                })
                 .transpose()
                 .map_err(ApiError::internal)?;
             if let Some(next) = versions.and_then(|v| v.0.into_iter().find(|h| *h > record.updated))
@@ -294,9 +300,9 @@ pub async fn did_credentials(
         let time = time_at(r, genesis)?;
         let mut out = Vec::new();
         for kind in KINDS {
-            let mut key = did.0.to_vec();
-            key.push(kind as u8);
-            let ids: Vec<Hash> = r.get(NS_CREDENTIALS_OF, &key)?.unwrap_or_default();
+            let ids: Vec<Hash> = r
+                .get(NS_CREDENTIALS_OF, &credential::index_key(&did, kind))?
+                .unwrap_or_default();
             for id in ids {
                 if let Some(c) = r.get::<CredentialRecord>(NS_CREDENTIAL, &id.0)? {
                     let status = credential_status(&c, time);
@@ -378,21 +384,19 @@ pub async fn device(
 ) -> ApiResult {
     let did = parse_did(&did)?;
     read(api, params, move |r| {
-        let d: DeviceRecord = r.get(NS_DEVICE, &did.0)?.ok_or_else(|| {
-            missing(format!(
-                "{did} is not a registered device at height {}",
-                r.height
-            ))
-        })?;
+        let d = get_device(r, &did)?;
         Ok(json!({ "device": d }))
     })
     .await
 }
 
-fn attestation_key(device: &Did, sequence: u64) -> Vec<u8> {
-    let mut k = device.0.to_vec();
-    k.extend_from_slice(&sequence.to_be_bytes());
-    k
+fn get_device(r: &mut Reader<'_>, did: &Did) -> Result<DeviceRecord, ApiError> {
+    r.get(NS_DEVICE, &did.0)?.ok_or_else(|| {
+        missing(format!(
+            "{did} is not a registered device at height {}",
+            r.height
+        ))
+    })
 }
 
 /// `GET /devices/{did}/attestations`: batches from sequence `from` (default: the latest
@@ -405,12 +409,7 @@ pub async fn attestations(
     let did = parse_did(&did)?;
     let from = page.from;
     list(api, page, move |r, _, limit| {
-        let d: DeviceRecord = r.get(NS_DEVICE, &did.0)?.ok_or_else(|| {
-            missing(format!(
-                "{did} is not a registered device at height {}",
-                r.height
-            ))
-        })?;
+        let d = get_device(r, &did)?;
         let start = from.unwrap_or(d.next_sequence.saturating_sub(limit));
         let mut out = Vec::new();
         for seq in start..start.saturating_add(limit).min(d.next_sequence) {
@@ -504,12 +503,6 @@ pub async fn round(
         Ok(answer)
     })
     .await
-}
-
-fn project_key(round: u64, index: u32) -> Vec<u8> {
-    let mut k = round.to_be_bytes().to_vec();
-    k.extend_from_slice(&index.to_be_bytes());
-    k
 }
 
 fn projects(r: &mut Reader<'_>, round: &BudgetRound) -> Result<Vec<BudgetProject>, ApiError> {
