@@ -1,65 +1,135 @@
 //! acta: the citizen's wallet and the auditor's verifier.
 //!
-//! Built so far:
-//! - `acta tally`, which tallies a participatory-budget election from a Pabulib `.pb` file
-//!   with the same code the ledger runs at a round's close, so anyone can replay an outcome;
-//! - `acta audit verify`, which checks a proof bundle from any node offline against the
-//!   chain's genesis file and says which step failed, if one does.
+//! - `acta keys`: the wallet's encrypted keystore ([`keystore`]);
+//! - `acta did|credential|device|attest|council|budget`: every record transaction of the
+//!   ledger's modules, signed with a keystore key at its next nonce and waited for
+//!   ([`wallet`], [`records`], [`attest`]), and the reads that go with them;
+//! - `acta chain`: the node's status, blocks, transactions and validators;
+//! - `acta audit`: proof bundles checked offline against the genesis file, and budget
+//!   tallies replayed from a round's exported ballots.
 //!
-//! - `acta keys`, the wallet's encrypted keystore ([`keystore`]).
-//!
-//! Transactions and queries through a node come next.
+//! Every command takes `--node` and `--output text|json`.
 
+mod attest;
+mod client;
 mod keystore;
+mod output;
+mod records;
+mod wallet;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use acta_contracts::tally::{self, pb, Rule, RuleProfile, TieBreak};
+use acta_contracts::tally::RuleProfile;
 use acta_ledger::bundle::{ProofBundle, TrustAnchor};
 use anyhow::{anyhow, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use serde_json::json;
+
+use crate::{output::Output, wallet::Ctx};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "acta",
     version,
-    about = "Acta's wallet and verifier for citizens and auditors"
+    about = "Acta's wallet and verifier for citizens, agencies and auditors",
+    after_help = "Start with: acta keys new alice; acta did create --key alice; acta did show alice"
 )]
 struct Cli {
+    /// The node's API.
+    #[arg(
+        long,
+        global = true,
+        env = "ACTA_NODE",
+        default_value = "http://127.0.0.1:26657"
+    )]
+    node: String,
+    /// How to print answers.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
     /// The keystore folder (default: $ACTA_HOME/keys, or ~/.acta/keys).
     #[arg(long, global = true)]
     keystore: Option<PathBuf>,
+    /// Submit transactions without waiting for their block (print the hash at once).
+    #[arg(long, global = true)]
+    no_wait: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Tally a participatory-budget election from a Pabulib `.pb` file (approval ballots),
-    /// exactly as the ledger tallies a round at close.
-    Tally {
-        /// The `.pb` file, such as one exported from a round.
-        file: PathBuf,
-        /// The rule: greedy, mes, mes-add1 or mes-add1-exhaustive (see docs/tally-rules.md).
-        #[arg(long, value_parser = parse_rule)]
-        rule: Rule,
-        /// How ties between projects are broken: votes-then-cost or cost-then-votes.
-        #[arg(long, default_value = "votes-then-cost", value_parser = parse_tie_break)]
-        tie_break: TieBreak,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
-    },
     /// Manage the wallet's keys, encrypted at rest (Argon2id and XChaCha20-Poly1305). The
     /// passphrase comes from ACTA_PASSPHRASE or a prompt.
+    ///
+    /// Example: acta keys new alice; acta keys list
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Decentralised identifiers: create, resolve, update, rotate keys, deactivate.
+    ///
+    /// Example: acta did create --key alice; acta did show alice
+    Did {
+        #[command(subcommand)]
+        command: records::DidCommand,
+    },
+    /// Credentials anchored by registered issuers: issue, suspend, reinstate, revoke,
+    /// status.
+    ///
+    /// Example: acta credential issue --key agency --subject alice --kind resident
+    /// --district old-town
+    Credential {
+        #[command(subcommand)]
+        command: records::CredentialCommand,
+    },
+    /// Sensor devices: register, relocate, transfer, deactivate, show.
+    ///
+    /// Example: acta device show sensor1
+    Device {
+        #[command(subcommand)]
+        command: records::DeviceCommand,
+    },
+    /// Attest a device's readings and keep a proof of each.
+    ///
+    /// Example: acta attest submit readings.jsonl --key sensor1 --bundles proofs/
+    Attest {
+        #[command(subcommand)]
+        command: attest::AttestCommand,
+    },
+    /// Participatory budgets: open rounds, propose, vote, results, export and tally.
+    ///
+    /// Example: acta budget vote 0 --key alice --projects 0,3
+    Budget {
+        #[command(subcommand)]
+        command: records::BudgetCommand,
+    },
+    /// The council's proposals and approvals.
+    ///
+    /// Example: acta council approve --key member2 0
+    Council {
+        #[command(subcommand)]
+        command: records::CouncilCommand,
+    },
+    /// The chain: status, blocks, transactions, validators.
+    ///
+    /// Example: acta chain status --node http://127.0.0.1:26657
+    Chain {
+        #[command(subcommand)]
+        command: ChainCommand,
+    },
     /// Check records offline, trusting only the chain's genesis file.
+    ///
+    /// Example: acta audit verify bundles/0-17.json --genesis genesis.json
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Print a shell completion script.
+    ///
+    /// Example: acta completions bash > ~/.local/share/bash-completion/completions/acta
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -68,34 +138,19 @@ enum KeysCommand {
     /// Create a key; prints its public key and DID.
     ///
     /// Example: acta keys new alice
-    New {
-        name: String,
-        #[arg(long)]
-        json: bool,
-    },
+    New { name: String },
     /// List the keys: name, public key, DID.
     ///
     /// Example: acta keys list
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Show one key's public key and DID (no passphrase needed).
     ///
     /// Example: acta keys show alice
-    Show {
-        name: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Show { name: String },
     /// Import a key from its 32-byte seed, read as 64 hex digits from standard input.
     ///
     /// Example: acta keys import alice < alice.seed
-    Import {
-        name: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Import { name: String },
     /// Print a key's seed (64 hex digits) after its passphrase: keep it secret.
     ///
     /// Example: acta keys export alice > alice.seed
@@ -111,39 +166,64 @@ enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ChainCommand {
+    /// The node's chain id, height, latest block, peers and mempool.
+    ///
+    /// Example: acta chain status --node http://127.0.0.1:26657
+    Status,
+    /// A block with its commit certificate (default: the latest).
+    ///
+    /// Example: acta chain block 42
+    Block {
+        /// A height, or `latest`.
+        #[arg(default_value = "latest")]
+        height: String,
+    },
+    /// A transaction by hash: its block and result, or that it is pending.
+    ///
+    /// Example: acta chain tx 9c1f... --prove --output json > tx-proof.json
+    Tx {
+        hash: String,
+        /// Include a proof bundle of its inclusion and result.
+        #[arg(long)]
+        prove: bool,
+    },
+    /// The validator set: keys, powers, proposer priority.
+    ///
+    /// Example: acta chain validators
+    Validators {
+        #[arg(long)]
+        height: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Verify a proof bundle: the records' state proofs, the header they are proven
-    /// against, the commit certificate that signs it, and every validator-set change back
-    /// to the genesis set. Exits 1 and names the failing step if any link does not hold.
+    /// Verify a proof bundle: a sensor reading's inclusion in its batch, the records' state
+    /// proofs, the header they are proven against, the commit certificate that signs it,
+    /// and every validator-set change back to the genesis set. Needs no network. Exits 1
+    /// and names the failing step if any link does not hold.
     ///
-    /// BUNDLE is a bundle, or any answer of a node's API read with `?prove=true` (its
-    /// `proof` field is the bundle).
+    /// BUNDLE is a bundle (such as one `acta attest submit` wrote), or any answer of a
+    /// node's API read with `?prove=true` (its `proof` field is the bundle).
     ///
-    /// Example: curl -s 'http://127.0.0.1:26657/dids/did:acta:...?prove=true' > did.json;
-    /// acta audit verify did.json --genesis genesis.json
+    /// Example: acta audit verify bundles/0-17.json --genesis genesis.json
     Verify {
         bundle: PathBuf,
         /// The chain's genesis.json (its chain id and validator set are the trust anchor).
         #[arg(long)]
         genesis: PathBuf,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
     },
-}
-
-fn parse_rule(s: &str) -> Result<Rule, String> {
-    Rule::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-        format!("unknown rule {s:?}; one of: {}", names.join(", "))
-    })
-}
-
-fn parse_tie_break(s: &str) -> Result<TieBreak, String> {
-    TieBreak::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = TieBreak::ALL.iter().map(|t| t.name()).collect();
-        format!("unknown tie-break {s:?}; one of: {}", names.join(", "))
-    })
+    /// Replay a closed budget round: export its ballots, tally them with the round's rule,
+    /// and check the outcome against the result the ledger stored.
+    ///
+    /// Example: acta audit tally 0 --out round0.pb
+    Tally {
+        round: u64,
+        /// Also keep the exported ballots in this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -193,8 +273,8 @@ fn passphrase(confirm: bool) -> Result<zeroize::Zeroizing<String>> {
     Ok(p)
 }
 
-fn print_keys(keys: &[keystore::KeyInfo], json: bool) -> Result<()> {
-    if json {
+fn print_keys(keys: &[keystore::KeyInfo], output: Output) -> Result<()> {
+    if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(keys)?);
         return Ok(());
     }
@@ -210,18 +290,18 @@ fn print_keys(keys: &[keystore::KeyInfo], json: bool) -> Result<()> {
     Ok(())
 }
 
-fn keys(store: &keystore::Keystore, command: KeysCommand) -> Result<()> {
+fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Result<()> {
     match command {
-        KeysCommand::New { name, json } => {
+        KeysCommand::New { name } => {
             let pass = passphrase(true)?;
             let mut seed = zeroize::Zeroizing::new([0u8; 32]);
             rand::RngCore::fill_bytes(&mut rand::thread_rng(), seed.as_mut());
             let info = store.add(&name, &seed, &pass)?;
-            print_keys(&[info], json)
+            print_keys(&[info], output)
         }
-        KeysCommand::List { json } => print_keys(&store.list()?, json),
-        KeysCommand::Show { name, json } => print_keys(&[store.info(&name)?], json),
-        KeysCommand::Import { name, json } => {
+        KeysCommand::List => print_keys(&store.list()?, output),
+        KeysCommand::Show { name } => print_keys(&[store.info(&name)?], output),
+        KeysCommand::Import { name } => {
             let mut line = zeroize::Zeroizing::new(String::new());
             std::io::stdin()
                 .read_line(&mut line)
@@ -235,7 +315,7 @@ fn keys(store: &keystore::Keystore, command: KeysCommand) -> Result<()> {
                 .map_err(|_| anyhow!("the seed is {} bytes, not 32", bytes.len()))?;
             let pass = passphrase(true)?;
             let info = store.add(&name, &seed, &pass)?;
-            print_keys(&[info], json)
+            print_keys(&[info], output)
         }
         KeysCommand::Export { name } => {
             store.info(&name)?;
@@ -257,37 +337,70 @@ fn keys(store: &keystore::Keystore, command: KeysCommand) -> Result<()> {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Keys { command } => {
-            let store = keystore::Keystore::new(keystore_dir(cli.keystore)?);
-            keys(&store, command)
+fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
+    let node = ctx.node()?;
+    let v = match command {
+        ChainCommand::Status => node.get("/status")?,
+        ChainCommand::Block { height } => {
+            if height != "latest" && height.parse::<u64>().is_err() {
+                return Err(anyhow!("{height:?} is not a height: a number or latest"));
+            }
+            node.get(&format!("/blocks/{height}"))?
         }
-        Command::Tally {
-            file,
-            rule,
-            tie_break,
-            json,
-        } => tally_file(&file, RuleProfile { rule, tie_break }, json),
+        ChainCommand::Tx { hash, prove } => {
+            let id = acta_ledger::Hash::from_hex(&hash)
+                .map_err(|e| anyhow!("{hash:?} is not a transaction hash (64 hex digits): {e}"))?;
+            node.get(&format!(
+                "/txs/{id}{}",
+                if prove { "?prove=true" } else { "" }
+            ))?
+        }
+        ChainCommand::Validators { height } => node.get(&match height {
+            Some(h) => format!("/validators?height={h}"),
+            None => "/validators".into(),
+        })?,
+    };
+    ctx.output.print(None, &v);
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        node_url: cli.node,
+        keystore_dir: keystore_dir(cli.keystore)?,
+        output: cli.output,
+        no_wait: cli.no_wait,
+    };
+    match cli.command {
+        Command::Keys { command } => keys(&ctx.keystore(), command, ctx.output),
+        Command::Did { command } => records::did(&ctx, command),
+        Command::Credential { command } => records::credential(&ctx, command),
+        Command::Device { command } => records::device(&ctx, command),
+        Command::Attest { command } => attest::attest(&ctx, command),
+        Command::Budget { command } => records::budget(&ctx, command),
+        Command::Council { command } => records::council(&ctx, command),
+        Command::Chain { command } => chain(&ctx, command),
         Command::Audit {
-            command:
-                AuditCommand::Verify {
-                    bundle,
-                    genesis,
-                    json,
-                },
-        } => audit_verify(&bundle, &genesis, json),
+            command: AuditCommand::Verify { bundle, genesis },
+        } => audit_verify(&bundle, &genesis, ctx.output),
+        Command::Audit {
+            command: AuditCommand::Tally { round, out },
+        } => audit_tally(&ctx, round, out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "acta", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
-/// The largest bundle file read.
-const BUNDLE_FILE_MAX: u64 = 256 * 1024 * 1024;
+/// The largest file read (bundles, genesis files, readings, documents).
+const FILE_MAX: u64 = 256 * 1024 * 1024;
 
 fn read_limited(path: &PathBuf) -> Result<String> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.len() > BUNDLE_FILE_MAX {
+    if meta.len() > FILE_MAX {
         return Err(anyhow!(
-            "{} is {} bytes; at most {BUNDLE_FILE_MAX} are read",
+            "{} is {} bytes; at most {FILE_MAX} are read",
             path.display(),
             meta.len()
         ));
@@ -295,7 +408,7 @@ fn read_limited(path: &PathBuf) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, json: bool) -> Result<()> {
+fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, output: Output) -> Result<()> {
     let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
         .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
     let value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
@@ -308,20 +421,34 @@ fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, json: bool) -> Result<()> {
         .map_err(|e| anyhow!("{}: not a proof bundle: {e}", bundle.display()))?;
     match proof.verify(&anchor.chain_id, &anchor.validators) {
         Ok(verified) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
+            let reading = proof
+                .reading
+                .as_ref()
+                .map(|r| String::from_utf8_lossy(&r.reading));
+            if output == Output::Json {
+                output.print(
+                    None,
+                    &json!({
                         "verified": true,
                         "chain_id": verified.chain_id,
                         "height": verified.height,
                         "block": verified.block_hash,
+                        "reading": verified.reading.as_ref().map(|r| json!({
+                            "device": r.device, "sequence": r.sequence, "index": r.index,
+                            "bytes": reading,
+                        })),
                         "steps": verified.steps,
-                    }))?
+                    }),
                 );
             } else {
                 for step in &verified.steps {
                     println!("ok  {step}");
+                }
+                if let (Some(r), Some(bytes)) = (&verified.reading, &reading) {
+                    println!(
+                        "reading {} of batch {} of {}: {bytes}",
+                        r.index, r.sequence, r.device
+                    );
                 }
                 println!(
                     "verified: {} against the genesis of {}",
@@ -332,14 +459,10 @@ fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, json: bool) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "verified": false,
-                        "step": e.step,
-                        "message": e.message,
-                    }))?
+            if output == Output::Json {
+                output.print(
+                    None,
+                    &json!({ "verified": false, "step": e.step, "message": e.message }),
                 );
             }
             Err(anyhow!(
@@ -352,58 +475,58 @@ fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, json: bool) -> Result<()> {
     }
 }
 
-fn tally_file(file: &PathBuf, profile: RuleProfile, json: bool) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let election = pb::parse(&bytes).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    let started = std::time::Instant::now();
-    let result = tally::tally(&election, profile).map_err(|e| anyhow!("{e}"))?;
-    let elapsed = started.elapsed();
-    let ids = |list: &[u32]| -> Vec<String> {
-        list.iter()
-            .map(|&i| election.projects[i as usize].id.clone())
-            .collect()
-    };
-    let selected_sorted = result.selected_ids_sorted(&election);
-    if json {
-        let value = serde_json::json!({
-            "rule": profile.rule.name(),
-            "tie_break": profile.tie_break.name(),
-            "budget": election.budget,
-            "voters": election.ballots.len(),
-            "projects": election.projects.len(),
-            "selected": selected_sorted,
-            "selection_order": ids(&result.selected),
-            "effective_votes": result.effective_votes,
-            "total_cost": result.total_cost,
-            "endowment": result.endowment.map(|(n, d)| format!("{n}/{d}")),
-            "add1_steps": result.add1_steps,
-            "approvals": election.projects.iter().zip(&result.approvals)
-                .map(|(p, a)| (p.id.clone(), *a)).collect::<std::collections::BTreeMap<_, _>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
-        println!(
-            "rule {} (ties: {}), budget {}, {} voters, {} projects",
-            profile.rule,
-            profile.tie_break.name(),
-            election.budget,
-            election.ballots.len(),
-            election.projects.len()
-        );
-        println!(
-            "selected {} projects costing {}: {}",
-            result.selected.len(),
-            result.total_cost,
-            selected_sorted.join(" ")
-        );
-        println!("selection order: {}", ids(&result.selected).join(" "));
-        if let Some((n, d)) = result.endowment {
-            println!("final endowment per voter: {n}/{d}");
-        }
-        if let Some(k) = result.add1_steps {
-            println!("add1 steps: {k}");
-        }
-        println!("tallied in {:.1} ms", elapsed.as_secs_f64() * 1000.0);
+/// Replays a round's tally from its exported ballots with the round's own rule.
+fn audit_tally(ctx: &Ctx, round: u64, out: Option<PathBuf>) -> Result<()> {
+    let node = ctx.node()?;
+    let stored = node.get(&format!("/budget/rounds/{round}/result"))?;
+    let profile: RuleProfile = serde_json::from_value(stored["result"]["rule"].clone())
+        .map_err(|e| anyhow!("the node's result of round {round} names no rule: {e}"))?;
+    let bar = ctx.spinner(format!("exporting the ballots of round {round}"));
+    let bytes = node.get_bytes(&format!("/budget/rounds/{round}/ballots.pb"));
+    bar.finish_and_clear();
+    let bytes = bytes?;
+    if let Some(path) = &out {
+        std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
+    let mut v = records::tally_value(&bytes, profile)
+        .map_err(|e| anyhow!("the export of round {round}: {e}"))?;
+    records::compare_with_stored(&v, &stored["result"], profile)?;
+    v["matches_round"] = json!(round);
+    let title = format!(
+        "round {round}: the replayed {} tally of {} ballots selects {} projects costing {}, as the ledger stored",
+        profile.rule.name(),
+        v["voters"],
+        v["selected"].as_array().map_or(0, Vec::len),
+        v["total_cost"]
+    );
+    ctx.output.print(Some(&title), &v);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command and group shows an example in its `--help`.
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in c.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                let help = sub
+                    .get_long_about()
+                    .or(sub.get_about())
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                if !help.contains("Example: acta ") {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "acta", &mut missing);
+        assert!(missing.is_empty(), "no example in: {missing:?}");
+        Cli::command().debug_assert();
+    }
 }

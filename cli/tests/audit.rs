@@ -118,7 +118,8 @@ fn a_bundle_verifies_against_the_genesis_and_any_change_is_named() {
             "answer.json",
             "--genesis",
             "genesis.json",
-            "--json",
+            "--output",
+            "json",
         ],
         dir.path(),
     );
@@ -159,7 +160,8 @@ fn a_bundle_verifies_against_the_genesis_and_any_change_is_named() {
             "forged.json",
             "--genesis",
             "genesis.json",
-            "--json",
+            "--output",
+            "json",
         ],
         dir.path(),
     );

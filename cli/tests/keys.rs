@@ -43,7 +43,12 @@ fn a_key_is_created_listed_exported_imported_and_deleted() {
     let store = dir.path().join("keys");
     let pass = Some("a long passphrase");
 
-    let (ok, out, err) = acta(&store, pass, &["keys", "new", "alice", "--json"], "");
+    let (ok, out, err) = acta(
+        &store,
+        pass,
+        &["keys", "new", "alice", "--output", "json"],
+        "",
+    );
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let public = v[0]["public_key"].as_str().unwrap().to_string();
@@ -69,7 +74,7 @@ fn a_key_is_created_listed_exported_imported_and_deleted() {
     let (ok, out, err) = acta(
         &store,
         Some("other"),
-        &["keys", "import", "bob", "--json"],
+        &["keys", "import", "bob", "--output", "json"],
         &seed,
     );
     assert!(ok, "{err}");

@@ -1,4 +1,4 @@
-//! `acta tally` on the Wieliczka file and on bad input.
+//! `acta budget tally` on the Wieliczka file and on bad input.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,7 +18,9 @@ fn acta(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn tallies_wieliczka_as_json() {
-    let out = acta(&["tally", WIELICZKA, "--rule", "mes-add1", "--json"]);
+    let out = acta(&[
+        "budget", "tally", WIELICZKA, "--rule", "mes-add1", "--output", "json",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -33,16 +35,16 @@ fn tallies_wieliczka_as_json() {
 
 #[test]
 fn bad_input_gets_a_clear_error() {
-    let out = acta(&["tally", WIELICZKA, "--rule", "borda"]);
+    let out = acta(&["budget", "tally", WIELICZKA, "--rule", "borda"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule \"borda\""));
-    let out = acta(&["tally", "/nonexistent.pb", "--rule", "mes"]);
+    let out = acta(&["budget", "tally", "/nonexistent.pb", "--rule", "mes"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.pb"));
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.pb");
     std::fs::write(&bad, "META\nkey;value\nbudget;x\n").unwrap();
-    let out = acta(&["tally", bad.to_str().unwrap(), "--rule", "mes"]);
+    let out = acta(&["budget", "tally", bad.to_str().unwrap(), "--rule", "mes"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3"), "{err}");

@@ -70,6 +70,7 @@ mod hex_option {
 /// A change of validator set: `header` (signed by `commit`) names `next_validators` as the
 /// set that signs the block after it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetChange {
     pub header: Header,
     pub commit: Commit,
@@ -78,6 +79,7 @@ pub struct SetChange {
 
 /// A state value (or its absence) with its proof.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StateEntry {
     pub namespace: String,
     #[serde(with = "hex_bytes")]
@@ -92,6 +94,7 @@ pub struct StateEntry {
 
 /// A transaction of the header's block and its result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TxEntry {
     /// The transaction's borsh encoding.
     #[serde(with = "hex_bytes")]
@@ -105,6 +108,7 @@ pub struct TxEntry {
 
 /// One sensor reading of an attestation batch that the bundle's state entries prove.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReadingEntry {
     /// The reading's bytes, as the device hashed them.
     #[serde(with = "hex_bytes")]
@@ -114,6 +118,7 @@ pub struct ReadingEntry {
 
 /// See the module documentation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProofBundle {
     pub version: u32,
     pub chain_id: ChainId,

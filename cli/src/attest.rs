@@ -1,0 +1,204 @@
+//! `acta attest submit`: a device's readings from a JSON Lines file become signed,
+//! chained attestation batches; once each batch is committed, every reading gets a proof
+//! bundle that `acta audit verify` checks offline.
+
+use std::path::{Path, PathBuf};
+
+use acta_ledger::{
+    bundle::{ProofBundle, ReadingEntry},
+    merkle,
+    tx::{AttestationBatch, SensorCall},
+    types::Text,
+    Call, Hash, Timestamp,
+};
+use anyhow::{anyhow, Context, Result};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use crate::{records::KeyArg, wallet::Ctx};
+
+/// Readings per batch at most (the ledger takes up to a million).
+const BATCH_MAX: usize = 100_000;
+
+#[derive(Debug, Subcommand)]
+pub enum AttestCommand {
+    /// Attest a file of readings as the device: one JSON object per line, each with `t`,
+    /// its time in Unix milliseconds (`{"t":1700000000000,"pm25":12}`). A reading is its
+    /// line's bytes as written; a batch's leaves are its readings (RFC 9162), and its raw
+    /// hash is the SHA-256 of its lines, each ended by a newline. Batches are chained to
+    /// the device's last one and submitted in order; after each commits, one proof bundle
+    /// per reading is written to --bundles.
+    ///
+    /// Example: acta attest submit readings.jsonl --key sensor1 --bundles proofs/
+    Submit {
+        file: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+        /// The device's DID (default: the signing key's own DID).
+        #[arg(long)]
+        device: Option<String>,
+        /// Readings per batch.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+        /// Where to write the proof bundles (one file per reading).
+        #[arg(long, default_value = "bundles")]
+        bundles: PathBuf,
+    },
+}
+
+/// One reading: its bytes and time.
+struct Reading {
+    bytes: Vec<u8>,
+    t: u64,
+}
+
+/// Reads a JSON Lines file of readings; errors name the line and the field.
+fn read_readings(path: &Path) -> Result<Vec<Reading>> {
+    let text = crate::read_limited(&path.to_path_buf())?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = || format!("{} line {}", path.display(), i + 1);
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| anyhow!("{}: not JSON: {e}", at()))?;
+        if !v.is_object() {
+            return Err(anyhow!("{}: a reading is a JSON object", at()));
+        }
+        let t = match &v["t"] {
+            Value::Null => return Err(anyhow!("{}: field \"t\" is missing", at())),
+            t => t.as_u64().ok_or_else(|| {
+                anyhow!(
+                    "{}: field \"t\" is {t}, not a time in Unix milliseconds",
+                    at()
+                )
+            })?,
+        };
+        out.push(Reading {
+            bytes: line.as_bytes().to_vec(),
+            t,
+        });
+    }
+    if out.is_empty() {
+        return Err(anyhow!("{} holds no readings", path.display()));
+    }
+    Ok(out)
+}
+
+pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
+    let AttestCommand::Submit {
+        file,
+        key,
+        device,
+        batch_size,
+        bundles,
+    } = command;
+    if !(1..=BATCH_MAX).contains(&batch_size) {
+        return Err(anyhow!(
+            "--batch-size is 1 to {BATCH_MAX}, not {batch_size}"
+        ));
+    }
+    let readings = read_readings(&file)?;
+    let did = ctx.did(device.as_deref().unwrap_or(&key.key))?;
+    let node = ctx.node()?;
+    let record = node.get(&format!("/devices/{did}"))?;
+    let d = &record["device"];
+    if d["active"] != json!(true) {
+        return Err(anyhow!("{did} is deactivated; it cannot attest"));
+    }
+    let stream: Text<64> = Text::new(d["stream"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow!("the device's stream: {e}"))?;
+    let first = d["next_sequence"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("the node's device record has no next_sequence"))?;
+    let mut prev = Hash::from_hex(d["last_batch"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow!("the node's device record: last_batch: {e}"))?;
+    let signer = ctx.unlock(&key.key)?;
+    std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
+
+    let bar = ProgressBar::new(readings.len() as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} readings attested {elapsed} {msg}")
+    {
+        bar.set_style(style);
+    }
+    let mut summary = Vec::new();
+    for (sequence, chunk) in (first..).zip(readings.chunks(batch_size)) {
+        let items: Vec<&[u8]> = chunk.iter().map(|r| r.bytes.as_slice()).collect();
+        let mut raw = Vec::new();
+        for item in &items {
+            raw.extend_from_slice(item);
+            raw.push(b'\n');
+        }
+        let batch = AttestationBatch {
+            device: did,
+            stream: stream.clone(),
+            sequence,
+            prev_batch_hash: prev,
+            window_start: Timestamp(chunk.iter().map(|r| r.t).min().unwrap_or(0)),
+            window_end: Timestamp(chunk.iter().map(|r| r.t).max().unwrap_or(0)),
+            reading_count: u32::try_from(chunk.len())?,
+            readings_root: merkle::root_of(&items),
+            raw_batch_hash: Hash::digest(&raw),
+        };
+        prev = Hash::of(&batch);
+        bar.set_message(format!("batch {sequence}: waiting for its block"));
+        let answer = ctx
+            .submit(&node, &signer, Call::Sensor(SensorCall::Attest(batch)))
+            .map_err(|e| {
+                bar.abandon();
+                anyhow!("batch {sequence}: {e}")
+            })?;
+        let written = write_bundles(ctx, &did, sequence, &items, &bundles)
+            .with_context(|| format!("the proof bundles of batch {sequence}"))?;
+        bar.inc(chunk.len() as u64);
+        summary.push(json!({
+            "sequence": sequence,
+            "readings": chunk.len(),
+            "height": answer["height"],
+            "tx": answer["hash"],
+            "bundles": written,
+        }));
+    }
+    bar.finish_and_clear();
+    ctx.output.print(
+        Some(&format!(
+            "{} readings of {did} attested in {} batches; proof bundles in {}",
+            readings.len(),
+            summary.len(),
+            bundles.display()
+        )),
+        &json!({ "device": did, "batches": summary }),
+    );
+    Ok(())
+}
+
+/// Writes `DIR/<sequence>-<index>.json` for each reading of a committed batch: the node's
+/// bundle of the batch plus the reading and its inclusion proof.
+fn write_bundles(
+    ctx: &Ctx,
+    did: &acta_ledger::Did,
+    sequence: u64,
+    items: &[&[u8]],
+    dir: &Path,
+) -> Result<usize> {
+    let v = ctx.node()?.get(&format!(
+        "/devices/{did}/attestations/{sequence}?prove=true"
+    ))?;
+    let mut bundle: ProofBundle = serde_json::from_value(v["proof"].clone())
+        .map_err(|e| anyhow!("the node's proof bundle: {e}"))?;
+    let leaves: Vec<Hash> = items.iter().map(|r| merkle::leaf_hash(r)).collect();
+    for (index, item) in items.iter().enumerate() {
+        bundle.reading = Some(ReadingEntry {
+            reading: item.to_vec(),
+            proof: merkle::inclusion_proof(&leaves, index)?,
+        });
+        let path = dir.join(format!("{sequence}-{index}.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(&bundle)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(items.len())
+}

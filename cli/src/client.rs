@@ -1,0 +1,139 @@
+//! The node's HTTP API, as the wallet uses it: reads answered as JSON, transactions
+//! submitted and waited for, errors turned into sentences a person can act on.
+
+use std::{io::Read, time::Duration};
+
+use acta_contracts::executor::NS_NONCE;
+use acta_ledger::{ChainId, PublicKey, Transaction};
+use anyhow::{anyhow, Context, Result};
+use borsh::BorshDeserialize;
+use serde_json::Value;
+
+/// The largest answer read (a `.pb` export of a large round, a long list).
+const ANSWER_MAX: u64 = 256 * 1024 * 1024;
+
+/// An error answer of the API: `{code, message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, HTTP {})", self.message, self.code, self.status)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// A node's API at a base URL such as `http://127.0.0.1:26657`.
+#[derive(Debug)]
+pub struct Node {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Node {
+    pub fn new(url: &str) -> Result<Node> {
+        let base = url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(anyhow!(
+                "--node {url:?} is not an http:// or https:// URL (for example http://127.0.0.1:26657)"
+            ));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            // Longer than the node's wait for a commit (15 s by default).
+            .timeout_read(Duration::from_secs(150))
+            .user_agent(concat!("acta/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Node { base, agent })
+    }
+
+    fn answer(&self, result: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response> {
+        match result {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(status, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let field = |k: &str| body[k].as_str().map(str::to_string);
+                Err(ApiError {
+                    status,
+                    code: field("code").unwrap_or_else(|| "http_error".into()),
+                    message: field("message").unwrap_or(text),
+                }
+                .into())
+            }
+            Err(ureq::Error::Transport(t)) => Err(anyhow!(
+                "cannot reach the node at {}: {t}; is actad running there? (set --node or ACTA_NODE)",
+                self.base
+            )),
+        }
+    }
+
+    /// The raw bytes of `GET path`.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let r = self.answer(self.agent.get(&format!("{}{path}", self.base)).call())?;
+        let mut bytes = Vec::new();
+        r.into_reader()
+            .take(ANSWER_MAX)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {path} from {}", self.base))?;
+        Ok(bytes)
+    }
+
+    /// `GET path`, answered as JSON.
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let bytes = self.get_bytes(path)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow!(
+                "{} answered {path} with something that is not JSON: {e}",
+                self.base
+            )
+        })
+    }
+
+    /// Submits a signed transaction. `mode` is `commit` (wait for its block) or `sync`
+    /// (wait for the mempool's verdict only).
+    pub fn submit(&self, tx: &Transaction, mode: &str) -> Result<Value> {
+        let body = serde_json::json!({ "tx": hex::encode(tx.encode()) }).to_string();
+        let r = self.answer(
+            self.agent
+                .post(&format!("{}/txs?mode={mode}", self.base))
+                .set("Content-Type", "application/json")
+                .send_string(&body),
+        )?;
+        let text = r.into_string().context("reading the node's answer")?;
+        serde_json::from_str(&text).map_err(|e| anyhow!("the node's answer is not JSON: {e}"))
+    }
+
+    /// The chain id the node runs.
+    pub fn chain_id(&self) -> Result<ChainId> {
+        let status = self.get("/status")?;
+        let id = status["chain_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{}/status names no chain_id", self.base))?;
+        ChainId::new(id).map_err(|e| anyhow!("the node's chain id {id:?}: {e}"))
+    }
+
+    /// The next nonce of `key`: the number of its transactions committed so far.
+    pub fn nonce(&self, key: &PublicKey) -> Result<u64> {
+        let v = self.get(&format!("/state/{NS_NONCE}/{}", hex::encode(key.0)))?;
+        match v["value"].as_str() {
+            None => Ok(0),
+            Some(h) => {
+                let bytes = hex::decode(h).map_err(|e| anyhow!("the node's nonce: {e}"))?;
+                u64::try_from_slice(&bytes).map_err(|e| anyhow!("the node's nonce: {e}"))
+            }
+        }
+    }
+
+    /// The latest committed height.
+    pub fn height(&self) -> Result<u64> {
+        self.get("/status")?["height"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("{}/status names no height", self.base))
+    }
+}

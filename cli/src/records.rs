@@ -1,0 +1,1077 @@
+//! The record commands: identities, credentials, devices, the council and budget rounds.
+//! Each builds one call of a ledger module, signs it with a keystore key and submits it;
+//! the read commands ask the node's API.
+
+use std::path::PathBuf;
+
+use acta_contracts::tally::{self, pb, RuleProfile};
+use acta_ledger::{
+    crypto::key_hash,
+    records::{
+        BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, TieBreak,
+        VerificationMethod,
+    },
+    tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
+    types::Text,
+    Call, Hash, Height, PublicKey, Timestamp,
+};
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use crate::{
+    client::Node,
+    wallet::{now_ms, parse_time, Ctx},
+};
+
+/// The signing key: a name in the keystore.
+#[derive(Debug, Args)]
+pub struct KeyArg {
+    /// The keystore key that signs (see `acta keys list`).
+    #[arg(long, short = 'k', value_name = "NAME")]
+    pub key: String,
+}
+
+fn text<const N: usize>(what: &str, s: &str) -> Result<Text<N>> {
+    Text::new(s).map_err(|e| anyhow!("{what} {s:?}: {e}"))
+}
+
+fn hash_arg(what: &str, s: &str) -> Result<Hash> {
+    Hash::from_hex(s).map_err(|e| anyhow!("{what} {s:?} is not a 64-digit hex hash: {e}"))
+}
+
+fn key_arg(what: &str, ctx: &Ctx, s: &str) -> Result<PublicKey> {
+    if let Ok(k) = PublicKey::from_hex(s) {
+        return Ok(k);
+    }
+    let info = ctx.keystore().info(s).map_err(|e| {
+        anyhow!("{what} {s:?} is neither a 64-digit hex public key nor a keystore key: {e}")
+    })?;
+    Ok(info.public_key)
+}
+
+fn parse_kind(s: &str) -> Result<CredentialKind, String> {
+    match s.replace('_', "-").as_str() {
+        "resident" => Ok(CredentialKind::Resident),
+        "sensor-operator" => Ok(CredentialKind::SensorOperator),
+        "auditor" => Ok(CredentialKind::Auditor),
+        "budget-office" => Ok(CredentialKind::BudgetOffice),
+        _ => Err(format!(
+            "unknown credential kind {s:?}; one of: resident, sensor-operator, auditor, budget-office"
+        )),
+    }
+}
+
+fn kind_name(k: CredentialKind) -> &'static str {
+    match k {
+        CredentialKind::Resident => "resident",
+        CredentialKind::SensorOperator => "sensor-operator",
+        CredentialKind::Auditor => "auditor",
+        CredentialKind::BudgetOffice => "budget-office",
+    }
+}
+
+pub fn parse_rule(s: &str) -> Result<Rule, String> {
+    Rule::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+        format!("unknown rule {s:?}; one of: {}", names.join(", "))
+    })
+}
+
+pub fn parse_tie_break(s: &str) -> Result<TieBreak, String> {
+    TieBreak::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = TieBreak::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown tie-break {s:?}; one of: {}", names.join(", "))
+    })
+}
+
+fn parse_ballot(s: &str) -> Result<BallotFormat, String> {
+    if s == "knapsack" {
+        return Ok(BallotFormat::Knapsack);
+    }
+    let bad = || {
+        format!("{s:?} is not a ballot format: approval:MIN:MAX (such as approval:1:3) or knapsack")
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        ["approval", min, max] => Ok(BallotFormat::Approval {
+            min: min.parse().map_err(|_| bad())?,
+            max: max.parse().map_err(|_| bad())?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Identities
+
+#[derive(Debug, Subcommand)]
+pub enum DidCommand {
+    /// Create the DID of a key (`did:acta:` and the key's id); its document lists the key
+    /// as #key-1.
+    ///
+    /// Example: acta keys new alice && acta did create --key alice
+    Create {
+        #[command(flatten)]
+        key: KeyArg,
+        /// Pre-commit the key the first rotation must install (a keystore key or a hex
+        /// public key): a stolen current key then cannot rotate the DID away.
+        #[arg(long, value_name = "KEY")]
+        next_key: Option<String>,
+    },
+    /// Resolve a DID: its W3C DID document and metadata.
+    ///
+    /// Example: acta did show did:acta:3q7... (or the keystore name: acta did show alice)
+    Show {
+        did: String,
+        /// Read at this height instead of the latest.
+        #[arg(long)]
+        height: Option<u64>,
+        /// Include a proof bundle (use with --output json, then `acta audit verify`).
+        #[arg(long)]
+        prove: bool,
+    },
+    /// Replace a DID's document: with a JSON file ({verification_methods: [{id, key}],
+    /// controllers, services}), or with the signing key as #key-1 and the given controllers.
+    ///
+    /// Example: acta did update --key sensor1 --controller operator (the device consents to
+    /// its operator)
+    Update {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The DID to update (default: the signing key's own DID).
+        #[arg(long)]
+        did: Option<String>,
+        /// The new document, as JSON.
+        #[arg(long, conflicts_with = "controller")]
+        document: Option<PathBuf>,
+        /// A controller DID (or keystore key name) of the new document; repeatable.
+        #[arg(long)]
+        controller: Vec<String>,
+    },
+    /// Replace the signing key of a DID with another keystore key (which must match the
+    /// pre-committed one, if any).
+    ///
+    /// Example: acta did rotate --key alice --new-key alice2 --did alice
+    Rotate {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The DID (default: the signing key's own DID).
+        #[arg(long)]
+        did: Option<String>,
+        /// The key to install (a keystore key or a hex public key).
+        #[arg(long, value_name = "KEY")]
+        new_key: String,
+        /// Pre-commit the key the next rotation must install.
+        #[arg(long, value_name = "KEY")]
+        next_key: Option<String>,
+    },
+    /// Deactivate a DID for good.
+    ///
+    /// Example: acta did deactivate --key alice
+    Deactivate {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The DID (default: the signing key's own DID).
+        #[arg(long)]
+        did: Option<String>,
+    },
+}
+
+fn own_or(ctx: &Ctx, did: Option<&str>, key: &str) -> Result<acta_ledger::Did> {
+    ctx.did(did.unwrap_or(key))
+}
+
+/// A read with `height` and `prove` query parameters.
+fn read_path(path: &str, height: Option<u64>, prove: bool) -> String {
+    let mut q = Vec::new();
+    if let Some(h) = height {
+        q.push(format!("height={h}"));
+    }
+    if prove {
+        q.push("prove=true".into());
+    }
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    }
+}
+
+pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
+    match command {
+        DidCommand::Create { key, next_key } => {
+            let next_key_hash = next_key
+                .map(|k| key_arg("--next-key", ctx, &k).map(|k| key_hash(&k)))
+                .transpose()?;
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(
+                &signer,
+                Call::Identity(IdentityCall::CreateDid { next_key_hash }),
+            )?;
+            if ctx.output == crate::output::Output::Text {
+                println!(
+                    "DID {}",
+                    acta_ledger::Did::from_initial_key(&signer.public())
+                );
+            }
+            Ok(())
+        }
+        DidCommand::Show { did, height, prove } => {
+            let did = ctx.did(&did)?;
+            let v = ctx
+                .node()?
+                .get(&read_path(&format!("/dids/{did}"), height, prove))?;
+            ctx.output.print(None, &v);
+            Ok(())
+        }
+        DidCommand::Update {
+            key,
+            did,
+            document,
+            controller,
+        } => {
+            let target = own_or(ctx, did.as_deref(), &key.key)?;
+            let document: DidDocument = match document {
+                Some(path) => {
+                    let text = crate::read_limited(&path)?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| anyhow!("{}: not a DID document: {e}", path.display()))?
+                }
+                None => {
+                    let signer_key = key_arg("--key", ctx, &key.key)?;
+                    DidDocument {
+                        verification_methods: vec![VerificationMethod {
+                            id: text("fragment", "key-1")?,
+                            key: signer_key,
+                        }],
+                        controllers: controller
+                            .iter()
+                            .map(|c| ctx.did(c))
+                            .collect::<Result<_>>()?,
+                        services: vec![],
+                    }
+                }
+            };
+            document
+                .check(&target)
+                .map_err(|e| anyhow!("the document is not valid: {e}"))?;
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(
+                &signer,
+                Call::Identity(IdentityCall::UpdateDocument {
+                    did: target,
+                    document,
+                }),
+            )?;
+            Ok(())
+        }
+        DidCommand::Rotate {
+            key,
+            did,
+            new_key,
+            next_key,
+        } => {
+            let target = own_or(ctx, did.as_deref(), &key.key)?;
+            let new_key = key_arg("--new-key", ctx, &new_key)?;
+            let next_key_hash = next_key
+                .map(|k| key_arg("--next-key", ctx, &k).map(|k| key_hash(&k)))
+                .transpose()?;
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(
+                &signer,
+                Call::Identity(IdentityCall::RotateKey {
+                    did: target,
+                    new_key,
+                    next_key_hash,
+                }),
+            )?;
+            Ok(())
+        }
+        DidCommand::Deactivate { key, did } => {
+            let target = own_or(ctx, did.as_deref(), &key.key)?;
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(
+                &signer,
+                Call::Identity(IdentityCall::Deactivate { did: target }),
+            )?;
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Credentials
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Issue a credential: writes its document (whose SHA-256 is its id) and anchors the id
+    /// on the ledger. The issuer must be registered for the kind.
+    ///
+    /// Example: acta credential issue --key agency --subject alice --kind resident
+    /// --district old-town --out alice-resident.json
+    Issue {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The issuing DID (default: the signing key's own DID).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The subject's DID (or keystore key name).
+        #[arg(long)]
+        subject: String,
+        /// resident, sensor-operator, auditor or budget-office.
+        #[arg(long, value_parser = parse_kind)]
+        kind: CredentialKind,
+        /// The district (Resident credentials only).
+        #[arg(long)]
+        district: Option<String>,
+        /// Valid from (Unix ms, 2027-01-31 or 2027-01-31T12:00:00Z; default: now).
+        #[arg(long, value_parser = parse_time)]
+        valid_from: Option<u64>,
+        /// Valid until (default: one year after valid-from).
+        #[arg(long, value_parser = parse_time)]
+        valid_until: Option<u64>,
+        /// Write the credential document here (give it to the subject).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Suspend a credential (it can be reinstated).
+    ///
+    /// Example: acta credential suspend --key agency 5f1c...
+    Suspend {
+        #[command(flatten)]
+        key: KeyArg,
+        id: String,
+    },
+    /// Reinstate a suspended credential.
+    ///
+    /// Example: acta credential reinstate --key agency 5f1c...
+    Reinstate {
+        #[command(flatten)]
+        key: KeyArg,
+        id: String,
+    },
+    /// Revoke a credential for good.
+    ///
+    /// Example: acta credential revoke --key agency 5f1c...
+    Revoke {
+        #[command(flatten)]
+        key: KeyArg,
+        id: String,
+    },
+    /// A credential's status (valid, suspended, revoked, expired, not_yet_valid) and issuer.
+    ///
+    /// Example: acta credential status 5f1c... --prove --output json > proof.json
+    Status {
+        id: String,
+        #[arg(long)]
+        height: Option<u64>,
+        #[arg(long)]
+        prove: bool,
+    },
+}
+
+pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
+    let status_call = |key: KeyArg, id: String, make: fn(Hash) -> CredentialCall| -> Result<()> {
+        let id = hash_arg("credential id", &id)?;
+        let signer = ctx.unlock(&key.key)?;
+        ctx.send(&signer, Call::Credential(make(id)))?;
+        Ok(())
+    };
+    match command {
+        CredentialCommand::Issue {
+            key,
+            issuer,
+            subject,
+            kind,
+            district,
+            valid_from,
+            valid_until,
+            out,
+        } => {
+            let issuer = own_or(ctx, issuer.as_deref(), &key.key)?;
+            let subject = ctx.did(&subject)?;
+            let district = district.map(|d| text::<32>("district", &d)).transpose()?;
+            let valid_from = valid_from.unwrap_or_else(now_ms);
+            let valid_until = valid_until.unwrap_or(valid_from + 365 * 86_400_000);
+            // The credential document the subject keeps; the ledger anchors its hash.
+            let document = json!({
+                "type": ["VerifiableCredential", "ActaCredential"],
+                "issuer": issuer.to_string(),
+                "credentialSubject": { "id": subject.to_string(), "kind": kind_name(kind),
+                    "district": district.as_ref().map(|d| d.as_str().to_string()) },
+                "validFrom": valid_from,
+                "validUntil": valid_until,
+                "issued": now_ms(),
+            });
+            let bytes = serde_json::to_vec(&document)?;
+            let id = Hash::digest(&bytes);
+            if let Some(path) = &out {
+                std::fs::write(path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            let signer = ctx.unlock(&key.key)?;
+            let call = CredentialCall::Issue {
+                id,
+                issuer,
+                subject,
+                kind,
+                district,
+                valid_from: Timestamp(valid_from),
+                valid_until: Timestamp(valid_until),
+            };
+            ctx.send(&signer, Call::Credential(call))?;
+            if ctx.output == crate::output::Output::Text {
+                println!("credential {id}");
+            }
+            Ok(())
+        }
+        CredentialCommand::Suspend { key, id } => {
+            status_call(key, id, |id| CredentialCall::Suspend { id })
+        }
+        CredentialCommand::Reinstate { key, id } => {
+            status_call(key, id, |id| CredentialCall::Reinstate { id })
+        }
+        CredentialCommand::Revoke { key, id } => {
+            status_call(key, id, |id| CredentialCall::Revoke { id })
+        }
+        CredentialCommand::Status { id, height, prove } => {
+            let id = hash_arg("credential id", &id)?;
+            let v = ctx
+                .node()?
+                .get(&read_path(&format!("/credentials/{id}"), height, prove))?;
+            ctx.output.print(None, &v);
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Devices
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a sensor device under an operator holding a SensorOperator credential. The
+    /// device's DID must first name the operator as a controller (its consent).
+    ///
+    /// Example: acta device register --key operator --device sensor1 --kind air.pm25
+    /// --unit ug/m3 --location u2yhvd --stream pm25-1min
+    Register {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The operator's DID (default: the signing key's own DID).
+        #[arg(long)]
+        operator: Option<String>,
+        /// The device's DID (or keystore key name).
+        #[arg(long)]
+        device: String,
+        /// What it measures, such as air.pm25.
+        #[arg(long)]
+        kind: String,
+        /// The unit of its readings (UCUM), such as ug/m3.
+        #[arg(long)]
+        unit: String,
+        /// Where it is: a geohash of at most 6 characters.
+        #[arg(long)]
+        location: String,
+        /// The name of its data stream.
+        #[arg(long)]
+        stream: String,
+    },
+    /// Move a device.
+    ///
+    /// Example: acta device relocate --key operator --device sensor1 --location u2yhve
+    Relocate {
+        #[command(flatten)]
+        key: KeyArg,
+        #[arg(long)]
+        device: String,
+        #[arg(long)]
+        location: String,
+    },
+    /// Hand a device to another operator (who holds a SensorOperator credential).
+    ///
+    /// Example: acta device transfer --key operator --device sensor1 --to operator2
+    Transfer {
+        #[command(flatten)]
+        key: KeyArg,
+        #[arg(long)]
+        device: String,
+        /// The new operator's DID (or keystore key name).
+        #[arg(long)]
+        to: String,
+    },
+    /// Retire a device for good.
+    ///
+    /// Example: acta device deactivate --key operator --device sensor1
+    Deactivate {
+        #[command(flatten)]
+        key: KeyArg,
+        #[arg(long)]
+        device: String,
+    },
+    /// A device's record: operator, kind, location, next batch sequence.
+    ///
+    /// Example: acta device show sensor1
+    Show {
+        device: String,
+        #[arg(long)]
+        height: Option<u64>,
+        #[arg(long)]
+        prove: bool,
+    },
+}
+
+pub fn device(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
+    let send = |key: &KeyArg, call: SensorCall| -> Result<()> {
+        let signer = ctx.unlock(&key.key)?;
+        ctx.send(&signer, Call::Sensor(call))?;
+        Ok(())
+    };
+    match command {
+        DeviceCommand::Register {
+            key,
+            operator,
+            device,
+            kind,
+            unit,
+            location,
+            stream,
+        } => {
+            let call = SensorCall::Register {
+                operator: own_or(ctx, operator.as_deref(), &key.key)?,
+                device: ctx.did(&device)?,
+                kind: text("--kind", &kind)?,
+                unit: text("--unit", &unit)?,
+                location: text("--location", &location)?,
+                stream: text("--stream", &stream)?,
+            };
+            send(&key, call)
+        }
+        DeviceCommand::Relocate {
+            key,
+            device,
+            location,
+        } => {
+            let call = SensorCall::Relocate {
+                device: ctx.did(&device)?,
+                location: text("--location", &location)?,
+            };
+            send(&key, call)
+        }
+        DeviceCommand::Transfer { key, device, to } => {
+            let call = SensorCall::Transfer {
+                device: ctx.did(&device)?,
+                operator: ctx.did(&to)?,
+            };
+            send(&key, call)
+        }
+        DeviceCommand::Deactivate { key, device } => {
+            let call = SensorCall::Deactivate {
+                device: ctx.did(&device)?,
+            };
+            send(&key, call)
+        }
+        DeviceCommand::Show {
+            device,
+            height,
+            prove,
+        } => {
+            let did = ctx.did(&device)?;
+            let v = ctx
+                .node()?
+                .get(&read_path(&format!("/devices/{did}"), height, prove))?;
+            ctx.output.print(None, &v);
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The council
+
+#[derive(Debug, Subcommand)]
+pub enum CouncilCommand {
+    /// Propose an action as a council member; your approval is counted.
+    ///
+    /// Example: acta council propose --key member1 register-issuer agency --kinds
+    /// resident,sensor-operator,budget-office
+    Propose {
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(subcommand)]
+        action: ActionCommand,
+    },
+    /// Approve a pending proposal; the approval that reaches the threshold carries it out.
+    ///
+    /// Example: acta council approve --key member2 0
+    Approve {
+        #[command(flatten)]
+        key: KeyArg,
+        proposal: u64,
+    },
+    /// The council and its proposals, with their approvals.
+    ///
+    /// Example: acta council list
+    List {
+        /// The first proposal listed (default 0).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// Let a DID issue credentials of the given kinds.
+    ///
+    /// Example: acta council propose --key member1 register-issuer agency --kinds resident
+    RegisterIssuer {
+        did: String,
+        /// Comma-separated: resident, sensor-operator, auditor, budget-office.
+        #[arg(long, value_delimiter = ',', value_parser = parse_kind, required = true)]
+        kinds: Vec<CredentialKind>,
+    },
+    /// Stop a DID from issuing.
+    ///
+    /// Example: acta council propose --key member1 revoke-issuer did:acta:PbPc6zBF...
+    RevokeIssuer { did: String },
+    /// Set a chain parameter.
+    ///
+    /// Example: acta council propose --key member1 set-parameter NAME 100
+    SetParameter { name: String, value: u64 },
+    /// Add a validator (hex consensus key) with a voting power.
+    ///
+    /// Example: acta council propose --key member1 add-validator 3f9a... 10
+    AddValidator { key: String, power: u64 },
+    /// Remove a validator.
+    ///
+    /// Example: acta council propose --key member1 remove-validator 3f9a...
+    RemoveValidator { key: String },
+    /// Change a validator's voting power.
+    ///
+    /// Example: acta council propose --key member1 set-power 3f9a... 20
+    SetPower { key: String, power: u64 },
+}
+
+pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
+    match command {
+        CouncilCommand::Propose { key, action } => {
+            let action = match action {
+                ActionCommand::RegisterIssuer { did, kinds } => GovAction::RegisterIssuer {
+                    did: ctx.did(&did)?,
+                    kinds,
+                },
+                ActionCommand::RevokeIssuer { did } => GovAction::RevokeIssuer {
+                    did: ctx.did(&did)?,
+                },
+                ActionCommand::SetParameter { name, value } => GovAction::SetParameter {
+                    name: text("parameter", &name)?,
+                    value,
+                },
+                ActionCommand::AddValidator { key, power } => GovAction::AddValidator {
+                    key: key_arg("validator key", ctx, &key)?,
+                    power,
+                },
+                ActionCommand::RemoveValidator { key } => GovAction::RemoveValidator {
+                    key: key_arg("validator key", ctx, &key)?,
+                },
+                ActionCommand::SetPower { key, power } => GovAction::SetPower {
+                    key: key_arg("validator key", ctx, &key)?,
+                    power,
+                },
+            };
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(
+                &signer,
+                Call::Governance(GovernanceCall::Propose { action }),
+            )?;
+            Ok(())
+        }
+        CouncilCommand::Approve { key, proposal } => {
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(
+                &signer,
+                Call::Governance(GovernanceCall::Approve { proposal }),
+            )?;
+            Ok(())
+        }
+        CouncilCommand::List { from, limit } => {
+            let node = ctx.node()?;
+            let council = node.get("/council")?;
+            let proposals = node.get(&format!("/council/proposals?from={from}&limit={limit}"))?;
+            let v = json!({
+                "height": council["height"],
+                "council": council["council"],
+                "proposals": proposals["proposals"],
+            });
+            ctx.output.print(None, &v);
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Participatory budgets
+
+/// A height given as a number, or `+N`: N blocks after the latest.
+fn height_arg(node: &Node, latest: &mut Option<u64>, s: &str) -> Result<Height> {
+    let bad = || anyhow!("{s:?} is not a height: use a number or +N (N blocks from now)");
+    if let Some(rel) = s.strip_prefix('+') {
+        let n: u64 = rel.parse().map_err(|_| bad())?;
+        let base = match *latest {
+            Some(h) => h,
+            None => {
+                let h = node.height()?;
+                *latest = Some(h);
+                h
+            }
+        };
+        return Ok(Height(base.saturating_add(n)));
+    }
+    s.parse().map(Height).map_err(|_| bad())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetCommand {
+    /// Open a round as a budget office (a holder of a BudgetOffice credential). Heights are
+    /// numbers or +N blocks from now.
+    ///
+    /// Example: acta budget open --key office --title "Green budget" --district old-town
+    /// --budget 100000 --proposals-from +3 --voting-from +20 --closes-at +40
+    /// --ballot approval:1:3 --rule mes-add1
+    Open {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The office's DID (default: the signing key's own DID).
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long)]
+        title: String,
+        /// The district whose residents propose and vote.
+        #[arg(long)]
+        district: String,
+        /// In whole currency units.
+        #[arg(long)]
+        budget: u64,
+        #[arg(long)]
+        proposals_from: String,
+        #[arg(long)]
+        voting_from: String,
+        /// The tally runs at the start of this block.
+        #[arg(long)]
+        closes_at: String,
+        /// approval:MIN:MAX or knapsack.
+        #[arg(long, default_value = "approval:1:3", value_parser = parse_ballot)]
+        ballot: BallotFormat,
+        /// greedy, mes, mes-add1 or mes-add1-exhaustive.
+        #[arg(long, default_value = "mes-add1", value_parser = parse_rule)]
+        rule: Rule,
+        #[arg(long, default_value = "votes-then-cost", value_parser = parse_tie_break)]
+        tie_break: TieBreak,
+    },
+    /// Propose a project in a round (as a resident of its district, while proposals are
+    /// open).
+    ///
+    /// Example: acta budget propose 0 --key alice --title "Bike racks" --cost 8000
+    Propose {
+        round: u64,
+        #[command(flatten)]
+        key: KeyArg,
+        /// The proposer's DID (default: the signing key's own DID).
+        #[arg(long)]
+        proposer: Option<String>,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        cost: u64,
+    },
+    /// Cast (or replace) your ballot: the projects you approve, by number.
+    ///
+    /// Example: acta budget vote 0 --key alice --projects 0,3
+    Vote {
+        round: u64,
+        #[command(flatten)]
+        key: KeyArg,
+        /// The voter's DID (default: the signing key's own DID).
+        #[arg(long)]
+        voter: Option<String>,
+        #[arg(long, value_delimiter = ',', required = true)]
+        projects: Vec<u32>,
+    },
+    /// A round, its phase and its proposals.
+    ///
+    /// Example: acta budget show 0
+    Show { round: u64 },
+    /// A closed round's stored result.
+    ///
+    /// Example: acta budget results 0
+    Results {
+        round: u64,
+        #[arg(long)]
+        prove: bool,
+    },
+    /// Export a round's ballots as a Pabulib .pb file, to tally it offline.
+    ///
+    /// Example: acta budget export 0 --out round0.pb
+    Export {
+        round: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Tally a Pabulib .pb file exactly as the ledger tallies a round at close; with
+    /// --round, also check the outcome against that round's stored result.
+    ///
+    /// Example: acta budget tally round0.pb --rule mes-add1 --round 0
+    Tally {
+        file: PathBuf,
+        /// greedy, mes, mes-add1 or mes-add1-exhaustive (see docs/tally-rules.md).
+        #[arg(long, value_parser = parse_rule)]
+        rule: Rule,
+        #[arg(long, default_value = "votes-then-cost", value_parser = parse_tie_break)]
+        tie_break: TieBreak,
+        /// Compare with this round's result on the node.
+        #[arg(long)]
+        round: Option<u64>,
+    },
+}
+
+pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
+    match command {
+        BudgetCommand::Open {
+            key,
+            office,
+            title,
+            district,
+            budget,
+            proposals_from,
+            voting_from,
+            closes_at,
+            ballot,
+            rule,
+            tie_break,
+        } => {
+            let node = ctx.node()?;
+            let mut latest = None;
+            let spec = RoundSpec {
+                title: text("--title", &title)?,
+                district: text("--district", &district)?,
+                budget,
+                proposals_from: height_arg(&node, &mut latest, &proposals_from)?,
+                voting_from: height_arg(&node, &mut latest, &voting_from)?,
+                closes_at: height_arg(&node, &mut latest, &closes_at)?,
+                ballot,
+                rule: RuleProfile { rule, tie_break },
+            };
+            let office = own_or(ctx, office.as_deref(), &key.key)?;
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(
+                &signer,
+                Call::Budget(BudgetCall::OpenRound { office, spec }),
+            )?;
+            Ok(())
+        }
+        BudgetCommand::Propose {
+            round,
+            key,
+            proposer,
+            title,
+            cost,
+        } => {
+            let call = BudgetCall::Propose {
+                round,
+                proposer: own_or(ctx, proposer.as_deref(), &key.key)?,
+                title: text("--title", &title)?,
+                cost,
+            };
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(&signer, Call::Budget(call))?;
+            Ok(())
+        }
+        BudgetCommand::Vote {
+            round,
+            key,
+            voter,
+            projects,
+        } => {
+            let call = BudgetCall::Vote {
+                round,
+                voter: own_or(ctx, voter.as_deref(), &key.key)?,
+                projects,
+            };
+            let signer = ctx.unlock(&key.key)?;
+            ctx.send(&signer, Call::Budget(call))?;
+            Ok(())
+        }
+        BudgetCommand::Show { round } => {
+            let node = ctx.node()?;
+            let r = node.get(&format!("/budget/rounds/{round}"))?;
+            let p = node.get(&format!("/budget/rounds/{round}/proposals"))?;
+            let mut v = r.clone();
+            v["proposals"] = p["projects"].clone();
+            ctx.output.print(None, &v);
+            Ok(())
+        }
+        BudgetCommand::Results { round, prove } => {
+            let v = ctx.node()?.get(&read_path(
+                &format!("/budget/rounds/{round}/result"),
+                None,
+                prove,
+            ))?;
+            ctx.output.print(None, &v);
+            Ok(())
+        }
+        BudgetCommand::Export { round, out } => {
+            let bar = ctx.spinner(format!("exporting the ballots of round {round}"));
+            let bytes = ctx
+                .node()?
+                .get_bytes(&format!("/budget/rounds/{round}/ballots.pb"));
+            bar.finish_and_clear();
+            let bytes = bytes?;
+            let election = pb::parse(&bytes)
+                .map_err(|e| anyhow!("the node's export of round {round} does not parse: {e}"))?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            let v = json!({
+                "round": round,
+                "file": out.display().to_string(),
+                "bytes": bytes.len(),
+                "voters": election.ballots.len(),
+                "projects": election.projects.len(),
+            });
+            ctx.output
+                .print(Some(&format!("wrote {}", out.display())), &v);
+            Ok(())
+        }
+        BudgetCommand::Tally {
+            file,
+            rule,
+            tie_break,
+            round,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let profile = RuleProfile { rule, tie_break };
+            let mut v =
+                tally_value(&bytes, profile).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            if let Some(round) = round {
+                let stored = ctx.node()?.get(&format!("/budget/rounds/{round}/result"))?;
+                v["matches_round"] = json!(round);
+                compare_with_stored(&v, &stored["result"], profile)?;
+            }
+            print_tally(ctx, &v);
+            Ok(())
+        }
+    }
+}
+
+/// A tally of a `.pb` file as JSON: the selected project ids (in the file's numbering,
+/// which for exports is the round's project numbers) and the rule's details.
+pub fn tally_value(bytes: &[u8], profile: RuleProfile) -> Result<Value> {
+    let election = pb::parse(bytes).map_err(|e| anyhow!("{e}"))?;
+    let started = std::time::Instant::now();
+    let result = tally::tally(&election, profile).map_err(|e| anyhow!("{e}"))?;
+    let ids = |list: &[u32]| -> Vec<String> {
+        list.iter()
+            .map(|&i| election.projects[i as usize].id.clone())
+            .collect()
+    };
+    Ok(json!({
+        "rule": profile.rule.name(),
+        "tie_break": profile.tie_break.name(),
+        "budget": election.budget,
+        "voters": election.ballots.len(),
+        "projects": election.projects.len(),
+        "selected": result.selected_ids_sorted(&election),
+        "selection_order": ids(&result.selected),
+        "effective_votes": result.effective_votes,
+        "total_cost": result.total_cost,
+        "endowment": result.endowment.map(|(n, d)| format!("{n}/{d}")),
+        "add1_steps": result.add1_steps,
+        "approvals": election.projects.iter().zip(&result.approvals)
+            .map(|(p, a)| (p.id.clone(), *a)).collect::<std::collections::BTreeMap<_, _>>(),
+        "tally_ms": started.elapsed().as_secs_f64() * 1000.0,
+    }))
+}
+
+/// Checks a replayed tally against a round's stored result: the same rule, the same
+/// projects in the same order, the same total.
+pub fn compare_with_stored(replayed: &Value, stored: &Value, profile: RuleProfile) -> Result<()> {
+    let stored_profile: RuleProfile = serde_json::from_value(stored["rule"].clone())
+        .map_err(|e| anyhow!("the node's stored result has no rule: {e}"))?;
+    if stored_profile != profile {
+        return Err(anyhow!(
+            "the round was tallied with {} (ties: {}), not {} (ties: {})",
+            stored_profile.rule.name(),
+            stored_profile.tie_break.name(),
+            profile.rule.name(),
+            profile.tie_break.name()
+        ));
+    }
+    let stored_order: Vec<String> = stored["selected"]
+        .as_array()
+        .ok_or_else(|| anyhow!("the node's stored result has no selection"))?
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    let replayed_order: Vec<String> = replayed["selection_order"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if stored_order != replayed_order || stored["total_cost"] != replayed["total_cost"] {
+        return Err(anyhow!(
+            "the replayed tally selects [{}] costing {}, but the ledger stored [{}] costing {}",
+            replayed_order.join(", "),
+            replayed["total_cost"],
+            stored_order.join(", "),
+            stored["total_cost"]
+        ));
+    }
+    Ok(())
+}
+
+fn print_tally(ctx: &Ctx, v: &Value) {
+    if ctx.output == crate::output::Output::Json {
+        ctx.output.print(None, v);
+        return;
+    }
+    let list = |k: &str| -> String {
+        v[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    println!(
+        "rule {} (ties: {}), budget {}, {} voters, {} projects",
+        v["rule"].as_str().unwrap_or("?"),
+        v["tie_break"].as_str().unwrap_or("?"),
+        v["budget"],
+        v["voters"],
+        v["projects"]
+    );
+    let selected = v["selected"].as_array().map_or(0, Vec::len);
+    println!(
+        "selected {selected} projects costing {}: {}",
+        v["total_cost"],
+        list("selected")
+    );
+    println!("selection order: {}", list("selection_order"));
+    if let Some(e) = v["endowment"].as_str() {
+        println!("final endowment per voter: {e}");
+    }
+    if let Some(k) = v["add1_steps"].as_u64() {
+        println!("add1 steps: {k}");
+    }
+    if let Some(r) = v["matches_round"].as_u64() {
+        println!("matches the result the ledger stored for round {r}");
+    }
+    println!("tallied in {:.1} ms", v["tally_ms"].as_f64().unwrap_or(0.0));
+}

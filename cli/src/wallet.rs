@@ -1,0 +1,199 @@
+//! What every command shares: the node, the keystore, the output format; signing a call
+//! with a keystore key and its next nonce, submitting it and waiting for its block.
+
+use std::{path::PathBuf, time::Duration};
+
+use acta_ledger::{Call, Did, Keypair, Transaction};
+use anyhow::{anyhow, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::{
+    client::{ApiError, Node},
+    keystore::Keystore,
+    output::Output,
+};
+
+/// The context of one command.
+#[derive(Debug)]
+pub struct Ctx {
+    pub node_url: String,
+    pub keystore_dir: PathBuf,
+    pub output: Output,
+    /// Submit without waiting for the block.
+    pub no_wait: bool,
+}
+
+impl Ctx {
+    pub fn node(&self) -> Result<Node> {
+        Node::new(&self.node_url)
+    }
+
+    pub fn keystore(&self) -> Keystore {
+        Keystore::new(self.keystore_dir.clone())
+    }
+
+    /// Unlocks keystore key `name` with the passphrase (`ACTA_PASSPHRASE` or a prompt).
+    pub fn unlock(&self, name: &str) -> Result<Keypair> {
+        let store = self.keystore();
+        store.info(name)?;
+        let pass = crate::passphrase(false)?;
+        Ok(store.unlock(name, &pass)?)
+    }
+
+    /// A DID given as `did:acta:...`, or as the name of a keystore key (the DID that key
+    /// created).
+    pub fn did(&self, s: &str) -> Result<Did> {
+        if s.starts_with("did:") {
+            return Did::parse(s).map_err(|e| anyhow!("{s:?} is not an Acta DID: {e}"));
+        }
+        let info = self.keystore().info(s).map_err(|e| {
+            anyhow!("{s:?} is neither a DID (did:acta:...) nor a key in the keystore: {e}")
+        })?;
+        Ok(info.did)
+    }
+
+    /// A spinner on standard error while waiting (shown only on a terminal).
+    pub fn spinner(&self, message: String) -> ProgressBar {
+        let bar = ProgressBar::new_spinner().with_message(message);
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    /// Signs `call` with `key` at its next nonce, submits it and waits for its block
+    /// (unless `--no-wait`). Prints and returns the node's answer.
+    pub fn send(&self, key: &Keypair, call: Call) -> Result<Value> {
+        let node = self.node()?;
+        let answer = self.submit(&node, key, call)?;
+        self.print_answer(&answer);
+        Ok(answer)
+    }
+
+    /// [`Ctx::send`] without printing.
+    pub fn submit(&self, node: &Node, key: &Keypair, call: Call) -> Result<Value> {
+        let chain = node.chain_id()?;
+        let nonce = node.nonce(&key.public())?;
+        let tx = Transaction::sign(key, chain, nonce, call);
+        let id = tx.id();
+        let mode = if self.no_wait { "sync" } else { "commit" };
+        let bar =
+            (!self.no_wait).then(|| self.spinner(format!("waiting for tx {id} to be committed")));
+        let answer = node.submit(&tx, mode);
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        answer.map_err(|e| explain_refusal(e, &id.to_hex()))
+    }
+
+    pub fn print_answer(&self, answer: &Value) {
+        let title = match answer["status"].as_str() {
+            Some("committed") => format!(
+                "committed in block {} (transaction {})",
+                answer["height"],
+                answer["hash"].as_str().unwrap_or("?")
+            ),
+            _ => format!(
+                "accepted into the mempool (transaction {}); follow it with: acta chain tx {}",
+                answer["hash"].as_str().unwrap_or("?"),
+                answer["hash"].as_str().unwrap_or("?")
+            ),
+        };
+        let events = &answer["events"];
+        match self.output {
+            Output::Json => self.output.print(None, answer),
+            Output::Text if events.as_array().is_some_and(|e| !e.is_empty()) => self
+                .output
+                .print(Some(&title), &serde_json::json!({ "events": events })),
+            Output::Text => println!("{title}"),
+        }
+    }
+}
+
+/// A refused or timed-out submission, said so that the person knows what happened to it.
+fn explain_refusal(e: anyhow::Error, id: &str) -> anyhow::Error {
+    match e.downcast_ref::<ApiError>() {
+        Some(a) if a.code == "commit_timeout" => anyhow!(
+            "transaction {id} was accepted but not committed in time; it may still be: acta chain tx {id}"
+        ),
+        Some(a) if a.status == 422 => anyhow!("refused ({}): {}", a.code, a.message),
+        _ => e,
+    }
+}
+
+/// Milliseconds since the Unix epoch now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A time given as Unix milliseconds, a date (`2027-01-31`, midnight UTC) or an RFC 3339
+/// UTC time (`2027-01-31T12:00:00Z`).
+pub fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(ms) = s.parse::<u64>() {
+        return Ok(ms);
+    }
+    let bad = || {
+        format!("{s:?} is not a time: use Unix milliseconds, 2027-01-31 or 2027-01-31T12:00:00Z")
+    };
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z').ok_or_else(bad)?)),
+        None => (s, None),
+    };
+    let num = |p: &str| p.parse::<u64>().map_err(|_| bad());
+    let d: Vec<&str> = date.split('-').collect();
+    let [y, m, day] = d.as_slice() else {
+        return Err(bad());
+    };
+    let (y, m, day) = (num(y)?, num(m)?, num(day)?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return Err(bad());
+    }
+    let secs_of_day = match time {
+        None => 0,
+        Some(t) => {
+            let p: Vec<&str> = t.split(':').collect();
+            let [h, mi, sec] = p.as_slice() else {
+                return Err(bad());
+            };
+            let (h, mi, sec) = (num(h)?, num(mi)?, num(sec)?);
+            if h > 23 || mi > 59 || sec > 60 {
+                return Err(bad());
+            }
+            h * 3600 + mi * 60 + sec
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm), valid for years from 1970.
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok((days * 86_400 + secs_of_day) * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_parse_as_unix_milliseconds() {
+        assert_eq!(parse_time("0"), Ok(0));
+        assert_eq!(parse_time("1970-01-01"), Ok(0));
+        assert_eq!(parse_time("2000-03-01"), Ok(951_868_800_000));
+        assert_eq!(parse_time("2027-01-31T12:00:00Z"), Ok(1_801_396_800_000));
+        for bad in [
+            "",
+            "2027-13-01",
+            "2027-01-31T12:00:00",
+            "yesterday",
+            "2027-01",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+}

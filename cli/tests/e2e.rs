@@ -1,0 +1,515 @@
+//! The wallet end to end on a local 4-validator network, through the `acta` binary only:
+//! the council registers an issuer; residents create DIDs, receive Resident credentials
+//! and vote in a round; an operator registers a device that attests readings; the round
+//! closes and its result matches an offline tally of its exported `.pb`; an auditor
+//! verifies a reading's bundle offline, and a bundle with any single byte changed fails.
+//!
+//! Also: a transaction built and signed by the Python client of `docs/wire-format.md`
+//! (section 13.14), from the document alone, is accepted by the node.
+//!
+//! Needs `actad` built beside the test binary (`cargo test --workspace` builds it).
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use acta_ledger::{bundle::ProofBundle, bundle::TrustAnchor, testing};
+use acta_node::devnet::{actad_beside_me, LocalNet};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(90);
+const PASS: &str = "correct horse battery staple";
+
+struct Acta {
+    keystore: PathBuf,
+    node: String,
+}
+
+impl Acta {
+    fn command(&self, args: &[&str], pass: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_acta"));
+        c.args(args)
+            .arg("--keystore")
+            .arg(&self.keystore)
+            .args(["--node", &self.node])
+            .env("ACTA_PASSPHRASE", pass)
+            .env_remove("ACTA_NODE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn run_with(&self, args: &[&str], pass: &str, stdin: &str) -> Output {
+        let mut child = self.command(args, pass).spawn().expect("acta starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("stdin written");
+        child.wait_with_output().expect("acta runs")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, PASS, "")
+    }
+
+    /// Runs and expects success; returns standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "acta {args:?} failed:\n{stdout}\n{stderr}"
+        );
+        stdout
+    }
+
+    /// Runs with `--output json` and expects success.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("acta {args:?}: {e}: {text}"))
+    }
+
+    /// Runs and expects failure with a one-line reason (no panic, no backtrace); returns
+    /// standard error.
+    fn fails(&self, args: &[&str]) -> String {
+        self.fails_with(args, PASS)
+    }
+
+    fn fails_with(&self, args: &[&str], pass: &str) -> String {
+        let out = self.run_with(args, pass, "");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "acta {args:?}: {stderr}");
+        assert!(stderr.starts_with("acta: "), "acta {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "acta {args:?}: {stderr}");
+        stderr
+    }
+}
+
+/// Parses and verifies a bundle file's bytes as `acta audit verify` does.
+fn verify_bytes(bytes: &[u8], anchor: &TrustAnchor) -> Result<(), String> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let b: ProofBundle = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    b.verify(&anchor.chain_id, &anchor.validators)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The byte changed to another that is not blank: a hex digit to another value, anything
+/// else to its neighbour.
+fn changed(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' | b'a'..=b'f' => {
+            let v = (b as char).to_digit(16).expect("hex") ^ 1;
+            char::from_digit(v, 16).expect("hex") as u8
+        }
+        _ => b ^ 1,
+    }
+}
+
+fn wait_for_height(net: &LocalNet, height: u64) {
+    if let Err(e) = net.wait_height_of(&[0], height, WAIT) {
+        net.dump_logs();
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn a_city_through_the_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let council: Vec<_> = (0..3).map(|i| testing::key(0xc0, i)).collect();
+    let mut net = LocalNet::init(
+        &actad_beside_me().unwrap(),
+        &dir.path().join("net"),
+        4,
+        "acta-e2e",
+        &council,
+        2,
+    )
+    .unwrap();
+    net.start_all().unwrap();
+    wait_for_height(&net, 1);
+    let genesis = net.nodes[0].home.join("genesis.json");
+    let acta = Acta {
+        keystore: dir.path().join("keys"),
+        node: format!("http://{}", net.nodes[1].rpc),
+    };
+
+    // Keys: two council members' from their seeds, the others new.
+    for (i, name) in ["member0", "member1"].iter().enumerate() {
+        let seed = hex::encode(council[i].seed());
+        let out = acta.run_with(&["keys", "import", name], PASS, &format!("{seed}\n"));
+        assert!(out.status.success(), "{out:?}");
+    }
+    for name in ["agency", "alice", "bob", "office", "operator", "sensor1"] {
+        acta.ok(&["keys", "new", name]);
+    }
+    let keys = acta.json(&["keys", "list"]);
+    assert_eq!(keys.as_array().map(Vec::len), Some(8));
+
+    // Errors a person can act on.
+    let err = acta.fails_with(&["did", "create", "--key", "alice"], "wrong");
+    assert!(err.contains("passphrase"), "{err}");
+    let nowhere = Acta {
+        keystore: acta.keystore.clone(),
+        node: "http://127.0.0.1:9".into(),
+    };
+    let err = nowhere.fails(&["chain", "status"]);
+    assert!(err.contains("cannot reach the node"), "{err}");
+    let err = acta.fails(&["did", "show", "not-a-key"]);
+    assert!(err.contains("neither a DID"), "{err}");
+
+    // Everyone creates a DID.
+    for name in ["agency", "alice", "bob", "office", "operator", "sensor1"] {
+        let out = acta.json(&["did", "create", "--key", name]);
+        assert_eq!(out["status"], "committed", "{out}");
+    }
+    let err = acta.fails(&["did", "create", "--key", "alice"]);
+    assert!(
+        err.contains("refused ("),
+        "a second create is refused: {err}"
+    );
+    let doc = acta.json(&["did", "show", "alice"]);
+    let alice_did = doc["didDocument"]["id"].as_str().unwrap().to_string();
+    assert!(alice_did.starts_with("did:acta:"), "{doc}");
+
+    // The council (2 of 3) registers the agency as an issuer.
+    acta.ok(&[
+        "council",
+        "propose",
+        "--key",
+        "member0",
+        "register-issuer",
+        "agency",
+        "--kinds",
+        "resident,sensor-operator,budget-office",
+    ]);
+    acta.ok(&["council", "approve", "--key", "member1", "0"]);
+    let list = acta.json(&["council", "list"]);
+    assert!(list["proposals"][0]["executed"].is_u64(), "{list}");
+
+    // Credentials: two residents, a budget office, a sensor operator.
+    let creds = dir.path().join("alice-resident.json");
+    for (subject, kind, district) in [
+        ("alice", "resident", Some("old-town")),
+        ("bob", "resident", Some("old-town")),
+        ("office", "budget-office", None),
+        ("operator", "sensor-operator", None),
+    ] {
+        let mut args = vec![
+            "credential",
+            "issue",
+            "--key",
+            "agency",
+            "--subject",
+            subject,
+            "--kind",
+            kind,
+        ];
+        if let Some(d) = district {
+            args.extend(["--district", d]);
+        }
+        if subject == "alice" {
+            args.extend(["--out", creds.to_str().unwrap()]);
+        }
+        acta.ok(&args);
+    }
+    // The credential's id is the SHA-256 of the document the subject holds.
+    let id = hex::encode(acta_ledger::Hash::digest(&std::fs::read(&creds).unwrap()).0);
+    let status = acta.json(&["credential", "status", &id]);
+    assert_eq!(status["status"], "valid", "{status}");
+
+    // The device consents to its operator, who registers it; it attests 30 readings.
+    acta.ok(&[
+        "did",
+        "update",
+        "--key",
+        "sensor1",
+        "--controller",
+        "operator",
+    ]);
+    acta.ok(&[
+        "device",
+        "register",
+        "--key",
+        "operator",
+        "--device",
+        "sensor1",
+        "--kind",
+        "air.pm25",
+        "--unit",
+        "ug/m3",
+        "--location",
+        "u2yhvd",
+        "--stream",
+        "pm25-1min",
+    ]);
+    let readings = dir.path().join("readings.jsonl");
+    let lines: Vec<String> = (0..30u64)
+        .map(|i| {
+            format!(
+                "{{\"t\":{},\"pm25\":{}}}",
+                1_700_000_000_000 + i * 1000,
+                10 + i % 7
+            )
+        })
+        .collect();
+    std::fs::write(&readings, lines.join("\n") + "\n").unwrap();
+    let bundles = dir.path().join("bundles");
+    let out = acta.json(&[
+        "attest",
+        "submit",
+        readings.to_str().unwrap(),
+        "--key",
+        "sensor1",
+        "--batch-size",
+        "10",
+        "--bundles",
+        bundles.to_str().unwrap(),
+    ]);
+    assert_eq!(out["batches"].as_array().map(Vec::len), Some(3), "{out}");
+    let device = acta.json(&["device", "show", "sensor1"]);
+    assert_eq!(device["device"]["next_sequence"], 3, "{device}");
+    // A malformed readings file names the line and the field, and changes nothing.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"t\":1}\n{\"pm25\":3}\n").unwrap();
+    let err = acta.fails(&[
+        "attest",
+        "submit",
+        bad.to_str().unwrap(),
+        "--key",
+        "sensor1",
+    ]);
+    assert!(err.contains("line 2: field \"t\" is missing"), "{err}");
+    let device = acta.json(&["device", "show", "sensor1"]);
+    assert_eq!(device["device"]["next_sequence"], 3, "{device}");
+
+    // The auditor: reading 3 of batch 1 (line 14), offline against the genesis.
+    let bundle = bundles.join("1-3.json");
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        bundle.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["reading"]["sequence"], 1);
+    assert_eq!(verified["reading"]["index"], 3);
+    assert_eq!(verified["reading"]["bytes"], lines[13].as_str());
+    // Any single byte changed (blanks aside: JSON ignores them) fails...
+    let anchor =
+        TrustAnchor::from_genesis_json(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert_eq!(verify_bytes(&bytes, &anchor), Ok(()));
+    let mut tried = 0;
+    for i in 0..bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            continue;
+        }
+        let mut forged = bytes.clone();
+        forged[i] = changed(bytes[i]);
+        assert!(
+            verify_bytes(&forged, &anchor).is_err(),
+            "byte {i} ({:?} -> {:?}) changed and the bundle still verifies",
+            bytes[i] as char,
+            forged[i] as char
+        );
+        tried += 1;
+    }
+    assert!(tried > 1000, "{tried}");
+    // ...and the command says why: a sample through the binary.
+    let forged_path = dir.path().join("forged.json");
+    let step = bytes.len() / 25;
+    for i in (0..bytes.len()).step_by(step) {
+        if bytes[i].is_ascii_whitespace() {
+            continue;
+        }
+        let mut forged = bytes.clone();
+        forged[i] = changed(bytes[i]);
+        std::fs::write(&forged_path, &forged).unwrap();
+        let err = acta.fails(&[
+            "audit",
+            "verify",
+            forged_path.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+        ]);
+        assert!(
+            err.contains("does not verify at step")
+                || err.contains("not JSON")
+                || err.contains("not a proof bundle"),
+            "byte {i}: {err}"
+        );
+    }
+
+    // A budget round with the Method of Equal Shares.
+    acta.ok(&[
+        "budget",
+        "open",
+        "--key",
+        "office",
+        "--title",
+        "Old Town green budget",
+        "--district",
+        "old-town",
+        "--budget",
+        "50000",
+        "--proposals-from",
+        "+2",
+        "--voting-from",
+        "+8",
+        "--closes-at",
+        "+14",
+        "--ballot",
+        "approval:1:2",
+        "--rule",
+        "mes",
+    ]);
+    let round = acta.json(&["budget", "show", "0"]);
+    let spec = &round["round"]["spec"];
+    let height = |k: &str| spec[k].as_u64().unwrap_or_else(|| panic!("{k}: {round}"));
+    wait_for_height(&net, height("proposals_from"));
+    for (key, title, cost) in [
+        ("alice", "Trees on Market Street", "30000"),
+        ("alice", "Bike racks", "8000"),
+        ("bob", "Playground repair", "25000"),
+    ] {
+        acta.ok(&[
+            "budget", "propose", "0", "--key", key, "--title", title, "--cost", cost,
+        ]);
+    }
+    wait_for_height(&net, height("voting_from"));
+    acta.ok(&["budget", "vote", "0", "--key", "alice", "--projects", "0,1"]);
+    acta.ok(&["budget", "vote", "0", "--key", "bob", "--projects", "1,2"]);
+    let err = acta.fails(&[
+        "budget",
+        "vote",
+        "0",
+        "--key",
+        "operator",
+        "--projects",
+        "1",
+    ]);
+    assert!(err.contains("refused ("), "a non-resident's ballot: {err}");
+    wait_for_height(&net, height("closes_at"));
+    let result = acta.json(&["budget", "results", "0"]);
+    assert!(result["result"]["selected"].is_array(), "{result}");
+    let pb = dir.path().join("round0.pb");
+    acta.ok(&["budget", "export", "0", "--out", pb.to_str().unwrap()]);
+    let tally = acta.json(&[
+        "budget",
+        "tally",
+        pb.to_str().unwrap(),
+        "--rule",
+        "mes",
+        "--round",
+        "0",
+    ]);
+    assert_eq!(tally["matches_round"], 0, "{tally}");
+    let stored: Vec<String> = result["result"]["selected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(tally["selection_order"], serde_json::json!(stored));
+    let audit = acta.json(&["audit", "tally", "0"]);
+    assert_eq!(audit["matches_round"], 0, "{audit}");
+    // The wrong rule does not match the stored result.
+    let err = acta.fails(&[
+        "budget",
+        "tally",
+        pb.to_str().unwrap(),
+        "--rule",
+        "greedy",
+        "--round",
+        "0",
+    ]);
+    assert!(err.contains("was tallied with mes"), "{err}");
+
+    // The chain reads.
+    let status = acta.json(&["chain", "status"]);
+    assert_eq!(status["chain_id"], "acta-e2e");
+    let block = acta.json(&["chain", "block", "1"]);
+    assert_eq!(block["block"]["header"]["height"], 1, "{block}");
+    let validators = acta.json(&["chain", "validators"]);
+    assert!(validators.to_string().contains("power"), "{validators}");
+    let text = acta.ok(&["chain", "status"]);
+    assert!(
+        text.contains("chain_id") && text.contains("acta-e2e"),
+        "{text}"
+    );
+
+    python_client(&net, dir.path());
+    net.stop_all().unwrap();
+}
+
+/// Runs the Python of `docs/wire-format.md` section 13.14 (the golden checks included),
+/// then builds, signs and submits a DID creation with it alone.
+fn python_client(net: &LocalNet, dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/wire-format.md")).unwrap();
+    let start = doc.find("### 13.14").expect("section 13.14");
+    let end = start + doc[start..].find("\n## 14.").expect("section 14");
+    let mut code = String::new();
+    for (i, part) in doc[start..end].split("```").enumerate() {
+        if i % 2 == 1 {
+            code.push_str(part.strip_prefix("python").expect("python blocks"));
+            code.push('\n');
+        }
+    }
+    code.push_str(
+        r#"
+import json, os, sys, urllib.request
+node = sys.argv[1]
+status = json.load(urllib.request.urlopen(node + "/status"))
+seed = os.urandom(32)
+secret = Ed25519PrivateKey.from_private_bytes(seed)
+signer = secret.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+tx, tx_id = build_tx(secret.sign, signer, status["chain_id"], 0, call_create_did())
+request = urllib.request.Request(node + "/txs?mode=commit",
+    data=json.dumps({"tx": tx.hex()}).encode(),
+    headers={"Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(request))
+assert answer["status"] == "committed", answer
+assert answer["hash"] == tx_id.hex(), answer
+print(json.dumps({"did": did(signer), "height": answer["height"]}))
+"#,
+    );
+    let script = dir.join("client.py");
+    std::fs::write(&script, code).unwrap();
+    let mut python = Command::new("python3");
+    if let Some(path) = std::env::var_os("ACTA_PYTHONPATH") {
+        python.env("PYTHONPATH", path);
+    }
+    let out = python
+        .arg(&script)
+        .arg(format!("http://{}", net.nodes[2].rpc))
+        .current_dir(&root)
+        .output()
+        .expect("python3 runs (scripts/setup installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the Python client failed (it needs the `cryptography` package, which scripts/setup installs):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all golden checks pass"), "{stdout}");
+    let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let did = last["did"].as_str().unwrap();
+    // The node resolves the DID the Python client computed.
+    let (code, v) = acta_node::devnet::get(&net.nodes[0].rpc, &format!("/dids/{did}")).unwrap();
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["didDocument"]["id"], did);
+}
