@@ -229,6 +229,53 @@ fn a_city_through_the_wallet() {
     let status = acta.json(&["credential", "status", &id]);
     assert_eq!(status["status"], "valid", "{status}");
 
+    // A credential's life: suspended, reinstated, revoked for good (a second one of bob's).
+    let second = dir.path().join("bob-second.json");
+    acta.ok(&[
+        "credential",
+        "issue",
+        "--key",
+        "agency",
+        "--subject",
+        "bob",
+        "--kind",
+        "resident",
+        "--district",
+        "old-town",
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    let id = hex::encode(acta_ledger::Hash::digest(&std::fs::read(&second).unwrap()).0);
+    for (command, status) in [
+        ("suspend", "suspended"),
+        ("reinstate", "valid"),
+        ("revoke", "revoked"),
+    ] {
+        acta.ok(&["credential", command, "--key", "agency", &id]);
+        let v = acta.json(&["credential", "status", &id]);
+        assert_eq!(v["status"], status, "{v}");
+    }
+    let err = acta.fails(&["credential", "reinstate", "--key", "agency", &id]);
+    assert!(err.contains("refused ("), "revocation is final: {err}");
+    let err = acta.fails(&["credential", "suspend", "--key", "alice", &id]);
+    assert!(err.contains("refused ("), "only the issuer: {err}");
+
+    // A DID's key rotated to a pre-committed key, then the DID deactivated by the new key.
+    acta.ok(&["keys", "new", "carol"]);
+    acta.ok(&["keys", "new", "carol2"]);
+    acta.ok(&["did", "create", "--key", "carol", "--next-key", "carol2"]);
+    let err = acta.fails(&["did", "rotate", "--key", "carol", "--new-key", "alice"]);
+    assert!(err.contains("pre-committed"), "{err}");
+    acta.ok(&["did", "rotate", "--key", "carol", "--new-key", "carol2"]);
+    let err = acta.fails(&["did", "deactivate", "--key", "carol", "--did", "carol"]);
+    assert!(
+        err.contains("refused ("),
+        "the old key no longer signs: {err}"
+    );
+    acta.ok(&["did", "deactivate", "--key", "carol2", "--did", "carol"]);
+    let v = acta.json(&["did", "show", "carol"]);
+    assert_eq!(v["didDocumentMetadata"]["deactivated"], true, "{v}");
+
     // The device consents to its operator, who registers it; it attests 30 readings.
     acta.ok(&[
         "did",
@@ -278,7 +325,18 @@ fn a_city_through_the_wallet() {
         bundles.to_str().unwrap(),
     ]);
     assert_eq!(out["batches"].as_array().map(Vec::len), Some(3), "{out}");
+    acta.ok(&[
+        "device",
+        "relocate",
+        "--key",
+        "operator",
+        "--device",
+        "sensor1",
+        "--location",
+        "u2yhve",
+    ]);
     let device = acta.json(&["device", "show", "sensor1"]);
+    assert_eq!(device["device"]["location"], "u2yhve", "{device}");
     assert_eq!(device["device"]["next_sequence"], 3, "{device}");
     // A malformed readings file names the line and the field, and changes nothing.
     let bad = dir.path().join("bad.jsonl");
@@ -449,6 +507,12 @@ fn a_city_through_the_wallet() {
     assert!(
         text.contains("chain_id") && text.contains("acta-e2e"),
         "{text}"
+    );
+
+    let script = acta.ok(&["completions", "bash"]);
+    assert!(
+        script.contains("attest") && script.contains("--output"),
+        "{script}"
     );
 
     python_client(&net, dir.path());
