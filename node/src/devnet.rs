@@ -257,6 +257,32 @@ impl LocalNet {
         }
     }
 
+    /// Sends `signal` (such as `STOP` or `CONT`) to node `i`'s process, if it runs.
+    pub fn signal(&self, i: usize, signal: &str) -> Result<()> {
+        let Some(c) = &self.nodes[i].child else {
+            bail!("{} is not running", self.nodes[i].name);
+        };
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(c.id().to_string())
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -{signal} {} failed", self.nodes[i].name);
+        }
+        Ok(())
+    }
+
+    /// Freezes node `i` (SIGSTOP): it keeps its sockets but does nothing.
+    pub fn pause(&self, i: usize) -> Result<()> {
+        self.signal(i, "STOP")
+    }
+
+    /// Lets a frozen node `i` run again (SIGCONT).
+    pub fn resume(&self, i: usize) -> Result<()> {
+        self.signal(i, "CONT")
+    }
+
     /// Stops every node with SIGTERM.
     pub fn stop_all(&mut self) -> Result<()> {
         for i in 0..self.nodes.len() {

@@ -7,9 +7,12 @@
 //!   `acta-testnet sim` and the test suite.
 //!
 //! - [`demo`]: `acta-testnet demo`, a small city played on a local network.
+//! - [`chaos`]: `acta-testnet chaos`, faults injected into a local network under load, and
+//!   the checks that nothing acknowledged was lost and that the nodes agree.
 //!
-//! Still to come: chaos scenarios and the load generator.
+//! Still to come: the load generator.
 
+pub mod chaos;
 pub mod demo;
 pub mod sim;
 pub mod sweep;

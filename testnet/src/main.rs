@@ -48,6 +48,33 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Inject faults into a local 4-validator network while a client submits transactions;
+    /// then check that the network decides again within 30 s, that all nodes hold the same
+    /// blocks and state roots, and that every transaction acknowledged as committed is in
+    /// every node's ledger. Exits 1 if any check fails.
+    ///
+    /// Example: acta-testnet chaos --scenario kill --cycles 8
+    Chaos {
+        /// kill (SIGKILL and restart), pause (SIGSTOP and SIGCONT), wipe (delete a
+        /// validator's data and resync it), or all of them in turn.
+        #[arg(long, default_value = "all")]
+        scenario: ScenarioArg,
+        /// Faults per scenario, each on the next validator.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        cycles: u32,
+        /// Folder for the validators' homes (default: a new temporary folder, removed on
+        /// success).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScenarioArg {
+    Kill,
+    Pause,
+    Wipe,
+    All,
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,6 +138,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => sim(args),
+        Command::Chaos {
+            scenario,
+            cycles,
+            dir,
+        } => chaos(scenario, cycles, dir),
         Command::Demo {
             dir,
             residents,
@@ -135,6 +167,46 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn chaos(scenario: ScenarioArg, cycles: u32, dir: Option<std::path::PathBuf>) -> ExitCode {
+    use acta_testnet::chaos::{self, Scenario};
+    let scenarios: Vec<Scenario> = match scenario {
+        ScenarioArg::Kill => vec![Scenario::Kill],
+        ScenarioArg::Pause => vec![Scenario::Pause],
+        ScenarioArg::Wipe => vec![Scenario::Wipe],
+        ScenarioArg::All => Scenario::ALL.to_vec(),
+    };
+    let base = dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("acta-chaos-{}", std::process::id())));
+    let mut failed = false;
+    for s in scenarios {
+        let home = base.join(s.name());
+        match chaos::run(&home, s, cycles) {
+            Ok(r) => println!(
+                "   {}: {} faults, {} acknowledged and {} unacknowledged submissions, {} blocks, recovery {:.1} s",
+                r.scenario.name(),
+                r.cycles,
+                r.acknowledged,
+                r.unacknowledged,
+                r.height,
+                r.recovery.as_secs_f64()
+            ),
+            Err(e) => {
+                eprintln!("acta-testnet chaos {}: FAILED: {e:#}", s.name());
+                eprintln!("   the validators' logs are in {}/node*/log", home.display());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return ExitCode::FAILURE;
+    }
+    if dir.is_none() {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    ExitCode::SUCCESS
 }
 
 fn sim(args: SimArgs) -> ExitCode {

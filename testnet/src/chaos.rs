@@ -1,0 +1,266 @@
+//! `acta-testnet chaos`: faults injected into a local 4-validator network while a client
+//! submits transactions and records which were acknowledged as committed. After the faults
+//! stop, the scenario checks that the network decides again within [`RECOVERY`], that
+//! every node holds the same blocks and state roots, and that every acknowledged
+//! transaction is in every node's ledger.
+
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use acta_ledger::{testing, tx::IdentityCall, Call, ChainId, Transaction};
+use acta_node::devnet::{actad_beside_me, http, LocalNet};
+use anyhow::{bail, Context, Result};
+
+/// How long the network may take to decide new blocks once the faults stop.
+pub const RECOVERY: Duration = Duration::from_secs(30);
+
+/// How long a fault waits for the healthy nodes to make progress.
+const FAULT_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// SIGKILL a validator and restart it from its store and WAL.
+    Kill,
+    /// SIGSTOP a validator and resume it with SIGCONT.
+    Pause,
+    /// Stop a validator, delete its data and restart it: it resyncs from the others.
+    Wipe,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 3] = [Scenario::Kill, Scenario::Pause, Scenario::Wipe];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Kill => "kill",
+            Scenario::Pause => "pause",
+            Scenario::Wipe => "wipe",
+        }
+    }
+}
+
+/// What a scenario found.
+#[derive(Debug)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub cycles: u32,
+    /// Transactions acknowledged as committed during the faults.
+    pub acknowledged: usize,
+    /// Submissions that were not acknowledged (refused, timed out, node down).
+    pub unacknowledged: usize,
+    /// Blocks all nodes agree on at the end.
+    pub height: u64,
+    /// From the end of the faults to every node deciding new blocks.
+    pub recovery: Duration,
+}
+
+/// A client that creates DIDs through the nodes' APIs in turn, with `mode=commit`, and
+/// remembers the hashes of those acknowledged as committed.
+struct Client {
+    stop: Arc<AtomicBool>,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    unacknowledged: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Client {
+    fn start(apis: Vec<String>, chain: ChainId, tag: u8) -> Client {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let unacknowledged = Arc::new(AtomicUsize::new(0));
+        let (s, a, u) = (stop.clone(), acknowledged.clone(), unacknowledged.clone());
+        let thread = std::thread::spawn(move || {
+            let mut i = 0u32;
+            while !s.load(Ordering::Relaxed) {
+                let key = testing::key(tag, i);
+                let tx = Transaction::sign(
+                    &key,
+                    chain.clone(),
+                    0,
+                    Call::Identity(IdentityCall::CreateDid {
+                        next_key_hash: None,
+                    }),
+                );
+                let body = serde_json::json!({ "tx": hex::encode(tx.encode()) }).to_string();
+                let api = &apis[i as usize % apis.len()];
+                let answer = http(
+                    api,
+                    "POST",
+                    "/txs?mode=commit",
+                    Some(body.as_bytes()),
+                    Duration::from_secs(20),
+                );
+                match answer {
+                    Ok(r) if r.status == 200 && r.json()["status"] == "committed" => {
+                        a.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(tx.id().to_hex());
+                    }
+                    _ => {
+                        u.fetch_add(1, Ordering::Relaxed);
+                        // A node that is down answers at once: do not spin.
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                i += 1;
+            }
+        });
+        Client {
+            stop,
+            acknowledged,
+            unacknowledged,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the client and returns the acknowledged hashes and the count of the others.
+    fn finish(mut self) -> (Vec<String>, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let acked = std::mem::take(
+            &mut *self
+                .acknowledged
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        (acked, self.unacknowledged.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The highest height node `i` reports, waiting for the healthy nodes `which` to pass
+/// `h + blocks`.
+fn progress(net: &LocalNet, which: &[usize], blocks: u64) -> Result<()> {
+    let h = which.iter().map(|&i| net.height(i)).max().unwrap_or(0);
+    net.wait_height_of(which, h + blocks, FAULT_WAIT)
+}
+
+/// Runs `scenario` for `cycles` faults on a new network in `dir`, printing as it goes.
+pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
+    let chain = "acta-chaos";
+    let council: Vec<_> = (0..3).map(|i| testing::key(0xc0, i)).collect();
+    let mut net = LocalNet::init(&actad_beside_me()?, dir, 4, chain, &council, 2)?;
+    net.start_all()?;
+    net.wait_height(1, FAULT_WAIT)?;
+    println!(
+        "== chaos {}: 4 validators in {}, {cycles} faults",
+        scenario.name(),
+        dir.display()
+    );
+    let apis: Vec<String> = net.nodes.iter().map(|n| n.rpc.clone()).collect();
+    let client = Client::start(apis, ChainId::new(chain)?, 0xe0);
+    let result = faults(&mut net, scenario, cycles);
+    let (acked, unacked) = client.finish();
+    if let Err(e) = result {
+        net.dump_logs();
+        return Err(e);
+    }
+    match check(&net, &acked) {
+        Ok((height, recovery)) => {
+            println!(
+                "   ok: {} acknowledged transactions all in the ledger of every node; {} blocks identical on all nodes; deciding again {:.1} s after the faults",
+                acked.len(),
+                height,
+                recovery.as_secs_f64()
+            );
+            net.stop_all()?;
+            Ok(Report {
+                scenario,
+                cycles,
+                acknowledged: acked.len(),
+                unacknowledged: unacked,
+                height,
+                recovery,
+            })
+        }
+        Err(e) => {
+            net.dump_logs();
+            Err(e)
+        }
+    }
+}
+
+fn faults(net: &mut LocalNet, scenario: Scenario, cycles: u32) -> Result<()> {
+    for cycle in 0..cycles {
+        // Every validator in turn, node 0 included.
+        let i = (cycle as usize + 1) % net.nodes.len();
+        let others: Vec<usize> = (0..net.nodes.len()).filter(|&j| j != i).collect();
+        let name = net.nodes[i].name.clone();
+        match scenario {
+            Scenario::Kill => {
+                net.kill(i);
+                println!("   SIGKILL {name}");
+                progress(net, &others, 3).context("the others without it")?;
+                net.start(i)?;
+                println!("   restarted {name}");
+            }
+            Scenario::Pause => {
+                net.pause(i)?;
+                println!("   SIGSTOP {name}");
+                progress(net, &others, 3).context("the others while it is frozen")?;
+                net.resume(i)?;
+                println!("   SIGCONT {name}");
+            }
+            Scenario::Wipe => {
+                net.stop(i)?;
+                let data = net.data_dir(i);
+                std::fs::remove_dir_all(&data)
+                    .with_context(|| format!("deleting {}", data.display()))?;
+                println!("   stopped {name} and deleted its data");
+                progress(net, &others, 3).context("the others without it")?;
+                net.start(i)?;
+                println!("   restarted {name} from nothing");
+            }
+        }
+        // The faulty node is back among the deciders before the next fault.
+        let all: Vec<usize> = (0..net.nodes.len()).collect();
+        progress(net, &all, 2).with_context(|| format!("{name} catching up"))?;
+    }
+    Ok(())
+}
+
+/// After the faults: progress within [`RECOVERY`], one chain on all nodes, every
+/// acknowledged transaction committed on every node.
+fn check(net: &LocalNet, acked: &[String]) -> Result<(u64, Duration)> {
+    let all: Vec<usize> = (0..net.nodes.len()).collect();
+    let ended = Instant::now();
+    let top = all.iter().map(|&i| net.height(i)).max().unwrap_or(0);
+    net.wait_height_of(&all, top + 2, RECOVERY)
+        .context("the network did not decide again in time")?;
+    let recovery = ended.elapsed();
+    let height = all.iter().map(|&i| net.height(i)).min().unwrap_or(0);
+    net.same_chain(&all, height)?;
+    for hash in acked {
+        for &i in &all {
+            let r = http(
+                &net.nodes[i].rpc,
+                "GET",
+                &format!("/txs/{hash}"),
+                None,
+                Duration::from_secs(10),
+            )?;
+            if r.status != 200 || r.json()["status"] != "committed" {
+                bail!(
+                    "transaction {hash} was acknowledged as committed, but {} answers {}: {}",
+                    net.nodes[i].name,
+                    r.status,
+                    r.text()
+                );
+            }
+        }
+    }
+    Ok((height, recovery))
+}
