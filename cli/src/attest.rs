@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use acta_ledger::{
     bundle::{ProofBundle, ReadingEntry},
     merkle,
+    records::DeviceRecord,
     tx::{AttestationBatch, SensorCall},
-    types::Text,
     Call, Hash, Timestamp,
 };
 use anyhow::{anyhow, Context, Result};
@@ -18,17 +18,19 @@ use serde_json::{json, Value};
 
 use crate::{records::KeyArg, wallet::Ctx};
 
-/// Readings per batch at most (the ledger takes up to a million).
-const BATCH_MAX: usize = 100_000;
+/// Readings per batch at most (the ledger takes up to a million; each reading's proof
+/// bundle is built from the batch's leaves).
+const BATCH_MAX: usize = 4096;
 
 #[derive(Debug, Subcommand)]
 pub enum AttestCommand {
-    /// Attest a file of readings as the device: one JSON object per line, each with `t`,
-    /// its time in Unix milliseconds (`{"t":1700000000000,"pm25":12}`). A reading is its
-    /// line's bytes as written; a batch's leaves are its readings (RFC 9162), and its raw
-    /// hash is the SHA-256 of its lines, each ended by a newline. Batches are chained to
-    /// the device's last one and submitted in order; after each commits, one proof bundle
-    /// per reading is written to --bundles.
+    /// Attest a file of readings as the device: one JSON object per line, in time order,
+    /// each with `t`, its time in Unix milliseconds (`{"t":1700000000000,"pm25":12}`), none
+    /// in the future nor before the device's last batch. A reading is its line's bytes
+    /// without the line ending; a batch's leaves are its readings (RFC 9162), and its raw
+    /// hash is the SHA-256 of its readings, each followed by a newline. Batches are chained
+    /// to the device's last one and submitted in order; after each commits, one proof
+    /// bundle per reading is written to BUNDLES/<device id>/<batch>-<index>.json.
     ///
     /// Example: acta attest submit readings.jsonl --key sensor1 --bundles proofs/
     Submit {
@@ -47,19 +49,19 @@ pub enum AttestCommand {
     },
 }
 
-/// One reading: its bytes and time.
+/// One reading: its bytes, time and line.
 struct Reading {
     bytes: Vec<u8>,
     t: u64,
+    line: usize,
 }
 
 /// Reads a JSON Lines file of readings; errors name the line and the field.
-fn read_readings(path: &Path) -> Result<Vec<Reading>> {
-    let text = crate::read_limited(&path.to_path_buf())?;
-    let mut out = Vec::new();
+fn read_readings(path: &Path, not_before: u64, now: u64) -> Result<Vec<Reading>> {
+    let text = crate::read_limited(path)?;
+    let mut out: Vec<Reading> = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
+        if line.trim().is_empty() {
             continue;
         }
         let at = || format!("{} line {}", path.display(), i + 1);
@@ -77,9 +79,29 @@ fn read_readings(path: &Path) -> Result<Vec<Reading>> {
                 )
             })?,
         };
+        if t < not_before {
+            return Err(anyhow!(
+                "{}: field \"t\" is {t}, before the end of the device's last batch ({not_before})",
+                at()
+            ));
+        }
+        if t > now {
+            return Err(anyhow!("{}: field \"t\" is {t}, in the future", at()));
+        }
+        if let Some(prev) = out.last() {
+            if t < prev.t {
+                return Err(anyhow!(
+                    "{}: field \"t\" is {t}, earlier than line {} ({}): readings go in time order",
+                    at(),
+                    prev.line,
+                    prev.t
+                ));
+            }
+        }
         out.push(Reading {
             bytes: line.as_bytes().to_vec(),
             t,
+            line: i + 1,
         });
     }
     if out.is_empty() {
@@ -96,28 +118,31 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
         batch_size,
         bundles,
     } = command;
+    if ctx.no_wait {
+        return Err(anyhow!(
+            "attest submit waits for each batch's block (its bundles need it): drop --no-wait"
+        ));
+    }
     if !(1..=BATCH_MAX).contains(&batch_size) {
         return Err(anyhow!(
             "--batch-size is 1 to {BATCH_MAX}, not {batch_size}"
         ));
     }
-    let readings = read_readings(&file)?;
     let did = ctx.did(device.as_deref().unwrap_or(&key.key))?;
     let node = ctx.node()?;
     let record = node.get(&format!("/devices/{did}"))?;
-    let d = &record["device"];
-    if d["active"] != json!(true) {
+    let d: DeviceRecord = serde_json::from_value(record["device"].clone())
+        .map_err(|e| anyhow!("the node's record of device {did}: {e}"))?;
+    if !d.active {
         return Err(anyhow!("{did} is deactivated; it cannot attest"));
     }
-    let stream: Text<64> = Text::new(d["stream"].as_str().unwrap_or_default())
-        .map_err(|e| anyhow!("the device's stream: {e}"))?;
-    let first = d["next_sequence"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("the node's device record has no next_sequence"))?;
-    let mut prev = Hash::from_hex(d["last_batch"].as_str().unwrap_or_default())
-        .map_err(|e| anyhow!("the node's device record: last_batch: {e}"))?;
+    let readings = read_readings(&file, d.last_window_end.0, crate::wallet::now_ms())?;
+    let stream = d.stream;
+    let first = d.next_sequence;
+    let mut prev = d.last_batch;
     let signer = ctx.unlock(&key.key)?;
-    std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
+    let dir = bundles.join(did.to_string().rsplit(':').next().unwrap_or("device"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let bar = ProgressBar::new(readings.len() as u64);
     if let Ok(style) =
@@ -146,14 +171,31 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
         };
         prev = Hash::of(&batch);
         bar.set_message(format!("batch {sequence}: waiting for its block"));
+        let done = summary.len();
+        let lines = (chunk[0].line, chunk[chunk.len() - 1].line);
+        let stopped = |e: anyhow::Error| {
+            bar.abandon();
+            let before = if done == 0 {
+                "nothing of this file was attested".to_string()
+            } else {
+                format!(
+                    "batches {first}..{} are committed (to line {}) with their bundles in {}; attest the rest from line {} on",
+                    sequence - 1,
+                    lines.0 - 1,
+                    dir.display(),
+                    lines.0
+                )
+            };
+            e.context(format!(
+                "batch {sequence} (lines {}..{}) failed; {before}",
+                lines.0, lines.1
+            ))
+        };
         let answer = ctx
             .submit(&node, &signer, Call::Sensor(SensorCall::Attest(batch)))
-            .map_err(|e| {
-                bar.abandon();
-                anyhow!("batch {sequence}: {e}")
-            })?;
-        let written = write_bundles(ctx, &did, sequence, &items, &bundles)
-            .with_context(|| format!("the proof bundles of batch {sequence}"))?;
+            .map_err(stopped)?;
+        let written = write_bundles(ctx, &did, sequence, &items, &dir)
+            .with_context(|| format!("batch {sequence} is committed, but its proof bundles"))?;
         bar.inc(chunk.len() as u64);
         summary.push(json!({
             "sequence": sequence,
@@ -169,9 +211,9 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
             "{} readings of {did} attested in {} batches; proof bundles in {}",
             readings.len(),
             summary.len(),
-            bundles.display()
+            dir.display()
         )),
-        &json!({ "device": did, "batches": summary }),
+        &json!({ "device": did, "bundles": dir.display().to_string(), "batches": summary }),
     );
     Ok(())
 }

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// The block of a transaction the ledger refused.
+    pub height: Option<u64>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -63,6 +65,7 @@ impl Node {
                     status,
                     code: field("code").unwrap_or_else(|| "http_error".into()),
                     message: field("message").unwrap_or(text),
+                    height: body["height"].as_u64(),
                 }
                 .into())
             }
@@ -78,9 +81,15 @@ impl Node {
         let r = self.answer(self.agent.get(&format!("{}{path}", self.base)).call())?;
         let mut bytes = Vec::new();
         r.into_reader()
-            .take(ANSWER_MAX)
+            .take(ANSWER_MAX + 1)
             .read_to_end(&mut bytes)
             .with_context(|| format!("reading {path} from {}", self.base))?;
+        if bytes.len() as u64 > ANSWER_MAX {
+            return Err(anyhow!(
+                "{}{path} answered more than {ANSWER_MAX} bytes; not read",
+                self.base
+            ));
+        }
         Ok(bytes)
     }
 

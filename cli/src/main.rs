@@ -1,9 +1,10 @@
 //! acta: the citizen's wallet and the auditor's verifier.
 //!
 //! - `acta keys`: the wallet's encrypted keystore ([`keystore`]);
-//! - `acta did|credential|device|attest|council|budget`: every record transaction of the
-//!   ledger's modules, signed with a keystore key at its next nonce and waited for
-//!   ([`wallet`], [`records`], [`attest`]), and the reads that go with them;
+//! - `acta did|credential|device|attest|council|budget`: the record transactions of the
+//!   ledger's modules (all but a council-opened budget round, which a budget office opens
+//!   instead), signed with a keystore key at its next nonce and waited for ([`wallet`],
+//!   [`records`], [`attest`]), and the reads that go with them;
 //! - `acta chain`: the node's status, blocks, transactions and validators;
 //! - `acta audit`: proof bundles checked offline against the genesis file, and budget
 //!   tallies replayed from a round's exported ballots.
@@ -17,7 +18,10 @@ mod output;
 mod records;
 mod wallet;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use acta_contracts::tally::RuleProfile;
 use acta_ledger::bundle::{ProofBundle, TrustAnchor};
@@ -49,7 +53,8 @@ struct Cli {
     /// The keystore folder (default: $ACTA_HOME/keys, or ~/.acta/keys).
     #[arg(long, global = true)]
     keystore: Option<PathBuf>,
-    /// Submit transactions without waiting for their block (print the hash at once).
+    /// Submit transactions without waiting for their block: print the hash once the
+    /// mempool took it (not for `attest submit`, which needs each batch committed).
     #[arg(long, global = true)]
     no_wait: bool,
     #[command(subcommand)]
@@ -119,7 +124,7 @@ enum Command {
     },
     /// Check records offline, trusting only the chain's genesis file.
     ///
-    /// Example: acta audit verify bundles/0-17.json --genesis genesis.json
+    /// Example: acta audit verify bundles/Ec6GV3F6dhoagat7UyTCgM/0-17.json --genesis genesis.json
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -207,7 +212,7 @@ enum AuditCommand {
     /// BUNDLE is a bundle (such as one `acta attest submit` wrote), or any answer of a
     /// node's API read with `?prove=true` (its `proof` field is the bundle).
     ///
-    /// Example: acta audit verify bundles/0-17.json --genesis genesis.json
+    /// Example: acta audit verify bundles/Ec6GV3F6dhoagat7UyTCgM/0-17.json --genesis genesis.json
     Verify {
         bundle: PathBuf,
         /// The chain's genesis.json (its chain id and validator set are the trust anchor).
@@ -235,18 +240,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn keystore_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
-    if let Some(dir) = flag {
-        return Ok(dir);
-    }
-    if let Some(home) = std::env::var_os("ACTA_HOME") {
-        return Ok(PathBuf::from(home).join("keys"));
-    }
-    let home = std::env::var_os("HOME")
-        .ok_or_else(|| anyhow!("neither --keystore, ACTA_HOME nor HOME is set"))?;
-    Ok(PathBuf::from(home).join(".acta").join("keys"))
 }
 
 /// The passphrase: `ACTA_PASSPHRASE`, or asked on the terminal (twice for a new key).
@@ -367,12 +360,12 @@ fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         node_url: cli.node,
-        keystore_dir: keystore_dir(cli.keystore)?,
+        keystore_flag: cli.keystore,
         output: cli.output,
         no_wait: cli.no_wait,
     };
     match cli.command {
-        Command::Keys { command } => keys(&ctx.keystore(), command, ctx.output),
+        Command::Keys { command } => keys(&ctx.keystore()?, command, ctx.output),
         Command::Did { command } => records::did(&ctx, command),
         Command::Credential { command } => records::credential(&ctx, command),
         Command::Device { command } => records::device(&ctx, command),
@@ -396,7 +389,7 @@ fn run(cli: Cli) -> Result<()> {
 /// The largest file read (bundles, genesis files, readings, documents).
 const FILE_MAX: u64 = 256 * 1024 * 1024;
 
-fn read_limited(path: &PathBuf) -> Result<String> {
+fn read_limited_bytes(path: &Path) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > FILE_MAX {
         return Err(anyhow!(
@@ -405,16 +398,27 @@ fn read_limited(path: &PathBuf) -> Result<String> {
             meta.len()
         ));
     }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, output: Output) -> Result<()> {
+fn read_limited(path: &Path) -> Result<String> {
+    String::from_utf8(read_limited_bytes(path)?)
+        .map_err(|e| anyhow!("{} is not UTF-8 text: {e}", path.display()))
+}
+
+fn audit_verify(bundle: &Path, genesis: &Path, output: Output) -> Result<()> {
     let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
         .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
     let value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
         .map_err(|e| anyhow!("{}: not JSON: {e}", bundle.display()))?;
     let inner = match value.get("proof") {
         Some(p) => p.clone(),
+        None if value.get("header").is_none() => {
+            return Err(anyhow!(
+            "{} holds no proof: read the record again with --prove --output json (or ?prove=true)",
+            bundle.display()
+        ))
+        }
         None => value,
     };
     let proof: ProofBundle = serde_json::from_value(inner)
@@ -478,19 +482,16 @@ fn audit_verify(bundle: &PathBuf, genesis: &PathBuf, output: Output) -> Result<(
 /// Replays a round's tally from its exported ballots with the round's own rule.
 fn audit_tally(ctx: &Ctx, round: u64, out: Option<PathBuf>) -> Result<()> {
     let node = ctx.node()?;
-    let stored = node.get(&format!("/budget/rounds/{round}/result"))?;
-    let profile: RuleProfile = serde_json::from_value(stored["result"]["rule"].clone())
+    let stored = records::stored_result(&node, round)?;
+    let profile: RuleProfile = serde_json::from_value(stored["rule"].clone())
         .map_err(|e| anyhow!("the node's result of round {round} names no rule: {e}"))?;
-    let bar = ctx.spinner(format!("exporting the ballots of round {round}"));
-    let bytes = node.get_bytes(&format!("/budget/rounds/{round}/ballots.pb"));
-    bar.finish_and_clear();
-    let bytes = bytes?;
+    let (bytes, _) = records::export_ballots(ctx, &node, round)?;
     if let Some(path) = &out {
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut v = records::tally_value(&bytes, profile)
         .map_err(|e| anyhow!("the export of round {round}: {e}"))?;
-    records::compare_with_stored(&v, &stored["result"], profile)?;
+    records::compare_with_stored(&v, &stored, profile)?;
     v["matches_round"] = json!(round);
     let title = format!(
         "round {round}: the replayed {} tally of {} ballots selects {} projects costing {}, as the ledger stored",

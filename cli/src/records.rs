@@ -4,18 +4,19 @@
 
 use std::path::PathBuf;
 
+use acta_contracts::identity::NS_DID;
 use acta_contracts::tally::{self, pb, RuleProfile};
 use acta_ledger::{
     crypto::key_hash,
     records::{
-        BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, TieBreak,
-        VerificationMethod,
+        BallotFormat, CredentialKind, DidDocument, DidRecord, GovAction, RoundSpec, Rule, TieBreak,
     },
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,
     Call, Hash, Height, PublicKey, Timestamp,
 };
 use anyhow::{anyhow, Context, Result};
+use borsh::BorshDeserialize;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -44,7 +45,7 @@ fn key_arg(what: &str, ctx: &Ctx, s: &str) -> Result<PublicKey> {
     if let Ok(k) = PublicKey::from_hex(s) {
         return Ok(k);
     }
-    let info = ctx.keystore().info(s).map_err(|e| {
+    let info = ctx.keystore()?.info(s).map_err(|e| {
         anyhow!("{what} {s:?} is neither a 64-digit hex public key nor a keystore key: {e}")
     })?;
     Ok(info.public_key)
@@ -59,15 +60,6 @@ fn parse_kind(s: &str) -> Result<CredentialKind, String> {
         _ => Err(format!(
             "unknown credential kind {s:?}; one of: resident, sensor-operator, auditor, budget-office"
         )),
-    }
-}
-
-fn kind_name(k: CredentialKind) -> &'static str {
-    match k {
-        CredentialKind::Resident => "resident",
-        CredentialKind::SensorOperator => "sensor-operator",
-        CredentialKind::Auditor => "auditor",
-        CredentialKind::BudgetOffice => "budget-office",
     }
 }
 
@@ -131,8 +123,8 @@ pub enum DidCommand {
         #[arg(long)]
         prove: bool,
     },
-    /// Replace a DID's document: with a JSON file ({verification_methods: [{id, key}],
-    /// controllers, services}), or with the signing key as #key-1 and the given controllers.
+    /// Replace a DID's document with a JSON file ({verification_methods: [{id, key}],
+    /// controllers, services}), or set its controllers (keeping its keys and services).
     ///
     /// Example: acta did update --key sensor1 --controller operator (the device consents to
     /// its operator)
@@ -145,7 +137,7 @@ pub enum DidCommand {
         /// The new document, as JSON.
         #[arg(long, conflicts_with = "controller")]
         document: Option<PathBuf>,
-        /// A controller DID (or keystore key name) of the new document; repeatable.
+        /// A controller DID (or keystore key name); repeatable. Replaces the controllers.
         #[arg(long)]
         controller: Vec<String>,
     },
@@ -165,6 +157,10 @@ pub enum DidCommand {
         /// Pre-commit the key the next rotation must install.
         #[arg(long, value_name = "KEY")]
         next_key: Option<String>,
+        /// Rotate without pre-committing a next key, dropping the DID's current
+        /// pre-commitment.
+        #[arg(long, conflicts_with = "next_key")]
+        no_next_key: bool,
     },
     /// Deactivate a DID for good.
     ///
@@ -176,6 +172,23 @@ pub enum DidCommand {
         #[arg(long)]
         did: Option<String>,
     },
+}
+
+/// The hash a DID pre-commits for its next key, from `--next-key`.
+fn next_key_hash(ctx: &Ctx, next_key: Option<&str>) -> Result<Option<Hash>> {
+    next_key
+        .map(|k| key_arg("--next-key", ctx, k).map(|k| key_hash(&k)))
+        .transpose()
+}
+
+/// A DID's record as the ledger holds it (its raw state value).
+fn did_record(node: &Node, did: &acta_ledger::Did) -> Result<DidRecord> {
+    let v = node.get(&format!("/state/{NS_DID}/{}", hex::encode(did.0)))?;
+    let Some(h) = v["value"].as_str() else {
+        return Err(anyhow!("{did} is not on the ledger"));
+    };
+    let bytes = hex::decode(h).map_err(|e| anyhow!("the node's record of {did}: {e}"))?;
+    DidRecord::try_from_slice(&bytes).map_err(|e| anyhow!("the node's record of {did}: {e}"))
 }
 
 fn own_or(ctx: &Ctx, did: Option<&str>, key: &str) -> Result<acta_ledger::Did> {
@@ -201,19 +214,14 @@ fn read_path(path: &str, height: Option<u64>, prove: bool) -> String {
 pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
     match command {
         DidCommand::Create { key, next_key } => {
-            let next_key_hash = next_key
-                .map(|k| key_arg("--next-key", ctx, &k).map(|k| key_hash(&k)))
-                .transpose()?;
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(
-                &signer,
+            let next_key_hash = next_key_hash(ctx, next_key.as_deref())?;
+            let did = acta_ledger::Did::from_initial_key(&key_arg("--key", ctx, &key.key)?);
+            ctx.sign_and_send(
+                &key.key,
                 Call::Identity(IdentityCall::CreateDid { next_key_hash }),
             )?;
             if ctx.output == crate::output::Output::Text {
-                println!(
-                    "DID {}",
-                    acta_ledger::Did::from_initial_key(&signer.public())
-                );
+                println!("DID {did}");
             }
             Ok(())
         }
@@ -238,27 +246,26 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
                     serde_json::from_str(&text)
                         .map_err(|e| anyhow!("{}: not a DID document: {e}", path.display()))?
                 }
+                None if controller.is_empty() => {
+                    return Err(anyhow!(
+                        "nothing to change: give --controller DID (repeatable) or --document FILE"
+                    ))
+                }
+                // The document as it is, with these controllers instead of its own.
                 None => {
-                    let signer_key = key_arg("--key", ctx, &key.key)?;
-                    DidDocument {
-                        verification_methods: vec![VerificationMethod {
-                            id: text("fragment", "key-1")?,
-                            key: signer_key,
-                        }],
-                        controllers: controller
-                            .iter()
-                            .map(|c| ctx.did(c))
-                            .collect::<Result<_>>()?,
-                        services: vec![],
-                    }
+                    let mut document = did_record(&ctx.node()?, &target)?.document;
+                    document.controllers = controller
+                        .iter()
+                        .map(|c| ctx.did(c))
+                        .collect::<Result<_>>()?;
+                    document
                 }
             };
             document
                 .check(&target)
                 .map_err(|e| anyhow!("the document is not valid: {e}"))?;
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(
-                &signer,
+            ctx.sign_and_send(
+                &key.key,
                 Call::Identity(IdentityCall::UpdateDocument {
                     did: target,
                     document,
@@ -271,15 +278,21 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
             did,
             new_key,
             next_key,
+            no_next_key,
         } => {
             let target = own_or(ctx, did.as_deref(), &key.key)?;
             let new_key = key_arg("--new-key", ctx, &new_key)?;
-            let next_key_hash = next_key
-                .map(|k| key_arg("--next-key", ctx, &k).map(|k| key_hash(&k)))
-                .transpose()?;
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(
-                &signer,
+            let next_key_hash = next_key_hash(ctx, next_key.as_deref())?;
+            if next_key_hash.is_none()
+                && !no_next_key
+                && did_record(&ctx.node()?, &target)?.next_key_hash.is_some()
+            {
+                return Err(anyhow!(
+                    "{target} pre-commits its next key; keep that protection with --next-key KEY, or drop it with --no-next-key"
+                ));
+            }
+            ctx.sign_and_send(
+                &key.key,
                 Call::Identity(IdentityCall::RotateKey {
                     did: target,
                     new_key,
@@ -290,9 +303,8 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
         }
         DidCommand::Deactivate { key, did } => {
             let target = own_or(ctx, did.as_deref(), &key.key)?;
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(
-                &signer,
+            ctx.sign_and_send(
+                &key.key,
                 Call::Identity(IdentityCall::Deactivate { did: target }),
             )?;
             Ok(())
@@ -331,7 +343,8 @@ pub enum CredentialCommand {
         /// Valid until (default: one year after valid-from).
         #[arg(long, value_parser = parse_time)]
         valid_until: Option<u64>,
-        /// Write the credential document here (give it to the subject).
+        /// Write the credential document here once issued (give it to the subject; default:
+        /// credential-<id>.json).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -374,8 +387,7 @@ pub enum CredentialCommand {
 pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
     let status_call = |key: KeyArg, id: String, make: fn(Hash) -> CredentialCall| -> Result<()> {
         let id = hash_arg("credential id", &id)?;
-        let signer = ctx.unlock(&key.key)?;
-        ctx.send(&signer, Call::Credential(make(id)))?;
+        ctx.sign_and_send(&key.key, Call::Credential(make(id)))?;
         Ok(())
     };
     match command {
@@ -393,12 +405,20 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
             let subject = ctx.did(&subject)?;
             let district = district.map(|d| text::<32>("district", &d)).transpose()?;
             let valid_from = valid_from.unwrap_or_else(now_ms);
-            let valid_until = valid_until.unwrap_or(valid_from + 365 * 86_400_000);
+            let valid_until = match valid_until {
+                Some(t) => t,
+                None => valid_from.checked_add(365 * 86_400_000).ok_or_else(|| {
+                    anyhow!("--valid-from is too far in the future; give --valid-until")
+                })?,
+            };
+            if valid_until <= valid_from {
+                return Err(anyhow!("--valid-until must be after --valid-from"));
+            }
             // The credential document the subject keeps; the ledger anchors its hash.
             let document = json!({
                 "type": ["VerifiableCredential", "ActaCredential"],
                 "issuer": issuer.to_string(),
-                "credentialSubject": { "id": subject.to_string(), "kind": kind_name(kind),
+                "credentialSubject": { "id": subject.to_string(), "kind": kind,
                     "district": district.as_ref().map(|d| d.as_str().to_string()) },
                 "validFrom": valid_from,
                 "validUntil": valid_until,
@@ -406,11 +426,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
             });
             let bytes = serde_json::to_vec(&document)?;
             let id = Hash::digest(&bytes);
-            if let Some(path) = &out {
-                std::fs::write(path, &bytes)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            let signer = ctx.unlock(&key.key)?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("credential-{id}.json")));
             let call = CredentialCall::Issue {
                 id,
                 issuer,
@@ -420,9 +436,16 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
                 valid_from: Timestamp(valid_from),
                 valid_until: Timestamp(valid_until),
             };
-            ctx.send(&signer, Call::Credential(call))?;
+            ctx.sign_and_send(&key.key, Call::Credential(call))?;
+            // Written once the ledger took it: the document is what the subject presents.
+            std::fs::write(&out, &bytes).with_context(|| {
+                format!(
+                    "credential {id} is issued, but writing {} failed",
+                    out.display()
+                )
+            })?;
             if ctx.output == crate::output::Output::Text {
-                println!("credential {id}");
+                println!("credential {id}, its document in {}", out.display());
             }
             Ok(())
         }
@@ -524,8 +547,7 @@ pub enum DeviceCommand {
 
 pub fn device(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
     let send = |key: &KeyArg, call: SensorCall| -> Result<()> {
-        let signer = ctx.unlock(&key.key)?;
-        ctx.send(&signer, Call::Sensor(call))?;
+        ctx.sign_and_send(&key.key, Call::Sensor(call))?;
         Ok(())
     };
     match command {
@@ -682,17 +704,15 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
                     power,
                 },
             };
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(
-                &signer,
+            ctx.sign_and_send(
+                &key.key,
                 Call::Governance(GovernanceCall::Propose { action }),
             )?;
             Ok(())
         }
         CouncilCommand::Approve { key, proposal } => {
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(
-                &signer,
+            ctx.sign_and_send(
+                &key.key,
                 Call::Governance(GovernanceCall::Approve { proposal }),
             )?;
             Ok(())
@@ -852,6 +872,9 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             rule,
             tie_break,
         } => {
+            let office = own_or(ctx, office.as_deref(), &key.key)?;
+            // Unlocked first: relative heights count from when it is signed.
+            let signer = ctx.unlock(&key.key)?;
             let node = ctx.node()?;
             let mut latest = None;
             let spec = RoundSpec {
@@ -864,12 +887,12 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 ballot,
                 rule: RuleProfile { rule, tie_break },
             };
-            let office = own_or(ctx, office.as_deref(), &key.key)?;
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(
+            let answer = ctx.submit(
+                &node,
                 &signer,
                 Call::Budget(BudgetCall::OpenRound { office, spec }),
             )?;
+            ctx.print_answer(&answer);
             Ok(())
         }
         BudgetCommand::Propose {
@@ -885,8 +908,7 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 title: text("--title", &title)?,
                 cost,
             };
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(&signer, Call::Budget(call))?;
+            ctx.sign_and_send(&key.key, Call::Budget(call))?;
             Ok(())
         }
         BudgetCommand::Vote {
@@ -900,16 +922,18 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 voter: own_or(ctx, voter.as_deref(), &key.key)?,
                 projects,
             };
-            let signer = ctx.unlock(&key.key)?;
-            ctx.send(&signer, Call::Budget(call))?;
+            ctx.sign_and_send(&key.key, Call::Budget(call))?;
             Ok(())
         }
         BudgetCommand::Show { round } => {
             let node = ctx.node()?;
-            let r = node.get(&format!("/budget/rounds/{round}"))?;
-            let p = node.get(&format!("/budget/rounds/{round}/proposals"))?;
-            let mut v = r.clone();
-            v["proposals"] = p["projects"].clone();
+            let mut v = node.get(&format!("/budget/rounds/{round}"))?;
+            // The projects at the same height as the round.
+            let height = v["height"].as_u64().unwrap_or(0);
+            let p = node.get(&format!("/budget/rounds/{round}/proposals?height={height}"))?;
+            if let Some(map) = v.as_object_mut() {
+                map.insert("projects".into(), p["projects"].clone());
+            }
             ctx.output.print(None, &v);
             Ok(())
         }
@@ -923,14 +947,7 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             Ok(())
         }
         BudgetCommand::Export { round, out } => {
-            let bar = ctx.spinner(format!("exporting the ballots of round {round}"));
-            let bytes = ctx
-                .node()?
-                .get_bytes(&format!("/budget/rounds/{round}/ballots.pb"));
-            bar.finish_and_clear();
-            let bytes = bytes?;
-            let election = pb::parse(&bytes)
-                .map_err(|e| anyhow!("the node's export of round {round} does not parse: {e}"))?;
+            let (bytes, election) = export_ballots(ctx, &ctx.node()?, round)?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
             let v = json!({
                 "round": round,
@@ -949,19 +966,38 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             tie_break,
             round,
         } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = crate::read_limited_bytes(&file)?;
             let profile = RuleProfile { rule, tie_break };
             let mut v =
                 tally_value(&bytes, profile).map_err(|e| anyhow!("{}: {e}", file.display()))?;
             if let Some(round) = round {
-                let stored = ctx.node()?.get(&format!("/budget/rounds/{round}/result"))?;
+                let stored = stored_result(&ctx.node()?, round)?;
+                compare_with_stored(&v, &stored, profile)?;
                 v["matches_round"] = json!(round);
-                compare_with_stored(&v, &stored["result"], profile)?;
             }
             print_tally(ctx, &v);
             Ok(())
         }
+    }
+}
+
+/// A round's ballots as the node exports them (a Pabulib file), checked to parse.
+pub fn export_ballots(ctx: &Ctx, node: &Node, round: u64) -> Result<(Vec<u8>, tally::Election)> {
+    let bar = ctx.spinner(format!("exporting the ballots of round {round}"));
+    let bytes = node.get_bytes(&format!("/budget/rounds/{round}/ballots.pb"));
+    bar.finish_and_clear();
+    let bytes = bytes?;
+    let election = pb::parse(&bytes)
+        .map_err(|e| anyhow!("the node's export of round {round} does not parse: {e}"))?;
+    Ok((bytes, election))
+}
+
+/// A closed round's stored result (the `result` of `/budget/rounds/{id}/result`).
+pub fn stored_result(node: &Node, round: u64) -> Result<Value> {
+    let v = node.get(&format!("/budget/rounds/{round}/result"))?;
+    match v.get("result") {
+        Some(r) if r.is_object() => Ok(r.clone()),
+        _ => Err(anyhow!("the node has no result for round {round}")),
     }
 }
 

@@ -18,7 +18,8 @@ use crate::{
 #[derive(Debug)]
 pub struct Ctx {
     pub node_url: String,
-    pub keystore_dir: PathBuf,
+    /// `--keystore`, if given.
+    pub keystore_flag: Option<PathBuf>,
     pub output: Output,
     /// Submit without waiting for the block.
     pub no_wait: bool,
@@ -29,13 +30,24 @@ impl Ctx {
         Node::new(&self.node_url)
     }
 
-    pub fn keystore(&self) -> Keystore {
-        Keystore::new(self.keystore_dir.clone())
+    /// The keystore: `--keystore`, `$ACTA_HOME/keys` or `~/.acta/keys`.
+    pub fn keystore(&self) -> Result<Keystore> {
+        if let Some(dir) = &self.keystore_flag {
+            return Ok(Keystore::new(dir.clone()));
+        }
+        if let Some(home) = std::env::var_os("ACTA_HOME") {
+            return Ok(Keystore::new(PathBuf::from(home).join("keys")));
+        }
+        let home = std::env::var_os("HOME")
+            .ok_or_else(|| anyhow!("neither --keystore, ACTA_HOME nor HOME is set"))?;
+        Ok(Keystore::new(
+            PathBuf::from(home).join(".acta").join("keys"),
+        ))
     }
 
     /// Unlocks keystore key `name` with the passphrase (`ACTA_PASSPHRASE` or a prompt).
     pub fn unlock(&self, name: &str) -> Result<Keypair> {
-        let store = self.keystore();
+        let store = self.keystore()?;
         store.info(name)?;
         let pass = crate::passphrase(false)?;
         Ok(store.unlock(name, &pass)?)
@@ -47,7 +59,7 @@ impl Ctx {
         if s.starts_with("did:") {
             return Did::parse(s).map_err(|e| anyhow!("{s:?} is not an Acta DID: {e}"));
         }
-        let info = self.keystore().info(s).map_err(|e| {
+        let info = self.keystore()?.info(s).map_err(|e| {
             anyhow!("{s:?} is neither a DID (did:acta:...) nor a key in the keystore: {e}")
         })?;
         Ok(info.did)
@@ -63,42 +75,50 @@ impl Ctx {
         bar
     }
 
-    /// Signs `call` with `key` at its next nonce, submits it and waits for its block
+    /// Unlocks `key`, signs `call` at its next nonce, submits it and waits for its block
     /// (unless `--no-wait`). Prints and returns the node's answer.
-    pub fn send(&self, key: &Keypair, call: Call) -> Result<Value> {
-        let node = self.node()?;
-        let answer = self.submit(&node, key, call)?;
+    pub fn sign_and_send(&self, key: &str, call: Call) -> Result<Value> {
+        let signer = self.unlock(key)?;
+        let answer = self.submit(&self.node()?, &signer, call)?;
         self.print_answer(&answer);
         Ok(answer)
     }
 
-    /// [`Ctx::send`] without printing.
+    /// Signs `call` with `key` at its next nonce and submits it; the node's answer.
     pub fn submit(&self, node: &Node, key: &Keypair, call: Call) -> Result<Value> {
         let chain = node.chain_id()?;
-        let nonce = node.nonce(&key.public())?;
-        let tx = Transaction::sign(key, chain, nonce, call);
-        let id = tx.id();
         let mode = if self.no_wait { "sync" } else { "commit" };
-        let bar =
-            (!self.no_wait).then(|| self.spinner(format!("waiting for tx {id} to be committed")));
-        let answer = node.submit(&tx, mode);
-        if let Some(b) = bar {
-            b.finish_and_clear();
+        // A nonce read just before another transaction of the key commits is stale: read
+        // it again once.
+        for attempt in 0..2 {
+            let nonce = node.nonce(&key.public())?;
+            let tx = Transaction::sign(key, chain.clone(), nonce, call.clone());
+            let id = tx.id();
+            let bar = (!self.no_wait)
+                .then(|| self.spinner(format!("waiting for tx {id} to be committed")));
+            let answer = node.submit(&tx, mode);
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            match answer {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt == 0 && code_of(&e) == Some("stale_nonce") => continue,
+                Err(e) => return Err(explain(e, &id.to_hex())),
+            }
         }
-        answer.map_err(|e| explain_refusal(e, &id.to_hex()))
+        Err(anyhow!(
+            "the key's nonce kept changing: another program is sending with this key"
+        ))
     }
 
     pub fn print_answer(&self, answer: &Value) {
+        let hash = answer["hash"].as_str().unwrap_or("?");
         let title = match answer["status"].as_str() {
-            Some("committed") => format!(
-                "committed in block {} (transaction {})",
-                answer["height"],
-                answer["hash"].as_str().unwrap_or("?")
-            ),
+            Some("committed") => {
+                format!("committed in block {} (transaction {hash})", answer["height"])
+            }
             _ => format!(
-                "accepted into the mempool (transaction {}); follow it with: acta chain tx {}",
-                answer["hash"].as_str().unwrap_or("?"),
-                answer["hash"].as_str().unwrap_or("?")
+                "accepted into the mempool (transaction {hash}); follow it with: acta chain tx {hash}"
             ),
         };
         let events = &answer["events"];
@@ -112,13 +132,36 @@ impl Ctx {
     }
 }
 
-/// A refused or timed-out submission, said so that the person knows what happened to it.
-fn explain_refusal(e: anyhow::Error, id: &str) -> anyhow::Error {
-    match e.downcast_ref::<ApiError>() {
-        Some(a) if a.code == "commit_timeout" => anyhow!(
+fn code_of(e: &anyhow::Error) -> Option<&str> {
+    e.downcast_ref::<ApiError>().map(|a| a.code.as_str())
+}
+
+/// A failed submission, said so that the person knows what happened to the transaction.
+fn explain(e: anyhow::Error, id: &str) -> anyhow::Error {
+    let Some(a) = e.downcast_ref::<ApiError>() else {
+        // Sent, but no answer: it may be in a block already.
+        return anyhow!(
+            "{e:#}; transaction {id} may have reached the node: check with `acta chain tx {id}` before sending it again"
+        );
+    };
+    match a.code.as_str() {
+        "commit_timeout" => anyhow!(
             "transaction {id} was accepted but not committed in time; it may still be: acta chain tx {id}"
         ),
-        Some(a) if a.status == 422 => anyhow!("refused ({}): {}", a.code, a.message),
+        "busy" => anyhow!("the node is busy: retry shortly, or send with --no-wait"),
+        "stale_nonce" | "duplicate" => anyhow!(
+            "refused ({}): {}; another transaction of this key is pending or was just committed: wait for it and retry",
+            a.code,
+            a.message
+        ),
+        _ if a.status == 422 => match a.height {
+            Some(h) => anyhow!(
+                "included in block {h} but refused by the ledger ({}): {}",
+                a.code,
+                a.message.trim_start_matches("the ledger refused the transaction: ")
+            ),
+            None => anyhow!("refused ({}): {}", a.code, a.message),
+        },
         _ => e,
     }
 }
@@ -149,7 +192,14 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
         return Err(bad());
     };
     let (y, m, day) = (num(y)?, num(m)?, num(day)?);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=month_days).contains(&day) {
         return Err(bad());
     }
     let secs_of_day = match time {

@@ -28,6 +28,8 @@ const PASS: &str = "correct horse battery staple";
 struct Acta {
     keystore: PathBuf,
     node: String,
+    /// The working folder (credential documents land there by default).
+    cwd: PathBuf,
 }
 
 impl Acta {
@@ -39,6 +41,7 @@ impl Acta {
             .args(["--node", &self.node])
             .env("ACTA_PASSPHRASE", pass)
             .env_remove("ACTA_NODE")
+            .current_dir(&self.cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -143,6 +146,7 @@ fn a_city_through_the_wallet() {
     let acta = Acta {
         keystore: dir.path().join("keys"),
         node: format!("http://{}", net.nodes[1].rpc),
+        cwd: dir.path().to_path_buf(),
     };
 
     // Keys: two council members' from their seeds, the others new.
@@ -163,6 +167,7 @@ fn a_city_through_the_wallet() {
     let nowhere = Acta {
         keystore: acta.keystore.clone(),
         node: "http://127.0.0.1:9".into(),
+        cwd: acta.cwd.clone(),
     };
     let err = nowhere.fails(&["chain", "status"]);
     assert!(err.contains("cannot reach the node"), "{err}");
@@ -176,7 +181,7 @@ fn a_city_through_the_wallet() {
     }
     let err = acta.fails(&["did", "create", "--key", "alice"]);
     assert!(
-        err.contains("refused ("),
+        err.contains("(already_exists)"),
         "a second create is refused: {err}"
     );
     let doc = acta.json(&["did", "show", "alice"]);
@@ -246,6 +251,27 @@ fn a_city_through_the_wallet() {
         second.to_str().unwrap(),
     ]);
     let id = hex::encode(acta_ledger::Hash::digest(&std::fs::read(&second).unwrap()).0);
+    // Without --out, the document is kept as credential-<id>.json.
+    let third = acta.ok(&[
+        "credential",
+        "issue",
+        "--key",
+        "agency",
+        "--subject",
+        "bob",
+        "--kind",
+        "resident",
+        "--district",
+        "old-town",
+    ]);
+    let kept = third
+        .lines()
+        .find_map(|l| l.strip_prefix("credential "))
+        .and_then(|l| l.split(',').next())
+        .unwrap()
+        .to_string();
+    let doc = std::fs::read(dir.path().join(format!("credential-{kept}.json"))).unwrap();
+    assert_eq!(hex::encode(acta_ledger::Hash::digest(&doc).0), kept);
     for (command, status) in [
         ("suspend", "suspended"),
         ("reinstate", "valid"),
@@ -256,20 +282,44 @@ fn a_city_through_the_wallet() {
         assert_eq!(v["status"], status, "{v}");
     }
     let err = acta.fails(&["credential", "reinstate", "--key", "agency", &id]);
-    assert!(err.contains("refused ("), "revocation is final: {err}");
+    assert!(err.contains("(invalid)"), "revocation is final: {err}");
     let err = acta.fails(&["credential", "suspend", "--key", "alice", &id]);
-    assert!(err.contains("refused ("), "only the issuer: {err}");
+    assert!(err.contains("(unauthorized)"), "only the issuer: {err}");
 
     // A DID's key rotated to a pre-committed key, then the DID deactivated by the new key.
     acta.ok(&["keys", "new", "carol"]);
     acta.ok(&["keys", "new", "carol2"]);
     acta.ok(&["did", "create", "--key", "carol", "--next-key", "carol2"]);
-    let err = acta.fails(&["did", "rotate", "--key", "carol", "--new-key", "alice"]);
-    assert!(err.contains("pre-committed"), "{err}");
-    acta.ok(&["did", "rotate", "--key", "carol", "--new-key", "carol2"]);
+    let err = acta.fails(&[
+        "did",
+        "rotate",
+        "--key",
+        "carol",
+        "--new-key",
+        "alice",
+        "--no-next-key",
+    ]);
+    assert!(
+        err.contains("(unauthorized)") && err.contains("pre-committed"),
+        "{err}"
+    );
+    let err = acta.fails(&["did", "rotate", "--key", "carol", "--new-key", "carol2"]);
+    assert!(
+        err.contains("--no-next-key"),
+        "dropping a pre-commitment is explicit: {err}"
+    );
+    acta.ok(&[
+        "did",
+        "rotate",
+        "--key",
+        "carol",
+        "--new-key",
+        "carol2",
+        "--no-next-key",
+    ]);
     let err = acta.fails(&["did", "deactivate", "--key", "carol", "--did", "carol"]);
     assert!(
-        err.contains("refused ("),
+        err.contains("(unauthorized)"),
         "the old key no longer signs: {err}"
     );
     acta.ok(&["did", "deactivate", "--key", "carol2", "--did", "carol"]);
@@ -285,6 +335,18 @@ fn a_city_through_the_wallet() {
         "--controller",
         "operator",
     ]);
+    let doc = acta.json(&["did", "show", "sensor1"]);
+    let methods = doc["didDocument"]["verificationMethod"].as_array().unwrap();
+    assert_eq!(methods.len(), 1, "{doc}");
+    assert!(
+        methods[0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with(doc["didDocument"]["id"].as_str().unwrap()),
+        "{doc}"
+    );
+    let err = acta.fails(&["did", "update", "--key", "sensor1"]);
+    assert!(err.contains("nothing to change"), "{err}");
     acta.ok(&[
         "device",
         "register",
@@ -338,9 +400,30 @@ fn a_city_through_the_wallet() {
     let device = acta.json(&["device", "show", "sensor1"]);
     assert_eq!(device["device"]["location"], "u2yhve", "{device}");
     assert_eq!(device["device"]["next_sequence"], 3, "{device}");
+    // The same readings again come before the device's last batch; --no-wait is refused.
+    let err = acta.fails(&[
+        "attest",
+        "submit",
+        readings.to_str().unwrap(),
+        "--key",
+        "sensor1",
+    ]);
+    assert!(
+        err.contains("line 1: field \"t\"") && err.contains("last batch"),
+        "{err}"
+    );
+    let err = acta.fails(&[
+        "--no-wait",
+        "attest",
+        "submit",
+        readings.to_str().unwrap(),
+        "--key",
+        "sensor1",
+    ]);
+    assert!(err.contains("drop --no-wait"), "{err}");
     // A malformed readings file names the line and the field, and changes nothing.
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(&bad, "{\"t\":1}\n{\"pm25\":3}\n").unwrap();
+    std::fs::write(&bad, "{\"t\":1700000100000}\n{\"pm25\":3}\n").unwrap();
     let err = acta.fails(&[
         "attest",
         "submit",
@@ -353,7 +436,7 @@ fn a_city_through_the_wallet() {
     assert_eq!(device["device"]["next_sequence"], 3, "{device}");
 
     // The auditor: reading 3 of batch 1 (line 14), offline against the genesis.
-    let bundle = bundles.join("1-3.json");
+    let bundle = Path::new(out["bundles"].as_str().unwrap()).join("1-3.json");
     let verified = acta.json(&[
         "audit",
         "verify",
@@ -459,7 +542,10 @@ fn a_city_through_the_wallet() {
         "--projects",
         "1",
     ]);
-    assert!(err.contains("refused ("), "a non-resident's ballot: {err}");
+    assert!(
+        err.contains("(unauthorized)"),
+        "a non-resident's ballot: {err}"
+    );
     wait_for_height(&net, height("closes_at"));
     let result = acta.json(&["budget", "results", "0"]);
     assert!(result["result"]["selected"].is_array(), "{result}");
