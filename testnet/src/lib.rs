@@ -9,10 +9,13 @@
 //! - [`demo`]: `acta-testnet demo`, a small city played on a local network.
 //! - [`chaos`]: `acta-testnet chaos`, faults injected into a local network under load, and
 //!   the checks that nothing acknowledged was lost and that the nodes agree.
+//! - [`local`]: `acta-testnet init|up|down|status|logs`, a local network that outlives the
+//!   command.
 //!
 //! Still to come: the load generator.
 
 pub mod chaos;
 pub mod demo;
+pub mod local;
 pub mod sim;
 pub mod sweep;

@@ -48,6 +48,53 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Create a local network: N validator homes on 127.0.0.1 (free ports), one genesis
+    /// with a 2-of-3 council and a city agency that may issue every credential, and the
+    /// test keys' seeds under DIR/keys (for `acta keys import`).
+    ///
+    /// Example: acta-testnet init --validators 4 --dir testnet
+    Init {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value = "acta-local")]
+        chain_id: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Start the network's validators in the background (logs in DIR/nodeN/log).
+    ///
+    /// Example: acta-testnet up --dir testnet
+    Up {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Stop the network's validators (SIGTERM; their stores stay).
+    ///
+    /// Example: acta-testnet down --dir testnet
+    Down {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Each validator's state, height, round, peers and mempool; --watch redraws every
+    /// second until Ctrl-C.
+    ///
+    /// Example: acta-testnet status --dir testnet --watch
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        watch: bool,
+    },
+    /// The last lines of a validator's log.
+    ///
+    /// Example: acta-testnet logs node2 --dir testnet --lines 50
+    Logs {
+        node: String,
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long, default_value_t = 40)]
+        lines: usize,
+    },
     /// Inject faults into a local 4-validator network while a client submits transactions;
     /// then check that the network decides again within 30 s, that all nodes hold the same
     /// blocks and state roots, and that every transaction acknowledged as committed is in
@@ -67,6 +114,14 @@ enum Command {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+}
+
+/// Where a local network lives.
+#[derive(clap::Args, Debug)]
+struct DirArg {
+    /// The network's folder, made by `acta-testnet init`.
+    #[arg(long, default_value = "testnet")]
+    dir: std::path::PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -143,6 +198,27 @@ fn main() -> ExitCode {
             cycles,
             dir,
         } => chaos(scenario, cycles, dir),
+        Command::Init {
+            validators,
+            chain_id,
+            dir,
+        } => report(
+            acta_testnet::local::init(&dir.dir, validators, &chain_id).map(|m| {
+                println!(
+                    "wrote {} validators of {} in {}; start them with: acta-testnet up --dir {}",
+                    m.nodes.len(),
+                    m.chain_id,
+                    dir.dir.display(),
+                    dir.dir.display()
+                );
+            }),
+        ),
+        Command::Up { dir } => report(acta_testnet::local::up(&dir.dir)),
+        Command::Down { dir } => report(acta_testnet::local::down(&dir.dir)),
+        Command::Status { dir, watch } => report(acta_testnet::local::status(&dir.dir, watch)),
+        Command::Logs { node, dir, lines } => {
+            report(acta_testnet::local::logs(&dir.dir, &node, lines))
+        }
         Command::Demo {
             dir,
             residents,
@@ -165,6 +241,16 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acta-testnet: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

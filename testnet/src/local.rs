@@ -1,0 +1,262 @@
+//! `acta-testnet init|up|down|status|logs`: a local network that outlives the command that
+//! started it. `init` writes the validators' homes, one genesis (a 2-of-3 council and a
+//! city agency as issuer) and a manifest, `testnet.json`; `up` starts one detached `actad`
+//! per home and records its pid; `down` stops them with SIGTERM; `status` shows each
+//! node's height, round, peers and mempool; `logs` prints a node's log.
+
+use std::{
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use acta_ledger::{records::CredentialKind, testing, Did};
+use acta_node::{
+    devnet::{actad_beside_me, get, LocalNet},
+    genesis::{Genesis, GenesisIssuer},
+};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+const MANIFEST: &str = "testnet.json";
+
+/// What `init` wrote, for the other commands.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub chain_id: String,
+    pub actad: PathBuf,
+    pub nodes: Vec<NodeEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NodeEntry {
+    pub name: String,
+    pub home: PathBuf,
+    /// The API's address, `127.0.0.1:PORT`.
+    pub rpc: String,
+    pub peer_id: String,
+}
+
+impl Manifest {
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {}: is {} a network made by `acta-testnet init`?",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
+    }
+
+    fn node(&self, name: &str) -> Result<&NodeEntry> {
+        self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+            anyhow!("no node {name:?}; the nodes are {}", names.join(", "))
+        })
+    }
+}
+
+/// Writes `n` validator homes, the genesis and the manifest into `dir` (which must not
+/// exist). The council's and the agency's test keys are written as seeds under
+/// `dir/keys/` (for `acta keys import`): they are for local networks only.
+pub fn init(dir: &Path, n: usize, chain_id: &str) -> Result<Manifest> {
+    if !(1..=31).contains(&n) {
+        bail!("--validators is 1 to 31, not {n}");
+    }
+    let council: Vec<_> = (0..3).map(|i| testing::key(0xc0, i)).collect();
+    let agency = testing::key(0xd1, 0);
+    let actad = actad_beside_me()?;
+    let net = LocalNet::init(&actad, dir, n, chain_id, &council, 2)?;
+    // The city agency may issue every kind of credential from the first block.
+    for node in &net.nodes {
+        let path = node.home.join("genesis.json");
+        let (mut genesis, _) = Genesis::load(&path)?;
+        genesis.issuers = vec![GenesisIssuer {
+            did: Did::from_initial_key(&agency.public()).to_string(),
+            kinds: vec![
+                CredentialKind::Resident,
+                CredentialKind::SensorOperator,
+                CredentialKind::Auditor,
+                CredentialKind::BudgetOffice,
+            ],
+        }];
+        genesis.save(&path)?;
+    }
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let named = council
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (format!("council{i}"), k))
+        .chain([("agency".to_string(), &agency)]);
+    for (name, key) in named {
+        let path = keys.join(format!("{name}.seed"));
+        std::fs::write(&path, format!("{}\n", hex::encode(key.seed())))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    }
+    let manifest = Manifest {
+        chain_id: chain_id.to_string(),
+        actad,
+        nodes: net
+            .nodes
+            .iter()
+            .map(|n| NodeEntry {
+                name: n.name.clone(),
+                home: n.home.clone(),
+                rpc: n.rpc.clone(),
+                peer_id: n.peer_id.clone(),
+            })
+            .collect(),
+    };
+    std::fs::write(dir.join(MANIFEST), serde_json::to_string_pretty(&manifest)?)?;
+    Ok(manifest)
+}
+
+fn pid_file(node: &NodeEntry) -> PathBuf {
+    node.home.join("actad.pid")
+}
+
+/// The pid of a running node, if its pid file names a live process.
+fn running(node: &NodeEntry) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(pid_file(node))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
+/// Starts every node that is not running, detached (its own process group; output to
+/// `HOME/log`), and waits up to a minute for the network's first block.
+pub fn up(dir: &Path) -> Result<()> {
+    let m = Manifest::load(dir)?;
+    for node in &m.nodes {
+        if let Some(pid) = running(node) {
+            println!("{} already runs (pid {pid})", node.name);
+            continue;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.home.join("log"))?;
+        let child = Command::new(&m.actad)
+            .args(["start", "--home"])
+            .arg(&node.home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", m.actad.display()))?;
+        std::fs::write(pid_file(node), child.id().to_string())?;
+        println!(
+            "started {} (pid {}, API {})",
+            node.name,
+            child.id(),
+            node.rpc
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !m.nodes.iter().all(|n| height(n).is_some_and(|h| h >= 1)) {
+        if Instant::now() > deadline {
+            bail!("the network decided no block within a minute: see `acta-testnet logs`");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "the network runs: acta-testnet status --dir {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn height(node: &NodeEntry) -> Option<u64> {
+    get(&node.rpc, "/status").ok()?.1["height"].as_u64()
+}
+
+/// Stops every running node with SIGTERM and waits (up to 20 s each) for it to exit.
+pub fn down(dir: &Path) -> Result<()> {
+    let m = Manifest::load(dir)?;
+    for node in &m.nodes {
+        let Some(pid) = running(node) else {
+            println!("{} is not running", node.name);
+            continue;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            bail!("{} (pid {pid}) did not stop on SIGTERM", node.name);
+        }
+        let _ = std::fs::remove_file(pid_file(node));
+        println!("stopped {}", node.name);
+    }
+    Ok(())
+}
+
+/// One table of every node's state; with `watch`, redrawn every second (Ctrl-C ends it).
+pub fn status(dir: &Path, watch: bool) -> Result<()> {
+    let m = Manifest::load(dir)?;
+    loop {
+        let mut out = format!(
+            "{:<8} {:<7} {:>8} {:>6} {:>6} {:>8}  {:<9} {}\n",
+            "NODE", "STATE", "HEIGHT", "ROUND", "PEERS", "MEMPOOL", "ROLE", "API"
+        );
+        for node in &m.nodes {
+            let answer = get(&node.rpc, "/status").ok().filter(|(c, _)| *c == 200);
+            let cell = |k: &str| {
+                answer
+                    .as_ref()
+                    .map_or("-".to_string(), |(_, v)| match &v[k] {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Null => "-".into(),
+                        other => other.to_string(),
+                    })
+            };
+            let state = match (running(node), &answer) {
+                (Some(_), Some(_)) => "up",
+                (Some(_), None) => "starting",
+                (None, _) => "down",
+            };
+            out.push_str(&format!(
+                "{:<8} {:<7} {:>8} {:>6} {:>6} {:>8}  {:<9} {}\n",
+                node.name,
+                state,
+                cell("height"),
+                cell("consensus_round"),
+                cell("peers"),
+                cell("mempool_txs"),
+                cell("role"),
+                node.rpc
+            ));
+        }
+        if !watch {
+            print!("{out}");
+            return Ok(());
+        }
+        // Clear the screen and draw again.
+        print!("\x1b[2J\x1b[H{out}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The last `lines` lines of a node's log.
+pub fn logs(dir: &Path, name: &str, lines: usize) -> Result<()> {
+    let m = Manifest::load(dir)?;
+    let node = m.node(name)?;
+    let path = node.home.join("log");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let all: Vec<&str> = text.lines().collect();
+    for l in &all[all.len().saturating_sub(lines)..] {
+        println!("{l}");
+    }
+    Ok(())
+}
