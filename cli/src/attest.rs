@@ -18,9 +18,9 @@ use serde_json::{json, Value};
 
 use crate::{records::KeyArg, wallet::Ctx};
 
-/// Readings per batch at most (the ledger takes up to a million; each reading's proof
-/// bundle is built from the batch's leaves).
-const BATCH_MAX: usize = 4096;
+/// Readings per batch at most (the ledger takes up to a million; each reading gets a
+/// bundle file, which repeats the batch's proof).
+const BATCH_MAX: usize = 10_000;
 
 #[derive(Debug, Subcommand)]
 pub enum AttestCommand {
@@ -233,10 +233,11 @@ fn write_bundles(
     let mut bundle: ProofBundle = serde_json::from_value(v["proof"].clone())
         .map_err(|e| anyhow!("the node's proof bundle: {e}"))?;
     let leaves: Vec<Hash> = items.iter().map(|r| merkle::leaf_hash(r)).collect();
-    for (index, item) in items.iter().enumerate() {
+    let proofs = merkle::inclusion_proofs(&leaves);
+    for (index, (item, proof)) in items.iter().zip(proofs).enumerate() {
         bundle.reading = Some(ReadingEntry {
             reading: item.to_vec(),
-            proof: merkle::inclusion_proof(&leaves, index)?,
+            proof,
         });
         let path = dir.join(format!("{sequence}-{index}.json"));
         std::fs::write(&path, serde_json::to_vec_pretty(&bundle)?)

@@ -343,15 +343,11 @@ fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
         ChainCommand::Tx { hash, prove } => {
             let id = acta_ledger::Hash::from_hex(&hash)
                 .map_err(|e| anyhow!("{hash:?} is not a transaction hash (64 hex digits): {e}"))?;
-            node.get(&format!(
-                "/txs/{id}{}",
-                if prove { "?prove=true" } else { "" }
-            ))?
+            node.get(&records::read_path(&format!("/txs/{id}"), None, prove))?
         }
-        ChainCommand::Validators { height } => node.get(&match height {
-            Some(h) => format!("/validators?height={h}"),
-            None => "/validators".into(),
-        })?,
+        ChainCommand::Validators { height } => {
+            node.get(&records::read_path("/validators", height, false))?
+        }
     };
     ctx.output.print(None, &v);
     Ok(())

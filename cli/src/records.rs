@@ -196,7 +196,7 @@ fn own_or(ctx: &Ctx, did: Option<&str>, key: &str) -> Result<acta_ledger::Did> {
 }
 
 /// A read with `height` and `prove` query parameters.
-fn read_path(path: &str, height: Option<u64>, prove: bool) -> String {
+pub fn read_path(path: &str, height: Option<u64>, prove: bool) -> String {
     let mut q = Vec::new();
     if let Some(h) = height {
         q.push(format!("height={h}"));

@@ -88,27 +88,27 @@ impl Ctx {
     pub fn submit(&self, node: &Node, key: &Keypair, call: Call) -> Result<Value> {
         let chain = node.chain_id()?;
         let mode = if self.no_wait { "sync" } else { "commit" };
-        // A nonce read just before another transaction of the key commits is stale: read
-        // it again once.
-        for attempt in 0..2 {
-            let nonce = node.nonce(&key.public())?;
-            let tx = Transaction::sign(key, chain.clone(), nonce, call.clone());
-            let id = tx.id();
+        let attempt = |call: Call| -> (String, Result<Value>) {
+            let tx = match node.nonce(&key.public()) {
+                Ok(nonce) => Transaction::sign(key, chain.clone(), nonce, call),
+                Err(e) => return (String::new(), Err(e)),
+            };
+            let id = tx.id().to_hex();
             let bar = (!self.no_wait)
                 .then(|| self.spinner(format!("waiting for tx {id} to be committed")));
             let answer = node.submit(&tx, mode);
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            match answer {
-                Ok(v) => return Ok(v),
-                Err(e) if attempt == 0 && code_of(&e) == Some("stale_nonce") => continue,
-                Err(e) => return Err(explain(e, &id.to_hex())),
-            }
+            (id, answer)
+        };
+        let (mut id, mut answer) = attempt(call.clone());
+        // A nonce read just before another transaction of the key committed is stale: read
+        // it again once.
+        if matches!(&answer, Err(e) if code_of(e) == Some("stale_nonce")) {
+            (id, answer) = attempt(call);
         }
-        Err(anyhow!(
-            "the key's nonce kept changing: another program is sending with this key"
-        ))
+        answer.map_err(|e| if id.is_empty() { e } else { explain(e, &id) })
     }
 
     pub fn print_answer(&self, answer: &Value) {

@@ -140,6 +140,37 @@ fn inclusion_path(leaves: &[Hash], m: usize, path: &mut Vec<Hash>) {
     }
 }
 
+/// The inclusion proofs of every leaf of `leaves`, in order: each subtree's root is hashed
+/// once, so all `n` proofs cost O(n log n) rather than O(n) each.
+pub fn inclusion_proofs(leaves: &[Hash]) -> Vec<InclusionProof> {
+    fn paths(leaves: &[Hash], out: &mut [Vec<Hash>]) -> Hash {
+        let n = leaves.len();
+        if n == 1 {
+            return leaves[0];
+        }
+        let k = split(n);
+        let (left_paths, right_paths) = out.split_at_mut(k);
+        let left = paths(&leaves[..k], left_paths);
+        let right = paths(&leaves[k..], right_paths);
+        // Deeper siblings first: a path runs from the leaf up.
+        left_paths.iter_mut().for_each(|p| p.push(right));
+        right_paths.iter_mut().for_each(|p| p.push(left));
+        node_hash(&left, &right)
+    }
+    let mut out = vec![Vec::new(); leaves.len()];
+    if !leaves.is_empty() {
+        paths(leaves, &mut out);
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, path)| InclusionProof {
+            leaf_index: i as u64,
+            tree_size: leaves.len() as u64,
+            path,
+        })
+        .collect()
+}
+
 /// Checks that `leaf` is at `proof.leaf_index` in the tree with root `expected_root`
 /// (RFC 9162 §2.1.3.2).
 pub fn verify_inclusion(leaf: &Hash, proof: &InclusionProof, expected_root: &Hash) -> Result<()> {
@@ -312,6 +343,19 @@ pub fn verify_consistency(
 #[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_proofs_at_once_equal_each_proof_alone() {
+        for n in 0..70u8 {
+            let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(&[i])).collect();
+            let all = inclusion_proofs(&leaves);
+            assert_eq!(all.len(), leaves.len());
+            for (i, proof) in all.iter().enumerate() {
+                assert_eq!(*proof, inclusion_proof(&leaves, i).unwrap(), "{i} of {n}");
+                verify_inclusion(&leaves[i], proof, &root(&leaves)).unwrap();
+            }
+        }
+    }
 
     /// RFC 6962's test leaves, as published with the Certificate Transparency reference
     /// implementations.

@@ -141,8 +141,7 @@ impl Drop for Client {
     }
 }
 
-/// The highest height node `i` reports, waiting for the healthy nodes `which` to pass
-/// `h + blocks`.
+/// Waits until the nodes `which` pass the highest height any of them reports by `blocks`.
 fn progress(net: &LocalNet, which: &[usize], blocks: u64) -> Result<()> {
     let h = which.iter().map(|&i| net.height(i)).max().unwrap_or(0);
     net.wait_height_of(which, h + blocks, FAULT_WAIT)
