@@ -137,7 +137,7 @@ pub(crate) fn apply_change(
 }
 
 /// Punishes each verified equivocation in a block's evidence: the offender loses
-/// `slash_fraction_bps` of its power and leaves the set (from two heights on) unless it is
+/// `slash_fraction_bps` of its power (rounded up) and leaves the set (from two heights on) unless it is
 /// the last validator. Evidence that does not verify, is too old, names a key that was not a
 /// validator at the offence's height, or was already punished changes nothing; the block
 /// events say why.
@@ -181,8 +181,9 @@ pub(crate) fn punish(
             continue;
         }
         view.put(NS_SLASHED, &mark, &ctx.height);
+        // Rounded up: an offence costs at least one unit of power while any is left.
         let slash = |power: u64| -> u64 {
-            let cut = u128::from(power) * u128::from(bps) / 10_000;
+            let cut = (u128::from(power) * u128::from(bps)).div_ceil(10_000);
             // cut ≤ power, so the difference fits.
             power - u64::try_from(cut).unwrap_or(power)
         };

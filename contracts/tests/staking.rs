@@ -176,6 +176,11 @@ fn verified_equivocation_slashes_and_jails_once() {
     c.block_with(&[], &[ev]);
     assert_eq!(c.root(), root);
     assert_eq!(c.last_events[0].kind, "evidence_ignored");
+    // A second offence cuts the jailed power again, rounded up: 5% of 95 is 4.75, so 5.
+    c.block_with(&[], &[equivocation(&keys[2], 3)]);
+    assert_eq!(c.last_events[0].kind, "validator_slashed");
+    let jail: JailRecord = c.read(NS_JAILED, &offender.0).unwrap();
+    assert_eq!(jail.slashed_power, 90);
     // The council can re-admit it, at its slashed power.
     c.council_do(GovAction::AddValidator {
         key: offender,
@@ -183,7 +188,7 @@ fn verified_equivocation_slashes_and_jails_once() {
     });
     assert!(c.read::<JailRecord>(NS_JAILED, &offender.0).is_none());
     let set: ValidatorSet = c.read(NS_VALIDATORS, b"set").unwrap();
-    assert_eq!(power_of(&set, &offender), Some(95));
+    assert_eq!(power_of(&set, &offender), Some(90));
 }
 
 #[test]

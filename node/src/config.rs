@@ -79,6 +79,9 @@ pub struct P2pConfig {
     pub gossip_interval_ms: u64,
     /// Invalid messages from one peer before it is disconnected and banned for a while.
     pub max_strikes: u32,
+    /// Peer ids this node refuses and disconnects, whatever else admits them. Re-read on
+    /// SIGHUP, so an operator can cut a peer off (or let it back) without a restart.
+    pub blocked_peers: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,7 +146,22 @@ impl Default for P2pConfig {
             max_message_bytes: 8 * 1024 * 1024,
             gossip_interval_ms: 1000,
             max_strikes: 10,
+            blocked_peers: Vec::new(),
         }
+    }
+}
+
+impl P2pConfig {
+    /// `blocked_peers` as peer ids; an error names the entry that is not one.
+    pub fn blocked(&self) -> Result<Vec<libp2p::PeerId>> {
+        self.blocked_peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.parse()
+                    .map_err(|e| anyhow::anyhow!("field p2p.blocked_peers[{i}]: {p:?}: {e}"))
+            })
+            .collect()
     }
 }
 
@@ -206,6 +224,7 @@ impl Config {
         for (i, p) in self.p2p.peers.iter().enumerate() {
             addr(&format!("p2p.peers[{i}]"), p)?;
         }
+        self.p2p.blocked()?;
         if !self.rpc.listen.is_empty() {
             self.rpc
                 .listen
@@ -299,6 +318,8 @@ max_message_bytes = {max_message_bytes}
 gossip_interval_ms = {gossip_interval_ms}
 # Invalid messages from one peer before it is disconnected and banned for a while.
 max_strikes = {max_strikes}
+# Peer ids refused and disconnected. The node re-reads this list on SIGHUP.
+blocked_peers = [{blocked}]
 
 [rpc]
 # The HTTP API's address; "" turns it off.
@@ -340,6 +361,13 @@ max_bytes = {bb}
             max_message_bytes = self.p2p.max_message_bytes,
             gossip_interval_ms = self.p2p.gossip_interval_ms,
             max_strikes = self.p2p.max_strikes,
+            blocked = self
+                .p2p
+                .blocked_peers
+                .iter()
+                .map(|p| q(p))
+                .collect::<Vec<_>>()
+                .join(", "),
             rpc = q(&self.rpc.listen),
             rb = self.rpc.max_body_bytes,
             rc = self.rpc.max_concurrent,
@@ -374,6 +402,8 @@ mod tests {
             ..Config::default()
         };
         custom.p2p.peers = vec!["/ip4/127.0.0.1/tcp/1/p2p/x".into()];
+        custom.p2p.blocked_peers =
+            vec!["12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()];
         let back: Config = toml::from_str(&custom.commented()).unwrap();
         assert_eq!(back, custom);
     }
@@ -391,5 +421,8 @@ mod tests {
         std::fs::write(&path, "[consensus]\ntimeout_prevote_ms = 0\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("consensus.timeout_prevote_ms"), "{e}");
+        std::fs::write(&path, "[p2p]\nblocked_peers = [\"nope\"]\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("p2p.blocked_peers[0]"), "{e}");
     }
 }

@@ -86,6 +86,8 @@ pub struct LocalNode {
     pub p2p_port: u16,
     pub peer_id: String,
     pub child: Option<Child>,
+    /// Arguments added to `actad start` (such as `--misbehave equivocate`).
+    pub start_args: Vec<String>,
 }
 
 /// A network of local validators.
@@ -156,6 +158,7 @@ impl LocalNet {
                 p2p_port,
                 peer_id,
                 child: None,
+                start_args: Vec::new(),
             });
         }
         let genesis_time_ms = std::time::SystemTime::now()
@@ -209,6 +212,7 @@ impl LocalNet {
         let child = Command::new(&self.actad)
             .args(["start", "--home"])
             .arg(&node.home)
+            .args(&node.start_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -281,6 +285,41 @@ impl LocalNet {
     /// Lets a frozen node `i` run again (SIGCONT).
     pub fn resume(&self, i: usize) -> Result<()> {
         self.signal(i, "CONT")
+    }
+
+    /// Sets node `i`'s `p2p.blocked_peers` to the peer ids of `nodes` and has it re-read
+    /// its config (SIGHUP): it drops and refuses those peers until they are unblocked.
+    pub fn block(&self, i: usize, nodes: &[usize]) -> Result<()> {
+        let path = self.nodes[i].home.join("config.toml");
+        let mut config = Config::load(&path)?;
+        config.p2p.blocked_peers = nodes
+            .iter()
+            .map(|&j| self.nodes[j].peer_id.clone())
+            .collect();
+        std::fs::write(&path, config.commented())
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.signal(i, "HUP")
+    }
+
+    /// Splits the network: every node blocks the nodes outside its group.
+    pub fn partition(&self, groups: &[&[usize]]) -> Result<()> {
+        for group in groups {
+            let outside: Vec<usize> = (0..self.nodes.len())
+                .filter(|j| !group.contains(j))
+                .collect();
+            for &i in *group {
+                self.block(i, &outside)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a partition: every node unblocks every peer.
+    pub fn heal(&self) -> Result<()> {
+        for i in 0..self.nodes.len() {
+            self.block(i, &[])?;
+        }
+        Ok(())
     }
 
     /// Stops every node with SIGTERM.

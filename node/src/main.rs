@@ -53,6 +53,10 @@ enum Command {
     Start {
         #[arg(long)]
         home: PathBuf,
+        /// Misbehave on purpose, for fault-injection tests only: `equivocate` double-signs
+        /// every prevote, so that the other validators slash this one.
+        #[arg(long, hide = true, value_parser = ["equivocate"])]
+        misbehave: Option<String>,
     },
     /// Print the HTTP API's OpenAPI 3 document (the one served at /openapi.json).
     ///
@@ -100,7 +104,10 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Start { home } => start(Home(home)),
+        Command::Start { home, misbehave } => start(
+            Home(home),
+            misbehave.map(|_| acta_node::node::Misbehaviour::Equivocate),
+        ),
         Command::Openapi => {
             println!(
                 "{}",
@@ -147,13 +154,16 @@ fn init(
     Ok(())
 }
 
-fn start(home: Home) -> Result<()> {
+fn start(home: Home, misbehave: Option<acta_node::node::Misbehaviour>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let (node, handle) = Node::open(&home)?;
+        let (mut node, handle) = Node::open(&home)?;
+        if let Some(m) = misbehave {
+            node.misbehave(m);
+        }
         if let Some(addr) = rpc::listen_addr(&node.config().rpc.listen)? {
             rpc::spawn(addr, handle, node.config().rpc.clone()).await?;
         }

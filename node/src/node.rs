@@ -29,11 +29,13 @@ use acta_contracts::{
 };
 use acta_ledger::{
     block::Header,
+    codec,
     light::verify_commit,
     state::{AuthenticatedState, StateUpdate},
     store::Store,
     validator::ValidatorSet,
-    Block, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+    Block, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction, Vote,
+    VoteKind,
 };
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
@@ -141,8 +143,20 @@ struct Candidate {
     valid: Option<bool>,
 }
 
+/// Ways a validator can be made to misbehave on purpose, for fault-injection tests
+/// (`actad start --misbehave`); never set in production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// Next to every prevote it signs, sign and send a conflicting one (nil for a block, a
+    /// made-up block for nil): double-signing that honest validators turn into evidence.
+    Equivocate,
+}
+
 pub struct Node {
     config: Config,
+    /// Where `config` came from, re-read on SIGHUP.
+    config_path: std::path::PathBuf,
+    misbehaviour: Option<Misbehaviour>,
     /// The core's bound on rounds ahead of its own that it considers.
     future_rounds_max: u32,
     spec: ChainSpec,
@@ -178,6 +192,9 @@ pub struct Node {
 
     peer_heights: HashMap<PeerId, Height>,
     strikes: HashMap<PeerId, u32>,
+    /// Peers banned for invalid messages, and peers blocked by `p2p.blocked_peers`.
+    banned: HashSet<PeerId>,
+    config_blocked: HashSet<PeerId>,
     validator_peers: HashSet<PeerId>,
     dial: Vec<Multiaddr>,
     sync_in_flight: Option<(request_response::OutboundRequestId, Instant)>,
@@ -328,6 +345,8 @@ impl Node {
             committed: committed.clone(),
         };
         let mut node = Node {
+            config_path: home.config(),
+            misbehaviour: None,
             config,
             future_rounds_max: core_config.future_rounds_max,
             spec,
@@ -355,6 +374,8 @@ impl Node {
             nonce: rand::random(),
             peer_heights: HashMap::new(),
             strikes: HashMap::new(),
+            banned: HashSet::new(),
+            config_blocked: HashSet::new(),
             validator_peers,
             dial,
             sync_in_flight: None,
@@ -372,6 +393,8 @@ impl Node {
             .filter(|(h, _)| *h == height)
             .map(|(_, m)| m)
             .collect();
+        let blocked = node.config.p2p.blocked()?;
+        node.set_blocked(blocked);
         node.update_status();
         info!(height = %height, peer = %node.peer_id, "node opened");
         Ok((node, handle))
@@ -381,10 +404,17 @@ impl Node {
         &self.config
     }
 
-    /// Runs until SIGTERM or SIGINT.
+    /// Makes this validator misbehave on purpose (see [`Misbehaviour`]).
+    pub fn misbehave(&mut self, m: Misbehaviour) {
+        warn!(?m, "this validator will misbehave on purpose");
+        self.misbehaviour = Some(m);
+    }
+
+    /// Runs until SIGTERM or SIGINT; SIGHUP re-reads `p2p.blocked_peers`.
     pub async fn run(mut self) -> Result<()> {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
         let mut gossip =
             tokio::time::interval(Duration::from_millis(self.config.p2p.gossip_interval_ms));
         let mut redial = tokio::time::interval(Duration::from_secs(3));
@@ -394,6 +424,7 @@ impl Node {
             Request(Option<Request>),
             Gossip,
             Redial,
+            Reload,
             Stop,
         }
         loop {
@@ -405,6 +436,7 @@ impl Node {
                 _ = gossip.tick() => Event::Gossip,
                 _ = redial.tick() => Event::Redial,
                 _ = term.recv() => Event::Stop,
+                _ = hup.recv() => Event::Reload,
                 _ = tokio::signal::ctrl_c() => Event::Stop,
             };
             match event {
@@ -414,6 +446,7 @@ impl Node {
                 Event::Request(None) => {}
                 Event::Gossip => self.on_gossip_tick(),
                 Event::Redial => self.redial(),
+                Event::Reload => self.reload(),
                 Event::Stop => {
                     info!(height = %self.height, "stopping");
                     return Ok(());
@@ -480,6 +513,9 @@ impl Node {
                         self.own.push(m.clone());
                     }
                     self.publish_consensus(&m);
+                    if self.misbehaviour == Some(Misbehaviour::Equivocate) {
+                        self.equivocate(&m);
+                    }
                 }
                 Output::ScheduleTimeout {
                     timeout,
@@ -536,6 +572,22 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Signs and sends a prevote that conflicts with `m`, if `m` is this validator's
+    /// prevote: nil against a block, a made-up block against nil.
+    fn equivocate(&mut self, m: &Message) {
+        let Message::Vote(v) = m else { return };
+        if v.vote.kind != VoteKind::Prevote || v.validator != self.key.public() {
+            return;
+        }
+        let block = match v.vote.block {
+            Some(_) => None,
+            None => Some(Hash::digest(&codec::encode(&v.vote))),
+        };
+        let conflicting = Vote { block, ..v.vote }.sign(&self.key, &self.spec.chain_id);
+        warn!(height = %v.vote.height, round = v.vote.round.0, "equivocating on purpose");
+        self.publish(Gossip::Vote(conflicting));
     }
 
     fn publish_consensus(&mut self, m: &Message) {
@@ -1024,12 +1076,44 @@ impl Node {
         }
     }
 
+    /// Re-reads the config file and applies its `p2p.blocked_peers`; other settings take
+    /// effect at the next start. A file that does not load changes nothing.
+    fn reload(&mut self) {
+        match Config::load(&self.config_path).and_then(|c| c.p2p.blocked()) {
+            Ok(blocked) => {
+                info!(blocked = blocked.len(), "SIGHUP: re-read p2p.blocked_peers");
+                self.set_blocked(blocked);
+            }
+            Err(e) => warn!("SIGHUP: the config file was not applied: {e:#}"),
+        }
+    }
+
+    /// Blocks exactly `peers` by configuration (disconnecting them), and lets the peers
+    /// no longer listed back in unless they were banned for misbehaving.
+    fn set_blocked(&mut self, peers: Vec<PeerId>) {
+        let peers: HashSet<PeerId> = peers.into_iter().collect();
+        for p in self.config_blocked.difference(&peers) {
+            if !self.banned.contains(p) {
+                info!(peer = %p, "unblocking a peer");
+                self.swarm.behaviour_mut().blocked.unblock_peer(*p);
+            }
+        }
+        for p in peers.difference(&self.config_blocked) {
+            info!(peer = %p, "blocking a peer");
+            self.swarm.behaviour_mut().blocked.block_peer(*p);
+        }
+        self.config_blocked = peers;
+        // Peers let back in are dialed now rather than at the next redial tick.
+        self.redial();
+    }
+
     fn strike(&mut self, peer: PeerId, why: &str) {
         let n = self.strikes.entry(peer).or_insert(0);
         *n += 1;
         warn!(peer = %peer, strikes = *n, "{why}");
         if *n >= self.config.p2p.max_strikes {
             warn!(peer = %peer, "banning a peer that keeps sending invalid messages");
+            self.banned.insert(peer);
             self.swarm.behaviour_mut().blocked.block_peer(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }

@@ -3,6 +3,10 @@
 //! stop, the scenario checks that the network decides again within [`RECOVERY`], that
 //! every node holds the same blocks and state roots, and that every acknowledged
 //! transaction is in every node's ledger.
+//!
+//! Partitions use the nodes' own peer filtering: each node's `p2p.blocked_peers` is set to
+//! the nodes on the other side and the node re-reads it on SIGHUP. The equivocating
+//! validator is an `actad` started with the hidden `--misbehave equivocate` flag.
 
 use std::{
     path::Path,
@@ -14,7 +18,7 @@ use std::{
 };
 
 use acta_ledger::{testing, tx::IdentityCall, Call, ChainId, Transaction};
-use acta_node::devnet::{actad_beside_me, http, LocalNet};
+use acta_node::devnet::{actad_beside_me, get, http, LocalNet};
 use anyhow::{bail, Context, Result};
 
 /// How long the network may take to decide new blocks once the faults stop.
@@ -31,19 +35,39 @@ pub enum Scenario {
     Pause,
     /// Stop a validator, delete its data and restart it: it resyncs from the others.
     Wipe,
+    /// Split the validators: two against two (no side has 2/3 of the power, so no block
+    /// may be decided) and one against three (the three go on), then heal.
+    Partition,
+    /// One validator double-signs every prevote; the others must turn that into evidence,
+    /// slash it and drop it from the set, and go on without it.
+    Equivocate,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 3] = [Scenario::Kill, Scenario::Pause, Scenario::Wipe];
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Kill,
+        Scenario::Pause,
+        Scenario::Wipe,
+        Scenario::Partition,
+        Scenario::Equivocate,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Kill => "kill",
             Scenario::Pause => "pause",
             Scenario::Wipe => "wipe",
+            Scenario::Partition => "partition",
+            Scenario::Equivocate => "equivocate",
         }
     }
 }
+
+/// The validator that equivocates in [`Scenario::Equivocate`].
+const EQUIVOCATOR: usize = 3;
+
+/// How long a split with no 2/3 side is watched for blocks that must not come.
+const STALL_WATCH: Duration = Duration::from_secs(4);
 
 /// What a scenario found.
 #[derive(Debug)]
@@ -150,8 +174,17 @@ fn progress(net: &LocalNet, which: &[usize], blocks: u64) -> Result<()> {
 /// Runs `scenario` for `cycles` faults on a new network in `dir`, printing as it goes.
 pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
     let chain = "acta-chaos";
+    // One Byzantine validator is the most four tolerate.
+    let cycles = if scenario == Scenario::Equivocate {
+        1
+    } else {
+        cycles
+    };
     let council: Vec<_> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let mut net = LocalNet::init(&actad_beside_me()?, dir, 4, chain, &council, 2)?;
+    if scenario == Scenario::Equivocate {
+        net.nodes[EQUIVOCATOR].start_args = vec!["--misbehave".into(), "equivocate".into()];
+    }
     net.start_all()?;
     net.wait_height(1, FAULT_WAIT)?;
     println!(
@@ -193,6 +226,9 @@ pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
 }
 
 fn faults(net: &mut LocalNet, scenario: Scenario, cycles: u32) -> Result<()> {
+    if scenario == Scenario::Equivocate {
+        return equivocation(net);
+    }
     for cycle in 0..cycles {
         // Every validator in turn, node 0 included.
         let i = (cycle as usize + 1) % net.nodes.len();
@@ -223,12 +259,137 @@ fn faults(net: &mut LocalNet, scenario: Scenario, cycles: u32) -> Result<()> {
                 net.start(i)?;
                 println!("   restarted {name} from nothing");
             }
+            Scenario::Partition if cycle % 2 == 0 => {
+                // Two against two, paired differently each time.
+                let (a, b) = if cycle % 4 == 0 {
+                    ([0, 1], [2, 3])
+                } else {
+                    ([0, 2], [1, 3])
+                };
+                net.partition(&[&a, &b])?;
+                println!("   partition {a:?} | {b:?}: no side has 2/3 of the power");
+                let all: Vec<usize> = (0..net.nodes.len()).collect();
+                stalled(net, &all)?;
+                net.heal()?;
+                let healed = Instant::now();
+                progress(net, &all, 1).context("after healing")?;
+                println!(
+                    "   healed: a block decided by all {:.1} s later",
+                    healed.elapsed().as_secs_f64()
+                );
+            }
+            Scenario::Partition => {
+                net.partition(&[&[i], &others])?;
+                println!("   partition [{i}] | {others:?}: the three go on");
+                progress(net, &others, 3).context("the majority side")?;
+                net.heal()?;
+                println!("   healed");
+            }
+            Scenario::Equivocate => unreachable!("handled above"),
         }
         // The faulty node is back among the deciders before the next fault.
         let all: Vec<usize> = (0..net.nodes.len()).collect();
         progress(net, &all, 2).with_context(|| format!("{name} catching up"))?;
     }
     Ok(())
+}
+
+/// Watches `which` for [`STALL_WATCH`] and fails if any of them decides more than one block
+/// (one may already have been precommitted when the split began).
+fn stalled(net: &LocalNet, which: &[usize]) -> Result<()> {
+    let before: Vec<u64> = which.iter().map(|&i| net.height(i)).collect();
+    let top = before.iter().max().copied().unwrap_or(0);
+    let until = Instant::now() + STALL_WATCH;
+    while Instant::now() < until {
+        for &i in which {
+            let h = net.height(i);
+            if h > top + 1 {
+                bail!(
+                    "{} decided height {h} while no side had 2/3 of the power (heights were {before:?})",
+                    net.nodes[i].name
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// Waits until every node's validator set has dropped the equivocator, then checks that
+/// the others decide blocks without it.
+fn equivocation(net: &mut LocalNet) -> Result<()> {
+    let name = net.nodes[EQUIVOCATOR].name.clone();
+    println!("   {name} double-signs every prevote");
+    let until = Instant::now() + FAULT_WAIT;
+    let mut slashed = vec![false; net.nodes.len()];
+    while !slashed.iter().all(|s| *s) {
+        if Instant::now() > until {
+            bail!(
+                "{name} equivocated but was not dropped from the validator set of every node within {} s (dropped on: {slashed:?})",
+                FAULT_WAIT.as_secs()
+            );
+        }
+        for (i, done) in slashed.iter_mut().enumerate() {
+            if let Ok((200, v)) = get(&net.nodes[i].rpc, "/validators") {
+                let names: Vec<&str> = v["validators"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v["name"].as_str())
+                    .collect();
+                *done = names.len() == 3 && !names.contains(&name.as_str());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (height, before, after) = slash_event(net, 0)?;
+    if after >= before {
+        bail!("{name} was dropped from the set at height {height}, but its power was not cut ({before} to {after})");
+    }
+    println!(
+        "   {name} slashed at height {height} (power {before} to {after}) and dropped from the set"
+    );
+    let honest: Vec<usize> = (0..net.nodes.len()).filter(|&j| j != EQUIVOCATOR).collect();
+    progress(net, &honest, 3).context("the three honest validators")
+}
+
+/// The first `validator_slashed` event in node `i`'s blocks: its height, and the power
+/// before and after the slash.
+fn slash_event(net: &LocalNet, i: usize) -> Result<(u64, u64, u64)> {
+    for h in 1..=net.height(i) {
+        let (status, v) = get(&net.nodes[i].rpc, &format!("/blocks/{h}/results"))?;
+        if status != 200 {
+            continue;
+        }
+        if let Some(attributes) = find_event(&v, "validator_slashed") {
+            let power = |k: &str| -> Result<u64> {
+                attributes
+                    .iter()
+                    .find(|a| a[0] == k)
+                    .and_then(|a| a[1].as_str()?.parse().ok())
+                    .ok_or_else(|| anyhow::anyhow!("the slash event at height {h} has no {k}"))
+            };
+            return Ok((h, power("power_before")?, power("power_after")?));
+        }
+    }
+    bail!(
+        "no block of {} has a validator_slashed event",
+        net.nodes[i].name
+    )
+}
+
+/// The attributes (`[key, value]` pairs) of the first event named `kind` anywhere in `v`.
+fn find_event<'v>(v: &'v serde_json::Value, kind: &str) -> Option<&'v Vec<serde_json::Value>> {
+    match v {
+        serde_json::Value::Object(m) => {
+            if m.get("kind").and_then(|k| k.as_str()) == Some(kind) {
+                return m.get("attributes").and_then(|a| a.as_array());
+            }
+            m.values().find_map(|x| find_event(x, kind))
+        }
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_event(x, kind)),
+        _ => None,
+    }
 }
 
 /// After the faults: progress within [`RECOVERY`], one chain on all nodes, every

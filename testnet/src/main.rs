@@ -103,10 +103,13 @@ enum Command {
     /// Example: acta-testnet chaos --scenario kill --cycles 8
     Chaos {
         /// kill (SIGKILL and restart), pause (SIGSTOP and SIGCONT), wipe (delete a
-        /// validator's data and resync it), or all of them in turn.
+        /// validator's data and resync it), partition (2|2 splits that must stall and 1|3
+        /// splits where the three go on, each healed), equivocate (a validator double-signs
+        /// prevotes and must be slashed and dropped from the set), or all of them in turn.
         #[arg(long, default_value = "all")]
         scenario: ScenarioArg,
-        /// Faults per scenario, each on the next validator.
+        /// Faults per scenario, each on the next validator (equivocate has one Byzantine
+        /// validator, the most four can tolerate, and ignores this).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
         cycles: u32,
         /// Folder for the validators' homes (default: a new temporary folder, removed on
@@ -129,6 +132,8 @@ enum ScenarioArg {
     Kill,
     Pause,
     Wipe,
+    Partition,
+    Equivocate,
     All,
 }
 
@@ -261,6 +266,8 @@ fn chaos(scenario: ScenarioArg, cycles: u32, dir: Option<std::path::PathBuf>) ->
         ScenarioArg::Kill => vec![Scenario::Kill],
         ScenarioArg::Pause => vec![Scenario::Pause],
         ScenarioArg::Wipe => vec![Scenario::Wipe],
+        ScenarioArg::Partition => vec![Scenario::Partition],
+        ScenarioArg::Equivocate => vec![Scenario::Equivocate],
         ScenarioArg::All => Scenario::ALL.to_vec(),
     };
     let base = dir
