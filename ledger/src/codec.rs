@@ -50,7 +50,7 @@ pub(crate) fn read_len<R: std::io::Read>(
 }
 
 /// Reads a borsh `Vec<T>` whose length is at most `max`.
-pub(crate) fn read_vec<R: std::io::Read, T: BorshDeserialize>(
+pub fn read_vec<R: std::io::Read, T: BorshDeserialize>(
     reader: &mut R,
     max: usize,
     what: &str,

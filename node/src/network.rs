@@ -9,7 +9,9 @@
 
 use std::{io, time::Duration};
 
-use acta_ledger::{codec, Block, Commit, Evidence, Hash, Height, SignedProposal, SignedVote};
+use acta_ledger::{
+    codec, Block, Commit, Evidence, Hash, Height, SignedProposal, SignedVote, Transaction,
+};
 use borsh::{BorshDeserialize, BorshSerialize};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{
@@ -20,7 +22,9 @@ use libp2p::{
 };
 
 pub const TOPIC_CONSENSUS: &str = "acta/consensus/1";
-pub const TOPIC_TXS: &str = "acta/txs/1";
+pub const TOPIC_TXS: &str = "acta/txs/2";
+/// The most transactions one txs-topic message carries.
+pub const TX_BATCH_MAX: usize = 1024;
 pub const SYNC_PROTOCOL: &str = "/acta/sync/1";
 /// The most blocks one sync response carries.
 pub const SYNC_BLOCKS_MAX: u32 = 16;
@@ -39,6 +43,28 @@ pub enum Gossip {
         height: Height,
     },
     Evidence(Evidence),
+}
+
+/// A txs-topic message: transactions the sender admitted to its mempool, sent together so
+/// that gossip costs one message (and one gossipsub signature) per batch, not per
+/// transaction. At most [`TX_BATCH_MAX`].
+#[derive(Clone, Debug, BorshSerialize)]
+pub struct TxBatch(pub Vec<Transaction>);
+
+impl BorshDeserialize for TxBatch {
+    fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
+        Ok(TxBatch(codec::read_vec(
+            reader,
+            TX_BATCH_MAX,
+            "gossiped transactions",
+        )?))
+    }
+}
+
+impl TxBatch {
+    pub fn decode(bytes: &[u8], max: usize) -> acta_ledger::Result<TxBatch> {
+        codec::decode("transaction batch", bytes, max)
+    }
 }
 
 /// What goes on the wire: a fresh nonce makes a re-sent message new to gossipsub's

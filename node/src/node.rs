@@ -20,7 +20,7 @@ use std::{
 
 use acta_consensus::{Core, Input, Message, Output, ProposerSchedule, Timeout};
 use acta_contracts::{
-    execute_block,
+    execute_block_with,
     executor::{next_nonce, BlockResults},
     genesis::genesis_changes,
     staking::validators_at,
@@ -55,8 +55,8 @@ use crate::{
     mempool::{AddError, Mempool},
     metrics::Metrics,
     network::{
-        Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse, SYNC_BLOCKS_MAX,
-        TOPIC_CONSENSUS, TOPIC_TXS,
+        Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse, TxBatch,
+        SYNC_BLOCKS_MAX, TOPIC_CONSENSUS, TOPIC_TXS, TX_BATCH_MAX,
     },
     wal::Wal,
 };
@@ -69,6 +69,12 @@ pub enum Request {
     SubmitTx {
         tx: Box<Transaction>,
         reply: Option<oneshot::Sender<Result<Hash, AddError>>>,
+    },
+    /// Adds transactions to the mempool together (their signatures verified as one batch);
+    /// one verdict per transaction, in order.
+    SubmitBatch {
+        txs: Vec<Transaction>,
+        reply: oneshot::Sender<Vec<Result<Hash, AddError>>>,
     },
     /// Whether a transaction waits in the mempool.
     Pending {
@@ -112,6 +118,10 @@ pub struct CommittedTx {
     pub index: u32,
     pub outcome: acta_contracts::Outcome,
 }
+
+/// How long an admitted transaction may wait before it is gossiped with the others
+/// admitted meanwhile.
+const TX_FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How many committed blocks a slow subscriber may fall behind before it misses some.
 const COMMITTED_BACKLOG: usize = 256;
@@ -186,6 +196,8 @@ pub struct Node {
     /// This validator's own messages at `height`, re-sent while the height is undecided.
     own: Vec<Message>,
     evidence: Vec<Evidence>,
+    /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
+    tx_outbox: Vec<Transaction>,
     timers: BTreeMap<(Instant, u64), Timeout>,
     timer_seq: u64,
     nonce: u64,
@@ -369,6 +381,7 @@ impl Node {
             awaiting_check: HashSet::new(),
             own: Vec::new(),
             evidence: Vec::new(),
+            tx_outbox: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
             nonce: rand::random(),
@@ -418,12 +431,15 @@ impl Node {
         let mut gossip =
             tokio::time::interval(Duration::from_millis(self.config.p2p.gossip_interval_ms));
         let mut redial = tokio::time::interval(Duration::from_secs(3));
+        let mut flush = tokio::time::interval(TX_FLUSH_INTERVAL);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         enum Event {
             Swarm(Box<SwarmEvent<BehaviourEvent>>),
             Timer,
             Request(Option<Request>),
             Gossip,
             Redial,
+            Flush,
             Reload,
             Stop,
         }
@@ -435,6 +451,7 @@ impl Node {
                 r = self.requests.recv() => Event::Request(r),
                 _ = gossip.tick() => Event::Gossip,
                 _ = redial.tick() => Event::Redial,
+                _ = flush.tick(), if !self.tx_outbox.is_empty() => Event::Flush,
                 _ = term.recv() => Event::Stop,
                 _ = hup.recv() => Event::Reload,
                 _ = tokio::signal::ctrl_c() => Event::Stop,
@@ -446,6 +463,7 @@ impl Node {
                 Event::Request(None) => {}
                 Event::Gossip => self.on_gossip_tick(),
                 Event::Redial => self.redial(),
+                Event::Flush => self.flush_txs(),
                 Event::Reload => self.reload(),
                 Event::Stop => {
                     info!(height = %self.height, "stopping");
@@ -651,7 +669,9 @@ impl Node {
             time,
             proposer: self.key.public(),
         };
-        let outcome = execute_block(self.store.as_ref(), &ctx, &txs, &evidence)?;
+        let outcome = execute_block_with(self.store.as_ref(), &ctx, &txs, &evidence, &|id| {
+            self.mempool.contains(id)
+        })?;
         let update = self.store.prepare(&outcome.changes, height)?;
         let results_root = BlockResults::results_root(&outcome.receipts);
         // Transactions the executor refused stay in: their receipts say why, and the
@@ -763,7 +783,14 @@ impl Node {
             time: h.time,
             proposer: h.proposer,
         };
-        let outcome = execute_block(self.store.as_ref(), &ctx, &block.txs, &block.evidence)?;
+        // Transactions in the mempool had their signatures verified on admission.
+        let outcome = execute_block_with(
+            self.store.as_ref(),
+            &ctx,
+            &block.txs,
+            &block.evidence,
+            &|id| self.mempool.contains(id),
+        )?;
         let update = self.store.prepare(&outcome.changes, h.height)?;
         if update.root != h.state_root {
             bail!(
@@ -986,16 +1013,73 @@ impl Node {
         self.carry_out(out)
     }
 
+    /// A peer's batch of transactions: rejected (and the peer struck) if it does not decode
+    /// or holds a transaction with a bad signature or another chain's id; forwarded by
+    /// gossipsub if this node admitted any of it.
     fn on_tx_bytes(&mut self, data: &[u8]) -> MessageAcceptance {
-        let Ok(tx) = Transaction::decode(data) else {
+        let Ok(TxBatch(txs)) = TxBatch::decode(data, self.config.p2p.max_message_bytes) else {
             return MessageAcceptance::Reject;
         };
-        match self.add_txs(vec![tx]).pop() {
-            Some(Ok(_)) => MessageAcceptance::Accept,
-            Some(Err(AddError::BadSignature(_) | AddError::WrongChain { .. })) => {
-                MessageAcceptance::Reject
+        let results = self.add_txs(txs);
+        if results.iter().any(|r| {
+            matches!(
+                r,
+                Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
+            )
+        }) {
+            MessageAcceptance::Reject
+        } else if results.iter().any(Result::is_ok) {
+            MessageAcceptance::Accept
+        } else {
+            MessageAcceptance::Ignore
+        }
+    }
+
+    /// Admits transactions from this node's API and queues those admitted for gossip.
+    fn submit_txs(&mut self, txs: Vec<Transaction>) -> Vec<Result<Hash, AddError>> {
+        let copies = txs.clone();
+        let results = self.add_txs(txs);
+        for (tx, r) in copies.into_iter().zip(&results) {
+            if r.is_ok() {
+                self.tx_outbox.push(tx);
             }
-            _ => MessageAcceptance::Ignore,
+        }
+        if self.tx_outbox.len() >= TX_BATCH_MAX {
+            self.flush_txs();
+        }
+        results
+    }
+
+    /// Gossips the transactions admitted since the last flush, in messages of at most
+    /// [`TX_BATCH_MAX`] transactions and a quarter of the gossip size limit.
+    fn flush_txs(&mut self) {
+        let outbox = std::mem::take(&mut self.tx_outbox);
+        let budget = self.config.p2p.max_message_bytes / 4;
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for tx in outbox {
+            let len = tx.encode().len();
+            if !batch.is_empty() && (batch.len() == TX_BATCH_MAX || bytes + len > budget) {
+                self.publish_txs(std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += len;
+            batch.push(tx);
+        }
+        if !batch.is_empty() {
+            self.publish_txs(batch);
+        }
+    }
+
+    fn publish_txs(&mut self, txs: Vec<Transaction>) {
+        let bytes = acta_ledger::codec::encode(&TxBatch(txs));
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.txs_topic.clone(), bytes)
+        {
+            debug!("publishing transactions: {e}");
         }
     }
 
@@ -1019,21 +1103,13 @@ impl Node {
     fn on_request(&mut self, request: Request) {
         match request {
             Request::SubmitTx { tx, reply } => {
-                let bytes = tx.encode();
-                let result = self.add_txs(vec![*tx]).pop().unwrap_or(Err(AddError::Full));
-                if result.is_ok() {
-                    if let Err(e) = self
-                        .swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .publish(self.txs_topic.clone(), bytes)
-                    {
-                        debug!("publishing a transaction: {e}");
-                    }
-                }
+                let result = self.submit_txs(vec![*tx]).pop().unwrap_or(Err(AddError::Full));
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
                 }
+            }
+            Request::SubmitBatch { txs, reply } => {
+                let _ = reply.send(self.submit_txs(txs));
             }
             Request::Pending { id, reply } => {
                 let _ = reply.send(self.mempool.contains(&id));

@@ -12,8 +12,11 @@
 //! - [`local`]: `acta-testnet init|up|down|status|logs`, a local network that outlives the
 //!   command.
 //!
-//! Still to come: the load generator.
+//! - [`bench`]: `acta-testnet bench`, a load generator with pre-signed transactions of the
+//!   city's kinds, and its measurements; [`chart`] draws them as SVG.
 
+pub mod bench;
+pub mod chart;
 pub mod chaos;
 pub mod demo;
 pub mod local;

@@ -70,21 +70,7 @@ pub fn init(dir: &Path, n: usize, chain_id: &str) -> Result<Manifest> {
     let agency = testing::key(0xd1, 0);
     let actad = actad_beside_me()?;
     let net = LocalNet::init(&actad, dir, n, chain_id, &council, 2)?;
-    // The city agency may issue every kind of credential from the first block.
-    for node in &net.nodes {
-        let path = node.home.join("genesis.json");
-        let (mut genesis, _) = Genesis::load(&path)?;
-        genesis.issuers = vec![GenesisIssuer {
-            did: Did::from_initial_key(&agency.public()).to_string(),
-            kinds: vec![
-                CredentialKind::Resident,
-                CredentialKind::SensorOperator,
-                CredentialKind::Auditor,
-                CredentialKind::BudgetOffice,
-            ],
-        }];
-        genesis.save(&path)?;
-    }
+    add_genesis_issuer(&net, &agency)?;
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
     let named = council
@@ -113,6 +99,26 @@ pub fn init(dir: &Path, n: usize, chain_id: &str) -> Result<Manifest> {
     };
     std::fs::write(dir.join(MANIFEST), serde_json::to_string_pretty(&manifest)?)?;
     Ok(manifest)
+}
+
+/// Makes `agency` (its DID, created by the agency itself) an issuer of every kind of
+/// credential from the first block, in every node's genesis.
+pub fn add_genesis_issuer(net: &LocalNet, agency: &acta_ledger::Keypair) -> Result<()> {
+    for node in &net.nodes {
+        let path = node.home.join("genesis.json");
+        let (mut genesis, _) = Genesis::load(&path)?;
+        genesis.issuers = vec![GenesisIssuer {
+            did: Did::from_initial_key(&agency.public()).to_string(),
+            kinds: vec![
+                CredentialKind::Resident,
+                CredentialKind::SensorOperator,
+                CredentialKind::Auditor,
+                CredentialKind::BudgetOffice,
+            ],
+        }];
+        genesis.save(&path)?;
+    }
+    Ok(())
 }
 
 fn pid_file(node: &NodeEntry) -> PathBuf {

@@ -101,6 +101,7 @@ enum Command {
     /// every node's ledger. Exits 1 if any check fails.
     ///
     /// Example: acta-testnet chaos --scenario kill --cycles 8
+    Bench(BenchArgs),
     Chaos {
         /// kill (SIGKILL and restart), pause (SIGSTOP and SIGCONT), wipe (delete a
         /// validator's data and resync it), partition (2|2 splits that must stall and 1|3
@@ -117,6 +118,42 @@ enum Command {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+}
+
+/// Send pre-signed transactions of the city's kinds (ballots, DID document updates,
+/// attestation batches) to a new local 4-validator network at a held rate, or at rates
+/// stepped up until it saturates; report committed transactions per second, submit-to-
+/// commit latency (p50, p90, p99, max), blocks per second, CPU and memory per validator and
+/// refusals by reason; write them as JSON and as an SVG chart over time.
+///
+/// Example: acta-testnet bench --rate 5000 --duration 60
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Hold this many transactions per second.
+    #[arg(long, default_value_t = 2000, conflicts_with = "step")]
+    rate: u32,
+    /// Step the rate up instead: FROM:STEP:TO transactions per second, each for
+    /// --duration; stops at the first step that commits under 90% of what it sent.
+    #[arg(long, value_name = "FROM:STEP:TO")]
+    step: Option<String>,
+    /// Seconds at the rate (per step when stepping).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    duration: u64,
+    /// Shares of each kind, in parts.
+    #[arg(long, default_value = "ballot=40,did=30,attest=30")]
+    mix: acta_testnet::bench::Mix,
+    /// Residents who vote or update their DIDs (half each).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(16..=100_000))]
+    residents: u32,
+    /// Sensors that attest.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    devices: u32,
+    /// Folder for the results: bench.json and bench.svg.
+    #[arg(long, default_value = "bench")]
+    out: std::path::PathBuf,
+    /// Folder for the validators' homes (default: a new temporary folder, removed after).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
 }
 
 /// Where a local network lives.
@@ -198,6 +235,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => sim(args),
+        Command::Bench(args) => bench(args),
         Command::Chaos {
             scenario,
             cycles,
@@ -255,6 +293,70 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("acta-testnet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    use acta_testnet::bench::{self, Load, Options};
+    let each = std::time::Duration::from_secs(args.duration);
+    let load = match &args.step {
+        None => Load::Hold {
+            rate: args.rate,
+            duration: each,
+        },
+        Some(s) => {
+            let parts: Vec<Option<u32>> = s.split(':').map(|p| p.parse().ok()).collect();
+            match parts.as_slice() {
+                [Some(from), Some(step), Some(to)] if from <= to && *step > 0 => Load::Step {
+                    from: *from,
+                    step: *step,
+                    to: *to,
+                    each,
+                },
+                _ => {
+                    eprintln!("acta-testnet bench: --step {s:?}: expected FROM:STEP:TO, whole numbers, FROM ≤ TO, STEP > 0");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("acta-testnet bench: creating {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    let temporary = args.dir.is_none();
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("acta-bench-{}", std::process::id())));
+    let opts = Options {
+        dir: dir.clone(),
+        load,
+        mix: args.mix,
+        residents: args.residents,
+        devices: args.devices,
+        json: args.out.join("bench.json"),
+        chart: args.out.join("bench.svg"),
+    };
+    let command: Vec<String> = std::env::args().collect();
+    let result = bench::run(&opts, &command.join(" "));
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    match result {
+        Ok(report) => {
+            bench::print_summary(&report);
+            println!(
+                "   wrote {} and {}",
+                opts.json.display(),
+                opts.chart.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("acta-testnet bench: {e:#}");
             ExitCode::FAILURE
         }
     }

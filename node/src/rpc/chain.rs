@@ -224,6 +224,65 @@ pub async fn submit(
     }
 }
 
+/// The most transactions one `POST /txs/batch` carries.
+pub const SUBMIT_BATCH_MAX: usize = 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBatchBody {
+    /// Borsh encodings in hex, each a transaction.
+    txs: Vec<String>,
+}
+
+/// `POST /txs/batch` with `{"txs": ["<hex>", ...]}`: up to [`SUBMIT_BATCH_MAX`]
+/// transactions checked by the mempool together (signatures verified as one batch), like
+/// `mode=sync` for each. The answer has one entry per transaction, in order: its hash and
+/// `pending`, or a refusal's `code` and `message`. One transaction's refusal does not
+/// affect the others; a signer's transactions must come in nonce order.
+pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBody>) -> ApiResult {
+    if body.txs.len() > SUBMIT_BATCH_MAX {
+        return Err(ApiError::bad_request(format!(
+            "{} transactions in one batch; at most {SUBMIT_BATCH_MAX}",
+            body.txs.len()
+        )));
+    }
+    let mut answers: Vec<Option<Value>> = Vec::with_capacity(body.txs.len());
+    let mut txs = Vec::with_capacity(body.txs.len());
+    for (i, hex_tx) in body.txs.iter().enumerate() {
+        let decoded = hex::decode(hex_tx.trim())
+            .map_err(|e| format!("txs[{i}] is not hex: {e}"))
+            .and_then(|b| Transaction::decode(&b).map_err(|e| format!("txs[{i}]: {e}")));
+        match decoded {
+            Ok(tx) => {
+                txs.push(tx);
+                answers.push(None);
+            }
+            Err(message) => {
+                answers.push(Some(json!({ "code": "bad_transaction", "message": message })))
+            }
+        }
+    }
+    let (reply, verdicts) = oneshot::channel();
+    api.node
+        .requests
+        .send(Request::SubmitBatch { txs, reply })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    let mut verdicts = verdicts.await.map_err(|_| ApiError::stopping())?.into_iter();
+    let results: Vec<Value> = answers
+        .into_iter()
+        .map(|a| {
+            a.unwrap_or_else(|| match verdicts.next() {
+                Some(Ok(hash)) => json!({ "hash": hash, "status": "pending" }),
+                Some(Err(e)) => json!({ "code": e.code(), "message": e.to_string() }),
+                None => json!({ "code": "internal", "message": "no verdict" }),
+            })
+        })
+        .collect();
+    let accepted = results.iter().filter(|r| r["status"] == "pending").count();
+    ok(json!({ "accepted": accepted, "results": results }))
+}
+
 async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
     let id = tx.id();
     let (reply, answer) = oneshot::channel();

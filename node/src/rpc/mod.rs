@@ -195,6 +195,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
             get(chain::block_results),
         ),
         (Method::POST, "/txs", post(chain::submit)),
+        (Method::POST, "/txs/batch", post(chain::submit_batch)),
         (Method::GET, "/txs/{hash}", get(chain::tx)),
         (Method::GET, "/events/blocks", get(chain::block_events)),
         (Method::GET, "/events/txs/{hash}", get(chain::tx_events)),

@@ -201,6 +201,22 @@ fn schemas() -> Value {
         "SubmitBody": obj(&["tx"], json!({
             "tx": string("The transaction's borsh encoding, hex (docs/wire-format.md, section 5.1)."),
         })),
+        "SubmitBatchBody": obj(&["txs"], json!({
+            "txs": array(string("A transaction's borsh encoding, hex.")),
+        })),
+        "SubmitBatchAnswer": obj(&["accepted", "results"], json!({
+            "accepted": int("How many transactions the mempool admitted."),
+            "results": array(json!({
+                "type": "object",
+                "description": "Per transaction, in order: its hash and `pending`, or a refusal's `code` and `message`.",
+                "properties": {
+                    "hash": schema_ref("Hash"),
+                    "status": { "type": "string", "enum": ["pending"] },
+                    "code": string("Why it was refused (the mempool's codes, or bad_transaction)."),
+                    "message": string("The refusal in words."),
+                },
+            })),
+        })),
         "SubmitAnswer": obj(&["hash", "status"], json!({
             "hash": schema_ref("Hash"),
             "status": { "type": "string", "enum": ["queued", "pending", "committed"] },
@@ -543,6 +559,22 @@ fn paths() -> Value {
         error("mode=commit: not committed within the wait; it may still be."),
     );
     add("/txs", "post", submit);
+    let mut batch = op(
+        "Submit up to 1024 transactions at once, each checked by the mempool as with mode=sync",
+        "chain",
+        vec![],
+        schema_ref("SubmitBatchAnswer"),
+    );
+    batch["requestBody"] =
+        json!({ "required": true, "content": json_content(schema_ref("SubmitBatchBody")) });
+    let r = batch["responses"]
+        .as_object_mut()
+        .expect("responses is an object");
+    r.insert(
+        "413".into(),
+        error("The body is larger than rpc.max_body_bytes."),
+    );
+    add("/txs/batch", "post", batch);
     let hash = || {
         path_param(
             "hash",

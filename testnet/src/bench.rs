@@ -1,0 +1,1270 @@
+//! `acta-testnet bench`: a load generator against a local 4-validator network.
+//!
+//! Before anything is measured, the bench sets up a city (residents with DIDs and Resident
+//! credentials, sensors registered by an operator, a budget round open for voting) and
+//! signs every transaction of the run: ballots, DID document updates and attestation
+//! batches, in the proportions of `--mix`, spread over many signers. Then it sends them at
+//! the target rate (held, or stepped up to find where the network saturates) through
+//! `POST /txs/batch`, each signer always to the same node so its nonces arrive in order.
+//!
+//! It measures what an operator would ask for: transactions committed per second, latency
+//! from submit to commit (seen in node 0's `/events/blocks`), blocks per second, CPU and
+//! resident memory of each validator process (from `/proc`), the machine's load, and
+//! refusals by reason (by the mempool, or by the ledger in a block). The results go to a
+//! JSON file and an SVG chart of throughput and latency over time.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::{BufRead, BufReader, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use acta_ledger::{
+    merkle,
+    records::{
+        BallotFormat, CredentialKind, DidDocument, RoundSpec, Rule, RuleProfile, Service,
+        TieBreak, VerificationMethod,
+    },
+    testing,
+    tx::{AttestationBatch, BudgetCall, CredentialCall, IdentityCall, SensorCall},
+    types::Text,
+    Call, ChainId, Did, Hash, Height, Keypair, Timestamp, Transaction,
+};
+use acta_contracts::executor::NS_NONCE;
+use acta_node::devnet::{actad_beside_me, http, LocalNet, Wallet};
+use anyhow::{bail, Context, Result};
+use borsh::BorshDeserialize;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::chart::{self, Sample};
+
+/// How the rate is driven.
+#[derive(Clone, Debug)]
+pub enum Load {
+    /// One rate for the whole run.
+    Hold { rate: u32, duration: Duration },
+    /// `from`, `from + step`, ... up to `to`, each for `each`; stops early once a step
+    /// commits less than 90% of what it offered (the network is saturated).
+    Step {
+        from: u32,
+        step: u32,
+        to: u32,
+        each: Duration,
+    },
+}
+
+impl Load {
+    /// The steps as (rate, duration).
+    fn steps(&self) -> Vec<(u32, Duration)> {
+        match *self {
+            Load::Hold { rate, duration } => vec![(rate, duration)],
+            Load::Step {
+                from,
+                step,
+                to,
+                each,
+            } => {
+                let mut out = Vec::new();
+                let mut r = from;
+                while r <= to {
+                    out.push((r, each));
+                    r = match r.checked_add(step.max(1)) {
+                        Some(n) => n,
+                        None => break,
+                    };
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Shares of each kind of transaction, in parts.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Mix {
+    pub ballot: u32,
+    pub did_update: u32,
+    pub attest: u32,
+}
+
+impl std::str::FromStr for Mix {
+    type Err = String;
+
+    /// `ballot=40,did=30,attest=30`.
+    fn from_str(s: &str) -> Result<Mix, String> {
+        let mut mix = Mix {
+            ballot: 0,
+            did_update: 0,
+            attest: 0,
+        };
+        for part in s.split(',') {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: expected kind=parts"))?;
+            let v: u32 = v
+                .trim()
+                .parse()
+                .map_err(|e| format!("{part:?}: parts must be a whole number: {e}"))?;
+            match k.trim() {
+                "ballot" => mix.ballot = v,
+                "did" => mix.did_update = v,
+                "attest" => mix.attest = v,
+                other => return Err(format!("{other:?}: the kinds are ballot, did and attest")),
+            }
+        }
+        if mix.ballot + mix.did_update + mix.attest == 0 {
+            return Err("at least one kind needs a share".into());
+        }
+        Ok(mix)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where the validators' homes go (must not exist).
+    pub dir: PathBuf,
+    pub load: Load,
+    pub mix: Mix,
+    pub residents: u32,
+    pub devices: u32,
+    /// The JSON results and the SVG chart are written here.
+    pub json: PathBuf,
+    pub chart: PathBuf,
+}
+
+const CHAIN: &str = "acta-bench";
+/// The most transactions in one `POST /txs/batch` (its body stays well under the API's
+/// default 256 KiB).
+const REQUEST_TXS: usize = 256;
+/// How often the sender tops up to the target rate.
+const TICK: Duration = Duration::from_millis(20);
+/// How long after the last send the bench waits for stragglers to commit.
+const DRAIN: Duration = Duration::from_secs(15);
+/// The readings in each attestation batch.
+const READINGS: u64 = 30;
+
+/// What one kind of signer signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Ballot,
+    DidUpdate,
+    Attest,
+}
+
+/// A pre-signed transaction and where it goes.
+struct Prepared {
+    hex: String,
+    id: Hash,
+    lane: u32,
+    node: usize,
+}
+
+fn did(key: &Keypair) -> Did {
+    Did::from_initial_key(&key.public())
+}
+
+fn text<const N: usize>(s: &str) -> Result<Text<N>> {
+    Text::new(s).with_context(|| format!("text {s:?}"))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The city's keys.
+struct City {
+    agency: Keypair,
+    office: Keypair,
+    operator: Keypair,
+    residents: Vec<Keypair>,
+    devices: Vec<Keypair>,
+    /// Each device's first window start (Unix ms).
+    t0: u64,
+}
+
+/// Sends `txs` (any signers, each signer's in nonce order) so that no signer has more than
+/// 48 waiting at once, waiting after each round until the ledger has taken them all.
+fn send_paced(w: &mut Wallet<'_>, txs: Vec<Transaction>) -> Result<()> {
+    let mut by_signer: BTreeMap<[u8; 32], Vec<Transaction>> = BTreeMap::new();
+    for tx in txs {
+        by_signer.entry(tx.signer.0).or_default().push(tx);
+    }
+    loop {
+        let round: Vec<Transaction> = by_signer
+            .values_mut()
+            .flat_map(|v| v.drain(..v.len().min(48)).collect::<Vec<_>>())
+            .collect();
+        if round.is_empty() {
+            return Ok(());
+        }
+        w.send(&round)?;
+        let mut want: BTreeMap<[u8; 32], u64> = BTreeMap::new();
+        for tx in &round {
+            let n = want.entry(tx.signer.0).or_default();
+            *n = (*n).max(tx.nonce + 1);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for (signer, want) in want {
+            loop {
+                let have = w
+                    .net
+                    .state(0, NS_NONCE, &signer)?
+                    .map(|b| u64::try_from_slice(&b))
+                    .transpose()?
+                    .unwrap_or(0);
+                if have >= want {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "the set-up's transactions of {} were not all accepted (nonce {have} of {want})",
+                        hex::encode(signer)
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Registers the city on a fresh network: DIDs, credentials, devices, a budget round in
+/// its voting phase with eight projects.
+fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
+    let mut w = Wallet::new(net, ChainId::new(CHAIN)?);
+    let city = City {
+        agency: testing::key(0xd1, 0),
+        office: testing::key(0xd3, 0),
+        operator: testing::key(0xd4, 0),
+        residents: (0..residents).map(|i| testing::key(0xb2, i)).collect(),
+        devices: (0..devices).map(|i| testing::key(0xb5, i)).collect(),
+        // A day ago: every window of the run ends before its block's time.
+        t0: now_ms() - 86_400_000,
+    };
+    let everyone: Vec<&Keypair> = [&city.agency, &city.office, &city.operator]
+        .into_iter()
+        .chain(&city.residents)
+        .chain(&city.devices)
+        .collect();
+    let creates: Vec<Transaction> = everyone
+        .iter()
+        .map(|k| {
+            w.tx(
+                k,
+                Call::Identity(IdentityCall::CreateDid {
+                    next_key_hash: None,
+                }),
+            )
+        })
+        .collect();
+    send_paced(&mut w, creates)?;
+    let issue = |subject: &Keypair, kind: CredentialKind, district: Option<&str>| {
+        Ok::<_, anyhow::Error>(Call::Credential(CredentialCall::Issue {
+            id: Hash::digest_parts(&[b"bench credential", &subject.public().0, &[kind as u8]]),
+            issuer: did(&city.agency),
+            subject: did(subject),
+            kind,
+            district: district.map(text::<32>).transpose()?,
+            valid_from: Timestamp(0),
+            valid_until: Timestamp(4_102_444_800_000),
+        }))
+    };
+    let mut creds = vec![
+        w.tx(
+            &city.agency,
+            issue(&city.office, CredentialKind::BudgetOffice, None)?,
+        ),
+        w.tx(
+            &city.agency,
+            issue(&city.operator, CredentialKind::SensorOperator, None)?,
+        ),
+    ];
+    for r in &city.residents {
+        let call = issue(r, CredentialKind::Resident, Some("old-town"))?;
+        creds.push(w.tx(&city.agency, call));
+    }
+    send_paced(&mut w, creds)?;
+    println!(
+        "   {} residents with DIDs and Resident credentials",
+        city.residents.len()
+    );
+
+    // Each device consents to its operator, which registers it.
+    let mut consents = Vec::new();
+    for d in &city.devices {
+        let document = DidDocument {
+            verification_methods: vec![VerificationMethod {
+                id: text("key-1")?,
+                key: d.public(),
+            }],
+            controllers: vec![did(&city.operator)],
+            services: vec![],
+        };
+        consents.push(w.tx(
+            d,
+            Call::Identity(IdentityCall::UpdateDocument {
+                did: did(d),
+                document,
+            }),
+        ));
+    }
+    send_paced(&mut w, consents)?;
+    let mut registers = Vec::new();
+    for (i, d) in city.devices.iter().enumerate() {
+        let call = Call::Sensor(SensorCall::Register {
+            operator: did(&city.operator),
+            device: did(d),
+            kind: text("air.pm25")?,
+            unit: text("ug/m3")?,
+            location: text("u2yhvd")?,
+            stream: text(&format!("pm25-{i}"))?,
+        });
+        registers.push(w.tx(&city.operator, call));
+    }
+    send_paced(&mut w, registers)?;
+    println!("   {} sensors registered", city.devices.len());
+
+    let h = net.height(0);
+    let spec = RoundSpec {
+        title: text("Bench budget")?,
+        district: text("old-town")?,
+        budget: 1_000_000,
+        proposals_from: Height(h + 3),
+        voting_from: Height(h + 8),
+        closes_at: Height(h + 100_000_000),
+        ballot: BallotFormat::Approval { min: 1, max: 3 },
+        rule: RuleProfile {
+            rule: Rule::Mes,
+            tie_break: TieBreak::VotesThenCost,
+        },
+    };
+    let open = w.tx(
+        &city.office,
+        Call::Budget(BudgetCall::OpenRound {
+            office: did(&city.office),
+            spec: spec.clone(),
+        }),
+    );
+    w.send_and_settle(&[open], &[&city.office])?;
+    net.wait_height(spec.proposals_from.0, Duration::from_secs(60))?;
+    let proposers: Vec<&Keypair> = city.residents.iter().take(8).collect();
+    let proposals: Vec<Transaction> = proposers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Ok(w.tx(
+                p,
+                Call::Budget(BudgetCall::Propose {
+                    round: 0,
+                    proposer: did(p),
+                    title: text(&format!("Project {i}"))?,
+                    cost: 100_000 + 10_000 * i as u64,
+                }),
+            ))
+        })
+        .collect::<Result<_>>()?;
+    w.send_and_settle(&proposals, &proposers)?;
+    net.wait_height(spec.voting_from.0, Duration::from_secs(60))?;
+    println!("   budget round 0 open for voting, 8 projects");
+    Ok(city)
+}
+
+/// A signer of the run: its key, what it signs, its next nonce and (for devices) its chain.
+struct Lane {
+    key: Keypair,
+    kind: Kind,
+    nonce: u64,
+    index: u32,
+    sequence: u64,
+    prev: Hash,
+    stream: String,
+}
+
+/// Signs `count` transactions in the proportions of `mix`, cycling through the signers of
+/// each kind. The calls are decided in order (device chains need it); signing runs on every
+/// core.
+fn presign(net: &LocalNet, city: &City, mix: Mix, count: usize) -> Result<Vec<Prepared>> {
+    let mut lanes: Vec<Lane> = Vec::new();
+    let half = city.residents.len() / 2;
+    for (i, r) in city.residents.iter().enumerate() {
+        // Half the residents vote, half update their DID documents; the first eight also
+        // proposed a project.
+        let kind = if i < half || mix.did_update == 0 {
+            Kind::Ballot
+        } else {
+            Kind::DidUpdate
+        };
+        let kind = if mix.ballot == 0 { Kind::DidUpdate } else { kind };
+        lanes.push(Lane {
+            key: Keypair::from_seed(r.seed()),
+            kind,
+            nonce: 1 + u64::from(i < 8),
+            index: u32::try_from(i)?,
+            sequence: 0,
+            prev: Hash::ZERO,
+            stream: String::new(),
+        });
+    }
+    for (i, d) in city.devices.iter().enumerate() {
+        lanes.push(Lane {
+            key: Keypair::from_seed(d.seed()),
+            kind: Kind::Attest,
+            nonce: 2,
+            index: u32::try_from(i)?,
+            sequence: 0,
+            prev: Hash::ZERO,
+            stream: format!("pm25-{i}"),
+        });
+    }
+    // Check the nonces assumed above against the ledger for a few lanes of each kind.
+    for lane in lanes.iter().step_by(97) {
+        let have = net
+            .state(0, NS_NONCE, &lane.key.public().0)?
+            .map(|b| u64::try_from_slice(&b))
+            .transpose()?
+            .unwrap_or(0);
+        if have != lane.nonce {
+            bail!(
+                "the set-up left signer {} at nonce {have}, not {}",
+                lane.key.public(),
+                lane.nonce
+            );
+        }
+    }
+    let by_kind = |k: Kind| -> Vec<usize> {
+        lanes
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.kind == k)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let pools = [
+        (Kind::Ballot, mix.ballot, by_kind(Kind::Ballot)),
+        (Kind::DidUpdate, mix.did_update, by_kind(Kind::DidUpdate)),
+        (Kind::Attest, mix.attest, by_kind(Kind::Attest)),
+    ];
+    let pattern: Vec<usize> = pools
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, parts, lanes))| {
+            let n = if lanes.is_empty() { 0 } else { *parts };
+            std::iter::repeat_n(p, n as usize)
+        })
+        .collect();
+    if pattern.is_empty() {
+        bail!("no signers for any kind in the mix");
+    }
+    let chain = ChainId::new(CHAIN)?;
+    let mut cursor = [0usize; 3];
+    // (lane, nonce, call) in sending order.
+    let mut plan: Vec<(u32, u64, Call)> = Vec::with_capacity(count);
+    for i in 0..count {
+        let p = pattern[i % pattern.len()];
+        let (kind, _, members) = &pools[p];
+        let lane_ix = members[cursor[p] % members.len()];
+        cursor[p] += 1;
+        let lane = &mut lanes[lane_ix];
+        let call = match kind {
+            Kind::Ballot => {
+                let n = lane.nonce + u64::from(lane.index);
+                let first = u32::try_from(n % 8)?;
+                Call::Budget(BudgetCall::Vote {
+                    round: 0,
+                    voter: did(&lane.key),
+                    projects: vec![first, (first + 3) % 8],
+                })
+            }
+            Kind::DidUpdate => Call::Identity(IdentityCall::UpdateDocument {
+                did: did(&lane.key),
+                document: DidDocument {
+                    verification_methods: vec![VerificationMethod {
+                        id: text("key-1")?,
+                        key: lane.key.public(),
+                    }],
+                    controllers: vec![],
+                    services: vec![Service {
+                        id: text("profile")?,
+                        kind: text("LinkedDomains")?,
+                        endpoint: text(&format!(
+                            "https://residents.example/{}/{}",
+                            lane.index, lane.nonce
+                        ))?,
+                    }],
+                },
+            }),
+            Kind::Attest => {
+                let start = city.t0 + lane.sequence * READINGS * 1000;
+                let readings: Vec<Vec<u8>> = (0..READINGS)
+                    .map(|r| {
+                        format!(
+                            "{{\"t\":{},\"pm25\":{}}}",
+                            start + r * 1000,
+                            8 + (r * 7 + lane.sequence) % 17
+                        )
+                        .into_bytes()
+                    })
+                    .collect();
+                let batch = AttestationBatch {
+                    device: did(&lane.key),
+                    stream: text(&lane.stream)?,
+                    sequence: lane.sequence,
+                    prev_batch_hash: lane.prev,
+                    window_start: Timestamp(start),
+                    window_end: Timestamp(start + (READINGS - 1) * 1000),
+                    reading_count: u32::try_from(READINGS)?,
+                    readings_root: merkle::root_of(&readings),
+                    raw_batch_hash: Hash::digest(&readings.concat()),
+                };
+                lane.prev = Hash::of(&batch);
+                lane.sequence += 1;
+                Call::Sensor(SensorCall::Attest(batch))
+            }
+        };
+        plan.push((u32::try_from(lane_ix)?, lane.nonce, call));
+        lane.nonce += 1;
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = plan.len().div_ceil(threads).max(1);
+    let nodes = net.nodes.len();
+    let lanes = &lanes;
+    let chain = &chain;
+    let prepared: Vec<Prepared> = std::thread::scope(|s| {
+        let handles: Vec<_> = plan
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(lane, nonce, call)| {
+                            let key = &lanes[*lane as usize].key;
+                            let tx = Transaction::sign(key, chain.clone(), *nonce, call.clone());
+                            let bytes = tx.encode();
+                            Prepared {
+                                id: Hash::digest(&bytes),
+                                hex: hex::encode(bytes),
+                                lane: *lane,
+                                node: *lane as usize % nodes,
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    if prepared.len() != count {
+        bail!("signed {} of {count} transactions", prepared.len());
+    }
+    Ok(prepared)
+}
+
+/// What happened to each transaction, filled in by the sender and the block watcher.
+#[derive(Default)]
+struct Ledger {
+    /// Since the start of the measured run.
+    submitted: Vec<Option<Duration>>,
+    committed: Vec<Option<Duration>>,
+    /// Refusals by reason: `mempool:<code>` or `ledger:<code>`.
+    refusals: BTreeMap<String, u64>,
+    /// Blocks seen and their commit times, since the start.
+    blocks: Vec<(u64, Duration, usize)>,
+    lagged: u64,
+}
+
+/// Follows node 0's `/events/blocks` and marks each transaction's commit time.
+fn watch_blocks(
+    addr: &str,
+    ids: Arc<HashMap<Hash, u32>>,
+    ledger: Arc<Mutex<Ledger>>,
+    start: Instant,
+) -> Result<(TcpStream, std::thread::JoinHandle<()>)> {
+    let mut stream = TcpStream::connect(addr)?;
+    write!(
+        stream,
+        "GET /events/blocks HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )?;
+    let handle = stream.try_clone()?;
+    let thread = std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        // Headers.
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        // The body is chunked; SSE lines are read across chunk boundaries by collecting
+        // the chunk payloads into one buffer of text.
+        let mut pending = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let Ok(size) = usize::from_str_radix(line.trim(), 16) else {
+                return;
+            };
+            let mut chunk = vec![0u8; size + 2];
+            if std::io::Read::read_exact(&mut reader, &mut chunk).is_err() {
+                return;
+            }
+            chunk.truncate(size);
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find("\n\n") {
+                let event: String = pending.drain(..end + 2).collect();
+                on_event(&event, &ids, &ledger, start);
+            }
+        }
+    });
+    Ok((handle, thread))
+}
+
+fn on_event(event: &str, ids: &HashMap<Hash, u32>, ledger: &Mutex<Ledger>, start: Instant) {
+    let seen = start.elapsed();
+    let mut kind = "";
+    let mut data = String::new();
+    for l in event.lines() {
+        if let Some(k) = l.strip_prefix("event:") {
+            kind = k.trim();
+        } else if let Some(d) = l.strip_prefix("data:") {
+            data.push_str(d.trim_start());
+        }
+    }
+    let mut ledger = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match kind {
+        "block" => {
+            let Ok(v) = serde_json::from_str::<Value>(&data) else {
+                return;
+            };
+            let txs = v["txs"].as_array().cloned().unwrap_or_default();
+            ledger
+                .blocks
+                .push((v["height"].as_u64().unwrap_or(0), seen, txs.len()));
+            for t in &txs {
+                let Some(i) = t["hash"]
+                    .as_str()
+                    .and_then(|h| Hash::from_hex(h).ok())
+                    .and_then(|h| ids.get(&h))
+                else {
+                    continue;
+                };
+                if let Some(slot) = ledger.committed.get_mut(*i as usize) {
+                    *slot = Some(seen);
+                }
+                if let Some(code) = t["outcome"]["refused"]["code"].as_str() {
+                    *ledger.refusals.entry(format!("ledger:{code}")).or_default() += 1;
+                }
+            }
+        }
+        "lagged" => ledger.lagged += 1,
+        _ => {}
+    }
+}
+
+/// CPU and memory of each validator process, sampled once a second.
+#[derive(Clone, Debug, Default, Serialize)]
+struct NodeUsage {
+    /// Share of one core, per sample.
+    cpu: Vec<f64>,
+    /// Resident memory in MiB, per sample.
+    rss_mib: Vec<f64>,
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// (user + system CPU ticks, resident MiB) of a process.
+fn proc_usage(pid: u32) -> Option<(u64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((utime + stime, rss_kib / 1024.0))
+}
+
+/// (busy, total) jiffies of the whole machine.
+fn machine_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().sum();
+    // idle + iowait
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Latency percentiles in ms of a set of durations.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn latency(mut ms: Vec<f64>) -> Latency {
+    ms.sort_by(f64::total_cmp);
+    Latency {
+        p50_ms: percentile(&ms, 0.50),
+        p90_ms: percentile(&ms, 0.90),
+        p99_ms: percentile(&ms, 0.99),
+        max_ms: ms.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// One step of the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    pub target_rate: u32,
+    pub seconds: f64,
+    /// Transactions sent per second.
+    pub sent_per_s: f64,
+    /// Transactions committed during the step, per second.
+    pub committed_per_s: f64,
+    /// From submit to commit, of the step's transactions that committed (during the step
+    /// or after).
+    pub latency: Latency,
+    pub blocks_per_s: f64,
+    /// Mean share of one core per validator.
+    pub cpu_per_node: Vec<f64>,
+    /// The machine's busy share of all its cores.
+    pub machine_busy: f64,
+    pub rss_mib_max_per_node: Vec<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub command: String,
+    pub machine: Value,
+    pub mix: Mix,
+    pub residents: u32,
+    pub devices: u32,
+    pub node_config: Value,
+    pub steps: Vec<StepReport>,
+    /// The highest committed rate of any step.
+    pub best_committed_per_s: f64,
+    pub saturated_at: Option<u32>,
+    pub samples: Vec<Sample>,
+    pub refusals: BTreeMap<String, u64>,
+    pub events_lagged: u64,
+}
+
+/// The bench's node settings: blocks and mempool sized for load.
+fn tune(net: &LocalNet) -> Result<Value> {
+    let mut shown = Value::Null;
+    for node in &net.nodes {
+        let path = node.home.join("config.toml");
+        let mut c = acta_node::config::Config::load(&path)?;
+        c.block.max_txs = acta_ledger::block::BLOCK_TXS_MAX;
+        c.mempool.max_txs = 100_000;
+        c.mempool.max_bytes = 128 * 1024 * 1024;
+        std::fs::write(&path, c.commented())?;
+        shown = json!({
+            "block": c.block,
+            "mempool": c.mempool,
+            "consensus": c.consensus,
+        });
+    }
+    Ok(shown)
+}
+
+/// Runs the bench; prints as it goes and writes the JSON and the chart.
+pub fn run(opts: &Options, command: &str) -> Result<Report> {
+    let steps = opts.load.steps();
+    if steps.is_empty() {
+        bail!("no load to run: check --step");
+    }
+    let total: u64 = steps
+        .iter()
+        .map(|(r, d)| u64::from(*r) * d.as_secs().max(1))
+        .sum();
+    let count = usize::try_from(total + total / 20)?;
+    if count > 4_000_000 {
+        bail!("{count} transactions to sign is more than the bench holds (4,000,000): lower the rate or the duration");
+    }
+    let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
+    let mut net = LocalNet::init(&actad_beside_me()?, &opts.dir, 4, CHAIN, &council, 2)?;
+    crate::local::add_genesis_issuer(&net, &testing::key(0xd1, 0))?;
+    let node_config = tune(&net)?;
+    net.start_all()?;
+    let result = measure(&mut net, opts, &steps, count, node_config, command);
+    if result.is_err() {
+        net.dump_logs();
+    }
+    net.stop_all()?;
+    result
+}
+
+fn measure(
+    net: &mut LocalNet,
+    opts: &Options,
+    steps: &[(u32, Duration)],
+    count: usize,
+    node_config: Value,
+    command: &str,
+) -> Result<Report> {
+    net.wait_height(1, Duration::from_secs(60))?;
+    println!(
+        "== bench: 4 validators in {}; setting up the city",
+        opts.dir.display()
+    );
+    let city = set_up(net, opts.residents, opts.devices)?;
+    let signing = Instant::now();
+    let prepared = presign(net, &city, opts.mix, count)?;
+    println!(
+        "   signed {} transactions in {:.1} s",
+        prepared.len(),
+        signing.elapsed().as_secs_f64()
+    );
+    let ids: Arc<HashMap<Hash, u32>> = Arc::new(
+        prepared
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id, i as u32))
+            .collect(),
+    );
+    let ledger = Arc::new(Mutex::new(Ledger {
+        submitted: vec![None; prepared.len()],
+        committed: vec![None; prepared.len()],
+        ..Ledger::default()
+    }));
+    let prepared = Arc::new(prepared);
+    let start = Instant::now();
+    let (sse, watcher) = watch_blocks(&net.nodes[0].rpc, ids, ledger.clone(), start)?;
+
+    // One sender per node, each posting batches in order.
+    let dead: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(vec![
+        false;
+        opts.residents as usize
+            + opts.devices as usize
+    ]));
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for node in &net.nodes {
+        let (tx, rx) = mpsc::channel::<Vec<u32>>();
+        senders.push(tx);
+        let addr = node.rpc.clone();
+        let (prepared, ledger, dead) = (prepared.clone(), ledger.clone(), dead.clone());
+        workers.push(std::thread::spawn(move || {
+            for batch in rx {
+                send_batch(&addr, &batch, &prepared, &ledger, &dead, start);
+            }
+        }));
+    }
+
+    // Usage sampler.
+    let stop = Arc::new(AtomicBool::new(false));
+    let pids: Vec<Option<u32>> = net
+        .nodes
+        .iter()
+        .map(|n| n.child.as_ref().map(std::process::Child::id))
+        .collect();
+    let usage = Arc::new(Mutex::new((
+        vec![NodeUsage::default(); pids.len()],
+        Vec::<(Duration, f64)>::new(),
+    )));
+    let sampler = {
+        let (stop, usage) = (stop.clone(), usage.clone());
+        std::thread::spawn(move || {
+            let ticks = clock_ticks();
+            let mut last: Vec<Option<u64>> = pids
+                .iter()
+                .map(|p| p.and_then(proc_usage).map(|u| u.0))
+                .collect();
+            let mut last_machine = machine_cpu();
+            let mut last_at = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                let dt = last_at.elapsed().as_secs_f64();
+                last_at = Instant::now();
+                let mut u = usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (i, pid) in pids.iter().enumerate() {
+                    if let Some((cpu, rss)) = pid.and_then(proc_usage) {
+                        let before = last[i].unwrap_or(cpu);
+                        u.0[i].cpu.push((cpu - before) as f64 / ticks / dt);
+                        u.0[i].rss_mib.push(rss);
+                        last[i] = Some(cpu);
+                    }
+                }
+                let now = machine_cpu();
+                if let (Some((b0, t0)), Some((b1, t1))) = (last_machine, now) {
+                    if t1 > t0 {
+                        u.1.push((start.elapsed(), (b1 - b0) as f64 / (t1 - t0) as f64));
+                    }
+                }
+                last_machine = now;
+            }
+        })
+    };
+
+    // The schedule: top up to the target count every tick.
+    let mut next = 0usize;
+    let mut bounds = Vec::new();
+    for (i, (rate, each)) in steps.iter().enumerate() {
+        println!("   step {}: {rate} tx/s for {} s", i + 1, each.as_secs());
+        let begin_ix = next;
+        let began = start.elapsed();
+        let mut sent_in_step = 0u64;
+        while start.elapsed() < began + *each && next < prepared.len() {
+            std::thread::sleep(TICK);
+            let elapsed = (start.elapsed() - began).as_secs_f64();
+            let due = (f64::from(*rate) * elapsed) as u64;
+            let n = usize::try_from(due.saturating_sub(sent_in_step))?
+                .min(prepared.len() - next);
+            let mut per_node: Vec<Vec<u32>> = vec![Vec::new(); senders.len()];
+            for ix in next..next + n {
+                per_node[prepared[ix].node].push(ix as u32);
+            }
+            next += n;
+            sent_in_step += n as u64;
+            for (node, batch) in per_node.into_iter().enumerate() {
+                for part in batch.chunks(REQUEST_TXS) {
+                    let _ = senders[node].send(part.to_vec());
+                }
+            }
+        }
+        bounds.push((*rate, begin_ix, next, began, start.elapsed()));
+        // Stepping: stop once a step commits well under what it offered.
+        if steps.len() > 1 {
+            std::thread::sleep(Duration::from_secs(2));
+            let l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let done = l.committed[begin_ix..next]
+                .iter()
+                .filter(|c| c.is_some())
+                .count();
+            let offered = next - begin_ix;
+            if offered > 0 && (done as f64) < 0.9 * offered as f64 {
+                println!(
+                    "   saturated: {done} of {offered} committed within 2 s of the step's end"
+                );
+                break;
+            }
+        }
+    }
+    drop(senders);
+    for w in workers {
+        let _ = w.join();
+    }
+    // Stragglers.
+    let drain_until = Instant::now() + DRAIN;
+    while Instant::now() < drain_until {
+        let l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let waiting = l
+            .submitted
+            .iter()
+            .zip(&l.committed)
+            .filter(|(s, c)| s.is_some() && c.is_none())
+            .count();
+        drop(l);
+        if waiting == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let _ = sse.shutdown(std::net::Shutdown::Both);
+    let _ = watcher.join();
+
+    let l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let u = usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut reports = Vec::new();
+    for (rate, from, to, began, ended) in &bounds {
+        let secs = (*ended - *began).as_secs_f64().max(0.001);
+        let sent = l.submitted[*from..*to].iter().filter(|s| s.is_some()).count();
+        let lat: Vec<f64> = (*from..*to)
+            .filter_map(|i| Some((l.committed[i]?.checked_sub(l.submitted[i]?)?).as_secs_f64() * 1000.0))
+            .collect();
+        // Commits (of any step's transactions) that happened during this step.
+        let committed = l
+            .committed
+            .iter()
+            .filter(|c| c.is_some_and(|t| t >= *began && t < *ended))
+            .count();
+        let blocks = l
+            .blocks
+            .iter()
+            .filter(|(_, at, _)| at >= began && at < ended)
+            .count();
+        let window = |t: Duration| t >= *began && t < *ended;
+        // Samples are one second apart from the start.
+        let in_step: Vec<usize> = (0..u.1.len()).filter(|&k| window(u.1[k].0)).collect();
+        let cpu_per_node = u
+            .0
+            .iter()
+            .map(|n| mean(in_step.iter().filter_map(|&k| n.cpu.get(k).copied())))
+            .collect();
+        let rss_mib_max_per_node = u
+            .0
+            .iter()
+            .map(|n| {
+                in_step
+                    .iter()
+                    .filter_map(|&k| n.rss_mib.get(k).copied())
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        let machine_busy = mean(in_step.iter().map(|&k| u.1[k].1));
+        reports.push(StepReport {
+            target_rate: *rate,
+            seconds: secs,
+            sent_per_s: sent as f64 / secs,
+            committed_per_s: committed as f64 / secs,
+            latency: latency(lat),
+            blocks_per_s: blocks as f64 / secs,
+            cpu_per_node,
+            machine_busy,
+            rss_mib_max_per_node,
+        });
+    }
+    // Per-second samples over the whole run.
+    let end = bounds.last().map_or(Duration::ZERO, |b| b.4);
+    let seconds = end.as_secs() + 1;
+    let mut samples = Vec::new();
+    for s in 0..seconds {
+        let (a, b) = (Duration::from_secs(s), Duration::from_secs(s + 1));
+        let sent = l
+            .submitted
+            .iter()
+            .filter(|t| t.is_some_and(|t| t >= a && t < b))
+            .count();
+        let mut lat: Vec<f64> = Vec::new();
+        for (sub, com) in l.submitted.iter().zip(&l.committed) {
+            if let (Some(sub), Some(com)) = (sub, com) {
+                if *com >= a && *com < b {
+                    lat.push(com.saturating_sub(*sub).as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        let committed = lat.len();
+        let lat = latency(lat);
+        samples.push(Sample {
+            t_s: (s + 1) as f64,
+            submitted_per_s: sent as f64,
+            committed_per_s: committed as f64,
+            p50_ms: lat.p50_ms,
+            p99_ms: lat.p99_ms,
+        });
+    }
+    let best = reports.iter().map(|r| r.committed_per_s).fold(0.0, f64::max);
+    let saturated_at = (bounds.len() < steps.len() || steps.len() > 1)
+        .then(|| {
+            reports
+                .iter()
+                .find(|r| r.committed_per_s < 0.9 * f64::from(r.target_rate))
+                .map(|r| r.target_rate)
+        })
+        .flatten();
+    let machine = json!({
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+    });
+    let report = Report {
+        command: command.to_string(),
+        machine,
+        mix: opts.mix,
+        residents: opts.residents,
+        devices: opts.devices,
+        node_config,
+        steps: reports,
+        best_committed_per_s: best,
+        saturated_at,
+        samples,
+        refusals: l.refusals.clone(),
+        events_lagged: l.lagged,
+    };
+    drop(l);
+    drop(u);
+    write_outputs(&report, &opts.json, &opts.chart)?;
+    Ok(report)
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / f64::from(n)
+    }
+}
+
+/// Posts one batch to `addr` and records what the mempool said.
+fn send_batch(
+    addr: &str,
+    batch: &[u32],
+    prepared: &[Prepared],
+    ledger: &Mutex<Ledger>,
+    dead: &Mutex<Vec<bool>>,
+    start: Instant,
+) {
+    // A signer with a refused transaction cannot go on (its later nonces would leave a gap).
+    let live: Vec<u32> = {
+        let d = dead.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        batch
+            .iter()
+            .copied()
+            .filter(|&i| !d[prepared[i as usize].lane as usize])
+            .collect()
+    };
+    let skipped = batch.len() - live.len();
+    let mut body = String::with_capacity(live.len() * 600 + 16);
+    body.push_str("{\"txs\":[");
+    for (k, &i) in live.iter().enumerate() {
+        if k > 0 {
+            body.push(',');
+        }
+        body.push('"');
+        body.push_str(&prepared[i as usize].hex);
+        body.push('"');
+    }
+    body.push_str("]}");
+    let at = start.elapsed();
+    let answer = http(
+        addr,
+        "POST",
+        "/txs/batch",
+        Some(body.as_bytes()),
+        Duration::from_secs(30),
+    );
+    let mut l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if skipped > 0 {
+        *l.refusals
+            .entry("bench:signer_stopped_after_refusal".into())
+            .or_default() += skipped as u64;
+    }
+    let results = match answer {
+        Ok(a) if a.status == 200 => a.json()["results"].as_array().cloned().unwrap_or_default(),
+        Ok(a) => {
+            let code = a.json()["code"].as_str().unwrap_or("http").to_string();
+            *l.refusals.entry(format!("api:{code}")).or_default() += live.len() as u64;
+            drop(l);
+            mark_dead(dead, &live, prepared);
+            return;
+        }
+        Err(_) => {
+            *l.refusals.entry("api:unreachable".into()).or_default() += live.len() as u64;
+            drop(l);
+            mark_dead(dead, &live, prepared);
+            return;
+        }
+    };
+    let mut refused = Vec::new();
+    for (&i, r) in live.iter().zip(&results) {
+        if r["status"] == "pending" {
+            l.submitted[i as usize] = Some(at);
+        } else {
+            let code = r["code"].as_str().unwrap_or("unknown");
+            *l.refusals.entry(format!("mempool:{code}")).or_default() += 1;
+            refused.push(i);
+        }
+    }
+    drop(l);
+    mark_dead(dead, &refused, prepared);
+}
+
+fn mark_dead(dead: &Mutex<Vec<bool>>, txs: &[u32], prepared: &[Prepared]) {
+    let mut d = dead.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for &i in txs {
+        d[prepared[i as usize].lane as usize] = true;
+    }
+}
+
+fn write_outputs(report: &Report, json_path: &Path, chart_path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(json_path, text).with_context(|| format!("writing {}", json_path.display()))?;
+    let subtitle = format!(
+        "{} | {} cores, load average {} | best {:.0} tx/s committed",
+        report.command,
+        report.machine["cores"],
+        report.machine["loadavg"].as_str().unwrap_or("?"),
+        report.best_committed_per_s
+    );
+    let svg = chart::render(
+        "Acta: 4 validators on one machine, committed throughput and latency",
+        &subtitle,
+        &report.samples,
+    );
+    std::fs::write(chart_path, svg).with_context(|| format!("writing {}", chart_path.display()))?;
+    Ok(())
+}
+
+/// A table of the steps, for the terminal.
+pub fn print_summary(report: &Report) {
+    println!(
+        "{:>8} {:>9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>9} {:>22} {:>8}",
+        "target", "sent/s", "committed/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "blocks/s",
+        "cpu per node (cores)", "max RSS"
+    );
+    for s in &report.steps {
+        let cpu: Vec<String> = s.cpu_per_node.iter().map(|c| format!("{c:.2}")).collect();
+        let rss = s.rss_mib_max_per_node.iter().fold(0.0, |a: f64, b| a.max(*b));
+        println!(
+            "{:>8} {:>9.0} {:>11.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>9.2} {:>22} {:>5.0} MiB",
+            s.target_rate,
+            s.sent_per_s,
+            s.committed_per_s,
+            s.latency.p50_ms,
+            s.latency.p90_ms,
+            s.latency.p99_ms,
+            s.latency.max_ms,
+            s.blocks_per_s,
+            cpu.join(" "),
+            rss
+        );
+    }
+    if !report.refusals.is_empty() {
+        let r: Vec<String> = report
+            .refusals
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("   refusals: {}", r.join(", "));
+    }
+    println!(
+        "   machine: {} cores, load average {}",
+        report.machine["cores"],
+        report.machine["loadavg"].as_str().unwrap_or("?")
+    );
+}
