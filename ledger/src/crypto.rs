@@ -75,7 +75,29 @@ impl PublicKey {
 
     /// Checks that the bytes are a usable key: a point on the curve that is not of small
     /// order. A small-order key would accept signatures on any message from anyone.
+    ///
+    /// The check is a point decompression, about as costly as a third of a verification;
+    /// keys found usable are remembered (in a bounded set, emptied when full), so a
+    /// signer's key is checked once rather than with every signature.
     pub fn validate(&self) -> Result<()> {
+        /// The most keys remembered as usable.
+        const REMEMBERED_MAX: usize = 1 << 16;
+        static USABLE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>> =
+            std::sync::LazyLock::new(Default::default);
+        let usable = || USABLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if usable().contains(&self.0) {
+            return Ok(());
+        }
+        self.check_point()?;
+        let mut set = usable();
+        if set.len() >= REMEMBERED_MAX {
+            set.clear();
+        }
+        set.insert(self.0);
+        Ok(())
+    }
+
+    fn check_point(&self) -> Result<()> {
         let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
             .map_err(|_| Error::invalid("public key", format!("{self} is not a curve point")))?;
         if key.is_weak() {

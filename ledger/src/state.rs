@@ -95,12 +95,27 @@ pub(crate) fn root_of<R: TreeReader>(reader: &R, height: Height) -> Result<Hash>
     }
 }
 
+/// Fails unless the tree has a version at `height`: reads its root node without hashing it
+/// (a read must not pay for the root hash).
+fn version_exists<R: TreeReader>(reader: &R, height: Height) -> Result<()> {
+    // jmt keeps its root-key constructor private; the key is its borsh form: the version
+    // (u64 LE) and an empty nibble path (no nibbles: u64 0, no bytes: u32 0).
+    let mut encoded = height.0.to_le_bytes().to_vec();
+    encoded.extend_from_slice(&[0u8; 12]);
+    let root = NodeKey::try_from_slice(&encoded)
+        .map_err(|e| Error::State(format!("the root key of version {height}: {e}")))?;
+    match reader.get_node_option(&root).map_err(state_err)? {
+        Some(_) => Ok(()),
+        None => Err(Error::HeightNotFound(height)),
+    }
+}
+
 pub(crate) fn get_of<R: TreeReader>(
     reader: &R,
     key: &Hash,
     height: Height,
 ) -> Result<Option<Vec<u8>>> {
-    root_of(reader, height)?;
+    version_exists(reader, height)?;
     Sha256Jmt::new(reader)
         .get(KeyHash(key.0), height.0)
         .map_err(state_err)

@@ -132,8 +132,10 @@ impl Mempool {
         next_nonce: &dyn Fn(&PublicKey) -> u64,
     ) -> Vec<Result<Hash, AddError>> {
         // Cheap checks first, so no signature is verified for a transaction refused anyway.
-        let prechecked: Vec<Result<(Hash, usize), AddError>> =
-            txs.iter().map(|tx| self.precheck(tx)).collect();
+        let prechecked: Vec<Result<(Hash, usize), AddError>> = txs
+            .iter()
+            .map(|tx| self.precheck(tx, next_nonce))
+            .collect();
         let to_verify: Vec<&Transaction> = txs
             .iter()
             .zip(&prechecked)
@@ -144,6 +146,10 @@ impl Mempool {
         txs.into_iter()
             .zip(prechecked)
             .map(|(tx, pre)| {
+                // Said in order, after the batch's earlier transactions went in.
+                if let Err(AddError::StaleNonce { .. }) = pre {
+                    return Err(self.stale(&tx, next_nonce));
+                }
                 let (id, bytes) = pre?;
                 match verdicts.next() {
                     Some(Ok(())) => {}
@@ -162,9 +168,14 @@ impl Mempool {
             .collect()
     }
 
-    /// The checks that need no signature: size and presence in the pool. Returns the id and
-    /// the encoded length.
-    fn precheck(&self, tx: &Transaction) -> Result<(Hash, usize), AddError> {
+    /// The checks that need no signature: size, presence in the pool, and a nonce already
+    /// used in the committed state (such as a gossiped transaction arriving after its
+    /// block). Returns the id and the encoded length.
+    fn precheck(
+        &self,
+        tx: &Transaction,
+        next_nonce: &dyn Fn(&PublicKey) -> u64,
+    ) -> Result<(Hash, usize), AddError> {
         let encoded = tx.encode();
         if encoded.len() > TX_BYTES_MAX {
             return Err(AddError::TooLarge {
@@ -177,7 +188,24 @@ impl Mempool {
         if self.by_id.contains_key(&id) {
             return Err(AddError::Duplicate);
         }
+        if tx.nonce < next_nonce(&tx.signer) {
+            return Err(self.stale(tx, next_nonce));
+        }
         Ok((id, encoded.len()))
+    }
+
+    /// The refusal of a transaction whose nonce the committed state has used, naming the
+    /// nonce the signer needs now (after its run in the pool).
+    fn stale(&self, tx: &Transaction, next_nonce: &dyn Fn(&PublicKey) -> u64) -> AddError {
+        let pending_next = self
+            .by_signer
+            .get(&tx.signer)
+            .and_then(|n| n.last_key_value())
+            .map_or(0, |(&last, _)| last.saturating_add(1));
+        AddError::StaleNonce {
+            expected: next_nonce(&tx.signer).max(pending_next),
+            got: tx.nonce,
+        }
     }
 
     /// Checks the nonce and the limits of a transaction with a valid signature, and adds it.

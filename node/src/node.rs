@@ -123,6 +123,9 @@ pub struct CommittedTx {
 /// admitted meanwhile.
 const TX_FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Gossip ticks an own proposal goes unanswered before it is sent again.
+const PROPOSAL_RESEND_TICKS: u32 = 4;
+
 /// How many committed blocks a slow subscriber may fall behind before it misses some.
 const COMMITTED_BACKLOG: usize = 256;
 
@@ -198,6 +201,8 @@ pub struct Node {
     evidence: Vec<Evidence>,
     /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
     tx_outbox: Vec<Transaction>,
+    /// When this validator last sent one of its proposals.
+    proposal_sent_at: Option<Instant>,
     timers: BTreeMap<(Instant, u64), Timeout>,
     timer_seq: u64,
     nonce: u64,
@@ -382,6 +387,7 @@ impl Node {
             own: Vec::new(),
             evidence: Vec::new(),
             tx_outbox: Vec::new(),
+            proposal_sent_at: None,
             timers: BTreeMap::new(),
             timer_seq: 0,
             nonce: rand::random(),
@@ -616,10 +622,12 @@ impl Node {
                     warn!(block = %p.proposal.block, "no block for an own proposal");
                     return;
                 };
-                Gossip::Proposal {
+                let body = Gossip::Proposal {
                     proposal: *p,
                     block: Box::new(c.block.clone()),
-                }
+                };
+                self.proposal_sent_at = Some(Instant::now());
+                body
             }
         };
         self.publish(body);
@@ -1119,10 +1127,19 @@ impl Node {
 
     /// Re-sends this validator's messages of the undecided height and its status, so that
     /// peers that missed them (or restarted) get them.
+    ///
+    /// A proposal carries its whole block, so it is re-sent less often: only once it has
+    /// gone unanswered for [`PROPOSAL_RESEND_TICKS`] ticks.
     fn on_gossip_tick(&mut self) {
         if self.started {
+            let interval = Duration::from_millis(self.config.p2p.gossip_interval_ms);
+            let proposal_due = self
+                .proposal_sent_at
+                .is_none_or(|at| at.elapsed() >= interval * PROPOSAL_RESEND_TICKS);
             for m in self.own.clone() {
-                self.publish_consensus(&m);
+                if proposal_due || !matches!(m, Message::Proposal(_)) {
+                    self.publish_consensus(&m);
+                }
             }
         }
         self.publish(Gossip::Status {
