@@ -33,4 +33,6 @@ mod time;
 pub mod view;
 
 pub use error::{CallError, ExecError, TxError};
-pub use executor::{execute_block, execute_block_with, BlockContext, BlockOutcome, Event, Outcome, Receipt};
+pub use executor::{
+    execute_block, execute_block_with, BlockContext, BlockOutcome, Event, Outcome, Receipt,
+};

@@ -84,7 +84,11 @@ impl PublicKey {
         const REMEMBERED_MAX: usize = 1 << 16;
         static USABLE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>> =
             std::sync::LazyLock::new(Default::default);
-        let usable = || USABLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let usable = || {
+            USABLE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         if usable().contains(&self.0) {
             return Ok(());
         }

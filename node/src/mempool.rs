@@ -132,10 +132,8 @@ impl Mempool {
         next_nonce: &dyn Fn(&PublicKey) -> u64,
     ) -> Vec<Result<Hash, AddError>> {
         // Cheap checks first, so no signature is verified for a transaction refused anyway.
-        let prechecked: Vec<Result<(Hash, usize), AddError>> = txs
-            .iter()
-            .map(|tx| self.precheck(tx, next_nonce))
-            .collect();
+        let prechecked: Vec<Result<(Hash, usize), AddError>> =
+            txs.iter().map(|tx| self.precheck(tx, next_nonce)).collect();
         let to_verify: Vec<&Transaction> = txs
             .iter()
             .zip(&prechecked)

@@ -1095,7 +1095,14 @@ impl Node {
         let store = self.store.clone();
         let latest = self.height.0.saturating_sub(1);
         let view = StateView::new(store.as_ref(), Height(latest));
-        let nonce_of = |k: &PublicKey| next_nonce(&view, k).unwrap_or(0);
+        // One state read per signer and batch: the state does not change during the call.
+        let read = std::cell::RefCell::new(HashMap::new());
+        let nonce_of = |k: &PublicKey| {
+            *read
+                .borrow_mut()
+                .entry(*k)
+                .or_insert_with(|| next_nonce(&view, k).unwrap_or(0))
+        };
         let results = self.mempool.add_batch(txs, &nonce_of);
         for r in &results {
             match r {
@@ -1111,7 +1118,10 @@ impl Node {
     fn on_request(&mut self, request: Request) {
         match request {
             Request::SubmitTx { tx, reply } => {
-                let result = self.submit_txs(vec![*tx]).pop().unwrap_or(Err(AddError::Full));
+                let result = self
+                    .submit_txs(vec![*tx])
+                    .pop()
+                    .unwrap_or(Err(AddError::Full));
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
                 }

@@ -25,18 +25,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use acta_contracts::executor::NS_NONCE;
 use acta_ledger::{
     merkle,
     records::{
-        BallotFormat, CredentialKind, DidDocument, RoundSpec, Rule, RuleProfile, Service,
-        TieBreak, VerificationMethod,
+        BallotFormat, CredentialKind, DidDocument, RoundSpec, Rule, RuleProfile, Service, TieBreak,
+        VerificationMethod,
     },
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, IdentityCall, SensorCall},
     types::Text,
     Call, ChainId, Did, Hash, Height, Keypair, Timestamp, Transaction,
 };
-use acta_contracts::executor::NS_NONCE;
 use acta_node::devnet::{actad_beside_me, http, LocalNet, Wallet};
 use anyhow::{bail, Context, Result};
 use borsh::BorshDeserialize;
@@ -402,7 +402,11 @@ fn presign(net: &LocalNet, city: &City, mix: Mix, count: usize) -> Result<Vec<Pr
         } else {
             Kind::DidUpdate
         };
-        let kind = if mix.ballot == 0 { Kind::DidUpdate } else { kind };
+        let kind = if mix.ballot == 0 {
+            Kind::DidUpdate
+        } else {
+            kind
+        };
         lanes.push(Lane {
             key: Keypair::from_seed(r.seed()),
             kind,
@@ -645,7 +649,9 @@ fn on_event(event: &str, ids: &HashMap<Hash, u32>, ledger: &Mutex<Ledger>, start
             data.push_str(d.trim_start());
         }
     }
-    let mut ledger = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut ledger = ledger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     match kind {
         "block" => {
             let Ok(v) = serde_json::from_str::<Value>(&data) else {
@@ -736,20 +742,21 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+/// The nearest-rank percentile (`permille` of 1,000) of sorted values.
+fn percentile(sorted: &[f64], permille: usize) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let rank = (q * (sorted.len() - 1) as f64).round() as usize;
+    let rank = (permille * (sorted.len() - 1) + 500) / 1000;
     sorted[rank.min(sorted.len() - 1)]
 }
 
 fn latency(mut ms: Vec<f64>) -> Latency {
     ms.sort_by(f64::total_cmp);
     Latency {
-        p50_ms: percentile(&ms, 0.50),
-        p90_ms: percentile(&ms, 0.90),
-        p99_ms: percentile(&ms, 0.99),
+        p50_ms: percentile(&ms, 500),
+        p90_ms: percentile(&ms, 900),
+        p99_ms: percentile(&ms, 990),
         max_ms: ms.last().copied().unwrap_or(f64::NAN),
     }
 }
@@ -862,8 +869,8 @@ fn measure(
         prepared
             .iter()
             .enumerate()
-            .map(|(i, p)| (p.id, i as u32))
-            .collect(),
+            .map(|(i, p)| Ok((p.id, u32::try_from(i)?)))
+            .collect::<Result<_>>()?,
     );
     let ledger = Arc::new(Mutex::new(Ledger {
         submitted: vec![None; prepared.len()],
@@ -919,7 +926,9 @@ fn measure(
                 std::thread::sleep(Duration::from_secs(1));
                 let dt = last_at.elapsed().as_secs_f64();
                 last_at = Instant::now();
-                let mut u = usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut u = usage
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 for (i, pid) in pids.iter().enumerate() {
                     if let Some((cpu, rss)) = pid.and_then(proc_usage) {
                         let before = last[i].unwrap_or(cpu);
@@ -949,13 +958,12 @@ fn measure(
         let mut sent_in_step = 0u64;
         while start.elapsed() < began + *each && next < prepared.len() {
             std::thread::sleep(TICK);
-            let elapsed = (start.elapsed() - began).as_secs_f64();
-            let due = (f64::from(*rate) * elapsed) as u64;
-            let n = usize::try_from(due.saturating_sub(sent_in_step))?
-                .min(prepared.len() - next);
+            let elapsed_ms = u64::try_from((start.elapsed() - began).as_millis())?;
+            let due = u64::from(*rate) * elapsed_ms / 1000;
+            let n = usize::try_from(due.saturating_sub(sent_in_step))?.min(prepared.len() - next);
             let mut per_node: Vec<Vec<u32>> = vec![Vec::new(); senders.len()];
             for ix in next..next + n {
-                per_node[prepared[ix].node].push(ix as u32);
+                per_node[prepared[ix].node].push(u32::try_from(ix)?);
             }
             next += n;
             sent_in_step += n as u64;
@@ -969,7 +977,9 @@ fn measure(
         // Stepping: stop once a step commits well under what it offered.
         if steps.len() > 1 {
             std::thread::sleep(Duration::from_secs(2));
-            let l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let l = ledger
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let done = l.committed[begin_ix..next]
                 .iter()
                 .filter(|c| c.is_some())
@@ -990,7 +1000,9 @@ fn measure(
     // Stragglers.
     let drain_until = Instant::now() + DRAIN;
     while Instant::now() < drain_until {
-        let l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let l = ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let waiting = l
             .submitted
             .iter()
@@ -1008,14 +1020,23 @@ fn measure(
     let _ = sse.shutdown(std::net::Shutdown::Both);
     let _ = watcher.join();
 
-    let l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let u = usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let l = ledger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let u = usage
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut reports = Vec::new();
     for (rate, from, to, began, ended) in &bounds {
         let secs = (*ended - *began).as_secs_f64().max(0.001);
-        let sent = l.submitted[*from..*to].iter().filter(|s| s.is_some()).count();
+        let sent = l.submitted[*from..*to]
+            .iter()
+            .filter(|s| s.is_some())
+            .count();
         let lat: Vec<f64> = (*from..*to)
-            .filter_map(|i| Some((l.committed[i]?.checked_sub(l.submitted[i]?)?).as_secs_f64() * 1000.0))
+            .filter_map(|i| {
+                Some((l.committed[i]?.checked_sub(l.submitted[i]?)?).as_secs_f64() * 1000.0)
+            })
             .collect();
         // Commits (of any step's transactions) that happened during this step.
         let committed = l
@@ -1031,21 +1052,19 @@ fn measure(
         let window = |t: Duration| t >= *began && t < *ended;
         // Samples are one second apart from the start.
         let in_step: Vec<usize> = (0..u.1.len()).filter(|&k| window(u.1[k].0)).collect();
-        let cpu_per_node = u
-            .0
-            .iter()
-            .map(|n| mean(in_step.iter().filter_map(|&k| n.cpu.get(k).copied())))
-            .collect();
-        let rss_mib_max_per_node = u
-            .0
-            .iter()
-            .map(|n| {
-                in_step
-                    .iter()
-                    .filter_map(|&k| n.rss_mib.get(k).copied())
-                    .fold(0.0, f64::max)
-            })
-            .collect();
+        let cpu_per_node =
+            u.0.iter()
+                .map(|n| mean(in_step.iter().filter_map(|&k| n.cpu.get(k).copied())))
+                .collect();
+        let rss_mib_max_per_node =
+            u.0.iter()
+                .map(|n| {
+                    in_step
+                        .iter()
+                        .filter_map(|&k| n.rss_mib.get(k).copied())
+                        .fold(0.0, f64::max)
+                })
+                .collect();
         let machine_busy = mean(in_step.iter().map(|&k| u.1[k].1));
         reports.push(StepReport {
             target_rate: *rate,
@@ -1088,7 +1107,10 @@ fn measure(
             p99_ms: lat.p99_ms,
         });
     }
-    let best = reports.iter().map(|r| r.committed_per_s).fold(0.0, f64::max);
+    let best = reports
+        .iter()
+        .map(|r| r.committed_per_s)
+        .fold(0.0, f64::max);
     let saturated_at = (bounds.len() < steps.len() || steps.len() > 1)
         .then(|| {
             reports
@@ -1141,7 +1163,9 @@ fn send_batch(
 ) {
     // A signer with a refused transaction cannot go on (its later nonces would leave a gap).
     let live: Vec<u32> = {
-        let d = dead.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let d = dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         batch
             .iter()
             .copied()
@@ -1168,7 +1192,9 @@ fn send_batch(
         Some(body.as_bytes()),
         Duration::from_secs(30),
     );
-    let mut l = ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut l = ledger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if skipped > 0 {
         *l.refusals
             .entry("bench:signer_stopped_after_refusal".into())
@@ -1205,7 +1231,9 @@ fn send_batch(
 }
 
 fn mark_dead(dead: &Mutex<Vec<bool>>, txs: &[u32], prepared: &[Prepared]) {
-    let mut d = dead.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut d = dead
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for &i in txs {
         d[prepared[i as usize].lane as usize] = true;
     }
@@ -1234,12 +1262,23 @@ fn write_outputs(report: &Report, json_path: &Path, chart_path: &Path) -> Result
 pub fn print_summary(report: &Report) {
     println!(
         "{:>8} {:>9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>9} {:>22} {:>8}",
-        "target", "sent/s", "committed/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "blocks/s",
-        "cpu per node (cores)", "max RSS"
+        "target",
+        "sent/s",
+        "committed/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "blocks/s",
+        "cpu per node (cores)",
+        "max RSS"
     );
     for s in &report.steps {
         let cpu: Vec<String> = s.cpu_per_node.iter().map(|c| format!("{c:.2}")).collect();
-        let rss = s.rss_mib_max_per_node.iter().fold(0.0, |a: f64, b| a.max(*b));
+        let rss = s
+            .rss_mib_max_per_node
+            .iter()
+            .fold(0.0, |a: f64, b| a.max(*b));
         println!(
             "{:>8} {:>9.0} {:>11.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>9.2} {:>22} {:>5.0} MiB",
             s.target_rate,
@@ -1267,4 +1306,52 @@ pub fn print_summary(report: &Report) {
         report.machine["cores"],
         report.machine["loadavg"].as_str().unwrap_or("?")
     );
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_parse_and_bad_ones_say_why() {
+        let m: Mix = "ballot=4,did=0,attest=6".parse().unwrap();
+        assert_eq!((m.ballot, m.did_update, m.attest), (4, 0, 6));
+        let e = "vote=3".parse::<Mix>().unwrap_err();
+        assert!(e.contains("ballot, did and attest"), "{e}");
+        assert!("ballot=x"
+            .parse::<Mix>()
+            .unwrap_err()
+            .contains("whole number"));
+        assert!("ballot=0".parse::<Mix>().unwrap_err().contains("share"));
+        assert!("ballot".parse::<Mix>().unwrap_err().contains("kind=parts"));
+    }
+
+    #[test]
+    fn steps_go_up_to_the_last_rate_that_fits() {
+        let each = Duration::from_secs(5);
+        let load = Load::Step {
+            from: 1000,
+            step: 2000,
+            to: 6000,
+            each,
+        };
+        let rates: Vec<u32> = load.steps().iter().map(|s| s.0).collect();
+        assert_eq!(rates, [1000, 3000, 5000]);
+        let hold = Load::Hold {
+            rate: 7,
+            duration: each,
+        };
+        assert_eq!(hold.steps(), [(7, each)]);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank_of_the_sorted_values() {
+        let l = latency((1..=100).rev().map(f64::from).collect());
+        assert_eq!(
+            (l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            (51.0, 90.0, 99.0, 100.0)
+        );
+        assert!(latency(Vec::new()).p50_ms.is_nan());
+    }
 }

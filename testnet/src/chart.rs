@@ -55,7 +55,11 @@ impl Axis {
     /// Where `v` falls between `lo` (0) and `hi` (1), clamped to the axis.
     fn fraction(&self, v: f64) -> f64 {
         let f = (v - self.lo) / (self.hi - self.lo);
-        if f.is_finite() { f.clamp(0.0, 1.0) } else { 0.0 }
+        if f.is_finite() {
+            f.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
     }
 
     /// The multiples of `step` within `lo..=hi` (at most 200 of them).
@@ -96,10 +100,18 @@ fn nice_step(span: f64, max_intervals: u32) -> f64 {
 /// A y axis from 0 to a nice ceiling at or above `max` (0..1 when there is nothing above 0),
 /// with 4 to 6 ticks.
 fn y_axis(max: f64) -> Axis {
-    let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+    let max = if max.is_finite() && max > 0.0 {
+        max
+    } else {
+        1.0
+    };
     let step = nice_step(max, 5);
     let hi = (max / step - 1e-9).ceil().max(1.0) * step;
-    Axis { lo: 0.0, hi: if hi.is_finite() { hi } else { max }, step }
+    Axis {
+        lo: 0.0,
+        hi: if hi.is_finite() { hi } else { max },
+        step,
+    }
 }
 
 /// The time axis: from 0 (or the earliest time, if negative) to the last time.
@@ -110,7 +122,11 @@ fn x_axis(samples: &[Sample]) -> Axis {
     if hi <= lo {
         hi = lo + 1.0;
     }
-    Axis { lo, hi, step: nice_step(hi - lo, 10) }
+    Axis {
+        lo,
+        hi,
+        step: nice_step(hi - lo, 10),
+    }
 }
 
 /// How many decimals a tick step needs (0 for steps of 1 and above).
@@ -169,7 +185,11 @@ fn segments(samples: &[Sample], value: fn(&Sample) -> f64) -> Vec<Vec<(f64, f64)
 
 /// One `<text>` element with escaped content and extra attributes.
 fn text(out: &mut String, x: f64, y: f64, attrs: &str, content: &str) {
-    let _ = writeln!(out, r#"<text x="{x:.1}" y="{y:.1}" {attrs}>{}</text>"#, escape(content));
+    let _ = writeln!(
+        out,
+        r#"<text x="{x:.1}" y="{y:.1}" {attrs}>{}</text>"#,
+        escape(content)
+    );
 }
 
 /// One `<line>` element.
@@ -197,7 +217,13 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x: &Axis, samples: &[Sample],
     for v in y.ticks() {
         let py = y_px(v);
         line(out, (LEFT, py), (RIGHT, py), GRID);
-        text(out, LEFT - 8.0, py + 4.0, &format!(r#"text-anchor="end" {small}"#), &tick_label(v, y.step));
+        text(
+            out,
+            LEFT - 8.0,
+            py + 4.0,
+            &format!(r#"text-anchor="end" {small}"#),
+            &tick_label(v, y.step),
+        );
     }
     for v in x.ticks() {
         let px = x_px(v);
@@ -210,7 +236,8 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x: &Axis, samples: &[Sample],
     line(out, (LEFT, top), (LEFT, bottom), INK);
     line(out, (LEFT, bottom), (RIGHT, bottom), INK);
     let mid = f64::midpoint(top, bottom);
-    let rotate = format!(r#"text-anchor="middle" font-size="12" transform="rotate(-90 24 {mid:.1})""#);
+    let rotate =
+        format!(r#"text-anchor="middle" font-size="12" transform="rotate(-90 24 {mid:.1})""#);
     text(out, 24.0, mid, &rotate, panel.label);
 
     let mut lx = RIGHT;
@@ -240,8 +267,10 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x: &Axis, samples: &[Sample],
                 );
                 continue;
             }
-            let points: Vec<String> =
-                run.iter().map(|&(t, v)| format!("{:.1},{:.1}", x_px(t), y_px(v))).collect();
+            let points: Vec<String> = run
+                .iter()
+                .map(|&(t, v)| format!("{:.1},{:.1}", x_px(t), y_px(v)))
+                .collect();
             let _ = writeln!(
                 out,
                 r#"<polyline fill="none" stroke="{}" stroke-width="1.8" stroke-linejoin="round" points="{}"/>"#,
@@ -251,7 +280,11 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x: &Axis, samples: &[Sample],
         }
     }
     if !any {
-        let message = if samples.is_empty() { "no samples" } else { "no data" };
+        let message = if samples.is_empty() {
+            "no samples"
+        } else {
+            "no data"
+        };
         let attrs = r##"text-anchor="middle" font-size="14" fill="#888""##;
         text(out, f64::midpoint(LEFT, RIGHT), mid + 5.0, attrs, message);
     }
@@ -264,12 +297,28 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x: &Axis, samples: &[Sample],
 #[must_use]
 pub fn render(title: &str, subtitle: &str, samples: &[Sample]) -> String {
     let rates = [
-        Series { name: "submitted", colour: "#1f77b4", value: |s: &Sample| s.submitted_per_s },
-        Series { name: "committed", colour: "#2ca02c", value: |s: &Sample| s.committed_per_s },
+        Series {
+            name: "submitted",
+            colour: "#1f77b4",
+            value: |s: &Sample| s.submitted_per_s,
+        },
+        Series {
+            name: "committed",
+            colour: "#2ca02c",
+            value: |s: &Sample| s.committed_per_s,
+        },
     ];
     let latencies = [
-        Series { name: "p50", colour: "#ff7f0e", value: |s: &Sample| s.p50_ms },
-        Series { name: "p99", colour: "#d62728", value: |s: &Sample| s.p99_ms },
+        Series {
+            name: "p50",
+            colour: "#ff7f0e",
+            value: |s: &Sample| s.p50_ms,
+        },
+        Series {
+            name: "p99",
+            colour: "#d62728",
+            value: |s: &Sample| s.p99_ms,
+        },
     ];
     let x = x_axis(samples);
     let mut out = String::with_capacity(8192 + 64 * samples.len());
@@ -277,16 +326,47 @@ pub fn render(title: &str, subtitle: &str, samples: &[Sample]) -> String {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif">"#
     );
-    let _ = writeln!(out, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
+    );
     let centre = WIDTH / 2.0;
-    text(&mut out, centre, 30.0, r#"text-anchor="middle" font-size="18" font-weight="bold""#, title);
-    text(&mut out, centre, 52.0, r##"text-anchor="middle" font-size="12" fill="#555""##, subtitle);
-    let top = Panel { top: 95.0, bottom: 305.0, label: "tx/s", series: &rates };
-    let bottom = Panel { top: 350.0, bottom: 560.0, label: "latency (ms)", series: &latencies };
+    text(
+        &mut out,
+        centre,
+        30.0,
+        r#"text-anchor="middle" font-size="18" font-weight="bold""#,
+        title,
+    );
+    text(
+        &mut out,
+        centre,
+        52.0,
+        r##"text-anchor="middle" font-size="12" fill="#555""##,
+        subtitle,
+    );
+    let top = Panel {
+        top: 95.0,
+        bottom: 305.0,
+        label: "tx/s",
+        series: &rates,
+    };
+    let bottom = Panel {
+        top: 350.0,
+        bottom: 560.0,
+        label: "latency (ms)",
+        series: &latencies,
+    };
     draw_panel(&mut out, &top, &x, samples, false);
     draw_panel(&mut out, &bottom, &x, samples, true);
     let attrs = r#"text-anchor="middle" font-size="12""#;
-    text(&mut out, f64::midpoint(LEFT, RIGHT), 602.0, attrs, "time (s)");
+    text(
+        &mut out,
+        f64::midpoint(LEFT, RIGHT),
+        602.0,
+        attrs,
+        "time (s)",
+    );
     out.push_str("</svg>\n");
     out
 }
@@ -318,7 +398,15 @@ mod tests {
         assert!(svg.trim().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 4);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
-        for label in ["tx/s", "latency (ms)", "time (s)", "submitted", "committed", "p50", "p99"] {
+        for label in [
+            "tx/s",
+            "latency (ms)",
+            "time (s)",
+            "submitted",
+            "committed",
+            "p50",
+            "p99",
+        ] {
             assert!(svg.contains(label), "{label}");
         }
     }
@@ -349,8 +437,18 @@ mod tests {
 
     #[test]
     fn zeros_and_huge_values_stay_finite() {
-        let zero = Sample { t_s: 1.0, submitted_per_s: 0.0, committed_per_s: 0.0, p50_ms: 0.0, p99_ms: 0.0 };
-        let zeros = [zero, Sample { t_s: 2.0, ..zero }, Sample { t_s: 3.0, ..zero }];
+        let zero = Sample {
+            t_s: 1.0,
+            submitted_per_s: 0.0,
+            committed_per_s: 0.0,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+        };
+        let zeros = [
+            zero,
+            Sample { t_s: 2.0, ..zero },
+            Sample { t_s: 3.0, ..zero },
+        ];
         let svg = render("zeros", "", &zeros);
         assert!(svg.contains(">1.0<"), "the y axis goes to 1");
         let mut huge = run(5);
@@ -359,7 +457,10 @@ mod tests {
         let svg = render("huge", "", &huge);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
         assert_eq!(svg.matches("<polyline").count(), 5);
-        assert!(svg.contains(">1.0e300<"), "huge ticks in scientific notation");
+        assert!(
+            svg.contains(">1.0e300<"),
+            "huge ticks in scientific notation"
+        );
     }
 
     #[test]
@@ -372,11 +473,15 @@ mod tests {
 
     #[test]
     fn nice_ticks_are_1_2_5_steps_that_cover_the_max() {
-        for max in [1e-3, 0.7, 1.0, 3.0, 9.9, 10.0, 10.1, 37.0, 99.0, 1234.0, 15_000.0, 7.3e9, 1e300] {
+        for max in [
+            1e-3, 0.7, 1.0, 3.0, 9.9, 10.0, 10.1, 37.0, 99.0, 1234.0, 15_000.0, 7.3e9, 1e300,
+        ] {
             let axis = y_axis(max);
             let mantissa = axis.step / 10_f64.powf(axis.step.log10().floor());
             assert!(
-                [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6),
+                [1.0, 2.0, 5.0, 10.0]
+                    .iter()
+                    .any(|m| (mantissa - m).abs() < 1e-6),
                 "{max}: step {}",
                 axis.step
             );

@@ -16,8 +16,8 @@
 //!   city's kinds, and its measurements; [`chart`] draws them as SVG.
 
 pub mod bench;
-pub mod chart;
 pub mod chaos;
+pub mod chart;
 pub mod demo;
 pub mod local;
 pub mod sim;

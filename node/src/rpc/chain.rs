@@ -257,9 +257,9 @@ pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBo
                 txs.push(tx);
                 answers.push(None);
             }
-            Err(message) => {
-                answers.push(Some(json!({ "code": "bad_transaction", "message": message })))
-            }
+            Err(message) => answers.push(Some(
+                json!({ "code": "bad_transaction", "message": message }),
+            )),
         }
     }
     let (reply, verdicts) = oneshot::channel();
@@ -268,7 +268,10 @@ pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBo
         .send(Request::SubmitBatch { txs, reply })
         .await
         .map_err(|_| ApiError::stopping())?;
-    let mut verdicts = verdicts.await.map_err(|_| ApiError::stopping())?.into_iter();
+    let mut verdicts = verdicts
+        .await
+        .map_err(|_| ApiError::stopping())?
+        .into_iter();
     let results: Vec<Value> = answers
         .into_iter()
         .map(|a| {

@@ -1,0 +1,53 @@
+//! A short `acta-testnet bench` run on a local 4-validator network: the city is set up, a
+//! few seconds of pre-signed ballots, DID updates and attestation batches are sent, and the
+//! results are written as JSON and SVG. Measures nothing: it checks that the bench works
+//! and that what it reports holds together.
+//!
+//! Needs `actad` built beside the test binary (`cargo test --workspace` builds it).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use acta_testnet::bench::{run, Load, Options};
+
+#[test]
+fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        dir: dir.path().join("net"),
+        load: Load::Hold {
+            rate: 300,
+            duration: Duration::from_secs(4),
+        },
+        mix: "ballot=1,did=1,attest=1".parse().unwrap(),
+        residents: 16,
+        devices: 4,
+        json: dir.path().join("bench.json"),
+        chart: dir.path().join("bench.svg"),
+    };
+    let report = run(&opts, "test").unwrap();
+    let step = &report.steps[0];
+    assert_eq!(step.target_rate, 300);
+    // 1,200 transactions were sent; every one that the mempools took is committed.
+    assert!(step.sent_per_s > 150.0, "{step:?}");
+    assert!(step.committed_per_s > 0.0, "{step:?}");
+    assert!(
+        report.refusals.is_empty(),
+        "nothing is refused at this rate: {:?}",
+        report.refusals
+    );
+    assert!(step.latency.p50_ms > 0.0 && step.latency.p50_ms <= step.latency.max_ms);
+    assert_eq!(step.cpu_per_node.len(), 4);
+    assert!(step.rss_mib_max_per_node.iter().all(|m| *m > 1.0));
+    let committed: f64 = report.samples.iter().map(|s| s.committed_per_s).sum();
+    assert!(committed >= 1000.0, "{committed} committed in all");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&opts.json).unwrap()).unwrap();
+    assert_eq!(json["steps"][0]["target_rate"], 300);
+    assert!(json["samples"].as_array().unwrap().len() >= 4);
+    let svg = std::fs::read_to_string(&opts.chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("<polyline"));
+}
