@@ -290,15 +290,22 @@ impl LocalNet {
     /// Sets node `i`'s `p2p.blocked_peers` to the peer ids of `nodes` and has it re-read
     /// its config (SIGHUP): it drops and refuses those peers until they are unblocked.
     pub fn block(&self, i: usize, nodes: &[usize]) -> Result<()> {
-        let path = self.nodes[i].home.join("config.toml");
-        let mut config = Config::load(&path)?;
-        config.p2p.blocked_peers = nodes
+        let peers = nodes
             .iter()
             .map(|&j| self.nodes[j].peer_id.clone())
             .collect();
-        std::fs::write(&path, config.commented())
-            .with_context(|| format!("writing {}", path.display()))?;
+        self.edit_config(i, |c| c.p2p.blocked_peers = peers)?;
         self.signal(i, "HUP")
+    }
+
+    /// Changes node `i`'s `config.toml` (read, changed by `change`, written back with its
+    /// comments); a running node sees it at its next start (or SIGHUP, for what it re-reads).
+    pub fn edit_config(&self, i: usize, change: impl FnOnce(&mut Config)) -> Result<()> {
+        let path = self.nodes[i].home.join("config.toml");
+        let mut config = Config::load(&path)?;
+        change(&mut config);
+        std::fs::write(&path, config.commented())
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// Splits the network: every node blocks the nodes outside its group.
@@ -320,6 +327,15 @@ impl LocalNet {
             self.block(i, &[])?;
         }
         Ok(())
+    }
+
+    /// The next nonce of `key` in node `i`'s latest state.
+    pub fn next_nonce(&self, i: usize, key: &PublicKey) -> Result<u64> {
+        Ok(self
+            .state(i, NS_NONCE, &key.0)?
+            .map(|b| u64::try_from_slice(&b))
+            .transpose()?
+            .unwrap_or(0))
     }
 
     /// Stops every node with SIGTERM.
@@ -526,12 +542,7 @@ impl<'a> Wallet<'a> {
         for key in keys {
             let want = self.nonces.get(&key.public()).copied().unwrap_or(0);
             loop {
-                let have = self
-                    .net
-                    .state(0, NS_NONCE, &key.public().0)?
-                    .map(|b| u64::try_from_slice(&b))
-                    .transpose()?
-                    .unwrap_or(0);
+                let have = self.net.next_nonce(0, &key.public())?;
                 if have >= want {
                     break;
                 }

@@ -1023,7 +1023,9 @@ impl Node {
 
     /// A peer's batch of transactions: rejected (and the peer struck) if it does not decode
     /// or holds a transaction with a bad signature or another chain's id; forwarded by
-    /// gossipsub if this node admitted any of it.
+    /// gossipsub only if this node admitted all of it. A transaction refused for a cheap
+    /// reason (a used nonce, its size) had no signature check here, and a peer further
+    /// behind might find it forged: forwarding it would get this node struck.
     fn on_tx_bytes(&mut self, data: &[u8]) -> MessageAcceptance {
         let Ok(TxBatch(txs)) = TxBatch::decode(data, self.config.p2p.max_message_bytes) else {
             return MessageAcceptance::Reject;
@@ -1036,7 +1038,7 @@ impl Node {
             )
         }) {
             MessageAcceptance::Reject
-        } else if results.iter().any(Result::is_ok) {
+        } else if results.iter().all(Result::is_ok) {
             MessageAcceptance::Accept
         } else {
             MessageAcceptance::Ignore

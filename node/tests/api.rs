@@ -612,6 +612,37 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
             a.text()
         );
     }
+    // A batch: each transaction gets its own verdict, in order, and one refusal does not
+    // stop the others.
+    let fresh = testing::key(0xef, 0);
+    let admitted = Transaction::sign(&fresh, chain.clone(), 0, create_did());
+    let batch = json!({ "txs": [
+        hex::encode(admitted.encode()),
+        hex::encode(attest.encode()),
+        hex::encode(other_chain.encode()),
+        "zz",
+    ]})
+    .to_string();
+    let a = api.call("POST", "/txs/batch", "/txs/batch", Some(&batch));
+    assert_eq!(a.status, 200, "{}", a.text());
+    let v = a.json();
+    assert_eq!(v["accepted"], 1, "{v}");
+    assert_eq!(v["results"][0]["hash"], json!(admitted.id()), "{v}");
+    let verdicts: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().or(r["status"].as_str()).unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["pending", "stale_nonce", "wrong_chain", "bad_transaction"]
+    );
+    let many = json!({ "txs": vec!["00"; 1025] }).to_string();
+    for body in [many.as_str(), "{\"tx\":\"00\"}", "{\"txs\":"] {
+        let a = api.call("POST", "/txs/batch", "/txs/batch", Some(body));
+        assert_eq!(a.status, 400, "{}", a.text());
+    }
     let a = api.call("POST", "/txs", "/txs?mode=later", Some("{\"tx\":\"00\"}"));
     assert_eq!(a.status, 400, "{}", a.text());
     let big = format!("{{\"tx\":\"{}\"}}", "00".repeat(140_000));

@@ -95,13 +95,13 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         lines: usize,
     },
+    Bench(BenchArgs),
     /// Inject faults into a local 4-validator network while a client submits transactions;
     /// then check that the network decides again within 30 s, that all nodes hold the same
     /// blocks and state roots, and that every transaction acknowledged as committed is in
     /// every node's ledger. Exits 1 if any check fails.
     ///
     /// Example: acta-testnet chaos --scenario kill --cycles 8
-    Bench(BenchArgs),
     Chaos {
         /// kill (SIGKILL and restart), pause (SIGSTOP and SIGCONT), wipe (delete a
         /// validator's data and resync it), partition (2|2 splits that must stall and 1|3
@@ -133,7 +133,8 @@ struct BenchArgs {
     #[arg(long, default_value_t = 2000, conflicts_with = "step")]
     rate: u32,
     /// Step the rate up instead: FROM:STEP:TO transactions per second, each for
-    /// --duration; stops at the first step that commits under 90% of what it sent.
+    /// --duration; stops at the first step of which under 90% is committed 2 s after
+    /// its end.
     #[arg(long, value_name = "FROM:STEP:TO")]
     step: Option<String>,
     /// Seconds at the rate (per step when stepping).

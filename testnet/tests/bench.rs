@@ -32,6 +32,7 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
     // 1,200 transactions were sent; every one that the mempools took is committed.
     assert!(step.sent_per_s > 150.0, "{step:?}");
     assert!(step.committed_per_s > 0.0, "{step:?}");
+    assert_eq!(step.uncommitted, 0, "{step:?}");
     assert!(
         report.refusals.is_empty(),
         "nothing is refused at this rate: {:?}",

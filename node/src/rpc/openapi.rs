@@ -574,6 +574,10 @@ fn paths() -> Value {
         "413".into(),
         error("The body is larger than rpc.max_body_bytes."),
     );
+    r.insert(
+        "415".into(),
+        error("The body is not sent as application/json."),
+    );
     add("/txs/batch", "post", batch);
     let hash = || {
         path_param(
