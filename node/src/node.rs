@@ -209,8 +209,9 @@ pub struct Node {
 
     peer_heights: HashMap<PeerId, Height>,
     strikes: HashMap<PeerId, u32>,
-    /// Peers banned for invalid messages, and peers blocked by `p2p.blocked_peers`.
+    /// Peers banned for invalid messages (until restart).
     banned: HashSet<PeerId>,
+    /// Peers blocked by `p2p.blocked_peers`, as last read.
     config_blocked: HashSet<PeerId>,
     validator_peers: HashSet<PeerId>,
     dial: Vec<Multiaddr>,
@@ -1068,7 +1069,7 @@ impl Node {
         let mut batch = Vec::new();
         let mut bytes = 0;
         for tx in outbox {
-            let len = tx.encode().len();
+            let len = borsh::object_length(&tx).unwrap_or(acta_ledger::tx::TX_BYTES_MAX);
             if !batch.is_empty() && (batch.len() == TX_BATCH_MAX || bytes + len > budget) {
                 self.publish_txs(std::mem::take(&mut batch));
                 bytes = 0;

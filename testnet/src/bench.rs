@@ -1083,33 +1083,37 @@ fn measure(
     }
     // Per-second samples over the whole run.
     let end = bounds.last().map_or(Duration::ZERO, |b| b.4);
-    let seconds = end.as_secs() + 1;
-    let mut samples = Vec::new();
-    for s in 0..seconds {
-        let (a, b) = (Duration::from_secs(s), Duration::from_secs(s + 1));
-        let sent = l
-            .submitted
-            .iter()
-            .filter(|t| t.is_some_and(|t| t >= a && t < b))
-            .count();
-        let mut lat: Vec<f64> = Vec::new();
-        for (sub, com) in l.submitted.iter().zip(&l.committed) {
-            if let (Some(sub), Some(com)) = (sub, com) {
-                if *com >= a && *com < b {
-                    lat.push(com.saturating_sub(*sub).as_secs_f64() * 1000.0);
-                }
+    // One pass puts each transaction in the second it was due and the second it committed.
+    let seconds = usize::try_from(end.as_secs())? + 1;
+    let mut sent = vec![0usize; seconds];
+    let mut lat: Vec<Vec<f64>> = vec![Vec::new(); seconds];
+    for (sub, com) in l.submitted.iter().zip(&l.committed) {
+        let Some(sub) = sub else { continue };
+        if let Some(n) = sent.get_mut(usize::try_from(sub.as_secs())?) {
+            *n += 1;
+        }
+        if let Some(com) = com {
+            if let Some(v) = lat.get_mut(usize::try_from(com.as_secs())?) {
+                v.push(com.saturating_sub(*sub).as_secs_f64() * 1000.0);
             }
         }
-        let committed = lat.len();
-        let lat = latency(lat);
-        samples.push(Sample {
-            t_s: (s + 1) as f64,
-            submitted_per_s: sent as f64,
-            committed_per_s: committed as f64,
-            p50_ms: lat.p50_ms,
-            p99_ms: lat.p99_ms,
-        });
     }
+    let samples: Vec<Sample> = sent
+        .into_iter()
+        .zip(lat)
+        .enumerate()
+        .map(|(s, (sent, lat))| {
+            let committed = lat.len();
+            let lat = latency(lat);
+            Sample {
+                t_s: (s + 1) as f64,
+                submitted_per_s: sent as f64,
+                committed_per_s: committed as f64,
+                p50_ms: lat.p50_ms,
+                p99_ms: lat.p99_ms,
+            }
+        })
+        .collect();
     let best = reports
         .iter()
         .map(|r| r.committed_per_s)
