@@ -245,3 +245,46 @@ fn write_bundles(
     }
     Ok(items.len())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The readings file is outside bytes: any content is refused with a message naming the
+    //! line, or read as readings that are exactly its non-blank lines, in time order.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn lines() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            (0u64..2_000).prop_map(|t| format!("{{\"t\":{t},\"pm25\":12}}")),
+            "[ -~]{0,40}",
+            Just(String::new()),
+            Just("{\"t\":-1}".to_string()),
+            Just("{\"t\":1e3}".to_string()),
+            Just("{\"pm25\":3}".to_string()),
+            Just("[1,2]".to_string()),
+        ];
+        prop::collection::vec(line, 0..12).prop_map(|l| l.join("\n"))
+    }
+
+    proptest! {
+        #[test]
+        fn a_readings_file_is_refused_or_read_line_for_line(text in lines(), raw in any::<bool>(), bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("readings.jsonl");
+            let content = if raw { bytes } else { text.into_bytes() };
+            std::fs::write(&path, &content).unwrap();
+            if let Ok(readings) = read_readings(&path, 100, 1_500) {
+                let text = String::from_utf8(content).unwrap();
+                let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+                prop_assert_eq!(readings.len(), lines.len());
+                for (r, l) in readings.iter().zip(&lines) {
+                    prop_assert_eq!(r.bytes.as_slice(), l.as_bytes());
+                    prop_assert!((100..=1_500).contains(&r.t));
+                }
+                prop_assert!(readings.windows(2).all(|w| w[0].t <= w[1].t));
+            }
+        }
+    }
+}

@@ -387,4 +387,87 @@ mod tests {
             Err(KeystoreError::BadName(_))
         ));
     }
+
+    mod fuzz {
+        //! Key files are outside bytes: any change to one is refused with an error, or
+        //! still names the same key; never a panic.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Alice's key file, made once (Argon2id takes a while) and copied into each case.
+        fn alice_file() -> &'static (Vec<u8>, KeyInfo) {
+            static FILE: std::sync::OnceLock<(Vec<u8>, KeyInfo)> = std::sync::OnceLock::new();
+            FILE.get_or_init(|| {
+                let dir = tempfile::tempdir().unwrap();
+                let ks = Keystore::new(dir.path().join("keys"));
+                let info = ks.add("alice", &[7; 32], "correct horse").unwrap();
+                (
+                    std::fs::read(dir.path().join("keys/alice.json")).unwrap(),
+                    info,
+                )
+            })
+        }
+
+        /// A keystore holding `bytes` as Alice's key file.
+        fn keystore_with(bytes: &[u8]) -> (tempfile::TempDir, Keystore) {
+            let dir = tempfile::tempdir().unwrap();
+            let ks = Keystore::new(dir.path().join("keys"));
+            std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+            std::fs::write(dir.path().join("keys/alice.json"), bytes).unwrap();
+            (dir, ks)
+        }
+
+        fn changed(text: &[u8], at: usize, byte: u8, cut: bool) -> Vec<u8> {
+            let mut out = text.to_vec();
+            let at = at % out.len();
+            if cut {
+                out.truncate(at);
+            } else {
+                out[at] = byte;
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn changed_key_files_are_refused_or_name_the_same_key(
+                at in any::<usize>(),
+                byte in any::<u8>(),
+                cut in any::<bool>(),
+            ) {
+                let (text, original) = alice_file();
+                let (_dir, ks) = keystore_with(&changed(text, at, byte, cut));
+                if let Ok(info) = ks.info("alice") {
+                    prop_assert_eq!(&info.name, &original.name);
+                }
+                let _ = ks.list();
+            }
+
+            #[test]
+            fn random_key_files_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let (_dir, ks) = keystore_with(&bytes);
+                prop_assert!(ks.info("alice").is_err());
+                prop_assert!(ks.unlock("alice", "any").is_err());
+            }
+        }
+
+        proptest! {
+            // Each case derives a key with Argon2id (64 MiB): few cases.
+            #![proptest_config(ProptestConfig::with_cases(12))]
+
+            #[test]
+            fn changed_key_files_never_unlock_to_another_key(
+                at in any::<usize>(),
+                byte in any::<u8>(),
+            ) {
+                let (text, original) = alice_file();
+                let (_dir, ks) = keystore_with(&changed(text, at, byte, false));
+                if let Ok(key) = ks.unlock("alice", "correct horse") {
+                    prop_assert_eq!(key.public(), original.public_key);
+                }
+            }
+        }
+    }
 }

@@ -200,6 +200,17 @@ enum ChainCommand {
         #[arg(long)]
         height: Option<u64>,
     },
+    /// The chain's parameters: each with its value, the height it was set at, its unit,
+    /// range, default and meaning.
+    ///
+    /// Example: acta chain params
+    Params {
+        #[arg(long)]
+        height: Option<u64>,
+        /// Include a proof bundle of the values.
+        #[arg(long)]
+        prove: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,17 +279,17 @@ fn passphrase(confirm: bool) -> Result<zeroize::Zeroizing<String>> {
 
 fn print_keys(keys: &[keystore::KeyInfo], output: Output) -> Result<()> {
     if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(keys)?);
+        crate::outln!("{}", serde_json::to_string_pretty(keys)?);
         return Ok(());
     }
     if keys.is_empty() {
-        println!("no keys");
+        crate::outln!("no keys");
         return Ok(());
     }
     let width = keys.iter().map(|k| k.name.len()).max().unwrap_or(4).max(4);
-    println!("{:<width$}  {:<64}  DID", "NAME", "PUBLIC KEY");
+    crate::outln!("{:<width$}  {:<64}  DID", "NAME", "PUBLIC KEY");
     for k in keys {
-        println!("{:<width$}  {}  {}", k.name, k.public_key, k.did);
+        crate::outln!("{:<width$}  {}  {}", k.name, k.public_key, k.did);
     }
     Ok(())
 }
@@ -314,7 +325,7 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
             store.info(&name)?;
             let pass = passphrase(false)?;
             let key = store.unlock(&name, &pass)?;
-            println!("{}", hex::encode(key.seed()));
+            crate::outln!("{}", hex::encode(key.seed()));
             Ok(())
         }
         KeysCommand::Delete { name, yes } => {
@@ -324,7 +335,7 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
                 ));
             }
             store.delete(&name)?;
-            println!("deleted {name}");
+            crate::outln!("deleted {name}");
             Ok(())
         }
     }
@@ -347,6 +358,9 @@ fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
         }
         ChainCommand::Validators { height } => {
             node.get(&records::read_path("/validators", height, false))?
+        }
+        ChainCommand::Params { height, prove } => {
+            node.get(&records::read_path("/params", height, prove))?
         }
     };
     ctx.output.print(None, &v);
@@ -376,7 +390,11 @@ fn run(cli: Cli) -> Result<()> {
             command: AuditCommand::Tally { round, out },
         } => audit_tally(&ctx, round, out),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "acta", &mut std::io::stdout());
+            // Generated into memory first: clap_complete panics on a failed write, and a
+            // closed pipe (`acta completions bash | head`) is not an error.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "acta", &mut script);
+            crate::out!("{}", String::from_utf8_lossy(&script));
             Ok(())
         }
     }
@@ -442,15 +460,17 @@ fn audit_verify(bundle: &Path, genesis: &Path, output: Output) -> Result<()> {
                 );
             } else {
                 for step in &verified.steps {
-                    println!("ok  {step}");
+                    crate::outln!("ok  {step}");
                 }
                 if let (Some(r), Some(bytes)) = (&verified.reading, &reading) {
-                    println!(
+                    crate::outln!(
                         "reading {} of batch {} of {}: {bytes}",
-                        r.index, r.sequence, r.device
+                        r.index,
+                        r.sequence,
+                        r.device
                     );
                 }
-                println!(
+                crate::outln!(
                     "verified: {} against the genesis of {}",
                     bundle.display(),
                     anchor.chain_id

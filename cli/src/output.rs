@@ -1,7 +1,44 @@
 //! What commands print: JSON as the API gives it (`--output json`), or aligned tables for
 //! people (`--output text`).
 
+use std::io::{ErrorKind, Write};
+
 use serde_json::Value;
+
+/// Writes `args` (and a newline if `newline`) to standard output. A closed pipe (`acta keys
+/// list | head`) ends the process quietly with status 0, as a Unix filter does; any other
+/// failure to write ends it with status 1 and a message. Never a panic.
+pub fn write(args: std::fmt::Arguments<'_>, newline: bool) {
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| {
+        if newline {
+            out.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("acta: writing to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `println!` through [`write`].
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::output::write(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*), true) };
+}
+
+/// `print!` through [`write`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*), false) };
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -15,15 +52,15 @@ impl Output {
     /// Prints `value` as JSON, or as tables under an optional title line.
     pub fn print(self, title: Option<&str>, value: &Value) {
         match self {
-            Output::Json => println!(
+            Output::Json => crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
             ),
             Output::Text => {
                 if let Some(t) = title {
-                    println!("{t}");
+                    crate::outln!("{t}");
                 }
-                print!("{}", render(value));
+                crate::out!("{}", render(value));
             }
         }
     }

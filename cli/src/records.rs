@@ -37,6 +37,19 @@ fn text<const N: usize>(what: &str, s: &str) -> Result<Text<N>> {
     Text::new(s).map_err(|e| anyhow!("{what} {s:?}: {e}"))
 }
 
+/// The value of attribute `name` of the first event of `kind` in a committed answer.
+fn event_attribute(answer: &Value, kind: &str, name: &str) -> Option<String> {
+    answer["events"]
+        .as_array()?
+        .iter()
+        .find(|e| e["kind"] == kind)?["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a[0] == name)
+        .and_then(|a| a[1].as_str())
+        .map(str::to_string)
+}
+
 fn hash_arg(what: &str, s: &str) -> Result<Hash> {
     Hash::from_hex(s).map_err(|e| anyhow!("{what} {s:?} is not a 64-digit hex hash: {e}"))
 }
@@ -221,7 +234,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
                 Call::Identity(IdentityCall::CreateDid { next_key_hash }),
             )?;
             if ctx.output == crate::output::Output::Text {
-                println!("DID {did}");
+                crate::outln!("DID {did}");
             }
             Ok(())
         }
@@ -372,7 +385,8 @@ pub enum CredentialCommand {
         key: KeyArg,
         id: String,
     },
-    /// A credential's status (valid, suspended, revoked, expired, not_yet_valid) and issuer.
+    /// A credential's status (valid, suspended, revoked, expired, not_yet_valid,
+    /// subject_deactivated, issuer_deactivated) and issuer.
     ///
     /// Example: acta credential status 5f1c... --prove --output json > proof.json
     Status {
@@ -445,7 +459,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
                 )
             })?;
             if ctx.output == crate::output::Output::Text {
-                println!("credential {id}, its document in {}", out.display());
+                crate::outln!("credential {id}, its document in {}", out.display());
             }
             Ok(())
         }
@@ -626,11 +640,18 @@ pub enum CouncilCommand {
     },
     /// Approve a pending proposal; the approval that reaches the threshold carries it out.
     ///
-    /// Example: acta council approve --key member2 0
+    /// The approval names the hash of the proposal's action, so it counts only for the
+    /// action shown here. The action is read from the node and hashed here; pass
+    /// --action-hash (as `council propose` printed it) to approve only that exact action.
+    ///
+    /// Example: acta council approve --key member2 0 --action-hash 4be1...
     Approve {
         #[command(flatten)]
         key: KeyArg,
         proposal: u64,
+        /// The SHA-256 of the action you mean to approve (64 hex digits).
+        #[arg(long, value_name = "HEX")]
+        action_hash: Option<String>,
     },
     /// The council and its proposals, with their approvals.
     ///
@@ -659,9 +680,9 @@ pub enum ActionCommand {
     ///
     /// Example: acta council propose --key member1 revoke-issuer did:acta:PbPc6zBF...
     RevokeIssuer { did: String },
-    /// Set a chain parameter.
+    /// Set a chain parameter (see `acta chain params` for the names and ranges).
     ///
-    /// Example: acta council propose --key member1 set-parameter NAME 100
+    /// Example: acta council propose --key member1 set-parameter slash_fraction_bps 100
     SetParameter { name: String, value: u64 },
     /// Add a validator (hex consensus key) with a voting power.
     ///
@@ -704,16 +725,49 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
                     power,
                 },
             };
-            ctx.sign_and_send(
+            if let GovAction::SetParameter { name, value } = &action {
+                acta_contracts::params::check(name.as_str(), *value)?;
+            }
+            let action_hash = action.hash();
+            let answer = ctx.sign_and_send(
                 &key.key,
                 Call::Governance(GovernanceCall::Propose { action }),
             )?;
+            if let Some(id) = event_attribute(&answer, "gov_proposed", "id") {
+                eprintln!(
+                    "proposal {id}, action hash {action_hash}; members approve it with: \
+                     acta council approve {id} --action-hash {action_hash}"
+                );
+            }
             Ok(())
         }
-        CouncilCommand::Approve { key, proposal } => {
+        CouncilCommand::Approve {
+            key,
+            proposal,
+            action_hash,
+        } => {
+            let v = ctx.node()?.get(&format!("/council/proposals/{proposal}"))?;
+            let shown = &v["proposal"]["action"];
+            let action: GovAction = serde_json::from_value(shown.clone()).with_context(|| {
+                format!("the node's proposal {proposal} holds no readable action")
+            })?;
+            let hash = action.hash();
+            if let Some(expected) = action_hash {
+                let expected = hash_arg("action hash", &expected)?;
+                if expected != hash {
+                    return Err(anyhow!(
+                        "proposal {proposal} holds an action hashing to {hash}, not {expected}: \
+                         not approved"
+                    ));
+                }
+            }
+            eprintln!("approving proposal {proposal}: {shown} (action hash {hash})");
             ctx.sign_and_send(
                 &key.key,
-                Call::Governance(GovernanceCall::Approve { proposal }),
+                Call::Governance(GovernanceCall::Approve {
+                    proposal,
+                    action_hash: hash,
+                }),
             )?;
             Ok(())
         }
@@ -1085,7 +1139,7 @@ fn print_tally(ctx: &Ctx, v: &Value) {
             })
             .unwrap_or_default()
     };
-    println!(
+    crate::outln!(
         "rule {} (ties: {}), budget {}, {} voters, {} projects",
         v["rule"].as_str().unwrap_or("?"),
         v["tie_break"].as_str().unwrap_or("?"),
@@ -1094,20 +1148,20 @@ fn print_tally(ctx: &Ctx, v: &Value) {
         v["projects"]
     );
     let selected = v["selected"].as_array().map_or(0, Vec::len);
-    println!(
+    crate::outln!(
         "selected {selected} projects costing {}: {}",
         v["total_cost"],
         list("selected")
     );
-    println!("selection order: {}", list("selection_order"));
+    crate::outln!("selection order: {}", list("selection_order"));
     if let Some(e) = v["endowment"].as_str() {
-        println!("final endowment per voter: {e}");
+        crate::outln!("final endowment per voter: {e}");
     }
     if let Some(k) = v["add1_steps"].as_u64() {
-        println!("add1 steps: {k}");
+        crate::outln!("add1 steps: {k}");
     }
     if let Some(r) = v["matches_round"].as_u64() {
-        println!("matches the result the ledger stored for round {r}");
+        crate::outln!("matches the result the ledger stored for round {r}");
     }
-    println!("tallied in {:.1} ms", v["tally_ms"].as_f64().unwrap_or(0.0));
+    crate::outln!("tallied in {:.1} ms", v["tally_ms"].as_f64().unwrap_or(0.0));
 }

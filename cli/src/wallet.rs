@@ -127,7 +127,7 @@ impl Ctx {
             Output::Text if events.as_array().is_some_and(|e| !e.is_empty()) => self
                 .output
                 .print(Some(&title), &serde_json::json!({ "events": events })),
-            Output::Text => println!("{title}"),
+            Output::Text => crate::outln!("{title}"),
         }
     }
 }

@@ -6,12 +6,7 @@
 
 use std::{path::Path, process::Command};
 
-use acta_ledger::{
-    bundle::{ProofBundle, StateEntry, BUNDLE_VERSION},
-    state::{state_key, AuthenticatedState, MemoryState, StateChanges},
-    testing::{self, BlockSpec},
-    Hash, Height,
-};
+use acta_ledger::{bundle::ProofBundle, testing};
 use serde_json::json;
 
 fn genesis_json(set: &acta_ledger::ValidatorSet, chain: &str) -> String {
@@ -26,49 +21,9 @@ fn genesis_json(set: &acta_ledger::ValidatorSet, chain: &str) -> String {
     json!({ "chain_id": chain, "genesis_time_ms": 0, "validators": validators }).to_string()
 }
 
-/// A bundle proving `did/<key>` at height 1 of a fixture chain of 4 validators.
+/// A bundle proving `did/resident` at height 1 of a fixture chain of 4 validators.
 fn fixture() -> (ProofBundle, acta_ledger::ValidatorSet) {
-    let chain = testing::chain_id();
-    let (keys, set) = testing::validators(4, &[10, 10, 10, 10]);
-    let mut state = MemoryState::new();
-    state.commit(&StateChanges::new()).unwrap();
-    let key = b"resident".to_vec();
-    let mut changes = StateChanges::new();
-    changes.insert(state_key("did", &key), Some(b"a DID record".to_vec()));
-    let root = state.commit(&changes).unwrap();
-    let block = testing::block(
-        &chain,
-        BlockSpec {
-            height: Height(1),
-            parent_hash: Hash::digest(b"genesis"),
-            txs: vec![],
-            last_commit: None,
-            evidence: vec![],
-            state_root: root,
-            validators: &set,
-            next_validators: &set,
-        },
-    );
-    let commit = testing::commit(&chain, &keys[..3], &set, Height(1), block.hash());
-    let (value, proof) = state
-        .get_with_proof(&state_key("did", &key), Height(1))
-        .unwrap();
-    let bundle = ProofBundle {
-        version: BUNDLE_VERSION,
-        chain_id: chain,
-        validator_changes: vec![],
-        header: block.header,
-        commit,
-        state: vec![StateEntry {
-            namespace: "did".into(),
-            key,
-            value,
-            proof: proof.encode(),
-        }],
-        tx: None,
-        reading: None,
-    };
-    (bundle, set)
+    testing::proof_bundle()
 }
 
 fn acta(args: &[&str], dir: &Path) -> (bool, String, String) {

@@ -4,9 +4,15 @@
 //!
 //! State: `credential` (key: the credential's hash) holds its [`CredentialRecord`];
 //! `credentials_of` (key: subject DID's 16 bytes and the kind's byte) the ids issued to it.
+//!
+//! A credential's status follows the identities it binds ([`status`]): once its subject's or
+//! its issuer's DID is deactivated, the credential reads `subject_deactivated` or
+//! `issuer_deactivated` at that height and every later one, whatever its own record says
+//! (deactivation is final, so the state at a height tells). Revocation comes first: a
+//! revoked credential reads `revoked` for ever.
 
 use acta_ledger::{
-    records::{CredentialKind, CredentialRecord, CredentialStatus, IssuerRecord},
+    records::{CredentialKind, CredentialRecord, CredentialStatus, DidRecord, IssuerRecord},
     tx::CredentialCall,
     Did, Hash, PublicKey, Timestamp,
 };
@@ -15,9 +21,70 @@ use crate::{
     error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
     governance::NS_ISSUER,
-    identity::{live, signed_by},
+    identity::{live, signed_by, NS_DID},
     view::StateView,
 };
+
+/// What a credential is worth at a height and time, as every reader shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    Valid,
+    Suspended,
+    Revoked,
+    Expired,
+    NotYetValid,
+    /// The subject's DID is deactivated.
+    SubjectDeactivated,
+    /// The issuer's DID is deactivated.
+    IssuerDeactivated,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Valid => "valid",
+            Standing::Suspended => "suspended",
+            Standing::Revoked => "revoked",
+            Standing::Expired => "expired",
+            Standing::NotYetValid => "not_yet_valid",
+            Standing::SubjectDeactivated => "subject_deactivated",
+            Standing::IssuerDeactivated => "issuer_deactivated",
+        }
+    }
+}
+
+/// The standing of credential `c` at `time`, given the DID records of its subject and issuer
+/// at the same height (`None` if a DID does not exist there). In order: revoked; subject
+/// deactivated; issuer deactivated; suspended; outside the validity window; valid.
+pub fn status(
+    c: &CredentialRecord,
+    subject: Option<&DidRecord>,
+    issuer: Option<&DidRecord>,
+    time: Timestamp,
+) -> Standing {
+    let gone = |r: Option<&DidRecord>| r.is_none_or(|r| r.deactivated);
+    match c.status {
+        CredentialStatus::Revoked => Standing::Revoked,
+        _ if gone(subject) => Standing::SubjectDeactivated,
+        _ if gone(issuer) => Standing::IssuerDeactivated,
+        CredentialStatus::Suspended => Standing::Suspended,
+        CredentialStatus::Active if time < c.valid_from => Standing::NotYetValid,
+        CredentialStatus::Active if time >= c.valid_until => Standing::Expired,
+        CredentialStatus::Active => Standing::Valid,
+    }
+}
+
+/// [`status`] of `c` in `view`, reading its subject's and issuer's DID records.
+pub fn status_in(
+    view: &StateView<'_>,
+    c: &CredentialRecord,
+    time: Timestamp,
+) -> Result<Standing, ExecError> {
+    let subject: Option<DidRecord> = view.get(NS_DID, &c.subject.0)?;
+    let issuer: Option<DidRecord> = view.get(NS_DID, &c.issuer.0)?;
+    Ok(status(c, subject.as_ref(), issuer.as_ref(), time))
+}
 
 pub const NS_CREDENTIAL: &str = "credential";
 pub const NS_CREDENTIALS_OF: &str = "credentials_of";
@@ -184,7 +251,7 @@ pub(crate) fn require(
 }
 
 /// Whether `subject` holds a credential of `kind` (for `district`, if given) that is valid at
-/// `time`: active, inside its window, and from an issuer that was registered for the kind.
+/// `time`: its [`status`] is `valid`.
 pub fn holds_valid(
     view: &StateView<'_>,
     subject: &Did,
@@ -201,7 +268,7 @@ pub fn holds_valid(
         };
         let district_ok =
             district.is_none_or(|d| record.district.as_ref().is_some_and(|r| r.as_str() == d));
-        if record.is_valid_at(time) && district_ok {
+        if district_ok && status_in(view, &record, time)? == Standing::Valid {
             return Ok(true);
         }
     }

@@ -1,14 +1,12 @@
 //! Why a transaction is refused.
 
-use acta_ledger::{Did, Height};
+use acta_ledger::{Did, Hash, Height, RefusalCode};
 
-/// A refusal: the transaction changes nothing. Messages name the values that matter.
+/// A refusal of a transaction's call: the call changes nothing, and the transaction uses up
+/// its signer's nonce. Messages name the values that matter; only the [`RefusalCode`] is
+/// consensus data.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
-    #[error("bad signature or wrong chain: {0}")]
-    BadSignature(String),
-    #[error("nonce {got} refused: the signer's next nonce is {expected}")]
-    BadNonce { expected: u64, got: u64 },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} already exists")]
@@ -27,23 +25,30 @@ pub enum TxError {
     SequenceGap { expected: u64, got: u64 },
     #[error("fork refused: {0}")]
     Fork(String),
+    #[error("the approval does not match the proposal's action: {0}")]
+    ActionMismatch(String),
+    #[error("unknown parameter {0:?}")]
+    UnknownParameter(String),
+    #[error("out of range: {0}")]
+    OutOfRange(String),
 }
 
 impl TxError {
-    /// A stable machine-readable code for receipts and the API.
-    pub fn code(&self) -> &'static str {
+    /// The refusal's frozen code, for receipts and the API.
+    pub fn code(&self) -> RefusalCode {
         match self {
-            TxError::BadSignature(_) => "bad_signature",
-            TxError::BadNonce { .. } => "bad_nonce",
-            TxError::NotFound(_) => "not_found",
-            TxError::AlreadyExists(_) => "already_exists",
-            TxError::Deactivated { .. } => "deactivated",
-            TxError::Unauthorized(_) => "unauthorized",
-            TxError::Invalid(_) => "invalid",
-            TxError::Limit(_) => "limit",
-            TxError::WrongPhase(_) => "wrong_phase",
-            TxError::SequenceGap { .. } => "sequence_gap",
-            TxError::Fork(_) => "fork",
+            TxError::NotFound(_) => RefusalCode::NotFound,
+            TxError::AlreadyExists(_) => RefusalCode::AlreadyExists,
+            TxError::Deactivated { .. } => RefusalCode::Deactivated,
+            TxError::Unauthorized(_) => RefusalCode::Unauthorized,
+            TxError::Invalid(_) => RefusalCode::Invalid,
+            TxError::Limit(_) => RefusalCode::Limit,
+            TxError::WrongPhase(_) => RefusalCode::WrongPhase,
+            TxError::SequenceGap { .. } => RefusalCode::SequenceGap,
+            TxError::Fork(_) => RefusalCode::Fork,
+            TxError::ActionMismatch(_) => RefusalCode::ActionMismatch,
+            TxError::UnknownParameter(_) => RefusalCode::UnknownParameter,
+            TxError::OutOfRange(_) => RefusalCode::OutOfRange,
         }
     }
 }
@@ -59,6 +64,16 @@ pub enum ExecError {
     },
     #[error("stored {what} does not decode: {reason}")]
     Corrupt { what: &'static str, reason: String },
+    /// The block may not be executed at all: a transaction's signature or chain id does not
+    /// hold, or its nonce is not its signer's next one. Every transaction a block includes
+    /// uses up its nonce, so a block may only include transactions that can; a proposer
+    /// that breaks this rule proposes an invalid block.
+    #[error("transaction {index} ({id}) may not be in the block: {reason}")]
+    InvalidTx {
+        index: u32,
+        id: Hash,
+        reason: String,
+    },
 }
 
 /// The result of a call: a refusal, or a failure of the executor.

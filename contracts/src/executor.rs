@@ -2,9 +2,14 @@
 //!
 //! First the block's evidence and the budget rounds that close at its height; then, for
 //! every transaction, in order: the signature and chain id (checked for the whole block
-//! in one batch), then the signer's nonce (exactly the next one), then the call. A refused
-//! transaction leaves the state exactly as it was, its nonce included; an accepted one bumps
-//! its signer's nonce.
+//! in one batch), then the signer's nonce (exactly the next one), then the call.
+//!
+//! A transaction is final once it is in a block. A block may only hold transactions whose
+//! signature holds and whose nonce is their signer's next one; otherwise the block itself
+//! is invalid ([`ExecError::InvalidTx`]) and validators prevote nil. Each included
+//! transaction uses up its nonce whether its call is accepted or refused, so a refused
+//! transaction can never be replayed later, and an id is committed at most once in the
+//! chain's life. A refused call leaves the state exactly as it was, except for that nonce.
 
 use acta_ledger::{
     state::{AuthenticatedState, StateChanges},
@@ -14,9 +19,11 @@ use acta_ledger::{
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+pub use acta_ledger::receipt::{Event, Outcome, Receipt, RefusalCode};
+
 use crate::{
     budget, credential,
-    error::{CallError, ExecError, TxError},
+    error::{CallError, ExecError},
     governance, identity, sensor, staking,
     view::StateView,
 };
@@ -33,44 +40,12 @@ pub struct BlockContext {
     pub proposer: PublicKey,
 }
 
-/// Something a call did, for receipts and subscribers.
+/// Why the transaction at `index` of a block was refused, in words. Kept beside the block
+/// for people; never hashed, so its wording may change without forking the chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Event {
-    pub kind: String,
-    pub attributes: Vec<(String, String)>,
-}
-
-impl Event {
-    pub fn new(kind: &str, attributes: &[(&str, String)]) -> Event {
-        Event {
-            kind: kind.to_string(),
-            attributes: attributes
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        }
-    }
-}
-
-/// The outcome of one transaction.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
-    Accepted { events: Vec<Event> },
-    Refused { code: String, message: String },
-}
-
-/// A transaction's id and outcome.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Receipt {
-    pub tx: Hash,
-    pub outcome: Outcome,
-}
-
-impl Receipt {
-    pub fn is_accepted(&self) -> bool {
-        matches!(self.outcome, Outcome::Accepted { .. })
-    }
+pub struct RefusalMessage {
+    pub index: u32,
+    pub message: String,
 }
 
 /// What executing a block produced.
@@ -78,28 +53,35 @@ impl Receipt {
 pub struct BlockOutcome {
     pub changes: StateChanges,
     pub receipts: Vec<Receipt>,
+    /// The words behind each refusal in `receipts`.
+    pub messages: Vec<RefusalMessage>,
     /// What the block did before its transactions: evidence punished or ignored, budget
     /// rounds tallied.
     pub events: Vec<Event>,
 }
 
 /// What a block did, as the node stores it beside the block: the receipt of every
-/// transaction, in order, and the events of the block's start (evidence, tallies).
+/// transaction, in order (the leaves of `results_root`), the events of the block's start
+/// (evidence, tallies), and the words behind each refusal (not hashed).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct BlockResults {
     pub receipts: Vec<Receipt>,
     pub events: Vec<Event>,
+    pub messages: Vec<RefusalMessage>,
 }
 
 impl BlockResults {
-    /// The bytes of each receipt: the leaves of the header's `results_root`.
-    pub fn receipt_leaves(receipts: &[Receipt]) -> Vec<Vec<u8>> {
-        receipts.iter().map(acta_ledger::codec::encode).collect()
-    }
-
     /// The header's `results_root` for these receipts.
     pub fn results_root(receipts: &[Receipt]) -> Hash {
-        acta_ledger::Block::results_root(&Self::receipt_leaves(receipts))
+        Receipt::results_root(receipts)
+    }
+
+    /// The words behind the refusal of transaction `index`, if it was refused.
+    pub fn message(&self, index: u32) -> Option<&str> {
+        self.messages
+            .iter()
+            .find(|m| m.index == index)
+            .map(|m| m.message.as_str())
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -118,6 +100,7 @@ impl BlockOutcome {
         BlockResults {
             receipts: self.receipts,
             events: self.events,
+            messages: self.messages,
         }
     }
 }
@@ -167,40 +150,47 @@ pub fn execute_block_with(
         .collect();
     let mut checked = Transaction::verify_batch(&unverified, &ctx.chain_id).into_iter();
     let mut receipts = Vec::with_capacity(txs.len());
-    for ((tx, id), vouched) in txs.iter().zip(ids).zip(vouched) {
-        let signature = if vouched {
-            Ok(())
-        } else {
-            checked.next().unwrap_or_else(|| {
-                Err(acta_ledger::Error::Invalid {
-                    what: "signature",
-                    reason: "not checked".into(),
-                })
-            })
-        };
-        let result = match signature {
-            Err(e) => Err(CallError::Refused(TxError::BadSignature(e.to_string()))),
-            Ok(()) => apply(&mut view, ctx, tx),
-        };
-        let outcome = match result {
-            Ok(events) => {
-                view.commit_tx();
-                Outcome::Accepted { events }
-            }
+    let mut messages = Vec::new();
+    for (index, ((tx, id), vouched)) in txs.iter().zip(ids).zip(vouched).enumerate() {
+        let index = u32::try_from(index).expect("a block holds fewer than 2^32 transactions");
+        let invalid = |reason: String| ExecError::InvalidTx { index, id, reason };
+        if !vouched {
+            let signature = checked
+                .next()
+                .expect("one verification result per unvouched transaction");
+            signature.map_err(|e| invalid(e.to_string()))?;
+        }
+        let expected = next_nonce(&view, &tx.signer)?;
+        if tx.nonce != expected {
+            return Err(invalid(format!(
+                "nonce {} of {} is not its next nonce {expected}",
+                tx.nonce, tx.signer
+            )));
+        }
+        let next = expected
+            .checked_add(1)
+            .ok_or_else(|| invalid(format!("{} has used up its nonces", tx.signer)))?;
+        let outcome = match apply(&mut view, ctx, tx) {
+            Ok(events) => Outcome::Accepted { events },
             Err(CallError::Refused(e)) => {
                 view.rollback_tx();
-                Outcome::Refused {
-                    code: e.code().to_string(),
+                messages.push(RefusalMessage {
+                    index,
                     message: e.to_string(),
-                }
+                });
+                Outcome::Refused { code: e.code() }
             }
             Err(CallError::Exec(e)) => return Err(e),
         };
+        // Accepted or refused, the transaction is final: its nonce is used up.
+        view.put(NS_NONCE, &tx.signer.0, &next);
+        view.commit_tx();
         receipts.push(Receipt { tx: id, outcome });
     }
     Ok(BlockOutcome {
         changes: view.into_changes(),
         receipts,
+        messages,
         events,
     })
 }
@@ -210,30 +200,17 @@ pub fn next_nonce(view: &StateView<'_>, key: &PublicKey) -> Result<u64, ExecErro
     Ok(view.get::<u64>(NS_NONCE, &key.0)?.unwrap_or(0))
 }
 
-/// Checks the nonce and runs the call of a transaction whose signature is verified.
+/// Runs the call of a transaction whose signature and nonce are checked.
 fn apply(
     view: &mut StateView<'_>,
     ctx: &BlockContext,
     tx: &Transaction,
 ) -> Result<Vec<Event>, CallError> {
-    let expected = next_nonce(view, &tx.signer)?;
-    if tx.nonce != expected {
-        return Err(TxError::BadNonce {
-            expected,
-            got: tx.nonce,
-        }
-        .into());
+    match &tx.call {
+        Call::Identity(call) => identity::execute(view, ctx, &tx.signer, call),
+        Call::Credential(call) => credential::execute(view, ctx, &tx.signer, call),
+        Call::Governance(call) => governance::execute(view, ctx, &tx.signer, call),
+        Call::Sensor(call) => sensor::execute(view, ctx, &tx.signer, call),
+        Call::Budget(call) => budget::execute(view, ctx, &tx.signer, call),
     }
-    let events = match &tx.call {
-        Call::Identity(call) => identity::execute(view, ctx, &tx.signer, call)?,
-        Call::Credential(call) => credential::execute(view, ctx, &tx.signer, call)?,
-        Call::Governance(call) => governance::execute(view, ctx, &tx.signer, call)?,
-        Call::Sensor(call) => sensor::execute(view, ctx, &tx.signer, call)?,
-        Call::Budget(call) => budget::execute(view, ctx, &tx.signer, call)?,
-    };
-    let next = expected
-        .checked_add(1)
-        .ok_or_else(|| TxError::Limit("nonce space exhausted".into()))?;
-    view.put(NS_NONCE, &tx.signer.0, &next);
-    Ok(events)
 }

@@ -8,7 +8,8 @@ use acta_ledger::{
 };
 
 use crate::{
-    governance::{NS_COUNCIL, NS_ISSUER, NS_PARAM},
+    governance::{NS_COUNCIL, NS_ISSUER},
+    params::{ParamRecord, NS_PARAM},
     staking::NS_VALIDATORS,
 };
 
@@ -56,7 +57,11 @@ pub fn genesis_changes(genesis: &GenesisState) -> StateChanges {
         put(
             NS_PARAM,
             name.as_bytes(),
-            borsh::to_vec(value).expect("encodes"),
+            borsh::to_vec(&ParamRecord {
+                value: *value,
+                set_at: Height(0),
+            })
+            .expect("encodes"),
         );
     }
     changes

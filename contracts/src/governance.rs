@@ -3,7 +3,13 @@
 //!
 //! State: `council` (key `b"council"`) holds the [`Council`]; `gov_proposal` (key: the id,
 //! u64 big-endian) each [`GovProposal`]; `gov_next` (key `b"next"`) the next id; `issuer`
-//! (key: the DID's 16 bytes) each [`IssuerRecord`]; `param` (key: the name) each parameter.
+//! (key: the DID's 16 bytes) each [`IssuerRecord`]; `param` (key: the name) each parameter
+//! (see [`crate::params`]).
+//!
+//! An approval names the proposal's id and the hash of its action, and counts only if that
+//! hash is the action's: a member's approval can never count for an action the member did
+//! not see. (A transaction is final once in a block, so an approval refused because its
+//! proposal did not exist yet can never be replayed either.)
 //! Validator changes live in [`crate::staking`], budget rounds in [`crate::budget`].
 
 use acta_ledger::{
@@ -14,9 +20,9 @@ use acta_ledger::{
 
 use crate::{
     budget,
-    error::{CallError, ExecError, TxError},
+    error::{CallError, TxError},
     executor::{BlockContext, Event},
-    identity, staking,
+    identity, params, staking,
     view::StateView,
 };
 
@@ -24,7 +30,6 @@ pub const NS_COUNCIL: &str = "council";
 pub const NS_GOV_PROPOSAL: &str = "gov_proposal";
 pub const NS_GOV_NEXT: &str = "gov_next";
 pub const NS_ISSUER: &str = "issuer";
-pub const NS_PARAM: &str = "param";
 
 pub(crate) fn execute(
     view: &mut StateView<'_>,
@@ -57,10 +62,20 @@ pub(crate) fn execute(
             settle(view, ctx, &council, proposal, &mut events)?;
             Ok(events)
         }
-        GovernanceCall::Approve { proposal } => {
+        GovernanceCall::Approve {
+            proposal,
+            action_hash,
+        } => {
             let mut p: GovProposal = view
                 .get(NS_GOV_PROPOSAL, &proposal.to_be_bytes())?
                 .ok_or_else(|| TxError::NotFound(format!("proposal {proposal}")))?;
+            let actual = p.action.hash();
+            if *action_hash != actual {
+                return Err(TxError::ActionMismatch(format!(
+                    "proposal {proposal}'s action hashes to {actual}, the approval names {action_hash}"
+                ))
+                .into());
+            }
             if p.executed.is_some() {
                 return Err(TxError::Invalid(format!(
                     "proposal {proposal} was already carried out"
@@ -124,10 +139,8 @@ fn check(view: &StateView<'_>, ctx: &BlockContext, action: &GovAction) -> Result
             }
             Some(_) => {}
         },
-        GovAction::SetParameter { name, .. } => {
-            if name.as_str().is_empty() {
-                return Err(TxError::Invalid("a parameter needs a name".into()).into());
-            }
+        GovAction::SetParameter { name, value } => {
+            params::check(name.as_str(), *value)?;
         }
         GovAction::AddValidator { key, power } => {
             staking::check_change(view, key, Some(*power), true)?
@@ -139,11 +152,6 @@ fn check(view: &StateView<'_>, ctx: &BlockContext, action: &GovAction) -> Result
         GovAction::OpenBudgetRound(spec) => budget::check_spec(ctx, spec)?,
     }
     Ok(())
-}
-
-/// A chain parameter, or `default` if the council never set it.
-pub fn param(view: &StateView<'_>, name: &str, default: u64) -> Result<u64, ExecError> {
-    Ok(view.get(NS_PARAM, name.as_bytes())?.unwrap_or(default))
 }
 
 fn apply(
@@ -174,7 +182,11 @@ fn apply(
             view.put(NS_ISSUER, &did.0, &issuer);
         }
         GovAction::SetParameter { name, value } => {
-            view.put(NS_PARAM, name.as_str().as_bytes(), value)
+            params::set(view, name.as_str(), *value, ctx.height);
+            return Ok(vec![Event::new(
+                "parameter_set",
+                &[("name", name.to_string()), ("value", value.to_string())],
+            )]);
         }
         GovAction::AddValidator { key, power } | GovAction::SetPower { key, power } => {
             return staking::apply_change(view, key, Some(*power))

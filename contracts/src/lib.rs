@@ -2,11 +2,13 @@
 //!
 //! [`executor::execute_block`] turns a block's transactions into state changes and receipts:
 //! for each transaction it checks the signature and chain id (in one batch for the block),
-//! then the signer's nonce (exactly the next one), then runs the call; a refused
-//! transaction changes nothing. The modules:
+//! then the signer's nonce (exactly the next one), then runs the call. A block holding a
+//! transaction that fails either check is invalid; every transaction a block holds uses up
+//! its nonce, and a refused call changes nothing else. The modules:
 //! - [`identity`]: DIDs, documents, key rotation with pre-commitment, deactivation, and W3C
 //!   DID resolution at any height.
 //! - [`governance`]: the council's m-of-n proposals and approvals: issuers and parameters.
+//! - [`params`]: the typed registry of chain parameters the council may set.
 //! - [`credential`]: anchored credentials of registered issuers, with status at any height.
 //! - [`sensor`]: devices of credentialed operators and their chains of attested batches.
 //! - [`budget`]: participatory budget rounds, proposals, ballots and the tally at close,
@@ -26,6 +28,7 @@ pub mod executor;
 pub mod genesis;
 pub mod governance;
 pub mod identity;
+pub mod params;
 pub mod sensor;
 pub mod staking;
 pub mod tally;
@@ -34,5 +37,6 @@ pub mod view;
 
 pub use error::{CallError, ExecError, TxError};
 pub use executor::{
-    execute_block, execute_block_with, BlockContext, BlockOutcome, Event, Outcome, Receipt,
+    execute_block, execute_block_with, BlockContext, BlockOutcome, BlockResults, Event, Outcome,
+    Receipt, RefusalCode, RefusalMessage,
 };

@@ -19,7 +19,7 @@ use acta_ledger::{
 use crate::{
     error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
-    governance::param,
+    params,
     view::StateView,
 };
 
@@ -28,13 +28,6 @@ pub const NS_JAILED: &str = "jailed";
 pub const NS_SLASHED: &str = "slashed";
 /// The key of the validator set in [`NS_VALIDATORS`].
 pub const SET_KEY: &[u8] = b"set";
-
-/// The share of its power an equivocating validator loses, in basis points.
-pub const PARAM_SLASH_BPS: &str = "slash_fraction_bps";
-pub const SLASH_BPS_DEFAULT: u64 = 500;
-/// Evidence older than this many heights is ignored.
-pub const PARAM_EVIDENCE_MAX_AGE: &str = "evidence_max_age";
-pub const EVIDENCE_MAX_AGE_DEFAULT: u64 = 100_000;
 
 /// The validator set that signs block `height`: the set in the state after block
 /// `height - 2`, or the genesis set for heights 1 and 2.
@@ -148,8 +141,8 @@ pub(crate) fn punish(
     evidence: &[Evidence],
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
-    let max_age = param(view, PARAM_EVIDENCE_MAX_AGE, EVIDENCE_MAX_AGE_DEFAULT)?;
-    let bps = param(view, PARAM_SLASH_BPS, SLASH_BPS_DEFAULT)?.min(10_000);
+    let max_age = params::get(view, &params::EVIDENCE_MAX_AGE)?;
+    let bps = params::get(view, &params::SLASH_FRACTION_BPS)?.min(10_000);
     for ev in evidence {
         let offence = ev.height();
         let ignore = |why: String| Event::new("evidence_ignored", &[("reason", why)]);

@@ -26,8 +26,9 @@ fn read<T: BorshDeserialize>(c: &Chain, ns: &str, key: &[u8], height: Height) ->
         .map(|b| T::try_from_slice(&b).unwrap())
 }
 
-fn gov(key: &Keypair, nonce: u64, call: GovernanceCall) -> acta_ledger::Transaction {
-    tx(key, nonce, Call::Governance(call))
+/// `call` signed by `key` with its next nonce on `c`.
+fn gov(c: &Chain, key: &Keypair, call: GovernanceCall) -> acta_ledger::Transaction {
+    c.sign(key, Call::Governance(call))
 }
 
 fn create(key: &Keypair) -> acta_ledger::Transaction {
@@ -70,8 +71,16 @@ fn with_issuer(kinds: Vec<CredentialKind>) -> (Chain, Keypair) {
         did: did_of(&agency),
         kinds,
     };
-    c.accepted(gov(&council[0], 0, GovernanceCall::Propose { action }));
-    c.accepted(gov(&council[1], 0, GovernanceCall::Approve { proposal: 0 }));
+    let action_hash = action.hash();
+    c.accepted(gov(&c, &council[0], GovernanceCall::Propose { action }));
+    c.accepted(gov(
+        &c,
+        &council[1],
+        GovernanceCall::Approve {
+            proposal: 0,
+            action_hash,
+        },
+    ));
     (c, agency)
 }
 
@@ -88,36 +97,72 @@ fn council_actions_need_m_of_n_distinct_member_approvals() {
     };
     c.refused(
         gov(
+            &c,
             &outsider,
-            0,
             GovernanceCall::Propose {
                 action: action.clone(),
             },
         ),
         "unauthorized",
     );
-    c.accepted(gov(&council[0], 0, GovernanceCall::Propose { action }));
+    let action_hash = action.hash();
+    c.accepted(gov(&c, &council[0], GovernanceCall::Propose { action }));
     // One approval of two: nothing happens yet.
     assert!(read::<IssuerRecord>(&c, "issuer", &did_of(&agency).0, c.height()).is_none());
     c.refused(
-        gov(&council[0], 1, GovernanceCall::Approve { proposal: 0 }),
+        gov(
+            &c,
+            &council[0],
+            GovernanceCall::Approve {
+                proposal: 0,
+                action_hash,
+            },
+        ),
         "already_exists",
     );
     c.refused(
-        gov(&outsider, 0, GovernanceCall::Approve { proposal: 0 }),
+        gov(
+            &c,
+            &outsider,
+            GovernanceCall::Approve {
+                proposal: 0,
+                action_hash,
+            },
+        ),
         "unauthorized",
     );
     c.refused(
-        gov(&council[1], 0, GovernanceCall::Approve { proposal: 7 }),
+        gov(
+            &c,
+            &council[1],
+            GovernanceCall::Approve {
+                proposal: 7,
+                action_hash,
+            },
+        ),
         "not_found",
     );
-    c.accepted(gov(&council[1], 0, GovernanceCall::Approve { proposal: 0 }));
+    c.accepted(gov(
+        &c,
+        &council[1],
+        GovernanceCall::Approve {
+            proposal: 0,
+            action_hash,
+        },
+    ));
     let issuer: IssuerRecord = read(&c, "issuer", &did_of(&agency).0, c.height()).unwrap();
     assert_eq!(issuer.kinds, vec![CredentialKind::Resident]);
     let p: GovProposal = read(&c, "gov_proposal", &0u64.to_be_bytes(), c.height()).unwrap();
     assert_eq!(p.executed, Some(c.height()));
     c.refused(
-        gov(&council[2], 0, GovernanceCall::Approve { proposal: 0 }),
+        gov(
+            &c,
+            &council[2],
+            GovernanceCall::Approve {
+                proposal: 0,
+                action_hash,
+            },
+        ),
         "invalid",
     );
     // Registering a DID that does not exist, or with no kinds, is refused at proposal.
@@ -126,7 +171,7 @@ fn council_actions_need_m_of_n_distinct_member_approvals() {
         kinds: vec![CredentialKind::Auditor],
     };
     c.refused(
-        gov(&council[2], 0, GovernanceCall::Propose { action: ghost }),
+        gov(&c, &council[2], GovernanceCall::Propose { action: ghost }),
         "not_found",
     );
     let empty = GovAction::RegisterIssuer {
@@ -134,7 +179,7 @@ fn council_actions_need_m_of_n_distinct_member_approvals() {
         kinds: vec![],
     };
     c.refused(
-        gov(&council[2], 0, GovernanceCall::Propose { action: empty }),
+        gov(&c, &council[2], GovernanceCall::Propose { action: empty }),
         "invalid",
     );
 }
@@ -150,17 +195,31 @@ fn an_issuer_anchors_and_manages_credentials_of_its_kinds_only() {
     let a = did_of(&alice);
     // Not its kind; no district for a resident; an unknown subject; a stranger's key.
     c.refused(
-        issue(&agency, 1, 1, a, CredentialKind::Auditor, None),
+        issue(
+            &agency,
+            c.nonce(&agency),
+            1,
+            a,
+            CredentialKind::Auditor,
+            None,
+        ),
         "unauthorized",
     );
     c.refused(
-        issue(&agency, 1, 1, a, CredentialKind::Resident, None),
+        issue(
+            &agency,
+            c.nonce(&agency),
+            1,
+            a,
+            CredentialKind::Resident,
+            None,
+        ),
         "invalid",
     );
     c.refused(
         issue(
             &agency,
-            1,
+            c.nonce(&agency),
             1,
             did_of(&testing::key(0xb0, 9)),
             CredentialKind::Resident,
@@ -168,13 +227,21 @@ fn an_issuer_anchors_and_manages_credentials_of_its_kinds_only() {
         ),
         "not_found",
     );
-    let mut forged = issue(&agency, 0, 1, a, CredentialKind::Resident, Some("north"));
-    forged = acta_ledger::Transaction::sign(&alice, testing::chain_id(), 1, forged.call);
+    let mut forged = issue(
+        &agency,
+        c.nonce(&agency),
+        1,
+        a,
+        CredentialKind::Resident,
+        Some("north"),
+    );
+    forged =
+        acta_ledger::Transaction::sign(&alice, testing::chain_id(), c.nonce(&alice), forged.call);
     c.refused(forged, "unauthorized");
     // The real thing, once.
     c.accepted(issue(
         &agency,
-        1,
+        c.nonce(&agency),
         1,
         a,
         CredentialKind::Resident,
@@ -182,43 +249,54 @@ fn an_issuer_anchors_and_manages_credentials_of_its_kinds_only() {
     ));
     let issued_at = c.height();
     c.refused(
-        issue(&agency, 2, 1, a, CredentialKind::Resident, Some("north")),
+        issue(
+            &agency,
+            c.nonce(&agency),
+            1,
+            a,
+            CredentialKind::Resident,
+            Some("north"),
+        ),
         "already_exists",
     );
     let id = Hash([1; 32]);
     // Suspend, reinstate, revoke; revoked is final; only the issuer may.
     c.refused(
-        tx(&alice, 1, Call::Credential(CredentialCall::Suspend { id })),
+        tx(
+            &alice,
+            c.nonce(&alice),
+            Call::Credential(CredentialCall::Suspend { id }),
+        ),
         "unauthorized",
     );
     c.refused(
         tx(
             &agency,
-            2,
+            c.nonce(&agency),
             Call::Credential(CredentialCall::Reinstate { id }),
         ),
         "invalid",
     );
     c.accepted(tx(
         &agency,
-        2,
+        c.nonce(&agency),
         Call::Credential(CredentialCall::Suspend { id }),
     ));
     let suspended_at = c.height();
     c.accepted(tx(
         &agency,
-        3,
+        c.nonce(&agency),
         Call::Credential(CredentialCall::Reinstate { id }),
     ));
     c.accepted(tx(
         &agency,
-        4,
+        c.nonce(&agency),
         Call::Credential(CredentialCall::Revoke { id }),
     ));
     c.refused(
         tx(
             &agency,
-            5,
+            c.nonce(&agency),
             Call::Credential(CredentialCall::Reinstate { id }),
         ),
         "invalid",
@@ -239,7 +317,7 @@ fn validity_depends_on_status_window_and_district() {
     let a = did_of(&alice);
     c.accepted(issue(
         &agency,
-        1,
+        c.nonce(&agency),
         1,
         a,
         CredentialKind::Resident,
@@ -272,7 +350,7 @@ fn validity_depends_on_status_window_and_district() {
     );
     c.accepted(tx(
         &agency,
-        2,
+        c.nonce(&agency),
         Call::Credential(CredentialCall::Suspend { id: Hash([1; 32]) }),
     ));
     assert!(!check(&c, Some("north"), 1_700_000_000_000), "suspended");
@@ -287,16 +365,24 @@ fn a_revoked_issuer_issues_no_more() {
     let revoke = GovAction::RevokeIssuer {
         did: did_of(&agency),
     };
+    let action_hash = revoke.hash();
     c.accepted(gov(
+        &c,
         &council[2],
-        0,
         GovernanceCall::Propose { action: revoke },
     ));
-    c.accepted(gov(&council[0], 1, GovernanceCall::Approve { proposal: 1 }));
+    c.accepted(gov(
+        &c,
+        &council[0],
+        GovernanceCall::Approve {
+            proposal: 1,
+            action_hash,
+        },
+    ));
     c.refused(
         issue(
             &agency,
-            1,
+            c.nonce(&agency),
             1,
             did_of(&alice),
             CredentialKind::Resident,

@@ -1,18 +1,25 @@
 //! Properties of the executor over random transaction sequences that touch every module:
-//! replaying the same blocks gives the same state roots, and a block with its refused
-//! transactions removed makes exactly the same changes.
+//! replaying the same blocks gives the same state roots; a refused transaction changes
+//! nothing but its signer's nonce, which it uses up; a transaction with a wrong nonce or
+//! chain makes its block invalid, and a block without it is valid.
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 mod common;
 
-use acta_contracts::{Outcome, Receipt};
+use std::collections::BTreeMap;
+
+use acta_contracts::{executor::NS_NONCE, ExecError, Outcome, Receipt};
 use acta_ledger::{
-    records::{BallotFormat, CredentialKind, GovAction, RoundSpec, Rule, RuleProfile, TieBreak},
+    records::{
+        BallotFormat, CredentialKind, GovAction, GovProposal, RoundSpec, Rule, RuleProfile,
+        TieBreak,
+    },
+    state::state_key,
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,
-    Call, ChainId, Hash, Height, Keypair, Timestamp, Transaction,
+    Call, ChainId, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
 };
 use common::{council_keys, did_of, user, Chain};
 use proptest::prelude::*;
@@ -116,7 +123,9 @@ fn world() -> World {
 }
 
 impl World {
-    fn tx(&self, op: &Op) -> Transaction {
+    /// The transaction of `op`; `used` counts the nonces the block's earlier transactions
+    /// of each signer took.
+    fn tx(&self, op: &Op, used: &mut BTreeMap<PublicKey, u64>) -> Transaction {
         let c = &self.chain;
         let council = council_keys();
         let actor = &self.actors[op.actor];
@@ -217,12 +226,22 @@ impl World {
                     },
                 }),
             ),
-            8 => (
-                &council[p as usize % 3],
-                Call::Governance(GovernanceCall::Approve {
-                    proposal: (p >> 8) % 3,
-                }),
-            ),
+            8 => {
+                let proposal = (p >> 8) % 3;
+                // Mostly the action the proposal holds; sometimes another one.
+                let action_hash =
+                    match c.read::<GovProposal>("gov_proposal", &proposal.to_be_bytes()) {
+                        Some(held) if !p.is_multiple_of(5) => held.action.hash(),
+                        _ => Hash::digest(&p.to_le_bytes()),
+                    };
+                (
+                    &council[p as usize % 3],
+                    Call::Governance(GovernanceCall::Approve {
+                        proposal,
+                        action_hash,
+                    }),
+                )
+            }
             9 => (
                 actor,
                 Call::Identity(IdentityCall::Deactivate { did: did_of(actor) }),
@@ -238,7 +257,7 @@ impl World {
             ),
             _ => {
                 // A transaction for another chain.
-                let n = c.nonce(actor);
+                let n = c.nonce(actor) + used.get(&actor.public()).copied().unwrap_or(0);
                 return Transaction::sign(
                     actor,
                     ChainId::new("other-chain").unwrap(),
@@ -249,32 +268,51 @@ impl World {
                 );
             }
         };
-        let nonce = c.nonce(key).saturating_add_signed(i64::from(op.nonce_skew));
+        let taken = used.entry(key.public()).or_insert(0);
+        let nonce = (c.nonce(key) + *taken).saturating_add_signed(i64::from(op.nonce_skew));
+        if op.nonce_skew == 0 {
+            *taken += 1;
+        }
         common::tx(key, nonce, call)
     }
 }
 
 /// Runs `blocks` on a fresh world; returns the root after each block and every receipt.
+/// Each block first goes to the executor whole; a transaction that makes it invalid (a
+/// skewed nonce, another chain) is left out, as a proposer does, until the block is valid.
 fn run(blocks: &[Vec<Op>]) -> (Vec<Hash>, Vec<Vec<Receipt>>) {
     let mut w = world();
     let mut roots = Vec::new();
     let mut all = Vec::new();
     for ops in blocks {
-        let txs: Vec<Transaction> = ops.iter().map(|o| w.tx(o)).collect();
-        let outcome = w.chain.execute(&txs, &[]);
-        // The same block without its refused transactions makes the same changes.
-        let kept: Vec<Transaction> = txs
-            .iter()
-            .zip(&outcome.receipts)
-            .filter(|(_, r)| r.is_accepted())
-            .map(|(t, _)| t.clone())
-            .collect();
-        let without = w.chain.execute(&kept, &[]);
-        assert_eq!(
-            without.changes, outcome.changes,
-            "refused transactions changed the state"
-        );
-        assert!(without.receipts.iter().all(Receipt::is_accepted));
+        let mut used = BTreeMap::new();
+        let mut txs: Vec<Transaction> = ops.iter().map(|o| w.tx(o, &mut used)).collect();
+        let outcome = loop {
+            match acta_contracts::execute_block(&w.chain.state, &w.chain.ctx(), &txs, &[]) {
+                Ok(outcome) => break outcome,
+                Err(ExecError::InvalidTx { index, id, .. }) => {
+                    assert_eq!(txs[index as usize].id(), id);
+                    txs.remove(index as usize);
+                }
+                Err(e) => panic!("the executor failed: {e}"),
+            }
+        };
+        // A refused transaction writes its signer's nonce and nothing else: executing the
+        // block up to it and up to the one before differ by exactly that key.
+        for (i, receipt) in outcome.receipts.iter().enumerate() {
+            if receipt.is_accepted() {
+                continue;
+            }
+            let before = w.chain.execute(&txs[..i], &[]).changes;
+            let after = w.chain.execute(&txs[..=i], &[]).changes;
+            let nonce_key = state_key(NS_NONCE, &txs[i].signer.0);
+            let mut expected = before.clone();
+            expected.insert(nonce_key, Some(borsh::to_vec(&(txs[i].nonce + 1)).unwrap()));
+            assert_eq!(
+                after, expected,
+                "a refused transaction changed more than its nonce"
+            );
+        }
         let receipts = w.chain.block(&txs);
         assert_eq!(receipts, outcome.receipts);
         roots.push(w.chain.root());

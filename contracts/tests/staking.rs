@@ -38,20 +38,23 @@ fn council_validator_changes_take_effect_two_heights_later() {
     let newcomer = testing::key(0xa1, 0).public();
     let council = council_keys();
     // One approval of two: nothing changes.
+    let action = GovAction::AddValidator {
+        key: newcomer,
+        power: 50,
+    };
+    let action_hash = action.hash();
     c.ok(
         &council[0],
-        Call::Governance(GovernanceCall::Propose {
-            action: GovAction::AddValidator {
-                key: newcomer,
-                power: 50,
-            },
-        }),
+        Call::Governance(GovernanceCall::Propose { action }),
     );
     let h = c.height();
     assert_eq!(validators_at(&c.state, Height(h.0 + 2)).unwrap(), genesis);
     c.ok(
         &council[1],
-        Call::Governance(GovernanceCall::Approve { proposal: 0 }),
+        Call::Governance(GovernanceCall::Approve {
+            proposal: 0,
+            action_hash,
+        }),
     );
     let changed_at = c.height();
     // The set that signs the next block is still the old one; the one after, the new one.

@@ -10,6 +10,8 @@
 //!   attestation batches, validator sets, evidence), with inclusion and consistency proofs.
 //! - [`tx`], [`block`], [`vote`], [`validator`]: transactions, headers and blocks, votes,
 //!   commit certificates, evidence and validator sets.
+//! - [`receipt`]: what each transaction of a block did, with frozen refusal codes; the
+//!   leaves of a header's `results_root`.
 //! - [`state`]: the authenticated state, a Jellyfish Merkle Tree versioned by height, behind
 //!   the small [`state::AuthenticatedState`] trait.
 //! - [`store`]: the RocksDB store, where a block, its commit, its state and its index land in
@@ -30,6 +32,7 @@ mod error;
 pub mod hash;
 pub mod light;
 pub mod merkle;
+pub mod receipt;
 pub mod records;
 pub mod state;
 pub mod store;
@@ -43,6 +46,7 @@ pub use block::{Block, Header};
 pub use crypto::{Domain, Keypair, PublicKey, Signature, SignatureBatch};
 pub use error::{Error, Result};
 pub use hash::Hash;
+pub use receipt::{Event, Outcome, Receipt, RefusalCode};
 pub use tx::{Call, Did, Transaction};
 pub use types::{ChainId, Height, Round, Timestamp, ValidatorIndex, VotingPower};
 pub use validator::{Validator, ValidatorSet};

@@ -249,6 +249,13 @@ pub enum GovAction {
     OpenBudgetRound(RoundSpec),
 }
 
+impl GovAction {
+    /// SHA-256 of the action's encoding: what an approval names.
+    pub fn hash(&self) -> Hash {
+        Hash::of(self)
+    }
+}
+
 /// A council proposal and its approvals.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct GovProposal {
@@ -259,6 +266,17 @@ pub struct GovProposal {
     pub created: Height,
     /// The height at which the approvals reached the threshold and the action took effect.
     pub executed: Option<Height>,
+}
+
+/// A chain parameter's value as the state stores it (namespace `param`, key: the name).
+/// The names, units and ranges are the registry of `acta_contracts::params`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct ParamRecord {
+    pub value: u64,
+    /// The height at which it was set: 0 for the genesis.
+    pub set_at: Height,
 }
 
 /// An issuer the council registered.

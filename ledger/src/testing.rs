@@ -148,3 +148,56 @@ pub fn height_changes(height: Height, n: u32) -> StateChanges {
     }
     changes
 }
+
+/// A proof bundle of one state value (`did/resident`) at height 1 of a fixture chain of four
+/// validators of power 10, signed by three of them, and the genesis validator set it
+/// verifies against (chain [`chain_id`]).
+pub fn proof_bundle() -> (crate::bundle::ProofBundle, ValidatorSet) {
+    use crate::{
+        bundle::{ProofBundle, StateEntry, BUNDLE_VERSION},
+        state::{AuthenticatedState, MemoryState},
+    };
+    let chain = chain_id();
+    let (keys, set) = validators(4, &[10, 10, 10, 10]);
+    let mut state = MemoryState::new();
+    state
+        .commit(&StateChanges::new())
+        .expect("a memory state commits");
+    let key = b"resident".to_vec();
+    let mut changes = StateChanges::new();
+    changes.insert(state_key("did", &key), Some(b"a DID record".to_vec()));
+    let root = state.commit(&changes).expect("a memory state commits");
+    let block = block(
+        &chain,
+        BlockSpec {
+            height: Height(1),
+            parent_hash: Hash::digest(b"genesis"),
+            txs: vec![],
+            last_commit: None,
+            evidence: vec![],
+            state_root: root,
+            validators: &set,
+            next_validators: &set,
+        },
+    );
+    let commit = commit(&chain, &keys[..3], &set, Height(1), block.hash());
+    let (value, proof) = state
+        .get_with_proof(&state_key("did", &key), Height(1))
+        .expect("the value was just written");
+    let bundle = ProofBundle {
+        version: BUNDLE_VERSION,
+        chain_id: chain,
+        validator_changes: vec![],
+        header: block.header,
+        commit,
+        state: vec![StateEntry {
+            namespace: "did".into(),
+            key,
+            value,
+            proof: proof.encode(),
+        }],
+        tx: None,
+        reading: None,
+    };
+    (bundle, set)
+}

@@ -150,7 +150,9 @@ pub enum GovernanceCall {
     /// Proposes an action; the proposer's approval is counted.
     Propose { action: GovAction },
     /// Approves a pending proposal; the approval that reaches the threshold carries it out.
-    Approve { proposal: u64 },
+    /// `action_hash` is [`GovAction::hash`] of the action the signer saw: an approval counts
+    /// only for that action, never for whatever a proposal of that number turns out to hold.
+    Approve { proposal: u64, action_hash: Hash },
 }
 
 /// Calls of the identity module.

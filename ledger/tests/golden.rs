@@ -14,7 +14,8 @@ use acta_ledger::{
     state::{state_key, AuthenticatedState, MemoryState, StateChanges},
     store::TxLocation,
     testing::{self, BlockSpec},
-    Domain, Evidence, Hash, Height, Proposal, Round, Transaction, Vote, VoteKind,
+    Domain, Event, Evidence, Hash, Height, Outcome, Proposal, Receipt, RefusalCode, Round,
+    Transaction, Vote, VoteKind,
 };
 
 fn entries() -> BTreeMap<String, Vec<u8>> {
@@ -502,8 +503,40 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         signed(
             &council[1],
             0,
-            Call::Governance(GovernanceCall::Approve { proposal: 7 }),
+            Call::Governance(GovernanceCall::Approve {
+                proposal: 7,
+                action_hash: add_validator.hash(),
+            }),
         ),
+    );
+    put("records.gov_action_hash", add_validator.hash().0.to_vec());
+    put(
+        "records.param",
+        encode(&ParamRecord {
+            value: 500,
+            set_at: Height(21),
+        }),
+    );
+    put(
+        "receipt.accepted",
+        encode(&Receipt {
+            tx: did_tx.id(),
+            outcome: Outcome::Accepted {
+                events: vec![Event::new(
+                    "did_created",
+                    &[("did", Did::from_initial_key(&did_tx.signer).to_string())],
+                )],
+            },
+        }),
+    );
+    put(
+        "receipt.refused",
+        encode(&Receipt {
+            tx: did_tx.id(),
+            outcome: Outcome::Refused {
+                code: RefusalCode::AlreadyExists,
+            },
+        }),
     );
     put(
         "records.council",
@@ -618,8 +651,8 @@ use acta_ledger::{
     records::{
         AttestationRecord, BallotFormat, BudgetBallot, BudgetProject, BudgetRound, Council,
         CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord, DidDocument, DidRecord,
-        DidVersions, GovAction, GovProposal, IssuerRecord, JailRecord, RoundOpener, RoundSpec,
-        Rule, RuleProfile, Service, TallyRecord, TieBreak, VerificationMethod,
+        DidVersions, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord, RoundOpener,
+        RoundSpec, Rule, RuleProfile, Service, TallyRecord, TieBreak, VerificationMethod,
     },
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,

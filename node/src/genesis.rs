@@ -149,6 +149,10 @@ impl Genesis {
             }
             issuers.push((did, issuer.kinds.clone()));
         }
+        for (name, value) in &self.parameters {
+            acta_contracts::params::check(name, *value)
+                .map_err(|e| anyhow!("field parameters.{name}: {e}"))?;
+        }
         let parameters = self
             .parameters
             .iter()

@@ -19,4 +19,5 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod rpc;
+pub mod stdout;
 pub mod wal;

@@ -54,7 +54,9 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
         /// Misbehave on purpose, for fault-injection tests only: `equivocate` double-signs
-        /// every prevote, so that the other validators slash this one.
+        /// every prevote, so that the other validators slash this one. Only in builds with
+        /// the `misbehave` feature.
+        #[cfg(feature = "misbehave")]
         #[arg(long, hide = true, value_parser = ["equivocate"])]
         misbehave: Option<String>,
     },
@@ -95,7 +97,7 @@ fn run(cli: Cli) -> Result<()> {
             let home = Home(home);
             let key = keys::load_consensus_key(&home.consensus_key())?;
             let node = keys::load_node_key(&home.node_key())?;
-            println!(
+            acta_node::outln!(
                 "{}",
                 serde_json::json!({
                     "consensus_key": key.public().to_hex(),
@@ -104,12 +106,15 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        #[cfg(feature = "misbehave")]
         Command::Start { home, misbehave } => start(
             Home(home),
             misbehave.map(|_| acta_node::node::Misbehaviour::Equivocate),
         ),
+        #[cfg(not(feature = "misbehave"))]
+        Command::Start { home } => start(Home(home)),
         Command::Openapi => {
-            println!(
+            acta_node::outln!(
                 "{}",
                 serde_json::to_string_pretty(&acta_node::rpc::openapi::document())?
             );
@@ -154,13 +159,18 @@ fn init(
     Ok(())
 }
 
-fn start(home: Home, misbehave: Option<acta_node::node::Misbehaviour>) -> Result<()> {
+fn start(
+    home: Home,
+    #[cfg(feature = "misbehave")] misbehave: Option<acta_node::node::Misbehaviour>,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        #[cfg_attr(not(feature = "misbehave"), allow(unused_mut))]
         let (mut node, handle) = Node::open(&home)?;
+        #[cfg(feature = "misbehave")]
         if let Some(m) = misbehave {
             node.misbehave(m);
         }

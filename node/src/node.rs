@@ -117,6 +117,8 @@ pub struct CommittedTx {
     pub hash: Hash,
     pub index: u32,
     pub outcome: acta_contracts::Outcome,
+    /// Why it was refused, in words (not consensus data).
+    pub message: Option<String>,
 }
 
 /// How long an admitted transaction may wait before it is gossiped with the others
@@ -157,7 +159,8 @@ struct Candidate {
 }
 
 /// Ways a validator can be made to misbehave on purpose, for fault-injection tests
-/// (`actad start --misbehave`); never set in production.
+/// (`actad start --misbehave`); only in builds with the `misbehave` feature.
+#[cfg(feature = "misbehave")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Misbehaviour {
     /// Next to every prevote it signs, sign and send a conflicting one (nil for a block, a
@@ -169,6 +172,7 @@ pub struct Node {
     config: Config,
     /// Where `config` came from, re-read on SIGHUP.
     config_path: std::path::PathBuf,
+    #[cfg(feature = "misbehave")]
     misbehaviour: Option<Misbehaviour>,
     /// The core's bound on rounds ahead of its own that it considers.
     future_rounds_max: u32,
@@ -364,6 +368,7 @@ impl Node {
         };
         let mut node = Node {
             config_path: home.config(),
+            #[cfg(feature = "misbehave")]
             misbehaviour: None,
             config,
             future_rounds_max: core_config.future_rounds_max,
@@ -425,6 +430,7 @@ impl Node {
     }
 
     /// Makes this validator misbehave on purpose (see [`Misbehaviour`]).
+    #[cfg(feature = "misbehave")]
     pub fn misbehave(&mut self, m: Misbehaviour) {
         warn!(?m, "this validator will misbehave on purpose");
         self.misbehaviour = Some(m);
@@ -538,6 +544,7 @@ impl Node {
                         self.own.push(m.clone());
                     }
                     self.publish_consensus(&m);
+                    #[cfg(feature = "misbehave")]
                     if self.misbehaviour == Some(Misbehaviour::Equivocate) {
                         self.equivocate(&m);
                     }
@@ -601,6 +608,7 @@ impl Node {
 
     /// Signs and sends a prevote that conflicts with `m`, if `m` is this validator's
     /// prevote: nil against a block, a made-up block against nil.
+    #[cfg(feature = "misbehave")]
     fn equivocate(&mut self, m: &Message) {
         let Message::Vote(v) = m else { return };
         if v.vote.kind != VoteKind::Prevote || v.validator != self.key.public() {
@@ -656,9 +664,10 @@ impl Node {
     }
 
     fn build_block(&mut self, height: Height) -> Result<Block> {
-        let txs = self
-            .mempool
-            .reap(self.config.block.max_txs, self.config.block.max_bytes);
+        let txs = self.admissible(
+            self.mempool
+                .reap(self.config.block.max_txs, self.config.block.max_bytes),
+        )?;
         let mut evidence: Vec<Evidence> = Vec::new();
         for e in &self.evidence {
             let dup = evidence
@@ -683,8 +692,8 @@ impl Node {
         })?;
         let update = self.store.prepare(&outcome.changes, height)?;
         let results_root = BlockResults::results_root(&outcome.receipts);
-        // Transactions the executor refused stay in: their receipts say why, and the
-        // mempool drops them after the commit.
+        // Transactions whose calls the executor refused stay in: they use up their nonces
+        // and their receipts say why.
         let header = Header {
             chain_id: self.spec.chain_id.clone(),
             height,
@@ -717,6 +726,31 @@ impl Node {
             },
         );
         Ok(block)
+    }
+
+    /// The transactions of `txs` that a block of the next height may hold: each signer's
+    /// run of nonces from its next one, in order. A transaction with any other nonce would
+    /// make the block invalid (every transaction in a block uses up its nonce), so it is
+    /// left out here. The mempool keeps each signer's nonces gapless from the committed
+    /// state, so this drops nothing unless the two disagree.
+    fn admissible(&self, txs: Vec<Transaction>) -> Result<Vec<Transaction>> {
+        let store = self.store.clone();
+        let view = StateView::new(store.as_ref(), Height(self.height.0.saturating_sub(1)));
+        let mut next: HashMap<PublicKey, u64> = HashMap::new();
+        let mut out = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let expected = match next.get(&tx.signer) {
+                Some(&n) => n,
+                None => next_nonce(&view, &tx.signer)?,
+            };
+            if tx.nonce == expected {
+                next.insert(tx.signer, expected.saturating_add(1));
+                out.push(tx);
+            } else {
+                warn!(signer = %tx.signer, nonce = tx.nonce, expected, "left out of the proposal: not the signer's next nonce");
+            }
+        }
+        Ok(out)
     }
 
     /// The verdict on a candidate block, checking and executing it the first time; `None`
@@ -1343,19 +1377,22 @@ impl Node {
             m.block_interval
                 .observe(now.duration_since(last).as_secs_f64());
         }
-        let txs = results
-            .receipts
+        let BlockResults {
+            receipts, messages, ..
+        } = results;
+        let mut messages = messages.into_iter().peekable();
+        let txs = receipts
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                m.committed(match &r.outcome {
-                    acta_contracts::Outcome::Accepted { .. } => None,
-                    acta_contracts::Outcome::Refused { code, .. } => Some(code.as_str()),
-                });
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                m.committed(r.refusal().map(acta_contracts::RefusalCode::as_str));
+                let message = messages.next_if(|m| m.index == index).map(|m| m.message);
                 CommittedTx {
                     hash: r.tx,
-                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    index,
                     outcome: r.outcome,
+                    message,
                 }
             })
             .collect();

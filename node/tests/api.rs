@@ -590,7 +590,14 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "{v}"
     );
     assert_eq!(v["hash"], json!(attest.id()));
-    let other_chain = Transaction::sign(&stranger, ChainId::new("other").unwrap(), 0, create_did());
+    // The stranger's refused transaction used up its nonce 0: a replay of it is stale too.
+    let (status, v) = api.submit("sync", &refused);
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("stale_nonce")),
+        "{v}"
+    );
+    let other_chain = Transaction::sign(&stranger, ChainId::new("other").unwrap(), 1, create_did());
     let (status, v) = api.submit("sync", &other_chain);
     assert_eq!(
         (status, v["code"].as_str()),
@@ -840,7 +847,9 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         (Some("valid"), Some(true))
     );
     let b = verified(&v, &chain, &genesis);
-    assert_eq!(b.state.len(), 2, "the credential and its issuer");
+    // The credential, its issuer's registration, and the DID records of its subject and
+    // issuer (a deactivated DID ends the credential's worth, so the status rests on them).
+    assert_eq!(b.state.len(), 4, "the credential, its issuer and both DIDs");
     api.refused(
         "/credentials/{id}",
         &format!("/credentials/{}", Hash::digest(b"none")),
@@ -885,6 +894,18 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         404,
         "not_found",
     );
+    // The parameter registry: every parameter with its value, and the values proven.
+    let v = api.ok("/params", "/params?prove=true");
+    let names: Vec<&str> = v["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["evidence_max_age", "slash_fraction_bps"], "{v}");
+    assert_eq!(v["params"][1]["value"], 500, "the default: {v}");
+    assert_eq!(v["params"][1]["set_at"], Value::Null, "{v}");
+    assert_eq!(verified(&v, &chain, &genesis).state.len(), 2);
 
     // --- Sensors, and a reading proven from its bytes to the genesis.
     let device_did = did(&device).to_string();

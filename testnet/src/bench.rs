@@ -285,7 +285,7 @@ fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
         creds.push(w.tx(&city.agency, call));
     }
     send_paced(&mut w, creds)?;
-    println!(
+    acta_node::outln!(
         "   {} residents with DIDs and Resident credentials",
         city.residents.len()
     );
@@ -323,7 +323,7 @@ fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
         registers.push(w.tx(&city.operator, call));
     }
     send_paced(&mut w, registers)?;
-    println!("   {} sensors registered", city.devices.len());
+    acta_node::outln!("   {} sensors registered", city.devices.len());
 
     let h = net.height(0);
     let spec = RoundSpec {
@@ -366,7 +366,7 @@ fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
         .collect::<Result<_>>()?;
     w.send_and_settle(&proposals, &proposers)?;
     net.wait_height(spec.voting_from.0, Duration::from_secs(60))?;
-    println!("   budget round 0 open for voting, 8 projects");
+    acta_node::outln!("   budget round 0 open for voting, 8 projects");
     Ok(city)
 }
 
@@ -849,14 +849,14 @@ fn measure(
     command: &str,
 ) -> Result<Report> {
     net.wait_height(1, Duration::from_secs(60))?;
-    println!(
+    acta_node::outln!(
         "== bench: 4 validators in {}; setting up the city",
         opts.dir.display()
     );
     let city = set_up(net, opts.residents, opts.devices)?;
     let signing = Instant::now();
     let prepared = presign(net, &city, opts.mix, count)?;
-    println!(
+    acta_node::outln!(
         "   signed {} transactions in {:.1} s",
         prepared.len(),
         signing.elapsed().as_secs_f64()
@@ -949,7 +949,7 @@ fn measure(
     let mut bounds = Vec::new();
     let mut saturated_at = None;
     for (i, (rate, each)) in steps.iter().enumerate() {
-        println!("   step {}: {rate} tx/s for {} s", i + 1, each.as_secs());
+        acta_node::outln!("   step {}: {rate} tx/s for {} s", i + 1, each.as_secs());
         let begin_ix = next;
         let began = start.elapsed();
         let mut sent_in_step = 0u64;
@@ -984,7 +984,7 @@ fn measure(
                 .count();
             let offered = next - begin_ix;
             if offered > 0 && (done as f64) < 0.9 * offered as f64 {
-                println!(
+                acta_node::outln!(
                     "   saturated: {done} of {offered} committed within 2 s of the step's end"
                 );
                 saturated_at = Some(*rate);
@@ -1265,7 +1265,7 @@ fn write_outputs(report: &Report, json_path: &Path, chart_path: &Path) -> Result
 
 /// A table of the steps, for the terminal.
 pub fn print_summary(report: &Report) {
-    println!(
+    acta_node::outln!(
         "{:>8} {:>9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>9} {:>22} {:>8}",
         "target",
         "sent/s",
@@ -1284,7 +1284,7 @@ pub fn print_summary(report: &Report) {
             .rss_mib_max_per_node
             .iter()
             .fold(0.0, |a: f64, b| a.max(*b));
-        println!(
+        acta_node::outln!(
             "{:>8} {:>9.0} {:>11.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>9.2} {:>22} {:>5.0} MiB",
             s.target_rate,
             s.sent_per_s,
@@ -1303,7 +1303,7 @@ pub fn print_summary(report: &Report) {
         .iter()
         .map(|s| s.uncommitted.to_string())
         .collect();
-    println!(
+    acta_node::outln!(
         "   admitted but never committed, per step: {}; the bench fell behind its schedule by at most {:.0} ms",
         uncommitted.join(", "),
         report.sender_lag_max_ms
@@ -1314,9 +1314,9 @@ pub fn print_summary(report: &Report) {
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        println!("   refusals: {}", r.join(", "));
+        acta_node::outln!("   refusals: {}", r.join(", "));
     }
-    println!(
+    acta_node::outln!(
         "   machine: {} cores, load average {}",
         report.machine["cores"],
         report.machine["loadavg"].as_str().unwrap_or("?")

@@ -172,6 +172,23 @@ fn progress(net: &LocalNet, which: &[usize], blocks: u64) -> Result<()> {
 }
 
 /// Runs `scenario` for `cycles` faults on a new network in `dir`, printing as it goes.
+/// Refuses, with the command that fixes it, an `actad` built without the `misbehave`
+/// feature (production builds leave fault injection out).
+fn can_misbehave(actad: &Path) -> Result<()> {
+    let probe = std::process::Command::new(actad)
+        .args(["start", "--misbehave", "equivocate", "--help"])
+        .output()
+        .with_context(|| format!("running {}", actad.display()))?;
+    if !probe.status.success() {
+        bail!(
+            "{} has no fault injection: build it with `cargo build -p acta-node --features \
+             misbehave` for the equivocate scenario",
+            actad.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
     let chain = "acta-chaos";
     // One Byzantine validator is the most four tolerate.
@@ -181,13 +198,17 @@ pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
         cycles
     };
     let council: Vec<_> = (0..3).map(|i| testing::key(0xc0, i)).collect();
-    let mut net = LocalNet::init(&actad_beside_me()?, dir, 4, chain, &council, 2)?;
+    let actad = actad_beside_me()?;
+    if scenario == Scenario::Equivocate {
+        can_misbehave(&actad)?;
+    }
+    let mut net = LocalNet::init(&actad, dir, 4, chain, &council, 2)?;
     if scenario == Scenario::Equivocate {
         net.nodes[EQUIVOCATOR].start_args = vec!["--misbehave".into(), "equivocate".into()];
     }
     net.start_all()?;
     net.wait_height(1, FAULT_WAIT)?;
-    println!(
+    acta_node::outln!(
         "== chaos {}: 4 validators in {}, {cycles} faults",
         scenario.name(),
         dir.display()
@@ -202,7 +223,7 @@ pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
     }
     match check(&net, &acked) {
         Ok((height, recovery)) => {
-            println!(
+            acta_node::outln!(
                 "   ok: {} acknowledged transactions all in the ledger of every node; {} blocks identical on all nodes; deciding again {:.1} s after the faults",
                 acked.len(),
                 height,
@@ -237,27 +258,27 @@ fn faults(net: &mut LocalNet, scenario: Scenario, cycles: u32) -> Result<()> {
         match scenario {
             Scenario::Kill => {
                 net.kill(i);
-                println!("   SIGKILL {name}");
+                acta_node::outln!("   SIGKILL {name}");
                 progress(net, &others, 3).context("the others without it")?;
                 net.start(i)?;
-                println!("   restarted {name}");
+                acta_node::outln!("   restarted {name}");
             }
             Scenario::Pause => {
                 net.pause(i)?;
-                println!("   SIGSTOP {name}");
+                acta_node::outln!("   SIGSTOP {name}");
                 progress(net, &others, 3).context("the others while it is frozen")?;
                 net.resume(i)?;
-                println!("   SIGCONT {name}");
+                acta_node::outln!("   SIGCONT {name}");
             }
             Scenario::Wipe => {
                 net.stop(i)?;
                 let data = net.data_dir(i);
                 std::fs::remove_dir_all(&data)
                     .with_context(|| format!("deleting {}", data.display()))?;
-                println!("   stopped {name} and deleted its data");
+                acta_node::outln!("   stopped {name} and deleted its data");
                 progress(net, &others, 3).context("the others without it")?;
                 net.start(i)?;
-                println!("   restarted {name} from nothing");
+                acta_node::outln!("   restarted {name} from nothing");
             }
             Scenario::Partition if cycle % 2 == 0 => {
                 // Two against two, paired differently each time.
@@ -267,23 +288,23 @@ fn faults(net: &mut LocalNet, scenario: Scenario, cycles: u32) -> Result<()> {
                     ([0, 2], [1, 3])
                 };
                 net.partition(&[&a, &b])?;
-                println!("   partition {a:?} | {b:?}: no side has 2/3 of the power");
+                acta_node::outln!("   partition {a:?} | {b:?}: no side has 2/3 of the power");
                 let all: Vec<usize> = (0..net.nodes.len()).collect();
                 stalled(net, &all)?;
                 net.heal()?;
                 let healed = Instant::now();
                 progress(net, &all, 1).context("after healing")?;
-                println!(
+                acta_node::outln!(
                     "   healed: a block decided by all {:.1} s later",
                     healed.elapsed().as_secs_f64()
                 );
             }
             Scenario::Partition => {
                 net.partition(&[&[i], &others])?;
-                println!("   partition [{i}] | {others:?}: the three go on");
+                acta_node::outln!("   partition [{i}] | {others:?}: the three go on");
                 progress(net, &others, 3).context("the majority side")?;
                 net.heal()?;
-                println!("   healed");
+                acta_node::outln!("   healed");
             }
             Scenario::Equivocate => unreachable!("handled above"),
         }
@@ -322,7 +343,7 @@ fn stalled(net: &LocalNet, which: &[usize]) -> Result<()> {
 /// the others decide blocks without it.
 fn equivocation(net: &mut LocalNet) -> Result<()> {
     let name = net.nodes[EQUIVOCATOR].name.clone();
-    println!("   {name} double-signs every prevote");
+    acta_node::outln!("   {name} double-signs every prevote");
     let until = Instant::now() + FAULT_WAIT;
     let mut slashed = vec![false; net.nodes.len()];
     while !slashed.iter().all(|s| *s) {
@@ -349,7 +370,7 @@ fn equivocation(net: &mut LocalNet) -> Result<()> {
     if after >= before {
         bail!("{name} was dropped from the set at height {height}, but its power was not cut ({before} to {after})");
     }
-    println!(
+    acta_node::outln!(
         "   {name} slashed at height {height} (power {before} to {after}) and dropped from the set"
     );
     let honest: Vec<usize> = (0..net.nodes.len()).filter(|&j| j != EQUIVOCATOR).collect();

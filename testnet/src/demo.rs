@@ -48,14 +48,14 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     let started = Instant::now();
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let chain = "acta-demo";
-    println!(
+    acta_node::outln!(
         "== a city in a box: 4 validators on 127.0.0.1, stores in {}",
         dir.display()
     );
     let mut net = LocalNet::init(&actad_beside_me()?, dir, 4, chain, &council, 2)?;
     net.start_all()?;
     net.wait_height(1, WAIT)?;
-    println!(
+    acta_node::outln!(
         "   the validators agree: height {} on every node",
         net.height(0)
     );
@@ -73,6 +73,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
             CredentialKind::BudgetOffice,
         ],
     };
+    let action_hash = action.hash();
     let propose = w.tx(
         &council[0],
         Call::Governance(GovernanceCall::Propose { action }),
@@ -80,10 +81,13 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     w.send_and_settle(&[propose], &[&council[0]])?;
     let approve = w.tx(
         &council[1],
-        Call::Governance(GovernanceCall::Approve { proposal: 0 }),
+        Call::Governance(GovernanceCall::Approve {
+            proposal: 0,
+            action_hash,
+        }),
     );
     w.send_and_settle(&[approve], &[&council[1]])?;
-    println!(
+    acta_node::outln!(
         "== the council (2 of 3) registered the city agency {} as an issuer",
         did(&agency)
     );
@@ -120,7 +124,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     let call = issue(&operator, CredentialKind::SensorOperator, None)?;
     txs.push(w.tx(&agency, call));
     w.send_and_settle(&txs, &[&agency])?;
-    println!(
+    acta_node::outln!(
         "== {residents} residents created their DIDs and hold Resident credentials for old-town"
     );
 
@@ -184,7 +188,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         let tx = w.tx(&device, Call::Sensor(SensorCall::Attest(batch)));
         w.send_and_settle(&[tx], &[&device])?;
     }
-    println!(
+    acta_node::outln!(
         "== sensor {} attested 3 chained batches of 60 PM2.5 readings",
         did(&device)
     );
@@ -212,7 +216,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         }),
     );
     w.send_and_settle(&[open], &[&office])?;
-    println!(
+    acta_node::outln!(
         "== the budget office opened round 0: 100,000 for old-town, proposals from height {}, voting from {}, closing at {}",
         spec.proposals_from, spec.voting_from, spec.closes_at
     );
@@ -238,7 +242,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     }
     let proposers: Vec<&Keypair> = people.iter().take(projects.len()).collect();
     w.send_and_settle(&txs, &proposers)?;
-    println!("   residents proposed {} projects", projects.len());
+    acta_node::outln!("   residents proposed {} projects", projects.len());
     net.wait_height(spec.voting_from.0, WAIT)?;
     let mut txs = Vec::new();
     for (i, p) in people.iter().enumerate() {
@@ -261,24 +265,24 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     }
     let voters: Vec<&Keypair> = people.iter().collect();
     w.send_and_settle(&txs, &voters)?;
-    println!("   {} residents voted", people.len());
+    acta_node::outln!("   {} residents voted", people.len());
     net.wait_height(spec.closes_at.0, WAIT)?;
     let bytes = net
         .state(0, NS_TALLY, &0u64.to_be_bytes())?
         .context("the round closed without a stored tally")?;
     let tally = TallyRecord::try_from_slice(&bytes)?;
-    println!(
+    acta_node::outln!(
         "== round 0 closed at height {}; Method of Equal Shares with Add1 selected:",
         tally.height
     );
     for &p in &tally.selected {
         let (title, cost) = projects[p as usize];
-        println!(
+        acta_node::outln!(
             "   {title:<24} {cost:>7}  ({} approvals)",
             tally.approvals[p as usize]
         );
     }
-    println!(
+    acta_node::outln!(
         "   total {} of 100,000; final endowment per voter {}",
         tally.total_cost,
         tally
@@ -301,13 +305,13 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         }
         txs_total += first.2;
     }
-    println!(
+    acta_node::outln!(
         "== all 4 nodes hold the same {top} blocks ({txs_total} transactions) and state roots; {:.1} s in all",
         started.elapsed().as_secs_f64()
     );
     audit(&net, &did(&device), &first_batch)?;
     if keep {
-        println!(
+        acta_node::outln!(
             "   the network keeps running (APIs: {}); stop it with Ctrl-C",
             net.nodes
                 .iter()
@@ -320,7 +324,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         }
     }
     net.stop_all()?;
-    println!("   stopped the validators");
+    acta_node::outln!("   stopped the validators");
     Ok(())
 }
 
@@ -351,12 +355,12 @@ fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
         Some(r) if r.device == *device && r.sequence == 0 && r.index == index as u64 => {}
         other => bail!("the bundle proves another reading: {other:?}"),
     }
-    println!(
+    acta_node::outln!(
         "== an auditor verified reading {index} ({}) offline against the genesis:",
         String::from_utf8_lossy(&readings[index])
     );
     for step in &report.steps {
-        println!("   ok  {step}");
+        acta_node::outln!("   ok  {step}");
     }
     let mut forged = bundle.clone();
     if let Some(r) = forged.reading.as_mut() {
@@ -364,7 +368,7 @@ fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
     }
     match forged.verify(&spec.chain_id, &spec.validators) {
         Ok(_) => bail!("a forged reading verified"),
-        Err(e) => println!("   and a forged reading fails: {e}"),
+        Err(e) => acta_node::outln!("   and a forged reading fails: {e}"),
     }
     Ok(())
 }

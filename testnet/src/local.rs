@@ -141,7 +141,7 @@ pub fn up(dir: &Path) -> Result<()> {
     let m = Manifest::load(dir)?;
     for node in &m.nodes {
         if let Some(pid) = running(node) {
-            println!("{} already runs (pid {pid})", node.name);
+            acta_node::outln!("{} already runs (pid {pid})", node.name);
             continue;
         }
         let log = std::fs::OpenOptions::new()
@@ -158,7 +158,7 @@ pub fn up(dir: &Path) -> Result<()> {
             .spawn()
             .with_context(|| format!("starting {}", m.actad.display()))?;
         std::fs::write(pid_file(node), child.id().to_string())?;
-        println!(
+        acta_node::outln!(
             "started {} (pid {}, API {})",
             node.name,
             child.id(),
@@ -172,7 +172,7 @@ pub fn up(dir: &Path) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!(
+    acta_node::outln!(
         "the network runs: acta-testnet status --dir {}",
         dir.display()
     );
@@ -188,7 +188,7 @@ pub fn down(dir: &Path) -> Result<()> {
     let m = Manifest::load(dir)?;
     for node in &m.nodes {
         let Some(pid) = running(node) else {
-            println!("{} is not running", node.name);
+            acta_node::outln!("{} is not running", node.name);
             continue;
         };
         let _ = Command::new("kill")
@@ -202,7 +202,7 @@ pub fn down(dir: &Path) -> Result<()> {
             bail!("{} (pid {pid}) did not stop on SIGTERM", node.name);
         }
         let _ = std::fs::remove_file(pid_file(node));
-        println!("stopped {}", node.name);
+        acta_node::outln!("stopped {}", node.name);
     }
     Ok(())
 }
@@ -244,11 +244,11 @@ pub fn status(dir: &Path, watch: bool) -> Result<()> {
             ));
         }
         if !watch {
-            print!("{out}");
+            acta_node::out!("{out}");
             return Ok(());
         }
         // Clear the screen and draw again.
-        print!("\x1b[2J\x1b[H{out}");
+        acta_node::out!("\x1b[2J\x1b[H{out}");
         std::thread::sleep(Duration::from_secs(1));
     }
 }
@@ -262,7 +262,7 @@ pub fn logs(dir: &Path, name: &str, lines: usize) -> Result<()> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let all: Vec<&str> = text.lines().collect();
     for l in &all[all.len().saturating_sub(lines)..] {
-        println!("{l}");
+        acta_node::outln!("{l}");
     }
     Ok(())
 }

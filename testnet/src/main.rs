@@ -248,7 +248,7 @@ fn main() -> ExitCode {
             dir,
         } => report(
             acta_testnet::local::init(&dir.dir, validators, &chain_id).map(|m| {
-                println!(
+                acta_node::outln!(
                     "wrote {} validators of {} in {}; start them with: acta-testnet up --dir {}",
                     m.nodes.len(),
                     m.chain_id,
@@ -349,7 +349,7 @@ fn bench(args: BenchArgs) -> ExitCode {
     match result {
         Ok(report) => {
             bench::print_summary(&report);
-            println!(
+            acta_node::outln!(
                 "   wrote {} and {}",
                 opts.json.display(),
                 opts.chart.display()
@@ -380,7 +380,7 @@ fn chaos(scenario: ScenarioArg, cycles: u32, dir: Option<std::path::PathBuf>) ->
     for s in scenarios {
         let home = base.join(s.name());
         match chaos::run(&home, s, cycles) {
-            Ok(r) => println!(
+            Ok(r) => acta_node::outln!(
                 "   {}: {} faults, {} acknowledged and {} unacknowledged submissions, {} blocks, recovery {:.1} s",
                 r.scenario.name(),
                 r.cycles,
@@ -453,9 +453,9 @@ fn sim(args: SimArgs) -> ExitCode {
     };
     let mut bad_seeds = std::collections::BTreeSet::new();
     for (seed, violation) in summary.violations() {
-        println!("VIOLATION seed {seed}: {violation}");
+        acta_node::outln!("VIOLATION seed {seed}: {violation}");
         if bad_seeds.insert(seed) {
-            println!("  replay: {}", sweep.replay_command(seed));
+            acta_node::outln!("  replay: {}", sweep.replay_command(seed));
         }
     }
     let rounds: Vec<String> = summary
@@ -468,29 +468,34 @@ fn sim(args: SimArgs) -> ExitCode {
             )
         })
         .collect();
-    println!(
+    acta_node::outln!(
         "seeds {} (from {}), validators {}, byzantine {}, {} threads",
-        args.seeds, args.seed_start, args.validators, args.byzantine, threads
+        args.seeds,
+        args.seed_start,
+        args.validators,
+        args.byzantine,
+        threads
     );
-    println!(
+    acta_node::outln!(
         "heights decided {}; decisions by round: {}",
         summary.heights,
         rounds.join(", ")
     );
-    println!(
+    acta_node::outln!(
         "messages delivered {}, evidence reported {}",
-        summary.messages, summary.evidence
+        summary.messages,
+        summary.evidence
     );
-    println!(
+    acta_node::outln!(
         "wall time {:.2} s, {:.0} simulated heights per second",
         summary.wall_secs,
         summary.heights as f64 / summary.wall_secs.max(1e-9)
     );
     if bad_seeds.is_empty() {
-        println!("no violations");
+        acta_node::outln!("no violations");
         ExitCode::SUCCESS
     } else {
-        println!("{} seed(s) with violations", bad_seeds.len());
+        acta_node::outln!("{} seed(s) with violations", bad_seeds.len());
         ExitCode::FAILURE
     }
 }

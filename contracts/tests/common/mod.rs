@@ -6,7 +6,7 @@
 
 use acta_contracts::{
     execute_block, executor::NS_NONCE, genesis::genesis_changes, genesis::GenesisState, identity,
-    BlockContext, BlockOutcome, Outcome, Receipt,
+    BlockContext, BlockOutcome, ExecError, Outcome, Receipt,
 };
 use acta_ledger::{
     records::{Council, CredentialKind, GovAction},
@@ -115,20 +115,39 @@ impl Chain {
         }
     }
 
-    /// Executes one transaction, asserting it is refused with `code` and changes nothing.
+    /// Executes one transaction, asserting that its call is refused with `code` and that it
+    /// changes nothing but its signer's nonce, which it uses up; then commits it.
     pub fn refused(&mut self, tx: Transaction, code: &str) {
-        let before = self.root();
         let outcome = self.execute(std::slice::from_ref(&tx), &[]);
         match &outcome.receipts[0].outcome {
-            Outcome::Refused { code: got, message } => assert_eq!(got, code, "{message}"),
+            Outcome::Refused { code: got } => {
+                assert_eq!(got.as_str(), code, "{:?}", outcome.messages)
+            }
             other => panic!("expected refusal {code}, got {other:?}"),
         }
-        self.block(&[tx]);
+        assert_eq!(outcome.messages.len(), 1, "one message for the refusal");
+        let nonce_key = state_key(NS_NONCE, &tx.signer.0);
+        let written: Vec<&Hash> = outcome.changes.keys().collect();
         assert_eq!(
-            self.root(),
-            before,
-            "a refused transaction changed the state"
+            written,
+            vec![&nonce_key],
+            "a refused transaction wrote more than its nonce"
         );
+        assert_eq!(
+            outcome.changes[&nonce_key],
+            Some(borsh::to_vec(&(tx.nonce + 1)).unwrap()),
+            "a refused transaction uses up its nonce"
+        );
+        self.block(&[tx]);
+    }
+
+    /// Asserts that a block holding `tx` may not be executed at all (a bad signature, a
+    /// wrong chain or not its signer's next nonce), so no block can hold it.
+    pub fn invalid(&self, tx: Transaction) {
+        match execute_block(&self.state, &self.ctx(), std::slice::from_ref(&tx), &[]) {
+            Err(ExecError::InvalidTx { index: 0, id, .. }) => assert_eq!(id, tx.id()),
+            other => panic!("expected an invalid block, got {other:?}"),
+        }
     }
 
     pub fn accepted(&mut self, tx: Transaction) {
@@ -185,13 +204,17 @@ impl Chain {
     pub fn council_do(&mut self, action: GovAction) {
         let council = council_keys();
         let id = self.read::<u64>("gov_next", b"next").unwrap_or(0);
+        let action_hash = action.hash();
         self.ok(
             &council[0],
             Call::Governance(GovernanceCall::Propose { action }),
         );
         self.ok(
             &council[1],
-            Call::Governance(GovernanceCall::Approve { proposal: id }),
+            Call::Governance(GovernanceCall::Approve {
+                proposal: id,
+                action_hash,
+            }),
         );
     }
 

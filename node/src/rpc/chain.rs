@@ -3,7 +3,7 @@
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
-use acta_contracts::{executor::BlockResults, staking::validators_at, Outcome};
+use acta_contracts::{executor::BlockResults, staking::validators_at, Outcome, Receipt};
 use acta_ledger::{
     bundle::TxEntry,
     merkle,
@@ -110,7 +110,12 @@ fn results_at(store: &Store, height: Height) -> Result<BlockResults, ApiError> {
 pub async fn block_results(State(api): State<Api>, Path(height): Path<u64>) -> ApiResult {
     blocking(move || {
         let results = results_at(&api.node.store, Height(height))?;
-        ok(json!({ "height": height, "receipts": results.receipts, "events": results.events }))
+        ok(json!({
+            "height": height,
+            "receipts": results.receipts,
+            "events": results.events,
+            "messages": results.messages,
+        }))
     })
     .await
 }
@@ -311,6 +316,7 @@ struct Found {
     height: Height,
     index: u32,
     outcome: Outcome,
+    message: Option<String>,
 }
 
 fn find_in(c: &Committed, id: Hash) -> Option<Found> {
@@ -318,7 +324,19 @@ fn find_in(c: &Committed, id: Hash) -> Option<Found> {
         height: Height(c.height),
         index: t.index,
         outcome: t.outcome.clone(),
+        message: t.message.clone(),
     })
+}
+
+/// A transaction's result as the API shows it: the receipt's outcome (what the header's
+/// `results_root` commits to) and, for a refusal, the node's words for it under `message`,
+/// which no proof covers.
+pub fn result_json(outcome: &Outcome, message: Option<&str>) -> Value {
+    let mut v = json!(outcome);
+    if let (Outcome::Refused { .. }, Some(m)) = (outcome, message) {
+        v["message"] = json!(m);
+    }
+    v
 }
 
 /// The result of a committed transaction, from the store.
@@ -328,6 +346,7 @@ fn find_stored(store: &Store, id: Hash) -> Result<Option<Found>, ApiError> {
         return Ok(None);
     };
     let results = results_at(store, height)?;
+    let message = results.message(index).map(str::to_string);
     let receipt = results
         .receipts
         .into_iter()
@@ -337,6 +356,7 @@ fn find_stored(store: &Store, id: Hash) -> Result<Option<Found>, ApiError> {
         height,
         index,
         outcome: receipt.outcome,
+        message,
     }))
 }
 
@@ -374,10 +394,13 @@ fn commit_answer(id: Hash, f: &Found) -> ApiResult {
             "index": f.index,
             "events": events,
         })),
-        Outcome::Refused { code, message } => Err(ApiError::new(
+        Outcome::Refused { code } => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            code.clone(),
-            format!("the ledger refused the transaction: {message}"),
+            code.as_str(),
+            format!(
+                "the ledger refused the transaction: {}",
+                f.message.as_deref().unwrap_or(code.as_str())
+            ),
         )
         .with("hash", id.to_hex())
         .with("height", f.height.0)),
@@ -413,7 +436,7 @@ fn committed_tx(
         "height": loc.height.0,
         "index": loc.index,
         "tx": tx,
-        "result": receipt.outcome,
+        "result": result_json(&receipt.outcome, results.message(loc.index)),
     });
     if prove {
         let ids: Vec<Hash> = block
@@ -421,7 +444,7 @@ fn committed_tx(
             .iter()
             .map(|t| merkle::leaf_hash(&t.id().0))
             .collect();
-        let leaves = BlockResults::receipt_leaves(&results.receipts);
+        let leaves = Receipt::leaves(&results.receipts);
         let leaf_hashes: Vec<Hash> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
         let entry = TxEntry {
             tx: tx.encode(),
@@ -532,7 +555,7 @@ pub async fn tx_events(State(api): State<Api>, Path(hash): Path<String>) -> ApiR
                 "hash": id,
                 "height": f.height.0,
                 "index": f.index,
-                "result": f.outcome,
+                "result": result_json(&f.outcome, f.message.as_deref()),
             })
             .to_string(),
         )

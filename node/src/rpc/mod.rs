@@ -211,6 +211,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
             "/council/proposals/{id}",
             get(records::council_proposal),
         ),
+        (Method::GET, "/params", get(records::params)),
         (Method::GET, "/issuers/{did}", get(records::issuer)),
         (Method::GET, "/dids/{did}", get(records::did)),
         (

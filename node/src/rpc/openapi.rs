@@ -324,7 +324,7 @@ fn schemas() -> Value {
             "issued": int("Height."),
             "updated": int("Height."),
         })),
-        "CredentialStatus": { "type": "string", "enum": ["valid", "suspended", "revoked", "expired", "not_yet_valid"] },
+        "CredentialStatus": { "type": "string", "enum": ["valid", "suspended", "revoked", "expired", "not_yet_valid", "subject_deactivated", "issuer_deactivated"] },
         "CredentialAnswer": with_proof(&["credential", "status", "issuer", "issuer_registered", "checked_at"], json!({
             "credential": schema_ref("CredentialRecord"),
             "status": schema_ref("CredentialStatus"),
@@ -353,9 +353,10 @@ fn schemas() -> Value {
             })),
             "proposals": int("Proposals made so far."),
         })),
-        "GovProposal": obj(&["id", "action", "approvals", "created"], json!({
+        "GovProposal": obj(&["id", "action", "approvals", "created", "action_hash"], json!({
             "id": int("Proposal id."),
             "action": any_object("The action (docs/wire-format.md, section 5.5)."),
+            "action_hash": schema_ref("Hash"),
             "approvals": array(schema_ref("PublicKey")),
             "created": int("Height."),
             "executed": { "type": "integer", "nullable": true },
@@ -365,6 +366,18 @@ fn schemas() -> Value {
             "next": int("The next proposal id."),
         })),
         "GovProposalAnswer": with_proof(&["proposal"], json!({ "proposal": schema_ref("GovProposal") })),
+        "ParamsAnswer": with_proof(&["params"], json!({
+            "params": array(obj(&["name", "value", "set_at", "unit", "min", "max", "default", "meaning"], json!({
+                "name": string("The parameter's name."),
+                "value": int("Its value at the height."),
+                "set_at": { "type": "integer", "minimum": 0, "nullable": true, "description": "The height it was set at (0: the genesis); null while it has its default." },
+                "unit": { "type": "string", "enum": ["basis_points", "heights"] },
+                "min": int("The smallest value allowed."),
+                "max": int("The largest value allowed."),
+                "default": int("The value when never set."),
+                "meaning": string("What it does."),
+            }))),
+        })),
         "DeviceRecord": obj(&["device", "operator", "kind", "unit", "location", "stream", "registered", "updated", "active", "next_sequence", "last_batch", "last_window_end"], json!({
             "device": schema_ref("Did"),
             "operator": schema_ref("Did"),
@@ -637,6 +650,16 @@ fn paths() -> Value {
             "governance",
             page(),
             schema_ref("GovProposalList"),
+        ),
+    );
+    add(
+        "/params",
+        "get",
+        op(
+            "Chain parameters: the registry, with each value and the height it was set",
+            "governance",
+            read(),
+            schema_ref("ParamsAnswer"),
         ),
     );
     let mut one = read();

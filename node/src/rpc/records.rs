@@ -8,14 +8,14 @@ use acta_contracts::{
     credential::{self, NS_CREDENTIAL, NS_CREDENTIALS_OF},
     governance::{NS_COUNCIL, NS_GOV_NEXT, NS_GOV_PROPOSAL, NS_ISSUER},
     identity::{NS_DID, NS_DID_VERSIONS},
+    params::{ParamRecord, NS_PARAM},
     sensor::{attestation_key, NS_ATTESTATION, NS_DEVICE},
     tally,
 };
 use acta_ledger::{
     records::{
         AttestationRecord, BudgetProject, BudgetRound, Council, CredentialKind, CredentialRecord,
-        CredentialStatus, DeviceRecord, DidRecord, DidVersions, GovProposal, IssuerRecord,
-        TallyRecord,
+        DeviceRecord, DidRecord, DidVersions, GovProposal, IssuerRecord, TallyRecord,
     },
     state::AuthenticatedState,
     Did, Hash, Height, Timestamp,
@@ -230,14 +230,16 @@ pub async fn did(
     .await
 }
 
-fn credential_status(c: &CredentialRecord, time: Timestamp) -> &'static str {
-    match c.status {
-        CredentialStatus::Suspended => "suspended",
-        CredentialStatus::Revoked => "revoked",
-        CredentialStatus::Active if time < c.valid_from => "not_yet_valid",
-        CredentialStatus::Active if time >= c.valid_until => "expired",
-        CredentialStatus::Active => "valid",
-    }
+/// A credential's standing at the reader's height: reads (and so proves) the DID records of
+/// its subject and issuer as well, since a deactivated DID ends the credential's worth.
+fn credential_status(
+    r: &mut Reader<'_>,
+    c: &CredentialRecord,
+    time: Timestamp,
+) -> Result<&'static str, ApiError> {
+    let subject: Option<DidRecord> = r.get(NS_DID, &c.subject.0)?;
+    let issuer: Option<DidRecord> = r.get(NS_DID, &c.issuer.0)?;
+    Ok(credential::status(c, subject.as_ref(), issuer.as_ref(), time).as_str())
 }
 
 /// The time of the block at the reader's height (the genesis time at 0).
@@ -252,7 +254,8 @@ fn time_at(r: &Reader<'_>, api_genesis: Timestamp) -> Result<Timestamp, ApiError
 }
 
 /// `GET /credentials/{id}`: the credential, its status at the height's block time
-/// (`valid`, `suspended`, `revoked`, `expired` or `not_yet_valid`) and its issuer's record.
+/// (`valid`, `suspended`, `revoked`, `expired`, `not_yet_valid`, `subject_deactivated` or
+/// `issuer_deactivated`; see `acta_contracts::credential::status`) and its issuer's record.
 pub async fn credential(
     State(api): State<Api>,
     Path(id): Path<String>,
@@ -272,7 +275,7 @@ pub async fn credential(
             .is_some_and(|i| i.revoked.is_none() && i.kinds.contains(&c.kind));
         Ok(json!({
             "credential": c,
-            "status": credential_status(&c, time),
+            "status": credential_status(r, &c, time)?,
             "issuer": issuer,
             "issuer_registered": issuer_ok,
             "checked_at": rfc3339(time),
@@ -305,7 +308,7 @@ pub async fn did_credentials(
                 .unwrap_or_default();
             for id in ids {
                 if let Some(c) = r.get::<CredentialRecord>(NS_CREDENTIAL, &id.0)? {
-                    let status = credential_status(&c, time);
+                    let status = credential_status(r, &c, time)?;
                     out.push(json!({ "credential": c, "status": status }));
                 }
             }
@@ -353,7 +356,7 @@ pub async fn council_proposals(
         let mut out = Vec::new();
         for id in from..from.saturating_add(limit).min(next) {
             if let Some(p) = r.get::<GovProposal>(NS_GOV_PROPOSAL, &id.to_be_bytes())? {
-                out.push(p);
+                out.push(proposal_json(&p));
             }
         }
         Ok(json!({ "proposals": out, "next": next }))
@@ -371,7 +374,38 @@ pub async fn council_proposal(
         let p: GovProposal = r
             .get(NS_GOV_PROPOSAL, &id.to_be_bytes())?
             .ok_or_else(|| missing(format!("no council proposal {id} at height {}", r.height)))?;
-        Ok(json!({ "proposal": p }))
+        Ok(json!({ "proposal": proposal_json(&p) }))
+    })
+    .await
+}
+
+/// A council proposal with the hash of its action, which an approval must name.
+fn proposal_json(p: &GovProposal) -> Value {
+    let mut v = json!(p);
+    v["action_hash"] = json!(p.action.hash());
+    v
+}
+
+/// `GET /params`: every registered chain parameter with its unit, range, default and
+/// meaning, its value at the height, and the height at which it was set (`null` when it
+/// has its default).
+pub async fn params(State(api): State<Api>, Query(params): Query<ReadParams>) -> ApiResult {
+    read(api, params, |r| {
+        let mut out = Vec::new();
+        for spec in acta_contracts::params::REGISTRY {
+            let record: Option<ParamRecord> = r.get(NS_PARAM, spec.name.as_bytes())?;
+            out.push(json!({
+                "name": spec.name,
+                "value": record.map_or(spec.default, |p| p.value),
+                "set_at": record.map(|p| p.set_at),
+                "unit": spec.unit,
+                "min": spec.min,
+                "max": spec.max,
+                "default": spec.default,
+                "meaning": spec.meaning,
+            }));
+        }
+        Ok(json!({ "params": out }))
     })
     .await
 }
