@@ -640,9 +640,11 @@ pub enum CouncilCommand {
     },
     /// Approve a pending proposal; the approval that reaches the threshold carries it out.
     ///
-    /// The approval names the hash of the proposal's action, so it counts only for the
-    /// action shown here. The action is read from the node and hashed here; pass
-    /// --action-hash (as `council propose` printed it) to approve only that exact action.
+    /// The approval names the hash of the proposal's action, so it counts only for that
+    /// action. Pass --action-hash (as `council propose` printed it) to approve only the exact
+    /// action you were told of; or read the action with `council list` and pass --yes to
+    /// approve the one the proposal holds. The action is always hashed here, from the
+    /// node's answer, and shown before signing.
     ///
     /// Example: acta council approve --key member2 0 --action-hash 4be1...
     Approve {
@@ -650,8 +652,11 @@ pub enum CouncilCommand {
         key: KeyArg,
         proposal: u64,
         /// The SHA-256 of the action you mean to approve (64 hex digits).
-        #[arg(long, value_name = "HEX")]
+        #[arg(long, value_name = "HEX", required_unless_present = "yes")]
         action_hash: Option<String>,
+        /// Approve whatever action the proposal holds (shown before signing).
+        #[arg(long, conflicts_with = "action_hash")]
+        yes: bool,
     },
     /// The council and its proposals, with their approvals.
     ///
@@ -745,6 +750,7 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
             key,
             proposal,
             action_hash,
+            yes: _,
         } => {
             let v = ctx.node()?.get(&format!("/council/proposals/{proposal}"))?;
             let shown = &v["proposal"]["action"];

@@ -199,7 +199,12 @@ fn a_city_through_the_wallet() {
         "--kinds",
         "resident,sensor-operator,budget-office",
     ]);
-    acta.ok(&["council", "approve", "--key", "member1", "0"]);
+    // Without the action's hash or --yes, nothing is signed.
+    let out = acta.run(&["council", "approve", "--key", "member1", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
+    assert!(err.contains("--action-hash"), "{err}");
+    acta.ok(&["council", "approve", "--key", "member1", "0", "--yes"]);
     let list = acta.json(&["council", "list"]);
     assert!(list["proposals"][0]["executed"].is_u64(), "{list}");
 
@@ -508,10 +513,13 @@ fn a_city_through_the_wallet() {
         "50000",
         "--proposals-from",
         "+2",
+        // Wide enough windows for three proposals and two ballots, each a separate
+        // process that unlocks its key (Argon2id) and waits for its block, on a loaded
+        // two-core machine.
         "--voting-from",
-        "+8",
+        "+20",
         "--closes-at",
-        "+14",
+        "+32",
         "--ballot",
         "approval:1:2",
         "--rule",

@@ -702,8 +702,8 @@ mod tests {
         assert!(m.add_batch(txs, &zero).iter().all(Result::is_ok));
         assert_eq!(m.len(), 14);
         // The block: user 1's 0 and 1, user 2's 0, another transaction of user 4 for nonce 0,
-        // user 5's 0 refused by execution (its nonce stays 0), and user 6's nonce moved to 3
-        // by transactions this pool never saw.
+        // user 5's 0 (refused by execution, it still uses up nonce 0), and user 6's nonce
+        // moved to 3 by transactions this pool never saw.
         let block = vec![
             tx(1, 0),
             tx(1, 1),
@@ -714,20 +714,32 @@ mod tests {
             tx(6, 1),
             other_tx(6, 2),
         ];
-        let next = nonces(&[(1, 2), (2, 1), (4, 1), (5, 0), (6, 3)]);
+        let next = nonces(&[(1, 2), (2, 1), (4, 1), (5, 1), (6, 3)]);
         let dropped = m.update(&block, &next);
-        // Dropped besides the committed: user 4's old 0 (stale), user 5's 1 (gap).
-        assert_eq!(dropped, 2);
+        // Dropped besides the committed: user 4's old 0 (stale).
+        assert_eq!(dropped, 1);
         let left = m.reap(usize::MAX, usize::MAX);
         assert_eq!(
             left,
-            vec![tx(1, 2), tx(1, 3), tx(2, 1), tx(3, 0), tx(3, 1), tx(4, 1)]
+            vec![
+                tx(1, 2),
+                tx(1, 3),
+                tx(2, 1),
+                tx(3, 0),
+                tx(3, 1),
+                tx(4, 1),
+                tx(5, 1)
+            ]
         );
-        assert_eq!(m.len(), 6);
+        assert_eq!(m.len(), 7);
         assert_eq!(m.bytes(), left.iter().map(size).sum::<usize>());
-        for gone in [tx(1, 0), tx(4, 0), tx(5, 0), tx(5, 1), tx(6, 0)] {
+        for gone in [tx(1, 0), tx(4, 0), tx(5, 0), tx(6, 0)] {
             assert!(!m.contains(&gone.id()));
         }
+        // A gap (a signer whose next nonce is below the pool's lowest) drops the signer.
+        let dropped = m.update(&[other_tx(5, 0)], &nonces(&[(5, 0)]));
+        assert_eq!(dropped, 1, "user 5's 1 can never execute after nonce 0");
+        assert!(!m.contains(&tx(5, 1).id()));
         // A signer whose next nonce jumped past the pool (by transactions this pool never
         // saw) loses everything as stale.
         let dropped = m.update(&[other_tx(1, 8)], &nonces(&[(1, 9), (2, 1), (4, 1)]));
@@ -763,27 +775,19 @@ mod tests {
         /// other content)`.
         Add(Vec<(u32, u64, bool)>),
         /// Commit the first `take` transactions of the pool, then maybe a transaction from
-        /// outside the pool; the `refuse`-th transaction fails in execution.
+        /// outside the pool. Every transaction of a block uses up its nonce, whether its
+        /// call is accepted or refused (blocks hold only transactions with the next nonce).
         Commit {
             take: usize,
             external: Option<(u32, bool)>,
-            refuse: Option<usize>,
         },
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             3 => prop::collection::vec((0u32..4, 0u64..7, any::<bool>()), 1..7).prop_map(Op::Add),
-            1 => (
-                0usize..7,
-                prop::option::of((0u32..4, any::<bool>())),
-                prop::option::of(0usize..7),
-            )
-                .prop_map(|(take, external, refuse)| Op::Commit {
-                    take,
-                    external,
-                    refuse
-                }),
+            1 => (0usize..7, prop::option::of((0u32..4, any::<bool>())))
+                .prop_map(|(take, external)| Op::Commit { take, external }),
         ]
     }
 
@@ -925,7 +929,7 @@ mod tests {
                             txs.into_iter().map(|t| model.add(t, &config, &state)).collect();
                         prop_assert_eq!(results, expected);
                     }
-                    Op::Commit { take, external, refuse } => {
+                    Op::Commit { take, external } => {
                         let mut block = m.reap(take, usize::MAX);
                         let from_pool = block.len();
                         prop_assert_eq!(&block[..], &model.txs[..from_pool.min(model.txs.len())]);
@@ -934,13 +938,12 @@ mod tests {
                             next += block.iter().filter(|t| t.signer == signer(user)).count() as u64;
                             block.push(make(user, next, other));
                         }
-                        // Execute: a transaction runs if its nonce is the signer's next one
-                        // and it is not the refused one.
-                        for (i, t) in block.iter().enumerate() {
+                        // Execute: every transaction of the block has its signer's next
+                        // nonce and uses it up.
+                        for t in &block {
                             let n = state.entry(t.signer).or_insert(0);
-                            if t.nonce == *n && refuse != Some(i) {
-                                *n += 1;
-                            }
+                            prop_assert_eq!(t.nonce, *n, "a block holds only next nonces");
+                            *n += 1;
                         }
                         let before = m.len();
                         // The external transaction may be in the pool too.

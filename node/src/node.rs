@@ -25,7 +25,7 @@ use acta_contracts::{
     genesis::genesis_changes,
     staking::validators_at,
     view::StateView,
-    BlockContext,
+    BlockContext, ExecError,
 };
 use acta_ledger::{
     block::Header,
@@ -687,9 +687,30 @@ impl Node {
             time,
             proposer: self.key.public(),
         };
-        let outcome = execute_block_with(self.store.as_ref(), &ctx, &txs, &evidence, &|id| {
-            self.mempool.contains(id)
-        })?;
+        // The mempool and `admissible` leave out every transaction that would make the block
+        // invalid; should one slip through anyway, it and its signer's later transactions are
+        // left out rather than proposing an invalid block or stopping.
+        let mut txs = txs;
+        let outcome = loop {
+            let executed = execute_block_with(self.store.as_ref(), &ctx, &txs, &evidence, &|id| {
+                self.mempool.contains(id)
+            });
+            match executed {
+                Ok(outcome) => break outcome,
+                Err(ExecError::InvalidTx { index, id, reason }) => {
+                    warn!(tx = %id, "left out of the proposal: {reason}");
+                    let index = index as usize;
+                    let signer = txs[index].signer;
+                    let mut at = 0;
+                    txs.retain(|t| {
+                        let keep = at < index || t.signer != signer;
+                        at += 1;
+                        keep
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let update = self.store.prepare(&outcome.changes, height)?;
         let results_root = BlockResults::results_root(&outcome.receipts);
         // Transactions whose calls the executor refused stay in: they use up their nonces

@@ -663,7 +663,8 @@ fn on_event(event: &str, ids: &HashMap<Hash, u32>, ledger: &Mutex<Ledger>, start
                 if let Some(slot) = ledger.committed.get_mut(*i as usize) {
                     *slot = Some(seen);
                 }
-                if let Some(code) = t["outcome"]["refused"]["code"].as_str() {
+                if t["outcome"]["status"] == "refused" {
+                    let code = t["outcome"]["code"].as_str().unwrap_or("unknown");
                     *ledger.refusals.entry(format!("ledger:{code}")).or_default() += 1;
                 }
             }

@@ -183,20 +183,30 @@ fn schemas() -> Value {
             "kind": string("What happened."),
             "attributes": array(array(json!({ "type": "string" }))),
         })),
+        "RefusalCode": { "type": "string", "enum": acta_ledger::RefusalCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(), "description": "A frozen refusal code of the ledger (docs/wire-format.md, section 6.3)." },
         "Outcome": obj(&["status"], json!({
             "status": { "type": "string", "enum": ["accepted", "refused"] },
             "events": array(schema_ref("Event")),
-            "code": string("Why the ledger refused it."),
-            "message": string("Why, for a person."),
+            "code": schema_ref("RefusalCode"),
+        })),
+        "TxResult": obj(&["status"], json!({
+            "status": { "type": "string", "enum": ["accepted", "refused"] },
+            "events": array(schema_ref("Event")),
+            "code": schema_ref("RefusalCode"),
+            "message": string("Why it was refused, for a person: the node's words, which no proof covers."),
         })),
         "Receipt": obj(&["tx", "outcome"], json!({
             "tx": schema_ref("Hash"),
             "outcome": schema_ref("Outcome"),
         })),
-        "BlockResults": obj(&["height", "receipts", "events"], json!({
+        "BlockResults": obj(&["height", "receipts", "events", "messages"], json!({
             "height": int("Height."),
             "receipts": array(schema_ref("Receipt")),
             "events": array(schema_ref("Event")),
+            "messages": array(obj(&["index", "message"], json!({
+                "index": int("The refused transaction's index in the block."),
+                "message": string("Why it was refused, for a person (not consensus data)."),
+            }))),
         })),
         "SubmitBody": obj(&["tx"], json!({
             "tx": string("The transaction's borsh encoding, hex (docs/wire-format.md, section 5.1)."),
@@ -230,7 +240,7 @@ fn schemas() -> Value {
             "height": int("The block."),
             "index": int("The position in the block."),
             "tx": schema_ref("Transaction"),
-            "result": schema_ref("Outcome"),
+            "result": schema_ref("TxResult"),
             "proof": schema_ref("ProofBundle"),
         })),
         "ValidatorSetAnswer": obj(&["height", "hash", "total_power", "validators", "next_hash"], json!({
