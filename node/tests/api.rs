@@ -1103,6 +1103,36 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     );
     drop(open);
 
+    // --- Request targets too long: over 8 KiB the API's own 414; over hyper's 65,534
+    // bytes, the guard's, on a kept-alive connection after a first request. Both JSON.
+    let long = format!("/state/nonce/{}", "a".repeat(9_000));
+    let a = http(&api.addr, "GET", &long, None, Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        (a.status, a.json()["code"].as_str()),
+        (414, Some("uri_too_long")),
+        "{}",
+        a.text()
+    );
+    let mut conn = std::net::TcpStream::connect(&api.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let huge = format!("/state/nonce/{}", "a".repeat(65_536));
+    write!(
+        conn,
+        "GET /status HTTP/1.1\r\nHost: x\r\n\r\nGET {huge} HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let mut answers = String::new();
+    let _ = conn.read_to_string(&mut answers);
+    assert!(answers.starts_with("HTTP/1.1 200 OK"), "{answers}");
+    let refusal = answers
+        .find("HTTP/1.1 414")
+        .map(|at| &answers[at..])
+        .unwrap_or_else(|| panic!("no 414 in {answers}"));
+    let body = refusal.split("\r\n\r\n").nth(1).unwrap();
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["code"], "uri_too_long", "{v}");
+
     // --- Unknown routes, wrong methods, documents.
     let a = api.call("GET", "/status", "/nothing/here", None);
     assert_eq!(

@@ -9,6 +9,7 @@
 //! with 503 rather than queued.
 
 mod chain;
+pub mod guard;
 pub mod openapi;
 mod read;
 mod records;
@@ -274,6 +275,7 @@ pub fn router(api: Api) -> Router {
             limit_concurrency,
         ))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(limit_uri))
         .layer(middleware::from_fn_with_state(api.clone(), count_requests))
         .with_state(api)
 }
@@ -286,7 +288,7 @@ pub async fn spawn(listen: SocketAddr, handle: Handle, config: RpcConfig) -> Res
     tracing::info!(address = %listen, "HTTP API listening");
     let app = router(Api::new(handle, config));
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(guard::GuardedListener(listener), app).await {
             tracing::error!("HTTP API: {e}");
         }
     });
@@ -370,6 +372,28 @@ async fn count_requests(State(api): State<Api>, request: Request, next: Next) ->
     m.rpc_request(&route, response.status().as_u16());
     m.rpc_seconds.observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// The longest request target (path and query) served. Longer ones are refused with 414 and
+/// the usual JSON error. (hyper refuses request lines over 65,534 bytes before any handler
+/// runs, with a bare 414; [`guard`] answers those in JSON before hyper sees them whole.)
+pub const URI_BYTES_MAX: usize = 8 * 1024;
+
+/// Refuses a request whose target is longer than [`URI_BYTES_MAX`].
+async fn limit_uri(request: Request, next: Next) -> Response {
+    let len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if len > URI_BYTES_MAX {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target has {len} bytes; at most {URI_BYTES_MAX} are read"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The most bytes of a framework error's text kept in the JSON message.

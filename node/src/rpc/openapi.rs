@@ -18,11 +18,16 @@ fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
 }
 
+/// The schema of a `u64` parameter: the server refuses anything above `u64::MAX`.
+fn u64_schema() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX })
+}
+
 fn height() -> Value {
     query(
         "height",
-        "Read the state after this committed block (default: the latest).",
-        json!({ "type": "integer", "minimum": 0 }),
+        "Read the state after this committed block (default: the latest); 0 is the genesis state, which has no proof (so `prove=true` needs 1 or more).",
+        u64_schema(),
     )
 }
 
@@ -38,7 +43,7 @@ fn from() -> Value {
     query(
         "from",
         "The first id or sequence number to list.",
-        json!({ "type": "integer", "minimum": 0 }),
+        u64_schema(),
     )
 }
 
@@ -55,7 +60,7 @@ fn did_param() -> Value {
 }
 
 fn id_param(what: &str) -> Value {
-    path_param("id", what, json!({ "type": "integer", "minimum": 0 }))
+    path_param("id", what, u64_schema())
 }
 
 fn json_content(schema: Value) -> Value {
@@ -76,10 +81,19 @@ fn op(summary: &str, tag: &str, params: Vec<Value>, schema: Value) -> Value {
             "200": { "description": "OK", "content": json_content(schema) },
             "400": error("A bad parameter; `message` says which."),
             "404": error("Nothing there at that height, or an unknown route."),
+            "414": error("The request target is longer than 8 KiB (`uri_too_long`)."),
             "503": error("Too many requests at once, or the node is stopping."),
             "500": error("The node failed to read its store."),
         }
     })
+}
+
+/// An object that may hold no other fields: request bodies, which the server decodes with
+/// unknown fields refused.
+fn closed(required: &[&str], properties: Value) -> Value {
+    let mut o = obj(required, properties);
+    o["additionalProperties"] = json!(false);
+    o
 }
 
 fn obj(required: &[&str], properties: Value) -> Value {
@@ -113,12 +127,12 @@ fn any_object(description: &str) -> Value {
 fn schemas() -> Value {
     json!({
         "Error": obj(&["code", "message"], json!({
-            "code": string("A stable code: bad_request, not_found, unknown_route, method_not_allowed, body_too_large, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
+            "code": string("A stable code: bad_request, not_found, unknown_route, method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
             "message": string("What went wrong, for a person."),
             "hash": string("The transaction concerned, if any."),
         })),
         "Hash": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256, lowercase hex." },
-        "Did": { "type": "string", "pattern": "^did:acta:[1-9A-HJ-NP-Za-km-z]{1,24}$" },
+        "Did": { "type": "string", "pattern": "^did:acta:[1-9A-HJ-NP-Za-km-z]{16,22}$", "description": "did:acta: and the base58 of 16 bytes (16 to 22 characters)." },
         "PublicKey": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Ed25519 public key, hex." },
         "Status": obj(&["chain_id", "moniker", "peer_id", "validator", "role", "height", "block_hash", "block_time_ms", "state_root", "consensus_height", "consensus_round", "syncing", "peers", "mempool_txs", "genesis_hash", "version"], json!({
             "chain_id": string("The chain id."),
@@ -208,11 +222,12 @@ fn schemas() -> Value {
                 "message": string("Why it was refused, for a person (not consensus data)."),
             }))),
         })),
-        "SubmitBody": obj(&["tx"], json!({
-            "tx": string("The transaction's borsh encoding, hex (docs/wire-format.md, section 5.1)."),
+        "TxHex": { "type": "string", "pattern": "^\\s*([0-9a-fA-F]{2})+\\s*$", "maxLength": 2 * acta_ledger::tx::TX_BYTES_MAX + 64, "description": "A transaction's borsh encoding, hex (docs/wire-format.md, section 5.1); surrounding white space is ignored." },
+        "SubmitBody": closed(&["tx"], json!({
+            "tx": schema_ref("TxHex"),
         })),
-        "SubmitBatchBody": obj(&["txs"], json!({
-            "txs": array(string("A transaction's borsh encoding, hex.")),
+        "SubmitBatchBody": closed(&["txs"], json!({
+            "txs": { "type": "array", "maxItems": super::chain::SUBMIT_BATCH_MAX, "items": { "type": "string", "description": "A transaction's borsh encoding, hex (as `TxHex`). Each item gets its own verdict in `results`: one that is not a transaction gets `bad_transaction` there, and the others are still submitted." } },
         })),
         "SubmitBatchAnswer": obj(&["accepted", "results"], json!({
             "accepted": int("How many transactions the mempool admitted."),
@@ -625,12 +640,10 @@ fn paths() -> Value {
         vec![],
         json!({ "type": "string" }),
     );
-    blocks["responses"]["200"]["content"] =
-        json!({ "text/event-stream": { "schema": { "type": "string" } } });
+    blocks["responses"]["200"]["content"] = json!({ "text/event-stream": { "schema": { "type": "object", "description": "Each event's data is one JSON object." } } });
     add("/events/blocks", "get", blocks);
     let mut txe = op("One server-sent event (`tx`, or `timeout` after 10 minutes) when a transaction is committed", "events", vec![hash()], json!({ "type": "string" }));
-    txe["responses"]["200"]["content"] =
-        json!({ "text/event-stream": { "schema": { "type": "string" } } });
+    txe["responses"]["200"]["content"] = json!({ "text/event-stream": { "schema": { "type": "object", "description": "Each event's data is one JSON object." } } });
     add("/events/txs/{hash}", "get", txe);
     add(
         "/validators",
@@ -823,8 +836,8 @@ fn paths() -> Value {
             height(),
             query(
                 "prove",
-                "Not supported (400): prove the round's result instead.",
-                json!({ "type": "boolean" }),
+                "Not supported: a .pb export has no proof (prove the round's result instead), so only false is accepted.",
+                json!({ "type": "boolean", "enum": [false] }),
             ),
         ],
         json!({ "type": "string" }),
@@ -842,7 +855,11 @@ fn paths() -> Value {
     );
     state.insert(
         1,
-        path_param("key", "Key bytes, hex.", json!({ "type": "string" })),
+        path_param(
+            "key",
+            "Key bytes, hex.",
+            json!({ "type": "string", "pattern": "^([0-9a-fA-F]{2})*$" }),
+        ),
     );
     add(
         "/state/{namespace}/{key}",
