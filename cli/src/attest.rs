@@ -8,7 +8,7 @@ use acta_ledger::{
     bundle::{ProofBundle, ReadingEntry},
     merkle,
     records::DeviceRecord,
-    tx::{AttestationBatch, SensorCall},
+    tx::{AttestationBatch, SensorCall, READING_BYTES_MAX},
     Call, Hash, Timestamp,
 };
 use anyhow::{anyhow, Context, Result};
@@ -65,6 +65,13 @@ fn read_readings(path: &Path, not_before: u64, now: u64) -> Result<Vec<Reading>>
             continue;
         }
         let at = || format!("{} line {}", path.display(), i + 1);
+        if line.len() > READING_BYTES_MAX {
+            return Err(anyhow!(
+                "{}: the reading has {} bytes; a reading has at most {READING_BYTES_MAX}",
+                at(),
+                line.len()
+            ));
+        }
         let v: Value =
             serde_json::from_str(line).map_err(|e| anyhow!("{}: not JSON: {e}", at()))?;
         if !v.is_object() {
@@ -286,5 +293,24 @@ mod tests {
                 prop_assert!(readings.windows(2).all(|w| w[0].t <= w[1].t));
             }
         }
+    }
+
+    #[test]
+    fn a_reading_over_the_cap_is_refused_before_signing_naming_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("readings.jsonl");
+        let big = format!(
+            "{{\"t\":200,\"pm25\":12}}\n{{\"t\":300,\"note\":\"{}\"}}\n",
+            "x".repeat(READING_BYTES_MAX)
+        );
+        std::fs::write(&path, big).unwrap();
+        let err = read_readings(&path, 100, 1_500).err().unwrap().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("at most 65536"),
+            "{err}"
+        );
+        let fits = format!("{{\"t\":300,\"note\":\"{}\"}}\n", "x".repeat(1000));
+        std::fs::write(&path, fits).unwrap();
+        assert_eq!(read_readings(&path, 100, 1_500).unwrap().len(), 1);
     }
 }

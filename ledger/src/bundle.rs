@@ -370,6 +370,16 @@ impl ProofBundle {
         }
 
         if let Some(r) = &self.reading {
+            if r.reading.len() > crate::tx::READING_BYTES_MAX {
+                return fail(
+                    "reading",
+                    format!(
+                        "the reading has {} bytes; a reading has at most {}",
+                        r.reading.len(),
+                        crate::tx::READING_BYTES_MAX
+                    ),
+                );
+            }
             let Some(bytes) = attestation else {
                 return fail("reading", "the bundle proves no attestation batch");
             };

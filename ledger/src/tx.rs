@@ -201,6 +201,11 @@ pub enum SensorCall {
     Deactivate { device: Did },
 }
 
+/// The most bytes one sensor reading (one leaf of an attestation batch's `readings_root`)
+/// may have. Wallets refuse a larger reading before signing its batch, and a proof bundle
+/// of a larger reading does not verify, so no reading of any size needs to be carried.
+pub const READING_BYTES_MAX: usize = 64 * 1024;
+
 /// A signed batch of sensor readings. The readings stay off the ledger; `readings_root` is
 /// the RFC 9162 root over them, so any one reading can be proven to be in the batch.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
