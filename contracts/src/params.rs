@@ -8,7 +8,7 @@
 //! genesis). A parameter never set has its default.
 
 pub use acta_ledger::records::ParamRecord;
-use acta_ledger::{Hash, Height};
+use acta_ledger::Height;
 use serde::Serialize;
 
 use crate::{error::ExecError, error::TxError, view::StateView};
@@ -105,11 +105,6 @@ pub(crate) fn set(view: &mut StateView<'_>, name: &str, value: u64, height: Heig
             set_at: height,
         },
     );
-}
-
-/// The state key of parameter `name`, for proofs.
-pub fn state_key(name: &str) -> Hash {
-    acta_ledger::state::state_key(NS_PARAM, name.as_bytes())
 }
 
 #[cfg(test)]

@@ -33,14 +33,6 @@ impl Event {
                 .collect(),
         }
     }
-
-    /// The value of the attribute `name`, if the event has one.
-    pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 macro_rules! refusal_codes {

@@ -664,10 +664,9 @@ impl Node {
     }
 
     fn build_block(&mut self, height: Height) -> Result<Block> {
-        let txs = self.admissible(
-            self.mempool
-                .reap(self.config.block.max_txs, self.config.block.max_bytes),
-        )?;
+        let mut txs = self
+            .mempool
+            .reap(self.config.block.max_txs, self.config.block.max_bytes);
         let mut evidence: Vec<Evidence> = Vec::new();
         for e in &self.evidence {
             let dup = evidence
@@ -687,10 +686,10 @@ impl Node {
             time,
             proposer: self.key.public(),
         };
-        // The mempool and `admissible` leave out every transaction that would make the block
-        // invalid; should one slip through anyway, it and its signer's later transactions are
-        // left out rather than proposing an invalid block or stopping.
-        let mut txs = txs;
+        // The mempool keeps each signer's nonces gapless from the committed state, so every
+        // transaction it hands out may be in the block. Should one make the block invalid
+        // anyway, it and its signer's later transactions are left out rather than proposing
+        // an invalid block or stopping.
         let outcome = loop {
             let executed = execute_block_with(self.store.as_ref(), &ctx, &txs, &evidence, &|id| {
                 self.mempool.contains(id)
@@ -747,31 +746,6 @@ impl Node {
             },
         );
         Ok(block)
-    }
-
-    /// The transactions of `txs` that a block of the next height may hold: each signer's
-    /// run of nonces from its next one, in order. A transaction with any other nonce would
-    /// make the block invalid (every transaction in a block uses up its nonce), so it is
-    /// left out here. The mempool keeps each signer's nonces gapless from the committed
-    /// state, so this drops nothing unless the two disagree.
-    fn admissible(&self, txs: Vec<Transaction>) -> Result<Vec<Transaction>> {
-        let store = self.store.clone();
-        let view = StateView::new(store.as_ref(), Height(self.height.0.saturating_sub(1)));
-        let mut next: HashMap<PublicKey, u64> = HashMap::new();
-        let mut out = Vec::with_capacity(txs.len());
-        for tx in txs {
-            let expected = match next.get(&tx.signer) {
-                Some(&n) => n,
-                None => next_nonce(&view, &tx.signer)?,
-            };
-            if tx.nonce == expected {
-                next.insert(tx.signer, expected.saturating_add(1));
-                out.push(tx);
-            } else {
-                warn!(signer = %tx.signer, nonce = tx.nonce, expected, "left out of the proposal: not the signer's next nonce");
-            }
-        }
-        Ok(out)
     }
 
     /// The verdict on a candidate block, checking and executing it the first time; `None`
