@@ -1,6 +1,6 @@
 //! `acta attest submit`: a device's readings from a JSON Lines file become signed,
-//! chained attestation batches; once each batch is committed, every reading gets a proof
-//! bundle that `acta audit verify` checks offline.
+//! chained attestation batches; once each batch is committed, its proof bundle (with every
+//! reading and its inclusion proof) is written for `acta audit verify` to check offline.
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 
 use crate::{records::KeyArg, wallet::Ctx};
 
-/// Readings per batch at most (the ledger takes up to a million; each reading gets a
-/// bundle file, which repeats the batch's proof).
+/// Readings per batch at most (the ledger takes up to a million; a batch's bundle holds
+/// every reading with its proof).
 const BATCH_MAX: usize = 10_000;
 
 #[derive(Debug, Subcommand)]
@@ -29,8 +29,10 @@ pub enum AttestCommand {
     /// in the future nor before the device's last batch. A reading is its line's bytes
     /// without the line ending; a batch's leaves are its readings (RFC 9162), and its raw
     /// hash is the SHA-256 of its readings, each followed by a newline. Batches are chained
-    /// to the device's last one and submitted in order; after each commits, one proof
-    /// bundle per reading is written to BUNDLES/<device id>/<batch>-<index>.json.
+    /// to the device's last one and submitted in order; after each commits, its proof bundle
+    /// is written to BUNDLES/<device id>/<batch>.json: the batch's record proven against the
+    /// chain, and every reading with its own inclusion proof (`acta audit verify FILE
+    /// --reading INDEX` checks and shows one).
     ///
     /// Example: acta attest submit readings.jsonl --key sensor1 --bundles proofs/
     Submit {
@@ -43,7 +45,7 @@ pub enum AttestCommand {
         /// Readings per batch.
         #[arg(long, default_value_t = 1000)]
         batch_size: usize,
-        /// Where to write the proof bundles (one file per reading).
+        /// Where to write the proof bundles (one file per batch).
         #[arg(long, default_value = "bundles")]
         bundles: PathBuf,
     },
@@ -201,15 +203,15 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
         let answer = ctx
             .submit(&node, &signer, Call::Sensor(SensorCall::Attest(batch)))
             .map_err(stopped)?;
-        let written = write_bundles(ctx, &did, sequence, &items, &dir)
-            .with_context(|| format!("batch {sequence} is committed, but its proof bundles"))?;
+        let written = write_bundle(ctx, &did, sequence, &items, &dir)
+            .with_context(|| format!("batch {sequence} is committed, but its proof bundle"))?;
         bar.inc(chunk.len() as u64);
         summary.push(json!({
             "sequence": sequence,
             "readings": chunk.len(),
             "height": answer["height"],
             "tx": answer["hash"],
-            "bundles": written,
+            "bundle": written.display().to_string(),
         }));
     }
     bar.finish_and_clear();
@@ -225,32 +227,36 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
     Ok(())
 }
 
-/// Writes `DIR/<sequence>-<index>.json` for each reading of a committed batch: the node's
-/// bundle of the batch plus the reading and its inclusion proof.
-fn write_bundles(
+/// Writes `DIR/<sequence>.json` for a committed batch: the node's proven answer for the
+/// batch (its record and the device's), with every reading and its own inclusion proof in
+/// the bundle. Any subset of the readings still verifies, so a reading can be shared with
+/// its proof alone (`acta audit verify FILE --reading INDEX`).
+fn write_bundle(
     ctx: &Ctx,
     did: &acta_ledger::Did,
     sequence: u64,
     items: &[&[u8]],
     dir: &Path,
-) -> Result<usize> {
-    let v = ctx.node()?.get(&format!(
+) -> Result<PathBuf> {
+    let mut answer = ctx.node()?.get(&format!(
         "/devices/{did}/attestations/{sequence}?prove=true"
     ))?;
-    let mut bundle: ProofBundle = serde_json::from_value(v["proof"].clone())
+    let mut bundle: ProofBundle = serde_json::from_value(answer["proof"].clone())
         .map_err(|e| anyhow!("the node's proof bundle: {e}"))?;
     let leaves: Vec<Hash> = items.iter().map(|r| merkle::leaf_hash(r)).collect();
-    let proofs = merkle::inclusion_proofs(&leaves);
-    for (index, (item, proof)) in items.iter().zip(proofs).enumerate() {
-        bundle.reading = Some(ReadingEntry {
+    bundle.readings = items
+        .iter()
+        .zip(merkle::inclusion_proofs(&leaves))
+        .map(|(item, proof)| ReadingEntry {
             reading: item.to_vec(),
             proof,
-        });
-        let path = dir.join(format!("{sequence}-{index}.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(&bundle)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(items.len())
+        })
+        .collect();
+    answer["proof"] = serde_json::to_value(&bundle)?;
+    let path = dir.join(format!("{sequence}.json"));
+    std::fs::write(&path, serde_json::to_vec(&answer)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -23,8 +23,9 @@ use std::{
     process::ExitCode,
 };
 
-use acta_contracts::tally::RuleProfile;
-use acta_ledger::bundle::{ProofBundle, TrustAnchor};
+use acta_contracts::{audit, budget, tally};
+use acta_ledger::bundle::TrustAnchor;
+use acta_ledger::records::{BudgetBallot, BudgetProject, BudgetRound, RuleProfile};
 use anyhow::{anyhow, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
@@ -124,7 +125,7 @@ enum Command {
     },
     /// Check records offline, trusting only the chain's genesis file.
     ///
-    /// Example: acta audit verify bundles/Ec6GV3F6dhoagat7UyTCgM/0-17.json --genesis genesis.json
+    /// Example: acta audit verify bundles/Ec6GV3F6dhoagat7UyTCgM/0.json --genesis genesis.json --reading 17
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -215,27 +216,37 @@ enum ChainCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Verify a proof bundle: a sensor reading's inclusion in its batch, the records' state
-    /// proofs, the header they are proven against, the commit certificate that signs it,
-    /// and every validator-set change back to the genesis set. Needs no network. Exits 1
-    /// and names the failing step if any link does not hold.
+    /// Verify a proof bundle: every validator-set change back to the genesis set, the
+    /// header and the commit certificate that signs it, the records' state proofs, a
+    /// transaction and its result, sensor readings' inclusion in their batch, and every
+    /// field of the answer shown beside the bundle, computed again from the proven records.
+    /// Needs no network. Exits 1 and names the failing step (and field) if anything does
+    /// not hold.
     ///
-    /// BUNDLE is a bundle (such as one `acta attest submit` wrote), or any answer of a
-    /// node's API read with `?prove=true` (its `proof` field is the bundle).
+    /// BUNDLE is any answer of a node's API read with `?prove=true` (its `proof` field is the
+    /// bundle), such as a batch file `acta attest submit` wrote, or a bare bundle.
     ///
-    /// Example: acta audit verify bundles/Ec6GV3F6dhoagat7UyTCgM/0-17.json --genesis genesis.json
+    /// Example: acta audit verify bundles/Ec6GV3F6dhoagat7UyTCgM/0.json --genesis genesis.json --reading 17
     Verify {
         bundle: PathBuf,
         /// The chain's genesis.json (its chain id and validator set are the trust anchor).
         #[arg(long)]
         genesis: PathBuf,
+        /// Check and show only this reading of the batch (its index; repeat for several).
+        #[arg(long = "reading", value_name = "INDEX")]
+        readings: Vec<u64>,
     },
-    /// Replay a closed budget round: export its ballots, tally them with the round's rule,
-    /// and check the outcome against the result the ledger stored.
+    /// Replay a closed budget round from proven ballots: read the round's ballots with their
+    /// proof, verify every one against the ballots root the round tallied (and the round,
+    /// its projects and its result against the genesis), tally them with the round's rule,
+    /// and check the outcome against the proven result. Trusts only the genesis file.
     ///
-    /// Example: acta audit tally 0 --out round0.pb
+    /// Example: acta audit tally 0 --genesis genesis.json --out round0.pb
     Tally {
         round: u64,
+        /// The chain's genesis.json (its chain id and validator set are the trust anchor).
+        #[arg(long)]
+        genesis: PathBuf,
         /// Also keep the exported ballots in this file.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -384,11 +395,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Council { command } => records::council(&ctx, command),
         Command::Chain { command } => chain(&ctx, command),
         Command::Audit {
-            command: AuditCommand::Verify { bundle, genesis },
-        } => audit_verify(&bundle, &genesis, ctx.output),
+            command:
+                AuditCommand::Verify {
+                    bundle,
+                    genesis,
+                    readings,
+                },
+        } => audit_verify(&bundle, &genesis, &readings, ctx.output),
         Command::Audit {
-            command: AuditCommand::Tally { round, out },
-        } => audit_tally(&ctx, round, out),
+            command:
+                AuditCommand::Tally {
+                    round,
+                    genesis,
+                    out,
+                },
+        } => audit_tally(&ctx, round, &genesis, out),
         Command::Completions { shell } => {
             // Generated into memory first: clap_complete panics on a failed write, and a
             // closed pipe (`acta completions bash | head`) is not an error.
@@ -420,64 +441,45 @@ fn read_limited(path: &Path) -> Result<String> {
         .map_err(|e| anyhow!("{} is not UTF-8 text: {e}", path.display()))
 }
 
-fn audit_verify(bundle: &Path, genesis: &Path, output: Output) -> Result<()> {
-    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
-        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
-        .map_err(|e| anyhow!("{}: not JSON: {e}", bundle.display()))?;
-    let inner = match value.get("proof") {
-        Some(p) => p.clone(),
-        None if value.get("header").is_none() => {
-            return Err(anyhow!(
-            "{} holds no proof: read the record again with --prove --output json (or ?prove=true)",
-            bundle.display()
-        ))
-        }
+/// Keeps only the readings at `wanted` indexes in a bundle's JSON (each must be there).
+fn select_readings(value: &mut serde_json::Value, wanted: &[u64], file: &Path) -> Result<()> {
+    let bundle = match value.get_mut("proof") {
+        Some(p) => p,
         None => value,
     };
-    let proof: ProofBundle = serde_json::from_value(inner)
-        .map_err(|e| anyhow!("{}: not a proof bundle: {e}", bundle.display()))?;
-    match proof.verify(&anchor.chain_id, &anchor.validators) {
-        Ok(verified) => {
-            let reading = proof
-                .reading
-                .as_ref()
-                .map(|r| String::from_utf8_lossy(&r.reading));
-            if output == Output::Json {
-                output.print(
-                    None,
-                    &json!({
-                        "verified": true,
-                        "chain_id": verified.chain_id,
-                        "height": verified.height,
-                        "block": verified.block_hash,
-                        "reading": verified.reading.as_ref().map(|r| json!({
-                            "device": r.device, "sequence": r.sequence, "index": r.index,
-                            "bytes": reading,
-                        })),
-                        "steps": verified.steps,
-                    }),
-                );
-            } else {
-                for step in &verified.steps {
-                    crate::outln!("ok  {step}");
-                }
-                if let (Some(r), Some(bytes)) = (&verified.reading, &reading) {
-                    crate::outln!(
-                        "reading {} of batch {} of {}: {bytes}",
-                        r.index,
-                        r.sequence,
-                        r.device
-                    );
-                }
-                crate::outln!(
-                    "verified: {} against the genesis of {}",
-                    bundle.display(),
-                    anchor.chain_id
-                );
-            }
-            Ok(())
+    let Some(serde_json::Value::Array(readings)) = bundle.get_mut("readings") else {
+        return Err(anyhow!("{} holds no readings", file.display()));
+    };
+    let index = |r: &serde_json::Value| r["proof"]["leaf_index"].as_u64();
+    for w in wanted {
+        if !readings.iter().any(|r| index(r) == Some(*w)) {
+            return Err(anyhow!(
+                "{} holds no reading {w} (it holds {} readings of its batch)",
+                file.display(),
+                readings.len()
+            ));
         }
+    }
+    readings.retain(|r| index(r).is_some_and(|i| wanted.contains(&i)));
+    Ok(())
+}
+
+fn audit_verify(bundle: &Path, genesis: &Path, wanted: &[u64], output: Output) -> Result<()> {
+    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
+        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
+    let mut value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
+        .map_err(|e| anyhow!("{}: not JSON: {e}", bundle.display()))?;
+    if !wanted.is_empty() {
+        select_readings(&mut value, wanted, bundle)?;
+    }
+    if value.get("proof").is_none() && value.get("header").is_none() {
+        return Err(anyhow!(
+            "{} holds no proof: read the record again with --prove --output json (or ?prove=true)",
+            bundle.display()
+        ));
+    }
+    let audited = match audit::verify(&value, &anchor) {
+        Ok(a) => a,
         Err(e) => {
             if output == Output::Json {
                 output.print(
@@ -485,34 +487,119 @@ fn audit_verify(bundle: &Path, genesis: &Path, output: Output) -> Result<()> {
                     &json!({ "verified": false, "step": e.step, "message": e.message }),
                 );
             }
-            Err(anyhow!(
+            return Err(anyhow!(
                 "{} does not verify at step \"{}\": {}",
                 bundle.display(),
                 e.step,
                 e.message
-            ))
+            ));
         }
+    };
+    let verified = &audited.verified;
+    let answer_step = audited.query.as_ref().map(|q| {
+        format!(
+            "the answer to GET {q} at height {}: each of its {} values is computed again from the proven records and matches",
+            verified.height, audited.fields
+        )
+    });
+    if output == Output::Json {
+        output.print(
+            None,
+            &json!({
+                "verified": true,
+                "chain_id": verified.chain_id,
+                "height": verified.height,
+                "block": verified.block_hash,
+                "query": audited.query,
+                "fields": audited.fields,
+                "readings": verified.readings.iter().map(|r| json!({
+                    "device": r.device, "sequence": r.sequence, "index": r.index,
+                    "bytes": String::from_utf8_lossy(&r.bytes),
+                })).collect::<Vec<_>>(),
+                "steps": verified.steps.iter().chain(&answer_step).collect::<Vec<_>>(),
+            }),
+        );
+    } else {
+        for step in verified.steps.iter().chain(&answer_step) {
+            crate::outln!("ok  {step}");
+        }
+        // A batch's thousands of readings are listed only when asked for.
+        if !wanted.is_empty() || verified.readings.len() <= 10 {
+            for r in &verified.readings {
+                crate::outln!(
+                    "reading {} of batch {} of {}: {}",
+                    r.index,
+                    r.sequence,
+                    r.device,
+                    String::from_utf8_lossy(&r.bytes)
+                );
+            }
+        }
+        crate::outln!(
+            "verified: {} against the genesis of {}",
+            bundle.display(),
+            anchor.chain_id
+        );
     }
+    Ok(())
 }
 
-/// Replays a round's tally from its exported ballots with the round's own rule.
-fn audit_tally(ctx: &Ctx, round: u64, out: Option<PathBuf>) -> Result<()> {
+/// Replays a round's tally from proven ballots: the node's answer for the round's ballots is
+/// verified against the genesis (every ballot against the tallied ballots root, and the
+/// round, its projects and its result by state proofs) before the round's own rule runs on
+/// them and its outcome is compared with the proven result.
+fn audit_tally(ctx: &Ctx, round: u64, genesis: &Path, out: Option<PathBuf>) -> Result<()> {
+    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
+        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
     let node = ctx.node()?;
-    let stored = records::stored_result(&node, round)?;
+    let bar = ctx.spinner(format!("reading the proven ballots of round {round}"));
+    let answer = node.get(&format!("/budget/rounds/{round}/ballots?prove=true"));
+    bar.finish_and_clear();
+    let answer = answer?;
+    let audited = audit::verify(&answer, &anchor).map_err(|e| {
+        anyhow!(
+            "the node's ballots of round {round} do not verify at step \"{}\": {}",
+            e.step,
+            e.message
+        )
+    })?;
+    let asked = format!("/budget/rounds/{round}/ballots");
+    if audited.query.as_deref() != Some(asked.as_str()) {
+        return Err(anyhow!(
+            "the node answered {:?}, not {asked}",
+            audited.query
+        ));
+    }
+    // From here on, every value was proven and compared field by field.
+    let proven = |field: &str| answer[field].clone();
+    let r: BudgetRound = serde_json::from_value(proven("round"))
+        .map_err(|e| anyhow!("the proven round {round}: {e}"))?;
+    let projects: Vec<BudgetProject> = serde_json::from_value(proven("projects"))
+        .map_err(|e| anyhow!("the proven projects of round {round}: {e}"))?;
+    let ballots: Vec<BudgetBallot> = audited
+        .verified
+        .ballots
+        .iter()
+        .map(|b| b.ballot.clone())
+        .collect();
+    let stored = proven("result");
     let profile: RuleProfile = serde_json::from_value(stored["rule"].clone())
-        .map_err(|e| anyhow!("the node's result of round {round} names no rule: {e}"))?;
-    let (bytes, _) = records::export_ballots(ctx, &node, round)?;
+        .map_err(|e| anyhow!("the proven result of round {round} names no rule: {e}"))?;
+    let bytes = tally::pb::write(&budget::election(&r, &projects, &ballots));
     if let Some(path) = &out {
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
-    let mut v = records::tally_value(&bytes, profile)
-        .map_err(|e| anyhow!("the export of round {round}: {e}"))?;
+    let mut v = records::tally_value(bytes.as_bytes(), profile)
+        .map_err(|e| anyhow!("the ballots of round {round}: {e}"))?;
     records::compare_with_stored(&v, &stored, profile)?;
     v["matches_round"] = json!(round);
+    v["proven_at"] = json!(audited.verified.height);
     let title = format!(
-        "round {round}: the replayed {} tally of {} ballots selects {} projects costing {}, as the ledger stored",
+        "round {round}: the {} ballots proven against the tallied root (height {}, checked against {}) replay under {} to {} projects costing {}, as the ledger stored",
+        ballots.len(),
+        audited.verified.height,
+        genesis.display(),
         profile.rule.name(),
-        v["voters"],
         v["selected"].as_array().map_or(0, Vec::len),
         v["total_cost"]
     );

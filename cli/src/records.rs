@@ -892,6 +892,20 @@ pub enum BudgetCommand {
         #[arg(long)]
         prove: bool,
     },
+    /// Your receipt for a tallied round: your ballot, proven to be one of those the round
+    /// tallied (its inclusion under the round's ballots root), checkable offline by anyone
+    /// with `acta audit verify FILE --genesis genesis.json`.
+    ///
+    /// Example: acta budget receipt 0 --voter alice --out receipt.json
+    Receipt {
+        round: u64,
+        /// The voter's DID or keystore key name.
+        #[arg(long)]
+        voter: String,
+        /// Write the receipt here (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Export a round's ballots as a Pabulib .pb file, to tally it offline.
     ///
     /// Example: acta budget export 0 --out round0.pb
@@ -1004,6 +1018,30 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 prove,
             ))?;
             ctx.output.print(None, &v);
+            Ok(())
+        }
+        BudgetCommand::Receipt { round, voter, out } => {
+            let did = ctx.did(&voter)?;
+            let v = ctx
+                .node()?
+                .get(&format!("/budget/rounds/{round}/ballots/{did}?prove=true"))?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, serde_json::to_vec_pretty(&v)?)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    let title = format!(
+                        "ballot {} of round {round} ({did}): receipt in {}; check it with acta audit verify {} --genesis genesis.json",
+                        v["ballot"]["index"],
+                        path.display(),
+                        path.display()
+                    );
+                    ctx.output.print(
+                        Some(&title),
+                        &json!({ "round": round, "voter": did, "file": path.display().to_string(), "ballot": v["ballot"] }),
+                    );
+                }
+                None => ctx.output.print(None, &v),
+            }
             Ok(())
         }
         BudgetCommand::Export { round, out } => {

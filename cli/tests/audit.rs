@@ -49,7 +49,13 @@ fn a_bundle_verifies_against_the_genesis_and_any_change_is_named() {
     )
     .unwrap();
     // As the API answers it: the bundle in `proof`.
-    let answer = json!({ "height": 1, "proof": bundle });
+    let answer = json!({
+        "namespace": "did",
+        "key": hex::encode(b"resident"),
+        "value": hex::encode(b"a DID record"),
+        "height": 1,
+        "proof": bundle,
+    });
     std::fs::write(dir.path().join("answer.json"), answer.to_string()).unwrap();
     let (ok, out, err) = acta(
         &[
@@ -84,6 +90,49 @@ fn a_bundle_verifies_against_the_genesis_and_any_change_is_named() {
         (v["verified"].as_bool(), v["height"].as_u64()),
         (Some(true), Some(1))
     );
+    assert_eq!(v["fields"], 4, "namespace, key, value and height: {v}");
+
+    // A readable field edited, or added, is named; the proven bytes alone are not enough.
+    for (field, value, why) in [
+        (
+            "value",
+            json!(hex::encode(b"a DID recorD")),
+            "field value shows",
+        ),
+        ("height", json!(2), "field height shows"),
+        (
+            "status",
+            json!("valid"),
+            "field status is not covered by the proof",
+        ),
+    ] {
+        let mut edited = answer.clone();
+        edited[field] = value;
+        std::fs::write(dir.path().join("edited.json"), edited.to_string()).unwrap();
+        let (ok, _, err) = acta(
+            &[
+                "audit",
+                "verify",
+                "edited.json",
+                "--genesis",
+                "genesis.json",
+            ],
+            dir.path(),
+        );
+        assert!(
+            !ok && err.contains("at step \"answer\"") && err.contains(why),
+            "{err}"
+        );
+    }
+    // A bundle without its request cannot vouch for the fields beside it.
+    let mut anonymous = answer.clone();
+    anonymous["proof"]["query"] = serde_json::Value::Null;
+    std::fs::write(dir.path().join("anon.json"), anonymous.to_string()).unwrap();
+    let (ok, _, err) = acta(
+        &["audit", "verify", "anon.json", "--genesis", "genesis.json"],
+        dir.path(),
+    );
+    assert!(!ok && err.contains("not covered by the proof"), "{err}");
 
     // One byte of the value changed.
     let mut forged = bundle.clone();

@@ -18,7 +18,8 @@ use std::{
     time::Duration,
 };
 
-use acta_ledger::{bundle::ProofBundle, bundle::TrustAnchor, testing};
+use acta_contracts::audit;
+use acta_ledger::{bundle::TrustAnchor, testing};
 use acta_node::devnet::{actad_beside_me, LocalNet};
 use serde_json::Value;
 
@@ -102,8 +103,7 @@ impl Acta {
 /// Parses and verifies a bundle file's bytes as `acta audit verify` does.
 fn verify_bytes(bytes: &[u8], anchor: &TrustAnchor) -> Result<(), String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let b: ProofBundle = serde_json::from_value(v).map_err(|e| e.to_string())?;
-    b.verify(&anchor.chain_id, &anchor.validators)
+    audit::verify(&v, anchor)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -440,8 +440,28 @@ fn a_city_through_the_wallet() {
     let device = acta.json(&["device", "show", "sensor1"]);
     assert_eq!(device["device"]["next_sequence"], 3, "{device}");
 
-    // The auditor: reading 3 of batch 1 (line 14), offline against the genesis.
-    let bundle = Path::new(out["bundles"].as_str().unwrap()).join("1-3.json");
+    // The auditor: reading 3 of batch 1 (line 14), offline against the genesis, picked out
+    // of the batch's one bundle file.
+    let bundle = Path::new(out["bundles"].as_str().unwrap()).join("1.json");
+    assert_eq!(
+        out["batches"][1]["bundle"],
+        Value::from(bundle.to_str().unwrap())
+    );
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        bundle.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--reading",
+        "3",
+    ]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["readings"].as_array().map(Vec::len), Some(1));
+    assert_eq!(verified["readings"][0]["sequence"], 1);
+    assert_eq!(verified["readings"][0]["index"], 3);
+    assert_eq!(verified["readings"][0]["bytes"], lines[13].as_str());
+    // The whole batch, and the batch's record and device shown beside the proof.
     let verified = acta.json(&[
         "audit",
         "verify",
@@ -449,10 +469,19 @@ fn a_city_through_the_wallet() {
         "--genesis",
         genesis.to_str().unwrap(),
     ]);
-    assert_eq!(verified["verified"], true, "{verified}");
-    assert_eq!(verified["reading"]["sequence"], 1);
-    assert_eq!(verified["reading"]["index"], 3);
-    assert_eq!(verified["reading"]["bytes"], lines[13].as_str());
+    assert_eq!(verified["readings"].as_array().map(Vec::len), Some(10));
+    assert_eq!(verified["readings"][9]["bytes"], lines[19].as_str());
+    assert!(verified["fields"].as_u64().unwrap() > 10, "{verified}");
+    let err = acta.fails(&[
+        "audit",
+        "verify",
+        bundle.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--reading",
+        "42",
+    ]);
+    assert!(err.contains("holds no reading 42"), "{err}");
     // Any single byte changed (blanks aside: JSON ignores them) fails...
     let anchor =
         TrustAnchor::from_genesis_json(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
@@ -576,8 +605,74 @@ fn a_city_through_the_wallet() {
         .map(|v| v.to_string())
         .collect();
     assert_eq!(tally["selection_order"], serde_json::json!(stored));
-    let audit = acta.json(&["audit", "tally", "0"]);
+    // The auditor's replay trusts only the genesis: every ballot is proven against the
+    // root the round tallied, and the file it writes is the node's export.
+    let proven_pb = dir.path().join("proven.pb");
+    let audit = acta.json(&[
+        "audit",
+        "tally",
+        "0",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--out",
+        proven_pb.to_str().unwrap(),
+    ]);
     assert_eq!(audit["matches_round"], 0, "{audit}");
+    assert_eq!(audit["voters"], 2, "{audit}");
+    assert_eq!(
+        std::fs::read(&proven_pb).unwrap(),
+        std::fs::read(&pb).unwrap()
+    );
+    // A resident's receipt verifies offline; an edited ballot in it does not.
+    let receipt = dir.path().join("receipt.json");
+    acta.ok(&[
+        "budget",
+        "receipt",
+        "0",
+        "--voter",
+        "alice",
+        "--out",
+        receipt.to_str().unwrap(),
+    ]);
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert!(
+        verified["steps"]
+            .to_string()
+            .contains("ballot 0 is one of the 2 that round 0 tallied"),
+        "{verified}"
+    );
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    // Alice's ballot as if it had approved projects 0 and 2: not a tallied ballot.
+    let ballot = forged["proof"]["ballots"][0]["ballot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // voter (16 bytes), the number of projects (4), then projects 0 and 1 (4 each).
+    assert_eq!(&ballot[32..56], "020000000000000001000000", "{ballot}");
+    let edited = format!("{}020000000000000002000000{}", &ballot[..32], &ballot[56..]);
+    assert_ne!(edited, ballot, "{ballot}");
+    forged["proof"]["ballots"][0]["ballot"] = Value::from(edited);
+    std::fs::write(&receipt, forged.to_string()).unwrap();
+    let err = acta.fails(&[
+        "audit",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("at step \"ballots\"") && err.contains("not among those round 0 tallied"),
+        "{err}"
+    );
+    let err = acta.fails(&["budget", "receipt", "0", "--voter", "operator"]);
+    assert!(err.contains("cast no ballot in round 0"), "{err}");
     // The wrong rule does not match the stored result.
     let err = acta.fails(&[
         "budget",

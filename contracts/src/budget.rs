@@ -13,12 +13,13 @@
 //! - `budget_ballot` (id, index): each [`BudgetBallot`]; `budget_voter` (id, DID): the index
 //!   of a voter's ballot;
 //! - `budget_closing` (height): the rounds that close at that height;
-//! - `budget_tally` (id): the [`TallyRecord`].
+//! - `budget_tally` (id): the [`TallyRecord`], which commits to the tallied ballots by
+//!   their RFC 9162 root.
 
 use acta_ledger::{
     records::{
-        BallotFormat, BudgetBallot, BudgetProject, BudgetRound, CredentialKind, RoundOpener,
-        RoundSpec, TallyRecord, ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
+        ballots_root, BallotFormat, BudgetBallot, BudgetProject, BudgetRound, CredentialKind,
+        RoundOpener, RoundSpec, TallyRecord, ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
     },
     state::AuthenticatedState,
     tx::BudgetCall,
@@ -145,7 +146,7 @@ pub(crate) fn execute(
             signed_by(view, voter, signer)?;
             resident(view, ctx, voter, &r)?;
             let ballot = check_ballot(view, &r, projects)?;
-            let voter_key = sub_key(*round, &voter.0);
+            let voter_key = voter_key(*round, voter);
             let (index, replaced) = match view.get::<u64>(NS_VOTER, &voter_key)? {
                 Some(index) => (index, true),
                 None => {
@@ -164,7 +165,7 @@ pub(crate) fn execute(
             };
             view.put(
                 NS_BALLOT,
-                &sub_key(*round, &index.to_be_bytes()),
+                &ballot_key(*round, index),
                 &BudgetBallot {
                     voter: *voter,
                     projects: ballot,
@@ -364,7 +365,9 @@ pub(crate) fn close_due(
                     what: NS_ROUND,
                     reason: format!("round {id} is scheduled to close but missing"),
                 })?;
-        let election = election_of(view, &round)?;
+        let (projects, ballots) = contents_of(view, &round)?;
+        let election = election(&round, &projects, &ballots);
+        let ballots_root = ballots_root(&ballots);
         let record = match tally::tally(&election, round.spec.rule) {
             Ok(result) => TallyRecord {
                 round: id,
@@ -376,6 +379,7 @@ pub(crate) fn close_due(
                 endowment: result.endowment,
                 add1_steps: result.add1_steps,
                 height: ctx.height,
+                ballots_root,
             },
             // No ballots or no projects: nothing is selected.
             Err(_) => TallyRecord {
@@ -388,6 +392,7 @@ pub(crate) fn close_due(
                 endowment: None,
                 add1_steps: None,
                 height: ctx.height,
+                ballots_root,
             },
         };
         events.push(Event::new(
@@ -405,31 +410,61 @@ pub(crate) fn close_due(
     Ok(())
 }
 
-/// The round's projects and ballots as an election: project ids are the projects' indices,
-/// voters their DIDs.
-fn election_of(view: &StateView<'_>, round: &BudgetRound) -> Result<Election, ExecError> {
+/// The round's projects and ballots, read from the state.
+fn contents_of(
+    view: &StateView<'_>,
+    round: &BudgetRound,
+) -> Result<(Vec<BudgetProject>, Vec<BudgetBallot>), ExecError> {
     let mut projects = Vec::with_capacity(round.projects as usize);
     for i in 0..round.projects {
-        let p = project(view, round.id, i)?;
-        projects.push(Project {
-            id: i.to_string(),
-            cost: p.cost,
-            name: p.title.to_string(),
-        });
+        projects.push(project(view, round.id, i)?);
     }
     let mut ballots = Vec::new();
     for i in 0..round.voters {
         let b: BudgetBallot = view
-            .get(NS_BALLOT, &sub_key(round.id, &i.to_be_bytes()))?
+            .get(NS_BALLOT, &ballot_key(round.id, i))?
             .ok_or_else(|| ExecError::Corrupt {
                 what: NS_BALLOT,
                 reason: format!("round {} counts ballot {i} but it is missing", round.id),
             })?;
-        ballots.push(Ballot {
-            voter: b.voter.to_string(),
-            approvals: b.projects,
-        });
+        ballots.push(b);
     }
+    Ok((projects, ballots))
+}
+
+/// The key under [`NS_BALLOT`] of ballot `index` of `round`.
+pub fn ballot_key(round: u64, index: u64) -> Vec<u8> {
+    sub_key(round, &index.to_be_bytes())
+}
+
+/// The key under [`NS_VOTER`] of a voter's ballot index in `round`.
+pub fn voter_key(round: u64, voter: &Did) -> Vec<u8> {
+    sub_key(round, &voter.0)
+}
+
+/// A round's projects (in index order) and ballots as an election: project ids are the
+/// projects' indices, voters their DIDs. The ledger tallies this at the round's close, and
+/// an auditor builds it again from proven records to replay the tally.
+pub fn election(
+    round: &BudgetRound,
+    projects: &[BudgetProject],
+    ballots: &[BudgetBallot],
+) -> Election {
+    let projects = projects
+        .iter()
+        .map(|p| Project {
+            id: p.index.to_string(),
+            cost: p.cost,
+            name: p.title.to_string(),
+        })
+        .collect();
+    let ballots = ballots
+        .iter()
+        .map(|b| Ballot {
+            voter: b.voter.to_string(),
+            approvals: b.projects.clone(),
+        })
+        .collect();
     let spec = &round.spec;
     let meta = vec![
         ("description".to_string(), spec.title.to_string()),
@@ -450,12 +485,26 @@ fn election_of(view: &StateView<'_>, round: &BudgetRound) -> Result<Election, Ex
         BallotFormat::Knapsack => vec![("max_sum_cost".to_string(), spec.budget.to_string())],
     })
     .collect();
-    Ok(Election {
+    Election {
         budget: spec.budget,
         projects,
         ballots,
         meta,
-    })
+    }
+}
+
+/// The ballots of a round as they stood after `height`, in index order (`None`: no such
+/// round).
+pub fn ballots_at(
+    state: &dyn AuthenticatedState,
+    round: u64,
+    height: Height,
+) -> Result<Option<Vec<BudgetBallot>>, ExecError> {
+    let view = StateView::new(state, height);
+    let Some(r) = view.get::<BudgetRound>(NS_ROUND, &round_key(round))? else {
+        return Ok(None);
+    };
+    Ok(Some(contents_of(&view, &r)?.1))
 }
 
 /// A round as it stood after `height`, with its projects and ballots as an election (for
@@ -469,7 +518,8 @@ pub fn read_round(
     let Some(r) = view.get::<BudgetRound>(NS_ROUND, &round_key(round))? else {
         return Ok(None);
     };
-    let election = election_of(&view, &r)?;
+    let (projects, ballots) = contents_of(&view, &r)?;
+    let election = election(&r, &projects, &ballots);
     let record = view.get(NS_TALLY, &round_key(round))?;
     Ok(Some((r, election, record)))
 }

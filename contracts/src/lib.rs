@@ -21,6 +21,8 @@
 //! collections; checked arithmetic. Two honest nodes given the same blocks reach the same
 //! state root.
 
+pub mod answer;
+pub mod audit;
 pub mod budget;
 pub mod credential;
 pub mod error;

@@ -8,8 +8,8 @@
 //! - state values with their proofs against the header's state root;
 //! - optionally, a transaction with its inclusion proof under `txs_root` and its result with
 //!   its inclusion proof under `results_root`;
-//! - optionally, a sensor reading with its inclusion proof under the `readings_root` of the
-//!   attestation batch proven in the state.
+//! - optionally, readings of the attestation batch proven in the state (all of them or
+//!   any subset), each with its inclusion proof under the batch's `readings_root`.
 //!
 //! [`ProofBundle::verify`] walks these links in order and names the step that failed. Its
 //! trust assumption is the one of every light client: each validator set, while it signed,
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     block::Header,
-    light::verify_commit,
+    light::TrustedState,
     merkle::{self, InclusionProof},
     records::AttestationRecord,
     state::{state_key, StateProof},
@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// The bundle format's version.
-pub const BUNDLE_VERSION: u32 = 1;
+pub const BUNDLE_VERSION: u32 = 2;
 /// The most validator-set changes a bundle may carry.
 pub const BUNDLE_CHANGES_MAX: usize = 100_000;
 /// The most state values a bundle may carry.
@@ -116,20 +116,62 @@ pub struct ReadingEntry {
     pub proof: InclusionProof,
 }
 
+/// One ballot of a tallied budget round, with its inclusion proof under the round's
+/// `ballots_root` (a resident's receipt).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BallotEntry {
+    /// The ballot's borsh encoding (a `BudgetBallot`).
+    #[serde(with = "hex_bytes")]
+    pub ballot: Vec<u8>,
+    pub proof: InclusionProof,
+}
+
+/// Hex strings of byte strings in JSON.
+mod hex_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(items: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(items.iter().map(hex::encode))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|s| hex::decode(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
 /// See the module documentation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProofBundle {
     pub version: u32,
     pub chain_id: ChainId,
+    /// The API request this bundle proves the answer to (`/credentials/5f1c...`), if it was
+    /// made for one: an auditor computes that answer again from the proven values and
+    /// compares it with the one shown, field by field (`acta_contracts::audit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     pub validator_changes: Vec<SetChange>,
     pub header: Header,
     pub commit: Commit,
     pub state: Vec<StateEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx: Option<TxEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reading: Option<ReadingEntry>,
+    /// Readings of the one attestation batch the state entries prove, any subset of it,
+    /// each with its own inclusion proof (a verifier may drop any of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings: Vec<ReadingEntry>,
+    /// Ballots of the one budget round whose tally the state entries prove, each with its
+    /// inclusion proof under the tally's `ballots_root` (a receipt).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ballots: Vec<BallotEntry>,
+    /// Every ballot of that round, in index order, as borsh: their root must be the
+    /// tally's `ballots_root` (what a replay of the tally checks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "hex_list")]
+    pub all_ballots: Vec<Vec<u8>>,
 }
 
 /// The step of verification that failed, and why.
@@ -158,14 +200,28 @@ pub struct Verified {
     /// The power that signed the header, and the set's total.
     pub signed_power: u64,
     pub total_power: u64,
+    /// The validator set that signed the header.
+    pub validators: ValidatorSet,
     /// The state values proven: namespace, key, and the value (`None`: proven absent).
     pub state: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
     /// The transaction proven in the block, and its result's bytes.
     pub tx: Option<(Hash, Vec<u8>)>,
-    /// The reading proven: its batch's device and sequence number, and its index.
-    pub reading: Option<ProvenReading>,
+    /// The readings proven: their batch's device and sequence number, their indexes and
+    /// bytes.
+    pub readings: Vec<ProvenReading>,
+    /// The ballots proven to be among those a round tallied: all of them, or some.
+    pub ballots: Vec<ProvenBallot>,
     /// What was checked, one line per step, in order.
     pub steps: Vec<String>,
+}
+
+/// A ballot a bundle proved to be among those its round tallied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProvenBallot {
+    pub round: u64,
+    /// Its position among the round's ballots.
+    pub index: u64,
+    pub ballot: crate::records::BudgetBallot,
 }
 
 /// A reading a bundle proved to be in an attested batch.
@@ -174,6 +230,7 @@ pub struct ProvenReading {
     pub device: crate::Did,
     pub sequence: u64,
     pub index: u64,
+    pub bytes: Vec<u8>,
 }
 
 impl ProofBundle {
@@ -210,76 +267,41 @@ impl ProofBundle {
         steps.push(format!("chain id {chain_id} matches the genesis"));
 
         let target = self.header.height;
-        let mut trusted = genesis_validators.clone();
-        let mut last = Height(0);
+        // One light client: skip from the genesis to each change of set, then to the header.
+        let mut trusted = TrustedState::anchor(chain_id.clone(), genesis_validators.clone());
         for change in &self.validator_changes {
             let h = &change.header;
-            let step = "validator set";
-            if h.height <= last || h.height >= target {
+            if h.height >= target {
                 return fail(
-                    step,
+                    "validator set",
                     format!(
-                        "change announced at height {} is not between {last} and {target}",
+                        "a change announced at height {} is not below the header's {target}",
                         h.height
                     ),
                 );
             }
-            if h.chain_id != *chain_id {
-                return fail(
-                    step,
-                    format!("header {} is for chain {}", h.height, h.chain_id),
-                );
-            }
-            if h.validators_hash != trusted.hash() {
-                return fail(
-                    step,
-                    format!(
-                        "header {} is not signed by the set trusted at that height (a change before it is missing)",
-                        h.height
-                    ),
-                );
-            }
-            verify_commit(chain_id, &trusted, &change.commit, h.height, &h.hash()).map_err(
-                |e| BundleError {
-                    step,
-                    message: format!("header {}: {e}", h.height),
-                },
-            )?;
-            if h.next_validators_hash != change.next_validators.hash() {
-                return fail(
-                    step,
-                    format!(
-                        "header {} does not name the new set given with it",
-                        h.height
-                    ),
-                );
-            }
+            trusted = trusted
+                .skip_to(h, &change.commit, &change.next_validators)
+                .map_err(|e| BundleError {
+                    step: "validator set",
+                    message: light_message(e),
+                })?;
             steps.push(format!(
                 "validator set changes after height {} ({} validators, power {}), signed by the set before",
                 h.height,
                 change.next_validators.len(),
                 change.next_validators.total_power().0
             ));
-            trusted = change.next_validators.clone();
-            last = h.height;
         }
 
         let hash = self.header.hash();
-        if self.header.validators_hash != trusted.hash() {
-            return fail(
-                "commit",
-                format!(
-                    "header {target} names a validator set other than the one trusted at that height"
-                ),
-            );
-        }
-        let signed =
-            verify_commit(chain_id, &trusted, &self.commit, target, &hash).map_err(|e| {
-                BundleError {
-                    step: "commit",
-                    message: e.to_string(),
-                }
+        let signed = trusted
+            .verify_header(&self.header, &self.commit)
+            .map_err(|e| BundleError {
+                step: "commit",
+                message: light_message(e),
             })?;
+        let trusted = trusted.next_validators;
         steps.push(format!(
             "header {target} (block {hash}) is signed by {} of {} voting power, more than two thirds",
             signed.0,
@@ -328,7 +350,6 @@ impl ProofBundle {
             ));
         }
         let mut proven_tx = None;
-        let mut proven_reading = None;
 
         if let Some(t) = &self.tx {
             let tx = Transaction::decode(&t.tx).map_err(|e| BundleError {
@@ -362,6 +383,19 @@ impl ProofBundle {
                 step: "transaction",
                 message: format!("the result of {id} is not the block's: {e}"),
             })?;
+            let receipt =
+                crate::Receipt::decode(&t.result, crate::tx::TX_BYTES_MAX).map_err(|e| {
+                    BundleError {
+                        step: "transaction",
+                        message: format!("the result of {id}: {e}"),
+                    }
+                })?;
+            if receipt.tx != id {
+                return fail(
+                    "transaction",
+                    format!("the result proven is for {}, not {id}", receipt.tx),
+                );
+            }
             steps.push(format!(
                 "transaction {id} is number {} of block {target}, and its result is the block's",
                 t.tx_proof.leaf_index
@@ -369,71 +403,74 @@ impl ProofBundle {
             proven_tx = Some((id, t.result.clone()));
         }
 
-        if let Some(r) = &self.reading {
-            if r.reading.len() > crate::tx::READING_BYTES_MAX {
+        let mut proven_readings = Vec::with_capacity(self.readings.len());
+        if !self.readings.is_empty() {
+            if let Some(r) = self
+                .readings
+                .iter()
+                .find(|r| r.reading.len() > crate::tx::READING_BYTES_MAX)
+            {
                 return fail(
                     "reading",
                     format!(
-                        "the reading has {} bytes; a reading has at most {}",
+                        "reading {} has {} bytes; a reading has at most {}",
+                        r.proof.leaf_index,
                         r.reading.len(),
                         crate::tx::READING_BYTES_MAX
                     ),
                 );
             }
-            let Some(bytes) = attestation else {
-                return fail("reading", "the bundle proves no attestation batch");
-            };
-            let batches = self
-                .state
-                .iter()
-                .filter(|e| e.namespace == "attestation")
-                .count();
-            if batches > 1 {
-                return fail(
-                    "reading",
-                    "the bundle proves more than one batch: which one holds the reading is unclear",
-                );
-            }
-            let record: AttestationRecord =
-                crate::codec::decode("attestation record", &bytes, crate::tx::TX_BYTES_MAX)
-                    .map_err(|e| BundleError {
-                        step: "reading",
-                        message: e.to_string(),
-                    })?;
-            if r.proof.tree_size != u64::from(record.batch.reading_count) {
-                return fail(
-                    "reading",
-                    format!(
-                        "the proof is for {} readings, the batch has {}",
-                        r.proof.tree_size, record.batch.reading_count
+            let batch = self.proven_batch(attestation)?;
+            let mut seen = std::collections::BTreeSet::new();
+            for r in &self.readings {
+                let index = r.proof.leaf_index;
+                if r.proof.tree_size != u64::from(batch.reading_count) {
+                    return fail(
+                        "reading",
+                        format!(
+                            "the proof of reading {index} is for {} readings, the batch has {}",
+                            r.proof.tree_size, batch.reading_count
+                        ),
+                    );
+                }
+                if !seen.insert(index) {
+                    return fail("reading", format!("reading {index} is given twice"));
+                }
+                merkle::verify_inclusion(
+                    &merkle::leaf_hash(&r.reading),
+                    &r.proof,
+                    &batch.readings_root,
+                )
+                .map_err(|e| BundleError {
+                    step: "reading",
+                    message: format!(
+                        "reading {index} is not in batch {} of {}: {e}",
+                        batch.sequence, batch.device
                     ),
-                );
+                })?;
+                proven_readings.push(ProvenReading {
+                    device: batch.device,
+                    sequence: batch.sequence,
+                    index,
+                    bytes: r.reading.clone(),
+                });
             }
-            merkle::verify_inclusion(
-                &merkle::leaf_hash(&r.reading),
-                &r.proof,
-                &record.batch.readings_root,
-            )
-            .map_err(|e| BundleError {
-                step: "reading",
-                message: format!(
-                    "the reading is not in batch {} of {}: {e}",
-                    record.batch.sequence, record.batch.device
+            steps.push(match proven_readings.as_slice() {
+                [one] => format!(
+                    "the reading is number {} of the {} in batch {} of {}",
+                    one.index, batch.reading_count, batch.sequence, batch.device
                 ),
-            })?;
-            steps.push(format!(
-                "the reading is number {} of the {} in batch {} of {}",
-                r.proof.leaf_index,
-                record.batch.reading_count,
-                record.batch.sequence,
-                record.batch.device
-            ));
-            proven_reading = Some(ProvenReading {
-                device: record.batch.device,
-                sequence: record.batch.sequence,
-                index: r.proof.leaf_index,
+                many => format!(
+                    "{} readings are in batch {} of {} (of its {}), each by its own inclusion proof",
+                    many.len(),
+                    batch.sequence,
+                    batch.device,
+                    batch.reading_count
+                ),
             });
         }
+
+        let proven_ballots = self.verify_ballots(&mut steps)?;
 
         Ok(Verified {
             chain_id: chain_id.clone(),
@@ -442,11 +479,161 @@ impl ProofBundle {
             time: self.header.time,
             signed_power: signed.0,
             total_power: trusted.total_power().0,
+            validators: trusted,
             state: proven_state,
             tx: proven_tx,
-            reading: proven_reading,
+            readings: proven_readings,
+            ballots: proven_ballots,
             steps,
         })
+    }
+}
+
+impl ProofBundle {
+    /// Checks `ballots` and `all_ballots` against the `ballots_root` of the one tally the
+    /// state entries prove.
+    fn verify_ballots(&self, steps: &mut Vec<String>) -> Result<Vec<ProvenBallot>, BundleError> {
+        if self.ballots.is_empty() && self.all_ballots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bad = |m: String| BundleError {
+            step: "ballots",
+            message: m,
+        };
+        let tallies: Vec<&StateEntry> = self
+            .state
+            .iter()
+            .filter(|e| e.namespace == "budget_tally")
+            .collect();
+        let [entry] = tallies.as_slice() else {
+            return fail(
+                "ballots",
+                "the bundle must prove exactly one round's tally to prove ballots",
+            );
+        };
+        let Some(bytes) = &entry.value else {
+            return fail("ballots", "the bundle proves that the round has no tally");
+        };
+        let record: crate::records::TallyRecord =
+            crate::codec::decode("tally record", bytes, crate::state::STATE_VALUE_BYTES_MAX)
+                .map_err(|e| bad(e.to_string()))?;
+        if entry.key != record.round.to_be_bytes() {
+            return fail(
+                "ballots",
+                format!(
+                    "the tally proven is stored under another round's key than {}",
+                    record.round
+                ),
+            );
+        }
+        let decode = |b: &[u8]| -> Result<crate::records::BudgetBallot, BundleError> {
+            crate::codec::decode("ballot", b, crate::tx::TX_BYTES_MAX)
+                .map_err(|e| bad(e.to_string()))
+        };
+        let mut out = Vec::new();
+        if !self.all_ballots.is_empty() {
+            let n = self.all_ballots.len() as u64;
+            if n != record.voters {
+                return fail(
+                    "ballots",
+                    format!(
+                        "the bundle gives {n} ballots; round {} tallied {}",
+                        record.round, record.voters
+                    ),
+                );
+            }
+            let root = merkle::root_of(&self.all_ballots);
+            if root != record.ballots_root {
+                return fail(
+                    "ballots",
+                    format!(
+                        "the ballots given hash to {root}, not to the root round {} tallied ({}): a ballot was added, dropped, edited or moved",
+                        record.round, record.ballots_root
+                    ),
+                );
+            }
+            for (i, b) in self.all_ballots.iter().enumerate() {
+                out.push(ProvenBallot {
+                    round: record.round,
+                    index: i as u64,
+                    ballot: decode(b)?,
+                });
+            }
+            steps.push(format!(
+                "the {n} ballots given are exactly those round {} tallied (their root is the tally's)",
+                record.round
+            ));
+        }
+        for b in &self.ballots {
+            let index = b.proof.leaf_index;
+            if b.proof.tree_size != record.voters {
+                return fail(
+                    "ballots",
+                    format!(
+                        "the proof of ballot {index} is for {} ballots; round {} tallied {}",
+                        b.proof.tree_size, record.round, record.voters
+                    ),
+                );
+            }
+            merkle::verify_inclusion(
+                &merkle::leaf_hash(&b.ballot),
+                &b.proof,
+                &record.ballots_root,
+            )
+            .map_err(|e| {
+                bad(format!(
+                    "ballot {index} is not among those round {} tallied: {e}",
+                    record.round
+                ))
+            })?;
+            out.push(ProvenBallot {
+                round: record.round,
+                index,
+                ballot: decode(&b.ballot)?,
+            });
+            steps.push(format!(
+                "ballot {index} is one of the {} that round {} tallied",
+                record.voters, record.round
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The attestation batch that the bundle's state entries prove (exactly one), for its
+    /// readings.
+    fn proven_batch(
+        &self,
+        attestation: Option<Vec<u8>>,
+    ) -> Result<crate::tx::AttestationBatch, BundleError> {
+        let Some(bytes) = attestation else {
+            return fail("reading", "the bundle proves no attestation batch");
+        };
+        let batches = self
+            .state
+            .iter()
+            .filter(|e| e.namespace == "attestation")
+            .count();
+        if batches > 1 {
+            return fail(
+                "reading",
+                "the bundle proves more than one batch: which one holds the readings is unclear",
+            );
+        }
+        let record: AttestationRecord =
+            crate::codec::decode("attestation record", &bytes, crate::tx::TX_BYTES_MAX).map_err(
+                |e| BundleError {
+                    step: "reading",
+                    message: e.to_string(),
+                },
+            )?;
+        Ok(record.batch)
+    }
+}
+
+fn light_message(e: crate::Error) -> String {
+    match e {
+        crate::Error::LightClient(m) => m,
+        other => other.to_string(),
     }
 }
 

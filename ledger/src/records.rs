@@ -174,6 +174,16 @@ pub enum CredentialKind {
     BudgetOffice,
 }
 
+impl CredentialKind {
+    /// Every kind, in the order of their encoding.
+    pub const ALL: [CredentialKind; 4] = [
+        CredentialKind::Resident,
+        CredentialKind::SensorOperator,
+        CredentialKind::Auditor,
+        CredentialKind::BudgetOffice,
+    ];
+}
+
 /// The council: m-of-n keys from genesis that govern the chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 pub struct Council {
@@ -587,6 +597,16 @@ pub struct TallyRecord {
     pub endowment: Option<(u128, u128)>,
     pub add1_steps: Option<u64>,
     pub height: Height,
+    /// The RFC 9162 root over the tallied ballots, in index order, each leaf the borsh
+    /// encoding of its [`BudgetBallot`] ([`ballots_root`]): what a replay or a resident's
+    /// receipt checks ballots against.
+    pub ballots_root: Hash,
+}
+
+/// The root a [`TallyRecord`] commits its ballots to.
+pub fn ballots_root(ballots: &[BudgetBallot]) -> Hash {
+    let leaves: Vec<Vec<u8>> = ballots.iter().map(crate::codec::encode).collect();
+    crate::merkle::root_of(&leaves)
 }
 
 /// A validator removed from the set for equivocating.

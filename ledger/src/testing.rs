@@ -151,7 +151,7 @@ pub fn height_changes(height: Height, n: u32) -> StateChanges {
 
 /// A proof bundle of one state value (`did/resident`) at height 1 of a fixture chain of four
 /// validators of power 10, signed by three of them, and the genesis validator set it
-/// verifies against (chain [`chain_id`]).
+/// verifies against (chain [`chain_id`]). It answers `GET /state/did/7265736964656e74`.
 pub fn proof_bundle() -> (crate::bundle::ProofBundle, ValidatorSet) {
     use crate::{
         bundle::{ProofBundle, StateEntry, BUNDLE_VERSION},
@@ -185,6 +185,8 @@ pub fn proof_bundle() -> (crate::bundle::ProofBundle, ValidatorSet) {
         .get_with_proof(&state_key("did", &key), Height(1))
         .expect("the value was just written");
     let bundle = ProofBundle {
+        // "resident" in hex: the bundle answers a raw state read of the value.
+        query: Some("/state/did/7265736964656e74".into()),
         version: BUNDLE_VERSION,
         chain_id: chain,
         validator_changes: vec![],
@@ -197,7 +199,9 @@ pub fn proof_bundle() -> (crate::bundle::ProofBundle, ValidatorSet) {
             proof: proof.encode(),
         }],
         tx: None,
-        reading: None,
+        readings: vec![],
+        ballots: vec![],
+        all_ballots: vec![],
     };
     (bundle, set)
 }

@@ -148,14 +148,14 @@ fn huge_length_prefixes_are_refused_without_allocating() {
 #[test]
 fn a_bundle_with_a_reading_over_the_cap_does_not_verify() {
     let (mut bundle, genesis) = testing::proof_bundle();
-    bundle.reading = Some(acta_ledger::bundle::ReadingEntry {
+    bundle.readings = vec![acta_ledger::bundle::ReadingEntry {
         reading: vec![b'x'; acta_ledger::tx::READING_BYTES_MAX + 1],
         proof: InclusionProof {
             leaf_index: 0,
             tree_size: 1,
             path: vec![],
         },
-    });
+    }];
     let e = bundle.verify(&testing::chain_id(), &genesis).unwrap_err();
     assert_eq!(e.step, "reading");
     assert!(e.message.contains("at most 65536"), "{e}");

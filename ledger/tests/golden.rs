@@ -410,6 +410,7 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             endowment: Some((251_442, 103)),
             add1_steps: Some(14),
             height: Height(60),
+            ballots_root: Hash::digest(b"ballots of round 3"),
         }),
     );
     put(
@@ -427,6 +428,7 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             endowment: None,
             add1_steps: None,
             height: Height(300),
+            ballots_root: Hash::digest(b"ballots of round 4"),
         }),
     );
 

@@ -191,8 +191,32 @@ fn follows_headers_across_validator_set_changes() {
     assert!(trusted
         .verify_chain(orphan.iter().map(|(h, c, n)| (h, c, n)))
         .is_err());
-    let elsewhere = TrustedState::genesis(ChainId::new("acta-other").unwrap(), genesis, set_a);
+    let elsewhere =
+        TrustedState::genesis(ChainId::new("acta-other").unwrap(), genesis, set_a.clone());
     assert!(elsewhere
         .verify_chain(items.iter().map(|(h, c, n)| (h, c, n)))
         .is_err());
+
+    // Skipping, as proof bundles do: from an anchor that knows no genesis hash, straight to
+    // header 2 (which announces B), then to header 4.
+    let anchor = TrustedState::anchor(chain.clone(), set_a.clone());
+    let (h2, c2, n2) = &items[1];
+    let (h4, c4, _) = &items[3];
+    // Header 4 is signed by B: not reachable without the change at 2.
+    let err = anchor.verify_header(h4, c4).unwrap_err().to_string();
+    assert!(
+        err.contains("a change of set before it is missing"),
+        "{err}"
+    );
+    let at2 = anchor.skip_to(h2, c2, n2).unwrap();
+    assert_eq!(at2.next_validators, set_b);
+    assert!(at2.verify_header(h4, c4).is_ok());
+    // Lying about the set header 2 announces, or going backwards, is refused.
+    assert!(anchor.skip_to(h2, c2, &set_a).is_err());
+    assert!(at2.verify_header(h2, c2).is_err());
+    // Following one by one from the anchor works too (no parent to check at block 1).
+    let end = anchor
+        .verify_chain(items.iter().map(|(h, c, n)| (h, c, n)))
+        .unwrap();
+    assert_eq!(end.block_hash, Some(h4.hash()));
 }

@@ -29,14 +29,14 @@ use acta_contracts::{
 };
 use acta_ledger::{
     block::Header,
-    codec,
     light::verify_commit,
     state::{AuthenticatedState, StateUpdate},
     store::Store,
     validator::ValidatorSet,
-    Block, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction, Vote,
-    VoteKind,
+    Block, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
 };
+#[cfg(feature = "misbehave")]
+use acta_ledger::{codec, Vote, VoteKind};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use libp2p::{

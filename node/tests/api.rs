@@ -16,9 +16,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_contracts::tally;
+use acta_contracts::{audit, tally};
 use acta_ledger::{
-    bundle::{ProofBundle, ReadingEntry},
+    bundle::{ProofBundle, ReadingEntry, TrustAnchor},
     merkle,
     records::{
         BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
@@ -298,7 +298,8 @@ fn create_did() -> Call {
     })
 }
 
-/// Verifies the `proof` of an answer against the genesis, returning the bundle.
+/// Verifies the `proof` of an answer against the genesis, returning the bundle; then
+/// checks that the audit covers every field the answer shows (see [`every_field_is_proven`]).
 fn verified(answer: &Value, chain: &ChainId, genesis: &ValidatorSet) -> ProofBundle {
     let bundle: ProofBundle = serde_json::from_value(answer["proof"].clone())
         .unwrap_or_else(|e| panic!("no bundle in {answer}: {e}"));
@@ -306,7 +307,115 @@ fn verified(answer: &Value, chain: &ChainId, genesis: &ValidatorSet) -> ProofBun
         .verify(chain, genesis)
         .unwrap_or_else(|e| panic!("bundle does not verify: {e}"));
     assert_eq!(v.height.0, answer["height"].as_u64().unwrap_or(v.height.0));
+    every_field_is_proven(
+        answer,
+        &TrustAnchor {
+            chain_id: chain.clone(),
+            validators: genesis.clone(),
+        },
+    );
     bundle
+}
+
+/// The audit of an answer passes as served, and fails, naming the field, when any one
+/// value the answer shows is edited, when a field is added, and when a list gains an item.
+fn every_field_is_proven(answer: &Value, anchor: &TrustAnchor) {
+    let audited = audit::verify(answer, anchor)
+        .unwrap_or_else(|e| panic!("the answer does not audit: {e}\n{answer}"));
+    assert!(audited.query.is_some(), "{answer}");
+    let shown = {
+        let mut v = answer.clone();
+        v.as_object_mut().unwrap().remove("proof");
+        v
+    };
+    let mut edits = 0;
+    fn walk(v: &Value, path: String, out: &mut Vec<(String, Vec<PathStep>)>, at: Vec<PathStep>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let mut a = at.clone();
+                    a.push(PathStep::Key(k.clone()));
+                    walk(x, p, out, a);
+                }
+            }
+            Value::Array(items) => {
+                out.push((path.clone(), at.clone()));
+                for (i, x) in items.iter().enumerate() {
+                    let mut a = at.clone();
+                    a.push(PathStep::Index(i));
+                    walk(x, format!("{path}[{i}]"), out, a);
+                }
+            }
+            _ => out.push((path, at)),
+        }
+    }
+    let mut leaves = Vec::new();
+    walk(&shown, String::new(), &mut leaves, Vec::new());
+    for (path, at) in leaves {
+        let mut edited = answer.clone();
+        let mut target = &mut edited;
+        for step in &at {
+            target = match step {
+                PathStep::Key(k) => &mut target[k.as_str()],
+                PathStep::Index(i) => &mut target[*i],
+            };
+        }
+        *target = match target.take() {
+            Value::String(s) if s.is_empty() => json!("x"),
+            Value::String(s) => {
+                let mut c: Vec<char> = s.chars().collect();
+                let last = c.pop();
+                c.push(if last == Some('0') { '1' } else { '0' });
+                json!(c.into_iter().collect::<String>())
+            }
+            Value::Number(n) => json!(n.as_u64().map_or(1, |n| n ^ 1)),
+            Value::Bool(b) => json!(!b),
+            Value::Null => json!(0),
+            Value::Array(mut items) => {
+                items.push(json!("added"));
+                json!(items)
+            }
+            Value::Object(_) => unreachable!("objects are walked into"),
+        };
+        let err = audit::verify(&edited, anchor)
+            .err()
+            .unwrap_or_else(|| panic!("editing {path} still verifies: {edited}"));
+        assert_eq!(err.step, "answer", "{path}: {err}");
+        let name = if path.is_empty() {
+            "the answer".to_string()
+        } else {
+            format!("field {path}")
+        };
+        assert!(
+            err.message.contains(&name),
+            "editing {path} fails without naming it: {err}"
+        );
+        edits += 1;
+    }
+    let mut added = answer.clone();
+    added["note"] = json!("trust me");
+    let err = audit::verify(&added, anchor).unwrap_err();
+    assert!(
+        err.message
+            .contains("field note is not covered by the proof"),
+        "{err}"
+    );
+    assert!(
+        edits > 0 && edits >= audited.fields,
+        "{edits} edits, {} fields",
+        audited.fields
+    );
+}
+
+#[derive(Clone)]
+enum PathStep {
+    Key(String),
+    Index(usize),
 }
 
 /// Each kind of tampering breaks the step it should.
@@ -676,6 +785,11 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     assert!(t.verify(&chain, &genesis).is_err());
     let v = api.ok("/txs/{hash}", &format!("/txs/{}", refused.id()));
     assert_eq!(v["result"]["status"], "refused", "{v}");
+    assert!(v["result"]["message"].is_string(), "{v}");
+    // The refusal's words are not in the block's results: a proven answer leaves them out.
+    let v = api.ok("/txs/{hash}", &format!("/txs/{}?prove=true", refused.id()));
+    assert!(v["result"].get("message").is_none(), "{v}");
+    verified(&v, &chain, &genesis);
     api.refused(
         "/txs/{hash}",
         &format!("/txs/{}", Hash::digest(b"nothing")),
@@ -839,6 +953,11 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     );
     assert_eq!(v["credentials"][0]["status"], "valid", "{v}");
     let v = api.ok(
+        "/dids/{did}/credentials",
+        &format!("/dids/{resident_did}/credentials?prove=true"),
+    );
+    verified(&v, &chain, &genesis);
+    let v = api.ok(
         "/credentials/{id}",
         &format!("/credentials/{resident_credential}?prove=true"),
     );
@@ -920,18 +1039,38 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         &format!("/devices/{device_did}/attestations"),
     );
     assert_eq!(v["attestations"].as_array().unwrap().len(), 1);
+    let v = api.ok(
+        "/devices/{did}/attestations",
+        &format!("/devices/{device_did}/attestations?prove=true&limit=5"),
+    );
+    verified(&v, &chain, &genesis);
     let v = api2.ok(
         "/devices/{did}/attestations/{sequence}",
         &format!("/devices/{device_did}/attestations/0?prove=true"),
     );
     let mut b = verified(&v, &chain, &genesis);
     let leaves: Vec<Hash> = readings.iter().map(|r| merkle::leaf_hash(r)).collect();
-    b.reading = Some(ReadingEntry {
-        reading: readings[3].clone(),
-        proof: merkle::inclusion_proof(&leaves, 3).unwrap(),
-    });
+    // The whole batch in one bundle, each reading with its own proof...
+    let proofs = merkle::inclusion_proofs(&leaves);
+    b.readings = readings
+        .iter()
+        .zip(proofs)
+        .map(|(r, proof)| ReadingEntry {
+            reading: r.clone(),
+            proof,
+        })
+        .collect();
     let report = b.verify(&chain, &genesis).unwrap();
-    let proven = report.reading.as_ref().unwrap();
+    assert_eq!(report.readings.len(), readings.len());
+    assert!(report
+        .readings
+        .iter()
+        .zip(&readings)
+        .all(|(p, r)| p.bytes == *r && p.device == did(&device)));
+    // ...and any subset of it still verifies: reading 3 alone.
+    b.readings.retain(|r| r.proof.leaf_index == 3);
+    let report = b.verify(&chain, &genesis).unwrap();
+    let proven = &report.readings[0];
     assert_eq!(
         (proven.device, proven.sequence, proven.index),
         (did(&device), 0, 3)
@@ -941,7 +1080,11 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "{:?}",
         report.steps
     );
-    b.reading.as_mut().unwrap().reading[2] ^= 1;
+    let mut twice = b.clone();
+    twice.readings.push(twice.readings[0].clone());
+    let e = twice.verify(&chain, &genesis).unwrap_err();
+    assert!(e.message.contains("given twice"), "{e}");
+    b.readings[0].reading[2] ^= 1;
     assert_eq!(b.verify(&chain, &genesis).unwrap_err().step, "reading");
     api.refused(
         "/devices/{did}/attestations/{sequence}",
@@ -966,6 +1109,19 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     net.wait_height(&[0], spec_round.closes_at.0, WAIT);
     let v = api.ok("/budget/rounds", "/budget/rounds");
     assert_eq!(v["rounds"][0]["phase"], "closed", "{v}");
+    verified(
+        &api.ok("/budget/rounds", "/budget/rounds?prove=true"),
+        &chain,
+        &genesis,
+    );
+    verified(
+        &api.ok(
+            "/budget/rounds/{id}/proposals",
+            "/budget/rounds/0/proposals?prove=true",
+        ),
+        &chain,
+        &genesis,
+    );
     let v = api.ok("/budget/rounds/{id}", "/budget/rounds/0?prove=true");
     assert!(v["result"].is_object(), "{v}");
     verified(&v, &chain, &genesis);
@@ -1007,6 +1163,67 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         .map(|p| election.projects[*p as usize].id.parse::<u64>().unwrap())
         .collect();
     assert_eq!(replayed, stored, "the export replays to the stored result");
+    // The tallied ballots, proven against the result's ballots root: all of them...
+    let v = api.ok(
+        "/budget/rounds/{id}/ballots",
+        "/budget/rounds/0/ballots?prove=true",
+    );
+    assert_eq!(v["ballots"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["ballots"][0]["voter"], json!(did(&resident)), "{v}");
+    let b = verified(&v, &chain, &genesis);
+    assert_eq!(b.all_ballots.len(), 1);
+    let step = |b: &ProofBundle| b.verify(&chain, &genesis).unwrap_err();
+    // ...and an added, dropped, edited or moved ballot is caught.
+    let mut t = b.clone();
+    t.all_ballots.push(t.all_ballots[0].clone());
+    assert!(step(&t).message.contains("gives 2 ballots"), "{}", step(&t));
+    let mut t = b.clone();
+    t.all_ballots.clear();
+    let mut answer = v.clone();
+    answer["proof"] = serde_json::to_value(&t).unwrap();
+    let err = audit::verify(
+        &answer,
+        &TrustAnchor {
+            chain_id: chain.clone(),
+            validators: genesis.clone(),
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("budget_ballot"),
+        "a dropped ballot is not covered: {err}"
+    );
+    let mut t = b.clone();
+    let last = t.all_ballots[0].len() - 9;
+    t.all_ballots[0][last] ^= 1;
+    let e = step(&t);
+    assert_eq!(e.step, "ballots");
+    assert!(e.message.contains("added, dropped, edited or moved"), "{e}");
+    // A resident's receipt: their ballot's inclusion under the root.
+    let v = api.ok(
+        "/budget/rounds/{id}/ballots/{did}",
+        &format!("/budget/rounds/0/ballots/{}?prove=true", did(&resident)),
+    );
+    assert_eq!(v["ballot"]["projects"], json!([0, 1]), "{v}");
+    let b = verified(&v, &chain, &genesis);
+    let report = b.verify(&chain, &genesis).unwrap();
+    assert_eq!(report.ballots.len(), 1);
+    let mut t = b.clone();
+    t.ballots[0].ballot[20] ^= 1;
+    let e = step(&t);
+    assert!(e.message.contains("not among those round 0 tallied"), "{e}");
+    api.refused(
+        "/budget/rounds/{id}/ballots/{did}",
+        &format!("/budget/rounds/0/ballots/{}", did(&agency)),
+        404,
+        "not_found",
+    );
+    api.refused(
+        "/budget/rounds/{id}/ballots",
+        "/budget/rounds/9/ballots",
+        404,
+        "not_found",
+    );
     api.refused("/budget/rounds/{id}", "/budget/rounds/9", 404, "not_found");
     api.refused(
         "/budget/rounds/{id}/proposals",

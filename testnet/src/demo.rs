@@ -9,9 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_contracts::budget::NS_TALLY;
+use acta_contracts::{audit, budget::NS_TALLY};
 use acta_ledger::{
-    bundle::{ProofBundle, ReadingEntry},
+    bundle::{ProofBundle, ReadingEntry, TrustAnchor},
     merkle,
     records::{
         BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
@@ -22,7 +22,7 @@ use acta_ledger::{
     types::Text,
     Call, ChainId, Did, Hash, Height, Keypair, Timestamp,
 };
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use borsh::BorshDeserialize;
 
 use acta_node::devnet::{actad_beside_me, LocalNet, Wallet};
@@ -329,10 +329,11 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
 }
 
 /// An auditor takes one reading, asks one node (not the one the sensor used) for a proof
-/// bundle of its batch, and checks it offline against the genesis file alone.
+/// of its batch, adds the reading with its inclusion proof, and checks it offline against
+/// the genesis file alone: the bundle, and every field of the answer beside it.
 fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
     let (_, spec) = acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json"))?;
-    let (code, v) = acta_node::devnet::get(
+    let (code, mut v) = acta_node::devnet::get(
         &net.nodes[2].rpc,
         &format!("/devices/{device}/attestations/0?prove=true"),
     )?;
@@ -343,32 +344,44 @@ fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
         serde_json::from_value(v["proof"].clone()).context("the node's proof bundle")?;
     let leaves: Vec<Hash> = readings.iter().map(|r| merkle::leaf_hash(r)).collect();
     let index = 17;
-    bundle.reading = Some(ReadingEntry {
+    bundle.readings = vec![ReadingEntry {
         reading: readings[index].clone(),
         proof: merkle::inclusion_proof(&leaves, index)?,
-    });
-    let report = bundle
-        .verify(&spec.chain_id, &spec.validators)
-        .map_err(|e| anyhow::anyhow!("the audit failed: {e}"))?;
+    }];
+    v["proof"] = serde_json::to_value(&bundle)?;
+    let anchor = TrustAnchor {
+        chain_id: spec.chain_id.clone(),
+        validators: spec.validators.clone(),
+    };
+    let report = audit::verify(&v, &anchor).map_err(|e| anyhow!("the audit failed: {e}"))?;
     // The bundle proves what the auditor asked about: this device's batch 0.
-    match &report.reading {
-        Some(r) if r.device == *device && r.sequence == 0 && r.index == index as u64 => {}
+    match report.verified.readings.as_slice() {
+        [r] if r.device == *device && r.sequence == 0 && r.index == index as u64 => {}
         other => bail!("the bundle proves another reading: {other:?}"),
     }
     acta_node::outln!(
         "== an auditor verified reading {index} ({}) offline against the genesis:",
         String::from_utf8_lossy(&readings[index])
     );
-    for step in &report.steps {
+    for step in &report.verified.steps {
         acta_node::outln!("   ok  {step}");
     }
-    let mut forged = bundle.clone();
-    if let Some(r) = forged.reading.as_mut() {
-        r.reading = br#"{"t":0,"pm25":3}"#.to_vec();
-    }
-    match forged.verify(&spec.chain_id, &spec.validators) {
+    acta_node::outln!(
+        "   ok  each of the {} values of the answer shown is computed again from the proven records",
+        report.fields
+    );
+    let mut forged = v.clone();
+    forged["proof"]["readings"][0]["reading"] =
+        serde_json::json!(hex::encode(br#"{"t":0,"pm25":3}"#));
+    match audit::verify(&forged, &anchor) {
         Ok(_) => bail!("a forged reading verified"),
         Err(e) => acta_node::outln!("   and a forged reading fails: {e}"),
+    }
+    let mut forged = v.clone();
+    forged["attestation"]["batch"]["reading_count"] = serde_json::json!(1);
+    match audit::verify(&forged, &anchor) {
+        Ok(_) => bail!("a forged field verified"),
+        Err(e) => acta_node::outln!("   and so does an edited field: {e}"),
     }
     Ok(())
 }

@@ -3,7 +3,12 @@
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
-use acta_contracts::{executor::BlockResults, staking::validators_at, Outcome, Receipt};
+use acta_contracts::{
+    answer::{self, result_json},
+    executor::BlockResults,
+    staking::validators_at,
+    Outcome, Receipt,
+};
 use acta_ledger::{
     bundle::TxEntry,
     merkle,
@@ -328,17 +333,6 @@ fn find_in(c: &Committed, id: Hash) -> Option<Found> {
     })
 }
 
-/// A transaction's result as the API shows it: the receipt's outcome (what the header's
-/// `results_root` commits to) and, for a refusal, the node's words for it under `message`,
-/// which no proof covers.
-pub fn result_json(outcome: &Outcome, message: Option<&str>) -> Value {
-    let mut v = json!(outcome);
-    if let (Outcome::Refused { .. }, Some(m)) = (outcome, message) {
-        v["message"] = json!(m);
-    }
-    v
-}
-
 /// The result of a committed transaction, from the store.
 fn find_stored(store: &Store, id: Hash) -> Result<Option<Found>, ApiError> {
     let Some(TxLocation { height, index }) = store.tx_location(&id).map_err(ApiError::internal)?
@@ -430,14 +424,19 @@ fn committed_tx(
             loc.height
         )));
     };
-    let mut answer = json!({
-        "hash": id,
-        "status": "committed",
-        "height": loc.height.0,
-        "index": loc.index,
-        "tx": tx,
-        "result": result_json(&receipt.outcome, results.message(loc.index)),
-    });
+    // The refusal's message is not in the block's results: a proven answer leaves it out.
+    let message = if prove {
+        None
+    } else {
+        results.message(loc.index)
+    };
+    let mut answer = answer::tx_answer(
+        tx,
+        loc.height,
+        u64::from(loc.index),
+        &receipt.outcome,
+        message,
+    );
     if prove {
         let ids: Vec<Hash> = block
             .txs
@@ -452,7 +451,14 @@ fn committed_tx(
             result: leaves[i].clone(),
             result_proof: merkle::inclusion_proof(&leaf_hashes, i).map_err(ApiError::internal)?,
         };
-        let b = bundle(store, spec, loc.height, Vec::new(), Some(entry))?;
+        let b = bundle(
+            store,
+            spec,
+            loc.height,
+            Some(format!("/txs/{id}")),
+            Vec::new(),
+            Some(entry),
+        )?;
         answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
     }
     Ok(Some(answer))
@@ -596,34 +602,23 @@ pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>
         };
         let set = validators_at(store.as_ref(), signs).map_err(ApiError::internal)?;
         let next = validators_at(store.as_ref(), signs.next()).map_err(ApiError::internal)?;
-        let names = &api.node.spec.names;
-        let list: Vec<Value> = set
-            .validators()
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                json!({
-                    "index": i,
-                    "public_key": v.public_key,
-                    "power": v.power.0,
-                    "name": names.get(&v.public_key),
-                })
-            })
-            .collect();
-        let mut answer = json!({
-            "height": signs.0,
-            "hash": set.hash(),
-            "total_power": set.total_power().0,
-            "validators": list,
-            "next_hash": next.hash(),
-        });
+        // Names come from the genesis file, not the chain: a proven answer leaves them out.
+        let names = (!params.prove).then_some(&api.node.spec.names);
+        let mut answer = answer::validators_answer(signs, &set, next.hash(), names);
         if params.prove {
             if height == Height(0) {
                 return Err(ApiError::bad_request(
                     "no proof at height 0: the genesis set is in the genesis file",
                 ));
             }
-            let b = bundle(store, &api.node.spec, signs, Vec::new(), None)?;
+            let b = bundle(
+                store,
+                &api.node.spec,
+                signs,
+                Some("/validators".into()),
+                Vec::new(),
+                None,
+            )?;
             answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
         }
         ok(answer)

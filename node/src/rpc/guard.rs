@@ -2,11 +2,13 @@
 //! line over 65,534 bytes, which hyper answers with a bare 414 before any handler runs. The
 //! guard follows each connection's byte stream (request heads, and bodies by their
 //! `Content-Length`) and, when a request line grows past [`REQUEST_LINE_BYTES_MAX`], writes
-//! the API's JSON 414 itself and closes the connection, so every refusal has the documented
+//! the API's JSON 414 itself and closes the connection (after a lingering read of what the
+//! client still sends, so a reset cannot destroy the refusal), so every refusal has the documented
 //! `{code, message}` shape. A connection that sends a chunked body is no longer followed
 //! (its later requests meet hyper's own limit); the API takes only JSON bodies with a length.
 
 use std::{
+    future::Future,
     io,
     pin::Pin,
     task::{ready, Context, Poll},
@@ -143,13 +145,32 @@ fn refusal() -> Vec<u8> {
     .into_bytes()
 }
 
+/// After the refusal, how long and how many bytes the guard keeps reading (and dropping)
+/// what the client still sends: closing a socket with unread input makes the kernel reset
+/// the connection, and a reset can destroy the refusal before the client reads it (the
+/// "lingering close" of HTTP servers).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES_MAX: usize = 1024 * 1024;
+
+/// The refusal being written, then the input drained until the client closes.
+#[derive(Debug)]
+enum Refusing {
+    Writing {
+        response: Vec<u8>,
+        written: usize,
+    },
+    Draining {
+        left: usize,
+        until: Pin<Box<tokio::time::Sleep>>,
+    },
+}
+
 /// A connection with the guard in front of its reads.
 #[derive(Debug)]
 pub struct Guarded<T> {
     inner: T,
     scanner: Scanner,
-    /// The refusal being written, and how much of it is out.
-    refusing: Option<(Vec<u8>, usize)>,
+    refusing: Option<Refusing>,
 }
 
 impl<T> Guarded<T> {
@@ -170,27 +191,51 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<T> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            if let Some((response, written)) = &mut this.refusing {
+            match &mut this.refusing {
                 // Write the refusal, then end the stream: hyper sees the connection close
                 // before the request line ends, and answers nothing itself.
-                while *written < response.len() {
-                    let n =
-                        ready!(Pin::new(&mut this.inner).poll_write(cx, &response[*written..]))?;
-                    if n == 0 {
+                Some(Refusing::Writing { response, written }) => {
+                    while *written < response.len() {
+                        let n = ready!(
+                            Pin::new(&mut this.inner).poll_write(cx, &response[*written..])
+                        )?;
+                        if n == 0 {
+                            return Poll::Ready(Ok(()));
+                        }
+                        *written += n;
+                    }
+                    ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+                    this.refusing = Some(Refusing::Draining {
+                        left: LINGER_BYTES_MAX,
+                        until: Box::pin(tokio::time::sleep(LINGER)),
+                    });
+                }
+                Some(Refusing::Draining { left, until }) => {
+                    if until.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Ok(()));
                     }
-                    *written += n;
+                    let mut scratch = [0u8; 4096];
+                    let mut sink = ReadBuf::new(&mut scratch);
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut sink))?;
+                    let n = sink.filled().len();
+                    if n == 0 || n >= *left {
+                        return Poll::Ready(Ok(()));
+                    }
+                    *left -= n;
                 }
-                ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
-                return Poll::Ready(Ok(()));
-            }
-            let before = buf.filled().len();
-            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-            match this.scanner.scan(&buf.filled()[before..]) {
-                Verdict::Pass => return Poll::Ready(Ok(())),
-                Verdict::LineTooLong => {
-                    buf.set_filled(before);
-                    this.refusing = Some((refusal(), 0));
+                None => {
+                    let before = buf.filled().len();
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+                    match this.scanner.scan(&buf.filled()[before..]) {
+                        Verdict::Pass => return Poll::Ready(Ok(())),
+                        Verdict::LineTooLong => {
+                            buf.set_filled(before);
+                            this.refusing = Some(Refusing::Writing {
+                                response: refusal(),
+                                written: 0,
+                            });
+                        }
+                    }
                 }
             }
         }

@@ -83,6 +83,12 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.extra;
@@ -164,10 +170,7 @@ pub struct PageParams {
     pub prove: bool,
 }
 
-/// The most items one list answer holds.
-pub const PAGE_MAX: u64 = 100;
-/// The items a list answer holds when `limit` is not given.
-pub const PAGE_DEFAULT: u64 = 20;
+pub use acta_contracts::answer::{PAGE_DEFAULT, PAGE_MAX};
 
 impl PageParams {
     pub fn limit(&self) -> Result<u64, ApiError> {
@@ -248,6 +251,16 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
             Method::GET,
             "/budget/rounds/{id}/ballots.pb",
             get(records::ballots_pb),
+        ),
+        (
+            Method::GET,
+            "/budget/rounds/{id}/ballots",
+            get(records::ballots),
+        ),
+        (
+            Method::GET,
+            "/budget/rounds/{id}/ballots/{did}",
+            get(records::receipt),
         ),
         (
             Method::GET,

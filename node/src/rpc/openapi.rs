@@ -266,7 +266,7 @@ fn schemas() -> Value {
                 "index": int("Index in the set."),
                 "public_key": schema_ref("PublicKey"),
                 "power": int("Voting power."),
-                "name": { "type": "string", "nullable": true },
+                "name": { "type": "string", "nullable": true, "description": "The validator's name in the genesis file (left out of a proven answer: the chain does not hold it)." },
             }))),
             "next_hash": schema_ref("Hash"),
             "proof": schema_ref("ProofBundle"),
@@ -283,8 +283,9 @@ fn schemas() -> Value {
             "path": array(schema_ref("Hash")),
         })),
         "ProofBundle": obj(&["version", "chain_id", "validator_changes", "header", "commit", "state"], json!({
-            "version": int("Bundle format version (1)."),
+            "version": int("Bundle format version (2)."),
             "chain_id": string("Chain id."),
+            "query": string("The request whose answer the bundle proves (`/credentials/<id>`): an auditor computes that answer again from the proven values and compares every field shown beside the bundle."),
             "validator_changes": array(obj(&["header", "commit", "next_validators"], json!({
                 "header": schema_ref("Header"),
                 "commit": schema_ref("Commit"),
@@ -299,10 +300,15 @@ fn schemas() -> Value {
                 "result": string("Borsh receipt, hex."),
                 "result_proof": schema_ref("InclusionProof"),
             })),
-            "reading": obj(&["reading", "proof"], json!({
+            "readings": array(obj(&["reading", "proof"], json!({
                 "reading": string("The reading's bytes, hex."),
                 "proof": schema_ref("InclusionProof"),
-            })),
+            }))),
+            "ballots": array(obj(&["ballot", "proof"], json!({
+                "ballot": string("A BudgetBallot's borsh, hex."),
+                "proof": schema_ref("InclusionProof"),
+            }))),
+            "all_ballots": array(string("A BudgetBallot's borsh, hex; every ballot of the round, in index order.")),
         })),
         "DidResolution": with_proof(&["didDocument", "didResolutionMetadata", "didDocumentMetadata"], json!({
             "@context": string("DID resolution context."),
@@ -330,7 +336,7 @@ fn schemas() -> Value {
                 "created": string("RFC 3339."),
                 "updated": string("RFC 3339."),
                 "versionId": string("The height of the last change."),
-                "nextVersionId": string("The height of the next change, when resolving a past version."),
+                "nextVersionId": string("The height of the next change, when resolving a past version (left out of a proven answer: a later state gives it)."),
                 "deactivated": { "type": "boolean" },
                 "createdHeight": int("Height created."),
                 "updatedHeight": int("Height of the last change."),
@@ -452,7 +458,7 @@ fn schemas() -> Value {
             "voters": int("Ballots cast."),
             "tallied": { "type": "boolean" },
         })),
-        "TallyRecord": obj(&["round", "rule", "selected", "total_cost", "approvals", "voters", "height"], json!({
+        "TallyRecord": obj(&["round", "rule", "selected", "total_cost", "approvals", "voters", "height", "ballots_root"], json!({
             "round": int("Round id."),
             "rule": any_object("Rule and tie-break."),
             "selected": array(json!({ "type": "integer" })),
@@ -462,6 +468,7 @@ fn schemas() -> Value {
             "endowment": { "type": "array", "nullable": true, "items": { "type": "integer" } },
             "add1_steps": { "type": "integer", "nullable": true },
             "height": int("Height tallied."),
+            "ballots_root": schema_ref("Hash"),
         })),
         "RoundAnswer": with_proof(&["round", "phase"], json!({
             "round": schema_ref("BudgetRound"),
@@ -493,6 +500,25 @@ fn schemas() -> Value {
                 "title": string("Title."),
                 "cost": int("Cost."),
             }))),
+        })),
+        "BallotAnswer": obj(&["index", "voter", "projects", "cast"], json!({
+            "index": int("The ballot's position among the round's ballots (a leaf of ballots_root)."),
+            "voter": schema_ref("Did"),
+            "projects": array(json!({ "type": "integer" })),
+            "cast": int("Height it was cast."),
+        })),
+        "BallotsAnswer": with_proof(&["round", "projects", "result", "ballots"], json!({
+            "round": schema_ref("BudgetRound"),
+            "projects": array(any_object("A project.")),
+            "result": schema_ref("TallyRecord"),
+            "ballots": array(schema_ref("BallotAnswer")),
+        })),
+        "ReceiptAnswer": with_proof(&["round", "ballot", "ballots", "ballots_root", "tallied_at"], json!({
+            "round": int("Round id."),
+            "ballot": schema_ref("BallotAnswer"),
+            "ballots": int("Ballots tallied."),
+            "ballots_root": schema_ref("Hash"),
+            "tallied_at": int("Height tallied."),
         })),
         "StateValue": with_proof(&["namespace", "key", "value"], json!({
             "namespace": string("Namespace."),
@@ -828,6 +854,28 @@ fn paths() -> Value {
             schema_ref("ResultAnswer"),
         ),
     );
+    add(
+        "/budget/rounds/{id}/ballots",
+        "get",
+        op(
+            "A tallied round's projects, result and every ballot; proven, the ballots are checked against the result's ballots_root",
+            "budget",
+            round(),
+            schema_ref("BallotsAnswer"),
+        ),
+    );
+    let mut receipt = round();
+    receipt.insert(1, did_param());
+    add(
+        "/budget/rounds/{id}/ballots/{did}",
+        "get",
+        op(
+            "A voter's tallied ballot; proven, a receipt of its inclusion under the round's ballots_root",
+            "budget",
+            receipt,
+            schema_ref("ReceiptAnswer"),
+        ),
+    );
     let mut pb = op(
         "A round's projects and ballots as a pabulib .pb file",
         "budget",
@@ -836,7 +884,7 @@ fn paths() -> Value {
             height(),
             query(
                 "prove",
-                "Not supported: a .pb export has no proof (prove the round's result instead), so only false is accepted.",
+                "Not supported: a .pb export has no proof (/budget/rounds/{id}/ballots?prove=true proves the same ballots), so only false is accepted.",
                 json!({ "type": "boolean", "enum": [false] }),
             ),
         ],

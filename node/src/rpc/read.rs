@@ -1,15 +1,21 @@
 //! Reading the store for the API: state values at a height, and the proof bundle that
 //! makes them checkable against the genesis validator set.
 
-use acta_contracts::staking::{NS_VALIDATORS, SET_KEY};
+use acta_contracts::{
+    answer::Query,
+    budget::NS_BALLOT,
+    staking::{NS_VALIDATORS, SET_KEY},
+};
 use acta_ledger::{
-    bundle::{ProofBundle, SetChange, StateEntry, TxEntry, BUNDLE_CHANGES_MAX, BUNDLE_VERSION},
-    codec,
+    bundle::{
+        BallotEntry, ProofBundle, SetChange, StateEntry, TxEntry, BUNDLE_CHANGES_MAX,
+        BUNDLE_VERSION,
+    },
+    codec, merkle,
     state::{state_key, AuthenticatedState},
     store::Store,
-    Height, ValidatorSet,
+    Height, Timestamp, ValidatorSet,
 };
-use borsh::BorshDeserialize;
 
 use super::ApiError;
 use crate::genesis::ChainSpec;
@@ -29,27 +35,62 @@ pub fn resolve_height(store: &Store, asked: Option<u64>) -> Result<Height, ApiEr
     }
 }
 
+/// How a proving reader proves a round's ballots (namespace `budget_ballot`).
+#[derive(Debug, Default)]
+pub enum BallotProofs {
+    /// By a state proof each, like any value.
+    #[default]
+    State,
+    /// All of them, by the tally's ballots root: the bundle carries every ballot.
+    All,
+    /// Each by its inclusion proof under the root; the hashes are the leaves of every
+    /// ballot of the round, in index order.
+    Inclusion(Vec<acta_ledger::Hash>),
+}
+
 /// Reads state values at one height, keeping each value's proof when asked to prove.
 pub struct Reader<'a> {
     pub store: &'a Store,
     pub height: Height,
+    /// The time of the block at `height` (the genesis time at 0).
+    pub time: Timestamp,
     prove: bool,
     entries: Vec<StateEntry>,
+    pub ballot_proofs: BallotProofs,
+    ballots: Vec<BallotEntry>,
+    all_ballots: Vec<Vec<u8>>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader at `height`; a proof needs a block, so `prove` at height 0 is refused.
-    pub fn new(store: &'a Store, height: Height, prove: bool) -> Result<Reader<'a>, ApiError> {
+    pub fn new(
+        store: &'a Store,
+        spec: &ChainSpec,
+        height: Height,
+        prove: bool,
+    ) -> Result<Reader<'a>, ApiError> {
         if prove && height == Height(0) {
             return Err(ApiError::bad_request(
                 "no proof at height 0: the genesis state is known from the genesis file; ask for height 1 or later",
             ));
         }
+        let time = if height == Height(0) {
+            spec.genesis_time
+        } else {
+            store
+                .block(height)
+                .map_err(ApiError::internal)?
+                .map_or(spec.genesis_time, |b| b.header.time)
+        };
         Ok(Reader {
             store,
             height,
+            time,
             prove,
             entries: Vec::new(),
+            ballot_proofs: BallotProofs::State,
+            ballots: Vec::new(),
+            all_ballots: Vec::new(),
         })
     }
 
@@ -58,6 +99,34 @@ impl<'a> Reader<'a> {
         let k = state_key(namespace, key);
         if !self.prove {
             return self.store.get(&k, self.height).map_err(ApiError::internal);
+        }
+        if namespace == NS_BALLOT && !matches!(self.ballot_proofs, BallotProofs::State) {
+            let value = self
+                .store
+                .get(&k, self.height)
+                .map_err(ApiError::internal)?;
+            let bytes = value
+                .clone()
+                .ok_or_else(|| ApiError::internal("a ballot read by its root is missing"))?;
+            match &self.ballot_proofs {
+                BallotProofs::All => self.all_ballots.push(bytes),
+                BallotProofs::Inclusion(leaves) => {
+                    let index = key
+                        .get(8..16)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(u64::from_be_bytes)
+                        .and_then(|i| usize::try_from(i).ok())
+                        .ok_or_else(|| ApiError::internal("a ballot key without its index"))?;
+                    let proof =
+                        merkle::inclusion_proof(leaves, index).map_err(ApiError::internal)?;
+                    self.ballots.push(BallotEntry {
+                        ballot: bytes,
+                        proof,
+                    });
+                }
+                BallotProofs::State => {}
+            }
+            return Ok(value);
         }
         let (value, proof) = self
             .store
@@ -72,38 +141,31 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
-    /// The value of `key` in `namespace`, decoded.
-    pub fn get<T: BorshDeserialize>(
-        &mut self,
-        namespace: &str,
-        key: &[u8],
-    ) -> Result<Option<T>, ApiError> {
-        self.raw(namespace, key)?
-            .map(|bytes| {
-                codec::decode(
-                    "state value",
-                    &bytes,
-                    acta_ledger::state::STATE_VALUE_BYTES_MAX,
-                )
-                .map_err(|e| ApiError::internal(format!("{namespace}: {e}")))
-            })
-            .transpose()
-    }
-
-    /// The proof bundle of everything read, if proving.
-    pub fn bundle(self, spec: &ChainSpec) -> Result<Option<ProofBundle>, ApiError> {
+    /// The proof bundle of everything read, if proving, as the answer to `query`.
+    pub fn bundle(self, spec: &ChainSpec, query: &Query) -> Result<Option<ProofBundle>, ApiError> {
         if !self.prove {
             return Ok(None);
         }
-        bundle(self.store, spec, self.height, self.entries, None).map(Some)
+        let mut b = bundle(
+            self.store,
+            spec,
+            self.height,
+            Some(query.target()),
+            self.entries,
+            None,
+        )?;
+        b.ballots = self.ballots;
+        b.all_ballots = self.all_ballots;
+        Ok(Some(b))
     }
 }
 
-/// A bundle for the block at `height` (at least 1) carrying `state` and `tx`.
+/// A bundle for the block at `height` (at least 1) answering `query` with `state` and `tx`.
 pub fn bundle(
     store: &Store,
     spec: &ChainSpec,
     height: Height,
+    query: Option<String>,
     state: Vec<StateEntry>,
     tx: Option<TxEntry>,
 ) -> Result<ProofBundle, ApiError> {
@@ -118,12 +180,15 @@ pub fn bundle(
     Ok(ProofBundle {
         version: BUNDLE_VERSION,
         chain_id: spec.chain_id.clone(),
+        query,
         validator_changes: set_changes(store, height)?,
         header: block.header,
         commit,
         state,
         tx,
-        reading: None,
+        readings: Vec::new(),
+        ballots: Vec::new(),
+        all_ballots: Vec::new(),
     })
 }
 

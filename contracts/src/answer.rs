@@ -1,0 +1,852 @@
+//! The answers of the node's record reads, as pure functions of the state values they read.
+//!
+//! The node renders `GET /dids/{did}`, `GET /credentials/{id}` and the other record reads
+//! with [`answer`] over its store. An auditor renders the same [`Query`] with the same
+//! function over the values a proof bundle proved, and compares the two answers field by
+//! field ([`crate::audit`]): a verdict covers every field an answer shows, because every
+//! field is computed again from proven bytes. Nothing here reads anything but the state at
+//! one height, that height and its block's time.
+
+use acta_ledger::{
+    codec,
+    records::{
+        AttestationRecord, BudgetBallot, BudgetProject, BudgetRound, Council, CredentialKind,
+        CredentialRecord, DeviceRecord, DidRecord, GovProposal, IssuerRecord, TallyRecord,
+    },
+    state::STATE_VALUE_BYTES_MAX,
+    Did, Hash, Height, Outcome, Timestamp, Transaction, ValidatorSet,
+};
+use borsh::BorshDeserialize;
+use serde_json::{json, Value};
+
+use crate::{
+    budget::{
+        ballot_key, project_key, voter_key, NS_BALLOT, NS_NEXT, NS_PROJECT, NS_ROUND, NS_TALLY,
+        NS_VOTER,
+    },
+    credential::{self, NS_CREDENTIAL, NS_CREDENTIALS_OF},
+    governance::{NS_COUNCIL, NS_GOV_NEXT, NS_GOV_PROPOSAL, NS_ISSUER},
+    identity::NS_DID,
+    params::{ParamRecord, NS_PARAM, REGISTRY},
+    sensor::{attestation_key, NS_ATTESTATION, NS_DEVICE},
+};
+
+/// The most items one list answer holds.
+pub const PAGE_MAX: u64 = 100;
+/// The items a list answer holds when `limit` is not given.
+pub const PAGE_DEFAULT: u64 = 20;
+/// The longest namespace name a raw state read accepts.
+pub const NAMESPACE_MAX: usize = 64;
+
+/// A record read: what was asked, without the height (which a bundle's header gives).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    Did(Did),
+    DidCredentials(Did),
+    Credential(Hash),
+    Issuer(Did),
+    Council,
+    CouncilProposals {
+        from: u64,
+        limit: u64,
+    },
+    CouncilProposal(u64),
+    Params,
+    Device(Did),
+    /// `from`: the first sequence number; `None` for the latest `limit` batches.
+    Attestations {
+        device: Did,
+        from: Option<u64>,
+        limit: u64,
+    },
+    Attestation {
+        device: Did,
+        sequence: u64,
+    },
+    Rounds {
+        from: u64,
+        limit: u64,
+    },
+    Round(u64),
+    Proposals(u64),
+    Result(u64),
+    /// A tallied round's ballots, all of them (proven by the tally's ballots root).
+    Ballots(u64),
+    /// One voter's tallied ballot (a receipt, proven by inclusion under the root).
+    Receipt {
+        round: u64,
+        voter: Did,
+    },
+    State {
+        namespace: String,
+        key: Vec<u8>,
+    },
+}
+
+/// Why a query has no answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnswerError {
+    /// The record is not in the state at the height; `extra` is a field the error answer
+    /// carries besides its message (a DID resolution's metadata).
+    NotFound {
+        message: String,
+        extra: Option<(&'static str, Value)>,
+    },
+    /// The query itself is malformed.
+    BadRequest(String),
+    /// The answer depends on a state value the source does not hold (a proof bundle that
+    /// proves too little).
+    NotCovered { namespace: String, key: Vec<u8> },
+    /// A stored value does not decode, or the state breaks an invariant.
+    Internal(String),
+}
+
+impl std::fmt::Display for AnswerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnswerError::NotFound { message, .. }
+            | AnswerError::BadRequest(message)
+            | AnswerError::Internal(message) => f.write_str(message),
+            AnswerError::NotCovered { namespace, key } => write!(
+                f,
+                "the answer depends on {namespace}/{}, which the proof does not cover",
+                hex::encode(key)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AnswerError {}
+
+fn not_found(message: String) -> AnswerError {
+    AnswerError::NotFound {
+        message,
+        extra: None,
+    }
+}
+
+/// The state at one height, as an answer reads it.
+pub trait Source {
+    /// The height read.
+    fn height(&self) -> Height;
+    /// The time of the block at that height.
+    fn time(&self) -> Timestamp;
+    /// The raw value of `key` in `namespace` (`None`: it holds nothing).
+    fn raw(&mut self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AnswerError>;
+}
+
+fn get<T: BorshDeserialize>(
+    src: &mut dyn Source,
+    namespace: &str,
+    key: &[u8],
+) -> Result<Option<T>, AnswerError> {
+    src.raw(namespace, key)?
+        .map(|bytes| {
+            codec::decode("state value", &bytes, STATE_VALUE_BYTES_MAX)
+                .map_err(|e| AnswerError::Internal(format!("{namespace}: {e}")))
+        })
+        .transpose()
+}
+
+fn parse_did(s: &str) -> Result<Did, AnswerError> {
+    Did::parse(s).map_err(|e| AnswerError::BadRequest(e.to_string()))
+}
+
+fn parse_u64(what: &str, s: &str) -> Result<u64, AnswerError> {
+    s.parse()
+        .map_err(|_| AnswerError::BadRequest(format!("{what} {s:?} is not a whole number")))
+}
+
+/// Checks a page's `limit` (default [`PAGE_DEFAULT`], at most [`PAGE_MAX`]).
+pub fn page_limit(limit: Option<u64>) -> Result<u64, AnswerError> {
+    match limit {
+        None => Ok(PAGE_DEFAULT),
+        Some(l) if (1..=PAGE_MAX).contains(&l) => Ok(l),
+        Some(l) => Err(AnswerError::BadRequest(format!(
+            "limit {l} is not between 1 and {PAGE_MAX}"
+        ))),
+    }
+}
+
+/// Checks a raw state read's namespace: 1 to [`NAMESPACE_MAX`] characters of `a-z 0-9 _`.
+pub fn check_namespace(namespace: &str) -> Result<(), AnswerError> {
+    if namespace.is_empty()
+        || namespace.len() > NAMESPACE_MAX
+        || !namespace
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    {
+        return Err(AnswerError::BadRequest(format!(
+            "namespace {namespace:?} is not 1 to {NAMESPACE_MAX} characters of a-z 0-9 _"
+        )));
+    }
+    Ok(())
+}
+
+impl Query {
+    /// The request target that asks this query (`from` and `limit` always written).
+    pub fn target(&self) -> String {
+        match self {
+            Query::Did(d) => format!("/dids/{d}"),
+            Query::DidCredentials(d) => format!("/dids/{d}/credentials"),
+            Query::Credential(id) => format!("/credentials/{id}"),
+            Query::Issuer(d) => format!("/issuers/{d}"),
+            Query::Council => "/council".into(),
+            Query::CouncilProposals { from, limit } => {
+                format!("/council/proposals?from={from}&limit={limit}")
+            }
+            Query::CouncilProposal(id) => format!("/council/proposals/{id}"),
+            Query::Params => "/params".into(),
+            Query::Device(d) => format!("/devices/{d}"),
+            Query::Attestations {
+                device,
+                from,
+                limit,
+            } => match from {
+                Some(f) => format!("/devices/{device}/attestations?from={f}&limit={limit}"),
+                None => format!("/devices/{device}/attestations?limit={limit}"),
+            },
+            Query::Attestation { device, sequence } => {
+                format!("/devices/{device}/attestations/{sequence}")
+            }
+            Query::Rounds { from, limit } => format!("/budget/rounds?from={from}&limit={limit}"),
+            Query::Round(id) => format!("/budget/rounds/{id}"),
+            Query::Proposals(id) => format!("/budget/rounds/{id}/proposals"),
+            Query::Result(id) => format!("/budget/rounds/{id}/result"),
+            Query::Ballots(id) => format!("/budget/rounds/{id}/ballots"),
+            Query::Receipt { round, voter } => format!("/budget/rounds/{round}/ballots/{voter}"),
+            Query::State { namespace, key } => format!("/state/{namespace}/{}", hex::encode(key)),
+        }
+    }
+
+    /// Parses a request target as [`Query::target`] writes it (a missing `from` or `limit`
+    /// takes its default).
+    pub fn parse(target: &str) -> Result<Query, AnswerError> {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut from = None;
+        let mut limit = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("from", v)) if from.is_none() => from = Some(parse_u64("from", v)?),
+                Some(("limit", v)) if limit.is_none() => limit = Some(parse_u64("limit", v)?),
+                _ => {
+                    return Err(AnswerError::BadRequest(format!(
+                        "{target:?}: unexpected query parameter {pair:?}"
+                    )))
+                }
+            }
+        }
+        let page = |from: Option<u64>, limit| -> Result<(u64, u64), AnswerError> {
+            Ok((from.unwrap_or(0), page_limit(limit)?))
+        };
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+        let no_page = || -> Result<(), AnswerError> {
+            if from.is_some() || limit.is_some() {
+                return Err(AnswerError::BadRequest(format!(
+                    "{target:?} is not a list: it takes no from or limit"
+                )));
+            }
+            Ok(())
+        };
+        let q = match segments.as_slice() {
+            ["council", "proposals"] => {
+                let (from, limit) = page(from, limit)?;
+                return Ok(Query::CouncilProposals { from, limit });
+            }
+            ["budget", "rounds"] => {
+                let (from, limit) = page(from, limit)?;
+                return Ok(Query::Rounds { from, limit });
+            }
+            ["devices", d, "attestations"] => {
+                return Ok(Query::Attestations {
+                    device: parse_did(d)?,
+                    from,
+                    limit: page_limit(limit)?,
+                })
+            }
+            ["dids", d] => Query::Did(parse_did(d)?),
+            ["dids", d, "credentials"] => Query::DidCredentials(parse_did(d)?),
+            ["credentials", id] => Query::Credential(Hash::from_hex(id).map_err(|e| {
+                AnswerError::BadRequest(format!("{id:?} is not a credential id: {e}"))
+            })?),
+            ["issuers", d] => Query::Issuer(parse_did(d)?),
+            ["council"] => Query::Council,
+            ["council", "proposals", id] => Query::CouncilProposal(parse_u64("proposal", id)?),
+            ["params"] => Query::Params,
+            ["devices", d] => Query::Device(parse_did(d)?),
+            ["devices", d, "attestations", s] => Query::Attestation {
+                device: parse_did(d)?,
+                sequence: parse_u64("sequence", s)?,
+            },
+            ["budget", "rounds", id] => Query::Round(parse_u64("round", id)?),
+            ["budget", "rounds", id, "proposals"] => Query::Proposals(parse_u64("round", id)?),
+            ["budget", "rounds", id, "result"] => Query::Result(parse_u64("round", id)?),
+            ["budget", "rounds", id, "ballots"] => Query::Ballots(parse_u64("round", id)?),
+            ["budget", "rounds", id, "ballots", voter] => Query::Receipt {
+                round: parse_u64("round", id)?,
+                voter: parse_did(voter)?,
+            },
+            ["state", ns, key] => {
+                check_namespace(ns)?;
+                Query::State {
+                    namespace: (*ns).to_string(),
+                    key: hex::decode(key)
+                        .map_err(|e| AnswerError::BadRequest(format!("key is not hex: {e}")))?,
+                }
+            }
+            _ => {
+                return Err(AnswerError::BadRequest(format!(
+                    "{target:?} is not a record read"
+                )))
+            }
+        };
+        no_page()?;
+        Ok(q)
+    }
+}
+
+/// The answer to `query` from the state `src` shows (without its `height` field, which the
+/// reader adds).
+pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError> {
+    let height = src.height();
+    match query {
+        Query::Did(did) => did_resolution(src, did),
+        Query::DidCredentials(did) => {
+            let mut out = Vec::new();
+            for kind in CredentialKind::ALL {
+                let ids: Vec<Hash> =
+                    get(src, NS_CREDENTIALS_OF, &credential::index_key(did, kind))?
+                        .unwrap_or_default();
+                for id in ids {
+                    if let Some(c) = get::<CredentialRecord>(src, NS_CREDENTIAL, &id.0)? {
+                        let status = credential_status(src, &c)?;
+                        out.push(json!({ "credential": c, "status": status }));
+                    }
+                }
+            }
+            Ok(json!({ "did": did, "credentials": out }))
+        }
+        Query::Credential(id) => {
+            let c: CredentialRecord = get(src, NS_CREDENTIAL, &id.0)?
+                .ok_or_else(|| not_found(format!("no credential {id} at height {height}")))?;
+            let issuer: Option<IssuerRecord> = get(src, NS_ISSUER, &c.issuer.0)?;
+            let issuer_ok = issuer
+                .as_ref()
+                .is_some_and(|i| i.revoked.is_none() && i.kinds.contains(&c.kind));
+            Ok(json!({
+                "credential": c,
+                "status": credential_status(src, &c)?,
+                "issuer": issuer,
+                "issuer_registered": issuer_ok,
+                "checked_at": rfc3339(src.time()),
+            }))
+        }
+        Query::Issuer(did) => {
+            let i: IssuerRecord = get(src, NS_ISSUER, &did.0)?
+                .ok_or_else(|| not_found(format!("{did} is not an issuer at height {height}")))?;
+            Ok(json!({ "issuer": i }))
+        }
+        Query::Council => {
+            let c: Council = get(src, NS_COUNCIL, b"council")?
+                .ok_or_else(|| AnswerError::Internal("no council in the state".into()))?;
+            let proposals: u64 = get(src, NS_GOV_NEXT, b"next")?.unwrap_or(0);
+            Ok(json!({ "council": c, "proposals": proposals }))
+        }
+        Query::CouncilProposals { from, limit } => {
+            let next: u64 = get(src, NS_GOV_NEXT, b"next")?.unwrap_or(0);
+            let mut out = Vec::new();
+            for id in *from..from.saturating_add(*limit).min(next) {
+                if let Some(p) = get::<GovProposal>(src, NS_GOV_PROPOSAL, &id.to_be_bytes())? {
+                    out.push(proposal_json(&p));
+                }
+            }
+            Ok(json!({ "proposals": out, "next": next }))
+        }
+        Query::CouncilProposal(id) => {
+            let p: GovProposal = get(src, NS_GOV_PROPOSAL, &id.to_be_bytes())?
+                .ok_or_else(|| not_found(format!("no council proposal {id} at height {height}")))?;
+            Ok(json!({ "proposal": proposal_json(&p) }))
+        }
+        Query::Params => {
+            let mut out = Vec::new();
+            for spec in REGISTRY {
+                let record: Option<ParamRecord> = get(src, NS_PARAM, spec.name.as_bytes())?;
+                out.push(json!({
+                    "name": spec.name,
+                    "value": record.map_or(spec.default, |p| p.value),
+                    "set_at": record.map(|p| p.set_at),
+                    "unit": spec.unit,
+                    "min": spec.min,
+                    "max": spec.max,
+                    "default": spec.default,
+                    "meaning": spec.meaning,
+                }));
+            }
+            Ok(json!({ "params": out }))
+        }
+        Query::Device(did) => Ok(json!({ "device": device(src, did)? })),
+        Query::Attestations {
+            device: did,
+            from,
+            limit,
+        } => {
+            let d = device(src, did)?;
+            let start = from.unwrap_or(d.next_sequence.saturating_sub(*limit));
+            let mut out = Vec::new();
+            for seq in start..start.saturating_add(*limit).min(d.next_sequence) {
+                if let Some(a) =
+                    get::<AttestationRecord>(src, NS_ATTESTATION, &attestation_key(did, seq))?
+                {
+                    out.push(a);
+                }
+            }
+            Ok(json!({ "device": did, "next_sequence": d.next_sequence, "attestations": out }))
+        }
+        Query::Attestation {
+            device: did,
+            sequence,
+        } => {
+            let a: AttestationRecord = get(src, NS_ATTESTATION, &attestation_key(did, *sequence))?
+                .ok_or_else(|| {
+                    not_found(format!("no batch {sequence} of {did} at height {height}"))
+                })?;
+            let d: Option<DeviceRecord> = get(src, NS_DEVICE, &did.0)?;
+            Ok(json!({ "attestation": a, "device": d }))
+        }
+        Query::Rounds { from, limit } => {
+            let next: u64 = get(src, NS_NEXT, b"next")?.unwrap_or(0);
+            let mut out = Vec::new();
+            for id in *from..from.saturating_add(*limit).min(next) {
+                if let Some(round) = get::<BudgetRound>(src, NS_ROUND, &id.to_be_bytes())? {
+                    out.push(round_summary(&round, height));
+                }
+            }
+            Ok(json!({ "rounds": out, "next": next }))
+        }
+        Query::Round(id) => {
+            let round = get_round(src, *id)?;
+            let mut answer = round_summary(&round, height);
+            if round.tallied {
+                let t: Option<TallyRecord> = get(src, NS_TALLY, &id.to_be_bytes())?;
+                answer["result"] = json!(t);
+            }
+            Ok(answer)
+        }
+        Query::Proposals(id) => {
+            let round = get_round(src, *id)?;
+            let list = projects(src, &round)?;
+            Ok(json!({ "round": id, "projects": list }))
+        }
+        Query::Result(id) => {
+            let round = get_round(src, *id)?;
+            let t: TallyRecord = get(src, NS_TALLY, &id.to_be_bytes())?.ok_or_else(|| {
+                not_found(format!(
+                    "round {id} is {} at height {height}: no result yet (it closes at {})",
+                    phase(&round, height),
+                    round.spec.closes_at
+                ))
+            })?;
+            let list = projects(src, &round)?;
+            let selected: Vec<Value> = t
+                .selected
+                .iter()
+                .filter_map(|i| list.get(*i as usize))
+                .map(|p| json!({ "index": p.index, "title": p.title.as_str(), "cost": p.cost }))
+                .collect();
+            Ok(json!({ "result": t, "selected": selected }))
+        }
+        Query::Ballots(id) => {
+            let round = get_round(src, *id)?;
+            let tally = tallied(src, &round, height)?;
+            let list = projects(src, &round)?;
+            let mut ballots = Vec::new();
+            for i in 0..tally.voters {
+                let b: BudgetBallot =
+                    get(src, NS_BALLOT, &ballot_key(*id, i))?.ok_or_else(|| {
+                        AnswerError::Internal(format!(
+                            "round {id} counts ballot {i} but it is missing"
+                        ))
+                    })?;
+                ballots.push(ballot_json(i, &b));
+            }
+            Ok(json!({ "round": round, "projects": list, "result": tally, "ballots": ballots }))
+        }
+        Query::Receipt { round: id, voter } => {
+            let round = get_round(src, *id)?;
+            let tally = tallied(src, &round, height)?;
+            let index: u64 = get(src, NS_VOTER, &voter_key(*id, voter))?
+                .ok_or_else(|| not_found(format!("{voter} cast no ballot in round {id}")))?;
+            let b: BudgetBallot =
+                get(src, NS_BALLOT, &ballot_key(*id, index))?.ok_or_else(|| {
+                    AnswerError::Internal(format!(
+                        "round {id} counts ballot {index} but it is missing"
+                    ))
+                })?;
+            Ok(json!({
+                "round": id,
+                "ballot": ballot_json(index, &b),
+                "ballots": tally.voters,
+                "ballots_root": tally.ballots_root,
+                "tallied_at": tally.height,
+            }))
+        }
+        Query::State { namespace, key } => {
+            let value = src.raw(namespace, key)?;
+            Ok(json!({
+                "namespace": namespace,
+                "key": hex::encode(key),
+                "value": value.map(hex::encode),
+            }))
+        }
+    }
+}
+
+/// The tally of a round that has closed, or why there is none.
+fn tallied(
+    src: &mut dyn Source,
+    round: &BudgetRound,
+    height: Height,
+) -> Result<TallyRecord, AnswerError> {
+    get(src, NS_TALLY, &round.id.to_be_bytes())?.ok_or_else(|| {
+        not_found(format!(
+            "round {} is {} at height {height}: its ballots are proven once it is tallied (at {})",
+            round.id,
+            phase(round, height),
+            round.spec.closes_at
+        ))
+    })
+}
+
+/// A ballot with its position among the round's ballots.
+fn ballot_json(index: u64, b: &BudgetBallot) -> Value {
+    json!({ "index": index, "voter": b.voter, "projects": b.projects, "cast": b.cast })
+}
+
+/// `GET /txs/{hash}` for a committed transaction: `message` is the refusal's explanation,
+/// which is not part of the block's results (so a proven answer leaves it out).
+pub fn tx_answer(
+    tx: &Transaction,
+    height: Height,
+    index: u64,
+    outcome: &Outcome,
+    message: Option<&str>,
+) -> Value {
+    json!({
+        "hash": tx.id(),
+        "status": "committed",
+        "height": height.0,
+        "index": index,
+        "tx": tx,
+        "result": result_json(outcome, message),
+    })
+}
+
+/// A transaction's outcome as the API shows it, with the refusal's message if known.
+pub fn result_json(outcome: &Outcome, message: Option<&str>) -> Value {
+    let mut v = json!(outcome);
+    if let (Outcome::Refused { .. }, Some(m)) = (outcome, message) {
+        v["message"] = json!(m);
+    }
+    v
+}
+
+/// `GET /validators`: the set that signs block `height` and the hash of the set that signs
+/// the next one. `names` gives validators' names from the genesis file (a proven answer
+/// leaves names out: the chain does not hold them).
+pub fn validators_answer(
+    height: Height,
+    set: &ValidatorSet,
+    next_hash: Hash,
+    names: Option<&std::collections::BTreeMap<acta_ledger::PublicKey, String>>,
+) -> Value {
+    let list: Vec<Value> = set
+        .validators()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut item = json!({
+                "index": i,
+                "public_key": v.public_key,
+                "power": v.power.0,
+            });
+            if let Some(names) = names {
+                item["name"] = json!(names.get(&v.public_key));
+            }
+            item
+        })
+        .collect();
+    json!({
+        "height": height.0,
+        "hash": set.hash(),
+        "total_power": set.total_power().0,
+        "validators": list,
+        "next_hash": next_hash,
+    })
+}
+
+/// A DID resolution result (W3C DID Resolution) without `nextVersionId`, which a later
+/// state gives (the node adds it when it does not prove the answer).
+fn did_resolution(src: &mut dyn Source, did: &Did) -> Result<Value, AnswerError> {
+    let height = src.height();
+    let record: DidRecord = get(src, NS_DID, &did.0)?.ok_or_else(|| AnswerError::NotFound {
+        message: format!("{did} is not on the ledger at height {height}"),
+        extra: Some(("didResolutionMetadata", json!({ "error": "notFound" }))),
+    })?;
+    let mut meta = json!({
+        "created": rfc3339(record.created_time),
+        "updated": rfc3339(record.updated_time),
+        "versionId": record.updated.0.to_string(),
+        "deactivated": record.deactivated,
+        "createdHeight": record.created.0,
+        "updatedHeight": record.updated.0,
+    });
+    if let Some(h) = record.next_key_hash {
+        meta["nextKeyHash"] = json!(h);
+    }
+    Ok(json!({
+        "@context": "https://w3id.org/did-resolution/v1",
+        "didDocument": did_document(&record),
+        "didResolutionMetadata": { "contentType": "application/did+ld+json" },
+        "didDocumentMetadata": meta,
+    }))
+}
+
+/// A credential's standing at the source's height and time: reads the DID records of its
+/// subject and issuer as well, since a deactivated DID ends the credential's worth.
+fn credential_status(
+    src: &mut dyn Source,
+    c: &CredentialRecord,
+) -> Result<&'static str, AnswerError> {
+    let subject: Option<DidRecord> = get(src, NS_DID, &c.subject.0)?;
+    let issuer: Option<DidRecord> = get(src, NS_DID, &c.issuer.0)?;
+    Ok(credential::status(c, subject.as_ref(), issuer.as_ref(), src.time()).as_str())
+}
+
+/// A council proposal with the hash of its action, which an approval must name.
+fn proposal_json(p: &GovProposal) -> Value {
+    let mut v = json!(p);
+    v["action_hash"] = json!(p.action.hash());
+    v
+}
+
+fn device(src: &mut dyn Source, did: &Did) -> Result<DeviceRecord, AnswerError> {
+    let height = src.height();
+    get(src, NS_DEVICE, &did.0)?.ok_or_else(|| {
+        not_found(format!(
+            "{did} is not a registered device at height {height}"
+        ))
+    })
+}
+
+fn get_round(src: &mut dyn Source, id: u64) -> Result<BudgetRound, AnswerError> {
+    let height = src.height();
+    get(src, NS_ROUND, &id.to_be_bytes())?
+        .ok_or_else(|| not_found(format!("no budget round {id} at height {height}")))
+}
+
+fn projects(src: &mut dyn Source, round: &BudgetRound) -> Result<Vec<BudgetProject>, AnswerError> {
+    let mut out = Vec::new();
+    for i in 0..round.projects {
+        if let Some(p) = get(src, NS_PROJECT, &project_key(round.id, i))? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// The phase of a round for the block after `height`.
+pub fn phase(round: &BudgetRound, height: Height) -> &'static str {
+    let next = height.next();
+    let s = &round.spec;
+    if round.tallied || next > s.closes_at {
+        "closed"
+    } else if next < s.proposals_from {
+        "announced"
+    } else if next < s.voting_from {
+        "proposals"
+    } else if next < s.closes_at {
+        "voting"
+    } else {
+        "tallying"
+    }
+}
+
+fn round_summary(r: &BudgetRound, height: Height) -> Value {
+    json!({ "round": r, "phase": phase(r, height) })
+}
+
+/// Milliseconds since 1970 as an RFC 3339 UTC time (`2026-11-21T08:53:22Z`).
+pub fn rfc3339(t: Timestamp) -> String {
+    let secs = t.0 / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// An Ed25519 public key as a multibase (`z`, base58btc) multicodec (`0xed01`) string.
+fn multibase(key: &acta_ledger::PublicKey) -> String {
+    let mut bytes = vec![0xed, 0x01];
+    bytes.extend_from_slice(&key.0);
+    format!("z{}", bs58::encode(bytes).into_string())
+}
+
+/// The W3C DID document of a record.
+pub fn did_document(r: &DidRecord) -> Value {
+    let did = r.did.to_string();
+    let methods: Vec<Value> = r
+        .document
+        .verification_methods
+        .iter()
+        .map(|m| {
+            json!({
+                "id": format!("{did}#{}", m.id),
+                "type": "Ed25519VerificationKey2020",
+                "controller": did,
+                "publicKeyMultibase": multibase(&m.key),
+            })
+        })
+        .collect();
+    let refs: Vec<String> = r
+        .document
+        .verification_methods
+        .iter()
+        .map(|m| format!("{did}#{}", m.id))
+        .collect();
+    let mut doc = json!({
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/ed25519-2020/v1"
+        ],
+        "id": did,
+        "verificationMethod": methods,
+        "authentication": refs,
+        "assertionMethod": refs,
+        "capabilityInvocation": refs,
+    });
+    if !r.document.controllers.is_empty() {
+        let mut controllers = vec![did.clone()];
+        controllers.extend(r.document.controllers.iter().map(ToString::to_string));
+        doc["controller"] = json!(controllers);
+    }
+    if !r.document.services.is_empty() {
+        doc["service"] = r
+            .document
+            .services
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": format!("{did}#{}", s.id),
+                    "type": s.kind.as_str(),
+                    "serviceEndpoint": s.endpoint.as_str(),
+                })
+            })
+            .collect();
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(Timestamp(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(Timestamp(951_782_400_000)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(Timestamp(1_795_251_202_999)),
+            "2026-11-21T08:53:22Z"
+        );
+    }
+
+    #[test]
+    fn keys_are_multibase_ed25519() {
+        // The did:key test vector of the W3C CCG: 32 bytes of a known key.
+        let key = acta_ledger::PublicKey(
+            hex::decode("2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6")
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        assert_eq!(
+            multibase(&key),
+            "z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+        );
+    }
+
+    #[test]
+    fn targets_parse_back_to_their_query() {
+        let did = Did([7; 16]);
+        let queries = [
+            Query::Did(did),
+            Query::DidCredentials(did),
+            Query::Credential(Hash::digest(b"c")),
+            Query::Issuer(did),
+            Query::Council,
+            Query::CouncilProposals { from: 3, limit: 7 },
+            Query::CouncilProposal(2),
+            Query::Params,
+            Query::Device(did),
+            Query::Attestations {
+                device: did,
+                from: None,
+                limit: 20,
+            },
+            Query::Attestations {
+                device: did,
+                from: Some(4),
+                limit: 100,
+            },
+            Query::Attestation {
+                device: did,
+                sequence: 9,
+            },
+            Query::Rounds { from: 0, limit: 1 },
+            Query::Round(1),
+            Query::Proposals(1),
+            Query::Result(1),
+            Query::Ballots(2),
+            Query::Receipt {
+                round: 2,
+                voter: did,
+            },
+            Query::State {
+                namespace: "nonce".into(),
+                key: vec![1, 2],
+            },
+        ];
+        for q in queries {
+            assert_eq!(Query::parse(&q.target()), Ok(q.clone()), "{}", q.target());
+        }
+        for bad in [
+            "/dids/x",
+            "/council?limit=3",
+            "/budget/rounds?limit=0",
+            "/budget/rounds?limit=101",
+            "/budget/rounds?from=1&from=2",
+            "/state/Bad/00",
+            "/txs/00",
+            "",
+        ] {
+            assert!(
+                matches!(Query::parse(bad), Err(AnswerError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+}
