@@ -24,8 +24,12 @@ use std::{
 };
 
 use acta_contracts::{audit, budget, tally};
-use acta_ledger::bundle::TrustAnchor;
 use acta_ledger::records::{BudgetBallot, BudgetProject, BudgetRound, RuleProfile};
+use acta_ledger::{
+    bundle::TrustAnchor,
+    checkpoint::{self, SignedCheckpoint},
+    merkle,
+};
 use anyhow::{anyhow, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
@@ -212,6 +216,15 @@ enum ChainCommand {
         #[arg(long)]
         prove: bool,
     },
+    /// The latest checkpoint of the block log: a C2SP signed note cosigned by validators
+    /// holding more than two thirds of the power. Check it with `acta audit checkpoint`.
+    ///
+    /// Example: acta chain checkpoint --out checkpoint.txt
+    Checkpoint {
+        /// Write the note here (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +248,24 @@ enum AuditCommand {
         /// Check and show only this reading of the batch (its index; repeat for several).
         #[arg(long = "reading", value_name = "INDEX")]
         readings: Vec<u64>,
+        /// Trust this checkpoint (a signed note, as `acta chain checkpoint` saves it, whose
+        /// cosignatures are checked against the genesis validators) instead of following
+        /// headers: the bundle must prove its header in the checkpoint's log (read it with
+        /// `&checkpoint=SIZE`).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Check a checkpoint offline: its C2SP note is cosigned by genesis validators holding
+    /// more than two thirds of the power. With --older, also ask the node for the proof that
+    /// the older checkpoint's log is a prefix of this one's, and check it.
+    ///
+    /// Example: acta audit checkpoint checkpoint.txt --genesis genesis.json --older last-week.txt
+    Checkpoint {
+        file: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+        #[arg(long)]
+        older: Option<PathBuf>,
     },
     /// Replay a closed budget round from proven ballots: read the round's ballots with their
     /// proof, verify every one against the ballots root the round tallied (and the round,
@@ -355,6 +386,26 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
 fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
     let node = ctx.node()?;
     let v = match command {
+        ChainCommand::Checkpoint { out } => {
+            let note = String::from_utf8(node.get_bytes("/checkpoint")?)
+                .map_err(|_| anyhow!("the node's checkpoint is not UTF-8 text"))?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &note)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    let size = note.lines().nth(1).unwrap_or("?");
+                    ctx.output.print(
+                        Some(&format!(
+                            "checkpoint of {size} blocks in {}",
+                            path.display()
+                        )),
+                        &json!({ "file": path.display().to_string(), "note": note }),
+                    );
+                }
+                None => crate::out!("{note}"),
+            }
+            return Ok(());
+        }
         ChainCommand::Status => node.get("/status")?,
         ChainCommand::Block { height } => {
             if height != "latest" && height.parse::<u64>().is_err() {
@@ -400,8 +451,23 @@ fn run(cli: Cli) -> Result<()> {
                     bundle,
                     genesis,
                     readings,
+                    checkpoint,
                 },
-        } => audit_verify(&bundle, &genesis, &readings, ctx.output),
+        } => audit_verify(
+            &bundle,
+            &genesis,
+            &readings,
+            checkpoint.as_deref(),
+            ctx.output,
+        ),
+        Command::Audit {
+            command:
+                AuditCommand::Checkpoint {
+                    file,
+                    genesis,
+                    older,
+                },
+        } => audit_checkpoint(&ctx, &file, &genesis, older.as_deref()),
         Command::Audit {
             command:
                 AuditCommand::Tally {
@@ -464,9 +530,75 @@ fn select_readings(value: &mut serde_json::Value, wanted: &[u64], file: &Path) -
     Ok(())
 }
 
-fn audit_verify(bundle: &Path, genesis: &Path, wanted: &[u64], output: Output) -> Result<()> {
+/// Opens a checkpoint note from a file: cosigned by genesis validators holding more than two
+/// thirds of the power.
+fn open_checkpoint(path: &Path, anchor: &TrustAnchor) -> Result<(SignedCheckpoint, u64)> {
+    let note = read_limited(path)?;
+    let (signed, power) = SignedCheckpoint::open(
+        &note,
+        &checkpoint::origin(&anchor.chain_id),
+        &anchor.validators,
+    )
+    .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((signed, power.0))
+}
+
+fn audit_checkpoint(ctx: &Ctx, file: &Path, genesis: &Path, older: Option<&Path>) -> Result<()> {
     let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
         .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
+    let (signed, power) = open_checkpoint(file, &anchor)?;
+    let cp = &signed.checkpoint;
+    let mut v = json!({
+        "origin": cp.origin,
+        "size": cp.size,
+        "root": cp.root,
+        "cosigned_power": power,
+        "total_power": anchor.validators.total_power().0,
+        "cosigners": signed.cosignatures.iter().map(|c| c.key).collect::<Vec<_>>(),
+    });
+    let mut title = format!(
+        "checkpoint of {} blocks (root {}) cosigned by {power} of {} genesis voting power",
+        cp.size,
+        cp.root,
+        anchor.validators.total_power().0
+    );
+    if let Some(older) = older {
+        let (old, _) = open_checkpoint(older, &anchor)?;
+        let proof: merkle::ConsistencyProof = serde_json::from_value(ctx.node()?.get(&format!(
+            "/checkpoint/consistency?from={}&to={}",
+            old.checkpoint.size, cp.size
+        ))?)
+        .map_err(|e| anyhow!("the node's consistency proof: {e}"))?;
+        cp.verify_extends(&old.checkpoint, &proof).map_err(|e| {
+            anyhow!(
+                "{} does not extend {}: {e}",
+                file.display(),
+                older.display()
+            )
+        })?;
+        v["extends"] = json!(old.checkpoint.size);
+        title.push_str(&format!(
+            "; its log extends the {} blocks of {}",
+            old.checkpoint.size,
+            older.display()
+        ));
+    }
+    ctx.output.print(Some(&title), &v);
+    Ok(())
+}
+
+fn audit_verify(
+    bundle: &Path,
+    genesis: &Path,
+    wanted: &[u64],
+    checkpoint: Option<&Path>,
+    output: Output,
+) -> Result<()> {
+    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
+        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
+    let trusted = checkpoint
+        .map(|path| open_checkpoint(path, &anchor))
+        .transpose()?;
     let mut value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
         .map_err(|e| anyhow!("{}: not JSON: {e}", bundle.display()))?;
     if !wanted.is_empty() {
@@ -478,7 +610,11 @@ fn audit_verify(bundle: &Path, genesis: &Path, wanted: &[u64], output: Output) -
             bundle.display()
         ));
     }
-    let audited = match audit::verify(&value, &anchor) {
+    let result = match &trusted {
+        Some((signed, _)) => audit::verify_against(&value, &anchor, &signed.checkpoint),
+        None => audit::verify(&value, &anchor),
+    };
+    let audited = match result {
         Ok(a) => a,
         Err(e) => {
             if output == Output::Json {
@@ -535,11 +671,20 @@ fn audit_verify(bundle: &Path, genesis: &Path, wanted: &[u64], output: Output) -
                 );
             }
         }
-        crate::outln!(
-            "verified: {} against the genesis of {}",
-            bundle.display(),
-            anchor.chain_id
-        );
+        match (&trusted, checkpoint) {
+            (Some((signed, power)), Some(path)) => crate::outln!(
+                "verified: {} against checkpoint {} ({} blocks, cosigned by {power} of {} genesis voting power)",
+                bundle.display(),
+                path.display(),
+                signed.checkpoint.size,
+                anchor.validators.total_power().0
+            ),
+            _ => crate::outln!(
+                "verified: {} against the genesis of {}",
+                bundle.display(),
+                anchor.chain_id
+            ),
+        }
     }
     Ok(())
 }

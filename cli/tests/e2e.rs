@@ -685,6 +685,84 @@ fn a_city_through_the_wallet() {
     ]);
     assert!(err.contains("was tallied with mes"), "{err}");
 
+    // Checkpoints: one saved, opened offline, used as the trust root of a proven answer,
+    // and a later one shown to extend it.
+    let cp1 = dir.path().join("cp1.txt");
+    acta.ok(&["chain", "checkpoint", "--out", cp1.to_str().unwrap()]);
+    let opened = acta.json(&[
+        "audit",
+        "checkpoint",
+        cp1.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    let size = opened["size"].as_u64().unwrap();
+    assert!(
+        opened["cosigned_power"].as_u64().unwrap() * 3
+            > opened["total_power"].as_u64().unwrap() * 2,
+        "{opened}"
+    );
+    let (code, council) = acta_node::devnet::get(
+        &net.nodes[1].rpc,
+        &format!("/council?prove=true&height={size}&checkpoint={size}"),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{council}");
+    let council_file = dir.path().join("council.json");
+    std::fs::write(&council_file, council.to_string()).unwrap();
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        council_file.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--checkpoint",
+        cp1.to_str().unwrap(),
+    ]);
+    assert!(
+        verified["steps"].to_string().contains("of checkpoint"),
+        "{verified}"
+    );
+    wait_for_height(
+        &net,
+        size + acta_ledger::checkpoint::CHECKPOINT_INTERVAL + 1,
+    );
+    let cp2 = dir.path().join("cp2.txt");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        acta.ok(&["chain", "checkpoint", "--out", cp2.to_str().unwrap()]);
+        if std::fs::read_to_string(&cp2).unwrap() != std::fs::read_to_string(&cp1).unwrap() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no later checkpoint");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let extends = acta.json(&[
+        "audit",
+        "checkpoint",
+        cp2.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--older",
+        cp1.to_str().unwrap(),
+    ]);
+    assert_eq!(extends["extends"], size, "{extends}");
+    // An edited checkpoint does not open.
+    let edited = std::fs::read_to_string(&cp1).unwrap().replacen(
+        &format!("\n{size}\n"),
+        &format!("\n{}\n", size + 1),
+        1,
+    );
+    std::fs::write(&cp2, edited).unwrap();
+    let err = acta.fails(&[
+        "audit",
+        "checkpoint",
+        cp2.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert!(err.contains("does not verify"), "{err}");
+
     // The chain reads.
     let status = acta.json(&["chain", "status"]);
     assert_eq!(status["chain_id"], "acta-e2e");

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use acta_ledger::{
     bundle::{BundleError, ProofBundle, TrustAnchor, Verified},
+    checkpoint::Checkpoint,
     Hash, Height, Receipt, Timestamp, Transaction,
 };
 use serde_json::Value;
@@ -37,7 +38,26 @@ fn fail<T>(message: impl Into<String>) -> Result<T, BundleError> {
 
 /// Verifies a file's JSON: either a bare proof bundle, or an answer of the API read with
 /// `prove=true`, whose `proof` field is the bundle and whose other fields are all checked.
+/// The header is trusted through the chain of headers from the genesis.
 pub fn verify(file: &Value, anchor: &TrustAnchor) -> Result<Audited, BundleError> {
+    verify_with(file, anchor, None)
+}
+
+/// As [`verify`], with the header trusted as a block of `checkpoint` (whose cosignatures
+/// the caller has opened) instead of through the chain of headers.
+pub fn verify_against(
+    file: &Value,
+    anchor: &TrustAnchor,
+    checkpoint: &Checkpoint,
+) -> Result<Audited, BundleError> {
+    verify_with(file, anchor, Some(checkpoint))
+}
+
+fn verify_with(
+    file: &Value,
+    anchor: &TrustAnchor,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<Audited, BundleError> {
     let (bundle_json, shown) = match file.get("proof") {
         Some(p) => {
             let mut rest = file.clone();
@@ -52,7 +72,10 @@ pub fn verify(file: &Value, anchor: &TrustAnchor) -> Result<Audited, BundleError
         step: "format",
         message: format!("not a proof bundle: {e}"),
     })?;
-    let verified = bundle.verify(&anchor.chain_id, &anchor.validators)?;
+    let verified = match checkpoint {
+        None => bundle.verify(&anchor.chain_id, &anchor.validators)?,
+        Some(c) => bundle.verify_against(&anchor.chain_id, c)?,
+    };
     let Some(shown) = shown else {
         return Ok(Audited {
             verified,
@@ -112,9 +135,14 @@ fn proven_answer(
         ));
     }
     if path == "/validators" {
+        let Some(set) = &verified.validators else {
+            return fail(
+                "a checkpoint does not name validator sets: verify this answer against the genesis",
+            );
+        };
         return Ok(answer::validators_answer(
             height,
-            &verified.validators,
+            set,
             bundle.header.next_validators_hash,
             None,
         ));

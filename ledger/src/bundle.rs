@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     block::Header,
+    checkpoint::Checkpoint,
     light::TrustedState,
     merkle::{self, InclusionProof},
     records::AttestationRecord,
@@ -172,6 +173,25 @@ pub struct ProofBundle {
     /// tally's `ballots_root` (what a replay of the tally checks).
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "hex_list")]
     pub all_ballots: Vec<Vec<u8>>,
+    /// The header's block in the block log of a checkpoint, so that the bundle can be
+    /// verified against that checkpoint instead of the chain of headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointEntry>,
+}
+
+/// The inclusion of a bundle's header in the block log of the checkpoint of `size` blocks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointEntry {
+    pub size: u64,
+    pub proof: InclusionProof,
+}
+
+/// What a bundle's header is checked against.
+#[derive(Clone, Copy, Debug)]
+enum Trust<'a> {
+    Genesis(&'a ValidatorSet),
+    Checkpoint(&'a Checkpoint),
 }
 
 /// The step of verification that failed, and why.
@@ -197,11 +217,12 @@ pub struct Verified {
     pub height: Height,
     pub block_hash: Hash,
     pub time: Timestamp,
-    /// The power that signed the header, and the set's total.
-    pub signed_power: u64,
-    pub total_power: u64,
-    /// The validator set that signed the header.
-    pub validators: ValidatorSet,
+    /// The power that signed the header, and the set's total (`None` when the header was
+    /// proven by a checkpoint instead).
+    pub signed_power: Option<u64>,
+    pub total_power: Option<u64>,
+    /// The validator set that signed the header (`None` when proven by a checkpoint).
+    pub validators: Option<ValidatorSet>,
     /// The state values proven: namespace, key, and the value (`None`: proven absent).
     pub state: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
     /// The transaction proven in the block, and its result's bytes.
@@ -241,6 +262,21 @@ impl ProofBundle {
         chain_id: &ChainId,
         genesis_validators: &ValidatorSet,
     ) -> Result<Verified, BundleError> {
+        self.verify_with(chain_id, Trust::Genesis(genesis_validators))
+    }
+
+    /// Checks the records against a checkpoint the caller trusts (its cosignatures already
+    /// opened with [`crate::checkpoint::SignedCheckpoint::open`]): the header is proven to be
+    /// a block of the checkpoint's log, and no chain of headers is followed.
+    pub fn verify_against(
+        &self,
+        chain_id: &ChainId,
+        checkpoint: &Checkpoint,
+    ) -> Result<Verified, BundleError> {
+        self.verify_with(chain_id, Trust::Checkpoint(checkpoint))
+    }
+
+    fn verify_with(&self, chain_id: &ChainId, trust: Trust<'_>) -> Result<Verified, BundleError> {
         let mut steps = Vec::new();
         if self.version != BUNDLE_VERSION {
             return fail(
@@ -267,46 +303,44 @@ impl ProofBundle {
         steps.push(format!("chain id {chain_id} matches the genesis"));
 
         let target = self.header.height;
-        // One light client: skip from the genesis to each change of set, then to the header.
-        let mut trusted = TrustedState::anchor(chain_id.clone(), genesis_validators.clone());
-        for change in &self.validator_changes {
-            let h = &change.header;
-            if h.height >= target {
-                return fail(
-                    "validator set",
-                    format!(
-                        "a change announced at height {} is not below the header's {target}",
-                        h.height
-                    ),
-                );
-            }
-            trusted = trusted
-                .skip_to(h, &change.commit, &change.next_validators)
-                .map_err(|e| BundleError {
-                    step: "validator set",
-                    message: light_message(e),
-                })?;
-            steps.push(format!(
-                "validator set changes after height {} ({} validators, power {}), signed by the set before",
-                h.height,
-                change.next_validators.len(),
-                change.next_validators.total_power().0
-            ));
-        }
-
         let hash = self.header.hash();
-        let signed = trusted
-            .verify_header(&self.header, &self.commit)
-            .map_err(|e| BundleError {
-                step: "commit",
-                message: light_message(e),
-            })?;
-        let trusted = trusted.next_validators;
-        steps.push(format!(
-            "header {target} (block {hash}) is signed by {} of {} voting power, more than two thirds",
-            signed.0,
-            trusted.total_power().0
-        ));
+        let (signed, trusted) = match trust {
+            Trust::Genesis(genesis_validators) => {
+                let (signed, set) =
+                    self.follow_headers(chain_id, genesis_validators, &mut steps)?;
+                (Some(signed), Some(set))
+            }
+            Trust::Checkpoint(checkpoint) => {
+                let Some(entry) = &self.checkpoint else {
+                    return fail(
+                        "checkpoint",
+                        "the bundle holds no proof against a checkpoint: read it again with &checkpoint=SIZE",
+                    );
+                };
+                if entry.size != checkpoint.size || entry.proof.leaf_index + 1 != target.0 {
+                    return fail(
+                        "checkpoint",
+                        format!(
+                            "the bundle proves block {} in a log of {} blocks; the checkpoint has {}",
+                            entry.proof.leaf_index + 1,
+                            entry.size,
+                            checkpoint.size
+                        ),
+                    );
+                }
+                checkpoint
+                    .verify_block(&hash, &entry.proof)
+                    .map_err(|e| BundleError {
+                        step: "checkpoint",
+                        message: format!("header {target} is not in the checkpoint's log: {e}"),
+                    })?;
+                steps.push(format!(
+                    "header {target} (block {hash}) is block {target} of the {} blocks of checkpoint {} (root {})",
+                    checkpoint.size, checkpoint.origin, checkpoint.root
+                ));
+                (None, None)
+            }
+        };
 
         let mut attestation = None;
         let mut proven_state = Vec::with_capacity(self.state.len());
@@ -477,8 +511,8 @@ impl ProofBundle {
             height: target,
             block_hash: hash,
             time: self.header.time,
-            signed_power: signed.0,
-            total_power: trusted.total_power().0,
+            signed_power: signed,
+            total_power: trusted.as_ref().map(|t| t.total_power().0),
             validators: trusted,
             state: proven_state,
             tx: proven_tx,
@@ -490,6 +524,57 @@ impl ProofBundle {
 }
 
 impl ProofBundle {
+    /// Follows the validator-set changes from the genesis set and checks the header's
+    /// commit: one light client ([`TrustedState`]). Returns the power that signed and the set.
+    fn follow_headers(
+        &self,
+        chain_id: &ChainId,
+        genesis_validators: &ValidatorSet,
+        steps: &mut Vec<String>,
+    ) -> Result<(u64, ValidatorSet), BundleError> {
+        let target = self.header.height;
+        let hash = self.header.hash();
+        // Skip from the genesis to each change of set, then to the header.
+        let mut trusted = TrustedState::anchor(chain_id.clone(), genesis_validators.clone());
+        for change in &self.validator_changes {
+            let h = &change.header;
+            if h.height >= target {
+                return fail(
+                    "validator set",
+                    format!(
+                        "a change announced at height {} is not below the header's {target}",
+                        h.height
+                    ),
+                );
+            }
+            trusted = trusted
+                .skip_to(h, &change.commit, &change.next_validators)
+                .map_err(|e| BundleError {
+                    step: "validator set",
+                    message: light_message(e),
+                })?;
+            steps.push(format!(
+                "validator set changes after height {} ({} validators, power {}), signed by the set before",
+                h.height,
+                change.next_validators.len(),
+                change.next_validators.total_power().0
+            ));
+        }
+        let signed = trusted
+            .verify_header(&self.header, &self.commit)
+            .map_err(|e| BundleError {
+                step: "commit",
+                message: light_message(e),
+            })?;
+        let trusted = trusted.next_validators;
+        steps.push(format!(
+            "header {target} (block {hash}) is signed by {} of {} voting power, more than two thirds",
+            signed.0,
+            trusted.total_power().0
+        ));
+        Ok((signed.0, trusted))
+    }
+
     /// Checks `ballots` and `all_ballots` against the `ballots_root` of the one tally the
     /// state entries prove.
     fn verify_ballots(&self, steps: &mut Vec<String>) -> Result<Vec<ProvenBallot>, BundleError> {

@@ -25,7 +25,9 @@
 //! of a block.
 
 pub mod block;
+pub mod blocklog;
 pub mod bundle;
+pub mod checkpoint;
 pub mod codec;
 pub mod crypto;
 mod error;

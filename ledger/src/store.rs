@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     block::Block,
+    blocklog,
+    checkpoint::Cosignature,
     codec,
     state::{self, AuthenticatedState, StateChanges, StateProof, StateUpdate},
     tx::Transaction,
@@ -46,7 +48,11 @@ const CF_RESULTS: &str = "results";
 const CF_STATE_NODES: &str = "state_nodes";
 const CF_STATE_VALUES: &str = "state_values";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 8] = [
+/// The block log's complete subtrees: `(level u8, index u64 BE)` → hash (`crate::blocklog`).
+const CF_BLOCK_LOG: &str = "block_log";
+/// Checkpoint cosignatures: `(size u64 BE, validator key)` → `(timestamp u64, signature)`.
+const CF_COSIGNATURES: &str = "cosignatures";
+const COLUMN_FAMILIES: [&str; 10] = [
     CF_BLOCKS,
     CF_COMMITS,
     CF_BLOCK_HASHES,
@@ -55,9 +61,14 @@ const COLUMN_FAMILIES: [&str; 8] = [
     CF_STATE_NODES,
     CF_STATE_VALUES,
     CF_META,
+    CF_BLOCK_LOG,
+    CF_COSIGNATURES,
 ];
 
 const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
+/// Leaves in the block log (equal to the latest height, except in a store written before
+/// the log existed, which [`Store::open`] brings up to date).
+const KEY_BLOCK_LOG_SIZE: &[u8] = b"block_log_size";
 
 /// Where a transaction is: the block's height and its position in the block.
 #[derive(
@@ -66,6 +77,40 @@ const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
 pub struct TxLocation {
     pub height: Height,
     pub index: u32,
+}
+
+fn log_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The store's block log with writes not yet committed on top.
+struct Overlay<'a> {
+    store: &'a Store,
+    pending: &'a std::collections::HashMap<(u8, u64), Hash>,
+}
+
+impl blocklog::HashReader for Overlay<'_> {
+    fn subtree(&self, level: u8, index: u64) -> Result<Option<Hash>> {
+        match self.pending.get(&(level, index)) {
+            Some(h) => Ok(Some(*h)),
+            None => self.store.subtree(level, index),
+        }
+    }
+}
+
+impl blocklog::HashReader for Store {
+    fn subtree(&self, level: u8, index: u64) -> Result<Option<Hash>> {
+        self.get_cf(CF_BLOCK_LOG, &log_key(level, index))?
+            .map(|b| {
+                <[u8; 32]>::try_from(b.as_slice())
+                    .map(Hash)
+                    .map_err(|_| corrupt("block log hash", "not 32 bytes"))
+            })
+            .transpose()
+    }
 }
 
 /// The durable store of one node.
@@ -91,10 +136,118 @@ impl Store {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path.as_ref(), cfs)?;
-        Ok(Store {
+        let store = Store {
             db,
             write_lock: std::sync::Mutex::new(()),
-        })
+        };
+        store.fill_block_log()?;
+        Ok(store)
+    }
+
+    /// Appends to the block log the blocks a store written before it existed holds (once,
+    /// in batches of 10,000 blocks).
+    fn fill_block_log(&self) -> Result<()> {
+        let latest = self.latest_height()?.unwrap_or(Height(0)).0;
+        let mut size = self.block_log_size()?;
+        while size < latest {
+            let mut batch = WriteBatch::default();
+            let mut pending = std::collections::HashMap::new();
+            let end = latest.min(size + 10_000);
+            while size < end {
+                let height = Height(size + 1);
+                let block = self
+                    .block(height)?
+                    .ok_or_else(|| corrupt("block", format!("block {height} is missing")))?;
+                let overlay = Overlay {
+                    store: self,
+                    pending: &pending,
+                };
+                for (level, index, hash) in blocklog::append(&overlay, size, &block.hash())? {
+                    pending.insert((level, index), hash);
+                }
+                size += 1;
+            }
+            for ((level, index), hash) in &pending {
+                batch.put_cf(self.cf(CF_BLOCK_LOG), log_key(*level, *index), hash.0);
+            }
+            batch.put_cf(self.cf(CF_META), KEY_BLOCK_LOG_SIZE, size.to_be_bytes());
+            self.write(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The number of blocks in the block log.
+    pub fn block_log_size(&self) -> Result<u64> {
+        match self.get_cf(CF_META, KEY_BLOCK_LOG_SIZE)? {
+            None => Ok(0),
+            Some(bytes) => {
+                let arr: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("block log size", "not 8 bytes"))?;
+                Ok(u64::from_be_bytes(arr))
+            }
+        }
+    }
+
+    /// Stores a validator's cosignature of the checkpoint of `size` blocks.
+    pub fn put_cosignature(&self, size: u64, c: &Cosignature) -> Result<()> {
+        let mut key = size.to_be_bytes().to_vec();
+        key.extend_from_slice(&c.key.0);
+        let mut value = c.timestamp.to_be_bytes().to_vec();
+        value.extend_from_slice(&c.signature.0);
+        self.db.put_cf(self.cf(CF_COSIGNATURES), key, value)?;
+        Ok(())
+    }
+
+    /// The cosignatures stored for the checkpoint of `size` blocks.
+    pub fn cosignatures(&self, size: u64) -> Result<Vec<Cosignature>> {
+        let prefix = size.to_be_bytes();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_COSIGNATURES),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item?;
+            if k.len() != 40 || k[..8] != prefix {
+                break;
+            }
+            let (Ok(key), Ok(ts), Ok(sig)) = (
+                <[u8; 32]>::try_from(&k[8..]),
+                <[u8; 8]>::try_from(v.get(..8).unwrap_or_default()),
+                <[u8; 64]>::try_from(v.get(8..).unwrap_or_default()),
+            ) else {
+                return Err(corrupt("cosignature", "wrong length"));
+            };
+            out.push(Cosignature {
+                key: crate::PublicKey(key),
+                timestamp: u64::from_be_bytes(ts),
+                signature: crate::Signature(sig),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The largest checkpoint size at or below `at` with stored cosignatures.
+    pub fn latest_cosigned(&self, at: u64) -> Result<Option<u64>> {
+        let mut start = at.to_be_bytes().to_vec();
+        start.extend_from_slice(&[0xff; 32]);
+        let mut iter = self.db.iterator_cf(
+            self.cf(CF_COSIGNATURES),
+            IteratorMode::From(&start, Direction::Reverse),
+        );
+        match iter.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, _) = item?;
+                let arr: [u8; 8] = k
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| corrupt("cosignature key", "too short"))?;
+                Ok(Some(u64::from_be_bytes(arr)))
+            }
+        }
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -220,6 +373,14 @@ impl Store {
         batch.put_cf(self.cf(CF_COMMITS), key, codec::encode(commit));
         batch.put_cf(self.cf(CF_BLOCK_HASHES), hash.0, key);
         batch.put_cf(self.cf(CF_RESULTS), key, results);
+        let size = self.block_log_size()?;
+        if size != height.0 - 1 {
+            return refuse(format!("the block log holds {size} blocks"));
+        }
+        for (level, index, h) in blocklog::append(self, size, &hash)? {
+            batch.put_cf(self.cf(CF_BLOCK_LOG), log_key(level, index), h.0);
+        }
+        batch.put_cf(self.cf(CF_META), KEY_BLOCK_LOG_SIZE, height.0.to_be_bytes());
         for (i, tx) in block.txs.iter().enumerate() {
             let index = u32::try_from(i).expect("blocks hold fewer than 2^32 transactions");
             batch.put_cf(

@@ -202,6 +202,7 @@ pub fn proof_bundle() -> (crate::bundle::ProofBundle, ValidatorSet) {
         readings: vec![],
         ballots: vec![],
         all_ballots: vec![],
+        checkpoint: None,
     };
     (bundle, set)
 }

@@ -10,7 +10,8 @@
 use std::{io, time::Duration};
 
 use acta_ledger::{
-    codec, Block, Commit, Evidence, Hash, Height, SignedProposal, SignedVote, Transaction,
+    codec, Block, Commit, Evidence, Hash, Height, PublicKey, Signature, SignedProposal, SignedVote,
+    Transaction,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -43,6 +44,14 @@ pub enum Gossip {
         height: Height,
     },
     Evidence(Evidence),
+    /// A validator's cosignature of the checkpoint of `size` blocks
+    /// (`acta_ledger::checkpoint`).
+    Cosignature {
+        size: u64,
+        key: PublicKey,
+        timestamp: u64,
+        signature: Signature,
+    },
 }
 
 /// A txs-topic message: transactions the sender admitted to its mempool, sent together so

@@ -29,6 +29,7 @@ use acta_contracts::{
 };
 use acta_ledger::{
     block::Header,
+    checkpoint::{Checkpoint, Cosignature, CHECKPOINT_INTERVAL},
     light::verify_commit,
     state::{AuthenticatedState, StateUpdate},
     store::Store,
@@ -203,6 +204,8 @@ pub struct Node {
     /// This validator's own messages at `height`, re-sent while the height is undecided.
     own: Vec<Message>,
     evidence: Vec<Evidence>,
+    /// Cosignatures of checkpoints this node has not committed yet, checked once it has.
+    pending_cosignatures: Vec<(u64, Cosignature)>,
     /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
     tx_outbox: Vec<Transaction>,
     /// When this validator last sent one of its proposals.
@@ -392,6 +395,7 @@ impl Node {
             awaiting_check: HashSet::new(),
             own: Vec::new(),
             evidence: Vec::new(),
+            pending_cosignatures: Vec::new(),
             tx_outbox: Vec::new(),
             proposal_sent_at: None,
             timers: BTreeMap::new(),
@@ -903,6 +907,51 @@ impl Node {
         self.publish(Gossip::Status {
             height: block.height(),
         });
+        self.cosign(&block)?;
+        Ok(())
+    }
+
+    /// At a checkpoint height, cosigns the block log's checkpoint if this node's key is in
+    /// the set that signed the block, and checks the cosignatures that arrived early.
+    fn cosign(&mut self, block: &Block) -> Result<()> {
+        let size = block.height().0;
+        if size.is_multiple_of(CHECKPOINT_INTERVAL)
+            && self
+                .validators(block.height())?
+                .index_of(&self.key.public())
+                .is_some()
+        {
+            let checkpoint = Checkpoint::of(self.store.as_ref(), &self.spec.chain_id, size)?;
+            let c = Cosignature::sign(&self.key, &checkpoint, block.header.time.0 / 1000);
+            self.store.put_cosignature(size, &c)?;
+            self.publish(Gossip::Cosignature {
+                size,
+                key: c.key,
+                timestamp: c.timestamp,
+                signature: c.signature,
+            });
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_cosignatures)
+            .into_iter()
+            .partition(|(s, _)| *s <= size);
+        self.pending_cosignatures = waiting;
+        for (s, c) in ready {
+            if let Err(e) = self.check_cosignature(s, &c) {
+                debug!("a cosignature of checkpoint {s} does not hold: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a validator's cosignature of the committed checkpoint of `size` blocks and
+    /// keeps it.
+    fn check_cosignature(&self, size: u64, c: &Cosignature) -> Result<()> {
+        if self.validators(Height(size))?.index_of(&c.key).is_none() {
+            bail!("{} did not sign block {size}", c.key);
+        }
+        let checkpoint = Checkpoint::of(self.store.as_ref(), &self.spec.chain_id, size)?;
+        c.verify(&checkpoint)?;
+        self.store.put_cosignature(size, c)?;
         Ok(())
     }
 
@@ -1015,6 +1064,43 @@ impl Node {
                 }
                 self.hand_to_core(Message::Proposal(proposal))?;
                 Ok(MessageAcceptance::Accept)
+            }
+            Gossip::Cosignature {
+                size,
+                key,
+                timestamp,
+                signature,
+            } => {
+                /// The most cosignatures kept waiting for their block.
+                const PENDING_MAX: usize = 256;
+                let c = Cosignature {
+                    key,
+                    timestamp,
+                    signature,
+                };
+                if size == 0 || !size.is_multiple_of(CHECKPOINT_INTERVAL) {
+                    return Ok(MessageAcceptance::Reject);
+                }
+                let latest = self.height.0 - 1;
+                if size > latest {
+                    // Not committed here yet: checked once it is, if not too far ahead.
+                    // Only from a current validator, so others cannot crowd the buffer.
+                    if size <= latest + 2 * CHECKPOINT_INTERVAL
+                        && self.schedule.validators().index_of(&c.key).is_some()
+                        && self.pending_cosignatures.len() < PENDING_MAX
+                    {
+                        self.pending_cosignatures.push((size, c));
+                        return Ok(MessageAcceptance::Accept);
+                    }
+                    return Ok(MessageAcceptance::Ignore);
+                }
+                Ok(match self.check_cosignature(size, &c) {
+                    Ok(()) => MessageAcceptance::Accept,
+                    Err(e) => {
+                        debug!("a cosignature of checkpoint {size} does not hold: {e}");
+                        MessageAcceptance::Reject
+                    }
+                })
             }
             Gossip::Evidence(e) => {
                 /// The most pieces of evidence kept waiting for a block.

@@ -19,6 +19,7 @@ use std::{
 use acta_contracts::{audit, tally};
 use acta_ledger::{
     bundle::{ProofBundle, ReadingEntry, TrustAnchor},
+    checkpoint::SignedCheckpoint,
     merkle,
     records::{
         BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
@@ -1266,6 +1267,100 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     api.refused(
         "/state/{namespace}/{key}",
         "/state/nonce/xyz",
+        400,
+        "bad_request",
+    );
+
+    // --- Checkpoints: the block log's C2SP note, cosigned by more than two thirds of the
+    // power, is a trust root for any proven answer; two checkpoints are consistent.
+    let anchor = TrustAnchor {
+        chain_id: chain.clone(),
+        validators: genesis.clone(),
+    };
+    let origin = acta_ledger::checkpoint::origin(&chain);
+    let latest_checkpoint = |after: u64| -> SignedCheckpoint {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let a = api.call("GET", "/checkpoint", "/checkpoint", None);
+            if a.status == 200 {
+                let (signed, _) = SignedCheckpoint::open(&a.text(), &origin, &genesis)
+                    .unwrap_or_else(|e| panic!("{e}: {}", a.text()));
+                if signed.checkpoint.size > after {
+                    return signed;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint after {after}: {}",
+                a.text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let first = latest_checkpoint(0);
+    let size = first.checkpoint.size;
+    assert_eq!(size % acta_ledger::checkpoint::CHECKPOINT_INTERVAL, 0);
+    let v = api.ok(
+        "/credentials/{id}",
+        &format!("/credentials/{resident_credential}?prove=true&height={size}&checkpoint={size}"),
+    );
+    let audited = audit::verify_against(&v, &anchor, &first.checkpoint).unwrap();
+    assert!(
+        audited
+            .verified
+            .steps
+            .iter()
+            .any(|s| s.contains("of checkpoint")),
+        "{:?}",
+        audited.verified.steps
+    );
+    // The same bundle against another checkpoint, or with another header, fails.
+    let mut other = first.checkpoint.clone();
+    other.root = Hash::digest(b"another log");
+    assert_eq!(
+        audit::verify_against(&v, &anchor, &other).unwrap_err().step,
+        "checkpoint"
+    );
+    let mut forged = v.clone();
+    forged["proof"]["header"]["time"] = json!(1);
+    assert_eq!(
+        audit::verify_against(&forged, &anchor, &first.checkpoint)
+            .unwrap_err()
+            .step,
+        "checkpoint"
+    );
+    api.refused(
+        "/credentials/{id}",
+        &format!("/credentials/{resident_credential}?checkpoint={size}"),
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/credentials/{id}",
+        &format!(
+            "/credentials/{resident_credential}?prove=true&height={size}&checkpoint={}",
+            size - 1
+        ),
+        400,
+        "bad_request",
+    );
+    let second = latest_checkpoint(size);
+    let proof = api.ok(
+        "/checkpoint/consistency",
+        &format!(
+            "/checkpoint/consistency?from={size}&to={}",
+            second.checkpoint.size
+        ),
+    );
+    let proof: acta_ledger::merkle::ConsistencyProof = serde_json::from_value(proof).unwrap();
+    second
+        .checkpoint
+        .verify_extends(&first.checkpoint, &proof)
+        .unwrap();
+    assert!(second.checkpoint.verify_extends(&other, &proof).is_err());
+    api.refused(
+        "/checkpoint/consistency",
+        "/checkpoint/consistency?from=5&to=4",
         400,
         "bad_request",
     );

@@ -12,6 +12,7 @@ use std::{
 use acta_contracts::{audit, budget::NS_TALLY};
 use acta_ledger::{
     bundle::{ProofBundle, ReadingEntry, TrustAnchor},
+    checkpoint::{self, SignedCheckpoint},
     merkle,
     records::{
         BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
@@ -328,14 +329,49 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     Ok(())
 }
 
-/// An auditor takes one reading, asks one node (not the one the sensor used) for a proof
-/// of its batch, adds the reading with its inclusion proof, and checks it offline against
-/// the genesis file alone: the bundle, and every field of the answer beside it.
+/// An auditor takes one reading and checks it offline against a checkpoint: it fetches the
+/// latest checkpoint (a C2SP note) from one node and opens it with the genesis validators
+/// (more than two thirds of the power must have cosigned), asks another node for a proof of
+/// the reading's batch against that checkpoint, adds the reading with its inclusion proof,
+/// and verifies the bundle and every field of the answer beside it.
 fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
     let (_, spec) = acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json"))?;
+    let anchor = TrustAnchor {
+        chain_id: spec.chain_id.clone(),
+        validators: spec.validators.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (signed, power) = loop {
+        let a = acta_node::devnet::http(
+            &net.nodes[3].rpc,
+            "GET",
+            "/checkpoint",
+            None,
+            Duration::from_secs(10),
+        )?;
+        if a.status == 200 {
+            break SignedCheckpoint::open(
+                &a.text(),
+                &checkpoint::origin(&spec.chain_id),
+                &spec.validators,
+            )
+            .map_err(|e| anyhow!("the checkpoint does not open: {e}"))?;
+        }
+        if Instant::now() > deadline {
+            bail!("no cosigned checkpoint within 30 s: {}", a.text());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let size = signed.checkpoint.size;
+    acta_node::outln!(
+        "== an auditor takes checkpoint {size} of node3 (root {}), cosigned by {} of {} genesis voting power",
+        signed.checkpoint.root,
+        power.0,
+        spec.validators.total_power().0
+    );
     let (code, mut v) = acta_node::devnet::get(
         &net.nodes[2].rpc,
-        &format!("/devices/{device}/attestations/0?prove=true"),
+        &format!("/devices/{device}/attestations/0?prove=true&height={size}&checkpoint={size}"),
     )?;
     if code != 200 {
         bail!("proof of batch 0 ({code}): {v}");
@@ -349,18 +385,15 @@ fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
         proof: merkle::inclusion_proof(&leaves, index)?,
     }];
     v["proof"] = serde_json::to_value(&bundle)?;
-    let anchor = TrustAnchor {
-        chain_id: spec.chain_id.clone(),
-        validators: spec.validators.clone(),
-    };
-    let report = audit::verify(&v, &anchor).map_err(|e| anyhow!("the audit failed: {e}"))?;
+    let report = audit::verify_against(&v, &anchor, &signed.checkpoint)
+        .map_err(|e| anyhow!("the audit failed: {e}"))?;
     // The bundle proves what the auditor asked about: this device's batch 0.
     match report.verified.readings.as_slice() {
         [r] if r.device == *device && r.sequence == 0 && r.index == index as u64 => {}
         other => bail!("the bundle proves another reading: {other:?}"),
     }
     acta_node::outln!(
-        "== an auditor verified reading {index} ({}) offline against the genesis:",
+        "   and verifies reading {index} ({}) offline against it, from node2's bundle:",
         String::from_utf8_lossy(&readings[index])
     );
     for step in &report.verified.steps {
@@ -373,13 +406,13 @@ fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
     let mut forged = v.clone();
     forged["proof"]["readings"][0]["reading"] =
         serde_json::json!(hex::encode(br#"{"t":0,"pm25":3}"#));
-    match audit::verify(&forged, &anchor) {
+    match audit::verify_against(&forged, &anchor, &signed.checkpoint) {
         Ok(_) => bail!("a forged reading verified"),
-        Err(e) => acta_node::outln!("   and a forged reading fails: {e}"),
+        Err(e) => acta_node::outln!("   a forged reading fails: {e}"),
     }
     let mut forged = v.clone();
     forged["attestation"]["batch"]["reading_count"] = serde_json::json!(1);
-    match audit::verify(&forged, &anchor) {
+    match audit::verify_against(&forged, &anchor, &signed.checkpoint) {
         Ok(_) => bail!("a forged field verified"),
         Err(e) => acta_node::outln!("   and so does an edited field: {e}"),
     }

@@ -10,7 +10,9 @@ use acta_contracts::{
     Outcome, Receipt,
 };
 use acta_ledger::{
+    blocklog,
     bundle::TxEntry,
+    checkpoint::{Checkpoint, SignedCheckpoint},
     merkle,
     store::{Store, TxLocation},
     Hash, Height, Transaction,
@@ -31,7 +33,7 @@ use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 
 use super::{
     blocking, ok,
-    read::{bundle, resolve_height},
+    read::{bundle, checkpoint_entry, resolve_height},
     Api, ApiError, ApiResult, ReadParams,
 };
 use crate::{
@@ -408,6 +410,7 @@ fn committed_tx(
     spec: &ChainSpec,
     id: Hash,
     prove: bool,
+    checkpoint: Option<u64>,
 ) -> Result<Option<Value>, ApiError> {
     let Some(loc) = store.tx_location(&id).map_err(ApiError::internal)? else {
         return Ok(None);
@@ -451,7 +454,7 @@ fn committed_tx(
             result: leaves[i].clone(),
             result_proof: merkle::inclusion_proof(&leaf_hashes, i).map_err(ApiError::internal)?,
         };
-        let b = bundle(
+        let mut b = bundle(
             store,
             spec,
             loc.height,
@@ -459,6 +462,7 @@ fn committed_tx(
             Vec::new(),
             Some(entry),
         )?;
+        b.checkpoint = checkpoint_entry(store, loc.height, checkpoint)?;
         answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
     }
     Ok(Some(answer))
@@ -477,10 +481,15 @@ pub async fn tx(
             "a transaction has one height; leave out ?height=",
         ));
     }
-    let prove = params.prove;
+    let (prove, checkpoint) = (params.prove, params.checkpoint);
+    if checkpoint.is_some() && !prove {
+        return Err(ApiError::bad_request(
+            "checkpoint= proves the header in a checkpoint's log: it needs prove=true",
+        ));
+    }
     let lookup = || {
         let (store, spec) = (api.node.store.clone(), api.node.spec.clone());
-        blocking(move || committed_tx(&store, &spec, id, prove))
+        blocking(move || committed_tx(&store, &spec, id, prove, checkpoint))
     };
     if let Some(answer) = lookup().await? {
         return ok(answer);
@@ -611,6 +620,11 @@ pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>
                     "no proof at height 0: the genesis set is in the genesis file",
                 ));
             }
+            if params.checkpoint.is_some() {
+                return Err(ApiError::bad_request(
+                    "a checkpoint does not name validator sets: prove /validators against the genesis",
+                ));
+            }
             let b = bundle(
                 store,
                 &api.node.spec,
@@ -622,6 +636,77 @@ pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>
             answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
         }
         ok(answer)
+    })
+    .await
+}
+
+/// The most checkpoint sizes looked at, newest first, for one with a quorum of cosignatures.
+const CHECKPOINTS_SCANNED: usize = 16;
+
+/// `GET /checkpoint`: the latest checkpoint of the block log cosigned by validators holding
+/// more than two thirds of the power of the set that signed its last block, as a C2SP
+/// signed note (`text/plain`).
+pub async fn checkpoint(State(api): State<Api>) -> ApiResult {
+    blocking(move || {
+        let store = &api.node.store;
+        let mut at = store.block_log_size().map_err(ApiError::internal)?;
+        for _ in 0..CHECKPOINTS_SCANNED {
+            let Some(size) = store.latest_cosigned(at).map_err(ApiError::internal)? else {
+                break;
+            };
+            let set = validators_at(store.as_ref(), Height(size)).map_err(ApiError::internal)?;
+            let cosignatures = store.cosignatures(size).map_err(ApiError::internal)?;
+            let power: u64 = cosignatures
+                .iter()
+                .filter_map(|c| set.index_of(&c.key).and_then(|i| set.get(i)))
+                .map(|v| v.power.0)
+                .sum();
+            if set.is_quorum(acta_ledger::VotingPower(power)) {
+                let signed = SignedCheckpoint {
+                    checkpoint: Checkpoint::of(store.as_ref(), &api.node.spec.chain_id, size)
+                        .map_err(ApiError::internal)?,
+                    cosignatures,
+                };
+                return Ok(super::text("text/plain; charset=utf-8", signed.note()));
+            }
+            if size == 0 {
+                break;
+            }
+            at = size - 1;
+        }
+        Err(ApiError::not_found(
+            "no checkpoint is cosigned by more than two thirds of the power yet",
+        ))
+    })
+    .await
+}
+
+/// `?from=` and `?to=` of a consistency proof.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyParams {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// `GET /checkpoint/consistency?from=M&to=N`: the RFC 9162 proof that the block log of `M`
+/// blocks is a prefix of the log of `N` blocks (two checkpoints of one chain).
+pub async fn consistency(
+    State(api): State<Api>,
+    Query(params): Query<ConsistencyParams>,
+) -> ApiResult {
+    blocking(move || {
+        let store = &api.node.store;
+        let latest = store.block_log_size().map_err(ApiError::internal)?;
+        if params.from > params.to || params.to > latest {
+            return Err(ApiError::bad_request(format!(
+                "from {} and to {} must satisfy from <= to <= {latest} (the blocks committed)",
+                params.from, params.to
+            )));
+        }
+        let proof = blocklog::consistency_proof(store.as_ref(), params.from, params.to)
+            .map_err(ApiError::internal)?;
+        ok(serde_json::to_value(proof).map_err(ApiError::internal)?)
     })
     .await
 }

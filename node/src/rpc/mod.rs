@@ -157,6 +157,9 @@ pub struct ReadParams {
     pub height: Option<u64>,
     #[serde(default)]
     pub prove: bool,
+    /// With `prove`: also prove the header's block in the log of the checkpoint of this
+    /// many blocks, so that the bundle verifies against that checkpoint.
+    pub checkpoint: Option<u64>,
 }
 
 /// `?from=` and `?limit=` of lists.
@@ -168,6 +171,7 @@ pub struct PageParams {
     pub limit: Option<u64>,
     #[serde(default)]
     pub prove: bool,
+    pub checkpoint: Option<u64>,
 }
 
 pub use acta_contracts::answer::{PAGE_DEFAULT, PAGE_MAX};
@@ -204,6 +208,12 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
         (Method::GET, "/events/blocks", get(chain::block_events)),
         (Method::GET, "/events/txs/{hash}", get(chain::tx_events)),
         (Method::GET, "/validators", get(chain::validators)),
+        (Method::GET, "/checkpoint", get(chain::checkpoint)),
+        (
+            Method::GET,
+            "/checkpoint/consistency",
+            get(chain::consistency),
+        ),
         (Method::GET, "/council", get(records::council)),
         (
             Method::GET,

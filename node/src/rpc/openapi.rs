@@ -31,6 +31,14 @@ fn height() -> Value {
     )
 }
 
+fn checkpoint() -> Value {
+    query(
+        "checkpoint",
+        "With `prove=true`: also prove the header's block in the block log of the checkpoint of this many blocks (`proof.checkpoint`), so that the bundle verifies against that checkpoint (`GET /checkpoint`) instead of the chain of headers. From the height read to the latest height.",
+        u64_schema(),
+    )
+}
+
 fn prove() -> Value {
     query(
         "prove",
@@ -277,6 +285,11 @@ fn schemas() -> Value {
             "value": { "type": "string", "nullable": true, "description": "Value bytes, hex; null proves absence." },
             "proof": string("Borsh StateProof, hex."),
         })),
+        "ConsistencyProof": obj(&["old_size", "new_size", "path"], json!({
+            "old_size": int("Blocks in the older log."),
+            "new_size": int("Blocks in the newer log."),
+            "path": array(schema_ref("Hash")),
+        })),
         "InclusionProof": obj(&["leaf_index", "tree_size", "path"], json!({
             "leaf_index": int("Leaf position."),
             "tree_size": int("Leaves in the tree."),
@@ -309,6 +322,10 @@ fn schemas() -> Value {
                 "proof": schema_ref("InclusionProof"),
             }))),
             "all_ballots": array(string("A BudgetBallot's borsh, hex; every ballot of the round, in index order.")),
+            "checkpoint": obj(&["size", "proof"], json!({
+                "size": int("The checkpoint's number of blocks."),
+                "proof": schema_ref("InclusionProof"),
+            })),
         })),
         "DidResolution": with_proof(&["didDocument", "didResolutionMetadata", "didDocumentMetadata"], json!({
             "@context": string("DID resolution context."),
@@ -529,8 +546,8 @@ fn schemas() -> Value {
 }
 
 fn paths() -> Value {
-    let read = || vec![height(), prove()];
-    let page = || vec![height(), from(), limit(), prove()];
+    let read = || vec![height(), prove(), checkpoint()];
+    let page = || vec![height(), from(), limit(), prove(), checkpoint()];
     let mut p = Map::new();
     let mut add = |path: &str, method: &str, op: Value| {
         let entry = p.entry(path.to_string()).or_insert_with(|| json!({}));
@@ -656,7 +673,7 @@ fn paths() -> Value {
         op(
             "A transaction with its result (or pending)",
             "chain",
-            vec![hash(), prove()],
+            vec![hash(), prove(), checkpoint()],
             schema_ref("TxAnswer"),
         ),
     );
@@ -679,6 +696,35 @@ fn paths() -> Value {
             "chain",
             read(),
             schema_ref("ValidatorSetAnswer"),
+        ),
+    );
+    let mut cp = op(
+        "The latest checkpoint of the block log (C2SP tlog-checkpoint), cosigned by validators holding more than two thirds of the power (C2SP tlog-cosignature), as a signed note",
+        "chain",
+        vec![],
+        json!({ "type": "string" }),
+    );
+    cp["responses"]["200"]["content"] = json!({ "text/plain": { "schema": { "type": "string", "description": "origin, size and base64 root lines, a blank line, then one `— name base64` line per cosignature." } } });
+    add("/checkpoint", "get", cp);
+    add(
+        "/checkpoint/consistency",
+        "get",
+        op(
+            "The RFC 9162 consistency proof between the block log of `from` blocks and of `to` blocks",
+            "chain",
+            vec![
+                {
+                    let mut q = query("from", "The older checkpoint's size.", u64_schema());
+                    q["required"] = json!(true);
+                    q
+                },
+                {
+                    let mut q = query("to", "The newer checkpoint's size (at most the latest height).", u64_schema());
+                    q["required"] = json!(true);
+                    q
+                },
+            ],
+            schema_ref("ConsistencyProof"),
         ),
     );
     add(

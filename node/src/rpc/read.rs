@@ -7,9 +7,10 @@ use acta_contracts::{
     staking::{NS_VALIDATORS, SET_KEY},
 };
 use acta_ledger::{
+    blocklog,
     bundle::{
-        BallotEntry, ProofBundle, SetChange, StateEntry, TxEntry, BUNDLE_CHANGES_MAX,
-        BUNDLE_VERSION,
+        BallotEntry, CheckpointEntry, ProofBundle, SetChange, StateEntry, TxEntry,
+        BUNDLE_CHANGES_MAX, BUNDLE_VERSION,
     },
     codec, merkle,
     state::{state_key, AuthenticatedState},
@@ -57,6 +58,8 @@ pub struct Reader<'a> {
     prove: bool,
     entries: Vec<StateEntry>,
     pub ballot_proofs: BallotProofs,
+    /// Also prove the header in the log of the checkpoint of this many blocks.
+    pub checkpoint: Option<u64>,
     ballots: Vec<BallotEntry>,
     all_ballots: Vec<Vec<u8>>,
 }
@@ -89,6 +92,7 @@ impl<'a> Reader<'a> {
             prove,
             entries: Vec::new(),
             ballot_proofs: BallotProofs::State,
+            checkpoint: None,
             ballots: Vec::new(),
             all_ballots: Vec::new(),
         })
@@ -154,6 +158,7 @@ impl<'a> Reader<'a> {
             self.entries,
             None,
         )?;
+        b.checkpoint = checkpoint_entry(self.store, self.height, self.checkpoint)?;
         b.ballots = self.ballots;
         b.all_ballots = self.all_ballots;
         Ok(Some(b))
@@ -189,7 +194,27 @@ pub fn bundle(
         readings: Vec::new(),
         ballots: Vec::new(),
         all_ballots: Vec::new(),
+        checkpoint: None,
     })
+}
+
+/// The proof of the block at `height` in the log of the checkpoint of `size` blocks.
+pub fn checkpoint_entry(
+    store: &Store,
+    height: Height,
+    size: Option<u64>,
+) -> Result<Option<CheckpointEntry>, ApiError> {
+    let Some(size) = size else {
+        return Ok(None);
+    };
+    let latest = store.block_log_size().map_err(ApiError::internal)?;
+    if size < height.0 || size > latest {
+        return Err(ApiError::bad_request(format!(
+            "checkpoint {size} cannot prove block {height}: give a size from {height} to {latest}"
+        )));
+    }
+    let proof = blocklog::inclusion_proof(store, height.0 - 1, size).map_err(ApiError::internal)?;
+    Ok(Some(CheckpointEntry { size, proof }))
 }
 
 /// The validator-set changes a verifier must follow from the genesis to the header at

@@ -88,10 +88,16 @@ async fn read_with(
     extra: Option<Unproven>,
     prepare: Option<Prepare>,
 ) -> ApiResult {
+    if params.checkpoint.is_some() && !params.prove {
+        return Err(ApiError::bad_request(
+            "checkpoint= proves the header in a checkpoint's log: it needs prove=true",
+        ));
+    }
     blocking(move || {
         let store = &api.node.store;
         let height = resolve_height(store, params.height)?;
         let mut reader = Reader::new(store, &api.node.spec, height, params.prove)?;
+        reader.checkpoint = params.checkpoint;
         if let (Some(prepare), true) = (prepare, params.prove) {
             prepare(&mut reader, &query)?;
         }
@@ -120,6 +126,7 @@ fn page(page: &PageParams) -> Result<(ReadParams, u64), ApiError> {
         ReadParams {
             height: page.height,
             prove: page.prove,
+            checkpoint: page.checkpoint,
         },
         page.limit()?,
     ))
