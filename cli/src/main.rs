@@ -721,13 +721,23 @@ fn audit_tally(ctx: &Ctx, round: u64, genesis: &Path, out: Option<PathBuf>) -> R
         .map_err(|e| anyhow!("the proven round {round}: {e}"))?;
     let projects: Vec<BudgetProject> = serde_json::from_value(proven("projects"))
         .map_err(|e| anyhow!("the proven projects of round {round}: {e}"))?;
-    let ballots: Vec<BudgetBallot> = audited
-        .verified
-        .ballots
-        .iter()
-        .map(|b| b.ballot.clone())
-        .collect();
     let stored = proven("result");
+    // Every tallied ballot, each once, in index order: the root was recomputed over exactly
+    // these (`all_ballots`), so none can be left out of the replay.
+    let proven_ballots = &audited.verified.ballots;
+    let complete = audited.bundle.ballots.is_empty()
+        && stored["voters"].as_u64() == Some(proven_ballots.len() as u64)
+        && proven_ballots
+            .iter()
+            .enumerate()
+            .all(|(i, b)| b.index == i as u64);
+    if !complete {
+        return Err(anyhow!(
+            "the node's answer for round {round} does not prove all {} of its ballots against the tallied root",
+            stored["voters"]
+        ));
+    }
+    let ballots: Vec<BudgetBallot> = proven_ballots.iter().map(|b| b.ballot.clone()).collect();
     let profile: RuleProfile = serde_json::from_value(stored["rule"].clone())
         .map_err(|e| anyhow!("the proven result of round {round} names no rule: {e}"))?;
     let bytes = tally::pb::write(&budget::election(&r, &projects, &ballots));

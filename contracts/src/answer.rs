@@ -522,23 +522,27 @@ fn ballot_json(index: u64, b: &BudgetBallot) -> Value {
     json!({ "index": index, "voter": b.voter, "projects": b.projects, "cast": b.cast })
 }
 
-/// `GET /txs/{hash}` for a committed transaction: `message` is the refusal's explanation,
-/// which is not part of the block's results (so a proven answer leaves it out).
+/// `GET /txs/{hash}` for a committed transaction: `index` is its position in the block and
+/// `message` the refusal's explanation; a proven answer leaves both out (the header does
+/// not commit to the number of transactions, and messages are not in the block's results).
 pub fn tx_answer(
     tx: &Transaction,
     height: Height,
-    index: u64,
+    index: Option<u64>,
     outcome: &Outcome,
     message: Option<&str>,
 ) -> Value {
-    json!({
+    let mut v = json!({
         "hash": tx.id(),
         "status": "committed",
         "height": height.0,
-        "index": index,
         "tx": tx,
         "result": result_json(outcome, message),
-    })
+    });
+    if let Some(i) = index {
+        v["index"] = json!(i);
+    }
+    v
 }
 
 /// A transaction's outcome as the API shows it, with the refusal's message if known.

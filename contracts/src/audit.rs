@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use acta_ledger::{
     bundle::{BundleError, ProofBundle, TrustAnchor, Verified},
     checkpoint::Checkpoint,
-    Hash, Height, Receipt, Timestamp, Transaction,
+    Height, Receipt, Timestamp, Transaction,
 };
 use serde_json::Value;
 
@@ -107,12 +107,11 @@ fn proven_answer(
     target: &str,
 ) -> Result<Value, BundleError> {
     let height = verified.height;
-    let path = target.split('?').next().unwrap_or("");
-    if let Some(id) = path.strip_prefix("/txs/") {
+    if let Some(id) = target.strip_prefix("/txs/") {
         let (Some(t), Some((proven_id, result))) = (&bundle.tx, &verified.tx) else {
             return fail(format!("the answer to {target} needs a proven transaction"));
         };
-        if Hash::from_hex(id).ok() != Some(*proven_id) {
+        if id != proven_id.to_hex() {
             return fail(format!(
                 "the request names transaction {id}, the proof proves {proven_id}"
             ));
@@ -126,15 +125,11 @@ fn proven_answer(
                 step: "answer",
                 message: format!("the proven result: {e}"),
             })?;
-        return Ok(answer::tx_answer(
-            &tx,
-            height,
-            t.tx_proof.leaf_index,
-            &receipt.outcome,
-            None,
-        ));
+        // The header does not commit to the number of transactions, so a proof's position
+        // is not proven: a proven answer leaves `index` out.
+        return Ok(answer::tx_answer(&tx, height, None, &receipt.outcome, None));
     }
-    if path == "/validators" {
+    if target == "/validators" {
         let Some(set) = &verified.validators else {
             return fail(
                 "a checkpoint does not name validator sets: verify this answer against the genesis",
@@ -151,17 +146,29 @@ fn proven_answer(
         step: "answer",
         message: format!("the bundle's request: {e}"),
     })?;
+    if query.target() != target {
+        return fail(format!(
+            "the bundle's request {target:?} is not written as the node writes it ({:?})",
+            query.target()
+        ));
+    }
     let mut values: HashMap<(String, Vec<u8>), Option<Vec<u8>>> = verified
         .state
         .iter()
         .map(|(ns, key, value)| ((ns.clone(), key.clone()), value.clone()))
         .collect();
-    // Ballots proven by the tally's root stand for the state values they were read from.
-    for b in &verified.ballots {
-        values.insert(
-            (NS_BALLOT.to_string(), ballot_key(b.round, b.index)),
-            Some(acta_ledger::codec::encode(&b.ballot)),
-        );
+    // Ballots proven by the tally's root stand for the state values they were read from;
+    // then no ballot may come from a state proof as well.
+    if !verified.ballots.is_empty() {
+        if verified.state.iter().any(|(ns, _, _)| ns == NS_BALLOT) {
+            return fail("ballots are proven both by state proofs and by the tally's root");
+        }
+        for b in &verified.ballots {
+            values.insert(
+                (NS_BALLOT.to_string(), ballot_key(b.round, b.index)),
+                Some(b.bytes.clone()),
+            );
+        }
     }
     let mut source = Proven {
         height,

@@ -243,6 +243,8 @@ pub struct ProvenBallot {
     /// Its position among the round's ballots.
     pub index: u64,
     pub ballot: crate::records::BudgetBallot,
+    /// The proven bytes (the ballot's borsh encoding).
+    pub bytes: Vec<u8>,
 }
 
 /// A reading a bundle proved to be in an attested batch.
@@ -317,12 +319,24 @@ impl ProofBundle {
                         "the bundle holds no proof against a checkpoint: read it again with &checkpoint=SIZE",
                     );
                 };
-                if entry.size != checkpoint.size || entry.proof.leaf_index + 1 != target.0 {
+                if checkpoint.origin != crate::checkpoint::origin(chain_id) {
                     return fail(
                         "checkpoint",
                         format!(
-                            "the bundle proves block {} in a log of {} blocks; the checkpoint has {}",
-                            entry.proof.leaf_index + 1,
+                            "the checkpoint is of {}, not of chain {chain_id}",
+                            checkpoint.origin
+                        ),
+                    );
+                }
+                if entry.size != checkpoint.size
+                    || target.0.checked_sub(1) != Some(entry.proof.leaf_index)
+                {
+                    return fail(
+                        "checkpoint",
+                        format!(
+                            "the bundle proves leaf {} (block {target} is leaf {}) in a log of {} blocks; the checkpoint has {}",
+                            entry.proof.leaf_index,
+                            target.0.saturating_sub(1),
                             entry.size,
                             checkpoint.size
                         ),
@@ -344,7 +358,18 @@ impl ProofBundle {
 
         let mut attestation = None;
         let mut proven_state = Vec::with_capacity(self.state.len());
+        let mut keys = std::collections::HashSet::with_capacity(self.state.len());
         for entry in &self.state {
+            if !keys.insert((entry.namespace.as_str(), entry.key.as_slice())) {
+                return fail(
+                    "state",
+                    format!(
+                        "{}/{} is given twice",
+                        entry.namespace,
+                        hex::encode(&entry.key)
+                    ),
+                );
+            }
             let key = state_key_checked(&entry.namespace, &entry.key)?;
             let proof = StateProof::decode(&entry.proof).map_err(|e| BundleError {
                 step: "state",
@@ -642,6 +667,7 @@ impl ProofBundle {
                     round: record.round,
                     index: i as u64,
                     ballot: decode(b)?,
+                    bytes: b.clone(),
                 });
             }
             steps.push(format!(
@@ -649,8 +675,18 @@ impl ProofBundle {
                 record.round
             ));
         }
+        if !self.all_ballots.is_empty() && !self.ballots.is_empty() {
+            return fail(
+                "ballots",
+                "the bundle gives ballots both in full and one by one; a bundle does one or the other",
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
         for b in &self.ballots {
             let index = b.proof.leaf_index;
+            if !seen.insert(index) {
+                return fail("ballots", format!("ballot {index} is given twice"));
+            }
             if b.proof.tree_size != record.voters {
                 return fail(
                     "ballots",
@@ -675,6 +711,7 @@ impl ProofBundle {
                 round: record.round,
                 index,
                 ballot: decode(&b.ballot)?,
+                bytes: b.ballot.clone(),
             });
             steps.push(format!(
                 "ballot {index} is one of the {} that round {} tallied",
@@ -723,10 +760,15 @@ fn light_message(e: crate::Error) -> String {
 }
 
 fn state_key_checked(namespace: &str, key: &[u8]) -> Result<Hash, BundleError> {
-    if namespace.is_empty() || namespace.len() > 64 {
+    if namespace.is_empty()
+        || namespace.len() > 64
+        || !namespace
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    {
         return fail(
             "state",
-            format!("namespace {namespace:?} is not 1 to 64 bytes"),
+            format!("namespace {namespace:?} is not 1 to 64 characters of a-z 0-9 _"),
         );
     }
     Ok(state_key(namespace, key))

@@ -790,7 +790,16 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     // The refusal's words are not in the block's results: a proven answer leaves them out.
     let v = api.ok("/txs/{hash}", &format!("/txs/{}?prove=true", refused.id()));
     assert!(v["result"].get("message").is_none(), "{v}");
+    assert!(v.get("index").is_none(), "a position is not proven: {v}");
     verified(&v, &chain, &genesis);
+    // A request written otherwise than the node writes it is refused.
+    let mut upper = v.clone();
+    upper["proof"]["query"] = json!(format!("/txs/{}", refused.id().to_hex().to_uppercase()));
+    let anchor = TrustAnchor {
+        chain_id: chain.clone(),
+        validators: genesis.clone(),
+    };
+    assert!(audit::verify(&upper, &anchor).is_err());
     api.refused(
         "/txs/{hash}",
         &format!("/txs/{}", Hash::digest(b"nothing")),
@@ -1213,6 +1222,22 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     t.ballots[0].ballot[20] ^= 1;
     let e = step(&t);
     assert!(e.message.contains("not among those round 0 tallied"), "{e}");
+    let mut t = b.clone();
+    t.ballots.push(t.ballots[0].clone());
+    assert!(step(&t).message.contains("given twice"), "{}", step(&t));
+    let mut t = b.clone();
+    t.all_ballots = vec![t.ballots[0].ballot.clone()];
+    assert!(
+        step(&t).message.contains("one or the other"),
+        "{}",
+        step(&t)
+    );
+    let mut t = b.clone();
+    t.state.push(t.state[0].clone());
+    assert!(step(&t).message.contains("given twice"), "{}", step(&t));
+    let mut t = b.clone();
+    t.state[0].namespace = "budget_tally\nok  forged".into();
+    assert_eq!(step(&t).step, "state");
     api.refused(
         "/budget/rounds/{id}/ballots/{did}",
         &format!("/budget/rounds/0/ballots/{}", did(&agency)),
@@ -1319,6 +1344,14 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     other.root = Hash::digest(b"another log");
     assert_eq!(
         audit::verify_against(&v, &anchor, &other).unwrap_err().step,
+        "checkpoint"
+    );
+    let mut huge = v.clone();
+    huge["proof"]["checkpoint"]["proof"]["leaf_index"] = json!(u64::MAX);
+    assert_eq!(
+        audit::verify_against(&huge, &anchor, &first.checkpoint)
+            .unwrap_err()
+            .step,
         "checkpoint"
     );
     let mut forged = v.clone();

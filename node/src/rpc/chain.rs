@@ -427,19 +427,16 @@ fn committed_tx(
             loc.height
         )));
     };
-    // The refusal's message is not in the block's results: a proven answer leaves it out.
+    // The refusal's message is not in the block's results, and the position is not proven
+    // (the header does not commit to the number of transactions): a proven answer leaves
+    // both out.
     let message = if prove {
         None
     } else {
         results.message(loc.index)
     };
-    let mut answer = answer::tx_answer(
-        tx,
-        loc.height,
-        u64::from(loc.index),
-        &receipt.outcome,
-        message,
-    );
+    let index = (!prove).then_some(u64::from(loc.index));
+    let mut answer = answer::tx_answer(tx, loc.height, index, &receipt.outcome, message);
     if prove {
         let ids: Vec<Hash> = block
             .txs

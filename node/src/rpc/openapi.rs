@@ -261,7 +261,7 @@ fn schemas() -> Value {
             "hash": schema_ref("Hash"),
             "status": { "type": "string", "enum": ["pending", "committed"] },
             "height": int("The block."),
-            "index": int("The position in the block."),
+            "index": int("The position in the block (left out of a proven answer: the header does not commit to the number of transactions)."),
             "tx": schema_ref("Transaction"),
             "result": schema_ref("TxResult"),
             "proof": schema_ref("ProofBundle"),
