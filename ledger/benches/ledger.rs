@@ -137,9 +137,49 @@ fn block_commit(c: &mut Criterion) {
     g.finish();
 }
 
+/// Reads of random keys from a RocksDB store of `ACTA_BENCH_KEYS` keys (default 200,000;
+/// issue 17 asks for 1,000,000), written in blocks of 10,000, at the latest height and at
+/// a past one.
+fn store_reads(c: &mut Criterion) {
+    const BLOCK: u32 = 10_000;
+    let keys: u32 = std::env::var("ACTA_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let blocks = u64::from(keys.div_ceil(BLOCK));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.commit_state_only(&StateChanges::new()).unwrap();
+    for h in 0..blocks {
+        store.commit_state_only(&changes(h, BLOCK)).unwrap();
+    }
+    let latest = store.latest_height().unwrap().unwrap();
+    let mut g = c.benchmark_group(format!("store_{}k_keys", blocks * u64::from(BLOCK) / 1000));
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    let mut key = || {
+        // A pseudo-random key of a pseudo-random block: spread over the whole store.
+        i = i
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let h = (i >> 33) % blocks;
+        let n = (i >> 13) % u64::from(BLOCK);
+        state_key("bench", &(n + h * 1_000_000).to_be_bytes())
+    };
+    g.bench_function("get_latest", |b| {
+        b.iter(|| store.get(&key(), latest).unwrap().unwrap())
+    });
+    let past = Height(latest.0 / 2);
+    g.bench_function("get_past", |b| b.iter(|| store.get(&key(), past).unwrap()));
+    g.bench_function("get_with_proof_latest", |b| {
+        b.iter(|| store.get_with_proof(&key(), latest).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
-    targets = signatures, merkle_tree, state_tree, block_commit
+    targets = signatures, merkle_tree, state_tree, block_commit, store_reads
 }
 criterion_main!(benches);

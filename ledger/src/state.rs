@@ -95,29 +95,20 @@ pub(crate) fn root_of<R: TreeReader>(reader: &R, height: Height) -> Result<Hash>
     }
 }
 
-/// Fails unless the tree has a version at `height`: reads its root node without hashing it
-/// (a read must not pay for the root hash).
-fn version_exists<R: TreeReader>(reader: &R, height: Height) -> Result<()> {
-    // jmt keeps its root-key constructor private; the key is its borsh form: the version
-    // (u64 LE) and an empty nibble path (no nibbles: u64 0, no bytes: u32 0).
-    let mut encoded = height.0.to_le_bytes().to_vec();
-    encoded.extend_from_slice(&[0u8; 12]);
-    let root = NodeKey::try_from_slice(&encoded)
-        .map_err(|e| Error::State(format!("the root key of version {height}: {e}")))?;
-    match reader.get_node_option(&root).map_err(state_err)? {
-        Some(_) => Ok(()),
-        None => Err(Error::HeightNotFound(height)),
-    }
-}
-
+/// The value of `key` after `height`, for a reader that keeps every version from 0 to
+/// `latest`: the newest version of the key's value at or below `height` (one seek, no walk
+/// down the tree; the value store is what the tree's leaves point to).
 pub(crate) fn get_of<R: TreeReader>(
     reader: &R,
+    latest: Option<Height>,
     key: &Hash,
     height: Height,
 ) -> Result<Option<Vec<u8>>> {
-    version_exists(reader, height)?;
-    Sha256Jmt::new(reader)
-        .get(KeyHash(key.0), height.0)
+    if latest.is_none_or(|l| height > l) {
+        return Err(Error::HeightNotFound(height));
+    }
+    reader
+        .get_value_option(height.0, KeyHash(key.0))
         .map_err(state_err)
 }
 
@@ -243,7 +234,7 @@ impl AuthenticatedState for MemoryState {
     }
 
     fn get(&self, key: &Hash, height: Height) -> Result<Option<Vec<u8>>> {
-        get_of(self, key, height)
+        get_of(self, self.latest, key, height)
     }
 
     fn get_with_proof(&self, key: &Hash, height: Height) -> Result<(Option<Vec<u8>>, StateProof)> {

@@ -24,7 +24,8 @@ use jmt::{
     KeyHash, OwnedValue, Version,
 };
 use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options,
+    SliceTransform, WriteBatch, WriteOptions, DB,
 };
 use serde::{Deserialize, Serialize};
 
@@ -48,11 +49,14 @@ const CF_RESULTS: &str = "results";
 const CF_STATE_NODES: &str = "state_nodes";
 const CF_STATE_VALUES: &str = "state_values";
 const CF_META: &str = "meta";
+/// The newest version of every state value: `key hash` → `version u64 BE || borsh(Option
+/// <value>)`, so that a read at or after that version is one point get.
+const CF_STATE_LATEST: &str = "state_latest";
 /// The block log's complete subtrees: `(level u8, index u64 BE)` → hash (`crate::blocklog`).
 const CF_BLOCK_LOG: &str = "block_log";
 /// Checkpoint cosignatures: `(size u64 BE, validator key)` → `(timestamp u64, signature)`.
 const CF_COSIGNATURES: &str = "cosignatures";
-const COLUMN_FAMILIES: [&str; 10] = [
+const COLUMN_FAMILIES: [&str; 11] = [
     CF_BLOCKS,
     CF_COMMITS,
     CF_BLOCK_HASHES,
@@ -63,9 +67,15 @@ const COLUMN_FAMILIES: [&str; 10] = [
     CF_META,
     CF_BLOCK_LOG,
     CF_COSIGNATURES,
+    CF_STATE_LATEST,
 ];
 
 const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
+/// Set once `state_latest` holds the newest version of every value (stores written before
+/// it existed fill it on open).
+const KEY_STATE_LATEST_FILLED: &[u8] = b"state_latest_filled";
+/// The block cache shared by every column family.
+const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// Leaves in the block log (equal to the latest height, except in a store written before
 /// the log existed, which [`Store::open`] brings up to date).
 const KEY_BLOCK_LOG_SIZE: &[u8] = b"block_log_size";
@@ -119,7 +129,12 @@ pub struct Store {
     db: DB,
     /// Writers read the latest height and then write the next: one at a time.
     write_lock: std::sync::Mutex<()>,
+    /// The latest height written ([`NO_HEIGHT`] for an empty store), kept in memory so that
+    /// a read does not fetch it: set once the write that stores it has succeeded.
+    latest: std::sync::atomic::AtomicU64,
 }
+
+const NO_HEIGHT: u64 = u64::MAX;
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("stored {what} does not decode: {e}"))
@@ -132,16 +147,79 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_open_files(512);
-        let cfs = COLUMN_FAMILIES
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        // One block cache for every column family; bloom filters for point gets, and on
+        // the state values, whose keys are `key hash (32) || version`, a bloom filter of
+        // the key hash, so that a read seeks only into files that hold that key.
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cfs = COLUMN_FAMILIES.iter().map(|name| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_bloom_filter(10.0, false);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            let mut cf = Options::default();
+            cf.set_block_based_table_factory(&table);
+            if *name == CF_STATE_LATEST {
+                // Only point gets: whole-key bloom filters and a hash index in each block.
+                table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
+                table.set_whole_key_filtering(true);
+                cf.set_block_based_table_factory(&table);
+                cf.set_memtable_whole_key_filtering(true);
+                cf.set_memtable_prefix_bloom_ratio(0.1);
+            }
+            if *name == CF_STATE_VALUES {
+                cf.set_prefix_extractor(SliceTransform::create_fixed_prefix(32));
+                cf.set_memtable_prefix_bloom_ratio(0.1);
+            }
+            ColumnFamilyDescriptor::new(*name, cf)
+        });
         let db = DB::open_cf_descriptors(&opts, path.as_ref(), cfs)?;
         let store = Store {
             db,
             write_lock: std::sync::Mutex::new(()),
+            latest: std::sync::atomic::AtomicU64::new(NO_HEIGHT),
         };
+        if let Some(h) = store.stored_latest_height()? {
+            store.set_latest(h);
+        }
         store.fill_block_log()?;
+        store.fill_state_latest()?;
         Ok(store)
+    }
+
+    /// Writes the newest version of every value into `state_latest`, for a store written
+    /// before it existed (one pass over the values).
+    fn fill_state_latest(&self) -> Result<()> {
+        if self.get_cf(CF_META, KEY_STATE_LATEST_FILLED)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        let mut newest: Option<(Vec<u8>, Vec<u8>)> = None;
+        let flush = |batch: &mut WriteBatch, entry: Option<(Vec<u8>, Vec<u8>)>| {
+            if let Some((k, v)) = entry {
+                let mut value = k[32..40].to_vec();
+                value.extend_from_slice(&v);
+                batch.put_cf(self.cf(CF_STATE_LATEST), &k[..32], value);
+            }
+        };
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_total_order_seek(true);
+        for item in self
+            .db
+            .iterator_cf_opt(self.cf(CF_STATE_VALUES), opts, IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            if k.len() != 40 {
+                return Err(corrupt("state value key", "not 40 bytes"));
+            }
+            if newest.as_ref().is_some_and(|(n, _)| n[..32] != k[..32]) {
+                flush(&mut batch, newest.take());
+            }
+            newest = Some((k.to_vec(), v.to_vec()));
+        }
+        flush(&mut batch, newest);
+        batch.put_cf(self.cf(CF_META), KEY_STATE_LATEST_FILLED, [1]);
+        self.write(batch)
     }
 
     /// Appends to the block log the blocks a store written before it existed holds (once,
@@ -263,6 +341,21 @@ impl Store {
     /// The height of the last committed block; `Some(Height(0))` once only the genesis state
     /// is written, `None` for an empty store.
     pub fn latest_height(&self) -> Result<Option<Height>> {
+        Ok(
+            match self.latest.load(std::sync::atomic::Ordering::Acquire) {
+                NO_HEIGHT => None,
+                h => Some(Height(h)),
+            },
+        )
+    }
+
+    fn set_latest(&self, height: Height) {
+        self.latest
+            .store(height.0, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The latest height as written in the store.
+    fn stored_latest_height(&self) -> Result<Option<Height>> {
         match self.get_cf(CF_META, KEY_LATEST_HEIGHT)? {
             None => Ok(None),
             Some(bytes) => {
@@ -285,11 +378,11 @@ impl Store {
             );
         }
         for ((version, key), value) in update.batch.node_batch.values() {
-            batch.put_cf(
-                self.cf(CF_STATE_VALUES),
-                value_key(key, *version),
-                codec::encode(value),
-            );
+            let encoded = codec::encode(value);
+            let mut latest = version.to_be_bytes().to_vec();
+            latest.extend_from_slice(&encoded);
+            batch.put_cf(self.cf(CF_STATE_LATEST), key.0, latest);
+            batch.put_cf(self.cf(CF_STATE_VALUES), value_key(key, *version), encoded);
         }
         batch.put_cf(
             self.cf(CF_META),
@@ -324,7 +417,9 @@ impl Store {
         }
         let mut batch = WriteBatch::default();
         self.put_state(&mut batch, &update);
-        self.write(batch)
+        self.write(batch)?;
+        self.set_latest(update.height);
+        Ok(())
     }
 
     /// Writes a decided block with its commit certificate and the state after it, as one
@@ -391,7 +486,7 @@ impl Store {
         }
         self.put_state(&mut batch, &update);
         self.write(batch)?;
-        debug_assert_eq!(self.latest_height().ok().flatten(), Some(height));
+        self.set_latest(height);
         Ok(())
     }
 
@@ -489,8 +584,10 @@ impl Store {
         let update = self.prepare(changes, height)?;
         let root = update.root;
         let mut batch = WriteBatch::default();
+        let height = update.height;
         self.put_state(&mut batch, &update);
         self.write(batch)?;
+        self.set_latest(height);
         Ok(root)
     }
 }
@@ -518,6 +615,19 @@ impl TreeReader for Store {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
+        // The newest version first: a point get answers any read at or after it.
+        match self.db.get_cf(self.cf(CF_STATE_LATEST), key_hash.0)? {
+            None => return Ok(None),
+            Some(latest) => {
+                let version: [u8; 8] = latest
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| anyhow::anyhow!("a latest state value without its version"))?;
+                if u64::from_be_bytes(version) <= max_version {
+                    return Ok(Option::<OwnedValue>::try_from_slice(&latest[8..])?);
+                }
+            }
+        }
         let seek = value_key(&key_hash, max_version);
         let mut iter = self.db.iterator_cf(
             self.cf(CF_STATE_VALUES),
@@ -546,7 +656,7 @@ impl AuthenticatedState for Store {
     }
 
     fn get(&self, key: &Hash, height: Height) -> Result<Option<Vec<u8>>> {
-        state::get_of(self, key, height)
+        state::get_of(self, self.latest_height()?, key, height)
     }
 
     fn get_with_proof(&self, key: &Hash, height: Height) -> Result<(Option<Vec<u8>>, StateProof)> {
