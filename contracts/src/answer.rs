@@ -13,7 +13,7 @@ use acta_ledger::{
         AttestationRecord, BudgetBallot, BudgetProject, BudgetRound, Council, CredentialKind,
         CredentialRecord, DeviceRecord, DidRecord, GovProposal, IssuerRecord, TallyRecord,
     },
-    state::STATE_VALUE_BYTES_MAX,
+    state::{AuthenticatedState, STATE_VALUE_BYTES_MAX},
     Did, Hash, Height, Outcome, Timestamp, Transaction, ValidatorSet,
 };
 use borsh::BorshDeserialize;
@@ -133,6 +133,48 @@ pub trait Source {
     fn time(&self) -> Timestamp;
     /// The raw value of `key` in `namespace` (`None`: it holds nothing).
     fn raw(&mut self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AnswerError>;
+}
+
+/// The state of an [`AuthenticatedState`] after one height, as a [`Source`].
+pub struct StateAt<'a> {
+    state: &'a dyn AuthenticatedState,
+    height: Height,
+    time: Timestamp,
+}
+
+impl std::fmt::Debug for StateAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateAt")
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> StateAt<'a> {
+    /// The state after `height`, whose block has time `time`.
+    pub fn new(state: &'a dyn AuthenticatedState, height: Height, time: Timestamp) -> Self {
+        StateAt {
+            state,
+            height,
+            time,
+        }
+    }
+}
+
+impl Source for StateAt<'_> {
+    fn height(&self) -> Height {
+        self.height
+    }
+
+    fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    fn raw(&mut self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AnswerError> {
+        self.state
+            .get(&acta_ledger::state::state_key(namespace, key), self.height)
+            .map_err(|e| AnswerError::Internal(e.to_string()))
+    }
 }
 
 fn get<T: BorshDeserialize>(
@@ -703,7 +745,7 @@ pub fn rfc3339(t: Timestamp) -> String {
 }
 
 /// An Ed25519 public key as a multibase (`z`, base58btc) multicodec (`0xed01`) string.
-fn multibase(key: &acta_ledger::PublicKey) -> String {
+pub fn multibase(key: &acta_ledger::PublicKey) -> String {
     let mut bytes = vec![0xed, 0x01];
     bytes.extend_from_slice(&key.0);
     format!("z{}", bs58::encode(bytes).into_string())

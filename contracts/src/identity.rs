@@ -1,13 +1,13 @@
 //! Identity: DIDs, their documents, key rotation with pre-commitment, deactivation, and
 //! W3C DID Core resolution at any height.
 //!
-//! State: namespace `did` (key: the DID's 16 bytes) holds its [`DidRecord`]; `did_versions`
-//! holds the heights at which it changed. Reading the record at a past height gives the DID
+//! State: namespace `did` (key: the DID's 16 bytes) holds its [`DidRecord`]; `did_next`
+//! links each version to the next (key: the DID and the version's height). Reading the record at a past height gives the DID
 //! as it was then, because the state tree keeps every version.
 
 use acta_ledger::{
     crypto::key_hash,
-    records::{DidDocument, DidRecord, DidVersions, VerificationMethod},
+    records::{DidDocument, DidRecord, VerificationMethod},
     state::AuthenticatedState,
     tx::IdentityCall,
     types::Text,
@@ -16,14 +16,16 @@ use acta_ledger::{
 use serde_json::{json, Value};
 
 use crate::{
+    answer::{self, AnswerError, Query, StateAt},
     error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
-    time::rfc3339,
     view::StateView,
 };
 
 pub const NS_DID: &str = "did";
-pub const NS_DID_VERSIONS: &str = "did_versions";
+/// `did ‖ height` → the height of the next version of the DID after its version made at
+/// `height`.
+pub const NS_DID_NEXT: &str = "did_next";
 
 pub(crate) fn execute(
     view: &mut StateView<'_>,
@@ -182,41 +184,47 @@ fn authorize(
     .into())
 }
 
-/// Writes the record as changed at this height, and notes the version.
+/// Writes the record as changed at this height, and links its previous version to this one
+/// (`did_next`): one small write per change, whatever the DID's history.
 fn save(view: &mut StateView<'_>, ctx: &BlockContext, record: &DidRecord) -> Result<(), CallError> {
     let mut record = record.clone();
+    let previous = record.updated;
+    if previous != ctx.height {
+        view.put(NS_DID_NEXT, &next_key(&record.did, previous), &ctx.height.0);
+    }
     record.updated = ctx.height;
     record.updated_time = ctx.time;
-    let mut versions = view
-        .get::<DidVersions>(NS_DID_VERSIONS, &record.did.0)?
-        .unwrap_or_default();
-    if versions.0.last() != Some(&ctx.height) {
-        if versions.0.len() >= DidVersions::MAX {
-            return Err(TxError::Limit(format!(
-                "{} changed {} times",
-                record.did,
-                DidVersions::MAX
-            ))
-            .into());
-        }
-        versions.0.push(ctx.height);
-    }
     view.put(NS_DID, &record.did.0, &record);
-    view.put(NS_DID_VERSIONS, &record.did.0, &versions);
     Ok(())
 }
 
-/// The W3C multibase form of an Ed25519 key: `z` and base58btc of `0xed 0x01 || key`.
-pub fn public_key_multibase(key: &PublicKey) -> String {
-    let mut bytes = vec![0xed, 0x01];
-    bytes.extend_from_slice(&key.0);
-    format!("z{}", bs58::encode(bytes).into_string())
+/// The key under [`NS_DID_NEXT`] of the version of `did` made at `height`.
+pub fn next_key(did: &Did, height: Height) -> Vec<u8> {
+    let mut k = did.0.to_vec();
+    k.extend_from_slice(&height.0.to_be_bytes());
+    k
 }
+
+/// The height of the version of `did` that followed its version made at `version`, as the
+/// state after `latest` knows it (`None`: that version is still the newest).
+pub fn next_version(
+    state: &dyn AuthenticatedState,
+    did: &Did,
+    version: Height,
+    latest: Height,
+) -> Result<Option<Height>, ExecError> {
+    Ok(StateView::new(state, latest)
+        .get::<u64>(NS_DID_NEXT, &next_key(did, version))?
+        .map(Height))
+}
+
+pub use crate::answer::multibase as public_key_multibase;
 
 /// Resolves `did` as it was after `height`, with `latest` the chain's latest height, as a W3C
 /// DID Resolution result: `didDocument`, `didResolutionMetadata` (with `error` `invalidDid` or
 /// `notFound`) and `didDocumentMetadata` (`created`, `updated`, `deactivated`, `versionId`,
-/// `nextVersionId`).
+/// and `nextVersionId` for a past version). The document is the one the node's API serves
+/// (`crate::answer`).
 pub fn resolve(
     state: &dyn AuthenticatedState,
     did: &str,
@@ -234,65 +242,25 @@ pub fn resolve(
     let Ok(parsed) = Did::parse(did) else {
         return Ok(failure("invalidDid"));
     };
-    let Some(record) = StateView::new(state, height).get::<DidRecord>(NS_DID, &parsed.0)? else {
-        return Ok(failure("notFound"));
-    };
-    let versions = StateView::new(state, latest)
-        .get::<DidVersions>(NS_DID_VERSIONS, &parsed.0)?
-        .unwrap_or_default();
-    let next_version = versions.0.iter().find(|h| **h > record.updated);
-    let id = parsed.to_string();
-    let methods: Vec<Value> = record
-        .document
-        .verification_methods
-        .iter()
-        .map(|m| {
-            json!({
-                "id": format!("{id}#{}", m.id),
-                "type": "Ed25519VerificationKey2020",
-                "controller": id,
-                "publicKeyMultibase": public_key_multibase(&m.key),
+    // A DID resolution reads no block time.
+    let mut source = StateAt::new(state, height, acta_ledger::Timestamp(0));
+    let mut v = match answer::answer(&Query::Did(parsed), &mut source) {
+        Ok(v) => v,
+        Err(AnswerError::NotFound { .. }) => return Ok(failure("notFound")),
+        Err(e) => {
+            return Err(ExecError::Corrupt {
+                what: NS_DID,
+                reason: e.to_string(),
             })
-        })
-        .collect();
-    let refs: Vec<String> = record
-        .document
-        .verification_methods
-        .iter()
-        .map(|m| format!("{id}#{}", m.id))
-        .collect();
-    let mut controllers = vec![id.clone()];
-    controllers.extend(record.document.controllers.iter().map(|c| c.to_string()));
-    let services: Vec<Value> = record
-        .document
-        .services
-        .iter()
-        .map(|s| json!({ "id": format!("{id}#{}", s.id), "type": s.kind.as_str(), "serviceEndpoint": s.endpoint.as_str() }))
-        .collect();
-    let mut document = json!({
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/ed25519-2020/v1"],
-        "id": id,
-        "controller": controllers,
-        "verificationMethod": methods,
-        "authentication": refs,
-        "assertionMethod": refs,
-    });
-    if !services.is_empty() {
-        document["service"] = Value::Array(services);
+        }
+    };
+    let updated = Height(
+        v["didDocumentMetadata"]["updatedHeight"]
+            .as_u64()
+            .unwrap_or(height.0),
+    );
+    if let Some(next) = next_version(state, &parsed, updated, latest)? {
+        v["didDocumentMetadata"]["nextVersionId"] = json!(next.0.to_string());
     }
-    let mut metadata = json!({
-        "created": rfc3339(record.created_time),
-        "updated": rfc3339(record.updated_time),
-        "deactivated": record.deactivated,
-        "versionId": record.updated.0.to_string(),
-    });
-    if let Some(next) = next_version {
-        metadata["nextVersionId"] = Value::String(next.0.to_string());
-    }
-    Ok(json!({
-        "@context": "https://w3id.org/did-resolution/v1",
-        "didDocument": document,
-        "didResolutionMetadata": { "contentType": "application/did+ld+json" },
-        "didDocumentMetadata": metadata,
-    }))
+    Ok(v)
 }

@@ -34,7 +34,6 @@ pub mod params;
 pub mod sensor;
 pub mod staking;
 pub mod tally;
-mod time;
 pub mod view;
 
 pub use error::{CallError, ExecError, TxError};

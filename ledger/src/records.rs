@@ -131,25 +131,6 @@ impl DidRecord {
     }
 }
 
-/// The heights at which a DID changed, oldest first (for `nextVersionId`).
-#[derive(Clone, Debug, PartialEq, Eq, Default, BorshSerialize, Serialize, Deserialize)]
-pub struct DidVersions(pub Vec<Height>);
-
-impl DidVersions {
-    /// The most versions kept per DID; a DID that changed this often must be replaced.
-    pub const MAX: usize = 4096;
-}
-
-impl BorshDeserialize for DidVersions {
-    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
-        let v: Vec<Height> = read_vec(reader, Self::MAX, "did versions")?;
-        if v.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(invalid_data("did versions out of order"));
-        }
-        Ok(DidVersions(v))
-    }
-}
-
 /// The kinds of credential issuers may be registered for.
 #[derive(
     Clone,

@@ -19,8 +19,8 @@ use acta_ledger::{
     merkle::{ConsistencyProof, InclusionProof},
     records::{
         AttestationRecord, BudgetBallot, BudgetProject, BudgetRound, Council, CredentialRecord,
-        DeviceRecord, DidRecord, DidVersions, GovAction, GovProposal, IssuerRecord, JailRecord,
-        ParamRecord, RoundOpener, RoundSpec, TallyRecord,
+        DeviceRecord, DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord,
+        RoundOpener, RoundSpec, TallyRecord,
     },
     state::StateProof,
     store::TxLocation,
@@ -109,9 +109,6 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         }),
         ("records.device", |b| roundtrip::<DeviceRecord>("device", b)),
         ("records.did_record", |b| roundtrip::<DidRecord>("did", b)),
-        ("records.did_versions", |b| {
-            roundtrip::<DidVersions>("did versions", b)
-        }),
         ("records.gov_proposal", |b| {
             roundtrip::<GovProposal>("proposal", b)
         }),

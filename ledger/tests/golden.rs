@@ -201,10 +201,6 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         deactivated: false,
     };
     put("records.did_record", encode(&record));
-    put(
-        "records.did_versions",
-        encode(&DidVersions(vec![Height(3), Height(7)])),
-    );
 
     // The calls and records of the other modules. Keys follow the contracts' tests: users
     // (0xb0, i), devices (0xc0, i), council members (0xc5, i), agencies (0xd0, i), new
@@ -653,8 +649,8 @@ use acta_ledger::{
     records::{
         AttestationRecord, BallotFormat, BudgetBallot, BudgetProject, BudgetRound, Council,
         CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord, DidDocument, DidRecord,
-        DidVersions, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord, RoundOpener,
-        RoundSpec, Rule, RuleProfile, Service, TallyRecord, TieBreak, VerificationMethod,
+        GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord, RoundOpener, RoundSpec,
+        Rule, RuleProfile, Service, TallyRecord, TieBreak, VerificationMethod,
     },
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,

@@ -5,16 +5,9 @@
 
 use acta_contracts::{
     answer::{self, AnswerError, Query as AnswerQuery, Source},
-    budget,
-    identity::NS_DID_VERSIONS,
-    tally,
+    budget, identity, tally,
 };
-use acta_ledger::{
-    codec, merkle,
-    records::DidVersions,
-    state::{state_key, AuthenticatedState, STATE_VALUE_BYTES_MAX},
-    Did, Hash, Height, Timestamp,
-};
+use acta_ledger::{codec, merkle, Did, Hash, Height, Timestamp};
 use axum::extract::{Path, Query, State};
 use serde_json::{json, Value};
 
@@ -155,22 +148,14 @@ fn next_version(r: &Reader<'_>, answer: &mut Value) -> Result<(), ApiError> {
         .latest_height()
         .map_err(ApiError::internal)?
         .unwrap_or(Height(0));
-    if latest <= r.height {
-        return Ok(());
-    }
     let updated = Height(
         answer["didDocumentMetadata"]["updatedHeight"]
             .as_u64()
             .unwrap_or(0),
     );
-    let versions: Option<DidVersions> = r
-        .store
-        .get(&state_key(NS_DID_VERSIONS, &did.0), latest)
-        .map_err(ApiError::internal)?
-        .map(|b| codec::decode::<DidVersions>("did versions", &b, STATE_VALUE_BYTES_MAX))
-        .transpose()
-        .map_err(ApiError::internal)?;
-    if let Some(next) = versions.and_then(|v| v.0.into_iter().find(|h| *h > updated)) {
+    if let Some(next) =
+        identity::next_version(r.store, &did, updated, latest).map_err(ApiError::internal)?
+    {
         answer["didDocumentMetadata"]["nextVersionId"] = json!(next.0.to_string());
     }
     Ok(())
