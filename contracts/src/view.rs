@@ -2,6 +2,8 @@
 //! writes of earlier transactions of the block, and the current transaction's writes, which
 //! are dropped if it is refused.
 
+use std::{cell::RefCell, collections::HashMap};
+
 use acta_ledger::{
     state::{state_key, AuthenticatedState, StateChanges},
     Hash, Height,
@@ -14,6 +16,9 @@ use crate::error::ExecError;
 pub struct StateView<'a> {
     base: &'a dyn AuthenticatedState,
     base_height: Height,
+    /// Values read from `base`, so that a block reads each key from storage at most once
+    /// (bounded by the block's own reads).
+    read: RefCell<HashMap<Hash, Option<Vec<u8>>>>,
     block: StateChanges,
     tx: StateChanges,
 }
@@ -34,6 +39,7 @@ impl<'a> StateView<'a> {
         StateView {
             base,
             base_height,
+            read: RefCell::new(HashMap::new()),
             block: StateChanges::new(),
             tx: StateChanges::new(),
         }
@@ -46,12 +52,18 @@ impl<'a> StateView<'a> {
         if let Some(v) = self.block.get(key) {
             return Ok(v.clone());
         }
-        self.base
+        if let Some(v) = self.read.borrow().get(key) {
+            return Ok(v.clone());
+        }
+        let value = self
+            .base
             .get(key, self.base_height)
             .map_err(|source| ExecError::State {
                 height: self.base_height,
                 source,
-            })
+            })?;
+        self.read.borrow_mut().insert(*key, value.clone());
+        Ok(value)
     }
 
     /// Reads and decodes the value of `key` in `namespace`.
@@ -97,5 +109,70 @@ impl<'a> StateView<'a> {
     pub fn into_changes(mut self) -> StateChanges {
         self.rollback_tx();
         self.block
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use acta_ledger::state::{MemoryState, StateProof, StateUpdate};
+
+    use super::*;
+
+    /// A state that counts its reads.
+    struct Counting {
+        inner: MemoryState,
+        reads: Cell<u32>,
+    }
+
+    impl AuthenticatedState for Counting {
+        fn state_root(&self, height: Height) -> acta_ledger::Result<Hash> {
+            self.inner.state_root(height)
+        }
+
+        fn get(&self, key: &Hash, height: Height) -> acta_ledger::Result<Option<Vec<u8>>> {
+            self.reads.set(self.reads.get() + 1);
+            self.inner.get(key, height)
+        }
+
+        fn get_with_proof(
+            &self,
+            key: &Hash,
+            height: Height,
+        ) -> acta_ledger::Result<(Option<Vec<u8>>, StateProof)> {
+            self.inner.get_with_proof(key, height)
+        }
+
+        fn prepare(
+            &self,
+            changes: &StateChanges,
+            height: Height,
+        ) -> acta_ledger::Result<StateUpdate> {
+            self.inner.prepare(changes, height)
+        }
+    }
+
+    #[test]
+    fn a_block_reads_each_key_from_storage_once() {
+        let mut inner = MemoryState::new();
+        let mut changes = StateChanges::new();
+        changes.insert(state_key("t", b"a"), Some(vec![1]));
+        inner.commit(&changes).unwrap();
+        let state = Counting {
+            inner,
+            reads: Cell::new(0),
+        };
+        let mut view = StateView::new(&state, Height(0));
+        for _ in 0..5 {
+            assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(1));
+            assert_eq!(view.get::<u8>("t", b"b").unwrap(), None);
+        }
+        assert_eq!(state.reads.get(), 2, "one read per key");
+        // Writes of the block still win over what was read.
+        view.put("t", b"a", &7u8);
+        view.commit_tx();
+        assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(7));
+        assert_eq!(state.reads.get(), 2);
     }
 }
