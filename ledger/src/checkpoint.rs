@@ -250,6 +250,16 @@ impl SignedCheckpoint {
                 lines.len()
             )));
         }
+        // Each member's signed-note name and key ID, computed once.
+        let known: std::collections::HashMap<(String, u32), &crate::Validator> = set
+            .validators()
+            .iter()
+            .map(|v| {
+                let name = cosigner_name(&v.public_key);
+                let id = key_id(&name, &v.public_key);
+                ((name, id), v)
+            })
+            .collect();
         let mut cosignatures = Vec::new();
         let mut power = 0u64;
         let mut seen = std::collections::BTreeSet::new();
@@ -268,9 +278,7 @@ impl SignedCheckpoint {
             }
             let id = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
             // A known key: a member of the set under its own name and key ID.
-            let Some(validator) = set.validators().iter().find(|v| {
-                cosigner_name(&v.public_key) == name && key_id(name, &v.public_key) == id
-            }) else {
+            let Some(validator) = known.get(&(name.to_string(), id)) else {
                 continue;
             };
             let body = &bytes[4..];

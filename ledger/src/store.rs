@@ -190,17 +190,17 @@ impl Store {
     /// Writes the newest version of every value into `state_latest`, for a store written
     /// before it existed (one pass over the values).
     fn fill_state_latest(&self) -> Result<()> {
+        /// Keys written per batch, so that memory stays bounded on a large store.
+        const BATCH_KEYS: usize = 10_000;
         if self.get_cf(CF_META, KEY_STATE_LATEST_FILLED)?.is_some() {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
         let mut newest: Option<(Vec<u8>, Vec<u8>)> = None;
-        let flush = |batch: &mut WriteBatch, entry: Option<(Vec<u8>, Vec<u8>)>| {
-            if let Some((k, v)) = entry {
-                let mut value = k[32..40].to_vec();
-                value.extend_from_slice(&v);
-                batch.put_cf(self.cf(CF_STATE_LATEST), &k[..32], value);
-            }
+        let put = |batch: &mut WriteBatch, (k, v): (Vec<u8>, Vec<u8>)| {
+            let mut value = k[32..40].to_vec();
+            value.extend_from_slice(&v);
+            batch.put_cf(self.cf(CF_STATE_LATEST), &k[..32], value);
         };
         let mut opts = rocksdb::ReadOptions::default();
         opts.set_total_order_seek(true);
@@ -213,11 +213,19 @@ impl Store {
                 return Err(corrupt("state value key", "not 40 bytes"));
             }
             if newest.as_ref().is_some_and(|(n, _)| n[..32] != k[..32]) {
-                flush(&mut batch, newest.take());
+                if let Some(entry) = newest.take() {
+                    put(&mut batch, entry);
+                }
+                // Writing again after a crash part-way only rewrites the same values.
+                if batch.len() >= BATCH_KEYS {
+                    self.write(std::mem::take(&mut batch))?;
+                }
             }
             newest = Some((k.to_vec(), v.to_vec()));
         }
-        flush(&mut batch, newest);
+        if let Some(entry) = newest {
+            put(&mut batch, entry);
+        }
         batch.put_cf(self.cf(CF_META), KEY_STATE_LATEST_FILLED, [1]);
         self.write(batch)
     }
@@ -233,9 +241,11 @@ impl Store {
             let end = latest.min(size + 10_000);
             while size < end {
                 let height = Height(size + 1);
-                let block = self
-                    .block(height)?
-                    .ok_or_else(|| corrupt("block", format!("block {height} is missing")))?;
+                // A store of state alone (`commit_state_only`, for tools) has no blocks
+                // to log.
+                let Some(block) = self.block(height)? else {
+                    break;
+                };
                 let overlay = Overlay {
                     store: self,
                     pending: &pending,
@@ -244,6 +254,9 @@ impl Store {
                     pending.insert((level, index), hash);
                 }
                 size += 1;
+            }
+            if pending.is_empty() {
+                return Ok(());
             }
             for ((level, index), hash) in &pending {
                 batch.put_cf(self.cf(CF_BLOCK_LOG), log_key(*level, *index), hash.0);
@@ -276,6 +289,13 @@ impl Store {
         value.extend_from_slice(&c.signature.0);
         self.db.put_cf(self.cf(CF_COSIGNATURES), key, value)?;
         Ok(())
+    }
+
+    /// Whether a cosignature of `key` is stored for the checkpoint of `size` blocks.
+    pub fn has_cosignature(&self, size: u64, key: &crate::PublicKey) -> Result<bool> {
+        let mut k = size.to_be_bytes().to_vec();
+        k.extend_from_slice(&key.0);
+        Ok(self.get_cf(CF_COSIGNATURES, &k)?.is_some())
     }
 
     /// The cosignatures stored for the checkpoint of `size` blocks.
@@ -665,5 +685,50 @@ impl AuthenticatedState for Store {
 
     fn prepare(&self, changes: &StateChanges, height: Height) -> Result<StateUpdate> {
         state::prepare_of(self, self.latest_height()?, changes, height)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::state_key;
+
+    /// A store written before `state_latest` existed fills it on open, in several batches,
+    /// and reads the same values afterwards.
+    #[test]
+    fn a_store_without_latest_values_fills_them_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |i: u32| state_key("t", &i.to_be_bytes());
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.commit_state_only(&StateChanges::new()).unwrap();
+            for round in 0..2u8 {
+                let changes = (0..15_000)
+                    .map(|i| (key(i), (i % 7 != 0 || round == 0).then(|| vec![round; 3])))
+                    .collect();
+                store.commit_state_only(&changes).unwrap();
+            }
+            // As a store from before: no latest values, no mark.
+            let cf = store.cf(CF_STATE_LATEST);
+            store
+                .db
+                .delete_range_cf(cf, &[0u8; 32][..], &[0xffu8; 33][..])
+                .unwrap();
+            store
+                .db
+                .delete_cf(store.cf(CF_META), KEY_STATE_LATEST_FILLED)
+                .unwrap();
+            assert!(store.db.get_cf(cf, key(1).0).unwrap().is_none());
+        }
+        let store = Store::open(dir.path()).unwrap();
+        for i in [0u32, 1, 7, 14_999] {
+            let expected = (i % 7 != 0).then(|| vec![1u8; 3]);
+            assert_eq!(store.get(&key(i), Height(2)).unwrap(), expected, "{i}");
+            assert_eq!(
+                store.get(&key(i), Height(1)).unwrap(),
+                Some(vec![0u8; 3]),
+                "{i}"
+            );
+        }
     }
 }

@@ -945,7 +945,12 @@ impl Node {
 
     /// Checks a validator's cosignature of the committed checkpoint of `size` blocks and
     /// keeps it.
+    /// The first valid cosignature of each validator is kept; later ones (another
+    /// timestamp) are not checked again nor written.
     fn check_cosignature(&self, size: u64, c: &Cosignature) -> Result<()> {
+        if self.store.has_cosignature(size, &c.key)? {
+            return Ok(());
+        }
         if self.validators(Height(size))?.index_of(&c.key).is_none() {
             bail!("{} did not sign block {size}", c.key);
         }
