@@ -33,6 +33,9 @@ pub enum Error {
     Storage(String),
     #[error("height {0} not found")]
     HeightNotFound(Height),
+    /// The state at `height` was pruned: the store keeps the state of `oldest` and later.
+    #[error("the state at height {height} is pruned: this node keeps the state of height {oldest} and later")]
+    Pruned { height: Height, oldest: Height },
 }
 
 /// The ledger's result type.

@@ -14,7 +14,15 @@
 //!   its transactions' receipts here; the header's `results_root` commits to them)
 //! - `state_nodes`: borsh jmt `NodeKey` -> borsh jmt `Node`
 //! - `state_values`: key hash || version (u64 big-endian) -> borsh `Option<Vec<u8>>`
-//! - `meta`: `latest_height` -> u64 big-endian
+//! - `state_latest`: key hash -> version (u64 big-endian) || borsh `Option<Vec<u8>>`, the
+//!   newest version of every value
+//! - `state_stale`: stale since (u64 big-endian) || kind || what -> nothing; kind 0 is a jmt
+//!   node (borsh `NodeKey`) that no tree from that height on uses, kind 1 a key hash whose
+//!   versions before that height no read from that height on sees. Written only by a
+//!   [`History::Prunable`] store; [`Store::prune`] consumes it
+//! - `block_log`, `cosignatures`: the checkpoints' block log and cosignatures
+//! - `meta`: `latest_height` -> u64 big-endian; `oldest_state` -> the oldest height whose
+//!   state is kept (absent: 0)
 
 use std::path::Path;
 
@@ -56,7 +64,11 @@ const CF_STATE_LATEST: &str = "state_latest";
 const CF_BLOCK_LOG: &str = "block_log";
 /// Checkpoint cosignatures: `(size u64 BE, validator key)` → `(timestamp u64, signature)`.
 const CF_COSIGNATURES: &str = "cosignatures";
-const COLUMN_FAMILIES: [&str; 11] = [
+/// What blocks made stale, in the order it became stale (see the module's list).
+const CF_STATE_STALE: &str = "state_stale";
+const STALE_NODE: u8 = 0;
+const STALE_VALUE: u8 = 1;
+const COLUMN_FAMILIES: [&str; 12] = [
     CF_BLOCKS,
     CF_COMMITS,
     CF_BLOCK_HASHES,
@@ -68,6 +80,7 @@ const COLUMN_FAMILIES: [&str; 11] = [
     CF_BLOCK_LOG,
     CF_COSIGNATURES,
     CF_STATE_LATEST,
+    CF_STATE_STALE,
 ];
 
 const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
@@ -79,6 +92,29 @@ const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// Leaves in the block log (equal to the latest height, except in a store written before
 /// the log existed, which [`Store::open`] brings up to date).
 const KEY_BLOCK_LOG_SIZE: &[u8] = b"block_log_size";
+/// The oldest height whose state the store keeps, raised by [`Store::prune`].
+const KEY_OLDEST_STATE: &[u8] = b"oldest_state";
+
+/// What a store keeps of past states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum History {
+    /// The state of every height, for ever (agencies and auditors who serve history).
+    #[default]
+    Archive,
+    /// Also indexes what each block makes stale, so that [`Store::prune`] can delete the
+    /// states older than a window. An archive store opened as prunable prunes only what
+    /// blocks written from then on made stale.
+    Prunable,
+}
+
+/// What one call of [`Store::prune`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PruneStep {
+    /// Stale entries handled (each a tree node or one key's older value versions).
+    pub entries: usize,
+    /// Whether everything stale at the oldest kept height is gone.
+    pub done: bool,
+}
 
 /// Where a transaction is: the block's height and its position in the block.
 #[derive(
@@ -132,6 +168,13 @@ pub struct Store {
     /// The latest height written ([`NO_HEIGHT`] for an empty store), kept in memory so that
     /// a read does not fetch it: set once the write that stores it has succeeded.
     latest: std::sync::atomic::AtomicU64,
+    /// The oldest height whose state is kept (0 until pruned); raised, durably, before
+    /// anything older is deleted.
+    oldest: std::sync::atomic::AtomicU64,
+    history: History,
+    /// Where the next [`Store::prune`] starts reading `state_stale`: past what earlier calls
+    /// deleted (in memory; after a restart it starts at the beginning).
+    prune_cursor: std::sync::Mutex<Vec<u8>>,
 }
 
 const NO_HEIGHT: u64 = u64::MAX;
@@ -141,8 +184,14 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Store {
-    /// Opens (or creates) the store in the folder `path`.
+    /// Opens (or creates) the store in the folder `path`, keeping every height's state.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Self::open_with(path, History::Archive)
+    }
+
+    /// Opens (or creates) the store in the folder `path`, keeping past states as `history`
+    /// says.
+    pub fn open_with(path: impl AsRef<Path>, history: History) -> Result<Store> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -178,9 +227,21 @@ impl Store {
             db,
             write_lock: std::sync::Mutex::new(()),
             latest: std::sync::atomic::AtomicU64::new(NO_HEIGHT),
+            oldest: std::sync::atomic::AtomicU64::new(0),
+            history,
+            prune_cursor: std::sync::Mutex::new(Vec::new()),
         };
         if let Some(h) = store.stored_latest_height()? {
             store.set_latest(h);
+        }
+        if let Some(bytes) = store.get_cf(CF_META, KEY_OLDEST_STATE)? {
+            let arr: [u8; 8] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("oldest state height", "not 8 bytes"))?;
+            store
+                .oldest
+                .store(u64::from_be_bytes(arr), std::sync::atomic::Ordering::SeqCst);
         }
         store.fill_block_log()?;
         store.fill_state_latest()?;
@@ -397,7 +458,22 @@ impl Store {
                 codec::encode(node),
             );
         }
+        let prunable = self.history == History::Prunable;
+        if prunable {
+            for stale in &update.batch.stale_node_index_batch {
+                let mut k = stale.stale_since_version.to_be_bytes().to_vec();
+                k.push(STALE_NODE);
+                k.extend_from_slice(&codec::encode(&stale.node_key));
+                batch.put_cf(self.cf(CF_STATE_STALE), k, []);
+            }
+        }
         for ((version, key), value) in update.batch.node_batch.values() {
+            if prunable && *version > 0 {
+                let mut k = version.to_be_bytes().to_vec();
+                k.push(STALE_VALUE);
+                k.extend_from_slice(&key.0);
+                batch.put_cf(self.cf(CF_STATE_STALE), k, []);
+            }
             let encoded = codec::encode(value);
             let mut latest = version.to_be_bytes().to_vec();
             latest.extend_from_slice(&encoded);
@@ -542,9 +618,11 @@ impl Store {
         self.get_cf(CF_RESULTS, &height.0.to_be_bytes())
     }
 
-    /// The heights at which `key` was written (set or deleted), oldest first, at most
-    /// `limit` of them: the history of one state value without reading any block.
-    pub fn versions_of(&self, key: &Hash, limit: usize) -> Result<Vec<Height>> {
+    /// The values `key` was given (set, or deleted: `None`) and the heights at which, oldest
+    /// first, at most `limit` of them: the history of one state value without reading any
+    /// block. A pruned store keeps the whole history only of the keys it was told to keep
+    /// ([`Store::prune`]).
+    pub fn history_of(&self, key: &Hash, limit: usize) -> Result<Vec<(Height, Option<Vec<u8>>)>> {
         let start = value_key(&KeyHash(key.0), 0);
         let iter = self.db.iterator_cf(
             self.cf(CF_STATE_VALUES),
@@ -552,13 +630,15 @@ impl Store {
         );
         let mut out = Vec::new();
         for item in iter {
-            let (k, _) = item?;
+            let (k, v) = item?;
             if k.len() != 40 || k[..32] != key.0 || out.len() >= limit {
                 break;
             }
             let mut version = [0u8; 8];
             version.copy_from_slice(&k[32..]);
-            out.push(Height(u64::from_be_bytes(version)));
+            let value =
+                Option::<Vec<u8>>::try_from_slice(&v).map_err(|e| corrupt("state value", e))?;
+            out.push((Height(u64::from_be_bytes(version)), value));
         }
         Ok(out)
     }
@@ -609,6 +689,140 @@ impl Store {
         self.write(batch)?;
         self.set_latest(height);
         Ok(root)
+    }
+
+    /// The oldest height whose state this store keeps (0 unless pruned). Blocks, commits
+    /// and results are kept from the first height whatever this is.
+    pub fn oldest_state(&self) -> Height {
+        Height(self.oldest.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Checks that the state at `height` is stored: committed, and not pruned.
+    pub fn check_state_height(&self, height: Height) -> Result<()> {
+        if self.latest_height()?.is_none_or(|l| height > l) {
+            return Err(Error::HeightNotFound(height));
+        }
+        self.not_pruned(height)
+    }
+
+    fn not_pruned(&self, height: Height) -> Result<()> {
+        let oldest = self.oldest_state();
+        if height < oldest {
+            return Err(Error::Pruned { height, oldest });
+        }
+        Ok(())
+    }
+
+    /// Reads the state at `height` with `read`, checking the height before and after: a
+    /// read that [`Store::prune`] overtook fails as pruned rather than answering from a
+    /// half-deleted height.
+    fn read_state<T>(&self, height: Height, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_state_height(height)?;
+        let out = read();
+        self.not_pruned(height)?;
+        out
+    }
+
+    /// Deletes the states of the heights before `oldest`: tree nodes that no tree from
+    /// `oldest` on uses, and value versions that no read at `oldest` or later sees, except
+    /// the versions of the keys in `keep_history` (whose whole history stays readable
+    /// through [`Store::history_of`]). Reads of a height before `oldest` fail with
+    /// [`Error::Pruned`] from the moment this is called: the new oldest height is written,
+    /// synced, before anything is deleted. Handles at most `limit` stale entries per call,
+    /// so that a caller in the background can stop between calls; the deletes are one
+    /// batch, not synced (after a crash the next call deletes them again). Only what a
+    /// [`History::Prunable`] store indexed is deleted.
+    pub fn prune(&self, oldest: Height, keep_history: &[Hash], limit: usize) -> Result<PruneStep> {
+        let latest = self
+            .latest_height()?
+            .ok_or_else(|| Error::Storage("pruning an empty store".into()))?;
+        if oldest > latest {
+            return Err(Error::Storage(format!(
+                "pruning to height {oldest} would delete the latest state, at {latest}"
+            )));
+        }
+        if oldest > self.oldest_state() {
+            let mut batch = WriteBatch::default();
+            batch.put_cf(self.cf(CF_META), KEY_OLDEST_STATE, oldest.0.to_be_bytes());
+            self.write(batch)?;
+            self.oldest
+                .store(oldest.0, std::sync::atomic::Ordering::SeqCst);
+        }
+        let oldest = self.oldest_state();
+        let mut cursor = self
+            .prune_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Entries stale since `oldest` or earlier: keys below `oldest + 1`.
+        let end = (oldest.0 + 1).to_be_bytes();
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_iterate_upper_bound(end.to_vec());
+        let iter = self.db.iterator_cf_opt(
+            self.cf(CF_STATE_STALE),
+            opts,
+            IteratorMode::From(&cursor, Direction::Forward),
+        );
+        let mut batch = WriteBatch::default();
+        let mut entries = 0;
+        let mut last: Option<Box<[u8]>> = None;
+        let mut done = true;
+        for item in iter {
+            let (k, _) = item?;
+            if entries >= limit {
+                done = false;
+                break;
+            }
+            let (Some(since), Some(kind)) = (
+                k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+                k.get(8),
+            ) else {
+                return Err(corrupt("stale state entry", "too short"));
+            };
+            match *kind {
+                STALE_NODE => batch.delete_cf(self.cf(CF_STATE_NODES), &k[9..]),
+                STALE_VALUE => {
+                    let key = <[u8; 32]>::try_from(&k[9..])
+                        .map_err(|_| corrupt("stale value entry", "not a key hash"))?;
+                    if !keep_history.contains(&Hash(key)) {
+                        self.delete_versions_before(&mut batch, &key, since)?;
+                    }
+                }
+                _ => return Err(corrupt("stale state entry", "unknown kind")),
+            }
+            entries += 1;
+            last = Some(k);
+        }
+        if let Some(last) = last {
+            // One range deletion for the entries handled, not one tombstone each.
+            let mut next = last.to_vec();
+            next.push(0);
+            batch.delete_range_cf(self.cf(CF_STATE_STALE), &cursor[..], &next[..]);
+            self.db.write(batch)?;
+            *cursor = next;
+        }
+        Ok(PruneStep { entries, done })
+    }
+
+    /// Adds to `batch` the deletion of `key`'s value versions before `since`.
+    fn delete_versions_before(
+        &self,
+        batch: &mut WriteBatch,
+        key: &[u8; 32],
+        since: [u8; 8],
+    ) -> Result<()> {
+        let start = value_key(&KeyHash(*key), 0);
+        let iter = self.db.iterator_cf(
+            self.cf(CF_STATE_VALUES),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            if k.len() != 40 || k[..32] != key[..] || k[32..] >= since[..] {
+                break;
+            }
+            batch.delete_cf(self.cf(CF_STATE_VALUES), k);
+        }
+        Ok(())
     }
 }
 
@@ -672,15 +886,17 @@ impl TreeReader for Store {
 
 impl AuthenticatedState for Store {
     fn state_root(&self, height: Height) -> Result<Hash> {
-        state::root_of(self, height)
+        self.read_state(height, || state::root_of(self, height))
     }
 
     fn get(&self, key: &Hash, height: Height) -> Result<Option<Vec<u8>>> {
-        state::get_of(self, self.latest_height()?, key, height)
+        self.read_state(height, || {
+            state::get_of(self, self.latest_height()?, key, height)
+        })
     }
 
     fn get_with_proof(&self, key: &Hash, height: Height) -> Result<(Option<Vec<u8>>, StateProof)> {
-        state::prove_of(self, key, height)
+        self.read_state(height, || state::prove_of(self, key, height))
     }
 
     fn prepare(&self, changes: &StateChanges, height: Height) -> Result<StateUpdate> {
@@ -689,6 +905,7 @@ impl AuthenticatedState for Store {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::state::state_key;
@@ -730,5 +947,102 @@ mod tests {
                 "{i}"
             );
         }
+    }
+
+    fn count(store: &Store, cf: &str) -> usize {
+        store
+            .db
+            .iterator_cf(store.cf(cf), IteratorMode::Start)
+            .count()
+    }
+
+    /// Pruning deletes what no read in the window needs, keeps every read and proof in the
+    /// window as it was, refuses reads below it by name, keeps the histories it was told to
+    /// keep, and remembers the window across a reopen.
+    #[test]
+    fn pruning_keeps_the_window_and_the_kept_histories() {
+        use crate::state::MemoryState;
+        let dir = tempfile::tempdir().unwrap();
+        let key = |i: u64| state_key("t", &i.to_be_bytes());
+        let kept = key(999);
+        let mut memory = MemoryState::new();
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        let mut roots = Vec::new();
+        for h in 0..=30u64 {
+            let mut changes: StateChanges = (0..3)
+                .map(|i| (key((h + i) % 10), Some(vec![h as u8])))
+                .collect();
+            changes.insert(key(50 + h % 5), (h % 2 == 0).then(|| vec![h as u8]));
+            changes.insert(kept, Some(vec![h as u8]));
+            let root = store.commit_state_only(&changes).unwrap();
+            assert_eq!(memory.commit(&changes).unwrap(), root);
+            roots.push(root);
+        }
+        let (nodes, values) = (
+            count(&store, CF_STATE_NODES),
+            count(&store, CF_STATE_VALUES),
+        );
+
+        let mut calls = 0;
+        while !store.prune(Height(20), &[kept], 25).unwrap().done {
+            calls += 1;
+            assert!(calls < 1000, "pruning does not end");
+        }
+        assert!(calls > 1, "pruning went in steps of at most 25 entries");
+        assert!(
+            count(&store, CF_STATE_NODES) < nodes / 2,
+            "stale tree nodes deleted"
+        );
+        assert!(
+            count(&store, CF_STATE_VALUES) < values,
+            "old value versions deleted"
+        );
+
+        let check = |store: &Store| {
+            for h in 20..=30u64 {
+                let height = Height(h);
+                assert_eq!(store.state_root(height).unwrap(), roots[h as usize]);
+                for k in (0..10).chain(50..55).chain([999, 12345]) {
+                    let expected = memory.get(&key(k), height).unwrap();
+                    assert_eq!(store.get(&key(k), height).unwrap(), expected, "{k} at {h}");
+                    let (value, proof) = store.get_with_proof(&key(k), height).unwrap();
+                    assert_eq!(value, expected);
+                    proof
+                        .verify(&roots[h as usize], &key(k), value.as_deref())
+                        .unwrap();
+                }
+            }
+            for h in [0u64, 19] {
+                let pruned = |e: Error| matches!(e, Error::Pruned { height, oldest } if height == Height(h) && oldest == Height(20));
+                assert!(pruned(store.get(&key(1), Height(h)).unwrap_err()));
+                assert!(pruned(store.state_root(Height(h)).unwrap_err()));
+                assert!(pruned(
+                    store.get_with_proof(&key(1), Height(h)).unwrap_err()
+                ));
+            }
+            let history = store.history_of(&kept, 100).unwrap();
+            assert_eq!(history.len(), 31);
+            assert_eq!(history[3], (Height(3), Some(vec![3])));
+        };
+        check(&store);
+        assert!(
+            store.prune(Height(31), &[kept], 25).is_err(),
+            "the latest state stays"
+        );
+        drop(store);
+
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        assert_eq!(store.oldest_state(), Height(20));
+        assert_eq!(
+            store.prune(Height(20), &[kept], 25).unwrap(),
+            PruneStep {
+                entries: 0,
+                done: true
+            }
+        );
+        check(&store);
+        // A lower window does not bring pruned heights back.
+        store.prune(Height(5), &[kept], 25).unwrap();
+        assert_eq!(store.oldest_state(), Height(20));
     }
 }

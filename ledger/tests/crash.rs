@@ -4,7 +4,9 @@
 //! every height the child reported as committed still there.
 //!
 //! The child is this test binary itself, run again with the ignored `crash_writer` test and
-//! an environment variable naming the store.
+//! an environment variable naming the store. With a second variable set, the child also
+//! prunes the store to its latest `RETAIN` heights from another thread, in small steps, so
+//! that kills land in the middle of pruning too.
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
@@ -19,13 +21,16 @@ use std::{
 use acta_ledger::{
     light::verify_commit,
     state::{state_key, AuthenticatedState, StateChanges},
-    store::{Store, TxLocation},
+    store::{History, Store, TxLocation},
     testing::{self, BlockSpec},
-    Hash, Height,
+    Error, Hash, Height,
 };
 use rand::{Rng, SeedableRng};
 
 const STORE_VAR: &str = "ACTA_CRASH_STORE";
+const PRUNE_VAR: &str = "ACTA_CRASH_PRUNE";
+/// Heights of state the pruning child keeps.
+const RETAIN: u64 = 8;
 const KILLS: usize = 25;
 const TXS_PER_BLOCK: u32 = 40;
 const KEYS_PER_BLOCK: u32 = 300;
@@ -42,7 +47,27 @@ fn crash_writer() {
     let Ok(path) = std::env::var(STORE_VAR) else {
         return;
     };
-    let store = Store::open(&path).expect("open store");
+    let prune = std::env::var(PRUNE_VAR).is_ok();
+    let history = if prune {
+        History::Prunable
+    } else {
+        History::Archive
+    };
+    let store = std::sync::Arc::new(Store::open_with(&path, history).expect("open store"));
+    if prune {
+        let store = store.clone();
+        thread::spawn(move || loop {
+            let latest = store.latest_height().expect("read latest height");
+            match latest.map(|l| Height((l.0 + 1).saturating_sub(RETAIN))) {
+                Some(oldest) if oldest > Height(0) => {
+                    if store.prune(oldest, &[], 64).expect("prune").done {
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                _ => thread::sleep(Duration::from_millis(1)),
+            }
+        });
+    }
     let chain = testing::chain_id();
     let (keys, set) = testing::validators(4, &[]);
     let latest = match store.latest_height().expect("read latest height") {
@@ -104,6 +129,8 @@ fn check_store(store: &Store, from: Height) -> Height {
         .latest_height()
         .unwrap()
         .expect("genesis was written before any block");
+    // Blocks stay from the first height; state from the oldest kept.
+    let oldest = store.oldest_state();
     let mut parent = if from.0 <= 1 {
         genesis_hash()
     } else {
@@ -142,14 +169,28 @@ fn check_store(store: &Store, from: Height) -> Height {
                 "index at {h}"
             );
         }
-        assert_eq!(
-            store.state_root(h).unwrap(),
-            block.header.state_root,
-            "state root at {h}"
-        );
-        let marker = store.get(&state_key("test", b"height"), h).unwrap();
-        assert_eq!(marker, Some(h.0.to_be_bytes().to_vec()), "state at {h}");
         parent = block.hash();
+        if h < oldest {
+            assert!(
+                matches!(store.state_root(h), Err(Error::Pruned { .. })),
+                "state {h} below the oldest kept, {oldest}, is refused"
+            );
+            continue;
+        }
+        let root = block.header.state_root;
+        assert_eq!(store.state_root(h).unwrap(), root, "state root at {h}");
+        let marker = state_key("test", b"height");
+        let (value, proof) = store.get_with_proof(&marker, h).unwrap();
+        assert_eq!(value, Some(h.0.to_be_bytes().to_vec()), "state at {h}");
+        proof.verify(&root, &marker, value.as_deref()).unwrap();
+        // A value written at the oldest height kept, read at this one.
+        let mut k = oldest.0.max(1).to_be_bytes().to_vec();
+        k.extend_from_slice(&0u32.to_be_bytes());
+        let (value, proof) = store.get_with_proof(&state_key("test", &k), h).unwrap();
+        assert_eq!(value, Some(Hash::digest(&k).0.to_vec()), "old value at {h}");
+        proof
+            .verify(&root, &state_key("test", &k), value.as_deref())
+            .unwrap();
     }
     // Nothing of a later block is there.
     let next = latest.next();
@@ -170,13 +211,26 @@ fn check_store(store: &Store, from: Height) -> Height {
 
 #[test]
 fn kills_at_random_moments_lose_nothing_committed() {
+    kill_repeatedly(false);
+}
+
+#[test]
+fn kills_while_pruning_lose_nothing_committed_nor_kept() {
+    kill_repeatedly(true);
+}
+
+fn kill_repeatedly(prune: bool) {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xac7a);
     let mut acked = Height(0);
     let mut checked_to = Height(0);
     for round in 0..KILLS {
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        if prune {
+            command.env(PRUNE_VAR, "1");
+        }
+        let mut child = command
             .args([
                 "crash_writer",
                 "--exact",
@@ -222,6 +276,12 @@ fn kills_at_random_moments_lose_nothing_committed() {
 
         let store = Store::open(dir.path()).unwrap();
         let latest = check_store(&store, Height(checked_to.0.saturating_sub(1)));
+        if prune {
+            // A store whose pruning was cut off prunes on: nothing stale is left behind.
+            let oldest = store.oldest_state();
+            while !store.prune(oldest, &[], 1000).unwrap().done {}
+            check_store(&store, oldest);
+        }
         assert!(
             latest >= acked,
             "round {round}: store at {latest} lost acknowledged {acked}"
@@ -240,4 +300,11 @@ fn kills_at_random_moments_lose_nothing_committed() {
     // And at the end, every height from the first is still whole.
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(check_store(&store, Height(1)), checked_to);
+    if prune {
+        assert!(
+            store.oldest_state().0 + RETAIN > checked_to.0 / 2,
+            "the child pruned as it went: state kept from {} of {checked_to}",
+            store.oldest_state()
+        );
+    }
 }

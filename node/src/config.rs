@@ -61,6 +61,7 @@ pub struct Config {
     pub consensus: ConsensusConfig,
     pub mempool: MempoolConfig,
     pub block: BlockConfig,
+    pub storage: StorageConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +125,52 @@ pub struct BlockConfig {
     pub max_bytes: usize,
 }
 
+/// What the store keeps of past states (`[storage]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub mode: StorageMode,
+    /// With `mode = "pruned"`: the states of this many latest heights are kept; reads of
+    /// older heights are refused (HTTP 410, naming the oldest height kept). Blocks, commits
+    /// and results are kept from the first height in every mode.
+    pub retain_heights: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageMode {
+    /// Keep the state of the latest `retain_heights` heights (validators).
+    Pruned,
+    /// Keep the state of every height (agencies and auditors who serve history).
+    Archive,
+}
+
+/// The fewest heights a pruning node keeps: enough for reads and proofs at the heights
+/// the API has just announced.
+pub const RETAIN_HEIGHTS_MIN: u64 = 100;
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            mode: StorageMode::Pruned,
+            retain_heights: 100_000,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The store's history mode, and how many heights to keep if pruning.
+    pub fn retention(&self) -> (acta_ledger::store::History, Option<u64>) {
+        match self.mode {
+            StorageMode::Archive => (acta_ledger::store::History::Archive, None),
+            StorageMode::Pruned => (
+                acta_ledger::store::History::Prunable,
+                Some(self.retain_heights),
+            ),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -133,6 +180,7 @@ impl Default for Config {
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig::default(),
             block: BlockConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -284,6 +332,10 @@ impl Config {
             "field block.max_bytes: at most {}",
             acta_ledger::block::BLOCK_BYTES_MAX
         );
+        anyhow::ensure!(
+            self.storage.retain_heights >= RETAIN_HEIGHTS_MIN,
+            "field storage.retain_heights: at least {RETAIN_HEIGHTS_MIN}"
+        );
         Ok(())
     }
 
@@ -354,6 +406,13 @@ max_per_signer = {ms}
 # Limits of the blocks this node proposes.
 max_txs = {bt}
 max_bytes = {bb}
+
+[storage]
+# "pruned": keep the states of the latest retain_heights heights, and refuse reads of older
+# ones (HTTP 410 naming the oldest height kept). "archive": keep every height's state.
+# Blocks, commits and results are kept from the first height in both modes.
+mode = {sm}
+retain_heights = {sr}
 "#,
             moniker = q(&self.moniker),
             listen = q(&self.p2p.listen),
@@ -384,6 +443,11 @@ max_bytes = {bb}
             ms = self.mempool.max_per_signer,
             bt = self.block.max_txs,
             bb = self.block.max_bytes,
+            sm = q(match self.storage.mode {
+                StorageMode::Pruned => "pruned",
+                StorageMode::Archive => "archive",
+            }),
+            sr = self.storage.retain_heights,
         )
     }
 }
@@ -402,6 +466,7 @@ mod tests {
             ..Config::default()
         };
         custom.p2p.peers = vec!["/ip4/127.0.0.1/tcp/1/p2p/x".into()];
+        custom.storage.mode = StorageMode::Archive;
         custom.p2p.blocked_peers =
             vec!["12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()];
         let back: Config = toml::from_str(&custom.commented()).unwrap();
@@ -421,6 +486,12 @@ mod tests {
         std::fs::write(&path, "[consensus]\ntimeout_prevote_ms = 0\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("consensus.timeout_prevote_ms"), "{e}");
+        std::fs::write(&path, "[storage]\nmode = \"forever\"\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("forever") && e.contains("archive"), "{e}");
+        std::fs::write(&path, "[storage]\nretain_heights = 5\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("storage.retain_heights"), "{e}");
         std::fs::write(&path, "[p2p]\nblocked_peers = [\"nope\"]\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("p2p.blocked_peers[0]"), "{e}");

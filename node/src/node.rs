@@ -102,6 +102,8 @@ pub struct Status {
     pub syncing: bool,
     pub peers: usize,
     pub mempool_txs: usize,
+    /// The oldest height whose state this node keeps (0 unless it prunes).
+    pub oldest_state_height: u64,
 }
 
 /// A committed block as subscribers see it: its place, and what each transaction did.
@@ -242,6 +244,70 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// State keys whose whole history a pruning node keeps: the validator set's, whose every
+/// change a proof bundle carries from the genesis on (`rpc::read::set_changes`).
+pub fn kept_histories() -> Vec<Hash> {
+    vec![acta_ledger::state::state_key(
+        acta_contracts::staking::NS_VALIDATORS,
+        acta_contracts::staking::SET_KEY,
+    )]
+}
+
+/// Stale entries one pruning step deletes (one write batch of a few MB).
+const PRUNE_STEP_ENTRIES: usize = 20_000;
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps the states of the latest `retain` heights and deletes older ones, after each
+/// committed block, on a blocking thread: never on the consensus loop, which only tells it
+/// that a block landed. Each block makes about as much stale as it wrote, so the work per
+/// block is bounded by the block's own writes, not by the chain's age.
+async fn prune_loop(
+    store: Arc<Store>,
+    mut committed: broadcast::Receiver<Arc<Committed>>,
+    retain: u64,
+) {
+    let keep = kept_histories();
+    loop {
+        match committed.recv().await {
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        let Ok(Some(latest)) = store.latest_height() else {
+            continue;
+        };
+        let oldest = Height((latest.0 + 1).saturating_sub(retain));
+        if oldest == Height(0) {
+            continue;
+        }
+        loop {
+            let (store, keep) = (store.clone(), keep.clone());
+            let step =
+                tokio::task::spawn_blocking(move || store.prune(oldest, &keep, PRUNE_STEP_ENTRIES))
+                    .await;
+            match step {
+                Ok(Ok(step)) if step.done => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    warn!("pruning the store to height {oldest}: {e}");
+                    break;
+                }
+                Err(e) => {
+                    warn!("the pruning task failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -261,8 +327,9 @@ impl Node {
         let node_key = keys::load_node_key(&home.node_key())?;
         std::fs::create_dir_all(home.data())
             .with_context(|| format!("creating {}", home.data().display()))?;
+        let (history, _) = config.storage.retention();
         let store = Arc::new(
-            Store::open(home.store())
+            Store::open_with(home.store(), history)
                 .with_context(|| format!("opening the store in {}", home.store().display()))?,
         );
         if store.latest_height()?.is_none() {
@@ -450,6 +517,14 @@ impl Node {
         let mut redial = tokio::time::interval(Duration::from_secs(3));
         let mut flush = tokio::time::interval(TX_FLUSH_INTERVAL);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Aborted when the loop returns (the step under way finishes on its own thread).
+        let _pruner = self.config.storage.retention().1.map(|retain| {
+            AbortOnDrop(tokio::spawn(prune_loop(
+                self.store.clone(),
+                self.committed.subscribe(),
+                retain,
+            )))
+        });
         enum Event {
             Swarm(Box<SwarmEvent<BehaviourEvent>>),
             Timer,
@@ -1520,6 +1595,7 @@ impl Node {
             s.syncing = behind;
             s.peers = peers;
             s.mempool_txs = mempool_txs;
+            s.oldest_state_height = self.store.oldest_state().0;
         }
         let m = &self.metrics;
         m.consensus_round.set(i64::from(round));

@@ -90,6 +90,55 @@ fn a_validator_with_a_wiped_home_resyncs_from_the_others() {
     net.assert_same_chain(&[0, 1, 2, 3], h + 2);
 }
 
+/// Validators that prune keep the states of their window, refuse older heights by name, and
+/// still serve every block: a validator whose home is wiped replays the chain from them.
+#[test]
+fn pruning_validators_keep_their_window_and_a_wiped_one_resyncs_from_them() {
+    use acta_node::config::RETAIN_HEIGHTS_MIN;
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.configure(i, |c| {
+            c.consensus.block_interval_ms = 10;
+            c.storage.retain_heights = RETAIN_HEIGHTS_MIN;
+        });
+    }
+    net.start_all();
+    for i in 0..8u32 {
+        net.submit(0, &did_tx(300 + i));
+    }
+    let top = RETAIN_HEIGHTS_MIN + 30;
+    net.wait_height(&[0, 1, 2, 3], top, Duration::from_secs(180));
+    // The pruner runs after each block: wait for it to pass height 20.
+    let deadline = std::time::Instant::now() + WAIT;
+    let oldest = loop {
+        let (_, status) = common::get(&net.nodes[0].rpc, "/status").unwrap();
+        let oldest = status["oldest_state_height"].as_u64().unwrap();
+        if oldest > 20 {
+            break oldest;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 0 keeps state from {oldest} at height {}",
+            status["height"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (code, v) = common::get(&net.nodes[0].rpc, "/state/did/00?height=1").unwrap();
+    assert_eq!(code, 410, "{v}");
+    assert_eq!(v["code"], "pruned");
+    assert!(v["oldest"].as_u64().unwrap() >= oldest, "{v}");
+    let (code, v) = common::get(&net.nodes[0].rpc, &format!("/state/did/00?height={top}")).unwrap();
+    assert_eq!(code, 200, "a kept height answers: {v}");
+    assert_eq!(v["height"], top);
+
+    net.stop(2);
+    std::fs::remove_dir_all(net.data_dir(2)).unwrap();
+    net.start(2);
+    let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(180));
+    net.assert_same_chain(&[0, 1, 2, 3], h + 2);
+}
+
 #[test]
 fn with_half_the_power_stopped_nothing_is_decided_and_nothing_is_lost() {
     let mut net = Net::new(4);

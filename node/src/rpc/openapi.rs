@@ -135,14 +135,14 @@ fn any_object(description: &str) -> Value {
 fn schemas() -> Value {
     json!({
         "Error": obj(&["code", "message"], json!({
-            "code": string("A stable code: bad_request, not_found, unknown_route, method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
+            "code": string("A stable code: bad_request, not_found, pruned, unknown_route, method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
             "message": string("What went wrong, for a person."),
             "hash": string("The transaction concerned, if any."),
         })),
         "Hash": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256, lowercase hex." },
         "Did": { "type": "string", "pattern": "^did:acta:[1-9A-HJ-NP-Za-km-z]{16,22}$", "description": "did:acta: and the base58 of 16 bytes (16 to 22 characters)." },
         "PublicKey": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Ed25519 public key, hex." },
-        "Status": obj(&["chain_id", "moniker", "peer_id", "validator", "role", "height", "block_hash", "block_time_ms", "state_root", "consensus_height", "consensus_round", "syncing", "peers", "mempool_txs", "genesis_hash", "version"], json!({
+        "Status": obj(&["chain_id", "moniker", "peer_id", "validator", "role", "height", "block_hash", "block_time_ms", "state_root", "consensus_height", "consensus_round", "syncing", "peers", "mempool_txs", "oldest_state_height", "genesis_hash", "version"], json!({
             "chain_id": string("The chain id."),
             "moniker": string("The node's name."),
             "peer_id": string("The node's libp2p peer id."),
@@ -157,6 +157,7 @@ fn schemas() -> Value {
             "syncing": { "type": "boolean", "description": "Whether a peer is ahead." },
             "peers": int("Connected peers."),
             "mempool_txs": int("Transactions waiting."),
+            "oldest_state_height": int("The oldest height whose state this node keeps: reads of older heights are refused with 410 `pruned` (0 unless the node prunes, `storage.mode`)."),
             "genesis_hash": schema_ref("Hash"),
             "version": string("The node's version."),
         })),

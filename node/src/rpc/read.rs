@@ -29,10 +29,28 @@ pub fn resolve_height(store: &Store, asked: Option<u64>) -> Result<Height, ApiEr
         .unwrap_or(Height(0));
     match asked {
         None => Ok(latest),
+        Some(h) if h < store.oldest_state().0 => Err(store_error(acta_ledger::Error::Pruned {
+            height: Height(h),
+            oldest: store.oldest_state(),
+        })),
         Some(h) if h <= latest.0 => Ok(Height(h)),
         Some(h) => Err(ApiError::not_found(format!(
             "height {h} is not committed yet (latest is {latest})"
         ))),
+    }
+}
+
+/// A failed read of the store: 410 `pruned` (naming the oldest height kept) for a height
+/// whose state this node no longer keeps, 500 for anything else.
+pub fn store_error(e: acta_ledger::Error) -> ApiError {
+    match e {
+        acta_ledger::Error::Pruned { oldest, .. } => ApiError::new(
+            axum::http::StatusCode::GONE,
+            "pruned",
+            format!("{e}; ask a node that keeps the whole history (storage.mode = \"archive\")"),
+        )
+        .with("oldest", oldest.0),
+        e => ApiError::internal(e),
     }
 }
 
@@ -102,13 +120,10 @@ impl<'a> Reader<'a> {
     pub fn raw(&mut self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
         let k = state_key(namespace, key);
         if !self.prove {
-            return self.store.get(&k, self.height).map_err(ApiError::internal);
+            return self.store.get(&k, self.height).map_err(store_error);
         }
         if namespace == NS_BALLOT && !matches!(self.ballot_proofs, BallotProofs::State) {
-            let value = self
-                .store
-                .get(&k, self.height)
-                .map_err(ApiError::internal)?;
+            let value = self.store.get(&k, self.height).map_err(store_error)?;
             let bytes = value
                 .clone()
                 .ok_or_else(|| ApiError::internal("a ballot read by its root is missing"))?;
@@ -135,7 +150,7 @@ impl<'a> Reader<'a> {
         let (value, proof) = self
             .store
             .get_with_proof(&k, self.height)
-            .map_err(ApiError::internal)?;
+            .map_err(store_error)?;
         self.entries.push(StateEntry {
             namespace: namespace.to_string(),
             key: key.to_vec(),
@@ -222,11 +237,12 @@ pub fn checkpoint_entry(
 /// it as its next set.
 fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>, ApiError> {
     let key = state_key(NS_VALIDATORS, SET_KEY);
+    // The set's whole history: a pruning node keeps it (`node::KEPT_HISTORIES`).
     let versions = store
-        .versions_of(&key, BUNDLE_CHANGES_MAX)
+        .history_of(&key, BUNDLE_CHANGES_MAX)
         .map_err(ApiError::internal)?;
     let mut changes = Vec::new();
-    for s in versions {
+    for (s, value) in versions {
         if s.0 == 0 {
             continue;
         }
@@ -234,9 +250,7 @@ fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>, ApiError
         if announced >= height {
             break;
         }
-        let set: ValidatorSet = store
-            .get(&key, s)
-            .map_err(ApiError::internal)?
+        let set: ValidatorSet = value
             .map(|b| {
                 codec::decode(
                     "validator set",
@@ -263,4 +277,35 @@ fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>, ApiError
         });
     }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use acta_ledger::{state::StateChanges, store::History};
+
+    use super::*;
+
+    /// A height whose state was pruned is refused with 410, naming the oldest height kept;
+    /// the heights kept and those not committed yet answer as before.
+    #[test]
+    fn a_pruned_height_is_gone_and_says_which_heights_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        for _ in 0..5 {
+            store.commit_state_only(&StateChanges::new()).unwrap();
+        }
+        store.prune(Height(3), &[], 100).unwrap();
+        let e = resolve_height(&store, Some(2)).unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::GONE);
+        assert_eq!(e.code, "pruned");
+        assert_eq!(e.extra.get("oldest"), Some(&serde_json::json!(3)));
+        assert!(
+            e.message.contains("height 2") && e.message.contains("height 3"),
+            "{e}"
+        );
+        assert_eq!(resolve_height(&store, Some(3)).unwrap(), Height(3));
+        assert_eq!(resolve_height(&store, None).unwrap(), Height(4));
+        let e = resolve_height(&store, Some(5)).unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::NOT_FOUND);
+    }
 }

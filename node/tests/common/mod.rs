@@ -19,7 +19,7 @@ use acta_ledger::{testing, Keypair, Transaction};
 use acta_node::devnet::LocalNet;
 use serde_json::Value;
 
-pub use acta_node::devnet::{free_port as try_free_port, post};
+pub use acta_node::devnet::{free_port as try_free_port, get, post};
 
 pub fn free_port() -> u16 {
     try_free_port().unwrap()
@@ -82,6 +82,14 @@ impl Net {
 
     pub fn assert_same_chain(&self, which: &[usize], height: u64) -> usize {
         self.net.same_chain(which, height).unwrap()
+    }
+
+    /// Changes node `i`'s `config.toml` (before it starts).
+    pub fn configure(&self, i: usize, change: impl FnOnce(&mut acta_node::config::Config)) {
+        let path = self.net.nodes[i].home.join("config.toml");
+        let mut config = acta_node::config::Config::load(&path).unwrap();
+        change(&mut config);
+        std::fs::write(&path, config.commented()).unwrap();
     }
 
     pub fn submit(&self, i: usize, tx: &Transaction) -> (u16, Value) {
