@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::{
     budget::{
         ballot_key, project_key, voter_key, NS_BALLOT, NS_NEXT, NS_PROJECT, NS_ROUND, NS_TALLY,
-        NS_VOTER,
+        NS_VOTER, NS_VOTERS,
     },
     credential::{self, NS_CREDENTIAL, NS_CREDENTIALS_OF},
     governance::{NS_COUNCIL, NS_GOV_NEXT, NS_GOV_PROPOSAL, NS_ISSUER},
@@ -460,14 +460,14 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
             let mut out = Vec::new();
             for id in *from..from.saturating_add(*limit).min(next) {
                 if let Some(round) = get::<BudgetRound>(src, NS_ROUND, &id.to_be_bytes())? {
-                    out.push(round_summary(&round, height));
+                    out.push(round_summary(src, &round, height)?);
                 }
             }
             Ok(json!({ "rounds": out, "next": next }))
         }
         Query::Round(id) => {
             let round = get_round(src, *id)?;
-            let mut answer = round_summary(&round, height);
+            let mut answer = round_summary(src, &round, height)?;
             if round.tallied {
                 let t: Option<TallyRecord> = get(src, NS_TALLY, &id.to_be_bytes())?;
                 answer["result"] = json!(t);
@@ -511,6 +511,8 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                     })?;
                 ballots.push(ballot_json(i, &b));
             }
+            // Tallied: no ballot comes after the count the tally holds.
+            let round = round_json(&round, tally.voters);
             Ok(json!({ "round": round, "projects": list, "result": tally, "ballots": ballots }))
         }
         Query::Receipt { round: id, voter } => {
@@ -717,8 +719,21 @@ pub fn phase(round: &BudgetRound, height: Height) -> &'static str {
     }
 }
 
-fn round_summary(r: &BudgetRound, height: Height) -> Value {
-    json!({ "round": r, "phase": phase(r, height) })
+/// A round with its count of voters (kept apart, under `budget_voters`) and its phase.
+fn round_summary(
+    src: &mut dyn Source,
+    r: &BudgetRound,
+    height: Height,
+) -> Result<Value, AnswerError> {
+    let voters: u64 = get(src, NS_VOTERS, &r.id.to_be_bytes())?.unwrap_or(0);
+    Ok(json!({ "round": round_json(r, voters), "phase": phase(r, height) }))
+}
+
+/// A round as the API shows it: the record with its count of voters.
+fn round_json(r: &BudgetRound, voters: u64) -> Value {
+    let mut round = json!(r);
+    round["voters"] = json!(voters);
+    round
 }
 
 /// Milliseconds since 1970 as an RFC 3339 UTC time (`2026-11-21T08:53:22Z`).

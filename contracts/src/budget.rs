@@ -11,7 +11,8 @@
 //! - `budget_project` (id, index): each [`BudgetProject`]; `budget_proposals_of` (id, DID):
 //!   how many projects a resident proposed;
 //! - `budget_ballot` (id, index): each [`BudgetBallot`]; `budget_voter` (id, DID): the index
-//!   of a voter's ballot;
+//!   of a voter's ballot; `budget_voters` (id): how many distinct voters the round has
+//!   (`u64`, absent for none), whose ballots are numbered 0 to that count - 1;
 //! - `budget_closing` (height): the rounds that close at that height;
 //! - `budget_tally` (id): the [`TallyRecord`], which commits to the tallied ballots by
 //!   their RFC 9162 root.
@@ -41,6 +42,7 @@ pub const NS_PROJECT: &str = "budget_project";
 pub const NS_PROPOSALS_OF: &str = "budget_proposals_of";
 pub const NS_BALLOT: &str = "budget_ballot";
 pub const NS_VOTER: &str = "budget_voter";
+pub const NS_VOTERS: &str = "budget_voters";
 pub const NS_CLOSING: &str = "budget_closing";
 pub const NS_TALLY: &str = "budget_tally";
 
@@ -141,7 +143,7 @@ pub(crate) fn execute(
             voter,
             projects,
         } => {
-            let mut r = load(view, *round)?;
+            let r = load(view, *round)?;
             phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
             signed_by(view, voter, signer)?;
             resident(view, ctx, voter, &r)?;
@@ -150,16 +152,15 @@ pub(crate) fn execute(
             let (index, replaced) = match view.get::<u64>(NS_VOTER, &voter_key)? {
                 Some(index) => (index, true),
                 None => {
-                    if r.voters >= ROUND_VOTERS_MAX {
+                    let index = voters(view, *round)?;
+                    if index >= ROUND_VOTERS_MAX {
                         return Err(TxError::Limit(format!(
                             "round {round} has {ROUND_VOTERS_MAX} voters"
                         ))
                         .into());
                     }
-                    let index = r.voters;
-                    r.voters += 1;
+                    view.put(NS_VOTERS, &round_key(*round), &(index + 1));
                     view.put(NS_VOTER, &voter_key, &index);
-                    view.put(NS_ROUND, &round_key(*round), &r);
                     (index, false)
                 }
             };
@@ -240,7 +241,6 @@ pub(crate) fn open_round(
         opener,
         opened: ctx.height,
         projects: 0,
-        voters: 0,
         tallied: false,
     };
     view.put(NS_ROUND, &round_key(id), &round);
@@ -375,7 +375,7 @@ pub(crate) fn close_due(
                 selected: result.selected,
                 total_cost: result.total_cost,
                 approvals: result.approvals,
-                voters: round.voters,
+                voters: ballots.len() as u64,
                 endowment: result.endowment,
                 add1_steps: result.add1_steps,
                 height: ctx.height,
@@ -388,7 +388,7 @@ pub(crate) fn close_due(
                 selected: Vec::new(),
                 total_cost: 0,
                 approvals: election.approval_counts(),
-                voters: round.voters,
+                voters: ballots.len() as u64,
                 endowment: None,
                 add1_steps: None,
                 height: ctx.height,
@@ -420,7 +420,7 @@ fn contents_of(
         projects.push(project(view, round.id, i)?);
     }
     let mut ballots = Vec::new();
-    for i in 0..round.voters {
+    for i in 0..voters(view, round.id)? {
         let b: BudgetBallot = view
             .get(NS_BALLOT, &ballot_key(round.id, i))?
             .ok_or_else(|| ExecError::Corrupt {
@@ -430,6 +430,11 @@ fn contents_of(
         ballots.push(b);
     }
     Ok((projects, ballots))
+}
+
+/// How many distinct voters `round` has (their ballots are numbered from 0).
+pub fn voters(view: &StateView<'_>, round: u64) -> Result<u64, ExecError> {
+    Ok(view.get(NS_VOTERS, &round_key(round))?.unwrap_or(0))
 }
 
 /// The key under [`NS_BALLOT`] of ballot `index` of `round`.

@@ -6,7 +6,7 @@
 mod common;
 
 use acta_contracts::{
-    budget::{self, NS_ROUND, NS_TALLY},
+    budget::{self, NS_ROUND, NS_TALLY, NS_VOTERS},
     tally::{self, pb},
 };
 use acta_ledger::{
@@ -133,7 +133,7 @@ fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
     }
     // The last voter changes their mind: the new ballot replaces the old one.
     c.ok(&r[5].0, vote(0, &r[5].0, &[3]));
-    assert_eq!(round(&c, 0).voters, 6);
+    assert_eq!(c.read::<u64>(NS_VOTERS, &0u64.to_be_bytes()), Some(6));
     c.advance_to(s.closes_at.0 - 1);
     assert!(c
         .read::<TallyRecord>(NS_TALLY, &0u64.to_be_bytes())

@@ -512,7 +512,8 @@ pub enum RoundOpener {
     Council { proposal: u64 },
 }
 
-/// A budget round as the state holds it.
+/// A budget round as the state holds it. Its distinct voters are counted apart (state
+/// `budget_voters`), so that a new voter's ballot does not rewrite the round.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct BudgetRound {
     pub id: u64,
@@ -521,8 +522,6 @@ pub struct BudgetRound {
     pub opened: Height,
     /// Projects proposed so far; they are numbered 0 to `projects - 1`.
     pub projects: u32,
-    /// Distinct voters so far; their ballots are numbered 0 to `voters - 1`.
-    pub voters: u64,
     /// Whether the tally has run.
     pub tallied: bool,
 }

@@ -367,7 +367,6 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             opener: RoundOpener::Office(did_of(&office)),
             opened: Height(18),
             projects: 6,
-            voters: 412,
             tallied: false,
         }),
     );
