@@ -13,7 +13,10 @@
 //! - `budget_ballot` (id, index): each [`BudgetBallot`]; `budget_voter` (id, DID): the index
 //!   of a voter's ballot; `budget_voters` (id): how many distinct voters the round has
 //!   (`u64`, absent for none), whose ballots are numbered 0 to that count - 1;
-//! - `budget_closing` (height): the rounds that close at that height;
+//! - `budget_closing` (height): the rounds that close at that height; `budget_pending`
+//!   (`b"pending"`): how many rounds are open and not yet tallied (`u64`, absent for none),
+//!   which tells a node that the chain's heights must keep coming while phases run by
+//!   height (`node::Node`, no empty blocks otherwise);
 //! - `budget_tally` (id): the [`TallyRecord`], which commits to the tallied ballots by
 //!   their RFC 9162 root.
 
@@ -44,6 +47,7 @@ pub const NS_BALLOT: &str = "budget_ballot";
 pub const NS_VOTER: &str = "budget_voter";
 pub const NS_VOTERS: &str = "budget_voters";
 pub const NS_CLOSING: &str = "budget_closing";
+pub const NS_PENDING: &str = "budget_pending";
 pub const NS_TALLY: &str = "budget_tally";
 
 /// The most projects one resident may propose in a round.
@@ -244,6 +248,8 @@ pub(crate) fn open_round(
         tallied: false,
     };
     view.put(NS_ROUND, &round_key(id), &round);
+    let pending = rounds_pending(view)?;
+    view.put(NS_PENDING, b"pending", &pending.saturating_add(1));
     Ok(vec![Event::new(
         "budget_round_opened",
         &[
@@ -358,6 +364,12 @@ pub(crate) fn close_due(
     };
     // The schedule has served its purpose.
     view.delete(NS_CLOSING, &key);
+    let pending = rounds_pending(view)?.saturating_sub(closing.len() as u64);
+    if pending == 0 {
+        view.delete(NS_PENDING, b"pending");
+    } else {
+        view.put(NS_PENDING, b"pending", &pending);
+    }
     for id in closing {
         let mut round: BudgetRound =
             view.get(NS_ROUND, &round_key(id))?
@@ -430,6 +442,12 @@ fn contents_of(
         ballots.push(b);
     }
     Ok((projects, ballots))
+}
+
+/// How many rounds are open and not yet tallied: while there are any, their phases (by
+/// height) need the chain's heights to keep coming.
+pub fn rounds_pending(view: &StateView<'_>) -> Result<u64, ExecError> {
+    Ok(view.get(NS_PENDING, b"pending")?.unwrap_or(0))
 }
 
 /// How many distinct voters `round` has (their ballots are numbered from 0).

@@ -6,7 +6,7 @@
 mod common;
 
 use acta_contracts::{
-    budget::{self, NS_ROUND, NS_TALLY, NS_VOTERS},
+    budget::{self, NS_PENDING, NS_ROUND, NS_TALLY, NS_VOTERS},
     tally::{self, pb},
 };
 use acta_ledger::{
@@ -120,6 +120,8 @@ fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
         Rule::MesAdd1,
     );
     c.ok(&office, open(&office, s.clone()));
+    // A round under way: nodes keep making blocks for its phases.
+    assert_eq!(c.read::<u64>(NS_PENDING, b"pending"), Some(1));
     let r = &residents;
     c.advance_to(s.proposals_from.0);
     for (i, cost) in [400u64, 300, 300, 500].into_iter().enumerate() {
@@ -141,6 +143,11 @@ fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
     c.block(&[]);
     let record: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
     assert!(round(&c, 0).tallied);
+    assert_eq!(
+        c.read::<u64>(NS_PENDING, b"pending"),
+        None,
+        "none under way"
+    );
     assert_eq!(record.approvals, vec![3, 2, 2, 2]);
     assert_eq!(record.height, s.closes_at);
     assert!(c.last_events.iter().any(|e| e.kind == "budget_tallied"));

@@ -102,6 +102,9 @@ pub struct RpcConfig {
     pub max_subscriptions: usize,
 }
 
+/// The longest `consensus.empty_block_interval_ms`: an hour.
+pub const EMPTY_BLOCK_INTERVAL_MS_MAX: u64 = 3_600_000;
+
 /// The most a `mode=commit` submission may be configured to wait, in milliseconds.
 pub const COMMIT_TIMEOUT_MS_MAX: u64 = 120_000;
 
@@ -116,6 +119,9 @@ pub struct ConsensusConfig {
     /// Wait this long after a commit before proposing the next block, to gather
     /// transactions.
     pub block_interval_ms: u64,
+    /// With nothing to do (no transactions, no evidence, no budget round under way), make
+    /// a block only this often, so that liveness stays visible without filling the store.
+    pub empty_block_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +240,7 @@ impl Default for ConsensusConfig {
             timeout_precommit_ms: 1000,
             timeout_delta_ms: 500,
             block_interval_ms: 200,
+            empty_block_interval_ms: 10_000,
         }
     }
 }
@@ -333,6 +340,12 @@ impl Config {
             acta_ledger::block::BLOCK_BYTES_MAX
         );
         anyhow::ensure!(
+            self.consensus.empty_block_interval_ms >= self.consensus.block_interval_ms
+                && self.consensus.empty_block_interval_ms <= EMPTY_BLOCK_INTERVAL_MS_MAX,
+            "field consensus.empty_block_interval_ms: consensus.block_interval_ms ({}) to {EMPTY_BLOCK_INTERVAL_MS_MAX}",
+            self.consensus.block_interval_ms
+        );
+        anyhow::ensure!(
             self.storage.retain_heights >= RETAIN_HEIGHTS_MIN,
             "field storage.retain_heights: at least {RETAIN_HEIGHTS_MIN}"
         );
@@ -395,6 +408,9 @@ timeout_precommit_ms = {tc}
 timeout_delta_ms = {td}
 # Wait after a commit before proposing the next block, to gather transactions (ms).
 block_interval_ms = {bi}
+# With no transactions, no evidence and no budget round under way, make a block only this
+# often (ms): an idle chain stays visibly alive without filling the store.
+empty_block_interval_ms = {ei}
 
 [mempool]
 max_txs = {mt}
@@ -438,6 +454,7 @@ retain_heights = {sr}
             tc = self.consensus.timeout_precommit_ms,
             td = self.consensus.timeout_delta_ms,
             bi = self.consensus.block_interval_ms,
+            ei = self.consensus.empty_block_interval_ms,
             mt = self.mempool.max_txs,
             mb = self.mempool.max_bytes,
             ms = self.mempool.max_per_signer,
@@ -486,6 +503,9 @@ mod tests {
         std::fs::write(&path, "[consensus]\ntimeout_prevote_ms = 0\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("consensus.timeout_prevote_ms"), "{e}");
+        std::fs::write(&path, "[consensus]\nempty_block_interval_ms = 5\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("consensus.empty_block_interval_ms"), "{e}");
         std::fs::write(&path, "[storage]\nmode = \"forever\"\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("forever") && e.contains("archive"), "{e}");

@@ -190,6 +190,9 @@ impl LocalNet {
             config.consensus.timeout_propose_ms = 1500;
             config.consensus.timeout_prevote_ms = 500;
             config.consensus.timeout_precommit_ms = 500;
+            // A local network shows its liveness every second when idle (10 s in
+            // production).
+            config.consensus.empty_block_interval_ms = 1000;
             std::fs::write(&path, config.commented())?;
         }
         Ok(LocalNet {

@@ -197,9 +197,16 @@ pub struct Node {
     last_commit: Option<Commit>,
     /// Hash and time of block `height - 1` (the genesis hash and time at height 1).
     parent: (Hash, Timestamp),
-    /// Whether the core has been started at `height` (it starts after a short pause).
+    /// Whether the core has been started at `height`. It starts after a short pause
+    /// (`start_at`) once there is something to decide ([`Node::has_work`]), or at
+    /// `idle_until` with nothing: no empty blocks but every `empty_block_interval_ms`.
     started: bool,
     start_at: Instant,
+    idle_until: Instant,
+    /// A validator's message for `height` arrived: another validator has started it.
+    height_seen: bool,
+    /// Budget rounds are under way, whose phases run by height: heights must keep coming.
+    rounds_pending: bool,
     candidates: HashMap<Hash, Candidate>,
     /// Blocks the core asked to check before they arrived.
     awaiting_check: HashSet<Hash>,
@@ -242,6 +249,12 @@ impl std::fmt::Debug for Node {
             .field("peer_id", &self.peer_id)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether budget rounds are under way after `height` (their phases need heights).
+fn rounds_pending(store: &Store, height: Height) -> Result<bool> {
+    let view = StateView::new(store, height);
+    Ok(acta_contracts::budget::rounds_pending(&view)? > 0)
 }
 
 /// State keys whose whole history a pruning node keeps: the validator set's, whose every
@@ -436,6 +449,8 @@ impl Node {
             metrics: metrics.clone(),
             committed: committed.clone(),
         };
+        let config_empty_interval_ms = config.consensus.empty_block_interval_ms;
+        let rounds_pending = rounds_pending(&store, latest)?;
         let mut node = Node {
             config_path: home.config(),
             #[cfg(feature = "misbehave")]
@@ -458,6 +473,9 @@ impl Node {
             parent,
             started: false,
             start_at: Instant::now(),
+            idle_until: Instant::now() + Duration::from_millis(config_empty_interval_ms),
+            height_seen: false,
+            rounds_pending,
             candidates: HashMap::new(),
             awaiting_check: HashSet::new(),
             own: Vec::new(),
@@ -571,14 +589,27 @@ impl Node {
         let timer = self.timers.keys().next().map_or(far, |(at, _)| *at);
         if self.started {
             timer
-        } else {
+        } else if self.has_work() {
             timer.min(self.start_at)
+        } else {
+            timer.min(self.start_at.max(self.idle_until))
         }
+    }
+
+    /// Whether the next height has something to decide: transactions, evidence, a budget
+    /// round under way, this validator's own messages restored from its WAL, or another
+    /// validator already at it.
+    fn has_work(&self) -> bool {
+        !self.mempool.is_empty()
+            || !self.evidence.is_empty()
+            || self.rounds_pending
+            || !self.own.is_empty()
+            || self.height_seen
     }
 
     fn on_timer(&mut self) -> Result<()> {
         let now = Instant::now();
-        if !self.started && self.start_at <= now {
+        if !self.started && self.start_at <= now && (self.has_work() || self.idle_until <= now) {
             self.start_height()?;
         }
         while let Some(entry) = self.timers.first_entry() {
@@ -978,6 +1009,10 @@ impl Node {
         self.counted_round = None;
         self.start_at =
             Instant::now() + Duration::from_millis(self.config.consensus.block_interval_ms);
+        self.idle_until =
+            Instant::now() + Duration::from_millis(self.config.consensus.empty_block_interval_ms);
+        self.height_seen = false;
+        self.rounds_pending = rounds_pending(&self.store, block.height())?;
         // Tell peers at once, so that those behind fetch the block.
         self.publish(Gossip::Status {
             height: block.height(),
@@ -1212,6 +1247,9 @@ impl Node {
         // are worth that.
         if !self.started && m.height() != self.height {
             return Ok(());
+        }
+        if !self.started && self.schedule.validators().index_of(&m.signer()).is_some() {
+            self.height_seen = true;
         }
         let out = self.core.on(Input::Message(m));
         self.carry_out(out)

@@ -90,6 +90,30 @@ fn a_validator_with_a_wiped_home_resyncs_from_the_others() {
     net.assert_same_chain(&[0, 1, 2, 3], h + 2);
 }
 
+/// With nothing to do the validators make no block until `empty_block_interval_ms` has
+/// passed (two minutes here); a transaction wakes them at once.
+#[test]
+fn an_idle_network_makes_no_block_until_a_transaction_comes() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.configure(i, |c| c.consensus.empty_block_interval_ms = 120_000);
+    }
+    net.start_all();
+    let (code, v) = net.submit(0, &did_tx(400));
+    assert_eq!(code, 200, "{v}");
+    net.wait_height(&[0, 1, 2, 3], 1, Duration::from_secs(60));
+    // Idle now. A node that made empty blocks would make one every 200 ms; this one makes
+    // none, however long the pause (which only gives a wrong node the time to show it).
+    std::thread::sleep(Duration::from_secs(3));
+    for i in 0..4 {
+        assert_eq!(net.height(i), 1, "node {i} made a block with nothing to do");
+    }
+    let (code, v) = net.submit(1, &did_tx(401));
+    assert_eq!(code, 200, "{v}");
+    net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
+    assert_eq!(net.assert_same_chain(&[0, 1, 2, 3], 2), 2);
+}
+
 /// Validators that prune keep the states of their window, refuse older heights by name, and
 /// still serve every block: a validator whose home is wiped replays the chain from them.
 #[test]
@@ -99,6 +123,7 @@ fn pruning_validators_keep_their_window_and_a_wiped_one_resyncs_from_them() {
     for i in 0..4 {
         net.configure(i, |c| {
             c.consensus.block_interval_ms = 10;
+            c.consensus.empty_block_interval_ms = 10;
             c.storage.retain_heights = RETAIN_HEIGHTS_MIN;
         });
     }

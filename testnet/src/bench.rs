@@ -681,7 +681,7 @@ struct NodeUsage {
     samples: Vec<(Duration, f64, f64)>,
 }
 
-fn clock_ticks() -> f64 {
+pub(crate) fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -691,7 +691,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// (user + system CPU ticks, resident MiB) of a process.
-fn proc_usage(pid: u32) -> Option<(u64, f64)> {
+pub(crate) fn proc_usage(pid: u32) -> Option<(u64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = stat.rsplit_once(')')?.1;

@@ -14,11 +14,13 @@
 //!
 //! - [`bench`]: `acta-testnet bench`, a load generator with pre-signed transactions of the
 //!   city's kinds, and its measurements; [`chart`] draws them as SVG.
+//! - [`idle`]: `acta-testnet idle`, what an idle network costs in blocks, disk and CPU.
 
 pub mod bench;
 pub mod chaos;
 pub mod chart;
 pub mod demo;
+pub mod idle;
 pub mod local;
 pub mod sim;
 pub mod sweep;

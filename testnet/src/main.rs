@@ -96,6 +96,22 @@ enum Command {
         lines: usize,
     },
     Bench(BenchArgs),
+    /// Start four validators, let them make their first block, then leave them idle for
+    /// --duration seconds; print the blocks they made, how much each node's data folder
+    /// grew and the CPU all four used (as a share of one core), as JSON.
+    ///
+    /// Example: acta-testnet idle --duration 600
+    Idle {
+        /// Seconds to watch the idle network.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        duration: u64,
+        /// The validators' consensus.empty_block_interval_ms (the production default).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(200..=3_600_000))]
+        empty_block_interval_ms: u64,
+        /// Folder for the validators' homes (default: a new temporary folder, removed after).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Inject faults into a local 4-validator network while a client submits transactions;
     /// then check that the network decides again within 30 s, that all nodes hold the same
     /// blocks and state roots, and that every transaction acknowledged as committed is in
@@ -237,6 +253,28 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Sim(args) => sim(args),
         Command::Bench(args) => bench(args),
+        Command::Idle {
+            duration,
+            empty_block_interval_ms,
+            dir,
+        } => {
+            let temporary = dir.is_none();
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("acta-idle-{}", std::process::id()))
+            });
+            let result = acta_testnet::idle::run(
+                &dir,
+                std::time::Duration::from_secs(duration),
+                empty_block_interval_ms,
+            );
+            if temporary {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            report(result.and_then(|r| {
+                acta_node::outln!("{}", serde_json::to_string_pretty(&r)?);
+                Ok(())
+            }))
+        }
         Command::Chaos {
             scenario,
             cycles,
