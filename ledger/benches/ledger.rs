@@ -174,7 +174,99 @@ fn store_reads(c: &mut Criterion) {
     g.bench_function("get_with_proof_latest", |b| {
         b.iter(|| store.get_with_proof(&key(), latest).unwrap())
     });
+    // The same keys read again and again (a signer's nonce, an open round): the store's
+    // hot-key cache.
+    let hot: Vec<Hash> = (0..1000).map(|_| key()).collect();
+    let mut j = 0;
+    g.bench_function("get_latest_hot", |b| {
+        b.iter(|| {
+            j = (j + 1) % hot.len();
+            store.get(&hot[j], latest).unwrap().unwrap()
+        })
+    });
+    aptos_layout(&mut g, keys, &mut key);
     g.finish();
+
+    // A block's update: 10,000 existing keys get new values (the tree computed from RocksDB,
+    // then written as one block).
+    let mut g = c.benchmark_group(format!("store_{}k_keys", blocks * u64::from(BLOCK) / 1000));
+    g.throughput(Throughput::Elements(u64::from(BLOCK)));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(30));
+    let mut round = 0u8;
+    let mut update = || -> StateChanges {
+        round = round.wrapping_add(1);
+        (0..BLOCK).map(|_| (key(), Some(vec![round; 40]))).collect()
+    };
+    g.bench_function("prepare_10k_updates", |b| {
+        b.iter_batched(
+            &mut update,
+            |changes| {
+                let next = store.latest_height().unwrap().unwrap().next();
+                store.prepare(&changes, next).unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("commit_10k_updates", |b| {
+        b.iter_batched(
+            &mut update,
+            |changes| store.commit_state_only(&changes).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+/// Aptos's layout for comparison (issue 17, item 1): every version of every key under
+/// `key hash || !version` (big-endian), so that one forward seek from `key || !h` finds the
+/// newest version at or below `h`. The same keys, one version each, with the options the
+/// store uses for `state_values` (bloom filters of the 32-byte prefix, 256 MiB cache).
+fn aptos_layout(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    keys: u32,
+    key: &mut impl FnMut() -> Hash,
+) {
+    use rocksdb::{BlockBasedOptions, Cache, Options, SliceTransform, WriteBatch, DB};
+    const BLOCK: u32 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    let cache = Cache::new_lru_cache(256 * 1024 * 1024);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    opts.set_block_based_table_factory(&table);
+    opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(32));
+    opts.set_memtable_prefix_bloom_ratio(0.1);
+    let db = DB::open(&opts, dir.path()).unwrap();
+    let blocks = u64::from(keys.div_ceil(BLOCK));
+    for h in 0..blocks {
+        let mut batch = WriteBatch::default();
+        for (k, v) in changes(h, BLOCK) {
+            let mut dbkey = k.0.to_vec();
+            dbkey.extend_from_slice(&(!(h + 1)).to_be_bytes());
+            batch.put(dbkey, v.unwrap());
+        }
+        db.write(batch).unwrap();
+    }
+    let latest = blocks;
+    g.bench_function("aptos_layout_get_latest", |b| {
+        b.iter(|| {
+            let k = key();
+            let mut seek = k.0.to_vec();
+            seek.extend_from_slice(&(!latest).to_be_bytes());
+            let mut iter = db.raw_iterator();
+            iter.seek(&seek);
+            let found = iter
+                .key()
+                .filter(|found| found[..32] == k.0)
+                .map(|_| iter.value().unwrap().to_vec());
+            found.unwrap()
+        })
+    });
 }
 
 criterion_group! {

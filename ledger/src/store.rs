@@ -159,6 +159,36 @@ impl blocklog::HashReader for Store {
     }
 }
 
+/// Keys whose newest version the store keeps in memory (hot keys: signers' nonces, open
+/// rounds, parameters), at most.
+const HOT_KEYS: usize = 65_536;
+/// Larger values are not kept in memory (the cache holds at most 64 MiB of values).
+const HOT_VALUE_BYTES_MAX: usize = 1024;
+
+/// The newest version of a key as the hot-key cache holds it.
+#[derive(Clone, Debug)]
+enum Hot {
+    /// The value (or its deletion) written at this version.
+    Value(u64, Option<Vec<u8>>),
+    /// A value too large to keep, written at this version: read it from `state_latest`.
+    Large(u64),
+}
+
+impl Hot {
+    fn version(&self) -> u64 {
+        match self {
+            Hot::Value(v, _) | Hot::Large(v) => *v,
+        }
+    }
+
+    fn of(version: u64, value: Option<Vec<u8>>) -> Hot {
+        match value {
+            Some(v) if v.len() > HOT_VALUE_BYTES_MAX => Hot::Large(version),
+            value => Hot::Value(version, value),
+        }
+    }
+}
+
 /// The durable store of one node.
 #[derive(Debug)]
 pub struct Store {
@@ -175,6 +205,11 @@ pub struct Store {
     /// Where the next [`Store::prune`] starts reading `state_stale`: past what earlier calls
     /// deleted (in memory; after a restart it starts at the beginning).
     prune_cursor: std::sync::Mutex<Vec<u8>>,
+    /// The newest version of recently read or written keys, so that a key read in block
+    /// after block (a signer's nonce, an open round) is read from RocksDB once. Writers
+    /// update it and then advance `latest` under its lock; a reader adds what it read only
+    /// if `latest` has not moved since it started, so the cache never goes back in time.
+    hot: std::sync::Mutex<lru::LruCache<[u8; 32], Hot>>,
 }
 
 const NO_HEIGHT: u64 = u64::MAX;
@@ -230,6 +265,9 @@ impl Store {
             oldest: std::sync::atomic::AtomicU64::new(0),
             history,
             prune_cursor: std::sync::Mutex::new(Vec::new()),
+            hot: std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
+            )),
         };
         if let Some(h) = store.stored_latest_height()? {
             store.set_latest(h);
@@ -435,6 +473,59 @@ impl Store {
             .store(height.0, std::sync::atomic::Ordering::Release);
     }
 
+    /// After `update` is written: puts its values in the hot-key cache and advances the
+    /// latest height, both under the cache's lock (see [`Store::hot`]).
+    fn written(&self, update: &StateUpdate) {
+        let mut hot = self
+            .hot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for ((version, key), value) in update.batch.node_batch.values() {
+            hot.put(key.0, Hot::of(*version, value.clone()));
+        }
+        self.set_latest(update.height);
+    }
+
+    /// The newest version of `key` and its value, if it was ever written.
+    fn latest_value(&self, key: &KeyHash) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        let mut large = false;
+        if let Some(hit) = self
+            .hot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key.0)
+        {
+            match hit {
+                Hot::Value(v, value) => return Ok(Some((*v, value.clone()))),
+                Hot::Large(_) => large = true,
+            }
+        }
+        let started = self.latest.load(std::sync::atomic::Ordering::Acquire);
+        let Some(latest) = self.get_cf(CF_STATE_LATEST, &key.0)? else {
+            return Ok(None);
+        };
+        let version: [u8; 8] = latest
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupt("latest state value", "no version"))?;
+        let version = u64::from_be_bytes(version);
+        let value = Option::<OwnedValue>::try_from_slice(&latest[8..])
+            .map_err(|e| corrupt("latest state value", e))?;
+        if !large {
+            let mut hot = self
+                .hot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Only if no write landed meanwhile: what was read may be older than it.
+            if self.latest.load(std::sync::atomic::Ordering::Acquire) == started
+                && hot.peek(&key.0).is_none_or(|h| h.version() < version)
+            {
+                hot.put(key.0, Hot::of(version, value.clone()));
+            }
+        }
+        Ok(Some((version, value)))
+    }
+
     /// The latest height as written in the store.
     fn stored_latest_height(&self) -> Result<Option<Height>> {
         match self.get_cf(CF_META, KEY_LATEST_HEIGHT)? {
@@ -514,7 +605,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         self.put_state(&mut batch, &update);
         self.write(batch)?;
-        self.set_latest(update.height);
+        self.written(&update);
         Ok(())
     }
 
@@ -582,7 +673,7 @@ impl Store {
         }
         self.put_state(&mut batch, &update);
         self.write(batch)?;
-        self.set_latest(height);
+        self.written(&update);
         Ok(())
     }
 
@@ -684,10 +775,9 @@ impl Store {
         let update = self.prepare(changes, height)?;
         let root = update.root;
         let mut batch = WriteBatch::default();
-        let height = update.height;
         self.put_state(&mut batch, &update);
         self.write(batch)?;
-        self.set_latest(height);
+        self.written(&update);
         Ok(root)
     }
 
@@ -849,18 +939,12 @@ impl TreeReader for Store {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        // The newest version first: a point get answers any read at or after it.
-        match self.db.get_cf(self.cf(CF_STATE_LATEST), key_hash.0)? {
+        // The newest version first (from memory for a hot key): it answers any read at or
+        // after it.
+        match self.latest_value(&key_hash)? {
             None => return Ok(None),
-            Some(latest) => {
-                let version: [u8; 8] = latest
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| anyhow::anyhow!("a latest state value without its version"))?;
-                if u64::from_be_bytes(version) <= max_version {
-                    return Ok(Option::<OwnedValue>::try_from_slice(&latest[8..])?);
-                }
-            }
+            Some((version, value)) if version <= max_version => return Ok(value),
+            Some(_) => {}
         }
         let seek = value_key(&key_hash, max_version);
         let mut iter = self.db.iterator_cf(
@@ -1044,5 +1128,39 @@ mod tests {
         // A lower window does not bring pruned heights back.
         store.prune(Height(5), &[kept], 25).unwrap();
         assert_eq!(store.oldest_state(), Height(20));
+    }
+
+    /// The hot-key cache answers as the store does: across small and large values,
+    /// deletions and reads at past heights, and after a reopen.
+    #[test]
+    fn hot_keys_read_as_the_store_holds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = state_key("t", b"hot");
+        let big = vec![7u8; HOT_VALUE_BYTES_MAX + 1];
+        let values = [
+            Some(vec![1u8]),
+            Some(big.clone()),
+            Some(vec![2u8]),
+            None,
+            Some(big),
+            Some(vec![3u8]),
+        ];
+        let store = Store::open(dir.path()).unwrap();
+        for (h, value) in values.iter().enumerate() {
+            store
+                .commit_state_only(&StateChanges::from([(key, value.clone())]))
+                .unwrap();
+            // Read twice: from RocksDB, then from memory.
+            for _ in 0..2 {
+                assert_eq!(&store.get(&key, Height(h as u64)).unwrap(), value, "at {h}");
+            }
+            for (past, expected) in values[..=h].iter().enumerate() {
+                assert_eq!(&store.get(&key, Height(past as u64)).unwrap(), expected);
+            }
+        }
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get(&key, Height(5)).unwrap(), Some(vec![3u8]));
+        assert_eq!(store.get(&key, Height(3)).unwrap(), None);
     }
 }

@@ -130,6 +130,9 @@ const TX_FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Gossip ticks an own proposal goes unanswered before it is sent again.
 const PROPOSAL_RESEND_TICKS: u32 = 4;
+/// Waiting for work, a validator tells its status every this many gossip ticks instead of
+/// every tick (a peer behind it learns of a new block from the block's own gossip).
+const IDLE_STATUS_TICKS: u32 = 5;
 
 /// How many committed blocks a slow subscriber may fall behind before it misses some.
 const COMMITTED_BACKLOG: usize = 256;
@@ -207,6 +210,8 @@ pub struct Node {
     height_seen: bool,
     /// Budget rounds are under way, whose phases run by height: heights must keep coming.
     rounds_pending: bool,
+    /// Gossip ticks since the last status sent.
+    status_ticks: u32,
     candidates: HashMap<Hash, Candidate>,
     /// Blocks the core asked to check before they arrived.
     awaiting_check: HashSet<Hash>,
@@ -476,6 +481,7 @@ impl Node {
             idle_until: Instant::now() + Duration::from_millis(config_empty_interval_ms),
             height_seen: false,
             rounds_pending,
+            status_ticks: 0,
             candidates: HashMap::new(),
             awaiting_check: HashSet::new(),
             own: Vec::new(),
@@ -1388,9 +1394,13 @@ impl Node {
                 }
             }
         }
-        self.publish(Gossip::Status {
-            height: Height(self.height.0 - 1),
-        });
+        self.status_ticks += 1;
+        if self.started || self.has_work() || self.status_ticks >= IDLE_STATUS_TICKS {
+            self.status_ticks = 0;
+            self.publish(Gossip::Status {
+                height: Height(self.height.0 - 1),
+            });
+        }
         if let Some((_, since)) = self.sync_in_flight {
             if since.elapsed() > Duration::from_secs(30) {
                 self.sync_in_flight = None;

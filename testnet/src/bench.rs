@@ -135,6 +135,8 @@ pub struct Options {
     /// The JSON results and the SVG chart are written here.
     pub json: PathBuf,
     pub chart: PathBuf,
+    /// The validators' `[storage]` (their default when `None`).
+    pub storage: Option<acta_node::config::StorageConfig>,
 }
 
 const CHAIN: &str = "acta-bench";
@@ -794,20 +796,30 @@ pub struct Report {
     pub samples: Vec<Sample>,
     pub refusals: BTreeMap<String, u64>,
     pub events_lagged: u64,
+    /// Transactions of the load committed (the city's set-up is not counted).
+    pub committed_txs: u64,
+    /// Each validator's store (`data/store`) at the end, in bytes.
+    pub store_bytes_per_node: Vec<u64>,
+    /// The mean store per million committed transactions (the set-up's included).
+    pub store_bytes_per_million_txs: f64,
 }
 
 /// The bench's node settings: blocks and mempool sized for load.
-fn tune(net: &LocalNet) -> Result<Value> {
+fn tune(net: &LocalNet, storage: Option<&acta_node::config::StorageConfig>) -> Result<Value> {
     let mut shown = Value::Null;
     for i in 0..net.nodes.len() {
         net.edit_config(i, |c| {
             c.block.max_txs = acta_ledger::block::BLOCK_TXS_MAX;
             c.mempool.max_txs = 100_000;
             c.mempool.max_bytes = 128 * 1024 * 1024;
+            if let Some(s) = storage {
+                c.storage = s.clone();
+            }
             shown = json!({
                 "block": c.block,
                 "mempool": c.mempool,
                 "consensus": c.consensus,
+                "storage": c.storage,
             });
         })?;
     }
@@ -831,7 +843,7 @@ pub fn run(opts: &Options, command: &str) -> Result<Report> {
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let mut net = LocalNet::init(&actad_beside_me()?, &opts.dir, 4, CHAIN, &council, 2)?;
     crate::local::add_genesis_issuer(&net, &testing::key(0xd1, 0))?;
-    let node_config = tune(&net)?;
+    let node_config = tune(&net, opts.storage.as_ref())?;
     net.start_all()?;
     let result = measure(&mut net, opts, &steps, count, node_config, command);
     if result.is_err() {
@@ -1124,7 +1136,18 @@ fn measure(
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
+    let committed_txs = l.committed.iter().filter(|c| c.is_some()).count() as u64;
+    let store_bytes_per_node: Vec<u64> = net
+        .nodes
+        .iter()
+        .map(|n| crate::idle::size_of(&n.home.join("data").join("store")))
+        .collect();
+    let store_bytes_per_million_txs =
+        mean(store_bytes_per_node.iter().map(|b| *b as f64)) * 1e6 / committed_txs.max(1) as f64;
     let report = Report {
+        committed_txs,
+        store_bytes_per_node,
+        store_bytes_per_million_txs,
         command: command.to_string(),
         machine,
         mix: opts.mix,

@@ -29,7 +29,7 @@ pub struct IdleReport {
 }
 
 /// The bytes of every file under `dir`.
-fn size_of(dir: &Path) -> u64 {
+pub(crate) fn size_of(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -47,12 +47,10 @@ fn size_of(dir: &Path) -> u64 {
 pub fn run(dir: &Path, duration: Duration, empty_block_interval_ms: u64) -> Result<IdleReport> {
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let mut net = LocalNet::init(&actad_beside_me()?, dir, 4, "acta-idle", &council, 2)?;
-    for node in &net.nodes {
-        let path = node.home.join("config.toml");
-        let mut config = acta_node::config::Config::load(&path)?;
-        config.consensus.empty_block_interval_ms = empty_block_interval_ms;
-        std::fs::write(&path, config.commented())
-            .with_context(|| format!("writing {}", path.display()))?;
+    for i in 0..net.nodes.len() {
+        net.edit_config(i, |c| {
+            c.consensus.empty_block_interval_ms = empty_block_interval_ms;
+        })?;
     }
     net.start_all()?;
     let result = measure(&net, duration, empty_block_interval_ms);

@@ -171,6 +171,13 @@ struct BenchArgs {
     /// Folder for the validators' homes (default: a new temporary folder, removed after).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// The validators keep the state of every height (storage.mode = "archive").
+    #[arg(long, conflicts_with = "retain_heights")]
+    archive: bool,
+    /// The validators keep the state of this many latest heights (storage.mode = "pruned";
+    /// their default is 100,000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(acta_node::config::RETAIN_HEIGHTS_MIN..))]
+    retain_heights: Option<u64>,
 }
 
 /// Where a local network lives.
@@ -378,6 +385,17 @@ fn bench(args: BenchArgs) -> ExitCode {
         devices: args.devices,
         json: args.out.join("bench.json"),
         chart: args.out.join("bench.svg"),
+        storage: match (args.archive, args.retain_heights) {
+            (true, _) => Some(acta_node::config::StorageConfig {
+                mode: acta_node::config::StorageMode::Archive,
+                ..Default::default()
+            }),
+            (false, Some(n)) => Some(acta_node::config::StorageConfig {
+                mode: acta_node::config::StorageMode::Pruned,
+                retain_heights: n,
+            }),
+            (false, None) => None,
+        },
     };
     let command: Vec<String> = std::env::args().collect();
     let result = bench::run(&opts, &command.join(" "));

@@ -25,6 +25,10 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
         devices: 4,
         json: dir.path().join("bench.json"),
         chart: dir.path().join("bench.svg"),
+        storage: Some(acta_node::config::StorageConfig {
+            mode: acta_node::config::StorageMode::Pruned,
+            retain_heights: acta_node::config::RETAIN_HEIGHTS_MIN,
+        }),
     };
     let report = run(&opts, "test").unwrap();
     let step = &report.steps[0];
@@ -43,6 +47,11 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
     assert!(step.rss_mib_max_per_node.iter().all(|m| *m > 1.0));
     let committed: f64 = report.samples.iter().map(|s| s.committed_per_s).sum();
     assert!(committed >= 1000.0, "{committed} committed in all");
+    assert_eq!(report.committed_txs as f64, committed);
+    assert_eq!(report.store_bytes_per_node.len(), 4);
+    assert!(report.store_bytes_per_node.iter().all(|b| *b > 0));
+    assert!(report.store_bytes_per_million_txs > 0.0);
+    assert_eq!(json_storage(&report), "pruned");
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&opts.json).unwrap()).unwrap();
@@ -51,4 +60,11 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
     let svg = std::fs::read_to_string(&opts.chart).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("<polyline"));
+}
+
+fn json_storage(report: &acta_testnet::bench::Report) -> String {
+    report.node_config["storage"]["mode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -86,10 +86,7 @@ impl Net {
 
     /// Changes node `i`'s `config.toml` (before it starts).
     pub fn configure(&self, i: usize, change: impl FnOnce(&mut acta_node::config::Config)) {
-        let path = self.net.nodes[i].home.join("config.toml");
-        let mut config = acta_node::config::Config::load(&path).unwrap();
-        change(&mut config);
-        std::fs::write(&path, config.commented()).unwrap();
+        self.net.edit_config(i, change).unwrap();
     }
 
     pub fn submit(&self, i: usize, tx: &Transaction) -> (u16, Value) {
