@@ -174,9 +174,13 @@ fn store_reads(c: &mut Criterion) {
     g.bench_function("get_with_proof_latest", |b| {
         b.iter(|| store.get_with_proof(&key(), latest).unwrap())
     });
-    // The same keys read again and again (a signer's nonce, an open round): the store's
-    // hot-key cache.
+    // Keys written in the latest block, read again (a signer's nonce, an open round): the
+    // store's cache of recently written keys.
     let hot: Vec<Hash> = (0..1000).map(|_| key()).collect();
+    store
+        .commit_state_only(&hot.iter().map(|k| (*k, Some(vec![9u8; 64]))).collect())
+        .unwrap();
+    let latest = latest.next();
     let mut j = 0;
     g.bench_function("get_latest_hot", |b| {
         b.iter(|| {
