@@ -89,6 +89,10 @@ const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
 const KEY_STATE_LATEST_FILLED: &[u8] = b"state_latest_filled";
 /// The block cache shared by every column family.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// The memtables of all column families together, at most: without a bound each of the
+/// dozen column families may hold two of 64 MiB, and a validator under load for half an
+/// hour reached 1.3 GiB of resident memory.
+const MEMTABLE_BYTES: usize = 256 * 1024 * 1024;
 /// Leaves in the block log (equal to the latest height, except in a store written before
 /// the log existed, which [`Store::open`] brings up to date).
 const KEY_BLOCK_LOG_SIZE: &[u8] = b"block_log_size";
@@ -165,6 +169,10 @@ const HOT_KEYS: usize = 65_536;
 /// Larger values are not kept in memory (the cache holds at most 64 MiB of values).
 const HOT_VALUE_BYTES_MAX: usize = 1024;
 
+/// Internal tree nodes kept in memory, at most (about 30 MiB): every update reads the nodes
+/// near the root, and a block writes new ones for the next block to read.
+const CACHED_NODES: usize = 32_768;
+
 /// The newest version of a key as the hot-key cache holds it.
 #[derive(Clone, Debug)]
 enum Hot {
@@ -205,6 +213,13 @@ pub struct Store {
     /// sees it behind the latest height. (Filling it on reads too made a read of a cold
     /// key 40% slower, for keys that the per-block cache of `StateView` already serves.)
     hot: std::sync::Mutex<lru::LruCache<[u8; 32], Hot>>,
+    /// Internal tree nodes recently written or read. A node never changes once written
+    /// (its key holds its version), so the cache needs no invalidation, and a pruned node
+    /// is never asked for (reads check the oldest height kept).
+    nodes: std::sync::Mutex<lru::LruCache<NodeKey, Node>>,
+    /// Keys whose every version pruning keeps, and whose value reads at any committed
+    /// height are answered ([`Store::keep_history_of`]).
+    kept: Vec<Hash>,
 }
 
 const NO_HEIGHT: u64 = u64::MAX;
@@ -226,6 +241,7 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_open_files(512);
+        opts.set_db_write_buffer_size(MEMTABLE_BYTES);
         // One block cache for every column family; bloom filters for point gets, and on
         // the state values, whose keys are `key hash (32) || version`, a bloom filter of
         // the key hash, so that a read seeks only into files that hold that key.
@@ -263,6 +279,10 @@ impl Store {
             hot: std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
             )),
+            nodes: std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(CACHED_NODES).expect("not zero"),
+            )),
+            kept: Vec::new(),
         };
         if let Some(h) = store.stored_latest_height()? {
             store.set_latest(h);
@@ -471,6 +491,14 @@ impl Store {
     /// After `update` is written: puts its values in the hot-key cache and advances the
     /// latest height, both under the cache's lock (see [`Store::hot`]).
     fn written(&self, update: &StateUpdate) {
+        {
+            let mut nodes = self.node_cache();
+            for (key, node) in update.batch.node_batch.nodes() {
+                if matches!(node, Node::Internal(_)) {
+                    nodes.put(key.clone(), node.clone());
+                }
+            }
+        }
         let mut hot = self
             .hot
             .lock()
@@ -479,6 +507,12 @@ impl Store {
             hot.put(key.0, Hot::of(*version, value.clone()));
         }
         self.set_latest(update.height);
+    }
+
+    fn node_cache(&self) -> std::sync::MutexGuard<'_, lru::LruCache<NodeKey, Node>> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The newest version of `key` and its value, if it was ever written.
@@ -529,6 +563,25 @@ impl Store {
         }
         let prunable = self.history == History::Prunable;
         if prunable {
+            // An update that changes nothing copies the previous root to the new height
+            // and leaves the old root out of jmt's stale index: without this, every empty
+            // block would leave its root behind for ever. (Indexed twice when jmt indexes
+            // it too, which deletes it once.)
+            let root = update
+                .batch
+                .node_batch
+                .nodes()
+                .iter()
+                .find(|(k, _)| k.version() == update.height.0 && k.nibble_path().is_empty());
+            if let (Some((root, _)), Some(previous)) = (root, update.height.0.checked_sub(1)) {
+                let mut k = update.height.0.to_be_bytes().to_vec();
+                k.push(STALE_NODE);
+                k.extend_from_slice(&codec::encode(&NodeKey::new(
+                    previous,
+                    root.nibble_path().clone(),
+                )));
+                batch.put_cf(self.cf(CF_STATE_STALE), k, []);
+            }
             for stale in &update.batch.stale_node_index_batch {
                 let mut k = stale.stale_since_version.to_be_bytes().to_vec();
                 k.push(STALE_NODE);
@@ -759,6 +812,14 @@ impl Store {
         Ok(root)
     }
 
+    /// Keeps every version of `keys` when pruning, and answers reads of their values at
+    /// any committed height (not their proofs, which need the tree of that height): for
+    /// values that execution reads in the past, such as the validator set of an earlier
+    /// height, and that proof bundles replay from the genesis.
+    pub fn keep_history_of(&mut self, keys: &[Hash]) {
+        self.kept = keys.to_vec();
+    }
+
     /// The oldest height whose state this store keeps (0 unless pruned). Blocks, commits
     /// and results are kept from the first height whatever this is.
     pub fn oldest_state(&self) -> Height {
@@ -793,14 +854,13 @@ impl Store {
 
     /// Deletes the states of the heights before `oldest`: tree nodes that no tree from
     /// `oldest` on uses, and value versions that no read at `oldest` or later sees, except
-    /// the versions of the keys in `keep_history` (whose whole history stays readable
-    /// through [`Store::history_of`]). Reads of a height before `oldest` fail with
+    /// the versions of the keys kept by [`Store::keep_history_of`]. Reads of a height before `oldest` fail with
     /// [`Error::Pruned`] from the moment this is called: the new oldest height is written,
     /// synced, before anything is deleted. Handles at most `limit` stale entries per call,
     /// so that a caller in the background can stop between calls; the deletes are one
     /// batch, not synced (after a crash the next call deletes them again). Only what a
     /// [`History::Prunable`] store indexed is deleted.
-    pub fn prune(&self, oldest: Height, keep_history: &[Hash], limit: usize) -> Result<PruneStep> {
+    pub fn prune(&self, oldest: Height, limit: usize) -> Result<PruneStep> {
         let latest = self
             .latest_height()?
             .ok_or_else(|| Error::Storage("pruning an empty store".into()))?;
@@ -834,6 +894,9 @@ impl Store {
         let mut entries = 0;
         let mut last: Option<Box<[u8]>> = None;
         let mut done = true;
+        // Deleted nodes leave the node cache too (no read would be answered from them,
+        // but they would take its room).
+        let mut gone = Vec::new();
         for item in iter {
             let (k, _) = item?;
             if entries >= limit {
@@ -847,12 +910,17 @@ impl Store {
                 return Err(corrupt("stale state entry", "too short"));
             };
             match *kind {
-                STALE_NODE => batch.delete_cf(self.cf(CF_STATE_NODES), &k[9..]),
+                STALE_NODE => {
+                    batch.delete_cf(self.cf(CF_STATE_NODES), &k[9..]);
+                    let key = NodeKey::try_from_slice(&k[9..])
+                        .map_err(|e| corrupt("stale node entry", e))?;
+                    gone.push(key);
+                }
                 STALE_VALUE => {
                     let key = <[u8; 32]>::try_from(&k[9..])
                         .map_err(|_| corrupt("stale value entry", "not a key hash"))?;
-                    if !keep_history.contains(&Hash(key)) {
-                        self.delete_versions_before(&mut batch, &key, since)?;
+                    if !self.kept.contains(&Hash(key)) {
+                        self.delete_version_before(&mut batch, &key, since)?;
                     }
                 }
                 _ => return Err(corrupt("stale state entry", "unknown kind")),
@@ -867,28 +935,37 @@ impl Store {
             batch.delete_range_cf(self.cf(CF_STATE_STALE), &cursor[..], &next[..]);
             self.db.write(batch)?;
             *cursor = next;
+            let mut nodes = self.node_cache();
+            for key in &gone {
+                nodes.pop(key);
+            }
         }
         Ok(PruneStep { entries, done })
     }
 
-    /// Adds to `batch` the deletion of `key`'s value versions before `since`.
-    fn delete_versions_before(
+    /// Adds to `batch` the deletion of `key`'s newest value version before `since`. Entries
+    /// are handled in height order, so the versions before that one went when the entry
+    /// of that version was handled: one seek, whatever the key's history (a store that
+    /// became prunable later keeps what it wrote before).
+    fn delete_version_before(
         &self,
         batch: &mut WriteBatch,
         key: &[u8; 32],
         since: [u8; 8],
     ) -> Result<()> {
-        let start = value_key(&KeyHash(*key), 0);
-        let iter = self.db.iterator_cf(
+        let Some(before) = u64::from_be_bytes(since).checked_sub(1) else {
+            return Ok(());
+        };
+        let seek = value_key(&KeyHash(*key), before);
+        let mut iter = self.db.iterator_cf(
             self.cf(CF_STATE_VALUES),
-            IteratorMode::From(&start, Direction::Forward),
+            IteratorMode::From(&seek, Direction::Reverse),
         );
-        for item in iter {
+        if let Some(item) = iter.next() {
             let (k, _) = item?;
-            if k.len() != 40 || k[..32] != key[..] || k[32..] >= since[..] {
-                break;
+            if k.len() == 40 && k[..32] == key[..] {
+                batch.delete_cf(self.cf(CF_STATE_VALUES), k);
             }
-            batch.delete_cf(self.cf(CF_STATE_VALUES), k);
         }
         Ok(())
     }
@@ -903,12 +980,21 @@ fn value_key(key: &KeyHash, version: Version) -> [u8; 40] {
 
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self.node_cache().get(node_key) {
+            return Ok(Some(node.clone()));
+        }
         match self
             .db
             .get_cf(self.cf(CF_STATE_NODES), codec::encode(node_key))?
         {
             None => Ok(None),
-            Some(bytes) => Ok(Some(Node::try_from_slice(&bytes)?)),
+            Some(bytes) => {
+                let node = Node::try_from_slice(&bytes)?;
+                if matches!(node, Node::Internal(_)) {
+                    self.node_cache().put(node_key.clone(), node.clone());
+                }
+                Ok(Some(node))
+            }
         }
     }
 
@@ -952,6 +1038,10 @@ impl AuthenticatedState for Store {
     }
 
     fn get(&self, key: &Hash, height: Height) -> Result<Option<Vec<u8>>> {
+        if self.kept.contains(key) {
+            // Every version is kept: the height need only be committed.
+            return state::get_of(self, self.latest_height()?, key, height);
+        }
         self.read_state(height, || {
             state::get_of(self, self.latest_height()?, key, height)
         })
@@ -1028,9 +1118,18 @@ mod tests {
         let key = |i: u64| state_key("t", &i.to_be_bytes());
         let kept = key(999);
         let mut memory = MemoryState::new();
-        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        let mut store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        store.keep_history_of(&[kept]);
         let mut roots = Vec::new();
         for h in 0..=30u64 {
+            if h % 4 == 3 {
+                // An empty block: jmt copies the root.
+                let changes = StateChanges::new();
+                let root = store.commit_state_only(&changes).unwrap();
+                assert_eq!(memory.commit(&changes).unwrap(), root);
+                roots.push(root);
+                continue;
+            }
             let mut changes: StateChanges = (0..3)
                 .map(|i| (key((h + i) % 10), Some(vec![h as u8])))
                 .collect();
@@ -1046,7 +1145,7 @@ mod tests {
         );
 
         let mut calls = 0;
-        while !store.prune(Height(20), &[kept], 25).unwrap().done {
+        while !store.prune(Height(20), 25).unwrap().done {
             calls += 1;
             assert!(calls < 1000, "pruning does not end");
         }
@@ -1055,6 +1154,17 @@ mod tests {
             count(&store, CF_STATE_NODES) < nodes / 2,
             "stale tree nodes deleted"
         );
+        // No root of a pruned height is left, empty blocks' included (borsh `NodeKey`:
+        // version u64 LE, then an empty nibble path: 0 nibbles, no bytes).
+        let root_key =
+            |v: u64| NodeKey::try_from_slice(&[&v.to_le_bytes()[..], &[0u8; 12]].concat()).unwrap();
+        for v in 0..20 {
+            assert!(
+                store.get_node_option(&root_key(v)).unwrap().is_none(),
+                "root {v}"
+            );
+        }
+        assert!(store.get_node_option(&root_key(20)).unwrap().is_some());
         assert!(
             count(&store, CF_STATE_VALUES) < values,
             "old value versions deleted"
@@ -1082,21 +1192,31 @@ mod tests {
                     store.get_with_proof(&key(1), Height(h)).unwrap_err()
                 ));
             }
+            // A kept key reads at any height, pruned or not.
+            for h in 0..=30u64 {
+                let written = h - u64::from(h % 4 == 3);
+                assert_eq!(
+                    store.get(&kept, Height(h)).unwrap(),
+                    Some(vec![written as u8])
+                );
+            }
+            assert!(store.get(&kept, Height(31)).is_err());
             let history = store.history_of(&kept, 100).unwrap();
-            assert_eq!(history.len(), 31);
-            assert_eq!(history[3], (Height(3), Some(vec![3])));
+            assert_eq!(history.len(), 31 - 7, "every version but the empty blocks'");
+            assert_eq!(history[3], (Height(4), Some(vec![4])));
         };
         check(&store);
         assert!(
-            store.prune(Height(31), &[kept], 25).is_err(),
+            store.prune(Height(31), 25).is_err(),
             "the latest state stays"
         );
         drop(store);
 
-        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        let mut store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        store.keep_history_of(&[kept]);
         assert_eq!(store.oldest_state(), Height(20));
         assert_eq!(
-            store.prune(Height(20), &[kept], 25).unwrap(),
+            store.prune(Height(20), 25).unwrap(),
             PruneStep {
                 entries: 0,
                 done: true
@@ -1104,7 +1224,7 @@ mod tests {
         );
         check(&store);
         // A lower window does not bring pruned heights back.
-        store.prune(Height(5), &[kept], 25).unwrap();
+        store.prune(Height(5), 25).unwrap();
         assert_eq!(store.oldest_state(), Height(20));
     }
 

@@ -60,7 +60,7 @@ fn crash_writer() {
             let latest = store.latest_height().expect("read latest height");
             match latest.map(|l| Height((l.0 + 1).saturating_sub(RETAIN))) {
                 Some(oldest) if oldest > Height(0) => {
-                    if store.prune(oldest, &[], 64).expect("prune").done {
+                    if store.prune(oldest, 64).expect("prune").done {
                         thread::sleep(Duration::from_millis(1));
                     }
                 }
@@ -279,7 +279,7 @@ fn kill_repeatedly(prune: bool) {
         if prune {
             // A store whose pruning was cut off prunes on: nothing stale is left behind.
             let oldest = store.oldest_state();
-            while !store.prune(oldest, &[], 1000).unwrap().done {}
+            while !store.prune(oldest, 1000).unwrap().done {}
             check_store(&store, oldest);
         }
         assert!(

@@ -335,8 +335,10 @@ impl Config {
             acta_ledger::block::BLOCK_TXS_MAX
         );
         anyhow::ensure!(
-            self.block.max_bytes <= acta_ledger::block::BLOCK_BYTES_MAX,
-            "field block.max_bytes: at most {}",
+            self.block.max_bytes <= acta_ledger::block::BLOCK_BYTES_MAX
+                && self.block.max_bytes >= acta_ledger::tx::TX_BYTES_MAX,
+            "field block.max_bytes: {} to {} (the largest transaction must fit)",
+            acta_ledger::tx::TX_BYTES_MAX,
             acta_ledger::block::BLOCK_BYTES_MAX
         );
         anyhow::ensure!(

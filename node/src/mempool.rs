@@ -332,6 +332,26 @@ impl Mempool {
         dropped
     }
 
+    /// Removes the transaction `id` and its signer's later ones (which would wait behind it
+    /// for ever): for a transaction that can never be in a block. Returns how many went.
+    pub fn evict(&mut self, id: &Hash) -> usize {
+        let Some(entry) = self.by_id.get(id).and_then(|seq| self.entries.get(seq)) else {
+            return 0;
+        };
+        let (signer, nonce) = (entry.tx.signer, entry.tx.nonce);
+        let Some(nonces) = self.by_signer.get_mut(&signer) else {
+            return 0;
+        };
+        let later = nonces.split_off(&nonce);
+        if nonces.is_empty() {
+            self.by_signer.remove(&signer);
+        }
+        for &seq in later.values() {
+            self.remove_entry(seq);
+        }
+        later.len()
+    }
+
     pub fn contains(&self, id: &Hash) -> bool {
         self.by_id.contains_key(id)
     }
@@ -454,6 +474,24 @@ mod tests {
     fn nonces(table: &[(u32, u64)]) -> impl Fn(&PublicKey) -> u64 {
         let table: BTreeMap<PublicKey, u64> = table.iter().map(|&(u, n)| (signer(u), n)).collect();
         move |k| table.get(k).copied().unwrap_or(0)
+    }
+
+    /// Evicting a transaction takes its signer's later ones with it, and nothing else; the
+    /// signer's next transaction is then accepted at the evicted nonce.
+    #[test]
+    fn an_evicted_transaction_takes_its_signers_later_ones() {
+        let mut m = pool(MempoolConfig::default());
+        let txs = vec![tx(1, 0), tx(1, 1), tx(2, 0), tx(1, 2)];
+        m.add_batch(txs.clone(), &zero);
+        assert_eq!(m.evict(&txs[1].id()), 2);
+        assert!(m.contains(&txs[0].id()) && m.contains(&txs[2].id()));
+        assert!(!m.contains(&txs[1].id()) && !m.contains(&txs[3].id()));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.bytes(), size(&txs[0]) + size(&txs[2]));
+        assert_eq!(m.evict(&txs[1].id()), 0, "already gone");
+        assert!(m.add_batch(vec![other_tx(1, 1)], &zero)[0].is_ok());
+        assert_eq!(m.evict(&txs[2].id()), 1);
+        assert_eq!(m.reap(10, usize::MAX).len(), 2);
     }
 
     #[test]

@@ -262,8 +262,10 @@ fn rounds_pending(store: &Store, height: Height) -> Result<bool> {
     Ok(acta_contracts::budget::rounds_pending(&view)? > 0)
 }
 
-/// State keys whose whole history a pruning node keeps: the validator set's, whose every
-/// change a proof bundle carries from the genesis on (`rpc::read::set_changes`).
+/// State keys whose whole history a pruning node keeps: the validator set's, which
+/// execution reads at earlier heights (`staking::validators_at`: the set that signed a
+/// block, an offence's set) and whose every change a proof bundle carries from the genesis
+/// on (`rpc::read::set_changes`).
 pub fn kept_histories() -> Vec<Hash> {
     vec![acta_ledger::state::state_key(
         acta_contracts::staking::NS_VALIDATORS,
@@ -292,7 +294,6 @@ async fn prune_loop(
     mut committed: broadcast::Receiver<Arc<Committed>>,
     retain: u64,
 ) {
-    let keep = kept_histories();
     loop {
         match committed.recv().await {
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -306,10 +307,9 @@ async fn prune_loop(
             continue;
         }
         loop {
-            let (store, keep) = (store.clone(), keep.clone());
+            let store = store.clone();
             let step =
-                tokio::task::spawn_blocking(move || store.prune(oldest, &keep, PRUNE_STEP_ENTRIES))
-                    .await;
+                tokio::task::spawn_blocking(move || store.prune(oldest, PRUNE_STEP_ENTRIES)).await;
             match step {
                 Ok(Ok(step)) if step.done => break,
                 Ok(Ok(_)) => {}
@@ -346,10 +346,10 @@ impl Node {
         std::fs::create_dir_all(home.data())
             .with_context(|| format!("creating {}", home.data().display()))?;
         let (history, _) = config.storage.retention();
-        let store = Arc::new(
-            Store::open_with(home.store(), history)
-                .with_context(|| format!("opening the store in {}", home.store().display()))?,
-        );
+        let mut store = Store::open_with(home.store(), history)
+            .with_context(|| format!("opening the store in {}", home.store().display()))?;
+        store.keep_history_of(&kept_histories());
+        let store = Arc::new(store);
         if store.latest_height()?.is_none() {
             let update = store.prepare(&genesis_changes(&spec.state), Height(0))?;
             store.commit_genesis(update)?;
@@ -813,7 +813,10 @@ impl Node {
             match executed {
                 Ok(outcome) => break outcome,
                 Err(ExecError::InvalidTx { index, id, reason }) => {
-                    warn!(tx = %id, "left out of the proposal: {reason}");
+                    warn!(tx = %id, "left out of the proposal and the mempool: {reason}");
+                    // Out of the pool too: it would be left out of every block, and while
+                    // it waited the validators would never be idle (`has_work`).
+                    self.mempool.evict(&id);
                     let index = index as usize;
                     let signer = txs[index].signer;
                     let mut at = 0;

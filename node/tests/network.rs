@@ -115,7 +115,8 @@ fn an_idle_network_makes_no_block_until_a_transaction_comes() {
 }
 
 /// Validators that prune keep the states of their window, refuse older heights by name, and
-/// still serve every block: a validator whose home is wiped replays the chain from them.
+/// still serve every block: a validator whose home is wiped replays the chain from them,
+/// and a pruned one restarts from its own store.
 #[test]
 fn pruning_validators_keep_their_window_and_a_wiped_one_resyncs_from_them() {
     use acta_node::config::RETAIN_HEIGHTS_MIN;
@@ -160,6 +161,14 @@ fn pruning_validators_keep_their_window_and_a_wiped_one_resyncs_from_them() {
     std::fs::remove_dir_all(net.data_dir(2)).unwrap();
     net.start(2);
     let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(180));
+    net.assert_same_chain(&[0, 1, 2, 3], h + 2);
+
+    // A pruned validator restarts from its own store: it replays the validator sets of
+    // every height, which pruning keeps.
+    net.stop(0);
+    net.start(0);
+    let h = net.height(1);
     net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(180));
     net.assert_same_chain(&[0, 1, 2, 3], h + 2);
 }

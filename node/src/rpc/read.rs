@@ -294,7 +294,7 @@ mod tests {
         for _ in 0..5 {
             store.commit_state_only(&StateChanges::new()).unwrap();
         }
-        store.prune(Height(3), &[], 100).unwrap();
+        store.prune(Height(3), 100).unwrap();
         let e = resolve_height(&store, Some(2)).unwrap_err();
         assert_eq!(e.status, axum::http::StatusCode::GONE);
         assert_eq!(e.code, "pruned");
