@@ -169,10 +169,6 @@ const HOT_KEYS: usize = 65_536;
 /// Larger values are not kept in memory (the cache holds at most 64 MiB of values).
 const HOT_VALUE_BYTES_MAX: usize = 1024;
 
-/// Internal tree nodes kept in memory, at most (about 30 MiB): every update reads the nodes
-/// near the root, and a block writes new ones for the next block to read.
-const CACHED_NODES: usize = 32_768;
-
 /// The newest version of a key as the hot-key cache holds it.
 #[derive(Clone, Debug)]
 enum Hot {
@@ -213,10 +209,6 @@ pub struct Store {
     /// sees it behind the latest height. (Filling it on reads too made a read of a cold
     /// key 40% slower, for keys that the per-block cache of `StateView` already serves.)
     hot: std::sync::Mutex<lru::LruCache<[u8; 32], Hot>>,
-    /// Internal tree nodes recently written or read. A node never changes once written
-    /// (its key holds its version), so the cache needs no invalidation, and a pruned node
-    /// is never asked for (reads check the oldest height kept).
-    nodes: std::sync::Mutex<lru::LruCache<NodeKey, Node>>,
     /// Keys whose every version pruning keeps, and whose value reads at any committed
     /// height are answered ([`Store::keep_history_of`]).
     kept: Vec<Hash>,
@@ -278,9 +270,6 @@ impl Store {
             prune_cursor: std::sync::Mutex::new(Vec::new()),
             hot: std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
-            )),
-            nodes: std::sync::Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(CACHED_NODES).expect("not zero"),
             )),
             kept: Vec::new(),
         };
@@ -491,14 +480,6 @@ impl Store {
     /// After `update` is written: puts its values in the hot-key cache and advances the
     /// latest height, both under the cache's lock (see [`Store::hot`]).
     fn written(&self, update: &StateUpdate) {
-        {
-            let mut nodes = self.node_cache();
-            for (key, node) in update.batch.node_batch.nodes() {
-                if matches!(node, Node::Internal(_)) {
-                    nodes.put(key.clone(), node.clone());
-                }
-            }
-        }
         let mut hot = self
             .hot
             .lock()
@@ -507,12 +488,6 @@ impl Store {
             hot.put(key.0, Hot::of(*version, value.clone()));
         }
         self.set_latest(update.height);
-    }
-
-    fn node_cache(&self) -> std::sync::MutexGuard<'_, lru::LruCache<NodeKey, Node>> {
-        self.nodes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The newest version of `key` and its value, if it was ever written.
@@ -894,9 +869,6 @@ impl Store {
         let mut entries = 0;
         let mut last: Option<Box<[u8]>> = None;
         let mut done = true;
-        // Deleted nodes leave the node cache too (no read would be answered from them,
-        // but they would take its room).
-        let mut gone = Vec::new();
         for item in iter {
             let (k, _) = item?;
             if entries >= limit {
@@ -910,12 +882,7 @@ impl Store {
                 return Err(corrupt("stale state entry", "too short"));
             };
             match *kind {
-                STALE_NODE => {
-                    batch.delete_cf(self.cf(CF_STATE_NODES), &k[9..]);
-                    let key = NodeKey::try_from_slice(&k[9..])
-                        .map_err(|e| corrupt("stale node entry", e))?;
-                    gone.push(key);
-                }
+                STALE_NODE => batch.delete_cf(self.cf(CF_STATE_NODES), &k[9..]),
                 STALE_VALUE => {
                     let key = <[u8; 32]>::try_from(&k[9..])
                         .map_err(|_| corrupt("stale value entry", "not a key hash"))?;
@@ -935,10 +902,6 @@ impl Store {
             batch.delete_range_cf(self.cf(CF_STATE_STALE), &cursor[..], &next[..]);
             self.db.write(batch)?;
             *cursor = next;
-            let mut nodes = self.node_cache();
-            for key in &gone {
-                nodes.pop(key);
-            }
         }
         Ok(PruneStep { entries, done })
     }
@@ -980,21 +943,12 @@ fn value_key(key: &KeyHash, version: Version) -> [u8; 40] {
 
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        if let Some(node) = self.node_cache().get(node_key) {
-            return Ok(Some(node.clone()));
-        }
         match self
             .db
             .get_cf(self.cf(CF_STATE_NODES), codec::encode(node_key))?
         {
             None => Ok(None),
-            Some(bytes) => {
-                let node = Node::try_from_slice(&bytes)?;
-                if matches!(node, Node::Internal(_)) {
-                    self.node_cache().put(node_key.clone(), node.clone());
-                }
-                Ok(Some(node))
-            }
+            Some(bytes) => Ok(Some(Node::try_from_slice(&bytes)?)),
         }
     }
 
