@@ -802,7 +802,7 @@ impl Store {
     }
 
     /// Checks that the state at `height` is stored: committed, and not pruned.
-    pub fn check_state_height(&self, height: Height) -> Result<()> {
+    fn check_state_height(&self, height: Height) -> Result<()> {
         if self.latest_height()?.is_none_or(|l| height > l) {
             return Err(Error::HeightNotFound(height));
         }
