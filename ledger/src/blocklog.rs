@@ -76,6 +76,50 @@ pub fn root(log: &dyn HashReader, size: u64) -> Result<Hash> {
     subtree_hash(log, 0, size)
 }
 
+/// Where the complete subtrees of a log of `size` leaves are, largest (leftmost) first:
+/// one per bit of `size`, as `(level, index)`. They are all a log needs to append its next
+/// leaf and to compute its root, so a node restored from a snapshot stores only these.
+pub fn frontier_positions(size: u64) -> Vec<(u8, u64)> {
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for level in (0..64u8).rev() {
+        let width = 1u64 << level;
+        if size & width != 0 {
+            out.push((level, start >> level));
+            start += width;
+        }
+    }
+    out
+}
+
+/// The hashes of the complete subtrees of the log of `size` leaves, in the order of
+/// [`frontier_positions`].
+pub fn frontier(log: &dyn HashReader, size: u64) -> Result<Vec<Hash>> {
+    frontier_positions(size)
+        .into_iter()
+        .map(|(level, index)| stored(log, level, index))
+        .collect()
+}
+
+/// The root of the log of `size` leaves from the hashes of its complete subtrees (see
+/// [`frontier`]): each joined to the root of those on its right.
+pub fn frontier_root(size: u64, hashes: &[Hash]) -> Result<Hash> {
+    let expected = frontier_positions(size).len();
+    if hashes.len() != expected {
+        return Err(Error::Proof(format!(
+            "a log of {size} leaves has {expected} complete subtrees, not {}",
+            hashes.len()
+        )));
+    }
+    let Some((last, rest)) = hashes.split_last() else {
+        return Ok(merkle::empty_root());
+    };
+    Ok(rest
+        .iter()
+        .rev()
+        .fold(*last, |right, left| merkle::node_hash(left, &right)))
+}
+
 /// The inclusion proof of leaf `index` in the log of `size` leaves (RFC 9162 §2.1.3.1).
 pub fn inclusion_proof(log: &dyn HashReader, index: u64, size: u64) -> Result<InclusionProof> {
     if index >= size {
@@ -223,5 +267,39 @@ mod tests {
         let writes = append(&log, 7, &Hash::digest(&7u32.to_le_bytes())).unwrap();
         let at: Vec<(u8, u64)> = writes.iter().map(|(l, i, _)| (*l, *i)).collect();
         assert_eq!(at, [(0, 7), (1, 3), (2, 1), (3, 0)]);
+    }
+
+    /// The complete subtrees of a log give its root, and a log that holds only them
+    /// (a node restored from a snapshot) appends the next leaves and gives the same roots
+    /// as the log that holds everything.
+    #[test]
+    fn a_log_restored_from_its_frontier_goes_on_as_the_whole_log() {
+        let blocks: Vec<Hash> = (0u32..40).map(|i| Hash::digest(&i.to_le_bytes())).collect();
+        let mut whole = MemoryLog::new();
+        for (n, b) in blocks.iter().enumerate() {
+            let size = n as u64;
+            let hashes = frontier(&whole, size).unwrap();
+            assert_eq!(
+                frontier_root(size, &hashes).unwrap(),
+                root(&whole, size).unwrap()
+            );
+            let mut short = hashes.clone();
+            if short.pop().is_some() {
+                assert!(frontier_root(size, &short).is_err());
+            }
+            let mut restored = MemoryLog {
+                hashes: frontier_positions(size).into_iter().zip(hashes).collect(),
+                size,
+            };
+            for later in &blocks[n..] {
+                restored.push(later).unwrap();
+            }
+            whole.push(b).unwrap();
+            assert_eq!(
+                root(&restored, blocks.len() as u64).unwrap(),
+                merkle::root(&blocks.iter().map(leaf).collect::<Vec<_>>())
+            );
+        }
+        assert_eq!(frontier_positions(11), [(3, 0), (1, 4), (0, 10)]);
     }
 }

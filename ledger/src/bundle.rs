@@ -15,6 +15,7 @@
 //! trust assumption is the one of every light client: each validator set, while it signed,
 //! had more than two thirds of its power honest (see `docs/adr/0006-node-api.md`).
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -70,7 +71,7 @@ mod hex_option {
 
 /// A change of validator set: `header` (signed by `commit`) names `next_validators` as the
 /// set that signs the block after it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetChange {
     pub header: Header,

@@ -159,7 +159,7 @@ pub fn cosigned_message(text: &str, timestamp: u64) -> Vec<u8> {
 }
 
 /// One validator's cosignature of a checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct Cosignature {
     pub key: PublicKey,
     /// Seconds since 1970 (the time of the checkpoint's last block).

@@ -17,6 +17,8 @@
 //! - [`store`]: the RocksDB store, where a block, its commit, its state and its index land in
 //!   one synced write.
 //! - [`bundle`]: proof bundles that an auditor verifies offline against the genesis.
+//! - [`snapshot`]: the state at a committed height in chunks that each prove themselves,
+//!   with a manifest verified from the genesis, for state sync and backups.
 //! - [`light`]: checking commits against validator sets and following headers across
 //!   validator-set changes.
 //!
@@ -36,6 +38,7 @@ pub mod light;
 pub mod merkle;
 pub mod receipt;
 pub mod records;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod testing;

@@ -80,7 +80,7 @@ pub trait AuthenticatedState {
     fn prepare(&self, changes: &StateChanges, height: Height) -> Result<StateUpdate>;
 }
 
-fn state_err(e: anyhow::Error) -> Error {
+pub(crate) fn state_err(e: anyhow::Error) -> Error {
     Error::State(format!("{e:#}"))
 }
 
@@ -224,7 +224,9 @@ impl TreeReader for MemoryState {
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        anyhow::bail!("restoring a tree from a snapshot is not supported")
+        // Only jmt's resuming restore asks for it; snapshots are restored with
+        // `new_overwrite`, from the start (ADR 0014).
+        anyhow::bail!("resuming an interrupted restore is not supported: restore again")
     }
 }
 

@@ -22,27 +22,32 @@
 //!   [`History::Prunable`] store; [`Store::prune`] consumes it
 //! - `block_log`, `cosignatures`: the checkpoints' block log and cosignatures
 //! - `meta`: `latest_height` -> u64 big-endian; `oldest_state` -> the oldest height whose
-//!   state is kept (absent: 0)
+//!   state is kept (absent: 0); `restored` -> in a store restored from a snapshot, the
+//!   validator-set changes up to its block (borsh `Vec<SetChange>`)
 
 use std::path::Path;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::{
-    storage::{LeafNode, Node, NodeKey, TreeReader},
-    KeyHash, OwnedValue, Version,
+    restore::{JellyfishMerkleRestore, StateSnapshotReceiver},
+    storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter},
+    JellyfishMerkleIterator, KeyHash, OwnedValue, RootHash, Sha256Jmt, Version,
 };
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options,
     SliceTransform, WriteBatch, WriteOptions, DB,
 };
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::{
     block::Block,
     blocklog,
+    bundle::SetChange,
     checkpoint::Cosignature,
     codec,
-    state::{self, AuthenticatedState, StateChanges, StateProof, StateUpdate},
+    snapshot::{Chunk, Manifest, RangeProof, CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX},
+    state::{self, state_err, AuthenticatedState, StateChanges, StateProof, StateUpdate},
     tx::Transaction,
     types::Height,
     vote::Commit,
@@ -98,6 +103,9 @@ const MEMTABLE_BYTES: usize = 256 * 1024 * 1024;
 const KEY_BLOCK_LOG_SIZE: &[u8] = b"block_log_size";
 /// The oldest height whose state the store keeps, raised by [`Store::prune`].
 const KEY_OLDEST_STATE: &[u8] = b"oldest_state";
+/// In a store restored from a snapshot: borsh `Vec<SetChange>`, the validator-set changes
+/// up to the snapshot's block (included), whose blocks the store does not hold.
+const KEY_RESTORED: &[u8] = b"restored";
 
 /// What a store keeps of past states.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -787,6 +795,92 @@ impl Store {
         Ok(root)
     }
 
+    /// Up to [`CHUNK_ENTRIES_MAX`] entries (and about [`CHUNK_BYTES_MAX`] bytes) of the
+    /// state at `height` whose keys follow `after` (from the first key with `None`), in key
+    /// order, with their range proof; `None` past the last key. Walks the tree of that
+    /// height, so any height the store keeps can be served.
+    pub fn snapshot_chunk(&self, height: Height, after: Option<&Hash>) -> Result<Option<Chunk>> {
+        self.read_state(height, || {
+            let start = match after {
+                None => [0u8; 32],
+                Some(key) => match next_key(key) {
+                    Some(k) => k,
+                    None => return Ok(None),
+                },
+            };
+            let reader = std::sync::Arc::new(Nodes(self));
+            let iter = JellyfishMerkleIterator::new(
+                std::sync::Arc::clone(&reader),
+                height.0,
+                KeyHash(start),
+            )
+            .map_err(state_err)?;
+            let mut entries = Vec::new();
+            let mut bytes = 0usize;
+            for item in iter {
+                let (key, value) = item.map_err(state_err)?;
+                bytes += 32 + value.len();
+                entries.push((Hash(key.0), value));
+                if entries.len() >= CHUNK_ENTRIES_MAX || bytes >= CHUNK_BYTES_MAX {
+                    break;
+                }
+            }
+            let Some((last, _)) = entries.last() else {
+                return Ok(None);
+            };
+            let proof = Sha256Jmt::new(reader.as_ref())
+                .get_range_proof(KeyHash(last.0), height.0)
+                .map_err(state_err)?;
+            Ok(Some(Chunk {
+                entries,
+                proof: RangeProof(proof),
+            }))
+        })
+    }
+
+    /// How many keys the state at `height` holds (the leaf count of its root).
+    pub fn state_entries(&self, height: Height) -> Result<u64> {
+        self.read_state(height, || {
+            let count = Sha256Jmt::new(self)
+                .get_leaf_count(height.0)
+                .map_err(state_err)?;
+            Ok(count as u64)
+        })
+    }
+
+    /// Starts restoring the state at `height`, whose root is `root`, into this store, which
+    /// must be empty. Chunks are written as they come, unsynced; [`Restore::finish`] makes
+    /// the store whole in one synced write. A store left by an unfinished restore holds no
+    /// height and is to be thrown away: restore into a new folder and move it in place.
+    pub fn restore(self: &std::sync::Arc<Self>, height: Height, root: Hash) -> Result<Restore> {
+        if let Some(h) = self.latest_height()? {
+            return Err(Error::Storage(format!(
+                "restoring a snapshot into a store that holds height {h}"
+            )));
+        }
+        let writer = std::sync::Arc::new(RestoreWriter(std::sync::Arc::clone(self)));
+        let tree = JellyfishMerkleRestore::new_overwrite(writer, height.0, RootHash(root.0))
+            .map_err(state_err)?;
+        Ok(Restore {
+            store: std::sync::Arc::clone(self),
+            height,
+            tree,
+            last: None,
+            entries: 0,
+        })
+    }
+
+    /// In a store restored from a snapshot, the validator-set changes up to the snapshot's
+    /// block, included (the store holds none of their blocks but the last).
+    pub fn restored_set_changes(&self) -> Result<Option<Vec<SetChange>>> {
+        self.get_cf(CF_META, KEY_RESTORED)?
+            .map(|b| {
+                codec::decode("restored set changes", &b, usize::MAX)
+                    .map_err(|e| corrupt("restored set changes", e))
+            })
+            .transpose()
+    }
+
     /// Keeps every version of `keys` when pruning, and answers reads of their values at
     /// any committed height (not their proofs, which need the tree of that height): for
     /// values that execution reads in the past, such as the validator set of an earlier
@@ -941,6 +1035,215 @@ fn value_key(key: &KeyHash, version: Version) -> [u8; 40] {
     out
 }
 
+/// The key after `key`, if any.
+fn next_key(key: &Hash) -> Option<[u8; 32]> {
+    let mut out = key.0;
+    for byte in out.iter_mut().rev() {
+        if *byte == u8::MAX {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// A store's tree, for jmt's iterator (which wants it in an `Arc`).
+struct Nodes<'a>(&'a Store);
+
+impl TreeReader for Nodes<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        self.0.get_node_option(node_key)
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        self.0.get_value_option(max_version, key_hash)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        self.0.get_rightmost_leaf()
+    }
+}
+
+/// Writes what jmt's restore freezes: nodes, and values as the newest version of their keys.
+struct RestoreWriter(std::sync::Arc<Store>);
+
+impl TreeWriter for RestoreWriter {
+    fn write_node_batch(&self, batch: &NodeBatch) -> anyhow::Result<()> {
+        let store = &self.0;
+        let mut wb = WriteBatch::default();
+        for (key, node) in batch.nodes() {
+            wb.put_cf(
+                store.cf(CF_STATE_NODES),
+                codec::encode(key),
+                codec::encode(node),
+            );
+        }
+        for ((version, key), value) in batch.values() {
+            let encoded = codec::encode(value);
+            let mut latest = version.to_be_bytes().to_vec();
+            latest.extend_from_slice(&encoded);
+            wb.put_cf(store.cf(CF_STATE_LATEST), key.0, latest);
+            wb.put_cf(store.cf(CF_STATE_VALUES), value_key(key, *version), encoded);
+        }
+        store.db.write(wb)?;
+        Ok(())
+    }
+}
+
+/// A state being restored from snapshot chunks ([`Store::restore`]).
+pub struct Restore {
+    store: std::sync::Arc<Store>,
+    height: Height,
+    tree: JellyfishMerkleRestore<Sha256>,
+    last: Option<Hash>,
+    entries: u64,
+}
+
+impl std::fmt::Debug for Restore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restore")
+            .field("height", &self.height)
+            .field("last", &self.last)
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Restore {
+    /// The last key restored, after which the next chunk starts.
+    pub fn last_key(&self) -> Option<Hash> {
+        self.last
+    }
+
+    /// Entries restored so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Adds the next chunk, after checking its order and its range proof against the
+    /// root. A chunk that fails leaves the restore unusable: start again.
+    pub fn add(&mut self, chunk: Chunk) -> Result<()> {
+        chunk.check_order(self.last.as_ref())?;
+        let last = chunk.last_key();
+        let n = chunk.entries.len() as u64;
+        let entries = chunk
+            .entries
+            .into_iter()
+            .map(|(k, v)| (KeyHash(k.0), v))
+            .collect();
+        self.tree.add_chunk(entries, chunk.proof.0).map_err(|e| {
+            Error::invalid(
+                "snapshot",
+                format!(
+                    "the chunk after {} entries does not prove against the state root: {e:#}",
+                    self.entries
+                ),
+            )
+        })?;
+        self.last = last;
+        self.entries += n;
+        Ok(())
+    }
+
+    /// Completes the restore of `manifest`'s state (the caller verified the manifest):
+    /// checks the count and the rebuilt root, then writes, as one synced batch, the
+    /// snapshot's block and commit, the block log's complete subtrees and cosignatures,
+    /// `kept` (past versions of the keys whose history is kept, below the snapshot's
+    /// height), and the new latest and oldest heights.
+    pub fn finish(
+        self,
+        manifest: &Manifest,
+        kept: &[(Hash, Height, Option<Vec<u8>>)],
+    ) -> Result<()> {
+        let Restore {
+            store,
+            height,
+            tree,
+            entries,
+            ..
+        } = self;
+        let refuse = |why: String| Err(Error::invalid("snapshot", why));
+        if manifest.height() != height {
+            return refuse(format!(
+                "the manifest is of height {}, the restore of {height}",
+                manifest.height()
+            ));
+        }
+        if entries != manifest.entries {
+            return refuse(format!(
+                "{entries} entries restored; the manifest says {}",
+                manifest.entries
+            ));
+        }
+        tree.finish().map_err(state_err)?;
+        let root = state::root_of(store.as_ref(), height)?;
+        if root != manifest.state_root() {
+            return refuse(format!(
+                "the restored state root {root} is not the header's {}",
+                manifest.state_root()
+            ));
+        }
+        let block = &manifest.block;
+        let key = height.0.to_be_bytes();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(store.cf(CF_BLOCKS), key, block.encode());
+        batch.put_cf(store.cf(CF_COMMITS), key, codec::encode(&manifest.commit));
+        batch.put_cf(store.cf(CF_BLOCK_HASHES), block.hash().0, key);
+        for (i, tx) in block.txs.iter().enumerate() {
+            let index = u32::try_from(i).expect("blocks hold fewer than 2^32 transactions");
+            batch.put_cf(
+                store.cf(CF_TXS),
+                tx.id().0,
+                codec::encode(&TxLocation { height, index }),
+            );
+        }
+        for ((level, index), hash) in blocklog::frontier_positions(height.0)
+            .into_iter()
+            .zip(&manifest.log)
+        {
+            batch.put_cf(store.cf(CF_BLOCK_LOG), log_key(level, index), hash.0);
+        }
+        batch.put_cf(store.cf(CF_META), KEY_BLOCK_LOG_SIZE, key);
+        for c in &manifest.cosignatures {
+            let mut k = key.to_vec();
+            k.extend_from_slice(&c.key.0);
+            let mut value = c.timestamp.to_be_bytes().to_vec();
+            value.extend_from_slice(&c.signature.0);
+            batch.put_cf(store.cf(CF_COSIGNATURES), k, value);
+        }
+        for (k, version, value) in kept {
+            if *version < height {
+                batch.put_cf(
+                    store.cf(CF_STATE_VALUES),
+                    value_key(&KeyHash(k.0), version.0),
+                    codec::encode(value),
+                );
+            }
+        }
+        let mut changes = manifest.validator_changes.clone();
+        changes.push(SetChange {
+            header: block.header.clone(),
+            commit: manifest.commit.clone(),
+            next_validators: manifest.next_validators.clone(),
+        });
+        batch.put_cf(store.cf(CF_META), KEY_RESTORED, codec::encode(&changes));
+        batch.put_cf(store.cf(CF_META), KEY_OLDEST_STATE, key);
+        batch.put_cf(store.cf(CF_META), KEY_LATEST_HEIGHT, key);
+        store.write(batch)?;
+        store
+            .oldest
+            .store(height.0, std::sync::atomic::Ordering::SeqCst);
+        store.set_latest(height);
+        Ok(())
+    }
+}
+
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         match self
@@ -982,7 +1285,9 @@ impl TreeReader for Store {
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        anyhow::bail!("restoring a tree from a snapshot is not supported")
+        // Only jmt's resuming restore asks for it; snapshots are restored with
+        // `new_overwrite`, from the start (ADR 0014).
+        anyhow::bail!("resuming an interrupted restore is not supported: restore again")
     }
 }
 

@@ -7,6 +7,10 @@
 //! an environment variable naming the store. With a second variable set, the child also
 //! prunes the store to its latest `RETAIN` heights from another thread, in small steps, so
 //! that kills land in the middle of pruning too.
+//!
+//! A third child restores a snapshot file into a store and is killed at random moments of
+//! the restore: the store it leaves never claims a height it does not wholly hold, and a
+//! restore started again gives the same state root.
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
@@ -29,6 +33,7 @@ use rand::{Rng, SeedableRng};
 
 const STORE_VAR: &str = "ACTA_CRASH_STORE";
 const PRUNE_VAR: &str = "ACTA_CRASH_PRUNE";
+const SNAPSHOT_VAR: &str = "ACTA_CRASH_SNAPSHOT";
 /// Heights of state the pruning child keeps.
 const RETAIN: u64 = 8;
 const KILLS: usize = 25;
@@ -307,4 +312,147 @@ fn kill_repeatedly(prune: bool) {
             store.oldest_state()
         );
     }
+}
+
+/// The child: restores the snapshot file named by [`SNAPSHOT_VAR`] into the store named by
+/// [`STORE_VAR`], printing `DONE` once the restore is whole. Run only by
+/// `kills_during_a_snapshot_restore_leave_no_half_store`.
+#[test]
+#[ignore = "child process of the crash test; does nothing on its own"]
+fn crash_restorer() {
+    let (Ok(path), Ok(file)) = (std::env::var(STORE_VAR), std::env::var(SNAPSHOT_VAR)) else {
+        return;
+    };
+    let store = std::sync::Arc::new(Store::open(&path).expect("open store"));
+    let (_, set) = testing::validators(4, &[]);
+    let input = std::io::BufReader::new(std::fs::File::open(file).expect("open snapshot"));
+    acta_ledger::snapshot::restore_file(input, &store, &testing::chain_id(), &set, |_| vec![])
+        .expect("restore");
+    println!("\nDONE");
+}
+
+/// A chain of `blocks` blocks in `dir` with the checkpoints cosigned by three of four
+/// validators, and its snapshot at `at` written to `file`. Returns the state root at `at`.
+fn snapshot_source(dir: &std::path::Path, blocks: u64, at: Height, file: &std::path::Path) -> Hash {
+    use acta_ledger::checkpoint::{Checkpoint, Cosignature};
+    let store = Store::open(dir).unwrap();
+    let chain = testing::chain_id();
+    let (keys, set) = testing::validators(4, &[]);
+    let genesis = store.prepare(&StateChanges::new(), Height(0)).unwrap();
+    store.commit_genesis(genesis).unwrap();
+    let (mut parent, mut last_commit) = (genesis_hash(), None);
+    for h in 1..=blocks {
+        let height = Height(h);
+        let update = store
+            .prepare(&testing::height_changes(height, KEYS_PER_BLOCK), height)
+            .unwrap();
+        let block = testing::block(
+            &chain,
+            BlockSpec {
+                height,
+                parent_hash: parent,
+                txs: vec![],
+                last_commit: last_commit.take(),
+                evidence: vec![],
+                state_root: update.root,
+                validators: &set,
+                next_validators: &set,
+            },
+        );
+        let commit = testing::commit(&chain, &keys, &set, height, block.hash());
+        store.commit_block(&block, &commit, update, &[]).unwrap();
+        if h == at.0 {
+            let checkpoint = Checkpoint::of(&store, &chain, h).unwrap();
+            for k in &keys[..3] {
+                store
+                    .put_cosignature(h, &Cosignature::sign(k, &checkpoint, h))
+                    .unwrap();
+            }
+        }
+        parent = block.hash();
+        last_commit = Some(commit);
+    }
+    let manifest = acta_ledger::snapshot::Manifest::of(&store, &chain, at, vec![], set).unwrap();
+    let out = std::fs::File::create(file).unwrap();
+    acta_ledger::snapshot::write_file(&store, &manifest, out).unwrap();
+    store.state_root(at).unwrap()
+}
+
+/// Runs the restoring child into `store`; kills it after `kill_after` unless it is done
+/// before. Returns whether it finished.
+fn restore_in_child(
+    store: &std::path::Path,
+    file: &std::path::Path,
+    kill_after: Option<Duration>,
+) -> bool {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "crash_restorer",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(STORE_VAR, store)
+        .env(SNAPSHOT_VAR, file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.trim() == "DONE")
+    });
+    if let Some(t) = kill_after {
+        thread::sleep(t);
+        child.kill().unwrap();
+    }
+    child.wait().unwrap();
+    reader.join().unwrap()
+}
+
+#[test]
+fn kills_during_a_snapshot_restore_leave_no_half_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snapshot");
+    let at = Height(60);
+    let root = snapshot_source(&dir.path().join("source"), 64, at, &file);
+    // A whole restore, to time it.
+    let started = Instant::now();
+    let whole = dir.path().join("whole");
+    assert!(restore_in_child(&whole, &file, None));
+    let took = started.elapsed();
+    let store = Store::open(&whole).unwrap();
+    assert_eq!(store.state_root(at).unwrap(), root);
+    drop(store);
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5a95);
+    let mut cut = 0;
+    for round in 0..12 {
+        let target = dir.path().join(format!("round-{round}"));
+        let kill_after = took.mul_f64(rng.gen_range(0.05..1.0));
+        let done = restore_in_child(&target, &file, Some(kill_after));
+        let store = Store::open(&target).unwrap();
+        match store.latest_height().unwrap() {
+            // Killed before the last write: no height, and a restore started again over
+            // what was left gives the same root.
+            None => {
+                assert!(!done, "round {round}: DONE printed, but no height stored");
+                cut += 1;
+                drop(store);
+                assert!(restore_in_child(&target, &file, None), "round {round}");
+                let store = Store::open(&target).unwrap();
+                assert_eq!(store.state_root(at).unwrap(), root, "round {round}");
+            }
+            // Killed after it: the whole state.
+            Some(h) => {
+                assert_eq!(h, at, "round {round}");
+                assert_eq!(store.state_root(at).unwrap(), root, "round {round}");
+            }
+        }
+    }
+    assert!(cut >= 3, "only {cut} kills landed inside a restore");
 }

@@ -19,5 +19,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod rpc;
+pub mod snapshot;
+pub mod statesync;
 pub mod stdout;
 pub mod wal;

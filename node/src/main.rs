@@ -1,6 +1,8 @@
 //! actad: an Acta validator node.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use acta_ledger::Height;
 
 use acta_node::{
     config::{Config, Home},
@@ -53,6 +55,14 @@ enum Command {
     Start {
         #[arg(long)]
         home: PathBuf,
+        /// For a new node: first restore the newest snapshot the peers offer, checked
+        /// against the genesis, instead of replaying the chain. Ignored once the store
+        /// holds blocks.
+        #[arg(long)]
+        state_sync: bool,
+        /// How long state sync may take, in seconds.
+        #[arg(long, default_value_t = 300, requires = "state_sync")]
+        state_sync_timeout: u64,
         /// Misbehave on purpose, for fault-injection tests only: `equivocate` double-signs
         /// every prevote, so that the other validators slash this one. Only in builds with
         /// the `misbehave` feature.
@@ -60,10 +70,43 @@ enum Command {
         #[arg(long, hide = true, value_parser = ["equivocate"])]
         misbehave: Option<String>,
     },
+    /// Create or restore a snapshot of the state: a backup, or a quick start for a new node.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Print the HTTP API's OpenAPI 3 document (the one served at /openapi.json).
     ///
     /// Example: actad openapi > acta-openapi.json
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum SnapshotCommand {
+    /// Write the state at the newest checkpoint height (a multiple of 10 whose checkpoint
+    /// more than two thirds of the power cosigned) at or below --height, with the proofs
+    /// that it is the chain's, to a file. The node must be stopped.
+    ///
+    /// Example: actad snapshot create --home ./node0 --out acta-20000.snapshot
+    Create {
+        #[arg(long)]
+        home: PathBuf,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The highest height to consider (default: the latest).
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// Restore a snapshot file into a new node's home (keys, config and genesis present, no
+    /// blocks yet), after checking it against the genesis; `actad start` then follows the
+    /// chain from there.
+    ///
+    /// Example: actad snapshot restore --home ./node4 acta-20000.snapshot
+    Restore {
+        #[arg(long)]
+        home: PathBuf,
+        /// The snapshot file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -107,12 +150,46 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "misbehave")]
-        Command::Start { home, misbehave } => start(
+        Command::Start {
+            home,
+            state_sync,
+            state_sync_timeout,
+            misbehave,
+        } => start(
             Home(home),
+            state_sync.then(|| Duration::from_secs(state_sync_timeout)),
             misbehave.map(|_| acta_node::node::Misbehaviour::Equivocate),
         ),
         #[cfg(not(feature = "misbehave"))]
-        Command::Start { home } => start(Home(home)),
+        Command::Start {
+            home,
+            state_sync,
+            state_sync_timeout,
+        } => start(
+            Home(home),
+            state_sync.then(|| Duration::from_secs(state_sync_timeout)),
+        ),
+        Command::Snapshot(SnapshotCommand::Create { home, out, height }) => {
+            let (manifest, chunks) =
+                acta_node::snapshot::create(&Home(home), height.map(Height), &out)?;
+            acta_node::outln!(
+                "{}",
+                serde_json::json!({
+                    "file": out.display().to_string(),
+                    "height": manifest.height().0,
+                    "block": manifest.block.hash().to_string(),
+                    "state_root": manifest.state_root().to_string(),
+                    "entries": manifest.entries,
+                    "chunks": chunks,
+                })
+            );
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Restore { home, file }) => {
+            let height = acta_node::snapshot::restore_file(&Home(home), &file)?;
+            acta_node::outln!("{}", serde_json::json!({ "restored_height": height.0 }));
+            Ok(())
+        }
         Command::Openapi => {
             acta_node::outln!(
                 "{}",
@@ -161,6 +238,7 @@ fn init(
 
 fn start(
     home: Home,
+    state_sync: Option<Duration>,
     #[cfg(feature = "misbehave")] misbehave: Option<acta_node::node::Misbehaviour>,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -168,6 +246,9 @@ fn start(
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        if let Some(timeout) = state_sync {
+            acta_node::statesync::run(&home, timeout).await?;
+        }
         #[cfg_attr(not(feature = "misbehave"), allow(unused_mut))]
         let (mut node, handle) = Node::open(&home)?;
         #[cfg(feature = "misbehave")]

@@ -1,8 +1,9 @@
 //! Networking: libp2p over TCP with noise and yamux; identify; gossipsub for consensus
 //! messages, transactions and status; request-response for blocks and commits by height
-//! range. Only the genesis validators' peer ids may connect, unless the config admits
-//! observers; a peer that sends invalid messages is struck, and after too many strikes
-//! disconnected and banned.
+//! range, and for the manifest and chunks of a state snapshot (state sync). Only the
+//! genesis validators' peer ids may connect, unless the config admits observers; a peer
+//! that sends invalid messages is struck, and after too many strikes disconnected and
+//! banned.
 //!
 //! Every message is borsh, and its size is bounded before it is decoded: gossipsub drops
 //! anything over `max_message_bytes`, and the sync codec reads a length prefix first.
@@ -10,7 +11,9 @@
 use std::{io, time::Duration};
 
 use acta_ledger::{
-    codec, Block, Commit, Evidence, Hash, Height, PublicKey, Signature, SignedProposal, SignedVote,
+    codec,
+    snapshot::{Chunk, Manifest},
+    Block, Commit, Evidence, Hash, Height, PublicKey, Signature, SignedProposal, SignedVote,
     Transaction,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -94,12 +97,22 @@ impl Envelope {
 pub enum SyncRequest {
     /// Blocks `from..from + count` with their commits (count at most [`SYNC_BLOCKS_MAX`]).
     Blocks { from: Height, count: u32 },
+    /// The manifest of the newest snapshot the peer offers (state sync).
+    SnapshotManifest,
+    /// The chunk of the state at `height` whose keys follow `after` (from the first key
+    /// with `None`).
+    SnapshotChunk { height: Height, after: Option<Hash> },
 }
 
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
 pub enum SyncResponse {
     /// The blocks the peer has, from the first asked for, in order (possibly none).
     Blocks(Vec<(Block, Commit)>),
+    SnapshotManifest(Box<Manifest>),
+    /// The chunk asked for; `None` past the last key.
+    SnapshotChunk(Option<Chunk>),
+    /// The peer cannot answer (no snapshot, a pruned height): why.
+    Unavailable(String),
 }
 
 /// The largest sync response: a responder stops adding blocks once it has passed four
@@ -225,6 +238,26 @@ impl std::fmt::Debug for Behaviour {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Behaviour").finish_non_exhaustive()
     }
+}
+
+/// The node's libp2p swarm: TCP, Noise, Yamux and [`Behaviour`].
+pub fn swarm(
+    node_key: libp2p::identity::Keypair,
+    max_message_bytes: usize,
+    allow_observers: bool,
+) -> anyhow::Result<libp2p::Swarm<Behaviour>> {
+    let behaviour = Behaviour::new(&node_key, max_message_bytes, allow_observers)?;
+    Ok(libp2p::SwarmBuilder::with_existing_identity(node_key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| anyhow::anyhow!("network behaviour: {e:?}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build())
 }
 
 impl Behaviour {

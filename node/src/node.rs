@@ -374,22 +374,11 @@ impl Node {
         let schedule = schedule_at(&store, &spec, height)?;
 
         let peer_id = node_key.public().to_peer_id();
-        let behaviour = Behaviour::new(
-            &node_key,
+        let mut swarm = crate::network::swarm(
+            node_key,
             config.p2p.max_message_bytes,
             config.p2p.allow_observers,
         )?;
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(node_key)
-            .with_tokio()
-            .with_tcp(
-                libp2p::tcp::Config::default().nodelay(true),
-                libp2p::noise::Config::new,
-                libp2p::yamux::Config::default,
-            )?
-            .with_behaviour(|_| behaviour)
-            .map_err(|e| anyhow!("network behaviour: {e:?}"))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
-            .build();
         let validator_peers: HashSet<PeerId> = spec.peers.values().copied().collect();
         if let Some(allowed) = swarm.behaviour_mut().allowed.as_mut() {
             for p in &validator_peers {
@@ -1505,28 +1494,30 @@ impl Node {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    let SyncRequest::Blocks { from, count } = request;
-                    let mut blocks = Vec::new();
-                    let mut bytes = 0usize;
-                    for h in from.0..from.0.saturating_add(u64::from(count.min(SYNC_BLOCKS_MAX))) {
-                        let (Some(b), Some(c)) =
-                            (self.store.block(Height(h))?, self.store.commit(Height(h))?)
-                        else {
-                            break;
-                        };
-                        bytes += b.encode_len();
-                        if bytes > self.config.p2p.max_message_bytes.saturating_mul(4)
-                            && !blocks.is_empty()
-                        {
-                            break;
+                    let response = match request {
+                        SyncRequest::Blocks { from, count } => {
+                            SyncResponse::Blocks(self.blocks_for_sync(from, count)?)
                         }
-                        blocks.push((b, c));
-                    }
+                        // State sync: what a node joining from a snapshot asks for. Each
+                        // chunk is a bounded walk of the tree (at most 4,096 keys).
+                        SyncRequest::SnapshotManifest => {
+                            match crate::snapshot::manifest(&self.store, &self.spec, None) {
+                                Ok(m) => SyncResponse::SnapshotManifest(Box::new(m)),
+                                Err(e) => SyncResponse::Unavailable(format!("{e:#}")),
+                            }
+                        }
+                        SyncRequest::SnapshotChunk { height, after } => {
+                            match self.store.snapshot_chunk(height, after.as_ref()) {
+                                Ok(chunk) => SyncResponse::SnapshotChunk(chunk),
+                                Err(e) => SyncResponse::Unavailable(e.to_string()),
+                            }
+                        }
+                    };
                     let _ = self
                         .swarm
                         .behaviour_mut()
                         .sync
-                        .send_response(channel, SyncResponse::Blocks(blocks));
+                        .send_response(channel, response);
                 }
                 request_response::Message::Response {
                     request_id,
@@ -1535,7 +1526,9 @@ impl Node {
                     if self.sync_in_flight.is_some_and(|(id, _)| id == request_id) {
                         self.sync_in_flight = None;
                     }
-                    let SyncResponse::Blocks(blocks) = response;
+                    let SyncResponse::Blocks(blocks) = response else {
+                        return Ok(());
+                    };
                     let n = blocks.len();
                     for (block, commit) in blocks {
                         if block.height() != self.height {
@@ -1560,6 +1553,25 @@ impl Node {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Blocks `from..from + count` with their commits, for a peer that syncs: as many as
+    /// the store has in a row, within the response's size.
+    fn blocks_for_sync(&self, from: Height, count: u32) -> Result<Vec<(Block, Commit)>> {
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        for h in from.0..from.0.saturating_add(u64::from(count.min(SYNC_BLOCKS_MAX))) {
+            let (Some(b), Some(c)) = (self.store.block(Height(h))?, self.store.commit(Height(h))?)
+            else {
+                break;
+            };
+            bytes += b.encode_len();
+            if bytes > self.config.p2p.max_message_bytes.saturating_mul(4) && !blocks.is_empty() {
+                break;
+            }
+            blocks.push((b, c));
+        }
+        Ok(blocks)
     }
 
     /// Verifies a block fetched from a peer against the commit that certifies it and the

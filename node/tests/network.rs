@@ -173,6 +173,99 @@ fn pruning_validators_keep_their_window_and_a_wiped_one_resyncs_from_them() {
     net.assert_same_chain(&[0, 1, 2, 3], h + 2);
 }
 
+/// A validator whose home is wiped joins again from a snapshot instead of replaying the
+/// chain, twice: from a file another validator's `actad snapshot create` wrote, and from
+/// the running validators' `--state-sync`. Each time it holds the state from a cosigned
+/// checkpoint height on, no block before it, and then commits new blocks with the others.
+#[test]
+fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.configure(i, |c| {
+            c.consensus.block_interval_ms = 10;
+            c.consensus.empty_block_interval_ms = 10;
+        });
+    }
+    net.start_all();
+    for i in 0..8u32 {
+        net.submit(0, &did_tx(400 + i));
+    }
+    net.wait_height(&[0, 1, 2, 3], 35, WAIT);
+
+    // From a file: node 1 stops to write it, node 2 is wiped and restores it.
+    net.stop(1);
+    let file = net.dir.path().join("acta.snapshot");
+    let actad = env!("CARGO_BIN_EXE_actad");
+    let out = std::process::Command::new(actad)
+        .args(["snapshot", "create", "--home"])
+        .arg(net.nodes[1].home.as_path())
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let at = created["height"].as_u64().unwrap();
+    assert!(at >= 30 && at.is_multiple_of(10), "{created}");
+    net.start(1);
+    net.stop(2);
+    std::fs::remove_dir_all(net.data_dir(2)).unwrap();
+    let restore = |home: &std::path::Path, file: &std::path::Path| {
+        std::process::Command::new(actad)
+            .args(["snapshot", "restore", "--home"])
+            .arg(home)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = restore(&net.nodes[2].home, &file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second restore into the same home is refused: it holds blocks now.
+    let again = restore(&net.nodes[2].home, &file);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds height"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    net.start(2);
+
+    // By state sync: node 3 is wiped and asks the others.
+    net.stop(3);
+    std::fs::remove_dir_all(net.data_dir(3)).unwrap();
+    net.nodes[3].start_args = vec!["--state-sync".into()];
+    net.start(3);
+
+    let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 3, WAIT);
+    for (i, from) in [(2, at), (3, at)] {
+        let (_, status) = common::get(&net.nodes[i].rpc, "/status").unwrap();
+        let oldest = status["oldest_state_height"].as_u64().unwrap();
+        assert!(
+            oldest >= from && oldest.is_multiple_of(10),
+            "node {i}: {status}"
+        );
+        let (code, _) = common::get(&net.nodes[i].rpc, "/blocks/1").unwrap();
+        assert_eq!(code, 404, "node {i} replayed the chain");
+        for height in oldest..=h + 3 {
+            assert_eq!(
+                net.block_summary(i, height).unwrap(),
+                net.block_summary(0, height).unwrap(),
+                "node {i} at {height}"
+            );
+        }
+    }
+    assert!(net.logs_contain("state sync done"));
+}
+
 #[test]
 fn with_half_the_power_stopped_nothing_is_decided_and_nothing_is_lost() {
     let mut net = Net::new(4);

@@ -1,21 +1,16 @@
 //! Reading the store for the API: state values at a height, and the proof bundle that
 //! makes them checkable against the genesis validator set.
 
-use acta_contracts::{
-    answer::Query,
-    budget::NS_BALLOT,
-    staking::{NS_VALIDATORS, SET_KEY},
-};
+use acta_contracts::{answer::Query, budget::NS_BALLOT};
 use acta_ledger::{
     blocklog,
     bundle::{
-        BallotEntry, CheckpointEntry, ProofBundle, SetChange, StateEntry, TxEntry,
-        BUNDLE_CHANGES_MAX, BUNDLE_VERSION,
+        BallotEntry, CheckpointEntry, ProofBundle, SetChange, StateEntry, TxEntry, BUNDLE_VERSION,
     },
-    codec, merkle,
+    merkle,
     state::{state_key, AuthenticatedState},
     store::Store,
-    Height, Timestamp, ValidatorSet,
+    Height, Timestamp,
 };
 
 use super::ApiError;
@@ -232,51 +227,8 @@ pub fn checkpoint_entry(
     Ok(Some(CheckpointEntry { size, proof }))
 }
 
-/// The validator-set changes a verifier must follow from the genesis to the header at
-/// `height`: a set written at version `s` signs from `s + 2`, and header `s + 1` announces
-/// it as its next set.
 fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>, ApiError> {
-    let key = state_key(NS_VALIDATORS, SET_KEY);
-    // The set's whole history: a pruning node keeps it (`node::KEPT_HISTORIES`).
-    let versions = store
-        .history_of(&key, BUNDLE_CHANGES_MAX)
-        .map_err(ApiError::internal)?;
-    let mut changes = Vec::new();
-    for (s, value) in versions {
-        if s.0 == 0 {
-            continue;
-        }
-        let announced = Height(s.0 + 1);
-        if announced >= height {
-            break;
-        }
-        let set: ValidatorSet = value
-            .map(|b| {
-                codec::decode(
-                    "validator set",
-                    &b,
-                    acta_ledger::state::STATE_VALUE_BYTES_MAX,
-                )
-            })
-            .transpose()
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal(format!("validator set deleted at {s}")))?;
-        let header = store
-            .block(announced)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal(format!("no block at {announced}")))?
-            .header;
-        let commit = store
-            .commit(announced)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal(format!("no commit at {announced}")))?;
-        changes.push(SetChange {
-            header,
-            commit,
-            next_validators: set,
-        });
-    }
-    Ok(changes)
+    crate::snapshot::set_changes(store, height).map_err(ApiError::internal)
 }
 
 #[cfg(test)]

@@ -1,0 +1,273 @@
+//! State sync: a new node joins from a recent snapshot of its peers instead of replaying the
+//! chain from the genesis (`actad start --state-sync`).
+//!
+//! Before the node starts, a short-lived swarm dials the configured peers and asks each for
+//! the manifest of its newest snapshot. A manifest counts only once it verifies against the
+//! genesis alone (`Manifest::verify`: the validator-set changes, the commit of more than
+//! two thirds, the cosigned block log), so a peer can offer nothing false, only nothing.
+//! The newest verified height wins; its chunks are fetched in key order, round robin among
+//! the peers that offered the same block, and each is checked against the state root as it
+//! lands. A peer whose chunk fails is dropped and the restore starts over from the others.
+//! The node then starts as usual and fetches the blocks after the snapshot by block sync.
+
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
+
+use acta_ledger::Height;
+use anyhow::{anyhow, bail, Context, Result};
+use futures::StreamExt;
+use libp2p::{
+    request_response::{self, OutboundRequestId},
+    swarm::SwarmEvent,
+    Multiaddr, PeerId, Swarm,
+};
+use tracing::{debug, info, warn};
+
+use crate::{
+    config::{Config, Home},
+    genesis::{ChainSpec, Genesis},
+    keys,
+    network::{self, Behaviour, BehaviourEvent, SyncRequest, SyncResponse},
+    snapshot::{self, Restoring},
+};
+
+/// How long state sync may take by default before the node gives up.
+pub const TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
+
+/// Restores the newest snapshot the peers offer into `home`, unless its store already
+/// holds a height (the node then starts from its store: state sync is for a new node).
+/// Returns the height restored.
+pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
+    if let Some(h) = snapshot::store_holds_a_height(home)? {
+        info!(height = %h, "the store holds blocks already: starting from it, not from a snapshot");
+        return Ok(None);
+    }
+    let config = Config::load(&home.config())?;
+    let (_, spec) = Genesis::load(&home.genesis())?;
+    if config.p2p.peers.is_empty() {
+        bail!("state sync needs peers to ask: the config file's p2p.peers is empty");
+    }
+    let node_key = keys::load_node_key(&home.node_key())?;
+    // Observers admitted on this side: it only dials out, and only to ask.
+    let mut swarm = network::swarm(node_key, config.p2p.max_message_bytes, true)?;
+    for (i, p) in config.p2p.peers.iter().enumerate() {
+        let addr: Multiaddr = p
+            .parse()
+            .map_err(|e| anyhow!("config file: field p2p.peers[{i}]: {e}"))?;
+        if let Err(e) = swarm.dial(addr) {
+            warn!("dialling {p}: {e}");
+        }
+    }
+    let mut client = Client {
+        swarm,
+        deadline: Instant::now() + timeout,
+    };
+    let started = Instant::now();
+    let mut dropped = HashSet::new();
+    let mut last_error = String::from("no peer connected");
+    loop {
+        if Instant::now() >= client.deadline {
+            bail!(
+                "state sync found no snapshot that verifies within {} s ({last_error}); the peers must run, hold a cosigned checkpoint within their kept state, and admit this node (a genesis validator, or p2p.allow_observers = true on their side)",
+                timeout.as_secs()
+            );
+        }
+        let offers = client.offers(&spec, &dropped).await;
+        let Some((_, best)) = offers.first() else {
+            last_error = "no peer offered a snapshot".into();
+            client.wait(Duration::from_secs(1)).await;
+            continue;
+        };
+        let best = best.clone();
+        let hash = best.manifest.block.hash();
+        let sources: Vec<PeerId> = offers
+            .iter()
+            .filter(|(_, v)| v.manifest.block.hash() == hash)
+            .map(|(p, _)| *p)
+            .collect();
+        let height = best.manifest.height();
+        info!(
+            height = %height,
+            entries = best.manifest.entries,
+            peers = sources.len(),
+            "restoring a verified snapshot from peers"
+        );
+        let restoring = Restoring::begin(home, &config, &spec, best)?;
+        match client.fetch(restoring, &sources, &mut dropped).await {
+            Ok(h) => {
+                info!(
+                    height = %h,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "state sync done"
+                );
+                return Ok(Some(h));
+            }
+            Err(e) => {
+                warn!("state sync at height {height} failed: {e:#}; trying again");
+                last_error = format!("{e:#}");
+            }
+        }
+    }
+}
+
+/// Requests over a swarm that does nothing else, each bounded by the deadline.
+struct Client {
+    swarm: Swarm<Behaviour>,
+    deadline: Instant,
+}
+
+impl Client {
+    /// Drives the swarm for `time` (or to the deadline).
+    async fn wait(&mut self, time: Duration) {
+        let until = (Instant::now() + time).min(self.deadline);
+        while let Ok(event) =
+            tokio::time::timeout_at(until.into(), self.swarm.select_next_some()).await
+        {
+            self.ignore(event);
+        }
+    }
+
+    /// Answers nothing while syncing: requests from peers are dropped.
+    fn ignore(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let SwarmEvent::ConnectionEstablished { peer_id, .. } = event {
+            debug!(peer = %peer_id, "connected");
+        }
+    }
+
+    async fn request(&mut self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse> {
+        let id: OutboundRequestId = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        loop {
+            let event =
+                tokio::time::timeout_at(self.deadline.into(), self.swarm.select_next_some())
+                    .await
+                    .map_err(|_| anyhow!("timed out waiting for {peer}"))?;
+            match event {
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                })) if request_id == id => return Ok(response),
+                SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                    request_response::Event::OutboundFailure {
+                        request_id, error, ..
+                    },
+                )) if request_id == id => bail!("asking {peer}: {error}"),
+                other => self.ignore(other),
+            }
+        }
+    }
+
+    /// The verified manifests of the connected peers (waiting a little for connections),
+    /// newest first.
+    async fn offers(
+        &mut self,
+        spec: &ChainSpec,
+        dropped: &HashSet<PeerId>,
+    ) -> Vec<(PeerId, acta_ledger::snapshot::Verified)> {
+        if self.swarm.connected_peers().next().is_none() {
+            self.wait(Duration::from_secs(1)).await;
+        }
+        let peers: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| !dropped.contains(p))
+            .copied()
+            .collect();
+        let mut offers = Vec::new();
+        for peer in peers {
+            match self.request(peer, SyncRequest::SnapshotManifest).await {
+                Ok(SyncResponse::SnapshotManifest(m)) => {
+                    match m.verify(&spec.chain_id, &spec.validators) {
+                        Ok(v) => offers.push((peer, v)),
+                        Err(e) => warn!(peer = %peer, "a snapshot offered does not verify: {e}"),
+                    }
+                }
+                Ok(SyncResponse::Unavailable(why)) => {
+                    info!(peer = %peer, "no snapshot offered: {why}");
+                }
+                Ok(_) => warn!(peer = %peer, "answered a manifest request with something else"),
+                Err(e) => debug!("{e:#}"),
+            }
+        }
+        offers.sort_by_key(|(_, v)| std::cmp::Reverse(v.manifest.height()));
+        offers
+    }
+
+    /// Fetches every chunk of the snapshot being restored, round robin among `sources`,
+    /// and finishes the restore. A peer whose chunk does not prove is added to `dropped`.
+    async fn fetch(
+        &mut self,
+        mut restoring: Restoring,
+        sources: &[PeerId],
+        dropped: &mut HashSet<PeerId>,
+    ) -> Result<Height> {
+        let height = restoring.manifest().height();
+        let total = restoring.manifest().entries;
+        let mut turn = 0usize;
+        let mut failures = 0usize;
+        let mut chunks = 0u64;
+        loop {
+            let live: Vec<PeerId> = sources
+                .iter()
+                .filter(|p| !dropped.contains(p))
+                .copied()
+                .collect();
+            if live.is_empty() {
+                bail!("no peer left that serves the snapshot");
+            }
+            let peer = live[turn % live.len()];
+            turn += 1;
+            let after = restoring.after();
+            match self
+                .request(peer, SyncRequest::SnapshotChunk { height, after })
+                .await
+            {
+                Ok(SyncResponse::SnapshotChunk(Some(chunk))) => {
+                    if let Err(e) = restoring.add(chunk) {
+                        dropped.insert(peer);
+                        return Err(e).with_context(|| format!("a chunk from {peer}"));
+                    }
+                    failures = 0;
+                    chunks += 1;
+                    if chunks.is_multiple_of(64) {
+                        info!(
+                            height = %height,
+                            chunks,
+                            "restoring: {} of {total} entries",
+                            restoring.entries()
+                        );
+                    }
+                }
+                Ok(SyncResponse::SnapshotChunk(None)) if restoring.entries() == total => break,
+                Ok(SyncResponse::SnapshotChunk(None)) => {
+                    dropped.insert(peer);
+                    bail!(
+                        "{peer} says the state ends after {} of {total} entries",
+                        restoring.entries()
+                    );
+                }
+                Ok(SyncResponse::Unavailable(why)) => {
+                    debug!(peer = %peer, "chunk unavailable: {why}");
+                    failures += 1;
+                }
+                Ok(_) => {
+                    dropped.insert(peer);
+                    warn!(peer = %peer, "answered a chunk request with something else");
+                }
+                Err(e) => {
+                    debug!("{e:#}");
+                    failures += 1;
+                }
+            }
+            if failures > 2 * live.len() {
+                bail!("the peers stopped serving the snapshot of height {height}");
+            }
+        }
+        restoring.finish()
+    }
+}
