@@ -228,7 +228,7 @@ impl Restoring {
                 .and_then(|d| d.sync_all())
                 .with_context(|| format!("syncing {}", dir.display()))?;
         }
-        info!(height = %height, entries, "restored the state from a snapshot");
+        info!("restored the state from a snapshot: {entries} entries at height {height}");
         Ok(height)
     }
 }

@@ -137,6 +137,8 @@ pub struct Options {
     pub chart: PathBuf,
     /// The validators' `[storage]` (their default when `None`).
     pub storage: Option<acta_node::config::StorageConfig>,
+    /// After the load, wipe the last validator and time its return by state sync.
+    pub state_sync: bool,
 }
 
 const CHAIN: &str = "acta-bench";
@@ -802,6 +804,76 @@ pub struct Report {
     pub store_bytes_per_node: Vec<u64>,
     /// The mean store per million committed transactions (the set-up's included).
     pub store_bytes_per_million_txs: f64,
+    /// With `--state-sync`: the last validator wiped after the load and joined again.
+    pub state_sync: Option<StateSyncReport>,
+}
+
+/// How a wiped validator joined the loaded chain again by state sync.
+#[derive(Debug, Serialize)]
+pub struct StateSyncReport {
+    /// The height of the snapshot restored (the oldest state the node then keeps).
+    pub height: u64,
+    /// State entries restored.
+    pub entries: u64,
+    /// From `actad start --state-sync` until its API answered (the restore done).
+    pub restore_seconds: f64,
+    /// From the start until it had committed the height the others had reached when its
+    /// API answered (the blocks after the snapshot fetched and executed).
+    pub caught_up_seconds: f64,
+    /// The store it restored, in bytes, at the end.
+    pub store_bytes: u64,
+}
+
+/// Stops the last validator, wipes its data, starts it with `--state-sync` and times its
+/// restore and catch-up.
+fn state_sync(net: &mut LocalNet) -> Result<StateSyncReport> {
+    const WITHIN: Duration = Duration::from_secs(600);
+    let i = net.nodes.len() - 1;
+    net.stop(i)?;
+    std::fs::remove_dir_all(net.data_dir(i)).context("wiping the validator's data")?;
+    net.nodes[i].start_args = vec!["--state-sync".into()];
+    acta_node::outln!(
+        "   state sync: {} wiped and started with --state-sync",
+        net.nodes[i].name
+    );
+    let started = Instant::now();
+    net.start(i)?;
+    let status = loop {
+        if let Some(s) = net.status(i) {
+            break s;
+        }
+        if started.elapsed() > WITHIN {
+            bail!(
+                "the state-syncing node's API did not answer within {} s",
+                WITHIN.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let restore_seconds = started.elapsed().as_secs_f64();
+    let height = status["oldest_state_height"].as_u64().unwrap_or(0);
+    let target = net.height(0);
+    net.wait_height_of(&[i], target, WITHIN)?;
+    let caught_up_seconds = started.elapsed().as_secs_f64();
+    let log = std::fs::read_to_string(net.nodes[i].home.join("log")).unwrap_or_default();
+    let entries = log
+        .lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once("restored the state from a snapshot: ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0);
+    let report = StateSyncReport {
+        height,
+        entries,
+        restore_seconds,
+        caught_up_seconds,
+        store_bytes: crate::idle::size_of(&net.data_dir(i).join("store")),
+    };
+    acta_node::outln!(
+        "   state sync: restored height {height} ({entries} entries) in {restore_seconds:.1} s, caught up with height {target} in {caught_up_seconds:.1} s"
+    );
+    Ok(report)
 }
 
 /// The bench's node settings: blocks and mempool sized for load.
@@ -1161,9 +1233,18 @@ fn measure(
         samples,
         refusals: l.refusals.clone(),
         events_lagged: l.lagged,
+        state_sync: None,
     };
     drop(l);
     drop(u);
+    let report = Report {
+        state_sync: if opts.state_sync {
+            Some(state_sync(net)?)
+        } else {
+            None
+        },
+        ..report
+    };
     write_outputs(&report, &opts.json, &opts.chart)?;
     Ok(report)
 }

@@ -178,6 +178,10 @@ struct BenchArgs {
     /// their default is 100,000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(acta_node::config::RETAIN_HEIGHTS_MIN..))]
     retain_heights: Option<u64>,
+    /// After the load, wipe the last validator, start it with `actad start --state-sync`
+    /// and report how long it took to restore the state and catch up.
+    #[arg(long)]
+    state_sync: bool,
 }
 
 /// Where a local network lives.
@@ -396,6 +400,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             }),
             (false, None) => None,
         },
+        state_sync: args.state_sync,
     };
     let command: Vec<String> = std::env::args().collect();
     let result = bench::run(&opts, &command.join(" "));

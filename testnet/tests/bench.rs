@@ -29,6 +29,7 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
             mode: acta_node::config::StorageMode::Pruned,
             retain_heights: acta_node::config::RETAIN_HEIGHTS_MIN,
         }),
+        state_sync: true,
     };
     let report = run(&opts, "test").unwrap();
     let step = &report.steps[0];
@@ -52,6 +53,15 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
     assert!(report.store_bytes_per_node.iter().all(|b| *b > 0));
     assert!(report.store_bytes_per_million_txs > 0.0);
     assert_eq!(json_storage(&report), "pruned");
+    // The last validator, wiped after the load, joined again from a snapshot of the
+    // loaded chain and caught up.
+    let sync = report.state_sync.as_ref().unwrap();
+    assert!(
+        sync.height >= 10 && sync.height.is_multiple_of(10),
+        "{sync:?}"
+    );
+    assert!(sync.entries > 100, "{sync:?}");
+    assert!(sync.caught_up_seconds >= sync.restore_seconds, "{sync:?}");
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&opts.json).unwrap()).unwrap();
