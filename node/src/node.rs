@@ -42,7 +42,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use libp2p::{
     gossipsub::{self, IdentTopic, MessageAcceptance},
-    request_response,
+    request_response::{self, ResponseChannel},
     swarm::SwarmEvent,
     Multiaddr, PeerId, Swarm,
 };
@@ -237,8 +237,16 @@ pub struct Node {
     validator_peers: HashSet<PeerId>,
     dial: Vec<Multiaddr>,
     sync_in_flight: Option<(request_response::OutboundRequestId, Instant)>,
+    /// Peers ahead that answered a block request with no block: the height they lack (a
+    /// node restored from a snapshot holds no earlier block). Not asked again for it.
+    sync_lacking: HashMap<PeerId, Height>,
 
     requests: mpsc::Receiver<Request>,
+    /// Snapshot answers computed on blocking threads, to send from the loop.
+    served_tx: mpsc::UnboundedSender<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    served_rx: mpsc::UnboundedReceiver<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    /// Snapshot answers being computed.
+    serving: usize,
     status: Arc<RwLock<Status>>,
     metrics: Arc<Metrics>,
     committed: broadcast::Sender<Arc<Committed>>,
@@ -427,6 +435,7 @@ impl Node {
         );
         let mempool = Mempool::new(spec.chain_id.clone(), config.mempool.clone());
         let (tx, rx) = mpsc::channel(1024);
+        let (served_tx, served_rx) = mpsc::unbounded_channel();
         let status = Arc::new(RwLock::new(Status {
             chain_id: spec.chain_id.to_string(),
             moniker: config.moniker.clone(),
@@ -488,7 +497,11 @@ impl Node {
             validator_peers,
             dial,
             sync_in_flight: None,
+            sync_lacking: HashMap::new(),
             requests: rx,
+            served_tx,
+            served_rx,
+            serving: 0,
             status,
             metrics,
             committed,
@@ -542,6 +555,7 @@ impl Node {
             Swarm(Box<SwarmEvent<BehaviourEvent>>),
             Timer,
             Request(Option<Request>),
+            Served(Option<(ResponseChannel<SyncResponse>, SyncResponse)>),
             Gossip,
             Redial,
             Flush,
@@ -554,6 +568,7 @@ impl Node {
                 ev = self.swarm.select_next_some() => Event::Swarm(Box::new(ev)),
                 () = tokio::time::sleep_until(deadline.into()) => Event::Timer,
                 r = self.requests.recv() => Event::Request(r),
+                r = self.served_rx.recv() => Event::Served(r),
                 _ = gossip.tick() => Event::Gossip,
                 _ = redial.tick() => Event::Redial,
                 _ = flush.tick(), if !self.tx_outbox.is_empty() => Event::Flush,
@@ -566,6 +581,15 @@ impl Node {
                 Event::Timer => self.on_timer()?,
                 Event::Request(Some(r)) => self.on_request(r),
                 Event::Request(None) => {}
+                Event::Served(Some((channel, response))) => {
+                    self.serving = self.serving.saturating_sub(1);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, response);
+                }
+                Event::Served(None) => {}
                 Event::Gossip => self.on_gossip_tick(),
                 Event::Redial => self.redial(),
                 Event::Flush => self.flush_txs(),
@@ -1102,6 +1126,7 @@ impl Node {
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
                 self.peer_heights.remove(&peer_id);
+                self.sync_lacking.remove(&peer_id);
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(address = %address, "listening");
@@ -1468,7 +1493,11 @@ impl Node {
         let target = peer.or_else(|| {
             self.peer_heights
                 .iter()
-                .filter(|(p, h)| **h >= self.height && self.swarm.is_connected(p))
+                .filter(|(p, h)| {
+                    **h >= self.height
+                        && self.swarm.is_connected(p)
+                        && self.sync_lacking.get(*p) != Some(&self.height)
+                })
                 .max_by_key(|(_, h)| **h)
                 .map(|(p, _)| *p)
         });
@@ -1498,19 +1527,9 @@ impl Node {
                         SyncRequest::Blocks { from, count } => {
                             SyncResponse::Blocks(self.blocks_for_sync(from, count)?)
                         }
-                        // State sync: what a node joining from a snapshot asks for. Each
-                        // chunk is a bounded walk of the tree (at most 4,096 keys).
-                        SyncRequest::SnapshotManifest => {
-                            match crate::snapshot::manifest(&self.store, &self.spec, None) {
-                                Ok(m) => SyncResponse::SnapshotManifest(Box::new(m)),
-                                Err(e) => SyncResponse::Unavailable(format!("{e:#}")),
-                            }
-                        }
-                        SyncRequest::SnapshotChunk { height, after } => {
-                            match self.store.snapshot_chunk(height, after.as_ref()) {
-                                Ok(chunk) => SyncResponse::SnapshotChunk(chunk),
-                                Err(e) => SyncResponse::Unavailable(e.to_string()),
-                            }
+                        SyncRequest::SnapshotManifest | SyncRequest::SnapshotChunk { .. } => {
+                            self.serve_snapshot(request, channel);
+                            return Ok(());
                         }
                     };
                     let _ = self
@@ -1530,6 +1549,12 @@ impl Node {
                         return Ok(());
                     };
                     let n = blocks.len();
+                    if n == 0 && self.peer_heights.get(&peer) >= Some(&self.height) {
+                        // Ahead, yet without this block: ask another peer.
+                        self.sync_lacking.insert(peer, self.height);
+                        self.request_sync(None);
+                        return Ok(());
+                    }
                     for (block, commit) in blocks {
                         if block.height() != self.height {
                             continue;
@@ -1553,6 +1578,46 @@ impl Node {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Answers a state-sync request on a blocking thread, never on this loop: a chunk is a
+    /// walk of the tree over up to 4,096 keys. At most [`SNAPSHOT_SERVES_MAX`] at once; a
+    /// request beyond that is answered `Unavailable` at once, and the asker tries another
+    /// peer or again.
+    fn serve_snapshot(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+        /// Snapshot answers computed at once.
+        const SNAPSHOT_SERVES_MAX: usize = 2;
+        if self.serving >= SNAPSHOT_SERVES_MAX {
+            let busy = SyncResponse::Unavailable("busy serving other snapshot requests".into());
+            let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+            return;
+        }
+        self.serving += 1;
+        let (store, spec, out) = (
+            self.store.clone(),
+            self.spec.clone(),
+            self.served_tx.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let response = match request {
+                SyncRequest::SnapshotManifest => {
+                    match crate::snapshot::manifest(&store, &spec, None) {
+                        Ok(m) => SyncResponse::SnapshotManifest(Box::new(m)),
+                        Err(e) => SyncResponse::Unavailable(format!("{e:#}")),
+                    }
+                }
+                SyncRequest::SnapshotChunk { height, after } => {
+                    match store.snapshot_chunk(height, after.as_ref()) {
+                        Ok(chunk) => SyncResponse::SnapshotChunk(chunk),
+                        Err(e) => SyncResponse::Unavailable(e.to_string()),
+                    }
+                }
+                SyncRequest::Blocks { .. } => {
+                    SyncResponse::Unavailable("blocks are not served here".into())
+                }
+            };
+            let _ = out.send((channel, response));
+        });
     }
 
     /// Blocks `from..from + count` with their commits, for a peer that syncs: as many as

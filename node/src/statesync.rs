@@ -15,7 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_ledger::Height;
+use acta_ledger::{
+    snapshot::{Chunk, Verified},
+    Hash, Height,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
 use libp2p::{
@@ -23,6 +26,7 @@ use libp2p::{
     swarm::SwarmEvent,
     Multiaddr, PeerId, Swarm,
 };
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::{
@@ -94,8 +98,8 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
             peers = sources.len(),
             "restoring a verified snapshot from peers"
         );
-        let restoring = Restoring::begin(home, &config, &spec, best)?;
-        match client.fetch(restoring, &sources, &mut dropped).await {
+        let (worker, after) = Worker::begin(home, &config, &spec, best).await?;
+        match client.fetch(worker, after, &sources, &mut dropped).await {
             Ok(h) => {
                 info!(
                     height = %h,
@@ -200,14 +204,20 @@ impl Client {
 
     /// Fetches every chunk of the snapshot being restored, round robin among `sources`,
     /// and finishes the restore. A peer whose chunk does not prove is added to `dropped`.
+    ///
+    /// The worker checks and writes one chunk while the next is asked for: the next
+    /// request needs only the last key of the chunk before, not its check. A chunk that
+    /// fails its check ends the attempt, with whatever was asked after it.
     async fn fetch(
         &mut self,
-        mut restoring: Restoring,
+        worker: Worker,
+        mut after: Option<Hash>,
         sources: &[PeerId],
         dropped: &mut HashSet<PeerId>,
     ) -> Result<Height> {
-        let height = restoring.manifest().height();
-        let total = restoring.manifest().entries;
+        let (height, total) = (worker.height, worker.total);
+        let mut entries = 0u64;
+        let mut adding: Option<(oneshot::Receiver<Result<u64>>, PeerId)> = None;
         let mut turn = 0usize;
         let mut failures = 0usize;
         let mut chunks = 0u64;
@@ -222,38 +232,46 @@ impl Client {
             }
             let peer = live[turn % live.len()];
             turn += 1;
-            let after = restoring.after();
-            match self
+            let response = self
                 .request(peer, SyncRequest::SnapshotChunk { height, after })
-                .await
-            {
-                Ok(SyncResponse::SnapshotChunk(Some(chunk))) => {
-                    if let Err(e) = restoring.add(chunk) {
-                        dropped.insert(peer);
-                        return Err(e).with_context(|| format!("a chunk from {peer}"));
+                .await;
+            if let Some((added, from)) = adding.take() {
+                match added.await.context("the restore stopped")? {
+                    Ok(n) => entries = n,
+                    Err(e) => {
+                        dropped.insert(from);
+                        return Err(e).with_context(|| format!("a chunk from {from}"));
                     }
+                }
+            }
+            match response {
+                Ok(SyncResponse::SnapshotChunk(Some(chunk))) => {
+                    let Some((last, _)) = chunk.entries.last() else {
+                        dropped.insert(peer);
+                        bail!("{peer} sent a chunk with no entries");
+                    };
+                    after = Some(*last);
                     failures = 0;
                     chunks += 1;
                     if chunks.is_multiple_of(64) {
-                        info!(
-                            height = %height,
-                            chunks,
-                            "restoring: {} of {total} entries",
-                            restoring.entries()
-                        );
+                        info!(height = %height, chunks, "restoring: {entries} of {total} entries");
                     }
+                    adding = Some((worker.add(chunk)?, peer));
+                    continue;
                 }
-                Ok(SyncResponse::SnapshotChunk(None)) if restoring.entries() == total => break,
+                Ok(SyncResponse::SnapshotChunk(None)) if entries == total => {
+                    return worker.finish().await;
+                }
                 Ok(SyncResponse::SnapshotChunk(None)) => {
                     dropped.insert(peer);
-                    bail!(
-                        "{peer} says the state ends after {} of {total} entries",
-                        restoring.entries()
-                    );
+                    bail!("{peer} says the state ends after {entries} of {total} entries");
                 }
                 Ok(SyncResponse::Unavailable(why)) => {
+                    // Busy serving others, most often: back off before the next ask.
                     debug!(peer = %peer, "chunk unavailable: {why}");
                     failures += 1;
+                    self.wait(Duration::from_millis(100 * failures as u64))
+                        .await;
                 }
                 Ok(_) => {
                     dropped.insert(peer);
@@ -264,10 +282,92 @@ impl Client {
                     failures += 1;
                 }
             }
-            if failures > 2 * live.len() {
+            if failures > 4 * live.len() {
                 bail!("the peers stopped serving the snapshot of height {height}");
             }
         }
-        restoring.finish()
+    }
+}
+
+/// A restore on a thread of its own (jmt's restore cannot move between threads), fed one
+/// chunk at a time. Dropping the worker ends the thread and abandons the restore; the next
+/// attempt clears what it left.
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+    height: Height,
+    total: u64,
+}
+
+enum Job {
+    /// Check and write a chunk; answers the entries restored so far.
+    Add(Chunk, oneshot::Sender<Result<u64>>),
+    Finish(oneshot::Sender<Result<Height>>),
+}
+
+impl Worker {
+    /// Starts restoring `verified` into `home`; also answers the key after which the first
+    /// chunk starts.
+    async fn begin(
+        home: &Home,
+        config: &Config,
+        spec: &ChainSpec,
+        verified: Verified,
+    ) -> Result<(Worker, Option<Hash>)> {
+        let (height, total) = (verified.manifest.height(), verified.manifest.entries);
+        let (jobs, queue) = std::sync::mpsc::channel();
+        let (ready, started) = oneshot::channel();
+        let (home, config, spec) = (home.clone(), config.clone(), spec.clone());
+        std::thread::Builder::new()
+            .name("state-sync".into())
+            .spawn(move || {
+                let mut restoring = match Restoring::begin(&home, &config, &spec, verified) {
+                    Ok(r) => {
+                        let _ = ready.send(Ok(r.after()));
+                        r
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok(job) = queue.recv() {
+                    match job {
+                        Job::Add(chunk, reply) => {
+                            let added = restoring.add(chunk).map(|()| restoring.entries());
+                            let _ = reply.send(added);
+                        }
+                        Job::Finish(reply) => {
+                            let _ = reply.send(restoring.finish());
+                            return;
+                        }
+                    }
+                }
+            })
+            .context("starting the restore thread")?;
+        let after = started.await.context("the restore thread stopped")??;
+        Ok((
+            Worker {
+                jobs,
+                height,
+                total,
+            },
+            after,
+        ))
+    }
+
+    fn add(&self, chunk: Chunk) -> Result<oneshot::Receiver<Result<u64>>> {
+        let (reply, added) = oneshot::channel();
+        self.jobs
+            .send(Job::Add(chunk, reply))
+            .map_err(|_| anyhow!("the restore thread stopped"))?;
+        Ok(added)
+    }
+
+    async fn finish(self) -> Result<Height> {
+        let (reply, done) = oneshot::channel();
+        self.jobs
+            .send(Job::Finish(reply))
+            .map_err(|_| anyhow!("the restore thread stopped"))?;
+        done.await.context("the restore thread stopped")?
     }
 }

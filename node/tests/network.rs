@@ -177,6 +177,7 @@ fn pruning_validators_keep_their_window_and_a_wiped_one_resyncs_from_them() {
 /// chain, twice: from a file another validator's `actad snapshot create` wrote, and from
 /// the running validators' `--state-sync`. Each time it holds the state from a cosigned
 /// checkpoint height on, no block before it, and then commits new blocks with the others.
+/// A third one, wiped, replays the chain from the one validator that still has it all.
 #[test]
 fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
     let mut net = Net::new(4);
@@ -264,6 +265,15 @@ fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
         }
     }
     assert!(net.logs_contain("state sync done"));
+
+    // A validator that replays the chain from the genesis is not held up by the restored
+    // ones, which lack the early blocks: it asks node 0 for them.
+    net.stop(1);
+    std::fs::remove_dir_all(net.data_dir(1)).unwrap();
+    net.start(1);
+    let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 2, WAIT);
+    net.assert_same_chain(&[0, 1], h + 2);
 }
 
 #[test]
