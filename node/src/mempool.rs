@@ -60,6 +60,9 @@ pub enum AddError {
     Full,
     #[error("the transaction is {bytes} bytes, more than the maximum {max}")]
     TooLarge { bytes: usize, max: usize },
+    /// The node could not read what it needs to judge the transaction (a store error).
+    #[error("the node cannot judge the transaction now: {0}")]
+    Unavailable(String),
 }
 
 impl AddError {
@@ -74,6 +77,7 @@ impl AddError {
             AddError::SignerQuota { .. } => "signer_quota",
             AddError::Full => "mempool_full",
             AddError::TooLarge { .. } => "too_large",
+            AddError::Unavailable(_) => "unavailable",
         }
     }
 }

@@ -174,6 +174,12 @@ pub enum Misbehaviour {
     Equivocate,
 }
 
+/// A failure of this node (its store), not of what a peer sent: the node stops on it
+/// rather than judge a block invalid or strike the peer that sent it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+struct LocalFault(anyhow::Error);
+
 pub struct Node {
     config: Config,
     /// Where `config` came from, re-read on SIGHUP.
@@ -697,7 +703,7 @@ impl Node {
                     }));
                 }
                 Output::CheckBlock { height, block, .. } => {
-                    if let Some(valid) = self.check_candidate(&block) {
+                    if let Some(valid) = self.check_candidate(&block)? {
                         queue.extend(self.core.on(Input::BlockChecked {
                             height,
                             block,
@@ -882,28 +888,37 @@ impl Node {
 
     /// The verdict on a candidate block, checking and executing it the first time; `None`
     /// if the block has not arrived.
-    fn check_candidate(&mut self, hash: &Hash) -> Option<bool> {
-        let c = self.candidates.get(hash)?;
+    /// Whether a candidate block is valid (`None`: not received yet). A failure of this
+    /// node while checking (its store) is an error, never an "invalid" verdict: the node
+    /// stops rather than prevote nil for a block it could not judge.
+    fn check_candidate(&mut self, hash: &Hash) -> Result<Option<bool>> {
+        let Some(c) = self.candidates.get(hash) else {
+            return Ok(None);
+        };
         if let Some(valid) = c.valid {
-            return Some(valid);
+            return Ok(Some(valid));
         }
         let block = c.block.clone();
         let result = self.check_block(&block, true);
-        let c = self.candidates.get_mut(hash)?;
+        let Some(c) = self.candidates.get_mut(hash) else {
+            return Ok(None);
+        };
         match result {
             Ok(executed) => {
                 c.executed = Some(executed);
                 c.valid = Some(true);
             }
+            Err(e) if e.is::<LocalFault>() => return Err(e),
             Err(e) => {
                 warn!(height = %block.height(), block = %hash, "invalid block: {e:#}");
                 c.valid = Some(false);
             }
         }
-        c.valid
+        Ok(c.valid)
     }
 
-    /// Checks everything about a block of the height being decided and executes it.
+    /// Checks everything about a block of the height being decided and executes it. A
+    /// failure of this node rather than of the block is a [`LocalFault`].
     fn check_block(&self, block: &Block, live: bool) -> Result<Executed> {
         let h = &block.header;
         if h.chain_id != self.spec.chain_id {
@@ -926,18 +941,19 @@ impl Node {
             bail!("time {} is in the future", h.time);
         }
         block.check_body()?;
-        let validators = self.validators(h.height)?;
+        let validators = self.validators(h.height).map_err(LocalFault)?;
         if h.validators_hash != validators.hash() {
             bail!("wrong validators hash");
         }
-        if h.next_validators_hash != self.validators(h.height.next())?.hash() {
+        let next = self.validators(h.height.next()).map_err(LocalFault)?;
+        if h.next_validators_hash != next.hash() {
             bail!("wrong next validators hash");
         }
         if validators.index_of(&h.proposer).is_none() {
             bail!("proposer {} is not a validator", h.proposer);
         }
         if let Some(c) = &block.last_commit {
-            let set = self.validators(c.height)?;
+            let set = self.validators(c.height).map_err(LocalFault)?;
             verify_commit(&self.spec.chain_id, &set, c, c.height, &h.parent_hash)?;
         }
         let mut seen = HashSet::new();
@@ -954,14 +970,21 @@ impl Node {
             proposer: h.proposer,
         };
         // Transactions in the mempool had their signatures verified on admission.
-        let outcome = execute_block_with(
+        let outcome = match execute_block_with(
             self.store.as_ref(),
             &ctx,
             &block.txs,
             &block.evidence,
             &|id| self.mempool.contains(id),
-        )?;
-        let update = self.store.prepare(&outcome.changes, h.height)?;
+        ) {
+            Ok(outcome) => outcome,
+            Err(e @ ExecError::InvalidTx { .. }) => return Err(e.into()),
+            Err(e) => return Err(LocalFault(e.into()).into()),
+        };
+        let update = self
+            .store
+            .prepare(&outcome.changes, h.height)
+            .map_err(|e| LocalFault(e.into()))?;
         if update.root != h.state_root {
             bail!(
                 "state root after execution is {}, the header says {}",
@@ -1010,8 +1033,19 @@ impl Node {
         self.wal.reset().context("clearing the consensus WAL")?;
         let store = self.store.clone();
         let view = StateView::new(store.as_ref(), block.height());
-        let nonce_of = |k: &PublicKey| next_nonce(&view, k).unwrap_or(0);
+        // A nonce that cannot be read stops the node (the store is failing): the pool is
+        // never judged against a guessed nonce. That signer's pooled transactions go.
+        let unreadable = std::cell::RefCell::new(None);
+        let nonce_of = |k: &PublicKey| {
+            next_nonce(&view, k).unwrap_or_else(|e| {
+                unreadable.borrow_mut().get_or_insert(e);
+                u64::MAX
+            })
+        };
         self.mempool.update(&block.txs, &nonce_of);
+        if let Some(e) = unreadable.into_inner() {
+            return Err(e).context("reading a signer's nonce after a commit");
+        }
         self.evidence.retain(|e| !block.evidence.contains(e));
         info!(
             height = %block.height(),
@@ -1190,7 +1224,7 @@ impl Node {
                         valid: None,
                     });
                     if self.awaiting_check.remove(&hash) {
-                        if let Some(valid) = self.check_candidate(&hash) {
+                        if let Some(valid) = self.check_candidate(&hash)? {
                             let out = self.core.on(Input::BlockChecked {
                                 height: self.height,
                                 block: hash,
@@ -1355,14 +1389,42 @@ impl Node {
         let latest = self.height.0.saturating_sub(1);
         let view = StateView::new(store.as_ref(), Height(latest));
         // One state read per signer and batch: the state does not change during the call.
-        let read = std::cell::RefCell::new(HashMap::new());
-        let nonce_of = |k: &PublicKey| {
-            *read
-                .borrow_mut()
-                .entry(*k)
-                .or_insert_with(|| next_nonce(&view, k).unwrap_or(0))
-        };
-        let results = self.mempool.add_batch(txs, &nonce_of);
+        // A signer whose nonce cannot be read has its transactions refused as unavailable,
+        // never judged against a guessed nonce.
+        let mut nonces = HashMap::new();
+        let mut unreadable = HashMap::new();
+        for tx in &txs {
+            if nonces.contains_key(&tx.signer) || unreadable.contains_key(&tx.signer) {
+                continue;
+            }
+            match next_nonce(&view, &tx.signer) {
+                Ok(n) => {
+                    nonces.insert(tx.signer, n);
+                }
+                Err(e) => {
+                    warn!(signer = %tx.signer, "reading a nonce: {e}");
+                    unreadable.insert(tx.signer, e.to_string());
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(txs.len());
+        let mut readable = Vec::with_capacity(txs.len());
+        for tx in txs {
+            match unreadable.get(&tx.signer) {
+                Some(why) => results.push(Some(Err(AddError::Unavailable(why.clone())))),
+                None => {
+                    results.push(None);
+                    readable.push(tx);
+                }
+            }
+        }
+        // Every signer of `readable` has its nonce in `nonces`.
+        let nonce_of = |k: &PublicKey| nonces.get(k).copied().unwrap_or(u64::MAX);
+        let mut added = self.mempool.add_batch(readable, &nonce_of).into_iter();
+        let results: Vec<Result<Hash, AddError>> = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| added.next().unwrap_or(Err(AddError::Full))))
+            .collect();
         for r in &results {
             match r {
                 Ok(_) => {
@@ -1560,6 +1622,9 @@ impl Node {
                             continue;
                         }
                         if let Err(e) = self.apply_synced(block, commit) {
+                            if e.is::<LocalFault>() {
+                                return Err(e);
+                            }
                             warn!(peer = %peer, "synced block refused: {e:#}");
                             self.strike(peer, "invalid synced block");
                             break;
@@ -1643,11 +1708,11 @@ impl Node {
     /// validators of its height, executes it and stores it.
     fn apply_synced(&mut self, block: Block, commit: Commit) -> Result<()> {
         let height = block.height();
-        let set = self.validators(height)?;
+        let set = self.validators(height).map_err(LocalFault)?;
         verify_commit(&self.spec.chain_id, &set, &commit, height, &block.hash())?;
         let executed = self.check_block(&block, false)?;
         info!(height = %height, "synced");
-        self.commit(block, commit, executed)?;
+        self.commit(block, commit, executed).map_err(LocalFault)?;
         // The core moves on at once: the node is behind.
         self.start_at = Instant::now();
         Ok(())

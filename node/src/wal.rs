@@ -21,16 +21,21 @@
 //!
 //! # Recovery
 //!
-//! [`Wal::open`] reads records from the start and stops at the first one that is incomplete
-//! (a crash in the middle of an append), longer than [`PAYLOAD_MAX`], has a wrong checksum,
-//! or does not decode exactly. Everything from there on is cut off: the file is truncated to
-//! the end of the last intact record and the truncation is synced, so later appends follow
-//! intact records. Any file content is handled without panicking, and a length prefix is
-//! checked against the bound and the file's size before anything is allocated for it.
+//! [`Wal::open`] reads records from the start and stops at the first one that is incomplete,
+//! longer than [`PAYLOAD_MAX`], has a wrong checksum, or does not decode exactly. A crash in
+//! the middle of an append damages only the last record, so if no intact record starts
+//! anywhere after that point, it is a torn tail: the file is truncated to the end of the
+//! last intact record and the truncation is synced, so later appends follow intact
+//! records. If an intact record does start after it, the log is damaged in the middle (a
+//! disk error, not a crash): cutting it would silently forget messages this validator
+//! signed, the very case the log exists for, so `open` fails with
+//! [`io::ErrorKind::InvalidData`], names both offsets and changes nothing. Any file content
+//! is handled without panicking, and a length prefix is checked against the bound and the
+//! file's size before anything is read for it.
 
 use std::{
     fs::{File, OpenOptions},
-    io::{self, BufReader, Read, Write},
+    io::{self, Read, Write},
     path::{Path, PathBuf},
 };
 
@@ -59,12 +64,13 @@ pub struct Wal {
 
 impl Wal {
     /// Opens (creating if missing) the WAL at `path` and returns it with every intact record,
-    /// in order. A torn or corrupt tail (a crash mid-append) is cut off: the file is truncated
-    /// to the end of the last intact record, and that truncation is synced. A corrupt record
-    /// in the middle also ends the log there. Never panics on any file content.
+    /// in order. A torn tail (a crash mid-append) is cut off: the file is truncated to the
+    /// end of the last intact record, and that truncation is synced. A log damaged in the
+    /// middle is an [`io::ErrorKind::InvalidData`] error, and the file is left as it was.
+    /// Never panics on any file content.
     pub fn open(path: &Path) -> io::Result<(Wal, Vec<(Height, Message)>)> {
         let existed = path.exists();
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
@@ -72,9 +78,28 @@ impl Wal {
         if !existed {
             sync_parent_dir(path)?;
         }
-        let file_len = file.metadata()?.len();
-        let (records, intact) = read_records(&file, file_len)?;
-        if intact < file_len {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let (records, intact) = match read_records(&bytes) {
+            Ok(read) => read,
+            Err(Damaged { at, next }) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the consensus WAL {} is damaged at byte {at} of {}, and an intact \
+                         record starts after it at byte {next}: this is not a crash during \
+                         a write, and cutting the log would forget messages this validator \
+                         signed. Nothing was changed. Keep a copy of the file; move it aside \
+                         only if this validator stays out of the heights it names, or it may \
+                         sign a vote that conflicts with one it already sent",
+                        path.display(),
+                        bytes.len()
+                    ),
+                ))
+            }
+        };
+        let intact = intact as u64;
+        if intact < bytes.len() as u64 {
             file.set_len(intact)?;
             file.sync_all()?;
         }
@@ -176,53 +201,41 @@ fn decode_payload(payload: &[u8]) -> Option<(Height, Message)> {
     Some((Height(height), message))
 }
 
-/// Reads the intact records at the start of `file` (which is `file_len` bytes long). Returns
-/// them and the offset where they end. Only I/O errors are errors; bad content ends the log.
-fn read_records(file: &File, file_len: u64) -> io::Result<(Vec<(Height, Message)>, u64)> {
-    let mut reader = BufReader::new(file);
+/// A log damaged in the middle: the first bad record, and a later intact one.
+struct Damaged {
+    at: usize,
+    next: usize,
+}
+
+/// The intact records at the start of `bytes` and the offset where they end, if what
+/// follows is a torn tail; [`Damaged`] if an intact record starts anywhere after the first
+/// bad one.
+fn read_records(bytes: &[u8]) -> Result<(Vec<(Height, Message)>, usize), Damaged> {
     let mut records = Vec::new();
-    let mut offset: u64 = 0;
-    let header_len = HEADER_LEN as u64;
-    loop {
-        let remaining = file_len - offset;
-        if remaining < header_len {
-            break;
-        }
-        let mut header = [0u8; HEADER_LEN];
-        if !read_full(&mut reader, &mut header)? {
-            break;
-        }
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let Ok(len) = usize::try_from(len) else {
-            break;
-        };
-        // Check the length against the bound and the bytes actually there before allocating.
-        if len > PAYLOAD_MAX || len as u64 > remaining - header_len {
-            break;
-        }
-        let mut payload = vec![0u8; len];
-        if !read_full(&mut reader, &mut payload)? {
-            break;
-        }
-        if checksum(&payload) != header[4..8] {
-            break;
-        }
-        let Some(record) = decode_payload(&payload) else {
-            break;
-        };
+    let mut offset = 0;
+    while let Some((record, len)) = bytes.get(offset..).and_then(parse_record) {
         records.push(record);
-        offset += header_len + len as u64;
+        offset += len;
+    }
+    // A torn append leaves a prefix of one record (or zeros where it was to go): nothing
+    // in it parses as a whole record with its checksum.
+    if let Some(next) = (offset + 1..bytes.len()).find(|&p| parse_record(&bytes[p..]).is_some()) {
+        return Err(Damaged { at: offset, next });
     }
     Ok((records, offset))
 }
 
-/// Fills `buf`; `false` if the file ends first.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    match reader.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
+/// The record at the start of `bytes` and its length, if it is whole, within
+/// [`PAYLOAD_MAX`], matches its checksum and decodes exactly.
+fn parse_record(bytes: &[u8]) -> Option<((Height, Message), usize)> {
+    let header = bytes.get(..HEADER_LEN)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let len = usize::try_from(len).ok().filter(|l| *l <= PAYLOAD_MAX)?;
+    let payload = bytes.get(HEADER_LEN..HEADER_LEN + len)?;
+    if checksum(payload) != header[4..8] {
+        return None;
     }
+    Some((decode_payload(payload)?, HEADER_LEN + len))
 }
 
 /// Makes a newly created file's directory entry durable.
@@ -398,8 +411,17 @@ mod tests {
         }
     }
 
+    /// Opens `path` expecting a damaged log: the error names it, and the file is as it was.
+    fn assert_refused(path: &Path, what: &str) {
+        let before = std::fs::read(path).unwrap();
+        let err = Wal::open(path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{what}");
+        assert!(err.to_string().contains("damaged at byte"), "{what}: {err}");
+        assert_eq!(std::fs::read(path).unwrap(), before, "{what}");
+    }
+
     #[test]
-    fn a_flipped_byte_ends_the_log_at_the_damaged_record() {
+    fn a_damaged_record_before_intact_ones_is_refused_and_the_file_kept() {
         let dir = tempfile::tempdir().unwrap();
         let records = sample();
         let full = dir.path().join("full");
@@ -413,10 +435,51 @@ mod tests {
                 damaged[pos] ^= flip;
                 let path = dir.path().join("damaged");
                 std::fs::write(&path, &damaged).unwrap();
-                let got = reopen(&path);
-                assert_eq!(got, records[..2], "byte {pos} ^ {flip:#x}");
-                assert_eq!(std::fs::metadata(&path).unwrap().len(), start as u64);
+                assert_refused(&path, &format!("byte {pos} ^ {flip:#x}"));
             }
+        }
+    }
+
+    #[test]
+    fn a_damaged_last_record_is_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let full = dir.path().join("full");
+        let ends = write(&full, &records);
+        let bytes = std::fs::read(&full).unwrap();
+        let n = records.len();
+        let start = ends[n - 2] as usize;
+        for pos in start..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[pos] ^= 0x80;
+            let path = dir.path().join("damaged");
+            std::fs::write(&path, &damaged).unwrap();
+            assert_eq!(reopen(&path), records[..n - 1], "byte {pos}");
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), start as u64);
+        }
+        // Zeros where the last record was to go (a file grown before its data was written).
+        let mut zeroed = bytes.clone();
+        zeroed[start..].fill(0);
+        let path = dir.path().join("zeroed");
+        std::fs::write(&path, &zeroed).unwrap();
+        assert_eq!(reopen(&path), records[..n - 1]);
+    }
+
+    #[test]
+    fn an_intact_record_after_garbage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let tail = encode_record(records[0].0, &records[0].1).unwrap();
+        for case in 0..50 {
+            let path = dir.path().join(format!("hidden-{case}"));
+            write(&path, &records[..2]);
+            let garbage: Vec<u8> = (0..rng.gen_range(1..300)).map(|_| rng.gen()).collect();
+            let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+            file.write_all(&garbage).unwrap();
+            file.write_all(&tail).unwrap();
+            drop(file);
+            assert_refused(&path, &format!("case {case}"));
         }
     }
 
@@ -436,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_length_prefix_is_corruption() {
+    fn a_huge_length_prefix_at_the_end_is_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let records = sample();
         for len in [u32::MAX, (PAYLOAD_MAX + 1) as u32, 1 << 30] {
@@ -466,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checksummed_payload_that_does_not_decode_is_corruption() {
+    fn a_checksummed_payload_that_does_not_decode_before_an_intact_record_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let records = sample();
         let good = encode_record(records[0].0, &records[0].1).unwrap();
@@ -487,8 +550,7 @@ mod tests {
             bytes.extend_from_slice(&payload);
             bytes.extend_from_slice(&good);
             std::fs::write(&path, &bytes).unwrap();
-            assert_eq!(reopen(&path), records[..1], "case {i}");
-            assert_eq!(std::fs::metadata(&path).unwrap().len(), good.len() as u64);
+            assert_refused(&path, &format!("case {i}"));
         }
     }
 

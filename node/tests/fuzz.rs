@@ -191,19 +191,28 @@ proptest! {
         read_sync(&changed(&sync[pick.index(sync.len())], &changes));
     }
 
-    /// Whatever the WAL file holds, opening it never panics, and what it returns is what
-    /// was written, up to where the file was damaged.
+    /// Whatever the WAL file holds, opening it never panics. It either returns what was
+    /// written, up to where the file was damaged, with nothing intact after that point,
+    /// or refuses a log damaged before intact records and leaves the file as it was.
     #[test]
-    fn a_damaged_wal_opens_to_a_prefix_of_what_was_written(
+    fn a_damaged_wal_opens_to_a_prefix_of_what_was_written_or_is_refused(
         changes in prop::collection::vec(change(), 1..4),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let (bytes, written) = wal_sample(dir.path());
         let path = dir.path().join("wal");
-        std::fs::write(&path, changed(&bytes, &changes)).unwrap();
-        let (_, records) = Wal::open(&path).unwrap();
-        prop_assert!(records.len() <= written.len());
-        prop_assert_eq!(&records[..], &written[..records.len()]);
+        let damaged = changed(&bytes, &changes);
+        std::fs::write(&path, &damaged).unwrap();
+        match Wal::open(&path) {
+            Ok((_, records)) => {
+                prop_assert!(records.len() <= written.len());
+                prop_assert_eq!(&records[..], &written[..records.len()]);
+            }
+            Err(e) => {
+                prop_assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+                prop_assert_eq!(std::fs::read(&path).unwrap(), damaged);
+            }
+        }
     }
 
     #[test]
@@ -211,7 +220,9 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal");
         std::fs::write(&path, &bytes).unwrap();
-        let _ = Wal::open(&path).unwrap();
+        if let Err(e) = Wal::open(&path) {
+            prop_assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        }
     }
 
     #[test]

@@ -38,6 +38,7 @@ use super::{
 };
 use crate::{
     genesis::ChainSpec,
+    mempool::AddError,
     node::{Committed, Request},
 };
 
@@ -311,10 +312,13 @@ async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
         .map_err(|_| ApiError::stopping())?;
     match answer.await.map_err(|_| ApiError::stopping())? {
         Ok(_) => Ok(()),
-        Err(e) => Err(
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
-                .with("hash", id.to_hex()),
-        ),
+        Err(e) => {
+            let status = match e {
+                AddError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            Err(ApiError::new(status, e.code(), e.to_string()).with("hash", id.to_hex()))
+        }
     }
 }
 
