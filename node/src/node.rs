@@ -666,14 +666,27 @@ impl Node {
     /// Carries out the core's outputs in order.
     fn carry_out(&mut self, outputs: Vec<Output>) -> Result<()> {
         let mut queue: std::collections::VecDeque<Output> = outputs.into();
+        // Outputs are carried out in rounds: what the core answered at once, then what it
+        // answered to those. Each round's messages to persist are made durable together
+        // (one WAL record, one sync) before anything of the round happens.
+        let mut unpersisted = 0;
         while let Some(output) = queue.pop_front() {
+            if unpersisted == 0 {
+                unpersisted = queue.len() + 1;
+                let round: Vec<Message> = std::iter::once(&output)
+                    .chain(queue.iter())
+                    .filter_map(|o| match o {
+                        Output::Persist(m) => Some(m.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                self.wal
+                    .append_all(self.height, &round)
+                    .context("writing the consensus WAL")?;
+            }
+            unpersisted -= 1;
             match output {
-                Output::Persist(m) => {
-                    // Durable before anything after it happens.
-                    self.wal
-                        .append(self.height, &m)
-                        .context("writing the consensus WAL")?;
-                }
+                Output::Persist(_) => {}
                 Output::Broadcast(m) => {
                     if m.signer() == self.key.public() && !self.own.contains(&m) {
                         self.own.push(m.clone());

@@ -16,8 +16,11 @@
 //! ```
 //!
 //! where the payload is the borsh encoding of `(height: u64, tag: u8, message)`, with tag 0
-//! for a `SignedProposal` and 1 for a `SignedVote`, followed by that signed message in borsh.
-//! A payload is at most [`PAYLOAD_MAX`] bytes.
+//! for a `SignedProposal` and 1 for a `SignedVote`, followed by that signed message in borsh;
+//! or, for several messages made durable together ([`Wal::append_all`]), `(height: u64, 2u8,
+//! count: u32)` followed by `count` times `(tag: u8, message)` with tags 0 and 1. A batch is
+//! one record, so a crash leaves all of it or none. A payload is at most [`PAYLOAD_MAX`]
+//! bytes.
 //!
 //! # Recovery
 //!
@@ -52,6 +55,7 @@ const HEADER_LEN: usize = 8;
 
 const TAG_PROPOSAL: u8 = 0;
 const TAG_VOTE: u8 = 1;
+const TAG_BATCH: u8 = 2;
 
 /// The consensus write-ahead log: an append-only file of checksummed records.
 #[derive(Debug)]
@@ -114,7 +118,17 @@ impl Wal {
     /// Appends one record and makes it durable (write, then `File::sync_data`) before
     /// returning. If the write fails, the partial record is cut off again where possible.
     pub fn append(&mut self, height: Height, message: &Message) -> io::Result<()> {
-        let record = encode_record(height, message)?;
+        self.append_all(height, std::slice::from_ref(message))
+    }
+
+    /// Appends `messages` as one record (one write and one `sync_data` for all of them),
+    /// durable before returning; nothing for none. A crash leaves all of them or none.
+    pub fn append_all(&mut self, height: Height, messages: &[Message]) -> io::Result<()> {
+        let record = match messages {
+            [] => return Ok(()),
+            [one] => encode_record(height, one)?,
+            many => encode_batch(height, many)?,
+        };
         let record_len = u64::try_from(record.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record too long"))?;
         let written = self
@@ -152,16 +166,40 @@ impl Wal {
 fn encode_record(height: Height, message: &Message) -> io::Result<Vec<u8>> {
     let mut payload = Vec::with_capacity(256);
     height.0.serialize(&mut payload)?;
+    encode_message(message, &mut payload)?;
+    frame(payload)
+}
+
+/// Encodes several messages as one record.
+fn encode_batch(height: Height, messages: &[Message]) -> io::Result<Vec<u8>> {
+    let count = u32::try_from(messages.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many WAL messages"))?;
+    let mut payload = Vec::with_capacity(256 * messages.len());
+    height.0.serialize(&mut payload)?;
+    TAG_BATCH.serialize(&mut payload)?;
+    count.serialize(&mut payload)?;
+    for message in messages {
+        encode_message(message, &mut payload)?;
+    }
+    frame(payload)
+}
+
+/// A message's tag and borsh encoding.
+fn encode_message(message: &Message, out: &mut Vec<u8>) -> io::Result<()> {
     match message {
         Message::Proposal(p) => {
-            TAG_PROPOSAL.serialize(&mut payload)?;
-            p.serialize(&mut payload)?;
+            TAG_PROPOSAL.serialize(out)?;
+            p.serialize(out)
         }
         Message::Vote(v) => {
-            TAG_VOTE.serialize(&mut payload)?;
-            v.serialize(&mut payload)?;
+            TAG_VOTE.serialize(out)?;
+            v.serialize(out)
         }
     }
+}
+
+/// The header in front of a payload.
+fn frame(payload: Vec<u8>) -> io::Result<Vec<u8>> {
     if payload.len() > PAYLOAD_MAX {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -185,20 +223,45 @@ fn checksum(payload: &[u8]) -> [u8; 4] {
     [digest.0[0], digest.0[1], digest.0[2], digest.0[3]]
 }
 
-/// Decodes a payload that passed its checksum; `None` if it is not exactly one record.
-fn decode_payload(payload: &[u8]) -> Option<(Height, Message)> {
+/// Decodes a payload that passed its checksum; `None` if it is not exactly one record (of
+/// one message, or a batch of at least two).
+fn decode_payload(payload: &[u8]) -> Option<Vec<(Height, Message)>> {
     let mut reader = payload;
-    let height = u64::deserialize_reader(&mut reader).ok()?;
+    let height = Height(u64::deserialize_reader(&mut reader).ok()?);
     let tag = u8::deserialize_reader(&mut reader).ok()?;
-    let message = match tag {
-        TAG_PROPOSAL => Message::Proposal(SignedProposal::deserialize_reader(&mut reader).ok()?),
-        TAG_VOTE => Message::Vote(SignedVote::deserialize_reader(&mut reader).ok()?),
-        _ => return None,
+    let messages = if tag == TAG_BATCH {
+        let count = u32::deserialize_reader(&mut reader).ok()?;
+        if count < 2 {
+            return None;
+        }
+        // Each message takes well over one byte: a count beyond the bytes left is false.
+        if usize::try_from(count).ok()? > reader.len() {
+            return None;
+        }
+        let mut messages = Vec::new();
+        for _ in 0..count {
+            let tag = u8::deserialize_reader(&mut reader).ok()?;
+            messages.push((height, decode_message(tag, &mut reader)?));
+        }
+        messages
+    } else {
+        vec![(height, decode_message(tag, &mut reader)?)]
     };
     if !reader.is_empty() {
         return None;
     }
-    Some((Height(height), message))
+    Some(messages)
+}
+
+/// The message after a tag of 0 or 1.
+fn decode_message(tag: u8, reader: &mut &[u8]) -> Option<Message> {
+    match tag {
+        TAG_PROPOSAL => Some(Message::Proposal(
+            SignedProposal::deserialize_reader(reader).ok()?,
+        )),
+        TAG_VOTE => Some(Message::Vote(SignedVote::deserialize_reader(reader).ok()?)),
+        _ => None,
+    }
 }
 
 /// A log damaged in the middle: the first bad record, and a later intact one.
@@ -214,7 +277,7 @@ fn read_records(bytes: &[u8]) -> Result<(Vec<(Height, Message)>, usize), Damaged
     let mut records = Vec::new();
     let mut offset = 0;
     while let Some((record, len)) = bytes.get(offset..).and_then(parse_record) {
-        records.push(record);
+        records.extend(record);
         offset += len;
     }
     // A torn append leaves a prefix of one record (or zeros where it was to go): nothing
@@ -227,7 +290,7 @@ fn read_records(bytes: &[u8]) -> Result<(Vec<(Height, Message)>, usize), Damaged
 
 /// The record at the start of `bytes` and its length, if it is whole, within
 /// [`PAYLOAD_MAX`], matches its checksum and decodes exactly.
-fn parse_record(bytes: &[u8]) -> Option<((Height, Message), usize)> {
+fn parse_record(bytes: &[u8]) -> Option<(Vec<(Height, Message)>, usize)> {
     let header = bytes.get(..HEADER_LEN)?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let len = usize::try_from(len).ok().filter(|l| *l <= PAYLOAD_MAX)?;
@@ -551,6 +614,52 @@ mod tests {
             bytes.extend_from_slice(&good);
             std::fs::write(&path, &bytes).unwrap();
             assert_refused(&path, &format!("case {i}"));
+        }
+    }
+
+    #[test]
+    fn a_batch_is_one_record_kept_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let path = dir.path().join("wal");
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        wal.append(records[0].0, &records[0].1).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len() as usize;
+        let batch: Vec<Message> = records[1..5].iter().map(|(_, m)| m.clone()).collect();
+        wal.append_all(Height(7), &batch).unwrap();
+        wal.append_all(Height(7), &[]).unwrap();
+        drop(wal);
+        let bytes = std::fs::read(&path).unwrap();
+        let want: Vec<(Height, Message)> = records[..5].to_vec();
+        assert_eq!(reopen(&path), want);
+        // The batch's four messages are one record: a header, then the batch tag and count.
+        let payload = &bytes[before + HEADER_LEN..];
+        assert_eq!(
+            &bytes[before..before + 4],
+            &(payload.len() as u32).to_le_bytes()
+        );
+        assert_eq!(&payload[..8], &7u64.to_le_bytes());
+        assert_eq!(payload[8], TAG_BATCH);
+        assert_eq!(&payload[9..13], &4u32.to_le_bytes());
+        // Cut anywhere inside the batch: none of it is kept, the record before is.
+        for cut in before..bytes.len() {
+            let torn = dir.path().join("torn");
+            std::fs::write(&torn, &bytes[..cut]).unwrap();
+            assert_eq!(reopen(&torn), records[..1], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_batch_of_fewer_than_two_or_with_a_false_count_is_corruption() {
+        let records = sample();
+        for count in [0u32, 1, 3, u32::MAX] {
+            let mut payload = 7u64.to_le_bytes().to_vec();
+            payload.push(TAG_BATCH);
+            payload.extend_from_slice(&count.to_le_bytes());
+            for (_, m) in &records[..2] {
+                encode_message(m, &mut payload).unwrap();
+            }
+            assert_eq!(decode_payload(&payload), None, "count {count}");
         }
     }
 
