@@ -174,6 +174,43 @@ pub enum Misbehaviour {
     Equivocate,
 }
 
+/// Sync requests a peer may make each second, on average.
+const SYNC_REQUESTS_PER_S: u32 = 50;
+/// Sync requests a peer may make at once after a quiet spell.
+const SYNC_REQUESTS_BURST: u32 = 100;
+
+/// A token bucket of sync requests for one peer: [`SYNC_REQUESTS_PER_S`] a second, up to
+/// [`SYNC_REQUESTS_BURST`] saved. A node catching up asks one request at a time, each for
+/// up to 16 blocks (800 blocks a second from one peer) or a chunk of 4,096 keys, so the
+/// bound holds back only a peer that floods.
+#[derive(Debug)]
+struct SyncAllowance {
+    tokens: f64,
+    at: Instant,
+}
+
+impl SyncAllowance {
+    fn new(now: Instant) -> Self {
+        SyncAllowance {
+            tokens: f64::from(SYNC_REQUESTS_BURST),
+            at: now,
+        }
+    }
+
+    /// Takes one request's token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let earned = now.duration_since(self.at).as_secs_f64() * f64::from(SYNC_REQUESTS_PER_S);
+        self.tokens = (self.tokens + earned).min(f64::from(SYNC_REQUESTS_BURST));
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// A failure of this node (its store), not of what a peer sent: the node stops on it
 /// rather than judge a block invalid or strike the peer that sent it.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +283,8 @@ pub struct Node {
     /// Peers ahead that answered a block request with no block: the height they lack (a
     /// node restored from a snapshot holds no earlier block). Not asked again for it.
     sync_lacking: HashMap<PeerId, Height>,
+    /// Each peer's allowance of sync requests ([`SyncAllowance`]).
+    sync_allowance: HashMap<PeerId, SyncAllowance>,
 
     requests: mpsc::Receiver<Request>,
     /// Snapshot answers computed on blocking threads, to send from the loop.
@@ -504,6 +543,7 @@ impl Node {
             dial,
             sync_in_flight: None,
             sync_lacking: HashMap::new(),
+            sync_allowance: HashMap::new(),
             requests: rx,
             served_tx,
             served_rx,
@@ -1174,6 +1214,7 @@ impl Node {
             SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
                 self.peer_heights.remove(&peer_id);
                 self.sync_lacking.remove(&peer_id);
+                self.sync_allowance.remove(&peer_id);
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(address = %address, "listening");
@@ -1598,6 +1639,20 @@ impl Node {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    let now = Instant::now();
+                    let allowed = self
+                        .sync_allowance
+                        .entry(peer)
+                        .or_insert_with(|| SyncAllowance::new(now))
+                        .take(now);
+                    if !allowed {
+                        debug!(peer = %peer, "sync request over the peer's rate");
+                        let busy = SyncResponse::Unavailable(format!(
+                            "more than {SYNC_REQUESTS_PER_S} sync requests a second: ask again later"
+                        ));
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+                        return Ok(());
+                    }
                     let response = match request {
                         SyncRequest::Blocks { from, count } => {
                             SyncResponse::Blocks(self.blocks_for_sync(from, count)?)
@@ -1832,5 +1887,25 @@ trait EncodeLen {
 impl EncodeLen for Block {
     fn encode_len(&self) -> usize {
         acta_ledger::codec::encode(self).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_gets_its_burst_then_its_rate_of_sync_requests() {
+        let start = Instant::now();
+        let mut allowance = SyncAllowance::new(start);
+        let burst = (0..100).filter(|_| allowance.take(start)).count();
+        assert_eq!(burst, SYNC_REQUESTS_BURST as usize);
+        // A second later, a second's worth more; never more than the burst saved.
+        let later = start + Duration::from_secs(1);
+        let more = (0..100).filter(|_| allowance.take(later)).count();
+        assert_eq!(more, SYNC_REQUESTS_PER_S as usize);
+        let much_later = later + Duration::from_secs(3600);
+        let saved = (0..100).filter(|_| allowance.take(much_later)).count();
+        assert_eq!(saved, SYNC_REQUESTS_BURST as usize);
     }
 }
