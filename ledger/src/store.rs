@@ -402,6 +402,19 @@ impl Store {
         Ok(())
     }
 
+    /// A value the node keeps for itself beside the chain (a cache it can rebuild, such
+    /// as the proposer schedule): under `local/` + `key` in `meta`.
+    pub fn local_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.get_cf(CF_META, format!("local/{key}").as_bytes())
+    }
+
+    /// Writes a value [`Store::local_meta`] reads.
+    pub fn put_local_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.db
+            .put_cf(self.cf(CF_META), format!("local/{key}").as_bytes(), value)?;
+        Ok(())
+    }
+
     /// Whether a cosignature of `key` is stored for the checkpoint of `size` blocks.
     pub fn has_cosignature(&self, size: u64, key: &crate::PublicKey) -> Result<bool> {
         let mut k = size.to_be_bytes().to_vec();

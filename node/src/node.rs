@@ -1110,6 +1110,8 @@ impl Node {
         self.last_commit = Some(commit);
         self.height = block.height().next();
         self.schedule = self.schedule.next_height(self.validators(self.height)?);
+        save_schedule(&self.store, self.height, &self.schedule)
+            .context("saving the proposer schedule")?;
         self.candidates.clear();
         self.awaiting_check.clear();
         self.own.clear();
@@ -1870,14 +1872,52 @@ impl Node {
     }
 }
 
-/// The proposer schedule of `height`, replayed from genesis through the validator set of
-/// every height before it.
+/// The key under which the proposer schedule is saved: borsh `(height: u64, validators:
+/// ValidatorSet, priorities: Vec<i64>, proposer: u32)`, the schedule of that height.
+const SCHEDULE_KEY: &str = "proposer_schedule";
+/// The schedule is saved at the heights that are multiples of this.
+const SCHEDULE_SAVE_EVERY: u64 = 1000;
+
+/// The proposer schedule of `height`: the one saved at the latest multiple of
+/// [`SCHEDULE_SAVE_EVERY`] at or below it, brought forward through the validator set of
+/// each height after it (at most 999); from the genesis if none is saved or it does not
+/// read back whole.
 fn schedule_at(store: &Store, spec: &ChainSpec, height: Height) -> Result<ProposerSchedule> {
-    let mut schedule = ProposerSchedule::genesis(spec.validators.clone());
-    for h in 2..=height.0 {
+    let saved = store
+        .local_meta(SCHEDULE_KEY)?
+        .and_then(|bytes| {
+            <(u64, ValidatorSet, Vec<i64>, u32) as borsh::BorshDeserialize>::try_from_slice(&bytes)
+                .inspect_err(|e| warn!("the saved proposer schedule does not decode: {e}"))
+                .ok()
+        })
+        .filter(|(h, ..)| *h >= 1 && *h <= height.0)
+        .and_then(|(h, set, priorities, proposer)| {
+            let schedule = ProposerSchedule::from_parts(set, priorities, proposer as usize)?;
+            Some((h, schedule))
+        });
+    let (from, mut schedule) =
+        saved.unwrap_or_else(|| (1, ProposerSchedule::genesis(spec.validators.clone())));
+    for h in from + 1..=height.0 {
         schedule = schedule.next_height(validators_at(store, Height(h))?);
     }
     Ok(schedule)
+}
+
+/// Saves `schedule`, the schedule of `height`, if `height` is a multiple of
+/// [`SCHEDULE_SAVE_EVERY`].
+fn save_schedule(store: &Store, height: Height, schedule: &ProposerSchedule) -> Result<()> {
+    if !height.0.is_multiple_of(SCHEDULE_SAVE_EVERY) {
+        return Ok(());
+    }
+    let proposer = u32::try_from(schedule.first_proposer())?;
+    let saved = (
+        height.0,
+        schedule.validators().clone(),
+        schedule.priorities().to_vec(),
+        proposer,
+    );
+    store.put_local_meta(SCHEDULE_KEY, &borsh::to_vec(&saved)?)?;
+    Ok(())
 }
 
 trait EncodeLen {
@@ -1893,6 +1933,89 @@ impl EncodeLen for Block {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::genesis::{Genesis, GenesisCouncil, GenesisValidator};
+    use acta_ledger::testing;
+
+    /// A store with the genesis state of three validators of unequal power, then `heights`
+    /// heights of no changes.
+    fn chain(dir: &std::path::Path, heights: u64) -> (Store, ChainSpec) {
+        let validators = (0..3u32)
+            .map(|i| {
+                let peer = libp2p::identity::Keypair::ed25519_from_bytes([7 + i as u8; 32])
+                    .unwrap()
+                    .public()
+                    .to_peer_id();
+                GenesisValidator {
+                    name: format!("v{i}"),
+                    consensus_key: testing::key(0xa0, i).public().to_hex(),
+                    peer_id: peer.to_string(),
+                    power: [10, 20, 45][i as usize],
+                }
+            })
+            .collect();
+        let spec = Genesis {
+            chain_id: "acta-test".into(),
+            genesis_time_ms: 1_700_000_000_000,
+            validators,
+            council: GenesisCouncil {
+                members: vec![testing::key(0xc5, 0).public().to_hex()],
+                threshold: 1,
+            },
+            issuers: vec![],
+            parameters: BTreeMap::new(),
+        }
+        .check()
+        .unwrap();
+        let store = Store::open(dir).unwrap();
+        let update = store
+            .prepare(&genesis_changes(&spec.state), Height(0))
+            .unwrap();
+        store.commit_genesis(update).unwrap();
+        for _ in 0..heights {
+            store.commit_state_only(&Default::default()).unwrap();
+        }
+        (store, spec)
+    }
+
+    #[test]
+    fn the_saved_proposer_schedule_gives_what_a_replay_from_the_genesis_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, spec) = chain(dir.path(), 2_345);
+        let replayed = schedule_at(&store, &spec, Height(2_345)).unwrap();
+        // Nothing saved at a height that is not a multiple of the period.
+        save_schedule(
+            &store,
+            Height(1_999),
+            &schedule_at(&store, &spec, Height(1_999)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(store.local_meta(SCHEDULE_KEY).unwrap(), None);
+        save_schedule(
+            &store,
+            Height(2_000),
+            &schedule_at(&store, &spec, Height(2_000)).unwrap(),
+        )
+        .unwrap();
+        assert!(store.local_meta(SCHEDULE_KEY).unwrap().is_some());
+        assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
+        // The save is what a restart starts from: a different one gives a different answer.
+        let other =
+            borsh::to_vec(&(2_000u64, spec.validators.clone(), vec![7i64, -3, -4], 2u32)).unwrap();
+        store.put_local_meta(SCHEDULE_KEY, &other).unwrap();
+        assert_ne!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
+        // Below the saved height, and with a damaged save, the replay is from the genesis.
+        let early = schedule_at(&store, &spec, Height(1_500)).unwrap();
+        assert_eq!(early.validators().len(), 3);
+        store.put_local_meta(SCHEDULE_KEY, b"garbage").unwrap();
+        assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
+        let mut unfit =
+            borsh::to_vec(&(2_000u64, spec.validators.clone(), vec![0i64; 2], 0u32)).unwrap();
+        store.put_local_meta(SCHEDULE_KEY, &unfit).unwrap();
+        assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
+        unfit = borsh::to_vec(&(9_000u64, spec.validators.clone(), vec![0i64; 3], 0u32)).unwrap();
+        store.put_local_meta(SCHEDULE_KEY, &unfit).unwrap();
+        assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
+    }
 
     #[test]
     fn a_peer_gets_its_burst_then_its_rate_of_sync_requests() {
