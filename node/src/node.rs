@@ -1939,17 +1939,17 @@ mod tests {
     /// A store with the genesis state of three validators of unequal power, then `heights`
     /// heights of no changes.
     fn chain(dir: &std::path::Path, heights: u64) -> (Store, ChainSpec) {
-        let validators = (0..3u32)
+        let validators = (0..3u8)
             .map(|i| {
-                let peer = libp2p::identity::Keypair::ed25519_from_bytes([7 + i as u8; 32])
+                let peer = libp2p::identity::Keypair::ed25519_from_bytes([7 + i; 32])
                     .unwrap()
                     .public()
                     .to_peer_id();
                 GenesisValidator {
                     name: format!("v{i}"),
-                    consensus_key: testing::key(0xa0, i).public().to_hex(),
+                    consensus_key: testing::key(0xa0, u32::from(i)).public().to_hex(),
                     peer_id: peer.to_string(),
-                    power: [10, 20, 45][i as usize],
+                    power: [10, 20, 45][usize::from(i)],
                 }
             })
             .collect();
