@@ -705,8 +705,16 @@ impl Store {
     }
 
     pub fn block(&self, height: Height) -> Result<Option<Block>> {
+        Ok(self.block_with_len(height)?.map(|(block, _)| block))
+    }
+
+    /// The block at `height` and the length of its encoding.
+    pub fn block_with_len(&self, height: Height) -> Result<Option<(Block, usize)>> {
         self.get_cf(CF_BLOCKS, &height.0.to_be_bytes())?
-            .map(|b| Block::decode(&b).map_err(|e| corrupt("block", e)))
+            .map(|b| {
+                let block = Block::decode(&b).map_err(|e| corrupt("block", e))?;
+                Ok((block, b.len()))
+            })
             .transpose()
     }
 

@@ -1655,20 +1655,7 @@ impl Node {
                         let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
                         return Ok(());
                     }
-                    let response = match request {
-                        SyncRequest::Blocks { from, count } => {
-                            SyncResponse::Blocks(self.blocks_for_sync(from, count)?)
-                        }
-                        SyncRequest::SnapshotManifest | SyncRequest::SnapshotChunk { .. } => {
-                            self.serve_snapshot(request, channel);
-                            return Ok(());
-                        }
-                    };
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(channel, response);
+                    self.serve_sync(request, channel);
                 }
                 request_response::Message::Response {
                     request_id,
@@ -1715,15 +1702,15 @@ impl Node {
         Ok(())
     }
 
-    /// Answers a state-sync request on a blocking thread, never on this loop: a chunk is a
-    /// walk of the tree over up to 4,096 keys. At most [`SNAPSHOT_SERVES_MAX`] at once; a
-    /// request beyond that is answered `Unavailable` at once, and the asker tries another
-    /// peer or again.
-    fn serve_snapshot(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
-        /// Snapshot answers computed at once.
-        const SNAPSHOT_SERVES_MAX: usize = 2;
-        if self.serving >= SNAPSHOT_SERVES_MAX {
-            let busy = SyncResponse::Unavailable("busy serving other snapshot requests".into());
+    /// Answers a sync request on a blocking thread, never on this loop: a chunk is a walk
+    /// of the tree over up to 4,096 keys, blocks are read from the store. At most
+    /// [`SYNC_SERVES_MAX`] at once; a request beyond that is answered `Unavailable` at
+    /// once, and the asker tries another peer or again.
+    fn serve_sync(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+        /// Sync answers computed at once.
+        const SYNC_SERVES_MAX: usize = 4;
+        if self.serving >= SYNC_SERVES_MAX {
+            let busy = SyncResponse::Unavailable("busy serving other sync requests".into());
             let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
             return;
         }
@@ -1733,6 +1720,7 @@ impl Node {
             self.spec.clone(),
             self.served_tx.clone(),
         );
+        let max_bytes = self.config.p2p.max_message_bytes.saturating_mul(4);
         tokio::task::spawn_blocking(move || {
             let response = match request {
                 SyncRequest::SnapshotManifest => {
@@ -1747,31 +1735,18 @@ impl Node {
                         Err(e) => SyncResponse::Unavailable(e.to_string()),
                     }
                 }
-                SyncRequest::Blocks { .. } => {
-                    SyncResponse::Unavailable("blocks are not served here".into())
+                SyncRequest::Blocks { from, count } => {
+                    match blocks_for_sync(&store, from, count, max_bytes) {
+                        Ok(blocks) => SyncResponse::Blocks(blocks),
+                        Err(e) => {
+                            warn!("reading blocks to serve: {e:#}");
+                            SyncResponse::Unavailable(format!("{e:#}"))
+                        }
+                    }
                 }
             };
             let _ = out.send((channel, response));
         });
-    }
-
-    /// Blocks `from..from + count` with their commits, for a peer that syncs: as many as
-    /// the store has in a row, within the response's size.
-    fn blocks_for_sync(&self, from: Height, count: u32) -> Result<Vec<(Block, Commit)>> {
-        let mut blocks = Vec::new();
-        let mut bytes = 0usize;
-        for h in from.0..from.0.saturating_add(u64::from(count.min(SYNC_BLOCKS_MAX))) {
-            let (Some(b), Some(c)) = (self.store.block(Height(h))?, self.store.commit(Height(h))?)
-            else {
-                break;
-            };
-            bytes += b.encode_len();
-            if bytes > self.config.p2p.max_message_bytes.saturating_mul(4) && !blocks.is_empty() {
-                break;
-            }
-            blocks.push((b, c));
-        }
-        Ok(blocks)
     }
 
     /// Verifies a block fetched from a peer against the commit that certifies it and the
@@ -1920,14 +1895,29 @@ fn save_schedule(store: &Store, height: Height, schedule: &ProposerSchedule) -> 
     Ok(())
 }
 
-trait EncodeLen {
-    fn encode_len(&self) -> usize;
-}
-
-impl EncodeLen for Block {
-    fn encode_len(&self) -> usize {
-        acta_ledger::codec::encode(self).len()
+/// Blocks `from..from + count` with their commits, for a peer that syncs: as many as the
+/// store has in a row, within `max_bytes` of stored blocks (at least one).
+fn blocks_for_sync(
+    store: &Store,
+    from: Height,
+    count: u32,
+    max_bytes: usize,
+) -> Result<Vec<(Block, Commit)>> {
+    let mut blocks = Vec::new();
+    let mut bytes = 0usize;
+    for h in from.0..from.0.saturating_add(u64::from(count.min(SYNC_BLOCKS_MAX))) {
+        let (Some((b, len)), Some(c)) =
+            (store.block_with_len(Height(h))?, store.commit(Height(h))?)
+        else {
+            break;
+        };
+        bytes += len;
+        if bytes > max_bytes && !blocks.is_empty() {
+            break;
+        }
+        blocks.push((b, c));
     }
+    Ok(blocks)
 }
 
 #[cfg(test)]
