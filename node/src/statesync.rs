@@ -290,12 +290,23 @@ impl Client {
 }
 
 /// A restore on a thread of its own (jmt's restore cannot move between threads), fed one
-/// chunk at a time. Dropping the worker ends the thread and abandons the restore; the next
-/// attempt clears what it left.
+/// chunk at a time. Dropping the worker ends the thread and waits for it (at most the chunk
+/// it is writing), so the next attempt never clears a store still open; the restore is
+/// abandoned and the next attempt clears what it left.
 struct Worker {
-    jobs: std::sync::mpsc::Sender<Job>,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     height: Height,
     total: u64,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 enum Job {
@@ -317,7 +328,7 @@ impl Worker {
         let (jobs, queue) = std::sync::mpsc::channel();
         let (ready, started) = oneshot::channel();
         let (home, config, spec) = (home.clone(), config.clone(), spec.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("state-sync".into())
             .spawn(move || {
                 let mut restoring = match Restoring::begin(&home, &config, &spec, verified) {
@@ -344,30 +355,32 @@ impl Worker {
                 }
             })
             .context("starting the restore thread")?;
+        let worker = Worker {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            height,
+            total,
+        };
         let after = started.await.context("the restore thread stopped")??;
-        Ok((
-            Worker {
-                jobs,
-                height,
-                total,
-            },
-            after,
-        ))
+        Ok((worker, after))
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| anyhow!("the restore thread stopped"))
     }
 
     fn add(&self, chunk: Chunk) -> Result<oneshot::Receiver<Result<u64>>> {
         let (reply, added) = oneshot::channel();
-        self.jobs
-            .send(Job::Add(chunk, reply))
-            .map_err(|_| anyhow!("the restore thread stopped"))?;
+        self.send(Job::Add(chunk, reply))?;
         Ok(added)
     }
 
     async fn finish(self) -> Result<Height> {
         let (reply, done) = oneshot::channel();
-        self.jobs
-            .send(Job::Finish(reply))
-            .map_err(|_| anyhow!("the restore thread stopped"))?;
+        self.send(Job::Finish(reply))?;
         done.await.context("the restore thread stopped")?
     }
 }
