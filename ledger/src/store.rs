@@ -408,11 +408,11 @@ impl Store {
         self.get_cf(CF_META, format!("local/{key}").as_bytes())
     }
 
-    /// Writes a value [`Store::local_meta`] reads.
+    /// Writes a value [`Store::local_meta`] reads, synced to disk before it returns.
     pub fn put_local_meta(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.db
-            .put_cf(self.cf(CF_META), format!("local/{key}").as_bytes(), value)?;
-        Ok(())
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), format!("local/{key}").as_bytes(), value);
+        self.write(batch)
     }
 
     /// Whether a cosignature of `key` is stored for the checkpoint of `size` blocks.

@@ -1,7 +1,9 @@
 //! acta-node: the validator node `actad`.
 //!
-//! [`node::Node`] drives the consensus core with tokio timers and libp2p networking
-//! ([`network`]), keeps the consensus write-ahead log ([`wal`]), the mempool ([`mempool`])
+//! [`driver::Driver`] makes the node's decisions around the consensus core without I/O
+//! (when heights start, candidate blocks, timeouts, evidence, block sync), so that the
+//! simulator in acta-testnet runs the same code. [`node::Node`] is the actor that carries
+//! them out with tokio timers and libp2p networking ([`network`]), keeps the consensus write-ahead log ([`wal`]), the mempool ([`mempool`])
 //! and the RocksDB store, executes blocks with `acta-contracts` before voting on them, and
 //! catches up from peers by fetching blocks and commits. [`rpc`] serves a small HTTP JSON
 //! API (status, transaction submission, blocks, raw state values). [`config`], [`genesis`]
@@ -12,6 +14,7 @@
 
 pub mod config;
 pub mod devnet;
+pub mod driver;
 pub mod genesis;
 pub mod keys;
 pub mod mempool;

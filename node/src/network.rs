@@ -31,7 +31,7 @@ pub const TOPIC_TXS: &str = "acta/txs/2";
 pub const TX_BATCH_MAX: usize = 1024;
 pub const SYNC_PROTOCOL: &str = "/acta/sync/1";
 /// The most blocks one sync response carries.
-pub const SYNC_BLOCKS_MAX: u32 = 16;
+pub use crate::driver::SYNC_BLOCKS_MAX;
 
 /// A consensus-topic message.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]

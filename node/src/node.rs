@@ -1,5 +1,6 @@
-//! The driver: one task that owns the consensus core, the network, the write-ahead log, the
-//! executor, the mempool and the store, and carries out the core's outputs in order.
+//! The node's actor: one task that owns the network, the write-ahead log, the executor,
+//! the mempool and the store, hands what happens to the [`Driver`] (which decides, without
+//! I/O, around the consensus core) and carries out the driver's actions in order.
 //!
 //! Durability first: a message the core signs is in the WAL (fsynced) before it is sent;
 //! a decided block, its commit and the state after it land in the store in one synced
@@ -13,12 +14,12 @@
 //! checked block is kept until the height is decided.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, RwLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use acta_consensus::{Core, Input, Message, Output, ProposerSchedule, Timeout};
+use acta_consensus::{Message, ProposerSchedule};
 use acta_contracts::{
     execute_block_with,
     executor::{next_nonce, BlockResults},
@@ -36,6 +37,8 @@ use acta_ledger::{
     validator::ValidatorSet,
     Block, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
 };
+type Action = crate::driver::Action<PeerId, Arc<Block>>;
+type Event = crate::driver::Event<PeerId, Arc<Block>>;
 #[cfg(feature = "misbehave")]
 use acta_ledger::{codec, Vote, VoteKind};
 use anyhow::{anyhow, bail, Context, Result};
@@ -51,6 +54,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     config::{Config, Home},
+    driver::{Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
     keys,
     mempool::{AddError, Mempool},
@@ -128,12 +132,6 @@ pub struct CommittedTx {
 /// admitted meanwhile.
 const TX_FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Gossip ticks an own proposal goes unanswered before it is sent again.
-const PROPOSAL_RESEND_TICKS: u32 = 4;
-/// Waiting for work, a validator tells its status every this many gossip ticks instead of
-/// every tick (a peer behind it learns of a new block from the block's own gossip).
-const IDLE_STATUS_TICKS: u32 = 5;
-
 /// How many committed blocks a slow subscriber may fall behind before it misses some.
 const COMMITTED_BACKLOG: usize = 256;
 
@@ -153,15 +151,6 @@ pub struct Handle {
 struct Executed {
     update: StateUpdate,
     results: BlockResults,
-}
-
-/// The block of the height being decided that a proposal named, and its state update once
-/// it is checked.
-struct Candidate {
-    block: Block,
-    /// `Some` once executed and found valid.
-    executed: Option<Executed>,
-    valid: Option<bool>,
 }
 
 /// Ways a validator can be made to misbehave on purpose, for fault-injection tests
@@ -211,14 +200,6 @@ impl SyncAllowance {
     }
 }
 
-/// What carrying out one of the core's outputs led to.
-#[derive(Debug, PartialEq, Eq)]
-enum Carried {
-    On,
-    /// The height was decided: the outputs after it are stale.
-    Decided,
-}
-
 /// A failure of this node (its store), not of what a peer sent: the node stops on it
 /// rather than judge a block invalid or strike the peer that sent it.
 #[derive(Debug, thiserror::Error)]
@@ -231,12 +212,15 @@ pub struct Node {
     config_path: std::path::PathBuf,
     #[cfg(feature = "misbehave")]
     misbehaviour: Option<Misbehaviour>,
-    /// The core's bound on rounds ahead of its own that it considers.
-    future_rounds_max: u32,
     spec: ChainSpec,
     store: Arc<Store>,
     key: Keypair,
-    core: Core,
+    /// The decisions around the consensus core; this actor carries out its actions.
+    driver: Driver<PeerId, Arc<Block>>,
+    /// The instant the driver's clock counts from.
+    epoch: Instant,
+    /// Whether the driver was last told that transactions wait.
+    txs_told: bool,
     wal: Wal,
     mempool: Mempool,
     swarm: Swarm<Behaviour>,
@@ -244,42 +228,19 @@ pub struct Node {
     txs_topic: IdentTopic,
     peer_id: PeerId,
 
-    /// The height being decided: one past the store's latest.
-    height: Height,
-    schedule: ProposerSchedule,
-    /// The commit of `height - 1`, carried in the block of `height`.
+    /// The commit of the latest block, carried in the next block.
     last_commit: Option<Commit>,
-    /// Hash and time of block `height - 1` (the genesis hash and time at height 1).
+    /// Hash and time of the latest block (the genesis hash and time before height 1).
     parent: (Hash, Timestamp),
-    /// Whether the core has been started at `height`. It starts after a short pause
-    /// (`start_at`) once there is something to decide ([`Node::has_work`]), or at
-    /// `idle_until` with nothing: no empty blocks but every `empty_block_interval_ms`.
-    started: bool,
-    start_at: Instant,
-    idle_until: Instant,
-    /// A validator's message for `height` arrived: another validator has started it.
-    height_seen: bool,
-    /// Budget rounds are under way, whose phases run by height: heights must keep coming.
-    rounds_pending: bool,
-    /// Gossip ticks since the last status sent.
-    status_ticks: u32,
-    candidates: HashMap<Hash, Candidate>,
-    /// Blocks the core asked to check before they arrived.
-    awaiting_check: HashSet<Hash>,
-    /// This validator's own messages at `height`, re-sent while the height is undecided.
-    own: Vec<Message>,
-    evidence: Vec<Evidence>,
+    /// The state updates of the candidate blocks of the height being decided that this
+    /// node built or checked, kept until the height is decided.
+    executed: HashMap<Hash, Executed>,
     /// Cosignatures of checkpoints this node has not committed yet, checked once it has.
     pending_cosignatures: Vec<(u64, Cosignature)>,
     /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
     tx_outbox: Vec<Transaction>,
-    /// When this validator last sent one of its proposals.
-    proposal_sent_at: Option<Instant>,
-    timers: BTreeMap<(Instant, u64), Timeout>,
-    timer_seq: u64,
     nonce: u64,
 
-    peer_heights: HashMap<PeerId, Height>,
     strikes: HashMap<PeerId, u32>,
     /// Peers banned for invalid messages (until restart).
     banned: HashSet<PeerId>,
@@ -287,10 +248,8 @@ pub struct Node {
     config_blocked: HashSet<PeerId>,
     validator_peers: HashSet<PeerId>,
     dial: Vec<Multiaddr>,
-    sync_in_flight: Option<(request_response::OutboundRequestId, Instant)>,
-    /// Peers ahead that answered a block request with no block: the height they lack (a
-    /// node restored from a snapshot holds no earlier block). Not asked again for it.
-    sync_lacking: HashMap<PeerId, Height>,
+    /// The driver's id of each block request in flight.
+    sync_requests: HashMap<request_response::OutboundRequestId, u64>,
     /// Each peer's allowance of sync requests ([`SyncAllowance`]).
     sync_allowance: HashMap<PeerId, SyncAllowance>,
 
@@ -304,14 +263,14 @@ pub struct Node {
     metrics: Arc<Metrics>,
     committed: broadcast::Sender<Arc<Committed>>,
     last_commit_at: Option<Instant>,
-    /// The round last counted in the metrics, at `height`.
-    counted_round: Option<u32>,
+    /// The height and round last counted in the metrics.
+    counted_round: Option<(Height, u32)>,
 }
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
-            .field("height", &self.height)
+            .field("height", &self.driver.height())
             .field("peer_id", &self.peer_id)
             .finish_non_exhaustive()
     }
@@ -474,17 +433,42 @@ impl Node {
             );
         }
 
-        let core_config = acta_consensus::Config {
-            timeout_propose_ms: config.consensus.timeout_propose_ms,
-            timeout_prevote_ms: config.consensus.timeout_prevote_ms,
-            timeout_precommit_ms: config.consensus.timeout_precommit_ms,
-            timeout_delta_ms: config.consensus.timeout_delta_ms,
-            ..acta_consensus::Config::default()
+        let driver_config = DriverConfig {
+            consensus: acta_consensus::Config {
+                timeout_propose_ms: config.consensus.timeout_propose_ms,
+                timeout_prevote_ms: config.consensus.timeout_prevote_ms,
+                timeout_precommit_ms: config.consensus.timeout_precommit_ms,
+                timeout_delta_ms: config.consensus.timeout_delta_ms,
+                ..acta_consensus::Config::default()
+            },
+            block_interval_ms: config.consensus.block_interval_ms,
+            empty_block_interval_ms: config.consensus.empty_block_interval_ms,
+            gossip_interval_ms: config.p2p.gossip_interval_ms,
         };
-        let core = Core::new(
-            core_config,
+        // Messages signed at this height before a restart go back to the core when it
+        // starts; older ones belong to decided heights.
+        let restored: Vec<Message> = wal_records
+            .into_iter()
+            .filter(|(h, _)| *h == height)
+            .map(|(_, m)| m)
+            .collect();
+        // The block of an own proposal among them, so that it is sent again with it.
+        let blocks = restored_own_block(&store, &key.public(), height, &restored)?
+            .map(|(hash, block)| (hash, Arc::new(block)))
+            .into_iter()
+            .collect();
+        let driver = Driver::new(
+            driver_config,
             spec.chain_id.clone(),
             Keypair::from_seed(key.seed()),
+            Resume {
+                height,
+                schedule,
+                restored,
+                rounds_pending: rounds_pending(&store, latest)?,
+                blocks,
+            },
+            0,
         );
         let mempool = Mempool::new(spec.chain_id.clone(), config.mempool.clone());
         let (tx, rx) = mpsc::channel(1024);
@@ -505,52 +489,35 @@ impl Node {
             metrics: metrics.clone(),
             committed: committed.clone(),
         };
-        let config_empty_interval_ms = config.consensus.empty_block_interval_ms;
-        let rounds_pending = rounds_pending(&store, latest)?;
         let mut node = Node {
             config_path: home.config(),
             #[cfg(feature = "misbehave")]
             misbehaviour: None,
             config,
-            future_rounds_max: core_config.future_rounds_max,
             spec,
             store,
             key,
-            core,
+            driver,
+            epoch: Instant::now(),
+            txs_told: false,
             wal,
             mempool,
             swarm,
             consensus_topic,
             txs_topic,
             peer_id,
-            height,
-            schedule,
             last_commit,
             parent,
-            started: false,
-            start_at: Instant::now(),
-            idle_until: Instant::now() + Duration::from_millis(config_empty_interval_ms),
-            height_seen: false,
-            rounds_pending,
-            status_ticks: 0,
-            candidates: HashMap::new(),
-            awaiting_check: HashSet::new(),
-            own: Vec::new(),
-            evidence: Vec::new(),
+            executed: HashMap::new(),
             pending_cosignatures: Vec::new(),
             tx_outbox: Vec::new(),
-            proposal_sent_at: None,
-            timers: BTreeMap::new(),
-            timer_seq: 0,
             nonce: rand::random(),
-            peer_heights: HashMap::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),
             config_blocked: HashSet::new(),
             validator_peers,
             dial,
-            sync_in_flight: None,
-            sync_lacking: HashMap::new(),
+            sync_requests: HashMap::new(),
             sync_allowance: HashMap::new(),
             requests: rx,
             served_tx,
@@ -562,13 +529,6 @@ impl Node {
             last_commit_at: None,
             counted_round: None,
         };
-        // Messages signed at this height before a restart go back to the core when it
-        // starts; older ones belong to decided heights.
-        node.own = wal_records
-            .into_iter()
-            .filter(|(h, _)| *h == height)
-            .map(|(_, m)| m)
-            .collect();
         let blocked = node.config.p2p.blocked()?;
         node.set_blocked(blocked);
         node.update_status();
@@ -605,7 +565,7 @@ impl Node {
                 retain,
             )))
         });
-        enum Event {
+        enum Wake {
             Swarm(Box<SwarmEvent<BehaviourEvent>>),
             Timer,
             Request(Option<Request>),
@@ -617,25 +577,35 @@ impl Node {
             Stop,
         }
         loop {
-            let deadline = self.next_deadline();
-            let event = tokio::select! {
-                ev = self.swarm.select_next_some() => Event::Swarm(Box::new(ev)),
-                () = tokio::time::sleep_until(deadline.into()) => Event::Timer,
-                r = self.requests.recv() => Event::Request(r),
-                r = self.served_rx.recv() => Event::Served(r),
-                _ = gossip.tick() => Event::Gossip,
-                _ = redial.tick() => Event::Redial,
-                _ = flush.tick(), if !self.tx_outbox.is_empty() => Event::Flush,
-                _ = term.recv() => Event::Stop,
-                _ = hup.recv() => Event::Reload,
-                _ = tokio::signal::ctrl_c() => Event::Stop,
+            // The driver starts a height when transactions wait: tell it when that changes.
+            let waiting = !self.mempool.is_empty();
+            if waiting != self.txs_told {
+                self.txs_told = waiting;
+                self.drive(Event::TxsWaiting(waiting))?;
+            }
+            let far = Instant::now() + Duration::from_secs(3600);
+            let deadline = self
+                .driver
+                .next_deadline()
+                .map_or(far, |ms| (self.epoch + Duration::from_millis(ms)).min(far));
+            let wake = tokio::select! {
+                ev = self.swarm.select_next_some() => Wake::Swarm(Box::new(ev)),
+                () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+                r = self.requests.recv() => Wake::Request(r),
+                r = self.served_rx.recv() => Wake::Served(r),
+                _ = gossip.tick() => Wake::Gossip,
+                _ = redial.tick() => Wake::Redial,
+                _ = flush.tick(), if !self.tx_outbox.is_empty() => Wake::Flush,
+                _ = term.recv() => Wake::Stop,
+                _ = hup.recv() => Wake::Reload,
+                _ = tokio::signal::ctrl_c() => Wake::Stop,
             };
-            match event {
-                Event::Swarm(ev) => self.on_swarm(*ev)?,
-                Event::Timer => self.on_timer()?,
-                Event::Request(Some(r)) => self.on_request(r),
-                Event::Request(None) => {}
-                Event::Served(Some((channel, response))) => {
+            match wake {
+                Wake::Swarm(ev) => self.on_swarm(*ev)?,
+                Wake::Timer => self.drive(Event::Tick)?,
+                Wake::Request(Some(r)) => self.on_request(r),
+                Wake::Request(None) => {}
+                Wake::Served(Some((channel, response))) => {
                     self.serving = self.serving.saturating_sub(1);
                     let _ = self
                         .swarm
@@ -643,13 +613,13 @@ impl Node {
                         .sync
                         .send_response(channel, response);
                 }
-                Event::Served(None) => {}
-                Event::Gossip => self.on_gossip_tick(),
-                Event::Redial => self.redial(),
-                Event::Flush => self.flush_txs(),
-                Event::Reload => self.reload(),
-                Event::Stop => {
-                    info!(height = %self.height, "stopping");
+                Wake::Served(None) => {}
+                Wake::Gossip => self.drive(Event::GossipTick)?,
+                Wake::Redial => self.redial(),
+                Wake::Flush => self.flush_txs(),
+                Wake::Reload => self.reload(),
+                Wake::Stop => {
+                    info!(height = %self.driver.height(), "stopping");
                     return Ok(());
                 }
             }
@@ -657,156 +627,130 @@ impl Node {
         }
     }
 
-    fn next_deadline(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(3600);
-        let timer = self.timers.keys().next().map_or(far, |(at, _)| *at);
-        if self.started {
-            timer
-        } else if self.has_work() {
-            timer.min(self.start_at)
-        } else {
-            timer.min(self.start_at.max(self.idle_until))
-        }
+    /// The driver's clock: milliseconds since the node opened.
+    fn now(&self) -> Millis {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Whether the next height has something to decide: transactions, evidence, a budget
-    /// round under way, this validator's own messages restored from its WAL, or another
-    /// validator already at it.
-    fn has_work(&self) -> bool {
-        !self.mempool.is_empty()
-            || !self.evidence.is_empty()
-            || self.rounds_pending
-            || !self.own.is_empty()
-            || self.height_seen
+    /// Hands the driver an event and carries out what it decides.
+    fn drive(&mut self, event: Event) -> Result<()> {
+        let actions = self.driver.on(self.now(), event);
+        self.perform(actions)
     }
 
-    fn on_timer(&mut self) -> Result<()> {
-        let now = Instant::now();
-        if !self.started && self.start_at <= now && (self.has_work() || self.idle_until <= now) {
-            self.start_height()?;
-        }
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let timeout = entry.remove();
-            if timeout.height == self.height && self.started {
-                let out = self.core.on(Input::Timeout(timeout));
-                self.carry_out(out)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn start_height(&mut self) -> Result<()> {
-        self.started = true;
-        let wal = std::mem::take(&mut self.own);
-        debug!(height = %self.height, restored = wal.len(), "starting height");
-        // The core replays what it buffered for this height.
-        let out = self.core.on(Input::StartHeight {
-            height: self.height,
-            schedule: self.schedule.clone(),
-            wal,
-        });
-        self.carry_out(out)
-    }
-
-    /// Carries out the core's outputs in order, in rounds: what the core answered at once,
-    /// then what it answered to those. Each round's messages to persist are made durable
-    /// together (one WAL record, one sync) before anything else of the round happens.
-    fn carry_out(&mut self, outputs: Vec<Output>) -> Result<()> {
-        let mut next = outputs;
-        while !next.is_empty() {
-            let mut persist = Vec::new();
-            let mut round = Vec::with_capacity(next.len());
-            for output in std::mem::take(&mut next) {
-                match output {
-                    Output::Persist(m) => persist.push(m),
-                    other => round.push(other),
+    /// Carries out the driver's actions in order. What the driver answers to the outcome of
+    /// one (a block built, checked or stored) is carried out after those already queued;
+    /// a [`crate::driver::Action::Persist`] is durable before anything after it happens.
+    fn perform(&mut self, actions: Vec<Action>) -> Result<()> {
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
+            let answer = match action {
+                Action::Persist { height, messages } => {
+                    // The block of an own proposal is kept first: after a crash, the
+                    // proposal in the WAL goes out again with it.
+                    let me = self.key.public();
+                    for m in &messages {
+                        if let Message::Proposal(p) = m {
+                            if p.proposer != me {
+                                continue;
+                            }
+                            if let Some(block) = self.driver.candidate(&p.proposal.block) {
+                                save_own_block(&self.store, height, block)
+                                    .context("saving the block of an own proposal")?;
+                            }
+                        }
+                    }
+                    self.wal
+                        .append_all(height, &messages)
+                        .context("writing the consensus WAL")?;
+                    None
                 }
-            }
-            self.wal
-                .append_all(self.height, &persist)
-                .context("writing the consensus WAL")?;
-            for output in round {
-                if self.carry_out_one(output, &mut next)? == Carried::Decided {
-                    // The rest belongs to the height just decided.
-                    return Ok(());
+                Action::Broadcast { message, body } => {
+                    #[cfg(feature = "misbehave")]
+                    if self.misbehaviour == Some(Misbehaviour::Equivocate) {
+                        self.equivocate(&message);
+                    }
+                    self.publish_consensus(message, body);
+                    None
                 }
-            }
-        }
-        Ok(())
-    }
-
-    /// Carries out one output other than `Persist`; what the core answers goes to `next`.
-    fn carry_out_one(&mut self, output: Output, next: &mut Vec<Output>) -> Result<Carried> {
-        match output {
-            // Made durable with its round, before this.
-            Output::Persist(_) => {}
-            Output::Broadcast(m) => {
-                if m.signer() == self.key.public() && !self.own.contains(&m) {
-                    self.own.push(m.clone());
+                Action::Status(height) => {
+                    self.publish(Gossip::Status { height });
+                    None
                 }
-                self.publish_consensus(&m);
-                #[cfg(feature = "misbehave")]
-                if self.misbehaviour == Some(Misbehaviour::Equivocate) {
-                    self.equivocate(&m);
+                Action::Evidence(e) => {
+                    self.publish(Gossip::Evidence(e));
+                    None
                 }
-            }
-            Output::ScheduleTimeout {
-                timeout,
-                duration_ms,
-            } => {
-                self.timer_seq += 1;
-                let at = Instant::now() + Duration::from_millis(duration_ms);
-                self.timers.insert((at, self.timer_seq), timeout);
-            }
-            Output::GetValue { height, round } => {
-                let block = self.build_block(height)?;
-                let hash = block.hash();
-                info!(height = %height, round = round.0, txs = block.txs.len(), block = %hash, "proposing");
-                next.extend(self.core.on(Input::ProposeBlock {
+                // A build or a check asked for before the height moved on is stale.
+                Action::Build { height, .. } | Action::Check { height, .. }
+                    if height != self.driver.height() =>
+                {
+                    None
+                }
+                Action::Build {
                     height,
                     round,
-                    block: hash,
-                }));
-            }
-            Output::CheckBlock { height, block, .. } => {
-                if let Some(valid) = self.check_candidate(&block)? {
-                    next.extend(self.core.on(Input::BlockChecked {
+                    evidence,
+                } => {
+                    let block = self.build_block(height, evidence)?;
+                    let hash = block.hash();
+                    info!(height = %height, round = round.0, txs = block.txs.len(), block = %hash, "proposing");
+                    Some(Event::Built {
+                        height,
+                        round,
+                        block: hash,
+                        body: Arc::new(block),
+                    })
+                }
+                Action::Check {
+                    height,
+                    block,
+                    body,
+                } => {
+                    let valid = self.check_candidate(block, &body)?;
+                    Some(Event::Checked {
                         height,
                         block,
                         valid,
-                    }));
-                } else {
-                    self.awaiting_check.insert(block);
+                    })
                 }
-            }
-            Output::Decide {
-                height,
-                round,
-                block,
-                commit,
-            } => {
-                info!(height = %height, round = round.0, block = %block, "decided");
-                if self.candidates.contains_key(&block) {
-                    self.finalize(&block, commit)?;
-                } else {
-                    // Decided on a block this node never received: fetch it.
-                    warn!(height = %height, "decided a block not received; syncing it");
-                    self.request_sync(None);
+                Action::Commit {
+                    block,
+                    body,
+                    commit,
+                    ..
+                } => {
+                    let executed = match self.executed.remove(&block) {
+                        Some(e) => e,
+                        None => self
+                            .check_block(&body, false)
+                            .context("a decided block does not execute")?,
+                    };
+                    let block = Arc::unwrap_or_clone(body);
+                    Some(Event::Committed(
+                        self.commit(block, commit, executed, false)?,
+                    ))
                 }
-                return Ok(Carried::Decided);
-            }
-            Output::Evidence(e) => {
-                warn!(offender = %e.offender(), height = %e.height(), "equivocation");
-                if !self.evidence.contains(&e) {
-                    self.evidence.push(e.clone());
-                    self.publish(Gossip::Evidence(e));
+                Action::RequestSync {
+                    id,
+                    peer,
+                    from,
+                    count,
+                } => {
+                    let request = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_request(&peer, SyncRequest::Blocks { from, count });
+                    self.sync_requests.insert(request, id);
+                    None
                 }
+            };
+            if let Some(event) = answer {
+                queue.extend(self.driver.on(self.now(), event));
             }
         }
-        Ok(Carried::On)
+        Ok(())
     }
 
     /// Signs and sends a prevote that conflicts with `m`, if `m` is this validator's
@@ -826,23 +770,19 @@ impl Node {
         self.publish(Gossip::Vote(conflicting));
     }
 
-    fn publish_consensus(&mut self, m: &Message) {
-        let body = match m {
-            Message::Vote(v) => Gossip::Vote(*v),
-            Message::Proposal(p) => {
-                let Some(c) = self.candidates.get(&p.proposal.block) else {
-                    warn!(block = %p.proposal.block, "no block for an own proposal");
-                    return;
-                };
-                let body = Gossip::Proposal {
-                    proposal: *p,
-                    block: Box::new(c.block.clone()),
-                };
-                self.proposal_sent_at = Some(Instant::now());
-                body
+    fn publish_consensus(&mut self, message: Message, body: Option<Arc<Block>>) {
+        let gossip = match (message, body) {
+            (Message::Vote(v), _) => Gossip::Vote(v),
+            (Message::Proposal(p), Some(block)) => Gossip::Proposal {
+                proposal: p,
+                block: Box::new(Arc::unwrap_or_clone(block)),
+            },
+            (Message::Proposal(p), None) => {
+                warn!(block = %p.proposal.block, "no block for a proposal");
+                return;
             }
         };
-        self.publish(body);
+        self.publish(gossip);
     }
 
     fn publish(&mut self, body: Gossip) {
@@ -866,22 +806,11 @@ impl Node {
         Ok(validators_at(self.store.as_ref(), height)?)
     }
 
-    fn build_block(&mut self, height: Height) -> Result<Block> {
+    /// Builds and executes a block to propose at `height`, and keeps its state update.
+    fn build_block(&mut self, height: Height, evidence: Vec<Evidence>) -> Result<Block> {
         let mut txs = self
             .mempool
             .reap(self.config.block.max_txs, self.config.block.max_bytes);
-        let mut evidence: Vec<Evidence> = Vec::new();
-        for e in &self.evidence {
-            let dup = evidence
-                .iter()
-                .any(|x| x.offender() == e.offender() && x.height() == e.height());
-            if !dup
-                && e.height() < height
-                && evidence.len() < acta_ledger::block::BLOCK_EVIDENCE_MAX
-            {
-                evidence.push(e.clone());
-            }
-        }
         let time = Timestamp(now_ms().max(self.parent.1 .0 + 1));
         let ctx = BlockContext {
             chain_id: self.spec.chain_id.clone(),
@@ -940,48 +869,32 @@ impl Node {
             last_commit: self.last_commit.clone(),
             evidence,
         };
-        self.candidates.insert(
+        self.executed.insert(
             block.hash(),
-            Candidate {
-                block: block.clone(),
-                executed: Some(Executed {
-                    update,
-                    results: outcome.into_results(),
-                }),
-                valid: Some(true),
+            Executed {
+                update,
+                results: outcome.into_results(),
             },
         );
         Ok(block)
     }
 
-    /// The verdict on a candidate block, checking and executing it the first time; `None`
-    /// if the block has not arrived. A failure of this node while checking (its store) is
-    /// an error, never an "invalid" verdict: the node stops rather than prevote nil for a
-    /// block it could not judge.
-    fn check_candidate(&mut self, hash: &Hash) -> Result<Option<bool>> {
-        let Some(c) = self.candidates.get(hash) else {
-            return Ok(None);
-        };
-        if let Some(valid) = c.valid {
-            return Ok(Some(valid));
-        }
-        let block = c.block.clone();
-        let result = self.check_block(&block, true);
-        let Some(c) = self.candidates.get_mut(hash) else {
-            return Ok(None);
-        };
-        match result {
+    /// The verdict on a candidate block, which is checked and executed (its state update
+    /// kept). A failure of this node while checking (its store) is an error, never an
+    /// "invalid" verdict: the node stops rather than prevote nil for a block it could not
+    /// judge.
+    fn check_candidate(&mut self, hash: Hash, block: &Block) -> Result<bool> {
+        match self.check_block(block, true) {
             Ok(executed) => {
-                c.executed = Some(executed);
-                c.valid = Some(true);
+                self.executed.insert(hash, executed);
+                Ok(true)
             }
-            Err(e) if e.is::<LocalFault>() => return Err(e),
+            Err(e) if e.is::<LocalFault>() => Err(e),
             Err(e) => {
                 warn!(height = %block.height(), block = %hash, "invalid block: {e:#}");
-                c.valid = Some(false);
+                Ok(false)
             }
         }
-        Ok(c.valid)
     }
 
     /// Checks everything about a block of the height being decided and executes it. A
@@ -991,8 +904,12 @@ impl Node {
         if h.chain_id != self.spec.chain_id {
             bail!("block for chain {}", h.chain_id);
         }
-        if h.height != self.height {
-            bail!("block for height {}, expected {}", h.height, self.height);
+        if h.height != self.driver.height() {
+            bail!(
+                "block for height {}, expected {}",
+                h.height,
+                self.driver.height()
+            );
         }
         if h.parent_hash != self.parent.0 {
             bail!("parent {} is not {}", h.parent_hash, self.parent.0);
@@ -1072,22 +989,15 @@ impl Node {
         })
     }
 
-    /// Stores a decided block with its commit and moves to the next height.
-    fn finalize(&mut self, hash: &Hash, commit: Commit) -> Result<()> {
-        let mut c = self
-            .candidates
-            .remove(hash)
-            .ok_or_else(|| anyhow!("decided block {hash} is missing"))?;
-        let executed = match c.executed.take() {
-            Some(e) => e,
-            None => self
-                .check_block(&c.block, false)
-                .context("a decided block does not execute")?,
-        };
-        self.commit(c.block, commit, executed)
-    }
-
-    fn commit(&mut self, block: Block, commit: Commit, executed: Executed) -> Result<()> {
+    /// Stores a decided (or synced) block with its commit and the state after it, clears
+    /// the WAL, and says what the driver needs for the next height.
+    fn commit(
+        &mut self,
+        block: Block,
+        commit: Commit,
+        executed: Executed,
+        synced: bool,
+    ) -> Result<Stored> {
         let started = Instant::now();
         let Executed { update, results } = executed;
         self.store
@@ -1113,37 +1023,27 @@ impl Node {
         if let Some(e) = unreadable.into_inner() {
             return Err(e).context("reading a signer's nonce after a commit");
         }
-        self.evidence.retain(|e| !block.evidence.contains(e));
         info!(
             height = %block.height(),
             txs = block.txs.len(),
             root = %block.header.state_root,
             "committed"
         );
-        self.parent = (block.hash(), block.header.time);
+        let hash = block.hash();
+        self.parent = (hash, block.header.time);
         self.last_commit = Some(commit);
-        self.height = block.height().next();
-        self.schedule = self.schedule.next_height(self.validators(self.height)?);
-        save_schedule(&self.store, self.height, &self.schedule)
-            .context("saving the proposer schedule")?;
-        self.candidates.clear();
-        self.awaiting_check.clear();
-        self.own.clear();
-        self.timers.clear();
-        self.started = false;
-        self.counted_round = None;
-        self.start_at =
-            Instant::now() + Duration::from_millis(self.config.consensus.block_interval_ms);
-        self.idle_until =
-            Instant::now() + Duration::from_millis(self.config.consensus.empty_block_interval_ms);
-        self.height_seen = false;
-        self.rounds_pending = rounds_pending(&self.store, block.height())?;
-        // Tell peers at once, so that those behind fetch the block.
-        self.publish(Gossip::Status {
-            height: block.height(),
-        });
+        self.executed.clear();
+        let next = block.height().next();
+        let schedule = self.driver.schedule().next_height(self.validators(next)?);
+        save_schedule(&self.store, next, &schedule).context("saving the proposer schedule")?;
         self.cosign(&block)?;
-        Ok(())
+        Ok(Stored {
+            height: block.height(),
+            schedule,
+            rounds_pending: rounds_pending(&self.store, block.height())?,
+            evidence: block.evidence,
+            synced,
+        })
     }
 
     /// At a checkpoint height, cosigns the block log's checkpoint if this node's key is in
@@ -1228,9 +1128,8 @@ impl Node {
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
-                self.peer_heights.remove(&peer_id);
-                self.sync_lacking.remove(&peer_id);
                 self.sync_allowance.remove(&peer_id);
+                self.drive(Event::PeerGone(peer_id))?;
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(address = %address, "listening");
@@ -1249,62 +1148,26 @@ impl Node {
         };
         match envelope.body {
             Gossip::Status { height } => {
-                self.peer_heights.insert(from, height);
-                if height >= self.height {
-                    self.request_sync(Some(from));
-                }
+                self.drive(Event::PeerStatus { peer: from, height })?;
                 Ok(MessageAcceptance::Accept)
             }
             Gossip::Vote(v) => {
                 if v.verify(&self.spec.chain_id).is_err() {
                     return Ok(MessageAcceptance::Reject);
                 }
-                self.hand_to_core(Message::Vote(v))?;
+                self.drive(Event::Message(Message::Vote(v)))?;
                 Ok(MessageAcceptance::Accept)
             }
             Gossip::Proposal { proposal, block } => {
-                /// The most candidate blocks kept for one height (one per round is usual).
-                const CANDIDATES_MAX: usize = 64;
-                let hash = block.hash();
-                if proposal.verify(&self.spec.chain_id).is_err() || hash != proposal.proposal.block
+                if proposal.verify(&self.spec.chain_id).is_err()
+                    || block.hash() != proposal.proposal.block
                 {
                     return Ok(MessageAcceptance::Reject);
                 }
-                // Keep the block only if its signer proposes that round: anyone else's
-                // proposal is ignored by the core, and its block would only take memory.
-                let p = &proposal.proposal;
-                // Rounds far ahead are dropped by the core too; bounding them first keeps the
-                // proposer lookup (linear in the round) cheap.
-                let current = if self.started { self.core.round().0 } else { 0 };
-                let near = p.round.0 <= current.saturating_add(self.future_rounds_max);
-                let keep = p.height == self.height
-                    && near
-                    && self
-                        .schedule
-                        .validators()
-                        .index_of(&proposal.proposer)
-                        .is_some()
-                    && self.schedule.proposer_key(p.round.0) == proposal.proposer
-                    && (self.candidates.contains_key(&hash)
-                        || self.candidates.len() < CANDIDATES_MAX);
-                if keep {
-                    self.candidates.entry(hash).or_insert(Candidate {
-                        block: *block,
-                        executed: None,
-                        valid: None,
-                    });
-                    if self.awaiting_check.remove(&hash) {
-                        if let Some(valid) = self.check_candidate(&hash)? {
-                            let out = self.core.on(Input::BlockChecked {
-                                height: self.height,
-                                block: hash,
-                                valid,
-                            });
-                            self.carry_out(out)?;
-                        }
-                    }
-                }
-                self.hand_to_core(Message::Proposal(proposal))?;
+                self.drive(Event::Proposal {
+                    proposal,
+                    body: Arc::new(*block),
+                })?;
                 Ok(MessageAcceptance::Accept)
             }
             Gossip::Cosignature {
@@ -1323,12 +1186,17 @@ impl Node {
                 if size == 0 || !size.is_multiple_of(CHECKPOINT_INTERVAL) {
                     return Ok(MessageAcceptance::Reject);
                 }
-                let latest = self.height.0 - 1;
+                let latest = self.driver.height().0 - 1;
                 if size > latest {
                     // Not committed here yet: checked once it is, if not too far ahead.
                     // Only from a current validator, so others cannot crowd the buffer.
                     if size <= latest + 2 * CHECKPOINT_INTERVAL
-                        && self.schedule.validators().index_of(&c.key).is_some()
+                        && self
+                            .driver
+                            .schedule()
+                            .validators()
+                            .index_of(&c.key)
+                            .is_some()
                         && self.pending_cosignatures.len() < PENDING_MAX
                     {
                         self.pending_cosignatures.push((size, c));
@@ -1345,13 +1213,11 @@ impl Node {
                 })
             }
             Gossip::Evidence(e) => {
-                /// The most pieces of evidence kept waiting for a block.
-                const POOL_MAX: usize = 256;
                 let Ok(offender) = e.verify(&self.spec.chain_id) else {
                     return Ok(MessageAcceptance::Reject);
                 };
                 // Only evidence against a validator of its height, and not from the future.
-                let relevant = e.height() <= self.height
+                let relevant = e.height() <= self.driver.height()
                     && e.height().0 > 0
                     && self
                         .validators(e.height())
@@ -1359,27 +1225,10 @@ impl Node {
                 if !relevant {
                     return Ok(MessageAcceptance::Ignore);
                 }
-                if !self.evidence.contains(&e) && self.evidence.len() < POOL_MAX {
-                    self.evidence.push(e);
-                }
+                self.drive(Event::Evidence(e))?;
                 Ok(MessageAcceptance::Accept)
             }
         }
-    }
-
-    fn hand_to_core(&mut self, m: Message) -> Result<()> {
-        // Between heights the core still stands at the last one (or, after a sync, further
-        // back): it keeps messages of its next height in its bounded, per-signer buffer and
-        // replays them when the height starts. Only messages of the height about to start
-        // are worth that.
-        if !self.started && m.height() != self.height {
-            return Ok(());
-        }
-        if !self.started && self.schedule.validators().index_of(&m.signer()).is_some() {
-            self.height_seen = true;
-        }
-        let out = self.core.on(Input::Message(m));
-        self.carry_out(out)
     }
 
     /// A peer's batch of transactions: rejected (and the peer struck) if it does not decode
@@ -1456,7 +1305,7 @@ impl Node {
 
     fn add_txs(&mut self, txs: Vec<Transaction>) -> Vec<Result<Hash, AddError>> {
         let store = self.store.clone();
-        let latest = self.height.0.saturating_sub(1);
+        let latest = self.driver.height().0.saturating_sub(1);
         let view = StateView::new(store.as_ref(), Height(latest));
         // One state read per signer and batch: the state does not change during the call.
         // A signer whose nonce cannot be read has its transactions refused as unavailable,
@@ -1526,40 +1375,6 @@ impl Node {
         }
     }
 
-    /// Re-sends this validator's messages of the undecided height and its status, so that
-    /// peers that missed them (or restarted) get them.
-    ///
-    /// A proposal carries its whole block, so it is re-sent less often: only once it has
-    /// gone unanswered for [`PROPOSAL_RESEND_TICKS`] ticks.
-    fn on_gossip_tick(&mut self) {
-        if self.started {
-            let interval = Duration::from_millis(self.config.p2p.gossip_interval_ms);
-            let proposal_due = self
-                .proposal_sent_at
-                .is_none_or(|at| at.elapsed() >= interval * PROPOSAL_RESEND_TICKS);
-            for m in self.own.clone() {
-                if proposal_due || !matches!(m, Message::Proposal(_)) {
-                    self.publish_consensus(&m);
-                }
-            }
-        }
-        self.status_ticks += 1;
-        if self.started || self.has_work() || self.status_ticks >= IDLE_STATUS_TICKS {
-            self.status_ticks = 0;
-            self.publish(Gossip::Status {
-                height: Height(self.height.0 - 1),
-            });
-        }
-        if let Some((_, since)) = self.sync_in_flight {
-            if since.elapsed() > Duration::from_secs(30) {
-                self.sync_in_flight = None;
-            }
-        }
-        if self.peer_heights.values().any(|h| *h >= self.height) {
-            self.request_sync(None);
-        }
-    }
-
     fn redial(&mut self) {
         for addr in self.dial.clone() {
             let peer = addr.iter().find_map(|p| match p {
@@ -1617,38 +1432,6 @@ impl Node {
         }
     }
 
-    /// Asks a peer that is ahead (or `peer`) for the blocks from the height being decided.
-    fn request_sync(&mut self, peer: Option<PeerId>) {
-        if self.sync_in_flight.is_some() {
-            return;
-        }
-        let target = peer.or_else(|| {
-            self.peer_heights
-                .iter()
-                .filter(|(p, h)| {
-                    **h >= self.height
-                        && self.swarm.is_connected(p)
-                        && self.sync_lacking.get(*p) != Some(&self.height)
-                })
-                .max_by_key(|(_, h)| **h)
-                .map(|(p, _)| *p)
-        });
-        let Some(target) = target else { return };
-        let ahead = self
-            .peer_heights
-            .get(&target)
-            .map_or(1, |h| h.0.saturating_sub(self.height.0) + 1);
-        let count = u32::try_from(ahead.min(u64::from(SYNC_BLOCKS_MAX))).unwrap_or(1);
-        let id = self.swarm.behaviour_mut().sync.send_request(
-            &target,
-            SyncRequest::Blocks {
-                from: self.height,
-                count,
-            },
-        );
-        self.sync_in_flight = Some((id, Instant::now()));
-    }
-
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) -> Result<()> {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
@@ -1675,21 +1458,16 @@ impl Node {
                     request_id,
                     response,
                 } => {
-                    if self.sync_in_flight.is_some_and(|(id, _)| id == request_id) {
-                        self.sync_in_flight = None;
-                    }
+                    // An answer to a request the driver no longer waits for (or that is not
+                    // its own) still applies; id 0 is never the driver's.
+                    let id = self.sync_requests.remove(&request_id).unwrap_or(0);
                     let SyncResponse::Blocks(blocks) = response else {
-                        return Ok(());
+                        // Busy or failing: asked again later, of this peer or another.
+                        return self.drive(Event::SyncFailed { id });
                     };
                     let n = blocks.len();
-                    if n == 0 && self.peer_heights.get(&peer) >= Some(&self.height) {
-                        // Ahead, yet without this block: ask another peer.
-                        self.sync_lacking.insert(peer, self.height);
-                        self.request_sync(None);
-                        return Ok(());
-                    }
                     for (block, commit) in blocks {
-                        if block.height() != self.height {
+                        if Some(block.height()) != self.driver.syncable() {
                             continue;
                         }
                         if let Err(e) = self.apply_synced(block, commit) {
@@ -1701,15 +1479,20 @@ impl Node {
                             break;
                         }
                     }
-                    if n > 0 {
-                        // More may be waiting.
-                        self.request_sync(None);
-                    }
+                    self.drive(Event::SyncAnswered {
+                        id,
+                        peer,
+                        blocks: n,
+                    })?;
                 }
             },
-            request_response::Event::OutboundFailure { error, .. } => {
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
                 debug!("sync request failed: {error}");
-                self.sync_in_flight = None;
+                if let Some(id) = self.sync_requests.remove(&request_id) {
+                    self.drive(Event::SyncFailed { id })?;
+                }
             }
             _ => {}
         }
@@ -1771,10 +1554,10 @@ impl Node {
         verify_commit(&self.spec.chain_id, &set, &commit, height, &block.hash())?;
         let executed = self.check_block(&block, false)?;
         info!(height = %height, "synced");
-        self.commit(block, commit, executed).map_err(LocalFault)?;
-        // The core moves on at once: the node is behind.
-        self.start_at = Instant::now();
-        Ok(())
+        let stored = self
+            .commit(block, commit, executed, true)
+            .map_err(LocalFault)?;
+        self.drive(Event::Committed(stored))
     }
 
     /// Tells subscribers and the metrics about a block just stored.
@@ -1819,16 +1602,19 @@ impl Node {
     }
 
     fn update_status(&mut self) {
-        let latest = Height(self.height.0 - 1);
+        let height = self.driver.height();
+        let latest = Height(height.0 - 1);
         let validator = self
-            .schedule
+            .driver
+            .schedule()
             .validators()
             .index_of(&self.key.public())
             .is_some();
-        let behind = self.peer_heights.values().any(|h| *h >= self.height);
+        let behind = self.driver.behind();
         let peers = self.swarm.connected_peers().count();
         let mempool_txs = self.mempool.len();
-        let round = if self.started { self.core.round().0 } else { 0 };
+        let running = self.driver.round();
+        let round = running.map_or(0, |r| r.0);
         if let Ok(mut s) = self.status.write() {
             s.validator = validator;
             if s.height != latest.0 || s.state_root.is_empty() {
@@ -1842,7 +1628,7 @@ impl Node {
                     .map(|r| r.to_hex())
                     .unwrap_or_default();
             }
-            s.consensus_height = self.height.0;
+            s.consensus_height = height.0;
             s.consensus_round = round;
             s.syncing = behind;
             s.peers = peers;
@@ -1854,8 +1640,8 @@ impl Node {
         m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
         m.mempool_txs
             .set(i64::try_from(mempool_txs).unwrap_or(i64::MAX));
-        if self.started && self.counted_round != Some(round) {
-            self.counted_round = Some(round);
+        if running.is_some() && self.counted_round != Some((height, round)) {
+            self.counted_round = Some((height, round));
             m.rounds.inc();
         }
     }
@@ -1909,6 +1695,62 @@ fn save_schedule(store: &Store, height: Height, schedule: &ProposerSchedule) -> 
     Ok(())
 }
 
+/// The key under which a validator keeps the block of its latest proposal: `height` (u64
+/// BE) then the block's encoding.
+const OWN_BLOCK_KEY: &str = "own_block";
+
+/// Keeps the block this validator proposes at `height`, synced, before the proposal is in
+/// the WAL.
+fn save_own_block(store: &Store, height: Height, block: &Block) -> Result<()> {
+    let mut bytes = height.0.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&block.encode());
+    store.put_local_meta(OWN_BLOCK_KEY, &bytes)?;
+    Ok(())
+}
+
+/// The saved block of a proposal that `me` signed at `height` and that is among `restored`
+/// (its WAL at that height), if there is one: anything else saved (another height or
+/// block, bytes that do not decode) is ignored.
+fn restored_own_block(
+    store: &Store,
+    me: &PublicKey,
+    height: Height,
+    restored: &[Message],
+) -> Result<Option<(Hash, Block)>> {
+    let own: Vec<Hash> = restored
+        .iter()
+        .filter_map(|m| match m {
+            Message::Proposal(p) if p.proposer == *me && p.proposal.height == height => {
+                Some(p.proposal.block)
+            }
+            _ => None,
+        })
+        .collect();
+    if own.is_empty() {
+        return Ok(None);
+    }
+    let Some(bytes) = store.local_meta(OWN_BLOCK_KEY)? else {
+        return Ok(None);
+    };
+    let Some((at, encoded)) = bytes.split_first_chunk::<8>() else {
+        return Ok(None);
+    };
+    if u64::from_be_bytes(*at) != height.0 {
+        return Ok(None);
+    }
+    match Block::decode(encoded) {
+        Ok(block) if own.contains(&block.hash()) => {
+            info!(height = %height, block = %block.hash(), "restored the block of an own proposal");
+            Ok(Some((block.hash(), block)))
+        }
+        Ok(_) => Ok(None),
+        Err(e) => {
+            warn!("the saved block of an own proposal does not decode: {e}");
+            Ok(None)
+        }
+    }
+}
+
 /// Blocks `from..from + count` with their commits, for a peer that syncs: as many as the
 /// store has in a row, within `max_bytes` of stored blocks (at least one).
 fn blocks_for_sync(
@@ -1936,6 +1778,8 @@ fn blocks_for_sync(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::genesis::{Genesis, GenesisCouncil, GenesisValidator};
     use acta_ledger::testing;
@@ -2022,6 +1866,71 @@ mod tests {
         unfit = borsh::to_vec(&(9_000u64, spec.validators.clone(), vec![0i64; 3], 0u32)).unwrap();
         store.put_local_meta(SCHEDULE_KEY, &unfit).unwrap();
         assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
+    }
+
+    #[test]
+    fn the_block_of_an_own_proposal_comes_back_only_for_that_proposal_and_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, spec) = chain(dir.path(), 0);
+        let key = testing::key(0xa0, 0);
+        let block = testing::block(
+            &spec.chain_id,
+            testing::BlockSpec {
+                height: Height(1),
+                parent_hash: spec.hash,
+                txs: vec![],
+                last_commit: None,
+                evidence: vec![],
+                state_root: Hash::ZERO,
+                validators: &spec.validators,
+                next_validators: &spec.validators,
+            },
+        );
+        let height = block.height();
+        let proposal = |b: Hash, h: Height| {
+            Message::Proposal(
+                acta_ledger::Proposal {
+                    height: h,
+                    round: acta_ledger::Round(1),
+                    block: b,
+                    pol_round: None,
+                }
+                .sign(&key, &spec.chain_id),
+            )
+        };
+        let restored = vec![proposal(block.hash(), height)];
+        // Nothing saved yet.
+        assert!(restored_own_block(&store, &key.public(), height, &restored)
+            .unwrap()
+            .is_none());
+        save_own_block(&store, height, &block).unwrap();
+        let (hash, back) = restored_own_block(&store, &key.public(), height, &restored)
+            .unwrap()
+            .unwrap();
+        assert_eq!((hash, back), (block.hash(), block.clone()));
+        // Another signer's proposal, another block, another height: nothing.
+        let other = testing::key(0xa0, 1).public();
+        assert!(restored_own_block(&store, &other, height, &restored)
+            .unwrap()
+            .is_none());
+        let elsewhere = vec![proposal(Hash::digest(b"another block"), height)];
+        assert!(
+            restored_own_block(&store, &key.public(), height, &elsewhere)
+                .unwrap()
+                .is_none()
+        );
+        let later = Height(height.0 + 1);
+        let restored_later = vec![proposal(block.hash(), later)];
+        assert!(
+            restored_own_block(&store, &key.public(), later, &restored_later)
+                .unwrap()
+                .is_none()
+        );
+        // Damaged bytes are ignored, not an error.
+        store.put_local_meta(OWN_BLOCK_KEY, &[0, 0, 0]).unwrap();
+        assert!(restored_own_block(&store, &key.public(), height, &restored)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -278,6 +278,9 @@ impl Core {
             match self.valid {
                 // L15-16: propose the valid value with its proof-of-lock round.
                 Some((valid_round, block)) => self.sign_proposal(block, Some(valid_round), out),
+                // Proposed before a restart (restored from the WAL and sent again): no
+                // second block is asked for, it could not be proposed.
+                None if self.signed.contains_key(&(round, Slot::Proposal)) => {}
                 // L17-18: ask the application for a new block.
                 None => out.push(Output::GetValue {
                     height: self.height,

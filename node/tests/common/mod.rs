@@ -80,6 +80,30 @@ impl Net {
         }
     }
 
+    /// Waits until every node in `which` has committed the transactions of `key` below
+    /// `nonce`.
+    pub fn wait_nonce(&self, which: &[usize], key: &acta_ledger::PublicKey, nonce: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while which
+            .iter()
+            .any(|i| self.net.next_nonce(*i, key).unwrap_or(0) < nonce)
+        {
+            if std::time::Instant::now() > deadline {
+                self.net.dump_logs();
+                panic!(
+                    "nodes {which:?} did not commit nonce {} of {key} within 60 s",
+                    nonce - 1
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Prints the last lines of every node's log (for a failing test).
+    pub fn dump_logs(&self) {
+        self.net.dump_logs();
+    }
+
     pub fn assert_same_chain(&self, which: &[usize], height: u64) -> usize {
         self.net.same_chain(which, height).unwrap()
     }

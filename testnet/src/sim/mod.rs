@@ -1,8 +1,10 @@
 //! A deterministic simulator of a network of consensus cores.
 //!
-//! N validators (4 to 31, equal or unequal stake) run [`acta_consensus::Core`] on a virtual
-//! clock. A seeded network delays, drops, duplicates and reorders messages, partitions and
-//! heals; honest validators crash and restart from their write-ahead log; Byzantine
+//! N validators (4 to 31, equal or unequal stake) run the node's own driver
+//! ([`acta_node::driver::Driver`], around [`acta_consensus::Core`]) on a virtual clock, with
+//! a simulated network, application and store. A seeded network delays, drops, duplicates
+//! and reorders messages, partitions and heals; honest validators crash (at a WAL write,
+//! before the sends after it) and restart from their write-ahead log; Byzantine
 //! validators (less than a third of the power, unless a test asks for more) equivocate,
 //! propose conflicting blocks or stay silent. Every fault stops at `heal_at_ms`.
 //!

@@ -1,13 +1,20 @@
-//! The simulated world: nodes, a virtual clock, a seeded faulty network, and the
-//! application each core talks to.
+//! The simulated world: nodes running the node's own [`Driver`] on a virtual clock, a
+//! seeded faulty network, and the application and store each driver talks to.
+//!
+//! The driver is the production one (acta-node's `driver` module): the simulator hands it
+//! events and carries out its actions as the node's actor does, with simulated I/O. A
+//! block is its hash (the body is `()`); the application knows which blocks are valid; the
+//! store is the map of decided heights to commits; the WAL is the list of persisted
+//! messages. A crash may land between a WAL write and the sends after it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use acta_consensus::{Core, Input, Message, Output, ProposerSchedule, Timeout};
+use acta_consensus::{Message, ProposerSchedule};
 use acta_ledger::{
     light::verify_commit, testing, ChainId, Commit, Hash, Height, Keypair, Proposal, PublicKey,
     Round, ValidatorSet,
 };
+use acta_node::driver::{Action, Driver, DriverConfig, Event as DriverEvent, Resume, Stored};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -16,22 +23,41 @@ use super::{
     ByzantineKind, SimConfig, SimReport, Stake,
 };
 
-/// How often every node re-sends its own messages of its current height and its status.
+/// How often every node's driver gets a gossip tick (sends its own messages of its height
+/// again, and its status).
 const GOSSIP_INTERVAL_MS: u64 = 500;
 /// Largest message delay once the network has healed.
 const HEALED_DELAY_MS_MAX: u64 = 20;
+/// A sync request unanswered this long fails (libp2p's request timeout, scaled down).
+const SYNC_TIMEOUT_MS: u64 = 1_000;
+/// A crash waits at most this long for the node's next WAL write to land between it and
+/// the sends after it; then it happens anyway.
+const CRASH_AT_PERSIST_WAIT_MS: u64 = 100;
+
+type SimDriver = Driver<usize, ()>;
+type SimAction = Action<usize, ()>;
+type SimEvent = DriverEvent<usize, ()>;
 
 #[derive(Clone, Debug)]
 enum NetMsg {
     Consensus(Message),
-    /// "I am at this height": peers that are past it answer with its commit.
+    /// "My latest height is this".
     Status(Height),
-    /// A commit certificate for a height the receiver asked about.
-    Sync(Commit),
+    /// Blocks `from..from + count`, please.
+    SyncRequest {
+        id: u64,
+        from: Height,
+        count: u32,
+    },
+    /// The commits of the blocks asked for (in the simulator a block is its hash).
+    SyncBlocks {
+        id: u64,
+        commits: Vec<Commit>,
+    },
 }
 
 /// Everything that happens, at a virtual time. `world` selects one of a Byzantine
-/// double agent's cores; honest nodes have one core, world 0.
+/// double agent's drivers; honest nodes have one driver, world 0.
 #[derive(Clone, Debug)]
 enum Event {
     Deliver {
@@ -41,11 +67,11 @@ enum Event {
         from_world: usize,
         msg: NetMsg,
     },
-    Timeout {
+    /// The driver asked to be woken now (a timeout, or the next height's start).
+    Wake {
         node: usize,
         world: usize,
         incarnation: u32,
-        timeout: Timeout,
     },
     Checked {
         node: usize,
@@ -55,7 +81,7 @@ enum Event {
         block: Hash,
         valid: bool,
     },
-    Value {
+    Built {
         node: usize,
         world: usize,
         incarnation: u32,
@@ -63,16 +89,27 @@ enum Event {
         round: Round,
         block: Hash,
     },
-    StartHeight {
+    /// The application finished storing the block of `height`.
+    Stored {
         node: usize,
         world: usize,
         incarnation: u32,
         height: Height,
     },
+    SyncTimeout {
+        node: usize,
+        world: usize,
+        incarnation: u32,
+        id: u64,
+    },
     Gossip {
         node: usize,
     },
+    /// The node crashes at its next WAL write (or `CrashNow` if none comes soon).
     Crash {
+        node: usize,
+    },
+    CrashNow {
         node: usize,
     },
     Restart {
@@ -111,24 +148,25 @@ impl Event {
                     NetMsg::Consensus(Message::Proposal(p)) => d.extend_from_slice(&p.signature.0),
                     NetMsg::Consensus(Message::Vote(v)) => d.extend_from_slice(&v.signature.0),
                     NetMsg::Status(h) => d.extend_from_slice(&h.0.to_le_bytes()),
-                    NetMsg::Sync(c) => d.extend_from_slice(&c.block.0),
+                    NetMsg::SyncRequest { id, from, count } => {
+                        for x in [*id, from.0, u64::from(*count)] {
+                            d.extend_from_slice(&x.to_le_bytes());
+                        }
+                    }
+                    NetMsg::SyncBlocks { id, commits } => {
+                        d.extend_from_slice(&id.to_le_bytes());
+                        for c in commits {
+                            d.extend_from_slice(&c.block.0);
+                        }
+                    }
                 }
             }
-            Event::Timeout {
+            Event::Wake {
                 node,
                 world,
                 incarnation,
-                timeout,
             } => {
-                for x in [
-                    1,
-                    *node as u64,
-                    *world as u64,
-                    u64::from(*incarnation),
-                    timeout.height.0,
-                    u64::from(timeout.round.0),
-                    timeout.step as u64,
-                ] {
+                for x in [1, *node as u64, *world as u64, u64::from(*incarnation)] {
                     push(x);
                 }
             }
@@ -152,7 +190,7 @@ impl Event {
                 }
                 d.extend_from_slice(&block.0);
             }
-            Event::Value {
+            Event::Built {
                 node,
                 world,
                 incarnation,
@@ -172,7 +210,7 @@ impl Event {
                 }
                 d.extend_from_slice(&block.0);
             }
-            Event::StartHeight {
+            Event::Stored {
                 node,
                 world,
                 incarnation,
@@ -188,8 +226,25 @@ impl Event {
                     push(x);
                 }
             }
+            Event::SyncTimeout {
+                node,
+                world,
+                incarnation,
+                id,
+            } => {
+                for x in [
+                    10,
+                    *node as u64,
+                    *world as u64,
+                    u64::from(*incarnation),
+                    *id,
+                ] {
+                    push(x);
+                }
+            }
             Event::Gossip { node } => push(5 + ((*node as u64) << 8)),
             Event::Crash { node } => push(6 + ((*node as u64) << 8)),
+            Event::CrashNow { node } => push(11 + ((*node as u64) << 8)),
             Event::Restart { node } => push(7 + ((*node as u64) << 8)),
             Event::Partition { side } => {
                 push(8);
@@ -209,14 +264,19 @@ struct Node {
     byzantine: Option<ByzantineKind>,
     /// For honest nodes, the half of the network a double agent shows itself to.
     half: usize,
-    cores: Vec<Core>,
+    drivers: Vec<SimDriver>,
+    /// For each driver, the earliest wake-up already scheduled.
+    wake_at: Vec<Option<u64>>,
     up: bool,
     incarnation: u32,
-    /// Messages this node signed, persisted before they were sent: its write-ahead log.
+    /// A crash is due at the node's next WAL write.
+    crash_pending: bool,
+    /// Messages this node persisted before sending them: its write-ahead log.
     wal: Vec<Message>,
-    /// Decided heights with their commits, per core: the node's block store.
+    /// Decided heights with their commits, per driver: the node's block store.
     decided: Vec<BTreeMap<Height, Commit>>,
-    /// Messages of others received at the current height, to relay when stuck.
+    /// Messages of others received at the current height, to relay when stuck (as
+    /// gossipsub's mesh forwards what a peer missed).
     received: Vec<Message>,
     received_ids: BTreeSet<Hash>,
     received_height: Height,
@@ -310,9 +370,11 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, String> {
             key,
             byzantine: kind,
             half,
-            cores: Vec::new(),
+            drivers: Vec::new(),
+            wake_at: Vec::new(),
             up: worlds > 0,
             incarnation: 0,
+            crash_pending: false,
             wal: Vec::new(),
             decided: vec![BTreeMap::new(); worlds],
             received: Vec::new(),
@@ -366,6 +428,16 @@ impl World<'_> {
         self.schedules[index].clone()
     }
 
+    fn driver_config(&self) -> DriverConfig {
+        DriverConfig {
+            consensus: self.cfg.consensus,
+            // The application's own delay (storing a block) is the pause between heights.
+            block_interval_ms: 0,
+            empty_block_interval_ms: 1_000,
+            gossip_interval_ms: GOSSIP_INTERVAL_MS,
+        }
+    }
+
     fn start(&mut self) {
         let faults = self.cfg.faults;
         for node in 0..self.nodes.len() {
@@ -391,48 +463,59 @@ impl World<'_> {
                 .collect();
             let node = honest[self.rng.gen_range(0..honest.len())];
             let at = self.rng.gen_range(0..heal / 2 + 1);
-            let back = self.rng.gen_range(at..=heal);
+            // Back after the crash has happened (at the latest `CRASH_AT_PERSIST_WAIT_MS`
+            // after `at`).
+            let earliest = at + CRASH_AT_PERSIST_WAIT_MS + 1;
+            let back = self.rng.gen_range(earliest..=heal.max(earliest));
             self.schedule(at, Event::Crash { node });
             self.schedule(back, Event::Restart { node });
         }
         self.schedule(heal, Event::Heal);
     }
 
-    /// Starts (or restarts) every core of `node` at the height after its last decision.
+    /// Starts (or restarts) every driver of `node` at the height after its last decision,
+    /// with the messages of that height from its WAL.
     fn boot(&mut self, node: usize) {
         let worlds = self.nodes[node].decided.len();
-        let mut cores = Vec::with_capacity(worlds);
-        for _ in 0..worlds {
-            let key = Keypair::from_seed(self.nodes[node].key.seed());
-            cores.push(Core::new(self.cfg.consensus, self.chain.clone(), key));
-        }
-        self.nodes[node].cores = cores;
+        let config = self.driver_config();
+        let mut drivers = Vec::with_capacity(worlds);
         for world in 0..worlds {
             let height = self.nodes[node].decided[world]
                 .keys()
                 .next_back()
                 .map_or(Height(1), |h| h.next());
-            self.start_height(node, world, height);
-        }
-    }
-
-    fn start_height(&mut self, node: usize, world: usize, height: Height) {
-        let schedule = self.schedule_at(height);
-        let wal: Vec<Message> = self.nodes[node]
-            .wal
-            .iter()
-            .filter(|m| m.height() == height)
-            .cloned()
-            .collect();
-        self.feed(
-            node,
-            world,
-            Input::StartHeight {
+            let restored = self.nodes[node]
+                .wal
+                .iter()
+                .filter(|m| m.height() == height)
+                .cloned()
+                .collect();
+            let resume = Resume {
                 height,
-                schedule,
-                wal,
-            },
-        );
+                schedule: self.schedule_at(height),
+                restored,
+                rounds_pending: false,
+                // The simulated application keeps no block bodies: a block is its hash.
+                blocks: Vec::new(),
+            };
+            let key = Keypair::from_seed(self.nodes[node].key.seed());
+            drivers.push(Driver::new(
+                config,
+                self.chain.clone(),
+                key,
+                resume,
+                self.now,
+            ));
+        }
+        let n = &mut self.nodes[node];
+        n.drivers = drivers;
+        n.wake_at = vec![None; worlds];
+        n.crash_pending = false;
+        // There is always work: every height is wanted.
+        for world in 0..worlds {
+            self.feed(node, world, DriverEvent::TxsWaiting(true));
+            self.feed(node, world, DriverEvent::Tick);
+        }
     }
 
     fn run_loop(&mut self) {
@@ -474,14 +557,14 @@ impl World<'_> {
                 from_world,
                 msg,
             } => self.deliver(to, world, from, from_world, msg),
-            Event::Timeout {
+            Event::Wake {
                 node,
                 world,
                 incarnation,
-                timeout,
             } => {
                 if self.alive(node, incarnation) {
-                    self.feed(node, world, Input::Timeout(timeout));
+                    self.nodes[node].wake_at[world] = None;
+                    self.feed(node, world, DriverEvent::Tick);
                 }
             }
             Event::Checked {
@@ -496,7 +579,7 @@ impl World<'_> {
                     self.feed(
                         node,
                         world,
-                        Input::BlockChecked {
+                        DriverEvent::Checked {
                             height,
                             block,
                             valid,
@@ -504,7 +587,7 @@ impl World<'_> {
                     );
                 }
             }
-            Event::Value {
+            Event::Built {
                 node,
                 world,
                 incarnation,
@@ -516,22 +599,34 @@ impl World<'_> {
                     self.feed(
                         node,
                         world,
-                        Input::ProposeBlock {
+                        DriverEvent::Built {
                             height,
                             round,
                             block,
+                            body: (),
                         },
                     );
                 }
             }
-            Event::StartHeight {
+            Event::Stored {
                 node,
                 world,
                 incarnation,
                 height,
             } => {
                 if self.alive(node, incarnation) {
-                    self.start_height(node, world, height);
+                    let stored = self.stored(height, false);
+                    self.feed(node, world, DriverEvent::Committed(stored));
+                }
+            }
+            Event::SyncTimeout {
+                node,
+                world,
+                incarnation,
+                id,
+            } => {
+                if self.alive(node, incarnation) {
+                    self.feed(node, world, DriverEvent::SyncFailed { id });
                 }
             }
             Event::Gossip { node } => {
@@ -539,14 +634,21 @@ impl World<'_> {
                 self.schedule(GOSSIP_INTERVAL_MS, Event::Gossip { node });
             }
             Event::Crash { node } => {
-                let n = &mut self.nodes[node];
-                n.up = false;
-                n.incarnation += 1;
-                n.cores.clear();
+                if self.nodes[node].up {
+                    self.nodes[node].crash_pending = true;
+                    self.schedule(CRASH_AT_PERSIST_WAIT_MS, Event::CrashNow { node });
+                }
+            }
+            Event::CrashNow { node } => {
+                if self.nodes[node].crash_pending {
+                    self.crash(node);
+                }
             }
             Event::Restart { node } => {
-                self.nodes[node].up = true;
-                self.boot(node);
+                if !self.nodes[node].up {
+                    self.nodes[node].up = true;
+                    self.boot(node);
+                }
             }
             Event::Partition { side } => self.partition = Some(side),
             Event::Heal => {
@@ -565,13 +667,39 @@ impl World<'_> {
         }
     }
 
+    /// What the application tells its driver after storing the block of `height`.
+    fn stored(&mut self, height: Height, synced: bool) -> Stored {
+        Stored {
+            height,
+            schedule: self.schedule_at(height.next()),
+            rounds_pending: false,
+            evidence: Vec::new(),
+            synced,
+        }
+    }
+
+    fn crash(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.up = false;
+        n.crash_pending = false;
+        n.incarnation += 1;
+        n.drivers.clear();
+        n.wake_at.clear();
+        // Its peers see the connection close.
+        for other in 0..self.nodes.len() {
+            for world in 0..self.nodes[other].drivers.len() {
+                self.feed(other, world, DriverEvent::PeerGone(node));
+            }
+        }
+    }
+
     fn alive(&self, node: usize, incarnation: u32) -> bool {
         let n = &self.nodes[node];
         n.up && n.incarnation == incarnation
     }
 
     fn deliver(&mut self, to: usize, world: usize, from: usize, from_world: usize, msg: NetMsg) {
-        if !self.nodes[to].up || world >= self.nodes[to].cores.len() {
+        if !self.nodes[to].up || world >= self.nodes[to].drivers.len() {
             return;
         }
         self.delivered += 1;
@@ -580,47 +708,94 @@ impl World<'_> {
                 if self.nodes[to].byzantine.is_none() {
                     self.remember(to, &m);
                 }
-                self.feed(to, world, Input::Message(m))
+                let event = match m {
+                    Message::Proposal(proposal) => DriverEvent::Proposal { proposal, body: () },
+                    vote => DriverEvent::Message(vote),
+                };
+                self.feed(to, world, event);
             }
             NetMsg::Status(height) => {
-                // Honest nodes help others catch up; Byzantine ones do not bother.
+                self.feed(to, world, DriverEvent::PeerStatus { peer: from, height });
+            }
+            NetMsg::SyncRequest {
+                id,
+                from: first,
+                count,
+            } => {
+                // Honest nodes serve blocks from their store; Byzantine ones do not bother.
                 if self.nodes[to].byzantine.is_none() {
-                    if let Some(commit) = self.nodes[to].decided[0].get(&height).cloned() {
-                        self.send(to, 0, from, from_world, NetMsg::Sync(commit));
+                    let commits: Vec<Commit> = (first.0..first.0 + u64::from(count))
+                        .map_while(|h| self.nodes[to].decided[0].get(&Height(h)).cloned())
+                        .collect();
+                    self.send(to, 0, from, from_world, NetMsg::SyncBlocks { id, commits });
+                }
+            }
+            NetMsg::SyncBlocks { id, commits } => {
+                let blocks = commits.len();
+                for commit in commits {
+                    let driver = &self.nodes[to].drivers[world];
+                    if Some(commit.height) != driver.syncable() {
+                        continue;
+                    }
+                    // The node checks a synced block against its commit before storing it.
+                    if verify_commit(
+                        &self.chain,
+                        &self.set,
+                        &commit,
+                        commit.height,
+                        &commit.block,
+                    )
+                    .is_err()
+                    {
+                        break;
+                    }
+                    self.store(to, world, commit);
+                    let stored = self.stored(self.nodes[to].drivers[world].height(), true);
+                    self.feed(to, world, DriverEvent::Committed(stored));
+                    if !self.nodes[to].up {
+                        return;
                     }
                 }
-            }
-            NetMsg::Sync(commit) => {
-                let core = &self.nodes[to].cores[world];
-                if commit.height != core.height() {
-                    return;
-                }
-                // The caller checks the commit's signatures before `Input::Commit` (the node
-                // instead applies synced blocks itself, each checked against its commit).
-                if verify_commit(
-                    &self.chain,
-                    &self.set,
-                    &commit,
-                    commit.height,
-                    &commit.block,
-                )
-                .is_ok()
-                {
-                    self.feed(to, world, Input::Commit(commit));
-                }
+                self.feed(
+                    to,
+                    world,
+                    DriverEvent::SyncAnswered {
+                        id,
+                        peer: from,
+                        blocks,
+                    },
+                );
             }
         }
+    }
+
+    /// Stores a decided or synced block's commit, and logs the decision of an honest node.
+    fn store(&mut self, node: usize, world: usize, commit: Commit) {
+        if self.nodes[node].byzantine.is_none() {
+            self.log.decisions.push(Decision {
+                node,
+                height: commit.height,
+                round: commit.round,
+                block: commit.block,
+                commit: commit.clone(),
+                at_ms: self.now,
+            });
+        }
+        self.nodes[node].decided[world].insert(commit.height, commit);
     }
 
     /// Keeps a received message of the node's current height for relaying.
     fn remember(&mut self, node: usize, m: &Message) {
         let n = &mut self.nodes[node];
-        let Some(core) = n.cores.first() else { return };
-        if m.height() != core.height() {
+        let Some(driver) = n.drivers.first() else {
+            return;
+        };
+        let height = driver.height();
+        if m.height() != height {
             return;
         }
-        if n.received_height != core.height() {
-            n.received_height = core.height();
+        if n.received_height != height {
+            n.received_height = height;
             n.received.clear();
             n.received_ids.clear();
         }
@@ -633,67 +808,86 @@ impl World<'_> {
         }
     }
 
-    /// Re-sends the node's own messages of its height and its status; when its height has
-    /// not moved since the last tick, relays everything it received at that height too, so
-    /// that what one honest node saw, all do (the gossip that Tendermint's liveness needs).
+    /// Gives the node's drivers their gossip tick (they send their own messages again and
+    /// their status); when an honest node's height has not moved since the last tick, it
+    /// also relays everything it received at that height, as gossipsub's mesh forwards
+    /// what a peer missed, so that what one honest node saw, all do (the gossip that
+    /// Tendermint's liveness needs).
     fn gossip(&mut self, node: usize) {
-        if !self.nodes[node].up || self.nodes[node].byzantine.is_some() {
+        if !self.nodes[node].up {
             return;
         }
-        let height = self.nodes[node].cores[0].height();
+        for world in 0..self.nodes[node].drivers.len() {
+            self.feed(node, world, DriverEvent::GossipTick);
+        }
+        if self.nodes[node].byzantine.is_some() || !self.nodes[node].up {
+            return;
+        }
         let n = &mut self.nodes[node];
+        let height = n.drivers[0].height();
         let stuck = n.ticked_height == height;
         n.ticked_height = height;
-        let mut out: Vec<Message> = n
-            .wal
-            .iter()
-            .filter(|m| m.height() == height)
-            .cloned()
-            .collect();
         if stuck && n.received_height == height {
-            out.extend(n.received.iter().cloned());
+            for m in n.received.clone() {
+                self.broadcast(node, 0, NetMsg::Consensus(m));
+            }
         }
-        for m in out {
-            self.broadcast(node, 0, NetMsg::Consensus(m));
-        }
-        self.broadcast(node, 0, NetMsg::Status(height));
     }
 
-    fn feed(&mut self, node: usize, world: usize, input: Input) {
-        if !self.nodes[node].up || world >= self.nodes[node].cores.len() {
+    /// Hands one of the node's drivers an event, carries out its actions, and schedules
+    /// its next wake-up.
+    fn feed(&mut self, node: usize, world: usize, event: SimEvent) {
+        if !self.nodes[node].up || world >= self.nodes[node].drivers.len() {
             return;
         }
-        let outputs = self.nodes[node].cores[world].on(input);
-        for o in outputs {
-            self.perform(node, world, o);
+        let actions = self.nodes[node].drivers[world].on(self.now, event);
+        for action in actions {
+            self.perform(node, world, action);
+            if !self.nodes[node].up {
+                // Crashed while carrying them out: the rest never happens.
+                return;
+            }
+        }
+        let next = self.nodes[node].drivers[world].next_deadline();
+        if let Some(at) = next {
+            let scheduled = self.nodes[node].wake_at[world];
+            if scheduled.is_none_or(|s| at < s) {
+                self.nodes[node].wake_at[world] = Some(at);
+                let incarnation = self.nodes[node].incarnation;
+                self.schedule(
+                    at.saturating_sub(self.now),
+                    Event::Wake {
+                        node,
+                        world,
+                        incarnation,
+                    },
+                );
+            }
         }
     }
 
-    fn perform(&mut self, node: usize, world: usize, output: Output) {
+    fn perform(&mut self, node: usize, world: usize, action: SimAction) {
         let incarnation = self.nodes[node].incarnation;
-        match output {
-            Output::Persist(m) => {
-                if self.nodes[node].byzantine.is_none() {
-                    if m.signer() == self.nodes[node].public {
-                        self.log.signed.push((node, m.clone()));
+        let honest = self.nodes[node].byzantine.is_none();
+        match action {
+            SimAction::Persist { messages, .. } => {
+                if honest {
+                    for m in &messages {
+                        if m.signer() == self.nodes[node].public {
+                            self.log.signed.push((node, m.clone()));
+                        }
                     }
-                    self.nodes[node].wal.push(m);
+                    self.nodes[node].wal.extend(messages);
+                }
+                if self.nodes[node].crash_pending {
+                    // Durable, but nothing after it is sent.
+                    self.crash(node);
                 }
             }
-            Output::Broadcast(m) => self.broadcast_consensus(node, world, m),
-            Output::ScheduleTimeout {
-                timeout,
-                duration_ms,
-            } => self.schedule(
-                duration_ms,
-                Event::Timeout {
-                    node,
-                    world,
-                    incarnation,
-                    timeout,
-                },
-            ),
-            Output::GetValue { height, round } => {
+            SimAction::Broadcast { message, .. } => self.broadcast_consensus(node, world, message),
+            SimAction::Status(height) => self.broadcast(node, world, NetMsg::Status(height)),
+            SimAction::Evidence(e) => self.log.evidence.push((node, e)),
+            SimAction::Build { height, round, .. } => {
                 let block = Hash::digest(
                     format!("block {height} {round} by {node} in world {world}").as_bytes(),
                 );
@@ -703,7 +897,7 @@ impl World<'_> {
                 let delay = self.rng.gen_range(1..=10);
                 self.schedule(
                     delay,
-                    Event::Value {
+                    Event::Built {
                         node,
                         world,
                         incarnation,
@@ -713,7 +907,7 @@ impl World<'_> {
                     },
                 );
             }
-            Output::CheckBlock { height, block, .. } => {
+            SimAction::Check { height, block, .. } => {
                 let valid = self
                     .blocks
                     .get(&block)
@@ -731,36 +925,43 @@ impl World<'_> {
                     },
                 );
             }
-            Output::Decide {
-                height,
-                round,
-                block,
-                commit,
-            } => {
-                self.nodes[node].decided[world].insert(height, commit.clone());
-                if self.nodes[node].byzantine.is_none() {
-                    self.log.decisions.push(Decision {
-                        node,
-                        height,
-                        round,
-                        block,
-                        commit,
-                        at_ms: self.now,
-                    });
-                }
-                // Executing the block takes a moment; then the next height starts.
+            SimAction::Commit { height, commit, .. } => {
+                self.store(node, world, commit);
+                // Storing the block takes a moment; then the driver moves on.
                 let delay = self.rng.gen_range(1..=5);
                 self.schedule(
                     delay,
-                    Event::StartHeight {
+                    Event::Stored {
                         node,
                         world,
                         incarnation,
-                        height: height.next(),
+                        height,
                     },
                 );
             }
-            Output::Evidence(e) => self.log.evidence.push((node, e)),
+            SimAction::RequestSync {
+                id,
+                peer,
+                from,
+                count,
+            } => {
+                self.send(
+                    node,
+                    world,
+                    peer,
+                    0,
+                    NetMsg::SyncRequest { id, from, count },
+                );
+                self.schedule(
+                    SYNC_TIMEOUT_MS,
+                    Event::SyncTimeout {
+                        node,
+                        world,
+                        incarnation,
+                        id,
+                    },
+                );
+            }
         }
     }
 

@@ -716,3 +716,44 @@ fn a_restarted_locked_proposer_re_proposes_its_locked_block_with_its_proof_of_lo
         "L15-16 after a restart"
     );
 }
+
+#[test]
+fn a_proposer_restarted_after_proposing_sends_the_same_proposal_and_asks_for_no_block() {
+    let net = Net::new(&[]);
+    let me = net.proposer(0);
+    let mut core = net.core(me);
+    net.start(&mut core);
+    let out = core.on(Input::ProposeBlock {
+        height: H,
+        round: Round(0),
+        block: block(1),
+    });
+    let wal: Vec<Message> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Persist(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    let proposal = wal
+        .iter()
+        .find(|m| matches!(m, Message::Proposal(_)))
+        .cloned()
+        .unwrap();
+    // Crashed before anything was sent; restarted with its WAL.
+    let mut core = net.core(me);
+    let out = core.on(Input::StartHeight {
+        height: H,
+        schedule: net.schedule.clone(),
+        wal,
+    });
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::GetValue { .. })),
+        "a second block asked for: {out:?}"
+    );
+    assert!(out.contains(&Output::Broadcast(proposal)));
+    // Its own block comes back to be checked, so that it can be voted for again.
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::CheckBlock { block: b, .. } if *b == block(1))));
+}

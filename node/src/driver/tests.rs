@@ -1,0 +1,284 @@
+//! The driver on its own: events in, actions out, no I/O.
+
+use acta_ledger::{testing, Proposal, ValidatorSet, Vote, VoteKind};
+
+use super::*;
+
+/// A block's body in these tests: a number.
+type TestDriver = Driver<u8, u32>;
+type TestAction = Action<u8, u32>;
+
+fn config() -> DriverConfig {
+    DriverConfig {
+        consensus: acta_consensus::Config::default(),
+        block_interval_ms: 100,
+        empty_block_interval_ms: 10_000,
+        gossip_interval_ms: 1_000,
+    }
+}
+
+/// Four validators of equal power, and the driver of validator `me` at height 1.
+fn network(me: usize) -> (Vec<Keypair>, ValidatorSet, TestDriver) {
+    let (keys, set) = testing::validators(4, &[1, 1, 1, 1]);
+    let driver = Driver::new(
+        config(),
+        testing::chain_id(),
+        Keypair::from_seed(keys[me].seed()),
+        Resume {
+            height: Height(1),
+            schedule: ProposerSchedule::genesis(set.clone()),
+            restored: Vec::new(),
+            rounds_pending: false,
+            blocks: Vec::new(),
+        },
+        0,
+    );
+    (keys, set, driver)
+}
+
+fn index_of(keys: &[Keypair], key: PublicKey) -> usize {
+    keys.iter().position(|k| k.public() == key).unwrap()
+}
+
+fn proposal(key: &Keypair, height: u64, block: Hash) -> SignedProposal {
+    Proposal {
+        height: Height(height),
+        round: Round(0),
+        block,
+        pol_round: None,
+    }
+    .sign(key, &testing::chain_id())
+}
+
+fn precommit(key: &Keypair, height: u64, block: Hash) -> Message {
+    Message::Vote(
+        Vote {
+            kind: VoteKind::Precommit,
+            height: Height(height),
+            round: Round(0),
+            block: Some(block),
+        }
+        .sign(key, &testing::chain_id()),
+    )
+}
+
+fn checks(actions: &[TestAction]) -> Vec<(u64, Hash, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Check {
+                height,
+                block,
+                body,
+            } => Some((height.0, *block, *body)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_height_waits_for_work_and_the_proposal_is_durable_before_it_is_sent() {
+    let (keys, set, _) = network(0);
+    let proposer = index_of(&keys, ProposerSchedule::genesis(set).proposer_key(0));
+    let (_, _, mut d) = network(proposer);
+    // Nothing to decide: the height starts only at the empty-block interval.
+    assert_eq!(d.next_deadline(), Some(10_000));
+    assert!(d.on(5, Event::Tick).is_empty());
+    assert_eq!(d.phase(), Phase::Waiting);
+    d.on(5, Event::TxsWaiting(true));
+    assert_eq!(d.next_deadline(), Some(0));
+    let actions = d.on(5, Event::Tick);
+    assert_eq!(d.phase(), Phase::Running);
+    assert!(matches!(
+        actions.as_slice(),
+        [Action::Build {
+            height: Height(1),
+            round: Round(0),
+            ..
+        }]
+    ));
+    let block = Hash::digest(b"block 1");
+    let actions = d.on(
+        6,
+        Event::Built {
+            height: Height(1),
+            round: Round(0),
+            block,
+            body: 7,
+        },
+    );
+    // Every own message sent was persisted by an earlier action.
+    let mut persisted = Vec::new();
+    let mut sent = 0;
+    for a in &actions {
+        match a {
+            Action::Persist { messages, .. } => persisted.extend(messages.iter().cloned()),
+            Action::Broadcast { message, body } => {
+                assert!(
+                    persisted.contains(message),
+                    "{message:?} sent before it was durable"
+                );
+                if let Message::Proposal(p) = message {
+                    assert_eq!(p.proposal.block, block);
+                    assert_eq!(*body, Some(7), "a proposal goes with its block");
+                }
+                sent += 1;
+            }
+            _ => {}
+        }
+    }
+    // The proposal and the proposer's prevote for its own block.
+    assert_eq!(sent, 2, "{actions:?}");
+}
+
+#[test]
+fn a_block_is_checked_once_however_often_its_proposal_arrives() {
+    let (keys, set, _) = network(0);
+    let proposer = index_of(&keys, ProposerSchedule::genesis(set).proposer_key(0));
+    let me = (proposer + 1) % 4;
+    let (_, _, mut d) = network(me);
+    d.on(0, Event::TxsWaiting(true));
+    d.on(0, Event::Tick);
+    let block = Hash::digest(b"block 1");
+    let p = proposal(&keys[proposer], 1, block);
+    let first = d.on(
+        1,
+        Event::Proposal {
+            proposal: p,
+            body: 3,
+        },
+    );
+    assert_eq!(checks(&first), vec![(1, block, 3)]);
+    let again = d.on(
+        2,
+        Event::Proposal {
+            proposal: p,
+            body: 3,
+        },
+    );
+    assert!(checks(&again).is_empty(), "{again:?}");
+    // A proposal by a validator that does not propose this round is not kept.
+    let other = (proposer + 2) % 4;
+    let forged = proposal(&keys[other], 1, Hash::digest(b"other"));
+    d.on(
+        3,
+        Event::Proposal {
+            proposal: forged,
+            body: 4,
+        },
+    );
+    assert!(d.candidate(&Hash::digest(b"other")).is_none());
+    assert_eq!(d.candidate(&block), Some(&3));
+}
+
+#[test]
+fn a_block_proposed_for_the_next_height_while_this_one_is_stored_is_kept() {
+    let (keys, set, _) = network(0);
+    let genesis = ProposerSchedule::genesis(set.clone());
+    let proposer = index_of(&keys, genesis.proposer_key(0));
+    let me = (proposer + 1) % 4;
+    let (_, _, mut d) = network(me);
+    d.on(0, Event::TxsWaiting(true));
+    d.on(0, Event::Tick);
+    let b1 = Hash::digest(b"block 1");
+    d.on(
+        1,
+        Event::Proposal {
+            proposal: proposal(&keys[proposer], 1, b1),
+            body: 1,
+        },
+    );
+    d.on(
+        2,
+        Event::Checked {
+            height: Height(1),
+            block: b1,
+            valid: true,
+        },
+    );
+    let mut commit = None;
+    for k in &keys {
+        for a in d.on(3, Event::Message(precommit(k, 1, b1))) {
+            if let Action::Commit {
+                height,
+                block,
+                body,
+                ..
+            } = a
+            {
+                commit = Some((height, block, body));
+            }
+        }
+    }
+    assert_eq!(commit, Some((Height(1), b1, 1)));
+    assert_eq!(d.phase(), Phase::Committing);
+    // The next proposer moved on first: its proposal for height 2 arrives now.
+    let next = genesis.next_height(set.clone());
+    let proposer2 = index_of(&keys, next.proposer_key(0));
+    let b2 = Hash::digest(b"block 2");
+    assert!(checks(&d.on(
+        4,
+        Event::Proposal {
+            proposal: proposal(&keys[proposer2], 2, b2),
+            body: 2
+        }
+    ))
+    .is_empty());
+    let stored = Stored {
+        height: Height(1),
+        schedule: next,
+        rounds_pending: false,
+        evidence: Vec::new(),
+        synced: false,
+    };
+    let actions = d.on(5, Event::Committed(stored));
+    assert_eq!(actions, vec![Action::Status(Height(1))]);
+    assert_eq!(d.height(), Height(2));
+    // The block interval passes; the height starts and the core, which buffered the
+    // proposal, asks for the block: it is there.
+    assert_eq!(d.next_deadline(), Some(105));
+    let actions = d.on(105, Event::Tick);
+    assert_eq!(checks(&actions), vec![(2, b2, 2)], "{actions:?}");
+}
+
+#[test]
+fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
+    let (keys, set, _) = network(0);
+    let proposer = index_of(
+        &keys,
+        ProposerSchedule::genesis(set.clone()).proposer_key(0),
+    );
+    let block = Hash::digest(b"block 1");
+    // The proposer signed its proposal and prevote, then crashed before sending them.
+    let p = proposal(&keys[proposer], 1, block);
+    let restored = vec![Message::Proposal(p)];
+    let mut d: TestDriver = Driver::new(
+        config(),
+        testing::chain_id(),
+        Keypair::from_seed(keys[proposer].seed()),
+        Resume {
+            height: Height(1),
+            schedule: ProposerSchedule::genesis(set),
+            restored,
+            rounds_pending: false,
+            blocks: vec![(block, 7)],
+        },
+        0,
+    );
+    // Restored work starts the height at once; the block came back with the proposal, so
+    // the proposal goes out with it and the block is checked again (its state update is
+    // not kept across a restart).
+    let actions = d.on(0, Event::Tick);
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Broadcast {
+                message: Message::Proposal(_),
+                body: Some(7)
+            }
+        )),
+        "{actions:?}"
+    );
+    assert_eq!(checks(&actions), vec![(1, block, 7)]);
+    assert!(!actions.iter().any(|a| matches!(a, Action::Build { .. })));
+}
