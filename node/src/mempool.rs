@@ -15,7 +15,10 @@
 //! Every operation costs O(log n) per transaction it looks at; only ordered collections are
 //! iterated, so the pool's behaviour is deterministic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    sync::{Mutex, PoisonError},
+};
 
 use acta_ledger::{tx::TX_BYTES_MAX, ChainId, Hash, PublicKey, Transaction};
 
@@ -82,6 +85,126 @@ impl AddError {
     }
 }
 
+/// A transaction whose size and signature are checked, with its id and encoded length:
+/// what [`Mempool::add_checked`] admits. Made by [`check_batch`], on any thread.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    tx: Transaction,
+    id: Hash,
+    bytes: usize,
+}
+
+impl Checked {
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    pub fn id(&self) -> Hash {
+        self.id
+    }
+}
+
+/// The ids of the transactions whose signatures this node verified most recently, at most
+/// `capacity`, the oldest forgotten first. An id is the hash of a transaction's whole
+/// encoding (signature and chain id included), so a transaction seen again (from another
+/// peer, or in a block) needs no second check.
+#[derive(Debug)]
+pub struct VerifiedIds {
+    capacity: usize,
+    inner: Mutex<(HashSet<Hash>, VecDeque<Hash>)>,
+}
+
+impl VerifiedIds {
+    pub fn new(capacity: usize) -> Self {
+        VerifiedIds {
+            capacity,
+            inner: Mutex::new((HashSet::new(), VecDeque::new())),
+        }
+    }
+
+    pub fn contains(&self, id: &Hash) -> bool {
+        // The set is consistent whatever a panicking holder left undone.
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.0.contains(id)
+    }
+
+    fn insert_all(&self, ids: impl IntoIterator<Item = Hash>) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let (set, order) = &mut *inner;
+        for id in ids {
+            if set.insert(id) {
+                order.push_back(id);
+            }
+            while order.len() > self.capacity {
+                if let Some(old) = order.pop_front() {
+                    set.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// Checks the size, the chain and the signature of each transaction, signatures in one
+/// batch; a transaction whose id is in `verified` is not verified again, and the ids of
+/// those that verify are added to it. Touches no pool: it runs off the node's loop, and the
+/// results go to [`Mempool::add_checked`] in order.
+pub fn check_batch(
+    txs: Vec<Transaction>,
+    chain_id: &ChainId,
+    verified: Option<&VerifiedIds>,
+) -> Vec<Result<Checked, AddError>> {
+    let sized: Vec<Result<Checked, AddError>> = txs
+        .into_iter()
+        .map(|tx| {
+            let encoded = tx.encode();
+            if encoded.len() > TX_BYTES_MAX {
+                return Err(AddError::TooLarge {
+                    bytes: encoded.len(),
+                    max: TX_BYTES_MAX,
+                });
+            }
+            // The id is the SHA-256 of the encoding, as `Transaction::id` computes it.
+            let id = Hash::digest(&encoded);
+            Ok(Checked {
+                tx,
+                id,
+                bytes: encoded.len(),
+            })
+        })
+        .collect();
+    let known = |c: &Checked| verified.is_some_and(|v| v.contains(&c.id));
+    let to_verify: Vec<&Transaction> = sized
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .filter(|c| !known(c))
+        .map(|c| &c.tx)
+        .collect();
+    let mut verdicts = Transaction::verify_batch(&to_verify, chain_id).into_iter();
+    let checked: Vec<Result<Checked, AddError>> = sized
+        .into_iter()
+        .map(|c| {
+            let c = c?;
+            if known(&c) {
+                return Ok(c);
+            }
+            match verdicts.next() {
+                Some(Ok(())) => Ok(c),
+                Some(Err(acta_ledger::Error::WrongChainId { expected, got })) => {
+                    Err(AddError::WrongChain { expected, got })
+                }
+                Some(Err(e)) => Err(AddError::BadSignature(e.to_string())),
+                None => Err(AddError::BadSignature(
+                    "signature was not verified".to_string(),
+                )),
+            }
+        })
+        .collect();
+    if let Some(v) = verified {
+        v.insert_all(checked.iter().filter_map(|c| c.as_ref().ok().map(|c| c.id)));
+    }
+    checked
+}
+
 /// A transaction in the pool with what the pool needs to know about it.
 #[derive(Debug)]
 struct Entry {
@@ -120,80 +243,43 @@ impl Mempool {
         }
     }
 
-    /// Checks a batch of transactions and adds the good ones, in order. Returns one result per
-    /// input, in order, with the transaction id when it was added.
-    ///
-    /// Signatures are verified in one batch. `next_nonce(key)` is the signer's next nonce in
-    /// the latest committed state; a transaction is accepted only if its nonce is exactly the
-    /// one after the signer's transactions already in the pool (or `next_nonce` if there are
-    /// none), so nonces `n, n + 1, n + 2` of one signer in one batch are all accepted. It must
-    /// also be within [`TX_BYTES_MAX`] encoded, under the per-signer quota and the pool's
-    /// limits, and not already in the pool. A signer's pooled transactions whose nonces are
-    /// below `next_nonce` are already used up and are dropped on the way.
+    /// Checks a batch of transactions ([`check_batch`], on this thread) and adds the good
+    /// ones ([`Mempool::add_checked`]), in order. Returns one result per input, in order,
+    /// with the transaction id when it was added; nonces `n, n + 1, n + 2` of one signer in
+    /// one batch are all accepted.
     pub fn add_batch(
         &mut self,
         txs: Vec<Transaction>,
         next_nonce: &dyn Fn(&PublicKey) -> u64,
     ) -> Vec<Result<Hash, AddError>> {
-        // Cheap checks first, so no signature is verified for a transaction refused anyway.
-        let prechecked: Vec<Result<(Hash, usize), AddError>> =
-            txs.iter().map(|tx| self.precheck(tx, next_nonce)).collect();
-        let to_verify: Vec<&Transaction> = txs
-            .iter()
-            .zip(&prechecked)
-            .filter(|(_, pre)| pre.is_ok())
-            .map(|(tx, _)| tx)
-            .collect();
-        let mut verdicts = Transaction::verify_batch(&to_verify, &self.chain_id).into_iter();
-        txs.into_iter()
-            .zip(prechecked)
-            .map(|(tx, pre)| {
-                // Said in order, after the batch's earlier transactions went in.
-                if let Err(AddError::StaleNonce { .. }) = pre {
-                    return Err(self.stale(&tx, next_nonce));
+        let checked = check_batch(txs, &self.chain_id, None);
+        self.add_checked(checked, next_nonce)
+    }
+
+    /// Adds transactions checked by [`check_batch`], in order: each must not be in the pool
+    /// and must continue its signer's run of nonces exactly (`next_nonce(key)` is the
+    /// signer's next nonce in the latest committed state; a signer's pooled transactions
+    /// below it are already used up and are dropped on the way), within the per-signer
+    /// quota and the pool's limits. A refusal of [`check_batch`] is passed on. One result
+    /// per input, in order.
+    pub fn add_checked(
+        &mut self,
+        checked: Vec<Result<Checked, AddError>>,
+        next_nonce: &dyn Fn(&PublicKey) -> u64,
+    ) -> Vec<Result<Hash, AddError>> {
+        checked
+            .into_iter()
+            .map(|c| {
+                let Checked { tx, id, bytes } = c?;
+                if self.by_id.contains_key(&id) {
+                    return Err(AddError::Duplicate);
                 }
-                let (id, bytes) = pre?;
-                match verdicts.next() {
-                    Some(Ok(())) => {}
-                    Some(Err(acta_ledger::Error::WrongChainId { expected, got })) => {
-                        return Err(AddError::WrongChain { expected, got })
-                    }
-                    Some(Err(e)) => return Err(AddError::BadSignature(e.to_string())),
-                    None => {
-                        return Err(AddError::BadSignature(
-                            "signature was not verified".to_string(),
-                        ))
-                    }
+                if tx.nonce < next_nonce(&tx.signer) {
+                    return Err(self.stale(&tx, next_nonce));
                 }
                 self.insert_verified(tx, id, bytes, next_nonce)
             })
             .collect()
-    }
-
-    /// The checks that need no signature: size, presence in the pool, and a nonce already
-    /// used in the committed state (such as a gossiped transaction arriving after its
-    /// block). Returns the id and the encoded length.
-    fn precheck(
-        &self,
-        tx: &Transaction,
-        next_nonce: &dyn Fn(&PublicKey) -> u64,
-    ) -> Result<(Hash, usize), AddError> {
-        let encoded = tx.encode();
-        if encoded.len() > TX_BYTES_MAX {
-            return Err(AddError::TooLarge {
-                bytes: encoded.len(),
-                max: TX_BYTES_MAX,
-            });
-        }
-        // The id is the SHA-256 of the encoding, as `Transaction::id` computes it.
-        let id = Hash::digest(&encoded);
-        if self.by_id.contains_key(&id) {
-            return Err(AddError::Duplicate);
-        }
-        if tx.nonce < next_nonce(&tx.signer) {
-            return Err(self.stale(tx, next_nonce));
-        }
-        Ok((id, encoded.len()))
     }
 
     /// The refusal of a transaction whose nonce the committed state has used, naming the
@@ -561,6 +647,43 @@ mod tests {
         assert_eq!(m.len(), 1);
         // A forged transaction does not take the nonce: the real one is still accepted.
         assert!(m.add_batch(vec![tx(2, 0)], &zero)[0].is_ok());
+    }
+
+    #[test]
+    fn a_signature_verified_once_is_not_verified_again_and_forgeries_are_never_remembered() {
+        let verified = VerifiedIds::new(3);
+        let good = tx(1, 0);
+        let mut forged = tx(2, 0);
+        forged.signature.0[5] ^= 0x20;
+        let checked = check_batch(
+            vec![good.clone(), forged.clone()],
+            &chain(),
+            Some(&verified),
+        );
+        assert_eq!(checked[0].as_ref().map(Checked::id).ok(), Some(good.id()));
+        assert!(matches!(checked[1], Err(AddError::BadSignature(_))));
+        assert!(verified.contains(&good.id()));
+        assert!(!verified.contains(&forged.id()));
+        // The forgery is refused again, however often it comes.
+        let again = check_batch(vec![forged.clone()], &chain(), Some(&verified));
+        assert!(matches!(again[0], Err(AddError::BadSignature(_))));
+        // Checked transactions go into the pool in order, with their nonces judged there.
+        let mut m = pool(MempoolConfig::default());
+        let results = m.add_checked(
+            check_batch(vec![good.clone()], &chain(), Some(&verified)),
+            &zero,
+        );
+        assert_eq!(results, vec![Ok(good.id())]);
+        let results = m.add_checked(
+            check_batch(vec![good.clone()], &chain(), Some(&verified)),
+            &zero,
+        );
+        assert_eq!(results, vec![Err(AddError::Duplicate)]);
+        // The set keeps the most recent ids only.
+        let later: Vec<Transaction> = (10..13).map(|u| tx(u, 0)).collect();
+        check_batch(later.clone(), &chain(), Some(&verified));
+        assert!(!verified.contains(&good.id()));
+        assert!(later.iter().all(|t| verified.contains(&t.id())));
     }
 
     #[test]

@@ -42,7 +42,7 @@ type Event = crate::driver::Event<PeerId, Arc<Block>>;
 #[cfg(feature = "misbehave")]
 use acta_ledger::{codec, Vote, VoteKind};
 use anyhow::{anyhow, bail, Context, Result};
-use futures::StreamExt;
+use futures::{stream::FuturesOrdered, StreamExt};
 use libp2p::{
     gossipsub::{self, IdentTopic, MessageAcceptance},
     request_response::{self, ResponseChannel},
@@ -57,7 +57,7 @@ use crate::{
     driver::{Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
     keys,
-    mempool::{AddError, Mempool},
+    mempool::{check_batch, AddError, Checked, Mempool, VerifiedIds},
     metrics::Metrics,
     network::{
         Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse, TxBatch,
@@ -200,6 +200,30 @@ impl SyncAllowance {
     }
 }
 
+/// Batches of transactions being checked at once; beyond this, the API waits and peers'
+/// batches are ignored.
+const VERIFY_JOBS_MAX: usize = 8;
+/// Transaction ids whose signatures a node remembers having verified.
+const VERIFIED_IDS_MAX: usize = 65_536;
+
+/// Where a batch of transactions being checked came from, to answer when it is done.
+#[derive(Debug)]
+enum Origin {
+    Api(Option<oneshot::Sender<Result<Hash, AddError>>>),
+    ApiBatch(oneshot::Sender<Vec<Result<Hash, AddError>>>),
+    Gossip {
+        message: gossipsub::MessageId,
+        source: PeerId,
+    },
+}
+
+/// A batch of transactions checked off the loop.
+#[derive(Debug)]
+struct Verified {
+    origin: Origin,
+    checked: Vec<Result<Checked, AddError>>,
+}
+
 /// A failure of this node (its store), not of what a peer sent: the node stops on it
 /// rather than judge a block invalid or strike the peer that sent it.
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +247,10 @@ pub struct Node {
     txs_told: bool,
     wal: Wal,
     mempool: Mempool,
+    /// Ids of transactions whose signatures this node verified (shared with the checks).
+    verified: Arc<VerifiedIds>,
+    /// Batches of transactions being checked, in the order they came.
+    verifying: FuturesOrdered<tokio::task::JoinHandle<Verified>>,
     swarm: Swarm<Behaviour>,
     consensus_topic: IdentTopic,
     txs_topic: IdentTopic,
@@ -502,6 +530,8 @@ impl Node {
             txs_told: false,
             wal,
             mempool,
+            verified: Arc::new(VerifiedIds::new(VERIFIED_IDS_MAX)),
+            verifying: FuturesOrdered::new(),
             swarm,
             consensus_topic,
             txs_topic,
@@ -569,6 +599,7 @@ impl Node {
             Swarm(Box<SwarmEvent<BehaviourEvent>>),
             Timer,
             Request(Option<Request>),
+            Verified(Result<Verified, tokio::task::JoinError>),
             Served(Option<(ResponseChannel<SyncResponse>, SyncResponse)>),
             Gossip,
             Redial,
@@ -591,7 +622,10 @@ impl Node {
             let wake = tokio::select! {
                 ev = self.swarm.select_next_some() => Wake::Swarm(Box::new(ev)),
                 () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
-                r = self.requests.recv() => Wake::Request(r),
+                r = self.requests.recv(), if self.verifying.len() < VERIFY_JOBS_MAX => {
+                    Wake::Request(r)
+                }
+                Some(v) = self.verifying.next(), if !self.verifying.is_empty() => Wake::Verified(v),
                 r = self.served_rx.recv() => Wake::Served(r),
                 _ = gossip.tick() => Wake::Gossip,
                 _ = redial.tick() => Wake::Redial,
@@ -605,6 +639,8 @@ impl Node {
                 Wake::Timer => self.drive(Event::Tick)?,
                 Wake::Request(Some(r)) => self.on_request(r),
                 Wake::Request(None) => {}
+                Wake::Verified(Ok(v)) => self.on_verified(v),
+                Wake::Verified(Err(e)) => warn!("checking transactions failed: {e}"),
                 Wake::Served(Some((channel, response))) => {
                     self.serving = self.serving.saturating_sub(1);
                     let _ = self
@@ -824,7 +860,7 @@ impl Node {
         // an invalid block or stopping.
         let outcome = loop {
             let executed = execute_block_with(self.store.as_ref(), &ctx, &txs, &evidence, &|id| {
-                self.mempool.contains(id)
+                self.signature_verified(id)
             });
             match executed {
                 Ok(outcome) => break outcome,
@@ -897,6 +933,12 @@ impl Node {
         }
     }
 
+    /// Whether the transaction with this id had its signature verified by this node (in the
+    /// mempool, or among the ids checked recently).
+    fn signature_verified(&self, id: &Hash) -> bool {
+        self.mempool.contains(id) || self.verified.contains(id)
+    }
+
     /// Checks everything about a block of the height being decided and executes it. A
     /// failure of this node rather than of the block is a [`LocalFault`].
     fn check_block(&self, block: &Block, live: bool) -> Result<Executed> {
@@ -953,13 +995,14 @@ impl Node {
             time: h.time,
             proposer: h.proposer,
         };
-        // Transactions in the mempool had their signatures verified on admission.
+        // Each signature is verified once per node: those checked on admission are not
+        // checked again.
         let outcome = match execute_block_with(
             self.store.as_ref(),
             &ctx,
             &block.txs,
             &block.evidence,
-            &|id| self.mempool.contains(id),
+            &|id| self.signature_verified(id),
         ) {
             Ok(outcome) => outcome,
             Err(e @ ExecError::InvalidTx { .. }) => return Err(e.into()),
@@ -1106,19 +1149,26 @@ impl Node {
                     // Statuses are the originator's (messages are signed); strikes go to
                     // the peer that forwarded the message.
                     let origin = message.source.unwrap_or(propagation_source);
-                    self.on_consensus_bytes(origin, &message.data)?
+                    Some(self.on_consensus_bytes(origin, &message.data)?)
                 } else if message.topic == self.txs_topic.hash() {
-                    self.on_tx_bytes(&message.data)
+                    self.on_tx_bytes(&message.data, message_id.clone(), propagation_source)
                 } else {
-                    MessageAcceptance::Reject
+                    Some(MessageAcceptance::Reject)
                 };
-                if verdict == MessageAcceptance::Reject {
-                    self.strike(propagation_source, "invalid gossip");
+                // A batch of transactions is judged once its signatures are checked.
+                if let Some(verdict) = verdict {
+                    if verdict == MessageAcceptance::Reject {
+                        self.strike(propagation_source, "invalid gossip");
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            verdict,
+                        );
                 }
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, verdict);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event)?,
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
@@ -1231,36 +1281,87 @@ impl Node {
         }
     }
 
-    /// A peer's batch of transactions: rejected (and the peer struck) if it does not decode
-    /// or holds a transaction with a bad signature or another chain's id; forwarded by
-    /// gossipsub only if this node admitted all of it. A transaction refused for a cheap
-    /// reason (a used nonce, its size) had no signature check here, and a peer further
-    /// behind might find it forged: forwarding it would get this node struck.
-    fn on_tx_bytes(&mut self, data: &[u8]) -> MessageAcceptance {
+    /// A peer's batch of transactions: rejected (and the peer struck) at once if it does
+    /// not decode; otherwise checked off the loop ([`Node::verify`]), and judged when that
+    /// is done ([`Node::on_verified`]). `None`: the verdict comes later.
+    fn on_tx_bytes(
+        &mut self,
+        data: &[u8],
+        message: gossipsub::MessageId,
+        source: PeerId,
+    ) -> Option<MessageAcceptance> {
         let Ok(TxBatch(txs)) = TxBatch::decode(data, self.config.p2p.max_message_bytes) else {
-            return MessageAcceptance::Reject;
+            return Some(MessageAcceptance::Reject);
         };
-        let results = self.add_txs(txs);
-        if results.iter().any(|r| {
-            matches!(
-                r,
-                Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
-            )
-        }) {
-            MessageAcceptance::Reject
-        } else if results.iter().all(Result::is_ok) {
-            MessageAcceptance::Accept
-        } else {
-            MessageAcceptance::Ignore
+        if self.verifying.len() >= VERIFY_JOBS_MAX {
+            // Busy: not forwarded, and not held against the peer.
+            return Some(MessageAcceptance::Ignore);
+        }
+        self.verify(txs, Origin::Gossip { message, source });
+        None
+    }
+
+    /// Checks transactions' sizes and signatures on a blocking thread ([`check_batch`]),
+    /// never on this loop; batches are admitted in the order they came, whichever check
+    /// ends first, so a signer's nonces sent one after another stay in order.
+    fn verify(&mut self, txs: Vec<Transaction>, origin: Origin) {
+        let (chain, verified) = (self.spec.chain_id.clone(), self.verified.clone());
+        self.verifying
+            .push_back(tokio::task::spawn_blocking(move || {
+                let checked = check_batch(txs, &chain, Some(&verified));
+                Verified { origin, checked }
+            }));
+    }
+
+    /// Admits a checked batch and answers where it came from: the API's caller, or
+    /// gossipsub's verdict on a peer's message. A peer's batch is rejected (and the peer
+    /// struck) if it holds a transaction with a bad signature or another chain's id, and
+    /// forwarded only if this node admitted all of it.
+    fn on_verified(&mut self, verified: Verified) {
+        let Verified { origin, checked } = verified;
+        match origin {
+            Origin::Gossip { message, source } => {
+                let results = self.admit(checked);
+                let verdict = if results.iter().any(|r| {
+                    matches!(
+                        r,
+                        Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
+                    )
+                }) {
+                    self.strike(source, "invalid gossip");
+                    MessageAcceptance::Reject
+                } else if results.iter().all(Result::is_ok) {
+                    MessageAcceptance::Accept
+                } else {
+                    MessageAcceptance::Ignore
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message, &source, verdict);
+            }
+            Origin::Api(reply) => {
+                let results = self.submit(checked);
+                if let Some(reply) = reply {
+                    let result = results.into_iter().next().unwrap_or(Err(AddError::Full));
+                    let _ = reply.send(result);
+                }
+            }
+            Origin::ApiBatch(reply) => {
+                let _ = reply.send(self.submit(checked));
+            }
         }
     }
 
     /// Admits transactions from this node's API and queues those admitted for gossip.
-    fn submit_txs(&mut self, txs: Vec<Transaction>) -> Vec<Result<Hash, AddError>> {
-        let copies = txs.clone();
-        let results = self.add_txs(txs);
+    fn submit(&mut self, checked: Vec<Result<Checked, AddError>>) -> Vec<Result<Hash, AddError>> {
+        let copies: Vec<Option<Transaction>> = checked
+            .iter()
+            .map(|c| c.as_ref().ok().map(|c| c.tx().clone()))
+            .collect();
+        let results = self.admit(checked);
         for (tx, r) in copies.into_iter().zip(&results) {
-            if r.is_ok() {
+            if let (Some(tx), Ok(_)) = (tx, r) {
                 self.tx_outbox.push(tx);
             }
         }
@@ -1303,7 +1404,8 @@ impl Node {
         }
     }
 
-    fn add_txs(&mut self, txs: Vec<Transaction>) -> Vec<Result<Hash, AddError>> {
+    /// Adds checked transactions to the mempool against the latest committed nonces.
+    fn admit(&mut self, checked: Vec<Result<Checked, AddError>>) -> Vec<Result<Hash, AddError>> {
         let store = self.store.clone();
         let latest = self.driver.height().0.saturating_sub(1);
         let view = StateView::new(store.as_ref(), Height(latest));
@@ -1312,38 +1414,34 @@ impl Node {
         // never judged against a guessed nonce.
         let mut nonces = HashMap::new();
         let mut unreadable = HashMap::new();
-        for tx in &txs {
-            if nonces.contains_key(&tx.signer) || unreadable.contains_key(&tx.signer) {
+        for c in checked.iter().flatten() {
+            let signer = c.tx().signer;
+            if nonces.contains_key(&signer) || unreadable.contains_key(&signer) {
                 continue;
             }
-            match next_nonce(&view, &tx.signer) {
+            match next_nonce(&view, &signer) {
                 Ok(n) => {
-                    nonces.insert(tx.signer, n);
+                    nonces.insert(signer, n);
                 }
                 Err(e) => {
-                    warn!(signer = %tx.signer, "reading a nonce: {e}");
-                    unreadable.insert(tx.signer, e.to_string());
+                    warn!(signer = %signer, "reading a nonce: {e}");
+                    unreadable.insert(signer, e.to_string());
                 }
             }
         }
-        let mut results = Vec::with_capacity(txs.len());
-        let mut readable = Vec::with_capacity(txs.len());
-        for tx in txs {
-            match unreadable.get(&tx.signer) {
-                Some(why) => results.push(Some(Err(AddError::Unavailable(why.clone())))),
-                None => {
-                    results.push(None);
-                    readable.push(tx);
-                }
-            }
-        }
-        // Every signer of `readable` has its nonce in `nonces`.
-        let nonce_of = |k: &PublicKey| nonces.get(k).copied().unwrap_or(u64::MAX);
-        let mut added = self.mempool.add_batch(readable, &nonce_of).into_iter();
-        let results: Vec<Result<Hash, AddError>> = results
+        let checked = checked
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| added.next().unwrap_or(Err(AddError::Full))))
+            .map(|c| {
+                let c = c?;
+                match unreadable.get(&c.tx().signer) {
+                    Some(why) => Err(AddError::Unavailable(why.clone())),
+                    None => Ok(c),
+                }
+            })
             .collect();
+        // Every signer still in `checked` has its nonce in `nonces`.
+        let nonce_of = |k: &PublicKey| nonces.get(k).copied().unwrap_or(u64::MAX);
+        let results = self.mempool.add_checked(checked, &nonce_of);
         for r in &results {
             match r {
                 Ok(_) => {
@@ -1357,18 +1455,8 @@ impl Node {
 
     fn on_request(&mut self, request: Request) {
         match request {
-            Request::SubmitTx { tx, reply } => {
-                let result = self
-                    .submit_txs(vec![*tx])
-                    .pop()
-                    .unwrap_or(Err(AddError::Full));
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
-            }
-            Request::SubmitBatch { txs, reply } => {
-                let _ = reply.send(self.submit_txs(txs));
-            }
+            Request::SubmitTx { tx, reply } => self.verify(vec![*tx], Origin::Api(reply)),
+            Request::SubmitBatch { txs, reply } => self.verify(txs, Origin::ApiBatch(reply)),
             Request::Pending { id, reply } => {
                 let _ = reply.send(self.mempool.contains(&id));
             }

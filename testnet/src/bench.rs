@@ -756,6 +756,16 @@ fn latency(mut ms: Vec<f64>) -> Latency {
     }
 }
 
+/// Microseconds of CPU per committed transaction per validator, from each validator's
+/// share of a core and the committed rate (NaN when nothing was committed).
+fn cpu_per_tx_us(cpu_per_node: &[f64], committed_per_s: f64) -> f64 {
+    if cpu_per_node.is_empty() || committed_per_s <= 0.0 {
+        return f64::NAN;
+    }
+    let mean = cpu_per_node.iter().sum::<f64>() / cpu_per_node.len() as f64;
+    mean * 1e6 / committed_per_s
+}
+
 /// One step of the run.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepReport {
@@ -771,6 +781,9 @@ pub struct StepReport {
     pub blocks_per_s: f64,
     /// Mean share of one core per validator.
     pub cpu_per_node: Vec<f64>,
+    /// CPU time per committed transaction per validator, in microseconds: the mean of
+    /// `cpu_per_node` over `committed_per_s`.
+    pub cpu_us_per_tx: f64,
     /// The machine's busy share of all its cores.
     pub machine_busy: f64,
     /// The step's transactions that a mempool admitted but that were not committed by the
@@ -1144,7 +1157,7 @@ fn measure(
                 .map(|s| (s.1, s.2))
                 .collect()
         };
-        let cpu_per_node =
+        let cpu_per_node: Vec<f64> =
             u.0.iter()
                 .map(|n| mean(of_node(n).into_iter().map(|s| s.0)))
                 .collect();
@@ -1153,6 +1166,7 @@ fn measure(
                 .map(|n| of_node(n).into_iter().map(|s| s.1).fold(0.0, f64::max))
                 .collect();
         let machine_busy = mean(u.1.iter().filter(|m| window(m.0)).map(|m| m.1));
+        let cpu_us_per_tx = cpu_per_tx_us(&cpu_per_node, committed as f64 / secs);
         reports.push(StepReport {
             target_rate: *rate,
             seconds: secs,
@@ -1161,6 +1175,7 @@ fn measure(
             latency: latency(lat),
             blocks_per_s: blocks as f64 / secs,
             cpu_per_node,
+            cpu_us_per_tx,
             machine_busy,
             uncommitted,
             rss_mib_max_per_node,
@@ -1371,7 +1386,7 @@ fn write_outputs(report: &Report, json_path: &Path, chart_path: &Path) -> Result
 /// A table of the steps, for the terminal.
 pub fn print_summary(report: &Report) {
     acta_node::outln!(
-        "{:>8} {:>9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>9} {:>22} {:>8}",
+        "{:>8} {:>9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>9} {:>22} {:>10} {:>8}",
         "target",
         "sent/s",
         "committed/s",
@@ -1381,6 +1396,7 @@ pub fn print_summary(report: &Report) {
         "max ms",
         "blocks/s",
         "cpu per node (cores)",
+        "cpu µs/tx",
         "max RSS"
     );
     for s in &report.steps {
@@ -1390,7 +1406,7 @@ pub fn print_summary(report: &Report) {
             .iter()
             .fold(0.0, |a: f64, b| a.max(*b));
         acta_node::outln!(
-            "{:>8} {:>9.0} {:>11.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>9.2} {:>22} {:>5.0} MiB",
+            "{:>8} {:>9.0} {:>11.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>9.2} {:>22} {:>10.0} {:>5.0} MiB",
             s.target_rate,
             s.sent_per_s,
             s.committed_per_s,
@@ -1400,6 +1416,7 @@ pub fn print_summary(report: &Report) {
             s.latency.max_ms,
             s.blocks_per_s,
             cpu.join(" "),
+            s.cpu_us_per_tx,
             rss
         );
     }
@@ -1432,6 +1449,15 @@ pub fn print_summary(report: &Report) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_per_transaction_is_the_mean_share_over_the_committed_rate() {
+        // Four validators at 0.4 cores each committing 2,000 tx/s: 200 µs a transaction.
+        let us = cpu_per_tx_us(&[0.3, 0.5, 0.4, 0.4], 2_000.0);
+        assert!((us - 200.0).abs() < 1e-9, "{us}");
+        assert!(cpu_per_tx_us(&[0.4], 0.0).is_nan());
+        assert!(cpu_per_tx_us(&[], 100.0).is_nan());
+    }
 
     #[test]
     fn mixes_parse_and_bad_ones_say_why() {

@@ -45,6 +45,10 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
     );
     assert!(step.latency.p50_ms > 0.0 && step.latency.p50_ms <= step.latency.max_ms);
     assert_eq!(step.cpu_per_node.len(), 4);
+    assert!(
+        step.cpu_us_per_tx.is_finite() && step.cpu_us_per_tx > 0.0,
+        "{step:?}"
+    );
     assert!(step.rss_mib_max_per_node.iter().all(|m| *m > 1.0));
     let committed: f64 = report.samples.iter().map(|s| s.committed_per_s).sum();
     assert!(committed >= 1000.0, "{committed} committed in all");
