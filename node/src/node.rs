@@ -43,12 +43,6 @@ type Event = crate::driver::Event<PeerId, Arc<Block>>;
 use acta_ledger::{codec, Vote, VoteKind};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{stream::FuturesOrdered, StreamExt};
-use libp2p::{
-    gossipsub::{self, IdentTopic, MessageAcceptance},
-    request_response::{self, ResponseChannel},
-    swarm::SwarmEvent,
-    Multiaddr, PeerId, Swarm,
-};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -59,9 +53,11 @@ use crate::{
     keys,
     mempool::{check_batch, AddError, Checked, Mempool, VerifiedIds},
     metrics::Metrics,
-    network::{
-        Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse, TxBatch,
-        SYNC_BLOCKS_MAX, TOPIC_CONSENSUS, TOPIC_TXS, TX_BATCH_MAX,
+    p2p::{
+        protocol::{
+            Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, SYNC_BLOCKS_MAX, TX_BATCH_MAX,
+        },
+        P2p, P2pEvent, PeerId, Received, Reply, RequestId, Verdict,
     },
     wal::Wal,
 };
@@ -211,10 +207,7 @@ const VERIFIED_IDS_MAX: usize = 65_536;
 enum Origin {
     Api(Option<oneshot::Sender<Result<Hash, AddError>>>),
     ApiBatch(oneshot::Sender<Vec<Result<Hash, AddError>>>),
-    Gossip {
-        message: gossipsub::MessageId,
-        source: PeerId,
-    },
+    Gossip(Received),
 }
 
 /// A batch of transactions checked off the loop.
@@ -251,10 +244,8 @@ pub struct Node {
     verified: Arc<VerifiedIds>,
     /// Batches of transactions being checked, in the order they came.
     verifying: FuturesOrdered<tokio::task::JoinHandle<Verified>>,
-    swarm: Swarm<Behaviour>,
-    consensus_topic: IdentTopic,
-    txs_topic: IdentTopic,
-    peer_id: PeerId,
+    /// The network: the swarm and what is known of peers.
+    p2p: P2p,
 
     /// The commit of the latest block, carried in the next block.
     last_commit: Option<Commit>,
@@ -267,24 +258,15 @@ pub struct Node {
     pending_cosignatures: Vec<(u64, Cosignature)>,
     /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
     tx_outbox: Vec<Transaction>,
-    nonce: u64,
-
-    strikes: HashMap<PeerId, u32>,
-    /// Peers banned for invalid messages (until restart).
-    banned: HashSet<PeerId>,
-    /// Peers blocked by `p2p.blocked_peers`, as last read.
-    config_blocked: HashSet<PeerId>,
-    validator_peers: HashSet<PeerId>,
-    dial: Vec<Multiaddr>,
     /// The driver's id of each block request in flight.
-    sync_requests: HashMap<request_response::OutboundRequestId, u64>,
+    sync_requests: HashMap<RequestId, u64>,
     /// Each peer's allowance of sync requests ([`SyncAllowance`]).
     sync_allowance: HashMap<PeerId, SyncAllowance>,
 
     requests: mpsc::Receiver<Request>,
     /// Sync answers computed on blocking threads, to send from the loop.
-    served_tx: mpsc::UnboundedSender<(ResponseChannel<SyncResponse>, SyncResponse)>,
-    served_rx: mpsc::UnboundedReceiver<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    served_tx: mpsc::UnboundedSender<(Reply, SyncResponse)>,
+    served_rx: mpsc::UnboundedReceiver<(Reply, SyncResponse)>,
     /// Sync answers being computed.
     serving: usize,
     status: Arc<RwLock<Status>>,
@@ -299,7 +281,7 @@ impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
             .field("height", &self.driver.height())
-            .field("peer_id", &self.peer_id)
+            .field("peer_id", &self.p2p.peer_id())
             .finish_non_exhaustive()
     }
 }
@@ -421,45 +403,9 @@ impl Node {
         };
         let schedule = schedule_at(&store, &spec, height)?;
 
-        let peer_id = node_key.public().to_peer_id();
-        let mut swarm = crate::network::swarm(
-            node_key,
-            config.p2p.max_message_bytes,
-            config.p2p.allow_observers,
-        )?;
         let validator_peers: HashSet<PeerId> = spec.peers.values().copied().collect();
-        if let Some(allowed) = swarm.behaviour_mut().allowed.as_mut() {
-            for p in &validator_peers {
-                allowed.allow_peer(*p);
-            }
-        }
-        let consensus_topic = IdentTopic::new(TOPIC_CONSENSUS);
-        let txs_topic = IdentTopic::new(TOPIC_TXS);
-        swarm
-            .behaviour_mut()
-            .gossipsub
-            .subscribe(&consensus_topic)
-            .map_err(|e| anyhow!("subscribing: {e:?}"))?;
-        swarm
-            .behaviour_mut()
-            .gossipsub
-            .subscribe(&txs_topic)
-            .map_err(|e| anyhow!("subscribing: {e:?}"))?;
-        let listen: Multiaddr = config
-            .p2p
-            .listen
-            .parse()
-            .map_err(|e| anyhow!("config file: field p2p.listen: {e}"))?;
-        swarm
-            .listen_on(listen.clone())
-            .map_err(|e| anyhow!("listening on {listen}: {e}"))?;
-        let mut dial = Vec::new();
-        for (i, p) in config.p2p.peers.iter().enumerate() {
-            dial.push(
-                p.parse::<Multiaddr>()
-                    .map_err(|e| anyhow!("config file: field p2p.peers[{i}]: {e}"))?,
-            );
-        }
+        let p2p = P2p::new(node_key, &config.p2p, validator_peers)?;
+        let peer_id = p2p.peer_id();
 
         let driver_config = DriverConfig {
             consensus: acta_consensus::Config {
@@ -532,21 +478,12 @@ impl Node {
             mempool,
             verified: Arc::new(VerifiedIds::new(VERIFIED_IDS_MAX)),
             verifying: FuturesOrdered::new(),
-            swarm,
-            consensus_topic,
-            txs_topic,
-            peer_id,
+            p2p,
             last_commit,
             parent,
             executed: HashMap::new(),
             pending_cosignatures: Vec::new(),
             tx_outbox: Vec::new(),
-            nonce: rand::random(),
-            strikes: HashMap::new(),
-            banned: HashSet::new(),
-            config_blocked: HashSet::new(),
-            validator_peers,
-            dial,
             sync_requests: HashMap::new(),
             sync_allowance: HashMap::new(),
             requests: rx,
@@ -560,9 +497,9 @@ impl Node {
             counted_round: None,
         };
         let blocked = node.config.p2p.blocked()?;
-        node.set_blocked(blocked);
+        node.p2p.set_blocked(blocked);
         node.update_status();
-        info!(height = %height, peer = %node.peer_id, "node opened");
+        info!(height = %height, peer = %peer_id, "node opened");
         Ok((node, handle))
     }
 
@@ -596,11 +533,11 @@ impl Node {
             )))
         });
         enum Wake {
-            Swarm(Box<SwarmEvent<BehaviourEvent>>),
+            P2p(Option<P2pEvent>),
             Timer,
             Request(Option<Request>),
             Verified(Result<Verified, tokio::task::JoinError>),
-            Served(Option<(ResponseChannel<SyncResponse>, SyncResponse)>),
+            Served(Option<(Reply, SyncResponse)>),
             Gossip,
             Redial,
             Flush,
@@ -620,7 +557,7 @@ impl Node {
                 .next_deadline()
                 .map_or(far, |ms| (self.epoch + Duration::from_millis(ms)).min(far));
             let wake = tokio::select! {
-                ev = self.swarm.select_next_some() => Wake::Swarm(Box::new(ev)),
+                ev = self.p2p.next() => Wake::P2p(ev),
                 () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
                 r = self.requests.recv(), if self.verifying.len() < VERIFY_JOBS_MAX => {
                     Wake::Request(r)
@@ -635,23 +572,20 @@ impl Node {
                 _ = tokio::signal::ctrl_c() => Wake::Stop,
             };
             match wake {
-                Wake::Swarm(ev) => self.on_swarm(*ev)?,
+                Wake::P2p(Some(ev)) => self.on_p2p(ev)?,
+                Wake::P2p(None) => {}
                 Wake::Timer => self.drive(Event::Tick)?,
                 Wake::Request(Some(r)) => self.on_request(r),
                 Wake::Request(None) => {}
                 Wake::Verified(Ok(v)) => self.on_verified(v),
                 Wake::Verified(Err(e)) => warn!("checking transactions failed: {e}"),
-                Wake::Served(Some((channel, response))) => {
+                Wake::Served(Some((reply, response))) => {
                     self.serving = self.serving.saturating_sub(1);
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(channel, response);
+                    self.p2p.respond(reply, response);
                 }
                 Wake::Served(None) => {}
                 Wake::Gossip => self.drive(Event::GossipTick)?,
-                Wake::Redial => self.redial(),
+                Wake::Redial => self.p2p.redial(),
                 Wake::Flush => self.flush_txs(),
                 Wake::Reload => self.reload(),
                 Wake::Stop => {
@@ -773,11 +707,7 @@ impl Node {
                     from,
                     count,
                 } => {
-                    let request = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_request(&peer, SyncRequest::Blocks { from, count });
+                    let request = self.p2p.request_blocks(&peer, from, count);
                     self.sync_requests.insert(request, id);
                     None
                 }
@@ -822,19 +752,7 @@ impl Node {
     }
 
     fn publish(&mut self, body: Gossip) {
-        self.nonce = self.nonce.wrapping_add(1);
-        let bytes = acta_ledger::codec::encode(&Envelope {
-            nonce: self.nonce,
-            body,
-        });
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.consensus_topic.clone(), bytes)
-        {
-            debug!("publish: {e}");
-        }
+        self.p2p.publish(body);
     }
 
     /// The validators that sign `height`.
@@ -1138,87 +1056,68 @@ impl Node {
         Ok(())
     }
 
-    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) -> Result<()> {
+    fn on_p2p(&mut self, event: P2pEvent) -> Result<()> {
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            })) => {
-                let verdict = if message.topic == self.consensus_topic.hash() {
-                    // Statuses are the originator's (messages are signed); strikes go to
-                    // the peer that forwarded the message.
-                    let origin = message.source.unwrap_or(propagation_source);
-                    Some(self.on_consensus_bytes(origin, &message.data)?)
-                } else if message.topic == self.txs_topic.hash() {
-                    self.on_tx_bytes(&message.data, message_id.clone(), propagation_source)
-                } else {
-                    Some(MessageAcceptance::Reject)
-                };
-                // A batch of transactions is judged once its signatures are checked.
-                if let Some(verdict) = verdict {
-                    if verdict == MessageAcceptance::Reject {
-                        self.strike(propagation_source, "invalid gossip");
-                    }
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            verdict,
-                        );
+            P2pEvent::Consensus {
+                origin,
+                data,
+                received,
+            } => {
+                // Statuses are the originator's (messages are signed); strikes go to the
+                // peer that forwarded the message.
+                let verdict = self.on_consensus_bytes(origin, &data)?;
+                self.p2p.judge(received, verdict, "invalid gossip");
+            }
+            // A batch of transactions is judged once its signatures are checked.
+            P2pEvent::Txs { data, received } => self.on_tx_bytes(&data, received),
+            P2pEvent::SyncRequest {
+                peer,
+                request,
+                reply,
+            } => self.on_sync_request(peer, request, reply),
+            P2pEvent::SyncResponse { peer, id, response } => {
+                self.on_sync_response(peer, id, response)?;
+            }
+            P2pEvent::SyncFailed { id } => {
+                if let Some(id) = self.sync_requests.remove(&id) {
+                    self.drive(Event::SyncFailed { id })?;
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event)?,
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                debug!(peer = %peer_id, "connected");
-                if !self.validator_peers.contains(&peer_id) && !self.config.p2p.allow_observers {
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
-                }
+            P2pEvent::Disconnected(peer) => {
+                self.sync_allowance.remove(&peer);
+                self.drive(Event::PeerGone(peer))?;
             }
-            SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
-                self.sync_allowance.remove(&peer_id);
-                self.drive(Event::PeerGone(peer_id))?;
-            }
-            SwarmEvent::NewListenAddr { address, .. } => {
-                info!(address = %address, "listening");
-            }
-            SwarmEvent::IncomingConnectionError { error, .. } => {
-                debug!("incoming connection failed: {error}");
-            }
-            _ => {}
         }
         Ok(())
     }
 
-    fn on_consensus_bytes(&mut self, from: PeerId, data: &[u8]) -> Result<MessageAcceptance> {
+    fn on_consensus_bytes(&mut self, from: PeerId, data: &[u8]) -> Result<Verdict> {
         let Ok(envelope) = Envelope::decode(data, self.config.p2p.max_message_bytes) else {
-            return Ok(MessageAcceptance::Reject);
+            return Ok(Verdict::Reject);
         };
         match envelope.body {
             Gossip::Status { height } => {
                 self.drive(Event::PeerStatus { peer: from, height })?;
-                Ok(MessageAcceptance::Accept)
+                Ok(Verdict::Accept)
             }
             Gossip::Vote(v) => {
                 if v.verify(&self.spec.chain_id).is_err() {
-                    return Ok(MessageAcceptance::Reject);
+                    return Ok(Verdict::Reject);
                 }
                 self.drive(Event::Message(Message::Vote(v)))?;
-                Ok(MessageAcceptance::Accept)
+                Ok(Verdict::Accept)
             }
             Gossip::Proposal { proposal, block } => {
                 if proposal.verify(&self.spec.chain_id).is_err()
                     || block.hash() != proposal.proposal.block
                 {
-                    return Ok(MessageAcceptance::Reject);
+                    return Ok(Verdict::Reject);
                 }
                 self.drive(Event::Proposal {
                     proposal,
                     body: Arc::new(*block),
                 })?;
-                Ok(MessageAcceptance::Accept)
+                Ok(Verdict::Accept)
             }
             Gossip::Cosignature {
                 size,
@@ -1234,7 +1133,7 @@ impl Node {
                     signature,
                 };
                 if size == 0 || !size.is_multiple_of(CHECKPOINT_INTERVAL) {
-                    return Ok(MessageAcceptance::Reject);
+                    return Ok(Verdict::Reject);
                 }
                 let latest = self.driver.height().0 - 1;
                 if size > latest {
@@ -1250,21 +1149,21 @@ impl Node {
                         && self.pending_cosignatures.len() < PENDING_MAX
                     {
                         self.pending_cosignatures.push((size, c));
-                        return Ok(MessageAcceptance::Accept);
+                        return Ok(Verdict::Accept);
                     }
-                    return Ok(MessageAcceptance::Ignore);
+                    return Ok(Verdict::Ignore);
                 }
                 Ok(match self.check_cosignature(size, &c) {
-                    Ok(()) => MessageAcceptance::Accept,
+                    Ok(()) => Verdict::Accept,
                     Err(e) => {
                         debug!("a cosignature of checkpoint {size} does not hold: {e}");
-                        MessageAcceptance::Reject
+                        Verdict::Reject
                     }
                 })
             }
             Gossip::Evidence(e) => {
                 let Ok(offender) = e.verify(&self.spec.chain_id) else {
-                    return Ok(MessageAcceptance::Reject);
+                    return Ok(Verdict::Reject);
                 };
                 // Only evidence against a validator of its height, and not from the future.
                 let relevant = e.height() <= self.driver.height()
@@ -1273,32 +1172,28 @@ impl Node {
                         .validators(e.height())
                         .is_ok_and(|set| set.index_of(&offender).is_some());
                 if !relevant {
-                    return Ok(MessageAcceptance::Ignore);
+                    return Ok(Verdict::Ignore);
                 }
                 self.drive(Event::Evidence(e))?;
-                Ok(MessageAcceptance::Accept)
+                Ok(Verdict::Accept)
             }
         }
     }
 
     /// A peer's batch of transactions: rejected (and the peer struck) at once if it does
     /// not decode; otherwise checked off the loop ([`Node::verify`]), and judged when that
-    /// is done ([`Node::on_verified`]). `None`: the verdict comes later.
-    fn on_tx_bytes(
-        &mut self,
-        data: &[u8],
-        message: gossipsub::MessageId,
-        source: PeerId,
-    ) -> Option<MessageAcceptance> {
+    /// is done ([`Node::on_verified`]).
+    fn on_tx_bytes(&mut self, data: &[u8], received: Received) {
         let Ok(TxBatch(txs)) = TxBatch::decode(data, self.config.p2p.max_message_bytes) else {
-            return Some(MessageAcceptance::Reject);
+            return self
+                .p2p
+                .judge(received, Verdict::Reject, "undecodable transactions");
         };
         if self.verifying.len() >= VERIFY_JOBS_MAX {
             // Busy: not forwarded, and not held against the peer.
-            return Some(MessageAcceptance::Ignore);
+            return self.p2p.judge(received, Verdict::Ignore, "");
         }
-        self.verify(txs, Origin::Gossip { message, source });
-        None
+        self.verify(txs, Origin::Gossip(received));
     }
 
     /// Checks transactions' sizes and signatures on a blocking thread ([`check_batch`]),
@@ -1320,7 +1215,7 @@ impl Node {
     fn on_verified(&mut self, verified: Verified) {
         let Verified { origin, checked } = verified;
         match origin {
-            Origin::Gossip { message, source } => {
+            Origin::Gossip(received) => {
                 let results = self.admit(checked);
                 let verdict = if results.iter().any(|r| {
                     matches!(
@@ -1328,17 +1223,13 @@ impl Node {
                         Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
                     )
                 }) {
-                    self.strike(source, "invalid gossip");
-                    MessageAcceptance::Reject
+                    Verdict::Reject
                 } else if results.iter().all(Result::is_ok) {
-                    MessageAcceptance::Accept
+                    Verdict::Accept
                 } else {
-                    MessageAcceptance::Ignore
+                    Verdict::Ignore
                 };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message, &source, verdict);
+                self.p2p.judge(received, verdict, "forged transactions");
             }
             Origin::Api(reply) => {
                 let results = self.submit(checked);
@@ -1393,15 +1284,7 @@ impl Node {
     }
 
     fn publish_txs(&mut self, txs: Vec<Transaction>) {
-        let bytes = acta_ledger::codec::encode(&TxBatch(txs));
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.txs_topic.clone(), bytes)
-        {
-            debug!("publishing transactions: {e}");
-        }
+        self.p2p.publish_txs(txs);
     }
 
     /// Adds checked transactions to the mempool against the latest committed nonces.
@@ -1463,141 +1346,84 @@ impl Node {
         }
     }
 
-    fn redial(&mut self) {
-        for addr in self.dial.clone() {
-            let peer = addr.iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            });
-            if peer.is_some_and(|p| !self.swarm.is_connected(&p) && p != self.peer_id) {
-                if let Err(e) = self.swarm.dial(addr.clone()) {
-                    debug!("dialing {addr}: {e}");
-                }
-            }
-        }
-    }
-
     /// Re-reads the config file and applies its `p2p.blocked_peers`; other settings take
     /// effect at the next start. A file that does not load changes nothing.
     fn reload(&mut self) {
         match Config::load(&self.config_path).and_then(|c| c.p2p.blocked()) {
             Ok(blocked) => {
                 info!(blocked = blocked.len(), "SIGHUP: re-read p2p.blocked_peers");
-                self.set_blocked(blocked);
+                self.p2p.set_blocked(blocked);
             }
             Err(e) => warn!("SIGHUP: the config file was not applied: {e:#}"),
         }
     }
 
-    /// Blocks exactly `peers` by configuration (disconnecting them), and lets the peers
-    /// no longer listed back in unless they were banned for misbehaving.
-    fn set_blocked(&mut self, peers: Vec<PeerId>) {
-        let peers: HashSet<PeerId> = peers.into_iter().collect();
-        for p in self.config_blocked.difference(&peers) {
-            if !self.banned.contains(p) {
-                info!(peer = %p, "unblocking a peer");
-                self.swarm.behaviour_mut().blocked.unblock_peer(*p);
-            }
+    /// A peer's sync request: answered off the loop ([`Node::serve_sync`]) within the
+    /// peer's allowance, or answered busy.
+    fn on_sync_request(&mut self, peer: PeerId, request: SyncRequest, reply: Reply) {
+        let now = Instant::now();
+        let allowed = self
+            .sync_allowance
+            .entry(peer)
+            .or_insert_with(|| SyncAllowance::new(now))
+            .take(now);
+        if !allowed {
+            debug!(peer = %peer, "sync request over the peer's rate");
+            let busy = SyncResponse::Unavailable(format!(
+                "more than {SYNC_REQUESTS_PER_S} sync requests a second: ask again later"
+            ));
+            return self.p2p.respond(reply, busy);
         }
-        for p in peers.difference(&self.config_blocked) {
-            info!(peer = %p, "blocking a peer");
-            self.swarm.behaviour_mut().blocked.block_peer(*p);
-        }
-        self.config_blocked = peers;
-        // Peers let back in are dialed now rather than at the next redial tick.
-        self.redial();
+        self.serve_sync(request, reply);
     }
 
-    fn strike(&mut self, peer: PeerId, why: &str) {
-        let n = self.strikes.entry(peer).or_insert(0);
-        *n += 1;
-        warn!(peer = %peer, strikes = *n, "{why}");
-        if *n >= self.config.p2p.max_strikes {
-            warn!(peer = %peer, "banning a peer that keeps sending invalid messages");
-            self.banned.insert(peer);
-            self.swarm.behaviour_mut().blocked.block_peer(peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
-        }
-    }
-
-    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) -> Result<()> {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    let now = Instant::now();
-                    let allowed = self
-                        .sync_allowance
-                        .entry(peer)
-                        .or_insert_with(|| SyncAllowance::new(now))
-                        .take(now);
-                    if !allowed {
-                        debug!(peer = %peer, "sync request over the peer's rate");
-                        let busy = SyncResponse::Unavailable(format!(
-                            "more than {SYNC_REQUESTS_PER_S} sync requests a second: ask again later"
-                        ));
-                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
-                        return Ok(());
-                    }
-                    self.serve_sync(request, channel);
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    // An answer to a request the driver no longer waits for (or that is not
-                    // its own) still applies; id 0 is never the driver's.
-                    let id = self.sync_requests.remove(&request_id).unwrap_or(0);
-                    let SyncResponse::Blocks(blocks) = response else {
-                        // Busy or failing: asked again later, of this peer or another.
-                        return self.drive(Event::SyncFailed { id });
-                    };
-                    let n = blocks.len();
-                    for (block, commit) in blocks {
-                        if Some(block.height()) != self.driver.syncable() {
-                            continue;
-                        }
-                        if let Err(e) = self.apply_synced(block, commit) {
-                            if e.is::<LocalFault>() {
-                                return Err(e);
-                            }
-                            warn!(peer = %peer, "synced block refused: {e:#}");
-                            self.strike(peer, "invalid synced block");
-                            break;
-                        }
-                    }
-                    self.drive(Event::SyncAnswered {
-                        id,
-                        peer,
-                        blocks: n,
-                    })?;
-                }
-            },
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                debug!("sync request failed: {error}");
-                if let Some(id) = self.sync_requests.remove(&request_id) {
-                    self.drive(Event::SyncFailed { id })?;
-                }
+    /// A peer's answer to one of this node's block requests: its blocks are checked
+    /// against their commits and applied in order; a block that does not hold strikes the
+    /// peer.
+    fn on_sync_response(
+        &mut self,
+        peer: PeerId,
+        request: RequestId,
+        response: SyncResponse,
+    ) -> Result<()> {
+        // An answer to a request the driver no longer waits for (or that is not its own)
+        // still applies; id 0 is never the driver's.
+        let id = self.sync_requests.remove(&request).unwrap_or(0);
+        let SyncResponse::Blocks(blocks) = response else {
+            // Busy or failing: asked again later, of this peer or another.
+            return self.drive(Event::SyncFailed { id });
+        };
+        let n = blocks.len();
+        for (block, commit) in blocks {
+            if Some(block.height()) != self.driver.syncable() {
+                continue;
             }
-            _ => {}
+            if let Err(e) = self.apply_synced(block, commit) {
+                if e.is::<LocalFault>() {
+                    return Err(e);
+                }
+                warn!(peer = %peer, "synced block refused: {e:#}");
+                self.p2p.strike(peer, "invalid synced block");
+                break;
+            }
         }
-        Ok(())
+        self.drive(Event::SyncAnswered {
+            id,
+            peer,
+            blocks: n,
+        })
     }
 
     /// Answers a sync request on a blocking thread, never on this loop: a chunk is a walk
     /// of the tree over up to 4,096 keys, blocks are read from the store. At most
     /// [`SYNC_SERVES_MAX`] at once; a request beyond that is answered `Unavailable` at
     /// once, and the asker tries another peer or again.
-    fn serve_sync(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+    fn serve_sync(&mut self, request: SyncRequest, reply: Reply) {
         /// Sync answers computed at once.
         const SYNC_SERVES_MAX: usize = 4;
         if self.serving >= SYNC_SERVES_MAX {
             let busy = SyncResponse::Unavailable("busy serving other sync requests".into());
-            let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
-            return;
+            return self.p2p.respond(reply, busy);
         }
         self.serving += 1;
         let (store, spec, out) = (
@@ -1630,7 +1456,7 @@ impl Node {
                     }
                 }
             };
-            let _ = out.send((channel, response));
+            let _ = out.send((reply, response));
         });
     }
 
@@ -1699,7 +1525,7 @@ impl Node {
             .index_of(&self.key.public())
             .is_some();
         let behind = self.driver.behind();
-        let peers = self.swarm.connected_peers().count();
+        let peers = self.p2p.connected_peers();
         let mempool_txs = self.mempool.len();
         let running = self.driver.round();
         let round = running.map_or(0, |r| r.0);

@@ -33,7 +33,7 @@ use crate::{
     config::{Config, Home},
     genesis::{ChainSpec, Genesis},
     keys,
-    network::{self, Behaviour, BehaviourEvent, SyncRequest, SyncResponse},
+    p2p::protocol::{self, Behaviour, BehaviourEvent, SyncRequest, SyncResponse},
     snapshot::{self, Restoring},
 };
 
@@ -55,7 +55,7 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
     }
     let node_key = keys::load_node_key(&home.node_key())?;
     // Observers admitted on this side: it only dials out, and only to ask.
-    let mut swarm = network::swarm(node_key, config.p2p.max_message_bytes, true)?;
+    let mut swarm = protocol::swarm(node_key, config.p2p.max_message_bytes, true)?;
     for (i, p) in config.p2p.peers.iter().enumerate() {
         let addr: Multiaddr = p
             .parse()

@@ -13,7 +13,7 @@ use acta_ledger::{codec::encode, testing, Height, Round, Vote, VoteKind};
 use acta_node::{
     config::Config,
     genesis::{Genesis, GenesisCouncil, GenesisValidator},
-    network::{Envelope, Gossip, SyncCodec, SyncRequest, SyncResponse, TxBatch},
+    p2p::protocol::{Envelope, Gossip, SyncCodec, SyncRequest, SyncResponse, TxBatch},
     wal::Wal,
 };
 use futures::{executor::block_on, io::Cursor};

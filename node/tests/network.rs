@@ -407,7 +407,7 @@ fn garbage_peer(net: &Net) -> bool {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let behaviour = acta_node::network::Behaviour::new(&key, 1 << 20, true).unwrap();
+        let behaviour = acta_node::p2p::protocol::Behaviour::new(&key, 1 << 20, true).unwrap();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
@@ -419,8 +419,8 @@ fn garbage_peer(net: &Net) -> bool {
             .with_behaviour(|_| behaviour)
             .unwrap()
             .build();
-        let topic = gossipsub::IdentTopic::new(acta_node::network::TOPIC_CONSENSUS);
-        let txs = gossipsub::IdentTopic::new(acta_node::network::TOPIC_TXS);
+        let topic = gossipsub::IdentTopic::new(acta_node::p2p::protocol::TOPIC_CONSENSUS);
+        let txs = gossipsub::IdentTopic::new(acta_node::p2p::protocol::TOPIC_TXS);
         swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
         swarm.behaviour_mut().gossipsub.subscribe(&txs).unwrap();
         let addr: Multiaddr = format!(

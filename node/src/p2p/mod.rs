@@ -1,0 +1,379 @@
+//! The node's peer-to-peer side, and the only part of the node's loop that knows libp2p.
+//!
+//! [`protocol`] holds what goes on the wire (gossip envelopes, transaction batches, sync
+//! requests and their codec) and the libp2p behaviour. [`P2p`] owns the swarm and gives the
+//! node's actor what it needs in its own terms: [`P2pEvent`]s in, and calls out to publish
+//! gossip, judge a peer's message, strike and ban peers, block peers by configuration,
+//! redial, ask for blocks and answer sync requests.
+
+pub mod protocol;
+
+use std::collections::{HashMap, HashSet};
+
+use acta_ledger::{Height, Transaction};
+use futures::StreamExt;
+pub use libp2p::PeerId;
+use libp2p::{
+    gossipsub::{self, IdentTopic, MessageAcceptance},
+    request_response::{self, OutboundRequestId, ResponseChannel},
+    swarm::SwarmEvent,
+    Multiaddr, Swarm,
+};
+use tracing::{debug, info, warn};
+
+use crate::config::P2pConfig;
+
+use self::protocol::{
+    Behaviour, BehaviourEvent, Envelope, Gossip, SyncRequest, SyncResponse, TxBatch,
+    TOPIC_CONSENSUS, TOPIC_TXS,
+};
+
+/// A peer's gossip message, to be judged with [`P2p::judge`] once it is handled.
+#[derive(Debug)]
+pub struct Received {
+    id: gossipsub::MessageId,
+    /// The peer that forwarded it (strikes go to it).
+    pub source: PeerId,
+}
+
+/// Where to send the answer to a peer's sync request.
+#[derive(Debug)]
+pub struct Reply(ResponseChannel<SyncResponse>);
+
+/// One of this node's sync requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(OutboundRequestId);
+
+/// A verdict on a peer's gossip message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: forwarded to others.
+    Accept,
+    /// Not forwarded, not held against the sender (stale, a duplicate, busy).
+    Ignore,
+    /// Invalid: not forwarded, and the sender struck.
+    Reject,
+}
+
+/// What happened on the network, for the node.
+#[derive(Debug)]
+pub enum P2pEvent {
+    /// A message on the consensus topic; `origin` is its signer (gossip messages are
+    /// signed), `received.source` the peer that forwarded it.
+    Consensus {
+        origin: PeerId,
+        data: Vec<u8>,
+        received: Received,
+    },
+    /// A batch of transactions on the transactions topic.
+    Txs { data: Vec<u8>, received: Received },
+    /// A peer asks for blocks or a snapshot.
+    SyncRequest {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: Reply,
+    },
+    /// A peer answered one of this node's requests.
+    SyncResponse {
+        peer: PeerId,
+        id: RequestId,
+        response: SyncResponse,
+    },
+    /// One of this node's requests failed without an answer.
+    SyncFailed { id: RequestId },
+    /// A peer's last connection closed.
+    Disconnected(PeerId),
+}
+
+/// The swarm and what the node keeps about its peers.
+pub struct P2p {
+    swarm: Swarm<Behaviour>,
+    peer_id: PeerId,
+    /// The peers to keep dialing (`p2p.peers`).
+    dial: Vec<Multiaddr>,
+    allow_observers: bool,
+    max_strikes: u32,
+    consensus_topic: IdentTopic,
+    txs_topic: IdentTopic,
+    /// The genesis validators' peers: the only ones admitted unless observers are.
+    validator_peers: HashSet<PeerId>,
+    strikes: HashMap<PeerId, u32>,
+    /// Peers banned for invalid messages (until restart).
+    banned: HashSet<PeerId>,
+    /// Peers blocked by `p2p.blocked_peers`, as last read.
+    config_blocked: HashSet<PeerId>,
+    /// A fresh nonce for every gossip envelope, so that a message sent again is not
+    /// dropped as seen.
+    nonce: u64,
+}
+
+impl std::fmt::Debug for P2p {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P2p")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl P2p {
+    /// Starts listening on `p2p.listen` and subscribes to the topics; the peers of
+    /// `p2p.peers` are dialed at [`P2p::redial`]. Only `validator_peers` may connect
+    /// unless `p2p.allow_observers`.
+    pub fn new(
+        node_key: libp2p::identity::Keypair,
+        config: &P2pConfig,
+        validator_peers: HashSet<PeerId>,
+    ) -> anyhow::Result<P2p> {
+        let listen: Multiaddr = config
+            .listen
+            .parse()
+            .map_err(|e| anyhow::anyhow!("config file: field p2p.listen: {e}"))?;
+        let mut dial = Vec::new();
+        for (i, p) in config.peers.iter().enumerate() {
+            dial.push(
+                p.parse::<Multiaddr>()
+                    .map_err(|e| anyhow::anyhow!("config file: field p2p.peers[{i}]: {e}"))?,
+            );
+        }
+        let peer_id = node_key.public().to_peer_id();
+        let mut swarm =
+            protocol::swarm(node_key, config.max_message_bytes, config.allow_observers)?;
+        if let Some(allowed) = swarm.behaviour_mut().allowed.as_mut() {
+            for p in &validator_peers {
+                allowed.allow_peer(*p);
+            }
+        }
+        let consensus_topic = IdentTopic::new(TOPIC_CONSENSUS);
+        let txs_topic = IdentTopic::new(TOPIC_TXS);
+        for topic in [&consensus_topic, &txs_topic] {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(topic)
+                .map_err(|e| anyhow::anyhow!("subscribing: {e:?}"))?;
+        }
+        swarm
+            .listen_on(listen.clone())
+            .map_err(|e| anyhow::anyhow!("listening on {listen}: {e}"))?;
+        Ok(P2p {
+            swarm,
+            peer_id,
+            dial,
+            allow_observers: config.allow_observers,
+            max_strikes: config.max_strikes,
+            consensus_topic,
+            txs_topic,
+            validator_peers,
+            strikes: HashMap::new(),
+            banned: HashSet::new(),
+            config_blocked: HashSet::new(),
+            nonce: rand::random(),
+        })
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The next event the node acts on; `None` for one it need not (cancel safe: the only
+    /// wait is for the swarm's next event).
+    pub async fn next(&mut self) -> Option<P2pEvent> {
+        let event = self.swarm.select_next_some().await;
+        self.translate(event)
+    }
+
+    fn translate(&mut self, event: SwarmEvent<BehaviourEvent>) -> Option<P2pEvent> {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let received = Received {
+                    id: message_id,
+                    source: propagation_source,
+                };
+                if message.topic == self.consensus_topic.hash() {
+                    Some(P2pEvent::Consensus {
+                        origin: message.source.unwrap_or(propagation_source),
+                        data: message.data,
+                        received,
+                    })
+                } else if message.topic == self.txs_topic.hash() {
+                    Some(P2pEvent::Txs {
+                        data: message.data,
+                        received,
+                    })
+                } else {
+                    self.judge(received, Verdict::Reject, "gossip on an unknown topic");
+                    None
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => match event {
+                request_response::Event::Message { peer, message, .. } => match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => Some(P2pEvent::SyncRequest {
+                        peer,
+                        request,
+                        reply: Reply(channel),
+                    }),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => Some(P2pEvent::SyncResponse {
+                        peer,
+                        id: RequestId(request_id),
+                        response,
+                    }),
+                },
+                request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                } => {
+                    debug!("sync request failed: {error}");
+                    Some(P2pEvent::SyncFailed {
+                        id: RequestId(request_id),
+                    })
+                }
+                _ => None,
+            },
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                debug!(peer = %peer_id, "connected");
+                if !self.validator_peers.contains(&peer_id) && !self.allow_observers {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+                None
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
+                Some(P2pEvent::Disconnected(peer_id))
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(address = %address, "listening");
+                None
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!("incoming connection failed: {error}");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Judges a peer's gossip message: gossipsub forwards it only if accepted, and a
+    /// rejected one counts a strike against the peer that sent it.
+    pub fn judge(&mut self, received: Received, verdict: Verdict, why: &str) {
+        let acceptance = match verdict {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Ignore => MessageAcceptance::Ignore,
+            Verdict::Reject => {
+                self.strike(received.source, why);
+                MessageAcceptance::Reject
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&received.id, &received.source, acceptance);
+    }
+
+    /// Sends a message on the consensus topic, in an envelope with a fresh nonce.
+    pub fn publish(&mut self, body: Gossip) {
+        self.nonce = self.nonce.wrapping_add(1);
+        let bytes = acta_ledger::codec::encode(&Envelope {
+            nonce: self.nonce,
+            body,
+        });
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.consensus_topic.clone(), bytes)
+        {
+            debug!("publish: {e}");
+        }
+    }
+
+    /// Sends a batch of transactions on the transactions topic.
+    pub fn publish_txs(&mut self, txs: Vec<Transaction>) {
+        let bytes = acta_ledger::codec::encode(&TxBatch(txs));
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.txs_topic.clone(), bytes)
+        {
+            debug!("publishing transactions: {e}");
+        }
+    }
+
+    /// Asks `peer` for blocks `from..from + count` with their commits.
+    pub fn request_blocks(&mut self, peer: &PeerId, from: Height, count: u32) -> RequestId {
+        RequestId(
+            self.swarm
+                .behaviour_mut()
+                .sync
+                .send_request(peer, SyncRequest::Blocks { from, count }),
+        )
+    }
+
+    /// Answers a peer's sync request (nothing happens if the peer is gone).
+    pub fn respond(&mut self, reply: Reply, response: SyncResponse) {
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(reply.0, response);
+    }
+
+    /// Counts a strike against a peer for an invalid message; at `p2p.max_strikes` it is
+    /// disconnected and banned until restart.
+    pub fn strike(&mut self, peer: PeerId, why: &str) {
+        let n = self.strikes.entry(peer).or_insert(0);
+        *n += 1;
+        warn!(peer = %peer, strikes = *n, "{why}");
+        if *n >= self.max_strikes {
+            warn!(peer = %peer, "banning a peer that keeps sending invalid messages");
+            self.banned.insert(peer);
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Blocks exactly `peers` by configuration (disconnecting them), and lets the peers no
+    /// longer listed back in unless they were banned for misbehaving.
+    pub fn set_blocked(&mut self, peers: Vec<PeerId>) {
+        let peers: HashSet<PeerId> = peers.into_iter().collect();
+        for p in self.config_blocked.difference(&peers) {
+            if !self.banned.contains(p) {
+                info!(peer = %p, "unblocking a peer");
+                self.swarm.behaviour_mut().blocked.unblock_peer(*p);
+            }
+        }
+        for p in peers.difference(&self.config_blocked) {
+            info!(peer = %p, "blocking a peer");
+            self.swarm.behaviour_mut().blocked.block_peer(*p);
+        }
+        self.config_blocked = peers;
+        // Peers let back in are dialed now rather than at the next redial tick.
+        self.redial();
+    }
+
+    /// Dials the configured peers that are not connected.
+    pub fn redial(&mut self) {
+        for addr in self.dial.clone() {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            if peer.is_some_and(|p| !self.swarm.is_connected(&p) && p != self.peer_id) {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    debug!("dialing {addr}: {e}");
+                }
+            }
+        }
+    }
+
+    pub fn connected_peers(&self) -> usize {
+        self.swarm.connected_peers().count()
+    }
+}
