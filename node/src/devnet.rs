@@ -471,6 +471,10 @@ impl LocalNet {
         for n in &self.nodes {
             let log = std::fs::read_to_string(n.home.join("log")).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
+            eprintln!("---- {} (warnings) ----", n.name);
+            for l in lines.iter().filter(|l| l.contains("WARN")).take(40) {
+                eprintln!("{l}");
+            }
             eprintln!("---- {} (last lines) ----", n.name);
             for l in &lines[lines.len().saturating_sub(30)..] {
                 eprintln!("{l}");

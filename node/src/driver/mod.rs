@@ -485,7 +485,15 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     fn start_height(&mut self, now: Millis, out: &mut Vec<Action<P, B>>) {
         self.phase = Phase::Running;
         let wal = std::mem::take(&mut self.own);
-        debug!(height = %self.height, restored = wal.len(), "starting height");
+        debug!(
+            height = %self.height,
+            restored = wal.len(),
+            txs = self.txs_waiting,
+            evidence = self.evidence.len(),
+            rounds = self.rounds_pending,
+            seen = self.height_seen,
+            "starting height"
+        );
         // The core replays what it buffered for this height.
         let input = Input::StartHeight {
             height: self.height,
