@@ -1,5 +1,6 @@
 //! `acta-testnet chaos`: faults injected into a local 4-validator network while a client
-//! submits transactions and records which were acknowledged as committed. After the faults
+//! submits transactions and records which were acknowledged as committed (and, with a
+//! rate, a second client keeps a load of transactions coming). After the faults
 //! stop, the scenario checks that the network decides again within [`RECOVERY`], that
 //! every node holds the same blocks and state roots, and that every acknowledged
 //! transaction is in every node's ledger.
@@ -11,7 +12,7 @@
 use std::{
     path::Path,
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::{Duration, Instant},
@@ -78,6 +79,9 @@ pub struct Report {
     pub acknowledged: usize,
     /// Submissions that were not acknowledged (refused, timed out, node down).
     pub unacknowledged: usize,
+    /// Of the background load (`rate`): transactions sent, and those a mempool admitted.
+    pub load_sent: u64,
+    pub load_admitted: u64,
     /// Blocks all nodes agree on at the end.
     pub height: u64,
     /// From the end of the faults to every node deciding new blocks.
@@ -165,6 +169,96 @@ impl Drop for Client {
     }
 }
 
+/// A client that sends `rate` transactions a second (DID creations by new keys) in
+/// batches of a tenth of a second through the nodes' `POST /txs/batch` in turn, and counts
+/// those sent and admitted. It loads the network; what it sends is not tracked further.
+struct Load {
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    admitted: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(apis: Vec<String>, chain: ChainId, rate: u32) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let admitted = Arc::new(AtomicU64::new(0));
+        let (s, n, a) = (stop.clone(), sent.clone(), admitted.clone());
+        let thread = std::thread::spawn(move || {
+            let per_batch = rate.div_ceil(10).max(1);
+            let started = Instant::now();
+            let mut index = 0u32;
+            let mut batches = 0u32;
+            while !s.load(Ordering::Relaxed) {
+                let txs: Vec<String> = (0..per_batch)
+                    .map(|k| {
+                        let key = testing::key(0xe1, index + k);
+                        let call = Call::Identity(IdentityCall::CreateDid {
+                            next_key_hash: None,
+                        });
+                        hex::encode(Transaction::sign(&key, chain.clone(), 0, call).encode())
+                    })
+                    .collect();
+                index += per_batch;
+                let body = serde_json::json!({ "txs": txs }).to_string();
+                let api = &apis[batches as usize % apis.len()];
+                if let Ok(r) = http(
+                    api,
+                    "POST",
+                    "/txs/batch",
+                    Some(body.as_bytes()),
+                    Duration::from_secs(10),
+                ) {
+                    let accepted = r.json()["accepted"].as_u64().unwrap_or(0);
+                    a.fetch_add(accepted, Ordering::Relaxed);
+                }
+                n.fetch_add(u64::from(per_batch), Ordering::Relaxed);
+                batches += 1;
+                // Keep to the schedule: batch b is due at b tenths of a second.
+                let due = started + Duration::from_millis(100) * batches;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        });
+        Load {
+            started: Instant::now(),
+            stop,
+            sent,
+            admitted,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the load and returns how many transactions it sent and how many were
+    /// admitted, and says so with the rate achieved.
+    fn finish(mut self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let (sent, admitted) = (
+            self.sent.load(Ordering::Relaxed),
+            self.admitted.load(Ordering::Relaxed),
+        );
+        let secs = self.started.elapsed().as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let rate = sent as f64 / secs.max(0.001);
+        acta_node::outln!(
+            "   load: {sent} transactions sent in {secs:.1} s ({rate:.0}/s), {admitted} admitted"
+        );
+        (sent, admitted)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Waits until the nodes `which` pass the highest height any of them reports by `blocks`.
 fn progress(net: &LocalNet, which: &[usize], blocks: u64) -> Result<()> {
     let h = which.iter().map(|&i| net.height(i)).max().unwrap_or(0);
@@ -189,7 +283,9 @@ fn can_misbehave(actad: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
+/// Runs one scenario with `cycles` faults in `dir`; with `rate` above zero, a background
+/// load of that many transactions a second runs through the faults too.
+pub fn run(dir: &Path, scenario: Scenario, cycles: u32, rate: u32) -> Result<Report> {
     let chain = "acta-chaos";
     // One Byzantine validator is the most four tolerate.
     let cycles = if scenario == Scenario::Equivocate {
@@ -214,9 +310,12 @@ pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
         dir.display()
     );
     let apis: Vec<String> = net.nodes.iter().map(|n| n.rpc.clone()).collect();
-    let client = Client::start(apis, ChainId::new(chain)?, 0xe0);
+    let chain_id = ChainId::new(chain)?;
+    let load = (rate > 0).then(|| Load::start(apis.clone(), chain_id.clone(), rate));
+    let client = Client::start(apis, chain_id, 0xe0);
     let result = faults(&mut net, scenario, cycles);
     let (acked, unacked) = client.finish();
+    let (load_sent, load_admitted) = load.map_or((0, 0), Load::finish);
     if let Err(e) = result {
         net.dump_logs();
         return Err(e);
@@ -235,6 +334,8 @@ pub fn run(dir: &Path, scenario: Scenario, cycles: u32) -> Result<Report> {
                 cycles,
                 acknowledged: acked.len(),
                 unacknowledged: unacked,
+                load_sent,
+                load_admitted,
                 height,
                 recovery,
             })

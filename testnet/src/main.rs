@@ -133,6 +133,10 @@ enum Command {
         /// success).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Also keep this many transactions a second coming (DID creations through
+        /// `POST /txs/batch`, spread over the nodes) through the faults; 0 for none.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20_000))]
+        rate: u32,
     },
 }
 
@@ -290,7 +294,8 @@ fn main() -> ExitCode {
             scenario,
             cycles,
             dir,
-        } => chaos(scenario, cycles, dir),
+            rate,
+        } => chaos(scenario, cycles, dir, rate),
         Command::Init {
             validators,
             chain_id,
@@ -424,7 +429,12 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
 }
 
-fn chaos(scenario: ScenarioArg, cycles: u32, dir: Option<std::path::PathBuf>) -> ExitCode {
+fn chaos(
+    scenario: ScenarioArg,
+    cycles: u32,
+    dir: Option<std::path::PathBuf>,
+    rate: u32,
+) -> ExitCode {
     use acta_testnet::chaos::{self, Scenario};
     let scenarios: Vec<Scenario> = match scenario {
         ScenarioArg::Kill => vec![Scenario::Kill],
@@ -440,7 +450,7 @@ fn chaos(scenario: ScenarioArg, cycles: u32, dir: Option<std::path::PathBuf>) ->
     let mut failed = false;
     for s in scenarios {
         let home = base.join(s.name());
-        match chaos::run(&home, s, cycles) {
+        match chaos::run(&home, s, cycles, rate) {
             Ok(r) => acta_node::outln!(
                 "   {}: {} faults, {} acknowledged and {} unacknowledged submissions, {} blocks, recovery {:.1} s",
                 r.scenario.name(),
