@@ -691,16 +691,19 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         let current = self.round().map_or(0, |r| r.0);
         let near = p.round.0 <= current.saturating_add(self.config.consensus.future_rounds_max);
         if p.height == self.height.next() {
-            // Its proposer cannot be checked before the next height's schedule is known:
-            // kept if signed by a current validator, within the same bounds.
+            // The next height's schedule is known once this height is stored; until then
+            // the proposer is checked against the schedule it has if the validator set
+            // does not change (it almost never does; if it does, the block is dropped when
+            // the height starts and fetched as a late one would be). One block a round,
+            // the first seen, as the core keeps one proposal a round.
             let early = p.round.0 <= self.config.consensus.future_rounds_max
+                && self.early.len() < CANDIDATES_MAX
+                && !self.early.iter().any(|e| e.round == p.round)
                 && self
                     .schedule
-                    .validators()
-                    .index_of(&proposal.proposer)
-                    .is_some()
-                && self.early.len() < CANDIDATES_MAX
-                && !self.early.iter().any(|e| e.block == hash);
+                    .next_height(self.schedule.validators().clone())
+                    .proposer_key(p.round.0)
+                    == proposal.proposer;
             if early {
                 self.early.push(Early {
                     proposer: proposal.proposer,
