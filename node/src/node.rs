@@ -55,7 +55,8 @@ use crate::{
     metrics::Metrics,
     p2p::{
         protocol::{
-            Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, SYNC_BLOCKS_MAX, TX_BATCH_MAX,
+            Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, PENDING_TXS_MAX, SYNC_BLOCKS_MAX,
+            TX_BATCH_MAX,
         },
         P2p, P2pEvent, PeerId, Received, Reply, RequestId, Verdict,
     },
@@ -208,6 +209,8 @@ enum Origin {
     Api(Option<oneshot::Sender<Result<Hash, AddError>>>),
     ApiBatch(oneshot::Sender<Vec<Result<Hash, AddError>>>),
     Gossip(Received),
+    /// A peer's pending transactions, asked for when it connected.
+    Pulled(PeerId),
 }
 
 /// A batch of transactions checked off the loop.
@@ -1083,6 +1086,13 @@ impl Node {
                     self.drive(Event::SyncFailed { id })?;
                 }
             }
+            P2pEvent::Connected(peer) => {
+                // What was gossiped while this node or that peer was away: the peer's
+                // pending transactions (without blocks, as when no quorum is up without
+                // this node, nothing else would bring them).
+                let max = PENDING_TXS_MAX;
+                self.p2p.request(&peer, SyncRequest::PendingTxs { max });
+            }
             P2pEvent::Disconnected(peer) => {
                 self.sync_allowance.remove(&peer);
                 self.drive(Event::PeerGone(peer))?;
@@ -1230,6 +1240,17 @@ impl Node {
                     Verdict::Ignore
                 };
                 self.p2p.judge(received, verdict, "forged transactions");
+            }
+            Origin::Pulled(peer) => {
+                let results = self.admit(checked);
+                if results.iter().any(|r| {
+                    matches!(
+                        r,
+                        Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
+                    )
+                }) {
+                    self.p2p.strike(peer, "forged pending transactions");
+                }
             }
             Origin::Api(reply) => {
                 let results = self.submit(checked);
@@ -1389,6 +1410,12 @@ impl Node {
         // An answer to a request the driver no longer waits for (or that is not its own)
         // still applies; id 0 is never the driver's.
         let id = self.sync_requests.remove(&request).unwrap_or(0);
+        if let SyncResponse::PendingTxs(txs) = response {
+            if self.verifying.len() < VERIFY_JOBS_MAX {
+                self.verify(txs, Origin::Pulled(peer));
+            }
+            return Ok(());
+        }
         let SyncResponse::Blocks(blocks) = response else {
             // Busy or failing: asked again later, of this peer or another.
             return self.drive(Event::SyncFailed { id });
@@ -1421,6 +1448,12 @@ impl Node {
     fn serve_sync(&mut self, request: SyncRequest, reply: Reply) {
         /// Sync answers computed at once.
         const SYNC_SERVES_MAX: usize = 4;
+        if let SyncRequest::PendingTxs { max } = request {
+            // From the mempool, on this loop: a copy of at most a gossip message's worth.
+            let max = max.min(PENDING_TXS_MAX) as usize;
+            let txs = self.mempool.reap(max, self.config.p2p.max_message_bytes);
+            return self.p2p.respond(reply, SyncResponse::PendingTxs(txs));
+        }
         if self.serving >= SYNC_SERVES_MAX {
             let busy = SyncResponse::Unavailable("busy serving other sync requests".into());
             return self.p2p.respond(reply, busy);
@@ -1445,6 +1478,9 @@ impl Node {
                         Ok(chunk) => SyncResponse::SnapshotChunk(chunk),
                         Err(e) => SyncResponse::Unavailable(e.to_string()),
                     }
+                }
+                SyncRequest::PendingTxs { .. } => {
+                    SyncResponse::Unavailable("pending transactions are served apart".into())
                 }
                 SyncRequest::Blocks { from, count } => {
                     match blocks_for_sync(&store, from, count, max_bytes) {

@@ -122,6 +122,10 @@ fn sync_samples() -> Vec<Vec<u8>> {
             count: 16,
         })),
         frame(encode(&SyncResponse::Blocks(vec![]))),
+        frame(encode(&SyncRequest::PendingTxs { max: 4096 })),
+        frame(encode(&SyncResponse::PendingTxs(vec![
+            acta_ledger::testing::create_did_tx(&acta_ledger::testing::chain_id(), 1, 0),
+        ]))),
     ]
 }
 

@@ -460,3 +460,51 @@ fn garbage_peer(net: &Net) -> bool {
         }
     })
 }
+
+/// A validator that comes back gets the transactions gossiped while it was away: it asks
+/// each peer it connects to for its pending ones. Here no block can be decided until it is
+/// back, so nothing else would bring them.
+#[test]
+fn a_returning_validator_gets_the_pending_transactions_it_missed() {
+    let mut net = Net::new(4);
+    net.start_all();
+    let (code, v) = net.submit(0, &did_tx(500));
+    assert_eq!(code, 200, "{v}");
+    net.wait_height(&[0, 1, 2, 3], 1, WAIT);
+    // Two of four stopped: nothing can be decided.
+    net.stop(2);
+    net.stop(3);
+    let (code, v) = net.submit(0, &did_tx(501));
+    assert_eq!(code, 200, "{v}");
+    net.start(2);
+    // Node 2 admits the transaction into its mempool (its counters start from nothing at
+    // restart). Blocks carry transactions past the mempool, so only the others' pending
+    // transactions can have given it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = acta_node::devnet::http(
+            &net.nodes[2].rpc,
+            "GET",
+            "/metrics",
+            None,
+            Duration::from_secs(5),
+        )
+        .map(|a| String::from_utf8_lossy(&a.body).into_owned())
+        .unwrap_or_default();
+        let accepted = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("acta_mempool_accepted_total "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if accepted >= 1 {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            net.dump_logs();
+            panic!("node 2 never got the pending transaction; its metrics:\n{metrics}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    net.start(3);
+    net.wait_nonce(&[0, 1, 2, 3], &testing::key(0xb7, 501).public(), 1);
+}

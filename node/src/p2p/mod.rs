@@ -81,6 +81,8 @@ pub enum P2pEvent {
     },
     /// One of this node's requests failed without an answer.
     SyncFailed { id: RequestId },
+    /// An admitted peer connected (its first connection).
+    Connected(PeerId),
     /// A peer's last connection closed.
     Disconnected(PeerId),
 }
@@ -237,12 +239,17 @@ impl P2p {
                 }
                 _ => None,
             },
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
                 debug!(peer = %peer_id, "connected");
                 if !self.validator_peers.contains(&peer_id) && !self.allow_observers {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return None;
                 }
-                None
+                (num_established.get() == 1).then_some(P2pEvent::Connected(peer_id))
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
                 Some(P2pEvent::Disconnected(peer_id))
@@ -308,12 +315,12 @@ impl P2p {
 
     /// Asks `peer` for blocks `from..from + count` with their commits.
     pub fn request_blocks(&mut self, peer: &PeerId, from: Height, count: u32) -> RequestId {
-        RequestId(
-            self.swarm
-                .behaviour_mut()
-                .sync
-                .send_request(peer, SyncRequest::Blocks { from, count }),
-        )
+        self.request(peer, SyncRequest::Blocks { from, count })
+    }
+
+    /// Sends `peer` a sync request.
+    pub fn request(&mut self, peer: &PeerId, request: SyncRequest) -> RequestId {
+        RequestId(self.swarm.behaviour_mut().sync.send_request(peer, request))
     }
 
     /// Answers a peer's sync request (nothing happens if the peer is gone).

@@ -102,7 +102,13 @@ pub enum SyncRequest {
     /// The chunk of the state at `height` whose keys follow `after` (from the first key
     /// with `None`).
     SnapshotChunk { height: Height, after: Option<Hash> },
+    /// The peer's pending transactions, oldest first, at most `max` (asked by a node that
+    /// connects, which missed what was gossiped while it was away).
+    PendingTxs { max: u32 },
 }
+
+/// The most pending transactions one answer carries.
+pub const PENDING_TXS_MAX: u32 = 4096;
 
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
 pub enum SyncResponse {
@@ -113,6 +119,8 @@ pub enum SyncResponse {
     SnapshotChunk(Option<Chunk>),
     /// The peer cannot answer (no snapshot, a pruned height): why.
     Unavailable(String),
+    /// Pending transactions, oldest first.
+    PendingTxs(Vec<Transaction>),
 }
 
 /// The largest sync response: a responder stops adding blocks once it has passed four
