@@ -410,15 +410,18 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
                             &mut out,
                         );
                     }
-                    self.run_core(
-                        now,
-                        Input::ProposeBlock {
-                            height,
-                            round,
-                            block,
-                        },
-                        &mut out,
-                    );
+                    // Unless that check decided the height.
+                    if self.phase == Phase::Running {
+                        self.run_core(
+                            now,
+                            Input::ProposeBlock {
+                                height,
+                                round,
+                                block,
+                            },
+                            &mut out,
+                        );
+                    }
                 }
             }
             Event::Checked {
