@@ -20,12 +20,6 @@ use acta_ledger::{
     Hash, Height,
 };
 use anyhow::{anyhow, bail, Context, Result};
-use futures::StreamExt;
-use libp2p::{
-    request_response::{self, OutboundRequestId},
-    swarm::SwarmEvent,
-    Multiaddr, PeerId, Swarm,
-};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
@@ -33,7 +27,11 @@ use crate::{
     config::{Config, Home},
     genesis::{ChainSpec, Genesis},
     keys,
-    p2p::protocol::{self, Behaviour, BehaviourEvent, SyncRequest, SyncResponse},
+    p2p::{
+        asker::Asker,
+        protocol::{SyncRequest, SyncResponse},
+        PeerId,
+    },
     snapshot::{self, Restoring},
 };
 
@@ -54,25 +52,14 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
         bail!("state sync needs peers to ask: the config file's p2p.peers is empty");
     }
     let node_key = keys::load_node_key(&home.node_key())?;
-    // Observers admitted on this side: it only dials out, and only to ask.
-    let mut swarm = protocol::swarm(node_key, config.p2p.max_message_bytes, true)?;
-    for (i, p) in config.p2p.peers.iter().enumerate() {
-        let addr: Multiaddr = p
-            .parse()
-            .map_err(|e| anyhow!("config file: field p2p.peers[{i}]: {e}"))?;
-        if let Err(e) = swarm.dial(addr) {
-            warn!("dialling {p}: {e}");
-        }
-    }
     let mut client = Client {
-        swarm,
-        deadline: Instant::now() + timeout,
+        net: Asker::dial(node_key, &config.p2p, Instant::now() + timeout)?,
     };
     let started = Instant::now();
     let mut dropped = HashSet::new();
     let mut last_error = String::from("no peer connected");
     loop {
-        if Instant::now() >= client.deadline {
+        if Instant::now() >= client.net.deadline() {
             bail!(
                 "state sync found no snapshot that verifies within {} s ({last_error}); the peers must run, hold a cosigned checkpoint within their kept state, and admit this node (a genesis validator, or p2p.allow_observers = true on their side)",
                 timeout.as_secs()
@@ -116,54 +103,18 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
     }
 }
 
-/// Requests over a swarm that does nothing else, each bounded by the deadline.
+/// State sync's side of the network: requests only, each bounded by the deadline.
 struct Client {
-    swarm: Swarm<Behaviour>,
-    deadline: Instant,
+    net: Asker,
 }
 
 impl Client {
-    /// Drives the swarm for `time` (or to the deadline).
     async fn wait(&mut self, time: Duration) {
-        let until = (Instant::now() + time).min(self.deadline);
-        while let Ok(event) =
-            tokio::time::timeout_at(until.into(), self.swarm.select_next_some()).await
-        {
-            self.ignore(event);
-        }
-    }
-
-    /// Answers nothing while syncing: requests from peers are dropped.
-    fn ignore(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        if let SwarmEvent::ConnectionEstablished { peer_id, .. } = event {
-            debug!(peer = %peer_id, "connected");
-        }
+        self.net.wait(time).await;
     }
 
     async fn request(&mut self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse> {
-        let id: OutboundRequestId = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        loop {
-            let event =
-                tokio::time::timeout_at(self.deadline.into(), self.swarm.select_next_some())
-                    .await
-                    .map_err(|_| anyhow!("timed out waiting for {peer}"))?;
-            match event {
-                SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
-                    message:
-                        request_response::Message::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                })) if request_id == id => return Ok(response),
-                SwarmEvent::Behaviour(BehaviourEvent::Sync(
-                    request_response::Event::OutboundFailure {
-                        request_id, error, ..
-                    },
-                )) if request_id == id => bail!("asking {peer}: {error}"),
-                other => self.ignore(other),
-            }
-        }
+        self.net.request(peer, request).await
     }
 
     /// The verified manifests of the connected peers (waiting a little for connections),
@@ -173,14 +124,14 @@ impl Client {
         spec: &ChainSpec,
         dropped: &HashSet<PeerId>,
     ) -> Vec<(PeerId, acta_ledger::snapshot::Verified)> {
-        if self.swarm.connected_peers().next().is_none() {
+        if self.net.connected_peers().is_empty() {
             self.wait(Duration::from_secs(1)).await;
         }
         let peers: Vec<PeerId> = self
-            .swarm
+            .net
             .connected_peers()
+            .into_iter()
             .filter(|p| !dropped.contains(p))
-            .copied()
             .collect();
         let mut offers = Vec::new();
         for peer in peers {

@@ -1,11 +1,13 @@
 //! The node's peer-to-peer side, and the only part of the node's loop that knows libp2p.
 //!
 //! [`protocol`] holds what goes on the wire (gossip envelopes, transaction batches, sync
-//! requests and their codec) and the libp2p behaviour. [`P2p`] owns the swarm and gives the
+//! requests and their codec) and the libp2p behaviour; [`asker::Asker`] is the request-only
+//! swarm state sync uses before the node starts. [`P2p`] owns the swarm and gives the
 //! node's actor what it needs in its own terms: [`P2pEvent`]s in, and calls out to publish
 //! gossip, judge a peer's message, strike and ban peers, block peers by configuration,
 //! redial, ask for blocks and answer sync requests.
 
+pub mod asker;
 pub mod protocol;
 
 use std::collections::{HashMap, HashSet};
