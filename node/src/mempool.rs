@@ -172,19 +172,27 @@ pub fn check_batch(
             })
         })
         .collect();
-    let known = |c: &Checked| verified.is_some_and(|v| v.contains(&c.id));
+    // Looked up once per transaction.
+    let known: Vec<bool> = sized
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .is_ok_and(|c| verified.is_some_and(|v| v.contains(&c.id)))
+        })
+        .collect();
     let to_verify: Vec<&Transaction> = sized
         .iter()
-        .filter_map(|c| c.as_ref().ok())
-        .filter(|c| !known(c))
+        .zip(&known)
+        .filter_map(|(c, known)| c.as_ref().ok().filter(|_| !known))
         .map(|c| &c.tx)
         .collect();
     let mut verdicts = Transaction::verify_batch(&to_verify, chain_id).into_iter();
     let checked: Vec<Result<Checked, AddError>> = sized
         .into_iter()
-        .map(|c| {
+        .zip(known)
+        .map(|(c, known)| {
             let c = c?;
-            if known(&c) {
+            if known {
                 return Ok(c);
             }
             match verdicts.next() {

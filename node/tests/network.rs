@@ -489,7 +489,7 @@ fn a_returning_validator_gets_the_pending_transactions_it_missed() {
             None,
             Duration::from_secs(5),
         )
-        .map(|a| String::from_utf8_lossy(&a.body).into_owned())
+        .map(|a| a.text())
         .unwrap_or_default();
         let accepted = metrics
             .lines()

@@ -343,11 +343,6 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         self.candidates.get(block).map(|c| &c.body)
     }
 
-    /// The pieces of evidence waiting for a block.
-    pub fn evidence(&self) -> &[Evidence] {
-        &self.evidence
-    }
-
     /// When the driver next needs an [`Event::Tick`], if ever.
     pub fn next_deadline(&self) -> Option<Millis> {
         let timer = self.timers.next();
@@ -396,32 +391,15 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
                             verdict: Verdict::Valid,
                         },
                     );
-                    // The core may have asked for this block already (its own proposal
-                    // of it came back from the WAL before the block was rebuilt).
-                    if self.awaiting_check.remove(&block) {
-                        let valid = true;
-                        self.run_core(
-                            now,
-                            Input::BlockChecked {
-                                height,
-                                block,
-                                valid,
-                            },
-                            &mut out,
-                        );
-                    }
-                    // Unless that check decided the height.
-                    if self.phase == Phase::Running {
-                        self.run_core(
-                            now,
-                            Input::ProposeBlock {
-                                height,
-                                round,
-                                block,
-                            },
-                            &mut out,
-                        );
-                    }
+                    self.run_core(
+                        now,
+                        Input::ProposeBlock {
+                            height,
+                            round,
+                            block,
+                        },
+                        &mut out,
+                    );
                 }
             }
             Event::Checked {

@@ -292,26 +292,27 @@ impl P2p {
             nonce: self.nonce,
             body,
         });
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.consensus_topic.clone(), bytes)
-        {
-            debug!("publish: {e}");
-        }
+        let topic = self.consensus_topic.clone();
+        self.publish_on(topic, bytes);
     }
 
     /// Sends a batch of transactions on the transactions topic.
     pub fn publish_txs(&mut self, txs: Vec<Transaction>) {
         let bytes = acta_ledger::codec::encode(&TxBatch(txs));
+        let topic = self.txs_topic.clone();
+        self.publish_on(topic, bytes);
+    }
+
+    /// Publishes on a topic; a failure (no peer subscribed yet, a duplicate) is only logged:
+    /// re-sends and peers' requests make up for a lost message.
+    fn publish_on(&mut self, topic: IdentTopic, bytes: Vec<u8>) {
         if let Err(e) = self
             .swarm
             .behaviour_mut()
             .gossipsub
-            .publish(self.txs_topic.clone(), bytes)
+            .publish(topic.clone(), bytes)
         {
-            debug!("publishing transactions: {e}");
+            debug!(topic = %topic, "publishing: {e}");
         }
     }
 

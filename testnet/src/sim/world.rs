@@ -484,19 +484,28 @@ impl World<'_> {
                 .keys()
                 .next_back()
                 .map_or(Height(1), |h| h.next());
-            let restored = self.nodes[node]
+            let restored: Vec<Message> = self.nodes[node]
                 .wal
                 .iter()
                 .filter(|m| m.height() == height)
                 .cloned()
+                .collect();
+            // As the node keeps the block of its own proposal beside the WAL record, the
+            // restarted driver gets it back (here a block is its hash).
+            let me = self.nodes[node].public;
+            let blocks = restored
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Proposal(p) if p.proposer == me => Some((p.proposal.block, ())),
+                    _ => None,
+                })
                 .collect();
             let resume = Resume {
                 height,
                 schedule: self.schedule_at(height),
                 restored,
                 rounds_pending: false,
-                // The simulated application keeps no block bodies: a block is its hash.
-                blocks: Vec::new(),
+                blocks,
             };
             let key = Keypair::from_seed(self.nodes[node].key.seed());
             drivers.push(Driver::new(
