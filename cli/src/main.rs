@@ -62,6 +62,11 @@ struct Cli {
     /// mempool took it (not for `attest submit`, which needs each batch committed).
     #[arg(long, global = true)]
     no_wait: bool,
+    /// How long a signed transaction may wait for its block, in minutes. Past that its
+    /// bytes are dead: a transaction a node refused cannot be sent again later by anyone.
+    /// Nodes take at most 60 by default.
+    #[arg(long, global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    valid_minutes: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -435,6 +440,7 @@ fn run(cli: Cli) -> Result<()> {
         keystore_flag: cli.keystore,
         output: cli.output,
         no_wait: cli.no_wait,
+        valid_minutes: cli.valid_minutes,
     };
     match cli.command {
         Command::Keys { command } => keys(&ctx.keystore()?, command, ctx.output),

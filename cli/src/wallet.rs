@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use acta_ledger::{Call, Did, Keypair, Transaction};
+use acta_ledger::{Call, Did, Keypair, Timestamp, Transaction};
 use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
@@ -23,6 +23,8 @@ pub struct Ctx {
     pub output: Output,
     /// Submit without waiting for the block.
     pub no_wait: bool,
+    /// How long a signed transaction stays valid (`--valid-minutes`).
+    pub valid_minutes: u64,
 }
 
 impl Ctx {
@@ -90,7 +92,11 @@ impl Ctx {
         let mode = if self.no_wait { "sync" } else { "commit" };
         let attempt = |call: Call| -> (String, Result<Value>) {
             let tx = match node.nonce(&key.public()) {
-                Ok(nonce) => Transaction::sign(key, chain.clone(), nonce, call),
+                Ok(nonce) => {
+                    let valid_until =
+                        Timestamp::now().plus_ms(self.valid_minutes.saturating_mul(60_000));
+                    Transaction::sign(key, chain.clone(), nonce, valid_until, call)
+                }
                 Err(e) => return (String::new(), Err(e)),
             };
             let id = tx.id().to_hex();
@@ -168,9 +174,7 @@ fn explain(e: anyhow::Error, id: &str) -> anyhow::Error {
 
 /// Milliseconds since the Unix epoch now.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    Timestamp::now().0
 }
 
 /// A time given as Unix milliseconds, a date (`2027-01-31`, midnight UTC) or an RFC 3339

@@ -802,13 +802,15 @@ fn python_client(net: &LocalNet, dir: &Path) {
     }
     code.push_str(
         r#"
-import json, os, sys, urllib.request
+import json, os, sys, time, urllib.request
 node = sys.argv[1]
 status = json.load(urllib.request.urlopen(node + "/status"))
 seed = os.urandom(32)
 secret = Ed25519PrivateKey.from_private_bytes(seed)
 signer = secret.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-tx, tx_id = build_tx(secret.sign, signer, status["chain_id"], 0, call_create_did())
+valid_until = int(time.time() * 1000) + 10 * 60 * 1000     # ten minutes from now
+tx, tx_id = build_tx(secret.sign, signer, status["chain_id"], 0, valid_until,
+                     call_create_did())
 request = urllib.request.Request(node + "/txs?mode=commit",
     data=json.dumps({"tx": tx.hex()}).encode(),
     headers={"Content-Type": "application/json"})

@@ -2,11 +2,13 @@
 //!
 //! First the block's evidence and the budget rounds that close at its height; then, for
 //! every transaction, in order: the signature and chain id (checked for the whole block
-//! in one batch), then the signer's nonce (exactly the next one), then the call.
+//! in one batch), then its time limit (`valid_until` not before the block's time), then
+//! the signer's nonce (exactly the next one), then the call.
 //!
 //! A transaction is final once it is in a block. A block may only hold transactions whose
-//! signature holds and whose nonce is their signer's next one; otherwise the block itself
-//! is invalid ([`ExecError::InvalidTx`]) and validators prevote nil. Each included
+//! signature holds, whose time limit has not passed and whose nonce is their signer's next
+//! one; otherwise the block itself is invalid ([`ExecError::InvalidTx`]) and validators
+//! prevote nil. Each included
 //! transaction uses up its nonce whether its call is accepted or refused, so a refused
 //! transaction can never be replayed later, and an id is committed at most once in the
 //! chain's life. A refused call leaves the state exactly as it was, except for that nonce.
@@ -160,6 +162,12 @@ pub fn execute_block_with(
                 .expect("one verification result per unvouched transaction");
             signature.map_err(|e| invalid(e.to_string()))?;
         }
+        if !tx.is_live_at(ctx.time) {
+            return Err(invalid(format!(
+                "valid until {}, the block's time is {}",
+                tx.valid_until, ctx.time
+            )));
+        }
         let expected = next_nonce(&view, &tx.signer)?;
         if tx.nonce != expected {
             return Err(invalid(format!(
@@ -201,7 +209,7 @@ pub fn next_nonce(view: &StateView<'_>, key: &PublicKey) -> Result<u64, ExecErro
 }
 
 /// Runs the call of a transaction whose signature and nonce are checked.
-fn apply(
+pub(crate) fn apply(
     view: &mut StateView<'_>,
     ctx: &BlockContext,
     tx: &Transaction,

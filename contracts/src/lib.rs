@@ -14,6 +14,8 @@
 //! - [`budget`]: participatory budget rounds, proposals, ballots and the tally at close,
 //!   with the rules in [`tally`] (greedy and the Method of Equal Shares with Add1
 //!   completions, in exact arithmetic; also for `.pb` files off the ledger).
+//! - [`pending`]: what a mempool checks a call against: the latest state with the pool's
+//!   calls applied, so that a call the executor would refuse is refused on arrival.
 //! - [`staking`]: validator changes from the council (two heights later), and slashing and
 //!   jailing on verified equivocation evidence.
 //!
@@ -31,6 +33,7 @@ pub mod genesis;
 pub mod governance;
 pub mod identity;
 pub mod params;
+pub mod pending;
 pub mod sensor;
 pub mod staking;
 pub mod tally;

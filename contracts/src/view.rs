@@ -45,6 +45,30 @@ impl<'a> StateView<'a> {
         }
     }
 
+    /// A view of the state after `base_height` that goes on from `writes` (kept as if
+    /// earlier transactions of the block made them) and `read` (values already read from
+    /// the state after `base_height`): what [`StateView::into_parts`] gave back.
+    pub fn resume(
+        base: &'a dyn AuthenticatedState,
+        base_height: Height,
+        read: HashMap<Hash, Option<Vec<u8>>>,
+        writes: StateChanges,
+    ) -> Self {
+        StateView {
+            base,
+            base_height,
+            read: RefCell::new(read),
+            block: writes,
+            tx: StateChanges::new(),
+        }
+    }
+
+    /// The values read from the state and the writes kept so far (the current
+    /// transaction's are dropped), to [`StateView::resume`] later.
+    pub fn into_parts(self) -> (HashMap<Hash, Option<Vec<u8>>>, StateChanges) {
+        (self.read.into_inner(), self.block)
+    }
+
     pub fn get_raw(&self, key: &Hash) -> Result<Option<Vec<u8>>, ExecError> {
         if let Some(v) = self.tx.get(key) {
             return Ok(v.clone());

@@ -235,8 +235,13 @@ fn an_issuer_anchors_and_manages_credentials_of_its_kinds_only() {
         CredentialKind::Resident,
         Some("north"),
     );
-    forged =
-        acta_ledger::Transaction::sign(&alice, testing::chain_id(), c.nonce(&alice), forged.call);
+    forged = acta_ledger::Transaction::sign(
+        &alice,
+        testing::chain_id(),
+        c.nonce(&alice),
+        acta_ledger::testing::NO_EXPIRY,
+        forged.call,
+    );
     c.refused(forged, "unauthorized");
     // The real thing, once.
     c.accepted(issue(

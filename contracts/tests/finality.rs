@@ -199,6 +199,7 @@ fn a_block_with_a_bad_signature_or_a_foreign_chain_is_invalid() {
         &alice,
         acta_ledger::ChainId::new("acta-other").unwrap(),
         0,
+        acta_ledger::testing::NO_EXPIRY,
         call.clone(),
     );
     c.invalid(foreign);
@@ -360,4 +361,68 @@ fn parameters_are_checked_when_proposed_and_stored_with_their_height() {
         params::get(&view, &params::EVIDENCE_MAX_AGE).unwrap(),
         100_000
     );
+}
+
+/// A transaction's time limit is signed and binding: a block later than it may not hold it,
+/// so the bytes of a transaction that no block took (a pool refused it) die with it.
+#[test]
+fn a_block_after_a_transactions_time_limit_cannot_hold_it() {
+    let c = Chain::new();
+    let alice = common::user(1);
+    let call = Call::Identity(IdentityCall::CreateDid {
+        next_key_hash: None,
+    });
+    let time = c.ctx().time;
+    let sign = |valid_until: Timestamp| {
+        Transaction::sign(
+            &alice,
+            acta_ledger::testing::chain_id(),
+            0,
+            valid_until,
+            call.clone(),
+        )
+    };
+    c.invalid(sign(Timestamp(time.0 - 1)));
+    let mut c = c;
+    c.accepted(sign(time));
+}
+
+/// What a pool checks: each call against the state with the earlier pooled calls applied,
+/// as the next block would run them; a refusal leaves nothing behind.
+#[test]
+fn the_pending_state_judges_each_call_after_the_pooled_ones() {
+    use acta_contracts::pending::{CheckError, PendingState};
+
+    let c = Chain::new();
+    let council = council_keys();
+    let ctx = c.ctx();
+    let mut pending = PendingState::new(c.height());
+    let refusal = |r: Result<(), CheckError>| match r {
+        Err(CheckError::Refused { code, message }) => (code, message),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // An approval of a proposal that is not there yet is refused, and changes nothing.
+    let early = common::tx(&council[1], 0, approve(0, &slash_all()));
+    let (code, message) = refusal(pending.check(&c.state, &ctx, &early));
+    assert_eq!(code, RefusalCode::NotFound);
+    assert!(message.contains("proposal 0"), "{message}");
+    // Once the proposal waits in the pool, an approval of it sees it.
+    let proposal = common::tx(&council[0], 0, propose(slash_all()));
+    pending.check(&c.state, &ctx, &proposal).unwrap();
+    pending.check(&c.state, &ctx, &early).unwrap();
+    // Two accepted approvals carried the action out: a third one finds it done.
+    let late = common::tx(&council[2], 0, approve(0, &slash_all()));
+    assert!(matches!(
+        pending.check(&c.state, &ctx, &late),
+        Err(CheckError::Refused { .. })
+    ));
+    // The committed state is untouched; a fresh pending state starts from it.
+    assert_eq!(pending.base(), c.height());
+    let mut fresh = PendingState::new(c.height());
+    let (code, _) = refusal(fresh.check(&c.state, &ctx, &early));
+    assert_eq!(code, RefusalCode::NotFound);
+    // And the block the pool would build gives the same outcomes.
+    let receipts = c.execute(&[proposal, early, late], &[]).receipts;
+    assert!(receipts[0].is_accepted() && receipts[1].is_accepted());
+    assert!(!receipts[2].is_accepted());
 }

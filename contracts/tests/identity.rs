@@ -21,7 +21,13 @@ use common::{did_of, Chain};
 use proptest::prelude::*;
 
 fn signed(key: &Keypair, nonce: u64, call: IdentityCall) -> Transaction {
-    Transaction::sign(key, testing::chain_id(), nonce, Call::Identity(call))
+    Transaction::sign(
+        key,
+        testing::chain_id(),
+        nonce,
+        acta_ledger::testing::NO_EXPIRY,
+        Call::Identity(call),
+    )
 }
 
 /// `call` signed by `key` with its next nonce on `c`.
@@ -355,6 +361,7 @@ fn signature_chain_and_nonce_are_checked_before_anything_else() {
         &alice,
         other,
         0,
+        acta_ledger::testing::NO_EXPIRY,
         Call::Identity(IdentityCall::CreateDid {
             next_key_hash: None,
         }),

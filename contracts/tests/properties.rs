@@ -262,6 +262,7 @@ impl World {
                     actor,
                     ChainId::new("other-chain").unwrap(),
                     n,
+                    acta_ledger::testing::NO_EXPIRY,
                     Call::Identity(IdentityCall::CreateDid {
                         next_key_hash: None,
                     }),

@@ -30,7 +30,7 @@ impl Domain {
     /// The tag that starts the signed bytes of this kind of message.
     pub fn tag(self) -> &'static str {
         match self {
-            Domain::Transaction => "acta/tx/v1",
+            Domain::Transaction => "acta/tx/v2",
             Domain::Proposal => "acta/proposal/v1",
             Domain::Prevote => "acta/prevote/v1",
             Domain::Precommit => "acta/precommit/v1",

@@ -63,12 +63,21 @@ pub fn commit(
     Commit::from_votes(height, Round(0), block, set, &votes).expect("fixture votes are valid")
 }
 
+/// The `valid_until` of a transaction that never expires, for tests.
+pub const NO_EXPIRY: Timestamp = Timestamp(u64::MAX);
+
+/// The `valid_until` of a transaction sent to a running node: the wallets' default
+/// lifetime from now.
+pub fn valid_until_soon() -> Timestamp {
+    Timestamp::now().plus_ms(crate::tx::TX_LIFETIME_DEFAULT_MS)
+}
+
 /// A transaction creating the DID of user `index`.
 pub fn create_did_tx(chain: &ChainId, index: u32, nonce: u64) -> Transaction {
     let call = Call::Identity(IdentityCall::CreateDid {
         next_key_hash: None,
     });
-    Transaction::sign(&key(0xb0, index), chain.clone(), nonce, call)
+    Transaction::sign(&key(0xb0, index), chain.clone(), nonce, NO_EXPIRY, call)
 }
 
 /// An attestation by device `index` of its `sequence`-th batch.
@@ -89,6 +98,7 @@ pub fn attest_tx(chain: &ChainId, index: u32, sequence: u64) -> Transaction {
         &device,
         chain.clone(),
         sequence,
+        NO_EXPIRY,
         Call::Sensor(SensorCall::Attest(batch)),
     )
 }

@@ -1,7 +1,7 @@
 //! Transactions and the calls they carry.
 //!
-//! A transaction is signed by its `signer` over `borsh(("acta/tx/v1", chain_id, (signer,
-//! nonce, call)))`. Its id is the SHA-256 of its whole borsh encoding, signature included.
+//! A transaction is signed by its `signer` over `borsh(("acta/tx/v2", chain_id, (signer,
+//! nonce, valid_until, call)))`. Its id is the SHA-256 of its whole borsh encoding, signature included.
 //! A third party cannot turn a valid signature into another valid one (signatures as
 //! verified here are not malleable), so a signed transaction keeps its id; its signer could
 //! sign the same call again, and the nonce check lets at most one such copy execute.
@@ -221,25 +221,44 @@ pub struct AttestationBatch {
     pub raw_batch_hash: Hash,
 }
 
+/// How long a transaction signed by Acta's wallets stays valid unless told otherwise: 10
+/// minutes (nodes' pools take at most an hour by default).
+pub const TX_LIFETIME_DEFAULT_MS: u64 = 10 * 60 * 1_000;
+
 /// A signed transaction.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Transaction {
     pub chain_id: ChainId,
     pub signer: PublicKey,
     pub nonce: u64,
+    /// The latest block time at which the transaction may be in a block. Past it, the
+    /// signed bytes are dead: a transaction refused before any block held it (by a
+    /// mempool, which leaves its nonce unused) cannot be brought back later.
+    pub valid_until: Timestamp,
     pub call: Call,
     pub signature: Signature,
 }
 
 impl Transaction {
-    /// Builds and signs a transaction.
-    pub fn sign(key: &Keypair, chain_id: ChainId, nonce: u64, call: Call) -> Transaction {
+    /// Builds and signs a transaction that may be in a block up to the time `valid_until`.
+    pub fn sign(
+        key: &Keypair,
+        chain_id: ChainId,
+        nonce: u64,
+        valid_until: Timestamp,
+        call: Call,
+    ) -> Transaction {
         let signer = key.public();
-        let signature = key.sign(Domain::Transaction, &chain_id, &(signer, nonce, &call));
+        let signature = key.sign(
+            Domain::Transaction,
+            &chain_id,
+            &(signer, nonce, valid_until, &call),
+        );
         Transaction {
             chain_id,
             signer,
             nonce,
+            valid_until,
             call,
             signature,
         }
@@ -250,8 +269,13 @@ impl Transaction {
         crate::crypto::signing_bytes(
             Domain::Transaction,
             &self.chain_id,
-            &(self.signer, self.nonce, &self.call),
+            &(self.signer, self.nonce, self.valid_until, &self.call),
         )
+    }
+
+    /// Whether a block of time `time` may hold the transaction.
+    pub fn is_live_at(&self, time: Timestamp) -> bool {
+        time <= self.valid_until
     }
 
     /// The transaction id: SHA-256 of the whole encoding.
@@ -320,7 +344,13 @@ mod tests {
         let call = Call::Identity(IdentityCall::CreateDid {
             next_key_hash: None,
         });
-        Transaction::sign(&Keypair::from_seed([seed; 32]), chain(), nonce, call)
+        Transaction::sign(
+            &Keypair::from_seed([seed; 32]),
+            chain(),
+            nonce,
+            Timestamp(1_000),
+            call,
+        )
     }
 
     #[test]
@@ -347,6 +377,9 @@ mod tests {
         let mut n = t.clone();
         n.nonce = 1;
         assert!(n.verify(&chain()).is_err());
+        let mut v = t.clone();
+        v.valid_until = Timestamp(1_001);
+        assert!(v.verify(&chain()).is_err(), "the time limit is signed");
         let mut s = t.clone();
         s.signer = Keypair::from_seed([2; 32]).public();
         assert!(s.verify(&chain()).is_err());

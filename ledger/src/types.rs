@@ -52,6 +52,22 @@ number!(
     ValidatorIndex(u16)
 );
 
+impl Timestamp {
+    /// The wall clock now, for wallets and nodes. The executor never reads a clock: it
+    /// knows only the block's time.
+    pub fn now() -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Timestamp(ms)
+    }
+
+    /// `ms` milliseconds later (saturating).
+    pub fn plus_ms(self, ms: u64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+}
+
 impl Height {
     pub fn next(self) -> Height {
         Height(self.0.checked_add(1).expect("height cannot overflow u64"))

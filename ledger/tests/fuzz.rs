@@ -129,8 +129,9 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         ("tx.governance.propose", |b| {
             let tx = roundtrip::<Transaction>("transaction", b)?;
             // The action alone, as an approval hashes it: after the chain id (13 bytes),
-            // signer, nonce and the call's two variant bytes, before the signature.
-            let action = b.get(55..b.len().saturating_sub(64)).unwrap_or_default();
+            // signer, nonce, time limit and the call's two variant bytes, before the
+            // signature.
+            let action = b.get(63..b.len().saturating_sub(64)).unwrap_or_default();
             Ok(tx && roundtrip::<GovAction>("action", action)?)
         }),
         ("tx.", |b| roundtrip::<Transaction>("transaction", b)),

@@ -161,6 +161,7 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             &owner,
             chain.clone(),
             nonce,
+            Timestamp(1_700_000_600_000),
             Call::Identity(call),
         ))
     };
@@ -207,7 +208,13 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
     // validators (0xa1, i).
     let did_of = |k: &Keypair| Did::from_initial_key(&k.public());
     let signed = |key: &Keypair, nonce: u64, call: Call| {
-        encode(&Transaction::sign(key, chain.clone(), nonce, call))
+        encode(&Transaction::sign(
+            key,
+            chain.clone(),
+            nonce,
+            Timestamp(1_700_000_600_000),
+            call,
+        ))
     };
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc5, i)).collect();
     let agency = testing::key(0xd0, 1);

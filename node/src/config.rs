@@ -419,6 +419,12 @@ max_txs = {mt}
 max_bytes = {mb}
 # Pending transactions per signing key.
 max_per_signer = {ms}
+# How far ahead a transaction's valid_until may be (s): the longest the signed bytes of a
+# transaction this pool refused stay usable.
+max_lifetime_secs = {ml}
+# Run each arriving call against the latest state and refuse it to its sender if the ledger
+# would refuse it (true), or admit it and commit its refusal as a receipt (false).
+check_calls = {cc}
 
 [block]
 # Limits of the blocks this node proposes.
@@ -460,6 +466,8 @@ retain_heights = {sr}
             mt = self.mempool.max_txs,
             mb = self.mempool.max_bytes,
             ms = self.mempool.max_per_signer,
+            ml = self.mempool.max_lifetime_secs,
+            cc = self.mempool.check_calls,
             bt = self.block.max_txs,
             bb = self.block.max_bytes,
             sm = q(match self.storage.mode {

@@ -13,7 +13,9 @@ use std::{
 use std::collections::HashMap;
 
 use acta_contracts::executor::NS_NONCE;
-use acta_ledger::{Call, ChainId, Keypair, PublicKey, Transaction};
+use acta_ledger::{
+    tx::TX_LIFETIME_DEFAULT_MS, Call, ChainId, Keypair, PublicKey, Timestamp, Transaction,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use borsh::BorshDeserialize;
 use serde_json::Value;
@@ -518,10 +520,11 @@ impl<'a> Wallet<'a> {
         }
     }
 
-    /// Signs `call` with `key`'s next nonce.
+    /// Signs `call` with `key`'s next nonce, valid for the wallets' default time.
     pub fn tx(&mut self, key: &Keypair, call: Call) -> Transaction {
         let n = self.nonces.entry(key.public()).or_insert(0);
-        let tx = Transaction::sign(key, self.chain.clone(), *n, call);
+        let valid_until = Timestamp::now().plus_ms(TX_LIFETIME_DEFAULT_MS);
+        let tx = Transaction::sign(key, self.chain.clone(), *n, valid_until, call);
         *n += 1;
         tx
     }

@@ -5,22 +5,28 @@
 //! state: for every signer, its transactions in the pool have the nonces `next, next + 1, ...`
 //! without a gap, where `next` is the signer's next nonce in that state. A transaction is
 //! admitted only if its signature verifies (checked in batches), it is for this chain, it
-//! continues its signer's run of nonces exactly, and it fits the pool's limits.
+//! continues its signer's run of nonces exactly, it fits the pool's limits, and the node's
+//! judge lets it in: its time limit is neither past nor too far ahead ([`check_lifetime`]),
+//! and the executor would accept its call against the latest state with the pool's earlier
+//! calls applied (`acta_contracts::pending`).
 //!
 //! Transactions are kept in arrival order, which is also nonce order for each signer (a nonce
 //! is admitted only after its predecessor), so a prefix of the pool is always a valid
 //! sequence for a block proposal. After each committed block, [`Mempool::update`] removes the
-//! block's transactions and whatever can no longer execute.
+//! block's transactions and whatever can no longer execute, [`Mempool::expire`] those whose
+//! time limit has passed, and [`Mempool::recheck`] those the new state refuses.
 //!
 //! Every operation costs O(log n) per transaction it looks at; only ordered collections are
 //! iterated, so the pool's behaviour is deterministic.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     sync::{Mutex, PoisonError},
 };
 
-use acta_ledger::{tx::TX_BYTES_MAX, ChainId, Hash, PublicKey, Transaction};
+use acta_ledger::{
+    tx::TX_BYTES_MAX, ChainId, Hash, PublicKey, RefusalCode, Timestamp, Transaction,
+};
 
 /// Limits of the pool (the `[mempool]` section of `config.toml`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +38,14 @@ pub struct MempoolConfig {
     pub max_bytes: usize,
     /// The most transactions of one signer the pool holds.
     pub max_per_signer: usize,
+    /// How far ahead a transaction's `valid_until` may be, in seconds: the longest a
+    /// transaction refused by a pool can stay replayable.
+    pub max_lifetime_secs: u64,
+    /// Whether a call is run against the latest state before it is admitted, so that a
+    /// call the ledger would refuse is refused to its sender and never takes a place in a
+    /// block. Off, such calls are admitted and committed with their refusal as receipt
+    /// (and the nonce they use up): a record of every attempt, at the cost of block space.
+    pub check_calls: bool,
 }
 
 impl Default for MempoolConfig {
@@ -40,6 +54,8 @@ impl Default for MempoolConfig {
             max_txs: 20_000,
             max_bytes: 64 * 1024 * 1024,
             max_per_signer: 64,
+            max_lifetime_secs: 3_600,
+            check_calls: true,
         }
     }
 }
@@ -63,6 +79,21 @@ pub enum AddError {
     Full,
     #[error("the transaction is {bytes} bytes, more than the maximum {max}")]
     TooLarge { bytes: usize, max: usize },
+    #[error("the transaction was valid until {valid_until} (Unix ms) and it is now {now}")]
+    Expired {
+        valid_until: Timestamp,
+        now: Timestamp,
+    },
+    #[error("the transaction is valid until {valid_until} (Unix ms), more than {max_secs} s from now ({now}); sign it with a nearer time limit")]
+    TooLongLived {
+        valid_until: Timestamp,
+        now: Timestamp,
+        max_secs: u64,
+    },
+    /// The executor would refuse the call against the latest state with the pool applied.
+    /// The transaction was not recorded: its nonce is still unused.
+    #[error("the ledger would refuse it now: {message}; nothing was recorded")]
+    Refused { code: RefusalCode, message: String },
     /// The node could not read what it needs to judge the transaction (a store error).
     #[error("the node cannot judge the transaction now: {0}")]
     Unavailable(String),
@@ -80,6 +111,9 @@ impl AddError {
             AddError::SignerQuota { .. } => "signer_quota",
             AddError::Full => "mempool_full",
             AddError::TooLarge { .. } => "too_large",
+            AddError::Expired { .. } => "expired",
+            AddError::TooLongLived { .. } => "too_long_lived",
+            AddError::Refused { code, .. } => code.as_str(),
             AddError::Unavailable(_) => "unavailable",
         }
     }
@@ -102,6 +136,25 @@ impl Checked {
     pub fn id(&self) -> Hash {
         self.id
     }
+}
+
+/// Checks a transaction's time limit against the time `now`: not past, and at most
+/// `max_secs` ahead (so that the signed bytes of a transaction a pool refused die soon).
+pub fn check_lifetime(tx: &Transaction, now: Timestamp, max_secs: u64) -> Result<(), AddError> {
+    if !tx.is_live_at(now) {
+        return Err(AddError::Expired {
+            valid_until: tx.valid_until,
+            now,
+        });
+    }
+    if tx.valid_until.0 - now.0 > max_secs.saturating_mul(1_000) {
+        return Err(AddError::TooLongLived {
+            valid_until: tx.valid_until,
+            now,
+            max_secs,
+        });
+    }
+    Ok(())
 }
 
 /// The ids of the transactions whose signatures this node verified most recently, at most
@@ -225,7 +278,6 @@ struct Entry {
 /// The transaction pool. See the module documentation.
 #[derive(Debug)]
 pub struct Mempool {
-    chain_id: ChainId,
     config: MempoolConfig,
     /// Every transaction, by arrival sequence number.
     entries: BTreeMap<u64, Entry>,
@@ -234,46 +286,53 @@ pub struct Mempool {
     /// Each signer's transactions: arrival sequence number by nonce. The nonces of a signer
     /// are contiguous; signers without transactions have no entry.
     by_signer: BTreeMap<PublicKey, BTreeMap<u64, u64>>,
+    /// Arrival sequence numbers by time limit, for [`Mempool::expire`].
+    by_expiry: BTreeSet<(Timestamp, u64)>,
     next_seq: u64,
     bytes: usize,
 }
 
 impl Mempool {
-    pub fn new(chain_id: ChainId, config: MempoolConfig) -> Self {
+    pub fn new(config: MempoolConfig) -> Self {
         Mempool {
-            chain_id,
             config,
             entries: BTreeMap::new(),
             by_id: HashMap::new(),
             by_signer: BTreeMap::new(),
+            by_expiry: BTreeSet::new(),
             next_seq: 0,
             bytes: 0,
         }
     }
 
-    /// Checks a batch of transactions ([`check_batch`], on this thread) and adds the good
-    /// ones ([`Mempool::add_checked`]), in order. Returns one result per input, in order,
-    /// with the transaction id when it was added; nonces `n, n + 1, n + 2` of one signer in
-    /// one batch are all accepted.
+    /// Checks a batch of transactions for the test chain ([`check_batch`], on this thread)
+    /// and adds the good
+    /// ones ([`Mempool::add_checked`], with a judge that lets everything in), in order.
+    /// Returns one result per input, in order, with the transaction id when it was added;
+    /// nonces `n, n + 1, n + 2` of one signer in one batch are all accepted.
+    #[cfg(test)]
     pub fn add_batch(
         &mut self,
         txs: Vec<Transaction>,
         next_nonce: &dyn Fn(&PublicKey) -> u64,
     ) -> Vec<Result<Hash, AddError>> {
-        let checked = check_batch(txs, &self.chain_id, None);
-        self.add_checked(checked, next_nonce)
+        let checked = check_batch(txs, &acta_ledger::testing::chain_id(), None);
+        self.add_checked(checked, next_nonce, &mut |_| Ok(()))
     }
 
     /// Adds transactions checked by [`check_batch`], in order: each must not be in the pool
     /// and must continue its signer's run of nonces exactly (`next_nonce(key)` is the
     /// signer's next nonce in the latest committed state; a signer's pooled transactions
     /// below it are already used up and are dropped on the way), within the per-signer
-    /// quota and the pool's limits. A refusal of [`check_batch`] is passed on. One result
-    /// per input, in order.
+    /// quota and the pool's limits; last, `judge` must let it in (it is called once per
+    /// transaction that passed everything else, in order, and may remember what it let in:
+    /// the node applies the call to its pending state). A refusal of [`check_batch`] is
+    /// passed on. One result per input, in order.
     pub fn add_checked(
         &mut self,
         checked: Vec<Result<Checked, AddError>>,
         next_nonce: &dyn Fn(&PublicKey) -> u64,
+        judge: &mut dyn FnMut(&Transaction) -> Result<(), AddError>,
     ) -> Vec<Result<Hash, AddError>> {
         checked
             .into_iter()
@@ -285,7 +344,7 @@ impl Mempool {
                 if tx.nonce < next_nonce(&tx.signer) {
                     return Err(self.stale(&tx, next_nonce));
                 }
-                self.insert_verified(tx, id, bytes, next_nonce)
+                self.insert_verified(tx, id, bytes, next_nonce, judge)
             })
             .collect()
     }
@@ -311,6 +370,7 @@ impl Mempool {
         id: Hash,
         bytes: usize,
         next_nonce: &dyn Fn(&PublicKey) -> u64,
+        judge: &mut dyn FnMut(&Transaction) -> Result<(), AddError>,
     ) -> Result<Hash, AddError> {
         // A copy earlier in the same batch may have been added since the precheck.
         if self.by_id.contains_key(&id) {
@@ -359,6 +419,7 @@ impl Mempool {
         {
             return Err(AddError::Full);
         }
+        judge(&tx)?;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_signer
@@ -366,6 +427,7 @@ impl Mempool {
             .or_default()
             .insert(tx.nonce, seq);
         self.by_id.insert(id, seq);
+        self.by_expiry.insert((tx.valid_until, seq));
         self.bytes += bytes;
         self.entries.insert(seq, Entry { tx, id, bytes });
         Ok(id)
@@ -450,6 +512,53 @@ impl Mempool {
         later.len()
     }
 
+    /// Drops the transactions whose time limit is before `time` (no block of that time or
+    /// later may hold them), with their signers' later ones. Returns how many went.
+    pub fn expire(&mut self, time: Timestamp) -> usize {
+        let mut dropped = 0;
+        while let Some(&(valid_until, seq)) = self.by_expiry.first() {
+            if valid_until >= time {
+                break;
+            }
+            let id = self.entries.get(&seq).map(|e| e.id);
+            match id {
+                Some(id) => dropped += self.evict(&id),
+                // Not reachable: every entry is indexed and unindexed together.
+                None => {
+                    self.by_expiry.remove(&(valid_until, seq));
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Judges every transaction again, in arrival order (after a block, against the new
+    /// state: `judge` starts from it), and evicts those refused, with their signers' later
+    /// ones. Stops at the first error `judge` calls fatal (`Unavailable`), leaving the pool
+    /// as it is. Returns how many went.
+    pub fn recheck(
+        &mut self,
+        judge: &mut dyn FnMut(&Transaction) -> Result<(), AddError>,
+    ) -> Result<usize, AddError> {
+        let seqs: Vec<u64> = self.entries.keys().copied().collect();
+        let mut dropped = 0;
+        for seq in seqs {
+            // Gone already, with an earlier transaction of its signer.
+            let Some(entry) = self.entries.get(&seq) else {
+                continue;
+            };
+            match judge(&entry.tx) {
+                Ok(()) => {}
+                Err(e @ AddError::Unavailable(_)) => return Err(e),
+                Err(_) => {
+                    let id = entry.id;
+                    dropped += self.evict(&id);
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
     pub fn contains(&self, id: &Hash) -> bool {
         self.by_id.contains_key(id)
     }
@@ -517,6 +626,7 @@ impl Mempool {
     fn remove_entry(&mut self, seq: u64) -> Option<Entry> {
         let entry = self.entries.remove(&seq)?;
         self.by_id.remove(&entry.id);
+        self.by_expiry.remove(&(entry.tx.valid_until, seq));
         self.bytes -= entry.bytes;
         Some(entry)
     }
@@ -549,7 +659,13 @@ mod tests {
         let call = Call::Identity(IdentityCall::CreateDid {
             next_key_hash: Some(Hash::digest(b"next")),
         });
-        Transaction::sign(&testing::key(0xb0, user), chain(), nonce, call)
+        Transaction::sign(
+            &testing::key(0xb0, user),
+            chain(),
+            nonce,
+            testing::NO_EXPIRY,
+            call,
+        )
     }
 
     fn signer(user: u32) -> PublicKey {
@@ -565,7 +681,7 @@ mod tests {
     }
 
     fn pool(config: MempoolConfig) -> Mempool {
-        Mempool::new(chain(), config)
+        Mempool::new(config)
     }
 
     /// Next nonces from a table; 0 for keys not in it.
@@ -680,11 +796,13 @@ mod tests {
         let results = m.add_checked(
             check_batch(vec![good.clone()], &chain(), Some(&verified)),
             &zero,
+            &mut |_| Ok(()),
         );
         assert_eq!(results, vec![Ok(good.id())]);
         let results = m.add_checked(
             check_batch(vec![good.clone()], &chain(), Some(&verified)),
             &zero,
+            &mut |_| Ok(()),
         );
         assert_eq!(results, vec![Err(AddError::Duplicate)]);
         // The set keeps the most recent ids only.
@@ -791,7 +909,13 @@ mod tests {
             voter: Did([1; 16]),
             projects: (0..20_000).collect(),
         });
-        let big = Transaction::sign(&testing::key(0xb0, 1), chain(), 0, call);
+        let big = Transaction::sign(
+            &testing::key(0xb0, 1),
+            chain(),
+            0,
+            acta_ledger::testing::NO_EXPIRY,
+            call,
+        );
         let mut m = pool(MempoolConfig::default());
         assert_eq!(
             m.add_batch(vec![big.clone()], &zero),
@@ -801,6 +925,114 @@ mod tests {
             })]
         );
         assert!(m.is_empty());
+    }
+
+    /// Transaction `nonce` of user `user`, valid until `valid_until`.
+    fn tx_until(user: u32, nonce: u64, valid_until: u64) -> Transaction {
+        let call = Call::Identity(IdentityCall::CreateDid {
+            next_key_hash: None,
+        });
+        Transaction::sign(
+            &testing::key(0xb0, user),
+            chain(),
+            nonce,
+            Timestamp(valid_until),
+            call,
+        )
+    }
+
+    #[test]
+    fn a_time_limit_must_be_neither_past_nor_too_far_ahead() {
+        let now = Timestamp(1_000_000);
+        assert_eq!(check_lifetime(&tx_until(1, 0, 1_000_000), now, 60), Ok(()));
+        assert_eq!(check_lifetime(&tx_until(1, 0, 1_060_000), now, 60), Ok(()));
+        assert_eq!(
+            check_lifetime(&tx_until(1, 0, 999_999), now, 60),
+            Err(AddError::Expired {
+                valid_until: Timestamp(999_999),
+                now
+            })
+        );
+        assert_eq!(
+            check_lifetime(&tx_until(1, 0, 1_060_001), now, 60),
+            Err(AddError::TooLongLived {
+                valid_until: Timestamp(1_060_001),
+                now,
+                max_secs: 60
+            })
+        );
+    }
+
+    #[test]
+    fn expired_transactions_go_with_their_signers_later_ones() {
+        let mut m = pool(MempoolConfig::default());
+        let txs = vec![
+            tx_until(1, 0, 500),
+            tx_until(1, 1, 9_000),
+            tx_until(2, 0, 700),
+            tx_until(3, 0, 400),
+            tx_until(3, 1, 300),
+        ];
+        assert!(m.add_batch(txs.clone(), &zero).iter().all(Result::is_ok));
+        assert_eq!(m.expire(Timestamp(400)), 1, "user 3's nonce 1 only");
+        assert!(m.contains(&txs[3].id()) && !m.contains(&txs[4].id()));
+        assert_eq!(m.expire(Timestamp(400)), 0);
+        // User 1's nonce 0 expires and takes nonce 1 (which would wait behind it for ever).
+        assert_eq!(m.expire(Timestamp(501)), 3);
+        assert_eq!(m.reap(10, usize::MAX), vec![txs[2].clone()]);
+        assert_eq!(m.expire(Timestamp(u64::MAX)), 1);
+        assert!(m.is_empty());
+        assert_eq!(m.bytes(), 0);
+    }
+
+    #[test]
+    fn a_judge_refusal_leaves_the_pool_unchanged_and_a_recheck_evicts_in_order() {
+        let mut m = pool(MempoolConfig::default());
+        let refuse_user_2 = |tx: &Transaction| {
+            if tx.signer == signer(2) {
+                Err(AddError::Refused {
+                    code: RefusalCode::Unauthorized,
+                    message: "not authorised: user 2".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let mut judged = Vec::new();
+        let results = m.add_checked(
+            check_batch(vec![tx(1, 0), tx(2, 0), tx(1, 1)], &chain(), None),
+            &zero,
+            &mut |t| {
+                judged.push(t.id());
+                refuse_user_2(t)
+            },
+        );
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert_eq!(results[1].as_ref().unwrap_err().code(), "unauthorized");
+        assert_eq!(judged.len(), 3, "each judged once, in order");
+        assert_eq!(m.len(), 2);
+        // User 2's nonce 0 is still free.
+        assert!(m
+            .add_batch(vec![tx(2, 0), tx(2, 1)], &zero)
+            .iter()
+            .all(Result::is_ok));
+        // A recheck that refuses user 2 now takes both of its transactions; one that cannot
+        // read the state changes nothing.
+        let mut seen = Vec::new();
+        let dropped = m.recheck(&mut |t| {
+            seen.push((t.signer, t.nonce));
+            refuse_user_2(t)
+        });
+        assert_eq!(dropped, Ok(2));
+        assert_eq!(
+            seen,
+            vec![(signer(1), 0), (signer(1), 1), (signer(2), 0)],
+            "arrival order, and nothing after an evicted signer's refusal"
+        );
+        assert_eq!(m.reap(10, usize::MAX), vec![tx(1, 0), tx(1, 1)]);
+        let broken = m.recheck(&mut |_| Err(AddError::Unavailable("disk".into())));
+        assert!(broken.is_err());
+        assert_eq!(m.len(), 2);
     }
 
     #[test]
@@ -832,6 +1064,28 @@ mod tests {
             (AddError::SignerQuota { max: 4 }, "signer_quota"),
             (AddError::Full, "mempool_full"),
             (AddError::TooLarge { bytes: 9, max: 8 }, "too_large"),
+            (
+                AddError::Expired {
+                    valid_until: Timestamp(1),
+                    now: Timestamp(2),
+                },
+                "expired",
+            ),
+            (
+                AddError::TooLongLived {
+                    valid_until: Timestamp(9_000_000),
+                    now: Timestamp(2),
+                    max_secs: 3_600,
+                },
+                "too_long_lived",
+            ),
+            (
+                AddError::Refused {
+                    code: RefusalCode::WrongPhase,
+                    message: "wrong phase: voting has ended".into(),
+                },
+                "wrong_phase",
+            ),
         ];
         for (e, code) in all {
             assert_eq!(e.code(), code);
@@ -1057,6 +1311,7 @@ mod tests {
         assert_eq!(m.is_empty(), all.is_empty());
         assert_eq!(m.bytes(), all.iter().map(size).sum::<usize>());
         assert!(m.len() <= config.max_txs && m.bytes() <= config.max_bytes);
+        assert_eq!((m.by_id.len(), m.by_expiry.len()), (m.len(), m.len()));
         let mut next: BTreeMap<PublicKey, u64> = BTreeMap::new();
         for t in &all {
             assert!(m.contains(&t.id()));
@@ -1081,8 +1336,8 @@ mod tests {
             max_per_signer in 1usize..5,
         ) {
             let one = size(&tx(0, 0));
-            let config = MempoolConfig { max_txs, max_bytes: 9 * one, max_per_signer };
-            let mut m = Mempool::new(chain(), config.clone());
+            let config = MempoolConfig { max_txs, max_bytes: 9 * one, max_per_signer, ..MempoolConfig::default() };
+            let mut m = Mempool::new(config.clone());
             let mut model = Model::default();
             let mut state: BTreeMap<PublicKey, u64> = BTreeMap::new();
             for op in ops {

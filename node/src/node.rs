@@ -24,6 +24,7 @@ use acta_contracts::{
     execute_block_with,
     executor::{next_nonce, BlockResults},
     genesis::genesis_changes,
+    pending::{CheckError, PendingState},
     staking::validators_at,
     view::StateView,
     BlockContext, ExecError,
@@ -51,7 +52,9 @@ use crate::{
     driver::{Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
     keys,
-    mempool::{check_batch, AddError, Checked, Mempool, VerifiedIds},
+    mempool::{
+        check_batch, check_lifetime, AddError, Checked, Mempool, MempoolConfig, VerifiedIds,
+    },
     metrics::Metrics,
     p2p::{
         protocol::{
@@ -243,6 +246,9 @@ pub struct Node {
     txs_told: bool,
     wal: Wal,
     mempool: Mempool,
+    /// The latest committed state with the pool's calls applied: what arriving calls are
+    /// judged against.
+    pending: PendingState,
     /// Ids of transactions whose signatures this node verified (shared with the checks).
     verified: Arc<VerifiedIds>,
     /// Batches of transactions being checked, in the order they came.
@@ -447,7 +453,7 @@ impl Node {
             },
             0,
         );
-        let mempool = Mempool::new(spec.chain_id.clone(), config.mempool.clone());
+        let mempool = Mempool::new(config.mempool.clone());
         let (tx, rx) = mpsc::channel(1024);
         let (served_tx, served_rx) = mpsc::unbounded_channel();
         let status = Arc::new(RwLock::new(Status {
@@ -479,6 +485,7 @@ impl Node {
             txs_told: false,
             wal,
             mempool,
+            pending: PendingState::new(latest),
             verified: Arc::new(VerifiedIds::new(VERIFIED_IDS_MAX)),
             verifying: FuturesOrdered::new(),
             p2p,
@@ -765,10 +772,11 @@ impl Node {
 
     /// Builds and executes a block to propose at `height`, and keeps its state update.
     fn build_block(&mut self, height: Height, evidence: Vec<Evidence>) -> Result<Block> {
+        let time = Timestamp(now_ms().max(self.parent.1 .0 + 1));
+        self.mempool.expire(time);
         let mut txs = self
             .mempool
             .reap(self.config.block.max_txs, self.config.block.max_bytes);
-        let time = Timestamp(now_ms().max(self.parent.1 .0 + 1));
         let ctx = BlockContext {
             chain_id: self.spec.chain_id.clone(),
             height,
@@ -987,14 +995,17 @@ impl Node {
         if let Some(e) = unreadable.into_inner() {
             return Err(e).context("reading a signer's nonce after a commit");
         }
+        self.parent = (block.hash(), block.header.time);
+        self.mempool
+            .expire(Timestamp(block.header.time.0.saturating_add(1)));
+        self.recheck_pool(block.height())
+            .context("judging the mempool against the new state")?;
         info!(
             height = %block.height(),
             txs = block.txs.len(),
             root = %block.header.state_root,
             "committed"
         );
-        let hash = block.hash();
-        self.parent = (hash, block.header.time);
         self.last_commit = Some(commit);
         self.executed.clear();
         let next = block.height().next();
@@ -1345,7 +1356,17 @@ impl Node {
             .collect();
         // Every signer still in `checked` has its nonce in `nonces`.
         let nonce_of = |k: &PublicKey| nonces.get(k).copied().unwrap_or(u64::MAX);
-        let results = self.mempool.add_checked(checked, &nonce_of);
+        if self.pending.base() != Height(latest) {
+            // Not reachable: every commit rechecks the pool.
+            if let Err(e) = self.recheck_pool(Height(latest)) {
+                warn!("judging the mempool against the latest state: {e:#}");
+            }
+        }
+        let ctx = self.next_block_context(Height(latest));
+        let (pending, rules) = (&mut self.pending, &self.config.mempool);
+        let results = self.mempool.add_checked(checked, &nonce_of, &mut |tx| {
+            judge(store.as_ref(), pending, &ctx, rules, tx)
+        });
         for r in &results {
             match r {
                 Ok(_) => {
@@ -1355,6 +1376,36 @@ impl Node {
             }
         }
         results
+    }
+
+    /// What a call arriving now is judged as part of: the block after `latest`, at the time
+    /// now (after the parent's).
+    fn next_block_context(&self, latest: Height) -> BlockContext {
+        BlockContext {
+            chain_id: self.spec.chain_id.clone(),
+            height: latest.next(),
+            time: Timestamp(now_ms().max(self.parent.1 .0.saturating_add(1))),
+            proposer: self.key.public(),
+        }
+    }
+
+    /// Starts the pending state again from the state after `latest` and judges every
+    /// pooled transaction once more, in order, evicting those the new state refuses (with
+    /// their signers' later ones). A state that cannot be read is an error: the node stops
+    /// rather than judge the pool against a guess.
+    fn recheck_pool(&mut self, latest: Height) -> Result<()> {
+        self.pending = PendingState::new(latest);
+        let ctx = self.next_block_context(latest);
+        let store = self.store.clone();
+        let (pending, rules) = (&mut self.pending, &self.config.mempool);
+        let dropped = self
+            .mempool
+            .recheck(&mut |tx| judge(store.as_ref(), pending, &ctx, rules, tx))
+            .map_err(|e| LocalFault(anyhow!("{e}")))?;
+        if dropped > 0 {
+            debug!(height = %latest, dropped, "the new state refuses pooled transactions");
+        }
+        Ok(())
     }
 
     fn on_request(&mut self, request: Request) {
@@ -1607,6 +1658,26 @@ const SCHEDULE_SAVE_EVERY: u64 = 1000;
 /// [`SCHEDULE_SAVE_EVERY`] at or below it, brought forward through the validator set of
 /// each height after it (at most 999); from the genesis if none is saved or it does not
 /// read back whole.
+/// Whether the pool may take `tx`: its time limit ([`check_lifetime`] at the time of
+/// `ctx`), and (if `rules.check_calls`) its call as the executor would run it in the block
+/// `ctx` on the state `pending` stands for (whose effects it joins if accepted).
+fn judge(
+    state: &dyn AuthenticatedState,
+    pending: &mut PendingState,
+    ctx: &BlockContext,
+    rules: &MempoolConfig,
+    tx: &Transaction,
+) -> Result<(), AddError> {
+    check_lifetime(tx, ctx.time, rules.max_lifetime_secs)?;
+    if !rules.check_calls {
+        return Ok(());
+    }
+    pending.check(state, ctx, tx).map_err(|e| match e {
+        CheckError::Refused { code, message } => AddError::Refused { code, message },
+        CheckError::Exec(e) => AddError::Unavailable(e.to_string()),
+    })
+}
+
 fn schedule_at(store: &Store, spec: &ChainSpec, height: Height) -> Result<ProposerSchedule> {
     let saved = store
         .local_meta(SCHEDULE_KEY)?

@@ -1,14 +1,19 @@
 //! The replay an outside client found, through a live node's API: a council member's
 //! approval refused because its proposal did not exist yet cannot be replayed onto the
-//! proposal of that number made later; it is final, committed once, and the proposal stays
-//! one approval short. Approvals count only for the action they name; parameters are typed.
+//! proposal of that number made later. The node's pool refuses the call (it never takes a
+//! place in a block, and its nonce stays unused), and its signed time limit ends its bytes'
+//! life: sent again once the proposal exists, it is refused as expired and the proposal
+//! stays one approval short. Approvals count only for the action they name; parameters are
+//! typed. (With `mempool.check_calls = false` the refusal is committed and final instead:
+//! node/tests/api.rs.)
 
 #![allow(clippy::unwrap_used)]
 
 use std::{path::Path, time::Duration};
 
 use acta_ledger::{
-    records::GovAction, testing, tx::GovernanceCall, types::Text, Call, Keypair, Transaction,
+    records::GovAction, testing, tx::GovernanceCall, types::Text, Call, Keypair, Timestamp,
+    Transaction,
 };
 use acta_node::devnet::{get, post, LocalNet};
 use serde_json::Value;
@@ -23,7 +28,13 @@ fn slash_all() -> GovAction {
 }
 
 fn signed(key: &Keypair, nonce: u64, call: GovernanceCall) -> Transaction {
-    Transaction::sign(key, testing::chain_id(), nonce, Call::Governance(call))
+    Transaction::sign(
+        key,
+        testing::chain_id(),
+        nonce,
+        acta_ledger::testing::valid_until_soon(),
+        Call::Governance(call),
+    )
 }
 
 fn send(rpc: &str, tx: &Transaction, mode: &str) -> (u16, Value) {
@@ -44,7 +55,7 @@ fn param(rpc: &str, name: &str) -> Value {
 }
 
 #[test]
-fn a_refused_approval_is_final_and_cannot_be_replayed_onto_a_later_proposal() {
+fn a_refused_approval_dies_with_its_time_limit_and_cannot_be_replayed_onto_a_later_proposal() {
     let dir = tempfile::tempdir().unwrap();
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc5, i)).collect();
     let mut net = LocalNet::init(
@@ -60,31 +71,40 @@ fn a_refused_approval_is_final_and_cannot_be_replayed_onto_a_later_proposal() {
     net.wait_height(1, WAIT).unwrap();
     let rpc = net.nodes[0].rpc.clone();
 
-    // 1. Member 1 approves proposal 0 before it exists: refused, and final.
-    let early = signed(
+    // 1. Member 1 approves proposal 0 before it exists, valid for 3 s: the pool refuses
+    //    it, and nothing is recorded.
+    let valid_until = Timestamp::now().plus_ms(3_000);
+    let early = Transaction::sign(
         &council[1],
+        testing::chain_id(),
         0,
-        GovernanceCall::Approve {
+        valid_until,
+        Call::Governance(GovernanceCall::Approve {
             proposal: 0,
             action_hash: slash_all().hash(),
-        },
+        }),
     );
     let (code, v) = send(&rpc, &early, "commit");
     assert_eq!((code, v["code"].as_str()), (422, Some("not_found")), "{v}");
-    let first_height = v["height"].as_u64().unwrap();
+    assert_eq!(v["height"], Value::Null, "in no block: {v}");
     assert!(
         v["message"].as_str().unwrap().contains("proposal 0"),
-        "the words stay available: {v}"
+        "the words say why: {v}"
     );
-    // Its nonce is used up.
-    let (_, n) = get(
-        &rpc,
-        &format!("/state/nonce/{}", council[1].public().to_hex()),
-    )
-    .unwrap();
-    assert!(n["value"].is_string(), "{n}");
+    let nonce_path = format!("/state/nonce/{}", council[1].public().to_hex());
+    let (_, n) = get(&rpc, &nonce_path).unwrap();
+    assert_eq!(n["value"], Value::Null, "the nonce is unused: {n}");
 
-    // 2. Member 0 alone proposes to slash everything: one approval of two.
+    // 2. Its time limit passes; then member 0 alone proposes to slash everything: one
+    //    approval of two.
+    let deadline = std::time::Instant::now() + WAIT;
+    while Timestamp::now() <= valid_until {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stands still"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let propose = signed(
         &council[0],
         0,
@@ -101,37 +121,29 @@ fn a_refused_approval_is_final_and_cannot_be_replayed_onto_a_later_proposal() {
         slash_all().hash().to_hex()
     );
 
-    // 3. Anyone resubmits member 1's old bytes: refused for its used nonce, changing nothing.
-    let (code, v) = send(&rpc, &early, "sync");
-    assert_eq!(v["code"], "stale_nonce", "{code} {v}");
-    // In commit mode the answer is the transaction's one committed outcome.
-    let (code, v) = send(&rpc, &early, "commit");
-    assert_eq!((code, v["code"].as_str()), (422, Some("not_found")), "{v}");
-    assert_eq!(v["height"].as_u64(), Some(first_height), "{v}");
-    let target = net.height(0) + 2;
+    // 3. Anyone resubmits member 1's old bytes: refused as expired, changing nothing.
+    for mode in ["sync", "commit"] {
+        let (code, v) = send(&rpc, &early, mode);
+        assert_eq!((code, v["code"].as_str()), (422, Some("expired")), "{v}");
+    }
+    let target = net.height(0) + 1;
     net.wait_height(target, WAIT).unwrap();
     let (_, p) = get(&rpc, "/council/proposals/0").unwrap();
     assert_eq!(p["proposal"]["executed"], Value::Null, "{p}");
     assert_eq!(p["proposal"]["approvals"].as_array().unwrap().len(), 1);
     let (code, t) = get(&rpc, &format!("/txs/{}", early.id())).unwrap();
-    assert_eq!(code, 200, "{t}");
-    assert_eq!(
-        t["height"].as_u64(),
-        Some(first_height),
-        "committed once: {t}"
-    );
-    assert_eq!(t["result"]["status"], "refused");
-    assert_eq!(t["result"]["code"], "not_found");
+    assert_eq!(code, 404, "never committed: {t}");
     assert_eq!(param(&rpc, "slash_fraction_bps")["value"], 500);
 
-    // 4. An approval naming another action is refused; the right one carries it out.
+    // 4. An approval naming another action is refused (its nonce stays free); the right
+    //    one carries it out.
     let other = GovAction::SetParameter {
         name: Text::new("slash_fraction_bps").unwrap(),
         value: 100,
     };
     let wrong = signed(
         &council[1],
-        1,
+        0,
         GovernanceCall::Approve {
             proposal: 0,
             action_hash: other.hash(),
@@ -145,7 +157,7 @@ fn a_refused_approval_is_final_and_cannot_be_replayed_onto_a_later_proposal() {
     );
     let right = signed(
         &council[1],
-        2,
+        0,
         GovernanceCall::Approve {
             proposal: 0,
             action_hash: slash_all().hash(),

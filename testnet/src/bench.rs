@@ -388,7 +388,14 @@ struct Lane {
 /// Signs `count` transactions in the proportions of `mix`, cycling through the signers of
 /// each kind. The calls are decided in order (device chains need it); signing runs on every
 /// core.
-fn presign(net: &LocalNet, city: &City, mix: Mix, count: usize) -> Result<Vec<Prepared>> {
+/// Signs `count` transactions of the mix ahead of the run, each valid until `valid_until`.
+fn presign(
+    net: &LocalNet,
+    city: &City,
+    mix: Mix,
+    count: usize,
+    valid_until: Timestamp,
+) -> Result<Vec<Prepared>> {
     let mut lanes: Vec<Lane> = Vec::new();
     let half = city.residents.len() / 2;
     for (i, r) in city.residents.iter().enumerate() {
@@ -542,7 +549,13 @@ fn presign(net: &LocalNet, city: &City, mix: Mix, count: usize) -> Result<Vec<Pr
                     part.iter()
                         .map(|(lane, nonce, call)| {
                             let key = &lanes[*lane as usize].key;
-                            let tx = Transaction::sign(key, chain.clone(), *nonce, call.clone());
+                            let tx = Transaction::sign(
+                                key,
+                                chain.clone(),
+                                *nonce,
+                                valid_until,
+                                call.clone(),
+                            );
                             let bytes = tx.encode();
                             Prepared {
                                 id: Hash::digest(&bytes),
@@ -889,14 +902,20 @@ fn state_sync(net: &mut LocalNet) -> Result<StateSyncReport> {
     Ok(report)
 }
 
-/// The bench's node settings: blocks and mempool sized for load.
-fn tune(net: &LocalNet, storage: Option<&acta_node::config::StorageConfig>) -> Result<Value> {
+/// The bench's node settings: blocks and mempool sized for load, and a pool that takes
+/// transactions signed for the whole run (`lifetime_secs`: the bench signs them first).
+fn tune(
+    net: &LocalNet,
+    storage: Option<&acta_node::config::StorageConfig>,
+    lifetime_secs: u64,
+) -> Result<Value> {
     let mut shown = Value::Null;
     for i in 0..net.nodes.len() {
         net.edit_config(i, |c| {
             c.block.max_txs = acta_ledger::block::BLOCK_TXS_MAX;
             c.mempool.max_txs = 100_000;
             c.mempool.max_bytes = 128 * 1024 * 1024;
+            c.mempool.max_lifetime_secs = c.mempool.max_lifetime_secs.max(lifetime_secs);
             if let Some(s) = storage {
                 c.storage = s.clone();
             }
@@ -909,6 +928,13 @@ fn tune(net: &LocalNet, storage: Option<&acta_node::config::StorageConfig>) -> R
         })?;
     }
     Ok(shown)
+}
+
+/// How long the transactions signed before the run stay valid: the run and a margin for
+/// setting up and draining.
+fn lifetime_secs(steps: &[(u32, Duration)]) -> u64 {
+    let run: u64 = steps.iter().map(|(_, d)| d.as_secs()).sum();
+    run + 900
 }
 
 /// Runs the bench; prints as it goes and writes the JSON and the chart.
@@ -928,7 +954,7 @@ pub fn run(opts: &Options, command: &str) -> Result<Report> {
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let mut net = LocalNet::init(&actad_beside_me()?, &opts.dir, 4, CHAIN, &council, 2)?;
     crate::local::add_genesis_issuer(&net, &testing::key(0xd1, 0))?;
-    let node_config = tune(&net, opts.storage.as_ref())?;
+    let node_config = tune(&net, opts.storage.as_ref(), lifetime_secs(&steps))?;
     net.start_all()?;
     let result = measure(&mut net, opts, &steps, count, node_config, command);
     if result.is_err() {
@@ -953,7 +979,8 @@ fn measure(
     );
     let city = set_up(net, opts.residents, opts.devices)?;
     let signing = Instant::now();
-    let prepared = presign(net, &city, opts.mix, count)?;
+    let valid_until = Timestamp::now().plus_ms(lifetime_secs(steps) * 1_000);
+    let prepared = presign(net, &city, opts.mix, count, valid_until)?;
     acta_node::outln!(
         "   signed {} transactions in {:.1} s",
         prepared.len(),

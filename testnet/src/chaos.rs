@@ -18,7 +18,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_ledger::{testing, tx::IdentityCall, Call, ChainId, Transaction};
+use acta_ledger::{
+    testing,
+    tx::{IdentityCall, TX_LIFETIME_DEFAULT_MS},
+    Call, ChainId, Timestamp, Transaction,
+};
 use acta_node::devnet::{actad_beside_me, get, http, LocalNet};
 use anyhow::{bail, Context, Result};
 
@@ -111,6 +115,7 @@ impl Client {
                     &key,
                     chain.clone(),
                     0,
+                    Timestamp::now().plus_ms(TX_LIFETIME_DEFAULT_MS),
                     Call::Identity(IdentityCall::CreateDid {
                         next_key_hash: None,
                     }),
@@ -198,7 +203,10 @@ impl Load {
                         let call = Call::Identity(IdentityCall::CreateDid {
                             next_key_hash: None,
                         });
-                        hex::encode(Transaction::sign(&key, chain.clone(), 0, call).encode())
+                        let valid_until = Timestamp::now().plus_ms(TX_LIFETIME_DEFAULT_MS);
+                        hex::encode(
+                            Transaction::sign(&key, chain.clone(), 0, valid_until, call).encode(),
+                        )
                     })
                     .collect();
                 index += per_batch;

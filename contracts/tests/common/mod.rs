@@ -44,7 +44,13 @@ pub fn did_of(key: &Keypair) -> Did {
 }
 
 pub fn tx(key: &Keypair, nonce: u64, call: Call) -> Transaction {
-    Transaction::sign(key, testing::chain_id(), nonce, call)
+    Transaction::sign(
+        key,
+        testing::chain_id(),
+        nonce,
+        acta_ledger::testing::NO_EXPIRY,
+        call,
+    )
 }
 
 /// Validity window of the credentials the helpers issue (block times are around 1.7e12).

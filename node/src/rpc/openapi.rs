@@ -136,7 +136,7 @@ fn any_object(description: &str) -> Value {
 fn schemas() -> Value {
     json!({
         "Error": obj(&["code", "message"], json!({
-            "code": string("A stable code: bad_request, not_found, pruned, unknown_route, method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large, unavailable) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...)."),
+            "code": string("A stable code: bad_request, not_found, pruned, unknown_route, method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large, expired, too_long_lived, unavailable) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...): a ledger code with a `height` is a committed refusal, without one the mempool's verdict that the ledger would refuse the call now (nothing recorded)."),
             "message": string("What went wrong, for a person."),
             "hash": string("The transaction concerned, if any."),
             "oldest": int("With `pruned`: the oldest height whose state this node keeps."),

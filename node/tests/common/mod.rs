@@ -125,6 +125,7 @@ pub fn did_tx(i: u32) -> Transaction {
         &key,
         testing::chain_id(),
         0,
+        acta_ledger::testing::valid_until_soon(),
         acta_ledger::Call::Identity(acta_ledger::tx::IdentityCall::CreateDid {
             next_key_hash: None,
         }),
