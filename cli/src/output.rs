@@ -66,6 +66,15 @@ impl Output {
     }
 }
 
+/// Records as a table whose columns come in the order given (a JSON object's keys are
+/// sorted), under a title line.
+pub fn print_columns(title: &str, columns: &[&str], records: &[Value]) {
+    crate::outln!("{title}");
+    let mut out = String::new();
+    table_in_order(&mut out, records, columns);
+    crate::out!("{out}");
+}
+
 /// A scalar as text; `None` for objects and arrays of objects.
 fn scalar(v: &Value) -> Option<String> {
     match v {
@@ -139,11 +148,16 @@ pub fn render(v: &Value) -> String {
 
 /// Records as columns: one per scalar field (nested objects flattened with dots).
 fn table(out: &mut String, items: &[Value]) {
+    table_in_order(out, items, &[]);
+}
+
+/// [`table`] with the columns named in `first` first, in that order.
+fn table_in_order(out: &mut String, items: &[Value], first: &[&str]) {
     if items.is_empty() {
         out.push_str("  (none)\n");
         return;
     }
-    let mut columns: Vec<String> = Vec::new();
+    let mut columns: Vec<String> = first.iter().map(|c| c.to_string()).collect();
     let rows: Vec<Vec<(String, String)>> = items
         .iter()
         .map(|item| {
@@ -222,6 +236,17 @@ mod tests {
              \x20 40000  0   -\n\
              \x20 8000   1   -\n"
         );
+    }
+
+    #[test]
+    fn named_columns_come_first_in_their_order() {
+        let rows = [
+            serde_json::json!({ "b": 1, "a": "x", "z": true }),
+            serde_json::json!({ "b": 22, "a": "y" }),
+        ];
+        let mut out = String::new();
+        table_in_order(&mut out, &rows, &["z", "b"]);
+        assert_eq!(out, "  Z     B   A\n  true  1   x\n  -     22  y\n");
     }
 
     #[test]

@@ -20,6 +20,8 @@ use borsh::BorshDeserialize;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use crate::output::Output;
+
 use crate::{
     client::Node,
     wallet::{now_ms, parse_time, Ctx},
@@ -48,6 +50,128 @@ fn event_attribute(answer: &Value, kind: &str, name: &str) -> Option<String> {
         .find(|a| a[0] == name)
         .and_then(|a| a[1].as_str())
         .map(str::to_string)
+}
+
+/// A whole amount with thousands separators: `194,227`.
+pub fn amount(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `num / den` rounded to two decimals, with thousands separators: `6,165.67`.
+pub fn decimal(num: u128, den: u128) -> String {
+    if den == 0 {
+        return "-".into();
+    }
+    // Hundredths, rounded half up.
+    let hundredths = num
+        .saturating_mul(100)
+        .saturating_add(den / 2)
+        .checked_div(den)
+        .unwrap_or(0);
+    format!("{}.{:02}", amount(hundredths / 100), hundredths % 100)
+}
+
+/// `part` as a percentage of `whole`, one decimal: `31.5%`.
+fn percent(part: u128, whole: u128) -> String {
+    if whole == 0 {
+        return "-".into();
+    }
+    let tenths = part.saturating_mul(1000).saturating_add(whole / 2) / whole;
+    format!("{}.{}%", tenths / 10, tenths % 10)
+}
+
+/// One line of `budget list`: a round's summary as the API gives it, flattened for a table.
+fn round_row(summary: &Value) -> Value {
+    let r = &summary["round"];
+    let spec = &r["spec"];
+    json!({
+        "id": r["id"],
+        "title": spec["title"],
+        "district": spec["district"],
+        "phase": summary["phase"],
+        "budget": spec["budget"].as_u64().map_or("-".into(), |b| amount(u128::from(b))),
+        "ballots": r["voters"],
+        "proposals_from": spec["proposals_from"],
+        "voting_from": spec["voting_from"],
+        "closes_at": spec["closes_at"],
+    })
+}
+
+/// A stored result as people read it: a title line, then the selected projects with their
+/// costs and shares of the budget, and the rule's figures in decimals. The exact rationals
+/// stay in `--output json`.
+fn readable_result(round: &Value, answer: &Value) -> (String, Value) {
+    let t = &answer["result"];
+    let budget = u128::from(round["spec"]["budget"].as_u64().unwrap_or(0));
+    let total = u128::from(t["total_cost"].as_u64().unwrap_or(0));
+    let approvals = t["approvals"].as_array().cloned().unwrap_or_default();
+    let selected: Vec<Value> = answer["selected"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|p| {
+                    let cost = u128::from(p["cost"].as_u64().unwrap_or(0));
+                    let index = p["index"].as_u64().unwrap_or(0);
+                    json!({
+                        "project": index,
+                        "title": p["title"],
+                        "cost": amount(cost),
+                        "share of budget": percent(cost, budget),
+                        "approvals": usize::try_from(index).ok().and_then(|i| approvals.get(i)).cloned().unwrap_or(Value::Null),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let title = format!(
+        "round {} ({}): {} selected, {} of {} spent ({}); {} voters",
+        t["round"],
+        round["spec"]["title"].as_str().unwrap_or("?"),
+        match selected.len() {
+            1 => "1 project".to_string(),
+            n => format!("{n} projects"),
+        },
+        amount(total),
+        amount(budget),
+        percent(total, budget),
+        t["voters"],
+    );
+    let mut figures = json!({
+        "rule": t["rule"]["rule"],
+        "tie break": t["rule"]["tie_break"],
+        "tallied at height": t["height"],
+    });
+    if let Some([num, den]) = t["endowment"]
+        .as_array()
+        .and_then(|e| <[Value; 2]>::try_from(e.clone()).ok())
+    {
+        let (num, den) = (value_u128(&num), value_u128(&den));
+        figures["budget per voter at the end"] = json!(decimal(num, den));
+    }
+    if let Some(steps) = t["add1_steps"].as_u64() {
+        figures["add1 steps"] = json!(steps);
+    }
+    figures["selected"] = json!(selected);
+    (title, figures)
+}
+
+/// A JSON number or decimal string as a u128 (the API writes u128s as numbers).
+fn value_u128(v: &Value) -> u128 {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .map_or_else(|| n.to_string().parse().unwrap_or(0), u128::from),
+        Value::String(s) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn hash_arg(what: &str, s: &str) -> Result<Hash> {
@@ -880,6 +1004,17 @@ pub enum BudgetCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         projects: Vec<u32>,
     },
+    /// The budget rounds: district, phase, heights, budget and ballots so far.
+    ///
+    /// Example: acta budget list
+    List {
+        /// The first round to list.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// The most rounds to list (at most 100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100))]
+        limit: u64,
+    },
     /// A round, its phase and its proposals.
     ///
     /// Example: acta budget show 0
@@ -967,6 +1102,9 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 Call::Budget(BudgetCall::OpenRound { office, spec }),
             )?;
             ctx.print_answer(&answer);
+            if let Some(id) = event_attribute(&answer, "budget_round_opened", "round") {
+                eprintln!("budget round {id}; follow it with: acta budget show {id}");
+            }
             Ok(())
         }
         BudgetCommand::Propose {
@@ -982,7 +1120,10 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 title: text("--title", &title)?,
                 cost,
             };
-            ctx.sign_and_send(&key.key, Call::Budget(call))?;
+            let answer = ctx.sign_and_send(&key.key, Call::Budget(call))?;
+            if let Some(p) = event_attribute(&answer, "budget_project_proposed", "project") {
+                eprintln!("project {p} of round {round}; residents vote for it by that number");
+            }
             Ok(())
         }
         BudgetCommand::Vote {
@@ -999,6 +1140,36 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             ctx.sign_and_send(&key.key, Call::Budget(call))?;
             Ok(())
         }
+        BudgetCommand::List { from, limit } => {
+            let v = ctx
+                .node()?
+                .get(&format!("/budget/rounds?from={from}&limit={limit}"))?;
+            match ctx.output {
+                Output::Json => ctx.output.print(None, &v),
+                Output::Text => {
+                    let rows: Vec<Value> = v["rounds"]
+                        .as_array()
+                        .map(|rounds| rounds.iter().map(round_row).collect())
+                        .unwrap_or_default();
+                    crate::output::print_columns(
+                        &format!("budget rounds at height {}", v["height"]),
+                        &[
+                            "id",
+                            "title",
+                            "district",
+                            "phase",
+                            "budget",
+                            "ballots",
+                            "proposals_from",
+                            "voting_from",
+                            "closes_at",
+                        ],
+                        &rows,
+                    );
+                }
+            }
+            Ok(())
+        }
         BudgetCommand::Show { round } => {
             let node = ctx.node()?;
             let mut v = node.get(&format!("/budget/rounds/{round}"))?;
@@ -1012,12 +1183,29 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             Ok(())
         }
         BudgetCommand::Results { round, prove } => {
-            let v = ctx.node()?.get(&read_path(
+            let node = ctx.node()?;
+            let v = node.get(&read_path(
                 &format!("/budget/rounds/{round}/result"),
                 None,
                 prove,
             ))?;
-            ctx.output.print(None, &v);
+            match ctx.output {
+                Output::Json => ctx.output.print(None, &v),
+                Output::Text => {
+                    let r = node.get(&format!("/budget/rounds/{round}"))?;
+                    let (title, mut readable) = readable_result(&r["round"], &v);
+                    let selected = readable
+                        .as_object_mut()
+                        .and_then(|m| m.remove("selected"))
+                        .unwrap_or_default();
+                    ctx.output.print(Some(&title), &readable);
+                    crate::output::print_columns(
+                        "\nselected, in the order the rule chose them:",
+                        &["project", "title", "cost", "share of budget", "approvals"],
+                        selected.as_array().map_or(&[], Vec::as_slice),
+                    );
+                }
+            }
             Ok(())
         }
         BudgetCommand::Receipt { round, voter, out } => {
@@ -1208,4 +1396,47 @@ fn print_tally(ctx: &Ctx, v: &Value) {
         crate::outln!("matches the result the ledger stored for round {r}");
     }
     crate::outln!("tallied in {:.1} ms", v["tally_ms"].as_f64().unwrap_or(0.0));
+}
+
+#[cfg(test)]
+mod readable_tests {
+    use super::*;
+
+    #[test]
+    fn amounts_and_shares_read_as_people_write_them() {
+        assert_eq!(amount(0), "0");
+        assert_eq!(amount(999), "999");
+        assert_eq!(amount(12_000), "12,000");
+        assert_eq!(amount(194_227), "194,227");
+        assert_eq!(amount(1_000_000), "1,000,000");
+        assert_eq!(decimal(18_497, 3), "6,165.67");
+        assert_eq!(decimal(63, 2), "31.50");
+        assert_eq!(decimal(1, 0), "-");
+        assert_eq!(percent(315, 1000), "31.5%");
+        assert_eq!(percent(1, 3), "33.3%");
+        assert_eq!(percent(1, 1000), "0.1%");
+        assert_eq!(percent(5, 0), "-");
+    }
+
+    #[test]
+    fn a_result_reads_with_titles_amounts_and_decimals_and_keeps_nothing_raw() {
+        let round = json!({ "spec": { "title": "Green budget", "budget": 100_000 } });
+        let answer = json!({
+            "result": {
+                "round": 0, "rule": { "rule": "mes-add1", "tie_break": "votes-then-cost" },
+                "selected": [1], "total_cost": 31_500, "approvals": [3, 7], "voters": 9,
+                "endowment": [18_497, 3], "add1_steps": 12, "height": 40,
+            },
+            "selected": [{ "index": 1, "title": "Trees", "cost": 31_500 }],
+        });
+        let (title, v) = readable_result(&round, &answer);
+        assert_eq!(
+            title,
+            "round 0 (Green budget): 1 project selected, 31,500 of 100,000 spent (31.5%); 9 voters"
+        );
+        assert_eq!(v["budget per voter at the end"], "6,165.67");
+        assert_eq!(v["selected"][0]["share of budget"], "31.5%");
+        assert_eq!(v["selected"][0]["approvals"], 7);
+        assert!(!v.to_string().contains("18497"), "{v}");
+    }
 }

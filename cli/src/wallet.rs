@@ -127,14 +127,31 @@ impl Ctx {
                 "accepted into the mempool (transaction {hash}); follow it with: acta chain tx {hash}"
             ),
         };
-        let events = &answer["events"];
         match self.output {
             Output::Json => self.output.print(None, answer),
-            Output::Text if events.as_array().is_some_and(|e| !e.is_empty()) => self
-                .output
-                .print(Some(&title), &serde_json::json!({ "events": events })),
-            Output::Text => crate::outln!("{title}"),
+            Output::Text => {
+                crate::outln!("{title}");
+                for event in answer["events"].as_array().into_iter().flatten() {
+                    crate::outln!("  {}", event_line(event));
+                }
+            }
         }
+    }
+}
+
+/// An event as one line: `budget_round_opened: round 3, district old-town`.
+fn event_line(event: &Value) -> String {
+    let kind = event["kind"].as_str().unwrap_or("event");
+    let attributes: Vec<String> = event["attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| Some(format!("{} {}", a[0].as_str()?, a[1].as_str()?)))
+        .collect();
+    if attributes.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {}", attributes.join(", "))
     }
 }
 

@@ -529,7 +529,7 @@ fn a_city_through_the_wallet() {
     }
 
     // A budget round with the Method of Equal Shares.
-    acta.ok(&[
+    let opened = acta.ok(&[
         "budget",
         "open",
         "--key",
@@ -554,6 +554,15 @@ fn a_city_through_the_wallet() {
         "--rule",
         "mes",
     ]);
+    assert!(
+        opened.contains("budget_round_opened: round 0, district old-town"),
+        "the new round's number is printed: {opened}"
+    );
+    let list = acta.ok(&["budget", "list"]);
+    assert!(
+        list.contains("Old Town green budget") && list.contains("50,000"),
+        "{list}"
+    );
     let round = acta.json(&["budget", "show", "0"]);
     let spec = &round["round"]["spec"];
     let height = |k: &str| spec[k].as_u64().unwrap_or_else(|| panic!("{k}: {round}"));
@@ -563,9 +572,13 @@ fn a_city_through_the_wallet() {
         ("alice", "Bike racks", "8000"),
         ("bob", "Playground repair", "25000"),
     ] {
-        acta.ok(&[
+        let out = acta.ok(&[
             "budget", "propose", "0", "--key", key, "--title", title, "--cost", cost,
         ]);
+        assert!(
+            out.contains("budget_project_proposed: round 0, project"),
+            "{out}"
+        );
     }
     wait_for_height(&net, height("voting_from"));
     acta.ok(&["budget", "vote", "0", "--key", "alice", "--projects", "0,1"]);
@@ -586,6 +599,11 @@ fn a_city_through_the_wallet() {
     wait_for_height(&net, height("closes_at"));
     let result = acta.json(&["budget", "results", "0"]);
     assert!(result["result"]["selected"].is_array(), "{result}");
+    let text = acta.ok(&["budget", "results", "0"]);
+    assert!(
+        text.contains(" selected, ") && text.contains("of 50,000 spent"),
+        "amounts as people read them: {text}"
+    );
     let pb = dir.path().join("round0.pb");
     acta.ok(&["budget", "export", "0", "--out", pb.to_str().unwrap()]);
     let tally = acta.json(&[
