@@ -24,6 +24,9 @@ pub enum Domain {
     Proposal,
     Prevote,
     Precommit,
+    /// What a ballot token of a secret budget round signs (by RSA, not Ed25519):
+    /// [`crate::token::token_message`].
+    BallotToken,
 }
 
 impl Domain {
@@ -34,6 +37,7 @@ impl Domain {
             Domain::Proposal => "acta/proposal/v1",
             Domain::Prevote => "acta/prevote/v1",
             Domain::Precommit => "acta/precommit/v1",
+            Domain::BallotToken => "acta/ballot-token/v1",
         }
     }
 }

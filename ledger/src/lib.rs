@@ -42,6 +42,7 @@ pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod testing;
+pub mod token;
 pub mod tx;
 pub mod types;
 pub mod validator;
