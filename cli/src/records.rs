@@ -1095,6 +1095,7 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 closes_at: height_arg(&node, &mut latest, &closes_at)?,
                 ballot,
                 rule: RuleProfile { rule, tie_break },
+                secrecy: acta_ledger::records::BallotSecrecy::Public,
             };
             let answer = ctx.submit(
                 &node,

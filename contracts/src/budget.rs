@@ -1,7 +1,10 @@
 //! Participatory budgets. A BudgetOffice credential holder (or the council) opens a round
-//! for a district with a budget, phases by height, a ballot format and a rule profile.
-//! Residents of the district propose projects while proposals are open and vote while
-//! voting is open; a later ballot replaces the earlier one. At the start of block
+//! for a district with a budget, phases by height, a ballot format, a rule profile and its
+//! ballots' secrecy. Residents of the district propose projects while proposals are open
+//! and vote while voting is open; a later ballot replaces the earlier one. In a secret
+//! round a resident asks for a token (signed by its DID), the registrar answers with a
+//! blind signature, and the resident votes from a one-time ballot key with the unblinded
+//! token: no ballot names a resident. At the start of block
 //! `closes_at` the tally runs (exact arithmetic, [`crate::tally`]) and is stored with the
 //! approvals of every project. A round exports to a Pabulib `.pb` file that replays to the
 //! same outcome.
@@ -18,14 +21,22 @@
 //!   which tells a node that the chain's heights must keep coming while phases run by
 //!   height (`node::Node`, no empty blocks otherwise);
 //! - `budget_tally` (id): the [`TallyRecord`], which commits to the tallied ballots by
-//!   their RFC 9162 root.
+//!   their RFC 9162 root;
+//! - secret rounds (docs/adr/0018-secret-ballots.md): `budget_token_request` (id, request
+//!   index u64): each [`TokenRequest`], with the registrar's blind signature once given;
+//!   `budget_token_of` (id, DID): the index of a resident's request; `budget_tokens` (id):
+//!   the [`TokenCount`] of requests and issued tokens. A secret ballot is stored like a
+//!   public one, under the DID form of its ballot key (`budget_voter`), so one token gives
+//!   one ballot, which the same ballot key may replace.
 
 use acta_ledger::{
     records::{
-        ballots_root, BallotFormat, BudgetBallot, BudgetProject, BudgetRound, CredentialKind,
-        RoundOpener, RoundSpec, TallyRecord, ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
+        ballots_root, BallotFormat, BallotSecrecy, BudgetBallot, BudgetProject, BudgetRound,
+        CredentialKind, RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
+        ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
     },
     state::AuthenticatedState,
+    token::{check_blind_signature, check_blinded, verify_token, RegistrarKey},
     tx::BudgetCall,
     Did, Height, PublicKey,
 };
@@ -49,6 +60,9 @@ pub const NS_VOTERS: &str = "budget_voters";
 pub const NS_CLOSING: &str = "budget_closing";
 pub const NS_PENDING: &str = "budget_pending";
 pub const NS_TALLY: &str = "budget_tally";
+pub const NS_TOKEN_REQUEST: &str = "budget_token_request";
+pub const NS_TOKEN_OF: &str = "budget_token_of";
+pub const NS_TOKENS: &str = "budget_tokens";
 
 /// The most projects one resident may propose in a round.
 pub const PROPOSALS_PER_RESIDENT_MAX: u32 = 5;
@@ -149,43 +163,208 @@ pub(crate) fn execute(
         } => {
             let r = load(view, *round)?;
             phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
+            if r.spec.secrecy != BallotSecrecy::Public {
+                return Err(TxError::Invalid(format!(
+                    "round {round} has secret ballots: vote from a ballot key with a token"
+                ))
+                .into());
+            }
             signed_by(view, voter, signer)?;
             resident(view, ctx, voter, &r)?;
-            let ballot = check_ballot(view, &r, projects)?;
-            let voter_key = voter_key(*round, voter);
-            let (index, replaced) = match view.get::<u64>(NS_VOTER, &voter_key)? {
-                Some(index) => (index, true),
-                None => {
-                    let index = voters(view, *round)?;
-                    if index >= ROUND_VOTERS_MAX {
-                        return Err(TxError::Limit(format!(
-                            "round {round} has {ROUND_VOTERS_MAX} voters"
-                        ))
-                        .into());
-                    }
-                    view.put(NS_VOTERS, &round_key(*round), &(index + 1));
-                    view.put(NS_VOTER, &voter_key, &index);
-                    (index, false)
-                }
-            };
+            cast(view, ctx, &r, voter, projects)
+        }
+        BudgetCall::RequestToken {
+            round,
+            voter,
+            blinded,
+        } => {
+            let r = load(view, *round)?;
+            let key = registrar_key(&r)?;
+            before_close(ctx, &r)?;
+            signed_by(view, voter, signer)?;
+            resident(view, ctx, voter, &r)?;
+            check_blinded(&key, blinded.as_slice()).map_err(|e| TxError::Invalid(e.to_string()))?;
+            let of_key = sub_key(*round, &voter.0);
+            if let Some(index) = view.get::<u64>(NS_TOKEN_OF, &of_key)? {
+                return Err(TxError::AlreadyExists(format!(
+                    "{voter}'s token request of round {round} (request {index})"
+                ))
+                .into());
+            }
+            let mut count: TokenCount =
+                view.get(NS_TOKENS, &round_key(*round))?.unwrap_or_default();
+            let index = count.requested;
+            if index >= ROUND_VOTERS_MAX {
+                return Err(TxError::Limit(format!(
+                    "round {round} has {ROUND_VOTERS_MAX} token requests"
+                ))
+                .into());
+            }
+            count.requested += 1;
+            view.put(NS_TOKENS, &round_key(*round), &count);
+            view.put(NS_TOKEN_OF, &of_key, &index);
             view.put(
-                NS_BALLOT,
-                &ballot_key(*round, index),
-                &BudgetBallot {
+                NS_TOKEN_REQUEST,
+                &sub_key(*round, &index.to_be_bytes()),
+                &TokenRequest {
+                    round: *round,
+                    index,
                     voter: *voter,
-                    projects: ballot,
-                    cast: ctx.height,
+                    blinded: blinded.clone(),
+                    requested: ctx.height,
+                    blind_signature: None,
+                    issued: None,
                 },
             );
             Ok(vec![Event::new(
-                "budget_ballot_cast",
+                "budget_token_requested",
+                &[("round", round.to_string()), ("request", index.to_string())],
+            )])
+        }
+        BudgetCall::IssueToken {
+            round,
+            request,
+            blind_signature,
+        } => {
+            let r = load(view, *round)?;
+            let key = registrar_key(&r)?;
+            before_close(ctx, &r)?;
+            if let BallotSecrecy::Secret { registrar, .. } = &r.spec.secrecy {
+                signed_by(view, registrar, signer)?;
+            }
+            let request_key = sub_key(*round, &request.to_be_bytes());
+            let mut req: TokenRequest =
+                view.get(NS_TOKEN_REQUEST, &request_key)?.ok_or_else(|| {
+                    TxError::NotFound(format!("token request {request} of round {round}"))
+                })?;
+            if req.blind_signature.is_some() {
+                return Err(TxError::AlreadyExists(format!(
+                    "the token of request {request} of round {round}"
+                ))
+                .into());
+            }
+            check_blind_signature(&key, req.blinded.as_slice(), blind_signature.as_slice())
+                .map_err(|e| TxError::Invalid(e.to_string()))?;
+            req.blind_signature = Some(blind_signature.clone());
+            req.issued = Some(ctx.height);
+            view.put(NS_TOKEN_REQUEST, &request_key, &req);
+            let mut count: TokenCount =
+                view.get(NS_TOKENS, &round_key(*round))?.unwrap_or_default();
+            count.issued += 1;
+            view.put(NS_TOKENS, &round_key(*round), &count);
+            Ok(vec![Event::new(
+                "budget_token_issued",
                 &[
                     ("round", round.to_string()),
-                    ("replaced", replaced.to_string()),
+                    ("request", request.to_string()),
                 ],
             )])
         }
+        BudgetCall::VoteSecret {
+            round,
+            token,
+            projects,
+        } => {
+            let r = load(view, *round)?;
+            phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
+            let key = registrar_key(&r)?;
+            verify_token(&key, &ctx.chain_id, *round, signer, token.as_slice())
+                .map_err(|e| TxError::Unauthorized(e.to_string()))?;
+            let voter = Did::from_initial_key(signer);
+            // Ballots never outnumber the tokens issued against recorded requests: a token
+            // made with the registrar's key outside the ledger can take at most the place of
+            // a resident who got a token and has not voted.
+            let first = view
+                .get::<u64>(NS_VOTER, &voter_key(*round, &voter))?
+                .is_none();
+            let issued = view
+                .get::<TokenCount>(NS_TOKENS, &round_key(*round))?
+                .unwrap_or_default()
+                .issued;
+            if first && voters(view, *round)? >= issued {
+                return Err(TxError::Limit(format!(
+                    "round {round} already has a ballot for each of its {issued} issued tokens"
+                ))
+                .into());
+            }
+            cast(view, ctx, &r, &voter, projects)
+        }
     }
+}
+
+/// Refuses unless the round is still open (not yet at `closes_at`).
+fn before_close(ctx: &BlockContext, r: &BudgetRound) -> Result<(), CallError> {
+    if ctx.height >= r.spec.closes_at {
+        return Err(TxError::WrongPhase(format!(
+            "round {} closed at height {}",
+            r.id, r.spec.closes_at
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The registrar key of a secret round; a public round has none.
+fn registrar_key(r: &BudgetRound) -> Result<RegistrarKey, CallError> {
+    match &r.spec.secrecy {
+        BallotSecrecy::Secret { key, .. } => RegistrarKey::from_der(key.as_slice()).map_err(|e| {
+            // Checked when the round opened.
+            ExecError::Corrupt {
+                what: NS_ROUND,
+                reason: e.to_string(),
+            }
+            .into()
+        }),
+        BallotSecrecy::Public => Err(TxError::Invalid(format!(
+            "round {} has public ballots: residents vote as themselves, with no token",
+            r.id
+        ))
+        .into()),
+    }
+}
+
+/// Stores (or replaces) the ballot of `voter` (a resident's DID, or a ballot key's DID form
+/// in a secret round), checked against the round's format.
+fn cast(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    r: &BudgetRound,
+    voter: &Did,
+    projects: &[u32],
+) -> Result<Vec<Event>, CallError> {
+    let round = &r.id;
+    let ballot = check_ballot(view, r, projects)?;
+    let voter_key = voter_key(*round, voter);
+    let (index, replaced) = match view.get::<u64>(NS_VOTER, &voter_key)? {
+        Some(index) => (index, true),
+        None => {
+            let index = voters(view, *round)?;
+            if index >= ROUND_VOTERS_MAX {
+                return Err(
+                    TxError::Limit(format!("round {round} has {ROUND_VOTERS_MAX} voters")).into(),
+                );
+            }
+            view.put(NS_VOTERS, &round_key(*round), &(index + 1));
+            view.put(NS_VOTER, &voter_key, &index);
+            (index, false)
+        }
+    };
+    view.put(
+        NS_BALLOT,
+        &ballot_key(*round, index),
+        &BudgetBallot {
+            voter: *voter,
+            projects: ballot,
+            cast: ctx.height,
+        },
+    );
+    Ok(vec![Event::new(
+        "budget_ballot_cast",
+        &[
+            ("round", round.to_string()),
+            ("replaced", replaced.to_string()),
+        ],
+    )])
 }
 
 /// Checks that a round can be opened now with `spec`.
@@ -205,6 +384,11 @@ pub(crate) fn check_spec(ctx: &BlockContext, spec: &RoundSpec) -> Result<(), Cal
             "phases must satisfy {} ≤ proposals_from < voting_from < closes_at, got {} {} {}",
             ctx.height, spec.proposals_from, spec.voting_from, spec.closes_at
         ));
+    }
+    if let BallotSecrecy::Secret { key, .. } = &spec.secrecy {
+        if let Err(e) = RegistrarKey::from_der(key.as_slice()) {
+            return bad(format!("a secret round needs its registrar's RSA key: {e}"));
+        }
     }
     if let BallotFormat::Approval { min, max } = spec.ballot {
         if min == 0 || min > max || usize::from(max) > ROUND_PROJECTS_MAX {

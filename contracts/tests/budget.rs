@@ -74,6 +74,7 @@ fn spec(c: &Chain, budget: u64, ballot: BallotFormat, rule: Rule) -> RoundSpec {
             rule,
             tie_break: TieBreak::VotesThenCost,
         },
+        secrecy: acta_ledger::records::BallotSecrecy::Public,
     }
 }
 
@@ -377,6 +378,7 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
             rule: Rule::MesAdd1,
             tie_break: TieBreak::VotesThenCost,
         },
+        secrecy: acta_ledger::records::BallotSecrecy::Public,
     };
     c.ok(&office, open(&office, s.clone()));
     c.advance_to(s.proposals_from.0);
@@ -445,4 +447,191 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
     assert_eq!(record.voters, 6586);
     assert_eq!(record.endowment, Some((1_040_052, 3293)));
     let _: Did = did_of(&office);
+}
+
+/// A secret round (docs/adr/0018-secret-ballots.md): residents ask for tokens signed by their
+/// DIDs, the registrar answers with blind signatures, and residents vote from one-time ballot
+/// keys; no ballot names a resident, and every misuse is refused, changing nothing.
+#[test]
+fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
+    use acta_contracts::budget::{NS_BALLOT, NS_TOKENS};
+    use acta_ledger::{
+        records::{BallotSecrecy, BudgetBallot, TokenCount},
+        testing,
+        token::{self, Registrar, RegistrarKey},
+        types::Bytes,
+    };
+
+    let Setup {
+        chain: mut c,
+        office,
+        residents,
+        outsider,
+        ..
+    } = setup(3);
+    let registrar = Registrar::generate(2048).unwrap();
+    let key_der = registrar.public_der().unwrap();
+    let key = RegistrarKey::from_der(&key_der).unwrap();
+    let registrar_id = user(1001);
+    c.create_did(&registrar_id);
+    let mut s = spec(
+        &c,
+        1000,
+        BallotFormat::Approval { min: 1, max: 2 },
+        Rule::Mes,
+    );
+    // A key that is not an RSA key is refused when the round opens.
+    s.secrecy = BallotSecrecy::Secret {
+        registrar: did_of(&registrar_id),
+        key: Bytes::new(vec![1, 2, 3]).unwrap(),
+    };
+    c.no(&office, open(&office, s.clone()), "invalid");
+    s.secrecy = BallotSecrecy::Secret {
+        registrar: did_of(&registrar_id),
+        key: Bytes::new(key_der.clone()).unwrap(),
+    };
+    c.ok(&office, open(&office, s.clone()));
+    let chain = testing::chain_id();
+    let request = |who: &Keypair, blinded: &[u8]| {
+        Call::Budget(BudgetCall::RequestToken {
+            round: 0,
+            voter: did_of(who),
+            blinded: Bytes::new(blinded.to_vec()).unwrap(),
+        })
+    };
+    let issue = |index: u64, sig: &[u8]| {
+        Call::Budget(BudgetCall::IssueToken {
+            round: 0,
+            request: index,
+            blind_signature: Bytes::new(sig.to_vec()).unwrap(),
+        })
+    };
+    let vote_secret = |token: &[u8], projects: &[u32]| {
+        Call::Budget(BudgetCall::VoteSecret {
+            round: 0,
+            token: Bytes::new(token.to_vec()).unwrap(),
+            projects: projects.to_vec(),
+        })
+    };
+
+    // Each resident makes a ballot key and asks for a token for it.
+    let ballot_keys: Vec<Keypair> = (0..3).map(|i| testing::key(0xb7, i)).collect();
+    let blinded: Vec<token::Blinded> = ballot_keys
+        .iter()
+        .map(|k| token::blind(&key, &chain, 0, &k.public()).unwrap())
+        .collect();
+    for (i, (resident, _)) in residents.iter().enumerate() {
+        c.ok(resident, request(resident, &blinded[i].message));
+    }
+    // Once a round per DID; not for a resident of another district.
+    c.no(
+        &residents[0].0,
+        request(&residents[0].0, &blinded[0].message),
+        "already_exists",
+    );
+    let other = token::blind(&key, &chain, 0, &user(77).public()).unwrap();
+    c.no(
+        &outsider,
+        request(&outsider, &other.message),
+        "unauthorized",
+    );
+    // The registrar answers; a dud answer and a stranger's answer are refused.
+    let sigs: Vec<Vec<u8>> = blinded
+        .iter()
+        .map(|b| registrar.sign_blinded(&b.message).unwrap())
+        .collect();
+    c.no(&registrar_id, issue(0, &sigs[1]), "invalid");
+    c.no(&office, issue(0, &sigs[0]), "unauthorized");
+    for (i, sig) in sigs.iter().enumerate() {
+        c.ok(&registrar_id, issue(i as u64, sig));
+    }
+    c.no(&registrar_id, issue(0, &sigs[0]), "already_exists");
+    assert_eq!(
+        c.read::<TokenCount>(NS_TOKENS, &0u64.to_be_bytes()),
+        Some(TokenCount {
+            requested: 3,
+            issued: 3
+        })
+    );
+
+    // Residents unblind offline and vote from their ballot keys, during voting only.
+    let tokens: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            token::finalize(
+                &key,
+                &blinded[i],
+                &sigs[i],
+                &chain,
+                0,
+                &ballot_keys[i].public(),
+            )
+            .unwrap()
+        })
+        .collect();
+    c.advance_to(s.proposals_from.0);
+    for (i, cost) in [400u64, 300, 500].into_iter().enumerate() {
+        c.ok(&residents[i].0, propose(0, &residents[i].0, cost));
+    }
+    c.no(
+        &ballot_keys[0],
+        vote_secret(&tokens[0], &[0]),
+        "wrong_phase",
+    );
+    c.advance_to(s.voting_from.0);
+    // A public ballot is refused in a secret round.
+    c.no(&residents[0].0, vote(0, &residents[0].0, &[0]), "invalid");
+    // A token used from another key, a bent token: refused.
+    c.no(
+        &ballot_keys[1],
+        vote_secret(&tokens[0], &[0]),
+        "unauthorized",
+    );
+    let mut bent = tokens[2].clone();
+    bent[9] ^= 4;
+    c.no(&ballot_keys[2], vote_secret(&bent, &[0]), "unauthorized");
+    for (i, projects) in [&[0u32, 1][..], &[1], &[2]].into_iter().enumerate() {
+        c.ok(&ballot_keys[i], vote_secret(&tokens[i], projects));
+    }
+    // The same ballot key votes again: its ballot is replaced, not added.
+    c.ok(&ballot_keys[2], vote_secret(&tokens[2], &[1, 2]));
+    assert_eq!(c.read::<u64>(NS_VOTERS, &0u64.to_be_bytes()), Some(3));
+    // A token the registrar's key made without a recorded request verifies, but ballots
+    // never outnumber the tokens issued on the ledger.
+    let extra_key = testing::key(0xb7, 9);
+    let extra = token::blind(&key, &chain, 0, &extra_key.public()).unwrap();
+    let extra_sig = registrar.sign_blinded(&extra.message).unwrap();
+    let extra_token =
+        token::finalize(&key, &extra, &extra_sig, &chain, 0, &extra_key.public()).unwrap();
+    c.no(&extra_key, vote_secret(&extra_token, &[0]), "limit");
+    let residents_dids: Vec<Did> = residents.iter().map(|(k, _)| did_of(k)).collect();
+    for index in 0..3u64 {
+        let mut k = 0u64.to_be_bytes().to_vec();
+        k.extend_from_slice(&index.to_be_bytes());
+        let b: BudgetBallot = c.read(NS_BALLOT, &k).unwrap();
+        assert!(
+            !residents_dids.contains(&b.voter),
+            "ballot {index} names a resident"
+        );
+        assert_eq!(b.voter, did_of(&ballot_keys[index as usize]));
+    }
+    // A token of this round is worthless in another round.
+    let mut s2 = s.clone();
+    s2.title = Text::new("Second round").unwrap();
+    s2.proposals_from = Height(c.height().0 + 3);
+    s2.voting_from = Height(c.height().0 + 4);
+    s2.closes_at = Height(c.height().0 + 30);
+    c.ok(&office, open(&office, s2.clone()));
+    c.advance_to(s2.voting_from.0);
+    let elsewhere = Call::Budget(BudgetCall::VoteSecret {
+        round: 1,
+        token: Bytes::new(tokens[0].clone()).unwrap(),
+        projects: vec![0],
+    });
+    c.no(&ballot_keys[0], elsewhere, "unauthorized");
+
+    // The round closes and tallies its three secret ballots.
+    c.advance_to(s.closes_at.0 + 1);
+    let t: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
+    assert_eq!(t.voters, 3);
+    assert_eq!(t.approvals, vec![1, 3, 1]);
 }

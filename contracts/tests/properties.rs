@@ -111,6 +111,7 @@ fn world() -> World {
             rule: Rule::MesAdd1,
             tie_break: TieBreak::VotesThenCost,
         },
+        secrecy: acta_ledger::records::BallotSecrecy::Public,
     };
     c.council_do(GovAction::OpenBudgetRound(spec));
     World {

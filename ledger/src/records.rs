@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     codec::{invalid_data, read_vec},
-    types::{Height, Text, Timestamp},
+    types::{Bytes, Height, Text, Timestamp},
     Did, Hash, PublicKey,
 };
 
@@ -500,6 +500,56 @@ pub struct RoundSpec {
     pub closes_at: Height,
     pub ballot: BallotFormat,
     pub rule: RuleProfile,
+    /// Whether ballots name their voters.
+    pub secrecy: BallotSecrecy,
+}
+
+/// Whether a round's ballots name their voters (docs/adr/0018-secret-ballots.md).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BallotSecrecy {
+    /// Each ballot names its voter's DID.
+    Public,
+    /// Each ballot comes from a one-time ballot key carrying a token of `registrar`, whose
+    /// RSA key (canonical DER SubjectPublicKeyInfo, [`crate::token::RegistrarKey`]) signs
+    /// one blinded token for each eligible resident who asks; the ballot names the ballot
+    /// key's DID form, never the resident's.
+    Secret {
+        registrar: Did,
+        key: Bytes<{ crate::token::REGISTRAR_KEY_BYTES_MAX }>,
+    },
+}
+
+/// A resident's request for a ballot token of a secret round, and the registrar's answer.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub round: u64,
+    pub index: u64,
+    pub voter: Did,
+    /// The blinded token message, a value of the registrar's key.
+    pub blinded: Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>,
+    pub requested: Height,
+    /// The registrar's blind signature of `blinded`, checked, once given.
+    pub blind_signature: Option<Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>>,
+    pub issued: Option<Height>,
+}
+
+/// How many tokens of a secret round were asked for and given.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+pub struct TokenCount {
+    pub requested: u64,
+    pub issued: u64,
 }
 
 /// Who opened a round.
@@ -543,6 +593,8 @@ pub const ROUND_PROJECTS_MAX: usize = 256;
 pub const ROUND_VOTERS_MAX: u64 = 200_000;
 
 /// A resident's ballot: the projects (by index) it approves. A later ballot replaces it.
+/// `voter` is the resident's DID in a public round, and in a secret round the DID form
+/// (`Did::from_initial_key`) of the one-time ballot key, which names no resident.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 pub struct BudgetBallot {
     pub voter: Did,

@@ -15,7 +15,7 @@ use crate::{
     codec,
     crypto::{Domain, SignatureBatch},
     records::{CredentialKind, DidDocument, GovAction, RoundSpec},
-    types::{ChainId, Text, Timestamp},
+    types::{Bytes, ChainId, Text, Timestamp},
     Error, Hash, Keypair, PublicKey, Result, Signature,
 };
 
@@ -112,6 +112,28 @@ pub enum BudgetCall {
     Vote {
         round: u64,
         voter: Did,
+        projects: Vec<u32>,
+    },
+    /// Asks for a ballot token of a secret round: `blinded` is the token message of a fresh
+    /// ballot key, blinded ([`crate::token::blind`]). Signed by a key of `voter`, a
+    /// resident of the round's district, once a round, before the round closes.
+    RequestToken {
+        round: u64,
+        voter: Did,
+        blinded: Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>,
+    },
+    /// The registrar's blind signature answering request `request` of a secret round;
+    /// signed by a key of the round's registrar, before the round closes.
+    IssueToken {
+        round: u64,
+        request: u64,
+        blind_signature: Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>,
+    },
+    /// Casts (or replaces) a secret round's ballot, signed by the one-time ballot key the
+    /// `token` was made for, while voting is open.
+    VoteSecret {
+        round: u64,
+        token: Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>,
         projects: Vec<u32>,
     },
 }

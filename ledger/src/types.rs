@@ -217,3 +217,51 @@ impl<const MAX: usize> fmt::Display for Text<MAX> {
         f.write_str(&self.0)
     }
 }
+
+/// Bytes, at most `MAX` of them, checked when decoded; hex in JSON.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize)]
+pub struct Bytes<const MAX: usize>(Vec<u8>);
+
+impl<const MAX: usize> Bytes<MAX> {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> crate::Result<Self> {
+        let bytes = bytes.into();
+        if bytes.len() > MAX {
+            return Err(crate::Error::TooLarge {
+                what: "bytes",
+                len: bytes.len(),
+                max: MAX,
+            });
+        }
+        Ok(Bytes(bytes))
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> BorshDeserialize for Bytes<MAX> {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        read_bytes(reader, MAX, "bytes").map(Bytes)
+    }
+}
+
+impl<const MAX: usize> Serialize for Bytes<MAX> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Bytes<MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'_, str> as Deserialize>::deserialize(d)?;
+        let bytes = hex::decode(s.as_ref()).map_err(serde::de::Error::custom)?;
+        Bytes::new(bytes).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<const MAX: usize> fmt::Debug for Bytes<MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Bytes({})", hex::encode(&self.0))
+    }
+}

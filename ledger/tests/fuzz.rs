@@ -20,7 +20,7 @@ use acta_ledger::{
     records::{
         AttestationRecord, BudgetBallot, BudgetProject, BudgetRound, Council, CredentialRecord,
         DeviceRecord, DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord,
-        RoundOpener, RoundSpec, TallyRecord,
+        RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
     },
     state::StateProof,
     store::TxLocation,
@@ -122,6 +122,12 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
             roundtrip::<RoundSpec>("round spec", b)
         }),
         ("records.tally", |b| roundtrip::<TallyRecord>("tally", b)),
+        ("records.token_count", |b| {
+            roundtrip::<TokenCount>("token count", b)
+        }),
+        ("records.token_request", |b| {
+            roundtrip::<TokenRequest>("token request", b)
+        }),
         ("state.proof", |b| roundtrip::<StateProof>("state proof", b)),
         ("store.tx_location", |b| {
             roundtrip::<TxLocation>("tx location", b)

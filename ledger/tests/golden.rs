@@ -310,6 +310,7 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             rule: Rule::MesAdd1,
             tie_break: TieBreak::VotesThenCost,
         },
+        secrecy: BallotSecrecy::Public,
     };
     let council_spec = RoundSpec {
         title: Text::new("City-wide 2026").unwrap(),
@@ -323,7 +324,92 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             rule: Rule::Greedy,
             tie_break: TieBreak::CostThenVotes,
         },
+        secrecy: BallotSecrecy::Public,
     };
+    // A secret round: a fixed 2,048-bit registrar key (canonical DER SubjectPublicKeyInfo),
+    // and RSA values of its length (encodings only: they need not verify).
+    let registrar_key = hex::decode(concat!(
+        "30820122300d06092a864886f70d01010105000382010f003082010a0282010100c226ee9e8c418e",
+        "c45f536635cf06297ba1d724a622bce3db2e0d1650a7435a11ab766bc066d7e8404a996226a70529",
+        "bb03472cc5444ec3a66178a50c08ab39c1961476f9865070e95092bea992bfc58b928645a82a8274",
+        "b1c6443fa83ea7291ff93a8eb58899042dd476e04b068cf8c395cf42f3458690e1a9ee214cb8eab7",
+        "d3c58b49c128031e4c9267d5340b2e0511b3ac6d7c189110b7706dddcdd5be0d0f97552c682c17c1",
+        "d77f58541d0a9555f70d07afb41056a6faef837dec025929ab25746cf133beb4aad9fc688a48250b",
+        "08149efa141011662cd612e9666f0677a7188a1a3e1449d76e02358f29acea9d0a7fefbc549fd82c",
+        "84c9a156e0f972fac70203010001",
+    ))
+    .unwrap();
+    assert!(RegistrarKey::from_der(&registrar_key).is_ok());
+    let secret_spec = RoundSpec {
+        secrecy: BallotSecrecy::Secret {
+            registrar: did_of(&office),
+            key: Bytes::new(registrar_key).unwrap(),
+        },
+        ..council_spec.clone()
+    };
+    put("records.round_spec.secret", encode(&secret_spec));
+    let rsa_value =
+        |seed: u8| Bytes::new((0..=255u8).map(|i| i ^ seed).collect::<Vec<u8>>()).unwrap();
+    put(
+        "tx.budget.request_token",
+        signed(
+            &resident,
+            2,
+            Call::Budget(BudgetCall::RequestToken {
+                round: 4,
+                voter: did_of(&resident),
+                blinded: rsa_value(0x11),
+            }),
+        ),
+    );
+    put(
+        "tx.budget.issue_token",
+        signed(
+            &office,
+            1,
+            Call::Budget(BudgetCall::IssueToken {
+                round: 4,
+                request: 0,
+                blind_signature: rsa_value(0x22),
+            }),
+        ),
+    );
+    let ballot_key = testing::key(0xb7, 0);
+    put(
+        "tx.budget.vote_secret",
+        signed(
+            &ballot_key,
+            0,
+            Call::Budget(BudgetCall::VoteSecret {
+                round: 4,
+                token: rsa_value(0x33),
+                projects: vec![1, 4],
+            }),
+        ),
+    );
+    put(
+        "token.message.signing_bytes",
+        acta_ledger::token::token_message(&chain, 4, &ballot_key.public()),
+    );
+    put(
+        "records.token_request",
+        encode(&TokenRequest {
+            round: 4,
+            index: 0,
+            voter: did_of(&resident),
+            blinded: rsa_value(0x11),
+            requested: Height(120),
+            blind_signature: Some(rsa_value(0x22)),
+            issued: Some(Height(122)),
+        }),
+    );
+    put(
+        "records.token_count",
+        encode(&TokenCount {
+            requested: 9,
+            issued: 8,
+        }),
+    );
     put("records.round_spec", encode(&spec));
     put(
         "records.round_opener.council",
@@ -653,13 +739,15 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
 use acta_ledger::{
     crypto::key_hash,
     records::{
-        AttestationRecord, BallotFormat, BudgetBallot, BudgetProject, BudgetRound, Council,
-        CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord, DidDocument, DidRecord,
-        GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord, RoundOpener, RoundSpec,
-        Rule, RuleProfile, Service, TallyRecord, TieBreak, VerificationMethod,
+        AttestationRecord, BallotFormat, BallotSecrecy, BudgetBallot, BudgetProject, BudgetRound,
+        Council, CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord, DidDocument,
+        DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord, RoundOpener,
+        RoundSpec, Rule, RuleProfile, Service, TallyRecord, TieBreak, TokenCount, TokenRequest,
+        VerificationMethod,
     },
+    token::RegistrarKey,
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
-    types::Text,
+    types::{Bytes, Text},
     Call, Commit, Did, Keypair, PublicKey, Timestamp,
 };
 

@@ -632,6 +632,7 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
             rule: Rule::Mes,
             tie_break: TieBreak::VotesThenCost,
         },
+        secrecy: acta_ledger::records::BallotSecrecy::Public,
     };
     api.commit(&w.tx(
         &office,

@@ -342,6 +342,7 @@ fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
             rule: Rule::Mes,
             tie_break: TieBreak::VotesThenCost,
         },
+        secrecy: acta_ledger::records::BallotSecrecy::Public,
     };
     let open = w.tx(
         &city.office,

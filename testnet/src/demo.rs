@@ -208,6 +208,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
             rule: Rule::MesAdd1,
             tie_break: TieBreak::VotesThenCost,
         },
+        secrecy: acta_ledger::records::BallotSecrecy::Public,
     };
     let open = w.tx(
         &office,
