@@ -62,10 +62,10 @@ struct Cli {
     /// mempool took it (not for `attest submit`, which needs each batch committed).
     #[arg(long, global = true)]
     no_wait: bool,
-    /// How long a signed transaction may wait for its block, in minutes. Past that its
-    /// bytes are dead: a transaction a node refused cannot be sent again later by anyone.
-    /// Nodes take at most 60 by default.
-    #[arg(long, global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    /// How long a signed transaction may wait for its block, in minutes (at most 60, what
+    /// nodes take by default). Past that its bytes are dead: a transaction a node refused
+    /// cannot be sent again later by anyone.
+    #[arg(long, global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
     valid_minutes: u64,
     #[command(subcommand)]
     command: Command,

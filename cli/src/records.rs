@@ -70,13 +70,18 @@ pub fn decimal(num: u128, den: u128) -> String {
     if den == 0 {
         return "-".into();
     }
-    // Hundredths, rounded half up.
-    let hundredths = num
-        .saturating_mul(100)
-        .saturating_add(den / 2)
-        .checked_div(den)
-        .unwrap_or(0);
-    format!("{}.{:02}", amount(hundredths / 100), hundredths % 100)
+    // The whole part, then the remainder's hundredths, rounded half up.
+    let (mut whole, rest) = (num / den, num % den);
+    let mut hundredths = match rest.checked_mul(100) {
+        Some(r) => (r + den / 2) / den,
+        // Only for denominators near u128::MAX: truncated instead.
+        None => rest / (den / 100),
+    };
+    if hundredths >= 100 {
+        whole += 1;
+        hundredths = 0;
+    }
+    format!("{}.{hundredths:02}", amount(whole))
 }
 
 /// `part` as a percentage of `whole`, one decimal: `31.5%`.
@@ -153,8 +158,11 @@ fn readable_result(round: &Value, answer: &Value) -> (String, Value) {
         .as_array()
         .and_then(|e| <[Value; 2]>::try_from(e.clone()).ok())
     {
-        let (num, den) = (value_u128(&num), value_u128(&den));
-        figures["budget per voter at the end"] = json!(decimal(num, den));
+        let shown = match (value_u128(&num), value_u128(&den)) {
+            (Some(num), Some(den)) => decimal(num, den),
+            _ => format!("{num}/{den}"),
+        };
+        figures["budget per voter at the end"] = json!(shown);
     }
     if let Some(steps) = t["add1_steps"].as_u64() {
         figures["add1 steps"] = json!(steps);
@@ -163,14 +171,13 @@ fn readable_result(round: &Value, answer: &Value) -> (String, Value) {
     (title, figures)
 }
 
-/// A JSON number or decimal string as a u128 (the API writes u128s as numbers).
-fn value_u128(v: &Value) -> u128 {
+/// A JSON number or decimal string as a u128 (the API writes u128s as numbers; one past
+/// u64 may have been read as a float, and is then `None`).
+fn value_u128(v: &Value) -> Option<u128> {
     match v {
-        Value::Number(n) => n
-            .as_u64()
-            .map_or_else(|| n.to_string().parse().unwrap_or(0), u128::from),
-        Value::String(s) => s.parse().unwrap_or(0),
-        _ => 0,
+        Value::Number(n) => n.as_u64().map(u128::from),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
     }
 }
 
@@ -1413,6 +1420,8 @@ mod readable_tests {
         assert_eq!(decimal(18_497, 3), "6,165.67");
         assert_eq!(decimal(63, 2), "31.50");
         assert_eq!(decimal(1, 0), "-");
+        assert_eq!(decimal(1999, 1000), "2.00");
+        assert_eq!(decimal(u128::MAX, u128::MAX - 1), "1.00");
         assert_eq!(percent(315, 1000), "31.5%");
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(1, 1000), "0.1%");

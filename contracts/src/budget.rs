@@ -27,7 +27,8 @@
 //!   `budget_token_of` (id, DID): the index of a resident's request; `budget_tokens` (id):
 //!   the [`TokenCount`] of requests and issued tokens. A secret ballot is stored like a
 //!   public one, under the DID form of its ballot key (`budget_voter`), so one token gives
-//!   one ballot, which the same ballot key may replace.
+//!   one ballot, which the same ballot key may replace; `budget_registrar_key` (SHA-256 of
+//!   a registrar key's DER): the one round that key serves.
 
 use acta_ledger::{
     records::{
@@ -38,7 +39,7 @@ use acta_ledger::{
     state::AuthenticatedState,
     token::{check_blind_signature, check_blinded, verify_token, RegistrarKey},
     tx::BudgetCall,
-    Did, Height, PublicKey,
+    Did, Hash, Height, PublicKey,
 };
 
 use crate::{
@@ -63,6 +64,7 @@ pub const NS_TALLY: &str = "budget_tally";
 pub const NS_TOKEN_REQUEST: &str = "budget_token_request";
 pub const NS_TOKEN_OF: &str = "budget_token_of";
 pub const NS_TOKENS: &str = "budget_tokens";
+pub const NS_REGISTRAR_KEY: &str = "budget_registrar_key";
 
 /// The most projects one resident may propose in a round.
 pub const PROPOSALS_PER_RESIDENT_MAX: u32 = 5;
@@ -179,8 +181,8 @@ pub(crate) fn execute(
             blinded,
         } => {
             let r = load(view, *round)?;
-            let key = registrar_key(&r)?;
             before_close(ctx, &r)?;
+            let key = registrar_key(&r)?;
             signed_by(view, voter, signer)?;
             resident(view, ctx, voter, &r)?;
             check_blinded(&key, blinded.as_slice()).map_err(|e| TxError::Invalid(e.to_string()))?;
@@ -227,8 +229,8 @@ pub(crate) fn execute(
             blind_signature,
         } => {
             let r = load(view, *round)?;
-            let key = registrar_key(&r)?;
             before_close(ctx, &r)?;
+            let key = registrar_key(&r)?;
             if let BallotSecrecy::Secret { registrar, .. } = &r.spec.secrecy {
                 signed_by(view, registrar, signer)?;
             }
@@ -268,8 +270,6 @@ pub(crate) fn execute(
             let r = load(view, *round)?;
             phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
             let key = registrar_key(&r)?;
-            verify_token(&key, &ctx.chain_id, *round, signer, token.as_slice())
-                .map_err(|e| TxError::Unauthorized(e.to_string()))?;
             let voter = Did::from_initial_key(signer);
             // Ballots never outnumber the tokens issued against recorded requests: a token
             // made with the registrar's key outside the ledger can take at most the place of
@@ -287,6 +287,9 @@ pub(crate) fn execute(
                 ))
                 .into());
             }
+            // The costly check last (an RSA verification).
+            verify_token(&key, &ctx.chain_id, *round, signer, token.as_slice())
+                .map_err(|e| TxError::Unauthorized(e.to_string()))?;
             cast(view, ctx, &r, &voter, projects)
         }
     }
@@ -417,6 +420,18 @@ pub(crate) fn open_round(
         .into());
     }
     let id: u64 = view.get(NS_NEXT, b"next")?.unwrap_or(0);
+    if let BallotSecrecy::Secret { key, .. } = &spec.secrecy {
+        // A blinded request names no round: with a key shared by two rounds, a request in
+        // one could be answered with a token for the other. One key, one round.
+        let key_hash = Hash::digest(key.as_slice());
+        if let Some(other) = view.get::<u64>(NS_REGISTRAR_KEY, &key_hash.0)? {
+            return Err(TxError::AlreadyExists(format!(
+                "registrar key {key_hash} is round {other}'s: each secret round needs a fresh key"
+            ))
+            .into());
+        }
+        view.put(NS_REGISTRAR_KEY, &key_hash.0, &id);
+    }
     let next = id
         .checked_add(1)
         .ok_or_else(|| TxError::Limit("round ids exhausted".into()))?;

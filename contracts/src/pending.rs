@@ -28,6 +28,9 @@ use crate::{
     view::StateView,
 };
 
+/// The most state values kept from earlier reads; past it the cache starts empty again.
+const READ_CACHE_MAX: usize = 65_536;
+
 /// The effects of the pool's transactions on the state after one committed height.
 #[derive(Debug, Default)]
 pub struct PendingState {
@@ -94,6 +97,11 @@ impl PendingState {
             Err(CallError::Exec(e)) => Err(CheckError::Exec(e)),
         };
         (self.read, self.writes) = view.into_parts();
+        if self.read.len() > READ_CACHE_MAX {
+            // Refused calls leave their reads behind; the values of the committed state
+            // can always be read again.
+            self.read.clear();
+        }
         result
     }
 }

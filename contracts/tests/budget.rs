@@ -614,13 +614,37 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
         );
         assert_eq!(b.voter, did_of(&ballot_keys[index as usize]));
     }
-    // A token of this round is worthless in another round.
+    // A token of this round is worthless in another round, and two rounds never share a
+    // registrar key (a blinded request names no round).
     let mut s2 = s.clone();
     s2.title = Text::new("Second round").unwrap();
     s2.proposals_from = Height(c.height().0 + 3);
     s2.voting_from = Height(c.height().0 + 4);
     s2.closes_at = Height(c.height().0 + 30);
+    c.no(&office, open(&office, s2.clone()), "already_exists");
+    let second = Registrar::generate(2048).unwrap();
+    s2.secrecy = BallotSecrecy::Secret {
+        registrar: did_of(&registrar_id),
+        key: Bytes::new(second.public_der().unwrap()).unwrap(),
+    };
+    s2.proposals_from = Height(c.height().0 + 3);
+    s2.voting_from = Height(c.height().0 + 4);
+    s2.closes_at = Height(c.height().0 + 30);
     c.ok(&office, open(&office, s2.clone()));
+    let key2 = RegistrarKey::from_der(&second.public_der().unwrap()).unwrap();
+    let b2 = token::blind(&key2, &chain, 1, &testing::key(0xb7, 5).public()).unwrap();
+    let request2 = Call::Budget(BudgetCall::RequestToken {
+        round: 1,
+        voter: did_of(&residents[0].0),
+        blinded: Bytes::new(b2.message.clone()).unwrap(),
+    });
+    c.ok(&residents[0].0, request2);
+    let issue2 = Call::Budget(BudgetCall::IssueToken {
+        round: 1,
+        request: 0,
+        blind_signature: Bytes::new(second.sign_blinded(&b2.message).unwrap()).unwrap(),
+    });
+    c.ok(&registrar_id, issue2);
     c.advance_to(s2.voting_from.0);
     let elsewhere = Call::Budget(BudgetCall::VoteSecret {
         round: 1,

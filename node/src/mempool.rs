@@ -521,13 +521,13 @@ impl Mempool {
                 break;
             }
             let id = self.entries.get(&seq).map(|e| e.id);
-            match id {
-                Some(id) => dropped += self.evict(&id),
-                // Not reachable: every entry is indexed and unindexed together.
-                None => {
-                    self.by_expiry.remove(&(valid_until, seq));
-                }
+            let evicted = id.map_or(0, |id| self.evict(&id));
+            if evicted == 0 {
+                // Not reachable (every entry is in every index): never loop on it.
+                self.by_expiry.remove(&(valid_until, seq));
+                self.remove(seq);
             }
+            dropped += evicted;
         }
         dropped
     }

@@ -773,7 +773,7 @@ impl Node {
     /// Builds and executes a block to propose at `height`, and keeps its state update.
     fn build_block(&mut self, height: Height, evidence: Vec<Evidence>) -> Result<Block> {
         let time = Timestamp(now_ms().max(self.parent.1 .0 + 1));
-        self.mempool.expire(time);
+        let mut dropped = self.mempool.expire(time);
         let mut txs = self
             .mempool
             .reap(self.config.block.max_txs, self.config.block.max_bytes);
@@ -797,7 +797,7 @@ impl Node {
                     warn!(tx = %id, "left out of the proposal and the mempool: {reason}");
                     // Out of the pool too: it would be left out of every block, and while
                     // it waited the validators would never be idle (`has_work`).
-                    self.mempool.evict(&id);
+                    dropped += self.mempool.evict(&id);
                     let index = index as usize;
                     let signer = txs[index].signer;
                     let mut at = 0;
@@ -810,6 +810,10 @@ impl Node {
                 Err(e) => return Err(e.into()),
             }
         };
+        if dropped > 0 {
+            // The pending state still holds the dropped transactions' effects.
+            self.recheck_pool(Height(height.0.saturating_sub(1)))?;
+        }
         let update = self.store.prepare(&outcome.changes, height)?;
         let results_root = BlockResults::results_root(&outcome.receipts);
         // Transactions whose calls the executor refused stay in: they use up their nonces
@@ -1344,7 +1348,7 @@ impl Node {
                 }
             }
         }
-        let checked = checked
+        let checked: Vec<Result<Checked, AddError>> = checked
             .into_iter()
             .map(|c| {
                 let c = c?;
@@ -1360,6 +1364,11 @@ impl Node {
             // Not reachable: every commit rechecks the pool.
             if let Err(e) = self.recheck_pool(Height(latest)) {
                 warn!("judging the mempool against the latest state: {e:#}");
+                let why = format!("the pool cannot be judged against the latest state: {e:#}");
+                return checked
+                    .into_iter()
+                    .map(|c| c.and_then(|_| Err(AddError::Unavailable(why.clone()))))
+                    .collect();
             }
         }
         let ctx = self.next_block_context(Height(latest));
