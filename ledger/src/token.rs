@@ -177,7 +177,7 @@ pub fn blind(
         .map_err(|e| invalid("token request", e))?;
     Ok(Blinded {
         message: r.blind_message.0,
-        secret: r.secret.0.clone(),
+        secret: r.secret.0,
     })
 }
 

@@ -16,7 +16,7 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, RwLock},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use acta_consensus::{Message, ProposerSchedule};
@@ -366,9 +366,7 @@ async fn prune_loop(
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    Timestamp::now().0
 }
 
 /// How far in the future a proposed block's time may be, in milliseconds.
@@ -772,17 +770,16 @@ impl Node {
 
     /// Builds and executes a block to propose at `height`, and keeps its state update.
     fn build_block(&mut self, height: Height, evidence: Vec<Evidence>) -> Result<Block> {
-        let time = Timestamp(now_ms().max(self.parent.1 .0 + 1));
+        let latest = Height(height.0.saturating_sub(1));
+        if self.pending.base() != latest {
+            self.recheck_pool(latest)?;
+        }
+        let ctx = self.next_block_context(latest);
+        let time = ctx.time;
         let mut dropped = self.mempool.expire(time);
         let mut txs = self
             .mempool
             .reap(self.config.block.max_txs, self.config.block.max_bytes);
-        let ctx = BlockContext {
-            chain_id: self.spec.chain_id.clone(),
-            height,
-            time,
-            proposer: self.key.public(),
-        };
         // The mempool keeps each signer's nonces gapless from the committed state, so every
         // transaction it hands out may be in the block. Should one make the block invalid
         // anyway, it and its signer's later transactions are left out rather than proposing
@@ -812,7 +809,7 @@ impl Node {
         };
         if dropped > 0 {
             // The pending state still holds the dropped transactions' effects.
-            self.recheck_pool(Height(height.0.saturating_sub(1)))?;
+            self.recheck_pool(latest)?;
         }
         let update = self.store.prepare(&outcome.changes, height)?;
         let results_root = BlockResults::results_root(&outcome.receipts);
@@ -1002,8 +999,12 @@ impl Node {
         self.parent = (block.hash(), block.header.time);
         self.mempool
             .expire(Timestamp(block.header.time.0.saturating_add(1)));
-        self.recheck_pool(block.height())
-            .context("judging the mempool against the new state")?;
+        if !synced {
+            // While catching up, once before the next proposal or admission will do
+            // (`build_block`, `admit`), not once per synced block.
+            self.recheck_pool(block.height())
+                .context("judging the mempool against the new state")?;
+        }
         info!(
             height = %block.height(),
             txs = block.txs.len(),
@@ -1361,7 +1362,7 @@ impl Node {
         // Every signer still in `checked` has its nonce in `nonces`.
         let nonce_of = |k: &PublicKey| nonces.get(k).copied().unwrap_or(u64::MAX);
         if self.pending.base() != Height(latest) {
-            // Not reachable: every commit rechecks the pool.
+            // The first admission after catching up (synced blocks do not recheck).
             if let Err(e) = self.recheck_pool(Height(latest)) {
                 warn!("judging the mempool against the latest state: {e:#}");
                 let why = format!("the pool cannot be judged against the latest state: {e:#}");

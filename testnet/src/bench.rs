@@ -177,9 +177,7 @@ fn text<const N: usize>(s: &str) -> Result<Text<N>> {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    Timestamp::now().0
 }
 
 /// The city's keys.
