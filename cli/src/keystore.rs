@@ -3,6 +3,12 @@
 //! from the passphrase with Argon2id (64 MiB, 3 passes), with a random salt and nonce per
 //! file. The associated data binds the ciphertext to the file's name and public key, so a
 //! file renamed or edited does not decrypt.
+//!
+//! Other secrets are kept the same way, each kind in a folder of its own
+//! ([`SecretKind`]): a registrar's RSA key (`registrars/`), and the one-time ballot key and
+//! blinding secret a resident keeps for a secret budget round (`ballots/`), which alone link
+//! the resident to the ballot. Their public part is readable without the passphrase and
+//! bound to the ciphertext with the kind and name.
 
 use std::{
     io::Write,
@@ -139,28 +145,7 @@ impl Keystore {
         }
         let keypair = Keypair::from_seed(*seed);
         let public_key = keypair.public();
-        let mut salt = [0u8; 16];
-        let mut nonce = [0u8; 24];
-        rand::thread_rng().fill_bytes(&mut salt);
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let kdf = Kdf {
-            algorithm: "argon2id".into(),
-            memory_kib: MEMORY_KIB,
-            passes: PASSES,
-            lanes: LANES,
-            salt: hex::encode(salt),
-        };
-        let key = derive(passphrase, &salt, &kdf)?;
-        let cipher = XChaCha20Poly1305::new(key.as_ref().into());
-        let ciphertext = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: seed,
-                    aad: &aad(name, &public_key),
-                },
-            )
-            .map_err(|_| KeystoreError::BadFile(name.into(), "encryption failed".into()))?;
+        let (kdf, cipher) = seal(name, passphrase, seed, &aad(name, &public_key))?;
         let did = Did::from_initial_key(&public_key);
         let file = KeyFile {
             version: VERSION,
@@ -168,15 +153,11 @@ impl Keystore {
             public_key: public_key.to_hex(),
             did: did.to_string(),
             kdf,
-            cipher: Cipher {
-                algorithm: "xchacha20poly1305".into(),
-                nonce: hex::encode(nonce),
-                ciphertext: hex::encode(ciphertext),
-            },
+            cipher,
         };
         let text = serde_json::to_string_pretty(&file)
             .map_err(|e| KeystoreError::BadFile(name.into(), e.to_string()))?;
-        self.write_private(&path, text.as_bytes())?;
+        self.write_private(&self.dir, &path, text.as_bytes())?;
         Ok(KeyInfo {
             name: name.to_string(),
             public_key,
@@ -184,14 +165,14 @@ impl Keystore {
         })
     }
 
-    /// Writes a new file readable by its owner only, in a folder only the owner can open.
-    fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+    /// Writes a file readable by its owner only, in a folder only the owner can open.
+    fn write_private(&self, dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let io = |e| KeystoreError::Io(path.display().to_string(), e);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&self.dir)
+            .create(dir)
             .map_err(io)?;
         let tmp = path.with_extension("json.tmp");
         let mut f = std::fs::OpenOptions::new()
@@ -208,23 +189,7 @@ impl Keystore {
     fn read(&self, name: &str) -> Result<KeyFile> {
         let path = self.path(name)?;
         let shown = path.display().to_string();
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(KeystoreError::NotFound(name.to_string(), self.shown()))
-            }
-            Err(e) => return Err(KeystoreError::Io(shown, e)),
-        };
-        if meta.len() > FILE_MAX {
-            return Err(KeystoreError::BadFile(
-                shown,
-                "too large for a key file".into(),
-            ));
-        }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| KeystoreError::Io(shown.clone(), e))?;
-        let file: KeyFile = serde_json::from_str(&text)
-            .map_err(|e| KeystoreError::BadFile(shown.clone(), e.to_string()))?;
+        let file: KeyFile = read_json(&path, name, &self.shown())?;
         if file.version != VERSION || file.name != name {
             return Err(KeystoreError::BadFile(
                 shown,
@@ -234,9 +199,7 @@ impl Keystore {
                 ),
             ));
         }
-        if file.kdf.algorithm != "argon2id" || file.cipher.algorithm != "xchacha20poly1305" {
-            return Err(KeystoreError::BadFile(shown, "unknown algorithms".into()));
-        }
+        check_algorithms(&shown, &file.kdf, &file.cipher)?;
         Ok(file)
     }
 
@@ -281,30 +244,13 @@ impl Keystore {
         let file = self.read(name)?;
         let info = Self::info_of(&file)?;
         let bad = |e: String| KeystoreError::BadFile(name.to_string(), e);
-        let salt = hex::decode(&file.kdf.salt).map_err(|e| bad(e.to_string()))?;
-        let nonce = hex::decode(&file.cipher.nonce).map_err(|e| bad(e.to_string()))?;
-        let ciphertext = hex::decode(&file.cipher.ciphertext).map_err(|e| bad(e.to_string()))?;
-        if nonce.len() != 24 || salt.len() < 8 {
-            return Err(bad("bad salt or nonce length".into()));
-        }
-        if file.kdf.memory_kib > 4 * 1024 * 1024 || file.kdf.passes > 64 || file.kdf.lanes > 64 {
-            return Err(bad(
-                "key derivation costs beyond what this wallet runs".into()
-            ));
-        }
-        let key = derive(passphrase, &salt, &file.kdf)?;
-        let cipher = XChaCha20Poly1305::new(key.as_ref().into());
-        let seed = Zeroizing::new(
-            cipher
-                .decrypt(
-                    XNonce::from_slice(&nonce),
-                    Payload {
-                        msg: &ciphertext,
-                        aad: &aad(name, &info.public_key),
-                    },
-                )
-                .map_err(|_| KeystoreError::WrongPassphrase(name.to_string()))?,
-        );
+        let seed = open(
+            name,
+            passphrase,
+            &file.kdf,
+            &file.cipher,
+            &aad(name, &info.public_key),
+        )?;
         let seed: [u8; 32] = seed
             .as_slice()
             .try_into()
@@ -321,6 +267,228 @@ impl Keystore {
         let path = self.path(name)?;
         std::fs::remove_file(&path).map_err(|e| KeystoreError::Io(path.display().to_string(), e))
     }
+
+    fn secret_path(&self, kind: SecretKind, name: &str) -> Result<(PathBuf, PathBuf)> {
+        check_name(name)?;
+        let dir = self.dir.join(kind.folder());
+        let path = dir.join(format!("{name}.json"));
+        Ok((dir, path))
+    }
+
+    /// Encrypts `secret` under `passphrase` as the `kind` secret `name`, with `public` (what
+    /// may be read without the passphrase) bound to it; `replace` allows overwriting one.
+    pub fn add_secret(
+        &self,
+        kind: SecretKind,
+        name: &str,
+        public: &[u8],
+        secret: &[u8],
+        passphrase: &str,
+        replace: bool,
+    ) -> Result<()> {
+        let (dir, path) = self.secret_path(kind, name)?;
+        if path.exists() && !replace {
+            return Err(KeystoreError::Exists(
+                name.to_string(),
+                dir.display().to_string(),
+            ));
+        }
+        let (kdf, cipher) = seal(name, passphrase, secret, &secret_aad(kind, name, public))?;
+        let file = SecretFile {
+            version: VERSION,
+            kind: kind.folder().to_string(),
+            name: name.to_string(),
+            public: hex::encode(public),
+            kdf,
+            cipher,
+        };
+        let text = serde_json::to_string_pretty(&file)
+            .map_err(|e| KeystoreError::BadFile(name.into(), e.to_string()))?;
+        self.write_private(&dir, &path, text.as_bytes())
+    }
+
+    fn read_secret(&self, kind: SecretKind, name: &str) -> Result<(SecretFile, Vec<u8>)> {
+        let (dir, path) = self.secret_path(kind, name)?;
+        let shown = path.display().to_string();
+        let file: SecretFile = read_json(&path, name, &dir.display().to_string())?;
+        if file.version != VERSION || file.name != name || file.kind != kind.folder() {
+            return Err(KeystoreError::BadFile(
+                shown,
+                format!(
+                    "it is not a version {VERSION} {} file of {name:?}",
+                    kind.folder()
+                ),
+            ));
+        }
+        check_algorithms(&shown, &file.kdf, &file.cipher)?;
+        let public =
+            hex::decode(&file.public).map_err(|e| KeystoreError::BadFile(shown, e.to_string()))?;
+        Ok((file, public))
+    }
+
+    /// The public part of secret `name`, without its passphrase.
+    pub fn secret_public(&self, kind: SecretKind, name: &str) -> Result<Vec<u8>> {
+        Ok(self.read_secret(kind, name)?.1)
+    }
+
+    /// Whether a `kind` secret `name` exists.
+    pub fn has_secret(&self, kind: SecretKind, name: &str) -> Result<bool> {
+        Ok(self.secret_path(kind, name)?.1.exists())
+    }
+
+    /// Deletes secret `name`.
+    pub fn delete_secret(&self, kind: SecretKind, name: &str) -> Result<()> {
+        let (_, path) = self.secret_path(kind, name)?;
+        std::fs::remove_file(&path).map_err(|e| KeystoreError::Io(path.display().to_string(), e))
+    }
+
+    /// Decrypts secret `name`: its public part and its secret bytes.
+    pub fn unlock_secret(
+        &self,
+        kind: SecretKind,
+        name: &str,
+        passphrase: &str,
+    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        let (file, public) = self.read_secret(kind, name)?;
+        let secret = open(
+            name,
+            passphrase,
+            &file.kdf,
+            &file.cipher,
+            &secret_aad(kind, name, &public),
+        )?;
+        Ok((public, secret))
+    }
+}
+
+/// Secrets other than Ed25519 keys, each kind in a folder of the keystore's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// A registrar's RSA key (PKCS#8 DER), with its public key (DER SPKI) readable.
+    Registrar,
+    /// A resident's one-time ballot key and blinding secret for one secret round, with the
+    /// ballot key readable.
+    Ballot,
+}
+
+impl SecretKind {
+    fn folder(self) -> &'static str {
+        match self {
+            SecretKind::Registrar => "registrars",
+            SecretKind::Ballot => "ballots",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretFile {
+    version: u32,
+    kind: String,
+    name: String,
+    /// Hex.
+    public: String,
+    kdf: Kdf,
+    cipher: Cipher,
+}
+
+fn secret_aad(kind: SecretKind, name: &str, public: &[u8]) -> Vec<u8> {
+    let mut a = b"acta-keystore-secret-v1".to_vec();
+    for part in [kind.folder().as_bytes(), name.as_bytes(), public] {
+        a.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        a.extend_from_slice(part);
+    }
+    a
+}
+
+/// A keystore file as JSON, at most [`FILE_MAX`] bytes.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, name: &str, dir: &str) -> Result<T> {
+    let shown = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeystoreError::NotFound(name.to_string(), dir.to_string()))
+        }
+        Err(e) => return Err(KeystoreError::Io(shown, e)),
+    };
+    if meta.len() > FILE_MAX {
+        return Err(KeystoreError::BadFile(
+            shown,
+            "too large for a key file".into(),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| KeystoreError::Io(shown.clone(), e))?;
+    serde_json::from_str(&text).map_err(|e| KeystoreError::BadFile(shown, e.to_string()))
+}
+
+fn check_algorithms(shown: &str, kdf: &Kdf, cipher: &Cipher) -> Result<()> {
+    if kdf.algorithm != "argon2id" || cipher.algorithm != "xchacha20poly1305" {
+        return Err(KeystoreError::BadFile(
+            shown.to_string(),
+            "unknown algorithms".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Encrypts `msg` under a key derived from `passphrase` with a fresh salt and nonce.
+fn seal(name: &str, passphrase: &str, msg: &[u8], aad: &[u8]) -> Result<(Kdf, Cipher)> {
+    let mut salt = [0u8; 16];
+    let mut nonce = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut salt);
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let kdf = Kdf {
+        algorithm: "argon2id".into(),
+        memory_kib: MEMORY_KIB,
+        passes: PASSES,
+        lanes: LANES,
+        salt: hex::encode(salt),
+    };
+    let key = derive(passphrase, &salt, &kdf)?;
+    let ciphertext = XChaCha20Poly1305::new(key.as_ref().into())
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg, aad })
+        .map_err(|_| KeystoreError::BadFile(name.into(), "encryption failed".into()))?;
+    Ok((
+        kdf,
+        Cipher {
+            algorithm: "xchacha20poly1305".into(),
+            nonce: hex::encode(nonce),
+            ciphertext: hex::encode(ciphertext),
+        },
+    ))
+}
+
+/// Decrypts what [`seal`] wrote; a wrong passphrase or an edited file fails the same way.
+fn open(
+    name: &str,
+    passphrase: &str,
+    kdf: &Kdf,
+    cipher: &Cipher,
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let bad = |e: String| KeystoreError::BadFile(name.to_string(), e);
+    let salt = hex::decode(&kdf.salt).map_err(|e| bad(e.to_string()))?;
+    let nonce = hex::decode(&cipher.nonce).map_err(|e| bad(e.to_string()))?;
+    let ciphertext = hex::decode(&cipher.ciphertext).map_err(|e| bad(e.to_string()))?;
+    if nonce.len() != 24 || salt.len() < 8 {
+        return Err(bad("bad salt or nonce length".into()));
+    }
+    if kdf.memory_kib > 4 * 1024 * 1024 || kdf.passes > 64 || kdf.lanes > 64 {
+        return Err(bad(
+            "key derivation costs beyond what this wallet runs".into()
+        ));
+    }
+    let key = derive(passphrase, &salt, kdf)?;
+    let plain = XChaCha20Poly1305::new(key.as_ref().into())
+        .decrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| KeystoreError::WrongPassphrase(name.to_string()))?;
+    Ok(Zeroizing::new(plain))
 }
 
 #[cfg(test)]
@@ -386,6 +554,63 @@ mod tests {
             ks.add("../x", &seed, "p"),
             Err(KeystoreError::BadName(_))
         ));
+    }
+
+    #[test]
+    fn secrets_round_trip_and_are_bound_to_their_kind_name_and_public_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = Keystore::new(dir.path().join("keys"));
+        ks.add_secret(
+            SecretKind::Ballot,
+            "alice-r0",
+            b"pub",
+            b"secret",
+            "pw",
+            false,
+        )
+        .unwrap();
+        assert!(matches!(
+            ks.add_secret(SecretKind::Ballot, "alice-r0", b"pub", b"x", "pw", false),
+            Err(KeystoreError::Exists(..))
+        ));
+        assert_eq!(
+            ks.secret_public(SecretKind::Ballot, "alice-r0").unwrap(),
+            b"pub"
+        );
+        let (public, secret) = ks
+            .unlock_secret(SecretKind::Ballot, "alice-r0", "pw")
+            .unwrap();
+        assert_eq!(
+            (public.as_slice(), secret.as_slice()),
+            (&b"pub"[..], &b"secret"[..])
+        );
+        assert!(matches!(
+            ks.unlock_secret(SecretKind::Ballot, "alice-r0", "wrong"),
+            Err(KeystoreError::WrongPassphrase(_))
+        ));
+        // Another kind's folder does not hold it; secrets are not keys.
+        assert!(matches!(
+            ks.secret_public(SecretKind::Registrar, "alice-r0"),
+            Err(KeystoreError::NotFound(..))
+        ));
+        assert!(ks.list().unwrap().is_empty());
+        // Its public part edited, it no longer decrypts.
+        let path = dir.path().join("keys/ballots/alice-r0.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["public"] = serde_json::json!(hex::encode(b"pub2"));
+        std::fs::write(&path, v.to_string()).unwrap();
+        assert!(matches!(
+            ks.unlock_secret(SecretKind::Ballot, "alice-r0", "pw"),
+            Err(KeystoreError::WrongPassphrase(_))
+        ));
+        // Replacing is allowed only when asked for.
+        ks.add_secret(SecretKind::Ballot, "alice-r0", b"p", b"s2", "pw", true)
+            .unwrap();
+        let (_, secret) = ks
+            .unlock_secret(SecretKind::Ballot, "alice-r0", "pw")
+            .unwrap();
+        assert_eq!(secret.as_slice(), b"s2");
     }
 
     mod fuzz {

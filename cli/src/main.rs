@@ -12,6 +12,7 @@
 //! Every command takes `--node` and `--output text|json`.
 
 mod attest;
+mod ballot;
 mod client;
 mod keystore;
 mod output;
@@ -24,7 +25,7 @@ use std::{
 };
 
 use acta_contracts::{audit, budget, tally};
-use acta_ledger::records::{BudgetBallot, BudgetProject, BudgetRound, RuleProfile};
+use acta_ledger::records::{BallotSecrecy, BudgetBallot, BudgetProject, BudgetRound, RuleProfile};
 use acta_ledger::{
     bundle::TrustAnchor,
     checkpoint::{self, SignedCheckpoint},
@@ -695,6 +696,97 @@ fn audit_verify(
     Ok(())
 }
 
+/// Checks a secret round's ballots against their tokens, read in proven pages at `height`:
+/// each ballot's voter is the DID form of a ballot key holding a valid token of the round's
+/// registrar key for that ballot key, and the ballots are no more than the tokens issued.
+/// The number of tokens issued.
+fn audit_tokens(
+    ctx: &Ctx,
+    node: &client::Node,
+    anchor: &TrustAnchor,
+    r: &BudgetRound,
+    registrar_key: &[u8],
+    ballots: &[BudgetBallot],
+    height: acta_ledger::Height,
+) -> Result<u64> {
+    use acta_ledger::token::{verify_token, RegistrarKey};
+    let round = r.id;
+    let key = RegistrarKey::from_der(registrar_key)
+        .map_err(|e| anyhow!("round {round}'s proven registrar key: {e}"))?;
+    let bar = ctx.spinner(format!(
+        "checking the tokens of the {} ballots of round {round}",
+        ballots.len()
+    ));
+    let mut issued = 0;
+    let mut checked = 0usize;
+    while checked < ballots.len() || checked == 0 {
+        let asked = format!("/budget/rounds/{round}/ballot-tokens?from={checked}&limit=100");
+        let page = node.get(&format!("{asked}&height={height}&prove=true"))?;
+        let audited = audit::verify(&page, anchor).map_err(|e| {
+            anyhow!(
+                "the node's ballot tokens of round {round} from {checked} do not verify at step \"{}\": {}",
+                e.step,
+                e.message
+            )
+        })?;
+        if audited.query.as_deref() != Some(asked.as_str()) || audited.verified.height != height {
+            return Err(anyhow!(
+                "the node answered {:?} at height {}, not {asked} at {height}",
+                audited.query,
+                audited.verified.height
+            ));
+        }
+        // Proven and compared field by field from here on.
+        if page["ballots"].as_u64() != Some(ballots.len() as u64) {
+            return Err(anyhow!(
+                "round {round} counts {} ballots beside its tokens but {} were tallied",
+                page["ballots"],
+                ballots.len()
+            ));
+        }
+        issued = page["issued"].as_u64().unwrap_or(0);
+        let tokens = page["tokens"].as_array().cloned().unwrap_or_default();
+        if tokens.is_empty() {
+            break;
+        }
+        for t in &tokens {
+            let ballot = ballots
+                .get(checked)
+                .ok_or_else(|| anyhow!("round {round} has more tokens than ballots"))?;
+            let ballot_key: acta_ledger::PublicKey = serde_json::from_value(t["key"].clone())
+                .map_err(|e| anyhow!("ballot {checked}'s token names no ballot key: {e}"))?;
+            let token = t["token"]
+                .as_str()
+                .and_then(|h| hex::decode(h).ok())
+                .ok_or_else(|| anyhow!("ballot {checked} has no token"))?;
+            if t["index"].as_u64() != Some(checked as u64)
+                || acta_ledger::Did::from_initial_key(&ballot_key) != ballot.voter
+            {
+                return Err(anyhow!(
+                    "ballot {checked} of round {round} is not cast by the key its token is for"
+                ));
+            }
+            verify_token(&key, &anchor.chain_id, round, &ballot_key, &token)
+                .map_err(|e| anyhow!("ballot {checked} of round {round}: {e}"))?;
+            checked += 1;
+        }
+    }
+    bar.finish_and_clear();
+    if checked != ballots.len() {
+        return Err(anyhow!(
+            "the node proved the tokens of {checked} of the {} ballots of round {round}",
+            ballots.len()
+        ));
+    }
+    if (ballots.len() as u64) > issued {
+        return Err(anyhow!(
+            "round {round} has {} ballots but its registrar issued {issued} tokens",
+            ballots.len()
+        ));
+    }
+    Ok(issued)
+}
+
 /// Replays a round's tally from proven ballots: the node's answer for the round's ballots is
 /// verified against the genesis (every ballot against the tallied ballots root, and the
 /// round, its projects and its result by state proofs) before the round's own rule runs on
@@ -744,6 +836,18 @@ fn audit_tally(ctx: &Ctx, round: u64, genesis: &Path, out: Option<PathBuf>) -> R
         ));
     }
     let ballots: Vec<BudgetBallot> = proven_ballots.iter().map(|b| b.ballot.clone()).collect();
+    let tokens = match &r.spec.secrecy {
+        BallotSecrecy::Public => None,
+        BallotSecrecy::Secret { key, .. } => Some(audit_tokens(
+            ctx,
+            &node,
+            &anchor,
+            &r,
+            key.as_slice(),
+            &ballots,
+            audited.verified.height,
+        )?),
+    };
     let profile: RuleProfile = serde_json::from_value(stored["rule"].clone())
         .map_err(|e| anyhow!("the proven result of round {round} names no rule: {e}"))?;
     let bytes = tally::pb::write(&budget::election(&r, &projects, &ballots));
@@ -755,6 +859,10 @@ fn audit_tally(ctx: &Ctx, round: u64, genesis: &Path, out: Option<PathBuf>) -> R
     records::compare_with_stored(&v, &stored, profile)?;
     v["matches_round"] = json!(round);
     v["proven_at"] = json!(audited.verified.height);
+    if let Some(issued) = tokens {
+        v["tokens_issued"] = json!(issued);
+        v["tokens_checked"] = json!(ballots.len());
+    }
     let title = format!(
         "round {round}: the {} ballots proven against the tallied root (height {}, checked against {}) replay under {} to {} projects costing {}, as the ledger stored",
         ballots.len(),

@@ -9,10 +9,11 @@ use acta_contracts::tally::{self, pb, RuleProfile};
 use acta_ledger::{
     crypto::key_hash,
     records::{
-        BallotFormat, CredentialKind, DidDocument, DidRecord, GovAction, RoundSpec, Rule, TieBreak,
+        BallotFormat, BallotSecrecy, CredentialKind, DidDocument, DidRecord, GovAction, RoundSpec,
+        Rule, TieBreak,
     },
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
-    types::Text,
+    types::{Bytes, Text},
     Call, Hash, Height, PublicKey, Timestamp,
 };
 use anyhow::{anyhow, Context, Result};
@@ -981,6 +982,31 @@ pub enum BudgetCommand {
         rule: Rule,
         #[arg(long, default_value = "votes-then-cost", value_parser = parse_tie_break)]
         tie_break: TieBreak,
+        /// Secret ballots: residents vote from one-time ballot keys with tokens of
+        /// --registrar, and no ballot names its voter (docs/adr/0018-secret-ballots.md).
+        #[arg(long, requires_all = ["registrar", "registrar_key"])]
+        secret: bool,
+        /// The registrar's DID or keystore key name (a secret round's token issuer).
+        #[arg(long, requires = "secret")]
+        registrar: Option<String>,
+        /// The registrar's RSA public key: a keystore registrar key name (`budget registrar
+        /// new`) or a DER file (`budget registrar show NAME --out FILE`).
+        #[arg(long, requires = "secret")]
+        registrar_key: Option<String>,
+    },
+    /// A secret round's registrar key: make one, show its public part.
+    ///
+    /// Example: acta budget registrar new round-7
+    Registrar {
+        #[command(subcommand)]
+        command: crate::ballot::RegistrarCommand,
+    },
+    /// A secret round's ballot tokens: a resident asks, the registrar answers.
+    ///
+    /// Example: acta budget token request 0 --key alice
+    Token {
+        #[command(subcommand)]
+        command: crate::ballot::TokenCommand,
     },
     /// Propose a project in a round (as a resident of its district, while proposals are
     /// open).
@@ -998,14 +1024,16 @@ pub enum BudgetCommand {
         #[arg(long)]
         cost: u64,
     },
-    /// Cast (or replace) your ballot: the projects you approve, by number.
+    /// Cast (or replace) your ballot: the projects you approve, by number. In a secret
+    /// round, the ballot is signed by the one-time ballot key `budget token request` kept
+    /// for --key, with the registrar's token, and names no resident.
     ///
     /// Example: acta budget vote 0 --key alice --projects 0,3
     Vote {
         round: u64,
         #[command(flatten)]
         key: KeyArg,
-        /// The voter's DID (default: the signing key's own DID).
+        /// The voter's DID (default: the signing key's own DID); public rounds only.
         #[arg(long)]
         voter: Option<String>,
         #[arg(long, value_delimiter = ',', required = true)]
@@ -1087,8 +1115,18 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             ballot,
             rule,
             tie_break,
+            secret,
+            registrar,
+            registrar_key,
         } => {
             let office = own_or(ctx, office.as_deref(), &key.key)?;
+            let secrecy = match (secret, registrar, registrar_key) {
+                (true, Some(registrar), Some(registrar_key)) => BallotSecrecy::Secret {
+                    registrar: ctx.did(&registrar)?,
+                    key: Bytes::new(crate::ballot::registrar_public(ctx, &registrar_key)?)?,
+                },
+                _ => BallotSecrecy::Public,
+            };
             // Unlocked first: relative heights count from when it is signed.
             let signer = ctx.unlock(&key.key)?;
             let node = ctx.node()?;
@@ -1102,7 +1140,7 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 closes_at: height_arg(&node, &mut latest, &closes_at)?,
                 ballot,
                 rule: RuleProfile { rule, tie_break },
-                secrecy: acta_ledger::records::BallotSecrecy::Public,
+                secrecy,
             };
             let answer = ctx.submit(
                 &node,
@@ -1134,12 +1172,24 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             }
             Ok(())
         }
+        BudgetCommand::Registrar { command } => crate::ballot::registrar(ctx, command),
+        BudgetCommand::Token { command } => crate::ballot::token(ctx, command),
         BudgetCommand::Vote {
             round,
             key,
             voter,
             projects,
         } => {
+            let node = ctx.node()?;
+            let r = crate::ballot::round_record(&node, round)?;
+            if r.spec.secrecy != BallotSecrecy::Public {
+                if voter.is_some() {
+                    return Err(anyhow!(
+                        "round {round} has secret ballots: a ballot names no voter, so --voter does not apply"
+                    ));
+                }
+                return crate::ballot::vote(ctx, &node, &r, &key.key, projects);
+            }
             let call = BudgetCall::Vote {
                 round,
                 voter: own_or(ctx, voter.as_deref(), &key.key)?,

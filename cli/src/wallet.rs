@@ -183,10 +183,22 @@ fn explain(e: anyhow::Error, id: &str) -> anyhow::Error {
                 a.code,
                 a.message.trim_start_matches("the ledger refused the transaction: ")
             ),
-            None => anyhow!("refused ({}): {}", a.code, a.message),
+            None => Refused {
+                code: a.code.clone(),
+                message: a.message.clone(),
+            }
+            .into(),
         },
         _ => e,
     }
+}
+
+/// A transaction the node refused outright: nothing was recorded, and it will not be.
+#[derive(Debug, thiserror::Error)]
+#[error("refused ({code}): {message}")]
+pub struct Refused {
+    pub code: String,
+    pub message: String,
 }
 
 /// Milliseconds since the Unix epoch now.

@@ -155,11 +155,19 @@ fn a_city_through_the_wallet() {
         let out = acta.run_with(&["keys", "import", name], PASS, &format!("{seed}\n"));
         assert!(out.status.success(), "{out:?}");
     }
-    for name in ["agency", "alice", "bob", "office", "operator", "sensor1"] {
+    for name in [
+        "agency",
+        "alice",
+        "bob",
+        "office",
+        "operator",
+        "sensor1",
+        "registrar",
+    ] {
         acta.ok(&["keys", "new", name]);
     }
     let keys = acta.json(&["keys", "list"]);
-    assert_eq!(keys.as_array().map(Vec::len), Some(8));
+    assert_eq!(keys.as_array().map(Vec::len), Some(9));
 
     // Errors a person can act on.
     let err = acta.fails_with(&["did", "create", "--key", "alice"], "wrong");
@@ -175,7 +183,15 @@ fn a_city_through_the_wallet() {
     assert!(err.contains("neither a DID"), "{err}");
 
     // Everyone creates a DID.
-    for name in ["agency", "alice", "bob", "office", "operator", "sensor1"] {
+    for name in [
+        "agency",
+        "alice",
+        "bob",
+        "office",
+        "operator",
+        "sensor1",
+        "registrar",
+    ] {
         let out = acta.json(&["did", "create", "--key", name]);
         assert_eq!(out["status"], "committed", "{out}");
     }
@@ -703,6 +719,8 @@ fn a_city_through_the_wallet() {
     ]);
     assert!(err.contains("was tallied with mes"), "{err}");
 
+    secret_round(&acta, &net, &genesis, dir.path());
+
     // Checkpoints: one saved, opened offline, used as the trust root of a proven answer,
     // and a later one shown to extend it.
     let cp1 = dir.path().join("cp1.txt");
@@ -806,6 +824,211 @@ fn a_city_through_the_wallet() {
 
 /// Runs the Python of `docs/wire-format.md` section 13.14 (the golden checks included),
 /// then builds, signs and submits a DID creation with it alone.
+/// A round with secret ballots: the registrar makes its key, residents ask for tokens and
+/// vote from one-time ballot keys (one votes again), the auditor replays the tally and
+/// checks every ballot's token, and nothing published names a resident.
+fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
+    acta.ok(&["budget", "registrar", "new", "round1", "--bits", "2048"]);
+    acta.ok(&["budget", "registrar", "new", "other", "--bits", "2048"]);
+    let shown = acta.json(&["budget", "registrar", "show", "round1"]);
+    assert_eq!(shown["bits"], 2048, "{shown}");
+    let opened = acta.ok(&[
+        "budget",
+        "open",
+        "--key",
+        "office",
+        "--title",
+        "Old Town secret ballot",
+        "--district",
+        "old-town",
+        "--budget",
+        "40000",
+        "--proposals-from",
+        "+2",
+        // Wide windows: some twenty wallet runs, each unlocking a key (Argon2id) and most
+        // waiting for a block, happen before the close.
+        "--voting-from",
+        "+45",
+        "--closes-at",
+        "+110",
+        "--rule",
+        "greedy",
+        "--secret",
+        "--registrar",
+        "registrar",
+        "--registrar-key",
+        "round1",
+    ]);
+    assert!(opened.contains("budget_round_opened: round 1"), "{opened}");
+    // A registrar key serves one round.
+    let err = acta.fails(&[
+        "budget",
+        "open",
+        "--key",
+        "office",
+        "--title",
+        "Again",
+        "--district",
+        "old-town",
+        "--budget",
+        "1000",
+        "--proposals-from",
+        "+2",
+        "--voting-from",
+        "+4",
+        "--closes-at",
+        "+6",
+        "--secret",
+        "--registrar",
+        "registrar",
+        "--registrar-key",
+        "round1",
+    ]);
+    assert!(err.contains("(already_exists)"), "{err}");
+    let round = acta.json(&["budget", "show", "1"]);
+    let spec = &round["round"]["spec"];
+    let height = |k: &str| spec[k].as_u64().unwrap_or_else(|| panic!("{k}: {round}"));
+    // Residents ask for their tokens; the sensor operator, not a resident, is refused.
+    acta.ok(&["budget", "token", "request", "1", "--key", "alice"]);
+    acta.ok(&["budget", "token", "request", "1", "--key", "bob"]);
+    let err = acta.fails(&["budget", "token", "request", "1", "--key", "alice"]);
+    assert!(err.contains("already asked"), "{err}");
+    let err = acta.fails(&["budget", "token", "request", "1", "--key", "operator"]);
+    assert!(err.contains("(unauthorized)"), "{err}");
+    // Before the registrar answers, a vote says so.
+    wait_for_height(net, height("proposals_from"));
+    for (key, title, cost) in [
+        ("alice", "Street lights", "20000"),
+        ("bob", "Pond clean-up", "25000"),
+    ] {
+        acta.ok(&[
+            "budget", "propose", "1", "--key", key, "--title", title, "--cost", cost,
+        ]);
+    }
+    let shown = acta.json(&["budget", "token", "show", "1", "--voter", "alice"]);
+    assert!(shown["request"]["blind_signature"].is_null(), "{shown}");
+    let err = acta.fails(&["budget", "vote", "1", "--key", "alice", "--projects", "0"]);
+    assert!(err.contains("not yet answered"), "{err}");
+    // The registrar answers every recorded request with the round's key, not another.
+    let err = acta.fails(&[
+        "budget",
+        "token",
+        "issue",
+        "1",
+        "--key",
+        "registrar",
+        "--registrar-key",
+        "other",
+    ]);
+    assert!(err.contains("is not round 1's"), "{err}");
+    let issued = acta.json(&[
+        "budget",
+        "token",
+        "issue",
+        "1",
+        "--key",
+        "registrar",
+        "--registrar-key",
+        "round1",
+    ]);
+    assert_eq!(issued["issued_now"], 2, "{issued}");
+    let round = acta.json(&["budget", "show", "1"]);
+    assert_eq!(round["tokens"]["issued"], 2, "{round}");
+    wait_for_height(net, height("voting_from"));
+    // Bob keeps his token first, then votes through another node, which is never asked
+    // about him.
+    let fetched = acta.json(&["budget", "token", "fetch", "1", "--key", "bob"]);
+    assert_eq!(fetched["token"], "kept", "{fetched}");
+    let elsewhere = Acta {
+        keystore: acta.keystore.clone(),
+        node: format!("http://{}", net.nodes[2].rpc),
+        cwd: acta.cwd.clone(),
+    };
+    let cast = |key: &str, projects: &str| {
+        let via = if key == "bob" { &elsewhere } else { acta };
+        let out = via.run(&["budget", "vote", "1", "--key", key, "--projects", projects]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        // The ballot key's DID, printed for the receipt.
+        let at = stderr.find("from ballot key ").expect("ballot key printed") + 16;
+        stderr[at..].split_whitespace().next().unwrap().to_string()
+    };
+    let alice_ballot = cast("alice", "0");
+    let bob_ballot = cast("bob", "1");
+    // Alice changes her mind: the same ballot key replaces her ballot.
+    assert_eq!(cast("alice", "0,1"), alice_ballot);
+    assert_ne!(alice_ballot, bob_ballot);
+    let err = acta.fails(&[
+        "budget",
+        "vote",
+        "1",
+        "--key",
+        "operator",
+        "--projects",
+        "0",
+    ]);
+    assert!(err.contains("ask for a token first"), "{err}");
+    let round = acta.json(&["budget", "show", "1"]);
+    assert_eq!(round["round"]["voters"], 2, "{round}");
+    wait_for_height(net, height("closes_at"));
+    // The auditor replays the tally and checks each ballot's token.
+    let audit = acta.json(&[
+        "audit",
+        "tally",
+        "1",
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert_eq!(audit["matches_round"], 1, "{audit}");
+    assert_eq!(audit["tokens_checked"], 2, "{audit}");
+    assert_eq!(audit["tokens_issued"], 2, "{audit}");
+    // No ballot names a resident, in the export or in the API (proposers are public).
+    let pb = dir.join("round1.pb");
+    acta.ok(&["budget", "export", "1", "--out", pb.to_str().unwrap()]);
+    let export = std::fs::read_to_string(&pb).unwrap();
+    assert!(!export.contains("did:"), "{export}");
+    let ballots = acta_node::devnet::get(&net.nodes[0].rpc, "/budget/rounds/1/ballots")
+        .unwrap()
+        .1;
+    let residents: Vec<String> = ["alice", "bob"]
+        .iter()
+        .map(|k| {
+            acta.json(&["did", "show", k])["didDocument"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let cast = ballots["ballots"].to_string();
+    assert_eq!(
+        ballots["ballots"].as_array().map(Vec::len),
+        Some(2),
+        "{ballots}"
+    );
+    for r in &residents {
+        assert!(!cast.contains(r.as_str()), "{ballots}");
+    }
+    // A resident's receipt names its ballot key and verifies offline.
+    let receipt = dir.join("receipt1.json");
+    acta.ok(&[
+        "budget",
+        "receipt",
+        "1",
+        "--voter",
+        &alice_ballot,
+        "--out",
+        receipt.to_str().unwrap(),
+    ]);
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert_eq!(verified["verified"], true, "{verified}");
+}
+
 fn python_client(net: &LocalNet, dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let doc = std::fs::read_to_string(root.join("docs/wire-format.md")).unwrap();

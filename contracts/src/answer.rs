@@ -10,8 +10,9 @@
 use acta_ledger::{
     codec,
     records::{
-        AttestationRecord, BudgetBallot, BudgetProject, BudgetRound, Council, CredentialKind,
-        CredentialRecord, DeviceRecord, DidRecord, GovProposal, IssuerRecord, TallyRecord,
+        AttestationRecord, BallotSecrecy, BallotToken, BudgetBallot, BudgetProject, BudgetRound,
+        Council, CredentialKind, CredentialRecord, DeviceRecord, DidRecord, GovProposal,
+        IssuerRecord, TallyRecord, TokenCount, TokenRequest,
     },
     state::{AuthenticatedState, STATE_VALUE_BYTES_MAX},
     Did, Hash, Height, Outcome, Timestamp, Transaction, ValidatorSet,
@@ -21,8 +22,9 @@ use serde_json::{json, Value};
 
 use crate::{
     budget::{
-        ballot_key, project_key, voter_key, NS_BALLOT, NS_NEXT, NS_PROJECT, NS_ROUND, NS_TALLY,
-        NS_VOTER, NS_VOTERS,
+        ballot_key, project_key, sub_key, voter_key, NS_BALLOT, NS_BALLOT_TOKEN, NS_NEXT,
+        NS_PROJECT, NS_ROUND, NS_TALLY, NS_TOKENS, NS_TOKEN_OF, NS_TOKEN_REQUEST, NS_VOTER,
+        NS_VOTERS,
     },
     credential::{self, NS_CREDENTIAL, NS_CREDENTIALS_OF},
     governance::{NS_COUNCIL, NS_GOV_NEXT, NS_GOV_PROPOSAL, NS_ISSUER},
@@ -76,6 +78,23 @@ pub enum Query {
     Receipt {
         round: u64,
         voter: Did,
+    },
+    /// A secret round's token requests, by request index.
+    TokenRequests {
+        round: u64,
+        from: u64,
+        limit: u64,
+    },
+    /// A resident's token request of a secret round.
+    TokenRequest {
+        round: u64,
+        voter: Did,
+    },
+    /// The tokens of a secret round's ballots, by ballot index.
+    BallotTokens {
+        round: u64,
+        from: u64,
+        limit: u64,
     },
     State {
         namespace: String,
@@ -257,6 +276,15 @@ impl Query {
             Query::Result(id) => format!("/budget/rounds/{id}/result"),
             Query::Ballots(id) => format!("/budget/rounds/{id}/ballots"),
             Query::Receipt { round, voter } => format!("/budget/rounds/{round}/ballots/{voter}"),
+            Query::TokenRequests { round, from, limit } => {
+                format!("/budget/rounds/{round}/tokens?from={from}&limit={limit}")
+            }
+            Query::TokenRequest { round, voter } => {
+                format!("/budget/rounds/{round}/tokens/{voter}")
+            }
+            Query::BallotTokens { round, from, limit } => {
+                format!("/budget/rounds/{round}/ballot-tokens?from={from}&limit={limit}")
+            }
             Query::State { namespace, key } => format!("/state/{namespace}/{}", hex::encode(key)),
         }
     }
@@ -299,6 +327,22 @@ impl Query {
                 let (from, limit) = page(from, limit)?;
                 return Ok(Query::Rounds { from, limit });
             }
+            ["budget", "rounds", id, "tokens"] => {
+                let (from, limit) = page(from, limit)?;
+                return Ok(Query::TokenRequests {
+                    round: parse_u64("round", id)?,
+                    from,
+                    limit,
+                });
+            }
+            ["budget", "rounds", id, "ballot-tokens"] => {
+                let (from, limit) = page(from, limit)?;
+                return Ok(Query::BallotTokens {
+                    round: parse_u64("round", id)?,
+                    from,
+                    limit,
+                });
+            }
             ["devices", d, "attestations"] => {
                 return Ok(Query::Attestations {
                     device: parse_did(d)?,
@@ -325,6 +369,10 @@ impl Query {
             ["budget", "rounds", id, "result"] => Query::Result(parse_u64("round", id)?),
             ["budget", "rounds", id, "ballots"] => Query::Ballots(parse_u64("round", id)?),
             ["budget", "rounds", id, "ballots", voter] => Query::Receipt {
+                round: parse_u64("round", id)?,
+                voter: parse_did(voter)?,
+            },
+            ["budget", "rounds", id, "tokens", voter] => Query::TokenRequest {
                 round: parse_u64("round", id)?,
                 voter: parse_did(voter)?,
             },
@@ -534,6 +582,68 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                 "tallied_at": tally.height,
             }))
         }
+        Query::TokenRequests {
+            round: id,
+            from,
+            limit,
+        } => {
+            let round = get_round(src, *id)?;
+            secret(&round)?;
+            let count: TokenCount = get(src, NS_TOKENS, &id.to_be_bytes())?.unwrap_or_default();
+            let mut out = Vec::new();
+            for i in *from..from.saturating_add(*limit).min(count.requested) {
+                let r: TokenRequest = get(src, NS_TOKEN_REQUEST, &sub_key(*id, &i.to_be_bytes()))?
+                    .ok_or_else(|| {
+                        AnswerError::Internal(format!(
+                            "round {id} counts token request {i} but it is missing"
+                        ))
+                    })?;
+                out.push(r);
+            }
+            Ok(json!({ "round": id, "tokens": count, "requests": out }))
+        }
+        Query::TokenRequest { round: id, voter } => {
+            let round = get_round(src, *id)?;
+            secret(&round)?;
+            let index: u64 = get(src, NS_TOKEN_OF, &sub_key(*id, &voter.0))?.ok_or_else(|| {
+                not_found(format!(
+                    "{voter} has asked for no token of round {id} at height {height}"
+                ))
+            })?;
+            let r: TokenRequest = get(src, NS_TOKEN_REQUEST, &sub_key(*id, &index.to_be_bytes()))?
+                .ok_or_else(|| {
+                    AnswerError::Internal(format!(
+                        "round {id} names token request {index} but it is missing"
+                    ))
+                })?;
+            Ok(json!({ "round": id, "request": r }))
+        }
+        Query::BallotTokens {
+            round: id,
+            from,
+            limit,
+        } => {
+            let round = get_round(src, *id)?;
+            secret(&round)?;
+            let voters: u64 = get(src, NS_VOTERS, &id.to_be_bytes())?.unwrap_or(0);
+            let mut out = Vec::new();
+            for i in *from..from.saturating_add(*limit).min(voters) {
+                let t: BallotToken =
+                    get(src, NS_BALLOT_TOKEN, &ballot_key(*id, i))?.ok_or_else(|| {
+                        AnswerError::Internal(format!(
+                            "round {id} counts ballot {i} but its token is missing"
+                        ))
+                    })?;
+                out.push(json!({
+                    "index": i,
+                    "voter": Did::from_initial_key(&t.key),
+                    "key": t.key,
+                    "token": t.token,
+                }));
+            }
+            let count: TokenCount = get(src, NS_TOKENS, &id.to_be_bytes())?.unwrap_or_default();
+            Ok(json!({ "round": id, "ballots": voters, "issued": count.issued, "tokens": out }))
+        }
         Query::State { namespace, key } => {
             let value = src.raw(namespace, key)?;
             Ok(json!({
@@ -726,7 +836,23 @@ fn round_summary(
     height: Height,
 ) -> Result<Value, AnswerError> {
     let voters: u64 = get(src, NS_VOTERS, &r.id.to_be_bytes())?.unwrap_or(0);
-    Ok(json!({ "round": round_json(r, voters), "phase": phase(r, height) }))
+    let mut summary = json!({ "round": round_json(r, voters), "phase": phase(r, height) });
+    if r.spec.secrecy != BallotSecrecy::Public {
+        let count: TokenCount = get(src, NS_TOKENS, &r.id.to_be_bytes())?.unwrap_or_default();
+        summary["tokens"] = json!(count);
+    }
+    Ok(summary)
+}
+
+/// Refuses a token query about a public round.
+fn secret(r: &BudgetRound) -> Result<(), AnswerError> {
+    if r.spec.secrecy == BallotSecrecy::Public {
+        return Err(not_found(format!(
+            "round {} has public ballots: it has no tokens",
+            r.id
+        )));
+    }
+    Ok(())
 }
 
 /// A round as the API shows it: the record with its count of voters.

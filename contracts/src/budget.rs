@@ -32,8 +32,8 @@
 
 use acta_ledger::{
     records::{
-        ballots_root, BallotFormat, BallotSecrecy, BudgetBallot, BudgetProject, BudgetRound,
-        CredentialKind, RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
+        ballots_root, BallotFormat, BallotSecrecy, BallotToken, BudgetBallot, BudgetProject,
+        BudgetRound, CredentialKind, RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
         ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
     },
     state::AuthenticatedState,
@@ -65,6 +65,8 @@ pub const NS_TOKEN_REQUEST: &str = "budget_token_request";
 pub const NS_TOKEN_OF: &str = "budget_token_of";
 pub const NS_TOKENS: &str = "budget_tokens";
 pub const NS_REGISTRAR_KEY: &str = "budget_registrar_key";
+/// A secret round's ballot's token, at the ballot's index ([`ballot_key`]).
+pub const NS_BALLOT_TOKEN: &str = "budget_ballot_token";
 
 /// The most projects one resident may propose in a round.
 pub const PROPOSALS_PER_RESIDENT_MAX: u32 = 5;
@@ -80,7 +82,7 @@ pub fn project_key(round: u64, index: u32) -> Vec<u8> {
     sub_key(round, &index.to_be_bytes())
 }
 
-fn sub_key(round: u64, sub: &[u8]) -> Vec<u8> {
+pub fn sub_key(round: u64, sub: &[u8]) -> Vec<u8> {
     let mut k = round.to_be_bytes().to_vec();
     k.extend_from_slice(sub);
     k
@@ -173,7 +175,7 @@ pub(crate) fn execute(
             }
             signed_by(view, voter, signer)?;
             resident(view, ctx, voter, &r)?;
-            cast(view, ctx, &r, voter, projects)
+            Ok(cast(view, ctx, &r, voter, projects)?.1)
         }
         BudgetCall::RequestToken {
             round,
@@ -290,7 +292,19 @@ pub(crate) fn execute(
             // The costly check last (an RSA verification).
             verify_token(&key, &ctx.chain_id, *round, signer, token.as_slice())
                 .map_err(|e| TxError::Unauthorized(e.to_string()))?;
-            cast(view, ctx, &r, &voter, projects)
+            let (index, events) = cast(view, ctx, &r, &voter, projects)?;
+            if first {
+                // A revote comes from the same ballot key, so with the same token.
+                view.put(
+                    NS_BALLOT_TOKEN,
+                    &ballot_key(*round, index),
+                    &BallotToken {
+                        key: *signer,
+                        token: token.clone(),
+                    },
+                );
+            }
+            Ok(events)
         }
     }
 }
@@ -327,14 +341,14 @@ fn registrar_key(r: &BudgetRound) -> Result<RegistrarKey, CallError> {
 }
 
 /// Stores (or replaces) the ballot of `voter` (a resident's DID, or a ballot key's DID form
-/// in a secret round), checked against the round's format.
+/// in a secret round), checked against the round's format; the ballot's index.
 fn cast(
     view: &mut StateView<'_>,
     ctx: &BlockContext,
     r: &BudgetRound,
     voter: &Did,
     projects: &[u32],
-) -> Result<Vec<Event>, CallError> {
+) -> Result<(u64, Vec<Event>), CallError> {
     let round = &r.id;
     let ballot = check_ballot(view, r, projects)?;
     let voter_key = voter_key(*round, voter);
@@ -361,13 +375,16 @@ fn cast(
             cast: ctx.height,
         },
     );
-    Ok(vec![Event::new(
-        "budget_ballot_cast",
-        &[
-            ("round", round.to_string()),
-            ("replaced", replaced.to_string()),
-        ],
-    )])
+    Ok((
+        index,
+        vec![Event::new(
+            "budget_ballot_cast",
+            &[
+                ("round", round.to_string()),
+                ("replaced", replaced.to_string()),
+            ],
+        )],
+    ))
 }
 
 /// Checks that a round can be opened now with `spec`.
@@ -680,10 +697,18 @@ pub fn election(
             name: p.title.to_string(),
         })
         .collect();
+    // A secret round's file names its ballots by number: a ballot key's DID names nobody,
+    // but a file of DIDs would look like one of residents.
+    let secret = round.spec.secrecy != BallotSecrecy::Public;
     let ballots = ballots
         .iter()
-        .map(|b| Ballot {
-            voter: b.voter.to_string(),
+        .enumerate()
+        .map(|(i, b)| Ballot {
+            voter: if secret {
+                format!("ballot-{i}")
+            } else {
+                b.voter.to_string()
+            },
             approvals: b.projects.clone(),
         })
         .collect();

@@ -454,9 +454,9 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
 /// keys; no ballot names a resident, and every misuse is refused, changing nothing.
 #[test]
 fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
-    use acta_contracts::budget::{NS_BALLOT, NS_TOKENS};
+    use acta_contracts::budget::{NS_BALLOT, NS_BALLOT_TOKEN, NS_TOKENS};
     use acta_ledger::{
-        records::{BallotSecrecy, BudgetBallot, TokenCount},
+        records::{BallotSecrecy, BallotToken, BudgetBallot, TokenCount},
         testing,
         token::{self, Registrar, RegistrarKey},
         types::Bytes,
@@ -613,6 +613,10 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
             "ballot {index} names a resident"
         );
         assert_eq!(b.voter, did_of(&ballot_keys[index as usize]));
+        // Beside it, the token it was cast with, for auditors; a revote keeps it.
+        let t: BallotToken = c.read(NS_BALLOT_TOKEN, &k).unwrap();
+        assert_eq!(t.key, ballot_keys[index as usize].public());
+        assert_eq!(t.token.as_slice(), tokens[index as usize].as_slice());
     }
     // A token of this round is worthless in another round, and two rounds never share a
     // registrar key (a blinded request names no round).

@@ -552,6 +552,16 @@ pub struct TokenCount {
     pub issued: u64,
 }
 
+/// The token a secret round's ballot was cast with, stored beside the ballot at the same
+/// index (state `budget_ballot_token`): the one-time ballot key (whose DID form is the
+/// ballot's `voter`) and the registrar's signature of its token message. An auditor checks
+/// each against the round's registrar key.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BallotToken {
+    pub key: PublicKey,
+    pub token: Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>,
+}
+
 /// Who opened a round.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -18,9 +18,9 @@ use acta_ledger::{
     codec::{decode, encode},
     merkle::{ConsistencyProof, InclusionProof},
     records::{
-        AttestationRecord, BudgetBallot, BudgetProject, BudgetRound, Council, CredentialRecord,
-        DeviceRecord, DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord,
-        RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
+        AttestationRecord, BallotToken, BudgetBallot, BudgetProject, BudgetRound, Council,
+        CredentialRecord, DeviceRecord, DidRecord, GovAction, GovProposal, IssuerRecord,
+        JailRecord, ParamRecord, RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
     },
     state::StateProof,
     store::TxLocation,
@@ -111,6 +111,9 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         ("records.did_record", |b| roundtrip::<DidRecord>("did", b)),
         ("records.gov_proposal", |b| {
             roundtrip::<GovProposal>("proposal", b)
+        }),
+        ("records.ballot_token", |b| {
+            roundtrip::<BallotToken>("ballot token", b)
         }),
         ("records.issuer", |b| roundtrip::<IssuerRecord>("issuer", b)),
         ("records.jail", |b| roundtrip::<JailRecord>("jail", b)),

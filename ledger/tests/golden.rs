@@ -404,6 +404,13 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         }),
     );
     put(
+        "records.ballot_token",
+        encode(&BallotToken {
+            key: ballot_key.public(),
+            token: rsa_value(0x33),
+        }),
+    );
+    put(
         "records.token_count",
         encode(&TokenCount {
             requested: 9,
@@ -739,11 +746,11 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
 use acta_ledger::{
     crypto::key_hash,
     records::{
-        AttestationRecord, BallotFormat, BallotSecrecy, BudgetBallot, BudgetProject, BudgetRound,
-        Council, CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord, DidDocument,
-        DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord, RoundOpener,
-        RoundSpec, Rule, RuleProfile, Service, TallyRecord, TieBreak, TokenCount, TokenRequest,
-        VerificationMethod,
+        AttestationRecord, BallotFormat, BallotSecrecy, BallotToken, BudgetBallot, BudgetProject,
+        BudgetRound, Council, CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord,
+        DidDocument, DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord,
+        RoundOpener, RoundSpec, Rule, RuleProfile, Service, TallyRecord, TieBreak, TokenCount,
+        TokenRequest, VerificationMethod,
     },
     token::RegistrarKey,
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},

@@ -672,6 +672,9 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         404,
         "not_found",
     );
+    secret_round(
+        &api, &net, &mut w, &office, &agency, &resident, &chain, &genesis,
+    );
 
     // --- Submission modes and refusals.
     let (status, v) = api.submit("async", &w.tx(&agency, create_did_other()));
@@ -1541,6 +1544,146 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     }
     for i in 0..4 {
         net.stop(i);
+    }
+}
+
+/// Round 1, with secret ballots: a token request, its answer and a secret ballot, read
+/// through the token routes, proven; a public round has no tokens.
+#[allow(clippy::too_many_arguments)]
+fn secret_round(
+    api: &Client,
+    net: &Net,
+    w: &mut Wallet<'_>,
+    office: &Keypair,
+    registrar: &Keypair,
+    resident: &Keypair,
+    chain: &ChainId,
+    genesis: &ValidatorSet,
+) {
+    use acta_ledger::{
+        records::BallotSecrecy,
+        token::{self, Registrar, RegistrarKey},
+        types::Bytes,
+    };
+    let rsa = Registrar::generate(2048).unwrap();
+    let der = rsa.public_der().unwrap();
+    let key = RegistrarKey::from_der(&der).unwrap();
+    let h = net.height(0);
+    let spec = RoundSpec {
+        title: text("Old Town, secret"),
+        district: text("old-town"),
+        budget: 100,
+        proposals_from: Height(h + 2),
+        voting_from: Height(h + 12),
+        closes_at: Height(h + 10_000),
+        ballot: BallotFormat::Approval { min: 1, max: 2 },
+        rule: RuleProfile {
+            rule: Rule::Mes,
+            tie_break: TieBreak::VotesThenCost,
+        },
+        secrecy: BallotSecrecy::Secret {
+            registrar: did(registrar),
+            key: Bytes::new(der).unwrap(),
+        },
+    };
+    api.commit(&w.tx(
+        office,
+        Call::Budget(BudgetCall::OpenRound {
+            office: did(office),
+            spec: spec.clone(),
+        }),
+    ));
+    net.wait_height(&[0], spec.proposals_from.0, WAIT);
+    api.commit(&w.tx(
+        resident,
+        Call::Budget(BudgetCall::Propose {
+            round: 1,
+            proposer: did(resident),
+            title: text("Lights"),
+            cost: 50,
+        }),
+    ));
+    let ballot_key = testing::key(0xb7, 0);
+    let blinded = token::blind(&key, chain, 1, &ballot_key.public()).unwrap();
+    api.commit(&w.tx(
+        resident,
+        Call::Budget(BudgetCall::RequestToken {
+            round: 1,
+            voter: did(resident),
+            blinded: Bytes::new(blinded.message.clone()).unwrap(),
+        }),
+    ));
+    let v = api.ok(
+        "/budget/rounds/{id}/tokens/{did}",
+        &format!("/budget/rounds/1/tokens/{}?prove=true", did(resident)),
+    );
+    verified(&v, chain, genesis);
+    assert!(v["request"]["blind_signature"].is_null(), "{v}");
+    let signature = rsa.sign_blinded(&blinded.message).unwrap();
+    api.commit(&w.tx(
+        registrar,
+        Call::Budget(BudgetCall::IssueToken {
+            round: 1,
+            request: v["request"]["index"].as_u64().unwrap(),
+            blind_signature: Bytes::new(signature.clone()).unwrap(),
+        }),
+    ));
+    let v = api.ok(
+        "/budget/rounds/{id}/tokens",
+        "/budget/rounds/1/tokens?limit=10&prove=true",
+    );
+    verified(&v, chain, genesis);
+    assert_eq!(v["tokens"], json!({ "requested": 1, "issued": 1 }), "{v}");
+    assert_eq!(
+        v["requests"][0]["blind_signature"],
+        json!(hex::encode(&signature)),
+        "{v}"
+    );
+    let token =
+        token::finalize(&key, &blinded, &signature, chain, 1, &ballot_key.public()).unwrap();
+    net.wait_height(&[0], spec.voting_from.0, WAIT);
+    api.commit(&w.tx(
+        &ballot_key,
+        Call::Budget(BudgetCall::VoteSecret {
+            round: 1,
+            token: Bytes::new(token.clone()).unwrap(),
+            projects: vec![0],
+        }),
+    ));
+    let v = api.ok(
+        "/budget/rounds/{id}/ballot-tokens",
+        "/budget/rounds/1/ballot-tokens?prove=true",
+    );
+    verified(&v, chain, genesis);
+    assert_eq!(
+        (v["ballots"].as_u64(), v["issued"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["tokens"][0]["voter"], json!(did(&ballot_key)), "{v}");
+    assert_eq!(v["tokens"][0]["token"], json!(hex::encode(&token)), "{v}");
+    let v = api.ok("/budget/rounds/{id}", "/budget/rounds/1");
+    assert_eq!(v["tokens"]["issued"], 1, "{v}");
+    // A public round has no tokens.
+    for (template, path) in [
+        (
+            "/budget/rounds/{id}/tokens",
+            "/budget/rounds/0/tokens".to_string(),
+        ),
+        (
+            "/budget/rounds/{id}/tokens/{did}",
+            format!("/budget/rounds/0/tokens/{}", did(resident)),
+        ),
+        (
+            "/budget/rounds/{id}/ballot-tokens",
+            "/budget/rounds/0/ballot-tokens".to_string(),
+        ),
+    ] {
+        let v = api.refused(template, &path, 404, "not_found");
+        assert!(
+            v["message"].as_str().unwrap().contains("public ballots"),
+            "{v}"
+        );
     }
 }
 

@@ -1,8 +1,10 @@
 //! `acta-testnet demo`: a four-validator network on 127.0.0.1 plays a small city. The
 //! council registers an agency as an issuer; residents create their DIDs and get Resident
 //! credentials; an operator registers an air sensor that attests a chain of batches; a
-//! participatory budget round runs and closes with a Method of Equal Shares result; and
-//! every node is checked to hold the same blocks and state roots.
+//! participatory budget round runs and closes with a Method of Equal Shares result, and a
+//! second one beside it with secret ballots (blind-signed tokens from a registrar, votes
+//! from one-time ballot keys, one revote); and every node is checked to hold the same
+//! blocks and state roots.
 
 use std::{
     path::Path,
@@ -15,12 +17,12 @@ use acta_ledger::{
     checkpoint::{self, SignedCheckpoint},
     merkle,
     records::{
-        BallotFormat, CredentialKind, DidDocument, GovAction, RoundSpec, Rule, RuleProfile,
-        TallyRecord, TieBreak, VerificationMethod,
+        BallotFormat, BallotSecrecy, CredentialKind, DidDocument, GovAction, RoundSpec, Rule,
+        RuleProfile, TallyRecord, TieBreak, VerificationMethod,
     },
-    testing,
+    testing, token,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
-    types::Text,
+    types::{Bytes, Text},
     Call, ChainId, Did, Hash, Height, Keypair, Timestamp,
 };
 use anyhow::{anyhow, bail, Context, Result};
@@ -98,11 +100,18 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     let office = testing::key(0xd3, 0);
     let operator = testing::key(0xd4, 0);
     let device = testing::key(0xd5, 0);
+    let registrar = testing::key(0xd6, 0);
     let mut txs = Vec::new();
-    for k in people.iter().chain([&office, &operator, &device]) {
+    for k in people
+        .iter()
+        .chain([&office, &operator, &device, &registrar])
+    {
         txs.push(w.tx(k, create_did()));
     }
-    let all: Vec<&Keypair> = people.iter().chain([&office, &operator, &device]).collect();
+    let all: Vec<&Keypair> = people
+        .iter()
+        .chain([&office, &operator, &device, &registrar])
+        .collect();
     w.send_and_settle(&txs, &all)?;
     let issue = |subject: &Keypair, kind: CredentialKind, district: Option<&str>| -> Result<Call> {
         Ok(Call::Credential(CredentialCall::Issue {
@@ -202,25 +211,47 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         budget: 100_000,
         proposals_from: Height(h + 3),
         voting_from: Height(h + 20),
-        closes_at: Height(h + 40),
+        closes_at: Height(h + 50),
         ballot: BallotFormat::Approval { min: 1, max: 3 },
         rule: RuleProfile {
             rule: Rule::MesAdd1,
             tie_break: TieBreak::VotesThenCost,
         },
-        secrecy: acta_ledger::records::BallotSecrecy::Public,
+        secrecy: BallotSecrecy::Public,
     };
-    let open = w.tx(
-        &office,
-        Call::Budget(BudgetCall::OpenRound {
-            office: did(&office),
-            spec: spec.clone(),
-        }),
-    );
-    w.send_and_settle(&[open], &[&office])?;
+    // Round 1 runs beside it with secret ballots: the registrar's RSA key signs one
+    // blinded token per resident who asks.
+    let registrar_rsa = token::Registrar::generate(2048)?;
+    let registrar_key = token::RegistrarKey::from_der(&registrar_rsa.public_der()?)?;
+    let secret_spec = RoundSpec {
+        title: text("Old Town secret ballot")?,
+        budget: 50_000,
+        secrecy: BallotSecrecy::Secret {
+            registrar: did(&registrar),
+            key: Bytes::new(registrar_rsa.public_der()?)?,
+        },
+        ..spec.clone()
+    };
+    let open: Vec<_> = [&spec, &secret_spec]
+        .into_iter()
+        .map(|spec| {
+            w.tx(
+                &office,
+                Call::Budget(BudgetCall::OpenRound {
+                    office: did(&office),
+                    spec: spec.clone(),
+                }),
+            )
+        })
+        .collect();
+    w.send_and_settle(&open, &[&office])?;
     acta_node::outln!(
         "== the budget office opened round 0: 100,000 for old-town, proposals from height {}, voting from {}, closing at {}",
         spec.proposals_from, spec.voting_from, spec.closes_at
+    );
+    acta_node::outln!(
+        "   and round 1 beside it, 50,000 with secret ballots: registrar {}",
+        did(&registrar)
     );
     net.wait_height(spec.proposals_from.0, WAIT)?;
     let projects = [
@@ -242,9 +273,29 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         });
         txs.push(w.tx(proposer, call));
     }
+    let secret_projects = [
+        ("Street lights on Mill Lane", 20_000u64),
+        ("Library opening hours", 15_000),
+        ("Pond clean-up", 25_000),
+    ];
+    for (i, (title, cost)) in secret_projects.iter().enumerate() {
+        let proposer = &people[i % people.len()];
+        let call = Call::Budget(BudgetCall::Propose {
+            round: 1,
+            proposer: did(proposer),
+            title: text(title)?,
+            cost: *cost,
+        });
+        txs.push(w.tx(proposer, call));
+    }
     let proposers: Vec<&Keypair> = people.iter().take(projects.len()).collect();
     w.send_and_settle(&txs, &proposers)?;
-    acta_node::outln!("   residents proposed {} projects", projects.len());
+    acta_node::outln!(
+        "   residents proposed {} projects in round 0 and {} in round 1",
+        projects.len(),
+        secret_projects.len()
+    );
+    let ballot_keys = secret_tokens(&mut w, &people, &registrar, &registrar_rsa, &registrar_key)?;
     net.wait_height(spec.voting_from.0, WAIT)?;
     let mut txs = Vec::new();
     for (i, p) in people.iter().enumerate() {
@@ -265,9 +316,37 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
             }),
         ));
     }
-    let voters: Vec<&Keypair> = people.iter().collect();
+    // In round 1 each resident votes from its ballot key, with its token.
+    for (i, (ballot, token)) in ballot_keys.iter().enumerate() {
+        let choice = if i % 3 == 0 { vec![0, 1] } else { vec![2] };
+        let call = Call::Budget(BudgetCall::VoteSecret {
+            round: 1,
+            token: token.clone(),
+            projects: choice,
+        });
+        txs.push(w.tx(ballot, call));
+    }
+    let voters: Vec<&Keypair> = people
+        .iter()
+        .chain(ballot_keys.iter().map(|(k, _)| k))
+        .collect();
     w.send_and_settle(&txs, &voters)?;
-    acta_node::outln!("   {} residents voted", people.len());
+    acta_node::outln!(
+        "   {} residents voted in round 0 as themselves, and in round 1 from one-time ballot keys",
+        people.len()
+    );
+    if let Some((ballot, token)) = ballot_keys.first() {
+        let call = Call::Budget(BudgetCall::VoteSecret {
+            round: 1,
+            token: token.clone(),
+            projects: vec![1, 2],
+        });
+        let tx = w.tx(ballot, call);
+        w.send_and_settle(&[tx], &[ballot])?;
+        acta_node::outln!(
+            "   one of them changed its mind: the same ballot key replaced its ballot"
+        );
+    }
     net.wait_height(spec.closes_at.0, WAIT)?;
     let bytes = net
         .state(0, NS_TALLY, &0u64.to_be_bytes())?
@@ -290,6 +369,32 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         tally
             .endowment
             .map_or("-".into(), |(n, d)| format!("{n}/{d}"))
+    );
+
+    let bytes = net
+        .state(0, NS_TALLY, &1u64.to_be_bytes())?
+        .context("round 1 closed without a stored tally")?;
+    let secret_tally = TallyRecord::try_from_slice(&bytes)?;
+    let selected: Vec<&str> = secret_tally
+        .selected
+        .iter()
+        .map(|&p| secret_projects[p as usize].0)
+        .collect();
+    let export = acta_node::devnet::http(
+        &net.nodes[0].rpc,
+        "GET",
+        "/budget/rounds/1/ballots.pb",
+        None,
+        WAIT,
+    )?;
+    if export.status != 200 || export.text().contains("did:") {
+        bail!("the export of secret round 1 failed or names a DID");
+    }
+    acta_node::outln!(
+        "== round 1 closed: {} secret ballots (no more than the {} tokens issued) selected {}; its export names no DID",
+        secret_tally.voters,
+        ballot_keys.len(),
+        selected.join(", ")
     );
 
     // Every node holds the same chain.
@@ -328,6 +433,76 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     net.stop_all()?;
     acta_node::outln!("   stopped the validators");
     Ok(())
+}
+
+/// Every resident asks for a ballot token of round 1 with a blinded message, signed by its
+/// DID; the registrar blind-signs each recorded request; each resident unblinds its token.
+/// The residents' one-time ballot keys with their tokens.
+fn secret_tokens(
+    w: &mut Wallet<'_>,
+    people: &[Keypair],
+    registrar: &Keypair,
+    registrar_rsa: &token::Registrar,
+    key: &token::RegistrarKey,
+) -> Result<Vec<(Keypair, Bytes<{ token::RSA_VALUE_BYTES_MAX }>)>> {
+    let chain = w.chain.clone();
+    let mut kept = Vec::new();
+    let mut txs = Vec::new();
+    for p in people {
+        let ballot = Keypair::generate();
+        let blinded = token::blind(key, &chain, 1, &ballot.public())?;
+        let call = Call::Budget(BudgetCall::RequestToken {
+            round: 1,
+            voter: did(p),
+            blinded: Bytes::new(blinded.message.clone())?,
+        });
+        txs.push(w.tx(p, call));
+        kept.push((ballot, blinded));
+    }
+    let residents: Vec<&Keypair> = people.iter().collect();
+    w.send_and_settle(&txs, &residents)?;
+    // The registrar answers what the ledger recorded (it never sees a ballot key).
+    let (status, page) =
+        acta_node::devnet::get(&w.net.nodes[0].rpc, "/budget/rounds/1/tokens?limit=100")?;
+    let requests = page["requests"].as_array().cloned().unwrap_or_default();
+    if status != 200 || requests.len() != people.len() {
+        bail!(
+            "the ledger recorded {} token requests of {}: {page}",
+            requests.len(),
+            people.len()
+        );
+    }
+    let mut txs = Vec::new();
+    let mut signatures = Vec::new();
+    for r in &requests {
+        let blinded = hex::decode(r["blinded"].as_str().unwrap_or_default())?;
+        let index = r["index"]
+            .as_u64()
+            .context("a token request without index")?;
+        let signature = registrar_rsa.sign_blinded(&blinded)?;
+        signatures.push((blinded, signature.clone()));
+        let call = Call::Budget(BudgetCall::IssueToken {
+            round: 1,
+            request: index,
+            blind_signature: Bytes::new(signature)?,
+        });
+        txs.push(w.tx(registrar, call));
+    }
+    w.send_and_settle(&txs, &[registrar])?;
+    acta_node::outln!(
+        "   {} residents asked for round 1's ballot tokens; the registrar blind-signed each",
+        people.len()
+    );
+    kept.into_iter()
+        .map(|(ballot, blinded)| {
+            let (_, signature) = signatures
+                .iter()
+                .find(|(m, _)| *m == blinded.message)
+                .ok_or_else(|| anyhow!("a token request was not answered"))?;
+            let token = token::finalize(key, &blinded, signature, &chain, 1, &ballot.public())?;
+            Ok((ballot, Bytes::new(token)?))
+        })
+        .collect()
 }
 
 /// An auditor takes one reading and checks it offline against a checkpoint: it fetches the

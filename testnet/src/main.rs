@@ -32,8 +32,9 @@ enum Command {
     Sim(SimArgs),
     /// Start four validators on 127.0.0.1 and play a small city: the council registers an
     /// issuer, residents get DIDs and credentials, a sensor attests readings, a budget round
-    /// closes with a Method of Equal Shares result; then check that every node holds the same
-    /// blocks and state roots, and stop the network.
+    /// closes with a Method of Equal Shares result and a second one beside it with secret
+    /// ballots (tokens blind-signed by a registrar, votes from one-time ballot keys); then
+    /// check that every node holds the same blocks and state roots, and stop the network.
     ///
     /// Example: acta-testnet demo --residents 40
     Demo {

@@ -274,6 +274,21 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
         ),
         (
             Method::GET,
+            "/budget/rounds/{id}/tokens",
+            get(records::token_requests),
+        ),
+        (
+            Method::GET,
+            "/budget/rounds/{id}/tokens/{did}",
+            get(records::token_request),
+        ),
+        (
+            Method::GET,
+            "/budget/rounds/{id}/ballot-tokens",
+            get(records::ballot_tokens),
+        ),
+        (
+            Method::GET,
             "/state/{namespace}/{key}",
             get(records::state_value),
         ),

@@ -493,12 +493,14 @@ fn schemas() -> Value {
         "RoundAnswer": with_proof(&["round", "phase"], json!({
             "round": schema_ref("BudgetRound"),
             "phase": schema_ref("Phase"),
+            "tokens": { "allOf": [schema_ref("TokenCount")], "description": "A secret round's token requests and tokens." },
             "result": { "allOf": [schema_ref("TallyRecord")], "nullable": true },
         })),
         "RoundList": with_proof(&["rounds", "next"], json!({
             "rounds": array(obj(&["round", "phase"], json!({
                 "round": schema_ref("BudgetRound"),
                 "phase": schema_ref("Phase"),
+                "tokens": { "allOf": [schema_ref("TokenCount")], "description": "A secret round's token requests and tokens." },
             }))),
             "next": int("The next round id."),
         })),
@@ -539,6 +541,39 @@ fn schemas() -> Value {
             "ballots": int("Ballots tallied."),
             "ballots_root": schema_ref("Hash"),
             "tallied_at": int("Height tallied."),
+        })),
+        "TokenCount": obj(&["requested", "issued"], json!({
+            "requested": int("Token requests recorded."),
+            "issued": int("Tokens the registrar gave."),
+        })),
+        "TokenRequest": obj(&["round", "index", "voter", "blinded", "requested"], json!({
+            "round": int("Round id."),
+            "index": int("Request index."),
+            "voter": schema_ref("Did"),
+            "blinded": string("The blinded token message, hex."),
+            "requested": int("Height asked."),
+            "blind_signature": { "type": "string", "nullable": true, "description": "The registrar's blind signature, hex, once given." },
+            "issued": { "type": "integer", "nullable": true, "description": "Height given." },
+        })),
+        "TokenRequestList": with_proof(&["round", "tokens", "requests"], json!({
+            "round": int("Round id."),
+            "tokens": schema_ref("TokenCount"),
+            "requests": array(schema_ref("TokenRequest")),
+        })),
+        "TokenRequestAnswer": with_proof(&["round", "request"], json!({
+            "round": int("Round id."),
+            "request": schema_ref("TokenRequest"),
+        })),
+        "BallotTokenList": with_proof(&["round", "ballots", "issued", "tokens"], json!({
+            "round": int("Round id."),
+            "ballots": int("Ballots cast so far."),
+            "issued": int("Tokens the registrar gave: never fewer than the ballots."),
+            "tokens": array(obj(&["index", "voter", "key", "token"], json!({
+                "index": int("Ballot index."),
+                "voter": schema_ref("Did"),
+                "key": string("The one-time ballot key, hex."),
+                "token": string("The registrar's signature of the ballot key's token message, hex."),
+            }))),
         })),
         "StateValue": with_proof(&["namespace", "key", "value"], json!({
             "namespace": string("Namespace."),
@@ -923,6 +958,43 @@ fn paths() -> Value {
             "budget",
             receipt,
             schema_ref("ReceiptAnswer"),
+        ),
+    );
+    let round_page = || {
+        let mut v = page();
+        v.insert(0, id_param("Round id."));
+        v
+    };
+    add(
+        "/budget/rounds/{id}/tokens",
+        "get",
+        op(
+            "A secret round's token requests, with the registrar's blind signatures once given",
+            "budget",
+            round_page(),
+            schema_ref("TokenRequestList"),
+        ),
+    );
+    let mut token_of = round();
+    token_of.insert(1, did_param());
+    add(
+        "/budget/rounds/{id}/tokens/{did}",
+        "get",
+        op(
+            "A resident's token request of a secret round",
+            "budget",
+            token_of,
+            schema_ref("TokenRequestAnswer"),
+        ),
+    );
+    add(
+        "/budget/rounds/{id}/ballot-tokens",
+        "get",
+        op(
+            "The tokens of a secret round's ballots, by ballot index, to check against the registrar's key",
+            "budget",
+            round_page(),
+            schema_ref("BallotTokenList"),
         ),
     );
     let mut pb = op(

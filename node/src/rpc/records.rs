@@ -388,6 +388,67 @@ pub async fn ballots_pb(
     .await
 }
 
+/// `GET /budget/rounds/{id}/tokens`: a secret round's token requests from `from`, with the
+/// registrar's blind signatures once given, and the counts of requests and tokens.
+pub async fn token_requests(
+    State(api): State<Api>,
+    Path(id): Path<u64>,
+    Query(p): Query<PageParams>,
+) -> ApiResult {
+    let (params, limit) = page(&p)?;
+    let from = p.from.unwrap_or(0);
+    read(
+        api,
+        params,
+        AnswerQuery::TokenRequests {
+            round: id,
+            from,
+            limit,
+        },
+        None,
+    )
+    .await
+}
+
+/// `GET /budget/rounds/{id}/tokens/{did}`: a resident's token request, where its wallet
+/// finds the blind signature.
+pub async fn token_request(
+    State(api): State<Api>,
+    Path((id, voter)): Path<(u64, String)>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult {
+    let voter = parse_did(&voter)?;
+    read(
+        api,
+        params,
+        AnswerQuery::TokenRequest { round: id, voter },
+        None,
+    )
+    .await
+}
+
+/// `GET /budget/rounds/{id}/ballot-tokens`: the tokens of a secret round's ballots from
+/// `from`, by ballot index: what an auditor checks against the registrar's key.
+pub async fn ballot_tokens(
+    State(api): State<Api>,
+    Path(id): Path<u64>,
+    Query(p): Query<PageParams>,
+) -> ApiResult {
+    let (params, limit) = page(&p)?;
+    let from = p.from.unwrap_or(0);
+    read(
+        api,
+        params,
+        AnswerQuery::BallotTokens {
+            round: id,
+            from,
+            limit,
+        },
+        None,
+    )
+    .await
+}
+
 /// `GET /state/{namespace}/{key}`: a raw state value (hex), for values no other route
 /// shows.
 pub async fn state_value(
