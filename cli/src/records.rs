@@ -1368,6 +1368,7 @@ pub fn tally_value(bytes: &[u8], profile: RuleProfile) -> Result<Value> {
         "total_cost": result.total_cost,
         "endowment": result.endowment.map(|(n, d)| format!("{n}/{d}")),
         "add1_steps": result.add1_steps,
+        "mes_runs": result.mes_runs,
         "approvals": election.projects.iter().zip(&result.approvals)
             .map(|(p, a)| (p.id.clone(), *a)).collect::<std::collections::BTreeMap<_, _>>(),
         "tally_ms": started.elapsed().as_secs_f64() * 1000.0,
@@ -1448,7 +1449,10 @@ fn print_tally(ctx: &Ctx, v: &Value) {
         crate::outln!("final endowment per voter: {e}");
     }
     if let Some(k) = v["add1_steps"].as_u64() {
-        crate::outln!("add1 steps: {k}");
+        crate::outln!(
+            "add1 steps: {k} (in {} MES runs: steps whose outcome cannot differ are skipped)",
+            v["mes_runs"]
+        );
     }
     if let Some(r) = v["matches_round"].as_u64() {
         crate::outln!("matches the result the ledger stored for round {r}");

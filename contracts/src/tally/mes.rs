@@ -14,16 +14,12 @@
 
 use std::{cmp::Ordering, collections::BTreeMap};
 
-use num_bigint::BigUint;
+use num_bigint::{BigInt, BigUint};
 use num_integer::Integer;
+use num_rational::BigRational;
 use num_traits::{ToPrimitive, Zero};
 
-use super::{Election, TallyResult};
-
-/// The most Add1 steps a tally takes. Each step is a full MES run; a round whose outcome
-/// still fits after this many steps keeps the last one. Part of the rule: the ledger and
-/// offline replays use the same bound.
-pub const ADD1_STEPS_MAX: u64 = 2_000;
+use super::{stable, Election, TallyResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Completion {
@@ -33,16 +29,16 @@ pub(super) enum Completion {
 }
 
 /// The election with identical ballots merged.
-struct Groups {
+pub(super) struct Groups {
     /// Voters per distinct non-empty ballot.
-    weight: Vec<u64>,
+    pub(super) weight: Vec<u64>,
     /// Each project's supporting groups.
-    supporters: Vec<Vec<u32>>,
+    pub(super) supporters: Vec<Vec<u32>>,
     /// Each project's rank in the tie-break order (0 first).
-    rank: Vec<u32>,
-    cost: Vec<u64>,
+    pub(super) rank: Vec<u32>,
+    pub(super) cost: Vec<u64>,
     /// Voters, empty ballots included.
-    n: u64,
+    pub(super) n: u64,
 }
 
 impl Groups {
@@ -335,33 +331,82 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
     let endowment = |k: u64| BigUint::from(budget) + &n * k;
     let mut k = 0u64;
     let mut w = run(&groups, &candidates, &endowment(0));
+    let mut runs = 1u64;
     if completion != Completion::None {
+        let exhaustive = |w: &[(u32, Rho)]| {
+            let cost = cost_of(w);
+            let mut chosen = vec![false; groups.cost.len()];
+            for (p, _) in w {
+                chosen[*p as usize] = true;
+            }
+            groups
+                .cost
+                .iter()
+                .zip(chosen)
+                .all(|(&c, chosen)| chosen || cost + u128::from(c) > u128::from(budget))
+        };
+        // W_k = W_{k+1} = … = W_{k+j} for every j below the stable bound of the run at E_k
+        // (stable.rs): those steps would each find the same feasible outcome, so the loop
+        // goes straight to the first step whose outcome may differ.
+        // Finding the bound costs a few plain runs; where outcomes change at almost every
+        // step (large electorates) it finds nothing, so after each bound below one step the
+        // loop takes twice as many plain steps before it looks again.
+        let mut w_k = w.clone();
+        let (mut plain_left, mut gap) = (0u64, 1u64);
         loop {
-            let cost = cost_of(&w);
-            let exhaustive = || {
-                let mut chosen = vec![false; groups.cost.len()];
-                for (p, _) in &w {
-                    chosen[*p as usize] = true;
+            if completion == Completion::Add1Exhaustive && exhaustive(&w_k) {
+                break;
+            }
+            if w_k.len() == candidates.len() {
+                break;
+            }
+            let skip = if plain_left > 0 {
+                plain_left -= 1;
+                1
+            } else {
+                let e_k =
+                    BigRational::new(BigInt::from(endowment(k)), BigInt::from(groups.n.max(1)));
+                let (same, bound) = stable::run(&groups, &candidates, &e_k);
+                runs += 1;
+                debug_assert_eq!(
+                    same,
+                    w_k.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                    "the full scan and the lazy run select alike"
+                );
+                // The least step whose outcome may differ: 1 when the bound is below 1.
+                let skip = bound
+                    .map(|b| b.ceil().to_integer())
+                    .and_then(|b| b.to_u64())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                if skip > 1 {
+                    gap = 1;
+                } else {
+                    gap = gap.saturating_mul(2);
+                    plain_left = gap;
                 }
-                groups
-                    .cost
-                    .iter()
-                    .zip(chosen)
-                    .all(|(&c, chosen)| chosen || cost + u128::from(c) > u128::from(budget))
+                skip
             };
-            if completion == Completion::Add1Exhaustive && exhaustive() {
+            let Some(next) = k.checked_add(skip) else {
+                break;
+            };
+            let w_next = run(&groups, &candidates, &endowment(next));
+            runs += 1;
+            if cost_of(&w_next) > u128::from(budget) {
+                // W_{next-1} is W_k, feasible, and the last of the unbroken run.
+                k = next - 1;
                 break;
             }
-            if w.len() == candidates.len() || k >= ADD1_STEPS_MAX {
-                break;
-            }
-            let next = run(&groups, &candidates, &endowment(k + 1));
-            if cost_of(&next) > u128::from(budget) {
-                break;
-            }
-            w = next;
-            k += 1;
+            k = next;
+            w_k = w_next;
         }
+        // The outcome at the final endowment, with its own prices.
+        w = if k == 0 {
+            w
+        } else {
+            runs += 1;
+            run(&groups, &candidates, &endowment(k))
+        };
     }
     let e = endowment(k);
     let g = e.gcd(&n);
@@ -385,5 +430,6 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
             (&n / &g).to_u128().expect("n fits a u128"),
         )),
         add1_steps: (completion != Completion::None).then_some(k),
+        mes_runs: runs,
     }
 }

@@ -8,8 +8,8 @@ use std::cmp::Ordering;
 pub use acta_ledger::records::{Rule, RuleProfile, TieBreak};
 
 mod mes;
-pub use mes::ADD1_STEPS_MAX;
 pub mod pb;
+mod stable;
 
 /// A project of an election.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub struct TallyResult {
     /// (numerator, denominator), and the number of Add1 steps taken.
     pub endowment: Option<(u128, u128)>,
     pub add1_steps: Option<u64>,
+    /// The MES runs the tally made (0 for greedy): the work, which Add1 keeps far below
+    /// one run per step by skipping steps whose outcome cannot differ.
+    pub mes_runs: u64,
 }
 
 impl TallyResult {
@@ -211,5 +214,6 @@ fn greedy(election: &Election, approvals: &[u64], order: &[u32]) -> TallyResult 
         approvals: Vec::new(),
         endowment: None,
         add1_steps: None,
+        mes_runs: 0,
     }
 }
