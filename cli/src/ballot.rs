@@ -3,13 +3,16 @@
 //!
 //! What links a resident to a secret ballot is the one-time ballot key and the blinding
 //! secret of the token request; the wallet keeps both encrypted in the keystore
-//! (`ballots/KEY-rROUND.json`) and sends neither. The node sees the blinded request under
+//! (`ballots/rROUND-HASH.json`) and sends neither. The node sees the blinded request under
 //! the resident's DID and, later, a ballot signed by a key it has never seen, with a token
 //! it cannot link to any request.
 
 use std::path::{Path, PathBuf};
 
+use acta_contracts::audit;
+
 use acta_ledger::{
+    bundle::TrustAnchor,
     records::{BallotSecrecy, BudgetRound},
     token::{self, Blinded, Registrar, RegistrarKey},
     tx::BudgetCall,
@@ -24,7 +27,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     client::{ApiError, Node},
-    keystore::SecretKind,
+    keystore::{KeystoreError, SecretKind},
     records::KeyArg,
     wallet::{Ctx, Refused},
 };
@@ -74,9 +77,11 @@ pub enum TokenCommand {
     },
     /// Answer a secret round's token requests as its registrar: blind-sign each request the
     /// ledger recorded and not yet answered (the ledger checked each requester's Resident
-    /// credential and district, and took one request per DID).
+    /// credential and district, and took one request per DID). The requests are read with
+    /// proofs and checked against the genesis first: a node cannot slip in a blinded message
+    /// of its own for the registrar to sign.
     ///
-    /// Example: acta budget token issue 0 --key registrar --registrar-key round-7
+    /// Example: acta budget token issue 0 --key registrar --registrar-key round-7 --genesis genesis.json
     Issue {
         round: u64,
         /// The registrar DID's signing key.
@@ -85,6 +90,9 @@ pub enum TokenCommand {
         /// The keystore name of the round's registrar RSA key (`budget registrar new`).
         #[arg(long)]
         registrar_key: String,
+        /// The chain's genesis file, which the proven requests are checked against.
+        #[arg(long)]
+        genesis: PathBuf,
     },
     /// Read the registrar's answer to your request, unblind the token and keep it in the
     /// wallet, so that `budget vote` asks the node nothing about you: fetch through one
@@ -126,9 +134,17 @@ struct BallotSecret {
     token: Option<String>,
 }
 
-/// The keystore name of a resident's ballot secret for `round`.
-fn ballot_name(key: &str, round: u64) -> String {
-    format!("{key}-r{round}")
+/// The keystore name of a resident's ballot secret for `round` of `chain`: one per chain,
+/// round and resident, named by a hash so that the name shows neither the resident nor
+/// the key.
+fn ballot_name(chain: &ChainId, round: u64, resident: &Did) -> String {
+    let h = Hash::digest_parts(&[
+        b"acta-ballot-secret",
+        chain.as_str().as_bytes(),
+        &round.to_be_bytes(),
+        &resident.0,
+    ]);
+    format!("r{round}-{}", &h.to_hex()[..32])
 }
 
 /// A round as the node shows it.
@@ -249,7 +265,8 @@ pub fn token(ctx: &Ctx, command: TokenCommand) -> Result<()> {
             round,
             key,
             registrar_key,
-        } => issue(ctx, round, &key.key, &registrar_key),
+            genesis,
+        } => issue(ctx, round, &key.key, &registrar_key, &genesis),
         TokenCommand::Fetch { round, key } => fetch(ctx, round, &key.key),
         TokenCommand::Show { round, voter } => {
             let did = ctx.did(&voter)?;
@@ -267,13 +284,15 @@ fn request(ctx: &Ctx, round: u64, key: &str, voter: Option<String>) -> Result<()
     let node = ctx.node()?;
     let r = round_record(&node, round)?;
     let (_, registrar_key, _) = registrar_of(&r)?;
+    let chain = node.chain_id()?;
     let store = ctx.keystore()?;
-    let name = ballot_name(key, round);
+    let name = ballot_name(&chain, round, &resident);
+    let kept = store.has_secret(SecretKind::Ballot, &name)?;
     if let Some(req) = request_of(&node, round, &resident)? {
-        let kept = if store.has_secret(SecretKind::Ballot, &name)? {
-            "this wallet keeps its ballot key; vote with `acta budget vote`"
+        let kept = if kept {
+            format!("this wallet keeps its ballot key: vote with `acta budget vote {round} --key {key}`")
         } else {
-            "this wallet does not keep its ballot key"
+            "this wallet does not keep its ballot key".to_string()
         };
         return Err(anyhow!(
             "{resident} already asked for its token of round {round} (request {}): one token per resident; {kept}",
@@ -282,54 +301,80 @@ fn request(ctx: &Ctx, round: u64, key: &str, voter: Option<String>) -> Result<()
     }
     let pass = crate::passphrase(false)?;
     let signer = store.unlock(key, &pass)?;
-    let chain = node.chain_id()?;
-    let ballot = Keypair::generate();
-    let blinded = token::blind(&registrar_key, &chain, round, &ballot.public())?;
-    let secret = BallotSecret {
-        chain,
-        round,
-        resident,
-        seed: hex::encode(ballot.seed()),
-        blinded: hex::encode(&blinded.message),
-        secret: hex::encode(&blinded.secret),
-        token: None,
+    let blinded = if kept {
+        // This wallet asked before and the ledger does not show it yet: the earlier request
+        // may still be committed, so the same one is sent again, never a new one.
+        let (_, bytes) = store.unlock_secret(SecretKind::Ballot, &name, &pass)?;
+        let earlier: BallotSecret =
+            serde_json::from_slice(&bytes).map_err(|e| anyhow!("the ballot secret {name}: {e}"))?;
+        hex::decode(&earlier.blinded).map_err(|e| anyhow!("the ballot secret {name}: {e}"))?
+    } else {
+        let ballot = Keypair::generate();
+        let blinded = token::blind(&registrar_key, &chain, round, &ballot.public())?;
+        let secret = BallotSecret {
+            chain,
+            round,
+            resident,
+            seed: hex::encode(ballot.seed()),
+            blinded: hex::encode(&blinded.message),
+            secret: hex::encode(&blinded.secret),
+            token: None,
+        };
+        let secret = Zeroizing::new(serde_json::to_vec(&secret)?);
+        // Kept before it is sent: a request the ledger records is useless without it.
+        // Nothing of it is readable without the passphrase: the ballot key would link the
+        // resident to the ballot.
+        store.add_secret(SecretKind::Ballot, &name, &[], &secret, &pass, false)?;
+        blinded.message
     };
-    let secret = Zeroizing::new(serde_json::to_vec(&secret)?);
-    // Kept before it is sent: a request the ledger records is useless without it. One left
-    // by a request that never reached the ledger is replaced. Nothing of it is readable
-    // without the passphrase: the ballot key would link the resident to the ballot.
-    store.add_secret(SecretKind::Ballot, &name, &[], &secret, &pass, true)?;
     let call = BudgetCall::RequestToken {
         round,
         voter: resident,
-        blinded: Bytes::new(blinded.message)?,
+        blinded: Bytes::new(blinded)?,
     };
     let answer = match ctx.submit(&node, &signer, Call::Budget(call)) {
         Ok(answer) => answer,
         Err(e) => {
-            // Refused outright, the request will never be on the ledger: its secret is
-            // useless. Otherwise it may still be, and the secret is kept.
-            if e.downcast_ref::<Refused>().is_some() {
-                store.delete_secret(SecretKind::Ballot, &name)?;
+            // Refused outright, a request made now will never be on the ledger: its secret
+            // is useless. Otherwise (no answer, a timeout, or a resent request) it may be,
+            // and the secret is kept.
+            if !kept && e.downcast_ref::<Refused>().is_some() {
+                if let Err(d) = store.delete_secret(SecretKind::Ballot, &name) {
+                    eprintln!("acta: could not remove the unused ballot secret {name}: {d}");
+                }
             }
             return Err(e);
         }
     };
     ctx.print_answer(&answer);
     eprintln!(
-        "token requested for {resident} in round {round}; once the registrar answers, vote with: acta budget vote {round} --key {key} --projects ..."
+        "token requested for {resident} in round {round}; once the registrar answers, keep it with `acta budget token fetch {round} --key {key}`, then vote (through any node) with `acta budget vote {round} --key {key} --projects ...`"
     );
     Ok(())
 }
 
-fn issue(ctx: &Ctx, round: u64, key: &str, registrar_key: &str) -> Result<()> {
+fn issue(ctx: &Ctx, round: u64, key: &str, registrar_key: &str, genesis: &Path) -> Result<()> {
+    if ctx.no_wait {
+        return Err(anyhow!(
+            "token issue sends one answer after another, each once the one before is committed: run it without --no-wait"
+        ));
+    }
+    let anchor = TrustAnchor::from_genesis_json(&crate::read_limited(genesis)?)
+        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
     let node = ctx.node()?;
     let r = round_record(&node, round)?;
     let (registrar_did, _, round_key) = registrar_of(&r)?;
     let store = ctx.keystore()?;
     let pass = crate::passphrase(false)?;
     let signer = store.unlock(key, &pass)?;
-    let (public, secret) = store.unlock_secret(SecretKind::Registrar, registrar_key, &pass)?;
+    let (public, secret) = match store.unlock_secret(SecretKind::Registrar, registrar_key, &pass) {
+        Err(KeystoreError::WrongPassphrase(_)) if std::env::var_os("ACTA_PASSPHRASE").is_none() => {
+            eprintln!("the registrar key {registrar_key} has another passphrase");
+            let pass = crate::passphrase(false)?;
+            store.unlock_secret(SecretKind::Registrar, registrar_key, &pass)?
+        }
+        other => other?,
+    };
     if public.as_slice() != round_key {
         return Err(anyhow!(
             "registrar key {registrar_key:?} is not round {round}'s (its registrar is {registrar_did})"
@@ -338,9 +383,21 @@ fn issue(ctx: &Ctx, round: u64, key: &str, registrar_key: &str) -> Result<()> {
     let registrar = Registrar::from_der(&secret)?;
     let (mut from, mut issued, mut seen) = (0u64, 0u64, 0u64);
     loop {
-        let page = node.get(&format!(
-            "/budget/rounds/{round}/tokens?from={from}&limit=100"
-        ))?;
+        let asked = format!("/budget/rounds/{round}/tokens?from={from}&limit=100");
+        let page = node.get(&format!("{asked}&prove=true"))?;
+        let audited = audit::verify(&page, &anchor).map_err(|e| {
+            anyhow!(
+                "the node's token requests of round {round} from {from} do not verify at step \"{}\": {}; nothing was signed",
+                e.step,
+                e.message
+            )
+        })?;
+        if audited.query.as_deref() != Some(asked.as_str()) {
+            return Err(anyhow!(
+                "the node answered {:?}, not {asked}; nothing was signed",
+                audited.query
+            ));
+        }
         let requests = page["requests"].as_array().cloned().unwrap_or_default();
         for req in &requests {
             seen += 1;
@@ -386,7 +443,7 @@ struct Kept {
 
 fn unlock_ballot(ctx: &Ctx, chain: &ChainId, round: u64, key: &str) -> Result<Kept> {
     let store = ctx.keystore()?;
-    let name = ballot_name(key, round);
+    let name = ballot_name(chain, round, &ctx.did(key)?);
     if !store.has_secret(SecretKind::Ballot, &name)? {
         return Err(anyhow!(
             "round {round} has secret ballots and this wallet holds no ballot key for {key} in it: ask for a token first with `acta budget token request {round} --key {key}`"
@@ -492,7 +549,12 @@ pub fn vote(ctx: &Ctx, node: &Node, r: &BudgetRound, key: &str, projects: Vec<u3
     let mut kept = unlock_ballot(ctx, &node.chain_id()?, round, key)?;
     let token = match &kept.secret.token {
         Some(t) => hex::decode(t).map_err(|e| anyhow!("the ballot secret {}: {e}", kept.name))?,
-        None => fetch_token(ctx, node, r, key, &mut kept)?,
+        None => {
+            eprintln!(
+                "acta: reading your token and voting through the same node: its operator can pair your DID with your ballot key; `acta budget token fetch` first, then voting through another node, avoids that"
+            );
+            fetch_token(ctx, node, r, key, &mut kept)?
+        }
     };
     let call = BudgetCall::VoteSecret {
         round,
@@ -503,8 +565,7 @@ pub fn vote(ctx: &Ctx, node: &Node, r: &BudgetRound, key: &str, projects: Vec<u3
     ctx.print_answer(&answer);
     let ballot_did = Did::from_initial_key(&kept.ballot.public());
     eprintln!(
-        "cast from ballot key {ballot_did} (its receipt: acta budget receipt {round} --voter {ballot_did}); the ledger does not link it to {}",
-        kept.secret.resident
+        "cast from ballot key {ballot_did} (its receipt: acta budget receipt {round} --voter {ballot_did}); the ledger does not link it to you"
     );
     Ok(())
 }

@@ -104,6 +104,12 @@ fn round_row(summary: &Value) -> Value {
         "district": spec["district"],
         "phase": summary["phase"],
         "budget": spec["budget"].as_u64().map_or("-".into(), |b| amount(u128::from(b))),
+        // A secret round: its ballots are one per token at most.
+        "ballot": if spec["secrecy"].get("secret").is_some() {
+            format!("secret, {} tokens", summary["tokens"]["issued"].as_u64().unwrap_or(0))
+        } else {
+            "public".to_string()
+        },
         "ballots": r["voters"],
         "proposals_from": spec["proposals_from"],
         "voting_from": spec["voting_from"],
@@ -1217,6 +1223,7 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                             "district",
                             "phase",
                             "budget",
+                            "ballot",
                             "ballots",
                             "proposals_from",
                             "voting_from",

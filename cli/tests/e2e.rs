@@ -919,6 +919,8 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
         "registrar",
         "--registrar-key",
         "other",
+        "--genesis",
+        genesis.to_str().unwrap(),
     ]);
     assert!(err.contains("is not round 1's"), "{err}");
     let issued = acta.json(&[
@@ -930,10 +932,17 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
         "registrar",
         "--registrar-key",
         "round1",
+        "--genesis",
+        genesis.to_str().unwrap(),
     ]);
     assert_eq!(issued["issued_now"], 2, "{issued}");
     let round = acta.json(&["budget", "show", "1"]);
     assert_eq!(round["tokens"]["issued"], 2, "{round}");
+    let list = acta.ok(&["budget", "list"]);
+    assert!(
+        list.contains("secret, 2 tokens") && list.contains("public"),
+        "{list}"
+    );
     wait_for_height(net, height("voting_from"));
     // Bob keeps his token first, then votes through another node, which is never asked
     // about him.
