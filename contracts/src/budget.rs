@@ -37,7 +37,9 @@ use acta_ledger::{
         ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
     },
     state::AuthenticatedState,
-    token::{check_blind_signature, check_blinded, verify_token, RegistrarKey},
+    token::{
+        check_blind_signature, check_blinded, registrar_key_of, verify_token_once, RegistrarKey,
+    },
     tx::BudgetCall,
     Did, Hash, Height, PublicKey,
 };
@@ -289,9 +291,17 @@ pub(crate) fn execute(
                 ))
                 .into());
             }
-            // The costly check last (an RSA verification).
-            verify_token(&key, &ctx.chain_id, *round, signer, token.as_slice())
-                .map_err(|e| TxError::Unauthorized(e.to_string()))?;
+            // The costly check last (an RSA verification, once per process for each ballot:
+            // the mempool's verdict is remembered for the block).
+            verify_token_once(
+                &key,
+                registrar_der(&r),
+                &ctx.chain_id,
+                *round,
+                signer,
+                token.as_slice(),
+            )
+            .map_err(|e| TxError::Unauthorized(e.to_string()))?;
             let (index, events) = cast(view, ctx, &r, &voter, projects)?;
             if first {
                 // A revote comes from the same ballot key, so with the same token.
@@ -321,10 +331,18 @@ fn before_close(ctx: &BlockContext, r: &BudgetRound) -> Result<(), CallError> {
     Ok(())
 }
 
+/// The DER of a round's registrar key (empty for a public round, which has none).
+fn registrar_der(r: &BudgetRound) -> &[u8] {
+    match &r.spec.secrecy {
+        BallotSecrecy::Secret { key, .. } => key.as_slice(),
+        BallotSecrecy::Public => &[],
+    }
+}
+
 /// The registrar key of a secret round; a public round has none.
 fn registrar_key(r: &BudgetRound) -> Result<RegistrarKey, CallError> {
     match &r.spec.secrecy {
-        BallotSecrecy::Secret { key, .. } => RegistrarKey::from_der(key.as_slice()).map_err(|e| {
+        BallotSecrecy::Secret { key, .. } => registrar_key_of(key.as_slice()).map_err(|e| {
             // Checked when the round opened.
             ExecError::Corrupt {
                 what: NS_ROUND,

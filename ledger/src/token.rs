@@ -30,7 +30,7 @@ use num_bigint::BigUint;
 
 use crate::{
     crypto::{signing_bytes, Domain},
-    ChainId, Error, PublicKey, Result,
+    ChainId, Error, Hash, PublicKey, Result,
 };
 
 /// The most bytes of a registrar key's encoding (RSA-4096 takes 550).
@@ -140,20 +140,116 @@ pub fn verify_token(
     token: &[u8],
 ) -> Result<()> {
     key.value("ballot token", token)?;
-    key.key
+    let valid = key
+        .key
         .verify(
             &Signature(token.to_vec()),
             None,
             token_message(chain, round, ballot_key),
         )
-        .map_err(|_| {
-            invalid(
-                "ballot token",
-                format!(
-                    "it is not the registrar's signature for round {round} and ballot key {ballot_key}"
-                ),
-            )
-        })
+        .is_ok();
+    token_verdict(valid, round, ballot_key)
+}
+
+fn token_verdict(valid: bool, round: u64, ballot_key: &PublicKey) -> Result<()> {
+    if valid {
+        return Ok(());
+    }
+    Err(invalid(
+        "ballot token",
+        format!(
+            "it is not the registrar's signature for round {round} and ballot key {ballot_key}"
+        ),
+    ))
+}
+
+/// Results already reached, by the SHA-256 of everything they depend on; the oldest go
+/// first once `cap` are kept.
+struct Remembered<V> {
+    map: std::collections::HashMap<Hash, V>,
+    order: std::collections::VecDeque<Hash>,
+    cap: usize,
+}
+
+impl<V: Clone> Remembered<V> {
+    fn new(cap: usize) -> Remembered<V> {
+        Remembered {
+            map: std::collections::HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            cap,
+        }
+    }
+
+    fn get(&self, k: &Hash) -> Option<V> {
+        self.map.get(k).cloned()
+    }
+
+    fn put(&mut self, k: Hash, v: V) {
+        if self.map.insert(k, v).is_none() {
+            self.order.push_back(k);
+            while self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+fn remembered<V: Clone>(
+    cell: &'static std::sync::OnceLock<std::sync::Mutex<Remembered<V>>>,
+    cap: usize,
+) -> std::sync::MutexGuard<'static, Remembered<V>> {
+    cell.get_or_init(|| std::sync::Mutex::new(Remembered::new(cap)))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Registrar keys parsed, by the SHA-256 of their DER.
+static KEYS: std::sync::OnceLock<std::sync::Mutex<Remembered<RegistrarKey>>> =
+    std::sync::OnceLock::new();
+/// Token verdicts reached.
+static VERDICTS: std::sync::OnceLock<std::sync::Mutex<Remembered<bool>>> =
+    std::sync::OnceLock::new();
+
+/// [`RegistrarKey::from_der`], parsing each key once per process (a node parses a round's
+/// key for every ballot it judges and executes).
+pub fn registrar_key_of(der: &[u8]) -> Result<RegistrarKey> {
+    let id = Hash::digest(der);
+    if let Some(key) = remembered(&KEYS, 64).get(&id) {
+        return Ok(key);
+    }
+    let key = RegistrarKey::from_der(der)?;
+    remembered(&KEYS, 64).put(id, key.clone());
+    Ok(key)
+}
+
+/// [`verify_token`], verifying each (key, chain, round, ballot key, token) once per process:
+/// a ballot the mempool judged, rechecked and then executed costs one RSA verification,
+/// not three. A verdict is a function of what it is remembered by, so remembering it
+/// changes no outcome.
+pub fn verify_token_once(
+    key: &RegistrarKey,
+    key_der: &[u8],
+    chain: &ChainId,
+    round: u64,
+    ballot_key: &PublicKey,
+    token: &[u8],
+) -> Result<()> {
+    key.value("ballot token", token)?;
+    let id = Hash::digest_parts(&[
+        key_der,
+        chain.as_str().as_bytes(),
+        &round.to_be_bytes(),
+        &ballot_key.0,
+        token,
+    ]);
+    if let Some(valid) = remembered(&VERDICTS, 65_536).get(&id) {
+        return token_verdict(valid, round, ballot_key);
+    }
+    let valid = verify_token(key, chain, round, ballot_key, token).is_ok();
+    remembered(&VERDICTS, 65_536).put(id, valid);
+    token_verdict(valid, round, ballot_key)
 }
 
 /// A blinded token request and the secret that removes the blinding: the resident keeps
@@ -292,6 +388,36 @@ mod tests {
         bent[40] ^= 1;
         assert!(verify_token(key, &chain, 3, &ballot_key(1), &bent).is_err());
         assert!(verify_token(key, &chain, 3, &ballot_key(1), &token[1..]).is_err());
+    }
+
+    #[test]
+    fn remembered_verdicts_are_the_verdicts() {
+        let (registrar, key) = registrar();
+        let der = registrar.public_der().unwrap();
+        let chain = testing::chain_id();
+        let blinded = blind(key, &chain, 5, &ballot_key(6)).unwrap();
+        let blind_sig = registrar.sign_blinded(&blinded.message).unwrap();
+        let token = finalize(key, &blinded, &blind_sig, &chain, 5, &ballot_key(6)).unwrap();
+        let parsed = registrar_key_of(&der).unwrap();
+        assert_eq!(parsed.value_bytes(), key.value_bytes());
+        assert!(registrar_key_of(&der[1..]).is_err());
+        let mut bent = token.clone();
+        bent[7] ^= 2;
+        // Twice each: first reached, then remembered; the same either way.
+        for _ in 0..2 {
+            verify_token_once(&parsed, &der, &chain, 5, &ballot_key(6), &token).unwrap();
+            for (round, ballot, t) in [(6, 6, &token), (5, 7, &token), (5, 6, &bent)] {
+                let once = verify_token_once(&parsed, &der, &chain, round, &ballot_key(ballot), t);
+                let direct = verify_token(key, &chain, round, &ballot_key(ballot), t);
+                assert_eq!(
+                    once.unwrap_err().to_string(),
+                    direct.unwrap_err().to_string()
+                );
+            }
+            assert!(
+                verify_token_once(&parsed, &der, &chain, 5, &ballot_key(6), &token[1..]).is_err()
+            );
+        }
     }
 
     #[test]
