@@ -587,44 +587,28 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
             from,
             limit,
         } => {
-            let round = get_round(src, *id)?;
-            secret(&round)?;
+            secret_round(src, *id)?;
             let count: TokenCount = get(src, NS_TOKENS, &id.to_be_bytes())?.unwrap_or_default();
-            let mut out = Vec::new();
-            for i in *from..from.saturating_add(*limit).min(count.requested) {
-                let r: TokenRequest = get(src, NS_TOKEN_REQUEST, &sub_key(*id, &i.to_be_bytes()))?
-                    .ok_or_else(|| {
-                        AnswerError::Internal(format!(
-                            "round {id} counts token request {i} but it is missing"
-                        ))
-                    })?;
-                out.push(r);
-            }
+            let out = (*from..from.saturating_add(*limit).min(count.requested))
+                .map(|i| token_request(src, *id, i))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(json!({ "round": id, "tokens": count, "requests": out }))
         }
         Query::TokenRequest { round: id, voter } => {
-            let round = get_round(src, *id)?;
-            secret(&round)?;
+            secret_round(src, *id)?;
             let index: u64 = get(src, NS_TOKEN_OF, &sub_key(*id, &voter.0))?.ok_or_else(|| {
                 not_found(format!(
                     "{voter} has asked for no token of round {id} at height {height}"
                 ))
             })?;
-            let r: TokenRequest = get(src, NS_TOKEN_REQUEST, &sub_key(*id, &index.to_be_bytes()))?
-                .ok_or_else(|| {
-                    AnswerError::Internal(format!(
-                        "round {id} names token request {index} but it is missing"
-                    ))
-                })?;
-            Ok(json!({ "round": id, "request": r }))
+            Ok(json!({ "round": id, "request": token_request(src, *id, index)? }))
         }
         Query::BallotTokens {
             round: id,
             from,
             limit,
         } => {
-            let round = get_round(src, *id)?;
-            secret(&round)?;
+            secret_round(src, *id)?;
             let voters: u64 = get(src, NS_VOTERS, &id.to_be_bytes())?.unwrap_or(0);
             let mut out = Vec::new();
             for i in *from..from.saturating_add(*limit).min(voters) {
@@ -844,15 +828,24 @@ fn round_summary(
     Ok(summary)
 }
 
-/// Refuses a token query about a public round.
-fn secret(r: &BudgetRound) -> Result<(), AnswerError> {
+/// A round with secret ballots; a token query about a public round finds nothing.
+fn secret_round(src: &mut dyn Source, id: u64) -> Result<BudgetRound, AnswerError> {
+    let r = get_round(src, id)?;
     if r.spec.secrecy == BallotSecrecy::Public {
         return Err(not_found(format!(
-            "round {} has public ballots: it has no tokens",
-            r.id
+            "round {id} has public ballots: it has no tokens"
         )));
     }
-    Ok(())
+    Ok(r)
+}
+
+/// Token request `index` of round `id`, which the round counts.
+fn token_request(src: &mut dyn Source, id: u64, index: u64) -> Result<TokenRequest, AnswerError> {
+    get(src, NS_TOKEN_REQUEST, &sub_key(id, &index.to_be_bytes()))?.ok_or_else(|| {
+        AnswerError::Internal(format!(
+            "round {id} counts token request {index} but it is missing"
+        ))
+    })
 }
 
 /// A round as the API shows it: the record with its count of voters.

@@ -273,7 +273,7 @@ pub(crate) fn execute(
         } => {
             let r = load(view, *round)?;
             phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
-            let key = registrar_key(&r)?;
+            let key = registrar_der(&r)?;
             let voter = Did::from_initial_key(signer);
             // Ballots never outnumber the tokens issued against recorded requests: a token
             // made with the registrar's key outside the ledger can take at most the place of
@@ -293,15 +293,8 @@ pub(crate) fn execute(
             }
             // The costly check last (an RSA verification, once per process for each ballot:
             // the mempool's verdict is remembered for the block).
-            verify_token_once(
-                &key,
-                registrar_der(&r),
-                &ctx.chain_id,
-                *round,
-                signer,
-                token.as_slice(),
-            )
-            .map_err(|e| TxError::Unauthorized(e.to_string()))?;
+            verify_token_once(key, &ctx.chain_id, *round, signer, token.as_slice())
+                .map_err(|e| TxError::Unauthorized(e.to_string()))?;
             let (index, events) = cast(view, ctx, &r, &voter, projects)?;
             if first {
                 // A revote comes from the same ballot key, so with the same token.
@@ -331,31 +324,28 @@ fn before_close(ctx: &BlockContext, r: &BudgetRound) -> Result<(), CallError> {
     Ok(())
 }
 
-/// The DER of a round's registrar key (empty for a public round, which has none).
-fn registrar_der(r: &BudgetRound) -> &[u8] {
+/// The DER of a secret round's registrar key; a public round has none.
+fn registrar_der(r: &BudgetRound) -> Result<&[u8], CallError> {
     match &r.spec.secrecy {
-        BallotSecrecy::Secret { key, .. } => key.as_slice(),
-        BallotSecrecy::Public => &[],
-    }
-}
-
-/// The registrar key of a secret round; a public round has none.
-fn registrar_key(r: &BudgetRound) -> Result<RegistrarKey, CallError> {
-    match &r.spec.secrecy {
-        BallotSecrecy::Secret { key, .. } => registrar_key_of(key.as_slice()).map_err(|e| {
-            // Checked when the round opened.
-            ExecError::Corrupt {
-                what: NS_ROUND,
-                reason: e.to_string(),
-            }
-            .into()
-        }),
+        BallotSecrecy::Secret { key, .. } => Ok(key.as_slice()),
         BallotSecrecy::Public => Err(TxError::Invalid(format!(
             "round {} has public ballots: residents vote as themselves, with no token",
             r.id
         ))
         .into()),
     }
+}
+
+/// The registrar key of a secret round (parsed once per process).
+fn registrar_key(r: &BudgetRound) -> Result<RegistrarKey, CallError> {
+    registrar_key_of(registrar_der(r)?).map_err(|e| {
+        // Checked when the round opened.
+        ExecError::Corrupt {
+            what: NS_ROUND,
+            reason: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Stores (or replaces) the ballot of `voter` (a resident's DID, or a ballot key's DID form

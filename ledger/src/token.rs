@@ -163,91 +163,56 @@ fn token_verdict(valid: bool, round: u64, ballot_key: &PublicKey) -> Result<()> 
     ))
 }
 
-/// Results already reached, by the SHA-256 of everything they depend on; the oldest go
-/// first once `cap` are kept.
-struct Remembered<V> {
-    map: std::collections::HashMap<Hash, V>,
-    order: std::collections::VecDeque<Hash>,
+type Remembered<V> = std::sync::OnceLock<std::sync::Mutex<lru::LruCache<Hash, V>>>;
+
+fn remembered<V>(
+    cell: &'static Remembered<V>,
     cap: usize,
-}
-
-impl<V: Clone> Remembered<V> {
-    fn new(cap: usize) -> Remembered<V> {
-        Remembered {
-            map: std::collections::HashMap::new(),
-            order: std::collections::VecDeque::new(),
-            cap,
-        }
-    }
-
-    fn get(&self, k: &Hash) -> Option<V> {
-        self.map.get(k).cloned()
-    }
-
-    fn put(&mut self, k: Hash, v: V) {
-        if self.map.insert(k, v).is_none() {
-            self.order.push_back(k);
-            while self.order.len() > self.cap {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
-            }
-        }
-    }
-}
-
-fn remembered<V: Clone>(
-    cell: &'static std::sync::OnceLock<std::sync::Mutex<Remembered<V>>>,
-    cap: usize,
-) -> std::sync::MutexGuard<'static, Remembered<V>> {
-    cell.get_or_init(|| std::sync::Mutex::new(Remembered::new(cap)))
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+) -> std::sync::MutexGuard<'static, lru::LruCache<Hash, V>> {
+    cell.get_or_init(|| {
+        std::sync::Mutex::new(lru::LruCache::new(
+            std::num::NonZeroUsize::new(cap).unwrap_or(std::num::NonZeroUsize::MIN),
+        ))
+    })
+    .lock()
+    .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Registrar keys parsed, by the SHA-256 of their DER.
-static KEYS: std::sync::OnceLock<std::sync::Mutex<Remembered<RegistrarKey>>> =
-    std::sync::OnceLock::new();
-/// Token verdicts reached.
-static VERDICTS: std::sync::OnceLock<std::sync::Mutex<Remembered<bool>>> =
-    std::sync::OnceLock::new();
+static KEYS: Remembered<RegistrarKey> = std::sync::OnceLock::new();
+/// Token verdicts reached, by the SHA-256 of what they depend on.
+static VERDICTS: Remembered<bool> = std::sync::OnceLock::new();
 
 /// [`RegistrarKey::from_der`], parsing each key once per process (a node parses a round's
 /// key for every ballot it judges and executes).
 pub fn registrar_key_of(der: &[u8]) -> Result<RegistrarKey> {
     let id = Hash::digest(der);
     if let Some(key) = remembered(&KEYS, 64).get(&id) {
-        return Ok(key);
+        return Ok(key.clone());
     }
     let key = RegistrarKey::from_der(der)?;
     remembered(&KEYS, 64).put(id, key.clone());
     Ok(key)
 }
 
-/// [`verify_token`], verifying each (key, chain, round, ballot key, token) once per process:
-/// a ballot the mempool judged, rechecked and then executed costs one RSA verification,
-/// not three. A verdict is a function of what it is remembered by, so remembering it
-/// changes no outcome.
+/// [`verify_token`] under the registrar key `key_der`, verifying each (key, chain, round,
+/// ballot key, token) once per process: a ballot the mempool judged, rechecked and then
+/// executed costs one RSA verification, not three. A verdict is a function of what it is
+/// remembered by, so remembering it changes no outcome.
 pub fn verify_token_once(
-    key: &RegistrarKey,
     key_der: &[u8],
     chain: &ChainId,
     round: u64,
     ballot_key: &PublicKey,
     token: &[u8],
 ) -> Result<()> {
+    let key = registrar_key_of(key_der)?;
     key.value("ballot token", token)?;
-    let id = Hash::digest_parts(&[
-        key_der,
-        chain.as_str().as_bytes(),
-        &round.to_be_bytes(),
-        &ballot_key.0,
-        token,
-    ]);
-    if let Some(valid) = remembered(&VERDICTS, 65_536).get(&id) {
+    let id = Hash::of(&(key_der, chain, round, ballot_key, token));
+    if let Some(&valid) = remembered(&VERDICTS, 65_536).get(&id) {
         return token_verdict(valid, round, ballot_key);
     }
-    let valid = verify_token(key, chain, round, ballot_key, token).is_ok();
+    let valid = verify_token(&key, chain, round, ballot_key, token).is_ok();
     remembered(&VERDICTS, 65_536).put(id, valid);
     token_verdict(valid, round, ballot_key)
 }
@@ -405,18 +370,16 @@ mod tests {
         bent[7] ^= 2;
         // Twice each: first reached, then remembered; the same either way.
         for _ in 0..2 {
-            verify_token_once(&parsed, &der, &chain, 5, &ballot_key(6), &token).unwrap();
+            verify_token_once(&der, &chain, 5, &ballot_key(6), &token).unwrap();
             for (round, ballot, t) in [(6, 6, &token), (5, 7, &token), (5, 6, &bent)] {
-                let once = verify_token_once(&parsed, &der, &chain, round, &ballot_key(ballot), t);
+                let once = verify_token_once(&der, &chain, round, &ballot_key(ballot), t);
                 let direct = verify_token(key, &chain, round, &ballot_key(ballot), t);
                 assert_eq!(
                     once.unwrap_err().to_string(),
                     direct.unwrap_err().to_string()
                 );
             }
-            assert!(
-                verify_token_once(&parsed, &der, &chain, 5, &ballot_key(6), &token[1..]).is_err()
-            );
+            assert!(verify_token_once(&der, &chain, 5, &ballot_key(6), &token[1..]).is_err());
         }
     }
 

@@ -357,13 +357,12 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
         // PLAIN_FIRST plain steps, which is all most rounds need, and after each bound below
         // one step takes twice as many plain steps before it looks again. Either way gives
         // the same outcome; only the work differs.
-        let mut w_k = w.clone();
         let (mut plain_left, mut gap) = (PLAIN_FIRST, 1u64);
         loop {
-            if completion == Completion::Add1Exhaustive && exhaustive(&w_k) {
+            if completion == Completion::Add1Exhaustive && exhaustive(&w) {
                 break;
             }
-            if w_k.len() == candidates.len() {
+            if w.len() == candidates.len() {
                 break;
             }
             let skip = if plain_left > 0 {
@@ -376,7 +375,7 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
                 runs += 1;
                 debug_assert_eq!(
                     same,
-                    w_k.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                    w.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
                     "the full scan and the lazy run select alike"
                 );
                 // The least step whose outcome may differ: 1 when the bound is below 1.
@@ -399,20 +398,18 @@ pub(super) fn tally(election: &Election, order: &[u32], completion: Completion) 
             let w_next = run(&groups, &candidates, &endowment(next));
             runs += 1;
             if cost_of(&w_next) > u128::from(budget) {
-                // W_{next-1} is W_k, feasible, and the last of the unbroken run.
-                k = next - 1;
+                // W_{next-1} is W_k, feasible, and the last of the unbroken run; its prices
+                // are those at its own endowment.
+                if next - 1 > k {
+                    k = next - 1;
+                    w = run(&groups, &candidates, &endowment(k));
+                    runs += 1;
+                }
                 break;
             }
             k = next;
-            w_k = w_next;
+            w = w_next;
         }
-        // The outcome at the final endowment, with its own prices.
-        w = if k == 0 {
-            w
-        } else {
-            runs += 1;
-            run(&groups, &candidates, &endowment(k))
-        };
     }
     let e = endowment(k);
     let g = e.gcd(&n);

@@ -17,7 +17,7 @@
 //! broken by rank, a supporter whose budget is exactly the cap) gives `T = 0`: no skip,
 //! never a wrong one.
 
-use std::cmp::Ordering;
+use std::{cmp::Ordering, collections::BTreeMap};
 
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -146,10 +146,8 @@ pub(super) fn run(groups: &Groups, candidates: &[u32], e0: &Q) -> (Vec<u32>, Opt
     loop {
         let mut priced: Vec<Priced> = Vec::new();
         let mut gone: Vec<usize> = Vec::new();
+        weight_of.resize(classes.value.len(), 0);
         for (at, &p) in live.iter().enumerate() {
-            if weight_of.len() < classes.value.len() {
-                weight_of.resize(classes.value.len(), 0);
-            }
             touched.clear();
             let mut supporters = 0u64;
             for &g in &groups.supporters[p as usize] {
@@ -215,24 +213,19 @@ pub(super) fn run(groups: &Groups, candidates: &[u32], e0: &Q) -> (Vec<u32>, Opt
         }
         let p = live[best.at];
         // The supporters pay min(budget, cap): a new class for each class they came from.
-        let mut new_class: Vec<(u32, u32)> = Vec::new();
+        let mut new_class: BTreeMap<u32, u32> = BTreeMap::new();
         for &g in &groups.supporters[p as usize] {
             let old = classes.of[g as usize];
-            let class = match new_class.iter().find(|(o, _)| *o == old) {
-                Some(&(_, c)) => c,
-                None => {
-                    let c = u32::try_from(classes.value.len()).expect("classes fit a u32");
-                    let value = &classes.value[old as usize];
-                    let left = if value.v <= best.cap.v {
-                        Lin::zero()
-                    } else {
-                        value.sub(&best.cap)
-                    };
-                    classes.value.push(left);
-                    new_class.push((old, c));
-                    c
-                }
-            };
+            let class = *new_class.entry(old).or_insert_with(|| {
+                let value = &classes.value[old as usize];
+                let left = if value.v <= best.cap.v {
+                    Lin::zero()
+                } else {
+                    value.sub(&best.cap)
+                };
+                classes.value.push(left);
+                u32::try_from(classes.value.len() - 1).expect("classes fit a u32")
+            });
             classes.of[g as usize] = class;
         }
         classes.compact();
