@@ -20,7 +20,7 @@ use std::{
 
 use acta_contracts::audit;
 use acta_ledger::{bundle::TrustAnchor, testing};
-use acta_node::devnet::{actad_beside_me, LocalNet};
+use acta_node::devnet::{actad_beside_me, LocalNet, LOCAL_TALLY_DELAY};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -612,7 +612,15 @@ fn a_city_through_the_wallet() {
         err.contains("(unauthorized)"),
         "a non-resident's ballot: {err}"
     );
+    // Closed, the round is tallied off the consensus path and the result lands
+    // LOCAL_TALLY_DELAY heights later.
     wait_for_height(&net, height("closes_at"));
+    let round = acta.json(&["budget", "show", "0"]);
+    assert!(
+        round["phase"] == "tallying" || round["phase"] == "closed",
+        "{round}"
+    );
+    wait_for_height(&net, height("closes_at") + LOCAL_TALLY_DELAY);
     let result = acta.json(&["budget", "results", "0"]);
     assert!(result["result"]["selected"].is_array(), "{result}");
     let text = acta.ok(&["budget", "results", "0"]);
@@ -979,7 +987,7 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
     assert!(err.contains("ask for a token first"), "{err}");
     let round = acta.json(&["budget", "show", "1"]);
     assert_eq!(round["round"]["voters"], 2, "{round}");
-    wait_for_height(net, height("closes_at"));
+    wait_for_height(net, height("closes_at") + LOCAL_TALLY_DELAY);
     // The auditor replays the tally and checks each ballot's token.
     let audit = acta.json(&[
         "audit",

@@ -12,7 +12,7 @@ use acta_ledger::{
     records::{
         AttestationRecord, BallotSecrecy, BallotToken, BudgetBallot, BudgetProject, BudgetRound,
         Council, CredentialKind, CredentialRecord, DeviceRecord, DidRecord, GovProposal,
-        IssuerRecord, TallyRecord, TokenCount, TokenRequest,
+        IssuerRecord, RoundStatus, TallyRecord, TokenCount, TokenRequest,
     },
     state::{AuthenticatedState, STATE_VALUE_BYTES_MAX},
     Did, Hash, Height, Outcome, Timestamp, Transaction, ValidatorSet,
@@ -516,7 +516,7 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
         Query::Round(id) => {
             let round = get_round(src, *id)?;
             let mut answer = round_summary(src, &round, height)?;
-            if round.tallied {
+            if round.status == RoundStatus::Tallied {
                 let t: Option<TallyRecord> = get(src, NS_TALLY, &id.to_be_bytes())?;
                 answer["result"] = json!(t);
             }
@@ -529,13 +529,8 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
         }
         Query::Result(id) => {
             let round = get_round(src, *id)?;
-            let t: TallyRecord = get(src, NS_TALLY, &id.to_be_bytes())?.ok_or_else(|| {
-                not_found(format!(
-                    "round {id} is {} at height {height}: no result yet (it closes at {})",
-                    phase(&round, height),
-                    round.spec.closes_at
-                ))
-            })?;
+            let t: TallyRecord = get(src, NS_TALLY, &id.to_be_bytes())?
+                .ok_or_else(|| not_found(no_result_yet(&round, height, "no result yet")))?;
             let list = projects(src, &round)?;
             let selected: Vec<Value> = t
                 .selected
@@ -646,13 +641,25 @@ fn tallied(
     height: Height,
 ) -> Result<TallyRecord, AnswerError> {
     get(src, NS_TALLY, &round.id.to_be_bytes())?.ok_or_else(|| {
-        not_found(format!(
-            "round {} is {} at height {height}: its ballots are proven once it is tallied (at {})",
-            round.id,
-            phase(round, height),
-            round.spec.closes_at
+        not_found(no_result_yet(
+            round,
+            height,
+            "its ballots are proven once it is tallied",
         ))
     })
+}
+
+/// Why a round has no result at `height`, and when it will.
+fn no_result_yet(round: &BudgetRound, height: Height, what: &str) -> String {
+    let when = match round.status {
+        RoundStatus::Tallying { due, .. } => format!("its tally is due at height {due}"),
+        _ => format!("it closes at height {}", round.spec.closes_at),
+    };
+    format!(
+        "round {} is {} at height {height}: {what} ({when})",
+        round.id,
+        phase(round, height)
+    )
 }
 
 /// A ballot with its position among the round's ballots.
@@ -800,16 +807,14 @@ fn projects(src: &mut dyn Source, round: &BudgetRound) -> Result<Vec<BudgetProje
 pub fn phase(round: &BudgetRound, height: Height) -> &'static str {
     let next = height.next();
     let s = &round.spec;
-    if round.tallied || next > s.closes_at {
-        "closed"
-    } else if next < s.proposals_from {
-        "announced"
-    } else if next < s.voting_from {
-        "proposals"
-    } else if next < s.closes_at {
-        "voting"
-    } else {
-        "tallying"
+    match round.status {
+        RoundStatus::Tallied => "closed",
+        RoundStatus::Tallying { .. } => "tallying",
+        // The block at `closes_at` closes it.
+        RoundStatus::Open if next >= s.closes_at => "tallying",
+        RoundStatus::Open if next < s.proposals_from => "announced",
+        RoundStatus::Open if next < s.voting_from => "proposals",
+        RoundStatus::Open => "voting",
     }
 }
 

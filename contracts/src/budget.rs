@@ -4,9 +4,10 @@
 //! and vote while voting is open; a later ballot replaces the earlier one. In a secret
 //! round a resident asks for a token (signed by its DID), the registrar answers with a
 //! blind signature, and the resident votes from a one-time ballot key with the unblinded
-//! token: no ballot names a resident. At the start of block
-//! `closes_at` the tally runs (exact arithmetic, [`crate::tally`]) and is stored with the
-//! approvals of every project. A round exports to a Pabulib `.pb` file that replays to the
+//! token: no ballot names a resident. The block at `closes_at`
+//! closes the round (its ballots are frozen, the round is `tallying`); the tally (exact
+//! arithmetic, [`crate::tally`]) runs off the consensus path ([`crate::tallying`]) and the
+//! block `tally_delay` heights later stores it with the approvals of every project. A round exports to a Pabulib `.pb` file that replays to the
 //! same outcome.
 //!
 //! State (round ids are u64 big-endian, project indices u32 big-endian):
@@ -17,9 +18,11 @@
 //!   of a voter's ballot; `budget_voters` (id): how many distinct voters the round has
 //!   (`u64`, absent for none), whose ballots are numbered 0 to that count - 1;
 //! - `budget_closing` (height): the rounds that close at that height; `budget_pending`
-//!   (`b"pending"`): how many rounds are open and not yet tallied (`u64`, absent for none),
-//!   which tells a node that the chain's heights must keep coming while phases run by
-//!   height (`node::Node`, no empty blocks otherwise);
+//!   (`b"pending"`): how many rounds are open or tallying (`u64`, absent for none, at most
+//!   [`ROUNDS_PENDING_MAX`]), which tells a node that the chain's heights must keep coming
+//!   while phases run by height (`node::Node`, no empty blocks otherwise);
+//!   `budget_tallying` (`b"tallying"`): the rounds tallying, each with the height whose
+//!   block stores its tally (`Vec<(Height, u64)>`, absent for none);
 //! - `budget_tally` (id): the [`TallyRecord`], which commits to the tallied ballots by
 //!   their RFC 9162 root;
 //! - secret rounds (docs/adr/0018-secret-ballots.md): `budget_token_request` (id, request
@@ -33,8 +36,8 @@
 use acta_ledger::{
     records::{
         ballots_root, BallotFormat, BallotSecrecy, BallotToken, BudgetBallot, BudgetProject,
-        BudgetRound, CredentialKind, RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
-        ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
+        BudgetRound, CredentialKind, RoundOpener, RoundSpec, RoundStatus, TallyRecord, TokenCount,
+        TokenRequest, ROUND_PROJECTS_MAX, ROUND_VOTERS_MAX,
     },
     state::AuthenticatedState,
     token::{
@@ -49,6 +52,7 @@ use crate::{
     error::{CallError, ExecError, TxError},
     executor::{BlockContext, Event},
     identity::signed_by,
+    params,
     tally::{self, Ballot, Election, Project},
     view::StateView,
 };
@@ -61,6 +65,8 @@ pub const NS_BALLOT: &str = "budget_ballot";
 pub const NS_VOTER: &str = "budget_voter";
 pub const NS_VOTERS: &str = "budget_voters";
 pub const NS_CLOSING: &str = "budget_closing";
+/// The rounds tallying (`b"tallying"`): a list of (height due, round id).
+pub const NS_TALLYING: &str = "budget_tallying";
 pub const NS_PENDING: &str = "budget_pending";
 pub const NS_TALLY: &str = "budget_tally";
 pub const NS_TOKEN_REQUEST: &str = "budget_token_request";
@@ -74,6 +80,9 @@ pub const NS_BALLOT_TOKEN: &str = "budget_ballot_token";
 pub const PROPOSALS_PER_RESIDENT_MAX: u32 = 5;
 /// The most rounds that may close at one height (each tally is work for that block).
 pub const ROUNDS_CLOSING_PER_HEIGHT_MAX: usize = 4;
+/// The most rounds open or tallying at once: every block reads the list of those
+/// tallying, so its length is bounded by this, not by the chain's history.
+pub const ROUNDS_PENDING_MAX: u64 = 64;
 
 fn round_key(round: u64) -> [u8; 8] {
     round.to_be_bytes()
@@ -444,6 +453,12 @@ pub(crate) fn open_round(
         ))
         .into());
     }
+    if rounds_pending(view)? >= ROUNDS_PENDING_MAX {
+        return Err(TxError::Limit(format!(
+            "{ROUNDS_PENDING_MAX} rounds are already open or tallying"
+        ))
+        .into());
+    }
     let id: u64 = view.get(NS_NEXT, b"next")?.unwrap_or(0);
     if let BallotSecrecy::Secret { key, .. } = &spec.secrecy {
         // A blinded request names no round: with a key shared by two rounds, a request in
@@ -469,7 +484,7 @@ pub(crate) fn open_round(
         opener,
         opened: ctx.height,
         projects: 0,
-        tallied: false,
+        status: RoundStatus::Open,
     };
     view.put(NS_ROUND, &round_key(id), &round);
     let pending = rounds_pending(view)?;
@@ -576,9 +591,47 @@ fn project(view: &StateView<'_>, round: u64, index: u32) -> Result<BudgetProject
         })
 }
 
-/// Runs the tallies of the rounds that close at this block's height.
+/// At the start of a block: stores the tallies due at its height, then closes the rounds
+/// whose `closes_at` it is (docs/adr/0019-tally-after-the-closing-block.md). A closing only
+/// freezes the round; its tally runs off the consensus path ([`crate::tallying`]) and the
+/// block `tally_delay` heights later stores it.
 pub(crate) fn close_due(
     view: &mut StateView<'_>,
+    state: &dyn AuthenticatedState,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    store_due_tallies(view, ctx, events)?;
+    close_rounds(view, state, ctx, events)
+}
+
+/// The rounds tallying, each with the height whose block stores its tally.
+pub fn tallying(view: &StateView<'_>) -> Result<Vec<(Height, u64)>, ExecError> {
+    Ok(view.get(NS_TALLYING, b"tallying")?.unwrap_or_default())
+}
+
+fn put_tallying(view: &mut StateView<'_>, list: &[(Height, u64)]) {
+    if list.is_empty() {
+        view.delete(NS_TALLYING, b"tallying");
+    } else {
+        view.put(NS_TALLYING, b"tallying", &list);
+    }
+}
+
+/// The stored round `id`, which a schedule names.
+pub(crate) fn round_at(view: &StateView<'_>, id: u64) -> Result<BudgetRound, ExecError> {
+    view.get(NS_ROUND, &round_key(id))?
+        .ok_or_else(|| ExecError::Corrupt {
+            what: NS_ROUND,
+            reason: format!("round {id} is scheduled but missing"),
+        })
+}
+
+/// Freezes the rounds that close at this block's height: from now on they are
+/// `tallying`, their ballots those of the state after the previous block.
+fn close_rounds(
+    view: &mut StateView<'_>,
+    state: &dyn AuthenticatedState,
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
@@ -588,49 +641,64 @@ pub(crate) fn close_due(
     };
     // The schedule has served its purpose.
     view.delete(NS_CLOSING, &key);
-    let pending = rounds_pending(view)?.saturating_sub(closing.len() as u64);
+    let delay = params::get(view, &params::TALLY_DELAY)?;
+    let due = Height(ctx.height.0.saturating_add(delay));
+    let base = Height(ctx.height.0.saturating_sub(1));
+    let ballots_at = state.state_root(base).map_err(|source| ExecError::State {
+        height: base,
+        source,
+    })?;
+    let mut list = tallying(view)?;
+    for id in closing {
+        let mut round = round_at(view, id)?;
+        round.status = RoundStatus::Tallying {
+            closed: ctx.height,
+            due,
+            ballots_at,
+        };
+        view.put(NS_ROUND, &round_key(id), &round);
+        list.push((due, id));
+        events.push(Event::new(
+            "budget_closed",
+            &[("round", id.to_string()), ("tally_due", due.to_string())],
+        ));
+    }
+    put_tallying(view, &list);
+    Ok(())
+}
+
+/// Stores the tallies due at this block's height: the worker's result if it ran, else
+/// the same tally computed here (a pure function of the frozen ballots either way).
+fn store_due_tallies(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    let list = tallying(view)?;
+    if list.is_empty() {
+        return Ok(());
+    }
+    let (due, later): (Vec<_>, Vec<_>) = list.into_iter().partition(|(d, _)| *d <= ctx.height);
+    if due.is_empty() {
+        return Ok(());
+    }
+    put_tallying(view, &later);
+    let pending = rounds_pending(view)?.saturating_sub(due.len() as u64);
     if pending == 0 {
         view.delete(NS_PENDING, b"pending");
     } else {
         view.put(NS_PENDING, b"pending", &pending);
     }
-    for id in closing {
-        let mut round: BudgetRound =
-            view.get(NS_ROUND, &round_key(id))?
-                .ok_or_else(|| ExecError::Corrupt {
-                    what: NS_ROUND,
-                    reason: format!("round {id} is scheduled to close but missing"),
-                })?;
-        let (projects, ballots) = contents_of(view, &round)?;
-        let election = election(&round, &projects, &ballots);
-        let ballots_root = ballots_root(&ballots);
-        let record = match tally::tally(&election, round.spec.rule) {
-            Ok(result) => TallyRecord {
-                round: id,
-                rule: round.spec.rule,
-                selected: result.selected,
-                total_cost: result.total_cost,
-                approvals: result.approvals,
-                voters: ballots.len() as u64,
-                endowment: result.endowment,
-                add1_steps: result.add1_steps,
-                height: ctx.height,
-                ballots_root,
-            },
-            // No ballots or no projects: nothing is selected.
-            Err(_) => TallyRecord {
-                round: id,
-                rule: round.spec.rule,
-                selected: Vec::new(),
-                total_cost: 0,
-                approvals: election.approval_counts(),
-                voters: ballots.len() as u64,
-                endowment: None,
-                add1_steps: None,
-                height: ctx.height,
-                ballots_root,
-            },
+    for (_, id) in due {
+        let mut round = round_at(view, id)?;
+        let RoundStatus::Tallying { ballots_at, .. } = round.status else {
+            return Err(ExecError::Corrupt {
+                what: NS_ROUND,
+                reason: format!("round {id} is due a tally but is not tallying"),
+            });
         };
+        let mut record = crate::tallying::result(ballots_at, id, || compute_tally(view, &round))?;
+        record.height = ctx.height;
         events.push(Event::new(
             "budget_tallied",
             &[
@@ -640,10 +708,49 @@ pub(crate) fn close_due(
             ],
         ));
         view.put(NS_TALLY, &round_key(id), &record);
-        round.tallied = true;
+        round.status = RoundStatus::Tallied;
         view.put(NS_ROUND, &round_key(id), &round);
     }
     Ok(())
+}
+
+/// The tally of `round` over the projects and ballots `view` holds, with height 0 (the
+/// block that stores it sets its own).
+pub(crate) fn compute_tally(
+    view: &StateView<'_>,
+    round: &BudgetRound,
+) -> Result<TallyRecord, ExecError> {
+    let (projects, ballots) = contents_of(view, round)?;
+    let election = election(round, &projects, &ballots);
+    let ballots_root = ballots_root(&ballots);
+    let voters = ballots.len() as u64;
+    Ok(match tally::tally(&election, round.spec.rule) {
+        Ok(result) => TallyRecord {
+            round: round.id,
+            rule: round.spec.rule,
+            selected: result.selected,
+            total_cost: result.total_cost,
+            approvals: result.approvals,
+            voters,
+            endowment: result.endowment,
+            add1_steps: result.add1_steps,
+            height: Height(0),
+            ballots_root,
+        },
+        // No ballots or no projects: nothing is selected.
+        Err(_) => TallyRecord {
+            round: round.id,
+            rule: round.spec.rule,
+            selected: Vec::new(),
+            total_cost: 0,
+            approvals: election.approval_counts(),
+            voters,
+            endowment: None,
+            add1_steps: None,
+            height: Height(0),
+            ballots_root,
+        },
+    })
 }
 
 /// The round's projects and ballots, read from the state.

@@ -140,7 +140,7 @@ pub fn execute_block_with(
     let mut view = StateView::new(state, base);
     let mut events = Vec::new();
     staking::punish(&mut view, state, ctx, evidence, &mut events)?;
-    budget::close_due(&mut view, ctx, &mut events)?;
+    budget::close_due(&mut view, state, ctx, &mut events)?;
     view.commit_tx();
     let ids: Vec<Hash> = txs.iter().map(Transaction::id).collect();
     let vouched: Vec<bool> = ids.iter().map(verified).collect();

@@ -11,16 +11,20 @@
 //! - [`params`]: the typed registry of chain parameters the council may set.
 //! - [`credential`]: anchored credentials of registered issuers, with status at any height.
 //! - [`sensor`]: devices of credentialed operators and their chains of attested batches.
-//! - [`budget`]: participatory budget rounds, proposals, ballots and the tally at close,
+//! - [`budget`]: participatory budget rounds, proposals, ballots and the tally after close,
 //!   with the rules in [`tally`] (greedy and the Method of Equal Shares with Add1
 //!   completions, in exact arithmetic; also for `.pb` files off the ledger).
+//! - [`tallying`]: a closed round's tally computed on a thread of its own, ahead of the
+//!   block that stores it; only a memo of a pure function, so the outcome is the same
+//!   whether that block finds it ready or computes it.
 //! - [`pending`]: what a mempool checks a call against: the latest state with the pool's
 //!   calls applied, so that a call the executor would refuse is refused on arrival.
 //! - [`staking`]: validator changes from the council (two heights later), and slashing and
 //!   jailing on verified equivocation evidence.
 //!
 //! Invariants: no I/O, clocks, randomness or floats; iteration only over ordered
-//! collections; checked arithmetic. Two honest nodes given the same blocks reach the same
+//! collections; checked arithmetic (the threads of [`tallying`] compute what execution
+//! would, and never decide anything). Two honest nodes given the same blocks reach the same
 //! state root.
 
 pub mod answer;
@@ -37,6 +41,7 @@ pub mod pending;
 pub mod sensor;
 pub mod staking;
 pub mod tally;
+pub mod tallying;
 pub mod view;
 
 pub use error::{CallError, ExecError, TxError};

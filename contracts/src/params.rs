@@ -62,8 +62,20 @@ pub const EVIDENCE_MAX_AGE: ParamSpec = ParamSpec {
     meaning: "evidence of an offence more than this many heights old is ignored",
 };
 
+/// How many heights after a budget round closes its tally is stored.
+pub const TALLY_DELAY: ParamSpec = ParamSpec {
+    name: "tally_delay",
+    unit: ParamUnit::Heights,
+    min: 1,
+    max: 100_000,
+    default: 150,
+    meaning: "a budget round closed at height h has its tally stored by the block at \
+              h + tally_delay; nodes run it off the consensus path in between, and the \
+              block at h + tally_delay waits for it if it has not finished",
+};
+
 /// Every parameter, sorted by name.
-pub const REGISTRY: &[ParamSpec] = &[EVIDENCE_MAX_AGE, SLASH_FRACTION_BPS];
+pub const REGISTRY: &[ParamSpec] = &[EVIDENCE_MAX_AGE, SLASH_FRACTION_BPS, TALLY_DELAY];
 
 /// The registered parameter `name`, or a refusal naming it.
 pub fn spec(name: &str) -> Result<&'static ParamSpec, TxError> {

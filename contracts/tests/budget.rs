@@ -5,20 +5,24 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use acta_contracts::{
     budget::{self, NS_PENDING, NS_ROUND, NS_TALLY, NS_VOTERS},
     tally::{self, pb},
+    tallying,
+    view::StateView,
 };
 use acta_ledger::{
     records::{
-        BallotFormat, BudgetRound, CredentialKind, GovAction, RoundOpener, RoundSpec, Rule,
-        RuleProfile, TallyRecord, TieBreak,
+        BallotFormat, BudgetRound, CredentialKind, GovAction, RoundOpener, RoundSpec, RoundStatus,
+        Rule, RuleProfile, TallyRecord, TieBreak,
     },
     tx::{BudgetCall, CredentialCall, IdentityCall},
     types::Text,
     Call, Did, Hash, Height, Keypair,
 };
-use common::{did_of, tx, user, Chain};
+use common::{did_of, tx, user, Chain, TALLY_DELAY};
 
 const DISTRICT: &str = "nowa-huta";
 
@@ -138,19 +142,55 @@ fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
     c.ok(&r[5].0, vote(0, &r[5].0, &[3]));
     assert_eq!(c.read::<u64>(NS_VOTERS, &0u64.to_be_bytes()), Some(6));
     c.advance_to(s.closes_at.0 - 1);
+    // The block at closes_at only closes the round: its ballots are frozen as the state
+    // before it holds them, and its tally is due TALLY_DELAY heights later.
+    let frozen = c.root();
+    c.block(&[]);
+    let due = Height(s.closes_at.0 + TALLY_DELAY);
+    assert_eq!(
+        round(&c, 0).status,
+        RoundStatus::Tallying {
+            closed: s.closes_at,
+            due,
+            ballots_at: frozen
+        }
+    );
+    assert!(c.last_events.iter().any(|e| e.kind == "budget_closed"));
+    assert_eq!(
+        budget::tallying(&StateView::new(&c.state, c.height())).unwrap(),
+        vec![(due, 0)]
+    );
+    assert_eq!(
+        c.read::<u64>(NS_PENDING, b"pending"),
+        Some(1),
+        "still under way"
+    );
+    c.no(&r[0].0, vote(0, &r[0].0, &[1]), "wrong_phase");
+    // A node tallies it on a thread of its own, once.
+    let state = Arc::new(c.state.clone());
+    assert_eq!(tallying::start(state.clone(), c.height()).unwrap(), 1);
+    assert_eq!(
+        tallying::start(state, c.height()).unwrap(),
+        0,
+        "already started"
+    );
+    c.advance_to(due.0 - 1);
     assert!(c
         .read::<TallyRecord>(NS_TALLY, &0u64.to_be_bytes())
         .is_none());
     c.block(&[]);
     let record: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
-    assert!(round(&c, 0).tallied);
+    assert_eq!(round(&c, 0).status, RoundStatus::Tallied);
     assert_eq!(
         c.read::<u64>(NS_PENDING, b"pending"),
         None,
         "none under way"
     );
+    assert!(budget::tallying(&StateView::new(&c.state, c.height()))
+        .unwrap()
+        .is_empty());
     assert_eq!(record.approvals, vec![3, 2, 2, 2]);
-    assert_eq!(record.height, s.closes_at);
+    assert_eq!(record.height, due);
     assert!(c.last_events.iter().any(|e| e.kind == "budget_tallied"));
     // Anyone can export the round and replay the tally off the ledger.
     let (_, election, stored) = budget::read_round(&c.state, 0, c.height())
@@ -166,6 +206,62 @@ fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
     assert!(!record.selected.is_empty());
     // Voting is over.
     c.no(&r[0].0, vote(0, &r[0].0, &[3]), "wrong_phase");
+}
+
+#[test]
+fn at_most_rounds_pending_max_rounds_are_open_or_tallying_at_once() {
+    let Setup {
+        chain: mut c,
+        office,
+        ..
+    } = setup(0);
+    let max = budget::ROUNDS_PENDING_MAX;
+    let base = c.height().0;
+    let spec_closing = |c: &Chain, i: u64| {
+        let mut s = spec(
+            c,
+            1000,
+            BallotFormat::Approval { min: 1, max: 1 },
+            Rule::Greedy,
+        );
+        s.proposals_from = Height(base + 200);
+        s.voting_from = Height(base + 300);
+        // Four rounds at most close at one height; none but them in the blocks around.
+        s.closes_at = Height(base + 400 + i / 4 * 10);
+        s
+    };
+    for i in 0..max {
+        c.ok(&office, open(&office, spec_closing(&c, i)));
+    }
+    c.no(&office, open(&office, spec_closing(&c, max)), "limit");
+    // Closed but not yet tallied, a round still counts.
+    let first_due = base + 400 + TALLY_DELAY;
+    // (Each helper's transaction goes in the next block.)
+    c.advance_to(first_due - 2);
+    assert!(matches!(round(&c, 0).status, RoundStatus::Tallying { .. }));
+    let fresh = |c: &Chain| {
+        let mut s = spec(
+            c,
+            1000,
+            BallotFormat::Approval { min: 1, max: 1 },
+            Rule::Greedy,
+        );
+        s.closes_at = Height(s.closes_at.0 + 100);
+        s
+    };
+    c.no(&office, open(&office, fresh(&c)), "limit");
+    // Once the first four are tallied, four more may open.
+    c.block(&[]);
+    assert_eq!(round(&c, 3).status, RoundStatus::Tallied);
+    assert_eq!(c.read::<u64>(NS_PENDING, b"pending"), Some(max - 4));
+    let mut s = spec(
+        &c,
+        1000,
+        BallotFormat::Approval { min: 1, max: 1 },
+        Rule::Greedy,
+    );
+    s.closes_at = Height(s.closes_at.0 + 100);
+    c.ok(&office, open(&office, s));
 }
 
 #[test]
@@ -430,7 +526,7 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
             receipts.iter().find(|r| !r.is_accepted())
         );
     }
-    c.advance_to(s.closes_at.0);
+    c.advance_to(s.closes_at.0 + TALLY_DELAY);
     let record: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
     let mut ids: Vec<u64> = record
         .selected
@@ -658,7 +754,7 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
     c.no(&ballot_keys[0], elsewhere, "unauthorized");
 
     // The round closes and tallies its three secret ballots.
-    c.advance_to(s.closes_at.0 + 1);
+    c.advance_to(s.closes_at.0 + TALLY_DELAY);
     let t: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
     assert_eq!(t.voters, 3);
     assert_eq!(t.approvals, vec![1, 3, 1]);

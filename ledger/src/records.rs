@@ -582,8 +582,26 @@ pub struct BudgetRound {
     pub opened: Height,
     /// Projects proposed so far; they are numbered 0 to `projects - 1`.
     pub projects: u32,
-    /// Whether the tally has run.
-    pub tallied: bool,
+    /// Where the round is between its opening and its result.
+    pub status: RoundStatus,
+}
+
+/// A round's progress from its opening to its result (docs/adr/0019-tally-after-the-closing-block.md).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundStatus {
+    /// Before `closes_at`: proposals and ballots follow the phases of the spec.
+    Open,
+    /// Closed by the block at `closed`; its ballots are frozen as the state with root
+    /// `ballots_at` holds them (the state after `closed - 1`), and the block at `due`
+    /// stores the tally. Nodes run the tally off the consensus path in between.
+    Tallying {
+        closed: Height,
+        due: Height,
+        ballots_at: Hash,
+    },
+    /// The block at the [`TallyRecord`]'s `height` stored the result.
+    Tallied,
 }
 
 /// A project proposed in a round.

@@ -159,7 +159,7 @@ pub(crate) fn prepare_of<R: TreeReader>(
 }
 
 /// The state tree in memory, for tests, simulations and offline replays.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct MemoryState {
     nodes: BTreeMap<NodeKey, Node>,
     values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,

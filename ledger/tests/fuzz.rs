@@ -100,6 +100,9 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         ("records.budget_round", |b| {
             roundtrip::<BudgetRound>("round", b)
         }),
+        ("records.budget_tallying", |b| {
+            roundtrip::<Vec<(acta_ledger::Height, u64)>>("rounds tallying", b)
+        }),
         ("records.council", |b| roundtrip::<Council>("council", b)),
         ("records.credentials_of", |b| {
             roundtrip::<Vec<Hash>>("credential ids", b)

@@ -467,8 +467,16 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             opener: RoundOpener::Office(did_of(&office)),
             opened: Height(18),
             projects: 6,
-            tallied: false,
+            status: RoundStatus::Tallying {
+                closed: Height(60),
+                due: Height(210),
+                ballots_at: Hash::digest(b"the state after height 59"),
+            },
         }),
+    );
+    put(
+        "records.budget_tallying",
+        encode(&vec![(Height(210), 3u64), (Height(260), 4u64)]),
     );
     put(
         "records.budget_project",
@@ -749,8 +757,8 @@ use acta_ledger::{
         AttestationRecord, BallotFormat, BallotSecrecy, BallotToken, BudgetBallot, BudgetProject,
         BudgetRound, Council, CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord,
         DidDocument, DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord,
-        RoundOpener, RoundSpec, Rule, RuleProfile, Service, TallyRecord, TieBreak, TokenCount,
-        TokenRequest, VerificationMethod,
+        RoundOpener, RoundSpec, RoundStatus, Rule, RuleProfile, Service, TallyRecord, TieBreak,
+        TokenCount, TokenRequest, VerificationMethod,
     },
     token::RegistrarKey,
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},

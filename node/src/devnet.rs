@@ -25,6 +25,10 @@ use crate::{
     genesis::{Genesis, GenesisCouncil, GenesisValidator},
 };
 
+/// Heights from a budget round's closing to its stored tally on a local network
+/// (parameter `tally_delay`; about two seconds while rounds are under way).
+pub const LOCAL_TALLY_DELAY: u64 = 10;
+
 /// The `actad` binary beside the running one (cargo builds them into one folder).
 pub fn actad_beside_me() -> Result<PathBuf> {
     let me = std::env::current_exe().context("locating the running program")?;
@@ -175,7 +179,13 @@ impl LocalNet {
                 threshold,
             },
             issuers: vec![],
-            parameters: Default::default(),
+            // A closed round's tally lands a couple of seconds later, not the
+            // production default of 150 heights.
+            parameters: [(
+                acta_contracts::params::TALLY_DELAY.name.to_string(),
+                LOCAL_TALLY_DELAY,
+            )]
+            .into(),
         };
         for (i, node) in nodes.iter().enumerate() {
             genesis.save(&node.home.join("genesis.json"))?;

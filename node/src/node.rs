@@ -451,6 +451,9 @@ impl Node {
             },
             0,
         );
+        // Rounds that were tallying when the node stopped: their threads start again.
+        acta_contracts::tallying::start(store.clone(), latest)
+            .context("starting the tallies of closed budget rounds")?;
         let mempool = Mempool::new(config.mempool.clone());
         let (tx, rx) = mpsc::channel(1024);
         let (served_tx, served_rx) = mpsc::unbounded_channel();
@@ -1017,6 +1020,10 @@ impl Node {
         let schedule = self.driver.schedule().next_height(self.validators(next)?);
         save_schedule(&self.store, next, &schedule).context("saving the proposer schedule")?;
         self.cosign(&block)?;
+        // The rounds this block closed get their tallies computed on threads of their own,
+        // ready for the block that stores them (ADR 0019).
+        acta_contracts::tallying::start(self.store.clone(), block.height())
+            .context("starting the tallies of closed budget rounds")?;
         Ok(Stored {
             height: block.height(),
             schedule,

@@ -1056,10 +1056,21 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["evidence_max_age", "slash_fraction_bps"], "{v}");
+    assert_eq!(
+        names,
+        ["evidence_max_age", "slash_fraction_bps", "tally_delay"],
+        "{v}"
+    );
     assert_eq!(v["params"][1]["value"], 500, "the default: {v}");
     assert_eq!(v["params"][1]["set_at"], Value::Null, "{v}");
-    assert_eq!(verified(&v, &chain, &genesis).state.len(), 2);
+    // A local network's genesis sets the tally delay.
+    assert_eq!(
+        v["params"][2]["value"],
+        acta_node::devnet::LOCAL_TALLY_DELAY,
+        "{v}"
+    );
+    assert_eq!(v["params"][2]["set_at"], 0, "{v}");
+    assert_eq!(verified(&v, &chain, &genesis).state.len(), 3);
 
     // --- Sensors, and a reading proven from its bytes to the genesis.
     let device_did = did(&device).to_string();
@@ -1140,10 +1151,22 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "not_found",
     );
 
-    // --- The budget round closes; its export replays to the stored result.
-    net.wait_height(&[0], spec_round.closes_at.0, WAIT);
+    // --- The budget round closes, is tallied off the consensus path, and its result
+    // lands LOCAL_TALLY_DELAY heights later; its export replays to the stored result.
+    let closed = spec_round.closes_at.0;
+    let due = closed + acta_node::devnet::LOCAL_TALLY_DELAY;
+    net.wait_height(&[0], due, WAIT);
+    let v = api.ok(
+        "/budget/rounds/{id}",
+        &format!("/budget/rounds/0?height={closed}"),
+    );
+    assert_eq!(v["phase"], "tallying", "{v}");
+    assert_eq!(v["round"]["status"]["tallying"]["closed"], closed, "{v}");
+    assert_eq!(v["round"]["status"]["tallying"]["due"], due, "{v}");
+    assert!(v.get("result").is_none_or(Value::is_null), "{v}");
     let v = api.ok("/budget/rounds", "/budget/rounds");
     assert_eq!(v["rounds"][0]["phase"], "closed", "{v}");
+    assert_eq!(v["rounds"][0]["round"]["status"], "tallied", "{v}");
     verified(
         &api.ok("/budget/rounds", "/budget/rounds?prove=true"),
         &chain,

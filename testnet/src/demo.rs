@@ -347,13 +347,24 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
             "   one of them changed its mind: the same ballot key replaced its ballot"
         );
     }
+    // The round closes at closes_at; every node tallies it on a thread of its own and the
+    // block LOCAL_TALLY_DELAY heights later stores the result (ADR 0019).
     net.wait_height(spec.closes_at.0, WAIT)?;
+    acta_node::outln!(
+        "== round 0 closed at height {}; tallying off the consensus path, due at height {}",
+        spec.closes_at,
+        spec.closes_at.0 + acta_node::devnet::LOCAL_TALLY_DELAY
+    );
+    net.wait_height(
+        spec.closes_at.0 + acta_node::devnet::LOCAL_TALLY_DELAY,
+        WAIT,
+    )?;
     let bytes = net
         .state(0, NS_TALLY, &0u64.to_be_bytes())?
         .context("the round closed without a stored tally")?;
     let tally = TallyRecord::try_from_slice(&bytes)?;
     acta_node::outln!(
-        "== round 0 closed at height {}; Method of Equal Shares with Add1 selected:",
+        "== round 0 tallied at height {}; Method of Equal Shares with Add1 selected:",
         tally.height
     );
     for &p in &tally.selected {

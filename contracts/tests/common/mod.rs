@@ -35,9 +35,13 @@ pub fn test_genesis() -> GenesisState {
         validators: genesis_validators().1,
         council: Council::new(council_keys().iter().map(Keypair::public).collect(), 2).unwrap(),
         issuers: vec![],
-        parameters: vec![],
+        parameters: vec![("tally_delay".into(), TALLY_DELAY)],
     }
 }
+
+/// Heights from a budget round's closing to the block that stores its tally, in the test
+/// genesis.
+pub const TALLY_DELAY: u64 = 3;
 
 pub fn did_of(key: &Keypair) -> Did {
     Did::from_initial_key(&key.public())

@@ -469,14 +469,23 @@ fn schemas() -> Value {
             "device": { "allOf": [schema_ref("DeviceRecord")], "nullable": true },
         })),
         "Phase": { "type": "string", "enum": ["announced", "proposals", "voting", "tallying", "closed"] },
-        "BudgetRound": obj(&["id", "spec", "opener", "opened", "projects", "voters", "tallied"], json!({
+        "BudgetRound": obj(&["id", "spec", "opener", "opened", "projects", "voters", "status"], json!({
             "id": int("Round id."),
             "spec": any_object("Title, district, budget, phases, ballot format, rule."),
             "opener": any_object("Who opened it."),
             "opened": int("Height."),
             "projects": int("Projects proposed."),
             "voters": int("Ballots cast."),
-            "tallied": { "type": "boolean" },
+            "status": { "oneOf": [
+                { "type": "string", "enum": ["open", "tallied"] },
+                obj(&["tallying"], json!({
+                    "tallying": obj(&["closed", "due", "ballots_at"], json!({
+                        "closed": int("Height of the block that closed the round."),
+                        "due": int("Height of the block that stores the tally."),
+                        "ballots_at": { "allOf": [schema_ref("Hash")], "description": "Root of the state whose ballots are tallied (after height closed - 1)." },
+                    })),
+                })),
+            ] },
         })),
         "TallyRecord": obj(&["round", "rule", "selected", "total_cost", "approvals", "voters", "height", "ballots_root"], json!({
             "round": int("Round id."),
