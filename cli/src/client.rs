@@ -138,11 +138,4 @@ impl Node {
             }
         }
     }
-
-    /// The latest committed height.
-    pub fn height(&self) -> Result<u64> {
-        self.get("/status")?["height"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("{}/status names no height", self.base))
-    }
 }

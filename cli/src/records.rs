@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use acta_contracts::answer::{amount, decimal, money_in};
 use acta_contracts::identity::NS_DID;
 use acta_contracts::tally::{self, pb, RuleProfile};
 use acta_ledger::{
@@ -14,7 +15,7 @@ use acta_ledger::{
     },
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::{Bytes, Text},
-    Call, Hash, Height, PublicKey, Timestamp,
+    Call, Hash, PublicKey, Timestamp,
 };
 use anyhow::{anyhow, Context, Result};
 use borsh::BorshDeserialize;
@@ -53,38 +54,6 @@ fn event_attribute(answer: &Value, kind: &str, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A whole amount with thousands separators: `194,227`.
-pub fn amount(n: u128) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `num / den` rounded to two decimals, with thousands separators: `6,165.67`.
-pub fn decimal(num: u128, den: u128) -> String {
-    if den == 0 {
-        return "-".into();
-    }
-    // The whole part, then the remainder's hundredths, rounded half up.
-    let (mut whole, rest) = (num / den, num % den);
-    let mut hundredths = match rest.checked_mul(100) {
-        Some(r) => (r + den / 2) / den,
-        // Only for denominators near u128::MAX: truncated instead.
-        None => rest / (den / 100),
-    };
-    if hundredths >= 100 {
-        whole += 1;
-        hundredths = 0;
-    }
-    format!("{}.{hundredths:02}", amount(whole))
-}
-
 /// `part` as a percentage of `whole`, one decimal: `31.5%`.
 fn percent(part: u128, whole: u128) -> String {
     if whole == 0 {
@@ -94,16 +63,105 @@ fn percent(part: u128, whole: u128) -> String {
     format!("{}.{}%", tenths / 10, tenths % 10)
 }
 
+/// An amount in a round's currency as people write it: `PLN 12,000`.
+fn money(spec: &Value, n: u128) -> String {
+    match spec["currency"].as_str() {
+        Some(c) => money_in(c, n),
+        None => amount(n),
+    }
+}
+
+/// A span of milliseconds in its two largest units: `13d 4h`, `2h 5m`, `40s`.
+fn span(ms: u64) -> String {
+    let s = ms / 1000;
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, _) => format!("{m}m {sec}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// A round's phase with what is left of it: `voting, 13d 4h left`, or `tallying, due at
+/// height 71`.
+fn phase_now(summary: &Value) -> String {
+    let phase = summary["phase"].as_str().unwrap_or("?");
+    if let Some(left) = summary["phase_left_ms"].as_u64() {
+        return format!("{phase}, {} left", span(left));
+    }
+    match summary["tally_due"].as_u64() {
+        Some(due) => format!("{phase}, due at height {due}"),
+        None => phase.to_string(),
+    }
+}
+
+/// `budget show` as people read it: a title line, the round's phase, dates and figures,
+/// and its projects.
+fn readable_round(v: &Value) -> (String, Value, Vec<Value>) {
+    let r = &v["round"];
+    let spec = &r["spec"];
+    let dates = &v["dates"];
+    let title = format!(
+        "round {} ({}) for {}: {}",
+        r["id"],
+        spec["title"].as_str().unwrap_or("?"),
+        spec["district"].as_str().unwrap_or("?"),
+        phase_now(v)
+    );
+    let row = round_row(v);
+    let mut fields = json!({
+        "budget": row["budget"],
+        "ballot": row["ballot"],
+        "ballot format": spec["ballot"],
+        "rule": spec["rule"]["rule"],
+        "proposals from": dates["proposals_from"],
+        "voting from": dates["voting_from"],
+        "voting until": dates["closes_at"],
+        "ballots so far": r["voters"],
+        "at height": v["height"],
+        "block time": v["time"],
+    });
+    if let Some(due) = v["tally_due"].as_u64() {
+        fields["tally due at height"] = json!(due);
+    }
+    if let Some(t) = v.get("result").filter(|t| !t.is_null()) {
+        fields["result"] = json!(format!(
+            "{} projects selected, {} spent; see acta budget results {}",
+            t["selected"].as_array().map_or(0, Vec::len),
+            money(spec, u128::from(t["total_cost"].as_u64().unwrap_or(0))),
+            r["id"]
+        ));
+    }
+    let projects = v["projects"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|p| {
+                    json!({
+                        "project": p["index"],
+                        "title": p["title"],
+                        "cost": money(spec, u128::from(p["cost"].as_u64().unwrap_or(0))),
+                        "proposer": p["proposer"],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (title, fields, projects)
+}
+
 /// One line of `budget list`: a round's summary as the API gives it, flattened for a table.
 fn round_row(summary: &Value) -> Value {
     let r = &summary["round"];
     let spec = &r["spec"];
+    let dates = &summary["dates"];
     json!({
         "id": r["id"],
         "title": spec["title"],
         "district": spec["district"],
-        "phase": summary["phase"],
-        "budget": spec["budget"].as_u64().map_or("-".into(), |b| amount(u128::from(b))),
+        "phase": phase_now(summary),
+        "budget": spec["budget"].as_u64().map_or("-".into(), |b| money(spec, u128::from(b))),
         // A secret round: its ballots are one per token at most.
         "ballot": if spec["secrecy"].get("secret").is_some() {
             format!("secret, {} tokens", summary["tokens"]["issued"].as_u64().unwrap_or(0))
@@ -111,9 +169,9 @@ fn round_row(summary: &Value) -> Value {
             "public".to_string()
         },
         "ballots": r["voters"],
-        "proposals_from": spec["proposals_from"],
-        "voting_from": spec["voting_from"],
-        "closes_at": spec["closes_at"],
+        "proposals_from": dates["proposals_from"],
+        "voting_from": dates["voting_from"],
+        "closes_at": dates["closes_at"],
     })
 }
 
@@ -135,7 +193,7 @@ fn readable_result(round: &Value, answer: &Value) -> (String, Value) {
                     json!({
                         "project": index,
                         "title": p["title"],
-                        "cost": amount(cost),
+                        "cost": money(&round["spec"], cost),
                         "share of budget": percent(cost, budget),
                         "approvals": usize::try_from(index).ok().and_then(|i| approvals.get(i)).cloned().unwrap_or(Value::Null),
                     })
@@ -151,8 +209,8 @@ fn readable_result(round: &Value, answer: &Value) -> (String, Value) {
             1 => "1 project".to_string(),
             n => format!("{n} projects"),
         },
-        amount(total),
-        amount(budget),
+        money(&round["spec"], total),
+        money(&round["spec"], budget),
         percent(total, budget),
         t["voters"],
     );
@@ -166,7 +224,10 @@ fn readable_result(round: &Value, answer: &Value) -> (String, Value) {
         .and_then(|e| <[Value; 2]>::try_from(e.clone()).ok())
     {
         let shown = match (value_u128(&num), value_u128(&den)) {
-            (Some(num), Some(den)) => decimal(num, den),
+            (Some(num), Some(den)) => match round["spec"]["currency"].as_str() {
+                Some(c) => format!("{c} {}", decimal(num, den)),
+                None => decimal(num, den),
+            },
             _ => format!("{num}/{den}"),
         };
         figures["budget per voter at the end"] = json!(shown);
@@ -934,30 +995,38 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
 // Participatory budgets
 
 /// A height given as a number, or `+N`: N blocks after the latest.
-fn height_arg(node: &Node, latest: &mut Option<u64>, s: &str) -> Result<Height> {
-    let bad = || anyhow!("{s:?} is not a height: use a number or +N (N blocks from now)");
+/// A phase's start or end: a time as [`Timestamp::parse`] reads it (`2027-03-01T09:00Z`),
+/// or `+N` with a unit `s`, `m`, `h` or `d` after `now` (`+14d`).
+fn time_arg(flag: &str, s: &str, now: Timestamp) -> Result<Timestamp> {
     if let Some(rel) = s.strip_prefix('+') {
-        let n: u64 = rel.parse().map_err(|_| bad())?;
-        let base = match *latest {
-            Some(h) => h,
-            None => {
-                let h = node.height()?;
-                *latest = Some(h);
-                h
-            }
+        let bad = || {
+            anyhow!("{flag} {s:?}: a time after now is +N with a unit s, m, h or d (+90s, +14d)")
         };
-        return Ok(Height(base.saturating_add(n)));
+        let split = rel.len().saturating_sub(1);
+        let (n, unit) = rel.split_at_checked(split).ok_or_else(bad)?;
+        let n: u64 = n.parse().map_err(|_| bad())?;
+        let unit_ms: u64 = match unit {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
+        return Ok(now.plus_ms(ms));
     }
-    s.parse().map(Height).map_err(|_| bad())
+    Timestamp::parse(s).map_err(|e| anyhow!("{flag}: {e}"))
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BudgetCommand {
-    /// Open a round as a budget office (a holder of a BudgetOffice credential). Heights are
-    /// numbers or +N blocks from now.
+    /// Open a round as a budget office (a holder of a BudgetOffice credential). Phases are
+    /// times checked against block time: 2027-03-01T09:00Z, 2027-03-01T10:00+01:00,
+    /// 2027-03-01 (midnight UTC), or +N with a unit s, m, h or d after now.
     ///
     /// Example: acta budget open --key office --title "Green budget" --district old-town
-    /// --budget 100000 --proposals-from +3 --voting-from +20 --closes-at +40
+    /// --budget 100000 --currency PLN --proposals-from 2027-03-01T09:00Z
+    /// --voting-from 2027-03-15T09:00Z --voting-until 2027-03-29T18:00Z
     /// --ballot approval:1:3 --rule mes-add1
     Open {
         #[command(flatten)]
@@ -970,15 +1039,21 @@ pub enum BudgetCommand {
         /// The district whose residents propose and vote.
         #[arg(long)]
         district: String,
-        /// In whole currency units.
+        /// In whole units of --currency.
         #[arg(long)]
         budget: u64,
+        /// The budget's ISO 4217 currency code (PLN, EUR).
+        #[arg(long)]
+        currency: String,
+        /// When residents may start proposing projects.
         #[arg(long)]
         proposals_from: String,
+        /// When proposals end and voting starts.
         #[arg(long)]
         voting_from: String,
-        /// The tally runs at the start of this block.
-        #[arg(long)]
+        /// When voting ends: the first block at or after it closes the round, and the
+        /// tally is stored `tally_delay` blocks later.
+        #[arg(long, visible_alias = "voting-until")]
         closes_at: String,
         /// approval:MIN:MAX or knapsack.
         #[arg(long, default_value = "approval:1:3", value_parser = parse_ballot)]
@@ -1115,6 +1190,7 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             title,
             district,
             budget,
+            currency,
             proposals_from,
             voting_from,
             closes_at,
@@ -1133,17 +1209,18 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
                 },
                 _ => BallotSecrecy::Public,
             };
-            // Unlocked first: relative heights count from when it is signed.
+            // Unlocked first: relative times count from when it is signed.
             let signer = ctx.unlock(&key.key)?;
             let node = ctx.node()?;
-            let mut latest = None;
+            let now = Timestamp::now();
             let spec = RoundSpec {
                 title: text("--title", &title)?,
                 district: text("--district", &district)?,
                 budget,
-                proposals_from: height_arg(&node, &mut latest, &proposals_from)?,
-                voting_from: height_arg(&node, &mut latest, &voting_from)?,
-                closes_at: height_arg(&node, &mut latest, &closes_at)?,
+                currency: text("--currency", &currency.to_ascii_uppercase())?,
+                proposals_from: time_arg("--proposals-from", &proposals_from, now)?,
+                voting_from: time_arg("--voting-from", &voting_from, now)?,
+                closes_at: time_arg("--closes-at", &closes_at, now)?,
                 ballot,
                 rule: RuleProfile { rule, tie_break },
                 secrecy,
@@ -1244,7 +1321,18 @@ pub fn budget(ctx: &Ctx, command: BudgetCommand) -> Result<()> {
             if let Some(map) = v.as_object_mut() {
                 map.insert("projects".into(), p["projects"].clone());
             }
-            ctx.output.print(None, &v);
+            match ctx.output {
+                Output::Json => ctx.output.print(None, &v),
+                Output::Text => {
+                    let (title, fields, projects) = readable_round(&v);
+                    ctx.output.print(Some(&title), &fields);
+                    crate::output::print_columns(
+                        "\nprojects:",
+                        &["project", "title", "cost", "proposer"],
+                        &projects,
+                    );
+                }
+            }
             Ok(())
         }
         BudgetCommand::Results { round, prove } => {
@@ -1487,6 +1575,45 @@ mod readable_tests {
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(1, 1000), "0.1%");
         assert_eq!(percent(5, 0), "-");
+        assert_eq!(money_in("PLN", 12_000), "PLN 12,000");
+    }
+
+    #[test]
+    fn time_left_reads_in_its_two_largest_units() {
+        assert_eq!(span(0), "0s");
+        assert_eq!(span(40_999), "40s");
+        assert_eq!(span(61_000), "1m 1s");
+        assert_eq!(span(3_700_000), "1h 1m");
+        assert_eq!(span((13 * 24 + 4) * 3_600_000 + 59_000), "13d 4h");
+    }
+
+    #[test]
+    fn phases_take_times_or_spans_after_now() {
+        let now = Timestamp(1_800_000_000_000);
+        assert_eq!(
+            time_arg("--x", "+14d", now).unwrap(),
+            Timestamp(now.0 + 14 * 86_400_000)
+        );
+        assert_eq!(
+            time_arg("--x", "+90s", now).unwrap(),
+            Timestamp(now.0 + 90_000)
+        );
+        assert_eq!(
+            time_arg("--x", "2027-03-01T09:00Z", now).unwrap(),
+            Timestamp(1_803_891_600_000)
+        );
+        for bad in [
+            "+14",
+            "+d",
+            "+14w",
+            "+-1s",
+            "14d",
+            "tomorrow",
+            "+99999999999999999d",
+        ] {
+            let e = time_arg("--voting-from", bad, now).unwrap_err().to_string();
+            assert!(e.contains("--voting-from"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -207,56 +207,9 @@ pub fn now_ms() -> u64 {
 }
 
 /// A time given as Unix milliseconds, a date (`2027-01-31`, midnight UTC) or an RFC 3339
-/// UTC time (`2027-01-31T12:00:00Z`).
+/// time (`2027-01-31T12:00:00Z`, seconds optional, offsets allowed).
 pub fn parse_time(s: &str) -> Result<u64, String> {
-    if let Ok(ms) = s.parse::<u64>() {
-        return Ok(ms);
-    }
-    let bad = || {
-        format!("{s:?} is not a time: use Unix milliseconds, 2027-01-31 or 2027-01-31T12:00:00Z")
-    };
-    let (date, time) = match s.split_once('T') {
-        Some((d, t)) => (d, Some(t.strip_suffix('Z').ok_or_else(bad)?)),
-        None => (s, None),
-    };
-    let num = |p: &str| p.parse::<u64>().map_err(|_| bad());
-    let d: Vec<&str> = date.split('-').collect();
-    let [y, m, day] = d.as_slice() else {
-        return Err(bad());
-    };
-    let (y, m, day) = (num(y)?, num(m)?, num(day)?);
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = match m {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=month_days).contains(&day) {
-        return Err(bad());
-    }
-    let secs_of_day = match time {
-        None => 0,
-        Some(t) => {
-            let p: Vec<&str> = t.split(':').collect();
-            let [h, mi, sec] = p.as_slice() else {
-                return Err(bad());
-            };
-            let (h, mi, sec) = (num(h)?, num(mi)?, num(sec)?);
-            if h > 23 || mi > 59 || sec > 60 {
-                return Err(bad());
-            }
-            h * 3600 + mi * 60 + sec
-        }
-    };
-    // Days from the civil date (Howard Hinnant's algorithm), valid for years from 1970.
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok((days * 86_400 + secs_of_day) * 1000)
+    Timestamp::parse(s).map(|t| t.0)
 }
 
 #[cfg(test)]

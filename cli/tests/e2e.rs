@@ -19,8 +19,8 @@ use std::{
 };
 
 use acta_contracts::audit;
-use acta_ledger::{bundle::TrustAnchor, testing};
-use acta_node::devnet::{actad_beside_me, LocalNet, LOCAL_TALLY_DELAY};
+use acta_ledger::{bundle::TrustAnchor, testing, Timestamp};
+use acta_node::devnet::{actad_beside_me, LocalNet};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -117,6 +117,30 @@ fn changed(b: u8) -> u8 {
             char::from_digit(v, 16).expect("hex") as u8
         }
         _ => b ^ 1,
+    }
+}
+
+/// Waits until node 0 has committed a block whose time is `time` or later.
+fn wait_for_time(net: &LocalNet, time: Timestamp) {
+    if let Err(e) = net.wait_time(time, WAIT) {
+        net.dump_logs();
+        panic!("{e}");
+    }
+}
+
+/// Waits until budget round `round` has its tally stored.
+fn wait_for_tally(acta: &Acta, round: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let v = acta.json(&["budget", "show", &round.to_string()]);
+        if v["round"]["status"] == "tallied" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "round {round} has no tally after {WAIT:?}: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
 
@@ -556,15 +580,17 @@ fn a_city_through_the_wallet() {
         "old-town",
         "--budget",
         "50000",
+        "--currency",
+        "pln",
         "--proposals-from",
-        "+2",
+        "+1s",
         // Wide enough windows for three proposals and two ballots, each a separate
         // process that unlocks its key (Argon2id) and waits for its block, on a loaded
         // two-core machine.
         "--voting-from",
-        "+20",
-        "--closes-at",
-        "+32",
+        "+12s",
+        "--voting-until",
+        "+25s",
         "--ballot",
         "approval:1:2",
         "--rule",
@@ -576,13 +602,23 @@ fn a_city_through_the_wallet() {
     );
     let list = acta.ok(&["budget", "list"]);
     assert!(
-        list.contains("Old Town green budget") && list.contains("50,000"),
+        list.contains("Old Town green budget") && list.contains("PLN 50,000"),
         "{list}"
     );
     let round = acta.json(&["budget", "show", "0"]);
     let spec = &round["round"]["spec"];
-    let height = |k: &str| spec[k].as_u64().unwrap_or_else(|| panic!("{k}: {round}"));
-    wait_for_height(&net, height("proposals_from"));
+    let time = |k: &str| Timestamp(spec[k].as_u64().unwrap_or_else(|| panic!("{k}: {round}")));
+    assert_eq!(
+        round["dates"]["closes_at"],
+        time("closes_at").rfc3339(),
+        "{round}"
+    );
+    let shown = acta.ok(&["budget", "show", "0"]);
+    assert!(
+        shown.contains("announced, ") && shown.contains(" left") && shown.contains("voting until"),
+        "the phase now, its time left and the dates: {shown}"
+    );
+    wait_for_time(&net, time("proposals_from"));
     for (key, title, cost) in [
         ("alice", "Trees on Market Street", "30000"),
         ("alice", "Bike racks", "8000"),
@@ -596,7 +632,7 @@ fn a_city_through_the_wallet() {
             "{out}"
         );
     }
-    wait_for_height(&net, height("voting_from"));
+    wait_for_time(&net, time("voting_from"));
     acta.ok(&["budget", "vote", "0", "--key", "alice", "--projects", "0,1"]);
     acta.ok(&["budget", "vote", "0", "--key", "bob", "--projects", "1,2"]);
     let err = acta.fails(&[
@@ -613,19 +649,19 @@ fn a_city_through_the_wallet() {
         "a non-resident's ballot: {err}"
     );
     // Closed, the round is tallied off the consensus path and the result lands
-    // LOCAL_TALLY_DELAY heights later.
-    wait_for_height(&net, height("closes_at"));
+    // LOCAL_TALLY_DELAY heights after the block that closed it.
+    wait_for_time(&net, time("closes_at"));
     let round = acta.json(&["budget", "show", "0"]);
     assert!(
         round["phase"] == "tallying" || round["phase"] == "closed",
         "{round}"
     );
-    wait_for_height(&net, height("closes_at") + LOCAL_TALLY_DELAY);
+    wait_for_tally(&acta, 0);
     let result = acta.json(&["budget", "results", "0"]);
     assert!(result["result"]["selected"].is_array(), "{result}");
     let text = acta.ok(&["budget", "results", "0"]);
     assert!(
-        text.contains(" selected, ") && text.contains("of 50,000 spent"),
+        text.contains(" selected, ") && text.contains("of PLN 50,000 spent"),
         "amounts as people read them: {text}"
     );
     let pb = dir.path().join("round0.pb");
@@ -851,14 +887,16 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
         "old-town",
         "--budget",
         "40000",
+        "--currency",
+        "PLN",
         "--proposals-from",
-        "+2",
+        "+1s",
         // Wide windows: some twenty wallet runs, each unlocking a key (Argon2id) and most
         // waiting for a block, happen before the close.
         "--voting-from",
-        "+45",
+        "+15s",
         "--closes-at",
-        "+110",
+        "+45s",
         "--rule",
         "greedy",
         "--secret",
@@ -880,12 +918,14 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
         "old-town",
         "--budget",
         "1000",
+        "--currency",
+        "PLN",
         "--proposals-from",
-        "+2",
+        "+2s",
         "--voting-from",
-        "+4",
+        "+4s",
         "--closes-at",
-        "+6",
+        "+6s",
         "--secret",
         "--registrar",
         "registrar",
@@ -895,7 +935,7 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
     assert!(err.contains("(already_exists)"), "{err}");
     let round = acta.json(&["budget", "show", "1"]);
     let spec = &round["round"]["spec"];
-    let height = |k: &str| spec[k].as_u64().unwrap_or_else(|| panic!("{k}: {round}"));
+    let time = |k: &str| Timestamp(spec[k].as_u64().unwrap_or_else(|| panic!("{k}: {round}")));
     // Residents ask for their tokens; the sensor operator, not a resident, is refused.
     acta.ok(&["budget", "token", "request", "1", "--key", "alice"]);
     acta.ok(&["budget", "token", "request", "1", "--key", "bob"]);
@@ -904,7 +944,7 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
     let err = acta.fails(&["budget", "token", "request", "1", "--key", "operator"]);
     assert!(err.contains("(unauthorized)"), "{err}");
     // Before the registrar answers, a vote says so.
-    wait_for_height(net, height("proposals_from"));
+    wait_for_time(net, time("proposals_from"));
     for (key, title, cost) in [
         ("alice", "Street lights", "20000"),
         ("bob", "Pond clean-up", "25000"),
@@ -951,7 +991,7 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
         list.contains("secret, 2 tokens") && list.contains("public"),
         "{list}"
     );
-    wait_for_height(net, height("voting_from"));
+    wait_for_time(net, time("voting_from"));
     // Bob keeps his token first, then votes through another node, which is never asked
     // about him.
     let fetched = acta.json(&["budget", "token", "fetch", "1", "--key", "bob"]);
@@ -987,7 +1027,8 @@ fn secret_round(acta: &Acta, net: &LocalNet, genesis: &Path, dir: &Path) {
     assert!(err.contains("ask for a token first"), "{err}");
     let round = acta.json(&["budget", "show", "1"]);
     assert_eq!(round["round"]["voters"], 2, "{round}");
-    wait_for_height(net, height("closes_at") + LOCAL_TALLY_DELAY);
+    wait_for_time(net, time("closes_at"));
+    wait_for_tally(acta, 1);
     // The auditor replays the tally and checks each ballot's token.
     let audit = acta.json(&[
         "audit",

@@ -508,14 +508,14 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
             let mut out = Vec::new();
             for id in *from..from.saturating_add(*limit).min(next) {
                 if let Some(round) = get::<BudgetRound>(src, NS_ROUND, &id.to_be_bytes())? {
-                    out.push(round_summary(src, &round, height)?);
+                    out.push(round_summary(src, &round)?);
                 }
             }
             Ok(json!({ "rounds": out, "next": next }))
         }
         Query::Round(id) => {
             let round = get_round(src, *id)?;
-            let mut answer = round_summary(src, &round, height)?;
+            let mut answer = round_summary(src, &round)?;
             if round.status == RoundStatus::Tallied {
                 let t: Option<TallyRecord> = get(src, NS_TALLY, &id.to_be_bytes())?;
                 answer["result"] = json!(t);
@@ -529,8 +529,9 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
         }
         Query::Result(id) => {
             let round = get_round(src, *id)?;
+            let time = src.time();
             let t: TallyRecord = get(src, NS_TALLY, &id.to_be_bytes())?
-                .ok_or_else(|| not_found(no_result_yet(&round, height, "no result yet")))?;
+                .ok_or_else(|| not_found(no_result_yet(&round, height, time, "no result yet")))?;
             let list = projects(src, &round)?;
             let selected: Vec<Value> = t
                 .selected
@@ -640,25 +641,28 @@ fn tallied(
     round: &BudgetRound,
     height: Height,
 ) -> Result<TallyRecord, AnswerError> {
+    let time = src.time();
     get(src, NS_TALLY, &round.id.to_be_bytes())?.ok_or_else(|| {
         not_found(no_result_yet(
             round,
             height,
+            time,
             "its ballots are proven once it is tallied",
         ))
     })
 }
 
-/// Why a round has no result at `height`, and when it will.
-fn no_result_yet(round: &BudgetRound, height: Height, what: &str) -> String {
+/// Why a round has no result at `height` (whose block's time is `time`), and when it
+/// will.
+fn no_result_yet(round: &BudgetRound, height: Height, time: Timestamp, what: &str) -> String {
     let when = match round.status {
         RoundStatus::Tallying { due, .. } => format!("its tally is due at height {due}"),
-        _ => format!("it closes at height {}", round.spec.closes_at),
+        _ => format!("it closes at {}", round.spec.closes_at.rfc3339()),
     };
     format!(
         "round {} is {} at height {height}: {what} ({when})",
         round.id,
-        phase(round, height)
+        phase(round, time).name()
     )
 }
 
@@ -803,29 +807,77 @@ fn projects(src: &mut dyn Source, round: &BudgetRound) -> Result<Vec<BudgetProje
     Ok(out)
 }
 
-/// The phase of a round for the block after `height`.
-pub fn phase(round: &BudgetRound, height: Height) -> &'static str {
-    let next = height.next();
+/// Where a round stands at a time, and until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Opened; proposals from `proposals_from`.
+    Announced,
+    Proposals,
+    Voting,
+    /// `closes_at` has passed; the tally is due (its height once the round is closed).
+    Tallying,
+    /// The tally is stored.
+    Closed,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Announced => "announced",
+            Phase::Proposals => "proposals",
+            Phase::Voting => "voting",
+            Phase::Tallying => "tallying",
+            Phase::Closed => "closed",
+        }
+    }
+
+    /// When this phase of `round` ends, if by a time.
+    pub fn ends(self, round: &BudgetRound) -> Option<Timestamp> {
+        match self {
+            Phase::Announced => Some(round.spec.proposals_from),
+            Phase::Proposals => Some(round.spec.voting_from),
+            Phase::Voting => Some(round.spec.closes_at),
+            Phase::Tallying | Phase::Closed => None,
+        }
+    }
+}
+
+/// The phase of a round in the block after one whose time is `time` (a block's time is
+/// later than its parent's).
+pub fn phase(round: &BudgetRound, time: Timestamp) -> Phase {
     let s = &round.spec;
     match round.status {
-        RoundStatus::Tallied => "closed",
-        RoundStatus::Tallying { .. } => "tallying",
-        // The block at `closes_at` closes it.
-        RoundStatus::Open if next >= s.closes_at => "tallying",
-        RoundStatus::Open if next < s.proposals_from => "announced",
-        RoundStatus::Open if next < s.voting_from => "proposals",
-        RoundStatus::Open => "voting",
+        RoundStatus::Tallied => Phase::Closed,
+        RoundStatus::Tallying { .. } => Phase::Tallying,
+        // The next block closes it.
+        RoundStatus::Open if time >= s.closes_at => Phase::Tallying,
+        RoundStatus::Open if time < s.proposals_from => Phase::Announced,
+        RoundStatus::Open if time < s.voting_from => Phase::Proposals,
+        RoundStatus::Open => Phase::Voting,
     }
 }
 
 /// A round with its count of voters (kept apart, under `budget_voters`) and its phase.
-fn round_summary(
-    src: &mut dyn Source,
-    r: &BudgetRound,
-    height: Height,
-) -> Result<Value, AnswerError> {
+fn round_summary(src: &mut dyn Source, r: &BudgetRound) -> Result<Value, AnswerError> {
     let voters: u64 = get(src, NS_VOTERS, &r.id.to_be_bytes())?.unwrap_or(0);
-    let mut summary = json!({ "round": round_json(r, voters), "phase": phase(r, height) });
+    let time = src.time();
+    let now = phase(r, time);
+    let mut summary = json!({
+        "round": round_json(r, voters),
+        "phase": now.name(),
+        // The phases as dates, and how long the one under way has left at the block's time.
+        "dates": {
+            "proposals_from": r.spec.proposals_from.rfc3339(),
+            "voting_from": r.spec.voting_from.rfc3339(),
+            "closes_at": r.spec.closes_at.rfc3339(),
+        },
+        "phase_ends": now.ends(r).map(Timestamp::rfc3339),
+        "phase_left_ms": now.ends(r).map(|end| end.0.saturating_sub(time.0)),
+        "time": time.rfc3339(),
+    });
+    if let RoundStatus::Tallying { due, .. } = r.status {
+        summary["tally_due"] = json!(due);
+    }
     if r.spec.secrecy != BallotSecrecy::Public {
         let count: TokenCount = get(src, NS_TOKENS, &r.id.to_be_bytes())?.unwrap_or_default();
         summary["tokens"] = json!(count);
@@ -860,27 +912,46 @@ fn round_json(r: &BudgetRound, voters: u64) -> Value {
     round
 }
 
+/// A whole amount with thousands separators: `194,227`.
+pub fn amount(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `num / den` rounded to two decimals, with thousands separators: `6,165.67`.
+pub fn decimal(num: u128, den: u128) -> String {
+    if den == 0 {
+        return "-".into();
+    }
+    // The whole part, then the remainder's hundredths, rounded half up.
+    let (mut whole, rest) = (num / den, num % den);
+    let mut hundredths = match rest.checked_mul(100) {
+        Some(r) => (r + den / 2) / den,
+        // Only for denominators near u128::MAX: truncated instead.
+        None => rest / (den / 100),
+    };
+    if hundredths >= 100 {
+        whole += 1;
+        hundredths = 0;
+    }
+    format!("{}.{hundredths:02}", amount(whole))
+}
+
+/// An amount in `currency` as people write it: `PLN 12,000`.
+pub fn money_in(currency: &str, n: u128) -> String {
+    format!("{currency} {}", amount(n))
+}
+
 /// Milliseconds since 1970 as an RFC 3339 UTC time (`2026-11-21T08:53:22Z`).
 pub fn rfc3339(t: Timestamp) -> String {
-    let secs = t.0 / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    t.rfc3339()
 }
 
 /// An Ed25519 public key as a multibase (`z`, base58btc) multicodec (`0xed01`) string.

@@ -44,7 +44,7 @@ use acta_ledger::{
         check_blind_signature, check_blinded, registrar_key_of, verify_token_once, RegistrarKey,
     },
     tx::BudgetCall,
-    Did, Hash, Height, PublicKey,
+    Did, Hash, Height, PublicKey, Timestamp,
 };
 
 use crate::{
@@ -64,6 +64,7 @@ pub const NS_PROPOSALS_OF: &str = "budget_proposals_of";
 pub const NS_BALLOT: &str = "budget_ballot";
 pub const NS_VOTER: &str = "budget_voter";
 pub const NS_VOTERS: &str = "budget_voters";
+/// The open rounds (`b"closing"`): a list of (`closes_at`, round id) in that order.
 pub const NS_CLOSING: &str = "budget_closing";
 /// The rounds tallying (`b"tallying"`): a list of (height due, round id).
 pub const NS_TALLYING: &str = "budget_tallying";
@@ -78,8 +79,8 @@ pub const NS_BALLOT_TOKEN: &str = "budget_ballot_token";
 
 /// The most projects one resident may propose in a round.
 pub const PROPOSALS_PER_RESIDENT_MAX: u32 = 5;
-/// The most rounds that may close at one height (each tally is work for that block).
-pub const ROUNDS_CLOSING_PER_HEIGHT_MAX: usize = 4;
+/// The longest a round may run from its opening to its close: two years.
+pub const ROUND_SPAN_MAX_MS: u64 = 731 * 86_400_000;
 /// The most rounds open or tallying at once: every block reads the list of those
 /// tallying, so its length is bounded by this, not by the chain's history.
 pub const ROUNDS_PENDING_MAX: u64 = 64;
@@ -323,10 +324,11 @@ pub(crate) fn execute(
 
 /// Refuses unless the round is still open (not yet at `closes_at`).
 fn before_close(ctx: &BlockContext, r: &BudgetRound) -> Result<(), CallError> {
-    if ctx.height >= r.spec.closes_at {
+    if ctx.time >= r.spec.closes_at {
         return Err(TxError::WrongPhase(format!(
-            "round {} closed at height {}",
-            r.id, r.spec.closes_at
+            "round {} closed at {}",
+            r.id,
+            r.spec.closes_at.rfc3339()
         ))
         .into());
     }
@@ -413,13 +415,30 @@ pub(crate) fn check_spec(ctx: &BlockContext, spec: &RoundSpec) -> Result<(), Cal
     if spec.budget == 0 {
         return bad("a round needs a budget".into());
     }
-    if !(ctx.height <= spec.proposals_from
+    let currency = spec.currency.as_str();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return bad(format!(
+            "a round's currency is an ISO 4217 code of three capital letters (PLN), not {currency:?}"
+        ));
+    }
+    if !(ctx.time < spec.voting_from
         && spec.proposals_from < spec.voting_from
         && spec.voting_from < spec.closes_at)
     {
         return bad(format!(
-            "phases must satisfy {} ≤ proposals_from < voting_from < closes_at, got {} {} {}",
-            ctx.height, spec.proposals_from, spec.voting_from, spec.closes_at
+            "phases must satisfy proposals_from < voting_from < closes_at with voting still to \
+             come at the block's time {}, got {}, {} and {}",
+            ctx.time.rfc3339(),
+            spec.proposals_from.rfc3339(),
+            spec.voting_from.rfc3339(),
+            spec.closes_at.rfc3339()
+        ));
+    }
+    if spec.closes_at.0.saturating_sub(ctx.time.0) > ROUND_SPAN_MAX_MS {
+        return bad(format!(
+            "a round closes within {} days of its opening, not at {}",
+            ROUND_SPAN_MAX_MS / 86_400_000,
+            spec.closes_at.rfc3339()
         ));
     }
     if let BallotSecrecy::Secret { key, .. } = &spec.secrecy {
@@ -444,15 +463,6 @@ pub(crate) fn open_round(
     spec: &RoundSpec,
     opener: RoundOpener,
 ) -> Result<Vec<Event>, CallError> {
-    let closing_key = spec.closes_at.0.to_be_bytes();
-    let mut closing: Vec<u64> = view.get(NS_CLOSING, &closing_key)?.unwrap_or_default();
-    if closing.len() >= ROUNDS_CLOSING_PER_HEIGHT_MAX {
-        return Err(TxError::Limit(format!(
-            "{ROUNDS_CLOSING_PER_HEIGHT_MAX} rounds already close at height {}",
-            spec.closes_at
-        ))
-        .into());
-    }
     if rounds_pending(view)? >= ROUNDS_PENDING_MAX {
         return Err(TxError::Limit(format!(
             "{ROUNDS_PENDING_MAX} rounds are already open or tallying"
@@ -476,8 +486,10 @@ pub(crate) fn open_round(
         .checked_add(1)
         .ok_or_else(|| TxError::Limit("round ids exhausted".into()))?;
     view.put(NS_NEXT, b"next", &next);
-    closing.push(id);
-    view.put(NS_CLOSING, &closing_key, &closing);
+    let mut closing = closing(view)?;
+    let at = closing.partition_point(|&entry| entry < (spec.closes_at, id));
+    closing.insert(at, (spec.closes_at, id));
+    view.put(NS_CLOSING, b"closing", &closing);
     let round = BudgetRound {
         id,
         spec: spec.clone(),
@@ -506,15 +518,16 @@ fn load(view: &StateView<'_>, round: u64) -> Result<BudgetRound, CallError> {
 fn phase(
     ctx: &BlockContext,
     name: &str,
-    from: Height,
-    until: Height,
+    from: Timestamp,
+    until: Timestamp,
     round: u64,
 ) -> Result<(), CallError> {
-    if ctx.height < from || ctx.height >= until {
+    if ctx.time < from || ctx.time >= until {
         return Err(TxError::WrongPhase(format!(
-            "{name} of round {round} are open at heights {from} to {}, not at {}",
-            until.0.saturating_sub(1),
-            ctx.height
+            "{name} of round {round} are open from {} until {}, not at {} (the block's time)",
+            from.rfc3339(),
+            until.rfc3339(),
+            ctx.time.rfc3339()
         ))
         .into());
     }
@@ -592,7 +605,7 @@ fn project(view: &StateView<'_>, round: u64, index: u32) -> Result<BudgetProject
 }
 
 /// At the start of a block: stores the tallies due at its height, then closes the rounds
-/// whose `closes_at` it is (docs/adr/0019-tally-after-the-closing-block.md). A closing only
+/// whose `closes_at` its time has reached (docs/adr/0019-tally-after-the-closing-block.md). A closing only
 /// freezes the round; its tally runs off the consensus path ([`crate::tallying`]) and the
 /// block `tally_delay` heights later stores it.
 pub(crate) fn close_due(
@@ -603,6 +616,11 @@ pub(crate) fn close_due(
 ) -> Result<(), ExecError> {
     store_due_tallies(view, ctx, events)?;
     close_rounds(view, state, ctx, events)
+}
+
+/// The open rounds, each with its `closes_at`, in the order they close.
+pub fn closing(view: &StateView<'_>) -> Result<Vec<(Timestamp, u64)>, ExecError> {
+    Ok(view.get(NS_CLOSING, b"closing")?.unwrap_or_default())
 }
 
 /// The rounds tallying, each with the height whose block stores its tally.
@@ -627,20 +645,25 @@ pub(crate) fn round_at(view: &StateView<'_>, id: u64) -> Result<BudgetRound, Exe
         })
 }
 
-/// Freezes the rounds that close at this block's height: from now on they are
-/// `tallying`, their ballots those of the state after the previous block.
+/// Freezes the rounds whose `closes_at` is this block's time or earlier: from now on they
+/// are `tallying`, their ballots those of the state after the previous block.
 fn close_rounds(
     view: &mut StateView<'_>,
     state: &dyn AuthenticatedState,
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
-    let key = ctx.height.0.to_be_bytes();
-    let Some(closing) = view.get::<Vec<u64>>(NS_CLOSING, &key)? else {
+    let mut open = closing(view)?;
+    let due = open.partition_point(|(at, _)| *at <= ctx.time);
+    if due == 0 {
         return Ok(());
-    };
-    // The schedule has served its purpose.
-    view.delete(NS_CLOSING, &key);
+    }
+    let closing: Vec<(Timestamp, u64)> = open.drain(..due).collect();
+    if open.is_empty() {
+        view.delete(NS_CLOSING, b"closing");
+    } else {
+        view.put(NS_CLOSING, b"closing", &open);
+    }
     let delay = params::get(view, &params::TALLY_DELAY)?;
     let due = Height(ctx.height.0.saturating_add(delay));
     let base = Height(ctx.height.0.saturating_sub(1));
@@ -649,7 +672,7 @@ fn close_rounds(
         source,
     })?;
     let mut list = tallying(view)?;
-    for id in closing {
+    for (_, id) in closing {
         let mut round = round_at(view, id)?;
         round.status = RoundStatus::Tallying {
             closed: ctx.height,

@@ -20,9 +20,9 @@ use acta_ledger::{
     },
     tx::{BudgetCall, CredentialCall, IdentityCall},
     types::Text,
-    Call, Did, Hash, Height, Keypair,
+    Call, Did, Hash, Height, Keypair, Timestamp,
 };
-use common::{did_of, tx, user, Chain, TALLY_DELAY};
+use common::{did_of, height_of, time_of as at, tx, user, Chain, TALLY_DELAY};
 
 const DISTRICT: &str = "nowa-huta";
 
@@ -70,9 +70,10 @@ fn spec(c: &Chain, budget: u64, ballot: BallotFormat, rule: Rule) -> RoundSpec {
         title: Text::new("Green budget").unwrap(),
         district: Text::new(DISTRICT).unwrap(),
         budget,
-        proposals_from: Height(h + 2),
-        voting_from: Height(h + 20),
-        closes_at: Height(h + 40),
+        currency: Text::new("PLN").unwrap(),
+        proposals_from: at(h + 2),
+        voting_from: at(h + 20),
+        closes_at: at(h + 40),
         ballot,
         rule: RuleProfile {
             rule,
@@ -128,12 +129,12 @@ fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
     // A round under way: nodes keep making blocks for its phases.
     assert_eq!(c.read::<u64>(NS_PENDING, b"pending"), Some(1));
     let r = &residents;
-    c.advance_to(s.proposals_from.0);
+    c.advance_to(height_of(s.proposals_from));
     for (i, cost) in [400u64, 300, 300, 500].into_iter().enumerate() {
         c.ok(&r[i].0, propose(0, &r[i].0, cost));
     }
     assert_eq!(round(&c, 0).projects, 4);
-    c.advance_to(s.voting_from.0);
+    c.advance_to(height_of(s.voting_from));
     let ballots: [&[u32]; 6] = [&[0, 1], &[0, 1], &[0, 2], &[2], &[3], &[3, 1]];
     for (i, b) in ballots.iter().enumerate() {
         c.ok(&r[i].0, vote(0, &r[i].0, b));
@@ -141,16 +142,16 @@ fn a_round_runs_from_proposals_to_a_stored_tally_that_its_pb_export_replays() {
     // The last voter changes their mind: the new ballot replaces the old one.
     c.ok(&r[5].0, vote(0, &r[5].0, &[3]));
     assert_eq!(c.read::<u64>(NS_VOTERS, &0u64.to_be_bytes()), Some(6));
-    c.advance_to(s.closes_at.0 - 1);
+    c.advance_to(height_of(s.closes_at) - 1);
     // The block at closes_at only closes the round: its ballots are frozen as the state
     // before it holds them, and its tally is due TALLY_DELAY heights later.
     let frozen = c.root();
     c.block(&[]);
-    let due = Height(s.closes_at.0 + TALLY_DELAY);
+    let due = Height(height_of(s.closes_at) + TALLY_DELAY);
     assert_eq!(
         round(&c, 0).status,
         RoundStatus::Tallying {
-            closed: s.closes_at,
+            closed: Height(height_of(s.closes_at)),
             due,
             ballots_at: frozen
         }
@@ -224,10 +225,10 @@ fn at_most_rounds_pending_max_rounds_are_open_or_tallying_at_once() {
             BallotFormat::Approval { min: 1, max: 1 },
             Rule::Greedy,
         );
-        s.proposals_from = Height(base + 200);
-        s.voting_from = Height(base + 300);
+        s.proposals_from = at(base + 200);
+        s.voting_from = at(base + 300);
         // Four rounds at most close at one height; none but them in the blocks around.
-        s.closes_at = Height(base + 400 + i / 4 * 10);
+        s.closes_at = at(base + 400 + i / 4 * 10);
         s
     };
     for i in 0..max {
@@ -246,7 +247,7 @@ fn at_most_rounds_pending_max_rounds_are_open_or_tallying_at_once() {
             BallotFormat::Approval { min: 1, max: 1 },
             Rule::Greedy,
         );
-        s.closes_at = Height(s.closes_at.0 + 100);
+        s.closes_at = at(height_of(s.closes_at) + 100);
         s
     };
     c.no(&office, open(&office, fresh(&c)), "limit");
@@ -260,7 +261,7 @@ fn at_most_rounds_pending_max_rounds_are_open_or_tallying_at_once() {
         BallotFormat::Approval { min: 1, max: 1 },
         Rule::Greedy,
     );
-    s.closes_at = Height(s.closes_at.0 + 100);
+    s.closes_at = at(height_of(s.closes_at) + 100);
     c.ok(&office, open(&office, s));
 }
 
@@ -293,9 +294,18 @@ fn only_budget_offices_or_the_council_open_rounds_with_sound_phases() {
     let mut bad = spec(&c, 1000, approval, Rule::Mes);
     bad.voting_from = bad.closes_at;
     c.no(&office, open(&office, bad), "invalid");
+    // Voting must still be to come.
     let mut past = spec(&c, 1000, approval, Rule::Mes);
-    past.proposals_from = Height(1);
-    c.no(&office, open(&office, past), "invalid");
+    past.proposals_from = at(1);
+    past.voting_from = at(c.height().0 + 1);
+    c.no(&office, open(&office, past.clone()), "invalid");
+    past.voting_from = at(c.height().0 + 2);
+    let mut far = past.clone();
+    far.closes_at = Timestamp(past.voting_from.0 + budget::ROUND_SPAN_MAX_MS + 1_000);
+    c.no(&office, open(&office, far), "invalid");
+    let mut no_currency = past.clone();
+    no_currency.currency = Text::new("zł").unwrap();
+    c.no(&office, open(&office, no_currency), "invalid");
     c.no(
         &office,
         open(&office, spec(&c, 0, approval, Rule::Mes)),
@@ -347,7 +357,7 @@ fn proposals_and_ballots_are_refused_out_of_phase_district_or_format() {
     let (a, b, d) = (&residents[0].0, &residents[1].0, &residents[2].0);
     // Too early to propose.
     c.no(a, propose(0, a, 100), "wrong_phase");
-    c.advance_to(s.proposals_from.0);
+    c.advance_to(height_of(s.proposals_from));
     c.no(&outsider, propose(0, &outsider, 100), "unauthorized");
     c.no(a, propose(0, a, 1001), "invalid");
     c.no(a, propose(0, a, 0), "invalid");
@@ -358,7 +368,7 @@ fn proposals_and_ballots_are_refused_out_of_phase_district_or_format() {
     c.ok(b, propose(0, b, 300));
     // Voting has not opened.
     c.no(a, vote(0, a, &[0]), "wrong_phase");
-    c.advance_to(s.voting_from.0);
+    c.advance_to(height_of(s.voting_from));
     c.no(a, propose(0, a, 100), "wrong_phase");
     // Knapsack: 600 + 500 > 1000.
     c.no(a, vote(0, a, &[0, 1]), "invalid");
@@ -401,13 +411,13 @@ fn approval_ballots_respect_their_minimum_and_maximum() {
     );
     c.ok(&office, open(&office, s.clone()));
     let a = &residents[0].0;
-    c.advance_to(s.proposals_from.0);
+    c.advance_to(height_of(s.proposals_from));
     for cost in [100, 200, 300, 400, 500] {
         c.ok(a, propose(0, a, cost));
     }
     // Five proposals per resident and round.
     c.no(a, propose(0, a, 600), "limit");
-    c.advance_to(s.voting_from.0);
+    c.advance_to(height_of(s.voting_from));
     c.no(a, vote(0, a, &[0]), "invalid");
     c.no(a, vote(0, a, &[0, 1, 2, 3]), "invalid");
     c.ok(a, vote(0, a, &[0, 1, 2]));
@@ -466,9 +476,10 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
         title: Text::new("Zielony Milion 2023").unwrap(),
         district: Text::new("wieliczka").unwrap(),
         budget: election.budget,
-        proposals_from: Height(h + 1),
-        voting_from: Height(h + 3),
-        closes_at: Height(h + 10),
+        currency: Text::new("PLN").unwrap(),
+        proposals_from: at(h + 1),
+        voting_from: at(h + 3),
+        closes_at: at(h + 10),
         ballot: BallotFormat::Approval { min: 1, max: 64 },
         rule: RuleProfile {
             rule: Rule::MesAdd1,
@@ -477,7 +488,7 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
         secrecy: acta_ledger::records::BallotSecrecy::Public,
     };
     c.ok(&office, open(&office, s.clone()));
-    c.advance_to(s.proposals_from.0);
+    c.advance_to(height_of(s.proposals_from));
     // 64 projects, five per proposer, in file order: project i is the file's i-th.
     let txs: Vec<_> = election
         .projects
@@ -496,7 +507,7 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
         .collect();
     let receipts = c.block(&txs);
     assert!(receipts.iter().all(|r| r.is_accepted()), "{receipts:?}");
-    c.advance_to(s.voting_from.0);
+    c.advance_to(height_of(s.voting_from));
     let proposed: Vec<u64> = (0..voters.len())
         .map(|i| {
             if i < 13 {
@@ -526,7 +537,7 @@ fn wieliczka_run_on_the_ledger_gives_the_official_outcome() {
             receipts.iter().find(|r| !r.is_accepted())
         );
     }
-    c.advance_to(s.closes_at.0 + TALLY_DELAY);
+    c.advance_to(height_of(s.closes_at) + TALLY_DELAY);
     let record: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
     let mut ids: Vec<u64> = record
         .selected
@@ -664,7 +675,7 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
             .unwrap()
         })
         .collect();
-    c.advance_to(s.proposals_from.0);
+    c.advance_to(height_of(s.proposals_from));
     for (i, cost) in [400u64, 300, 500].into_iter().enumerate() {
         c.ok(&residents[i].0, propose(0, &residents[i].0, cost));
     }
@@ -673,7 +684,7 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
         vote_secret(&tokens[0], &[0]),
         "wrong_phase",
     );
-    c.advance_to(s.voting_from.0);
+    c.advance_to(height_of(s.voting_from));
     // A public ballot is refused in a secret round.
     c.no(&residents[0].0, vote(0, &residents[0].0, &[0]), "invalid");
     // A token used from another key, a bent token: refused.
@@ -718,18 +729,18 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
     // registrar key (a blinded request names no round).
     let mut s2 = s.clone();
     s2.title = Text::new("Second round").unwrap();
-    s2.proposals_from = Height(c.height().0 + 3);
-    s2.voting_from = Height(c.height().0 + 4);
-    s2.closes_at = Height(c.height().0 + 30);
+    s2.proposals_from = at(c.height().0 + 3);
+    s2.voting_from = at(c.height().0 + 4);
+    s2.closes_at = at(c.height().0 + 30);
     c.no(&office, open(&office, s2.clone()), "already_exists");
     let second = Registrar::generate(2048).unwrap();
     s2.secrecy = BallotSecrecy::Secret {
         registrar: did_of(&registrar_id),
         key: Bytes::new(second.public_der().unwrap()).unwrap(),
     };
-    s2.proposals_from = Height(c.height().0 + 3);
-    s2.voting_from = Height(c.height().0 + 4);
-    s2.closes_at = Height(c.height().0 + 30);
+    s2.proposals_from = at(c.height().0 + 3);
+    s2.voting_from = at(c.height().0 + 4);
+    s2.closes_at = at(c.height().0 + 30);
     c.ok(&office, open(&office, s2.clone()));
     let key2 = RegistrarKey::from_der(&second.public_der().unwrap()).unwrap();
     let b2 = token::blind(&key2, &chain, 1, &testing::key(0xb7, 5).public()).unwrap();
@@ -745,7 +756,7 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
         blind_signature: Bytes::new(second.sign_blinded(&b2.message).unwrap()).unwrap(),
     });
     c.ok(&registrar_id, issue2);
-    c.advance_to(s2.voting_from.0);
+    c.advance_to(height_of(s2.voting_from));
     let elsewhere = Call::Budget(BudgetCall::VoteSecret {
         round: 1,
         token: Bytes::new(tokens[0].clone()).unwrap(),
@@ -754,7 +765,7 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
     c.no(&ballot_keys[0], elsewhere, "unauthorized");
 
     // The round closes and tallies its three secret ballots.
-    c.advance_to(s.closes_at.0 + TALLY_DELAY);
+    c.advance_to(height_of(s.closes_at) + TALLY_DELAY);
     let t: TallyRecord = c.read(NS_TALLY, &0u64.to_be_bytes()).unwrap();
     assert_eq!(t.voters, 3);
     assert_eq!(t.approvals, vec![1, 3, 1]);

@@ -19,9 +19,9 @@ use acta_ledger::{
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,
-    Call, ChainId, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+    Call, ChainId, Hash, Keypair, PublicKey, Timestamp, Transaction,
 };
-use common::{council_keys, did_of, user, Chain};
+use common::{council_keys, did_of, time_of, user, Chain};
 use proptest::prelude::*;
 
 /// One random step: who acts, what they do, a parameter, and how their nonce is skewed.
@@ -103,9 +103,10 @@ fn world() -> World {
         title: Text::new("round").unwrap(),
         district: Text::new("north").unwrap(),
         budget: 1000,
-        proposals_from: Height(h + 1),
-        voting_from: Height(h + 12),
-        closes_at: Height(h + 24),
+        currency: Text::new("EUR").unwrap(),
+        proposals_from: time_of(h + 1),
+        voting_from: time_of(h + 12),
+        closes_at: time_of(h + 24),
         ballot: BallotFormat::Approval { min: 1, max: 3 },
         rule: RuleProfile {
             rule: Rule::MesAdd1,

@@ -491,13 +491,16 @@ pub struct RoundSpec {
     pub title: Text<128>,
     /// The district whose residents propose and vote.
     pub district: Text<32>,
-    /// In whole currency units.
+    /// In whole units of `currency`.
     pub budget: u64,
-    /// Proposals are accepted at heights `proposals_from..voting_from`, ballots at
-    /// `voting_from..closes_at`; the tally runs at the start of block `closes_at`.
-    pub proposals_from: Height,
-    pub voting_from: Height,
-    pub closes_at: Height,
+    /// The ISO 4217 code of the budget's currency: three capital letters (`PLN`).
+    pub currency: Text<3>,
+    /// Proposals are accepted in blocks whose time is in `proposals_from..voting_from`,
+    /// ballots in `voting_from..closes_at`; the first block whose time is `closes_at` or
+    /// later closes the round (docs/wire-format.md, section 6.5: block times).
+    pub proposals_from: Timestamp,
+    pub voting_from: Timestamp,
+    pub closes_at: Timestamp,
     pub ballot: BallotFormat,
     pub rule: RuleProfile,
     /// Whether ballots name their voters.

@@ -5,6 +5,8 @@ use std::fmt;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+use time::format_description::well_known::Rfc3339;
+
 use crate::codec::{invalid_data, read_bytes};
 
 macro_rules! number {
@@ -65,6 +67,57 @@ impl Timestamp {
     /// `ms` milliseconds later (saturating).
     pub fn plus_ms(self, ms: u64) -> Timestamp {
         Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// As an RFC 3339 UTC time to the second (`2026-11-21T08:53:22Z`): how answers and
+    /// people read a time. A time past the year 9999 shows as milliseconds.
+    pub fn rfc3339(self) -> String {
+        let secs = i64::try_from(self.0 / 1000).unwrap_or(i64::MAX);
+        time::OffsetDateTime::from_unix_timestamp(secs)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| format!("{} ms since 1970", self.0))
+    }
+
+    /// A time as people write it: RFC 3339 (`2027-03-01T09:00:00Z`, or with an offset
+    /// such as `+01:00`), the same without seconds (`2027-03-01T09:00Z`), a date
+    /// (`2027-03-01`, midnight UTC), or Unix milliseconds.
+    pub fn parse(s: &str) -> std::result::Result<Timestamp, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a time: use 2027-03-01T09:00Z, 2027-03-01T09:00:00+01:00, \
+                 2027-03-01 (midnight UTC) or Unix milliseconds"
+            )
+        };
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s.parse().map(Timestamp).map_err(|_| bad());
+        }
+        let t = if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+            t
+        } else if let Some(t) = [
+            "[year]-[month]-[day]T[hour]:[minute]Z",
+            "[year]-[month]-[day]T[hour]:[minute][offset_hour sign:mandatory]:[offset_minute]",
+        ]
+        .iter()
+        .find_map(|f| {
+            let format = time::format_description::parse_borrowed::<2>(f).ok()?;
+            time::OffsetDateTime::parse(s, &format).ok().or_else(|| {
+                time::PrimitiveDateTime::parse(s, &format)
+                    .ok()
+                    .map(time::PrimitiveDateTime::assume_utc)
+            })
+        }) {
+            t
+        } else {
+            let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")
+                .map_err(|_| bad())?;
+            time::Date::parse(s, &format)
+                .map_err(|_| bad())?
+                .midnight()
+                .assume_utc()
+        };
+        let ms = t.unix_timestamp_nanos() / 1_000_000;
+        u64::try_from(ms).map(Timestamp).map_err(|_| bad())
     }
 }
 
@@ -145,6 +198,38 @@ impl fmt::Display for ChainId {
 mod tests {
     use super::*;
     use crate::codec::{decode, encode};
+
+    #[test]
+    fn times_read_as_people_write_them_and_print_as_rfc3339() {
+        let nine = Timestamp(1_803_891_600_000); // 2027-03-01T09:00:00Z
+        for s in [
+            "2027-03-01T09:00Z",
+            "2027-03-01T09:00:00Z",
+            "2027-03-01T10:00+01:00",
+            "2027-03-01T10:00:00+01:00",
+            "1803891600000",
+        ] {
+            assert_eq!(Timestamp::parse(s), Ok(nine), "{s}");
+        }
+        assert_eq!(
+            Timestamp::parse("2027-03-01"),
+            Ok(Timestamp(1_803_859_200_000))
+        );
+        assert_eq!(nine.rfc3339(), "2027-03-01T09:00:00Z");
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(951_782_400_999).rfc3339(), "2000-02-29T00:00:00Z");
+        for bad in [
+            "",
+            "2027-02-30",
+            "2027-03-01T25:00Z",
+            "2027-03-01 09:00",
+            "next week",
+            "1969-12-31T23:59Z",
+            "-5",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
 
     #[test]
     fn chain_id_accepts_plain_names_and_refuses_the_rest() {

@@ -302,9 +302,11 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         title: Text::new("Kazimierz 2025").unwrap(),
         district: Text::new("kazimierz").unwrap(),
         budget: 1_000_000,
-        proposals_from: Height(20),
-        voting_from: Height(40),
-        closes_at: Height(60),
+        currency: Text::new("PLN").unwrap(),
+        // 2027-03-01T09:00Z, 2027-03-15T09:00Z, 2027-03-29T18:00Z.
+        proposals_from: Timestamp(1_803_891_600_000),
+        voting_from: Timestamp(1_805_101_200_000),
+        closes_at: Timestamp(1_806_343_200_000),
         ballot: BallotFormat::Approval { min: 1, max: 3 },
         rule: RuleProfile {
             rule: Rule::MesAdd1,
@@ -316,9 +318,11 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         title: Text::new("City-wide 2026").unwrap(),
         district: Text::new("krakow").unwrap(),
         budget: 5_000_000,
-        proposals_from: Height(100),
-        voting_from: Height(200),
-        closes_at: Height(300),
+        currency: Text::new("PLN").unwrap(),
+        // 2027-04-01, 2027-05-01 and 2027-06-01, midnight UTC.
+        proposals_from: Timestamp(1_806_537_600_000),
+        voting_from: Timestamp(1_809_129_600_000),
+        closes_at: Timestamp(1_811_808_000_000),
         ballot: BallotFormat::Knapsack,
         rule: RuleProfile {
             rule: Rule::Greedy,
@@ -468,15 +472,15 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             opened: Height(18),
             projects: 6,
             status: RoundStatus::Tallying {
-                closed: Height(60),
-                due: Height(210),
-                ballots_at: Hash::digest(b"the state after height 59"),
+                closed: Height(9_000),
+                due: Height(9_150),
+                ballots_at: Hash::digest(b"the state after height 8999"),
             },
         }),
     );
     put(
         "records.budget_tallying",
-        encode(&vec![(Height(210), 3u64), (Height(260), 4u64)]),
+        encode(&vec![(Height(9_150), 3u64), (Height(9_200), 4u64)]),
     );
     put(
         "records.budget_project",

@@ -373,6 +373,34 @@ impl LocalNet {
             .unwrap_or(0)
     }
 
+    /// Waits until every node has committed a block whose time is `time` or later, and
+    /// returns the lowest of their heights then.
+    pub fn wait_time(&self, time: acta_ledger::Timestamp, within: Duration) -> Result<u64> {
+        let deadline = Instant::now() + within;
+        loop {
+            let latest: Vec<(u64, u64)> = (0..self.nodes.len())
+                .map(|i| {
+                    self.status(i).map_or((0, 0), |v| {
+                        (
+                            v["height"].as_u64().unwrap_or(0),
+                            v["block_time_ms"].as_u64().unwrap_or(0),
+                        )
+                    })
+                })
+                .collect();
+            if latest.iter().all(|(_, t)| *t >= time.0) {
+                return Ok(latest.iter().map(|(h, _)| *h).min().unwrap_or(0));
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "nodes at (height, block time ms) {latest:?}, not all past {} after {within:?}",
+                    time.rfc3339()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until every node has committed `height`.
     pub fn wait_height(&self, height: u64, within: Duration) -> Result<()> {
         let all: Vec<usize> = (0..self.nodes.len()).collect();

@@ -28,7 +28,7 @@ use acta_ledger::{
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,
-    Call, ChainId, Did, Hash, Height, Keypair, Timestamp, Transaction, ValidatorSet,
+    Call, ChainId, Did, Hash, Keypair, Timestamp, Transaction, ValidatorSet,
 };
 use acta_node::{
     devnet::{http, HttpAnswer, Wallet},
@@ -619,14 +619,15 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     };
     let attest = w.tx(&device, Call::Sensor(SensorCall::Attest(batch)));
     api.commit(&attest);
-    let h = net.height(0);
+    let now = Timestamp::now();
     let spec_round = RoundSpec {
         title: text("Old Town"),
         district: text("old-town"),
         budget: 100,
-        proposals_from: Height(h + 3),
-        voting_from: Height(h + 6),
-        closes_at: Height(h + 14),
+        currency: text("PLN"),
+        proposals_from: now.plus_ms(1_000),
+        voting_from: now.plus_ms(2_500),
+        closes_at: now.plus_ms(9_000),
         ballot: BallotFormat::Approval { min: 1, max: 2 },
         rule: RuleProfile {
             rule: Rule::Mes,
@@ -641,7 +642,15 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
             spec: spec_round.clone(),
         }),
     ));
-    net.wait_height(&[0], spec_round.proposals_from.0, WAIT);
+    net.wait_time(spec_round.proposals_from, WAIT);
+    let v = api.ok("/budget/rounds/{id}", "/budget/rounds/0");
+    assert_eq!(v["phase"], "proposals", "{v}");
+    assert_eq!(
+        v["dates"]["voting_from"],
+        spec_round.voting_from.rfc3339(),
+        "{v}"
+    );
+    assert!(v["phase_left_ms"].as_u64().unwrap() <= 1_500, "{v}");
     for (title, cost) in [("Trees", 60u64), ("Benches", 30)] {
         let tx = w.tx(
             &resident,
@@ -654,7 +663,7 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         );
         api.commit(&tx);
     }
-    net.wait_height(&[0], spec_round.voting_from.0, WAIT);
+    net.wait_time(spec_round.voting_from, WAIT);
     let vote = w.tx(
         &resident,
         Call::Budget(BudgetCall::Vote {
@@ -1153,9 +1162,28 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
 
     // --- The budget round closes, is tallied off the consensus path, and its result
     // lands LOCAL_TALLY_DELAY heights later; its export replays to the stored result.
-    let closed = spec_round.closes_at.0;
-    let due = closed + acta_node::devnet::LOCAL_TALLY_DELAY;
-    net.wait_height(&[0], due, WAIT);
+    net.wait_time(spec_round.closes_at, WAIT);
+    let deadline = std::time::Instant::now() + WAIT;
+    let due = loop {
+        let v = api.ok("/budget/rounds/{id}", "/budget/rounds/0");
+        if let Some(h) = v["result"]["height"].as_u64() {
+            break h;
+        }
+        assert!(std::time::Instant::now() < deadline, "no tally: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let closed = due - acta_node::devnet::LOCAL_TALLY_DELAY;
+    // The block that closed the round is the first whose time reached closes_at.
+    let v = api.ok("/blocks/{height}", &format!("/blocks/{closed}"));
+    assert!(
+        v["block"]["header"]["time"].as_u64().unwrap() >= spec_round.closes_at.0,
+        "{v}"
+    );
+    let v = api.ok("/blocks/{height}", &format!("/blocks/{}", closed - 1));
+    assert!(
+        v["block"]["header"]["time"].as_u64().unwrap() < spec_round.closes_at.0,
+        "{v}"
+    );
     let v = api.ok(
         "/budget/rounds/{id}",
         &format!("/budget/rounds/0?height={closed}"),
@@ -1591,14 +1619,15 @@ fn secret_round(
     let rsa = Registrar::generate(2048).unwrap();
     let der = rsa.public_der().unwrap();
     let key = RegistrarKey::from_der(&der).unwrap();
-    let h = net.height(0);
+    let now = Timestamp::now();
     let spec = RoundSpec {
         title: text("Old Town, secret"),
         district: text("old-town"),
         budget: 100,
-        proposals_from: Height(h + 2),
-        voting_from: Height(h + 12),
-        closes_at: Height(h + 10_000),
+        currency: text("PLN"),
+        proposals_from: now.plus_ms(500),
+        voting_from: now.plus_ms(3_000),
+        closes_at: now.plus_ms(86_400_000),
         ballot: BallotFormat::Approval { min: 1, max: 2 },
         rule: RuleProfile {
             rule: Rule::Mes,
@@ -1616,7 +1645,7 @@ fn secret_round(
             spec: spec.clone(),
         }),
     ));
-    net.wait_height(&[0], spec.proposals_from.0, WAIT);
+    net.wait_time(spec.proposals_from, WAIT);
     api.commit(&w.tx(
         resident,
         Call::Budget(BudgetCall::Propose {
@@ -1664,7 +1693,7 @@ fn secret_round(
     );
     let token =
         token::finalize(&key, &blinded, &signature, chain, 1, &ballot_key.public()).unwrap();
-    net.wait_height(&[0], spec.voting_from.0, WAIT);
+    net.wait_time(spec.voting_from, WAIT);
     api.commit(&w.tx(
         &ballot_key,
         Call::Budget(BudgetCall::VoteSecret {

@@ -34,7 +34,7 @@ use acta_ledger::{
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, IdentityCall, SensorCall},
     types::Text,
-    Call, ChainId, Did, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+    Call, ChainId, Did, Hash, Keypair, PublicKey, Timestamp, Transaction,
 };
 use acta_node::devnet::{actad_beside_me, http, LocalNet, Wallet};
 use anyhow::{bail, Context, Result};
@@ -327,14 +327,16 @@ fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
     send_paced(&mut w, registers)?;
     acta_node::outln!("   {} sensors registered", city.devices.len());
 
-    let h = net.height(0);
+    let now = Timestamp::now();
     let spec = RoundSpec {
         title: text("Bench budget")?,
         district: text("old-town")?,
         budget: 1_000_000,
-        proposals_from: Height(h + 3),
-        voting_from: Height(h + 8),
-        closes_at: Height(h + 100_000_000),
+        currency: text("PLN")?,
+        proposals_from: now.plus_ms(1_000),
+        voting_from: now.plus_ms(3_000),
+        // Open for as long as any run.
+        closes_at: now.plus_ms(365 * 86_400_000),
         ballot: BallotFormat::Approval { min: 1, max: 3 },
         rule: RuleProfile {
             rule: Rule::Mes,
@@ -350,7 +352,7 @@ fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
         }),
     );
     w.send_and_settle(&[open], &[&city.office])?;
-    net.wait_height(spec.proposals_from.0, Duration::from_secs(60))?;
+    net.wait_time(spec.proposals_from, Duration::from_secs(60))?;
     let proposers: Vec<&Keypair> = city.residents.iter().take(8).collect();
     let proposals: Vec<Transaction> = proposers
         .iter()
@@ -368,7 +370,7 @@ fn set_up(net: &LocalNet, residents: u32, devices: u32) -> Result<City> {
         })
         .collect::<Result<_>>()?;
     w.send_and_settle(&proposals, &proposers)?;
-    net.wait_height(spec.voting_from.0, Duration::from_secs(60))?;
+    net.wait_time(spec.voting_from, Duration::from_secs(60))?;
     acta_node::outln!("   budget round 0 open for voting, 8 projects");
     Ok(city)
 }

@@ -11,14 +11,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_contracts::{audit, budget::NS_TALLY};
+use acta_contracts::{
+    answer::{decimal, money_in},
+    audit,
+    budget::{NS_ROUND, NS_TALLY},
+};
 use acta_ledger::{
     bundle::{ProofBundle, ReadingEntry, TrustAnchor},
     checkpoint::{self, SignedCheckpoint},
     merkle,
     records::{
-        BallotFormat, BallotSecrecy, CredentialKind, DidDocument, GovAction, RoundSpec, Rule,
-        RuleProfile, TallyRecord, TieBreak, VerificationMethod,
+        BallotFormat, BallotSecrecy, BudgetRound, CredentialKind, DidDocument, GovAction,
+        RoundSpec, RoundStatus, Rule, RuleProfile, TallyRecord, TieBreak, VerificationMethod,
     },
     testing, token,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
@@ -204,14 +208,16 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     );
 
     // A participatory budget round with the Method of Equal Shares.
-    let h = net.height(0);
+    // Phases by date, seconds apart for the demo (a city's run weeks).
+    let now = Timestamp::now();
     let spec = RoundSpec {
         title: text("Old Town green budget")?,
         district: text("old-town")?,
         budget: 100_000,
-        proposals_from: Height(h + 3),
-        voting_from: Height(h + 20),
-        closes_at: Height(h + 50),
+        currency: text("PLN")?,
+        proposals_from: now.plus_ms(2_000),
+        voting_from: now.plus_ms(8_000),
+        closes_at: now.plus_ms(20_000),
         ballot: BallotFormat::Approval { min: 1, max: 3 },
         rule: RuleProfile {
             rule: Rule::MesAdd1,
@@ -246,14 +252,14 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         .collect();
     w.send_and_settle(&open, &[&office])?;
     acta_node::outln!(
-        "== the budget office opened round 0: 100,000 for old-town, proposals from height {}, voting from {}, closing at {}",
-        spec.proposals_from, spec.voting_from, spec.closes_at
+        "== the budget office opened round 0: PLN 100,000 for old-town, proposals from {}, voting from {}, closing at {}",
+        spec.proposals_from.rfc3339(), spec.voting_from.rfc3339(), spec.closes_at.rfc3339()
     );
     acta_node::outln!(
         "   and round 1 beside it, 50,000 with secret ballots: registrar {}",
         did(&registrar)
     );
-    net.wait_height(spec.proposals_from.0, WAIT)?;
+    net.wait_time(spec.proposals_from, WAIT)?;
     let projects = [
         ("Trees on Market Street", 40_000u64),
         ("Bike racks", 8_000),
@@ -296,7 +302,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         secret_projects.len()
     );
     let ballot_keys = secret_tokens(&mut w, &people, &registrar, &registrar_rsa, &registrar_key)?;
-    net.wait_height(spec.voting_from.0, WAIT)?;
+    net.wait_time(spec.voting_from, WAIT)?;
     let mut txs = Vec::new();
     for (i, p) in people.iter().enumerate() {
         // Two camps and some spread: the first half likes trees and the rain garden, the
@@ -349,16 +355,33 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     }
     // The round closes at closes_at; every node tallies it on a thread of its own and the
     // block LOCAL_TALLY_DELAY heights later stores the result (ADR 0019).
-    net.wait_height(spec.closes_at.0, WAIT)?;
+    net.wait_time(spec.closes_at, WAIT)?;
+    // The block after the last one before closes_at closed it: its status names the
+    // height whose block stores the tally.
+    let closed_round = |net: &LocalNet| -> Result<Option<(Height, Height)>> {
+        let bytes = net
+            .state(0, NS_ROUND, &0u64.to_be_bytes())?
+            .context("round 0 is missing")?;
+        Ok(match BudgetRound::try_from_slice(&bytes)?.status {
+            RoundStatus::Tallying { closed, due, .. } => Some((closed, due)),
+            _ => None,
+        })
+    };
+    let deadline = Instant::now() + WAIT;
+    let (closed, due) = loop {
+        if let Some(found) = closed_round(&net)? {
+            break found;
+        }
+        if Instant::now() > deadline {
+            bail!("round 0 did not close within {WAIT:?} of its closes_at");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     acta_node::outln!(
-        "== round 0 closed at height {}; tallying off the consensus path, due at height {}",
-        spec.closes_at,
-        spec.closes_at.0 + acta_node::devnet::LOCAL_TALLY_DELAY
+        "== round 0 closed at {} by block {closed}; tallied off the consensus path, due at height {due}",
+        spec.closes_at.rfc3339()
     );
-    net.wait_height(
-        spec.closes_at.0 + acta_node::devnet::LOCAL_TALLY_DELAY,
-        WAIT,
-    )?;
+    net.wait_height(due.0, WAIT)?;
     let bytes = net
         .state(0, NS_TALLY, &0u64.to_be_bytes())?
         .context("the round closed without a stored tally")?;
@@ -367,16 +390,20 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         "== round 0 tallied at height {}; Method of Equal Shares with Add1 selected:",
         tally.height
     );
+    let pln = |n: u64| money_in("PLN", u128::from(n));
     for &p in &tally.selected {
         let (title, cost) = projects[p as usize];
         acta_node::outln!(
-            "   {title:<24} {cost:>7}  ({} approvals)",
+            "   {title:<24} {:>11}  ({} approvals)",
+            pln(cost),
             tally.approvals[p as usize]
         );
     }
     acta_node::outln!(
-        "   total {} of 100,000; final endowment per voter {}",
-        tally.total_cost,
+        "   {} of {} spent; budget per voter at the end PLN {} (exactly {})",
+        pln(tally.total_cost),
+        pln(spec.budget),
+        tally.endowment.map_or("-".into(), |(n, d)| decimal(n, d)),
         tally
             .endowment
             .map_or("-".into(), |(n, d)| format!("{n}/{d}"))

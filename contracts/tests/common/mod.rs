@@ -61,6 +61,16 @@ pub fn tx(key: &Keypair, nonce: u64, call: Call) -> Transaction {
 pub const VALID_FROM: Timestamp = Timestamp(1_600_000_000_000);
 pub const VALID_UNTIL: Timestamp = Timestamp(1_900_000_000_000);
 
+/// The time of the test chain's block at `height`: a second per block.
+pub fn time_of(height: u64) -> Timestamp {
+    Timestamp(1_700_000_000_000 + height * 1000)
+}
+
+/// The height of the test chain's block at time `t` (the inverse of [`time_of`]).
+pub fn height_of(t: Timestamp) -> u64 {
+    (t.0 - 1_700_000_000_000) / 1000
+}
+
 pub struct Chain {
     pub state: MemoryState,
     /// Events of the last block's start (evidence, tallies).
@@ -96,7 +106,7 @@ impl Chain {
         BlockContext {
             chain_id: testing::chain_id(),
             height,
-            time: Timestamp(1_700_000_000_000 + height.0 * 1000),
+            time: time_of(height.0),
             proposer: testing::key(0xa0, 0).public(),
         }
     }

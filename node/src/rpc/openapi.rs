@@ -471,7 +471,7 @@ fn schemas() -> Value {
         "Phase": { "type": "string", "enum": ["announced", "proposals", "voting", "tallying", "closed"] },
         "BudgetRound": obj(&["id", "spec", "opener", "opened", "projects", "voters", "status"], json!({
             "id": int("Round id."),
-            "spec": any_object("Title, district, budget, phases, ballot format, rule."),
+            "spec": any_object("Title, district, budget and its ISO 4217 currency, phases as block times (ms since 1970: proposals_from, voting_from, closes_at), ballot format, rule, secrecy."),
             "opener": any_object("Who opened it."),
             "opened": int("Height."),
             "projects": int("Projects proposed."),
@@ -499,16 +499,31 @@ fn schemas() -> Value {
             "height": int("Height tallied."),
             "ballots_root": schema_ref("Hash"),
         })),
-        "RoundAnswer": with_proof(&["round", "phase"], json!({
+        "RoundDates": obj(&["proposals_from", "voting_from", "closes_at"], json!({
+            "proposals_from": string("RFC 3339 UTC time proposals open."),
+            "voting_from": string("RFC 3339 UTC time proposals close and voting opens."),
+            "closes_at": string("RFC 3339 UTC time voting ends: the first block at or after it closes the round."),
+        })),
+        "RoundAnswer": with_proof(&["round", "phase", "dates", "time"], json!({
             "round": schema_ref("BudgetRound"),
             "phase": schema_ref("Phase"),
+            "dates": schema_ref("RoundDates"),
+            "time": string("RFC 3339 time of the block read: the phase is the one after it."),
+            "phase_ends": { "type": "string", "nullable": true, "description": "When the phase under way ends (RFC 3339); null while tallying or closed." },
+            "phase_left_ms": { "type": "integer", "nullable": true, "description": "Milliseconds from the block's time to phase_ends." },
+            "tally_due": int("While tallying: the height whose block stores the tally."),
             "tokens": { "allOf": [schema_ref("TokenCount")], "description": "A secret round's token requests and tokens." },
             "result": { "allOf": [schema_ref("TallyRecord")], "nullable": true },
         })),
         "RoundList": with_proof(&["rounds", "next"], json!({
-            "rounds": array(obj(&["round", "phase"], json!({
+            "rounds": array(obj(&["round", "phase", "dates", "time"], json!({
                 "round": schema_ref("BudgetRound"),
                 "phase": schema_ref("Phase"),
+                "dates": schema_ref("RoundDates"),
+                "time": string("RFC 3339 time of the block read."),
+                "phase_ends": { "type": "string", "nullable": true },
+                "phase_left_ms": { "type": "integer", "nullable": true },
+                "tally_due": int("While tallying: the height whose block stores the tally."),
                 "tokens": { "allOf": [schema_ref("TokenCount")], "description": "A secret round's token requests and tokens." },
             }))),
             "next": int("The next round id."),

@@ -80,6 +80,18 @@ impl Net {
         }
     }
 
+    /// Waits until every node has committed a block whose time is `time` or later, and
+    /// returns the lowest of their heights then.
+    pub fn wait_time(&self, time: acta_ledger::Timestamp, within: Duration) -> u64 {
+        match self.net.wait_time(time, within) {
+            Ok(h) => h,
+            Err(e) => {
+                self.net.dump_logs();
+                panic!("{e}");
+            }
+        }
+    }
+
     /// Waits until every node in `which` has committed the transactions of `key` below
     /// `nonce`.
     pub fn wait_nonce(&self, which: &[usize], key: &acta_ledger::PublicKey, nonce: u64) {
