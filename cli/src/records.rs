@@ -1571,6 +1571,7 @@ mod readable_tests {
         assert_eq!(decimal(1, 0), "-");
         assert_eq!(decimal(1999, 1000), "2.00");
         assert_eq!(decimal(u128::MAX, u128::MAX - 1), "1.00");
+        assert_eq!(decimal(u128::MAX / 100, u128::MAX - 3), "0.01");
         assert_eq!(percent(315, 1000), "31.5%");
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(1, 1000), "0.1%");

@@ -615,7 +615,9 @@ fn a_city_through_the_wallet() {
     );
     let shown = acta.ok(&["budget", "show", "0"]);
     assert!(
-        shown.contains("announced, ") && shown.contains(" left") && shown.contains("voting until"),
+        (shown.contains("announced, ") || shown.contains("proposals, "))
+            && shown.contains(" left")
+            && shown.contains("voting until"),
         "the phase now, its time left and the dates: {shown}"
     );
     wait_for_time(&net, time("proposals_from"));

@@ -932,8 +932,8 @@ pub fn decimal(num: u128, den: u128) -> String {
     }
     // The whole part, then the remainder's hundredths, rounded half up.
     let (mut whole, rest) = (num / den, num % den);
-    let mut hundredths = match rest.checked_mul(100) {
-        Some(r) => (r + den / 2) / den,
+    let mut hundredths = match rest.checked_mul(100).and_then(|r| r.checked_add(den / 2)) {
+        Some(r) => r / den,
         // Only for denominators near u128::MAX: truncated instead.
         None => rest / (den / 100),
     };

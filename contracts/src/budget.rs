@@ -1,14 +1,15 @@
 //! Participatory budgets. A BudgetOffice credential holder (or the council) opens a round
-//! for a district with a budget, phases by height, a ballot format, a rule profile and its
-//! ballots' secrecy. Residents of the district propose projects while proposals are open
-//! and vote while voting is open; a later ballot replaces the earlier one. In a secret
-//! round a resident asks for a token (signed by its DID), the registrar answers with a
-//! blind signature, and the resident votes from a one-time ballot key with the unblinded
-//! token: no ballot names a resident. The block at `closes_at`
-//! closes the round (its ballots are frozen, the round is `tallying`); the tally (exact
-//! arithmetic, [`crate::tally`]) runs off the consensus path ([`crate::tallying`]) and the
-//! block `tally_delay` heights later stores it with the approvals of every project. A round exports to a Pabulib `.pb` file that replays to the
-//! same outcome.
+//! for a district with a budget in a currency, phases by date, a ballot format, a rule
+//! profile and its ballots' secrecy. Residents of the district propose projects while
+//! proposals are open and vote while voting is open, both judged by block time; a later
+//! ballot replaces the earlier one. In a secret round a resident asks for a token (signed
+//! by its DID), the registrar answers with a blind signature, and the resident votes from
+//! a one-time ballot key with the unblinded token: no ballot names a resident. The first
+//! block whose time reaches `closes_at` closes the round (its ballots are frozen, the
+//! round is `tallying`); the tally (exact arithmetic, [`crate::tally`]) runs off the
+//! consensus path ([`crate::tallying`]) and the block `tally_delay` heights later stores it
+//! with the approvals of every project. A round exports to a Pabulib `.pb` file that
+//! replays to the same outcome.
 //!
 //! State (round ids are u64 big-endian, project indices u32 big-endian):
 //! - `budget_round` (id): the [`BudgetRound`]; `budget_next` (`b"next"`): the next id;
@@ -17,10 +18,12 @@
 //! - `budget_ballot` (id, index): each [`BudgetBallot`]; `budget_voter` (id, DID): the index
 //!   of a voter's ballot; `budget_voters` (id): how many distinct voters the round has
 //!   (`u64`, absent for none), whose ballots are numbered 0 to that count - 1;
-//! - `budget_closing` (height): the rounds that close at that height; `budget_pending`
+//! - `budget_closing` (`b"closing"`): the open rounds as (`closes_at`, id), in that order
+//!   (`Vec<(Timestamp, u64)>`, absent for none); `budget_pending`
 //!   (`b"pending"`): how many rounds are open or tallying (`u64`, absent for none, at most
-//!   [`ROUNDS_PENDING_MAX`]), which tells a node that the chain's heights must keep coming
-//!   while phases run by height (`node::Node`, no empty blocks otherwise);
+//!   [`ROUNDS_PENDING_MAX`]), which tells a node to keep making blocks at its normal pace
+//!   so that phases begin on time and tallies come due (`node::Node`, no empty blocks
+//!   otherwise);
 //!   `budget_tallying` (`b"tallying"`): the rounds tallying, each with the height whose
 //!   block stores its tally (`Vec<(Height, u64)>`, absent for none);
 //! - `budget_tally` (id): the [`TallyRecord`], which commits to the tallied ballots by
@@ -44,7 +47,7 @@ use acta_ledger::{
         check_blind_signature, check_blinded, registrar_key_of, verify_token_once, RegistrarKey,
     },
     tx::BudgetCall,
-    Did, Hash, Height, PublicKey, Timestamp,
+    Call, ChainId, Did, Hash, Height, PublicKey, Timestamp, Transaction,
 };
 
 use crate::{
@@ -79,6 +82,9 @@ pub const NS_BALLOT_TOKEN: &str = "budget_ballot_token";
 
 /// The most projects one resident may propose in a round.
 pub const PROPOSALS_PER_RESIDENT_MAX: u32 = 5;
+/// The most rounds one block closes (and so the most tallies due at one height); rounds
+/// due beyond it close in the blocks after.
+pub const CLOSES_PER_BLOCK_MAX: usize = 4;
 /// The longest a round may run from its opening to its close: two years.
 pub const ROUND_SPAN_MAX_MS: u64 = 731 * 86_400_000;
 /// The most rounds open or tallying at once: every block reads the list of those
@@ -320,6 +326,24 @@ pub(crate) fn execute(
             Ok(events)
         }
     }
+}
+
+/// Whether the token of a secret ballot (`VoteSecret`) is one the round's registrar
+/// signed for the transaction's signer, judged against `view` ahead of the mempool and the
+/// executor, whose checks then find the verdict remembered ([`verify_token_once`]): a
+/// node runs this off its consensus loop, where it verifies signatures. A token's
+/// validity depends only on the round's registrar key, the chain, the round, the ballot
+/// key and the token, so `Some(false)` is proof of a forgery whatever the state.
+/// `None`: `tx` is no secret ballot, or `view` holds no secret round by that id.
+pub fn token_verdict(view: &StateView<'_>, chain: &ChainId, tx: &Transaction) -> Option<bool> {
+    let Call::Budget(BudgetCall::VoteSecret { round, token, .. }) = &tx.call else {
+        return None;
+    };
+    let r: BudgetRound = view.get(NS_ROUND, &round_key(*round)).ok()??;
+    let BallotSecrecy::Secret { key, .. } = &r.spec.secrecy else {
+        return None;
+    };
+    Some(verify_token_once(key.as_slice(), chain, *round, &tx.signer, token.as_slice()).is_ok())
 }
 
 /// Refuses unless the round is still open (not yet at `closes_at`).
@@ -654,7 +678,12 @@ fn close_rounds(
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
     let mut open = closing(view)?;
-    let due = open.partition_point(|(at, _)| *at <= ctx.time);
+    // At most CLOSES_PER_BLOCK_MAX a block, so that as many tallies at most come due at one
+    // height; the others close in the next blocks (their ballots are refused by time
+    // already, so their frozen ballots are the same).
+    let due = open
+        .partition_point(|(at, _)| *at <= ctx.time)
+        .min(CLOSES_PER_BLOCK_MAX);
     if due == 0 {
         return Ok(());
     }
@@ -706,7 +735,12 @@ fn store_due_tallies(
         return Ok(());
     }
     put_tallying(view, &later);
-    let pending = rounds_pending(view)?.saturating_sub(due.len() as u64);
+    let pending = rounds_pending(view)?
+        .checked_sub(due.len() as u64)
+        .ok_or_else(|| ExecError::Corrupt {
+            what: NS_PENDING,
+            reason: format!("fewer rounds pending than the {} tallied", due.len()),
+        })?;
     if pending == 0 {
         view.delete(NS_PENDING, b"pending");
     } else {
@@ -798,8 +832,8 @@ fn contents_of(
     Ok((projects, ballots))
 }
 
-/// How many rounds are open and not yet tallied: while there are any, their phases (by
-/// height) need the chain's heights to keep coming.
+/// How many rounds are open or tallying: while there are any, blocks must keep coming for
+/// their phases to begin on time and their tallies to come due.
 pub fn rounds_pending(view: &StateView<'_>) -> Result<u64, ExecError> {
     Ok(view.get(NS_PENDING, b"pending")?.unwrap_or(0))
 }

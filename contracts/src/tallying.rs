@@ -67,6 +67,38 @@ fn slots() -> MutexGuard<'static, lru::LruCache<Key, Arc<Slot>>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Tally threads allowed to run at once; the others wait for a permit.
+const RUNNING_MAX: usize = 2;
+
+/// A place among the [`RUNNING_MAX`] tally threads that run, given back when dropped.
+struct Permit;
+
+fn running() -> &'static (Mutex<usize>, Condvar) {
+    static RUNNING: OnceLock<(Mutex<usize>, Condvar)> = OnceLock::new();
+    RUNNING.get_or_init(|| (Mutex::new(0), Condvar::new()))
+}
+
+impl Permit {
+    fn take() -> Permit {
+        let (count, freed) = running();
+        let mut n = count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n >= RUNNING_MAX {
+            n = freed.wait(n).unwrap_or_else(PoisonError::into_inner);
+        }
+        *n += 1;
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let (count, freed) = running();
+        let mut n = count.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        freed.notify_one();
+    }
+}
+
 /// Marks a slot failed if its thread ends without a result (a panic included).
 struct FailUnlessDone(Arc<Slot>);
 
@@ -99,7 +131,13 @@ pub fn start(
         };
         let slot = {
             let mut slots = slots();
-            if slots.contains(&(ballots_at, id)) {
+            // Started or done already; a failed thread is started again.
+            if slots.peek(&(ballots_at, id)).is_some_and(|s| {
+                !matches!(
+                    *s.progress.lock().unwrap_or_else(PoisonError::into_inner),
+                    Progress::Failed
+                )
+            }) {
                 continue;
             }
             let slot = Arc::new(Slot {
@@ -115,6 +153,8 @@ pub fn start(
             .name(format!("tally-{id}"))
             .spawn(move || {
                 let guard = guard;
+                // Two at a time at most: the node's consensus needs a core.
+                let _permit = Permit::take();
                 // The ballots are frozen: any state from the closing on holds them.
                 let view = StateView::new(state.as_ref(), height);
                 let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -160,4 +200,100 @@ pub(crate) fn result(
         }),
     );
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(round: u64) -> TallyRecord {
+        TallyRecord {
+            round,
+            rule: acta_ledger::records::RuleProfile {
+                rule: acta_ledger::records::Rule::Greedy,
+                tie_break: acta_ledger::records::TieBreak::VotesThenCost,
+            },
+            selected: vec![1],
+            total_cost: 7,
+            approvals: vec![0, 3],
+            voters: 3,
+            endowment: None,
+            add1_steps: None,
+            height: Height(0),
+            ballots_root: Hash::digest(b"ballots"),
+        }
+    }
+
+    fn slot(p: Progress) -> Arc<Slot> {
+        Arc::new(Slot {
+            progress: Mutex::new(p),
+            changed: Condvar::new(),
+        })
+    }
+
+    #[test]
+    fn the_storing_block_waits_for_a_running_thread_and_takes_its_result() {
+        let key = (Hash::digest(b"a running tally"), 1);
+        let running = slot(Progress::Running);
+        slots().put(key, running.clone());
+        let finisher = std::thread::spawn(move || {
+            // Finishes whenever it runs: `result` must wait for it either way.
+            running.set(Progress::Done(record(1)));
+        });
+        let got = result(key.0, key.1, || {
+            panic!("computed although a thread was running")
+        });
+        finisher.join().unwrap();
+        assert_eq!(got.unwrap(), record(1));
+        // Remembered for the block's other executions.
+        assert_eq!(
+            result(key.0, key.1, || panic!("computed again")).unwrap(),
+            record(1)
+        );
+    }
+
+    #[test]
+    fn a_failed_or_missing_thread_leaves_the_tally_to_the_storing_block() {
+        let failed = (Hash::digest(b"a failed tally"), 2);
+        slots().put(failed, slot(Progress::Failed));
+        assert_eq!(
+            result(failed.0, failed.1, || Ok(record(2))).unwrap(),
+            record(2)
+        );
+        let missing = (Hash::digest(b"a tally never started"), 3);
+        assert_eq!(
+            result(missing.0, missing.1, || Ok(record(3))).unwrap(),
+            record(3)
+        );
+        // Computed once, then remembered.
+        assert_eq!(
+            result(missing.0, missing.1, || panic!("computed again")).unwrap(),
+            record(3)
+        );
+        // A failure to compute is the block's error, and nothing is remembered.
+        let broken = (Hash::digest(b"a tally whose state fails"), 4);
+        let err = result(broken.0, broken.1, || {
+            Err(ExecError::Corrupt {
+                what: "budget_ballot",
+                reason: "missing".into(),
+            })
+        });
+        assert!(err.is_err());
+        assert_eq!(
+            result(broken.0, broken.1, || Ok(record(4))).unwrap(),
+            record(4)
+        );
+    }
+
+    #[test]
+    fn a_thread_that_panics_is_marked_failed() {
+        let s = slot(Progress::Running);
+        let guard = FailUnlessDone(s.clone());
+        let _ = std::thread::spawn(move || {
+            let _guard = guard;
+            panic!("a tally thread dies");
+        })
+        .join();
+        assert!(matches!(*s.progress.lock().unwrap(), Progress::Failed));
+    }
 }

@@ -227,7 +227,7 @@ fn at_most_rounds_pending_max_rounds_are_open_or_tallying_at_once() {
         );
         s.proposals_from = at(base + 200);
         s.voting_from = at(base + 300);
-        // Four rounds at most close at one height; none but them in the blocks around.
+        // Rounds close in fours, apart: no closing in the blocks the refusals go into.
         s.closes_at = at(base + 400 + i / 4 * 10);
         s
     };
@@ -263,6 +263,61 @@ fn at_most_rounds_pending_max_rounds_are_open_or_tallying_at_once() {
     );
     s.closes_at = at(height_of(s.closes_at) + 100);
     c.ok(&office, open(&office, s));
+}
+
+#[test]
+fn a_block_closes_at_most_four_rounds_and_the_rest_close_after_in_order() {
+    let Setup {
+        chain: mut c,
+        office,
+        ..
+    } = setup(0);
+    let base = c.height().0;
+    // Five rounds due at one time, opened in an order unlike their ids' (the list is kept
+    // sorted by time, then id), and a sixth due later.
+    for close in [
+        base + 50,
+        base + 50,
+        base + 50,
+        base + 50,
+        base + 50,
+        base + 60,
+    ] {
+        let mut s = spec(
+            &c,
+            1000,
+            BallotFormat::Approval { min: 1, max: 1 },
+            Rule::Greedy,
+        );
+        s.closes_at = at(close);
+        c.ok(&office, open(&office, s));
+    }
+    let view = StateView::new(&c.state, c.height());
+    let order: Vec<u64> = budget::closing(&view)
+        .unwrap()
+        .iter()
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(order, [0, 1, 2, 3, 4, 5]);
+    // The block whose time is closes_at closes four of the five.
+    c.advance_to(base + 49);
+    assert_eq!(round(&c, 3).status, RoundStatus::Open);
+    c.block(&[]);
+    let closed = |c: &Chain| {
+        (0..6)
+            .filter(|&id| !matches!(round(c, id).status, RoundStatus::Open))
+            .count()
+    };
+    assert_eq!(closed(&c), 4);
+    assert!(matches!(round(&c, 3).status, RoundStatus::Tallying { .. }));
+    assert_eq!(round(&c, 4).status, RoundStatus::Open);
+    c.block(&[]);
+    assert_eq!(closed(&c), 5);
+    let RoundStatus::Tallying { closed: at4, .. } = round(&c, 4).status else {
+        panic!("round 4 closes in the next block");
+    };
+    assert_eq!(at4, c.height());
+    assert_eq!(round(&c, 5).status, RoundStatus::Open, "not due yet");
 }
 
 #[test]
@@ -696,6 +751,28 @@ fn a_secret_round_takes_ballots_from_tokens_and_names_no_resident() {
     let mut bent = tokens[2].clone();
     bent[9] ^= 4;
     c.no(&ballot_keys[2], vote_secret(&bent, &[0]), "unauthorized");
+    // What a node judges off its consensus loop, before the mempool: a forgery whatever
+    // the state; nothing for a ballot of no secret round.
+    let view = StateView::new(&c.state, c.height());
+    let judge = |key: &Keypair, call: Call| budget::token_verdict(&view, &chain, &tx(key, 0, call));
+    assert_eq!(
+        judge(&ballot_keys[2], vote_secret(&tokens[2], &[0])),
+        Some(true)
+    );
+    assert_eq!(
+        judge(&ballot_keys[2], vote_secret(&bent, &[0])),
+        Some(false)
+    );
+    assert_eq!(
+        judge(&ballot_keys[1], vote_secret(&tokens[0], &[0])),
+        Some(false)
+    );
+    assert_eq!(judge(&residents[0].0, vote(0, &residents[0].0, &[0])), None);
+    let mut elsewhere = vote_secret(&tokens[2], &[0]);
+    if let Call::Budget(BudgetCall::VoteSecret { round, .. }) = &mut elsewhere {
+        *round = 9;
+    }
+    assert_eq!(judge(&ballot_keys[2], elsewhere), None, "no such round");
     for (i, projects) in [&[0u32, 1][..], &[1], &[2]].into_iter().enumerate() {
         c.ok(&ballot_keys[i], vote_secret(&tokens[i], projects));
     }

@@ -36,7 +36,7 @@ use acta_ledger::{
     state::{AuthenticatedState, StateUpdate},
     store::Store,
     validator::ValidatorSet,
-    Block, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+    Block, ChainId, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
 };
 type Action = crate::driver::Action<PeerId, Arc<Block>>;
 type Event = crate::driver::Event<PeerId, Arc<Block>>;
@@ -221,6 +221,9 @@ enum Origin {
 struct Verified {
     origin: Origin,
     checked: Vec<Result<Checked, AddError>>,
+    /// Secret ballots among them whose token no registrar signed: proof of a forgery, as
+    /// a bad signature is.
+    forged_tokens: usize,
 }
 
 /// A failure of this node (its store), not of what a peer sent: the node stops on it
@@ -293,6 +296,22 @@ impl std::fmt::Debug for Node {
             .field("peer_id", &self.p2p.peer_id())
             .finish_non_exhaustive()
     }
+}
+
+/// Judges the ballot tokens of the correctly signed secret ballots among `checked` against
+/// the latest state, off the consensus loop (an RSA verification each, remembered for the
+/// mempool and the executor, [`acta_contracts::budget::token_verdict`]), and counts the
+/// forged ones. A store that cannot be read judges nothing here: the mempool will.
+fn judge_tokens(store: &Store, chain: &ChainId, checked: &[Result<Checked, AddError>]) -> usize {
+    let Ok(Some(latest)) = store.latest_height() else {
+        return 0;
+    };
+    let view = StateView::new(store, latest);
+    checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .filter(|c| acta_contracts::budget::token_verdict(&view, chain, c.tx()) == Some(false))
+        .count()
 }
 
 /// Whether budget rounds are under way after `height` (their phases need heights).
@@ -452,8 +471,9 @@ impl Node {
             0,
         );
         // Rounds that were tallying when the node stopped: their threads start again.
-        acta_contracts::tallying::start(store.clone(), latest)
-            .context("starting the tallies of closed budget rounds")?;
+        if let Err(e) = acta_contracts::tallying::start(store.clone(), latest) {
+            warn!("starting the tallies of closed budget rounds: {e}");
+        }
         let mempool = Mempool::new(config.mempool.clone());
         let (tx, rx) = mpsc::channel(1024);
         let (served_tx, served_rx) = mpsc::unbounded_channel();
@@ -1022,8 +1042,10 @@ impl Node {
         self.cosign(&block)?;
         // The rounds this block closed get their tallies computed on threads of their own,
         // ready for the block that stores them (ADR 0019).
-        acta_contracts::tallying::start(self.store.clone(), block.height())
-            .context("starting the tallies of closed budget rounds")?;
+        // Only a head start: the block that stores a tally computes it if need be.
+        if let Err(e) = acta_contracts::tallying::start(self.store.clone(), block.height()) {
+            warn!("starting the tallies of closed budget rounds: {e}");
+        }
         Ok(Stored {
             height: block.height(),
             schedule,
@@ -1233,11 +1255,20 @@ impl Node {
     /// never on this loop; batches are admitted in the order they came, whichever check
     /// ends first, so a signer's nonces sent one after another stay in order.
     fn verify(&mut self, txs: Vec<Transaction>, origin: Origin) {
-        let (chain, verified) = (self.spec.chain_id.clone(), self.verified.clone());
+        let (chain, verified, store) = (
+            self.spec.chain_id.clone(),
+            self.verified.clone(),
+            self.store.clone(),
+        );
         self.verifying
             .push_back(tokio::task::spawn_blocking(move || {
                 let checked = check_batch(txs, &chain, Some(&verified));
-                Verified { origin, checked }
+                let forged_tokens = judge_tokens(&store, &chain, &checked);
+                Verified {
+                    origin,
+                    checked,
+                    forged_tokens,
+                }
             }));
     }
 
@@ -1246,16 +1277,21 @@ impl Node {
     /// struck) if it holds a transaction with a bad signature or another chain's id, and
     /// forwarded only if this node admitted all of it.
     fn on_verified(&mut self, verified: Verified) {
-        let Verified { origin, checked } = verified;
+        let Verified {
+            origin,
+            checked,
+            forged_tokens,
+        } = verified;
         match origin {
             Origin::Gossip(received) => {
                 let results = self.admit(checked);
-                let verdict = if results.iter().any(|r| {
-                    matches!(
-                        r,
-                        Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
-                    )
-                }) {
+                let verdict = if forged_tokens > 0
+                    || results.iter().any(|r| {
+                        matches!(
+                            r,
+                            Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
+                        )
+                    }) {
                     Verdict::Reject
                 } else if results.iter().all(Result::is_ok) {
                     Verdict::Accept
@@ -1266,12 +1302,14 @@ impl Node {
             }
             Origin::Pulled(peer) => {
                 let results = self.admit(checked);
-                if results.iter().any(|r| {
-                    matches!(
-                        r,
-                        Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
-                    )
-                }) {
+                if forged_tokens > 0
+                    || results.iter().any(|r| {
+                        matches!(
+                            r,
+                            Err(AddError::BadSignature(_) | AddError::WrongChain { .. })
+                        )
+                    })
+                {
                     self.p2p.strike(peer, "forged pending transactions");
                 }
             }

@@ -256,7 +256,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         spec.proposals_from.rfc3339(), spec.voting_from.rfc3339(), spec.closes_at.rfc3339()
     );
     acta_node::outln!(
-        "   and round 1 beside it, 50,000 with secret ballots: registrar {}",
+        "   and round 1 beside it, PLN 50,000 with secret ballots: registrar {}",
         did(&registrar)
     );
     net.wait_time(spec.proposals_from, WAIT)?;
@@ -356,15 +356,23 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     // The round closes at closes_at; every node tallies it on a thread of its own and the
     // block LOCAL_TALLY_DELAY heights later stores the result (ADR 0019).
     net.wait_time(spec.closes_at, WAIT)?;
-    // The block after the last one before closes_at closed it: its status names the
-    // height whose block stores the tally.
+    // The first block whose time reached closes_at closed it: the round's status names it
+    // and the height whose block stores the tally (or, tallied already, the tally does).
     let closed_round = |net: &LocalNet| -> Result<Option<(Height, Height)>> {
         let bytes = net
             .state(0, NS_ROUND, &0u64.to_be_bytes())?
             .context("round 0 is missing")?;
         Ok(match BudgetRound::try_from_slice(&bytes)?.status {
             RoundStatus::Tallying { closed, due, .. } => Some((closed, due)),
-            _ => None,
+            RoundStatus::Tallied => {
+                let bytes = net
+                    .state(0, NS_TALLY, &0u64.to_be_bytes())?
+                    .context("round 0 is tallied without a tally")?;
+                let due = TallyRecord::try_from_slice(&bytes)?.height;
+                let delay = acta_node::devnet::LOCAL_TALLY_DELAY;
+                Some((Height(due.0.saturating_sub(delay)), due))
+            }
+            RoundStatus::Open => None,
         })
     };
     let deadline = Instant::now() + WAIT;
