@@ -18,6 +18,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (coloured only on a terminal) or as one JSON object per line, for
+    /// a log collector. The level comes from RUST_LOG (default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +87,10 @@ enum Command {
     ///
     /// Example: actad openapi > acta-openapi.json
     Openapi,
+    /// Print a shell completion script.
+    ///
+    /// Example: actad completions bash > ~/.local/share/bash-completion/completions/actad
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,13 +125,19 @@ enum SnapshotCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // Colour codes only for a person at a terminal, never in a file or a pipe.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -188,6 +208,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Snapshot(SnapshotCommand::Restore { home, file }) => {
             let height = acta_node::snapshot::restore_file(&Home(home), &file)?;
             acta_node::outln!("{}", serde_json::json!({ "restored_height": height.0 }));
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "actad",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Command::Openapi => {

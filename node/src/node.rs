@@ -430,7 +430,9 @@ impl Node {
         let schedule = schedule_at(&store, &spec, height)?;
 
         let validator_peers: HashSet<PeerId> = spec.peers.values().copied().collect();
-        let p2p = P2p::new(node_key, &config.p2p, validator_peers)?;
+        let identity = crate::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash);
+        info!(chain = %spec.chain_id, genesis = %spec.hash, "genesis");
+        let p2p = P2p::new(node_key, &config.p2p, validator_peers, identity)?;
         let peer_id = p2p.peer_id();
 
         let driver_config = DriverConfig {

@@ -53,7 +53,12 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
     }
     let node_key = keys::load_node_key(&home.node_key())?;
     let mut client = Client {
-        net: Asker::dial(node_key, &config.p2p, Instant::now() + timeout)?,
+        net: Asker::dial(
+            node_key,
+            &config.p2p,
+            Instant::now() + timeout,
+            crate::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash),
+        )?,
     };
     let started = Instant::now();
     let mut dropped = HashSet::new();

@@ -15,6 +15,8 @@ const WAIT: Duration = Duration::from_secs(90);
 #[test]
 fn four_validators_decide_blocks_with_transactions_and_agree() {
     let mut net = Net::new(4);
+    // One node logs JSON lines, for a log collector; the others text.
+    net.nodes[3].start_args = vec!["--log-format".into(), "json".into()];
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, WAIT);
     // Transactions through every node's API.
@@ -35,6 +37,21 @@ fn four_validators_decide_blocks_with_transactions_and_agree() {
     for i in 0..4 {
         net.stop(i);
     }
+    // Logs written to a file carry no colour codes; the JSON one is one object per line.
+    let log = |i: usize| std::fs::read_to_string(net.nodes[i].home.join("log")).unwrap();
+    assert!(!log(0).contains('\u{1b}'), "{}", log(0));
+    assert!(log(0).contains("committed"), "{}", log(0));
+    let lines: Vec<serde_json::Value> = log(3)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["message"] == "committed"),
+        "{}",
+        log(3)
+    );
 }
 
 #[test]
@@ -395,6 +412,50 @@ fn garbage_and_strangers_do_not_disturb_the_network() {
     let _ = stranger_proc.wait();
 }
 
+/// Two validators whose genesis files differ only by one second in their time (the same
+/// chain id, keys and peers) refuse each other at the handshake, each naming both
+/// genesis hashes, instead of connecting and stalling.
+#[test]
+fn validators_with_different_genesis_files_refuse_each_other() {
+    let mut net = Net::new(2);
+    let path = net.nodes[1].home.join("genesis.json");
+    let mut g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    g["genesis_time_ms"] = serde_json::json!(g["genesis_time_ms"].as_u64().unwrap() + 1000);
+    std::fs::write(&path, serde_json::to_string_pretty(&g).unwrap()).unwrap();
+    let hash = |i: usize| {
+        let (_, spec) =
+            acta_node::genesis::Genesis::load(&net.nodes[i].home.join("genesis.json")).unwrap();
+        spec.hash.to_string()
+    };
+    let (a, b) = (hash(0), hash(1));
+    assert_ne!(a, b);
+    net.start_all();
+    let log = |i: usize| std::fs::read_to_string(net.nodes[i].home.join("log")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let refused = |i: usize| {
+            let l = log(i);
+            l.contains("a different genesis") && l.contains(&a) && l.contains(&b)
+        };
+        let peers = |i: usize| net.status(i).and_then(|s| s["peers"].as_u64());
+        if refused(0) && refused(1) && peers(0) == Some(0) && peers(1) == Some(0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 0:\n{}\nnode 1:\n{}",
+            log(0),
+            log(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(net.height(0), 0, "no block from half the power");
+    for i in 0..2 {
+        net.stop(i);
+    }
+}
+
 /// Connects to node 0 with node 3's libp2p identity, publishes invalid messages on both
 /// topics, and reports whether node 0 disconnected it and refuses it afterwards.
 fn garbage_peer(net: &Net) -> bool {
@@ -407,7 +468,13 @@ fn garbage_peer(net: &Net) -> bool {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let behaviour = acta_node::p2p::protocol::Behaviour::new(&key, 1 << 20, true).unwrap();
+        // The chain's identity: the node refuses a peer of another genesis at once.
+        let (_, spec) =
+            acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json")).unwrap();
+        let identity =
+            acta_node::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash);
+        let behaviour =
+            acta_node::p2p::protocol::Behaviour::new(&key, 1 << 20, true, identity).unwrap();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(

@@ -37,8 +37,9 @@ impl Asker {
         node_key: libp2p::identity::Keypair,
         config: &P2pConfig,
         deadline: Instant,
+        identity: String,
     ) -> Result<Asker> {
-        let mut swarm = protocol::swarm(node_key, config.max_message_bytes, true)?;
+        let mut swarm = protocol::swarm(node_key, config.max_message_bytes, true, identity)?;
         for (i, p) in config.peers.iter().enumerate() {
             let addr: Multiaddr = p
                 .parse()

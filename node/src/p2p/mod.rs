@@ -17,11 +17,12 @@ use futures::StreamExt;
 pub use libp2p::PeerId;
 use libp2p::{
     gossipsub::{self, IdentTopic, MessageAcceptance},
+    identify,
     request_response::{self, OutboundRequestId, ResponseChannel},
     swarm::SwarmEvent,
     Multiaddr, Swarm,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::P2pConfig;
 
@@ -101,6 +102,9 @@ pub struct P2p {
     txs_topic: IdentTopic,
     /// The genesis validators' peers: the only ones admitted unless observers are.
     validator_peers: HashSet<PeerId>,
+    /// This node's chain and genesis hash, as identify tells peers
+    /// ([`protocol::chain_identity`]); a peer that tells another is refused.
+    identity: String,
     strikes: HashMap<PeerId, u32>,
     /// Peers banned for invalid messages (until restart).
     banned: HashSet<PeerId>,
@@ -127,6 +131,7 @@ impl P2p {
         node_key: libp2p::identity::Keypair,
         config: &P2pConfig,
         validator_peers: HashSet<PeerId>,
+        identity: String,
     ) -> anyhow::Result<P2p> {
         let listen: Multiaddr = config
             .listen
@@ -140,8 +145,12 @@ impl P2p {
             );
         }
         let peer_id = node_key.public().to_peer_id();
-        let mut swarm =
-            protocol::swarm(node_key, config.max_message_bytes, config.allow_observers)?;
+        let mut swarm = protocol::swarm(
+            node_key,
+            config.max_message_bytes,
+            config.allow_observers,
+            identity.clone(),
+        )?;
         if let Some(allowed) = swarm.behaviour_mut().allowed.as_mut() {
             for p in &validator_peers {
                 allowed.allow_peer(*p);
@@ -168,6 +177,7 @@ impl P2p {
             consensus_topic,
             txs_topic,
             validator_peers,
+            identity,
             strikes: HashMap::new(),
             banned: HashSet::new(),
             config_blocked: HashSet::new(),
@@ -241,6 +251,25 @@ impl P2p {
                 }
                 _ => None,
             },
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                if info.protocol_version != self.identity {
+                    // Another chain, or this chain from another genesis file: nothing it
+                    // sends can ever be valid here. Refused until restart.
+                    error!(
+                        peer = %peer_id,
+                        "peer runs {}, this node {}: a different genesis (or chain); refusing it",
+                        info.protocol_version, self.identity
+                    );
+                    self.banned.insert(peer_id);
+                    self.swarm.behaviour_mut().blocked.block_peer(peer_id);
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+                None
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,

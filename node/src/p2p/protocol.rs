@@ -248,13 +248,22 @@ impl std::fmt::Debug for Behaviour {
     }
 }
 
-/// The node's libp2p swarm: TCP, Noise, Yamux and [`Behaviour`].
+/// What a node tells its peers it runs, in libp2p identify's protocol version: the chain
+/// and the hash of its genesis file. A peer that tells another is on another chain (or the
+/// same chain id from a genesis that differs by a byte): it is refused.
+pub fn chain_identity(chain_id: &str, genesis: &Hash) -> String {
+    format!("/acta/1/{chain_id}/genesis/{genesis}")
+}
+
+/// The node's libp2p swarm: TCP, Noise, Yamux and [`Behaviour`]; `identity` is
+/// [`chain_identity`].
 pub fn swarm(
     node_key: libp2p::identity::Keypair,
     max_message_bytes: usize,
     allow_observers: bool,
+    identity: String,
 ) -> anyhow::Result<libp2p::Swarm<Behaviour>> {
-    let behaviour = Behaviour::new(&node_key, max_message_bytes, allow_observers)?;
+    let behaviour = Behaviour::new(&node_key, max_message_bytes, allow_observers, identity)?;
     Ok(libp2p::SwarmBuilder::with_existing_identity(node_key)
         .with_tokio()
         .with_tcp(
@@ -273,6 +282,7 @@ impl Behaviour {
         key: &libp2p::identity::Keypair,
         max_message_bytes: usize,
         allow_observers: bool,
+        identity: String,
     ) -> anyhow::Result<Behaviour> {
         let gossip_config = gossipsub::ConfigBuilder::default()
             .max_transmit_size(max_message_bytes)
@@ -290,8 +300,7 @@ impl Behaviour {
             gossip_config,
         )
         .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
-        let identify =
-            identify::Behaviour::new(identify::Config::new("/acta/1".into(), key.public()));
+        let identify = identify::Behaviour::new(identify::Config::new(identity, key.public()));
         let codec = SyncCodec {
             max_request: 1024,
             max_response: sync_response_max(max_message_bytes),
