@@ -52,7 +52,8 @@ enum Command {
         #[arg(long = "peer")]
         peers: Vec<String>,
     },
-    /// Print the node's consensus key and peer id as JSON, for the genesis file.
+    /// Print the node's moniker, consensus key, peer id and p2p address as JSON, for the
+    /// genesis file and the other nodes' p2p.peers.
     ///
     /// Example: actad show-node --home ./node0
     ShowNode {
@@ -83,6 +84,9 @@ enum Command {
     /// Create or restore a snapshot of the state: a backup, or a quick start for a new node.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Check a genesis file.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
     /// Print the HTTP API's OpenAPI 3 document (the one served at /openapi.json).
     ///
     /// Example: actad openapi > acta-openapi.json
@@ -91,6 +95,19 @@ enum Command {
     ///
     /// Example: actad completions bash > ~/.local/share/bash-completion/completions/actad
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum GenesisCommand {
+    /// Check every field of a genesis file and print its chain id and hash: the hash every
+    /// node of the chain logs at start and tells its peers, so agencies compare it before
+    /// they start.
+    ///
+    /// Example: actad genesis validate node0/genesis.json
+    Validate {
+        /// The genesis.json to check.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,11 +177,34 @@ fn run(cli: Cli) -> Result<()> {
             let home = Home(home);
             let key = keys::load_consensus_key(&home.consensus_key())?;
             let node = keys::load_node_key(&home.node_key())?;
+            let config = Config::load(&home.config())?;
+            let peer_id = node.public().to_peer_id().to_string();
             acta_node::outln!(
                 "{}",
                 serde_json::json!({
+                    "moniker": config.moniker,
                     "consensus_key": key.public().to_hex(),
-                    "peer_id": node.public().to_peer_id().to_string(),
+                    "peer_id": peer_id,
+                    "p2p_listen": config.p2p.listen,
+                    // What other nodes put in their p2p.peers (with this machine's public
+                    // address in place of a 0.0.0.0 listen address).
+                    "peer_address": format!("{}/p2p/{peer_id}", config.p2p.listen),
+                })
+            );
+            Ok(())
+        }
+        Command::Genesis(GenesisCommand::Validate { file }) => {
+            let (genesis, spec) = acta_node::genesis::Genesis::load(&file)?;
+            acta_node::outln!(
+                "{}",
+                serde_json::json!({
+                    "valid": true,
+                    "chain_id": spec.chain_id.as_str(),
+                    "genesis_hash": spec.hash.to_string(),
+                    "validators": genesis.validators.len(),
+                    "total_power": spec.validators.total_power().0,
+                    "council_threshold": genesis.council.threshold,
+                    "council_members": genesis.council.members.len(),
                 })
             );
             Ok(())

@@ -430,6 +430,40 @@ fn validators_with_different_genesis_files_refuse_each_other() {
     };
     let (a, b) = (hash(0), hash(1));
     assert_ne!(a, b);
+    // What agencies compare before they start: `actad genesis validate` prints the hash.
+    let actad = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_actad"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (i, want) in [(0, &a), (1, &b)] {
+        let file = net.nodes[i].home.join("genesis.json");
+        let out = actad(&["genesis", "validate", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["genesis_hash"], want.as_str(), "{v}");
+        assert_eq!(v["validators"], 2, "{v}");
+    }
+    let mut broken = g.clone();
+    broken["validators"][1]["power"] = serde_json::json!(0);
+    let bad = net.nodes[1].home.join("broken-genesis.json");
+    std::fs::write(&bad, broken.to_string()).unwrap();
+    let out = actad(&["genesis", "validate", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("validators[1].power"), "{err}");
+    // And show-node gives what the other nodes dial.
+    let out = actad(&["show-node", "--home", net.nodes[0].home.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["peer_address"],
+        format!(
+            "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+            net.nodes[0].p2p_port, net.nodes[0].peer_id
+        ),
+        "{v}"
+    );
     net.start_all();
     let log = |i: usize| std::fs::read_to_string(net.nodes[i].home.join("log")).unwrap_or_default();
     let deadline = std::time::Instant::now() + WAIT;

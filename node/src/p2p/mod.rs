@@ -105,6 +105,8 @@ pub struct P2p {
     /// This node's chain and genesis hash, as identify tells peers
     /// ([`protocol::chain_identity`]); a peer that tells another is refused.
     identity: String,
+    /// Peers of another genesis, banned at the next [`P2p::redial`].
+    refusing: HashSet<PeerId>,
     strikes: HashMap<PeerId, u32>,
     /// Peers banned for invalid messages (until restart).
     banned: HashSet<PeerId>,
@@ -178,6 +180,7 @@ impl P2p {
             txs_topic,
             validator_peers,
             identity,
+            refusing: HashSet::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),
             config_blocked: HashSet::new(),
@@ -256,17 +259,16 @@ impl P2p {
                 info,
                 ..
             })) => {
-                if info.protocol_version != self.identity {
+                if info.protocol_version != self.identity && self.refusing.insert(peer_id) {
                     // Another chain, or this chain from another genesis file: nothing it
-                    // sends can ever be valid here. Refused until restart.
+                    // sends can ever be valid here. Refused until restart, at the next
+                    // redial: by then our identify has reached it too, so its operator
+                    // reads the same error.
                     error!(
                         peer = %peer_id,
                         "peer runs {}, this node {}: a different genesis (or chain); refusing it",
                         info.protocol_version, self.identity
                     );
-                    self.banned.insert(peer_id);
-                    self.swarm.behaviour_mut().blocked.block_peer(peer_id);
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
                 }
                 None
             }
@@ -397,8 +399,14 @@ impl P2p {
         self.redial();
     }
 
-    /// Dials the configured peers that are not connected.
+    /// Bans the peers of another genesis found since the last call, then dials the
+    /// configured peers not connected.
     pub fn redial(&mut self) {
+        for peer in std::mem::take(&mut self.refusing) {
+            self.banned.insert(peer);
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
         for addr in self.dial.clone() {
             let peer = addr.iter().find_map(|p| match p {
                 libp2p::multiaddr::Protocol::P2p(id) => Some(id),
