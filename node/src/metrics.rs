@@ -34,6 +34,10 @@ pub struct Metrics {
     pub block_txs: Histogram,
     pub mempool_txs: Gauge,
     pub peers: Gauge,
+    /// The latest committed block's time, in Unix seconds.
+    pub last_block_time: Gauge,
+    /// Committed blocks whose commit lacks this validator's signature.
+    pub missed_signatures: Counter,
     pub mempool_accepted: Counter,
     mempool_refused: Family<Labels, Counter>,
     committed: Family<Labels, Counter>,
@@ -62,6 +66,8 @@ impl Metrics {
             block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             mempool_txs: Gauge::default(),
             peers: Gauge::default(),
+            last_block_time: Gauge::default(),
+            missed_signatures: Counter::default(),
             mempool_accepted: Counter::default(),
             mempool_refused: Family::default(),
             committed: Family::default(),
@@ -102,6 +108,16 @@ impl Metrics {
             m.mempool_txs.clone(),
         );
         registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register(
+            "last_block_time_seconds",
+            "Time of the latest committed block, Unix seconds: the chain's age is time() minus this",
+            m.last_block_time.clone(),
+        );
+        registry.register(
+            "missed_signatures",
+            "Committed blocks whose commit lacks this node's validator signature though its key is in the set",
+            m.missed_signatures.clone(),
+        );
         registry.register(
             "mempool_accepted",
             "Transactions the mempool accepted",

@@ -1005,6 +1005,16 @@ impl Node {
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
         self.announce(&block, results);
+        // A validator whose signature the commit lacks: slow, partitioned or down when it
+        // counted (an operator's alert, like CometBFT's missed blocks).
+        if let Some(me) = self
+            .validators(block.height())?
+            .index_of(&self.key.public())
+        {
+            if !commit.signatures.iter().any(|s| s.validator == me) {
+                self.metrics.missed_signatures.inc();
+            }
+        }
         self.wal.reset().context("clearing the consensus WAL")?;
         let store = self.store.clone();
         let view = StateView::new(store.as_ref(), block.height());
@@ -1624,6 +1634,8 @@ impl Node {
         m.blocks.inc();
         m.height
             .set(i64::try_from(block.height().0).unwrap_or(i64::MAX));
+        m.last_block_time
+            .set(i64::try_from(block.header.time.0 / 1000).unwrap_or(i64::MAX));
         #[allow(clippy::cast_precision_loss)]
         m.block_txs.observe(block.txs.len() as f64);
         let now = Instant::now();

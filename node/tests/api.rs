@@ -920,6 +920,8 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "acta_block_commit_seconds_count",
         "acta_mempool_txs ",
         "acta_peers 3",
+        "acta_last_block_time_seconds 1",
+        "acta_missed_signatures_total ",
         "acta_mempool_accepted_total ",
         "acta_mempool_refused_total{reason=\"stale_nonce\"}",
         "acta_txs_committed_total{result=\"refused\"}",

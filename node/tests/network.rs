@@ -70,6 +70,19 @@ fn a_killed_validator_is_not_missed_and_catches_up_when_restarted() {
     let h = net.height(0);
     net.wait_height(&[0, 1, 2, 3], h + 3, WAIT);
     net.assert_same_chain(&[0, 1, 2, 3], h + 3);
+    // The blocks it caught up on lack its signature: its metrics say so.
+    let (_, m) = acta_node::devnet::http(&net.nodes[3].rpc, "GET", "/metrics", None, WAIT)
+        .map(|r| (r.status, r.text()))
+        .unwrap();
+    let missed: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("acta_missed_signatures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no missed signatures counter in\n{m}"));
+    assert!(
+        missed >= 5,
+        "node 3 missed at least the 5 blocks decided without it: {missed}"
+    );
     // It votes again: with node 0 stopped, progress needs node 3's precommits.
     net.kill(0);
     let h = net.height(1);
