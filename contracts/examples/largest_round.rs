@@ -21,7 +21,7 @@ use std::{
 use acta_contracts::{
     budget::{
         ballot_key, project_key, NS_BALLOT, NS_CLOSING, NS_NEXT, NS_PENDING, NS_PROJECT, NS_ROUND,
-        NS_TALLY, NS_VOTERS,
+        NS_TALLY, NS_TALLYING, NS_VOTERS,
     },
     execute_block,
     genesis::{genesis_changes, GenesisState},
@@ -242,12 +242,7 @@ fn main() {
         ballots_at: acta_ledger::Hash::digest(b"no thread ran for this"),
     };
     put(&mut c, NS_ROUND, &0u64.to_be_bytes(), &again);
-    put(
-        &mut c,
-        "budget_tallying",
-        b"tallying",
-        &vec![(Height(4), 0u64)],
-    );
+    put(&mut c, NS_TALLYING, b"tallying", &vec![(Height(4), 0u64)]);
     state.commit(&c).unwrap();
     let (took, events) = block(&mut state);
     println!(

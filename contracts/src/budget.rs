@@ -652,11 +652,17 @@ pub fn tallying(view: &StateView<'_>) -> Result<Vec<(Height, u64)>, ExecError> {
     Ok(view.get(NS_TALLYING, b"tallying")?.unwrap_or_default())
 }
 
-fn put_tallying(view: &mut StateView<'_>, list: &[(Height, u64)]) {
+/// Stores a schedule list under `key`, or deletes it when empty (absent means none).
+fn put_list<T: borsh::BorshSerialize>(
+    view: &mut StateView<'_>,
+    namespace: &'static str,
+    key: &[u8],
+    list: &[T],
+) {
     if list.is_empty() {
-        view.delete(NS_TALLYING, b"tallying");
+        view.delete(namespace, key);
     } else {
-        view.put(NS_TALLYING, b"tallying", &list);
+        view.put(namespace, key, &list);
     }
 }
 
@@ -688,11 +694,7 @@ fn close_rounds(
         return Ok(());
     }
     let closing: Vec<(Timestamp, u64)> = open.drain(..due).collect();
-    if open.is_empty() {
-        view.delete(NS_CLOSING, b"closing");
-    } else {
-        view.put(NS_CLOSING, b"closing", &open);
-    }
+    put_list(view, NS_CLOSING, b"closing", &open);
     let delay = params::get(view, &params::TALLY_DELAY)?;
     let due = Height(ctx.height.0.saturating_add(delay));
     let base = Height(ctx.height.0.saturating_sub(1));
@@ -715,7 +717,7 @@ fn close_rounds(
             &[("round", id.to_string()), ("tally_due", due.to_string())],
         ));
     }
-    put_tallying(view, &list);
+    put_list(view, NS_TALLYING, b"tallying", &list);
     Ok(())
 }
 
@@ -734,7 +736,7 @@ fn store_due_tallies(
     if due.is_empty() {
         return Ok(());
     }
-    put_tallying(view, &later);
+    put_list(view, NS_TALLYING, b"tallying", &later);
     let pending = rounds_pending(view)?
         .checked_sub(due.len() as u64)
         .ok_or_else(|| ExecError::Corrupt {

@@ -303,14 +303,27 @@ impl std::fmt::Debug for Node {
 /// mempool and the executor, [`acta_contracts::budget::token_verdict`]), and counts the
 /// forged ones. A store that cannot be read judges nothing here: the mempool will.
 fn judge_tokens(store: &Store, chain: &ChainId, checked: &[Result<Checked, AddError>]) -> usize {
+    let ballots: Vec<&Transaction> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(Checked::tx))
+        .filter(|tx| {
+            matches!(
+                tx.call,
+                acta_ledger::Call::Budget(acta_ledger::tx::BudgetCall::VoteSecret { .. })
+            )
+        })
+        .collect();
+    // Most batches hold no secret ballot: no store read for them.
+    if ballots.is_empty() {
+        return 0;
+    }
     let Ok(Some(latest)) = store.latest_height() else {
         return 0;
     };
     let view = StateView::new(store, latest);
-    checked
-        .iter()
-        .filter_map(|c| c.as_ref().ok())
-        .filter(|c| acta_contracts::budget::token_verdict(&view, chain, c.tx()) == Some(false))
+    ballots
+        .into_iter()
+        .filter(|tx| acta_contracts::budget::token_verdict(&view, chain, tx) == Some(false))
         .count()
 }
 
