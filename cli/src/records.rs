@@ -888,10 +888,22 @@ pub enum ActionCommand {
     ///
     /// Example: acta council propose --key member1 set-parameter slash_fraction_bps 100
     SetParameter { name: String, value: u64 },
-    /// Add a validator (hex consensus key) with a voting power.
+    /// Add a validator with a voting power: its consensus key, peer id and address, from
+    /// the agency's `actad show-node` (a file, or `-` for standard input). The validators
+    /// admit and dial its node as soon as the proposal executes; its power counts two
+    /// heights later.
     ///
-    /// Example: acta council propose --key member1 add-validator 3f9a... 10
-    AddValidator { key: String, power: u64 },
+    /// Example: acta council propose --key member1 add-validator --node water.json --address /dns4/acta.water.city/tcp/26656 10
+    AddValidator {
+        /// The JSON that `actad show-node` printed on the new validator's machine.
+        #[arg(long, value_name = "FILE")]
+        node: PathBuf,
+        /// The address the other validators dial, a multiaddress without /p2p/ (default:
+        /// the node's p2p_listen, which must then not be 0.0.0.0).
+        #[arg(long)]
+        address: Option<String>,
+        power: u64,
+    },
     /// Remove a validator.
     ///
     /// Example: acta council propose --key member1 remove-validator 3f9a...
@@ -917,10 +929,29 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
                     name: text("parameter", &name)?,
                     value,
                 },
-                ActionCommand::AddValidator { key, power } => GovAction::AddValidator {
-                    key: key_arg("validator key", ctx, &key)?,
+                ActionCommand::AddValidator {
+                    node,
+                    address,
                     power,
-                },
+                } => {
+                    let text = if node.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())
+                            .context("reading standard input")?
+                    } else {
+                        std::fs::read_to_string(&node)
+                            .with_context(|| format!("reading {}", node.display()))?
+                    };
+                    let shown: Value = serde_json::from_str(&text).with_context(|| {
+                        format!("{}: not the JSON of actad show-node", node.display())
+                    })?;
+                    let shown = acta_contracts::answer::shown_validator(&shown, address)
+                        .map_err(|e| anyhow!("{}: {e}", node.display()))?;
+                    GovAction::AddValidator {
+                        key: shown.key,
+                        power,
+                        node: shown.node,
+                    }
+                }
                 ActionCommand::RemoveValidator { key } => GovAction::RemoveValidator {
                     key: key_arg("validator key", ctx, &key)?,
                 },

@@ -82,6 +82,7 @@ fn main() {
     state
         .commit(&genesis_changes(&GenesisState {
             validators,
+            nodes: vec![],
             council: Council::new(council.iter().map(Keypair::public).collect(), 2).unwrap(),
             issuers: vec![],
             parameters: vec![(TALLY_DELAY.name.into(), DELAY)],

@@ -1106,3 +1106,49 @@ mod tests {
         }
     }
 }
+
+/// A validator as `actad show-node` describes it (the JSON an agency sends for the genesis
+/// file or a council's `AddValidator`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShownValidator {
+    pub moniker: String,
+    pub key: acta_ledger::PublicKey,
+    pub node: acta_ledger::records::ValidatorNode,
+}
+
+/// Reads what `actad show-node` printed, with `address` as the address others dial (`""`:
+/// none, the node only dials out). Without `address`, the node's `p2p_listen` is used,
+/// unless it is a wildcard (0.0.0.0 or ::) that nobody else can dial.
+pub fn shown_validator(shown: &Value, address: Option<String>) -> Result<ShownValidator, String> {
+    let field = |name: &str| -> Result<&str, String> {
+        shown[name]
+            .as_str()
+            .ok_or_else(|| format!("no field {name}: not the JSON of actad show-node"))
+    };
+    let address = match address {
+        Some(a) => a,
+        None => {
+            let listen = field("p2p_listen")?;
+            if listen.contains("/0.0.0.0/") || listen.contains("/::/") {
+                return Err(format!(
+                    "the node listens on {listen}, which others cannot dial: give --address with its public address (or --address '' if it only dials out)"
+                ));
+            }
+            listen.to_string()
+        }
+    };
+    let key = acta_ledger::PublicKey::from_hex(field("consensus_key")?)
+        .and_then(|k| k.validate().map(|()| k))
+        .map_err(|e| format!("field consensus_key: {e}"))?;
+    let node = acta_ledger::records::ValidatorNode {
+        peer_id: acta_ledger::types::Text::new(field("peer_id")?)
+            .map_err(|e| format!("field peer_id: {e}"))?,
+        address: acta_ledger::types::Text::new(address).map_err(|e| format!("address: {e}"))?,
+    };
+    node.check().map_err(|e| e.to_string())?;
+    Ok(ShownValidator {
+        moniker: field("moniker")?.to_string(),
+        key,
+        node,
+    })
+}

@@ -1,16 +1,16 @@
 //! The genesis state: what the chain starts with before its first block.
 
 use acta_ledger::{
-    records::{Council, CredentialKind, IssuerRecord},
+    records::{Council, CredentialKind, IssuerRecord, ValidatorNode},
     state::{state_key, StateChanges},
     validator::ValidatorSet,
-    Did, Height,
+    Did, Height, PublicKey,
 };
 
 use crate::{
     governance::{NS_COUNCIL, NS_ISSUER},
     params::{ParamRecord, NS_PARAM},
-    staking::NS_VALIDATORS,
+    staking::{NS_VALIDATORS, NS_VALIDATOR_NODES},
 };
 
 /// What a chain starts with.
@@ -18,6 +18,8 @@ use crate::{
 pub struct GenesisState {
     /// The validators of heights 1 and 2 (and later, until the council changes them).
     pub validators: ValidatorSet,
+    /// The node of each genesis validator (peer id, and address if given).
+    pub nodes: Vec<(PublicKey, ValidatorNode)>,
     pub council: Council,
     /// Issuers registered from the start, with the kinds each may issue. Their DIDs must be
     /// created on the chain before they issue.
@@ -36,6 +38,13 @@ pub fn genesis_changes(genesis: &GenesisState) -> StateChanges {
         b"set",
         borsh::to_vec(&genesis.validators).expect("encodes"),
     );
+    for (key, node) in &genesis.nodes {
+        put(
+            NS_VALIDATOR_NODES,
+            &key.0,
+            borsh::to_vec(node).expect("encodes"),
+        );
+    }
     put(
         NS_COUNCIL,
         b"council",

@@ -142,8 +142,9 @@ fn check(view: &StateView<'_>, ctx: &BlockContext, action: &GovAction) -> Result
         GovAction::SetParameter { name, value } => {
             params::check(name.as_str(), *value)?;
         }
-        GovAction::AddValidator { key, power } => {
-            staking::check_change(view, key, Some(*power), true)?
+        GovAction::AddValidator { key, power, node } => {
+            staking::check_change(view, key, Some(*power), true)?;
+            staking::check_node(view, key, node)?;
         }
         GovAction::RemoveValidator { key } => staking::check_change(view, key, None, false)?,
         GovAction::SetPower { key, power } => {
@@ -188,10 +189,17 @@ fn apply(
                 &[("name", name.to_string()), ("value", value.to_string())],
             )]);
         }
-        GovAction::AddValidator { key, power } | GovAction::SetPower { key, power } => {
+        GovAction::AddValidator { key, power, node } => {
+            staking::set_node(view, key, Some(node));
+            return staking::apply_change(view, key, Some(*power));
+        }
+        GovAction::SetPower { key, power } => {
             return staking::apply_change(view, key, Some(*power))
         }
-        GovAction::RemoveValidator { key } => return staking::apply_change(view, key, None),
+        GovAction::RemoveValidator { key } => {
+            staking::set_node(view, key, None);
+            return staking::apply_change(view, key, None);
+        }
         GovAction::OpenBudgetRound(spec) => {
             return budget::open_round(view, ctx, spec, RoundOpener::Council { proposal })
         }

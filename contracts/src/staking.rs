@@ -7,9 +7,13 @@
 //! `next_validators_hash`. `jailed` (key: the public key) holds a [`JailRecord`] for each
 //! validator removed for equivocating, `slashed` (key: public key and offence height) marks
 //! an offence already punished, so the same misbehaviour is never punished twice.
+//! `validator_nodes` (key: the public key) holds each validator's [`ValidatorNode`], its
+//! peer id and address: written by the genesis and by `AddValidator`, deleted by
+//! `RemoveValidator`. Nodes admit and dial the nodes of the latest set ([`nodes`]), so a
+//! validator added by the council is let in as soon as the action executes.
 
 use acta_ledger::{
-    records::JailRecord,
+    records::{JailRecord, ValidatorNode},
     state::AuthenticatedState,
     validator::{Validator, ValidatorSet},
     vote::Evidence,
@@ -26,6 +30,7 @@ use crate::{
 pub const NS_VALIDATORS: &str = "validators";
 pub const NS_JAILED: &str = "jailed";
 pub const NS_SLASHED: &str = "slashed";
+pub const NS_VALIDATOR_NODES: &str = "validator_nodes";
 /// The key of the validator set in [`NS_VALIDATORS`].
 pub const SET_KEY: &[u8] = b"set";
 
@@ -42,6 +47,54 @@ pub fn validators_at(
             what: NS_VALIDATORS,
             reason: format!("no validator set at height {base}"),
         })
+}
+
+/// The validators of the latest set at `height` (which includes those added and leaves out
+/// those removed by the council at `height` or in the two heights before, whose change
+/// takes effect later), each with its node if the state holds one.
+pub fn nodes(
+    state: &dyn AuthenticatedState,
+    height: Height,
+) -> Result<Vec<(Validator, Option<ValidatorNode>)>, ExecError> {
+    let view = StateView::new(state, height);
+    let set = current(&view)?;
+    let mut out = Vec::with_capacity(set.len());
+    for v in set.validators() {
+        out.push((*v, view.get(NS_VALIDATOR_NODES, &v.public_key.0)?));
+    }
+    Ok(out)
+}
+
+/// Checks a node for `key`: well formed, and its peer id not another validator's.
+pub(crate) fn check_node(
+    view: &StateView<'_>,
+    key: &PublicKey,
+    node: &ValidatorNode,
+) -> Result<(), CallError> {
+    node.check().map_err(|e| TxError::Invalid(e.to_string()))?;
+    for v in current(view)?.validators() {
+        if v.public_key == *key {
+            continue;
+        }
+        if let Some(other) = view.get::<ValidatorNode>(NS_VALIDATOR_NODES, &v.public_key.0)? {
+            if other.peer_id == node.peer_id {
+                return Err(TxError::AlreadyExists(format!(
+                    "peer id {} is the node of validator {}",
+                    node.peer_id, v.public_key
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records the node of `key` (`Some`), or forgets it (`None`).
+pub(crate) fn set_node(view: &mut StateView<'_>, key: &PublicKey, node: Option<&ValidatorNode>) {
+    match node {
+        Some(node) => view.put(NS_VALIDATOR_NODES, &key.0, node),
+        None => view.delete(NS_VALIDATOR_NODES, &key.0),
+    }
 }
 
 /// The latest set, with this block's changes so far.

@@ -5,9 +5,9 @@
 
 mod common;
 
-use acta_contracts::staking::{validators_at, NS_JAILED, NS_VALIDATORS};
+use acta_contracts::staking::{nodes, validators_at, NS_JAILED, NS_VALIDATORS, NS_VALIDATOR_NODES};
 use acta_ledger::{
-    records::{GovAction, JailRecord},
+    records::{GovAction, JailRecord, ValidatorNode},
     testing,
     tx::GovernanceCall,
     types::{Round, Text},
@@ -22,6 +22,11 @@ fn powers(set: &ValidatorSet) -> Vec<(PublicKey, u64)> {
         .iter()
         .map(|v| (v.public_key, v.power.0))
         .collect()
+}
+
+/// A validator node whose libp2p key is `[seed; 32]`.
+fn node(seed: u8) -> ValidatorNode {
+    ValidatorNode::from_ed25519(&[seed; 32], "/ip4/10.0.0.5/tcp/26656").unwrap()
 }
 
 fn power_of(set: &ValidatorSet, key: &PublicKey) -> Option<u64> {
@@ -41,6 +46,7 @@ fn council_validator_changes_take_effect_two_heights_later() {
     let action = GovAction::AddValidator {
         key: newcomer,
         power: 50,
+        node: node(1),
     };
     let action_hash = action.hash();
     c.ok(
@@ -57,6 +63,16 @@ fn council_validator_changes_take_effect_two_heights_later() {
         }),
     );
     let changed_at = c.height();
+    // Its node is admitted at once, before its power counts.
+    assert_eq!(
+        c.read::<ValidatorNode>(NS_VALIDATOR_NODES, &newcomer.0),
+        Some(node(1))
+    );
+    let admitted = nodes(&c.state, changed_at).unwrap();
+    assert_eq!(admitted.len(), 5);
+    assert!(admitted
+        .iter()
+        .any(|(v, n)| v.public_key == newcomer && n.as_ref() == Some(&node(1))));
     // The set that signs the next block is still the old one; the one after, the new one.
     assert_eq!(validators_at(&c.state, changed_at.next()).unwrap(), genesis);
     let after = validators_at(&c.state, Height(changed_at.0 + 2)).unwrap();
@@ -67,6 +83,15 @@ fn council_validator_changes_take_effect_two_heights_later() {
         key: keys[0].public(),
         power: 300,
     });
+    c.council_do(GovAction::RemoveValidator { key: newcomer });
+    assert_eq!(
+        c.read::<ValidatorNode>(NS_VALIDATOR_NODES, &newcomer.0),
+        None
+    );
+    assert!(nodes(&c.state, c.height())
+        .unwrap()
+        .iter()
+        .all(|(v, _)| v.public_key != newcomer));
     c.council_do(GovAction::RemoveValidator {
         key: keys[1].public(),
     });
@@ -92,6 +117,45 @@ fn council_validator_changes_that_make_no_sense_are_refused() {
         propose(GovAction::AddValidator {
             key: keys[0].public(),
             power: 5,
+            node: node(1),
+        }),
+        "already_exists",
+    );
+    // A node that is not an Ed25519 libp2p identity, or an address that names a peer.
+    let mut bad = node(1);
+    bad.peer_id = Text::new("QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N").unwrap();
+    c.no(
+        &council[0],
+        propose(GovAction::AddValidator {
+            key: testing::key(0xa1, 5).public(),
+            power: 5,
+            node: bad,
+        }),
+        "invalid",
+    );
+    let mut bad = node(1);
+    bad.address = Text::new(format!("/ip4/10.0.0.5/tcp/26656/p2p/{}", bad.peer_id)).unwrap();
+    c.no(
+        &council[0],
+        propose(GovAction::AddValidator {
+            key: testing::key(0xa1, 5).public(),
+            power: 5,
+            node: bad,
+        }),
+        "invalid",
+    );
+    // Another validator's node.
+    c.council_do(GovAction::AddValidator {
+        key: testing::key(0xa1, 6).public(),
+        power: 5,
+        node: node(2),
+    });
+    c.no(
+        &council[0],
+        propose(GovAction::AddValidator {
+            key: testing::key(0xa1, 7).public(),
+            power: 5,
+            node: node(2),
         }),
         "already_exists",
     );
@@ -115,6 +179,7 @@ fn council_validator_changes_that_make_no_sense_are_refused() {
         propose(GovAction::AddValidator {
             key: testing::key(0xa1, 5).public(),
             power: u64::MAX,
+            node: node(3),
         }),
         "invalid",
     );
@@ -188,6 +253,7 @@ fn verified_equivocation_slashes_and_jails_once() {
     c.council_do(GovAction::AddValidator {
         key: offender,
         power: jail.slashed_power,
+        node: node(4),
     });
     assert!(c.read::<JailRecord>(NS_JAILED, &offender.0).is_none());
     let set: ValidatorSet = c.read(NS_VALIDATORS, b"set").unwrap();

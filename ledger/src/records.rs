@@ -217,6 +217,66 @@ impl BorshDeserialize for Council {
     }
 }
 
+/// Where a validator's node is reached: what the other validators admit and dial.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ValidatorNode {
+    /// The libp2p peer id of the node, base58 (`12D3KooW…`): an Ed25519 identity.
+    pub peer_id: Text<64>,
+    /// A multiaddress to dial it at, without `/p2p/`, such as `/dns4/acta.water.city/tcp/26656`;
+    /// empty if the node only dials out (a genesis validator may leave it empty).
+    pub address: Text<128>,
+}
+
+/// The bytes of an Ed25519 libp2p peer id before its 32-byte key: an identity multihash
+/// (0x00) of 36 bytes (0x24) holding a protobuf `PublicKey` of type Ed25519 (08 01) with a
+/// 32-byte key (12 20).
+const PEER_ID_ED25519_PREFIX: [u8; 6] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+
+impl ValidatorNode {
+    /// The node whose libp2p identity is the Ed25519 key `node_key`, at `address`.
+    pub fn from_ed25519(node_key: &[u8; 32], address: &str) -> crate::Result<ValidatorNode> {
+        let mut bytes = PEER_ID_ED25519_PREFIX.to_vec();
+        bytes.extend_from_slice(node_key);
+        let node = ValidatorNode {
+            peer_id: Text::new(bs58::encode(bytes).into_string())?,
+            address: Text::new(address)?,
+        };
+        node.check()?;
+        Ok(node)
+    }
+
+    /// Checks the peer id (an Ed25519 libp2p identity in base58) and the address (empty, or
+    /// a multiaddress of printable ASCII starting with `/`, not naming a peer).
+    pub fn check(&self) -> crate::Result<()> {
+        let bytes = bs58::decode(self.peer_id.as_str())
+            .into_vec()
+            .map_err(|e| crate::Error::invalid("validator node", format!("peer id: {e}")))?;
+        if bytes.len() != PEER_ID_ED25519_PREFIX.len() + 32
+            || !bytes.starts_with(&PEER_ID_ED25519_PREFIX)
+        {
+            return Err(crate::Error::invalid(
+                "validator node",
+                format!(
+                    "peer id {}: not an Ed25519 libp2p peer id (12D3KooW…)",
+                    self.peer_id
+                ),
+            ));
+        }
+        let address = self.address.as_str();
+        if !address.is_empty()
+            && (!address.starts_with('/')
+                || !address.bytes().all(|b| b.is_ascii_graphic())
+                || address.contains("/p2p/"))
+        {
+            return Err(crate::Error::invalid(
+                "validator node",
+                format!("address {address:?}: a multiaddress such as /ip4/10.0.0.5/tcp/26656, without /p2p/"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What the council can decide.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -230,8 +290,13 @@ pub enum GovAction {
     RevokeIssuer { did: Did },
     /// Sets a named chain parameter.
     SetParameter { name: Text<32>, value: u64 },
-    /// Adds a validator (or re-admits a jailed one) with `power`, from two heights later.
-    AddValidator { key: PublicKey, power: u64 },
+    /// Adds a validator (or re-admits a jailed one) with `power`, from two heights later;
+    /// the validators admit and dial its `node` as soon as the action executes.
+    AddValidator {
+        key: PublicKey,
+        power: u64,
+        node: ValidatorNode,
+    },
     /// Removes a validator from the set, from two heights later.
     RemoveValidator { key: PublicKey },
     /// Changes a validator's voting power, from two heights later.

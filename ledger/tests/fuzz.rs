@@ -21,6 +21,7 @@ use acta_ledger::{
         AttestationRecord, BallotToken, BudgetBallot, BudgetProject, BudgetRound, Council,
         CredentialRecord, DeviceRecord, DidRecord, GovAction, GovProposal, IssuerRecord,
         JailRecord, ParamRecord, RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
+        ValidatorNode,
     },
     state::StateProof,
     store::TxLocation,
@@ -120,6 +121,9 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         }),
         ("records.issuer", |b| roundtrip::<IssuerRecord>("issuer", b)),
         ("records.jail", |b| roundtrip::<JailRecord>("jail", b)),
+        ("records.validator_node", |b| {
+            roundtrip::<ValidatorNode>("validator node", b)
+        }),
         ("records.param", |b| roundtrip::<ParamRecord>("param", b)),
         ("records.round_opener", |b| {
             roundtrip::<RoundOpener>("round opener", b)

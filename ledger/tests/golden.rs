@@ -579,6 +579,7 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
     let add_validator = GovAction::AddValidator {
         key: newcomer.public(),
         power: 100,
+        node: validator_node(),
     };
     put(
         "tx.governance.propose.add_validator",
@@ -743,6 +744,7 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
     );
 
     // Validators.
+    put("records.validator_node", encode(&validator_node()));
     put(
         "records.jail",
         encode(&JailRecord {
@@ -762,7 +764,7 @@ use acta_ledger::{
         BudgetRound, Council, CredentialKind, CredentialRecord, CredentialStatus, DeviceRecord,
         DidDocument, DidRecord, GovAction, GovProposal, IssuerRecord, JailRecord, ParamRecord,
         RoundOpener, RoundSpec, RoundStatus, Rule, RuleProfile, Service, TallyRecord, TieBreak,
-        TokenCount, TokenRequest, VerificationMethod,
+        TokenCount, TokenRequest, ValidatorNode, VerificationMethod,
     },
     token::RegistrarKey,
     tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
@@ -840,4 +842,9 @@ fn golden_transaction_decodes_and_verifies() {
         .unwrap();
     let tx = Transaction::decode(&hex::decode(hex_tx).unwrap()).unwrap();
     tx.verify(&testing::chain_id()).unwrap();
+}
+
+/// The node of `tx.governance.propose.add_validator`: libp2p key `[0x4e; 32]`.
+fn validator_node() -> ValidatorNode {
+    ValidatorNode::from_ed25519(&[0x4e; 32], "/ip4/10.0.0.5/tcp/26656").unwrap()
 }

@@ -104,6 +104,67 @@ pub struct LocalNet {
     actad: PathBuf,
 }
 
+/// What `actad show-node` says of a new home.
+struct Shown {
+    consensus_key: String,
+}
+
+/// `actad init` of a home `dir/name` listening on 127.0.0.1 at `ports[0]` (p2p) and
+/// `ports[1]` (HTTP API).
+fn new_home(actad: &Path, dir: &Path, name: &str, ports: &[u16]) -> Result<(LocalNode, Shown)> {
+    let home = dir.join(name);
+    let (p2p_port, rpc_port) = (ports[0], ports[1]);
+    let out = Command::new(actad)
+        .args(["init", "--home"])
+        .arg(&home)
+        .args(["--moniker", name])
+        .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+        .args(["--rpc-listen", &format!("127.0.0.1:{rpc_port}")])
+        .output()?;
+    if !out.status.success() {
+        bail!("actad init: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = Command::new(actad)
+        .args(["show-node", "--home"])
+        .arg(&home)
+        .output()?;
+    let v: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| anyhow!("actad show-node: {e}"))?;
+    let field = |k: &str| -> Result<String> {
+        v[k].as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("actad show-node printed no {k}"))
+    };
+    let shown = Shown {
+        consensus_key: field("consensus_key")?,
+    };
+    let node = LocalNode {
+        name: name.to_string(),
+        home,
+        rpc: format!("127.0.0.1:{rpc_port}"),
+        p2p_port,
+        peer_id: field("peer_id")?,
+        child: None,
+        start_args: Vec::new(),
+    };
+    Ok((node, shown))
+}
+
+/// Sets a local node's peers and the timeouts suited to one machine.
+fn local_config(home: &Path, peers: Vec<String>) -> Result<()> {
+    let path = home.join("config.toml");
+    let mut config = Config::load(&path)?;
+    config.p2p.peers = peers;
+    config.p2p.gossip_interval_ms = 500;
+    config.consensus.timeout_propose_ms = 1500;
+    config.consensus.timeout_prevote_ms = 500;
+    config.consensus.timeout_precommit_ms = 500;
+    // A local network shows its liveness every second when idle (10 s in production).
+    config.consensus.empty_block_interval_ms = 1000;
+    std::fs::write(&path, config.commented())?;
+    Ok(())
+}
+
 impl LocalNet {
     /// Creates `n` validator homes in `dir` (which must not exist) with one genesis: equal
     /// power, the given council, block timeouts suited to one machine. `actad` is the binary
@@ -125,47 +186,15 @@ impl LocalNet {
         let mut validators = Vec::new();
         let ports = free_ports(2 * n)?;
         for i in 0..n {
-            let name = format!("node{i}");
-            let home = dir.join(&name);
-            let p2p_port = ports[2 * i];
-            let rpc_port = ports[2 * i + 1];
-            let out = Command::new(&actad)
-                .args(["init", "--home"])
-                .arg(&home)
-                .args(["--moniker", &name])
-                .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
-                .args(["--rpc-listen", &format!("127.0.0.1:{rpc_port}")])
-                .output()?;
-            if !out.status.success() {
-                bail!("actad init: {}", String::from_utf8_lossy(&out.stderr));
-            }
-            let out = Command::new(&actad)
-                .args(["show-node", "--home"])
-                .arg(&home)
-                .output()?;
-            let v: Value =
-                serde_json::from_slice(&out.stdout).map_err(|e| anyhow!("actad show-node: {e}"))?;
-            let field = |k: &str| -> Result<String> {
-                v[k].as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| anyhow!("actad show-node printed no {k}"))
-            };
-            let peer_id = field("peer_id")?;
+            let (node, shown) = new_home(&actad, dir, &format!("node{i}"), &ports[2 * i..])?;
             validators.push(GenesisValidator {
-                name: name.clone(),
-                consensus_key: field("consensus_key")?,
-                peer_id: peer_id.clone(),
+                name: node.name.clone(),
+                consensus_key: shown.consensus_key,
+                peer_id: node.peer_id.clone(),
+                address: Some(format!("/ip4/127.0.0.1/tcp/{}", node.p2p_port)),
                 power: 10,
             });
-            nodes.push(LocalNode {
-                name,
-                home,
-                rpc: format!("127.0.0.1:{rpc_port}"),
-                p2p_port,
-                peer_id,
-                child: None,
-                start_args: Vec::new(),
-            });
+            nodes.push(node);
         }
         let genesis_time_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
@@ -195,22 +224,41 @@ impl LocalNet {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, p)| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", p.p2p_port, p.peer_id))
                 .collect();
-            let path = node.home.join("config.toml");
-            let mut config = Config::load(&path)?;
-            config.p2p.peers = peers;
-            config.p2p.gossip_interval_ms = 500;
-            config.consensus.timeout_propose_ms = 1500;
-            config.consensus.timeout_prevote_ms = 500;
-            config.consensus.timeout_precommit_ms = 500;
-            // A local network shows its liveness every second when idle (10 s in
-            // production).
-            config.consensus.empty_block_interval_ms = 1000;
-            std::fs::write(&path, config.commented())?;
+            local_config(&node.home, peers)?;
         }
         Ok(LocalNet {
             dir: dir.to_path_buf(),
             nodes,
             actad,
+        })
+    }
+
+    /// Creates a home for one more node (not started), with the network's genesis and no
+    /// configured peers: it is not a validator, and the validators let it in only once the
+    /// council adds it (`GovAction::AddValidator` with its node). Returns its index and its
+    /// consensus public key.
+    pub fn add_node(&mut self) -> Result<(usize, PublicKey)> {
+        let i = self.nodes.len();
+        let ports = free_ports(2)?;
+        let (node, shown) = new_home(&self.actad, &self.dir, &format!("node{i}"), &ports)?;
+        std::fs::copy(
+            self.nodes[0].home.join("genesis.json"),
+            node.home.join("genesis.json"),
+        )?;
+        local_config(&node.home, Vec::new())?;
+        self.nodes.push(node);
+        Ok((i, PublicKey::from_hex(&shown.consensus_key)?))
+    }
+
+    /// The node of `i` as the council names it in `AddValidator`.
+    pub fn validator_node(&self, i: usize) -> Result<acta_ledger::records::ValidatorNode> {
+        let node = &self.nodes[i];
+        Ok(acta_ledger::records::ValidatorNode {
+            peer_id: acta_ledger::types::Text::new(node.peer_id.clone())?,
+            address: acta_ledger::types::Text::new(format!(
+                "/ip4/127.0.0.1/tcp/{}",
+                node.p2p_port
+            ))?,
         })
     }
 

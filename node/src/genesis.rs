@@ -6,7 +6,8 @@ use std::{collections::BTreeMap, path::Path, str::FromStr};
 
 use acta_contracts::genesis::GenesisState;
 use acta_ledger::{
-    records::{Council, CredentialKind},
+    records::{Council, CredentialKind, ValidatorNode},
+    types::Text,
     validator::{Validator, ValidatorSet},
     ChainId, Did, Hash, PublicKey, Timestamp, VotingPower,
 };
@@ -37,6 +38,10 @@ pub struct GenesisValidator {
     pub consensus_key: String,
     /// The libp2p peer id of the validator's node: only its connections take part.
     pub peer_id: String,
+    /// Where the other validators dial it: a multiaddress without `/p2p/`, such as
+    /// `/dns4/acta.water.city/tcp/26656`. Without it, the node must dial the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     pub power: u64,
 }
 
@@ -94,15 +99,24 @@ impl Genesis {
 
     /// Checks every field and builds the chain's starting point.
     pub fn check(&self) -> Result<ChainSpec> {
-        let chain_id =
-            ChainId::new(self.chain_id.clone()).map_err(|e| anyhow!("field chain_id: {e}"))?;
         if self.validators.is_empty() {
             bail!("field validators: a chain needs at least one validator");
         }
+        self.check_draft()?
+            .ok_or_else(|| anyhow!("field validators: a chain needs at least one validator"))
+    }
+
+    /// Checks every field of a genesis being put together (`actad genesis new` and
+    /// `add-validator`), which may have no validator yet: the chain's starting point once it
+    /// has one.
+    pub fn check_draft(&self) -> Result<Option<ChainSpec>> {
+        let chain_id =
+            ChainId::new(self.chain_id.clone()).map_err(|e| anyhow!("field chain_id: {e}"))?;
         let mut peers = BTreeMap::new();
         let mut peer_ids = std::collections::BTreeSet::new();
         let mut names = BTreeMap::new();
         let mut validators = Vec::new();
+        let mut nodes = Vec::new();
         for (i, v) in self.validators.iter().enumerate() {
             let at = |field: &str| format!("field validators[{i}].{field}");
             let key = PublicKey::from_hex(&v.consensus_key)
@@ -110,6 +124,19 @@ impl Genesis {
                 .map_err(|e| anyhow!("{}: {e}", at("consensus_key")))?;
             let peer =
                 PeerId::from_str(&v.peer_id).map_err(|e| anyhow!("{}: {e}", at("peer_id")))?;
+            let node = ValidatorNode {
+                peer_id: Text::new(v.peer_id.clone())
+                    .map_err(|e| anyhow!("{}: {e}", at("peer_id")))?,
+                address: Text::new(v.address.clone().unwrap_or_default())
+                    .map_err(|e| anyhow!("{}: {e}", at("address")))?,
+            };
+            node.check().map_err(|e| anyhow!("{}: {e}", at("node")))?;
+            if let Some(address) = &v.address {
+                address
+                    .parse::<libp2p::Multiaddr>()
+                    .map_err(|e| anyhow!("{}: {address:?}: {e}", at("address")))?;
+            }
+            nodes.push((key, node));
             if v.power == 0 {
                 bail!("{}: a validator needs power", at("power"));
             }
@@ -125,8 +152,11 @@ impl Genesis {
                 power: VotingPower(v.power),
             });
         }
-        let validators =
-            ValidatorSet::new(validators).map_err(|e| anyhow!("field validators: {e}"))?;
+        let validators = if validators.is_empty() {
+            None
+        } else {
+            Some(ValidatorSet::new(validators).map_err(|e| anyhow!("field validators: {e}"))?)
+        };
         let mut members = Vec::new();
         for (i, m) in self.council.members.iter().enumerate() {
             members.push(
@@ -158,7 +188,10 @@ impl Genesis {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        Ok(ChainSpec {
+        let Some(validators) = validators else {
+            return Ok(None);
+        };
+        Ok(Some(ChainSpec {
             chain_id,
             genesis_time: Timestamp(self.genesis_time_ms),
             validators: validators.clone(),
@@ -166,12 +199,37 @@ impl Genesis {
             names,
             state: GenesisState {
                 validators,
+                nodes,
                 council,
                 issuers,
                 parameters,
             },
             hash: self.hash(),
-        })
+        }))
+    }
+
+    /// Adds the validator that `actad show-node` described in `shown` (its JSON), with
+    /// `power`, dialed at `address` ([`acta_contracts::answer::shown_validator`]).
+    pub fn add_validator(
+        &mut self,
+        shown: &serde_json::Value,
+        power: u64,
+        address: Option<String>,
+    ) -> Result<()> {
+        let shown =
+            acta_contracts::answer::shown_validator(shown, address).map_err(|e| anyhow!(e))?;
+        let mut next = self.clone();
+        let address = shown.node.address.as_str();
+        next.validators.push(GenesisValidator {
+            name: shown.moniker,
+            consensus_key: shown.key.to_hex(),
+            peer_id: shown.node.peer_id.to_string(),
+            address: (!address.is_empty()).then(|| address.to_string()),
+            power,
+        });
+        next.check_draft()?;
+        *self = next;
+        Ok(())
     }
 }
 
@@ -192,6 +250,7 @@ mod tests {
                 name: "v0".into(),
                 consensus_key: testing::key(0xa0, 0).public().to_hex(),
                 peer_id: peer.to_string(),
+                address: Some("/dns4/acta.water.example/tcp/26656".into()),
                 power: 10,
             }],
             council: GenesisCouncil {
@@ -221,6 +280,10 @@ mod tests {
         let e = g.check().unwrap_err().to_string();
         assert!(e.contains("validators[0].peer_id"), "{e}");
         let mut g = sample();
+        g.validators[0].address = Some("/ip4/10.0.0.5/tcp/26656/p2p/x".into());
+        let e = g.check().unwrap_err().to_string();
+        assert!(e.contains("validators[0]"), "{e}");
+        let mut g = sample();
         g.validators[0].power = 0;
         assert!(g
             .check()
@@ -235,5 +298,45 @@ mod tests {
         assert!(g.check().unwrap_err().to_string().contains("chain_id"));
         let e = serde_json::from_str::<Genesis>("{\"chain_id\": 5}").unwrap_err();
         assert!(e.to_string().contains("chain_id") || e.to_string().contains("invalid type"));
+    }
+
+    #[test]
+    fn validators_are_added_from_what_show_node_printed() {
+        let mut g = sample();
+        g.validators.clear();
+        assert!(g.check().is_err());
+        assert!(g.check_draft().unwrap().is_none());
+        let peer = libp2p::identity::Keypair::ed25519_from_bytes([8u8; 32])
+            .unwrap()
+            .public()
+            .to_peer_id();
+        let shown = serde_json::json!({
+            "moniker": "water",
+            "consensus_key": testing::key(0xa0, 1).public().to_hex(),
+            "peer_id": peer.to_string(),
+            "p2p_listen": "/ip4/0.0.0.0/tcp/26656",
+        });
+        // A wildcard listen address is not one others can dial.
+        let e = g.add_validator(&shown, 10, None).unwrap_err().to_string();
+        assert!(e.contains("--address"), "{e}");
+        assert!(g.validators.is_empty());
+        g.add_validator(
+            &shown,
+            10,
+            Some("/dns4/acta.water.example/tcp/26656".into()),
+        )
+        .unwrap();
+        let spec = g.check().unwrap();
+        assert_eq!(spec.state.nodes[0].1.peer_id.as_str(), peer.to_string());
+        // The same node twice is refused.
+        let before = g.clone();
+        assert!(g.add_validator(&shown, 10, Some(String::new())).is_err());
+        assert_eq!(g, before);
+        // Not the JSON of show-node.
+        let e = g
+            .add_validator(&serde_json::json!({"key": 1}), 10, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("show-node"), "{e}");
     }
 }

@@ -6,6 +6,7 @@ use acta_ledger::Height;
 
 use acta_node::{
     config::{Config, Home},
+    genesis::{Genesis, GenesisCouncil, GenesisIssuer},
     keys,
     node::Node,
     rpc,
@@ -99,6 +100,54 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum GenesisCommand {
+    /// Start a genesis file for a new chain: its id, time, council, issuers and parameters,
+    /// and no validators yet (each agency's is added with `add-validator`). Refuses to
+    /// overwrite a file.
+    ///
+    /// Example: actad genesis new --chain-id acta-krakow --council 3f9a...,77c0...,a1d2... --threshold 2 --out genesis.json
+    New {
+        /// The chain id: 1 to 64 characters of a-z, 0-9 and '-'.
+        #[arg(long)]
+        chain_id: String,
+        /// The council members' public keys, hex (comma separated or repeated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        council: Vec<String>,
+        /// How many council members must approve an action.
+        #[arg(long)]
+        threshold: u16,
+        /// An issuer registered from the start: DID=KIND[,KIND...], such as
+        /// did:acta:PbPc...=resident,budget_office (repeatable).
+        #[arg(long = "issuer", value_name = "DID=KINDS")]
+        issuers: Vec<String>,
+        /// A chain parameter NAME=VALUE (repeatable; `acta chain params` lists them).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// The genesis time (RFC 3339, such as 2027-01-15T09:00Z; default now): block 1
+        /// comes after it.
+        #[arg(long)]
+        time: Option<String>,
+        /// The file to write.
+        #[arg(long, default_value = "genesis.json")]
+        out: PathBuf,
+    },
+    /// Add an agency's validator to a genesis file, from the JSON that `actad show-node
+    /// --home HOME` printed on its machine (a file, or - for standard input).
+    ///
+    /// Example: actad genesis add-validator genesis.json --node water.json --power 10
+    AddValidator {
+        /// The genesis.json to change.
+        file: PathBuf,
+        /// The JSON of `actad show-node` from the validator's machine.
+        #[arg(long, value_name = "FILE")]
+        node: PathBuf,
+        /// Its voting power.
+        #[arg(long, default_value_t = 10)]
+        power: u64,
+        /// The address the others dial, a multiaddress such as /dns4/acta.water.city/tcp/26656
+        /// (default: the node's p2p_listen; '' if it only dials out).
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// Check every field of a genesis file and print its chain id and hash: the hash every
     /// node of the chain logs at start and tells its peers, so agencies compare it before
     /// they start.
@@ -189,6 +238,59 @@ fn run(cli: Cli) -> Result<()> {
                     // What other nodes put in their p2p.peers (with this machine's public
                     // address in place of a 0.0.0.0 listen address).
                     "peer_address": format!("{}/p2p/{peer_id}", config.p2p.listen),
+                })
+            );
+            Ok(())
+        }
+        Command::Genesis(GenesisCommand::New {
+            chain_id,
+            council,
+            threshold,
+            issuers,
+            params,
+            time,
+            out,
+        }) => {
+            if out.exists() {
+                bail!("{} exists: not overwritten", out.display());
+            }
+            let genesis = new_genesis(chain_id, council, threshold, &issuers, &params, time)?;
+            genesis.save(&out)?;
+            eprintln!(
+                "wrote {}; add each agency's validator with actad genesis add-validator {} --node NODE.json",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Genesis(GenesisCommand::AddValidator {
+            file,
+            node,
+            power,
+            address,
+        }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let mut genesis: Genesis = serde_json::from_str(&text)
+                .with_context(|| format!("genesis file {}", file.display()))?;
+            let shown = if node == std::path::Path::new("-") {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(&node)
+                    .with_context(|| format!("reading {}", node.display()))?
+            };
+            let shown: serde_json::Value = serde_json::from_str(&shown)
+                .with_context(|| format!("{}: not the JSON of actad show-node", node.display()))?;
+            genesis
+                .add_validator(&shown, power, address)
+                .with_context(|| format!("adding {} to {}", node.display(), file.display()))?;
+            genesis.save(&file)?;
+            acta_node::outln!(
+                "{}",
+                serde_json::json!({
+                    "validators": genesis.validators.len(),
+                    "added": genesis.validators.last().map(|v| &v.name),
+                    "genesis_hash": genesis.hash().to_string(),
                 })
             );
             Ok(())
@@ -329,4 +431,69 @@ fn start(
         }
         node.run().await
     })
+}
+
+/// A genesis with no validators yet, from `actad genesis new`'s flags, checked.
+fn new_genesis(
+    chain_id: String,
+    council: Vec<String>,
+    threshold: u16,
+    issuers: &[String],
+    params: &[String],
+    time: Option<String>,
+) -> Result<Genesis> {
+    let genesis_time_ms = match time {
+        Some(t) => {
+            acta_ledger::Timestamp::parse(&t)
+                .map_err(|e| anyhow::anyhow!("--time {t:?}: {e}"))?
+                .0
+        }
+        None => u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis(),
+        )?,
+    };
+    let mut parameters = std::collections::BTreeMap::new();
+    for p in params {
+        let (name, value) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--param {p:?}: NAME=VALUE"))?;
+        let value: u64 = value
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--param {p:?}: {e}"))?;
+        if parameters.insert(name.to_string(), value).is_some() {
+            bail!("--param {name} is given twice");
+        }
+    }
+    let mut genesis_issuers = Vec::new();
+    for i in issuers {
+        let (did, kinds) = i
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--issuer {i:?}: DID=KIND[,KIND...]"))?;
+        let kinds = kinds
+            .split(',')
+            .map(|k| {
+                serde_json::from_value(serde_json::Value::String(k.trim().to_string()))
+                    .map_err(|e| anyhow::anyhow!("--issuer {i:?}: kind {k:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        genesis_issuers.push(GenesisIssuer {
+            did: did.to_string(),
+            kinds,
+        });
+    }
+    let genesis = Genesis {
+        chain_id,
+        genesis_time_ms,
+        validators: Vec::new(),
+        council: GenesisCouncil {
+            members: council,
+            threshold,
+        },
+        issuers: genesis_issuers,
+        parameters,
+    };
+    genesis.check_draft().context("the flags")?;
+    Ok(genesis)
 }

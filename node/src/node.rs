@@ -61,7 +61,7 @@ use crate::{
             Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, PENDING_TXS_MAX, SYNC_BLOCKS_MAX,
             TX_BATCH_MAX,
         },
-        P2p, P2pEvent, PeerId, Received, Reply, RequestId, Verdict,
+        P2p, P2pEvent, PeerId, Received, Reply, RequestId, ValidatorPeer, Verdict,
     },
     wal::Wal,
 };
@@ -442,10 +442,14 @@ impl Node {
         };
         let schedule = schedule_at(&store, &spec, height)?;
 
-        let validator_peers: HashSet<PeerId> = spec.peers.values().copied().collect();
         let identity = crate::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash);
         info!(chain = %spec.chain_id, genesis = %spec.hash, "genesis");
-        let p2p = P2p::new(node_key, &config.p2p, validator_peers, identity)?;
+        let p2p = P2p::new(
+            node_key,
+            &config.p2p,
+            &validator_peers(store.as_ref(), &spec, latest)?,
+            identity,
+        )?;
         let peer_id = p2p.peer_id();
 
         let driver_config = DriverConfig {
@@ -1017,7 +1021,14 @@ impl Node {
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        let set_changed = changes_validators(&results);
         self.announce(&block, results);
+        if set_changed {
+            // A validator added by the council is let in (and dialed) now, one that left
+            // is let go: before their power counts or stops counting, two heights on.
+            let peers = validator_peers(self.store.as_ref(), &self.spec, block.height())?;
+            self.p2p.set_validators(&peers);
+        }
         // A validator whose signature the commit lacks: slow, partitioned or down when it
         // counted (an operator's alert, like CometBFT's missed blocks).
         if let Some(me) = self
@@ -1879,6 +1890,61 @@ fn blocks_for_sync(
     Ok(blocks)
 }
 
+/// Whether a block's results change the validator set (a council change or a slashing).
+fn changes_validators(results: &BlockResults) -> bool {
+    let changes = |events: &[acta_ledger::Event]| {
+        events
+            .iter()
+            .any(|e| e.kind == "validators_changed" || e.kind == "validator_slashed")
+    };
+    changes(&results.events)
+        || results.receipts.iter().any(|r| match &r.outcome {
+            acta_ledger::Outcome::Accepted { events } => changes(events),
+            acta_ledger::Outcome::Refused { .. } => false,
+        })
+}
+
+/// The nodes of the latest validator set after block `height`: each validator's node as
+/// the state records it, or as the genesis file names it (a store written before the
+/// state held nodes). A node the state records but this build cannot parse is logged and
+/// left out: the others still reach it if it dials them.
+pub(crate) fn validator_peers(
+    store: &Store,
+    spec: &ChainSpec,
+    height: Height,
+) -> Result<Vec<ValidatorPeer>> {
+    let mut peers = Vec::new();
+    for (validator, node) in acta_contracts::staking::nodes(store, height)? {
+        let key = validator.public_key;
+        let peer = match &node {
+            Some(node) => match node.peer_id.as_str().parse::<PeerId>() {
+                Ok(peer) => peer,
+                Err(e) => {
+                    warn!(validator = %key, "the peer id {} the state holds: {e}", node.peer_id);
+                    continue;
+                }
+            },
+            None => match spec.peers.get(&key) {
+                Some(peer) => *peer,
+                None => continue,
+            },
+        };
+        let address = node
+            .as_ref()
+            .map(|n| n.address.as_str())
+            .filter(|a| !a.is_empty())
+            .and_then(|a| match a.parse::<libp2p::Multiaddr>() {
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    warn!(validator = %key, "the address {a:?} the state holds: {e}");
+                    None
+                }
+            });
+        peers.push(ValidatorPeer { peer, address });
+    }
+    Ok(peers)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -1900,6 +1966,7 @@ mod tests {
                     name: format!("v{i}"),
                     consensus_key: testing::key(0xa0, u32::from(i)).public().to_hex(),
                     peer_id: peer.to_string(),
+                    address: None,
                     power: [10, 20, 45][usize::from(i)],
                 }
             })

@@ -161,6 +161,7 @@ fn genesis_sample() -> String {
                 .public()
                 .to_peer_id()
                 .to_string(),
+                address: None,
                 power: 10,
             })
             .collect(),

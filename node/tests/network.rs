@@ -622,3 +622,134 @@ fn a_returning_validator_gets_the_pending_transactions_it_missed() {
     net.start(3);
     net.wait_nonce(&[0, 1, 2, 3], &testing::key(0xb7, 501).public(), 1);
 }
+
+/// A fifth node that the council adds while transactions flow: the validators admit and
+/// dial it as soon as the action executes (no restart, no `allow_observers`), it syncs and
+/// signs; once removed, they let it go and the four go on.
+#[test]
+fn a_validator_added_by_the_council_under_load_signs_and_is_let_go_when_removed() {
+    use acta_ledger::{records::GovAction, tx::GovernanceCall, Call, Transaction};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut net = Net::new(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, WAIT);
+    let (new, key) = net.add_node().unwrap();
+    // Started before the council acts: the validators refuse it, so it stays at height 0.
+    net.start(new);
+
+    // Load: a stream of new DIDs through the four validators until told to stop.
+    let stop = AtomicBool::new(false);
+    let council = testing::key(0xc5, 0);
+    let propose = |nonce: u64, action: GovAction| {
+        Transaction::sign(
+            &council,
+            testing::chain_id(),
+            nonce,
+            testing::valid_until_soon(),
+            Call::Governance(GovernanceCall::Propose { action }),
+        )
+    };
+    let sent = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut sent = 0u32;
+            while !stop.load(Ordering::Relaxed) && sent < 2_000 {
+                let (code, v) = net.submit((sent % 4) as usize, &did_tx(10_000 + sent));
+                assert_eq!(code, 200, "{v}");
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            sent
+        });
+        let validator_height = |height: u64| -> serde_json::Value {
+            common::get(&net.nodes[0].rpc, &format!("/validators?height={height}"))
+                .unwrap()
+                .1
+        };
+        // Up, dialing the validators, but not let in.
+        let deadline = std::time::Instant::now() + WAIT;
+        while net.status(new).is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {new} never answered"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let h = net.height(0);
+        net.wait_height(&[0], h + 3, WAIT);
+        let status = net.status(new).unwrap();
+        assert_eq!(
+            status["height"], 0,
+            "admitted before the council acted: {status}"
+        );
+        assert_eq!(status["peers"], 0, "{status}");
+        // The council adds it.
+        let (code, v) = net.submit(
+            0,
+            &propose(
+                0,
+                GovAction::AddValidator {
+                    key,
+                    power: 10,
+                    node: net.validator_node(new).unwrap(),
+                },
+            ),
+        );
+        assert_eq!(code, 200, "{v}");
+        net.wait_nonce(&[0], &council.public(), 1);
+        // It syncs, and a later commit carries its signature.
+        let deadline = std::time::Instant::now() + WAIT;
+        let signed_at = 'signed: loop {
+            let h = net.height(0);
+            if net.height(new) + 2 >= h {
+                let set = validator_height(h);
+                let index = set["validators"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|v| v["public_key"] == serde_json::json!(key))
+                    .map(|v| v["index"].clone());
+                if let Some(index) = index {
+                    let (_, block) =
+                        common::get(&net.nodes[0].rpc, &format!("/blocks/{h}")).unwrap();
+                    let signed = block["commit"]["signatures"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|s| s["validator"] == index));
+                    if signed {
+                        break 'signed h;
+                    }
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                net.dump_logs();
+                panic!("the added validator never signed a commit within {WAIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(net.logs_contain("admitting the node of a new validator"));
+
+        // The council removes it: the four disconnect it, and it falls behind.
+        let (code, v) = net.submit(0, &propose(1, GovAction::RemoveValidator { key }));
+        assert_eq!(code, 200, "{v}");
+        net.wait_nonce(&[0, 1, 2, 3], &council.public(), 2);
+        assert!(net.logs_contain("the node of a validator that left the set"));
+        let deadline = std::time::Instant::now() + WAIT;
+        while net.height(0) < net.height(new) + 10 {
+            if std::time::Instant::now() > deadline {
+                net.dump_logs();
+                panic!("the removed validator still follows the chain");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let sent = load.join().unwrap();
+        assert!(signed_at > 2);
+        sent
+    });
+    // Every transaction of the load is on the chain once, on all four.
+    let key_of = |i: u32| testing::key(0xb7, 10_000 + i).public();
+    net.wait_nonce(&[0, 1, 2, 3], &key_of(sent - 1), 1);
+    for i in 0..sent {
+        assert_eq!(net.next_nonce(0, &key_of(i)).unwrap(), 1, "DID {i}");
+    }
+}

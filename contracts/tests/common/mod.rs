@@ -33,6 +33,7 @@ pub fn genesis_validators() -> (Vec<Keypair>, ValidatorSet) {
 pub fn test_genesis() -> GenesisState {
     GenesisState {
         validators: genesis_validators().1,
+        nodes: vec![],
         council: Council::new(council_keys().iter().map(Keypair::public).collect(), 2).unwrap(),
         issuers: vec![],
         parameters: vec![("tally_delay".into(), TALLY_DELAY)],

@@ -18,6 +18,7 @@ pub use libp2p::PeerId;
 use libp2p::{
     gossipsub::{self, IdentTopic, MessageAcceptance},
     identify,
+    multiaddr::Protocol,
     request_response::{self, OutboundRequestId, ResponseChannel},
     swarm::SwarmEvent,
     Multiaddr, Swarm,
@@ -100,8 +101,15 @@ pub struct P2p {
     max_strikes: u32,
     consensus_topic: IdentTopic,
     txs_topic: IdentTopic,
-    /// The genesis validators' peers: the only ones admitted unless observers are.
+    /// The nodes of the latest validator set ([`P2p::set_validators`]) and those of
+    /// `p2p.peers`: the only ones admitted unless observers are.
     validator_peers: HashSet<PeerId>,
+    /// The validators' addresses (ending in `/p2p/<peer id>`), dialed like `p2p.peers`.
+    validator_dial: Vec<Multiaddr>,
+    /// The peer ids named in `p2p.peers`: admitted whatever the validator set.
+    config_peers: HashSet<PeerId>,
+    /// Whether [`P2p::set_validators`] ran before (admissions after start are logged).
+    validators_known: bool,
     /// This node's chain and genesis hash, as identify tells peers
     /// ([`protocol::chain_identity`]); a peer that tells another is refused.
     identity: String,
@@ -127,12 +135,12 @@ impl std::fmt::Debug for P2p {
 
 impl P2p {
     /// Starts listening on `p2p.listen` and subscribes to the topics; the peers of
-    /// `p2p.peers` are dialed at [`P2p::redial`]. Only `validator_peers` may connect
-    /// unless `p2p.allow_observers`.
+    /// `p2p.peers` and the validators' nodes are dialed at [`P2p::redial`]. Only those may
+    /// connect unless `p2p.allow_observers`.
     pub fn new(
         node_key: libp2p::identity::Keypair,
         config: &P2pConfig,
-        validator_peers: HashSet<PeerId>,
+        validators: &[ValidatorPeer],
         identity: String,
     ) -> anyhow::Result<P2p> {
         let listen: Multiaddr = config
@@ -146,6 +154,7 @@ impl P2p {
                     .map_err(|e| anyhow::anyhow!("config file: field p2p.peers[{i}]: {e}"))?,
             );
         }
+        let config_peers: HashSet<PeerId> = dial.iter().filter_map(peer_of).collect();
         let peer_id = node_key.public().to_peer_id();
         let mut swarm = protocol::swarm(
             node_key,
@@ -154,7 +163,7 @@ impl P2p {
             identity.clone(),
         )?;
         if let Some(allowed) = swarm.behaviour_mut().allowed.as_mut() {
-            for p in &validator_peers {
+            for p in &config_peers {
                 allowed.allow_peer(*p);
             }
         }
@@ -170,7 +179,7 @@ impl P2p {
         swarm
             .listen_on(listen.clone())
             .map_err(|e| anyhow::anyhow!("listening on {listen}: {e}"))?;
-        Ok(P2p {
+        let mut p2p = P2p {
             swarm,
             peer_id,
             dial,
@@ -178,14 +187,60 @@ impl P2p {
             max_strikes: config.max_strikes,
             consensus_topic,
             txs_topic,
-            validator_peers,
+            validator_peers: config_peers.clone(),
+            validator_dial: Vec::new(),
+            config_peers,
+            validators_known: false,
             identity,
             refusing: HashSet::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),
             config_blocked: HashSet::new(),
             nonce: rand::random(),
-        })
+        };
+        p2p.set_validators(validators);
+        Ok(p2p)
+    }
+
+    /// Admits and dials the nodes of the latest validator set, and no longer admits those
+    /// of validators that left it (unless named in `p2p.peers`): their connections close.
+    /// Called at start and after every block that changes the set.
+    pub fn set_validators(&mut self, validators: &[ValidatorPeer]) {
+        let mut admitted = self.config_peers.clone();
+        let mut dial = Vec::new();
+        for v in validators {
+            admitted.insert(v.peer);
+            if let Some(address) = &v.address {
+                if v.peer != self.peer_id {
+                    dial.push(address.clone().with(Protocol::P2p(v.peer)));
+                }
+            }
+        }
+        for peer in admitted.difference(&self.validator_peers) {
+            if *peer != self.peer_id && self.validators_known {
+                info!(peer = %peer, "admitting the node of a new validator");
+            }
+            if let Some(allowed) = self.swarm.behaviour_mut().allowed.as_mut() {
+                allowed.allow_peer(*peer);
+            }
+        }
+        let gone: Vec<PeerId> = self
+            .validator_peers
+            .difference(&admitted)
+            .copied()
+            .collect();
+        for peer in gone {
+            if let Some(allowed) = self.swarm.behaviour_mut().allowed.as_mut() {
+                allowed.disallow_peer(peer);
+            }
+            if !self.allow_observers {
+                info!(peer = %peer, "the node of a validator that left the set: disconnecting");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
+        self.validator_peers = admitted;
+        self.validator_dial = dial;
+        self.validators_known = true;
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -407,12 +462,21 @@ impl P2p {
             self.swarm.behaviour_mut().blocked.block_peer(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }
-        for addr in self.dial.clone() {
-            let peer = addr.iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            });
-            if peer.is_some_and(|p| !self.swarm.is_connected(&p) && p != self.peer_id) {
+        let mut seen = HashSet::new();
+        for addr in self
+            .dial
+            .iter()
+            .chain(&self.validator_dial)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            let peer = peer_of(&addr);
+            if peer.is_some_and(|p| {
+                seen.insert(p)
+                    && !self.swarm.is_connected(&p)
+                    && p != self.peer_id
+                    && !self.banned.contains(&p)
+            }) {
                 if let Err(e) = self.swarm.dial(addr.clone()) {
                     debug!("dialing {addr}: {e}");
                 }
@@ -423,4 +487,19 @@ impl P2p {
     pub fn connected_peers(&self) -> usize {
         self.swarm.connected_peers().count()
     }
+}
+
+/// A validator's node as the state holds it: its peer id, and where to dial it if known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorPeer {
+    pub peer: PeerId,
+    pub address: Option<Multiaddr>,
+}
+
+/// The peer an address ends with (`/p2p/<peer id>`), if it names one.
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
 }
