@@ -47,6 +47,17 @@ impl Home {
     }
 }
 
+/// The settings a running node re-reads on SIGHUP; the others take effect at restart.
+pub const RELOADABLE: &[&str] = &[
+    "p2p.peers",
+    "p2p.blocked_peers",
+    "p2p.max_strikes",
+    "consensus.block_interval_ms",
+    "consensus.empty_block_interval_ms",
+    "block.max_txs",
+    "block.max_bytes",
+];
+
 /// The largest `p2p.max_message_bytes` accepted: a block of the ledger's maximum size and
 /// room for its proposal.
 pub const MESSAGE_BYTES_MAX: usize = acta_ledger::block::BLOCK_BYTES_MAX + 1024 * 1024;
@@ -255,6 +266,32 @@ impl Default for BlockConfig {
 }
 
 impl Config {
+    /// The settings (`section.field`) whose values differ between `self` and `other`.
+    pub fn differences(&self, other: &Config) -> Vec<String> {
+        let (a, b) = match (serde_json::to_value(self), serde_json::to_value(other)) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+            for (section, va) in a {
+                let vb = &b[section];
+                match (va.as_object(), vb.as_object()) {
+                    (Some(fa), Some(fb)) => {
+                        for (field, x) in fa {
+                            if fb.get(field) != Some(x) {
+                                out.push(format!("{section}.{field}"));
+                            }
+                        }
+                    }
+                    _ if va != vb => out.push(section.clone()),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
     /// Reads `config.toml`; errors name the file, the line and the field.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
@@ -367,7 +404,8 @@ impl Config {
             .join(", ");
         format!(
             r#"# Acta node configuration. Every setting is shown with its value; delete a line to use
-# the default.
+# the default. Settings marked (SIGHUP) are re-read by `kill -HUP <actad pid>`; the others
+# take effect at restart.
 
 # A name for logs and status.
 moniker = {moniker}
@@ -375,7 +413,8 @@ moniker = {moniker}
 [p2p]
 # The libp2p address to listen on.
 listen = {listen}
-# Peers to dial and keep dialing: multiaddresses ending in /p2p/<peer id>.
+# Peers to dial and keep dialing, and admit whatever the validator set: multiaddresses
+# ending in /p2p/<peer id>. (SIGHUP)
 peers = [{peers}]
 # Whether peers that are not validators may connect, as read-only observers.
 allow_observers = {allow_observers}
@@ -383,9 +422,9 @@ allow_observers = {allow_observers}
 max_message_bytes = {max_message_bytes}
 # How often the node re-sends its own consensus messages and status while undecided (ms).
 gossip_interval_ms = {gossip_interval_ms}
-# Invalid messages from one peer before it is disconnected and banned for a while.
+# Invalid messages from one peer before it is disconnected and banned for a while. (SIGHUP)
 max_strikes = {max_strikes}
-# Peer ids refused and disconnected. The node re-reads this list on SIGHUP.
+# Peer ids refused and disconnected. (SIGHUP)
 blocked_peers = [{blocked}]
 
 [rpc]
@@ -408,10 +447,10 @@ timeout_propose_ms = {tp}
 timeout_prevote_ms = {tv}
 timeout_precommit_ms = {tc}
 timeout_delta_ms = {td}
-# Wait after a commit before proposing the next block, to gather transactions (ms).
+# Wait after a commit before proposing the next block, to gather transactions (ms). (SIGHUP)
 block_interval_ms = {bi}
 # With no transactions, no evidence and no budget round under way, make a block only this
-# often (ms): an idle chain stays visibly alive without filling the store.
+# often (ms): an idle chain stays visibly alive without filling the store. (SIGHUP)
 empty_block_interval_ms = {ei}
 
 [mempool]
@@ -427,7 +466,7 @@ max_lifetime_secs = {ml}
 check_calls = {cc}
 
 [block]
-# Limits of the blocks this node proposes.
+# Limits of the blocks this node proposes. (SIGHUP)
 max_txs = {bt}
 max_bytes = {bb}
 

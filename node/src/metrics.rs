@@ -25,6 +25,8 @@ fn seconds_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// The `process_*` metrics, without the `acta_` prefix.
+    process: Registry,
     pub height: Gauge,
     pub consensus_round: Gauge,
     pub rounds: Counter,
@@ -44,6 +46,20 @@ pub struct Metrics {
     ledger_refused: Family<Labels, Counter>,
     rpc_requests: Family<Labels, Counter>,
     pub rpc_seconds: Histogram,
+    /// Per validator of the set (label `validator`: its genesis name, or its key's first
+    /// 16 hex digits): commits that lack its signature.
+    validator_missed: Family<Labels, Counter>,
+    /// Per validator: 1 if this node is connected to its node, else 0.
+    validator_connected: Family<Labels, Gauge>,
+    /// Seconds the height being decided has run (0 while waiting for work).
+    pub deciding_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub stalled: Gauge,
+    pub wal_bytes: Gauge,
+    pub store_bytes: Gauge,
+    process_rss: Gauge,
+    process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
+    process_fds: Gauge,
+    process_start: Gauge,
 }
 
 impl Default for Metrics {
@@ -57,6 +73,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("acta");
         let m = Metrics {
             registry: Registry::default(),
+            process: Registry::default(),
             height: Gauge::default(),
             consensus_round: Gauge::default(),
             rounds: Counter::default(),
@@ -74,6 +91,16 @@ impl Metrics {
             ledger_refused: Family::default(),
             rpc_requests: Family::default(),
             rpc_seconds: seconds_histogram(),
+            validator_missed: Family::default(),
+            validator_connected: Family::default(),
+            deciding_seconds: Gauge::default(),
+            stalled: Gauge::default(),
+            wal_bytes: Gauge::default(),
+            store_bytes: Gauge::default(),
+            process_rss: Gauge::default(),
+            process_cpu: Counter::default(),
+            process_fds: Gauge::default(),
+            process_start: Gauge::default(),
         };
         registry.register("height", "Latest committed height", m.height.clone());
         registry.register(
@@ -148,7 +175,121 @@ impl Metrics {
             "HTTP API request durations",
             m.rpc_seconds.clone(),
         );
-        Metrics { registry, ..m }
+        registry.register(
+            "validator_missed_signatures",
+            "Committed blocks whose commit lacks the signature of a validator of the set that signed them, by validator",
+            m.validator_missed.clone(),
+        );
+        registry.register(
+            "validator_connected",
+            "1 if this node is connected to the validator's node, else 0 (a node that stops answering pings is disconnected)",
+            m.validator_connected.clone(),
+        );
+        registry.register(
+            "consensus_deciding_seconds",
+            "How long the height being decided has run (0 while waiting for work)",
+            m.deciding_seconds.clone(),
+        );
+        registry.register(
+            "consensus_stalled",
+            "1 while the chain looks stalled to this node (see /status: stalled names whom it misses), else 0",
+            m.stalled.clone(),
+        );
+        registry.register(
+            "wal_bytes",
+            "Size of the consensus WAL",
+            m.wal_bytes.clone(),
+        );
+        registry.register(
+            "store_bytes",
+            "Size of the store's files (blocks and state)",
+            m.store_bytes.clone(),
+        );
+        // The process metrics carry the names every Prometheus dashboard knows.
+        let mut m = Metrics { registry, ..m };
+        let mut unprefixed = Registry::default();
+        unprefixed.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the node process",
+            m.process_rss.clone(),
+        );
+        unprefixed.register(
+            "process_cpu_seconds",
+            "CPU time (user and system) of the node process",
+            m.process_cpu.clone(),
+        );
+        unprefixed.register(
+            "process_open_fds",
+            "Open file descriptors of the node process",
+            m.process_fds.clone(),
+        );
+        unprefixed.register(
+            "process_start_time_seconds",
+            "Start time of the node process, Unix seconds",
+            m.process_start.clone(),
+        );
+        m.process = unprefixed;
+        m
+    }
+
+    /// Reads the process's resident memory, CPU time and open files (Linux `/proc`; left
+    /// unchanged elsewhere) and the sizes of the WAL and the store.
+    pub fn observe_process(&self, wal: &std::path::Path, store: &std::path::Path) {
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            let rss_kb = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<i64>().ok());
+            if let Some(kb) = rss_kb {
+                self.process_rss.set(kb.saturating_mul(1024));
+            }
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // After the command name (which may hold spaces) in parentheses: field 14
+            // (utime) and 15 (stime) are the 12th and 13th, in clock ticks of 1/100 s
+            // (USER_HZ, fixed by the kernel's ABI).
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+                #[allow(clippy::cast_precision_loss)]
+                let seconds = (user + system) as f64 / 100.0;
+                let counted = self.process_cpu.get();
+                if seconds > counted {
+                    self.process_cpu.inc_by(seconds - counted);
+                }
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.process_fds
+                .set(i64::try_from(fds.count()).unwrap_or(i64::MAX));
+        }
+        self.wal_bytes.set(size_of(wal));
+        self.store_bytes.set(size_of(store));
+    }
+
+    /// Marks the process's start time (once, at start).
+    pub fn started(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.process_start
+            .set(i64::try_from(now).unwrap_or(i64::MAX));
+    }
+
+    pub fn validator_missed(&self, validator: &str) {
+        self.validator_missed
+            .get_or_create(&vec![("validator", validator.to_string())])
+            .inc();
+    }
+
+    pub fn validator_connected(&self, validator: &str, connected: bool) {
+        self.validator_connected
+            .get_or_create(&vec![("validator", validator.to_string())])
+            .set(i64::from(connected));
     }
 
     pub fn mempool_refused(&self, reason: &str) {
@@ -186,10 +327,29 @@ impl Metrics {
     /// The metrics in the text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        // Writing into a String cannot fail.
+        // Writing into a String cannot fail. One exposition: the process metrics go before
+        // the registry's, which ends with `# EOF`.
+        let mut process = String::new();
+        let _ = encode(&mut process, &self.process);
+        out.push_str(process.trim_end().trim_end_matches("# EOF").trim_end());
+        out.push('\n');
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// The bytes of the files under `path` (a file or a folder), 0 if it cannot be read.
+fn size_of(path: &std::path::Path) -> i64 {
+    fn walk(path: &std::path::Path) -> u64 {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(path)
+                .map(|entries| entries.flatten().map(|e| walk(&e.path())).sum())
+                .unwrap_or(0),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        }
+    }
+    i64::try_from(walk(path)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

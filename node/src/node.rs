@@ -108,6 +108,54 @@ pub struct Status {
     pub mempool_txs: usize,
     /// The oldest height whose state this node keeps (0 unless it prunes).
     pub oldest_state_height: u64,
+    /// How long the height being decided has run, in ms (0 while waiting for work).
+    pub deciding_ms: u64,
+    /// Set while the height being decided has run for longer than [`stall_after`]: why
+    /// this node thinks the chain is stalled.
+    pub stalled: Option<Stall>,
+    /// The validators deciding this height, as this node sees them.
+    pub validators: Vec<ValidatorHealth>,
+    /// When the driver last updated this status: it does after every event, and at least
+    /// every few seconds.
+    #[serde(skip)]
+    pub updated: Option<Instant>,
+}
+
+/// Why a height does not end, as one validator sees it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Stall {
+    pub height: u64,
+    pub round: u32,
+    pub for_ms: u64,
+    /// The validators (names, or keys' first 16 hex digits) not heard from at this height:
+    /// no vote and no proposal reached this node.
+    pub missing: Vec<String>,
+    /// The power heard from, and the power a quorum needs (more than two thirds).
+    pub heard_power: u64,
+    pub quorum_power: u64,
+    pub reason: String,
+}
+
+/// One validator of the set deciding this height, as this node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ValidatorHealth {
+    pub name: String,
+    pub public_key: PublicKey,
+    pub power: u64,
+    /// Whether this node is connected to its node (always true for this node itself).
+    pub connected: bool,
+    /// Whether a vote or proposal of it at this height reached this node.
+    pub heard: bool,
+}
+
+/// How long a height may run before a node calls the chain stalled: four rounds' worth of
+/// timeouts at their first values, and at least 20 s.
+pub fn stall_after(c: &crate::config::ConsensusConfig) -> Duration {
+    let round = c
+        .timeout_propose_ms
+        .saturating_add(c.timeout_prevote_ms)
+        .saturating_add(c.timeout_precommit_ms);
+    Duration::from_millis(round.saturating_mul(4).max(20_000))
 }
 
 /// A committed block as subscribers see it: its place, and what each transaction did.
@@ -235,7 +283,7 @@ struct LocalFault(anyhow::Error);
 pub struct Node {
     config: Config,
     /// Where `config` came from, re-read on SIGHUP.
-    config_path: std::path::PathBuf,
+    home: Home,
     #[cfg(feature = "misbehave")]
     misbehaviour: Option<Misbehaviour>,
     spec: ChainSpec,
@@ -287,6 +335,10 @@ pub struct Node {
     last_commit_at: Option<Instant>,
     /// The height and round last counted in the metrics.
     counted_round: Option<(Height, u32)>,
+    /// The height being decided and when this node started deciding it.
+    deciding_since: Option<(Height, Instant)>,
+    /// The nodes of the latest validator set ([`validator_peers`]).
+    validator_nodes: Vec<ValidatorPeer>,
 }
 
 impl std::fmt::Debug for Node {
@@ -444,12 +496,8 @@ impl Node {
 
         let identity = crate::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash);
         info!(chain = %spec.chain_id, genesis = %spec.hash, "genesis");
-        let p2p = P2p::new(
-            node_key,
-            &config.p2p,
-            &validator_peers(store.as_ref(), &spec, latest)?,
-            identity,
-        )?;
+        let validator_nodes = validator_peers(store.as_ref(), &spec, latest)?;
+        let p2p = P2p::new(node_key, &config.p2p, &validator_nodes, identity)?;
         let peer_id = p2p.peer_id();
 
         let driver_config = DriverConfig {
@@ -513,7 +561,7 @@ impl Node {
             committed: committed.clone(),
         };
         let mut node = Node {
-            config_path: home.config(),
+            home: home.clone(),
             #[cfg(feature = "misbehave")]
             misbehaviour: None,
             config,
@@ -545,7 +593,10 @@ impl Node {
             committed,
             last_commit_at: None,
             counted_round: None,
+            deciding_since: None,
+            validator_nodes,
         };
+        node.metrics.started();
         let blocked = node.config.p2p.blocked()?;
         node.p2p.set_blocked(blocked);
         node.update_status();
@@ -635,7 +686,10 @@ impl Node {
                 }
                 Wake::Served(None) => {}
                 Wake::Gossip => self.drive(Event::GossipTick)?,
-                Wake::Redial => self.p2p.redial(),
+                Wake::Redial => {
+                    self.p2p.redial();
+                    self.check_health();
+                }
                 Wake::Flush => self.flush_txs(),
                 Wake::Reload => self.reload(),
                 Wake::Stop => {
@@ -1026,17 +1080,23 @@ impl Node {
         if set_changed {
             // A validator added by the council is let in (and dialed) now, one that left
             // is let go: before their power counts or stops counting, two heights on.
-            let peers = validator_peers(self.store.as_ref(), &self.spec, block.height())?;
-            self.p2p.set_validators(&peers);
+            self.validator_nodes =
+                validator_peers(self.store.as_ref(), &self.spec, block.height())?;
+            self.p2p.set_validators(&self.validator_nodes);
         }
         // A validator whose signature the commit lacks: slow, partitioned or down when it
         // counted (an operator's alert, like CometBFT's missed blocks).
-        if let Some(me) = self
-            .validators(block.height())?
-            .index_of(&self.key.public())
-        {
-            if !commit.signatures.iter().any(|s| s.validator == me) {
-                self.metrics.missed_signatures.inc();
+        let signers = self.validators(block.height())?;
+        for (i, v) in signers.validators().iter().enumerate() {
+            let signed = commit
+                .signatures
+                .iter()
+                .any(|s| usize::from(s.validator.0) == i);
+            if !signed {
+                self.metrics.validator_missed(&self.label(&v.public_key));
+                if v.public_key == self.key.public() {
+                    self.metrics.missed_signatures.inc();
+                }
             }
         }
         self.wal.reset().context("clearing the consensus WAL")?;
@@ -1511,13 +1571,49 @@ impl Node {
 
     /// Re-reads the config file and applies its `p2p.blocked_peers`; other settings take
     /// effect at the next start. A file that does not load changes nothing.
+    /// SIGHUP: re-reads `config.toml` and applies the settings documented as reloadable
+    /// ([`crate::config::RELOADABLE`]): all of them, or none if the file does not check.
+    /// Other settings that changed are named in a warning: they take effect at restart.
     fn reload(&mut self) {
-        match Config::load(&self.config_path).and_then(|c| c.p2p.blocked()) {
-            Ok(blocked) => {
-                info!(blocked = blocked.len(), "SIGHUP: re-read p2p.blocked_peers");
-                self.p2p.set_blocked(blocked);
+        let read = Config::load(&self.home.config()).and_then(|c| {
+            let blocked = c.p2p.blocked()?;
+            let peers = crate::p2p::parse_peers(&c.p2p.peers)?;
+            Ok((c, blocked, peers))
+        });
+        let (new, blocked, peers) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                warn!("SIGHUP: the config file was not applied: {e:#}");
+                return;
             }
-            Err(e) => warn!("SIGHUP: the config file was not applied: {e:#}"),
+        };
+        self.p2p.set_blocked(blocked);
+        self.p2p.set_peers(peers);
+        self.p2p.set_max_strikes(new.p2p.max_strikes);
+        self.driver.set_intervals(
+            new.consensus.block_interval_ms,
+            new.consensus.empty_block_interval_ms,
+        );
+        let mut applied = self.config.clone();
+        applied.p2p.peers = new.p2p.peers.clone();
+        applied.p2p.blocked_peers = new.p2p.blocked_peers.clone();
+        applied.p2p.max_strikes = new.p2p.max_strikes;
+        applied.consensus.block_interval_ms = new.consensus.block_interval_ms;
+        applied.consensus.empty_block_interval_ms = new.consensus.empty_block_interval_ms;
+        applied.block = new.block.clone();
+        let unapplied = applied.differences(&new);
+        self.config = applied;
+        info!(
+            peers = self.config.p2p.peers.len(),
+            blocked = self.config.p2p.blocked_peers.len(),
+            "SIGHUP: reloaded {}",
+            crate::config::RELOADABLE.join(", ")
+        );
+        if !unapplied.is_empty() {
+            warn!(
+                "SIGHUP: {} changed in the config file but take effect only at restart",
+                unapplied.join(", ")
+            );
         }
     }
 
@@ -1695,6 +1791,116 @@ impl Node {
         }));
     }
 
+    /// A validator's name in status and metrics: its genesis name, or its key's first 16
+    /// hex digits.
+    fn label(&self, key: &PublicKey) -> String {
+        self.spec
+            .names
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_hex()[..16].to_string())
+    }
+
+    /// Every few seconds: each validator's connection and voice at this height, whether
+    /// the chain looks stalled and why, and the process and disk metrics.
+    fn check_health(&mut self) {
+        let height = self.driver.height();
+        let set = self.driver.schedule().validators().clone();
+        let heard = self.driver.heard();
+        let me = self.key.public();
+        let validators: Vec<ValidatorHealth> = set
+            .validators()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let connected = v.public_key == me
+                    || self
+                        .validator_nodes
+                        .iter()
+                        .find(|n| n.key == v.public_key)
+                        .is_some_and(|n| self.p2p.is_connected(&n.peer));
+                let name = self.label(&v.public_key);
+                self.metrics.validator_connected(&name, connected);
+                ValidatorHealth {
+                    name,
+                    public_key: v.public_key,
+                    power: v.power.0,
+                    connected,
+                    heard: u16::try_from(i)
+                        .is_ok_and(|i| heard.contains(&acta_ledger::ValidatorIndex(i))),
+                }
+            })
+            .collect();
+        let deciding = self
+            .deciding_since
+            .filter(|(h, _)| *h == height)
+            .map_or(Duration::ZERO, |(_, since)| since.elapsed());
+        let stalled = (deciding > stall_after(&self.config.consensus)).then(|| {
+            let heard_power: u64 = validators.iter().filter(|v| v.heard).map(|v| v.power).sum();
+            let total = set.total_power().0;
+            // More than two thirds: the least power p with 3p > 2 total.
+            let quorum_power =
+                u64::try_from(u128::from(total) * 2 / 3 + 1).unwrap_or(u64::MAX);
+            let mut missing: Vec<String> = validators
+                .iter()
+                .filter(|v| !v.heard)
+                .map(|v| v.name.clone())
+                .collect();
+            missing.sort();
+            let mut unreachable: Vec<&str> = validators
+                .iter()
+                .filter(|v| !v.heard && !v.connected)
+                .map(|v| v.name.as_str())
+                .collect();
+            unreachable.sort_unstable();
+            let reason = if set.is_quorum(acta_ledger::VotingPower(heard_power)) {
+                "validators holding a quorum are heard from, but no round decided: a proposer's block is missing or invalid, or votes are split".to_string()
+            } else if unreachable.is_empty() {
+                format!(
+                    "votes missing: {heard_power} of {total} power heard from at this height, a quorum needs {quorum_power}; not heard from: {}",
+                    missing.join(", ")
+                )
+            } else {
+                format!(
+                    "votes missing: {heard_power} of {total} power heard from at this height, a quorum needs {quorum_power}; not heard from: {} (not connected: {})",
+                    missing.join(", "),
+                    unreachable.join(", ")
+                )
+            };
+            Stall {
+                height: height.0,
+                round: self.driver.round().map_or(0, |r| r.0),
+                for_ms: u64::try_from(deciding.as_millis()).unwrap_or(u64::MAX),
+                missing,
+                heard_power,
+                quorum_power,
+                reason,
+            }
+        });
+        if let Some(stall) = &stalled {
+            if self
+                .status
+                .read()
+                .map(|s| s.stalled.is_none())
+                .unwrap_or(false)
+            {
+                warn!(
+                    height = stall.height,
+                    round = stall.round,
+                    "stalled: {}",
+                    stall.reason
+                );
+            }
+        }
+        self.metrics.stalled.set(i64::from(stalled.is_some()));
+        if let Ok(mut s) = self.status.write() {
+            s.validators = validators;
+            s.stalled = stalled;
+        }
+        self.metrics
+            .observe_process(&self.home.wal(), &self.home.store());
+    }
+
     fn update_status(&mut self) {
         let height = self.driver.height();
         let latest = Height(height.0 - 1);
@@ -1709,6 +1915,18 @@ impl Node {
         let mempool_txs = self.mempool.len();
         let running = self.driver.round();
         let round = running.map_or(0, |r| r.0);
+        let deciding = matches!(
+            self.driver.phase(),
+            crate::driver::Phase::Running | crate::driver::Phase::Fetching
+        );
+        match self.deciding_since {
+            Some((h, _)) if h == height && deciding => {}
+            _ if deciding => self.deciding_since = Some((height, Instant::now())),
+            _ => self.deciding_since = None,
+        }
+        let deciding_ms = self.deciding_since.map_or(0, |(_, since)| {
+            u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+        });
         if let Ok(mut s) = self.status.write() {
             s.validator = validator;
             if s.height != latest.0 || s.state_root.is_empty() {
@@ -1728,7 +1946,16 @@ impl Node {
             s.peers = peers;
             s.mempool_txs = mempool_txs;
             s.oldest_state_height = self.store.oldest_state().0;
+            s.deciding_ms = deciding_ms;
+            s.updated = Some(Instant::now());
+            if s.stalled.as_ref().is_some_and(|st| st.height != height.0) {
+                s.stalled = None;
+            }
         }
+        #[allow(clippy::cast_precision_loss)]
+        self.metrics
+            .deciding_seconds
+            .set(deciding_ms as f64 / 1000.0);
         let m = &self.metrics;
         m.consensus_round.set(i64::from(round));
         m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
@@ -1940,7 +2167,7 @@ pub(crate) fn validator_peers(
                     None
                 }
             });
-        peers.push(ValidatorPeer { peer, address });
+        peers.push(ValidatorPeer { key, peer, address });
     }
     Ok(peers)
 }

@@ -855,6 +855,28 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         (Some("validator"), Some(chain.as_str()))
     );
     assert_eq!(v["genesis_hash"], json!(spec.hash));
+    assert!(v["stalled"].is_null(), "{v}");
+    assert_eq!(v["validators"][0]["connected"], true, "{v}");
+    let v = api.ok("/health", "/health");
+    assert_eq!(
+        (v["live"].as_bool(), v["reasons"].as_array().map(Vec::len)),
+        (Some(true), Some(0)),
+        "{v}"
+    );
+    let v = api.ok("/ready", "/ready");
+    assert_eq!(v["ready"], true, "{v}");
+    let metrics = api.call("GET", "/metrics", "/metrics", None).text();
+    for family in [
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_cpu_seconds_total ",
+        "acta_store_bytes ",
+        "acta_wal_bytes ",
+        "acta_consensus_stalled 0",
+        "acta_validator_connected{",
+    ] {
+        assert!(metrics.contains(family), "{family} is not in:\n{metrics}");
+    }
     let latest = api.ok("/blocks/latest", "/blocks/latest");
     let lh = latest["block"]["header"]["height"].as_u64().unwrap();
     assert!(lh >= 1 && latest["commit"]["height"].as_u64() == Some(lh));

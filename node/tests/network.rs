@@ -753,3 +753,132 @@ fn a_validator_added_by_the_council_under_load_signs_and_is_let_go_when_removed(
         assert_eq!(net.next_nonce(0, &key_of(i)).unwrap(), 1, "DID {i}");
     }
 }
+
+/// Two of four validators paused (SIGSTOP: their kernels keep the connections open): the
+/// others drop them for not answering pings, say the chain is stalled and whom they miss,
+/// and are not ready; resumed, all is well again.
+#[test]
+fn with_two_validators_paused_status_says_stalled_and_names_them() {
+    let mut net = Net::new(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, WAIT);
+    net.pause(2).unwrap();
+    net.pause(3).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        let status = net.status(0).unwrap_or_default();
+        if !status["stalled"].is_null() && status["peers"] == 1 {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            net.resume(2).unwrap();
+            net.resume(3).unwrap();
+            net.dump_logs();
+            panic!("node 0 never said it is stalled with one peer: {status:#}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stall = &status["stalled"];
+    assert_eq!(
+        stall["missing"],
+        serde_json::json!(["node2", "node3"]),
+        "{status:#}"
+    );
+    assert_eq!(
+        (
+            stall["heard_power"].as_u64(),
+            stall["quorum_power"].as_u64()
+        ),
+        (Some(20), Some(27))
+    );
+    assert!(
+        stall["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not connected: node2, node3"),
+        "{status:#}"
+    );
+    let (code, ready) = common::get(&net.nodes[0].rpc, "/ready").unwrap();
+    assert_eq!(code, 503, "{ready}");
+    assert!(
+        ready["reasons"][0].as_str().unwrap().starts_with("stalled"),
+        "{ready}"
+    );
+    let (code, _) = common::get(&net.nodes[0].rpc, "/health").unwrap();
+    assert_eq!(code, 200);
+    let metrics = acta_node::devnet::http(
+        &net.nodes[0].rpc,
+        "GET",
+        "/metrics",
+        None,
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .text();
+    assert!(
+        metrics.contains("acta_validator_connected{validator=\"node2\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("acta_consensus_stalled 1"), "{metrics}");
+    // Resumed: the chain goes on and node 0 is ready again.
+    net.resume(2).unwrap();
+    net.resume(3).unwrap();
+    let h = net.height(0);
+    net.wait_height(&[0, 1, 2, 3], h + 2, WAIT);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (code, ready) = common::get(&net.nodes[0].rpc, "/ready").unwrap();
+        if code == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ready}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// SIGHUP applies the settings documented as reloadable (here: a blocked peer, the empty
+/// block interval and the configured peers), names the changed ones that wait for a
+/// restart, and applies nothing from a file that does not check.
+#[test]
+fn sighup_reloads_the_reloadable_settings_and_names_the_others() {
+    let mut net = Net::new(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, WAIT);
+    let peer1 = net.nodes[1].peer_id.clone();
+    net.configure(0, |c| {
+        c.p2p.blocked_peers = vec![peer1];
+        c.consensus.empty_block_interval_ms = 2_000;
+        c.rpc.max_body_bytes += 1;
+    });
+    net.net.signal(0, "HUP").unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while net.status(0).map(|s| s["peers"].clone()) != Some(serde_json::json!(2)) {
+        if std::time::Instant::now() > deadline {
+            net.dump_logs();
+            panic!("node 0 did not drop the peer it was told to block");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(net.logs_contain("SIGHUP: reloaded p2p.peers, p2p.blocked_peers"));
+    assert!(net.logs_contain(
+        "SIGHUP: rpc.max_body_bytes changed in the config file but take effect only at restart"
+    ));
+    // A file that does not check changes nothing: the peer stays blocked.
+    std::fs::write(
+        net.nodes[0].home.join("config.toml"),
+        "[p2p]\nmax_strikes = \"many\"\n",
+    )
+    .unwrap();
+    net.net.signal(0, "HUP").unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !net.logs_contain("SIGHUP: the config file was not applied") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning for a bad file"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let h = net.height(0);
+    net.wait_height(&[0], h + 2, WAIT);
+    assert_eq!(net.status(0).unwrap()["peers"], 2);
+}

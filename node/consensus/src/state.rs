@@ -132,6 +132,15 @@ impl Core {
         self.locked
     }
 
+    /// The validators heard from (a vote or a proposal) at this height, in any round: who
+    /// is missing, when a height does not end.
+    pub fn heard(&self) -> BTreeSet<ValidatorIndex> {
+        self.votes
+            .rounds()
+            .flat_map(|(_, round)| round.senders())
+            .collect()
+    }
+
     pub fn public_key(&self) -> PublicKey {
         self.me
     }

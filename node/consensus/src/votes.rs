@@ -71,6 +71,11 @@ impl RoundVotes {
         }
     }
 
+    /// The validators that sent anything in this round.
+    pub(crate) fn senders(&self) -> impl Iterator<Item = ValidatorIndex> + '_ {
+        self.senders.keys().copied()
+    }
+
     /// The power of the validators that sent anything in this round (paper L55).
     pub(crate) fn sender_power(&self) -> u64 {
         self.senders.values().sum()

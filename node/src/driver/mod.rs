@@ -323,6 +323,21 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         (self.phase == Phase::Running).then(|| self.core.round())
     }
 
+    /// New pauses between heights (SIGHUP), from the next height on.
+    pub fn set_intervals(&mut self, block_interval_ms: u64, empty_block_interval_ms: u64) {
+        self.config.block_interval_ms = block_interval_ms;
+        self.config.empty_block_interval_ms = empty_block_interval_ms;
+    }
+
+    /// The validators heard from at the height being decided (none unless it runs).
+    pub fn heard(&self) -> std::collections::BTreeSet<acta_ledger::ValidatorIndex> {
+        if self.phase == Phase::Running {
+            self.core.heard()
+        } else {
+            Default::default()
+        }
+    }
+
     pub fn schedule(&self) -> &ProposerSchedule {
         &self.schedule
     }

@@ -19,6 +19,7 @@ use libp2p::{
     gossipsub::{self, IdentTopic, MessageAcceptance},
     identify,
     multiaddr::Protocol,
+    ping,
     request_response::{self, OutboundRequestId, ResponseChannel},
     swarm::SwarmEvent,
     Multiaddr, Swarm,
@@ -110,6 +111,8 @@ pub struct P2p {
     config_peers: HashSet<PeerId>,
     /// Whether [`P2p::set_validators`] ran before (admissions after start are logged).
     validators_known: bool,
+    /// The validators' nodes as last set.
+    validators: Vec<ValidatorPeer>,
     /// This node's chain and genesis hash, as identify tells peers
     /// ([`protocol::chain_identity`]); a peer that tells another is refused.
     identity: String,
@@ -147,13 +150,7 @@ impl P2p {
             .listen
             .parse()
             .map_err(|e| anyhow::anyhow!("config file: field p2p.listen: {e}"))?;
-        let mut dial = Vec::new();
-        for (i, p) in config.peers.iter().enumerate() {
-            dial.push(
-                p.parse::<Multiaddr>()
-                    .map_err(|e| anyhow::anyhow!("config file: field p2p.peers[{i}]: {e}"))?,
-            );
-        }
+        let dial = parse_peers(&config.peers).map_err(|e| anyhow::anyhow!("config file: {e}"))?;
         let config_peers: HashSet<PeerId> = dial.iter().filter_map(peer_of).collect();
         let peer_id = node_key.public().to_peer_id();
         let mut swarm = protocol::swarm(
@@ -191,6 +188,7 @@ impl P2p {
             validator_dial: Vec::new(),
             config_peers,
             validators_known: false,
+            validators: Vec::new(),
             identity,
             refusing: HashSet::new(),
             strikes: HashMap::new(),
@@ -241,6 +239,7 @@ impl P2p {
         self.validator_peers = admitted;
         self.validator_dial = dial;
         self.validators_known = true;
+        self.validators = validators.to_vec();
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -324,6 +323,21 @@ impl P2p {
                         "peer runs {}, this node {}: a different genesis (or chain); refusing it",
                         info.protocol_version, self.identity
                     );
+                }
+                None
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Err(failure),
+                ..
+            })) => {
+                // Connected but silent (a stopped or overloaded process: the ping, or the
+                // negotiation of its stream, timed out). Dropped, so that the peer count and
+                // /status tell the truth; redialed at the next tick. A peer that does not
+                // speak ping at all is left alone.
+                if !matches!(failure, ping::Failure::Unsupported) {
+                    warn!(peer = %peer, "no answer to a ping ({failure}): disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer);
                 }
                 None
             }
@@ -435,6 +449,24 @@ impl P2p {
         }
     }
 
+    /// Replaces the configured peers (`p2p.peers`, re-read at SIGHUP): dialed, and
+    /// admitted whatever the validator set.
+    pub fn set_peers(&mut self, dial: Vec<Multiaddr>) {
+        self.config_peers = dial.iter().filter_map(peer_of).collect();
+        self.dial = dial;
+        let validators = std::mem::take(&mut self.validators);
+        self.set_validators(&validators);
+        self.redial();
+    }
+
+    pub fn set_max_strikes(&mut self, max_strikes: u32) {
+        self.max_strikes = max_strikes;
+    }
+
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.swarm.is_connected(peer)
+    }
+
     /// Blocks exactly `peers` by configuration (disconnecting them), and lets the peers no
     /// longer listed back in unless they were banned for misbehaving.
     pub fn set_blocked(&mut self, peers: Vec<PeerId>) {
@@ -489,9 +521,22 @@ impl P2p {
     }
 }
 
+/// Parses `p2p.peers`: multiaddresses ending in `/p2p/<peer id>`.
+pub fn parse_peers(peers: &[String]) -> anyhow::Result<Vec<Multiaddr>> {
+    let mut dial = Vec::new();
+    for (i, p) in peers.iter().enumerate() {
+        let addr = p
+            .parse::<Multiaddr>()
+            .map_err(|e| anyhow::anyhow!("field p2p.peers[{i}]: {p:?}: {e}"))?;
+        dial.push(addr);
+    }
+    Ok(dial)
+}
+
 /// A validator's node as the state holds it: its peer id, and where to dial it if known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatorPeer {
+    pub key: acta_ledger::PublicKey,
     pub peer: PeerId,
     pub address: Option<Multiaddr>,
 }

@@ -19,7 +19,7 @@ use acta_ledger::{
 use borsh::{BorshDeserialize, BorshSerialize};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{
-    allow_block_list, gossipsub, identify,
+    allow_block_list, gossipsub, identify, ping,
     request_response::{self, ProtocolSupport},
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     StreamProtocol,
@@ -239,8 +239,15 @@ pub struct Behaviour {
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub gossipsub: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
+    /// A ping every [`PING_INTERVAL`]: a peer that does not answer within [`PING_TIMEOUT`]
+    /// (a stopped process whose kernel still holds the connection) is disconnected, so
+    /// that the peer count tells the truth.
+    pub ping: ping::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
 }
+
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Behaviour {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -317,6 +324,11 @@ impl Behaviour {
             blocked: allow_block_list::Behaviour::default(),
             gossipsub,
             identify,
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_INTERVAL)
+                    .with_timeout(PING_TIMEOUT),
+            ),
             sync,
         })
     }

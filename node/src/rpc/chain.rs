@@ -62,6 +62,82 @@ pub async fn status(State(api): State<Api>) -> ApiResult {
     ok(v)
 }
 
+/// How long the driver may go without updating the status before the node is not live:
+/// it does after every event and at least every 3 s.
+const LIVE_WITHIN: Duration = Duration::from_secs(30);
+
+/// Whether the node's loop runs, and if not, why not.
+fn liveness(s: &crate::node::Status) -> Result<(), String> {
+    match s.updated {
+        Some(t) if t.elapsed() <= LIVE_WITHIN => Ok(()),
+        Some(t) => Err(format!(
+            "the node's loop has not run for {} s",
+            t.elapsed().as_secs()
+        )),
+        None => Err("the node's loop has not started".into()),
+    }
+}
+
+fn health_answer(ok: bool, body: Value) -> ApiResult {
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// `GET /health`: live (200) while the node's loop runs, else 503: for a process
+/// supervisor's liveness probe.
+pub async fn health(State(api): State<Api>) -> ApiResult {
+    let s = api.node.status.read().map_err(ApiError::internal)?.clone();
+    let live = liveness(&s);
+    health_answer(
+        live.is_ok(),
+        json!({
+            "live": live.is_ok(),
+            "height": s.height,
+            "reasons": live.err().into_iter().collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `GET /ready`: ready (200) when live, caught up with its peers, and the chain not
+/// stalled; else 503 with the reasons: for a load balancer, and an alert.
+pub async fn ready(State(api): State<Api>) -> ApiResult {
+    let s = api.node.status.read().map_err(ApiError::internal)?.clone();
+    let mut reasons = Vec::new();
+    let live = liveness(&s);
+    if let Err(e) = &live {
+        reasons.push(e.clone());
+    }
+    if s.syncing {
+        reasons.push(format!(
+            "syncing: a peer is past height {}, which this node is deciding",
+            s.consensus_height
+        ));
+    }
+    if let Some(stall) = &s.stalled {
+        reasons.push(format!(
+            "stalled at height {} round {} for {} s: {}",
+            stall.height,
+            stall.round,
+            stall.for_ms / 1000,
+            stall.reason
+        ));
+    }
+    let ready = reasons.is_empty();
+    health_answer(
+        ready,
+        json!({
+            "live": live.is_ok(),
+            "ready": ready,
+            "height": s.height,
+            "reasons": reasons,
+        }),
+    )
+}
+
 fn latest(store: &Store) -> Result<Height, ApiError> {
     Ok(store
         .latest_height()

@@ -193,6 +193,8 @@ impl PageParams {
 fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
     vec![
         (Method::GET, "/status", get(chain::status)),
+        (Method::GET, "/health", get(chain::health)),
+        (Method::GET, "/ready", get(chain::ready)),
         (Method::GET, "/openapi.json", get(openapi_document)),
         (Method::GET, "/metrics", get(metrics)),
         (Method::GET, "/blocks/latest", get(chain::latest_block)),

@@ -144,7 +144,7 @@ fn schemas() -> Value {
         "Hash": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256, lowercase hex." },
         "Did": { "type": "string", "pattern": "^did:acta:[1-9A-HJ-NP-Za-km-z]{16,22}$", "description": "did:acta: and the base58 of 16 bytes (16 to 22 characters)." },
         "PublicKey": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "Ed25519 public key, hex." },
-        "Status": obj(&["chain_id", "moniker", "peer_id", "validator", "role", "height", "block_hash", "block_time_ms", "state_root", "consensus_height", "consensus_round", "syncing", "peers", "mempool_txs", "oldest_state_height", "genesis_hash", "version"], json!({
+        "Status": obj(&["chain_id", "moniker", "peer_id", "validator", "role", "height", "block_hash", "block_time_ms", "state_root", "consensus_height", "consensus_round", "syncing", "peers", "mempool_txs", "oldest_state_height", "deciding_ms", "stalled", "validators", "genesis_hash", "version"], json!({
             "chain_id": string("The chain id."),
             "moniker": string("The node's name."),
             "peer_id": string("The node's libp2p peer id."),
@@ -160,8 +160,33 @@ fn schemas() -> Value {
             "peers": int("Connected peers."),
             "mempool_txs": int("Transactions waiting."),
             "oldest_state_height": int("The oldest height whose state this node keeps: reads of older heights are refused with 410 `pruned` (0 unless the node prunes, `storage.mode`)."),
+            "deciding_ms": int("How long the height being decided has run (0 while waiting for work)."),
+            "stalled": { "nullable": true, "allOf": [schema_ref("Stall")], "description": "Set while the height has run for longer than four rounds of timeouts (at least 20 s): why." },
+            "validators": { "type": "array", "items": schema_ref("ValidatorHealth"), "description": "The validators deciding this height, as this node sees them." },
             "genesis_hash": schema_ref("Hash"),
             "version": string("The node's version."),
+        })),
+        "Health": obj(&["live", "height", "reasons"], json!({
+            "live": { "type": "boolean", "description": "Whether the node's loop runs." },
+            "ready": { "type": "boolean", "description": "`/ready` only: live, caught up and not stalled." },
+            "height": int("Latest committed height."),
+            "reasons": { "type": "array", "items": { "type": "string" }, "description": "Why not live or not ready; empty when all is well." },
+        })),
+        "Stall": obj(&["height", "round", "for_ms", "missing", "heard_power", "quorum_power", "reason"], json!({
+            "height": int("The height that does not end."),
+            "round": int("Its round."),
+            "for_ms": int("How long this node has been deciding it."),
+            "missing": { "type": "array", "items": { "type": "string" }, "description": "Validators not heard from at this height (names, or keys' first 16 hex digits)." },
+            "heard_power": int("Power of the validators heard from."),
+            "quorum_power": int("Power a quorum needs: more than two thirds."),
+            "reason": string("Why this node thinks the chain is stalled."),
+        })),
+        "ValidatorHealth": obj(&["name", "public_key", "power", "connected", "heard"], json!({
+            "name": string("Its genesis name, or its key's first 16 hex digits."),
+            "public_key": schema_ref("PublicKey"),
+            "power": int("Voting power."),
+            "connected": { "type": "boolean", "description": "Whether this node is connected to its node (true for itself)." },
+            "heard": { "type": "boolean", "description": "Whether a vote or proposal of it at this height reached this node." },
         })),
         "Header": obj(&["chain_id", "height", "time", "parent_hash", "txs_root", "results_root", "state_root", "validators_hash", "next_validators_hash", "proposer", "last_commit_hash", "evidence_hash"], json!({
             "chain_id": string("Chain id."),
@@ -620,6 +645,17 @@ fn paths() -> Value {
         "get",
         op("The node's status", "chain", vec![], schema_ref("Status")),
     );
+    for (path, summary) in [
+        ("/health", "Live (200) while the node's loop runs, else 503: a liveness probe"),
+        ("/ready", "Ready (200) when live, caught up with its peers and the chain not stalled, else 503 with the reasons"),
+    ] {
+        let mut health = op(summary, "meta", vec![], schema_ref("Health"));
+        health["responses"]["503"] = json!({
+            "description": "Not live, or not ready: `reasons` says why.",
+            "content": json_content(schema_ref("Health")),
+        });
+        add(path, "get", health);
+    }
     add(
         "/openapi.json",
         "get",
