@@ -14,7 +14,7 @@
 mod attest;
 mod ballot;
 mod client;
-mod keystore;
+use acta_ledger::keystore;
 mod output;
 mod records;
 mod wallet;

@@ -19,6 +19,8 @@
 //! - [`bundle`]: proof bundles that an auditor verifies offline against the genesis.
 //! - [`snapshot`]: the state at a committed height in chunks that each prove themselves,
 //!   with a manifest verified from the genesis, for state sync and backups.
+//! - [`keystore`]: Ed25519 seeds and other secrets encrypted at rest (Argon2id,
+//!   XChaCha20-Poly1305): the wallet's keys and a validator's consensus key.
 //! - [`light`]: checking commits against validator sets and following headers across
 //!   validator-set changes.
 //!
@@ -34,6 +36,7 @@ pub mod codec;
 pub mod crypto;
 mod error;
 pub mod hash;
+pub mod keystore;
 pub mod light;
 pub mod merkle;
 pub mod receipt;

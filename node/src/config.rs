@@ -36,6 +36,10 @@ impl Home {
     pub fn consensus_key(&self) -> PathBuf {
         self.keys().join("consensus_key.json")
     }
+    /// What the consensus key last signed ([`crate::signed`]): it moves with the key.
+    pub fn signed_state(&self) -> PathBuf {
+        self.keys().join("signed_state.json")
+    }
     pub fn data(&self) -> PathBuf {
         self.0.join("data")
     }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod node;
 pub mod p2p;
 pub mod rpc;
+pub mod signed;
 pub mod snapshot;
 pub mod statesync;
 pub mod stdout;

@@ -75,6 +75,11 @@ enum Command {
         /// How long state sync may take, in seconds.
         #[arg(long, default_value_t = 300, requires = "state_sync")]
         state_sync_timeout: u64,
+        /// For a consensus key encrypted at rest (`actad keys encrypt`): a file holding its
+        /// passphrase on its first line, not readable by others than its owner and group
+        /// (such as a systemd credential, LoadCredential=).
+        #[arg(long, value_name = "FILE")]
+        key_passphrase_file: Option<PathBuf>,
         /// Misbehave on purpose, for fault-injection tests only: `equivocate` double-signs
         /// every prevote, so that the other validators slash this one. Only in builds with
         /// the `misbehave` feature.
@@ -85,9 +90,12 @@ enum Command {
     /// Create or restore a snapshot of the state: a backup, or a quick start for a new node.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
-    /// Check a genesis file.
+    /// Make a genesis file between agencies, and check one.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Protect the consensus key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the HTTP API's OpenAPI 3 document (the one served at /openapi.json).
     ///
     /// Example: actad openapi > acta-openapi.json
@@ -99,6 +107,23 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Encrypt the consensus key at rest, in place, in the wallet's keystore format
+    /// (Argon2id, XChaCha20-Poly1305); `actad start --key-passphrase-file` then unlocks it.
+    /// The node must be stopped.
+    ///
+    /// Example: actad keys encrypt --home /var/lib/acta --passphrase-file /root/acta-key.pass
+    Encrypt {
+        #[arg(long)]
+        home: PathBuf,
+        /// A file holding the passphrase (at least 12 characters) on its first line, owner
+        /// only; without it, the first line of standard input.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum GenesisCommand {
     /// Start a genesis file for a new chain: its id, time, council, issuers and parameters,
     /// and no validators yet (each agency's is added with `add-validator`). Refuses to
@@ -106,7 +131,7 @@ enum GenesisCommand {
     ///
     /// Example: actad genesis new --chain-id acta-krakow --council 3f9a...,77c0...,a1d2... --threshold 2 --out genesis.json
     New {
-        /// The chain id: 1 to 64 characters of a-z, 0-9 and '-'.
+        /// The chain id: 1 to 50 characters of a-z, 0-9, '-', '_' and '.'.
         #[arg(long)]
         chain_id: String,
         /// The council members' public keys, hex (comma separated or repeated).
@@ -224,7 +249,7 @@ fn run(cli: Cli) -> Result<()> {
         } => init(&Home(home), moniker, p2p_listen, rpc_listen, peers),
         Command::ShowNode { home } => {
             let home = Home(home);
-            let key = keys::load_consensus_key(&home.consensus_key())?;
+            let key = keys::consensus_public_key(&home.consensus_key())?;
             let node = keys::load_node_key(&home.node_key())?;
             let config = Config::load(&home.config())?;
             let peer_id = node.public().to_peer_id().to_string();
@@ -232,7 +257,7 @@ fn run(cli: Cli) -> Result<()> {
                 "{}",
                 serde_json::json!({
                     "moniker": config.moniker,
-                    "consensus_key": key.public().to_hex(),
+                    "consensus_key": key.to_hex(),
                     "peer_id": peer_id,
                     "p2p_listen": config.p2p.listen,
                     // What other nodes put in their p2p.peers (with this machine's public
@@ -316,10 +341,12 @@ fn run(cli: Cli) -> Result<()> {
             home,
             state_sync,
             state_sync_timeout,
+            key_passphrase_file,
             misbehave,
         } => start(
             Home(home),
             state_sync.then(|| Duration::from_secs(state_sync_timeout)),
+            key_passphrase_file,
             misbehave.map(|_| acta_node::node::Misbehaviour::Equivocate),
         ),
         #[cfg(not(feature = "misbehave"))]
@@ -327,10 +354,37 @@ fn run(cli: Cli) -> Result<()> {
             home,
             state_sync,
             state_sync_timeout,
+            key_passphrase_file,
         } => start(
             Home(home),
             state_sync.then(|| Duration::from_secs(state_sync_timeout)),
+            key_passphrase_file,
         ),
+        Command::Keys(KeysCommand::Encrypt {
+            home,
+            passphrase_file,
+        }) => {
+            let home = Home(home);
+            let passphrase = match passphrase_file {
+                Some(file) => keys::read_passphrase_file(&file)?,
+                None => {
+                    let mut line = zeroize::Zeroizing::new(String::new());
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the passphrase from standard input")?;
+                    zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string())
+                }
+            };
+            let public = keys::encrypt_consensus_key(&home.consensus_key(), &passphrase)?;
+            acta_node::outln!(
+                "{}",
+                serde_json::json!({
+                    "encrypted": home.consensus_key().display().to_string(),
+                    "consensus_key": public.to_hex(),
+                })
+            );
+            Ok(())
+        }
         Command::Snapshot(SnapshotCommand::Create { home, out, height }) => {
             let (manifest, chunks) =
                 acta_node::snapshot::create(&Home(home), height.map(Height), &out)?;
@@ -410,18 +464,26 @@ fn init(
 fn start(
     home: Home,
     state_sync: Option<Duration>,
+    key_passphrase_file: Option<PathBuf>,
     #[cfg(feature = "misbehave")] misbehave: Option<acta_node::node::Misbehaviour>,
 ) -> Result<()> {
+    let passphrase = key_passphrase_file
+        .map(|f| keys::read_passphrase_file(&f))
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        // A SIGHUP (a `systemctl reload`) while the node starts or state-syncs must not end
+        // it: the handler is in place from here on, and the node reads it once it runs.
+        let _hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("installing the SIGHUP handler")?;
         if let Some(timeout) = state_sync {
             acta_node::statesync::run(&home, timeout).await?;
         }
         #[cfg_attr(not(feature = "misbehave"), allow(unused_mut))]
-        let (mut node, handle) = Node::open(&home)?;
+        let (mut node, handle) = Node::open(&home, passphrase.as_deref().map(String::as_str))?;
         #[cfg(feature = "misbehave")]
         if let Some(m) = misbehave {
             node.misbehave(m);

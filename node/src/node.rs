@@ -45,7 +45,7 @@ use acta_ledger::{codec, Vote, VoteKind};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{stream::FuturesOrdered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::{
     config::{Config, Home},
@@ -339,6 +339,10 @@ pub struct Node {
     deciding_since: Option<(Height, Instant)>,
     /// The nodes of the latest validator set ([`validator_peers`]).
     validator_nodes: Vec<ValidatorPeer>,
+    /// What the consensus key last signed: nothing at or below it is signed again.
+    signer: crate::signed::SignGuard,
+    /// Own messages the guard refused this height: not sent.
+    refused: HashSet<[u8; 64]>,
 }
 
 impl std::fmt::Debug for Node {
@@ -459,10 +463,19 @@ const CLOCK_DRIFT_MS: u64 = 15_000;
 impl Node {
     /// Opens the node's home: config, genesis, keys, store (writing the genesis state into
     /// an empty store) and WAL.
-    pub fn open(home: &Home) -> Result<(Node, Handle)> {
+    pub fn open(home: &Home, key_passphrase: Option<&str>) -> Result<(Node, Handle)> {
         let config = Config::load(&home.config())?;
         let (_, spec) = Genesis::load(&home.genesis())?;
-        let key = keys::load_consensus_key(&home.consensus_key())?;
+        let key = keys::load_consensus_key(&home.consensus_key(), key_passphrase)?;
+        let signer = crate::signed::SignGuard::open(&home.signed_state())?;
+        if let Some(last) = signer.last() {
+            info!(
+                height = last.height,
+                round = last.round,
+                step = last.step,
+                "the consensus key last signed"
+            );
+        }
         let node_key = keys::load_node_key(&home.node_key())?;
         std::fs::create_dir_all(home.data())
             .with_context(|| format!("creating {}", home.data().display()))?;
@@ -595,6 +608,8 @@ impl Node {
             counted_round: None,
             deciding_since: None,
             validator_nodes,
+            signer,
+            refused: HashSet::new(),
         };
         node.metrics.started();
         let blocked = node.config.p2p.blocked()?;
@@ -734,9 +749,38 @@ impl Node {
                             }
                         }
                     }
+                    // The key's own record first: a message it refuses is neither kept
+                    // nor sent.
+                    let mut allowed = Vec::with_capacity(messages.len());
+                    for m in messages {
+                        let signer = match &m {
+                            Message::Proposal(p) => p.proposer,
+                            Message::Vote(v) => v.validator,
+                        };
+                        if signer != me {
+                            allowed.push(m);
+                            continue;
+                        }
+                        match self
+                            .signer
+                            .allow(&m)
+                            .context("recording what the consensus key signs")?
+                        {
+                            Ok(()) => allowed.push(m),
+                            Err(refused) => {
+                                error!("{refused}");
+                                self.refused.insert(signature_of(&m));
+                            }
+                        }
+                    }
                     self.wal
-                        .append_all(height, &messages)
+                        .append_all(height, &allowed)
                         .context("writing the consensus WAL")?;
+                    None
+                }
+                Action::Broadcast { message, .. }
+                    if self.refused.contains(&signature_of(&message)) =>
+                {
                     None
                 }
                 Action::Broadcast { message, body } => {
@@ -1100,6 +1144,7 @@ impl Node {
             }
         }
         self.wal.reset().context("clearing the consensus WAL")?;
+        self.refused.clear();
         let store = self.store.clone();
         let view = StateView::new(store.as_ref(), block.height());
         // A nonce that cannot be read stops the node (the store is failing): the pool is
@@ -2115,6 +2160,14 @@ fn blocks_for_sync(
         blocks.push((b, c));
     }
     Ok(blocks)
+}
+
+/// An own message's signature: what identifies it (Ed25519 signs deterministically).
+fn signature_of(m: &Message) -> [u8; 64] {
+    match m {
+        Message::Proposal(p) => p.signature.0,
+        Message::Vote(v) => v.signature.0,
+    }
 }
 
 /// Whether a block's results change the validator set (a council change or a slashing).

@@ -17,6 +17,26 @@ fn four_validators_decide_blocks_with_transactions_and_agree() {
     let mut net = Net::new(4);
     // One node logs JSON lines, for a log collector; the others text.
     net.nodes[3].start_args = vec!["--log-format".into(), "json".into()];
+    // One keeps its consensus key encrypted at rest.
+    let pass = net.dir.path().join("node2.pass");
+    std::fs::write(&pass, "a passphrase of the water agency\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_actad"))
+        .args(["keys", "encrypt", "--home"])
+        .arg(&net.nodes[2].home)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = std::fs::read_to_string(net.nodes[2].home.join("keys/consensus_key.json")).unwrap();
+    assert!(key.contains("xchacha20poly1305"), "{key}");
+    net.nodes[2].start_args = vec!["--key-passphrase-file".into(), pass.display().to_string()];
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, WAIT);
     // Transactions through every node's API.
@@ -103,6 +123,12 @@ fn a_killed_validator_is_not_missed_and_catches_up_when_restarted() {
         !net.logs_contain("equivocation"),
         "a restarted validator signed conflicting messages"
     );
+    // Beside its key, node 1 keeps what it signed last: a height it decided.
+    let signed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(net.nodes[1].home.join("keys/signed_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(signed["height"].as_u64().unwrap() >= h, "{signed}");
 }
 
 #[test]

@@ -278,6 +278,8 @@ pub fn swarm(
             libp2p::noise::Config::new,
             libp2p::yamux::Config::default,
         )?
+        // Validators' addresses may name hosts (/dns4/acta.water.city/tcp/26656).
+        .with_dns()?
         .with_behaviour(|_| behaviour)
         .map_err(|e| anyhow::anyhow!("network behaviour: {e:?}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))

@@ -15,7 +15,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use acta_ledger::{Did, Keypair, PublicKey};
+use crate::{Did, Keypair, PublicKey};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::{
     aead::{Aead, KeyInit, Payload},

@@ -1,0 +1,221 @@
+//! The last consensus message the validator's key signed, kept beside the key
+//! (`HOME/keys/signed_state.json`, as CometBFT's `priv_validator_state.json`): the node
+//! refuses to sign at or below it, so a key moved to another machine, or run twice, cannot
+//! double-sign. The WAL protects a node from its own crash; this file travels with the key.
+//!
+//! Messages are ordered by (height, round, step), with step 0 a proposal, 1 a prevote and 2
+//! a precommit. A message above the last is recorded durably before it is sent; the last
+//! message itself may be sent again (the same signature: Ed25519 signs deterministically,
+//! so it is the same message), which a node restarted from its WAL does; anything else at
+//! or below the last is refused.
+
+use std::{
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use acta_consensus::Message;
+use acta_ledger::VoteKind;
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// What the file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedState {
+    pub height: u64,
+    pub round: u32,
+    /// 0 proposal, 1 prevote, 2 precommit.
+    pub step: u8,
+    /// The signature of that message, hex.
+    pub signature: String,
+}
+
+impl SignedState {
+    fn of(m: &Message) -> SignedState {
+        let (round, step, signature) = match m {
+            Message::Proposal(p) => (p.proposal.round, 0, p.signature),
+            Message::Vote(v) => (
+                v.vote.round,
+                match v.vote.kind {
+                    VoteKind::Prevote => 1,
+                    VoteKind::Precommit => 2,
+                },
+                v.signature,
+            ),
+        };
+        SignedState {
+            height: m.height().0,
+            round: round.0,
+            step,
+            signature: hex::encode(signature.0),
+        }
+    }
+
+    fn place(&self) -> (u64, u32, u8) {
+        (self.height, self.round, self.step)
+    }
+}
+
+/// The guard over one key's signatures.
+#[derive(Debug)]
+pub struct SignGuard {
+    path: PathBuf,
+    last: Option<SignedState>,
+}
+
+impl SignGuard {
+    /// Reads the file at `path` (none yet: nothing signed). A file that does not read is
+    /// an error: the node must not guess what its key signed.
+    pub fn open(path: &Path) -> Result<SignGuard> {
+        let last = match std::fs::read_to_string(path) {
+            Ok(text) => Some(serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: the record of what this validator's key last signed does not read; fix it or, if the key never signed on another machine, remove it",
+                    path.display()
+                )
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Ok(SignGuard {
+            path: path.to_path_buf(),
+            last,
+        })
+    }
+
+    pub fn last(&self) -> Option<&SignedState> {
+        self.last.as_ref()
+    }
+
+    /// Whether `m`, signed by this key, may be sent: recorded durably first if it is above
+    /// the last. `Err` if the record cannot be written (then nothing may be sent).
+    pub fn allow(&mut self, m: &Message) -> Result<Result<(), String>> {
+        let next = SignedState::of(m);
+        if let Some(last) = &self.last {
+            if next.place() < last.place() || (next.place() == last.place() && next != *last) {
+                return Ok(Err(format!(
+                    "refusing to sign height {} round {} step {}: this key already signed height {} round {} step {} ({}); is it running on another machine?",
+                    next.height,
+                    next.round,
+                    next.step,
+                    last.height,
+                    last.round,
+                    last.step,
+                    self.path.display()
+                )));
+            }
+            if next == *last {
+                return Ok(Ok(()));
+            }
+        }
+        self.write(&next)?;
+        self.last = Some(next);
+        Ok(Ok(()))
+    }
+
+    /// Replaces the file: a new file written and synced, then renamed over the old one.
+    fn write(&self, state: &SignedState) -> Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(state)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), self.path.display()))?;
+        let dir = self
+            .path
+            .parent()
+            .ok_or_else(|| anyhow!("{} has no folder", self.path.display()))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acta_ledger::{testing, Hash, Height, Proposal, Round, Vote};
+
+    fn vote(kind: VoteKind, height: u64, round: u32, block: u8) -> Message {
+        Message::Vote(
+            Vote {
+                kind,
+                height: Height(height),
+                round: Round(round),
+                block: Some(Hash([block; 32])),
+            }
+            .sign(&testing::key(0xa0, 0), &testing::chain_id()),
+        )
+    }
+
+    #[test]
+    fn a_key_never_signs_at_or_below_what_it_signed_even_after_a_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed_state.json");
+        let mut guard = SignGuard::open(&path).unwrap();
+        assert!(guard.last().is_none());
+        let proposal = Message::Proposal(
+            Proposal {
+                height: Height(5),
+                round: Round(0),
+                block: Hash([1; 32]),
+                pol_round: None,
+            }
+            .sign(&testing::key(0xa0, 0), &testing::chain_id()),
+        );
+        guard.allow(&proposal).unwrap().unwrap();
+        guard
+            .allow(&vote(VoteKind::Prevote, 5, 0, 1))
+            .unwrap()
+            .unwrap();
+        // The same message again (a restart from the WAL) is fine.
+        guard
+            .allow(&vote(VoteKind::Prevote, 5, 0, 1))
+            .unwrap()
+            .unwrap();
+        // Another value at the same step, or an earlier step, is refused.
+        let e = guard
+            .allow(&vote(VoteKind::Prevote, 5, 0, 2))
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("already signed height 5 round 0 step 1"), "{e}");
+        assert!(guard.allow(&proposal).unwrap().is_err());
+        // The record travels with the key: a new node reading it refuses the same.
+        let mut moved = SignGuard::open(&path).unwrap();
+        assert!(moved
+            .allow(&vote(VoteKind::Prevote, 5, 0, 2))
+            .unwrap()
+            .is_err());
+        assert!(moved
+            .allow(&vote(VoteKind::Prevote, 4, 9, 2))
+            .unwrap()
+            .is_err());
+        moved
+            .allow(&vote(VoteKind::Precommit, 5, 0, 1))
+            .unwrap()
+            .unwrap();
+        moved
+            .allow(&vote(VoteKind::Prevote, 5, 1, 3))
+            .unwrap()
+            .unwrap();
+        moved
+            .allow(&vote(VoteKind::Prevote, 6, 0, 3))
+            .unwrap()
+            .unwrap();
+        assert_eq!(SignGuard::open(&path).unwrap().last().unwrap().height, 6);
+        // A file that does not read stops the node rather than letting it guess.
+        std::fs::write(&path, "{\"height\": \"six\"}").unwrap();
+        let e = SignGuard::open(&path).unwrap_err().to_string();
+        assert!(e.contains("does not read"), "{e}");
+    }
+}
