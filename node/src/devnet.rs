@@ -90,6 +90,8 @@ pub struct LocalNode {
     pub home: PathBuf,
     pub rpc: String,
     pub p2p_port: u16,
+    /// The multiaddress the others dial (without `/p2p/`).
+    pub address: String,
     pub peer_id: String,
     pub child: Option<Child>,
     /// Arguments added to `actad start` (such as `--misbehave equivocate`).
@@ -109,17 +111,57 @@ struct Shown {
     consensus_key: String,
 }
 
-/// `actad init` of a home `dir/name` listening on 127.0.0.1 at `ports[0]` (p2p) and
-/// `ports[1]` (HTTP API).
-fn new_home(actad: &Path, dir: &Path, name: &str, ports: &[u16]) -> Result<(LocalNode, Shown)> {
+/// Where a node listens and is reached.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// The host others dial: an IPv4 address or a DNS name.
+    pub host: String,
+    pub p2p_port: u16,
+    pub rpc_port: u16,
+    /// Listen on every interface (a real host) rather than on `host` (127.0.0.1).
+    pub wildcard: bool,
+}
+
+impl Placement {
+    fn local(p2p_port: u16, rpc_port: u16) -> Placement {
+        Placement {
+            host: "127.0.0.1".into(),
+            p2p_port,
+            rpc_port,
+            wildcard: false,
+        }
+    }
+
+    /// The multiaddress of `host` at `port`: `/ip4/…` for an IPv4 address, else `/dns4/…`.
+    fn multiaddr(&self, port: u16) -> String {
+        if self.host.parse::<std::net::Ipv4Addr>().is_ok() {
+            format!("/ip4/{}/tcp/{port}", self.host)
+        } else {
+            format!("/dns4/{}/tcp/{port}", self.host)
+        }
+    }
+}
+
+/// `actad init` of a home `dir/name` at `at`.
+fn new_home(actad: &Path, dir: &Path, name: &str, at: &Placement) -> Result<(LocalNode, Shown)> {
     let home = dir.join(name);
-    let (p2p_port, rpc_port) = (ports[0], ports[1]);
+    let (p2p_listen, rpc_listen) = if at.wildcard {
+        (
+            format!("/ip4/0.0.0.0/tcp/{}", at.p2p_port),
+            format!("0.0.0.0:{}", at.rpc_port),
+        )
+    } else {
+        (
+            at.multiaddr(at.p2p_port),
+            format!("{}:{}", at.host, at.rpc_port),
+        )
+    };
     let out = Command::new(actad)
         .args(["init", "--home"])
         .arg(&home)
         .args(["--moniker", name])
-        .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
-        .args(["--rpc-listen", &format!("127.0.0.1:{rpc_port}")])
+        .args(["--p2p-listen", &p2p_listen])
+        .args(["--rpc-listen", &rpc_listen])
         .output()?;
     if !out.status.success() {
         bail!("actad init: {}", String::from_utf8_lossy(&out.stderr));
@@ -141,8 +183,9 @@ fn new_home(actad: &Path, dir: &Path, name: &str, ports: &[u16]) -> Result<(Loca
     let node = LocalNode {
         name: name.to_string(),
         home,
-        rpc: format!("127.0.0.1:{rpc_port}"),
-        p2p_port,
+        rpc: format!("{}:{}", at.host, at.rpc_port),
+        p2p_port: at.p2p_port,
+        address: at.multiaddr(at.p2p_port),
         peer_id: field("peer_id")?,
         child: None,
         start_args: Vec::new(),
@@ -150,11 +193,15 @@ fn new_home(actad: &Path, dir: &Path, name: &str, ports: &[u16]) -> Result<(Loca
     Ok((node, shown))
 }
 
-/// Sets a local node's peers and the timeouts suited to one machine.
-fn local_config(home: &Path, peers: Vec<String>) -> Result<()> {
+/// Sets a node's peers and, on one machine, the timeouts suited to it.
+fn local_config(home: &Path, peers: Vec<String>, one_machine: bool) -> Result<()> {
     let path = home.join("config.toml");
     let mut config = Config::load(&path)?;
     config.p2p.peers = peers;
+    if !one_machine {
+        std::fs::write(&path, config.commented())?;
+        return Ok(());
+    }
     config.p2p.gossip_interval_ms = 500;
     config.consensus.timeout_propose_ms = 1500;
     config.consensus.timeout_prevote_ms = 500;
@@ -177,6 +224,24 @@ impl LocalNet {
         council: &[Keypair],
         threshold: u16,
     ) -> Result<LocalNet> {
+        let ports = free_ports(2 * n)?;
+        let placements: Vec<Placement> = (0..n)
+            .map(|i| Placement::local(ports[2 * i], ports[2 * i + 1]))
+            .collect();
+        Self::init_at(actad, dir, &placements, chain_id, council, threshold)
+    }
+
+    /// Creates one validator home per placement in `dir` (which must not exist), as
+    /// [`LocalNet::init`] does on 127.0.0.1: with wildcard placements, for real hosts, to
+    /// be copied each to its machine.
+    pub fn init_at(
+        actad: &Path,
+        dir: &Path,
+        placements: &[Placement],
+        chain_id: &str,
+        council: &[Keypair],
+        threshold: u16,
+    ) -> Result<LocalNet> {
         if dir.exists() {
             bail!("{} exists; choose a new folder", dir.display());
         }
@@ -184,14 +249,13 @@ impl LocalNet {
         let actad = actad.to_path_buf();
         let mut nodes = Vec::new();
         let mut validators = Vec::new();
-        let ports = free_ports(2 * n)?;
-        for i in 0..n {
-            let (node, shown) = new_home(&actad, dir, &format!("node{i}"), &ports[2 * i..])?;
+        for (i, at) in placements.iter().enumerate() {
+            let (node, shown) = new_home(&actad, dir, &format!("node{i}"), at)?;
             validators.push(GenesisValidator {
                 name: node.name.clone(),
                 consensus_key: shown.consensus_key,
                 peer_id: node.peer_id.clone(),
-                address: Some(format!("/ip4/127.0.0.1/tcp/{}", node.p2p_port)),
+                address: Some(node.address.clone()),
                 power: 10,
             });
             nodes.push(node);
@@ -222,9 +286,9 @@ impl LocalNet {
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, p)| format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", p.p2p_port, p.peer_id))
+                .map(|(_, p)| format!("{}/p2p/{}", p.address, p.peer_id))
                 .collect();
-            local_config(&node.home, peers)?;
+            local_config(&node.home, peers, !placements[i].wildcard)?;
         }
         Ok(LocalNet {
             dir: dir.to_path_buf(),
@@ -240,12 +304,17 @@ impl LocalNet {
     pub fn add_node(&mut self) -> Result<(usize, PublicKey)> {
         let i = self.nodes.len();
         let ports = free_ports(2)?;
-        let (node, shown) = new_home(&self.actad, &self.dir, &format!("node{i}"), &ports)?;
+        let (node, shown) = new_home(
+            &self.actad,
+            &self.dir,
+            &format!("node{i}"),
+            &Placement::local(ports[0], ports[1]),
+        )?;
         std::fs::copy(
             self.nodes[0].home.join("genesis.json"),
             node.home.join("genesis.json"),
         )?;
-        local_config(&node.home, Vec::new())?;
+        local_config(&node.home, Vec::new(), true)?;
         self.nodes.push(node);
         Ok((i, PublicKey::from_hex(&shown.consensus_key)?))
     }

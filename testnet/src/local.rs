@@ -13,7 +13,7 @@ use std::{
 
 use acta_ledger::{records::CredentialKind, testing, Did};
 use acta_node::{
-    devnet::{actad_beside_me, get, LocalNet},
+    devnet::{actad_beside_me, get, LocalNet, Placement},
     genesis::{Genesis, GenesisIssuer},
 };
 use anyhow::{anyhow, bail, Context, Result};
@@ -62,14 +62,40 @@ impl Manifest {
 /// Writes `n` validator homes, the genesis and the manifest into `dir` (which must not
 /// exist). The council's and the agency's test keys are written as seeds under
 /// `dir/keys/` (for `acta keys import`): they are for local networks only.
-pub fn init(dir: &Path, n: usize, chain_id: &str) -> Result<Manifest> {
+pub fn init(dir: &Path, n: usize, chain_id: &str, hosts: &[String]) -> Result<Manifest> {
+    let n = if hosts.is_empty() { n } else { hosts.len() };
     if !(1..=31).contains(&n) {
-        bail!("--validators is 1 to 31, not {n}");
+        bail!("--validators (or the number of --hosts) is 1 to 31, not {n}");
+    }
+    for (i, h) in hosts.iter().enumerate() {
+        let name_ok = !h.is_empty()
+            && h.len() <= 253
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !name_ok {
+            bail!("--hosts[{i}] {h:?}: an IPv4 address or a DNS name");
+        }
+        if hosts[..i].contains(h) {
+            bail!("--hosts: {h} is listed twice (one validator per host)");
+        }
     }
     let council: Vec<_> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let agency = testing::key(0xd1, 0);
     let actad = actad_beside_me()?;
-    let net = LocalNet::init(&actad, dir, n, chain_id, &council, 2)?;
+    let net = if hosts.is_empty() {
+        LocalNet::init(&actad, dir, n, chain_id, &council, 2)?
+    } else {
+        let placements: Vec<Placement> = hosts
+            .iter()
+            .map(|h| Placement {
+                host: h.clone(),
+                p2p_port: 26656,
+                rpc_port: 26657,
+                wildcard: true,
+            })
+            .collect();
+        LocalNet::init_at(&actad, dir, &placements, chain_id, &council, 2)?
+    };
     add_genesis_issuer(&net, &agency)?;
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;
@@ -207,42 +233,101 @@ pub fn down(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One table of every node's state; with `watch`, redrawn every second (Ctrl-C ends it).
-pub fn status(dir: &Path, watch: bool) -> Result<()> {
+/// How `status` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// What the process of a node is doing, from its pid file and `/proc`.
+fn process_state(node: &NodeEntry) -> Option<&'static str> {
+    let pid = running(node)?;
+    // The state letter follows the command name, which is in parentheses.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    Some(match state {
+        "T" | "t" => "paused",
+        "Z" => "dead",
+        _ => "running",
+    })
+}
+
+/// One node's row: from its process and its `/status` and `/ready` answers.
+fn node_state(node: &NodeEntry) -> serde_json::Value {
+    let answer = get(&node.rpc, "/status").ok().filter(|(c, _)| *c == 200);
+    let ready = get(&node.rpc, "/ready").ok();
+    let started = std::fs::metadata(pid_file(node))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    let state = match (process_state(node), &answer) {
+        (Some("paused"), _) => "paused",
+        (Some("running"), Some(_)) => "up",
+        // Not answering yet: starting for its first 30 s, then unresponsive.
+        (Some("running"), None) if started.is_some_and(|s| s < Duration::from_secs(30)) => {
+            "starting"
+        }
+        (Some("running"), None) => "unresponsive",
+        _ => "down",
+    };
+    let v = answer.map(|(_, v)| v).unwrap_or_default();
+    serde_json::json!({
+        "name": node.name,
+        "state": state,
+        "height": v["height"],
+        "round": v["consensus_round"],
+        "peers": v["peers"],
+        "mempool": v["mempool_txs"],
+        "role": v["role"],
+        "ready": ready.as_ref().map(|(code, _)| *code == 200),
+        "stalled": v["stalled"]["reason"],
+        "api": node.rpc,
+    })
+}
+
+/// One table (or JSON array) of every node's state; with `watch`, redrawn every second
+/// (Ctrl-C ends it).
+pub fn status(dir: &Path, watch: bool, output: Output) -> Result<()> {
     let m = Manifest::load(dir)?;
     loop {
+        let rows: Vec<serde_json::Value> = m.nodes.iter().map(node_state).collect();
+        if output == Output::Json {
+            acta_node::outln!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(());
+        }
         let mut out = format!(
-            "{:<8} {:<7} {:>8} {:>6} {:>6} {:>8}  {:<9} {}\n",
-            "NODE", "STATE", "HEIGHT", "ROUND", "PEERS", "MEMPOOL", "ROLE", "API"
+            "{:<8} {:<12} {:>8} {:>6} {:>6} {:>8}  {:<9} {:<5} {}\n",
+            "NODE", "STATE", "HEIGHT", "ROUND", "PEERS", "MEMPOOL", "ROLE", "READY", "API"
         );
-        for node in &m.nodes {
-            let answer = get(&node.rpc, "/status").ok().filter(|(c, _)| *c == 200);
-            let cell = |k: &str| {
-                answer
-                    .as_ref()
-                    .map_or("-".to_string(), |(_, v)| match &v[k] {
-                        serde_json::Value::String(s) => s.clone(),
-                        serde_json::Value::Null => "-".into(),
-                        other => other.to_string(),
-                    })
-            };
-            let state = match (running(node), &answer) {
-                (Some(_), Some(_)) => "up",
-                (Some(_), None) => "starting",
-                (None, _) => "down",
+        let mut stalls = String::new();
+        for r in &rows {
+            let cell = |k: &str| match &r[k] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
             };
             out.push_str(&format!(
-                "{:<8} {:<7} {:>8} {:>6} {:>6} {:>8}  {:<9} {}\n",
-                node.name,
-                state,
+                "{:<8} {:<12} {:>8} {:>6} {:>6} {:>8}  {:<9} {:<5} {}\n",
+                cell("name"),
+                cell("state"),
                 cell("height"),
-                cell("consensus_round"),
+                cell("round"),
                 cell("peers"),
-                cell("mempool_txs"),
+                cell("mempool"),
                 cell("role"),
-                node.rpc
+                match r["ready"].as_bool() {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                },
+                cell("api"),
             ));
+            if let Some(why) = r["stalled"].as_str() {
+                stalls.push_str(&format!("{}: stalled: {why}\n", cell("name")));
+            }
         }
+        out.push_str(&stalls);
         if !watch {
             acta_node::out!("{out}");
             return Ok(());

@@ -59,6 +59,13 @@ enum Command {
         validators: usize,
         #[arg(long, default_value = "acta-local")]
         chain_id: String,
+        /// Real hosts instead of 127.0.0.1, one validator each (comma separated IPv4
+        /// addresses or DNS names): each home listens on every interface at ports 26656
+        /// (p2p) and 26657 (API), the genesis names the hosts, and DIR/nodeN is copied to
+        /// host N, where `actad start --home` runs it. --validators is then the number of
+        /// hosts.
+        #[arg(long, value_delimiter = ',', value_name = "HOST,...")]
+        hosts: Vec<String>,
         #[command(flatten)]
         dir: DirArg,
     },
@@ -83,8 +90,18 @@ enum Command {
     Status {
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "output")]
         watch: bool,
+        /// A table, or one JSON array (each node's name, state, height, round, peers,
+        /// mempool, role, ready, stalled and API).
+        #[arg(long, value_enum, default_value_t = acta_testnet::local::Output::Text)]
+        output: acta_testnet::local::Output,
+    },
+    /// Print a shell completion script.
+    ///
+    /// Example: acta-testnet completions bash > ~/.local/share/bash-completion/completions/acta-testnet
+    Completions {
+        shell: clap_complete::Shell,
     },
     /// The last lines of a validator's log.
     ///
@@ -300,21 +317,43 @@ fn main() -> ExitCode {
         Command::Init {
             validators,
             chain_id,
+            hosts,
             dir,
         } => report(
-            acta_testnet::local::init(&dir.dir, validators, &chain_id).map(|m| {
-                acta_node::outln!(
-                    "wrote {} validators of {} in {}; start them with: acta-testnet up --dir {}",
-                    m.nodes.len(),
-                    m.chain_id,
-                    dir.dir.display(),
-                    dir.dir.display()
-                );
+            acta_testnet::local::init(&dir.dir, validators, &chain_id, &hosts).map(|m| {
+                if hosts.is_empty() {
+                    acta_node::outln!(
+                        "wrote {} validators of {} in {}; start them with: acta-testnet up --dir {}",
+                        m.nodes.len(),
+                        m.chain_id,
+                        dir.dir.display(),
+                        dir.dir.display()
+                    );
+                } else {
+                    for (node, host) in m.nodes.iter().zip(&hosts) {
+                        acta_node::outln!(
+                            "{}: copy {} to {host} and run actad start --home <that folder> there",
+                            node.name,
+                            node.home.display()
+                        );
+                    }
+                }
             }),
         ),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "acta-testnet",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::Up { dir } => report(acta_testnet::local::up(&dir.dir)),
         Command::Down { dir } => report(acta_testnet::local::down(&dir.dir)),
-        Command::Status { dir, watch } => report(acta_testnet::local::status(&dir.dir, watch)),
+        Command::Status { dir, watch, output } => {
+            report(acta_testnet::local::status(&dir.dir, watch, output))
+        }
         Command::Logs { node, dir, lines } => {
             report(acta_testnet::local::logs(&dir.dir, &node, lines))
         }

@@ -87,5 +87,79 @@ fn a_network_is_made_started_watched_stopped_and_started_again() {
         assert!(Instant::now() < deadline, "heights {hs:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // A paused node shows as paused, not as starting, in the JSON too.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("testnet.json")).unwrap()).unwrap();
+    let home = Path::new(manifest["nodes"][3]["home"].as_str().unwrap());
+    let pid = std::fs::read_to_string(home.join("actad.pid")).unwrap();
+    let signal = |s: &str| {
+        assert!(Command::new("kill")
+            .arg(s)
+            .arg(pid.trim())
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--output", "json"], &dir)).unwrap();
+    signal("-CONT");
+    assert_eq!(rows[3]["state"], "paused", "{rows:#}");
+    assert_eq!(rows[0]["state"], "up", "{rows:#}");
+    assert!(rows[0]["height"].as_u64().unwrap() > before, "{rows:#}");
     ok(&["down"], &dir);
+}
+
+/// `init --hosts` writes homes for real machines: every node listens on all interfaces at
+/// the standard ports, and the genesis and peers name the hosts.
+#[test]
+fn a_network_for_several_hosts_names_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    ok(
+        &[
+            "init",
+            "--hosts",
+            "10.0.0.1,10.0.0.2,acta3.water.example,10.0.0.4",
+        ],
+        &dir,
+    );
+    let genesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("node0/genesis.json")).unwrap())
+            .unwrap();
+    let addresses: Vec<&str> = genesis["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addresses,
+        [
+            "/ip4/10.0.0.1/tcp/26656",
+            "/ip4/10.0.0.2/tcp/26656",
+            "/dns4/acta3.water.example/tcp/26656",
+            "/ip4/10.0.0.4/tcp/26656"
+        ]
+    );
+    let config = std::fs::read_to_string(dir.join("node2/config.toml")).unwrap();
+    assert!(
+        config.contains("listen = \"/ip4/0.0.0.0/tcp/26656\""),
+        "{config}"
+    );
+    assert!(config.contains("/ip4/10.0.0.1/tcp/26656/p2p/"), "{config}");
+    assert!(!config.contains("127.0.0.1"), "{config}");
+    // Bad hosts are refused before anything is written.
+    let bad = tmp.path().join("bad");
+    assert_eq!(
+        testnet(&["init", "--hosts", "10.0.0.1,10.0.0.1"], &bad)
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        testnet(&["init", "--hosts", "a b"], &bad).status.code(),
+        Some(1)
+    );
+    assert!(!bad.exists());
 }
