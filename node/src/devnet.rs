@@ -96,6 +96,9 @@ pub struct LocalNode {
     pub child: Option<Child>,
     /// Arguments added to `actad start` (such as `--misbehave equivocate`).
     pub start_args: Vec<String>,
+    /// A command that runs `actad` (its path comes last), such as `ip netns exec NAME`;
+    /// empty: `actad` itself.
+    pub launcher: Vec<String>,
 }
 
 /// A network of local validators.
@@ -189,6 +192,7 @@ fn new_home(actad: &Path, dir: &Path, name: &str, at: &Placement) -> Result<(Loc
         peer_id: field("peer_id")?,
         child: None,
         start_args: Vec::new(),
+        launcher: Vec::new(),
     };
     Ok((node, shown))
 }
@@ -341,7 +345,15 @@ impl LocalNet {
             .create(true)
             .append(true)
             .open(node.home.join("log"))?;
-        let child = Command::new(&self.actad)
+        let mut command = match node.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.actad);
+                c
+            }
+            None => Command::new(&self.actad),
+        };
+        let child = command
             .args(["start", "--home"])
             .arg(&node.home)
             .args(&node.start_args)
