@@ -121,7 +121,7 @@ enum Command {
     },
     /// The council's proposals and approvals.
     ///
-    /// Example: acta council approve --key member2 0
+    /// Example: acta council approve --key member2 0 --action-hash 4be1...
     Council {
         #[command(subcommand)]
         command: records::CouncilCommand,

@@ -286,6 +286,13 @@ impl Metrics {
             .inc();
     }
 
+    /// Drops the connection gauge of a validator that left the set, so that no alert
+    /// fires for it.
+    pub fn forget_validator(&self, validator: &str) {
+        self.validator_connected
+            .remove(&vec![("validator", validator.to_string())]);
+    }
+
     pub fn validator_connected(&self, validator: &str, connected: bool) {
         self.validator_connected
             .get_or_create(&vec![("validator", validator.to_string())])

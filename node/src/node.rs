@@ -1939,6 +1939,13 @@ impl Node {
         }
         self.metrics.stalled.set(i64::from(stalled.is_some()));
         if let Ok(mut s) = self.status.write() {
+            for gone in s
+                .validators
+                .iter()
+                .filter(|old| validators.iter().all(|v| v.name != old.name))
+            {
+                self.metrics.forget_validator(&gone.name);
+            }
             s.validators = validators;
             s.stalled = stalled;
         }

@@ -66,7 +66,7 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
     loop {
         if Instant::now() >= client.net.deadline() {
             bail!(
-                "state sync found no snapshot that verifies within {} s ({last_error}); the peers must run, hold a cosigned checkpoint within their kept state, and admit this node (a genesis validator, or p2p.allow_observers = true on their side)",
+                "state sync found no snapshot that verifies within {} s ({last_error}); the peers must run, hold a cosigned checkpoint within their kept state, and admit this node (a node of the latest validator set, a peer in their p2p.peers, or any peer with p2p.allow_observers = true)",
                 timeout.as_secs()
             );
         }

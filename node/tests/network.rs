@@ -649,6 +649,19 @@ fn a_returning_validator_gets_the_pending_transactions_it_missed() {
     net.wait_nonce(&[0, 1, 2, 3], &testing::key(0xb7, 501).public(), 1);
 }
 
+/// Whether node 0's metrics hold the line starting with `line`.
+fn has_metric(net: &Net, line: &str) -> bool {
+    acta_node::devnet::http(
+        &net.nodes[0].rpc,
+        "GET",
+        "/metrics",
+        None,
+        Duration::from_secs(5),
+    )
+    .map(|a| a.text().lines().any(|l| l.starts_with(line)))
+    .unwrap_or(false)
+}
+
 /// A fifth node that the council adds while transactions flow: the validators admit and
 /// dial it as soon as the action executes (no restart, no `allow_observers`), it syncs and
 /// signs; once removed, they let it go and the four go on.
@@ -754,6 +767,16 @@ fn a_validator_added_by_the_council_under_load_signs_and_is_let_go_when_removed(
         };
         assert!(net.logs_contain("admitting the node of a new validator"));
 
+        // Node 0 shows its connection to it.
+        let connected = format!(
+            "acta_validator_connected{{validator=\"{}\"}} 1",
+            &key.to_hex()[..16]
+        );
+        let deadline = std::time::Instant::now() + WAIT;
+        while !has_metric(&net, &connected) {
+            assert!(std::time::Instant::now() < deadline, "no {connected}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
         // The council removes it: the four disconnect it, and it falls behind.
         let (code, v) = net.submit(0, &propose(1, GovAction::RemoveValidator { key }));
         assert_eq!(code, 200, "{v}");
@@ -766,6 +789,13 @@ fn a_validator_added_by_the_council_under_load_signs_and_is_let_go_when_removed(
                 panic!("the removed validator still follows the chain");
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+        // Its connection gauge goes with it: no alert fires for a validator that left.
+        let deadline = std::time::Instant::now() + WAIT;
+        let gauge = connected.trim_end_matches(" 1");
+        while has_metric(&net, gauge) {
+            assert!(std::time::Instant::now() < deadline, "{gauge} stays");
+            std::thread::sleep(Duration::from_millis(200));
         }
         stop.store(true, Ordering::Relaxed);
         let sent = load.join().unwrap();
