@@ -61,10 +61,23 @@ impl Node {
                 let text = r.into_string().unwrap_or_default();
                 let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 let field = |k: &str| body[k].as_str().map(str::to_string);
+                let (Some(code), Some(message)) = (field("code"), field("message")) else {
+                    // Not an Acta error answer: another web server, or a proxy's page.
+                    return Err(ApiError {
+                        status,
+                        code: "not_acta".into(),
+                        message: format!(
+                            "{} answered HTTP {status} with something that is not Acta's API: is --node (or ACTA_NODE) an Acta node's API address?",
+                            self.base
+                        ),
+                        height: None,
+                    }
+                    .into());
+                };
                 Err(ApiError {
                     status,
-                    code: field("code").unwrap_or_else(|| "http_error".into()),
-                    message: field("message").unwrap_or(text),
+                    code,
+                    message,
                     height: body["height"].as_u64(),
                 }
                 .into())
@@ -96,11 +109,17 @@ impl Node {
     /// `GET path`, answered as JSON.
     pub fn get(&self, path: &str) -> Result<Value> {
         let bytes = self.get_bytes(path)?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            anyhow!(
-                "{} answered {path} with something that is not JSON: {e}",
-                self.base
-            )
+        serde_json::from_slice(&bytes).map_err(|_| {
+            ApiError {
+                status: 200,
+                code: "not_acta".into(),
+                message: format!(
+                    "{} answered {path} with something that is not JSON: is --node (or ACTA_NODE) an Acta node's API address?",
+                    self.base
+                ),
+                height: None,
+            }
+            .into()
         })
     }
 

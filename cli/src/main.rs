@@ -292,8 +292,21 @@ enum AuditCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let output = cli.output;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output == Output::Json => {
+            // For programs: one JSON object on standard error, with the node's refusal
+            // code when there is one.
+            let api = e.downcast_ref::<client::ApiError>();
+            let error = serde_json::json!({
+                "code": api.map_or("error", |a| a.code.as_str()),
+                "message": format!("{e:#}"),
+                "http_status": api.map(|a| a.status),
+            });
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("acta: {e:#}");
             ExitCode::FAILURE
@@ -301,10 +314,35 @@ fn main() -> ExitCode {
     }
 }
 
-/// The passphrase: `ACTA_PASSPHRASE`, or asked on the terminal (twice for a new key).
+/// The least a new key's passphrase has: the keystore's Argon2id slows each guess, but a
+/// short or one-letter passphrase falls to a list of common ones.
+const PASSPHRASE_CHARS_MIN: usize = 12;
+
+/// Refuses a passphrase too weak to protect a new key, saying what would do.
+fn strong_enough(p: &str) -> Result<()> {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() < PASSPHRASE_CHARS_MIN {
+        return Err(anyhow!(
+            "a passphrase needs at least {PASSPHRASE_CHARS_MIN} characters to protect a key (this one has {}); a few unrelated words work well",
+            chars.len()
+        ));
+    }
+    if chars.iter().all(|c| *c == chars[0]) {
+        return Err(anyhow!(
+            "a passphrase of one repeated character does not protect a key; a few unrelated words work well"
+        ));
+    }
+    Ok(())
+}
+
+/// The passphrase: `ACTA_PASSPHRASE`, or asked on the terminal (twice for a new key, which
+/// must be [`strong_enough`]).
 fn passphrase(confirm: bool) -> Result<zeroize::Zeroizing<String>> {
     if let Ok(p) = std::env::var("ACTA_PASSPHRASE") {
         if !p.is_empty() {
+            if confirm {
+                strong_enough(&p)?;
+            }
             return Ok(zeroize::Zeroizing::new(p));
         }
     }
@@ -314,9 +352,7 @@ fn passphrase(confirm: bool) -> Result<zeroize::Zeroizing<String>> {
     };
     let p = zeroize::Zeroizing::new(ask("Passphrase: ")?);
     if confirm {
-        if p.is_empty() {
-            return Err(anyhow!("an empty passphrase does not protect a key"));
-        }
+        strong_enough(&p)?;
         let again = zeroize::Zeroizing::new(ask("Passphrase again: ")?);
         if *again != *p {
             return Err(anyhow!("the two passphrases differ"));

@@ -374,15 +374,19 @@ pub enum DidCommand {
         #[arg(long, conflicts_with = "next_key")]
         no_next_key: bool,
     },
-    /// Deactivate a DID for good.
+    /// Deactivate a DID for good: no key can update it again, and credentials about it
+    /// show `subject_deactivated`.
     ///
-    /// Example: acta did deactivate --key alice
+    /// Example: acta did deactivate --key alice --yes
     Deactivate {
         #[command(flatten)]
         key: KeyArg,
         /// The DID (default: the signing key's own DID).
         #[arg(long)]
         did: Option<String>,
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -513,7 +517,8 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
             )?;
             Ok(())
         }
-        DidCommand::Deactivate { key, did } => {
+        DidCommand::Deactivate { key, did, yes } => {
+            confirmed(yes, "deactivating a DID")?;
             let target = own_or(ctx, did.as_deref(), &key.key)?;
             ctx.sign_and_send(
                 &key.key,
@@ -576,13 +581,16 @@ pub enum CredentialCommand {
         key: KeyArg,
         id: String,
     },
-    /// Revoke a credential for good.
+    /// Revoke a credential for good (suspend it to stop it for a while).
     ///
-    /// Example: acta credential revoke --key agency 5f1c...
+    /// Example: acta credential revoke --key agency 5f1c... --yes
     Revoke {
         #[command(flatten)]
         key: KeyArg,
         id: String,
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
     },
     /// A credential's status (valid, suspended, revoked, expired, not_yet_valid,
     /// subject_deactivated, issuer_deactivated) and issuer.
@@ -668,7 +676,8 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
         CredentialCommand::Reinstate { key, id } => {
             status_call(key, id, |id| CredentialCall::Reinstate { id })
         }
-        CredentialCommand::Revoke { key, id } => {
+        CredentialCommand::Revoke { key, id, yes } => {
+            confirmed(yes, "revoking a credential")?;
             status_call(key, id, |id| CredentialCall::Revoke { id })
         }
         CredentialCommand::Status { id, height, prove } => {
@@ -737,14 +746,17 @@ pub enum DeviceCommand {
         #[arg(long)]
         to: String,
     },
-    /// Retire a device for good.
+    /// Retire a device for good: it can attest no more batches.
     ///
-    /// Example: acta device deactivate --key operator --device sensor1
+    /// Example: acta device deactivate --key operator --device sensor1 --yes
     Deactivate {
         #[command(flatten)]
         key: KeyArg,
         #[arg(long)]
         device: String,
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
     },
     /// A device's record: operator, kind, location, next batch sequence.
     ///
@@ -801,7 +813,8 @@ pub fn device(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
             };
             send(&key, call)
         }
-        DeviceCommand::Deactivate { key, device } => {
+        DeviceCommand::Deactivate { key, device, yes } => {
+            confirmed(yes, "deactivating a device")?;
             let call = SensorCall::Deactivate {
                 device: ctx.did(&device)?,
             };
@@ -1584,6 +1597,15 @@ fn print_tally(ctx: &Ctx, v: &Value) {
         crate::outln!("matches the result the ledger stored for round {r}");
     }
     crate::outln!("tallied in {:.1} ms", v["tally_ms"].as_f64().unwrap_or(0.0));
+}
+
+/// Refuses an irreversible action the user did not confirm with `--yes`: nothing is sent.
+fn confirmed(yes: bool, what: &str) -> Result<()> {
+    if yes {
+        Ok(())
+    } else {
+        Err(anyhow!("{what} cannot be undone: add --yes to do it"))
+    }
 }
 
 #[cfg(test)]

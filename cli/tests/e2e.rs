@@ -322,7 +322,15 @@ fn a_city_through_the_wallet() {
         ("reinstate", "valid"),
         ("revoke", "revoked"),
     ] {
-        acta.ok(&["credential", command, "--key", "agency", &id]);
+        if command == "revoke" {
+            // Final: refused unless confirmed, and nothing changes.
+            let err = acta.fails(&["credential", command, "--key", "agency", &id]);
+            assert!(err.contains("--yes"), "{err}");
+            assert_eq!(acta.json(&["credential", "status", &id])["status"], "valid");
+            acta.ok(&["credential", command, "--key", "agency", &id, "--yes"]);
+        } else {
+            acta.ok(&["credential", command, "--key", "agency", &id]);
+        }
         let v = acta.json(&["credential", "status", &id]);
         assert_eq!(v["status"], status, "{v}");
     }
@@ -362,12 +370,30 @@ fn a_city_through_the_wallet() {
         "carol2",
         "--no-next-key",
     ]);
-    let err = acta.fails(&["did", "deactivate", "--key", "carol", "--did", "carol"]);
+    let err = acta.fails(&[
+        "did",
+        "deactivate",
+        "--key",
+        "carol",
+        "--did",
+        "carol",
+        "--yes",
+    ]);
     assert!(
         err.contains("(unauthorized)"),
         "the old key no longer signs: {err}"
     );
-    acta.ok(&["did", "deactivate", "--key", "carol2", "--did", "carol"]);
+    let err = acta.fails(&["did", "deactivate", "--key", "carol2", "--did", "carol"]);
+    assert!(err.contains("cannot be undone: add --yes"), "{err}");
+    acta.ok(&[
+        "did",
+        "deactivate",
+        "--key",
+        "carol2",
+        "--did",
+        "carol",
+        "--yes",
+    ]);
     let v = acta.json(&["did", "show", "carol"]);
     assert_eq!(v["didDocumentMetadata"]["deactivated"], true, "{v}");
 

@@ -61,6 +61,16 @@ fn a_key_is_created_listed_exported_imported_and_deleted() {
     );
     let (ok, _, err) = acta(&store, pass, &["keys", "new", "alice"], "");
     assert!(!ok && err.contains("already exists"), "{err}");
+    // A weak passphrase does not make a key, and says what would do.
+    for weak in ["x", "short pass", "aaaaaaaaaaaaaaaa"] {
+        let (ok, _, err) = acta(&store, Some(weak), &["keys", "new", "weak"], "");
+        assert!(
+            !ok && err.contains("a few unrelated words"),
+            "{weak}: {err}"
+        );
+    }
+    let (_, list, _) = acta(&store, None, &["keys", "list"], "");
+    assert!(!list.contains("weak"), "{list}");
 
     let (ok, seed, _) = acta(&store, pass, &["keys", "export", "alice"], "");
     assert!(ok && seed.trim().len() == 64, "{seed}");
@@ -73,7 +83,7 @@ fn a_key_is_created_listed_exported_imported_and_deleted() {
     // The exported seed imports as the same key.
     let (ok, out, err) = acta(
         &store,
-        Some("other"),
+        Some("another long passphrase"),
         &["keys", "import", "bob", "--output", "json"],
         &seed,
     );
@@ -93,4 +103,45 @@ fn a_key_is_created_listed_exported_imported_and_deleted() {
     assert!(ok);
     let (ok, _, err) = acta(&store, None, &["keys", "show", "bob"], "");
     assert!(!ok && err.contains("no key named"), "{err}");
+}
+
+/// A web server that is not an Acta node: the wallet says so instead of printing its page,
+/// and with `-o json` the error is a JSON object with a code.
+#[test]
+fn a_node_address_that_is_not_acta_is_named_as_such() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        // Two requests at most: one per command below.
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let page = "<html><body>It works!</body></html>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let node = format!("http://127.0.0.1:{port}");
+    let (ok, _, err) = acta(dir.path(), None, &["chain", "status", "--node", &node], "");
+    assert!(
+        !ok && err.contains("not Acta's API") && !err.contains("<html>"),
+        "{err}"
+    );
+    let (ok, out, err) = acta(
+        dir.path(),
+        None,
+        &["chain", "status", "--node", &node, "--output", "json"],
+        "",
+    );
+    assert!(!ok && out.is_empty(), "{out}");
+    let v: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(v["code"], "not_acta", "{v}");
+    assert_eq!(v["http_status"], 404, "{v}");
+    server.join().unwrap();
 }
