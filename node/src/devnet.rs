@@ -135,6 +135,17 @@ impl Placement {
         }
     }
 
+    /// A real machine at `host`: listening on every interface at the standard ports, 26656
+    /// (p2p) and 26657 (API).
+    pub fn host(host: &str) -> Placement {
+        Placement {
+            host: host.to_string(),
+            p2p_port: 26656,
+            rpc_port: 26657,
+            wildcard: true,
+        }
+    }
+
     /// The multiaddress of `host` at `port`: `/ip4/…` for an IPv4 address, else `/dns4/…`.
     fn multiaddr(&self, port: u16) -> String {
         if self.host.parse::<std::net::Ipv4Addr>().is_ok() {

@@ -35,13 +35,18 @@ fn write_seed(path: &Path, seed: &[u8; 32]) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a secret file that others than its owner may read or write.
-fn check_private(path: &Path) -> Result<()> {
+/// The permission bits of `path`.
+fn mode_of(path: &Path) -> Result<u32> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
+    Ok(std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .permissions()
-        .mode();
+        .mode())
+}
+
+/// Refuses a secret file that others than its owner may read or write.
+fn check_private(path: &Path) -> Result<()> {
+    let mode = mode_of(path)?;
     if mode & 0o077 != 0 {
         bail!(
             "{} may be read by others (mode {:o}): refused; run chmod 600 {}",
@@ -155,11 +160,7 @@ pub fn encrypt_consensus_key(path: &Path, passphrase: &str) -> Result<acta_ledge
 /// Reads a passphrase from `file` (its first line). Others than its owner and group may
 /// not read it: systemd hands a credential to a service as a group-readable file.
 pub fn read_passphrase_file(file: &Path) -> Result<zeroize::Zeroizing<String>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(file)
-        .with_context(|| format!("reading {}", file.display()))?
-        .permissions()
-        .mode();
+    let mode = mode_of(file)?;
     if mode & 0o007 != 0 {
         bail!(
             "the passphrase file {} may be read by anyone (mode {:o}): refused; run chmod 600 {}",
@@ -168,10 +169,17 @@ pub fn read_passphrase_file(file: &Path) -> Result<zeroize::Zeroizing<String>> {
             file.display()
         );
     }
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(file)
-            .with_context(|| format!("reading the passphrase file {}", file.display()))?,
-    );
+    // At most 4 KiB: a passphrase, not whatever file a flag names.
+    let mut text = zeroize::Zeroizing::new(String::new());
+    std::fs::File::open(file)
+        .and_then(|f| std::io::Read::read_to_string(&mut std::io::Read::take(f, 4097), &mut text))
+        .with_context(|| format!("reading the passphrase file {}", file.display()))?;
+    if text.len() > 4096 {
+        bail!(
+            "the passphrase file {} is larger than 4 KiB",
+            file.display()
+        );
+    }
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
         bail!("the passphrase file {} is empty", file.display());

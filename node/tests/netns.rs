@@ -114,15 +114,7 @@ fn four_validators_in_four_network_namespaces_agree() {
         }
     };
     let tmp = tempfile::tempdir().unwrap();
-    let placements: Vec<Placement> = hosts
-        .iter()
-        .map(|h| Placement {
-            host: h.clone(),
-            p2p_port: 26656,
-            rpc_port: 26657,
-            wildcard: true,
-        })
-        .collect();
+    let placements: Vec<Placement> = hosts.iter().map(|h| Placement::host(h)).collect();
     let mut net = LocalNet::init_at(
         Path::new(env!("CARGO_BIN_EXE_actad")),
         &tmp.path().join("net"),

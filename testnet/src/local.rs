@@ -85,15 +85,7 @@ pub fn init(dir: &Path, n: usize, chain_id: &str, hosts: &[String]) -> Result<Ma
     let net = if hosts.is_empty() {
         LocalNet::init(&actad, dir, n, chain_id, &council, 2)?
     } else {
-        let placements: Vec<Placement> = hosts
-            .iter()
-            .map(|h| Placement {
-                host: h.clone(),
-                p2p_port: 26656,
-                rpc_port: 26657,
-                wildcard: true,
-            })
-            .collect();
+        let placements: Vec<Placement> = hosts.iter().map(|h| Placement::host(h)).collect();
         LocalNet::init_at(&actad, dir, &placements, chain_id, &council, 2)?
     };
     add_genesis_issuer(&net, &agency)?;
