@@ -17,6 +17,7 @@ mod client;
 use acta_ledger::keystore;
 mod output;
 mod records;
+mod vc;
 mod wallet;
 
 use std::{

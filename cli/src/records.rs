@@ -534,8 +534,10 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
 
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
-    /// Issue a credential: writes its document (whose SHA-256 is its id) and anchors the id
-    /// on the ledger. The issuer must be registered for the kind.
+    /// Issue a credential: writes a W3C Verifiable Credential 2.0 document signed by the
+    /// issuer's DID key with a Data Integrity proof (eddsa-jcs-2022), and anchors its id
+    /// (the SHA-256 of its RFC 8785 canonical form without the proof) on the ledger. The
+    /// issuer must be registered for the kind. Times are kept to the second.
     ///
     /// Example: acta credential issue --key agency --subject alice --kind resident
     /// --district old-town --out alice-resident.json
@@ -592,6 +594,58 @@ pub enum CredentialCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Show credentials to a verifier: a W3C Verifiable Presentation signed by the holder's
+    /// DID key for the verifier's challenge (and, with --to, for that verifier only). It
+    /// carries the ledger's proofs of each credential's status and of the keys that signed,
+    /// so that the verifier needs no node: `acta credential verify vp.json --genesis
+    /// genesis.json --challenge ...`.
+    ///
+    /// Example: acta credential present --key alice alice-resident.json --challenge 7f3a9c
+    /// --to did:acta:Hc8... --out alice-vp.json
+    Present {
+        #[command(flatten)]
+        key: KeyArg,
+        /// Credential documents of the key's DID (as `credential issue` wrote them).
+        #[arg(required = true)]
+        credentials: Vec<PathBuf>,
+        /// The verifier's challenge (a nonce it chose), so the presentation cannot be
+        /// replayed to it.
+        #[arg(long)]
+        challenge: String,
+        /// The verifier's DID or address: the presentation is for it alone (proof domain).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "presentation.json")]
+        out: PathBuf,
+        /// Leave the ledger's proofs out (the verifier then asks a node).
+        #[arg(long)]
+        no_proofs: bool,
+    },
+    /// Verify a credential document or a presentation: the document's id (the hash of its
+    /// bytes) is anchored, each claim equals the anchored record, the issuer's proof verifies
+    /// with the issuer DID's key as of the anchoring block, and the status is valid; for a
+    /// presentation also the holder's proof, the challenge (and --domain), and that each
+    /// credential is the holder's. With --genesis, every record read is proven against it;
+    /// a presentation carrying the ledger's proofs is then checked offline. Exits 1 and says
+    /// why if anything does not hold.
+    ///
+    /// Example: acta credential verify alice-vp.json --genesis genesis.json --challenge 7f3a9c
+    Verify {
+        file: PathBuf,
+        /// The status as of this height or time (2027-03-01, 2027-03-01T09:00Z), read from
+        /// the node (default: the latest).
+        #[arg(long, value_name = "HEIGHT|TIME")]
+        at: Option<String>,
+        /// The chain's genesis.json: check the ledger's proofs against it.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// The challenge you gave the holder (presentations).
+        #[arg(long)]
+        challenge: Option<String>,
+        /// Your DID or address, which the presentation must name (presentations).
+        #[arg(long)]
+        domain: Option<String>,
+    },
     /// A credential's status (valid, suspended, revoked, expired, not_yet_valid,
     /// subject_deactivated, issuer_deactivated) and issuer.
     ///
@@ -632,44 +686,54 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
                     anyhow!("--valid-from is too far in the future; give --valid-until")
                 })?,
             };
-            if valid_until <= valid_from {
-                return Err(anyhow!("--valid-until must be after --valid-from"));
-            }
-            // The credential document the subject keeps; the ledger anchors its hash.
-            let document = json!({
-                "type": ["VerifiableCredential", "ActaCredential"],
-                "issuer": issuer.to_string(),
-                "credentialSubject": { "id": subject.to_string(), "kind": kind,
-                    "district": district.as_ref().map(|d| d.as_str().to_string()) },
-                "validFrom": valid_from,
-                "validUntil": valid_until,
-                "issued": now_ms(),
-            });
-            let bytes = serde_json::to_vec(&document)?;
-            let id = Hash::digest(&bytes);
-            let out = out.unwrap_or_else(|| PathBuf::from(format!("credential-{id}.json")));
-            let call = CredentialCall::Issue {
-                id,
-                issuer,
-                subject,
-                kind,
-                district,
-                valid_from: Timestamp(valid_from),
-                valid_until: Timestamp(valid_until),
-            };
-            ctx.sign_and_send(&key.key, Call::Credential(call))?;
-            // Written once the ledger took it: the document is what the subject presents.
-            std::fs::write(&out, &bytes).with_context(|| {
-                format!(
-                    "credential {id} is issued, but writing {} failed",
-                    out.display()
-                )
-            })?;
-            if ctx.output == crate::output::Output::Text {
-                crate::outln!("credential {id}, its document in {}", out.display());
-            }
-            Ok(())
+            crate::vc::issue(
+                ctx,
+                crate::vc::Issue {
+                    key: key.key,
+                    issuer,
+                    subject,
+                    kind,
+                    district,
+                    valid_from,
+                    valid_until,
+                    out,
+                },
+            )
         }
+        CredentialCommand::Present {
+            key,
+            credentials,
+            challenge,
+            to,
+            out,
+            no_proofs,
+        } => crate::vc::present(
+            ctx,
+            crate::vc::Present {
+                key: key.key,
+                credentials,
+                challenge,
+                domain: to,
+                out,
+                no_proofs,
+            },
+        ),
+        CredentialCommand::Verify {
+            file,
+            at,
+            genesis,
+            challenge,
+            domain,
+        } => crate::vc::verify(
+            ctx,
+            crate::vc::Verify {
+                file,
+                at,
+                genesis,
+                challenge,
+                domain,
+            },
+        ),
         CredentialCommand::Suspend { key, id } => {
             status_call(key, id, |id| CredentialCall::Suspend { id })
         }

@@ -100,6 +100,12 @@ impl Acta {
     }
 }
 
+/// A credential document's id: the hash the ledger anchors.
+fn document_id(path: &Path) -> String {
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    acta_contracts::vc::document_hash(&doc).unwrap().to_hex()
+}
+
 /// Parses and verifies a bundle file's bytes as `acta audit verify` does.
 fn verify_bytes(bytes: &[u8], anchor: &TrustAnchor) -> Result<(), String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
@@ -274,10 +280,39 @@ fn a_city_through_the_wallet() {
         }
         acta.ok(&args);
     }
-    // The credential's id is the SHA-256 of the document the subject holds.
-    let id = hex::encode(acta_ledger::Hash::digest(&std::fs::read(&creds).unwrap()).0);
+    // The document is a W3C verifiable credential; its id is the SHA-256 of its RFC 8785
+    // canonical form without the proof.
+    let id = document_id(&creds);
     let status = acta.json(&["credential", "status", &id]);
     assert_eq!(status["status"], "valid", "{status}");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    assert_eq!(doc["@context"][0], "https://www.w3.org/ns/credentials/v2");
+    assert_eq!(doc["proof"]["cryptosuite"], "eddsa-jcs-2022");
+    assert_eq!(doc["credentialSubject"]["id"], alice_did.as_str());
+    let out = acta.ok(&["credential", "verify", creds.to_str().unwrap()]);
+    assert!(out.contains("verified: "), "{out}");
+    let v = acta.json(&[
+        "credential",
+        "verify",
+        creds.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["credentials"][0]["district"], "old-town", "{v}");
+    // An edited claim is not what the ledger anchored; a claim that keeps the id but not
+    // the proof fails the proof.
+    let forged = dir.path().join("forged.json");
+    let mut edited = doc.clone();
+    edited["credentialSubject"]["district"] = "new-town".into();
+    std::fs::write(&forged, edited.to_string()).unwrap();
+    let err = acta.fails(&["credential", "verify", forged.to_str().unwrap()]);
+    assert!(err.contains("not on the ledger"), "{err}");
+    let mut edited = doc.clone();
+    edited["proof"]["created"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(&forged, edited.to_string()).unwrap();
+    let err = acta.fails(&["credential", "verify", forged.to_str().unwrap()]);
+    assert!(err.contains("proof.proofValue"), "{err}");
 
     // A credential's life: suspended, reinstated, revoked for good (a second one of bob's).
     let second = dir.path().join("bob-second.json");
@@ -295,7 +330,72 @@ fn a_city_through_the_wallet() {
         "--out",
         second.to_str().unwrap(),
     ]);
-    let id = hex::encode(acta_ledger::Hash::digest(&std::fs::read(&second).unwrap()).0);
+    let id = document_id(&second);
+    // Bob shows it to a verifier, who checks it with no node: the presentation carries the
+    // ledger's proofs, checked against the genesis.
+    let verifier = "did:acta:verifier-bakery";
+    let vp = dir.path().join("bob-vp.json");
+    let present = |out: &Path| {
+        acta.ok(&[
+            "credential",
+            "present",
+            "--key",
+            "bob",
+            second.to_str().unwrap(),
+            "--challenge",
+            "n-4711",
+            "--to",
+            verifier,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    present(&vp);
+    let offline = |file: &Path, challenge: &str| {
+        nowhere.run(&[
+            "credential",
+            "verify",
+            file.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--challenge",
+            challenge,
+            "--domain",
+            verifier,
+        ])
+    };
+    let out = offline(&vp, "n-4711");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("offline") && text.contains("valid at block"),
+        "{text}"
+    );
+    // Another challenge: a replay.
+    let out = offline(&vp, "n-0001");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("challenge"),
+        "{out:?}"
+    );
+    // Alice cannot present bob's credential.
+    let err = acta.fails(&[
+        "credential",
+        "present",
+        "--key",
+        "alice",
+        second.to_str().unwrap(),
+        "--challenge",
+        "n-1",
+    ]);
+    assert!(err.contains("not about"), "{err}");
+    let issued = acta.json(&["credential", "status", &id])["credential"]["issued"]
+        .as_u64()
+        .unwrap();
     // Without --out, the document is kept as credential-<id>.json.
     let third = acta.ok(&[
         "credential",
@@ -312,11 +412,13 @@ fn a_city_through_the_wallet() {
     let kept = third
         .lines()
         .find_map(|l| l.strip_prefix("credential "))
-        .and_then(|l| l.split(',').next())
+        .and_then(|l| l.split(' ').next())
         .unwrap()
         .to_string();
-    let doc = std::fs::read(dir.path().join(format!("credential-{kept}.json"))).unwrap();
-    assert_eq!(hex::encode(acta_ledger::Hash::digest(&doc).0), kept);
+    assert_eq!(
+        document_id(&dir.path().join(format!("credential-{kept}.json"))),
+        kept
+    );
     for (command, status) in [
         ("suspend", "suspended"),
         ("reinstate", "valid"),
@@ -336,6 +438,26 @@ fn a_city_through_the_wallet() {
     }
     let err = acta.fails(&["credential", "reinstate", "--key", "agency", &id]);
     assert!(err.contains("(invalid)"), "revocation is final: {err}");
+    // Once revoked, the credential fails verification, online and in a new presentation
+    // checked offline; as of the block that issued it, it was valid.
+    let err = acta.fails(&["credential", "verify", second.to_str().unwrap()]);
+    assert!(err.contains("is revoked"), "{err}");
+    let vp_after = dir.path().join("bob-vp-after.json");
+    present(&vp_after);
+    let out = offline(&vp_after, "n-4711");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is revoked"),
+        "{out:?}"
+    );
+    let out = acta.ok(&[
+        "credential",
+        "verify",
+        second.to_str().unwrap(),
+        "--at",
+        &issued.to_string(),
+    ]);
+    assert!(out.contains(&format!("valid at block {issued}")), "{out}");
     let err = acta.fails(&["credential", "suspend", "--key", "alice", &id]);
     assert!(err.contains("(unauthorized)"), "only the issuer: {err}");
 

@@ -19,6 +19,8 @@
 //!   whether that block finds it ready or computes it.
 //! - [`pending`]: what a mempool checks a call against: the latest state with the pool's
 //!   calls applied, so that a call the executor would refuse is refused on arrival.
+//! - [`vc`]: W3C Verifiable Credentials 2.0 with `eddsa-jcs-2022` proofs, and the documents
+//!   of Acta credentials checked field by field against their records.
 //! - [`staking`]: validator changes from the council (two heights later), and slashing and
 //!   jailing on verified equivocation evidence.
 //!
@@ -42,6 +44,7 @@ pub mod sensor;
 pub mod staking;
 pub mod tally;
 pub mod tallying;
+pub mod vc;
 pub mod view;
 
 pub use error::{CallError, ExecError, TxError};
