@@ -164,14 +164,22 @@ enum KeysCommand {
     ///
     /// Example: acta keys show alice
     Show { name: String },
-    /// Import a key from its 32-byte seed, read as 64 hex digits from standard input.
+    /// Import a key from its recovery words (the 24 BIP-39 words `keys export` printed) or
+    /// its seed as 64 hex digits, read from standard input.
     ///
-    /// Example: acta keys import alice < alice.seed
+    /// Example: acta keys import alice < alice-words.txt
     Import { name: String },
-    /// Print a key's seed (64 hex digits) after its passphrase: keep it secret.
+    /// Print a key's recovery words after its passphrase: its 32-byte seed as a 24-word
+    /// BIP-39 mnemonic (English list, with its checksum). Write them on paper and keep them
+    /// apart from the computer: anyone holding them holds the key.
     ///
-    /// Example: acta keys export alice > alice.seed
-    Export { name: String },
+    /// Example: acta keys export alice (or --hex for the seed as 64 hex digits)
+    Export {
+        name: String,
+        /// The seed as 64 hex digits instead of words.
+        #[arg(long)]
+        hex: bool,
+    },
     /// Delete a key; --yes is required, and there is no undo.
     ///
     /// Example: acta keys delete alice --yes
@@ -391,26 +399,27 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
         KeysCommand::List => print_keys(&store.list()?, output),
         KeysCommand::Show { name } => print_keys(&[store.info(&name)?], output),
         KeysCommand::Import { name } => {
-            let mut line = zeroize::Zeroizing::new(String::new());
-            std::io::stdin()
-                .read_line(&mut line)
-                .context("reading the seed from standard input")?;
-            let bytes = zeroize::Zeroizing::new(
-                hex::decode(line.trim()).map_err(|e| anyhow!("the seed is not hex: {e}"))?,
-            );
-            let seed: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| anyhow!("the seed is {} bytes, not 32", bytes.len()))?;
+            let mut text = zeroize::Zeroizing::new(String::new());
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(std::io::stdin(), 4096),
+                &mut text,
+            )
+            .context("reading the recovery words or seed from standard input")?;
+            let seed = zeroize::Zeroizing::new(seed_from_text(&text)?);
             let pass = passphrase(true)?;
             let info = store.add(&name, &seed, &pass)?;
             print_keys(&[info], output)
         }
-        KeysCommand::Export { name } => {
+        KeysCommand::Export { name, hex } => {
             store.info(&name)?;
             let pass = passphrase(false)?;
             let key = store.unlock(&name, &pass)?;
-            crate::outln!("{}", hex::encode(key.seed()));
+            let seed = zeroize::Zeroizing::new(key.seed());
+            if hex {
+                crate::outln!("{}", hex::encode(*seed));
+            } else {
+                crate::outln!("{}", recovery_words(&seed).as_str());
+            }
             Ok(())
         }
         KeysCommand::Delete { name, yes } => {
@@ -424,6 +433,52 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
             Ok(())
         }
     }
+}
+
+/// A 32-byte seed as 24 BIP-39 words (English): the seed is the mnemonic's entropy.
+fn recovery_words(seed: &[u8; 32]) -> zeroize::Zeroizing<String> {
+    let words = bip39::Mnemonic::from_entropy(seed).expect("32 bytes are valid entropy");
+    zeroize::Zeroizing::new(words.to_string())
+}
+
+/// A seed from 24 BIP-39 words (any spacing and case) or 64 hex digits.
+fn seed_from_text(text: &str) -> Result<[u8; 32]> {
+    let trimmed = text.trim();
+    let words: Vec<&str> = trimmed.split_whitespace().collect();
+    if words.len() > 1 {
+        let normalized = zeroize::Zeroizing::new(words.join(" ").to_lowercase());
+        if words.len() != 24 {
+            return Err(anyhow!(
+                "{} words: the recovery words of an Acta key are 24",
+                words.len()
+            ));
+        }
+        let mnemonic = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &normalized)
+            .map_err(|e| match e {
+                bip39::Error::UnknownWord(i) => anyhow!(
+                    "word {} ({:?}) is not a BIP-39 English word: check its spelling",
+                    i + 1,
+                    words.get(i).copied().unwrap_or("")
+                ),
+                bip39::Error::InvalidChecksum => anyhow!(
+                    "the words do not check out (BIP-39 checksum): a word is wrong or out of order"
+                ),
+                other => anyhow!("not recovery words: {other}"),
+            })?;
+        let entropy = zeroize::Zeroizing::new(mnemonic.to_entropy());
+        return entropy
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow!("the words hold {} bytes, not 32", entropy.len()));
+    }
+    let bytes = zeroize::Zeroizing::new(
+        hex::decode(trimmed)
+            .map_err(|e| anyhow!("neither 24 recovery words nor a hex seed (not hex: {e})"))?,
+    );
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow!("the seed is {} bytes, not 32", bytes.len()))
 }
 
 fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
@@ -918,6 +973,34 @@ mod tests {
     use super::*;
 
     /// Every command and group shows an example in its `--help`.
+    #[test]
+    fn recovery_words_follow_bip39() {
+        // Test vectors of BIP-39 (trezor/python-mnemonic vectors.json, 256-bit entropy).
+        let zero = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art";
+        assert_eq!(recovery_words(&[0; 32]).as_str(), zero);
+        let sevens = "legal winner thank year wave sausage worth useful legal winner thank year wave sausage worth useful legal winner thank year wave sausage worth title";
+        assert_eq!(recovery_words(&[0x7f; 32]).as_str(), sevens);
+        assert_eq!(
+            seed_from_text(&format!("  {}\n", sevens.to_uppercase())).unwrap(),
+            [0x7f; 32]
+        );
+        assert_eq!(seed_from_text(&hex::encode([9u8; 32])).unwrap(), [9; 32]);
+        let swapped = sevens.replacen("legal winner", "winner legal", 1);
+        assert!(seed_from_text(&swapped)
+            .unwrap_err()
+            .to_string()
+            .contains("checksum"));
+        let typo = zero.replacen("abandon", "abandom", 1);
+        assert!(seed_from_text(&typo)
+            .unwrap_err()
+            .to_string()
+            .contains("word 1"));
+        assert!(seed_from_text("abandon art")
+            .unwrap_err()
+            .to_string()
+            .contains("24"));
+    }
+
     #[test]
     fn every_command_has_an_example() {
         fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {

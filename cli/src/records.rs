@@ -323,23 +323,32 @@ pub enum DidCommand {
         #[arg(long, value_name = "KEY")]
         next_key: Option<String>,
     },
-    /// Resolve a DID: its W3C DID document and metadata.
+    /// Resolve a DID (W3C DID Resolution): its DID document and metadata (versionId, the
+    /// height of the block that made this version, and nextVersionId for a past one).
     ///
-    /// Example: acta did show did:acta:3q7... (or the keystore name: acta did show alice)
-    Show {
+    /// Example: acta did resolve did:acta:3q7... --version-time 2027-01-31 (or the keystore
+    /// name: acta did resolve alice; `did show` is the same command)
+    #[command(visible_alias = "show")]
+    Resolve {
         did: String,
         /// Read at this height instead of the latest.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["version_id", "version_time"])]
         height: Option<u64>,
+        /// The version to resolve (its versionId: the height of the block that made it).
+        #[arg(long, conflicts_with = "version_time")]
+        version_id: Option<u64>,
+        /// The version in force at this time (2027-01-31, 2027-01-31T12:00:00Z).
+        #[arg(long)]
+        version_time: Option<String>,
         /// Include a proof bundle (use with --output json, then `acta audit verify`).
         #[arg(long)]
         prove: bool,
     },
-    /// Replace a DID's document with a JSON file ({verification_methods: [{id, key}],
-    /// controllers, services}), or set its controllers (keeping its keys and services).
+    /// Replace a DID's document with a JSON file: the W3C document `did resolve` prints (or
+    /// its whole output), edited; or set its controllers (keeping its keys and services).
     ///
-    /// Example: acta did update --key sensor1 --controller operator (the device consents to
-    /// its operator)
+    /// Example: acta did resolve alice -o json > alice.json; (edit it); acta did update
+    /// --key alice --document alice.json
     Update {
         #[command(flatten)]
         key: KeyArg,
@@ -352,6 +361,36 @@ pub enum DidCommand {
         /// A controller DID (or keystore key name); repeatable. Replaces the controllers.
         #[arg(long)]
         controller: Vec<String>,
+    },
+    /// Name a recovery controller: another resident's DID, a trusted agency's, or the DID
+    /// of a second key of yours (`acta keys new alice-phone && acta did create --key
+    /// alice-phone`). It can replace your DID's keys with `acta did recover` if you lose
+    /// yours; it cannot act as you otherwise. Keeps the DID's other controllers.
+    ///
+    /// Example: acta did add-recovery --key alice did:acta:Hc8... (or a keystore name)
+    AddRecovery {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The DID to protect (default: the signing key's own DID).
+        #[arg(long)]
+        did: Option<String>,
+        /// The recovery controller: a DID, or the name of a keystore key whose DID it is.
+        recovery: String,
+    },
+    /// Recover a DID whose key is lost: signed by a key of one of its controllers (see
+    /// add-recovery), replaces every key of the DID with NEW-KEY (as #key-1), keeping its
+    /// controllers and services.
+    ///
+    /// Example: acta did recover --key alice-phone --did did:acta:3q7... --new-key alice-new
+    Recover {
+        #[command(flatten)]
+        key: KeyArg,
+        /// The DID to recover.
+        #[arg(long)]
+        did: String,
+        /// The key to install (a keystore key or a hex public key).
+        #[arg(long, value_name = "KEY")]
+        new_key: String,
     },
     /// Replace the signing key of a DID with another keystore key (which must match the
     /// pre-committed one, if any).
@@ -441,12 +480,81 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
             }
             Ok(())
         }
-        DidCommand::Show { did, height, prove } => {
+        DidCommand::Resolve {
+            did,
+            height,
+            version_id,
+            version_time,
+            prove,
+        } => {
             let did = ctx.did(&did)?;
-            let v = ctx
-                .node()?
-                .get(&read_path(&format!("/dids/{did}"), height, prove))?;
+            let mut path = read_path(&format!("/dids/{did}"), height, prove);
+            let mut version = Vec::new();
+            if let Some(v) = version_id {
+                version.push(format!("versionId={v}"));
+            }
+            if let Some(t) = version_time {
+                let t = acta_ledger::Timestamp::parse(&t)
+                    .map_err(|e| anyhow!("--version-time: {e}"))?;
+                version.push(format!("versionTime={}", t.rfc3339_ms()));
+            }
+            if !version.is_empty() {
+                path.push(if path.contains('?') { '&' } else { '?' });
+                path.push_str(&version.join("&"));
+            }
+            let v = ctx.node()?.get(&path)?;
             ctx.output.print(None, &v);
+            Ok(())
+        }
+        DidCommand::AddRecovery { key, did, recovery } => {
+            let target = own_or(ctx, did.as_deref(), &key.key)?;
+            let recovery = ctx.did(&recovery)?;
+            if recovery == target {
+                return Err(anyhow!("a DID cannot be its own recovery controller"));
+            }
+            let mut document = did_record(&ctx.node()?, &target)?.document;
+            if document.controllers.contains(&recovery) {
+                return Err(anyhow!("{recovery} is already a controller of {target}"));
+            }
+            document.controllers.push(recovery);
+            document
+                .check(&target)
+                .map_err(|e| anyhow!("the document is not valid: {e}"))?;
+            ctx.sign_and_send(
+                &key.key,
+                Call::Identity(IdentityCall::UpdateDocument {
+                    did: target,
+                    document,
+                }),
+            )?;
+            if ctx.output == crate::output::Output::Text {
+                crate::outln!(
+                    "{recovery} can now recover {target}: acta did recover --key <its key> --did {target} --new-key <your new key>"
+                );
+            }
+            Ok(())
+        }
+        DidCommand::Recover { key, did, new_key } => {
+            let target = ctx.did(&did)?;
+            let new_key = key_arg("--new-key", ctx, &new_key)?;
+            let mut document = did_record(&ctx.node()?, &target)?.document;
+            document.verification_methods = vec![acta_ledger::records::VerificationMethod {
+                id: text("key id", "key-1")?,
+                key: new_key,
+            }];
+            document
+                .check(&target)
+                .map_err(|e| anyhow!("the document is not valid: {e}"))?;
+            ctx.sign_and_send(
+                &key.key,
+                Call::Identity(IdentityCall::UpdateDocument {
+                    did: target,
+                    document,
+                }),
+            )?;
+            if ctx.output == crate::output::Output::Text {
+                crate::outln!("{target} now has one key, #key-1: {new_key}");
+            }
             Ok(())
         }
         DidCommand::Update {
@@ -459,8 +567,17 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
             let document: DidDocument = match document {
                 Some(path) => {
                     let text = crate::read_limited(&path)?;
-                    serde_json::from_str(&text)
-                        .map_err(|e| anyhow!("{}: not a DID document: {e}", path.display()))?
+                    let v: Value = serde_json::from_str(&text)
+                        .map_err(|e| anyhow!("{}: not JSON: {e}", path.display()))?;
+                    if v.get("verification_methods").is_some() {
+                        // The ledger's own shape, as earlier versions took it.
+                        serde_json::from_value(v)
+                            .map_err(|e| anyhow!("{}: not a DID document: {e}", path.display()))?
+                    } else {
+                        acta_contracts::answer::did_document_from(&v, &target).map_err(|e| {
+                            anyhow!("{}: not a DID document of {target}: {e}", path.display())
+                        })?
+                    }
                 }
                 None if controller.is_empty() => {
                     return Err(anyhow!(

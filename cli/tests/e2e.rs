@@ -519,6 +519,91 @@ fn a_city_through_the_wallet() {
     let v = acta.json(&["did", "show", "carol"]);
     assert_eq!(v["didDocumentMetadata"]["deactivated"], true, "{v}");
 
+    // Recovery (docs/wallet.md): dana names her second device as recovery controller,
+    // writes down her recovery words, loses her laptop (her key), and gets her DID back
+    // with the second device and a new key. Her DID's document round-trips through
+    // `did resolve` and `did update`.
+    for name in ["dana", "dana-phone", "dana-new"] {
+        acta.ok(&["keys", "new", name]);
+    }
+    acta.ok(&["did", "create", "--key", "dana"]);
+    acta.ok(&["did", "create", "--key", "dana-phone"]);
+    let dana = acta.json(&["did", "resolve", "dana"])["didDocument"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = acta.ok(&["did", "add-recovery", "--key", "dana", "dana-phone"]);
+    assert!(out.contains("can now recover"), "{out}");
+    let words = acta.ok(&["keys", "export", "dana"]);
+    assert_eq!(words.split_whitespace().count(), 24, "{words}");
+    acta.ok(&["keys", "delete", "dana", "--yes"]);
+    // Someone who is not her controller cannot take her DID.
+    let err = acta.fails(&[
+        "did",
+        "recover",
+        "--key",
+        "bob",
+        "--did",
+        &dana,
+        "--new-key",
+        "bob",
+    ]);
+    assert!(err.contains("(unauthorized)"), "{err}");
+    acta.ok(&[
+        "did",
+        "recover",
+        "--key",
+        "dana-phone",
+        "--did",
+        &dana,
+        "--new-key",
+        "dana-new",
+    ]);
+    let v = acta.json(&["did", "resolve", &dana]);
+    let new_key = acta.json(&["keys", "show", "dana-new"])[0]["public_key"].clone();
+    let methods = v["didDocument"]["verificationMethod"].as_array().unwrap();
+    assert_eq!(methods.len(), 1, "{v}");
+    let multibase = acta_contracts::answer::multibase(
+        &acta_ledger::PublicKey::from_hex(new_key.as_str().unwrap()).unwrap(),
+    );
+    assert_eq!(methods[0]["publicKeyMultibase"], multibase.as_str(), "{v}");
+    // The new key acts as her DID: she edits the resolved document (a service) and
+    // submits it as it is.
+    let mut doc = v["didDocument"].clone();
+    doc["service"] = serde_json::json!([{
+        "id": format!("{dana}#home"),
+        "type": "LinkedDomains",
+        "serviceEndpoint": "https://dana.example.org",
+    }]);
+    let file = dir.path().join("dana.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    acta.ok(&[
+        "did",
+        "update",
+        "--key",
+        "dana-new",
+        "--did",
+        &dana,
+        "--document",
+        file.to_str().unwrap(),
+    ]);
+    let v = acta.json(&["did", "resolve", &dana]);
+    assert_eq!(
+        v["didDocument"]["service"][0]["serviceEndpoint"],
+        "https://dana.example.org"
+    );
+    assert_eq!(
+        v["didDocument"]["controller"][1],
+        acta.json(&["did", "resolve", "dana-phone"])["didDocument"]["id"]
+    );
+    // Her earlier version is still there to resolve.
+    let first = v["didDocumentMetadata"]["createdHeight"].as_u64().unwrap();
+    let old = acta.json(&["did", "resolve", &dana, "--version-id", &first.to_string()]);
+    assert!(old["didDocument"].get("service").is_none(), "{old}");
+    // The words of the lost key still import as it (kept on paper, they restore it).
+    let out = acta.run_with(&["keys", "import", "dana-old"], PASS, &words);
+    assert!(out.status.success(), "{out:?}");
+
     // The device consents to its operator, who registers it; it attests 30 readings.
     acta.ok(&[
         "did",

@@ -72,7 +72,10 @@ fn a_key_is_created_listed_exported_imported_and_deleted() {
     let (_, list, _) = acta(&store, None, &["keys", "list"], "");
     assert!(!list.contains("weak"), "{list}");
 
-    let (ok, seed, _) = acta(&store, pass, &["keys", "export", "alice"], "");
+    // Recovery words by default (24 BIP-39 words), the hex seed on request.
+    let (ok, words, _) = acta(&store, pass, &["keys", "export", "alice"], "");
+    assert!(ok && words.split_whitespace().count() == 24, "{words}");
+    let (ok, seed, _) = acta(&store, pass, &["keys", "export", "alice", "--hex"], "");
     assert!(ok && seed.trim().len() == 64, "{seed}");
     let (ok, _, err) = acta(&store, Some("not it"), &["keys", "export", "alice"], "");
     assert!(!ok && err.contains("wrong passphrase"), "{err}");
@@ -90,6 +93,20 @@ fn a_key_is_created_listed_exported_imported_and_deleted() {
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["public_key"].as_str().unwrap(), public);
+    // The words, one per line as written on paper, import as the same key.
+    let (ok, out, err) = acta(
+        &store,
+        Some("another long passphrase"),
+        &["keys", "import", "dave", "--output", "json"],
+        &words.split_whitespace().collect::<Vec<_>>().join("\n"),
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["public_key"].as_str().unwrap(), public);
+    let mut wrong: Vec<&str> = words.split_whitespace().collect();
+    wrong[3] = "notaword";
+    let (ok, _, err) = acta(&store, pass, &["keys", "import", "erin"], &wrong.join(" "));
+    assert!(!ok && err.contains("word 4"), "{err}");
     let (ok, _, err) = acta(&store, pass, &["keys", "import", "carol"], "12zz\n");
     assert!(!ok && err.contains("not hex"), "{err}");
     let (ok, _, err) = acta(&store, pass, &["keys", "import", "carol"], "00ff\n");

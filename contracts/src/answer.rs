@@ -1016,8 +1016,207 @@ pub fn did_document(r: &DidRecord) -> Value {
     doc
 }
 
+/// The DID document a W3C document (as [`did_document`] writes it, or a resolution result
+/// holding one) describes, for `did`: keys as multikeys under fragments, controllers other
+/// than the DID itself, services. The verification relationships may be listed, but only with
+/// keys of the document (every key of an Acta DID has every relationship). Anything else is
+/// refused, naming it.
+pub fn did_document_from(
+    v: &Value,
+    did: &Did,
+) -> Result<acta_ledger::records::DidDocument, String> {
+    use acta_ledger::records::{DidDocument, Service, VerificationMethod};
+    use acta_ledger::types::Text;
+    let doc = v.get("didDocument").unwrap_or(v);
+    let Value::Object(fields) = doc else {
+        return Err("not a JSON object".into());
+    };
+    let me = did.to_string();
+    if let Some(id) = doc.get("id") {
+        if id.as_str() != Some(me.as_str()) {
+            return Err(format!("id is {id}, not {me}"));
+        }
+    }
+    let known = [
+        "@context",
+        "id",
+        "verificationMethod",
+        "authentication",
+        "assertionMethod",
+        "capabilityInvocation",
+        "controller",
+        "service",
+    ];
+    if let Some(other) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(format!("an Acta DID document holds no {other:?}"));
+    }
+    // A fragment from `did#frag` or `#frag`.
+    let fragment = |field: &str, id: &Value| -> Result<String, String> {
+        let id = id
+            .as_str()
+            .ok_or_else(|| format!("{field}: not a string"))?;
+        let frag = id
+            .strip_prefix(me.as_str())
+            .unwrap_or(id)
+            .strip_prefix('#')
+            .ok_or_else(|| format!("{field}: {id:?} is not {me}#fragment or #fragment"))?;
+        Ok(frag.to_string())
+    };
+    let list = |name: &str| -> Vec<Value> {
+        match doc.get(name) {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(a)) => a.clone(),
+            Some(one) => vec![one.clone()],
+        }
+    };
+    let mut verification_methods = Vec::new();
+    for (i, m) in list("verificationMethod").iter().enumerate() {
+        let field = format!("verificationMethod[{i}]");
+        let id = fragment(&format!("{field}.id"), &m["id"])?;
+        match m["type"].as_str() {
+            Some("Ed25519VerificationKey2020" | "Multikey") | None => {}
+            Some(t) => return Err(format!("{field}.type: {t:?} is not an Ed25519 key type")),
+        }
+        if let Some(c) = m.get("controller") {
+            if c.as_str() != Some(me.as_str()) {
+                return Err(format!(
+                    "{field}.controller: a key of {me} is controlled by {me}"
+                ));
+            }
+        }
+        let key = m["publicKeyMultibase"]
+            .as_str()
+            .and_then(crate::vc::multikey)
+            .ok_or_else(|| {
+                format!("{field}.publicKeyMultibase: not an Ed25519 multikey (z6Mk...)")
+            })?;
+        verification_methods.push(VerificationMethod {
+            id: Text::new(id).map_err(|e| format!("{field}.id: {e}"))?,
+            key,
+        });
+    }
+    for relationship in ["authentication", "assertionMethod", "capabilityInvocation"] {
+        for (i, r) in list(relationship).iter().enumerate() {
+            let field = format!("{relationship}[{i}]");
+            let frag = fragment(&field, r)?;
+            if !verification_methods.iter().any(|m| m.id.as_str() == frag) {
+                return Err(format!("{field}: #{frag} is not a key of the document"));
+            }
+        }
+    }
+    let mut controllers = Vec::new();
+    for (i, c) in list("controller").iter().enumerate() {
+        let c = c
+            .as_str()
+            .ok_or_else(|| format!("controller[{i}]: not a string"))?;
+        if c == me {
+            continue;
+        }
+        controllers.push(Did::parse(c).map_err(|e| format!("controller[{i}]: {c:?}: {e}"))?);
+    }
+    let mut services = Vec::new();
+    for (i, sv) in list("service").iter().enumerate() {
+        let field = format!("service[{i}]");
+        let text = |name: &str| {
+            sv[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{field}.{name}: not a string"))
+        };
+        services.push(Service {
+            id: Text::new(fragment(&format!("{field}.id"), &sv["id"])?)
+                .map_err(|e| format!("{field}.id: {e}"))?,
+            kind: Text::new(text("type")?).map_err(|e| format!("{field}.type: {e}"))?,
+            endpoint: Text::new(text("serviceEndpoint")?)
+                .map_err(|e| format!("{field}.serviceEndpoint: {e}"))?,
+        });
+    }
+    Ok(DidDocument {
+        verification_methods,
+        controllers,
+        services,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_resolved_document_reads_back_as_the_document() {
+        use acta_ledger::records::{DidDocument, Service, VerificationMethod};
+        use acta_ledger::types::Text;
+        let did = Did([4; 16]);
+        let record = DidRecord {
+            did,
+            document: DidDocument {
+                verification_methods: vec![
+                    VerificationMethod {
+                        id: Text::new("key-1").unwrap(),
+                        key: acta_ledger::crypto::Keypair::from_seed([1; 32]).public(),
+                    },
+                    VerificationMethod {
+                        id: Text::new("phone").unwrap(),
+                        key: acta_ledger::crypto::Keypair::from_seed([2; 32]).public(),
+                    },
+                ],
+                controllers: vec![Did([5; 16])],
+                services: vec![Service {
+                    id: Text::new("home").unwrap(),
+                    kind: Text::new("LinkedDomains").unwrap(),
+                    endpoint: Text::new("https://example.org").unwrap(),
+                }],
+            },
+            next_key_hash: None,
+            created: Height(1),
+            created_time: Timestamp(0),
+            updated: Height(1),
+            updated_time: Timestamp(0),
+            deactivated: false,
+        };
+        let shown = did_document(&record);
+        assert_eq!(did_document_from(&shown, &did).unwrap(), record.document);
+        let resolution = json!({ "didDocument": shown.clone() });
+        assert_eq!(
+            did_document_from(&resolution, &did).unwrap(),
+            record.document
+        );
+        // Edits a person makes, and what is refused.
+        let mut edited = shown.clone();
+        edited["verificationMethod"][1]["id"] = json!("#laptop");
+        edited["authentication"] = json!(["#key-1"]);
+        edited["assertionMethod"] = json!(["#key-1", "#laptop"]);
+        edited
+            .as_object_mut()
+            .unwrap()
+            .remove("capabilityInvocation");
+        let doc = did_document_from(&edited, &did).unwrap();
+        assert_eq!(doc.verification_methods[1].id.as_str(), "laptop");
+        for (pointer, value, says) in [
+            ("/id", json!("did:acta:other"), "id is"),
+            (
+                "/verificationMethod/0/publicKeyMultibase",
+                json!("zQ3s"),
+                "publicKeyMultibase",
+            ),
+            (
+                "/verificationMethod/0/type",
+                json!("JsonWebKey2020"),
+                "type",
+            ),
+            ("/assertionMethod/0", json!("#nope"), "assertionMethod[0]"),
+            ("/controller/1", json!("did:web:x"), "controller[1]"),
+        ] {
+            let mut bad = shown.clone();
+            *bad.pointer_mut(pointer).unwrap() = value;
+            let e = did_document_from(&bad, &did).unwrap_err();
+            assert!(e.contains(says), "{pointer}: {e}");
+        }
+        let mut bad = shown.clone();
+        bad["keyAgreement"] = json!([]);
+        assert!(did_document_from(&bad, &did)
+            .unwrap_err()
+            .contains("keyAgreement"));
+    }
+
     use super::*;
 
     #[test]

@@ -79,6 +79,16 @@ impl Timestamp {
             .unwrap_or_else(|| format!("{} ms since 1970", self.0))
     }
 
+    /// As an RFC 3339 UTC time to the millisecond (`2026-11-21T08:53:22.999Z`): exact, for
+    /// a query such as a DID resolution's `versionTime`.
+    pub fn rfc3339_ms(self) -> String {
+        let seconds = self.rfc3339();
+        match seconds.strip_suffix('Z') {
+            Some(s) => format!("{s}.{:03}Z", self.0 % 1000),
+            None => seconds,
+        }
+    }
+
     /// A time as people write it: RFC 3339 (`2027-03-01T09:00:00Z`, or with an offset
     /// such as `+01:00`), the same without seconds (`2027-03-01T09:00Z`), a date
     /// (`2027-03-01`, midnight UTC), or Unix milliseconds.
@@ -218,6 +228,14 @@ mod tests {
         assert_eq!(nine.rfc3339(), "2027-03-01T09:00:00Z");
         assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
         assert_eq!(Timestamp(951_782_400_999).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            Timestamp(951_782_400_999).rfc3339_ms(),
+            "2000-02-29T00:00:00.999Z"
+        );
+        assert_eq!(
+            Timestamp::parse("2000-02-29T00:00:00.999Z"),
+            Ok(Timestamp(951_782_400_999))
+        );
         for bad in [
             "",
             "2027-02-30",

@@ -31,7 +31,7 @@ use acta_ledger::{
     Call, ChainId, Did, Hash, Keypair, Timestamp, Transaction, ValidatorSet,
 };
 use acta_node::{
-    devnet::{http, HttpAnswer, Wallet},
+    devnet::{http, http_with, HttpAnswer, Wallet},
     genesis::Genesis,
     rpc,
 };
@@ -59,10 +59,23 @@ impl Client {
 
     /// `method path` (with `body`), checked against `template`'s documented answer.
     fn call(&self, method: &str, template: &str, path: &str, body: Option<&str>) -> HttpAnswer {
-        let a = http(
+        self.call_with(method, template, path, &[], body)
+    }
+
+    /// As [`Api::call`], with request headers.
+    fn call_with(
+        &self,
+        method: &str,
+        template: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> HttpAnswer {
+        let a = http_with(
             &self.addr,
             method,
             path,
+            headers,
             body.map(str::as_bytes),
             Duration::from_secs(30),
         )
@@ -79,13 +92,32 @@ impl Client {
             "{method} {path} answered {status}, which {template} does not document: {}",
             a.text()
         );
-        if let Some(schema) = response["content"]["application/json"].get("schema") {
-            assert!(
-                a.header("content-type")
-                    .is_some_and(|c| c.starts_with("application/json")),
-                "{method} {path}: {}",
-                a.head
-            );
+        // The JSON media types documented; the answer must be one of them, and match its
+        // schema.
+        let documented: Vec<(&String, &Value)> = response["content"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(t, _)| {
+                *t == "application/json"
+                    || t.ends_with("+json")
+                    || *t == "application/did-resolution"
+            })
+            .collect();
+        if !documented.is_empty() {
+            let media = a
+                .header("content-type")
+                .and_then(|c| c.split(';').next())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let Some((_, content)) = documented.iter().find(|(t, _)| **t == media) else {
+                panic!(
+                    "{method} {path} answered {media:?}, not a documented type: {}",
+                    a.head
+                );
+            };
+            let schema = &content["schema"];
             let v = a.json();
             if let Err(e) = validate(&self.doc, schema, &v, "$") {
                 panic!("{method} {path} ({status}) does not match its schema: {e}\n{v:#}");
@@ -985,18 +1017,111 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     );
     assert!(v["didDocument"].get("controller").is_none(), "{v}");
     assert!(v["didDocumentMetadata"]["nextVersionId"].is_string(), "{v}");
-    api.refused(
+    // W3C DID Resolution: every outcome is a resolution result.
+    let v = api.refused(
         "/dids/{did}",
         "/dids/did:web:example.org",
         400,
-        "bad_request",
+        "invalid_did",
     );
-    api.refused(
+    assert_eq!(v["didResolutionMetadata"]["error"], "invalidDid", "{v}");
+    assert!(
+        v["didDocument"].is_null() && v["didDocumentMetadata"] == json!({}),
+        "{v}"
+    );
+    let v = api.refused(
         "/dids/{did}",
         &format!("/dids/{}", did(&testing::key(0xee, 9))),
         404,
         "not_found",
     );
+    assert_eq!(v["didResolutionMetadata"]["error"], "notFound", "{v}");
+    assert!(v["didDocument"].is_null(), "{v}");
+    // versionId names a version (the height that made it); versionTime the one in force.
+    let device_did = did(&device).to_string();
+    let latest = api.ok("/dids/{did}", &format!("/dids/{device_did}"));
+    let first = api.ok(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionId={created}"),
+    );
+    assert_eq!(
+        first["didDocumentMetadata"]["versionId"],
+        json!(created.to_string())
+    );
+    assert!(first["didDocument"].get("controller").is_none(), "{first}");
+    let next = first["didDocumentMetadata"]["nextVersionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = api.ok(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionId={next}"),
+    );
+    assert!(second["didDocument"]["controller"].is_array(), "{second}");
+    let v = api.refused(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionId={}", created + 1),
+        404,
+        "not_found",
+    );
+    assert_eq!(v["didResolutionMetadata"]["error"], "notFound", "{v}");
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionId=first"),
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionId={created}&height={created}"),
+        400,
+        "bad_request",
+    );
+    // The time of the block that made the first version, to the millisecond.
+    let block = api.ok("/blocks/{height}", &format!("/blocks/{created}"));
+    let ms = block["block"]["header"]["time"].as_u64().unwrap();
+    let at = Timestamp(ms).rfc3339_ms();
+    let v = api.ok(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionTime={at}"),
+    );
+    assert_eq!(
+        v["didDocumentMetadata"]["versionId"],
+        json!(created.to_string()),
+        "{v}"
+    );
+    let before = Timestamp(ms - 1).rfc3339_ms();
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionTime={before}"),
+        404,
+        "not_found",
+    );
+    let v = api.ok(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionTime=2999-01-01T00:00:00Z"),
+    );
+    assert_eq!(v["didDocument"], latest["didDocument"]);
+    api.refused(
+        "/dids/{did}",
+        &format!("/dids/{device_did}?versionTime=yesterday"),
+        400,
+        "bad_request",
+    );
+    // Media types: the resolution result by default, the document alone on request.
+    let a = api.call("GET", "/dids/{did}", &format!("/dids/{device_did}"), None);
+    assert_eq!(a.header("content-type"), Some("application/did-resolution"));
+    for media in ["application/did+ld+json", "application/did+json"] {
+        let a = api.call_with(
+            "GET",
+            "/dids/{did}",
+            &format!("/dids/{device_did}"),
+            &[("Accept", media)],
+            None,
+        );
+        assert_eq!(a.header("content-type"), Some(media));
+        assert_eq!(a.json(), latest["didDocument"]);
+    }
     api.refused(
         "/dids/{did}",
         &format!("/dids/{resident_did}?height=0&prove=true"),

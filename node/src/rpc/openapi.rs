@@ -136,7 +136,7 @@ fn any_object(description: &str) -> Value {
 fn schemas() -> Value {
     json!({
         "Error": obj(&["code", "message"], json!({
-            "code": string("A stable code: bad_request, not_found, pruned, unknown_route, method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large, expired, too_long_lived, unavailable) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...): a ledger code with a `height` is a committed refusal, without one the mempool's verdict that the ledger would refuse the call now (nothing recorded)."),
+            "code": string("A stable code: bad_request, invalid_did, not_found, pruned, unknown_route, method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce, future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full, too_large, expired, too_long_lived, unavailable) or of the ledger (unauthorized, wrong_phase, sequence_gap, fork, ...): a ledger code with a `height` is a committed refusal, without one the mempool's verdict that the ledger would refuse the call now (nothing recorded)."),
             "message": string("What went wrong, for a person."),
             "hash": string("The transaction concerned, if any."),
             "oldest": int("With `pruned`: the oldest height whose state this node keeps."),
@@ -355,9 +355,7 @@ fn schemas() -> Value {
                 "proof": schema_ref("InclusionProof"),
             })),
         })),
-        "DidResolution": with_proof(&["didDocument", "didResolutionMetadata", "didDocumentMetadata"], json!({
-            "@context": string("DID resolution context."),
-            "didDocument": obj(&["@context", "id", "verificationMethod", "authentication"], json!({
+        "DidDocument": obj(&["@context", "id", "verificationMethod", "authentication"], json!({
                 "@context": array(json!({ "type": "string" })),
                 "id": schema_ref("Did"),
                 "controller": array(schema_ref("Did")),
@@ -376,6 +374,9 @@ fn schemas() -> Value {
                     "serviceEndpoint": string("Endpoint."),
                 }))),
             })),
+        "DidResolution": with_proof(&["didDocument", "didResolutionMetadata", "didDocumentMetadata"], json!({
+            "@context": string("DID resolution context."),
+            "didDocument": schema_ref("DidDocument"),
             "didResolutionMetadata": obj(&["contentType"], json!({ "contentType": string("application/did+ld+json") })),
             "didDocumentMetadata": obj(&["created", "updated", "versionId", "deactivated"], json!({
                 "created": string("RFC 3339."),
@@ -882,16 +883,26 @@ fn paths() -> Value {
             schema_ref("IssuerAnswer"),
         ),
     );
-    add(
-        "/dids/{did}",
-        "get",
-        op(
-            "Resolve a DID (W3C DID resolution result)",
-            "identity",
-            with_did(),
-            schema_ref("DidResolution"),
-        ),
+    let mut resolve = op(
+        "Resolve a DID (W3C DID Resolution)",
+        "identity",
+        with_did(),
+        schema_ref("DidResolution"),
     );
+    resolve["description"] = json!("The DID resolution result (`application/did-resolution`), or with `Accept: application/did+ld+json` (or `application/did+json`) the DID document alone. Errors carry the W3C result's fields beside `code` and `message`: `didDocument` null, `didResolutionMetadata.error` (`invalidDid`, `invalidDidUrl`, `notFound`) and empty `didDocumentMetadata`. A deactivated DID resolves, with `didDocumentMetadata.deactivated` true.");
+    resolve["parameters"]
+        .as_array_mut()
+        .expect("a list")
+        .extend([
+            query("versionId", "The version to resolve: the height of the block that made it (`versionId` and `nextVersionId` in the metadata). Not with `height` or `versionTime`.", json!({ "type": "string", "pattern": "^[0-9]+$" })),
+            query("versionTime", "Resolve the version in force at this time (RFC 3339, such as 2027-03-01T09:00:00Z): the state after the last block at or before it.", json!({ "type": "string" })),
+        ]);
+    resolve["responses"]["200"]["content"] = json!({
+        "application/did-resolution": { "schema": schema_ref("DidResolution") },
+        "application/did+ld+json": { "schema": schema_ref("DidDocument") },
+        "application/did+json": { "schema": schema_ref("DidDocument") },
+    });
+    add("/dids/{did}", "get", resolve);
     add(
         "/dids/{did}/credentials",
         "get",

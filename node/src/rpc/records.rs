@@ -8,7 +8,11 @@ use acta_contracts::{
     budget, identity, tally,
 };
 use acta_ledger::{codec, merkle, Did, Hash, Height, Timestamp};
-use axum::extract::{Path, Query, State};
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::IntoResponse,
+};
 use serde_json::{json, Value};
 
 use super::{
@@ -81,6 +85,17 @@ async fn read_with(
     extra: Option<Unproven>,
     prepare: Option<Prepare>,
 ) -> ApiResult {
+    ok(read_value(api, params, query, extra, prepare).await?)
+}
+
+/// The answer of [`read_with`], before it is sent.
+async fn read_value(
+    api: Api,
+    params: ReadParams,
+    query: AnswerQuery,
+    extra: Option<Unproven>,
+    prepare: Option<Prepare>,
+) -> Result<Value, ApiError> {
     if params.checkpoint.is_some() && !params.prove {
         return Err(ApiError::bad_request(
             "checkpoint= proves the header in a checkpoint's log: it needs prove=true",
@@ -109,7 +124,7 @@ async fn read_with(
                 );
             }
         }
-        ok(answer)
+        Ok(answer)
     })
     .await
 }
@@ -131,10 +146,163 @@ fn page(page: &PageParams) -> Result<(ReadParams, u64), ApiError> {
 pub async fn did(
     State(api): State<Api>,
     Path(did): Path<String>,
-    Query(params): Query<ReadParams>,
+    Query(params): Query<DidParams>,
+    headers: HeaderMap,
 ) -> ApiResult {
-    let did = parse_did(&did)?;
-    read(api, params, AnswerQuery::Did(did), Some(next_version)).await
+    let parsed = Did::parse(&did).map_err(|e| {
+        resolution_error(
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_did",
+                format!("{did:?} is not an Acta DID (did:acta:<base58 of 16 bytes>): {e}"),
+            ),
+            "invalidDid",
+        )
+    })?;
+    let asked = [
+        params.height.is_some(),
+        params.version_id.is_some(),
+        params.version_time.is_some(),
+    ];
+    if asked.iter().filter(|a| **a).count() > 1 {
+        return Err(ApiError::bad_request(
+            "give at most one of height, versionId and versionTime",
+        ));
+    }
+    let bad_url = |message: String| {
+        resolution_error(
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message),
+            "invalidDidUrl",
+        )
+    };
+    let version = params
+        .version_id
+        .as_deref()
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                bad_url(format!(
+                    "versionId {v:?} is not a version: a DID's versions are the heights of the blocks that changed it"
+                ))
+            })
+        })
+        .transpose()?;
+    let height = match (&params.version_time, version) {
+        (Some(t), _) => {
+            let time = Timestamp::parse(t).map_err(|e| bad_url(format!("versionTime: {e}")))?;
+            let store = api.node.store.clone();
+            Some(blocking(move || height_at_time(&store, time)).await?.0)
+        }
+        (None, Some(v)) => Some(v),
+        (None, None) => params.height,
+    };
+    let read = ReadParams {
+        height,
+        prove: params.prove,
+        checkpoint: params.checkpoint,
+    };
+    let mut answer = read_value(
+        api,
+        read,
+        AnswerQuery::Did(parsed),
+        Some(next_version),
+        None,
+    )
+    .await
+    .map_err(|e| {
+        if e.status == StatusCode::NOT_FOUND {
+            resolution_error(e, "notFound")
+        } else {
+            e
+        }
+    })?;
+    if let Some(v) = version {
+        if answer["didDocumentMetadata"]["versionId"] != json!(v.to_string()) {
+            return Err(resolution_error(
+                ApiError::not_found(format!(
+                    "{parsed} has no version {v}: its versions are the heights of the blocks that changed it (versionId, nextVersionId)"
+                )),
+                "notFound",
+            ));
+        }
+    }
+    // Content negotiation (W3C DID Resolution): the document alone in a DID media type, or
+    // the resolution result.
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or("");
+    let document_only = ["application/did+ld+json", "application/did+json"]
+        .into_iter()
+        .find(|t| accept.contains(t));
+    let (content_type, body) = match document_only {
+        Some(t) if !params.prove => {
+            answer["didResolutionMetadata"]["contentType"] = json!(t);
+            (t, answer["didDocument"].take())
+        }
+        _ => (DID_RESOLUTION, answer),
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], axum::Json(body)).into_response())
+}
+
+/// The media type of a DID resolution result.
+pub const DID_RESOLUTION: &str = "application/did-resolution";
+
+/// `GET /dids/{did}`'s parameters: `height`, `prove`, `checkpoint` as every read, or the W3C
+/// DID URL parameters `versionId` (the height of a version) and `versionTime` (RFC 3339:
+/// the version in force then).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DidParams {
+    pub height: Option<u64>,
+    #[serde(default)]
+    pub prove: bool,
+    pub checkpoint: Option<u64>,
+    #[serde(rename = "versionId")]
+    pub version_id: Option<String>,
+    #[serde(rename = "versionTime")]
+    pub version_time: Option<String>,
+}
+
+/// An error of a DID resolution, with the W3C resolution result's fields beside `code` and
+/// `message`: no document, the W3C `error`, and empty document metadata.
+fn resolution_error(e: ApiError, error: &str) -> ApiError {
+    e.with("@context", "https://w3id.org/did-resolution/v1")
+        .with("didDocument", Value::Null)
+        .with("didResolutionMetadata", json!({ "error": error }))
+        .with("didDocumentMetadata", json!({}))
+}
+
+/// The height of the last block whose time is at or before `time` (0, the genesis, if the
+/// first block is later), by bisecting the headers: O(log height) block reads.
+fn height_at_time(store: &acta_ledger::store::Store, time: Timestamp) -> Result<Height, ApiError> {
+    let latest = store
+        .latest_height()
+        .map_err(ApiError::internal)?
+        .unwrap_or(Height(0));
+    let time_of = |h: u64| -> Result<Timestamp, ApiError> {
+        store
+            .block(Height(h))
+            .map_err(ApiError::internal)?
+            .map(|b| b.header.time)
+            .ok_or_else(|| ApiError::not_found(format!("this node keeps no block {h}")))
+    };
+    if latest.0 == 0 || time_of(1)? > time {
+        return Ok(Height(0));
+    }
+    if time_of(latest.0)? <= time {
+        return Ok(latest);
+    }
+    // time(lo) <= time < time(hi)
+    let (mut lo, mut hi) = (1, latest.0);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if time_of(mid)? <= time {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(Height(lo))
 }
 
 /// Adds `nextVersionId` to a DID resolution at a past height, from the latest state.
