@@ -2,21 +2,24 @@
 //! chained attestation batches; once each batch is committed, its proof bundle (with every
 //! reading and its inclusion proof) is written for `acta audit verify` to check offline.
 
-use std::path::{Path, PathBuf};
+use std::{
+    ops::Range,
+    path::{Path, PathBuf},
+};
 
 use acta_ledger::{
     bundle::{ProofBundle, ReadingEntry},
     merkle,
-    records::DeviceRecord,
+    records::{AttestationRecord, DeviceRecord},
     tx::{AttestationBatch, SensorCall, READING_BYTES_MAX},
-    Call, Hash, Timestamp,
+    Call, Did, Hash, Timestamp,
 };
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use crate::{records::KeyArg, wallet::Ctx};
+use crate::{client::Node, records::KeyArg, wallet::Ctx};
 
 /// Readings per batch at most (the ledger takes up to a million; a batch's bundle holds
 /// every reading with its proof).
@@ -34,6 +37,10 @@ pub enum AttestCommand {
     /// chain, and every reading with its own inclusion proof (`acta audit verify FILE
     /// --reading INDEX` checks and shows one).
     ///
+    /// Interrupted (a timeout, a lost connection), it can be run again as it was: it finds
+    /// the device's latest batches in the file by their Merkle roots, says which lines are
+    /// committed, writes any bundle missing, and goes on from the ledger's next sequence.
+    ///
     /// Example: acta attest submit readings.jsonl --key sensor1 --bundles proofs/
     Submit {
         file: PathBuf,
@@ -46,6 +53,22 @@ pub enum AttestCommand {
         #[arg(long, default_value_t = 1000)]
         batch_size: usize,
         /// Where to write the proof bundles (one file per batch).
+        #[arg(long, default_value = "bundles")]
+        bundles: PathBuf,
+    },
+    /// Write again the proof bundle of a committed batch, from the readings file it was
+    /// attested from: the batch's readings are found in the file by their Merkle root, and
+    /// the bundle is written to BUNDLES/<device id>/<batch>.json as `submit` writes it.
+    ///
+    /// Example: acta attest bundle sensor1 22 --file readings.jsonl --bundles proofs/
+    Bundle {
+        /// The device's DID (or keystore key name).
+        device: String,
+        /// The batch's sequence number.
+        sequence: u64,
+        /// The readings file the batch was attested from.
+        #[arg(long)]
+        file: PathBuf,
         #[arg(long, default_value = "bundles")]
         bundles: PathBuf,
     },
@@ -119,14 +142,77 @@ fn read_readings(path: &Path, not_before: u64, now: u64) -> Result<Vec<Reading>>
     Ok(out)
 }
 
+/// Where a batch's readings are in the file: the run of `reading_count` readings from one
+/// whose time is the batch's `window_start` whose Merkle root and raw hash are the batch's.
+fn locate(readings: &[Reading], batch: &AttestationBatch) -> Option<Range<usize>> {
+    let n = usize::try_from(batch.reading_count).ok()?;
+    let first = readings.partition_point(|r| r.t < batch.window_start.0);
+    readings[first..]
+        .iter()
+        .take_while(|r| r.t == batch.window_start.0)
+        .enumerate()
+        .map(|(k, _)| first + k)
+        .filter(|i| i + n <= readings.len() && n > 0)
+        .find(|&i| {
+            let run = &readings[i..i + n];
+            if run[n - 1].t != batch.window_end.0 {
+                return false;
+            }
+            let items: Vec<&[u8]> = run.iter().map(|r| r.bytes.as_slice()).collect();
+            merkle::root_of(&items) == batch.readings_root
+                && raw_hash(&items) == batch.raw_batch_hash
+        })
+        .map(|i| i..i + n)
+}
+
+/// SHA-256 of the readings, each followed by a newline.
+fn raw_hash(items: &[&[u8]]) -> Hash {
+    let mut raw = Vec::new();
+    for item in items {
+        raw.extend_from_slice(item);
+        raw.push(b'\n');
+    }
+    Hash::digest(&raw)
+}
+
+/// Batch `sequence` of `did` as the ledger holds it.
+fn batch_record(node: &Node, did: &Did, sequence: u64) -> Result<AttestationRecord> {
+    let v = node.get(&format!("/devices/{did}/attestations/{sequence}"))?;
+    serde_json::from_value(v["attestation"].clone())
+        .map_err(|e| anyhow!("the node's record of batch {sequence} of {did}: {e}"))
+}
+
+/// The folder of a device's bundles.
+fn bundle_dir(bundles: &Path, did: &Did) -> PathBuf {
+    bundles.join(did.to_string().rsplit(':').next().unwrap_or("device"))
+}
+
+/// "lines 3..12" or "line 3".
+fn line_span(readings: &[Reading], range: &Range<usize>) -> String {
+    let (a, b) = (readings[range.start].line, readings[range.end - 1].line);
+    if a == b {
+        format!("line {a}")
+    } else {
+        format!("lines {a}..{b}")
+    }
+}
+
 pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
-    let AttestCommand::Submit {
-        file,
-        key,
-        device,
-        batch_size,
-        bundles,
-    } = command;
+    let (file, key, device, batch_size, bundles) = match command {
+        AttestCommand::Submit {
+            file,
+            key,
+            device,
+            batch_size,
+            bundles,
+        } => (file, key, device, batch_size, bundles),
+        AttestCommand::Bundle {
+            device,
+            sequence,
+            file,
+            bundles,
+        } => return bundle(ctx, &device, sequence, &file, &bundles),
+    };
     if ctx.no_wait {
         return Err(anyhow!(
             "attest submit waits for each batch's block (its bundles need it): drop --no-wait"
@@ -145,13 +231,84 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
     if !d.active {
         return Err(anyhow!("{did} is deactivated; it cannot attest"));
     }
-    let readings = read_readings(&file, d.last_window_end.0, crate::wallet::now_ms())?;
+    let all = read_readings(&file, 0, crate::wallet::now_ms())?;
+    let dir = bundle_dir(&bundles, &did);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The device's latest batches that came from this file (an earlier run of this
+    // command), newest first: each sits in the file before the one after it.
+    let mut done: Vec<(u64, Range<usize>)> = Vec::new();
+    let mut before = all.len();
+    let mut sequence = d.next_sequence;
+    while sequence > 0 {
+        let record = batch_record(&node, &did, sequence - 1)?;
+        match locate(&all, &record.batch) {
+            Some(r) if r.end <= before => {
+                before = r.start;
+                sequence -= 1;
+                done.push((sequence, r));
+            }
+            _ => break,
+        }
+    }
+    let resume = done.first().map_or(0, |(_, r)| r.end);
+    if let Some(late) = all[resume..].iter().find(|r| r.t < d.last_window_end.0) {
+        return Err(anyhow!(
+            "{} line {}: field \"t\" is {}, before the end of the device's last batch ({}), which is not in this file",
+            file.display(),
+            late.line,
+            late.t,
+            d.last_window_end.0
+        ));
+    }
+    let mut regenerated = Vec::new();
+    if let (Some((newest, last)), Some((oldest, first))) = (done.first(), done.last()) {
+        let span = line_span(&all, &(first.start..last.end));
+        eprintln!(
+            "acta: {span} of {} are committed already, in batches {oldest}..={newest} of {did}; going on from the next",
+            file.display()
+        );
+        if first.start > 0 {
+            eprintln!(
+                "acta: {}",
+                format_args!(
+                    "{} precede them and are not in a batch found in this file: left out",
+                    line_span(&all, &(0..first.start))
+                )
+            );
+        }
+        for (seq, range) in done.iter().rev() {
+            if !dir.join(format!("{seq}.json")).exists() {
+                let items: Vec<&[u8]> = all[range.clone()]
+                    .iter()
+                    .map(|r| r.bytes.as_slice())
+                    .collect();
+                write_bundle(ctx, &did, *seq, &items, &dir)?;
+                regenerated.push(*seq);
+            }
+        }
+    }
+    let readings = &all[resume..];
+    if readings.is_empty() {
+        ctx.output.print(
+            Some(&format!(
+                "every reading of {} is committed; bundles in {}{}",
+                file.display(),
+                dir.display(),
+                if regenerated.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (written again: batches {regenerated:?})")
+                }
+            )),
+            &json!({ "device": did, "bundles": dir.display().to_string(), "batches": [],
+                     "already_committed": done.len(), "regenerated": regenerated }),
+        );
+        return Ok(());
+    }
     let stream = d.stream;
     let first = d.next_sequence;
     let mut prev = d.last_batch;
     let signer = ctx.unlock(&key.key)?;
-    let dir = bundles.join(did.to_string().rsplit(':').next().unwrap_or("device"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let bar = ProgressBar::new(readings.len() as u64);
     if let Ok(style) =
@@ -162,11 +319,6 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
     let mut summary = Vec::new();
     for (sequence, chunk) in (first..).zip(readings.chunks(batch_size)) {
         let items: Vec<&[u8]> = chunk.iter().map(|r| r.bytes.as_slice()).collect();
-        let mut raw = Vec::new();
-        for item in &items {
-            raw.extend_from_slice(item);
-            raw.push(b'\n');
-        }
         let batch = AttestationBatch {
             device: did,
             stream: stream.clone(),
@@ -176,7 +328,7 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
             window_end: Timestamp(chunk.iter().map(|r| r.t).max().unwrap_or(0)),
             reading_count: u32::try_from(chunk.len())?,
             readings_root: merkle::root_of(&items),
-            raw_batch_hash: Hash::digest(&raw),
+            raw_batch_hash: raw_hash(&items),
         };
         prev = Hash::of(&batch);
         bar.set_message(format!("batch {sequence}: waiting for its block"));
@@ -184,19 +336,17 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
         let lines = (chunk[0].line, chunk[chunk.len() - 1].line);
         let stopped = |e: anyhow::Error| {
             bar.abandon();
-            let before = if done == 0 {
-                "nothing of this file was attested".to_string()
+            let before = if done == 0 && resume == 0 {
+                "no earlier line of this file is committed".to_string()
             } else {
                 format!(
-                    "batches {first}..{} are committed (to line {}) with their bundles in {}; attest the rest from line {} on",
-                    sequence - 1,
-                    lines.0 - 1,
-                    dir.display(),
-                    lines.0
+                    "the lines before {} are committed, with their bundles in {}",
+                    lines.0,
+                    dir.display()
                 )
             };
             e.context(format!(
-                "batch {sequence} (lines {}..{}) failed; {before}",
+                "batch {sequence} (lines {}..{}) is not confirmed; {before}. It may still commit: run the same command again, which finds what the ledger holds and goes on from there",
                 lines.0, lines.1
             ))
         };
@@ -217,12 +367,54 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
     bar.finish_and_clear();
     ctx.output.print(
         Some(&format!(
-            "{} readings of {did} attested in {} batches; proof bundles in {}",
+            "{} readings of {did} attested in {} batches ({}); proof bundles in {}{}",
             readings.len(),
             summary.len(),
-            dir.display()
+            line_span(&all, &(resume..all.len())),
+            dir.display(),
+            if regenerated.is_empty() {
+                String::new()
+            } else {
+                format!("; written again: the bundles of batches {regenerated:?}")
+            }
         )),
-        &json!({ "device": did, "bundles": dir.display().to_string(), "batches": summary }),
+        &json!({ "device": did, "bundles": dir.display().to_string(), "batches": summary,
+                 "already_committed": done.len(), "regenerated": regenerated }),
+    );
+    Ok(())
+}
+
+/// `acta attest bundle`: the bundle of a committed batch, written again from its file.
+fn bundle(ctx: &Ctx, device: &str, sequence: u64, file: &Path, bundles: &Path) -> Result<()> {
+    let did = ctx.did(device)?;
+    let node = ctx.node()?;
+    let record = batch_record(&node, &did, sequence)?;
+    let readings = read_readings(file, 0, u64::MAX)?;
+    let range = locate(&readings, &record.batch).ok_or_else(|| {
+        anyhow!(
+            "{} holds no run of {} readings from time {} whose Merkle root is batch {sequence}'s ({}): it is not the file the batch was attested from",
+            file.display(),
+            record.batch.reading_count,
+            record.batch.window_start.0,
+            record.batch.readings_root
+        )
+    })?;
+    let dir = bundle_dir(bundles, &did);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let items: Vec<&[u8]> = readings[range.clone()]
+        .iter()
+        .map(|r| r.bytes.as_slice())
+        .collect();
+    let path = write_bundle(ctx, &did, sequence, &items, &dir)?;
+    ctx.output.print(
+        Some(&format!(
+            "batch {sequence} of {did} is {} of {}; its bundle is in {}",
+            line_span(&readings, &range),
+            file.display(),
+            path.display()
+        )),
+        &json!({ "device": did, "sequence": sequence, "bundle": path.display().to_string(),
+                 "first_line": readings[range.start].line, "last_line": readings[range.end - 1].line }),
     );
     Ok(())
 }

@@ -14,6 +14,7 @@
 mod attest;
 mod ballot;
 mod client;
+mod config;
 use acta_ledger::keystore;
 mod output;
 mod records;
@@ -46,14 +47,9 @@ use crate::{output::Output, wallet::Ctx};
     after_help = "Start with: acta keys new alice; acta did create --key alice; acta did show alice"
 )]
 struct Cli {
-    /// The node's API.
-    #[arg(
-        long,
-        global = true,
-        env = "ACTA_NODE",
-        default_value = "http://127.0.0.1:26657"
-    )]
-    node: String,
+    /// The node's API (default: `acta config set node URL`'s, else http://127.0.0.1:26657).
+    #[arg(long, global = true, env = "ACTA_NODE")]
+    node: Option<String>,
     /// How to print answers.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -75,6 +71,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The wallet's settings: the node it asks (so that --node need not be given).
+    ///
+    /// Example: acta config set node http://127.0.0.1:26657
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// Manage the wallet's keys, encrypted at rest (Argon2id and XChaCha20-Poly1305). The
     /// passphrase comes from ACTA_PASSPHRASE or a prompt.
     ///
@@ -397,7 +400,15 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
             print_keys(&[info], output)
         }
         KeysCommand::List => print_keys(&store.list()?, output),
-        KeysCommand::Show { name } => print_keys(&[store.info(&name)?], output),
+        KeysCommand::Show { name } => {
+            let info = store.info(&name)?;
+            if output == Output::Json {
+                // One key: one object.
+                crate::outln!("{}", serde_json::to_string_pretty(&info)?);
+                return Ok(());
+            }
+            print_keys(&[info], output)
+        }
         KeysCommand::Import { name } => {
             let mut text = zeroize::Zeroizing::new(String::new());
             std::io::Read::read_to_string(
@@ -528,14 +539,30 @@ fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Config { command } = cli.command {
+        return config::run(command, cli.node, cli.output);
+    }
     let ctx = Ctx {
-        node_url: cli.node,
+        node_url: config::node(cli.node)?.0,
         keystore_flag: cli.keystore,
         output: cli.output,
         no_wait: cli.no_wait,
         valid_minutes: cli.valid_minutes,
     };
+    if ctx.output == Output::Text {
+        // Keys and DIDs of the keystore show with their names (a keystore that cannot be
+        // read names nothing; the command says why if it needs one).
+        if let Ok(keys) = ctx.keystore().and_then(|k| Ok(k.list()?)) {
+            let mut names = std::collections::HashMap::new();
+            for k in keys {
+                names.insert(k.public_key.to_hex(), k.name.clone());
+                names.insert(k.did.to_string(), k.name);
+            }
+            output::set_names(names);
+        }
+    }
     match cli.command {
+        Command::Config { .. } => unreachable!("answered above"),
         Command::Keys { command } => keys(&ctx.keystore()?, command, ctx.output),
         Command::Did { command } => records::did(&ctx, command),
         Command::Credential { command } => records::credential(&ctx, command),

@@ -94,6 +94,93 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// What the wallet knows by name: public keys (hex) and DIDs of its keystore.
+static NAMES: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+    std::sync::OnceLock::new();
+
+/// Sets the names text output shows beside the keys and DIDs they stand for (once).
+pub fn set_names(names: std::collections::HashMap<String, String>) {
+    let _ = NAMES.set(names);
+}
+
+/// Whether a field named `key` holds a time in Unix milliseconds (not a height, not a
+/// duration).
+fn is_time_key(key: &str) -> bool {
+    const TIMES: [&str; 10] = [
+        "time",
+        "valid_from",
+        "valid_until",
+        "closes_at",
+        "proposals_from",
+        "voting_from",
+        "window_start",
+        "window_end",
+        "last_window_end",
+        "genesis_time",
+    ];
+    TIMES.contains(&key)
+        || key.ends_with("_time")
+        || key.ends_with("_time_ms")
+        || key.ends_with("_at_ms")
+}
+
+/// A leaf for people: a time in RFC 3339, a key or DID of the keystore with its name.
+fn leaf(key: &str, v: &Value) -> String {
+    match v {
+        // Times from 1973 to 5138: anything else is not a time in milliseconds.
+        Value::Number(n) if is_time_key(key) => match n.as_u64() {
+            Some(ms) if (100_000_000_000..100_000_000_000_000).contains(&ms) => {
+                acta_ledger::Timestamp(ms).rfc3339()
+            }
+            _ => n.to_string(),
+        },
+        Value::String(s) => match NAMES.get().and_then(|m| m.get(s)) {
+            Some(name) if s.len() > 20 => {
+                let short: String = s.chars().take(12).collect();
+                format!("{name} ({short}…)")
+            }
+            Some(name) => format!("{name} ({s})"),
+            None => s.clone(),
+        },
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(|i| leaf(key, i)).collect();
+            if parts.is_empty() {
+                "-".into()
+            } else {
+                parts.join(", ")
+            }
+        }
+        other => scalar(other).unwrap_or_default(),
+    }
+}
+
+/// A nested value in one table cell: `add_validator(key=…, power=10)`, `a=1, b=2`.
+fn compact(key: &str, v: &Value) -> String {
+    match v {
+        Value::Object(map) if map.len() == 1 => {
+            let (k, inner) = map.iter().next().expect("one entry");
+            match inner {
+                Value::Object(_) | Value::Array(_) => format!("{k}({})", compact(k, inner)),
+                _ => format!("{k}={}", leaf(k, inner)),
+            }
+        }
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, inner)| format!("{k}={}", compact(k, inner)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) if items.iter().any(|i| i.is_object() || i.is_array()) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|i| compact(key, i))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => leaf(key, other),
+    }
+}
+
 /// Flattens an object into `(dotted.path, text)` rows; arrays of objects are set aside as
 /// `(path, items)` to print as tables.
 fn flatten<'a>(
@@ -121,7 +208,10 @@ fn flatten<'a>(
             }
         }
         Value::Array(items) if scalar(v).is_none() => tables.push((prefix.to_string(), items)),
-        other => rows.push((prefix.to_string(), scalar(other).unwrap_or_default())),
+        other => {
+            let key = prefix.rsplit('.').next().unwrap_or(prefix);
+            rows.push((prefix.to_string(), leaf(key, other)));
+        }
     }
 }
 
@@ -161,15 +251,21 @@ fn table_in_order(out: &mut String, items: &[Value], first: &[&str]) {
     let rows: Vec<Vec<(String, String)>> = items
         .iter()
         .map(|item| {
-            let mut rows = Vec::new();
-            let mut nested = Vec::new();
-            match item {
-                Value::Object(_) => flatten("", item, &mut rows, &mut nested),
-                other => rows.push(("value".into(), scalar(other).unwrap_or_default())),
-            }
-            for (name, list) in nested {
-                rows.push((name, format!("({} items)", list.len())));
-            }
+            // One column per field; a nested value reads in its cell.
+            let rows: Vec<(String, String)> = match item {
+                Value::Object(map) => map
+                    .iter()
+                    .map(|(k, v)| match v {
+                        _ if k == "proof" => (k.clone(), "(proof)".to_string()),
+                        Value::Array(list) if list.len() > 8 && scalar(v).is_none() => {
+                            (k.clone(), format!("({} items)", list.len()))
+                        }
+                        Value::Object(_) | Value::Array(_) => (k.clone(), compact(k, v)),
+                        _ => (k.clone(), leaf(k, v)),
+                    })
+                    .collect(),
+                other => vec![("value".into(), compact("value", other))],
+            };
             for (k, _) in &rows {
                 if !columns.contains(k) {
                     columns.push(k.clone());
@@ -247,6 +343,29 @@ mod tests {
         let mut out = String::new();
         table_in_order(&mut out, &rows, &["z", "b"]);
         assert_eq!(out, "  Z     B   A\n  true  1   x\n  -     22  y\n");
+    }
+
+    #[test]
+    fn times_read_as_rfc3339_and_nested_values_in_one_cell() {
+        let v = serde_json::json!({
+            "block_time_ms": 1_796_211_376_797u64,
+            "height": 1_796_211_376_797u64,
+            "deciding_ms": 1200,
+            "proposals": [
+                { "id": 0, "action": { "add_validator": { "key": "ab", "power": 10 } },
+                  "created_time": 1_796_211_376_797u64 },
+            ],
+        });
+        let text = render(&v);
+        assert!(
+            text.contains("block_time_ms  2026-12-02T11:36:16Z"),
+            "{text}"
+        );
+        assert!(text.contains("height         1796211376797"), "{text}");
+        assert!(text.contains("deciding_ms    1200"), "{text}");
+        assert!(text.contains("add_validator(key=ab, power=10)"), "{text}");
+        assert!(text.contains("2026-12-02T11:36:16Z"), "{text}");
+        assert!(!text.contains("ACTION.ADD_VALIDATOR"), "{text}");
     }
 
     #[test]

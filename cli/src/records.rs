@@ -363,9 +363,10 @@ pub enum DidCommand {
         controller: Vec<String>,
     },
     /// Name a recovery controller: another resident's DID, a trusted agency's, or the DID
-    /// of a second key of yours (`acta keys new alice-phone && acta did create --key
-    /// alice-phone`). It can replace your DID's keys with `acta did recover` if you lose
-    /// yours; it cannot act as you otherwise. Keeps the DID's other controllers.
+    /// of a key kept on a second device of yours. If you lose your key, it replaces your
+    /// DID's keys with `acta did recover`. A controller can change your DID's document
+    /// (keys included) and deactivate it at any time: choose one you trust. Keeps the DID's
+    /// other controllers.
     ///
     /// Example: acta did add-recovery --key alice did:acta:Hc8... (or a keystore name)
     AddRecovery {
@@ -722,6 +723,10 @@ pub enum CredentialCommand {
     Present {
         #[command(flatten)]
         key: KeyArg,
+        /// The holder's DID, whose key --key is (default: the DID the key created; give it
+        /// after a rotation or a recovery).
+        #[arg(long)]
+        did: Option<String>,
         /// Credential documents of the key's DID (as `credential issue` wrote them).
         #[arg(required = true)]
         credentials: Vec<PathBuf>,
@@ -762,6 +767,10 @@ pub enum CredentialCommand {
         /// Your DID or address, which the presentation must name (presentations).
         #[arg(long)]
         domain: Option<String>,
+        /// Refuse a status older than this many minutes (a presentation's proofs are read
+        /// when it is made: a credential revoked since would still show valid).
+        #[arg(long, value_name = "MINUTES")]
+        max_age: Option<u64>,
     },
     /// A credential's status (valid, suspended, revoked, expired, not_yet_valid,
     /// subject_deactivated, issuer_deactivated) and issuer.
@@ -819,6 +828,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
         }
         CredentialCommand::Present {
             key,
+            did,
             credentials,
             challenge,
             to,
@@ -827,6 +837,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
         } => crate::vc::present(
             ctx,
             crate::vc::Present {
+                holder: own_or(ctx, did.as_deref(), &key.key)?,
                 key: key.key,
                 credentials,
                 challenge,
@@ -841,6 +852,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
             genesis,
             challenge,
             domain,
+            max_age,
         } => crate::vc::verify(
             ctx,
             crate::vc::Verify {
@@ -849,6 +861,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
                 genesis,
                 challenge,
                 domain,
+                max_age,
             },
         ),
         CredentialCommand::Suspend { key, id } => {

@@ -326,6 +326,7 @@ pub fn issue(ctx: &Ctx, p: Issue) -> Result<()> {
 /// The parameters of `acta credential present`.
 #[derive(Debug)]
 pub struct Present {
+    pub holder: Did,
     pub key: String,
     pub credentials: Vec<PathBuf>,
     pub challenge: String,
@@ -343,7 +344,7 @@ pub fn present(ctx: &Ctx, p: Present) -> Result<()> {
         ));
     }
     let node = ctx.node()?;
-    let holder = ctx.did(&p.key)?;
+    let holder = p.holder;
     let signer = ctx.unlock(&p.key)?;
     let mut credentials = Vec::new();
     let mut status_proofs = Vec::new();
@@ -426,6 +427,7 @@ pub struct Verify {
     pub genesis: Option<PathBuf>,
     pub challenge: Option<String>,
     pub domain: Option<String>,
+    pub max_age: Option<u64>,
 }
 
 /// The height of the last block at or before `time`, found by bisecting block headers.
@@ -536,12 +538,17 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
         match (&p.challenge, &proof.challenge) {
             (None, _) => {
                 return Err(anyhow!(
-                    "a presentation answers a challenge: give the one you asked for with --challenge"
-                ))
+                "a presentation answers a challenge: give the one you asked for with --challenge"
+            ))
             }
             (Some(ours), theirs) if theirs.as_ref() != Some(ours) => {
                 return Err(anyhow!(
-                    "the presentation answers the challenge {theirs:?}, not {ours:?}: it may be replayed"
+                    "the presentation answers {}, not the challenge {ours:?}: it may be a replay",
+                    theirs
+                        .as_ref()
+                        .map_or("no challenge".to_string(), |t| format!(
+                            "the challenge {t:?}"
+                        ))
                 ))
             }
             _ => {}
@@ -549,8 +556,11 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
         if let Some(domain) = &p.domain {
             if proof.domain.as_ref() != Some(domain) {
                 return Err(anyhow!(
-                    "the presentation is meant for {:?}, not {domain:?}",
-                    proof.domain
+                    "the presentation is meant for {}, not {domain:?}",
+                    proof
+                        .domain
+                        .as_ref()
+                        .map_or("any verifier".to_string(), |d| format!("{d:?}"))
                 ));
             }
         }
@@ -605,6 +615,18 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
         ));
         if checked.status != "valid" && failed.is_none() {
             failed = Some(format!("credential {} is {}", checked.id, checked.status));
+        }
+        if let (Some(minutes), None) = (p.max_age, &failed) {
+            let read = Timestamp::parse(&checked.checked_at).unwrap_or(Timestamp(0));
+            let oldest = Timestamp::now()
+                .0
+                .saturating_sub(minutes.saturating_mul(60_000));
+            if read.0 < oldest {
+                failed = Some(format!(
+                    "the status of credential {} was read at {}, more than {minutes} minutes ago: ask for a new presentation",
+                    checked.id, checked.checked_at
+                ));
+            }
         }
         shown.push(json!({
             "id": checked.id,

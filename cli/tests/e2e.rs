@@ -560,7 +560,7 @@ fn a_city_through_the_wallet() {
         "dana-new",
     ]);
     let v = acta.json(&["did", "resolve", &dana]);
-    let new_key = acta.json(&["keys", "show", "dana-new"])[0]["public_key"].clone();
+    let new_key = acta.json(&["keys", "show", "dana-new"])["public_key"].clone();
     let methods = v["didDocument"]["verificationMethod"].as_array().unwrap();
     assert_eq!(methods.len(), 1, "{v}");
     let multibase = acta_contracts::answer::multibase(
@@ -678,16 +678,33 @@ fn a_city_through_the_wallet() {
     let device = acta.json(&["device", "show", "sensor1"]);
     assert_eq!(device["device"]["location"], "u2yhve", "{device}");
     assert_eq!(device["device"]["next_sequence"], 3, "{device}");
-    // The same readings again come before the device's last batch; --no-wait is refused.
-    let err = acta.fails(&[
+    // The same readings again: all committed already; a bundle lost is written again.
+    let dir_of_bundles = Path::new(out["bundles"].as_str().unwrap()).to_path_buf();
+    std::fs::remove_file(dir_of_bundles.join("2.json")).unwrap();
+    let again = acta.json(&[
         "attest",
         "submit",
         readings.to_str().unwrap(),
         "--key",
         "sensor1",
+        "--bundles",
+        bundles.to_str().unwrap(),
+    ]);
+    assert_eq!(again["already_committed"], 3, "{again}");
+    assert_eq!(again["regenerated"], serde_json::json!([2]), "{again}");
+    assert!(dir_of_bundles.join("2.json").exists());
+    // Readings before the device's last batch that are not in it are refused.
+    let other = dir.path().join("other.jsonl");
+    std::fs::write(&other, "{\"t\":1700000005500,\"pm25\":1}\n").unwrap();
+    let err = acta.fails(&[
+        "attest",
+        "submit",
+        other.to_str().unwrap(),
+        "--key",
+        "sensor1",
     ]);
     assert!(
-        err.contains("line 1: field \"t\"") && err.contains("last batch"),
+        err.contains("line 1: field \"t\"") && err.contains("not in this file"),
         "{err}"
     );
     let err = acta.fails(&[
@@ -712,6 +729,111 @@ fn a_city_through_the_wallet() {
     assert!(err.contains("line 2: field \"t\" is missing"), "{err}");
     let device = acta.json(&["device", "show", "sensor1"]);
     assert_eq!(device["device"]["next_sequence"], 3, "{device}");
+
+    // Interrupted: two validators freeze, the client gives up waiting for batch 3, which
+    // commits once they are back; the same command again finds it, writes its bundle and
+    // goes on with batch 4. `attest bundle` writes a batch's bundle again from the file.
+    let more = dir.path().join("more.jsonl");
+    let mut longer = lines.clone();
+    longer.extend((30..50u64).map(|i| {
+        format!(
+            "{{\"t\":{},\"pm25\":{}}}",
+            1_700_000_000_000 + i * 1000,
+            10 + i % 7
+        )
+    }));
+    std::fs::write(&more, longer.join("\n") + "\n").unwrap();
+    let submit_more = || {
+        acta.run(&[
+            "attest",
+            "submit",
+            more.to_str().unwrap(),
+            "--key",
+            "sensor1",
+            "--batch-size",
+            "10",
+            "--bundles",
+            bundles.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+    };
+    net.pause(2).unwrap();
+    net.pause(3).unwrap();
+    let out_paused = submit_more();
+    net.resume(2).unwrap();
+    net.resume(3).unwrap();
+    let err = String::from_utf8_lossy(&out_paused.stderr);
+    assert_eq!(out_paused.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("batch 3 (lines 31..40) is not confirmed")
+            && err.contains("the lines before 31 are committed")
+            && err.contains("run the same command again"),
+        "{err}"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while acta.json(&["device", "show", "sensor1"])["device"]["next_sequence"] != 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "batch 3 never committed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out_resumed = submit_more();
+    let resumed: Value = serde_json::from_slice(&out_resumed.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out_resumed.stderr)));
+    assert_eq!(resumed["already_committed"], 4, "{resumed}");
+    assert_eq!(resumed["regenerated"], serde_json::json!([3]), "{resumed}");
+    assert_eq!(resumed["batches"][0]["sequence"], 4, "{resumed}");
+    assert_eq!(
+        resumed["batches"].as_array().map(Vec::len),
+        Some(1),
+        "{resumed}"
+    );
+    let note = String::from_utf8_lossy(&out_resumed.stderr);
+    assert!(
+        note.contains("lines 1..40 of") && note.contains("batches 0..=3"),
+        "{note}"
+    );
+    for seq in 3..5 {
+        let file = dir_of_bundles.join(format!("{seq}.json"));
+        let v = acta.json(&[
+            "audit",
+            "verify",
+            file.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+        ]);
+        assert_eq!(v["verified"], true, "{v}");
+    }
+    std::fs::remove_file(dir_of_bundles.join("3.json")).unwrap();
+    let v = acta.json(&[
+        "attest",
+        "bundle",
+        "sensor1",
+        "3",
+        "--file",
+        more.to_str().unwrap(),
+        "--bundles",
+        bundles.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (v["first_line"].as_u64(), v["last_line"].as_u64()),
+        (Some(31), Some(40)),
+        "{v}"
+    );
+    let err = acta.fails(&[
+        "attest",
+        "bundle",
+        "sensor1",
+        "4",
+        "--file",
+        readings.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("not the file the batch was attested from"),
+        "{err}"
+    );
 
     // The auditor: reading 3 of batch 1 (line 14), offline against the genesis, picked out
     // of the batch's one bundle file.

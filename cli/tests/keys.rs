@@ -162,3 +162,59 @@ fn a_node_address_that_is_not_acta_is_named_as_such() {
     assert_eq!(v["http_status"], 404, "{v}");
     server.join().unwrap();
 }
+
+/// `acta config set node` remembers the node: later commands ask it without --node;
+/// ACTA_NODE and --node still come first; a bad URL is refused and nothing is written.
+#[test]
+fn the_wallet_remembers_its_node() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env_node: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_acta"));
+        cmd.args(args)
+            .env("ACTA_HOME", home.path())
+            .env_remove("ACTA_NODE")
+            .stdin(Stdio::null());
+        if let Some(n) = env_node {
+            cmd.env("ACTA_NODE", n);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let show = |env_node: Option<&str>| {
+        let (ok, out, err) = run(&["config", "show", "--output", "json"], env_node);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    assert_eq!(show(None)["node"], "http://127.0.0.1:26657");
+    assert_eq!(show(None)["node_from"], "the default");
+    let (ok, _, err) = run(&["config", "set", "node", "ftp://example.org"], None);
+    assert!(!ok && err.contains("not an http"), "{err}");
+    assert!(!home.path().join("config.toml").exists());
+    // Port 9 (discard): nothing answers, and the error names the remembered address.
+    let (ok, out, err) = run(&["config", "set", "node", "http://127.0.0.1:9/"], None);
+    assert!(ok && out.contains("http://127.0.0.1:9"), "{err}");
+    let v = show(None);
+    assert_eq!(
+        (v["node"].as_str(), v["node_from"].as_str()),
+        (Some("http://127.0.0.1:9"), Some("the settings file"))
+    );
+    let (ok, _, err) = run(&["chain", "status"], None);
+    assert!(!ok && err.contains("http://127.0.0.1:9"), "{err}");
+    assert_eq!(
+        show(Some("http://127.0.0.1:7"))["node"],
+        "http://127.0.0.1:7"
+    );
+    let (ok, _, err) = run(&["chain", "status", "--node", "http://127.0.0.1:8"], None);
+    assert!(!ok && err.contains("http://127.0.0.1:8"), "{err}");
+    let (ok, _, _) = run(&["config", "unset", "node"], None);
+    assert!(ok);
+    assert_eq!(show(None)["node_from"], "the default");
+    // A damaged settings file is named, not ignored.
+    std::fs::write(home.path().join("config.toml"), "node = [").unwrap();
+    let (ok, _, err) = run(&["chain", "status"], None);
+    assert!(!ok && err.contains("config.toml"), "{err}");
+}

@@ -194,6 +194,12 @@ pub fn up(dir: &Path) -> Result<()> {
         "the network runs: acta-testnet status --dir {}",
         dir.display()
     );
+    if let Some(first) = m.nodes.first() {
+        acta_node::outln!(
+            "point the wallet at it once: acta config set node http://{}",
+            first.rpc
+        );
+    }
     Ok(())
 }
 
