@@ -313,6 +313,14 @@ fn a_city_through_the_wallet() {
     std::fs::write(&forged, edited.to_string()).unwrap();
     let err = acta.fails(&["credential", "verify", forged.to_str().unwrap()]);
     assert!(err.contains("proof.proofValue"), "{err}");
+    let agency = acta.json(&["did", "resolve", "agency"]);
+    python_credential(
+        dir.path(),
+        &creds,
+        agency["didDocument"]["verificationMethod"][0]["publicKeyMultibase"]
+            .as_str()
+            .unwrap(),
+    );
 
     // A credential's life: suspended, reinstated, revoked for good (a second one of bob's).
     let second = dir.path().join("bob-second.json");
@@ -1501,4 +1509,43 @@ print(json.dumps({"did": did(signer), "height": answer["height"]}))
     let (code, v) = acta_node::devnet::get(&net.nodes[0].rpc, &format!("/dids/{did}")).unwrap();
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["didDocument"]["id"], did);
+}
+
+/// The Python of docs/wire-format.md section 18 checks the golden credential, then a
+/// credential this test issued, with the issuer's key as its DID document gives it.
+fn python_credential(dir: &Path, credential: &Path, issuer_multibase: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/wire-format.md")).unwrap();
+    let start = doc.find("## 18. Credential").expect("section 18");
+    let block = doc[start..].split("```").nth(1).expect("a code block");
+    let mut code = block.strip_prefix("python").expect("python").to_string();
+    code.push_str(
+        r#"
+import sys
+issued = json.load(open(sys.argv[1]))
+key = b58decode(sys.argv[2][1:])[2:]      # multikey: z, then 0xed01 and the key
+verify(issued, key)
+print(document_hash(issued).hex())
+"#,
+    );
+    let script = dir.join("credential.py");
+    std::fs::write(&script, code).unwrap();
+    let mut python = Command::new("python3");
+    if let Some(path) = std::env::var_os("ACTA_PYTHONPATH") {
+        python.env("PYTHONPATH", path);
+    }
+    let out = python
+        .arg(&script)
+        .arg(credential)
+        .arg(issuer_multibase)
+        .current_dir(&root)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), document_id(credential));
 }
