@@ -241,8 +241,17 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
     let mut sequence = d.next_sequence;
     while sequence > 0 {
         let record = batch_record(&node, &did, sequence - 1)?;
+        // The newest may be followed by new lines; each older one ends where the one after
+        // it starts, so the lines found are one run.
+        let fits = |r: &Range<usize>| {
+            if done.is_empty() {
+                r.end <= before
+            } else {
+                r.end == before
+            }
+        };
         match locate(&all, &record.batch) {
-            Some(r) if r.end <= before => {
+            Some(r) if fits(&r) => {
                 before = r.start;
                 sequence -= 1;
                 done.push((sequence, r));
@@ -251,6 +260,8 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
         }
     }
     let resume = done.first().map_or(0, |(_, r)| r.end);
+    // The first line committed from this file (earlier ones are left out).
+    let committed_from = done.last().map(|(_, r)| all[r.start].line);
     if let Some(late) = all[resume..].iter().find(|r| r.t < d.last_window_end.0) {
         return Err(anyhow!(
             "{} line {}: field \"t\" is {}, before the end of the device's last batch ({}), which is not in this file",
@@ -336,14 +347,14 @@ pub fn attest(ctx: &Ctx, command: AttestCommand) -> Result<()> {
         let lines = (chunk[0].line, chunk[chunk.len() - 1].line);
         let stopped = |e: anyhow::Error| {
             bar.abandon();
-            let before = if done == 0 && resume == 0 {
-                "no earlier line of this file is committed".to_string()
-            } else {
-                format!(
-                    "the lines before {} are committed, with their bundles in {}",
-                    lines.0,
+            let before = match (done, committed_from) {
+                (0, None) => "no earlier line of this file is committed".to_string(),
+                (_, from) => format!(
+                    "lines {}..{} are committed, with their bundles in {}",
+                    from.unwrap_or(all[0].line),
+                    lines.0 - 1,
                     dir.display()
-                )
+                ),
             };
             e.context(format!(
                 "batch {sequence} (lines {}..{}) is not confirmed; {before}. It may still commit: run the same command again, which finds what the ledger holds and goes on from there",

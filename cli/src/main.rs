@@ -542,8 +542,14 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Config { command } = cli.command {
         return config::run(command, cli.node, cli.output);
     }
+    // A damaged settings file stops only the commands that ask a node.
+    let (node_url, node_error) = match config::node(cli.node) {
+        Ok((url, _)) => (url, None),
+        Err(e) => (config::DEFAULT_NODE.to_string(), Some(format!("{e:#}"))),
+    };
     let ctx = Ctx {
-        node_url: config::node(cli.node)?.0,
+        node_url,
+        node_error,
         keystore_flag: cli.keystore,
         output: cli.output,
         no_wait: cli.no_wait,

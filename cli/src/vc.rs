@@ -34,7 +34,12 @@ struct CheckedCredential {
     issued: u64,
     height: u64,
     checked_at: String,
+    /// The block time of the answer (milliseconds).
+    time: u64,
 }
+
+/// An answer of the ledger: the answer, the height it was read at and that block's time.
+type Read = (Value, u64, u64);
 
 /// Where the ledger's answers come from: a node (trusted, or audited against a genesis), or
 /// the proofs a presentation carries (always audited).
@@ -51,15 +56,21 @@ enum Ledger<'a> {
 }
 
 impl Ledger<'_> {
+    /// The chain the records are of: the genesis's when there is one (the records are
+    /// proven against it), else the node's.
     fn chain(&self) -> Result<ChainId> {
         match self {
+            Ledger::Node {
+                anchor: Some(a), ..
+            }
+            | Ledger::Proofs { anchor: a, .. } => Ok(a.chain_id.clone()),
             Ledger::Node { node, .. } => node.chain_id(),
-            Ledger::Proofs { anchor, .. } => Ok(anchor.chain_id.clone()),
         }
     }
 
-    /// Audits an answer read with its proof; the answer without the proof, and its height.
-    fn audited(answer: &Value, anchor: &TrustAnchor, what: &str) -> Result<(Value, u64)> {
+    /// Audits an answer read with its proof, which must answer `path` (the request asked,
+    /// without its query); the answer without the proof, its height and its block time.
+    fn audited(answer: &Value, anchor: &TrustAnchor, path: &str, what: &str) -> Result<Read> {
         let audited = audit::verify(answer, anchor).map_err(|e| {
             anyhow!(
                 "the proof of {what} does not verify at step \"{}\": {}",
@@ -67,16 +78,25 @@ impl Ledger<'_> {
                 e.message
             )
         })?;
+        let answered = audited
+            .query
+            .as_deref()
+            .map(|q| q.split('?').next().unwrap_or(q));
+        if answered != Some(path) {
+            return Err(anyhow!(
+                "the proof of {what} answers {answered:?}, not {path}"
+            ));
+        }
         let mut bare = answer.clone();
         if let Some(m) = bare.as_object_mut() {
             m.remove("proof");
         }
-        Ok((bare, audited.verified.height.0))
+        Ok((bare, audited.verified.height.0, audited.verified.time.0))
     }
 
     /// A read of the node at `height` (the ledger's `--at`, if none), audited if a genesis
-    /// was given; `None` if the node has no such record.
-    fn read(&self, path: &str, height: Option<u64>, what: &str) -> Result<Option<(Value, u64)>> {
+    /// was given (then at exactly the height asked); `None` if the node has no such record.
+    fn read(&self, path: &str, height: Option<u64>, what: &str) -> Result<Option<Read>> {
         let Ledger::Node {
             node,
             height: at,
@@ -106,56 +126,78 @@ impl Ledger<'_> {
                 }
             }
         };
+        let asked = height.or(*at);
         match anchor {
-            Some(anchor) => Ok(Some(Self::audited(&answer, anchor, what)?)),
+            Some(anchor) => {
+                let read = Self::audited(&answer, anchor, path, what)?;
+                if let Some(h) = asked {
+                    if read.1 != h {
+                        return Err(anyhow!(
+                            "the node proved {what} at height {}, not at height {h} as asked",
+                            read.1
+                        ));
+                    }
+                }
+                Ok(Some(read))
+            }
             None => {
-                let height = match height.or(*at) {
-                    Some(h) => h,
-                    None => node.get("/status")?["height"].as_u64().unwrap_or(0),
+                let height = answer["height"].as_u64().unwrap_or(0);
+                let time = match &answer["checked_at"] {
+                    Value::String(t) => Timestamp::parse(t).map_or(0, |t| t.0),
+                    _ => 0,
                 };
-                Ok(Some((answer, height)))
+                Ok(Some((answer, height, time)))
             }
         }
     }
 
     /// The credential answer of `id`.
-    fn credential(&self, id: &Hash) -> Result<Option<(Value, u64)>> {
+    fn credential(&self, id: &Hash) -> Result<Option<Read>> {
         let what = format!("credential {id}");
+        let path = format!("/credentials/{id}");
         if let Ledger::Proofs { proofs, anchor } = self {
             let found = proofs["credentials"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .find(|a| a["credential"]["id"] == json!(id));
-            return found.map(|a| Self::audited(a, anchor, &what)).transpose();
+            return found
+                .map(|a| Self::audited(a, anchor, &path, &what))
+                .transpose();
         }
-        self.read(&format!("/credentials/{id}"), None, &what)
+        self.read(&path, None, &what)
     }
 
-    /// The DID resolution answer of `did` as it was after `height` (the latest if `None`):
-    /// an answer at a later height serves if the DID did not change in between.
-    fn did(&self, did: &Did, height: Option<u64>) -> Result<Option<(Value, u64)>> {
+    /// The DID resolution answer of `did` as it was after `height` (the latest the proofs
+    /// or the node give if `None`): an answer at a later height serves if the DID did not
+    /// change in between.
+    fn did(&self, did: &Did, height: Option<u64>) -> Result<Option<Read>> {
         let what = format!("the DID document of {did}");
-        let serves = |(answer, at): &(Value, u64)| match height {
-            None => true,
-            Some(h) => {
-                let updated = answer["didDocumentMetadata"]["updatedHeight"].as_u64();
-                updated.is_some_and(|u| u <= h) && h <= *at
-            }
+        let path = format!("/dids/{did}");
+        let serves = |(answer, at, _): &Read| {
+            answer["didDocument"]["id"] == json!(did.to_string())
+                && match height {
+                    None => true,
+                    Some(h) => {
+                        let updated = answer["didDocumentMetadata"]["updatedHeight"].as_u64();
+                        updated.is_some_and(|u| u <= h) && h <= *at
+                    }
+                }
         };
         if let Ledger::Proofs { proofs, anchor } = self {
+            let mut best: Option<Read> = None;
             for a in proofs["dids"].as_array().into_iter().flatten() {
                 if a["didDocument"]["id"] != json!(did.to_string()) {
                     continue;
                 }
-                let checked = Self::audited(a, anchor, &what)?;
-                if serves(&checked) {
-                    return Ok(Some(checked));
+                let checked = Self::audited(a, anchor, &path, &what)?;
+                // The latest document proven that serves.
+                if serves(&checked) && best.as_ref().is_none_or(|b| checked.1 > b.1) {
+                    best = Some(checked);
                 }
             }
-            return Ok(None);
+            return Ok(best);
         }
-        let path = format!("/dids/{did}");
         let read = match self.read(&path, height, &what) {
             // A pruned node keeps no state that old: the latest serves if the DID did not
             // change since.
@@ -177,7 +219,7 @@ fn is_gone(e: &anyhow::Error) -> bool {
 fn check_credential(doc: &Value, ledger: &Ledger<'_>) -> Result<CheckedCredential> {
     let claims = vc::claims(doc).map_err(|e| anyhow!("not an Acta credential: {e}"))?;
     let id = vc::document_hash(doc)?;
-    let (answer, height) = ledger.credential(&id)?.ok_or_else(|| {
+    let (answer, height, time) = ledger.credential(&id)?.ok_or_else(|| {
         anyhow!(
             "credential {id} is not on the ledger: this document was changed after it was issued, or never issued"
         )
@@ -189,7 +231,7 @@ fn check_credential(doc: &Value, ledger: &Ledger<'_>) -> Result<CheckedCredentia
     }
     vc::compare(&claims, &record, &ledger.chain()?)
         .map_err(|e| anyhow!("the document does not match its record on the ledger: {e}"))?;
-    let (issuer, _) = ledger.did(&claims.issuer, Some(record.issued.0))?.ok_or_else(|| {
+    let (issuer, _, _) = ledger.did(&claims.issuer, Some(record.issued.0))?.ok_or_else(|| {
         anyhow!(
             "the DID document of the issuer {} as of block {} (which anchored the credential) is not available",
             claims.issuer,
@@ -220,6 +262,7 @@ fn check_credential(doc: &Value, ledger: &Ledger<'_>) -> Result<CheckedCredentia
         issued: record.issued.0,
         height,
         checked_at: answer["checked_at"].as_str().unwrap_or("").to_string(),
+        time,
     })
 }
 
@@ -348,7 +391,7 @@ pub fn present(ctx: &Ctx, p: Present) -> Result<()> {
     let signer = ctx.unlock(&p.key)?;
     let mut credentials = Vec::new();
     let mut status_proofs = Vec::new();
-    let mut did_proofs = vec![node.get(&format!("/dids/{holder}?prove=true"))?];
+    let mut did_proofs = Vec::new();
     for path in &p.credentials {
         let doc = read_json(path)?;
         let claims = vc::claims(&doc)
@@ -375,6 +418,11 @@ pub fn present(ctx: &Ctx, p: Present) -> Result<()> {
             did_proofs.push(at_issue);
         }
         credentials.push(doc);
+    }
+    // The holder's document last: a verifier takes it as of a block no older than the
+    // statuses it carries.
+    if !p.no_proofs {
+        did_proofs.push(node.get(&format!("/dids/{holder}?prove=true"))?);
     }
     let ledger = if p.no_proofs {
         Value::Null
@@ -435,6 +483,9 @@ fn height_at(node: &Node, time: Timestamp) -> Result<u64> {
     let latest = node.get("/blocks/latest")?;
     let time_of = |b: &Value| b["block"]["header"]["time"].as_u64().unwrap_or(0);
     let mut hi = latest["block"]["header"]["height"].as_u64().unwrap_or(0);
+    if hi == 0 {
+        return Err(anyhow!("the node has decided no block yet"));
+    }
     if time_of(&latest) <= time.0 {
         return Ok(hi);
     }
@@ -469,6 +520,8 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
         })
         .transpose()?;
     let carried = doc.get("actaLedgerProofs").filter(|v| !v.is_null());
+    // `--at TIME`: the time the verdict is about.
+    let mut at_time: Option<Timestamp> = None;
     let ledger = match (carried, &anchor, &p.at) {
         (Some(proofs), Some(anchor), None) => Ledger::Proofs { proofs, anchor },
         _ => {
@@ -479,10 +532,11 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
                     s.parse()
                         .map_err(|_| anyhow!("--at {s:?} is not a height"))?,
                 ),
-                Some(s) => Some(height_at(
-                    &node,
-                    Timestamp::parse(s).map_err(|e| anyhow!("--at: {e}"))?,
-                )?),
+                Some(s) => {
+                    let t = Timestamp::parse(s).map_err(|e| anyhow!("--at: {e}"))?;
+                    at_time = Some(t);
+                    Some(height_at(&node, t)?)
+                }
             };
             Ledger::Node {
                 node,
@@ -509,12 +563,14 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
         ),
     };
     let mut holder = None;
+    let mut holder_read: Option<(u64, u64)> = None;
     let credentials: Vec<Value> = if is_presentation(&doc) {
         let h = Did::parse(doc["holder"].as_str().unwrap_or_default())
             .map_err(|e| anyhow!("holder: not an Acta DID: {e}"))?;
-        let (resolved, _) = ledger
+        let (resolved, holder_height, holder_time) = ledger
             .did(&h, None)?
             .ok_or_else(|| anyhow!("the holder {h} is not on the ledger"))?;
+        holder_read = Some((holder_height, holder_time));
         if resolved["didDocumentMetadata"]["deactivated"] == json!(true) {
             return Err(anyhow!("the holder {h} is deactivated"));
         }
@@ -577,7 +633,19 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
     }
     let mut shown = Vec::new();
     let mut lines = Vec::new();
+    let mut statuses = Vec::new();
     let mut failed = None;
+    if let (Some(minutes), Some((_, time))) = (p.max_age, holder_read) {
+        let oldest = Timestamp::now()
+            .0
+            .saturating_sub(minutes.saturating_mul(60_000));
+        if time < oldest {
+            failed = Some(format!(
+                "the holder's DID document was read at {}, more than {minutes} minutes ago: ask for a new presentation",
+                Timestamp(time).rfc3339()
+            ));
+        }
+    }
     for (i, c) in credentials.iter().enumerate() {
         let checked = check_credential(c, &ledger).map_err(|e| {
             if credentials.len() > 1 {
@@ -613,20 +681,57 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
                 .map(|d| format!(", district {d}"))
                 .unwrap_or_default()
         ));
-        if checked.status != "valid" && failed.is_none() {
-            failed = Some(format!("credential {} is {}", checked.id, checked.status));
+        let mut why = None;
+        if checked.status != "valid" {
+            why = Some(format!("credential {} is {}", checked.id, checked.status));
         }
-        if let (Some(minutes), None) = (p.max_age, &failed) {
-            let read = Timestamp::parse(&checked.checked_at).unwrap_or(Timestamp(0));
+        // The validity window against the time the verdict is about: the status is as of
+        // the block read, which may be older.
+        let about = at_time.unwrap_or_else(Timestamp::now);
+        if why.is_none() && (about < c.valid_from || about >= c.valid_until) {
+            why = Some(format!(
+                "credential {} is valid from {} until {}, not at {}",
+                checked.id,
+                c.valid_from.rfc3339(),
+                c.valid_until.rfc3339(),
+                about.rfc3339()
+            ));
+        }
+        if let (Some(minutes), None) = (p.max_age, &why) {
             let oldest = Timestamp::now()
                 .0
                 .saturating_sub(minutes.saturating_mul(60_000));
-            if read.0 < oldest {
-                failed = Some(format!(
+            if checked.time < oldest {
+                why = Some(format!(
                     "the status of credential {} was read at {}, more than {minutes} minutes ago: ask for a new presentation",
                     checked.id, checked.checked_at
                 ));
             }
+        }
+        if let (Some(t), None) = (at_time, &why) {
+            // A proven answer must be of a block at or before the time asked about.
+            if p.genesis.is_some() && checked.time > t.0 {
+                why = Some(format!(
+                    "the node proved credential {} as of {}, after --at {}",
+                    checked.id,
+                    Timestamp(checked.time).rfc3339(),
+                    t.rfc3339()
+                ));
+            }
+        }
+        if let (Some((hh, _)), Ledger::Proofs { .. }, None) = (holder_read, &ledger, &why) {
+            // The holder's document must be no older than the statuses it goes with: an old
+            // one may list a key taken away since.
+            if hh < checked.height {
+                why = Some(format!(
+                    "the holder's DID document is proven as of block {hh}, before the status of credential {} (block {}): a key it lists may have been replaced since",
+                    checked.id, checked.height
+                ));
+            }
+        }
+        statuses.push(if why.is_some() { "FAIL" } else { "ok" });
+        if failed.is_none() {
+            failed = why;
         }
         shown.push(json!({
             "id": checked.id,
@@ -664,8 +769,8 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
                     .unwrap_or_default()
             );
         }
-        for line in &lines {
-            crate::outln!("ok  {line}");
+        for (line, status) in lines.iter().zip(&statuses) {
+            crate::outln!("{status:<4}{line}");
         }
         if verified {
             crate::outln!("verified: {} ({basis})", p.file.display());

@@ -18,6 +18,8 @@ use crate::{
 #[derive(Debug)]
 pub struct Ctx {
     pub node_url: String,
+    /// Why the node's address could not be read (the settings file), if so.
+    pub node_error: Option<String>,
     /// `--keystore`, if given.
     pub keystore_flag: Option<PathBuf>,
     pub output: Output,
@@ -29,6 +31,9 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn node(&self) -> Result<Node> {
+        if let Some(e) = &self.node_error {
+            return Err(anyhow!("{e}"));
+        }
         Node::new(&self.node_url)
     }
 

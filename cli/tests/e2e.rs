@@ -383,6 +383,19 @@ fn a_city_through_the_wallet() {
         text.contains("offline") && text.contains("valid at block"),
         "{text}"
     );
+    // Fresh proofs pass --max-age.
+    let out = nowhere.run(&[
+        "credential",
+        "verify",
+        vp.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--challenge",
+        "n-4711",
+        "--max-age",
+        "60",
+    ]);
+    assert!(out.status.success(), "{out:?}");
     // Another challenge: a replay.
     let out = offline(&vp, "n-0001");
     assert_eq!(out.status.code(), Some(1));
@@ -456,6 +469,10 @@ fn a_city_through_the_wallet() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is revoked"),
+        "{out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAIL"),
         "{out:?}"
     );
     let out = acta.ok(&[
@@ -775,7 +792,7 @@ fn a_city_through_the_wallet() {
     assert_eq!(out_paused.status.code(), Some(1), "{err}");
     assert!(
         err.contains("batch 3 (lines 31..40) is not confirmed")
-            && err.contains("the lines before 31 are committed")
+            && err.contains("lines 1..30 are committed")
             && err.contains("run the same command again"),
         "{err}"
     );

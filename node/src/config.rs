@@ -115,6 +115,10 @@ pub struct RpcConfig {
     pub commit_timeout_ms: u64,
     /// Open event subscriptions (server-sent events) at once.
     pub max_subscriptions: usize,
+    /// Serve the residents' web page (read-only; it reads this API).
+    pub web: bool,
+    /// Where the page is served: a path that starts and ends with `/`.
+    pub web_path: String,
 }
 
 /// The longest `consensus.empty_block_interval_ms`: an hour.
@@ -243,6 +247,8 @@ impl Default for RpcConfig {
             max_commit_waits: 1024,
             commit_timeout_ms: 15_000,
             max_subscriptions: 256,
+            web: true,
+            web_path: "/".into(),
         }
     }
 }
@@ -327,6 +333,18 @@ impl Config {
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| anyhow::anyhow!("field rpc.listen: {:?}: {e}", self.rpc.listen))?;
         }
+        let path = &self.rpc.web_path;
+        anyhow::ensure!(
+            path.starts_with('/')
+                && path.ends_with('/')
+                && path.len() <= 64
+                && !path.contains("//")
+                && path.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'/'),
+            "field rpc.web_path: {path:?} is not a path such as \"/\" or \"/city/\" (a-z, 0-9, -)"
+        );
         anyhow::ensure!(
             self.rpc.commit_timeout_ms > 0 && self.rpc.commit_timeout_ms <= COMMIT_TIMEOUT_MS_MAX,
             "field rpc.commit_timeout_ms: 1 to {COMMIT_TIMEOUT_MS_MAX}"
@@ -444,6 +462,9 @@ max_commit_waits = {rw}
 commit_timeout_ms = {rt}
 # Open event subscriptions (server-sent events) at once.
 max_subscriptions = {rs}
+# Serve the residents' web page (read-only; it reads this API), and where.
+web = {web}
+web_path = {web_path}
 
 [consensus]
 # Timeouts of round 0 in milliseconds; each later round adds timeout_delta_ms.
@@ -500,6 +521,8 @@ retain_heights = {sr}
             rw = self.rpc.max_commit_waits,
             rt = self.rpc.commit_timeout_ms,
             rs = self.rpc.max_subscriptions,
+            web = self.rpc.web,
+            web_path = q(&self.rpc.web_path),
             tp = self.consensus.timeout_propose_ms,
             tv = self.consensus.timeout_prevote_ms,
             tc = self.consensus.timeout_precommit_ms,

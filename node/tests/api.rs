@@ -1729,6 +1729,26 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     let doc = api.ok("/openapi.json", "/openapi.json");
     assert_eq!(doc, rpc::openapi::document());
 
+    // The residents' page is served beside the API, each file with its type and a policy
+    // that lets it load only its own files and ask only this node.
+    for (name, media, body) in rpc::web::FILES {
+        let a = http(
+            &api.addr,
+            "GET",
+            &format!("/{name}"),
+            None,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(a.status, 200, "/{name}");
+        assert_eq!(a.header("content-type"), Some(media), "/{name}");
+        assert_eq!(
+            a.header("content-security-policy"),
+            Some(rpc::web::CONTENT_SECURITY_POLICY)
+        );
+        assert_eq!(a.text(), body);
+    }
+
     // Every route was exercised.
     let hit = api.hit.borrow().clone();
     let hit: BTreeSet<(String, String)> = hit

@@ -50,8 +50,47 @@ fn text<const N: usize>(s: &str) -> Result<Text<N>> {
     Text::new(s).with_context(|| format!("text {s:?}"))
 }
 
+/// What a demo city left on its running network, for a caller to look at.
+#[derive(Debug)]
+pub struct City {
+    pub net: LocalNet,
+    /// The sensor's DID.
+    pub device: String,
+    /// The agency's DID (an issuer).
+    pub agency: String,
+}
+
 /// Runs the demo in `dir`; keeps the network running at the end if `keep`.
 pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
+    let mut city = build(dir, residents)?;
+    let net = &mut city.net;
+    if keep {
+        acta_node::outln!(
+            "   the network keeps running (APIs: {}); stop it with Ctrl-C",
+            net.nodes
+                .iter()
+                .map(|n| n.rpc.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if let Some(first) = net.nodes.first() {
+            acta_node::outln!(
+                "   the residents' page: open http://{}/ in a browser; point the wallet at it with: acta config set node http://{}",
+                first.rpc,
+                first.rpc
+            );
+        }
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    net.stop_all()?;
+    acta_node::outln!("   stopped the validators");
+    Ok(())
+}
+
+/// Builds the demo city in `dir` and leaves its network running.
+pub fn build(dir: &Path, residents: u32) -> Result<City> {
     let started = Instant::now();
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let chain = "acta-demo";
@@ -463,22 +502,12 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     audit(&net, &did(&device), &first_batch)?;
-    if keep {
-        acta_node::outln!(
-            "   the network keeps running (APIs: {}); stop it with Ctrl-C",
-            net.nodes
-                .iter()
-                .map(|n| n.rpc.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
-    }
-    net.stop_all()?;
-    acta_node::outln!("   stopped the validators");
-    Ok(())
+    drop(w);
+    Ok(City {
+        net,
+        device: did(&device).to_string(),
+        agency: did(&agency).to_string(),
+    })
 }
 
 /// Every resident asks for a ballot token of round 1 with a blinded message, signed by its

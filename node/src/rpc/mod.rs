@@ -13,6 +13,7 @@ pub mod guard;
 pub mod openapi;
 mod read;
 mod records;
+pub mod web;
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
@@ -306,6 +307,9 @@ pub fn router(api: Api) -> Router {
     let mut router = Router::new();
     for (_, path, handler) in table() {
         router = router.route(path, handler);
+    }
+    if api.config.web {
+        router = router.merge(web::router(&api.config.web_path));
     }
     router
         .fallback(unknown_route)

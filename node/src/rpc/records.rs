@@ -190,7 +190,16 @@ pub async fn did(
         (Some(t), _) => {
             let time = Timestamp::parse(t).map_err(|e| bad_url(format!("versionTime: {e}")))?;
             let store = api.node.store.clone();
-            Some(blocking(move || height_at_time(&store, time)).await?.0)
+            let found = blocking(move || height_at_time(&store, time))
+                .await
+                .map_err(|e| {
+                    if e.status == StatusCode::NOT_FOUND {
+                        resolution_error(e, "notFound")
+                    } else {
+                        e
+                    }
+                })?;
+            Some(found.0)
         }
         (None, Some(v)) => Some(v),
         (None, None) => params.height,
@@ -284,7 +293,11 @@ fn height_at_time(store: &acta_ledger::store::Store, time: Timestamp) -> Result<
             .block(Height(h))
             .map_err(ApiError::internal)?
             .map(|b| b.header.time)
-            .ok_or_else(|| ApiError::not_found(format!("this node keeps no block {h}")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "this node keeps no block {h} to find the version in force at a time; ask a node that keeps every block"
+                ))
+            })
     };
     if latest.0 == 0 || time_of(1)? > time {
         return Ok(Height(0));

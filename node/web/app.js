@@ -1,0 +1,360 @@
+// Acta's page for residents: reads this node's API and shows the chain, budget rounds and
+// their results, identities, credentials and sensors. Plain JavaScript, no build step.
+// Every text comes from lang/<language>.json (translate that one file); every value from
+// the API is written with textContent, never as HTML.
+"use strict";
+
+let strings = {};
+
+/** The text of `key`, with `{name}` replaced by `values.name`. */
+function t(key, values = {}) {
+  const s = strings[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : `{${k}}`));
+}
+
+/** An element with attributes and children (strings become text). */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    e.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
+  }
+  return e;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(typeof c === "string" ? c : c);
+  return e;
+}
+
+class ApiError extends Error {}
+
+/** GET `path` on this node, as JSON; an error answer becomes an ApiError with its message. */
+async function api(path) {
+  let r;
+  try {
+    r = await fetch(path, { headers: { Accept: "application/json" } });
+  } catch (e) {
+    throw new ApiError(t("unreachable", { message: e.message }));
+  }
+  const body = await r.json().catch(() => null);
+  if (!r.ok) {
+    throw new ApiError(t("error", { message: body?.message ?? `HTTP ${r.status}` }));
+  }
+  return body;
+}
+
+/** Milliseconds since 1970 as a UTC time people read. */
+function when(ms) {
+  if (typeof ms !== "number") return String(ms ?? "-");
+  return new Date(ms).toISOString().replace(".000Z", "Z").replace("T", " ");
+}
+
+/** A date or time a person typed (2027-03-01, 2027-03-01T09:00Z) as milliseconds. */
+function parseTime(s) {
+  const ms = Date.parse(/^\d{4}-\d\d-\d\d$/.test(s) ? `${s}T00:00:00Z` : s);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function amount(n, currency) {
+  const s = Number(n).toLocaleString("en-US");
+  return currency ? `${currency} ${s}` : s;
+}
+
+/** A definition list of (label, value) pairs. */
+function facts(pairs) {
+  return el("dl", { class: "facts" },
+    pairs.filter(([, v]) => v !== undefined).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function table(caption, head, rows) {
+  return el("table", {},
+    el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c))))));
+}
+
+function short(s, n = 12) {
+  s = String(s ?? "");
+  return s.length > n + 1 ? `${s.slice(0, n)}…` : s;
+}
+
+/** The height of the last block at or before `ms`, by bisecting block headers. */
+async function heightAt(ms) {
+  const latest = await api("/blocks/latest");
+  const timeOf = (b) => b.block.header.time;
+  let hi = latest.block.header.height;
+  if (timeOf(latest) <= ms) return hi;
+  let lo = 1;
+  if (timeOf(await api("/blocks/1")) > ms) return 0;
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (timeOf(await api(`/blocks/${mid}`)) <= ms) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+// --- Views -------------------------------------------------------------------------------
+
+async function chainView(view) {
+  const [status, latest] = await Promise.all([api("/status"), api("/blocks/latest")]);
+  const health = await fetch("/health").then((r) => r.json()).catch(() => null);
+  const healthy = health && (health.status === "ok" || health.live === true || (health.reasons ?? []).length === 0);
+  view.append(el("h1", {}, t("chain.title")),
+    facts([
+      [t("chain.health"), healthy ? t("chain.healthy") : t("chain.unhealthy", { reasons: (health?.reasons ?? []).join(", ") })],
+      [t("chain.id"), status.chain_id],
+      [t("chain.height"), status.height],
+      [t("chain.last_block"), when(latest.block.header.time)],
+      [t("chain.validators"), Array.isArray(status.validators) ? status.validators.length : status.validators],
+    ]));
+  const top = latest.block.header.height;
+  const heights = [];
+  for (let h = top; h > Math.max(0, top - 10); h--) heights.push(h);
+  const blocks = await Promise.all(heights.map((h) => (h === top ? latest : api(`/blocks/${h}`))));
+  view.append(table(t("chain.recent"), [t("block.height"), t("block.time"), t("block.txs"), t("block.hash")],
+    blocks.map((b) => [String(b.block.header.height), when(b.block.header.time), String(b.block.txs?.length ?? 0), el("code", {}, short(b.hash, 16))])));
+}
+
+function phaseText(p) {
+  return t(`round.phase.${p}`);
+}
+
+async function roundsView(view) {
+  const list = await api("/budget/rounds?limit=100");
+  view.append(el("h1", {}, t("rounds.title")));
+  const rounds = list.rounds ?? [];
+  if (rounds.length === 0) {
+    view.append(el("p", {}, t("rounds.none")));
+    return;
+  }
+  const byDistrict = new Map();
+  for (const r of rounds) {
+    const d = r.round.spec.district;
+    if (!byDistrict.has(d)) byDistrict.set(d, []);
+    byDistrict.get(d).push(r);
+  }
+  for (const [district, items] of byDistrict) {
+    view.append(el("h2", {}, t("rounds.district", { district })),
+      el("ul", { class: "cards" }, items.map((r) => el("li", {},
+        el("a", { href: `#/rounds/${r.round.id}` }, r.round.spec.title),
+        el("p", {}, `${phaseText(r.phase)} · ${amount(r.round.spec.budget, r.round.spec.currency)} · ${t("round.ballots")}: ${r.round.voters}`),
+        el("p", { class: "muted" }, t("round.dates", { p: r.dates.proposals_from, v: r.dates.voting_from, c: r.dates.closes_at }))))));
+  }
+}
+
+/** A horizontal bar chart: one row per project, bar length its supporters. */
+function supportChart(projects, approvals, selected, voters) {
+  const rowH = 28, labelW = 0, width = 600;
+  const max = Math.max(1, voters, ...approvals);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${rowH * projects.length + 10}`, role: "img", "aria-label": t("round.chart"), class: "chart" });
+  projects.forEach((p, i) => {
+    const n = approvals[i] ?? 0;
+    const y = i * rowH + 5;
+    const w = Math.max(2, ((width - labelW - 160) * n) / max);
+    chart.append(svg("rect", { x: labelW, y, width: w, height: rowH - 8, class: selected.has(i) ? "bar funded" : "bar" }));
+    chart.append(svg("text", { x: labelW + w + 6, y: y + rowH - 13, class: "bar-label" }, `${n} · ${short(p.title, 28)}`));
+  });
+  return el("figure", {}, chart, el("figcaption", {}, t("round.chart")));
+}
+
+async function roundView(view, id) {
+  const r = await api(`/budget/rounds/${encodeURIComponent(id)}`);
+  const spec = r.round.spec;
+  view.append(el("h1", {}, spec.title),
+    facts([
+      [t("round.phase"), r.phase_left_ms ? `${phaseText(r.phase)}, ${t("round.left", { left: duration(r.phase_left_ms) })}` : phaseText(r.phase)],
+      [t("round.budget"), amount(spec.budget, spec.currency)],
+      [t("round.ballots"), r.round.voters],
+      [t("nav.rounds"), t("round.dates", { p: r.dates.proposals_from, v: r.dates.voting_from, c: r.dates.closes_at })],
+    ]));
+  const projects = (await api(`/budget/rounds/${encodeURIComponent(id)}/proposals`)).projects ?? [];
+  let result = null;
+  try {
+    result = await api(`/budget/rounds/${encodeURIComponent(id)}/result`);
+  } catch (e) {
+    view.append(el("p", { class: "muted" }, t("round.no_result", { message: e.message })));
+  }
+  if (!result) {
+    view.append(table(t("round.projects"), [t("round.project"), t("round.cost")],
+      projects.map((p) => [p.title, amount(p.cost, spec.currency)])));
+    return;
+  }
+  const tally = result.result;
+  const selected = new Set(tally.selected);
+  const approvals = tally.approvals ?? [];
+  view.append(el("h2", {}, t("round.result")),
+    el("p", {}, t("round.spent", { spent: amount(tally.total_cost, spec.currency), budget: amount(spec.budget, spec.currency), count: tally.selected.length, voters: tally.voters })),
+    supportChart(projects, approvals, selected, tally.voters),
+    table(t("round.projects"), [t("round.project"), t("round.cost"), t("round.supporters"), t("round.share"), t("round.funded")],
+      projects.map((p, i) => [p.title, amount(p.cost, spec.currency), String(approvals[i] ?? 0),
+        approvals[i] ? amount(Math.round(p.cost / approvals[i]), spec.currency) : "-",
+        selected.has(i) ? t("round.yes") : t("round.no")])));
+  view.append(...explainRule(tally, spec));
+}
+
+/** The rule that chose the projects, in words. */
+function explainRule(tally, spec) {
+  const rule = String(tally.rule?.rule ?? tally.rule ?? "");
+  const out = [];
+  if (rule.startsWith("greedy")) {
+    out.push(el("p", {}, t("rule.greedy")));
+  } else {
+    const share = tally.voters ? amount(Math.floor(spec.budget / tally.voters), spec.currency) : "-";
+    out.push(el("p", {}, t("rule.mes", { voters: tally.voters, share })));
+    if (tally.endowment) {
+      const [num, den] = tally.endowment;
+      out.push(el("p", {}, t("rule.add1", { steps: tally.add1_steps ?? 0, share: amount(Math.floor(Number(num) / Number(den)), spec.currency) })));
+    }
+  }
+  return out;
+}
+
+function duration(ms) {
+  const m = Math.floor(ms / 60000), d = Math.floor(m / 1440), h = Math.floor((m % 1440) / 60);
+  return d ? `${d}d ${h}h` : h ? `${h}h ${m % 60}m` : `${m}m`;
+}
+
+/** A form of labelled inputs that calls `go(values)` on submit, above its result. */
+function form(view, title, fields, button, go) {
+  const out = el("div", { class: "result" });
+  const f = el("form", {});
+  for (const [name, label, placeholder] of fields) {
+    const id = `f-${name}`;
+    f.append(el("label", { for: id }, label), el("input", { id, name, placeholder, autocomplete: "off" }));
+  }
+  f.append(el("button", { type: "submit" }, button));
+  f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const values = Object.fromEntries(new FormData(f).entries());
+    out.replaceChildren(el("p", {}, t("loading")));
+    try {
+      const shown = await go(values);
+      out.replaceChildren(...shown);
+    } catch (err) {
+      out.replaceChildren(el("p", { class: "error", role: "alert" }, err.message));
+    }
+  });
+  view.append(el("h1", {}, title), f, out);
+}
+
+function didView(view) {
+  form(view, t("did.title"), [["did", t("did.label"), "did:acta:…"], ["time", t("did.time"), "2027-03-01"]], t("did.go"), async ({ did, time }) => {
+    let path = `/dids/${encodeURIComponent(did.trim())}`;
+    if (time.trim()) {
+      const ms = parseTime(time.trim());
+      if (ms === null) throw new ApiError(t("time.invalid"));
+      path += `?versionTime=${encodeURIComponent(new Date(ms).toISOString())}`;
+    }
+    const r = await api(path);
+    const doc = r.didDocument;
+    const meta = r.didDocumentMetadata ?? {};
+    return [
+      meta.deactivated ? el("p", { class: "error" }, t("did.deactivated")) : null,
+      table(t("did.keys"), ["id", "publicKeyMultibase"], (doc.verificationMethod ?? []).map((m) => [m.id, el("code", {}, m.publicKeyMultibase)])),
+      doc.controller ? facts([[t("did.controllers"), doc.controller.join(", ")]]) : null,
+      doc.service ? table(t("did.services"), ["id", "type", "serviceEndpoint"], doc.service.map((s) => [s.id, s.type, s.serviceEndpoint])) : null,
+      facts(Object.entries(meta).map(([k, v]) => [k, String(v)])),
+    ].filter(Boolean);
+  });
+}
+
+function credentialView(view) {
+  form(view, t("cred.title"), [["id", t("cred.label"), "3b0c…"], ["time", t("cred.time"), "2027-03-01"]], t("cred.go"), async ({ id, time }) => {
+    let path = `/credentials/${encodeURIComponent(id.trim())}`;
+    if (time.trim()) {
+      const ms = parseTime(time.trim());
+      if (ms === null) throw new ApiError(t("time.invalid"));
+      path += `?height=${await heightAt(ms)}`;
+    }
+    const r = await api(path);
+    const c = r.credential;
+    return [
+      el("p", { class: r.status === "valid" ? "ok" : "error" }, `${t("cred.status")}: ${t(`cred.status.${r.status}`)}`),
+      facts([
+        [t("cred.kind"), c.kind],
+        [t("cred.issuer"), c.issuer],
+        [t("cred.subject"), c.subject],
+        [t("cred.district"), c.district ?? undefined],
+        [t("cred.status"), t("cred.valid", { from: when(c.valid_from), until: when(c.valid_until) })],
+        ["", t("cred.at", { height: r.height, time: r.checked_at })],
+      ]),
+    ];
+  });
+}
+
+/** Readings per batch over time: one dot per batch at the middle of its window. */
+function batchChart(batches) {
+  const width = 600, height = 200, pad = 30;
+  const xs = batches.map((a) => (a.batch.window_start + a.batch.window_end) / 2);
+  const ys = batches.map((a) => a.batch.reading_count);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const y1 = Math.max(1, ...ys);
+  const x = (v) => pad + ((width - 2 * pad) * (v - x0)) / Math.max(1, x1 - x0);
+  const y = (v) => height - pad - ((height - 2 * pad) * v) / y1;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("device.chart"), class: "chart" });
+  chart.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis" }));
+  chart.append(svg("polyline", { points: xs.map((v, i) => `${x(v)},${y(ys[i])}`).join(" "), class: "line" }));
+  xs.forEach((v, i) => chart.append(svg("circle", { cx: x(v), cy: y(ys[i]), r: 3, class: "dot" })));
+  chart.append(svg("text", { x: pad, y: height - 8, class: "bar-label" }, when(x0)));
+  chart.append(svg("text", { x: width - pad, y: height - 8, "text-anchor": "end", class: "bar-label" }, when(x1)));
+  return el("figure", {}, chart, el("figcaption", {}, t("device.chart")));
+}
+
+function deviceView(view) {
+  form(view, t("device.title"), [["did", t("device.label"), "did:acta:…"]], t("device.go"), async ({ did }) => {
+    const d = await api(`/devices/${encodeURIComponent(did.trim())}`);
+    const dev = d.device;
+    const from = Math.max(0, dev.next_sequence - 100);
+    const list = await api(`/devices/${encodeURIComponent(did.trim())}/attestations?from=${from}&limit=100`);
+    const batches = list.attestations ?? [];
+    return [
+      facts([[t("device.kind"), `${dev.kind} (${dev.unit})`], [t("device.location"), dev.location], [t("device.active"), dev.active ? t("round.yes") : t("round.no")]]),
+      batches.length ? batchChart(batches) : null,
+      table(t("device.batches"), [t("batch.sequence"), t("batch.window"), t("batch.count"), t("batch.root")],
+        batches.slice().reverse().map((a) => [String(a.batch.sequence), `${when(a.batch.window_start)} – ${when(a.batch.window_end)}`, String(a.batch.reading_count), el("code", {}, short(a.batch.readings_root, 16))])),
+    ].filter(Boolean);
+  });
+}
+
+// --- Routing -----------------------------------------------------------------------------
+
+async function show() {
+  const view = document.getElementById("view");
+  const [, section, id] = (location.hash || "#/").split("/");
+  view.replaceChildren(el("p", {}, t("loading")));
+  const fresh = el("div", {});
+  try {
+    if (section === "rounds" && id !== undefined) await roundView(fresh, id);
+    else if (section === "rounds") await roundsView(fresh);
+    else if (section === "did") didView(fresh);
+    else if (section === "credential") credentialView(fresh);
+    else if (section === "device") deviceView(fresh);
+    else await chainView(fresh);
+    view.replaceChildren(fresh);
+  } catch (e) {
+    view.replaceChildren(el("p", { class: "error", role: "alert" }, e.message));
+  }
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === `#/${section ?? ""}`) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  view.focus();
+}
+
+async function start() {
+  const lang = (document.documentElement.lang || "en").slice(0, 2);
+  strings = await fetch(`lang/${lang}.json`).then((r) => r.json()).catch(() => ({}));
+  for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+  for (const e of document.querySelectorAll("[data-t-aria]")) e.setAttribute("aria-label", t(e.dataset.tAria));
+  window.addEventListener("hashchange", show);
+  await show();
+}
+
+start();
