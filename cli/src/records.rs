@@ -437,6 +437,26 @@ fn next_key_hash(ctx: &Ctx, next_key: Option<&str>) -> Result<Option<Hash>> {
         .transpose()
 }
 
+/// Checks `document` for `target` and sends it as the DID's new document, signed by `key`.
+fn send_document(
+    ctx: &Ctx,
+    key: &str,
+    target: acta_ledger::Did,
+    document: DidDocument,
+) -> Result<()> {
+    document
+        .check(&target)
+        .map_err(|e| anyhow!("the document is not valid: {e}"))?;
+    ctx.sign_and_send(
+        key,
+        Call::Identity(IdentityCall::UpdateDocument {
+            did: target,
+            document,
+        }),
+    )?;
+    Ok(())
+}
+
 /// A DID's record as the ledger holds it (its raw state value).
 fn did_record(node: &Node, did: &acta_ledger::Did) -> Result<DidRecord> {
     let v = node.get(&format!("/state/{NS_DID}/{}", hex::encode(did.0)))?;
@@ -518,16 +538,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
                 return Err(anyhow!("{recovery} is already a controller of {target}"));
             }
             document.controllers.push(recovery);
-            document
-                .check(&target)
-                .map_err(|e| anyhow!("the document is not valid: {e}"))?;
-            ctx.sign_and_send(
-                &key.key,
-                Call::Identity(IdentityCall::UpdateDocument {
-                    did: target,
-                    document,
-                }),
-            )?;
+            send_document(ctx, &key.key, target, document)?;
             if ctx.output == crate::output::Output::Text {
                 crate::outln!(
                     "{recovery} can now recover {target}: acta did recover --key <its key> --did {target} --new-key <your new key>"
@@ -543,16 +554,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
                 id: text("key id", "key-1")?,
                 key: new_key,
             }];
-            document
-                .check(&target)
-                .map_err(|e| anyhow!("the document is not valid: {e}"))?;
-            ctx.sign_and_send(
-                &key.key,
-                Call::Identity(IdentityCall::UpdateDocument {
-                    did: target,
-                    document,
-                }),
-            )?;
+            send_document(ctx, &key.key, target, document)?;
             if ctx.output == crate::output::Output::Text {
                 crate::outln!("{target} now has one key, #key-1: {new_key}");
             }
@@ -595,16 +597,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
                     document
                 }
             };
-            document
-                .check(&target)
-                .map_err(|e| anyhow!("the document is not valid: {e}"))?;
-            ctx.sign_and_send(
-                &key.key,
-                Call::Identity(IdentityCall::UpdateDocument {
-                    did: target,
-                    document,
-                }),
-            )?;
+            send_document(ctx, &key.key, target, document)?;
             Ok(())
         }
         DidCommand::Rotate {

@@ -478,6 +478,13 @@ pub struct Verify {
     pub max_age: Option<u64>,
 }
 
+/// Whether a block time (ms) is more than `minutes` ago.
+fn older_than(time: u64, minutes: u64) -> bool {
+    time < Timestamp::now()
+        .0
+        .saturating_sub(minutes.saturating_mul(60_000))
+}
+
 /// The height of the last block at or before `time`, found by bisecting block headers.
 fn height_at(node: &Node, time: Timestamp) -> Result<u64> {
     let latest = node.get("/blocks/latest")?;
@@ -636,10 +643,7 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
     let mut statuses = Vec::new();
     let mut failed = None;
     if let (Some(minutes), Some((_, time))) = (p.max_age, holder_read) {
-        let oldest = Timestamp::now()
-            .0
-            .saturating_sub(minutes.saturating_mul(60_000));
-        if time < oldest {
+        if older_than(time, minutes) {
             failed = Some(format!(
                 "the holder's DID document was read at {}, more than {minutes} minutes ago: ask for a new presentation",
                 Timestamp(time).rfc3339()
@@ -698,10 +702,7 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
             ));
         }
         if let (Some(minutes), None) = (p.max_age, &why) {
-            let oldest = Timestamp::now()
-                .0
-                .saturating_sub(minutes.saturating_mul(60_000));
-            if checked.time < oldest {
+            if older_than(checked.time, minutes) {
                 why = Some(format!(
                     "the status of credential {} was read at {}, more than {minutes} minutes ago: ask for a new presentation",
                     checked.id, checked.checked_at

@@ -192,13 +192,7 @@ pub async fn did(
             let store = api.node.store.clone();
             let found = blocking(move || height_at_time(&store, time))
                 .await
-                .map_err(|e| {
-                    if e.status == StatusCode::NOT_FOUND {
-                        resolution_error(e, "notFound")
-                    } else {
-                        e
-                    }
-                })?;
+                .map_err(not_found_resolution)?;
             Some(found.0)
         }
         (None, Some(v)) => Some(v),
@@ -217,13 +211,7 @@ pub async fn did(
         None,
     )
     .await
-    .map_err(|e| {
-        if e.status == StatusCode::NOT_FOUND {
-            resolution_error(e, "notFound")
-        } else {
-            e
-        }
-    })?;
+    .map_err(not_found_resolution)?;
     if let Some(v) = version {
         if answer["didDocumentMetadata"]["versionId"] != json!(v.to_string()) {
             return Err(resolution_error(
@@ -279,6 +267,15 @@ fn resolution_error(e: ApiError, error: &str) -> ApiError {
         .with("didDocument", Value::Null)
         .with("didResolutionMetadata", json!({ "error": error }))
         .with("didDocumentMetadata", json!({}))
+}
+
+/// A 404 of a DID resolution as a W3C `notFound` result; other errors as they are.
+fn not_found_resolution(e: ApiError) -> ApiError {
+    if e.status == StatusCode::NOT_FOUND {
+        resolution_error(e, "notFound")
+    } else {
+        e
+    }
 }
 
 /// The height of the last block whose time is at or before `time` (0, the genesis, if the
