@@ -416,7 +416,9 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
                 &mut text,
             )
             .context("reading the recovery words or seed from standard input")?;
-            let seed = zeroize::Zeroizing::new(seed_from_text(&text)?);
+            let seed = zeroize::Zeroizing::new(
+                acta_ledger::keystore::seed_from_text(&text).map_err(|e| anyhow!(e))?,
+            );
             let pass = passphrase(true)?;
             let info = store.add(&name, &seed, &pass)?;
             print_keys(&[info], output)
@@ -429,7 +431,7 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
             if hex {
                 crate::outln!("{}", hex::encode(*seed));
             } else {
-                crate::outln!("{}", recovery_words(&seed).as_str());
+                crate::outln!("{}", acta_ledger::keystore::recovery_words(&seed).as_str());
             }
             Ok(())
         }
@@ -444,52 +446,6 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
             Ok(())
         }
     }
-}
-
-/// A 32-byte seed as 24 BIP-39 words (English): the seed is the mnemonic's entropy.
-fn recovery_words(seed: &[u8; 32]) -> zeroize::Zeroizing<String> {
-    let words = bip39::Mnemonic::from_entropy(seed).expect("32 bytes are valid entropy");
-    zeroize::Zeroizing::new(words.to_string())
-}
-
-/// A seed from 24 BIP-39 words (any spacing and case) or 64 hex digits.
-fn seed_from_text(text: &str) -> Result<[u8; 32]> {
-    let trimmed = text.trim();
-    let words: Vec<&str> = trimmed.split_whitespace().collect();
-    if words.len() > 1 {
-        let normalized = zeroize::Zeroizing::new(words.join(" ").to_lowercase());
-        if words.len() != 24 {
-            return Err(anyhow!(
-                "{} words: the recovery words of an Acta key are 24",
-                words.len()
-            ));
-        }
-        let mnemonic = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &normalized)
-            .map_err(|e| match e {
-                bip39::Error::UnknownWord(i) => anyhow!(
-                    "word {} ({:?}) is not a BIP-39 English word: check its spelling",
-                    i + 1,
-                    words.get(i).copied().unwrap_or("")
-                ),
-                bip39::Error::InvalidChecksum => anyhow!(
-                    "the words do not check out (BIP-39 checksum): a word is wrong or out of order"
-                ),
-                other => anyhow!("not recovery words: {other}"),
-            })?;
-        let entropy = zeroize::Zeroizing::new(mnemonic.to_entropy());
-        return entropy
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow!("the words hold {} bytes, not 32", entropy.len()));
-    }
-    let bytes = zeroize::Zeroizing::new(
-        hex::decode(trimmed)
-            .map_err(|e| anyhow!("neither 24 recovery words nor a hex seed (not hex: {e})"))?,
-    );
-    bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| anyhow!("the seed is {} bytes, not 32", bytes.len()))
 }
 
 fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
@@ -640,28 +596,6 @@ fn read_limited(path: &Path) -> Result<String> {
 }
 
 /// Keeps only the readings at `wanted` indexes in a bundle's JSON (each must be there).
-fn select_readings(value: &mut serde_json::Value, wanted: &[u64], file: &Path) -> Result<()> {
-    let bundle = match value.get_mut("proof") {
-        Some(p) => p,
-        None => value,
-    };
-    let Some(serde_json::Value::Array(readings)) = bundle.get_mut("readings") else {
-        return Err(anyhow!("{} holds no readings", file.display()));
-    };
-    let index = |r: &serde_json::Value| r["proof"]["leaf_index"].as_u64();
-    for w in wanted {
-        if !readings.iter().any(|r| index(r) == Some(*w)) {
-            return Err(anyhow!(
-                "{} holds no reading {w} (it holds {} readings of its batch)",
-                file.display(),
-                readings.len()
-            ));
-        }
-    }
-    readings.retain(|r| index(r).is_some_and(|i| wanted.contains(&i)));
-    Ok(())
-}
-
 /// Opens a checkpoint note from a file: cosigned by genesis validators holding more than two
 /// thirds of the power.
 fn open_checkpoint(path: &Path, anchor: &TrustAnchor) -> Result<(SignedCheckpoint, u64)> {
@@ -734,7 +668,8 @@ fn audit_verify(
     let mut value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
         .map_err(|e| anyhow!("{}: not JSON: {e}", bundle.display()))?;
     if !wanted.is_empty() {
-        select_readings(&mut value, wanted, bundle)?;
+        audit::select_readings(&mut value, wanted)
+            .map_err(|e| anyhow!("{}: {e}", bundle.display()))?;
     }
     if value.get("proof").is_none() && value.get("header").is_none() {
         return Err(anyhow!(
@@ -750,10 +685,7 @@ fn audit_verify(
         Ok(a) => a,
         Err(e) => {
             if output == Output::Json {
-                output.print(
-                    None,
-                    &json!({ "verified": false, "step": e.step, "message": e.message }),
-                );
+                output.print(None, &audit::failure_report(&e));
             }
             return Err(anyhow!(
                 "{} does not verify at step \"{}\": {}",
@@ -764,31 +696,10 @@ fn audit_verify(
         }
     };
     let verified = &audited.verified;
-    let answer_step = audited.query.as_ref().map(|q| {
-        format!(
-            "the answer to GET {q} at height {}: each of its {} values is computed again from the proven records and matches",
-            verified.height, audited.fields
-        )
-    });
     if output == Output::Json {
-        output.print(
-            None,
-            &json!({
-                "verified": true,
-                "chain_id": verified.chain_id,
-                "height": verified.height,
-                "block": verified.block_hash,
-                "query": audited.query,
-                "fields": audited.fields,
-                "readings": verified.readings.iter().map(|r| json!({
-                    "device": r.device, "sequence": r.sequence, "index": r.index,
-                    "bytes": String::from_utf8_lossy(&r.bytes),
-                })).collect::<Vec<_>>(),
-                "steps": verified.steps.iter().chain(&answer_step).collect::<Vec<_>>(),
-            }),
-        );
+        output.print(None, &audited.report());
     } else {
-        for step in verified.steps.iter().chain(&answer_step) {
+        for step in audited.steps() {
             crate::outln!("ok  {step}");
         }
         // A batch's thousands of readings are listed only when asked for.
@@ -1006,34 +917,6 @@ mod tests {
     use super::*;
 
     /// Every command and group shows an example in its `--help`.
-    #[test]
-    fn recovery_words_follow_bip39() {
-        // Test vectors of BIP-39 (trezor/python-mnemonic vectors.json, 256-bit entropy).
-        let zero = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art";
-        assert_eq!(recovery_words(&[0; 32]).as_str(), zero);
-        let sevens = "legal winner thank year wave sausage worth useful legal winner thank year wave sausage worth useful legal winner thank year wave sausage worth title";
-        assert_eq!(recovery_words(&[0x7f; 32]).as_str(), sevens);
-        assert_eq!(
-            seed_from_text(&format!("  {}\n", sevens.to_uppercase())).unwrap(),
-            [0x7f; 32]
-        );
-        assert_eq!(seed_from_text(&hex::encode([9u8; 32])).unwrap(), [9; 32]);
-        let swapped = sevens.replacen("legal winner", "winner legal", 1);
-        assert!(seed_from_text(&swapped)
-            .unwrap_err()
-            .to_string()
-            .contains("checksum"));
-        let typo = zero.replacen("abandon", "abandom", 1);
-        assert!(seed_from_text(&typo)
-            .unwrap_err()
-            .to_string()
-            .contains("word 1"));
-        assert!(seed_from_text("abandon art")
-            .unwrap_err()
-            .to_string()
-            .contains("24"));
-    }
-
     #[test]
     fn every_command_has_an_example() {
         fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {

@@ -29,6 +29,70 @@ pub struct Audited {
     pub fields: usize,
 }
 
+impl Audited {
+    /// The steps checked, in order, each in words: the bundle's, then the answer's.
+    pub fn steps(&self) -> Vec<String> {
+        let mut steps = self.verified.steps.clone();
+        if let Some(q) = &self.query {
+            steps.push(format!(
+                "the answer to GET {q} at height {}: each of its {} values is computed again from the proven records and matches",
+                self.verified.height, self.fields
+            ));
+        }
+        steps
+    }
+
+    /// The verdict as JSON, as `acta audit verify --output json` prints it and the web
+    /// page's verifier shows it: the chain, block and request verified, the readings
+    /// proven (as text), and the steps.
+    pub fn report(&self) -> Value {
+        let v = &self.verified;
+        serde_json::json!({
+            "verified": true,
+            "chain_id": v.chain_id,
+            "height": v.height,
+            "block": v.block_hash,
+            "query": self.query,
+            "fields": self.fields,
+            "readings": v.readings.iter().map(|r| serde_json::json!({
+                "device": r.device, "sequence": r.sequence, "index": r.index,
+                "bytes": String::from_utf8_lossy(&r.bytes),
+            })).collect::<Vec<_>>(),
+            "steps": self.steps(),
+        })
+    }
+}
+
+/// A failed verdict as JSON: the step that failed and why.
+pub fn failure_report(e: &BundleError) -> Value {
+    serde_json::json!({ "verified": false, "step": e.step, "message": e.message })
+}
+
+/// Keeps, of a bundle's (or a proven answer's) readings, those at the batch indexes
+/// `wanted`: a reading's proof is checked alone, so the rest can go. Fails naming an index
+/// the file does not hold.
+pub fn select_readings(file: &mut Value, wanted: &[u64]) -> Result<(), String> {
+    let bundle = match file.get_mut("proof") {
+        Some(p) => p,
+        None => file,
+    };
+    let Some(Value::Array(readings)) = bundle.get_mut("readings") else {
+        return Err("it holds no readings".into());
+    };
+    let index = |r: &Value| r["proof"]["leaf_index"].as_u64();
+    if let Some(w) = wanted
+        .iter()
+        .find(|w| !readings.iter().any(|r| index(r) == Some(**w)))
+    {
+        return Err(format!(
+            "it holds no reading {w} (it holds {} readings of its batch)",
+            readings.len()
+        ));
+    }
+    readings.retain(|r| index(r).is_some_and(|i| wanted.contains(&i)));
+    Ok(())
+}
+
 fn fail<T>(message: impl Into<String>) -> Result<T, BundleError> {
     Err(BundleError {
         step: "answer",

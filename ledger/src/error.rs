@@ -50,6 +50,7 @@ impl Error {
     }
 }
 
+#[cfg(feature = "store")]
 impl From<rocksdb::Error> for Error {
     fn from(e: rocksdb::Error) -> Self {
         Error::Storage(e.into_string())

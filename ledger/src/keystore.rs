@@ -10,10 +10,7 @@
 //! the resident to the ballot. Their public part is readable without the passphrase and
 //! bound to the ciphertext with the kind and name.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use crate::{Did, Keypair, PublicKey};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -166,8 +163,12 @@ impl Keystore {
     }
 
     /// Writes a file readable by its owner only, in a folder only the owner can open.
+    #[cfg(unix)]
     fn write_private(&self, dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::{
+            io::Write,
+            os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+        };
         let io = |e| KeystoreError::Io(path.display().to_string(), e);
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -184,6 +185,19 @@ impl Keystore {
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Keys are written only where the owner-only modes exist (the browser's verifier reads
+    /// keystore files it is handed, and writes none).
+    #[cfg(not(unix))]
+    fn write_private(&self, _dir: &Path, path: &Path, _bytes: &[u8]) -> Result<()> {
+        Err(KeystoreError::Io(
+            path.display().to_string(),
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "keystore files are written on Unix only",
+            ),
+        ))
     }
 
     fn read(&self, name: &str) -> Result<KeyFile> {
@@ -241,8 +255,31 @@ impl Keystore {
 
     /// Decrypts key `name`.
     pub fn unlock(&self, name: &str, passphrase: &str) -> Result<Keypair> {
-        let file = self.read(name)?;
-        let info = Self::info_of(&file)?;
+        Self::unlock_file(&self.read(name)?, passphrase)
+    }
+
+    /// Decrypts a key file handed over as text (the web page's wallet: the resident picks
+    /// the file, which is read nowhere else): the key's name and pair.
+    pub fn unlock_text(text: &str, passphrase: &str) -> Result<(String, Keypair)> {
+        let bad = |e: String| KeystoreError::BadFile("the key file".into(), e);
+        if text.len() as u64 > FILE_MAX {
+            return Err(bad("too large for a key file".into()));
+        }
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if file.version != VERSION {
+            return Err(bad(format!(
+                "version {} is not a version {VERSION} key file",
+                file.version
+            )));
+        }
+        check_name(&file.name)?;
+        check_algorithms("the key file", &file.kdf, &file.cipher)?;
+        Ok((file.name.clone(), Self::unlock_file(&file, passphrase)?))
+    }
+
+    fn unlock_file(file: &KeyFile, passphrase: &str) -> Result<Keypair> {
+        let name = file.name.as_str();
+        let info = Self::info_of(file)?;
         let bad = |e: String| KeystoreError::BadFile(name.to_string(), e);
         let seed = open(
             name,
@@ -491,6 +528,55 @@ fn open(
     Ok(Zeroizing::new(plain))
 }
 
+/// A 32-byte seed as 24 BIP-39 words (English): the seed is the mnemonic's entropy
+/// (`acta keys export`).
+pub fn recovery_words(seed: &[u8; 32]) -> Zeroizing<String> {
+    let words = bip39::Mnemonic::from_entropy(seed).expect("32 bytes are valid entropy");
+    Zeroizing::new(words.to_string())
+}
+
+/// A seed from 24 BIP-39 words (any spacing and case) or 64 hex digits: `acta keys import`
+/// and the web page's wallet read recovery words with it.
+pub fn seed_from_text(text: &str) -> std::result::Result<[u8; 32], String> {
+    let trimmed = text.trim();
+    let words: Vec<&str> = trimmed.split_whitespace().collect();
+    if words.len() > 1 {
+        let normalized = Zeroizing::new(words.join(" ").to_lowercase());
+        if words.len() != 24 {
+            return Err(format!(
+                "{} words: the recovery words of an Acta key are 24",
+                words.len()
+            ));
+        }
+        let mnemonic = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &normalized)
+            .map_err(|e| match e {
+                bip39::Error::UnknownWord(i) => format!(
+                    "word {} ({:?}) is not a BIP-39 English word: check its spelling",
+                    i + 1,
+                    words.get(i).copied().unwrap_or("")
+                ),
+                bip39::Error::InvalidChecksum => {
+                    "the words do not check out (BIP-39 checksum): a word is wrong or out of order"
+                        .to_string()
+                }
+                other => format!("not recovery words: {other}"),
+            })?;
+        let entropy = Zeroizing::new(mnemonic.to_entropy());
+        return entropy
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("the words hold {} bytes, not 32", entropy.len()));
+    }
+    let bytes = Zeroizing::new(
+        hex::decode(trimmed)
+            .map_err(|e| format!("neither 24 recovery words nor a hex seed (not hex: {e})"))?,
+    );
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("the seed is {} bytes, not 32", bytes.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +594,13 @@ mod tests {
         ));
         let k = ks.unlock("alice", "correct horse").unwrap();
         assert_eq!(k.public(), info.public_key);
+        // The same file handed over as text (the web page's wallet).
+        let text = std::fs::read_to_string(dir.path().join("keys/alice.json")).unwrap();
+        let (name, k) = Keystore::unlock_text(&text, "correct horse").unwrap();
+        assert_eq!((name.as_str(), k.public()), ("alice", info.public_key));
+        assert!(Keystore::unlock_text(&text, "wrong").is_err());
+        assert!(Keystore::unlock_text(&text.replace("alice", "bob"), "correct horse").is_err());
+        assert!(Keystore::unlock_text("{}", "correct horse").is_err());
         assert!(matches!(
             ks.unlock("alice", "wrong"),
             Err(KeystoreError::WrongPassphrase(_))
@@ -694,5 +787,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn recovery_words_follow_bip39() {
+        // Test vectors of BIP-39 (trezor/python-mnemonic vectors.json, 256-bit entropy).
+        let zero = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art";
+        assert_eq!(recovery_words(&[0; 32]).as_str(), zero);
+        let sevens = "legal winner thank year wave sausage worth useful legal winner thank year wave sausage worth useful legal winner thank year wave sausage worth title";
+        assert_eq!(recovery_words(&[0x7f; 32]).as_str(), sevens);
+        assert_eq!(
+            seed_from_text(&format!("  {}\n", sevens.to_uppercase())).unwrap(),
+            [0x7f; 32]
+        );
+        assert_eq!(seed_from_text(&hex::encode([9u8; 32])).unwrap(), [9; 32]);
+        let swapped = sevens.replacen("legal winner", "winner legal", 1);
+        assert!(seed_from_text(&swapped).unwrap_err().contains("checksum"));
+        let typo = zero.replacen("abandon", "abandom", 1);
+        assert!(seed_from_text(&typo).unwrap_err().contains("word 1"));
+        assert!(seed_from_text("abandon art").unwrap_err().contains("24"));
     }
 }

@@ -43,6 +43,7 @@ pub mod receipt;
 pub mod records;
 pub mod snapshot;
 pub mod state;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod testing;
 pub mod token;

@@ -19,6 +19,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::proof::SparseMerkleRangeProof;
 use sha2::Sha256;
 
+#[cfg(feature = "store")]
+use crate::store::Store;
+
 use crate::{
     block::{Block, BLOCK_BYTES_MAX},
     blocklog,
@@ -27,7 +30,6 @@ use crate::{
     codec,
     light::TrustedState,
     state::STATE_VALUE_BYTES_MAX,
-    store::Store,
     types::{ChainId, Height, VotingPower},
     validator::ValidatorSet,
     vote::Commit,
@@ -199,6 +201,7 @@ impl Manifest {
     }
 }
 
+#[cfg(feature = "store")]
 impl Manifest {
     /// The manifest of the state at `height` (a checkpoint size) in `store`: its block and
     /// commit, the block log's complete subtrees and the checkpoint's cosignatures, as
@@ -228,6 +231,7 @@ impl Manifest {
 
 /// Writes the snapshot of `manifest`'s state, read from `store`, to `out`; returns the
 /// number of chunks.
+#[cfg(feature = "store")]
 pub fn write_file<W: Write>(store: &Store, manifest: &Manifest, out: W) -> Result<(W, u64)> {
     let mut file = FileWriter::new(out, manifest)?;
     let mut after = None;
@@ -244,6 +248,7 @@ pub fn write_file<W: Write>(store: &Store, manifest: &Manifest, out: W) -> Resul
 /// manifest against the chain's id and genesis validators; `kept` gives, from the verified
 /// manifest, the past versions of the keys whose history the store keeps. Returns the
 /// verified manifest.
+#[cfg(feature = "store")]
 pub fn restore_file<R: Read>(
     input: R,
     store: &std::sync::Arc<Store>,

@@ -115,7 +115,8 @@ pub struct RpcConfig {
     pub commit_timeout_ms: u64,
     /// Open event subscriptions (server-sent events) at once.
     pub max_subscriptions: usize,
-    /// Serve the residents' web page (read-only; it reads this API).
+    /// Serve the residents' web page (it reads this API and posts ballots signed in the
+    /// browser).
     pub web: bool,
     /// Where the page is served: a path that starts and ends with `/`.
     pub web_path: String,
@@ -462,7 +463,7 @@ max_commit_waits = {rw}
 commit_timeout_ms = {rt}
 # Open event subscriptions (server-sent events) at once.
 max_subscriptions = {rs}
-# Serve the residents' web page (read-only; it reads this API), and where.
+# Serve the residents' web page (it reads this API and posts ballots signed in the browser), and where.
 web = {web}
 web_path = {web_path}
 

@@ -1746,8 +1746,21 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
             a.header("content-security-policy"),
             Some(rpc::web::CONTENT_SECURITY_POLICY)
         );
-        assert_eq!(a.text(), body);
+        assert_eq!(a.body, body, "/{name}");
     }
+    // The verifier was built into this node (its module starts with "\0asm").
+    let module = http(
+        &api.addr,
+        "GET",
+        "/verifier.wasm",
+        None,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(
+        module.body.starts_with(b"\0asm"),
+        "the page's verifier is missing"
+    );
 
     // Every route was exercised.
     let hit = api.hit.borrow().clone();

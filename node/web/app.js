@@ -323,6 +323,274 @@ function deviceView(view) {
   });
 }
 
+// --- Verifying in the browser ------------------------------------------------------------
+
+let verifier = null;
+
+/**
+ * The verifier: `acta audit verify` compiled to WebAssembly (node/web/wasm), loaded once.
+ * Returns a function from a request object to its result (see that crate's documentation).
+ */
+async function loadVerifier() {
+  if (verifier) return verifier;
+  const bytes = await fetch("verifier.wasm").then((r) => r.arrayBuffer());
+  if (bytes.byteLength === 0) throw new Error(t("verify.missing"));
+  let memory = null;
+  const imports = {
+    acta: {
+      // The module's only source of randomness (it asks for none to verify).
+      random_fill(ptr, len) {
+        for (let o = 0; o < len; o += 65536) {
+          crypto.getRandomValues(new Uint8Array(memory.buffer, ptr + o, Math.min(65536, len - o)));
+        }
+      },
+    },
+  };
+  const { instance } = await WebAssembly.instantiate(bytes, imports);
+  const x = instance.exports;
+  memory = x.memory;
+  verifier = (request) => {
+    const input = new TextEncoder().encode(JSON.stringify(request));
+    const ptr = x.acta_alloc(input.length);
+    new Uint8Array(x.memory.buffer, ptr, input.length).set(input);
+    const n = x.acta_call(ptr, input.length);
+    x.acta_free(ptr, input.length);
+    // Read after the call: the memory may have grown (and its old buffer gone).
+    const answer = JSON.parse(new TextDecoder().decode(new Uint8Array(x.memory.buffer, x.acta_answer_ptr(), n)));
+    if (!answer.ok) throw new Error(answer.error);
+    return answer.result;
+  };
+  return verifier;
+}
+
+/** The genesis file the resident loaded this visit: the only thing the verifier trusts. */
+let genesisText = null;
+
+/** The text of the file chosen in `input`, or null. */
+async function fileText(input) {
+  const f = input.files?.[0];
+  return f ? f.text() : null;
+}
+
+/** The verdict, step by step, as `acta audit verify` prints it. */
+function verdict(result, chain) {
+  if (!result.verified) {
+    return [el("p", { class: "error", role: "alert", id: "verdict" }, t("verify.failed", { step: result.step, message: result.message }))];
+  }
+  return [
+    el("ol", { class: "steps" }, result.steps.map((s) => el("li", {}, el("span", { class: "ok" }, t("verify.ok")), " ", s))),
+    result.readings.length ? table(t("verify.readings"), [t("batch.sequence"), t("verify.index"), t("verify.reading")],
+      result.readings.map((r) => [String(r.sequence), String(r.index), el("code", {}, r.bytes)])) : null,
+    el("p", { class: "ok", role: "status", id: "verdict" }, t("verify.verified", { chain, height: result.height })),
+  ].filter(Boolean);
+}
+
+function verifyView(view) {
+  const out = el("div", { class: "result" });
+  const genesis = el("input", { id: "f-genesis", type: "file", accept: ".json,application/json" });
+  const file = el("input", { id: "f-file", type: "file", accept: ".json,application/json" });
+  const record = el("input", { id: "f-record", autocomplete: "off", placeholder: "/budget/rounds/0/ballots/did:acta:…" });
+  const readings = el("input", { id: "f-readings", autocomplete: "off", inputmode: "numeric", placeholder: "17, 18" });
+  const f = el("form", {},
+    el("label", { for: "f-genesis" }, t("verify.genesis")), genesis,
+    el("p", { class: "muted", id: "genesis-state" }, genesisText ? t("verify.genesis_kept") : t("verify.genesis_hint")),
+    el("label", { for: "f-file" }, t("verify.file")), file,
+    el("label", { for: "f-record" }, t("verify.record")), record,
+    el("label", { for: "f-readings" }, t("verify.reading_indexes")), readings,
+    el("button", { type: "submit" }, t("verify.go")));
+  f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    out.replaceChildren(el("p", {}, t("loading")));
+    try {
+      genesisText = (await fileText(genesis)) ?? genesisText;
+      if (!genesisText) throw new Error(t("verify.no_genesis"));
+      let checked = null;
+      const text = await fileText(file);
+      if (text !== null) {
+        try {
+          checked = JSON.parse(text);
+        } catch {
+          throw new Error(t("verify.not_json"));
+        }
+      } else if (record.value.trim().startsWith("/")) {
+        const path = record.value.trim();
+        checked = await api(`${path}${path.includes("?") ? "&" : "?"}prove=true`);
+      } else {
+        throw new Error(t("verify.nothing"));
+      }
+      const wanted = readings.value.split(/[\s,]+/).filter(Boolean).map(Number);
+      if (wanted.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(t("verify.bad_indexes"));
+      await checkFile(checked, wanted, out);
+    } catch (err) {
+      out.replaceChildren(el("p", { class: "error", role: "alert", id: "verdict" }, err.message));
+    }
+  });
+  view.append(el("h1", {}, t("verify.title")), el("p", {}, t("verify.intro")), f, out);
+}
+
+// --- Voting from the page ----------------------------------------------------------------
+
+/** The key opened this visit (its DID and public key; the key itself stays in the module). */
+let wallet = null;
+
+/** POST a signed transaction (hex) and wait for its block: the node's answer. */
+async function submitTx(hexTx) {
+  let r;
+  try {
+    r = await fetch("/txs?mode=commit", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ tx: hexTx }),
+    });
+  } catch (e) {
+    throw new ApiError(t("unreachable", { message: e.message }));
+  }
+  const body = await r.json().catch(() => null);
+  if (!r.ok) throw new ApiError(t("vote.refused", { message: body?.message ?? `HTTP ${r.status}` }));
+  return body;
+}
+
+/** The next nonce of a public key (hex): the number of its committed transactions. */
+async function nonceOf(publicKey) {
+  const v = (await api(`/state/nonce/${publicKey}`)).value;
+  if (!v) return 0;
+  let n = 0n;
+  for (let i = 7; i >= 0; i--) n = (n << 8n) + BigInt(parseInt(v.slice(2 * i, 2 * i + 2), 16));
+  return Number(n);
+}
+
+function keyForm(done) {
+  const file = el("input", { id: "f-keyfile", type: "file", accept: ".json,application/json" });
+  const pass = el("input", { id: "f-passphrase", type: "password", autocomplete: "off" });
+  const words = el("textarea", { id: "f-words", rows: "3", autocomplete: "off", spellcheck: "false" });
+  const out = el("div", {});
+  const f = el("form", {},
+    el("p", {}, t("vote.key_intro")),
+    el("label", { for: "f-keyfile" }, t("vote.keyfile")), file,
+    el("label", { for: "f-passphrase" }, t("vote.passphrase")), pass,
+    el("label", { for: "f-words" }, t("vote.words")), words,
+    el("button", { type: "submit" }, t("vote.open")), out);
+  f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    out.replaceChildren(el("p", {}, t("vote.opening")));
+    try {
+      const w = await loadVerifier();
+      const text = await fileText(file);
+      if (text !== null) wallet = w({ op: "unlock", keystore: text, passphrase: pass.value });
+      else if (words.value.trim()) wallet = w({ op: "recover", words: words.value });
+      else throw new Error(t("vote.no_key"));
+      // What was typed or chosen is cleared as soon as the module holds the key.
+      pass.value = "";
+      words.value = "";
+      file.value = "";
+      done();
+    } catch (err) {
+      out.replaceChildren(el("p", { class: "error", role: "alert" }, err.message));
+    }
+  });
+  return f;
+}
+
+async function voteView(view) {
+  view.append(el("h1", {}, t("vote.title")), el("p", { class: "notice" }, t("vote.keys_stay")));
+  if (!wallet) {
+    view.append(keyForm(() => show()));
+    return;
+  }
+  const forget = el("button", { type: "button", class: "secondary" }, t("vote.forget"));
+  forget.addEventListener("click", async () => {
+    (await loadVerifier())({ op: "forget" });
+    wallet = null;
+    show();
+  });
+  view.append(facts([[t("vote.you"), wallet.did]]), forget);
+  const [rounds, creds] = await Promise.all([
+    api("/budget/rounds?limit=100"),
+    api(`/dids/${encodeURIComponent(wallet.did)}/credentials`),
+  ]);
+  const districts = new Set((creds.credentials ?? [])
+    .filter((c) => c.status === "valid" && c.credential.kind === "resident")
+    .map((c) => c.credential.district));
+  const open = (rounds.rounds ?? []).filter((r) => r.phase === "voting" && districts.has(r.round.spec.district));
+  if (open.length === 0) {
+    view.append(el("p", {}, t("vote.none")));
+    return;
+  }
+  for (const r of open) view.append(await ballotForm(r));
+}
+
+async function ballotForm(r) {
+  const id = r.round.id;
+  const spec = r.round.spec;
+  const projects = (await api(`/budget/rounds/${id}/proposals`)).projects ?? [];
+  const limits = spec.ballot.approval ?? { min: 1, max: projects.length };
+  const out = el("div", { class: "result" });
+  const boxes = projects.map((p) => el("input", { type: "checkbox", id: `p-${id}-${p.index}`, value: String(p.index) }));
+  const secret = spec.secrecy !== "public";
+  const f = el("form", {},
+    el("fieldset", {},
+      el("legend", {}, t("vote.pick", { title: spec.title, min: limits.min, max: limits.max })),
+      projects.map((p, i) => el("div", { class: "choice" }, boxes[i],
+        el("label", { for: `p-${id}-${p.index}` }, `${p.title} (${amount(p.cost, spec.currency)})`)))),
+    el("button", { type: "submit", disabled: secret ? "" : null }, t("vote.cast")),
+    secret ? el("p", { class: "muted" }, t("vote.secret")) : null,
+    out);
+  f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const chosen = boxes.filter((b) => b.checked).map((b) => Number(b.value));
+    if (chosen.length < limits.min || chosen.length > limits.max) {
+      out.replaceChildren(el("p", { class: "error", role: "alert" }, t("vote.count", { min: limits.min, max: limits.max })));
+      return;
+    }
+    out.replaceChildren(el("p", {}, t("vote.sending")));
+    try {
+      const w = await loadVerifier();
+      const status = await api("/status");
+      const signed = w({
+        op: "vote", chain_id: status.chain_id, nonce: await nonceOf(wallet.public_key),
+        valid_until: Date.now() + 10 * 60 * 1000, round: id, projects: chosen,
+      });
+      const answer = await submitTx(signed.tx);
+      // The receipt: the ballot's transaction, proven in its block with its outcome. (The
+      // proof that it is among the ballots counted exists once the round is tallied:
+      // /budget/rounds/{id}/ballots/{did}, acta budget receipt.)
+      const receipt = await api(`/txs/${answer.hash}?prove=true`);
+      const link = el("a", { download: `receipt-round${id}.json`, id: "receipt-link" }, t("vote.keep"));
+      link.href = URL.createObjectURL(new Blob([JSON.stringify(receipt, null, 2)], { type: "application/json" }));
+      const check = el("button", { type: "button", id: "check-receipt" }, t("vote.check"));
+      const checked = el("div", {});
+      check.addEventListener("click", () => checkFile(receipt, [], checked));
+      out.replaceChildren(
+        el("p", { class: "ok", role: "status", id: "vote-done", "data-tx": answer.hash }, t("vote.done", { height: answer.height, hash: short(answer.hash, 16) })),
+        el("p", {}, link), genesisInput(), check, checked);
+    } catch (err) {
+      out.replaceChildren(el("p", { class: "error", role: "alert" }, err.message));
+    }
+  });
+  return el("section", {}, el("h2", {}, spec.title), f);
+}
+
+/** An input for the genesis file, kept for the visit. */
+function genesisInput() {
+  const input = el("input", { id: "f-genesis", type: "file", accept: ".json,application/json" });
+  input.addEventListener("change", async () => {
+    genesisText = (await fileText(input)) ?? genesisText;
+  });
+  return el("p", {}, el("label", { for: "f-genesis" }, t("verify.genesis")), " ", input);
+}
+
+/** Verifies `file` (JSON) in the page against the loaded genesis; the verdict goes in `out`. */
+async function checkFile(file, wanted, out) {
+  try {
+    if (!genesisText) throw new Error(t("verify.no_genesis"));
+    const verify = await loadVerifier();
+    const chain = JSON.parse(genesisText).chain_id;
+    out.replaceChildren(...verdict(verify({ op: "verify", genesis: genesisText, file, readings: wanted }), chain));
+  } catch (err) {
+    out.replaceChildren(el("p", { class: "error", role: "alert", id: "verdict" }, err.message));
+  }
+}
+
 // --- Routing -----------------------------------------------------------------------------
 
 async function show() {
@@ -336,6 +604,8 @@ async function show() {
     else if (section === "did") didView(fresh);
     else if (section === "credential") credentialView(fresh);
     else if (section === "device") deviceView(fresh);
+    else if (section === "verify") verifyView(fresh);
+    else if (section === "vote") await voteView(fresh);
     else await chainView(fresh);
     view.replaceChildren(fresh);
   } catch (e) {

@@ -7,7 +7,7 @@
 //! blocks and state roots.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -19,6 +19,7 @@ use acta_contracts::{
 use acta_ledger::{
     bundle::{ProofBundle, ReadingEntry, TrustAnchor},
     checkpoint::{self, SignedCheckpoint},
+    keystore::Keystore,
     merkle,
     records::{
         BallotFormat, BallotSecrecy, BudgetRound, CredentialKind, DidDocument, GovAction,
@@ -58,7 +59,26 @@ pub struct City {
     pub device: String,
     /// The agency's DID (an issuer).
     pub agency: String,
+    /// A file proving reading 17 of the sensor's batch 0 against the genesis (for `acta
+    /// audit verify FILE --genesis genesis.json`, or the page's verifier).
+    pub reading_bundle: PathBuf,
+    /// A resident's key file (keystore format, passphrase [`PAGE_PASSPHRASE`]), who has not
+    /// voted in round [`PAGE_ROUND`].
+    pub voter_key: PathBuf,
+    /// That resident's DID.
+    pub voter: String,
 }
+
+/// The round left open for votes from the web page, with its projects.
+pub const PAGE_ROUND: u64 = 2;
+pub const PAGE_PROJECTS: [(&str, u64); 3] = [
+    ("Benches on Castle Square", 9_000),
+    ("Lights in Salt Park", 18_000),
+    ("Water fountain", 6_000),
+];
+/// The keystore name and passphrase of the demo resident who votes from the page.
+pub const PAGE_VOTER: &str = "resident";
+pub const PAGE_PASSPHRASE: &str = "old town 2027";
 
 /// Runs the demo in `dir`; keeps the network running at the end if `keep`.
 pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
@@ -277,7 +297,19 @@ pub fn build(dir: &Path, residents: u32) -> Result<City> {
         },
         ..spec.clone()
     };
-    let open: Vec<_> = [&spec, &secret_spec]
+    // Round 2 stays open for votes for a day: residents vote in it from the web page.
+    let page_spec = RoundSpec {
+        title: text("Old Town benches and lights")?,
+        budget: 30_000,
+        closes_at: now.plus_ms(24 * 3_600_000),
+        ballot: BallotFormat::Approval { min: 1, max: 2 },
+        rule: RuleProfile {
+            rule: Rule::Greedy,
+            tie_break: TieBreak::VotesThenCost,
+        },
+        ..spec.clone()
+    };
+    let open: Vec<_> = [&spec, &secret_spec, &page_spec]
         .into_iter()
         .map(|spec| {
             w.tx(
@@ -327,6 +359,16 @@ pub fn build(dir: &Path, residents: u32) -> Result<City> {
         let proposer = &people[i % people.len()];
         let call = Call::Budget(BudgetCall::Propose {
             round: 1,
+            proposer: did(proposer),
+            title: text(title)?,
+            cost: *cost,
+        });
+        txs.push(w.tx(proposer, call));
+    }
+    for (i, (title, cost)) in PAGE_PROJECTS.iter().enumerate() {
+        let proposer = &people[i % people.len()];
+        let call = Call::Budget(BudgetCall::Propose {
+            round: PAGE_ROUND,
             proposer: did(proposer),
             title: text(title)?,
             cost: *cost,
@@ -502,11 +544,26 @@ pub fn build(dir: &Path, residents: u32) -> Result<City> {
         started.elapsed().as_secs_f64()
     );
     audit(&net, &did(&device), &first_batch)?;
+    let reading_bundle = write_reading_bundle(&net, &did(&device), &first_batch, dir)?;
+    // One resident's key in a wallet keystore, to vote from the page with.
+    let voter = people.last().context("the demo needs a resident")?;
+    let keystore = dir.join("wallet");
+    Keystore::new(&keystore).add(PAGE_VOTER, &voter.seed(), PAGE_PASSPHRASE)?;
+    let voter_key = keystore.join(format!("{PAGE_VOTER}.json"));
+    acta_node::outln!(
+        "== round {PAGE_ROUND} takes votes until {}; resident {} can vote from the page with key file {} (passphrase {PAGE_PASSPHRASE:?})",
+        page_spec.closes_at.rfc3339(),
+        did(voter),
+        voter_key.display()
+    );
     drop(w);
     Ok(City {
         net,
         device: did(&device).to_string(),
         agency: did(&agency).to_string(),
+        reading_bundle,
+        voter_key,
+        voter: did(voter).to_string(),
     })
 }
 
@@ -580,6 +637,54 @@ fn secret_tokens(
         .collect()
 }
 
+/// Writes `dir/reading-17.json`: the node's answer for the sensor's batch 0 with its proof
+/// against the genesis, and reading 17 with its inclusion proof in the bundle; checks it.
+fn write_reading_bundle(
+    net: &LocalNet,
+    device: &Did,
+    readings: &[Vec<u8>],
+    dir: &Path,
+) -> Result<PathBuf> {
+    let (code, mut v) = acta_node::devnet::get(
+        &net.nodes[0].rpc,
+        &format!("/devices/{device}/attestations/0?prove=true"),
+    )?;
+    if code != 200 {
+        bail!("proof of batch 0 ({code}): {v}");
+    }
+    with_reading(&mut v, readings, 17)?;
+    let (_, spec) = acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json"))?;
+    let anchor = TrustAnchor {
+        chain_id: spec.chain_id.clone(),
+        validators: spec.validators.clone(),
+    };
+    audit::verify(&v, &anchor).map_err(|e| anyhow!("the reading's bundle: {e}"))?;
+    let path = dir.join("reading-17.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&v)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    acta_node::outln!(
+        "   reading 17's bundle, proven against the genesis: {} (acta audit verify {} --genesis {})",
+        path.display(),
+        path.display(),
+        net.nodes[0].home.join("genesis.json").display()
+    );
+    Ok(path)
+}
+
+/// Puts reading `index` of `readings` (a batch), with its inclusion proof, in the bundle of
+/// the proven answer `v`.
+fn with_reading(v: &mut serde_json::Value, readings: &[Vec<u8>], index: usize) -> Result<()> {
+    let mut bundle: ProofBundle =
+        serde_json::from_value(v["proof"].clone()).context("the node's proof bundle")?;
+    let leaves: Vec<Hash> = readings.iter().map(|r| merkle::leaf_hash(r)).collect();
+    bundle.readings = vec![ReadingEntry {
+        reading: readings.get(index).context("no such reading")?.clone(),
+        proof: merkle::inclusion_proof(&leaves, index)?,
+    }];
+    v["proof"] = serde_json::to_value(&bundle)?;
+    Ok(())
+}
+
 /// An auditor takes one reading and checks it offline against a checkpoint: it fetches the
 /// latest checkpoint (a C2SP note) from one node and opens it with the genesis validators
 /// (more than two thirds of the power must have cosigned), asks another node for a proof of
@@ -627,15 +732,8 @@ fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
     if code != 200 {
         bail!("proof of batch 0 ({code}): {v}");
     }
-    let mut bundle: ProofBundle =
-        serde_json::from_value(v["proof"].clone()).context("the node's proof bundle")?;
-    let leaves: Vec<Hash> = readings.iter().map(|r| merkle::leaf_hash(r)).collect();
     let index = 17;
-    bundle.readings = vec![ReadingEntry {
-        reading: readings[index].clone(),
-        proof: merkle::inclusion_proof(&leaves, index)?,
-    }];
-    v["proof"] = serde_json::to_value(&bundle)?;
+    with_reading(&mut v, readings, index)?;
     let report = audit::verify_against(&v, &anchor, &signed.checkpoint)
         .map_err(|e| anyhow!("the audit failed: {e}"))?;
     // The bundle proves what the auditor asked about: this device's batch 0.

@@ -1,9 +1,11 @@
 //! The residents' web page: plain HTML, CSS and JavaScript (no build step), compiled into
-//! `actad` and served beside the API it reads (`rpc.web`, at `rpc.web_path`). The page only
-//! reads the API; it holds no state of its own and sends no key.
+//! `actad` and served beside the API it reads (`rpc.web`, at `rpc.web_path`), with its
+//! verifier and wallet: `node/web/wasm` compiled to WebAssembly by `build.rs`. The page
+//! reads the API and posts one thing, a ballot signed in the browser; it stores nothing,
+//! and the key never leaves the module's memory.
 //!
 //! Every file is served with a Content-Security-Policy that allows the page's own files and
-//! requests to this node only.
+//! requests to this node only (and compiling the page's own WebAssembly verifier).
 
 use axum::{
     http::{header, HeaderValue},
@@ -15,33 +17,40 @@ use axum::{
 use super::Api;
 
 /// The page's files: name (below the page's path), media type, content.
-pub const FILES: [(&str, &str, &str); 4] = [
+pub const FILES: [(&str, &str, &[u8]); 5] = [
     (
         "",
         "text/html; charset=utf-8",
-        include_str!("../../web/index.html"),
+        include_bytes!("../../web/index.html"),
     ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../web/app.js"),
+        include_bytes!("../../web/app.js"),
     ),
     (
         "style.css",
         "text/css; charset=utf-8",
-        include_str!("../../web/style.css"),
+        include_bytes!("../../web/style.css"),
     ),
     (
         "lang/en.json",
         "application/json",
-        include_str!("../../web/lang/en.json"),
+        include_bytes!("../../web/lang/en.json"),
+    ),
+    // The verifier: node/web/wasm for wasm32, built by build.rs (empty if the target is
+    // not installed, which the page reports).
+    (
+        "verifier.wasm",
+        "application/wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/acta_web.wasm")),
     ),
 ];
 
 /// What the page may load and ask: its own files and this node's API.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-fn file(media: &'static str, body: &'static str) -> Response {
+fn file(media: &'static str, body: &'static [u8]) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
@@ -81,8 +90,8 @@ mod tests {
         FILES
             .iter()
             .find(|(n, _, _)| *n == name)
-            .map(|(_, _, b)| *b)
-            .unwrap_or_else(|| panic!("no file {name}"))
+            .and_then(|(_, _, b)| std::str::from_utf8(b).ok())
+            .unwrap_or_else(|| panic!("no text file {name}"))
     }
 
     /// The quoted arguments of every call `call(` in `js` that start with `/` (template
@@ -202,10 +211,21 @@ mod tests {
         ] {
             assert!(!js.contains(banned), "app.js uses {banned}");
         }
-        // The page only reads: no request other than GET.
-        assert!(
-            !js.contains("method:"),
-            "app.js sends something other than GET"
+        // The page reads, and sends one thing: a signed transaction, as hex, to POST /txs.
+        assert_eq!(
+            js.matches("method:").count(),
+            1,
+            "app.js sends more than ballots"
         );
+        let post = &js[js.find("method: \"POST\"").expect("the ballot's POST")..];
+        assert!(
+            js.contains("fetch(\"/txs?mode=commit\"")
+                && post[..post.len().min(200)].contains("body: JSON.stringify({ tx: hexTx })"),
+            "app.js posts something other than a transaction"
+        );
+        // The key never reaches JavaScript: the module answers only its DID and public key.
+        for kept_inside in ["seed", "secret_key", "private"] {
+            assert!(!js.contains(kept_inside), "app.js handles {kept_inside}");
+        }
     }
 }

@@ -1,0 +1,398 @@
+//! The residents' page in a real browser: headless Chromium, driven through chromedriver
+//! (WebDriver), against the demo city on four local validators. It follows a round to its
+//! result, shows a sensor's batches, verifies a reading's bundle in the page (and sees a
+//! forged one fail), opens a resident's key file in the page, votes, and verifies the
+//! ballot's receipt in the page, checking that no request carried key material. Screenshots
+//! go to `target/tmp/web-page/` (CARGO_TARGET_TMPDIR).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (scripts/setup installs them).
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use acta_ledger::keystore::Keystore;
+use acta_testnet::demo::{self, City, PAGE_PASSPHRASE, PAGE_ROUND};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// How long the page may take to show something (the first wasm compile, argon2 in wasm).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// chromedriver, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_driver() -> Result<(Driver, u16)> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting chromedriver (scripts/setup installs chromium and chromium-driver)")?;
+    let driver = Driver(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        ensure!(
+            Instant::now() < deadline,
+            "chromedriver did not listen within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((driver, port))
+}
+
+async fn browser(port: u16, profile: &Path) -> Result<Client> {
+    let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .context("no chromium binary (scripts/setup installs it)")?;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": binary,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1000", "--disable-background-networking",
+                "--disable-extensions", "--disable-sync", "--no-first-run",
+                "--disable-default-apps", format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await?;
+    Ok(client)
+}
+
+/// Waits for an element matching `css` whose text satisfies `want`; its text.
+async fn wait_text(c: &Client, css: &str, want: impl Fn(&str) -> bool) -> Result<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(text) = e.text().await {
+                if want(&text) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{css} did not show what was expected within {PATIENCE:?}; it shows {last:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn go(c: &Client, hash: &str) -> Result<()> {
+    // A change of the fragment only: the page stays loaded (and its request log with it).
+    c.execute("location.hash = arguments[0];", vec![json!(hash)])
+        .await?;
+    Ok(())
+}
+
+async fn shot(c: &Client, dir: &Path, name: &str) -> Result<()> {
+    std::fs::write(dir.join(name), c.screenshot().await?)?;
+    Ok(())
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) -> Result<()> {
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await?
+        .send_keys(text)
+        .await?;
+    Ok(())
+}
+
+async fn click(c: &Client, css: &str) -> Result<()> {
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// Every input of the view has a label.
+async fn all_labelled(c: &Client) -> Result<()> {
+    let unlabelled = c
+        .execute(
+            "return [...document.querySelectorAll('main input, main textarea')].filter((i) => !i.labels || i.labels.length === 0).map((i) => i.id || i.type);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        unlabelled.as_array().is_some_and(|a| a.is_empty()),
+        "inputs without a label: {unlabelled}"
+    );
+    Ok(())
+}
+
+fn api(city: &City, path: &str) -> Result<Value> {
+    let (code, v) = acta_node::devnet::get(&city.net.nodes[0].rpc, path)?;
+    ensure!(code == 200, "GET {path}: {code} {v}");
+    Ok(v)
+}
+
+async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()> {
+    let page = format!("http://{}/", city.net.nodes[0].rpc);
+    let genesis = city.net.nodes[0].home.join("genesis.json");
+    c.goto(&page).await?;
+    wait_text(c, "main h1", |t| t == "The chain").await?;
+    ensure!(c.title().await? == "Acta");
+    // Every request the page makes from here on is logged, with its body.
+    c.execute(
+        "window.sent = []; const f = window.fetch; window.fetch = (url, o) => { window.sent.push(String(url) + ' ' + (o && o.body ? String(o.body) : '')); return f(url, o); };",
+        vec![],
+    )
+    .await?;
+    wait_text(c, "main table caption", |t| t == "Recent blocks").await?;
+    shot(c, shots, "1-chain.png").await?;
+
+    // A round, followed to its result.
+    c.find(Locator::LinkText("Budget rounds"))
+        .await?
+        .click()
+        .await?;
+    click(c, "a[href='#/rounds/0']").await?;
+    wait_text(c, "main h2", |t| t == "Result").await?;
+    c.find(Locator::Css("figure svg.chart")).await?;
+    let result = api(city, "/budget/rounds/0/result")?;
+    let selected = result["result"]["selected"]
+        .as_array()
+        .context("selected")?
+        .len();
+    let funded = c
+        .execute(
+            "return [...document.querySelectorAll('main table tbody tr')].filter((r) => r.lastChild.textContent === 'yes').length;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        funded == json!(selected),
+        "the page funds {funded} projects, the ledger {selected}"
+    );
+    let words = c.find(Locator::Css("main")).await?.text().await?;
+    ensure!(
+        words.contains("Method of Equal Shares") && words.contains("Completion (Add1)"),
+        "the rule is not explained: {words}"
+    );
+    shot(c, shots, "2-round-result.png").await?;
+
+    // A sensor's batches.
+    go(c, "#/device").await?;
+    type_into(c, "#f-did", &city.device).await?;
+    click(c, "main form button[type=submit]").await?;
+    wait_text(c, ".result table caption", |t| t == "Attested batches").await?;
+    let rows = c
+        .execute(
+            "return document.querySelectorAll('.result table tbody tr').length;",
+            vec![],
+        )
+        .await?;
+    ensure!(rows == json!(3), "{rows} batches shown, 3 attested");
+    c.find(Locator::Css(".result svg.chart")).await?;
+    shot(c, shots, "3-sensor.png").await?;
+
+    // A reading's bundle, verified in the page against the genesis file.
+    go(c, "#/verify").await?;
+    all_labelled(c).await?;
+    type_into(c, "#f-genesis", &genesis.display().to_string()).await?;
+    type_into(c, "#f-file", &city.reading_bundle.display().to_string()).await?;
+    type_into(c, "#f-readings", "17").await?;
+    click(c, "main form button[type=submit]").await?;
+    let verdict = wait_text(c, "#verdict", |t| t != "Loading…").await?;
+    ensure!(
+        verdict.starts_with("Verified against the genesis of acta-demo"),
+        "{verdict}"
+    );
+    let steps = c
+        .execute(
+            "return [...document.querySelectorAll('.steps li')].map((l) => l.textContent);",
+            vec![],
+        )
+        .await?;
+    let steps: Vec<String> = serde_json::from_value(steps)?;
+    ensure!(
+        steps.len() >= 5 && steps.iter().all(|s| s.starts_with("ok ")),
+        "{steps:?}"
+    );
+    ensure!(steps
+        .iter()
+        .any(|s| s.contains("the reading is number 17 of the 60 in batch 0")));
+    let shown = c.find(Locator::Css("main")).await?.text().await?;
+    ensure!(
+        shown.contains(r#"{"t":1700000017000,"pm25":12}"#),
+        "{shown}"
+    );
+    shot(c, shots, "4-reading-verified.png").await?;
+
+    // The same bundle with the reading lowered fails in the page, at the reading's step.
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&city.reading_bundle)?)?;
+    forged["proof"]["readings"][0]["reading"] =
+        json!(hex::encode(br#"{"t":1700000017000,"pm25":2}"#));
+    let forged_path = work.join("forged-reading.json");
+    std::fs::write(&forged_path, serde_json::to_vec(&forged)?)?;
+    go(c, "#/").await?;
+    wait_text(c, "main h1", |t| t == "The chain").await?;
+    go(c, "#/verify").await?;
+    // The genesis file is kept for the visit.
+    wait_text(c, "#genesis-state", |t| {
+        t.starts_with("A genesis file is loaded")
+    })
+    .await?;
+    type_into(c, "#f-file", &forged_path.display().to_string()).await?;
+    click(c, "main form button[type=submit]").await?;
+    let verdict = wait_text(c, "#verdict", |t| t != "Loading…").await?;
+    ensure!(
+        verdict.starts_with("Not verified, at step “reading”"),
+        "{verdict}"
+    );
+    shot(c, shots, "5-forged-fails.png").await?;
+
+    // A resident opens the wallet's key file in the page, votes and checks the receipt.
+    go(c, "#/vote").await?;
+    all_labelled(c).await?;
+    type_into(c, "#f-keyfile", &city.voter_key.display().to_string()).await?;
+    type_into(c, "#f-passphrase", PAGE_PASSPHRASE).await?;
+    click(c, "main form button[type=submit]").await?;
+    wait_text(c, "main dl.facts dd", |t| t == city.voter).await?;
+    all_labelled(c).await?;
+    click(c, &format!("#p-{PAGE_ROUND}-0")).await?;
+    click(c, &format!("#p-{PAGE_ROUND}-2")).await?;
+    shot(c, shots, "6-ballot.png").await?;
+    click(c, "section form button[type=submit]").await?;
+    let done = wait_text(c, "#vote-done, section .error", |t| !t.is_empty()).await?;
+    ensure!(done.starts_with("Your ballot is on the ledger"), "{done}");
+    // The ledger holds the ballot the page signed (an open round's ballots are read from
+    // its transactions; they are proven by the ballots root once it is tallied).
+    let hash = c
+        .find(Locator::Css("#vote-done"))
+        .await?
+        .attr("data-tx")
+        .await?
+        .context("the ballot's transaction hash")?;
+    let tx = api(city, &format!("/txs/{hash}"))?;
+    let shown = tx.to_string();
+    ensure!(
+        shown.contains(r#""projects":[0,2]"#) && shown.contains(&city.voter),
+        "the ledger holds {tx}"
+    );
+    let round = api(city, &format!("/budget/rounds/{PAGE_ROUND}"))?;
+    ensure!(round["round"]["voters"] == json!(1), "{round}");
+    click(c, "#check-receipt").await?;
+    let verdict = wait_text(c, "#verdict", |t| !t.is_empty()).await?;
+    ensure!(
+        verdict.starts_with("Verified against the genesis"),
+        "{verdict}"
+    );
+    let steps = c
+        .execute(
+            "return [...document.querySelectorAll('.steps li')].map((l) => l.textContent);",
+            vec![],
+        )
+        .await?;
+    let steps: Vec<String> = serde_json::from_value(steps)?;
+    ensure!(
+        steps.iter().any(|s| s.contains("the answer to GET /txs/")),
+        "{steps:?}"
+    );
+    shot(c, shots, "7-receipt-verified.png").await?;
+
+    // No request carried key material: only the signed ballot went out.
+    let sent: Vec<String> =
+        serde_json::from_value(c.execute("return window.sent;", vec![]).await?)?;
+    let key_file = std::fs::read_to_string(&city.voter_key)?;
+    let (_, key) = Keystore::unlock_text(&key_file, PAGE_PASSPHRASE)?;
+    let seed = hex::encode(key.seed());
+    let words = acta_ledger::keystore::recovery_words(&key.seed());
+    let file: Value = serde_json::from_str(&key_file)?;
+    let ciphertext = file["cipher"]["ciphertext"].as_str().unwrap_or("absent");
+    ensure!(
+        sent.len() > 10,
+        "the request log holds {} requests",
+        sent.len()
+    );
+    for request in &sent {
+        for secret in [seed.as_str(), PAGE_PASSPHRASE, words.as_str(), ciphertext] {
+            ensure!(
+                !request.contains(secret),
+                "a request carried key material: {request}"
+            );
+        }
+    }
+    let posts: Vec<&String> = sent.iter().filter(|r| r.contains("{")).collect();
+    ensure!(
+        posts.len() == 1 && posts[0].starts_with("/txs?mode=commit {\"tx\":\""),
+        "{posts:?}"
+    );
+
+    // On a phone-sized screen: nothing wider than the screen.
+    c.set_window_size(390, 844).await?;
+    go(c, "#/rounds/0").await?;
+    wait_text(c, "main h2", |t| t == "Result").await?;
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await?;
+    ensure!(fits == json!(true), "the round page is wider than a phone");
+    shot(c, shots, "8-phone.png").await?;
+    Ok(())
+}
+
+#[test]
+fn a_resident_follows_a_round_checks_proofs_and_votes_in_the_browser() {
+    let work = tempfile::tempdir().unwrap();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut city = demo::build(&work.path().join("net"), 8).unwrap();
+    let (driver, port) = start_driver().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = runtime.block_on(async {
+        let c = browser(port, &work.path().join("chromium")).await?;
+        let outcome = drive(&c, &city, &shots, work.path()).await;
+        if outcome.is_err() {
+            let _ = shot(&c, &shots, "failure.png").await;
+        }
+        c.close()
+            .await
+            .map_err(|e| anyhow!("closing the browser: {e}"))?;
+        outcome
+    });
+    drop(driver);
+    city.net.stop_all().unwrap();
+    if let Err(e) = outcome {
+        let kept = work.keep();
+        panic!(
+            "{e:#} (screenshots in {}; the nodes' logs in {})",
+            shots.display(),
+            kept.display()
+        );
+    }
+}
