@@ -4,7 +4,8 @@
 //! thus the ledger and contracts code of this very build, never a stale copy.
 //!
 //! Without the wasm32 target (`scripts/setup` adds it) the node still builds, with an empty
-//! module and a warning: the page then says its verifier is missing.
+//! module and a warning: the page then says its verifier is missing (and node/tests/api.rs
+//! fails). Any other failure of the module's build fails the node's.
 
 use std::{
     env,
@@ -33,28 +34,39 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
     let dest = out.join("acta_web.wasm");
-    let module = match build(&workspace, &out) {
-        Ok(bytes) => bytes,
-        Err(why) => {
-            println!("cargo:warning=the web page's verifier is not built: {why}");
-            Vec::new()
-        }
+    let module = if target_installed() {
+        // Any other failure stops the build: a node must not ship without its verifier
+        // because a dependency failed to compile.
+        build(&workspace, &out).unwrap_or_else(|why| panic!("the web page's verifier: {why}"))
+    } else {
+        println!(
+            "cargo:warning=the web page's verifier is not built: the Rust target {WASM_TARGET} is not installed (rustup target add {WASM_TARGET}, as scripts/setup does)"
+        );
+        Vec::new()
     };
     std::fs::write(&dest, module).expect("OUT_DIR is writable");
 }
 
-fn build(workspace: &Path, out: &Path) -> Result<Vec<u8>, String> {
+/// Whether the wasm32 standard library is installed; the build runs again once it is.
+fn target_installed() -> bool {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let libdir = Command::new(&rustc)
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if !sysroot.is_empty() {
+        println!("cargo:rerun-if-changed={sysroot}/lib/rustlib");
+    }
+    Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", WASM_TARGET])
         .output()
-        .map_err(|e| format!("running rustc: {e}"))?;
-    let libdir = String::from_utf8_lossy(&libdir.stdout).trim().to_string();
-    if libdir.is_empty() || !Path::new(&libdir).is_dir() {
-        return Err(format!(
-            "the Rust target {WASM_TARGET} is not installed (rustup target add {WASM_TARGET}, as scripts/setup does)"
-        ));
-    }
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .is_some_and(|dir| !dir.is_empty() && Path::new(&dir).is_dir())
+}
+
+fn build(workspace: &Path, out: &Path) -> Result<Vec<u8>, String> {
     // The target directory holds a CACHEDIR.TAG at its root: the module's build goes in a
     // folder of its own there, kept between builds.
     let target_dir = out
@@ -81,17 +93,28 @@ fn build(workspace: &Path, out: &Path) -> Result<Vec<u8>, String> {
         "RUSTFLAGS",
         "RUSTC_WRAPPER",
         "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_RUSTC_WRAPPER",
+        "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_TARGET_DIR",
         "CARGO_BUILD_RUSTFLAGS",
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
+    // Captured: cargo reads a build script's standard output as instructions.
+    let done = cmd
+        .output()
         .map_err(|e| format!("running cargo for {WASM_TARGET}: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build for {WASM_TARGET} failed ({status})"));
+    if !done.status.success() {
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "cargo build for {WASM_TARGET} failed ({}):\n{}",
+            done.status,
+            tail.join("\n")
+        ));
     }
     let module = target_dir.join(WASM_TARGET).join("wasm/acta_web_wasm.wasm");
     std::fs::read(&module).map_err(|e| format!("reading {}: {e}", module.display()))

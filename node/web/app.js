@@ -35,19 +35,35 @@ function svg(tag, attrs = {}, ...children) {
 
 class ApiError extends Error {}
 
-/** GET `path` on this node, as JSON; an error answer becomes an ApiError with its message. */
-async function api(path) {
+/** GET `path` on this node, as text; an error answer becomes an ApiError with its message. */
+async function apiText(path) {
   let r;
   try {
     r = await fetch(path, { headers: { Accept: "application/json" } });
   } catch (e) {
     throw new ApiError(t("unreachable", { message: e.message }));
   }
-  const body = await r.json().catch(() => null);
+  const text = await r.text();
   if (!r.ok) {
-    throw new ApiError(t("error", { message: body?.message ?? `HTTP ${r.status}` }));
+    let message = `HTTP ${r.status}`;
+    try {
+      message = JSON.parse(text).message ?? message;
+    } catch {
+      // Not JSON: the status says it.
+    }
+    throw new ApiError(t("error", { message }));
   }
-  return body;
+  return text;
+}
+
+/** GET `path` on this node, as JSON. */
+async function api(path) {
+  const text = await apiText(path);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(t("error", { message: "not JSON" }));
+  }
 }
 
 /** Milliseconds since 1970 as a UTC time people read. */
@@ -329,10 +345,18 @@ let verifier = null;
 
 /**
  * The verifier: `acta audit verify` compiled to WebAssembly (node/web/wasm), loaded once.
- * Returns a function from a request object to its result (see that crate's documentation).
+ * Resolves to a function from a request object to its result (see that crate's
+ * documentation). A module that trapped is dropped, with the key it held.
  */
-async function loadVerifier() {
-  if (verifier) return verifier;
+function loadVerifier() {
+  verifier ??= instantiate().catch((e) => {
+    verifier = null;
+    throw e;
+  });
+  return verifier;
+}
+
+async function instantiate() {
   const bytes = await fetch("verifier.wasm").then((r) => r.arrayBuffer());
   if (bytes.byteLength === 0) throw new Error(t("verify.missing"));
   let memory = null;
@@ -349,18 +373,27 @@ async function loadVerifier() {
   const { instance } = await WebAssembly.instantiate(bytes, imports);
   const x = instance.exports;
   memory = x.memory;
-  verifier = (request) => {
+  return (request) => {
     const input = new TextEncoder().encode(JSON.stringify(request));
-    const ptr = x.acta_alloc(input.length);
-    new Uint8Array(x.memory.buffer, ptr, input.length).set(input);
-    const n = x.acta_call(ptr, input.length);
-    x.acta_free(ptr, input.length);
-    // Read after the call: the memory may have grown (and its old buffer gone).
-    const answer = JSON.parse(new TextDecoder().decode(new Uint8Array(x.memory.buffer, x.acta_answer_ptr(), n)));
+    let answer;
+    try {
+      const ptr = x.acta_alloc(input.length);
+      new Uint8Array(x.memory.buffer, ptr, input.length).set(input);
+      input.fill(0);
+      const n = x.acta_call(ptr, input.length);
+      x.acta_free(ptr, input.length);
+      // The answer's place first, then the memory's buffer (which growth replaces).
+      const at = x.acta_answer_ptr();
+      answer = JSON.parse(new TextDecoder().decode(new Uint8Array(x.memory.buffer, at, n)));
+    } catch (e) {
+      // A trap leaves the module unusable: start again from a fresh one, without the key.
+      verifier = null;
+      wallet = null;
+      throw new Error(t("verify.crashed", { message: e.message }));
+    }
     if (!answer.ok) throw new Error(answer.error);
     return answer.result;
   };
-  return verifier;
 }
 
 /** The genesis file the resident loaded this visit: the only thing the verifier trusts. */
@@ -372,16 +405,16 @@ async function fileText(input) {
   return f ? f.text() : null;
 }
 
-/** The verdict, step by step, as `acta audit verify` prints it. */
-function verdict(result, chain) {
+/** The verdict, step by step, as `acta audit verify` prints it; `id` names its last line. */
+function verdict(result, chain, id) {
   if (!result.verified) {
-    return [el("p", { class: "error", role: "alert", id: "verdict" }, t("verify.failed", { step: result.step, message: result.message }))];
+    return [el("p", { class: "error", role: "alert", id }, t("verify.failed", { step: result.step, message: result.message }))];
   }
   return [
     el("ol", { class: "steps" }, result.steps.map((s) => el("li", {}, el("span", { class: "ok" }, t("verify.ok")), " ", s))),
     result.readings.length ? table(t("verify.readings"), [t("batch.sequence"), t("verify.index"), t("verify.reading")],
       result.readings.map((r) => [String(r.sequence), String(r.index), el("code", {}, r.bytes)])) : null,
-    el("p", { class: "ok", role: "status", id: "verdict" }, t("verify.verified", { chain, height: result.height })),
+    el("p", { class: "ok", role: "status", id }, t("verify.verified", { chain, height: result.height })),
   ].filter(Boolean);
 }
 
@@ -404,23 +437,17 @@ function verifyView(view) {
     try {
       genesisText = (await fileText(genesis)) ?? genesisText;
       if (!genesisText) throw new Error(t("verify.no_genesis"));
-      let checked = null;
-      const text = await fileText(file);
-      if (text !== null) {
-        try {
-          checked = JSON.parse(text);
-        } catch {
-          throw new Error(t("verify.not_json"));
-        }
-      } else if (record.value.trim().startsWith("/")) {
-        const path = record.value.trim();
-        checked = await api(`${path}${path.includes("?") ? "&" : "?"}prove=true`);
-      } else {
+      let checked = await fileText(file);
+      let asked;
+      if (checked === null && record.value.trim().startsWith("/")) {
+        asked = record.value.trim();
+        checked = await apiText(`${asked}${asked.includes("?") ? "&" : "?"}prove=true`);
+      } else if (checked === null) {
         throw new Error(t("verify.nothing"));
       }
       const wanted = readings.value.split(/[\s,]+/).filter(Boolean).map(Number);
       if (wanted.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(t("verify.bad_indexes"));
-      await checkFile(checked, wanted, out);
+      await checkFile(checked, wanted, out, asked, "verdict");
     } catch (err) {
       out.replaceChildren(el("p", { class: "error", role: "alert", id: "verdict" }, err.message));
     }
@@ -472,7 +499,9 @@ function keyForm(done) {
     el("button", { type: "submit" }, t("vote.open")), out);
   f.addEventListener("submit", async (e) => {
     e.preventDefault();
-    out.replaceChildren(el("p", {}, t("vote.opening")));
+    out.replaceChildren(el("p", { role: "status" }, t("vote.opening")));
+    // Let the message show before the key's derivation holds the page for a few seconds.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     try {
       const w = await loadVerifier();
       const text = await fileText(file);
@@ -535,6 +564,7 @@ async function ballotForm(r) {
     el("button", { type: "submit", disabled: secret ? "" : null }, t("vote.cast")),
     secret ? el("p", { class: "muted" }, t("vote.secret")) : null,
     out);
+  const cast = f.querySelector("button[type=submit]");
   f.addEventListener("submit", async (e) => {
     e.preventDefault();
     const chosen = boxes.filter((b) => b.checked).map((b) => Number(b.value));
@@ -542,52 +572,63 @@ async function ballotForm(r) {
       out.replaceChildren(el("p", { class: "error", role: "alert" }, t("vote.count", { min: limits.min, max: limits.max })));
       return;
     }
+    // One ballot at a time: a second one would take the same nonce.
+    cast.disabled = true;
     out.replaceChildren(el("p", {}, t("vote.sending")));
     try {
       const w = await loadVerifier();
-      const status = await api("/status");
+      const [status, latest] = await Promise.all([api("/status"), api("/blocks/latest")]);
+      // Valid for 10 minutes of the chain's time, whatever this device's clock says.
       const signed = w({
         op: "vote", chain_id: status.chain_id, nonce: await nonceOf(wallet.public_key),
-        valid_until: Date.now() + 10 * 60 * 1000, round: id, projects: chosen,
+        valid_until: latest.block.header.time + 10 * 60 * 1000, round: id, projects: chosen,
       });
       const answer = await submitTx(signed.tx);
+      if (answer.hash !== signed.id) throw new ApiError(t("vote.other_tx", { hash: String(answer.hash) }));
       // The receipt: the ballot's transaction, proven in its block with its outcome. (The
       // proof that it is among the ballots counted exists once the round is tallied:
       // /budget/rounds/{id}/ballots/{did}, acta budget receipt.)
-      const receipt = await api(`/txs/${answer.hash}?prove=true`);
-      const link = el("a", { download: `receipt-round${id}.json`, id: "receipt-link" }, t("vote.keep"));
-      link.href = URL.createObjectURL(new Blob([JSON.stringify(receipt, null, 2)], { type: "application/json" }));
-      const check = el("button", { type: "button", id: "check-receipt" }, t("vote.check"));
+      const asked = `/txs/${signed.id}`;
+      const receipt = await apiText(`${asked}?prove=true`);
+      const link = el("a", { download: `receipt-round${id}.json`, id: `receipt-link-${id}` }, t("vote.keep"));
+      link.href = URL.createObjectURL(new Blob([receipt], { type: "application/json" }));
+      const check = el("button", { type: "button", id: `check-receipt-${id}` }, t("vote.check"));
       const checked = el("div", {});
-      check.addEventListener("click", () => checkFile(receipt, [], checked));
+      check.addEventListener("click", () => checkFile(receipt, [], checked, asked, `verdict-${id}`));
       out.replaceChildren(
-        el("p", { class: "ok", role: "status", id: "vote-done", "data-tx": answer.hash }, t("vote.done", { height: answer.height, hash: short(answer.hash, 16) })),
-        el("p", {}, link), genesisInput(), check, checked);
+        el("p", { class: "ok", role: "status", id: `vote-done-${id}`, "data-tx": signed.id }, t("vote.done", { height: answer.height, hash: short(signed.id, 16) })),
+        el("p", {}, link), genesisInput(`f-genesis-${id}`), check, checked);
     } catch (err) {
       out.replaceChildren(el("p", { class: "error", role: "alert" }, err.message));
+    } finally {
+      cast.disabled = false;
     }
   });
   return el("section", {}, el("h2", {}, spec.title), f);
 }
 
-/** An input for the genesis file, kept for the visit. */
-function genesisInput() {
-  const input = el("input", { id: "f-genesis", type: "file", accept: ".json,application/json" });
+/** An input (with id `id`) for the genesis file, kept for the visit. */
+function genesisInput(id) {
+  const input = el("input", { id, type: "file", accept: ".json,application/json" });
   input.addEventListener("change", async () => {
     genesisText = (await fileText(input)) ?? genesisText;
   });
-  return el("p", {}, el("label", { for: "f-genesis" }, t("verify.genesis")), " ", input);
+  return el("p", {}, el("label", { for: id }, t("verify.genesis")), " ", input);
 }
 
-/** Verifies `file` (JSON) in the page against the loaded genesis; the verdict goes in `out`. */
-async function checkFile(file, wanted, out) {
+/**
+ * Verifies `file` (JSON text) in the page against the loaded genesis; the verdict goes in
+ * `out`, its last line with id `id`. With `asked` (an API path), the proof must answer
+ * exactly that request.
+ */
+async function checkFile(file, wanted, out, asked, id) {
   try {
     if (!genesisText) throw new Error(t("verify.no_genesis"));
     const verify = await loadVerifier();
     const chain = JSON.parse(genesisText).chain_id;
-    out.replaceChildren(...verdict(verify({ op: "verify", genesis: genesisText, file, readings: wanted }), chain));
+    out.replaceChildren(...verdict(verify({ op: "verify", genesis: genesisText, file, readings: wanted, asked }), chain, id));
   } catch (err) {
-    out.replaceChildren(el("p", { class: "error", role: "alert", id: "verdict" }, err.message));
+    out.replaceChildren(el("p", { class: "error", role: "alert", id }, err.message));
   }
 }
 

@@ -133,18 +133,31 @@ async fn click(c: &Client, css: &str) -> Result<()> {
     Ok(())
 }
 
-/// Every input of the view has a label.
-async fn all_labelled(c: &Client) -> Result<()> {
+/// The view titled `h1` has inputs, each with a label, and is no wider than the window.
+async fn check_view(c: &Client, h1: &str) -> Result<()> {
+    wait_text(c, "main h1", |t| t == h1).await?;
     let unlabelled = c
         .execute(
-            "return [...document.querySelectorAll('main input, main textarea')].filter((i) => !i.labels || i.labels.length === 0).map((i) => i.id || i.type);",
+            "const all = [...document.querySelectorAll('main input, main textarea')]; return all.length === 0 ? ['no inputs'] : all.filter((i) => !i.labels || i.labels.length === 0).map((i) => i.id || i.type);",
             vec![],
         )
         .await?;
     ensure!(
         unlabelled.as_array().is_some_and(|a| a.is_empty()),
-        "inputs without a label: {unlabelled}"
+        "{h1}: inputs without a label: {unlabelled}"
     );
+    fits(c, h1).await
+}
+
+/// Nothing in the page is wider than the window (the phone check).
+async fn fits(c: &Client, what: &str) -> Result<()> {
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await?;
+    ensure!(fits == json!(true), "{what} is wider than the window");
     Ok(())
 }
 
@@ -216,7 +229,7 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
 
     // A reading's bundle, verified in the page against the genesis file.
     go(c, "#/verify").await?;
-    all_labelled(c).await?;
+    check_view(c, "Check a proof, in this browser").await?;
     type_into(c, "#f-genesis", &genesis.display().to_string()).await?;
     type_into(c, "#f-file", &city.reading_bundle.display().to_string()).await?;
     type_into(c, "#f-readings", "17").await?;
@@ -270,24 +283,46 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     );
     shot(c, shots, "5-forged-fails.png").await?;
 
+    // A record read from the node with its proof must answer the request typed.
+    go(c, "#/").await?;
+    wait_text(c, "main h1", |t| t == "The chain").await?;
+    go(c, "#/verify").await?;
+    type_into(c, "#f-record", "/budget/rounds/0").await?;
+    click(c, "main form button[type=submit]").await?;
+    let verdict = wait_text(c, "#verdict", |t| t != "Loading…").await?;
+    ensure!(
+        verdict.starts_with("Verified against the genesis"),
+        "{verdict}"
+    );
+    let main = c.find(Locator::Css("main")).await?.text().await?;
+    ensure!(
+        main.contains("the answer to GET /budget/rounds/0 at height"),
+        "{main}"
+    );
+
     // A resident opens the wallet's key file in the page, votes and checks the receipt.
     go(c, "#/vote").await?;
-    all_labelled(c).await?;
+    check_view(c, "Vote in a budget round").await?;
     type_into(c, "#f-keyfile", &city.voter_key.display().to_string()).await?;
     type_into(c, "#f-passphrase", PAGE_PASSPHRASE).await?;
     click(c, "main form button[type=submit]").await?;
     wait_text(c, "main dl.facts dd", |t| t == city.voter).await?;
-    all_labelled(c).await?;
+    check_view(c, "Vote in a budget round").await?;
     click(c, &format!("#p-{PAGE_ROUND}-0")).await?;
     click(c, &format!("#p-{PAGE_ROUND}-2")).await?;
     shot(c, shots, "6-ballot.png").await?;
     click(c, "section form button[type=submit]").await?;
-    let done = wait_text(c, "#vote-done, section .error", |t| !t.is_empty()).await?;
+    let done = wait_text(
+        c,
+        &format!("#vote-done-{PAGE_ROUND}, section .error"),
+        |t| !t.is_empty(),
+    )
+    .await?;
     ensure!(done.starts_with("Your ballot is on the ledger"), "{done}");
     // The ledger holds the ballot the page signed (an open round's ballots are read from
     // its transactions; they are proven by the ballots root once it is tallied).
     let hash = c
-        .find(Locator::Css("#vote-done"))
+        .find(Locator::Css(&format!("#vote-done-{PAGE_ROUND}")))
         .await?
         .attr("data-tx")
         .await?
@@ -300,8 +335,8 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     );
     let round = api(city, &format!("/budget/rounds/{PAGE_ROUND}"))?;
     ensure!(round["round"]["voters"] == json!(1), "{round}");
-    click(c, "#check-receipt").await?;
-    let verdict = wait_text(c, "#verdict", |t| !t.is_empty()).await?;
+    click(c, &format!("#check-receipt-{PAGE_ROUND}")).await?;
+    let verdict = wait_text(c, &format!("#verdict-{PAGE_ROUND}"), |t| !t.is_empty()).await?;
     ensure!(
         verdict.starts_with("Verified against the genesis"),
         "{verdict}"
@@ -314,18 +349,27 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
         .await?;
     let steps: Vec<String> = serde_json::from_value(steps)?;
     ensure!(
-        steps.iter().any(|s| s.contains("the answer to GET /txs/")),
+        steps
+            .iter()
+            .any(|s| s.contains(&format!("the answer to GET /txs/{hash} at height"))),
         "{steps:?}"
     );
     shot(c, shots, "7-receipt-verified.png").await?;
 
+    // The key is forgotten, and opened again from its 24 recovery words.
+    click(c, "main button.secondary").await?;
+    check_view(c, "Vote in a budget round").await?;
+    let key_file = std::fs::read_to_string(&city.voter_key)?;
+    let (_, key) = Keystore::unlock_text(&key_file, PAGE_PASSPHRASE)?;
+    let words = acta_ledger::keystore::recovery_words(&key.seed());
+    type_into(c, "#f-words", words.as_str()).await?;
+    click(c, "main form button[type=submit]").await?;
+    wait_text(c, "main dl.facts dd", |t| t == city.voter).await?;
+
     // No request carried key material: only the signed ballot went out.
     let sent: Vec<String> =
         serde_json::from_value(c.execute("return window.sent;", vec![]).await?)?;
-    let key_file = std::fs::read_to_string(&city.voter_key)?;
-    let (_, key) = Keystore::unlock_text(&key_file, PAGE_PASSPHRASE)?;
     let seed = hex::encode(key.seed());
-    let words = acta_ledger::keystore::recovery_words(&key.seed());
     let file: Value = serde_json::from_str(&key_file)?;
     let ciphertext = file["cipher"]["ciphertext"].as_str().unwrap_or("absent");
     ensure!(
@@ -351,14 +395,14 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     c.set_window_size(390, 844).await?;
     go(c, "#/rounds/0").await?;
     wait_text(c, "main h2", |t| t == "Result").await?;
-    let fits = c
-        .execute(
-            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
-            vec![],
-        )
-        .await?;
-    ensure!(fits == json!(true), "the round page is wider than a phone");
+    fits(c, "the round page").await?;
     shot(c, shots, "8-phone.png").await?;
+    go(c, "#/vote").await?;
+    check_view(c, "Vote in a budget round").await?;
+    wait_text(c, "main legend", |t| t.starts_with("Old Town benches")).await?;
+    fits(c, "the vote page").await?;
+    go(c, "#/verify").await?;
+    check_view(c, "Check a proof, in this browser").await?;
     Ok(())
 }
 
@@ -366,6 +410,8 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
 fn a_resident_follows_a_round_checks_proofs_and_votes_in_the_browser() {
     let work = tempfile::tempdir().unwrap();
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-page");
+    // This run's screenshots only.
+    let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let mut city = demo::build(&work.path().join("net"), 8).unwrap();
     let (driver, port) = start_driver().unwrap();

@@ -11,23 +11,23 @@ thread_local! {
     static ANSWER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A buffer of `len` bytes for the page to write a request into.
+/// A buffer of `len` bytes (zeroed) for the page to write a request into.
 #[unsafe(no_mangle)]
 pub extern "C" fn acta_alloc(len: usize) -> *mut u8 {
-    let mut buf = Vec::<u8>::with_capacity(len);
-    let ptr = buf.as_mut_ptr();
-    std::mem::forget(buf);
-    ptr
+    Box::into_raw(vec![0u8; len].into_boxed_slice()).cast::<u8>()
 }
 
-/// Frees a buffer [`acta_alloc`] gave.
+/// Zeroes and frees a buffer [`acta_alloc`] gave (a request may hold a passphrase or
+/// recovery words).
 ///
 /// # Safety
 /// `ptr` and `len` are exactly those of one [`acta_alloc`] call, freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn acta_free(ptr: *mut u8, len: usize) {
-    // SAFETY: the caller gives back a buffer of this capacity that acta_alloc leaked.
-    drop(unsafe { Vec::from_raw_parts(ptr, 0, len) });
+    // SAFETY: the caller gives back the boxed slice of len bytes that acta_alloc leaked.
+    let mut buf = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) };
+    buf.fill(0);
+    drop(buf);
 }
 
 /// Answers the request in `ptr[..len]` (see [`crate::call`]); returns the answer's length.
@@ -58,13 +58,9 @@ mod random {
         fn random_fill(ptr: *mut u8, len: usize);
     }
 
-    fn fill(dest: &mut [u8]) {
-        // SAFETY: the page's function writes exactly len bytes at ptr, inside this slice.
-        unsafe { random_fill(dest.as_mut_ptr(), dest.len()) }
-    }
-
     fn fill02(dest: &mut [u8]) -> Result<(), getrandom02::Error> {
-        fill(dest);
+        // SAFETY: the page's function writes exactly len bytes at ptr, inside this slice.
+        unsafe { random_fill(dest.as_mut_ptr(), dest.len()) };
         Ok(())
     }
     getrandom02::register_custom_getrandom!(fill02);
@@ -78,8 +74,9 @@ mod random {
         dest: *mut u8,
         len: usize,
     ) -> Result<(), getrandom04::Error> {
-        // SAFETY: getrandom hands a writable buffer of len bytes.
-        fill(unsafe { std::slice::from_raw_parts_mut(dest, len) });
+        // SAFETY: getrandom hands a writable (possibly uninitialised) buffer of len bytes,
+        // which the page's function fills; no reference to it is made here.
+        unsafe { random_fill(dest, len) };
         Ok(())
     }
 }

@@ -7,9 +7,11 @@
 //! exports of [`ffi`]; the tests call [`call`] natively.
 //!
 //! A request is one JSON object with an `op`:
-//! - `{"op": "verify", "genesis": TEXT, "file": JSON, "readings": [INDEX...]}`: the verdict
-//!   on `file` (a proof bundle, or an answer read with `prove=true`) against the genesis
-//!   file's text; `readings`, when given, keeps only those readings of a batch.
+//! - `{"op": "verify", "genesis": TEXT, "file": TEXT, "readings": [INDEX...], "asked":
+//!   PATH}`: the verdict on `file` (a proof bundle, or an answer read with `prove=true`, as
+//!   JSON text) against the genesis file's text; `readings`, when given, keeps only those
+//!   readings of a batch; `asked`, when given, is the API request the file must answer (at
+//!   its `height`, if it names one), or the verdict fails at step "request".
 //!
 //! - `{"op": "unlock", "keystore": TEXT, "passphrase": TEXT}`: decrypts a key file of the
 //!   wallet's keystore (`acta keys ...`) and holds the key in the module's memory; answers
@@ -28,9 +30,9 @@
 
 use std::cell::RefCell;
 
-use acta_contracts::audit;
+use acta_contracts::{answer::Query, audit};
 use acta_ledger::{
-    bundle::TrustAnchor,
+    bundle::{BundleError, TrustAnchor},
     keystore::{seed_from_text, Keystore},
     tx::BudgetCall,
     Call, ChainId, Did, Keypair, Timestamp, Transaction,
@@ -75,16 +77,13 @@ fn answer(request: &[u8]) -> Result<Value, String> {
 }
 
 fn verify(request: &Value) -> Result<Value, String> {
-    let genesis = request
-        .get("genesis")
-        .and_then(Value::as_str)
-        .ok_or("field genesis: the genesis file's text is missing")?;
+    let genesis = text(request, "genesis")?;
     let anchor =
         TrustAnchor::from_genesis_json(genesis).map_err(|e| format!("the genesis file: {e}"))?;
-    let mut file = request
-        .get("file")
-        .cloned()
-        .ok_or("field file: the file to verify is missing")?;
+    // The file's text is parsed here, not in JavaScript, whose numbers would round
+    // integers past 2^53 before the comparison.
+    let mut file: Value = serde_json::from_str(text(request, "file")?)
+        .map_err(|e| format!("the file is not JSON: {e}"))?;
     if let Some(wanted) = request.get("readings").filter(|r| !r.is_null()) {
         let wanted = wanted
             .as_array()
@@ -100,12 +99,69 @@ fn verify(request: &Value) -> Result<Value, String> {
                 .into(),
         );
     }
-    Ok(match audit::verify(&file, &anchor) {
-        Ok(audited) => audited.report(),
-        Err(e) => audit::failure_report(&e),
-    })
+    let asked = match request.get("asked").and_then(Value::as_str) {
+        Some(path) => Some(asked(path)?),
+        None => None,
+    };
+    let audited = match audit::verify(&file, &anchor) {
+        Ok(audited) => audited,
+        Err(e) => return Ok(audit::failure_report(&e)),
+    };
+    // A proof of another record, or of the same one at another height, does not answer the
+    // request made: the verdict covers what was asked, or fails.
+    if let Some((target, height)) = asked {
+        if audited.query.as_deref() != Some(target.as_str()) {
+            return Ok(audit::failure_report(&BundleError {
+                step: "request",
+                message: format!(
+                    "the proof answers {}, not the request {target}",
+                    audited.query.as_deref().unwrap_or("no request")
+                ),
+            }));
+        }
+        if let Some(h) = height.filter(|h| *h != audited.verified.height.0) {
+            return Ok(audit::failure_report(&BundleError {
+                step: "request",
+                message: format!(
+                    "the proof is of height {}, not the height {h} asked",
+                    audited.verified.height.0
+                ),
+            }));
+        }
+    }
+    Ok(audited.report())
 }
 
+/// The request an API path asks, as a proof names it (`prove`, `height` and `checkpoint`
+/// choose how it is answered, not what), and the height it asks for, if any.
+fn asked(path: &str) -> Result<(String, Option<u64>), String> {
+    let (route, params) = path.split_once('?').unwrap_or((path, ""));
+    let mut height = None;
+    let mut kept = Vec::new();
+    for pair in params.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("height", h)) => {
+                height = Some(
+                    h.parse()
+                        .map_err(|_| format!("height {h:?} is not a number"))?,
+                )
+            }
+            Some(("prove" | "checkpoint", _)) => {}
+            _ => kept.push(pair),
+        }
+    }
+    let target = if kept.is_empty() {
+        route.to_string()
+    } else {
+        format!("{route}?{}", kept.join("&"))
+    };
+    // A transaction and the validator set are answered beside the record queries.
+    if target.starts_with("/txs/") || target == "/validators" {
+        return Ok((target, height));
+    }
+    let query = Query::parse(&target).map_err(|e| format!("the request {path}: {e}"))?;
+    Ok((query.target(), height))
+}
 thread_local! {
     /// The resident's key, once unlocked: it stays in the module's memory.
     static KEY: RefCell<Option<Keypair>> = const { RefCell::new(None) };
@@ -210,6 +266,21 @@ mod tests {
             json!({"op": "vote", "chain_id": "c", "nonce": 0, "valid_until": 1, "round": 0, "projects": [0]}),
         );
         assert!(a["error"].as_str().unwrap().contains("no key"), "{a}");
+    }
+
+    #[test]
+    fn the_request_asked_is_written_as_proofs_name_it() {
+        assert_eq!(
+            asked("/budget/rounds/0?prove=true&height=5").unwrap(),
+            ("/budget/rounds/0".to_string(), Some(5))
+        );
+        assert_eq!(
+            asked("/council/proposals?prove=true").unwrap(),
+            ("/council/proposals?from=0&limit=20".to_string(), None)
+        );
+        assert_eq!(asked("/txs/ab12").unwrap(), ("/txs/ab12".to_string(), None));
+        assert!(asked("/budget/rounds/0?height=x").is_err());
+        assert!(asked("/nowhere").is_err());
     }
 
     #[test]
