@@ -420,10 +420,14 @@ function verdict(result, chain, id) {
 
 function verifyView(view) {
   const out = el("div", { class: "result" });
-  const genesis = el("input", { id: "f-genesis", type: "file", accept: ".json,application/json" });
+  const genesis = el("input", { id: "f-genesis", type: "file", accept: ".json,application/json", "aria-describedby": "genesis-state" });
   const file = el("input", { id: "f-file", type: "file", accept: ".json,application/json" });
   const record = el("input", { id: "f-record", autocomplete: "off", placeholder: "/budget/rounds/0/ballots/did:acta:…" });
   const readings = el("input", { id: "f-readings", autocomplete: "off", inputmode: "numeric", placeholder: "17, 18" });
+  genesis.addEventListener("change", async () => {
+    genesisText = (await fileText(genesis)) ?? genesisText;
+    if (genesisText) document.getElementById("genesis-state").textContent = t("verify.genesis_kept");
+  });
   const f = el("form", {},
     el("label", { for: "f-genesis" }, t("verify.genesis")), genesis,
     el("p", { class: "muted", id: "genesis-state" }, genesisText ? t("verify.genesis_kept") : t("verify.genesis_hint")),
@@ -664,6 +668,11 @@ async function start() {
   strings = await fetch(`lang/${lang}.json`).then((r) => r.json()).catch(() => ({}));
   for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
   for (const e of document.querySelectorAll("[data-t-aria]")) e.setAttribute("aria-label", t(e.dataset.tAria));
+  // The skip link moves the focus to the content without changing the route.
+  document.querySelector(".skip")?.addEventListener("click", (e) => {
+    e.preventDefault();
+    document.getElementById("view").focus();
+  });
   window.addEventListener("hashchange", show);
   await show();
 }

@@ -182,6 +182,38 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     wait_text(c, "main table caption", |t| t == "Recent blocks").await?;
     shot(c, shots, "1-chain.png").await?;
 
+    // By keyboard alone: Tab from the top reaches the skip link, then the sections in
+    // order; the skip link moves the focus to the content.
+    c.execute("document.activeElement.blur();", vec![]).await?;
+    let mut reached = Vec::new();
+    for _ in 0..8 {
+        c.active_element().await?.send_keys("\u{e004}").await?;
+        let focused = c.active_element().await?;
+        reached.push(focused.attr("href").await?.unwrap_or_default());
+    }
+    ensure!(
+        reached
+            == [
+                "#view",
+                "#/",
+                "#/rounds",
+                "#/did",
+                "#/credential",
+                "#/device",
+                "#/vote",
+                "#/verify"
+            ],
+        "Tab reaches {reached:?}"
+    );
+    c.execute("document.querySelector('.skip').focus();", vec![])
+        .await?;
+    c.active_element().await?.send_keys("\u{e007}").await?;
+    let focused = c.active_element().await?.attr("id").await?;
+    ensure!(
+        focused.as_deref() == Some("view"),
+        "the skip link focused {focused:?}"
+    );
+
     // A round, followed to its result.
     c.find(Locator::LinkText("Budget rounds"))
         .await?
