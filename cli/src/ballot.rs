@@ -21,13 +21,12 @@ use acta_ledger::{
 };
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::{
     client::{ApiError, Node},
-    keystore::{KeystoreError, SecretKind},
+    keystore::{ballot_name, BallotSecret, KeystoreError, SecretKind},
     records::KeyArg,
     wallet::{Ctx, Refused},
 };
@@ -113,38 +112,6 @@ pub enum TokenCommand {
         #[arg(long)]
         voter: String,
     },
-}
-
-/// What a resident keeps for a secret round, encrypted.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BallotSecret {
-    chain: ChainId,
-    round: u64,
-    /// The resident whose request it answers.
-    resident: Did,
-    /// The one-time ballot key's seed, hex.
-    seed: String,
-    /// The blinded token message sent, hex.
-    blinded: String,
-    /// The blinding secret, hex.
-    secret: String,
-    /// The unblinded token, hex, once read (`token fetch` or the first vote).
-    #[serde(default)]
-    token: Option<String>,
-}
-
-/// The keystore name of a resident's ballot secret for `round` of `chain`: one per chain,
-/// round and resident, named by a hash so that the name shows neither the resident nor
-/// the key.
-fn ballot_name(chain: &ChainId, round: u64, resident: &Did) -> String {
-    let h = Hash::digest_parts(&[
-        b"acta-ballot-secret",
-        chain.as_str().as_bytes(),
-        &round.to_be_bytes(),
-        &resident.0,
-    ]);
-    format!("r{round}-{}", &h.to_hex()[..32])
 }
 
 /// A round as the node shows it.

@@ -326,25 +326,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The least a new key's passphrase has: the keystore's Argon2id slows each guess, but a
-/// short or one-letter passphrase falls to a list of common ones.
-const PASSPHRASE_CHARS_MIN: usize = 12;
-
 /// Refuses a passphrase too weak to protect a new key, saying what would do.
 fn strong_enough(p: &str) -> Result<()> {
-    let chars: Vec<char> = p.chars().collect();
-    if chars.len() < PASSPHRASE_CHARS_MIN {
-        return Err(anyhow!(
-            "a passphrase needs at least {PASSPHRASE_CHARS_MIN} characters to protect a key (this one has {}); a few unrelated words work well",
-            chars.len()
-        ));
-    }
-    if chars.iter().all(|c| *c == chars[0]) {
-        return Err(anyhow!(
-            "a passphrase of one repeated character does not protect a key; a few unrelated words work well"
-        ));
-    }
-    Ok(())
+    acta_ledger::keystore::check_new_passphrase(p).map_err(|e| anyhow!(e))
 }
 
 /// The passphrase: `ACTA_PASSPHRASE`, or asked on the terminal (twice for a new key, which

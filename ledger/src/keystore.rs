@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Did, Keypair, PublicKey};
+use crate::{ChainId, Did, Hash, Keypair, PublicKey};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::{
     aead::{Aead, KeyInit, Payload},
@@ -330,6 +330,20 @@ impl Keystore {
                 dir.display().to_string(),
             ));
         }
+        let text = Self::seal_secret_text(kind, name, public, secret, passphrase)?;
+        self.write_private(&dir, &path, text.as_bytes())
+    }
+
+    /// The text of the file [`Keystore::add_secret`] writes, without writing it (the web
+    /// page's wallet hands it to the resident to save).
+    pub fn seal_secret_text(
+        kind: SecretKind,
+        name: &str,
+        public: &[u8],
+        secret: &[u8],
+        passphrase: &str,
+    ) -> Result<String> {
+        check_name(name)?;
         let (kdf, cipher) = seal(name, passphrase, secret, &secret_aad(kind, name, public))?;
         let file = SecretFile {
             version: VERSION,
@@ -339,28 +353,42 @@ impl Keystore {
             kdf,
             cipher,
         };
-        let text = serde_json::to_string_pretty(&file)
-            .map_err(|e| KeystoreError::BadFile(name.into(), e.to_string()))?;
-        self.write_private(&dir, &path, text.as_bytes())
+        serde_json::to_string_pretty(&file)
+            .map_err(|e| KeystoreError::BadFile(name.into(), e.to_string()))
     }
 
     fn read_secret(&self, kind: SecretKind, name: &str) -> Result<(SecretFile, Vec<u8>)> {
         let (dir, path) = self.secret_path(kind, name)?;
-        let shown = path.display().to_string();
         let file: SecretFile = read_json(&path, name, &dir.display().to_string())?;
-        if file.version != VERSION || file.name != name || file.kind != kind.folder() {
+        let public = check_secret_file(&path.display().to_string(), kind, Some(name), &file)?;
+        Ok((file, public))
+    }
+
+    /// Decrypts a `kind` secret file handed over as text (the web page's wallet): its name,
+    /// its public part and its secret bytes.
+    pub fn unlock_secret_text(
+        kind: SecretKind,
+        text: &str,
+        passphrase: &str,
+    ) -> Result<(String, Vec<u8>, Zeroizing<Vec<u8>>)> {
+        let shown = format!("the {} file", kind.folder());
+        if text.len() as u64 > FILE_MAX {
             return Err(KeystoreError::BadFile(
                 shown,
-                format!(
-                    "it is not a version {VERSION} {} file of {name:?}",
-                    kind.folder()
-                ),
+                "too large for a key file".into(),
             ));
         }
-        check_algorithms(&shown, &file.kdf, &file.cipher)?;
-        let public =
-            hex::decode(&file.public).map_err(|e| KeystoreError::BadFile(shown, e.to_string()))?;
-        Ok((file, public))
+        let file: SecretFile = serde_json::from_str(text)
+            .map_err(|e| KeystoreError::BadFile(shown.clone(), e.to_string()))?;
+        let public = check_secret_file(&shown, kind, None, &file)?;
+        let secret = open(
+            &file.name,
+            passphrase,
+            &file.kdf,
+            &file.cipher,
+            &secret_aad(kind, &file.name, &public),
+        )?;
+        Ok((file.name, public, secret))
     }
 
     /// The public part of secret `name`, without its passphrase.
@@ -396,6 +424,58 @@ impl Keystore {
         )?;
         Ok((public, secret))
     }
+}
+
+/// What a resident keeps for a secret budget round, sealed as a [`SecretKind::Ballot`]
+/// secret named [`ballot_name`]: the CLI's wallet and the web page's write the same file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BallotSecret {
+    pub chain: ChainId,
+    pub round: u64,
+    /// The resident whose request it answers.
+    pub resident: Did,
+    /// The one-time ballot key's seed, hex.
+    pub seed: String,
+    /// The blinded token message sent, hex.
+    pub blinded: String,
+    /// The blinding secret, hex.
+    pub secret: String,
+    /// The unblinded token, hex, once read (`token fetch` or the first vote).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// Shows the round and resident, never the ballot key or the blinding.
+impl std::fmt::Debug for BallotSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BallotSecret")
+            .field("chain", &self.chain)
+            .field("round", &self.round)
+            .field("resident", &self.resident)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for BallotSecret {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.seed.zeroize();
+        self.secret.zeroize();
+    }
+}
+
+/// The keystore name of a resident's ballot secret for `round` of `chain`: one per chain,
+/// round and resident, named by a hash so that the name shows neither the resident nor
+/// the key.
+pub fn ballot_name(chain: &ChainId, round: u64, resident: &Did) -> String {
+    let h = Hash::digest_parts(&[
+        b"acta-ballot-secret",
+        chain.as_str().as_bytes(),
+        &round.to_be_bytes(),
+        &resident.0,
+    ]);
+    format!("r{round}-{}", &h.to_hex()[..32])
 }
 
 /// Secrets other than Ed25519 keys, each kind in a folder of the keystore's own.
@@ -436,6 +516,52 @@ fn secret_aad(kind: SecretKind, name: &str, public: &[u8]) -> Vec<u8> {
         a.extend_from_slice(part);
     }
     a
+}
+
+/// Checks a secret file's version, kind, name (`name`, when one is expected) and
+/// algorithms; its public part.
+fn check_secret_file(
+    shown: &str,
+    kind: SecretKind,
+    name: Option<&str>,
+    file: &SecretFile,
+) -> Result<Vec<u8>> {
+    let named = name.is_none_or(|n| n == file.name);
+    if file.version != VERSION || !named || file.kind != kind.folder() {
+        return Err(KeystoreError::BadFile(
+            shown.to_string(),
+            format!(
+                "it is not a version {VERSION} {} file{}",
+                kind.folder(),
+                name.map(|n| format!(" of {n:?}")).unwrap_or_default()
+            ),
+        ));
+    }
+    check_name(&file.name)?;
+    check_algorithms(shown, &file.kdf, &file.cipher)?;
+    hex::decode(&file.public).map_err(|e| KeystoreError::BadFile(shown.to_string(), e.to_string()))
+}
+
+/// The least a new passphrase has: the keystore's Argon2id slows each guess, but a short
+/// or one-letter passphrase falls to a list of common ones.
+pub const PASSPHRASE_CHARS_MIN: usize = 12;
+
+/// Refuses a passphrase too weak to protect a new key or secret, saying what would do.
+pub fn check_new_passphrase(p: &str) -> std::result::Result<(), String> {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() < PASSPHRASE_CHARS_MIN {
+        return Err(format!(
+            "a passphrase needs at least {PASSPHRASE_CHARS_MIN} characters to protect a key (this one has {}); a few unrelated words work well",
+            chars.len()
+        ));
+    }
+    if chars.iter().all(|c| *c == chars[0]) {
+        return Err(
+            "a passphrase of one repeated character does not protect a key; a few unrelated words work well"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// A keystore file as JSON, at most [`FILE_MAX`] bytes.

@@ -698,6 +698,14 @@ impl<'a> Wallet<'a> {
         }
     }
 
+    /// Takes `key`'s next nonce from the chain (node 0), for a key that signed before this
+    /// wallet was made.
+    pub fn resume(&mut self, key: &Keypair) -> Result<()> {
+        let next = self.net.next_nonce(0, &key.public())?;
+        self.nonces.insert(key.public(), next);
+        Ok(())
+    }
+
     /// Signs `call` with `key`'s next nonce, valid for the wallets' default time.
     pub fn tx(&mut self, key: &Keypair, call: Call) -> Transaction {
         let n = self.nonces.entry(key.public()).or_insert(0);

@@ -33,7 +33,12 @@ function svg(tag, attrs = {}, ...children) {
   return e;
 }
 
-class ApiError extends Error {}
+class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
 
 /** GET `path` on this node, as text; an error answer becomes an ApiError with its message. */
 async function apiText(path) {
@@ -51,7 +56,7 @@ async function apiText(path) {
     } catch {
       // Not JSON: the status says it.
     }
-    throw new ApiError(t("error", { message }));
+    throw new ApiError(t("error", { message }), r.status);
   }
   return text;
 }
@@ -534,6 +539,9 @@ async function voteView(view) {
   forget.addEventListener("click", async () => {
     (await loadVerifier())({ op: "forget" });
     wallet = null;
+    ballots.clear();
+    for (const f of ballotFiles.values()) URL.revokeObjectURL(f.url);
+    ballotFiles.clear();
     show();
   });
   view.append(facts([[t("vote.you"), wallet.did]]), forget);
@@ -544,12 +552,18 @@ async function voteView(view) {
   const districts = new Set((creds.credentials ?? [])
     .filter((c) => c.status === "valid" && c.credential.kind === "resident")
     .map((c) => c.credential.district));
-  const open = (rounds.rounds ?? []).filter((r) => r.phase === "voting" && districts.has(r.round.spec.district));
+  // A secret round takes token requests from its opening, ballots once voting opens.
+  const open = (rounds.rounds ?? []).filter((r) => districts.has(r.round.spec.district) &&
+    (r.phase === "voting" || (isSecret(r.round.spec) && ["announced", "proposals"].includes(r.phase))));
   if (open.length === 0) {
     view.append(el("p", {}, t("vote.none")));
     return;
   }
   for (const r of open) view.append(await ballotForm(r));
+}
+
+function isSecret(spec) {
+  return spec.secrecy !== "public";
 }
 
 async function ballotForm(r) {
@@ -559,16 +573,22 @@ async function ballotForm(r) {
   const limits = spec.ballot.approval ?? { min: 1, max: projects.length };
   const out = el("div", { class: "result" });
   const boxes = projects.map((p) => el("input", { type: "checkbox", id: `p-${id}-${p.index}`, value: String(p.index) }));
-  const secret = spec.secrecy !== "public";
+  const cast = el("button", { type: "submit" }, t("vote.cast"));
   const f = el("form", {},
     el("fieldset", {},
       el("legend", {}, t("vote.pick", { title: spec.title, min: limits.min, max: limits.max })),
       projects.map((p, i) => el("div", { class: "choice" }, boxes[i],
         el("label", { for: `p-${id}-${p.index}` }, `${p.title} (${amount(p.cost, spec.currency)})`)))),
-    el("button", { type: "submit", disabled: secret ? "" : null }, t("vote.cast")),
-    secret ? el("p", { class: "muted" }, t("vote.secret")) : null,
-    out);
-  const cast = f.querySelector("button[type=submit]");
+    cast, out);
+  const section = el("section", {}, el("h2", {}, spec.title));
+  if (isSecret(spec)) {
+    // The token comes first; the ballot form waits for it.
+    const part = el("div", { class: "token", id: `token-${id}` });
+    section.append(part);
+    await tokenPart(r, part, cast);
+  } else if (r.phase !== "voting") {
+    cast.disabled = true;
+  }
   f.addEventListener("submit", async (e) => {
     e.preventDefault();
     const chosen = boxes.filter((b) => b.checked).map((b) => Number(b.value));
@@ -580,35 +600,178 @@ async function ballotForm(r) {
     cast.disabled = true;
     out.replaceChildren(el("p", {}, t("vote.sending")));
     try {
-      const w = await loadVerifier();
-      const [status, latest] = await Promise.all([api("/status"), api("/blocks/latest")]);
-      // Valid for 10 minutes of the chain's time, whatever this device's clock says.
-      const signed = w({
-        op: "vote", chain_id: status.chain_id, nonce: await nonceOf(wallet.public_key),
-        valid_until: latest.block.header.time + 10 * 60 * 1000, round: id, projects: chosen,
-      });
-      const answer = await submitTx(signed.tx);
-      if (answer.hash !== signed.id) throw new ApiError(t("vote.other_tx", { hash: String(answer.hash) }));
-      // The receipt: the ballot's transaction, proven in its block with its outcome. (The
-      // proof that it is among the ballots counted exists once the round is tallied:
-      // /budget/rounds/{id}/ballots/{did}, acta budget receipt.)
-      const asked = `/txs/${signed.id}`;
-      const receipt = await apiText(`${asked}?prove=true`);
-      const link = el("a", { download: `receipt-round${id}.json`, id: `receipt-link-${id}` }, t("vote.keep"));
-      link.href = URL.createObjectURL(new Blob([receipt], { type: "application/json" }));
-      const check = el("button", { type: "button", id: `check-receipt-${id}` }, t("vote.check"));
-      const checked = el("div", {});
-      check.addEventListener("click", () => checkFile(receipt, [], checked, asked, `verdict-${id}`));
-      out.replaceChildren(
-        el("p", { class: "ok", role: "status", id: `vote-done-${id}`, "data-tx": signed.id }, t("vote.done", { height: answer.height, hash: short(signed.id, 16) })),
-        el("p", {}, link), genesisInput(`f-genesis-${id}`), check, checked);
+      if (isSecret(spec)) await castSecret(r, chosen, out);
+      else await castPublic(id, chosen, out);
     } catch (err) {
       out.replaceChildren(el("p", { class: "error", role: "alert" }, err.message));
     } finally {
       cast.disabled = false;
     }
   });
-  return el("section", {}, el("h2", {}, spec.title), f);
+  section.append(f);
+  return section;
+}
+
+/** The chain's id and a validity limit 10 minutes of the chain's time ahead, whatever this
+ * device's clock says. */
+async function txWindow() {
+  const [status, latest] = await Promise.all([api("/status"), api("/blocks/latest")]);
+  return { chain_id: status.chain_id, valid_until: latest.block.header.time + 10 * 60 * 1000 };
+}
+
+async function castPublic(id, chosen, out) {
+  const w = await loadVerifier();
+  const signed = w({
+    op: "vote", ...(await txWindow()), nonce: await nonceOf(wallet.public_key), round: id, projects: chosen,
+  });
+  await sendBallot(id, signed, out, t("vote.done_public"));
+}
+
+/** Sends a signed ballot, checks the node took that very transaction, and offers its
+ * receipt: the transaction proven in its block with its outcome. (The proof that it is
+ * among the ballots counted exists once the round is tallied: acta budget receipt.) */
+async function sendBallot(id, signed, out, said) {
+  const answer = await submitTx(signed.tx);
+  if (answer.hash !== signed.id) throw new ApiError(t("vote.other_tx", { hash: String(answer.hash) }));
+  const asked = `/txs/${signed.id}`;
+  const receipt = await apiText(`${asked}?prove=true`);
+  const link = el("a", { download: `receipt-round${id}.json`, id: `receipt-link-${id}` }, t("vote.keep"));
+  link.href = URL.createObjectURL(new Blob([receipt], { type: "application/json" }));
+  const check = el("button", { type: "button", id: `check-receipt-${id}` }, t("vote.check"));
+  const checked = el("div", {});
+  check.addEventListener("click", () => checkFile(receipt, [], checked, asked, `verdict-${id}`));
+  out.replaceChildren(
+    el("p", { class: "ok", role: "status", id: `vote-done-${id}`, "data-tx": signed.id },
+      t("vote.done", { height: answer.height, hash: short(signed.id, 16) }), " ", said),
+    el("p", {}, link), genesisInput(`f-genesis-${id}`), check, checked);
+}
+
+// --- Secret rounds: the ballot token ---------------------------------------------------
+
+/** What this visit holds of each secret round's ballot secret, by round (the ballot key's
+ * public half; the secret stays in the module). */
+const ballots = new Map();
+/** The sealed ballot files made this visit, by round: a name and a download address. */
+const ballotFiles = new Map();
+
+/** This resident's token request of round `id` on the ledger, or null. */
+async function tokenRequest(id) {
+  try {
+    return (await api(`/budget/rounds/${id}/tokens/${encodeURIComponent(wallet.did)}`)).request;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+/** The link to save round `id`'s sealed ballot file, if one was made this visit. */
+function ballotFileLink(id) {
+  const f = ballotFiles.get(id);
+  if (!f) return null;
+  return el("p", {}, el("a", { download: f.name, href: f.url, id: `ballot-file-${id}` }, t("token.save", { name: f.name })));
+}
+
+/**
+ * Shows where the resident stands with round `r`'s ballot token, and what to do next: ask
+ * for it (a one-time ballot key made and sealed in the module), open the ballot file saved
+ * when asking, or wait for the registrar. `cast` is enabled once a token can be had.
+ */
+async function tokenPart(r, part, cast) {
+  const id = r.round.id;
+  const request = await tokenRequest(id);
+  const held = ballots.get(id);
+  const out = el("div", {});
+  cast.disabled = true;
+  const shown = [el("p", {}, t("token.intro"))];
+  if (!request) {
+    const pass = el("input", { id: `f-ballot-pass-${id}`, type: "password", autocomplete: "new-password" });
+    const ask = el("button", { type: "button", id: `ask-token-${id}` }, held ? t("token.ask_again") : t("token.ask"));
+    ask.addEventListener("click", () => busy(ask, out, t("token.asking"), async () => {
+      await askToken(r, pass.value);
+      pass.value = "";
+      await tokenPart(r, part, cast);
+    }));
+    shown.push(el("label", { for: pass.id }, t("token.passphrase")), pass, ask);
+  } else if (!held) {
+    const file = el("input", { id: `f-ballot-file-${id}`, type: "file", accept: ".json,application/json" });
+    const pass = el("input", { id: `f-ballot-open-${id}`, type: "password", autocomplete: "off" });
+    const open = el("button", { type: "button", id: `open-ballot-${id}` }, t("token.open"));
+    open.addEventListener("click", () => busy(open, out, t("vote.opening"), async () => {
+      const text = await fileText(file);
+      if (text === null) throw new Error(t("token.no_file"));
+      const b = (await loadVerifier())({ op: "ballot_open", file: text, passphrase: pass.value });
+      pass.value = "";
+      file.value = "";
+      if (b.round !== id || b.resident !== wallet.did) throw new Error(t("token.other_file", { round: b.round }));
+      ballots.set(id, b);
+      await tokenPart(r, part, cast);
+    }));
+    shown.push(el("p", {}, t("token.asked", { index: request.index })),
+      el("label", { for: file.id }, t("token.file")), file,
+      el("label", { for: pass.id }, t("vote.passphrase")), pass, open);
+  } else if (request.blind_signature === null || request.blind_signature === undefined) {
+    const again = el("button", { type: "button", id: `token-check-${id}` }, t("token.check"));
+    again.addEventListener("click", () => busy(again, out, t("loading"), () => tokenPart(r, part, cast)));
+    shown.push(el("p", { role: "status", id: `token-state-${id}` }, t("token.waiting", { index: request.index })), again);
+  } else {
+    shown.push(el("p", { class: "ok", role: "status", id: `token-state-${id}` },
+      r.phase === "voting" ? t("token.ready") : t("token.ready_later", { from: when(r.round.spec.voting_from) })));
+    cast.disabled = r.phase !== "voting";
+  }
+  part.replaceChildren(el("h3", {}, t("token.title")), ...shown, ballotFileLink(id), out);
+}
+
+/** Runs `work` with `button` disabled and a note in `out`; an error is shown there. */
+async function busy(button, out, note, work) {
+  button.disabled = true;
+  out.replaceChildren(el("p", { role: "status" }, note));
+  // Let the note show before key derivation holds the page for a few seconds.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await work();
+    out.replaceChildren();
+  } catch (err) {
+    out.replaceChildren(el("p", { class: "error", role: "alert" }, err.message));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Asks for round `r`'s ballot token: the module makes (or takes) the one-time ballot key,
+ * blinds its token message and seals the secret with `passphrase`; the sealed file is
+ * offered to save, then the request, signed by the resident's key, is sent. */
+async function askToken(r, passphrase) {
+  const id = r.round.id;
+  const w = await loadVerifier();
+  const made = w({
+    op: "ballot_request", ...(await txWindow()), nonce: await nonceOf(wallet.public_key), round: id,
+    registrar_key: r.round.spec.secrecy.secret.key, passphrase,
+  });
+  ballots.set(id, made.ballot);
+  const old = ballotFiles.get(id);
+  if (old) URL.revokeObjectURL(old.url);
+  ballotFiles.set(id, {
+    name: `${made.file.name}.json`,
+    url: URL.createObjectURL(new Blob([made.file.text], { type: "application/json" })),
+  });
+  const answer = await submitTx(made.tx);
+  if (answer.hash !== made.id) throw new ApiError(t("vote.other_tx", { hash: String(answer.hash) }));
+}
+
+/** Casts a secret round's ballot from the one-time ballot key, with the token unblinded
+ * from the registrar's answer to the resident's request. */
+async function castSecret(r, chosen, out) {
+  const id = r.round.id;
+  const held = ballots.get(id);
+  const request = await tokenRequest(id);
+  if (!held || !request?.blind_signature) throw new Error(t("token.not_ready"));
+  const w = await loadVerifier();
+  const signed = w({
+    op: "ballot_vote", ...(await txWindow()), nonce: await nonceOf(held.ballot_public_key), round: id,
+    projects: chosen, resident: wallet.did, registrar_key: r.round.spec.secrecy.secret.key,
+    blinded: request.blinded, blind_signature: request.blind_signature,
+  });
+  await sendBallot(id, signed, out, t("vote.done_secret", { ballot: signed.ballot_did }));
 }
 
 /** An input (with id `id`) for the genesis file, kept for the visit. */

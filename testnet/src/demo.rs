@@ -36,6 +36,8 @@ use borsh::BorshDeserialize;
 use acta_node::devnet::{actad_beside_me, LocalNet, Wallet};
 
 const WAIT: Duration = Duration::from_secs(60);
+/// The demo's chain id.
+const CHAIN: &str = "acta-demo";
 
 fn did(key: &Keypair) -> Did {
     Did::from_initial_key(&key.public())
@@ -67,6 +69,55 @@ pub struct City {
     pub voter_key: PathBuf,
     /// That resident's DID.
     pub voter: String,
+    /// The registrar of round [`PAGE_SECRET_ROUND`], to answer token requests made from
+    /// the page ([`City::answer_token_requests`]).
+    registrar: PageRegistrar,
+}
+
+/// A secret round's registrar: its signing key and its RSA key.
+struct PageRegistrar {
+    key: Keypair,
+    rsa: token::Registrar,
+}
+
+impl std::fmt::Debug for PageRegistrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PageRegistrar({})", did(&self.key))
+    }
+}
+
+impl City {
+    /// Answers, as round [`PAGE_SECRET_ROUND`]'s registrar, every token request recorded
+    /// and not yet answered; how many it answered. (A city's registrar runs `acta budget
+    /// token issue`, which also checks the requests' proofs against the genesis.)
+    pub fn answer_token_requests(&self) -> Result<usize> {
+        let round = PAGE_SECRET_ROUND;
+        let path = format!("/budget/rounds/{round}/tokens?limit=100");
+        let (status, page) = acta_node::devnet::get(&self.net.nodes[0].rpc, &path)?;
+        if status != 200 {
+            bail!("GET {path}: {status} {page}");
+        }
+        let mut w = Wallet::new(&self.net, ChainId::new(CHAIN)?);
+        w.resume(&self.registrar.key)?;
+        let mut txs = Vec::new();
+        for r in page["requests"].as_array().into_iter().flatten() {
+            if !r["blind_signature"].is_null() {
+                continue;
+            }
+            let blinded = hex::decode(r["blinded"].as_str().unwrap_or_default())?;
+            let request = r["index"]
+                .as_u64()
+                .context("a token request without index")?;
+            let call = Call::Budget(BudgetCall::IssueToken {
+                round,
+                request,
+                blind_signature: Bytes::new(self.registrar.rsa.sign_blinded(&blinded)?)?,
+            });
+            txs.push(w.tx(&self.registrar.key, call));
+        }
+        w.send_and_settle(&txs, &[&self.registrar.key])?;
+        Ok(txs.len())
+    }
 }
 
 /// The round left open for votes from the web page, with its projects.
@@ -76,6 +127,14 @@ pub const PAGE_PROJECTS: [(&str, u64); 3] = [
     ("Lights in Salt Park", 18_000),
     ("Water fountain", 6_000),
 ];
+/// The secret round left open beside it: a resident asks for a ballot token from the page,
+/// the demo's registrar answers, and the resident votes from a one-time ballot key.
+pub const PAGE_SECRET_ROUND: u64 = 3;
+pub const PAGE_SECRET_PROJECTS: [(&str, u64); 3] = [
+    ("Shade sails over the playground", 7_000),
+    ("Drinking water at the market", 5_000),
+    ("Bird boxes in Salt Park", 2_000),
+];
 /// The keystore name and passphrase of the demo resident who votes from the page.
 pub const PAGE_VOTER: &str = "resident";
 pub const PAGE_PASSPHRASE: &str = "old town 2027";
@@ -83,8 +142,8 @@ pub const PAGE_PASSPHRASE: &str = "old town 2027";
 /// Runs the demo in `dir`; keeps the network running at the end if `keep`.
 pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
     let mut city = build(dir, residents)?;
-    let net = &mut city.net;
     if keep {
+        let net = &city.net;
         acta_node::outln!(
             "   the network keeps running (APIs: {}); stop it with Ctrl-C",
             net.nodes
@@ -100,11 +159,21 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
                 first.rpc
             );
         }
+        acta_node::outln!(
+            "   round {PAGE_SECRET_ROUND} has secret ballots: ask for a token from the page (or acta budget token request {PAGE_SECRET_ROUND}); the demo's registrar answers every few seconds"
+        );
         loop {
-            std::thread::sleep(Duration::from_secs(3600));
+            std::thread::sleep(Duration::from_secs(3));
+            match city.answer_token_requests() {
+                Ok(0) => {}
+                Ok(n) => acta_node::outln!(
+                    "   the registrar answered {n} token request(s) of round {PAGE_SECRET_ROUND}"
+                ),
+                Err(e) => eprintln!("acta-testnet: answering token requests: {e:#}"),
+            }
         }
     }
-    net.stop_all()?;
+    city.net.stop_all()?;
     acta_node::outln!("   stopped the validators");
     Ok(())
 }
@@ -113,7 +182,7 @@ pub fn run(dir: &Path, residents: u32, keep: bool) -> Result<()> {
 pub fn build(dir: &Path, residents: u32) -> Result<City> {
     let started = Instant::now();
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
-    let chain = "acta-demo";
+    let chain = CHAIN;
     acta_node::outln!(
         "== a city in a box: 4 validators on 127.0.0.1, stores in {}",
         dir.display()
@@ -309,7 +378,19 @@ pub fn build(dir: &Path, residents: u32) -> Result<City> {
         },
         ..spec.clone()
     };
-    let open: Vec<_> = [&spec, &secret_spec, &page_spec]
+    // Round 3, secret, also stays open for a day, with a fresh registrar key (one key, one
+    // round): its tokens are asked for from the page.
+    let page_registrar = token::Registrar::generate(2048)?;
+    let page_secret_spec = RoundSpec {
+        title: text("Old Town shade and water")?,
+        budget: 12_000,
+        secrecy: BallotSecrecy::Secret {
+            registrar: did(&registrar),
+            key: Bytes::new(page_registrar.public_der()?)?,
+        },
+        ..page_spec.clone()
+    };
+    let open: Vec<_> = [&spec, &secret_spec, &page_spec, &page_secret_spec]
         .into_iter()
         .map(|spec| {
             w.tx(
@@ -365,15 +446,20 @@ pub fn build(dir: &Path, residents: u32) -> Result<City> {
         });
         txs.push(w.tx(proposer, call));
     }
-    for (i, (title, cost)) in PAGE_PROJECTS.iter().enumerate() {
-        let proposer = &people[i % people.len()];
-        let call = Call::Budget(BudgetCall::Propose {
-            round: PAGE_ROUND,
-            proposer: did(proposer),
-            title: text(title)?,
-            cost: *cost,
-        });
-        txs.push(w.tx(proposer, call));
+    for (round, page_projects) in [
+        (PAGE_ROUND, &PAGE_PROJECTS),
+        (PAGE_SECRET_ROUND, &PAGE_SECRET_PROJECTS),
+    ] {
+        for (i, (title, cost)) in page_projects.iter().enumerate() {
+            let proposer = &people[i % people.len()];
+            let call = Call::Budget(BudgetCall::Propose {
+                round,
+                proposer: did(proposer),
+                title: text(title)?,
+                cost: *cost,
+            });
+            txs.push(w.tx(proposer, call));
+        }
     }
     let proposers: Vec<&Keypair> = people.iter().take(projects.len()).collect();
     w.send_and_settle(&txs, &proposers)?;
@@ -564,6 +650,10 @@ pub fn build(dir: &Path, residents: u32) -> Result<City> {
         reading_bundle,
         voter_key,
         voter: did(voter).to_string(),
+        registrar: PageRegistrar {
+            key: registrar,
+            rsa: page_registrar,
+        },
     })
 }
 

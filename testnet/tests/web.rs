@@ -2,7 +2,9 @@
 //! (WebDriver), against the demo city on four local validators. It follows a round to its
 //! result, shows a sensor's batches, verifies a reading's bundle in the page (and sees a
 //! forged one fail), opens a resident's key file in the page, votes, and verifies the
-//! ballot's receipt in the page, checking that no request carried key material. Screenshots
+//! ballot's receipt in the page; in a secret round it asks for a ballot token, keeps the
+//! sealed ballot file, and votes from the one-time ballot key once the registrar answered;
+//! and it checks that no request carried key material. Screenshots
 //! go to `target/tmp/web-page/` (CARGO_TARGET_TMPDIR).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/setup installs them).
@@ -16,11 +18,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_ledger::keystore::Keystore;
-use acta_testnet::demo::{self, City, PAGE_PASSPHRASE, PAGE_ROUND};
+use acta_ledger::keystore::{BallotSecret, Keystore, SecretKind};
+use acta_testnet::demo::{self, City, PAGE_PASSPHRASE, PAGE_ROUND, PAGE_SECRET_ROUND};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+
+/// The passphrase the resident seals the secret round's ballot file with.
+const BALLOT_PASSPHRASE: &str = "shade and water 2027";
 
 /// How long the page may take to show something (the first wasm compile, argon2 in wasm).
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -56,7 +61,26 @@ fn start_driver() -> Result<(Driver, u16)> {
     Ok((driver, port))
 }
 
-async fn browser(port: u16, profile: &Path) -> Result<Client> {
+/// Waits for a finished download into `dir` whose name starts with `prefix`; its text.
+async fn downloaded(dir: &Path, prefix: &str) -> Result<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(prefix) && name.ends_with(".json") {
+                return Ok(std::fs::read_to_string(entry.path())?);
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no {prefix}*.json was downloaded into {} within {PATIENCE:?}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn browser(port: u16, profile: &Path, downloads: &Path) -> Result<Client> {
     let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -72,6 +96,10 @@ async fn browser(port: u16, profile: &Path) -> Result<Client> {
                 "--disable-extensions", "--disable-sync", "--no-first-run",
                 "--disable-default-apps", format!("--user-data-dir={}", profile.display()),
             ],
+            "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+            },
         }),
     );
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -388,7 +416,61 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     );
     shot(c, shots, "7-receipt-verified.png").await?;
 
-    // The key is forgotten, and opened again from its 24 recovery words.
+    // Round 3 has secret ballots. The page asks for the resident's ballot token: the module
+    // makes a one-time ballot key, blinds its token message and seals both with a
+    // passphrase in a ballot file the page offers to save.
+    let secret = PAGE_SECRET_ROUND;
+    let waiting = format!("#token-state-{secret}, #token-{secret} .error");
+    type_into(c, &format!("#f-ballot-pass-{secret}"), BALLOT_PASSPHRASE).await?;
+    click(c, &format!("#ask-token-{secret}")).await?;
+    let state = wait_text(c, &waiting, |t| !t.is_empty()).await?;
+    ensure!(
+        state.starts_with("Your request 0 is on the ledger"),
+        "{state}"
+    );
+    // Saved as a resident saves it: the link downloads it, into the test's downloads folder.
+    click(c, &format!("#ballot-file-{secret}")).await?;
+    let ballot_file = downloaded(&work.join("downloads"), &format!("r{secret}-")).await?;
+    // The file is the wallet's ballots/ file: it opens with the passphrase, and shows
+    // neither the resident nor the ballot key without it.
+    let (name, _, bytes) =
+        Keystore::unlock_secret_text(SecretKind::Ballot, &ballot_file, BALLOT_PASSPHRASE)?;
+    let kept: BallotSecret = serde_json::from_slice(&bytes)?;
+    ensure!(
+        kept.resident.to_string() == city.voter && kept.round == secret,
+        "the ballot file is for {} in round {}",
+        kept.resident,
+        kept.round
+    );
+    let ballot_key = acta_ledger::Keypair::from_seed(
+        hex::decode(&kept.seed)?
+            .try_into()
+            .map_err(|_| anyhow!("the ballot seed is not 32 bytes"))?,
+    );
+    let ballot_public = hex::encode(ballot_key.public().0);
+    ensure!(
+        !ballot_file.contains(&city.voter) && !ballot_file.contains(&ballot_public),
+        "the sealed ballot file shows its resident or its key: {ballot_file}"
+    );
+    ensure!(name.starts_with(&format!("r{secret}-")), "{name}");
+    let request = api(
+        city,
+        &format!("/budget/rounds/{secret}/tokens/{}", city.voter),
+    )?;
+    ensure!(
+        request["request"]["blinded"] == json!(kept.blinded)
+            && request["request"]["blind_signature"].is_null(),
+        "{request}"
+    );
+    // The registrar answers the request recorded.
+    let answered = tokio::task::block_in_place(|| city.answer_token_requests())?;
+    ensure!(answered == 1, "the registrar answered {answered} requests");
+    click(c, &format!("#token-check-{secret}")).await?;
+    let state = wait_text(c, &waiting, |t| t.starts_with("The registrar")).await?;
+    ensure!(state.starts_with("The registrar answered"), "{state}");
+
+    // The key is forgotten (and the ballot secret with it), and opened again from its 24
+    // recovery words.
     click(c, "main button.secondary").await?;
     check_view(c, "Vote in a budget round").await?;
     let key_file = std::fs::read_to_string(&city.voter_key)?;
@@ -398,28 +480,93 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     click(c, "main form button[type=submit]").await?;
     wait_text(c, "main dl.facts dd", |t| t == city.voter).await?;
 
+    // The saved ballot file opens in the page, and the secret ballot is cast from the
+    // ballot key with the token unblinded in the module.
+    let saved = work.join(format!("{name}.json"));
+    std::fs::write(&saved, &ballot_file)?;
+    type_into(
+        c,
+        &format!("#f-ballot-file-{secret}"),
+        &saved.display().to_string(),
+    )
+    .await?;
+    type_into(c, &format!("#f-ballot-open-{secret}"), BALLOT_PASSPHRASE).await?;
+    click(c, &format!("#open-ballot-{secret}")).await?;
+    wait_text(c, &waiting, |t| t.starts_with("The registrar answered")).await?;
+    check_view(c, "Vote in a budget round").await?;
+    click(c, &format!("#p-{secret}-1")).await?;
+    shot(c, shots, "8-secret-ballot.png").await?;
+    click(c, &format!("#token-{secret} ~ form button[type=submit]")).await?;
+    let done = wait_text(
+        c,
+        &format!("#vote-done-{secret}, #token-{secret} ~ form .error"),
+        |t| !t.is_empty(),
+    )
+    .await?;
+    ensure!(done.starts_with("Your ballot is on the ledger"), "{done}");
+    let ballot_did = acta_ledger::Did::from_initial_key(&ballot_key.public()).to_string();
+    ensure!(done.contains(&ballot_did), "{done}");
+    let hash = c
+        .find(Locator::Css(&format!("#vote-done-{secret}")))
+        .await?
+        .attr("data-tx")
+        .await?
+        .context("the secret ballot's transaction hash")?;
+    let tx = api(city, &format!("/txs/{hash}"))?;
+    let shown = tx.to_string();
+    ensure!(
+        shown.contains(r#""projects":[1]"#)
+            && shown.contains(&ballot_public)
+            && !shown.contains(&city.voter),
+        "the ledger holds {tx}"
+    );
+    let round = api(city, &format!("/budget/rounds/{secret}"))?;
+    ensure!(round["round"]["voters"] == json!(1), "{round}");
+    click(c, &format!("#check-receipt-{secret}")).await?;
+    let verdict = wait_text(c, &format!("#verdict-{secret}"), |t| !t.is_empty()).await?;
+    ensure!(
+        verdict.starts_with("Verified against the genesis"),
+        "{verdict}"
+    );
+    shot(c, shots, "9-secret-receipt.png").await?;
+
     // No request carried key material: only the signed ballot went out.
     let sent: Vec<String> =
         serde_json::from_value(c.execute("return window.sent;", vec![]).await?)?;
     let seed = hex::encode(key.seed());
     let file: Value = serde_json::from_str(&key_file)?;
     let ciphertext = file["cipher"]["ciphertext"].as_str().unwrap_or("absent");
+    let sealed: Value = serde_json::from_str(&ballot_file)?;
+    let ballot_ciphertext = sealed["cipher"]["ciphertext"].as_str().unwrap_or("absent");
     ensure!(
         sent.len() > 10,
         "the request log holds {} requests",
         sent.len()
     );
     for request in &sent {
-        for secret in [seed.as_str(), PAGE_PASSPHRASE, words.as_str(), ciphertext] {
+        for secret in [
+            seed.as_str(),
+            PAGE_PASSPHRASE,
+            words.as_str(),
+            ciphertext,
+            &kept.seed,
+            &kept.secret,
+            BALLOT_PASSPHRASE,
+            ballot_ciphertext,
+        ] {
             ensure!(
                 !request.contains(secret),
                 "a request carried key material: {request}"
             );
         }
     }
+    // The public ballot, the token request and the secret ballot: signed transactions only.
     let posts: Vec<&String> = sent.iter().filter(|r| r.contains("{")).collect();
     ensure!(
-        posts.len() == 1 && posts[0].starts_with("/txs?mode=commit {\"tx\":\""),
+        posts.len() == 3
+            && posts
+                .iter()
+                .all(|p| p.starts_with("/txs?mode=commit {\"tx\":\"")),
         "{posts:?}"
     );
 
@@ -428,7 +575,7 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     go(c, "#/rounds/0").await?;
     wait_text(c, "main h2", |t| t == "Result").await?;
     fits(c, "the round page").await?;
-    shot(c, shots, "8-phone.png").await?;
+    shot(c, shots, "10-phone.png").await?;
     go(c, "#/vote").await?;
     check_view(c, "Vote in a budget round").await?;
     wait_text(c, "main legend", |t| t.starts_with("Old Town benches")).await?;
@@ -453,7 +600,9 @@ fn a_resident_follows_a_round_checks_proofs_and_votes_in_the_browser() {
         .build()
         .unwrap();
     let outcome = runtime.block_on(async {
-        let c = browser(port, &work.path().join("chromium")).await?;
+        let downloads = work.path().join("downloads");
+        std::fs::create_dir_all(&downloads)?;
+        let c = browser(port, &work.path().join("chromium"), &downloads).await?;
         let outcome = drive(&c, &city, &shots, work.path()).await;
         if outcome.is_err() {
             let _ = shot(&c, &shots, "failure.png").await;

@@ -24,6 +24,18 @@
 //!   held at that nonce, hex-encoded for `POST /txs`, with its id. The voter is the key's
 //!   own DID unless named.
 //!
+//! - `{"op": "ballot_request", "chain_id", "nonce", "valid_until", "round", "registrar_key":
+//!   HEX, "passphrase"}`: for a secret round, makes a one-time ballot key (or takes the one
+//!   held for the round), blinds its token message for the round's registrar key, and
+//!   answers the `RequestToken` transaction signed by the key held, the ballot secret sealed
+//!   with the passphrase as the wallet's `ballots/` file (`file`: name and text), and the
+//!   ballot key's public half (`ballot`).
+//! - `{"op": "ballot_open", "file": TEXT, "passphrase"}`: opens such a file and holds it.
+//! - `{"op": "ballot_vote", "chain_id", "nonce", "valid_until", "round", "projects",
+//!   "registrar_key", "blinded", "blind_signature", "resident"?}`: unblinds the token from
+//!   the registrar's answer to the held request (refused if the ledger's request is not the
+//!   one kept) and answers the `VoteSecret` transaction signed by the ballot key.
+//!
 //! The answer is `{"ok": true, "result": ...}` or `{"ok": false, "error": TEXT}`; a
 //! verification that fails is a result (`verified: false`, with the step and why), not an
 //! error.
@@ -33,11 +45,16 @@ use std::cell::RefCell;
 use acta_contracts::{answer::Query, audit};
 use acta_ledger::{
     bundle::{BundleError, TrustAnchor},
-    keystore::{seed_from_text, Keystore},
+    keystore::{
+        ballot_name, check_new_passphrase, seed_from_text, BallotSecret, Keystore, SecretKind,
+    },
+    token::{self, Blinded, RegistrarKey},
     tx::BudgetCall,
+    types::Bytes,
     Call, ChainId, Did, Keypair, Timestamp, Transaction,
 };
 use serde_json::{json, Value};
+use zeroize::Zeroizing;
 
 mod ffi;
 
@@ -68,9 +85,13 @@ fn answer(request: &[u8]) -> Result<Value, String> {
         Some("recover") => recover(&request),
         Some("forget") => {
             KEY.with(|k| *k.borrow_mut() = None);
+            BALLOTS.with(|b| b.borrow_mut().clear());
             Ok(json!({}))
         }
         Some("vote") => vote(&request),
+        Some("ballot_request") => ballot_request(&request),
+        Some("ballot_open") => ballot_open(&request),
+        Some("ballot_vote") => ballot_vote(&request),
         Some(op) => Err(format!("unknown op {op:?}")),
         None => Err("the request names no op".into()),
     }
@@ -203,10 +224,8 @@ fn recover(request: &Value) -> Result<Value, String> {
     Ok(hold(Keypair::from_seed(*seed), None))
 }
 
-fn vote(request: &Value) -> Result<Value, String> {
-    let chain_id =
-        ChainId::new(text(request, "chain_id")?).map_err(|e| format!("field chain_id: {e}"))?;
-    let projects = request
+fn projects(request: &Value) -> Result<Vec<u32>, String> {
+    request
         .get("projects")
         .and_then(Value::as_array)
         .and_then(|a| {
@@ -214,12 +233,40 @@ fn vote(request: &Value) -> Result<Value, String> {
                 .map(|p| p.as_u64().and_then(|p| u32::try_from(p).ok()))
                 .collect::<Option<Vec<u32>>>()
         })
-        .ok_or("field projects: a list of project numbers expected")?;
+        .ok_or_else(|| "field projects: a list of project numbers expected".into())
+}
+
+fn chain_id(request: &Value) -> Result<ChainId, String> {
+    ChainId::new(text(request, "chain_id")?).map_err(|e| format!("field chain_id: {e}"))
+}
+
+/// `call` signed by `key` for the request's chain, at its nonce, valid until its time:
+/// the transaction hex-encoded for `POST /txs`, with its id.
+fn signed(key: &Keypair, request: &Value, call: Call) -> Result<Value, String> {
+    let tx = Transaction::sign(
+        key,
+        chain_id(request)?,
+        number(request, "nonce")?,
+        Timestamp(number(request, "valid_until")?),
+        call,
+    );
+    Ok(json!({ "tx": hex::encode(tx.encode()), "id": tx.id().to_hex() }))
+}
+
+/// Runs `f` with the resident's key, or says none is unlocked.
+fn with_key<T>(f: impl FnOnce(&Keypair) -> Result<T, String>) -> Result<T, String> {
     KEY.with(|k| {
         let held = k.borrow();
         let key = held
             .as_ref()
             .ok_or("no key is unlocked: open your key file or recovery words first")?;
+        f(key)
+    })
+}
+
+fn vote(request: &Value) -> Result<Value, String> {
+    let projects = projects(request)?;
+    with_key(|key| {
         let voter = match request.get("voter").and_then(Value::as_str) {
             Some(d) => Did::parse(d).map_err(|e| format!("field voter: {e}"))?,
             None => Did::from_initial_key(&key.public()),
@@ -229,14 +276,196 @@ fn vote(request: &Value) -> Result<Value, String> {
             voter,
             projects,
         });
-        let tx = Transaction::sign(
-            key,
-            chain_id,
-            number(request, "nonce")?,
-            Timestamp(number(request, "valid_until")?),
-            call,
-        );
-        Ok(json!({ "tx": hex::encode(tx.encode()), "id": tx.id().to_hex() }))
+        signed(key, request, call)
+    })
+}
+
+// --- Secret rounds ------------------------------------------------------------------------
+
+thread_local! {
+    /// The ballot secrets made or opened this visit (one per chain, round and resident):
+    /// they stay in the module's memory, and leave it only sealed with a passphrase.
+    static BALLOTS: RefCell<Vec<BallotSecret>> = const { RefCell::new(Vec::new()) };
+}
+
+fn hex_bytes(request: &Value, field: &str) -> Result<Vec<u8>, String> {
+    hex::decode(text(request, field)?).map_err(|e| format!("field {field}: {e}"))
+}
+
+fn ballot_key(secret: &BallotSecret) -> Result<Keypair, String> {
+    let seed = Zeroizing::new(hex::decode(&secret.seed).map_err(|e| e.to_string())?);
+    let seed: [u8; 32] = seed
+        .as_slice()
+        .try_into()
+        .map_err(|_| "the ballot file holds no ballot key".to_string())?;
+    Ok(Keypair::from_seed(seed))
+}
+
+/// What the page may know of a ballot secret: its round and resident, and the ballot key's
+/// public half (to read its nonce and receipts).
+fn described(secret: &BallotSecret) -> Result<Value, String> {
+    let public = ballot_key(secret)?.public();
+    Ok(json!({
+        "chain": secret.chain.as_str(),
+        "round": secret.round,
+        "resident": secret.resident.to_string(),
+        "ballot_did": Did::from_initial_key(&public).to_string(),
+        "ballot_public_key": hex::encode(public.0),
+        "token": secret.token.is_some(),
+    }))
+}
+
+/// Keeps `secret` in place of any other for its chain, round and resident.
+fn hold_ballot(secret: BallotSecret) -> Result<Value, String> {
+    let answer = described(&secret)?;
+    BALLOTS.with(|b| {
+        let mut held = b.borrow_mut();
+        held.retain(|s| {
+            (&s.chain, s.round, &s.resident) != (&secret.chain, secret.round, &secret.resident)
+        });
+        held.push(secret);
+    });
+    Ok(answer)
+}
+
+/// Runs `f` on the ballot secret held for the request's chain and round and the resident
+/// `resident` (the key held, unless the request names one).
+fn with_ballot<T>(
+    request: &Value,
+    f: impl FnOnce(&mut BallotSecret) -> Result<T, String>,
+) -> Result<T, String> {
+    let chain = chain_id(request)?;
+    let round = number(request, "round")?;
+    let resident = match request.get("resident").and_then(Value::as_str) {
+        Some(d) => Did::parse(d).map_err(|e| format!("field resident: {e}"))?,
+        None => with_key(|key| Ok(Did::from_initial_key(&key.public())))?,
+    };
+    BALLOTS.with(|b| {
+        let mut held = b.borrow_mut();
+        let secret = held
+            .iter_mut()
+            .find(|s| s.chain == chain && s.round == round && s.resident == resident)
+            .ok_or_else(|| {
+                format!("no ballot file of {resident} for round {round} is open: open the one you saved when you asked for your token")
+            })?;
+        f(secret)
+    })
+}
+
+/// `ballot_request`: a token request for a secret round, signed by the resident's key.
+/// A ballot secret already held for that round is asked again (the same blinded message:
+/// an earlier request may still be committed); otherwise a fresh one-time ballot key is
+/// made and its token message blinded. The secret comes back sealed with the passphrase
+/// (the keystore's `ballots/` file), for the resident to save before the request is sent.
+fn ballot_request(request: &Value) -> Result<Value, String> {
+    let chain = chain_id(request)?;
+    let round = number(request, "round")?;
+    let registrar_key = RegistrarKey::from_der(&hex_bytes(request, "registrar_key")?)
+        .map_err(|e| format!("the round's registrar key: {e}"))?;
+    let passphrase = text(request, "passphrase")?;
+    check_new_passphrase(passphrase)?;
+    let resident = with_key(|key| Ok(Did::from_initial_key(&key.public())))?;
+    let earlier = with_ballot(request, |s| Ok(s.blinded.clone())).ok();
+    let blinded = match earlier {
+        Some(blinded) => blinded,
+        None => {
+            let ballot = Keypair::generate();
+            let blinded = token::blind(&registrar_key, &chain, round, &ballot.public())
+                .map_err(|e| e.to_string())?;
+            let secret = BallotSecret {
+                chain: chain.clone(),
+                round,
+                resident,
+                seed: hex::encode(ballot.seed()),
+                blinded: hex::encode(&blinded.message),
+                secret: hex::encode(&blinded.secret),
+                token: None,
+            };
+            hold_ballot(secret)?;
+            hex::encode(&blinded.message)
+        }
+    };
+    let (file, held) = with_ballot(request, |s| {
+        let bytes = Zeroizing::new(serde_json::to_vec(s).map_err(|e| e.to_string())?);
+        let name = ballot_name(&s.chain, s.round, &s.resident);
+        let file = Keystore::seal_secret_text(SecretKind::Ballot, &name, &[], &bytes, passphrase)
+            .map_err(|e| e.to_string())?;
+        Ok((json!({ "name": name, "text": file }), described(s)?))
+    })?;
+    let call = Call::Budget(BudgetCall::RequestToken {
+        round,
+        voter: resident,
+        blinded: Bytes::new(hex::decode(&blinded).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?,
+    });
+    let mut answer = with_key(|key| signed(key, request, call))?;
+    answer["file"] = file;
+    answer["ballot"] = held;
+    Ok(answer)
+}
+
+/// `ballot_open`: opens a ballot file saved earlier (the page's or the CLI wallet's
+/// `ballots/` file) and holds its secret.
+fn ballot_open(request: &Value) -> Result<Value, String> {
+    let (name, _, bytes) = Keystore::unlock_secret_text(
+        SecretKind::Ballot,
+        text(request, "file")?,
+        text(request, "passphrase")?,
+    )
+    .map_err(|e| e.to_string())?;
+    let secret: BallotSecret =
+        serde_json::from_slice(&bytes).map_err(|e| format!("the ballot file: {e}"))?;
+    if ballot_name(&secret.chain, secret.round, &secret.resident) != name {
+        return Err("the ballot file's name is not its round's and resident's".into());
+    }
+    hold_ballot(secret)
+}
+
+/// `ballot_vote`: the ballot of a secret round, signed by the one-time ballot key held for
+/// it, with the token unblinded from the registrar's answer (`blinded` and
+/// `blind_signature` as the ledger recorded them, checked against what was kept).
+fn ballot_vote(request: &Value) -> Result<Value, String> {
+    let projects = projects(request)?;
+    let round = number(request, "round")?;
+    with_ballot(request, |secret| {
+        let ballot = ballot_key(secret)?;
+        let token = match &secret.token {
+            Some(t) => hex::decode(t).map_err(|e| format!("the ballot file's token: {e}"))?,
+            None => {
+                let registrar_key = RegistrarKey::from_der(&hex_bytes(request, "registrar_key")?)
+                    .map_err(|e| format!("the round's registrar key: {e}"))?;
+                let recorded = hex_bytes(request, "blinded")?;
+                if hex::encode(&recorded) != secret.blinded {
+                    return Err(format!(
+                        "the ledger's token request of {} in round {round} is not the one this ballot file kept",
+                        secret.resident
+                    ));
+                }
+                let blinded = Blinded {
+                    message: recorded,
+                    secret: hex::decode(&secret.secret).map_err(|e| e.to_string())?,
+                };
+                let token = token::finalize(
+                    &registrar_key,
+                    &blinded,
+                    &hex_bytes(request, "blind_signature")?,
+                    &secret.chain,
+                    round,
+                    &ballot.public(),
+                )
+                .map_err(|e| format!("the registrar's answer does not give a token: {e}"))?;
+                secret.token = Some(hex::encode(&token));
+                token
+            }
+        };
+        let call = Call::Budget(BudgetCall::VoteSecret {
+            round,
+            token: Bytes::new(token).map_err(|e| e.to_string())?,
+            projects,
+        });
+        let mut answer = signed(&ballot, request, call)?;
+        answer["ballot_did"] = json!(Did::from_initial_key(&ballot.public()).to_string());
+        Ok(answer)
     })
 }
 
@@ -323,5 +552,97 @@ mod tests {
             json!({"op": "vote", "chain_id": "acta-demo", "nonce": 4, "valid_until": 99, "round": 2, "projects": [1]}),
         );
         assert_eq!(a["ok"], false);
+    }
+
+    #[test]
+    fn a_secret_ballot_is_asked_for_kept_sealed_and_cast_from_its_ballot_key() {
+        let registrar = token::Registrar::generate(2048).unwrap();
+        let der = registrar.public_der().unwrap();
+        let registrar_key = RegistrarKey::from_der(&der).unwrap();
+        let words = acta_ledger::keystore::recovery_words(&[9; 32]);
+        ask(json!({"op": "recover", "words": words.as_str()}));
+        let resident = Did::from_initial_key(&Keypair::from_seed([9; 32]).public());
+        let asking = |pass: &str| {
+            ask(
+                json!({"op": "ballot_request", "chain_id": "acta-demo", "nonce": 1,
+                "valid_until": 99, "round": 3, "registrar_key": hex::encode(&der), "passphrase": pass}),
+            )
+        };
+        assert!(asking("short")["error"]
+            .as_str()
+            .unwrap()
+            .contains("12 characters"));
+        let a = asking("a ballot for old town");
+        let tx = Transaction::decode(&hex::decode(a["result"]["tx"].as_str().unwrap()).unwrap())
+            .unwrap();
+        let Call::Budget(BudgetCall::RequestToken {
+            round: 3,
+            voter,
+            blinded,
+        }) = &tx.call
+        else {
+            panic!("{:?}", tx.call)
+        };
+        assert_eq!(*voter, resident);
+        let blinded = blinded.as_slice().to_vec();
+        // Asked again, the same request goes out (the first may still commit).
+        let again = asking("another passphrase, same ballot");
+        let tx2 =
+            Transaction::decode(&hex::decode(again["result"]["tx"].as_str().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(tx2.call, tx.call);
+        let file = a["result"]["file"]["text"].as_str().unwrap().to_string();
+        assert_eq!(
+            a["result"]["file"]["name"],
+            ballot_name(&ChainId::new("acta-demo").unwrap(), 3, &resident)
+        );
+        // Nothing of the ballot key is in the sealed file's clear text.
+        let ballot_public = a["result"]["ballot"]["ballot_public_key"].as_str().unwrap();
+        assert!(!file.contains(ballot_public));
+        // A new visit: nothing held; the file opens with its passphrase only.
+        ask(json!({"op": "forget"}));
+        let wrong =
+            ask(json!({"op": "ballot_open", "file": file, "passphrase": "not the passphrase"}));
+        assert!(
+            wrong["error"]
+                .as_str()
+                .unwrap()
+                .contains("wrong passphrase"),
+            "{wrong}"
+        );
+        let opened =
+            ask(json!({"op": "ballot_open", "file": file, "passphrase": "a ballot for old town"}));
+        assert_eq!(opened["result"]["ballot_public_key"], ballot_public);
+        let blind_signature = registrar.sign_blinded(&blinded).unwrap();
+        let voting = |blinded: &[u8]| {
+            ask(
+                json!({"op": "ballot_vote", "chain_id": "acta-demo", "nonce": 0, "valid_until": 99,
+                "round": 3, "projects": [1], "resident": resident.to_string(),
+                "registrar_key": hex::encode(&der), "blinded": hex::encode(blinded),
+                "blind_signature": hex::encode(&blind_signature)}),
+            )
+        };
+        let other = voting(b"not the request kept");
+        assert!(
+            other["error"].as_str().unwrap().contains("not the one"),
+            "{other}"
+        );
+        let v = voting(&blinded);
+        let tx = Transaction::decode(&hex::decode(v["result"]["tx"].as_str().unwrap()).unwrap())
+            .unwrap();
+        assert_eq!(hex::encode(tx.signer.0), ballot_public);
+        assert_eq!(v["result"]["ballot_did"], opened["result"]["ballot_did"]);
+        let Call::Budget(BudgetCall::VoteSecret {
+            round: 3,
+            token,
+            projects,
+        }) = &tx.call
+        else {
+            panic!("{:?}", tx.call)
+        };
+        assert_eq!(projects, &vec![1]);
+        let chain = ChainId::new("acta-demo").unwrap();
+        token::verify_token(&registrar_key, &chain, 3, &tx.signer, token.as_slice()).unwrap();
+        ask(json!({"op": "forget"}));
     }
 }
