@@ -276,23 +276,14 @@ fn request(ctx: &Ctx, round: u64, key: &str, voter: Option<String>) -> Result<()
             serde_json::from_slice(&bytes).map_err(|e| anyhow!("the ballot secret {name}: {e}"))?;
         hex::decode(&earlier.blinded).map_err(|e| anyhow!("the ballot secret {name}: {e}"))?
     } else {
-        let ballot = Keypair::generate();
-        let blinded = token::blind(&registrar_key, &chain, round, &ballot.public())?;
-        let secret = BallotSecret {
-            chain,
-            round,
-            resident,
-            seed: hex::encode(ballot.seed()),
-            blinded: hex::encode(&blinded.message),
-            secret: hex::encode(&blinded.secret),
-            token: None,
-        };
+        let secret = BallotSecret::new(&registrar_key, chain, round, resident)?;
+        let blinded = hex::decode(&secret.blinded)?;
         let secret = Zeroizing::new(serde_json::to_vec(&secret)?);
         // Kept before it is sent: a request the ledger records is useless without it.
         // Nothing of it is readable without the passphrase: the ballot key would link the
         // resident to the ballot.
         store.add_secret(SecretKind::Ballot, &name, &[], &secret, &pass, false)?;
-        blinded.message
+        blinded
     };
     let call = BudgetCall::RequestToken {
         round,
@@ -427,15 +418,14 @@ fn unlock_ballot(ctx: &Ctx, chain: &ChainId, round: u64, key: &str) -> Result<Ke
             secret.chain
         ));
     }
-    let seed: [u8; 32] = hex::decode(&secret.seed)
-        .ok()
-        .and_then(|s| s.try_into().ok())
+    let ballot = secret
+        .ballot_key()
         .ok_or_else(|| anyhow!("the ballot secret {name} holds no ballot key"))?;
     Ok(Kept {
         name,
         pass,
         secret,
-        ballot: Keypair::from_seed(seed),
+        ballot,
     })
 }
 

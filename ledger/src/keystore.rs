@@ -446,6 +446,36 @@ pub struct BallotSecret {
     pub token: Option<String>,
 }
 
+impl BallotSecret {
+    /// A fresh one-time ballot key for `round` of `chain`, with its token message blinded
+    /// for the round's registrar key: what a resident keeps when asking for a token.
+    pub fn new(
+        registrar: &crate::token::RegistrarKey,
+        chain: ChainId,
+        round: u64,
+        resident: Did,
+    ) -> crate::Result<BallotSecret> {
+        let ballot = Keypair::generate();
+        let blinded = crate::token::blind(registrar, &chain, round, &ballot.public())?;
+        Ok(BallotSecret {
+            chain,
+            round,
+            resident,
+            seed: hex::encode(ballot.seed()),
+            blinded: hex::encode(&blinded.message),
+            secret: hex::encode(&blinded.secret),
+            token: None,
+        })
+    }
+
+    /// The one-time ballot key, if the seed kept is one.
+    pub fn ballot_key(&self) -> Option<Keypair> {
+        let seed = Zeroizing::new(hex::decode(&self.seed).ok()?);
+        let seed: [u8; 32] = seed.as_slice().try_into().ok()?;
+        Some(Keypair::from_seed(seed))
+    }
+}
+
 /// Shows the round and resident, never the ballot key or the blinding.
 impl std::fmt::Debug for BallotSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

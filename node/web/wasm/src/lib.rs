@@ -293,12 +293,9 @@ fn hex_bytes(request: &Value, field: &str) -> Result<Vec<u8>, String> {
 }
 
 fn ballot_key(secret: &BallotSecret) -> Result<Keypair, String> {
-    let seed = Zeroizing::new(hex::decode(&secret.seed).map_err(|e| e.to_string())?);
-    let seed: [u8; 32] = seed
-        .as_slice()
-        .try_into()
-        .map_err(|_| "the ballot file holds no ballot key".to_string())?;
-    Ok(Keypair::from_seed(seed))
+    secret
+        .ballot_key()
+        .ok_or_else(|| "the ballot file holds no ballot key".into())
 }
 
 /// What the page may know of a ballot secret: its round and resident, and the ballot key's
@@ -369,20 +366,11 @@ fn ballot_request(request: &Value) -> Result<Value, String> {
     let blinded = match earlier {
         Some(blinded) => blinded,
         None => {
-            let ballot = Keypair::generate();
-            let blinded = token::blind(&registrar_key, &chain, round, &ballot.public())
+            let secret = BallotSecret::new(&registrar_key, chain.clone(), round, resident)
                 .map_err(|e| e.to_string())?;
-            let secret = BallotSecret {
-                chain: chain.clone(),
-                round,
-                resident,
-                seed: hex::encode(ballot.seed()),
-                blinded: hex::encode(&blinded.message),
-                secret: hex::encode(&blinded.secret),
-                token: None,
-            };
+            let blinded = secret.blinded.clone();
             hold_ballot(secret)?;
-            hex::encode(&blinded.message)
+            blinded
         }
     };
     let (file, held) = with_ballot(request, |s| {
