@@ -718,7 +718,7 @@ async function tokenPart(r, part, cast) {
       r.phase === "voting" ? t("token.ready") : t("token.ready_later", { from: when(r.round.spec.voting_from) })));
     cast.disabled = r.phase !== "voting";
   }
-  part.replaceChildren(el("h3", {}, t("token.title")), ...shown, ballotFileLink(id), out);
+  part.replaceChildren(el("h3", {}, t("token.title")), ...shown, ballotFileLink(id) ?? "", out);
 }
 
 /** Runs `work` with `button` disabled and a note in `out`; an error is shown there. */

@@ -174,6 +174,14 @@ async fn check_view(c: &Client, h1: &str) -> Result<()> {
         unlabelled.as_array().is_some_and(|a| a.is_empty()),
         "{h1}: inputs without a label: {unlabelled}"
     );
+    // No value the page failed to find shows as a word.
+    let stray = c
+        .execute(
+            "return (document.querySelector('main').innerText.match(/\\b(null|undefined|NaN)\\b/) ?? [''])[0];",
+            vec![],
+        )
+        .await?;
+    ensure!(stray == json!(""), "{h1} shows {stray}");
     fits(c, h1).await
 }
 
