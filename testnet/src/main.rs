@@ -45,7 +45,8 @@ enum Command {
         /// Residents who take part (4 to 1000).
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(4..=1000))]
         residents: u32,
-        /// Keep the network running at the end.
+        /// Keep the network running at the end, for the residents' page: round 2 takes votes for a
+        /// day, and so does secret round 3, whose token requests the demo's registrar answers.
         #[arg(long)]
         keep: bool,
     },
