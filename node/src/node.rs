@@ -751,24 +751,30 @@ impl Node {
                     }
                     // The key's own record first: a message it refuses is neither kept
                     // nor sent.
+                    // One durable write for the batch.
+                    let signer_of = |m: &Message| match m {
+                        Message::Proposal(p) => p.proposer,
+                        Message::Vote(v) => v.validator,
+                    };
+                    let mut verdicts = self
+                        .signer
+                        .allow_all(messages.iter().filter(|m| signer_of(m) == me))
+                        .context("recording what the consensus key signs")?
+                        .into_iter();
                     let mut allowed = Vec::with_capacity(messages.len());
                     for m in messages {
-                        let signer = match &m {
-                            Message::Proposal(p) => p.proposer,
-                            Message::Vote(v) => v.validator,
-                        };
-                        if signer != me {
+                        if signer_of(&m) != me {
                             allowed.push(m);
                             continue;
                         }
-                        match self
-                            .signer
-                            .allow(&m)
-                            .context("recording what the consensus key signs")?
-                        {
-                            Ok(()) => allowed.push(m),
-                            Err(refused) => {
+                        match verdicts.next() {
+                            Some(Ok(())) => allowed.push(m),
+                            Some(Err(refused)) => {
                                 error!("{refused}");
+                                self.refused.insert(signature_of(&m));
+                            }
+                            // One verdict per own message; without one, nothing is sent.
+                            None => {
                                 self.refused.insert(signature_of(&m));
                             }
                         }

@@ -63,6 +63,7 @@ impl SignedState {
 pub struct SignGuard {
     path: PathBuf,
     last: Option<SignedState>,
+    writes: u64,
 }
 
 impl SignGuard {
@@ -82,6 +83,7 @@ impl SignGuard {
         Ok(SignGuard {
             path: path.to_path_buf(),
             last,
+            writes: 0,
         })
     }
 
@@ -92,27 +94,54 @@ impl SignGuard {
     /// Whether `m`, signed by this key, may be sent: recorded durably first if it is above
     /// the last. `Err` if the record cannot be written (then nothing may be sent).
     pub fn allow(&mut self, m: &Message) -> Result<Result<(), String>> {
-        let next = SignedState::of(m);
-        if let Some(last) = &self.last {
-            if next.place() < last.place() || (next.place() == last.place() && next != *last) {
-                return Ok(Err(format!(
-                    "refusing to sign height {} round {} step {}: this key already signed height {} round {} step {} ({}); is it running on another machine?",
-                    next.height,
-                    next.round,
-                    next.step,
-                    last.height,
-                    last.round,
-                    last.step,
-                    self.path.display()
-                )));
-            }
-            if next == *last {
-                return Ok(Ok(()));
-            }
+        Ok(self.allow_all([m])?.pop().unwrap_or(Ok(())))
+    }
+
+    /// [`SignGuard::allow`] for each of `messages` in order, each judged against the ones
+    /// allowed before it, with one durable write of the highest allowed (one sync for a
+    /// batch of the driver's outputs, not one per message). `Err` if the record cannot be
+    /// written: then none of them may be sent.
+    pub fn allow_all<'m>(
+        &mut self,
+        messages: impl IntoIterator<Item = &'m Message>,
+    ) -> Result<Vec<Result<(), String>>> {
+        let mut last = self.last.clone();
+        let mut verdicts = Vec::new();
+        for m in messages {
+            let next = SignedState::of(m);
+            let verdict = match &last {
+                Some(l) if next.place() < l.place() || (next.place() == l.place() && next != *l) => {
+                    Err(format!(
+                        "refusing to sign height {} round {} step {}: this key already signed height {} round {} step {} ({}); is it running on another machine?",
+                        next.height,
+                        next.round,
+                        next.step,
+                        l.height,
+                        l.round,
+                        l.step,
+                        self.path.display()
+                    ))
+                }
+                _ => {
+                    last = Some(next);
+                    Ok(())
+                }
+            };
+            verdicts.push(verdict);
         }
-        self.write(&next)?;
-        self.last = Some(next);
-        Ok(Ok(()))
+        if last != self.last {
+            if let Some(highest) = &last {
+                self.write(highest)?;
+                self.writes += 1;
+            }
+            self.last = last;
+        }
+        Ok(verdicts)
+    }
+
+    /// How many times the record was written since it was opened.
+    pub fn writes(&self) -> u64 {
+        self.writes
     }
 
     /// Replaces the file: a new file written and synced, then renamed over the old one.
@@ -217,5 +246,35 @@ mod tests {
         std::fs::write(&path, "{\"height\": \"six\"}").unwrap();
         let e = SignGuard::open(&path).unwrap_err().to_string();
         assert!(e.contains("does not read"), "{e}");
+    }
+
+    #[test]
+    fn a_batch_of_messages_is_judged_in_order_and_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed_state.json");
+        let mut guard = SignGuard::open(&path).unwrap();
+        let prevote = vote(VoteKind::Prevote, 7, 0, 1);
+        let precommit = vote(VoteKind::Precommit, 7, 0, 1);
+        let other_prevote = vote(VoteKind::Prevote, 7, 0, 2);
+        // A lower message after a higher one in the same batch is refused; the rest pass,
+        // and the highest is written once.
+        let verdicts = guard
+            .allow_all([&prevote, &precommit, &other_prevote])
+            .unwrap();
+        assert!(verdicts[0].is_ok() && verdicts[1].is_ok(), "{verdicts:?}");
+        assert!(verdicts[2]
+            .as_ref()
+            .unwrap_err()
+            .contains("already signed height 7 round 0 step 2"));
+        assert_eq!(guard.writes(), 1);
+        let kept = SignGuard::open(&path).unwrap();
+        assert_eq!(kept.last().unwrap().step, 2);
+        // Nothing new, nothing written: the last message again, or only refusals.
+        let verdicts = guard.allow_all([&precommit, &prevote]).unwrap();
+        assert!(verdicts[0].is_ok() && verdicts[1].is_err());
+        assert_eq!(guard.writes(), 1);
+        // An empty batch writes nothing either.
+        assert!(guard.allow_all([]).unwrap().is_empty());
+        assert_eq!(guard.writes(), 1);
     }
 }
