@@ -496,8 +496,10 @@ impl Drop for BallotSecret {
 }
 
 /// The keystore name of a resident's ballot secret for `round` of `chain`: one per chain,
-/// round and resident, named by a hash so that the name shows neither the resident nor
-/// the key.
+/// round and resident, named by a hash. The name never shows the ballot key; it does not
+/// spell out the resident either, but chain, round and DID are public (the round's token
+/// requests list every requester), so whoever checks a file's name against that list
+/// learns whose it is. What links the resident to a ballot stays sealed inside.
 pub fn ballot_name(chain: &ChainId, round: u64, resident: &Did) -> String {
     let h = Hash::digest_parts(&[
         b"acta-ballot-secret",

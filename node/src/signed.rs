@@ -94,7 +94,9 @@ impl SignGuard {
     /// Whether `m`, signed by this key, may be sent: recorded durably first if it is above
     /// the last. `Err` if the record cannot be written (then nothing may be sent).
     pub fn allow(&mut self, m: &Message) -> Result<Result<(), String>> {
-        Ok(self.allow_all([m])?.pop().unwrap_or(Ok(())))
+        self.allow_all([m])?
+            .pop()
+            .ok_or_else(|| anyhow!("no verdict on a message"))
     }
 
     /// [`SignGuard::allow`] for each of `messages` in order, each judged against the ones

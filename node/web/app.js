@@ -393,7 +393,7 @@ async function instantiate() {
     } catch (e) {
       // A trap leaves the module unusable: start again from a fresh one, without the key.
       verifier = null;
-      wallet = null;
+      dropWallet();
       throw new Error(t("verify.crashed", { message: e.message }));
     }
     if (!answer.ok) throw new Error(answer.error);
@@ -469,6 +469,14 @@ function verifyView(view) {
 /** The key opened this visit (its DID and public key; the key itself stays in the module). */
 let wallet = null;
 
+/** Forgets, on this side, the key opened and every ballot secret and file made with it. */
+function dropWallet() {
+  wallet = null;
+  ballots.clear();
+  for (const f of ballotFiles.values()) URL.revokeObjectURL(f.url);
+  ballotFiles.clear();
+}
+
 /** POST a signed transaction (hex) and wait for its block: the node's answer. */
 async function submitTx(hexTx) {
   let r;
@@ -538,10 +546,7 @@ async function voteView(view) {
   const forget = el("button", { type: "button", class: "secondary" }, t("vote.forget"));
   forget.addEventListener("click", async () => {
     (await loadVerifier())({ op: "forget" });
-    wallet = null;
-    ballots.clear();
-    for (const f of ballotFiles.values()) URL.revokeObjectURL(f.url);
-    ballotFiles.clear();
+    dropWallet();
     show();
   });
   view.append(facts([[t("vote.you"), wallet.did]]), forget);
@@ -664,61 +669,96 @@ async function tokenRequest(id) {
   }
 }
 
-/** The link to save round `id`'s sealed ballot file, if one was made this visit. */
-function ballotFileLink(id) {
+/** The link to save round `id`'s sealed ballot file, if one was made this visit; saving it
+ * (following the link) runs `saved`. */
+function ballotFileLink(id, saved) {
   const f = ballotFiles.get(id);
-  if (!f) return null;
-  return el("p", {}, el("a", { download: f.name, href: f.url, id: `ballot-file-${id}` }, t("token.save", { name: f.name })));
+  if (!f) return "";
+  const a = el("a", { download: f.name, href: f.url, id: `ballot-file-${id}` }, t("token.save", { name: f.name }));
+  a.addEventListener("click", () => {
+    f.saved = true;
+    saved?.();
+  });
+  return el("p", {}, a);
 }
 
 /**
- * Shows where the resident stands with round `r`'s ballot token, and what to do next: ask
- * for it (a one-time ballot key made and sealed in the module), open the ballot file saved
- * when asking, or wait for the registrar. `cast` is enabled once a token can be had.
+ * Shows where the resident stands with round `r`'s ballot token, and what to do next: make
+ * the ballot file (a one-time ballot key made and sealed in the module) and save it, send
+ * the request, open the ballot file saved earlier, or wait for the registrar. `cast` is
+ * enabled once a token can be had.
  */
 async function tokenPart(r, part, cast) {
   const id = r.round.id;
   const request = await tokenRequest(id);
-  const held = ballots.get(id);
+  let held = ballots.get(id);
+  if (held && held.resident !== wallet.did) held = undefined;
+  const again = () => tokenPart(r, part, cast);
   const out = el("div", {});
   cast.disabled = true;
   const shown = [el("p", {}, t("token.intro"))];
-  if (!request) {
+  if (!request && !held) {
     const pass = el("input", { id: `f-ballot-pass-${id}`, type: "password", autocomplete: "new-password" });
-    const ask = el("button", { type: "button", id: `ask-token-${id}` }, held ? t("token.ask_again") : t("token.ask"));
-    ask.addEventListener("click", () => busy(ask, out, t("token.asking"), async () => {
-      await askToken(r, pass.value);
-      pass.value = "";
-      await tokenPart(r, part, cast);
+    const make = el("button", { type: "button", id: `make-ballot-${id}` }, t("token.make"));
+    make.addEventListener("click", () => busy(make, out, t("token.making"), async () => {
+      try {
+        await makeBallot(r, pass.value);
+      } finally {
+        pass.value = "";
+      }
+      await again();
     }));
-    shown.push(el("label", { for: pass.id }, t("token.passphrase")), pass, ask);
-  } else if (!held) {
-    const file = el("input", { id: `f-ballot-file-${id}`, type: "file", accept: ".json,application/json" });
-    const pass = el("input", { id: `f-ballot-open-${id}`, type: "password", autocomplete: "off" });
-    const open = el("button", { type: "button", id: `open-ballot-${id}` }, t("token.open"));
-    open.addEventListener("click", () => busy(open, out, t("vote.opening"), async () => {
-      const text = await fileText(file);
-      if (text === null) throw new Error(t("token.no_file"));
-      const b = (await loadVerifier())({ op: "ballot_open", file: text, passphrase: pass.value });
-      pass.value = "";
-      file.value = "";
-      if (b.round !== id || b.resident !== wallet.did) throw new Error(t("token.other_file", { round: b.round }));
-      ballots.set(id, b);
-      await tokenPart(r, part, cast);
+    shown.push(el("label", { for: pass.id }, t("token.passphrase")), pass, make,
+      el("p", { class: "muted" }, t("token.or_open")), openBallotForm(r, out, again));
+  } else if (!request) {
+    // Sent only once the file is saved: the ledger takes one request per resident, and
+    // without the file it is worth nothing.
+    const file = ballotFiles.get(id);
+    const send = el("button", { type: "button", id: `send-token-${id}`, disabled: file && !file.saved ? "" : null }, t("token.send"));
+    send.addEventListener("click", () => busy(send, out, t("token.asking"), async () => {
+      await sendRequest(r);
+      await again();
     }));
-    shown.push(el("p", {}, t("token.asked", { index: request.index })),
-      el("label", { for: file.id }, t("token.file")), file,
-      el("label", { for: pass.id }, t("vote.passphrase")), pass, open);
+    shown.push(ballotFileLink(id, () => { send.disabled = false; }), send);
+  } else if (!held || held.blinded !== request.blinded) {
+    shown.push(el("p", {}, t(held ? "token.other_request" : "token.asked", { index: request.index })),
+      openBallotForm(r, out, again));
   } else if (request.blind_signature === null || request.blind_signature === undefined) {
-    const again = el("button", { type: "button", id: `token-check-${id}` }, t("token.check"));
-    again.addEventListener("click", () => busy(again, out, t("loading"), () => tokenPart(r, part, cast)));
-    shown.push(el("p", { role: "status", id: `token-state-${id}` }, t("token.waiting", { index: request.index })), again);
+    const check = el("button", { type: "button", id: `token-check-${id}` }, t("token.check"));
+    check.addEventListener("click", () => busy(check, out, t("loading"), again));
+    shown.push(el("p", { role: "status", id: `token-state-${id}` }, t("token.waiting", { index: request.index })), check);
   } else {
     shown.push(el("p", { class: "ok", role: "status", id: `token-state-${id}` },
       r.phase === "voting" ? t("token.ready") : t("token.ready_later", { from: when(r.round.spec.voting_from) })));
     cast.disabled = r.phase !== "voting";
   }
-  part.replaceChildren(el("h3", {}, t("token.title")), ...shown, ballotFileLink(id) ?? "", out);
+  if (request) shown.push(ballotFileLink(id));
+  part.replaceChildren(el("h3", {}, t("token.title")), ...shown, out);
+}
+
+/** A form that opens a ballot file saved earlier (the page's or the acta wallet's). */
+function openBallotForm(r, out, done) {
+  const id = r.round.id;
+  const file = el("input", { id: `f-ballot-file-${id}`, type: "file", accept: ".json,application/json" });
+  const pass = el("input", { id: `f-ballot-open-${id}`, type: "password", autocomplete: "off" });
+  const open = el("button", { type: "button", id: `open-ballot-${id}` }, t("token.open"));
+  open.addEventListener("click", () => busy(open, out, t("vote.opening"), async () => {
+    const text = await fileText(file);
+    if (text === null) throw new Error(t("token.no_file"));
+    let b;
+    try {
+      b = (await loadVerifier())({ op: "ballot_open", file: text, passphrase: pass.value });
+    } finally {
+      pass.value = "";
+    }
+    file.value = "";
+    if (b.round !== id || b.resident !== wallet.did) throw new Error(t("token.other_file", { round: b.round }));
+    ballots.set(id, b);
+    await done();
+  }));
+  return el("div", {},
+    el("label", { for: file.id }, t("token.file")), file,
+    el("label", { for: pass.id }, t("vote.passphrase")), pass, open);
 }
 
 /** Runs `work` with `button` disabled and a note in `out`; an error is shown there. */
@@ -737,14 +777,12 @@ async function busy(button, out, note, work) {
   }
 }
 
-/** Asks for round `r`'s ballot token: the module makes (or takes) the one-time ballot key,
- * blinds its token message and seals the secret with `passphrase`; the sealed file is
- * offered to save, then the request, signed by the resident's key, is sent. */
-async function askToken(r, passphrase) {
+/** Makes round `r`'s ballot secret in the module (or takes the one held), sealed with
+ * `passphrase`, and offers the file to save. */
+async function makeBallot(r, passphrase) {
   const id = r.round.id;
-  const w = await loadVerifier();
-  const made = w({
-    op: "ballot_request", ...(await txWindow()), nonce: await nonceOf(wallet.public_key), round: id,
+  const made = (await loadVerifier())({
+    op: "ballot_make", chain_id: (await api("/status")).chain_id, round: id,
     registrar_key: r.round.spec.secrecy.secret.key, passphrase,
   });
   ballots.set(id, made.ballot);
@@ -753,9 +791,19 @@ async function askToken(r, passphrase) {
   ballotFiles.set(id, {
     name: `${made.file.name}.json`,
     url: URL.createObjectURL(new Blob([made.file.text], { type: "application/json" })),
+    saved: false,
   });
-  const answer = await submitTx(made.tx);
-  if (answer.hash !== made.id) throw new ApiError(t("vote.other_tx", { hash: String(answer.hash) }));
+}
+
+/** Sends the token request of the ballot secret held for round `r`, signed by the
+ * resident's key (the same request however often it is sent). */
+async function sendRequest(r) {
+  const w = await loadVerifier();
+  const signed = w({
+    op: "ballot_request", ...(await txWindow()), nonce: await nonceOf(wallet.public_key), round: r.round.id,
+  });
+  const answer = await submitTx(signed.tx);
+  if (answer.hash !== signed.id) throw new ApiError(t("vote.other_tx", { hash: String(answer.hash) }));
 }
 
 /** Casts a secret round's ballot from the one-time ballot key, with the token unblinded

@@ -430,15 +430,32 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
     let secret = PAGE_SECRET_ROUND;
     let waiting = format!("#token-state-{secret}, #token-{secret} .error");
     type_into(c, &format!("#f-ballot-pass-{secret}"), BALLOT_PASSPHRASE).await?;
-    click(c, &format!("#ask-token-{secret}")).await?;
+    click(c, &format!("#make-ballot-{secret}")).await?;
+    // The request cannot be sent before the file is saved: the ledger takes one request
+    // per resident, worthless without the file.
+    let send = c
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&format!("#send-token-{secret}")))
+        .await?;
+    ensure!(
+        send.attr("disabled").await?.is_some(),
+        "the request can be sent before the ballot file is saved"
+    );
+    let requests = api(city, &format!("/budget/rounds/{secret}/tokens?limit=10"))?;
+    ensure!(
+        requests["requests"] == json!([]),
+        "a request went out before the file was saved: {requests}"
+    );
+    // Saved as a resident saves it: the link downloads it, into the test's downloads folder.
+    click(c, &format!("#ballot-file-{secret}")).await?;
+    let ballot_file = downloaded(&work.join("downloads"), &format!("r{secret}-")).await?;
+    click(c, &format!("#send-token-{secret}")).await?;
     let state = wait_text(c, &waiting, |t| !t.is_empty()).await?;
     ensure!(
         state.starts_with("Your request 0 is on the ledger"),
         "{state}"
     );
-    // Saved as a resident saves it: the link downloads it, into the test's downloads folder.
-    click(c, &format!("#ballot-file-{secret}")).await?;
-    let ballot_file = downloaded(&work.join("downloads"), &format!("r{secret}-")).await?;
     // The file is the wallet's ballots/ file: it opens with the passphrase, and shows
     // neither the resident nor the ballot key without it.
     let (name, _, bytes) =

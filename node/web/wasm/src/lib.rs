@@ -24,12 +24,14 @@
 //!   held at that nonce, hex-encoded for `POST /txs`, with its id. The voter is the key's
 //!   own DID unless named.
 //!
-//! - `{"op": "ballot_request", "chain_id", "nonce", "valid_until", "round", "registrar_key":
-//!   HEX, "passphrase"}`: for a secret round, makes a one-time ballot key (or takes the one
-//!   held for the round), blinds its token message for the round's registrar key, and
-//!   answers the `RequestToken` transaction signed by the key held, the ballot secret sealed
-//!   with the passphrase as the wallet's `ballots/` file (`file`: name and text), and the
-//!   ballot key's public half (`ballot`).
+//! - `{"op": "ballot_make", "chain_id", "round", "registrar_key": HEX, "passphrase"}`: for
+//!   a secret round, makes a one-time ballot key (or takes the one held for the round) and
+//!   blinds its token message for the round's registrar key; answers the ballot secret
+//!   sealed with the passphrase as the wallet's `ballots/` file (`file`: name and text), to
+//!   save before asking, and what the page may know of it (`ballot`: the round, the
+//!   resident, the ballot key's public half and the blinded message).
+//! - `{"op": "ballot_request", "chain_id", "nonce", "valid_until", "round"}`: the
+//!   `RequestToken` of the held secret, signed by the key held.
 //! - `{"op": "ballot_open", "file": TEXT, "passphrase"}`: opens such a file and holds it.
 //! - `{"op": "ballot_vote", "chain_id", "nonce", "valid_until", "round", "projects",
 //!   "registrar_key", "blinded", "blind_signature", "resident"?}`: unblinds the token from
@@ -89,6 +91,7 @@ fn answer(request: &[u8]) -> Result<Value, String> {
             Ok(json!({}))
         }
         Some("vote") => vote(&request),
+        Some("ballot_make") => ballot_make(&request),
         Some("ballot_request") => ballot_request(&request),
         Some("ballot_open") => ballot_open(&request),
         Some("ballot_vote") => ballot_vote(&request),
@@ -308,6 +311,7 @@ fn described(secret: &BallotSecret) -> Result<Value, String> {
         "resident": secret.resident.to_string(),
         "ballot_did": Did::from_initial_key(&public).to_string(),
         "ballot_public_key": hex::encode(public.0),
+        "blinded": secret.blinded,
         "token": secret.token.is_some(),
     }))
 }
@@ -349,47 +353,48 @@ fn with_ballot<T>(
     })
 }
 
-/// `ballot_request`: a token request for a secret round, signed by the resident's key.
-/// A ballot secret already held for that round is asked again (the same blinded message:
-/// an earlier request may still be committed); otherwise a fresh one-time ballot key is
-/// made and its token message blinded. The secret comes back sealed with the passphrase
-/// (the keystore's `ballots/` file), for the resident to save before the request is sent.
-fn ballot_request(request: &Value) -> Result<Value, String> {
+/// `ballot_make`: the ballot secret of a secret round for the resident's key, sealed with
+/// the passphrase (the keystore's `ballots/` file) for the resident to save before asking:
+/// the one held for the round if there is one (an earlier request may still be committed,
+/// and only its secret will do), else a fresh one-time ballot key with its token message
+/// blinded for the round's registrar key.
+fn ballot_make(request: &Value) -> Result<Value, String> {
     let chain = chain_id(request)?;
     let round = number(request, "round")?;
-    let registrar_key = RegistrarKey::from_der(&hex_bytes(request, "registrar_key")?)
-        .map_err(|e| format!("the round's registrar key: {e}"))?;
     let passphrase = text(request, "passphrase")?;
     check_new_passphrase(passphrase)?;
-    let resident = with_key(|key| Ok(Did::from_initial_key(&key.public())))?;
-    let earlier = with_ballot(request, |s| Ok(s.blinded.clone())).ok();
-    let blinded = match earlier {
-        Some(blinded) => blinded,
-        None => {
-            let secret = BallotSecret::new(&registrar_key, chain.clone(), round, resident)
-                .map_err(|e| e.to_string())?;
-            let blinded = secret.blinded.clone();
-            hold_ballot(secret)?;
-            blinded
-        }
-    };
-    let (file, held) = with_ballot(request, |s| {
+    if with_ballot(request, |_| Ok(())).is_err() {
+        let registrar_key = RegistrarKey::from_der(&hex_bytes(request, "registrar_key")?)
+            .map_err(|e| format!("the round's registrar key: {e}"))?;
+        let resident = with_key(|key| Ok(Did::from_initial_key(&key.public())))?;
+        let secret =
+            BallotSecret::new(&registrar_key, chain, round, resident).map_err(|e| e.to_string())?;
+        hold_ballot(secret)?;
+    }
+    with_ballot(request, |s| {
         let bytes = Zeroizing::new(serde_json::to_vec(s).map_err(|e| e.to_string())?);
         let name = ballot_name(&s.chain, s.round, &s.resident);
         let file = Keystore::seal_secret_text(SecretKind::Ballot, &name, &[], &bytes, passphrase)
             .map_err(|e| e.to_string())?;
-        Ok((json!({ "name": name, "text": file }), described(s)?))
+        Ok(json!({ "file": { "name": name, "text": file }, "ballot": described(s)? }))
+    })
+}
+
+/// `ballot_request`: the token request of the ballot secret held for the round, signed by
+/// the resident's key.
+fn ballot_request(request: &Value) -> Result<Value, String> {
+    let round = number(request, "round")?;
+    let blinded = with_ballot(request, |s| {
+        hex::decode(&s.blinded).map_err(|e| e.to_string())
     })?;
-    let call = Call::Budget(BudgetCall::RequestToken {
-        round,
-        voter: resident,
-        blinded: Bytes::new(hex::decode(&blinded).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?,
-    });
-    let mut answer = with_key(|key| signed(key, request, call))?;
-    answer["file"] = file;
-    answer["ballot"] = held;
-    Ok(answer)
+    with_key(|key| {
+        let call = Call::Budget(BudgetCall::RequestToken {
+            round,
+            voter: Did::from_initial_key(&key.public()),
+            blinded: Bytes::new(blinded).map_err(|e| e.to_string())?,
+        });
+        signed(key, request, call)
+    })
 }
 
 /// `ballot_open`: opens a ballot file saved earlier (the page's or the CLI wallet's
@@ -550,18 +555,30 @@ mod tests {
         let words = acta_ledger::keystore::recovery_words(&[9; 32]);
         ask(json!({"op": "recover", "words": words.as_str()}));
         let resident = Did::from_initial_key(&Keypair::from_seed([9; 32]).public());
-        let asking = |pass: &str| {
+        let making = |pass: &str| {
             ask(
-                json!({"op": "ballot_request", "chain_id": "acta-demo", "nonce": 1,
-                "valid_until": 99, "round": 3, "registrar_key": hex::encode(&der), "passphrase": pass}),
+                json!({"op": "ballot_make", "chain_id": "acta-demo", "round": 3,
+                "registrar_key": hex::encode(&der), "passphrase": pass}),
             )
         };
-        assert!(asking("short")["error"]
+        let asking = || {
+            ask(
+                json!({"op": "ballot_request", "chain_id": "acta-demo", "nonce": 1,
+                "valid_until": 99, "round": 3}),
+            )
+        };
+        // Nothing held yet: no request can be signed.
+        assert!(asking()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no ballot file"));
+        assert!(making("short")["error"]
             .as_str()
             .unwrap()
             .contains("12 characters"));
-        let a = asking("a ballot for old town");
-        let tx = Transaction::decode(&hex::decode(a["result"]["tx"].as_str().unwrap()).unwrap())
+        let a = making("a ballot for old town");
+        let r = asking();
+        let tx = Transaction::decode(&hex::decode(r["result"]["tx"].as_str().unwrap()).unwrap())
             .unwrap();
         let Call::Budget(BudgetCall::RequestToken {
             round: 3,
@@ -573,11 +590,14 @@ mod tests {
         };
         assert_eq!(*voter, resident);
         let blinded = blinded.as_slice().to_vec();
-        // Asked again, the same request goes out (the first may still commit).
-        let again = asking("another passphrase, same ballot");
-        let tx2 =
-            Transaction::decode(&hex::decode(again["result"]["tx"].as_str().unwrap()).unwrap())
-                .unwrap();
+        assert_eq!(a["result"]["ballot"]["blinded"], hex::encode(&blinded));
+        // Made again, the same secret is sealed, and the same request goes out (the first
+        // may still commit).
+        let again = making("another passphrase, same ballot");
+        assert_eq!(again["result"]["ballot"], a["result"]["ballot"]);
+        let r2 = asking();
+        let tx2 = Transaction::decode(&hex::decode(r2["result"]["tx"].as_str().unwrap()).unwrap())
+            .unwrap();
         assert_eq!(tx2.call, tx.call);
         let file = a["result"]["file"]["text"].as_str().unwrap().to_string();
         assert_eq!(
