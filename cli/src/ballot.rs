@@ -14,7 +14,7 @@ use acta_contracts::audit;
 use acta_ledger::{
     bundle::TrustAnchor,
     records::{BallotSecrecy, BudgetRound},
-    token::{self, Blinded, Registrar, RegistrarKey},
+    token::{Registrar, RegistrarKey},
     tx::BudgetCall,
     types::Bytes,
     Call, ChainId, Did, Hash, Keypair,
@@ -445,11 +445,8 @@ fn fetch_token(
     let req = request_of(node, round, &resident)?.ok_or_else(|| {
         anyhow!("the ledger holds no token request of {resident} in round {round}: ask again with `acta budget token request {round} --key {key}`")
     })?;
-    let blinded = Blinded {
-        message: hex::decode(&kept.secret.blinded)?,
-        secret: hex::decode(&kept.secret.secret)?,
-    };
-    if hex_field(&req, "blinded")? != blinded.message {
+    let recorded = hex_field(&req, "blinded")?;
+    if !kept.secret.made(&recorded) {
         return Err(anyhow!(
             "the ledger's token request of {resident} in round {round} is not the one this wallet kept"
         ));
@@ -460,15 +457,14 @@ fn fetch_token(
             req["index"]
         ));
     }
-    let token = token::finalize(
-        &registrar_key,
-        &blinded,
-        &hex_field(&req, "blind_signature")?,
-        &kept.secret.chain,
-        round,
-        &kept.ballot.public(),
-    )?;
-    kept.secret.token = Some(hex::encode(&token));
+    let token = kept
+        .secret
+        .unblind(
+            &registrar_key,
+            &recorded,
+            &hex_field(&req, "blind_signature")?,
+        )
+        .map_err(|e| anyhow!(e))?;
     let bytes = Zeroizing::new(serde_json::to_vec(&kept.secret)?);
     ctx.keystore()?.add_secret(
         SecretKind::Ballot,

@@ -468,6 +468,47 @@ impl BallotSecret {
         })
     }
 
+    /// Whether the token request the ledger recorded (its blinded message) is the one this
+    /// secret made.
+    pub fn made(&self, recorded: &[u8]) -> bool {
+        hex::encode(recorded) == self.blinded
+    }
+
+    /// The token from the registrar's answer to the request the ledger recorded
+    /// (`recorded`, its blinded message, and `blind_signature`), unblinded, checked and
+    /// kept; refused if the ledger's request is not the one this secret made.
+    pub fn unblind(
+        &mut self,
+        registrar: &crate::token::RegistrarKey,
+        recorded: &[u8],
+        blind_signature: &[u8],
+    ) -> std::result::Result<Vec<u8>, String> {
+        if !self.made(recorded) {
+            return Err(format!(
+                "the ledger's token request of {} in round {} is not the one this ballot secret kept",
+                self.resident, self.round
+            ));
+        }
+        let ballot = self
+            .ballot_key()
+            .ok_or("the ballot secret holds no ballot key")?;
+        let blinded = crate::token::Blinded {
+            message: recorded.to_vec(),
+            secret: hex::decode(&self.secret).map_err(|e| format!("the ballot secret: {e}"))?,
+        };
+        let token = crate::token::finalize(
+            registrar,
+            &blinded,
+            blind_signature,
+            &self.chain,
+            self.round,
+            &ballot.public(),
+        )
+        .map_err(|e| format!("the registrar's answer does not give a token: {e}"))?;
+        self.token = Some(hex::encode(&token));
+        Ok(token)
+    }
+
     /// The one-time ballot key, if the seed kept is one.
     pub fn ballot_key(&self) -> Option<Keypair> {
         let seed = Zeroizing::new(hex::decode(&self.seed).ok()?);

@@ -749,9 +749,8 @@ impl Node {
                             }
                         }
                     }
-                    // The key's own record first: a message it refuses is neither kept
-                    // nor sent.
-                    // One durable write for the batch.
+                    // The key's own record first, one durable write for the batch: a
+                    // message it refuses is neither kept nor sent.
                     let signer_of = |m: &Message| match m {
                         Message::Proposal(p) => p.proposer,
                         Message::Vote(v) => v.validator,

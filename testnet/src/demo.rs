@@ -92,28 +92,33 @@ impl City {
     /// token issue`, which also checks the requests' proofs against the genesis.)
     pub fn answer_token_requests(&self) -> Result<usize> {
         let round = PAGE_SECRET_ROUND;
-        let path = format!("/budget/rounds/{round}/tokens?limit=100");
-        let (status, page) = acta_node::devnet::get(&self.net.nodes[0].rpc, &path)?;
-        if status != 200 {
-            bail!("GET {path}: {status} {page}");
-        }
         let mut w = Wallet::new(&self.net, ChainId::new(CHAIN)?);
         w.resume(&self.registrar.key)?;
         let mut txs = Vec::new();
-        for r in page["requests"].as_array().into_iter().flatten() {
-            if !r["blind_signature"].is_null() {
-                continue;
+        let mut from = 0;
+        loop {
+            let path = format!("/budget/rounds/{round}/tokens?from={from}&limit=100");
+            let (status, page) = acta_node::devnet::get(&self.net.nodes[0].rpc, &path)?;
+            if status != 200 {
+                bail!("GET {path}: {status} {page}");
             }
-            let blinded = hex::decode(r["blinded"].as_str().unwrap_or_default())?;
-            let request = r["index"]
-                .as_u64()
-                .context("a token request without index")?;
-            let call = Call::Budget(BudgetCall::IssueToken {
-                round,
-                request,
-                blind_signature: Bytes::new(self.registrar.rsa.sign_blinded(&blinded)?)?,
-            });
-            txs.push(w.tx(&self.registrar.key, call));
+            let requests = page["requests"].as_array().cloned().unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+            from += requests.len();
+            for r in requests.iter().filter(|r| r["blind_signature"].is_null()) {
+                let blinded = hex::decode(r["blinded"].as_str().unwrap_or_default())?;
+                let request = r["index"]
+                    .as_u64()
+                    .context("a token request without index")?;
+                let call = Call::Budget(BudgetCall::IssueToken {
+                    round,
+                    request,
+                    blind_signature: Bytes::new(self.registrar.rsa.sign_blinded(&blinded)?)?,
+                });
+                txs.push(w.tx(&self.registrar.key, call));
+            }
         }
         w.send_and_settle(&txs, &[&self.registrar.key])?;
         Ok(txs.len())

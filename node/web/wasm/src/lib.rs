@@ -50,7 +50,7 @@ use acta_ledger::{
     keystore::{
         ballot_name, check_new_passphrase, seed_from_text, BallotSecret, Keystore, SecretKind,
     },
-    token::{self, Blinded, RegistrarKey},
+    token::RegistrarKey,
     tx::BudgetCall,
     types::Bytes,
     Call, ChainId, Did, Keypair, Timestamp, Transaction,
@@ -427,28 +427,11 @@ fn ballot_vote(request: &Value) -> Result<Value, String> {
             None => {
                 let registrar_key = RegistrarKey::from_der(&hex_bytes(request, "registrar_key")?)
                     .map_err(|e| format!("the round's registrar key: {e}"))?;
-                let recorded = hex_bytes(request, "blinded")?;
-                if hex::encode(&recorded) != secret.blinded {
-                    return Err(format!(
-                        "the ledger's token request of {} in round {round} is not the one this ballot file kept",
-                        secret.resident
-                    ));
-                }
-                let blinded = Blinded {
-                    message: recorded,
-                    secret: hex::decode(&secret.secret).map_err(|e| e.to_string())?,
-                };
-                let token = token::finalize(
+                secret.unblind(
                     &registrar_key,
-                    &blinded,
+                    &hex_bytes(request, "blinded")?,
                     &hex_bytes(request, "blind_signature")?,
-                    &secret.chain,
-                    round,
-                    &ballot.public(),
-                )
-                .map_err(|e| format!("the registrar's answer does not give a token: {e}"))?;
-                secret.token = Some(hex::encode(&token));
-                token
+                )?
             }
         };
         let call = Call::Budget(BudgetCall::VoteSecret {
@@ -467,6 +450,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use acta_ledger::token;
 
     fn ask(request: Value) -> Value {
         serde_json::from_slice(&call(request.to_string().as_bytes())).unwrap()
