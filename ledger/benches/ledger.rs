@@ -17,6 +17,10 @@ use acta_ledger::{
 };
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 
+/// The allocator `actad` runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn signatures(c: &mut Criterion) {
     let chain = testing::chain_id();
     let txs: Vec<Transaction> = (0..1024)
@@ -203,6 +207,24 @@ fn store_reads(c: &mut Criterion) {
         (0..BLOCK).map(|_| (key(), Some(vec![round; 40]))).collect()
     };
     g.bench_function("prepare_10k_updates", |b| {
+        b.iter_batched(
+            &mut update,
+            |changes| {
+                let next = store.latest_height().unwrap().unwrap().next();
+                store.prepare(&changes, next).unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // The same once every key has been updated (not committed) once: the tree's internal
+    // nodes and the keys of its leaves in the store's memory, as in a validator that has
+    // run for a while.
+    for h in 0..blocks {
+        let all = changes(h, BLOCK);
+        let next = store.latest_height().unwrap().unwrap().next();
+        store.prepare(&all, next).unwrap();
+    }
+    g.bench_function("prepare_10k_updates_warm", |b| {
         b.iter_batched(
             &mut update,
             |changes| {

@@ -47,6 +47,7 @@ pub mod state;
 pub mod store;
 pub mod testing;
 pub mod token;
+mod tree;
 pub mod tx;
 pub mod types;
 pub mod validator;

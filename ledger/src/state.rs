@@ -8,18 +8,23 @@
 //! by a faster one without touching them. Computing an update ([`AuthenticatedState::prepare`])
 //! is separate from writing it: execution computes, and only the store writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::{
     proof::SparseMerkleProof,
-    storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch},
+    storage::{LeafNode, Node, NodeKey, TreeReader},
     KeyHash, OwnedValue, Sha256Jmt, Version,
 };
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
-use crate::{types::Height, Error, Hash, Result};
+use crate::{
+    tree::{self, NodeAt, NodeSource, TreeNode},
+    types::Height,
+    Error, Hash, Result,
+};
 
 /// The most bytes one state value may have.
 pub const STATE_VALUE_BYTES_MAX: usize = 1024 * 1024;
@@ -39,7 +44,12 @@ pub type StateChanges = BTreeMap<Hash, Option<Vec<u8>>>;
 pub struct StateUpdate {
     pub height: Height,
     pub root: Hash,
-    pub(crate) batch: TreeUpdateBatch,
+    /// The tree's new nodes.
+    pub(crate) nodes: Vec<(NodeAt, Arc<TreeNode>)>,
+    /// The previous height's nodes that this height's tree no longer uses.
+    pub(crate) stale: Vec<NodeAt>,
+    /// The values written (or deleted) at this height, in key order.
+    pub(crate) values: Vec<(Hash, Option<Vec<u8>>)>,
 }
 
 /// Proof that a key has a value, or has none, under a state root.
@@ -124,8 +134,8 @@ pub(crate) fn prove_of<R: TreeReader>(
     Ok((value, StateProof(proof)))
 }
 
-pub(crate) fn prepare_of<R: TreeReader>(
-    reader: &R,
+pub(crate) fn prepare_of<S: NodeSource>(
+    source: &S,
     latest: Option<Height>,
     changes: &StateChanges,
     height: Height,
@@ -147,21 +157,24 @@ pub(crate) fn prepare_of<R: TreeReader>(
         })
         .map_err(|e| Error::State(format!("key {k}: {e}")));
     }
-    let set = changes.iter().map(|(k, v)| (KeyHash(k.0), v.clone()));
-    let (root, batch) = Sha256Jmt::new(reader)
-        .put_value_set(set, height.0)
-        .map_err(state_err)?;
+    let hashed: Vec<([u8; 32], Option<[u8; 32]>)> = changes
+        .iter()
+        .map(|(k, v)| (k.0, v.as_ref().map(|v| Sha256::digest(v).into())))
+        .collect();
+    let update = tree::update(source, latest.map(|h| h.0), height.0, &hashed)?;
     Ok(StateUpdate {
         height,
-        root: Hash(root.0),
-        batch,
+        root: Hash(update.root),
+        nodes: update.nodes,
+        stale: update.stale,
+        values: changes.iter().map(|(k, v)| (*k, v.clone())).collect(),
     })
 }
 
 /// The state tree in memory, for tests, simulations and offline replays.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryState {
-    nodes: BTreeMap<NodeKey, Node>,
+    nodes: HashMap<NodeAt, Arc<TreeNode>>,
     values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
     latest: Option<Height>,
 }
@@ -185,12 +198,9 @@ impl MemoryState {
                 update.height
             )));
         }
-        let batch = update.batch.node_batch;
-        for (key, node) in batch.nodes() {
-            self.nodes.insert(key.clone(), node.clone());
-        }
-        for ((version, key), value) in batch.values() {
-            self.values.insert((*key, *version), value.clone());
+        self.nodes.extend(update.nodes);
+        for (key, value) in update.values {
+            self.values.insert((KeyHash(key.0), update.height.0), value);
         }
         self.latest = Some(update.height);
         Ok(())
@@ -206,9 +216,19 @@ impl MemoryState {
     }
 }
 
+impl NodeSource for MemoryState {
+    fn node(&self, at: &NodeAt) -> Result<Option<Arc<TreeNode>>> {
+        Ok(self.nodes.get(at).cloned())
+    }
+}
+
 impl TreeReader for MemoryState {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.nodes.get(node_key).cloned())
+        let at = NodeAt::decode(&crate::codec::encode(node_key))?;
+        match self.nodes.get(&at) {
+            None => Ok(None),
+            Some(node) => Ok(Some(Node::try_from_slice(&node.encode())?)),
+        }
     }
 
     fn get_value_option(

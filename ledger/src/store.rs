@@ -26,6 +26,7 @@
 //!   validator-set changes up to its block (borsh `Vec<SetChange>`)
 
 use std::path::Path;
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use jmt::{
@@ -48,6 +49,7 @@ use crate::{
     codec,
     snapshot::{Chunk, Manifest, RangeProof, CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX},
     state::{self, state_err, AuthenticatedState, StateChanges, StateProof, StateUpdate},
+    tree::{NodeAt, NodeCache, NodeSource, TreeNode},
     tx::Transaction,
     types::Height,
     vote::Commit,
@@ -177,6 +179,12 @@ const HOT_KEYS: usize = 65_536;
 /// Larger values are not kept in memory (the cache holds at most 64 MiB of values).
 const HOT_VALUE_BYTES_MAX: usize = 1024;
 
+/// The memory [`Store::tree_nodes`] may take. A state of a million keys has about 350,000
+/// internal nodes (the 70,000 of the first five levels, full, and about 260,000 of two or
+/// three children below them), about 250 MiB with the hashes kept of the full ones: most
+/// of it fits, the nodes written or read longest ago are read again from RocksDB.
+const TREE_CACHE_BYTES: usize = 192 * 1024 * 1024;
+
 /// The newest version of a key as the hot-key cache holds it.
 #[derive(Clone, Debug)]
 enum Hot {
@@ -217,6 +225,10 @@ pub struct Store {
     /// sees it behind the latest height. (Filling it on reads too made a read of a cold
     /// key 40% slower, for keys that the per-block cache of `StateView` already serves.)
     hot: std::sync::Mutex<lru::LruCache<[u8; 32], Hot>>,
+    /// Decoded internal nodes of the state tree, by where they are stored (which fixes
+    /// their content): the nodes of recent blocks and those read by updates, so that a
+    /// block's update finds the paths it walks in memory ([`crate::tree`]).
+    tree_nodes: std::sync::Mutex<NodeCache>,
     /// Keys whose every version pruning keeps, and whose value reads at any committed
     /// height are answered ([`Store::keep_history_of`]).
     kept: Vec<Hash>,
@@ -279,6 +291,7 @@ impl Store {
             hot: std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
             )),
+            tree_nodes: std::sync::Mutex::new(NodeCache::new(TREE_CACHE_BYTES)),
             kept: Vec::new(),
         };
         if let Some(h) = store.stored_latest_height()? {
@@ -498,15 +511,27 @@ impl Store {
             .store(height.0, std::sync::atomic::Ordering::Release);
     }
 
-    /// After `update` is written: puts its values in the hot-key cache and advances the
-    /// latest height, both under the cache's lock (see [`Store::hot`]).
+    /// After `update` is written: puts its internal tree nodes in the node cache, its
+    /// values in the hot-key cache, and advances the latest height, the last two under the
+    /// hot-key cache's lock (see [`Store::hot`]).
     fn written(&self, update: &StateUpdate) {
+        let mut nodes = self
+            .tree_nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for at in &update.stale {
+            nodes.remove(at);
+        }
+        for (at, node) in &update.nodes {
+            nodes.put(*at, node);
+        }
+        drop(nodes);
         let mut hot = self
             .hot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for ((version, key), value) in update.batch.node_batch.values() {
-            hot.put(key.0, Hot::of(*version, value.clone()));
+        for (key, value) in &update.values {
+            hot.put(key.0, Hot::of(update.height.0, value.clone()));
         }
         self.set_latest(update.height);
     }
@@ -549,44 +574,21 @@ impl Store {
     }
 
     fn put_state(&self, batch: &mut WriteBatch, update: &StateUpdate) {
-        let nodes = update.batch.node_batch.nodes();
-        for (key, node) in nodes {
-            batch.put_cf(
-                self.cf(CF_STATE_NODES),
-                codec::encode(key),
-                codec::encode(node),
-            );
+        for (at, node) in &update.nodes {
+            batch.put_cf(self.cf(CF_STATE_NODES), at.key(), node.encode());
         }
         let prunable = self.history == History::Prunable;
         if prunable {
-            // An update that changes nothing copies the previous root to the new height
-            // and leaves the old root out of jmt's stale index: without this, every empty
-            // block would leave its root behind for ever. (Indexed twice when jmt indexes
-            // it too, which deletes it once.)
-            let root = update
-                .batch
-                .node_batch
-                .nodes()
-                .iter()
-                .find(|(k, _)| k.version() == update.height.0 && k.nibble_path().is_empty());
-            if let (Some((root, _)), Some(previous)) = (root, update.height.0.checked_sub(1)) {
+            for at in &update.stale {
                 let mut k = update.height.0.to_be_bytes().to_vec();
                 k.push(STALE_NODE);
-                k.extend_from_slice(&codec::encode(&NodeKey::new(
-                    previous,
-                    root.nibble_path().clone(),
-                )));
-                batch.put_cf(self.cf(CF_STATE_STALE), k, []);
-            }
-            for stale in &update.batch.stale_node_index_batch {
-                let mut k = stale.stale_since_version.to_be_bytes().to_vec();
-                k.push(STALE_NODE);
-                k.extend_from_slice(&codec::encode(&stale.node_key));
+                k.extend_from_slice(at.key().as_ref());
                 batch.put_cf(self.cf(CF_STATE_STALE), k, []);
             }
         }
-        for ((version, key), value) in update.batch.node_batch.values() {
-            if prunable && *version > 0 {
+        let version = update.height.0;
+        for (key, value) in &update.values {
+            if prunable && version > 0 {
                 let mut k = version.to_be_bytes().to_vec();
                 k.push(STALE_VALUE);
                 k.extend_from_slice(&key.0);
@@ -596,7 +598,11 @@ impl Store {
             let mut latest = version.to_be_bytes().to_vec();
             latest.extend_from_slice(&encoded);
             batch.put_cf(self.cf(CF_STATE_LATEST), key.0, latest);
-            batch.put_cf(self.cf(CF_STATE_VALUES), value_key(key, *version), encoded);
+            batch.put_cf(
+                self.cf(CF_STATE_VALUES),
+                value_key(&KeyHash(key.0), version),
+                encoded,
+            );
         }
         batch.put_cf(
             self.cf(CF_META),
@@ -879,6 +885,12 @@ impl Store {
                 "restoring a snapshot into a store that holds height {h}"
             )));
         }
+        // The restore writes nodes where an earlier, unfinished restore may have written
+        // others: none of them may be served from memory.
+        self.tree_nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         let writer = std::sync::Arc::new(RestoreWriter(std::sync::Arc::clone(self)));
         let tree = JellyfishMerkleRestore::new_overwrite(writer, height.0, RootHash(root.0))
             .map_err(state_err)?;
@@ -1309,6 +1321,28 @@ impl TreeReader for Store {
         // Only jmt's resuming restore asks for it; snapshots are restored with
         // `new_overwrite`, from the start (ADR 0014).
         anyhow::bail!("resuming an interrupted restore is not supported: restore again")
+    }
+}
+
+impl NodeSource for Store {
+    fn node(&self, at: &NodeAt) -> Result<Option<Arc<TreeNode>>> {
+        if let Some(node) = self
+            .tree_nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(at)
+        {
+            return Ok(Some(node.clone()));
+        }
+        let Some(bytes) = self.db.get_pinned_cf(self.cf(CF_STATE_NODES), at.key())? else {
+            return Ok(None);
+        };
+        let node = Arc::new(TreeNode::decode(&bytes)?);
+        self.tree_nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .put(*at, &node);
+        Ok(Some(node))
     }
 }
 

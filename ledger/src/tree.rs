@@ -1,0 +1,1196 @@
+//! The state tree's update, computed once per block (issue 17, item 3; ADR 0022).
+//!
+//! The tree is jmt 0.12's Jellyfish Merkle tree, unchanged: the same nodes stored under the
+//! same keys in the same borsh encoding, with the same hashes. jmt still reads it, proves
+//! from it, iterates it for snapshots and restores it, so every root, proof and snapshot is
+//! what it was. Only the update is Acta's. jmt applies a block's writes one key at a time,
+//! each walking down from the root through a map of cloned nodes; [`update`] walks the
+//! tree once for the whole block, visits each touched node once, hashes each new node once,
+//! and reads nodes through a [`NodeSource`] that may keep decoded nodes in memory (the
+//! store does).
+//!
+//! The tree after an update is the one jmt makes: a leaf sits at the shortest path no other
+//! key shares, an internal node never has a leaf as its only child, and every node on the
+//! way to a written key is new at the block's version. What this module adds to jmt's output
+//! is that the previous root is always stale at the new version (jmt leaves a root it copies
+//! or a `Null` root out of its stale index; the store indexed those itself before).
+
+use std::sync::{Arc, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// A key hash, as the tree orders and addresses keys.
+pub(crate) type Key = [u8; 32];
+
+/// jmt's hash of an empty subtree.
+const PLACEHOLDER: [u8; 32] = *b"SPARSE_MERKLE_PLACEHOLDER_HASH__";
+const LEAF_DOMAIN: &[u8] = b"JMT::LeafNode";
+const INTERNAL_DOMAIN: &[u8] = b"JMT::IntrnalNode";
+
+/// The most nibbles a path has: a whole key.
+const NIBBLES: u8 = 64;
+
+fn corrupt(what: &str) -> Error {
+    Error::Storage(format!("stored state tree node: {what}"))
+}
+
+/// The `i`th nibble of `key`, high nibble first.
+fn nibble(key: &Key, i: u8) -> u8 {
+    let b = key[usize::from(i / 2)];
+    if i.is_multiple_of(2) {
+        b >> 4
+    } else {
+        b & 0x0f
+    }
+}
+
+/// A path from the root: the first `len` nibbles of `bytes`, the rest zero (jmt's
+/// `NibblePath`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub(crate) struct Path {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl Path {
+    pub(crate) const ROOT: Path = Path {
+        len: 0,
+        bytes: [0; 32],
+    };
+
+    pub(crate) fn len(&self) -> u8 {
+        self.len
+    }
+
+    /// The path one nibble further down. Only called below depth 64: two different keys
+    /// part before their last nibble.
+    fn child(&self, n: u8) -> Path {
+        debug_assert!(self.len < NIBBLES && n < 16);
+        let mut p = *self;
+        let i = usize::from(self.len / 2);
+        if self.len.is_multiple_of(2) {
+            p.bytes[i] = n << 4;
+        } else {
+            p.bytes[i] |= n;
+        }
+        p.len += 1;
+        p
+    }
+}
+
+/// Where a node is stored: jmt's `NodeKey`, the version that wrote it and its path.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub(crate) struct NodeAt {
+    pub(crate) version: u64,
+    pub(crate) path: Path,
+}
+
+impl NodeAt {
+    pub(crate) fn new(version: u64, path: Path) -> NodeAt {
+        NodeAt { version, path }
+    }
+
+    /// jmt's borsh encoding of the `NodeKey`: the version, the number of nibbles (both
+    /// u64 little-endian), then the path's bytes as a borsh `Vec<u8>`.
+    pub(crate) fn key(&self) -> EncodedAt {
+        let n = usize::from(self.path.len).div_ceil(2);
+        let mut buf = [0u8; 52];
+        buf[..8].copy_from_slice(&self.version.to_le_bytes());
+        buf[8..16].copy_from_slice(&u64::from(self.path.len).to_le_bytes());
+        buf[16..20].copy_from_slice(&u32::try_from(n).expect("at most 32").to_le_bytes());
+        buf[20..20 + n].copy_from_slice(&self.path.bytes[..n]);
+        EncodedAt { buf, len: 20 + n }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        self.key().as_ref().to_vec()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<NodeAt> {
+        let bad = || corrupt("node key does not decode");
+        let version = u64::from_le_bytes(
+            bytes
+                .get(..8)
+                .ok_or_else(bad)?
+                .try_into()
+                .unwrap_or_default(),
+        );
+        let len = u64::from_le_bytes(
+            bytes
+                .get(8..16)
+                .ok_or_else(bad)?
+                .try_into()
+                .unwrap_or_default(),
+        );
+        let n = u32::from_le_bytes(
+            bytes
+                .get(16..20)
+                .ok_or_else(bad)?
+                .try_into()
+                .unwrap_or_default(),
+        );
+        let len = u8::try_from(len)
+            .ok()
+            .filter(|l| *l <= NIBBLES)
+            .ok_or_else(bad)?;
+        let n = usize::try_from(n).map_err(|_| bad())?;
+        if n != usize::from(len).div_ceil(2) || bytes.len() != 20 + n {
+            return Err(bad());
+        }
+        let mut path = Path {
+            len,
+            bytes: [0; 32],
+        };
+        path.bytes[..n].copy_from_slice(&bytes[20..]);
+        if len % 2 == 1 && path.bytes[n - 1] & 0x0f != 0 {
+            return Err(bad());
+        }
+        Ok(NodeAt { version, path })
+    }
+}
+
+/// A [`NodeAt`] encoded, without allocating.
+pub(crate) struct EncodedAt {
+    buf: [u8; 52],
+    len: usize,
+}
+
+impl AsRef<[u8]> for EncodedAt {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// A leaf: a key and the hash of its value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Leaf {
+    pub(crate) key: Key,
+    pub(crate) value_hash: [u8; 32],
+}
+
+impl Leaf {
+    pub(crate) fn hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(LEAF_DOMAIN);
+        h.update(self.key);
+        h.update(self.value_hash);
+        h.finalize().into()
+    }
+}
+
+/// An internal node's reference to a child.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Child {
+    pub(crate) hash: [u8; 32],
+    pub(crate) version: u64,
+    pub(crate) leaf: bool,
+    /// 1 for a leaf.
+    pub(crate) leaf_count: u64,
+}
+
+/// A child and, for a leaf, its key once known: jmt's node does not hold the keys of its
+/// leaves, so a node read from storage learns them as its leaves are read, and a node made
+/// here knows them.
+#[derive(Debug)]
+struct Slot {
+    child: Child,
+    key: OnceLock<Key>,
+}
+
+/// An internal node: up to 16 children, by nibble, packed (most nodes deep in a large tree
+/// have two or three).
+#[derive(Debug, Default)]
+pub(crate) struct Internal {
+    /// Bit `i` set: nibble `i` has a child.
+    present: u16,
+    /// The children in nibble order.
+    slots: Box<[Slot]>,
+    /// The hashes of the node's inner binary tree ([`Ranges`]), kept for nodes with many
+    /// children so that a change of one child rehashes 4 ranges rather than 15. Not part of
+    /// the stored node.
+    ranges: Option<Box<Ranges>>,
+}
+
+/// The hashes of a node's 15 ranges of slots: 8 of 2 slots, 4 of 4, 2 of 8, then the node.
+type Ranges = [[u8; 32]; 15];
+
+/// Nodes with at least this many children keep their [`Ranges`].
+const RANGES_KEPT_FROM: usize = 5;
+
+/// The hashes of the ranges of `children` (jmt's rule: an empty range is the placeholder, a
+/// range holding one leaf alone is that leaf's hash, any other range hashes its two halves).
+/// With `old`, the ranges of another node, ranges without a slot in `changed` are taken
+/// from it.
+fn ranges(children: &[Option<Child>; 16], old: Option<&Ranges>, changed: u16) -> Ranges {
+    let mut out = [[0u8; 32]; 15];
+    // The level below: each range's hash, its number of children (at most 2 counted), and
+    // whether its one child is a leaf.
+    let mut below: [([u8; 32], u8, bool); 16] = std::array::from_fn(|i| match &children[i] {
+        None => (PLACEHOLDER, 0, false),
+        Some(c) => (c.hash, 1, c.leaf),
+    });
+    let mut at = 0;
+    for level in 1..=4u32 {
+        let width = 1usize << level;
+        let n = 16 >> level;
+        for j in 0..n {
+            let (lh, lc, ll) = below[2 * j];
+            let (rh, rc, rl) = below[2 * j + 1];
+            let count = (lc + rc).min(2);
+            let lone_leaf = count == 1 && if lc == 1 { ll } else { rl };
+            let mask = (u16::MAX >> (16 - width)) << (j * width);
+            let hash = match old {
+                Some(old) if changed & mask == 0 => old[at + j],
+                _ if count == 0 => PLACEHOLDER,
+                _ if lone_leaf => {
+                    if lc == 1 {
+                        lh
+                    } else {
+                        rh
+                    }
+                }
+                _ => internal_hash(&lh, &rh),
+            };
+            out[at + j] = hash;
+            below[j] = (hash, count, lone_leaf);
+        }
+        at += n;
+    }
+    out
+}
+
+impl PartialEq for Internal {
+    fn eq(&self, other: &Internal) -> bool {
+        self.present == other.present
+            && self
+                .slots
+                .iter()
+                .zip(other.slots.iter())
+                .all(|(a, b)| a.child == b.child)
+    }
+}
+
+impl Eq for Internal {}
+
+fn internal_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(INTERNAL_DOMAIN);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+impl Internal {
+    /// A node of the children given by nibble, with the keys known of its leaves; its
+    /// hashes computed, reusing those of `old` for ranges without a slot in `changed`.
+    fn hashed(
+        children: &[Option<Child>; 16],
+        keys: &[Option<Key>; 16],
+        old: Option<&Internal>,
+        changed: u16,
+    ) -> (Internal, [u8; 32]) {
+        let r = ranges(children, old.and_then(|o| o.ranges.as_deref()), changed);
+        let mut node = Internal::new(children, keys);
+        if node.slots.len() >= RANGES_KEPT_FROM {
+            node.ranges = Some(Box::new(r));
+        }
+        (node, r[14])
+    }
+
+    /// A node of the children given by nibble, with the keys known of its leaves.
+    fn new(children: &[Option<Child>; 16], keys: &[Option<Key>; 16]) -> Internal {
+        let mut present = 0u16;
+        let mut slots = Vec::with_capacity(children.iter().flatten().count());
+        for (i, c) in children.iter().enumerate() {
+            if let Some(child) = c {
+                present |= 1 << i;
+                slots.push(Slot {
+                    child: *child,
+                    key: keys[i].map_or_else(OnceLock::new, OnceLock::from),
+                });
+            }
+        }
+        Internal {
+            present,
+            slots: slots.into_boxed_slice(),
+            ranges: None,
+        }
+    }
+
+    fn slot(&self, i: usize) -> Option<&Slot> {
+        if self.present & (1 << i) == 0 {
+            return None;
+        }
+        let below = (self.present & ((1u16 << i) - 1)).count_ones();
+        self.slots.get(below as usize)
+    }
+
+    /// The children by nibble.
+    fn unpacked(&self) -> [Option<Child>; 16] {
+        std::array::from_fn(|i| self.slot(i).map(|s| s.child))
+    }
+
+    /// The keys known of the leaf children, by nibble.
+    fn keys(&self) -> [Option<Key>; 16] {
+        std::array::from_fn(|i| self.slot(i).and_then(|s| s.key.get().copied()))
+    }
+
+    /// The children with their nibbles, in order.
+    #[cfg(test)]
+    fn children(&self) -> impl Iterator<Item = (u8, &Child)> {
+        (0u8..16)
+            .filter(|i| self.present & (1 << i) != 0)
+            .zip(self.slots.iter().map(|s| &s.child))
+    }
+
+    pub(crate) fn leaf_count(&self) -> u64 {
+        self.slots.iter().map(|s| s.child.leaf_count).sum()
+    }
+
+    /// jmt's hash: a binary Merkle tree over the 16 slots, where an empty range is the
+    /// placeholder and a range holding one leaf alone is that leaf's hash.
+    pub(crate) fn hash(&self) -> [u8; 32] {
+        match &self.ranges {
+            Some(r) => r[14],
+            None => ranges(&self.unpacked(), None, 0)[14],
+        }
+    }
+}
+
+/// A node of the tree.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TreeNode {
+    /// The root of an empty tree.
+    Null,
+    Leaf(Leaf),
+    Internal(Internal),
+}
+
+impl TreeNode {
+    pub(crate) fn hash(&self) -> [u8; 32] {
+        match self {
+            TreeNode::Null => PLACEHOLDER,
+            TreeNode::Leaf(l) => l.hash(),
+            TreeNode::Internal(i) => i.hash(),
+        }
+    }
+
+    /// jmt's borsh encoding of its `Node`: tag 0 `Null`, 1 `Internal`, 2 `Leaf`. An internal
+    /// node is its 16 slots (`Option<Child>`: hash, version, then tag 0 for a leaf or 1 and
+    /// the leaf count), then the number of children and the leaf count (usize as u64).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            TreeNode::Null => vec![0],
+            TreeNode::Leaf(l) => {
+                let mut out = Vec::with_capacity(65);
+                out.push(2);
+                out.extend_from_slice(&l.key);
+                out.extend_from_slice(&l.value_hash);
+                out
+            }
+            TreeNode::Internal(node) => {
+                let mut out = Vec::with_capacity(17 + 16 * 50 + 16);
+                out.push(1);
+                for slot in node.unpacked() {
+                    match slot {
+                        None => out.push(0),
+                        Some(c) => {
+                            out.push(1);
+                            out.extend_from_slice(&c.hash);
+                            out.extend_from_slice(&c.version.to_le_bytes());
+                            if c.leaf {
+                                out.push(0);
+                            } else {
+                                out.push(1);
+                                out.extend_from_slice(&c.leaf_count.to_le_bytes());
+                            }
+                        }
+                    }
+                }
+                let count = node.slots.len() as u64;
+                out.extend_from_slice(&count.to_le_bytes());
+                out.extend_from_slice(&node.leaf_count().to_le_bytes());
+                out
+            }
+        }
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<TreeNode> {
+        let bad = || corrupt("node does not decode");
+        let (tag, mut rest) = bytes.split_first().ok_or_else(bad)?;
+        let mut take = |n: usize| -> Result<&[u8]> {
+            if rest.len() < n {
+                return Err(bad());
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+        let node = match tag {
+            0 => TreeNode::Null,
+            2 => TreeNode::Leaf(Leaf {
+                key: take(32)?.try_into().map_err(|_| bad())?,
+                value_hash: take(32)?.try_into().map_err(|_| bad())?,
+            }),
+            1 => {
+                let mut children: [Option<Child>; 16] = [None; 16];
+                for slot in &mut children {
+                    match take(1)?[0] {
+                        0 => {}
+                        1 => {
+                            let hash = take(32)?.try_into().map_err(|_| bad())?;
+                            let version = u64_of(take(8)?);
+                            let (leaf, leaf_count) = match take(1)?[0] {
+                                0 => (true, 1),
+                                1 => (false, u64_of(take(8)?)),
+                                _ => return Err(bad()),
+                            };
+                            *slot = Some(Child {
+                                hash,
+                                version,
+                                leaf,
+                                leaf_count,
+                            });
+                        }
+                        _ => return Err(bad()),
+                    }
+                }
+                let node = Internal::new(&children, &[None; 16]);
+                let count = u64_of(take(8)?);
+                let leaves = u64_of(take(8)?);
+                if count != node.slots.len() as u64 || leaves != node.leaf_count() {
+                    return Err(bad());
+                }
+                TreeNode::Internal(node)
+            }
+            _ => return Err(bad()),
+        };
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        Ok(node)
+    }
+}
+
+/// Decoded internal nodes by where they are stored (which fixes their content), bounded by
+/// the memory they take. Meant to hold the latest tree: a committed update puts its new
+/// nodes and removes its stale ones, and when the tree outgrows the bound, the nodes
+/// written or read longest ago go first (a read does not refresh a node: the nodes every
+/// block rewrites, near the root, are refreshed by that).
+#[derive(Debug)]
+pub(crate) struct NodeCache {
+    nodes: lru::LruCache<NodeAt, Arc<TreeNode>>,
+    bytes: usize,
+    bytes_max: usize,
+}
+
+impl NodeCache {
+    pub(crate) fn new(bytes_max: usize) -> NodeCache {
+        NodeCache {
+            nodes: lru::LruCache::unbounded(),
+            bytes: 0,
+            bytes_max,
+        }
+    }
+
+    /// About the memory a cached node takes: the node, its children and the cache's entry.
+    fn weight(node: &TreeNode) -> usize {
+        let children = match node {
+            TreeNode::Internal(i) => {
+                i.slots.len() * std::mem::size_of::<Slot>()
+                    + i.ranges
+                        .as_ref()
+                        .map_or(0, |_| std::mem::size_of::<Ranges>())
+            }
+            _ => 0,
+        };
+        160 + children
+    }
+
+    pub(crate) fn get(&self, at: &NodeAt) -> Option<Arc<TreeNode>> {
+        self.nodes.peek(at).cloned()
+    }
+
+    pub(crate) fn remove(&mut self, at: &NodeAt) {
+        if let Some(old) = self.nodes.pop(at) {
+            self.bytes -= Self::weight(&old);
+        }
+    }
+
+    /// Keeps `node`, if it is an internal node (leaves are read when needed; their keys
+    /// are kept in their parents).
+    pub(crate) fn put(&mut self, at: NodeAt, node: &Arc<TreeNode>) {
+        if !matches!(**node, TreeNode::Internal(_)) {
+            return;
+        }
+        self.bytes += Self::weight(node);
+        if let Some(old) = self.nodes.put(at, Arc::clone(node)) {
+            self.bytes -= Self::weight(&old);
+        }
+        while self.bytes > self.bytes_max {
+            match self.nodes.pop_lru() {
+                Some((_, old)) => self.bytes -= Self::weight(&old),
+                None => break,
+            }
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.nodes.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Where the update reads the tree it starts from.
+pub(crate) trait NodeSource {
+    /// The node stored at `at`, if there is one.
+    fn node(&self, at: &NodeAt) -> Result<Option<Arc<TreeNode>>>;
+}
+
+/// An update of the tree to a new version: its root, the nodes to write, and the nodes of
+/// the previous version that the new one no longer uses.
+#[derive(Debug)]
+pub(crate) struct TreeUpdate {
+    pub(crate) root: [u8; 32],
+    pub(crate) nodes: Vec<(NodeAt, Arc<TreeNode>)>,
+    pub(crate) stale: Vec<NodeAt>,
+}
+
+/// Computes the tree at `version` from the tree at `previous` (`None`: an empty tree) and
+/// `changes`: keys in ascending order, each with the hash of its new value or `None` to
+/// delete it.
+pub(crate) fn update(
+    source: &impl NodeSource,
+    previous: Option<u64>,
+    version: u64,
+    changes: &[(Key, Option<[u8; 32]>)],
+) -> Result<TreeUpdate> {
+    if changes.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(Error::State("state changes are not in key order".into()));
+    }
+    let mut u = Updater {
+        source,
+        version,
+        nodes: Vec::new(),
+        stale: Vec::new(),
+    };
+    let old_root = match previous {
+        None => None,
+        Some(v) => {
+            let at = NodeAt::new(v, Path::ROOT);
+            let node = source
+                .node(&at)?
+                .ok_or_else(|| Error::State(format!("no state tree root at version {v}")))?;
+            Some((at, node))
+        }
+    };
+    let old = match &old_root {
+        None => Old::Empty,
+        Some((at, node)) => match &**node {
+            TreeNode::Null => {
+                // An empty tree's root is replaced by whatever comes.
+                u.stale.push(*at);
+                Old::Empty
+            }
+            TreeNode::Leaf(leaf) => Old::Leaf {
+                at: *at,
+                hash: leaf.hash(),
+                known: None,
+                full: Some(*leaf),
+            },
+            TreeNode::Internal(_) => Old::Internal {
+                at: *at,
+                node: node.clone(),
+            },
+        },
+    };
+    let root_at = NodeAt::new(version, Path::ROOT);
+    let root = match u.visit(Path::ROOT, old, changes)? {
+        New::Keep => {
+            // Nothing changed: the previous root is copied to the new version.
+            let node = match old_root {
+                None => Arc::new(TreeNode::Null),
+                Some((at, node)) => {
+                    if !matches!(*node, TreeNode::Null) {
+                        u.stale.push(at);
+                    }
+                    node
+                }
+            };
+            let hash = node.hash();
+            u.nodes.push((root_at, node));
+            hash
+        }
+        New::Empty => {
+            u.nodes.push((root_at, Arc::new(TreeNode::Null)));
+            PLACEHOLDER
+        }
+        New::Leaf(leaf) => {
+            u.nodes.push((root_at, Arc::new(TreeNode::Leaf(leaf))));
+            leaf.hash()
+        }
+        New::Internal(child) => child.hash,
+    };
+    Ok(TreeUpdate {
+        root,
+        nodes: u.nodes,
+        stale: u.stale,
+    })
+}
+
+/// What a slot of the tree holds before the update.
+enum Old<'a> {
+    Empty,
+    Leaf {
+        at: NodeAt,
+        hash: [u8; 32],
+        /// The parent's record of the leaf's key, if it has one.
+        known: Option<&'a OnceLock<Key>>,
+        /// The leaf itself, if already read.
+        full: Option<Leaf>,
+    },
+    Internal {
+        at: NodeAt,
+        node: Arc<TreeNode>,
+    },
+}
+
+/// What a slot holds after the update.
+enum New {
+    /// What it held.
+    Keep,
+    Empty,
+    /// One leaf, not yet written: where it goes depends on the slots beside it.
+    Leaf(Leaf),
+    /// An internal node, written.
+    Internal(Child),
+}
+
+struct Updater<'a, S> {
+    source: &'a S,
+    version: u64,
+    nodes: Vec<(NodeAt, Arc<TreeNode>)>,
+    stale: Vec<NodeAt>,
+}
+
+impl<S: NodeSource> Updater<'_, S> {
+    fn read_leaf(&self, at: &NodeAt, hash: &[u8; 32]) -> Result<Leaf> {
+        match self.source.node(at)?.as_deref() {
+            Some(TreeNode::Leaf(leaf)) if leaf.hash() == *hash => Ok(*leaf),
+            Some(TreeNode::Leaf(_)) => Err(corrupt("a leaf does not match its parent's hash")),
+            _ => Err(corrupt(&format!(
+                "no leaf at version {} path length {}",
+                at.version,
+                at.path.len()
+            ))),
+        }
+    }
+
+    fn read_internal(&self, at: &NodeAt) -> Result<Arc<TreeNode>> {
+        match self.source.node(at)? {
+            Some(node) if matches!(*node, TreeNode::Internal(_)) => Ok(node),
+            _ => Err(corrupt(&format!(
+                "no internal node at version {} path length {}",
+                at.version,
+                at.path.len()
+            ))),
+        }
+    }
+
+    /// Updates the subtree at `path` with `changes`, every key of which starts with `path`.
+    fn visit(
+        &mut self,
+        path: Path,
+        old: Old<'_>,
+        changes: &[(Key, Option<[u8; 32]>)],
+    ) -> Result<New> {
+        match old {
+            Old::Empty => {
+                let leaves: Vec<Leaf> = inserts(changes).collect();
+                Ok(match leaves.len() {
+                    0 => New::Keep,
+                    1 => New::Leaf(leaves[0]),
+                    _ => New::Internal(self.build(path, &leaves)),
+                })
+            }
+            Old::Leaf {
+                at,
+                hash,
+                known,
+                full,
+            } => {
+                // Without a write other than deletes of other keys, nothing changes; when
+                // the leaf's key is known, that is decided without reading it.
+                let key = full
+                    .map(|l| l.key)
+                    .or_else(|| known.and_then(|k| k.get().copied()));
+                if let Some(key) = key {
+                    if changes.iter().all(|(k, v)| v.is_none() && *k != key) {
+                        return Ok(New::Keep);
+                    }
+                    // The leaf's own key written or deleted, and nothing else inserted: the
+                    // old leaf itself is not needed.
+                    if let [(k, v)] = changes {
+                        if *k == key {
+                            self.stale.push(at);
+                            return Ok(v.map_or(New::Empty, |value_hash| {
+                                New::Leaf(Leaf { key, value_hash })
+                            }));
+                        }
+                    }
+                }
+                let leaf = match full {
+                    Some(leaf) => leaf,
+                    None => {
+                        let leaf = self.read_leaf(&at, &hash)?;
+                        if let Some(k) = known {
+                            let _ = k.set(leaf.key);
+                        }
+                        leaf
+                    }
+                };
+                if changes.iter().all(|(k, v)| v.is_none() && *k != leaf.key) {
+                    return Ok(New::Keep);
+                }
+                self.stale.push(at);
+                // The old leaf unless a change names its key, and every written key.
+                let mut leaves: Vec<Leaf> = inserts(changes).collect();
+                if changes.binary_search_by(|(k, _)| k.cmp(&leaf.key)).is_err() {
+                    let i = leaves.partition_point(|l| l.key < leaf.key);
+                    leaves.insert(i, leaf);
+                }
+                Ok(match leaves.len() {
+                    0 => New::Empty,
+                    1 => New::Leaf(leaves[0]),
+                    _ => New::Internal(self.build(path, &leaves)),
+                })
+            }
+            Old::Internal { at, node } => {
+                let TreeNode::Internal(old) = &*node else {
+                    unreachable!("Old::Internal holds an internal node")
+                };
+                let mut children = old.unpacked();
+                let mut keys = old.keys();
+                let mut placed: [Option<Leaf>; 16] = [None; 16];
+                let mut changed = 0u16;
+                let depth = path.len();
+                let mut rest = changes;
+                while let Some((first, _)) = rest.first() {
+                    let n = nibble(first, depth);
+                    let end = rest.partition_point(|(k, _)| nibble(k, depth) == n);
+                    let (group, tail) = rest.split_at(end);
+                    rest = tail;
+                    let i = usize::from(n);
+                    let child_path = path.child(n);
+                    let slot = match old.slot(i) {
+                        None => Old::Empty,
+                        Some(Slot { child: c, key }) if c.leaf => Old::Leaf {
+                            at: NodeAt::new(c.version, child_path),
+                            hash: c.hash,
+                            known: Some(key),
+                            full: None,
+                        },
+                        Some(Slot { child: c, .. }) => {
+                            let at = NodeAt::new(c.version, child_path);
+                            Old::Internal {
+                                node: self.read_internal(&at)?,
+                                at,
+                            }
+                        }
+                    };
+                    match self.visit(child_path, slot, group)? {
+                        New::Keep => continue,
+                        New::Empty => {
+                            children[i] = None;
+                            keys[i] = None;
+                        }
+                        New::Leaf(leaf) => {
+                            children[i] = Some(Child {
+                                hash: leaf.hash(),
+                                version: self.version,
+                                leaf: true,
+                                leaf_count: 1,
+                            });
+                            keys[i] = Some(leaf.key);
+                            placed[i] = Some(leaf);
+                        }
+                        New::Internal(child) => {
+                            children[i] = Some(child);
+                            keys[i] = None;
+                        }
+                    }
+                    changed |= 1 << i;
+                }
+                if changed == 0 {
+                    return Ok(New::Keep);
+                }
+                self.stale.push(at);
+                let mut present = children
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| c.map(|c| (i, c)));
+                match (present.next(), present.next()) {
+                    (None, _) => return Ok(New::Empty),
+                    (Some((i, only)), None) if only.leaf => {
+                        // A leaf alone moves up to this node's place.
+                        let leaf = match placed[i] {
+                            Some(leaf) => leaf,
+                            None => {
+                                let at = NodeAt::new(only.version, path.child(nibble_u8(i)));
+                                let leaf = self.read_leaf(&at, &only.hash)?;
+                                self.stale.push(at);
+                                leaf
+                            }
+                        };
+                        return Ok(New::Leaf(leaf));
+                    }
+                    _ => {}
+                }
+                for (i, leaf) in placed.iter().enumerate() {
+                    if let Some(leaf) = leaf {
+                        let at = NodeAt::new(self.version, path.child(nibble_u8(i)));
+                        self.nodes.push((at, Arc::new(TreeNode::Leaf(*leaf))));
+                    }
+                }
+                Ok(New::Internal(self.write_internal(
+                    path,
+                    &children,
+                    &keys,
+                    Some((old, changed)),
+                )))
+            }
+        }
+    }
+
+    /// Writes the subtree of `leaves` (at least two, in key order, all under `path`).
+    fn build(&mut self, path: Path, leaves: &[Leaf]) -> Child {
+        let depth = path.len();
+        let mut children: [Option<Child>; 16] = [None; 16];
+        let mut keys: [Option<Key>; 16] = [None; 16];
+        let mut rest = leaves;
+        while let Some(first) = rest.first() {
+            let n = nibble(&first.key, depth);
+            let end = rest.partition_point(|l| nibble(&l.key, depth) == n);
+            let (group, tail) = rest.split_at(end);
+            rest = tail;
+            let child_path = path.child(n);
+            let i = usize::from(n);
+            children[i] = Some(if let [leaf] = group {
+                self.nodes.push((
+                    NodeAt::new(self.version, child_path),
+                    Arc::new(TreeNode::Leaf(*leaf)),
+                ));
+                keys[i] = Some(leaf.key);
+                Child {
+                    hash: leaf.hash(),
+                    version: self.version,
+                    leaf: true,
+                    leaf_count: 1,
+                }
+            } else {
+                self.build(child_path, group)
+            });
+        }
+        self.write_internal(path, &children, &keys, None)
+    }
+
+    /// Writes the internal node of `children` at `path`; `from` is the node it replaces
+    /// and which of its slots changed.
+    fn write_internal(
+        &mut self,
+        path: Path,
+        children: &[Option<Child>; 16],
+        keys: &[Option<Key>; 16],
+        from: Option<(&Internal, u16)>,
+    ) -> Child {
+        let (old, changed) = from.map_or((None, 0), |(o, c)| (Some(o), c));
+        let (node, hash) = Internal::hashed(children, keys, old, changed);
+        let child = Child {
+            hash,
+            version: self.version,
+            leaf: false,
+            leaf_count: node.leaf_count(),
+        };
+        self.nodes.push((
+            NodeAt::new(self.version, path),
+            Arc::new(TreeNode::Internal(node)),
+        ));
+        child
+    }
+}
+
+fn nibble_u8(i: usize) -> u8 {
+    u8::try_from(i).expect("a slot index is below 16")
+}
+
+/// The written keys of `changes`, as leaves.
+fn inserts(changes: &[(Key, Option<[u8; 32]>)]) -> impl Iterator<Item = Leaf> + '_ {
+    changes.iter().filter_map(|(key, v)| {
+        v.map(|value_hash| Leaf {
+            key: *key,
+            value_hash,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use borsh::BorshDeserialize;
+    use jmt::{
+        storage::{LeafNode, Node, NodeKey, TreeReader},
+        KeyHash, OwnedValue, Sha256Jmt, Version,
+    };
+    use proptest::prelude::*;
+    use sha2::Sha256;
+
+    use super::*;
+    use crate::{
+        codec,
+        state::{AuthenticatedState, MemoryState, StateChanges},
+        Hash,
+    };
+
+    /// jmt's own tree, updated by jmt: what [`update`] must agree with.
+    #[derive(Default)]
+    struct Jmt {
+        nodes: BTreeMap<NodeKey, Node>,
+    }
+
+    impl TreeReader for Jmt {
+        fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
+            Ok(self.nodes.get(key).cloned())
+        }
+        fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+            unreachable!("updates do not read values")
+        }
+        fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+            unreachable!("updates do not restore")
+        }
+    }
+
+    fn jmt_hash(node: &Node) -> [u8; 32] {
+        match node {
+            Node::Null => PLACEHOLDER,
+            Node::Leaf(l) => l.hash::<Sha256>(),
+            Node::Internal(i) => i.hash::<Sha256>(),
+        }
+    }
+
+    /// Every node of the tree at `version`, with its hash.
+    fn reachable(
+        version: u64,
+        node: impl Fn(&NodeAt) -> Option<Arc<TreeNode>>,
+    ) -> BTreeMap<NodeAt, [u8; 32]> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![NodeAt::new(version, Path::ROOT)];
+        while let Some(at) = todo.pop() {
+            let n = node(&at).expect("a node the tree points to is stored");
+            if let TreeNode::Internal(i) = &*n {
+                for (nib, c) in i.children() {
+                    todo.push(NodeAt::new(c.version, at.path.child(nib)));
+                }
+            }
+            out.insert(at, n.hash());
+        }
+        out
+    }
+
+    /// Keys that share long prefixes, so that updates split leaves into chains of internal
+    /// nodes and deletes collapse them: three nibbles from {0, 1}, then one of a few tails,
+    /// and pairs that part only in the last nibble.
+    fn pool() -> Vec<Key> {
+        let mut keys = Vec::new();
+        for i in 0u8..8 {
+            for tail in [0u8, 0x55, 0xff] {
+                let mut k = [tail; 32];
+                k[0] = ((i >> 2) & 1) << 4 | ((i >> 1) & 1);
+                k[1] = (i & 1) << 4;
+                keys.push(k);
+                let mut twin = k;
+                twin[31] ^= 1;
+                keys.push(twin);
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Keys spread as hashes are: nodes of many children, most of them unchanged by a block.
+    fn spread() -> Vec<Key> {
+        (0u32..300)
+            .map(|i| Hash::digest(&i.to_be_bytes()).0)
+            .collect()
+    }
+
+    type Block = Vec<(usize, Option<u8>)>;
+
+    fn blocks(n: usize, per_block: usize) -> impl Strategy<Value = Vec<Block>> {
+        prop::collection::vec(
+            prop::collection::vec(
+                (0..n, prop::option::weighted(0.7, any::<u8>())),
+                0..per_block,
+            ),
+            1..10,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Block after block, the update makes jmt's tree (the same root, the same nodes at
+        /// the same paths), writes only nodes of the new tree, and lists as stale exactly
+        /// the nodes of the previous tree the new one no longer uses.
+        #[test]
+        fn updates_make_jmts_tree(blocks in blocks(pool().len(), 12)) {
+            same_as_jmt(&pool(), &blocks)?;
+        }
+
+        #[test]
+        fn updates_of_wide_nodes_make_jmts_tree(blocks in blocks(spread().len(), 150)) {
+            same_as_jmt(&spread(), &blocks)?;
+        }
+    }
+
+    fn same_as_jmt(keys: &[Key], blocks: &[Block]) -> std::result::Result<(), TestCaseError> {
+        {
+            let mut jmt = Jmt::default();
+            let mut mine = MemoryState::new();
+            let mut content: BTreeMap<Key, u8> = BTreeMap::new();
+            for (version, block) in blocks.iter().enumerate() {
+                let version = version as u64;
+                let changes: StateChanges = block
+                    .iter()
+                    .map(|(i, v)| (Hash(keys[*i]), v.map(|b| vec![b; 3])))
+                    .collect();
+                for (k, v) in &changes {
+                    match v {
+                        Some(v) => content.insert(k.0, v[0]),
+                        None => content.remove(&k.0),
+                    };
+                }
+                let (root, batch) = Sha256Jmt::new(&jmt)
+                    .put_value_set(
+                        changes.iter().map(|(k, v)| (KeyHash(k.0), v.clone())),
+                        version,
+                    )
+                    .unwrap();
+                let update = mine.prepare(&changes, crate::Height(version)).unwrap();
+                prop_assert_eq!(update.root.0, root.0);
+
+                // The same tree: the same nodes at the same paths (their hashes cover all
+                // but the versions of their children). jmt applies keys one by one, so a
+                // leaf that one key moves up and the next moves down again is new in its
+                // tree and untouched here: this update never writes more than jmt's.
+                prop_assert!(update.nodes.len() <= batch.node_batch.nodes().len());
+                for (k, n) in batch.node_batch.nodes() {
+                    jmt.nodes.insert(k.clone(), n.clone());
+                }
+                let theirs_at = |at: &NodeAt| {
+                    let key = NodeKey::try_from_slice(&at.encode()).unwrap();
+                    jmt.nodes
+                        .get(&key)
+                        .map(|n| Arc::new(TreeNode::decode(&codec::encode(n)).unwrap()))
+                };
+                let theirs = reachable(version, theirs_at);
+                let before = version
+                    .checked_sub(1)
+                    .map(|v| reachable(v, |at| mine.node(at).unwrap()));
+                let new: BTreeSet<NodeAt> = update.nodes.iter().map(|(at, _)| *at).collect();
+                let stale: BTreeSet<NodeAt> = update.stale.iter().copied().collect();
+                prop_assert_eq!(new.len(), update.nodes.len(), "a node written twice");
+                prop_assert_eq!(stale.len(), update.stale.len(), "a node stale twice");
+                mine.apply(update).unwrap();
+                let ours = reachable(version, |at| mine.node(at).unwrap());
+                let shape = |r: &BTreeMap<NodeAt, [u8; 32]>| -> BTreeSet<(Path, [u8; 32])> {
+                    r.iter().map(|(at, h)| (at.path, *h)).collect()
+                };
+                prop_assert_eq!(shape(&ours), shape(&theirs));
+
+                // Exactly the new nodes are added and the stale ones dropped: pruning what is
+                // stale never removes a node the new tree uses, and leaves nothing behind.
+                let ours: BTreeSet<NodeAt> = ours.into_keys().collect();
+                prop_assert!(new
+                    .iter()
+                    .all(|at| at.version == version && ours.contains(at)));
+                let mut expected: BTreeSet<NodeAt> =
+                    before.map(|b| b.into_keys().collect()).unwrap_or_default();
+                prop_assert!(
+                    stale.iter().all(|at| expected.contains(at)),
+                    "stale but not in the previous tree"
+                );
+                expected.retain(|at| !stale.contains(at));
+                expected.extend(new);
+                prop_assert_eq!(ours, expected);
+
+                // Every key proves its value, or its absence, against the root.
+                for k in keys {
+                    let (value, proof) = mine
+                        .get_with_proof(&Hash(*k), crate::Height(version))
+                        .unwrap();
+                    let expected = content.get(k).map(|b| vec![*b; 3]);
+                    prop_assert_eq!(&value, &expected);
+                    proof
+                        .verify(&Hash(root.0), &Hash(*k), expected.as_deref())
+                        .unwrap();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The encodings are jmt's: a node and its key decode as jmt's types and encode back to
+    /// the same bytes, with the same hash.
+    #[test]
+    fn encodings_are_jmts() {
+        let keys = pool();
+        let s = MemoryState::new();
+        let changes: StateChanges = keys.iter().map(|k| (Hash(*k), Some(vec![1]))).collect();
+        let update = s.prepare(&changes, crate::Height(0)).unwrap();
+        assert!(update.nodes.len() > keys.len());
+        for (at, node) in &update.nodes {
+            let bytes = node.encode();
+            let theirs = Node::try_from_slice(&bytes).unwrap();
+            assert_eq!(codec::encode(&theirs), bytes);
+            assert_eq!(jmt_hash(&theirs), node.hash());
+            assert_eq!(TreeNode::decode(&bytes).unwrap(), **node);
+            let key = NodeKey::try_from_slice(&at.encode()).unwrap();
+            assert_eq!(codec::encode(&key), at.encode());
+            assert_eq!(NodeAt::decode(&at.encode()).unwrap(), *at);
+        }
+        assert_eq!(
+            TreeNode::decode(&TreeNode::Null.encode()).unwrap(),
+            TreeNode::Null
+        );
+    }
+
+    #[test]
+    fn bad_encodings_are_errors() {
+        let leaf = TreeNode::Leaf(Leaf {
+            key: [1; 32],
+            value_hash: [2; 32],
+        })
+        .encode();
+        for bad in [&[][..], &[3], &leaf[..40], &[&leaf[..], &[0]].concat()] {
+            assert!(TreeNode::decode(bad).is_err());
+        }
+        let at = NodeAt::new(7, Path::ROOT.child(3)).encode();
+        assert!(NodeAt::decode(&at[..at.len() - 1]).is_err());
+        let mut odd = at.clone();
+        *odd.last_mut().unwrap() |= 1; // a set bit past the path's one nibble
+        assert!(NodeAt::decode(&odd).is_err());
+    }
+
+    #[test]
+    fn changes_out_of_order_are_refused() {
+        let s = MemoryState::new();
+        let changes = [([2; 32], Some([0; 32])), ([1; 32], None)];
+        assert!(update(&s, None, 0, &changes).is_err());
+    }
+}
