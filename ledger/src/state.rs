@@ -134,7 +134,7 @@ pub(crate) fn prove_of<R: TreeReader>(
     Ok((value, StateProof(proof)))
 }
 
-pub(crate) fn prepare_of<S: NodeSource>(
+pub(crate) fn prepare_of<S: NodeSource + Sync>(
     source: &S,
     latest: Option<Height>,
     changes: &StateChanges,
@@ -174,7 +174,7 @@ pub(crate) fn prepare_of<S: NodeSource>(
 /// The state tree in memory, for tests, simulations and offline replays.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryState {
-    nodes: HashMap<NodeAt, Arc<TreeNode>>,
+    nodes: HashMap<NodeAt, Arc<TreeNode>, lru::DefaultHasher>,
     values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
     latest: Option<Height>,
 }

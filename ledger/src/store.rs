@@ -228,7 +228,7 @@ pub struct Store {
     /// Decoded internal nodes of the state tree, by where they are stored (which fixes
     /// their content): the nodes of recent blocks and those read by updates, so that a
     /// block's update finds the paths it walks in memory ([`crate::tree`]).
-    tree_nodes: std::sync::Mutex<NodeCache>,
+    tree_nodes: NodeCache,
     /// Keys whose every version pruning keeps, and whose value reads at any committed
     /// height are answered ([`Store::keep_history_of`]).
     kept: Vec<Hash>,
@@ -291,7 +291,7 @@ impl Store {
             hot: std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
             )),
-            tree_nodes: std::sync::Mutex::new(NodeCache::new(TREE_CACHE_BYTES)),
+            tree_nodes: NodeCache::new(TREE_CACHE_BYTES),
             kept: Vec::new(),
         };
         if let Some(h) = store.stored_latest_height()? {
@@ -515,17 +515,12 @@ impl Store {
     /// values in the hot-key cache, and advances the latest height, the last two under the
     /// hot-key cache's lock (see [`Store::hot`]).
     fn written(&self, update: &StateUpdate) {
-        let mut nodes = self
-            .tree_nodes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for at in &update.stale {
-            nodes.remove(at);
+            self.tree_nodes.remove(at);
         }
         for (at, node) in &update.nodes {
-            nodes.put(*at, node);
+            self.tree_nodes.put(*at, node);
         }
-        drop(nodes);
         let mut hot = self
             .hot
             .lock()
@@ -887,10 +882,7 @@ impl Store {
         }
         // The restore writes nodes where an earlier, unfinished restore may have written
         // others: none of them may be served from memory.
-        self.tree_nodes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.tree_nodes.clear();
         let writer = std::sync::Arc::new(RestoreWriter(std::sync::Arc::clone(self)));
         let tree = JellyfishMerkleRestore::new_overwrite(writer, height.0, RootHash(root.0))
             .map_err(state_err)?;
@@ -1326,22 +1318,17 @@ impl TreeReader for Store {
 
 impl NodeSource for Store {
     fn node(&self, at: &NodeAt) -> Result<Option<Arc<TreeNode>>> {
-        if let Some(node) = self
-            .tree_nodes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(at)
-        {
-            return Ok(Some(node.clone()));
+        if let Some(node) = self.tree_nodes.get(at) {
+            return Ok(Some(node));
         }
         let Some(bytes) = self.db.get_pinned_cf(self.cf(CF_STATE_NODES), at.key())? else {
             return Ok(None);
         };
         let node = Arc::new(TreeNode::decode(&bytes)?);
-        self.tree_nodes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .put(*at, &node);
+        // A commit may have made this node stale since it was read: kept anyway, it is
+        // never asked for again (no tree from then on points to it) and leaves with the
+        // oldest of the cache.
+        self.tree_nodes.put(*at, &node);
         Ok(Some(node))
     }
 }

@@ -15,7 +15,8 @@
 //! is that the previous root is always stale at the new version (jmt leaves a root it copies
 //! or a `Null` root out of its stale index; the store indexed those itself before).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -62,6 +63,11 @@ impl Path {
 
     pub(crate) fn len(&self) -> u8 {
         self.len
+    }
+
+    /// Whether `key` starts with this path.
+    fn is_prefix_of(&self, key: &Key) -> bool {
+        (0..self.len).all(|i| nibble(&self.bytes, i) == nibble(key, i))
     }
 
     /// The path one nibble further down. Only called below depth 64: two different keys
@@ -346,8 +352,12 @@ impl Internal {
             .zip(self.slots.iter().map(|s| &s.child))
     }
 
+    /// The leaves under the node (saturating: only a corrupt store could pass `u64::MAX`,
+    /// and [`TreeNode::decode`] refuses one whose counts overflow).
     pub(crate) fn leaf_count(&self) -> u64 {
-        self.slots.iter().map(|s| s.child.leaf_count).sum()
+        self.slots
+            .iter()
+            .fold(0u64, |sum, s| sum.saturating_add(s.child.leaf_count))
     }
 
     /// jmt's hash: a binary Merkle tree over the 16 slots, where an empty range is the
@@ -462,7 +472,11 @@ impl TreeNode {
                 let node = Internal::new(&children, &[None; 16]);
                 let count = u64_of(take(8)?);
                 let leaves = u64_of(take(8)?);
-                if count != node.slots.len() as u64 || leaves != node.leaf_count() {
+                let sum = node
+                    .slots
+                    .iter()
+                    .try_fold(0u64, |sum, s| sum.checked_add(s.child.leaf_count));
+                if count != node.slots.len() as u64 || sum != Some(leaves) {
                     return Err(bad());
                 }
                 TreeNode::Internal(node)
@@ -478,23 +492,42 @@ impl TreeNode {
 
 /// Decoded internal nodes by where they are stored (which fixes their content), bounded by
 /// the memory they take. Meant to hold the latest tree: a committed update puts its new
-/// nodes and removes its stale ones, and when the tree outgrows the bound, the nodes
-/// written or read longest ago go first (a read does not refresh a node: the nodes every
-/// block rewrites, near the root, are refreshed by that).
+/// nodes and removes its stale ones, and when the tree outgrows the bound, the nodes put
+/// longest ago go first (the nodes near the root, which every block rewrites, are put
+/// again every block). In 16 shards by the path's first nibble, so that the two threads
+/// of an update, which work under different children of the root, do not wait on one
+/// lock.
 #[derive(Debug)]
 pub(crate) struct NodeCache {
-    nodes: lru::LruCache<NodeAt, Arc<TreeNode>>,
+    shards: [Mutex<Shard>; 16],
+    shard_bytes_max: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    nodes: HashMap<NodeAt, Arc<TreeNode>, lru::DefaultHasher>,
+    /// Node keys in the order they were put; keys no longer in `nodes` are skipped.
+    order: VecDeque<NodeAt>,
     bytes: usize,
-    bytes_max: usize,
 }
 
 impl NodeCache {
     pub(crate) fn new(bytes_max: usize) -> NodeCache {
         NodeCache {
-            nodes: lru::LruCache::unbounded(),
-            bytes: 0,
-            bytes_max,
+            shards: std::array::from_fn(|_| Mutex::default()),
+            shard_bytes_max: bytes_max / 16,
         }
+    }
+
+    fn shard(&self, at: &NodeAt) -> std::sync::MutexGuard<'_, Shard> {
+        let i = if at.path.len == 0 {
+            0
+        } else {
+            usize::from(at.path.bytes[0] >> 4)
+        };
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// About the memory a cached node takes: the node, its children and the cache's entry.
@@ -512,36 +545,49 @@ impl NodeCache {
     }
 
     pub(crate) fn get(&self, at: &NodeAt) -> Option<Arc<TreeNode>> {
-        self.nodes.peek(at).cloned()
+        self.shard(at).nodes.get(at).cloned()
     }
 
-    pub(crate) fn remove(&mut self, at: &NodeAt) {
-        if let Some(old) = self.nodes.pop(at) {
-            self.bytes -= Self::weight(&old);
+    pub(crate) fn remove(&self, at: &NodeAt) {
+        let mut shard = self.shard(at);
+        if let Some(old) = shard.nodes.remove(at) {
+            shard.bytes -= Self::weight(&old);
         }
     }
 
     /// Keeps `node`, if it is an internal node (leaves are read when needed; their keys
     /// are kept in their parents).
-    pub(crate) fn put(&mut self, at: NodeAt, node: &Arc<TreeNode>) {
+    pub(crate) fn put(&self, at: NodeAt, node: &Arc<TreeNode>) {
         if !matches!(**node, TreeNode::Internal(_)) {
             return;
         }
-        self.bytes += Self::weight(node);
-        if let Some(old) = self.nodes.put(at, Arc::clone(node)) {
-            self.bytes -= Self::weight(&old);
+        let mut guard = self.shard(&at);
+        let shard = &mut *guard;
+        shard.bytes += Self::weight(node);
+        match shard.nodes.insert(at, Arc::clone(node)) {
+            Some(old) => shard.bytes -= Self::weight(&old),
+            None => shard.order.push_back(at),
         }
-        while self.bytes > self.bytes_max {
-            match self.nodes.pop_lru() {
-                Some((_, old)) => self.bytes -= Self::weight(&old),
-                None => break,
+        while shard.bytes > self.shard_bytes_max {
+            let Some(first) = shard.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = shard.nodes.remove(&first) {
+                shard.bytes -= Self::weight(&old);
             }
+        }
+        if shard.order.len() > 2 * shard.nodes.len() + 1024 {
+            let nodes = &shard.nodes;
+            shard.order.retain(|k| nodes.contains_key(k));
         }
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.nodes.clear();
-        self.bytes = 0;
+    pub(crate) fn clear(&self) {
+        for shard in &self.shards {
+            *shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Shard::default();
+        }
     }
 }
 
@@ -563,8 +609,8 @@ pub(crate) struct TreeUpdate {
 /// Computes the tree at `version` from the tree at `previous` (`None`: an empty tree) and
 /// `changes`: keys in ascending order, each with the hash of its new value or `None` to
 /// delete it.
-pub(crate) fn update(
-    source: &impl NodeSource,
+pub(crate) fn update<S: NodeSource + Sync>(
+    source: &S,
     previous: Option<u64>,
     version: u64,
     changes: &[(Key, Option<[u8; 32]>)],
@@ -572,12 +618,7 @@ pub(crate) fn update(
     if changes.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(Error::State("state changes are not in key order".into()));
     }
-    let mut u = Updater {
-        source,
-        version,
-        nodes: Vec::new(),
-        stale: Vec::new(),
-    };
+    let mut u = Updater::new(source, version);
     let old_root = match previous {
         None => None,
         Some(v) => {
@@ -609,7 +650,18 @@ pub(crate) fn update(
         },
     };
     let root_at = NodeAt::new(version, Path::ROOT);
-    let root = match u.visit(Path::ROOT, old, changes)? {
+    let new = match old {
+        Old::Internal { at, node } if changes.len() >= PARALLEL_FROM => {
+            let TreeNode::Internal(old) = &*node else {
+                unreachable!("Old::Internal holds an internal node")
+            };
+            u.visit_root_in_two(old, changes)?;
+            let slots = std::mem::take(&mut u.root_slots);
+            u.combine(at, Path::ROOT, old, &slots)?
+        }
+        old => u.visit(Path::ROOT, old, changes)?,
+    };
+    let root = match new {
         New::Keep => {
             // Nothing changed: the previous root is copied to the new version.
             let node = match old_root {
@@ -659,6 +711,10 @@ enum Old<'a> {
     },
 }
 
+/// What each slot of a node holds after the update, for the slots the update visited.
+#[derive(Default)]
+struct Slots([Option<New>; 16]);
+
 /// What a slot holds after the update.
 enum New {
     /// What it held.
@@ -670,17 +726,83 @@ enum New {
     Internal(Child),
 }
 
+/// Blocks of at least this many changes are updated by two threads, each under half of
+/// the root's children.
+const PARALLEL_FROM: usize = 1_000;
+
 struct Updater<'a, S> {
     source: &'a S,
     version: u64,
     nodes: Vec<(NodeAt, Arc<TreeNode>)>,
     stale: Vec<NodeAt>,
+    /// The root's slots, when two threads visit them.
+    root_slots: Slots,
 }
 
-impl<S: NodeSource> Updater<'_, S> {
+impl<'a, S: NodeSource + Sync> Updater<'a, S> {
+    fn new(source: &'a S, version: u64) -> Self {
+        Updater {
+            source,
+            version,
+            nodes: Vec::new(),
+            stale: Vec::new(),
+            root_slots: Slots::default(),
+        }
+    }
+
+    /// Visits the slots of the root `old` in two threads, the changes split between them
+    /// at a nibble near the middle, into `root_slots`; the nodes and stale nodes of both
+    /// land here. The result is the same as one thread's: no slot is visited by both.
+    fn visit_root_in_two(
+        &mut self,
+        old: &Internal,
+        changes: &[(Key, Option<[u8; 32]>)],
+    ) -> Result<()> {
+        let middle = nibble(&changes[changes.len() / 2].0, 0);
+        let mut split = changes.partition_point(|(k, _)| nibble(k, 0) < middle);
+        if split == 0 {
+            split = changes.partition_point(|(k, _)| nibble(k, 0) <= middle);
+        }
+        let (first, second) = changes.split_at(split);
+        let mut slots = Slots::default();
+        let (source, version) = (self.source, self.version);
+        let other = std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("acta-state-tree".into())
+                .spawn_scoped(scope, move || {
+                    let mut u = Updater::new(source, version);
+                    let mut slots = Slots::default();
+                    u.visit_slots(Path::ROOT, old, second, &mut slots)
+                        .map(|()| (u, slots))
+                })
+                .map_err(|e| Error::State(format!("state tree thread: {e}")))?;
+            // Both halves end before either's error is returned.
+            let mine = self.visit_slots(Path::ROOT, old, first, &mut slots);
+            let theirs = other
+                .join()
+                .map_err(|_| Error::State("the state tree's second thread failed".into()));
+            mine?;
+            theirs?
+        })?;
+        let (u, theirs) = other;
+        self.nodes.extend(u.nodes);
+        self.stale.extend(u.stale);
+        for (mine, theirs) in slots.0.iter_mut().zip(theirs.0) {
+            if theirs.is_some() {
+                *mine = theirs;
+            }
+        }
+        self.root_slots = slots;
+        Ok(())
+    }
+
     fn read_leaf(&self, at: &NodeAt, hash: &[u8; 32]) -> Result<Leaf> {
         match self.source.node(at)?.as_deref() {
-            Some(TreeNode::Leaf(leaf)) if leaf.hash() == *hash => Ok(*leaf),
+            Some(TreeNode::Leaf(leaf))
+                if leaf.hash() == *hash && at.path.is_prefix_of(&leaf.key) =>
+            {
+                Ok(*leaf)
+            }
             Some(TreeNode::Leaf(_)) => Err(corrupt("a leaf does not match its parent's hash")),
             _ => Err(corrupt(&format!(
                 "no leaf at version {} path length {}",
@@ -692,7 +814,10 @@ impl<S: NodeSource> Updater<'_, S> {
 
     fn read_internal(&self, at: &NodeAt) -> Result<Arc<TreeNode>> {
         match self.source.node(at)? {
-            Some(node) if matches!(*node, TreeNode::Internal(_)) => Ok(node),
+            // Two keys part before their last nibble: an internal node has a nibble below it.
+            Some(node) if matches!(*node, TreeNode::Internal(_)) && at.path.len < NIBBLES => {
+                Ok(node)
+            }
             _ => Err(corrupt(&format!(
                 "no internal node at version {} path length {}",
                 at.version,
@@ -773,97 +898,120 @@ impl<S: NodeSource> Updater<'_, S> {
                 let TreeNode::Internal(old) = &*node else {
                     unreachable!("Old::Internal holds an internal node")
                 };
-                let mut children = old.unpacked();
-                let mut keys = old.keys();
-                let mut placed: [Option<Leaf>; 16] = [None; 16];
-                let mut changed = 0u16;
-                let depth = path.len();
-                let mut rest = changes;
-                while let Some((first, _)) = rest.first() {
-                    let n = nibble(first, depth);
-                    let end = rest.partition_point(|(k, _)| nibble(k, depth) == n);
-                    let (group, tail) = rest.split_at(end);
-                    rest = tail;
-                    let i = usize::from(n);
-                    let child_path = path.child(n);
-                    let slot = match old.slot(i) {
-                        None => Old::Empty,
-                        Some(Slot { child: c, key }) if c.leaf => Old::Leaf {
-                            at: NodeAt::new(c.version, child_path),
-                            hash: c.hash,
-                            known: Some(key),
-                            full: None,
-                        },
-                        Some(Slot { child: c, .. }) => {
-                            let at = NodeAt::new(c.version, child_path);
-                            Old::Internal {
-                                node: self.read_internal(&at)?,
-                                at,
-                            }
-                        }
-                    };
-                    match self.visit(child_path, slot, group)? {
-                        New::Keep => continue,
-                        New::Empty => {
-                            children[i] = None;
-                            keys[i] = None;
-                        }
-                        New::Leaf(leaf) => {
-                            children[i] = Some(Child {
-                                hash: leaf.hash(),
-                                version: self.version,
-                                leaf: true,
-                                leaf_count: 1,
-                            });
-                            keys[i] = Some(leaf.key);
-                            placed[i] = Some(leaf);
-                        }
-                        New::Internal(child) => {
-                            children[i] = Some(child);
-                            keys[i] = None;
-                        }
-                    }
-                    changed |= 1 << i;
-                }
-                if changed == 0 {
-                    return Ok(New::Keep);
-                }
-                self.stale.push(at);
-                let mut present = children
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, c)| c.map(|c| (i, c)));
-                match (present.next(), present.next()) {
-                    (None, _) => return Ok(New::Empty),
-                    (Some((i, only)), None) if only.leaf => {
-                        // A leaf alone moves up to this node's place.
-                        let leaf = match placed[i] {
-                            Some(leaf) => leaf,
-                            None => {
-                                let at = NodeAt::new(only.version, path.child(nibble_u8(i)));
-                                let leaf = self.read_leaf(&at, &only.hash)?;
-                                self.stale.push(at);
-                                leaf
-                            }
-                        };
-                        return Ok(New::Leaf(leaf));
-                    }
-                    _ => {}
-                }
-                for (i, leaf) in placed.iter().enumerate() {
-                    if let Some(leaf) = leaf {
-                        let at = NodeAt::new(self.version, path.child(nibble_u8(i)));
-                        self.nodes.push((at, Arc::new(TreeNode::Leaf(*leaf))));
-                    }
-                }
-                Ok(New::Internal(self.write_internal(
-                    path,
-                    &children,
-                    &keys,
-                    Some((old, changed)),
-                )))
+                let mut slots = Slots::default();
+                self.visit_slots(path, old, changes, &mut slots)?;
+                self.combine(at, path, old, &slots)
             }
         }
+    }
+
+    /// Updates the slots of `old`, the node at `path`, that `changes` touch, and records
+    /// what they hold after in `slots`.
+    fn visit_slots(
+        &mut self,
+        path: Path,
+        old: &Internal,
+        changes: &[(Key, Option<[u8; 32]>)],
+        slots: &mut Slots,
+    ) -> Result<()> {
+        let depth = path.len();
+        let mut rest = changes;
+        while let Some((first, _)) = rest.first() {
+            let n = nibble(first, depth);
+            let end = rest.partition_point(|(k, _)| nibble(k, depth) == n);
+            let (group, tail) = rest.split_at(end);
+            rest = tail;
+            let i = usize::from(n);
+            let child_path = path.child(n);
+            let slot = match old.slot(i) {
+                None => Old::Empty,
+                Some(Slot { child: c, key }) if c.leaf => Old::Leaf {
+                    at: NodeAt::new(c.version, child_path),
+                    hash: c.hash,
+                    known: Some(key),
+                    full: None,
+                },
+                Some(Slot { child: c, .. }) => {
+                    let at = NodeAt::new(c.version, child_path);
+                    Old::Internal {
+                        node: self.read_internal(&at)?,
+                        at,
+                    }
+                }
+            };
+            slots.0[i] = Some(self.visit(child_path, slot, group)?);
+        }
+        Ok(())
+    }
+
+    /// The node that replaces `old` (stored at `at`, at `path`) once its slots hold what
+    /// `slots` says.
+    fn combine(&mut self, at: NodeAt, path: Path, old: &Internal, slots: &Slots) -> Result<New> {
+        let mut children = old.unpacked();
+        let mut keys = old.keys();
+        let mut placed: [Option<Leaf>; 16] = [None; 16];
+        let mut changed = 0u16;
+        for (i, new) in slots.0.iter().enumerate() {
+            match new {
+                None | Some(New::Keep) => continue,
+                Some(New::Empty) => {
+                    children[i] = None;
+                    keys[i] = None;
+                }
+                Some(New::Leaf(leaf)) => {
+                    children[i] = Some(Child {
+                        hash: leaf.hash(),
+                        version: self.version,
+                        leaf: true,
+                        leaf_count: 1,
+                    });
+                    keys[i] = Some(leaf.key);
+                    placed[i] = Some(*leaf);
+                }
+                Some(New::Internal(child)) => {
+                    children[i] = Some(*child);
+                    keys[i] = None;
+                }
+            }
+            changed |= 1 << i;
+        }
+        if changed == 0 {
+            return Ok(New::Keep);
+        }
+        self.stale.push(at);
+        let mut present = children
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.map(|c| (i, c)));
+        match (present.next(), present.next()) {
+            (None, _) => return Ok(New::Empty),
+            (Some((i, only)), None) if only.leaf => {
+                // A leaf alone moves up to this node's place.
+                let leaf = match placed[i] {
+                    Some(leaf) => leaf,
+                    None => {
+                        let at = NodeAt::new(only.version, path.child(nibble_u8(i)));
+                        let leaf = self.read_leaf(&at, &only.hash)?;
+                        self.stale.push(at);
+                        leaf
+                    }
+                };
+                return Ok(New::Leaf(leaf));
+            }
+            _ => {}
+        }
+        for (i, leaf) in placed.iter().enumerate() {
+            if let Some(leaf) = leaf {
+                let at = NodeAt::new(self.version, path.child(nibble_u8(i)));
+                self.nodes.push((at, Arc::new(TreeNode::Leaf(*leaf))));
+            }
+        }
+        Ok(New::Internal(self.write_internal(
+            path,
+            &children,
+            &keys,
+            Some((old, changed)),
+        )))
     }
 
     /// Writes the subtree of `leaves` (at least two, in key order, all under `path`).
@@ -1143,6 +1291,21 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// Blocks large enough to be updated by two threads make jmt's tree too.
+    #[test]
+    fn large_blocks_make_jmts_tree() {
+        let keys: Vec<Key> = (0u32..2_500)
+            .map(|i| Hash::digest(&i.to_be_bytes()).0)
+            .collect();
+        let first: Block = (0..2_000).map(|i| (i, Some(1))).collect();
+        let second: Block = (0..2_500)
+            .step_by(2)
+            .map(|i| (i, if i % 10 == 0 { None } else { Some(2) }))
+            .collect();
+        assert!(second.len() >= PARALLEL_FROM);
+        same_as_jmt(&keys, &[first, second]).unwrap();
     }
 
     /// The encodings are jmt's: a node and its key decode as jmt's types and encode back to
