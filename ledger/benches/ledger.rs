@@ -206,33 +206,21 @@ fn store_reads(c: &mut Criterion) {
         round = round.wrapping_add(1);
         (0..BLOCK).map(|_| (key(), Some(vec![round; 40]))).collect()
     };
+    let prepare_next = |changes: StateChanges| {
+        let next = store.latest_height().unwrap().unwrap().next();
+        store.prepare(&changes, next).unwrap()
+    };
     g.bench_function("prepare_10k_updates", |b| {
-        b.iter_batched(
-            &mut update,
-            |changes| {
-                let next = store.latest_height().unwrap().unwrap().next();
-                store.prepare(&changes, next).unwrap()
-            },
-            BatchSize::PerIteration,
-        )
+        b.iter_batched(&mut update, prepare_next, BatchSize::PerIteration)
     });
     // The same once every key has been updated (not committed) once: the tree's internal
     // nodes and the keys of its leaves in the store's memory, as in a validator that has
     // run for a while.
     for h in 0..blocks {
-        let all = changes(h, BLOCK);
-        let next = store.latest_height().unwrap().unwrap().next();
-        store.prepare(&all, next).unwrap();
+        prepare_next(changes(h, BLOCK));
     }
     g.bench_function("prepare_10k_updates_warm", |b| {
-        b.iter_batched(
-            &mut update,
-            |changes| {
-                let next = store.latest_height().unwrap().unwrap().next();
-                store.prepare(&changes, next).unwrap()
-            },
-            BatchSize::PerIteration,
-        )
+        b.iter_batched(&mut update, prepare_next, BatchSize::PerIteration)
     });
     g.bench_function("commit_10k_updates", |b| {
         b.iter_batched(
