@@ -98,8 +98,9 @@ const KEY_STATE_LATEST_FILLED: &[u8] = b"state_latest_filled";
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// The memtables of all column families together, at most: without a bound each of the
 /// dozen column families may hold two of 64 MiB, and a validator under load for half an
-/// hour reached 1.3 GiB of resident memory.
-const MEMTABLE_BYTES: usize = 256 * 1024 * 1024;
+/// hour reached 1.3 GiB of resident memory. (A block of 1,500 transactions writes about
+/// 1 MiB, so 128 MiB is a hundred blocks between flushes.)
+const MEMTABLE_BYTES: usize = 128 * 1024 * 1024;
 /// Leaves in the block log (equal to the latest height, except in a store written before
 /// the log existed, which [`Store::open`] brings up to date).
 const KEY_BLOCK_LOG_SIZE: &[u8] = b"block_log_size";
@@ -201,6 +202,21 @@ impl Hot {
             value => Hot::Value(version, value),
         }
     }
+}
+
+/// What a store holds in memory ([`Store::memory`]), in bytes unless said otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// RocksDB's block cache: data, index and filter blocks.
+    pub block_cache: u64,
+    /// RocksDB's memtables, those being written and those waiting to be flushed.
+    pub memtables: u64,
+    /// Table readers' memory outside the block cache.
+    pub table_readers: u64,
+    /// The decoded internal nodes of the state tree (as the cache counts them).
+    pub tree_nodes: u64,
+    /// Keys in the hot-key cache (a count, not bytes; values of at most 1 KiB each).
+    pub hot_keys: u64,
 }
 
 /// The durable store of one node.
@@ -531,6 +547,40 @@ impl Store {
         self.set_latest(update.height);
     }
 
+    /// What the store holds in memory, by part.
+    pub fn memory(&self) -> MemoryUse {
+        let sum = |property: &str| -> u64 {
+            COLUMN_FAMILIES
+                .iter()
+                .filter_map(|name| {
+                    self.db
+                        .property_int_value_cf(self.cf(name), property)
+                        .ok()
+                        .flatten()
+                })
+                .sum()
+        };
+        let usize_to_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        MemoryUse {
+            // One cache shared by every column family: any of them reports it whole.
+            block_cache: self
+                .db
+                .property_int_value_cf(self.cf(CF_META), "rocksdb.block-cache-usage")
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+            memtables: sum("rocksdb.size-all-mem-tables"),
+            table_readers: sum("rocksdb.estimate-table-readers-mem"),
+            tree_nodes: usize_to_u64(self.tree_nodes.bytes()),
+            hot_keys: usize_to_u64(
+                self.hot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .len(),
+            ),
+        }
+    }
+
     /// The newest version of `key` and its value, if it was ever written.
     fn latest_value(&self, key: &KeyHash) -> Result<Option<(u64, Option<Vec<u8>>)>> {
         if let Some(Hot::Value(v, value)) = self
@@ -554,6 +604,27 @@ impl Store {
         Ok(Some((version, value)))
     }
 
+    /// The newest version of `key`, if it was ever written.
+    fn latest_version(&self, key: &Hash) -> Result<Option<u64>> {
+        if let Some(Hot::Value(v, _)) = self
+            .hot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .peek(&key.0)
+        {
+            return Ok(Some(*v));
+        }
+        self.get_cf(CF_STATE_LATEST, &key.0)?
+            .map(|latest| {
+                latest
+                    .get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| corrupt("latest state value", "no version"))
+            })
+            .transpose()
+    }
+
     /// The latest height as written in the store.
     fn stored_latest_height(&self) -> Result<Option<Height>> {
         match self.get_cf(CF_META, KEY_LATEST_HEIGHT)? {
@@ -568,7 +639,7 @@ impl Store {
         }
     }
 
-    fn put_state(&self, batch: &mut WriteBatch, update: &StateUpdate) {
+    fn put_state(&self, batch: &mut WriteBatch, update: &StateUpdate) -> Result<()> {
         for (at, node) in &update.nodes {
             batch.put_cf(self.cf(CF_STATE_NODES), at.key(), node.encode());
         }
@@ -583,11 +654,18 @@ impl Store {
         }
         let version = update.height.0;
         for (key, value) in &update.values {
-            if prunable && version > 0 {
+            // The version this one replaces, if the key had one, so that pruning deletes
+            // it without a read once `version` leaves the window.
+            let replaced = if prunable && version > 0 {
+                self.latest_version(key)?
+            } else {
+                None
+            };
+            if let Some(replaced) = replaced {
                 let mut k = version.to_be_bytes().to_vec();
                 k.push(STALE_VALUE);
                 k.extend_from_slice(&key.0);
-                batch.put_cf(self.cf(CF_STATE_STALE), k, []);
+                batch.put_cf(self.cf(CF_STATE_STALE), k, replaced.to_be_bytes());
             }
             let encoded = codec::encode(value);
             let mut latest = version.to_be_bytes().to_vec();
@@ -604,6 +682,7 @@ impl Store {
             KEY_LATEST_HEIGHT,
             update.height.0.to_be_bytes(),
         );
+        Ok(())
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
@@ -631,7 +710,7 @@ impl Store {
             )));
         }
         let mut batch = WriteBatch::default();
-        self.put_state(&mut batch, &update);
+        self.put_state(&mut batch, &update)?;
         self.write(batch)?;
         self.written(&update);
         Ok(())
@@ -699,7 +778,7 @@ impl Store {
                 codec::encode(&TxLocation { height, index }),
             );
         }
-        self.put_state(&mut batch, &update);
+        self.put_state(&mut batch, &update)?;
         self.write(batch)?;
         self.written(&update);
         Ok(())
@@ -811,7 +890,7 @@ impl Store {
         let update = self.prepare(changes, height)?;
         let root = update.root;
         let mut batch = WriteBatch::default();
-        self.put_state(&mut batch, &update);
+        self.put_state(&mut batch, &update)?;
         self.write(batch)?;
         self.written(&update);
         Ok(root)
@@ -989,7 +1068,7 @@ impl Store {
         let mut last: Option<Box<[u8]>> = None;
         let mut done = true;
         for item in iter {
-            let (k, _) = item?;
+            let (k, v) = item?;
             if entries >= limit {
                 done = false;
                 break;
@@ -1006,7 +1085,17 @@ impl Store {
                     let key = <[u8; 32]>::try_from(&k[9..])
                         .map_err(|_| corrupt("stale value entry", "not a key hash"))?;
                     if !self.kept.contains(&Hash(key)) {
-                        self.delete_version_before(&mut batch, &key, since)?;
+                        match <[u8; 8]>::try_from(&v[..]) {
+                            Ok(replaced) => batch.delete_cf(
+                                self.cf(CF_STATE_VALUES),
+                                value_key(&KeyHash(key), u64::from_be_bytes(replaced)),
+                            ),
+                            // Written before entries named the version they replace.
+                            Err(_) if v.is_empty() => {
+                                self.delete_version_before(&mut batch, &key, since)?;
+                            }
+                            Err(_) => return Err(corrupt("stale value entry", "bad version")),
+                        }
                     }
                 }
                 _ => return Err(corrupt("stale state entry", "unknown kind")),
@@ -1362,6 +1451,7 @@ impl AuthenticatedState for Store {
 mod tests {
     use super::*;
     use crate::state::state_key;
+    use std::collections::BTreeMap;
 
     /// A store written before `state_latest` existed fills it on open, in several batches,
     /// and reads the same values afterwards.
@@ -1409,6 +1499,51 @@ mod tests {
             .count()
     }
 
+    /// A stale-value entry names the version it replaced (so pruning deletes it without a
+    /// read); one written before entries did (an empty value) still has its version found
+    /// and deleted; a new key gets no entry.
+    #[test]
+    fn stale_value_entries_name_the_replaced_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        let (a, b) = (state_key("t", b"a"), state_key("t", b"b"));
+        let commit = |changes: &[(Hash, u8)]| {
+            let changes: StateChanges = changes.iter().map(|(k, v)| (*k, Some(vec![*v]))).collect();
+            store.commit_state_only(&changes).unwrap();
+        };
+        commit(&[(a, 0)]);
+        commit(&[(a, 1), (b, 1)]);
+        commit(&[(a, 2), (b, 2)]);
+        let entry = |h: u64, k: &Hash| {
+            let mut e = h.to_be_bytes().to_vec();
+            e.push(STALE_VALUE);
+            e.extend_from_slice(&k.0);
+            store.db.get_cf(store.cf(CF_STATE_STALE), e).unwrap()
+        };
+        assert_eq!(entry(1, &a), Some(0u64.to_be_bytes().to_vec()));
+        assert_eq!(entry(1, &b), None, "a new key replaces nothing");
+        assert_eq!(entry(2, &b), Some(1u64.to_be_bytes().to_vec()));
+        // As a store from before: the entry of `a` at 2 without its version.
+        let mut old = 2u64.to_be_bytes().to_vec();
+        old.push(STALE_VALUE);
+        old.extend_from_slice(&a.0);
+        store.db.put_cf(store.cf(CF_STATE_STALE), old, []).unwrap();
+        while !store.prune(Height(2), 100).unwrap().done {}
+        let left: Vec<Box<[u8]>> = store
+            .db
+            .iterator_cf(store.cf(CF_STATE_VALUES), IteratorMode::Start)
+            .map(|e| e.unwrap().0)
+            .collect();
+        let expected: Vec<Box<[u8]>> = vec![
+            value_key(&KeyHash(a.0), 2).into(),
+            value_key(&KeyHash(b.0), 2).into(),
+        ];
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(left, expected);
+        assert_eq!(store.get(&a, Height(2)).unwrap(), Some(vec![2]));
+    }
+
     /// Pruning deletes what no read in the window needs, keeps every read and proof in the
     /// window as it was, refuses reads below it by name, keeps the histories it was told to
     /// keep, and remembers the window across a reopen.
@@ -1422,6 +1557,8 @@ mod tests {
         let mut store = Store::open_with(dir.path(), History::Prunable).unwrap();
         store.keep_history_of(&[kept]);
         let mut roots = Vec::new();
+        // Every key's versions (deletions included), to count what pruning must keep.
+        let mut versions: BTreeMap<Hash, Vec<u64>> = BTreeMap::new();
         for h in 0..=30u64 {
             if h % 4 == 3 {
                 // An empty block: jmt copies the root.
@@ -1436,6 +1573,9 @@ mod tests {
                 .collect();
             changes.insert(key(50 + h % 5), (h % 2 == 0).then(|| vec![h as u8]));
             changes.insert(kept, Some(vec![h as u8]));
+            for k in changes.keys() {
+                versions.entry(*k).or_default().push(h);
+            }
             let root = store.commit_state_only(&changes).unwrap();
             assert_eq!(memory.commit(&changes).unwrap(), root);
             roots.push(root);
@@ -1466,8 +1606,22 @@ mod tests {
             );
         }
         assert!(store.get_node_option(&root_key(20)).unwrap().is_some());
-        assert!(
-            count(&store, CF_STATE_VALUES) < values,
+        // Exactly the versions a read in the window sees are left: each key's newest at or
+        // below 20 and those above, and every version of the kept key.
+        let needed: usize = versions
+            .iter()
+            .map(|(k, v)| {
+                if *k == kept {
+                    v.len()
+                } else {
+                    v.iter().filter(|&&h| h > 20).count() + usize::from(v[0] <= 20)
+                }
+            })
+            .sum();
+        assert!(needed < values);
+        assert_eq!(
+            count(&store, CF_STATE_VALUES),
+            needed,
             "old value versions deleted"
         );
 

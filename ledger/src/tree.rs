@@ -582,6 +582,18 @@ impl NodeCache {
         }
     }
 
+    /// The memory the cached nodes take, as [`NodeCache::weight`] counts it.
+    pub(crate) fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .bytes
+            })
+            .sum()
+    }
+
     pub(crate) fn clear(&self) {
         for shard in &self.shards {
             *shard

@@ -137,7 +137,8 @@ pub struct ConsensusConfig {
     /// Added to each timeout per round.
     pub timeout_delta_ms: u64,
     /// Wait this long after a commit before proposing the next block, to gather
-    /// transactions.
+    /// transactions; not at all once a full block (`block.max_txs` or `block.max_bytes`)
+    /// waits.
     pub block_interval_ms: u64,
     /// With nothing to do (no transactions, no evidence, no budget round under way), make
     /// a block only this often, so that liveness stays visible without filling the store.

@@ -56,6 +56,9 @@ pub struct Metrics {
     pub stalled: Gauge,
     pub wal_bytes: Gauge,
     pub store_bytes: Gauge,
+    /// The store's memory by part (label `part`: a fixed set, see [`Metrics::observe_store`]).
+    store_memory: Family<Labels, Gauge>,
+    store_hot_keys: Gauge,
     process_rss: Gauge,
     process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
     process_fds: Gauge,
@@ -97,6 +100,8 @@ impl Metrics {
             stalled: Gauge::default(),
             wal_bytes: Gauge::default(),
             store_bytes: Gauge::default(),
+            store_memory: Family::default(),
+            store_hot_keys: Gauge::default(),
             process_rss: Gauge::default(),
             process_cpu: Counter::default(),
             process_fds: Gauge::default(),
@@ -205,6 +210,16 @@ impl Metrics {
             "Size of the store's files (blocks and state)",
             m.store_bytes.clone(),
         );
+        registry.register(
+            "store_memory_bytes",
+            "Memory the store holds, by part: block_cache, memtables, table_readers (RocksDB's), tree_nodes (the state tree's node cache)",
+            m.store_memory.clone(),
+        );
+        registry.register(
+            "store_hot_keys",
+            "Keys whose newest value the store keeps in memory",
+            m.store_hot_keys.clone(),
+        );
         // The process metrics carry the names every Prometheus dashboard knows.
         let mut m = Metrics { registry, ..m };
         let mut unprefixed = Registry::default();
@@ -269,6 +284,23 @@ impl Metrics {
         }
         self.wal_bytes.set(size_of(wal));
         self.store_bytes.set(size_of(store));
+    }
+
+    /// Reads what the store holds in memory, by part.
+    pub fn observe_store(&self, store: &acta_ledger::store::Store) {
+        let m = store.memory();
+        for (part, value) in [
+            ("block_cache", m.block_cache),
+            ("memtables", m.memtables),
+            ("table_readers", m.table_readers),
+            ("tree_nodes", m.tree_nodes),
+        ] {
+            self.store_memory
+                .get_or_create(&vec![("part", part.to_string())])
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        self.store_hot_keys
+            .set(i64::try_from(m.hot_keys).unwrap_or(i64::MAX));
     }
 
     /// Marks the process's start time (once, at start).

@@ -49,7 +49,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::{
     config::{Config, Home},
-    driver::{Driver, DriverConfig, Millis, Resume, Stored},
+    driver::{Backlog, Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
     keys,
     mempool::{
@@ -294,7 +294,7 @@ pub struct Node {
     /// The instant the driver's clock counts from.
     epoch: Instant,
     /// Whether the driver was last told that transactions wait.
-    txs_told: bool,
+    txs_told: Backlog,
     wal: Wal,
     mempool: Mempool,
     /// The latest committed state with the pool's calls applied: what arriving calls are
@@ -583,7 +583,7 @@ impl Node {
             key,
             driver,
             epoch: Instant::now(),
-            txs_told: false,
+            txs_told: Backlog::Empty,
             wal,
             mempool,
             pending: PendingState::new(latest),
@@ -661,8 +661,9 @@ impl Node {
             Stop,
         }
         loop {
-            // The driver starts a height when transactions wait: tell it when that changes.
-            let waiting = !self.mempool.is_empty();
+            // The driver starts a height when transactions wait, at once when they fill a
+            // block: tell it when that changes.
+            let waiting = self.backlog();
             if waiting != self.txs_told {
                 self.txs_told = waiting;
                 self.drive(Event::TxsWaiting(waiting))?;
@@ -1956,6 +1957,19 @@ impl Node {
         }
         self.metrics
             .observe_process(&self.home.wal(), &self.home.store());
+        self.metrics.observe_store(&self.store);
+    }
+
+    /// How many transactions wait, against the size of a block.
+    fn backlog(&self) -> Backlog {
+        let block = &self.config.block;
+        if self.mempool.is_empty() {
+            Backlog::Empty
+        } else if self.mempool.len() >= block.max_txs || self.mempool.bytes() >= block.max_bytes {
+            Backlog::Full
+        } else {
+            Backlog::Some
+        }
     }
 
     fn update_status(&mut self) {

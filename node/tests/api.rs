@@ -906,9 +906,20 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "acta_wal_bytes ",
         "acta_consensus_stalled 0",
         "acta_validator_connected{",
+        "acta_store_memory_bytes{part=\"block_cache\"} ",
+        "acta_store_memory_bytes{part=\"memtables\"} ",
+        "acta_store_memory_bytes{part=\"table_readers\"} ",
+        "acta_store_hot_keys ",
     ] {
         assert!(metrics.contains(family), "{family} is not in:\n{metrics}");
     }
+    // The state tree's nodes of the blocks so far are in its cache.
+    let tree_bytes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("acta_store_memory_bytes{part=\"tree_nodes\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(tree_bytes > 0, "{metrics}");
     let latest = api.ok("/blocks/latest", "/blocks/latest");
     let lh = latest["block"]["header"]["height"].as_u64().unwrap();
     assert!(lh >= 1 && latest["commit"]["height"].as_u64() == Some(lh));

@@ -47,11 +47,24 @@ const PROPOSAL_RESEND_TICKS: u64 = 4;
 /// every tick (a peer behind it learns of a new block from the block's own gossip).
 const IDLE_STATUS_TICKS: u32 = 5;
 
+/// How many transactions wait for a block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backlog {
+    #[default]
+    Empty,
+    /// Some, less than a full block: the next height waits `block_interval_ms` after the
+    /// commit to gather more.
+    Some,
+    /// A full block or more: the next height starts as soon as the last is committed.
+    Full,
+}
+
 /// The driver's settings.
 #[derive(Clone, Copy, Debug)]
 pub struct DriverConfig {
     pub consensus: acta_consensus::Config,
-    /// The pause after a commit before the next height starts, when there is work.
+    /// The pause after a commit before the next height starts, when there is work but
+    /// not a full block of it (a full block starts at once).
     pub block_interval_ms: u64,
     /// With no work, the next height starts after this long anyway (an empty block).
     pub empty_block_interval_ms: u64,
@@ -66,8 +79,8 @@ pub enum Event<P, B> {
     Tick,
     /// Time to send this validator's messages again and tell its status.
     GossipTick,
-    /// Whether transactions wait in the mempool (work for the next height).
-    TxsWaiting(bool),
+    /// How many transactions wait in the mempool (work for the next height).
+    TxsWaiting(Backlog),
     /// A vote or proposal whose signature the caller checked.
     Message(Message),
     /// A proposal with its block, both checked by the caller (signature, hash).
@@ -233,15 +246,16 @@ pub struct Driver<P, B> {
     height: Height,
     schedule: ProposerSchedule,
     phase: Phase,
-    /// In [`Phase::Waiting`]: the height starts at `start_at` if there is work, and at
-    /// `idle_until` anyway.
+    /// In [`Phase::Waiting`]: the height starts at `start_at` if there is work (at
+    /// `committed_at` if a full block waits), and at `idle_until` anyway.
     start_at: Millis,
+    committed_at: Millis,
     idle_until: Millis,
     /// A validator's message for `height` arrived: another validator has started it.
     height_seen: bool,
     /// Budget rounds are under way, whose phases run by height: heights must keep coming.
     rounds_pending: bool,
-    txs_waiting: bool,
+    backlog: Backlog,
     candidates: HashMap<Hash, Candidate<B>>,
     /// Blocks proposed for the next height while this one is still being decided or
     /// stored (a proposer that moved on first does not wait): each with its proposer and
@@ -292,10 +306,11 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             schedule,
             phase: Phase::Waiting,
             start_at: now,
+            committed_at: now,
             idle_until: now + config.empty_block_interval_ms,
             height_seen: false,
             rounds_pending,
-            txs_waiting: false,
+            backlog: Backlog::Empty,
             candidates,
             early: Vec::new(),
             awaiting_check: HashSet::new(),
@@ -362,8 +377,8 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     pub fn next_deadline(&self) -> Option<Millis> {
         let timer = self.timers.next();
         let start = match self.phase {
-            Phase::Waiting if self.has_work() => Some(self.start_at),
-            Phase::Waiting => Some(self.start_at.max(self.idle_until)),
+            Phase::Waiting if self.has_work() => Some(self.start_due()),
+            Phase::Waiting => Some(self.start_due().max(self.idle_until)),
             Phase::Running | Phase::Committing | Phase::Fetching => None,
         };
         match (timer, start) {
@@ -376,11 +391,21 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     /// round under way, this validator's own messages restored from its WAL, or another
     /// validator already at it.
     fn has_work(&self) -> bool {
-        self.txs_waiting
+        self.backlog != Backlog::Empty
             || !self.evidence.is_empty()
             || self.rounds_pending
             || !self.own.is_empty()
             || self.height_seen
+    }
+
+    /// When the next height starts, given work: after the pause that gathers transactions,
+    /// or at once when a full block already waits.
+    fn start_due(&self) -> Millis {
+        if self.backlog == Backlog::Full {
+            self.committed_at.min(self.start_at)
+        } else {
+            self.start_at
+        }
     }
 
     /// Decides on one event; the actions are to be carried out in order.
@@ -389,7 +414,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         match event {
             Event::Tick => self.on_tick(now, &mut out),
             Event::GossipTick => self.on_gossip_tick(now, &mut out),
-            Event::TxsWaiting(waiting) => self.txs_waiting = waiting,
+            Event::TxsWaiting(backlog) => self.backlog = backlog,
             Event::Message(m) => self.on_message(now, m, &mut out),
             Event::Proposal { proposal, body } => self.on_proposal(now, proposal, body, &mut out),
             Event::Built {
@@ -466,7 +491,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
 
     fn on_tick(&mut self, now: Millis, out: &mut Vec<Action<P, B>>) {
         if self.phase == Phase::Waiting
-            && self.start_at <= now
+            && self.start_due() <= now
             && (self.has_work() || self.idle_until <= now)
         {
             self.start_height(now, out);
@@ -484,7 +509,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         debug!(
             height = %self.height,
             restored = wal.len(),
-            txs = self.txs_waiting,
+            txs = ?self.backlog,
             evidence = self.evidence.len(),
             rounds = self.rounds_pending,
             seen = self.height_seen,
@@ -768,6 +793,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         self.timers.clear();
         self.proposal_sent_at = None;
         // Behind, the node moves on at once.
+        self.committed_at = now;
         self.start_at = if stored.synced {
             now
         } else {

@@ -85,7 +85,7 @@ fn a_height_waits_for_work_and_the_proposal_is_durable_before_it_is_sent() {
     assert_eq!(d.next_deadline(), Some(10_000));
     assert!(d.on(5, Event::Tick).is_empty());
     assert_eq!(d.phase(), Phase::Waiting);
-    d.on(5, Event::TxsWaiting(true));
+    d.on(5, Event::TxsWaiting(Backlog::Some));
     assert_eq!(d.next_deadline(), Some(0));
     let actions = d.on(5, Event::Tick);
     assert_eq!(d.phase(), Phase::Running);
@@ -137,7 +137,7 @@ fn a_block_is_checked_once_however_often_its_proposal_arrives() {
     let proposer = index_of(&keys, ProposerSchedule::genesis(set).proposer_key(0));
     let me = (proposer + 1) % 4;
     let (_, _, mut d) = network(me);
-    d.on(0, Event::TxsWaiting(true));
+    d.on(0, Event::TxsWaiting(Backlog::Some));
     d.on(0, Event::Tick);
     let block = Hash::digest(b"block 1");
     let p = proposal(&keys[proposer], 1, block);
@@ -178,7 +178,7 @@ fn a_block_proposed_for_the_next_height_while_this_one_is_stored_is_kept() {
     let proposer = index_of(&keys, genesis.proposer_key(0));
     let me = (proposer + 1) % 4;
     let (_, _, mut d) = network(me);
-    d.on(0, Event::TxsWaiting(true));
+    d.on(0, Event::TxsWaiting(Backlog::Some));
     d.on(0, Event::Tick);
     let b1 = Hash::digest(b"block 1");
     d.on(
@@ -281,4 +281,69 @@ fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
     );
     assert_eq!(checks(&actions), vec![(1, block, 7)]);
     assert!(!actions.iter().any(|a| matches!(a, Action::Build { .. })));
+}
+
+/// The driver of a validator that does not propose first, after height 1 is decided and
+/// stored at time 5, with some transactions waiting.
+fn committed_height_one() -> TestDriver {
+    let (keys, set, _) = network(0);
+    let genesis = ProposerSchedule::genesis(set.clone());
+    let proposer = index_of(&keys, genesis.proposer_key(0));
+    let (_, _, mut d) = network((proposer + 1) % 4);
+    d.on(0, Event::TxsWaiting(Backlog::Some));
+    d.on(0, Event::Tick);
+    let b1 = Hash::digest(b"block 1");
+    d.on(
+        1,
+        Event::Proposal {
+            proposal: proposal(&keys[proposer], 1, b1),
+            body: 1,
+        },
+    );
+    d.on(
+        2,
+        Event::Checked {
+            height: Height(1),
+            block: b1,
+            valid: true,
+        },
+    );
+    for k in &keys {
+        d.on(3, Event::Message(precommit(k, 1, b1)));
+    }
+    assert_eq!(d.phase(), Phase::Committing);
+    let stored = Stored {
+        height: Height(1),
+        schedule: genesis.next_height(set),
+        rounds_pending: false,
+        evidence: Vec::new(),
+        synced: false,
+    };
+    d.on(5, Event::Committed(stored));
+    assert_eq!(d.height(), Height(2));
+    d
+}
+
+#[test]
+fn a_full_block_waiting_starts_the_next_height_without_the_pause() {
+    // Less than a block waits: the pause after the commit gathers more.
+    let mut d = committed_height_one();
+    assert_eq!(d.next_deadline(), Some(105));
+    assert!(d.on(50, Event::Tick).is_empty());
+    assert_eq!(d.phase(), Phase::Waiting);
+    // A full block arrives during the pause: the height starts at once.
+    d.on(50, Event::TxsWaiting(Backlog::Full));
+    assert_eq!(d.next_deadline(), Some(5));
+    d.on(50, Event::Tick);
+    assert_eq!(d.phase(), Phase::Running);
+
+    // A backlog that shrinks below a block before the height starts waits again.
+    let mut d = committed_height_one();
+    d.on(6, Event::TxsWaiting(Backlog::Full));
+    d.on(6, Event::TxsWaiting(Backlog::Some));
+    assert_eq!(d.next_deadline(), Some(105));
+    assert!(d.on(50, Event::Tick).is_empty());
+    assert_eq!(d.phase(), Phase::Waiting);
+    d.on(105, Event::Tick);
+    assert_eq!(d.phase(), Phase::Running);
 }
