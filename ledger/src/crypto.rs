@@ -4,7 +4,7 @@
 //! of message, so a vote can never be replayed as a transaction, and the chain id makes a
 //! signature for one chain worthless on any other.
 //!
-//! Signing uses `ed25519-dalek`. Verification, single and batched, uses `ed25519-consensus`
+//! Signing uses `ed25519-dalek`. Verification, single and batched, uses `ed25519-zebra`
 //! (the ZIP 215 rules), because its batch check accepts exactly the signatures its single
 //! check accepts; with other rule sets a crafted signature can pass one and fail the other,
 //! and nodes that batch differently would then disagree. See `docs/adr/0002`.
@@ -120,12 +120,11 @@ impl PublicKey {
     /// Verifies `signature` over `message`.
     pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<()> {
         self.validate()?;
-        let key = ed25519_consensus::VerificationKey::try_from(self.0).map_err(|_| {
-            Error::BadSignature {
+        let key =
+            ed25519_zebra::VerificationKey::try_from(self.0).map_err(|_| Error::BadSignature {
                 signer: self.to_hex(),
-            }
-        })?;
-        key.verify(&ed25519_consensus::Signature::from(signature.0), message)
+            })?;
+        key.verify(&ed25519_zebra::Signature::from_bytes(&signature.0), message)
             .map_err(|_| Error::BadSignature {
                 signer: self.to_hex(),
             })
@@ -284,11 +283,11 @@ impl SignatureBatch {
             .iter()
             .map(|(key, _, _)| key.validate().err().map(Err))
             .collect();
-        let mut batch = ed25519_consensus::batch::Verifier::new();
+        let mut batch = ed25519_zebra::batch::Verifier::new();
         for ((key, sig, msg), result) in self.items.iter().zip(&results) {
             if result.is_none() {
-                let key = ed25519_consensus::VerificationKeyBytes::from(key.0);
-                batch.queue((key, ed25519_consensus::Signature::from(sig.0), msg));
+                let key = ed25519_zebra::VerificationKeyBytes::from(key.0);
+                batch.queue((key, ed25519_zebra::Signature::from_bytes(&sig.0), msg));
             }
         }
         if batch.verify(rand_core::OsRng).is_ok() {
@@ -402,6 +401,118 @@ mod tests {
             good.push(k.public(), k.sign_raw(b"m"), b"m".to_vec());
         }
         assert!(good.verify_all().is_ok());
+    }
+
+    /// Encodings of the small-order points that ZIP 215 makes verifiers agree on: each
+    /// point's canonical encoding, with its sign bit flipped (for `x = 0` a non-canonical
+    /// encoding), and for `y` below 19 the non-canonical `y + p`, with either sign.
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        let mut out: Vec<[u8; 32]> = Vec::new();
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            let canonical = point.compress().to_bytes();
+            let mut flipped = canonical;
+            flipped[31] ^= 0x80;
+            out.extend([canonical, flipped]);
+            let mut y = canonical;
+            y[31] &= 0x7f;
+            if y[0] < 19 && y[1..].iter().all(|&b| b == 0) {
+                // y + p = 2^255 - (19 - y): 0xff bytes, the lowest 237 + y, the top 0x7f.
+                let mut big = [0xffu8; 32];
+                big[0] = 237 + y[0];
+                big[31] = 0x7f;
+                let mut negative = big;
+                negative[31] |= 0x80;
+                out.extend([big, negative]);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The verifier (`ed25519-zebra`) accepts exactly what the one before it
+    /// (`ed25519-consensus`) accepted, alone and in a batch, on the ZIP 215 edge cases:
+    /// small-order and non-canonical keys and `R`, with `s` zero, one, and the group order
+    /// (not canonical: refused); and on real signatures, whole and with a bit flipped.
+    #[test]
+    fn the_verifier_agrees_with_the_one_before_alone_and_in_batches() {
+        let encodings = small_order_encodings();
+        assert!(encodings.len() >= 14, "{}", encodings.len());
+        // The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        let order: [u8; 32] = {
+            let mut l = [0u8; 32];
+            hex::decode_to_slice(
+                "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010",
+                &mut l,
+            )
+            .unwrap();
+            l
+        };
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let mut cases: Vec<([u8; 32], [u8; 64], Vec<u8>)> = Vec::new();
+        for a in &encodings {
+            for r in &encodings {
+                for s in [[0u8; 32], one, order] {
+                    let mut sig = [0u8; 64];
+                    sig[..32].copy_from_slice(r);
+                    sig[32..].copy_from_slice(&s);
+                    cases.push((*a, sig, b"Zcash".to_vec()));
+                }
+            }
+        }
+        for i in 0..64u8 {
+            let k = Keypair::from_seed([i; 32]);
+            let msg = vec![i; usize::from(i)];
+            let mut sig = k.sign_raw(&msg).0;
+            if i % 2 == 1 {
+                sig[usize::from(i)] ^= 1 << (i % 8);
+            }
+            cases.push((k.public().0, sig, msg));
+        }
+        let (mut accepted, mut refused) = (0, 0);
+        let mut all_valid = ed25519_zebra::batch::Verifier::new();
+        for (key, sig, msg) in &cases {
+            let before = ed25519_consensus::VerificationKey::try_from(*key)
+                .and_then(|k| k.verify(&ed25519_consensus::Signature::from(*sig), msg))
+                .is_ok();
+            let zebra_sig = ed25519_zebra::Signature::from_bytes(sig);
+            let alone = ed25519_zebra::VerificationKey::try_from(*key)
+                .and_then(|k| k.verify(&zebra_sig, msg))
+                .is_ok();
+            let item = (
+                ed25519_zebra::VerificationKeyBytes::from(*key),
+                zebra_sig,
+                msg,
+            );
+            let mut batch = ed25519_zebra::batch::Verifier::new();
+            batch.queue(item);
+            let batched = batch.verify(rand_core::OsRng).is_ok();
+            assert_eq!(
+                alone,
+                before,
+                "key {} sig {}",
+                hex::encode(key),
+                hex::encode(sig)
+            );
+            assert_eq!(
+                batched,
+                alone,
+                "key {} sig {}",
+                hex::encode(key),
+                hex::encode(sig)
+            );
+            if alone {
+                all_valid.queue(item);
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // Both kinds occur (ZIP 215 accepts small-order points with s = 0), and the
+        // accepted ones pass as one batch too.
+        assert!(accepted > 32 && refused > 32, "{accepted} {refused}");
+        assert!(all_valid.verify(rand_core::OsRng).is_ok());
     }
 
     #[test]
