@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn the_verifier_agrees_with_the_one_before_alone_and_in_batches() {
         let encodings = small_order_encodings();
-        assert!(encodings.len() >= 14, "{}", encodings.len());
+        assert_eq!(encodings.len(), 14);
         // The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
         let order: [u8; 32] = {
             let mut l = [0u8; 32];
@@ -458,6 +458,36 @@ mod tests {
                     sig[..32].copy_from_slice(r);
                     sig[32..].copy_from_slice(&s);
                     cases.push((*a, sig, b"Zcash".to_vec()));
+                }
+            }
+        }
+        // Keys and R of mixed order (a large-order point plus a small-order one), which
+        // Acta's key check lets through: s = r + k·a passes the cofactored check that ZIP
+        // 215 asks for, and fails a cofactorless one unless the small parts cancel.
+        {
+            use curve25519_dalek::{constants::ED25519_BASEPOINT_POINT as B, Scalar};
+            use sha2::Digest as _;
+            let torsion = curve25519_dalek::constants::EIGHT_TORSION;
+            for (i, t_a) in torsion.iter().enumerate() {
+                for (j, t_r) in torsion.iter().enumerate() {
+                    let a = Scalar::from_bytes_mod_order([i as u8 + 1; 32]);
+                    let r = Scalar::from_bytes_mod_order([j as u8 + 100; 32]);
+                    let key = (a * B + t_a).compress().to_bytes();
+                    let big_r = (r * B + t_r).compress().to_bytes();
+                    let msg = vec![i as u8, j as u8];
+                    let k = Scalar::from_hash(
+                        sha2::Sha512::new()
+                            .chain_update(big_r)
+                            .chain_update(key)
+                            .chain_update(&msg),
+                    );
+                    let mut sig = [0u8; 64];
+                    sig[..32].copy_from_slice(&big_r);
+                    sig[32..].copy_from_slice((r + k * a).as_bytes());
+                    // Acta's own check passes these keys, and verifies them.
+                    assert!(PublicKey(key).validate().is_ok(), "{i} {j}");
+                    assert!(PublicKey(key).verify_raw(&msg, &Signature(sig)).is_ok());
+                    cases.push((key, sig, msg));
                 }
             }
         }
@@ -513,6 +543,21 @@ mod tests {
         // accepted ones pass as one batch too.
         assert!(accepted > 32 && refused > 32, "{accepted} {refused}");
         assert!(all_valid.verify(rand_core::OsRng).is_ok());
+        // Through Acta's batch: the mixed-order signatures pass together, and with one
+        // bad signature among them exactly that one is refused.
+        let mixed = &cases[cases.len() - 128..cases.len() - 64];
+        let mut batch = SignatureBatch::new();
+        for (n, (key, sig, msg)) in mixed.iter().enumerate() {
+            let mut sig = *sig;
+            if n == 17 {
+                sig[40] ^= 1;
+            }
+            batch.push(PublicKey(*key), Signature(sig), msg.clone());
+        }
+        let results = batch.verify();
+        for (n, r) in results.iter().enumerate() {
+            assert_eq!(r.is_err(), n == 17, "{n}");
+        }
     }
 
     #[test]

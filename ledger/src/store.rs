@@ -94,12 +94,12 @@ const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
 /// Set once `state_latest` holds the newest version of every value (stores written before
 /// it existed fill it on open).
 const KEY_STATE_LATEST_FILLED: &[u8] = b"state_latest_filled";
-/// The block cache shared by every column family.
+/// The block cache shared by every column family, by default.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// The memtables of all column families together, at most: without a bound each of the
 /// dozen column families may hold two of 64 MiB, and a validator under load for half an
 /// hour reached 1.3 GiB of resident memory. (A block of 1,500 transactions writes about
-/// 1 MiB, so 128 MiB is a hundred blocks between flushes.)
+/// 1 MiB, so 128 MiB is a hundred blocks between flushes.) The default.
 const MEMTABLE_BYTES: usize = 128 * 1024 * 1024;
 /// Leaves in the block log (equal to the latest height, except in a store written before
 /// the log existed, which [`Store::open`] brings up to date).
@@ -183,8 +183,31 @@ const HOT_VALUE_BYTES_MAX: usize = 1024;
 /// The memory [`Store::tree_nodes`] may take. A state of a million keys has about 350,000
 /// internal nodes (the 70,000 of the first five levels, full, and about 260,000 of two or
 /// three children below them), about 250 MiB with the hashes kept of the full ones: most
-/// of it fits, the nodes written or read longest ago are read again from RocksDB.
+/// of it fits, the nodes written or read longest ago are read again from RocksDB. The
+/// default.
 const TREE_CACHE_BYTES: usize = 192 * 1024 * 1024;
+
+/// The memory a store's caches may hold, part by part (ADR 0023). What the store holds
+/// besides (the hot-key cache, RocksDB's buffers) is not bounded here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// RocksDB's block cache: data, index and filter blocks of every column family.
+    pub block_cache_bytes: usize,
+    /// RocksDB's memtables, all column families together.
+    pub memtable_bytes: usize,
+    /// The state tree's decoded internal nodes.
+    pub tree_cache_bytes: usize,
+}
+
+impl Default for MemoryBudget {
+    fn default() -> Self {
+        MemoryBudget {
+            block_cache_bytes: BLOCK_CACHE_BYTES,
+            memtable_bytes: MEMTABLE_BYTES,
+            tree_cache_bytes: TREE_CACHE_BYTES,
+        }
+    }
+}
 
 /// The newest version of a key as the hot-key cache holds it.
 #[derive(Clone, Debug)]
@@ -265,15 +288,25 @@ impl Store {
     /// Opens (or creates) the store in the folder `path`, keeping past states as `history`
     /// says.
     pub fn open_with(path: impl AsRef<Path>, history: History) -> Result<Store> {
+        Self::open_tuned(path, history, MemoryBudget::default())
+    }
+
+    /// Opens (or creates) the store in the folder `path`, keeping past states as `history`
+    /// says, with caches of the sizes `memory` gives.
+    pub fn open_tuned(
+        path: impl AsRef<Path>,
+        history: History,
+        memory: MemoryBudget,
+    ) -> Result<Store> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_open_files(512);
-        opts.set_db_write_buffer_size(MEMTABLE_BYTES);
+        opts.set_db_write_buffer_size(memory.memtable_bytes);
         // One block cache for every column family; bloom filters for point gets, and on
         // the state values, whose keys are `key hash (32) || version`, a bloom filter of
         // the key hash, so that a read seeks only into files that hold that key.
-        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cache = Cache::new_lru_cache(memory.block_cache_bytes);
         let cfs = COLUMN_FAMILIES.iter().map(|name| {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
@@ -307,7 +340,7 @@ impl Store {
             hot: std::sync::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
             )),
-            tree_nodes: NodeCache::new(TREE_CACHE_BYTES),
+            tree_nodes: NodeCache::new(memory.tree_cache_bytes),
             kept: Vec::new(),
         };
         if let Some(h) = store.stored_latest_height()? {
@@ -1499,6 +1532,43 @@ mod tests {
             .count()
     }
 
+    /// With no tree cache and small RocksDB caches, a store computes the same roots and
+    /// reads the same values: the caches only save reads.
+    #[test]
+    fn a_store_without_a_tree_cache_computes_the_same_state() {
+        use crate::state::MemoryState;
+        let dir = tempfile::tempdir().unwrap();
+        let memory_budget = MemoryBudget {
+            block_cache_bytes: 8 << 20,
+            memtable_bytes: 16 << 20,
+            tree_cache_bytes: 0,
+        };
+        let store = Store::open_tuned(dir.path(), History::Prunable, memory_budget).unwrap();
+        let mut memory = MemoryState::new();
+        let key = |i: u64| state_key("t", &i.to_be_bytes());
+        for h in 0..20u64 {
+            let changes: StateChanges = (0..50)
+                .map(|i| {
+                    (
+                        key((h * 31 + i * 7) % 200),
+                        (i % 9 != 0).then(|| vec![h as u8]),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                store.commit_state_only(&changes).unwrap(),
+                memory.commit(&changes).unwrap()
+            );
+        }
+        assert_eq!(store.memory().tree_nodes, 0);
+        for i in 0..200 {
+            assert_eq!(
+                store.get(&key(i), Height(19)).unwrap(),
+                memory.get(&key(i), Height(19)).unwrap()
+            );
+        }
+    }
+
     /// A stale-value entry names the version it replaced (so pruning deletes it without a
     /// read); one written before entries did (an empty value) still has its version found
     /// and deleted; a new key gets no entry.
@@ -1542,6 +1612,45 @@ mod tests {
         expected.sort();
         assert_eq!(left, expected);
         assert_eq!(store.get(&a, Height(2)).unwrap(), Some(vec![2]));
+    }
+
+    /// The replaced version is found where the hot-key cache cannot help: after a restart,
+    /// and for values too large for it.
+    #[test]
+    fn stale_value_entries_name_versions_read_from_the_latest_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let (small, large) = (state_key("t", b"small"), state_key("t", b"large"));
+        let open = || Store::open_with(dir.path(), History::Prunable).unwrap();
+        let commit = |store: &Store, v: u8| {
+            let changes: StateChanges = [
+                (small, Some(vec![v])),
+                (large, Some(vec![v; HOT_VALUE_BYTES_MAX + 1])),
+            ]
+            .into_iter()
+            .collect();
+            store.commit_state_only(&changes).unwrap();
+        };
+        for h in 0..3u8 {
+            // A fresh store each height: its hot-key cache starts empty.
+            commit(&open(), h);
+        }
+        let store = open();
+        commit(&store, 3);
+        for h in 1..=3u64 {
+            for k in [small, large] {
+                let mut e = h.to_be_bytes().to_vec();
+                e.push(STALE_VALUE);
+                e.extend_from_slice(&k.0);
+                let value = store.db.get_cf(store.cf(CF_STATE_STALE), e).unwrap();
+                assert_eq!(value, Some((h - 1).to_be_bytes().to_vec()), "{h}");
+            }
+        }
+        while !store.prune(Height(3), 100).unwrap().done {}
+        assert_eq!(
+            count(&store, CF_STATE_VALUES),
+            2,
+            "each key's version 3 alone"
+        );
     }
 
     /// Pruning deletes what no read in the window needs, keeps every read and proof in the

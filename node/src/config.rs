@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use acta_ledger::store::MemoryBudget;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -161,6 +162,13 @@ pub struct StorageConfig {
     /// older heights are refused (HTTP 410, naming the oldest height kept). Blocks, commits
     /// and results are kept from the first height in every mode.
     pub retain_heights: u64,
+    /// RocksDB's block cache, in MiB (ADR 0023).
+    pub block_cache_mib: usize,
+    /// RocksDB's memtables, all together, in MiB.
+    pub memtable_mib: usize,
+    /// The state tree's cache of decoded nodes, in MiB (0: none; every update reads the
+    /// nodes it walks from RocksDB).
+    pub tree_cache_mib: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +180,9 @@ pub enum StorageMode {
     Archive,
 }
 
+/// The largest of the store's memory settings, in MiB (64 GiB).
+pub const CACHE_MIB_MAX: usize = 64 * 1024;
+
 /// The fewest heights a pruning node keeps: enough for reads and proofs at the heights
 /// the API has just announced.
 pub const RETAIN_HEIGHTS_MIN: u64 = 100;
@@ -181,11 +192,23 @@ impl Default for StorageConfig {
         StorageConfig {
             mode: StorageMode::Pruned,
             retain_heights: 100_000,
+            block_cache_mib: MemoryBudget::default().block_cache_bytes >> 20,
+            memtable_mib: MemoryBudget::default().memtable_bytes >> 20,
+            tree_cache_mib: MemoryBudget::default().tree_cache_bytes >> 20,
         }
     }
 }
 
 impl StorageConfig {
+    /// The store's cache sizes.
+    pub fn memory(&self) -> MemoryBudget {
+        MemoryBudget {
+            block_cache_bytes: self.block_cache_mib << 20,
+            memtable_bytes: self.memtable_mib << 20,
+            tree_cache_bytes: self.tree_cache_mib << 20,
+        }
+    }
+
     /// The store's history mode, and how many heights to keep if pruning.
     pub fn retention(&self) -> (acta_ledger::store::History, Option<u64>) {
         match self.mode {
@@ -412,6 +435,16 @@ impl Config {
             self.storage.retain_heights >= RETAIN_HEIGHTS_MIN,
             "field storage.retain_heights: at least {RETAIN_HEIGHTS_MIN}"
         );
+        for (field, value, min) in [
+            ("storage.block_cache_mib", self.storage.block_cache_mib, 8),
+            ("storage.memtable_mib", self.storage.memtable_mib, 16),
+            ("storage.tree_cache_mib", self.storage.tree_cache_mib, 0),
+        ] {
+            anyhow::ensure!(
+                (min..=CACHE_MIB_MAX).contains(&value),
+                "field {field}: {min} to {CACHE_MIB_MAX}"
+            );
+        }
         Ok(())
     }
 
@@ -503,6 +536,13 @@ max_bytes = {bb}
 # Blocks, commits and results are kept from the first height in both modes.
 mode = {sm}
 retain_heights = {sr}
+# Memory the store's caches may hold, in MiB: RocksDB's block cache and memtables, and the
+# state tree's node cache (0 turns it off). Smaller fits a smaller machine; larger keeps
+# more of a large state in memory. A validator at 1,500 tx/s for half an hour held about
+# 500 MiB besides these (docs/benchmarks.md).
+block_cache_mib = {sb}
+memtable_mib = {smt}
+tree_cache_mib = {st}
 "#,
             moniker = q(&self.moniker),
             listen = q(&self.p2p.listen),
@@ -543,6 +583,9 @@ retain_heights = {sr}
                 StorageMode::Archive => "archive",
             }),
             sr = self.storage.retain_heights,
+            sb = self.storage.block_cache_mib,
+            smt = self.storage.memtable_mib,
+            st = self.storage.tree_cache_mib,
         )
     }
 }
@@ -562,6 +605,8 @@ mod tests {
         };
         custom.p2p.peers = vec!["/ip4/127.0.0.1/tcp/1/p2p/x".into()];
         custom.storage.mode = StorageMode::Archive;
+        custom.storage.tree_cache_mib = 0;
+        custom.storage.block_cache_mib = 100;
         custom.p2p.blocked_peers =
             vec!["12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()];
         let back: Config = toml::from_str(&custom.commented()).unwrap();
@@ -590,6 +635,24 @@ mod tests {
         std::fs::write(&path, "[storage]\nretain_heights = 5\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("storage.retain_heights"), "{e}");
+        for bad in [
+            "block_cache_mib = 4",
+            "memtable_mib = 1",
+            "tree_cache_mib = 100000",
+        ] {
+            std::fs::write(&path, format!("[storage]\n{bad}\n")).unwrap();
+            let e = format!("{:#}", Config::load(&path).unwrap_err());
+            let field = bad.split(' ').next().unwrap();
+            assert!(e.contains(&format!("storage.{field}")), "{e}");
+        }
+        std::fs::write(
+            &path,
+            "[storage]\ntree_cache_mib = 0\nblock_cache_mib = 64\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.storage.memory().tree_cache_bytes, 0);
+        assert_eq!(c.storage.memory().block_cache_bytes, 64 << 20);
         std::fs::write(&path, "[p2p]\nblocked_peers = [\"nope\"]\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("p2p.blocked_peers[0]"), "{e}");

@@ -480,7 +480,7 @@ impl Node {
         std::fs::create_dir_all(home.data())
             .with_context(|| format!("creating {}", home.data().display()))?;
         let (history, _) = config.storage.retention();
-        let mut store = Store::open_with(home.store(), history)
+        let mut store = Store::open_tuned(home.store(), history, config.storage.memory())
             .with_context(|| format!("opening the store in {}", home.store().display()))?;
         store.keep_history_of(&kept_histories());
         let store = Arc::new(store);

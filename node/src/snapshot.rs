@@ -170,7 +170,7 @@ impl Restoring {
         std::fs::create_dir_all(home.data())
             .with_context(|| format!("creating {}", home.data().display()))?;
         let (history, _) = config.storage.retention();
-        let mut store = Store::open_with(&staging, history)
+        let mut store = Store::open_tuned(&staging, history, config.storage.memory())
             .with_context(|| format!("creating the store in {}", staging.display()))?;
         store.keep_history_of(&kept_histories());
         let m = &verified.manifest;

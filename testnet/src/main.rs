@@ -443,6 +443,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             (false, Some(n)) => Some(acta_node::config::StorageConfig {
                 mode: acta_node::config::StorageMode::Pruned,
                 retain_heights: n,
+                ..Default::default()
             }),
             (false, None) => None,
         },

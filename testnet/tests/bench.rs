@@ -28,6 +28,7 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
         storage: Some(acta_node::config::StorageConfig {
             mode: acta_node::config::StorageMode::Pruned,
             retain_heights: acta_node::config::RETAIN_HEIGHTS_MIN,
+            ..Default::default()
         }),
         state_sync: true,
     };
