@@ -171,13 +171,15 @@ fn a_block_is_checked_once_however_often_its_proposal_arrives() {
     assert_eq!(d.candidate(&block), Some(&3));
 }
 
-#[test]
-fn a_block_proposed_for_the_next_height_while_this_one_is_stored_is_kept() {
+/// The driver of a validator that does not propose first, with height 1 decided (block
+/// `block 1`, body 1) at time 3 and not yet stored; the actions of the deciding votes.
+fn deciding_height_one() -> (Vec<Keypair>, ValidatorSet, TestDriver, Vec<TestAction>) {
     let (keys, set, _) = network(0);
-    let genesis = ProposerSchedule::genesis(set.clone());
-    let proposer = index_of(&keys, genesis.proposer_key(0));
-    let me = (proposer + 1) % 4;
-    let (_, _, mut d) = network(me);
+    let proposer = index_of(
+        &keys,
+        ProposerSchedule::genesis(set.clone()).proposer_key(0),
+    );
+    let (_, _, mut d) = network((proposer + 1) % 4);
     d.on(0, Event::TxsWaiting(Backlog::Some));
     d.on(0, Event::Tick);
     let b1 = Hash::digest(b"block 1");
@@ -196,22 +198,28 @@ fn a_block_proposed_for_the_next_height_while_this_one_is_stored_is_kept() {
             valid: true,
         },
     );
-    let mut commit = None;
-    for k in &keys {
-        for a in d.on(3, Event::Message(precommit(k, 1, b1))) {
-            if let Action::Commit {
-                height,
-                block,
-                body,
-                ..
-            } = a
-            {
-                commit = Some((height, block, body));
-            }
-        }
-    }
-    assert_eq!(commit, Some((Height(1), b1, 1)));
+    let actions = keys
+        .iter()
+        .flat_map(|k| d.on(3, Event::Message(precommit(k, 1, b1))))
+        .collect();
     assert_eq!(d.phase(), Phase::Committing);
+    (keys, set, d, actions)
+}
+
+#[test]
+fn a_block_proposed_for_the_next_height_while_this_one_is_stored_is_kept() {
+    let (keys, set, mut d, actions) = deciding_height_one();
+    let genesis = ProposerSchedule::genesis(set.clone());
+    let commit = actions.into_iter().find_map(|a| match a {
+        Action::Commit {
+            height,
+            block,
+            body,
+            ..
+        } => Some((height, block, body)),
+        _ => None,
+    });
+    assert_eq!(commit, Some((Height(1), Hash::digest(b"block 1"), 1)));
     // The next proposer moved on first: its proposal for height 2 arrives now.
     let next = genesis.next_height(set.clone());
     let proposer2 = index_of(&keys, next.proposer_key(0));
@@ -286,35 +294,10 @@ fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
 /// The driver of a validator that does not propose first, after height 1 is decided and
 /// stored at time 5, with some transactions waiting.
 fn committed_height_one() -> TestDriver {
-    let (keys, set, _) = network(0);
-    let genesis = ProposerSchedule::genesis(set.clone());
-    let proposer = index_of(&keys, genesis.proposer_key(0));
-    let (_, _, mut d) = network((proposer + 1) % 4);
-    d.on(0, Event::TxsWaiting(Backlog::Some));
-    d.on(0, Event::Tick);
-    let b1 = Hash::digest(b"block 1");
-    d.on(
-        1,
-        Event::Proposal {
-            proposal: proposal(&keys[proposer], 1, b1),
-            body: 1,
-        },
-    );
-    d.on(
-        2,
-        Event::Checked {
-            height: Height(1),
-            block: b1,
-            valid: true,
-        },
-    );
-    for k in &keys {
-        d.on(3, Event::Message(precommit(k, 1, b1)));
-    }
-    assert_eq!(d.phase(), Phase::Committing);
+    let (_, set, mut d, _) = deciding_height_one();
     let stored = Stored {
         height: Height(1),
-        schedule: genesis.next_height(set),
+        schedule: ProposerSchedule::genesis(set.clone()).next_height(set),
         rounds_pending: false,
         evidence: Vec::new(),
         synced: false,
