@@ -627,11 +627,7 @@ impl Store {
         let Some(latest) = self.get_cf(CF_STATE_LATEST, &key.0)? else {
             return Ok(None);
         };
-        let version: [u8; 8] = latest
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| corrupt("latest state value", "no version"))?;
-        let version = u64::from_be_bytes(version);
+        let version = latest_version_in(&latest)?;
         let value = Option::<OwnedValue>::try_from_slice(&latest[8..])
             .map_err(|e| corrupt("latest state value", e))?;
         Ok(Some((version, value)))
@@ -648,13 +644,7 @@ impl Store {
             return Ok(Some(*v));
         }
         self.get_cf(CF_STATE_LATEST, &key.0)?
-            .map(|latest| {
-                latest
-                    .get(..8)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| corrupt("latest state value", "no version"))
-            })
+            .map(|latest| latest_version_in(&latest))
             .transpose()
     }
 
@@ -1173,6 +1163,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The version at the head of a `state_latest` value (`version u64 BE ‖ value`).
+fn latest_version_in(latest: &[u8]) -> Result<u64> {
+    latest
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| corrupt("latest state value", "no version"))
 }
 
 fn value_key(key: &KeyHash, version: Version) -> [u8; 40] {

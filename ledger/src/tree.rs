@@ -667,8 +667,7 @@ pub(crate) fn update<S: NodeSource + Sync>(
             let TreeNode::Internal(old) = &*node else {
                 unreachable!("Old::Internal holds an internal node")
             };
-            u.visit_root_in_two(old, changes)?;
-            let slots = std::mem::take(&mut u.root_slots);
+            let slots = u.visit_root_in_two(old, changes)?;
             u.combine(at, Path::ROOT, old, &slots)?
         }
         old => u.visit(Path::ROOT, old, changes)?,
@@ -747,8 +746,6 @@ struct Updater<'a, S> {
     version: u64,
     nodes: Vec<(NodeAt, Arc<TreeNode>)>,
     stale: Vec<NodeAt>,
-    /// The root's slots, when two threads visit them.
-    root_slots: Slots,
 }
 
 impl<'a, S: NodeSource + Sync> Updater<'a, S> {
@@ -758,18 +755,18 @@ impl<'a, S: NodeSource + Sync> Updater<'a, S> {
             version,
             nodes: Vec::new(),
             stale: Vec::new(),
-            root_slots: Slots::default(),
         }
     }
 
     /// Visits the slots of the root `old` in two threads, the changes split between them
-    /// at a nibble near the middle, into `root_slots`; the nodes and stale nodes of both
-    /// land here. The result is the same as one thread's: no slot is visited by both.
+    /// at a nibble near the middle, and returns what the slots hold after; the nodes and
+    /// stale nodes of both land here. The result is the same as one thread's: no slot is
+    /// visited by both.
     fn visit_root_in_two(
         &mut self,
         old: &Internal,
         changes: &[(Key, Option<[u8; 32]>)],
-    ) -> Result<()> {
+    ) -> Result<Slots> {
         let middle = nibble(&changes[changes.len() / 2].0, 0);
         let mut split = changes.partition_point(|(k, _)| nibble(k, 0) < middle);
         if split == 0 {
@@ -804,8 +801,7 @@ impl<'a, S: NodeSource + Sync> Updater<'a, S> {
                 *mine = theirs;
             }
         }
-        self.root_slots = slots;
-        Ok(())
+        Ok(slots)
     }
 
     fn read_leaf(&self, at: &NodeAt, hash: &[u8; 32]) -> Result<Leaf> {

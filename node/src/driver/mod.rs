@@ -402,7 +402,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     /// or at once when a full block already waits.
     fn start_due(&self) -> Millis {
         if self.backlog == Backlog::Full {
-            self.committed_at.min(self.start_at)
+            self.committed_at
         } else {
             self.start_at
         }
