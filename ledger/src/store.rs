@@ -182,9 +182,9 @@ const HOT_VALUE_BYTES_MAX: usize = 1024;
 
 /// The memory [`Store::tree_nodes`] may take. A state of a million keys has about 350,000
 /// internal nodes (the 70,000 of the first five levels, full, and about 260,000 of two or
-/// three children below them), about 250 MiB with the hashes kept of the full ones: most
-/// of it fits, the nodes written or read longest ago are read again from RocksDB. The
-/// default.
+/// three children below them), about 250 MiB in memory with the hashes kept of the full
+/// ones and the cache's own entries: three quarters of it fits, the nodes used longest ago
+/// are read again from RocksDB. The default.
 const TREE_CACHE_BYTES: usize = 192 * 1024 * 1024;
 
 /// The memory a store's caches may hold, part by part (ADR 0023). What the store holds
@@ -236,7 +236,7 @@ pub struct MemoryUse {
     pub memtables: u64,
     /// Table readers' memory outside the block cache.
     pub table_readers: u64,
-    /// The decoded internal nodes of the state tree (as the cache counts them).
+    /// The decoded internal nodes of the state tree, with the cache's own entries.
     pub tree_nodes: u64,
     /// Keys in the hot-key cache (a count, not bytes; values of at most 1 KiB each).
     pub hot_keys: u64,

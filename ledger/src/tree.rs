@@ -15,7 +15,6 @@
 //! is that the previous root is always stale at the new version (jmt leaves a root it copies
 //! or a `Null` root out of its stale index; the store indexed those itself before).
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
@@ -492,24 +491,50 @@ impl TreeNode {
 
 /// Decoded internal nodes by where they are stored (which fixes their content), bounded by
 /// the memory they take. Meant to hold the latest tree: a committed update puts its new
-/// nodes and removes its stale ones, and when the tree outgrows the bound, the nodes put
-/// longest ago go first (the nodes near the root, which every block rewrites, are put
-/// again every block). In 16 shards by the path's first nibble, so that the two threads
-/// of an update, which work under different children of the root, do not wait on one
-/// lock.
+/// nodes and removes its stale ones, and when the tree outgrows the bound, the nodes used
+/// longest ago go first (the nodes near the root, which every block reads and rewrites,
+/// stay). In 16 shards by the path's first nibble, so that the two threads of an update,
+/// which work under different children of the root, do not wait on one lock.
 #[derive(Debug)]
 pub(crate) struct NodeCache {
     shards: [Mutex<Shard>; 16],
     shard_bytes_max: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shard {
-    nodes: HashMap<NodeAt, Arc<TreeNode>, lru::DefaultHasher>,
-    /// Node keys in the order they were put; keys no longer in `nodes` are skipped.
-    order: VecDeque<NodeAt>,
+    nodes: lru::LruCache<NodeAt, Arc<TreeNode>, lru::DefaultHasher>,
+    /// The memory the nodes take, as [`NodeCache::weight`] counts it.
     bytes: usize,
 }
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard {
+            nodes: lru::LruCache::unbounded_with_hasher(lru::DefaultHasher::default()),
+            bytes: 0,
+        }
+    }
+}
+
+/// The bytes the allocator hands out for a request of `n`: mimalloc's size classes are
+/// word multiples up to 64 bytes, then four to each doubling.
+const fn allocated(n: usize) -> usize {
+    if n <= 64 {
+        return n.next_multiple_of(8);
+    }
+    let step = (n - 1).next_power_of_two() / 8;
+    n.next_multiple_of(step)
+}
+
+/// What a cached node takes besides its children: the cache's list entry (the node's key,
+/// the `Arc` and two links), its slot in the hash table (a pointer pair and a control
+/// byte, counted twice since the table is between 44% and 88% full), and the `Arc`'s own
+/// allocation (two counts and the node).
+const ENTRY_BYTES: usize =
+    allocated(std::mem::size_of::<NodeAt>() + 3 * std::mem::size_of::<usize>())
+        + 2 * (2 * std::mem::size_of::<usize>() + 1)
+        + allocated(2 * std::mem::size_of::<usize>() + std::mem::size_of::<TreeNode>());
 
 impl NodeCache {
     pub(crate) fn new(bytes_max: usize) -> NodeCache {
@@ -530,33 +555,36 @@ impl NodeCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// About the memory a cached node takes: the node, its children and the cache's entry.
+    /// The memory a cached node takes, its entry in the cache and its children's
+    /// allocations included, as the allocator rounds them.
     fn weight(node: &TreeNode) -> usize {
         let children = match node {
             TreeNode::Internal(i) => {
-                i.slots.len() * std::mem::size_of::<Slot>()
+                allocated(std::mem::size_of_val::<[Slot]>(&i.slots))
                     + i.ranges
                         .as_ref()
-                        .map_or(0, |_| std::mem::size_of::<Ranges>())
+                        .map_or(0, |_| allocated(std::mem::size_of::<Ranges>()))
             }
             _ => 0,
         };
-        160 + children
+        ENTRY_BYTES + children
     }
 
+    /// The node at `at`, if cached (it becomes the most recently used).
     pub(crate) fn get(&self, at: &NodeAt) -> Option<Arc<TreeNode>> {
         self.shard(at).nodes.get(at).cloned()
     }
 
     pub(crate) fn remove(&self, at: &NodeAt) {
         let mut shard = self.shard(at);
-        if let Some(old) = shard.nodes.remove(at) {
+        if let Some(old) = shard.nodes.pop(at) {
             shard.bytes -= Self::weight(&old);
         }
     }
 
     /// Keeps `node`, if it is an internal node (leaves are read when needed; their keys
-    /// are kept in their parents).
+    /// are kept in their parents), and lets go of the nodes used longest ago while the
+    /// shard is over its bound.
     pub(crate) fn put(&self, at: NodeAt, node: &Arc<TreeNode>) {
         if !matches!(**node, TreeNode::Internal(_)) {
             return;
@@ -564,21 +592,14 @@ impl NodeCache {
         let mut guard = self.shard(&at);
         let shard = &mut *guard;
         shard.bytes += Self::weight(node);
-        match shard.nodes.insert(at, Arc::clone(node)) {
-            Some(old) => shard.bytes -= Self::weight(&old),
-            None => shard.order.push_back(at),
+        if let Some(old) = shard.nodes.put(at, Arc::clone(node)) {
+            shard.bytes -= Self::weight(&old);
         }
         while shard.bytes > self.shard_bytes_max {
-            let Some(first) = shard.order.pop_front() else {
+            let Some((_, old)) = shard.nodes.pop_lru() else {
                 break;
             };
-            if let Some(old) = shard.nodes.remove(&first) {
-                shard.bytes -= Self::weight(&old);
-            }
-        }
-        if shard.order.len() > 2 * shard.nodes.len() + 1024 {
-            let nodes = &shard.nodes;
-            shard.order.retain(|k| nodes.contains_key(k));
+            shard.bytes -= Self::weight(&old);
         }
     }
 
@@ -1356,6 +1377,56 @@ mod tests {
         let mut odd = at.clone();
         *odd.last_mut().unwrap() |= 1; // a set bit past the path's one nibble
         assert!(NodeAt::decode(&odd).is_err());
+    }
+
+    /// An internal node of `n` children (leaves), distinct for each `seed`.
+    fn internal(n: usize, seed: u8) -> Arc<TreeNode> {
+        let children: [Option<Child>; 16] = std::array::from_fn(|i| {
+            (i < n).then_some(Child {
+                hash: [seed; 32],
+                version: u64::from(seed),
+                leaf: true,
+                leaf_count: 1,
+            })
+        });
+        Arc::new(TreeNode::Internal(Internal::new(&children, &[None; 16])))
+    }
+
+    #[test]
+    fn the_node_cache_keeps_within_its_bound_the_nodes_used_last() {
+        let weight = NodeCache::weight(&internal(3, 0));
+        // Room for about ten nodes of three children in each shard.
+        let cache = NodeCache::new(16 * (10 * weight + weight / 2));
+        let at = |v: u64| NodeAt::new(v, Path::ROOT.child(5));
+        let kept = at(1_000);
+        cache.put(kept, &internal(3, 1));
+        for v in 0..100 {
+            cache.put(at(v), &internal(3, 2));
+            // Used every time: it stays, while the nodes put longest ago go.
+            assert!(
+                cache.get(&kept).is_some(),
+                "the node used last was dropped at {v}"
+            );
+            assert!(cache.shard(&kept).bytes <= 10 * weight + weight / 2);
+        }
+        assert!(cache.get(&at(99)).is_some());
+        assert!(cache.get(&at(0)).is_none());
+        assert_eq!(cache.bytes(), 10 * weight);
+        // Putting a node again replaces it; removing it gives its weight back; leaves are
+        // not kept.
+        cache.put(kept, &internal(3, 3));
+        assert_eq!(cache.bytes(), 10 * weight);
+        assert!(NodeCache::weight(&internal(16, 3)) > 3 * weight);
+        cache.remove(&kept);
+        assert_eq!(cache.bytes(), 9 * weight);
+        let leaf = Arc::new(TreeNode::Leaf(Leaf {
+            key: [1; 32],
+            value_hash: [2; 32],
+        }));
+        cache.put(at(500), &leaf);
+        assert!(cache.get(&at(500)).is_none());
+        cache.clear();
+        assert_eq!(cache.bytes(), 0);
     }
 
     #[test]
