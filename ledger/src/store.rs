@@ -1447,8 +1447,8 @@ impl NodeSource for Store {
         };
         let node = Arc::new(TreeNode::decode(&bytes)?);
         // A commit may have made this node stale since it was read: kept anyway, it is
-        // never asked for again (no tree from then on points to it) and leaves with the
-        // oldest of the cache.
+        // never asked for again (no tree from then on points to it) and leaves the cache as
+        // the least recently used.
         self.tree_nodes.put(*at, &node);
         Ok(Some(node))
     }

@@ -374,7 +374,9 @@ impl Internal {
 pub(crate) enum TreeNode {
     /// The root of an empty tree.
     Null,
-    Leaf(Leaf),
+    /// Boxed, so that a node takes 40 bytes rather than 72: the node cache holds only
+    /// internal nodes, each in an `Arc` of this type.
+    Leaf(Box<Leaf>),
     Internal(Internal),
 }
 
@@ -441,10 +443,10 @@ impl TreeNode {
         let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
         let node = match tag {
             0 => TreeNode::Null,
-            2 => TreeNode::Leaf(Leaf {
+            2 => TreeNode::Leaf(Box::new(Leaf {
                 key: take(32)?.try_into().map_err(|_| bad())?,
                 value_hash: take(32)?.try_into().map_err(|_| bad())?,
-            }),
+            })),
             1 => {
                 let mut children: [Option<Child>; 16] = [None; 16];
                 for slot in &mut children {
@@ -523,7 +525,7 @@ const fn allocated(n: usize) -> usize {
     if n <= 64 {
         return n.next_multiple_of(8);
     }
-    let step = (n - 1).next_power_of_two() / 8;
+    let step = n.next_power_of_two() / 8;
     n.next_multiple_of(step)
 }
 
@@ -674,7 +676,7 @@ pub(crate) fn update<S: NodeSource + Sync>(
                 at: *at,
                 hash: leaf.hash(),
                 known: None,
-                full: Some(*leaf),
+                full: Some(**leaf),
             },
             TreeNode::Internal(_) => Old::Internal {
                 at: *at,
@@ -714,7 +716,8 @@ pub(crate) fn update<S: NodeSource + Sync>(
             PLACEHOLDER
         }
         New::Leaf(leaf) => {
-            u.nodes.push((root_at, Arc::new(TreeNode::Leaf(leaf))));
+            u.nodes
+                .push((root_at, Arc::new(TreeNode::Leaf(Box::new(leaf)))));
             leaf.hash()
         }
         New::Internal(child) => child.hash,
@@ -830,7 +833,7 @@ impl<'a, S: NodeSource + Sync> Updater<'a, S> {
             Some(TreeNode::Leaf(leaf))
                 if leaf.hash() == *hash && at.path.is_prefix_of(&leaf.key) =>
             {
-                Ok(*leaf)
+                Ok(**leaf)
             }
             Some(TreeNode::Leaf(_)) => Err(corrupt("a leaf does not match its parent's hash")),
             _ => Err(corrupt(&format!(
@@ -1032,7 +1035,8 @@ impl<'a, S: NodeSource + Sync> Updater<'a, S> {
         for (i, leaf) in placed.iter().enumerate() {
             if let Some(leaf) = leaf {
                 let at = NodeAt::new(self.version, path.child(nibble_u8(i)));
-                self.nodes.push((at, Arc::new(TreeNode::Leaf(*leaf))));
+                self.nodes
+                    .push((at, Arc::new(TreeNode::Leaf(Box::new(*leaf)))));
             }
         }
         Ok(New::Internal(self.write_internal(
@@ -1059,7 +1063,7 @@ impl<'a, S: NodeSource + Sync> Updater<'a, S> {
             children[i] = Some(if let [leaf] = group {
                 self.nodes.push((
                     NodeAt::new(self.version, child_path),
-                    Arc::new(TreeNode::Leaf(*leaf)),
+                    Arc::new(TreeNode::Leaf(Box::new(*leaf))),
                 ));
                 keys[i] = Some(leaf.key);
                 Child {
@@ -1364,10 +1368,10 @@ mod tests {
 
     #[test]
     fn bad_encodings_are_errors() {
-        let leaf = TreeNode::Leaf(Leaf {
+        let leaf = TreeNode::Leaf(Box::new(Leaf {
             key: [1; 32],
             value_hash: [2; 32],
-        })
+        }))
         .encode();
         for bad in [&[][..], &[3], &leaf[..40], &[&leaf[..], &[0]].concat()] {
             assert!(TreeNode::decode(bad).is_err());
@@ -1416,13 +1420,18 @@ mod tests {
         // not kept.
         cache.put(kept, &internal(3, 3));
         assert_eq!(cache.bytes(), 10 * weight);
+        assert_eq!(cache.shard(&kept).nodes.len(), 10);
+        assert!(
+            cache.get(&at(91)).is_some(),
+            "a replacement counted twice evicts"
+        );
         assert!(NodeCache::weight(&internal(16, 3)) > 3 * weight);
         cache.remove(&kept);
         assert_eq!(cache.bytes(), 9 * weight);
-        let leaf = Arc::new(TreeNode::Leaf(Leaf {
+        let leaf = Arc::new(TreeNode::Leaf(Box::new(Leaf {
             key: [1; 32],
             value_hash: [2; 32],
-        }));
+        })));
         cache.put(at(500), &leaf);
         assert!(cache.get(&at(500)).is_none());
         cache.clear();

@@ -539,7 +539,7 @@ retain_heights = {sr}
 # Memory the store's caches may hold, in MiB: RocksDB's block cache and memtables, and the
 # state tree's node cache (0 turns it off). Smaller fits a smaller machine; larger keeps
 # more of a large state in memory. A validator at 1,500 tx/s for half an hour held about
-# 500 MiB besides these (docs/benchmarks.md).
+# 350 MiB besides these (docs/benchmarks.md).
 block_cache_mib = {sb}
 memtable_mib = {smt}
 tree_cache_mib = {st}
