@@ -669,9 +669,7 @@ impl Store {
         let prunable = self.history == History::Prunable;
         if prunable {
             for at in &update.stale {
-                let mut k = update.height.0.to_be_bytes().to_vec();
-                k.push(STALE_NODE);
-                k.extend_from_slice(at.key().as_ref());
+                let k = stale_key(update.height.0, STALE_NODE, at.key().as_ref());
                 batch.put_cf(self.cf(CF_STATE_STALE), k, []);
             }
         }
@@ -685,9 +683,7 @@ impl Store {
                 None
             };
             if let Some(replaced) = replaced {
-                let mut k = version.to_be_bytes().to_vec();
-                k.push(STALE_VALUE);
-                k.extend_from_slice(&key.0);
+                let k = stale_key(version, STALE_VALUE, &key.0);
                 batch.put_cf(self.cf(CF_STATE_STALE), k, replaced.to_be_bytes());
             }
             let encoded = codec::encode(value);
@@ -1165,6 +1161,16 @@ impl Store {
     }
 }
 
+/// A `state_stale` key: the version that made it stale (u64 BE), the kind of entry, then
+/// the node key or the key hash.
+fn stale_key(version: u64, kind: u8, what: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + what.len());
+    k.extend_from_slice(&version.to_be_bytes());
+    k.push(kind);
+    k.extend_from_slice(what);
+    k
+}
+
 /// The version at the head of a `state_latest` value (`version u64 BE ‖ value`).
 fn latest_version_in(latest: &[u8]) -> Result<u64> {
     latest
@@ -1584,18 +1590,14 @@ mod tests {
         commit(&[(a, 1), (b, 1)]);
         commit(&[(a, 2), (b, 2)]);
         let entry = |h: u64, k: &Hash| {
-            let mut e = h.to_be_bytes().to_vec();
-            e.push(STALE_VALUE);
-            e.extend_from_slice(&k.0);
+            let e = stale_key(h, STALE_VALUE, &k.0);
             store.db.get_cf(store.cf(CF_STATE_STALE), e).unwrap()
         };
         assert_eq!(entry(1, &a), Some(0u64.to_be_bytes().to_vec()));
         assert_eq!(entry(1, &b), None, "a new key replaces nothing");
         assert_eq!(entry(2, &b), Some(1u64.to_be_bytes().to_vec()));
         // As a store from before: the entry of `a` at 2 without its version.
-        let mut old = 2u64.to_be_bytes().to_vec();
-        old.push(STALE_VALUE);
-        old.extend_from_slice(&a.0);
+        let old = stale_key(2, STALE_VALUE, &a.0);
         store.db.put_cf(store.cf(CF_STATE_STALE), old, []).unwrap();
         while !store.prune(Height(2), 100).unwrap().done {}
         let left: Vec<Box<[u8]>> = store
@@ -1603,11 +1605,10 @@ mod tests {
             .iterator_cf(store.cf(CF_STATE_VALUES), IteratorMode::Start)
             .map(|e| e.unwrap().0)
             .collect();
-        let expected: Vec<Box<[u8]>> = vec![
+        let mut expected: Vec<Box<[u8]>> = vec![
             value_key(&KeyHash(a.0), 2).into(),
             value_key(&KeyHash(b.0), 2).into(),
         ];
-        let mut expected = expected;
         expected.sort();
         assert_eq!(left, expected);
         assert_eq!(store.get(&a, Height(2)).unwrap(), Some(vec![2]));
@@ -1637,9 +1638,7 @@ mod tests {
         commit(&store, 3);
         for h in 1..=3u64 {
             for k in [small, large] {
-                let mut e = h.to_be_bytes().to_vec();
-                e.push(STALE_VALUE);
-                e.extend_from_slice(&k.0);
+                let e = stale_key(h, STALE_VALUE, &k.0);
                 let value = store.db.get_cf(store.cf(CF_STATE_STALE), e).unwrap();
                 assert_eq!(value, Some((h - 1).to_be_bytes().to_vec()), "{h}");
             }

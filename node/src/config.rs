@@ -189,12 +189,13 @@ pub const RETAIN_HEIGHTS_MIN: u64 = 100;
 
 impl Default for StorageConfig {
     fn default() -> Self {
+        let memory = MemoryBudget::default();
         StorageConfig {
             mode: StorageMode::Pruned,
             retain_heights: 100_000,
-            block_cache_mib: MemoryBudget::default().block_cache_bytes >> 20,
-            memtable_mib: MemoryBudget::default().memtable_bytes >> 20,
-            tree_cache_mib: MemoryBudget::default().tree_cache_bytes >> 20,
+            block_cache_mib: memory.block_cache_bytes >> 20,
+            memtable_mib: memory.memtable_bytes >> 20,
+            tree_cache_mib: memory.tree_cache_bytes >> 20,
         }
     }
 }

@@ -293,7 +293,7 @@ pub struct Node {
     driver: Driver<PeerId, Arc<Block>>,
     /// The instant the driver's clock counts from.
     epoch: Instant,
-    /// Whether the driver was last told that transactions wait.
+    /// What the driver was last told of the transactions waiting.
     txs_told: Backlog,
     wal: Wal,
     mempool: Mempool,
