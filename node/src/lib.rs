@@ -21,6 +21,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod p2p;
+pub mod rebuild;
 pub mod rpc;
 pub mod signed;
 pub mod snapshot;

@@ -559,6 +559,14 @@ impl Mempool {
         Ok(dropped)
     }
 
+    /// The pooled transaction with this id.
+    pub fn get(&self, id: &Hash) -> Option<&Transaction> {
+        self.by_id
+            .get(id)
+            .and_then(|seq| self.entries.get(seq))
+            .map(|e| &e.tx)
+    }
+
     pub fn contains(&self, id: &Hash) -> bool {
         self.by_id.contains_key(id)
     }

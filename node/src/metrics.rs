@@ -41,6 +41,11 @@ pub struct Metrics {
     /// Committed blocks whose commit lacks this validator's signature.
     pub missed_signatures: Counter,
     pub mempool_accepted: Counter,
+    /// Proposals whose block was rebuilt from their transaction ids, by how (label
+    /// `from`: `mempool` when every transaction was there, `peer` when some were fetched).
+    proposals_rebuilt: Family<Labels, Counter>,
+    /// Transactions of proposed blocks fetched from peers (the mempool lacked them).
+    pub proposal_txs_fetched: Counter,
     mempool_refused: Family<Labels, Counter>,
     committed: Family<Labels, Counter>,
     ledger_refused: Family<Labels, Counter>,
@@ -89,6 +94,8 @@ impl Metrics {
             last_block_time: Gauge::default(),
             missed_signatures: Counter::default(),
             mempool_accepted: Counter::default(),
+            proposals_rebuilt: Family::default(),
+            proposal_txs_fetched: Counter::default(),
             mempool_refused: Family::default(),
             committed: Family::default(),
             ledger_refused: Family::default(),
@@ -154,6 +161,16 @@ impl Metrics {
             "mempool_accepted",
             "Transactions the mempool accepted",
             m.mempool_accepted.clone(),
+        );
+        registry.register(
+            "proposals_rebuilt",
+            "Proposed blocks rebuilt from their transaction ids, by where the transactions came from (mempool: all there; peer: some fetched)",
+            m.proposals_rebuilt.clone(),
+        );
+        registry.register(
+            "proposal_txs_fetched",
+            "Transactions of proposed blocks fetched from a peer because the mempool lacked them",
+            m.proposal_txs_fetched.clone(),
         );
         registry.register(
             "mempool_refused",
@@ -334,6 +351,15 @@ impl Metrics {
     pub fn mempool_refused(&self, reason: &str) {
         self.mempool_refused
             .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
+    }
+
+    /// Counts a proposal's block rebuilt from its transaction ids: with every transaction
+    /// from the mempool, or some fetched from a peer.
+    pub fn proposal_rebuilt(&self, fetched: bool) {
+        let from = if fetched { "peer" } else { "mempool" };
+        self.proposals_rebuilt
+            .get_or_create(&vec![("from", from.to_string())])
             .inc();
     }
 

@@ -36,7 +36,8 @@ use acta_ledger::{
     state::{AuthenticatedState, StateUpdate},
     store::Store,
     validator::ValidatorSet,
-    Block, ChainId, Commit, Evidence, Hash, Height, Keypair, PublicKey, Timestamp, Transaction,
+    Block, ChainId, Commit, Evidence, Hash, Height, Keypair, PublicKey, SignedProposal, Timestamp,
+    Transaction,
 };
 type Action = crate::driver::Action<PeerId, Arc<Block>>;
 type Event = crate::driver::Event<PeerId, Arc<Block>>;
@@ -58,11 +59,12 @@ use crate::{
     metrics::Metrics,
     p2p::{
         protocol::{
-            Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, PENDING_TXS_MAX, SYNC_BLOCKS_MAX,
-            TX_BATCH_MAX,
+            CompactBlock, Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, PENDING_TXS_MAX,
+            SYNC_BLOCKS_MAX, TX_BATCH_MAX,
         },
         P2p, P2pEvent, PeerId, Received, Reply, RequestId, ValidatorPeer, Verdict,
     },
+    rebuild::{Rebuilds, Waiting},
     wal::Wal,
 };
 
@@ -320,6 +322,8 @@ pub struct Node {
     tx_outbox: Vec<Transaction>,
     /// The driver's id of each block request in flight.
     sync_requests: HashMap<RequestId, u64>,
+    /// Proposals whose blocks wait for transactions asked of a peer.
+    rebuilds: Rebuilds<RequestId>,
     /// Each peer's allowance of sync requests ([`SyncAllowance`]).
     sync_allowance: HashMap<PeerId, SyncAllowance>,
 
@@ -596,6 +600,7 @@ impl Node {
             pending_cosignatures: Vec::new(),
             tx_outbox: Vec::new(),
             sync_requests: HashMap::new(),
+            rebuilds: Rebuilds::default(),
             sync_allowance: HashMap::new(),
             requests: rx,
             served_tx,
@@ -694,7 +699,7 @@ impl Node {
                 Wake::Timer => self.drive(Event::Tick)?,
                 Wake::Request(Some(r)) => self.on_request(r),
                 Wake::Request(None) => {}
-                Wake::Verified(Ok(v)) => self.on_verified(v),
+                Wake::Verified(Ok(v)) => self.on_verified(v)?,
                 Wake::Verified(Err(e)) => warn!("checking transactions failed: {e}"),
                 Wake::Served(Some((reply, response))) => {
                     self.serving = self.serving.saturating_sub(1);
@@ -790,6 +795,11 @@ impl Node {
                     None
                 }
                 Action::Broadcast { message, body } => {
+                    // The transactions of an own proposal go out before it, so that
+                    // fewer validators need to ask for them.
+                    if body.is_some() && !self.tx_outbox.is_empty() {
+                        self.flush_txs();
+                    }
                     #[cfg(feature = "misbehave")]
                     if self.misbehaviour == Some(Misbehaviour::Equivocate) {
                         self.equivocate(&message);
@@ -887,7 +897,7 @@ impl Node {
         };
         let conflicting = Vote { block, ..v.vote }.sign(&self.key, &self.spec.chain_id);
         warn!(height = %v.vote.height, round = v.vote.round.0, "equivocating on purpose");
-        self.publish(Gossip::Vote(conflicting));
+        self.p2p.send_to_validators(&Gossip::Vote(conflicting));
     }
 
     fn publish_consensus(&mut self, message: Message, body: Option<Arc<Block>>) {
@@ -895,14 +905,14 @@ impl Node {
             (Message::Vote(v), _) => Gossip::Vote(v),
             (Message::Proposal(p), Some(block)) => Gossip::Proposal {
                 proposal: p,
-                block: Box::new(Arc::unwrap_or_clone(block)),
+                block: Box::new(CompactBlock::of(&block)),
             },
             (Message::Proposal(p), None) => {
                 warn!(block = %p.proposal.block, "no block for a proposal");
                 return;
             }
         };
-        self.publish(gossip);
+        self.p2p.send_to_validators(&gossip);
     }
 
     fn publish(&mut self, body: Gossip) {
@@ -1183,6 +1193,7 @@ impl Node {
         );
         self.last_commit = Some(commit);
         self.executed.clear();
+        self.rebuilds.forget_below(block.height().next());
         let next = block.height().next();
         let schedule = self.driver.schedule().next_height(self.validators(next)?);
         save_schedule(&self.store, next, &schedule).context("saving the proposer schedule")?;
@@ -1260,8 +1271,21 @@ impl Node {
             } => {
                 // Statuses are the originator's (messages are signed); strikes go to the
                 // peer that forwarded the message.
-                let verdict = self.on_consensus_bytes(origin, &data)?;
+                let verdict = self.on_consensus_bytes(origin, received.source, &data)?;
                 self.p2p.judge(received, verdict, "invalid gossip");
+            }
+            P2pEvent::Direct { peer, data } => {
+                let verdict = match acta_ledger::codec::decode::<Gossip>(
+                    "consensus message",
+                    &data,
+                    self.config.p2p.max_message_bytes,
+                ) {
+                    Ok(gossip) => self.on_gossip(peer, peer, gossip)?,
+                    Err(_) => Verdict::Reject,
+                };
+                if verdict == Verdict::Reject {
+                    self.p2p.strike(peer, "invalid consensus message");
+                }
             }
             // A batch of transactions is judged once its signatures are checked.
             P2pEvent::Txs { data, received } => self.on_tx_bytes(&data, received),
@@ -1274,7 +1298,9 @@ impl Node {
                 self.on_sync_response(peer, id, response)?;
             }
             P2pEvent::SyncFailed { id } => {
-                if let Some(id) = self.sync_requests.remove(&id) {
+                if let Some(waiting) = self.rebuilds.take(&id) {
+                    self.fetch_proposal_txs_again(waiting);
+                } else if let Some(id) = self.sync_requests.remove(&id) {
                     self.drive(Event::SyncFailed { id })?;
                 }
             }
@@ -1293,11 +1319,17 @@ impl Node {
         Ok(())
     }
 
-    fn on_consensus_bytes(&mut self, from: PeerId, data: &[u8]) -> Result<Verdict> {
+    fn on_consensus_bytes(&mut self, from: PeerId, source: PeerId, data: &[u8]) -> Result<Verdict> {
         let Ok(envelope) = Envelope::decode(data, self.config.p2p.max_message_bytes) else {
             return Ok(Verdict::Reject);
         };
-        match envelope.body {
+        self.on_gossip(from, source, envelope.body)
+    }
+
+    /// A consensus message from a peer, gossiped (`from` its signer, `source` the peer
+    /// that forwarded it) or sent straight (both the sender).
+    fn on_gossip(&mut self, from: PeerId, source: PeerId, gossip: Gossip) -> Result<Verdict> {
+        match gossip {
             Gossip::Status { height } => {
                 self.drive(Event::PeerStatus { peer: from, height })?;
                 Ok(Verdict::Accept)
@@ -1311,14 +1343,11 @@ impl Node {
             }
             Gossip::Proposal { proposal, block } => {
                 if proposal.verify(&self.spec.chain_id).is_err()
-                    || block.hash() != proposal.proposal.block
+                    || !block.names(&proposal.proposal.block)
                 {
                     return Ok(Verdict::Reject);
                 }
-                self.drive(Event::Proposal {
-                    proposal,
-                    body: Arc::new(*block),
-                })?;
+                self.on_compact_proposal(proposal, *block, from, source)?;
                 Ok(Verdict::Accept)
             }
             Gossip::Cosignature {
@@ -1382,6 +1411,98 @@ impl Node {
         }
     }
 
+    /// A proposal whose block came as transaction ids (its signature and ids checked): the
+    /// block is rebuilt from the mempool, and what the mempool lacks is asked of the peer
+    /// that signed the gossip message (the proposer's node), or else of the one that
+    /// forwarded it. Until it comes, the proposal counts without its block.
+    fn on_compact_proposal(
+        &mut self,
+        proposal: SignedProposal,
+        block: CompactBlock,
+        origin: PeerId,
+        source: PeerId,
+    ) -> Result<()> {
+        let hash = proposal.proposal.block;
+        // Sent again (proposals are, every few ticks): the block is here already.
+        if let Some(body) = self.driver.proposed(&hash).cloned() {
+            return self.drive(Event::Proposal { proposal, body });
+        }
+        let txs = block.fill(|id| self.mempool.get(id).cloned());
+        if txs.iter().all(Option::is_some) {
+            if let Some(whole) = block.into_block(txs) {
+                self.metrics.proposal_rebuilt(false);
+                return self.drive(Event::Proposal {
+                    proposal,
+                    body: Arc::new(whole),
+                });
+            }
+            return Ok(());
+        }
+        // Only for the heights a block may still be needed at, once, and within bounds.
+        let height = self.driver.height();
+        let wanted =
+            proposal.proposal.height == height || proposal.proposal.height == height.next();
+        if wanted && !self.rebuilds.is_fetching(&hash) && self.rebuilds.has_room() {
+            let fallback = (source != origin).then_some(source);
+            let waiting = Waiting::new(proposal, block, txs, fallback);
+            self.fetch_proposal_txs(origin, waiting);
+        }
+        self.drive(Event::Message(Message::Proposal(proposal)))
+    }
+
+    /// Asks `peer` for the transactions a waiting proposal lacks.
+    fn fetch_proposal_txs(&mut self, peer: PeerId, mut waiting: Waiting) {
+        let request = SyncRequest::ProposalTxs {
+            block: waiting.block_hash(),
+            missing: waiting.ask(),
+        };
+        let id = self.p2p.request(&peer, request);
+        self.rebuilds.wait(id, waiting);
+    }
+
+    /// A peer could not give a waiting proposal's transactions: the next peer is asked,
+    /// if there is one. Without, the block comes as a late one would (block sync, once
+    /// the height is decided).
+    fn fetch_proposal_txs_again(&mut self, mut waiting: Waiting) {
+        match waiting.fallback.take() {
+            Some(peer) => self.fetch_proposal_txs(peer, waiting),
+            None => {
+                debug!(block = %waiting.block_hash(), "no peer gave the proposal's transactions")
+            }
+        }
+    }
+
+    /// A peer's answer to a request for a proposal's transactions.
+    fn on_proposal_txs(
+        &mut self,
+        peer: PeerId,
+        waiting: Waiting,
+        response: SyncResponse,
+    ) -> Result<()> {
+        let SyncResponse::ProposalTxs(txs) = response else {
+            self.fetch_proposal_txs_again(waiting);
+            return Ok(());
+        };
+        let fetched = txs.len() as u64;
+        match waiting.complete(txs) {
+            Ok((proposal, block)) => {
+                self.metrics.proposal_rebuilt(true);
+                self.metrics.proposal_txs_fetched.inc_by(fetched);
+                self.drive(Event::Proposal {
+                    proposal,
+                    body: Arc::new(block),
+                })
+            }
+            Err(why) => {
+                // Not asked again: the proposal counts without its block, which comes
+                // by block sync if it is decided.
+                let why = format!("a wrong answer for a proposal's transactions: {why}");
+                self.p2p.strike(peer, &why);
+                Ok(())
+            }
+        }
+    }
+
     /// A peer's batch of transactions: rejected (and the peer struck) at once if it does
     /// not decode; otherwise checked off the loop ([`Node::verify`]), and judged when that
     /// is done ([`Node::on_verified`]).
@@ -1423,7 +1544,7 @@ impl Node {
     /// gossipsub's verdict on a peer's message. A peer's batch is rejected (and the peer
     /// struck) if it holds a transaction with a bad signature or another chain's id, and
     /// forwarded only if this node admitted all of it.
-    fn on_verified(&mut self, verified: Verified) {
+    fn on_verified(&mut self, verified: Verified) -> Result<()> {
         let Verified {
             origin,
             checked,
@@ -1471,6 +1592,15 @@ impl Node {
                 let _ = reply.send(self.submit(checked));
             }
         }
+        // Proposals waiting for transactions the mempool may hold now.
+        for (proposal, block) in self.rebuilds.refill(|id| self.mempool.get(id).cloned()) {
+            self.metrics.proposal_rebuilt(false);
+            self.drive(Event::Proposal {
+                proposal,
+                body: Arc::new(block),
+            })?;
+        }
+        Ok(())
     }
 
     /// Admits transactions from this node's API and queues those admitted for gossip.
@@ -1696,9 +1826,16 @@ impl Node {
         request: RequestId,
         response: SyncResponse,
     ) -> Result<()> {
+        if let Some(waiting) = self.rebuilds.take(&request) {
+            return self.on_proposal_txs(peer, waiting, response);
+        }
         // An answer to a request the driver no longer waits for (or that is not its own)
         // still applies; id 0 is never the driver's.
         let id = self.sync_requests.remove(&request).unwrap_or(0);
+        if let SyncResponse::ProposalTxs(_) = response {
+            // For a proposal of a height decided since.
+            return Ok(());
+        }
         if let SyncResponse::PendingTxs(txs) = response {
             if self.verifying.len() < VERIFY_JOBS_MAX {
                 self.verify(txs, Origin::Pulled(peer));
@@ -1743,6 +1880,22 @@ impl Node {
             let txs = self.mempool.reap(max, self.config.p2p.max_message_bytes);
             return self.p2p.respond(reply, SyncResponse::PendingTxs(txs));
         }
+        if let SyncRequest::ProposalTxs { block, missing } = request {
+            // From a block this node keeps, on this loop: at most one block's worth.
+            let response = match self.driver.proposed(&block) {
+                None => SyncResponse::Unavailable(format!("no proposed block {block} here")),
+                Some(body) => match missing.indices(body.txs.len()) {
+                    Some(indices) => SyncResponse::ProposalTxs(
+                        indices.into_iter().map(|i| body.txs[i].clone()).collect(),
+                    ),
+                    None => SyncResponse::Unavailable(format!(
+                        "block {block} has {} transactions",
+                        body.txs.len()
+                    )),
+                },
+            };
+            return self.p2p.respond(reply, response);
+        }
         if self.serving >= SYNC_SERVES_MAX {
             let busy = SyncResponse::Unavailable("busy serving other sync requests".into());
             return self.p2p.respond(reply, busy);
@@ -1768,8 +1921,8 @@ impl Node {
                         Err(e) => SyncResponse::Unavailable(e.to_string()),
                     }
                 }
-                SyncRequest::PendingTxs { .. } => {
-                    SyncResponse::Unavailable("pending transactions are served apart".into())
+                SyncRequest::PendingTxs { .. } | SyncRequest::ProposalTxs { .. } => {
+                    SyncResponse::Unavailable("transactions are served apart".into())
                 }
                 SyncRequest::Blocks { from, count } => {
                     match blocks_for_sync(&store, from, count, max_bytes) {

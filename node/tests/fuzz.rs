@@ -13,7 +13,10 @@ use acta_ledger::{codec::encode, testing, Height, Round, Vote, VoteKind};
 use acta_node::{
     config::Config,
     genesis::{Genesis, GenesisCouncil, GenesisValidator},
-    p2p::protocol::{Envelope, Gossip, SyncCodec, SyncRequest, SyncResponse, TxBatch},
+    p2p::protocol::{
+        CompactBlock, Envelope, Gossip, SyncCodec, SyncRequest, SyncResponse, TxBatch, TxBitmap,
+        SYNC_REQUEST_MAX,
+    },
     wal::Wal,
 };
 use futures::{executor::block_on, io::Cursor};
@@ -71,10 +74,48 @@ fn vote(height: u64) -> acta_ledger::SignedVote {
     .sign(&testing::key(0xa0, 0), &testing::chain_id())
 }
 
-/// Valid gossip: a vote envelope, a status, and a batch of two transactions.
+/// A block of two transactions.
+fn block_sample() -> acta_ledger::Block {
+    let chain = testing::chain_id();
+    let (_, set) = testing::validators(4, &[1, 1, 1, 1]);
+    testing::block(
+        &chain,
+        testing::BlockSpec {
+            height: Height(3),
+            parent_hash: acta_ledger::Hash::digest(b"parent"),
+            txs: vec![
+                testing::create_did_tx(&chain, 1, 0),
+                testing::attest_tx(&chain, 2, 4),
+            ],
+            last_commit: None,
+            evidence: Vec::new(),
+            state_root: acta_ledger::Hash::digest(b"state"),
+            validators: &set,
+            next_validators: &set,
+        },
+    )
+}
+
+/// Valid gossip: a proposal with its block as transaction ids, a vote envelope, a status,
+/// a batch of two transactions, and a vote as sent straight to a validator.
 fn gossip_samples() -> Vec<Vec<u8>> {
     let chain = testing::chain_id();
+    let block = block_sample();
+    let proposal = acta_ledger::Proposal {
+        height: Height(3),
+        round: Round(0),
+        block: block.hash(),
+        pol_round: None,
+    }
+    .sign(&testing::key(0xa0, 0), &chain);
     vec![
+        encode(&Envelope {
+            nonce: 6,
+            body: Gossip::Proposal {
+                proposal,
+                block: Box::new(CompactBlock::of(&block)),
+            },
+        }),
         encode(&Envelope {
             nonce: 7,
             body: Gossip::Vote(vote(3)),
@@ -87,17 +128,20 @@ fn gossip_samples() -> Vec<Vec<u8>> {
             testing::create_did_tx(&chain, 1, 0),
             testing::attest_tx(&chain, 2, 4),
         ])),
+        encode(&Gossip::Vote(vote(4))),
     ]
 }
 
 fn decode_gossip(bytes: &[u8]) {
     let _ = Envelope::decode(bytes, MESSAGE_MAX);
+    // A proposal or vote sent straight to a validator: a `Gossip` without envelope.
+    let _ = acta_ledger::codec::decode::<Gossip>("consensus message", bytes, MESSAGE_MAX);
     let _ = TxBatch::decode(bytes, MESSAGE_MAX);
 }
 
 fn codec() -> SyncCodec {
     SyncCodec {
-        max_request: 1024,
+        max_request: SYNC_REQUEST_MAX,
         max_response: MESSAGE_MAX,
     }
 }
@@ -126,6 +170,11 @@ fn sync_samples() -> Vec<Vec<u8>> {
         frame(encode(&SyncResponse::PendingTxs(vec![
             acta_ledger::testing::create_did_tx(&acta_ledger::testing::chain_id(), 1, 0),
         ]))),
+        frame(encode(&SyncRequest::ProposalTxs {
+            block: block_sample().hash(),
+            missing: TxBitmap(vec![0b10]),
+        })),
+        frame(encode(&SyncResponse::ProposalTxs(block_sample().txs))),
     ]
 }
 
@@ -262,11 +311,17 @@ fn the_samples_themselves_decode() {
         assert!(
             Envelope::decode(&bytes, MESSAGE_MAX).is_ok()
                 || TxBatch::decode(&bytes, MESSAGE_MAX).is_ok()
+                || acta_ledger::codec::decode::<Gossip>("consensus message", &bytes, MESSAGE_MAX)
+                    .is_ok()
         );
     }
     let protocol = StreamProtocol::new("/acta/sync/1");
-    let request = sync_samples().remove(0);
-    block_on(codec().read_request(&protocol, &mut Cursor::new(request))).unwrap();
+    for frame in sync_samples() {
+        let mut c = codec();
+        let request = block_on(c.read_request(&protocol, &mut Cursor::new(frame.clone())));
+        let response = block_on(c.read_response(&protocol, &mut Cursor::new(frame)));
+        assert!(request.is_ok() || response.is_ok());
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("genesis.json");
     std::fs::write(&path, genesis_sample()).unwrap();

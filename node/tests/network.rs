@@ -91,17 +91,11 @@ fn a_killed_validator_is_not_missed_and_catches_up_when_restarted() {
     net.wait_height(&[0, 1, 2, 3], h + 3, WAIT);
     net.assert_same_chain(&[0, 1, 2, 3], h + 3);
     // The blocks it caught up on lack its signature: its metrics say so.
-    let (_, m) = acta_node::devnet::http(&net.nodes[3].rpc, "GET", "/metrics", None, WAIT)
-        .map(|r| (r.status, r.text()))
-        .unwrap();
-    let missed: u64 = m
-        .lines()
-        .find_map(|l| l.strip_prefix("acta_missed_signatures_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no missed signatures counter in\n{m}"));
+    let m = metrics(&net, 3);
+    let missed = counter(&m, "acta_missed_signatures_total");
     assert!(
         missed >= 5,
-        "node 3 missed at least the 5 blocks decided without it: {missed}"
+        "node 3 missed at least the 5 blocks decided without it: {missed}\n{m}"
     );
     // It votes again: with node 0 stopped, progress needs node 3's precommits.
     net.kill(0);
@@ -437,9 +431,15 @@ fn garbage_and_strangers_do_not_disturb_the_network() {
         .spawn()
         .unwrap();
 
-    // A validator's identity that sends garbage gossip: struck, then banned.
-    let banned = garbage_peer(&net);
-    assert!(banned, "node 0 kept a peer that sent only garbage");
+    // A validator's identity that sends garbage gossip: struck, then banned; the same
+    // with garbage sent straight to node 1 as consensus messages.
+    let banned = garbage_peer(&net, 0, false);
+    assert!(banned, "node 0 kept a peer that sent only garbage gossip");
+    let banned = garbage_peer(&net, 1, true);
+    assert!(
+        banned,
+        "node 1 kept a peer that sent only garbage consensus messages"
+    );
 
     let h = net.height(0);
     for i in 0..6u32 {
@@ -529,9 +529,10 @@ fn validators_with_different_genesis_files_refuse_each_other() {
     }
 }
 
-/// Connects to node 0 with node 3's libp2p identity, publishes invalid messages on both
-/// topics, and reports whether node 0 disconnected it and refuses it afterwards.
-fn garbage_peer(net: &Net) -> bool {
+/// Connects to node `target` with node 3's libp2p identity, sends it invalid messages (on
+/// both gossip topics, or straight as consensus messages if `direct`), and reports whether
+/// the node disconnected it and refuses it afterwards.
+fn garbage_peer(net: &Net, target: usize, direct: bool) -> bool {
     use futures::StreamExt;
     use libp2p::{gossipsub, swarm::SwarmEvent, Multiaddr};
     let key =
@@ -565,11 +566,11 @@ fn garbage_peer(net: &Net) -> bool {
         swarm.behaviour_mut().gossipsub.subscribe(&txs).unwrap();
         let addr: Multiaddr = format!(
             "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-            net.nodes[0].p2p_port, net.nodes[0].peer_id
+            net.nodes[target].p2p_port, net.nodes[target].peer_id
         )
         .parse()
         .unwrap();
-        let node0: libp2p::PeerId = net.nodes[0].peer_id.parse().unwrap();
+        let node: libp2p::PeerId = net.nodes[target].peer_id.parse().unwrap();
         swarm.dial(addr.clone()).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut connected_once = false;
@@ -579,20 +580,24 @@ fn garbage_peer(net: &Net) -> bool {
             tokio::select! {
                 ev = swarm.select_next_some() => {
                     if let SwarmEvent::ConnectionEstablished { peer_id, .. } = ev {
-                        connected_once |= peer_id == node0;
+                        connected_once |= peer_id == node;
                     }
                 }
                 _ = tick.tick() => {
-                    if swarm.is_connected(&node0) {
+                    if swarm.is_connected(&node) {
                         let junk = format!("junk {sent}").into_bytes();
-                        let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), junk.clone());
-                        let _ = swarm.behaviour_mut().gossipsub.publish(txs.clone(), junk);
+                        if direct {
+                            swarm.behaviour_mut().direct.send_request(&node, junk);
+                        } else {
+                            let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), junk.clone());
+                            let _ = swarm.behaviour_mut().gossipsub.publish(txs.clone(), junk);
+                        }
                         sent += 1;
                     } else if connected_once && sent > 0 {
                         // Dropped: dialing again must fail too.
                         let _ = swarm.dial(addr.clone());
                         tokio::time::sleep(Duration::from_secs(2)).await;
-                        return !swarm.is_connected(&node0);
+                        return !swarm.is_connected(&node);
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => return false,
@@ -622,21 +627,8 @@ fn a_returning_validator_gets_the_pending_transactions_it_missed() {
     // transactions can have given it.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let metrics = acta_node::devnet::http(
-            &net.nodes[2].rpc,
-            "GET",
-            "/metrics",
-            None,
-            Duration::from_secs(5),
-        )
-        .map(|a| a.text())
-        .unwrap_or_default();
-        let accepted = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("acta_mempool_accepted_total "))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        if accepted >= 1 {
+        let metrics = metrics(&net, 2);
+        if counter(&metrics, "acta_mempool_accepted_total") >= 1 {
             break;
         }
         if std::time::Instant::now() > deadline {
@@ -649,17 +641,63 @@ fn a_returning_validator_gets_the_pending_transactions_it_missed() {
     net.wait_nonce(&[0, 1, 2, 3], &testing::key(0xb7, 501).public(), 1);
 }
 
+/// A proposal carries its block's transactions by id. A validator whose mempool lacks them
+/// (node 3's holds one transaction) asks the proposer for the rest. With node 2 stopped, no
+/// block is decided without node 3's prevote, so every transaction committed shows that
+/// node 3 rebuilt the blocks that carried them.
+#[test]
+fn a_validator_fetches_the_proposed_transactions_its_mempool_lacks() {
+    let mut net = Net::new(4);
+    net.configure(3, |c| c.mempool.max_txs = 1);
+    for i in [0, 1, 3] {
+        net.start(i);
+    }
+    for i in 0..12u32 {
+        let (code, v) = net.submit(0, &did_tx(600 + i));
+        assert_eq!(code, 200, "{v}");
+    }
+    for i in 0..12u32 {
+        net.wait_nonce(&[0, 1, 3], &testing::key(0xb7, 600 + i).public(), 1);
+    }
+    let metrics = metrics(&net, 3);
+    // Each of the twelve came through node 3's own mempool (one at a time) or from a peer.
+    let own = counter(&metrics, "acta_mempool_accepted_total");
+    assert!(own < 12, "{metrics}");
+    assert!(
+        counter(&metrics, "acta_proposal_txs_fetched_total") + own >= 12,
+        "{metrics}"
+    );
+    assert!(
+        counter(&metrics, "acta_proposals_rebuilt_total{from=\"peer\"}") >= 1,
+        "{metrics}"
+    );
+}
+
 /// Whether node 0's metrics hold the line starting with `line`.
 fn has_metric(net: &Net, line: &str) -> bool {
+    metrics(net, 0).lines().any(|l| l.starts_with(line))
+}
+
+/// Node `i`'s metrics as `/metrics` serves them (empty if it does not answer).
+fn metrics(net: &Net, i: usize) -> String {
     acta_node::devnet::http(
-        &net.nodes[0].rpc,
+        &net.nodes[i].rpc,
         "GET",
         "/metrics",
         None,
         Duration::from_secs(5),
     )
-    .map(|a| a.text().lines().any(|l| l.starts_with(line)))
-    .unwrap_or(false)
+    .map(|a| a.text())
+    .unwrap_or_default()
+}
+
+/// The value of the metric `name` (with its labels, if any) in `metrics`; 0 if absent.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A fifth node that the council adds while transactions flow: the validators admit and
@@ -862,15 +900,7 @@ fn with_two_validators_paused_status_says_stalled_and_names_them() {
     );
     let (code, _) = common::get(&net.nodes[0].rpc, "/health").unwrap();
     assert_eq!(code, 200);
-    let metrics = acta_node::devnet::http(
-        &net.nodes[0].rpc,
-        "GET",
-        "/metrics",
-        None,
-        Duration::from_secs(5),
-    )
-    .unwrap()
-    .text();
+    let metrics = metrics(&net, 0);
     assert!(
         metrics.contains("acta_validator_connected{validator=\"node2\"} 0"),
         "{metrics}"

@@ -373,6 +373,16 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         self.candidates.get(block).map(|c| &c.body)
     }
 
+    /// The block of a proposal this driver keeps, of the height being decided or the next.
+    pub fn proposed(&self, block: &Hash) -> Option<&B> {
+        self.candidate(block).or_else(|| {
+            self.early
+                .iter()
+                .find(|e| e.block == *block)
+                .map(|e| &e.body)
+        })
+    }
+
     /// When the driver next needs an [`Event::Tick`], if ever.
     pub fn next_deadline(&self) -> Option<Millis> {
         let timer = self.timers.next();

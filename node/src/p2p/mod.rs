@@ -70,6 +70,9 @@ pub enum P2pEvent {
         data: Vec<u8>,
         received: Received,
     },
+    /// A proposal or vote a validator's node sent straight to this one (the bytes of a
+    /// [`Gossip`]; only from the nodes of validators and of `p2p.peers`).
+    Direct { peer: PeerId, data: Vec<u8> },
     /// A batch of transactions on the transactions topic.
     Txs { data: Vec<u8>, received: Received },
     /// A peer asks for blocks or a snapshot.
@@ -308,6 +311,36 @@ impl P2p {
                 }
                 _ => None,
             },
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => match event {
+                request_response::Event::Message {
+                    peer,
+                    message:
+                        request_response::Message::Request {
+                            request, channel, ..
+                        },
+                    ..
+                } => {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .direct
+                        .send_response(channel, protocol::Ack);
+                    // Only validators' consensus messages count; an observer has none.
+                    self.validator_peers
+                        .contains(&peer)
+                        .then_some(P2pEvent::Direct {
+                            peer,
+                            data: request,
+                        })
+                }
+                request_response::Event::OutboundFailure { peer, error, .. } => {
+                    // Lost with the connection, most often: sent again at the next gossip
+                    // tick, and a decided block comes by sync anyway.
+                    debug!(peer = %peer, "a consensus message was not delivered: {error}");
+                    None
+                }
+                _ => None,
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -394,6 +427,24 @@ impl P2p {
         });
         let topic = self.consensus_topic.clone();
         self.publish_on(topic, bytes);
+    }
+
+    /// Sends a proposal or vote straight to the node of every validator of the latest set
+    /// this node is connected to.
+    pub fn send_to_validators(&mut self, body: &Gossip) {
+        let bytes = acta_ledger::codec::encode(body);
+        let peers: Vec<PeerId> = self
+            .validators
+            .iter()
+            .map(|v| v.peer)
+            .filter(|p| *p != self.peer_id && self.swarm.is_connected(p))
+            .collect();
+        for peer in peers {
+            self.swarm
+                .behaviour_mut()
+                .direct
+                .send_request(&peer, bytes.clone());
+        }
     }
 
     /// Sends a batch of transactions on the transactions topic.

@@ -11,10 +11,11 @@
 use std::{io, time::Duration};
 
 use acta_ledger::{
-    codec,
+    block::{BLOCK_EVIDENCE_MAX, BLOCK_TXS_MAX},
+    codec, merkle,
     snapshot::{Chunk, Manifest},
-    Block, Commit, Evidence, Hash, Height, PublicKey, Signature, SignedProposal, SignedVote,
-    Transaction,
+    Block, Commit, Evidence, Hash, Header, Height, PublicKey, Signature, SignedProposal,
+    SignedVote, Transaction,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -25,21 +26,25 @@ use libp2p::{
     StreamProtocol,
 };
 
-pub const TOPIC_CONSENSUS: &str = "acta/consensus/1";
+pub const TOPIC_CONSENSUS: &str = "acta/consensus/2";
 pub const TOPIC_TXS: &str = "acta/txs/2";
 /// The most transactions one txs-topic message carries.
 pub const TX_BATCH_MAX: usize = 1024;
 pub const SYNC_PROTOCOL: &str = "/acta/sync/1";
+/// Proposals and votes, sent straight to each validator's node.
+pub const CONSENSUS_PROTOCOL: &str = "/acta/consensus/2";
 /// The most blocks one sync response carries.
 pub use crate::driver::SYNC_BLOCKS_MAX;
 
 /// A consensus-topic message.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
 pub enum Gossip {
-    /// A proposal with the block it names.
+    /// A proposal with the block it names, its transactions by id: a validator has most
+    /// of them in its mempool, and asks the sender for the rest
+    /// ([`SyncRequest::ProposalTxs`]).
     Proposal {
         proposal: SignedProposal,
-        block: Box<Block>,
+        block: Box<CompactBlock>,
     },
     Vote(SignedVote),
     /// The sender's latest committed height, so that peers behind it sync.
@@ -56,6 +61,116 @@ pub enum Gossip {
         signature: Signature,
     },
 }
+
+/// A block with its transactions named by id: what a proposal carries.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize)]
+pub struct CompactBlock {
+    pub header: Header,
+    /// The ids of the block's transactions, in order.
+    pub tx_ids: Vec<Hash>,
+    pub last_commit: Option<Commit>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl BorshDeserialize for CompactBlock {
+    fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
+        Ok(CompactBlock {
+            header: Header::deserialize_reader(reader)?,
+            tx_ids: codec::read_vec(reader, BLOCK_TXS_MAX, "block transaction ids")?,
+            last_commit: Option::<Commit>::deserialize_reader(reader)?,
+            evidence: codec::read_vec(reader, BLOCK_EVIDENCE_MAX, "block evidence")?,
+        })
+    }
+}
+
+impl CompactBlock {
+    /// The block with its transactions replaced by their ids.
+    pub fn of(block: &Block) -> CompactBlock {
+        CompactBlock {
+            header: block.header.clone(),
+            tx_ids: block.txs.iter().map(Transaction::id).collect(),
+            last_commit: block.last_commit.clone(),
+            evidence: block.evidence.clone(),
+        }
+    }
+
+    /// Whether this is the block `hash` names, its ids those the header commits to. The
+    /// rest of the block (last commit, evidence, the transactions themselves) is checked
+    /// with the block, once it is whole.
+    pub fn names(&self, hash: &Hash) -> bool {
+        let leaves: Vec<Hash> = self
+            .tx_ids
+            .iter()
+            .map(|id| merkle::leaf_hash(&id.0))
+            .collect();
+        self.header.hash() == *hash && merkle::root(&leaves) == self.header.txs_root
+    }
+
+    /// The block, with each transaction found by `lookup`; the transactions not found are
+    /// left `None` (to ask for with [`SyncRequest::ProposalTxs`]).
+    pub fn fill(&self, lookup: impl Fn(&Hash) -> Option<Transaction>) -> Vec<Option<Transaction>> {
+        self.tx_ids.iter().map(lookup).collect()
+    }
+
+    /// The block, once every transaction is there: `None` if one is missing or is not the
+    /// one its id names.
+    pub fn into_block(self, txs: Vec<Option<Transaction>>) -> Option<Block> {
+        if txs.len() != self.tx_ids.len() {
+            return None;
+        }
+        let txs: Vec<Transaction> = txs.into_iter().collect::<Option<_>>()?;
+        if txs.iter().zip(&self.tx_ids).any(|(tx, id)| tx.id() != *id) {
+            return None;
+        }
+        Some(Block {
+            header: self.header,
+            txs,
+            last_commit: self.last_commit,
+            evidence: self.evidence,
+        })
+    }
+}
+
+/// The transactions a [`SyncRequest::ProposalTxs`] asks for, as a bitmap over a block's
+/// transactions: bit `i % 8` (least significant first) of byte `i / 8` is set for
+/// transaction `i`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TxBitmap(pub Vec<u8>);
+
+impl TxBitmap {
+    /// The bitmap of the `None`s in `txs`.
+    pub fn missing(txs: &[Option<Transaction>]) -> TxBitmap {
+        let mut bits = vec![0u8; txs.len().div_ceil(8)];
+        for (i, tx) in txs.iter().enumerate() {
+            if tx.is_none() {
+                bits[i / 8] |= 1 << (i % 8);
+            }
+        }
+        TxBitmap(bits)
+    }
+
+    /// The indices set, in order; `None` if one is at or past `len` (the request does not
+    /// fit the block).
+    pub fn indices(&self, len: usize) -> Option<Vec<usize>> {
+        let mut out = Vec::new();
+        for (byte, bits) in self.0.iter().enumerate() {
+            for bit in 0..8 {
+                if bits & (1 << bit) != 0 {
+                    let i = byte * 8 + bit;
+                    if i >= len {
+                        return None;
+                    }
+                    out.push(i);
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+/// The largest sync request: a [`SyncRequest::ProposalTxs`] of a block of
+/// [`BLOCK_TXS_MAX`] transactions, with room to spare.
+pub const SYNC_REQUEST_MAX: usize = 64 + BLOCK_TXS_MAX / 8 + 1024;
 
 /// A txs-topic message: transactions the sender admitted to its mempool, sent together so
 /// that gossip costs one message (and one gossipsub signature) per batch, not per
@@ -105,6 +220,9 @@ pub enum SyncRequest {
     /// The peer's pending transactions, oldest first, at most `max` (asked by a node that
     /// connects, which missed what was gossiped while it was away).
     PendingTxs { max: u32 },
+    /// The transactions of a proposed block the asker lacks (its proposal came with ids
+    /// only): those `missing` marks, in order.
+    ProposalTxs { block: Hash, missing: TxBitmap },
 }
 
 /// The most pending transactions one answer carries.
@@ -121,6 +239,8 @@ pub enum SyncResponse {
     Unavailable(String),
     /// Pending transactions, oldest first.
     PendingTxs(Vec<Transaction>),
+    /// The transactions a [`SyncRequest::ProposalTxs`] asked for, in order.
+    ProposalTxs(Vec<Transaction>),
 }
 
 /// The largest sync response: a responder stops adding blocks once it has passed four
@@ -141,24 +261,7 @@ where
     T: BorshDeserialize,
     R: futures::AsyncRead + Unpin + Send,
 {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("message of {len} bytes, more than {max}"),
-        ));
-    }
-    // Grow with what actually arrives: a length prefix alone allocates nothing.
-    let mut buf = Vec::new();
-    io.take(len as u64).read_to_end(&mut buf).await?;
-    if buf.len() != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("message cut short at {} of {len} bytes", buf.len()),
-        ));
-    }
+    let buf = read_bytes(io, max).await?;
     codec::decode("sync message", &buf, max)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
@@ -168,12 +271,7 @@ where
     T: BorshSerialize,
     W: futures::AsyncWrite + Unpin + Send,
 {
-    let bytes = codec::encode(value);
-    let len = u32::try_from(bytes.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
-    io.write_all(&len.to_le_bytes()).await?;
-    io.write_all(&bytes).await?;
-    io.close().await
+    write_bytes(io, &codec::encode(value)).await
 }
 
 impl request_response::Codec for SyncCodec {
@@ -230,6 +328,104 @@ impl request_response::Codec for SyncCodec {
     }
 }
 
+/// A consensus message sent straight to a validator's node: the request is the bytes of a
+/// [`Gossip`] (decoded by the node, which strikes a sender of garbage), the answer an
+/// empty acknowledgement.
+#[derive(Clone, Debug)]
+pub struct DirectCodec {
+    /// The most bytes a message may have (`p2p.max_message_bytes`).
+    pub max: usize,
+}
+
+/// The acknowledgement of a direct message (nothing: the sender does not wait for it).
+#[derive(Clone, Copy, Debug, BorshSerialize, BorshDeserialize)]
+pub struct Ack;
+
+async fn read_bytes<R>(io: &mut R, max: usize) -> io::Result<Vec<u8>>
+where
+    R: futures::AsyncRead + Unpin + Send,
+{
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {len} bytes, more than {max}"),
+        ));
+    }
+    // Grow with what actually arrives: a length prefix alone allocates nothing.
+    let mut buf = Vec::new();
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("message cut short at {} of {len} bytes", buf.len()),
+        ));
+    }
+    Ok(buf)
+}
+
+async fn write_bytes<W>(io: &mut W, bytes: &[u8]) -> io::Result<()>
+where
+    W: futures::AsyncWrite + Unpin + Send,
+{
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
+    io.write_all(&len.to_le_bytes()).await?;
+    io.write_all(bytes).await?;
+    io.close().await
+}
+
+impl request_response::Codec for DirectCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Ack;
+
+    fn read_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> impl std::future::Future<Output = io::Result<Vec<u8>>> + Send
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let max = self.max;
+        async move { read_bytes(io, max).await }
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Ack>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        read_framed(io, 16).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        write_bytes(io, &req).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Ack,
+    ) -> io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        write_framed(io, &res).await
+    }
+}
+
 /// The node's libp2p behaviour.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -244,6 +440,8 @@ pub struct Behaviour {
     /// that the peer count tells the truth.
     pub ping: ping::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
+    /// Proposals and votes straight to the validators' nodes.
+    pub direct: request_response::Behaviour<DirectCodec>,
 }
 
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
@@ -311,13 +509,25 @@ impl Behaviour {
         .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
         let identify = identify::Behaviour::new(identify::Config::new(identity, key.public()));
         let codec = SyncCodec {
-            max_request: 1024,
+            max_request: SYNC_REQUEST_MAX,
             max_response: sync_response_max(max_message_bytes),
         };
         let sync = request_response::Behaviour::with_codec(
             codec,
             [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+        );
+        let direct = request_response::Behaviour::with_codec(
+            DirectCodec {
+                max: max_message_bytes,
+            },
+            [(
+                StreamProtocol::new(CONSENSUS_PROTOCOL),
+                ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(Duration::from_secs(10))
+                .with_max_concurrent_streams(256),
         );
         Ok(Behaviour {
             allowed: Toggle::from(
@@ -332,6 +542,7 @@ impl Behaviour {
                     .with_timeout(PING_TIMEOUT),
             ),
             sync,
+            direct,
         })
     }
 }
