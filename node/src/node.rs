@@ -59,8 +59,8 @@ use crate::{
     metrics::Metrics,
     p2p::{
         protocol::{
-            CompactBlock, Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, PENDING_TXS_MAX,
-            SYNC_BLOCKS_MAX, TX_BATCH_MAX,
+            CompactBlock, Envelope, Gossip, SyncRequest, SyncResponse, TxBatch, TxBitmap,
+            PENDING_TXS_MAX, SYNC_BLOCKS_MAX, TX_BATCH_MAX,
         },
         P2p, P2pEvent, PeerId, Received, Reply, RequestId, ValidatorPeer, Verdict,
     },
@@ -215,6 +215,8 @@ pub enum Misbehaviour {
 
 /// Sync requests a peer may make each second, on average.
 const SYNC_REQUESTS_PER_S: u32 = 50;
+/// How many times a peer is given the transactions of one proposed block.
+const PROPOSAL_TXS_SERVED_MAX: u8 = 3;
 /// Sync requests a peer may make at once after a quiet spell.
 const SYNC_REQUESTS_BURST: u32 = 100;
 
@@ -324,6 +326,9 @@ pub struct Node {
     sync_requests: HashMap<RequestId, u64>,
     /// Proposals whose blocks wait for transactions asked of a peer.
     rebuilds: Rebuilds<RequestId>,
+    /// How many times each peer was given transactions of each proposed block (this
+    /// height's).
+    proposal_txs_served: HashMap<(PeerId, Hash), u8>,
     /// Each peer's allowance of sync requests ([`SyncAllowance`]).
     sync_allowance: HashMap<PeerId, SyncAllowance>,
 
@@ -601,6 +606,7 @@ impl Node {
             tx_outbox: Vec::new(),
             sync_requests: HashMap::new(),
             rebuilds: Rebuilds::default(),
+            proposal_txs_served: HashMap::new(),
             sync_allowance: HashMap::new(),
             requests: rx,
             served_tx,
@@ -1194,6 +1200,7 @@ impl Node {
         self.last_commit = Some(commit);
         self.executed.clear();
         self.rebuilds.forget_below(block.height().next());
+        self.proposal_txs_served.clear();
         let next = block.height().next();
         let schedule = self.driver.schedule().next_height(self.validators(next)?);
         save_schedule(&self.store, next, &schedule).context("saving the proposer schedule")?;
@@ -1271,7 +1278,7 @@ impl Node {
             } => {
                 // Statuses are the originator's (messages are signed); strikes go to the
                 // peer that forwarded the message.
-                let verdict = self.on_consensus_bytes(origin, received.source, &data)?;
+                let verdict = self.on_consensus_bytes(origin, &data)?;
                 self.p2p.judge(received, verdict, "invalid gossip");
             }
             P2pEvent::Direct { peer, data } => {
@@ -1280,7 +1287,7 @@ impl Node {
                     &data,
                     self.config.p2p.max_message_bytes,
                 ) {
-                    Ok(gossip) => self.on_gossip(peer, peer, gossip)?,
+                    Ok(gossip) => self.on_gossip(peer, gossip)?,
                     Err(_) => Verdict::Reject,
                 };
                 if verdict == Verdict::Reject {
@@ -1299,7 +1306,7 @@ impl Node {
             }
             P2pEvent::SyncFailed { id } => {
                 if let Some(waiting) = self.rebuilds.take(&id) {
-                    self.fetch_proposal_txs_again(waiting);
+                    debug!(block = %waiting.block_hash(), "a request for a proposal's transactions failed");
                 } else if let Some(id) = self.sync_requests.remove(&id) {
                     self.drive(Event::SyncFailed { id })?;
                 }
@@ -1319,16 +1326,20 @@ impl Node {
         Ok(())
     }
 
-    fn on_consensus_bytes(&mut self, from: PeerId, source: PeerId, data: &[u8]) -> Result<Verdict> {
+    fn on_consensus_bytes(&mut self, from: PeerId, data: &[u8]) -> Result<Verdict> {
         let Ok(envelope) = Envelope::decode(data, self.config.p2p.max_message_bytes) else {
             return Ok(Verdict::Reject);
         };
-        self.on_gossip(from, source, envelope.body)
+        match envelope.body {
+            // Proposals and votes come straight from the validators' nodes, not by gossip.
+            Gossip::Proposal { .. } | Gossip::Vote(_) => Ok(Verdict::Ignore),
+            body => self.on_gossip(from, body),
+        }
     }
 
-    /// A consensus message from a peer, gossiped (`from` its signer, `source` the peer
-    /// that forwarded it) or sent straight (both the sender).
-    fn on_gossip(&mut self, from: PeerId, source: PeerId, gossip: Gossip) -> Result<Verdict> {
+    /// A consensus message from a peer: gossiped (`from` its signer) or sent straight
+    /// (`from` the sender).
+    fn on_gossip(&mut self, from: PeerId, gossip: Gossip) -> Result<Verdict> {
         match gossip {
             Gossip::Status { height } => {
                 self.drive(Event::PeerStatus { peer: from, height })?;
@@ -1347,7 +1358,7 @@ impl Node {
                 {
                     return Ok(Verdict::Reject);
                 }
-                self.on_compact_proposal(proposal, *block, from, source)?;
+                self.on_compact_proposal(proposal, *block, from)?;
                 Ok(Verdict::Accept)
             }
             Gossip::Cosignature {
@@ -1411,16 +1422,15 @@ impl Node {
         }
     }
 
-    /// A proposal whose block came as transaction ids (its signature and ids checked): the
-    /// block is rebuilt from the mempool, and what the mempool lacks is asked of the peer
-    /// that signed the gossip message (the proposer's node), or else of the one that
-    /// forwarded it. Until it comes, the proposal counts without its block.
+    /// A proposal whose block came as transaction ids (its signature and ids checked),
+    /// sent by `peer`: the block is rebuilt from the mempool, and what the mempool lacks is
+    /// asked of that peer (the proposer's node, or one that has the block). Until it comes,
+    /// the proposal counts without its block.
     fn on_compact_proposal(
         &mut self,
         proposal: SignedProposal,
         block: CompactBlock,
-        origin: PeerId,
-        source: PeerId,
+        peer: PeerId,
     ) -> Result<()> {
         let hash = proposal.proposal.block;
         // Sent again (proposals are, every few ticks): the block is here already.
@@ -1438,41 +1448,26 @@ impl Node {
             }
             return Ok(());
         }
-        // Only for the heights a block may still be needed at, once, and within bounds.
-        let height = self.driver.height();
-        let wanted =
-            proposal.proposal.height == height || proposal.proposal.height == height.next();
-        if wanted && !self.rebuilds.is_fetching(&hash) && self.rebuilds.has_room() {
-            let fallback = (source != origin).then_some(source);
-            let waiting = Waiting::new(proposal, block, txs, fallback);
-            self.fetch_proposal_txs(origin, waiting);
+        // Only a block the driver would keep (the round's proposer, of this height or the
+        // next), once per peer, within bounds: nobody else's proposals take the places.
+        if self.driver.wants_block_of(&proposal)
+            && !self.rebuilds.is_fetching(&hash, &peer)
+            && self.rebuilds.has_room()
+        {
+            let mut waiting = Waiting::new(proposal, block, txs, peer);
+            let request = SyncRequest::ProposalTxs {
+                block: hash,
+                missing: waiting.ask(),
+            };
+            let id = self.p2p.request(&peer, request);
+            self.rebuilds.wait(id, waiting);
         }
         self.drive(Event::Message(Message::Proposal(proposal)))
     }
 
-    /// Asks `peer` for the transactions a waiting proposal lacks.
-    fn fetch_proposal_txs(&mut self, peer: PeerId, mut waiting: Waiting) {
-        let request = SyncRequest::ProposalTxs {
-            block: waiting.block_hash(),
-            missing: waiting.ask(),
-        };
-        let id = self.p2p.request(&peer, request);
-        self.rebuilds.wait(id, waiting);
-    }
-
-    /// A peer could not give a waiting proposal's transactions: the next peer is asked,
-    /// if there is one. Without, the block comes as a late one would (block sync, once
-    /// the height is decided).
-    fn fetch_proposal_txs_again(&mut self, mut waiting: Waiting) {
-        match waiting.fallback.take() {
-            Some(peer) => self.fetch_proposal_txs(peer, waiting),
-            None => {
-                debug!(block = %waiting.block_hash(), "no peer gave the proposal's transactions")
-            }
-        }
-    }
-
-    /// A peer's answer to a request for a proposal's transactions.
+    /// A peer's answer to a request for a proposal's transactions. An answer that is not
+    /// the transactions (`Unavailable`: busy, or the block is gone) gives up; the proposal
+    /// sent again asks again.
     fn on_proposal_txs(
         &mut self,
         peer: PeerId,
@@ -1480,12 +1475,13 @@ impl Node {
         response: SyncResponse,
     ) -> Result<()> {
         let SyncResponse::ProposalTxs(txs) = response else {
-            self.fetch_proposal_txs_again(waiting);
+            debug!(peer = %peer, block = %waiting.block_hash(), "no transactions for a proposal");
             return Ok(());
         };
         let fetched = txs.len() as u64;
         match waiting.complete(txs) {
             Ok((proposal, block)) => {
+                self.rebuilds.forget_block(&proposal.proposal.block);
                 self.metrics.proposal_rebuilt(true);
                 self.metrics.proposal_txs_fetched.inc_by(fetched);
                 self.drive(Event::Proposal {
@@ -1494,8 +1490,8 @@ impl Node {
                 })
             }
             Err(why) => {
-                // Not asked again: the proposal counts without its block, which comes
-                // by block sync if it is decided.
+                // The proposal counts without its block until it is sent again, which
+                // asks again; a decided block comes by block sync.
                 let why = format!("a wrong answer for a proposal's transactions: {why}");
                 self.p2p.strike(peer, &why);
                 Ok(())
@@ -1814,7 +1810,34 @@ impl Node {
             ));
             return self.p2p.respond(reply, busy);
         }
+        if let SyncRequest::ProposalTxs { block, missing } = request {
+            let response = self.proposal_txs(peer, &block, &missing);
+            return self.p2p.respond(reply, response);
+        }
         self.serve_sync(request, reply);
+    }
+
+    /// The transactions of a proposed block this node keeps that a peer asks for, on this
+    /// loop (at most one block's worth), at most [`PROPOSAL_TXS_SERVED_MAX`] times per peer
+    /// and block: a small request must not buy many large answers.
+    fn proposal_txs(&mut self, peer: PeerId, block: &Hash, missing: &TxBitmap) -> SyncResponse {
+        let Some(body) = self.driver.proposed(block) else {
+            return SyncResponse::Unavailable(format!("no proposed block {block} here"));
+        };
+        let Some(indices) = missing.indices(body.txs.len()) else {
+            return SyncResponse::Unavailable(format!(
+                "block {block} has {} transactions",
+                body.txs.len()
+            ));
+        };
+        let served = self.proposal_txs_served.entry((peer, *block)).or_insert(0);
+        if *served >= PROPOSAL_TXS_SERVED_MAX {
+            return SyncResponse::Unavailable(format!(
+                "the transactions of block {block} were given {served} times already"
+            ));
+        }
+        *served += 1;
+        SyncResponse::ProposalTxs(indices.into_iter().map(|i| body.txs[i].clone()).collect())
     }
 
     /// A peer's answer to one of this node's block requests: its blocks are checked
@@ -1879,22 +1902,6 @@ impl Node {
             let max = max.min(PENDING_TXS_MAX) as usize;
             let txs = self.mempool.reap(max, self.config.p2p.max_message_bytes);
             return self.p2p.respond(reply, SyncResponse::PendingTxs(txs));
-        }
-        if let SyncRequest::ProposalTxs { block, missing } = request {
-            // From a block this node keeps, on this loop: at most one block's worth.
-            let response = match self.driver.proposed(&block) {
-                None => SyncResponse::Unavailable(format!("no proposed block {block} here")),
-                Some(body) => match missing.indices(body.txs.len()) {
-                    Some(indices) => SyncResponse::ProposalTxs(
-                        indices.into_iter().map(|i| body.txs[i].clone()).collect(),
-                    ),
-                    None => SyncResponse::Unavailable(format!(
-                        "block {block} has {} transactions",
-                        body.txs.len()
-                    )),
-                },
-            };
-            return self.p2p.respond(reply, response);
         }
         if self.serving >= SYNC_SERVES_MAX {
             let busy = SyncResponse::Unavailable("busy serving other sync requests".into());

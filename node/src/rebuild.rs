@@ -1,6 +1,7 @@
 //! Proposals whose blocks come as transaction ids ([`CompactBlock`]): the transactions a
-//! validator's mempool lacks are asked of a peer ([`SyncRequest::ProposalTxs`]), and the
-//! block is whole once they come.
+//! validator's mempool lacks are asked of the peer that sent the proposal
+//! ([`SyncRequest::ProposalTxs`]), and the block is whole once they come, from that peer or
+//! by gossip meanwhile.
 //!
 //! [`SyncRequest::ProposalTxs`]: crate::p2p::protocol::SyncRequest::ProposalTxs
 
@@ -13,7 +14,7 @@ use crate::p2p::{
     PeerId,
 };
 
-/// The most proposals waiting for transactions at once.
+/// The most requests for proposals' transactions in flight at once.
 pub const REBUILDS_MAX: usize = 8;
 
 /// A proposal whose block waits for the transactions asked of a peer.
@@ -26,9 +27,20 @@ pub struct Waiting {
     /// The indices of the transactions last asked for ([`Waiting::ask`]), which the answer
     /// gives in order (some may have come by gossip since).
     asked: Vec<usize>,
-    /// Whom to ask next if the peer asked cannot answer (the peer that forwarded the
-    /// proposal, when it was not its signer).
-    pub fallback: Option<PeerId>,
+    /// The peer asked.
+    pub peer: PeerId,
+}
+
+/// What transactions found meanwhile did to a waiting proposal.
+#[derive(Debug)]
+enum Refill {
+    /// Some are still missing.
+    Missing,
+    /// The block is whole.
+    Whole(SignedProposal, Box<Block>),
+    /// The transactions do not make the block (a lookup gave another transaction than the
+    /// id names): given up.
+    Broken,
 }
 
 impl Waiting {
@@ -36,14 +48,14 @@ impl Waiting {
         proposal: SignedProposal,
         block: CompactBlock,
         txs: Vec<Option<Transaction>>,
-        fallback: Option<PeerId>,
+        peer: PeerId,
     ) -> Waiting {
         Waiting {
             proposal,
             block,
             txs,
             asked: Vec::new(),
-            fallback,
+            peer,
         }
     }
 
@@ -66,22 +78,21 @@ impl Waiting {
     }
 
     /// Puts in the missing transactions `lookup` finds (the mempool, after it admitted
-    /// more); gives the proposal and its block once none is missing.
-    fn refill(
-        &mut self,
-        lookup: &impl Fn(&Hash) -> Option<Transaction>,
-    ) -> Option<(SignedProposal, Block)> {
+    /// more).
+    fn refill(&mut self, lookup: &impl Fn(&Hash) -> Option<Transaction>) -> Refill {
         for (slot, id) in self.txs.iter_mut().zip(&self.block.tx_ids) {
             if slot.is_none() {
                 *slot = lookup(id);
             }
         }
         if self.txs.iter().any(Option::is_none) {
-            return None;
+            return Refill::Missing;
         }
         let txs = std::mem::take(&mut self.txs);
-        let block = self.block.clone().into_block(txs)?;
-        Some((self.proposal, block))
+        match self.block.clone().into_block(txs) {
+            Some(block) => Refill::Whole(self.proposal, Box::new(block)),
+            None => Refill::Broken,
+        }
     }
 
     /// Puts in the transactions a peer answered with, which must be exactly those asked
@@ -132,9 +143,11 @@ impl<R> Default for Rebuilds<R> {
 }
 
 impl<R: std::hash::Hash + Eq> Rebuilds<R> {
-    /// Whether the transactions of this block are being asked for already.
-    pub fn is_fetching(&self, block: &Hash) -> bool {
-        self.waiting.values().any(|w| w.block_hash() == *block)
+    /// Whether the transactions of this block are being asked of this peer already.
+    pub fn is_fetching(&self, block: &Hash, peer: &PeerId) -> bool {
+        self.waiting
+            .values()
+            .any(|w| w.block_hash() == *block && w.peer == *peer)
     }
 
     /// Whether another proposal may wait.
@@ -157,15 +170,32 @@ impl<R: std::hash::Hash + Eq> Rebuilds<R> {
         &mut self,
         lookup: impl Fn(&Hash) -> Option<Transaction>,
     ) -> Vec<(SignedProposal, Block)> {
-        let mut whole = Vec::new();
-        self.waiting.retain(|_, w| match w.refill(&lookup) {
-            Some(done) => {
-                whole.push(done);
-                false
+        let mut whole: Vec<(SignedProposal, Block)> = Vec::new();
+        self.waiting.retain(|_, w| {
+            // Another request for a block made whole already.
+            if whole
+                .iter()
+                .any(|(p, _)| p.proposal.block == w.block_hash())
+            {
+                return false;
             }
-            None => true,
+            match w.refill(&lookup) {
+                Refill::Missing => true,
+                Refill::Whole(proposal, block) => {
+                    whole.push((proposal, *block));
+                    false
+                }
+                Refill::Broken => false,
+            }
         });
+        let done: Vec<Hash> = whole.iter().map(|(p, _)| p.proposal.block).collect();
+        self.waiting.retain(|_, w| !done.contains(&w.block_hash()));
         whole
+    }
+
+    /// Forgets the other requests for a block that is whole.
+    pub fn forget_block(&mut self, block: &Hash) {
+        self.waiting.retain(|_, w| w.block_hash() != *block);
     }
 
     /// Forgets the proposals of heights below `height` (decided already).
@@ -206,6 +236,20 @@ mod tests {
             .collect()
     }
 
+    /// Evidence of `key` prevoting two blocks at height 2.
+    fn equivocation(key: &acta_ledger::Keypair) -> acta_ledger::Evidence {
+        let vote = |block: &[u8]| {
+            acta_ledger::Vote {
+                kind: acta_ledger::VoteKind::Prevote,
+                height: Height(2),
+                round: Round(0),
+                block: Some(Hash::digest(block)),
+            }
+            .sign(key, &testing::chain_id())
+        };
+        acta_ledger::Evidence::duplicate_vote(vote(b"a"), vote(b"b"))
+    }
+
     fn proposal(block: &Block) -> SignedProposal {
         Proposal {
             height: block.header.height,
@@ -229,6 +273,20 @@ mod tests {
         let mut shorter = compact.clone();
         shorter.tx_ids.pop();
         assert!(!shorter.names(&whole.hash()));
+        // Evidence or a last commit the header does not commit to: not this block.
+        let (keys, set) = testing::validators(4, &[1, 1, 1, 1]);
+        let mut with_commit = compact.clone();
+        with_commit.last_commit = Some(testing::commit(
+            &testing::chain_id(),
+            &keys,
+            &set,
+            Height(2),
+            Hash::digest(b"parent"),
+        ));
+        assert!(!with_commit.names(&whole.hash()));
+        let mut with_evidence = compact.clone();
+        with_evidence.evidence = vec![equivocation(&keys[0])];
+        assert!(!with_evidence.names(&whole.hash()));
 
         let pool: HashMap<Hash, Transaction> =
             whole.txs.iter().map(|t| (t.id(), t.clone())).collect();
@@ -248,7 +306,7 @@ mod tests {
             let i = whole.txs.iter().position(|t| t.id() == *id).unwrap();
             (!lacking.contains(&i)).then(|| whole.txs[i].clone())
         });
-        let mut waiting = Waiting::new(proposal(&whole), compact, found, None);
+        let mut waiting = Waiting::new(proposal(&whole), compact, found, PeerId::random());
         let bitmap = waiting.ask();
         assert_eq!(bitmap, TxBitmap(vec![0b0000_0010, 0b0000_0101]));
         assert_eq!(bitmap.indices(11), Some(lacking.to_vec()));
@@ -269,7 +327,8 @@ mod tests {
             whole.txs[1..].iter().map(|t| (t.id(), t.clone())).collect();
         let waiting = || {
             let found = compact.fill(|id| pool.get(id).cloned());
-            let mut waiting = Waiting::new(proposal(&whole), compact.clone(), found, None);
+            let mut waiting =
+                Waiting::new(proposal(&whole), compact.clone(), found, PeerId::random());
             waiting.ask();
             waiting
         };
@@ -288,14 +347,16 @@ mod tests {
         let mut rebuilds = Rebuilds::<u64>::default();
         let first = whole.txs[0].clone();
         let found = compact.fill(|id| (*id == first.id()).then(|| first.clone()));
-        let mut waiting = Waiting::new(proposal(&whole), compact, found, None);
+        let peer = PeerId::random();
+        let mut waiting = Waiting::new(proposal(&whole), compact, found, peer);
         assert_eq!(waiting.ask(), TxBitmap(vec![0b110]));
         rebuilds.wait(7, waiting);
         // One more arrives: still waiting.
         let pool: HashMap<Hash, Transaction> =
             whole.txs[..2].iter().map(|t| (t.id(), t.clone())).collect();
         assert!(rebuilds.refill(|id| pool.get(id).cloned()).is_empty());
-        assert!(rebuilds.is_fetching(&whole.hash()));
+        assert!(rebuilds.is_fetching(&whole.hash(), &peer));
+        assert!(!rebuilds.is_fetching(&whole.hash(), &PeerId::random()));
         // The answer still gives the two asked for, and is right.
         let waiting = rebuilds.take(&7).unwrap();
         let (_, rebuilt) = waiting.complete(whole.txs[1..].to_vec()).unwrap();
@@ -304,17 +365,28 @@ mod tests {
             proposal(&whole),
             CompactBlock::of(&whole),
             vec![Some(first), Some(whole.txs[1].clone()), None],
-            None,
+            PeerId::random(),
         );
         waiting.ask();
         rebuilds.wait(7, waiting);
+        // A second request for the same block, of another peer.
+        let mut again = Waiting::new(
+            proposal(&whole),
+            CompactBlock::of(&whole),
+            vec![None, None, None],
+            PeerId::random(),
+        );
+        again.ask();
+        rebuilds.wait(8, again);
         // The last: the block is whole, and no longer waits for the answer.
         let pool: HashMap<Hash, Transaction> =
             whole.txs[2..].iter().map(|t| (t.id(), t.clone())).collect();
         let done = rebuilds.refill(|id| pool.get(id).cloned());
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].1, whole);
+        // Neither request waits any more: the block is whole once.
         assert!(rebuilds.take(&7).is_none());
+        assert!(rebuilds.take(&8).is_none());
     }
 
     #[test]
@@ -322,18 +394,19 @@ mod tests {
         let whole = block(txs(2));
         let compact = CompactBlock::of(&whole);
         let mut rebuilds = Rebuilds::<u64>::default();
+        let peer = PeerId::random();
         assert!(rebuilds.has_room());
-        assert!(!rebuilds.is_fetching(&whole.hash()));
+        assert!(!rebuilds.is_fetching(&whole.hash(), &peer));
         let id = 1;
         rebuilds.wait(
             id,
-            Waiting::new(proposal(&whole), compact.clone(), vec![None, None], None),
+            Waiting::new(proposal(&whole), compact.clone(), vec![None, None], peer),
         );
-        assert!(rebuilds.is_fetching(&whole.hash()));
+        assert!(rebuilds.is_fetching(&whole.hash(), &peer));
         rebuilds.forget_below(Height(3));
-        assert!(rebuilds.is_fetching(&whole.hash()));
+        assert!(rebuilds.is_fetching(&whole.hash(), &peer));
         rebuilds.forget_below(Height(4));
-        assert!(!rebuilds.is_fetching(&whole.hash()));
+        assert!(!rebuilds.is_fetching(&whole.hash(), &peer));
         assert!(rebuilds.take(&id).is_none());
     }
 }

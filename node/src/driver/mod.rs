@@ -373,6 +373,37 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         self.candidates.get(block).map(|c| &c.body)
     }
 
+    /// Whether this driver would keep the block of this proposal (its signer proposes that
+    /// round of the height being decided, or of the next), room permitting: what is worth
+    /// fetching for it.
+    pub fn wants_block_of(&self, proposal: &SignedProposal) -> bool {
+        let p = &proposal.proposal;
+        // Rounds far ahead are dropped by the core too; bounding them first keeps the
+        // proposer lookup (linear in the round) cheap.
+        let current = self.round().map_or(0, |r| r.0);
+        if p.height == self.height.next() {
+            // The next height's schedule is known once this height is stored; until then
+            // the proposer is checked against the schedule it has if the validator set
+            // does not change (it almost never does; if it does, the block is dropped when
+            // the height starts and fetched as a late one would be).
+            return p.round.0 <= self.config.consensus.future_rounds_max
+                && self
+                    .schedule
+                    .next_height(self.schedule.validators().clone())
+                    .proposer_key(p.round.0)
+                    == proposal.proposer;
+        }
+        p.height == self.height
+            && matches!(self.phase, Phase::Waiting | Phase::Running)
+            && p.round.0 <= current.saturating_add(self.config.consensus.future_rounds_max)
+            && self
+                .schedule
+                .validators()
+                .index_of(&proposal.proposer)
+                .is_some()
+            && self.schedule.proposer_key(p.round.0) == proposal.proposer
+    }
+
     /// The block of a proposal this driver keeps, of the height being decided or the next.
     pub fn proposed(&self, block: &Hash) -> Option<&B> {
         self.candidate(block).or_else(|| {
@@ -717,24 +748,12 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         // ignored by the core, and its block would only take memory.
         let p = &proposal.proposal;
         let hash = p.block;
-        // Rounds far ahead are dropped by the core too; bounding them first keeps the
-        // proposer lookup (linear in the round) cheap.
-        let current = self.round().map_or(0, |r| r.0);
-        let near = p.round.0 <= current.saturating_add(self.config.consensus.future_rounds_max);
+        let wanted = self.wants_block_of(&proposal);
         if p.height == self.height.next() {
-            // The next height's schedule is known once this height is stored; until then
-            // the proposer is checked against the schedule it has if the validator set
-            // does not change (it almost never does; if it does, the block is dropped when
-            // the height starts and fetched as a late one would be). One block a round,
-            // the first seen, as the core keeps one proposal a round.
-            let early = p.round.0 <= self.config.consensus.future_rounds_max
+            // One block a round, the first seen, as the core keeps one proposal a round.
+            let early = wanted
                 && self.early.len() < CANDIDATES_MAX
-                && !self.early.iter().any(|e| e.round == p.round)
-                && self
-                    .schedule
-                    .next_height(self.schedule.validators().clone())
-                    .proposer_key(p.round.0)
-                    == proposal.proposer;
+                && !self.early.iter().any(|e| e.round == p.round);
             if early {
                 self.early.push(Early {
                     proposer: proposal.proposer,
@@ -746,15 +765,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             self.on_message(now, Message::Proposal(proposal), out);
             return;
         }
-        let keep = p.height == self.height
-            && matches!(self.phase, Phase::Waiting | Phase::Running)
-            && near
-            && self
-                .schedule
-                .validators()
-                .index_of(&proposal.proposer)
-                .is_some()
-            && self.schedule.proposer_key(p.round.0) == proposal.proposer
+        let keep = wanted
             && (self.candidates.contains_key(&hash) || self.candidates.len() < CANDIDATES_MAX);
         if keep {
             let c = self.candidates.entry(hash).or_insert(Candidate {

@@ -94,16 +94,20 @@ impl CompactBlock {
         }
     }
 
-    /// Whether this is the block `hash` names, its ids those the header commits to. The
-    /// rest of the block (last commit, evidence, the transactions themselves) is checked
-    /// with the block, once it is whole.
+    /// Whether this is the block `hash` names: the header's hash, and the ids, last commit
+    /// and evidence the header commits to. Once its transactions are found by id, the
+    /// block is exactly the one the proposal signs; whether it is valid is checked then.
     pub fn names(&self, hash: &Hash) -> bool {
+        let h = &self.header;
         let leaves: Vec<Hash> = self
             .tx_ids
             .iter()
             .map(|id| merkle::leaf_hash(&id.0))
             .collect();
-        self.header.hash() == *hash && merkle::root(&leaves) == self.header.txs_root
+        h.hash() == *hash
+            && merkle::root(&leaves) == h.txs_root
+            && Block::last_commit_hash(self.last_commit.as_ref()) == h.last_commit_hash
+            && Block::evidence_hash(&self.evidence) == h.evidence_hash
     }
 
     /// The block, with each transaction found by `lookup`; the transactions not found are
