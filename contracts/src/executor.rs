@@ -116,7 +116,8 @@ pub fn execute_block(
     txs: &[Transaction],
     evidence: &[Evidence],
 ) -> Result<BlockOutcome, ExecError> {
-    execute_block_with(state, ctx, txs, evidence, &|_| false)
+    let ids: Vec<Hash> = txs.iter().map(Transaction::id).collect();
+    execute_block_with(state, ctx, txs, &ids, evidence, &|_| false)
 }
 
 /// [`execute_block`], skipping the signature check of the transactions whose id
@@ -124,10 +125,15 @@ pub fn execute_block(
 /// node's mempool admits only such transactions). The id is the hash of the whole
 /// encoding, signature and chain id included, so a vouched-for id cannot name a
 /// transaction whose signature does not hold. The outcome is the same either way.
+///
+/// `ids` are the transactions' ids in order (`ids[i] == txs[i].id()`), computed once by
+/// the caller (`Block::checked_ids`, or a mempool's) rather than again here; a list of
+/// another length is not used and the ids are computed.
 pub fn execute_block_with(
     state: &dyn AuthenticatedState,
     ctx: &BlockContext,
     txs: &[Transaction],
+    ids: &[Hash],
     evidence: &[Evidence],
     verified: &dyn Fn(&Hash) -> bool,
 ) -> Result<BlockOutcome, ExecError> {
@@ -142,7 +148,13 @@ pub fn execute_block_with(
     staking::punish(&mut view, state, ctx, evidence, &mut events)?;
     budget::close_due(&mut view, state, ctx, &mut events)?;
     view.commit_tx();
-    let ids: Vec<Hash> = txs.iter().map(Transaction::id).collect();
+    let computed: Vec<Hash>;
+    let ids = if ids.len() == txs.len() {
+        ids
+    } else {
+        computed = txs.iter().map(Transaction::id).collect();
+        &computed
+    };
     let vouched: Vec<bool> = ids.iter().map(verified).collect();
     let unverified: Vec<&Transaction> = txs
         .iter()
@@ -153,7 +165,7 @@ pub fn execute_block_with(
     let mut checked = Transaction::verify_batch(&unverified, &ctx.chain_id).into_iter();
     let mut receipts = Vec::with_capacity(txs.len());
     let mut messages = Vec::new();
-    for (index, ((tx, id), vouched)) in txs.iter().zip(ids).zip(vouched).enumerate() {
+    for (index, ((tx, &id), vouched)) in txs.iter().zip(ids).zip(vouched).enumerate() {
         let index = u32::try_from(index).expect("a block holds fewer than 2^32 transactions");
         let invalid = |reason: String| ExecError::InvalidTx { index, id, reason };
         if !vouched {

@@ -84,8 +84,14 @@ impl Block {
 
     /// The transactions root of a list of transactions: RFC 9162 over their ids.
     pub fn txs_root(txs: &[Transaction]) -> Hash {
-        let ids: Vec<Hash> = txs.iter().map(|t| merkle::leaf_hash(&t.id().0)).collect();
-        merkle::root(&ids)
+        let ids: Vec<Hash> = txs.iter().map(Transaction::id).collect();
+        Self::txs_root_of_ids(&ids)
+    }
+
+    /// The transactions root of the transactions with these ids, in order.
+    pub fn txs_root_of_ids(ids: &[Hash]) -> Hash {
+        let leaves: Vec<Hash> = ids.iter().map(|id| merkle::leaf_hash(&id.0)).collect();
+        merkle::root(&leaves)
     }
 
     /// The results root of a block: RFC 9162 over the encodings of its transactions'
@@ -108,10 +114,17 @@ impl Block {
     /// for this chain, within the size limit and in the block once. Signatures, execution
     /// and the commit's signatures are checked elsewhere.
     pub fn check_body(&self) -> Result<()> {
+        self.checked_ids().map(|_| ())
+    }
+
+    /// [`Block::check_body`], giving the ids of the block's transactions in order: each
+    /// transaction is encoded and hashed once here, and its id carried from then on.
+    pub fn checked_ids(&self) -> Result<Vec<Hash>> {
         let h = &self.header;
         let bad = |what: &str| Error::invalid("block", format!("{what} at height {}", h.height));
         // Encode each transaction once: for its size, its id and the root.
         let mut leaves = Vec::with_capacity(self.txs.len());
+        let mut in_order = Vec::with_capacity(self.txs.len());
         let mut ids = std::collections::BTreeSet::new();
         for tx in &self.txs {
             let bytes = codec::encode(tx);
@@ -129,6 +142,7 @@ impl Block {
                 return Err(bad(&format!("transaction {id} is in the block twice")));
             }
             leaves.push(merkle::leaf_hash(&id.0));
+            in_order.push(id);
         }
         if merkle::root(&leaves) != h.txs_root {
             return Err(bad("transactions root does not match the header"));
@@ -149,7 +163,7 @@ impl Block {
             }
             _ => {}
         }
-        Ok(())
+        Ok(in_order)
     }
 
     /// Decodes one block of at most [`BLOCK_BYTES_MAX`] bytes.
@@ -205,7 +219,12 @@ mod tests {
             testing::attest_tx(&chain, 1, 0),
         ];
         block(1, txs.clone(), None).check_body().unwrap();
-        block(2, txs, Some(parent_commit(1))).check_body().unwrap();
+        let b = block(2, txs.clone(), Some(parent_commit(1)));
+        b.check_body().unwrap();
+        // The ids it checked, in order, and the root over them.
+        let ids = b.checked_ids().unwrap();
+        assert_eq!(ids, txs.iter().map(Transaction::id).collect::<Vec<_>>());
+        assert_eq!(Block::txs_root_of_ids(&ids), b.header.txs_root);
     }
 
     #[test]

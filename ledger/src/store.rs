@@ -747,6 +747,20 @@ impl Store {
         update: StateUpdate,
         results: &[u8],
     ) -> Result<()> {
+        let ids: Vec<Hash> = block.txs.iter().map(Transaction::id).collect();
+        self.commit_block_with_ids(block, commit, update, results, &ids)
+    }
+
+    /// [`Store::commit_block`] with the ids of the block's transactions, in order
+    /// (`Block::checked_ids`), which index them (a list of another length is refused).
+    pub fn commit_block_with_ids(
+        &self,
+        block: &Block,
+        commit: &Commit,
+        update: StateUpdate,
+        results: &[u8],
+        ids: &[Hash],
+    ) -> Result<()> {
         let _writer = self
             .write_lock
             .lock()
@@ -775,6 +789,13 @@ impl Store {
                 commit.block, commit.height
             ));
         }
+        if ids.len() != block.txs.len() {
+            return refuse(format!(
+                "{} ids for {} transactions",
+                ids.len(),
+                block.txs.len()
+            ));
+        }
         let key = height.0.to_be_bytes();
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BLOCKS), key, block.encode());
@@ -789,11 +810,11 @@ impl Store {
             batch.put_cf(self.cf(CF_BLOCK_LOG), log_key(level, index), h.0);
         }
         batch.put_cf(self.cf(CF_META), KEY_BLOCK_LOG_SIZE, height.0.to_be_bytes());
-        for (i, tx) in block.txs.iter().enumerate() {
+        for (i, id) in ids.iter().enumerate() {
             let index = u32::try_from(i).expect("blocks hold fewer than 2^32 transactions");
             batch.put_cf(
                 self.cf(CF_TXS),
-                tx.id().0,
+                id.0,
                 codec::encode(&TxLocation { height, index }),
             );
         }

@@ -45,9 +45,21 @@ fn write_chain(store: &Store, n: u64, txs: u32) -> Chain {
                 next_validators: &set,
             },
         );
-        block.check_body().unwrap();
+        let ids = block.checked_ids().unwrap();
         let commit = testing::commit(&chain, &keys, &set, height, block.hash());
-        store.commit_block(&block, &commit, update, &[]).unwrap();
+        // Ids that do not fit the block are refused, and nothing is written.
+        if let Some((_, fewer)) = ids.split_last() {
+            let again = store
+                .prepare(&testing::height_changes(height, 10), height)
+                .unwrap();
+            assert!(store
+                .commit_block_with_ids(&block, &commit, again, &[], fewer)
+                .is_err());
+            assert_eq!(store.latest_height().unwrap(), Some(Height(h - 1)));
+        }
+        store
+            .commit_block_with_ids(&block, &commit, update, &[], &ids)
+            .unwrap();
         parent = block.hash();
         last_commit = Some(commit.clone());
         out.blocks.push((block, commit));

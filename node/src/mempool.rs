@@ -438,7 +438,13 @@ impl Mempool {
     /// transaction that does not fit, so no signer's run of nonces has a gap. Does not
     /// remove them.
     pub fn reap(&self, max_txs: usize, max_bytes: usize) -> Vec<Transaction> {
+        self.reap_with_ids(max_txs, max_bytes).0
+    }
+
+    /// [`Mempool::reap`], with the transactions' ids in order.
+    pub fn reap_with_ids(&self, max_txs: usize, max_bytes: usize) -> (Vec<Transaction>, Vec<Hash>) {
         let mut out = Vec::new();
+        let mut ids = Vec::new();
         let mut total: usize = 0;
         for entry in self.entries.values() {
             if out.len() >= max_txs {
@@ -449,8 +455,9 @@ impl Mempool {
                 _ => break,
             }
             out.push(entry.tx.clone());
+            ids.push(entry.id);
         }
-        out
+        (out, ids)
     }
 
     /// After a block is committed: removes its transactions (by id), then for each signer
@@ -466,11 +473,25 @@ impl Mempool {
         committed: &[Transaction],
         next_nonce: &dyn Fn(&PublicKey) -> u64,
     ) -> usize {
-        let mut signers = std::collections::BTreeSet::new();
-        for tx in committed {
-            if let Some(&seq) = self.by_id.get(&tx.id()) {
+        let ids: Vec<Hash> = committed.iter().map(Transaction::id).collect();
+        self.update_with_ids(committed, &ids, next_nonce)
+    }
+
+    /// [`Mempool::update`] with the committed transactions' ids, in order (computed once
+    /// per node: `Block::checked_ids`).
+    pub fn update_with_ids(
+        &mut self,
+        committed: &[Transaction],
+        ids: &[Hash],
+        next_nonce: &dyn Fn(&PublicKey) -> u64,
+    ) -> usize {
+        for id in ids {
+            if let Some(&seq) = self.by_id.get(id) {
                 self.remove(seq);
             }
+        }
+        let mut signers = std::collections::BTreeSet::new();
+        for tx in committed {
             signers.insert(tx.signer);
         }
         let mut dropped = 0;

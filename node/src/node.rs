@@ -201,6 +201,9 @@ pub struct Handle {
 struct Executed {
     update: StateUpdate,
     results: BlockResults,
+    /// The block's transaction ids in order, computed once (`Block::checked_ids`, or the
+    /// mempool's for an own block) and used from then on.
+    ids: Vec<Hash>,
 }
 
 /// Ways a validator can be made to misbehave on purpose, for fault-injection tests
@@ -909,10 +912,19 @@ impl Node {
     fn publish_consensus(&mut self, message: Message, body: Option<Arc<Block>>) {
         let gossip = match (message, body) {
             (Message::Vote(v), _) => Gossip::Vote(v),
-            (Message::Proposal(p), Some(block)) => Gossip::Proposal {
-                proposal: p,
-                block: Box::new(CompactBlock::of(&block)),
-            },
+            (Message::Proposal(p), Some(block)) => {
+                // The ids computed when the block was built or checked, if it is still kept.
+                let compact = match self.executed.get(&p.proposal.block) {
+                    Some(e) if e.ids.len() == block.txs.len() => {
+                        CompactBlock::with_ids(&block, e.ids.clone())
+                    }
+                    _ => CompactBlock::of(&block),
+                };
+                Gossip::Proposal {
+                    proposal: p,
+                    block: Box::new(compact),
+                }
+            }
             (Message::Proposal(p), None) => {
                 warn!(block = %p.proposal.block, "no block for a proposal");
                 return;
@@ -939,17 +951,18 @@ impl Node {
         let ctx = self.next_block_context(latest);
         let time = ctx.time;
         let mut dropped = self.mempool.expire(time);
-        let mut txs = self
+        let (mut txs, mut ids) = self
             .mempool
-            .reap(self.config.block.max_txs, self.config.block.max_bytes);
+            .reap_with_ids(self.config.block.max_txs, self.config.block.max_bytes);
         // The mempool keeps each signer's nonces gapless from the committed state, so every
         // transaction it hands out may be in the block. Should one make the block invalid
         // anyway, it and its signer's later transactions are left out rather than proposing
         // an invalid block or stopping.
         let outcome = loop {
-            let executed = execute_block_with(self.store.as_ref(), &ctx, &txs, &evidence, &|id| {
-                self.signature_verified(id)
-            });
+            let executed =
+                execute_block_with(self.store.as_ref(), &ctx, &txs, &ids, &evidence, &|id| {
+                    self.signature_verified(id)
+                });
             match executed {
                 Ok(outcome) => break outcome,
                 Err(ExecError::InvalidTx { index, id, reason }) => {
@@ -959,12 +972,15 @@ impl Node {
                     dropped += self.mempool.evict(&id);
                     let index = index as usize;
                     let signer = txs[index].signer;
-                    let mut at = 0;
-                    txs.retain(|t| {
-                        let keep = at < index || t.signer != signer;
-                        at += 1;
-                        keep
-                    });
+                    let keep: Vec<bool> = txs
+                        .iter()
+                        .enumerate()
+                        .map(|(at, t)| at < index || t.signer != signer)
+                        .collect();
+                    let mut kept = keep.iter();
+                    txs.retain(|_| kept.next() == Some(&true));
+                    let mut kept = keep.iter();
+                    ids.retain(|_| kept.next() == Some(&true));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -982,7 +998,7 @@ impl Node {
             height,
             time,
             parent_hash: self.parent.0,
-            txs_root: Block::txs_root(&txs),
+            txs_root: Block::txs_root_of_ids(&ids),
             results_root,
             state_root: update.root,
             validators_hash: self.validators(height)?.hash(),
@@ -1002,6 +1018,7 @@ impl Node {
             Executed {
                 update,
                 results: outcome.into_results(),
+                ids,
             },
         );
         Ok(block)
@@ -1058,7 +1075,7 @@ impl Node {
         if live && h.time.0 > now_ms() + CLOCK_DRIFT_MS {
             bail!("time {} is in the future", h.time);
         }
-        block.check_body()?;
+        let ids = block.checked_ids()?;
         let validators = self.validators(h.height).map_err(LocalFault)?;
         if h.validators_hash != validators.hash() {
             bail!("wrong validators hash");
@@ -1093,6 +1110,7 @@ impl Node {
             self.store.as_ref(),
             &ctx,
             &block.txs,
+            &ids,
             &block.evidence,
             &|id| self.signature_verified(id),
         ) {
@@ -1121,6 +1139,7 @@ impl Node {
         Ok(Executed {
             update,
             results: outcome.into_results(),
+            ids,
         })
     }
 
@@ -1134,9 +1153,13 @@ impl Node {
         synced: bool,
     ) -> Result<Stored> {
         let started = Instant::now();
-        let Executed { update, results } = executed;
+        let Executed {
+            update,
+            results,
+            ids,
+        } = executed;
         self.store
-            .commit_block(&block, &commit, update, &results.encode())
+            .commit_block_with_ids(&block, &commit, update, &results.encode(), &ids)
             .context("storing a decided block")?;
         self.metrics
             .commit_seconds
@@ -1178,7 +1201,7 @@ impl Node {
                 u64::MAX
             })
         };
-        self.mempool.update(&block.txs, &nonce_of);
+        self.mempool.update_with_ids(&block.txs, &ids, &nonce_of);
         if let Some(e) = unreadable.into_inner() {
             return Err(e).context("reading a signer's nonce after a commit");
         }

@@ -86,9 +86,15 @@ impl BorshDeserialize for CompactBlock {
 impl CompactBlock {
     /// The block with its transactions replaced by their ids.
     pub fn of(block: &Block) -> CompactBlock {
+        Self::with_ids(block, block.txs.iter().map(Transaction::id).collect())
+    }
+
+    /// The block with its transactions replaced by `ids`, which must be theirs, in order
+    /// (computed once, when the block was built or checked).
+    pub fn with_ids(block: &Block, ids: Vec<Hash>) -> CompactBlock {
         CompactBlock {
             header: block.header.clone(),
-            tx_ids: block.txs.iter().map(Transaction::id).collect(),
+            tx_ids: ids,
             last_commit: block.last_commit.clone(),
             evidence: block.evidence.clone(),
         }
