@@ -1463,6 +1463,8 @@ impl Node {
         let txs = block.fill(|id| self.mempool.get(id).cloned());
         if txs.iter().all(Option::is_some) {
             if let Some(whole) = block.into_block(txs) {
+                // Whole: requests for it of other peers are no longer waited for.
+                self.rebuilds.forget_block(&hash);
                 self.metrics.proposal_rebuilt(false);
                 return self.drive(Event::Proposal {
                     proposal,

@@ -38,8 +38,8 @@ enum Refill {
     Missing,
     /// The block is whole.
     Whole(SignedProposal, Box<Block>),
-    /// The transactions do not make the block (a lookup gave another transaction than the
-    /// id names): given up.
+    /// The transactions do not make the block (another count than the ids': cannot happen,
+    /// the list is built from them): given up.
     Broken,
 }
 

@@ -122,16 +122,15 @@ impl CompactBlock {
         self.tx_ids.iter().map(lookup).collect()
     }
 
-    /// The block, once every transaction is there: `None` if one is missing or is not the
-    /// one its id names.
+    /// The block, once every transaction is there (`None` while one is missing). Each
+    /// must be the one its id names: found by that id in a mempool, whose ids are hashes of
+    /// what it admitted, or checked against it when a peer gave it
+    /// (`rebuild::Waiting::complete`); they are not hashed again here.
     pub fn into_block(self, txs: Vec<Option<Transaction>>) -> Option<Block> {
         if txs.len() != self.tx_ids.len() {
             return None;
         }
         let txs: Vec<Transaction> = txs.into_iter().collect::<Option<_>>()?;
-        if txs.iter().zip(&self.tx_ids).any(|(tx, id)| tx.id() != *id) {
-            return None;
-        }
         Some(Block {
             header: self.header,
             txs,
