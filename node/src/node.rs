@@ -972,15 +972,13 @@ impl Node {
                     dropped += self.mempool.evict(&id);
                     let index = index as usize;
                     let signer = txs[index].signer;
-                    let keep: Vec<bool> = txs
-                        .iter()
+                    (txs, ids) = std::mem::take(&mut txs)
+                        .into_iter()
+                        .zip(std::mem::take(&mut ids))
                         .enumerate()
-                        .map(|(at, t)| at < index || t.signer != signer)
-                        .collect();
-                    let mut kept = keep.iter();
-                    txs.retain(|_| kept.next() == Some(&true));
-                    let mut kept = keep.iter();
-                    ids.retain(|_| kept.next() == Some(&true));
+                        .filter(|(at, (t, _))| *at < index || t.signer != signer)
+                        .map(|(_, kept)| kept)
+                        .unzip();
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -12,7 +12,7 @@ use std::{io, time::Duration};
 
 use acta_ledger::{
     block::{BLOCK_EVIDENCE_MAX, BLOCK_TXS_MAX},
-    codec, merkle,
+    codec,
     snapshot::{Chunk, Manifest},
     Block, Commit, Evidence, Hash, Header, Height, PublicKey, Signature, SignedProposal,
     SignedVote, Transaction,
@@ -105,13 +105,8 @@ impl CompactBlock {
     /// block is exactly the one the proposal signs; whether it is valid is checked then.
     pub fn names(&self, hash: &Hash) -> bool {
         let h = &self.header;
-        let leaves: Vec<Hash> = self
-            .tx_ids
-            .iter()
-            .map(|id| merkle::leaf_hash(&id.0))
-            .collect();
         h.hash() == *hash
-            && merkle::root(&leaves) == h.txs_root
+            && Block::txs_root_of_ids(&self.tx_ids) == h.txs_root
             && Block::last_commit_hash(self.last_commit.as_ref()) == h.last_commit_hash
             && Block::evidence_hash(&self.evidence) == h.evidence_hash
     }
