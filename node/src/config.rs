@@ -137,9 +137,9 @@ pub struct ConsensusConfig {
     pub timeout_precommit_ms: u64,
     /// Added to each timeout per round.
     pub timeout_delta_ms: u64,
-    /// Wait this long after a commit before proposing the next block, to gather
-    /// transactions; not at all once a full block (`block.max_txs` or `block.max_bytes`)
-    /// waits.
+    /// While a budget round is under way and nothing else is to be decided, make a block
+    /// this often (its phases and tally need heights). Transactions, evidence or another
+    /// validator's start begin the next height as soon as the last is committed.
     pub block_interval_ms: u64,
     /// With nothing to do (no transactions, no evidence, no budget round under way), make
     /// a block only this often, so that liveness stays visible without filling the store.
@@ -508,7 +508,8 @@ timeout_propose_ms = {tp}
 timeout_prevote_ms = {tv}
 timeout_precommit_ms = {tc}
 timeout_delta_ms = {td}
-# Wait after a commit before proposing the next block, to gather transactions (ms). (SIGHUP)
+# While a budget round is under way and no transaction waits, make a block this often
+# (ms); a waiting transaction starts the next height as soon as the last is committed. (SIGHUP)
 block_interval_ms = {bi}
 # With no transactions, no evidence and no budget round under way, make a block only this
 # often (ms): an idle chain stays visibly alive without filling the store. (SIGHUP)

@@ -50,7 +50,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::{
     config::{Config, Home},
-    driver::{Backlog, Driver, DriverConfig, Millis, Resume, Stored},
+    driver::{Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
     keys,
     mempool::{
@@ -301,7 +301,7 @@ pub struct Node {
     /// The instant the driver's clock counts from.
     epoch: Instant,
     /// What the driver was last told of the transactions waiting.
-    txs_told: Backlog,
+    txs_told: bool,
     wal: Wal,
     mempool: Mempool,
     /// The latest committed state with the pool's calls applied: what arriving calls are
@@ -595,7 +595,7 @@ impl Node {
             key,
             driver,
             epoch: Instant::now(),
-            txs_told: Backlog::Empty,
+            txs_told: false,
             wal,
             mempool,
             pending: PendingState::new(latest),
@@ -677,7 +677,7 @@ impl Node {
         loop {
             // The driver starts a height when transactions wait, at once when they fill a
             // block: tell it when that changes.
-            let waiting = self.backlog();
+            let waiting = !self.mempool.is_empty();
             if waiting != self.txs_told {
                 self.txs_told = waiting;
                 self.drive(Event::TxsWaiting(waiting))?;
@@ -2141,18 +2141,6 @@ impl Node {
         self.metrics
             .observe_process(&self.home.wal(), &self.home.store());
         self.metrics.observe_store(&self.store);
-    }
-
-    /// How many transactions wait, against the size of a block.
-    fn backlog(&self) -> Backlog {
-        let block = &self.config.block;
-        if self.mempool.is_empty() {
-            Backlog::Empty
-        } else if self.mempool.len() >= block.max_txs || self.mempool.bytes() >= block.max_bytes {
-            Backlog::Full
-        } else {
-            Backlog::Some
-        }
     }
 
     fn update_status(&mut self) {

@@ -47,24 +47,13 @@ const PROPOSAL_RESEND_TICKS: u64 = 4;
 /// every tick (a peer behind it learns of a new block from the block's own gossip).
 const IDLE_STATUS_TICKS: u32 = 5;
 
-/// How many transactions wait for a block.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backlog {
-    #[default]
-    Empty,
-    /// Some, less than a full block: the next height waits `block_interval_ms` after the
-    /// commit to gather more.
-    Some,
-    /// A full block or more: the next height starts as soon as the last is committed.
-    Full,
-}
-
 /// The driver's settings.
 #[derive(Clone, Copy, Debug)]
 pub struct DriverConfig {
     pub consensus: acta_consensus::Config,
-    /// The pause after a commit before the next height starts, when there is work but
-    /// not a full block of it (a full block starts at once).
+    /// The pace of heights that are due with nothing to decide yet (a budget round under
+    /// way, whose phases need blocks): the pause after a commit before the next starts.
+    /// Transactions, evidence or another validator's message start it at once.
     pub block_interval_ms: u64,
     /// With no work, the next height starts after this long anyway (an empty block).
     pub empty_block_interval_ms: u64,
@@ -79,8 +68,8 @@ pub enum Event<P, B> {
     Tick,
     /// Time to send this validator's messages again and tell its status.
     GossipTick,
-    /// How many transactions wait in the mempool (work for the next height).
-    TxsWaiting(Backlog),
+    /// Whether transactions wait in the mempool (work for the next height).
+    TxsWaiting(bool),
     /// A vote or proposal whose signature the caller checked.
     Message(Message),
     /// A proposal with its block, both checked by the caller (signature, hash).
@@ -246,8 +235,8 @@ pub struct Driver<P, B> {
     height: Height,
     schedule: ProposerSchedule,
     phase: Phase,
-    /// In [`Phase::Waiting`]: the height starts at `start_at` if there is work (at
-    /// `committed_at` if a full block waits), and at `idle_until` anyway.
+    /// In [`Phase::Waiting`]: the height starts at `committed_at` if there is something
+    /// to decide, at `start_at` if only budget rounds need heights, at `idle_until` anyway.
     start_at: Millis,
     committed_at: Millis,
     idle_until: Millis,
@@ -255,7 +244,7 @@ pub struct Driver<P, B> {
     height_seen: bool,
     /// Budget rounds are under way, whose phases run by height: heights must keep coming.
     rounds_pending: bool,
-    backlog: Backlog,
+    txs_waiting: bool,
     candidates: HashMap<Hash, Candidate<B>>,
     /// Blocks proposed for the next height while this one is still being decided or
     /// stored (a proposer that moved on first does not wait): each with its proposer and
@@ -310,7 +299,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             idle_until: now + config.empty_block_interval_ms,
             height_seen: false,
             rounds_pending,
-            backlog: Backlog::Empty,
+            txs_waiting: false,
             candidates,
             early: Vec::new(),
             awaiting_check: HashSet::new(),
@@ -432,17 +421,21 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     /// round under way, this validator's own messages restored from its WAL, or another
     /// validator already at it.
     fn has_work(&self) -> bool {
-        self.backlog != Backlog::Empty
-            || !self.evidence.is_empty()
-            || self.rounds_pending
-            || !self.own.is_empty()
-            || self.height_seen
+        self.rounds_pending || self.has_work_now()
     }
 
-    /// When the next height starts, given work: after the pause that gathers transactions,
-    /// or at once when a full block already waits.
+    /// Whether the next height has something to decide already (all but budget rounds,
+    /// which only need heights to keep coming).
+    fn has_work_now(&self) -> bool {
+        self.txs_waiting || !self.evidence.is_empty() || !self.own.is_empty() || self.height_seen
+    }
+
+    /// When the next height starts, given work: as soon as the last is committed when
+    /// there is something to decide (no pause: a height takes long enough to gather the
+    /// next block, so blocks grow with the load), or at the pace of `block_interval_ms`
+    /// when only budget rounds need heights.
     fn start_due(&self) -> Millis {
-        if self.backlog == Backlog::Full {
+        if self.has_work_now() {
             self.committed_at
         } else {
             self.start_at
@@ -455,7 +448,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         match event {
             Event::Tick => self.on_tick(now, &mut out),
             Event::GossipTick => self.on_gossip_tick(now, &mut out),
-            Event::TxsWaiting(backlog) => self.backlog = backlog,
+            Event::TxsWaiting(waiting) => self.txs_waiting = waiting,
             Event::Message(m) => self.on_message(now, m, &mut out),
             Event::Proposal { proposal, body } => self.on_proposal(now, proposal, body, &mut out),
             Event::Built {
@@ -550,7 +543,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         debug!(
             height = %self.height,
             restored = wal.len(),
-            txs = ?self.backlog,
+            txs = self.txs_waiting,
             evidence = self.evidence.len(),
             rounds = self.rounds_pending,
             seen = self.height_seen,

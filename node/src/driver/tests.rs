@@ -85,7 +85,7 @@ fn a_height_waits_for_work_and_the_proposal_is_durable_before_it_is_sent() {
     assert_eq!(d.next_deadline(), Some(10_000));
     assert!(d.on(5, Event::Tick).is_empty());
     assert_eq!(d.phase(), Phase::Waiting);
-    d.on(5, Event::TxsWaiting(Backlog::Some));
+    d.on(5, Event::TxsWaiting(true));
     assert_eq!(d.next_deadline(), Some(0));
     let actions = d.on(5, Event::Tick);
     assert_eq!(d.phase(), Phase::Running);
@@ -137,7 +137,7 @@ fn a_block_is_checked_once_however_often_its_proposal_arrives() {
     let proposer = index_of(&keys, ProposerSchedule::genesis(set).proposer_key(0));
     let me = (proposer + 1) % 4;
     let (_, _, mut d) = network(me);
-    d.on(0, Event::TxsWaiting(Backlog::Some));
+    d.on(0, Event::TxsWaiting(true));
     d.on(0, Event::Tick);
     let block = Hash::digest(b"block 1");
     let p = proposal(&keys[proposer], 1, block);
@@ -180,7 +180,7 @@ fn deciding_height_one() -> (Vec<Keypair>, ValidatorSet, TestDriver, Vec<TestAct
         ProposerSchedule::genesis(set.clone()).proposer_key(0),
     );
     let (_, _, mut d) = network((proposer + 1) % 4);
-    d.on(0, Event::TxsWaiting(Backlog::Some));
+    d.on(0, Event::TxsWaiting(true));
     d.on(0, Event::Tick);
     let b1 = Hash::digest(b"block 1");
     d.on(
@@ -242,10 +242,10 @@ fn a_block_proposed_for_the_next_height_while_this_one_is_stored_is_kept() {
     let actions = d.on(5, Event::Committed(stored));
     assert_eq!(actions, vec![Action::Status(Height(1))]);
     assert_eq!(d.height(), Height(2));
-    // The block interval passes; the height starts and the core, which buffered the
+    // Transactions wait, so the height starts at once, and the core, which buffered the
     // proposal, asks for the block: it is there.
-    assert_eq!(d.next_deadline(), Some(105));
-    let actions = d.on(105, Event::Tick);
+    assert_eq!(d.next_deadline(), Some(5));
+    let actions = d.on(5, Event::Tick);
     assert_eq!(checks(&actions), vec![(2, b2, 2)], "{actions:?}");
 }
 
@@ -292,13 +292,13 @@ fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
 }
 
 /// The driver of a validator that does not propose first, after height 1 is decided and
-/// stored at time 5, with some transactions waiting.
-fn committed_height_one() -> TestDriver {
+/// stored at time 5, with transactions waiting and budget rounds under way or not.
+fn committed_height_one(rounds_pending: bool) -> TestDriver {
     let (_, set, mut d, _) = deciding_height_one();
     let stored = Stored {
         height: Height(1),
         schedule: ProposerSchedule::genesis(set.clone()).next_height(set),
-        rounds_pending: false,
+        rounds_pending,
         evidence: Vec::new(),
         synced: false,
     };
@@ -308,25 +308,29 @@ fn committed_height_one() -> TestDriver {
 }
 
 #[test]
-fn a_full_block_waiting_starts_the_next_height_without_the_pause() {
-    // Less than a block waits: the pause after the commit gathers more.
-    let mut d = committed_height_one();
-    assert_eq!(d.next_deadline(), Some(105));
-    assert!(d.on(50, Event::Tick).is_empty());
-    assert_eq!(d.phase(), Phase::Waiting);
-    // A full block arrives during the pause: the height starts at once.
-    d.on(50, Event::TxsWaiting(Backlog::Full));
+fn waiting_transactions_start_the_next_height_at_once_budget_rounds_at_their_pace() {
+    // Transactions wait: no pause after the commit.
+    let mut d = committed_height_one(false);
     assert_eq!(d.next_deadline(), Some(5));
-    d.on(50, Event::Tick);
+    d.on(5, Event::Tick);
     assert_eq!(d.phase(), Phase::Running);
 
-    // A backlog that shrinks below a block before the height starts waits again.
-    let mut d = committed_height_one();
-    d.on(6, Event::TxsWaiting(Backlog::Full));
-    d.on(6, Event::TxsWaiting(Backlog::Some));
+    // Nothing waits: only the empty-block interval starts a height.
+    let mut d = committed_height_one(false);
+    d.on(5, Event::TxsWaiting(false));
+    assert_eq!(d.next_deadline(), Some(10_005));
+    assert!(d.on(105, Event::Tick).is_empty());
+    assert_eq!(d.phase(), Phase::Waiting);
+
+    // Budget rounds under way need heights, at the block interval's pace.
+    let mut d = committed_height_one(true);
+    d.on(5, Event::TxsWaiting(false));
     assert_eq!(d.next_deadline(), Some(105));
     assert!(d.on(50, Event::Tick).is_empty());
     assert_eq!(d.phase(), Phase::Waiting);
-    d.on(105, Event::Tick);
+    // A transaction arrives during the pause: the height starts at once.
+    d.on(50, Event::TxsWaiting(true));
+    assert_eq!(d.next_deadline(), Some(5));
+    d.on(50, Event::Tick);
     assert_eq!(d.phase(), Phase::Running);
 }

@@ -14,9 +14,7 @@ use acta_ledger::{
     light::verify_commit, testing, ChainId, Commit, Hash, Height, Keypair, Proposal, PublicKey,
     Round, ValidatorSet,
 };
-use acta_node::driver::{
-    Action, Backlog, Driver, DriverConfig, Event as DriverEvent, Resume, Stored,
-};
+use acta_node::driver::{Action, Driver, DriverConfig, Event as DriverEvent, Resume, Stored};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -524,7 +522,7 @@ impl World<'_> {
         n.crash_pending = false;
         // There is always work: every height is wanted.
         for world in 0..worlds {
-            self.feed(node, world, DriverEvent::TxsWaiting(Backlog::Some));
+            self.feed(node, world, DriverEvent::TxsWaiting(true));
             self.feed(node, world, DriverEvent::Tick);
         }
     }
