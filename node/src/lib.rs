@@ -12,6 +12,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod app;
 pub mod config;
 pub mod devnet;
 pub mod driver;
@@ -27,4 +28,6 @@ pub mod signed;
 pub mod snapshot;
 pub mod statesync;
 pub mod stdout;
+#[cfg(test)]
+mod test_chain;
 pub mod wal;

@@ -1,6 +1,8 @@
-//! The node's actor: one task that owns the network, the write-ahead log, the executor,
-//! the mempool and the store, hands what happens to the [`Driver`] (which decides, without
-//! I/O, around the consensus core) and carries out the driver's actions in order.
+//! The node's actor: one task that owns the network, the write-ahead log and the mempool,
+//! hands what happens to the [`Driver`] (which decides, without I/O, around the consensus
+//! core) and carries out the driver's actions in order. Blocks are built, checked,
+//! executed and stored by the application on its own thread ([`crate::app`]), which
+//! answers in the order it was asked.
 //!
 //! Durability first: a message the core signs is in the WAL (fsynced) before it is sent;
 //! a decided block, its commit and the state after it land in the store in one synced
@@ -14,30 +16,27 @@
 //! checked block is kept until the height is decided.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
 use acta_consensus::{Message, ProposerSchedule};
 use acta_contracts::{
-    execute_block_with,
     executor::{next_nonce, BlockResults},
     genesis::genesis_changes,
     pending::{CheckError, PendingState},
     staking::validators_at,
     view::StateView,
-    BlockContext, ExecError,
+    BlockContext,
 };
 use acta_ledger::{
-    block::Header,
     checkpoint::{Checkpoint, Cosignature, CHECKPOINT_INTERVAL},
-    light::verify_commit,
-    state::{AuthenticatedState, StateUpdate},
+    state::AuthenticatedState,
     store::Store,
     validator::ValidatorSet,
-    Block, ChainId, Commit, Evidence, Hash, Height, Keypair, PublicKey, SignedProposal, Timestamp,
-    Transaction,
+    Block, ChainId, Commit, Evidence, Hash, Height, Keypair, PublicKey, Round, SignedProposal,
+    Timestamp, Transaction,
 };
 type Action = crate::driver::Action<PeerId, Arc<Block>>;
 type Event = crate::driver::Event<PeerId, Arc<Block>>;
@@ -49,6 +48,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::{
+    app::{self, AppHandle, Done, Job, LocalFault, Tip},
     config::{Config, Home},
     driver::{Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
@@ -197,15 +197,6 @@ pub struct Handle {
     pub committed: broadcast::Sender<Arc<Committed>>,
 }
 
-/// A checked and executed block: its state update and the results to store with it.
-struct Executed {
-    update: StateUpdate,
-    results: BlockResults,
-    /// The block's transaction ids in order, computed once (`Block::checked_ids`, or the
-    /// mempool's for an own block) and used from then on.
-    ids: Vec<Hash>,
-}
-
 /// Ways a validator can be made to misbehave on purpose, for fault-injection tests
 /// (`actad start --misbehave`); only in builds with the `misbehave` feature.
 #[cfg(feature = "misbehave")]
@@ -281,12 +272,6 @@ struct Verified {
     forged_tokens: usize,
 }
 
-/// A failure of this node (its store), not of what a peer sent: the node stops on it
-/// rather than judge a block invalid or strike the peer that sent it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-struct LocalFault(anyhow::Error);
-
 pub struct Node {
     config: Config,
     /// Where `config` came from, re-read on SIGHUP.
@@ -314,13 +299,15 @@ pub struct Node {
     /// The network: the swarm and what is known of peers.
     p2p: P2p,
 
-    /// The commit of the latest block, carried in the next block.
-    last_commit: Option<Commit>,
-    /// Hash and time of the latest block (the genesis hash and time before height 1).
+    /// Hash and time of the latest block (the genesis hash and time before height 1), as
+    /// the application last reported it stored.
     parent: (Hash, Timestamp),
-    /// The state updates of the candidate blocks of the height being decided that this
-    /// node built or checked, kept until the height is decided.
-    executed: HashMap<Hash, Executed>,
+    /// The application on its own thread: builds, checks and stores blocks.
+    app: AppHandle,
+    /// What the application did, in the order it was asked.
+    app_done: mpsc::UnboundedReceiver<Result<Done>>,
+    /// The transaction ids of this node's latest own block, for its compact proposal.
+    own_ids: Option<(Hash, Vec<Hash>)>,
     /// Cosignatures of checkpoints this node has not committed yet, checked once it has.
     pending_cosignatures: Vec<(u64, Cosignature)>,
     /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
@@ -465,12 +452,9 @@ async fn prune_loop(
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     Timestamp::now().0
 }
-
-/// How far in the future a proposed block's time may be, in milliseconds.
-const CLOCK_DRIFT_MS: u64 = 15_000;
 
 impl Node {
     /// Opens the node's home: config, genesis, keys, store (writing the genesis state into
@@ -576,6 +560,20 @@ impl Node {
             ..Status::default()
         }));
         let metrics = Arc::new(Metrics::new());
+        let verified = Arc::new(VerifiedIds::new(VERIFIED_IDS_MAX));
+        let (app, app_done) = AppHandle::start(
+            store.clone(),
+            spec.chain_id.clone(),
+            key.public(),
+            metrics.clone(),
+            verified.clone(),
+            Tip {
+                height: latest,
+                hash: parent.0,
+                time: parent.1,
+                commit: last_commit,
+            },
+        )?;
         let (committed, _) = broadcast::channel(COMMITTED_BACKLOG);
         let handle = Handle {
             requests: tx,
@@ -599,12 +597,13 @@ impl Node {
             wal,
             mempool,
             pending: PendingState::new(latest),
-            verified: Arc::new(VerifiedIds::new(VERIFIED_IDS_MAX)),
+            verified,
             verifying: FuturesOrdered::new(),
             p2p,
-            last_commit,
             parent,
-            executed: HashMap::new(),
+            app,
+            app_done,
+            own_ids: None,
             pending_cosignatures: Vec::new(),
             tx_outbox: Vec::new(),
             sync_requests: HashMap::new(),
@@ -668,6 +667,7 @@ impl Node {
             Request(Option<Request>),
             Verified(Result<Verified, tokio::task::JoinError>),
             Served(Option<(Reply, SyncResponse)>),
+            App(Option<Result<Done>>),
             Gossip,
             Redial,
             Flush,
@@ -695,6 +695,7 @@ impl Node {
                 }
                 Some(v) = self.verifying.next(), if !self.verifying.is_empty() => Wake::Verified(v),
                 r = self.served_rx.recv() => Wake::Served(r),
+                d = self.app_done.recv() => Wake::App(d),
                 _ = gossip.tick() => Wake::Gossip,
                 _ = redial.tick() => Wake::Redial,
                 _ = flush.tick(), if !self.tx_outbox.is_empty() => Wake::Flush,
@@ -715,6 +716,8 @@ impl Node {
                     self.p2p.respond(reply, response);
                 }
                 Wake::Served(None) => {}
+                Wake::App(Some(done)) => self.on_app(done?)?,
+                Wake::App(None) => bail!("the application's thread has stopped"),
                 Wake::Gossip => self.drive(Event::GossipTick)?,
                 Wake::Redial => {
                     self.p2p.redial();
@@ -724,7 +727,7 @@ impl Node {
                 Wake::Reload => self.reload(),
                 Wake::Stop => {
                     info!(height = %self.driver.height(), "stopping");
-                    return Ok(());
+                    return self.stop_app();
                 }
             }
             self.update_status();
@@ -742,13 +745,13 @@ impl Node {
         self.perform(actions)
     }
 
-    /// Carries out the driver's actions in order. What the driver answers to the outcome of
-    /// one (a block built, checked or stored) is carried out after those already queued;
-    /// a [`crate::driver::Action::Persist`] is durable before anything after it happens.
+    /// Carries out the driver's actions in order: a [`crate::driver::Action::Persist`] is
+    /// durable before anything after it happens. Building, checking and storing blocks go
+    /// to the application's thread, in order; the driver hears of them when they are done
+    /// ([`Node::on_app`]).
     fn perform(&mut self, actions: Vec<Action>) -> Result<()> {
-        let mut queue = VecDeque::from(actions);
-        while let Some(action) = queue.pop_front() {
-            let answer = match action {
+        for action in actions {
+            match action {
                 Action::Persist { height, messages } => {
                     // The block of an own proposal is kept first: after a crash, the
                     // proposal in the WAL goes out again with it.
@@ -796,13 +799,9 @@ impl Node {
                     self.wal
                         .append_all(height, &allowed)
                         .context("writing the consensus WAL")?;
-                    None
                 }
                 Action::Broadcast { message, .. }
-                    if self.refused.contains(&signature_of(&message)) =>
-                {
-                    None
-                }
+                    if self.refused.contains(&signature_of(&message)) => {}
                 Action::Broadcast { message, body } => {
                     // The transactions of an own proposal go out before it, so that
                     // fewer validators need to ask for them.
@@ -814,48 +813,33 @@ impl Node {
                         self.equivocate(&message);
                     }
                     self.publish_consensus(message, body);
-                    None
                 }
                 Action::Status(height) => {
                     self.publish(Gossip::Status { height });
-                    None
                 }
                 Action::Evidence(e) => {
                     self.publish(Gossip::Evidence(e));
-                    None
                 }
                 // A build or a check asked for before the height moved on is stale.
                 Action::Build { height, .. } | Action::Check { height, .. }
-                    if height != self.driver.height() =>
-                {
-                    None
-                }
+                    if height != self.driver.height() => {}
                 Action::Build {
                     height,
                     round,
                     evidence,
                 } => {
-                    let block = self.build_block(height, evidence)?;
-                    let hash = block.hash();
-                    info!(height = %height, round = round.0, txs = block.txs.len(), block = %hash, "proposing");
-                    Some(Event::Built {
-                        height,
-                        round,
-                        block: hash,
-                        body: Arc::new(block),
-                    })
+                    self.build(height, round, evidence)?;
                 }
                 Action::Check {
                     height,
                     block,
                     body,
                 } => {
-                    let valid = self.check_candidate(block, &body)?;
-                    Some(Event::Checked {
+                    self.app.send(Job::Check {
                         height,
                         block,
-                        valid,
-                    })
+                        body,
+                    })?;
                 }
                 Action::Commit {
                     block,
@@ -863,16 +847,11 @@ impl Node {
                     commit,
                     ..
                 } => {
-                    let executed = match self.executed.remove(&block) {
-                        Some(e) => e,
-                        None => self
-                            .check_block(&body, false)
-                            .context("a decided block does not execute")?,
-                    };
-                    let block = Arc::unwrap_or_clone(body);
-                    Some(Event::Committed(
-                        self.commit(block, commit, executed, false)?,
-                    ))
+                    self.app.send(Job::Commit {
+                        block,
+                        body,
+                        commit,
+                    })?;
                 }
                 Action::RequestSync {
                     id,
@@ -882,11 +861,7 @@ impl Node {
                 } => {
                     let request = self.p2p.request_blocks(&peer, from, count);
                     self.sync_requests.insert(request, id);
-                    None
                 }
-            };
-            if let Some(event) = answer {
-                queue.extend(self.driver.on(self.now(), event));
             }
         }
         Ok(())
@@ -913,10 +888,12 @@ impl Node {
         let gossip = match (message, body) {
             (Message::Vote(v), _) => Gossip::Vote(v),
             (Message::Proposal(p), Some(block)) => {
-                // The ids computed when the block was built or checked, if it is still kept.
-                let compact = match self.executed.get(&p.proposal.block) {
-                    Some(e) if e.ids.len() == block.txs.len() => {
-                        CompactBlock::with_ids(&block, e.ids.clone())
+                // The ids the mempool gave when the block was built, if it is this one.
+                let compact = match &self.own_ids {
+                    Some((hash, ids))
+                        if *hash == p.proposal.block && ids.len() == block.txs.len() =>
+                    {
+                        CompactBlock::with_ids(&block, ids.clone())
                     }
                     _ => CompactBlock::of(&block),
                 };
@@ -942,226 +919,114 @@ impl Node {
         Ok(validators_at(self.store.as_ref(), height)?)
     }
 
-    /// Builds and executes a block to propose at `height`, and keeps its state update.
-    fn build_block(&mut self, height: Height, evidence: Vec<Evidence>) -> Result<Block> {
+    /// Asks the application to build a block to propose at `height` from the mempool's
+    /// transactions (it executes them and keeps the state update).
+    fn build(&mut self, height: Height, round: Round, evidence: Vec<Evidence>) -> Result<()> {
         let latest = Height(height.0.saturating_sub(1));
         if self.pending.base() != latest {
             self.recheck_pool(latest)?;
         }
         let ctx = self.next_block_context(latest);
-        let time = ctx.time;
-        let mut dropped = self.mempool.expire(time);
-        let (mut txs, mut ids) = self
-            .mempool
-            .reap_with_ids(self.config.block.max_txs, self.config.block.max_bytes);
-        // The mempool keeps each signer's nonces gapless from the committed state, so every
-        // transaction it hands out may be in the block. Should one make the block invalid
-        // anyway, it and its signer's later transactions are left out rather than proposing
-        // an invalid block or stopping.
-        let outcome = loop {
-            let executed =
-                execute_block_with(self.store.as_ref(), &ctx, &txs, &ids, &evidence, &|id| {
-                    self.signature_verified(id)
-                });
-            match executed {
-                Ok(outcome) => break outcome,
-                Err(ExecError::InvalidTx { index, id, reason }) => {
-                    warn!(tx = %id, "left out of the proposal and the mempool: {reason}");
-                    // Out of the pool too: it would be left out of every block, and while
-                    // it waited the validators would never be idle (`has_work`).
-                    dropped += self.mempool.evict(&id);
-                    let index = index as usize;
-                    let signer = txs[index].signer;
-                    (txs, ids) = std::mem::take(&mut txs)
-                        .into_iter()
-                        .zip(std::mem::take(&mut ids))
-                        .enumerate()
-                        .filter(|(at, (t, _))| *at < index || t.signer != signer)
-                        .map(|(_, kept)| kept)
-                        .unzip();
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if dropped > 0 {
-            // The pending state still holds the dropped transactions' effects.
+        if self.mempool.expire(ctx.time) > 0 {
+            // The pending state still holds the expired transactions' effects.
             self.recheck_pool(latest)?;
         }
-        let update = self.store.prepare(&outcome.changes, height)?;
-        let results_root = BlockResults::results_root(&outcome.receipts);
-        // Transactions whose calls the executor refused stay in: they use up their nonces
-        // and their receipts say why.
-        let header = Header {
-            chain_id: self.spec.chain_id.clone(),
+        let (txs, ids) = self
+            .mempool
+            .reap_with_ids(self.config.block.max_txs, self.config.block.max_bytes);
+        self.app.send(Job::Build {
             height,
-            time,
-            parent_hash: self.parent.0,
-            txs_root: Block::txs_root_of_ids(&ids),
-            results_root,
-            state_root: update.root,
-            validators_hash: self.validators(height)?.hash(),
-            next_validators_hash: self.validators(height.next())?.hash(),
-            proposer: self.key.public(),
-            last_commit_hash: Block::last_commit_hash(self.last_commit.as_ref()),
-            evidence_hash: Block::evidence_hash(&evidence),
-        };
-        let block = Block {
-            header,
+            round,
+            ctx,
             txs,
-            last_commit: self.last_commit.clone(),
-            evidence,
-        };
-        self.executed.insert(
-            block.hash(),
-            Executed {
-                update,
-                results: outcome.into_results(),
-                ids,
-            },
-        );
-        Ok(block)
-    }
-
-    /// The verdict on a candidate block, which is checked and executed (its state update
-    /// kept). A failure of this node while checking (its store) is an error, never an
-    /// "invalid" verdict: the node stops rather than prevote nil for a block it could not
-    /// judge.
-    fn check_candidate(&mut self, hash: Hash, block: &Block) -> Result<bool> {
-        match self.check_block(block, true) {
-            Ok(executed) => {
-                self.executed.insert(hash, executed);
-                Ok(true)
-            }
-            Err(e) if e.is::<LocalFault>() => Err(e),
-            Err(e) => {
-                warn!(height = %block.height(), block = %hash, "invalid block: {e:#}");
-                Ok(false)
-            }
-        }
-    }
-
-    /// Whether the transaction with this id had its signature verified by this node (in the
-    /// mempool, or among the ids checked recently).
-    fn signature_verified(&self, id: &Hash) -> bool {
-        self.mempool.contains(id) || self.verified.contains(id)
-    }
-
-    /// Checks everything about a block of the height being decided and executes it. A
-    /// failure of this node rather than of the block is a [`LocalFault`].
-    fn check_block(&self, block: &Block, live: bool) -> Result<Executed> {
-        let h = &block.header;
-        if h.chain_id != self.spec.chain_id {
-            bail!("block for chain {}", h.chain_id);
-        }
-        if h.height != self.driver.height() {
-            bail!(
-                "block for height {}, expected {}",
-                h.height,
-                self.driver.height()
-            );
-        }
-        if h.parent_hash != self.parent.0 {
-            bail!("parent {} is not {}", h.parent_hash, self.parent.0);
-        }
-        if h.time <= self.parent.1 {
-            bail!(
-                "time {} is not after the parent's {}",
-                h.time,
-                self.parent.1
-            );
-        }
-        if live && h.time.0 > now_ms() + CLOCK_DRIFT_MS {
-            bail!("time {} is in the future", h.time);
-        }
-        let ids = block.checked_ids()?;
-        let validators = self.validators(h.height).map_err(LocalFault)?;
-        if h.validators_hash != validators.hash() {
-            bail!("wrong validators hash");
-        }
-        let next = self.validators(h.height.next()).map_err(LocalFault)?;
-        if h.next_validators_hash != next.hash() {
-            bail!("wrong next validators hash");
-        }
-        if validators.index_of(&h.proposer).is_none() {
-            bail!("proposer {} is not a validator", h.proposer);
-        }
-        if let Some(c) = &block.last_commit {
-            let set = self.validators(c.height).map_err(LocalFault)?;
-            verify_commit(&self.spec.chain_id, &set, c, c.height, &h.parent_hash)?;
-        }
-        let mut seen = HashSet::new();
-        for e in &block.evidence {
-            if !seen.insert((e.offender(), e.height())) {
-                bail!("evidence against {} at {} twice", e.offender(), e.height());
-            }
-            e.verify(&self.spec.chain_id)?;
-        }
-        let ctx = BlockContext {
-            chain_id: self.spec.chain_id.clone(),
-            height: h.height,
-            time: h.time,
-            proposer: h.proposer,
-        };
-        // Each signature is verified once per node: those checked on admission are not
-        // checked again.
-        let outcome = match execute_block_with(
-            self.store.as_ref(),
-            &ctx,
-            &block.txs,
-            &ids,
-            &block.evidence,
-            &|id| self.signature_verified(id),
-        ) {
-            Ok(outcome) => outcome,
-            Err(e @ ExecError::InvalidTx { .. }) => return Err(e.into()),
-            Err(e) => return Err(LocalFault(e.into()).into()),
-        };
-        let update = self
-            .store
-            .prepare(&outcome.changes, h.height)
-            .map_err(|e| LocalFault(e.into()))?;
-        if update.root != h.state_root {
-            bail!(
-                "state root after execution is {}, the header says {}",
-                update.root,
-                h.state_root
-            );
-        }
-        let results_root = BlockResults::results_root(&outcome.receipts);
-        if results_root != h.results_root {
-            bail!(
-                "results root after execution is {results_root}, the header says {}",
-                h.results_root
-            );
-        }
-        Ok(Executed {
-            update,
-            results: outcome.into_results(),
             ids,
+            evidence,
         })
     }
 
-    /// Stores a decided (or synced) block with its commit and the state after it, clears
-    /// the WAL, and says what the driver needs for the next height.
-    fn commit(
-        &mut self,
-        block: Block,
-        commit: Commit,
-        executed: Executed,
-        synced: bool,
-    ) -> Result<Stored> {
-        let started = Instant::now();
-        let Executed {
-            update,
+    /// Stops the application after the job under way, and follows up the blocks it stored
+    /// that the loop has not heard of yet (the WAL cleared, subscribers told, a
+    /// checkpoint cosigned).
+    fn stop_app(&mut self) -> Result<()> {
+        self.app.stop();
+        while let Ok(done) = self.app_done.try_recv() {
+            if let Done::Committed(stored) = done? {
+                self.on_stored(*stored)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the application did: the driver is told, and a stored block is followed up.
+    fn on_app(&mut self, done: Done) -> Result<()> {
+        match done {
+            Done::Built {
+                height,
+                round,
+                block,
+                body,
+                ids,
+                left_out,
+            } => {
+                if !left_out.is_empty() {
+                    // Out of the pool too: they would be left out of every block, and while
+                    // they waited the validators would never be idle.
+                    let dropped: usize = left_out.iter().map(|id| self.mempool.evict(id)).sum();
+                    if dropped > 0 {
+                        self.recheck_pool(Height(self.driver.height().0 - 1))?;
+                    }
+                }
+                if height != self.driver.height() {
+                    return Ok(());
+                }
+                info!(height = %height, round = round.0, txs = body.txs.len(), block = %block, "proposing");
+                self.own_ids = Some((block, ids));
+                self.drive(Event::Built {
+                    height,
+                    round,
+                    block,
+                    body,
+                })
+            }
+            Done::Checked {
+                height,
+                block,
+                valid,
+            } => self.drive(Event::Checked {
+                height,
+                block,
+                valid,
+            }),
+            Done::Committed(stored) => {
+                let stored = self.on_stored(*stored)?;
+                self.drive(Event::Committed(stored))
+            }
+            Done::SyncEnded {
+                id,
+                peer,
+                blocks,
+                refused,
+            } => {
+                if let Some(e) = refused {
+                    warn!(peer = %peer, "synced block refused: {e}");
+                    self.p2p.strike(peer, "invalid synced block");
+                }
+                self.drive(Event::SyncAnswered { id, peer, blocks })
+            }
+        }
+    }
+
+    /// Follows up a block the application stored (decided or synced): tells subscribers,
+    /// clears the WAL, cleans the mempool, and says what the driver needs for the next
+    /// height.
+    fn on_stored(&mut self, stored: app::Stored) -> Result<Stored> {
+        let app::Stored {
+            block,
+            commit,
             results,
             ids,
-        } = executed;
-        self.store
-            .commit_block_with_ids(&block, &commit, update, &results.encode(), &ids)
-            .context("storing a decided block")?;
-        self.metrics
-            .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
+            synced,
+        } = stored;
         let set_changed = changes_validators(&results);
         self.announce(&block, results);
         if set_changed {
@@ -1208,7 +1073,7 @@ impl Node {
             .expire(Timestamp(block.header.time.0.saturating_add(1)));
         if !synced {
             // While catching up, once before the next proposal or admission will do
-            // (`build_block`, `admit`), not once per synced block.
+            // (`build`, `admit`), not once per synced block.
             self.recheck_pool(block.height())
                 .context("judging the mempool against the new state")?;
         }
@@ -1218,8 +1083,7 @@ impl Node {
             root = %block.header.state_root,
             "committed"
         );
-        self.last_commit = Some(commit);
-        self.executed.clear();
+        self.own_ids = None;
         self.rebuilds.forget_below(block.height().next());
         self.proposal_txs_served.clear();
         let next = block.height().next();
@@ -1864,8 +1728,8 @@ impl Node {
     }
 
     /// A peer's answer to one of this node's block requests: its blocks are checked
-    /// against their commits and applied in order; a block that does not hold strikes the
-    /// peer.
+    /// against their commits and applied in order (by the application); a block that does
+    /// not hold strikes the peer.
     fn on_sync_response(
         &mut self,
         peer: PeerId,
@@ -1892,25 +1756,11 @@ impl Node {
             // Busy or failing: asked again later, of this peer or another.
             return self.drive(Event::SyncFailed { id });
         };
-        let n = blocks.len();
-        for (block, commit) in blocks {
-            if Some(block.height()) != self.driver.syncable() {
-                continue;
-            }
-            if let Err(e) = self.apply_synced(block, commit) {
-                if e.is::<LocalFault>() {
-                    return Err(e);
-                }
-                warn!(peer = %peer, "synced block refused: {e:#}");
-                self.p2p.strike(peer, "invalid synced block");
-                break;
-            }
-        }
-        self.drive(Event::SyncAnswered {
-            id,
-            peer,
-            blocks: n,
-        })
+        // Checked against their commits, executed and stored in order on the application's
+        // thread, each told to the driver as it lands; then the answer
+        // (`Done::SyncEnded`). While this node's own block is being stored, that comes
+        // first: the thread passes over the synced copy of it and goes on from the next.
+        self.app.send(Job::Synced { blocks, id, peer })
     }
 
     /// Answers a sync request on a blocking thread, never on this loop: a chunk is a walk
@@ -1966,20 +1816,6 @@ impl Node {
             };
             let _ = out.send((reply, response));
         });
-    }
-
-    /// Verifies a block fetched from a peer against the commit that certifies it and the
-    /// validators of its height, executes it and stores it.
-    fn apply_synced(&mut self, block: Block, commit: Commit) -> Result<()> {
-        let height = block.height();
-        let set = self.validators(height).map_err(LocalFault)?;
-        verify_commit(&self.spec.chain_id, &set, &commit, height, &block.hash())?;
-        let executed = self.check_block(&block, false)?;
-        info!(height = %height, "synced");
-        let stored = self
-            .commit(block, commit, executed, true)
-            .map_err(LocalFault)?;
-        self.drive(Event::Committed(stored))
     }
 
     /// Tells subscribers and the metrics about a block just stored.
@@ -2424,53 +2260,9 @@ pub(crate) fn validator_peers(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::genesis::{Genesis, GenesisCouncil, GenesisValidator};
+    use crate::test_chain::chain;
     use acta_ledger::testing;
-
-    /// A store with the genesis state of three validators of unequal power, then `heights`
-    /// heights of no changes.
-    fn chain(dir: &std::path::Path, heights: u64) -> (Store, ChainSpec) {
-        let validators = (0..3u8)
-            .map(|i| {
-                let peer = libp2p::identity::Keypair::ed25519_from_bytes([7 + i; 32])
-                    .unwrap()
-                    .public()
-                    .to_peer_id();
-                GenesisValidator {
-                    name: format!("v{i}"),
-                    consensus_key: testing::key(0xa0, u32::from(i)).public().to_hex(),
-                    peer_id: peer.to_string(),
-                    address: None,
-                    power: [10, 20, 45][usize::from(i)],
-                }
-            })
-            .collect();
-        let spec = Genesis {
-            chain_id: "acta-test".into(),
-            genesis_time_ms: 1_700_000_000_000,
-            validators,
-            council: GenesisCouncil {
-                members: vec![testing::key(0xc5, 0).public().to_hex()],
-                threshold: 1,
-            },
-            issuers: vec![],
-            parameters: BTreeMap::new(),
-        }
-        .check()
-        .unwrap();
-        let store = Store::open(dir).unwrap();
-        let update = store
-            .prepare(&genesis_changes(&spec.state), Height(0))
-            .unwrap();
-        store.commit_genesis(update).unwrap();
-        for _ in 0..heights {
-            store.commit_state_only(&Default::default()).unwrap();
-        }
-        (store, spec)
-    }
 
     #[test]
     fn the_saved_proposer_schedule_gives_what_a_replay_from_the_genesis_gives() {
