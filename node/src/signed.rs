@@ -8,10 +8,16 @@
 //! message itself may be sent again (the same signature: Ed25519 signs deterministically,
 //! so it is the same message), which a node restarted from its WAL does; anything else at
 //! or below the last is refused.
+//!
+//! The file is one disk sector: the JSON padded with spaces to [`RECORD_BYTES`]. Once it
+//! has that size it is rewritten in place and synced (one `fdatasync`), as PostgreSQL
+//! writes `pg_control`: a write of one aligned sector lands whole or not at all. A file of
+//! another size (none yet, or one written by hand or by an older version) is replaced
+//! whole: a new file written and synced, renamed over it, and the folder synced.
 
 use std::{
     io::Write,
-    os::unix::fs::OpenOptionsExt,
+    os::unix::fs::{FileExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -57,6 +63,9 @@ impl SignedState {
         (self.height, self.round, self.step)
     }
 }
+
+/// The size of the file: one sector, so that rewriting it in place is atomic.
+pub const RECORD_BYTES: usize = 512;
 
 /// The guard over one key's signatures.
 #[derive(Debug)]
@@ -146,10 +155,35 @@ impl SignGuard {
         self.writes
     }
 
-    /// Replaces the file: a new file written and synced, then renamed over the old one.
+    /// Records `state` durably: in place when the file is one sector long, otherwise by
+    /// replacing the file with one that is.
     fn write(&self, state: &SignedState) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(state)?;
+        text.push('\n');
+        if text.len() > RECORD_BYTES {
+            // Cannot happen with these fields (about 200 bytes); never write a torn record.
+            return self.replace(&text);
+        }
+        let padded = format!("{text:<RECORD_BYTES$}");
+        let sector = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .ok()
+            .filter(|f| f.metadata().is_ok_and(|m| m.len() == RECORD_BYTES as u64));
+        match sector {
+            Some(file) => file
+                .write_all_at(padded.as_bytes(), 0)
+                .and_then(|()| file.sync_data())
+                .with_context(|| format!("writing {}", self.path.display())),
+            // None yet, or another size: replaced whole, then written in place.
+            None => self.replace(&padded),
+        }
+    }
+
+    /// Replaces the file: a new file written and synced, then renamed over the old one,
+    /// and the folder synced.
+    fn replace(&self, text: &str) -> Result<()> {
         let tmp = self.path.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(state)?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -187,6 +221,38 @@ mod tests {
             }
             .sign(&testing::key(0xa0, 0), &testing::chain_id()),
         )
+    }
+
+    #[test]
+    fn the_record_is_one_sector_rewritten_in_place_and_a_file_of_another_size_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed_state.json");
+        // Written by hand (or an older version): pretty JSON of its own length.
+        let old = SignedState::of(&vote(VoteKind::Prevote, 3, 0, 1));
+        std::fs::write(&path, serde_json::to_string_pretty(&old).unwrap()).unwrap();
+        let mut guard = SignGuard::open(&path).unwrap();
+        assert_eq!(guard.last(), Some(&old));
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        guard
+            .allow(&vote(VoteKind::Precommit, 3, 0, 1))
+            .unwrap()
+            .unwrap();
+        // Replaced by a file of one sector, which reads back as the JSON it holds.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), RECORD_BYTES as u64);
+        let replaced = inode(&path);
+        assert_eq!(SignGuard::open(&path).unwrap().last().unwrap().step, 2);
+        // From then on the same file is rewritten in place, padding and all.
+        guard
+            .allow(&vote(VoteKind::Prevote, 4, 0, 1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(inode(&path), replaced);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), RECORD_BYTES as u64);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with('{') && text.ends_with(' '), "{text:?}");
+        let reread = SignGuard::open(&path).unwrap();
+        assert_eq!(reread.last(), guard.last());
+        assert_eq!(reread.last().unwrap().height, 4);
     }
 
     #[test]
