@@ -508,8 +508,9 @@ timeout_propose_ms = {tp}
 timeout_prevote_ms = {tv}
 timeout_precommit_ms = {tc}
 timeout_delta_ms = {td}
-# While a budget round is under way and no transaction waits, make a block this often
-# (ms); a waiting transaction starts the next height as soon as the last is committed. (SIGHUP)
+# While a budget round is under way and nothing else waits, make a block this often (ms);
+# waiting transactions, evidence or another validator's start begin the next height as
+# soon as the last is committed (after an empty block, at this pace). (SIGHUP)
 block_interval_ms = {bi}
 # With no transactions, no evidence and no budget round under way, make a block only this
 # often (ms): an idle chain stays visibly alive without filling the store. (SIGHUP)

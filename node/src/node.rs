@@ -675,8 +675,8 @@ impl Node {
             Stop,
         }
         loop {
-            // The driver starts a height when transactions wait, at once when they fill a
-            // block: tell it when that changes.
+            // The driver starts a height as soon as it may when transactions wait: tell it
+            // when that changes.
             let waiting = !self.mempool.is_empty();
             if waiting != self.txs_told {
                 self.txs_told = waiting;
@@ -1100,6 +1100,7 @@ impl Node {
             height: block.height(),
             schedule,
             rounds_pending: rounds_pending(&self.store, block.height())?,
+            empty: block.txs.is_empty() && block.evidence.is_empty(),
             evidence: block.evidence,
             synced,
         })

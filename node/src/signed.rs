@@ -9,11 +9,15 @@
 //! so it is the same message), which a node restarted from its WAL does; anything else at
 //! or below the last is refused.
 //!
-//! The file is one disk sector: the JSON padded with spaces to [`RECORD_BYTES`]. Once it
-//! has that size it is rewritten in place and synced (one `fdatasync`), as PostgreSQL
-//! writes `pg_control`: a write of one aligned sector lands whole or not at all. A file of
-//! another size (none yet, or one written by hand or by an older version) is replaced
-//! whole: a new file written and synced, renamed over it, and the folder synced.
+//! The file is one disk sector: the JSON padded with spaces to [`RECORD_BYTES`], with a
+//! `check` field (SHA-256 of the others). The first write after the node opens it
+//! replaces the file whole (a new file written and synced, renamed over it, the folder
+//! synced), so it is this node's, mode 0600, and one sector long; later writes rewrite it
+//! in place and sync it (one `fdatasync`), as PostgreSQL writes `pg_control`. Disks are
+//! expected to write one aligned sector whole or not at all; one that tears it anyway
+//! leaves a record whose check fails, and the node refuses to start rather than read an
+//! older record into it. A record without `check` (written by hand, or by a version
+//! before 2026-12-05) is read as it is.
 
 use std::{
     io::Write,
@@ -26,7 +30,7 @@ use acta_ledger::VoteKind;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// What the file holds.
+/// What the file records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedState {
@@ -62,6 +66,55 @@ impl SignedState {
     fn place(&self) -> (u64, u32, u8) {
         (self.height, self.round, self.step)
     }
+
+    /// The SHA-256 of the fields, hex: what the file's `check` holds.
+    fn check(&self) -> String {
+        let text = format!(
+            "acta signed state 1:{}:{}:{}:{}",
+            self.height, self.round, self.step, self.signature
+        );
+        acta_ledger::Hash::digest(text.as_bytes()).to_hex()
+    }
+}
+
+/// The file: the record and its check.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk {
+    height: u64,
+    round: u32,
+    step: u8,
+    signature: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
+}
+
+impl OnDisk {
+    fn of(state: &SignedState) -> OnDisk {
+        OnDisk {
+            height: state.height,
+            round: state.round,
+            step: state.step,
+            signature: state.signature.clone(),
+            check: Some(state.check()),
+        }
+    }
+
+    /// The record, if its check (when it has one) holds.
+    fn state(self) -> std::result::Result<SignedState, String> {
+        let state = SignedState {
+            height: self.height,
+            round: self.round,
+            step: self.step,
+            signature: self.signature,
+        };
+        match self.check {
+            Some(check) if check != state.check() => {
+                Err("its check does not match its fields (a torn write?)".into())
+            }
+            _ => Ok(state),
+        }
+    }
 }
 
 /// The size of the file: one sector, so that rewriting it in place is atomic.
@@ -73,19 +126,28 @@ pub struct SignGuard {
     path: PathBuf,
     last: Option<SignedState>,
     writes: u64,
+    /// Whether this node wrote the file since it opened it (then it rewrites it in place).
+    replaced: bool,
 }
 
 impl SignGuard {
     /// Reads the file at `path` (none yet: nothing signed). A file that does not read is
     /// an error: the node must not guess what its key signed.
     pub fn open(path: &Path) -> Result<SignGuard> {
+        let unreadable = || {
+            format!(
+                "{}: the record of what this validator's key last signed does not read; fix it or, if the key never signed on another machine, remove it",
+                path.display()
+            )
+        };
         let last = match std::fs::read_to_string(path) {
-            Ok(text) => Some(serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{}: the record of what this validator's key last signed does not read; fix it or, if the key never signed on another machine, remove it",
-                    path.display()
-                )
-            })?),
+            Ok(text) => Some(
+                serde_json::from_str::<OnDisk>(&text)
+                    .with_context(unreadable)?
+                    .state()
+                    .map_err(|e| anyhow!(e))
+                    .with_context(unreadable)?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
@@ -93,6 +155,7 @@ impl SignGuard {
             path: path.to_path_buf(),
             last,
             writes: 0,
+            replaced: false,
         })
     }
 
@@ -155,28 +218,36 @@ impl SignGuard {
         self.writes
     }
 
-    /// Records `state` durably: in place when the file is one sector long, otherwise by
-    /// replacing the file with one that is.
-    fn write(&self, state: &SignedState) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(state)?;
+    /// Records `state` durably: in place once this node has written the file (and it is
+    /// still one sector long), otherwise by replacing the file with one that is.
+    fn write(&mut self, state: &SignedState) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(&OnDisk::of(state))?;
         text.push('\n');
         if text.len() > RECORD_BYTES {
-            // Cannot happen with these fields (about 200 bytes); never write a torn record.
+            // Cannot happen with these fields (about 300 bytes); never write a torn record.
             return self.replace(&text);
         }
         let padded = format!("{text:<RECORD_BYTES$}");
-        let sector = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .ok()
+        let sector = self
+            .replaced
+            .then(|| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .ok()
+            })
+            .flatten()
             .filter(|f| f.metadata().is_ok_and(|m| m.len() == RECORD_BYTES as u64));
         match sector {
             Some(file) => file
                 .write_all_at(padded.as_bytes(), 0)
                 .and_then(|()| file.sync_data())
                 .with_context(|| format!("writing {}", self.path.display())),
-            // None yet, or another size: replaced whole, then written in place.
-            None => self.replace(&padded),
+            None => {
+                self.replace(&padded)?;
+                self.replaced = true;
+                Ok(())
+            }
         }
     }
 
@@ -224,35 +295,42 @@ mod tests {
     }
 
     #[test]
-    fn the_record_is_one_sector_rewritten_in_place_and_a_file_of_another_size_is_replaced() {
+    fn the_record_is_replaced_once_then_rewritten_in_place_and_a_torn_one_does_not_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("signed_state.json");
-        // Written by hand (or an older version): pretty JSON of its own length.
+        // Written by hand (or an older version): pretty JSON of its own length, no check.
         let old = SignedState::of(&vote(VoteKind::Prevote, 3, 0, 1));
         std::fs::write(&path, serde_json::to_string_pretty(&old).unwrap()).unwrap();
         let mut guard = SignGuard::open(&path).unwrap();
         assert_eq!(guard.last(), Some(&old));
         let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let handwritten = inode(&path);
         guard
             .allow(&vote(VoteKind::Precommit, 3, 0, 1))
             .unwrap()
             .unwrap();
-        // Replaced by a file of one sector, which reads back as the JSON it holds.
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), RECORD_BYTES as u64);
+        // The first write replaces the file with one sector, which reads back.
         let replaced = inode(&path);
+        assert_ne!(replaced, handwritten);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), RECORD_BYTES as u64);
         assert_eq!(SignGuard::open(&path).unwrap().last().unwrap().step, 2);
         // From then on the same file is rewritten in place, padding and all.
         guard
-            .allow(&vote(VoteKind::Prevote, 4, 0, 1))
+            .allow(&vote(VoteKind::Prevote, 40, 0, 1))
             .unwrap()
             .unwrap();
         assert_eq!(inode(&path), replaced);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), RECORD_BYTES as u64);
         let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.len(), RECORD_BYTES);
         assert!(text.starts_with('{') && text.ends_with(' '), "{text:?}");
         let reread = SignGuard::open(&path).unwrap();
         assert_eq!(reread.last(), guard.last());
-        assert_eq!(reread.last().unwrap().height, 4);
+        assert_eq!(reread.last().unwrap().height, 40);
+        // A write torn inside the sector can leave valid JSON of another height: its check
+        // fails, and the node does not start on it.
+        std::fs::write(&path, text.replacen("\"height\": 40", "\"height\": 4 ", 1)).unwrap();
+        let e = format!("{:#}", SignGuard::open(&path).unwrap_err());
+        assert!(e.contains("does not read") && e.contains("check"), "{e}");
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub struct Stored {
     /// Fetched from a peer rather than decided here: the node is behind and starts the
     /// next height at once.
     pub synced: bool,
+    /// The block held no transaction and no evidence: the next height keeps the pace of
+    /// `block_interval_ms` even if work waits, so that no one validator's messages (nor a
+    /// transaction no proposer takes) can make empty blocks come back to back.
+    pub empty: bool,
 }
 
 /// Where a driver starts.
@@ -242,6 +246,10 @@ pub struct Driver<P, B> {
     idle_until: Millis,
     /// A validator's message for `height` arrived: another validator has started it.
     height_seen: bool,
+    /// A validator's message for the next height arrived while this one was being stored.
+    next_seen: bool,
+    /// The last block stored held nothing (see [`Stored::empty`]).
+    last_empty: bool,
     /// Budget rounds are under way, whose phases run by height: heights must keep coming.
     rounds_pending: bool,
     txs_waiting: bool,
@@ -298,6 +306,8 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             committed_at: now,
             idle_until: now + config.empty_block_interval_ms,
             height_seen: false,
+            next_seen: false,
+            last_empty: false,
             rounds_pending,
             txs_waiting: false,
             candidates,
@@ -433,9 +443,9 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     /// When the next height starts, given work: as soon as the last is committed when
     /// there is something to decide (no pause: a height takes long enough to gather the
     /// next block, so blocks grow with the load), or at the pace of `block_interval_ms`
-    /// when only budget rounds need heights.
+    /// when only budget rounds need heights or the last block held nothing.
     fn start_due(&self) -> Millis {
-        if self.has_work_now() {
+        if self.has_work_now() && !self.last_empty {
             self.committed_at
         } else {
             self.start_at
@@ -725,6 +735,11 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
                 if m.height() != self.height.next() {
                     return;
                 }
+                // The set of the next height is this one's but for a change two heights
+                // on; at worst the next height starts a pause early or late.
+                if self.schedule.validators().index_of(&m.signer()).is_some() {
+                    self.next_seen = true;
+                }
             }
         }
         self.run_core(now, Input::Message(m), out);
@@ -814,7 +829,8 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             now + self.config.block_interval_ms
         };
         self.idle_until = now + self.config.empty_block_interval_ms;
-        self.height_seen = false;
+        self.height_seen = std::mem::take(&mut self.next_seen);
+        self.last_empty = stored.empty;
         self.rounds_pending = stored.rounds_pending;
         // Tell peers at once, so that those behind fetch the block.
         out.push(Action::Status(stored.height));

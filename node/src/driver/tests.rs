@@ -238,6 +238,7 @@ fn a_block_proposed_for_the_next_height_while_this_one_is_stored_is_kept() {
         rounds_pending: false,
         evidence: Vec::new(),
         synced: false,
+        empty: false,
     };
     let actions = d.on(5, Event::Committed(stored));
     assert_eq!(actions, vec![Action::Status(Height(1))]);
@@ -292,8 +293,9 @@ fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
 }
 
 /// The driver of a validator that does not propose first, after height 1 is decided and
-/// stored at time 5, with transactions waiting and budget rounds under way or not.
-fn committed_height_one(rounds_pending: bool) -> TestDriver {
+/// stored at time 5, with transactions waiting, budget rounds under way or not, and a block
+/// that held something or nothing.
+fn committed_height_one(rounds_pending: bool, empty: bool) -> TestDriver {
     let (_, set, mut d, _) = deciding_height_one();
     let stored = Stored {
         height: Height(1),
@@ -301,6 +303,7 @@ fn committed_height_one(rounds_pending: bool) -> TestDriver {
         rounds_pending,
         evidence: Vec::new(),
         synced: false,
+        empty,
     };
     d.on(5, Event::Committed(stored));
     assert_eq!(d.height(), Height(2));
@@ -310,20 +313,20 @@ fn committed_height_one(rounds_pending: bool) -> TestDriver {
 #[test]
 fn waiting_transactions_start_the_next_height_at_once_budget_rounds_at_their_pace() {
     // Transactions wait: no pause after the commit.
-    let mut d = committed_height_one(false);
+    let mut d = committed_height_one(false, false);
     assert_eq!(d.next_deadline(), Some(5));
     d.on(5, Event::Tick);
     assert_eq!(d.phase(), Phase::Running);
 
     // Nothing waits: only the empty-block interval starts a height.
-    let mut d = committed_height_one(false);
+    let mut d = committed_height_one(false, false);
     d.on(5, Event::TxsWaiting(false));
     assert_eq!(d.next_deadline(), Some(10_005));
     assert!(d.on(105, Event::Tick).is_empty());
     assert_eq!(d.phase(), Phase::Waiting);
 
     // Budget rounds under way need heights, at the block interval's pace.
-    let mut d = committed_height_one(true);
+    let mut d = committed_height_one(true, false);
     d.on(5, Event::TxsWaiting(false));
     assert_eq!(d.next_deadline(), Some(105));
     assert!(d.on(50, Event::Tick).is_empty());
@@ -332,5 +335,48 @@ fn waiting_transactions_start_the_next_height_at_once_budget_rounds_at_their_pac
     d.on(50, Event::TxsWaiting(true));
     assert_eq!(d.next_deadline(), Some(5));
     d.on(50, Event::Tick);
+    assert_eq!(d.phase(), Phase::Running);
+
+    // After a block that held nothing, work waits for the pause: neither a transaction no
+    // proposer takes nor one validator's messages make empty blocks back to back.
+    let mut d = committed_height_one(false, true);
+    assert_eq!(d.next_deadline(), Some(105));
+    assert!(d.on(50, Event::Tick).is_empty());
+    d.on(105, Event::Tick);
+    assert_eq!(d.phase(), Phase::Running);
+}
+
+#[test]
+fn a_message_for_the_next_height_while_this_one_is_stored_starts_it_at_once() {
+    let (keys, set, mut d, _) = deciding_height_one();
+    d.on(4, Event::TxsWaiting(false));
+    let next = ProposerSchedule::genesis(set.clone()).next_height(set);
+    let proposer2 = index_of(&keys, next.proposer_key(0));
+    // The next proposer moved on first and prevoted for its block.
+    d.on(
+        4,
+        Event::Message(Message::Vote(
+            Vote {
+                kind: VoteKind::Prevote,
+                height: Height(2),
+                round: Round(0),
+                block: Some(Hash::digest(b"block 2")),
+            }
+            .sign(&keys[proposer2], &testing::chain_id()),
+        )),
+    );
+    let stored = Stored {
+        height: Height(1),
+        schedule: next,
+        rounds_pending: false,
+        evidence: Vec::new(),
+        synced: false,
+        empty: false,
+    };
+    d.on(5, Event::Committed(stored));
+    // No transaction here, but another validator has started: no waiting for the
+    // empty-block interval.
+    assert_eq!(d.next_deadline(), Some(5));
+    d.on(5, Event::Tick);
     assert_eq!(d.phase(), Phase::Running);
 }

@@ -684,6 +684,8 @@ impl World<'_> {
             rounds_pending: false,
             evidence: Vec::new(),
             synced,
+            // Every simulated height has work.
+            empty: false,
         }
     }
 
