@@ -294,6 +294,22 @@ mod tests {
         )
     }
 
+    /// The check as wire format section 15.3a defines it (computed apart, with Python's
+    /// hashlib).
+    #[test]
+    fn the_check_is_the_sha256_of_the_fields_as_the_wire_format_says() {
+        let state = SignedState {
+            height: 7,
+            round: 1,
+            step: 2,
+            signature: "ab".repeat(64),
+        };
+        assert_eq!(
+            state.check(),
+            "ad226fb91bfcf26f9c0921e86d6ee04a76b70a4295e8537a00ab8824d1db3a5a"
+        );
+    }
+
     #[test]
     fn the_record_is_replaced_once_then_rewritten_in_place_and_a_torn_one_does_not_read() {
         let dir = tempfile::tempdir().unwrap();
