@@ -149,6 +149,9 @@ impl SignGuard {
                     .with_context(unreadable)?,
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(e).with_context(unreadable)
+            }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         Ok(SignGuard {

@@ -246,7 +246,8 @@ pub struct Driver<P, B> {
     idle_until: Millis,
     /// A validator's message for `height` arrived: another validator has started it.
     height_seen: bool,
-    /// A validator's message for the next height arrived while this one was being stored.
+    /// A validator's message for the next height arrived while this one was being decided
+    /// or stored.
     next_seen: bool,
     /// The last block stored held nothing (see [`Stored::empty`]).
     last_empty: bool,
@@ -718,7 +719,15 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
 
     fn on_message(&mut self, now: Millis, m: Message, out: &mut Vec<Action<P, B>>) {
         match self.phase {
-            Phase::Running | Phase::Fetching => {}
+            Phase::Running | Phase::Fetching => {
+                // Another validator has moved on: once this height is stored, the next
+                // starts at once here too (the core keeps the message for it).
+                if m.height() == self.height.next()
+                    && self.schedule.validators().index_of(&m.signer()).is_some()
+                {
+                    self.next_seen = true;
+                }
+            }
             // Between heights the core still stands at the last one (or, after a sync,
             // further back): it keeps messages of its next height in its bounded,
             // per-signer buffer and replays them when the height starts. Only messages of

@@ -174,6 +174,14 @@ fn a_block_is_checked_once_however_often_its_proposal_arrives() {
 /// The driver of a validator that does not propose first, with height 1 decided (block
 /// `block 1`, body 1) at time 3 and not yet stored; the actions of the deciding votes.
 fn deciding_height_one() -> (Vec<Keypair>, ValidatorSet, TestDriver, Vec<TestAction>) {
+    deciding_height_one_after(|_, _| Vec::new())
+}
+
+/// [`deciding_height_one`], with the messages `early` makes delivered while height 1 is
+/// being decided (before its precommits).
+fn deciding_height_one_after(
+    early: impl Fn(&[Keypair], &ValidatorSet) -> Vec<Message>,
+) -> (Vec<Keypair>, ValidatorSet, TestDriver, Vec<TestAction>) {
     let (keys, set, _) = network(0);
     let proposer = index_of(
         &keys,
@@ -198,6 +206,10 @@ fn deciding_height_one() -> (Vec<Keypair>, ValidatorSet, TestDriver, Vec<TestAct
             valid: true,
         },
     );
+    for m in early(&keys, &set) {
+        d.on(2, Event::Message(m));
+    }
+    assert_eq!(d.phase(), Phase::Running);
     let actions = keys
         .iter()
         .flat_map(|k| d.on(3, Event::Message(precommit(k, 1, b1))))
@@ -346,37 +358,60 @@ fn waiting_transactions_start_the_next_height_at_once_budget_rounds_at_their_pac
     assert_eq!(d.phase(), Phase::Running);
 }
 
+/// The next proposer's prevote for its block at height 2.
+fn next_proposers_prevote(keys: &[Keypair], set: &ValidatorSet) -> Message {
+    let next = ProposerSchedule::genesis(set.clone()).next_height(set.clone());
+    let proposer2 = index_of(keys, next.proposer_key(0));
+    Message::Vote(
+        Vote {
+            kind: VoteKind::Prevote,
+            height: Height(2),
+            round: Round(0),
+            block: Some(Hash::digest(b"block 2")),
+        }
+        .sign(&keys[proposer2], &testing::chain_id()),
+    )
+}
+
 #[test]
-fn a_message_for_the_next_height_while_this_one_is_stored_starts_it_at_once() {
-    let (keys, set, mut d, _) = deciding_height_one();
+fn a_message_for_the_next_height_while_this_one_is_decided_or_stored_starts_it_at_once() {
+    for while_stored in [false, true] {
+        let (keys, set, mut d, _) = if while_stored {
+            deciding_height_one()
+        } else {
+            deciding_height_one_after(|keys, set| vec![next_proposers_prevote(keys, set)])
+        };
+        d.on(4, Event::TxsWaiting(false));
+        if while_stored {
+            // The next proposer moved on first and prevoted for its block.
+            d.on(4, Event::Message(next_proposers_prevote(&keys, &set)));
+        }
+        let stored = Stored {
+            height: Height(1),
+            schedule: ProposerSchedule::genesis(set.clone()).next_height(set),
+            rounds_pending: false,
+            evidence: Vec::new(),
+            synced: false,
+            empty: false,
+        };
+        d.on(5, Event::Committed(stored));
+        // No transaction here, but another validator has started: no waiting for the
+        // empty-block interval.
+        assert_eq!(d.next_deadline(), Some(5), "while stored: {while_stored}");
+        d.on(5, Event::Tick);
+        assert_eq!(d.phase(), Phase::Running);
+    }
+    // Without such a message, the empty-block interval.
+    let (_, set, mut d, _) = deciding_height_one();
     d.on(4, Event::TxsWaiting(false));
-    let next = ProposerSchedule::genesis(set.clone()).next_height(set);
-    let proposer2 = index_of(&keys, next.proposer_key(0));
-    // The next proposer moved on first and prevoted for its block.
-    d.on(
-        4,
-        Event::Message(Message::Vote(
-            Vote {
-                kind: VoteKind::Prevote,
-                height: Height(2),
-                round: Round(0),
-                block: Some(Hash::digest(b"block 2")),
-            }
-            .sign(&keys[proposer2], &testing::chain_id()),
-        )),
-    );
     let stored = Stored {
         height: Height(1),
-        schedule: next,
+        schedule: ProposerSchedule::genesis(set.clone()).next_height(set),
         rounds_pending: false,
         evidence: Vec::new(),
         synced: false,
         empty: false,
     };
     d.on(5, Event::Committed(stored));
-    // No transaction here, but another validator has started: no waiting for the
-    // empty-block interval.
-    assert_eq!(d.next_deadline(), Some(5));
-    d.on(5, Event::Tick);
-    assert_eq!(d.phase(), Phase::Running);
+    assert_eq!(d.next_deadline(), Some(10_005));
 }
