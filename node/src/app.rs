@@ -28,14 +28,14 @@ use acta_ledger::{
     store::Store, validator::ValidatorSet, Block, ChainId, Commit, Evidence, Hash, Height,
     PublicKey, Round, Timestamp, Transaction,
 };
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::{mempool::VerifiedIds, metrics::Metrics, p2p::PeerId};
 
 /// How far in the future a proposed block's time may be, in milliseconds.
-pub const CLOCK_DRIFT_MS: u64 = 15_000;
+const CLOCK_DRIFT_MS: u64 = 15_000;
 
 /// A failure of this node (its store), not of what a peer sent: the node stops on it
 /// rather than judge a block invalid or strike the peer that sent it.
@@ -76,6 +76,17 @@ pub enum Job {
         id: u64,
         peer: PeerId,
     },
+}
+
+impl Job {
+    /// The height a build, check or commit is for (a sync's blocks have their own).
+    fn height(&self) -> Option<Height> {
+        match self {
+            Job::Build { height, .. } | Job::Check { height, .. } => Some(*height),
+            Job::Commit { body, .. } => Some(body.height()),
+            Job::Synced { .. } => None,
+        }
+    }
 }
 
 /// What the application did.
@@ -239,50 +250,15 @@ impl Drop for AppHandle {
 impl App {
     /// Carries out one job; false once the loop is gone or this node failed.
     fn run(&mut self, job: Job) -> bool {
-        let result = match job {
-            Job::Build {
-                height,
-                round,
-                ctx,
-                txs,
-                ids,
-                evidence,
-            } if height == self.tip.height.next() => {
-                self.build(ctx, txs, ids, evidence)
-                    .map(|(block, ids, left_out)| {
-                        Some(Done::Built {
-                            height,
-                            round,
-                            block: block.hash(),
-                            body: Arc::new(block),
-                            ids,
-                            left_out,
-                        })
-                    })
-            }
-            Job::Check {
-                height,
-                block,
-                body,
-            } if height == self.tip.height.next() => {
-                self.check_candidate(block, &body).map(|valid| {
-                    Some(Done::Checked {
-                        height,
-                        block,
-                        valid,
-                    })
-                })
-            }
-            Job::Commit {
-                block,
-                body,
-                commit,
-            } if body.height() == self.tip.height.next() => {
-                self.commit_decided(block, body, commit).map(Some)
-            }
-            Job::Synced { blocks, id, peer } => self.apply_synced(blocks, id, peer).map(Some),
+        let result = match job.height() {
             // For a height stored meanwhile (a synced block): nothing left to do.
-            Job::Build { .. } | Job::Check { .. } | Job::Commit { .. } => Ok(None),
+            Some(height) if height <= self.tip.height => Ok(None),
+            // The driver asks only for the height after the one it was told is stored.
+            Some(height) if height > self.tip.height.next() => Err(anyhow!(
+                "asked for height {height} with the store at {}",
+                self.tip.height
+            )),
+            _ => self.carry_out(job),
         };
         match result {
             Ok(None) => true,
@@ -292,6 +268,48 @@ impl App {
                 let _ = self.done.send(Err(e));
                 false
             }
+        }
+    }
+
+    /// Carries out a job for the next height, or a sync.
+    fn carry_out(&mut self, job: Job) -> Result<Option<Done>> {
+        match job {
+            Job::Build {
+                height,
+                round,
+                ctx,
+                txs,
+                ids,
+                evidence,
+            } => self
+                .build(ctx, txs, ids, evidence)
+                .map(|(block, ids, left_out)| {
+                    Some(Done::Built {
+                        height,
+                        round,
+                        block: block.hash(),
+                        body: Arc::new(block),
+                        ids,
+                        left_out,
+                    })
+                }),
+            Job::Check {
+                height,
+                block,
+                body,
+            } => self.check_candidate(block, &body).map(|valid| {
+                Some(Done::Checked {
+                    height,
+                    block,
+                    valid,
+                })
+            }),
+            Job::Commit {
+                block,
+                body,
+                commit,
+            } => self.commit_decided(block, body, commit).map(Some),
+            Job::Synced { blocks, id, peer } => self.apply_synced(blocks, id, peer).map(Some),
         }
     }
 
@@ -410,7 +428,7 @@ impl App {
                 self.tip.time
             );
         }
-        if live && h.time.0 > crate::node::now_ms() + CLOCK_DRIFT_MS {
+        if live && h.time.0 > Timestamp::now().0 + CLOCK_DRIFT_MS {
             bail!("time {} is in the future", h.time);
         }
         let ids = block.checked_ids()?;
@@ -605,6 +623,32 @@ mod tests {
                 .expect("the thread answers")
                 .expect("no failure")
         }
+
+        fn check(&self, body: Arc<Block>) {
+            let (height, block) = (body.height(), body.hash());
+            self.app
+                .send(Job::Check {
+                    height,
+                    block,
+                    body,
+                })
+                .unwrap();
+        }
+
+        fn commit(&self, body: &Arc<Block>, commit: &Commit) {
+            self.app
+                .send(Job::Commit {
+                    block: body.hash(),
+                    body: body.clone(),
+                    commit: commit.clone(),
+                })
+                .unwrap();
+        }
+
+        fn sync(&self, body: &Block, commit: Commit, id: u64, peer: PeerId) {
+            let blocks = vec![(body.clone(), commit)];
+            self.app.send(Job::Synced { blocks, id, peer }).unwrap();
+        }
     }
 
     /// An application on a new genesis store in `dir`, proposing with validator 2's key.
@@ -675,39 +719,18 @@ mod tests {
 
         // Another node checks it (verifying the signature it never saw) and finds it
         // valid; the same block with another state root is not.
-        other
-            .app
-            .send(Job::Check {
-                height: Height(1),
-                block: hash,
-                body: body.clone(),
-            })
-            .unwrap();
+        other.check(body.clone());
         let mut forged = (*body).clone();
         forged.header.state_root = Hash([9; 32]);
         let forged_hash = forged.hash();
-        other
-            .app
-            .send(Job::Check {
-                height: Height(1),
-                block: forged_hash,
-                body: Arc::new(forged),
-            })
-            .unwrap();
+        other.check(Arc::new(forged));
         assert!(matches!(other.next(), Done::Checked { block, valid: true, .. } if block == hash));
         assert!(
             matches!(other.next(), Done::Checked { block, valid: false, .. } if block == forged_hash)
         );
 
         // Stored with the update kept from the check.
-        other
-            .app
-            .send(Job::Commit {
-                block: hash,
-                body: body.clone(),
-                commit: commit.clone(),
-            })
-            .unwrap();
+        other.commit(&body, &commit);
         let Done::Committed(stored) = other.next() else {
             panic!("a commit answers Committed");
         };
@@ -718,31 +741,9 @@ mod tests {
 
         // Jobs for the stored height are passed over: the next answer is the sync's, which
         // also passes over the block it already has.
-        other
-            .app
-            .send(Job::Check {
-                height: Height(1),
-                block: hash,
-                body: body.clone(),
-            })
-            .unwrap();
-        other
-            .app
-            .send(Job::Commit {
-                block: hash,
-                body: body.clone(),
-                commit: commit.clone(),
-            })
-            .unwrap();
-        let peer = PeerId::random();
-        other
-            .app
-            .send(Job::Synced {
-                blocks: vec![((*body).clone(), commit)],
-                id: 7,
-                peer,
-            })
-            .unwrap();
+        other.check(body.clone());
+        other.commit(&body, &commit);
+        other.sync(&body, commit, 7, PeerId::random());
         assert!(matches!(
             other.next(),
             Done::SyncEnded {
@@ -772,28 +773,14 @@ mod tests {
             Height(1),
             body.hash(),
         );
-        behind
-            .app
-            .send(Job::Synced {
-                blocks: vec![((*body).clone(), weak)],
-                id: 1,
-                peer,
-            })
-            .unwrap();
+        behind.sync(&body, weak, 1, peer);
         let Done::SyncEnded { refused, .. } = behind.next() else {
             panic!("a sync answers SyncEnded");
         };
         assert!(refused.is_some());
         assert_eq!(behind.store.latest_height().unwrap(), Some(Height(0)));
 
-        behind
-            .app
-            .send(Job::Synced {
-                blocks: vec![((*body).clone(), commit)],
-                id: 2,
-                peer,
-            })
-            .unwrap();
+        behind.sync(&body, commit, 2, peer);
         assert!(matches!(behind.next(), Done::Committed(s) if s.synced && s.block == *body));
         assert!(matches!(
             behind.next(),
@@ -807,17 +794,37 @@ mod tests {
     }
 
     #[test]
+    fn a_job_beyond_the_next_height_stops_the_application() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (mut proposer, spec) = start(a.path());
+        let (mut r, _) = start(b.path());
+        let (body, _) = block_one(&mut proposer, &spec);
+        let mut later = (*body).clone();
+        later.header.height = Height(3);
+        r.check(Arc::new(later));
+        let e = r.done.blocking_recv().expect("an answer").unwrap_err();
+        assert!(
+            e.to_string().contains("height 3 with the store at 0"),
+            "{e}"
+        );
+        // The thread has stopped: nothing more is taken.
+        assert!(r.done.blocking_recv().is_none());
+        assert!(r
+            .app
+            .send(Job::Check {
+                height: Height(1),
+                block: body.hash(),
+                body,
+            })
+            .is_err());
+    }
+
+    #[test]
     fn stopping_finishes_the_job_under_way_and_starts_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let (mut r, spec) = start(dir.path());
         let (body, commit) = block_one(&mut r, &spec);
-        r.app
-            .send(Job::Commit {
-                block: body.hash(),
-                body: body.clone(),
-                commit,
-            })
-            .unwrap();
+        r.commit(&body, &commit);
         r.app.stop();
         assert!(r
             .app

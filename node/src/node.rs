@@ -452,7 +452,7 @@ async fn prune_loop(
     }
 }
 
-pub(crate) fn now_ms() -> u64 {
+fn now_ms() -> u64 {
     Timestamp::now().0
 }
 

@@ -304,19 +304,24 @@ fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
     assert!(!actions.iter().any(|a| matches!(a, Action::Build { .. })));
 }
 
-/// The driver of a validator that does not propose first, after height 1 is decided and
-/// stored at time 5, with transactions waiting, budget rounds under way or not, and a block
-/// that held something or nothing.
-fn committed_height_one(rounds_pending: bool, empty: bool) -> TestDriver {
-    let (_, set, mut d, _) = deciding_height_one();
-    let stored = Stored {
+/// What the application says after storing height 1 of the network of `set`.
+fn height_one_stored(set: ValidatorSet, rounds_pending: bool, empty: bool) -> Stored {
+    Stored {
         height: Height(1),
         schedule: ProposerSchedule::genesis(set.clone()).next_height(set),
         rounds_pending,
         evidence: Vec::new(),
         synced: false,
         empty,
-    };
+    }
+}
+
+/// The driver of a validator that does not propose first, after height 1 is decided and
+/// stored at time 5, with transactions waiting, budget rounds under way or not, and a block
+/// that held something or nothing.
+fn committed_height_one(rounds_pending: bool, empty: bool) -> TestDriver {
+    let (_, set, mut d, _) = deciding_height_one();
+    let stored = height_one_stored(set, rounds_pending, empty);
     d.on(5, Event::Committed(stored));
     assert_eq!(d.height(), Height(2));
     d
@@ -386,14 +391,7 @@ fn a_message_for_the_next_height_while_this_one_is_decided_or_stored_starts_it_a
             // The next proposer moved on first and prevoted for its block.
             d.on(4, Event::Message(next_proposers_prevote(&keys, &set)));
         }
-        let stored = Stored {
-            height: Height(1),
-            schedule: ProposerSchedule::genesis(set.clone()).next_height(set),
-            rounds_pending: false,
-            evidence: Vec::new(),
-            synced: false,
-            empty: false,
-        };
+        let stored = height_one_stored(set, false, false);
         d.on(5, Event::Committed(stored));
         // No transaction here, but another validator has started: no waiting for the
         // empty-block interval.
@@ -404,14 +402,7 @@ fn a_message_for_the_next_height_while_this_one_is_decided_or_stored_starts_it_a
     // Without such a message, the empty-block interval.
     let (_, set, mut d, _) = deciding_height_one();
     d.on(4, Event::TxsWaiting(false));
-    let stored = Stored {
-        height: Height(1),
-        schedule: ProposerSchedule::genesis(set.clone()).next_height(set),
-        rounds_pending: false,
-        evidence: Vec::new(),
-        synced: false,
-        empty: false,
-    };
+    let stored = height_one_stored(set, false, false);
     d.on(5, Event::Committed(stored));
     assert_eq!(d.next_deadline(), Some(10_005));
 }
