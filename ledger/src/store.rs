@@ -16,10 +16,12 @@
 //! - `state_values`: key hash || version (u64 big-endian) -> borsh `Option<Vec<u8>>`
 //! - `state_latest`: key hash -> version (u64 big-endian) || borsh `Option<Vec<u8>>`, the
 //!   newest version of every value
-//! - `state_stale`: stale since (u64 big-endian) || kind || what -> nothing; kind 0 is a jmt
-//!   node (borsh `NodeKey`) that no tree from that height on uses, kind 1 a key hash whose
-//!   versions before that height no read from that height on sees. Written only by a
-//!   [`History::Prunable`] store; [`Store::prune`] consumes it
+//! - `state_stale`: stale since (u64 big-endian) || kind || what. Kind 2, with nothing after
+//!   it, is one entry per block: a borsh [`StaleList`] of the jmt nodes (borsh `NodeKey`)
+//!   that no tree from that height on uses and of the value versions that no read from that
+//!   height on sees. Stores written before 2026-12-05 also hold kinds 0 (one such node,
+//!   the value empty) and 1 (one key hash; the value the version it replaced, or empty).
+//!   Written only by a [`History::Prunable`] store; [`Store::prune`] consumes it
 //! - `block_log`, `cosignatures`: the checkpoints' block log and cosignatures
 //! - `meta`: `latest_height` -> u64 big-endian; `oldest_state` -> the oldest height whose
 //!   state is kept (absent: 0); `restored` -> in a store restored from a snapshot, the
@@ -35,7 +37,7 @@ use jmt::{
     JellyfishMerkleIterator, KeyHash, OwnedValue, RootHash, Sha256Jmt, Version,
 };
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, Env, IteratorMode, Options,
     SliceTransform, WriteBatch, WriteOptions, DB,
 };
 use serde::{Deserialize, Serialize};
@@ -73,8 +75,12 @@ const CF_BLOCK_LOG: &str = "block_log";
 const CF_COSIGNATURES: &str = "cosignatures";
 /// What blocks made stale, in the order it became stale (see the module's list).
 const CF_STATE_STALE: &str = "state_stale";
+/// One stale tree node (stores written before 2026-12-05).
 const STALE_NODE: u8 = 0;
+/// One key's replaced value version (stores written before 2026-12-05).
 const STALE_VALUE: u8 = 1;
+/// Everything one block made stale, as one [`StaleList`].
+const STALE_BLOCK: u8 = 2;
 const COLUMN_FAMILIES: [&str; 12] = [
     CF_BLOCKS,
     CF_COMMITS,
@@ -122,10 +128,24 @@ pub enum History {
     Prunable,
 }
 
+/// What one block made stale: the `state_stale` entry of kind 2 under its height, one
+/// write per block where an entry per node and per value made about a third of the keys a
+/// block wrote (issue 17).
+/// Public for the golden file (wire format section 13.10a).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct StaleList {
+    /// Tree nodes that no tree from this height on uses, by their `state_nodes` key
+    /// (borsh jmt `NodeKey`).
+    pub nodes: Vec<Vec<u8>>,
+    /// Keys written at this height that had a value before, with the version replaced: no
+    /// read from this height on sees it. In key order.
+    pub values: Vec<([u8; 32], u64)>,
+}
+
 /// What one call of [`Store::prune`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PruneStep {
-    /// Stale entries handled (each a tree node or one key's older value versions).
+    /// Stale things deleted (each a tree node or one key's older value versions).
     pub entries: usize,
     /// Whether everything stale at the oldest kept height is gone.
     pub done: bool,
@@ -303,6 +323,15 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_max_open_files(512);
         opts.set_db_write_buffer_size(memory.memtable_bytes);
+        // Compactions run at the lowest CPU priority (nice 19), flushes at the normal one.
+        // A compaction merges a large share of the state tree's nodes at once; at the same
+        // priority, one took a third of a validator's CPU for seconds while blocks waited
+        // behind it, and the tree's compactions grow with the state (ADR 0023, addendum of
+        // 2026-12-05). Deferred, they use the CPU that consensus leaves; a flush is never
+        // deferred, since a full memtable stops writes.
+        let mut env = Env::new()?;
+        env.lower_thread_pool_cpu_priority();
+        opts.set_env(&env);
         // One block cache for every column family; bloom filters for point gets, and on
         // the state values, whose keys are `key hash (32) || version`, a bloom filter of
         // the key hash, so that a read seeks only into files that hold that key.
@@ -667,11 +696,13 @@ impl Store {
             batch.put_cf(self.cf(CF_STATE_NODES), at.key(), node.encode());
         }
         let prunable = self.history == History::Prunable;
+        let mut stale = StaleList::default();
         if prunable {
-            for at in &update.stale {
-                let k = stale_key(update.height.0, STALE_NODE, at.key().as_ref());
-                batch.put_cf(self.cf(CF_STATE_STALE), k, []);
-            }
+            stale.nodes = update
+                .stale
+                .iter()
+                .map(|at| at.key().as_ref().to_vec())
+                .collect();
         }
         let version = update.height.0;
         for (key, value) in &update.values {
@@ -683,8 +714,7 @@ impl Store {
                 None
             };
             if let Some(replaced) = replaced {
-                let k = stale_key(version, STALE_VALUE, &key.0);
-                batch.put_cf(self.cf(CF_STATE_STALE), k, replaced.to_be_bytes());
+                stale.values.push((key.0, replaced));
             }
             let encoded = codec::encode(value);
             let mut latest = version.to_be_bytes().to_vec();
@@ -694,6 +724,13 @@ impl Store {
                 self.cf(CF_STATE_VALUES),
                 value_key(&KeyHash(key.0), version),
                 encoded,
+            );
+        }
+        if stale != StaleList::default() {
+            batch.put_cf(
+                self.cf(CF_STATE_STALE),
+                stale_key(version, STALE_BLOCK, &[]),
+                codec::encode(&stale),
             );
         }
         batch.put_cf(
@@ -1069,8 +1106,9 @@ impl Store {
     /// `oldest` on uses, and value versions that no read at `oldest` or later sees, except
     /// the versions of the keys kept by [`Store::keep_history_of`]. Reads of a height before `oldest` fail with
     /// [`Error::Pruned`] from the moment this is called: the new oldest height is written,
-    /// synced, before anything is deleted. Handles at most `limit` stale entries per call,
-    /// so that a caller in the background can stop between calls; the deletes are one
+    /// synced, before anything is deleted. Stops before the next entry once it has deleted
+    /// `limit` nodes and values (a block's list is deleted whole, and is bounded by that
+    /// block's own writes), so that a caller in the background can stop between calls; the deletes are one
     /// batch, not synced (after a crash the next call deletes them again). Only what a
     /// [`History::Prunable`] store indexed is deleted.
     pub fn prune(&self, oldest: Height, limit: usize) -> Result<PruneStep> {
@@ -1120,6 +1158,23 @@ impl Store {
                 return Err(corrupt("stale state entry", "too short"));
             };
             match *kind {
+                STALE_BLOCK => {
+                    let list: StaleList =
+                        borsh::from_slice(&v).map_err(|e| corrupt("block's stale list", e))?;
+                    for node in &list.nodes {
+                        batch.delete_cf(self.cf(CF_STATE_NODES), node);
+                    }
+                    for (key, replaced) in &list.values {
+                        if !self.kept.contains(&Hash(*key)) {
+                            batch.delete_cf(
+                                self.cf(CF_STATE_VALUES),
+                                value_key(&KeyHash(*key), *replaced),
+                            );
+                        }
+                    }
+                    // The list counts as what it holds; it is handled whole.
+                    entries += (list.nodes.len() + list.values.len()).saturating_sub(1);
+                }
                 STALE_NODE => batch.delete_cf(self.cf(CF_STATE_NODES), &k[9..]),
                 STALE_VALUE => {
                     let key = <[u8; 32]>::try_from(&k[9..])
@@ -1595,11 +1650,19 @@ mod tests {
         }
     }
 
-    /// A stale-value entry names the version it replaced (so pruning deletes it without a
-    /// read); one written before entries did (an empty value) still has its version found
-    /// and deleted; a new key gets no entry.
+    /// The stale list of the block at `h`.
+    fn stale_list(store: &Store, h: u64) -> Option<StaleList> {
+        let e = stale_key(h, STALE_BLOCK, &[]);
+        let bytes = store.db.get_cf(store.cf(CF_STATE_STALE), e).unwrap()?;
+        Some(borsh::from_slice(&bytes).unwrap())
+    }
+
+    /// What a block made stale is one entry: the tree nodes it replaced, and the version
+    /// each key it wrote replaced (so that pruning deletes it without a read); a new key
+    /// replaces nothing. Entries of the kinds written before (one per node, one per key,
+    /// with its version or without) are still pruned.
     #[test]
-    fn stale_value_entries_name_the_replaced_version() {
+    fn a_block_lists_what_it_made_stale_in_one_entry() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_with(dir.path(), History::Prunable).unwrap();
         let (a, b) = (state_key("t", b"a"), state_key("t", b"b"));
@@ -1610,35 +1673,73 @@ mod tests {
         commit(&[(a, 0)]);
         commit(&[(a, 1), (b, 1)]);
         commit(&[(a, 2), (b, 2)]);
-        let entry = |h: u64, k: &Hash| {
-            let e = stale_key(h, STALE_VALUE, &k.0);
-            store.db.get_cf(store.cf(CF_STATE_STALE), e).unwrap()
-        };
-        assert_eq!(entry(1, &a), Some(0u64.to_be_bytes().to_vec()));
-        assert_eq!(entry(1, &b), None, "a new key replaces nothing");
-        assert_eq!(entry(2, &b), Some(1u64.to_be_bytes().to_vec()));
-        // As a store from before: the entry of `a` at 2 without its version.
-        let old = stale_key(2, STALE_VALUE, &a.0);
-        store.db.put_cf(store.cf(CF_STATE_STALE), old, []).unwrap();
-        while !store.prune(Height(2), 100).unwrap().done {}
+        assert_eq!(stale_list(&store, 0), None, "the genesis replaces nothing");
+        assert_eq!(stale_list(&store, 1).unwrap().values, vec![(a.0, 0)]);
+        let mut replaced = vec![(a.0, 1), (b.0, 1)];
+        replaced.sort();
+        let two = stale_list(&store, 2).unwrap();
+        assert_eq!(two.values, replaced);
+        assert!(!two.nodes.is_empty(), "at least the root of 1");
+        for node in &two.nodes {
+            let stored = store.db.get_cf(store.cf(CF_STATE_NODES), node).unwrap();
+            assert!(stored.is_some(), "a listed node is one the store holds");
+        }
+        assert_eq!(count(&store, CF_STATE_STALE), 2, "one entry a block");
+
+        // Height 3 as a store from before wrote it: an entry per node, and for `a` an
+        // entry without its version (found by a seek), for `b` one with it.
+        commit(&[(a, 3), (b, 3)]);
+        let three = stale_list(&store, 3).unwrap();
+        let cf = store.cf(CF_STATE_STALE);
+        store
+            .db
+            .delete_cf(cf, stale_key(3, STALE_BLOCK, &[]))
+            .unwrap();
+        for node in &three.nodes {
+            store
+                .db
+                .put_cf(cf, stale_key(3, STALE_NODE, node), [])
+                .unwrap();
+        }
+        store
+            .db
+            .put_cf(cf, stale_key(3, STALE_VALUE, &a.0), [])
+            .unwrap();
+        store
+            .db
+            .put_cf(cf, stale_key(3, STALE_VALUE, &b.0), 2u64.to_be_bytes())
+            .unwrap();
+
+        while !store.prune(Height(3), 2).unwrap().done {}
         let left: Vec<Box<[u8]>> = store
             .db
             .iterator_cf(store.cf(CF_STATE_VALUES), IteratorMode::Start)
             .map(|e| e.unwrap().0)
             .collect();
         let mut expected: Vec<Box<[u8]>> = vec![
-            value_key(&KeyHash(a.0), 2).into(),
-            value_key(&KeyHash(b.0), 2).into(),
+            value_key(&KeyHash(a.0), 3).into(),
+            value_key(&KeyHash(b.0), 3).into(),
         ];
         expected.sort();
         assert_eq!(left, expected);
-        assert_eq!(store.get(&a, Height(2)).unwrap(), Some(vec![2]));
+        for node in two.nodes.iter().chain(&three.nodes) {
+            let stored = store.db.get_cf(store.cf(CF_STATE_NODES), node).unwrap();
+            assert!(stored.is_none(), "a node stale by 3 is deleted");
+        }
+        assert_eq!(count(&store, CF_STATE_STALE), 0);
+        assert_eq!(store.get(&a, Height(3)).unwrap(), Some(vec![3]));
+        assert_eq!(store.get(&b, Height(3)).unwrap(), Some(vec![3]));
+        let (value, proof) = store.get_with_proof(&b, Height(3)).unwrap();
+        assert_eq!(value, Some(vec![3]));
+        proof
+            .verify(&store.state_root(Height(3)).unwrap(), &b, value.as_deref())
+            .unwrap();
     }
 
     /// The replaced version is found where the hot-key cache cannot help: after a restart,
     /// and for values too large for it.
     #[test]
-    fn stale_value_entries_name_versions_read_from_the_latest_values() {
+    fn stale_lists_name_versions_read_from_the_latest_values() {
         let dir = tempfile::tempdir().unwrap();
         let (small, large) = (state_key("t", b"small"), state_key("t", b"large"));
         let open = || Store::open_with(dir.path(), History::Prunable).unwrap();
@@ -1658,11 +1759,9 @@ mod tests {
         let store = open();
         commit(&store, 3);
         for h in 1..=3u64 {
-            for k in [small, large] {
-                let e = stale_key(h, STALE_VALUE, &k.0);
-                let value = store.db.get_cf(store.cf(CF_STATE_STALE), e).unwrap();
-                assert_eq!(value, Some((h - 1).to_be_bytes().to_vec()), "{h}");
-            }
+            let mut expected = vec![(small.0, h - 1), (large.0, h - 1)];
+            expected.sort();
+            assert_eq!(stale_list(&store, h).unwrap().values, expected, "{h}");
         }
         while !store.prune(Height(3), 100).unwrap().done {}
         assert_eq!(

@@ -24,7 +24,7 @@ use acta_ledger::{
         ValidatorNode,
     },
     state::StateProof,
-    store::TxLocation,
+    store::{StaleList, TxLocation},
     testing, Block, ChainId, Commit, Evidence, Hash, Header, PublicKey, Receipt, SignedProposal,
     SignedVote, Transaction, ValidatorSet,
 };
@@ -139,6 +139,7 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
             roundtrip::<TokenRequest>("token request", b)
         }),
         ("state.proof", |b| roundtrip::<StateProof>("state proof", b)),
+        ("store.stale_list", |b| roundtrip::<StaleList>("stale list", b)),
         ("store.tx_location", |b| {
             roundtrip::<TxLocation>("tx location", b)
         }),

@@ -12,7 +12,7 @@ use acta_ledger::{
     crypto::signing_bytes,
     merkle,
     state::{state_key, AuthenticatedState, MemoryState, StateChanges},
-    store::TxLocation,
+    store::{StaleList, TxLocation},
     testing::{self, BlockSpec},
     Domain, Event, Evidence, Hash, Height, Outcome, Proposal, Receipt, RefusalCode, Round,
     Transaction, Vote, VoteKind,
@@ -134,6 +134,20 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         .unwrap();
     put("state.proof.absent", encode(&proof));
 
+    put(
+        "store.stale_list",
+        encode(&StaleList {
+            // The node key of version 7 at the path of the one nibble 0xa.
+            nodes: vec![[
+                &7u64.to_le_bytes()[..],
+                &1u64.to_le_bytes()[..],
+                &1u32.to_le_bytes()[..],
+                &[0xa0][..],
+            ]
+            .concat()],
+            values: vec![([0x11; 32], 6)],
+        }),
+    );
     put(
         "store.tx_location",
         encode(&TxLocation {
