@@ -1051,7 +1051,9 @@ impl Node {
                 }
             }
         }
-        self.wal.reset().context("clearing the consensus WAL")?;
+        self.wal
+            .forget_decided()
+            .context("clearing the consensus WAL")?;
         self.refused.clear();
         let store = self.store.clone();
         let view = StateView::new(store.as_ref(), block.height());

@@ -4,8 +4,12 @@
 //! proposals and votes, and the prevotes that justify its lock) is appended here and made
 //! durable before anything that depends on it happens. After a restart the log is replayed
 //! into `Input::StartHeight`, so the validator never signs a message that conflicts with
-//! one it signed before the crash. Once a height is decided and its block is stored, the log
-//! is [reset](Wal::reset).
+//! one it signed before the crash. Every record names its height, and the node replays only
+//! those of the height it starts at: records of decided heights are dead weight. Once a
+//! height is decided and its block is stored, the log [forgets](Wal::forget_decided) them
+//! by cutting the file, but only once it holds [`KEEP_BYTES_MAX`] bytes: a cut is a
+//! truncation and a sync of the file's size, which cost a journal commit per height when
+//! the log was cut after every block.
 //!
 //! # Format
 //!
@@ -49,6 +53,10 @@ use borsh::{BorshDeserialize, BorshSerialize};
 /// The most bytes a record's payload may have. Real payloads are a few hundred bytes; a
 /// longer length prefix is corruption.
 pub const PAYLOAD_MAX: usize = 1024 * 1024;
+
+/// The size past which [`Wal::forget_decided`] cuts the log: about 5,000 heights of a
+/// validator's own proposals and votes, read once at start.
+pub const KEEP_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
 /// Bytes before a record's payload: its length and its checksum.
 const HEADER_LEN: usize = 8;
@@ -147,8 +155,23 @@ impl Wal {
         Ok(())
     }
 
-    /// Drops every record (after a height is decided and its block is stored): truncates the
-    /// file to 0 bytes and syncs it.
+    /// Called once a height is decided and its block is stored, when every record in the
+    /// log is of that height or an earlier one: drops them all ([`Wal::reset`]) if the log
+    /// holds [`KEEP_BYTES_MAX`] bytes or more, else keeps them, since a restart replays only
+    /// the records of the height it starts at. Returns whether it cut the log.
+    pub fn forget_decided(&mut self) -> io::Result<bool> {
+        self.forget_decided_past(KEEP_BYTES_MAX)
+    }
+
+    fn forget_decided_past(&mut self, bound: u64) -> io::Result<bool> {
+        if self.len < bound {
+            return Ok(false);
+        }
+        self.reset()?;
+        Ok(true)
+    }
+
+    /// Drops every record: truncates the file to 0 bytes and syncs it.
     pub fn reset(&mut self) -> io::Result<()> {
         self.file.set_len(0)?;
         self.file.sync_all()?;
@@ -416,6 +439,32 @@ mod tests {
         wal.append(records[2].0, &records[2].1).unwrap();
         drop(wal);
         assert_eq!(reopen(&path), records[2..3]);
+    }
+
+    /// Records of decided heights stay until the log reaches its bound, then go at once.
+    #[test]
+    fn decided_heights_are_forgotten_once_the_log_reaches_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal");
+        let records = sample();
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        for (h, m) in &records {
+            wal.append(*h, m).unwrap();
+        }
+        assert!(!wal.forget_decided().unwrap(), "a small log is kept");
+        assert_eq!(reopen(&path), records);
+        let bound = wal.len + 1;
+        assert!(!wal.forget_decided_past(bound).unwrap());
+        wal.append(records[0].0, &records[0].1).unwrap();
+        assert_eq!(reopen(&path).len(), records.len() + 1);
+        assert!(
+            wal.forget_decided_past(bound).unwrap(),
+            "a log at its bound is cut"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        wal.append(records[1].0, &records[1].1).unwrap();
+        drop(wal);
+        assert_eq!(reopen(&path), records[1..2]);
     }
 
     #[test]
