@@ -139,7 +139,9 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
             roundtrip::<TokenRequest>("token request", b)
         }),
         ("state.proof", |b| roundtrip::<StateProof>("state proof", b)),
-        ("store.stale_list", |b| roundtrip::<StaleList>("stale list", b)),
+        ("store.stale_list", |b| {
+            roundtrip::<StaleList>("stale list", b)
+        }),
         ("store.tx_location", |b| {
             roundtrip::<TxLocation>("tx location", b)
         }),
