@@ -485,11 +485,11 @@ impl Node {
             store.commit_genesis(update)?;
             info!("wrote the genesis state");
         }
-        let (wal, wal_records) = Wal::open(&home.wal())
-            .with_context(|| format!("opening the WAL {}", home.wal().display()))?;
-
         let latest = store.latest_height()?.unwrap_or(Height(0));
         let height = latest.next();
+        let (wal, wal_records) = Wal::open_at(&home.wal(), height)
+            .with_context(|| format!("opening the WAL {}", home.wal().display()))?;
+
         let (parent, last_commit) = if latest == Height(0) {
             ((spec.hash, spec.genesis_time), None)
         } else {
@@ -1017,7 +1017,7 @@ impl Node {
     }
 
     /// Follows up a block the application stored (decided or synced): tells subscribers,
-    /// clears the WAL, cleans the mempool, and says what the driver needs for the next
+    /// lets the WAL forget decided heights, cleans the mempool, and says what the driver needs for the next
     /// height.
     fn on_stored(&mut self, stored: app::Stored) -> Result<Stored> {
         let app::Stored {
@@ -1053,7 +1053,7 @@ impl Node {
         }
         self.wal
             .forget_decided()
-            .context("clearing the consensus WAL")?;
+            .context("cutting the consensus WAL")?;
         self.refused.clear();
         let store = self.store.clone();
         let view = StateView::new(store.as_ref(), block.height());

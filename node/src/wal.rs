@@ -36,7 +36,10 @@
 //! records. If an intact record does start after it, the log is damaged in the middle (a
 //! disk error, not a crash): cutting it would silently forget messages this validator
 //! signed, the very case the log exists for, so `open` fails with
-//! [`io::ErrorKind::InvalidData`], names both offsets and changes nothing. Any file content
+//! [`io::ErrorKind::InvalidData`], names both offsets and the height of the intact record,
+//! and changes nothing. The node opens the log with [`Wal::open_at`] and its start height:
+//! damage followed by a record of an earlier, decided height lies among records no restart
+//! needs, and that part of the log is cut away instead. Any file content
 //! is handled without panicking, and a length prefix is checked against the bound and the
 //! file's size before anything is read for it.
 
@@ -54,8 +57,10 @@ use borsh::{BorshDeserialize, BorshSerialize};
 /// longer length prefix is corruption.
 pub const PAYLOAD_MAX: usize = 1024 * 1024;
 
-/// The size past which [`Wal::forget_decided`] cuts the log: about 5,000 heights of a
-/// validator's own proposals and votes, read once at start.
+/// The size past which [`Wal::forget_decided`] cuts the log: thousands of heights (a
+/// height writes this validator's proposal and votes, with the prevotes that justify a
+/// lock: from a few hundred bytes to a few KiB, more with more validators), read once at
+/// start.
 pub const KEEP_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
 /// Bytes before a record's payload: its length and its checksum.
@@ -95,19 +100,21 @@ impl Wal {
         let (records, intact) = match read_records(&bytes) {
             Ok(read) => read,
             Err(Damaged { at, next }) => {
+                let height = first_height(&bytes[next..]).map_or(0, |h| h.0);
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
                         "the consensus WAL {} is damaged at byte {at} of {}, and an intact \
-                         record starts after it at byte {next}: this is not a crash during \
-                         a write, and cutting the log would forget messages this validator \
-                         signed. Nothing was changed. Keep a copy of the file; move it aside \
-                         only if this validator stays out of the heights it names, or it may \
-                         sign a vote that conflicts with one it already sent",
+                         record of height {height} starts after it at byte {next}: this is \
+                         not a crash during a write, and cutting the log would forget \
+                         messages this validator signed. Nothing was changed. Keep a copy of \
+                         the file; move it aside only if this validator stays out of height \
+                         {height} and those after it in the file, or it may sign a vote that \
+                         conflicts with one it already sent",
                         path.display(),
                         bytes.len()
                     ),
-                ))
+                ));
             }
         };
         let intact = intact as u64;
@@ -153,6 +160,36 @@ impl Wal {
         }
         self.len += record_len;
         Ok(())
+    }
+
+    /// [`Wal::open`] for a node that starts at height `start`, and replays only the records
+    /// of `start`. The log keeps the records of decided heights until it is cut
+    /// ([`Wal::forget_decided`]), and records go in in height order: damage in the middle
+    /// that an intact record of a height below `start` follows lies in records of decided
+    /// heights, which no restart needs. The log is then rewritten from that record on (a new
+    /// file, synced, renamed over the old one), as often as such damage recurs, and opened.
+    /// Damage that a record of `start` or later follows is refused as by `open`.
+    pub fn open_at(path: &Path, start: Height) -> io::Result<(Wal, Vec<(Height, Message)>)> {
+        if path.exists() {
+            let bytes = std::fs::read(path)?;
+            let mut from = 0;
+            while let Err(Damaged { next, .. }) = read_records(&bytes[from..]) {
+                let next = from + next;
+                match first_height(&bytes[next..]) {
+                    Some(h) if h < start => from = next,
+                    _ => break,
+                }
+            }
+            if from > 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the consensus WAL was damaged before byte {from}, in records of heights \
+                     decided before {start}: rewritten without them"
+                );
+                replace(path, &bytes[from..])?;
+            }
+        }
+        Self::open(path)
     }
 
     /// Called once a height is decided and its block is stored, when every record in the
@@ -322,6 +359,25 @@ fn parse_record(bytes: &[u8]) -> Option<(Vec<(Height, Message)>, usize)> {
         return None;
     }
     Some((decode_payload(payload)?, HEADER_LEN + len))
+}
+
+/// The height of the intact record at the start of `bytes`.
+fn first_height(bytes: &[u8]) -> Option<Height> {
+    parse_record(bytes).and_then(|(messages, _)| messages.first().map(|(h, _)| *h))
+}
+
+/// Replaces the file at `path` with `bytes`: written to a new file, synced, renamed over
+/// it, and the rename made durable.
+fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".rewrite");
+    let tmp = PathBuf::from(name);
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    sync_parent_dir(path)
 }
 
 /// Makes a newly created file's directory entry durable.
@@ -550,6 +606,39 @@ mod tests {
                 assert_refused(&path, &format!("byte {pos} ^ {flip:#x}"));
             }
         }
+    }
+
+    /// Damage that records of decided heights follow is cut when the node starts above
+    /// them; damage that a record of the start height follows is refused, naming it.
+    #[test]
+    fn damage_among_decided_heights_is_cut_at_a_later_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let full = dir.path().join("full");
+        let ends = write(&full, &records);
+        let mut bytes = std::fs::read(&full).unwrap();
+        // The third record (height 7) damaged; records of 7, 7 and 8 follow.
+        bytes[ends[1] as usize + HEADER_LEN + 3] ^= 0x80;
+        let path = dir.path().join("wal");
+        std::fs::write(&path, &bytes).unwrap();
+
+        let before = bytes.clone();
+        let err = Wal::open_at(&path, Height(7)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("record of height 7"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "refused: left as it was"
+        );
+
+        let (mut wal, got) = Wal::open_at(&path, Height(8)).unwrap();
+        assert_eq!(got, records[3..], "the records after the damage");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes[ends[2] as usize..]);
+        wal.append(records[5].0, &records[5].1).unwrap();
+        drop(wal);
+        assert_eq!(reopen(&path).len(), 4, "an intact log, appended to");
+        assert!(!dir.path().join("wal.rewrite").exists());
     }
 
     #[test]
