@@ -262,6 +262,19 @@ pub struct MemoryUse {
     pub hot_keys: u64,
 }
 
+/// How RocksDB's compactions keep up ([`Store::compactions`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compactions {
+    /// The most files waiting at level 0 in any column family (RocksDB slows writes at
+    /// 20 and stops them at 36).
+    pub level0_files_max: u64,
+    /// RocksDB's estimate of the bytes compactions still have to rewrite, over all column
+    /// families.
+    pub pending_bytes: u64,
+    /// Whether RocksDB is slowing or stopping writes now because compactions fell behind.
+    pub writes_stalled: bool,
+}
+
 /// The durable store of one node.
 #[derive(Debug)]
 pub struct Store {
@@ -607,6 +620,41 @@ impl Store {
             hot.put(key.0, Hot::of(update.height.0, value.clone()));
         }
         self.set_latest(update.height);
+    }
+
+    /// How compactions keep up: files waiting at level 0, bytes left to compact, and
+    /// whether writes are being held back. Compactions run at the lowest CPU priority, so on
+    /// a machine with no CPU to spare they can fall behind.
+    pub fn compactions(&self) -> Compactions {
+        let mut c = Compactions::default();
+        for name in COLUMN_FAMILIES {
+            let cf = self.cf(name);
+            let level0 = self
+                .db
+                .property_value_cf(cf, "rocksdb.num-files-at-level0")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            c.level0_files_max = c.level0_files_max.max(level0);
+            c.pending_bytes = c.pending_bytes.saturating_add(
+                self.db
+                    .property_int_value_cf(cf, "rocksdb.estimate-pending-compaction-bytes")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
+            );
+        }
+        let int = |property: &str| {
+            self.db
+                .property_int_value(property)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
+        c.writes_stalled =
+            int("rocksdb.is-write-stopped") > 0 || int("rocksdb.actual-delayed-write-rate") > 0;
+        c
     }
 
     /// What the store holds in memory, by part.
@@ -1648,6 +1696,25 @@ mod tests {
                 memory.get(&key(i), Height(19)).unwrap()
             );
         }
+    }
+
+    /// The compaction figures read RocksDB's properties: a flushed memtable is a file at
+    /// level 0, and nothing holds writes back.
+    #[test]
+    fn compactions_count_the_files_waiting_at_level_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        assert_eq!(store.compactions().level0_files_max, 0);
+        for v in 0..3u8 {
+            let changes: StateChanges = [(state_key("t", &[v]), Some(vec![v]))]
+                .into_iter()
+                .collect();
+            store.commit_state_only(&changes).unwrap();
+            store.db.flush_cf(store.cf(CF_STATE_NODES)).unwrap();
+        }
+        let c = store.compactions();
+        assert_eq!(c.level0_files_max, 3, "{c:?}");
+        assert!(!c.writes_stalled);
     }
 
     /// The stale list of the block at `h`.

@@ -64,6 +64,9 @@ pub struct Metrics {
     /// The store's memory by part (label `part`: a fixed set, see [`Metrics::observe_store`]).
     store_memory: Family<Labels, Gauge>,
     store_hot_keys: Gauge,
+    store_level0_files: Gauge,
+    store_pending_compaction: Gauge,
+    store_write_stalled: Gauge,
     process_rss: Gauge,
     process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
     process_fds: Gauge,
@@ -109,6 +112,9 @@ impl Metrics {
             store_bytes: Gauge::default(),
             store_memory: Family::default(),
             store_hot_keys: Gauge::default(),
+            store_level0_files: Gauge::default(),
+            store_pending_compaction: Gauge::default(),
+            store_write_stalled: Gauge::default(),
             process_rss: Gauge::default(),
             process_cpu: Counter::default(),
             process_fds: Gauge::default(),
@@ -237,6 +243,21 @@ impl Metrics {
             "Keys whose newest value the store keeps in memory",
             m.store_hot_keys.clone(),
         );
+        registry.register(
+            "store_level0_files",
+            "The most files waiting at level 0 in any of the store's column families (RocksDB slows writes at 20, stops them at 36)",
+            m.store_level0_files.clone(),
+        );
+        registry.register(
+            "store_pending_compaction_bytes",
+            "RocksDB's estimate of the bytes its compactions still have to rewrite",
+            m.store_pending_compaction.clone(),
+        );
+        registry.register(
+            "store_write_stalled",
+            "1 while RocksDB slows or stops the store's writes because compactions fell behind",
+            m.store_write_stalled.clone(),
+        );
         // The process metrics carry the names every Prometheus dashboard knows.
         let mut m = Metrics { registry, ..m };
         let mut unprefixed = Registry::default();
@@ -318,6 +339,12 @@ impl Metrics {
         }
         self.store_hot_keys
             .set(i64::try_from(m.hot_keys).unwrap_or(i64::MAX));
+        let c = store.compactions();
+        self.store_level0_files
+            .set(i64::try_from(c.level0_files_max).unwrap_or(i64::MAX));
+        self.store_pending_compaction
+            .set(i64::try_from(c.pending_bytes).unwrap_or(i64::MAX));
+        self.store_write_stalled.set(i64::from(c.writes_stalled));
     }
 
     /// Marks the process's start time (once, at start).

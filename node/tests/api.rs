@@ -910,6 +910,9 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "acta_store_memory_bytes{part=\"memtables\"} ",
         "acta_store_memory_bytes{part=\"table_readers\"} ",
         "acta_store_hot_keys ",
+        "acta_store_level0_files ",
+        "acta_store_pending_compaction_bytes ",
+        "acta_store_write_stalled 0",
     ] {
         assert!(metrics.contains(family), "{family} is not in:\n{metrics}");
     }
