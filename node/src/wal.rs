@@ -86,6 +86,18 @@ impl Wal {
     /// middle is an [`io::ErrorKind::InvalidData`] error, and the file is left as it was.
     /// Never panics on any file content.
     pub fn open(path: &Path) -> io::Result<(Wal, Vec<(Height, Message)>)> {
+        // No record is of a height below 0: damage in the middle is always refused.
+        Self::open_at(path, Height(0))
+    }
+
+    /// [`Wal::open`] for a node that starts at height `start`, and replays only the records
+    /// of `start`. The log keeps the records of decided heights until it is cut
+    /// ([`Wal::forget_decided`]), and records go in in height order: damage in the middle
+    /// that an intact record of a height below `start` follows lies in records of decided
+    /// heights, which no restart needs. The log is then rewritten from that record on (a new
+    /// file, synced, renamed over the old one), past as many such damages as there are.
+    /// Damage that a record of `start` or later follows is refused, as by `open`.
+    pub fn open_at(path: &Path, start: Height) -> io::Result<(Wal, Vec<(Height, Message)>)> {
         let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
@@ -97,35 +109,35 @@ impl Wal {
         }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
-        let (records, intact) = match read_records(&bytes) {
-            Ok(read) => read,
-            Err(Damaged { at, next }) => {
-                let height = first_height(&bytes[next..]).map_or(0, |h| h.0);
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "the consensus WAL {} is damaged at byte {at} of {}, and an intact \
-                         record of height {height} starts after it at byte {next}: this is \
-                         not a crash during a write, and cutting the log would forget \
-                         messages this validator signed. Nothing was changed. Keep a copy of \
-                         the file; move it aside only if this validator stays out of height \
-                         {height} and those after it in the file, or it may sign a vote that \
-                         conflicts with one it already sent",
-                        path.display(),
-                        bytes.len()
-                    ),
-                ));
+        let mut from = 0;
+        let (records, intact) = loop {
+            match read_records(&bytes[from..]) {
+                Ok(read) => break read,
+                Err(Damaged { at, next }) => {
+                    let (at, next) = (from + at, from + next);
+                    match first_height(&bytes[next..]) {
+                        Some(h) if h < start => from = next,
+                        h => return Err(refuse_damaged(path, at, next, h, bytes.len())),
+                    }
+                }
             }
         };
-        let intact = intact as u64;
-        if intact < bytes.len() as u64 {
-            file.set_len(intact)?;
+        if from > 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "the consensus WAL was damaged before byte {from}, in records of heights \
+                 decided before {start}: rewritten without them"
+            );
+            replace(path, &bytes[from..from + intact])?;
+            file = OpenOptions::new().read(true).append(true).open(path)?;
+        } else if intact < bytes.len() {
+            file.set_len(intact as u64)?;
             file.sync_all()?;
         }
         let wal = Wal {
             file,
             path: path.to_path_buf(),
-            len: intact,
+            len: intact as u64,
         };
         Ok((wal, records))
     }
@@ -160,36 +172,6 @@ impl Wal {
         }
         self.len += record_len;
         Ok(())
-    }
-
-    /// [`Wal::open`] for a node that starts at height `start`, and replays only the records
-    /// of `start`. The log keeps the records of decided heights until it is cut
-    /// ([`Wal::forget_decided`]), and records go in in height order: damage in the middle
-    /// that an intact record of a height below `start` follows lies in records of decided
-    /// heights, which no restart needs. The log is then rewritten from that record on (a new
-    /// file, synced, renamed over the old one), as often as such damage recurs, and opened.
-    /// Damage that a record of `start` or later follows is refused as by `open`.
-    pub fn open_at(path: &Path, start: Height) -> io::Result<(Wal, Vec<(Height, Message)>)> {
-        if path.exists() {
-            let bytes = std::fs::read(path)?;
-            let mut from = 0;
-            while let Err(Damaged { next, .. }) = read_records(&bytes[from..]) {
-                let next = from + next;
-                match first_height(&bytes[next..]) {
-                    Some(h) if h < start => from = next,
-                    _ => break,
-                }
-            }
-            if from > 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    "the consensus WAL was damaged before byte {from}, in records of heights \
-                     decided before {start}: rewritten without them"
-                );
-                replace(path, &bytes[from..])?;
-            }
-        }
-        Self::open(path)
     }
 
     /// Called once a height is decided and its block is stored, when every record in the
@@ -359,6 +341,30 @@ fn parse_record(bytes: &[u8]) -> Option<(Vec<(Height, Message)>, usize)> {
         return None;
     }
     Some((decode_payload(payload)?, HEADER_LEN + len))
+}
+
+/// The error for a log damaged at byte `at` of `len`, with an intact record of `height`
+/// at byte `next`.
+fn refuse_damaged(
+    path: &Path,
+    at: usize,
+    next: usize,
+    height: Option<Height>,
+    len: usize,
+) -> io::Error {
+    let height = height.map_or(0, |h| h.0);
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the consensus WAL {} is damaged at byte {at} of {len}, and an intact record of \
+             height {height} starts after it at byte {next}: this is not a crash during a \
+             write, and cutting the log would forget messages this validator signed. Nothing \
+             was changed. Keep a copy of the file; move it aside only if this validator stays \
+             out of height {height} and those after it in the file, or it may sign a vote \
+             that conflicts with one it already sent",
+            path.display(),
+        ),
+    )
 }
 
 /// The height of the intact record at the start of `bytes`.
