@@ -616,14 +616,6 @@ impl NodeCache {
             })
             .sum()
     }
-
-    pub(crate) fn clear(&self) {
-        for shard in &self.shards {
-            *shard
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Shard::default();
-        }
-    }
 }
 
 /// Where the update reads the tree it starts from.
@@ -1434,8 +1426,6 @@ mod tests {
         })));
         cache.put(at(500), &leaf);
         assert!(cache.get(&at(500)).is_none());
-        cache.clear();
-        assert_eq!(cache.bytes(), 0);
     }
 
     #[test]
