@@ -115,18 +115,22 @@ fn read_varint32(bytes: &[u8]) -> Option<u32> {
     None
 }
 
-/// RocksDB's count of deletions of every kind in a column family's files (for tests).
+/// RocksDB's count of point deletions of every kind, and of range deletions, in a column
+/// family's files (for tests).
 #[cfg(test)]
-pub(crate) fn deletions_in_files(db: &rocksdb::DB, cf: &ColumnFamily) -> u64 {
+pub(crate) fn deletions_in_files(db: &rocksdb::DB, cf: &ColumnFamily) -> (u64, u64) {
     let props = db
         .property_value_cf(cf, "rocksdb.aggregated-table-properties")
         .unwrap()
         .unwrap();
-    props
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("# deletions="))
-        .map(|n| n.trim().parse().unwrap())
-        .unwrap_or(0)
+    let count = |name: &str| {
+        props
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix(name))
+            .map(|n| n.trim().parse().unwrap())
+            .unwrap_or(0)
+    };
+    (count("# deletions="), count("# range deletions="))
 }
 
 #[cfg(test)]
@@ -194,8 +198,8 @@ mod tests {
         // 150 keys left and not one tombstone.
         db.flush_cf(a).unwrap();
         db.flush_cf(b).unwrap();
-        assert_eq!(deletions_in_files(&db, a), 0);
-        assert_eq!(deletions_in_files(&db, b), 0);
+        assert_eq!(deletions_in_files(&db, a), (0, 0));
+        assert_eq!(deletions_in_files(&db, b), (0, 0));
         let left = db.iterator_cf(a, rocksdb::IteratorMode::Start).count();
         assert_eq!(left, 150);
 
@@ -207,7 +211,7 @@ mod tests {
         batch.delete_cf(a, b"plain");
         db.write(batch).unwrap();
         db.flush_cf(a).unwrap();
-        assert_eq!(deletions_in_files(&db, a), 1);
+        assert_eq!(deletions_in_files(&db, a), (1, 0));
     }
 
     #[test]

@@ -411,10 +411,16 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Keeps the states of the latest `retain` heights and deletes older ones, after each
-/// committed block, on a blocking thread: never on the consensus loop, which only tells it
-/// that a block landed. Each block makes about as much stale as it wrote, so the work per
-/// block is bounded by the block's own writes, not by the chain's age.
+/// Heights the window moves by before pruning runs again: each run opens an iterator and
+/// makes a synced write of the new oldest height, which after every block of a busy chain
+/// (dozens a second) cost more than the deletions themselves.
+const PRUNE_EVERY_HEIGHTS: u64 = 10;
+
+/// Keeps the states of the latest `retain` heights (and up to [`PRUNE_EVERY_HEIGHTS`] more)
+/// and deletes older ones, after committed blocks, on a blocking thread: never on the
+/// consensus loop, which only tells it that a block landed. Each block makes about as much
+/// stale as it wrote, so the work per block is bounded by the block's own writes, not by
+/// the chain's age.
 async fn prune_loop(
     store: Arc<Store>,
     mut committed: broadcast::Receiver<Arc<Committed>>,
@@ -429,7 +435,7 @@ async fn prune_loop(
             continue;
         };
         let oldest = Height((latest.0 + 1).saturating_sub(retain));
-        if oldest == Height(0) {
+        if oldest.0 < store.oldest_state().0 + PRUNE_EVERY_HEIGHTS {
             continue;
         }
         loop {
