@@ -426,6 +426,10 @@ async fn prune_loop(
     mut committed: broadcast::Receiver<Arc<Committed>>,
     retain: u64,
 ) {
+    // Whether a run may have been cut short (at start: by a stop; or by an error): the
+    // oldest height is raised before anything is deleted, so what is left below it waits
+    // for the next run, which then comes at the next block rather than ten heights on.
+    let mut unfinished = true;
     loop {
         match committed.recv().await {
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -434,16 +438,21 @@ async fn prune_loop(
         let Ok(Some(latest)) = store.latest_height() else {
             continue;
         };
-        let oldest = Height((latest.0 + 1).saturating_sub(retain));
-        if oldest.0 < store.oldest_state().0 + PRUNE_EVERY_HEIGHTS {
+        let kept = store.oldest_state();
+        let oldest = Height((latest.0 + 1).saturating_sub(retain)).max(kept);
+        if oldest == Height(0) || (!unfinished && oldest.0 < kept.0 + PRUNE_EVERY_HEIGHTS) {
             continue;
         }
+        unfinished = true;
         loop {
             let store = store.clone();
             let step =
                 tokio::task::spawn_blocking(move || store.prune(oldest, PRUNE_STEP_ENTRIES)).await;
             match step {
-                Ok(Ok(step)) if step.done => break,
+                Ok(Ok(step)) if step.done => {
+                    unfinished = false;
+                    break;
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     warn!("pruning the store to height {oldest}: {e}");

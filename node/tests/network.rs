@@ -193,7 +193,8 @@ fn pruning_validators_keep_their_window_and_a_wiped_one_resyncs_from_them() {
     }
     let top = RETAIN_HEIGHTS_MIN + 30;
     net.wait_height(&[0, 1, 2, 3], top, Duration::from_secs(180));
-    // The pruner runs after each block: wait for it to pass height 20.
+    // The pruner runs each time the window has moved ten heights: wait for it to pass
+    // height 20 (by height 130 the window starts at 31).
     let deadline = std::time::Instant::now() + WAIT;
     let oldest = loop {
         let (_, status) = common::get(&net.nodes[0].rpc, "/status").unwrap();
