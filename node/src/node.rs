@@ -1032,8 +1032,8 @@ impl Node {
     }
 
     /// Follows up a block the application stored (decided or synced): tells subscribers,
-    /// lets the WAL forget decided heights, cleans the mempool, and says what the driver needs for the next
-    /// height.
+    /// lets the WAL forget decided heights, cleans the mempool, and says what the driver
+    /// needs for the next height.
     fn on_stored(&mut self, stored: app::Stored) -> Result<Stored> {
         let app::Stored {
             block,

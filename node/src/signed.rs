@@ -20,8 +20,7 @@
 //! before 2026-12-05) is read as it is.
 
 use std::{
-    io::Write,
-    os::unix::fs::{FileExt, OpenOptionsExt},
+    os::unix::fs::FileExt,
     path::{Path, PathBuf},
 };
 
@@ -257,26 +256,8 @@ impl SignGuard {
     /// Replaces the file: a new file written and synced, then renamed over the old one,
     /// and the folder synced.
     fn replace(&self, text: &str) -> Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), self.path.display()))?;
-        let dir = self
-            .path
-            .parent()
-            .ok_or_else(|| anyhow!("{} has no folder", self.path.display()))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
-        Ok(())
+        crate::wal::replace(&self.path, text.as_bytes())
+            .with_context(|| format!("replacing {}", self.path.display()))
     }
 }
 

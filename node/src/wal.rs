@@ -372,13 +372,18 @@ fn first_height(bytes: &[u8]) -> Option<Height> {
     parse_record(bytes).and_then(|(messages, _)| messages.first().map(|(h, _)| *h))
 }
 
-/// Replaces the file at `path` with `bytes`: written to a new file, synced, renamed over
-/// it, and the rename made durable.
-fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Replaces the file at `path` with `bytes`, durably: written to `<path>.tmp` (this
+/// user's only, mode 0600), synced, renamed over it, and the rename made durable. Also the
+/// signing record's first write ([`crate::signed`]).
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut name = path.as_os_str().to_owned();
-    name.push(".rewrite");
+    name.push(".tmp");
     let tmp = PathBuf::from(name);
-    let mut file = File::create(&tmp)?;
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
@@ -644,7 +649,7 @@ mod tests {
         wal.append(records[5].0, &records[5].1).unwrap();
         drop(wal);
         assert_eq!(reopen(&path).len(), 4, "an intact log, appended to");
-        assert!(!dir.path().join("wal.rewrite").exists());
+        assert!(!dir.path().join("wal.tmp").exists());
     }
 
     #[test]
