@@ -45,7 +45,7 @@ pub struct StateUpdate {
     pub height: Height,
     pub root: Hash,
     /// The tree's new nodes.
-    pub(crate) nodes: Vec<(NodeAt, Arc<TreeNode>)>,
+    pub(crate) nodes: Vec<(NodeAt, tree::Written)>,
     /// The previous height's nodes that this height's tree no longer uses.
     pub(crate) stale: Vec<NodeAt>,
     /// The values written (or deleted) at this height, in key order.
@@ -157,17 +157,38 @@ pub(crate) fn prepare_of<S: NodeSource + Sync>(
         })
         .map_err(|e| Error::State(format!("key {k}: {e}")));
     }
-    let hashed: Vec<([u8; 32], Option<[u8; 32]>)> = changes
-        .iter()
-        .map(|(k, v)| (k.0, v.as_ref().map(|v| Sha256::digest(v).into())))
-        .collect();
-    let update = tree::update(source, latest.map(|h| h.0), height.0, &hashed)?;
+    let update = tree::update(source, latest.map(|h| h.0), height.0, &hashed(changes))?;
     Ok(StateUpdate {
         height,
         root: Hash(update.root),
         nodes: update.nodes,
         stale: update.stale,
         values: changes.iter().map(|(k, v)| (*k, v.clone())).collect(),
+    })
+}
+
+/// Each change's key with the hash of its new value (`None`: deleted), in key order; a
+/// large block's values are hashed on two threads, as its tree is updated.
+fn hashed(changes: &StateChanges) -> Vec<([u8; 32], Option<[u8; 32]>)> {
+    let hash =
+        |(k, v): (&Hash, &Option<Vec<u8>>)| (k.0, v.as_ref().map(|v| Sha256::digest(v).into()));
+    if changes.len() < tree::PARALLEL_FROM {
+        return changes.iter().map(hash).collect();
+    }
+    let half = changes.len() / 2;
+    std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .name("acta-state-hash".into())
+            .spawn_scoped(scope, || {
+                changes.iter().skip(half).map(hash).collect::<Vec<_>>()
+            });
+        let mut out: Vec<_> = changes.iter().take(half).map(hash).collect();
+        match second.ok().and_then(|second| second.join().ok()) {
+            Some(second) => out.extend(second),
+            // No second thread: the rest on this one.
+            None => out.extend(changes.iter().skip(half).map(hash)),
+        }
+        out
     })
 }
 
@@ -198,7 +219,12 @@ impl MemoryState {
                 update.height
             )));
         }
-        self.nodes.extend(update.nodes);
+        self.nodes.extend(
+            update
+                .nodes
+                .into_iter()
+                .map(|(at, node)| (at, node.into_node())),
+        );
         for (key, value) in update.values {
             self.values.insert((KeyHash(key.0), update.height.0), value);
         }

@@ -52,7 +52,7 @@ use crate::{
     single_delete::{FamilyId, SingleDeletes},
     snapshot::{Chunk, Manifest, RangeProof, CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX},
     state::{self, state_err, AuthenticatedState, StateChanges, StateProof, StateUpdate},
-    tree::{NodeAt, NodeCache, NodeSource, TreeNode},
+    tree::{NodeAt, NodeCache, NodeSource, TreeNode, Written},
     tx::Transaction,
     types::Height,
     vote::Commit,
@@ -630,7 +630,9 @@ impl Store {
             self.tree_nodes.remove(at);
         }
         for (at, node) in &update.nodes {
-            self.tree_nodes.put(*at, node);
+            if let Written::Node(node) = node {
+                self.tree_nodes.put(*at, node);
+            }
         }
         let mut hot = self
             .hot
@@ -770,8 +772,12 @@ impl Store {
             .map(|(at, node)| (at.key(), node))
             .collect();
         nodes.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        // One buffer for all: RocksDB copies each value into the batch.
+        let mut encoded = Vec::with_capacity(1024);
         for (key, node) in nodes {
-            batch.put_cf(self.cf(CF_STATE_NODES), key, node.encode());
+            encoded.clear();
+            node.encode_into(&mut encoded);
+            batch.put_cf(self.cf(CF_STATE_NODES), key, &encoded);
         }
         let prunable = self.history == History::Prunable;
         let mut stale = StaleList::default();
