@@ -625,7 +625,7 @@ impl Store {
     /// After `update` is written: puts its internal tree nodes in the node cache, its
     /// values in the hot-key cache, and advances the latest height, the last two under the
     /// hot-key cache's lock (see [`Store::hot`]).
-    fn written(&self, update: &StateUpdate) {
+    fn written(&self, update: StateUpdate) {
         for at in &update.stale {
             self.tree_nodes.remove(at);
         }
@@ -638,8 +638,9 @@ impl Store {
             .hot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (key, value) in &update.values {
-            hot.put(key.0, Hot::of(update.height.0, value.clone()));
+        // The values move into the cache: the update is done with.
+        for (key, value) in update.values {
+            hot.put(key.0, Hot::of(update.height.0, value));
         }
         self.set_latest(update.height);
     }
@@ -854,7 +855,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         self.put_state(&mut batch, &update)?;
         self.write(batch)?;
-        self.written(&update);
+        self.written(update);
         Ok(())
     }
 
@@ -943,7 +944,7 @@ impl Store {
         }
         self.put_state(&mut batch, &update)?;
         self.write(batch)?;
-        self.written(&update);
+        self.written(update);
         Ok(())
     }
 
@@ -1055,7 +1056,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         self.put_state(&mut batch, &update)?;
         self.write(batch)?;
-        self.written(&update);
+        self.written(update);
         Ok(root)
     }
 
