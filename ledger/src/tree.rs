@@ -293,9 +293,13 @@ impl Slot {
         Some(out)
     }
 
-    /// Records the key of a leaf, read from storage.
+    /// Records the key of a leaf, read from storage, unless it is known already (a node
+    /// other threads may be reading is not written to again).
     fn learn(&self, leaf_key: &Key) {
         if let Slot::Leaf { key, known, .. } = self {
+            if known.load(Ordering::Acquire) {
+                return;
+            }
             for (i, w) in key.iter().enumerate() {
                 w.store(word(leaf_key, i), Ordering::Relaxed);
             }
@@ -748,7 +752,8 @@ pub(crate) trait NodeSource {
 #[derive(Debug)]
 pub(crate) enum Written {
     Leaf(Leaf),
-    /// An internal node, or a root copied or emptied, shared with the node cache.
+    /// Any other node (an internal one, or a root copied or emptied), shared with the node
+    /// cache, which keeps the internal ones.
     Node(Arc<TreeNode>),
 }
 
@@ -1039,7 +1044,7 @@ impl<'a, S: NodeSource + Sync> Updater<'a, S> {
                     Some(leaf) => leaf,
                     None => {
                         let leaf = self.read_leaf(&at, &hash)?;
-                        if let Some(k) = known.filter(|k| k.key().is_none()) {
+                        if let Some(k) = known {
                             k.learn(&leaf.key);
                         }
                         leaf
