@@ -269,6 +269,7 @@ enum KindArg {
     ConflictingProposer,
     Silent,
     InvalidProposer,
+    Vanishing,
     Mixed,
 }
 
@@ -531,6 +532,7 @@ fn sim(args: SimArgs) -> ExitCode {
         KindArg::ConflictingProposer => Choice::One(ByzantineKind::ConflictingProposer),
         KindArg::Silent => Choice::One(ByzantineKind::Silent),
         KindArg::InvalidProposer => Choice::One(ByzantineKind::InvalidProposer),
+        KindArg::Vanishing => Choice::One(ByzantineKind::Vanishing),
         KindArg::Mixed => Choice::Mixed,
     };
     let faults = match args.faults {

@@ -24,11 +24,12 @@ pub struct Sweep {
     pub threads: usize,
 }
 
-const KINDS: [ByzantineKind; 4] = [
+const KINDS: [ByzantineKind; 5] = [
     ByzantineKind::Equivocate,
     ByzantineKind::ConflictingProposer,
     ByzantineKind::Silent,
     ByzantineKind::InvalidProposer,
+    ByzantineKind::Vanishing,
 ];
 
 impl Sweep {
@@ -37,7 +38,7 @@ impl Sweep {
         let mut cfg = self.base.clone();
         cfg.byzantine_kind = match self.byzantine_kind {
             Choice::One(k) => k,
-            Choice::Mixed => KINDS[(seed % 4) as usize],
+            Choice::Mixed => KINDS[usize::try_from(seed % KINDS.len() as u64).expect("an index")],
         };
         let name = match self.faults {
             Choice::One(name) => name,

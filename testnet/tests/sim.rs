@@ -57,6 +57,25 @@ fn five_hundred_seeds_across_fault_mixes_and_byzantine_kinds_are_clean() {
     assert!(seeds >= 500);
 }
 
+/// A validator that crashes for good while sending a prevote leaves its one recipient the
+/// only holder of a proof of lock (the failure `chaos` met when a wiped node's peer was
+/// stopped mid-round). Without the proof going out with the locked proposer's proposal,
+/// 75 of the first 500 seeds and 4 of the 200 after stalled for good.
+#[test]
+fn a_validator_vanishing_mid_prevote_does_not_stall_the_rest() {
+    let mut four = SimConfig::new(4);
+    four.byzantine = 1;
+    let mut s = sweep(four, 500, 0);
+    s.byzantine_kind = Choice::One(ByzantineKind::Vanishing);
+    assert_clean(&s);
+    let mut seven = SimConfig::new(7);
+    seven.byzantine = 2;
+    seven.stake = Stake::Unequal;
+    let mut s = sweep(seven, 200, 1000);
+    s.byzantine_kind = Choice::One(ByzantineKind::Vanishing);
+    assert_clean(&s);
+}
+
 #[test]
 fn the_same_seed_gives_the_same_trace() {
     let mut cfg = SimConfig::new(7);

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use acta_ledger::{
     light::verify_commit, ChainId, Commit, Evidence, Hash, Height, Keypair, Proposal, PublicKey,
-    Round, SignedProposal, ValidatorIndex, ValidatorSet, Vote, VoteKind, VotingPower,
+    Round, SignedProposal, SignedVote, ValidatorIndex, ValidatorSet, Vote, VoteKind, VotingPower,
 };
 
 use crate::{
@@ -505,17 +505,45 @@ impl Core {
             pol_round,
         };
         let slot = (self.round, Slot::Proposal);
-        if let Some(existing) = self.signed.get(&slot) {
+        if let Some(existing) = self.signed.get(&slot).cloned() {
             // Signed before a restart: send the same again, never another.
-            out.push(Output::Broadcast(existing.clone()));
+            if let Message::Proposal(p) = &existing {
+                self.send_proof_of_lock(p.proposal, out);
+            }
+            out.push(Output::Broadcast(existing));
             return;
         }
         let signed = proposal.sign(&self.key, &self.chain_id);
         let m = Message::Proposal(signed);
         self.signed.insert(slot, m.clone());
         out.push(Output::Persist(m.clone()));
+        self.send_proof_of_lock(proposal, out);
         out.push(Output::Broadcast(m.clone()));
         self.accept(m, out);
+    }
+
+    /// Sends, ahead of a proposal that names a proof-of-lock round, the other validators'
+    /// prevotes that make it: the paper's liveness assumes every message a correct process
+    /// received reaches every other, and without them peers that missed one of those
+    /// prevotes (its signer crashed while sending it) would prevote nil for the proposal in
+    /// every round this validator proposes, stalling the height for good.
+    fn send_proof_of_lock(&self, proposal: Proposal, out: &mut Vec<Output>) {
+        if let Some(vr) = proposal.pol_round {
+            for v in self.proof_of_lock(vr, proposal.block) {
+                out.push(Output::Broadcast(Message::Vote(v)));
+            }
+        }
+    }
+
+    /// The other validators' prevotes for `block` in `round`.
+    fn proof_of_lock(&self, round: Round, block: Hash) -> Vec<SignedVote> {
+        self.votes.round(round).map_or_else(Vec::new, |rv| {
+            rv.prevotes
+                .votes_for(Some(block))
+                .into_iter()
+                .filter(|v| v.validator != self.me)
+                .collect()
+        })
     }
 
     /// Signs a vote for the current round, unless one of this kind was signed already.
@@ -649,13 +677,7 @@ impl Core {
                 if self.step == Step::Prevote {
                     // Log the proof of lock with the precommit: after a restart it is the
                     // only evidence others may ever see that the lock was justified.
-                    let pol = self
-                        .votes
-                        .round(round)
-                        .expect("a quorum was counted")
-                        .prevotes
-                        .votes_for(Some(p.block));
-                    for v in pol.into_iter().filter(|v| v.validator != self.me) {
+                    for v in self.proof_of_lock(round, p.block) {
                         out.push(Output::Persist(Message::Vote(v)));
                     }
                     self.locked = Some((round, p.block));

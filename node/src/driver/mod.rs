@@ -261,8 +261,9 @@ pub struct Driver<P, B> {
     early: Vec<Early<B>>,
     /// Blocks the core asked to check before they arrived.
     awaiting_check: HashSet<Hash>,
-    /// This validator's own messages at `height`, sent again while the height is
-    /// undecided; after a restart, those of its WAL, handed to the core when it starts.
+    /// What this validator sent at `height`, sent again while the height is undecided:
+    /// its own messages, and the others' prevotes that prove the lock its proposal names.
+    /// After a restart, the messages of its WAL, handed to the core when it starts.
     own: Vec<Message>,
     evidence: Vec<Evidence>,
     timers: Timers,
@@ -611,7 +612,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             // Made durable with its round, before this.
             Output::Persist(_) => {}
             Output::Broadcast(m) => {
-                if m.signer() == self.me && !self.own.contains(&m) {
+                if !self.own.contains(&m) {
                     self.own.push(m.clone());
                 }
                 self.broadcast(now, m, out);
@@ -857,7 +858,12 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
                 .proposal_sent_at
                 .is_none_or(|at| now.saturating_sub(at) >= resend_after);
             for m in self.own.clone() {
-                if proposal_due || !matches!(m, Message::Proposal(_)) {
+                // A proof of lock goes with its proposal.
+                let with_proposal = match &m {
+                    Message::Proposal(_) => true,
+                    Message::Vote(v) => v.validator != self.me,
+                };
+                if proposal_due || !with_proposal {
                     self.broadcast(now, m, out);
                 }
             }

@@ -304,6 +304,85 @@ fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
     assert!(!actions.iter().any(|a| matches!(a, Action::Build { .. })));
 }
 
+#[test]
+fn a_locked_proposer_sends_its_proof_of_lock_with_its_proposal_and_again_with_it() {
+    let (keys, set, _) = network(0);
+    let schedule = ProposerSchedule::genesis(set.clone());
+    let me = index_of(&keys, schedule.proposer_key(1));
+    let block = Hash::digest(b"block 1");
+    let vote = |key: &Keypair, kind: VoteKind| {
+        Message::Vote(
+            Vote {
+                kind,
+                height: Height(1),
+                round: Round(0),
+                block: Some(block),
+            }
+            .sign(key, &testing::chain_id()),
+        )
+    };
+    // Restarted after locking on the block in round 0 (two others' prevotes with its own)
+    // and proposing it again in round 1, its proposer round.
+    let others: Vec<usize> = (0..4).filter(|i| *i != me).take(2).collect();
+    let proof: Vec<Message> = others
+        .iter()
+        .map(|i| vote(&keys[*i], VoteKind::Prevote))
+        .collect();
+    let mut restored = vec![vote(&keys[me], VoteKind::Prevote)];
+    restored.extend(proof.iter().cloned());
+    restored.push(vote(&keys[me], VoteKind::Precommit));
+    restored.push(Message::Proposal(
+        Proposal {
+            height: Height(1),
+            round: Round(1),
+            block,
+            pol_round: Some(Round(0)),
+        }
+        .sign(&keys[me], &testing::chain_id()),
+    ));
+    let mut d: TestDriver = Driver::new(
+        config(),
+        testing::chain_id(),
+        Keypair::from_seed(keys[me].seed()),
+        Resume {
+            height: Height(1),
+            schedule,
+            restored,
+            rounds_pending: false,
+            blocks: vec![(block, 7)],
+        },
+        0,
+    );
+    let sent = |actions: &[TestAction]| -> (Vec<Message>, bool) {
+        let mut votes = Vec::new();
+        let mut proposal = false;
+        for a in actions {
+            match a {
+                Action::Broadcast {
+                    message: Message::Proposal(p),
+                    ..
+                } => proposal |= p.proposal.pol_round == Some(Round(0)),
+                Action::Broadcast { message, .. } => votes.push(message.clone()),
+                _ => {}
+            }
+        }
+        (votes, proposal)
+    };
+    let (votes, proposal) = sent(&d.on(0, Event::Tick));
+    assert!(proposal, "the locked block is proposed again");
+    assert!(proof.iter().all(|m| votes.contains(m)), "{votes:?}");
+    // A tick later the own votes go again, the proposal and its proof not yet.
+    let (votes, proposal) = sent(&d.on(1_000, Event::GossipTick));
+    assert!(!proposal);
+    assert!(votes.contains(&vote(&keys[me], VoteKind::Precommit)));
+    assert!(proof.iter().all(|m| !votes.contains(m)), "{votes:?}");
+    // Once the proposal is due again, its proof goes with it.
+    let due = 1_000 * PROPOSAL_RESEND_TICKS;
+    let (votes, proposal) = sent(&d.on(due, Event::GossipTick));
+    assert!(proposal);
+    assert!(proof.iter().all(|m| votes.contains(m)), "{votes:?}");
+}
+
 /// What the application says after storing height 1 of the network of `set`.
 fn height_one_stored(set: ValidatorSet, rounds_pending: bool, empty: bool) -> Stored {
     Stored {

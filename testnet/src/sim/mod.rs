@@ -6,7 +6,10 @@
 //! and reorders messages, partitions and heals; honest validators crash (at a WAL write,
 //! before the sends after it) and restart from their write-ahead log; Byzantine
 //! validators (less than a third of the power, unless a test asks for more) equivocate,
-//! propose conflicting blocks or stay silent. Every fault stops at `heal_at_ms`.
+//! propose conflicting blocks, stay silent, or vanish for good while sending a prevote.
+//! Every network fault stops at `heal_at_ms`. Nothing is relayed: as in the node, a
+//! validator sends only its own messages (again, until its height is decided) and the
+//! proof of lock of its proposals.
 //!
 //! [`checker`] then checks, with its own code rather than the core's: agreement, validity,
 //! commit certificates, no double-signing by honest validators, and progress after healing.
@@ -43,6 +46,10 @@ pub enum ByzantineKind {
     Silent,
     /// Votes honestly, but as proposer proposes blocks that are invalid.
     InvalidProposer,
+    /// Votes honestly until, at a time drawn from the seed, it crashes for good while
+    /// sending a prevote for a block: the prevote reaches one validator only. Whoever it
+    /// completes a proof of lock for holds the only proof the others can ever see.
+    Vanishing,
 }
 
 /// Which faults the network injects before it heals.
@@ -188,6 +195,7 @@ impl fmt::Display for ByzantineKind {
             ByzantineKind::ConflictingProposer => "conflicting-proposer",
             ByzantineKind::Silent => "silent",
             ByzantineKind::InvalidProposer => "invalid-proposer",
+            ByzantineKind::Vanishing => "vanishing",
         })
     }
 }

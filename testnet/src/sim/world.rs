@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use acta_consensus::{Message, ProposerSchedule};
 use acta_ledger::{
     light::verify_commit, testing, ChainId, Commit, Hash, Height, Keypair, Proposal, PublicKey,
-    Round, ValidatorSet,
+    Round, ValidatorSet, VoteKind,
 };
 use acta_node::driver::{Action, Driver, DriverConfig, Event as DriverEvent, Resume, Stored};
 use rand::{Rng, SeedableRng};
@@ -275,13 +275,8 @@ struct Node {
     wal: Vec<Message>,
     /// Decided heights with their commits, per driver: the node's block store.
     decided: Vec<BTreeMap<Height, Commit>>,
-    /// Messages of others received at the current height, to relay when stuck (as
-    /// gossipsub's mesh forwards what a peer missed).
-    received: Vec<Message>,
-    received_ids: BTreeSet<Hash>,
-    received_height: Height,
-    /// The height at the previous gossip tick: unchanged means stuck.
-    ticked_height: Height,
+    /// A vanishing validator's first prevote for a block from this time on is its last.
+    vanish_at: Option<u64>,
 }
 
 struct World<'a> {
@@ -355,7 +350,8 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, String> {
         let worlds = match kind {
             None
             | Some(ByzantineKind::ConflictingProposer)
-            | Some(ByzantineKind::InvalidProposer) => 1,
+            | Some(ByzantineKind::InvalidProposer)
+            | Some(ByzantineKind::Vanishing) => 1,
             Some(ByzantineKind::Equivocate) => 2,
             Some(ByzantineKind::Silent) => 0,
         };
@@ -365,6 +361,8 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, String> {
         } else {
             0
         };
+        let vanish_at =
+            (kind == Some(ByzantineKind::Vanishing)).then(|| rng.gen_range(0..=cfg.heal_at_ms));
         nodes.push(Node {
             public: key.public(),
             key,
@@ -377,10 +375,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, String> {
             crash_pending: false,
             wal: Vec::new(),
             decided: vec![BTreeMap::new(); worlds],
-            received: Vec::new(),
-            received_ids: BTreeSet::new(),
-            received_height: Height(0),
-            ticked_height: Height(0),
+            vanish_at,
         });
     }
     let honest: BTreeSet<PublicKey> = nodes
@@ -716,9 +711,6 @@ impl World<'_> {
         self.delivered += 1;
         match msg {
             NetMsg::Consensus(m) => {
-                if self.nodes[to].byzantine.is_none() {
-                    self.remember(to, &m);
-                }
                 let event = match m {
                     Message::Proposal(proposal) => DriverEvent::Proposal { proposal, body: () },
                     vote => DriverEvent::Message(vote),
@@ -795,53 +787,17 @@ impl World<'_> {
         self.nodes[node].decided[world].insert(commit.height, commit);
     }
 
-    /// Keeps a received message of the node's current height for relaying.
-    fn remember(&mut self, node: usize, m: &Message) {
-        let n = &mut self.nodes[node];
-        let Some(driver) = n.drivers.first() else {
-            return;
-        };
-        let height = driver.height();
-        if m.height() != height {
-            return;
-        }
-        if n.received_height != height {
-            n.received_height = height;
-            n.received.clear();
-            n.received_ids.clear();
-        }
-        let id = match m {
-            Message::Proposal(p) => Hash::of(p),
-            Message::Vote(v) => Hash::of(v),
-        };
-        if n.received_ids.insert(id) {
-            n.received.push(m.clone());
-        }
-    }
-
-    /// Gives the node's drivers their gossip tick (they send their own messages again and
-    /// their status); when an honest node's height has not moved since the last tick, it
-    /// also relays everything it received at that height, as gossipsub's mesh forwards
-    /// what a peer missed, so that what one honest node saw, all do (the gossip that
-    /// Tendermint's liveness needs).
+    /// Gives the node's drivers their gossip tick: they send their own messages again, and
+    /// their status. Nothing else is relayed, as in the node, whose proposals and votes go
+    /// straight to the validators and are never forwarded: what a crashed or Byzantine
+    /// validator showed one honest node, the others learn only if the core sends it on (a
+    /// proposal's proof of lock).
     fn gossip(&mut self, node: usize) {
         if !self.nodes[node].up {
             return;
         }
         for world in 0..self.nodes[node].drivers.len() {
             self.feed(node, world, DriverEvent::GossipTick);
-        }
-        if self.nodes[node].byzantine.is_some() || !self.nodes[node].up {
-            return;
-        }
-        let n = &mut self.nodes[node];
-        let height = n.drivers[0].height();
-        let stuck = n.ticked_height == height;
-        n.ticked_height = height;
-        if stuck && n.received_height == height {
-            for m in n.received.clone() {
-                self.broadcast(node, 0, NetMsg::Consensus(m));
-            }
         }
     }
 
@@ -1004,6 +960,17 @@ impl World<'_> {
                     };
                     self.send(node, world, to, 0, NetMsg::Consensus(msg));
                 }
+            }
+            (Some(ByzantineKind::Vanishing), Message::Vote(v))
+                if v.vote.kind == VoteKind::Prevote
+                    && v.vote.block.is_some()
+                    && self.nodes[node].vanish_at.is_some_and(|at| self.now >= at) =>
+            {
+                // Crashes for good while sending: one peer gets the prevote.
+                let others: Vec<usize> = (0..self.nodes.len()).filter(|i| *i != node).collect();
+                let to = others[self.rng.gen_range(0..others.len())];
+                self.send(node, world, to, 0, NetMsg::Consensus(m));
+                self.crash(node);
             }
             _ => self.broadcast(node, world, NetMsg::Consensus(m)),
         }

@@ -718,6 +718,96 @@ fn a_restarted_locked_proposer_re_proposes_its_locked_block_with_its_proof_of_lo
 }
 
 #[test]
+fn l15_16_a_proposal_with_a_proof_of_lock_round_carries_the_prevotes_that_make_it() {
+    let net = Net::new(&[]);
+    // A validator that proposes in some round r > 0 but not in round 0.
+    let (me, r) = (0..4u16)
+        .map(ValidatorIndex)
+        .filter(|i| *i != net.proposer(0))
+        .find_map(|i| (1..8u32).find(|r| net.proposer(*r) == i).map(|r| (i, r)))
+        .unwrap();
+    let others = net.others(me);
+    // It locks on block 1 in round 0 with two others' prevotes; the third validator's
+    // prevote may never have reached anyone else (its signer crashed while sending it).
+    let mut core = prevoted(&net, me);
+    for from in &others[..2] {
+        core.on(net.vote(*from, VoteKind::Prevote, 0, Some(block(1))));
+    }
+    assert_eq!(core.locked(), Some((Round(0), block(1))));
+    let mut last = vec![];
+    for round in 0..r {
+        for from in &others {
+            core.on(net.vote(*from, VoteKind::Precommit, round, None));
+        }
+        last = core.on(timeout(TimeoutStep::Precommit, round));
+    }
+    assert_eq!(core.round(), Round(r));
+    let sent: Vec<&Message> = last
+        .iter()
+        .filter_map(|o| match o {
+            Output::Broadcast(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    let at = sent
+        .iter()
+        .position(|m| matches!(m, Message::Proposal(p) if p.proposal.pol_round == Some(Round(0))))
+        .expect("L15-16: the locked block is proposed again");
+    // The others' prevotes of round 0 go out first, so the proposal is acted on at once.
+    let mut pol: Vec<PublicKey> = sent[..at]
+        .iter()
+        .filter_map(|m| match m {
+            Message::Vote(v)
+                if v.vote.kind == VoteKind::Prevote
+                    && v.vote.round == Round(0)
+                    && v.vote.block == Some(block(1)) =>
+            {
+                Some(v.validator)
+            }
+            _ => None,
+        })
+        .collect();
+    pol.sort();
+    let mut expected: Vec<PublicKey> = others[..2]
+        .iter()
+        .map(|i| net.key_of(ValidatorIndex(*i)).public())
+        .collect();
+    expected.sort();
+    assert_eq!(pol, expected);
+
+    // A validator that missed one of those prevotes (it has the proposer's and one other)
+    // prevotes nil for the proposal alone, and for the block once the proof comes with it
+    // (L28-33).
+    let peer = ValidatorIndex(others[2]);
+    let at_round_r = || {
+        let mut c = net.core(peer);
+        net.start(&mut c);
+        c.on(checked(block(1), true));
+        c.on(net.vote(me.0, VoteKind::Prevote, 0, Some(block(1))));
+        c.on(net.vote(others[0], VoteKind::Prevote, 0, Some(block(1))));
+        for round in 0..r {
+            for from in (0..4).filter(|i| *i != peer.0) {
+                c.on(net.vote(from, VoteKind::Precommit, round, None));
+            }
+            c.on(timeout(TimeoutStep::Precommit, round));
+        }
+        assert_eq!(c.round(), Round(r));
+        c
+    };
+    let mut alone = at_round_r();
+    let out = alone.on(Input::Message(sent[at].clone()));
+    assert!(votes(&out).is_empty(), "no proof of lock yet: {out:?}");
+    let out = alone.on(timeout(TimeoutStep::Propose, r));
+    assert_eq!(votes(&out), vec![(VoteKind::Prevote, r, None)]);
+    let mut with_proof = at_round_r();
+    let mut prevotes = vec![];
+    for m in &sent {
+        prevotes.extend(votes(&with_proof.on(Input::Message((*m).clone()))));
+    }
+    assert_eq!(prevotes, vec![(VoteKind::Prevote, r, Some(block(1)))]);
+}
+
+#[test]
 fn a_proposer_restarted_after_proposing_sends_the_same_proposal_and_asks_for_no_block() {
     let net = Net::new(&[]);
     let me = net.proposer(0);
