@@ -539,6 +539,14 @@ impl Store {
         self.write(batch)
     }
 
+    /// [`Store::put_local_meta`] without waiting for the disk: the value survives the
+    /// process's crash (it is in RocksDB's log, in the kernel's hands), not the machine's.
+    pub fn put_local_meta_unsynced(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.db
+            .put_cf(self.cf(CF_META), format!("local/{key}").as_bytes(), value)?;
+        Ok(())
+    }
+
     /// Whether a cosignature of `key` is stored for the checkpoint of `size` blocks.
     pub fn has_cosignature(&self, size: u64, key: &crate::PublicKey) -> Result<bool> {
         let mut k = size.to_be_bytes().to_vec();

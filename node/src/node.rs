@@ -40,8 +40,9 @@ use acta_ledger::{
 };
 type Action = crate::driver::Action<PeerId, Arc<Block>>;
 type Event = crate::driver::Event<PeerId, Arc<Block>>;
+use acta_ledger::VoteKind;
 #[cfg(feature = "misbehave")]
-use acta_ledger::{codec, Vote, VoteKind};
+use acta_ledger::{codec, Vote};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{stream::FuturesOrdered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -308,6 +309,8 @@ pub struct Node {
     app_done: mpsc::UnboundedReceiver<Result<Done>>,
     /// The transaction ids of this node's latest own block, for its compact proposal.
     own_ids: Option<(Hash, Vec<Hash>)>,
+    /// The height and block last saved with [`save_own_block`].
+    saved_block: Option<(Height, Hash)>,
     /// Cosignatures of checkpoints this node has not committed yet, checked once it has.
     pending_cosignatures: Vec<(u64, Cosignature)>,
     /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
@@ -619,6 +622,7 @@ impl Node {
             app,
             app_done,
             own_ids: None,
+            saved_block: None,
             pending_cosignatures: Vec::new(),
             tx_outbox: Vec::new(),
             sync_requests: HashMap::new(),
@@ -768,18 +772,31 @@ impl Node {
         for action in actions {
             match action {
                 Action::Persist { height, messages } => {
-                    // The block of an own proposal is kept first: after a crash, the
-                    // proposal in the WAL goes out again with it.
+                    // The block of an own proposal or precommit is kept first: after a
+                    // crash, the proposal in the WAL goes out again with it, and a lock
+                    // restored from the WAL is proposed again with it (no one else may
+                    // hold that block then).
                     let me = self.key.public();
                     for m in &messages {
-                        if let Message::Proposal(p) = m {
-                            if p.proposer != me {
-                                continue;
+                        let (block, synced) = match m {
+                            Message::Proposal(p) if p.proposer == me => (p.proposal.block, true),
+                            Message::Vote(v)
+                                if v.validator == me && v.vote.kind == VoteKind::Precommit =>
+                            {
+                                // Most heights decide in the round they lock in: no wait
+                                // for the disk on that path.
+                                let Some(block) = v.vote.block else { continue };
+                                (block, false)
                             }
-                            if let Some(block) = self.driver.candidate(&p.proposal.block) {
-                                save_own_block(&self.store, height, block)
-                                    .context("saving the block of an own proposal")?;
-                            }
+                            _ => continue,
+                        };
+                        if self.saved_block == Some((height, block)) {
+                            continue;
+                        }
+                        if let Some(body) = self.driver.candidate(&block) {
+                            save_own_block(&self.store, height, body, synced)
+                                .context("saving the block of an own proposal or lock")?;
+                            self.saved_block = Some((height, block));
                         }
                     }
                     // The key's own record first, one durable write for the batch: a
@@ -2132,22 +2149,27 @@ fn save_schedule(store: &Store, height: Height, schedule: &ProposerSchedule) -> 
     Ok(())
 }
 
-/// The key under which a validator keeps the block of its latest proposal: `height` (u64
-/// BE) then the block's encoding.
+/// The key under which a validator keeps the block of its latest proposal or precommit:
+/// `height` (u64 BE) then the block's encoding.
 const OWN_BLOCK_KEY: &str = "own_block";
 
-/// Keeps the block this validator proposes at `height`, synced, before the proposal is in
-/// the WAL.
-fn save_own_block(store: &Store, height: Height, block: &Block) -> Result<()> {
+/// Keeps the block this validator proposes or precommits at `height`, before the message
+/// is in the WAL: `synced` waits for the disk (a proposal's), otherwise it survives a
+/// crash of the process only (a precommit's, on every height's path).
+fn save_own_block(store: &Store, height: Height, block: &Block, synced: bool) -> Result<()> {
     let mut bytes = height.0.to_be_bytes().to_vec();
     bytes.extend_from_slice(&block.encode());
-    store.put_local_meta(OWN_BLOCK_KEY, &bytes)?;
+    if synced {
+        store.put_local_meta(OWN_BLOCK_KEY, &bytes)?;
+    } else {
+        store.put_local_meta_unsynced(OWN_BLOCK_KEY, &bytes)?;
+    }
     Ok(())
 }
 
-/// The saved block of a proposal that `me` signed at `height` and that is among `restored`
-/// (its WAL at that height), if there is one: anything else saved (another height or
-/// block, bytes that do not decode) is ignored.
+/// The saved block of a proposal or precommit that `me` signed at `height` and that is
+/// among `restored` (its WAL at that height), if there is one: anything else saved
+/// (another height or block, bytes that do not decode) is ignored.
 fn restored_own_block(
     store: &Store,
     me: &PublicKey,
@@ -2159,6 +2181,13 @@ fn restored_own_block(
         .filter_map(|m| match m {
             Message::Proposal(p) if p.proposer == *me && p.proposal.height == height => {
                 Some(p.proposal.block)
+            }
+            Message::Vote(v)
+                if v.validator == *me
+                    && v.vote.height == height
+                    && v.vote.kind == VoteKind::Precommit =>
+            {
+                v.vote.block
             }
             _ => None,
         })
@@ -2177,7 +2206,7 @@ fn restored_own_block(
     }
     match Block::decode(encoded) {
         Ok(block) if own.contains(&block.hash()) => {
-            info!(height = %height, block = %block.hash(), "restored the block of an own proposal");
+            info!(height = %height, block = %block.hash(), "restored the block of an own proposal or lock");
             Ok(Some((block.hash(), block)))
         }
         Ok(_) => Ok(None),
@@ -2280,7 +2309,7 @@ pub(crate) fn validator_peers(
 mod tests {
     use super::*;
     use crate::test_chain::chain;
-    use acta_ledger::testing;
+    use acta_ledger::{testing, Vote};
 
     #[test]
     fn the_saved_proposer_schedule_gives_what_a_replay_from_the_genesis_gives() {
@@ -2326,7 +2355,7 @@ mod tests {
     }
 
     #[test]
-    fn the_block_of_an_own_proposal_comes_back_only_for_that_proposal_and_height() {
+    fn the_block_of_an_own_proposal_or_lock_comes_back_only_for_that_message_and_height() {
         let dir = tempfile::tempdir().unwrap();
         let (store, spec) = chain(dir.path(), 0);
         let key = testing::key(0xa0, 0);
@@ -2360,7 +2389,7 @@ mod tests {
         assert!(restored_own_block(&store, &key.public(), height, &restored)
             .unwrap()
             .is_none());
-        save_own_block(&store, height, &block).unwrap();
+        save_own_block(&store, height, &block, true).unwrap();
         let (hash, back) = restored_own_block(&store, &key.public(), height, &restored)
             .unwrap()
             .unwrap();
@@ -2383,6 +2412,36 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        // The block of an own precommit (a lock), saved without waiting for the disk.
+        let precommit = |key: &acta_ledger::Keypair, b: Option<Hash>| {
+            Message::Vote(
+                Vote {
+                    kind: VoteKind::Precommit,
+                    height,
+                    round: acta_ledger::Round(0),
+                    block: b,
+                }
+                .sign(key, &spec.chain_id),
+            )
+        };
+        let (store, _) = chain(&dir.path().join("locked"), 0);
+        save_own_block(&store, height, &block, false).unwrap();
+        let locked = vec![precommit(&key, Some(block.hash()))];
+        assert_eq!(
+            restored_own_block(&store, &key.public(), height, &locked)
+                .unwrap()
+                .map(|(hash, _)| hash),
+            Some(block.hash())
+        );
+        // A nil precommit, or another's precommit for it, restores nothing.
+        let nil = vec![precommit(&key, None)];
+        assert!(restored_own_block(&store, &key.public(), height, &nil)
+            .unwrap()
+            .is_none());
+        let theirs = vec![precommit(&testing::key(0xa0, 1), Some(block.hash()))];
+        assert!(restored_own_block(&store, &key.public(), height, &theirs)
+            .unwrap()
+            .is_none());
         // Damaged bytes are ignored, not an error.
         store.put_local_meta(OWN_BLOCK_KEY, &[0, 0, 0]).unwrap();
         assert!(restored_own_block(&store, &key.public(), height, &restored)

@@ -42,7 +42,11 @@ impl Sweep {
         };
         let name = match self.faults {
             Choice::One(name) => name,
-            Choice::Mixed => Faults::NAMED[((seed / 4) % 5) as usize].0,
+            // Every pair of kind and fault mix in turn.
+            Choice::Mixed => {
+                let mix = seed / KINDS.len() as u64 % Faults::NAMED.len() as u64;
+                Faults::NAMED[usize::try_from(mix).expect("an index")].0
+            }
         };
         cfg.faults = Faults::NAMED
             .iter()

@@ -95,7 +95,7 @@ pub enum Output {
     /// validator's prevote that justifies this validator's lock (its proof of lock), which
     /// must survive a restart with the lock.
     Persist(Message),
-    /// Send this message to all validators: one this validator signed, or, ahead of its
+    /// Send this message to all validators: one this validator signed, or, after its
     /// proposal that names a proof-of-lock round, another validator's prevote of that proof.
     Broadcast(Message),
     /// Hand back `Input::Timeout(timeout)` after `duration_ms`.

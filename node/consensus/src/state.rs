@@ -507,26 +507,28 @@ impl Core {
         let slot = (self.round, Slot::Proposal);
         if let Some(existing) = self.signed.get(&slot).cloned() {
             // Signed before a restart: send the same again, never another.
-            if let Message::Proposal(p) = &existing {
+            out.push(Output::Broadcast(existing.clone()));
+            if let Message::Proposal(p) = existing {
                 self.send_proof_of_lock(p.proposal, out);
             }
-            out.push(Output::Broadcast(existing));
             return;
         }
         let signed = proposal.sign(&self.key, &self.chain_id);
         let m = Message::Proposal(signed);
         self.signed.insert(slot, m.clone());
         out.push(Output::Persist(m.clone()));
-        self.send_proof_of_lock(proposal, out);
         out.push(Output::Broadcast(m.clone()));
+        self.send_proof_of_lock(proposal, out);
         self.accept(m, out);
     }
 
-    /// Sends, ahead of a proposal that names a proof-of-lock round, the other validators'
+    /// Sends, after a proposal that names a proof-of-lock round, the other validators'
     /// prevotes that make it: the paper's liveness assumes every message a correct process
     /// received reaches every other, and without them peers that missed one of those
     /// prevotes (its signer crashed while sending it) would prevote nil for the proposal in
-    /// every round this validator proposes, stalling the height for good.
+    /// every round this validator proposes, stalling the height for good. (After the
+    /// proposal, a receiver keeps them whatever else their signers sent: votes beyond the
+    /// per-validator bound are kept for the blocks of proposals it holds.)
     fn send_proof_of_lock(&self, proposal: Proposal, out: &mut Vec<Output>) {
         if let Some(vr) = proposal.pol_round {
             for v in self.proof_of_lock(vr, proposal.block) {

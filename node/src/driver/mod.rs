@@ -134,8 +134,9 @@ pub struct Resume<B> {
     pub restored: Vec<Message>,
     /// Whether budget rounds are under way (see [`Stored::rounds_pending`]).
     pub rounds_pending: bool,
-    /// Candidate blocks of `height` kept across the restart: this validator's own
-    /// proposed block, so that its restored proposal can be sent again with it.
+    /// Candidate blocks of `height` kept across the restart: the block this validator
+    /// proposed or precommitted last, so that its restored proposal, or the proposal of
+    /// its restored lock, can be sent again with it.
     pub blocks: Vec<(Hash, B)>,
 }
 

@@ -18,12 +18,22 @@ const SYNC_REQUEST_TIMEOUT_MS: Millis = 30_000;
 pub(super) struct BlockSync<P> {
     /// Each connected peer's latest height, as it last told.
     heights: BTreeMap<P, Height>,
-    /// Peers ahead that answered a block request with no block: the height they lack (a
-    /// node restored from a snapshot holds no earlier block). Not asked again for it.
+    /// Peers ahead that did not give the blocks from a height: they answered with none (a
+    /// node restored from a snapshot holds no earlier block), the request failed, or it
+    /// went unanswered. Not asked for that height again while another peer may be, so that
+    /// a peer that is gone, or lies about its height, cannot hold the sync up.
     lacking: BTreeMap<P, Height>,
-    /// The request in flight: its id and when it was made.
-    in_flight: Option<(u64, Millis)>,
+    /// The request in flight.
+    in_flight: Option<InFlight<P>>,
     next_id: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight<P> {
+    id: u64,
+    since: Millis,
+    peer: P,
+    from: Height,
 }
 
 impl<P: Copy + Ord> BlockSync<P> {
@@ -68,7 +78,7 @@ impl<P: Copy + Ord> BlockSync<P> {
         blocks: usize,
         out: &mut Vec<Action<P, B>>,
     ) {
-        if self.in_flight.is_some_and(|(i, _)| i == id) {
+        if self.in_flight.is_some_and(|r| r.id == id) {
             self.in_flight = None;
         }
         if blocks == 0 && self.heights.get(&peer) >= Some(&height) {
@@ -81,21 +91,25 @@ impl<P: Copy + Ord> BlockSync<P> {
         }
     }
 
+    /// Request `id` failed: its peer is not asked for those blocks again while another may
+    /// be (the next tick asks).
     pub(super) fn on_failure(&mut self, id: u64) {
-        if self.in_flight.is_some_and(|(i, _)| i == id) {
+        if let Some(r) = self.in_flight.filter(|r| r.id == id) {
+            self.lacking.insert(r.peer, r.from);
             self.in_flight = None;
         }
     }
 
-    /// Gives up a request unanswered for too long, and asks again if a peer is ahead.
+    /// Gives up a request unanswered for too long, as failed, and asks again if a peer is
+    /// ahead.
     pub(super) fn on_tick<B>(&mut self, now: Millis, height: Height, out: &mut Vec<Action<P, B>>) {
-        if let Some((_, since)) = self.in_flight {
-            if now.saturating_sub(since) > SYNC_REQUEST_TIMEOUT_MS {
-                self.in_flight = None;
+        if let Some(r) = self.in_flight {
+            if now.saturating_sub(r.since) > SYNC_REQUEST_TIMEOUT_MS {
+                self.on_failure(r.id);
             }
         }
         if self.behind(height) {
-            self.request(now, height, None, out);
+            self.request_or_retry(now, height, None, true, out);
         }
     }
 
@@ -104,8 +118,8 @@ impl<P: Copy + Ord> BlockSync<P> {
         self.heights.values().any(|h| *h >= height)
     }
 
-    /// Asks `peer`, or the peer furthest ahead that has not said it lacks `height`, for the
-    /// blocks from `height` on; nothing while a request is in flight.
+    /// Asks `peer`, or the peer furthest ahead that has not failed to give `height`, for
+    /// the blocks from `height` on; nothing while a request is in flight.
     pub(super) fn request<B>(
         &mut self,
         now: Millis,
@@ -113,15 +127,36 @@ impl<P: Copy + Ord> BlockSync<P> {
         peer: Option<P>,
         out: &mut Vec<Action<P, B>>,
     ) {
+        self.request_or_retry(now, height, peer, false, out);
+    }
+
+    /// [`BlockSync::request`]; with `retry`, once every peer ahead has failed to give
+    /// `height`, they are all tried again in turn (once a tick, never straight after an
+    /// answer).
+    fn request_or_retry<B>(
+        &mut self,
+        now: Millis,
+        height: Height,
+        peer: Option<P>,
+        retry: bool,
+        out: &mut Vec<Action<P, B>>,
+    ) {
         if self.in_flight.is_some() {
             return;
         }
-        let target = peer.or_else(|| {
-            self.heights
+        let furthest = |s: &Self| {
+            s.heights
                 .iter()
-                .filter(|(p, h)| **h >= height && self.lacking.get(*p) != Some(&height))
+                .filter(|(p, h)| **h >= height && s.lacking.get(*p) != Some(&height))
                 .max_by_key(|(_, h)| **h)
                 .map(|(p, _)| *p)
+        };
+        let target = peer.or_else(|| furthest(self)).or_else(|| {
+            if !retry {
+                return None;
+            }
+            self.lacking.retain(|_, h| *h != height);
+            furthest(self)
         });
         let Some(peer) = target else { return };
         let ahead = self
@@ -130,7 +165,12 @@ impl<P: Copy + Ord> BlockSync<P> {
             .map_or(1, |h| h.0.saturating_sub(height.0) + 1);
         let count = u32::try_from(ahead.min(u64::from(SYNC_BLOCKS_MAX))).unwrap_or(1);
         self.next_id += 1;
-        self.in_flight = Some((self.next_id, now));
+        self.in_flight = Some(InFlight {
+            id: self.next_id,
+            since: now,
+            peer,
+            from: height,
+        });
         out.push(Action::RequestSync {
             id: self.next_id,
             peer,
@@ -193,5 +233,49 @@ mod tests {
         s.on_tick(4 + SYNC_REQUEST_TIMEOUT_MS, Height(12), &mut out);
         assert!(out.is_empty());
         assert!(!s.behind(Height(12)));
+    }
+
+    #[test]
+    fn a_peer_that_fails_or_never_answers_gives_way_to_the_others_in_turn() {
+        let mut s = BlockSync::new();
+        let mut out = Out::new();
+        // Peer 9 says it is furthest ahead; 1 and 2 are ahead too.
+        s.on_status(0, Height(5), 1, Height(6), &mut out);
+        s.on_failure(1);
+        s.on_status(0, Height(5), 2, Height(6), &mut out);
+        s.on_failure(2);
+        s.on_status(0, Height(5), 9, Height(50), &mut out);
+        assert_eq!(requests(&out).last(), Some(&(3, 9, 5, SYNC_BLOCKS_MAX)));
+        // It never answers: once given up, the others are asked, not it again.
+        out.clear();
+        s.on_tick(SYNC_REQUEST_TIMEOUT_MS, Height(5), &mut out);
+        assert_eq!(requests(&out), vec![]);
+        s.on_tick(1 + SYNC_REQUEST_TIMEOUT_MS, Height(5), &mut out);
+        // Peers 1 and 2 failed earlier too: all three are tried again, the furthest first.
+        assert_eq!(requests(&out), vec![(4, 9, 5, SYNC_BLOCKS_MAX)]);
+        // A failure moves on at the next tick, to a peer not yet tried this turn.
+        let mut asked = vec![];
+        for tick in 0..3 {
+            let id = requests(&out).last().unwrap().0;
+            s.on_failure(id);
+            out.clear();
+            s.on_tick(3 + SYNC_REQUEST_TIMEOUT_MS + tick, Height(5), &mut out);
+            asked.push(requests(&out)[0].1);
+        }
+        assert_eq!(
+            asked,
+            vec![2, 1, 9],
+            "each peer ahead in turn, then round again"
+        );
+        // An answer with no block asks another at once, but never round again at once.
+        out.clear();
+        s.on_answer(10 + SYNC_REQUEST_TIMEOUT_MS, Height(5), 7, 9, 0, &mut out);
+        assert_eq!(requests(&out), vec![(8, 2, 5, 2)]);
+        out.clear();
+        s.on_answer(11 + SYNC_REQUEST_TIMEOUT_MS, Height(5), 8, 2, 0, &mut out);
+        assert_eq!(requests(&out), vec![(9, 1, 5, 2)]);
+        out.clear();
+        s.on_answer(12 + SYNC_REQUEST_TIMEOUT_MS, Height(5), 9, 1, 0, &mut out);
+        assert!(out.is_empty(), "{:?}", requests(&out));
     }
 }

@@ -277,6 +277,8 @@ struct Node {
     decided: Vec<BTreeMap<Height, Commit>>,
     /// A vanishing validator's first prevote for a block from this time on is its last.
     vanish_at: Option<u64>,
+    /// The rounds a vanishing validator has sent a prevote for a block in.
+    prevoted: BTreeSet<(Height, Round)>,
 }
 
 struct World<'a> {
@@ -376,6 +378,7 @@ pub fn run(cfg: &SimConfig, seed: u64) -> Result<SimReport, String> {
             wal: Vec::new(),
             decided: vec![BTreeMap::new(); worlds],
             vanish_at,
+            prevoted: BTreeSet::new(),
         });
     }
     let honest: BTreeSet<PublicKey> = nodes
@@ -485,13 +488,16 @@ impl World<'_> {
                 .filter(|m| m.height() == height)
                 .cloned()
                 .collect();
-            // As the node keeps the block of its own proposal beside the WAL record, the
-            // restarted driver gets it back (here a block is its hash).
+            // As the node keeps the block of its own proposal or precommit beside the WAL
+            // record, the restarted driver gets it back (here a block is its hash).
             let me = self.nodes[node].public;
             let blocks = restored
                 .iter()
                 .filter_map(|m| match m {
                     Message::Proposal(p) if p.proposer == me => Some((p.proposal.block, ())),
+                    Message::Vote(v) if v.validator == me && v.vote.kind == VoteKind::Precommit => {
+                        v.vote.block.map(|b| (b, ()))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -964,12 +970,25 @@ impl World<'_> {
             (Some(ByzantineKind::Vanishing), Message::Vote(v))
                 if v.vote.kind == VoteKind::Prevote
                     && v.vote.block.is_some()
-                    && self.nodes[node].vanish_at.is_some_and(|at| self.now >= at) =>
+                    && v.validator == self.nodes[node].public =>
             {
-                // Crashes for good while sending: one peer gets the prevote.
-                let others: Vec<usize> = (0..self.nodes.len()).filter(|i| *i != node).collect();
-                let to = others[self.rng.gen_range(0..others.len())];
-                self.send(node, world, to, 0, NetMsg::Consensus(m));
+                // Its first sending of a prevote for a block, once due, is cut short: one
+                // peer that is up gets it, and the validator is gone for good.
+                let first = self.nodes[node]
+                    .prevoted
+                    .insert((v.vote.height, v.vote.round));
+                let due = self.nodes[node].vanish_at.is_some_and(|at| self.now >= at);
+                if !(first && due) {
+                    self.broadcast(node, world, NetMsg::Consensus(m));
+                    return;
+                }
+                let up: Vec<usize> = (0..self.nodes.len())
+                    .filter(|i| *i != node && self.nodes[*i].up)
+                    .collect();
+                if !up.is_empty() {
+                    let to = up[self.rng.gen_range(0..up.len())];
+                    self.send(node, world, to, 0, NetMsg::Consensus(m));
+                }
                 self.crash(node);
             }
             _ => self.broadcast(node, world, NetMsg::Consensus(m)),

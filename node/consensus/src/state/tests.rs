@@ -87,7 +87,8 @@ impl Net {
     }
 }
 
-/// The votes a core signed in `out`: (kind, round, block).
+/// The votes a core sent in `out`: (kind, round, block). Only its own, but for the others'
+/// prevotes of a proof of lock, which go out after a proposal naming its round.
 fn votes(out: &[Output]) -> Vec<(VoteKind, u32, Option<Hash>)> {
     out.iter()
         .filter_map(|o| match o {
@@ -753,8 +754,8 @@ fn l15_16_a_proposal_with_a_proof_of_lock_round_carries_the_prevotes_that_make_i
         .iter()
         .position(|m| matches!(m, Message::Proposal(p) if p.proposal.pol_round == Some(Round(0))))
         .expect("L15-16: the locked block is proposed again");
-    // The others' prevotes of round 0 go out first, so the proposal is acted on at once.
-    let mut pol: Vec<PublicKey> = sent[..at]
+    // The others' prevotes of round 0 go out with it.
+    let mut pol: Vec<PublicKey> = sent[at + 1..]
         .iter()
         .filter_map(|m| match m {
             Message::Vote(v)
