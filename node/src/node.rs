@@ -309,8 +309,8 @@ pub struct Node {
     app_done: mpsc::UnboundedReceiver<Result<Done>>,
     /// The transaction ids of this node's latest own block, for its compact proposal.
     own_ids: Option<(Hash, Vec<Hash>)>,
-    /// The height and block last saved with [`save_own_block`].
-    saved_block: Option<(Height, Hash)>,
+    /// The height and block last saved with [`save_own_block`], and whether synced.
+    saved_block: Option<(Height, Hash, bool)>,
     /// Cosignatures of checkpoints this node has not committed yet, checked once it has.
     pending_cosignatures: Vec<(u64, Cosignature)>,
     /// Transactions admitted since the last flush, gossiped together by [`Node::flush_txs`].
@@ -764,6 +764,38 @@ impl Node {
         self.perform(actions)
     }
 
+    /// Keeps the block of an own proposal or precommit among `messages` (about to go to
+    /// the WAL) before they do: after a crash, the proposal in the WAL goes out again with
+    /// it, and a lock restored from the WAL is proposed again with it (no one else may hold
+    /// that block then). A proposal's block is synced; a precommit's is not, since every
+    /// height's path passes there and most heights decide in the round they lock in.
+    fn keep_own_blocks(&mut self, height: Height, messages: &[Message]) -> Result<()> {
+        let me = self.key.public();
+        for m in messages {
+            let (block, synced) = match m {
+                Message::Proposal(p) if p.proposer == me => (p.proposal.block, true),
+                Message::Vote(v) if v.validator == me && v.vote.kind == VoteKind::Precommit => {
+                    let Some(block) = v.vote.block else { continue };
+                    (block, false)
+                }
+                _ => continue,
+            };
+            // Saved already, and durably enough.
+            if self
+                .saved_block
+                .is_some_and(|(h, b, s)| (h, b) == (height, block) && (s || !synced))
+            {
+                continue;
+            }
+            if let Some(body) = self.driver.candidate(&block) {
+                save_own_block(&self.store, height, body, synced)
+                    .context("saving the block of an own proposal or lock")?;
+                self.saved_block = Some((height, block, synced));
+            }
+        }
+        Ok(())
+    }
+
     /// Carries out the driver's actions in order: a [`crate::driver::Action::Persist`] is
     /// durable before anything after it happens. Building, checking and storing blocks go
     /// to the application's thread, in order; the driver hears of them when they are done
@@ -772,33 +804,7 @@ impl Node {
         for action in actions {
             match action {
                 Action::Persist { height, messages } => {
-                    // The block of an own proposal or precommit is kept first: after a
-                    // crash, the proposal in the WAL goes out again with it, and a lock
-                    // restored from the WAL is proposed again with it (no one else may
-                    // hold that block then).
                     let me = self.key.public();
-                    for m in &messages {
-                        let (block, synced) = match m {
-                            Message::Proposal(p) if p.proposer == me => (p.proposal.block, true),
-                            Message::Vote(v)
-                                if v.validator == me && v.vote.kind == VoteKind::Precommit =>
-                            {
-                                // Most heights decide in the round they lock in: no wait
-                                // for the disk on that path.
-                                let Some(block) = v.vote.block else { continue };
-                                (block, false)
-                            }
-                            _ => continue,
-                        };
-                        if self.saved_block == Some((height, block)) {
-                            continue;
-                        }
-                        if let Some(body) = self.driver.candidate(&block) {
-                            save_own_block(&self.store, height, body, synced)
-                                .context("saving the block of an own proposal or lock")?;
-                            self.saved_block = Some((height, block));
-                        }
-                    }
                     // The key's own record first, one durable write for the batch: a
                     // message it refuses is neither kept nor sent.
                     let signer_of = |m: &Message| match m {
@@ -828,6 +834,7 @@ impl Node {
                             }
                         }
                     }
+                    self.keep_own_blocks(height, &allowed)?;
                     self.wal
                         .append_all(height, &allowed)
                         .context("writing the consensus WAL")?;

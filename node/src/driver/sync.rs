@@ -20,8 +20,8 @@ pub(super) struct BlockSync<P> {
     heights: BTreeMap<P, Height>,
     /// Peers ahead that did not give the blocks from a height: they answered with none (a
     /// node restored from a snapshot holds no earlier block), the request failed, or it
-    /// went unanswered. Not asked for that height again while another peer may be, so that
-    /// a peer that is gone, or lies about its height, cannot hold the sync up.
+    /// went unanswered. Not asked for that height or a later one while another peer may
+    /// be, so that a peer that is gone, or lies about its height, cannot hold the sync up.
     lacking: BTreeMap<P, Height>,
     /// The request in flight.
     in_flight: Option<InFlight<P>>,
@@ -57,7 +57,7 @@ impl<P: Copy + Ord> BlockSync<P> {
         out: &mut Vec<Action<P, B>>,
     ) {
         self.heights.insert(peer, peer_height);
-        if peer_height >= height {
+        if self.may_ask(&peer, height) {
             self.request(now, height, Some(peer), out);
         }
     }
@@ -65,6 +65,17 @@ impl<P: Copy + Ord> BlockSync<P> {
     pub(super) fn on_gone(&mut self, peer: &P) {
         self.heights.remove(peer);
         self.lacking.remove(peer);
+        if self.in_flight.is_some_and(|r| r.peer == *peer) {
+            self.in_flight = None;
+        }
+    }
+
+    /// Whether `peer` is ahead of `height` and has not failed to give blocks at or below
+    /// it (a peer that claims a height it cannot serve is passed over for every later
+    /// height too, until all peers ahead have failed).
+    fn may_ask(&self, peer: &P, height: Height) -> bool {
+        self.heights.get(peer).is_some_and(|h| *h >= height)
+            && self.lacking.get(peer).is_none_or(|failed| *failed > height)
     }
 
     /// The answer to request `id` from `peer` held `blocks` blocks, already applied by the
@@ -78,12 +89,14 @@ impl<P: Copy + Ord> BlockSync<P> {
         blocks: usize,
         out: &mut Vec<Action<P, B>>,
     ) {
-        if self.in_flight.is_some_and(|r| r.id == id) {
-            self.in_flight = None;
-        }
-        if blocks == 0 && self.heights.get(&peer) >= Some(&height) {
-            // Ahead, yet without this block: ask another peer.
-            self.lacking.insert(peer, height);
+        // An answer to an earlier request: its blocks count, nothing else.
+        let Some(r) = self.in_flight.filter(|r| r.id == id) else {
+            return;
+        };
+        self.in_flight = None;
+        if blocks == 0 && self.heights.get(&peer) >= Some(&r.from) {
+            // Ahead, yet without these blocks: ask another peer.
+            self.lacking.insert(peer, r.from);
             self.request(now, height, None, out);
         } else if blocks > 0 {
             // More may be waiting.
@@ -95,7 +108,9 @@ impl<P: Copy + Ord> BlockSync<P> {
     /// be (the next tick asks).
     pub(super) fn on_failure(&mut self, id: u64) {
         if let Some(r) = self.in_flight.filter(|r| r.id == id) {
-            self.lacking.insert(r.peer, r.from);
+            if self.heights.contains_key(&r.peer) {
+                self.lacking.insert(r.peer, r.from);
+            }
             self.in_flight = None;
         }
     }
@@ -147,7 +162,7 @@ impl<P: Copy + Ord> BlockSync<P> {
         let furthest = |s: &Self| {
             s.heights
                 .iter()
-                .filter(|(p, h)| **h >= height && s.lacking.get(*p) != Some(&height))
+                .filter(|(p, _)| s.may_ask(p, height))
                 .max_by_key(|(_, h)| **h)
                 .map(|(p, _)| *p)
         };
@@ -155,7 +170,7 @@ impl<P: Copy + Ord> BlockSync<P> {
             if !retry {
                 return None;
             }
-            self.lacking.retain(|_, h| *h != height);
+            self.lacking.retain(|_, failed| *failed > height);
             furthest(self)
         });
         let Some(peer) = target else { return };
@@ -277,5 +292,44 @@ mod tests {
         out.clear();
         s.on_answer(12 + SYNC_REQUEST_TIMEOUT_MS, Height(5), 9, 1, 0, &mut out);
         assert!(out.is_empty(), "{:?}", requests(&out));
+    }
+
+    #[test]
+    fn a_peer_that_claims_blocks_it_does_not_give_is_passed_over_at_later_heights_too() {
+        let mut s = BlockSync::new();
+        let mut out = Out::new();
+        s.on_status(0, Height(5), 9, Height(1_000), &mut out);
+        s.on_status(0, Height(5), 2, Height(40), &mut out);
+        assert_eq!(requests(&out), vec![(1, 9, 5, SYNC_BLOCKS_MAX)]);
+        // Peer 9 never answers: given up, peer 2 is asked.
+        out.clear();
+        s.on_tick(1 + SYNC_REQUEST_TIMEOUT_MS, Height(5), &mut out);
+        assert_eq!(requests(&out), vec![(2, 2, 5, SYNC_BLOCKS_MAX)]);
+        // Peer 2's sixteen blocks bring the node to 21; peer 9, still the furthest by its
+        // word, is not asked for the next ones.
+        out.clear();
+        s.on_answer(2 + SYNC_REQUEST_TIMEOUT_MS, Height(21), 2, 2, 16, &mut out);
+        assert_eq!(requests(&out), vec![(3, 2, 21, SYNC_BLOCKS_MAX)]);
+        // Nor does a status of its own win it a request.
+        out.clear();
+        s.on_answer(3 + SYNC_REQUEST_TIMEOUT_MS, Height(37), 3, 2, 16, &mut out);
+        s.on_failure(4);
+        out.clear();
+        s.on_status(
+            4 + SYNC_REQUEST_TIMEOUT_MS,
+            Height(37),
+            9,
+            Height(1_000),
+            &mut out,
+        );
+        assert!(out.is_empty(), "{:?}", requests(&out));
+        // Peer 2 failed too: both are tried again at the next tick, the furthest first.
+        s.on_tick(5 + SYNC_REQUEST_TIMEOUT_MS, Height(37), &mut out);
+        assert_eq!(requests(&out), vec![(5, 9, 37, SYNC_BLOCKS_MAX)]);
+        // A request to a peer that goes is over at once.
+        s.on_gone(&9);
+        out.clear();
+        s.on_tick(6 + SYNC_REQUEST_TIMEOUT_MS, Height(37), &mut out);
+        assert_eq!(requests(&out), vec![(6, 2, 37, 4)]);
     }
 }
