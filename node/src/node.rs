@@ -40,9 +40,8 @@ use acta_ledger::{
 };
 type Action = crate::driver::Action<PeerId, Arc<Block>>;
 type Event = crate::driver::Event<PeerId, Arc<Block>>;
-use acta_ledger::VoteKind;
 #[cfg(feature = "misbehave")]
-use acta_ledger::{codec, Vote};
+use acta_ledger::{codec, Vote, VoteKind};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{stream::FuturesOrdered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -772,14 +771,10 @@ impl Node {
     fn keep_own_blocks(&mut self, height: Height, messages: &[Message]) -> Result<()> {
         let me = self.key.public();
         for m in messages {
-            let (block, synced) = match m {
-                Message::Proposal(p) if p.proposer == me => (p.proposal.block, true),
-                Message::Vote(v) if v.validator == me && v.vote.kind == VoteKind::Precommit => {
-                    let Some(block) = v.vote.block else { continue };
-                    (block, false)
-                }
-                _ => continue,
+            let Some(block) = m.own_block(&me) else {
+                continue;
             };
+            let synced = matches!(m, Message::Proposal(_));
             // Saved already, and durably enough.
             if self
                 .saved_block
@@ -2185,19 +2180,8 @@ fn restored_own_block(
 ) -> Result<Option<(Hash, Block)>> {
     let own: Vec<Hash> = restored
         .iter()
-        .filter_map(|m| match m {
-            Message::Proposal(p) if p.proposer == *me && p.proposal.height == height => {
-                Some(p.proposal.block)
-            }
-            Message::Vote(v)
-                if v.validator == *me
-                    && v.vote.height == height
-                    && v.vote.kind == VoteKind::Precommit =>
-            {
-                v.vote.block
-            }
-            _ => None,
-        })
+        .filter(|m| m.height() == height)
+        .filter_map(|m| m.own_block(me))
         .collect();
     if own.is_empty() {
         return Ok(None);
@@ -2316,7 +2300,7 @@ pub(crate) fn validator_peers(
 mod tests {
     use super::*;
     use crate::test_chain::chain;
-    use acta_ledger::{testing, Vote};
+    use acta_ledger::{testing, Vote, VoteKind};
 
     #[test]
     fn the_saved_proposer_schedule_gives_what_a_replay_from_the_genesis_gives() {

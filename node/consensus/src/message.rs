@@ -32,6 +32,21 @@ impl Message {
             Message::Vote(v) => v.validator,
         }
     }
+
+    /// The block whose body `me` must still hold after a restart to act on this message
+    /// of its own again: its proposal's block, or its precommit's (a lock it proposes
+    /// again in its rounds, when no other validator may hold that block).
+    pub fn own_block(&self, me: &acta_ledger::PublicKey) -> Option<Hash> {
+        match self {
+            Message::Proposal(p) if p.proposer == *me => Some(p.proposal.block),
+            Message::Vote(v)
+                if v.validator == *me && v.vote.kind == acta_ledger::VoteKind::Precommit =>
+            {
+                v.vote.block
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The step of a round that a timeout belongs to.

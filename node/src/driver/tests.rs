@@ -20,20 +20,35 @@ fn config() -> DriverConfig {
 /// Four validators of equal power, and the driver of validator `me` at height 1.
 fn network(me: usize) -> (Vec<Keypair>, ValidatorSet, TestDriver) {
     let (keys, set) = testing::validators(4, &[1, 1, 1, 1]);
-    let driver = Driver::new(
-        config(),
-        testing::chain_id(),
-        Keypair::from_seed(keys[me].seed()),
-        Resume {
-            height: Height(1),
-            schedule: ProposerSchedule::genesis(set.clone()),
-            restored: Vec::new(),
-            rounds_pending: false,
-            blocks: Vec::new(),
-        },
-        0,
+    let driver = resumed(
+        &keys[me],
+        ProposerSchedule::genesis(set.clone()),
+        vec![],
+        vec![],
     );
     (keys, set, driver)
+}
+
+/// The driver of `key` at height 1, (re)started with `restored` from its WAL and `blocks`.
+fn resumed(
+    key: &Keypair,
+    schedule: ProposerSchedule,
+    restored: Vec<Message>,
+    blocks: Vec<(Hash, u32)>,
+) -> TestDriver {
+    Driver::new(
+        config(),
+        testing::chain_id(),
+        Keypair::from_seed(key.seed()),
+        Resume {
+            height: Height(1),
+            schedule,
+            restored,
+            rounds_pending: false,
+            blocks,
+        },
+        0,
+    )
 }
 
 fn index_of(keys: &[Keypair], key: PublicKey) -> usize {
@@ -273,18 +288,11 @@ fn a_restarted_proposer_sends_its_proposal_again_with_its_restored_block() {
     // The proposer signed its proposal and prevote, then crashed before sending them.
     let p = proposal(&keys[proposer], 1, block);
     let restored = vec![Message::Proposal(p)];
-    let mut d: TestDriver = Driver::new(
-        config(),
-        testing::chain_id(),
-        Keypair::from_seed(keys[proposer].seed()),
-        Resume {
-            height: Height(1),
-            schedule: ProposerSchedule::genesis(set),
-            restored,
-            rounds_pending: false,
-            blocks: vec![(block, 7)],
-        },
-        0,
+    let mut d = resumed(
+        &keys[proposer],
+        ProposerSchedule::genesis(set),
+        restored,
+        vec![(block, 7)],
     );
     // Restored work starts the height at once; the block came back with the proposal, so
     // the proposal goes out with it and the block is checked again (its state update is
@@ -340,19 +348,7 @@ fn a_locked_proposer_sends_its_proof_of_lock_with_its_proposal_and_again_with_it
         }
         .sign(&keys[me], &testing::chain_id()),
     ));
-    let mut d: TestDriver = Driver::new(
-        config(),
-        testing::chain_id(),
-        Keypair::from_seed(keys[me].seed()),
-        Resume {
-            height: Height(1),
-            schedule,
-            restored,
-            rounds_pending: false,
-            blocks: vec![(block, 7)],
-        },
-        0,
-    );
+    let mut d = resumed(&keys[me], schedule, restored, vec![(block, 7)]);
     let sent = |actions: &[TestAction]| -> (Vec<Message>, bool) {
         let mut votes = Vec::new();
         let mut proposal = false;

@@ -493,13 +493,7 @@ impl World<'_> {
             let me = self.nodes[node].public;
             let blocks = restored
                 .iter()
-                .filter_map(|m| match m {
-                    Message::Proposal(p) if p.proposer == me => Some((p.proposal.block, ())),
-                    Message::Vote(v) if v.validator == me && v.vote.kind == VoteKind::Precommit => {
-                        v.vote.block.map(|b| (b, ()))
-                    }
-                    _ => None,
-                })
+                .filter_map(|m| m.own_block(&me).map(|b| (b, ())))
                 .collect();
             let resume = Resume {
                 height,

@@ -85,6 +85,37 @@ impl Net {
     fn others(&self, me: ValidatorIndex) -> Vec<u16> {
         (0..4).filter(|i| *i != me.0).collect()
     }
+
+    /// A validator that proposes in some round r > 0 but not in round 0, and that round.
+    fn later_proposer(&self) -> (ValidatorIndex, u32) {
+        (0..4u16)
+            .map(ValidatorIndex)
+            .filter(|i| *i != self.proposer(0))
+            .find_map(|i| (1..8u32).find(|r| self.proposer(*r) == i).map(|r| (i, r)))
+            .unwrap()
+    }
+
+    /// Lets `core` (at round 0) pass every round below `r` by the others' nil precommits
+    /// and the precommit timeouts; returns what it output on entering round `r`.
+    fn rounds_pass(&self, core: &mut Core, r: u32) -> Vec<Output> {
+        let others = self.others(self.index_of(core));
+        let mut last = vec![];
+        for round in 0..r {
+            for from in &others {
+                core.on(self.vote(*from, VoteKind::Precommit, round, None));
+            }
+            last = core.on(timeout(TimeoutStep::Precommit, round));
+        }
+        assert_eq!(core.round(), Round(r));
+        last
+    }
+
+    fn index_of(&self, core: &Core) -> ValidatorIndex {
+        self.schedule
+            .validators()
+            .index_of(&core.public_key())
+            .unwrap()
+    }
 }
 
 /// The votes a core sent in `out`: (kind, round, block). Only its own, but for the others'
@@ -667,12 +698,7 @@ fn messages_for_the_next_height_wait_until_it_starts() {
 #[test]
 fn a_restarted_locked_proposer_re_proposes_its_locked_block_with_its_proof_of_lock() {
     let net = Net::new(&[]);
-    // A validator that proposes in some round r > 0 but not in round 0.
-    let (me, r) = (0..4u16)
-        .map(ValidatorIndex)
-        .filter(|i| *i != net.proposer(0))
-        .find_map(|i| (1..8u32).find(|r| net.proposer(*r) == i).map(|r| (i, r)))
-        .unwrap();
+    let (me, r) = net.later_proposer();
     let others = net.others(me);
     let mut core = prevoted(&net, me);
     let mut wal: Vec<Message> = vec![Message::Vote(
@@ -699,14 +725,7 @@ fn a_restarted_locked_proposer_re_proposes_its_locked_block_with_its_proof_of_lo
         wal,
     });
     core.on(checked(block(1), true));
-    let mut last = vec![];
-    for round in 0..r {
-        for from in &others {
-            core.on(net.vote(*from, VoteKind::Precommit, round, None));
-        }
-        last = core.on(timeout(TimeoutStep::Precommit, round));
-    }
-    assert_eq!(core.round(), Round(r));
+    let last = net.rounds_pass(&mut core, r);
     let proposal = last.iter().find_map(|o| match o {
         Output::Broadcast(Message::Proposal(p)) => Some(p.proposal),
         _ => None,
@@ -721,12 +740,7 @@ fn a_restarted_locked_proposer_re_proposes_its_locked_block_with_its_proof_of_lo
 #[test]
 fn l15_16_a_proposal_with_a_proof_of_lock_round_carries_the_prevotes_that_make_it() {
     let net = Net::new(&[]);
-    // A validator that proposes in some round r > 0 but not in round 0.
-    let (me, r) = (0..4u16)
-        .map(ValidatorIndex)
-        .filter(|i| *i != net.proposer(0))
-        .find_map(|i| (1..8u32).find(|r| net.proposer(*r) == i).map(|r| (i, r)))
-        .unwrap();
+    let (me, r) = net.later_proposer();
     let others = net.others(me);
     // It locks on block 1 in round 0 with two others' prevotes; the third validator's
     // prevote may never have reached anyone else (its signer crashed while sending it).
@@ -735,14 +749,7 @@ fn l15_16_a_proposal_with_a_proof_of_lock_round_carries_the_prevotes_that_make_i
         core.on(net.vote(*from, VoteKind::Prevote, 0, Some(block(1))));
     }
     assert_eq!(core.locked(), Some((Round(0), block(1))));
-    let mut last = vec![];
-    for round in 0..r {
-        for from in &others {
-            core.on(net.vote(*from, VoteKind::Precommit, round, None));
-        }
-        last = core.on(timeout(TimeoutStep::Precommit, round));
-    }
-    assert_eq!(core.round(), Round(r));
+    let last = net.rounds_pass(&mut core, r);
     let sent: Vec<&Message> = last
         .iter()
         .filter_map(|o| match o {
@@ -786,13 +793,7 @@ fn l15_16_a_proposal_with_a_proof_of_lock_round_carries_the_prevotes_that_make_i
         c.on(checked(block(1), true));
         c.on(net.vote(me.0, VoteKind::Prevote, 0, Some(block(1))));
         c.on(net.vote(others[0], VoteKind::Prevote, 0, Some(block(1))));
-        for round in 0..r {
-            for from in (0..4).filter(|i| *i != peer.0) {
-                c.on(net.vote(from, VoteKind::Precommit, round, None));
-            }
-            c.on(timeout(TimeoutStep::Precommit, round));
-        }
-        assert_eq!(c.round(), Round(r));
+        net.rounds_pass(&mut c, r);
         c
     };
     let mut alone = at_round_r();
