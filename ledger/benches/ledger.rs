@@ -34,7 +34,7 @@ fn signatures(c: &mut Criterion) {
     // A transaction's id (its encoding, then SHA-256): what a node no longer repeats in
     // execution, the store and the mempool once a block's ids are carried.
     g.bench_function("tx_id", |b| b.iter(|| txs[0].id()));
-    for n in [64usize, 1024] {
+    for n in [16usize, 64, 256, 1024] {
         let refs: Vec<&Transaction> = txs[..n].iter().collect();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("verify_batch", n), &refs, |b, refs| {

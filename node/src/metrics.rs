@@ -34,6 +34,8 @@ pub struct Metrics {
     pub block_interval: Histogram,
     pub commit_seconds: Histogram,
     pub block_txs: Histogram,
+    /// Transactions whose signatures one check took together (from one or more batches).
+    pub check_txs: Histogram,
     pub mempool_txs: Gauge,
     pub peers: Gauge,
     /// The latest committed block's time, in Unix seconds.
@@ -92,6 +94,7 @@ impl Metrics {
             block_interval: seconds_histogram(),
             commit_seconds: seconds_histogram(),
             block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
+            check_txs: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             mempool_txs: Gauge::default(),
             peers: Gauge::default(),
             last_block_time: Gauge::default(),
@@ -146,6 +149,11 @@ impl Metrics {
             "block_txs",
             "Transactions per committed block",
             m.block_txs.clone(),
+        );
+        registry.register(
+            "signature_check_txs",
+            "Transactions whose signatures one check took together",
+            m.check_txs.clone(),
         );
         registry.register(
             "mempool_txs",

@@ -16,7 +16,7 @@
 //! checked block is kept until the height is decided.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -54,7 +54,7 @@ use crate::{
     genesis::{ChainSpec, Genesis},
     keys,
     mempool::{
-        check_batch, check_lifetime, AddError, Checked, Mempool, MempoolConfig, VerifiedIds,
+        check_batches, check_lifetime, AddError, Checked, Mempool, MempoolConfig, VerifiedIds,
     },
     metrics::Metrics,
     p2p::{
@@ -246,9 +246,12 @@ impl SyncAllowance {
     }
 }
 
-/// Batches of transactions being checked at once; beyond this, the API waits and peers'
-/// batches are ignored.
-const VERIFY_JOBS_MAX: usize = 8;
+/// Batches of transactions waiting to be checked or being checked; beyond this, the API
+/// waits and peers' batches are ignored.
+const VERIFY_BATCHES_MAX: usize = 32;
+/// The most transactions one check takes from the batches waiting (it takes at least one
+/// batch, and a batch holds at most [`TX_BATCH_MAX`]).
+const VERIFY_JOB_TXS: usize = 1024;
 /// Transaction ids whose signatures a node remembers having verified.
 const VERIFIED_IDS_MAX: usize = 65_536;
 
@@ -294,8 +297,14 @@ pub struct Node {
     pending: PendingState,
     /// Ids of transactions whose signatures this node verified (shared with the checks).
     verified: Arc<VerifiedIds>,
-    /// Batches of transactions being checked, in the order they came.
-    verifying: FuturesOrdered<tokio::task::JoinHandle<Verified>>,
+    /// Batches of transactions waiting for a check, in the order they came.
+    arrivals: VecDeque<(Vec<Transaction>, Origin)>,
+    /// Checks under way (each of one or more batches), in the order of their batches; and
+    /// how many batches each holds.
+    verifying: FuturesOrdered<tokio::task::JoinHandle<Vec<Verified>>>,
+    verifying_batches: VecDeque<usize>,
+    /// The most checks under way at once: one per core.
+    verify_workers: usize,
     /// The network: the swarm and what is known of peers.
     p2p: P2p,
 
@@ -615,7 +624,10 @@ impl Node {
             mempool,
             pending: PendingState::new(latest),
             verified,
+            arrivals: VecDeque::new(),
             verifying: FuturesOrdered::new(),
+            verifying_batches: VecDeque::new(),
+            verify_workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             p2p,
             parent,
             app,
@@ -683,7 +695,7 @@ impl Node {
             P2p(Option<P2pEvent>),
             Timer,
             Request(Option<Request>),
-            Verified(Result<Verified, tokio::task::JoinError>),
+            Verified(Result<Vec<Verified>, tokio::task::JoinError>),
             Served(Option<(Reply, SyncResponse)>),
             App(Option<Result<Done>>),
             Gossip,
@@ -708,7 +720,7 @@ impl Node {
             let wake = tokio::select! {
                 ev = self.p2p.next() => Wake::P2p(ev),
                 () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
-                r = self.requests.recv(), if self.verifying.len() < VERIFY_JOBS_MAX => {
+                r = self.requests.recv(), if self.checks_waiting() < VERIFY_BATCHES_MAX => {
                     Wake::Request(r)
                 }
                 Some(v) = self.verifying.next(), if !self.verifying.is_empty() => Wake::Verified(v),
@@ -727,8 +739,18 @@ impl Node {
                 Wake::Timer => self.drive(Event::Tick)?,
                 Wake::Request(Some(r)) => self.on_request(r),
                 Wake::Request(None) => {}
-                Wake::Verified(Ok(v)) => self.on_verified(v)?,
-                Wake::Verified(Err(e)) => warn!("checking transactions failed: {e}"),
+                Wake::Verified(done) => {
+                    self.verifying_batches.pop_front();
+                    self.start_checks();
+                    match done {
+                        Ok(batches) => {
+                            for v in batches {
+                                self.on_verified(v)?;
+                            }
+                        }
+                        Err(e) => warn!("checking transactions failed: {e}"),
+                    }
+                }
                 Wake::Served(Some((reply, response))) => {
                     self.serving = self.serving.saturating_sub(1);
                     self.p2p.respond(reply, response);
@@ -1432,32 +1454,66 @@ impl Node {
                 .p2p
                 .judge(received, Verdict::Reject, "undecodable transactions");
         };
-        if self.verifying.len() >= VERIFY_JOBS_MAX {
+        if self.checks_waiting() >= VERIFY_BATCHES_MAX {
             // Busy: not forwarded, and not held against the peer.
             return self.p2p.judge(received, Verdict::Ignore, "");
         }
         self.verify(txs, Origin::Gossip(received));
     }
 
-    /// Checks transactions' sizes and signatures on a blocking thread ([`check_batch`]),
-    /// never on this loop; batches are admitted in the order they came, whichever check
-    /// ends first, so a signer's nonces sent one after another stay in order.
+    /// Checks transactions' sizes and signatures on a blocking thread
+    /// ([`check_batches`]), never on this loop; batches are admitted in the order they
+    /// came, whichever check ends first, so a signer's nonces sent one after another stay
+    /// in order.
     fn verify(&mut self, txs: Vec<Transaction>, origin: Origin) {
-        let (chain, verified, store) = (
-            self.spec.chain_id.clone(),
-            self.verified.clone(),
-            self.store.clone(),
-        );
-        self.verifying
-            .push_back(tokio::task::spawn_blocking(move || {
-                let checked = check_batch(txs, &chain, Some(&verified));
-                let forged_tokens = judge_tokens(&store, &chain, &checked);
-                Verified {
-                    origin,
-                    checked,
-                    forged_tokens,
+        self.arrivals.push_back((txs, origin));
+        self.start_checks();
+    }
+
+    /// Batches waiting for a check or being checked.
+    fn checks_waiting(&self) -> usize {
+        self.arrivals.len() + self.verifying_batches.iter().sum::<usize>()
+    }
+
+    /// Starts checks while a worker is free, each of the batches that waited meanwhile (up
+    /// to [`VERIFY_JOB_TXS`] transactions), so that under load signatures from many
+    /// senders are checked in one batch, which costs less per signature; with nothing
+    /// under way, a batch is checked as soon as it comes.
+    fn start_checks(&mut self) {
+        while self.verifying.len() < self.verify_workers && !self.arrivals.is_empty() {
+            let mut batches = Vec::new();
+            let mut txs = 0;
+            while let Some((next, _)) = self.arrivals.front() {
+                if !batches.is_empty() && txs + next.len() > VERIFY_JOB_TXS {
+                    break;
                 }
-            }));
+                txs += next.len();
+                batches.extend(self.arrivals.pop_front());
+            }
+            let (chain, verified, store) = (
+                self.spec.chain_id.clone(),
+                self.verified.clone(),
+                self.store.clone(),
+            );
+            self.metrics.check_txs.observe(txs as f64);
+            self.verifying_batches.push_back(batches.len());
+            self.verifying
+                .push_back(tokio::task::spawn_blocking(move || {
+                    let (txs, origins): (Vec<_>, Vec<_>) = batches.into_iter().unzip();
+                    check_batches(txs, &chain, Some(&verified))
+                        .into_iter()
+                        .zip(origins)
+                        .map(|(checked, origin)| {
+                            let forged_tokens = judge_tokens(&store, &chain, &checked);
+                            Verified {
+                                origin,
+                                checked,
+                                forged_tokens,
+                            }
+                        })
+                        .collect()
+                }));
+        }
     }
 
     /// Admits a checked batch and answers where it came from: the API's caller, or
@@ -1784,7 +1840,7 @@ impl Node {
             return Ok(());
         }
         if let SyncResponse::PendingTxs(txs) = response {
-            if self.verifying.len() < VERIFY_JOBS_MAX {
+            if self.checks_waiting() < VERIFY_BATCHES_MAX {
                 self.verify(txs, Origin::Pulled(peer));
             }
             return Ok(());
