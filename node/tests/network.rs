@@ -432,11 +432,17 @@ fn garbage_and_strangers_do_not_disturb_the_network() {
         .spawn()
         .unwrap();
 
-    // A validator's identity that sends garbage gossip: struck, then banned; the same
+    // A validator's identity that sends garbage gossip on the consensus topic: struck,
+    // then banned; the same with garbage on the transactions' gossipsub (node 2), and
     // with garbage sent straight to node 1 as consensus messages.
-    let banned = garbage_peer(&net, 0, false);
+    let banned = garbage_peer(&net, 0, Garbage::Gossip);
     assert!(banned, "node 0 kept a peer that sent only garbage gossip");
-    let banned = garbage_peer(&net, 1, true);
+    let banned = garbage_peer(&net, 2, Garbage::TxGossip);
+    assert!(
+        banned,
+        "node 2 kept a peer that sent only garbage transactions"
+    );
+    let banned = garbage_peer(&net, 1, Garbage::Direct);
     assert!(
         banned,
         "node 1 kept a peer that sent only garbage consensus messages"
@@ -530,10 +536,20 @@ fn validators_with_different_genesis_files_refuse_each_other() {
     }
 }
 
-/// Connects to node `target` with node 3's libp2p identity, sends it invalid messages (on
-/// both gossip topics, or straight as consensus messages if `direct`), and reports whether
-/// the node disconnected it and refuses it afterwards.
-fn garbage_peer(net: &Net, target: usize, direct: bool) -> bool {
+/// Where [`garbage_peer`] sends its garbage.
+#[derive(Clone, Copy, PartialEq)]
+enum Garbage {
+    /// The consensus gossip topic.
+    Gossip,
+    /// The transactions' gossipsub.
+    TxGossip,
+    /// Straight to the node, as consensus messages.
+    Direct,
+}
+
+/// Connects to node `target` with node 3's libp2p identity, sends it invalid messages
+/// (`garbage`), and reports whether the node disconnected it and refuses it afterwards.
+fn garbage_peer(net: &Net, target: usize, garbage: Garbage) -> bool {
     use futures::StreamExt;
     use libp2p::{gossipsub, swarm::SwarmEvent, Multiaddr};
     let key =
@@ -546,8 +562,7 @@ fn garbage_peer(net: &Net, target: usize, direct: bool) -> bool {
         // The chain's identity: the node refuses a peer of another genesis at once.
         let (_, spec) =
             acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json")).unwrap();
-        let identity =
-            acta_node::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash);
+        let identity = acta_node::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash);
         let behaviour =
             acta_node::p2p::protocol::Behaviour::new(&key, 1 << 20, true, identity).unwrap();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -564,7 +579,7 @@ fn garbage_peer(net: &Net, target: usize, direct: bool) -> bool {
         let topic = gossipsub::IdentTopic::new(acta_node::p2p::protocol::TOPIC_CONSENSUS);
         let txs = gossipsub::IdentTopic::new(acta_node::p2p::protocol::TOPIC_TXS);
         swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
-        swarm.behaviour_mut().gossipsub.subscribe(&txs).unwrap();
+        swarm.behaviour_mut().txs.subscribe(&txs).unwrap();
         let addr: Multiaddr = format!(
             "/ip4/127.0.0.1/tcp/{}/p2p/{}",
             net.nodes[target].p2p_port, net.nodes[target].peer_id
@@ -587,11 +602,17 @@ fn garbage_peer(net: &Net, target: usize, direct: bool) -> bool {
                 _ = tick.tick() => {
                     if swarm.is_connected(&node) {
                         let junk = format!("junk {sent}").into_bytes();
-                        if direct {
-                            swarm.behaviour_mut().direct.send_request(&node, junk);
-                        } else {
-                            let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), junk.clone());
-                            let _ = swarm.behaviour_mut().gossipsub.publish(txs.clone(), junk);
+                        let b = swarm.behaviour_mut();
+                        match garbage {
+                            Garbage::Direct => {
+                                b.direct.send_request(&node, junk);
+                            }
+                            Garbage::Gossip => {
+                                let _ = b.gossipsub.publish(topic.clone(), junk);
+                            }
+                            Garbage::TxGossip => {
+                                let _ = b.txs.publish(txs.clone(), junk);
+                            }
                         }
                         sent += 1;
                     } else if connected_once && sent > 0 {

@@ -37,6 +37,8 @@ use self::protocol::{
 #[derive(Debug)]
 pub struct Received {
     id: gossipsub::MessageId,
+    /// Whether it came on the transactions' gossipsub (else the consensus topic's).
+    txs: bool,
     /// The peer that forwarded it (strikes go to it).
     pub source: PeerId,
 }
@@ -169,10 +171,12 @@ impl P2p {
         }
         let consensus_topic = IdentTopic::new(TOPIC_CONSENSUS);
         let txs_topic = IdentTopic::new(TOPIC_TXS);
-        for topic in [&consensus_topic, &txs_topic] {
-            swarm
-                .behaviour_mut()
-                .gossipsub
+        let behaviour = swarm.behaviour_mut();
+        for (gossip, topic) in [
+            (&mut behaviour.gossipsub, &consensus_topic),
+            (&mut behaviour.txs, &txs_topic),
+        ] {
+            gossip
                 .subscribe(topic)
                 .map_err(|e| anyhow::anyhow!("subscribing: {e:?}"))?;
         }
@@ -265,6 +269,7 @@ impl P2p {
             })) => {
                 let received = Received {
                     id: message_id,
+                    txs: false,
                     source: propagation_source,
                 };
                 if message.topic == self.consensus_topic.hash() {
@@ -273,7 +278,22 @@ impl P2p {
                         data: message.data,
                         received,
                     })
-                } else if message.topic == self.txs_topic.hash() {
+                } else {
+                    self.judge(received, Verdict::Reject, "gossip on an unknown topic");
+                    None
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Txs(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let received = Received {
+                    id: message_id,
+                    txs: true,
+                    source: propagation_source,
+                };
+                if message.topic == self.txs_topic.hash() {
                     Some(P2pEvent::Txs {
                         data: message.data,
                         received,
@@ -412,10 +432,11 @@ impl P2p {
                 MessageAcceptance::Reject
             }
         };
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&received.id, &received.source, acceptance);
+        self.gossip(received.txs).report_message_validation_result(
+            &received.id,
+            &received.source,
+            acceptance,
+        );
     }
 
     /// Sends a message on the consensus topic, in an envelope with a fresh nonce.
@@ -425,8 +446,7 @@ impl P2p {
             nonce: self.nonce,
             body,
         });
-        let topic = self.consensus_topic.clone();
-        self.publish_on(topic, bytes);
+        self.publish_on(false, bytes);
     }
 
     /// Sends a proposal or vote straight to the node of every validator of the latest set
@@ -450,19 +470,29 @@ impl P2p {
     /// Sends a batch of transactions on the transactions topic.
     pub fn publish_txs(&mut self, txs: Vec<Transaction>) {
         let bytes = acta_ledger::codec::encode(&TxBatch(txs));
-        let topic = self.txs_topic.clone();
-        self.publish_on(topic, bytes);
+        self.publish_on(true, bytes);
     }
 
-    /// Publishes on a topic; a failure (no peer subscribed yet, a duplicate) is only logged:
-    /// re-sends and peers' requests make up for a lost message.
-    fn publish_on(&mut self, topic: IdentTopic, bytes: Vec<u8>) {
-        if let Err(e) = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic.clone(), bytes)
-        {
+    /// The transactions' gossipsub, or the consensus topic's.
+    fn gossip(&mut self, txs: bool) -> &mut gossipsub::Behaviour {
+        let behaviour = self.swarm.behaviour_mut();
+        if txs {
+            &mut behaviour.txs
+        } else {
+            &mut behaviour.gossipsub
+        }
+    }
+
+    /// Publishes on the transactions' topic or the consensus topic; a failure (no peer
+    /// subscribed yet, a duplicate) is only logged: re-sends and peers' requests make up
+    /// for a lost message.
+    fn publish_on(&mut self, txs: bool, bytes: Vec<u8>) {
+        let topic = if txs {
+            self.txs_topic.clone()
+        } else {
+            self.consensus_topic.clone()
+        };
+        if let Err(e) = self.gossip(txs).publish(topic.clone(), bytes) {
             debug!(topic = %topic, "publishing: {e}");
         }
     }

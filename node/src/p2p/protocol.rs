@@ -27,7 +27,14 @@ use libp2p::{
 };
 
 pub const TOPIC_CONSENSUS: &str = "acta/consensus/2";
-pub const TOPIC_TXS: &str = "acta/txs/2";
+/// The topic of transaction batches, on a gossipsub of its own ([`TXS_GOSSIP_PROTOCOL`]).
+/// Until 2026-12-05, `acta/txs/2`, on the signed gossipsub with the consensus topic.
+pub const TOPIC_TXS: &str = "acta/txs/3";
+/// The protocol prefix of the transactions' gossipsub, whose messages are not signed:
+/// each transaction carries its signer's signature, which every node checks, so a
+/// signature of the batch by the node that published it added a signing and, at every
+/// node, a check of each copy received (up to one per peer), and no protection.
+pub const TXS_GOSSIP_PROTOCOL: &str = "/acta/txs-gossip";
 /// The most transactions one txs-topic message carries.
 pub const TX_BATCH_MAX: usize = 1024;
 pub const SYNC_PROTOCOL: &str = "/acta/sync/1";
@@ -437,7 +444,11 @@ pub struct Behaviour {
     pub allowed: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
     /// Peers banned for misbehaving.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Statuses, evidence and cosignatures, in messages signed by the node that published
+    /// them (a status is its originator's).
     pub gossipsub: gossipsub::Behaviour,
+    /// Transaction batches, in messages no node signs ([`TXS_GOSSIP_PROTOCOL`]).
+    pub txs: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
     /// A ping every [`PING_INTERVAL`]: a peer that does not answer within [`PING_TIMEOUT`]
     /// (a stopped process whose kernel still holds the connection) is disconnected, so
@@ -495,22 +506,35 @@ impl Behaviour {
         allow_observers: bool,
         identity: String,
     ) -> anyhow::Result<Behaviour> {
-        let gossip_config = gossipsub::ConfigBuilder::default()
-            .max_transmit_size(max_message_bytes)
-            .validation_mode(gossipsub::ValidationMode::Strict)
-            .validate_messages()
-            .heartbeat_interval(Duration::from_millis(500))
-            .duplicate_cache_time(Duration::from_secs(120))
-            .message_id_fn(|m: &gossipsub::Message| {
-                gossipsub::MessageId::from(Hash::digest(&m.data).0.to_vec())
-            })
-            .build()
-            .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?;
+        let gossip_config = |prefix: Option<&'static str>, mode| {
+            let mut c = gossipsub::ConfigBuilder::default();
+            if let Some(prefix) = prefix {
+                c.protocol_id_prefix(prefix);
+            }
+            c.max_transmit_size(max_message_bytes)
+                .validation_mode(mode)
+                .validate_messages()
+                .heartbeat_interval(Duration::from_millis(500))
+                .duplicate_cache_time(Duration::from_secs(120))
+                .message_id_fn(|m: &gossipsub::Message| {
+                    gossipsub::MessageId::from(Hash::digest(&m.data).0.to_vec())
+                })
+                .build()
+                .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))
+        };
         let gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossip_config,
+            gossip_config(None, gossipsub::ValidationMode::Strict)?,
         )
         .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+        let txs = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Anonymous,
+            gossip_config(
+                Some(TXS_GOSSIP_PROTOCOL),
+                gossipsub::ValidationMode::Anonymous,
+            )?,
+        )
+        .map_err(|e| anyhow::anyhow!("transactions' gossipsub: {e}"))?;
         let identify = identify::Behaviour::new(identify::Config::new(identity, key.public()));
         let codec = SyncCodec {
             max_request: SYNC_REQUEST_MAX,
@@ -539,6 +563,7 @@ impl Behaviour {
             ),
             blocked: allow_block_list::Behaviour::default(),
             gossipsub,
+            txs,
             identify,
             ping: ping::Behaviour::new(
                 ping::Config::new()
