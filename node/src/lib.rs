@@ -13,6 +13,7 @@
 #![recursion_limit = "512"]
 
 pub mod app;
+pub mod checks;
 pub mod config;
 pub mod devnet;
 pub mod driver;

@@ -1015,7 +1015,7 @@ mod tests {
     }
 
     #[test]
-    fn forged_too_transactions_are_refused() {
+    fn oversized_transactions_are_refused() {
         let call = Call::Budget(BudgetCall::Vote {
             round: 1,
             voter: Did([1; 16]),

@@ -16,7 +16,7 @@
 //! checked block is kept until the height is decided.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -43,19 +43,17 @@ type Event = crate::driver::Event<PeerId, Arc<Block>>;
 #[cfg(feature = "misbehave")]
 use acta_ledger::{codec, Vote, VoteKind};
 use anyhow::{anyhow, bail, Context, Result};
-use futures::{stream::FuturesOrdered, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::{
     app::{self, AppHandle, Done, Job, LocalFault, Tip},
+    checks::{CheckEnded, Checks},
     config::{Config, Home},
     driver::{Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
     keys,
-    mempool::{
-        check_batches, check_lifetime, AddError, Checked, Mempool, MempoolConfig, VerifiedIds,
-    },
+    mempool::{check_lifetime, AddError, Checked, Mempool, MempoolConfig, VerifiedIds},
     metrics::Metrics,
     p2p::{
         protocol::{
@@ -249,9 +247,6 @@ impl SyncAllowance {
 /// Batches of transactions waiting to be checked or being checked; beyond this, the API
 /// waits and peers' batches are ignored.
 const VERIFY_BATCHES_MAX: usize = 32;
-/// The most transactions one check takes from the batches waiting (it takes at least one
-/// batch, and a batch holds at most [`TX_BATCH_MAX`]).
-const VERIFY_JOB_TXS: usize = 1024;
 /// Transaction ids whose signatures a node remembers having verified.
 const VERIFIED_IDS_MAX: usize = 65_536;
 
@@ -295,16 +290,8 @@ pub struct Node {
     /// The latest committed state with the pool's calls applied: what arriving calls are
     /// judged against.
     pending: PendingState,
-    /// Ids of transactions whose signatures this node verified (shared with the checks).
-    verified: Arc<VerifiedIds>,
-    /// Batches of transactions waiting for a check, in the order they came.
-    arrivals: VecDeque<(Vec<Transaction>, Origin)>,
-    /// Checks under way (each of one or more batches), in the order of their batches; and
-    /// how many batches each holds.
-    verifying: FuturesOrdered<tokio::task::JoinHandle<Vec<Verified>>>,
-    verifying_batches: VecDeque<usize>,
-    /// The most checks under way at once: one per core.
-    verify_workers: usize,
+    /// Signature checks of arriving batches, one per core, handed back in arrival order.
+    checks: Checks<Origin>,
     /// The network: the swarm and what is known of peers.
     p2p: P2p,
 
@@ -587,6 +574,13 @@ impl Node {
         }));
         let metrics = Arc::new(Metrics::new());
         let verified = Arc::new(VerifiedIds::new(VERIFIED_IDS_MAX));
+        let checks = Checks::new(
+            spec.chain_id.clone(),
+            verified.clone(),
+            store.clone(),
+            judge_tokens,
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        );
         let (app, app_done) = AppHandle::start(
             store.clone(),
             spec.chain_id.clone(),
@@ -623,11 +617,7 @@ impl Node {
             wal,
             mempool,
             pending: PendingState::new(latest),
-            verified,
-            arrivals: VecDeque::new(),
-            verifying: FuturesOrdered::new(),
-            verifying_batches: VecDeque::new(),
-            verify_workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            checks,
             p2p,
             parent,
             app,
@@ -695,7 +685,7 @@ impl Node {
             P2p(Option<P2pEvent>),
             Timer,
             Request(Option<Request>),
-            Verified(Result<Vec<Verified>, tokio::task::JoinError>),
+            Verified(Result<CheckEnded, tokio::task::JoinError>),
             Served(Option<(Reply, SyncResponse)>),
             App(Option<Result<Done>>),
             Gossip,
@@ -720,10 +710,10 @@ impl Node {
             let wake = tokio::select! {
                 ev = self.p2p.next() => Wake::P2p(ev),
                 () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
-                r = self.requests.recv(), if self.checks_waiting() < VERIFY_BATCHES_MAX => {
+                r = self.requests.recv(), if self.checks.waiting() < VERIFY_BATCHES_MAX => {
                     Wake::Request(r)
                 }
-                Some(v) = self.verifying.next(), if !self.verifying.is_empty() => Wake::Verified(v),
+                v = self.checks.next() => Wake::Verified(v),
                 r = self.served_rx.recv() => Wake::Served(r),
                 d = self.app_done.recv() => Wake::App(d),
                 _ = gossip.tick() => Wake::Gossip,
@@ -740,15 +730,14 @@ impl Node {
                 Wake::Request(Some(r)) => self.on_request(r),
                 Wake::Request(None) => {}
                 Wake::Verified(done) => {
-                    self.verifying_batches.pop_front();
-                    self.start_checks();
-                    match done {
-                        Ok(batches) => {
-                            for v in batches {
-                                self.on_verified(v)?;
-                            }
-                        }
-                        Err(e) => warn!("checking transactions failed: {e}"),
+                    let (batches, started) = self.checks.finish(done, Instant::now())?;
+                    self.observe_checks(&started);
+                    for (origin, batch) in batches {
+                        self.on_verified(Verified {
+                            origin,
+                            checked: batch.checked,
+                            forged_tokens: batch.forged_tokens,
+                        })?;
                     }
                 }
                 Wake::Served(Some((reply, response))) => {
@@ -1454,65 +1443,24 @@ impl Node {
                 .p2p
                 .judge(received, Verdict::Reject, "undecodable transactions");
         };
-        if self.checks_waiting() >= VERIFY_BATCHES_MAX {
+        if self.checks.waiting() >= VERIFY_BATCHES_MAX {
             // Busy: not forwarded, and not held against the peer.
             return self.p2p.judge(received, Verdict::Ignore, "");
         }
         self.verify(txs, Origin::Gossip(received));
     }
 
-    /// Checks transactions' sizes and signatures on a blocking thread
-    /// ([`check_batches`]), never on this loop; batches are admitted in the order they
-    /// came, whichever check ends first, so a signer's nonces sent one after another stay
-    /// in order.
+    /// Checks transactions' sizes and signatures on a blocking thread ([`Checks`]), never
+    /// on this loop; batches are admitted in the order they came, whichever check ends
+    /// first, so a signer's nonces sent one after another stay in order.
     fn verify(&mut self, txs: Vec<Transaction>, origin: Origin) {
-        self.arrivals.push_back((txs, origin));
-        self.start_checks();
+        let started = self.checks.push(txs, origin, Instant::now());
+        self.observe_checks(&started);
     }
 
-    /// Batches waiting for a check or being checked.
-    fn checks_waiting(&self) -> usize {
-        self.arrivals.len() + self.verifying_batches.iter().sum::<usize>()
-    }
-
-    /// Starts checks while a worker is free, each of the batches that waited meanwhile (up
-    /// to [`VERIFY_JOB_TXS`] transactions), so that under load signatures from many
-    /// senders are checked in one batch, which costs less per signature; with nothing
-    /// under way, a batch is checked as soon as it comes.
-    fn start_checks(&mut self) {
-        while self.verifying.len() < self.verify_workers && !self.arrivals.is_empty() {
-            let mut batches = Vec::new();
-            let mut txs = 0;
-            while let Some((next, _)) = self.arrivals.front() {
-                if !batches.is_empty() && txs + next.len() > VERIFY_JOB_TXS {
-                    break;
-                }
-                txs += next.len();
-                batches.extend(self.arrivals.pop_front());
-            }
-            let (chain, verified, store) = (
-                self.spec.chain_id.clone(),
-                self.verified.clone(),
-                self.store.clone(),
-            );
+    fn observe_checks(&self, started: &[usize]) {
+        for &txs in started {
             self.metrics.check_txs.observe(txs as f64);
-            self.verifying_batches.push_back(batches.len());
-            self.verifying
-                .push_back(tokio::task::spawn_blocking(move || {
-                    let (txs, origins): (Vec<_>, Vec<_>) = batches.into_iter().unzip();
-                    check_batches(txs, &chain, Some(&verified))
-                        .into_iter()
-                        .zip(origins)
-                        .map(|(checked, origin)| {
-                            let forged_tokens = judge_tokens(&store, &chain, &checked);
-                            Verified {
-                                origin,
-                                checked,
-                                forged_tokens,
-                            }
-                        })
-                        .collect()
-                }));
         }
     }
 
@@ -1840,7 +1788,7 @@ impl Node {
             return Ok(());
         }
         if let SyncResponse::PendingTxs(txs) = response {
-            if self.checks_waiting() < VERIFY_BATCHES_MAX {
+            if self.checks.waiting() < VERIFY_BATCHES_MAX {
                 self.verify(txs, Origin::Pulled(peer));
             }
             return Ok(());

@@ -48,8 +48,8 @@ const PROPOSAL_RESEND_TICKS: u64 = 4;
 const IDLE_STATUS_TICKS: u32 = 5;
 /// After a commit, the status is told at once unless it was told less than this long ago:
 /// a busy chain commits dozens of blocks a second, and each status is a signed gossip
-/// message that every peer checks; a peer behind learns of the newer heights from the
-/// next status (at the latest on the next gossip tick) and from the validators' votes.
+/// message that every peer checks. A status skipped is owed: the next gossip tick tells
+/// it, even with nothing to do.
 const STATUS_GAP_MS: Millis = 200;
 
 /// The driver's settings.
@@ -859,6 +859,8 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         {
             self.status_sent_at = Some(now);
             out.push(Action::Status(stored.height));
+        } else {
+            self.status_ticks = IDLE_STATUS_TICKS;
         }
     }
 

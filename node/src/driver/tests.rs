@@ -422,6 +422,20 @@ fn a_commit_tells_the_status_unless_one_was_told_just_before() {
         .on(1_005, Event::GossipTick)
         .contains(&Action::Status(Height(1))));
 
+    // The same with nothing left to do: the status skipped is owed, and the next tick
+    // tells it (an idle chain otherwise tells it only every few ticks).
+    let (_, set, mut d, _) = deciding_height_one();
+    assert!(d
+        .on(4, Event::GossipTick)
+        .contains(&Action::Status(Height(0))));
+    let actions = d.on(5, Event::Committed(height_one_stored(set, false, false)));
+    assert!(!actions.iter().any(is_status), "{actions:?}");
+    d.on(5, Event::TxsWaiting(false));
+    assert!(d
+        .on(1_005, Event::GossipTick)
+        .contains(&Action::Status(Height(1))));
+    assert!(!d.on(2_005, Event::GossipTick).iter().any(is_status));
+
     // Told long enough before: the commit tells it again.
     let (_, set, mut d, _) = deciding_height_one();
     assert!(d

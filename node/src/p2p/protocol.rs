@@ -27,14 +27,18 @@ use libp2p::{
 };
 
 pub const TOPIC_CONSENSUS: &str = "acta/consensus/2";
-/// The topic of transaction batches, on a gossipsub of its own ([`TXS_GOSSIP_PROTOCOL`]).
-/// Until 2026-12-05, `acta/txs/2`, on the signed gossipsub with the consensus topic.
+/// The topic of transaction batches, on a gossipsub whose messages are not signed (on
+/// gossipsub's own protocols, `/meshsub/1.3.0` down to `/meshsub/1.0.0`): each transaction
+/// carries its signer's signature, which every node checks, so a signature of the batch
+/// by the node that published it added a signing and, at every node, a check of each copy
+/// received, and no protection. Until 2026-12-05, `acta/txs/2`, on the signed gossipsub
+/// with the consensus topic.
 pub const TOPIC_TXS: &str = "acta/txs/3";
-/// The protocol prefix of the transactions' gossipsub, whose messages are not signed:
-/// each transaction carries its signer's signature, which every node checks, so a
-/// signature of the batch by the node that published it added a signing and, at every
-/// node, a check of each copy received (up to one per peer), and no protection.
-pub const TXS_GOSSIP_PROTOCOL: &str = "/acta/txs-gossip";
+/// The protocol prefix of the gossipsub of [`TOPIC_CONSENSUS`], whose messages are signed
+/// by the node that published them (a status is its originator's). Its messages are
+/// small and few, so it does without the newer protocol versions (a custom prefix has
+/// only `/1.1.0` and `/1.0.0`), which the transactions' large batches use (`IDONTWANT`).
+pub const SIGNED_GOSSIP_PROTOCOL: &str = "/acta/signed-gossip";
 /// The most transactions one txs-topic message carries.
 pub const TX_BATCH_MAX: usize = 1024;
 pub const SYNC_PROTOCOL: &str = "/acta/sync/1";
@@ -184,8 +188,8 @@ impl TxBitmap {
 pub const SYNC_REQUEST_MAX: usize = 64 + BLOCK_TXS_MAX / 8 + 1024;
 
 /// A txs-topic message: transactions the sender admitted to its mempool, sent together so
-/// that gossip costs one message (and one gossipsub signature) per batch, not per
-/// transaction. At most [`TX_BATCH_MAX`].
+/// that gossip costs one message per batch, not per transaction. At most
+/// [`TX_BATCH_MAX`].
 #[derive(Clone, Debug, BorshSerialize)]
 pub struct TxBatch(pub Vec<Transaction>);
 
@@ -444,10 +448,10 @@ pub struct Behaviour {
     pub allowed: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
     /// Peers banned for misbehaving.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    /// Statuses, evidence and cosignatures, in messages signed by the node that published
-    /// them (a status is its originator's).
+    /// The consensus topic (statuses, evidence, cosignatures), in messages signed by the
+    /// node that published them ([`SIGNED_GOSSIP_PROTOCOL`]).
     pub gossipsub: gossipsub::Behaviour,
-    /// Transaction batches, in messages no node signs ([`TXS_GOSSIP_PROTOCOL`]).
+    /// Transaction batches, in messages no node signs ([`TOPIC_TXS`]).
     pub txs: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
     /// A ping every [`PING_INTERVAL`]: a peer that does not answer within [`PING_TIMEOUT`]
@@ -524,15 +528,15 @@ impl Behaviour {
         };
         let gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossip_config(None, gossipsub::ValidationMode::Strict)?,
+            gossip_config(
+                Some(SIGNED_GOSSIP_PROTOCOL),
+                gossipsub::ValidationMode::Strict,
+            )?,
         )
         .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
         let txs = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Anonymous,
-            gossip_config(
-                Some(TXS_GOSSIP_PROTOCOL),
-                gossipsub::ValidationMode::Anonymous,
-            )?,
+            gossip_config(None, gossipsub::ValidationMode::Anonymous)?,
         )
         .map_err(|e| anyhow::anyhow!("transactions' gossipsub: {e}"))?;
         let identify = identify::Behaviour::new(identify::Config::new(identity, key.public()));
