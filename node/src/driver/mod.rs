@@ -46,11 +46,6 @@ const PROPOSAL_RESEND_TICKS: u64 = 4;
 /// Waiting for work, a validator tells its status every this many gossip ticks instead of
 /// every tick (a peer behind it learns of a new block from the block's own gossip).
 const IDLE_STATUS_TICKS: u32 = 5;
-/// After a commit, the status is told at once unless it was told less than this long ago:
-/// a busy chain commits dozens of blocks a second, and each status is a signed gossip
-/// message that every peer checks. A status skipped is owed: the next gossip tick tells
-/// it, even with nothing to do.
-const STATUS_GAP_MS: Millis = 200;
 
 /// The driver's settings.
 #[derive(Clone, Copy, Debug)]
@@ -277,8 +272,6 @@ pub struct Driver<P, B> {
     proposal_sent_at: Option<Millis>,
     /// Gossip ticks since the status was last sent.
     status_ticks: u32,
-    /// When the status was last sent.
-    status_sent_at: Option<Millis>,
     sync: BlockSync<P>,
 }
 
@@ -328,7 +321,6 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             timers: Timers::default(),
             proposal_sent_at: None,
             status_ticks: 0,
-            status_sent_at: None,
             sync: BlockSync::new(),
             config,
         }
@@ -851,17 +843,8 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         self.height_seen = std::mem::take(&mut self.next_seen);
         self.last_empty = stored.empty;
         self.rounds_pending = stored.rounds_pending;
-        // Tell peers at once, so that those behind fetch the block; unless a status went
-        // out just now (`STATUS_GAP_MS`).
-        if self
-            .status_sent_at
-            .is_none_or(|at| now.saturating_sub(at) >= STATUS_GAP_MS)
-        {
-            self.status_sent_at = Some(now);
-            out.push(Action::Status(stored.height));
-        } else {
-            self.status_ticks = IDLE_STATUS_TICKS;
-        }
+        // Tell peers at once, so that those behind fetch the block.
+        out.push(Action::Status(stored.height));
     }
 
     /// Sends this validator's messages of the undecided height again, and its status, so
@@ -890,7 +873,6 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         if self.phase == Phase::Running || self.has_work() || self.status_ticks >= IDLE_STATUS_TICKS
         {
             self.status_ticks = 0;
-            self.status_sent_at = Some(now);
             out.push(Action::Status(Height(self.height.0 - 1)));
         }
         self.sync.on_tick(now, self.height, out);

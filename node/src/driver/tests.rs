@@ -402,49 +402,6 @@ fn committed_height_one(rounds_pending: bool, empty: bool) -> TestDriver {
     d
 }
 
-/// A commit tells peers the new height at once, unless a status went out just before (a
-/// busy chain commits dozens of blocks a second); the next gossip tick tells it then.
-#[test]
-fn a_commit_tells_the_status_unless_one_was_told_just_before() {
-    let is_status = |a: &TestAction| matches!(a, Action::Status(_));
-    let (_, set, mut d, _) = deciding_height_one();
-    let actions = d.on(5, Event::Committed(height_one_stored(set, false, false)));
-    assert_eq!(actions, vec![Action::Status(Height(1))]);
-
-    let (_, set, mut d, _) = deciding_height_one();
-    assert!(d
-        .on(4, Event::GossipTick)
-        .contains(&Action::Status(Height(0))));
-    let actions = d.on(5, Event::Committed(height_one_stored(set, false, false)));
-    assert!(!actions.iter().any(is_status), "{actions:?}");
-    assert_eq!(d.height(), Height(2));
-    assert!(d
-        .on(1_005, Event::GossipTick)
-        .contains(&Action::Status(Height(1))));
-
-    // The same with nothing left to do: the status skipped is owed, and the next tick
-    // tells it (an idle chain otherwise tells it only every few ticks).
-    let (_, set, mut d, _) = deciding_height_one();
-    assert!(d
-        .on(4, Event::GossipTick)
-        .contains(&Action::Status(Height(0))));
-    let actions = d.on(5, Event::Committed(height_one_stored(set, false, false)));
-    assert!(!actions.iter().any(is_status), "{actions:?}");
-    d.on(5, Event::TxsWaiting(false));
-    assert!(d
-        .on(1_005, Event::GossipTick)
-        .contains(&Action::Status(Height(1))));
-    assert!(!d.on(2_005, Event::GossipTick).iter().any(is_status));
-
-    // Told long enough before: the commit tells it again.
-    let (_, set, mut d, _) = deciding_height_one();
-    assert!(d
-        .on(4, Event::GossipTick)
-        .contains(&Action::Status(Height(0))));
-    let actions = d.on(204, Event::Committed(height_one_stored(set, false, false)));
-    assert_eq!(actions, vec![Action::Status(Height(1))]);
-}
-
 #[test]
 fn waiting_transactions_start_the_next_height_at_once_budget_rounds_at_their_pace() {
     // Transactions wait: no pause after the commit.

@@ -260,49 +260,51 @@ impl P2p {
         self.translate(event)
     }
 
+    /// A message of the transactions' gossipsub (`txs`) or the consensus topic's: on the
+    /// gossipsub's own topic, for the node; on any other, rejected.
+    fn gossip_message(
+        &mut self,
+        txs: bool,
+        source: PeerId,
+        id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) -> Option<P2pEvent> {
+        let received = Received { id, txs, source };
+        let topic = if txs {
+            self.txs_topic.hash()
+        } else {
+            self.consensus_topic.hash()
+        };
+        if message.topic != topic {
+            self.judge(received, Verdict::Reject, "gossip on an unknown topic");
+            return None;
+        }
+        Some(if txs {
+            P2pEvent::Txs {
+                data: message.data,
+                received,
+            }
+        } else {
+            P2pEvent::Consensus {
+                origin: message.source.unwrap_or(source),
+                data: message.data,
+                received,
+            }
+        })
+    }
+
     fn translate(&mut self, event: SwarmEvent<BehaviourEvent>) -> Option<P2pEvent> {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
-            })) => {
-                let received = Received {
-                    id: message_id,
-                    txs: false,
-                    source: propagation_source,
-                };
-                if message.topic == self.consensus_topic.hash() {
-                    Some(P2pEvent::Consensus {
-                        origin: message.source.unwrap_or(propagation_source),
-                        data: message.data,
-                        received,
-                    })
-                } else {
-                    self.judge(received, Verdict::Reject, "gossip on an unknown topic");
-                    None
-                }
-            }
+            })) => self.gossip_message(false, propagation_source, message_id, message),
             SwarmEvent::Behaviour(BehaviourEvent::Txs(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
-            })) => {
-                let received = Received {
-                    id: message_id,
-                    txs: true,
-                    source: propagation_source,
-                };
-                if message.topic == self.txs_topic.hash() {
-                    Some(P2pEvent::Txs {
-                        data: message.data,
-                        received,
-                    })
-                } else {
-                    self.judge(received, Verdict::Reject, "gossip on an unknown topic");
-                    None
-                }
-            }
+            })) => self.gossip_message(true, propagation_source, message_id, message),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => match event {
                 request_response::Event::Message { peer, message, .. } => match message {
                     request_response::Message::Request {
