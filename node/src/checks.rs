@@ -251,6 +251,25 @@ mod tests {
         out
     }
 
+    /// Pushes four one-transaction batches (users `first..first + 4`) at `at`, the first
+    /// two checked at once and the others waiting; ends one check and returns the sizes of
+    /// the checks that started then; hands everything back.
+    async fn four_singles_then_next_check(
+        c: &mut Checks<u32>,
+        first: u32,
+        at: Instant,
+    ) -> Vec<usize> {
+        assert_eq!(c.push(vec![tx(first, 0)], first, at), vec![1]);
+        assert_eq!(c.push(vec![tx(first + 1, 0)], first + 1, at), vec![1]);
+        for user in first + 2..first + 4 {
+            assert!(c.push(vec![tx(user, 0)], user, at).is_empty());
+        }
+        let done = c.next().await;
+        let (_, started) = c.finish(done, at).unwrap();
+        drain(c).await;
+        started
+    }
+
     /// Batches come back in the order they came, whatever order their checks end in and
     /// however they were merged, each with its own verdicts; a forgery refuses only its
     /// transaction, and pauses merging.
@@ -279,25 +298,17 @@ mod tests {
         assert_eq!(out[4].1, vec![true]);
         assert_eq!(c.waiting(), 0);
 
-        // The forgery was in a merged check: for a while each check takes one batch.
+        // The forgery was in a merged check: for a while each check takes one batch; once
+        // the pause is over, waiting batches are merged again.
         let later = Instant::now();
-        assert_eq!(c.push(vec![tx(5, 0)], 5, later), vec![1]);
-        assert_eq!(c.push(vec![tx(6, 0)], 6, later), vec![1]);
-        assert!(c.push(vec![tx(7, 0)], 7, later).is_empty());
-        assert!(c.push(vec![tx(8, 0)], 8, later).is_empty());
-        let done = c.next().await;
-        let (_, started) = c.finish(done, later).unwrap();
-        assert_eq!(started, vec![1], "merging is paused");
-        drain(&mut c).await;
-        // Once the pause is over, waiting batches are merged again.
+        assert_eq!(
+            four_singles_then_next_check(&mut c, 5, later).await,
+            vec![1]
+        );
         let after = later + MERGE_PAUSE;
-        assert_eq!(c.push(vec![tx(9, 0)], 9, after), vec![1]);
-        assert_eq!(c.push(vec![tx(10, 0)], 10, after), vec![1]);
-        assert!(c.push(vec![tx(11, 0)], 11, after).is_empty());
-        assert!(c.push(vec![tx(12, 0)], 12, after).is_empty());
-        let done = c.next().await;
-        let (_, started) = c.finish(done, after).unwrap();
-        assert_eq!(started, vec![2], "merged again");
-        drain(&mut c).await;
+        assert_eq!(
+            four_singles_then_next_check(&mut c, 9, after).await,
+            vec![2]
+        );
     }
 }

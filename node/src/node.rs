@@ -48,7 +48,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::{
     app::{self, AppHandle, Done, Job, LocalFault, Tip},
-    checks::{CheckEnded, Checks},
+    checks::{CheckEnded, CheckedBatch, Checks},
     config::{Config, Home},
     driver::{Driver, DriverConfig, Millis, Resume, Stored},
     genesis::{ChainSpec, Genesis},
@@ -258,16 +258,6 @@ enum Origin {
     Gossip(Received),
     /// A peer's pending transactions, asked for when it connected.
     Pulled(PeerId),
-}
-
-/// A batch of transactions checked off the loop.
-#[derive(Debug)]
-struct Verified {
-    origin: Origin,
-    checked: Vec<Result<Checked, AddError>>,
-    /// Secret ballots among them whose token no registrar signed: proof of a forgery, as
-    /// a bad signature is.
-    forged_tokens: usize,
 }
 
 pub struct Node {
@@ -733,11 +723,7 @@ impl Node {
                     let (batches, started) = self.checks.finish(done, Instant::now())?;
                     self.observe_checks(&started);
                     for (origin, batch) in batches {
-                        self.on_verified(Verified {
-                            origin,
-                            checked: batch.checked,
-                            forged_tokens: batch.forged_tokens,
-                        })?;
+                        self.on_verified(origin, batch)?;
                     }
                 }
                 Wake::Served(Some((reply, response))) => {
@@ -1468,12 +1454,11 @@ impl Node {
     /// gossipsub's verdict on a peer's message. A peer's batch is rejected (and the peer
     /// struck) if it holds a transaction with a bad signature or another chain's id, and
     /// forwarded only if this node admitted all of it.
-    fn on_verified(&mut self, verified: Verified) -> Result<()> {
-        let Verified {
-            origin,
+    fn on_verified(&mut self, origin: Origin, batch: CheckedBatch) -> Result<()> {
+        let CheckedBatch {
             checked,
             forged_tokens,
-        } = verified;
+        } = batch;
         match origin {
             Origin::Gossip(received) => {
                 let results = self.admit(checked);
