@@ -605,7 +605,20 @@ fn garbage_peer(net: &Net, target: usize, garbage: Garbage) -> bool {
                         let b = swarm.behaviour_mut();
                         match garbage {
                             Garbage::Direct => {
-                                b.direct.send_request(&node, junk);
+                                // A frame that is no consensus message, on a stream of
+                                // its own each time.
+                                let mut control = b.direct.new_control();
+                                tokio::spawn(async move {
+                                    use futures::AsyncWriteExt;
+                                    let protocol = libp2p::StreamProtocol::new(
+                                        acta_node::p2p::protocol::CONSENSUS_PROTOCOL,
+                                    );
+                                    if let Ok(mut s) = control.open_stream(node, protocol).await {
+                                        let frame = acta_node::p2p::direct::frame(&junk).unwrap();
+                                        let _ = s.write_all(&frame).await;
+                                        let _ = s.close().await;
+                                    }
+                                });
                             }
                             Garbage::Gossip => {
                                 let _ = b.gossipsub.publish(topic.clone(), junk);

@@ -8,6 +8,7 @@
 //! redial, ask for blocks and answer sync requests.
 
 pub mod asker;
+pub mod direct;
 pub mod protocol;
 
 use std::collections::{HashMap, HashSet};
@@ -131,6 +132,8 @@ pub struct P2p {
     /// A fresh nonce for every gossip envelope, so that a message sent again is not
     /// dropped as seen.
     nonce: u64,
+    /// The streams of proposals and votes to and from the validators' nodes.
+    direct: direct::Direct,
 }
 
 impl std::fmt::Debug for P2p {
@@ -169,6 +172,10 @@ impl P2p {
                 allowed.allow_peer(*p);
             }
         }
+        let direct = direct::Direct::start(
+            swarm.behaviour().direct.new_control(),
+            config.max_message_bytes,
+        )?;
         let consensus_topic = IdentTopic::new(TOPIC_CONSENSUS);
         let txs_topic = IdentTopic::new(TOPIC_TXS);
         let behaviour = swarm.behaviour_mut();
@@ -202,6 +209,7 @@ impl P2p {
             banned: HashSet::new(),
             config_blocked: HashSet::new(),
             nonce: rand::random(),
+            direct,
         };
         p2p.set_validators(validators);
         Ok(p2p)
@@ -254,10 +262,28 @@ impl P2p {
     }
 
     /// The next event the node acts on; `None` for one it need not (cancel safe: the only
-    /// wait is for the swarm's next event).
+    /// waits are for the swarm's next event and the consensus streams' next frame).
     pub async fn next(&mut self) -> Option<P2pEvent> {
-        let event = self.swarm.select_next_some().await;
-        self.translate(event)
+        tokio::select! {
+            event = self.swarm.select_next_some() => self.translate(event),
+            Some(inbound) = self.direct.next() => self.direct_message(inbound),
+        }
+    }
+
+    /// A frame from a consensus stream: a validator's message for the node; garbage
+    /// strikes its sender.
+    fn direct_message(&mut self, inbound: direct::Inbound) -> Option<P2pEvent> {
+        match inbound {
+            // Only validators' consensus messages count; an observer has none.
+            direct::Inbound::Message { peer, data } => self
+                .validator_peers
+                .contains(&peer)
+                .then_some(P2pEvent::Direct { peer, data }),
+            direct::Inbound::Garbage { peer, why } => {
+                self.strike(peer, &why);
+                None
+            }
+        }
     }
 
     /// A message of the transactions' gossipsub (`txs`) or the consensus topic's: on the
@@ -333,36 +359,6 @@ impl P2p {
                 }
                 _ => None,
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => match event {
-                request_response::Event::Message {
-                    peer,
-                    message:
-                        request_response::Message::Request {
-                            request, channel, ..
-                        },
-                    ..
-                } => {
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .direct
-                        .send_response(channel, protocol::Ack);
-                    // Only validators' consensus messages count; an observer has none.
-                    self.validator_peers
-                        .contains(&peer)
-                        .then_some(P2pEvent::Direct {
-                            peer,
-                            data: request,
-                        })
-                }
-                request_response::Event::OutboundFailure { peer, error, .. } => {
-                    // Lost with the connection, most often: sent again at the next gossip
-                    // tick, and a decided block comes by sync anyway.
-                    debug!(peer = %peer, "a consensus message was not delivered: {error}");
-                    None
-                }
-                _ => None,
-            },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -409,6 +405,7 @@ impl P2p {
                 (num_established.get() == 1).then_some(P2pEvent::Connected(peer_id))
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
+                self.direct.forget(&peer_id);
                 Some(P2pEvent::Disconnected(peer_id))
             }
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -454,18 +451,14 @@ impl P2p {
     /// Sends a proposal or vote straight to the node of every validator of the latest set
     /// this node is connected to.
     pub fn send_to_validators(&mut self, body: &Gossip) {
-        let bytes = acta_ledger::codec::encode(body);
-        let peers: Vec<PeerId> = self
-            .validators
-            .iter()
-            .map(|v| v.peer)
-            .filter(|p| *p != self.peer_id && self.swarm.is_connected(p))
-            .collect();
-        for peer in peers {
-            self.swarm
-                .behaviour_mut()
-                .direct
-                .send_request(&peer, bytes.clone());
+        let Some(frame) = direct::frame(&acta_ledger::codec::encode(body)) else {
+            warn!("a consensus message too long to send");
+            return;
+        };
+        for v in &self.validators {
+            if v.peer != self.peer_id && self.swarm.is_connected(&v.peer) {
+                self.direct.send(v.peer, &frame);
+            }
         }
     }
 

@@ -1,12 +1,13 @@
-//! Networking: libp2p over TCP with noise and yamux; identify; gossipsub for consensus
-//! messages, transactions and status; request-response for blocks and commits by height
+//! Networking: libp2p over TCP with noise and yamux; identify; gossipsub for statuses,
+//! evidence, cosignatures and transactions; proposals and votes on a stream to each
+//! validator's node ([`super::direct`]); request-response for blocks and commits by height
 //! range, and for the manifest and chunks of a state snapshot (state sync). Only the
-//! genesis validators' peer ids may connect, unless the config admits observers; a peer
-//! that sends invalid messages is struck, and after too many strikes disconnected and
-//! banned.
+//! validators' peer ids may connect, unless the config admits observers; a peer that sends
+//! invalid messages is struck, and after too many strikes disconnected and banned.
 //!
 //! Every message is borsh, and its size is bounded before it is decoded: gossipsub drops
-//! anything over `max_message_bytes`, and the sync codec reads a length prefix first.
+//! anything over `max_message_bytes`, and the sync codec and the consensus streams read a
+//! length prefix first.
 
 use std::{io, time::Duration};
 
@@ -42,8 +43,10 @@ pub const SIGNED_GOSSIP_PROTOCOL: &str = "/acta/signed-gossip";
 /// The most transactions one txs-topic message carries.
 pub const TX_BATCH_MAX: usize = 1024;
 pub const SYNC_PROTOCOL: &str = "/acta/sync/1";
-/// Proposals and votes, sent straight to each validator's node.
-pub const CONSENSUS_PROTOCOL: &str = "/acta/consensus/2";
+/// Proposals and votes, sent straight to each validator's node on one long-lived stream
+/// ([`super::direct`]). Until 2026-12-06, `/acta/consensus/2`, a request-response protocol
+/// with one request per message.
+pub const CONSENSUS_PROTOCOL: &str = "/acta/consensus/3";
 /// The most blocks one sync response carries.
 pub use crate::driver::SYNC_BLOCKS_MAX;
 
@@ -343,19 +346,6 @@ impl request_response::Codec for SyncCodec {
     }
 }
 
-/// A consensus message sent straight to a validator's node: the request is the bytes of a
-/// [`Gossip`] (decoded by the node, which strikes a sender of garbage), the answer an
-/// empty acknowledgement.
-#[derive(Clone, Debug)]
-pub struct DirectCodec {
-    /// The most bytes a message may have (`p2p.max_message_bytes`).
-    pub max: usize,
-}
-
-/// The acknowledgement of a direct message (nothing: the sender does not wait for it).
-#[derive(Clone, Copy, Debug, BorshSerialize, BorshDeserialize)]
-pub struct Ack;
-
 async fn read_bytes<R>(io: &mut R, max: usize) -> io::Result<Vec<u8>>
 where
     R: futures::AsyncRead + Unpin + Send,
@@ -392,55 +382,6 @@ where
     io.close().await
 }
 
-impl request_response::Codec for DirectCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Ack;
-
-    fn read_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> impl std::future::Future<Output = io::Result<Vec<u8>>> + Send
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        let max = self.max;
-        async move { read_bytes(io, max).await }
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Ack>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        read_framed(io, 16).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: Vec<u8>,
-    ) -> io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        write_bytes(io, &req).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: Ack,
-    ) -> io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        write_framed(io, &res).await
-    }
-}
-
 /// The node's libp2p behaviour.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -459,8 +400,9 @@ pub struct Behaviour {
     /// that the peer count tells the truth.
     pub ping: ping::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
-    /// Proposals and votes straight to the validators' nodes.
-    pub direct: request_response::Behaviour<DirectCodec>,
+    /// Proposals and votes straight to the validators' nodes, on one stream per peer
+    /// ([`super::direct`]).
+    pub direct: libp2p_stream::Behaviour,
 }
 
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
@@ -549,18 +491,7 @@ impl Behaviour {
             [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
         );
-        let direct = request_response::Behaviour::with_codec(
-            DirectCodec {
-                max: max_message_bytes,
-            },
-            [(
-                StreamProtocol::new(CONSENSUS_PROTOCOL),
-                ProtocolSupport::Full,
-            )],
-            request_response::Config::default()
-                .with_request_timeout(Duration::from_secs(10))
-                .with_max_concurrent_streams(256),
-        );
+        let direct = libp2p_stream::Behaviour::new();
         Ok(Behaviour {
             allowed: Toggle::from(
                 (!allow_observers).then(allow_block_list::Behaviour::<_>::default),
