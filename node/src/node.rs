@@ -180,6 +180,10 @@ pub struct CommittedTx {
 /// admitted meanwhile.
 const TX_FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 
+/// The least time between two of this node's statuses on the consensus topic; the
+/// validators' nodes get every one on their streams ([`Node::status`]).
+const STATUS_TOPIC_GAP: Duration = Duration::from_millis(200);
+
 /// How many committed blocks a slow subscriber may fall behind before it misses some.
 const COMMITTED_BACKLOG: usize = 256;
 
@@ -275,6 +279,8 @@ pub struct Node {
     epoch: Instant,
     /// What the driver was last told of the transactions waiting.
     txs_told: bool,
+    /// When this node's status last went on the consensus topic ([`Node::status`]).
+    status_published: Option<Instant>,
     wal: Wal,
     mempool: Mempool,
     /// The latest committed state with the pool's calls applied: what arriving calls are
@@ -604,6 +610,7 @@ impl Node {
             driver,
             epoch: Instant::now(),
             txs_told: false,
+            status_published: None,
             wal,
             mempool,
             pending: PendingState::new(latest),
@@ -846,7 +853,7 @@ impl Node {
                     self.publish_consensus(message, body);
                 }
                 Action::Status(height) => {
-                    self.publish(Gossip::Status { height });
+                    self.status(height);
                 }
                 Action::Evidence(e) => {
                     self.publish(Gossip::Evidence(e));
@@ -943,6 +950,24 @@ impl Node {
 
     fn publish(&mut self, body: Gossip) {
         self.p2p.publish(body);
+    }
+
+    /// Tells peers this node's latest height: the validators' nodes straight away, on their
+    /// streams (they catch up from it at once); the topic, for observers and peers further
+    /// away, at most every [`STATUS_TOPIC_GAP`]. A busy chain commits dozens of heights a
+    /// second, and each status on the topic is a signed message every peer checks; the
+    /// driver's gossip ticks send the latest one anyway.
+    fn status(&mut self, height: Height) {
+        let body = Gossip::Status { height };
+        self.p2p.send_to_validators(&body);
+        let now = Instant::now();
+        if self
+            .status_published
+            .is_none_or(|at| now.duration_since(at) >= STATUS_TOPIC_GAP)
+        {
+            self.status_published = Some(now);
+            self.publish(body);
+        }
     }
 
     /// The validators that sign `height`.
