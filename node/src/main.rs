@@ -497,12 +497,7 @@ fn start(
         if let Some(addr) = rpc::listen_addr(&node.config().rpc.listen)? {
             rpc::spawn(addr, handle, node.config().rpc.clone()).await?;
         }
-        // On a worker of the runtime rather than this thread: the swarm's connection tasks
-        // wake the node's loop for every message, and a task woken on the same worker runs
-        // without a thread switch, while this thread had to be woken through the kernel.
-        tokio::spawn(node.run())
-            .await
-            .context("the node's loop ended abnormally")?
+        node.run().await
     })
 }
 

@@ -281,6 +281,8 @@ pub struct Node {
     txs_told: bool,
     /// When this node's status last went on the consensus topic ([`Node::status`]).
     status_published: Option<Instant>,
+    /// A status held back from the topic, for the next gossip tick.
+    status_owed: Option<Height>,
     wal: Wal,
     mempool: Mempool,
     /// The latest committed state with the pool's calls applied: what arriving calls are
@@ -611,6 +613,7 @@ impl Node {
             epoch: Instant::now(),
             txs_told: false,
             status_published: None,
+            status_owed: None,
             wal,
             mempool,
             pending: PendingState::new(latest),
@@ -740,7 +743,13 @@ impl Node {
                 Wake::Served(None) => {}
                 Wake::App(Some(done)) => self.on_app(done?)?,
                 Wake::App(None) => bail!("the application's thread has stopped"),
-                Wake::Gossip => self.drive(Event::GossipTick)?,
+                Wake::Gossip => {
+                    self.drive(Event::GossipTick)?;
+                    // A status held back from the topic goes now, if the tick sent none.
+                    if let Some(height) = self.status_owed.take() {
+                        self.publish_status(height);
+                    }
+                }
                 Wake::Redial => {
                     self.p2p.redial();
                     self.check_health();
@@ -954,20 +963,25 @@ impl Node {
 
     /// Tells peers this node's latest height: the validators' nodes straight away, on their
     /// streams (they catch up from it at once); the topic, for observers and peers further
-    /// away, at most every [`STATUS_TOPIC_GAP`]. A busy chain commits dozens of heights a
-    /// second, and each status on the topic is a signed message every peer checks; the
-    /// driver's gossip ticks send the latest one anyway.
+    /// away, at most every [`STATUS_TOPIC_GAP`], and a status held back then at the next
+    /// gossip tick. A busy chain commits dozens of heights a second, and each status on the
+    /// topic is a signed message every peer checks.
     fn status(&mut self, height: Height) {
-        let body = Gossip::Status { height };
-        self.p2p.send_to_validators(&body);
-        let now = Instant::now();
+        self.p2p.send_to_validators(&Gossip::Status { height });
         if self
             .status_published
-            .is_none_or(|at| now.duration_since(at) >= STATUS_TOPIC_GAP)
+            .is_none_or(|at| at.elapsed() >= STATUS_TOPIC_GAP)
         {
-            self.status_published = Some(now);
-            self.publish(body);
+            self.publish_status(height);
+        } else {
+            self.status_owed = Some(height);
         }
+    }
+
+    fn publish_status(&mut self, height: Height) {
+        self.status_published = Some(Instant::now());
+        self.status_owed = None;
+        self.publish(Gossip::Status { height });
     }
 
     /// The validators that sign `height`.

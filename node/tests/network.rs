@@ -550,6 +550,7 @@ enum Garbage {
 /// Connects to node `target` with node 3's libp2p identity, sends it invalid messages
 /// (`garbage`), and reports whether the node disconnected it and refuses it afterwards.
 fn garbage_peer(net: &Net, target: usize, garbage: Garbage) -> bool {
+    use acta_node::p2p::{direct, protocol::BehaviourEvent};
     use futures::StreamExt;
     use libp2p::{gossipsub, swarm::SwarmEvent, Multiaddr};
     let key =
@@ -594,31 +595,33 @@ fn garbage_peer(net: &Net, target: usize, garbage: Garbage) -> bool {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
-                ev = swarm.select_next_some() => {
-                    if let SwarmEvent::ConnectionEstablished { peer_id, .. } = ev {
+                ev = swarm.select_next_some() => match ev {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                         connected_once |= peer_id == node;
                     }
-                }
+                    SwarmEvent::Behaviour(BehaviourEvent::Direct(direct::Event::Opened {
+                        mut stream,
+                        ..
+                    })) => {
+                        let junk = format!("junk {sent}").into_bytes();
+                        tokio::spawn(async move {
+                            use futures::AsyncWriteExt;
+                            let frame = direct::frame(&junk).unwrap();
+                            let _ = stream.write_all(&frame).await;
+                            let _ = stream.close().await;
+                        });
+                    }
+                    _ => {}
+                },
                 _ = tick.tick() => {
                     if swarm.is_connected(&node) {
                         let junk = format!("junk {sent}").into_bytes();
                         let b = swarm.behaviour_mut();
                         match garbage {
                             Garbage::Direct => {
-                                // A frame that is no consensus message, on a stream of
-                                // its own each time.
-                                let mut control = b.direct.new_control();
-                                tokio::spawn(async move {
-                                    use futures::AsyncWriteExt;
-                                    let protocol = libp2p::StreamProtocol::new(
-                                        acta_node::p2p::protocol::CONSENSUS_PROTOCOL,
-                                    );
-                                    if let Ok(mut s) = control.open_stream(node, protocol).await {
-                                        let frame = acta_node::p2p::direct::frame(&junk).unwrap();
-                                        let _ = s.write_all(&frame).await;
-                                        let _ = s.close().await;
-                                    }
-                                });
+                                // A stream of its own each time, for a frame that is no
+                                // consensus message (written once it opens, below).
+                                b.direct.open(node);
                             }
                             Garbage::Gossip => {
                                 let _ = b.gossipsub.publish(topic.clone(), junk);

@@ -1,105 +1,77 @@
-//! Proposals and votes straight to the validators' nodes, on one long-lived stream per
-//! peer (protocol [`CONSENSUS_PROTOCOL`]).
+//! Proposals, votes and statuses straight to the validators' nodes, on one long-lived
+//! stream per peer (protocol [`CONSENSUS_PROTOCOL`]).
 //!
 //! Each message is a frame: a `u32` little-endian length, then the bytes of a
-//! [`Gossip`](super::protocol::Gossip). A writer task per peer opens the stream once and
-//! writes the frames queued for that peer in order; a reader task per inbound stream hands
-//! each frame to the node. Until 2026-12-06 each message was a request of its own
-//! (`/acta/consensus/2`): a new yamux stream, its protocol negotiation, an empty answer and
-//! two timers per message, which at dozens of heights a second cost more than the votes.
+//! [`Gossip`](super::protocol::Gossip). A writer task per peer writes the frames queued for
+//! that peer, in order, on a stream the swarm opened for it; a reader task per inbound
+//! stream hands each frame to the node. Until 2026-12-06 each message was a request of its
+//! own (`/acta/consensus/2`): a new yamux stream, its protocol negotiation, an empty answer
+//! and two timers per message, which at dozens of heights a second cost more than the
+//! votes.
 //!
-//! A message that cannot be queued (the peer's queue is full, or its stream cannot be
-//! opened) is dropped: while a height runs, the driver sends its own messages again every
-//! gossip tick, and a decided block comes by sync anyway.
+//! [`Behaviour`] is the libp2p side: it opens streams on request on a connection that
+//! exists (it never dials) and hands the node every stream a peer opens, as swarm events,
+//! so that the node decides which to read ([`Streams`]). A message that cannot be queued
+//! (the peer's queue is full, its stream cannot be opened or written) is dropped: while a
+//! height runs, the driver sends its own messages again every gossip tick, and a decided
+//! block comes by sync anyway.
 
-use std::{collections::HashMap, io, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    io,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
+};
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use libp2p::{PeerId, Stream, StreamProtocol};
-use tokio::sync::mpsc;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{
+    core::{transport::PortUse, upgrade::ReadyUpgrade, Endpoint},
+    swarm::{
+        handler::{
+            ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound,
+        },
+        ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
+        NetworkBehaviour, NotifyHandler, SubstreamProtocol, THandler, THandlerInEvent,
+        THandlerOutEvent, ToSwarm,
+    },
+    Multiaddr, PeerId, Stream, StreamProtocol,
+};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
 use super::protocol::CONSENSUS_PROTOCOL;
 
 /// The most frames waiting for one peer's stream; more are dropped.
 const OUTBOX_FRAMES: usize = 256;
-/// The most frames read from all peers and not yet taken by the node; readers wait
-/// (and so do their peers, through the stream's flow control) while it is full.
-const INBOX_FRAMES: usize = 1024;
-/// The most inbound streams one peer may hold open at once: one is enough, a few allow for
-/// a stream the peer's side has given up on and this side not yet seen close.
-const INBOUND_STREAMS_PER_PEER: usize = 4;
-/// How long opening a stream, or writing a frame to it, may take before the frame is
-/// dropped (a stalled peer must not hold its queue for ever).
-const STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most inbound streams of one peer read at once: one is enough, a few allow for a
+/// stream the peer's side has given up on and this side not yet seen close. Another is
+/// refused and strikes the peer.
+pub const INBOUND_STREAMS_PER_PEER: usize = 4;
+/// How long writing one frame may take before the stream is given up (a stalled peer must
+/// not hold its queue for ever).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an open may go unanswered before another is asked for.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a stream could not be opened, how long before another try; messages meanwhile
+/// are dropped (a peer that does not speak the protocol is not asked at every vote).
+const OPEN_BACKOFF: Duration = Duration::from_millis(500);
+/// What a frame costs of its peer's budget besides its bytes, so that empty frames are
+/// bounded too.
+const FRAME_OVERHEAD: usize = 64;
 
-/// What the readers hand the node.
+/// A frame's bytes as a reader hands them to the node, holding their share of the peer's
+/// budget until the node takes them.
 #[derive(Debug)]
-pub enum Inbound {
-    /// A frame's bytes (to be decoded by the node, which strikes a sender of garbage).
-    Message { peer: PeerId, data: Vec<u8> },
-    /// A frame that breaks the framing (a length over the limit): the stream is closed.
-    Garbage { peer: PeerId, why: String },
-}
-
-/// The writers' queues and the readers' output.
-pub struct Direct {
-    control: libp2p_stream::Control,
-    outboxes: HashMap<PeerId, mpsc::Sender<Arc<[u8]>>>,
-    inbox: mpsc::Receiver<Inbound>,
-}
-
-impl std::fmt::Debug for Direct {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Direct")
-            .field("peers", &self.outboxes.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Direct {
-    /// Accepts inbound streams of [`CONSENSUS_PROTOCOL`] (frames of at most `max` bytes)
-    /// from here on. Must be called within a Tokio runtime: the readers are its tasks.
-    pub fn start(mut control: libp2p_stream::Control, max: usize) -> anyhow::Result<Direct> {
-        let incoming = control
-            .accept(StreamProtocol::new(CONSENSUS_PROTOCOL))
-            .map_err(|e| anyhow::anyhow!("accepting {CONSENSUS_PROTOCOL}: {e}"))?;
-        let (tx, inbox) = mpsc::channel(INBOX_FRAMES);
-        tokio::spawn(accept(incoming, tx, max));
-        Ok(Direct {
-            control,
-            outboxes: HashMap::new(),
-            inbox,
-        })
-    }
-
-    /// Queues a frame ([`frame`]) for `peer`'s stream, opening it first if need be; drops
-    /// it if the peer's queue is full.
-    pub fn send(&mut self, peer: PeerId, frame: &Arc<[u8]>) {
-        let outbox = self
-            .outboxes
-            .entry(peer)
-            .and_modify(|o| {
-                if o.is_closed() {
-                    *o = spawn_writer(self.control.clone(), peer);
-                }
-            })
-            .or_insert_with(|| spawn_writer(self.control.clone(), peer));
-        if let Err(e) = outbox.try_send(frame.clone()) {
-            debug!(peer = %peer, "a consensus message was not queued: {e}");
-        }
-    }
-
-    /// Ends the writer of a peer that disconnected: the frames it had not written are
-    /// dropped, and the next message opens a new stream.
-    pub fn forget(&mut self, peer: &PeerId) {
-        self.outboxes.remove(peer);
-    }
-
-    /// The next frame a peer sent (cancel safe).
-    pub async fn next(&mut self) -> Option<Inbound> {
-        self.inbox.recv().await
-    }
+pub struct Inbound {
+    pub peer: PeerId,
+    /// The frame's bytes, or why the stream broke the framing (a length over the limit:
+    /// the stream is closed, and the peer is struck).
+    pub frame: Result<Vec<u8>, String>,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// A message as it goes on a stream: its length (`u32` little-endian), then its bytes;
@@ -112,124 +84,287 @@ pub fn frame(bytes: &[u8]) -> Option<Arc<[u8]>> {
     Some(out.into())
 }
 
-fn spawn_writer(control: libp2p_stream::Control, peer: PeerId) -> mpsc::Sender<Arc<[u8]>> {
-    let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
-    tokio::spawn(write_to(control, peer, rx));
-    tx
+// ---- The node's side: writers, readers and their budgets. ----
+
+/// One peer's writer: its queue, the streams the swarm opened for it, and whether it
+/// needs one.
+struct Writer {
+    outbox: mpsc::Sender<Arc<[u8]>>,
+    streams: mpsc::Sender<Stream>,
+    /// Set by the writer when it has no stream (at start, after a failure).
+    needs_stream: Arc<AtomicBool>,
+    /// When an open was asked of the swarm, until it is answered (or [`OPEN_TIMEOUT`] has
+    /// passed: a connection that closed with the request unanswered says nothing).
+    opening: Option<Instant>,
+    /// When the last open failed.
+    failed_at: Option<Instant>,
 }
 
-/// Writes `peer`'s queued frames in order on one stream, opened at the first and again
-/// after a failure. Ends when the queue's sender is dropped ([`Direct::forget`]).
+/// One peer's inbound streams: a token each reader holds (the count of clones is the count
+/// of its open streams), and the bytes its frames may hold in the node's inbox.
+struct Readers {
+    token: Arc<()>,
+    budget: Arc<Semaphore>,
+}
+
+/// The writers and readers of the consensus streams.
+pub struct Streams {
+    writers: HashMap<PeerId, Writer>,
+    readers: HashMap<PeerId, Readers>,
+    inbox_tx: mpsc::UnboundedSender<Inbound>,
+    inbox: mpsc::UnboundedReceiver<Inbound>,
+    /// The longest frame taken (`p2p.max_message_bytes`).
+    max: usize,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("writers", &self.writers.len())
+            .field("readers", &self.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Streams::inbound`] did with a peer's stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    Reading,
+    /// Over [`INBOUND_STREAMS_PER_PEER`]: dropped (the peer is to be struck).
+    TooMany,
+}
+
+impl Streams {
+    /// No stream yet; frames of at most `max` bytes.
+    pub fn new(max: usize) -> Streams {
+        let (inbox_tx, inbox) = mpsc::unbounded_channel();
+        Streams {
+            writers: HashMap::new(),
+            readers: HashMap::new(),
+            inbox_tx,
+            inbox,
+            max,
+        }
+    }
+
+    /// Queues a frame ([`frame`]) for `peer` at `now`; true if the swarm is to open a
+    /// stream to it ([`Behaviour::open`], answered with [`Streams::opened`] or
+    /// [`Streams::open_failed`]). Must be called within a Tokio runtime: the writer is its
+    /// task.
+    pub fn send(&mut self, peer: PeerId, frame: &Arc<[u8]>, now: Instant) -> bool {
+        let writer = self
+            .writers
+            .entry(peer)
+            .or_insert_with(|| spawn_writer(peer));
+        if let Err(e) = writer.outbox.try_send(frame.clone()) {
+            debug!(peer = %peer, "a consensus message was not queued: {e}");
+        }
+        let open = writer
+            .opening
+            .is_none_or(|at| now.duration_since(at) >= OPEN_TIMEOUT)
+            && writer.needs_stream.load(Ordering::Acquire)
+            && writer
+                .failed_at
+                .is_none_or(|at| now.duration_since(at) >= OPEN_BACKOFF);
+        if open {
+            writer.opening = Some(now);
+        }
+        open
+    }
+
+    /// A stream the swarm opened for `peer`'s writer.
+    pub fn opened(&mut self, peer: PeerId, stream: Stream) {
+        if let Some(w) = self.writers.get_mut(&peer) {
+            w.opening = None;
+            w.failed_at = None;
+            // The flag first: a failure of this stream sets it again.
+            w.needs_stream.store(false, Ordering::Release);
+            let _ = w.streams.try_send(stream);
+        }
+    }
+
+    /// A stream could not be opened for `peer` (at `now`): a message tries again after
+    /// [`OPEN_BACKOFF`].
+    pub fn open_failed(&mut self, peer: PeerId, why: &str, now: Instant) {
+        debug!(peer = %peer, "a stream for consensus messages was not opened: {why}");
+        if let Some(w) = self.writers.get_mut(&peer) {
+            w.opening = None;
+            w.failed_at = Some(now);
+        }
+    }
+
+    /// A stream `peer` opened: read in a task of its own, unless the peer has
+    /// [`INBOUND_STREAMS_PER_PEER`] open already.
+    pub fn inbound(&mut self, peer: PeerId, stream: Stream) -> Taken {
+        self.readers.retain(|_, r| Arc::strong_count(&r.token) > 1);
+        let max = self.max;
+        let readers = self.readers.entry(peer).or_insert_with(|| Readers {
+            token: Arc::new(()),
+            budget: Arc::new(Semaphore::new(budget(max))),
+        });
+        if Arc::strong_count(&readers.token) > INBOUND_STREAMS_PER_PEER {
+            return Taken::TooMany;
+        }
+        tokio::spawn(read_from(
+            peer,
+            stream,
+            self.inbox_tx.clone(),
+            max,
+            readers.budget.clone(),
+            readers.token.clone(),
+        ));
+        Taken::Reading
+    }
+
+    /// Ends the writer of a peer that disconnected: the frames it had not written are
+    /// dropped, and the next message starts a new one.
+    pub fn forget(&mut self, peer: &PeerId) {
+        self.writers.remove(peer);
+    }
+
+    /// The next frame a peer sent (cancel safe).
+    pub async fn next(&mut self) -> Option<Inbound> {
+        self.inbox.recv().await
+    }
+}
+
+/// The bytes one peer's frames may hold in the node's inbox: two of the longest, so that a
+/// large proposal does not wait for the one before it to be handled.
+fn budget(max: usize) -> usize {
+    max.saturating_add(FRAME_OVERHEAD)
+        .saturating_mul(2)
+        .min(Semaphore::MAX_PERMITS)
+        .min(u32::MAX as usize)
+}
+
+fn spawn_writer(peer: PeerId) -> Writer {
+    let (outbox, frames) = mpsc::channel(OUTBOX_FRAMES);
+    let (streams, streams_rx) = mpsc::channel(2);
+    let needs_stream = Arc::new(AtomicBool::new(true));
+    tokio::spawn(write_to(peer, frames, streams_rx, needs_stream.clone()));
+    Writer {
+        outbox,
+        streams,
+        needs_stream,
+        opening: None,
+        failed_at: None,
+    }
+}
+
+/// Writes `peer`'s queued frames in order on the latest stream opened for it; frames
+/// wait in the queue while it has none. Ends when the queue's sender is dropped
+/// ([`Streams::forget`]).
 async fn write_to(
-    mut control: libp2p_stream::Control,
     peer: PeerId,
-    mut outbox: mpsc::Receiver<Arc<[u8]>>,
+    mut frames: mpsc::Receiver<Arc<[u8]>>,
+    mut streams: mpsc::Receiver<Stream>,
+    needs_stream: Arc<AtomicBool>,
 ) {
     let mut stream: Option<Stream> = None;
-    while let Some(first) = outbox.recv().await {
-        if outbox.is_closed() {
-            // Forgotten (the peer disconnected): do not dial it again for what is left.
-            return;
-        }
-        let mut s = match stream.take() {
+    loop {
+        let s = match stream.as_mut() {
             Some(s) => s,
             None => {
-                let protocol = StreamProtocol::new(CONSENSUS_PROTOCOL);
-                match tokio::time::timeout(STREAM_TIMEOUT, control.open_stream(peer, protocol))
-                    .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        debug!(peer = %peer, "a consensus message was not sent: {e}");
-                        continue;
-                    }
-                    Err(_) => {
-                        debug!(peer = %peer, "a consensus message was not sent: opening the stream timed out");
-                        continue;
-                    }
+                // Ends with `None` once forgotten: the writer's senders go together.
+                match streams.recv().await {
+                    Some(s) => stream.insert(s),
+                    None => return,
                 }
             }
         };
-        // The frame, and any queued behind it, in one flush.
-        let written = tokio::time::timeout(STREAM_TIMEOUT, async {
-            s.write_all(&first).await?;
-            while let Ok(next) = outbox.try_recv() {
-                s.write_all(&next).await?;
+        let Some(first) = frames.recv().await else {
+            return;
+        };
+        // The frame, and any queued behind it, then one flush.
+        let mut written = write_timed(s, &first).await;
+        while written.is_ok() {
+            match frames.try_recv() {
+                Ok(next) => written = write_timed(s, &next).await,
+                Err(_) => break,
             }
-            s.flush().await
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => stream = Some(s),
-            Ok(Err(e)) => debug!(peer = %peer, "a consensus message was not sent: {e}"),
-            Err(_) => debug!(peer = %peer, "a consensus message was not sent: the write timed out"),
+        }
+        if written.is_ok() {
+            written = match tokio::time::timeout(WRITE_TIMEOUT, s.flush()).await {
+                Ok(r) => r,
+                Err(_) => Err(io::ErrorKind::TimedOut.into()),
+            };
+        }
+        if let Err(e) = written {
+            debug!(peer = %peer, "a stream of consensus messages failed: {e}");
+            stream = None;
+            needs_stream.store(true, Ordering::Release);
         }
     }
 }
 
-/// Takes each inbound stream and reads it in a task of its own, at most
-/// [`INBOUND_STREAMS_PER_PEER`] at once per peer. Ends with the node's side.
-async fn accept(
-    mut incoming: libp2p_stream::IncomingStreams,
-    inbox: mpsc::Sender<Inbound>,
-    max: usize,
-) {
-    // A peer's readers each hold a clone of its token: the count of clones is the count
-    // of its open streams.
-    let mut open: HashMap<PeerId, Arc<()>> = HashMap::new();
-    loop {
-        let (peer, stream) = tokio::select! {
-            next = incoming.next() => match next {
-                Some(s) => s,
-                None => return,
-            },
-            () = inbox.closed() => return,
-        };
-        open.retain(|_, token| Arc::strong_count(token) > 1);
-        let token = open.entry(peer).or_default();
-        if Arc::strong_count(token) > INBOUND_STREAMS_PER_PEER {
-            debug!(peer = %peer, "refusing another stream of consensus messages from a peer");
-            continue;
-        }
-        tokio::spawn(read_from(peer, stream, inbox.clone(), max, token.clone()));
+async fn write_timed(s: &mut Stream, frame: &[u8]) -> io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, s.write_all(frame)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
     }
 }
 
 /// Hands the node each frame `peer` sends on `stream`, until the stream ends or breaks
-/// the framing.
+/// the framing. Each frame's bytes are taken from the peer's budget before they are read.
 async fn read_from<R>(
     peer: PeerId,
     mut stream: R,
-    inbox: mpsc::Sender<Inbound>,
+    inbox: mpsc::UnboundedSender<Inbound>,
     max: usize,
+    budget: Arc<Semaphore>,
     _token: Arc<()>,
 ) where
     R: futures::AsyncRead + Unpin,
 {
     loop {
-        let event = match read_frame(&mut stream, max).await {
-            Ok(Some(data)) => Inbound::Message { peer, data },
+        let len = match read_len(&mut stream).await {
+            Ok(Some(len)) => len,
             // Closed between frames.
             Ok(None) => return,
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => Inbound::Garbage {
-                peer,
-                why: format!("invalid consensus stream: {e}"),
-            },
-            // Reset or cut short with its connection: not the peer's fault.
             Err(e) => {
                 debug!(peer = %peer, "a stream of consensus messages ended: {e}");
                 return;
             }
         };
-        let garbage = matches!(event, Inbound::Garbage { .. });
-        if inbox.send(event).await.is_err() || garbage {
+        if len > max {
+            let _ = inbox.send(Inbound {
+                peer,
+                frame: Err(format!(
+                    "invalid consensus stream: a message of {len} bytes, more than {max}"
+                )),
+                _permit: None,
+            });
+            return;
+        }
+        let cost = u32::try_from(len.saturating_add(FRAME_OVERHEAD)).unwrap_or(u32::MAX);
+        let Ok(permit) = budget.clone().acquire_many_owned(cost).await else {
+            return;
+        };
+        // Grows with what actually arrives: a length prefix alone allocates nothing.
+        let mut data = Vec::new();
+        let read = (&mut stream).take(len as u64).read_to_end(&mut data).await;
+        if let Err(e) = read {
+            debug!(peer = %peer, "a stream of consensus messages ended: {e}");
+            return;
+        }
+        if data.len() != len {
+            // Cut short with its connection, most often: not the peer's fault.
+            debug!(peer = %peer, "a stream of consensus messages ended inside a message");
+            return;
+        }
+        let frame = Inbound {
+            peer,
+            frame: Ok(data),
+            _permit: Some(permit),
+        };
+        if inbox.send(frame).is_err() {
             return;
         }
     }
 }
 
-/// Reads one frame of at most `max` bytes; `None` if the stream ends before it starts.
-async fn read_frame<R>(io: &mut R, max: usize) -> io::Result<Option<Vec<u8>>>
+/// Reads a frame's length; `None` if the stream ends before it starts.
+async fn read_len<R>(io: &mut R) -> io::Result<Option<usize>>
 where
     R: futures::AsyncRead + Unpin,
 {
@@ -242,23 +377,205 @@ where
             n => got += n,
         }
     }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a message of {len} bytes, more than {max}"),
-        ));
+    Ok(Some(u32::from_le_bytes(len) as usize))
+}
+
+// ---- The libp2p side. ----
+
+/// What [`Behaviour`] tells the swarm's owner.
+#[derive(Debug)]
+pub enum Event {
+    /// A stream `peer` opened.
+    Inbound { peer: PeerId, stream: Stream },
+    /// The stream asked for with [`Behaviour::open`].
+    Opened { peer: PeerId, stream: Stream },
+    /// The stream asked for could not be opened.
+    OpenFailed { peer: PeerId, why: String },
+}
+
+/// Opens consensus streams on request and hands over those peers open.
+#[derive(Default)]
+pub struct Behaviour {
+    connections: HashMap<PeerId, Vec<ConnectionId>>,
+    events: VecDeque<ToSwarm<Event, Open>>,
+    waker: Option<Waker>,
+}
+
+impl std::fmt::Debug for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("direct::Behaviour").finish_non_exhaustive()
     }
-    // Grows with what actually arrives: a length prefix alone allocates nothing.
-    let mut buf = Vec::new();
-    io.take(len as u64).read_to_end(&mut buf).await?;
-    if buf.len() != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("a message cut short at {} of {len} bytes", buf.len()),
-        ));
+}
+
+impl Behaviour {
+    /// Opens a stream to `peer` on one of its connections; never dials. Answered with
+    /// [`Event::Opened`] or [`Event::OpenFailed`].
+    pub fn open(&mut self, peer: PeerId) {
+        let event = match self.connections.get(&peer).and_then(|c| c.first()) {
+            Some(connection) => ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(*connection),
+                event: Open,
+            },
+            None => ToSwarm::GenerateEvent(Event::OpenFailed {
+                peer,
+                why: "not connected".into(),
+            }),
+        };
+        self.events.push_back(event);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
     }
-    Ok(Some(buf))
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = Handler;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(Handler::default())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(Handler::default())
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm<'_>) {
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                self.connections
+                    .entry(e.peer_id)
+                    .or_default()
+                    .push(e.connection_id);
+            }
+            FromSwarm::ConnectionClosed(e) => {
+                if let Some(c) = self.connections.get_mut(&e.peer_id) {
+                    c.retain(|id| *id != e.connection_id);
+                    if c.is_empty() {
+                        self.connections.remove(&e.peer_id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        self.events.push_back(ToSwarm::GenerateEvent(match event {
+            HandlerEvent::Inbound(stream) => Event::Inbound { peer, stream },
+            HandlerEvent::Opened(stream) => Event::Opened { peer, stream },
+            HandlerEvent::OpenFailed(why) => Event::OpenFailed { peer, why },
+        }));
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+        match self.events.pop_front() {
+            Some(event) => Poll::Ready(event),
+            None => {
+                self.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The behaviour's request to a connection: open a consensus stream.
+#[derive(Debug)]
+pub struct Open;
+
+/// What a connection tells the behaviour.
+#[derive(Debug)]
+pub enum HandlerEvent {
+    Inbound(Stream),
+    Opened(Stream),
+    OpenFailed(String),
+}
+
+/// A connection's side: negotiates consensus streams both ways.
+#[derive(Debug, Default)]
+pub struct Handler {
+    opens: usize,
+    events: VecDeque<HandlerEvent>,
+}
+
+fn protocol() -> SubstreamProtocol<ReadyUpgrade<StreamProtocol>> {
+    SubstreamProtocol::new(
+        ReadyUpgrade::new(StreamProtocol::new(CONSENSUS_PROTOCOL)),
+        (),
+    )
+}
+
+impl ConnectionHandler for Handler {
+    type FromBehaviour = Open;
+    type ToBehaviour = HandlerEvent;
+    type InboundProtocol = ReadyUpgrade<StreamProtocol>;
+    type OutboundProtocol = ReadyUpgrade<StreamProtocol>;
+    type InboundOpenInfo = ();
+    type OutboundOpenInfo = ();
+
+    fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
+        protocol()
+    }
+
+    fn poll(
+        &mut self,
+        _: &mut Context<'_>,
+    ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), Self::ToBehaviour>> {
+        if let Some(event) = self.events.pop_front() {
+            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
+        }
+        if self.opens > 0 {
+            self.opens -= 1;
+            return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
+                protocol: protocol(),
+            });
+        }
+        Poll::Pending
+    }
+
+    fn on_behaviour_event(&mut self, _: Open) {
+        self.opens += 1;
+    }
+
+    fn on_connection_event(
+        &mut self,
+        event: ConnectionEvent<'_, Self::InboundProtocol, Self::OutboundProtocol>,
+    ) {
+        let event = match event {
+            ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound {
+                protocol: stream,
+                ..
+            }) => HandlerEvent::Inbound(stream),
+            ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
+                protocol: stream,
+                ..
+            }) => HandlerEvent::Opened(stream),
+            ConnectionEvent::DialUpgradeError(DialUpgradeError { error, .. }) => {
+                HandlerEvent::OpenFailed(error.to_string())
+            }
+            _ => return,
+        };
+        self.events.push_back(event);
+    }
 }
 
 #[cfg(test)]
@@ -273,48 +590,50 @@ mod tests {
     }
 
     /// What a reader hands the node for these bytes on a stream.
-    fn read_all(bytes: Vec<u8>, max: usize) -> Vec<Inbound> {
+    fn read_all(bytes: Vec<u8>, max: usize) -> Vec<Result<Vec<u8>, String>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         runtime.block_on(async {
-            let (tx, mut rx) = mpsc::channel(16);
+            let (tx, mut rx) = mpsc::unbounded_channel::<Inbound>();
             let peer = PeerId::random();
-            read_from(peer, futures::io::Cursor::new(bytes), tx, max, Arc::new(())).await;
-            let mut out = Vec::new();
-            while let Ok(event) = rx.try_recv() {
-                out.push(event);
-            }
+            let budget = Arc::new(Semaphore::new(budget(max)));
+            let stream = futures::io::Cursor::new(bytes);
+            // Taken as they come, as the node does: each frame's share of the budget goes
+            // back once it is taken.
+            let take = async {
+                let mut out = Vec::new();
+                while let Some(event) = rx.recv().await {
+                    out.push(event.frame);
+                }
+                out
+            };
+            let ((), out) =
+                tokio::join!(read_from(peer, stream, tx, max, budget, Arc::new(())), take);
             out
         })
-    }
-
-    fn data(events: &[Inbound]) -> Vec<Vec<u8>> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Inbound::Message { data, .. } => Some(data.clone()),
-                Inbound::Garbage { .. } => None,
-            })
-            .collect()
     }
 
     #[test]
     fn frames_come_back_in_order_and_whole() {
         let events = read_all(frames(&[b"vote", b"", b"proposal"]), 16);
         assert_eq!(
-            data(&events),
-            vec![b"vote".to_vec(), Vec::new(), b"proposal".to_vec()]
+            events,
+            vec![
+                Ok(b"vote".to_vec()),
+                Ok(Vec::new()),
+                Ok(b"proposal".to_vec())
+            ]
         );
-        assert_eq!(events.len(), 3);
     }
 
     #[test]
     fn a_frame_over_the_limit_is_garbage_and_ends_the_stream() {
         let events = read_all(frames(&[b"vote", b"seventeen bytes!!", b"after"]), 16);
-        assert_eq!(data(&events), vec![b"vote".to_vec()]);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0], Ok(b"vote".to_vec()));
         assert!(
-            matches!(&events[..], [_, Inbound::Garbage { why, .. }] if why.contains("17 bytes")),
+            matches!(&events[1], Err(why) if why.contains("17 bytes")),
             "{events:?}"
         );
     }
@@ -325,8 +644,88 @@ mod tests {
             let mut bytes = frames(&[b"vote", b"proposal"]);
             bytes.truncate(8 + cut);
             let events = read_all(bytes, 16);
-            assert_eq!(data(&events), vec![b"vote".to_vec()], "cut at {cut}");
-            assert_eq!(events.len(), 1, "cut at {cut}: {events:?}");
+            assert_eq!(events, vec![Ok(b"vote".to_vec())], "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_peer_gets_one_open_at_a_time_and_a_failed_one_backs_off() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut streams = Streams::new(100);
+            let (peer, other) = (PeerId::random(), PeerId::random());
+            let vote = frame(b"vote").unwrap();
+            let t0 = Instant::now();
+            let send = |s: &mut Streams, p, later| s.send(p, &vote, t0 + later);
+            let zero = Duration::ZERO;
+            assert!(
+                send(&mut streams, peer, zero),
+                "the first message opens a stream"
+            );
+            assert!(!send(&mut streams, peer, zero), "one open at a time");
+            assert!(send(&mut streams, other, zero), "each peer its own");
+            streams.open_failed(peer, "refused", t0);
+            let early = OPEN_BACKOFF - Duration::from_millis(1);
+            assert!(
+                !send(&mut streams, peer, early),
+                "backing off after a failure"
+            );
+            assert!(
+                send(&mut streams, peer, OPEN_BACKOFF),
+                "tried again after the backoff"
+            );
+            // An open no one answers (its connection closed) is asked for again later.
+            assert!(!send(
+                &mut streams,
+                other,
+                OPEN_TIMEOUT - Duration::from_millis(1)
+            ));
+            assert!(
+                send(&mut streams, other, OPEN_TIMEOUT),
+                "an unanswered open is not waited on for ever"
+            );
+            // A peer that disconnected starts again.
+            streams.forget(&peer);
+            assert!(send(&mut streams, peer, OPEN_BACKOFF));
+        });
+    }
+
+    /// A peer's frames wait for the node within its budget: a reader whose peer has two of
+    /// the longest waiting reads no more until the node takes one.
+    #[test]
+    fn a_peers_frames_waiting_for_the_node_are_bounded_by_its_budget() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let max = 1000;
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let budget = Arc::new(Semaphore::new(budget(max)));
+            let big = vec![7u8; max];
+            let stream = futures::io::Cursor::new(frames(&[&big, &big, &big, b"last"]));
+            let reader = tokio::spawn(read_from(
+                PeerId::random(),
+                stream,
+                tx,
+                max,
+                budget.clone(),
+                Arc::new(()),
+            ));
+            // Two fit; the third waits for the budget.
+            let first = rx.recv().await.unwrap();
+            let _second = rx.recv().await.unwrap();
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            assert!(rx.try_recv().is_err(), "a third frame went past the budget");
+            // Taking one lets the rest through, in order.
+            drop(first);
+            assert_eq!(rx.recv().await.unwrap().frame, Ok(big.clone()));
+            // The third holds its share until taken; the last fits beside it.
+            assert_eq!(rx.recv().await.unwrap().frame, Ok(b"last".to_vec()));
+            reader.await.unwrap();
+        });
     }
 }

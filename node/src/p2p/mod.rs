@@ -132,8 +132,8 @@ pub struct P2p {
     /// A fresh nonce for every gossip envelope, so that a message sent again is not
     /// dropped as seen.
     nonce: u64,
-    /// The streams of proposals and votes to and from the validators' nodes.
-    direct: direct::Direct,
+    /// The streams of proposals, votes and statuses to and from the validators' nodes.
+    streams: direct::Streams,
 }
 
 impl std::fmt::Debug for P2p {
@@ -172,10 +172,6 @@ impl P2p {
                 allowed.allow_peer(*p);
             }
         }
-        let direct = direct::Direct::start(
-            swarm.behaviour().direct.new_control(),
-            config.max_message_bytes,
-        )?;
         let consensus_topic = IdentTopic::new(TOPIC_CONSENSUS);
         let txs_topic = IdentTopic::new(TOPIC_TXS);
         let behaviour = swarm.behaviour_mut();
@@ -209,7 +205,7 @@ impl P2p {
             banned: HashSet::new(),
             config_blocked: HashSet::new(),
             nonce: rand::random(),
-            direct,
+            streams: direct::Streams::new(config.max_message_bytes),
         };
         p2p.set_validators(validators);
         Ok(p2p)
@@ -266,22 +262,43 @@ impl P2p {
     pub async fn next(&mut self) -> Option<P2pEvent> {
         tokio::select! {
             event = self.swarm.select_next_some() => self.translate(event),
-            Some(inbound) = self.direct.next() => self.direct_message(inbound),
+            Some(inbound) = self.streams.next() => self.direct_message(inbound),
         }
     }
 
     /// A frame from a consensus stream: a validator's message for the node; garbage
     /// strikes its sender.
     fn direct_message(&mut self, inbound: direct::Inbound) -> Option<P2pEvent> {
-        match inbound {
-            // Only validators' consensus messages count; an observer has none.
-            direct::Inbound::Message { peer, data } => self
-                .validator_peers
-                .contains(&peer)
+        let peer = inbound.peer;
+        match inbound.frame {
+            // Only validators' messages count (an observer has none), and only while they
+            // are connected: a status read before the peer's disconnection was handled
+            // must not bring it back into the node's view of peers.
+            Ok(data) => (self.validator_peers.contains(&peer) && self.swarm.is_connected(&peer))
                 .then_some(P2pEvent::Direct { peer, data }),
-            direct::Inbound::Garbage { peer, why } => {
+            Err(why) => {
                 self.strike(peer, &why);
                 None
+            }
+        }
+    }
+
+    /// What the consensus streams' behaviour tells: a stream a peer opened (read if the
+    /// peer is a validator's node), or the answer to an open this node asked for.
+    fn direct_event(&mut self, event: direct::Event) {
+        match event {
+            direct::Event::Inbound { peer, stream } => {
+                if !self.validator_peers.contains(&peer) {
+                    // Dropped: no observer has consensus messages to send.
+                    debug!(peer = %peer, "a consensus stream from a node that is no validator's");
+                } else if self.streams.inbound(peer, stream) == direct::Taken::TooMany {
+                    self.strike(peer, "more consensus streams than allowed at once");
+                }
+            }
+            direct::Event::Opened { peer, stream } => self.streams.opened(peer, stream),
+            direct::Event::OpenFailed { peer, why } => {
+                self.streams
+                    .open_failed(peer, &why, std::time::Instant::now());
             }
         }
     }
@@ -359,6 +376,10 @@ impl P2p {
                 }
                 _ => None,
             },
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => {
+                self.direct_event(event);
+                None
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -405,7 +426,7 @@ impl P2p {
                 (num_established.get() == 1).then_some(P2pEvent::Connected(peer_id))
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } if !self.swarm.is_connected(&peer_id) => {
-                self.direct.forget(&peer_id);
+                self.streams.forget(&peer_id);
                 Some(P2pEvent::Disconnected(peer_id))
             }
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -450,14 +471,22 @@ impl P2p {
 
     /// Sends a proposal or vote straight to the node of every validator of the latest set
     /// this node is connected to.
+    /// Only a validator's node sends: the others' messages would be dropped.
     pub fn send_to_validators(&mut self, body: &Gossip) {
+        if !self.validators.iter().any(|v| v.peer == self.peer_id) {
+            return;
+        }
         let Some(frame) = direct::frame(&acta_ledger::codec::encode(body)) else {
             warn!("a consensus message too long to send");
             return;
         };
+        let now = std::time::Instant::now();
         for v in &self.validators {
-            if v.peer != self.peer_id && self.swarm.is_connected(&v.peer) {
-                self.direct.send(v.peer, &frame);
+            if v.peer != self.peer_id
+                && self.swarm.is_connected(&v.peer)
+                && self.streams.send(v.peer, &frame, now)
+            {
+                self.swarm.behaviour_mut().direct.open(v.peer);
             }
         }
     }

@@ -402,7 +402,7 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Proposals and votes straight to the validators' nodes, on one stream per peer
     /// ([`super::direct`]).
-    pub direct: libp2p_stream::Behaviour,
+    pub direct: super::direct::Behaviour,
 }
 
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
@@ -491,7 +491,7 @@ impl Behaviour {
             [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
         );
-        let direct = libp2p_stream::Behaviour::new();
+        let direct = super::direct::Behaviour::default();
         Ok(Behaviour {
             allowed: Toggle::from(
                 (!allow_observers).then(allow_block_list::Behaviour::<_>::default),
