@@ -107,6 +107,14 @@ struct Readers {
     budget: Arc<Semaphore>,
 }
 
+impl Readers {
+    /// Whether a reader of the peer runs or a frame of it waits for the node (`full`: the
+    /// whole budget).
+    fn in_use(&self, full: usize) -> bool {
+        Arc::strong_count(&self.token) > 1 || self.budget.available_permits() < full
+    }
+}
+
 /// The writers and readers of the consensus streams.
 pub struct Streams {
     writers: HashMap<PeerId, Writer>,
@@ -196,8 +204,12 @@ impl Streams {
     /// A stream `peer` opened: read in a task of its own, unless the peer has
     /// [`INBOUND_STREAMS_PER_PEER`] open already.
     pub fn inbound(&mut self, peer: PeerId, stream: Stream) -> Taken {
-        self.readers.retain(|_, r| Arc::strong_count(&r.token) > 1);
         let max = self.max;
+        // A peer's entry goes once no reader of it runs and none of its frames waits for
+        // the node (their bytes are back in its budget): a peer that closes its streams and
+        // opens new ones must not get a fresh budget while its frames still wait.
+        let full = budget(max);
+        self.readers.retain(|_, r| r.in_use(full));
         let readers = self.readers.entry(peer).or_insert_with(|| Readers {
             token: Arc::new(()),
             budget: Arc::new(Semaphore::new(budget(max))),
@@ -397,6 +409,9 @@ pub enum Event {
 #[derive(Default)]
 pub struct Behaviour {
     connections: HashMap<PeerId, Vec<ConnectionId>>,
+    /// Opens asked of each connection and not yet answered: failed when it closes, since
+    /// a closing connection answers none of them.
+    opening: HashMap<ConnectionId, (PeerId, usize)>,
     events: VecDeque<ToSwarm<Event, Open>>,
     waker: Option<Waker>,
 }
@@ -412,11 +427,14 @@ impl Behaviour {
     /// [`Event::Opened`] or [`Event::OpenFailed`].
     pub fn open(&mut self, peer: PeerId) {
         let event = match self.connections.get(&peer).and_then(|c| c.first()) {
-            Some(connection) => ToSwarm::NotifyHandler {
-                peer_id: peer,
-                handler: NotifyHandler::One(*connection),
-                event: Open,
-            },
+            Some(connection) => {
+                self.opening.entry(*connection).or_insert((peer, 0)).1 += 1;
+                ToSwarm::NotifyHandler {
+                    peer_id: peer,
+                    handler: NotifyHandler::One(*connection),
+                    event: Open,
+                }
+            }
             None => ToSwarm::GenerateEvent(Event::OpenFailed {
                 peer,
                 why: "not connected".into(),
@@ -463,6 +481,13 @@ impl NetworkBehaviour for Behaviour {
                     .push(e.connection_id);
             }
             FromSwarm::ConnectionClosed(e) => {
+                if let Some((peer, _)) = self.opening.remove(&e.connection_id) {
+                    self.events
+                        .push_back(ToSwarm::GenerateEvent(Event::OpenFailed {
+                            peer,
+                            why: "the connection closed".into(),
+                        }));
+                }
                 if let Some(c) = self.connections.get_mut(&e.peer_id) {
                     c.retain(|id| *id != e.connection_id);
                     if c.is_empty() {
@@ -477,9 +502,17 @@ impl NetworkBehaviour for Behaviour {
     fn on_connection_handler_event(
         &mut self,
         peer: PeerId,
-        _: ConnectionId,
+        connection: ConnectionId,
         event: THandlerOutEvent<Self>,
     ) {
+        if matches!(event, HandlerEvent::Opened(_) | HandlerEvent::OpenFailed(_)) {
+            if let Some((_, n)) = self.opening.get_mut(&connection) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.opening.remove(&connection);
+                }
+            }
+        }
         self.events.push_back(ToSwarm::GenerateEvent(match event {
             HandlerEvent::Inbound(stream) => Event::Inbound { peer, stream },
             HandlerEvent::Opened(stream) => Event::Opened { peer, stream },
@@ -690,6 +723,25 @@ mod tests {
             streams.forget(&peer);
             assert!(send(&mut streams, peer, OPEN_BACKOFF));
         });
+    }
+
+    /// A peer whose streams all ended keeps its budget while its frames wait for the node,
+    /// so that closing and reopening streams does not buy a fresh one.
+    #[test]
+    fn a_peers_budget_outlives_its_streams_while_its_frames_wait() {
+        let full = budget(100);
+        let readers = Readers {
+            token: Arc::new(()),
+            budget: Arc::new(Semaphore::new(full)),
+        };
+        assert!(!readers.in_use(full), "nothing running, nothing waiting");
+        let reader = readers.token.clone();
+        assert!(readers.in_use(full), "a reader runs");
+        let waiting = readers.budget.clone().try_acquire_many_owned(68).unwrap();
+        drop(reader);
+        assert!(readers.in_use(full), "a frame waits for the node");
+        drop(waiting);
+        assert!(!readers.in_use(full));
     }
 
     /// A peer's frames wait for the node within its budget: a reader whose peer has two of
