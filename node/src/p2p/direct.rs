@@ -43,7 +43,7 @@ use libp2p::{
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
-use super::protocol::CONSENSUS_PROTOCOL;
+use super::protocol::{read_body, CONSENSUS_PROTOCOL};
 
 /// The most frames waiting for one peer's stream; more are dropped.
 const OUTBOX_FRAMES: usize = 256;
@@ -352,18 +352,14 @@ async fn read_from<R>(
         let Ok(permit) = budget.clone().acquire_many_owned(cost).await else {
             return;
         };
-        // Grows with what actually arrives: a length prefix alone allocates nothing.
-        let mut data = Vec::new();
-        let read = (&mut stream).take(len as u64).read_to_end(&mut data).await;
-        if let Err(e) = read {
-            debug!(peer = %peer, "a stream of consensus messages ended: {e}");
-            return;
-        }
-        if data.len() != len {
+        let data = match read_body(&mut stream, len).await {
+            Ok(data) => data,
             // Cut short with its connection, most often: not the peer's fault.
-            debug!(peer = %peer, "a stream of consensus messages ended inside a message");
-            return;
-        }
+            Err(e) => {
+                debug!(peer = %peer, "a stream of consensus messages ended: {e}");
+                return;
+            }
+        };
         let frame = Inbound {
             peer,
             frame: Ok(data),

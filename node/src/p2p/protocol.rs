@@ -359,7 +359,15 @@ where
             format!("message of {len} bytes, more than {max}"),
         ));
     }
-    // Grow with what actually arrives: a length prefix alone allocates nothing.
+    read_body(io, len).await
+}
+
+/// Reads the `len` bytes of a message whose length prefix was read (and bounded), growing
+/// the buffer with what actually arrives: a length prefix alone allocates nothing.
+pub(super) async fn read_body<R>(io: &mut R, len: usize) -> io::Result<Vec<u8>>
+where
+    R: futures::AsyncRead + Unpin,
+{
     let mut buf = Vec::new();
     io.take(len as u64).read_to_end(&mut buf).await?;
     if buf.len() != len {
