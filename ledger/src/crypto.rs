@@ -4,16 +4,24 @@
 //! of message, so a vote can never be replayed as a transaction, and the chain id makes a
 //! signature for one chain worthless on any other.
 //!
-//! Signing uses `ed25519-dalek`. Verification, single and batched, uses `ed25519-zebra`
-//! (the ZIP 215 rules), because its batch check accepts exactly the signatures its single
-//! check accepts; with other rule sets a crafted signature can pass one and fail the other,
-//! and nodes that batch differently would then disagree. See `docs/adr/0002`.
+//! Signing uses `ed25519-dalek`. Verification follows the ZIP 215 rules, because under
+//! them a batch check accepts exactly the signatures a single check accepts; with other
+//! rule sets a crafted signature can pass one and fail the other, and nodes that batch
+//! differently would then disagree. A single check is `ed25519-zebra`'s; a batch check is
+//! the same crate's equation written here on `curve25519-dalek`, so that each key's point
+//! is decompressed once per node rather than in every batch. See `docs/adr/0002`.
 
 use std::fmt;
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use curve25519_dalek::{
+    edwards::{CompressedEdwardsY, EdwardsPoint},
+    traits::{IsIdentity as _, VartimeMultiscalarMul as _},
+    Scalar,
+};
 use ed25519_dalek::Signer as _;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::{types::ChainId, Error, Hash, Result};
 
@@ -81,40 +89,50 @@ impl PublicKey {
     /// order. A small-order key would accept signatures on any message from anyone.
     ///
     /// The check is a point decompression, about as costly as a third of a verification;
-    /// keys found usable are remembered (in a bounded set, emptied when full), so a
-    /// signer's key is checked once rather than with every signature.
+    /// keys found usable are remembered with their points (in a bounded map, emptied when
+    /// full), so a signer's key is checked and decompressed once rather than with every
+    /// signature, and batches reuse the point ([`SignatureBatch::verify`]).
     pub fn validate(&self) -> Result<()> {
-        /// The most keys remembered as usable.
-        const REMEMBERED_MAX: usize = 1 << 16;
-        static USABLE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>> =
-            std::sync::LazyLock::new(Default::default);
+        self.point().map(|_| ())
+    }
+
+    /// The key's curve point, if the key is usable ([`PublicKey::validate`]).
+    fn point(&self) -> Result<EdwardsPoint> {
+        /// The most keys remembered with their points (160 bytes each).
+        const REMEMBERED_MAX: usize = 1 << 15;
+        static USABLE: std::sync::LazyLock<
+            std::sync::Mutex<std::collections::HashMap<[u8; 32], EdwardsPoint>>,
+        > = std::sync::LazyLock::new(Default::default);
         let usable = || {
             USABLE
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        if usable().contains(&self.0) {
-            return Ok(());
+        if let Some(point) = usable().get(&self.0) {
+            return Ok(*point);
         }
-        self.check_point()?;
-        let mut set = usable();
-        if set.len() >= REMEMBERED_MAX {
-            set.clear();
+        let point = self.check_point()?;
+        let mut map = usable();
+        if map.len() >= REMEMBERED_MAX {
+            map.clear();
         }
-        set.insert(self.0);
-        Ok(())
+        map.insert(self.0, point);
+        Ok(point)
     }
 
-    fn check_point(&self) -> Result<()> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
-            .map_err(|_| Error::invalid("public key", format!("{self} is not a curve point")))?;
-        if key.is_weak() {
+    /// Decompresses the key as `ed25519-dalek` and `ed25519-zebra` do (non-canonical
+    /// encodings of `y` accepted, as ZIP 215 asks) and refuses a small-order point.
+    fn check_point(&self) -> Result<EdwardsPoint> {
+        let point = CompressedEdwardsY(self.0)
+            .decompress()
+            .ok_or_else(|| Error::invalid("public key", format!("{self} is not a curve point")))?;
+        if point.is_small_order() {
             return Err(Error::invalid(
                 "public key",
                 format!("{self} has small order"),
             ));
         }
-        Ok(())
+        Ok(point)
     }
 
     /// Verifies `signature` over `message`.
@@ -283,14 +301,13 @@ impl SignatureBatch {
             .iter()
             .map(|(key, _, _)| key.validate().err().map(Err))
             .collect();
-        let mut batch = ed25519_zebra::batch::Verifier::new();
-        for ((key, sig, msg), result) in self.items.iter().zip(&results) {
-            if result.is_none() {
-                let key = ed25519_zebra::VerificationKeyBytes::from(key.0);
-                batch.queue((key, ed25519_zebra::Signature::from_bytes(&sig.0), msg));
-            }
-        }
-        if batch.verify(rand_core::OsRng).is_ok() {
+        let usable = self
+            .items
+            .iter()
+            .zip(&results)
+            .filter(|(_, result)| result.is_none())
+            .map(|((key, sig, msg), _)| (key, sig, msg.as_slice()));
+        if batch_holds(usable) {
             return results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect();
         }
         self.items
@@ -310,12 +327,11 @@ impl SignatureBatch {
     /// in the order given.
     pub fn verify_groups(groups: Vec<SignatureBatch>) -> Vec<Vec<Result<()>>> {
         if groups.len() > 1 && groups.iter().all(|g| g.keys_usable()) {
-            let mut batch = ed25519_zebra::batch::Verifier::new();
-            for (key, sig, msg) in groups.iter().flat_map(|g| &g.items) {
-                let key = ed25519_zebra::VerificationKeyBytes::from(key.0);
-                batch.queue((key, ed25519_zebra::Signature::from_bytes(&sig.0), msg));
-            }
-            if batch.verify(rand_core::OsRng).is_ok() {
+            let all = groups
+                .iter()
+                .flat_map(|g| &g.items)
+                .map(|(key, sig, msg)| (key, sig, msg.as_slice()));
+            if batch_holds(all) {
                 return groups
                     .iter()
                     .map(|g| g.items.iter().map(|_| Ok(())).collect())
@@ -343,6 +359,73 @@ impl SignatureBatch {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether every signature holds, by the batch equation of ZIP 215 (as
+/// `ed25519-zebra`'s batch check, whose rules it keeps: `R` decompressed whatever the
+/// canonicity of its `y`, `s` canonical, `k = SHA-512(R || A || M)` over the bytes as
+/// given, the check multiplied by the cofactor):
+///
+/// `[8](-Σ z_i·s_i)B + [8]Σ (Σ z_i·k_i)A + [8]Σ z_i·R_i = 0`, with each `z_i` a random
+/// 128-bit scalar and the `k` terms of one key summed into one coefficient.
+///
+/// It differs from that crate's only in taking each key's point from
+/// [`PublicKey::point`], decompressed once per node rather than once per batch (a
+/// decompression costs about as much as the rest of a signature's share of the check).
+/// Every key must be usable: an unusable one fails the batch. An empty batch holds.
+fn batch_holds<'a>(items: impl Iterator<Item = (&'a PublicKey, &'a Signature, &'a [u8])>) -> bool {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    let mut b_coeff = Scalar::ZERO;
+    let mut keys: std::collections::HashMap<[u8; 32], (EdwardsPoint, Scalar)> =
+        std::collections::HashMap::new();
+    let (mut r_coeffs, mut rs) = (Vec::new(), Vec::new());
+    for (key, sig, msg) in items {
+        let (r_bytes, s_bytes) = sig.0.split_at(32);
+        let Some(r) = CompressedEdwardsY::from_slice(r_bytes)
+            .ok()
+            .and_then(|r| r.decompress())
+        else {
+            return false;
+        };
+        let Some(s) = s_bytes
+            .try_into()
+            .ok()
+            .and_then(|s| Option::<Scalar>::from(Scalar::from_canonical_bytes(s)))
+        else {
+            return false;
+        };
+        let k = Scalar::from_hash(
+            sha2::Sha512::new()
+                .chain_update(r_bytes)
+                .chain_update(key.0)
+                .chain_update(msg),
+        );
+        let a_coeff = match keys.entry(key.0) {
+            std::collections::hash_map::Entry::Occupied(e) => &mut e.into_mut().1,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let Ok(point) = key.point() else {
+                    return false;
+                };
+                &mut e.insert((point, Scalar::ZERO)).1
+            }
+        };
+        let z = Scalar::from(rng.gen::<u128>());
+        b_coeff -= z * s;
+        *a_coeff += z * k;
+        r_coeffs.push(z);
+        rs.push(r);
+    }
+    let (points, coeffs): (Vec<EdwardsPoint>, Vec<Scalar>) = keys.into_values().unzip();
+    let check = EdwardsPoint::vartime_multiscalar_mul(
+        std::iter::once(&b_coeff)
+            .chain(coeffs.iter())
+            .chain(r_coeffs.iter()),
+        std::iter::once(&curve25519_dalek::constants::ED25519_BASEPOINT_POINT)
+            .chain(points.iter())
+            .chain(rs.iter()),
+    );
+    check.mul_by_cofactor().is_identity()
 }
 
 /// SHA-256 of a public key's 32 bytes, as pre-committed for a key's successor.
@@ -586,6 +669,7 @@ mod tests {
         }
         let (mut accepted, mut refused) = (0, 0);
         let mut all_valid = ed25519_zebra::batch::Verifier::new();
+        let mut ours_valid = Vec::new();
         for (key, sig, msg) in &cases {
             let before = ed25519_consensus::VerificationKey::try_from(*key)
                 .and_then(|k| k.verify(&ed25519_consensus::Signature::from(*sig), msg))
@@ -616,6 +700,16 @@ mod tests {
                 hex::encode(key),
                 hex::encode(sig)
             );
+            // Acta's batch equation, alone: as the crate's wherever the key is usable (an
+            // unusable key fails it, as `SignatureBatch` refuses such a key before any
+            // check).
+            let (key, sig) = (PublicKey(*key), Signature(*sig));
+            let usable = key.validate().is_ok();
+            let ours = batch_holds(std::iter::once((&key, &sig, msg.as_slice())));
+            assert_eq!(ours, usable && alone, "key {key} sig {}", sig.to_hex());
+            if alone && usable {
+                ours_valid.push((key, sig, msg.clone()));
+            }
             if alone {
                 all_valid.queue(item);
                 accepted += 1;
@@ -627,6 +721,18 @@ mod tests {
         // accepted ones pass as one batch too.
         assert!(accepted > 32 && refused > 32, "{accepted} {refused}");
         assert!(all_valid.verify(rand_core::OsRng).is_ok());
+        let together = |items: &[(PublicKey, Signature, Vec<u8>)]| {
+            batch_holds(items.iter().map(|(k, s, m)| (k, s, m.as_slice())))
+        };
+        assert!(ours_valid.len() > 32 && together(&ours_valid));
+        // One refused signature among them fails the batch, wherever it stands.
+        for at in [0, ours_valid.len() / 2, ours_valid.len()] {
+            let mut with_bad = ours_valid.clone();
+            let (key, mut sig, msg) = ours_valid[at.min(ours_valid.len() - 1)].clone();
+            sig.0[33] ^= 4;
+            with_bad.insert(at, (key, sig, msg));
+            assert!(!together(&with_bad), "{at}");
+        }
         // Through Acta's batch: the mixed-order signatures pass together, and with one
         // bad signature among them exactly that one is refused.
         let mut batch = SignatureBatch::new();

@@ -937,8 +937,13 @@ impl Store {
             ));
         }
         let key = height.0.to_be_bytes();
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_BLOCKS), key, block.encode());
+        let encoded = block.encode();
+        // Sized up front: a large block's batch grows to megabytes, and each doubling of
+        // RocksDB's buffer copies all of it.
+        let mut batch = WriteBatch::with_capacity_bytes(
+            encoded.len() + results.len() + batch_bytes_estimate(ids.len(), &update),
+        );
+        batch.put_cf(self.cf(CF_BLOCKS), key, encoded);
         batch.put_cf(self.cf(CF_COMMITS), key, codec::encode(commit));
         batch.put_cf(self.cf(CF_BLOCK_HASHES), hash.0, key);
         batch.put_cf(self.cf(CF_RESULTS), key, results);
@@ -1699,6 +1704,19 @@ impl AuthenticatedState for Store {
     fn prepare(&self, changes: &StateChanges, height: Height) -> Result<StateUpdate> {
         state::prepare_of(self, self.latest_height()?, changes, height)
     }
+}
+
+/// About how many bytes a block's write batch takes beyond the block and its results: each
+/// transaction's index entry, and the state update's nodes (an internal node's encoding
+/// averages a few hundred bytes) and values (written twice, latest and versioned), with
+/// RocksDB's few bytes of framing per entry. An estimate, to size the batch's buffer once.
+fn batch_bytes_estimate(txs: usize, update: &StateUpdate) -> usize {
+    let values: usize = update
+        .values
+        .iter()
+        .map(|(_, v)| 2 * (v.as_ref().map_or(0, Vec::len) + 64))
+        .sum();
+    4096 + txs * 64 + update.nodes.len() * 320 + update.stale.len() * 48 + values
 }
 
 #[cfg(test)]
