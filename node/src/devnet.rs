@@ -3,8 +3,8 @@
 //! SIGTERM, SIGKILL) and a small HTTP client for the nodes' APIs.
 
 use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    io::Read,
+    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -786,27 +786,8 @@ impl HttpAnswer {
     }
 }
 
-/// Decodes a `Transfer-Encoding: chunked` body (stopping at the first malformed chunk).
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&raw[..eol])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
-        let Some(size) = size else { break };
-        let start = eol + 2;
-        if size == 0 || raw.len() < start + size {
-            out.extend_from_slice(&raw[start.min(raw.len())..(start + size).min(raw.len())]);
-            break;
-        }
-        out.extend_from_slice(&raw[start..start + size]);
-        raw = &raw[(start + size + 2).min(raw.len())..];
-    }
-    out
-}
-
-/// Sends one HTTP/1.1 request (`Connection: close`) and reads the whole answer, waiting at
-/// most `timeout` for each read.
+/// Sends one HTTP/1.1 request on a connection of its own and reads the whole answer,
+/// waiting at most `timeout` to connect and for each read or write.
 pub fn http(
     addr: &str,
     method: &str,
@@ -817,7 +798,7 @@ pub fn http(
     http_with(addr, method, path, &[], body, timeout)
 }
 
-/// As [`http`], with extra request headers (such as `Accept`).
+/// As [`http`], with extra request headers (such as `Accept`). A body is sent as JSON.
 pub fn http_with(
     addr: &str,
     method: &str,
@@ -826,47 +807,42 @@ pub fn http_with(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> std::io::Result<HttpAnswer> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(timeout))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    // No connection kept for later: each call stands alone, as the API's connection
+    // limits expect of a test or a tool.
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeout)
+        .timeout_read(timeout)
+        .timeout_write(timeout)
+        .max_idle_connections(0)
+        .redirects(0)
+        .build();
+    let mut request = agent.request(method, &format!("http://{addr}{path}"));
     for (name, value) in headers {
-        req.push_str(&format!("{name}: {value}\r\n"));
+        request = request.set(name, value);
     }
-    if let Some(b) = body {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes())?;
-    if let Some(b) = body {
-        // The server may answer (413) before reading a large body.
-        let _ = stream.write_all(b);
-    }
-    let mut buf = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut buf) {
-        // A server that answered before reading the whole body may reset the connection
-        // after its answer: keep what arrived.
-        if buf.is_empty() {
-            return Err(e);
+    let answer = match body {
+        Some(b) => request
+            .set("Content-Type", "application/json")
+            .send_bytes(b),
+        None => request.call(),
+    };
+    let response = match answer {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(e)) => return Err(std::io::Error::other(e.to_string())),
+    };
+    let status = response.status();
+    let mut head = format!(
+        "{} {status} {}\r\n",
+        response.http_version(),
+        response.status_text()
+    );
+    for name in response.headers_names() {
+        for value in response.all(&name) {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
     }
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no HTTP body"))?;
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let raw = &buf[split + 4..];
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no HTTP status"))?;
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(raw) } else { raw.to_vec() };
+    let mut body = Vec::new();
+    response.into_reader().read_to_end(&mut body)?;
     Ok(HttpAnswer { status, head, body })
 }
 

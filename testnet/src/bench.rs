@@ -15,8 +15,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    io::{BufRead, BufReader, Write},
-    net::TcpStream,
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -595,56 +594,40 @@ struct Ledger {
     sender_lag_max: Duration,
 }
 
-/// Follows node 0's `/events/blocks` and marks each transaction's commit time.
+/// Follows node 0's `/events/blocks` (Server-Sent Events, over `ureq`) and marks each
+/// transaction's commit time. The thread stops at the first event after `stop` is set, or
+/// when the stream ends (the network stops).
 fn watch_blocks(
     addr: &str,
     ids: Arc<HashMap<Hash, u32>>,
     ledger: Arc<Mutex<Ledger>>,
     start: Instant,
-) -> Result<(TcpStream, std::thread::JoinHandle<()>)> {
-    let mut stream = TcpStream::connect(addr)?;
-    write!(
-        stream,
-        "GET /events/blocks HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
-    )?;
-    let handle = stream.try_clone()?;
-    let thread = std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        // Headers.
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
-            }
-        }
-        // The body is chunked; SSE lines are read across chunk boundaries by collecting
-        // the chunk payloads into one buffer of text.
-        let mut pending = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let Ok(size) = usize::from_str_radix(line.trim(), 16) else {
-                return;
-            };
-            let mut chunk = vec![0u8; size + 2];
-            if std::io::Read::read_exact(&mut reader, &mut chunk).is_err() {
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let response = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .build()
+        .get(&format!("http://{addr}/events/blocks"))
+        .set("Accept", "text/event-stream")
+        .call()
+        .with_context(|| format!("following the blocks of {addr}"))?;
+    Ok(std::thread::spawn(move || {
+        // An event is its lines up to a blank one.
+        let mut event = String::new();
+        for line in BufReader::new(response.into_reader()).lines() {
+            let Ok(line) = line else { return };
+            if stop.load(Ordering::Relaxed) {
                 return;
             }
-            chunk.truncate(size);
-            pending.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = pending.find("\n\n") {
-                let event: String = pending.drain(..end + 2).collect();
+            if !line.is_empty() {
+                event.push_str(&line);
+                event.push('\n');
+            } else if !event.is_empty() {
                 on_event(&event, &ids, &ledger, start);
+                event.clear();
             }
         }
-    });
-    Ok((handle, thread))
+    }))
 }
 
 fn on_event(event: &str, ids: &HashMap<Hash, u32>, ledger: &Mutex<Ledger>, start: Instant) {
@@ -1001,7 +984,15 @@ fn measure(
     }));
     let prepared = Arc::new(prepared);
     let start = Instant::now();
-    let (sse, watcher) = watch_blocks(&net.nodes[0].rpc, ids, ledger.clone(), start)?;
+    // The watcher is left to end with the network's stream; it stops marking once told.
+    let watched = Arc::new(AtomicBool::new(false));
+    watch_blocks(
+        &net.nodes[0].rpc,
+        ids,
+        ledger.clone(),
+        start,
+        watched.clone(),
+    )?;
 
     // One sender per node, each posting batches in order.
     let dead: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(vec![
@@ -1142,8 +1133,7 @@ fn measure(
     }
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
-    let _ = sse.shutdown(std::net::Shutdown::Both);
-    let _ = watcher.join();
+    watched.store(true, Ordering::Relaxed);
 
     let l = ledger
         .lock()
