@@ -15,7 +15,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    io::{BufRead, BufReader},
+    io::Read,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -612,41 +612,39 @@ fn watch_blocks(
         .call()
         .with_context(|| format!("following the blocks of {addr}"))?;
     Ok(std::thread::spawn(move || {
-        // An event is its lines up to a blank one.
-        let mut event = String::new();
-        for line in BufReader::new(response.into_reader()).lines() {
-            let Ok(line) = line else { return };
+        let mut reader = response.into_reader();
+        let mut parser = sse_parse::SseParser::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            if !line.is_empty() {
-                event.push_str(&line);
-                event.push('\n');
-            } else if !event.is_empty() {
-                on_event(&event, &ids, &ledger, start);
-                event.clear();
+            parser.feed(&buf[..n]);
+            while let Some(event) = parser.next_event() {
+                on_event(&event.event, &event.data, &ids, &ledger, start);
             }
         }
     }))
 }
 
-fn on_event(event: &str, ids: &HashMap<Hash, u32>, ledger: &Mutex<Ledger>, start: Instant) {
+fn on_event(
+    kind: &str,
+    data: &str,
+    ids: &HashMap<Hash, u32>,
+    ledger: &Mutex<Ledger>,
+    start: Instant,
+) {
     let seen = start.elapsed();
-    let mut kind = "";
-    let mut data = String::new();
-    for l in event.lines() {
-        if let Some(k) = l.strip_prefix("event:") {
-            kind = k.trim();
-        } else if let Some(d) = l.strip_prefix("data:") {
-            data.push_str(d.trim_start());
-        }
-    }
     let mut ledger = ledger
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     match kind {
         "block" => {
-            let Ok(v) = serde_json::from_str::<Value>(&data) else {
+            let Ok(v) = serde_json::from_str::<Value>(data) else {
                 return;
             };
             let txs = v["txs"].as_array().cloned().unwrap_or_default();
