@@ -296,26 +296,23 @@ impl SignatureBatch {
 
     /// Checks every queued signature. Returns one result per item, in the order pushed.
     pub fn verify(self) -> Vec<Result<()>> {
-        let mut results: Vec<Option<Result<()>>> = self
-            .items
-            .iter()
-            .map(|(key, _, _)| key.validate().err().map(Err))
-            .collect();
+        // Each key's point looked up once: an unusable key is refused before any check.
+        let points: Vec<Result<EdwardsPoint>> =
+            self.items.iter().map(|(key, _, _)| key.point()).collect();
         let usable = self
             .items
             .iter()
-            .zip(&results)
-            .filter(|(_, result)| result.is_none())
-            .map(|((key, sig, msg), _)| (key, sig, msg.as_slice()));
+            .zip(&points)
+            .filter_map(|((key, sig, msg), point)| {
+                point.as_ref().ok().map(|p| (key, *p, sig, msg.as_slice()))
+            });
         if batch_holds(usable) {
-            return results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect();
+            return points.into_iter().map(|p| p.map(|_| ())).collect();
         }
         self.items
             .iter()
-            .zip(results.iter_mut())
-            .map(|((key, sig, msg), result)| {
-                result.take().unwrap_or_else(|| key.verify_raw(msg, sig))
-            })
+            .zip(points)
+            .map(|((key, sig, msg), point)| point.and_then(|_| key.verify_raw(msg, sig)))
             .collect()
     }
 
@@ -326,24 +323,28 @@ impl SignatureBatch {
     /// signature costs the others only the one failed attempt. One result list per batch,
     /// in the order given.
     pub fn verify_groups(groups: Vec<SignatureBatch>) -> Vec<Vec<Result<()>>> {
-        if groups.len() > 1 && groups.iter().all(|g| g.keys_usable()) {
-            let all = groups
+        if groups.len() > 1 {
+            // Merged only when every key is usable.
+            let points: Option<Vec<EdwardsPoint>> = groups
                 .iter()
                 .flat_map(|g| &g.items)
-                .map(|(key, sig, msg)| (key, sig, msg.as_slice()));
-            if batch_holds(all) {
-                return groups
+                .map(|(key, _, _)| key.point().ok())
+                .collect();
+            if let Some(points) = points {
+                let all = groups
                     .iter()
-                    .map(|g| g.items.iter().map(|_| Ok(())).collect())
-                    .collect();
+                    .flat_map(|g| &g.items)
+                    .zip(points)
+                    .map(|((key, sig, msg), point)| (key, point, sig, msg.as_slice()));
+                if batch_holds(all) {
+                    return groups
+                        .iter()
+                        .map(|g| g.items.iter().map(|_| Ok(())).collect())
+                        .collect();
+                }
             }
         }
         groups.into_iter().map(SignatureBatch::verify).collect()
-    }
-
-    /// Whether every key is a usable one ([`PublicKey::validate`]).
-    fn keys_usable(&self) -> bool {
-        self.items.iter().all(|(key, _, _)| key.validate().is_ok())
     }
 
     /// Checks every queued signature; `Ok` only when all are valid, else the first failure
@@ -369,18 +370,21 @@ impl SignatureBatch {
 /// `[8](-Σ z_i·s_i)B + [8]Σ (Σ z_i·k_i)A + [8]Σ z_i·R_i = 0`, with each `z_i` a random
 /// 128-bit scalar and the `k` terms of one key summed into one coefficient.
 ///
-/// It differs from that crate's only in taking each key's point from
-/// [`PublicKey::point`], decompressed once per node rather than once per batch (a
+/// It differs from that crate's only in taking each key's point from the caller (from
+/// [`PublicKey::point`], so decompressed once per node rather than once per batch: a
 /// decompression costs about as much as the rest of a signature's share of the check).
-/// Every key must be usable: an unusable one fails the batch. An empty batch holds.
-fn batch_holds<'a>(items: impl Iterator<Item = (&'a PublicKey, &'a Signature, &'a [u8])>) -> bool {
+/// An empty batch holds.
+fn batch_holds<'a>(
+    items: impl Iterator<Item = (&'a PublicKey, EdwardsPoint, &'a Signature, &'a [u8])>,
+) -> bool {
     use rand::Rng as _;
     let mut rng = rand::thread_rng();
     let mut b_coeff = Scalar::ZERO;
     let mut keys: std::collections::HashMap<[u8; 32], (EdwardsPoint, Scalar)> =
         std::collections::HashMap::new();
-    let (mut r_coeffs, mut rs) = (Vec::new(), Vec::new());
-    for (key, sig, msg) in items {
+    let n = items.size_hint().0;
+    let (mut r_coeffs, mut rs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (key, point, sig, msg) in items {
         let (r_bytes, s_bytes) = sig.0.split_at(32);
         let Some(r) = CompressedEdwardsY::from_slice(r_bytes)
             .ok()
@@ -401,15 +405,7 @@ fn batch_holds<'a>(items: impl Iterator<Item = (&'a PublicKey, &'a Signature, &'
                 .chain_update(key.0)
                 .chain_update(msg),
         );
-        let a_coeff = match keys.entry(key.0) {
-            std::collections::hash_map::Entry::Occupied(e) => &mut e.into_mut().1,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let Ok(point) = key.point() else {
-                    return false;
-                };
-                &mut e.insert((point, Scalar::ZERO)).1
-            }
-        };
+        let a_coeff = &mut keys.entry(key.0).or_insert((point, Scalar::ZERO)).1;
         let z = Scalar::from(rng.gen::<u128>());
         b_coeff -= z * s;
         *a_coeff += z * k;
@@ -701,11 +697,13 @@ mod tests {
                 hex::encode(sig)
             );
             // Acta's batch equation, alone: as the crate's wherever the key is usable (an
-            // unusable key fails it, as `SignatureBatch` refuses such a key before any
+            // unusable key has no point, and `SignatureBatch` refuses it before any
             // check).
             let (key, sig) = (PublicKey(*key), Signature(*sig));
             let usable = key.validate().is_ok();
-            let ours = batch_holds(std::iter::once((&key, &sig, msg.as_slice())));
+            let ours = key
+                .point()
+                .is_ok_and(|p| batch_holds(std::iter::once((&key, p, &sig, msg.as_slice()))));
             assert_eq!(ours, usable && alone, "key {key} sig {}", sig.to_hex());
             if alone && usable {
                 ours_valid.push((key, sig, msg.clone()));
@@ -722,7 +720,11 @@ mod tests {
         assert!(accepted > 32 && refused > 32, "{accepted} {refused}");
         assert!(all_valid.verify(rand_core::OsRng).is_ok());
         let together = |items: &[(PublicKey, Signature, Vec<u8>)]| {
-            batch_holds(items.iter().map(|(k, s, m)| (k, s, m.as_slice())))
+            batch_holds(
+                items
+                    .iter()
+                    .map(|(k, s, m)| (k, k.point().unwrap(), s, m.as_slice())),
+            )
         };
         assert!(ours_valid.len() > 32 && together(&ours_valid));
         // One refused signature among them fails the batch, wherever it stands.

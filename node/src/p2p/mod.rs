@@ -469,9 +469,9 @@ impl P2p {
         self.publish_on(false, bytes);
     }
 
-    /// Sends a proposal or vote straight to the node of every validator of the latest set
-    /// this node is connected to.
-    /// Only a validator's node sends: the others' messages would be dropped.
+    /// Sends a proposal, vote or status straight to the node of every validator of the
+    /// latest set this node is connected to. Only a validator's node sends: the others'
+    /// messages would be dropped.
     pub fn send_to_validators(&mut self, body: &Gossip) {
         if !self.validators.iter().any(|v| v.peer == self.peer_id) {
             return;
