@@ -15,17 +15,12 @@
 //! was never in a block, so its nonce stays unused; its `valid_until` is what ends its
 //! signed bytes' life (docs/adr/0017-mempool-checks-calls.md).
 
-use std::collections::HashMap;
-
-use acta_ledger::{
-    state::{AuthenticatedState, StateChanges},
-    Hash, Height, RefusalCode, Transaction,
-};
+use acta_ledger::{state::AuthenticatedState, Height, RefusalCode, Transaction};
 
 use crate::{
     error::{CallError, ExecError},
     executor::{apply, BlockContext, NS_NONCE},
-    view::StateView,
+    view::{Reads, StateView, Writes},
 };
 
 /// The most state values kept from earlier reads; past it the cache starts empty again.
@@ -37,9 +32,9 @@ pub struct PendingState {
     base: Height,
     /// Values read from the committed state (so that checking a pool reads each key from
     /// storage once).
-    read: HashMap<Hash, Option<Vec<u8>>>,
+    read: Reads,
     /// What the pool's accepted calls wrote, in order.
-    writes: StateChanges,
+    writes: Writes,
 }
 
 /// Why a call was not admitted.
@@ -58,8 +53,8 @@ impl PendingState {
     pub fn new(base: Height) -> Self {
         PendingState {
             base,
-            read: HashMap::new(),
-            writes: StateChanges::new(),
+            read: Reads::default(),
+            writes: Writes::default(),
         }
     }
 

@@ -8,6 +8,17 @@ use acta_ledger::{
     state::{state_key, AuthenticatedState, StateChanges},
     Hash, Height,
 };
+
+/// The maps of a view, keyed by state keys: foldhash, seeded at random in each process,
+/// rather than SipHash (which was a tenth of a block's execution).
+type Map<V> = HashMap<Hash, V, foldhash::quality::RandomState>;
+
+/// Writes by key (a value, or `None` to delete), unordered: looked up by every read, and
+/// put in key order once, for the state tree ([`StateView::into_changes`]).
+pub type Writes = Map<Option<Vec<u8>>>;
+
+/// Values read from the state, by key (`None`: not set).
+pub type Reads = Map<Option<Vec<u8>>>;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::error::ExecError;
@@ -18,9 +29,9 @@ pub struct StateView<'a> {
     base_height: Height,
     /// Values read from `base`, so that a block reads each key from storage at most once
     /// (bounded by the block's own reads).
-    read: RefCell<HashMap<Hash, Option<Vec<u8>>>>,
-    block: StateChanges,
-    tx: StateChanges,
+    read: RefCell<Reads>,
+    block: Writes,
+    tx: Writes,
 }
 
 impl std::fmt::Debug for StateView<'_> {
@@ -39,9 +50,9 @@ impl<'a> StateView<'a> {
         StateView {
             base,
             base_height,
-            read: RefCell::new(HashMap::new()),
-            block: StateChanges::new(),
-            tx: StateChanges::new(),
+            read: RefCell::new(Reads::default()),
+            block: Writes::default(),
+            tx: Writes::default(),
         }
     }
 
@@ -51,33 +62,39 @@ impl<'a> StateView<'a> {
     pub fn resume(
         base: &'a dyn AuthenticatedState,
         base_height: Height,
-        read: HashMap<Hash, Option<Vec<u8>>>,
-        writes: StateChanges,
+        read: Reads,
+        writes: Writes,
     ) -> Self {
         StateView {
             base,
             base_height,
             read: RefCell::new(read),
             block: writes,
-            tx: StateChanges::new(),
+            tx: Writes::default(),
         }
     }
 
     /// The values read from the state and the writes kept so far (the current
     /// transaction's are dropped), to [`StateView::resume`] later.
-    pub fn into_parts(self) -> (HashMap<Hash, Option<Vec<u8>>>, StateChanges) {
+    pub fn into_parts(self) -> (Reads, Writes) {
         (self.read.into_inner(), self.block)
     }
 
     pub fn get_raw(&self, key: &Hash) -> Result<Option<Vec<u8>>, ExecError> {
+        self.with_raw(key, |v| v.map(<[u8]>::to_vec))
+    }
+
+    /// Hands `f` the value of `key` where it is (this transaction's writes, the block's,
+    /// or what was read from the state), without copying it.
+    fn with_raw<R>(&self, key: &Hash, f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, ExecError> {
         if let Some(v) = self.tx.get(key) {
-            return Ok(v.clone());
+            return Ok(f(v.as_deref()));
         }
         if let Some(v) = self.block.get(key) {
-            return Ok(v.clone());
+            return Ok(f(v.as_deref()));
         }
         if let Some(v) = self.read.borrow().get(key) {
-            return Ok(v.clone());
+            return Ok(f(v.as_deref()));
         }
         let value = self
             .base
@@ -86,8 +103,9 @@ impl<'a> StateView<'a> {
                 height: self.base_height,
                 source,
             })?;
-        self.read.borrow_mut().insert(*key, value.clone());
-        Ok(value)
+        let answer = f(value.as_deref());
+        self.read.borrow_mut().insert(*key, value);
+        Ok(answer)
     }
 
     /// Reads and decodes the value of `key` in `namespace`.
@@ -96,15 +114,15 @@ impl<'a> StateView<'a> {
         namespace: &'static str,
         key: &[u8],
     ) -> Result<Option<T>, ExecError> {
-        match self.get_raw(&state_key(namespace, key))? {
+        self.with_raw(&state_key(namespace, key), |bytes| match bytes {
             None => Ok(None),
-            Some(bytes) => T::try_from_slice(&bytes)
+            Some(bytes) => T::try_from_slice(bytes)
                 .map(Some)
                 .map_err(|e| ExecError::Corrupt {
                     what: namespace,
                     reason: e.to_string(),
                 }),
-        }
+        })?
     }
 
     /// Writes `value` under `key` in `namespace`, as part of the current transaction.
@@ -120,8 +138,7 @@ impl<'a> StateView<'a> {
 
     /// Keeps the current transaction's writes.
     pub fn commit_tx(&mut self) {
-        let writes = std::mem::take(&mut self.tx);
-        self.block.extend(writes);
+        self.block.extend(self.tx.drain());
     }
 
     /// Drops the current transaction's writes.
@@ -129,10 +146,9 @@ impl<'a> StateView<'a> {
         self.tx.clear();
     }
 
-    /// The block's writes, for the state tree.
-    pub fn into_changes(mut self) -> StateChanges {
-        self.rollback_tx();
-        self.block
+    /// The block's writes in key order, for the state tree.
+    pub fn into_changes(self) -> StateChanges {
+        self.block.into_iter().collect()
     }
 }
 
@@ -198,5 +214,33 @@ mod tests {
         view.commit_tx();
         assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(7));
         assert_eq!(state.reads.get(), 2);
+    }
+
+    #[test]
+    fn the_block_changes_come_in_key_order_without_the_unfinished_transaction() {
+        let mut state = MemoryState::new();
+        let mut genesis = StateChanges::new();
+        genesis.insert(state_key("g", b"g"), Some(vec![0]));
+        state.commit(&genesis).unwrap();
+        let mut view = StateView::new(&state, Height(0));
+        for i in (0u8..50).rev() {
+            view.put("t", &[i], &i);
+            if i % 2 == 0 {
+                view.delete("t", &[i]);
+            }
+            view.commit_tx();
+        }
+        // A refused transaction's writes go; an unfinished one's are not the block's.
+        view.put("t", b"refused", &1u8);
+        view.rollback_tx();
+        view.put("t", b"unfinished", &1u8);
+        assert_eq!(view.get::<u8>("t", b"unfinished").unwrap(), Some(1));
+        assert_eq!(view.get::<u8>("t", b"refused").unwrap(), None);
+        let changes = view.into_changes();
+        let mut expected: Vec<(Hash, Option<Vec<u8>>)> = (0u8..50)
+            .map(|i| (state_key("t", &[i]), (i % 2 == 1).then(|| vec![i])))
+            .collect();
+        expected.sort();
+        assert_eq!(changes.into_iter().collect::<Vec<_>>(), expected);
     }
 }
