@@ -183,7 +183,9 @@ pub(crate) fn execute(
             voter,
             projects,
         } => {
-            let r = load(view, *round)?;
+            let r = view
+                .get_shared::<BudgetRound>(NS_ROUND, &round_key(*round))?
+                .ok_or_else(|| TxError::NotFound(format!("budget round {round}")))?;
             phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
             if r.spec.secrecy != BallotSecrecy::Public {
                 return Err(TxError::Invalid(format!(

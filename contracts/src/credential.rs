@@ -81,9 +81,9 @@ pub fn status_in(
     c: &CredentialRecord,
     time: Timestamp,
 ) -> Result<Standing, ExecError> {
-    let subject: Option<DidRecord> = view.get(NS_DID, &c.subject.0)?;
-    let issuer: Option<DidRecord> = view.get(NS_DID, &c.issuer.0)?;
-    Ok(status(c, subject.as_ref(), issuer.as_ref(), time))
+    let subject = view.get_shared::<DidRecord>(NS_DID, &c.subject.0)?;
+    let issuer = view.get_shared::<DidRecord>(NS_DID, &c.issuer.0)?;
+    Ok(status(c, subject.as_deref(), issuer.as_deref(), time))
 }
 
 pub const NS_CREDENTIAL: &str = "credential";
@@ -259,11 +259,12 @@ pub fn holds_valid(
     district: Option<&str>,
     time: Timestamp,
 ) -> Result<bool, ExecError> {
-    let ids: Vec<Hash> = view
-        .get(NS_CREDENTIALS_OF, &index_key(subject, kind))?
-        .unwrap_or_default();
-    for id in ids {
-        let Some(record) = view.get::<CredentialRecord>(NS_CREDENTIAL, &id.0)? else {
+    let Some(ids) = view.get_shared::<Vec<Hash>>(NS_CREDENTIALS_OF, &index_key(subject, kind))?
+    else {
+        return Ok(false);
+    };
+    for id in ids.iter() {
+        let Some(record) = view.get_shared::<CredentialRecord>(NS_CREDENTIAL, &id.0)? else {
             continue;
         };
         let district_ok =

@@ -5,6 +5,8 @@
 //! links each version to the next (key: the DID and the version's height). Reading the record at a past height gives the DID
 //! as it was then, because the state tree keeps every version.
 
+use std::sync::Arc;
+
 use acta_ledger::{
     crypto::key_hash,
     records::{DidDocument, DidRecord, VerificationMethod},
@@ -138,6 +140,16 @@ pub(crate) fn execute(
 
 /// The record of a DID that exists and is not deactivated.
 /// The record of `did`, which must exist and not be deactivated.
+/// The record of the live `did`, shared (see [`StateView::get_shared`]), for a caller
+/// that only reads it.
+pub(crate) fn live_shared(view: &StateView<'_>, did: &Did) -> Result<Arc<DidRecord>, CallError> {
+    match view.get_shared::<DidRecord>(NS_DID, &did.0)? {
+        None => Err(TxError::NotFound(did.to_string()).into()),
+        Some(r) if r.deactivated => Err(TxError::Deactivated { did: *did }.into()),
+        Some(r) => Ok(r),
+    }
+}
+
 pub(crate) fn live(view: &StateView<'_>, did: &Did) -> Result<DidRecord, CallError> {
     match view.get::<DidRecord>(NS_DID, &did.0)? {
         None => Err(TxError::NotFound(did.to_string()).into()),
@@ -152,8 +164,8 @@ pub(crate) fn signed_by(
     view: &StateView<'_>,
     did: &Did,
     signer: &PublicKey,
-) -> Result<DidRecord, CallError> {
-    let record = live(view, did)?;
+) -> Result<Arc<DidRecord>, CallError> {
+    let record = live_shared(view, did)?;
     if !record.has_key(signer) {
         return Err(TxError::Unauthorized(format!("{signer} is not a key of {did}")).into());
     }

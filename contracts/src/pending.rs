@@ -20,7 +20,7 @@ use acta_ledger::{state::AuthenticatedState, Height, RefusalCode, Transaction};
 use crate::{
     error::{CallError, ExecError},
     executor::{apply, BlockContext, NS_NONCE},
-    view::{Reads, StateView, Writes},
+    view::{Decoded, Reads, StateView, Writes},
 };
 
 /// The most state values kept from earlier reads; past it the cache starts empty again.
@@ -33,7 +33,9 @@ pub struct PendingState {
     /// Values read from the committed state (so that checking a pool reads each key from
     /// storage once).
     read: Reads,
-    /// What the pool's accepted calls wrote, in order.
+    /// Records decoded from `read` or `writes` (dropped with `read`).
+    decoded: Decoded,
+    /// What the pool's accepted calls wrote: each key's last write.
     writes: Writes,
 }
 
@@ -54,6 +56,7 @@ impl PendingState {
         PendingState {
             base,
             read: Reads::default(),
+            decoded: Decoded::default(),
             writes: Writes::default(),
         }
     }
@@ -74,8 +77,9 @@ impl PendingState {
         tx: &Transaction,
     ) -> Result<(), CheckError> {
         let read = std::mem::take(&mut self.read);
+        let decoded = std::mem::take(&mut self.decoded);
         let writes = std::mem::take(&mut self.writes);
-        let mut view = StateView::resume(state, self.base, read, writes);
+        let mut view = StateView::resume(state, self.base, read, decoded, writes);
         let result = match apply(&mut view, ctx, tx) {
             Ok(_) => {
                 view.put(NS_NONCE, &tx.signer.0, &tx.nonce.saturating_add(1));
@@ -91,11 +95,12 @@ impl PendingState {
             }
             Err(CallError::Exec(e)) => Err(CheckError::Exec(e)),
         };
-        (self.read, self.writes) = view.into_parts();
-        if self.read.len() > READ_CACHE_MAX {
+        (self.read, self.decoded, self.writes) = view.into_parts();
+        if self.read.len() > READ_CACHE_MAX || self.decoded.len() > READ_CACHE_MAX {
             // Refused calls leave their reads behind; the values of the committed state
-            // can always be read again.
+            // can always be read (and decoded) again.
             self.read.clear();
+            self.decoded.clear();
         }
         result
     }

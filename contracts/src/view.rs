@@ -2,12 +2,15 @@
 //! writes of earlier transactions of the block, and the current transaction's writes, which
 //! are dropped if it is refused.
 
-use std::{cell::RefCell, collections::HashMap};
+use std::{any::Any, cell::RefCell, collections::HashMap, sync::Arc};
 
 use acta_ledger::{
     state::{state_key, AuthenticatedState, StateChanges},
     Hash, Height,
 };
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::error::ExecError;
 
 /// The maps of a view, keyed by state keys: foldhash, seeded at random in each process,
 /// rather than SipHash (which was a tenth of a block's execution).
@@ -19,9 +22,10 @@ pub type Writes = Map<Option<Vec<u8>>>;
 
 /// Values read from the state, by key (`None`: not set).
 pub type Reads = Map<Option<Vec<u8>>>;
-use borsh::{BorshDeserialize, BorshSerialize};
 
-use crate::error::ExecError;
+/// Records decoded by [`StateView::get_shared`], by key: each is the decoding of the
+/// key's value in the block's writes or in the state, and goes when the key is written.
+pub type Decoded = Map<Arc<dyn Any + Send + Sync>>;
 
 /// A layered view of the state for executing one block.
 pub struct StateView<'a> {
@@ -30,6 +34,8 @@ pub struct StateView<'a> {
     /// Values read from `base`, so that a block reads each key from storage at most once
     /// (bounded by the block's own reads).
     read: RefCell<Reads>,
+    /// Records decoded from `read` or `block`, shared rather than decoded again.
+    decoded: RefCell<Decoded>,
     block: Writes,
     tx: Writes,
 }
@@ -51,24 +57,28 @@ impl<'a> StateView<'a> {
             base,
             base_height,
             read: RefCell::new(Reads::default()),
+            decoded: RefCell::new(Decoded::default()),
             block: Writes::default(),
             tx: Writes::default(),
         }
     }
 
     /// A view of the state after `base_height` that goes on from `writes` (kept as if
-    /// earlier transactions of the block made them) and `read` (values already read from
-    /// the state after `base_height`): what [`StateView::into_parts`] gave back.
+    /// earlier transactions of the block made them), `read` (values already read from
+    /// the state after `base_height`) and `decoded` (records decoded from either): what
+    /// [`StateView::into_parts`] gave back.
     pub fn resume(
         base: &'a dyn AuthenticatedState,
         base_height: Height,
         read: Reads,
+        decoded: Decoded,
         writes: Writes,
     ) -> Self {
         StateView {
             base,
             base_height,
             read: RefCell::new(read),
+            decoded: RefCell::new(decoded),
             block: writes,
             tx: Writes::default(),
         }
@@ -76,8 +86,12 @@ impl<'a> StateView<'a> {
 
     /// The values read from the state and the writes kept so far (the current
     /// transaction's are dropped), to [`StateView::resume`] later.
-    pub fn into_parts(self) -> (Reads, Writes) {
-        (self.read.into_inner(), self.block)
+    pub fn into_parts(self) -> (Reads, Decoded, Writes) {
+        (
+            self.read.into_inner(),
+            self.decoded.into_inner(),
+            self.block,
+        )
     }
 
     pub fn get_raw(&self, key: &Hash) -> Result<Option<Vec<u8>>, ExecError> {
@@ -125,15 +139,55 @@ impl<'a> StateView<'a> {
         })?
     }
 
+    /// Reads and decodes the value of `key` in `namespace`, as [`StateView::get`] does,
+    /// for a caller that only reads it: a record decoded once is shared until the key is
+    /// written (a block's ballots read the same round and the same issuer's DID).
+    pub fn get_shared<T: BorshDeserialize + Send + Sync + 'static>(
+        &self,
+        namespace: &'static str,
+        key: &[u8],
+    ) -> Result<Option<Arc<T>>, ExecError> {
+        let key = state_key(namespace, key);
+        let decode = |bytes: &[u8]| {
+            T::try_from_slice(bytes).map_err(|e| ExecError::Corrupt {
+                what: namespace,
+                reason: e.to_string(),
+            })
+        };
+        if let Some(v) = self.tx.get(&key) {
+            // The current transaction's own write, which it may yet drop: not kept.
+            return v
+                .as_deref()
+                .map(decode)
+                .transpose()
+                .map(|t| t.map(Arc::new));
+        }
+        if let Some(shared) = self.decoded.borrow().get(&key) {
+            if let Ok(record) = Arc::clone(shared).downcast::<T>() {
+                return Ok(Some(record));
+            }
+        }
+        let Some(record) = self.with_raw(&key, |bytes| bytes.map(decode).transpose())?? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        self.decoded.borrow_mut().insert(key, record.clone());
+        Ok(Some(record))
+    }
+
     /// Writes `value` under `key` in `namespace`, as part of the current transaction.
     pub fn put<T: BorshSerialize>(&mut self, namespace: &'static str, key: &[u8], value: &T) {
         let bytes = borsh::to_vec(value).expect("encoding into a Vec cannot fail");
-        self.tx.insert(state_key(namespace, key), Some(bytes));
+        let key = state_key(namespace, key);
+        self.decoded.get_mut().remove(&key);
+        self.tx.insert(key, Some(bytes));
     }
 
     /// Deletes `key` in `namespace`, as part of the current transaction.
     pub fn delete(&mut self, namespace: &'static str, key: &[u8]) {
-        self.tx.insert(state_key(namespace, key), None);
+        let key = state_key(namespace, key);
+        self.decoded.get_mut().remove(&key);
+        self.tx.insert(key, None);
     }
 
     /// Keeps the current transaction's writes.
@@ -214,6 +268,49 @@ mod tests {
         view.commit_tx();
         assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(7));
         assert_eq!(state.reads.get(), 2);
+    }
+
+    #[test]
+    fn a_shared_record_is_decoded_once_and_never_outlives_a_write() {
+        let mut inner = MemoryState::new();
+        let mut changes = StateChanges::new();
+        changes.insert(state_key("t", b"a"), Some(borsh::to_vec(&1u64).unwrap()));
+        inner.commit(&changes).unwrap();
+        let state = Counting {
+            inner,
+            reads: Cell::new(0),
+        };
+        let mut view = StateView::new(&state, Height(0));
+        let first = view.get_shared::<u64>("t", b"a").unwrap().unwrap();
+        let again = view.get_shared::<u64>("t", b"a").unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "decoded once, then shared");
+        assert_eq!(view.get_shared::<u64>("t", b"b").unwrap(), None);
+        // The current transaction's write is seen, and not kept once it is dropped.
+        view.put("t", b"a", &2u64);
+        assert_eq!(*view.get_shared::<u64>("t", b"a").unwrap().unwrap(), 2);
+        view.rollback_tx();
+        assert_eq!(*view.get_shared::<u64>("t", b"a").unwrap().unwrap(), 1);
+        // A committed write replaces the shared record.
+        view.put("t", b"a", &3u64);
+        view.commit_tx();
+        assert_eq!(*view.get_shared::<u64>("t", b"a").unwrap().unwrap(), 3);
+        view.delete("t", b"a");
+        view.commit_tx();
+        assert_eq!(view.get_shared::<u64>("t", b"a").unwrap(), None);
+        // The same key read as another type is decoded again, not mistaken.
+        view.put("t", b"c", &7u8);
+        view.commit_tx();
+        assert_eq!(*view.get_shared::<u8>("t", b"c").unwrap().unwrap(), 7);
+        assert!(
+            view.get_shared::<u64>("t", b"c").is_err(),
+            "one byte is no u64"
+        );
+        // Carried over to a resumed view (a mempool's next check) with the writes.
+        let (read, decoded, writes) = view.into_parts();
+        let view = StateView::resume(&state, Height(0), read, decoded, writes);
+        assert_eq!(*view.get_shared::<u8>("t", b"c").unwrap().unwrap(), 7);
+        assert_eq!(view.get_shared::<u64>("t", b"a").unwrap(), None);
+        assert_eq!(state.reads.get(), 2, "each key read from the state once");
     }
 
     #[test]
