@@ -36,6 +36,8 @@
 //!   one ballot, which the same ballot key may replace; `budget_registrar_key` (SHA-256 of
 //!   a registrar key's DER): the one round that key serves.
 
+use std::sync::Arc;
+
 use acta_ledger::{
     records::{
         ballots_root, BallotFormat, BallotSecrecy, BallotToken, BudgetBallot, BudgetProject,
@@ -125,7 +127,7 @@ pub(crate) fn execute(
             title,
             cost,
         } => {
-            let mut r = load(view, *round)?;
+            let mut r = Arc::unwrap_or_clone(load(view, *round)?);
             let spec = &r.spec;
             phase(
                 ctx,
@@ -183,9 +185,7 @@ pub(crate) fn execute(
             voter,
             projects,
         } => {
-            let r = view
-                .get_shared::<BudgetRound>(NS_ROUND, &round_key(*round))?
-                .ok_or_else(|| TxError::NotFound(format!("budget round {round}")))?;
+            let r = load(view, *round)?;
             phase(ctx, "voting", r.spec.voting_from, r.spec.closes_at, *round)?;
             if r.spec.secrecy != BallotSecrecy::Public {
                 return Err(TxError::Invalid(format!(
@@ -536,8 +536,9 @@ pub(crate) fn open_round(
     )])
 }
 
-fn load(view: &StateView<'_>, round: u64) -> Result<BudgetRound, CallError> {
-    view.get(NS_ROUND, &round_key(round))?
+/// The round `round`, shared (see [`StateView::get_shared`]): a block's ballots all read it.
+fn load(view: &StateView<'_>, round: u64) -> Result<Arc<BudgetRound>, CallError> {
+    view.get_shared(NS_ROUND, &round_key(round))?
         .ok_or_else(|| TxError::NotFound(format!("budget round {round}")).into())
 }
 

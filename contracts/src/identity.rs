@@ -138,10 +138,8 @@ pub(crate) fn execute(
     }
 }
 
-/// The record of a DID that exists and is not deactivated.
-/// The record of `did`, which must exist and not be deactivated.
-/// The record of the live `did`, shared (see [`StateView::get_shared`]), for a caller
-/// that only reads it.
+/// The record of `did`, which must exist and not be deactivated, shared (see
+/// [`StateView::get_shared`]) for a caller that only reads it.
 pub(crate) fn live_shared(view: &StateView<'_>, did: &Did) -> Result<Arc<DidRecord>, CallError> {
     match view.get_shared::<DidRecord>(NS_DID, &did.0)? {
         None => Err(TxError::NotFound(did.to_string()).into()),
@@ -150,12 +148,9 @@ pub(crate) fn live_shared(view: &StateView<'_>, did: &Did) -> Result<Arc<DidReco
     }
 }
 
+/// As [`live_shared`], a copy of its own for a caller that changes it.
 pub(crate) fn live(view: &StateView<'_>, did: &Did) -> Result<DidRecord, CallError> {
-    match view.get::<DidRecord>(NS_DID, &did.0)? {
-        None => Err(TxError::NotFound(did.to_string()).into()),
-        Some(r) if r.deactivated => Err(TxError::Deactivated { did: *did }.into()),
-        Some(r) => Ok(r),
-    }
+    live_shared(view, did).map(Arc::unwrap_or_clone)
 }
 
 /// The record of the live `did`, checking that `signer` is one of its own keys: how every

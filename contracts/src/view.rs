@@ -101,9 +101,15 @@ impl<'a> StateView<'a> {
     /// Hands `f` the value of `key` where it is (this transaction's writes, the block's,
     /// or what was read from the state), without copying it.
     fn with_raw<R>(&self, key: &Hash, f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, ExecError> {
-        if let Some(v) = self.tx.get(key) {
-            return Ok(f(v.as_deref()));
+        match self.tx.get(key) {
+            Some(v) => Ok(f(v.as_deref())),
+            None => self.with_kept(key, f),
         }
+    }
+
+    /// As [`StateView::with_raw`], below the current transaction's writes: the value the
+    /// block's earlier transactions left.
+    fn with_kept<R>(&self, key: &Hash, f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, ExecError> {
         if let Some(v) = self.block.get(key) {
             return Ok(f(v.as_deref()));
         }
@@ -167,7 +173,7 @@ impl<'a> StateView<'a> {
                 return Ok(Some(record));
             }
         }
-        let Some(record) = self.with_raw(&key, |bytes| bytes.map(decode).transpose())?? else {
+        let Some(record) = self.with_kept(&key, |bytes| bytes.map(decode).transpose())?? else {
             return Ok(None);
         };
         let record = Arc::new(record);
@@ -220,6 +226,18 @@ mod tests {
         reads: Cell<u32>,
     }
 
+    /// A state at height 0 holding `value` under `key` in namespace "t", counting reads.
+    fn holding(key: &[u8], value: Vec<u8>) -> Counting {
+        let mut inner = MemoryState::new();
+        let mut changes = StateChanges::new();
+        changes.insert(state_key("t", key), Some(value));
+        inner.commit(&changes).unwrap();
+        Counting {
+            inner,
+            reads: Cell::new(0),
+        }
+    }
+
     impl AuthenticatedState for Counting {
         fn state_root(&self, height: Height) -> acta_ledger::Result<Hash> {
             self.inner.state_root(height)
@@ -249,14 +267,7 @@ mod tests {
 
     #[test]
     fn a_block_reads_each_key_from_storage_once() {
-        let mut inner = MemoryState::new();
-        let mut changes = StateChanges::new();
-        changes.insert(state_key("t", b"a"), Some(vec![1]));
-        inner.commit(&changes).unwrap();
-        let state = Counting {
-            inner,
-            reads: Cell::new(0),
-        };
+        let state = holding(b"a", vec![1]);
         let mut view = StateView::new(&state, Height(0));
         for _ in 0..5 {
             assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(1));
@@ -272,14 +283,7 @@ mod tests {
 
     #[test]
     fn a_shared_record_is_decoded_once_and_never_outlives_a_write() {
-        let mut inner = MemoryState::new();
-        let mut changes = StateChanges::new();
-        changes.insert(state_key("t", b"a"), Some(borsh::to_vec(&1u64).unwrap()));
-        inner.commit(&changes).unwrap();
-        let state = Counting {
-            inner,
-            reads: Cell::new(0),
-        };
+        let state = holding(b"a", borsh::to_vec(&1u64).unwrap());
         let mut view = StateView::new(&state, Height(0));
         let first = view.get_shared::<u64>("t", b"a").unwrap().unwrap();
         let again = view.get_shared::<u64>("t", b"a").unwrap().unwrap();
@@ -315,10 +319,7 @@ mod tests {
 
     #[test]
     fn the_block_changes_come_in_key_order_without_the_unfinished_transaction() {
-        let mut state = MemoryState::new();
-        let mut genesis = StateChanges::new();
-        genesis.insert(state_key("g", b"g"), Some(vec![0]));
-        state.commit(&genesis).unwrap();
+        let state = holding(b"genesis", vec![0]);
         let mut view = StateView::new(&state, Height(0));
         for i in (0u8..50).rev() {
             view.put("t", &[i], &i);
