@@ -134,8 +134,33 @@ fn execution(c: &mut Criterion) {
         b.iter_batched(
             || PendingState::new(chain.height()),
             |mut pending| {
-                for tx in &ballots {
-                    pending.check(&chain.state, &ctx, tx).unwrap();
+                for (tx, id) in ballots.iter().zip(&ids) {
+                    pending.check(&chain.state, &ctx, tx, *id).unwrap();
+                }
+                pending
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // After a block that wrote none of what the ballots read: each ballot's reads are
+    // compared and its writes put back, without running it.
+    group.bench_function("recheck_1000_ballots_unchanged", |b| {
+        b.iter_batched(
+            || {
+                let mut pending = PendingState::new(chain.height());
+                for (tx, id) in ballots.iter().zip(&ids) {
+                    pending.check(&chain.state, &ctx, tx, *id).unwrap();
+                }
+                pending.rebase(chain.height(), None::<&[Hash]>, |_| true, ctx.time);
+                for (tx, id) in ballots.iter().zip(&ids) {
+                    pending.recheck(&chain.state, &ctx, tx, *id).unwrap();
+                }
+                pending.rebase(chain.height(), Some(&[] as &[Hash]), |_| true, ctx.time);
+                pending
+            },
+            |mut pending| {
+                for (tx, id) in ballots.iter().zip(&ids) {
+                    pending.recheck(&chain.state, &ctx, tx, *id).unwrap();
                 }
                 pending
             },

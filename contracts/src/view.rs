@@ -27,6 +27,51 @@ pub type Reads = Map<Option<Vec<u8>>>;
 /// key's value in the block's writes or in the state, and goes when the key is written.
 pub type Decoded = Map<Arc<dyn Any + Send + Sync>>;
 
+/// What one transaction read and wrote, as a traced view saw it
+/// ([`StateView::traced`]): a mempool judges it again after a block only if one of the
+/// keys it read changed (`crate::pending`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The keys it read below its own writes, each once, with the value it found.
+    pub reads: Vec<(Hash, Found)>,
+    /// What it wrote: a value, or `None` for a deletion.
+    pub writes: Vec<(Hash, Option<Vec<u8>>)>,
+}
+
+/// A value a [`Trace`] says a transaction found: small ones whole; of a larger one (a
+/// budget round with its projects) only that it was there, so that a pool's traces do not
+/// copy the records its calls share, nor hash them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    Nothing,
+    /// A value of at most [`Found::INLINE_MAX`] bytes.
+    Value(Vec<u8>),
+    /// A larger value: it is the same as another only if its key was not written since.
+    Large,
+}
+
+impl Found {
+    /// The most bytes of a value kept whole.
+    pub const INLINE_MAX: usize = 256;
+
+    pub fn of(value: Option<&[u8]>) -> Found {
+        match value {
+            None => Found::Nothing,
+            Some(v) if v.len() <= Found::INLINE_MAX => Found::Value(v.to_vec()),
+            Some(_) => Found::Large,
+        }
+    }
+
+    /// Whether `value` is known to be the value found (never, for a large one).
+    pub fn is(&self, value: Option<&[u8]>) -> bool {
+        match (self, value) {
+            (Found::Nothing, None) => true,
+            (Found::Value(found), Some(v)) => found == v,
+            _ => false,
+        }
+    }
+}
+
 /// A layered view of the state for executing one block.
 pub struct StateView<'a> {
     base: &'a dyn AuthenticatedState,
@@ -38,6 +83,8 @@ pub struct StateView<'a> {
     decoded: RefCell<Decoded>,
     block: Writes,
     tx: Writes,
+    /// With [`StateView::traced`]: what the current transaction read.
+    reads: Option<RefCell<Vec<(Hash, Found)>>>,
 }
 
 impl std::fmt::Debug for StateView<'_> {
@@ -60,6 +107,24 @@ impl<'a> StateView<'a> {
             decoded: RefCell::new(Decoded::default()),
             block: Writes::default(),
             tx: Writes::default(),
+            reads: None,
+        }
+    }
+
+    /// This view, keeping a [`Trace`] of each transaction ([`StateView::commit_traced`]).
+    pub fn traced(mut self) -> Self {
+        self.reads = Some(RefCell::new(Vec::new()));
+        self
+    }
+
+    /// Notes, in a traced view, that the current transaction read `value` under `key`
+    /// (below its own writes).
+    fn saw(&self, key: &Hash, value: Option<&[u8]>) {
+        if let Some(reads) = &self.reads {
+            let mut reads = reads.borrow_mut();
+            if !reads.iter().any(|(k, _)| k == key) {
+                reads.push((*key, Found::of(value)));
+            }
         }
     }
 
@@ -81,6 +146,7 @@ impl<'a> StateView<'a> {
             decoded: RefCell::new(decoded),
             block: writes,
             tx: Writes::default(),
+            reads: None,
         }
     }
 
@@ -103,7 +169,10 @@ impl<'a> StateView<'a> {
     fn with_raw<R>(&self, key: &Hash, f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, ExecError> {
         match self.tx.get(key) {
             Some(v) => Ok(f(v.as_deref())),
-            None => self.with_kept(key, f),
+            None => self.with_kept(key, |v| {
+                self.saw(key, v);
+                f(v)
+            }),
         }
     }
 
@@ -168,6 +237,9 @@ impl<'a> StateView<'a> {
                 .transpose()
                 .map(|t| t.map(Arc::new));
         }
+        if self.reads.is_some() {
+            self.with_kept(&key, |v| self.saw(&key, v))?;
+        }
         if let Some(shared) = self.decoded.borrow().get(&key) {
             if let Ok(record) = Arc::clone(shared).downcast::<T>() {
                 return Ok(Some(record));
@@ -198,11 +270,30 @@ impl<'a> StateView<'a> {
 
     /// Keeps the current transaction's writes.
     pub fn commit_tx(&mut self) {
+        if let Some(reads) = &self.reads {
+            reads.borrow_mut().clear();
+        }
         self.block.extend(self.tx.drain());
+    }
+
+    /// Keeps the current transaction's writes, and says what it read and wrote (nothing
+    /// read, unless the view is [`StateView::traced`]).
+    pub fn commit_traced(&mut self) -> Trace {
+        let reads = self
+            .reads
+            .as_ref()
+            .map(|r| std::mem::take(&mut *r.borrow_mut()))
+            .unwrap_or_default();
+        let writes = self.tx.iter().map(|(k, v)| (*k, v.clone())).collect();
+        self.block.extend(self.tx.drain());
+        Trace { reads, writes }
     }
 
     /// Drops the current transaction's writes.
     pub fn rollback_tx(&mut self) {
+        if let Some(reads) = &self.reads {
+            reads.borrow_mut().clear();
+        }
         self.tx.clear();
     }
 

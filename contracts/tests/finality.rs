@@ -403,26 +403,121 @@ fn the_pending_state_judges_each_call_after_the_pooled_ones() {
     };
     // An approval of a proposal that is not there yet is refused, and changes nothing.
     let early = common::tx(&council[1], 0, approve(0, &slash_all()));
-    let (code, message) = refusal(pending.check(&c.state, &ctx, &early));
+    let (code, message) = refusal(pending.check(&c.state, &ctx, &early, early.id()));
     assert_eq!(code, RefusalCode::NotFound);
     assert!(message.contains("proposal 0"), "{message}");
     // Once the proposal waits in the pool, an approval of it sees it.
     let proposal = common::tx(&council[0], 0, propose(slash_all()));
-    pending.check(&c.state, &ctx, &proposal).unwrap();
-    pending.check(&c.state, &ctx, &early).unwrap();
+    pending
+        .check(&c.state, &ctx, &proposal, proposal.id())
+        .unwrap();
+    pending.check(&c.state, &ctx, &early, early.id()).unwrap();
     // Two accepted approvals carried the action out: a third one finds it done.
     let late = common::tx(&council[2], 0, approve(0, &slash_all()));
     assert!(matches!(
-        pending.check(&c.state, &ctx, &late),
+        pending.check(&c.state, &ctx, &late, late.id()),
         Err(CheckError::Refused { .. })
     ));
     // The committed state is untouched; a fresh pending state starts from it.
     assert_eq!(pending.base(), c.height());
     let mut fresh = PendingState::new(c.height());
-    let (code, _) = refusal(fresh.check(&c.state, &ctx, &early));
+    let (code, _) = refusal(fresh.check(&c.state, &ctx, &early, early.id()));
     assert_eq!(code, RefusalCode::NotFound);
     // And the block the pool would build gives the same outcomes.
     let receipts = c.execute(&[proposal, early, late], &[]).receipts;
     assert!(receipts[0].is_accepted() && receipts[1].is_accepted());
     assert!(!receipts[2].is_accepted());
+}
+
+/// After a block, a pool runs again only the calls that read a value which changed: a
+/// call that read what a departed call wrote runs again (and is refused if that is gone),
+/// one whose reads still find the same values keeps its writes without running; and every
+/// call runs again once `FULL_RECHECK_MS` of block time have passed.
+#[test]
+fn a_recheck_runs_again_only_the_calls_whose_reads_changed() {
+    use acta_contracts::pending::{PendingState, FULL_RECHECK_MS};
+    use acta_ledger::{Hash, Timestamp};
+
+    let mut c = Chain::new();
+    let council = council_keys();
+    let ctx = c.ctx();
+    let proposal = common::tx(&council[0], 0, propose(slash_all()));
+    let resident = acta_ledger::testing::key(0x5e, 1);
+    let other = common::tx(
+        &resident,
+        0,
+        Call::Identity(acta_ledger::tx::IdentityCall::CreateDid {
+            next_key_hash: None,
+        }),
+    );
+    let approval = common::tx(&council[1], 0, approve(0, &slash_all()));
+    let pool = [&proposal, &other, &approval];
+    let start = |pending: &mut PendingState, state: &acta_ledger::state::MemoryState| {
+        for tx in pool {
+            pending.check(state, &ctx, tx, tx.id()).unwrap();
+        }
+        // The first recheck runs every call.
+        pending.rebase(c.height(), None::<&[Hash]>, |_| true, ctx.time);
+        for tx in pool {
+            pending.recheck(state, &ctx, tx, tx.id()).unwrap();
+        }
+        assert_eq!(pending.calls_run(), 6);
+    };
+    let same = Some(&[] as &[Hash]);
+
+    // Nothing changed and everything is pooled: nothing runs.
+    let mut pending = PendingState::new(c.height());
+    start(&mut pending, &c.state);
+    pending.rebase(c.height(), same, |_| true, ctx.time);
+    for tx in pool {
+        pending.recheck(&c.state, &ctx, tx, tx.id()).unwrap();
+    }
+    assert_eq!(pending.calls_run(), 6);
+    // `FULL_RECHECK_MS` of block time later, everything runs.
+    let later = Timestamp(ctx.time.0 + FULL_RECHECK_MS);
+    pending.rebase(c.height(), same, |_| true, later);
+    for tx in pool {
+        pending.recheck(&c.state, &ctx, tx, tx.id()).unwrap();
+    }
+    assert_eq!(pending.calls_run(), 9);
+
+    // The proposal leaves the pool without a block: the approval, which read it, runs
+    // again and is refused; the other call does not run.
+    let mut pending = PendingState::new(c.height());
+    start(&mut pending, &c.state);
+    pending.rebase(c.height(), same, |id| *id != proposal.id(), ctx.time);
+    pending.recheck(&c.state, &ctx, &other, other.id()).unwrap();
+    assert_eq!(pending.calls_run(), 6);
+    assert!(pending
+        .recheck(&c.state, &ctx, &approval, approval.id())
+        .is_err());
+    assert_eq!(pending.calls_run(), 7);
+
+    // The proposal is committed, as the pool ran it: the approval finds the same
+    // proposal in the state and the other call its own reads; both stand, unrun, and
+    // the pool's writes are those it would compute from scratch.
+    let mut pending = PendingState::new(c.height());
+    start(&mut pending, &c.state);
+    let block = c.execute(std::slice::from_ref(&proposal), &[]);
+    let changed: Vec<Hash> = block.changes.keys().copied().collect();
+    c.state.commit(&block.changes).unwrap();
+    pending.rebase(
+        c.height(),
+        Some(&changed),
+        |id| *id != proposal.id(),
+        ctx.time,
+    );
+    let next = c.ctx();
+    for tx in [&other, &approval] {
+        pending.recheck(&c.state, &next, tx, tx.id()).unwrap();
+    }
+    assert_eq!(pending.calls_run(), 6, "nothing they read changed");
+    let mut fresh = PendingState::new(c.height());
+    for tx in [&other, &approval] {
+        fresh.check(&c.state, &next, tx, tx.id()).unwrap();
+    }
+    // A third approval is refused by both alike: the action was carried out.
+    let third = common::tx(&council[2], 0, approve(0, &slash_all()));
+    assert!(pending.check(&c.state, &next, &third, third.id()).is_err());
+    assert!(fresh.check(&c.state, &next, &third, third.id()).is_err());
 }

@@ -52,6 +52,13 @@ pub struct StateUpdate {
     pub(crate) values: Vec<(Hash, Option<Vec<u8>>)>,
 }
 
+impl StateUpdate {
+    /// The keys this update writes or deletes, in key order.
+    pub fn changed_keys(&self) -> impl Iterator<Item = &Hash> {
+        self.values.iter().map(|(key, _)| key)
+    }
+}
+
 /// Proof that a key has a value, or has none, under a state root.
 #[derive(Clone, Debug, PartialEq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct StateProof(SparseMerkleProof<Sha256>);

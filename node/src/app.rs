@@ -126,6 +126,9 @@ pub struct Stored {
     pub commit: Commit,
     pub results: BlockResults,
     pub ids: Vec<Hash>,
+    /// The state keys the block wrote or deleted (what a mempool judges its pool again
+    /// for).
+    pub changed: Vec<Hash>,
     pub synced: bool,
 }
 
@@ -581,6 +584,7 @@ impl App {
             results,
             ids,
         } = executed;
+        let changed = update.changed_keys().copied().collect();
         self.store
             .commit_block_with_ids(&block, &commit, update, &results.encode(), &ids)
             .context("storing a decided block")?;
@@ -599,6 +603,7 @@ impl App {
             commit,
             results,
             ids,
+            changed,
             synced,
         })
     }

@@ -358,7 +358,7 @@ impl Mempool {
         next_nonce: &dyn Fn(&PublicKey) -> u64,
     ) -> Vec<Result<Hash, AddError>> {
         let checked = check_batch(txs, &acta_ledger::testing::chain_id(), None);
-        self.add_checked(checked, next_nonce, &mut |_| Ok(()))
+        self.add_checked(checked, next_nonce, &mut |_, _| Ok(()))
     }
 
     /// Adds transactions checked by [`check_batch`], in order: each must not be in the pool
@@ -373,7 +373,7 @@ impl Mempool {
         &mut self,
         checked: Vec<Result<Checked, AddError>>,
         next_nonce: &dyn Fn(&PublicKey) -> u64,
-        judge: &mut dyn FnMut(&Transaction) -> Result<(), AddError>,
+        judge: &mut dyn FnMut(&Transaction, Hash) -> Result<(), AddError>,
     ) -> Vec<Result<Hash, AddError>> {
         checked
             .into_iter()
@@ -411,7 +411,7 @@ impl Mempool {
         id: Hash,
         bytes: usize,
         next_nonce: &dyn Fn(&PublicKey) -> u64,
-        judge: &mut dyn FnMut(&Transaction) -> Result<(), AddError>,
+        judge: &mut dyn FnMut(&Transaction, Hash) -> Result<(), AddError>,
     ) -> Result<Hash, AddError> {
         // A copy earlier in the same batch may have been added since the precheck.
         if self.by_id.contains_key(&id) {
@@ -460,7 +460,7 @@ impl Mempool {
         {
             return Err(AddError::Full);
         }
-        judge(&tx)?;
+        judge(&tx, id)?;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_signer
@@ -600,7 +600,7 @@ impl Mempool {
     /// as it is. Returns how many went.
     pub fn recheck(
         &mut self,
-        judge: &mut dyn FnMut(&Transaction) -> Result<(), AddError>,
+        judge: &mut dyn FnMut(&Transaction, Hash) -> Result<(), AddError>,
     ) -> Result<usize, AddError> {
         let seqs: Vec<u64> = self.entries.keys().copied().collect();
         let mut dropped = 0;
@@ -609,7 +609,7 @@ impl Mempool {
             let Some(entry) = self.entries.get(&seq) else {
                 continue;
             };
-            match judge(&entry.tx) {
+            match judge(&entry.tx, entry.id) {
                 Ok(()) => {}
                 Err(e @ AddError::Unavailable(_)) => return Err(e),
                 Err(_) => {
@@ -866,13 +866,13 @@ mod tests {
         let results = m.add_checked(
             check_batch(vec![good.clone()], &chain(), Some(&verified)),
             &zero,
-            &mut |_| Ok(()),
+            &mut |_, _| Ok(()),
         );
         assert_eq!(results, vec![Ok(good.id())]);
         let results = m.add_checked(
             check_batch(vec![good.clone()], &chain(), Some(&verified)),
             &zero,
-            &mut |_| Ok(()),
+            &mut |_, _| Ok(()),
         );
         assert_eq!(results, vec![Err(AddError::Duplicate)]);
         // The set keeps the most recent ids only.
@@ -1114,7 +1114,7 @@ mod tests {
         let results = m.add_checked(
             check_batch(vec![tx(1, 0), tx(2, 0), tx(1, 1)], &chain(), None),
             &zero,
-            &mut |t| {
+            &mut |t, _| {
                 judged.push(t.id());
                 refuse_user_2(t)
             },
@@ -1131,7 +1131,7 @@ mod tests {
         // A recheck that refuses user 2 now takes both of its transactions; one that cannot
         // read the state changes nothing.
         let mut seen = Vec::new();
-        let dropped = m.recheck(&mut |t| {
+        let dropped = m.recheck(&mut |t, _| {
             seen.push((t.signer, t.nonce));
             refuse_user_2(t)
         });
@@ -1142,7 +1142,7 @@ mod tests {
             "arrival order, and nothing after an evicted signer's refusal"
         );
         assert_eq!(m.reap(10, usize::MAX), vec![tx(1, 0), tx(1, 1)]);
-        let broken = m.recheck(&mut |_| Err(AddError::Unavailable("disk".into())));
+        let broken = m.recheck(&mut |_, _| Err(AddError::Unavailable("disk".into())));
         assert!(broken.is_err());
         assert_eq!(m.len(), 2);
     }

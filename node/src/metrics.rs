@@ -49,6 +49,9 @@ pub struct Metrics {
     /// Transactions of proposed blocks fetched from peers (the mempool lacked them).
     pub proposal_txs_fetched: Counter,
     mempool_refused: Family<Labels, Counter>,
+    /// Calls the mempool judged, by how (label `how`: `ran`, or `kept` when a recheck put
+    /// back a call's writes without running it, nothing it read having changed).
+    mempool_calls: Family<Labels, Counter>,
     committed: Family<Labels, Counter>,
     ledger_refused: Family<Labels, Counter>,
     rpc_requests: Family<Labels, Counter>,
@@ -103,6 +106,7 @@ impl Metrics {
             proposals_rebuilt: Family::default(),
             proposal_txs_fetched: Counter::default(),
             mempool_refused: Family::default(),
+            mempool_calls: Family::default(),
             committed: Family::default(),
             ledger_refused: Family::default(),
             rpc_requests: Family::default(),
@@ -185,6 +189,11 @@ impl Metrics {
             "proposal_txs_fetched",
             "Transactions of proposed blocks fetched from a peer because the mempool lacked them",
             m.proposal_txs_fetched.clone(),
+        );
+        registry.register(
+            "mempool_calls",
+            "Calls the mempool judged against the latest state with the pool applied: ran (on admission, or again after a block), or kept (a recheck found that nothing they read had changed and kept their writes without running them)",
+            m.mempool_calls.clone(),
         );
         registry.register(
             "mempool_refused",
@@ -381,6 +390,18 @@ impl Metrics {
         self.validator_connected
             .get_or_create(&vec![("validator", validator.to_string())])
             .set(i64::from(connected));
+    }
+
+    /// Counts calls the mempool judged: `ran` that it ran, `kept` that a recheck kept
+    /// without running.
+    pub fn mempool_calls(&self, ran: u64, kept: u64) {
+        for (how, n) in [("ran", ran), ("kept", kept)] {
+            if n > 0 {
+                self.mempool_calls
+                    .get_or_create(&vec![("how", how.to_string())])
+                    .inc_by(n);
+            }
+        }
     }
 
     pub fn mempool_refused(&self, reason: &str) {

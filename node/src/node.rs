@@ -288,6 +288,8 @@ pub struct Node {
     /// The latest committed state with the pool's calls applied: what arriving calls are
     /// judged against.
     pending: PendingState,
+    /// The pending state's counts of calls run and kept, as last reported to the metrics.
+    calls_counted: (u64, u64),
     /// Signature checks of arriving batches, one per core, handed back in arrival order.
     checks: Checks<Origin>,
     /// The network: the swarm and what is known of peers.
@@ -617,6 +619,7 @@ impl Node {
             wal,
             mempool,
             pending: PendingState::new(latest),
+            calls_counted: (0, 0),
             checks,
             p2p,
             parent,
@@ -994,12 +997,12 @@ impl Node {
     fn build(&mut self, height: Height, round: Round, evidence: Vec<Evidence>) -> Result<()> {
         let latest = Height(height.0.saturating_sub(1));
         if self.pending.base() != latest {
-            self.recheck_pool(latest)?;
+            self.recheck_pool(latest, None)?;
         }
         let ctx = self.next_block_context(latest);
         if self.mempool.expire(ctx.time) > 0 {
             // The pending state still holds the expired transactions' effects.
-            self.recheck_pool(latest)?;
+            self.recheck_pool(latest, Some(&[]))?;
         }
         let (txs, ids) = self
             .mempool
@@ -1043,7 +1046,9 @@ impl Node {
                     // they waited the validators would never be idle.
                     let dropped: usize = left_out.iter().map(|id| self.mempool.evict(id)).sum();
                     if dropped > 0 {
-                        self.recheck_pool(Height(self.driver.height().0 - 1))?;
+                        let latest = Height(self.driver.height().0 - 1);
+                        let same = (self.pending.base() == latest).then_some(&[][..]);
+                        self.recheck_pool(latest, same)?;
                     }
                 }
                 if height != self.driver.height() {
@@ -1095,6 +1100,7 @@ impl Node {
             commit,
             results,
             ids,
+            changed,
             synced,
         } = stored;
         let set_changed = changes_validators(&results);
@@ -1146,7 +1152,7 @@ impl Node {
         if !synced {
             // While catching up, once before the next proposal or admission will do
             // (`build`, `admit`), not once per synced block.
-            self.recheck_pool(block.height())
+            self.recheck_pool(block.height(), Some(&changed))
                 .context("judging the mempool against the new state")?;
         }
         info!(
@@ -1633,7 +1639,7 @@ impl Node {
         let nonce_of = |k: &PublicKey| nonces.get(k).copied().unwrap_or(u64::MAX);
         if self.pending.base() != Height(latest) {
             // The first admission after catching up (synced blocks do not recheck).
-            if let Err(e) = self.recheck_pool(Height(latest)) {
+            if let Err(e) = self.recheck_pool(Height(latest), None) {
                 warn!("judging the mempool against the latest state: {e:#}");
                 let why = format!("the pool cannot be judged against the latest state: {e:#}");
                 return checked
@@ -1644,8 +1650,8 @@ impl Node {
         }
         let ctx = self.next_block_context(Height(latest));
         let (pending, rules) = (&mut self.pending, &self.config.mempool);
-        let results = self.mempool.add_checked(checked, &nonce_of, &mut |tx| {
-            judge(store.as_ref(), pending, &ctx, rules, tx)
+        let results = self.mempool.add_checked(checked, &nonce_of, &mut |tx, id| {
+            judge(store.as_ref(), pending, &ctx, rules, (tx, id), false)
         });
         for r in &results {
             match r {
@@ -1655,6 +1661,7 @@ impl Node {
                 Err(e) => self.metrics.mempool_refused(e.code()),
             }
         }
+        self.count_calls();
         results
     }
 
@@ -1673,19 +1680,35 @@ impl Node {
     /// pooled transaction once more, in order, evicting those the new state refuses (with
     /// their signers' later ones). A state that cannot be read is an error: the node stops
     /// rather than judge the pool against a guess.
-    fn recheck_pool(&mut self, latest: Height) -> Result<()> {
-        self.pending = PendingState::new(latest);
+    ///
+    /// `changed`: the keys whose values differ between the pending state's base and
+    /// `latest` (those the block just stored wrote; none if the base stays), or `None` if
+    /// they are not known (blocks were synced). A call runs again only if a value it read
+    /// changed, or if the last full recheck is too old (`acta_contracts::pending`).
+    fn recheck_pool(&mut self, latest: Height, changed: Option<&[Hash]>) -> Result<()> {
         let ctx = self.next_block_context(latest);
+        let mempool = &self.mempool;
+        self.pending
+            .rebase(latest, changed, |id| mempool.contains(id), ctx.time);
         let store = self.store.clone();
         let (pending, rules) = (&mut self.pending, &self.config.mempool);
         let dropped = self
             .mempool
-            .recheck(&mut |tx| judge(store.as_ref(), pending, &ctx, rules, tx))
+            .recheck(&mut |tx, id| judge(store.as_ref(), pending, &ctx, rules, (tx, id), true))
             .map_err(|e| LocalFault(anyhow!("{e}")))?;
         if dropped > 0 {
             debug!(height = %latest, dropped, "the new state refuses pooled transactions");
         }
+        self.count_calls();
         Ok(())
+    }
+
+    /// Reports the calls the pending state ran or kept since the last report.
+    fn count_calls(&mut self) {
+        let now = (self.pending.calls_run(), self.pending.calls_kept());
+        let (ran, kept) = self.calls_counted;
+        self.metrics.mempool_calls(now.0 - ran, now.1 - kept);
+        self.calls_counted = now;
     }
 
     fn on_request(&mut self, request: Request) {
@@ -2129,13 +2152,19 @@ fn judge(
     pending: &mut PendingState,
     ctx: &BlockContext,
     rules: &MempoolConfig,
-    tx: &Transaction,
+    (tx, id): (&Transaction, Hash),
+    again: bool,
 ) -> Result<(), AddError> {
     check_lifetime(tx, ctx.time, rules.max_lifetime_secs)?;
     if !rules.check_calls {
         return Ok(());
     }
-    pending.check(state, ctx, tx).map_err(|e| match e {
+    let verdict = if again {
+        pending.recheck(state, ctx, tx, id)
+    } else {
+        pending.check(state, ctx, tx, id)
+    };
+    verdict.map_err(|e| match e {
         CheckError::Refused { code, message } => AddError::Refused { code, message },
         CheckError::Exec(e) => AddError::Unavailable(e.to_string()),
     })
