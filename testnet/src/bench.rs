@@ -136,6 +136,8 @@ pub struct Options {
     pub chart: PathBuf,
     /// The validators' `[storage]` (their default when `None`).
     pub storage: Option<acta_node::config::StorageConfig>,
+    /// The validators' `block.max_txs`.
+    pub block_max_txs: usize,
     /// After the load, wipe the last validator and time its return by state sync.
     pub state_sync: bool,
 }
@@ -891,12 +893,13 @@ fn state_sync(net: &mut LocalNet) -> Result<StateSyncReport> {
 fn tune(
     net: &LocalNet,
     storage: Option<&acta_node::config::StorageConfig>,
+    block_max_txs: usize,
     lifetime_secs: u64,
 ) -> Result<Value> {
     let mut shown = Value::Null;
     for i in 0..net.nodes.len() {
         net.edit_config(i, |c| {
-            c.block.max_txs = acta_ledger::block::BLOCK_TXS_MAX;
+            c.block.max_txs = block_max_txs;
             c.mempool.max_txs = 100_000;
             c.mempool.max_bytes = 128 * 1024 * 1024;
             c.mempool.max_lifetime_secs = c.mempool.max_lifetime_secs.max(lifetime_secs);
@@ -938,7 +941,12 @@ pub fn run(opts: &Options, command: &str) -> Result<Report> {
     let council: Vec<Keypair> = (0..3).map(|i| testing::key(0xc0, i)).collect();
     let mut net = LocalNet::init(&actad_beside_me()?, &opts.dir, 4, CHAIN, &council, 2)?;
     crate::local::add_genesis_issuer(&net, &testing::key(0xd1, 0))?;
-    let node_config = tune(&net, opts.storage.as_ref(), lifetime_secs(&steps))?;
+    let node_config = tune(
+        &net,
+        opts.storage.as_ref(),
+        opts.block_max_txs,
+        lifetime_secs(&steps),
+    )?;
     net.start_all()?;
     let result = measure(&mut net, opts, &steps, count, node_config, command);
     if result.is_err() {

@@ -205,6 +205,11 @@ struct BenchArgs {
     /// and report how long it took to restore the state and catch up.
     #[arg(long)]
     state_sync: bool,
+    /// The most transactions a block may hold (the validators' `block.max_txs`; a slow
+    /// height may otherwise take the whole backlog).
+    #[arg(long, default_value_t = acta_ledger::block::BLOCK_TXS_MAX as u64,
+          value_parser = clap::value_parser!(u64).range(1..=acta_ledger::block::BLOCK_TXS_MAX as u64))]
+    block_max_txs: u64,
 }
 
 /// Where a local network lives.
@@ -449,6 +454,9 @@ fn bench(args: BenchArgs) -> ExitCode {
             (false, None) => None,
         },
         state_sync: args.state_sync,
+        // At most BLOCK_TXS_MAX: clap checked the range.
+        block_max_txs: usize::try_from(args.block_max_txs)
+            .unwrap_or(acta_ledger::block::BLOCK_TXS_MAX),
     };
     let command: Vec<String> = std::env::args().collect();
     let result = bench::run(&opts, &command.join(" "));

@@ -31,6 +31,7 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
             ..Default::default()
         }),
         state_sync: true,
+        block_max_txs: acta_ledger::block::BLOCK_TXS_MAX,
     };
     let report = run(&opts, "test").unwrap();
     let step = &report.steps[0];
