@@ -35,8 +35,10 @@ use crate::{
     view::{Decoded, Found, Reads, StateView, Trace, Writes},
 };
 
-/// The most state values kept from earlier reads; past it the cache starts empty again.
-const READ_CACHE_MAX: usize = 65_536;
+/// The most state values kept from earlier reads (and records decoded); past it the cache
+/// starts empty again. The caches outlive a block (a rebase keeps what the block did not
+/// change) until the next full recheck, so they are held to about 10 MB each.
+const READ_CACHE_MAX: usize = 32_768;
 
 /// The longest, in block time, that a pooled call's verdict may rest on its reads alone:
 /// a call may also depend on the block's time or height, which no read shows (a credential
@@ -183,6 +185,10 @@ impl PendingState {
                 if let Some(suspect) = &mut self.suspect {
                     suspect.extend(trace.writes.iter().map(|(k, _)| *k));
                 }
+            } else {
+                // Not traced (never judged here): what it wrote before is unknown, so
+                // every later call runs again.
+                self.suspect = None;
             }
         }
         let result = self.check(state, ctx, tx, id);

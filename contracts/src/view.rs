@@ -409,6 +409,48 @@ mod tests {
     }
 
     #[test]
+    fn a_traced_view_records_each_value_read_once_and_what_was_written() {
+        let state = holding(b"a", vec![1]);
+        let mut view = StateView::new(&state, Height(0)).traced();
+        // A refused transaction's reads go with it.
+        assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(1));
+        view.rollback_tx();
+        assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(1));
+        assert_eq!(view.get::<u8>("t", b"a").unwrap(), Some(1));
+        assert_eq!(view.get_shared::<u8>("t", b"b").unwrap(), None);
+        view.put("t", b"c", &2u8);
+        // Its own write is not a read of the state.
+        assert_eq!(view.get::<u8>("t", b"c").unwrap(), Some(2));
+        let big = vec![7u8; Found::INLINE_MAX + 1];
+        view.put("t", b"d", &big);
+        let trace = view.commit_traced();
+        assert_eq!(
+            trace.reads,
+            vec![
+                (state_key("t", b"a"), Found::Value(vec![1])),
+                (state_key("t", b"b"), Found::Nothing),
+            ]
+        );
+        let mut writes = trace.writes;
+        writes.sort();
+        let mut expected = vec![
+            (state_key("t", b"c"), Some(vec![2])),
+            (state_key("t", b"d"), Some(borsh::to_vec(&big).unwrap())),
+        ];
+        expected.sort();
+        assert_eq!(writes, expected);
+        // The next transaction reads the block's earlier writes: a large one is not copied.
+        assert_eq!(view.get::<Vec<u8>>("t", b"d").unwrap(), Some(big.clone()));
+        view.delete("t", b"a");
+        let trace = view.commit_traced();
+        assert_eq!(trace.reads, vec![(state_key("t", b"d"), Found::Large)]);
+        assert_eq!(trace.writes, vec![(state_key("t", b"a"), None)]);
+        assert!(!Found::Large.is(Some(&borsh::to_vec(&big).unwrap())));
+        assert!(Found::of(Some(&[1])).is(Some(&[1])));
+        assert!(!Found::of(Some(&[1])).is(Some(&[2])) && !Found::of(None).is(Some(&[])));
+    }
+
+    #[test]
     fn the_block_changes_come_in_key_order_without_the_unfinished_transaction() {
         let state = holding(b"genesis", vec![0]);
         let mut view = StateView::new(&state, Height(0));
