@@ -671,6 +671,9 @@ impl Node {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+        // Made once: `tokio::signal::ctrl_c()` in the select below registered a new listener
+        // (and boxed a future) on every turn of the loop.
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let mut gossip =
             tokio::time::interval(Duration::from_millis(self.config.p2p.gossip_interval_ms));
         let mut redial = tokio::time::interval(Duration::from_secs(3));
@@ -724,7 +727,7 @@ impl Node {
                 _ = flush.tick(), if !self.tx_outbox.is_empty() => Wake::Flush,
                 _ = term.recv() => Wake::Stop,
                 _ = hup.recv() => Wake::Reload,
-                _ = tokio::signal::ctrl_c() => Wake::Stop,
+                _ = int.recv() => Wake::Stop,
             };
             match wake {
                 Wake::P2p(Some(ev)) => self.on_p2p(ev)?,
