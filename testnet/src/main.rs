@@ -207,9 +207,10 @@ struct BenchArgs {
     state_sync: bool,
     /// The most transactions a block may hold (the validators' `block.max_txs`; a slow
     /// height may otherwise take the whole backlog).
-    #[arg(long, default_value_t = acta_ledger::block::BLOCK_TXS_MAX as u64,
-          value_parser = clap::value_parser!(u64).range(1..=acta_ledger::block::BLOCK_TXS_MAX as u64))]
-    block_max_txs: u64,
+    #[arg(long, default_value_t = acta_ledger::block::BLOCK_TXS_MAX,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=acta_ledger::block::BLOCK_TXS_MAX as u64))]
+    block_max_txs: usize,
 }
 
 /// Where a local network lives.
@@ -454,9 +455,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             (false, None) => None,
         },
         state_sync: args.state_sync,
-        // At most BLOCK_TXS_MAX: clap checked the range.
-        block_max_txs: usize::try_from(args.block_max_txs)
-            .unwrap_or(acta_ledger::block::BLOCK_TXS_MAX),
+        block_max_txs: args.block_max_txs,
     };
     let command: Vec<String> = std::env::args().collect();
     let result = bench::run(&opts, &command.join(" "));
