@@ -15,9 +15,10 @@ use acta_ledger::{
     store::{History, MemoryBudget, Store},
 };
 
-/// Every allocation of Rust code, counted, then made by mimalloc (as in `actad`).
+/// Every allocation of Rust code, counted, then made by jemalloc (as in `actad`).
 #[global_allocator]
-static ALLOCATOR: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
+static ALLOCATOR: cap::Cap<tikv_jemallocator::Jemalloc> =
+    cap::Cap::new(tikv_jemallocator::Jemalloc, usize::MAX);
 
 /// Keys written per block, unless told.
 const BLOCK: u64 = 10_000;

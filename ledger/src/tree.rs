@@ -642,11 +642,14 @@ impl Default for Shard {
     }
 }
 
-/// The bytes the allocator hands out for a request of `n`: mimalloc's size classes are
-/// word multiples up to 64 bytes, then four to each doubling.
+/// The bytes the allocator hands out for a request of `n`: jemalloc's size classes are 8,
+/// then multiples of 16 up to 128 bytes, then four to each doubling.
 const fn allocated(n: usize) -> usize {
-    if n <= 64 {
-        return n.next_multiple_of(8);
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return n.next_multiple_of(16);
     }
     let step = n.next_power_of_two() / 8;
     n.next_multiple_of(step)

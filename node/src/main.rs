@@ -14,11 +14,14 @@ use acta_node::{
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
-/// mimalloc rather than the system's allocator: the state tree's update allocates and
-/// frees a node for each of thousands of paths per block, and glibc's allocator spent a
-/// third of that update's time consolidating its free lists (ADR 0022).
+/// jemalloc rather than the system's allocator, for Rust's allocations and (as `malloc`)
+/// RocksDB's: the state tree's update allocates and frees a node for each of thousands of
+/// paths per block, and glibc's allocator spent a third of that update's time
+/// consolidating its free lists (ADR 0022). jemalloc rather than mimalloc: with the caches'
+/// churn, mimalloc held 260 to 400 MB more than was allocated in a half-hour hold, jemalloc
+/// about 100 (ADR 0023, addendum of 2026-12-06).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "actad", version, about = "An Acta validator node")]
