@@ -18,8 +18,8 @@ use clap::{Parser, Subcommand};
 /// RocksDB's: the state tree's update allocates and frees a node for each of thousands of
 /// paths per block, and glibc's allocator spent a third of that update's time
 /// consolidating its free lists (ADR 0022). jemalloc rather than mimalloc: with the caches'
-/// churn, mimalloc held 260 to 400 MB more than was allocated in a half-hour hold, jemalloc
-/// about 100 (ADR 0023, addendum of 2026-12-06).
+/// churn, mimalloc's RSS exceeded what was allocated by 260 to 400 MB in a half-hour hold,
+/// jemalloc's by 80 to 150 MB (ADR 0023, addendum of 2026-12-06).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
