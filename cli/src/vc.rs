@@ -710,7 +710,9 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
             }
         }
         if let (Some(t), None) = (at_time, &why) {
-            // A proven answer must be of a block at or before the time asked about.
+            // A proven answer must be of the last block at or before the time asked about:
+            // at or before it, and the next block (proven too) after it. The node picked
+            // the height from block times it did not prove.
             if p.genesis.is_some() && checked.time > t.0 {
                 why = Some(format!(
                     "the node proved credential {} as of {}, after --at {}",
@@ -718,6 +720,28 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
                     Timestamp(checked.time).rfc3339(),
                     t.rfc3339()
                 ));
+            } else if p.genesis.is_some() {
+                let next = checked.height + 1;
+                let what = format!("credential {} at the next block", checked.id);
+                match ledger.read(&format!("/credentials/{}", checked.id), Some(next), &what)? {
+                    Some((_, _, time)) if time <= t.0 => {
+                        why = Some(format!(
+                            "the node read credential {} at block {}, but block {next} ({}) is also at or before --at {}: its status then is not shown",
+                            checked.id,
+                            checked.height,
+                            Timestamp(time).rfc3339(),
+                            t.rfc3339()
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Some(line) = lines.last_mut() {
+                            line.push_str(
+                                " (the latest block the node has: a later one is not excluded)",
+                            );
+                        }
+                    }
+                }
             }
         }
         if let (Some((hh, _)), Ledger::Proofs { .. }, None) = (holder_read, &ledger, &why) {

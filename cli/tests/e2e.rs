@@ -483,6 +483,22 @@ fn a_city_through_the_wallet() {
         &issued.to_string(),
     ]);
     assert!(out.contains(&format!("valid at block {issued}")), "{out}");
+    // At a time, proven against the genesis: the last block at or before it is read (the
+    // one after it proven to be later), here the block that issued the credential.
+    let time = acta.json(&["chain", "block", &issued.to_string()])["block"]["header"]["time"]
+        .as_u64()
+        .expect("block time");
+    let out = acta.ok(&[
+        "credential",
+        "verify",
+        second.to_str().unwrap(),
+        "--at",
+        &Timestamp(time).rfc3339_ms(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]);
+    assert!(out.contains(&format!("valid at block {issued}")), "{out}");
+    assert!(!out.contains("a later one is not excluded"), "{out}");
     let err = acta.fails(&["credential", "suspend", "--key", "alice", &id]);
     assert!(err.contains("(unauthorized)"), "only the issuer: {err}");
 

@@ -456,9 +456,10 @@ impl ProofBundle {
                     format!("the result proven is for {}, not {id}", receipt.tx),
                 );
             }
+            // Not its position: the rightmost leaf of a tree fits more than one (index,
+            // size), and the header does not give the block's count of transactions.
             steps.push(format!(
-                "transaction {id} is number {} of block {target}, and its result is the block's",
-                t.tx_proof.leaf_index
+                "transaction {id} is in block {target}, and its result is the block's"
             ));
             proven_tx = Some((id, t.result.clone()));
         }

@@ -234,6 +234,13 @@ impl SyncAllowance {
         }
     }
 
+    /// Whether the bucket has filled up again by `now`: then it says no more than a new
+    /// one would, and may be forgotten.
+    fn is_full(&self, now: Instant) -> bool {
+        let earned = now.duration_since(self.at).as_secs_f64() * f64::from(SYNC_REQUESTS_PER_S);
+        self.tokens + earned >= f64::from(SYNC_REQUESTS_BURST)
+    }
+
     /// Takes one request's token if there is one.
     fn take(&mut self, now: Instant) -> bool {
         let earned = now.duration_since(self.at).as_secs_f64() * f64::from(SYNC_REQUESTS_PER_S);
@@ -312,6 +319,9 @@ pub struct Node {
     tx_outbox: Vec<Transaction>,
     /// The driver's id of each block request in flight.
     sync_requests: HashMap<RequestId, u64>,
+    /// Requests for a peer's pending transactions in flight (one a connection): only
+    /// their answers are taken.
+    pending_txs_asked: HashSet<RequestId>,
     /// Proposals whose blocks wait for transactions asked of a peer.
     rebuilds: Rebuilds<RequestId>,
     /// How many times each peer was given transactions of each proposed block (this
@@ -633,6 +643,7 @@ impl Node {
             rebuilds: Rebuilds::default(),
             proposal_txs_served: HashMap::new(),
             sync_allowance: HashMap::new(),
+            pending_txs_asked: HashSet::new(),
             requests: rx,
             served_tx,
             served_rx,
@@ -757,6 +768,7 @@ impl Node {
                     }
                 }
                 Wake::Redial => {
+                    self.forget_full_allowances();
                     self.p2p.redial();
                     self.check_health();
                 }
@@ -968,10 +980,11 @@ impl Node {
     }
 
     /// Tells peers this node's latest height: the validators' nodes straight away, on their
-    /// streams (they catch up from it at once); the topic, for observers and peers further
-    /// away, at most every [`STATUS_TOPIC_GAP`], and a status held back then at the next
-    /// gossip tick. A busy chain commits dozens of heights a second, and each status on the
-    /// topic is a signed message every peer checks.
+    /// streams (they catch up from it at once); the topic, for the other peers connected
+    /// here (observers), at most every [`STATUS_TOPIC_GAP`], and a status held back then at
+    /// the next gossip tick. A busy chain commits dozens of heights a second, and each
+    /// status on the topic is a signed message every peer checks. Statuses go one hop: a
+    /// peer takes only those of peers connected to it, and passes none on.
     fn status(&mut self, height: Height) {
         self.p2p.send_to_validators(&Gossip::Status { height });
         if self
@@ -1276,6 +1289,8 @@ impl Node {
                     debug!(block = %waiting.block_hash(), "a request for a proposal's transactions failed");
                 } else if let Some(id) = self.sync_requests.remove(&id) {
                     self.drive(Event::SyncFailed { id })?;
+                } else {
+                    self.pending_txs_asked.remove(&id);
                 }
             }
             P2pEvent::Connected(peer) => {
@@ -1283,10 +1298,11 @@ impl Node {
                 // pending transactions (without blocks, as when no quorum is up without
                 // this node, nothing else would bring them).
                 let max = PENDING_TXS_MAX;
-                self.p2p.request(&peer, SyncRequest::PendingTxs { max });
+                let id = self.p2p.request(&peer, SyncRequest::PendingTxs { max });
+                self.pending_txs_asked.insert(id);
             }
             P2pEvent::Disconnected(peer) => {
-                self.sync_allowance.remove(&peer);
+                self.forget_full_allowances();
                 self.drive(Event::PeerGone(peer))?;
             }
         }
@@ -1309,8 +1325,15 @@ impl Node {
     fn on_gossip(&mut self, from: PeerId, gossip: Gossip) -> Result<Verdict> {
         match gossip {
             Gossip::Status { height } => {
+                // Only a peer connected here can be asked for blocks; a status signed in
+                // the name of any other (a key anyone can make) would stay in the sync
+                // table for ever, keep this node "syncing" and ask a peer that is not there.
+                // Each node tells its own neighbours, so statuses are not passed on.
+                if !self.p2p.is_connected(&from) {
+                    return Ok(Verdict::Ignore);
+                }
                 self.drive(Event::PeerStatus { peer: from, height })?;
-                Ok(Verdict::Accept)
+                Ok(Verdict::Ignore)
             }
             Gossip::Vote(v) => {
                 if v.verify(&self.spec.chain_id).is_err() {
@@ -1336,6 +1359,9 @@ impl Node {
             } => {
                 /// The most cosignatures kept waiting for their block.
                 const PENDING_MAX: usize = 256;
+                /// The most kept waiting for one validator and checkpoint: a peer that
+                /// sends forgeries in a validator's name crowds out only that slot.
+                const PENDING_PER_SIGNER: usize = 2;
                 let c = Cosignature {
                     key,
                     timestamp,
@@ -1346,8 +1372,19 @@ impl Node {
                 }
                 let latest = self.driver.height().0 - 1;
                 if size > latest {
-                    // Not committed here yet: checked once it is, if not too far ahead.
-                    // Only from a current validator, so others cannot crowd the buffer.
+                    // Not committed here yet: checked once it is, if not too far ahead, and
+                    // not passed on unchecked (the peers that have the block check it and
+                    // pass it on). Only in a current validator's name, so others cannot
+                    // crowd the buffer, and a few for each.
+                    let same_slot = self
+                        .pending_cosignatures
+                        .iter()
+                        .filter(|(s, p)| *s == size && p.key == c.key);
+                    let (mut kept, mut copy) = (0, false);
+                    for (_, p) in same_slot {
+                        kept += 1;
+                        copy |= *p == c;
+                    }
                     if size <= latest + 2 * CHECKPOINT_INTERVAL
                         && self
                             .driver
@@ -1355,10 +1392,11 @@ impl Node {
                             .validators()
                             .index_of(&c.key)
                             .is_some()
+                        && !copy
+                        && kept < PENDING_PER_SIGNER
                         && self.pending_cosignatures.len() < PENDING_MAX
                     {
                         self.pending_cosignatures.push((size, c));
-                        return Ok(Verdict::Accept);
                     }
                     return Ok(Verdict::Ignore);
                 }
@@ -1774,6 +1812,16 @@ impl Node {
 
     /// A peer's sync request: answered off the loop ([`Node::serve_sync`]) within the
     /// peer's allowance, or answered busy.
+    /// Forgets the sync allowances of peers gone whose buckets have filled up again. A
+    /// peer's allowance outlives its connection until then: a peer cannot earn a new
+    /// burst by reconnecting.
+    fn forget_full_allowances(&mut self) {
+        let now = Instant::now();
+        let p2p = &self.p2p;
+        self.sync_allowance
+            .retain(|peer, a| p2p.is_connected(peer) || !a.is_full(now));
+    }
+
     fn on_sync_request(&mut self, peer: PeerId, request: SyncRequest, reply: Reply) {
         let now = Instant::now();
         let allowed = self
@@ -1838,6 +1886,11 @@ impl Node {
             return Ok(());
         }
         if let SyncResponse::PendingTxs(txs) = response {
+            if !self.pending_txs_asked.remove(&request) || txs.len() > PENDING_TXS_MAX as usize {
+                // Not asked for, or more than asked: each would cost a signature check.
+                self.p2p.strike(peer, "pending transactions not asked for");
+                return Ok(());
+            }
             if self.checks.waiting() < VERIFY_BATCHES_MAX {
                 self.verify(txs, Origin::Pulled(peer));
             }
@@ -2510,6 +2563,11 @@ mod tests {
         let later = start + Duration::from_secs(1);
         let more = (0..100).filter(|_| allowance.take(later)).count();
         assert_eq!(more, SYNC_REQUESTS_PER_S as usize);
+        // Spent, it is not full (so kept past a reconnection) until a burst's worth later.
+        assert!(!allowance.is_full(later));
+        let refilled = f64::from(SYNC_REQUESTS_BURST) / f64::from(SYNC_REQUESTS_PER_S);
+        assert!(!allowance.is_full(later + Duration::from_secs_f64(refilled * 0.9)));
+        assert!(allowance.is_full(later + Duration::from_secs_f64(refilled)));
         let much_later = later + Duration::from_secs(3600);
         let saved = (0..100).filter(|_| allowance.take(much_later)).count();
         assert_eq!(saved, SYNC_REQUESTS_BURST as usize);

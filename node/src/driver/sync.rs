@@ -123,14 +123,16 @@ impl<P: Copy + Ord> BlockSync<P> {
                 self.on_failure(r.id);
             }
         }
-        if self.behind(height) {
+        if self.heights.values().any(|h| *h >= height) {
             self.request_or_retry(now, height, None, true, out);
         }
     }
 
-    /// Whether a peer has decided `height` (the height being decided here) or more.
+    /// Whether a peer has decided `height` (the height being decided here) or more, and
+    /// has not failed to give it: a peer that claims a height it cannot serve does not keep
+    /// this node "syncing".
     pub(super) fn behind(&self, height: Height) -> bool {
-        self.heights.values().any(|h| *h >= height)
+        self.heights.keys().any(|p| self.may_ask(p, height))
     }
 
     /// Asks `peer`, or the peer furthest ahead that has not failed to give `height`, for
@@ -248,6 +250,22 @@ mod tests {
         s.on_tick(4 + SYNC_REQUEST_TIMEOUT_MS, Height(12), &mut out);
         assert!(out.is_empty());
         assert!(!s.behind(Height(12)));
+    }
+
+    #[test]
+    fn a_peer_that_claims_a_height_it_cannot_give_does_not_keep_the_node_behind() {
+        let mut s = BlockSync::new();
+        let mut out = Out::new();
+        s.on_status(0, Height(5), 1, Height(u64::MAX), &mut out);
+        assert!(s.behind(Height(5)));
+        let id = requests(&out)[0].0;
+        // It answers with nothing: not behind any more, and asked again only in turn.
+        out.clear();
+        s.on_answer(1, Height(5), id, 1, 0, &mut out);
+        assert!(!s.behind(Height(5)));
+        // A peer really ahead makes the node behind again.
+        s.on_status(2, Height(5), 2, Height(6), &mut out);
+        assert!(s.behind(Height(5)));
     }
 
     #[test]
