@@ -71,18 +71,11 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
             );
         }
         let offers = client.offers(&spec, &dropped).await;
-        let Some((_, best)) = offers.first() else {
+        let Some((best, sources)) = choose(&offers) else {
             last_error = "no peer offered a snapshot".into();
             client.wait(Duration::from_secs(1)).await;
             continue;
         };
-        let best = best.clone();
-        let hash = best.manifest.block.hash();
-        let sources: Vec<PeerId> = offers
-            .iter()
-            .filter(|(_, v)| v.manifest.block.hash() == hash)
-            .map(|(p, _)| *p)
-            .collect();
         let height = best.manifest.height();
         info!(
             height = %height,
@@ -106,6 +99,32 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
             }
         }
     }
+}
+
+/// The snapshot to restore among verified offers (newest first), with the peers that offer
+/// it: of the newest block, the manifest most peers offer. The manifest's count of entries
+/// is not proven, so peers are grouped by it too: a peer that names the block with a wrong
+/// count cannot make those with the right one look as if they stopped short.
+fn choose(
+    offers: &[(PeerId, acta_ledger::snapshot::Verified)],
+) -> Option<(acta_ledger::snapshot::Verified, Vec<PeerId>)> {
+    let newest = offers.first()?.1.manifest.height();
+    let same = |a: &acta_ledger::snapshot::Verified, b: &acta_ledger::snapshot::Verified| {
+        a.manifest.block.hash() == b.manifest.block.hash()
+            && a.manifest.entries == b.manifest.entries
+    };
+    let best = offers
+        .iter()
+        .filter(|(_, v)| v.manifest.height() == newest)
+        .max_by_key(|(_, v)| offers.iter().filter(|(_, o)| same(o, v)).count())?
+        .1
+        .clone();
+    let sources = offers
+        .iter()
+        .filter(|(_, v)| same(v, &best))
+        .map(|(p, _)| *p)
+        .collect();
+    Some((best, sources))
 }
 
 /// State sync's side of the network: requests only, each bounded by the deadline.
@@ -338,5 +357,71 @@ impl Worker {
         let (reply, done) = oneshot::channel();
         self.send(Job::Finish(reply))?;
         done.await.context("the restore thread stopped")?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use acta_ledger::{
+        snapshot::{Manifest, Verified, SNAPSHOT_VERSION},
+        testing::{self, BlockSpec},
+        Hash, Height, VotingPower,
+    };
+
+    use super::*;
+
+    fn offer(height: u64, entries: u64) -> Verified {
+        let chain = testing::chain_id();
+        let (keys, set) = testing::validators(4, &[1, 1, 1, 1]);
+        let block = testing::block(
+            &chain,
+            BlockSpec {
+                height: Height(height),
+                parent_hash: Hash::ZERO,
+                txs: vec![],
+                last_commit: None,
+                evidence: vec![],
+                state_root: Hash::ZERO,
+                validators: &set,
+                next_validators: &set,
+            },
+        );
+        let commit = testing::commit(&chain, &keys, &set, Height(height), block.hash());
+        Verified {
+            manifest: Manifest {
+                version: SNAPSHOT_VERSION,
+                chain_id: chain,
+                validator_changes: vec![],
+                block,
+                commit,
+                next_validators: set.clone(),
+                log: vec![],
+                cosignatures: vec![],
+                entries,
+            },
+            validators: set,
+            signed: VotingPower(4),
+        }
+    }
+
+    #[test]
+    fn the_newest_snapshot_most_peers_offer_with_the_same_count_of_entries() {
+        let peers: Vec<PeerId> = (0..5).map(|_| PeerId::random()).collect();
+        // Newest first, as `Client::offers` sorts them: a peer names the newest block with
+        // a wrong count, first; two others give the right one; an older one is not taken.
+        let offers = vec![
+            (peers[0], offer(20, 999)),
+            (peers[1], offer(20, 100)),
+            (peers[2], offer(20, 100)),
+            (peers[3], offer(10, 50)),
+            (peers[4], offer(10, 50)),
+        ];
+        let (best, sources) = choose(&offers).unwrap();
+        assert_eq!(
+            (best.manifest.height(), best.manifest.entries),
+            (Height(20), 100)
+        );
+        assert_eq!(sources, vec![peers[1], peers[2]]);
+        assert!(choose(&[]).is_none());
     }
 }

@@ -208,12 +208,12 @@ pub async fn block_results(State(api): State<Api>, Path(height): Path<u64>) -> A
 #[serde(deny_unknown_fields)]
 pub struct SubmitParams {
     #[serde(default)]
-    mode: Mode,
+    pub(super) mode: Mode,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Mode {
+pub(super) enum Mode {
     /// Queued for the mempool; the answer does not wait for its verdict.
     Async,
     /// Checked by the mempool (signature, chain id, nonce, limits).
@@ -270,17 +270,8 @@ pub async fn submit(
             ok(json!({ "hash": id, "status": "pending" }))
         }
         Mode::Commit => {
-            let _permit = api
-                .limits
-                .commit_waits
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| {
-                    ApiError::busy(format!(
-                        "{} submissions are already waiting for their blocks; use mode=sync",
-                        api.config.max_commit_waits
-                    ))
-                })?;
+            // Its place among `max_commit_waits` was taken before its body was read
+            // (`rpc::limit_concurrency`).
             // Listen before submitting, so that the block cannot pass unseen.
             let mut blocks = api.node.committed.subscribe();
             if let Err(e) = add_to_mempool(&api, tx).await {

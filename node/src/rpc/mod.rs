@@ -20,7 +20,7 @@ use std::{net::SocketAddr, sync::Arc, time::Instant};
 use anyhow::{Context, Result};
 use axum::{
     body::Body,
-    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    extract::{DefaultBodyLimit, MatchedPath, Query, Request, State},
     http::{header, HeaderValue, Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -376,23 +376,31 @@ async fn metrics(State(api): State<Api>) -> Response {
         .into_response()
 }
 
-/// Whether a request waits long by design (`mode=commit` submissions, event streams): it
-/// is bounded by its own limit instead, so that it does not hold a slot that short
-/// requests need.
-fn long_lived(request: &Request) -> bool {
-    let path = request.uri().path();
-    path.starts_with("/events/")
-        || (path == "/txs"
-            && request
-                .uri()
-                .query()
-                .is_some_and(|q| q.split('&').any(|p| p == "mode=commit")))
+/// A submission that waits for its block (`POST /txs?mode=commit`), told by the query as
+/// the handler parses it.
+fn waits_for_commit(request: &Request) -> bool {
+    request.uri().path() == "/txs"
+        && Query::<chain::SubmitParams>::try_from_uri(request.uri())
+            .is_ok_and(|Query(p)| p.mode == chain::Mode::Commit)
 }
 
-/// Refuses a request when `max_concurrent` are already being served.
+/// Refuses a request when `max_concurrent` are already being served. Requests that wait
+/// long by design are bounded by their own limits instead, so that they do not hold the
+/// slots short requests need: event streams by theirs, and submissions that wait for their
+/// block by `max_commit_waits`, whose place is taken here, before the body is read.
 async fn limit_concurrency(State(api): State<Api>, request: Request, next: Next) -> Response {
-    if long_lived(&request) {
+    if request.uri().path().starts_with("/events/") {
         return next.run(request).await;
+    }
+    if waits_for_commit(&request) {
+        return match api.limits.commit_waits.clone().try_acquire_owned() {
+            Ok(_permit) => next.run(request).await,
+            Err(_) => ApiError::busy(format!(
+                "{} submissions are already waiting for their blocks; use mode=sync",
+                api.config.max_commit_waits
+            ))
+            .into_response(),
+        };
     }
     match api.limits.requests.clone().try_acquire_owned() {
         Ok(_permit) => next.run(request).await,
@@ -495,4 +503,39 @@ async fn json_errors(request: Request, next: Next) -> Response {
 /// A plain-text response (for `.pb` exports).
 pub fn text(content_type: &'static str, body: String) -> Response {
     ([(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(uri: &str) -> Request {
+        Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_submission_waits_for_its_block_as_the_handler_reads_the_query() {
+        for waits in [
+            "/txs?mode=commit",
+            "/txs?mode=%63ommit",
+            "/txs?mode=commit&",
+        ] {
+            assert!(waits_for_commit(&post(waits)), "{waits}");
+        }
+        for short in [
+            "/txs",
+            "/txs?mode=sync",
+            "/txs?mode=async",
+            "/txs?mode=Commit",
+            "/txs?mode=commit&mode=sync",
+            "/txs/batch?mode=commit",
+            "/events/blocks",
+        ] {
+            assert!(!waits_for_commit(&post(short)), "{short}");
+        }
+    }
 }
