@@ -137,13 +137,23 @@ impl Node {
         serde_json::from_str(&text).map_err(|e| anyhow!("the node's answer is not JSON: {e}"))
     }
 
-    /// The chain id the node runs.
+    /// The chain id the node runs; refused if it is not the one the wallet is pinned to
+    /// (`acta config set chain`, `ACTA_CHAIN`), so that nothing is signed for another chain.
     pub fn chain_id(&self) -> Result<ChainId> {
         let status = self.get("/status")?;
         let id = status["chain_id"]
             .as_str()
             .ok_or_else(|| anyhow!("{}/status names no chain_id", self.base))?;
-        ChainId::new(id).map_err(|e| anyhow!("the node's chain id {id:?}: {e}"))
+        let chain = ChainId::new(id).map_err(|e| anyhow!("the node's chain id {id:?}: {e}"))?;
+        if let Some((pinned, from)) = crate::config::chain()? {
+            if pinned != chain {
+                return Err(anyhow!(
+                    "the node {} runs chain {chain}, but {from} pins this wallet to chain {pinned}: nothing was signed or sent",
+                    self.base
+                ));
+            }
+        }
+        Ok(chain)
     }
 
     /// The next nonce of `key`: the number of its transactions committed so far.

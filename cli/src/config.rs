@@ -1,6 +1,8 @@
 //! The wallet's settings file, so that the node need not be named on every call:
 //! `$ACTA_HOME/config.toml` or `~/.acta/config.toml`. `--node` and `ACTA_NODE` still come
-//! first; without any of them the wallet asks `http://127.0.0.1:26657`.
+//! first; without any of them the wallet asks `http://127.0.0.1:26657`. `chain` (or
+//! `ACTA_CHAIN`) pins the chain the wallet works with: a node that answers with another
+//! chain id is refused before anything is signed.
 
 use std::path::PathBuf;
 
@@ -8,6 +10,8 @@ use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use acta_ledger::ChainId;
 
 use crate::output::Output;
 
@@ -17,11 +21,14 @@ pub const DEFAULT_NODE: &str = "http://127.0.0.1:26657";
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Remember a setting. `node`: the node's API address, used when neither --node nor
-    /// ACTA_NODE is given.
+    /// ACTA_NODE is given. `chain`: the only chain id the wallet signs for and reads from
+    /// (the genesis file's `chain_id`); a node of another chain is refused. ACTA_CHAIN
+    /// comes first.
     ///
     /// Example: acta config set node http://127.0.0.1:26657
+    /// Example: acta config set chain wieliczka-1
     Set {
-        #[arg(value_parser = ["node"])]
+        #[arg(value_parser = ["node", "chain"])]
         name: String,
         value: String,
     },
@@ -29,7 +36,7 @@ pub enum ConfigCommand {
     ///
     /// Example: acta config unset node
     Unset {
-        #[arg(value_parser = ["node"])]
+        #[arg(value_parser = ["node", "chain"])]
         name: String,
     },
     /// The settings in effect, and where each comes from.
@@ -43,6 +50,8 @@ pub enum ConfigCommand {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub node: Option<String>,
+    /// The chain id the wallet is pinned to.
+    pub chain: Option<String>,
 }
 
 /// The settings file's path.
@@ -59,12 +68,8 @@ pub fn path() -> Result<PathBuf> {
 pub fn load() -> Result<Settings> {
     let path = path()?;
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| {
-            anyhow!(
-                "{}: {e}; fix it or remove it (acta config unset node)",
-                path.display()
-            )
-        }),
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| anyhow!("{}: {e}; fix the file or remove it", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -83,6 +88,20 @@ fn save(settings: &Settings) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The chain id the wallet is pinned to, and what pinned it: `ACTA_CHAIN`, or the settings
+/// file; `None` if nothing does.
+pub fn chain() -> Result<Option<(ChainId, &'static str)>> {
+    let (id, from) = match std::env::var("ACTA_CHAIN") {
+        Ok(id) if !id.is_empty() => (id, "ACTA_CHAIN"),
+        _ => match load()?.chain {
+            Some(id) => (id, "the settings file"),
+            None => return Ok(None),
+        },
+    };
+    let chain = ChainId::new(&id).map_err(|e| anyhow!("the chain pinned by {from}: {e}"))?;
+    Ok(Some((chain, from)))
+}
+
 /// The node to ask, and what named it: `--node`/`ACTA_NODE`, the settings file, or the
 /// default.
 pub fn node(flag: Option<String>) -> Result<(String, &'static str)> {
@@ -97,6 +116,16 @@ pub fn node(flag: Option<String>) -> Result<(String, &'static str)> {
 
 pub fn run(command: ConfigCommand, flag: Option<String>, output: Output) -> Result<()> {
     match command {
+        ConfigCommand::Set { name, value } if name == "chain" => {
+            ChainId::new(&value).map_err(|e| anyhow!("chain: {e}"))?;
+            let mut settings = load()?;
+            settings.chain = Some(value.clone());
+            let path = save(&settings)?;
+            output.print(
+                Some(&format!("chain = {value} (in {})", path.display())),
+                &json!({ "chain": value, "file": path.display().to_string() }),
+            );
+        }
         ConfigCommand::Set { name: _, value } => {
             // Checked as the wallet will use it.
             crate::client::Node::new(&value)?;
@@ -106,6 +135,18 @@ pub fn run(command: ConfigCommand, flag: Option<String>, output: Output) -> Resu
             output.print(
                 Some(&format!("node = {} (in {})", value, path.display())),
                 &json!({ "node": settings.node, "file": path.display().to_string() }),
+            );
+        }
+        ConfigCommand::Unset { name } if name == "chain" => {
+            let mut settings = load()?;
+            settings.chain = None;
+            let path = save(&settings)?;
+            output.print(
+                Some(&format!(
+                    "chain unset (in {}): the wallet works with the chain of the node it asks unless ACTA_CHAIN says otherwise",
+                    path.display()
+                )),
+                &json!({ "chain": null, "file": path.display().to_string() }),
             );
         }
         ConfigCommand::Unset { name: _ } => {
@@ -122,9 +163,16 @@ pub fn run(command: ConfigCommand, flag: Option<String>, output: Output) -> Resu
         }
         ConfigCommand::Show => {
             let (url, from) = node(flag)?;
+            let pinned = chain()?;
             output.print(
                 None,
-                &json!({ "node": url, "node_from": from, "file": path()?.display().to_string() }),
+                &json!({
+                    "node": url,
+                    "node_from": from,
+                    "chain": pinned.as_ref().map(|(c, _)| c.to_string()),
+                    "chain_from": pinned.map_or("the node", |(_, f)| f),
+                    "file": path()?.display().to_string(),
+                }),
             );
         }
     }

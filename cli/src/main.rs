@@ -320,7 +320,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("acta: {e:#}");
+            eprintln!("acta: {}", output::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

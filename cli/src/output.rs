@@ -5,12 +5,38 @@ use std::io::{ErrorKind, Write};
 
 use serde_json::Value;
 
-/// Writes `args` (and a newline if `newline`) to standard output. A closed pipe (`acta keys
-/// list | head`) ends the process quietly with status 0, as a Unix filter does; any other
-/// failure to write ends it with status 1 and a message. Never a panic.
+/// `text` safe for a terminal: control characters other than newline and tab, and the
+/// Unicode controls that reorder text, are shown escaped (`\u{1b}`). What the ledger
+/// holds (a project's title, a device's stream) is anyone's text, and an escape sequence in
+/// it must not rewrite the terminal's lines or set its clipboard.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Writes `args` (and a newline if `newline`) to standard output, [`printable`]. A closed
+/// pipe (`acta keys list | head`) ends the process quietly with status 0, as a Unix filter
+/// does; any other failure to write ends it with status 1 and a message. Never a panic.
 pub fn write(args: std::fmt::Arguments<'_>, newline: bool) {
     let mut out = std::io::stdout().lock();
-    let written = out.write_fmt(args).and_then(|()| {
+    let text = std::fmt::format(args);
+    let written = out.write_all(printable(&text).as_bytes()).and_then(|()| {
         if newline {
             out.write_all(b"\n")
         } else {
@@ -305,6 +331,18 @@ fn table_in_order(out: &mut String, items: &[Value], first: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_the_ledger_cannot_drive_the_terminal() {
+        assert_eq!(printable("Trees\tin\nOld Town ü"), "Trees\tin\nOld Town ü");
+        // Erase the line and write over it; set the clipboard (OSC 52); reverse the text.
+        assert_eq!(printable("\u{1b}[2K\rFree"), "\\u{1b}[2K\\u{d}Free");
+        assert_eq!(
+            printable("\u{1b}]52;c;eA==\u{7}"),
+            "\\u{1b}]52;c;eA==\\u{7}"
+        );
+        assert_eq!(printable("a\u{202e}b\u{9b}"), "a\\u{202e}b\\u{9b}");
+    }
 
     #[test]
     fn objects_become_aligned_rows_and_lists_become_tables() {

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::{
     client::{ApiError, Node},
     output::Output,
-    wallet::Ctx,
+    wallet::{Ctx, Refused},
 };
 
 /// What a credential document and its anchor say, once every check passed.
@@ -346,16 +346,29 @@ pub fn issue(ctx: &Ctx, p: Issue) -> Result<()> {
         valid_from: Timestamp(from),
         valid_until: Timestamp(until),
     };
-    let answer = ctx.submit(&node, &signer, Call::Credential(call))?;
+    // Written (and synced) before it is sent: a credential the ledger records is useless
+    // without its document, which is what the subject presents. A file already there is
+    // not replaced.
+    let text = serde_json::to_string_pretty(&document)? + "\n";
+    write_new(&out, text.as_bytes())
+        .with_context(|| format!("writing {}: nothing was sent", out.display()))?;
+    let answer = match ctx.submit(&node, &signer, Call::Credential(call)) {
+        Ok(answer) => answer,
+        Err(e) => {
+            // Refused outright, the credential will never be on the ledger: its document
+            // goes. Otherwise (no answer, a timeout) it may be, and the document stays.
+            if e.downcast_ref::<Refused>().is_some() {
+                let _ = std::fs::remove_file(&out);
+            } else {
+                eprintln!(
+                    "acta: credential {id} may still be recorded; its document stays in {}",
+                    out.display()
+                );
+            }
+            return Err(e);
+        }
+    };
     ctx.print_answer(&answer);
-    // Written once the ledger took it: the document is what the subject presents.
-    let text = serde_json::to_string_pretty(&document)?;
-    std::fs::write(&out, text + "\n").with_context(|| {
-        format!(
-            "credential {id} is issued, but writing {} failed",
-            out.display()
-        )
-    })?;
     if ctx.output == Output::Text {
         crate::outln!(
             "credential {id} ({urn}), a W3C verifiable credential signed by {}, in {}",
@@ -364,6 +377,17 @@ pub fn issue(ctx: &Ctx, p: Issue) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes a new file (never over one) and syncs it.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// The parameters of `acta credential present`.

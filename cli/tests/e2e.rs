@@ -41,7 +41,9 @@ impl Acta {
             .arg(&self.keystore)
             .args(["--node", &self.node])
             .env("ACTA_PASSPHRASE", pass)
+            .env("ACTA_HOME", &self.cwd)
             .env_remove("ACTA_NODE")
+            .env_remove("ACTA_CHAIN")
             .current_dir(&self.cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -339,6 +341,35 @@ fn a_city_through_the_wallet() {
         second.to_str().unwrap(),
     ]);
     let id = document_id(&second);
+    // A document already there is not replaced, and nothing is sent; one the ledger refuses
+    // is not kept.
+    let before = std::fs::read(&second).unwrap();
+    let issue_to = |key: &str, out: &Path| {
+        acta.fails(&[
+            "credential",
+            "issue",
+            "--key",
+            key,
+            "--subject",
+            "bob",
+            "--kind",
+            "resident",
+            "--district",
+            "old-town",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let err = issue_to("agency", &second);
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert_eq!(std::fs::read(&second).unwrap(), before);
+    let refused = dir.path().join("refused.json");
+    let err = issue_to("bob", &refused);
+    assert!(err.contains("(unauthorized)"), "{err}");
+    assert!(
+        !refused.exists(),
+        "a refused credential's document is not kept"
+    );
     // Bob shows it to a verifier, who checks it with no node: the presentation carries the
     // ledger's proofs, checked against the genesis.
     let verifier = "did:acta:verifier-bakery";
@@ -505,7 +536,21 @@ fn a_city_through_the_wallet() {
     // A DID's key rotated to a pre-committed key, then the DID deactivated by the new key.
     acta.ok(&["keys", "new", "carol"]);
     acta.ok(&["keys", "new", "carol2"]);
-    acta.ok(&["did", "create", "--key", "carol", "--next-key", "carol2"]);
+    // A wallet pinned to another chain signs nothing for this one.
+    let settings = dir.path().join("config.toml");
+    std::fs::write(&settings, "chain = \"another-city\"\n").unwrap();
+    let create = ["did", "create", "--key", "carol", "--next-key", "carol2"];
+    let err = acta.fails(&create);
+    assert!(
+        err.contains("pins this wallet to chain another-city")
+            && err.contains("nothing was signed"),
+        "{err}"
+    );
+    // Pinned to this chain (its genesis file's id), it signs.
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
+    std::fs::write(&settings, format!("chain = {}\n", spec["chain_id"])).unwrap();
+    acta.ok(&create);
+    std::fs::remove_file(&settings).unwrap();
     let err = acta.fails(&[
         "did",
         "rotate",

@@ -154,7 +154,13 @@ impl Keystore {
         };
         let text = serde_json::to_string_pretty(&file)
             .map_err(|e| KeystoreError::BadFile(name.into(), e.to_string()))?;
-        self.write_private(&self.dir, &path, text.as_bytes())?;
+        self.write_private(&self.dir, &path, text.as_bytes(), false)
+            .map_err(|e| match e {
+                KeystoreError::Io(_, io) if io.kind() == std::io::ErrorKind::AlreadyExists => {
+                    KeystoreError::Exists(name.to_string(), self.shown())
+                }
+                e => e,
+            })?;
         Ok(KeyInfo {
             name: name.to_string(),
             public_key,
@@ -162,12 +168,16 @@ impl Keystore {
         })
     }
 
-    /// Writes a file readable by its owner only, in a folder only the owner can open.
+    /// Writes a file readable by its owner only, in a folder only the owner can open (made
+    /// so if it is not), whole or not at all: the bytes go to a temporary file of their own,
+    /// synced, then take the file's name in one step (a link that fails if the name is taken,
+    /// unless `replace`), and the folder is synced so that the name survives a power loss. A
+    /// failure at any point leaves no temporary file behind and an existing file untouched.
     #[cfg(unix)]
-    fn write_private(&self, dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    fn write_private(&self, dir: &Path, path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
         use std::{
             io::Write,
-            os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+            os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
         };
         let io = |e| KeystoreError::Io(path.display().to_string(), e);
         std::fs::DirBuilder::new()
@@ -175,22 +185,48 @@ impl Keystore {
             .mode(0o700)
             .create(dir)
             .map_err(io)?;
-        let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        let mut unique = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut unique);
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{file_name}.{}.tmp", hex::encode(unique)));
+        let written = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            if replace {
+                return std::fs::rename(&tmp, path);
+            }
+            match std::fs::hard_link(&tmp, path) {
+                // A file system without links (FAT on a USB stick): checked, then renamed.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
+                    std::fs::rename(&tmp, path)
+                }
+                linked => linked,
+            }
+        })();
+        // After a link, the temporary name goes; after a rename, it is gone already.
+        let _ = std::fs::remove_file(&tmp);
+        written.map_err(io)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
     }
 
     /// Keys are written only where the owner-only modes exist (the browser's verifier reads
     /// keystore files it is handed, and writes none).
     #[cfg(not(unix))]
-    fn write_private(&self, _dir: &Path, path: &Path, _bytes: &[u8]) -> Result<()> {
+    fn write_private(&self, _dir: &Path, path: &Path, _bytes: &[u8], _replace: bool) -> Result<()> {
         Err(KeystoreError::Io(
             path.display().to_string(),
             std::io::Error::new(
@@ -299,8 +335,13 @@ impl Keystore {
         Ok(keypair)
     }
 
+    /// Deletes key `name`; a damaged key file too (it opens no more, and would otherwise
+    /// stop `list` for good).
     pub fn delete(&self, name: &str) -> Result<()> {
-        self.read(name)?;
+        match self.read(name) {
+            Ok(_) | Err(KeystoreError::BadFile(..)) => {}
+            Err(e) => return Err(e),
+        }
         let path = self.path(name)?;
         std::fs::remove_file(&path).map_err(|e| KeystoreError::Io(path.display().to_string(), e))
     }
@@ -324,14 +365,18 @@ impl Keystore {
         replace: bool,
     ) -> Result<()> {
         let (dir, path) = self.secret_path(kind, name)?;
+        let exists = || KeystoreError::Exists(name.to_string(), dir.display().to_string());
         if path.exists() && !replace {
-            return Err(KeystoreError::Exists(
-                name.to_string(),
-                dir.display().to_string(),
-            ));
+            return Err(exists());
         }
         let text = Self::seal_secret_text(kind, name, public, secret, passphrase)?;
-        self.write_private(&dir, &path, text.as_bytes())
+        self.write_private(&dir, &path, text.as_bytes(), replace)
+            .map_err(|e| match e {
+                KeystoreError::Io(_, io) if io.kind() == std::io::ErrorKind::AlreadyExists => {
+                    exists()
+                }
+                e => e,
+            })
     }
 
     /// The text of the file [`Keystore::add_secret`] writes, without writing it (the web
@@ -779,6 +824,39 @@ pub fn seed_from_text(text: &str) -> std::result::Result<[u8; 32], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_is_written_whole_never_over_another_and_a_damaged_one_can_go() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        // A folder others may read is closed on the first write.
+        std::fs::create_dir(&keys).unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ks = Keystore::new(&keys);
+        ks.add("alice", &[7u8; 32], "correct horse").unwrap();
+        let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // Another key under a taken name leaves the first as it was, and no file behind.
+        let before = std::fs::read(keys.join("alice.json")).unwrap();
+        assert!(matches!(
+            ks.add("alice", &[8u8; 32], "correct horse"),
+            Err(KeystoreError::Exists(..))
+        ));
+        assert_eq!(std::fs::read(keys.join("alice.json")).unwrap(), before);
+        let names: Vec<String> = std::fs::read_dir(&keys)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["alice.json".to_string()]);
+        // A damaged file stops the list, and can be deleted.
+        std::fs::write(keys.join("bob.json"), b"{ not a key").unwrap();
+        assert!(matches!(ks.list(), Err(KeystoreError::BadFile(..))));
+        ks.delete("bob").unwrap();
+        assert_eq!(ks.list().unwrap().len(), 1);
+        // A missing one is an error still.
+        assert!(ks.delete("carol").is_err());
+    }
 
     #[test]
     fn keys_round_trip_and_refuse_wrong_passphrases_and_edits() {

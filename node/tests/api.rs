@@ -1742,6 +1742,20 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     );
     let doc = api.ok("/openapi.json", "/openapi.json");
     assert_eq!(doc, rpc::openapi::document());
+    // Answers are data: never sniffed as another type, never run or framed as a page.
+    for path in ["/status", "/no-such-route"] {
+        let a = http(&api.addr, "GET", path, None, Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            a.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert!(
+            a.header("content-security-policy")
+                .is_some_and(|p| p.contains("default-src 'none'") && p.contains("sandbox")),
+            "{path}"
+        );
+    }
 
     // The residents' page is served beside the API, each file with its type and a policy
     // that lets it load only its own files and ask only this node.

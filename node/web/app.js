@@ -298,6 +298,7 @@ function credentialView(view) {
     const c = r.credential;
     return [
       el("p", { class: r.status === "valid" ? "ok" : "error" }, `${t("cred.status")}: ${t(`cred.status.${r.status}`)}`),
+      el("p", { class: "muted" }, t("cred.node_word")),
       facts([
         [t("cred.kind"), c.kind],
         [t("cred.issuer"), c.issuer],
@@ -646,7 +647,8 @@ async function sendBallot(id, signed, out, said) {
   const checked = el("div", {});
   check.addEventListener("click", () => checkFile(receipt, [], checked, asked, `verdict-${id}`));
   out.replaceChildren(
-    el("p", { class: "ok", role: "status", id: `vote-done-${id}`, "data-tx": signed.id },
+    // The node's word, not yet a proof: shown plainly; the receipt's check says "verified".
+    el("p", { role: "status", id: `vote-done-${id}`, "data-tx": signed.id },
       t("vote.done", { height: answer.height, hash: short(signed.id, 16) }), " ", said),
     el("p", {}, link), genesisInput(`f-genesis-${id}`), check, checked);
 }

@@ -386,7 +386,10 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
         |t| !t.is_empty(),
     )
     .await?;
-    ensure!(done.starts_with("Your ballot is on the ledger"), "{done}");
+    ensure!(
+        done.starts_with("The node says your ballot is in block"),
+        "{done}"
+    );
     // The ledger holds the ballot the page signed (an open round's ballots are read from
     // its transactions; they are proven by the ballots root once it is tallied).
     let hash = c
@@ -528,7 +531,10 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
         |t| !t.is_empty(),
     )
     .await?;
-    ensure!(done.starts_with("Your ballot is on the ledger"), "{done}");
+    ensure!(
+        done.starts_with("The node says your ballot is in block"),
+        "{done}"
+    );
     let ballot_did = acta_ledger::Did::from_initial_key(&ballot_key.public()).to_string();
     ensure!(done.contains(&ballot_did), "{done}");
     let hash = c

@@ -319,6 +319,7 @@ pub fn router(api: Api) -> Router {
             limit_concurrency,
         ))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(data_headers))
         .layer(middleware::from_fn(limit_uri))
         .layer(middleware::from_fn_with_state(api.clone(), count_requests))
         .with_state(api)
@@ -454,6 +455,23 @@ const ERROR_TEXT_MAX: usize = 4096;
 /// Rewrites any error response that is not JSON (the framework's rejections: bad query
 /// strings, bad paths, wrong methods, oversized or malformed bodies) into
 /// `{"code", "message"}`.
+/// Every answer is data, never a page to run: the browser must not guess another type
+/// (a `.pb` export or an error holds anyone's text, served from the page's origin) nor
+/// frame it. The page's own files set their own policy ([`web`]).
+async fn data_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; sandbox",
+        ));
+    response
+}
+
 async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
