@@ -326,26 +326,9 @@ fn a_city_through_the_wallet() {
 
     // A credential's life: suspended, reinstated, revoked for good (a second one of bob's).
     let second = dir.path().join("bob-second.json");
-    acta.ok(&[
-        "credential",
-        "issue",
-        "--key",
-        "agency",
-        "--subject",
-        "bob",
-        "--kind",
-        "resident",
-        "--district",
-        "old-town",
-        "--out",
-        second.to_str().unwrap(),
-    ]);
-    let id = document_id(&second);
-    // A document already there is not replaced, and nothing is sent; one the ledger refuses
-    // is not kept.
-    let before = std::fs::read(&second).unwrap();
-    let issue_to = |key: &str, out: &Path| {
-        acta.fails(&[
+    // A resident credential of bob's, issued with `key`, its document written to `out`.
+    let issue_to = |key: &'static str, out: &Path| -> [String; 12] {
+        [
             "credential",
             "issue",
             "--key",
@@ -358,13 +341,22 @@ fn a_city_through_the_wallet() {
             "old-town",
             "--out",
             out.to_str().unwrap(),
-        ])
+        ]
+        .map(String::from)
     };
-    let err = issue_to("agency", &second);
+    fn strs(args: &[String]) -> Vec<&str> {
+        args.iter().map(String::as_str).collect()
+    }
+    acta.ok(&strs(&issue_to("agency", &second)));
+    let id = document_id(&second);
+    // A document already there is not replaced, and nothing is sent; one the ledger refuses
+    // is not kept.
+    let before = std::fs::read(&second).unwrap();
+    let err = acta.fails(&strs(&issue_to("agency", &second)));
     assert!(err.contains("nothing was sent"), "{err}");
     assert_eq!(std::fs::read(&second).unwrap(), before);
     let refused = dir.path().join("refused.json");
-    let err = issue_to("bob", &refused);
+    let err = acta.fails(&strs(&issue_to("bob", &refused)));
     assert!(err.contains("(unauthorized)"), "{err}");
     assert!(
         !refused.exists(),
