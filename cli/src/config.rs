@@ -2,7 +2,9 @@
 //! `$ACTA_HOME/config.toml` or `~/.acta/config.toml`. `--node` and `ACTA_NODE` still come
 //! first; without any of them the wallet asks `http://127.0.0.1:26657`. `chain` (or
 //! `ACTA_CHAIN`) pins the chain the wallet works with: a node that answers with another
-//! chain id is refused before anything is signed.
+//! chain id is refused before anything is signed. `genesis` (or `ACTA_GENESIS`), the
+//! city's genesis file, pins the chain too, and has what the wallet reads before it signs
+//! (a DID's document it edits) proven against it.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,7 @@ use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use acta_ledger::ChainId;
+use acta_ledger::{bundle::TrustAnchor, ChainId};
 
 use crate::output::Output;
 
@@ -23,12 +25,14 @@ pub enum ConfigCommand {
     /// Remember a setting. `node`: the node's API address, used when neither --node nor
     /// ACTA_NODE is given. `chain`: the only chain id the wallet signs for and reads from
     /// (the genesis file's `chain_id`); a node of another chain is refused. ACTA_CHAIN
-    /// comes first.
+    /// comes first. `genesis`: the city's genesis file; it pins the chain (unless `chain`
+    /// does) and what the wallet reads before it signs (a DID document it edits) must come
+    /// with a proof that verifies against it. ACTA_GENESIS comes first.
     ///
     /// Example: acta config set node http://127.0.0.1:26657
-    /// Example: acta config set chain wieliczka-1
+    /// Example: acta config set genesis ~/wieliczka-genesis.json
     Set {
-        #[arg(value_parser = ["node", "chain"])]
+        #[arg(value_parser = ["node", "chain", "genesis"])]
         name: String,
         value: String,
     },
@@ -36,7 +40,7 @@ pub enum ConfigCommand {
     ///
     /// Example: acta config unset node
     Unset {
-        #[arg(value_parser = ["node", "chain"])]
+        #[arg(value_parser = ["node", "chain", "genesis"])]
         name: String,
     },
     /// The settings in effect, and where each comes from.
@@ -52,6 +56,8 @@ pub struct Settings {
     pub node: Option<String>,
     /// The chain id the wallet is pinned to.
     pub chain: Option<String>,
+    /// The genesis file proofs are checked against (its absolute path).
+    pub genesis: Option<String>,
 }
 
 /// The settings file's path.
@@ -88,18 +94,35 @@ fn save(settings: &Settings) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The chain id the wallet is pinned to, and what pinned it: `ACTA_CHAIN`, or the settings
-/// file; `None` if nothing does.
+/// The chain id the wallet is pinned to, and what pinned it: `ACTA_CHAIN`, the settings
+/// file's `chain`, or the genesis file set ([`genesis`]); `None` if nothing does.
 pub fn chain() -> Result<Option<(ChainId, &'static str)>> {
     let (id, from) = match std::env::var("ACTA_CHAIN") {
         Ok(id) if !id.is_empty() => (id, "ACTA_CHAIN"),
         _ => match load()?.chain {
             Some(id) => (id, "the settings file"),
-            None => return Ok(None),
+            None => {
+                return Ok(genesis()?.map(|(anchor, from)| (anchor.chain_id, from)));
+            }
         },
     };
     let chain = ChainId::new(&id).map_err(|e| anyhow!("the chain pinned by {from}: {e}"))?;
     Ok(Some((chain, from)))
+}
+
+/// The genesis file the wallet checks proofs against, and what named it: `ACTA_GENESIS`,
+/// or the settings file's `genesis`; `None` if neither does.
+pub fn genesis() -> Result<Option<(TrustAnchor, &'static str)>> {
+    let (path, from) = match std::env::var_os("ACTA_GENESIS") {
+        Some(p) if !p.is_empty() => (PathBuf::from(p), "the genesis file of ACTA_GENESIS"),
+        _ => match load()?.genesis {
+            Some(p) => (PathBuf::from(p), "the settings file's genesis file"),
+            None => return Ok(None),
+        },
+    };
+    let anchor = TrustAnchor::from_genesis_json(&crate::read_limited(&path)?)
+        .map_err(|e| anyhow!("{} ({from}): {e}", path.display()))?;
+    Ok(Some((anchor, from)))
 }
 
 /// The node to ask, and what named it: `--node`/`ACTA_NODE`, the settings file, or the
@@ -116,6 +139,41 @@ pub fn node(flag: Option<String>) -> Result<(String, &'static str)> {
 
 pub fn run(command: ConfigCommand, flag: Option<String>, output: Output) -> Result<()> {
     match command {
+        ConfigCommand::Set { name, value } if name == "genesis" => {
+            // Checked as the wallet will use it, and kept by its absolute path.
+            let path =
+                std::fs::canonicalize(&value).with_context(|| format!("genesis: {value}"))?;
+            let anchor = TrustAnchor::from_genesis_json(&crate::read_limited(&path)?)
+                .map_err(|e| anyhow!("genesis: {}: {e}", path.display()))?;
+            let mut settings = load()?;
+            settings.genesis = Some(path.display().to_string());
+            let file = save(&settings)?;
+            output.print(
+                Some(&format!(
+                    "genesis = {} (chain {}; in {})",
+                    path.display(),
+                    anchor.chain_id,
+                    file.display()
+                )),
+                &json!({
+                    "genesis": path.display().to_string(),
+                    "chain": anchor.chain_id.to_string(),
+                    "file": file.display().to_string(),
+                }),
+            );
+        }
+        ConfigCommand::Unset { name } if name == "genesis" => {
+            let mut settings = load()?;
+            settings.genesis = None;
+            let path = save(&settings)?;
+            output.print(
+                Some(&format!(
+                    "genesis unset (in {}): reads before signing are the node's word",
+                    path.display()
+                )),
+                &json!({ "genesis": null, "file": path.display().to_string() }),
+            );
+        }
         ConfigCommand::Set { name, value } if name == "chain" => {
             ChainId::new(&value).map_err(|e| anyhow!("chain: {e}"))?;
             let mut settings = load()?;
@@ -171,6 +229,7 @@ pub fn run(command: ConfigCommand, flag: Option<String>, output: Output) -> Resu
                     "node_from": from,
                     "chain": pinned.as_ref().map(|(c, _)| c.to_string()),
                     "chain_from": pinned.map_or("the node", |(_, f)| f),
+                    "genesis": load()?.genesis,
                     "file": path()?.display().to_string(),
                 }),
             );

@@ -426,7 +426,10 @@ fn keys(store: &keystore::Keystore, command: KeysCommand, output: Output) -> Res
                 ));
             }
             store.delete(&name)?;
-            crate::outln!("deleted {name}");
+            match output {
+                Output::Json => crate::outln!("{}", json!({ "deleted": name })),
+                Output::Text => crate::outln!("deleted {name}"),
+            }
             Ok(())
         }
     }
@@ -450,6 +453,9 @@ fn chain(ctx: &Ctx, command: ChainCommand) -> Result<()> {
                         )),
                         &json!({ "file": path.display().to_string(), "note": note }),
                     );
+                }
+                None if ctx.output == Output::Json => {
+                    crate::outln!("{}", json!({ "note": note }));
                 }
                 None => crate::out!("{note}"),
             }

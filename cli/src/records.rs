@@ -457,14 +457,46 @@ fn send_document(
     Ok(())
 }
 
-/// A DID's record as the ledger holds it (its raw state value).
-fn did_record(node: &Node, did: &acta_ledger::Did) -> Result<DidRecord> {
-    let v = node.get(&format!("/state/{NS_DID}/{}", hex::encode(did.0)))?;
-    let Some(h) = v["value"].as_str() else {
-        return Err(anyhow!("{did} is not on the ledger"));
+/// A DID's record as the ledger holds it (its raw state value), to edit and sign: decoded
+/// from bytes proven against the genesis the wallet is set to (`acta config set genesis`),
+/// or the node's word, said so, if it is set to none.
+fn did_record(ctx: &Ctx, did: &acta_ledger::Did) -> Result<DidRecord> {
+    let node = ctx.node()?;
+    let path = format!("/state/{NS_DID}/{}", hex::encode(did.0));
+    let bytes = match crate::config::genesis()? {
+        Some((anchor, from)) => {
+            let answer = node.get(&format!("{path}?prove=true"))?;
+            let audited = acta_contracts::audit::verify(&answer, &anchor).map_err(|e| {
+                anyhow!(
+                    "the node's proof of {did}'s document does not verify against {from} at step \"{}\": {}: nothing was signed",
+                    e.step,
+                    e.message
+                )
+            })?;
+            let proven = audited
+                .verified
+                .state
+                .into_iter()
+                .find(|(ns, key, _)| ns == NS_DID && key[..] == did.0[..])
+                .ok_or_else(|| anyhow!("the node's proof is not of {did}'s document"))?;
+            proven
+                .2
+                .ok_or_else(|| anyhow!("{did} is not on the ledger (proven)"))?
+        }
+        None => {
+            if ctx.output == Output::Text {
+                eprintln!(
+                    "acta: {did}'s document is read from the node without a proof; `acta config set genesis <file>` has it checked before you sign"
+                );
+            }
+            let v = node.get(&path)?;
+            let Some(h) = v["value"].as_str() else {
+                return Err(anyhow!("{did} is not on the ledger"));
+            };
+            hex::decode(h).map_err(|e| anyhow!("the node's record of {did}: {e}"))?
+        }
     };
-    let bytes = hex::decode(h).map_err(|e| anyhow!("the node's record of {did}: {e}"))?;
-    DidRecord::try_from_slice(&bytes).map_err(|e| anyhow!("the node's record of {did}: {e}"))
+    DidRecord::try_from_slice(&bytes).map_err(|e| anyhow!("the ledger's record of {did}: {e}"))
 }
 
 fn own_or(ctx: &Ctx, did: Option<&str>, key: &str) -> Result<acta_ledger::Did> {
@@ -533,7 +565,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
             if recovery == target {
                 return Err(anyhow!("a DID cannot be its own recovery controller"));
             }
-            let mut document = did_record(&ctx.node()?, &target)?.document;
+            let mut document = did_record(ctx, &target)?.document;
             if document.controllers.contains(&recovery) {
                 return Err(anyhow!("{recovery} is already a controller of {target}"));
             }
@@ -549,7 +581,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
         DidCommand::Recover { key, did, new_key } => {
             let target = ctx.did(&did)?;
             let new_key = key_arg("--new-key", ctx, &new_key)?;
-            let mut document = did_record(&ctx.node()?, &target)?.document;
+            let mut document = did_record(ctx, &target)?.document;
             document.verification_methods = vec![acta_ledger::records::VerificationMethod {
                 id: text("key id", "key-1")?,
                 key: new_key,
@@ -589,7 +621,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
                 }
                 // The document as it is, with these controllers instead of its own.
                 None => {
-                    let mut document = did_record(&ctx.node()?, &target)?.document;
+                    let mut document = did_record(ctx, &target)?.document;
                     document.controllers = controller
                         .iter()
                         .map(|c| ctx.did(c))
@@ -612,7 +644,7 @@ pub fn did(ctx: &Ctx, command: DidCommand) -> Result<()> {
             let next_key_hash = next_key_hash(ctx, next_key.as_deref())?;
             if next_key_hash.is_none()
                 && !no_next_key
-                && did_record(&ctx.node()?, &target)?.next_key_hash.is_some()
+                && did_record(ctx, &target)?.next_key_hash.is_some()
             {
                 return Err(anyhow!(
                     "{target} pre-commits its next key; keep that protection with --next-key KEY, or drop it with --no-next-key"
@@ -921,7 +953,9 @@ pub enum DeviceCommand {
         #[arg(long)]
         location: String,
     },
-    /// Hand a device to another operator (who holds a SensorOperator credential).
+    /// Hand a device to another operator, who holds a SensorOperator credential and whom
+    /// the device's DID names as a controller (`acta did update --did <device> --controller
+    /// ...`). The transfer also takes you out of the device DID's controllers.
     ///
     /// Example: acta device transfer --key operator --device sensor1 --to operator2
     Transfer {

@@ -538,11 +538,12 @@ fn a_city_through_the_wallet() {
             && err.contains("nothing was signed"),
         "{err}"
     );
-    // Pinned to this chain (its genesis file's id), it signs.
-    let spec: Value = serde_json::from_str(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
-    std::fs::write(&settings, format!("chain = {}\n", spec["chain_id"])).unwrap();
-    acta.ok(&create);
+    // Set to this city's genesis file (which pins its chain, and has what the wallet reads
+    // before it signs proven), it signs; the DID edits below read documents with proofs.
     std::fs::remove_file(&settings).unwrap();
+    let out = acta.ok(&["config", "set", "genesis", genesis.to_str().unwrap()]);
+    assert!(out.contains("genesis = "), "{out}");
+    acta.ok(&create);
     let err = acta.fails(&[
         "did",
         "rotate",

@@ -193,6 +193,18 @@ fn the_wallet_remembers_its_node() {
     assert_eq!(show(None)["node_from"], "the default");
     let (ok, _, err) = run(&["config", "set", "node", "ftp://example.org"], None);
     assert!(!ok && err.contains("not an http"), "{err}");
+    // A genesis file that is not there, or not a genesis, and a chain id that cannot be one,
+    // are refused, and nothing is written.
+    let not_genesis = home.path().join("not-genesis.json");
+    std::fs::write(&not_genesis, "{}").unwrap();
+    for (name, value) in [
+        ("genesis", home.path().join("none.json").to_str().unwrap()),
+        ("genesis", not_genesis.to_str().unwrap()),
+        ("chain", ""),
+    ] {
+        let (ok, _, err) = run(&["config", "set", name, value], None);
+        assert!(!ok && err.contains(name), "{name} {value}: {err}");
+    }
     assert!(!home.path().join("config.toml").exists());
     // Port 9 (discard): nothing answers, and the error names the remembered address.
     let (ok, out, err) = run(&["config", "set", "node", "http://127.0.0.1:9/"], None);

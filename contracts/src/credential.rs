@@ -88,8 +88,13 @@ pub fn status_in(
 
 pub const NS_CREDENTIAL: &str = "credential";
 pub const NS_CREDENTIALS_OF: &str = "credentials_of";
-/// The most credentials of one kind a subject may hold (revoked ones included).
+/// The most credentials of one kind a subject's list holds (revoked ones included, until
+/// a new one needs their place).
 pub const CREDENTIALS_PER_KIND_MAX: usize = 64;
+/// The most credentials of one kind that one issuer may have vouching for one subject at
+/// once (neither revoked nor expired): no one issuer can fill a subject's list and keep
+/// the other issuers out.
+pub const CREDENTIALS_PER_ISSUER_MAX: usize = 8;
 
 /// The key under [`NS_CREDENTIALS_OF`] of `subject`'s credentials of `kind`.
 pub fn index_key(subject: &Did, kind: CredentialKind) -> Vec<u8> {
@@ -147,11 +152,38 @@ pub(crate) fn execute(
             }
             let key = index_key(subject, *kind);
             let mut ids: Vec<Hash> = view.get(NS_CREDENTIALS_OF, &key)?.unwrap_or_default();
-            if ids.len() >= CREDENTIALS_PER_KIND_MAX {
+            // Which of the subject's credentials still vouch (neither revoked nor expired),
+            // and whose: at most 64 reads.
+            let mut vouching = Vec::with_capacity(ids.len());
+            for old in &ids {
+                let record: Option<CredentialRecord> = view.get(NS_CREDENTIAL, &old.0)?;
+                vouching.push(
+                    record.filter(|r| {
+                        r.status != CredentialStatus::Revoked && ctx.time < r.valid_until
+                    }),
+                );
+            }
+            let by_issuer = vouching
+                .iter()
+                .flatten()
+                .filter(|r| r.issuer == *issuer)
+                .count();
+            if by_issuer >= CREDENTIALS_PER_ISSUER_MAX {
                 return Err(TxError::Limit(format!(
-                    "{subject} holds {CREDENTIALS_PER_KIND_MAX} {kind:?} credentials"
+                    "{issuer} already vouches for {subject} with {by_issuer} {kind:?} credentials"
                 ))
                 .into());
+            }
+            if ids.len() >= CREDENTIALS_PER_KIND_MAX {
+                // Full: the oldest that no longer vouches leaves the list (its record
+                // stays, and so does the list's history at earlier heights).
+                let Some(gone) = vouching.iter().position(Option::is_none) else {
+                    return Err(TxError::Limit(format!(
+                        "{subject} holds {CREDENTIALS_PER_KIND_MAX} {kind:?} credentials that are neither revoked nor expired"
+                    ))
+                    .into());
+                };
+                ids.remove(gone);
             }
             ids.push(*id);
             view.put(NS_CREDENTIALS_OF, &key, &ids);

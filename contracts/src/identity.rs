@@ -193,7 +193,11 @@ fn authorize(
 
 /// Writes the record as changed at this height, and links its previous version to this one
 /// (`did_next`): one small write per change, whatever the DID's history.
-fn save(view: &mut StateView<'_>, ctx: &BlockContext, record: &DidRecord) -> Result<(), CallError> {
+pub(crate) fn save(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    record: &DidRecord,
+) -> Result<(), CallError> {
     let mut record = record.clone();
     let previous = record.updated;
     if previous != ctx.height {

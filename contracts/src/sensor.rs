@@ -20,7 +20,7 @@ use crate::{
     credential::require,
     error::{CallError, TxError},
     executor::{BlockContext, Event},
-    identity::{live, signed_by},
+    identity::{self, live, signed_by},
     view::StateView,
 };
 
@@ -126,16 +126,25 @@ pub(crate) fn execute(
                 ctx.time,
             )?;
             consents(view, device, operator)?;
+            // The old operator stops controlling the device's DID: it could otherwise put
+            // its own key in the device's document and attest in its name, or deactivate it.
+            let mut device_did = live(view, device)?;
+            let old = record.operator;
+            device_did.document.controllers.retain(|c| *c != old);
+            identity::save(view, ctx, &device_did)?;
             record.operator = *operator;
             record.updated = ctx.height;
             view.put(NS_DEVICE, &device.0, &record);
-            Ok(vec![Event::new(
-                "device_transferred",
-                &[
-                    ("device", device.to_string()),
-                    ("operator", operator.to_string()),
-                ],
-            )])
+            Ok(vec![
+                Event::new(
+                    "device_transferred",
+                    &[
+                        ("device", device.to_string()),
+                        ("operator", operator.to_string()),
+                    ],
+                ),
+                Event::new("did_updated", &[("did", device.to_string())]),
+            ])
         }
         SensorCall::Deactivate { device } => {
             let mut record = managed(view, device, signer)?;

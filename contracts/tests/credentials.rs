@@ -417,3 +417,51 @@ fn a_revoked_issuer_may_withdraw_but_not_reinstate_credentials() {
     c.ok(&agency, Call::Credential(CredentialCall::Suspend { id: b }));
     c.ok(&agency, Call::Credential(CredentialCall::Revoke { id: a }));
 }
+
+#[test]
+fn no_issuer_fills_a_subjects_list_and_revoked_credentials_make_room() {
+    use CredentialKind::Resident;
+    let mut c = Chain::new();
+    let issuers: Vec<Keypair> = (1..=9).map(|i| c.issuer(i, vec![Resident])).collect();
+    let subject = c.create_did(&testing::key(0xb0, 1));
+    let one_more = |issuer: &Keypair, n: u8| {
+        Call::Credential(CredentialCall::Issue {
+            id: Hash([n; 32]),
+            issuer: did_of(issuer),
+            subject,
+            kind: Resident,
+            district: Some(Text::new("north").unwrap()),
+            valid_from: Timestamp(1_600_000_000_000),
+            valid_until: Timestamp(1_900_000_000_000),
+        })
+    };
+    // One issuer vouches for one subject at most eight times at once.
+    let first: Vec<Hash> = (0..credential::CREDENTIALS_PER_ISSUER_MAX)
+        .map(|_| c.credential(&issuers[0], subject, Resident, Some("north")))
+        .collect();
+    c.no(&issuers[0], one_more(&issuers[0], 1), "limit");
+    // One of them revoked, it may vouch again.
+    c.ok(
+        &issuers[0],
+        Call::Credential(CredentialCall::Revoke { id: first[0] }),
+    );
+    c.credential(&issuers[0], subject, Resident, Some("north"));
+    // Seven others fill the list; the revoked one leaves it to make room for the last.
+    for issuer in &issuers[1..8] {
+        for _ in 0..credential::CREDENTIALS_PER_ISSUER_MAX {
+            c.credential(issuer, subject, Resident, Some("north"));
+        }
+    }
+    let key = credential::index_key(&subject, Resident);
+    let ids: Vec<Hash> = c.read(credential::NS_CREDENTIALS_OF, &key).unwrap();
+    assert_eq!(ids.len(), credential::CREDENTIALS_PER_KIND_MAX);
+    assert!(!ids.contains(&first[0]) && ids.contains(&first[1]));
+    let revoked: CredentialRecord = c.read(credential::NS_CREDENTIAL, &first[0].0).unwrap();
+    assert_eq!(
+        revoked.status,
+        CredentialStatus::Revoked,
+        "its record stays"
+    );
+    // Full of credentials that vouch, the list takes no more.
+    c.no(&issuers[8], one_more(&issuers[8], 2), "limit");
+}

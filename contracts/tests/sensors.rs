@@ -5,9 +5,14 @@
 
 mod common;
 
-use acta_contracts::sensor::{attestation_key, NS_ATTESTATION, NS_DEVICE};
+use acta_contracts::{
+    identity::NS_DID,
+    sensor::{attestation_key, NS_ATTESTATION, NS_DEVICE},
+};
 use acta_ledger::{
-    records::{AttestationRecord, CredentialKind, DeviceRecord, DidDocument, VerificationMethod},
+    records::{
+        AttestationRecord, CredentialKind, DeviceRecord, DidDocument, DidRecord, VerificationMethod,
+    },
     tx::{AttestationBatch, CredentialCall, IdentityCall, SensorCall},
     types::Text,
     Call, Did, Hash, Keypair, Timestamp,
@@ -24,7 +29,8 @@ struct Setup {
 
 /// Has `signer` (a key of the device, or of one of its controllers) set the device DID's
 /// controllers: naming an operator is the device's consent to be operated by it.
-fn set_controllers(c: &mut Chain, signer: &Keypair, device: &Keypair, controllers: Vec<Did>) {
+/// `signer`'s update of the device's DID document to name `controllers`.
+fn controllers_update(device: &Keypair, controllers: Vec<Did>) -> Call {
     let document = DidDocument {
         verification_methods: vec![VerificationMethod {
             id: Text::new("key-1").unwrap(),
@@ -33,13 +39,14 @@ fn set_controllers(c: &mut Chain, signer: &Keypair, device: &Keypair, controller
         controllers,
         services: vec![],
     };
-    c.ok(
-        signer,
-        Call::Identity(IdentityCall::UpdateDocument {
-            did: did(device),
-            document,
-        }),
-    );
+    Call::Identity(IdentityCall::UpdateDocument {
+        did: did(device),
+        document,
+    })
+}
+
+fn set_controllers(c: &mut Chain, signer: &Keypair, device: &Keypair, controllers: Vec<Did>) {
+    c.ok(signer, controllers_update(device, controllers));
 }
 
 /// An operator with a SensorOperator credential, and a device DID that names it as a
@@ -273,6 +280,20 @@ fn operators_relocate_transfer_and_deactivate_their_devices() {
     // The old operator lost control, the new one has it.
     c.no(&operator, relocate("u2yhvf"), "unauthorized");
     c.ok(&other, relocate("u2yhvf"));
+    // Nor does it control the device's DID any more: it cannot put its key there (to attest
+    // in the device's name) nor deactivate it.
+    let record: DidRecord = c.read(NS_DID, &did(&device).0).unwrap();
+    assert_eq!(record.document.controllers, vec![other_did]);
+    c.no(
+        &operator,
+        controllers_update(&device, vec![did(&operator)]),
+        "unauthorized",
+    );
+    c.no(
+        &operator,
+        Call::Identity(IdentityCall::Deactivate { did: did(&device) }),
+        "unauthorized",
+    );
     // Deactivation is final: no more batches, no more changes.
     let deactivate = Call::Sensor(SensorCall::Deactivate {
         device: did(&device),
