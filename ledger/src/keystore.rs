@@ -702,11 +702,27 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, name: &str, dir: &str)
     serde_json::from_str(&text).map_err(|e| KeystoreError::BadFile(shown, e.to_string()))
 }
 
+/// The most memory and passes a key file may ask of the key derivation: four times what
+/// this wallet writes. A file handed over (a foreign or edited one) must not make opening
+/// it take gigabytes or minutes.
+const MEMORY_KIB_MAX: u32 = 4 * MEMORY_KIB;
+const PASSES_MAX: u32 = 4 * PASSES;
+const LANES_MAX: u32 = 8;
+
 fn check_algorithms(shown: &str, kdf: &Kdf, cipher: &Cipher) -> Result<()> {
     if kdf.algorithm != "argon2id" || cipher.algorithm != "xchacha20poly1305" {
         return Err(KeystoreError::BadFile(
             shown.to_string(),
             "unknown algorithms".into(),
+        ));
+    }
+    if kdf.memory_kib > MEMORY_KIB_MAX || kdf.passes > PASSES_MAX || kdf.lanes > LANES_MAX {
+        return Err(KeystoreError::BadFile(
+            shown.to_string(),
+            format!(
+                "its key derivation asks for {} KiB, {} passes and {} lanes; at most {MEMORY_KIB_MAX} KiB, {PASSES_MAX} passes and {LANES_MAX} lanes are spent on opening a key",
+                kdf.memory_kib, kdf.passes, kdf.lanes
+            ),
         ));
     }
     Ok(())
@@ -856,6 +872,15 @@ mod tests {
         assert_eq!(ks.list().unwrap().len(), 1);
         // A missing one is an error still.
         assert!(ks.delete("carol").is_err());
+        // A file whose key derivation would take gigabytes is refused before it runs.
+        let text = std::fs::read_to_string(keys.join("alice.json")).unwrap();
+        let greedy = text.replace(
+            &format!("\"memory_kib\": {MEMORY_KIB}"),
+            "\"memory_kib\": 4194304",
+        );
+        assert_ne!(greedy, text);
+        let err = Keystore::unlock_text(&greedy, "correct horse").unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
     }
 
     #[test]
