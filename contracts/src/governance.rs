@@ -15,7 +15,7 @@
 use acta_ledger::{
     records::{Council, CredentialKind, GovAction, GovProposal, IssuerRecord, RoundOpener},
     tx::GovernanceCall,
-    PublicKey,
+    Height, PublicKey,
 };
 
 use crate::{
@@ -45,7 +45,7 @@ pub(crate) fn execute(
     }
     match call {
         GovernanceCall::Propose { action } => {
-            check(view, ctx, action)?;
+            check(view, ctx, action, ctx.height)?;
             let id: u64 = view.get(NS_GOV_NEXT, b"next")?.unwrap_or(0);
             let next = id
                 .checked_add(1)
@@ -107,7 +107,7 @@ fn settle(
 ) -> Result<(), CallError> {
     if p.approvals.len() >= usize::from(council.threshold) {
         // The world may have changed since the proposal: check again before acting.
-        check(view, ctx, &p.action)?;
+        check(view, ctx, &p.action, p.created)?;
         let more = apply(view, ctx, p.id, &p.action)?;
         events.extend(more);
         p.executed = Some(ctx.height);
@@ -117,11 +117,26 @@ fn settle(
     Ok(())
 }
 
-/// Whether `action` can be carried out now.
-fn check(view: &StateView<'_>, ctx: &BlockContext, action: &GovAction) -> Result<(), CallError> {
+/// Whether `action`, proposed at height `created`, can be carried out now.
+fn check(
+    view: &StateView<'_>,
+    ctx: &BlockContext,
+    action: &GovAction,
+    created: Height,
+) -> Result<(), CallError> {
     match action {
         GovAction::RegisterIssuer { did, kinds } => {
             identity::live(view, did)?;
+            // A registration proposed before the issuer was revoked was not about the
+            // revocation: it cannot undo it, however late its approvals come.
+            if let Some(i) = view.get::<IssuerRecord>(NS_ISSUER, &did.0)? {
+                if let Some(revoked) = i.revoked.filter(|r| created <= *r) {
+                    return Err(TxError::Invalid(format!(
+                        "the registration of {did} was proposed at height {created}, before its revocation at {revoked}: propose it again"
+                    ))
+                    .into());
+                }
+            }
             let mut sorted = kinds.clone();
             sorted.sort();
             sorted.dedup();

@@ -465,3 +465,40 @@ fn no_issuer_fills_a_subjects_list_and_revoked_credentials_make_room() {
     // Full of credentials that vouch, the list takes no more.
     c.no(&issuers[8], one_more(&issuers[8], 2), "limit");
 }
+
+#[test]
+fn a_registration_proposed_before_a_revocation_cannot_undo_it() {
+    let mut c = Chain::new();
+    let agency = c.issuer(1, vec![CredentialKind::Resident]);
+    let council = council_keys();
+    // A second registration waits for its approvals while the issuer is revoked.
+    let register = GovAction::RegisterIssuer {
+        did: did_of(&agency),
+        kinds: vec![CredentialKind::Resident, CredentialKind::Auditor],
+    };
+    let action_hash = register.hash();
+    c.ok(
+        &council[2],
+        Call::Governance(GovernanceCall::Propose {
+            action: register.clone(),
+        }),
+    );
+    c.council_do(GovAction::RevokeIssuer {
+        did: did_of(&agency),
+    });
+    let stale = Call::Governance(GovernanceCall::Approve {
+        proposal: 1,
+        action_hash,
+    });
+    c.no(&council[0], stale, "invalid");
+    let issuer: IssuerRecord = c
+        .read(acta_contracts::governance::NS_ISSUER, &did_of(&agency).0)
+        .unwrap();
+    assert!(issuer.revoked.is_some());
+    // Proposed again after the revocation, it is the council's new decision.
+    c.council_do(register);
+    let issuer: IssuerRecord = c
+        .read(acta_contracts::governance::NS_ISSUER, &did_of(&agency).0)
+        .unwrap();
+    assert!(issuer.revoked.is_none());
+}
