@@ -735,9 +735,17 @@ fn store_due_tallies(
     if list.is_empty() {
         return Ok(());
     }
-    let (due, later): (Vec<_>, Vec<_>) = list.into_iter().partition(|(d, _)| *d <= ctx.height);
+    let (mut due, mut later): (Vec<_>, Vec<_>) =
+        list.into_iter().partition(|(d, _)| *d <= ctx.height);
     if due.is_empty() {
         return Ok(());
+    }
+    // At most CLOSES_PER_BLOCK_MAX a block, the earliest due first (then by id): a change
+    // of `tally_delay` between closes can make more come due at one height, and the others
+    // are stored by the next blocks.
+    due.sort();
+    if due.len() > CLOSES_PER_BLOCK_MAX {
+        later.extend(due.drain(CLOSES_PER_BLOCK_MAX..));
     }
     put_list(view, NS_TALLYING, b"tallying", &later);
     let pending = rounds_pending(view)?

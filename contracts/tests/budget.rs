@@ -18,7 +18,7 @@ use acta_ledger::{
         BallotFormat, BudgetRound, CredentialKind, GovAction, RoundOpener, RoundSpec, RoundStatus,
         Rule, RuleProfile, TallyRecord, TieBreak,
     },
-    tx::{BudgetCall, CredentialCall, IdentityCall},
+    tx::{BudgetCall, CredentialCall, GovernanceCall, IdentityCall},
     types::Text,
     Call, Did, Hash, Height, Keypair, Timestamp,
 };
@@ -318,6 +318,65 @@ fn a_block_closes_at_most_four_rounds_and_the_rest_close_after_in_order() {
     };
     assert_eq!(at4, c.height());
     assert_eq!(round(&c, 5).status, RoundStatus::Open, "not due yet");
+}
+
+#[test]
+fn a_block_stores_at_most_four_tallies_even_when_the_delay_changed_between_closes() {
+    let Setup {
+        chain: mut c,
+        office,
+        ..
+    } = setup(0);
+    let base = c.height().0;
+    for _ in 0..5 {
+        let mut s = spec(
+            &c,
+            1000,
+            BallotFormat::Approval { min: 1, max: 1 },
+            Rule::Greedy,
+        );
+        s.closes_at = at(base + 50);
+        c.ok(&office, open(&office, s));
+    }
+    // The council shortens the delay by one in the block that closes four rounds, so the
+    // fifth, closed one block later, comes due at the same height as they do.
+    let council = common::council_keys();
+    let action = GovAction::SetParameter {
+        name: Text::new("tally_delay").unwrap(),
+        value: TALLY_DELAY - 1,
+    };
+    let action_hash = action.hash();
+    let proposal = c.read::<u64>("gov_next", b"next").unwrap_or(0);
+    c.ok(
+        &council[0],
+        Call::Governance(GovernanceCall::Propose { action }),
+    );
+    c.advance_to(base + 49);
+    let approve = c.sign(
+        &council[1],
+        Call::Governance(GovernanceCall::Approve {
+            proposal,
+            action_hash,
+        }),
+    );
+    c.block(&[approve]);
+    c.block(&[]);
+    let due = |c: &Chain, id: u64| match round(c, id).status {
+        RoundStatus::Tallying { due, .. } => due,
+        other => panic!("round {id} is {other:?}"),
+    };
+    let at_once = due(&c, 0);
+    assert!((0..5).all(|id| due(&c, id) == at_once));
+    // Four tallies are stored at that height, the fifth at the next.
+    c.advance_to(at_once.0);
+    let tallied = |c: &Chain| {
+        (0..5)
+            .filter(|&id| round(c, id).status == RoundStatus::Tallied)
+            .count()
+    };
+    assert_eq!(tallied(&c), 4);
+    c.block(&[]);
+    assert_eq!(tallied(&c), 5);
 }
 
 #[test]
