@@ -6,9 +6,10 @@ use std::io::{ErrorKind, Write};
 use serde_json::Value;
 
 /// `text` safe for a terminal: control characters other than newline and tab, and the
-/// Unicode controls that reorder text, are shown escaped (`\u{1b}`). What the ledger
-/// holds (a project's title, a device's stream) is anyone's text, and an escape sequence in
-/// it must not rewrite the terminal's lines or set its clipboard.
+/// Unicode controls that reorder text, are shown escaped as JSON escapes them (`\u001b`),
+/// so that JSON output stays JSON with the same values. What the ledger holds (a
+/// project's title, a device's stream) is anyone's text, and an escape sequence in it must
+/// not rewrite the terminal's lines or set its clipboard.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| {
         (c.is_control() && c != '\n' && c != '\t')
@@ -21,7 +22,8 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         text.chars()
             .map(|c| {
                 if unsafe_char(c) {
-                    c.escape_unicode().to_string()
+                    // All of them are in the Basic Multilingual Plane: four hex digits.
+                    format!("\\u{:04x}", u32::from(c))
                 } else {
                     c.to_string()
                 }
@@ -336,12 +338,17 @@ mod tests {
     fn text_from_the_ledger_cannot_drive_the_terminal() {
         assert_eq!(printable("Trees\tin\nOld Town ü"), "Trees\tin\nOld Town ü");
         // Erase the line and write over it; set the clipboard (OSC 52); reverse the text.
-        assert_eq!(printable("\u{1b}[2K\rFree"), "\\u{1b}[2K\\u{d}Free");
+        assert_eq!(printable("\u{1b}[2K\rFree"), "\\u001b[2K\\u000dFree");
         assert_eq!(
             printable("\u{1b}]52;c;eA==\u{7}"),
-            "\\u{1b}]52;c;eA==\\u{7}"
+            "\\u001b]52;c;eA==\\u0007"
         );
-        assert_eq!(printable("a\u{202e}b\u{9b}"), "a\\u{202e}b\\u{9b}");
+        assert_eq!(printable("a\u{202e}b\u{9b}"), "a\\u202eb\\u009b");
+        // JSON that serde leaves these in stays JSON, with the same value.
+        let title = "a\u{7f}\u{202e}b";
+        let json = serde_json::json!({ "title": title }).to_string();
+        let shown: serde_json::Value = serde_json::from_str(&printable(&json)).unwrap();
+        assert_eq!(shown["title"], title);
     }
 
     #[test]

@@ -457,6 +457,9 @@ fn send_document(
     Ok(())
 }
 
+/// How old the block of a proof the wallet edits and signs may be, in milliseconds.
+const PROOF_AGE_MAX_MS: u64 = 5 * 60_000;
+
 /// A DID's record as the ledger holds it (its raw state value), to edit and sign: decoded
 /// from bytes proven against the genesis the wallet is set to (`acta config set genesis`),
 /// or the node's word, said so, if it is set to none.
@@ -473,6 +476,18 @@ fn did_record(ctx: &Ctx, did: &acta_ledger::Did) -> Result<DidRecord> {
                     e.message
                 )
             })?;
+            // A genuine proof of an old document would have the wallet sign it again, with
+            // a key or controller removed since: the proof must be of a recent block (a
+            // live chain makes one at least every 10 s by default).
+            let age_ms = now_ms().saturating_sub(audited.verified.time.0);
+            if age_ms > PROOF_AGE_MAX_MS {
+                return Err(anyhow!(
+                    "the node proved {did}'s document as of block {} ({}), more than {} minutes ago: a newer one may exist; nothing was signed (ask another node)",
+                    audited.verified.height,
+                    audited.verified.time.rfc3339(),
+                    PROOF_AGE_MAX_MS / 60_000
+                ));
+            }
             let proven = audited
                 .verified
                 .state

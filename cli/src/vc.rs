@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::{
     client::{ApiError, Node},
     output::Output,
-    wallet::{Ctx, Refused},
+    wallet::{Ctx, NotRecorded, Refused},
 };
 
 /// What a credential document and its anchor say, once every check passed.
@@ -355,9 +355,9 @@ pub fn issue(ctx: &Ctx, p: Issue) -> Result<()> {
     let answer = match ctx.submit(&node, &signer, Call::Credential(call)) {
         Ok(answer) => answer,
         Err(e) => {
-            // Refused outright, the credential will never be on the ledger: its document
-            // goes. Otherwise (no answer, a timeout) it may be, and the document stays.
-            if e.downcast_ref::<Refused>().is_some() {
+            // Not on the ledger for sure, the credential never will be: its document goes.
+            // Otherwise (no answer, a timeout) it may be, and the document stays.
+            if e.downcast_ref::<Refused>().is_some() || e.downcast_ref::<NotRecorded>().is_some() {
                 let _ = std::fs::remove_file(&out);
             } else {
                 eprintln!(
@@ -378,6 +378,10 @@ pub fn issue(ctx: &Ctx, p: Issue) -> Result<()> {
     }
     Ok(())
 }
+
+/// How old the latest block a node shows may be when a verdict rests on it being the last
+/// before a time (`--at`), in minutes.
+const LATEST_AGE_MAX_MINUTES: u64 = 5;
 
 /// Writes a new file (never over one) and syncs it.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -750,7 +754,7 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
                 match ledger.read(&format!("/credentials/{}", checked.id), Some(next), &what)? {
                     Some((_, _, time)) if time <= t.0 => {
                         why = Some(format!(
-                            "the node read credential {} at block {}, but block {next} ({}) is also at or before --at {}: its status then is not shown",
+                            "the node read credential {} at block {}, but block {next} ({}) is also at or before --at {}: its status then is not shown (if a block was just made, run it again)",
                             checked.id,
                             checked.height,
                             Timestamp(time).rfc3339(),
@@ -758,11 +762,21 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
                         ));
                     }
                     Some(_) => {}
+                    // No next block: the one read is the node's latest. A live chain makes
+                    // one at least every `consensus.empty_block_interval_ms` (10 s by
+                    // default), so a latest block much older than now means a node behind,
+                    // or one hiding the blocks after it.
+                    None if older_than(checked.time, LATEST_AGE_MAX_MINUTES) => {
+                        why = Some(format!(
+                            "the node's latest block, {} ({}), is more than {LATEST_AGE_MAX_MINUTES} minutes old: a later block may change the status of credential {}; ask another node",
+                            checked.height,
+                            Timestamp(checked.time).rfc3339(),
+                            checked.id
+                        ));
+                    }
                     None => {
                         if let Some(line) = lines.last_mut() {
-                            line.push_str(
-                                " (the latest block the node has: a later one is not excluded)",
-                            );
+                            line.push_str(" (the latest block the node has)");
                         }
                     }
                 }

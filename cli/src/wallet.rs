@@ -119,7 +119,14 @@ impl Ctx {
         if matches!(&answer, Err(e) if code_of(e) == Some("stale_nonce")) {
             (id, answer) = attempt(call);
         }
-        answer.map_err(|e| if id.is_empty() { e } else { explain(e, &id) })
+        answer.map_err(|e| {
+            if id.is_empty() {
+                // The key's nonce could not be read: nothing was signed or sent.
+                e.context(NotRecorded("nothing was sent".into()))
+            } else {
+                explain(e, &id)
+            }
+        })
     }
 
     pub fn print_answer(&self, answer: &Value) {
@@ -176,18 +183,25 @@ fn explain(e: anyhow::Error, id: &str) -> anyhow::Error {
         "commit_timeout" => anyhow!(
             "transaction {id} was accepted but not committed in time; it may still be: acta chain tx {id}"
         ),
-        "busy" => anyhow!("the node is busy: retry shortly, or send with --no-wait"),
-        "stale_nonce" | "duplicate" => anyhow!(
+        "busy" => NotRecorded("the node is busy: retry shortly, or send with --no-wait".into()).into(),
+        "stale_nonce" => NotRecorded(format!(
+            "refused ({}): {}; another transaction of this key is pending or was just committed: wait for it and retry",
+            a.code,
+            a.message
+        ))
+        .into(),
+        "duplicate" => anyhow!(
             "refused ({}): {}; another transaction of this key is pending or was just committed: wait for it and retry",
             a.code,
             a.message
         ),
         _ if a.status == 422 => match a.height {
-            Some(h) => anyhow!(
+            Some(h) => NotRecorded(format!(
                 "included in block {h} but refused by the ledger ({}): {}",
                 a.code,
                 a.message.trim_start_matches("the ledger refused the transaction: ")
-            ),
+            ))
+            .into(),
             None => Refused {
                 code: a.code.clone(),
                 message: a.message.clone(),
@@ -197,6 +211,13 @@ fn explain(e: anyhow::Error, id: &str) -> anyhow::Error {
         _ => e,
     }
 }
+
+/// A transaction that is certainly not recorded, though the rules did not refuse it
+/// outright: the node was busy, its nonce was taken, nothing was sent, or the block that
+/// held it refused its call (which uses up the nonce and records nothing else).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotRecorded(pub String);
 
 /// A transaction the node refused outright: nothing was recorded, and it will not be.
 #[derive(Debug, thiserror::Error)]

@@ -132,7 +132,7 @@ fn check(
             if let Some(i) = view.get::<IssuerRecord>(NS_ISSUER, &did.0)? {
                 if let Some(revoked) = i.revoked.filter(|r| created <= *r) {
                     return Err(TxError::Invalid(format!(
-                        "the registration of {did} was proposed at height {created}, before its revocation at {revoked}: propose it again"
+                        "the registration of {did} was proposed at height {created}, not after its revocation at {revoked}: propose it again"
                     ))
                     .into());
                 }

@@ -130,21 +130,22 @@ pub(crate) fn execute(
             // its own key in the device's document and attest in its name, or deactivate it.
             let mut device_did = live(view, device)?;
             let old = record.operator;
-            device_did.document.controllers.retain(|c| *c != old);
-            identity::save(view, ctx, &device_did)?;
+            let mut events = vec![Event::new(
+                "device_transferred",
+                &[
+                    ("device", device.to_string()),
+                    ("operator", operator.to_string()),
+                ],
+            )];
+            if device_did.document.controllers.contains(&old) {
+                device_did.document.controllers.retain(|c| *c != old);
+                identity::save(view, ctx, &device_did)?;
+                events.push(Event::new("did_updated", &[("did", device.to_string())]));
+            }
             record.operator = *operator;
             record.updated = ctx.height;
             view.put(NS_DEVICE, &device.0, &record);
-            Ok(vec![
-                Event::new(
-                    "device_transferred",
-                    &[
-                        ("device", device.to_string()),
-                        ("operator", operator.to_string()),
-                    ],
-                ),
-                Event::new("did_updated", &[("did", device.to_string())]),
-            ])
+            Ok(events)
         }
         SensorCall::Deactivate { device } => {
             let mut record = managed(view, device, signer)?;

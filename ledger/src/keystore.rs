@@ -169,10 +169,11 @@ impl Keystore {
     }
 
     /// Writes a file readable by its owner only, in a folder only the owner can open (made
-    /// so if it is not), whole or not at all: the bytes go to a temporary file of their own,
+    /// so if it is not), never in part: the bytes go to a temporary file of their own,
     /// synced, then take the file's name in one step (a link that fails if the name is taken,
     /// unless `replace`), and the folder is synced so that the name survives a power loss. A
-    /// failure at any point leaves no temporary file behind and an existing file untouched.
+    /// failure leaves no temporary file behind and an existing file untouched (if only the
+    /// folder's sync fails, the new file is in place, whole, and the error says so).
     #[cfg(unix)]
     fn write_private(&self, dir: &Path, path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
         use std::{
@@ -859,6 +860,15 @@ mod tests {
             ks.add("alice", &[8u8; 32], "correct horse"),
             Err(KeystoreError::Exists(..))
         ));
+        assert_eq!(std::fs::read(keys.join("alice.json")).unwrap(), before);
+        // The link itself never replaces a file (one written meanwhile under the name).
+        let err = ks
+            .write_private(&keys, &keys.join("alice.json"), b"other", false)
+            .unwrap_err();
+        assert!(
+            matches!(&err, KeystoreError::Io(_, e) if e.kind() == std::io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
         assert_eq!(std::fs::read(keys.join("alice.json")).unwrap(), before);
         let names: Vec<String> = std::fs::read_dir(&keys)
             .unwrap()

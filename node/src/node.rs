@@ -1225,8 +1225,17 @@ impl Node {
             .partition(|(s, _)| *s <= size);
         self.pending_cosignatures = waiting;
         for (s, c) in ready {
-            if let Err(e) = self.check_cosignature(s, &c) {
-                debug!("a cosignature of checkpoint {s} does not hold: {e}");
+            match self.check_cosignature(s, &c) {
+                // Kept unchecked when it came, it was not passed on then: it is now, once,
+                // so that peers further from its validator get it too.
+                Ok(true) => self.publish(Gossip::Cosignature {
+                    size: s,
+                    key: c.key,
+                    timestamp: c.timestamp,
+                    signature: c.signature,
+                }),
+                Ok(false) => {}
+                Err(e) => debug!("a cosignature of checkpoint {s} does not hold: {e}"),
             }
         }
         Ok(())
@@ -1235,10 +1244,10 @@ impl Node {
     /// Checks a validator's cosignature of the committed checkpoint of `size` blocks and
     /// keeps it.
     /// The first valid cosignature of each validator is kept; later ones (another
-    /// timestamp) are not checked again nor written.
-    fn check_cosignature(&self, size: u64, c: &Cosignature) -> Result<()> {
+    /// timestamp) are not checked again nor written. Whether this one was new here.
+    fn check_cosignature(&self, size: u64, c: &Cosignature) -> Result<bool> {
         if self.store.has_cosignature(size, &c.key)? {
-            return Ok(());
+            return Ok(false);
         }
         if self.validators(Height(size))?.index_of(&c.key).is_none() {
             bail!("{} did not sign block {size}", c.key);
@@ -1246,7 +1255,7 @@ impl Node {
         let checkpoint = Checkpoint::of(self.store.as_ref(), &self.spec.chain_id, size)?;
         c.verify(&checkpoint)?;
         self.store.put_cosignature(size, c)?;
-        Ok(())
+        Ok(true)
     }
 
     fn on_p2p(&mut self, event: P2pEvent) -> Result<()> {
@@ -1401,7 +1410,7 @@ impl Node {
                     return Ok(Verdict::Ignore);
                 }
                 Ok(match self.check_cosignature(size, &c) {
-                    Ok(()) => Verdict::Accept,
+                    Ok(_) => Verdict::Accept,
                     Err(e) => {
                         debug!("a cosignature of checkpoint {size} does not hold: {e}");
                         Verdict::Reject
@@ -1881,12 +1890,13 @@ impl Node {
         // An answer to a request the driver no longer waits for (or that is not its own)
         // still applies; id 0 is never the driver's.
         let id = self.sync_requests.remove(&request).unwrap_or(0);
+        let asked_pending = self.pending_txs_asked.remove(&request);
         if let SyncResponse::ProposalTxs(_) = response {
             // For a proposal of a height decided since.
             return Ok(());
         }
         if let SyncResponse::PendingTxs(txs) = response {
-            if !self.pending_txs_asked.remove(&request) || txs.len() > PENDING_TXS_MAX as usize {
+            if !asked_pending || txs.len() > PENDING_TXS_MAX as usize {
                 // Not asked for, or more than asked: each would cost a signature check.
                 self.p2p.strike(peer, "pending transactions not asked for");
                 return Ok(());
