@@ -162,18 +162,6 @@ pub fn run(command: ConfigCommand, flag: Option<String>, output: Output) -> Resu
                 }),
             );
         }
-        ConfigCommand::Unset { name } if name == "genesis" => {
-            let mut settings = load()?;
-            settings.genesis = None;
-            let path = save(&settings)?;
-            output.print(
-                Some(&format!(
-                    "genesis unset (in {}): reads before signing are the node's word",
-                    path.display()
-                )),
-                &json!({ "genesis": null, "file": path.display().to_string() }),
-            );
-        }
         ConfigCommand::Set { name, value } if name == "chain" => {
             ChainId::new(&value).map_err(|e| anyhow!("chain: {e}"))?;
             let mut settings = load()?;
@@ -195,28 +183,27 @@ pub fn run(command: ConfigCommand, flag: Option<String>, output: Output) -> Resu
                 &json!({ "node": settings.node, "file": path.display().to_string() }),
             );
         }
-        ConfigCommand::Unset { name } if name == "chain" => {
+        ConfigCommand::Unset { name } => {
             let mut settings = load()?;
-            settings.chain = None;
+            let (field, then) = match name.as_str() {
+                "genesis" => (
+                    &mut settings.genesis,
+                    "reads before signing are the node's word".to_string(),
+                ),
+                "chain" => (
+                    &mut settings.chain,
+                    "the wallet works with the chain of the node it asks unless ACTA_CHAIN or a genesis says otherwise".to_string(),
+                ),
+                _ => (
+                    &mut settings.node,
+                    format!("the wallet asks {DEFAULT_NODE} unless --node or ACTA_NODE says otherwise"),
+                ),
+            };
+            *field = None;
             let path = save(&settings)?;
             output.print(
-                Some(&format!(
-                    "chain unset (in {}): the wallet works with the chain of the node it asks unless ACTA_CHAIN says otherwise",
-                    path.display()
-                )),
-                &json!({ "chain": null, "file": path.display().to_string() }),
-            );
-        }
-        ConfigCommand::Unset { name: _ } => {
-            let mut settings = load()?;
-            settings.node = None;
-            let path = save(&settings)?;
-            output.print(
-                Some(&format!(
-                    "node unset (in {}): the wallet asks {DEFAULT_NODE} unless --node or ACTA_NODE says otherwise",
-                    path.display()
-                )),
-                &json!({ "node": null, "file": path.display().to_string() }),
+                Some(&format!("{name} unset (in {}): {then}", path.display())),
+                &json!({ name: null, "file": path.display().to_string() }),
             );
         }
         ConfigCommand::Show => {
