@@ -3,10 +3,8 @@
 
 use std::{io::Read, time::Duration};
 
-use acta_contracts::executor::NS_NONCE;
 use acta_ledger::{ChainId, PublicKey, Transaction};
 use anyhow::{anyhow, Context, Result};
-use borsh::BorshDeserialize;
 use serde_json::Value;
 
 /// The largest answer read (a `.pb` export of a large round, a long list).
@@ -156,15 +154,13 @@ impl Node {
         Ok(chain)
     }
 
-    /// The next nonce of `key`: the number of its transactions committed so far.
+    /// The nonce `key`'s next transaction is signed with: after its transactions committed
+    /// and those waiting in the node's mempool, so that transactions sent with `--no-wait`
+    /// one after the other take consecutive nonces.
     pub fn nonce(&self, key: &PublicKey) -> Result<u64> {
-        let v = self.get(&format!("/state/{NS_NONCE}/{}", hex::encode(key.0)))?;
-        match v["value"].as_str() {
-            None => Ok(0),
-            Some(h) => {
-                let bytes = hex::decode(h).map_err(|e| anyhow!("the node's nonce: {e}"))?;
-                u64::try_from_slice(&bytes).map_err(|e| anyhow!("the node's nonce: {e}"))
-            }
-        }
+        let v = self.get(&format!("/signers/{}/nonce", hex::encode(key.0)))?;
+        v["next"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("{}/signers/.../nonce names no next nonce", self.base))
     }
 }

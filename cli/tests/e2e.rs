@@ -463,6 +463,17 @@ fn a_city_through_the_wallet() {
         document_id(&dir.path().join(format!("credential-{kept}.json"))),
         kept
     );
+    // Sent without waiting, one after the other: each is signed at the nonce after the
+    // key's transactions waiting in the mempool, so neither is refused as stale.
+    for command in ["suspend", "reinstate"] {
+        let out = acta.ok(&["--no-wait", "credential", command, "--key", "agency", &kept]);
+        assert!(out.contains("accepted into the mempool"), "{out}");
+    }
+    acta.ok(&["credential", "suspend", "--key", "agency", &kept]);
+    assert_eq!(
+        acta.json(&["credential", "status", &kept])["status"],
+        "suspended"
+    );
     for (command, status) in [
         ("suspend", "suspended"),
         ("reinstate", "valid"),

@@ -393,11 +393,7 @@ impl Mempool {
     /// The refusal of a transaction whose nonce the committed state has used, naming the
     /// nonce the signer needs now (after its run in the pool).
     fn stale(&self, tx: &Transaction, next_nonce: &dyn Fn(&PublicKey) -> u64) -> AddError {
-        let pending_next = self
-            .by_signer
-            .get(&tx.signer)
-            .and_then(|n| n.last_key_value())
-            .map_or(0, |(&last, _)| last.saturating_add(1));
+        let pending_next = self.next_after_pool(&tx.signer).unwrap_or(0);
         AddError::StaleNonce {
             expected: next_nonce(&tx.signer).max(pending_next),
             got: tx.nonce,
@@ -633,6 +629,16 @@ impl Mempool {
         self.by_id.contains_key(id)
     }
 
+    /// The nonce after `signer`'s run of pooled transactions, if it has any: the nonce its
+    /// next transaction needs to join the pool (unless a block commits the run first, so
+    /// that the committed state's next nonce is higher).
+    pub fn next_after_pool(&self, signer: &PublicKey) -> Option<u64> {
+        self.by_signer
+            .get(signer)
+            .and_then(|n| n.last_key_value())
+            .map(|(&last, _)| last.saturating_add(1))
+    }
+
     /// How many transactions the pool holds.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -801,6 +807,20 @@ mod tests {
         );
         assert!(results[1].is_ok());
         assert_eq!(m.len(), 5);
+    }
+
+    #[test]
+    fn a_signers_next_nonce_follows_its_pooled_run() {
+        let mut m = pool(MempoolConfig::default());
+        let signer = tx(1, 0).signer;
+        assert_eq!(m.next_after_pool(&signer), None);
+        m.add_batch(vec![tx(1, 0), tx(1, 1), tx(2, 0)], &zero);
+        assert_eq!(m.next_after_pool(&signer), Some(2));
+        // The nonce it names is the one the pool takes next.
+        assert!(m.add_batch(vec![tx(1, 2)], &zero)[0].is_ok());
+        assert_eq!(m.next_after_pool(&signer), Some(3));
+        assert_eq!(m.evict(&tx(1, 0).id()), 3);
+        assert_eq!(m.next_after_pool(&signer), None);
     }
 
     #[test]

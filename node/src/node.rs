@@ -86,6 +86,11 @@ pub enum Request {
         id: Hash,
         reply: oneshot::Sender<bool>,
     },
+    /// The nonce after a signer's run of pooled transactions, if it has any.
+    NextAfterPool {
+        signer: PublicKey,
+        reply: oneshot::Sender<Option<u64>>,
+    },
 }
 
 /// What the node shows about itself, updated by the driver.
@@ -216,43 +221,81 @@ const PROPOSAL_TXS_SERVED_MAX: u8 = 3;
 /// Sync requests a peer may make at once after a quiet spell.
 const SYNC_REQUESTS_BURST: u32 = 100;
 
-/// A token bucket of sync requests for one peer: [`SYNC_REQUESTS_PER_S`] a second, up to
-/// [`SYNC_REQUESTS_BURST`] saved. A node catching up asks one request at a time, each for
-/// up to 16 blocks (800 blocks a second from one peer) or a chunk of 4,096 keys, so the
-/// bound holds back only a peer that floods.
+/// Bytes of sync answers a peer may be sent each second, on average: a node catching up
+/// executes far fewer (a block of 1,500 transactions is about 0.5 MB).
+const SYNC_BYTES_PER_S: f64 = 32.0 * 1024.0 * 1024.0;
+/// Bytes of sync answers a peer may be sent at once after a quiet spell.
+const SYNC_BYTES_BURST: f64 = 128.0 * 1024.0 * 1024.0;
+
+/// A peer's allowance of sync answers, as two token buckets: requests
+/// ([`SYNC_REQUESTS_PER_S`] a second, up to [`SYNC_REQUESTS_BURST`] saved), which bounds
+/// the work of looking answers up, and bytes ([`SYNC_BYTES_PER_S`], up to
+/// [`SYNC_BYTES_BURST`]), which bounds what the node reads and sends. A node catching up
+/// asks one request at a time, each for up to 16 blocks (800 blocks a second from one
+/// peer) or a chunk of 4,096 keys, so the bounds hold back only a peer that floods.
+///
+/// An answer's size is known only once it is read, so it is charged then: the byte bucket
+/// may go below zero, and the peer's requests are refused until it has earned that back.
 #[derive(Debug)]
 struct SyncAllowance {
-    tokens: f64,
+    requests: f64,
+    bytes: f64,
     at: Instant,
 }
 
 impl SyncAllowance {
     fn new(now: Instant) -> Self {
         SyncAllowance {
-            tokens: f64::from(SYNC_REQUESTS_BURST),
+            requests: f64::from(SYNC_REQUESTS_BURST),
+            bytes: SYNC_BYTES_BURST,
             at: now,
         }
     }
 
-    /// Whether the bucket has filled up again by `now`: then it says no more than a new
-    /// one would, and may be forgotten.
-    fn is_full(&self, now: Instant) -> bool {
-        let earned = now.duration_since(self.at).as_secs_f64() * f64::from(SYNC_REQUESTS_PER_S);
-        self.tokens + earned >= f64::from(SYNC_REQUESTS_BURST)
+    /// Fills both buckets for the time passed since the last look.
+    fn refill(&mut self, now: Instant) {
+        let secs = now.duration_since(self.at).as_secs_f64();
+        self.requests = (self.requests + secs * f64::from(SYNC_REQUESTS_PER_S))
+            .min(f64::from(SYNC_REQUESTS_BURST));
+        self.bytes = (self.bytes + secs * SYNC_BYTES_PER_S).min(SYNC_BYTES_BURST);
+        self.at = self.at.max(now);
     }
 
-    /// Takes one request's token if there is one.
+    /// Whether both buckets have filled up again by `now`: then it says no more than a new
+    /// allowance would, and may be forgotten.
+    fn is_full(&self, now: Instant) -> bool {
+        let secs = now.duration_since(self.at).as_secs_f64();
+        self.requests + secs * f64::from(SYNC_REQUESTS_PER_S) >= f64::from(SYNC_REQUESTS_BURST)
+            && self.bytes + secs * SYNC_BYTES_PER_S >= SYNC_BYTES_BURST
+    }
+
+    /// Takes one request's token if there is one and the peer owes no bytes.
     fn take(&mut self, now: Instant) -> bool {
-        let earned = now.duration_since(self.at).as_secs_f64() * f64::from(SYNC_REQUESTS_PER_S);
-        self.tokens = (self.tokens + earned).min(f64::from(SYNC_REQUESTS_BURST));
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        self.refill(now);
+        if self.requests >= 1.0 && self.bytes > 0.0 {
+            self.requests -= 1.0;
             true
         } else {
             false
         }
     }
+
+    /// Charges the bytes of an answer computed for the peer.
+    fn charge(&mut self, now: Instant, bytes: usize) {
+        self.refill(now);
+        #[allow(clippy::cast_precision_loss)]
+        let bytes = bytes as f64;
+        self.bytes -= bytes;
+    }
+}
+
+/// A sync answer computed off the loop, to send.
+struct Served {
+    peer: PeerId,
+    reply: Reply,
+    response: SyncResponse,
+    /// Its encoded length.
+    bytes: usize,
 }
 
 /// Batches of transactions waiting to be checked or being checked; beyond this, the API
@@ -332,8 +375,8 @@ pub struct Node {
 
     requests: mpsc::Receiver<Request>,
     /// Sync answers computed on blocking threads, to send from the loop.
-    served_tx: mpsc::UnboundedSender<(Reply, SyncResponse)>,
-    served_rx: mpsc::UnboundedReceiver<(Reply, SyncResponse)>,
+    served_tx: mpsc::UnboundedSender<Served>,
+    served_rx: mpsc::UnboundedReceiver<Served>,
     /// Sync answers being computed.
     serving: usize,
     status: Arc<RwLock<Status>>,
@@ -703,7 +746,7 @@ impl Node {
             Timer,
             Request(Option<Request>),
             Verified(Result<CheckEnded, tokio::task::JoinError>),
-            Served(Option<(Reply, SyncResponse)>),
+            Served(Option<Served>),
             App(Option<Result<Done>>),
             Gossip,
             Redial,
@@ -753,9 +796,12 @@ impl Node {
                         self.on_verified(origin, batch)?;
                     }
                 }
-                Wake::Served(Some((reply, response))) => {
+                Wake::Served(Some(served)) => {
                     self.serving = self.serving.saturating_sub(1);
-                    self.p2p.respond(reply, response);
+                    if let Some(a) = self.sync_allowance.get_mut(&served.peer) {
+                        a.charge(Instant::now(), served.bytes);
+                    }
+                    self.p2p.respond(served.reply, served.response);
                 }
                 Wake::Served(None) => {}
                 Wake::App(Some(done)) => self.on_app(done?)?,
@@ -1768,6 +1814,9 @@ impl Node {
             Request::Pending { id, reply } => {
                 let _ = reply.send(self.mempool.contains(&id));
             }
+            Request::NextAfterPool { signer, reply } => {
+                let _ = reply.send(self.mempool.next_after_pool(&signer));
+            }
         }
     }
 
@@ -1841,7 +1890,8 @@ impl Node {
         if !allowed {
             debug!(peer = %peer, "sync request over the peer's rate");
             let busy = SyncResponse::Unavailable(format!(
-                "more than {SYNC_REQUESTS_PER_S} sync requests a second: ask again later"
+                "over this peer's allowance of {SYNC_REQUESTS_PER_S} sync requests and {} MiB of answers a second: ask again later",
+                SYNC_BYTES_PER_S / (1024.0 * 1024.0)
             ));
             return self.p2p.respond(reply, busy);
         }
@@ -1849,7 +1899,7 @@ impl Node {
             let response = self.proposal_txs(peer, &block, &missing);
             return self.p2p.respond(reply, response);
         }
-        self.serve_sync(request, reply);
+        self.serve_sync(peer, request, reply);
     }
 
     /// The transactions of a proposed block this node keeps that a peer asks for, on this
@@ -1921,7 +1971,7 @@ impl Node {
     /// of the tree over up to 4,096 keys, blocks are read from the store. At most
     /// [`SYNC_SERVES_MAX`] at once; a request beyond that is answered `Unavailable` at
     /// once, and the asker tries another peer or again.
-    fn serve_sync(&mut self, request: SyncRequest, reply: Reply) {
+    fn serve_sync(&mut self, peer: PeerId, request: SyncRequest, reply: Reply) {
         /// Sync answers computed at once.
         const SYNC_SERVES_MAX: usize = 4;
         if let SyncRequest::PendingTxs { max } = request {
@@ -1968,7 +2018,14 @@ impl Node {
                     }
                 }
             };
-            let _ = out.send((reply, response));
+            // What the peer's byte allowance is charged (a counting pass, no copy).
+            let bytes = borsh::object_length(&response).unwrap_or(0);
+            let _ = out.send(Served {
+                peer,
+                reply,
+                response,
+                bytes,
+            });
         });
     }
 
@@ -2581,5 +2638,33 @@ mod tests {
         let much_later = later + Duration::from_secs(3600);
         let saved = (0..100).filter(|_| allowance.take(much_later)).count();
         assert_eq!(saved, SYNC_REQUESTS_BURST as usize);
+    }
+
+    #[test]
+    fn a_peer_that_was_sent_its_bytes_waits_until_it_has_earned_them_back() {
+        let start = Instant::now();
+        let mut allowance = SyncAllowance::new(start);
+        assert!(allowance.take(start));
+        // One large answer takes the whole burst and more: the next request is refused,
+        // though request tokens are left.
+        let owed_secs = 2.0;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let large = (SYNC_BYTES_BURST + owed_secs * SYNC_BYTES_PER_S) as usize;
+        allowance.charge(start, large);
+        assert!(!allowance.take(start));
+        assert!(!allowance.take(start + Duration::from_secs_f64(owed_secs * 0.9)));
+        // Full again (so forgettable) only once the debt is paid and a burst earned.
+        let full_secs = owed_secs + SYNC_BYTES_BURST / SYNC_BYTES_PER_S;
+        assert!(!allowance.is_full(start + Duration::from_secs_f64(full_secs * 0.95)));
+        assert!(allowance.is_full(start + Duration::from_secs_f64(full_secs + 0.1)));
+        // Once the debt is paid, requests are served again.
+        assert!(allowance.take(start + Duration::from_secs_f64(owed_secs + 0.1)));
+        // Small answers within the rate never hold a peer back.
+        let mut small = SyncAllowance::new(start);
+        for i in 0..1_000u32 {
+            let now = start + Duration::from_millis(u64::from(i) * 50);
+            assert!(small.take(now), "request {i}");
+            small.charge(now, 1024 * 1024);
+        }
     }
 }

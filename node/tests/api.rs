@@ -732,6 +732,31 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         (200, Some("pending")),
         "{v}"
     );
+    // The signer's next nonce counts its transactions in the pool as well as those
+    // committed: a wallet that does not wait signs its next one at `next`.
+    let signer = agency.public().to_hex();
+    let v = api.ok("/signers/{key}/nonce", &format!("/signers/{signer}/nonce"));
+    assert_eq!(v["next"], json!(sync_tx.nonce + 1), "{v}");
+    assert_eq!(
+        v["pending"].as_u64().unwrap() + v["committed"].as_u64().unwrap(),
+        sync_tx.nonce + 1,
+        "{v}"
+    );
+    api.refused(
+        "/signers/{key}/nonce",
+        "/signers/xyz/nonce",
+        400,
+        "bad_request",
+    );
+    let v = api.ok(
+        "/signers/{key}/nonce",
+        &format!("/signers/{}/nonce", testing::key(0xef, 7).public().to_hex()),
+    );
+    assert_eq!(
+        (v["committed"].as_u64(), v["next"].as_u64()),
+        (Some(0), Some(0)),
+        "{v}"
+    );
     // The ledger refuses what the mempool (not checking calls) accepted: the answer names
     // the ledger's reason.
     let stranger = testing::key(0xee, 0);

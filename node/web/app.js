@@ -495,13 +495,12 @@ async function submitTx(hexTx) {
   return body;
 }
 
-/** The next nonce of a public key (hex): the number of its committed transactions. */
+/** The nonce a public key's (hex) next transaction is signed with: after its committed
+ * transactions and those waiting in the node's mempool. */
 async function nonceOf(publicKey) {
-  const v = (await api(`/state/nonce/${publicKey}`)).value;
-  if (!v) return 0;
-  let n = 0n;
-  for (let i = 7; i >= 0; i--) n = (n << 8n) + BigInt(parseInt(v.slice(2 * i, 2 * i + 2), 16));
-  return Number(n);
+  const next = (await api(`/signers/${publicKey}/nonce`)).next;
+  if (!Number.isSafeInteger(next) || next < 0) throw new ApiError(t("vote.refused", { message: "the node named no next nonce" }));
+  return next;
 }
 
 function keyForm(done) {

@@ -5,8 +5,9 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use acta_contracts::{
     answer::{self, result_json},
-    executor::BlockResults,
+    executor::{next_nonce, BlockResults},
     staking::validators_at,
+    view::StateView,
     Outcome, Receipt,
 };
 use acta_ledger::{
@@ -15,7 +16,7 @@ use acta_ledger::{
     checkpoint::{Checkpoint, SignedCheckpoint},
     merkle,
     store::{Store, TxLocation},
-    Hash, Height, Transaction,
+    Hash, Height, PublicKey, Transaction,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -387,6 +388,38 @@ async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
             Err(ApiError::new(status, e.code(), e.to_string()).with("hash", id.to_hex()))
         }
     }
+}
+
+/// A signer's next nonce: the one the latest committed state expects, and the one after its
+/// transactions waiting in this node's mempool (`next`, what a wallet signs its next
+/// transaction with when it does not wait for the last one's block).
+pub async fn nonce(State(api): State<Api>, Path(key): Path<String>) -> ApiResult {
+    let signer = PublicKey::from_hex(&key)
+        .map_err(|e| ApiError::bad_request(format!("{key:?} is not a public key: {e}")))?;
+    let store = api.node.store.clone();
+    let (height, committed) = blocking(move || {
+        let height = latest(&store)?;
+        let view = StateView::new(store.as_ref(), height);
+        let committed = next_nonce(&view, &signer).map_err(ApiError::internal)?;
+        Ok((height, committed))
+    })
+    .await?;
+    let (reply, pooled) = oneshot::channel();
+    api.node
+        .requests
+        .send(Request::NextAfterPool { signer, reply })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    let pooled = pooled.await.map_err(|_| ApiError::stopping())?;
+    // Pooled transactions the committed state has passed are dropped at the next commit.
+    let next = pooled.map_or(committed, |n| n.max(committed));
+    ok(json!({
+        "signer": signer,
+        "height": height,
+        "committed": committed,
+        "next": next,
+        "pending": next - committed,
+    }))
 }
 
 /// Where a committed transaction is and what it did.

@@ -208,6 +208,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<Api>)> {
         (Method::POST, "/txs", post(chain::submit)),
         (Method::POST, "/txs/batch", post(chain::submit_batch)),
         (Method::GET, "/txs/{hash}", get(chain::tx)),
+        (Method::GET, "/signers/{key}/nonce", get(chain::nonce)),
         (Method::GET, "/events/blocks", get(chain::block_events)),
         (Method::GET, "/events/txs/{hash}", get(chain::tx_events)),
         (Method::GET, "/validators", get(chain::validators)),

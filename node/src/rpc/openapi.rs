@@ -625,6 +625,13 @@ fn schemas() -> Value {
                 "token": string("The registrar's signature of the ballot key's token message, hex."),
             }))),
         })),
+        "SignerNonce": obj(&["signer", "height", "committed", "next", "pending"], json!({
+            "signer": string("The signer's public key, hex."),
+            "height": int("The latest committed height, whose state `committed` is read from."),
+            "committed": int("The nonce the committed state expects next: how many transactions of the signer are committed."),
+            "next": int("The nonce after the signer's transactions waiting in this node's mempool: what its next transaction is signed with."),
+            "pending": int("How many of the signer's transactions wait in this node's mempool (`next` - `committed`)."),
+        })),
         "StateValue": with_proof(&["namespace", "key", "value"], json!({
             "namespace": string("Namespace."),
             "key": string("Key, hex."),
@@ -774,6 +781,20 @@ fn paths() -> Value {
             "chain",
             vec![hash(), prove(), checkpoint()],
             schema_ref("TxAnswer"),
+        ),
+    );
+    add(
+        "/signers/{key}/nonce",
+        "get",
+        op(
+            "A signer's next nonce, committed and after its transactions in this node's mempool",
+            "chain",
+            vec![path_param(
+                "key",
+                "The signer's Ed25519 public key, hex.",
+                json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }),
+            )],
+            schema_ref("SignerNonce"),
         ),
     );
     let mut blocks = op(
