@@ -90,6 +90,9 @@ fn phase_now(summary: &Value) -> String {
     if let Some(left) = summary["phase_left_ms"].as_u64() {
         return format!("{phase}, {} left", span(left));
     }
+    if let Some(at) = summary["round"]["status"]["cancelled"]["at"].as_u64() {
+        return format!("{phase} by the council at height {at}");
+    }
     match summary["tally_due"].as_u64() {
         Some(due) => format!("{phase}, due at height {due}"),
         None => phase.to_string(),
@@ -1161,6 +1164,11 @@ pub enum ActionCommand {
     ///
     /// Example: acta council propose --key member1 set-power 3f9a... 20
     SetPower { key: String, power: u64 },
+    /// Cancel an open budget round, whoever opened it: it takes no more proposals or
+    /// ballots, is never tallied, and frees its place among the 64 rounds open at once.
+    ///
+    /// Example: acta council propose --key member1 cancel-round 3
+    CancelRound { round: u64 },
 }
 
 pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
@@ -1208,6 +1216,7 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
                     key: key_arg("validator key", ctx, &key)?,
                     power,
                 },
+                ActionCommand::CancelRound { round } => GovAction::CancelBudgetRound { round },
             };
             if let GovAction::SetParameter { name, value } = &action {
                 acta_contracts::params::check(name.as_str(), *value)?;

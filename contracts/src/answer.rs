@@ -818,6 +818,8 @@ pub enum Phase {
     Tallying,
     /// The tally is stored.
     Closed,
+    /// The council cancelled it while it was open: never tallied.
+    Cancelled,
 }
 
 impl Phase {
@@ -828,6 +830,7 @@ impl Phase {
             Phase::Voting => "voting",
             Phase::Tallying => "tallying",
             Phase::Closed => "closed",
+            Phase::Cancelled => "cancelled",
         }
     }
 
@@ -837,7 +840,7 @@ impl Phase {
             Phase::Announced => Some(round.spec.proposals_from),
             Phase::Proposals => Some(round.spec.voting_from),
             Phase::Voting => Some(round.spec.closes_at),
-            Phase::Tallying | Phase::Closed => None,
+            Phase::Tallying | Phase::Closed | Phase::Cancelled => None,
         }
     }
 }
@@ -848,6 +851,7 @@ pub fn phase(round: &BudgetRound, time: Timestamp) -> Phase {
     let s = &round.spec;
     match round.status {
         RoundStatus::Tallied => Phase::Closed,
+        RoundStatus::Cancelled { .. } => Phase::Cancelled,
         RoundStatus::Tallying { .. } => Phase::Tallying,
         // The next block closes it.
         RoundStatus::Open if time >= s.closes_at => Phase::Tallying,

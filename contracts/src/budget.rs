@@ -537,9 +537,80 @@ pub(crate) fn open_round(
 }
 
 /// The round `round`, shared (see [`StateView::get_shared`]): a block's ballots all read it.
+/// Refused for a round the council cancelled: it takes no proposal, token or ballot.
 fn load(view: &StateView<'_>, round: u64) -> Result<Arc<BudgetRound>, CallError> {
-    view.get_shared(NS_ROUND, &round_key(round))?
-        .ok_or_else(|| TxError::NotFound(format!("budget round {round}")).into())
+    let r: Arc<BudgetRound> = view
+        .get_shared(NS_ROUND, &round_key(round))?
+        .ok_or_else(|| TxError::NotFound(format!("budget round {round}")))?;
+    if let RoundStatus::Cancelled { at } = r.status {
+        return Err(TxError::WrongPhase(format!(
+            "round {round} was cancelled by the council at height {at}"
+        ))
+        .into());
+    }
+    Ok(r)
+}
+
+/// Whether the council can cancel round `round` now: only while it is open (a closed
+/// round's ballots are frozen and its tally is due).
+pub(crate) fn check_cancel(view: &StateView<'_>, round: u64) -> Result<(), CallError> {
+    let r: BudgetRound = view
+        .get(NS_ROUND, &round_key(round))?
+        .ok_or_else(|| TxError::NotFound(format!("budget round {round}")))?;
+    match r.status {
+        RoundStatus::Open => Ok(()),
+        RoundStatus::Tallying { due, .. } => Err(TxError::Invalid(format!(
+            "round {round} has closed and its tally is due at height {due}: a closed round is not cancelled"
+        ))
+        .into()),
+        RoundStatus::Tallied => {
+            Err(TxError::Invalid(format!("round {round} is tallied")).into())
+        }
+        RoundStatus::Cancelled { at } => Err(TxError::Invalid(format!(
+            "round {round} was already cancelled at height {at}"
+        ))
+        .into()),
+    }
+}
+
+/// Cancels open round `round` (checked by [`check_cancel`]): it leaves the list of open
+/// rounds, so it never closes and is never tallied, and frees its place among the
+/// [`ROUNDS_PENDING_MAX`].
+pub(crate) fn cancel_round(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    round: u64,
+) -> Result<Vec<Event>, CallError> {
+    check_cancel(view, round)?;
+    let mut r = round_at(view, round)?;
+    let mut open = closing(view)?;
+    let before = open.len();
+    open.retain(|&(_, id)| id != round);
+    if open.len() + 1 != before {
+        return Err(ExecError::Corrupt {
+            what: NS_CLOSING,
+            reason: format!("round {round} is open but not listed to close"),
+        }
+        .into());
+    }
+    put_list(view, NS_CLOSING, b"closing", &open);
+    let pending = rounds_pending(view)?
+        .checked_sub(1)
+        .ok_or_else(|| ExecError::Corrupt {
+            what: NS_PENDING,
+            reason: format!("round {round} is open but no round is counted pending"),
+        })?;
+    if pending == 0 {
+        view.delete(NS_PENDING, b"pending");
+    } else {
+        view.put(NS_PENDING, b"pending", &pending);
+    }
+    r.status = RoundStatus::Cancelled { at: ctx.height };
+    view.put(NS_ROUND, &round_key(round), &r);
+    Ok(vec![Event::new(
+        "budget_round_cancelled",
+        &[("round", round.to_string())],
+    )])
 }
 
 fn phase(

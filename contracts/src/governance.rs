@@ -166,6 +166,7 @@ fn check(
             staking::check_change(view, key, Some(*power), false)?
         }
         GovAction::OpenBudgetRound(spec) => budget::check_spec(ctx, spec)?,
+        GovAction::CancelBudgetRound { round } => budget::check_cancel(view, *round)?,
     }
     Ok(())
 }
@@ -218,6 +219,7 @@ fn apply(
         GovAction::OpenBudgetRound(spec) => {
             return budget::open_round(view, ctx, spec, RoundOpener::Council { proposal })
         }
+        GovAction::CancelBudgetRound { round } => return budget::cancel_round(view, ctx, *round),
     }
     Ok(Vec::new())
 }

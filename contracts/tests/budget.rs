@@ -266,6 +266,69 @@ fn at_most_rounds_pending_max_rounds_are_open_or_tallying_at_once() {
 }
 
 #[test]
+fn the_council_cancels_an_open_round_and_frees_its_place() {
+    let Setup {
+        chain: mut c,
+        office,
+        residents,
+        ..
+    } = setup(1);
+    let max = budget::ROUNDS_PENDING_MAX;
+    let base = c.height().0;
+    // A budget office fills every place with rounds that close about two years ahead.
+    let far = |c: &Chain| {
+        let mut s = spec(
+            c,
+            1000,
+            BallotFormat::Approval { min: 1, max: 1 },
+            Rule::Greedy,
+        );
+        s.voting_from = at(base + 200);
+        s.closes_at = Timestamp(s.voting_from.0 + 700 * 86_400_000);
+        s
+    };
+    for _ in 0..max {
+        c.ok(&office, open(&office, far(&c)));
+    }
+    c.no(&office, open(&office, far(&c)), "limit");
+    let council = common::council_keys();
+    let cancel = |round: u64| {
+        Call::Governance(GovernanceCall::Propose {
+            action: GovAction::CancelBudgetRound { round },
+        })
+    };
+    // Nothing to cancel: refused when proposed.
+    c.no(&council[0], cancel(max + 7), "not_found");
+    c.council_do(GovAction::CancelBudgetRound { round: 5 });
+    let at_height = c.height();
+    assert_eq!(
+        round(&c, 5).status,
+        RoundStatus::Cancelled { at: at_height }
+    );
+    assert_eq!(c.read::<u64>(NS_PENDING, b"pending"), Some(max - 1));
+    let closing = budget::closing(&StateView::new(&c.state, at_height)).unwrap();
+    assert_eq!(closing.len() as u64, max - 1);
+    assert!(closing.iter().all(|&(_, id)| id != 5));
+    // Its place is free; it takes nothing more; it cannot be cancelled twice.
+    c.ok(&office, open(&office, far(&c)));
+    c.no(&office, open(&office, far(&c)), "limit");
+    // Every round takes proposals by now (a block a round), but the cancelled one.
+    let (resident, _) = &residents[0];
+    c.no(resident, propose(5, resident, 10), "wrong_phase");
+    c.ok(resident, propose(6, resident, 10));
+    c.no(&council[0], cancel(5), "invalid");
+    // In the voting time it takes no ballot, and it is never closed or tallied.
+    c.advance_to(base + 201);
+    c.no(resident, vote(5, resident, &[0]), "wrong_phase");
+    c.ok(resident, vote(6, resident, &[0]));
+    assert_eq!(
+        round(&c, 5).status,
+        RoundStatus::Cancelled { at: at_height }
+    );
+    assert_eq!(c.read::<TallyRecord>(NS_TALLY, &5u64.to_be_bytes()), None);
+}
+
+#[test]
 fn a_block_closes_at_most_four_rounds_and_the_rest_close_after_in_order() {
     let Setup {
         chain: mut c,

@@ -303,6 +303,10 @@ pub enum GovAction {
     SetPower { key: PublicKey, power: u64 },
     /// Opens a participatory budget round on the council's own authority.
     OpenBudgetRound(RoundSpec),
+    /// Cancels an open budget round, whoever opened it (format version 12): its proposals
+    /// and ballots stay on the ledger, it takes no more and is never tallied, and its place
+    /// among the rounds open at once is freed.
+    CancelBudgetRound { round: u64 },
 }
 
 impl GovAction {
@@ -670,6 +674,9 @@ pub enum RoundStatus {
     },
     /// The block at the [`TallyRecord`]'s `height` stored the result.
     Tallied,
+    /// Cancelled by the council (`GovAction::CancelBudgetRound`) in the block at `at`,
+    /// while open: never tallied (format version 12).
+    Cancelled { at: Height },
 }
 
 /// A project proposed in a round.

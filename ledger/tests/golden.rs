@@ -623,6 +623,14 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         propose(6, GovAction::OpenBudgetRound(council_spec)),
     );
     put(
+        "tx.governance.propose.cancel_budget_round",
+        propose(7, GovAction::CancelBudgetRound { round: 3 }),
+    );
+    put(
+        "records.round_status.cancelled",
+        encode(&RoundStatus::Cancelled { at: Height(90) }),
+    );
+    put(
         "tx.governance.approve",
         signed(
             &council[1],

@@ -545,6 +545,7 @@ pub fn build(dir: &Path, residents: u32) -> Result<City> {
                 Some((Height(due.0.saturating_sub(delay)), due))
             }
             RoundStatus::Open => None,
+            RoundStatus::Cancelled { at } => bail!("round 0 was cancelled at height {at}"),
         })
     };
     let deadline = Instant::now() + WAIT;

@@ -494,7 +494,7 @@ fn schemas() -> Value {
             "attestation": schema_ref("AttestationRecord"),
             "device": { "allOf": [schema_ref("DeviceRecord")], "nullable": true },
         })),
-        "Phase": { "type": "string", "enum": ["announced", "proposals", "voting", "tallying", "closed"] },
+        "Phase": { "type": "string", "enum": ["announced", "proposals", "voting", "tallying", "closed", "cancelled"] },
         "BudgetRound": obj(&["id", "spec", "opener", "opened", "projects", "voters", "status"], json!({
             "id": int("Round id."),
             "spec": any_object("Title, district, budget and its ISO 4217 currency, phases as block times (ms since 1970: proposals_from, voting_from, closes_at), ballot format, rule, secrecy."),
@@ -509,6 +509,11 @@ fn schemas() -> Value {
                         "closed": int("Height of the block that closed the round."),
                         "due": int("Height of the block that stores the tally."),
                         "ballots_at": { "allOf": [schema_ref("Hash")], "description": "Root of the state whose ballots are tallied (after height closed - 1)." },
+                    })),
+                })),
+                obj(&["cancelled"], json!({
+                    "cancelled": obj(&["at"], json!({
+                        "at": int("Height of the block that carried out the council's cancellation."),
                     })),
                 })),
             ] },
@@ -535,7 +540,7 @@ fn schemas() -> Value {
             "phase": schema_ref("Phase"),
             "dates": schema_ref("RoundDates"),
             "time": string("RFC 3339 time of the block read: the phase is the one after it."),
-            "phase_ends": { "type": "string", "nullable": true, "description": "When the phase under way ends (RFC 3339); null while tallying or closed." },
+            "phase_ends": { "type": "string", "nullable": true, "description": "When the phase under way ends (RFC 3339); null while tallying, closed or cancelled." },
             "phase_left_ms": { "type": "integer", "nullable": true, "description": "Milliseconds from the block's time to phase_ends." },
             "tally_due": int("While tallying: the height whose block stores the tally."),
             "tokens": { "allOf": [schema_ref("TokenCount")], "description": "A secret round's token requests and tokens." },
