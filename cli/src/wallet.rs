@@ -185,7 +185,7 @@ fn explain(e: anyhow::Error, id: &str) -> anyhow::Error {
         ),
         "busy" => NotRecorded("the node is busy: retry shortly, or send with --no-wait".into()).into(),
         "stale_nonce" => NotRecorded(format!(
-            "refused ({}): {}; another transaction of this key is pending or was just committed: wait for it and retry",
+            "refused ({}): {}; the key's transactions moved on while this one was signed (another wallet or node uses the key, or one was just committed): retry",
             a.code,
             a.message
         ))

@@ -1212,6 +1212,59 @@ fn a_city_through_the_wallet() {
 
     secret_round(&acta, &net, &genesis, dir.path());
 
+    // The council cancels a round the office opened by mistake: it is never tallied.
+    let opened = acta.ok(&[
+        "budget",
+        "open",
+        "--key",
+        "office",
+        "--title",
+        "Opened by mistake",
+        "--district",
+        "old-town",
+        "--budget",
+        "1000",
+        "--currency",
+        "pln",
+        "--proposals-from",
+        "+1d",
+        "--voting-from",
+        "+2d",
+        "--voting-until",
+        "+3d",
+        "--ballot",
+        "approval:1:1",
+        "--rule",
+        "greedy",
+    ]);
+    let mistaken = opened
+        .split("budget_round_opened: round ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("{opened}"))
+        .to_string();
+    let proposal = acta.json(&["council", "list"])["proposals"]
+        .as_array()
+        .unwrap()
+        .len()
+        .to_string();
+    acta.ok(&[
+        "council",
+        "propose",
+        "--key",
+        "member0",
+        "cancel-round",
+        &mistaken,
+    ]);
+    acta.ok(&["council", "approve", "--key", "member1", &proposal, "--yes"]);
+    let shown = acta.ok(&["budget", "show", &mistaken]);
+    assert!(
+        shown.contains("cancelled by the council at height"),
+        "{shown}"
+    );
+    let err = acta.fails(&["budget", "results", &mistaken]);
+    assert!(err.contains("it is never tallied"), "{err}");
+
     // Checkpoints: one saved, opened offline, used as the trust root of a proven answer,
     // and a later one shown to extend it.
     let cp1 = dir.path().join("cp1.txt");

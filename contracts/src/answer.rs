@@ -657,6 +657,9 @@ fn tallied(
 fn no_result_yet(round: &BudgetRound, height: Height, time: Timestamp, what: &str) -> String {
     let when = match round.status {
         RoundStatus::Tallying { due, .. } => format!("its tally is due at height {due}"),
+        RoundStatus::Cancelled { at } => {
+            format!("the council cancelled it at height {at}: it is never tallied")
+        }
         _ => format!("it closes at {}", round.spec.closes_at.rfc3339()),
     };
     format!(

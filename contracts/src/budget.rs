@@ -551,13 +551,23 @@ fn load(view: &StateView<'_>, round: u64) -> Result<Arc<BudgetRound>, CallError>
     Ok(r)
 }
 
-/// Whether the council can cancel round `round` now: only while it is open (a closed
-/// round's ballots are frozen and its tally is due).
-pub(crate) fn check_cancel(view: &StateView<'_>, round: u64) -> Result<(), CallError> {
+/// Whether the council can cancel round `round` in a block at `ctx`'s time: only while it
+/// takes ballots or is yet to (once its `closes_at` has passed its ballots are final, and
+/// a block closes it for its tally, at most four a block).
+pub(crate) fn check_cancel(
+    view: &StateView<'_>,
+    ctx: &BlockContext,
+    round: u64,
+) -> Result<(), CallError> {
     let r: BudgetRound = view
         .get(NS_ROUND, &round_key(round))?
         .ok_or_else(|| TxError::NotFound(format!("budget round {round}")))?;
     match r.status {
+        RoundStatus::Open if ctx.time >= r.spec.closes_at => Err(TxError::Invalid(format!(
+            "round {round}'s voting ended at {}: it is tallied, not cancelled",
+            r.spec.closes_at.rfc3339()
+        ))
+        .into()),
         RoundStatus::Open => Ok(()),
         RoundStatus::Tallying { due, .. } => Err(TxError::Invalid(format!(
             "round {round} has closed and its tally is due at height {due}: a closed round is not cancelled"
@@ -581,7 +591,7 @@ pub(crate) fn cancel_round(
     ctx: &BlockContext,
     round: u64,
 ) -> Result<Vec<Event>, CallError> {
-    check_cancel(view, round)?;
+    check_cancel(view, ctx, round)?;
     let mut r = round_at(view, round)?;
     let mut open = closing(view)?;
     let before = open.len();

@@ -51,12 +51,14 @@ pub(crate) fn execute(
                 .checked_add(1)
                 .ok_or_else(|| TxError::Limit("proposal ids exhausted".into()))?;
             view.put(NS_GOV_NEXT, b"next", &next);
+            let lifetime = params::get(view, &params::PROPOSAL_LIFETIME_S)?;
             let proposal = GovProposal {
                 id,
                 action: action.clone(),
                 approvals: vec![*signer],
                 created: ctx.height,
                 executed: None,
+                expires: ctx.time.plus_ms(lifetime.saturating_mul(1000)),
             };
             let mut events = vec![Event::new("gov_proposed", &[("id", id.to_string())])];
             settle(view, ctx, &council, proposal, &mut events)?;
@@ -79,6 +81,16 @@ pub(crate) fn execute(
             if p.executed.is_some() {
                 return Err(TxError::Invalid(format!(
                     "proposal {proposal} was already carried out"
+                ))
+                .into());
+            }
+            // A proposal the council let lie is not carried out long after, in a world it
+            // was not about: it must be made again.
+            if ctx.time > p.expires {
+                return Err(TxError::WrongPhase(format!(
+                    "proposal {proposal} expired at {} (the block's time is {}): propose it again",
+                    p.expires.rfc3339(),
+                    ctx.time.rfc3339()
                 ))
                 .into());
             }
@@ -166,7 +178,7 @@ fn check(
             staking::check_change(view, key, Some(*power), false)?
         }
         GovAction::OpenBudgetRound(spec) => budget::check_spec(ctx, spec)?,
-        GovAction::CancelBudgetRound { round } => budget::check_cancel(view, *round)?,
+        GovAction::CancelBudgetRound { round } => budget::check_cancel(view, ctx, *round)?,
     }
     Ok(())
 }

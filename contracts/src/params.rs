@@ -24,6 +24,8 @@ pub enum ParamUnit {
     BasisPoints,
     /// A number of block heights.
     Heights,
+    /// Seconds of block time.
+    Seconds,
 }
 
 /// A parameter the ledger knows.
@@ -74,8 +76,25 @@ pub const TALLY_DELAY: ParamSpec = ParamSpec {
               block at h + tally_delay waits for it if it has not finished",
 };
 
+/// How long a council proposal may gather its approvals (format version 13).
+pub const PROPOSAL_LIFETIME_S: ParamSpec = ParamSpec {
+    name: "proposal_lifetime_s",
+    unit: ParamUnit::Seconds,
+    min: 3_600,
+    max: 31_536_000,
+    default: 2_592_000,
+    meaning: "a council proposal made by a block at time t can be carried out by approvals \
+              in blocks until t + proposal_lifetime_s, and is refused after; the lifetime \
+              in force when it is proposed is the one it keeps",
+};
+
 /// Every parameter, sorted by name.
-pub const REGISTRY: &[ParamSpec] = &[EVIDENCE_MAX_AGE, SLASH_FRACTION_BPS, TALLY_DELAY];
+pub const REGISTRY: &[ParamSpec] = &[
+    EVIDENCE_MAX_AGE,
+    PROPOSAL_LIFETIME_S,
+    SLASH_FRACTION_BPS,
+    TALLY_DELAY,
+];
 
 /// The registered parameter `name`, or a refusal naming it.
 pub fn spec(name: &str) -> Result<&'static ParamSpec, TxError> {

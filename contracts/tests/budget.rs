@@ -329,6 +329,89 @@ fn the_council_cancels_an_open_round_and_frees_its_place() {
 }
 
 #[test]
+fn a_cancelled_round_never_closes_and_a_round_past_its_voting_is_not_cancelled() {
+    let Setup {
+        chain: mut c,
+        office,
+        ..
+    } = setup(0);
+    let short = |c: &Chain| {
+        spec(
+            c,
+            1000,
+            BallotFormat::Approval { min: 1, max: 1 },
+            Rule::Greedy,
+        )
+    };
+    c.ok(&office, open(&office, short(&c))); // round 0, cancelled
+    c.ok(&office, open(&office, short(&c))); // round 1, left to close
+    c.ok(&office, open(&office, short(&c))); // round 2, proposed for cancelling too late
+    let council = common::council_keys();
+    let cancel = GovAction::CancelBudgetRound { round: 0 };
+    let id = c.read::<u64>("gov_next", b"next").unwrap();
+    c.ok(
+        &council[0],
+        Call::Governance(GovernanceCall::Propose {
+            action: cancel.clone(),
+        }),
+    );
+    let approve = c.sign(
+        &council[1],
+        Call::Governance(GovernanceCall::Approve {
+            proposal: id,
+            action_hash: cancel.hash(),
+        }),
+    );
+    let receipts = c.block(&[approve]);
+    let acta_ledger::receipt::Outcome::Accepted { events } = &receipts[0].outcome else {
+        panic!("{receipts:?}");
+    };
+    assert!(
+        events.iter().any(|e| e.kind == "budget_round_cancelled"
+            && e.attributes == vec![("round".to_string(), "0".to_string())]),
+        "{events:?}"
+    );
+    let cancelled_at = c.height();
+    // A proposal to cancel round 2 made while it is open is refused when its approval
+    // comes after its voting ended.
+    let late = GovAction::CancelBudgetRound { round: 2 };
+    let late_id = c.read::<u64>("gov_next", b"next").unwrap();
+    c.ok(
+        &council[0],
+        Call::Governance(GovernanceCall::Propose {
+            action: late.clone(),
+        }),
+    );
+    let closes = height_of(round(&c, 2).spec.closes_at);
+    c.advance_to(closes + TALLY_DELAY + 2);
+    c.no(
+        &council[1],
+        Call::Governance(GovernanceCall::Approve {
+            proposal: late_id,
+            action_hash: late.hash(),
+        }),
+        "invalid",
+    );
+    // Rounds 1 and 2 closed and were tallied; round 0 did neither.
+    assert_eq!(round(&c, 1).status, RoundStatus::Tallied);
+    assert_eq!(round(&c, 2).status, RoundStatus::Tallied);
+    assert_eq!(
+        round(&c, 0).status,
+        RoundStatus::Cancelled { at: cancelled_at }
+    );
+    assert_eq!(c.read::<TallyRecord>(NS_TALLY, &0u64.to_be_bytes()), None);
+    assert_eq!(c.read::<u64>(NS_PENDING, b"pending"), None);
+    // A tallied round is not cancelled either.
+    c.no(
+        &council[0],
+        Call::Governance(GovernanceCall::Propose {
+            action: GovAction::CancelBudgetRound { round: 1 },
+        }),
+        "invalid",
+    );
+}
+
+#[test]
 fn a_block_closes_at_most_four_rounds_and_the_rest_close_after_in_order() {
     let Setup {
         chain: mut c,

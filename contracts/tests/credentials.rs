@@ -502,3 +502,65 @@ fn a_registration_proposed_before_a_revocation_cannot_undo_it() {
         .unwrap();
     assert!(issuer.revoked.is_none());
 }
+
+#[test]
+fn a_proposal_not_carried_out_within_its_lifetime_expires() {
+    let mut c = Chain::new();
+    let council = council_keys();
+    c.council_do(GovAction::SetParameter {
+        name: Text::new("proposal_lifetime_s").unwrap(),
+        value: 3_600,
+    });
+    let agency = testing::key(0xd0, 7);
+    let did = c.create_did(&agency);
+    let register = |kind| GovAction::RegisterIssuer {
+        did,
+        kinds: vec![kind],
+    };
+    let propose = |action: GovAction| Call::Governance(GovernanceCall::Propose { action });
+    let approve = |proposal: u64, action: &GovAction| {
+        Call::Governance(GovernanceCall::Approve {
+            proposal,
+            action_hash: action.hash(),
+        })
+    };
+    let next = |c: &Chain| c.read::<u64>("gov_next", b"next").unwrap();
+    // Approved in the last block of its lifetime (the test chain's blocks are a second
+    // apart): carried out.
+    let in_time = register(CredentialKind::Resident);
+    let first = next(&c);
+    c.ok(&council[0], propose(in_time.clone()));
+    let p: GovProposal = c
+        .read(
+            acta_contracts::governance::NS_GOV_PROPOSAL,
+            &first.to_be_bytes(),
+        )
+        .unwrap();
+    assert_eq!(p.expires, common::time_of(p.created.0 + 3_600));
+    c.advance_to(p.created.0 + 3_599);
+    c.ok(&council[1], approve(first, &in_time));
+    assert!(read::<IssuerRecord>(
+        &c,
+        acta_contracts::governance::NS_ISSUER,
+        &did.0,
+        c.height()
+    )
+    .is_some());
+    // One block later than that: refused, and nothing changes.
+    let late = register(CredentialKind::Auditor);
+    let second = next(&c);
+    c.ok(&council[0], propose(late.clone()));
+    let created = c.height().0;
+    c.advance_to(created + 3_600);
+    c.no(&council[1], approve(second, &late), "wrong_phase");
+    let issuer: IssuerRecord = c
+        .read(acta_contracts::governance::NS_ISSUER, &did.0)
+        .unwrap();
+    assert_eq!(issuer.kinds, vec![CredentialKind::Resident]);
+    // Proposed again, it is carried out.
+    c.council_do(late);
+    let issuer: IssuerRecord = c
+        .read(acta_contracts::governance::NS_ISSUER, &did.0)
+        .unwrap();
+    assert_eq!(issuer.kinds, vec![CredentialKind::Auditor]);
+}

@@ -326,6 +326,9 @@ pub struct GovProposal {
     pub created: Height,
     /// The height at which the approvals reached the threshold and the action took effect.
     pub executed: Option<Height>,
+    /// The latest block time at which approvals may still carry it out: the time of the
+    /// block that made it plus the chain's `proposal_lifetime_s` then (format version 13).
+    pub expires: Timestamp,
 }
 
 /// A chain parameter's value as the state stores it (namespace `param`, key: the name).

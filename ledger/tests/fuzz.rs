@@ -20,8 +20,8 @@ use acta_ledger::{
     records::{
         AttestationRecord, BallotToken, BudgetBallot, BudgetProject, BudgetRound, Council,
         CredentialRecord, DeviceRecord, DidRecord, GovAction, GovProposal, IssuerRecord,
-        JailRecord, ParamRecord, RoundOpener, RoundSpec, TallyRecord, TokenCount, TokenRequest,
-        ValidatorNode,
+        JailRecord, ParamRecord, RoundOpener, RoundSpec, RoundStatus, TallyRecord, TokenCount,
+        TokenRequest, ValidatorNode,
     },
     state::StateProof,
     store::{StaleList, TxLocation},
@@ -130,6 +130,9 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         }),
         ("records.round_spec", |b| {
             roundtrip::<RoundSpec>("round spec", b)
+        }),
+        ("records.round_status", |b| {
+            roundtrip::<RoundStatus>("round status", b)
         }),
         ("records.tally", |b| roundtrip::<TallyRecord>("tally", b)),
         ("records.token_count", |b| {

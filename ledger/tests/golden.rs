@@ -684,6 +684,8 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             approvals,
             created: Height(20),
             executed: Some(Height(21)),
+            // Made at 1,700,000,020,000 ms with the default lifetime of 30 days.
+            expires: Timestamp(1_702_592_020_000),
         }),
     );
 

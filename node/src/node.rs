@@ -230,16 +230,24 @@ const SYNC_BYTES_BURST: f64 = 128.0 * 1024.0 * 1024.0;
 /// A peer's allowance of sync answers, as two token buckets: requests
 /// ([`SYNC_REQUESTS_PER_S`] a second, up to [`SYNC_REQUESTS_BURST`] saved), which bounds
 /// the work of looking answers up, and bytes ([`SYNC_BYTES_PER_S`], up to
-/// [`SYNC_BYTES_BURST`]), which bounds what the node reads and sends. A node catching up
-/// asks one request at a time, each for up to 16 blocks (800 blocks a second from one
-/// peer) or a chunk of 4,096 keys, so the bounds hold back only a peer that floods.
+/// [`SYNC_BYTES_BURST`]), which bounds what the node reads from its store and sends. A node
+/// catching up asks one request at a time, each for up to 16 blocks (800 blocks a second
+/// from one peer) or a chunk of 4,096 keys, so the bounds hold back only a peer that
+/// floods.
 ///
-/// An answer's size is known only once it is read, so it is charged then: the byte bucket
-/// may go below zero, and the peer's requests are refused until it has earned that back.
+/// An answer read from the store reserves the most it may weigh when it is admitted, and
+/// gives back the difference once its size is known, so answers being read at once never
+/// take more than the peer has (a large answer may leave it in debt: its requests for the
+/// store are then refused until it has earned the bytes back). Requests answered from
+/// memory (a proposal's transactions, pending transactions; each bounded by a message)
+/// count as requests only, so a peer that has just caught up still gets a proposal's
+/// transactions.
 #[derive(Debug)]
 struct SyncAllowance {
     requests: f64,
     bytes: f64,
+    /// Answers admitted and not yet read: the allowance is kept until they are settled.
+    in_flight: u32,
     at: Instant,
 }
 
@@ -248,6 +256,7 @@ impl SyncAllowance {
         SyncAllowance {
             requests: f64::from(SYNC_REQUESTS_BURST),
             bytes: SYNC_BYTES_BURST,
+            in_flight: 0,
             at: now,
         }
     }
@@ -261,31 +270,40 @@ impl SyncAllowance {
         self.at = self.at.max(now);
     }
 
-    /// Whether both buckets have filled up again by `now`: then it says no more than a new
-    /// allowance would, and may be forgotten.
+    /// Whether both buckets have filled up again by `now` and no answer is being read:
+    /// then it says no more than a new allowance would, and may be forgotten.
     fn is_full(&self, now: Instant) -> bool {
         let secs = now.duration_since(self.at).as_secs_f64();
-        self.requests + secs * f64::from(SYNC_REQUESTS_PER_S) >= f64::from(SYNC_REQUESTS_BURST)
+        self.in_flight == 0
+            && self.requests + secs * f64::from(SYNC_REQUESTS_PER_S)
+                >= f64::from(SYNC_REQUESTS_BURST)
             && self.bytes + secs * SYNC_BYTES_PER_S >= SYNC_BYTES_BURST
     }
 
-    /// Takes one request's token if there is one and the peer owes no bytes.
-    fn take(&mut self, now: Instant) -> bool {
+    /// Takes one request's token if there is one; an answer read from the store
+    /// (`reserve` > 0) also needs the peer to owe no bytes, and reserves `reserve`.
+    fn take(&mut self, now: Instant, reserve: usize) -> bool {
         self.refill(now);
-        if self.requests >= 1.0 && self.bytes > 0.0 {
-            self.requests -= 1.0;
-            true
-        } else {
-            false
+        if self.requests < 1.0 || (reserve > 0 && self.bytes <= 0.0) {
+            return false;
         }
+        self.requests -= 1.0;
+        if reserve > 0 {
+            #[allow(clippy::cast_precision_loss)]
+            let reserve = reserve as f64;
+            self.bytes -= reserve;
+            self.in_flight += 1;
+        }
+        true
     }
 
-    /// Charges the bytes of an answer computed for the peer.
-    fn charge(&mut self, now: Instant, bytes: usize) {
+    /// Settles an answer that reserved `reserved` bytes and weighs `bytes`.
+    fn settle(&mut self, now: Instant, reserved: usize, bytes: usize) {
         self.refill(now);
         #[allow(clippy::cast_precision_loss)]
-        let bytes = bytes as f64;
-        self.bytes -= bytes;
+        let (reserved, bytes) = (reserved as f64, bytes as f64);
+        self.bytes += reserved - bytes;
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
 }
 
@@ -294,7 +312,8 @@ struct Served {
     peer: PeerId,
     reply: Reply,
     response: SyncResponse,
-    /// Its encoded length.
+    /// What its peer's allowance reserved for it, and its encoded length.
+    reserved: usize,
     bytes: usize,
 }
 
@@ -798,8 +817,9 @@ impl Node {
                 }
                 Wake::Served(Some(served)) => {
                     self.serving = self.serving.saturating_sub(1);
+                    // Kept while the answer was read (`SyncAllowance::is_full`).
                     if let Some(a) = self.sync_allowance.get_mut(&served.peer) {
-                        a.charge(Instant::now(), served.bytes);
+                        a.settle(Instant::now(), served.reserved, served.bytes);
                     }
                     self.p2p.respond(served.reply, served.response);
                 }
@@ -1882,11 +1902,19 @@ impl Node {
 
     fn on_sync_request(&mut self, peer: PeerId, request: SyncRequest, reply: Reply) {
         let now = Instant::now();
+        // What an answer read from the store may weigh (see `serve_sync`); the others come
+        // from memory, each bounded by one message.
+        let reserve = match request {
+            SyncRequest::ProposalTxs { .. } | SyncRequest::PendingTxs { .. } => 0,
+            SyncRequest::Blocks { .. }
+            | SyncRequest::SnapshotManifest
+            | SyncRequest::SnapshotChunk { .. } => self.sync_answer_max_bytes(),
+        };
         let allowed = self
             .sync_allowance
             .entry(peer)
             .or_insert_with(|| SyncAllowance::new(now))
-            .take(now);
+            .take(now, reserve);
         if !allowed {
             debug!(peer = %peer, "sync request over the peer's rate");
             let busy = SyncResponse::Unavailable(format!(
@@ -1899,7 +1927,12 @@ impl Node {
             let response = self.proposal_txs(peer, &block, &missing);
             return self.p2p.respond(reply, response);
         }
-        self.serve_sync(peer, request, reply);
+        self.serve_sync(peer, request, reply, reserve);
+    }
+
+    /// The most bytes of blocks one sync answer carries.
+    fn sync_answer_max_bytes(&self) -> usize {
+        self.config.p2p.max_message_bytes.saturating_mul(4)
     }
 
     /// The transactions of a proposed block this node keeps that a peer asks for, on this
@@ -1971,7 +2004,7 @@ impl Node {
     /// of the tree over up to 4,096 keys, blocks are read from the store. At most
     /// [`SYNC_SERVES_MAX`] at once; a request beyond that is answered `Unavailable` at
     /// once, and the asker tries another peer or again.
-    fn serve_sync(&mut self, peer: PeerId, request: SyncRequest, reply: Reply) {
+    fn serve_sync(&mut self, peer: PeerId, request: SyncRequest, reply: Reply, reserved: usize) {
         /// Sync answers computed at once.
         const SYNC_SERVES_MAX: usize = 4;
         if let SyncRequest::PendingTxs { max } = request {
@@ -1981,6 +2014,9 @@ impl Node {
             return self.p2p.respond(reply, SyncResponse::PendingTxs(txs));
         }
         if self.serving >= SYNC_SERVES_MAX {
+            if let Some(a) = self.sync_allowance.get_mut(&peer) {
+                a.settle(Instant::now(), reserved, 0);
+            }
             let busy = SyncResponse::Unavailable("busy serving other sync requests".into());
             return self.p2p.respond(reply, busy);
         }
@@ -1990,7 +2026,7 @@ impl Node {
             self.spec.clone(),
             self.served_tx.clone(),
         );
-        let max_bytes = self.config.p2p.max_message_bytes.saturating_mul(4);
+        let max_bytes = self.sync_answer_max_bytes();
         tokio::task::spawn_blocking(move || {
             let response = match request {
                 SyncRequest::SnapshotManifest => {
@@ -2024,6 +2060,7 @@ impl Node {
                 peer,
                 reply,
                 response,
+                reserved,
                 bytes,
             });
         });
@@ -2624,11 +2661,11 @@ mod tests {
     fn a_peer_gets_its_burst_then_its_rate_of_sync_requests() {
         let start = Instant::now();
         let mut allowance = SyncAllowance::new(start);
-        let burst = (0..100).filter(|_| allowance.take(start)).count();
+        let burst = (0..100).filter(|_| allowance.take(start, 0)).count();
         assert_eq!(burst, SYNC_REQUESTS_BURST as usize);
         // A second later, a second's worth more; never more than the burst saved.
         let later = start + Duration::from_secs(1);
-        let more = (0..100).filter(|_| allowance.take(later)).count();
+        let more = (0..100).filter(|_| allowance.take(later, 0)).count();
         assert_eq!(more, SYNC_REQUESTS_PER_S as usize);
         // Spent, it is not full (so kept past a reconnection) until a burst's worth later.
         assert!(!allowance.is_full(later));
@@ -2636,35 +2673,47 @@ mod tests {
         assert!(!allowance.is_full(later + Duration::from_secs_f64(refilled * 0.9)));
         assert!(allowance.is_full(later + Duration::from_secs_f64(refilled)));
         let much_later = later + Duration::from_secs(3600);
-        let saved = (0..100).filter(|_| allowance.take(much_later)).count();
+        let saved = (0..100).filter(|_| allowance.take(much_later, 0)).count();
         assert_eq!(saved, SYNC_REQUESTS_BURST as usize);
     }
 
     #[test]
     fn a_peer_that_was_sent_its_bytes_waits_until_it_has_earned_them_back() {
+        const MIB: usize = 1024 * 1024;
         let start = Instant::now();
         let mut allowance = SyncAllowance::new(start);
-        assert!(allowance.take(start));
-        // One large answer takes the whole burst and more: the next request is refused,
-        // though request tokens are left.
-        let owed_secs = 2.0;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let large = (SYNC_BYTES_BURST + owed_secs * SYNC_BYTES_PER_S) as usize;
-        allowance.charge(start, large);
-        assert!(!allowance.take(start));
-        assert!(!allowance.take(start + Duration::from_secs_f64(owed_secs * 0.9)));
-        // Full again (so forgettable) only once the debt is paid and a burst earned.
-        let full_secs = owed_secs + SYNC_BYTES_BURST / SYNC_BYTES_PER_S;
-        assert!(!allowance.is_full(start + Duration::from_secs_f64(full_secs * 0.95)));
-        assert!(allowance.is_full(start + Duration::from_secs_f64(full_secs + 0.1)));
-        // Once the debt is paid, requests are served again.
-        assert!(allowance.take(start + Duration::from_secs_f64(owed_secs + 0.1)));
-        // Small answers within the rate never hold a peer back.
-        let mut small = SyncAllowance::new(start);
+        // Answers read at once reserve their most: four of 32 MiB take the 128 MiB burst,
+        // and a fifth is refused until some are settled or earned back.
+        for _ in 0..4 {
+            assert!(allowance.take(start, 32 * MIB));
+        }
+        assert!(!allowance.take(start, 32 * MIB));
+        // Kept while answers are being read, however long ago they were admitted.
+        assert!(!allowance.is_full(start + Duration::from_secs(3600)));
+        // Answers from memory still go through: a proposal's transactions after a sync.
+        assert!(allowance.take(start, 0));
+        // Three answers weigh what they reserved, the fourth 64 MiB more: the peer owes
+        // 64 MiB, two seconds' worth.
+        for _ in 0..3 {
+            allowance.settle(start, 32 * MIB, 32 * MIB);
+        }
+        allowance.settle(start, 32 * MIB, 96 * MIB);
+        assert!(!allowance.take(start, 32 * MIB));
+        let owed_secs = 64.0 * 1024.0 * 1024.0 / SYNC_BYTES_PER_S;
+        let paid = start + Duration::from_secs_f64(owed_secs);
+        assert!(!allowance.take(paid - Duration::from_millis(100), 32 * MIB));
+        assert!(allowance.take(paid + Duration::from_millis(100), 32 * MIB));
+        allowance.settle(paid, 32 * MIB, 0);
+        // Full again (so forgettable) only once nothing is being read and a burst is saved.
+        let full = paid + Duration::from_secs_f64(SYNC_BYTES_BURST / SYNC_BYTES_PER_S);
+        assert!(!allowance.is_full(full - Duration::from_millis(500)));
+        assert!(allowance.is_full(full + Duration::from_millis(500)));
+        // A peer syncing one answer at a time within the rate is never held back.
+        let mut steady = SyncAllowance::new(start);
         for i in 0..1_000u32 {
             let now = start + Duration::from_millis(u64::from(i) * 50);
-            assert!(small.take(now), "request {i}");
-            small.charge(now, 1024 * 1024);
+            assert!(steady.take(now, 32 * MIB), "request {i}");
+            steady.settle(now, 32 * MIB, MIB);
         }
     }
 }

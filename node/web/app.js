@@ -197,10 +197,15 @@ async function roundView(view, id) {
     ]));
   const projects = (await api(`/budget/rounds/${encodeURIComponent(id)}/proposals`)).projects ?? [];
   let result = null;
-  try {
-    result = await api(`/budget/rounds/${encodeURIComponent(id)}/result`);
-  } catch (e) {
-    view.append(el("p", { class: "muted" }, t("round.no_result", { message: e.message })));
+  const cancelled = r.round.status?.cancelled;
+  if (cancelled) {
+    view.append(el("p", { class: "muted" }, t("round.cancelled", { height: cancelled.at })));
+  } else {
+    try {
+      result = await api(`/budget/rounds/${encodeURIComponent(id)}/result`);
+    } catch (e) {
+      view.append(el("p", { class: "muted" }, t("round.no_result", { message: e.message })));
+    }
   }
   if (!result) {
     view.append(table(t("round.projects"), [t("round.project"), t("round.cost")],

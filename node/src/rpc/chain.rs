@@ -396,6 +396,16 @@ async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
 pub async fn nonce(State(api): State<Api>, Path(key): Path<String>) -> ApiResult {
     let signer = PublicKey::from_hex(&key)
         .map_err(|e| ApiError::bad_request(format!("{key:?} is not a public key: {e}")))?;
+    // The pool first, then the store: a block is stored before its transactions leave the
+    // pool, so the store read after the pool is never behind it, and the larger of the two
+    // is the signer's next nonce (the pool may still hold transactions the store passed).
+    let (reply, pooled) = oneshot::channel();
+    api.node
+        .requests
+        .send(Request::NextAfterPool { signer, reply })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    let pooled = pooled.await.map_err(|_| ApiError::stopping())?;
     let store = api.node.store.clone();
     let (height, committed) = blocking(move || {
         let height = latest(&store)?;
@@ -404,14 +414,6 @@ pub async fn nonce(State(api): State<Api>, Path(key): Path<String>) -> ApiResult
         Ok((height, committed))
     })
     .await?;
-    let (reply, pooled) = oneshot::channel();
-    api.node
-        .requests
-        .send(Request::NextAfterPool { signer, reply })
-        .await
-        .map_err(|_| ApiError::stopping())?;
-    let pooled = pooled.await.map_err(|_| ApiError::stopping())?;
-    // Pooled transactions the committed state has passed are dropped at the next commit.
     let next = pooled.map_or(committed, |n| n.max(committed));
     ok(json!({
         "signer": signer,

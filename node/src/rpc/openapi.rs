@@ -430,13 +430,14 @@ fn schemas() -> Value {
             })),
             "proposals": int("Proposals made so far."),
         })),
-        "GovProposal": obj(&["id", "action", "approvals", "created", "action_hash"], json!({
+        "GovProposal": obj(&["id", "action", "approvals", "created", "expires", "action_hash"], json!({
             "id": int("Proposal id."),
             "action": any_object("The action (docs/wire-format.md, section 5.5)."),
             "action_hash": schema_ref("Hash"),
             "approvals": array(schema_ref("PublicKey")),
             "created": int("Height."),
             "executed": { "type": "integer", "nullable": true },
+            "expires": int("The latest block time (ms since 1970) at which approvals can still carry it out."),
         })),
         "GovProposalList": with_proof(&["proposals", "next"], json!({
             "proposals": array(schema_ref("GovProposal")),
@@ -448,7 +449,7 @@ fn schemas() -> Value {
                 "name": string("The parameter's name."),
                 "value": int("Its value at the height."),
                 "set_at": { "type": "integer", "minimum": 0, "nullable": true, "description": "The height it was set at (0: the genesis); null while it has its default." },
-                "unit": { "type": "string", "enum": ["basis_points", "heights"] },
+                "unit": { "type": "string", "enum": ["basis_points", "heights", "seconds"] },
                 "min": int("The smallest value allowed."),
                 "max": int("The largest value allowed."),
                 "default": int("The value when never set."),
@@ -797,7 +798,7 @@ fn paths() -> Value {
             vec![path_param(
                 "key",
                 "The signer's Ed25519 public key, hex.",
-                json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }),
+                json!({ "type": "string", "pattern": "^[0-9a-fA-F]{64}$" }),
             )],
             schema_ref("SignerNonce"),
         ),
