@@ -1169,6 +1169,11 @@ pub enum ActionCommand {
     ///
     /// Example: acta council propose --key member1 cancel-round 3
     CancelRound { round: u64 },
+    /// Revoke a credential, whoever issued it: for an issuer that is gone or was
+    /// compromised. Final, as an issuer's revocation is.
+    ///
+    /// Example: acta council propose --key member1 revoke-credential 5f0c...
+    RevokeCredential { id: String },
 }
 
 pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
@@ -1217,6 +1222,9 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
                     power,
                 },
                 ActionCommand::CancelRound { round } => GovAction::CancelBudgetRound { round },
+                ActionCommand::RevokeCredential { id } => GovAction::RevokeCredential {
+                    id: hash_arg("credential id", &id)?,
+                },
             };
             if let GovAction::SetParameter { name, value } = &action {
                 acta_contracts::params::check(name.as_str(), *value)?;

@@ -224,10 +224,47 @@ fn transition(
     id: &Hash,
     to: CredentialStatus,
 ) -> Result<Vec<Event>, CallError> {
-    let mut record: CredentialRecord = view
+    let record: CredentialRecord = view
         .get(NS_CREDENTIAL, &id.0)?
         .ok_or_else(|| TxError::NotFound(format!("credential {id}")))?;
     signed_by(view, &record.issuer, signer)?;
+    change_status(view, ctx, record, to)
+}
+
+/// Whether the council can revoke credential `id`: it exists and is not revoked yet.
+pub(crate) fn check_council_revoke(view: &StateView<'_>, id: &Hash) -> Result<(), CallError> {
+    let record: CredentialRecord = view
+        .get(NS_CREDENTIAL, &id.0)?
+        .ok_or_else(|| TxError::NotFound(format!("credential {id}")))?;
+    if record.status == CredentialStatus::Revoked {
+        return Err(TxError::Invalid(format!("credential {id} is already revoked")).into());
+    }
+    Ok(())
+}
+
+/// The council's revocation of credential `id` (`GovAction::RevokeCredential`), whoever
+/// issued it; checked by [`check_council_revoke`].
+pub(crate) fn council_revoke(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    id: &Hash,
+) -> Result<Vec<Event>, CallError> {
+    check_council_revoke(view, id)?;
+    let record: CredentialRecord = view
+        .get(NS_CREDENTIAL, &id.0)?
+        .ok_or_else(|| TxError::NotFound(format!("credential {id}")))?;
+    change_status(view, ctx, record, CredentialStatus::Revoked)
+}
+
+/// Moves `record` to status `to` if the rules allow it (an issuer no longer registered
+/// cannot reinstate), and stores it.
+fn change_status(
+    view: &mut StateView<'_>,
+    ctx: &BlockContext,
+    mut record: CredentialRecord,
+    to: CredentialStatus,
+) -> Result<Vec<Event>, CallError> {
+    let id = record.id;
     use CredentialStatus::*;
     // An issuer the council revoked may still suspend or revoke what it issued, but no
     // longer vouch for it again.

@@ -19,7 +19,7 @@ use acta_ledger::{
 };
 
 use crate::{
-    budget,
+    budget, credential,
     error::{CallError, TxError},
     executor::{BlockContext, Event},
     identity, params, staking,
@@ -179,6 +179,7 @@ fn check(
         }
         GovAction::OpenBudgetRound(spec) => budget::check_spec(ctx, spec)?,
         GovAction::CancelBudgetRound { round } => budget::check_cancel(view, ctx, *round)?,
+        GovAction::RevokeCredential { id } => credential::check_council_revoke(view, id)?,
     }
     Ok(())
 }
@@ -232,6 +233,7 @@ fn apply(
             return budget::open_round(view, ctx, spec, RoundOpener::Council { proposal })
         }
         GovAction::CancelBudgetRound { round } => return budget::cancel_round(view, ctx, *round),
+        GovAction::RevokeCredential { id } => return credential::council_revoke(view, ctx, id),
     }
     Ok(Vec::new())
 }

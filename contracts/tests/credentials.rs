@@ -564,3 +564,51 @@ fn a_proposal_not_carried_out_within_its_lifetime_expires() {
         .unwrap();
     assert_eq!(issuer.kinds, vec![CredentialKind::Auditor]);
 }
+
+#[test]
+fn the_council_revokes_a_credential_whoever_issued_it() {
+    let mut c = Chain::new();
+    let agency = c.issuer(1, vec![CredentialKind::Resident]);
+    let resident = testing::key(0xd0, 7);
+    let subject = c.create_did(&resident);
+    let forged = c.credential(&agency, subject, CredentialKind::Resident, Some("north"));
+    let kept = c.credential(&agency, subject, CredentialKind::Resident, Some("north"));
+    // The agency's key is gone: the council revokes the issuer and the credential.
+    c.council_do(GovAction::RevokeIssuer {
+        did: did_of(&agency),
+    });
+    c.council_do(GovAction::RevokeCredential { id: forged });
+    let status = |c: &Chain, id: Hash| {
+        c.read::<CredentialRecord>(credential::NS_CREDENTIAL, &id.0)
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&c, forged), CredentialStatus::Revoked);
+    assert_eq!(status(&c, kept), CredentialStatus::Active);
+    // Final: not revoked twice, not reinstated; an unknown id is refused when proposed.
+    let council = council_keys();
+    let propose = |action| Call::Governance(GovernanceCall::Propose { action });
+    c.no(
+        &council[0],
+        propose(GovAction::RevokeCredential { id: forged }),
+        "invalid",
+    );
+    c.no(
+        &council[0],
+        propose(GovAction::RevokeCredential {
+            id: Hash::digest(b"no such credential"),
+        }),
+        "not_found",
+    );
+    c.no(
+        &agency,
+        Call::Credential(CredentialCall::Reinstate { id: forged }),
+        "unauthorized",
+    );
+    // Not council members, the agency and the resident cannot propose it.
+    c.no(
+        &resident,
+        propose(GovAction::RevokeCredential { id: kept }),
+        "unauthorized",
+    );
+}

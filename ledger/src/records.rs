@@ -307,6 +307,10 @@ pub enum GovAction {
     /// and ballots stay on the ledger, it takes no more and is never tallied, and its place
     /// among the rounds open at once is freed.
     CancelBudgetRound { round: u64 },
+    /// Revokes a credential, whoever issued it (format version 13): for an issuer that is
+    /// gone or was compromised, whose credentials its own key can no longer be trusted to
+    /// withdraw.
+    RevokeCredential { id: Hash },
 }
 
 impl GovAction {

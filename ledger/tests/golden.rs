@@ -627,6 +627,15 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         propose(7, GovAction::CancelBudgetRound { round: 3 }),
     );
     put(
+        "tx.governance.propose.revoke_credential",
+        propose(
+            8,
+            GovAction::RevokeCredential {
+                id: Hash::digest(b"a forged credential"),
+            },
+        ),
+    );
+    put(
         "records.round_status.cancelled",
         encode(&RoundStatus::Cancelled { at: Height(90) }),
     );
