@@ -551,14 +551,14 @@ fn load(view: &StateView<'_>, round: u64) -> Result<Arc<BudgetRound>, CallError>
     Ok(r)
 }
 
-/// Whether the council can cancel round `round` in a block at `ctx`'s time: only while it
+/// Round `round` if the council can cancel it in a block at `ctx`'s time: only while it
 /// takes ballots or is yet to (once its `closes_at` has passed its ballots are final, and
 /// a block closes it for its tally, at most four a block).
 pub(crate) fn check_cancel(
     view: &StateView<'_>,
     ctx: &BlockContext,
     round: u64,
-) -> Result<(), CallError> {
+) -> Result<BudgetRound, CallError> {
     let r: BudgetRound = view
         .get(NS_ROUND, &round_key(round))?
         .ok_or_else(|| TxError::NotFound(format!("budget round {round}")))?;
@@ -568,7 +568,7 @@ pub(crate) fn check_cancel(
             r.spec.closes_at.rfc3339()
         ))
         .into()),
-        RoundStatus::Open => Ok(()),
+        RoundStatus::Open => Ok(r),
         RoundStatus::Tallying { due, .. } => Err(TxError::Invalid(format!(
             "round {round} has closed and its tally is due at height {due}: a closed round is not cancelled"
         ))
@@ -591,8 +591,7 @@ pub(crate) fn cancel_round(
     ctx: &BlockContext,
     round: u64,
 ) -> Result<Vec<Event>, CallError> {
-    check_cancel(view, ctx, round)?;
-    let mut r = round_at(view, round)?;
+    let mut r = check_cancel(view, ctx, round)?;
     let mut open = closing(view)?;
     let before = open.len();
     open.retain(|&(_, id)| id != round);

@@ -231,28 +231,28 @@ fn transition(
     change_status(view, ctx, record, to)
 }
 
-/// Whether the council can revoke credential `id`: it exists and is not revoked yet.
-pub(crate) fn check_council_revoke(view: &StateView<'_>, id: &Hash) -> Result<(), CallError> {
+/// Credential `id` if the council can revoke it: it exists and is not revoked yet.
+pub(crate) fn check_council_revoke(
+    view: &StateView<'_>,
+    id: &Hash,
+) -> Result<CredentialRecord, CallError> {
     let record: CredentialRecord = view
         .get(NS_CREDENTIAL, &id.0)?
         .ok_or_else(|| TxError::NotFound(format!("credential {id}")))?;
     if record.status == CredentialStatus::Revoked {
         return Err(TxError::Invalid(format!("credential {id} is already revoked")).into());
     }
-    Ok(())
+    Ok(record)
 }
 
 /// The council's revocation of credential `id` (`GovAction::RevokeCredential`), whoever
-/// issued it; checked by [`check_council_revoke`].
+/// issued it.
 pub(crate) fn council_revoke(
     view: &mut StateView<'_>,
     ctx: &BlockContext,
     id: &Hash,
 ) -> Result<Vec<Event>, CallError> {
-    check_council_revoke(view, id)?;
-    let record: CredentialRecord = view
-        .get(NS_CREDENTIAL, &id.0)?
-        .ok_or_else(|| TxError::NotFound(format!("credential {id}")))?;
+    let record = check_council_revoke(view, id)?;
     change_status(view, ctx, record, CredentialStatus::Revoked)
 }
 

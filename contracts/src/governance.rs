@@ -178,8 +178,12 @@ fn check(
             staking::check_change(view, key, Some(*power), false)?
         }
         GovAction::OpenBudgetRound(spec) => budget::check_spec(ctx, spec)?,
-        GovAction::CancelBudgetRound { round } => budget::check_cancel(view, ctx, *round)?,
-        GovAction::RevokeCredential { id } => credential::check_council_revoke(view, id)?,
+        GovAction::CancelBudgetRound { round } => {
+            budget::check_cancel(view, ctx, *round)?;
+        }
+        GovAction::RevokeCredential { id } => {
+            credential::check_council_revoke(view, id)?;
+        }
     }
     Ok(())
 }
