@@ -18,7 +18,11 @@ use acta_ledger::{
     Did, Hash, Height, Outcome, Timestamp, Transaction, ValidatorSet,
 };
 use borsh::BorshDeserialize;
+use serde::Serialize;
 use serde_json::{json, Value};
+
+pub mod shape;
+pub use shape::*;
 
 use crate::{
     budget::{
@@ -410,11 +414,17 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                 for id in ids {
                     if let Some(c) = get::<CredentialRecord>(src, NS_CREDENTIAL, &id.0)? {
                         let status = credential_status(src, &c)?;
-                        out.push(json!({ "credential": c, "status": status }));
+                        out.push(CredentialEntry {
+                            credential: c,
+                            status,
+                        });
                     }
                 }
             }
-            Ok(json!({ "did": did, "credentials": out }))
+            to_json(CredentialList {
+                did: *did,
+                credentials: out,
+            })
         }
         Query::Credential(id) => {
             let c: CredentialRecord = get(src, NS_CREDENTIAL, &id.0)?
@@ -423,58 +433,68 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
             let issuer_ok = issuer
                 .as_ref()
                 .is_some_and(|i| i.revoked.is_none() && i.kinds.contains(&c.kind));
-            Ok(json!({
-                "credential": c,
-                "status": credential_status(src, &c)?,
-                "issuer": issuer,
-                "issuer_registered": issuer_ok,
-                "checked_at": rfc3339(src.time()),
-            }))
+            to_json(CredentialAnswer {
+                status: credential_status(src, &c)?,
+                credential: c,
+                issuer,
+                issuer_registered: issuer_ok,
+                checked_at: rfc3339(src.time()),
+            })
         }
         Query::Issuer(did) => {
             let i: IssuerRecord = get(src, NS_ISSUER, &did.0)?
                 .ok_or_else(|| not_found(format!("{did} is not an issuer at height {height}")))?;
-            Ok(json!({ "issuer": i }))
+            to_json(IssuerAnswer { issuer: i })
         }
         Query::Council => {
             let c: Council = get(src, NS_COUNCIL, b"council")?
                 .ok_or_else(|| AnswerError::Internal("no council in the state".into()))?;
             let proposals: u64 = get(src, NS_GOV_NEXT, b"next")?.unwrap_or(0);
-            Ok(json!({ "council": c, "proposals": proposals }))
+            to_json(CouncilAnswer {
+                council: c,
+                proposals,
+            })
         }
         Query::CouncilProposals { from, limit } => {
             let next: u64 = get(src, NS_GOV_NEXT, b"next")?.unwrap_or(0);
             let mut out = Vec::new();
             for id in *from..from.saturating_add(*limit).min(next) {
                 if let Some(p) = get::<GovProposal>(src, NS_GOV_PROPOSAL, &id.to_be_bytes())? {
-                    out.push(proposal_json(&p));
+                    out.push(proposal_shown(p));
                 }
             }
-            Ok(json!({ "proposals": out, "next": next }))
+            to_json(ProposalList {
+                proposals: out,
+                next,
+            })
         }
         Query::CouncilProposal(id) => {
             let p: GovProposal = get(src, NS_GOV_PROPOSAL, &id.to_be_bytes())?
                 .ok_or_else(|| not_found(format!("no council proposal {id} at height {height}")))?;
-            Ok(json!({ "proposal": proposal_json(&p) }))
+            to_json(ProposalAnswer {
+                proposal: proposal_shown(p),
+            })
         }
         Query::Params => {
             let mut out = Vec::new();
             for spec in REGISTRY {
                 let record: Option<ParamRecord> = get(src, NS_PARAM, spec.name.as_bytes())?;
-                out.push(json!({
-                    "name": spec.name,
-                    "value": record.map_or(spec.default, |p| p.value),
-                    "set_at": record.map(|p| p.set_at),
-                    "unit": spec.unit,
-                    "min": spec.min,
-                    "max": spec.max,
-                    "default": spec.default,
-                    "meaning": spec.meaning,
-                }));
+                out.push(ParamShown {
+                    name: spec.name,
+                    value: record.map_or(spec.default, |p| p.value),
+                    set_at: record.map(|p| p.set_at),
+                    unit: spec.unit,
+                    min: spec.min,
+                    max: spec.max,
+                    default: spec.default,
+                    meaning: spec.meaning,
+                });
             }
-            Ok(json!({ "params": out }))
+            to_json(ParamsAnswer { params: out })
         }
-        Query::Device(did) => Ok(json!({ "device": device(src, did)? })),
+        Query::Device(did) => to_json(DeviceAnswer {
+            device: device(src, did)?,
+        }),
         Query::Attestations {
             device: did,
             from,
@@ -490,7 +510,11 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                     out.push(a);
                 }
             }
-            Ok(json!({ "device": did, "next_sequence": d.next_sequence, "attestations": out }))
+            to_json(AttestationList {
+                device: *did,
+                next_sequence: d.next_sequence,
+                attestations: out,
+            })
         }
         Query::Attestation {
             device: did,
@@ -501,31 +525,37 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                     not_found(format!("no batch {sequence} of {did} at height {height}"))
                 })?;
             let d: Option<DeviceRecord> = get(src, NS_DEVICE, &did.0)?;
-            Ok(json!({ "attestation": a, "device": d }))
+            to_json(AttestationAnswer {
+                attestation: a,
+                device: d,
+            })
         }
         Query::Rounds { from, limit } => {
             let next: u64 = get(src, NS_NEXT, b"next")?.unwrap_or(0);
             let mut out = Vec::new();
             for id in *from..from.saturating_add(*limit).min(next) {
                 if let Some(round) = get::<BudgetRound>(src, NS_ROUND, &id.to_be_bytes())? {
-                    out.push(round_summary(src, &round)?);
+                    out.push(round_summary(src, round)?);
                 }
             }
-            Ok(json!({ "rounds": out, "next": next }))
+            to_json(RoundList { rounds: out, next })
         }
         Query::Round(id) => {
             let round = get_round(src, *id)?;
-            let mut answer = round_summary(src, &round)?;
-            if round.status == RoundStatus::Tallied {
-                let t: Option<TallyRecord> = get(src, NS_TALLY, &id.to_be_bytes())?;
-                answer["result"] = json!(t);
+            let tallied = round.status == RoundStatus::Tallied;
+            let mut answer = round_summary(src, round)?;
+            if tallied {
+                answer.result = get(src, NS_TALLY, &id.to_be_bytes())?;
             }
-            Ok(answer)
+            to_json(answer)
         }
         Query::Proposals(id) => {
             let round = get_round(src, *id)?;
             let list = projects(src, &round)?;
-            Ok(json!({ "round": id, "projects": list }))
+            to_json(ProjectList {
+                round: *id,
+                projects: list,
+            })
         }
         Query::Result(id) => {
             let round = get_round(src, *id)?;
@@ -533,13 +563,20 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
             let t: TallyRecord = get(src, NS_TALLY, &id.to_be_bytes())?
                 .ok_or_else(|| not_found(no_result_yet(&round, height, time, "no result yet")))?;
             let list = projects(src, &round)?;
-            let selected: Vec<Value> = t
+            let selected = t
                 .selected
                 .iter()
                 .filter_map(|i| list.get(*i as usize))
-                .map(|p| json!({ "index": p.index, "title": p.title.as_str(), "cost": p.cost }))
+                .map(|p| SelectedProject {
+                    index: p.index,
+                    title: p.title.as_str().to_string(),
+                    cost: p.cost,
+                })
                 .collect();
-            Ok(json!({ "result": t, "selected": selected }))
+            to_json(ResultAnswer {
+                result: t,
+                selected,
+            })
         }
         Query::Ballots(id) => {
             let round = get_round(src, *id)?;
@@ -553,11 +590,18 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                             "round {id} counts ballot {i} but it is missing"
                         ))
                     })?;
-                ballots.push(ballot_json(i, &b));
+                ballots.push(ballot_shown(i, b));
             }
             // Tallied: no ballot comes after the count the tally holds.
-            let round = round_json(&round, tally.voters);
-            Ok(json!({ "round": round, "projects": list, "result": tally, "ballots": ballots }))
+            to_json(BallotsAnswer {
+                round: RoundShown {
+                    round,
+                    voters: tally.voters,
+                },
+                projects: list,
+                result: tally,
+                ballots,
+            })
         }
         Query::Receipt { round: id, voter } => {
             let round = get_round(src, *id)?;
@@ -570,13 +614,13 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                         "round {id} counts ballot {index} but it is missing"
                     ))
                 })?;
-            Ok(json!({
-                "round": id,
-                "ballot": ballot_json(index, &b),
-                "ballots": tally.voters,
-                "ballots_root": tally.ballots_root,
-                "tallied_at": tally.height,
-            }))
+            to_json(ReceiptAnswer {
+                round: *id,
+                ballot: ballot_shown(index, b),
+                ballots: tally.voters,
+                ballots_root: tally.ballots_root,
+                tallied_at: tally.height,
+            })
         }
         Query::TokenRequests {
             round: id,
@@ -588,7 +632,11 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
             let out = (*from..from.saturating_add(*limit).min(count.requested))
                 .map(|i| token_request(src, *id, i))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(json!({ "round": id, "tokens": count, "requests": out }))
+            to_json(TokenRequestList {
+                round: *id,
+                tokens: count,
+                requests: out,
+            })
         }
         Query::TokenRequest { round: id, voter } => {
             secret_round(src, *id)?;
@@ -597,7 +645,10 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                     "{voter} has asked for no token of round {id} at height {height}"
                 ))
             })?;
-            Ok(json!({ "round": id, "request": token_request(src, *id, index)? }))
+            to_json(TokenRequestAnswer {
+                round: *id,
+                request: token_request(src, *id, index)?,
+            })
         }
         Query::BallotTokens {
             round: id,
@@ -614,23 +665,28 @@ pub fn answer(query: &Query, src: &mut dyn Source) -> Result<Value, AnswerError>
                             "round {id} counts ballot {i} but its token is missing"
                         ))
                     })?;
-                out.push(json!({
-                    "index": i,
-                    "voter": Did::from_initial_key(&t.key),
-                    "key": t.key,
-                    "token": t.token,
-                }));
+                out.push(BallotTokenShown {
+                    index: i,
+                    voter: Did::from_initial_key(&t.key),
+                    key: t.key,
+                    token: hex::encode(t.token.as_slice()),
+                });
             }
             let count: TokenCount = get(src, NS_TOKENS, &id.to_be_bytes())?.unwrap_or_default();
-            Ok(json!({ "round": id, "ballots": voters, "issued": count.issued, "tokens": out }))
+            to_json(BallotTokenList {
+                round: *id,
+                ballots: voters,
+                issued: count.issued,
+                tokens: out,
+            })
         }
         Query::State { namespace, key } => {
             let value = src.raw(namespace, key)?;
-            Ok(json!({
-                "namespace": namespace,
-                "key": hex::encode(key),
-                "value": value.map(hex::encode),
-            }))
+            to_json(StateValue {
+                namespace: namespace.clone(),
+                key: hex::encode(key),
+                value: value.map(hex::encode),
+            })
         }
     }
 }
@@ -670,8 +726,18 @@ fn no_result_yet(round: &BudgetRound, height: Height, time: Timestamp, what: &st
 }
 
 /// A ballot with its position among the round's ballots.
-fn ballot_json(index: u64, b: &BudgetBallot) -> Value {
-    json!({ "index": index, "voter": b.voter, "projects": b.projects, "cast": b.cast })
+fn ballot_shown(index: u64, b: BudgetBallot) -> BallotShown {
+    BallotShown {
+        index,
+        voter: b.voter,
+        projects: b.projects,
+        cast: b.cast,
+    }
+}
+
+/// An answer as JSON.
+fn to_json(answer: impl Serialize) -> Result<Value, AnswerError> {
+    serde_json::to_value(answer).map_err(|e| AnswerError::Internal(e.to_string()))
 }
 
 /// `GET /txs/{hash}` for a committed transaction: `index` is its position in the block and
@@ -684,26 +750,29 @@ pub fn tx_answer(
     outcome: &Outcome,
     message: Option<&str>,
 ) -> Value {
-    let mut v = json!({
-        "hash": tx.id(),
-        "status": "committed",
-        "height": height.0,
-        "tx": tx,
-        "result": result_json(outcome, message),
-    });
-    if let Some(i) = index {
-        v["index"] = json!(i);
-    }
-    v
+    json!(TxAnswer {
+        hash: tx.id(),
+        status: TxStatus::Committed,
+        height: Some(height),
+        index,
+        tx: Some(tx.clone()),
+        result: Some(tx_result(outcome, message)),
+    })
 }
 
 /// A transaction's outcome as the API shows it, with the refusal's message if known.
 pub fn result_json(outcome: &Outcome, message: Option<&str>) -> Value {
-    let mut v = json!(outcome);
-    if let (Outcome::Refused { .. }, Some(m)) = (outcome, message) {
-        v["message"] = json!(m);
+    json!(tx_result(outcome, message))
+}
+
+fn tx_result(outcome: &Outcome, message: Option<&str>) -> TxResult {
+    TxResult {
+        outcome: outcome.clone(),
+        message: match outcome {
+            Outcome::Refused { .. } => message.map(str::to_string),
+            Outcome::Accepted { .. } => None,
+        },
     }
-    v
 }
 
 /// `GET /validators`: the set that signs block `height` and the hash of the set that signs
@@ -715,28 +784,23 @@ pub fn validators_answer(
     next_hash: Hash,
     names: Option<&std::collections::BTreeMap<acta_ledger::PublicKey, String>>,
 ) -> Value {
-    let list: Vec<Value> = set
+    let validators = set
         .validators()
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            let mut item = json!({
-                "index": i,
-                "public_key": v.public_key,
-                "power": v.power.0,
-            });
-            if let Some(names) = names {
-                item["name"] = json!(names.get(&v.public_key));
-            }
-            item
+        .map(|(index, v)| ValidatorShown {
+            index,
+            public_key: v.public_key,
+            power: v.power.0,
+            name: names.map(|names| names.get(&v.public_key).cloned()),
         })
         .collect();
-    json!({
-        "height": height.0,
-        "hash": set.hash(),
-        "total_power": set.total_power().0,
-        "validators": list,
-        "next_hash": next_hash,
+    json!(ValidatorSetAnswer {
+        height,
+        hash: set.hash(),
+        total_power: set.total_power().0,
+        validators,
+        next_hash,
     })
 }
 
@@ -748,23 +812,23 @@ fn did_resolution(src: &mut dyn Source, did: &Did) -> Result<Value, AnswerError>
         message: format!("{did} is not on the ledger at height {height}"),
         extra: Some(("didResolutionMetadata", json!({ "error": "notFound" }))),
     })?;
-    let mut meta = json!({
-        "created": rfc3339(record.created_time),
-        "updated": rfc3339(record.updated_time),
-        "versionId": record.updated.0.to_string(),
-        "deactivated": record.deactivated,
-        "createdHeight": record.created.0,
-        "updatedHeight": record.updated.0,
-    });
-    if let Some(h) = record.next_key_hash {
-        meta["nextKeyHash"] = json!(h);
-    }
-    Ok(json!({
-        "@context": "https://w3id.org/did-resolution/v1",
-        "didDocument": did_document(&record),
-        "didResolutionMetadata": { "contentType": "application/did+ld+json" },
-        "didDocumentMetadata": meta,
-    }))
+    to_json(DidResolution {
+        context: "https://w3id.org/did-resolution/v1",
+        did_document: w3c_document(&record),
+        did_resolution_metadata: ResolutionMetadata {
+            content_type: "application/did+ld+json",
+        },
+        did_document_metadata: DidDocumentMetadata {
+            created: rfc3339(record.created_time),
+            updated: rfc3339(record.updated_time),
+            version_id: record.updated.0.to_string(),
+            next_version_id: None,
+            deactivated: record.deactivated,
+            created_height: record.created,
+            updated_height: record.updated,
+            next_key_hash: record.next_key_hash,
+        },
+    })
 }
 
 /// A credential's standing at the source's height and time: reads the DID records of its
@@ -772,17 +836,23 @@ fn did_resolution(src: &mut dyn Source, did: &Did) -> Result<Value, AnswerError>
 fn credential_status(
     src: &mut dyn Source,
     c: &CredentialRecord,
-) -> Result<&'static str, AnswerError> {
+) -> Result<credential::Standing, AnswerError> {
     let subject: Option<DidRecord> = get(src, NS_DID, &c.subject.0)?;
     let issuer: Option<DidRecord> = get(src, NS_DID, &c.issuer.0)?;
-    Ok(credential::status(c, subject.as_ref(), issuer.as_ref(), src.time()).as_str())
+    Ok(credential::status(
+        c,
+        subject.as_ref(),
+        issuer.as_ref(),
+        src.time(),
+    ))
 }
 
 /// A council proposal with the hash of its action, which an approval must name.
-fn proposal_json(p: &GovProposal) -> Value {
-    let mut v = json!(p);
-    v["action_hash"] = json!(p.action.hash());
-    v
+fn proposal_shown(proposal: GovProposal) -> ProposalShown {
+    ProposalShown {
+        action_hash: proposal.action.hash(),
+        proposal,
+    }
 }
 
 fn device(src: &mut dyn Source, did: &Did) -> Result<DeviceRecord, AnswerError> {
@@ -811,7 +881,9 @@ fn projects(src: &mut dyn Source, round: &BudgetRound) -> Result<Vec<BudgetProje
 }
 
 /// Where a round stands at a time, and until when.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Opened; proposals from `proposals_from`.
     Announced,
@@ -865,31 +937,35 @@ pub fn phase(round: &BudgetRound, time: Timestamp) -> Phase {
 }
 
 /// A round with its count of voters (kept apart, under `budget_voters`) and its phase.
-fn round_summary(src: &mut dyn Source, r: &BudgetRound) -> Result<Value, AnswerError> {
+fn round_summary(src: &mut dyn Source, r: BudgetRound) -> Result<RoundSummary, AnswerError> {
     let voters: u64 = get(src, NS_VOTERS, &r.id.to_be_bytes())?.unwrap_or(0);
     let time = src.time();
-    let now = phase(r, time);
-    let mut summary = json!({
-        "round": round_json(r, voters),
-        "phase": now.name(),
+    let now = phase(&r, time);
+    let tokens = match r.spec.secrecy {
+        BallotSecrecy::Public => None,
+        BallotSecrecy::Secret { .. } => {
+            Some(get(src, NS_TOKENS, &r.id.to_be_bytes())?.unwrap_or_default())
+        }
+    };
+    Ok(RoundSummary {
+        phase: now,
         // The phases as dates, and how long the one under way has left at the block's time.
-        "dates": {
-            "proposals_from": r.spec.proposals_from.rfc3339(),
-            "voting_from": r.spec.voting_from.rfc3339(),
-            "closes_at": r.spec.closes_at.rfc3339(),
+        dates: RoundDates {
+            proposals_from: r.spec.proposals_from.rfc3339(),
+            voting_from: r.spec.voting_from.rfc3339(),
+            closes_at: r.spec.closes_at.rfc3339(),
         },
-        "phase_ends": now.ends(r).map(Timestamp::rfc3339),
-        "phase_left_ms": now.ends(r).map(|end| end.0.saturating_sub(time.0)),
-        "time": time.rfc3339(),
-    });
-    if let RoundStatus::Tallying { due, .. } = r.status {
-        summary["tally_due"] = json!(due);
-    }
-    if r.spec.secrecy != BallotSecrecy::Public {
-        let count: TokenCount = get(src, NS_TOKENS, &r.id.to_be_bytes())?.unwrap_or_default();
-        summary["tokens"] = json!(count);
-    }
-    Ok(summary)
+        phase_ends: now.ends(&r).map(Timestamp::rfc3339),
+        phase_left_ms: now.ends(&r).map(|end| end.0.saturating_sub(time.0)),
+        time: time.rfc3339(),
+        tally_due: match r.status {
+            RoundStatus::Tallying { due, .. } => Some(due),
+            _ => None,
+        },
+        tokens,
+        result: None,
+        round: RoundShown { round: r, voters },
+    })
 }
 
 /// A round with secret ballots; a token query about a public round finds nothing.
@@ -910,13 +986,6 @@ fn token_request(src: &mut dyn Source, id: u64, index: u64) -> Result<TokenReque
             "round {id} counts token request {index} but it is missing"
         ))
     })
-}
-
-/// A round as the API shows it: the record with its count of voters.
-fn round_json(r: &BudgetRound, voters: u64) -> Value {
-    let mut round = json!(r);
-    round["voters"] = json!(voters);
-    round
 }
 
 /// A whole amount with thousands separators: `194,227`.
@@ -970,18 +1039,20 @@ pub fn multibase(key: &acta_ledger::PublicKey) -> String {
 
 /// The W3C DID document of a record.
 pub fn did_document(r: &DidRecord) -> Value {
+    json!(w3c_document(r))
+}
+
+fn w3c_document(r: &DidRecord) -> W3cDidDocument {
     let did = r.did.to_string();
-    let methods: Vec<Value> = r
+    let methods = r
         .document
         .verification_methods
         .iter()
-        .map(|m| {
-            json!({
-                "id": format!("{did}#{}", m.id),
-                "type": "Ed25519VerificationKey2020",
-                "controller": did,
-                "publicKeyMultibase": multibase(&m.key),
-            })
+        .map(|m| W3cMethod {
+            id: format!("{did}#{}", m.id),
+            kind: "Ed25519VerificationKey2020",
+            controller: did.clone(),
+            public_key_multibase: multibase(&m.key),
         })
         .collect();
     let refs: Vec<String> = r
@@ -990,37 +1061,35 @@ pub fn did_document(r: &DidRecord) -> Value {
         .iter()
         .map(|m| format!("{did}#{}", m.id))
         .collect();
-    let mut doc = json!({
-        "@context": [
-            "https://www.w3.org/ns/did/v1",
-            "https://w3id.org/security/suites/ed25519-2020/v1"
-        ],
-        "id": did,
-        "verificationMethod": methods,
-        "authentication": refs,
-        "assertionMethod": refs,
-        "capabilityInvocation": refs,
-    });
-    if !r.document.controllers.is_empty() {
+    let controller = (!r.document.controllers.is_empty()).then(|| {
         let mut controllers = vec![did.clone()];
         controllers.extend(r.document.controllers.iter().map(ToString::to_string));
-        doc["controller"] = json!(controllers);
-    }
-    if !r.document.services.is_empty() {
-        doc["service"] = r
-            .document
+        controllers
+    });
+    let service = (!r.document.services.is_empty()).then(|| {
+        r.document
             .services
             .iter()
-            .map(|s| {
-                json!({
-                    "id": format!("{did}#{}", s.id),
-                    "type": s.kind.as_str(),
-                    "serviceEndpoint": s.endpoint.as_str(),
-                })
+            .map(|s| W3cService {
+                id: format!("{did}#{}", s.id),
+                kind: s.kind.as_str().to_string(),
+                service_endpoint: s.endpoint.as_str().to_string(),
             })
-            .collect();
+            .collect()
+    });
+    W3cDidDocument {
+        context: vec![
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/ed25519-2020/v1",
+        ],
+        id: did,
+        controller,
+        verification_method: methods,
+        authentication: refs.clone(),
+        assertion_method: refs.clone(),
+        capability_invocation: refs,
+        service,
     }
-    doc
 }
 
 /// The DID document a W3C document (as [`did_document`] writes it, or a resolution result

@@ -28,6 +28,7 @@ use crate::{
 /// What a credential is worth at a height and time, as every reader shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Standing {
     Valid,
     Suspended,

@@ -45,6 +45,7 @@ pub struct BlockContext {
 /// Why the transaction at `index` of a block was refused, in words. Kept beside the block
 /// for people; never hashed, so its wording may change without forking the chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefusalMessage {
     pub index: u32,
     pub message: String,
@@ -66,6 +67,7 @@ pub struct BlockOutcome {
 /// transaction, in order (the leaves of `results_root`), the events of the block's start
 /// (evidence, tallies), and the words behind each refusal (not hashed).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockResults {
     pub receipts: Vec<Receipt>,
     pub events: Vec<Event>,

@@ -19,6 +19,7 @@ pub const NS_PARAM: &str = "param";
 /// The unit of a parameter's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ParamUnit {
     /// Hundredths of a percent: 10,000 is the whole.
     BasisPoints,

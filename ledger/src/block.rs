@@ -22,6 +22,7 @@ pub const BLOCK_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// A block header. Its hash (SHA-256 of its borsh encoding) is the block's hash, which is
 /// what proposals, votes and commits name.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Header {
     pub chain_id: ChainId,
     pub height: Height,
@@ -55,10 +56,12 @@ impl Header {
 /// A block: its header, its transactions, the commit certificate of the previous block and
 /// evidence of misbehaviour.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Block {
     pub header: Header,
     pub txs: Vec<Transaction>,
     pub last_commit: Option<Commit>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub evidence: Vec<Evidence>,
 }
 

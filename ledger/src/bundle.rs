@@ -73,6 +73,7 @@ mod hex_option {
 /// set that signs the block after it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetChange {
     pub header: Header,
     pub commit: Commit,
@@ -82,28 +83,35 @@ pub struct SetChange {
 /// A state value (or its absence) with its proof.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StateEntry {
     pub namespace: String,
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub key: Vec<u8>,
     /// The value's bytes; `null` proves that the key holds nothing.
     #[serde(with = "hex_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub value: Option<Vec<u8>>,
     /// The borsh encoding of the [`StateProof`].
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub proof: Vec<u8>,
 }
 
 /// A transaction of the header's block and its result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TxEntry {
     /// The transaction's borsh encoding.
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub tx: Vec<u8>,
     pub tx_proof: InclusionProof,
     /// The borsh encoding of its result (a receipt).
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub result: Vec<u8>,
     pub result_proof: InclusionProof,
 }
@@ -111,9 +119,11 @@ pub struct TxEntry {
 /// One sensor reading of an attestation batch that the bundle's state entries prove.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadingEntry {
     /// The reading's bytes, as the device hashed them.
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub reading: Vec<u8>,
     pub proof: InclusionProof,
 }
@@ -122,9 +132,11 @@ pub struct ReadingEntry {
 /// `ballots_root` (a resident's receipt).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BallotEntry {
     /// The ballot's borsh encoding (a `BudgetBallot`).
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub ballot: Vec<u8>,
     pub proof: InclusionProof,
 }
@@ -148,6 +160,7 @@ mod hex_list {
 /// See the module documentation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProofBundle {
     pub version: u32,
     pub chain_id: ChainId,
@@ -173,6 +186,7 @@ pub struct ProofBundle {
     /// Every ballot of that round, in index order, as borsh: their root must be the
     /// tally's `ballots_root` (what a replay of the tally checks).
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "hex_list")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub all_ballots: Vec<Vec<u8>>,
     /// The header's block in the block log of a checkpoint, so that the bundle can be
     /// verified against that checkpoint instead of the chain of headers.
@@ -183,6 +197,7 @@ pub struct ProofBundle {
 /// The inclusion of a bundle's header in the block log of the checkpoint of `size` blocks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckpointEntry {
     pub size: u64,
     pub proof: InclusionProof,

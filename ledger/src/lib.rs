@@ -41,6 +41,8 @@ pub mod light;
 pub mod merkle;
 pub mod receipt;
 pub mod records;
+#[cfg(feature = "openapi")]
+mod schema;
 #[cfg(feature = "store")]
 mod single_delete;
 pub mod snapshot;

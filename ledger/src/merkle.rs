@@ -74,6 +74,7 @@ fn split(n: usize) -> usize {
 /// A proof that the leaf at `leaf_index` is in the tree of `tree_size` leaves. `path` runs
 /// from the leaf's sibling up to the root's child.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionProof {
     pub leaf_index: u64,
     pub tree_size: u64,
@@ -92,6 +93,7 @@ impl BorshDeserialize for InclusionProof {
 
 /// A proof that the tree of `old_size` leaves is a prefix of the tree of `new_size` leaves.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyProof {
     pub old_size: u64,
     pub new_size: u64,

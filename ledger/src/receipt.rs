@@ -18,8 +18,10 @@ use crate::Hash;
 /// Something a transaction did, for receipts and subscribers. Attribute values come from
 /// the transaction and the state (ids, numbers), never from error text.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
     pub attributes: Vec<(String, String)>,
 }
 
@@ -145,6 +147,7 @@ impl<'de> Deserialize<'de> for RefusalCode {
 /// signer's nonce: a transaction is final once it is in a block.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Outcome {
     Accepted { events: Vec<Event> },
     Refused { code: RefusalCode },
@@ -152,6 +155,7 @@ pub enum Outcome {
 
 /// A transaction's id and outcome: one leaf of the header's `results_root`.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     pub tx: Hash,
     pub outcome: Outcome,

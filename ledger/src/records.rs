@@ -147,6 +147,7 @@ impl DidRecord {
     Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CredentialKind {
     /// A resident of a district (the credential names the district).
     Resident,
@@ -167,6 +168,7 @@ impl CredentialKind {
 
 /// The council: m-of-n keys from genesis that govern the chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Council {
     /// Sorted, no key twice.
     pub members: Vec<PublicKey>,
@@ -322,8 +324,10 @@ impl GovAction {
 
 /// A council proposal and its approvals.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GovProposal {
     pub id: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub action: GovAction,
     /// Members that approved, sorted; the proposer approves by proposing.
     pub approvals: Vec<PublicKey>,
@@ -348,6 +352,7 @@ pub struct ParamRecord {
 
 /// An issuer the council registered.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssuerRecord {
     pub did: Did,
     pub kinds: Vec<CredentialKind>,
@@ -360,6 +365,7 @@ pub struct IssuerRecord {
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CredentialStatus {
     Active,
     Suspended,
@@ -369,6 +375,7 @@ pub enum CredentialStatus {
 /// A credential's anchor: its hash and what is not personal about it. The credential itself
 /// stays with its holder.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialRecord {
     /// SHA-256 of the credential document the holder keeps.
     pub id: Hash,
@@ -376,6 +383,7 @@ pub struct CredentialRecord {
     pub subject: Did,
     pub kind: CredentialKind,
     /// The district, for residents (and nothing else personal).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub district: Option<Text<32>>,
     pub valid_from: Timestamp,
     pub valid_until: Timestamp,
@@ -399,18 +407,23 @@ pub const GEOHASH_CHARS_MAX: usize = 6;
 
 /// A registered sensor device.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceRecord {
     /// The device's own DID: its keys sign the attestations.
     pub device: Did,
     /// The operator's DID, which holds a SensorOperator credential.
     pub operator: Did,
     /// What the device measures, such as `air.pm25`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: Text<32>,
     /// The unit of its readings, as a UCUM code such as `ug/m3` or `Cel`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub unit: Text<16>,
     /// A geohash of at most [`GEOHASH_CHARS_MAX`] characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub location: Text<6>,
     /// The name of the device's data stream.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub stream: Text<64>,
     pub registered: Height,
     pub updated: Height,
@@ -427,6 +440,7 @@ pub struct DeviceRecord {
 /// An accepted attestation batch, stored under its device and sequence number, so a proof of
 /// the state proves the batch (and through its readings root, any reading in it).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttestationRecord {
     pub batch: crate::tx::AttestationBatch,
     /// SHA-256 of the batch's borsh encoding: what the next batch names as its predecessor.
@@ -450,6 +464,7 @@ pub struct AttestationRecord {
     Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Rule {
     /// By approval count, skipping projects that no longer fit.
     Greedy,
@@ -508,6 +523,7 @@ impl std::fmt::Display for Rule {
     Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TieBreak {
     /// More approvals first, then lower cost (the equalshares.net `maxVotes,minCost`).
     #[default]
@@ -544,6 +560,7 @@ impl TieBreak {
     Serialize,
     Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleProfile {
     pub rule: Rule,
     pub tie_break: TieBreak,
@@ -554,6 +571,7 @@ pub struct RuleProfile {
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BallotFormat {
     /// Approve between `min` and `max` projects.
     Approval { min: u16, max: u16 },
@@ -563,13 +581,17 @@ pub enum BallotFormat {
 
 /// What a budget round is: fixed when it opens.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoundSpec {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub title: Text<128>,
     /// The district whose residents propose and vote.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub district: Text<32>,
     /// In whole units of `currency`.
     pub budget: u64,
     /// The ISO 4217 code of the budget's currency: three capital letters (`PLN`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub currency: Text<3>,
     /// Proposals are accepted in blocks whose time is in `proposals_from..voting_from`,
     /// ballots in `voting_from..closes_at`; the first block whose time is `closes_at` or
@@ -586,6 +608,7 @@ pub struct RoundSpec {
 /// Whether a round's ballots name their voters (docs/adr/0018-secret-ballots.md).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BallotSecrecy {
     /// Each ballot names its voter's DID.
     Public,
@@ -595,20 +618,24 @@ pub enum BallotSecrecy {
     /// key's DID form, never the resident's.
     Secret {
         registrar: Did,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         key: Bytes<{ crate::token::REGISTRAR_KEY_BYTES_MAX }>,
     },
 }
 
 /// A resident's request for a ballot token of a secret round, and the registrar's answer.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
     pub round: u64,
     pub index: u64,
     pub voter: Did,
     /// The blinded token message, a value of the registrar's key.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub blinded: Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>,
     pub requested: Height,
     /// The registrar's blind signature of `blinded`, checked, once given.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub blind_signature: Option<Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>>,
     pub issued: Option<Height>,
 }
@@ -626,6 +653,7 @@ pub struct TokenRequest {
     Serialize,
     Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenCount {
     pub requested: u64,
     pub issued: u64,
@@ -644,6 +672,7 @@ pub struct BallotToken {
 /// Who opened a round.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RoundOpener {
     /// A holder of a BudgetOffice credential.
     Office(Did),
@@ -654,6 +683,7 @@ pub enum RoundOpener {
 /// A budget round as the state holds it. Its distinct voters are counted apart (state
 /// `budget_voters`), so that a new voter's ballot does not rewrite the round.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetRound {
     pub id: u64,
     pub spec: RoundSpec,
@@ -668,6 +698,7 @@ pub struct BudgetRound {
 /// A round's progress from its opening to its result (docs/adr/0019-tally-after-the-closing-block.md).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RoundStatus {
     /// Before `closes_at`: proposals and ballots follow the phases of the spec.
     Open,
@@ -688,10 +719,12 @@ pub enum RoundStatus {
 
 /// A project proposed in a round.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetProject {
     pub round: u64,
     pub index: u32,
     pub proposer: Did,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub title: Text<128>,
     pub cost: u64,
     pub proposed: Height,
@@ -725,6 +758,7 @@ impl BorshDeserialize for BudgetBallot {
 
 /// A round's outcome, stored when it closes.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TallyRecord {
     pub round: u64,
     pub rule: RuleProfile,
@@ -736,6 +770,7 @@ pub struct TallyRecord {
     pub voters: u64,
     /// For the MES rules: the final per-voter endowment, numerator and denominator of a
     /// reduced fraction, and the Add1 steps taken.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<u128>>))]
     pub endowment: Option<(u128, u128)>,
     pub add1_steps: Option<u64>,
     pub height: Height,

@@ -231,8 +231,10 @@ pub const READING_BYTES_MAX: usize = 64 * 1024;
 /// A signed batch of sensor readings. The readings stay off the ledger; `readings_root` is
 /// the RFC 9162 root over them, so any one reading can be proven to be in the batch.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttestationBatch {
     pub device: Did,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub stream: Text<64>,
     pub sequence: u64,
     pub prev_batch_hash: Hash,
@@ -249,6 +251,7 @@ pub const TX_LIFETIME_DEFAULT_MS: u64 = 10 * 60 * 1_000;
 
 /// A signed transaction.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Transaction {
     pub chain_id: ChainId,
     pub signer: PublicKey,
@@ -257,6 +260,7 @@ pub struct Transaction {
     /// signed bytes are dead: a transaction refused before any block held it (by a
     /// mempool, which leaves its nonce unused) cannot be brought back later.
     pub valid_until: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub call: Call,
     pub signature: Signature,
 }

@@ -14,6 +14,7 @@ use crate::{
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Validator {
     pub public_key: PublicKey,
     pub power: VotingPower,
@@ -22,6 +23,7 @@ pub struct Validator {
 /// A validator set, sorted by public key with no key twice and no validator without power.
 /// A validator's index is its position in this order.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
     #[borsh(skip)]

@@ -151,6 +151,7 @@ impl SignedProposal {
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitSig {
     pub validator: ValidatorIndex,
     pub signature: Signature,
@@ -159,6 +160,7 @@ pub struct CommitSig {
 /// A commit certificate: precommits for `block` at `height` and `round` from validators
 /// holding more than two thirds of the voting power, in strictly increasing validator order.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Commit {
     pub height: Height,
     pub round: Round,

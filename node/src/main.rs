@@ -105,7 +105,7 @@ enum Command {
     /// Protect the consensus key.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Print the HTTP API's OpenAPI 3 document (the one served at /openapi.json).
+    /// Print the HTTP API's OpenAPI 3.1 document (the one served at /openapi.json).
     ///
     /// Example: actad openapi > acta-openapi.json
     Openapi,

@@ -94,29 +94,42 @@ pub enum Request {
 }
 
 /// What the node shows about itself, updated by the driver.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Status {
+    /// The chain id.
     pub chain_id: String,
+    /// The node's name.
     pub moniker: String,
+    /// The node's libp2p peer id.
     pub peer_id: String,
     pub validator: bool,
-    /// The latest committed height and its block.
+    /// The latest committed height.
     pub height: u64,
+    /// Its block's hash.
+    #[schema(value_type = acta_ledger::Hash)]
     pub block_hash: String,
+    /// Its block's time, ms since 1970.
     pub block_time_ms: u64,
+    /// The state root after it.
+    #[schema(value_type = acta_ledger::Hash)]
     pub state_root: String,
-    /// The height being decided and its round.
+    /// The height being decided.
     pub consensus_height: u64,
+    /// Its round.
     pub consensus_round: u32,
+    /// Whether a peer is ahead.
     pub syncing: bool,
+    /// Connected peers.
     pub peers: usize,
+    /// Transactions waiting.
     pub mempool_txs: usize,
-    /// The oldest height whose state this node keeps (0 unless it prunes).
+    /// The oldest height whose state this node keeps: reads of older heights are refused
+    /// with 410 `pruned` (0 unless the node prunes, `storage.mode`).
     pub oldest_state_height: u64,
     /// How long the height being decided has run, in ms (0 while waiting for work).
     pub deciding_ms: u64,
-    /// Set while the height being decided has run for longer than [`stall_after`]: why
-    /// this node thinks the chain is stalled.
+    /// Set while the height being decided has run for longer than four rounds of timeouts
+    /// (at least 20 s, [`stall_after`]): why this node thinks the chain is stalled.
     pub stalled: Option<Stall>,
     /// The validators deciding this height, as this node sees them.
     pub validators: Vec<ValidatorHealth>,
@@ -127,25 +140,32 @@ pub struct Status {
 }
 
 /// Why a height does not end, as one validator sees it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Stall {
+    /// The height that does not end.
     pub height: u64,
+    /// Its round.
     pub round: u32,
+    /// How long this node has been deciding it.
     pub for_ms: u64,
     /// The validators (names, or keys' first 16 hex digits) not heard from at this height:
     /// no vote and no proposal reached this node.
     pub missing: Vec<String>,
-    /// The power heard from, and the power a quorum needs (more than two thirds).
+    /// The power heard from.
     pub heard_power: u64,
+    /// The power a quorum needs (more than two thirds).
     pub quorum_power: u64,
+    /// Why this node thinks the chain is stalled.
     pub reason: String,
 }
 
 /// One validator of the set deciding this height, as this node sees it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ValidatorHealth {
+    /// Its genesis name, or its key's first 16 hex digits.
     pub name: String,
     pub public_key: PublicKey,
+    /// Voting power.
     pub power: u64,
     /// Whether this node is connected to its node (always true for this node itself).
     pub connected: bool,

@@ -165,80 +165,28 @@ impl Client {
     }
 }
 
-/// Checks `v` against an OpenAPI 3.0 schema (the subset the document uses: `$ref`,
-/// `allOf`, `nullable`, `type`, `required`, `properties`, `items`, `enum`, and the hex
-/// hash pattern).
+/// Checks `v` against a schema of the OpenAPI 3.1 document (JSON Schema 2020-12), whose
+/// `$ref`s point into the document's components: the document is the root, and the schema
+/// is its only assertion (the document's own fields are not keywords).
 fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
-    if let Some(r) = schema["$ref"].as_str() {
-        let name = r.trim_start_matches("#/components/schemas/");
-        let target = &doc["components"]["schemas"][name];
-        if target.is_null() {
-            return Err(format!("{at}: unresolved {r}"));
-        }
-        return validate(doc, target, v, at);
+    let mut root = doc.clone();
+    root["allOf"] = json!([schema]);
+    let validator = jsonschema::draft202012::new(&root).map_err(|e| format!("{at}: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{at}{}: {e}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
-    if v.is_null() && schema["nullable"] == json!(true) {
-        return Ok(());
-    }
-    if let Some(all) = schema["allOf"].as_array() {
-        for s in all {
-            validate(doc, s, v, at)?;
-        }
-    }
-    let ok = match schema["type"].as_str() {
-        None => true,
-        Some("object") => v.is_object(),
-        Some("array") => v.is_array(),
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_u64() || v.is_i64(),
-        Some("boolean") => v.is_boolean(),
-        Some(t) => return Err(format!("{at}: unknown type {t}")),
-    };
-    if !ok {
-        return Err(format!("{at}: {v} is not of type {}", schema["type"]));
-    }
-    if let Some(options) = schema["enum"].as_array() {
-        if !options.contains(v) {
-            return Err(format!("{at}: {v} is not one of {options:?}"));
-        }
-    }
-    if schema["pattern"] == json!("^[0-9a-f]{64}$") {
-        let s = v.as_str().unwrap_or_default();
-        if s.len() != 64
-            || !s
-                .bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-        {
-            return Err(format!("{at}: {v} is not 64 hex digits"));
-        }
-    }
-    if let Some(required) = schema["required"].as_array() {
-        for r in required {
-            let k = r.as_str().unwrap();
-            if v.get(k).is_none() {
-                return Err(format!("{at}: missing {k}"));
-            }
-        }
-    }
-    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
-        for (k, s) in props {
-            if let Some(x) = obj.get(k) {
-                validate(doc, s, x, &format!("{at}.{k}"))?;
-            }
-        }
-    }
-    if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
-        for (i, x) in list.iter().enumerate() {
-            validate(doc, items, x, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
 }
 
 /// Every `$ref` resolves, every path's `{parameters}` are declared as path parameters and
 /// the other way round, and every operation documents a 200 (or 202) answer.
 fn check_document(doc: &Value) {
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
     fn refs(v: &Value, out: &mut Vec<String>) {
         match v {
@@ -269,15 +217,15 @@ fn check_document(doc: &Value) {
             .collect();
         for (method, op) in item.as_object().unwrap() {
             assert!(["get", "post"].contains(&method.as_str()), "{method}");
-            let declared: BTreeSet<String> = op["parameters"]
-                .as_array()
-                .unwrap()
+            // An operation without parameters leaves `parameters` out.
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let declared: BTreeSet<String> = params
                 .iter()
                 .filter(|p| p["in"] == "path")
                 .map(|p| p["name"].as_str().unwrap().to_string())
                 .collect();
             assert_eq!(declared, in_path, "{method} {path}");
-            for p in op["parameters"].as_array().unwrap() {
+            for p in &params {
                 assert!(
                     p["name"].is_string() && p["schema"].is_object(),
                     "{path}: {p}"
@@ -292,6 +240,45 @@ fn check_document(doc: &Value) {
             }
         }
     }
+}
+
+/// The schemas refuse what the serializers never write: the checks of live answers below can
+/// fail.
+#[test]
+fn the_schemas_refuse_answers_the_node_never_gives() {
+    let doc = rpc::openapi::document();
+    let schema = |name: &str| json!({ "$ref": format!("#/components/schemas/{name}") });
+    let hash = "ab".repeat(32);
+    let nonce = json!({ "signer": hash, "height": 3, "committed": 1, "next": 2, "pending": 1 });
+    validate(&doc, &schema("SignerNonce"), &nonce, "$").unwrap();
+    let mut missing = nonce.clone();
+    missing.as_object_mut().unwrap().remove("next");
+    let mut negative = nonce.clone();
+    negative["pending"] = json!(-1);
+    let mut short_key = nonce.clone();
+    short_key["signer"] = json!("abcd");
+    for bad in [missing, negative, short_key] {
+        assert!(
+            validate(&doc, &schema("SignerNonce"), &bad, "$").is_err(),
+            "{bad}"
+        );
+    }
+    // A proven answer: the record's fields, the height, and a bundle if any.
+    let proven = &doc["paths"]["/council"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    let council = json!({
+        "council": { "members": [hash], "threshold": 1 },
+        "proposals": 0,
+        "height": 7,
+    });
+    validate(&doc, proven, &council, "$").unwrap();
+    let mut no_height = council.clone();
+    no_height.as_object_mut().unwrap().remove("height");
+    assert!(validate(&doc, proven, &no_height, "$").is_err());
+    let mut bad_round = json!({ "open": null });
+    assert!(validate(&doc, &schema("RoundStatus"), &bad_round, "$").is_err());
+    bad_round = json!({ "cancelled": { "at": 4 } });
+    validate(&doc, &schema("RoundStatus"), &bad_round, "$").unwrap();
 }
 
 #[test]

@@ -31,9 +31,11 @@ use futures::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     blocking, ok,
+    openapi::{BodyErrors, Errors, HealthResponses, SubmitResponses, WithProof},
     read::{bundle, checkpoint_entry, resolve_height},
     Api, ApiError, ApiResult, ReadParams,
 };
@@ -43,24 +45,40 @@ use crate::{
     node::{Committed, Request},
 };
 
+/// `GET /status`: the node's status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusAnswer {
+    #[serde(flatten)]
+    status: crate::node::Status,
+    role: Role,
+    genesis_hash: Hash,
+    /// The node's version.
+    version: &'static str,
+}
+
+/// Whether a node votes.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Role {
+    Validator,
+    Observer,
+}
+
+/// The node's status
+#[utoipa::path(get, path = "/status", tag = "chain",
+    responses((status = 200, description = "OK", body = StatusAnswer), Errors))]
 pub async fn status(State(api): State<Api>) -> ApiResult {
-    let s = api.node.status.read().map_err(ApiError::internal)?.clone();
-    let mut v = serde_json::to_value(&s).map_err(ApiError::internal)?;
-    if let Value::Object(m) = &mut v {
-        m.insert(
-            "role".into(),
-            Value::String(if s.validator { "validator" } else { "observer" }.into()),
-        );
-        m.insert(
-            "genesis_hash".into(),
-            Value::String(api.node.spec.hash.to_hex()),
-        );
-        m.insert(
-            "version".into(),
-            Value::String(env!("CARGO_PKG_VERSION").into()),
-        );
-    }
-    ok(v)
+    let status = api.node.status.read().map_err(ApiError::internal)?.clone();
+    ok(StatusAnswer {
+        role: if status.validator {
+            Role::Validator
+        } else {
+            Role::Observer
+        },
+        status,
+        genesis_hash: api.node.spec.hash,
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// How long the driver may go without updating the status before the node is not live:
@@ -79,7 +97,21 @@ fn liveness(s: &crate::node::Status) -> Result<(), String> {
     }
 }
 
-fn health_answer(ok: bool, body: Value) -> ApiResult {
+/// `GET /health` and `GET /ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthAnswer {
+    /// Whether the node's loop runs.
+    live: bool,
+    /// `/ready` only: live, caught up and not stalled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready: Option<bool>,
+    /// Latest committed height.
+    height: u64,
+    /// Why not live or not ready; empty when all is well.
+    reasons: Vec<String>,
+}
+
+fn health_answer(ok: bool, body: HealthAnswer) -> ApiResult {
     let status = if ok {
         StatusCode::OK
     } else {
@@ -88,23 +120,33 @@ fn health_answer(ok: bool, body: Value) -> ApiResult {
     Ok((status, Json(body)).into_response())
 }
 
-/// `GET /health`: live (200) while the node's loop runs, else 503: for a process
-/// supervisor's liveness probe.
+/// Live (200) while the node's loop runs, else 503: a liveness probe
+///
+/// For a process supervisor.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses(HealthResponses, Errors)
+)]
 pub async fn health(State(api): State<Api>) -> ApiResult {
     let s = api.node.status.read().map_err(ApiError::internal)?.clone();
     let live = liveness(&s);
     health_answer(
         live.is_ok(),
-        json!({
-            "live": live.is_ok(),
-            "height": s.height,
-            "reasons": live.err().into_iter().collect::<Vec<_>>(),
-        }),
+        HealthAnswer {
+            live: live.is_ok(),
+            ready: None,
+            height: s.height,
+            reasons: live.err().into_iter().collect(),
+        },
     )
 }
 
-/// `GET /ready`: ready (200) when live, caught up with its peers, and the chain not
-/// stalled; else 503 with the reasons: for a load balancer, and an alert.
+/// Ready (200) when live, caught up with its peers and the chain not stalled, else 503 with the reasons
+///
+/// For a load balancer, and an alert.
+#[utoipa::path(get, path = "/ready", tag = "meta", responses(HealthResponses, Errors))]
 pub async fn ready(State(api): State<Api>) -> ApiResult {
     let s = api.node.status.read().map_err(ApiError::internal)?.clone();
     let mut reasons = Vec::new();
@@ -130,12 +172,12 @@ pub async fn ready(State(api): State<Api>) -> ApiResult {
     let ready = reasons.is_empty();
     health_answer(
         ready,
-        json!({
-            "live": live.is_ok(),
-            "ready": ready,
-            "height": s.height,
-            "reasons": reasons,
-        }),
+        HealthAnswer {
+            live: live.is_ok(),
+            ready: Some(ready),
+            height: s.height,
+            reasons,
+        },
     )
 }
 
@@ -146,6 +188,9 @@ fn latest(store: &Store) -> Result<Height, ApiError> {
         .unwrap_or(Height(0)))
 }
 
+/// The latest block with its commit certificate
+#[utoipa::path(get, path = "/blocks/latest", tag = "chain",
+    responses((status = 200, description = "OK", body = BlockAnswer), Errors))]
 pub async fn latest_block(State(api): State<Api>) -> ApiResult {
     blocking(move || {
         let h = latest(&api.node.store)?;
@@ -154,15 +199,21 @@ pub async fn latest_block(State(api): State<Api>) -> ApiResult {
     .await
 }
 
+/// A block with its commit certificate
+#[utoipa::path(get, path = "/blocks/{height}", tag = "chain",
+    params(("height" = u64, Path, description = "Block height.")),
+    responses((status = 200, description = "OK", body = BlockAnswer), Errors))]
 pub async fn block(State(api): State<Api>, Path(height): Path<u64>) -> ApiResult {
     blocking(move || block_at(&api.node.store, Height(height))).await
 }
 
-#[derive(Serialize)]
-struct BlockAnswer<'a> {
+/// A block, its hash and the commit certificate that signs it (null until the next block
+/// carries it, for the latest block of a node that has not seen the certificate).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockAnswer {
     hash: Hash,
-    block: &'a acta_ledger::Block,
-    commit: Option<&'a acta_ledger::Commit>,
+    block: acta_ledger::Block,
+    commit: Option<acta_ledger::Commit>,
 }
 
 fn no_block(height: Height) -> ApiError {
@@ -178,8 +229,8 @@ fn block_at(store: &Store, height: Height) -> ApiResult {
     let commit = store.commit(height).map_err(ApiError::internal)?;
     ok(BlockAnswer {
         hash: block.hash(),
-        block: &block,
-        commit: commit.as_ref(),
+        block,
+        commit,
     })
 }
 
@@ -191,28 +242,43 @@ fn results_at(store: &Store, height: Height) -> Result<BlockResults, ApiError> {
     BlockResults::decode(&bytes).map_err(ApiError::internal)
 }
 
-/// What each transaction of a block did, and the events of the block's start.
+/// `GET /blocks/{height}/results`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockResultsAnswer {
+    height: Height,
+    #[serde(flatten)]
+    results: BlockResults,
+}
+
+/// What each transaction of a block did
+///
+/// And the events of the block's start.
+#[utoipa::path(get, path = "/blocks/{height}/results", tag = "chain",
+    params(("height" = u64, Path, description = "Block height.")),
+    responses((status = 200, description = "OK", body = BlockResultsAnswer), Errors))]
 pub async fn block_results(State(api): State<Api>, Path(height): Path<u64>) -> ApiResult {
     blocking(move || {
         let results = results_at(&api.node.store, Height(height))?;
-        ok(json!({
-            "height": height,
-            "receipts": results.receipts,
-            "events": results.events,
-            "messages": results.messages,
-        }))
+        ok(BlockResultsAnswer {
+            height: Height(height),
+            results,
+        })
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SubmitParams {
+    /// async: queued, not waiting for the mempool (202); sync: checked by the mempool;
+    /// commit: answered once in a committed block, or 504 when rpc.commit_timeout_ms passes.
     #[serde(default)]
+    #[param(inline)]
     pub(super) mode: Mode,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum Mode {
     /// Queued for the mempool; the answer does not wait for its verdict.
@@ -224,18 +290,67 @@ pub(super) enum Mode {
     Commit,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
-    /// The transaction's borsh encoding in hex.
+    /// A transaction's borsh encoding, hex (docs/wire-format.md, section 5.1); surrounding
+    /// white space is ignored.
+    #[schema(pattern = r"^\s*([0-9a-fA-F]{2})+\s*$", max_length = 131_136)]
     tx: String,
+}
+
+// The schema's `max_length` above: the hex of the largest transaction, and white space.
+const _: () = assert!(2 * acta_ledger::tx::TX_BYTES_MAX + 64 == 131_136);
+
+/// Where a submitted transaction is.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Submitted {
+    /// Queued for the mempool (mode=async).
+    Queued,
+    /// In the mempool.
+    Pending,
+    /// In a committed block (mode=commit).
+    Committed,
+}
+
+/// `POST /txs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmitAnswer {
+    hash: Hash,
+    status: Submitted,
+    /// With mode=commit: the block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<Height>,
+    /// With mode=commit: the position in the block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
+    /// With mode=commit: what it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<Vec<acta_ledger::Event>>,
+}
+
+impl SubmitAnswer {
+    fn new(hash: Hash, status: Submitted) -> SubmitAnswer {
+        SubmitAnswer {
+            hash,
+            status,
+            height: None,
+            index: None,
+            events: None,
+        }
+    }
 }
 
 fn parse_hash(s: &str) -> Result<Hash, ApiError> {
     Hash::from_hex(s).map_err(|e| ApiError::bad_request(format!("{s:?} is not a hash: {e}")))
 }
 
+/// Submit a transaction
+///
 /// `POST /txs?mode=async|sync|commit` with `{"tx": "<hex>"}`.
+#[utoipa::path(post, path = "/txs", tag = "chain", params(SubmitParams), request_body = SubmitBody,
+    responses(SubmitResponses, BodyErrors, Errors))]
 pub async fn submit(
     State(api): State<Api>,
     Query(params): Query<SubmitParams>,
@@ -262,13 +377,13 @@ pub async fn submit(
                 })?;
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({ "hash": id, "status": "queued" })),
+                Json(SubmitAnswer::new(id, Submitted::Queued)),
             )
                 .into_response())
         }
         Mode::Sync => {
             add_to_mempool(&api, tx).await?;
-            ok(json!({ "hash": id, "status": "pending" }))
+            ok(SubmitAnswer::new(id, Submitted::Pending))
         }
         Mode::Commit => {
             // Its place among `max_commit_waits` was taken before its body was read
@@ -308,18 +423,53 @@ pub async fn submit(
 /// The most transactions one `POST /txs/batch` carries.
 pub const SUBMIT_BATCH_MAX: usize = 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBatchBody {
-    /// Borsh encodings in hex, each a transaction.
+    /// Transactions' borsh encodings, hex (as `tx` of `POST /txs`). Each gets its own
+    /// verdict in `results`: one that is not a transaction gets `bad_transaction` there, and
+    /// the others are still submitted.
+    #[schema(max_items = 1024)]
     txs: Vec<String>,
 }
 
+// The schema's `max_items` above.
+const _: () = assert!(SUBMIT_BATCH_MAX == 1024);
+
+/// One transaction's verdict in a batch: its hash and `pending`, or a refusal.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchVerdict {
+    Pending {
+        hash: Hash,
+        status: Submitted,
+    },
+    Refused {
+        /// Why it was refused (the mempool's codes, or bad_transaction).
+        code: String,
+        /// The refusal in words.
+        message: String,
+    },
+}
+
+/// `POST /txs/batch`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmitBatchAnswer {
+    /// How many transactions the mempool admitted.
+    accepted: usize,
+    /// Per transaction, in order.
+    results: Vec<BatchVerdict>,
+}
+
+/// Submit up to 1024 transactions at once, each checked by the mempool as with mode=sync
+///
 /// `POST /txs/batch` with `{"txs": ["<hex>", ...]}`: up to [`SUBMIT_BATCH_MAX`]
 /// transactions checked by the mempool together (signatures verified as one batch), like
 /// `mode=sync` for each. The answer has one entry per transaction, in order: its hash and
 /// `pending`, or a refusal's `code` and `message`. One transaction's refusal does not
 /// affect the others; a signer's transactions must come in nonce order.
+#[utoipa::path(post, path = "/txs/batch", tag = "chain", request_body = SubmitBatchBody,
+    responses((status = 200, description = "OK", body = SubmitBatchAnswer), BodyErrors, Errors))]
 pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBody>) -> ApiResult {
     if body.txs.len() > SUBMIT_BATCH_MAX {
         return Err(ApiError::bad_request(format!(
@@ -327,7 +477,7 @@ pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBo
             body.txs.len()
         )));
     }
-    let mut answers: Vec<Option<Value>> = Vec::with_capacity(body.txs.len());
+    let mut answers: Vec<Option<BatchVerdict>> = Vec::with_capacity(body.txs.len());
     let mut txs = Vec::with_capacity(body.txs.len());
     for (i, hex_tx) in body.txs.iter().enumerate() {
         let decoded = hex::decode(hex_tx.trim())
@@ -338,9 +488,10 @@ pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBo
                 txs.push(tx);
                 answers.push(None);
             }
-            Err(message) => answers.push(Some(
-                json!({ "code": "bad_transaction", "message": message }),
-            )),
+            Err(message) => answers.push(Some(BatchVerdict::Refused {
+                code: "bad_transaction".into(),
+                message,
+            })),
         }
     }
     let (reply, verdicts) = oneshot::channel();
@@ -353,18 +504,30 @@ pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBo
         .await
         .map_err(|_| ApiError::stopping())?
         .into_iter();
-    let results: Vec<Value> = answers
+    let results: Vec<BatchVerdict> = answers
         .into_iter()
         .map(|a| {
             a.unwrap_or_else(|| match verdicts.next() {
-                Some(Ok(hash)) => json!({ "hash": hash, "status": "pending" }),
-                Some(Err(e)) => json!({ "code": e.code(), "message": e.to_string() }),
-                None => json!({ "code": "internal", "message": "no verdict" }),
+                Some(Ok(hash)) => BatchVerdict::Pending {
+                    hash,
+                    status: Submitted::Pending,
+                },
+                Some(Err(e)) => BatchVerdict::Refused {
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                },
+                None => BatchVerdict::Refused {
+                    code: "internal".into(),
+                    message: "no verdict".into(),
+                },
             })
         })
         .collect();
-    let accepted = results.iter().filter(|r| r["status"] == "pending").count();
-    ok(json!({ "accepted": accepted, "results": results }))
+    let accepted = results
+        .iter()
+        .filter(|r| matches!(r, BatchVerdict::Pending { .. }))
+        .count();
+    ok(SubmitBatchAnswer { accepted, results })
 }
 
 async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
@@ -390,9 +553,31 @@ async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
     }
 }
 
-/// A signer's next nonce: the one the latest committed state expects, and the one after its
-/// transactions waiting in this node's mempool (`next`, what a wallet signs its next
-/// transaction with when it does not wait for the last one's block).
+/// `GET /signers/{key}/nonce`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignerNonce {
+    signer: PublicKey,
+    /// The latest committed height, whose state `committed` is read from.
+    height: Height,
+    /// The nonce the committed state expects next: how many transactions of the signer
+    /// are committed.
+    committed: u64,
+    /// The nonce after the signer's transactions waiting in this node's mempool: what its
+    /// next transaction is signed with.
+    next: u64,
+    /// How many of the signer's transactions wait in this node's mempool (`next` -
+    /// `committed`).
+    pending: u64,
+}
+
+/// A signer's next nonce, committed and after its transactions in this node's mempool
+///
+/// The one the latest committed state expects, and the one after its transactions waiting
+/// in this node's mempool (`next`, what a wallet signs its next transaction with when it
+/// does not wait for the last one's block).
+#[utoipa::path(get, path = "/signers/{key}/nonce", tag = "chain",
+    params(("key" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The signer's Ed25519 public key, hex.")),
+    responses((status = 200, description = "OK", body = SignerNonce), Errors))]
 pub async fn nonce(State(api): State<Api>, Path(key): Path<String>) -> ApiResult {
     let signer = PublicKey::from_hex(&key)
         .map_err(|e| ApiError::bad_request(format!("{key:?} is not a public key: {e}")))?;
@@ -415,13 +600,13 @@ pub async fn nonce(State(api): State<Api>, Path(key): Path<String>) -> ApiResult
     })
     .await?;
     let next = pooled.map_or(committed, |n| n.max(committed));
-    ok(json!({
-        "signer": signer,
-        "height": height,
-        "committed": committed,
-        "next": next,
-        "pending": next - committed,
-    }))
+    ok(SignerNonce {
+        signer,
+        height,
+        committed,
+        next,
+        pending: next - committed,
+    })
 }
 
 /// Where a committed transaction is and what it did.
@@ -489,13 +674,12 @@ async fn wait_for(
 
 fn commit_answer(id: Hash, f: &Found) -> ApiResult {
     match &f.outcome {
-        Outcome::Accepted { events } => ok(json!({
-            "hash": id,
-            "status": "committed",
-            "height": f.height.0,
-            "index": f.index,
-            "events": events,
-        })),
+        Outcome::Accepted { events } => ok(SubmitAnswer {
+            height: Some(f.height),
+            index: Some(f.index),
+            events: Some(events.clone()),
+            ..SubmitAnswer::new(id, Submitted::Committed)
+        }),
         Outcome::Refused { code } => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             code.as_str(),
@@ -566,13 +750,22 @@ fn committed_tx(
             Some(entry),
         )?;
         b.checkpoint = checkpoint_entry(store, loc.height, checkpoint)?;
-        answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
+        answer = serde_json::to_value(WithProof {
+            answer,
+            proof: Some(b),
+        })
+        .map_err(ApiError::internal)?;
     }
     Ok(Some(answer))
 }
 
-/// `GET /txs/{hash}`: a committed transaction with its result (and, with `prove=true`, a
-/// bundle proving both), or `pending` while it waits in the mempool.
+/// A transaction with its result (or pending)
+///
+/// A committed transaction with its result (and, with `prove=true`, a bundle proving
+/// both), or `pending` while it waits in the mempool.
+#[utoipa::path(get, path = "/txs/{hash}", tag = "chain",
+    params(("hash" = Hash, Path, description = "Transaction id (hex SHA-256 of its encoding)."), ReadParams),
+    responses((status = 200, description = "OK", body = WithProof<answer::TxAnswer>), Errors))]
 pub async fn tx(
     State(api): State<Api>,
     Path(hash): Path<String>,
@@ -604,7 +797,14 @@ pub async fn tx(
         .await
         .map_err(|_| ApiError::stopping())?;
     if pending.await.map_err(|_| ApiError::stopping())? {
-        return ok(json!({ "hash": id, "status": "pending" }));
+        return ok(answer::TxAnswer {
+            hash: id,
+            status: answer::TxStatus::Pending,
+            height: None,
+            index: None,
+            tx: None,
+            result: None,
+        });
     }
     // It may have left the mempool for a block between the two looks.
     if let Some(answer) = lookup().await? {
@@ -631,8 +831,12 @@ fn subscription_permit(api: &Api) -> Result<OwnedSemaphorePermit, ApiError> {
         })
 }
 
-/// `GET /events/blocks`: server-sent events, one `block` event per committed block (its
-/// height, hash, time and each transaction's result); `lagged` if the client fell behind.
+/// Committed blocks as server-sent events (`block`, `lagged`)
+///
+/// One `block` event per committed block (its height, hash, time and each transaction's
+/// result); `lagged` if the client fell behind.
+#[utoipa::path(get, path = "/events/blocks", tag = "events",
+    responses((status = 200, description = "Server-sent events; each event's data is one JSON object.", body = super::openapi::ServerSentEvent, content_type = "text/event-stream"), Errors))]
 pub async fn block_events(State(api): State<Api>) -> Result<Response, ApiError> {
     let permit = subscription_permit(&api)?;
     let receiver = api.node.committed.subscribe();
@@ -659,8 +863,13 @@ fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -
         .into_response()
 }
 
-/// `GET /events/txs/{hash}`: one `tx` event when the transaction is committed (at once if
-/// it already is), then the stream ends; a `timeout` event ends it after two minutes.
+/// One server-sent event when a transaction is committed
+///
+/// One `tx` event when the transaction is committed (at once if it already is), then the
+/// stream ends; a `timeout` event ends it after two minutes.
+#[utoipa::path(get, path = "/events/txs/{hash}", tag = "events",
+    params(("hash" = Hash, Path, description = "Transaction id (hex SHA-256 of its encoding).")),
+    responses((status = 200, description = "Server-sent events; each event's data is one JSON object.", body = super::openapi::ServerSentEvent, content_type = "text/event-stream"), Errors))]
 pub async fn tx_events(State(api): State<Api>, Path(hash): Path<String>) -> ApiResult {
     let id = parse_hash(&hash)?;
     let permit = subscription_permit(&api)?;
@@ -701,8 +910,12 @@ pub async fn tx_events(State(api): State<Api>, Path(hash): Path<String>) -> ApiR
     Ok(sse(stream::once(one)))
 }
 
-/// `GET /validators?height=H`: the set that signs block `H` (the latest by default), with
-/// `prove=true` a bundle whose header at `H` names it.
+/// The validator set that signs a height
+///
+/// The set that signs block `height` (the latest by default), with `prove=true` a bundle
+/// whose header at that height names it.
+#[utoipa::path(get, path = "/validators", tag = "chain", params(ReadParams),
+    responses((status = 200, description = "OK", body = WithProof<answer::ValidatorSetAnswer>), Errors))]
 pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>) -> ApiResult {
     blocking(move || {
         let store = &api.node.store;
@@ -716,7 +929,8 @@ pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>
         let next = validators_at(store.as_ref(), signs.next()).map_err(ApiError::internal)?;
         // Names come from the genesis file, not the chain: a proven answer leaves them out.
         let names = (!params.prove).then_some(&api.node.spec.names);
-        let mut answer = answer::validators_answer(signs, &set, next.hash(), names);
+        let answer = answer::validators_answer(signs, &set, next.hash(), names);
+        let mut proof = None;
         if params.prove {
             if height == Height(0) {
                 return Err(ApiError::bad_request(
@@ -736,9 +950,9 @@ pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>
                 Vec::new(),
                 None,
             )?;
-            answer["proof"] = serde_json::to_value(b).map_err(ApiError::internal)?;
+            proof = Some(b);
         }
-        ok(answer)
+        ok(WithProof { answer, proof })
     })
     .await
 }
@@ -746,9 +960,13 @@ pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>
 /// The most checkpoint sizes looked at, newest first, for one with a quorum of cosignatures.
 const CHECKPOINTS_SCANNED: usize = 16;
 
-/// `GET /checkpoint`: the latest checkpoint of the block log cosigned by validators holding
-/// more than two thirds of the power of the set that signed its last block, as a C2SP
-/// signed note (`text/plain`).
+/// The latest checkpoint of the block log, cosigned by validators holding more than two thirds of the power
+///
+/// A C2SP tlog-checkpoint, cosigned by validators holding more than two thirds of the power
+/// of the set that signed its last block (C2SP tlog-cosignature), as a signed note: origin,
+/// size and base64 root lines, a blank line, then one `— name base64` line per cosignature.
+#[utoipa::path(get, path = "/checkpoint", tag = "chain",
+    responses((status = 200, description = "A signed note.", body = String, content_type = "text/plain"), Errors))]
 pub async fn checkpoint(State(api): State<Api>) -> ApiResult {
     blocking(move || {
         let store = &api.node.store;
@@ -785,15 +1003,22 @@ pub async fn checkpoint(State(api): State<Api>) -> ApiResult {
 }
 
 /// `?from=` and `?to=` of a consistency proof.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
+    /// The older checkpoint's size.
     pub from: u64,
+    /// The newer checkpoint's size (at most the latest height).
     pub to: u64,
 }
 
-/// `GET /checkpoint/consistency?from=M&to=N`: the RFC 9162 proof that the block log of `M`
-/// blocks is a prefix of the log of `N` blocks (two checkpoints of one chain).
+/// The RFC 9162 consistency proof between the block log of `from` blocks and of `to` blocks
+///
+/// The proof that the block log of `from` blocks is a prefix of the log of `to` blocks
+/// (two checkpoints of one chain).
+#[utoipa::path(get, path = "/checkpoint/consistency", tag = "chain", params(ConsistencyParams),
+    responses((status = 200, description = "OK", body = acta_ledger::merkle::ConsistencyProof), Errors))]
 pub async fn consistency(
     State(api): State<Api>,
     Query(params): Query<ConsistencyParams>,
@@ -809,7 +1034,7 @@ pub async fn consistency(
         }
         let proof = blocklog::consistency_proof(store.as_ref(), params.from, params.to)
             .map_err(ApiError::internal)?;
-        ok(serde_json::to_value(proof).map_err(ApiError::internal)?)
+        ok(proof)
     })
     .await
 }

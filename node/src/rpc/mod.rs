@@ -30,6 +30,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
+use utoipa::IntoParams;
 
 use crate::{config::RpcConfig, node::Handle};
 
@@ -92,10 +93,12 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = self.extra;
-        body.insert("code".into(), Value::String(self.code));
-        body.insert("message".into(), Value::String(self.message));
-        (self.status, Json(Value::Object(body))).into_response()
+        let body = openapi::ErrorBody {
+            code: self.code,
+            message: self.message,
+            extra: self.extra,
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -151,27 +154,41 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
-/// `?height=` and `?prove=` of record reads.
-#[derive(Debug, Default, Deserialize)]
+/// `?height=`, `?prove=` and `?checkpoint=` of record reads.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReadParams {
+    /// Read the state after this committed block (default: the latest); 0 is the genesis
+    /// state, which has no proof (so `prove=true` needs 1 or more).
     pub height: Option<u64>,
+    /// Add `proof`: a bundle proving every value read against a header signed by the
+    /// validators (not at height 0).
     #[serde(default)]
     pub prove: bool,
-    /// With `prove`: also prove the header's block in the log of the checkpoint of this
-    /// many blocks, so that the bundle verifies against that checkpoint.
+    /// With `prove=true`: also prove the header's block in the block log of the checkpoint
+    /// of this many blocks (`proof.checkpoint`), so that the bundle verifies against that
+    /// checkpoint (`GET /checkpoint`) instead of the chain of headers. From the height read
+    /// to the latest height.
     pub checkpoint: Option<u64>,
 }
 
-/// `?from=` and `?limit=` of lists.
-#[derive(Debug, Default, Deserialize)]
+/// `?from=` and `?limit=` of lists, with the parameters of every read.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// As for every read: the height whose state is read (default: the latest).
     pub height: Option<u64>,
+    /// The first id or sequence number to list.
     pub from: Option<u64>,
+    /// How many items to list (1 to 100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
+    /// As for every read: add a proof bundle.
     #[serde(default)]
     pub prove: bool,
+    /// As for every read: prove the header in the checkpoint of this many blocks.
     pub checkpoint: Option<u64>,
 }
 
@@ -363,10 +380,16 @@ async fn unknown_route(method: Method, uri: axum::http::Uri) -> ApiError {
     )
 }
 
+/// This document
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "This OpenAPI 3.1 document.", body = Object), openapi::Errors))]
 async fn openapi_document() -> ApiResult {
     ok(openapi::document())
 }
 
+/// Metrics in the Prometheus text format (OpenMetrics)
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "OpenMetrics text.", body = String, content_type = "application/openmetrics-text"), openapi::Errors))]
 async fn metrics(State(api): State<Api>) -> Response {
     (
         [(

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::{
     blocking, ok,
+    openapi::{Errors, Proven},
     read::{resolve_height, BallotProofs, Reader},
     text, Api, ApiError, ApiResult, PageParams, ReadParams,
 };
@@ -113,18 +114,14 @@ async fn read_value(
         if let (Some(extra), false) = (extra, params.prove) {
             extra(&reader, &mut answer)?;
         }
-        let at = reader.height.0;
-        let bundle = reader.bundle(&api.node.spec, &query)?;
-        if let Value::Object(m) = &mut answer {
-            m.insert("height".into(), json!(at));
-            if let Some(b) = bundle {
-                m.insert(
-                    "proof".into(),
-                    serde_json::to_value(b).map_err(ApiError::internal)?,
-                );
-            }
-        }
-        Ok(answer)
+        let height = reader.height;
+        let proof = reader.bundle(&api.node.spec, &query)?;
+        serde_json::to_value(Proven {
+            answer,
+            height,
+            proof,
+        })
+        .map_err(ApiError::internal)
     })
     .await
 }
@@ -140,9 +137,17 @@ fn page(page: &PageParams) -> Result<(ReadParams, u64), ApiError> {
     ))
 }
 
+/// Resolve a DID (W3C DID Resolution)
+///
 /// `GET /dids/{did}`: a DID resolution result (W3C DID Resolution): the document, its
 /// resolution metadata and its document metadata (created, updated, versionId, and
 /// nextVersionId when resolving a past version without a proof: a later state gives it).
+#[utoipa::path(get, path = "/dids/{did}", tag = "identity",
+    params(("did" = Did, Path, description = "A DID: did:acta:<base58>."), DidParams),
+    responses((status = 200, description = "The resolution result, or the DID document alone.", content(
+        (Proven<answer::DidResolution> = "application/did-resolution"),
+        (answer::W3cDidDocument = "application/did+ld+json"),
+        (answer::W3cDidDocument = "application/did+json"))), Errors))]
 pub async fn did(
     State(api): State<Api>,
     Path(did): Path<String>,
@@ -247,15 +252,24 @@ pub const DID_RESOLUTION: &str = "application/did-resolution";
 /// `GET /dids/{did}`'s parameters: `height`, `prove`, `checkpoint` as every read, or the W3C
 /// DID URL parameters `versionId` (the height of a version) and `versionTime` (RFC 3339:
 /// the version in force then).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DidParams {
+    /// As for every read: the height whose state is read (default: the latest).
     pub height: Option<u64>,
+    /// As for every read: add a proof bundle.
     #[serde(default)]
     pub prove: bool,
+    /// As for every read: prove the header in the checkpoint of this many blocks.
     pub checkpoint: Option<u64>,
+    /// The version to resolve: the height of the block that made it (`versionId` and
+    /// `nextVersionId` in the metadata). Not with `height` or `versionTime`.
     #[serde(rename = "versionId")]
+    #[param(pattern = "^[0-9]+$")]
     pub version_id: Option<String>,
+    /// Resolve the version in force at this time (RFC 3339, such as
+    /// 2027-03-01T09:00:00Z): the state after the last block at or before it.
     #[serde(rename = "versionTime")]
     pub version_time: Option<String>,
 }
@@ -339,9 +353,14 @@ fn next_version(r: &Reader<'_>, answer: &mut Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A credential and its status
+///
 /// `GET /credentials/{id}`: the credential, its status at the height's block time
 /// (`valid`, `suspended`, `revoked`, `expired`, `not_yet_valid`, `subject_deactivated` or
 /// `issuer_deactivated`; see `acta_contracts::credential::status`) and its issuer's record.
+#[utoipa::path(get, path = "/credentials/{id}", tag = "identity",
+    params(("id" = Hash, Path, description = "Credential id (hex)."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::CredentialAnswer>), Errors))]
 pub async fn credential(
     State(api): State<Api>,
     Path(id): Path<String>,
@@ -352,7 +371,12 @@ pub async fn credential(
     read(api, params, AnswerQuery::Credential(id), None).await
 }
 
+/// The credentials issued to a DID
+///
 /// `GET /dids/{did}/credentials`: the credentials issued to a DID, with their status.
+#[utoipa::path(get, path = "/dids/{did}/credentials", tag = "identity",
+    params(("did" = Did, Path, description = "A DID: did:acta:<base58>."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::CredentialList>), Errors))]
 pub async fn did_credentials(
     State(api): State<Api>,
     Path(did): Path<String>,
@@ -362,7 +386,12 @@ pub async fn did_credentials(
     read(api, params, AnswerQuery::DidCredentials(did), None).await
 }
 
+/// An issuer's registration
+///
 /// `GET /issuers/{did}`: an issuer's registration.
+#[utoipa::path(get, path = "/issuers/{did}", tag = "identity",
+    params(("did" = Did, Path, description = "A DID: did:acta:<base58>."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::IssuerAnswer>), Errors))]
 pub async fn issuer(
     State(api): State<Api>,
     Path(did): Path<String>,
@@ -372,12 +401,22 @@ pub async fn issuer(
     read(api, params, AnswerQuery::Issuer(did), None).await
 }
 
+/// The council
+///
 /// `GET /council`: the members and threshold, and how many proposals were made.
+#[utoipa::path(get, path = "/council", tag = "governance",
+    params(ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::CouncilAnswer>), Errors))]
 pub async fn council(State(api): State<Api>, Query(params): Query<ReadParams>) -> ApiResult {
     read(api, params, AnswerQuery::Council, None).await
 }
 
+/// Council proposals
+///
 /// `GET /council/proposals`: proposals `from` (default 0), at most `limit`.
+#[utoipa::path(get, path = "/council/proposals", tag = "governance",
+    params(PageParams),
+    responses((status = 200, description = "OK", body = Proven<answer::ProposalList>), Errors))]
 pub async fn council_proposals(State(api): State<Api>, Query(p): Query<PageParams>) -> ApiResult {
     let (params, limit) = page(&p)?;
     let from = p.from.unwrap_or(0);
@@ -390,7 +429,12 @@ pub async fn council_proposals(State(api): State<Api>, Query(p): Query<PageParam
     .await
 }
 
+/// A council proposal
+///
 /// `GET /council/proposals/{id}`.
+#[utoipa::path(get, path = "/council/proposals/{id}", tag = "governance",
+    params(("id" = u64, Path, description = "Proposal id."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::ProposalAnswer>), Errors))]
 pub async fn council_proposal(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -399,14 +443,24 @@ pub async fn council_proposal(
     read(api, params, AnswerQuery::CouncilProposal(id), None).await
 }
 
+/// Chain parameters: the registry, with each value and the height it was set
+///
 /// `GET /params`: every registered chain parameter with its unit, range, default and
 /// meaning, its value at the height, and the height at which it was set (`null` when it
 /// has its default).
+#[utoipa::path(get, path = "/params", tag = "governance",
+    params(ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::ParamsAnswer>), Errors))]
 pub async fn params(State(api): State<Api>, Query(params): Query<ReadParams>) -> ApiResult {
     read(api, params, AnswerQuery::Params, None).await
 }
 
+/// A sensor device
+///
 /// `GET /devices/{did}`: a registered sensor device.
+#[utoipa::path(get, path = "/devices/{did}", tag = "sensors",
+    params(("did" = Did, Path, description = "A DID: did:acta:<base58>."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::DeviceAnswer>), Errors))]
 pub async fn device(
     State(api): State<Api>,
     Path(did): Path<String>,
@@ -416,8 +470,13 @@ pub async fn device(
     read(api, params, AnswerQuery::Device(did), None).await
 }
 
+/// A device's attestation batches (default: the latest)
+///
 /// `GET /devices/{did}/attestations`: batches from sequence `from` (default: the latest
 /// `limit`), oldest first.
+#[utoipa::path(get, path = "/devices/{did}/attestations", tag = "sensors",
+    params(("did" = Did, Path, description = "A DID: did:acta:<base58>."), PageParams),
+    responses((status = 200, description = "OK", body = Proven<answer::AttestationList>), Errors))]
 pub async fn attestations(
     State(api): State<Api>,
     Path(did): Path<String>,
@@ -433,7 +492,12 @@ pub async fn attestations(
     read(api, params, q, None).await
 }
 
+/// One attestation batch
+///
 /// `GET /devices/{did}/attestations/{sequence}`: one batch, with the device's record.
+#[utoipa::path(get, path = "/devices/{did}/attestations/{sequence}", tag = "sensors",
+    params(("did" = Did, Path, description = "A DID: did:acta:<base58>."), ("sequence" = u64, Path, description = "Batch sequence number."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::AttestationAnswer>), Errors))]
 pub async fn attestation(
     State(api): State<Api>,
     Path((did, sequence)): Path<(String, u64)>,
@@ -449,14 +513,24 @@ pub async fn attestation(
     .await
 }
 
+/// Budget rounds
+///
 /// `GET /budget/rounds`: rounds `from` (default 0), at most `limit`.
+#[utoipa::path(get, path = "/budget/rounds", tag = "budget",
+    params(PageParams),
+    responses((status = 200, description = "OK", body = Proven<answer::RoundList>), Errors))]
 pub async fn rounds(State(api): State<Api>, Query(p): Query<PageParams>) -> ApiResult {
     let (params, limit) = page(&p)?;
     let from = p.from.unwrap_or(0);
     read(api, params, AnswerQuery::Rounds { from, limit }, None).await
 }
 
+/// A budget round and its phase
+///
 /// `GET /budget/rounds/{id}`: the round, its phase, and its result once tallied.
+#[utoipa::path(get, path = "/budget/rounds/{id}", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::RoundSummary>), Errors))]
 pub async fn round(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -465,7 +539,12 @@ pub async fn round(
     read(api, params, AnswerQuery::Round(id), None).await
 }
 
+/// A round's projects
+///
 /// `GET /budget/rounds/{id}/proposals`: the round's projects, in index order.
+#[utoipa::path(get, path = "/budget/rounds/{id}/proposals", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::ProjectList>), Errors))]
 pub async fn proposals(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -474,7 +553,12 @@ pub async fn proposals(
     read(api, params, AnswerQuery::Proposals(id), None).await
 }
 
+/// A round's stored tally
+///
 /// `GET /budget/rounds/{id}/result`: the stored tally with the selected projects' titles.
+#[utoipa::path(get, path = "/budget/rounds/{id}/result", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::ResultAnswer>), Errors))]
 pub async fn result(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -489,9 +573,14 @@ fn exports_permit(api: &Api) -> Result<tokio::sync::OwnedSemaphorePermit, ApiErr
     })
 }
 
+/// A tallied round's projects, result and every ballot
+///
 /// `GET /budget/rounds/{id}/ballots`: a tallied round with its projects, its result and
 /// every ballot; proven, the ballots are checked against the result's `ballots_root` (the
 /// bundle carries them all), so `acta audit tally` replays only proven ballots.
+#[utoipa::path(get, path = "/budget/rounds/{id}/ballots", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::BallotsAnswer>), Errors))]
 pub async fn ballots(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -505,8 +594,13 @@ pub async fn ballots(
     read_with(api, params, AnswerQuery::Ballots(id), None, Some(prepare)).await
 }
 
+/// A voter's tallied ballot; proven, a receipt of its inclusion
+///
 /// `GET /budget/rounds/{id}/ballots/{did}`: a voter's tallied ballot, its position and the
 /// round's ballots root; proven, it is a receipt: the ballot's inclusion under the root.
+#[utoipa::path(get, path = "/budget/rounds/{id}/ballots/{did}", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), ("did" = Did, Path, description = "A DID: did:acta:<base58>."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::ReceiptAnswer>), Errors))]
 pub async fn receipt(
     State(api): State<Api>,
     Path((id, voter)): Path<(u64, String)>,
@@ -538,8 +632,13 @@ pub async fn receipt(
     .await
 }
 
+/// A round's projects and ballots as a pabulib .pb file
+///
 /// `GET /budget/rounds/{id}/ballots.pb`: the round's projects and ballots as a pabulib
 /// file, which `acta budget tally` replays to the stored result.
+#[utoipa::path(get, path = "/budget/rounds/{id}/ballots.pb", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), ReadParams),
+    responses((status = 200, description = "A pabulib file.", body = String, content_type = "text/plain"), Errors))]
 pub async fn ballots_pb(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -566,8 +665,13 @@ pub async fn ballots_pb(
     .await
 }
 
+/// A secret round's token requests, with the registrar's blind signatures once given
+///
 /// `GET /budget/rounds/{id}/tokens`: a secret round's token requests from `from`, with the
 /// registrar's blind signatures once given, and the counts of requests and tokens.
+#[utoipa::path(get, path = "/budget/rounds/{id}/tokens", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), PageParams),
+    responses((status = 200, description = "OK", body = Proven<answer::TokenRequestList>), Errors))]
 pub async fn token_requests(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -588,8 +692,13 @@ pub async fn token_requests(
     .await
 }
 
+/// A resident's token request of a secret round
+///
 /// `GET /budget/rounds/{id}/tokens/{did}`: a resident's token request, where its wallet
 /// finds the blind signature.
+#[utoipa::path(get, path = "/budget/rounds/{id}/tokens/{did}", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), ("did" = Did, Path, description = "A DID: did:acta:<base58>."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::TokenRequestAnswer>), Errors))]
 pub async fn token_request(
     State(api): State<Api>,
     Path((id, voter)): Path<(u64, String)>,
@@ -605,8 +714,13 @@ pub async fn token_request(
     .await
 }
 
+/// The tokens of a secret round's ballots, by ballot index
+///
 /// `GET /budget/rounds/{id}/ballot-tokens`: the tokens of a secret round's ballots from
 /// `from`, by ballot index: what an auditor checks against the registrar's key.
+#[utoipa::path(get, path = "/budget/rounds/{id}/ballot-tokens", tag = "budget",
+    params(("id" = u64, Path, description = "Round id."), PageParams),
+    responses((status = 200, description = "OK", body = Proven<answer::BallotTokenList>), Errors))]
 pub async fn ballot_tokens(
     State(api): State<Api>,
     Path(id): Path<u64>,
@@ -627,8 +741,13 @@ pub async fn ballot_tokens(
     .await
 }
 
+/// A raw state value
+///
 /// `GET /state/{namespace}/{key}`: a raw state value (hex), for values no other route
 /// shows.
+#[utoipa::path(get, path = "/state/{namespace}/{key}", tag = "chain",
+    params(("namespace" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "State namespace."), ("key" = String, Path, pattern = "^([0-9a-fA-F]{2})*$", description = "Key bytes, hex."), ReadParams),
+    responses((status = 200, description = "OK", body = Proven<answer::StateValue>), Errors))]
 pub async fn state_value(
     State(api): State<Api>,
     Path((namespace, key)): Path<(String, String)>,
