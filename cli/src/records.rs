@@ -1132,10 +1132,15 @@ pub enum ActionCommand {
         #[arg(long, value_delimiter = ',', value_parser = parse_kind, required = true)]
         kinds: Vec<CredentialKind>,
     },
-    /// Stop a DID from issuing.
+    /// Stop a DID from issuing. Final: --yes is required.
     ///
-    /// Example: acta council propose --key member1 revoke-issuer did:acta:PbPc6zBF...
-    RevokeIssuer { did: String },
+    /// Example: acta council propose --key member1 revoke-issuer did:acta:PbPc6zBF... --yes
+    RevokeIssuer {
+        did: String,
+        /// Confirm: once carried out it cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Set a chain parameter (see `acta chain params` for the names and ranges).
     ///
     /// Example: acta council propose --key member1 set-parameter slash_fraction_bps 100
@@ -1166,14 +1171,25 @@ pub enum ActionCommand {
     SetPower { key: String, power: u64 },
     /// Cancel an open budget round, whoever opened it: it takes no more proposals or
     /// ballots, is never tallied, and frees its place among the 64 rounds open at once.
+    /// Final: --yes is required.
     ///
-    /// Example: acta council propose --key member1 cancel-round 3
-    CancelRound { round: u64 },
+    /// Example: acta council propose --key member1 cancel-round 3 --yes
+    CancelRound {
+        round: u64,
+        /// Confirm: once carried out it cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Revoke a credential, whoever issued it: for an issuer that is gone or was
-    /// compromised. Final, as an issuer's revocation is.
+    /// compromised. Final, as an issuer's revocation is: --yes is required.
     ///
-    /// Example: acta council propose --key member1 revoke-credential 5f0c...
-    RevokeCredential { id: String },
+    /// Example: acta council propose --key member1 revoke-credential 5f0c... --yes
+    RevokeCredential {
+        id: String,
+        /// Confirm: once carried out it cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
@@ -1184,9 +1200,12 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
                     did: ctx.did(&did)?,
                     kinds,
                 },
-                ActionCommand::RevokeIssuer { did } => GovAction::RevokeIssuer {
-                    did: ctx.did(&did)?,
-                },
+                ActionCommand::RevokeIssuer { did, yes } => {
+                    final_proposal(yes, "revoking an issuer")?;
+                    GovAction::RevokeIssuer {
+                        did: ctx.did(&did)?,
+                    }
+                }
                 ActionCommand::SetParameter { name, value } => GovAction::SetParameter {
                     name: text("parameter", &name)?,
                     value,
@@ -1221,10 +1240,16 @@ pub fn council(ctx: &Ctx, command: CouncilCommand) -> Result<()> {
                     key: key_arg("validator key", ctx, &key)?,
                     power,
                 },
-                ActionCommand::CancelRound { round } => GovAction::CancelBudgetRound { round },
-                ActionCommand::RevokeCredential { id } => GovAction::RevokeCredential {
-                    id: hash_arg("credential id", &id)?,
-                },
+                ActionCommand::CancelRound { round, yes } => {
+                    final_proposal(yes, "cancelling a budget round")?;
+                    GovAction::CancelBudgetRound { round }
+                }
+                ActionCommand::RevokeCredential { id, yes } => {
+                    final_proposal(yes, "revoking a credential")?;
+                    GovAction::RevokeCredential {
+                        id: hash_arg("credential id", &id)?,
+                    }
+                }
             };
             if let GovAction::SetParameter { name, value } = &action {
                 acta_contracts::params::check(name.as_str(), *value)?;
@@ -1850,6 +1875,19 @@ fn print_tally(ctx: &Ctx, v: &Value) {
         crate::outln!("matches the result the ledger stored for round {r}");
     }
     crate::outln!("tallied in {:.1} ms", v["tally_ms"].as_f64().unwrap_or(0.0));
+}
+
+/// Refuses to propose an irreversible council action without `--yes`: a proposal counts its
+/// proposer's approval, so with a threshold of one it is carried out at once.
+fn final_proposal(yes: bool, what: &str) -> Result<()> {
+    if yes {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "{what} cannot be undone: add --yes to propose it (your approval is counted, so \
+             with a threshold of one it is carried out at once)"
+        ))
+    }
 }
 
 /// Refuses an irreversible action the user did not confirm with `--yes`: nothing is sent.

@@ -1248,6 +1248,16 @@ fn a_city_through_the_wallet() {
         .unwrap()
         .len()
         .to_string();
+    // Final: without --yes nothing is sent.
+    let err = acta.fails(&[
+        "council",
+        "propose",
+        "--key",
+        "member0",
+        "cancel-round",
+        &mistaken,
+    ]);
+    assert!(err.contains("cannot be undone: add --yes"), "{err}");
     acta.ok(&[
         "council",
         "propose",
@@ -1255,6 +1265,7 @@ fn a_city_through_the_wallet() {
         "member0",
         "cancel-round",
         &mistaken,
+        "--yes",
     ]);
     acta.ok(&["council", "approve", "--key", "member1", &proposal, "--yes"]);
     let shown = acta.ok(&["budget", "show", &mistaken]);

@@ -60,7 +60,10 @@ impl Header {
 pub struct Block {
     pub header: Header,
     pub txs: Vec<Transaction>,
+    /// Null in the first block.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_commit: Option<Commit>,
+    /// Evidence of equivocation (its encoding: docs/wire-format.md).
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub evidence: Vec<Evidence>,
 }

@@ -91,9 +91,9 @@ pub struct StateEntry {
     pub key: Vec<u8>,
     /// The value's bytes; `null` proves that the key holds nothing.
     #[serde(with = "hex_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, required = true))]
     pub value: Option<Vec<u8>>,
-    /// The borsh encoding of the [`StateProof`].
+    /// The borsh encoding of the `StateProof`, hex.
     #[serde(with = "hex_bytes")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub proof: Vec<u8>,

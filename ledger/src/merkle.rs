@@ -76,8 +76,11 @@ fn split(n: usize) -> usize {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionProof {
+    /// The leaf's position.
     pub leaf_index: u64,
+    /// Leaves in the tree.
     pub tree_size: u64,
+    /// Sibling hashes from the leaf up.
     pub path: Vec<Hash>,
 }
 
@@ -95,8 +98,11 @@ impl BorshDeserialize for InclusionProof {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyProof {
+    /// Leaves (blocks) in the older tree.
     pub old_size: u64,
+    /// Leaves (blocks) in the newer tree.
     pub new_size: u64,
+    /// The proof's hashes (RFC 9162, section 2.1.4).
     pub path: Vec<Hash>,
 }
 

@@ -327,12 +327,14 @@ impl GovAction {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GovProposal {
     pub id: u64,
+    /// The action (its JSON follows its encoding: docs/wire-format.md, section 5.5).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub action: GovAction,
     /// Members that approved, sorted; the proposer approves by proposing.
     pub approvals: Vec<PublicKey>,
     pub created: Height,
     /// The height at which the approvals reached the threshold and the action took effect.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub executed: Option<Height>,
     /// The latest block time at which approvals may still carry it out: the time of the
     /// block that made it plus the chain's `proposal_lifetime_s` then (format version 13).
@@ -357,6 +359,7 @@ pub struct IssuerRecord {
     pub did: Did,
     pub kinds: Vec<CredentialKind>,
     pub registered: Height,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub revoked: Option<Height>,
 }
 
@@ -383,7 +386,7 @@ pub struct CredentialRecord {
     pub subject: Did,
     pub kind: CredentialKind,
     /// The district, for residents (and nothing else personal).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, required = true))]
     pub district: Option<Text<32>>,
     pub valid_from: Timestamp,
     pub valid_until: Timestamp,
@@ -419,7 +422,7 @@ pub struct DeviceRecord {
     /// The unit of its readings, as a UCUM code such as `ug/m3` or `Cel`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub unit: Text<16>,
-    /// A geohash of at most [`GEOHASH_CHARS_MAX`] characters.
+    /// A geohash of at most 6 characters (`GEOHASH_CHARS_MAX`).
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub location: Text<6>,
     /// The name of the device's data stream.
@@ -635,8 +638,9 @@ pub struct TokenRequest {
     pub blinded: Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>,
     pub requested: Height,
     /// The registrar's blind signature of `blinded`, checked, once given.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, required = true))]
     pub blind_signature: Option<Bytes<{ crate::token::RSA_VALUE_BYTES_MAX }>>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub issued: Option<Height>,
 }
 
@@ -655,7 +659,9 @@ pub struct TokenRequest {
 )]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenCount {
+    /// Token requests recorded.
     pub requested: u64,
+    /// Tokens the registrar gave.
     pub issued: u64,
 }
 
@@ -770,12 +776,13 @@ pub struct TallyRecord {
     pub voters: u64,
     /// For the MES rules: the final per-voter endowment, numerator and denominator of a
     /// reduced fraction, and the Add1 steps taken.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<u128>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<u128>>, required = true, min_items = 2, max_items = 2))]
     pub endowment: Option<(u128, u128)>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub add1_steps: Option<u64>,
     pub height: Height,
     /// The RFC 9162 root over the tallied ballots, in index order, each leaf the borsh
-    /// encoding of its [`BudgetBallot`] ([`ballots_root`]): what a replay or a resident's
+    /// encoding of its `BudgetBallot` (`ballots_root`): what a replay or a resident's
     /// receipt checks ballots against.
     pub ballots_root: Hash,
 }

@@ -260,6 +260,7 @@ pub struct Transaction {
     /// signed bytes are dead: a transaction refused before any block held it (by a
     /// mempool, which leaves its nonce unused) cannot be brought back later.
     pub valid_until: Timestamp,
+    /// The call (its JSON follows its encoding: docs/wire-format.md, section 5.2).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub call: Call,
     pub signature: Signature,

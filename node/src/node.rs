@@ -105,13 +105,13 @@ pub struct Status {
     pub validator: bool,
     /// The latest committed height.
     pub height: u64,
-    /// Its block's hash.
-    #[schema(value_type = acta_ledger::Hash)]
+    /// Its block's hash, hex (empty before the node's loop first reports).
+    #[schema(pattern = "^([0-9a-f]{64})?$")]
     pub block_hash: String,
     /// Its block's time, ms since 1970.
     pub block_time_ms: u64,
-    /// The state root after it.
-    #[schema(value_type = acta_ledger::Hash)]
+    /// The state root after it, hex (empty while unknown).
+    #[schema(pattern = "^([0-9a-f]{64})?$")]
     pub state_root: String,
     /// The height being decided.
     pub consensus_height: u64,
@@ -129,7 +129,8 @@ pub struct Status {
     /// How long the height being decided has run, in ms (0 while waiting for work).
     pub deciding_ms: u64,
     /// Set while the height being decided has run for longer than four rounds of timeouts
-    /// (at least 20 s, [`stall_after`]): why this node thinks the chain is stalled.
+    /// (at least 20 s): why this node thinks the chain is stalled; null otherwise.
+    #[schema(required = true)]
     pub stalled: Option<Stall>,
     /// The validators deciding this height, as this node sees them.
     pub validators: Vec<ValidatorHealth>,
@@ -325,6 +326,86 @@ impl SyncAllowance {
         self.bytes += reserved - bytes;
         self.in_flight = self.in_flight.saturating_sub(1);
     }
+
+    /// Gives back what [`SyncAllowance::take`] took for a request that is not served.
+    fn give_back(&mut self, reserve: usize) {
+        self.requests += 1.0;
+        if reserve > 0 {
+            #[allow(clippy::cast_precision_loss)]
+            let reserve = reserve as f64;
+            self.bytes += reserve;
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// The sync allowances of a node's peers: one each, and one more shared by every peer that
+/// is not a validator's node (observers, `p2p.allow_observers`), so that any number of
+/// observers together are sent no more than one peer may be.
+#[derive(Debug)]
+struct SyncAllowances {
+    peers: HashMap<PeerId, SyncAllowance>,
+    observers: SyncAllowance,
+}
+
+/// What an admitted sync request was charged, settled once its answer is read.
+#[derive(Clone, Copy, Debug)]
+struct Charge {
+    reserved: usize,
+    /// Also charged to the observers' shared allowance.
+    observer: bool,
+}
+
+impl SyncAllowances {
+    fn new(now: Instant) -> Self {
+        SyncAllowances {
+            peers: HashMap::new(),
+            observers: SyncAllowance::new(now),
+        }
+    }
+
+    /// Admits a request of `peer` that reserves `reserve` bytes (see
+    /// [`SyncAllowance::take`]) from its own allowance and, for an observer, from the
+    /// shared one too: `None` if either is spent, and then neither is charged.
+    fn admit(
+        &mut self,
+        peer: PeerId,
+        observer: bool,
+        now: Instant,
+        reserve: usize,
+    ) -> Option<Charge> {
+        let own = self
+            .peers
+            .entry(peer)
+            .or_insert_with(|| SyncAllowance::new(now));
+        if !own.take(now, reserve) {
+            return None;
+        }
+        if observer && !self.observers.take(now, reserve) {
+            own.give_back(reserve);
+            return None;
+        }
+        Some(Charge {
+            reserved: reserve,
+            observer,
+        })
+    }
+
+    /// Settles an answer read from the store that weighs `bytes`.
+    fn settle(&mut self, peer: &PeerId, charge: Charge, now: Instant, bytes: usize) {
+        if let Some(a) = self.peers.get_mut(peer) {
+            a.settle(now, charge.reserved, bytes);
+        }
+        if charge.observer {
+            self.observers.settle(now, charge.reserved, bytes);
+        }
+    }
+
+    /// Forgets the allowances of peers not `connected` whose buckets have filled up again.
+    fn forget_full(&mut self, now: Instant, connected: impl Fn(&PeerId) -> bool) {
+        self.peers
+            .retain(|peer, a| connected(peer) || !a.is_full(now));
+    }
 }
 
 /// A sync answer computed off the loop, to send.
@@ -333,7 +414,7 @@ struct Served {
     reply: Reply,
     response: SyncResponse,
     /// What its peer's allowance reserved for it, and its encoded length.
-    reserved: usize,
+    charge: Charge,
     bytes: usize,
 }
 
@@ -409,8 +490,8 @@ pub struct Node {
     /// How many times each peer was given transactions of each proposed block (this
     /// height's).
     proposal_txs_served: HashMap<(PeerId, Hash), u8>,
-    /// Each peer's allowance of sync requests ([`SyncAllowance`]).
-    sync_allowance: HashMap<PeerId, SyncAllowance>,
+    /// Each peer's allowance of sync requests, and the observers' ([`SyncAllowances`]).
+    sync_allowance: SyncAllowances,
 
     requests: mpsc::Receiver<Request>,
     /// Sync answers computed on blocking threads, to send from the loop.
@@ -724,7 +805,7 @@ impl Node {
             sync_requests: HashMap::new(),
             rebuilds: Rebuilds::default(),
             proposal_txs_served: HashMap::new(),
-            sync_allowance: HashMap::new(),
+            sync_allowance: SyncAllowances::new(Instant::now()),
             pending_txs_asked: HashSet::new(),
             requests: rx,
             served_tx,
@@ -838,9 +919,12 @@ impl Node {
                 Wake::Served(Some(served)) => {
                     self.serving = self.serving.saturating_sub(1);
                     // Kept while the answer was read (`SyncAllowance::is_full`).
-                    if let Some(a) = self.sync_allowance.get_mut(&served.peer) {
-                        a.settle(Instant::now(), served.reserved, served.bytes);
-                    }
+                    self.sync_allowance.settle(
+                        &served.peer,
+                        served.charge,
+                        Instant::now(),
+                        served.bytes,
+                    );
                     self.p2p.respond(served.reply, served.response);
                 }
                 Wake::Served(None) => {}
@@ -1908,18 +1992,18 @@ impl Node {
         }
     }
 
-    /// A peer's sync request: answered off the loop ([`Node::serve_sync`]) within the
-    /// peer's allowance, or answered busy.
     /// Forgets the sync allowances of peers gone whose buckets have filled up again. A
     /// peer's allowance outlives its connection until then: a peer cannot earn a new
     /// burst by reconnecting.
     fn forget_full_allowances(&mut self) {
-        let now = Instant::now();
         let p2p = &self.p2p;
         self.sync_allowance
-            .retain(|peer, a| p2p.is_connected(peer) || !a.is_full(now));
+            .forget_full(Instant::now(), |peer| p2p.is_connected(peer));
     }
 
+    /// A peer's sync request: answered off the loop ([`Node::serve_sync`]) within the
+    /// peer's allowance (and the observers' for a peer that is not a validator's node), or
+    /// answered busy.
     fn on_sync_request(&mut self, peer: PeerId, request: SyncRequest, reply: Reply) {
         let now = Instant::now();
         // What an answer read from the store may weigh (see `serve_sync`); the others come
@@ -1930,24 +2014,20 @@ impl Node {
             | SyncRequest::SnapshotManifest
             | SyncRequest::SnapshotChunk { .. } => self.sync_answer_max_bytes(),
         };
-        let allowed = self
-            .sync_allowance
-            .entry(peer)
-            .or_insert_with(|| SyncAllowance::new(now))
-            .take(now, reserve);
-        if !allowed {
+        let observer = !self.p2p.is_validator_peer(&peer);
+        let Some(charge) = self.sync_allowance.admit(peer, observer, now, reserve) else {
             debug!(peer = %peer, "sync request over the peer's rate");
             let busy = SyncResponse::Unavailable(format!(
-                "over this peer's allowance of {SYNC_REQUESTS_PER_S} sync requests and {} MiB of answers a second: ask again later",
+                "over this peer's allowance of {SYNC_REQUESTS_PER_S} sync requests and {} MiB of answers a second (observers share one): ask again later",
                 SYNC_BYTES_PER_S / (1024.0 * 1024.0)
             ));
             return self.p2p.respond(reply, busy);
-        }
+        };
         if let SyncRequest::ProposalTxs { block, missing } = request {
             let response = self.proposal_txs(peer, &block, &missing);
             return self.p2p.respond(reply, response);
         }
-        self.serve_sync(peer, request, reply, reserve);
+        self.serve_sync(peer, request, reply, charge);
     }
 
     /// The most bytes of blocks one sync answer carries.
@@ -2024,7 +2104,7 @@ impl Node {
     /// of the tree over up to 4,096 keys, blocks are read from the store. At most
     /// [`SYNC_SERVES_MAX`] at once; a request beyond that is answered `Unavailable` at
     /// once, and the asker tries another peer or again.
-    fn serve_sync(&mut self, peer: PeerId, request: SyncRequest, reply: Reply, reserved: usize) {
+    fn serve_sync(&mut self, peer: PeerId, request: SyncRequest, reply: Reply, charge: Charge) {
         /// Sync answers computed at once.
         const SYNC_SERVES_MAX: usize = 4;
         if let SyncRequest::PendingTxs { max } = request {
@@ -2034,9 +2114,7 @@ impl Node {
             return self.p2p.respond(reply, SyncResponse::PendingTxs(txs));
         }
         if self.serving >= SYNC_SERVES_MAX {
-            if let Some(a) = self.sync_allowance.get_mut(&peer) {
-                a.settle(Instant::now(), reserved, 0);
-            }
+            self.sync_allowance.settle(&peer, charge, Instant::now(), 0);
             let busy = SyncResponse::Unavailable("busy serving other sync requests".into());
             return self.p2p.respond(reply, busy);
         }
@@ -2080,7 +2158,7 @@ impl Node {
                 peer,
                 reply,
                 response,
-                reserved,
+                charge,
                 bytes,
             });
         });
@@ -2675,6 +2753,43 @@ mod tests {
         assert!(restored_own_block(&store, &key.public(), height, &restored)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn observers_share_one_allowance_and_validators_keep_their_own() {
+        const MIB: usize = 1024 * 1024;
+        let start = Instant::now();
+        let mut allowances = SyncAllowances::new(start);
+        let (first, second, validator) = (PeerId::random(), PeerId::random(), PeerId::random());
+        // Two observers' store answers together take one allowance's burst (four answers
+        // of 32 MiB reserved): the second observer is refused once the first took three.
+        let mut charges = Vec::new();
+        for _ in 0..3 {
+            charges.push(allowances.admit(first, true, start, 32 * MIB).unwrap());
+        }
+        charges.push(allowances.admit(second, true, start, 32 * MIB).unwrap());
+        assert!(allowances.admit(second, true, start, 32 * MIB).is_none());
+        // A refusal by the shared allowance leaves the observer's own untouched: its own
+        // bucket still holds three answers' worth once the shared one has room.
+        let own = &allowances.peers[&second];
+        assert_eq!(own.in_flight, 1);
+        assert!((own.bytes - 96.0 * 1024.0 * 1024.0).abs() < 1.0);
+        // A validator's node is charged to its own allowance only.
+        for _ in 0..4 {
+            assert!(allowances
+                .admit(validator, false, start, 32 * MIB)
+                .is_some());
+        }
+        // Answers settled for less than they reserved give the shared allowance room again.
+        for charge in charges.drain(..3) {
+            allowances.settle(&first, charge, start, MIB);
+        }
+        assert!(allowances.admit(second, true, start, 32 * MIB).is_some());
+        // Answers from memory need no bytes, but the shared requests bucket bounds them too.
+        let admitted = (0..1000)
+            .filter(|_| allowances.admit(PeerId::random(), true, start, 0).is_some())
+            .count();
+        assert!(admitted < SYNC_REQUESTS_BURST as usize, "{admitted}");
     }
 
     #[test]

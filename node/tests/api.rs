@@ -275,6 +275,11 @@ fn the_schemas_refuse_answers_the_node_never_gives() {
     let mut no_height = council.clone();
     no_height.as_object_mut().unwrap().remove("height");
     assert!(validate(&doc, proven, &no_height, "$").is_err());
+    // Unsigned integers keep their usual format names.
+    assert_eq!(
+        doc["components"]["schemas"]["SignerNonce"]["properties"]["next"]["format"],
+        "uint64"
+    );
     let mut bad_round = json!({ "open": null });
     assert!(validate(&doc, &schema("RoundStatus"), &bad_round, "$").is_err());
     bad_round = json!({ "cancelled": { "at": 4 } });

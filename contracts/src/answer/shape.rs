@@ -39,6 +39,8 @@ pub struct CredentialList {
 pub struct CredentialAnswer {
     pub credential: CredentialRecord,
     pub status: Standing,
+    /// The issuer's registration; null if it was never registered.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub issuer: Option<IssuerRecord>,
     /// Whether the issuer is registered, unrevoked, for this kind.
     pub issuer_registered: bool,
@@ -95,6 +97,7 @@ pub struct ParamShown {
     /// Its value at the height.
     pub value: u64,
     /// The height it was set at (0: the genesis); null while it has its default.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub set_at: Option<Height>,
     pub unit: ParamUnit,
     /// The smallest value allowed.
@@ -136,6 +139,8 @@ pub struct AttestationList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttestationAnswer {
     pub attestation: AttestationRecord,
+    /// The device's record; null if it is no longer registered.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub device: Option<DeviceRecord>,
 }
 
@@ -171,8 +176,10 @@ pub struct RoundSummary {
     pub phase: Phase,
     pub dates: RoundDates,
     /// When the phase under way ends (RFC 3339); null while tallying, closed or cancelled.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub phase_ends: Option<String>,
     /// Milliseconds from the block's time to `phase_ends`.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub phase_left_ms: Option<u64>,
     /// RFC 3339 time of the block read: the phase is the one after it.
     pub time: String,
@@ -307,6 +314,7 @@ pub struct StateValue {
     /// Key bytes, hex.
     pub key: String,
     /// Value bytes, hex; null: the key holds nothing.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub value: Option<String>,
 }
 
@@ -344,8 +352,8 @@ pub struct DidDocumentMetadata {
     pub updated: String,
     /// The height of the last change.
     pub version_id: String,
-    /// The height of the next change, when resolving a past version (not proven: a later
-    /// state gives it).
+    /// The height of the next change, when resolving a past version. Left out of a proven
+    /// answer: a later state gives it, which the bundle does not prove.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_version_id: Option<String>,
     pub deactivated: bool,
@@ -363,9 +371,11 @@ pub struct DidDocumentMetadata {
 pub struct W3cDidDocument {
     #[serde(rename = "@context")]
     pub context: Vec<&'static str>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Did))]
     pub id: String,
     /// The DID and its other controllers, when it has any.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Did>>))]
     pub controller: Option<Vec<String>>,
     pub verification_method: Vec<W3cMethod>,
     pub authentication: Vec<String>,
@@ -385,6 +395,7 @@ pub struct W3cMethod {
     /// `Ed25519VerificationKey2020`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    #[cfg_attr(feature = "openapi", schema(value_type = Did))]
     pub controller: String,
     /// `z` and the base58btc of 0xed01 and the key.
     pub public_key_multibase: String,
@@ -408,7 +419,8 @@ pub struct W3cService {
 pub struct TxResult {
     #[serde(flatten)]
     pub outcome: Outcome,
-    /// Why it was refused, for a person: the node's words, which no proof covers.
+    /// Why it was refused, for a person: the node's words, which no proof covers (left out
+    /// of a proven answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -431,8 +443,8 @@ pub struct TxAnswer {
     /// The block.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<Height>,
-    /// The position in the block (not proven: the header does not commit to the number
-    /// of transactions).
+    /// The position in the block. Left out of a proven answer: the header does not commit
+    /// to the number of transactions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -450,7 +462,8 @@ pub struct ValidatorShown {
     pub public_key: PublicKey,
     /// Voting power.
     pub power: u64,
-    /// The validator's name in the genesis file (not proven: the chain does not hold it).
+    /// The validator's name in the genesis file. Left out of a proven answer: the chain
+    /// does not hold it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub name: Option<Option<String>>,

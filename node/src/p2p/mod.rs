@@ -572,6 +572,11 @@ impl P2p {
         self.swarm.is_connected(peer)
     }
 
+    /// Whether `peer` is the node of a validator of the latest set (not an observer).
+    pub fn is_validator_peer(&self, peer: &PeerId) -> bool {
+        self.validator_peers.contains(peer)
+    }
+
     /// Blocks exactly `peers` by configuration (disconnecting them), and lets the peers no
     /// longer listed back in unless they were banned for misbehaving.
     pub fn set_blocked(&mut self, peers: Vec<PeerId>) {

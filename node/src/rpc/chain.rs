@@ -213,6 +213,7 @@ pub async fn block(State(api): State<Api>, Path(height): Path<u64>) -> ApiResult
 pub struct BlockAnswer {
     hash: Hash,
     block: acta_ledger::Block,
+    #[schema(required = true)]
     commit: Option<acta_ledger::Commit>,
 }
 
@@ -442,6 +443,8 @@ const _: () = assert!(SUBMIT_BATCH_MAX == 1024);
 pub enum BatchVerdict {
     Pending {
         hash: Hash,
+        /// `pending`.
+        #[schema(value_type = String, pattern = "^pending$")]
         status: Submitted,
     },
     Refused {
@@ -463,7 +466,7 @@ pub struct SubmitBatchAnswer {
 
 /// Submit up to 1024 transactions at once, each checked by the mempool as with mode=sync
 ///
-/// `POST /txs/batch` with `{"txs": ["<hex>", ...]}`: up to [`SUBMIT_BATCH_MAX`]
+/// `POST /txs/batch` with `{"txs": ["<hex>", ...]}`: up to 1,024 (`SUBMIT_BATCH_MAX`)
 /// transactions checked by the mempool together (signatures verified as one batch), like
 /// `mode=sync` for each. The answer has one entry per transaction, in order: its hash and
 /// `pending`, or a refusal's `code` and `message`. One transaction's refusal does not
@@ -764,7 +767,11 @@ fn committed_tx(
 /// A committed transaction with its result (and, with `prove=true`, a bundle proving
 /// both), or `pending` while it waits in the mempool.
 #[utoipa::path(get, path = "/txs/{hash}", tag = "chain",
-    params(("hash" = Hash, Path, description = "Transaction id (hex SHA-256 of its encoding)."), ReadParams),
+    params(
+        ("hash" = Hash, Path, description = "Transaction id (hex SHA-256 of its encoding)."),
+        ("prove" = Option<bool>, Query, description = "Add `proof`: a bundle proving the transaction and its result in its block, against a header signed by the validators."),
+        ("checkpoint" = Option<u64>, Query, minimum = 0, description = "With `prove=true`: also prove the block in the block log of the checkpoint of this many blocks."),
+    ),
     responses((status = 200, description = "OK", body = WithProof<answer::TxAnswer>), Errors))]
 pub async fn tx(
     State(api): State<Api>,

@@ -196,5 +196,24 @@ struct ApiDoc;
 
 /// The whole document.
 pub fn document() -> Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    unsigned_formats(&mut doc);
+    doc
+}
+
+/// utoipa writes the formats of unsigned integers in kebab case (`u-int64`); they are
+/// known as `uint64` (and `uint8`, `uint16`, `uint32`).
+fn unsigned_formats(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(f)) = m.get_mut("format") {
+                if let Some(bits) = f.strip_prefix("u-int") {
+                    *f = format!("uint{bits}");
+                }
+            }
+            m.values_mut().for_each(unsigned_formats);
+        }
+        Value::Array(a) => a.iter_mut().for_each(unsigned_formats),
+        _ => {}
+    }
 }

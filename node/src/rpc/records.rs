@@ -143,6 +143,7 @@ fn page(page: &PageParams) -> Result<(ReadParams, u64), ApiError> {
 /// resolution metadata and its document metadata (created, updated, versionId, and
 /// nextVersionId when resolving a past version without a proof: a later state gives it).
 #[utoipa::path(get, path = "/dids/{did}", tag = "identity",
+    description = "The DID resolution result (`application/did-resolution`), or with `Accept: application/did+ld+json` (or `application/did+json`) the DID document alone. Errors carry the W3C result's fields beside `code` and `message`: `didDocument` null, `didResolutionMetadata.error` (`invalidDid`, `invalidDidUrl`, `notFound`) and empty `didDocumentMetadata`. A deactivated DID resolves, with `didDocumentMetadata.deactivated` true.",
     params(("did" = Did, Path, description = "A DID: did:acta:<base58>."), DidParams),
     responses((status = 200, description = "The resolution result, or the DID document alone.", content(
         (Proven<answer::DidResolution> = "application/did-resolution"),
@@ -637,7 +638,11 @@ pub async fn receipt(
 /// `GET /budget/rounds/{id}/ballots.pb`: the round's projects and ballots as a pabulib
 /// file, which `acta budget tally` replays to the stored result.
 #[utoipa::path(get, path = "/budget/rounds/{id}/ballots.pb", tag = "budget",
-    params(("id" = u64, Path, description = "Round id."), ReadParams),
+    params(
+        ("id" = u64, Path, description = "Round id."),
+        ("height" = Option<u64>, Query, minimum = 0, description = "Read the state after this committed block (default: the latest)."),
+        ("prove" = Option<bool>, Query, description = "Not supported: a .pb export has no proof (`/budget/rounds/{id}/ballots?prove=true` proves the same ballots), so only false is accepted."),
+    ),
     responses((status = 200, description = "A pabulib file.", body = String, content_type = "text/plain"), Errors))]
 pub async fn ballots_pb(
     State(api): State<Api>,
