@@ -708,6 +708,25 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     secret_round(
         &api, &net, &mut w, &office, &agency, &resident, &chain, &genesis,
     );
+    // The council cancels the secret round: its answers, proven or not, match the schema
+    // of a cancelled round, and an auditor's recomputation agrees.
+    api.commit(&w.tx(
+        &council,
+        Call::Governance(GovernanceCall::Propose {
+            action: GovAction::CancelBudgetRound { round: 1 },
+        }),
+    ));
+    let v = api.ok("/budget/rounds/{id}", "/budget/rounds/1?prove=true");
+    verified(&v, &chain, &genesis);
+    assert_eq!(v["phase"], "cancelled", "{v}");
+    assert!(v["round"]["status"]["cancelled"]["at"].is_u64(), "{v}");
+    assert_eq!(
+        (v["phase_ends"].is_null(), v["phase_left_ms"].is_null()),
+        (true, true),
+        "{v}"
+    );
+    let v = api.ok("/budget/rounds", "/budget/rounds");
+    assert_eq!(v["rounds"][1]["phase"], "cancelled", "{v}");
 
     // --- Submission modes and refusals.
     let (status, v) = api.submit("async", &w.tx(&agency, create_did_other()));
@@ -1212,14 +1231,15 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
 
     // --- Council.
     let v = api.ok("/council", "/council?prove=true");
-    assert_eq!(v["proposals"], 2);
+    // The issuer, the power, and the secret round's cancellation.
+    assert_eq!(v["proposals"], 3);
     verified(&v, &chain, &genesis);
     let v = api.ok("/council/proposals", "/council/proposals?limit=1&from=1");
     assert_eq!(v["proposals"].as_array().unwrap().len(), 1);
     assert_eq!(v["proposals"][0]["id"], 1);
     let v = api.ok("/council/proposals", "/council/proposals?prove=true");
     let b = verified(&v, &chain, &genesis);
-    assert_eq!(b.state.len(), 3, "the count and both proposals");
+    assert_eq!(b.state.len(), 4, "the count and the three proposals");
     api.refused(
         "/council/proposals",
         "/council/proposals?limit=1000",
