@@ -275,6 +275,21 @@ fn the_schemas_refuse_answers_the_node_never_gives() {
     let mut no_height = council.clone();
     no_height.as_object_mut().unwrap().remove("height");
     assert!(validate(&doc, proven, &no_height, "$").is_err());
+    // An error's named fields are typed: a hash is 64 hex digits, `oldest` a height.
+    let error = json!({ "code": "pruned", "message": "pruned", "oldest": 3 });
+    validate(&doc, &schema("ErrorBody"), &error, "$").unwrap();
+    for (k, bad) in [
+        ("hash", json!("zz")),
+        ("oldest", json!("3")),
+        ("height", json!(-1)),
+    ] {
+        let mut e = error.clone();
+        e[k] = bad;
+        assert!(
+            validate(&doc, &schema("ErrorBody"), &e, "$").is_err(),
+            "{e}"
+        );
+    }
     // Unsigned integers keep their usual format names.
     assert_eq!(
         doc["components"]["schemas"]["SignerNonce"]["properties"]["next"]["format"],

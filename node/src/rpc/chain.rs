@@ -394,7 +394,7 @@ pub async fn submit(
             if let Err(e) = add_to_mempool(&api, tx).await {
                 // Submitted again after it was committed (here or through another node):
                 // answer with its block.
-                if matches!(e.code.as_str(), "stale_nonce" | "duplicate") {
+                if matches!(e.body.code.as_str(), "stale_nonce" | "duplicate") {
                     let store = api.node.store.clone();
                     if let Some(found) = blocking(move || find_stored(&store, id)).await? {
                         return commit_answer(id, &found);
@@ -415,7 +415,7 @@ pub async fn submit(
                         api.config.commit_timeout_ms
                     ),
                 )
-                .with("hash", id.to_hex())),
+                .with_hash(id)),
             }
         }
     }
@@ -551,7 +551,7 @@ async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
                 AddError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            Err(ApiError::new(status, e.code(), e.to_string()).with("hash", id.to_hex()))
+            Err(ApiError::new(status, e.code(), e.to_string()).with_hash(id))
         }
     }
 }
@@ -691,8 +691,8 @@ fn commit_answer(id: Hash, f: &Found) -> ApiResult {
                 f.message.as_deref().unwrap_or(code.as_str())
             ),
         )
-        .with("hash", id.to_hex())
-        .with("height", f.height.0)),
+        .with_hash(id)
+        .with_height(f.height)),
     }
 }
 

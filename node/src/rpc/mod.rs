@@ -28,7 +28,7 @@ use axum::{
     Json, Router,
 };
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use utoipa::IntoParams;
 
@@ -39,18 +39,15 @@ use crate::{config::RpcConfig, node::Handle};
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: String,
-    message: String,
-    extra: Map<String, Value>,
+    /// Boxed: handlers' results stay small.
+    body: Box<openapi::ErrorBody>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code: code.into(),
-            message: message.into(),
-            extra: Map::new(),
+            body: Box::new(openapi::ErrorBody::new(code, message)),
         }
     }
 
@@ -79,26 +76,40 @@ impl ApiError {
         )
     }
 
+    /// Names the transaction the error is about.
+    pub fn with_hash(mut self, hash: acta_ledger::Hash) -> ApiError {
+        self.body.hash = Some(hash);
+        self
+    }
+
+    /// Names the block that refused the transaction (a committed refusal).
+    pub fn with_height(mut self, height: acta_ledger::Height) -> ApiError {
+        self.body.height = Some(height);
+        self
+    }
+
+    /// With `pruned`: the oldest height whose state the node keeps.
+    pub fn with_oldest(mut self, oldest: acta_ledger::Height) -> ApiError {
+        self.body.oldest = Some(oldest);
+        self
+    }
+
+    /// Adds another field (a DID resolution's W3C fields).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
-        self.extra.insert(key.to_string(), value.into());
+        self.body.extra.insert(key.to_string(), value.into());
         self
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
+        write!(f, "{} ({})", self.body.message, self.body.code)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = openapi::ErrorBody {
-            code: self.code,
-            message: self.message,
-            extra: self.extra,
-        };
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body)).into_response()
     }
 }
 
@@ -535,7 +546,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
     } else {
         status
     };
-    let mut response = (status, Json(json!({ "code": code, "message": message }))).into_response();
+    let mut response = (status, Json(openapi::ErrorBody::new(code, message))).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -7,7 +7,7 @@
 //! the routes served and validates live answers against its schemas; `scripts/schemathesis`
 //! runs generated requests against a node with it.
 
-use acta_ledger::{bundle::ProofBundle, Height};
+use acta_ledger::{bundle::ProofBundle, Hash, Height};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{IntoResponses, OpenApi, ToSchema};
@@ -15,8 +15,7 @@ use utoipa::{IntoResponses, OpenApi, ToSchema};
 use super::{chain, records};
 
 /// Every error: a stable code and a message for a person, and sometimes fields that help
-/// the client (`hash` of a refused transaction, `height` of a committed refusal, `oldest`
-/// with `pruned`, the W3C resolution fields of a DID resolution's error).
+/// the client.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable code: bad_request, invalid_did, not_found, pruned, unknown_route,
@@ -30,10 +29,34 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
-    /// The other fields of the error.
+    /// The transaction concerned: a refused, queued or timed-out submission.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<Hash>,
+    /// With a ledger's refusal code: the block that holds the refused transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<Height>,
+    /// With `pruned`: the oldest height whose state this node keeps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest: Option<Height>,
+    /// A DID resolution's error also carries the W3C resolution result's fields:
+    /// `@context`, `didDocument` (null), `didResolutionMetadata.error` (`invalidDid`,
+    /// `invalidDidUrl`, `notFound`) and an empty `didDocumentMetadata`.
     #[serde(flatten)]
     #[schema(ignore)]
     pub extra: serde_json::Map<String, Value>,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            code: code.into(),
+            message: message.into(),
+            hash: None,
+            height: None,
+            oldest: None,
+            extra: serde_json::Map::new(),
+        }
+    }
 }
 
 /// The errors every route may answer.

@@ -44,7 +44,7 @@ pub fn store_error(e: acta_ledger::Error) -> ApiError {
             "pruned",
             format!("{e}; ask a node that keeps the whole history (storage.mode = \"archive\")"),
         )
-        .with("oldest", oldest.0),
+        .with_oldest(oldest),
         e => ApiError::internal(e),
     }
 }
@@ -249,10 +249,10 @@ mod tests {
         store.prune(Height(3), 100).unwrap();
         let e = resolve_height(&store, Some(2)).unwrap_err();
         assert_eq!(e.status, axum::http::StatusCode::GONE);
-        assert_eq!(e.code, "pruned");
-        assert_eq!(e.extra.get("oldest"), Some(&serde_json::json!(3)));
+        assert_eq!(e.body.code, "pruned");
+        assert_eq!(e.body.oldest, Some(Height(3)));
         assert!(
-            e.message.contains("height 2") && e.message.contains("height 3"),
+            e.body.message.contains("height 2") && e.body.message.contains("height 3"),
             "{e}"
         );
         assert_eq!(resolve_height(&store, Some(3)).unwrap(), Height(3));
