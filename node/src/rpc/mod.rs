@@ -395,7 +395,9 @@ async fn unknown_route(method: Method, uri: axum::http::Uri) -> ApiError {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "This OpenAPI 3.1 document.", body = Object), openapi::Errors))]
 async fn openapi_document() -> ApiResult {
-    ok(openapi::document())
+    // Built once: it depends on nothing but the code.
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    ok(DOCUMENT.get_or_init(openapi::document))
 }
 
 /// Metrics in the Prometheus text format (OpenMetrics)

@@ -96,7 +96,7 @@ async fn read_value(
     query: AnswerQuery,
     extra: Option<Unproven>,
     prepare: Option<Prepare>,
-) -> Result<Value, ApiError> {
+) -> Result<Proven<Value>, ApiError> {
     if params.checkpoint.is_some() && !params.prove {
         return Err(ApiError::bad_request(
             "checkpoint= proves the header in a checkpoint's log: it needs prove=true",
@@ -116,12 +116,11 @@ async fn read_value(
         }
         let height = reader.height;
         let proof = reader.bundle(&api.node.spec, &query)?;
-        serde_json::to_value(Proven {
+        Ok(Proven {
             answer,
             height,
             proof,
         })
-        .map_err(ApiError::internal)
     })
     .await
 }
@@ -219,7 +218,7 @@ pub async fn did(
     .await
     .map_err(not_found_resolution)?;
     if let Some(v) = version {
-        if answer["didDocumentMetadata"]["versionId"] != json!(v.to_string()) {
+        if answer.answer["didDocumentMetadata"]["versionId"] != json!(v.to_string()) {
             return Err(resolution_error(
                 ApiError::not_found(format!(
                     "{parsed} has no version {v}: its versions are the heights of the blocks that changed it (versionId, nextVersionId)"
@@ -237,14 +236,13 @@ pub async fn did(
     let document_only = ["application/did+ld+json", "application/did+json"]
         .into_iter()
         .find(|t| accept.contains(t));
-    let (content_type, body) = match document_only {
+    Ok(match document_only {
         Some(t) if !params.prove => {
-            answer["didResolutionMetadata"]["contentType"] = json!(t);
-            (t, answer["didDocument"].take())
+            let document = answer.answer["didDocument"].take();
+            ([(header::CONTENT_TYPE, t)], axum::Json(document)).into_response()
         }
-        _ => (DID_RESOLUTION, answer),
-    };
-    Ok(([(header::CONTENT_TYPE, content_type)], axum::Json(body)).into_response())
+        _ => ([(header::CONTENT_TYPE, DID_RESOLUTION)], axum::Json(answer)).into_response(),
+    })
 }
 
 /// The media type of a DID resolution result.
