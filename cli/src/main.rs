@@ -137,7 +137,8 @@ enum Command {
         #[command(subcommand)]
         command: ChainCommand,
     },
-    /// Check records offline, trusting only the chain's genesis file.
+    /// Check records offline, trusting only the chain's genesis file (or a validator set
+    /// pinned from it).
     ///
     /// Example: acta audit verify bundles/Ec6GV3F6dhoagat7UyTCgM/0.json --genesis genesis.json --reading 17
     Audit {
@@ -247,8 +248,8 @@ enum ChainCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Verify a proof bundle: every validator-set change back to the genesis set, the
-    /// header and the commit certificate that signs it, the records' state proofs, a
+    /// Verify a proof bundle: every validator-set change back to the genesis set (or to the
+    /// set pinned with --trust), the header and the commit certificate that signs it, the records' state proofs, a
     /// transaction and its result, sensor readings' inclusion in their batch, and every
     /// field of the answer shown beside the bundle, computed again from the proven records.
     /// Needs no network. Exits 1 and names the failing step (and field) if anything does
@@ -272,10 +273,16 @@ enum AuditCommand {
         /// `&checkpoint=SIZE`).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Trust the validator set pinned in this file (`acta audit pin` writes it) instead
+        /// of the genesis set: the header must be at or above the pinned height, and the
+        /// changes of set before it are not followed.
+        #[arg(long, value_name = "PIN")]
+        trust: Option<PathBuf>,
     },
-    /// Check a checkpoint offline: its C2SP note is cosigned by genesis validators holding
-    /// more than two thirds of the power. With --older, also ask the node for the proof that
-    /// the older checkpoint's log is a prefix of this one's, and check it.
+    /// Check a checkpoint offline: its C2SP note is cosigned by genesis validators (or those
+    /// of --trust) holding more than two thirds of the power. With --older, also ask the
+    /// node for the proof that the older checkpoint's log is a prefix of this one's, and
+    /// check it.
     ///
     /// Example: acta audit checkpoint checkpoint.txt --genesis genesis.json --older last-week.txt
     Checkpoint {
@@ -284,6 +291,32 @@ enum AuditCommand {
         genesis: PathBuf,
         #[arg(long)]
         older: Option<PathBuf>,
+        /// Check the cosignatures against the validator set pinned in this file (`acta audit
+        /// pin`) instead of the genesis set: for checkpoints cosigned after the set changed.
+        #[arg(long, value_name = "PIN")]
+        trust: Option<PathBuf>,
+    },
+    /// Pin the validator set of a height as a trust anchor for later audits: read it from the
+    /// node with its proof, verify the proof from the genesis (or from an older pin), and
+    /// write the pin (chain, height, block hash, the set and its hash). Compare the
+    /// validators hash printed with one the agencies publish; then `--trust FILE` checks
+    /// proofs from this set on, so keys of sets replaced before it can no longer vouch for a
+    /// history of their own.
+    ///
+    /// Example: acta audit pin --genesis genesis.json --out trust.json
+    Pin {
+        /// The chain's genesis.json.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// The height to pin (default: the latest).
+        #[arg(long)]
+        height: Option<u64>,
+        /// Verify the new pin from this older pin instead of from the genesis.
+        #[arg(long, value_name = "PIN")]
+        trust: Option<PathBuf>,
+        /// Write the pin here (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Replay a closed budget round from proven ballots: read the round's ballots with their
     /// proof, verify every one against the ballots root the round tallied (and the round,
@@ -530,10 +563,11 @@ fn run(cli: Cli) -> Result<()> {
                     genesis,
                     readings,
                     checkpoint,
+                    trust,
                 },
         } => audit_verify(
             &bundle,
-            &genesis,
+            &anchor(&genesis, trust.as_deref())?,
             &readings,
             checkpoint.as_deref(),
             ctx.output,
@@ -544,8 +578,28 @@ fn run(cli: Cli) -> Result<()> {
                     file,
                     genesis,
                     older,
+                    trust,
                 },
-        } => audit_checkpoint(&ctx, &file, &genesis, older.as_deref()),
+        } => audit_checkpoint(
+            &ctx,
+            &file,
+            &anchor(&genesis, trust.as_deref())?,
+            older.as_deref(),
+        ),
+        Command::Audit {
+            command:
+                AuditCommand::Pin {
+                    genesis,
+                    height,
+                    trust,
+                    out,
+                },
+        } => audit_pin(
+            &ctx,
+            &anchor(&genesis, trust.as_deref())?,
+            height,
+            out.as_deref(),
+        ),
         Command::Audit {
             command:
                 AuditCommand::Tally {
@@ -585,41 +639,65 @@ fn read_limited(path: &Path) -> Result<String> {
         .map_err(|e| anyhow!("{} is not UTF-8 text: {e}", path.display()))
 }
 
-/// Keeps only the readings at `wanted` indexes in a bundle's JSON (each must be there).
-/// Opens a checkpoint note from a file: cosigned by genesis validators holding more than two
-/// thirds of the power.
+/// The trust anchor of an audit: the genesis file's chain and set, and the pin of `trust`
+/// if given.
+fn anchor(genesis: &Path, trust: Option<&Path>) -> Result<TrustAnchor> {
+    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
+        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
+    match trust {
+        None => Ok(anchor),
+        Some(path) => anchor
+            .pinned_by_json(&read_limited(path)?)
+            .map_err(|e| anyhow!("{}: {e}", path.display())),
+    }
+}
+
+/// The validator set an anchor trusts (its pin's, else the genesis set), and how to name it.
+fn trusted_set(anchor: &TrustAnchor) -> (&acta_ledger::ValidatorSet, String) {
+    match &anchor.pin {
+        Some(pin) => (&pin.validators, format!("pinned (height {})", pin.height)),
+        None => (&anchor.validators, "genesis".to_string()),
+    }
+}
+
+/// Opens a checkpoint note from a file: cosigned by validators of the trusted set (the
+/// pinned one, else the genesis set) holding more than two thirds of its power.
 fn open_checkpoint(path: &Path, anchor: &TrustAnchor) -> Result<(SignedCheckpoint, u64)> {
     let note = read_limited(path)?;
     let (signed, power) = SignedCheckpoint::open(
         &note,
         &checkpoint::origin(&anchor.chain_id),
-        &anchor.validators,
+        trusted_set(anchor).0,
     )
     .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok((signed, power.0))
 }
 
-fn audit_checkpoint(ctx: &Ctx, file: &Path, genesis: &Path, older: Option<&Path>) -> Result<()> {
-    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
-        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
-    let (signed, power) = open_checkpoint(file, &anchor)?;
+fn audit_checkpoint(
+    ctx: &Ctx,
+    file: &Path,
+    anchor: &TrustAnchor,
+    older: Option<&Path>,
+) -> Result<()> {
+    let (signed, power) = open_checkpoint(file, anchor)?;
+    let (set, which) = trusted_set(anchor);
     let cp = &signed.checkpoint;
     let mut v = json!({
         "origin": cp.origin,
         "size": cp.size,
         "root": cp.root,
         "cosigned_power": power,
-        "total_power": anchor.validators.total_power().0,
+        "total_power": set.total_power().0,
         "cosigners": signed.cosignatures.iter().map(|c| c.key).collect::<Vec<_>>(),
     });
     let mut title = format!(
-        "checkpoint of {} blocks (root {}) cosigned by {power} of {} genesis voting power",
+        "checkpoint of {} blocks (root {}) cosigned by {power} of {} {which} voting power",
         cp.size,
         cp.root,
-        anchor.validators.total_power().0
+        set.total_power().0
     );
     if let Some(older) = older {
-        let (old, _) = open_checkpoint(older, &anchor)?;
+        let (old, _) = open_checkpoint(older, anchor)?;
         let proof: merkle::ConsistencyProof = serde_json::from_value(ctx.node()?.get(&format!(
             "/checkpoint/consistency?from={}&to={}",
             old.checkpoint.size, cp.size
@@ -645,15 +723,13 @@ fn audit_checkpoint(ctx: &Ctx, file: &Path, genesis: &Path, older: Option<&Path>
 
 fn audit_verify(
     bundle: &Path,
-    genesis: &Path,
+    anchor: &TrustAnchor,
     wanted: &[u64],
     checkpoint: Option<&Path>,
     output: Output,
 ) -> Result<()> {
-    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
-        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
     let trusted = checkpoint
-        .map(|path| open_checkpoint(path, &anchor))
+        .map(|path| open_checkpoint(path, anchor))
         .transpose()?;
     let mut value: serde_json::Value = serde_json::from_str(&read_limited(bundle)?)
         .map_err(|e| anyhow!("{}: not JSON: {e}", bundle.display()))?;
@@ -668,8 +744,8 @@ fn audit_verify(
         ));
     }
     let result = match &trusted {
-        Some((signed, _)) => audit::verify_against(&value, &anchor, &signed.checkpoint),
-        None => audit::verify(&value, &anchor),
+        Some((signed, _)) => audit::verify_against(&value, anchor, &signed.checkpoint),
+        None => audit::verify(&value, anchor),
     };
     let audited = match result {
         Ok(a) => a,
@@ -704,13 +780,21 @@ fn audit_verify(
                 );
             }
         }
-        match (&trusted, checkpoint) {
-            (Some((signed, power)), Some(path)) => crate::outln!(
-                "verified: {} against checkpoint {} ({} blocks, cosigned by {power} of {} genesis voting power)",
+        let (set, which) = trusted_set(anchor);
+        match (&trusted, checkpoint, &anchor.pin) {
+            (Some((signed, power)), Some(path), _) => crate::outln!(
+                "verified: {} against checkpoint {} ({} blocks, cosigned by {power} of {} {which} voting power)",
                 bundle.display(),
                 path.display(),
                 signed.checkpoint.size,
-                anchor.validators.total_power().0
+                set.total_power().0
+            ),
+            (_, _, Some(pin)) => crate::outln!(
+                "verified: {} against the validator set of {} pinned at height {} (block {})",
+                bundle.display(),
+                anchor.chain_id,
+                pin.height,
+                pin.block
             ),
             _ => crate::outln!(
                 "verified: {} against the genesis of {}",
@@ -718,6 +802,63 @@ fn audit_verify(
                 anchor.chain_id
             ),
         }
+    }
+    Ok(())
+}
+
+/// Reads the validator set of `height` (default: the latest) with its proof, verifies it
+/// from what `anchor` trusts, and writes (or prints) its pin.
+fn audit_pin(
+    ctx: &Ctx,
+    anchor: &TrustAnchor,
+    height: Option<u64>,
+    out: Option<&Path>,
+) -> Result<()> {
+    if height == Some(0) {
+        return Err(anyhow!(
+            "--height 0 is the genesis: its set is in the genesis file, pin a height of 1 or more"
+        ));
+    }
+    let query = height.map_or(String::new(), |h| format!("&height={h}"));
+    let answer = ctx.node()?.get(&format!("/validators?prove=true{query}"))?;
+    let audited = audit::verify(&answer, anchor).map_err(|e| {
+        anyhow!(
+            "the node's validator set does not verify at step \"{}\": {}",
+            e.step,
+            e.message
+        )
+    })?;
+    let verified = &audited.verified;
+    let validators = verified
+        .validators
+        .clone()
+        .ok_or_else(|| anyhow!("the node's proof names no validator set"))?;
+    let pin = acta_ledger::bundle::TrustPin {
+        height: verified.height,
+        block: verified.block_hash,
+        validators,
+    };
+    let text = pin.to_json(&anchor.chain_id);
+    let hash = pin.validators.hash();
+    let title = format!(
+        "validator set of height {} (block {}): {} validators, power {}, validators hash {hash}; compare the hash with the agencies' own",
+        pin.height,
+        pin.block,
+        pin.validators.len(),
+        pin.validators.total_power().0
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow!("the pin: {e}"))?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            ctx.output.print(
+                Some(&format!("{title}; pinned in {}", path.display())),
+                &json!({ "file": path.display().to_string(), "pin": report }),
+            );
+        }
+        None if ctx.output == Output::Json => crate::outln!("{}", json!({ "pin": report })),
+        None => crate::out!("{text}"),
     }
     Ok(())
 }

@@ -1173,6 +1173,98 @@ fn a_city_through_the_wallet() {
             .contains("ballot 0 is one of the 2 that round 0 tallied"),
         "{verified}"
     );
+    // A trust pin: the set of a height, verified from the genesis, in place of the genesis.
+    let receipt_height = verified["height"].as_u64().unwrap();
+    assert!(receipt_height > 1, "{verified}");
+    let pin_path = dir.path().join("trust.json");
+    let pinned = acta.json(&[
+        "audit",
+        "pin",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--height",
+        &receipt_height.to_string(),
+        "--out",
+        pin_path.to_str().unwrap(),
+    ]);
+    let pin = &pinned["pin"];
+    assert_eq!(pin["format"], "acta-trust-pin/1", "{pinned}");
+    assert_eq!(pin["height"], receipt_height, "{pinned}");
+    assert_eq!(pin["block"], verified["block"], "{pinned}");
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--trust",
+        pin_path.to_str().unwrap(),
+    ]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert!(
+        verified["steps"]
+            .to_string()
+            .contains(&format!("trust pinned at height {receipt_height}")),
+        "{verified}"
+    );
+    // Height 1 is below that pin: it vouches for nothing before it.
+    let err = acta.fails(&[
+        "audit",
+        "pin",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--height",
+        "1",
+        "--trust",
+        pin_path.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("at step \"trust\"") && err.contains("below the pinned height"),
+        "{err}"
+    );
+    // Pinned at height 1 from the genesis, the receipt verifies from there.
+    let first_pin = dir.path().join("trust-1.json");
+    acta.ok(&[
+        "audit",
+        "pin",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--height",
+        "1",
+        "--out",
+        first_pin.to_str().unwrap(),
+    ]);
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--trust",
+        first_pin.to_str().unwrap(),
+    ]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert!(
+        verified["steps"]
+            .to_string()
+            .contains("trust pinned at height 1 "),
+        "{verified}"
+    );
+    // A pin edited by hand is refused before anything is checked.
+    let mut edited_pin: Value =
+        serde_json::from_slice(&std::fs::read(&first_pin).unwrap()).unwrap();
+    edited_pin["validators"][0]["power"] = Value::from(1_000_000);
+    std::fs::write(&first_pin, edited_pin.to_string()).unwrap();
+    let err = acta.fails(&[
+        "audit",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--trust",
+        first_pin.to_str().unwrap(),
+    ]);
+    assert!(err.contains("field validators_hash"), "{err}");
     let mut forged: Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
     // Alice's ballot as if it had approved projects 0 and 2: not a tallied ballot.
     let ballot = forged["proof"]["ballots"][0]["ballot"]

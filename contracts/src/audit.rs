@@ -102,7 +102,8 @@ fn fail<T>(message: impl Into<String>) -> Result<T, BundleError> {
 
 /// Verifies a file's JSON: either a bare proof bundle, or an answer of the API read with
 /// `prove=true`, whose `proof` field is the bundle and whose other fields are all checked.
-/// The header is trusted through the chain of headers from the genesis.
+/// The header is trusted through the chain of headers from the genesis, or from the
+/// anchor's pinned set if it has one ([`TrustAnchor::pin`]).
 pub fn verify(file: &Value, anchor: &TrustAnchor) -> Result<Audited, BundleError> {
     verify_with(file, anchor, None)
 }
@@ -137,7 +138,7 @@ fn verify_with(
         message: format!("not a proof bundle: {e}"),
     })?;
     let verified = match checkpoint {
-        None => bundle.verify(&anchor.chain_id, &anchor.validators)?,
+        None => bundle.verify_trusting(anchor)?,
         Some(c) => bundle.verify_against(&anchor.chain_id, c)?,
     };
     let Some(shown) = shown else {

@@ -207,6 +207,7 @@ pub struct CheckpointEntry {
 #[derive(Clone, Copy, Debug)]
 enum Trust<'a> {
     Genesis(&'a ValidatorSet),
+    Pinned(&'a TrustPin),
     Checkpoint(&'a Checkpoint),
 }
 
@@ -283,6 +284,15 @@ impl ProofBundle {
         self.verify_with(chain_id, Trust::Genesis(genesis_validators))
     }
 
+    /// Checks every link from the records to what `anchor` trusts: its pinned validator set
+    /// if it has one ([`TrustAnchor::pin`]), else its genesis set ([`Self::verify`]).
+    pub fn verify_trusting(&self, anchor: &TrustAnchor) -> Result<Verified, BundleError> {
+        match &anchor.pin {
+            Some(pin) => self.verify_with(&anchor.chain_id, Trust::Pinned(pin)),
+            None => self.verify_with(&anchor.chain_id, Trust::Genesis(&anchor.validators)),
+        }
+    }
+
     /// Checks the records against a checkpoint the caller trusts (its cosignatures already
     /// opened with [`crate::checkpoint::SignedCheckpoint::open`]): the header is proven to be
     /// a block of the checkpoint's log, and no chain of headers is followed.
@@ -324,8 +334,13 @@ impl ProofBundle {
         let hash = self.header.hash();
         let (signed, trusted) = match trust {
             Trust::Genesis(genesis_validators) => {
-                let (signed, set) =
-                    self.follow_headers(chain_id, genesis_validators, &mut steps)?;
+                let start = TrustedState::anchor(chain_id.clone(), genesis_validators.clone());
+                let (signed, set) = self.follow_headers(start, None, &mut steps)?;
+                (Some(signed), Some(set))
+            }
+            Trust::Pinned(pin) => {
+                let start = self.start_at_pin(chain_id, pin, &mut steps)?;
+                let (signed, set) = self.follow_headers(start, Some(pin), &mut steps)?;
                 (Some(signed), Some(set))
             }
             Trust::Checkpoint(checkpoint) => {
@@ -566,20 +581,78 @@ impl ProofBundle {
 }
 
 impl ProofBundle {
-    /// Follows the validator-set changes from the genesis set and checks the header's
-    /// commit: one light client ([`TrustedState`]). Returns the power that signed and the set.
-    fn follow_headers(
+    /// Where trust starts when it is pinned: the pinned set signs the pinned height and
+    /// the headers after it. A header below the pinned height is refused (the pin says
+    /// nothing of it), and one at the pinned height must be the pinned block.
+    fn start_at_pin(
         &self,
         chain_id: &ChainId,
-        genesis_validators: &ValidatorSet,
+        pin: &TrustPin,
+        steps: &mut Vec<String>,
+    ) -> Result<TrustedState, BundleError> {
+        let target = self.header.height;
+        if target < pin.height {
+            return fail(
+                "trust",
+                format!(
+                    "header {target} is below the pinned height {}: the pin vouches only for blocks from there on (verify it against a checkpoint, or from the genesis)",
+                    pin.height
+                ),
+            );
+        }
+        steps.push(format!(
+            "trust pinned at height {} (block {}): {} validators, power {} (validators hash {})",
+            pin.height,
+            pin.block,
+            pin.validators.len(),
+            pin.validators.total_power().0,
+            pin.validators.hash()
+        ));
+        Ok(TrustedState {
+            chain_id: chain_id.clone(),
+            // The pinned set signs the pinned height itself: trust starts just below it.
+            height: Height(pin.height.0 - 1),
+            block_hash: None,
+            next_validators: pin.validators.clone(),
+        })
+    }
+
+    /// Follows the validator-set changes from `start` (the genesis set, or a pinned one)
+    /// and checks the header's commit: one light client ([`TrustedState`]). Changes below a
+    /// pin are passed over, and a header at the pinned height must be the pinned block.
+    /// Returns the power that signed and the set.
+    fn follow_headers(
+        &self,
+        start: TrustedState,
+        pin: Option<&TrustPin>,
         steps: &mut Vec<String>,
     ) -> Result<(u64, ValidatorSet), BundleError> {
         let target = self.header.height;
         let hash = self.header.hash();
-        // Skip from the genesis to each change of set, then to the header.
-        let mut trusted = TrustedState::anchor(chain_id.clone(), genesis_validators.clone());
+        let other_history = |height: Height, hash: Hash| -> Result<(), BundleError> {
+            match pin {
+                Some(pin) if pin.height == height && pin.block != hash => fail(
+                    "trust",
+                    format!(
+                        "block {height} is {hash}, the pinned block is {}: the bundle follows another history",
+                        pin.block
+                    ),
+                ),
+                _ => Ok(()),
+            }
+        };
+        other_history(target, hash)?;
+        // Skip from the start to each change of set, then to the header.
+        let mut trusted = start;
+        let mut passed_over = 0;
         for change in &self.validator_changes {
             let h = &change.header;
+            // Below the pin, the pinned set stands for these changes.
+            if pin.is_some_and(|p| h.height < p.height) {
+                passed_over += 1;
+                continue;
+            }
+            other_history(h.height, h.hash())?;
             if h.height >= target {
                 return fail(
                     "validator set",
@@ -600,6 +673,11 @@ impl ProofBundle {
                 h.height,
                 change.next_validators.len(),
                 change.next_validators.total_power().0
+            ));
+        }
+        if passed_over > 0 {
+            steps.push(format!(
+                "{passed_over} validator-set change(s) below the pinned height not followed"
             ));
         }
         let signed = trusted
@@ -793,41 +871,148 @@ fn state_key_checked(namespace: &str, key: &[u8]) -> Result<Hash, BundleError> {
 
 /// What an auditor trusts: a chain id and its genesis validator set, as read from a node's
 /// `genesis.json` (only `chain_id` and each validator's `consensus_key` and `power` are
-/// read; the rest of the file does not matter to a proof).
+/// read; the rest of the file does not matter to a proof), and optionally a later validator
+/// set it pinned ([`TrustPin`]), which then replaces the genesis set for proofs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustAnchor {
     pub chain_id: ChainId,
     pub validators: ValidatorSet,
+    pub pin: Option<TrustPin>,
+}
+
+/// A later point of trust an auditor pins in place of the genesis: the validator set that
+/// signed block `height`, whose hash is `block`, taken from a source the auditor trusts (a
+/// bundle it verified while the keys of the older sets were safe, or the agencies' own
+/// publication, compared by its validators hash). Headers from `height` on are checked
+/// from this set, and the changes of set before it are not followed, so the keys of a set
+/// replaced before `height` can no longer make a history that verifies. Headers below
+/// `height` are refused: the pin vouches for nothing before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustPin {
+    pub height: Height,
+    pub block: Hash,
+    pub validators: ValidatorSet,
+}
+
+/// A validator as genesis files and trust pins list it.
+#[derive(Deserialize, Serialize)]
+struct ListedValidator {
+    consensus_key: String,
+    power: u64,
+}
+
+fn listed_set(validators: &[ListedValidator]) -> Result<ValidatorSet, String> {
+    let mut set = Vec::with_capacity(validators.len());
+    for (i, v) in validators.iter().enumerate() {
+        let key = crate::PublicKey::from_hex(&v.consensus_key)
+            .map_err(|e| format!("field validators[{i}].consensus_key: {e}"))?;
+        set.push(crate::Validator {
+            public_key: key,
+            power: crate::VotingPower(v.power),
+        });
+    }
+    ValidatorSet::new(set).map_err(|e| format!("field validators: {e}"))
+}
+
+/// A trust pin's file: `acta audit pin` writes it, `--trust` reads it.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PinFile {
+    format: String,
+    chain_id: String,
+    height: u64,
+    block: Hash,
+    validators_hash: Hash,
+    validators: Vec<ListedValidator>,
+}
+
+/// The `format` of a trust pin's file.
+pub const PIN_FORMAT: &str = "acta-trust-pin/1";
+
+impl TrustPin {
+    /// The pin's file: JSON with the format, chain id, height, block hash, the set's hash
+    /// (what an auditor compares with the agencies' publication) and the set itself.
+    pub fn to_json(&self, chain_id: &ChainId) -> String {
+        let file = PinFile {
+            format: PIN_FORMAT.to_string(),
+            chain_id: chain_id.to_string(),
+            height: self.height.0,
+            block: self.block,
+            validators_hash: self.validators.hash(),
+            validators: self
+                .validators
+                .validators()
+                .iter()
+                .map(|v| ListedValidator {
+                    consensus_key: v.public_key.to_hex(),
+                    power: v.power.0,
+                })
+                .collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&file).expect("a pin serializes");
+        text.push('\n');
+        text
+    }
 }
 
 impl TrustAnchor {
-    pub fn from_genesis_json(text: &str) -> Result<TrustAnchor, String> {
-        #[derive(Deserialize)]
-        struct Validator {
-            consensus_key: String,
-            power: u64,
+    /// Trust in the genesis set alone.
+    pub fn genesis(chain_id: ChainId, validators: ValidatorSet) -> TrustAnchor {
+        TrustAnchor {
+            chain_id,
+            validators,
+            pin: None,
         }
+    }
+
+    /// This anchor with the pin of a trust pin's file ([`TrustPin::to_json`]), which must
+    /// be of the same chain, above the genesis, and whose set must hash to the hash it
+    /// states.
+    pub fn pinned_by_json(self, text: &str) -> Result<TrustAnchor, String> {
+        let file: PinFile =
+            serde_json::from_str(text).map_err(|e| format!("not a trust pin: {e}"))?;
+        if file.format != PIN_FORMAT {
+            return Err(format!(
+                "field format: {:?} (this verifier reads {PIN_FORMAT:?})",
+                file.format
+            ));
+        }
+        if file.chain_id != self.chain_id.as_str() {
+            return Err(format!(
+                "field chain_id: the pin is of chain {}, the genesis of {}",
+                file.chain_id, self.chain_id
+            ));
+        }
+        if file.height == 0 {
+            return Err("field height: a pin is above the genesis (height 1 or more)".into());
+        }
+        let validators = listed_set(&file.validators)?;
+        if validators.hash() != file.validators_hash {
+            return Err(format!(
+                "field validators_hash: {} is not the hash of the validators listed ({})",
+                file.validators_hash,
+                validators.hash()
+            ));
+        }
+        Ok(TrustAnchor {
+            pin: Some(TrustPin {
+                height: Height(file.height),
+                block: file.block,
+                validators,
+            }),
+            ..self
+        })
+    }
+
+    pub fn from_genesis_json(text: &str) -> Result<TrustAnchor, String> {
         #[derive(Deserialize)]
         struct Genesis {
             chain_id: String,
-            validators: Vec<Validator>,
+            validators: Vec<ListedValidator>,
         }
         let g: Genesis =
             serde_json::from_str(text).map_err(|e| format!("not a genesis file: {e}"))?;
         let chain_id = ChainId::new(&g.chain_id).map_err(|e| format!("field chain_id: {e}"))?;
-        let mut set = Vec::with_capacity(g.validators.len());
-        for (i, v) in g.validators.iter().enumerate() {
-            let key = crate::PublicKey::from_hex(&v.consensus_key)
-                .map_err(|e| format!("field validators[{i}].consensus_key: {e}"))?;
-            set.push(crate::Validator {
-                public_key: key,
-                power: crate::VotingPower(v.power),
-            });
-        }
-        let validators = ValidatorSet::new(set).map_err(|e| format!("field validators: {e}"))?;
-        Ok(TrustAnchor {
-            chain_id,
-            validators,
-        })
+        Ok(TrustAnchor::genesis(chain_id, listed_set(&g.validators)?))
     }
 }

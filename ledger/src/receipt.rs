@@ -21,7 +21,7 @@ use crate::Hash;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub kind: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::event_attributes))]
     pub attributes: Vec<(String, String)>,
 }
 

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use utoipa::openapi::{
-    schema::{ObjectBuilder, Schema, SchemaType, Type},
+    schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type},
     RefOr,
 };
 use utoipa::{Number, PartialSchema, ToSchema};
@@ -77,4 +77,16 @@ schema! {
             "A frozen refusal code of the ledger (docs/wire-format.md, section 6.3).",
         ))
         .into();
+}
+
+/// An event's attributes ([`crate::receipt::Event`]): pairs of strings, each an array of
+/// exactly two (name, value), as serde writes a `(String, String)`.
+pub(crate) fn event_attributes() -> Schema {
+    let text = ObjectBuilder::new().schema_type(SchemaType::new(Type::String));
+    let pair = ArrayBuilder::new()
+        .items(text)
+        .min_items(Some(2))
+        .max_items(Some(2))
+        .description(Some("A name and its value."));
+    ArrayBuilder::new().items(pair).into()
 }

@@ -18,7 +18,7 @@ use std::{
 
 use acta_contracts::{audit, tally};
 use acta_ledger::{
-    bundle::{ProofBundle, ReadingEntry, TrustAnchor},
+    bundle::{ProofBundle, ReadingEntry, TrustAnchor, TrustPin},
     checkpoint::SignedCheckpoint,
     merkle,
     records::{
@@ -28,7 +28,7 @@ use acta_ledger::{
     testing,
     tx::{AttestationBatch, BudgetCall, CredentialCall, GovernanceCall, IdentityCall, SensorCall},
     types::Text,
-    Call, ChainId, Did, Hash, Keypair, Timestamp, Transaction, ValidatorSet,
+    Call, ChainId, Did, Hash, Height, Keypair, Timestamp, Transaction, ValidatorSet,
 };
 use acta_node::{
     devnet::{http, http_with, HttpAnswer, Wallet},
@@ -299,6 +299,18 @@ fn the_schemas_refuse_answers_the_node_never_gives() {
     assert!(validate(&doc, &schema("RoundStatus"), &bad_round, "$").is_err());
     bad_round = json!({ "cancelled": { "at": 4 } });
     validate(&doc, &schema("RoundStatus"), &bad_round, "$").unwrap();
+    // An event's attributes are (name, value) pairs: two strings, no more, no fewer.
+    let event = json!({ "kind": "did_created", "attributes": [["did", "did:acta:x"]] });
+    validate(&doc, &schema("Event"), &event, "$").unwrap();
+    for bad in [
+        json!([["did"]]),
+        json!([["did", "x", "y"]]),
+        json!([["did", 3]]),
+    ] {
+        let mut e = event.clone();
+        e["attributes"] = bad;
+        assert!(validate(&doc, &schema("Event"), &e, "$").is_err(), "{e}");
+    }
 }
 
 #[test]
@@ -349,12 +361,101 @@ fn verified(answer: &Value, chain: &ChainId, genesis: &ValidatorSet) -> ProofBun
     assert_eq!(v.height.0, answer["height"].as_u64().unwrap_or(v.height.0));
     every_field_is_proven(
         answer,
-        &TrustAnchor {
-            chain_id: chain.clone(),
-            validators: genesis.clone(),
-        },
+        &TrustAnchor::genesis(chain.clone(), genesis.clone()),
     );
     bundle
+}
+
+/// A trust pin stands in for the genesis set: an answer verifies from a pinned set without
+/// the changes below it, a header below the pin or off the pinned block is refused, a pin
+/// naming the wrong set fails at the commit, and the pin's file round-trips and refuses
+/// edits. `latest` is `/validators?prove=true` after one change of set, `b` its bundle.
+fn trust_pins_replace_the_genesis_set(
+    api: &Client,
+    latest: &Value,
+    b: &ProofBundle,
+    chain: &ChainId,
+    genesis: &ValidatorSet,
+) {
+    let step = |answer: &Value, anchor: &TrustAnchor| match audit::verify(answer, anchor) {
+        Ok(_) => "verified".to_string(),
+        Err(e) => e.step.to_string(),
+    };
+    let genesis_anchor = TrustAnchor::genesis(chain.clone(), genesis.clone());
+    let changed_at = b.validator_changes[0].header.height;
+    let now = audit::verify(latest, &genesis_anchor).unwrap().verified;
+    let new_set = now.validators.clone().unwrap();
+    let first = api.ok("/validators", "/validators?height=1&prove=true");
+    let first_block = audit::verify(&first, &genesis_anchor)
+        .unwrap()
+        .verified
+        .block_hash;
+    let pinned = |height: Height, block: Hash, validators: &ValidatorSet| {
+        let pin = TrustPin {
+            height,
+            block,
+            validators: validators.clone(),
+        };
+        genesis_anchor
+            .clone()
+            .pinned_by_json(&pin.to_json(chain))
+            .unwrap()
+    };
+    // Pinned at the latest height: the change below it is not followed.
+    let at_latest = pinned(now.height, now.block_hash, &new_set);
+    let audited = audit::verify(latest, &at_latest).unwrap();
+    assert!(
+        audited
+            .steps()
+            .iter()
+            .any(|s| s.contains("below the pinned height not followed")),
+        "{:?}",
+        audited.steps()
+    );
+    // Pinned at height 1 with the genesis set: the change is followed from the pin.
+    assert_eq!(
+        step(latest, &pinned(Height(1), first_block, genesis)),
+        "verified"
+    );
+    // A header below the pin says nothing the pin vouches for.
+    assert_eq!(step(&first, &at_latest), "trust");
+    // Another block at the pinned height is another history.
+    assert_eq!(
+        step(
+            latest,
+            &pinned(now.height, Hash::digest(b"elsewhere"), &new_set)
+        ),
+        "trust"
+    );
+    // The genesis set pinned after it was replaced did not sign the header.
+    assert_eq!(
+        step(
+            latest,
+            &pinned(Height(changed_at.0 + 1), now.block_hash, genesis)
+        ),
+        "commit"
+    );
+    // The file: what it states is checked, and nothing else is read.
+    let text = TrustPin {
+        height: now.height,
+        block: now.block_hash,
+        validators: new_set.clone(),
+    }
+    .to_json(chain);
+    let file: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(file["validators_hash"], json!(new_set.hash()));
+    for (field, bad) in [
+        ("validators_hash", json!(genesis.hash())),
+        ("chain_id", json!("other-chain")),
+        ("height", json!(0)),
+        ("format", json!("acta-trust-pin/9")),
+        ("extra", json!(1)),
+    ] {
+        let mut f = file.clone();
+        f[field] = bad;
+        let refused = genesis_anchor.clone().pinned_by_json(&f.to_string());
+        assert!(refused.is_err(), "{field}: {f}");
+    }
 }
 
 /// The audit of an answer passes as served, and fails, naming the field, when any one
@@ -910,10 +1011,7 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     // A request written otherwise than the node writes it is refused.
     let mut upper = v.clone();
     upper["proof"]["query"] = json!(format!("/txs/{}", refused.id().to_hex().to_uppercase()));
-    let anchor = TrustAnchor {
-        chain_id: chain.clone(),
-        validators: genesis.clone(),
-    };
+    let anchor = TrustAnchor::genesis(chain.clone(), genesis.clone());
     assert!(audit::verify(&upper, &anchor).is_err());
     api.refused(
         "/txs/{hash}",
@@ -1012,6 +1110,7 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         b.header.validators_hash,
         Hash::from_hex(v["hash"].as_str().unwrap()).unwrap()
     );
+    trust_pins_replace_the_genesis_set(&api, &v, &b, &chain, &genesis);
     let v = api.ok("/validators", "/validators?height=1");
     assert_eq!(v["total_power"], 40);
     api.refused(
@@ -1489,10 +1588,7 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     answer["proof"] = serde_json::to_value(&t).unwrap();
     let err = audit::verify(
         &answer,
-        &TrustAnchor {
-            chain_id: chain.clone(),
-            validators: genesis.clone(),
-        },
+        &TrustAnchor::genesis(chain.clone(), genesis.clone()),
     )
     .unwrap_err();
     assert!(
@@ -1594,10 +1690,7 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
 
     // --- Checkpoints: the block log's C2SP note, cosigned by more than two thirds of the
     // power, is a trust root for any proven answer; two checkpoints are consistent.
-    let anchor = TrustAnchor {
-        chain_id: chain.clone(),
-        validators: genesis.clone(),
-    };
+    let anchor = TrustAnchor::genesis(chain.clone(), genesis.clone());
     let origin = acta_ledger::checkpoint::origin(&chain);
     let latest_checkpoint = |after: u64| -> SignedCheckpoint {
         let deadline = Instant::now() + WAIT;

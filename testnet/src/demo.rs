@@ -750,10 +750,7 @@ fn write_reading_bundle(
     }
     with_reading(&mut v, readings, 17)?;
     let (_, spec) = acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json"))?;
-    let anchor = TrustAnchor {
-        chain_id: spec.chain_id.clone(),
-        validators: spec.validators.clone(),
-    };
+    let anchor = TrustAnchor::genesis(spec.chain_id.clone(), spec.validators.clone());
     audit::verify(&v, &anchor).map_err(|e| anyhow!("the reading's bundle: {e}"))?;
     let path = dir.join("reading-17.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&v)?)
@@ -788,10 +785,7 @@ fn with_reading(v: &mut serde_json::Value, readings: &[Vec<u8>], index: usize) -
 /// and verifies the bundle and every field of the answer beside it.
 fn audit(net: &LocalNet, device: &Did, readings: &[Vec<u8>]) -> Result<()> {
     let (_, spec) = acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json"))?;
-    let anchor = TrustAnchor {
-        chain_id: spec.chain_id.clone(),
-        validators: spec.validators.clone(),
-    };
+    let anchor = TrustAnchor::genesis(spec.chain_id.clone(), spec.validators.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     let (signed, power) = loop {
         let a = acta_node::devnet::http(
