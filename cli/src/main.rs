@@ -274,8 +274,10 @@ enum AuditCommand {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
         /// Trust the validator set pinned in this file (`acta audit pin` writes it) instead
-        /// of the genesis set: the header must be at or above the pinned height, and the
-        /// changes of set before it are not followed.
+        /// of the genesis set: the header must be at or above the pinned height (and be the
+        /// pinned block at it), and the changes of set before it are not followed. With
+        /// --checkpoint, the pinned set is the one whose cosignatures open the note, and
+        /// the header may be any block of its log.
         #[arg(long, value_name = "PIN")]
         trust: Option<PathBuf>,
     },
@@ -329,6 +331,10 @@ enum AuditCommand {
         /// The chain's genesis.json (its chain id and validator set are the trust anchor).
         #[arg(long)]
         genesis: PathBuf,
+        /// Check the proofs from the validator set pinned in this file (`acta audit pin`)
+        /// instead of the genesis set.
+        #[arg(long, value_name = "PIN")]
+        trust: Option<PathBuf>,
         /// Also keep the exported ballots in this file.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -605,9 +611,10 @@ fn run(cli: Cli) -> Result<()> {
                 AuditCommand::Tally {
                     round,
                     genesis,
+                    trust,
                     out,
                 },
-        } => audit_tally(&ctx, round, &genesis, out),
+        } => audit_tally(&ctx, round, &anchor(&genesis, trust.as_deref())?, out),
         Command::Completions { shell } => {
             // Generated into memory first: clap_complete panics on a failed write, and a
             // closed pipe (`acta completions bash | head`) is not an error.
@@ -641,7 +648,7 @@ fn read_limited(path: &Path) -> Result<String> {
 
 /// The trust anchor of an audit: the genesis file's chain and set, and the pin of `trust`
 /// if given.
-fn anchor(genesis: &Path, trust: Option<&Path>) -> Result<TrustAnchor> {
+pub(crate) fn anchor(genesis: &Path, trust: Option<&Path>) -> Result<TrustAnchor> {
     let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
         .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
     match trust {
@@ -657,6 +664,19 @@ fn trusted_set(anchor: &TrustAnchor) -> (&acta_ledger::ValidatorSet, String) {
     match &anchor.pin {
         Some(pin) => (&pin.validators, format!("pinned (height {})", pin.height)),
         None => (&anchor.validators, "genesis".to_string()),
+    }
+}
+
+/// The set an anchor trusts, for JSON reports: `"genesis"`, or the pin's height, block and
+/// validators hash.
+fn trusted_json(anchor: &TrustAnchor) -> serde_json::Value {
+    match &anchor.pin {
+        Some(pin) => json!({ "pin": {
+            "height": pin.height,
+            "block": pin.block,
+            "validators_hash": pin.validators.hash(),
+        }}),
+        None => json!("genesis"),
     }
 }
 
@@ -688,6 +708,7 @@ fn audit_checkpoint(
         "root": cp.root,
         "cosigned_power": power,
         "total_power": set.total_power().0,
+        "trusted": trusted_json(anchor),
         "cosigners": signed.cosignatures.iter().map(|c| c.key).collect::<Vec<_>>(),
     });
     let mut title = format!(
@@ -829,6 +850,16 @@ fn audit_pin(
         )
     })?;
     let verified = &audited.verified;
+    // The proof is of the height asked for: a node answering an older one would have the
+    // pin trust a set that may since have been replaced.
+    if let Some(h) = height {
+        if verified.height.0 != h {
+            return Err(anyhow!(
+                "the node proved the validators of height {}, not of height {h}",
+                verified.height
+            ));
+        }
+    }
     let validators = verified
         .validators
         .clone()
@@ -840,10 +871,15 @@ fn audit_pin(
     };
     let text = pin.to_json(&anchor.chain_id);
     let hash = pin.validators.hash();
+    let from = match &anchor.pin {
+        Some(old) => format!("the pin of height {}", old.height),
+        None => "the genesis".to_string(),
+    };
     let title = format!(
-        "validator set of height {} (block {}): {} validators, power {}, validators hash {hash}; compare the hash with the agencies' own",
+        "validator set of height {} (block {}, time {}), verified from {from}: {} validators, power {}, validators hash {hash}; compare the hash with the agencies' own",
         pin.height,
         pin.block,
+        verified.time.rfc3339(),
         pin.validators.len(),
         pin.validators.total_power().0
     );
@@ -854,10 +890,17 @@ fn audit_pin(
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
             ctx.output.print(
                 Some(&format!("{title}; pinned in {}", path.display())),
-                &json!({ "file": path.display().to_string(), "pin": report }),
+                &json!({
+                    "file": path.display().to_string(),
+                    "pin": report,
+                    "verified_from": trusted_json(anchor),
+                }),
             );
         }
-        None if ctx.output == Output::Json => crate::outln!("{}", json!({ "pin": report })),
+        None if ctx.output == Output::Json => crate::outln!(
+            "{}",
+            json!({ "pin": report, "verified_from": trusted_json(anchor) })
+        ),
         None => crate::out!("{text}"),
     }
     Ok(())
@@ -958,15 +1001,13 @@ fn audit_tokens(
 /// verified against the genesis (every ballot against the tallied ballots root, and the
 /// round, its projects and its result by state proofs) before the round's own rule runs on
 /// them and its outcome is compared with the proven result.
-fn audit_tally(ctx: &Ctx, round: u64, genesis: &Path, out: Option<PathBuf>) -> Result<()> {
-    let anchor = TrustAnchor::from_genesis_json(&read_limited(genesis)?)
-        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
+fn audit_tally(ctx: &Ctx, round: u64, anchor: &TrustAnchor, out: Option<PathBuf>) -> Result<()> {
     let node = ctx.node()?;
     let bar = ctx.spinner(format!("reading the proven ballots of round {round}"));
     let answer = node.get(&format!("/budget/rounds/{round}/ballots?prove=true"));
     bar.finish_and_clear();
     let answer = answer?;
-    let audited = audit::verify(&answer, &anchor).map_err(|e| {
+    let audited = audit::verify(&answer, anchor).map_err(|e| {
         anyhow!(
             "the node's ballots of round {round} do not verify at step \"{}\": {}",
             e.step,
@@ -1008,7 +1049,7 @@ fn audit_tally(ctx: &Ctx, round: u64, genesis: &Path, out: Option<PathBuf>) -> R
         BallotSecrecy::Secret { key, .. } => Some(audit_tokens(
             ctx,
             &node,
-            &anchor,
+            anchor,
             &r,
             key.as_slice(),
             &ballots,
@@ -1031,10 +1072,10 @@ fn audit_tally(ctx: &Ctx, round: u64, genesis: &Path, out: Option<PathBuf>) -> R
         v["tokens_checked"] = json!(ballots.len());
     }
     let title = format!(
-        "round {round}: the {} ballots proven against the tallied root (height {}, checked against {}) replay under {} to {} projects costing {}, as the ledger stored",
+        "round {round}: the {} ballots proven against the tallied root (height {}, checked from the {} validator set) replay under {} to {} projects costing {}, as the ledger stored",
         ballots.len(),
         audited.verified.height,
-        genesis.display(),
+        trusted_set(anchor).1,
         profile.rule.name(),
         v["selected"].as_array().map_or(0, Vec::len),
         v["total_cost"]

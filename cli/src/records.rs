@@ -804,6 +804,10 @@ pub enum CredentialCommand {
         /// The chain's genesis.json: check the ledger's proofs against it.
         #[arg(long)]
         genesis: Option<PathBuf>,
+        /// With --genesis: check the proofs from the validator set pinned in this file
+        /// (`acta audit pin`) instead of the genesis set.
+        #[arg(long, value_name = "PIN", requires = "genesis")]
+        trust: Option<PathBuf>,
         /// The challenge you gave the holder (presentations).
         #[arg(long)]
         challenge: Option<String>,
@@ -893,6 +897,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
             file,
             at,
             genesis,
+            trust,
             challenge,
             domain,
             max_age,
@@ -902,6 +907,7 @@ pub fn credential(ctx: &Ctx, command: CredentialCommand) -> Result<()> {
                 file,
                 at,
                 genesis,
+                trust,
                 challenge,
                 domain,
                 max_age,

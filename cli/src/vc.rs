@@ -501,6 +501,7 @@ pub struct Verify {
     pub file: PathBuf,
     pub at: Option<String>,
     pub genesis: Option<PathBuf>,
+    pub trust: Option<PathBuf>,
     pub challenge: Option<String>,
     pub domain: Option<String>,
     pub max_age: Option<u64>,
@@ -549,10 +550,7 @@ pub fn verify(ctx: &Ctx, p: Verify) -> Result<()> {
     let anchor = p
         .genesis
         .as_deref()
-        .map(|g| {
-            TrustAnchor::from_genesis_json(&crate::read_limited(g)?)
-                .map_err(|e| anyhow!("{}: {e}", g.display()))
-        })
+        .map(|g| crate::anchor(g, p.trust.as_deref()))
         .transpose()?;
     let carried = doc.get("actaLedgerProofs").filter(|v| !v.is_null());
     // `--at TIME`: the time the verdict is about.

@@ -1406,6 +1406,33 @@ fn a_city_through_the_wallet() {
         verified["steps"].to_string().contains("of checkpoint"),
         "{verified}"
     );
+    // With a pin, the note opens against the pinned set (the same keys here: no change of
+    // set in this city), and the report says which set it trusted.
+    let opened = acta.json(&[
+        "audit",
+        "checkpoint",
+        cp1.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--trust",
+        pin_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        opened["trusted"]["pin"]["height"], receipt_height,
+        "{opened}"
+    );
+    let verified = acta.json(&[
+        "audit",
+        "verify",
+        council_file.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--checkpoint",
+        cp1.to_str().unwrap(),
+        "--trust",
+        pin_path.to_str().unwrap(),
+    ]);
+    assert_eq!(verified["verified"], true, "{verified}");
     wait_for_height(
         &net,
         size + acta_ledger::checkpoint::CHECKPOINT_INTERVAL + 1,

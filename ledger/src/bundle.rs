@@ -608,10 +608,13 @@ impl ProofBundle {
             pin.validators.total_power().0,
             pin.validators.hash()
         ));
+        // The pinned set signs the pinned height itself: trust starts just below it.
+        let Some(below) = pin.height.0.checked_sub(1) else {
+            return fail("trust", "a pin is above the genesis (height 1 or more)");
+        };
         Ok(TrustedState {
             chain_id: chain_id.clone(),
-            // The pinned set signs the pinned height itself: trust starts just below it.
-            height: Height(pin.height.0 - 1),
+            height: Height(below),
             block_hash: None,
             next_validators: pin.validators.clone(),
         })
@@ -894,24 +897,35 @@ pub struct TrustPin {
     pub validators: ValidatorSet,
 }
 
-/// A validator as genesis files and trust pins list it.
-#[derive(Deserialize, Serialize)]
+/// A validator as a genesis file lists it.
+#[derive(Deserialize)]
 struct ListedValidator {
     consensus_key: String,
     power: u64,
 }
 
-fn listed_set(validators: &[ListedValidator]) -> Result<ValidatorSet, String> {
+/// The set of listed validators, each a key in hex and a power.
+fn listed_set<'a>(
+    validators: impl ExactSizeIterator<Item = (&'a str, u64)>,
+) -> Result<ValidatorSet, String> {
     let mut set = Vec::with_capacity(validators.len());
-    for (i, v) in validators.iter().enumerate() {
-        let key = crate::PublicKey::from_hex(&v.consensus_key)
+    for (i, (key, power)) in validators.enumerate() {
+        let key = crate::PublicKey::from_hex(key)
             .map_err(|e| format!("field validators[{i}].consensus_key: {e}"))?;
         set.push(crate::Validator {
             public_key: key,
-            power: crate::VotingPower(v.power),
+            power: crate::VotingPower(power),
         });
     }
     ValidatorSet::new(set).map_err(|e| format!("field validators: {e}"))
+}
+
+/// A validator as a trust pin lists it: the genesis file's form, and nothing else.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedValidator {
+    consensus_key: String,
+    power: u64,
 }
 
 /// A trust pin's file: `acta audit pin` writes it, `--trust` reads it.
@@ -923,7 +937,7 @@ struct PinFile {
     height: u64,
     block: Hash,
     validators_hash: Hash,
-    validators: Vec<ListedValidator>,
+    validators: Vec<PinnedValidator>,
 }
 
 /// The `format` of a trust pin's file.
@@ -943,7 +957,7 @@ impl TrustPin {
                 .validators
                 .validators()
                 .iter()
-                .map(|v| ListedValidator {
+                .map(|v| PinnedValidator {
                     consensus_key: v.public_key.to_hex(),
                     power: v.power.0,
                 })
@@ -969,14 +983,19 @@ impl TrustAnchor {
     /// be of the same chain, above the genesis, and whose set must hash to the hash it
     /// states.
     pub fn pinned_by_json(self, text: &str) -> Result<TrustAnchor, String> {
-        let file: PinFile =
+        // The format first: a later version's fields are not errors of this one.
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not a trust pin: {e}"))?;
-        if file.format != PIN_FORMAT {
-            return Err(format!(
-                "field format: {:?} (this verifier reads {PIN_FORMAT:?})",
-                file.format
-            ));
+        match value.get("format").and_then(serde_json::Value::as_str) {
+            Some(PIN_FORMAT) => {}
+            other => {
+                return Err(format!(
+                    "field format: {other:?} (this verifier reads {PIN_FORMAT:?})"
+                ))
+            }
         }
+        let file: PinFile =
+            serde_json::from_value(value).map_err(|e| format!("not a trust pin: {e}"))?;
         if file.chain_id != self.chain_id.as_str() {
             return Err(format!(
                 "field chain_id: the pin is of chain {}, the genesis of {}",
@@ -986,7 +1005,11 @@ impl TrustAnchor {
         if file.height == 0 {
             return Err("field height: a pin is above the genesis (height 1 or more)".into());
         }
-        let validators = listed_set(&file.validators)?;
+        let validators = listed_set(
+            file.validators
+                .iter()
+                .map(|v| (v.consensus_key.as_str(), v.power)),
+        )?;
         if validators.hash() != file.validators_hash {
             return Err(format!(
                 "field validators_hash: {} is not the hash of the validators listed ({})",
@@ -1013,6 +1036,11 @@ impl TrustAnchor {
         let g: Genesis =
             serde_json::from_str(text).map_err(|e| format!("not a genesis file: {e}"))?;
         let chain_id = ChainId::new(&g.chain_id).map_err(|e| format!("field chain_id: {e}"))?;
-        Ok(TrustAnchor::genesis(chain_id, listed_set(&g.validators)?))
+        let validators = listed_set(
+            g.validators
+                .iter()
+                .map(|v| (v.consensus_key.as_str(), v.power)),
+        )?;
+        Ok(TrustAnchor::genesis(chain_id, validators))
     }
 }

@@ -417,6 +417,20 @@ fn trust_pins_replace_the_genesis_set(
         step(latest, &pinned(Height(1), first_block, genesis)),
         "verified"
     );
+    // Pinned at the height of the change itself (the genesis set signs it): the change is
+    // followed from the pin; with another block there, the change is of another history.
+    let change_block = b.validator_changes[0].header.hash();
+    assert_eq!(
+        step(latest, &pinned(changed_at, change_block, genesis)),
+        "verified"
+    );
+    assert_eq!(
+        step(
+            latest,
+            &pinned(changed_at, Hash::digest(b"elsewhere"), genesis)
+        ),
+        "trust"
+    );
     // A header below the pin says nothing the pin vouches for.
     assert_eq!(step(&first, &at_latest), "trust");
     // Another block at the pinned height is another history.
