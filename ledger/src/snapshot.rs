@@ -124,7 +124,11 @@ impl Manifest {
     /// Checks the manifest against a chain known by its id and genesis validators alone:
     /// the validator-set changes, the commit of the block by the set they lead to, the
     /// block's body, the next set, and the cosigned checkpoint of the block log.
-    pub fn verify(self, chain_id: &ChainId, genesis_validators: &ValidatorSet) -> Result<Verified> {
+    pub fn verify(
+        mut self,
+        chain_id: &ChainId,
+        genesis_validators: &ValidatorSet,
+    ) -> Result<Verified> {
         if self.version != SNAPSHOT_VERSION {
             return Err(bad(format!(
                 "version {}; this node reads version {SNAPSHOT_VERSION}",
@@ -170,23 +174,30 @@ impl Manifest {
             size: height.0,
             root,
         };
+        // Only the members' cosignatures count, each once, and only those are kept: a
+        // restored node stores and serves what it kept, never lines it did not check.
         let mut power = 0u64;
         let mut seen = std::collections::BTreeSet::new();
-        for c in &self.cosignatures {
+        let mut counted = Vec::with_capacity(validators.len());
+        for c in std::mem::take(&mut self.cosignatures) {
             let Some(index) = validators.index_of(&c.key) else {
                 continue;
             };
+            if seen.contains(&c.key) {
+                continue;
+            }
             c.verify(&checkpoint).map_err(|_| {
                 bad(format!(
                     "the cosignature of {} does not verify against the checkpoint of {height} blocks",
                     c.key
                 ))
             })?;
-            if seen.insert(c.key) {
-                let v = validators.get(index).expect("index_of gives a member");
-                power = power.saturating_add(v.power.0);
-            }
+            seen.insert(c.key);
+            let v = validators.get(index).expect("index_of gives a member");
+            power = power.saturating_add(v.power.0);
+            counted.push(c);
         }
+        self.cosignatures = counted;
         if !validators.is_quorum(VotingPower(power)) {
             return Err(bad(format!(
                 "the checkpoint of {height} blocks is cosigned by power {power} of {}, not more than two thirds",

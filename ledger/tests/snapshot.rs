@@ -252,6 +252,31 @@ fn an_edited_manifest_is_refused() {
 }
 
 #[test]
+fn only_the_members_cosignatures_are_kept_each_once() {
+    let c = chain();
+    let chain_id = testing::chain_id();
+    let m = manifest(&c);
+    let members = m.cosignatures.len();
+    let mut padded = m.clone();
+    // A member's line twice, and lines of keys outside the set (valid signatures all).
+    padded.cosignatures.push(m.cosignatures[0].clone());
+    let stranger = Keypair::from_seed([0x5e; 32]);
+    let log = Checkpoint {
+        origin: acta_ledger::checkpoint::origin(&chain_id),
+        size: SNAPSHOT_AT.0,
+        root: blocklog::root(&c.store, SNAPSHOT_AT.0).unwrap(),
+    };
+    for t in 0..50 {
+        padded
+            .cosignatures
+            .push(Cosignature::sign(&stranger, &log, 1_000 + t));
+    }
+    let verified = padded.verify(&chain_id, &c.set).unwrap();
+    assert_eq!(verified.manifest.cosignatures, m.cosignatures);
+    assert_eq!(verified.manifest.cosignatures.len(), members);
+}
+
+#[test]
 fn an_edited_chunk_is_refused() {
     let c = chain();
     let m = manifest(&c);

@@ -688,6 +688,9 @@ impl Node {
             ((block.hash(), block.header.time), Some(commit))
         };
         let schedule = schedule_at(&store, &spec, height)?;
+        // Kept at once: a start after a long replay (a store restored from a snapshot holds
+        // no saved schedule) leaves the next start a constant-time load.
+        write_schedule(&store, height, &schedule).context("saving the proposer schedule")?;
 
         let identity = crate::p2p::protocol::chain_identity(spec.chain_id.as_str(), &spec.hash);
         info!(chain = %spec.chain_id, genesis = %spec.hash, "genesis");
@@ -2455,6 +2458,11 @@ fn save_schedule(store: &Store, height: Height, schedule: &ProposerSchedule) -> 
     if !height.0.is_multiple_of(SCHEDULE_SAVE_EVERY) {
         return Ok(());
     }
+    write_schedule(store, height, schedule)
+}
+
+/// Saves `schedule` as the schedule of `height`.
+fn write_schedule(store: &Store, height: Height, schedule: &ProposerSchedule) -> Result<()> {
     let proposer = u32::try_from(schedule.first_proposer())?;
     let saved = (
         height.0,
@@ -2657,6 +2665,12 @@ mod tests {
         assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
         unfit = borsh::to_vec(&(9_000u64, spec.validators.clone(), vec![0i64; 3], 0u32)).unwrap();
         store.put_local_meta(SCHEDULE_KEY, &unfit).unwrap();
+        assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
+        // What a start writes at any height (after a replay) is what the next start loads.
+        write_schedule(&store, Height(2_345), &replayed).unwrap();
+        let saved: (u64, ValidatorSet, Vec<i64>, u32) =
+            borsh::from_slice(&store.local_meta(SCHEDULE_KEY).unwrap().unwrap()).unwrap();
+        assert_eq!(saved.0, 2_345);
         assert_eq!(schedule_at(&store, &spec, Height(2_345)).unwrap(), replayed);
     }
 

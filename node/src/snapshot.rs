@@ -211,7 +211,9 @@ impl Restoring {
         let height = self.verified.manifest.height();
         let entries = self.restore.entries();
         self.restore.finish(&self.verified.manifest, &kept)?;
-        // The store closed with the restore; an empty store left by an earlier start goes.
+        // The store closed with the restore; an empty store left by an earlier start goes,
+        // checked again (an `actad start` of the same home since `begin` may hold it now).
+        refuse_if_in_use(&self.target)?;
         if self.target.exists() {
             std::fs::remove_dir_all(&self.target)
                 .with_context(|| format!("removing {}", self.target.display()))?;

@@ -7,11 +7,13 @@
 //! two thirds, the cosigned block log), so a peer can offer nothing false, only nothing.
 //! The newest verified height wins; its chunks are fetched in key order, round robin among
 //! the peers that offered the same block, and each is checked against the state root as it
-//! lands. A peer whose chunk fails is dropped and the restore starts over from the others.
+//! lands. A peer whose chunk fails, or that says the state ends where the whole does not
+//! rebuild the root, is dropped and the restore starts over from the others; a peer that
+//! leaves `MISSES_MAX` asks in a row unanswered is not asked again in that attempt
 //! The node then starts as usual and fetches the blocks after the snapshot by block sync.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     time::{Duration, Instant},
 };
 
@@ -37,6 +39,10 @@ use crate::{
 
 /// How long state sync may take by default before the node gives up.
 pub const TIMEOUT_DEFAULT: Duration = Duration::from_secs(300);
+
+/// Asks in a row that a peer may leave unanswered (timed out, or refused as busy) before an
+/// attempt stops asking it.
+const MISSES_MAX: usize = 4;
 
 /// Restores the newest snapshot the peers offer into `home`, unless its store already
 /// holds a height (the node then starts from its store: state sync is for a new node).
@@ -196,10 +202,15 @@ impl Client {
         let mut turn = 0usize;
         let mut failures = 0usize;
         let mut chunks = 0u64;
+        // Each peer's asks in a row that timed out or were refused: at MISSES_MAX it is
+        // left out of this attempt, so one peer that never answers costs the attempt a
+        // few timeouts, not one in every turn.
+        let mut misses: HashMap<PeerId, usize> = HashMap::new();
         loop {
             let live: Vec<PeerId> = sources
                 .iter()
                 .filter(|p| !dropped.contains(p))
+                .filter(|p| misses.get(p).copied().unwrap_or(0) < MISSES_MAX)
                 .copied()
                 .collect();
             if live.is_empty() {
@@ -227,6 +238,7 @@ impl Client {
                     };
                     after = Some(*last);
                     failures = 0;
+                    misses.remove(&peer);
                     chunks += 1;
                     if chunks.is_multiple_of(64) {
                         info!(height = %height, chunks, "restoring: {entries} of {total} entries");
@@ -235,7 +247,12 @@ impl Client {
                     continue;
                 }
                 Ok(SyncResponse::SnapshotChunk(None)) if entries == total => {
-                    return worker.finish().await;
+                    // The state ends here, says this peer: if the whole does not rebuild
+                    // the root, it said so falsely (or the group's count of entries was
+                    // false), and it is not asked again.
+                    return worker.finish().await.inspect_err(|_| {
+                        dropped.insert(peer);
+                    });
                 }
                 Ok(SyncResponse::SnapshotChunk(None)) => {
                     dropped.insert(peer);
@@ -245,6 +262,7 @@ impl Client {
                     // Busy serving others, most often: back off before the next ask.
                     debug!(peer = %peer, "chunk unavailable: {why}");
                     failures += 1;
+                    *misses.entry(peer).or_default() += 1;
                     self.wait(Duration::from_millis(100 * failures as u64))
                         .await;
                 }
@@ -255,6 +273,7 @@ impl Client {
                 Err(e) => {
                     debug!("{e:#}");
                     failures += 1;
+                    *misses.entry(peer).or_default() += 1;
                 }
             }
             if failures > 4 * live.len() {

@@ -77,6 +77,9 @@ pub struct Wal {
     path: PathBuf,
     /// The length of the intact records in the file, where the next record goes.
     len: u64,
+    /// An append failed and its partial record could not be cut off: later appends would
+    /// land after torn bytes, so they are refused (the next open cuts the tail).
+    failed: bool,
 }
 
 impl Wal {
@@ -113,12 +116,26 @@ impl Wal {
         let (records, intact) = loop {
             match read_records(&bytes[from..]) {
                 Ok(read) => break read,
-                Err(Damaged { at, next }) => {
+                Err(Bad::Damaged(Damaged { at, next })) => {
                     let (at, next) = (from + at, from + next);
                     match first_height(&bytes[next..]) {
                         Some(h) if h < start => from = next,
                         h => return Err(refuse_damaged(path, at, next, h, bytes.len())),
                     }
+                }
+                Err(Bad::Unreadable { at }) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the consensus WAL {} ends with a whole record at byte {} whose \
+                             checksum holds but which this actad cannot read (written by \
+                             another version?): it is not a torn append, and cutting it could \
+                             forget a message this validator signed; the file is left as it \
+                             was (start the version that wrote it)",
+                            path.display(),
+                            from + at
+                        ),
+                    ))
                 }
             }
         };
@@ -138,6 +155,7 @@ impl Wal {
             file,
             path: path.to_path_buf(),
             len: intact as u64,
+            failed: false,
         };
         Ok((wal, records))
     }
@@ -158,15 +176,22 @@ impl Wal {
         };
         let record_len = u64::try_from(record.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record too long"))?;
+        if self.failed {
+            return Err(io::Error::other(
+                "an earlier append to the consensus WAL failed and left a torn record: reopen it",
+            ));
+        }
         let written = self
             .file
             .write_all(&record)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
-            // Do not leave a torn record in front of the next append; if this fails too, the
-            // next open cuts the tail anyway.
+            // Do not leave a torn record in front of the next append; if this fails too,
+            // refuse every later append (the next open cuts the tail).
             if self.file.set_len(self.len).is_ok() {
                 let _ = self.file.sync_all();
+            } else {
+                self.failed = true;
             }
             return Err(e);
         }
@@ -312,10 +337,20 @@ struct Damaged {
     next: usize,
 }
 
+/// What stops a log from being read to its end, other than a torn tail.
+enum Bad {
+    /// A bad record with an intact one after it.
+    Damaged(Damaged),
+    /// A last record that is whole and matches its checksum, but does not decode: not what
+    /// a crash leaves (a torn append fails its checksum), but another version's record or
+    /// a bug.
+    Unreadable { at: usize },
+}
+
 /// The intact records at the start of `bytes` and the offset where they end, if what
-/// follows is a torn tail; [`Damaged`] if an intact record starts anywhere after the first
-/// bad one.
-fn read_records(bytes: &[u8]) -> Result<(Vec<(Height, Message)>, usize), Damaged> {
+/// follows is a torn tail; [`Bad`] if an intact record starts anywhere after the first
+/// bad one, or if the bad one is whole and only fails to decode.
+fn read_records(bytes: &[u8]) -> Result<(Vec<(Height, Message)>, usize), Bad> {
     let mut records = Vec::new();
     let mut offset = 0;
     while let Some((record, len)) = bytes.get(offset..).and_then(parse_record) {
@@ -325,22 +360,29 @@ fn read_records(bytes: &[u8]) -> Result<(Vec<(Height, Message)>, usize), Damaged
     // A torn append leaves a prefix of one record (or zeros where it was to go): nothing
     // in it parses as a whole record with its checksum.
     if let Some(next) = (offset + 1..bytes.len()).find(|&p| parse_record(&bytes[p..]).is_some()) {
-        return Err(Damaged { at: offset, next });
+        return Err(Bad::Damaged(Damaged { at: offset, next }));
+    }
+    if whole_payload(&bytes[offset..]).is_some() {
+        return Err(Bad::Unreadable { at: offset });
     }
     Ok((records, offset))
+}
+
+/// The payload of the record at the start of `bytes`, if it is whole, within
+/// [`PAYLOAD_MAX`] and matches its checksum.
+fn whole_payload(bytes: &[u8]) -> Option<&[u8]> {
+    let header = bytes.get(..HEADER_LEN)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let len = usize::try_from(len).ok().filter(|l| *l <= PAYLOAD_MAX)?;
+    let payload = bytes.get(HEADER_LEN..HEADER_LEN + len)?;
+    (checksum(payload) == header[4..8]).then_some(payload)
 }
 
 /// The record at the start of `bytes` and its length, if it is whole, within
 /// [`PAYLOAD_MAX`], matches its checksum and decodes exactly.
 fn parse_record(bytes: &[u8]) -> Option<(Vec<(Height, Message)>, usize)> {
-    let header = bytes.get(..HEADER_LEN)?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    let len = usize::try_from(len).ok().filter(|l| *l <= PAYLOAD_MAX)?;
-    let payload = bytes.get(HEADER_LEN..HEADER_LEN + len)?;
-    if checksum(payload) != header[4..8] {
-        return None;
-    }
-    Some((decode_payload(payload)?, HEADER_LEN + len))
+    let payload = whole_payload(bytes)?;
+    Some((decode_payload(payload)?, HEADER_LEN + payload.len()))
 }
 
 /// The error for a log damaged at byte `at` of `len`, with an intact record of `height`
@@ -675,6 +717,32 @@ mod tests {
         let path = dir.path().join("zeroed");
         std::fs::write(&path, &zeroed).unwrap();
         assert_eq!(reopen(&path), records[..n - 1]);
+    }
+
+    #[test]
+    fn a_whole_last_record_that_does_not_decode_is_refused_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = sample();
+        let path = dir.path().join("unknown-tag");
+        write(&path, &records[..2]);
+        // A record of a tag this version does not know (another version's), checksum good.
+        let mut payload = Vec::new();
+        records[0].0 .0.serialize(&mut payload).unwrap();
+        9u8.serialize(&mut payload).unwrap();
+        payload.extend_from_slice(&[1; 40]);
+        let record = frame(payload).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&record).unwrap();
+        drop(file);
+        let before = std::fs::read(&path).unwrap();
+        let err = Wal::open(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("cannot read"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file is left as it was"
+        );
     }
 
     #[test]
