@@ -187,6 +187,33 @@ pub(crate) fn apply_change(
 /// the last validator. Evidence that does not verify, is too old, names a key that was not a
 /// validator at the offence's height, or was already punished changes nothing; the block
 /// events say why.
+/// Whether evidence of an offence by `offender` at `offence` would still be punished by a
+/// block after `latest` (whose state `view` reads): within the evidence's age, and not
+/// punished already. Nodes ask before they keep and forward evidence, so that old or spent
+/// evidence (a retired key can sign any amount of it) fills no pool and no block.
+pub fn evidence_still_due(
+    view: &StateView<'_>,
+    latest: Height,
+    offender: &PublicKey,
+    offence: Height,
+) -> Result<bool, ExecError> {
+    let max_age = params::get(view, &params::EVIDENCE_MAX_AGE)?;
+    let next = latest.0.saturating_add(1);
+    if offence.0 == 0 || offence.0 >= next || next - offence.0 > max_age {
+        return Ok(false);
+    }
+    Ok(view
+        .get::<Height>(NS_SLASHED, &slashed_mark(offender, offence))?
+        .is_none())
+}
+
+/// The key under which an offence once punished is marked.
+fn slashed_mark(offender: &PublicKey, offence: Height) -> Vec<u8> {
+    let mut mark = offender.0.to_vec();
+    mark.extend_from_slice(&offence.0.to_be_bytes());
+    mark
+}
+
 pub(crate) fn punish(
     view: &mut StateView<'_>,
     state: &dyn AuthenticatedState,
@@ -218,8 +245,7 @@ pub(crate) fn punish(
             )));
             continue;
         }
-        let mut mark = offender.0.to_vec();
-        mark.extend_from_slice(&offence.0.to_be_bytes());
+        let mark = slashed_mark(&offender, offence);
         if view.get::<Height>(NS_SLASHED, &mark)?.is_some() {
             events.push(ignore(format!(
                 "{offender} was already punished for height {offence}"

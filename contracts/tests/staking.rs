@@ -5,7 +5,12 @@
 
 mod common;
 
-use acta_contracts::staking::{nodes, validators_at, NS_JAILED, NS_VALIDATORS, NS_VALIDATOR_NODES};
+use acta_contracts::{
+    staking::{
+        evidence_still_due, nodes, validators_at, NS_JAILED, NS_VALIDATORS, NS_VALIDATOR_NODES,
+    },
+    view::StateView,
+};
 use acta_ledger::{
     records::{GovAction, JailRecord, ValidatorNode},
     testing,
@@ -223,6 +228,16 @@ fn verified_equivocation_slashes_and_jails_once() {
     let jail: JailRecord = c.read(NS_JAILED, &offender.0).unwrap();
     // 5% of 100 by default.
     assert_eq!(jail.slashed_power, 95);
+    // What a node asks before it keeps and forwards evidence: this offence is spent, the
+    // next height's is still due, and one beyond the evidence's age or to come is not.
+    let due = |c: &Chain, offence: u64| {
+        let view = StateView::new(&c.state, c.height());
+        evidence_still_due(&view, c.height(), &offender, Height(offence)).unwrap()
+    };
+    assert!(!due(&c, 2), "punished already");
+    assert!(due(&c, 3));
+    assert!(!due(&c, 0));
+    assert!(!due(&c, c.height().0 + 1), "not decided yet");
     assert_eq!(jail.offence, Height(2));
     // Effective two heights later.
     assert_eq!(

@@ -526,7 +526,10 @@ impl App {
         id: u64,
         peer: PeerId,
     ) -> Result<Done> {
-        let n = blocks.len();
+        // What counts is the blocks applied, not those received: an answer of blocks this
+        // node holds already must not pass for progress, or a peer that claims a height it
+        // does not serve would be asked again and again instead of another.
+        let mut applied = 0;
         let mut refused = None;
         for (block, commit) in blocks {
             if self.stopping.load(Ordering::Acquire) {
@@ -546,6 +549,7 @@ impl App {
             };
             info!(height = %height, "synced");
             let stored = self.store_block(block, commit, executed, true)?;
+            applied += 1;
             if self
                 .done
                 .send(Ok(Done::Committed(Box::new(stored))))
@@ -557,7 +561,7 @@ impl App {
         Ok(Done::SyncEnded {
             id,
             peer,
-            blocks: n,
+            blocks: applied,
             refused,
         })
     }
@@ -745,7 +749,7 @@ mod tests {
         assert_eq!(other.store.block(Height(1)).unwrap().as_ref(), Some(&*body));
 
         // Jobs for the stored height are passed over: the next answer is the sync's, which
-        // also passes over the block it already has.
+        // also passes over the block it already has (and counts it for nothing).
         other.check(body.clone());
         other.commit(&body, &commit);
         other.sync(&body, commit, 7, PeerId::random());
@@ -753,7 +757,7 @@ mod tests {
             other.next(),
             Done::SyncEnded {
                 id: 7,
-                blocks: 1,
+                blocks: 0,
                 refused: None,
                 ..
             }
@@ -785,17 +789,30 @@ mod tests {
         assert!(refused.is_some());
         assert_eq!(behind.store.latest_height().unwrap(), Some(Height(0)));
 
-        behind.sync(&body, commit, 2, peer);
+        behind.sync(&body, commit.clone(), 2, peer);
         assert!(matches!(behind.next(), Done::Committed(s) if s.synced && s.block == *body));
         assert!(matches!(
             behind.next(),
             Done::SyncEnded {
                 id: 2,
+                blocks: 1,
                 refused: None,
                 ..
             }
         ));
         assert_eq!(behind.store.latest_height().unwrap(), Some(Height(1)));
+        // The same block again: held already, so it counts for nothing (a peer answering
+        // only blocks this node has is not making progress).
+        behind.sync(&body, commit, 3, peer);
+        assert!(matches!(
+            behind.next(),
+            Done::SyncEnded {
+                id: 3,
+                blocks: 0,
+                refused: None,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -1603,6 +1603,26 @@ impl Node {
                 if !relevant {
                     return Ok(Verdict::Ignore);
                 }
+                // Nor evidence too old or punished already: a retired key can sign any
+                // amount of it, which would fill the pool and blocks for nothing.
+                let due = self
+                    .store
+                    .latest_height()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|latest| {
+                        let view = StateView::new(self.store.as_ref(), latest);
+                        acta_contracts::staking::evidence_still_due(
+                            &view,
+                            latest,
+                            &offender,
+                            e.height(),
+                        )
+                        .unwrap_or(false)
+                    });
+                if !due {
+                    return Ok(Verdict::Ignore);
+                }
                 self.drive(Event::Evidence(e))?;
                 Ok(Verdict::Accept)
             }
@@ -2096,6 +2116,13 @@ impl Node {
             // Busy or failing: asked again later, of this peer or another.
             return self.drive(Event::SyncFailed { id });
         };
+        if asked_pending {
+            self.p2p.strike(
+                peer,
+                "blocks in answer to a request for pending transactions",
+            );
+            return Ok(());
+        }
         // Checked against their commits, executed and stored in order on the application's
         // thread, each told to the driver as it lands; then the answer
         // (`Done::SyncEnded`). While this node's own block is being stored, that comes

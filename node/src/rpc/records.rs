@@ -86,7 +86,19 @@ async fn read_with(
     extra: Option<Unproven>,
     prepare: Option<Prepare>,
 ) -> ApiResult {
-    ok(read_value(api, params, query, extra, prepare).await?)
+    ok(read_value(api, params, query, extra, prepare, None).await?)
+}
+
+/// [`read_with`] holding `permit` until the answer is made, not only until the request
+/// ends: a client that hangs up does not free an export's place while its work goes on.
+async fn read_holding(
+    api: Api,
+    params: ReadParams,
+    query: AnswerQuery,
+    prepare: Prepare,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> ApiResult {
+    ok(read_value(api, params, query, None, Some(prepare), Some(permit)).await?)
 }
 
 /// The answer of [`read_with`], before it is sent.
@@ -96,6 +108,7 @@ async fn read_value(
     query: AnswerQuery,
     extra: Option<Unproven>,
     prepare: Option<Prepare>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Proven<Value>, ApiError> {
     if params.checkpoint.is_some() && !params.prove {
         return Err(ApiError::bad_request(
@@ -103,6 +116,7 @@ async fn read_value(
         ));
     }
     blocking(move || {
+        let _permit = permit;
         let store = &api.node.store;
         let height = resolve_height(store, params.height)?;
         let mut reader = Reader::new(store, &api.node.spec, height, params.prove)?;
@@ -213,6 +227,7 @@ pub async fn did(
         read,
         AnswerQuery::Did(parsed),
         Some(next_version),
+        None,
         None,
     )
     .await
@@ -585,12 +600,12 @@ pub async fn ballots(
     Path(id): Path<u64>,
     Query(params): Query<ReadParams>,
 ) -> ApiResult {
-    let _permit = exports_permit(&api)?;
+    let permit = exports_permit(&api)?;
     let prepare: Prepare = |r, _| {
         r.ballot_proofs = BallotProofs::All;
         Ok(())
     };
-    read_with(api, params, AnswerQuery::Ballots(id), None, Some(prepare)).await
+    read_holding(api, params, AnswerQuery::Ballots(id), prepare, permit).await
 }
 
 /// A voter's tallied ballot; proven, a receipt of its inclusion
@@ -606,7 +621,7 @@ pub async fn receipt(
     Query(params): Query<ReadParams>,
 ) -> ApiResult {
     let voter = parse_did(&voter)?;
-    let _permit = exports_permit(&api)?;
+    let permit = exports_permit(&api)?;
     let prepare: Prepare = |r, q| {
         let AnswerQuery::Receipt { round, .. } = q else {
             return Ok(());
@@ -621,12 +636,12 @@ pub async fn receipt(
         r.ballot_proofs = BallotProofs::Inclusion(leaves);
         Ok(())
     };
-    read_with(
+    read_holding(
         api,
         params,
         AnswerQuery::Receipt { round: id, voter },
-        None,
-        Some(prepare),
+        prepare,
+        permit,
     )
     .await
 }
