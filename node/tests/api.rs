@@ -1135,6 +1135,12 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
     );
     api.refused(
         "/validators",
+        "/validators?checkpoint=10",
+        400,
+        "bad_request",
+    );
+    api.refused(
+        "/validators",
         "/validators?height=99999999",
         404,
         "not_found",

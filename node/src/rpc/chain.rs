@@ -926,6 +926,11 @@ pub async fn tx_events(State(api): State<Api>, Path(hash): Path<String>) -> ApiR
 pub async fn validators(State(api): State<Api>, Query(params): Query<ReadParams>) -> ApiResult {
     blocking(move || {
         let store = &api.node.store;
+        if params.checkpoint.is_some() && !params.prove {
+            return Err(ApiError::bad_request(
+                "a checkpoint does not name validator sets: prove /validators against the genesis",
+            ));
+        }
         let height = resolve_height(store, params.height)?;
         let signs = if height == Height(0) {
             Height(1)

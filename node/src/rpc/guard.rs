@@ -58,6 +58,12 @@ impl Scanner {
         }
     }
 
+    /// Whether a request has begun and not ended (or the stream is no longer followed, so
+    /// whether it has ended is not known).
+    fn mid_request(&self) -> bool {
+        !matches!(self.at, Position::RequestLine(0))
+    }
+
     fn scan(&mut self, mut bytes: &[u8]) -> Verdict {
         while !bytes.is_empty() {
             match &mut self.at {
@@ -165,12 +171,29 @@ enum Refusing {
     },
 }
 
+/// How long a client has to send a whole request (its line, its headers and its body,
+/// at most the API's body limit) from its first byte: a client that sends slowly (a byte
+/// now and then) cannot hold one of the API's places for longer. A connection that is no
+/// longer followed (a chunked body) is closed this long after that request began.
+pub const REQUEST_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The most connections the API holds open at once; more wait in the kernel's queue until
+/// one closes, so that the API's connections never take the file descriptors the store
+/// and the peer-to-peer network need.
+pub const CONNECTIONS_MAX: usize = 2048;
+
 /// A connection with the guard in front of its reads.
 #[derive(Debug)]
 pub struct Guarded<T> {
     inner: T,
     scanner: Scanner,
     refusing: Option<Refusing>,
+    /// How long a request may take to arrive ([`REQUEST_READ_TIMEOUT`]).
+    read_timeout: std::time::Duration,
+    /// When the request under way must have arrived whole.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The connection's place among [`CONNECTIONS_MAX`], given back when it closes.
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<T> Guarded<T> {
@@ -179,6 +202,9 @@ impl<T> Guarded<T> {
             inner,
             scanner: Scanner::new(),
             refusing: None,
+            read_timeout: REQUEST_READ_TIMEOUT,
+            deadline: None,
+            _place: None,
         }
     }
 }
@@ -224,9 +250,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<T> {
                     *left -= n;
                 }
                 None => {
+                    if let Some(deadline) = &mut this.deadline {
+                        if deadline.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the request did not arrive whole in time",
+                            )));
+                        }
+                    }
                     let before = buf.filled().len();
                     ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-                    match this.scanner.scan(&buf.filled()[before..]) {
+                    let verdict = this.scanner.scan(&buf.filled()[before..]);
+                    if !this.scanner.mid_request() {
+                        this.deadline = None;
+                    } else if this.deadline.is_none() {
+                        this.deadline = Some(Box::pin(tokio::time::sleep(this.read_timeout)));
+                    }
+                    match verdict {
                         Verdict::Pass => return Poll::Ready(Ok(())),
                         Verdict::LineTooLong => {
                             buf.set_filled(before);
@@ -260,27 +300,74 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 }
 
-/// The API's listener: TCP connections, each behind a [`Guarded`].
+/// The API's listener: TCP connections, each behind a [`Guarded`], at most
+/// [`CONNECTIONS_MAX`] at once.
 #[derive(Debug)]
-pub struct GuardedListener(pub tokio::net::TcpListener);
+pub struct GuardedListener {
+    listener: tokio::net::TcpListener,
+    places: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl GuardedListener {
+    pub fn new(listener: tokio::net::TcpListener) -> GuardedListener {
+        GuardedListener {
+            listener,
+            places: std::sync::Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX)),
+        }
+    }
+}
 
 impl axum::serve::Listener for GuardedListener {
     type Io = Guarded<tokio::net::TcpStream>;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (Guarded::new(io), addr)
+        // A place first: while all are taken, new connections wait in the kernel's queue.
+        let place = self.places.clone().acquire_owned().await.ok();
+        let (io, addr) = axum::serve::Listener::accept(&mut self.listener).await;
+        let mut guarded = Guarded::new(io);
+        guarded._place = place;
+        (guarded, addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        axum::serve::Listener::local_addr(&self.0)
+        axum::serve::Listener::local_addr(&self.listener)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_sent_too_slowly_is_cut_off_and_an_idle_connection_is_not() {
+        use std::time::Duration;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(4096);
+        let mut guarded = Guarded::new(server);
+        guarded.read_timeout = Duration::from_millis(300);
+        let mut buf = [0u8; 256];
+        // Idle between requests (as under an event stream): waits, with no deadline.
+        let idle = tokio::time::timeout(Duration::from_secs(1), guarded.read(&mut buf)).await;
+        assert!(idle.is_err(), "an idle connection is left open");
+        // A whole request in time passes, and the connection is idle again after it.
+        let get = b"GET /status HTTP/1.1\r\nhost: x\r\n\r\n";
+        client.write_all(get).await.unwrap();
+        let n = guarded.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], get);
+        let idle = tokio::time::timeout(Duration::from_secs(1), guarded.read(&mut buf)).await;
+        assert!(idle.is_err(), "no deadline between requests");
+        // A request begun and not finished is cut off at its deadline.
+        client
+            .write_all(b"POST /txs HTTP/1.1\r\nContent-Length: 10\r\n\r\n{\"tx\"")
+            .await
+            .unwrap();
+        assert!(guarded.read(&mut buf).await.unwrap() > 0);
+        let cut = tokio::time::timeout(Duration::from_secs(10), guarded.read(&mut buf))
+            .await
+            .expect("the deadline ends the read");
+        assert_eq!(cut.unwrap_err().kind(), io::ErrorKind::TimedOut);
+    }
 
     fn scan_in_chunks(bytes: &[u8], chunk: usize) -> Vec<Verdict> {
         let mut s = Scanner::new();

@@ -362,7 +362,7 @@ pub async fn spawn(listen: SocketAddr, handle: Handle, config: RpcConfig) -> Res
     tracing::info!(address = %listen, "HTTP API listening");
     let app = router(Api::new(handle, config));
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(guard::GuardedListener(listener), app).await {
+        if let Err(e) = axum::serve(guard::GuardedListener::new(listener), app).await {
             tracing::error!("HTTP API: {e}");
         }
     });
