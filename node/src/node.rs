@@ -1176,6 +1176,19 @@ impl Node {
         self.publish(Gossip::Status { height });
     }
 
+    /// Whether a proposal or vote for `height` signed by `signer` is worth its checks:
+    /// `Accept` if the signer is a validator of that height, `Reject` if it is not (a key
+    /// anyone can make: its message would cost a signature check, and a proposal a rebuild
+    /// of its block, for nothing), `Ignore` if this node cannot name that height's set (too
+    /// far ahead, or pruned).
+    fn signer_verdict(&self, height: Height, signer: &PublicKey) -> Verdict {
+        match self.validators(height) {
+            Ok(set) if set.index_of(signer).is_some() => Verdict::Accept,
+            Ok(_) => Verdict::Reject,
+            Err(_) => Verdict::Ignore,
+        }
+    }
+
     /// The validators that sign `height`.
     fn validators(&self, height: Height) -> Result<ValidatorSet> {
         Ok(validators_at(self.store.as_ref(), height)?)
@@ -1518,6 +1531,10 @@ impl Node {
                 Ok(Verdict::Ignore)
             }
             Gossip::Vote(v) => {
+                match self.signer_verdict(v.vote.height, &v.validator) {
+                    Verdict::Accept => {}
+                    other => return Ok(other),
+                }
                 if v.verify(&self.spec.chain_id).is_err() {
                     return Ok(Verdict::Reject);
                 }
@@ -1525,6 +1542,10 @@ impl Node {
                 Ok(Verdict::Accept)
             }
             Gossip::Proposal { proposal, block } => {
+                match self.signer_verdict(proposal.proposal.height, &proposal.proposer) {
+                    Verdict::Accept => {}
+                    other => return Ok(other),
+                }
                 if proposal.verify(&self.spec.chain_id).is_err()
                     || !block.names(&proposal.proposal.block)
                 {
