@@ -490,6 +490,10 @@ pub struct Node {
     /// How many times each peer was given transactions of each proposed block (this
     /// height's).
     proposal_txs_served: HashMap<(PeerId, Hash), u8>,
+    /// Peers given this node's pending transactions since they connected: a node asks once
+    /// when it connects, so an answer (up to a gossip message's worth, copied on this loop)
+    /// is given once a connection.
+    pending_txs_served: HashSet<PeerId>,
     /// Each peer's allowance of sync requests, and the observers' ([`SyncAllowances`]).
     sync_allowance: SyncAllowances,
 
@@ -808,6 +812,7 @@ impl Node {
             sync_requests: HashMap::new(),
             rebuilds: Rebuilds::default(),
             proposal_txs_served: HashMap::new(),
+            pending_txs_served: HashSet::new(),
             sync_allowance: SyncAllowances::new(Instant::now()),
             pending_txs_asked: HashSet::new(),
             requests: rx,
@@ -1497,6 +1502,7 @@ impl Node {
                 self.pending_txs_asked.insert(id);
             }
             P2pEvent::Disconnected(peer) => {
+                self.pending_txs_served.remove(&peer);
                 self.forget_full_allowances();
                 self.drive(Event::PeerGone(peer))?;
             }
@@ -2159,6 +2165,12 @@ impl Node {
         /// Sync answers computed at once.
         const SYNC_SERVES_MAX: usize = 4;
         if let SyncRequest::PendingTxs { max } = request {
+            if !self.pending_txs_served.insert(peer) {
+                let again = SyncResponse::Unavailable(
+                    "pending transactions are given once a connection".into(),
+                );
+                return self.p2p.respond(reply, again);
+            }
             // From the mempool, on this loop: a copy of at most a gossip message's worth.
             let max = max.min(PENDING_TXS_MAX) as usize;
             let txs = self.mempool.reap(max, self.config.p2p.max_message_bytes);
