@@ -1187,9 +1187,19 @@ impl Node {
     /// of its block, for nothing), `Ignore` if this node cannot name that height's set (too
     /// far ahead, or pruned).
     fn signer_verdict(&self, height: Height, signer: &PublicKey) -> Verdict {
+        let member = |set: &ValidatorSet| {
+            if set.index_of(signer).is_some() {
+                Verdict::Accept
+            } else {
+                Verdict::Reject
+            }
+        };
+        // The height being decided, nearly every message's: its set is in memory.
+        if height == self.driver.height() {
+            return member(self.driver.schedule().validators());
+        }
         match self.validators(height) {
-            Ok(set) if set.index_of(signer).is_some() => Verdict::Accept,
-            Ok(_) => Verdict::Reject,
+            Ok(set) => member(&set),
             Err(_) => Verdict::Ignore,
         }
     }

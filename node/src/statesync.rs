@@ -9,7 +9,7 @@
 //! the peers that offered the same block, and each is checked against the state root as it
 //! lands. A peer whose chunk fails, or that says the state ends where the whole does not
 //! rebuild the root, is dropped and the restore starts over from the others; a peer that
-//! leaves `MISSES_MAX` asks in a row unanswered is not asked again in that attempt
+//! leaves `MISSES_MAX` asks in a row unanswered is not asked again in that attempt.
 //! The node then starts as usual and fetches the blocks after the snapshot by block sync.
 
 use std::{
