@@ -184,16 +184,16 @@ fn explain(e: anyhow::Error, id: &str) -> anyhow::Error {
             "transaction {id} was accepted but not committed in time; it may still be: acta chain tx {id}"
         ),
         "busy" => NotRecorded("the node is busy: retry shortly, or send with --no-wait".into()).into(),
+        "rate_limited" => NotRecorded(format!("{}: nothing was recorded", a.message)).into(),
         "stale_nonce" => NotRecorded(format!(
             "refused ({}): {}; the key's transactions moved on while this one was signed (another wallet or node uses the key, or one was just committed): retry",
             a.code,
             a.message
         ))
         .into(),
+        // Nodes before stop 56 answered a retry of a pending transaction so.
         "duplicate" => anyhow!(
-            "refused ({}): {}; another transaction of this key is pending or was just committed: wait for it and retry",
-            a.code,
-            a.message
+            "transaction {id} is already pending at the node; follow it with `acta chain tx {id}`"
         ),
         _ if a.status == 422 => match a.height {
             Some(h) => NotRecorded(format!(

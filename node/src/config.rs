@@ -116,6 +116,10 @@ pub struct RpcConfig {
     pub commit_timeout_ms: u64,
     /// Open event subscriptions (server-sent events) at once.
     pub max_subscriptions: usize,
+    /// Transactions one client (an IP address; an IPv6 /64) may submit a second, in
+    /// bursts of up to two seconds' worth (at least 1,024); more are refused with 429.
+    /// 0 turns the limit off (behind a reverse proxy, which should limit instead).
+    pub client_txs_per_second: u32,
     /// Serve the residents' web page (it reads this API and posts ballots signed in the
     /// browser).
     pub web: bool,
@@ -273,6 +277,7 @@ impl Default for RpcConfig {
             max_commit_waits: 1024,
             commit_timeout_ms: 15_000,
             max_subscriptions: 256,
+            client_txs_per_second: 1000,
             web: true,
             web_path: "/".into(),
         }
@@ -498,6 +503,8 @@ max_commit_waits = {rw}
 commit_timeout_ms = {rt}
 # Open event subscriptions (server-sent events) at once.
 max_subscriptions = {rs}
+# Transactions one client (IP address; IPv6 /64) may submit a second, in bursts of two seconds' worth (at least 1024); more get 429. 0: no limit (behind a proxy that limits).
+client_txs_per_second = {rl}
 # Serve the residents' web page (it reads this API and posts ballots signed in the browser), and where.
 web = {web}
 web_path = {web_path}
@@ -566,6 +573,7 @@ tree_cache_mib = {st}
             rw = self.rpc.max_commit_waits,
             rt = self.rpc.commit_timeout_ms,
             rs = self.rpc.max_subscriptions,
+            rl = self.rpc.client_txs_per_second,
             web = self.rpc.web,
             web_path = q(&self.rpc.web_path),
             tp = self.consensus.timeout_propose_ms,

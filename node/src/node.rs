@@ -185,12 +185,51 @@ pub fn stall_after(c: &crate::config::ConsensusConfig) -> Duration {
 }
 
 /// A committed block as subscribers see it: its place, and what each transaction did.
-#[derive(Clone, Debug, serde::Serialize)]
+/// Shared by every subscriber: its JSON and its index by transaction are made once, by
+/// the first that needs them, however many listen.
+#[derive(Debug, serde::Serialize)]
 pub struct Committed {
     pub height: u64,
     pub hash: Hash,
     pub time: Timestamp,
     pub txs: Vec<CommittedTx>,
+    #[serde(skip)]
+    json: std::sync::OnceLock<String>,
+    #[serde(skip)]
+    by_hash: std::sync::OnceLock<HashMap<Hash, usize>>,
+}
+
+impl Committed {
+    pub fn new(height: u64, hash: Hash, time: Timestamp, txs: Vec<CommittedTx>) -> Committed {
+        Committed {
+            height,
+            hash,
+            time,
+            txs,
+            json: std::sync::OnceLock::new(),
+            by_hash: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The block as one JSON object (the data of a `block` event).
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| {
+            // Hashes, numbers and strings only: serialization cannot fail.
+            serde_json::to_string(self).unwrap_or_default()
+        })
+    }
+
+    /// The transaction `id` of this block, if it holds it.
+    pub fn find(&self, id: &Hash) -> Option<&CommittedTx> {
+        let by_hash = self.by_hash.get_or_init(|| {
+            self.txs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.hash, i))
+                .collect()
+        });
+        by_hash.get(id).and_then(|i| self.txs.get(*i))
+    }
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -2272,12 +2311,12 @@ impl Node {
             })
             .collect();
         // Nobody listening is fine.
-        let _ = self.committed.send(Arc::new(Committed {
-            height: block.height().0,
-            hash: block.hash(),
-            time: block.header.time,
+        let _ = self.committed.send(Arc::new(Committed::new(
+            block.height().0,
+            block.hash(),
+            block.header.time,
             txs,
-        }));
+        )));
     }
 
     /// A validator's name in status and metrics: its genesis name, or its key's first 16

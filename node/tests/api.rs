@@ -651,7 +651,8 @@ fn sse_until(addr: &str, path: &str, needle: &str) -> String {
 #[test]
 fn every_route_answers_as_documented_and_proofs_verify_offline() {
     let mut net = Net::new(4);
-    // Node 3 allows one event subscription at a time, to show the limit. The pools admit
+    // Node 3 allows one event subscription at a time, and one transaction a second from a
+    // client (in bursts of a batch), to show the limits. The pools admit
     // calls the ledger refuses (`check_calls = false`), so that refusals are committed and
     // their receipts and proofs can be shown; node/tests/replay.rs runs with the check.
     for i in 0..4 {
@@ -659,6 +660,7 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
             c.mempool.check_calls = false;
             if i == 3 {
                 c.rpc.max_subscriptions = 1;
+                c.rpc.client_txs_per_second = 1;
             }
         })
         .unwrap();
@@ -968,13 +970,16 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         hex::encode(attest.encode()),
         hex::encode(other_chain.encode()),
         "zz",
+        // The same transaction twice: the copy is pending too (a retry is safe).
+        hex::encode(admitted.encode()),
     ]})
     .to_string();
     let a = api.call("POST", "/txs/batch", "/txs/batch", Some(&batch));
     assert_eq!(a.status, 200, "{}", a.text());
     let v = a.json();
-    assert_eq!(v["accepted"], 1, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
     assert_eq!(v["results"][0]["hash"], json!(admitted.id()), "{v}");
+    assert_eq!(v["results"][4]["hash"], json!(admitted.id()), "{v}");
     let verdicts: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
@@ -983,8 +988,27 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         .collect();
     assert_eq!(
         verdicts,
-        ["pending", "stale_nonce", "wrong_chain", "bad_transaction"]
+        [
+            "pending",
+            "stale_nonce",
+            "wrong_chain",
+            "bad_transaction",
+            "pending"
+        ]
     );
+    // Sent again on its own while pending: `pending` again, not an error. (Unless its
+    // block came in between: then its nonce is used, and the block holds it.)
+    let (status, v) = api.submit("sync", &admitted);
+    if status != 200 {
+        assert_eq!(v["code"], "stale_nonce", "{v}");
+        let (s, found) = api.get("/txs/{hash}", &format!("/txs/{}", admitted.id()));
+        assert_eq!((s, &found["status"]), (200, &json!("committed")), "{found}");
+    } else {
+        assert_eq!(
+            (&v["status"], &v["hash"]),
+            (&json!("pending"), &json!(admitted.id()))
+        );
+    }
     let many = json!({ "txs": vec!["00"; 1025] }).to_string();
     for body in [many.as_str(), "{\"tx\":\"00\"}", "{\"txs\":"] {
         let a = api.call("POST", "/txs/batch", "/txs/batch", Some(body));
@@ -1856,6 +1880,34 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "{v}"
     );
     drop(open);
+    // Node 3 lets a client submit one transaction a second, in a burst of a batch: a
+    // whole batch passes (each entry judged), a second at once is refused before
+    // anything in it is read, saying when to try again; other nodes are not concerned.
+    let junk = json!({ "txs": vec!["00"; 1024] }).to_string();
+    let a = limited.call("POST", "/txs/batch", "/txs/batch", Some(&junk));
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["results"][0]["code"], "bad_transaction");
+    let a = limited.call("POST", "/txs/batch", "/txs/batch", Some(&junk));
+    let v = a.json();
+    assert_eq!(
+        (a.status, v["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{v}"
+    );
+    assert!(v["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{v}");
+    assert!(
+        a.header("retry-after")
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1),
+        "{}",
+        a.head
+    );
+    let (status, v) = api.submit("sync", &other_chain);
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (422, Some("wrong_chain")),
+        "{v}"
+    );
 
     // --- Request targets too long: over 8 KiB the API's own 414; over hyper's 65,534
     // bytes, the guard's, on a kept-alive connection after a first request. Both JSON.

@@ -11,7 +11,10 @@ pub mod asker;
 pub mod direct;
 pub mod protocol;
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use acta_ledger::{Height, Transaction};
 use futures::StreamExt;
@@ -124,9 +127,14 @@ pub struct P2p {
     identity: String,
     /// Peers of another genesis, banned at the next [`P2p::redial`].
     refusing: HashSet<PeerId>,
-    strikes: HashMap<PeerId, u32>,
-    /// Peers banned for invalid messages (until restart).
-    banned: HashSet<PeerId>,
+    /// Each struck peer's count and when it was last brought up to date: one strike is
+    /// forgiven every [`STRIKE_DECAY`], so a peer is banned for a stream of invalid
+    /// messages, not for the few an honest node sends over months (a message judged
+    /// against a height it had not reached, a version skew).
+    strikes: HashMap<PeerId, Strikes>,
+    /// Peers banned for invalid messages, until [`BAN_DURATION`] after the ban, and those
+    /// of another genesis, until restart (`None`).
+    banned: HashMap<PeerId, Option<Instant>>,
     /// Peers blocked by `p2p.blocked_peers`, as last read.
     config_blocked: HashSet<PeerId>,
     /// A fresh nonce for every gossip envelope, so that a message sent again is not
@@ -202,7 +210,7 @@ impl P2p {
             identity,
             refusing: HashSet::new(),
             strikes: HashMap::new(),
-            banned: HashSet::new(),
+            banned: HashMap::new(),
             config_blocked: HashSet::new(),
             nonce: rand::random(),
             streams: direct::Streams::new(config.max_message_bytes),
@@ -297,8 +305,7 @@ impl P2p {
             }
             direct::Event::Opened { peer, stream } => self.streams.opened(peer, stream),
             direct::Event::OpenFailed { peer, why } => {
-                self.streams
-                    .open_failed(peer, &why, std::time::Instant::now());
+                self.streams.open_failed(peer, &why, Instant::now());
             }
         }
     }
@@ -480,7 +487,7 @@ impl P2p {
             warn!("a consensus message too long to send");
             return;
         };
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         for v in &self.validators {
             if v.peer != self.peer_id
                 && self.swarm.is_connected(&v.peer)
@@ -540,17 +547,54 @@ impl P2p {
             .send_response(reply.0, response);
     }
 
-    /// Counts a strike against a peer for an invalid message; at `p2p.max_strikes` it is
-    /// disconnected and banned until restart.
+    /// Counts a strike against a peer for an invalid message; at `p2p.max_strikes` (less
+    /// those forgiven since, one every [`STRIKE_DECAY`]) it is disconnected and banned for
+    /// [`BAN_DURATION`].
     pub fn strike(&mut self, peer: PeerId, why: &str) {
-        let n = self.strikes.entry(peer).or_insert(0);
-        *n += 1;
-        warn!(peer = %peer, strikes = *n, "{why}");
-        if *n >= self.max_strikes {
-            warn!(peer = %peer, "banning a peer that keeps sending invalid messages");
-            self.banned.insert(peer);
+        self.strike_at(peer, why, Instant::now());
+    }
+
+    fn strike_at(&mut self, peer: PeerId, why: &str, now: Instant) {
+        let strikes = self.strikes.entry(peer).or_insert(Strikes {
+            count: 0,
+            since: now,
+        });
+        strikes.decay(now);
+        strikes.count += 1;
+        let count = strikes.count;
+        warn!(peer = %peer, strikes = count, "{why}");
+        if count >= self.max_strikes {
+            self.strikes.remove(&peer);
+            warn!(
+                peer = %peer,
+                minutes = BAN_DURATION.as_secs() / 60,
+                "banning a peer that keeps sending invalid messages"
+            );
+            self.banned.insert(peer, Some(now + BAN_DURATION));
             self.swarm.behaviour_mut().blocked.block_peer(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Forgets strikes that decayed to nothing and lifts bans that ran out (a peer still
+    /// blocked by `p2p.blocked_peers` stays blocked).
+    fn forgive(&mut self, now: Instant) {
+        self.strikes.retain(|_, s| {
+            s.decay(now);
+            s.count > 0
+        });
+        let ended: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| until.is_some_and(|until| now >= until))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in ended {
+            self.banned.remove(&peer);
+            if !self.config_blocked.contains(&peer) {
+                info!(peer = %peer, "a ban ran out: the peer may connect again");
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            }
         }
     }
 
@@ -582,7 +626,7 @@ impl P2p {
     pub fn set_blocked(&mut self, peers: Vec<PeerId>) {
         let peers: HashSet<PeerId> = peers.into_iter().collect();
         for p in self.config_blocked.difference(&peers) {
-            if !self.banned.contains(p) {
+            if !self.banned.contains_key(p) {
                 info!(peer = %p, "unblocking a peer");
                 self.swarm.behaviour_mut().blocked.unblock_peer(*p);
             }
@@ -596,11 +640,12 @@ impl P2p {
         self.redial();
     }
 
-    /// Bans the peers of another genesis found since the last call, then dials the
-    /// configured peers not connected.
+    /// Bans the peers of another genesis found since the last call, lifts bans that ran
+    /// out, then dials the configured peers not connected.
     pub fn redial(&mut self) {
+        self.forgive(Instant::now());
         for peer in std::mem::take(&mut self.refusing) {
-            self.banned.insert(peer);
+            self.banned.insert(peer, None);
             self.swarm.behaviour_mut().blocked.block_peer(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }
@@ -617,7 +662,7 @@ impl P2p {
                 seen.insert(p)
                     && !self.swarm.is_connected(&p)
                     && p != self.peer_id
-                    && !self.banned.contains(&p)
+                    && !self.banned.contains_key(&p)
             }) {
                 if let Err(e) = self.swarm.dial(addr.clone()) {
                     debug!("dialing {addr}: {e}");
@@ -628,6 +673,37 @@ impl P2p {
 
     pub fn connected_peers(&self) -> usize {
         self.swarm.connected_peers().count()
+    }
+}
+
+/// How long after its last strike one strike of a peer is forgiven.
+pub const STRIKE_DECAY: Duration = Duration::from_secs(60);
+/// How long a peer banned for invalid messages stays banned.
+pub const BAN_DURATION: Duration = Duration::from_secs(3600);
+
+/// A peer's strikes not yet forgiven.
+#[derive(Clone, Copy, Debug)]
+struct Strikes {
+    count: u32,
+    /// When `count` was last brought up to date.
+    since: Instant,
+}
+
+impl Strikes {
+    /// Forgives one strike for each whole [`STRIKE_DECAY`] since the last update.
+    fn decay(&mut self, now: Instant) {
+        let periods = now.saturating_duration_since(self.since).as_secs() / STRIKE_DECAY.as_secs();
+        match u32::try_from(periods) {
+            Ok(periods) if periods < self.count => {
+                self.count -= periods;
+                // Not past `now`: `periods` whole decays fit in the time since.
+                self.since += STRIKE_DECAY * periods;
+            }
+            _ => {
+                self.count = 0;
+                self.since = now;
+            }
+        }
     }
 }
 
@@ -657,4 +733,70 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
         Protocol::P2p(id) => Some(id),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p2p() -> P2p {
+        let config = P2pConfig {
+            listen: "/ip4/127.0.0.1/tcp/0".into(),
+            ..P2pConfig::default()
+        };
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        P2p::new(key, &config, &[], "/acta/1/test/genesis/x".into()).expect("a swarm")
+    }
+
+    #[tokio::test]
+    async fn strikes_decay_and_bans_run_out() {
+        let mut p2p = p2p();
+        let (honest, flooder, blocked) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let t0 = Instant::now();
+        // Nine invalid messages at once, then quiet: each minute forgives one.
+        for _ in 0..9 {
+            p2p.strike_at(honest, "test", t0);
+        }
+        p2p.strike_at(honest, "test", t0 + STRIKE_DECAY * 3);
+        assert_eq!(p2p.strikes[&honest].count, 7);
+        assert!(!p2p.banned.contains_key(&honest));
+        // Ten in a row: banned, and its strikes are done with.
+        for _ in 0..10 {
+            p2p.strike_at(flooder, "test", t0);
+            p2p.strike_at(blocked, "test", t0);
+        }
+        assert_eq!(p2p.banned.get(&flooder), Some(&Some(t0 + BAN_DURATION)));
+        assert!(!p2p.strikes.contains_key(&flooder));
+        p2p.set_blocked(vec![blocked]);
+        // A while later the honest peer's strikes are gone; the bans still hold.
+        p2p.forgive(t0 + STRIKE_DECAY * 20);
+        assert!(p2p.strikes.is_empty());
+        assert!(p2p.banned.contains_key(&flooder));
+        // At the end of the ban both are unbanned; the one the operator blocked stays
+        // blocked by the configuration.
+        let swarm_blocked =
+            |p2p: &mut P2p| p2p.swarm.behaviour_mut().blocked.blocked_peers().clone();
+        assert_eq!(swarm_blocked(&mut p2p), HashSet::from([flooder, blocked]));
+        p2p.forgive(t0 + BAN_DURATION);
+        assert!(p2p.banned.is_empty());
+        assert_eq!(swarm_blocked(&mut p2p), HashSet::from([blocked]));
+        // Unblocking it by configuration now lets it back in.
+        p2p.set_blocked(Vec::new());
+        assert!(swarm_blocked(&mut p2p).is_empty());
+    }
+
+    #[test]
+    fn a_long_silence_forgives_every_strike() {
+        let t0 = Instant::now();
+        let mut s = Strikes {
+            count: 3,
+            since: t0,
+        };
+        s.decay(t0 + STRIKE_DECAY / 2);
+        assert_eq!((s.count, s.since), (3, t0));
+        s.decay(t0 + STRIKE_DECAY * 2 + STRIKE_DECAY / 2);
+        assert_eq!((s.count, s.since), (1, t0 + STRIKE_DECAY * 2));
+        s.decay(t0 + Duration::from_secs(u64::from(u32::MAX) * 120));
+        assert_eq!(s.count, 0);
+    }
 }

@@ -21,7 +21,7 @@ use acta_ledger::{
 use borsh::{BorshDeserialize, BorshSerialize};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{
-    allow_block_list, gossipsub, identify, ping,
+    allow_block_list, connection_limits, gossipsub, identify, ping,
     request_response::{self, ProtocolSupport},
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     StreamProtocol,
@@ -393,6 +393,10 @@ where
 /// The node's libp2p behaviour.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Bounds on connections, checked before any other behaviour sees one: a peer may
+    /// not hold more than [`PEER_CONNECTIONS_MAX`], nor strangers open sockets without
+    /// end ([`INCOMING_PENDING_MAX`], [`INCOMING_MAX`]).
+    pub limits: connection_limits::Behaviour,
     /// Present unless observers are admitted: refuses every peer not on the list.
     pub allowed: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
     /// Peers banned for misbehaving.
@@ -412,6 +416,14 @@ pub struct Behaviour {
     /// ([`super::direct`]).
     pub direct: super::direct::Behaviour,
 }
+
+/// Connections one peer may hold at once: two, for when two nodes dial each other at the
+/// same moment.
+pub const PEER_CONNECTIONS_MAX: u32 = 2;
+/// Incoming connections still in their handshake at once.
+pub const INCOMING_PENDING_MAX: u32 = 64;
+/// Incoming connections established at once (validators' nodes and observers).
+pub const INCOMING_MAX: u32 = 512;
 
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -500,7 +512,12 @@ impl Behaviour {
             request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
         );
         let direct = super::direct::Behaviour::default();
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(PEER_CONNECTIONS_MAX))
+            .with_max_pending_incoming(Some(INCOMING_PENDING_MAX))
+            .with_max_established_incoming(Some(INCOMING_MAX));
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
             allowed: Toggle::from(
                 (!allow_observers).then(allow_block_list::Behaviour::<_>::default),
             ),

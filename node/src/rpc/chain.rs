@@ -34,8 +34,10 @@ use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    blocking, ok,
-    openapi::{BodyErrors, Errors, HealthResponses, SubmitResponses, WithProof},
+    blocking,
+    limit::Client,
+    ok,
+    openapi::{BodyErrors, Errors, HealthResponses, SubmitErrors, SubmitResponses, WithProof},
     read::{bundle, checkpoint_entry, resolve_height},
     Api, ApiError, ApiResult, ReadParams,
 };
@@ -284,7 +286,9 @@ pub struct SubmitParams {
 pub(super) enum Mode {
     /// Queued for the mempool; the answer does not wait for its verdict.
     Async,
-    /// Checked by the mempool (signature, chain id, nonce, limits).
+    /// Checked by the mempool (signature, chain id, nonce, limits). A transaction sent
+    /// again while it is in the mempool is answered `pending` again (a retry after a lost
+    /// answer is safe).
     #[default]
     Sync,
     /// Answered when the transaction is in a committed block, or when the wait ends.
@@ -351,12 +355,14 @@ fn parse_hash(s: &str) -> Result<Hash, ApiError> {
 ///
 /// `POST /txs?mode=async|sync|commit` with `{"tx": "<hex>"}`.
 #[utoipa::path(post, path = "/txs", tag = "chain", params(SubmitParams), request_body = SubmitBody,
-    responses(SubmitResponses, BodyErrors, Errors))]
+    responses(SubmitResponses, SubmitErrors, BodyErrors, Errors))]
 pub async fn submit(
     State(api): State<Api>,
+    client: Client,
     Query(params): Query<SubmitParams>,
     Json(body): Json<SubmitBody>,
 ) -> ApiResult {
+    api.submissions.charge(client, 1)?;
     let bytes = hex::decode(body.tx.trim())
         .map_err(|e| ApiError::bad_request(format!("tx is not hex: {e}")))?;
     let tx = Transaction::decode(&bytes)
@@ -383,7 +389,7 @@ pub async fn submit(
                 .into_response())
         }
         Mode::Sync => {
-            add_to_mempool(&api, tx).await?;
+            pending_or_refused(add_to_mempool(&api, tx).await)?;
             ok(SubmitAnswer::new(id, Submitted::Pending))
         }
         Mode::Commit => {
@@ -391,10 +397,10 @@ pub async fn submit(
             // (`rpc::limit_concurrency`).
             // Listen before submitting, so that the block cannot pass unseen.
             let mut blocks = api.node.committed.subscribe();
-            if let Err(e) = add_to_mempool(&api, tx).await {
+            if let Err(e) = pending_or_refused(add_to_mempool(&api, tx).await) {
                 // Submitted again after it was committed (here or through another node):
                 // answer with its block.
-                if matches!(e.body.code.as_str(), "stale_nonce" | "duplicate") {
+                if e.body.code == "stale_nonce" {
                     let store = api.node.store.clone();
                     if let Some(found) = blocking(move || find_stored(&store, id)).await? {
                         return commit_answer(id, &found);
@@ -470,16 +476,22 @@ pub struct SubmitBatchAnswer {
 /// transactions checked by the mempool together (signatures verified as one batch), like
 /// `mode=sync` for each. The answer has one entry per transaction, in order: its hash and
 /// `pending`, or a refusal's `code` and `message`. One transaction's refusal does not
-/// affect the others; a signer's transactions must come in nonce order.
+/// affect the others; a signer's transactions must come in nonce order. A transaction
+/// already in the mempool is `pending` again (a retried batch is safe).
 #[utoipa::path(post, path = "/txs/batch", tag = "chain", request_body = SubmitBatchBody,
-    responses((status = 200, description = "OK", body = SubmitBatchAnswer), BodyErrors, Errors))]
-pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBody>) -> ApiResult {
+    responses((status = 200, description = "OK", body = SubmitBatchAnswer), SubmitErrors, BodyErrors, Errors))]
+pub async fn submit_batch(
+    State(api): State<Api>,
+    client: Client,
+    Json(body): Json<SubmitBatchBody>,
+) -> ApiResult {
     if body.txs.len() > SUBMIT_BATCH_MAX {
         return Err(ApiError::bad_request(format!(
             "{} transactions in one batch; at most {SUBMIT_BATCH_MAX}",
             body.txs.len()
         )));
     }
+    api.submissions.charge(client, body.txs.len())?;
     let mut answers: Vec<Option<BatchVerdict>> = Vec::with_capacity(body.txs.len());
     let mut txs = Vec::with_capacity(body.txs.len());
     for (i, hex_tx) in body.txs.iter().enumerate() {
@@ -509,12 +521,30 @@ pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBo
         .into_iter();
     let results: Vec<BatchVerdict> = answers
         .into_iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
             a.unwrap_or_else(|| match verdicts.next() {
                 Some(Ok(hash)) => BatchVerdict::Pending {
                     hash,
                     status: Submitted::Pending,
                 },
+                // Sent again while pending: pending, as for `POST /txs` (its hash is
+                // computed again only in this case).
+                Some(Err(AddError::Duplicate)) => {
+                    match hex::decode(body.txs[i].trim())
+                        .ok()
+                        .and_then(|b| Transaction::decode(&b).ok())
+                    {
+                        Some(tx) => BatchVerdict::Pending {
+                            hash: tx.id(),
+                            status: Submitted::Pending,
+                        },
+                        None => BatchVerdict::Refused {
+                            code: "internal".into(),
+                            message: "a transaction decoded once did not again".into(),
+                        },
+                    }
+                }
                 Some(Err(e)) => BatchVerdict::Refused {
                     code: e.code().to_string(),
                     message: e.to_string(),
@@ -531,6 +561,16 @@ pub async fn submit_batch(State(api): State<Api>, Json(body): Json<SubmitBatchBo
         .filter(|r| matches!(r, BatchVerdict::Pending { .. }))
         .count();
     ok(SubmitBatchAnswer { accepted, results })
+}
+
+/// A submission's outcome with a transaction already in the mempool taken as admitted:
+/// the same bytes sent again (a client's retry after a lost answer) are pending, not an
+/// error.
+fn pending_or_refused(added: Result<(), ApiError>) -> Result<(), ApiError> {
+    match added {
+        Err(e) if e.body.code == "duplicate" => Ok(()),
+        other => other,
+    }
 }
 
 async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
@@ -621,7 +661,7 @@ struct Found {
 }
 
 fn find_in(c: &Committed, id: Hash) -> Option<Found> {
-    c.txs.iter().find(|t| t.hash == id).map(|t| Found {
+    c.find(&id).map(|t| Found {
         height: Height(c.height),
         index: t.index,
         outcome: t.outcome.clone(),
@@ -852,8 +892,7 @@ pub async fn block_events(State(api): State<Api>) -> Result<Response, ApiError> 
             Ok(c) => Event::default()
                 .event("block")
                 .id(c.height.to_string())
-                .json_data(&*c)
-                .unwrap_or_else(|_| Event::default().event("error")),
+                .data(c.json()),
             Err(broadcast::error::RecvError::Lagged(n)) => Event::default()
                 .event("lagged")
                 .data(format!("{{\"missed\":{n}}}")),

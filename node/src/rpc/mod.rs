@@ -10,6 +10,7 @@
 
 mod chain;
 pub mod guard;
+pub mod limit;
 pub mod openapi;
 mod read;
 mod records;
@@ -41,6 +42,8 @@ pub struct ApiError {
     status: StatusCode,
     /// Boxed: handlers' results stay small.
     body: Box<openapi::ErrorBody>,
+    /// When the client may try again (`Retry-After`, and `retry_after_ms` in the body).
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -48,7 +51,16 @@ impl ApiError {
         ApiError {
             status,
             body: Box::new(openapi::ErrorBody::new(code, message)),
+            retry_after: None,
         }
+    }
+
+    /// Says when the client may try again.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> ApiError {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.body.retry_after_ms = Some(ms);
+        self.retry_after = Some(wait);
+        self
     }
 
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -109,7 +121,15 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up: the header has no finer unit.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
     }
 }
 
@@ -126,6 +146,8 @@ pub struct Api {
     pub node: Handle,
     pub config: RpcConfig,
     limits: Arc<Limits>,
+    /// Each client's allowance of submitted transactions.
+    pub submissions: Arc<limit::Submissions>,
 }
 
 #[derive(Debug)]
@@ -150,6 +172,7 @@ impl Api {
         };
         Api {
             node,
+            submissions: Arc::new(limit::Submissions::new(config.client_txs_per_second)),
             config,
             limits: Arc::new(limits),
         }
@@ -360,10 +383,20 @@ pub async fn spawn(listen: SocketAddr, handle: Handle, config: RpcConfig) -> Res
         .await
         .with_context(|| format!("binding the HTTP API to {listen}"))?;
     tracing::info!(address = %listen, "HTTP API listening");
-    let app = router(Api::new(handle, config));
-    tokio::spawn(async move {
+    let api = Api::new(handle, config);
+    let submissions = api.submissions.clone();
+    let app = router(api).into_make_service_with_connect_info::<limit::ClientAddr>();
+    let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(guard::GuardedListener::new(listener), app).await {
             tracing::error!("HTTP API: {e}");
+        }
+    });
+    // The table of clients' allowances keeps only those used lately.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        while !server.is_finished() {
+            tick.tick().await;
+            submissions.forget_idle();
         }
     });
     Ok(())

@@ -20,7 +20,7 @@ use super::{chain, records};
 pub struct ErrorBody {
     /// A stable code: bad_request, invalid_did, not_found, pruned, unknown_route,
     /// method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy,
-    /// stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce,
+    /// rate_limited, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce,
     /// future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full,
     /// too_large, expired, too_long_lived, unavailable) or of the ledger (unauthorized,
     /// wrong_phase, sequence_gap, fork, ...): a ledger code with a `height` is a committed
@@ -38,6 +38,10 @@ pub struct ErrorBody {
     /// With `pruned`: the oldest height whose state this node keeps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest: Option<Height>,
+    /// With `rate_limited`: how long to wait before trying again, in milliseconds (the
+    /// `Retry-After` header says it in whole seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
     /// A DID resolution's error also carries the W3C resolution result's fields:
     /// `@context`, `didDocument` (null), `didResolutionMetadata.error` (`invalidDid`,
     /// `invalidDidUrl`, `notFound`) and an empty `didDocumentMetadata`.
@@ -54,6 +58,7 @@ impl ErrorBody {
             hash: None,
             height: None,
             oldest: None,
+            retry_after_ms: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -92,6 +97,16 @@ pub enum BodyErrors {
     /// The body is not sent as application/json.
     #[response(status = 415)]
     NotJson(ErrorBody),
+}
+
+/// The errors of a submission besides those of every request with a body.
+#[derive(Debug, IntoResponses)]
+pub enum SubmitErrors {
+    /// This client submitted more than `rpc.client_txs_per_second` allows
+    /// (`rate_limited`): nothing was checked or recorded; `retry_after_ms` and the
+    /// `Retry-After` header say when to try again.
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
 }
 
 /// The answers of `/health` and `/ready`.
