@@ -209,6 +209,8 @@ pub fn execute_block_with(
         view.commit_tx();
         receipts.push(Receipt { tx: id, outcome });
     }
+    staking::record_history(&mut view, ctx.height)?;
+    view.commit_tx();
     Ok(BlockOutcome {
         changes: view.into_changes(),
         receipts,

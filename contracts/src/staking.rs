@@ -15,7 +15,7 @@
 use acta_ledger::{
     records::{JailRecord, ValidatorNode},
     state::AuthenticatedState,
-    validator::{Validator, ValidatorSet},
+    validator::{SetHistory, Validator, ValidatorSet, SET_HISTORY_KEY},
     vote::Evidence,
     Height, PublicKey, VotingPower,
 };
@@ -27,12 +27,12 @@ use crate::{
     view::StateView,
 };
 
-pub const NS_VALIDATORS: &str = "validators";
+pub const NS_VALIDATORS: &str = acta_ledger::validator::NS_VALIDATORS;
 pub const NS_JAILED: &str = "jailed";
 pub const NS_SLASHED: &str = "slashed";
 pub const NS_VALIDATOR_NODES: &str = "validator_nodes";
 /// The key of the validator set in [`NS_VALIDATORS`].
-pub const SET_KEY: &[u8] = b"set";
+pub const SET_KEY: &[u8] = acta_ledger::validator::SET_KEY;
 
 /// The validator set that signs block `height`: the set in the state after block
 /// `height - 2`, or the genesis set for heights 1 and 2.
@@ -95,6 +95,25 @@ pub(crate) fn set_node(view: &mut StateView<'_>, key: &PublicKey, node: Option<&
         Some(node) => view.put(NS_VALIDATOR_NODES, &key.0, node),
         None => view.delete(NS_VALIDATOR_NODES, &key.0),
     }
+}
+
+/// At the end of block `height`: if the block wrote the set, appends the change to the
+/// set's history (format version 14), so that a snapshot's list of changes can be held
+/// complete.
+pub(crate) fn record_history(view: &mut StateView<'_>, height: Height) -> Result<(), ExecError> {
+    if !view.written(NS_VALIDATORS, SET_KEY) {
+        return Ok(());
+    }
+    let set = current(view)?;
+    let history: SetHistory = view
+        .get(NS_VALIDATORS, SET_HISTORY_KEY)?
+        .unwrap_or_default();
+    view.put(
+        NS_VALIDATORS,
+        SET_HISTORY_KEY,
+        &history.then(height, &set.hash()),
+    );
+    Ok(())
 }
 
 /// The latest set, with this block's changes so far.

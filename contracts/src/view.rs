@@ -268,6 +268,13 @@ impl<'a> StateView<'a> {
         self.tx.insert(key, None);
     }
 
+    /// Whether the block's kept writes, or the current transaction's, include `key` in
+    /// `namespace` (a value or a deletion).
+    pub fn written(&self, namespace: &'static str, key: &[u8]) -> bool {
+        let key = state_key(namespace, key);
+        self.tx.contains_key(&key) || self.block.contains_key(&key)
+    }
+
     /// Keeps the current transaction's writes.
     pub fn commit_tx(&mut self) {
         if let Some(reads) = &self.reads {

@@ -13,10 +13,11 @@ use acta_contracts::{
 };
 use acta_ledger::{
     records::{GovAction, JailRecord, ValidatorNode},
+    state::{state_key, AuthenticatedState},
     testing,
     tx::GovernanceCall,
     types::{Round, Text},
-    validator::ValidatorSet,
+    validator::{SetHistory, ValidatorSet, SET_HISTORY_KEY},
     vote::{Evidence, Vote, VoteKind},
     Call, Hash, Height, Keypair, PublicKey,
 };
@@ -109,6 +110,30 @@ fn council_validator_changes_take_effect_two_heights_later() {
     );
     // History stays readable: the genesis set still signs heights 1 and 2.
     assert_eq!(validators_at(&c.state, Height(1)).unwrap(), genesis);
+    // The state's history of set changes chains each block that changed the set, with the
+    // set it wrote (format version 14); none before the first change.
+    let mut expected = SetHistory::default();
+    for h in 1..=c.height().0 {
+        let before = validators_at(&c.state, Height(h + 1)).unwrap();
+        let after = validators_at(&c.state, Height(h + 2)).unwrap();
+        if after != before {
+            expected = expected.then(Height(h), &after.hash());
+        }
+        let recorded = c
+            .state
+            .get(&state_key(NS_VALIDATORS, SET_HISTORY_KEY), Height(h))
+            .unwrap()
+            .map(|b| borsh::from_slice::<SetHistory>(&b).unwrap());
+        assert_eq!(
+            recorded.unwrap_or_default(),
+            expected,
+            "the history after block {h}"
+        );
+        if h < changed_at.0 {
+            assert_eq!(recorded, None, "written before any change, at {h}");
+        }
+    }
+    assert_eq!(expected.changes, 4);
 }
 
 #[test]

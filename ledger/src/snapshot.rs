@@ -31,7 +31,7 @@ use crate::{
     light::TrustedState,
     state::STATE_VALUE_BYTES_MAX,
     types::{ChainId, Height, VotingPower},
-    validator::ValidatorSet,
+    validator::{SetHistory, ValidatorSet},
     vote::Commit,
     Error, Hash, Result,
 };
@@ -106,6 +106,52 @@ impl Manifest {
     /// The snapshot's height.
     pub fn height(&self) -> Height {
         self.block.height()
+    }
+
+    /// Checks that the manifest lists every change of the validator set up to its block,
+    /// against what the restored state says at the snapshot's height: `history`, its
+    /// [`SetHistory`] (`None`: no change since the genesis), and `set`, its latest set
+    /// (`None` in a state that keeps none). The list holds the sets written up to height
+    /// *h* - 2 (each announced by the header after it, below *h*); the state's history may
+    /// also hold the set written at *h* - 1 (the manifest's `next_validators`) and the one
+    /// written at *h* (the state's own set), which the list cannot show. Any other
+    /// difference means changes were left out (ADR 0014).
+    pub fn check_set_history(
+        &self,
+        history: Option<SetHistory>,
+        set: Option<&ValidatorSet>,
+    ) -> Result<()> {
+        let height = self.height();
+        let listed =
+            self.validator_changes
+                .iter()
+                .try_fold(SetHistory::default(), |history, change| {
+                    let written = change
+                        .header
+                        .height
+                        .0
+                        .checked_sub(1)
+                        .ok_or_else(|| bad("a set change is announced at height 0"))?;
+                    Ok::<_, Error>(history.then(Height(written), &change.next_validators.hash()))
+                })?;
+        let stated = history.unwrap_or_default();
+        let before = Height(height.0.saturating_sub(1));
+        let with_before = listed.then(before, &self.next_validators.hash());
+        let mut candidates = vec![listed, with_before];
+        if let Some(set) = set {
+            let set = set.hash();
+            candidates.push(listed.then(height, &set));
+            candidates.push(with_before.then(height, &set));
+        }
+        if candidates.contains(&stated) {
+            return Ok(());
+        }
+        Err(bad(format!(
+            "the state at height {height} records {} changes of the validator set, and the manifest lists {} below height {}: changes were left out",
+            stated.changes,
+            listed.changes,
+            before
+        )))
     }
 
     /// The state root the chunks must rebuild.

@@ -6,9 +6,48 @@ use serde::{Deserialize, Serialize};
 use crate::{
     codec::{encode, invalid_data, read_vec},
     merkle,
-    types::{ValidatorIndex, VotingPower},
+    types::{Height, ValidatorIndex, VotingPower},
     Error, Hash, PublicKey, Result,
 };
+
+/// The state namespace of the validator set (`staking.rs` of `acta-contracts` writes it).
+pub const NS_VALIDATORS: &str = "validators";
+/// The key of the latest validator set in [`NS_VALIDATORS`].
+pub const SET_KEY: &[u8] = b"set";
+/// The key of the set's [`SetHistory`] in [`NS_VALIDATORS`] (format version 14).
+pub const SET_HISTORY_KEY: &[u8] = b"history";
+/// The domain tag of [`SetHistory::then`]'s hash.
+pub const SET_HISTORY_TAG: &[u8] = b"acta/validator-set-history/1";
+
+/// Every change of the validator set since the genesis, as a count and a hash chain,
+/// committed in the state (format version 14): a block that writes the set appends its
+/// height and the new set's hash. Whoever lists the changes up to a height (a snapshot's
+/// manifest) can be held to the whole list: one change left out, or two that cancel out
+/// (A to B and back to A), and the chain differs. Absent from the state until the set
+/// first changes: [`SetHistory::default`], no change and a head of 32 zero bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SetHistory {
+    /// How many blocks wrote the set.
+    pub changes: u64,
+    /// `SHA-256(SET_HISTORY_TAG ‖ previous head ‖ height (u64 LE) ‖ set hash)` of the last
+    /// one; zeros before the first.
+    pub head: Hash,
+}
+
+impl SetHistory {
+    /// The history after block `height` wrote the set whose hash is `set`.
+    pub fn then(&self, height: Height, set: &Hash) -> SetHistory {
+        SetHistory {
+            changes: self.changes.saturating_add(1),
+            head: Hash::digest_parts(&[
+                SET_HISTORY_TAG,
+                &self.head.0,
+                &height.0.to_le_bytes(),
+                &set.0,
+            ]),
+        }
+    }
+}
 
 /// One validator: its consensus key and its voting power (stake).
 #[derive(

@@ -25,8 +25,10 @@ use acta_ledger::{
     },
     state::StateProof,
     store::{StaleList, TxLocation},
-    testing, Block, ChainId, Commit, Evidence, Hash, Header, PublicKey, Receipt, SignedProposal,
-    SignedVote, Transaction, ValidatorSet,
+    testing,
+    validator::SetHistory,
+    Block, ChainId, Commit, Evidence, Hash, Header, PublicKey, Receipt, SignedProposal, SignedVote,
+    Transaction, ValidatorSet,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use cap::Cap;
@@ -133,6 +135,9 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         }),
         ("records.round_status", |b| {
             roundtrip::<RoundStatus>("round status", b)
+        }),
+        ("records.set_history", |b| {
+            roundtrip::<SetHistory>("validator-set history", b)
         }),
         ("records.tally", |b| roundtrip::<TallyRecord>("tally", b)),
         ("records.token_count", |b| {

@@ -79,6 +79,15 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
     put("commit", encode(&commit));
     put("validator_set", encode(&set));
     put("validator_set.hash", set.hash().0.to_vec());
+    // Format version 14: the set written by block 12, then another by block 31.
+    put(
+        "records.set_history",
+        encode(
+            &acta_ledger::validator::SetHistory::default()
+                .then(Height(12), &set.hash())
+                .then(Height(31), &Hash::digest(b"set")),
+        ),
+    );
 
     let other = Vote {
         block: Some(Hash::digest(b"other")),

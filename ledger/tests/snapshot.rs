@@ -13,6 +13,7 @@ use acta_ledger::{
     state::{state_key, AuthenticatedState},
     store::{History, Store},
     testing::{self, BlockSpec},
+    validator::{SetHistory, NS_VALIDATORS, SET_HISTORY_KEY},
     Error, Hash, Height, Keypair, ValidatorSet,
 };
 
@@ -30,6 +31,11 @@ struct Chain {
 /// A chain of [`LATEST`] blocks of four validators, each block writing new keys, with the
 /// checkpoints of 10 and 20 blocks cosigned by three of them.
 fn chain() -> Chain {
+    chain_with(None)
+}
+
+/// [`chain`], with block `at` also writing `history` as the validator set's history.
+fn chain_with(history: Option<(u64, SetHistory)>) -> Chain {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with(dir.path(), History::Prunable).unwrap();
     let chain = testing::chain_id();
@@ -42,9 +48,14 @@ fn chain() -> Chain {
     let mut last_commit = None;
     for h in 1..=LATEST {
         let height = Height(h);
-        let update = store
-            .prepare(&testing::height_changes(height, KEYS_PER_BLOCK), height)
-            .unwrap();
+        let mut changes = testing::height_changes(height, KEYS_PER_BLOCK);
+        if let Some((_, written)) = history.filter(|(at, _)| *at == h) {
+            changes.insert(
+                state_key(NS_VALIDATORS, SET_HISTORY_KEY),
+                Some(borsh::to_vec(&written).unwrap()),
+            );
+        }
+        let update = store.prepare(&changes, height).unwrap();
         let block = testing::block(
             &chain,
             BlockSpec {
@@ -194,6 +205,56 @@ fn a_restored_store_holds_the_snapshot_and_goes_on_as_the_original() {
     // A store that holds a height is not restored into.
     let again = snapshot::restore_file(bytes.as_slice(), &restored, &chain_id, &c.set, |_| vec![]);
     assert!(again.is_err());
+}
+
+/// The manifest must list every change of the validator set the state records (format
+/// version 14): a state whose history holds a change the list leaves out (as a peer
+/// leaving out a change and its reversal would) is not restored; the changes the list
+/// cannot show (the sets written at the snapshot's height and the one before) are taken.
+#[test]
+fn a_manifest_that_leaves_out_a_set_change_is_refused() {
+    let other = testing::validators(3, &[]).1.hash();
+    let set = testing::validators(4, &[]).1;
+    let before = Height(SNAPSHOT_AT.0 - 1);
+    let restore = |history: Option<(u64, SetHistory)>| {
+        let c = chain_with(history);
+        let bytes = file(&c, &manifest(&c));
+        let dir = tempfile::tempdir().unwrap();
+        let restored = Arc::new(Store::open_with(dir.path(), History::Prunable).unwrap());
+        snapshot::restore_file(
+            bytes.as_slice(),
+            &restored,
+            &testing::chain_id(),
+            &c.set,
+            |_| vec![],
+        )
+        .map(|_| ())
+    };
+    let left_out = SetHistory::default()
+        .then(Height(7), &other)
+        .then(Height(9), &set.hash());
+    let e = restore(Some((9, left_out))).unwrap_err();
+    assert!(e.to_string().contains("left out"), "{e}");
+    // The set written in the block before the snapshot's is the manifest's next set.
+    restore(Some((19, SetHistory::default().then(before, &set.hash())))).unwrap();
+    let wrong = SetHistory::default().then(before, &other);
+    assert!(restore(Some((19, wrong))).is_err());
+
+    // The check alone, with the state's own set for the one written at the snapshot's
+    // height.
+    let c = chain();
+    let m = manifest(&c);
+    m.check_set_history(None, None).unwrap();
+    m.check_set_history(Some(SetHistory::default()), Some(&set))
+        .unwrap();
+    let at = SetHistory::default().then(SNAPSHOT_AT, &set.hash());
+    m.check_set_history(Some(at), Some(&set)).unwrap();
+    assert!(m.check_set_history(Some(at), None).is_err());
+    let both = SetHistory::default()
+        .then(before, &set.hash())
+        .then(SNAPSHOT_AT, &set.hash());
+    m.check_set_history(Some(both), Some(&set)).unwrap();
+    assert!(m.check_set_history(Some(left_out), Some(&set)).is_err());
 }
 
 #[test]

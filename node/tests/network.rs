@@ -251,7 +251,39 @@ fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
     for i in 0..8u32 {
         net.submit(0, &did_tx(400 + i));
     }
+    // The council changes a validator's power and then changes it back, in two blocks:
+    // a snapshot's list of set changes must hold both (the state's history of changes
+    // says so, and a restore checks it; format version 14).
+    let (_, spec) =
+        acta_node::genesis::Genesis::load(&net.nodes[0].home.join("genesis.json")).unwrap();
+    let first = spec.validators.validators()[0];
+    let council = testing::key(0xc5, 0);
+    for (nonce, power) in [(0, first.power.0 + 50), (1, first.power.0)] {
+        let tx = acta_ledger::Transaction::sign(
+            &council,
+            testing::chain_id(),
+            nonce,
+            testing::valid_until_soon(),
+            acta_ledger::Call::Governance(acta_ledger::tx::GovernanceCall::Propose {
+                action: acta_ledger::records::GovAction::SetPower {
+                    key: first.public_key,
+                    power,
+                },
+            }),
+        );
+        let (code, v) = net.submit(0, &tx);
+        assert_eq!(code, 200, "{v}");
+        let h = net.height(0);
+        net.wait_height(&[0], h + 2, WAIT);
+    }
     net.wait_height(&[0, 1, 2, 3], 35, WAIT);
+    let (_, history) = common::get(&net.nodes[0].rpc, "/validators?prove=true").unwrap();
+    assert!(
+        history["proof"]["validator_changes"]
+            .as_array()
+            .is_some_and(|c| c.len() == 2),
+        "{history}"
+    );
 
     // From a file: node 1 stops to write it, node 2 is wiped and restores it.
     net.stop(1);
