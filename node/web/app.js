@@ -409,6 +409,11 @@ async function instantiate() {
 
 /** The genesis file the resident loaded this visit: the only thing the verifier trusts. */
 let genesisText = null;
+/**
+ * A trust pin (`acta audit pin`) loaded this visit, or null: proofs are then verified from
+ * the pinned validator set instead of the genesis set (ADR 0028).
+ */
+let trustText = null;
 
 /** The text of the file chosen in `input`, or null. */
 async function fileText(input) {
@@ -425,7 +430,9 @@ function verdict(result, chain, id) {
     el("ol", { class: "steps" }, result.steps.map((s) => el("li", {}, el("span", { class: "ok" }, t("verify.ok")), " ", s))),
     result.readings.length ? table(t("verify.readings"), [t("batch.sequence"), t("verify.index"), t("verify.reading")],
       result.readings.map((r) => [String(r.sequence), String(r.index), el("code", {}, r.bytes)])) : null,
-    el("p", { class: "ok", role: "status", id }, t("verify.verified", { chain, height: result.height })),
+    el("p", { class: "ok", role: "status", id }, result.trusted?.pin
+      ? t("verify.verified_pinned", { chain, height: result.height, pin: result.trusted.pin.height })
+      : t("verify.verified", { chain, height: result.height })),
   ].filter(Boolean);
 }
 
@@ -435,13 +442,20 @@ function verifyView(view) {
   const file = el("input", { id: "f-file", type: "file", accept: ".json,application/json" });
   const record = el("input", { id: "f-record", autocomplete: "off", placeholder: "/budget/rounds/0/ballots/did:acta:…" });
   const readings = el("input", { id: "f-readings", autocomplete: "off", inputmode: "numeric", placeholder: "17, 18" });
+  const trust = el("input", { id: "f-trust", type: "file", accept: ".json,application/json", "aria-describedby": "trust-state" });
   genesis.addEventListener("change", async () => {
     genesisText = (await fileText(genesis)) ?? genesisText;
     if (genesisText) document.getElementById("genesis-state").textContent = t("verify.genesis_kept");
   });
+  trust.addEventListener("change", async () => {
+    trustText = (await fileText(trust)) ?? trustText;
+    if (trustText) document.getElementById("trust-state").textContent = t("verify.trust_kept");
+  });
   const f = el("form", {},
     el("label", { for: "f-genesis" }, t("verify.genesis")), genesis,
     el("p", { class: "muted", id: "genesis-state" }, genesisText ? t("verify.genesis_kept") : t("verify.genesis_hint")),
+    el("label", { for: "f-trust" }, t("verify.trust")), trust,
+    el("p", { class: "muted", id: "trust-state" }, trustText ? t("verify.trust_kept") : t("verify.trust_hint")),
     el("label", { for: "f-file" }, t("verify.file")), file,
     el("label", { for: "f-record" }, t("verify.record")), record,
     el("label", { for: "f-readings" }, t("verify.reading_indexes")), readings,
@@ -452,6 +466,7 @@ function verifyView(view) {
     try {
       genesisText = (await fileText(genesis)) ?? genesisText;
       if (!genesisText) throw new Error(t("verify.no_genesis"));
+      trustText = (await fileText(trust)) ?? trustText;
       let checked = await fileText(file);
       let asked;
       if (checked === null && record.value.trim().startsWith("/")) {
@@ -847,7 +862,7 @@ async function checkFile(file, wanted, out, asked, id) {
     if (!genesisText) throw new Error(t("verify.no_genesis"));
     const verify = await loadVerifier();
     const chain = JSON.parse(genesisText).chain_id;
-    out.replaceChildren(...verdict(verify({ op: "verify", genesis: genesisText, file, readings: wanted, asked }), chain, id));
+    out.replaceChildren(...verdict(verify({ op: "verify", genesis: genesisText, trust: trustText, file, readings: wanted, asked }), chain, id));
   } catch (err) {
     out.replaceChildren(el("p", { class: "error", role: "alert", id }, err.message));
   }

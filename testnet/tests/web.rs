@@ -18,7 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acta_ledger::keystore::{BallotSecret, Keystore, SecretKind};
+use acta_ledger::{
+    bundle::{TrustAnchor, TrustPin},
+    keystore::{BallotSecret, Keystore, SecretKind},
+};
 use acta_testnet::demo::{self, City, PAGE_PASSPHRASE, PAGE_ROUND, PAGE_SECRET_ROUND};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -599,6 +602,55 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
                 .iter()
                 .all(|p| p.starts_with("/txs?mode=commit {\"tx\":\"")),
         "{posts:?}"
+    );
+
+    // A trust pin in place of the genesis set (ADR 0028), made as `acta audit pin` makes
+    // it: the validators of the latest height, verified from the genesis. A record proven
+    // at or above the pin verifies from it, and says so; the reading's bundle, proven
+    // below it, is refused at step "trust".
+    let answer = api(city, "/validators?prove=true")?;
+    let anchor = TrustAnchor::from_genesis_json(&std::fs::read_to_string(&genesis)?)
+        .map_err(|e| anyhow!("the genesis: {e}"))?;
+    let audited = acta_contracts::audit::verify(&answer, &anchor)
+        .map_err(|e| anyhow!("the validators' proof: {}: {}", e.step, e.message))?;
+    let pinned = audited.verified.height;
+    let pin = TrustPin {
+        height: pinned,
+        block: audited.verified.block_hash,
+        validators: audited
+            .verified
+            .validators
+            .clone()
+            .context("the proof names the set")?,
+    };
+    let pin_path = work.join("trust.json");
+    std::fs::write(&pin_path, pin.to_json(&anchor.chain_id))?;
+    go(c, "#/").await?;
+    wait_text(c, "main h1", |t| t == "The chain").await?;
+    go(c, "#/verify").await?;
+    type_into(c, "#f-trust", &pin_path.display().to_string()).await?;
+    type_into(c, "#f-record", "/budget/rounds/0").await?;
+    click(c, "main form button[type=submit]").await?;
+    let verdict = wait_text(c, "#verdict", |t| t != "Loading…").await?;
+    ensure!(
+        verdict.starts_with(&format!(
+            "Verified against your trust pin of acta-demo (validators of block {pinned})"
+        )),
+        "{verdict}"
+    );
+    go(c, "#/").await?;
+    wait_text(c, "main h1", |t| t == "The chain").await?;
+    go(c, "#/verify").await?;
+    wait_text(c, "#trust-state", |t| {
+        t.starts_with("A trust pin is loaded")
+    })
+    .await?;
+    type_into(c, "#f-file", &city.reading_bundle.display().to_string()).await?;
+    click(c, "main form button[type=submit]").await?;
+    let verdict = wait_text(c, "#verdict", |t| t != "Loading…").await?;
+    ensure!(
+        verdict.starts_with("Not verified, at step “trust”"),
+        "{verdict}"
     );
 
     // On a phone-sized screen: nothing wider than the screen.

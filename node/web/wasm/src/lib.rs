@@ -11,7 +11,11 @@
 //!   PATH}`: the verdict on `file` (a proof bundle, or an answer read with `prove=true`, as
 //!   JSON text) against the genesis file's text; `readings`, when given, keeps only those
 //!   readings of a batch; `asked`, when given, is the API request the file must answer (at
-//!   its `height`, if it names one), or the verdict fails at step "request".
+//!   its `height`, if it names one), or the verdict fails at step "request". With `"trust":
+//!   TEXT`, a trust pin's file (`acta audit pin`, format `acta-trust-pin/1`, ADR 0028): the
+//!   file is verified from the pinned set instead of the genesis set (a header below the
+//!   pin fails at step "trust"). The report's `trusted` says which: `"genesis"`, or the
+//!   pin's height, block and validators hash.
 //!
 //! - `{"op": "unlock", "keystore": TEXT, "passphrase": TEXT}`: decrypts a key file of the
 //!   wallet's keystore (`acta keys ...`) and holds the key in the module's memory; answers
@@ -102,8 +106,24 @@ fn answer(request: &[u8]) -> Result<Value, String> {
 
 fn verify(request: &Value) -> Result<Value, String> {
     let genesis = text(request, "genesis")?;
-    let anchor =
+    let mut anchor =
         TrustAnchor::from_genesis_json(genesis).map_err(|e| format!("the genesis file: {e}"))?;
+    if let Some(pin) = request.get("trust").filter(|t| !t.is_null()) {
+        let pin = pin
+            .as_str()
+            .ok_or("field trust: a trust pin's text is expected")?;
+        anchor = anchor
+            .pinned_by_json(pin)
+            .map_err(|e| format!("the trust pin: {e}"))?;
+    }
+    let trusted = match &anchor.pin {
+        Some(pin) => json!({ "pin": {
+            "height": pin.height,
+            "block": pin.block,
+            "validators_hash": pin.validators.hash(),
+        }}),
+        None => json!("genesis"),
+    };
     // The file's text is parsed here, not in JavaScript, whose numbers would round
     // integers past 2^53 before the comparison.
     let mut file: Value = serde_json::from_str(text(request, "file")?)
@@ -153,7 +173,9 @@ fn verify(request: &Value) -> Result<Value, String> {
             }));
         }
     }
-    Ok(audited.report())
+    let mut report = audited.report();
+    report["trusted"] = trusted;
+    Ok(report)
 }
 
 /// The request an API path asks, as a proof names it (`prove`, `height` and `checkpoint`
@@ -472,6 +494,21 @@ mod tests {
             json!({"op": "vote", "chain_id": "c", "nonce": 0, "valid_until": 1, "round": 0, "projects": [0]}),
         );
         assert!(a["error"].as_str().unwrap().contains("no key"), "{a}");
+        // A trust pin that is not one is an error that names it, before any file is read.
+        let genesis = json!({"chain_id": "acta-demo", "validators": [{
+            "consensus_key": "5866666666666666666666666666666666666666666666666666666666666666",
+            "power": 10,
+        }]})
+        .to_string();
+        for trust in [
+            json!("{}"),
+            json!(5),
+            json!(r#"{"format": "acta-trust-pin/9"}"#),
+        ] {
+            let a = ask(json!({"op": "verify", "genesis": genesis, "trust": trust, "file": "{}"}));
+            let error = a["error"].as_str().unwrap_or_default();
+            assert!(error.contains("trust"), "{a}");
+        }
     }
 
     #[test]
