@@ -29,9 +29,9 @@ use crate::{
     checkpoint::{self, Checkpoint, Cosignature},
     codec,
     light::TrustedState,
-    state::STATE_VALUE_BYTES_MAX,
+    state::{state_key, STATE_VALUE_BYTES_MAX},
     types::{ChainId, Height, VotingPower},
-    validator::{SetHistory, ValidatorSet},
+    validator::{SetHistory, ValidatorSet, NS_VALIDATORS, SET_HISTORY_KEY, SET_KEY},
     vote::Commit,
     Error, Hash, Result,
 };
@@ -152,6 +152,22 @@ impl Manifest {
             listed.changes,
             before
         )))
+    }
+
+    /// [`Manifest::check_set_history`] against a state read by `read` (a key's value at
+    /// the snapshot's height).
+    pub fn check_set_history_in(
+        &self,
+        read: impl Fn(&Hash) -> Result<Option<Vec<u8>>>,
+    ) -> Result<()> {
+        let at = |key: &[u8]| read(&state_key(NS_VALIDATORS, key));
+        let history = at(SET_HISTORY_KEY)?
+            .map(|b| codec::decode("validator-set history", &b, STATE_VALUE_BYTES_MAX))
+            .transpose()?;
+        let set: Option<ValidatorSet> = at(SET_KEY)?
+            .map(|b| codec::decode("validator set", &b, STATE_VALUE_BYTES_MAX))
+            .transpose()?;
+        self.check_set_history(history, set.as_ref())
     }
 
     /// The state root the chunks must rebuild.

@@ -51,14 +51,10 @@ use crate::{
     codec,
     single_delete::{FamilyId, SingleDeletes},
     snapshot::{Chunk, Manifest, RangeProof, CHUNK_BYTES_MAX, CHUNK_ENTRIES_MAX},
-    state::{
-        self, state_err, state_key, AuthenticatedState, StateChanges, StateProof, StateUpdate,
-        STATE_VALUE_BYTES_MAX,
-    },
+    state::{self, state_err, AuthenticatedState, StateChanges, StateProof, StateUpdate},
     tree::{NodeAt, NodeCache, NodeSource, TreeNode, Written},
     tx::Transaction,
     types::Height,
-    validator::{ValidatorSet, NS_VALIDATORS, SET_HISTORY_KEY, SET_KEY},
     vote::Commit,
     Error, Hash, Result,
 };
@@ -1568,21 +1564,8 @@ impl Restore {
             ));
         }
         // The manifest's set changes must be all of the chain's (format version 14).
-        let read = |key: &[u8]| {
-            state::get_of(
-                store.as_ref(),
-                Some(height),
-                &state_key(NS_VALIDATORS, key),
-                height,
-            )
-        };
-        let history = read(SET_HISTORY_KEY)?
-            .map(|b| codec::decode("validator-set history", &b, STATE_VALUE_BYTES_MAX))
-            .transpose()?;
-        let set: Option<ValidatorSet> = read(SET_KEY)?
-            .map(|b| codec::decode("validator set", &b, STATE_VALUE_BYTES_MAX))
-            .transpose()?;
-        manifest.check_set_history(history, set.as_ref())?;
+        manifest
+            .check_set_history_in(|key| state::get_of(store.as_ref(), Some(height), key, height))?;
         let block = &manifest.block;
         let key = height.0.to_be_bytes();
         let mut batch = WriteBatch::default();
@@ -1743,6 +1726,7 @@ fn batch_bytes_estimate(txs: usize, update: &StateUpdate) -> usize {
 #[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
+    use crate::state::state_key;
     use std::collections::BTreeMap;
 
     /// A store written before `state_latest` existed fills it on open, in several batches,

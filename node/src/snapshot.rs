@@ -22,7 +22,6 @@ use acta_ledger::{
     snapshot::{self, Chunk, Manifest, Verified},
     state::{state_key, AuthenticatedState, STATE_VALUE_BYTES_MAX},
     store::{Restore, Store},
-    validator::SET_HISTORY_KEY,
     Hash, Height, ValidatorSet,
 };
 use anyhow::{anyhow, bail, Context, Result};
@@ -105,14 +104,7 @@ pub fn manifest(store: &Store, spec: &ChainSpec, at: Option<Height>) -> Result<M
             )?;
             m.clone().verify(&spec.chain_id, &spec.validators)?;
             // As a restore will check it: the list holds every change the state records.
-            let read = |key: &[u8]| store.get(&state_key(NS_VALIDATORS, key), height);
-            let history = read(SET_HISTORY_KEY)?
-                .map(|b| codec::decode("validator-set history", &b, STATE_VALUE_BYTES_MAX))
-                .transpose()?;
-            let set: Option<ValidatorSet> = read(SET_KEY)?
-                .map(|b| codec::decode("validator set", &b, STATE_VALUE_BYTES_MAX))
-                .transpose()?;
-            m.check_set_history(history, set.as_ref())?;
+            m.check_set_history_in(|key| store.get(key, height))?;
             Ok(m)
         })();
         match attempt {
