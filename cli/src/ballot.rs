@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use acta_contracts::audit;
 
 use acta_ledger::{
-    bundle::TrustAnchor,
     records::{BallotSecrecy, BudgetRound},
     token::{Registrar, RegistrarKey},
     tx::BudgetCall,
@@ -77,8 +76,8 @@ pub enum TokenCommand {
     /// Answer a secret round's token requests as its registrar: blind-sign each request the
     /// ledger recorded and not yet answered (the ledger checked each requester's Resident
     /// credential and district, and took one request per DID). The requests are read with
-    /// proofs and checked against the genesis first: a node cannot slip in a blinded message
-    /// of its own for the registrar to sign.
+    /// proofs and checked against the genesis (or a trust pin) first: a node cannot slip in
+    /// a blinded message of its own for the registrar to sign.
     ///
     /// Example: acta budget token issue 0 --key registrar --registrar-key round-7 --genesis genesis.json
     Issue {
@@ -92,6 +91,10 @@ pub enum TokenCommand {
         /// The chain's genesis file, which the proven requests are checked against.
         #[arg(long)]
         genesis: PathBuf,
+        /// A trust pin (`acta audit pin`): check the requests from its validator set
+        /// instead of the genesis set (ADR 0028).
+        #[arg(long, value_name = "PIN")]
+        trust: Option<PathBuf>,
     },
     /// Read the registrar's answer to your request, unblind the token and keep it in the
     /// wallet, so that `budget vote` asks the node nothing about you: fetch through one
@@ -233,7 +236,15 @@ pub fn token(ctx: &Ctx, command: TokenCommand) -> Result<()> {
             key,
             registrar_key,
             genesis,
-        } => issue(ctx, round, &key.key, &registrar_key, &genesis),
+            trust,
+        } => issue(
+            ctx,
+            round,
+            &key.key,
+            &registrar_key,
+            &genesis,
+            trust.as_deref(),
+        ),
         TokenCommand::Fetch { round, key } => fetch(ctx, round, &key.key),
         TokenCommand::Show { round, voter } => {
             let did = ctx.did(&voter)?;
@@ -311,14 +322,20 @@ fn request(ctx: &Ctx, round: u64, key: &str, voter: Option<String>) -> Result<()
     Ok(())
 }
 
-fn issue(ctx: &Ctx, round: u64, key: &str, registrar_key: &str, genesis: &Path) -> Result<()> {
+fn issue(
+    ctx: &Ctx,
+    round: u64,
+    key: &str,
+    registrar_key: &str,
+    genesis: &Path,
+    trust: Option<&Path>,
+) -> Result<()> {
     if ctx.no_wait {
         return Err(anyhow!(
             "token issue sends one answer after another, each once the one before is committed: run it without --no-wait"
         ));
     }
-    let anchor = TrustAnchor::from_genesis_json(&crate::read_limited(genesis)?)
-        .map_err(|e| anyhow!("{}: {e}", genesis.display()))?;
+    let anchor = crate::anchor(genesis, trust)?;
     let node = ctx.node()?;
     let r = round_record(&node, round)?;
     let (registrar_did, _, round_key) = registrar_of(&r)?;

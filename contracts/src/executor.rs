@@ -209,7 +209,7 @@ pub fn execute_block_with(
         view.commit_tx();
         receipts.push(Receipt { tx: id, outcome });
     }
-    staking::record_history(&mut view, ctx.height)?;
+    staking::record_history(&mut view, state, base, ctx.height)?;
     view.commit_tx();
     Ok(BlockOutcome {
         changes: view.into_changes(),

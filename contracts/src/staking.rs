@@ -97,11 +97,21 @@ pub(crate) fn set_node(view: &mut StateView<'_>, key: &PublicKey, node: Option<&
     }
 }
 
-/// At the end of block `height`: if the block wrote the set, appends the change to the
-/// set's history (format version 14), so that a snapshot's list of changes can be held
-/// complete.
-pub(crate) fn record_history(view: &mut StateView<'_>, height: Height) -> Result<(), ExecError> {
+/// At the end of block `height`, executed on the state after `base`: if the block changed
+/// the set (its value now is not its value after `base`), appends the change to the set's
+/// history (format version 14), so that a snapshot's list of changes can be held complete.
+/// A block that wrote the set back as it was changed nothing, and appends nothing.
+pub(crate) fn record_history(
+    view: &mut StateView<'_>,
+    state: &dyn AuthenticatedState,
+    base: Height,
+    height: Height,
+) -> Result<(), ExecError> {
     if !view.written(NS_VALIDATORS, SET_KEY) {
+        return Ok(());
+    }
+    let key = acta_ledger::state::state_key(NS_VALIDATORS, SET_KEY);
+    if view.get_raw(&key)? == StateView::new(state, base).get_raw(&key)? {
         return Ok(());
     }
     let set = current(view)?;

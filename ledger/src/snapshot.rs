@@ -50,6 +50,10 @@ pub const CHUNK_ENCODED_MAX: usize = CHUNK_BYTES_MAX + STATE_VALUE_BYTES_MAX + 6
 /// The largest encoded manifest: a block and its commit, and the set changes before it.
 pub const MANIFEST_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * 1024 * 1024;
 
+/// What a manifest whose set changes are not the chain's is refused as
+/// ([`Manifest::check_set_history`]): every peer that offered it offered a lie.
+pub const SET_HISTORY_REFUSED: &str = "snapshot's validator-set changes";
+
 fn bad(why: impl Into<String>) -> Error {
     Error::invalid("snapshot", why.into())
 }
@@ -109,20 +113,21 @@ impl Manifest {
     }
 
     /// Checks that the manifest lists every change of the validator set up to its block,
-    /// against what the restored state says at the snapshot's height: `history`, its
-    /// [`SetHistory`] (`None`: no change since the genesis), and `set`, its latest set
-    /// (`None` in a state that keeps none). The list holds the sets written up to height
-    /// *h* - 2 (each announced by the header after it, below *h*); the state's history may
-    /// also hold the set written at *h* - 1 (the manifest's `next_validators`) and the one
-    /// written at *h* (the state's own set), which the list cannot show. Any other
-    /// difference means changes were left out (ADR 0014).
+    /// and nothing else, against what the restored state says at the snapshot's height:
+    /// `history`, its [`SetHistory`] (`None`: no change since the genesis), and `set`, its
+    /// latest set (`None` in a state that keeps none). The list holds the changes made by
+    /// blocks up to *h* - 2 (each announced by the header after it, below *h*); the state's
+    /// history also holds the change made by block *h* - 1, if any (the manifest's
+    /// `next_validators` differs from the set that signs block *h*, which its header names),
+    /// and the one made by block *h* (the state's set differs from `next_validators`). Any
+    /// other difference means changes were left out, or made up (ADR 0014).
     pub fn check_set_history(
         &self,
         history: Option<SetHistory>,
         set: Option<&ValidatorSet>,
     ) -> Result<()> {
         let height = self.height();
-        let listed =
+        let mut expected =
             self.validator_changes
                 .iter()
                 .try_fold(SetHistory::default(), |history, change| {
@@ -134,24 +139,25 @@ impl Manifest {
                         .ok_or_else(|| bad("a set change is announced at height 0"))?;
                     Ok::<_, Error>(history.then(Height(written), &change.next_validators.hash()))
                 })?;
-        let stated = history.unwrap_or_default();
-        let before = Height(height.0.saturating_sub(1));
-        let with_before = listed.then(before, &self.next_validators.hash());
-        let mut candidates = vec![listed, with_before];
-        if let Some(set) = set {
-            let set = set.hash();
-            candidates.push(listed.then(height, &set));
-            candidates.push(with_before.then(height, &set));
+        let listed = expected.changes;
+        let next = self.next_validators.hash();
+        if next != self.block.header.validators_hash {
+            expected = expected.then(Height(height.0.saturating_sub(1)), &next);
         }
-        if candidates.contains(&stated) {
+        if let Some(set) = set.map(ValidatorSet::hash).filter(|s| *s != next) {
+            expected = expected.then(height, &set);
+        }
+        let stated = history.unwrap_or_default();
+        if stated == expected {
             return Ok(());
         }
-        Err(bad(format!(
-            "the state at height {height} records {} changes of the validator set, and the manifest lists {} below height {}: changes were left out",
-            stated.changes,
-            listed.changes,
-            before
-        )))
+        Err(Error::invalid(
+            SET_HISTORY_REFUSED,
+            format!(
+                "the state at height {height} records {} changes of the validator set, and the manifest shows {} ({listed} listed): changes were left out or made up",
+                stated.changes, expected.changes
+            ),
+        ))
     }
 
     /// [`Manifest::check_set_history`] against a state read by `read` (a key's value at

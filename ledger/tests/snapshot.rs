@@ -207,13 +207,15 @@ fn a_restored_store_holds_the_snapshot_and_goes_on_as_the_original() {
     assert!(again.is_err());
 }
 
-/// The manifest must list every change of the validator set the state records (format
-/// version 14): a state whose history holds a change the list leaves out (as a peer
-/// leaving out a change and its reversal would) is not restored; the changes the list
-/// cannot show (the sets written at the snapshot's height and the one before) are taken.
+/// The manifest must list every change of the validator set the state records, and no
+/// other (format version 14): a state whose history holds a change the list leaves out
+/// (as a peer leaving out a change and its reversal would) is not restored, nor one whose
+/// history lacks a change the manifest shows; the changes the list cannot show (by the
+/// blocks at the snapshot's height and the one before) are read from the manifest's next
+/// set and the state's own set.
 #[test]
 fn a_manifest_that_leaves_out_a_set_change_is_refused() {
-    let other = testing::validators(3, &[]).1.hash();
+    let other = testing::validators(3, &[]).1;
     let set = testing::validators(4, &[]).1;
     let before = Height(SNAPSHOT_AT.0 - 1);
     let restore = |history: Option<(u64, SetHistory)>| {
@@ -231,30 +233,39 @@ fn a_manifest_that_leaves_out_a_set_change_is_refused() {
         .map(|_| ())
     };
     let left_out = SetHistory::default()
-        .then(Height(7), &other)
+        .then(Height(7), &other.hash())
         .then(Height(9), &set.hash());
     let e = restore(Some((9, left_out))).unwrap_err();
     assert!(e.to_string().contains("left out"), "{e}");
-    // The set written in the block before the snapshot's is the manifest's next set.
-    restore(Some((19, SetHistory::default().then(before, &set.hash())))).unwrap();
-    let wrong = SetHistory::default().then(before, &other);
-    assert!(restore(Some((19, wrong))).is_err());
+    // The chain's headers name one set throughout: no block changed it, and a history
+    // that says one did is refused, even at the height before the snapshot's.
+    let e = restore(Some((19, SetHistory::default().then(before, &set.hash())))).unwrap_err();
+    assert!(e.to_string().contains("left out"), "{e}");
 
-    // The check alone, with the state's own set for the one written at the snapshot's
-    // height.
+    // The check alone. This manifest's next set is the set that signs its block, so
+    // block h - 1 changed nothing; block h changed the set iff the state's differs.
     let c = chain();
     let m = manifest(&c);
     m.check_set_history(None, None).unwrap();
+    m.check_set_history(None, Some(&set)).unwrap();
     m.check_set_history(Some(SetHistory::default()), Some(&set))
         .unwrap();
-    let at = SetHistory::default().then(SNAPSHOT_AT, &set.hash());
-    m.check_set_history(Some(at), Some(&set)).unwrap();
+    let at = SetHistory::default().then(SNAPSHOT_AT, &other.hash());
+    m.check_set_history(Some(at), Some(&other)).unwrap();
+    assert!(m.check_set_history(None, Some(&other)).is_err());
+    assert!(m.check_set_history(Some(at), Some(&set)).is_err());
     assert!(m.check_set_history(Some(at), None).is_err());
-    let both = SetHistory::default()
-        .then(before, &set.hash())
-        .then(SNAPSHOT_AT, &set.hash());
-    m.check_set_history(Some(both), Some(&set)).unwrap();
     assert!(m.check_set_history(Some(left_out), Some(&set)).is_err());
+    // A manifest whose next set differs from its block's signers shows a change by block
+    // h - 1 (its header commits to the next set, so such a manifest cannot be made here
+    // without re-signing; the header's claim is what is read).
+    let mut changed = m.clone();
+    changed.block.header.validators_hash = other.hash();
+    let by_before = SetHistory::default().then(before, &set.hash());
+    changed
+        .check_set_history(Some(by_before), Some(&set))
+        .unwrap();
+    assert!(changed.check_set_history(None, Some(&set)).is_err());
 }
 
 #[test]

@@ -38,20 +38,22 @@ const CHECKPOINTS_TRIED: u64 = 16;
 
 /// The validator-set changes a verifier must follow from the genesis to the header at
 /// `height`: a set written at version `s` signs from `s + 2`, and header `s + 1` announces
-/// it as its next set. A store restored from a snapshot holds those up to its snapshot's
-/// block as they came with it.
+/// it as its next set. Only versions that changed the set count (a block that wrote it
+/// back as it was changed nothing), as the state's history of changes counts them
+/// (format version 14; `Manifest::check_set_history`). A store restored from a snapshot
+/// holds the headers and commits of the changes up to its snapshot's block as they came
+/// with it (the blocks before are not in it), and the set's versions up to there.
 pub fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>> {
     let restored = store.restored_set_changes()?.unwrap_or_default();
-    let base = restored.last().map_or(Height(0), |c| c.header.height);
-    let mut changes: Vec<SetChange> = restored
-        .into_iter()
-        .filter(|c| c.header.height < height)
-        .collect();
     let key = state_key(NS_VALIDATORS, SET_KEY);
+    let mut changes = Vec::new();
+    let mut previous: Option<Vec<u8>> = None;
     // The set's whole history: a pruning node keeps it (`node::kept_histories`).
     for (s, value) in store.history_of(&key, BUNDLE_CHANGES_MAX)? {
         let announced = Height(s.0 + 1);
-        if s.0 == 0 || announced <= base {
+        let unchanged = previous == value;
+        previous.clone_from(&value);
+        if s.0 == 0 || unchanged {
             continue;
         }
         if announced >= height {
@@ -61,13 +63,18 @@ pub fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>> {
             .map(|b| codec::decode("validator set", &b, STATE_VALUE_BYTES_MAX))
             .transpose()?
             .ok_or_else(|| anyhow!("validator set deleted at {s}"))?;
-        let header = store
-            .block(announced)?
-            .ok_or_else(|| anyhow!("no block at {announced}"))?
-            .header;
-        let commit = store
-            .commit(announced)?
-            .ok_or_else(|| anyhow!("no commit at {announced}"))?;
+        let (header, commit) = match restored.iter().find(|c| c.header.height == announced) {
+            Some(c) => (c.header.clone(), c.commit.clone()),
+            None => (
+                store
+                    .block(announced)?
+                    .ok_or_else(|| anyhow!("no block at {announced}"))?
+                    .header,
+                store
+                    .commit(announced)?
+                    .ok_or_else(|| anyhow!("no commit at {announced}"))?,
+            ),
+        };
         changes.push(SetChange {
             header,
             commit,

@@ -107,10 +107,23 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
     }
 }
 
+/// Whether a restore failed because its manifest's list of set changes is not the chain's
+/// (`Manifest::check_set_history`).
+fn refused_set_history(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<acta_ledger::Error>(),
+            Some(acta_ledger::Error::Invalid { what, .. })
+                if *what == acta_ledger::snapshot::SET_HISTORY_REFUSED
+        )
+    })
+}
+
 /// The snapshot to restore among verified offers (newest first), with the peers that offer
 /// it: of the newest block, the manifest most peers offer. The manifest's count of entries
-/// is not proven, so peers are grouped by it too: a peer that names the block with a wrong
-/// count cannot make those with the right one look as if they stopped short.
+/// and its list of set changes are not proven until the state is whole, so peers are
+/// grouped by them too: a peer that names the block with a wrong count, or leaves out a
+/// change, cannot make those with the right ones look as if they lied.
 fn choose(
     offers: &[(PeerId, acta_ledger::snapshot::Verified)],
 ) -> Option<(acta_ledger::snapshot::Verified, Vec<PeerId>)> {
@@ -118,6 +131,7 @@ fn choose(
     let same = |a: &acta_ledger::snapshot::Verified, b: &acta_ledger::snapshot::Verified| {
         a.manifest.block.hash() == b.manifest.block.hash()
             && a.manifest.entries == b.manifest.entries
+            && a.manifest.validator_changes == b.manifest.validator_changes
     };
     let best = offers
         .iter()
@@ -250,8 +264,13 @@ impl Client {
                     // The state ends here, says this peer: if the whole does not rebuild
                     // the root, it said so falsely (or the group's count of entries was
                     // false), and it is not asked again.
-                    return worker.finish().await.inspect_err(|_| {
+                    return worker.finish().await.inspect_err(|e| {
                         dropped.insert(peer);
+                        // A manifest whose set changes are not the chain's: every peer
+                        // that offered it (the group offered one list) offered a lie.
+                        if refused_set_history(e) {
+                            dropped.extend(sources.iter().copied());
+                        }
                     });
                 }
                 Ok(SyncResponse::SnapshotChunk(None)) => {

@@ -358,6 +358,31 @@ fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
     }
     assert!(net.logs_contain("state sync done"));
 
+    // A restored validator serves snapshots of the checkpoints after its own: its list of
+    // set changes (those that came with its snapshot, and those since) is the chain's, as
+    // its state's history of changes says.
+    net.wait_height(&[2], at + 25, WAIT);
+    net.stop(2);
+    let later = net.dir.path().join("later.snapshot");
+    let out = std::process::Command::new(actad)
+        .args(["snapshot", "create", "--home"])
+        .arg(net.nodes[2].home.as_path())
+        .arg("--out")
+        .arg(&later)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        created["height"].as_u64().unwrap() >= at + 10,
+        "the restored node offers {created}, not a later checkpoint than {at}"
+    );
+    net.start(2);
+
     // A validator that replays the chain from the genesis is not held up by the restored
     // ones, which lack the early blocks: it asks node 0 for them.
     net.stop(1);

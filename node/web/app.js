@@ -451,11 +451,17 @@ function verifyView(view) {
     trustText = (await fileText(trust)) ?? trustText;
     if (trustText) document.getElementById("trust-state").textContent = t("verify.trust_kept");
   });
+  const forget = el("button", { type: "button", id: "forget-trust" }, t("verify.trust_forget"));
+  forget.addEventListener("click", () => {
+    trustText = null;
+    trust.value = "";
+    document.getElementById("trust-state").textContent = t("verify.trust_hint");
+  });
   const f = el("form", {},
     el("label", { for: "f-genesis" }, t("verify.genesis")), genesis,
     el("p", { class: "muted", id: "genesis-state" }, genesisText ? t("verify.genesis_kept") : t("verify.genesis_hint")),
     el("label", { for: "f-trust" }, t("verify.trust")), trust,
-    el("p", { class: "muted", id: "trust-state" }, trustText ? t("verify.trust_kept") : t("verify.trust_hint")),
+    el("p", { class: "muted" }, el("span", { id: "trust-state" }, trustText ? t("verify.trust_kept") : t("verify.trust_hint")), " ", forget),
     el("label", { for: "f-file" }, t("verify.file")), file,
     el("label", { for: "f-record" }, t("verify.record")), record,
     el("label", { for: "f-readings" }, t("verify.reading_indexes")), readings,

@@ -652,6 +652,16 @@ async fn drive(c: &Client, city: &City, shots: &Path, work: &Path) -> Result<()>
         verdict.starts_with("Not verified, at step “trust”"),
         "{verdict}"
     );
+    // Forgotten, the pin no longer applies: the same bundle verifies from the genesis.
+    click(c, "#forget-trust").await?;
+    wait_text(c, "#trust-state", |t| t.starts_with("Without one")).await?;
+    type_into(c, "#f-file", &city.reading_bundle.display().to_string()).await?;
+    click(c, "main form button[type=submit]").await?;
+    let verdict = wait_text(c, "#verdict", |t| t != "Loading…").await?;
+    ensure!(
+        verdict.starts_with("Verified against the genesis of acta-demo"),
+        "{verdict}"
+    );
 
     // On a phone-sized screen: nothing wider than the screen.
     c.set_window_size(390, 844).await?;

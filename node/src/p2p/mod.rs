@@ -128,8 +128,9 @@ pub struct P2p {
     /// Peers of another genesis, banned at the next [`P2p::redial`].
     refusing: HashSet<PeerId>,
     /// Each struck peer's count and when it was last brought up to date: one strike is
-    /// forgiven every [`STRIKE_DECAY`], so a peer is banned for a stream of invalid
-    /// messages, not for the few an honest node sends over months (a message judged
+    /// forgiven every [`STRIKE_DECAY`] (whether or not others came meanwhile), so a peer is
+    /// banned for a stream of invalid messages, not for the few an honest node sends over
+    /// months (a message judged
     /// against a height it had not reached, a version skew).
     strikes: HashMap<PeerId, Strikes>,
     /// Peers banned for invalid messages, until [`BAN_DURATION`] after the ban, and those
@@ -570,7 +571,10 @@ impl P2p {
                 minutes = BAN_DURATION.as_secs() / 60,
                 "banning a peer that keeps sending invalid messages"
             );
-            self.banned.insert(peer, Some(now + BAN_DURATION));
+            // A ban until restart (another genesis) stays one.
+            if self.banned.get(&peer) != Some(&None) {
+                self.banned.insert(peer, Some(now + BAN_DURATION));
+            }
             self.swarm.behaviour_mut().blocked.block_peer(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }
@@ -676,7 +680,8 @@ impl P2p {
     }
 }
 
-/// How long after its last strike one strike of a peer is forgiven.
+/// One strike of a peer is forgiven each time this passes (a leaky bucket: a peer that
+/// sends fewer invalid messages than one this often is never banned).
 pub const STRIKE_DECAY: Duration = Duration::from_secs(60);
 /// How long a peer banned for invalid messages stays banned.
 pub const BAN_DURATION: Duration = Duration::from_secs(3600);
@@ -783,6 +788,17 @@ mod tests {
         // Unblocking it by configuration now lets it back in.
         p2p.set_blocked(Vec::new());
         assert!(swarm_blocked(&mut p2p).is_empty());
+        // A peer of another genesis is banned until restart: strikes that arrive after do
+        // not turn that into an hour.
+        let stranger = PeerId::random();
+        p2p.refusing.insert(stranger);
+        p2p.redial();
+        for _ in 0..10 {
+            p2p.strike_at(stranger, "test", t0);
+        }
+        assert_eq!(p2p.banned.get(&stranger), Some(&None));
+        p2p.forgive(t0 + BAN_DURATION * 100);
+        assert_eq!(p2p.banned.get(&stranger), Some(&None));
     }
 
     #[test]

@@ -464,7 +464,8 @@ pub enum BatchVerdict {
 /// `POST /txs/batch`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubmitBatchAnswer {
-    /// How many transactions the mempool admitted.
+    /// How many of the transactions are `pending`: admitted by the mempool now, or
+    /// already waiting there (sent before).
     accepted: usize,
     /// Per transaction, in order.
     results: Vec<BatchVerdict>,
