@@ -289,19 +289,23 @@ fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
     net.stop(1);
     let file = net.dir.path().join("acta.snapshot");
     let actad = env!("CARGO_BIN_EXE_actad");
-    let out = std::process::Command::new(actad)
-        .args(["snapshot", "create", "--home"])
-        .arg(net.nodes[1].home.as_path())
-        .arg("--out")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // `actad snapshot create` of a stopped node's home: what it prints.
+    let create = |home: &std::path::Path, file: &std::path::Path| {
+        let out = std::process::Command::new(actad)
+            .args(["snapshot", "create", "--home"])
+            .arg(home)
+            .arg("--out")
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let created = create(&net.nodes[1].home, &file);
     let at = created["height"].as_u64().unwrap();
     assert!(at >= 30 && at.is_multiple_of(10), "{created}");
     net.start(1);
@@ -363,20 +367,7 @@ fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
     // its state's history of changes says.
     net.wait_height(&[2], at + 25, WAIT);
     net.stop(2);
-    let later = net.dir.path().join("later.snapshot");
-    let out = std::process::Command::new(actad)
-        .args(["snapshot", "create", "--home"])
-        .arg(net.nodes[2].home.as_path())
-        .arg("--out")
-        .arg(&later)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created = create(&net.nodes[2].home, &net.dir.path().join("later.snapshot"));
     assert!(
         created["height"].as_u64().unwrap() >= at + 10,
         "the restored node offers {created}, not a later checkpoint than {at}"
