@@ -48,8 +48,15 @@ pub fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>> {
     let key = state_key(NS_VALIDATORS, SET_KEY);
     let mut changes = Vec::new();
     let mut previous: Option<Vec<u8>> = None;
-    // The set's whole history: a pruning node keeps it (`node::kept_histories`).
-    for (s, value) in store.history_of(&key, BUNDLE_CHANGES_MAX)? {
+    // The set's whole history: a pruning node keeps it (`node::kept_histories`). Past the
+    // most a proof carries, no list is given rather than a list cut short.
+    let history = store.history_of(&key, BUNDLE_CHANGES_MAX + 1)?;
+    if history.len() > BUNDLE_CHANGES_MAX {
+        bail!(
+            "the validator set has more than {BUNDLE_CHANGES_MAX} versions: more changes than one proof carries"
+        );
+    }
+    for (s, value) in history {
         let announced = Height(s.0 + 1);
         let unchanged = previous == value;
         previous.clone_from(&value);
@@ -63,7 +70,12 @@ pub fn set_changes(store: &Store, height: Height) -> Result<Vec<SetChange>> {
             .map(|b| codec::decode("validator set", &b, STATE_VALUE_BYTES_MAX))
             .transpose()?
             .ok_or_else(|| anyhow!("validator set deleted at {s}"))?;
-        let (header, commit) = match restored.iter().find(|c| c.header.height == announced) {
+        // The restored list is in height order (a manifest's changes were checked so).
+        let (header, commit) = match restored
+            .binary_search_by_key(&announced, |c| c.header.height)
+            .ok()
+            .and_then(|i| restored.get(i))
+        {
             Some(c) => (c.header.clone(), c.commit.clone()),
             None => (
                 store

@@ -119,6 +119,10 @@ fn refused_set_history(e: &anyhow::Error) -> bool {
     })
 }
 
+/// What groups snapshot offers: the block, the count of entries, and each set change as
+/// (its header's hash, the hash of the set it announces).
+type OfferKey = (Hash, u64, Vec<(Hash, Hash)>);
+
 /// The snapshot to restore among verified offers (newest first), with the peers that offer
 /// it: of the newest block, the manifest most peers offer. The manifest's count of entries
 /// and its list of set changes are not proven until the state is whole, so peers are
@@ -128,23 +132,33 @@ fn choose(
     offers: &[(PeerId, acta_ledger::snapshot::Verified)],
 ) -> Option<(acta_ledger::snapshot::Verified, Vec<PeerId>)> {
     let newest = offers.first()?.1.manifest.height();
-    let same = |a: &acta_ledger::snapshot::Verified, b: &acta_ledger::snapshot::Verified| {
-        a.manifest.block.hash() == b.manifest.block.hash()
-            && a.manifest.entries == b.manifest.entries
-            && a.manifest.validator_changes == b.manifest.validator_changes
-    };
-    let best = offers
+    // What groups offers, made once for each: the block, the count, and each set change as
+    // its header and the set it announces (what the set-history check reads; honest nodes
+    // may hold other signatures of the same header).
+    let keys: Vec<OfferKey> = offers
         .iter()
-        .filter(|(_, v)| v.manifest.height() == newest)
-        .max_by_key(|(_, v)| offers.iter().filter(|(_, o)| same(o, v)).count())?
-        .1
-        .clone();
+        .map(|(_, v)| {
+            let m = &v.manifest;
+            let changes = m
+                .validator_changes
+                .iter()
+                .map(|c| (c.header.hash(), c.next_validators.hash()))
+                .collect();
+            (m.block.hash(), m.entries, changes)
+        })
+        .collect();
+    let ((_, best), best_key) = offers
+        .iter()
+        .zip(&keys)
+        .filter(|((_, v), _)| v.manifest.height() == newest)
+        .max_by_key(|(_, key)| keys.iter().filter(|k| k == key).count())?;
     let sources = offers
         .iter()
-        .filter(|(_, v)| same(v, &best))
-        .map(|(p, _)| *p)
+        .zip(&keys)
+        .filter(|(_, k)| *k == best_key)
+        .map(|((p, _), _)| *p)
         .collect();
-    Some((best, sources))
+    Some((best.clone(), sources))
 }
 
 /// State sync's side of the network: requests only, each bounded by the deadline.
@@ -403,7 +417,7 @@ mod tests {
     use acta_ledger::{
         snapshot::{Manifest, Verified, SNAPSHOT_VERSION},
         testing::{self, BlockSpec},
-        Hash, Height, VotingPower,
+        Hash, Height, Keypair, VotingPower,
     };
 
     use super::*;
@@ -461,5 +475,34 @@ mod tests {
         );
         assert_eq!(sources, vec![peers[1], peers[2]]);
         assert!(choose(&[]).is_none());
+    }
+
+    /// Offers are grouped by the set changes they list, each as its header and the set it
+    /// announces: two honest peers holding other signatures of the same header agree; a
+    /// peer that leaves the change out is alone, and not chosen.
+    #[test]
+    fn offers_are_grouped_by_their_set_changes_not_their_signatures() {
+        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        let chain = testing::chain_id();
+        let (keys, set) = testing::validators(4, &[1, 1, 1, 1]);
+        let announced = offer(5, 0).manifest.block;
+        let change = |signers: &[Keypair]| acta_ledger::bundle::SetChange {
+            header: announced.header.clone(),
+            commit: testing::commit(&chain, signers, &set, Height(5), announced.hash()),
+            next_validators: set.clone(),
+        };
+        let with = |c: acta_ledger::bundle::SetChange| {
+            let mut o = offer(20, 100);
+            o.manifest.validator_changes = vec![c];
+            o
+        };
+        let offers = vec![
+            (peers[0], offer(20, 100)),
+            (peers[1], with(change(&keys))),
+            (peers[2], with(change(&keys[..3]))),
+        ];
+        let (best, sources) = choose(&offers).unwrap();
+        assert_eq!(best.manifest.validator_changes.len(), 1);
+        assert_eq!(sources, vec![peers[1], peers[2]]);
     }
 }
