@@ -38,6 +38,10 @@ pub struct Metrics {
     pub check_txs: Histogram,
     pub mempool_txs: Gauge,
     pub peers: Gauge,
+    /// Invalid messages from peers (each a strike against its sender).
+    pub peer_strikes: Counter,
+    /// Peers banned now (for strikes, for an hour; of another genesis, until restart).
+    pub peers_banned: Gauge,
     /// The latest committed block's time, in Unix seconds.
     pub last_block_time: Gauge,
     /// Committed blocks whose commit lacks this validator's signature.
@@ -100,6 +104,8 @@ impl Metrics {
             check_txs: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             mempool_txs: Gauge::default(),
             peers: Gauge::default(),
+            peer_strikes: Counter::default(),
+            peers_banned: Gauge::default(),
             last_block_time: Gauge::default(),
             missed_signatures: Counter::default(),
             mempool_accepted: Counter::default(),
@@ -179,6 +185,16 @@ impl Metrics {
             "mempool_accepted",
             "Transactions the mempool accepted",
             m.mempool_accepted.clone(),
+        );
+        registry.register(
+            "peer_strikes",
+            "Invalid messages from peers, each a strike against its sender (p2p.max_strikes, less one forgiven a minute, bans it)",
+            m.peer_strikes.clone(),
+        );
+        registry.register(
+            "peers_banned",
+            "Peers banned now: for invalid messages (an hour), or of another genesis (until restart)",
+            m.peers_banned.clone(),
         );
         registry.register(
             "proposals_rebuilt",

@@ -2495,6 +2495,13 @@ impl Node {
         let m = &self.metrics;
         m.consensus_round.set(i64::from(round));
         m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
+        m.peer_strikes.inc_by(
+            self.p2p
+                .strikes_total()
+                .saturating_sub(m.peer_strikes.get()),
+        );
+        m.peers_banned
+            .set(i64::try_from(self.p2p.banned()).unwrap_or(i64::MAX));
         m.mempool_txs
             .set(i64::try_from(mempool_txs).unwrap_or(i64::MAX));
         if running.is_some() && self.counted_round != Some((height, round)) {

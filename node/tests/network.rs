@@ -495,6 +495,33 @@ fn garbage_and_strangers_do_not_disturb_the_network() {
         banned,
         "node 1 kept a peer that sent only garbage consensus messages"
     );
+    // Node 0's metrics count the strikes and the ban (read at its next status update).
+    let deadline = std::time::Instant::now() + WAIT;
+    let value = |text: &str, name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    loop {
+        let text = acta_node::devnet::http(
+            &net.nodes[0].rpc,
+            "GET",
+            "/metrics",
+            None,
+            Duration::from_secs(10),
+        )
+        .unwrap()
+        .text();
+        let strikes = value(&text, "acta_peer_strikes_total").unwrap_or(0);
+        let banned = value(&text, "acta_peers_banned").unwrap_or(0);
+        if strikes >= 10 && banned >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 0's metrics: {strikes} strikes, {banned} banned"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     let h = net.height(0);
     for i in 0..6u32 {

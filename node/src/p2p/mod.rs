@@ -136,6 +136,8 @@ pub struct P2p {
     /// Peers banned for invalid messages, until [`BAN_DURATION`] after the ban, and those
     /// of another genesis, until restart (`None`).
     banned: HashMap<PeerId, Option<Instant>>,
+    /// Strikes counted since start (for the metrics).
+    strikes_total: u64,
     /// Peers blocked by `p2p.blocked_peers`, as last read.
     config_blocked: HashSet<PeerId>,
     /// A fresh nonce for every gossip envelope, so that a message sent again is not
@@ -212,6 +214,7 @@ impl P2p {
             refusing: HashSet::new(),
             strikes: HashMap::new(),
             banned: HashMap::new(),
+            strikes_total: 0,
             config_blocked: HashSet::new(),
             nonce: rand::random(),
             streams: direct::Streams::new(config.max_message_bytes),
@@ -562,6 +565,7 @@ impl P2p {
         });
         strikes.decay(now);
         strikes.count += 1;
+        self.strikes_total += 1;
         let count = strikes.count;
         warn!(peer = %peer, strikes = count, "{why}");
         if count >= self.max_strikes {
@@ -610,6 +614,16 @@ impl P2p {
         let validators = std::mem::take(&mut self.validators);
         self.set_validators(&validators);
         self.redial();
+    }
+
+    /// Strikes counted since start.
+    pub fn strikes_total(&self) -> u64 {
+        self.strikes_total
+    }
+
+    /// Peers banned now.
+    pub fn banned(&self) -> usize {
+        self.banned.len()
     }
 
     pub fn set_max_strikes(&mut self, max_strikes: u32) {
