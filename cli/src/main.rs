@@ -667,19 +667,6 @@ fn trusted_set(anchor: &TrustAnchor) -> (&acta_ledger::ValidatorSet, String) {
     }
 }
 
-/// The set an anchor trusts, for JSON reports: `"genesis"`, or the pin's height, block and
-/// validators hash.
-fn trusted_json(anchor: &TrustAnchor) -> serde_json::Value {
-    match &anchor.pin {
-        Some(pin) => json!({ "pin": {
-            "height": pin.height,
-            "block": pin.block,
-            "validators_hash": pin.validators.hash(),
-        }}),
-        None => json!("genesis"),
-    }
-}
-
 /// Opens a checkpoint note from a file: cosigned by validators of the trusted set (the
 /// pinned one, else the genesis set) holding more than two thirds of its power.
 fn open_checkpoint(path: &Path, anchor: &TrustAnchor) -> Result<(SignedCheckpoint, u64)> {
@@ -708,7 +695,7 @@ fn audit_checkpoint(
         "root": cp.root,
         "cosigned_power": power,
         "total_power": set.total_power().0,
-        "trusted": trusted_json(anchor),
+        "trusted": anchor.trusted_json(),
         "cosigners": signed.cosignatures.iter().map(|c| c.key).collect::<Vec<_>>(),
     });
     let mut title = format!(
@@ -893,13 +880,13 @@ fn audit_pin(
                 &json!({
                     "file": path.display().to_string(),
                     "pin": report,
-                    "verified_from": trusted_json(anchor),
+                    "verified_from": anchor.trusted_json(),
                 }),
             );
         }
         None if ctx.output == Output::Json => crate::outln!(
             "{}",
-            json!({ "pin": report, "verified_from": trusted_json(anchor) })
+            json!({ "pin": report, "verified_from": anchor.trusted_json() })
         ),
         None => crate::out!("{text}"),
     }

@@ -970,6 +970,19 @@ impl TrustPin {
 }
 
 impl TrustAnchor {
+    /// The set this anchor trusts, for JSON reports: `"genesis"`, or the pin's height,
+    /// block and validators hash.
+    pub fn trusted_json(&self) -> serde_json::Value {
+        match &self.pin {
+            Some(pin) => serde_json::json!({ "pin": {
+                "height": pin.height,
+                "block": pin.block,
+                "validators_hash": pin.validators.hash(),
+            }}),
+            None => serde_json::json!("genesis"),
+        }
+    }
+
     /// Trust in the genesis set alone.
     pub fn genesis(chain_id: ChainId, validators: ValidatorSet) -> TrustAnchor {
         TrustAnchor {

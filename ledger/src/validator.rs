@@ -20,14 +20,14 @@ pub const SET_HISTORY_KEY: &[u8] = b"history";
 pub const SET_HISTORY_TAG: &[u8] = b"acta/validator-set-history/1";
 
 /// Every change of the validator set since the genesis, as a count and a hash chain,
-/// committed in the state (format version 14): a block that writes the set appends its
-/// height and the new set's hash. Whoever lists the changes up to a height (a snapshot's
+/// committed in the state (format version 14): a block that changes the set (its value
+/// after the block differs from before) appends its height and the new set's hash. Whoever lists the changes up to a height (a snapshot's
 /// manifest) can be held to the whole list: one change left out, or two that cancel out
 /// (A to B and back to A), and the chain differs. Absent from the state until the set
 /// first changes: [`SetHistory::default`], no change and a head of 32 zero bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct SetHistory {
-    /// How many blocks wrote the set.
+    /// How many blocks changed the set.
     pub changes: u64,
     /// `SHA-256(SET_HISTORY_TAG ‖ previous head ‖ height (u64 LE) ‖ set hash)` of the last
     /// one; zeros before the first.
@@ -35,7 +35,7 @@ pub struct SetHistory {
 }
 
 impl SetHistory {
-    /// The history after block `height` wrote the set whose hash is `set`.
+    /// The history after block `height` changed the set to the one whose hash is `set`.
     pub fn then(&self, height: Height, set: &Hash) -> SetHistory {
         SetHistory {
             changes: self.changes.saturating_add(1),

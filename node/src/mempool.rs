@@ -63,8 +63,9 @@ impl Default for MempoolConfig {
 /// Why a transaction was not added to the pool.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddError {
+    /// The transaction (whose id this is) waits in the mempool already.
     #[error("the transaction is already in the mempool")]
-    Duplicate,
+    Duplicate(Hash),
     #[error("wrong chain id: expected {expected}, got {got}")]
     WrongChain { expected: String, got: String },
     #[error("bad signature: {0}")]
@@ -103,7 +104,7 @@ impl AddError {
     /// A stable, machine-readable code for the API.
     pub fn code(&self) -> &'static str {
         match self {
-            AddError::Duplicate => "duplicate",
+            AddError::Duplicate(_) => "duplicate",
             AddError::WrongChain { .. } => "wrong_chain",
             AddError::BadSignature(_) => "bad_signature",
             AddError::StaleNonce { .. } => "stale_nonce",
@@ -380,7 +381,7 @@ impl Mempool {
             .map(|c| {
                 let Checked { tx, id, bytes } = c?;
                 if self.by_id.contains_key(&id) {
-                    return Err(AddError::Duplicate);
+                    return Err(AddError::Duplicate(id));
                 }
                 if tx.nonce < next_nonce(&tx.signer) {
                     return Err(self.stale(&tx, next_nonce));
@@ -411,7 +412,7 @@ impl Mempool {
     ) -> Result<Hash, AddError> {
         // A copy earlier in the same batch may have been added since the precheck.
         if self.by_id.contains_key(&id) {
-            return Err(AddError::Duplicate);
+            return Err(AddError::Duplicate(id));
         }
         let base = next_nonce(&tx.signer);
         self.drop_below(&tx.signer, base);
@@ -830,12 +831,12 @@ mod tests {
         assert_eq!(m.add_batch(vec![a.clone()], &zero), vec![Ok(a.id())]);
         assert_eq!(
             m.add_batch(vec![a.clone()], &zero),
-            vec![Err(AddError::Duplicate)]
+            vec![Err(AddError::Duplicate(a.id()))]
         );
         let b = tx(2, 0);
         assert_eq!(
             m.add_batch(vec![b.clone(), b.clone()], &zero),
-            vec![Ok(b.id()), Err(AddError::Duplicate)]
+            vec![Ok(b.id()), Err(AddError::Duplicate(b.id()))]
         );
         assert_eq!(m.len(), 2);
     }
@@ -894,7 +895,7 @@ mod tests {
             &zero,
             &mut |_, _| Ok(()),
         );
-        assert_eq!(results, vec![Err(AddError::Duplicate)]);
+        assert_eq!(results, vec![Err(AddError::Duplicate(good.id()))]);
         // The set keeps the most recent ids only.
         let later: Vec<Transaction> = (10..13).map(|u| tx(u, 0)).collect();
         check_batch(later.clone(), &chain(), Some(&verified));
@@ -1170,7 +1171,7 @@ mod tests {
     #[test]
     fn errors_have_codes_and_messages() {
         let all = [
-            (AddError::Duplicate, "duplicate"),
+            (AddError::Duplicate(Hash::ZERO), "duplicate"),
             (
                 AddError::WrongChain {
                     expected: "a".into(),
@@ -1380,7 +1381,7 @@ mod tests {
             state: &BTreeMap<PublicKey, u64>,
         ) -> Result<Hash, AddError> {
             if self.txs.iter().any(|x| x.id() == t.id()) {
-                return Err(AddError::Duplicate);
+                return Err(AddError::Duplicate(t.id()));
             }
             let count = self.count(&t.signer);
             let expected = state.get(&t.signer).copied().unwrap_or(0) + count as u64;

@@ -22,17 +22,12 @@ fn four_validators_decide_blocks_with_transactions_and_agree() {
     std::fs::write(&pass, "a passphrase of the water agency\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_actad"))
-        .args(["keys", "encrypt", "--home"])
-        .arg(&net.nodes[2].home)
-        .arg("--passphrase-file")
-        .arg(&pass)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeds(
+        std::process::Command::new(env!("CARGO_BIN_EXE_actad"))
+            .args(["keys", "encrypt", "--home"])
+            .arg(&net.nodes[2].home)
+            .arg("--passphrase-file")
+            .arg(&pass),
     );
     let key = std::fs::read_to_string(net.nodes[2].home.join("keys/consensus_key.json")).unwrap();
     assert!(key.contains("xchacha20poly1305"), "{key}");
@@ -291,19 +286,14 @@ fn wiped_validators_join_from_a_snapshot_file_and_by_state_sync() {
     let actad = env!("CARGO_BIN_EXE_actad");
     // `actad snapshot create` of a stopped node's home: what it prints.
     let create = |home: &std::path::Path, file: &std::path::Path| {
-        let out = std::process::Command::new(actad)
-            .args(["snapshot", "create", "--home"])
-            .arg(home)
-            .arg("--out")
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = common::succeeds(
+            std::process::Command::new(actad)
+                .args(["snapshot", "create", "--home"])
+                .arg(home)
+                .arg("--out")
+                .arg(file),
         );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()
     };
     let created = create(&net.nodes[1].home, &file);
     let at = created["height"].as_u64().unwrap();

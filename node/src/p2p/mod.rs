@@ -130,8 +130,7 @@ pub struct P2p {
     /// Each struck peer's count and when it was last brought up to date: one strike is
     /// forgiven every [`STRIKE_DECAY`] (whether or not others came meanwhile), so a peer is
     /// banned for a stream of invalid messages, not for the few an honest node sends over
-    /// months (a message judged
-    /// against a height it had not reached, a version skew).
+    /// months (a message judged against a height it had not reached, a version skew).
     strikes: HashMap<PeerId, Strikes>,
     /// Peers banned for invalid messages, until [`BAN_DURATION`] after the ban, and those
     /// of another genesis, until restart (`None`).

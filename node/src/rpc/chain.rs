@@ -389,7 +389,7 @@ pub async fn submit(
                 .into_response())
         }
         Mode::Sync => {
-            pending_or_refused(add_to_mempool(&api, tx).await)?;
+            add_to_mempool(&api, tx).await?;
             ok(SubmitAnswer::new(id, Submitted::Pending))
         }
         Mode::Commit => {
@@ -397,7 +397,7 @@ pub async fn submit(
             // (`rpc::limit_concurrency`).
             // Listen before submitting, so that the block cannot pass unseen.
             let mut blocks = api.node.committed.subscribe();
-            if let Err(e) = pending_or_refused(add_to_mempool(&api, tx).await) {
+            if let Err(e) = add_to_mempool(&api, tx).await {
                 // Submitted again after it was committed (here or through another node):
                 // answer with its block.
                 if e.body.code == "stale_nonce" {
@@ -522,30 +522,13 @@ pub async fn submit_batch(
         .into_iter();
     let results: Vec<BatchVerdict> = answers
         .into_iter()
-        .enumerate()
-        .map(|(i, a)| {
+        .map(|a| {
             a.unwrap_or_else(|| match verdicts.next() {
-                Some(Ok(hash)) => BatchVerdict::Pending {
+                // Sent again while pending: pending, as for `POST /txs`.
+                Some(Ok(hash) | Err(AddError::Duplicate(hash))) => BatchVerdict::Pending {
                     hash,
                     status: Submitted::Pending,
                 },
-                // Sent again while pending: pending, as for `POST /txs` (its hash is
-                // computed again only in this case).
-                Some(Err(AddError::Duplicate)) => {
-                    match hex::decode(body.txs[i].trim())
-                        .ok()
-                        .and_then(|b| Transaction::decode(&b).ok())
-                    {
-                        Some(tx) => BatchVerdict::Pending {
-                            hash: tx.id(),
-                            status: Submitted::Pending,
-                        },
-                        None => BatchVerdict::Refused {
-                            code: "internal".into(),
-                            message: "a transaction decoded once did not again".into(),
-                        },
-                    }
-                }
                 Some(Err(e)) => BatchVerdict::Refused {
                     code: e.code().to_string(),
                     message: e.to_string(),
@@ -564,16 +547,8 @@ pub async fn submit_batch(
     ok(SubmitBatchAnswer { accepted, results })
 }
 
-/// A submission's outcome with a transaction already in the mempool taken as admitted:
-/// the same bytes sent again (a client's retry after a lost answer) are pending, not an
-/// error.
-fn pending_or_refused(added: Result<(), ApiError>) -> Result<(), ApiError> {
-    match added {
-        Err(e) if e.body.code == "duplicate" => Ok(()),
-        other => other,
-    }
-}
-
+/// Hands a transaction to the mempool: `Ok` once it waits there, whether admitted now or
+/// already waiting (the same bytes sent again, a client's retry after a lost answer).
 async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
     let id = tx.id();
     let (reply, answer) = oneshot::channel();
@@ -586,7 +561,7 @@ async fn add_to_mempool(api: &Api, tx: Transaction) -> Result<(), ApiError> {
         .await
         .map_err(|_| ApiError::stopping())?;
     match answer.await.map_err(|_| ApiError::stopping())? {
-        Ok(_) => Ok(()),
+        Ok(_) | Err(AddError::Duplicate(_)) => Ok(()),
         Err(e) => {
             let status = match e {
                 AddError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

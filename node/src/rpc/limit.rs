@@ -152,7 +152,7 @@ mod tests {
         let e = s.charge(from("10.0.0.1"), 1000).unwrap_err();
         assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(e.body.code, "rate_limited");
-        assert!(e.retry_after.is_some_and(|w| w > Duration::ZERO), "{e:?}");
+        assert!(e.body.retry_after_ms.is_some_and(|ms| ms > 0), "{e:?}");
         // Another client's allowance is its own.
         s.charge(from("10.0.0.2"), 1024).unwrap();
         // Hosts of one IPv6 /64 share one allowance; another /64 has its own.

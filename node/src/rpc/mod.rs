@@ -42,8 +42,6 @@ pub struct ApiError {
     status: StatusCode,
     /// Boxed: handlers' results stay small.
     body: Box<openapi::ErrorBody>,
-    /// When the client may try again (`Retry-After`, and `retry_after_ms` in the body).
-    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -51,15 +49,14 @@ impl ApiError {
         ApiError {
             status,
             body: Box::new(openapi::ErrorBody::new(code, message)),
-            retry_after: None,
         }
     }
 
-    /// Says when the client may try again.
+    /// Says when the client may try again (`retry_after_ms` in the body, and the
+    /// `Retry-After` header).
     pub fn retry_after(mut self, wait: std::time::Duration) -> ApiError {
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
         self.body.retry_after_ms = Some(ms);
-        self.retry_after = Some(wait);
         self
     }
 
@@ -121,10 +118,11 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.body.retry_after_ms;
         let mut response = (self.status, Json(self.body)).into_response();
-        if let Some(wait) = self.retry_after {
+        if let Some(ms) = retry_after {
             // Whole seconds, rounded up: the header has no finer unit.
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let secs = ms.div_ceil(1000);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

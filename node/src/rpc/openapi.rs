@@ -20,8 +20,8 @@ use super::{chain, records};
 pub struct ErrorBody {
     /// A stable code: bad_request, invalid_did, not_found, pruned, unknown_route,
     /// method_not_allowed, body_too_large, uri_too_long, unsupported_media_type, busy,
-    /// rate_limited, stopping, commit_timeout, internal, or a refusal code of the mempool (stale_nonce,
-    /// future_nonce, bad_signature, wrong_chain, duplicate, signer_quota, mempool_full,
+    /// rate_limited, stopping, commit_timeout, internal, or a refusal code of the mempool
+    /// (stale_nonce, future_nonce, bad_signature, wrong_chain, signer_quota, mempool_full,
     /// too_large, expired, too_long_lived, unavailable) or of the ledger (unauthorized,
     /// wrong_phase, sequence_gap, fork, ...): a ledger code with a `height` is a committed
     /// refusal, without one the mempool's verdict that the ledger would refuse the call now

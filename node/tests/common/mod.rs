@@ -130,6 +130,18 @@ impl Net {
     }
 }
 
+/// Runs `command` (this package's `actad`, with its arguments) and fails the test with
+/// its standard error unless it succeeds; its standard output.
+pub fn succeeds(command: &mut std::process::Command) -> Vec<u8> {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A transaction creating the DID of user key `(0xb7, i)`.
 pub fn did_tx(i: u32) -> Transaction {
     let key: Keypair = testing::key(0xb7, i);

@@ -116,14 +116,6 @@ fn verify(request: &Value) -> Result<Value, String> {
             .pinned_by_json(pin)
             .map_err(|e| format!("the trust pin: {e}"))?;
     }
-    let trusted = match &anchor.pin {
-        Some(pin) => json!({ "pin": {
-            "height": pin.height,
-            "block": pin.block,
-            "validators_hash": pin.validators.hash(),
-        }}),
-        None => json!("genesis"),
-    };
     // The file's text is parsed here, not in JavaScript, whose numbers would round
     // integers past 2^53 before the comparison.
     let mut file: Value = serde_json::from_str(text(request, "file")?)
@@ -174,7 +166,7 @@ fn verify(request: &Value) -> Result<Value, String> {
         }
     }
     let mut report = audited.report();
-    report["trusted"] = trusted;
+    report["trusted"] = anchor.trusted_json();
     Ok(report)
 }
 
