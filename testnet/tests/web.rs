@@ -70,8 +70,12 @@ async fn downloaded(dir: &Path, prefix: &str) -> Result<String> {
     loop {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            // The file may appear before its bytes do: finished once it is whole JSON.
             if name.starts_with(prefix) && name.ends_with(".json") {
-                return Ok(std::fs::read_to_string(entry.path())?);
+                let text = std::fs::read_to_string(entry.path())?;
+                if serde_json::from_str::<Value>(&text).is_ok() {
+                    return Ok(text);
+                }
             }
         }
         ensure!(
