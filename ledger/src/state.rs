@@ -260,7 +260,7 @@ impl TreeReader for MemoryState {
         let at = NodeAt::decode(&crate::codec::encode(node_key))?;
         match self.nodes.get(&at) {
             None => Ok(None),
-            Some(node) => Ok(Some(Node::try_from_slice(&node.encode())?)),
+            Some(node) => Ok(Some(Node::try_from_slice(&node.encode_jmt())?)),
         }
     }
 

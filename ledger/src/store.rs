@@ -1452,11 +1452,9 @@ impl TreeWriter for RestoreWriter {
         let store = &self.0;
         let mut wb = WriteBatch::default();
         for (key, node) in batch.nodes() {
-            wb.put_cf(
-                store.cf(CF_STATE_NODES),
-                codec::encode(key),
-                codec::encode(node),
-            );
+            // Stored as the store writes a block's nodes.
+            let node = TreeNode::decode(&codec::encode(node))?;
+            wb.put_cf(store.cf(CF_STATE_NODES), codec::encode(key), node.encode());
         }
         for ((version, key), value) in batch.values() {
             let encoded = codec::encode(value);
@@ -1623,13 +1621,17 @@ impl Restore {
 
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        match self
-            .db
-            .get_cf(self.cf(CF_STATE_NODES), codec::encode(node_key))?
-        {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(Node::try_from_slice(&bytes)?)),
-        }
+        // From the tree cache when it holds the node (without adding to it: a proof at a
+        // past height reads nodes no update will); jmt reads its own encoding of a node.
+        let at = NodeAt::decode(&codec::encode(node_key))?;
+        let node = match self.tree_nodes.get(&at) {
+            Some(node) => node,
+            None => match self.db.get_pinned_cf(self.cf(CF_STATE_NODES), at.key())? {
+                None => return Ok(None),
+                Some(bytes) => Arc::new(TreeNode::decode(&bytes)?),
+            },
+        };
+        Ok(Some(Node::try_from_slice(&node.encode_jmt())?))
     }
 
     fn get_value_option(
@@ -1765,6 +1767,78 @@ mod tests {
                 Some(vec![0u8; 3]),
                 "{i}"
             );
+        }
+    }
+
+    /// A store whose internal nodes are in jmt's encoding (written before 2026-12-07) reads,
+    /// proves, prunes and grows as one written in the compact encoding: the same values,
+    /// proofs and roots, block after block.
+    #[test]
+    fn a_store_of_jmt_encoded_nodes_reads_and_grows_as_before() {
+        use crate::state::MemoryState;
+        let key = |i: u64| state_key("t", &i.to_be_bytes());
+        let changes = |h: u64| -> StateChanges {
+            (0..300)
+                .map(|i| {
+                    (
+                        key((h * 37 + i * 11) % 2_000),
+                        (i % 13 != 0).then(|| vec![h as u8; 9]),
+                    )
+                })
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut memory = MemoryState::new();
+        {
+            let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+            store.commit_state_only(&StateChanges::new()).unwrap();
+            memory.commit(&StateChanges::new()).unwrap();
+            for h in 0..6 {
+                store.commit_state_only(&changes(h)).unwrap();
+                memory.commit(&changes(h)).unwrap();
+            }
+            // Every internal node rewritten as jmt wrote it.
+            let cf = store.cf(CF_STATE_NODES);
+            let mut rewritten = 0;
+            let entries: Vec<_> = store
+                .db
+                .iterator_cf(cf, IteratorMode::Start)
+                .map(Result::unwrap)
+                .collect();
+            for (k, v) in entries {
+                let node = TreeNode::decode(&v).unwrap();
+                if matches!(node, TreeNode::Internal(_)) {
+                    assert!(node.encode_jmt().len() > v.len());
+                    store.db.put_cf(cf, k, node.encode_jmt()).unwrap();
+                    rewritten += 1;
+                }
+            }
+            assert!(rewritten > 16, "{rewritten}");
+        }
+        // Reopened: no node in the cache, every one read from the store.
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        for h in 6..12 {
+            let root = store.commit_state_only(&changes(h)).unwrap();
+            assert_eq!(root, memory.commit(&changes(h)).unwrap(), "height {h}");
+        }
+        let latest = Height(12);
+        while !store.prune(Height(9), 1_000).unwrap().done {}
+        for i in (0..2_000).step_by(97) {
+            for height in [Height(9), latest] {
+                let (value, proof) = store.get_with_proof(&key(i), height).unwrap();
+                assert_eq!(
+                    value,
+                    memory.get(&key(i), height).unwrap(),
+                    "{i} at {height}"
+                );
+                proof
+                    .verify(
+                        &store.state_root(height).unwrap(),
+                        &key(i),
+                        value.as_deref(),
+                    )
+                    .unwrap();
+            }
         }
     }
 

@@ -216,3 +216,25 @@ pub fn proof_bundle() -> (crate::bundle::ProofBundle, ValidatorSet) {
     };
     (bundle, set)
 }
+
+/// A child of [`stored_tree_node`]: its nibble, hash and version, and `None` for a leaf or
+/// the leaves under an internal child.
+pub type TreeChild = (u8, [u8; 32], u64, Option<u64>);
+
+/// An internal tree node of the given children as the store writes it (compact, tag 3) and
+/// as jmt encodes it (tag 1), for the golden file. Children at nibbles over 15 are ignored.
+pub fn stored_tree_node(children: &[TreeChild]) -> (Vec<u8>, Vec<u8>) {
+    let node = crate::tree::TreeNode::example_internal(children);
+    (node.encode(), node.encode_jmt())
+}
+
+/// Decodes a stored tree node and encodes it again in the encoding it came in (jmt's for
+/// tag 1, the store's otherwise), for the fuzz tests; `None` if the bytes are no node.
+pub fn reencode_stored_tree_node(bytes: &[u8]) -> Option<Vec<u8>> {
+    let node = crate::tree::TreeNode::decode(bytes).ok()?;
+    Some(if bytes.first() == Some(&1) {
+        node.encode_jmt()
+    } else {
+        node.encode()
+    })
+}

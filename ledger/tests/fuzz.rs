@@ -150,6 +150,17 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         ("store.stale_list", |b| {
             roundtrip::<StaleList>("stale list", b)
         }),
+        ("store.tree_node", |b| {
+            let Some(again) = testing::reencode_stored_tree_node(b) else {
+                return Ok(false);
+            };
+            prop_assert_eq!(
+                again,
+                b.to_vec(),
+                "a tree node decoded from bytes it does not encode to"
+            );
+            Ok(true)
+        }),
         ("store.tx_location", |b| {
             roundtrip::<TxLocation>("tx location", b)
         }),

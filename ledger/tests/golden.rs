@@ -143,6 +143,12 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
         .unwrap();
     put("state.proof.absent", encode(&proof));
 
+    // An internal node of the state tree: a leaf at nibble 1 (version 7), an internal node
+    // of 5 leaves at nibble 10 (version 300).
+    let (stored, jmts) =
+        testing::stored_tree_node(&[(1, [0x22; 32], 7, None), (10, [0x33; 32], 300, Some(5))]);
+    put("store.tree_node.internal", stored);
+    put("store.tree_node.internal_jmt", jmts);
     put(
         "store.stale_list",
         encode(&StaleList {
