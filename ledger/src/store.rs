@@ -12,7 +12,9 @@
 //! - `txs`: transaction id -> borsh `TxLocation`
 //! - `results`: height -> the block's results, as the caller encoded them (the node stores
 //!   its transactions' receipts here; the header's `results_root` commits to them)
-//! - `state_nodes`: borsh jmt `NodeKey` -> borsh jmt `Node`
+//! - `state_nodes`: borsh jmt `NodeKey` -> a node: a leaf or `Null` as jmt encodes them, an
+//!   internal node compactly (`TreeNode::encode`; jmt's borsh `Node` in stores written
+//!   before 2026-12-07, still read)
 //! - `state_values`: key hash || version (u64 big-endian) -> borsh `Option<Vec<u8>>`
 //! - `state_latest`: key hash -> version (u64 big-endian) || borsh `Option<Vec<u8>>`, the
 //!   newest version of every value
@@ -1621,10 +1623,11 @@ impl Restore {
 
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        // From the tree cache when it holds the node (without adding to it: a proof at a
-        // past height reads nodes no update will); jmt reads its own encoding of a node.
+        // From the tree cache when it holds the node (without adding to it or reordering it:
+        // a proof at a past height, a snapshot's walk, reads nodes no update will); jmt
+        // reads its own encoding of a node.
         let at = NodeAt::decode(&codec::encode(node_key))?;
-        let node = match self.tree_nodes.get(&at) {
+        let node = match self.tree_nodes.peek(&at) {
             Some(node) => node,
             None => match self.db.get_pinned_cf(self.cf(CF_STATE_NODES), at.key())? {
                 None => return Ok(None),
@@ -1721,7 +1724,7 @@ fn batch_bytes_estimate(txs: usize, update: &StateUpdate) -> usize {
         .iter()
         .map(|(_, v)| 2 * (v.as_ref().map_or(0, Vec::len) + 64))
         .sum();
-    4096 + txs * 64 + update.nodes.len() * 320 + update.stale.len() * 48 + values
+    4096 + txs * 64 + update.nodes.len() * 192 + update.stale.len() * 48 + values
 }
 
 #[cfg(test)]
@@ -1815,31 +1818,39 @@ mod tests {
             }
             assert!(rewritten > 16, "{rewritten}");
         }
-        // Reopened: no node in the cache, every one read from the store.
-        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        // Reopened without a tree cache, so that every node is read from the store: first
+        // proofs at the old heights from jmt-encoded nodes alone, then new blocks on top.
+        let no_cache = MemoryBudget {
+            tree_cache_bytes: 0,
+            ..MemoryBudget::default()
+        };
+        let store = Store::open_tuned(dir.path(), History::Prunable, no_cache).unwrap();
+        let check = |store: &Store, memory: &MemoryState, heights: &[Height]| {
+            for i in (0..2_000).step_by(97) {
+                for &height in heights {
+                    let (value, proof) = store.get_with_proof(&key(i), height).unwrap();
+                    assert_eq!(
+                        value,
+                        memory.get(&key(i), height).unwrap(),
+                        "{i} at {height}"
+                    );
+                    proof
+                        .verify(
+                            &store.state_root(height).unwrap(),
+                            &key(i),
+                            value.as_deref(),
+                        )
+                        .unwrap();
+                }
+            }
+        };
+        check(&store, &memory, &[Height(3), Height(6)]);
         for h in 6..12 {
             let root = store.commit_state_only(&changes(h)).unwrap();
             assert_eq!(root, memory.commit(&changes(h)).unwrap(), "height {h}");
         }
-        let latest = Height(12);
         while !store.prune(Height(9), 1_000).unwrap().done {}
-        for i in (0..2_000).step_by(97) {
-            for height in [Height(9), latest] {
-                let (value, proof) = store.get_with_proof(&key(i), height).unwrap();
-                assert_eq!(
-                    value,
-                    memory.get(&key(i), height).unwrap(),
-                    "{i} at {height}"
-                );
-                proof
-                    .verify(
-                        &store.state_root(height).unwrap(),
-                        &key(i),
-                        value.as_deref(),
-                    )
-                    .unwrap();
-            }
-        }
+        check(&store, &memory, &[Height(9), Height(12)]);
     }
 
     fn count(store: &Store, cf: &str) -> usize {

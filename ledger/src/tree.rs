@@ -836,6 +836,12 @@ impl NodeCache {
         self.shard(at).nodes.get(at).cloned()
     }
 
+    /// The node at `at`, if cached, leaving the order of use as it was: for reads that no
+    /// update will repeat (proofs, snapshot chunks).
+    pub(crate) fn peek(&self, at: &NodeAt) -> Option<Arc<TreeNode>> {
+        self.shard(at).nodes.peek(at).cloned()
+    }
+
     pub(crate) fn remove(&self, at: &NodeAt) {
         let mut shard = self.shard(at);
         if let Some(old) = shard.nodes.pop(at) {
@@ -1757,8 +1763,8 @@ mod tests {
         assert!(NodeAt::decode(&odd).is_err());
     }
 
-    /// The compact encoding holds every version and leaf count a `u64` can, and is more
-    /// than a quarter smaller than jmt's for a full node.
+    /// The compact encoding holds every version and leaf count a `u64` can, and is a fifth
+    /// smaller than jmt's for a node of 16 leaves (more with internal children).
     #[test]
     fn compact_internal_nodes_round_trip() {
         let values = [0, 1, 127, 128, 300, 1 << 21, u64::MAX / 3, u64::MAX - 1];
