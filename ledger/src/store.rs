@@ -957,8 +957,18 @@ impl Store {
             batch.put_cf(self.cf(CF_BLOCK_LOG), log_key(level, index), h.0);
         }
         batch.put_cf(self.cf(CF_META), KEY_BLOCK_LOG_SIZE, height.0.to_be_bytes());
-        for (i, id) in ids.iter().enumerate() {
-            let index = u32::try_from(i).expect("blocks hold fewer than 2^32 transactions");
+        // In id order, as the state's keys below: each insert into the memtable's skip list
+        // starts from where the one before ended.
+        let mut located: Vec<(&Hash, u32)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let index = u32::try_from(i).expect("blocks hold fewer than 2^32 transactions");
+                (id, index)
+            })
+            .collect();
+        located.sort_unstable();
+        for (id, index) in located {
             batch.put_cf(
                 self.cf(CF_TXS),
                 id.0,
