@@ -103,6 +103,11 @@ const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
 /// Set once `state_latest` holds the newest version of every value (stores written before
 /// it existed fill it on open).
 const KEY_STATE_LATEST_FILLED: &[u8] = b"state_latest_filled";
+/// The layout of what the store keeps (docs/wire-format.md, section 11), `u64` BE: 2 since
+/// the compact tree nodes of 2026-12-07. A store without it is of layout 1, which this
+/// release reads too; a store of a later layout is refused on open.
+const KEY_STORE_LAYOUT: &[u8] = b"store_layout";
+const STORE_LAYOUT: u64 = 2;
 /// The block cache shared by every column family, by default.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// The memtables of all column families together, at most: without a bound each of the
@@ -415,6 +420,7 @@ impl Store {
             values_family,
             stale_family,
         };
+        store.check_layout()?;
         if let Some(h) = store.stored_latest_height()? {
             store.set_latest(h);
         }
@@ -429,7 +435,49 @@ impl Store {
         }
         store.fill_block_log()?;
         store.fill_state_latest()?;
+        store.mark_layout()?;
         Ok(store)
+    }
+
+    /// The layout the store was written in (1 when unmarked).
+    fn layout(&self) -> Result<u64> {
+        match self.get_cf(CF_META, KEY_STORE_LAYOUT)? {
+            None => Ok(1),
+            Some(bytes) => Ok(u64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("store layout", "not 8 bytes"))?,
+            )),
+        }
+    }
+
+    /// Refuses a store that a later release wrote in a layout this one cannot read, before
+    /// anything is written to it.
+    fn check_layout(&self) -> Result<()> {
+        let layout = self.layout()?;
+        if layout > STORE_LAYOUT {
+            return Err(Error::Storage(format!(
+                "the store is of layout {layout}, written by a later release; this release \
+                 reads layouts up to {STORE_LAYOUT} (to go back, restore a snapshot into an \
+                 empty home: docs/operations.md, section 9)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records this release's layout, which the store is in from now on.
+    fn mark_layout(&self) -> Result<()> {
+        if self.layout()? == STORE_LAYOUT {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_META),
+            KEY_STORE_LAYOUT,
+            STORE_LAYOUT.to_be_bytes(),
+        );
+        self.write(batch)
     }
 
     /// Writes the newest version of every value into `state_latest`, for a store written
@@ -1861,6 +1909,35 @@ mod tests {
         }
         while !store.prune(Height(9), 1_000).unwrap().done {}
         check(&store, &memory, &[Height(9), Height(12)]);
+    }
+
+    /// A store is marked with its layout on open, and one of a later layout is refused
+    /// with an error that names it, without being written to.
+    #[test]
+    fn a_store_of_a_later_layout_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.layout().unwrap(), STORE_LAYOUT);
+            store.commit_state_only(&StateChanges::new()).unwrap();
+            store
+                .db
+                .put_cf(store.cf(CF_META), KEY_STORE_LAYOUT, 9u64.to_be_bytes())
+                .unwrap();
+        }
+        let e = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("layout 9"), "{e}");
+        let e = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("layout 9"), "{e}");
+        // An unmarked store (layout 1, before 2026-12-07) opens and is marked.
+        {
+            let db = DB::open_cf(&Options::default(), dir.path(), COLUMN_FAMILIES).unwrap();
+            let meta = db.cf_handle(CF_META).unwrap();
+            db.delete_cf(meta, KEY_STORE_LAYOUT).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.layout().unwrap(), STORE_LAYOUT);
+        assert_eq!(store.latest_height().unwrap(), Some(Height(0)));
     }
 
     fn count(store: &Store, cf: &str) -> usize {
