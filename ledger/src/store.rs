@@ -420,7 +420,7 @@ impl Store {
             values_family,
             stale_family,
         };
-        store.check_layout()?;
+        let layout = store.check_layout()?;
         if let Some(h) = store.stored_latest_height()? {
             store.set_latest(h);
         }
@@ -435,7 +435,9 @@ impl Store {
         }
         store.fill_block_log()?;
         store.fill_state_latest()?;
-        store.mark_layout()?;
+        if layout != STORE_LAYOUT {
+            store.mark_layout()?;
+        }
         Ok(store)
     }
 
@@ -452,9 +454,9 @@ impl Store {
         }
     }
 
-    /// Refuses a store that a later release wrote in a layout this one cannot read, before
-    /// anything is written to it.
-    fn check_layout(&self) -> Result<()> {
+    /// The store's layout; refuses a store that a later release wrote in a layout this one
+    /// cannot read, before anything is written to it.
+    fn check_layout(&self) -> Result<u64> {
         let layout = self.layout()?;
         if layout > STORE_LAYOUT {
             return Err(Error::Storage(format!(
@@ -463,14 +465,11 @@ impl Store {
                  empty home: docs/operations.md, section 9)"
             )));
         }
-        Ok(())
+        Ok(layout)
     }
 
     /// Records this release's layout, which the store is in from now on.
     fn mark_layout(&self) -> Result<()> {
-        if self.layout()? == STORE_LAYOUT {
-            return Ok(());
-        }
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_META),
