@@ -104,10 +104,15 @@ const KEY_LATEST_HEIGHT: &[u8] = b"latest_height";
 /// it existed fill it on open).
 const KEY_STATE_LATEST_FILLED: &[u8] = b"state_latest_filled";
 /// The layout of what the store keeps (docs/wire-format.md, section 11), `u64` BE: 2 since
-/// the compact tree nodes of 2026-12-07. A store without it is of layout 1, which this
-/// release reads too; a store of a later layout is refused on open.
+/// the compact tree nodes of 2026-12-07, 3 since values are written once (the same day).
+/// A store without it is of layout 1; this release reads layouts 1 to 3, and refuses a
+/// later one on open.
 const KEY_STORE_LAYOUT: &[u8] = b"store_layout";
-const STORE_LAYOUT: u64 = 2;
+const STORE_LAYOUT: u64 = 3;
+/// The first height whose values went into `state_latest` alone (layout 3), `u64` BE: the
+/// versions a key had before it are in `state_values` already, those from it on are put
+/// there when a later height replaces them ([`Store::put_state`]).
+const KEY_VALUES_ONCE_FROM: &[u8] = b"values_once_from";
 /// The block cache shared by every column family, by default.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// The memtables of all column families together, at most: without a bound each of the
@@ -317,6 +322,9 @@ pub struct Store {
     nodes_family: FamilyId,
     values_family: FamilyId,
     stale_family: FamilyId,
+    /// The first height written in layout 3 (`meta` `values_once_from`): a version below it
+    /// is in `state_values` since it was written, one at or above it only once replaced.
+    values_once_from: u64,
 }
 
 const NO_HEIGHT: u64 = u64::MAX;
@@ -390,6 +398,15 @@ impl Store {
                 // their bloom filters, pinned in the cache.
                 cf.set_level_zero_file_num_compaction_trigger(8);
             }
+            if *name == CF_STATE_LATEST || *name == CF_TXS {
+                // Keyed by hashes: every flush overlaps the whole of the level below too,
+                // and these flushes are small (2 to 4 MB, against the tree's 23, in a
+                // quarter hour at 1,500 tx/s), so each merge of level 0 rewrote all of the
+                // level below for a few MB of news, a cost that grew with the state. Eight
+                // flushes at a time, as for the tree; point gets probe the extra files'
+                // pinned bloom filters only.
+                cf.set_level_zero_file_num_compaction_trigger(8);
+            }
             ColumnFamilyDescriptor::new(*name, cf)
         });
         let db = DB::open_cf_descriptors(&opts, path.as_ref(), cfs)?;
@@ -404,7 +421,7 @@ impl Store {
             family(CF_STATE_VALUES)?,
             family(CF_STATE_STALE)?,
         );
-        let store = Store {
+        let mut store = Store {
             db,
             write_lock: std::sync::Mutex::new(()),
             latest: std::sync::atomic::AtomicU64::new(NO_HEIGHT),
@@ -419,6 +436,7 @@ impl Store {
             nodes_family,
             values_family,
             stale_family,
+            values_once_from: 0,
         };
         let layout = store.check_layout()?;
         if let Some(h) = store.stored_latest_height()? {
@@ -435,6 +453,21 @@ impl Store {
         }
         store.fill_block_log()?;
         store.fill_state_latest()?;
+        store.values_once_from = if layout >= 3 {
+            let bytes = store
+                .get_cf(CF_META, KEY_VALUES_ONCE_FROM)?
+                .ok_or_else(|| corrupt("first height of values written once", "absent"))?;
+            u64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("first height of values written once", "not 8 bytes"))?,
+            )
+        } else {
+            // Every version written so far is in `state_values`; the next height is the
+            // first whose values go into `state_latest` alone.
+            store.latest_height()?.map_or(0, |h| h.0 + 1)
+        };
         if layout != STORE_LAYOUT {
             store.mark_layout()?;
         }
@@ -468,13 +501,19 @@ impl Store {
         Ok(layout)
     }
 
-    /// Records this release's layout, which the store is in from now on.
+    /// Records this release's layout, which the store is in from now on, with the first
+    /// height written in it, in one batch.
     fn mark_layout(&self) -> Result<()> {
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_META),
             KEY_STORE_LAYOUT,
             STORE_LAYOUT.to_be_bytes(),
+        );
+        batch.put_cf(
+            self.cf(CF_META),
+            KEY_VALUES_ONCE_FROM,
+            self.values_once_from.to_be_bytes(),
         );
         self.write(batch)
     }
@@ -798,19 +837,41 @@ impl Store {
         Ok(Some((version, value)))
     }
 
-    /// The newest version of `key`, if it was ever written.
-    fn latest_version(&self, key: &Hash) -> Result<Option<u64>> {
-        if let Some(Hot::Value(v, _)) = self
+    /// The newest version of `key`, if it was ever written, with its value's encoding (as
+    /// `state_values` holds it) in `out`. For a writer: it peeks at the hot-key cache
+    /// rather than refreshing it, since it puts the key back once written.
+    fn latest_encoded(&self, key: &KeyHash, out: &mut Vec<u8>) -> Result<Option<u64>> {
+        out.clear();
+        if let Some(Hot::Value(v, value)) = self
             .hot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .peek(&key.0)
         {
+            borsh::to_writer(&mut *out, value).expect("writing to a Vec does not fail");
             return Ok(Some(*v));
         }
-        self.get_cf(CF_STATE_LATEST, &key.0)?
-            .map(|latest| latest_version_in(&latest))
-            .transpose()
+        let Some(latest) = self.db.get_pinned_cf(self.cf(CF_STATE_LATEST), key.0)? else {
+            return Ok(None);
+        };
+        let version = latest_version_in(&latest)?;
+        out.extend_from_slice(&latest[8..]);
+        Ok(Some(version))
+    }
+
+    /// `state_latest` and `state_values`, whole, each as borsh `Vec<(key, value)>`: for the
+    /// golden file ([`crate::testing::stored_state_values`]).
+    pub(crate) fn state_column_families(&self) -> (Vec<u8>, Vec<u8>) {
+        let dump = |name| -> Vec<u8> {
+            let entries: Vec<(Vec<u8>, Vec<u8>)> = self
+                .db
+                .iterator_cf(self.cf(name), IteratorMode::Start)
+                .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())))
+                .collect::<std::result::Result<_, _>>()
+                .expect("reading a store just written");
+            codec::encode(&entries)
+        };
+        (dump(CF_STATE_LATEST), dump(CF_STATE_VALUES))
     }
 
     /// The latest height as written in the store.
@@ -857,26 +918,30 @@ impl Store {
             stale.nodes.sort_unstable();
         }
         let version = update.height.0;
+        let mut replaced_value = Vec::new();
         for (key, value) in &update.values {
-            // The version this one replaces, if the key had one, so that pruning deletes
-            // it without a read once `version` leaves the window.
-            let replaced = if prunable && version > 0 {
-                self.latest_version(key)?
-            } else {
-                None
-            };
-            if let Some(replaced) = replaced {
-                stale.values.push((key.0, replaced));
+            // A value is written once, as the key's newest (`state_latest`); the version it
+            // replaces, if the key had one, moves to `state_values` for reads below
+            // `version` (unless a store of layout 2 put it there when it was written), and
+            // in a prunable store the block's stale list names it, so that pruning deletes
+            // it without a read once `version` leaves the window. With the window shorter
+            // than a memtable's life, most such versions and their deletions meet in the
+            // memtable and never reach a file.
+            if let Some(replaced) = self.latest_encoded(&KeyHash(key.0), &mut replaced_value)? {
+                if replaced >= self.values_once_from {
+                    batch.put_cf(
+                        self.cf(CF_STATE_VALUES),
+                        value_key(&KeyHash(key.0), replaced),
+                        &replaced_value,
+                    );
+                }
+                if prunable {
+                    stale.values.push((key.0, replaced));
+                }
             }
-            let encoded = codec::encode(value);
             let mut latest = version.to_be_bytes().to_vec();
-            latest.extend_from_slice(&encoded);
+            borsh::to_writer(&mut latest, value).expect("writing to a Vec does not fail");
             batch.put_cf(self.cf(CF_STATE_LATEST), key.0, latest);
-            batch.put_cf(
-                self.cf(CF_STATE_VALUES),
-                value_key(&KeyHash(key.0), version),
-                encoded,
-            );
         }
         if stale != StaleList::default() {
             batch.put_cf(
@@ -1073,8 +1138,11 @@ impl Store {
     /// block. A pruned store keeps the whole history only of the keys it was told to keep
     /// ([`Store::prune`]).
     pub fn history_of(&self, key: &Hash, limit: usize) -> Result<Vec<(Height, Option<Vec<u8>>)>> {
+        // One snapshot for both column families: a block written meanwhile moves the
+        // newest version from one to the other.
+        let snapshot = self.db.snapshot();
         let start = value_key(&KeyHash(key.0), 0);
-        let iter = self.db.iterator_cf(
+        let iter = snapshot.iterator_cf(
             self.cf(CF_STATE_VALUES),
             IteratorMode::From(&start, Direction::Forward),
         );
@@ -1089,6 +1157,17 @@ impl Store {
             let value =
                 Option::<Vec<u8>>::try_from_slice(&v).map_err(|e| corrupt("state value", e))?;
             out.push((Height(u64::from_be_bytes(version)), value));
+        }
+        if out.len() < limit {
+            if let Some(latest) = snapshot.get_cf(self.cf(CF_STATE_LATEST), key.0)? {
+                let version = latest_version_in(&latest)?;
+                // A version written before layout 3 is in `state_values` as well.
+                if out.last().is_none_or(|(h, _)| h.0 < version) {
+                    let value = Option::<Vec<u8>>::try_from_slice(&latest[8..])
+                        .map_err(|e| corrupt("latest state value", e))?;
+                    out.push((Height(version), value));
+                }
+            }
         }
         Ok(out)
     }
@@ -1205,7 +1284,7 @@ impl Store {
                 "restoring a snapshot into a store that holds height {h}"
             )));
         }
-        for cf in [CF_STATE_NODES, CF_STATE_VALUES] {
+        for cf in [CF_STATE_NODES, CF_STATE_VALUES, CF_STATE_LATEST] {
             if self
                 .db
                 .iterator_cf(self.cf(cf), IteratorMode::Start)
@@ -1515,12 +1594,11 @@ impl TreeWriter for RestoreWriter {
             let node = TreeNode::decode(&codec::encode(node))?;
             wb.put_cf(store.cf(CF_STATE_NODES), codec::encode(key), node.encode());
         }
+        // Values as a block writes them: the newest version alone (layout 3).
         for ((version, key), value) in batch.values() {
-            let encoded = codec::encode(value);
             let mut latest = version.to_be_bytes().to_vec();
-            latest.extend_from_slice(&encoded);
+            borsh::to_writer(&mut latest, value).expect("writing to a Vec does not fail");
             wb.put_cf(store.cf(CF_STATE_LATEST), key.0, latest);
-            wb.put_cf(store.cf(CF_STATE_VALUES), value_key(key, *version), encoded);
         }
         store.db.write(wb)?;
         Ok(())
@@ -1773,7 +1851,7 @@ impl AuthenticatedState for Store {
 
 /// About how many bytes a block's write batch takes beyond the block and its results: each
 /// transaction's index entry, and the state update's nodes (an internal node's encoding
-/// averages a few hundred bytes) and values (written twice, latest and versioned), with
+/// averages a few hundred bytes) and values (the new, and the one each replaces), with
 /// RocksDB's few bytes of framing per entry. An estimate, to size the batch's buffer once.
 fn batch_bytes_estimate(txs: usize, update: &StateUpdate) -> usize {
     let values: usize = update
@@ -1791,6 +1869,30 @@ mod tests {
     use crate::state::state_key;
     use std::collections::BTreeMap;
 
+    /// Rewrites `store` as a store of layout 2 would hold it: every version of every value
+    /// in `state_values`, the newest too, and no mark of layout 3.
+    fn as_layout_2(store: &Store) {
+        let latest: Vec<_> = store
+            .db
+            .iterator_cf(store.cf(CF_STATE_LATEST), IteratorMode::Start)
+            .map(Result::unwrap)
+            .collect();
+        for (k, v) in latest {
+            let key = KeyHash(<[u8; 32]>::try_from(&k[..]).unwrap());
+            let version = latest_version_in(&v).unwrap();
+            store
+                .db
+                .put_cf(store.cf(CF_STATE_VALUES), value_key(&key, version), &v[8..])
+                .unwrap();
+        }
+        let meta = store.cf(CF_META);
+        store
+            .db
+            .put_cf(meta, KEY_STORE_LAYOUT, 2u64.to_be_bytes())
+            .unwrap();
+        store.db.delete_cf(meta, KEY_VALUES_ONCE_FROM).unwrap();
+    }
+
     /// A store written before `state_latest` existed fills it on open, in several batches,
     /// and reads the same values afterwards.
     #[test]
@@ -1806,7 +1908,13 @@ mod tests {
                     .collect();
                 store.commit_state_only(&changes).unwrap();
             }
-            // As a store from before: no latest values, no mark.
+            // As a store from before: every version in `state_values`, no latest values,
+            // no mark.
+            as_layout_2(&store);
+            store
+                .db
+                .delete_cf(store.cf(CF_META), KEY_STORE_LAYOUT)
+                .unwrap();
             let cf = store.cf(CF_STATE_LATEST);
             store
                 .db
@@ -1908,6 +2016,134 @@ mod tests {
         }
         while !store.prune(Height(9), 1_000).unwrap().done {}
         check(&store, &memory, &[Height(9), Height(12)]);
+    }
+
+    /// A value is written once, as its key's newest; `state_values` holds only the versions
+    /// later heights replaced, and reads at every height and a key's history see all of
+    /// them, a deletion included.
+    #[test]
+    fn values_are_written_once_and_read_at_every_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (k, j) = (state_key("t", b"k"), state_key("t", b"j"));
+        store.commit_state_only(&StateChanges::new()).unwrap();
+        // k: 1 -> [1], 2 -> [2], 3 -> deleted, 4 -> [4]; j: 3 -> [3].
+        for h in 1..=4u8 {
+            let mut changes = StateChanges::new();
+            changes.insert(k, (h != 3).then(|| vec![h]));
+            if h == 3 {
+                changes.insert(j, Some(vec![h]));
+            }
+            store.commit_state_only(&changes).unwrap();
+        }
+        let in_values: Vec<Box<[u8]>> = store
+            .db
+            .iterator_cf(store.cf(CF_STATE_VALUES), IteratorMode::Start)
+            .map(|e| e.unwrap().0)
+            .collect();
+        let expected: Vec<Box<[u8]>> = [1, 2, 3].map(|v| value_key(&KeyHash(k.0), v).into()).into();
+        assert_eq!(in_values, expected, "k's replaced versions alone");
+        let k_at = [None, Some(vec![1]), Some(vec![2]), None, Some(vec![4])];
+        for (h, value) in k_at.iter().enumerate() {
+            let height = Height(h as u64);
+            assert_eq!(&store.get(&k, height).unwrap(), value, "k at {h}");
+            let j_at = (h >= 3).then(|| vec![3]);
+            assert_eq!(store.get(&j, height).unwrap(), j_at, "j at {h}");
+            let (proved, proof) = store.get_with_proof(&k, height).unwrap();
+            assert_eq!(&proved, value);
+            proof
+                .verify(&store.state_root(height).unwrap(), &k, proved.as_deref())
+                .unwrap();
+        }
+        let history: Vec<(Height, Option<Vec<u8>>)> = (1..=4)
+            .map(|h| (Height(h), k_at[h as usize].clone()))
+            .collect();
+        assert_eq!(store.history_of(&k, 10).unwrap(), history);
+        assert_eq!(store.history_of(&k, 2).unwrap(), history[..2]);
+        assert_eq!(store.history_of(&k, 3).unwrap(), history[..3]);
+        assert_eq!(
+            store.history_of(&j, 10).unwrap(),
+            vec![(Height(3), Some(vec![3]))]
+        );
+        assert_eq!(
+            store.history_of(&state_key("t", b"none"), 10).unwrap(),
+            vec![]
+        );
+    }
+
+    /// A store of layout 2 (every version in `state_values`, the newest too) is marked 3 on
+    /// open, with the next height as the first whose values are written once. It reads
+    /// every height as before, its keys' histories have no version twice, and pruning's
+    /// single deletions each meet one write: after a full compaction exactly the versions
+    /// the window needs are left.
+    #[test]
+    fn a_store_of_layout_2_reads_prunes_and_grows_as_before() {
+        use crate::state::MemoryState;
+        let key = |i: u64| state_key("t", &i.to_be_bytes());
+        let changes = |h: u64| -> StateChanges {
+            (0..60)
+                .map(|i| {
+                    (
+                        key((h * 7 + i * 3) % 150),
+                        (i % 11 != 0).then(|| vec![h as u8; 5]),
+                    )
+                })
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut memory = MemoryState::new();
+        let mut versions: BTreeMap<Hash, Vec<u64>> = BTreeMap::new();
+        let mut commit = |store: &Store, h: u64| {
+            let c = changes(h);
+            for k in c.keys() {
+                versions.entry(*k).or_default().push(h);
+            }
+            let root = store.commit_state_only(&c).unwrap();
+            assert_eq!(root, memory.commit(&c).unwrap(), "height {h}");
+        };
+        {
+            let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+            for h in 0..10 {
+                commit(&store, h);
+            }
+            as_layout_2(&store);
+        }
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        assert_eq!(store.layout().unwrap(), STORE_LAYOUT);
+        assert_eq!(store.values_once_from, 10);
+        for h in 10..25 {
+            commit(&store, h);
+        }
+        let check = |store: &Store, from: u64| {
+            for i in 0..150 {
+                for h in from..25 {
+                    let height = Height(h);
+                    assert_eq!(
+                        store.get(&key(i), height).unwrap(),
+                        memory.get(&key(i), height).unwrap(),
+                        "{i} at {h}"
+                    );
+                }
+            }
+        };
+        check(&store, 0);
+        for i in 0..150 {
+            let history = store.history_of(&key(i), 100).unwrap();
+            let heights: Vec<u64> = history.iter().map(|(h, _)| h.0).collect();
+            assert_eq!(heights, versions[&key(i)], "history of {i}");
+        }
+        while !store.prune(Height(15), 1_000).unwrap().done {}
+        check(&store, 15);
+        let cf = store.cf(CF_STATE_VALUES);
+        store.db.flush_cf(cf).unwrap();
+        store.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        // Versions below 10 are in `state_values` since they were written, those from 10
+        // only once replaced; each is deleted once replaced at 15 or below.
+        let needed: usize = versions
+            .values()
+            .map(|v| v.windows(2).filter(|w| w[1] > 15).count() + usize::from(v[v.len() - 1] < 10))
+            .sum();
+        assert_eq!(count(&store, CF_STATE_VALUES), needed);
     }
 
     /// A store is marked with its layout on open, and one of a later layout is refused
@@ -2068,12 +2304,9 @@ mod tests {
             .iterator_cf(store.cf(CF_STATE_VALUES), IteratorMode::Start)
             .map(|e| e.unwrap().0)
             .collect();
-        let mut expected: Vec<Box<[u8]>> = vec![
-            value_key(&KeyHash(a.0), 3).into(),
-            value_key(&KeyHash(b.0), 3).into(),
-        ];
-        expected.sort();
-        assert_eq!(left, expected);
+        // Every version below 3 is deleted; version 3, the newest, is in `state_latest`
+        // alone.
+        assert_eq!(left, Vec::<Box<[u8]>>::new());
         for node in two.nodes.iter().chain(&three.nodes) {
             let stored = store.db.get_cf(store.cf(CF_STATE_NODES), node).unwrap();
             assert!(stored.is_none(), "a node stale by 3 is deleted");
@@ -2120,8 +2353,8 @@ mod tests {
         while !store.prune(Height(4), 100).unwrap().done {}
         assert_eq!(
             count(&store, CF_STATE_VALUES),
-            2,
-            "each key's version 3 alone"
+            0,
+            "versions 0 to 3 deleted, version 4 in `state_latest` alone"
         );
     }
 
@@ -2145,7 +2378,8 @@ mod tests {
             nodes_after < nodes_before / 5,
             "{nodes_after} of {nodes_before}"
         );
-        assert_eq!(count(&store, CF_STATE_VALUES), keys.len());
+        // Versions 0 to 8 deleted; 9, the newest, is in `state_latest` alone.
+        assert_eq!(count(&store, CF_STATE_VALUES), 0);
         assert_eq!(count(&store, CF_STATE_STALE), 0);
         for cf in [CF_STATE_NODES, CF_STATE_VALUES, CF_STATE_STALE] {
             store.db.flush_cf(store.cf(cf)).unwrap();
@@ -2231,15 +2465,16 @@ mod tests {
             );
         }
         assert!(store.get_node_option(&root_key(20)).unwrap().is_some());
-        // Exactly the versions a read in the window sees are left: each key's newest at or
-        // below 20 and those above, and every version of the kept key.
+        // Exactly the replaced versions a read in the window sees are left (each key's
+        // newest is in `state_latest` alone): those replaced above 20, and every replaced
+        // version of the kept key.
         let needed: usize = versions
             .iter()
             .map(|(k, v)| {
                 if *k == kept {
-                    v.len()
+                    v.len() - 1
                 } else {
-                    v.iter().filter(|&&h| h > 20).count() + usize::from(v[0] <= 20)
+                    v.windows(2).filter(|w| w[1] > 20).count()
                 }
             })
             .sum();

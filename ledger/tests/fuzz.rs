@@ -150,6 +150,10 @@ fn decode_as(name: Option<&str>, bytes: &[u8]) -> Result<bool, TestCaseError> {
         ("store.stale_list", |b| {
             roundtrip::<StaleList>("stale list", b)
         }),
+        ("store.state_", |b| {
+            // A column family's entries (`store.state_latest`, `store.state_values`).
+            roundtrip::<Vec<(Vec<u8>, Vec<u8>)>>("state column family", b)
+        }),
         ("store.tree_node", |b| {
             let Some(again) = testing::reencode_stored_tree_node(b) else {
                 return Ok(false);

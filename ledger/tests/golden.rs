@@ -163,6 +163,12 @@ fn entries() -> BTreeMap<String, Vec<u8>> {
             values: vec![([0x11; 32], 6)],
         }),
     );
+    // A key written at heights 0, 1 and 2 (deleted) and another at 1: the newest version of
+    // each in `state_latest`, the replaced ones (0 and 1) in `state_values` (layout 3).
+    let dir = tempfile::tempdir().unwrap();
+    let (latest, versions) = testing::stored_state_values(dir.path());
+    put("store.state_latest", latest);
+    put("store.state_values", versions);
     put(
         "store.tx_location",
         encode(&TxLocation {
