@@ -452,7 +452,11 @@ impl Store {
                 .store(u64::from_be_bytes(arr), std::sync::atomic::Ordering::SeqCst);
         }
         store.fill_block_log()?;
-        store.fill_state_latest()?;
+        if layout < 3 {
+            // From layout 3 on, `state_values` lacks the newest versions: filling
+            // `state_latest` from it would go back in time.
+            store.fill_state_latest()?;
+        }
         store.values_once_from = if layout >= 3 {
             let bytes = store
                 .get_cf(CF_META, KEY_VALUES_ONCE_FROM)?
@@ -927,7 +931,14 @@ impl Store {
             // it without a read once `version` leaves the window. With the window shorter
             // than a memtable's life, most such versions and their deletions meet in the
             // memtable and never reach a file.
-            if let Some(replaced) = self.latest_encoded(&KeyHash(key.0), &mut replaced_value)? {
+            // Height 0 (the genesis) replaces nothing, whatever a store left half-restored
+            // may hold.
+            let replaced = if version > 0 {
+                self.latest_encoded(&KeyHash(key.0), &mut replaced_value)?
+            } else {
+                None
+            };
+            if let Some(replaced) = replaced {
                 if replaced >= self.values_once_from {
                     batch.put_cf(
                         self.cf(CF_STATE_VALUES),
@@ -1729,8 +1740,11 @@ impl Restore {
             value.extend_from_slice(&c.signature.0);
             batch.put_cf(store.cf(CF_COSIGNATURES), k, value);
         }
+        // Each version once: pruning would delete it with a single deletion, which must
+        // meet one write (a history may list a version twice).
+        let mut written = std::collections::BTreeSet::new();
         for (k, version, value) in kept {
-            if *version < height {
+            if *version < height && written.insert((k.0, version.0)) {
                 batch.put_cf(
                     store.cf(CF_STATE_VALUES),
                     value_key(&KeyHash(k.0), version.0),
@@ -1927,6 +1941,22 @@ mod tests {
             assert!(store.db.get_cf(cf, key(1).0).unwrap().is_none());
         }
         let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.values_once_from, 3, "the first height after 2");
+        // A height written in layout 3 on top: the versions it replaces (of 2) are in
+        // `state_values` already, and reads at 2 still find them.
+        let changes = [(key(1), Some(vec![9u8])), (key(7), Some(vec![9u8]))]
+            .into_iter()
+            .collect();
+        store.commit_state_only(&changes).unwrap();
+        assert_eq!(store.get(&key(1), Height(3)).unwrap(), Some(vec![9u8]));
+        assert_eq!(
+            store.history_of(&key(1), 10).unwrap(),
+            vec![
+                (Height(1), Some(vec![0u8; 3])),
+                (Height(2), Some(vec![1u8; 3])),
+                (Height(3), Some(vec![9u8]))
+            ]
+        );
         for i in [0u32, 1, 7, 14_999] {
             let expected = (i % 7 != 0).then(|| vec![1u8; 3]);
             assert_eq!(store.get(&key(i), Height(2)).unwrap(), expected, "{i}");
