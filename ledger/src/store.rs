@@ -109,10 +109,13 @@ const KEY_STATE_LATEST_FILLED: &[u8] = b"state_latest_filled";
 /// later one on open.
 const KEY_STORE_LAYOUT: &[u8] = b"store_layout";
 const STORE_LAYOUT: u64 = 3;
-/// The first height whose values went into `state_latest` alone (layout 3), `u64` BE: the
-/// versions a key had before it are in `state_values` already, those from it on are put
-/// there when a later height replaces them ([`Store::put_state`]).
-const KEY_VALUES_ONCE_FROM: &[u8] = b"values_once_from";
+/// How the store wrote its values, height span by height span (layout 3): borsh
+/// `Vec<(u64, bool)>`, each span's first height and whether its values went into
+/// `state_latest` alone, to move into `state_values` when a later height replaces them (a
+/// pruned store), rather than into both when written (an archive store, and every store
+/// before layout 3). A new span starts when the store is opened in the other mode
+/// ([`Store::put_state`]).
+const KEY_VALUE_WRITES: &[u8] = b"value_writes";
 /// The block cache shared by every column family, by default.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// The memtables of all column families together, at most: without a bound each of the
@@ -322,9 +325,10 @@ pub struct Store {
     nodes_family: FamilyId,
     values_family: FamilyId,
     stale_family: FamilyId,
-    /// The first height written in layout 3 (`meta` `values_once_from`): a version below it
-    /// is in `state_values` since it was written, one at or above it only once replaced.
-    values_once_from: u64,
+    /// How values were written, span by span (`meta` `value_writes`): the first height of
+    /// each, and whether a version written in it is in `state_values` only once replaced
+    /// (`true`) or since it was written. Never empty; the first span starts at 0.
+    value_writes: Vec<(u64, bool)>,
 }
 
 const NO_HEIGHT: u64 = u64::MAX;
@@ -436,7 +440,7 @@ impl Store {
             nodes_family,
             values_family,
             stale_family,
-            values_once_from: 0,
+            value_writes: Vec::new(),
         };
         let layout = store.check_layout()?;
         if let Some(h) = store.stored_latest_height()? {
@@ -457,22 +461,37 @@ impl Store {
             // `state_latest` from it would go back in time.
             store.fill_state_latest()?;
         }
-        store.values_once_from = if layout >= 3 {
+        let stored = if layout >= 3 {
             let bytes = store
-                .get_cf(CF_META, KEY_VALUES_ONCE_FROM)?
-                .ok_or_else(|| corrupt("first height of values written once", "absent"))?;
-            u64::from_be_bytes(
-                bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("first height of values written once", "not 8 bytes"))?,
-            )
+                .get_cf(CF_META, KEY_VALUE_WRITES)?
+                .ok_or_else(|| corrupt("spans of value writes", "absent"))?;
+            let spans: Vec<(u64, bool)> =
+                borsh::from_slice(&bytes).map_err(|e| corrupt("spans of value writes", e))?;
+            if spans.first().is_none_or(|s| s.0 != 0) || spans.windows(2).any(|w| w[0].0 >= w[1].0)
+            {
+                return Err(corrupt("spans of value writes", "not ascending from 0"));
+            }
+            spans
         } else {
-            // Every version written so far is in `state_values`; the next height is the
-            // first whose values go into `state_latest` alone.
-            store.latest_height()?.map_or(0, |h| h.0 + 1)
+            // Every version so far went into `state_values` when it was written.
+            vec![(0, false)]
         };
-        if layout != STORE_LAYOUT {
+        let once = history == History::Prunable;
+        let next = store.latest_height()?.map_or(0, |h| h.0 + 1);
+        let mut spans = stored.clone();
+        if spans.last().is_some_and(|s| s.1 != once) {
+            // A span nothing was written in gives way to the one that starts now.
+            if spans.len() > 1 && spans.last().is_some_and(|s| s.0 == next) {
+                spans.pop();
+            } else if spans.len() == 1 && next == 0 {
+                spans.clear();
+            }
+            if spans.last().is_none_or(|s| s.1 != once) {
+                spans.push((next, once));
+            }
+        }
+        store.value_writes = spans;
+        if layout != STORE_LAYOUT || store.value_writes != stored {
             store.mark_layout()?;
         }
         Ok(store)
@@ -505,8 +524,8 @@ impl Store {
         Ok(layout)
     }
 
-    /// Records this release's layout, which the store is in from now on, with the first
-    /// height written in it, in one batch.
+    /// Records this release's layout, which the store is in from now on, with the spans of
+    /// value writes, in one batch.
     fn mark_layout(&self) -> Result<()> {
         let mut batch = WriteBatch::default();
         batch.put_cf(
@@ -516,8 +535,8 @@ impl Store {
         );
         batch.put_cf(
             self.cf(CF_META),
-            KEY_VALUES_ONCE_FROM,
-            self.values_once_from.to_be_bytes(),
+            KEY_VALUE_WRITES,
+            codec::encode(&self.value_writes),
         );
         self.write(batch)
     }
@@ -841,6 +860,15 @@ impl Store {
         Ok(Some((version, value)))
     }
 
+    /// Whether the version written at `version` went into `state_latest` alone, to move into
+    /// `state_values` when replaced ([`Store::value_writes`]).
+    fn written_once(&self, version: u64) -> bool {
+        let i = self
+            .value_writes
+            .partition_point(|(from, _)| *from <= version);
+        i > 0 && self.value_writes[i - 1].1
+    }
+
     /// The newest version of `key`, if it was ever written, with its value's encoding (as
     /// `state_values` holds it) in `out`. For a writer: it peeks at the hot-key cache
     /// rather than refreshing it, since it puts the key back once written.
@@ -922,24 +950,25 @@ impl Store {
             stale.nodes.sort_unstable();
         }
         let version = update.height.0;
+        // A pruned store writes a value once, as its key's newest (`state_latest`); the
+        // version it replaces, if the key had one, moves to `state_values` for reads below
+        // `version`, and the block's stale list names it, so that pruning deletes it without
+        // a read once `version` leaves the window (with a window shorter than a memtable's
+        // life, most such versions and their deletions meet in the memtable). An archive
+        // store, which never deletes a version, writes each into both at once and need not
+        // read the one it replaces, unless a pruned span wrote it ([`Store::value_writes`]).
+        let read_replaced = prunable || self.value_writes.iter().any(|s| s.1);
         let mut replaced_value = Vec::new();
         for (key, value) in &update.values {
-            // A value is written once, as the key's newest (`state_latest`); the version it
-            // replaces, if the key had one, moves to `state_values` for reads below
-            // `version` (unless a store of layout 2 put it there when it was written), and
-            // in a prunable store the block's stale list names it, so that pruning deletes
-            // it without a read once `version` leaves the window. With the window shorter
-            // than a memtable's life, most such versions and their deletions meet in the
-            // memtable and never reach a file.
             // Height 0 (the genesis) replaces nothing, whatever a store left half-restored
             // may hold.
-            let replaced = if version > 0 {
+            let replaced = if version > 0 && read_replaced {
                 self.latest_encoded(&KeyHash(key.0), &mut replaced_value)?
             } else {
                 None
             };
             if let Some(replaced) = replaced {
-                if replaced >= self.values_once_from {
+                if self.written_once(replaced) {
                     batch.put_cf(
                         self.cf(CF_STATE_VALUES),
                         value_key(&KeyHash(key.0), replaced),
@@ -952,6 +981,13 @@ impl Store {
             }
             let mut latest = version.to_be_bytes().to_vec();
             borsh::to_writer(&mut latest, value).expect("writing to a Vec does not fail");
+            if !prunable {
+                batch.put_cf(
+                    self.cf(CF_STATE_VALUES),
+                    value_key(&KeyHash(key.0), version),
+                    &latest[8..],
+                );
+            }
             batch.put_cf(self.cf(CF_STATE_LATEST), key.0, latest);
         }
         if stale != StaleList::default() {
@@ -1605,10 +1641,18 @@ impl TreeWriter for RestoreWriter {
             let node = TreeNode::decode(&codec::encode(node))?;
             wb.put_cf(store.cf(CF_STATE_NODES), codec::encode(key), node.encode());
         }
-        // Values as a block writes them: the newest version alone (layout 3).
+        // Values as a block of the store's mode writes them (`Store::put_state`).
+        let once = store.written_once(batch.values().keys().map(|(v, _)| *v).max().unwrap_or(0));
         for ((version, key), value) in batch.values() {
             let mut latest = version.to_be_bytes().to_vec();
             borsh::to_writer(&mut latest, value).expect("writing to a Vec does not fail");
+            if !once {
+                wb.put_cf(
+                    store.cf(CF_STATE_VALUES),
+                    value_key(key, *version),
+                    &latest[8..],
+                );
+            }
             wb.put_cf(store.cf(CF_STATE_LATEST), key.0, latest);
         }
         store.db.write(wb)?;
@@ -1904,7 +1948,7 @@ mod tests {
             .db
             .put_cf(meta, KEY_STORE_LAYOUT, 2u64.to_be_bytes())
             .unwrap();
-        store.db.delete_cf(meta, KEY_VALUES_ONCE_FROM).unwrap();
+        store.db.delete_cf(meta, KEY_VALUE_WRITES).unwrap();
     }
 
     /// A store written before `state_latest` existed fills it on open, in several batches,
@@ -1941,7 +1985,7 @@ mod tests {
             assert!(store.db.get_cf(cf, key(1).0).unwrap().is_none());
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.values_once_from, 3, "the first height after 2");
+        assert_eq!(store.value_writes, vec![(0, false)], "an archive store");
         // A height written in layout 3 on top: the versions it replaces (of 2) are in
         // `state_values` already, and reads at 2 still find them.
         let changes = [(key(1), Some(vec![9u8])), (key(7), Some(vec![9u8]))]
@@ -2054,7 +2098,7 @@ mod tests {
     #[test]
     fn values_are_written_once_and_read_at_every_height() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
         let (k, j) = (state_key("t", b"k"), state_key("t", b"j"));
         store.commit_state_only(&StateChanges::new()).unwrap();
         // k: 1 -> [1], 2 -> [2], 3 -> deleted, 4 -> [4]; j: 3 -> [3].
@@ -2101,6 +2145,112 @@ mod tests {
         );
     }
 
+    /// A store opened archive, pruned, archive and pruned again: each span writes values its
+    /// own way (into both families at once; into `state_latest` alone, moved when
+    /// replaced), each version goes into `state_values` once whatever the spans around it,
+    /// reads at every height see every version, and pruning's single deletions each meet
+    /// the one write: after a full compaction exactly the versions expected are left.
+    #[test]
+    fn archive_and_pruned_spans_keep_every_version_once() {
+        use crate::state::MemoryState;
+        let key = |i: u64| state_key("t", &i.to_be_bytes());
+        let changes = |h: u64| -> StateChanges {
+            (0..40)
+                .map(|i| {
+                    (
+                        key((h * 5 + i * 3) % 90),
+                        (i % 9 != 0).then(|| vec![h as u8; 4]),
+                    )
+                })
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut memory = MemoryState::new();
+        let mut versions: BTreeMap<Hash, Vec<u64>> = BTreeMap::new();
+        let modes = [
+            History::Archive,
+            History::Prunable,
+            History::Archive,
+            History::Prunable,
+        ];
+        for (span, mode) in modes.iter().enumerate() {
+            let store = Store::open_with(dir.path(), *mode).unwrap();
+            let from = 8 * span as u64;
+            let expected: Vec<(u64, bool)> = modes[..=span]
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (8 * i as u64, *m == History::Prunable))
+                .collect();
+            assert_eq!(store.value_writes, expected);
+            for h in from..from + 8 {
+                let c = changes(h);
+                for k in c.keys() {
+                    versions.entry(*k).or_default().push(h);
+                }
+                let root = store.commit_state_only(&c).unwrap();
+                assert_eq!(root, memory.commit(&c).unwrap(), "height {h}");
+            }
+            for i in 0..90 {
+                for h in 0..from + 8 {
+                    assert_eq!(
+                        store.get(&key(i), Height(h)).unwrap(),
+                        memory.get(&key(i), Height(h)).unwrap(),
+                        "{i} at {h}"
+                    );
+                }
+                let history = store.history_of(&key(i), 100).unwrap();
+                let heights: Vec<u64> = history.iter().map(|(h, _)| h.0).collect();
+                assert_eq!(heights, versions[&key(i)], "history of {i}");
+            }
+            // Each span's writes in files of their own, where a second write of a version
+            // in a later span would be counted twice (nothing is deleted before the end).
+            let cf = store.cf(CF_STATE_VALUES);
+            store.db.flush_cf(cf).unwrap();
+            let entries = store
+                .db
+                .property_int_value_cf(cf, "rocksdb.estimate-num-keys")
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                usize::try_from(entries).unwrap(),
+                count(&store, CF_STATE_VALUES),
+                "a version written twice"
+            );
+        }
+        let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        while !store.prune(Height(28), 1_000).unwrap().done {}
+        for i in 0..90 {
+            for h in 28..32 {
+                assert_eq!(
+                    store.get(&key(i), Height(h)).unwrap(),
+                    memory.get(&key(i), Height(h)).unwrap(),
+                    "{i} at {h}"
+                );
+            }
+        }
+        let cf = store.cf(CF_STATE_VALUES);
+        store.db.flush_cf(cf).unwrap();
+        store.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        // In a span of archive heights (0-7, 16-23) a version is written at once, in a
+        // pruned span when replaced; only a pruned span writes stale lists, so pruning to
+        // 28 deletes the versions replaced at 8-15 and 24-28.
+        let pruned_span = |h: u64| (8..16).contains(&h) || h >= 24;
+        let needed: usize = versions
+            .values()
+            .map(|v| {
+                (0..v.len())
+                    .filter(|&i| {
+                        let replaced_at = v.get(i + 1);
+                        let stored = !pruned_span(v[i]) || replaced_at.is_some();
+                        let deleted = replaced_at.is_some_and(|&s| pruned_span(s) && s <= 28);
+                        stored && !deleted
+                    })
+                    .count()
+            })
+            .sum();
+        assert_eq!(count(&store, CF_STATE_VALUES), needed);
+    }
+
     /// A store of layout 2 (every version in `state_values`, the newest too) is marked 3 on
     /// open, with the next height as the first whose values are written once. It reads
     /// every height as before, its keys' histories have no version twice, and pruning's
@@ -2140,7 +2290,7 @@ mod tests {
         }
         let store = Store::open_with(dir.path(), History::Prunable).unwrap();
         assert_eq!(store.layout().unwrap(), STORE_LAYOUT);
-        assert_eq!(store.values_once_from, 10);
+        assert_eq!(store.value_writes, vec![(0, false), (10, true)]);
         for h in 10..25 {
             commit(&store, h);
         }

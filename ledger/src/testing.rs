@@ -239,14 +239,15 @@ pub fn reencode_stored_tree_node(bytes: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// What a store of the current layout holds in `state_latest` and in `state_values` (each
-/// as borsh `Vec<(key, value)>`, in key order) once a fresh store at `path` has written
+/// What a pruned store of the current layout holds in `state_latest` and in `state_values`
+/// (each as borsh `Vec<(key, value)>`, in key order) once a fresh one at `path` has written
 /// the key `state_key("golden", [1])` at heights 0 (`[1]`), 1 (`[2]`) and 2 (deleted), and
 /// `state_key("golden", [2])` at 1 (`[3]`), for the golden file.
 #[cfg(feature = "store")]
 pub fn stored_state_values(path: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
     use crate::state::{state_key, StateChanges};
-    let store = crate::store::Store::open(path).expect("a store in a fresh folder");
+    let store = crate::store::Store::open_with(path, crate::store::History::Prunable)
+        .expect("a store in a fresh folder");
     let (k, j) = (state_key("golden", &[1]), state_key("golden", &[2]));
     let heights: [StateChanges; 3] = [
         [(k, Some(vec![1]))].into_iter().collect(),
