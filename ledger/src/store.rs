@@ -113,8 +113,8 @@ const STORE_LAYOUT: u64 = 3;
 /// `Vec<(u64, bool)>`, each span's first height and whether its values went into
 /// `state_latest` alone, to move into `state_values` when a later height replaces them (a
 /// pruned store), rather than into both when written (an archive store, and every store
-/// before layout 3). A new span starts when the store is opened in the other mode
-/// ([`Store::put_state`]).
+/// before layout 3). A new span starts when the store is opened in the other mode, or
+/// replaces the last if nothing was written in it ([`Store::open_tuned`]).
 const KEY_VALUE_WRITES: &[u8] = b"value_writes";
 /// The block cache shared by every column family, by default.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
@@ -478,6 +478,14 @@ impl Store {
         };
         let once = history == History::Prunable;
         let next = store.latest_height()?.map_or(0, |h| h.0 + 1);
+        // A span that starts above the next height would claim heights not yet written
+        // (a store rewound, or corrupt).
+        if stored.last().is_some_and(|s| s.0 > next) {
+            return Err(corrupt(
+                "spans of value writes",
+                format!("a span starts above the next height, {next}"),
+            ));
+        }
         let mut spans = stored.clone();
         if spans.last().is_some_and(|s| s.1 != once) {
             // A span nothing was written in gives way to the one that starts now.
@@ -1208,7 +1216,7 @@ impl Store {
         if out.len() < limit {
             if let Some(latest) = snapshot.get_cf(self.cf(CF_STATE_LATEST), key.0)? {
                 let version = latest_version_in(&latest)?;
-                // A version written before layout 3 is in `state_values` as well.
+                // A version written in an archive span is in `state_values` as well.
                 if out.last().is_none_or(|(h, _)| h.0 < version) {
                     let value = Option::<Vec<u8>>::try_from_slice(&latest[8..])
                         .map_err(|e| corrupt("latest state value", e))?;
@@ -1642,7 +1650,7 @@ impl TreeWriter for RestoreWriter {
             wb.put_cf(store.cf(CF_STATE_NODES), codec::encode(key), node.encode());
         }
         // Values as a block of the store's mode writes them (`Store::put_state`).
-        let once = store.written_once(batch.values().keys().map(|(v, _)| *v).max().unwrap_or(0));
+        let once = store.history == History::Prunable;
         for ((version, key), value) in batch.values() {
             let mut latest = version.to_be_bytes().to_vec();
             borsh::to_writer(&mut latest, value).expect("writing to a Vec does not fail");
@@ -2203,7 +2211,8 @@ mod tests {
                 assert_eq!(heights, versions[&key(i)], "history of {i}");
             }
             // Each span's writes in files of their own, where a second write of a version
-            // in a later span would be counted twice (nothing is deleted before the end).
+            // in a later span would be counted twice (nothing is deleted before the end;
+            // until the fourth flush no merge of level 0 can fold the two together).
             let cf = store.cf(CF_STATE_VALUES);
             store.db.flush_cf(cf).unwrap();
             let entries = store
@@ -2249,6 +2258,33 @@ mod tests {
             })
             .sum();
         assert_eq!(count(&store, CF_STATE_VALUES), needed);
+    }
+
+    /// Spans of value writes that claim heights not yet written (a store rewound, or
+    /// corrupt) are refused on open, before anything is written.
+    #[test]
+    fn spans_of_value_writes_above_the_next_height_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for _ in 0..3 {
+                store.commit_state_only(&StateChanges::new()).unwrap();
+            }
+            store
+                .db
+                .put_cf(
+                    store.cf(CF_META),
+                    KEY_VALUE_WRITES,
+                    codec::encode(&vec![(0u64, false), (100u64, true)]),
+                )
+                .unwrap();
+        }
+        let e = Store::open_with(dir.path(), History::Prunable).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a span starts above the next height, 3"),
+            "{e}"
+        );
     }
 
     /// A store of layout 2 (every version in `state_values`, the newest too) is marked 3 on
