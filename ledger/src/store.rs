@@ -486,19 +486,7 @@ impl Store {
                 format!("a span starts above the next height, {next}"),
             ));
         }
-        let mut spans = stored.clone();
-        if spans.last().is_some_and(|s| s.1 != once) {
-            // A span nothing was written in gives way to the one that starts now.
-            if spans.len() > 1 && spans.last().is_some_and(|s| s.0 == next) {
-                spans.pop();
-            } else if spans.len() == 1 && next == 0 {
-                spans.clear();
-            }
-            if spans.last().is_none_or(|s| s.1 != once) {
-                spans.push((next, once));
-            }
-        }
-        store.value_writes = spans;
+        store.value_writes = value_writes_from(&stored, next, once);
         if layout != STORE_LAYOUT || store.value_writes != stored {
             store.mark_layout()?;
         }
@@ -1576,6 +1564,22 @@ fn write_options() -> WriteOptions {
     opts
 }
 
+/// The spans of value writes of a store opened with `stored`, `next` the first height it
+/// will write, in a pruned mode (`once`) or not: a new span at `next` if the last is of the
+/// other mode, in place of the last if nothing was written in it (it starts at `next`).
+fn value_writes_from(stored: &[(u64, bool)], next: u64, once: bool) -> Vec<(u64, bool)> {
+    let mut spans = stored.to_vec();
+    if spans.last().is_some_and(|s| s.1 != once) {
+        if spans.last().is_some_and(|s| s.0 == next) {
+            spans.pop();
+        }
+        if spans.last().is_none_or(|s| s.1 != once) {
+            spans.push((next, once));
+        }
+    }
+    spans
+}
+
 /// A `state_stale` key: the version that made it stale (u64 BE), the kind of entry, then
 /// the node key or the key hash.
 fn stale_key(version: u64, kind: u8, what: &[u8]) -> Vec<u8> {
@@ -2226,7 +2230,14 @@ mod tests {
                 "a version written twice"
             );
         }
+        // Opened archive with nothing written, then pruned again: the empty archive span
+        // gives way to the pruned one it interrupted.
+        let spans = |store: Store| store.value_writes.clone();
+        let last = spans(Store::open_with(dir.path(), History::Prunable).unwrap());
+        let archive = spans(Store::open_with(dir.path(), History::Archive).unwrap());
+        assert_eq!(archive, [&last[..], &[(32, false)]].concat());
         let store = Store::open_with(dir.path(), History::Prunable).unwrap();
+        assert_eq!(store.value_writes, last);
         while !store.prune(Height(28), 1_000).unwrap().done {}
         for i in 0..90 {
             for h in 28..32 {
