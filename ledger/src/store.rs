@@ -216,11 +216,11 @@ const HOT_KEYS: usize = 65_536;
 /// Larger values are not kept in memory (the cache holds at most 64 MiB of values).
 const HOT_VALUE_BYTES_MAX: usize = 1024;
 
-/// The memory [`Store::tree_nodes`] may take. A state of a million keys has about 350,000
-/// internal nodes (the 70,000 of the first five levels, full, and about 260,000 of two or
-/// three children below them), about 250 MiB in memory with the hashes kept of the full
-/// ones and the cache's own entries: three quarters of it fits, the nodes used longest ago
-/// are read again from RocksDB. The default.
+/// The memory [`Store::tree_nodes`] may take, by default. The tree takes about 190 to 235
+/// bytes of it a key (its internal nodes, the hashes kept of the full ones and the cache's
+/// own entries): 192 MiB hold a state of about 0.85 to 1 million keys whole; the nodes of
+/// a larger one used longest ago are read again from RocksDB (ADR 0023, addendum of
+/// 2026-12-07).
 const TREE_CACHE_BYTES: usize = 192 * 1024 * 1024;
 
 /// The memory a store's caches may hold, part by part (ADR 0023). What the store holds
@@ -278,6 +278,17 @@ pub struct MemoryUse {
     pub hot_keys: u64,
 }
 
+/// Where block updates found the state tree's nodes, since the store was opened
+/// ([`Store::tree_reads`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TreeReads {
+    /// In the tree cache.
+    pub cached: u64,
+    /// In RocksDB: the cache lacked them (a leaf, whose key its parent did not know yet,
+    /// or an internal node the cache let go of or never held).
+    pub stored: u64,
+}
+
 /// How RocksDB's compactions keep up ([`Store::compactions`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Compactions {
@@ -317,6 +328,8 @@ pub struct Store {
     /// their content): the nodes of recent blocks and those read by updates, so that a
     /// block's update finds the paths it walks in memory ([`crate::tree`]).
     tree_nodes: NodeCache,
+    /// Nodes that updates found in `tree_nodes`, and those they read from RocksDB.
+    tree_reads: [std::sync::atomic::AtomicU64; 2],
     /// Keys whose every version pruning keeps, and whose value reads at any committed
     /// height are answered ([`Store::keep_history_of`]).
     kept: Vec<Hash>,
@@ -436,6 +449,7 @@ impl Store {
                 std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
             )),
             tree_nodes: NodeCache::new(memory.tree_cache_bytes),
+            tree_reads: Default::default(),
             kept: Vec::new(),
             nodes_family,
             values_family,
@@ -801,6 +815,18 @@ impl Store {
         c.writes_stalled =
             int("rocksdb.is-write-stopped") > 0 || int("rocksdb.actual-delayed-write-rate") > 0;
         c
+    }
+
+    /// Where the tree's updates (of candidate blocks too) found the nodes they walked,
+    /// since the store was opened. Leaves are never cached, and the cache starts empty, so
+    /// some reads from RocksDB are usual; a share of them that grows says the tree has
+    /// outgrown its cache (`tree_cache_mib`).
+    pub fn tree_reads(&self) -> TreeReads {
+        let read = |i: usize| self.tree_reads[i].load(std::sync::atomic::Ordering::Relaxed);
+        TreeReads {
+            cached: read(0),
+            stored: read(1),
+        }
     }
 
     /// What the store holds in memory, by part.
@@ -1881,8 +1907,10 @@ impl TreeReader for Store {
 impl NodeSource for Store {
     fn node(&self, at: &NodeAt) -> Result<Option<Arc<TreeNode>>> {
         if let Some(node) = self.tree_nodes.get(at) {
+            self.tree_reads[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Some(node));
         }
+        self.tree_reads[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(bytes) = self.db.get_pinned_cf(self.cf(CF_STATE_NODES), at.key())? else {
             return Ok(None);
         };
@@ -2768,6 +2796,46 @@ mod tests {
         // A lower window does not bring pruned heights back.
         store.prune(Height(5), 25).unwrap();
         assert_eq!(store.oldest_state(), Height(20));
+    }
+
+    /// Updates count the nodes they find in the tree cache and those they read from
+    /// RocksDB; reads for proofs and roots count nothing.
+    #[test]
+    fn tree_reads_say_where_updates_found_the_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<Hash> = (0..300u32)
+            .map(|i| state_key("t", &i.to_be_bytes()))
+            .collect();
+        let write = |store: &Store, round: u8| {
+            let changes: StateChanges = keys.iter().map(|k| (*k, Some(vec![round]))).collect();
+            store.commit_state_only(&changes).unwrap();
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.tree_reads(), TreeReads::default());
+        write(&store, 1);
+        write(&store, 2);
+        // The second update walked the first one's nodes, all in the cache (the leaves'
+        // keys known to their parents).
+        let reads = store.tree_reads();
+        assert!(reads.cached > 0, "{reads:?}");
+        assert_eq!(reads.stored, 0, "{reads:?}");
+        store.get_with_proof(&keys[0], Height(0)).unwrap();
+        store.state_root(Height(1)).unwrap();
+        assert_eq!(store.tree_reads(), reads);
+        drop(store);
+        // Without a tree cache, every node an update walks comes from RocksDB.
+        let memory = MemoryBudget {
+            tree_cache_bytes: 0,
+            ..MemoryBudget::default()
+        };
+        let store = Store::open_tuned(dir.path(), History::Archive, memory).unwrap();
+        write(&store, 3);
+        let reads = store.tree_reads();
+        assert_eq!(reads.cached, 0, "{reads:?}");
+        // The internal nodes on the keys' paths, and each leaf, whose key the parent read
+        // from RocksDB does not know.
+        assert!(reads.stored > keys.len() as u64, "{reads:?}");
+        assert_eq!(store.get(&keys[7], Height(2)).unwrap(), Some(vec![3u8]));
     }
 
     /// The hot-key cache answers as the store does: across small and large values,

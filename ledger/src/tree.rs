@@ -1811,9 +1811,9 @@ mod tests {
         Arc::new(TreeNode::Internal(Internal::new(&children, &[None; 16])))
     }
 
-    /// What a cached node's children take decides how much of the tree the cache holds: a
-    /// million keys' tree fits in the default 192 MiB with slots of 80 bytes and 7 kept
-    /// ranges, not with the 96 and 15 of before.
+    /// What a cached node's children take decides how much of the tree the cache holds:
+    /// slots of 80 bytes and 7 kept ranges, not the 96 and 15 of before (ADR 0022,
+    /// amendment of 2026-12-05).
     #[test]
     fn cached_slots_and_ranges_stay_small() {
         assert!(

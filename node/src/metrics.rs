@@ -76,6 +76,9 @@ pub struct Metrics {
     store_level0_files: Gauge,
     store_pending_compaction: Gauge,
     store_write_stalled: Gauge,
+    /// Nodes of the state tree that block updates read, by where they found them (label
+    /// `from`: `cache` or `store`).
+    store_tree_reads: Family<Labels, Counter>,
     process_rss: Gauge,
     process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
     process_fds: Gauge,
@@ -128,6 +131,7 @@ impl Metrics {
             store_level0_files: Gauge::default(),
             store_pending_compaction: Gauge::default(),
             store_write_stalled: Gauge::default(),
+            store_tree_reads: Family::default(),
             process_rss: Gauge::default(),
             process_cpu: Counter::default(),
             process_fds: Gauge::default(),
@@ -291,6 +295,11 @@ impl Metrics {
             "1 while RocksDB slows or stops the store's writes because compactions fell behind",
             m.store_write_stalled.clone(),
         );
+        registry.register(
+            "store_tree_node_reads",
+            "Nodes of the state tree that updates (of candidate blocks too) read, by where they found them: cache (the tree cache) or store (RocksDB: leaves, never cached, and nodes the cache lacks); a share from the store that grows says the tree has outgrown storage.tree_cache_mib",
+            m.store_tree_reads.clone(),
+        );
         // The process metrics carry the names every Prometheus dashboard knows.
         let mut m = Metrics { registry, ..m };
         let mut unprefixed = Registry::default();
@@ -378,6 +387,16 @@ impl Metrics {
         self.store_pending_compaction
             .set(i64::try_from(c.pending_bytes).unwrap_or(i64::MAX));
         self.store_write_stalled.set(i64::from(c.writes_stalled));
+        let reads = store.tree_reads();
+        for (from, total) in [("cache", reads.cached), ("store", reads.stored)] {
+            let counter = self
+                .store_tree_reads
+                .get_or_create(&vec![("from", from.to_string())]);
+            let counted = counter.get();
+            if total > counted {
+                counter.inc_by(total - counted);
+            }
+        }
     }
 
     /// Marks the process's start time (once, at start).

@@ -201,6 +201,10 @@ struct BenchArgs {
     /// their default is 100,000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(acta_node::config::RETAIN_HEIGHTS_MIN..))]
     retain_heights: Option<u64>,
+    /// The validators' state-tree node cache, in MiB (`storage.tree_cache_mib`; their
+    /// default is 192; 0 for none).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    tree_cache_mib: Option<u64>,
     /// After the load, wipe the last validator, start it with `actad start --state-sync`
     /// and report how long it took to restore the state and catch up.
     #[arg(long)]
@@ -442,17 +446,26 @@ fn bench(args: BenchArgs) -> ExitCode {
         devices: args.devices,
         json: args.out.join("bench.json"),
         chart: args.out.join("bench.svg"),
-        storage: match (args.archive, args.retain_heights) {
-            (true, _) => Some(acta_node::config::StorageConfig {
-                mode: acta_node::config::StorageMode::Archive,
-                ..Default::default()
-            }),
-            (false, Some(n)) => Some(acta_node::config::StorageConfig {
-                mode: acta_node::config::StorageMode::Pruned,
-                retain_heights: n,
-                ..Default::default()
-            }),
-            (false, None) => None,
+        storage: {
+            let storage = match (args.archive, args.retain_heights) {
+                (true, _) => Some(acta_node::config::StorageConfig {
+                    mode: acta_node::config::StorageMode::Archive,
+                    ..Default::default()
+                }),
+                (false, Some(n)) => Some(acta_node::config::StorageConfig {
+                    mode: acta_node::config::StorageMode::Pruned,
+                    retain_heights: n,
+                    ..Default::default()
+                }),
+                (false, None) => None,
+            };
+            match args.tree_cache_mib {
+                Some(mib) => Some(acta_node::config::StorageConfig {
+                    tree_cache_mib: usize::try_from(mib).expect("at most 65,536"),
+                    ..storage.unwrap_or_default()
+                }),
+                None => storage,
+            }
         },
         state_sync: args.state_sync,
         block_max_txs: args.block_max_txs,
