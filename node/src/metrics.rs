@@ -76,8 +76,8 @@ pub struct Metrics {
     store_level0_files: Gauge,
     store_pending_compaction: Gauge,
     store_write_stalled: Gauge,
-    /// Nodes of the state tree that block updates read, by where they found them (label
-    /// `from`: `cache` or `store`).
+    /// Nodes of the state tree that updates (of candidate blocks too) read, by where they
+    /// found them (label `from`: `cache` or `store`).
     store_tree_reads: Family<Labels, Counter>,
     process_rss: Gauge,
     process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,

@@ -203,8 +203,8 @@ struct BenchArgs {
     retain_heights: Option<u64>,
     /// The validators' state-tree node cache, in MiB (`storage.tree_cache_mib`; their
     /// default is 192; 0 for none).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=65_536))]
-    tree_cache_mib: Option<u64>,
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=65_536))]
+    tree_cache_mib: Option<usize>,
     /// After the load, wipe the last validator, start it with `actad start --state-sync`
     /// and report how long it took to restore the state and catch up.
     #[arg(long)]
@@ -447,7 +447,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         json: args.out.join("bench.json"),
         chart: args.out.join("bench.svg"),
         storage: {
-            let storage = match (args.archive, args.retain_heights) {
+            let mut storage = match (args.archive, args.retain_heights) {
                 (true, _) => Some(acta_node::config::StorageConfig {
                     mode: acta_node::config::StorageMode::Archive,
                     ..Default::default()
@@ -459,13 +459,10 @@ fn bench(args: BenchArgs) -> ExitCode {
                 }),
                 (false, None) => None,
             };
-            match args.tree_cache_mib {
-                Some(mib) => Some(acta_node::config::StorageConfig {
-                    tree_cache_mib: usize::try_from(mib).expect("at most 65,536"),
-                    ..storage.unwrap_or_default()
-                }),
-                None => storage,
+            if let Some(mib) = args.tree_cache_mib {
+                storage.get_or_insert_with(Default::default).tree_cache_mib = mib;
             }
+            storage
         },
         state_sync: args.state_sync,
         block_max_txs: args.block_max_txs,
