@@ -125,7 +125,13 @@ pub struct RpcConfig {
     pub web: bool,
     /// Where the page is served: a path that starts and ends with `/`.
     pub web_path: String,
+    /// Worker threads of the API's own runtime; 0 serves the API on the node's thread,
+    /// beside its consensus loop and network (ADR 0025).
+    pub threads: usize,
 }
+
+/// The most worker threads `rpc.threads` may ask for.
+pub const RPC_THREADS_MAX: usize = 64;
 
 /// The longest `consensus.empty_block_interval_ms`: an hour.
 pub const EMPTY_BLOCK_INTERVAL_MS_MAX: u64 = 3_600_000;
@@ -280,6 +286,7 @@ impl Default for RpcConfig {
             client_txs_per_second: 1000,
             web: true,
             web_path: "/".into(),
+            threads: 1,
         }
     }
 }
@@ -393,6 +400,10 @@ impl Config {
         ] {
             anyhow::ensure!(v > 0 && v <= 1_000_000, "field {field}: 1 to 1000000");
         }
+        anyhow::ensure!(
+            self.rpc.threads <= RPC_THREADS_MAX,
+            "field rpc.threads: 0 to {RPC_THREADS_MAX}"
+        );
         anyhow::ensure!(
             self.p2p.max_message_bytes <= MESSAGE_BYTES_MAX,
             "field p2p.max_message_bytes: at most {MESSAGE_BYTES_MAX}"
@@ -508,6 +519,10 @@ client_txs_per_second = {rl}
 # Serve the residents' web page (it reads this API and posts ballots signed in the browser), and where.
 web = {web}
 web_path = {web_path}
+# Threads that serve the API, apart from the node's own thread (which runs its consensus
+# loop and network). 0: the API shares that thread (the fewest thread switches, for a
+# machine with few cores; a slow client then delays consensus a little).
+threads = {rth}
 
 [consensus]
 # Timeouts of round 0 in milliseconds; each later round adds timeout_delta_ms.
@@ -573,6 +588,7 @@ tree_cache_mib = {st}
             rw = self.rpc.max_commit_waits,
             rt = self.rpc.commit_timeout_ms,
             rs = self.rpc.max_subscriptions,
+            rth = self.rpc.threads,
             rl = self.rpc.client_txs_per_second,
             web = self.rpc.web,
             web_path = q(&self.rpc.web_path),
@@ -618,6 +634,7 @@ mod tests {
         custom.storage.mode = StorageMode::Archive;
         custom.storage.tree_cache_mib = 0;
         custom.storage.block_cache_mib = 100;
+        custom.rpc.threads = 0;
         custom.p2p.blocked_peers =
             vec!["12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()];
         let back: Config = toml::from_str(&custom.commented()).unwrap();
@@ -664,6 +681,11 @@ mod tests {
         let c = Config::load(&path).unwrap();
         assert_eq!(c.storage.memory().tree_cache_bytes, 0);
         assert_eq!(c.storage.memory().block_cache_bytes, 64 << 20);
+        std::fs::write(&path, "[rpc]\nthreads = 65\n").unwrap();
+        let e = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(e.contains("rpc.threads") && e.contains("0 to 64"), "{e}");
+        std::fs::write(&path, "[rpc]\nthreads = 0\n").unwrap();
+        assert_eq!(Config::load(&path).unwrap().rpc.threads, 0);
         std::fs::write(&path, "[p2p]\nblocked_peers = [\"nope\"]\n").unwrap();
         let e = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(e.contains("p2p.blocked_peers[0]"), "{e}");

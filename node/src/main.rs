@@ -479,10 +479,28 @@ fn start(
     let passphrase = key_passphrase_file
         .map(|f| keys::read_passphrase_file(&f))
         .transpose()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The consensus loop and its network run on this thread, in a runtime of its own: a
+    // message, its check and the vote it leads to cross no thread (ADR 0025, "one thread
+    // for the loop and its network"). Signature checks, pruning and reads of the store run
+    // on the blocking pool; blocks are executed on the `acta-app` thread.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the runtime")?;
+        .context("starting the node's runtime")?;
+    let config = Config::load(&home.config())?;
+    // The API on threads of its own (rpc.threads), or on the node's (0).
+    let api_runtime = match config.rpc.threads {
+        0 => None,
+        n => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .thread_name("acta-api")
+                .enable_all()
+                .build()
+                .context("starting the API's runtime")?,
+        ),
+    };
+    let api = api_runtime.as_ref().map(|r| r.handle().clone());
     runtime.block_on(async move {
         // A SIGHUP (a `systemctl reload`) while the node starts or state-syncs must not end
         // it: the handler is in place from here on, and the node reads it once it runs.
@@ -498,7 +516,11 @@ fn start(
             node.misbehave(m);
         }
         if let Some(addr) = rpc::listen_addr(&node.config().rpc.listen)? {
-            rpc::spawn(addr, handle, node.config().rpc.clone()).await?;
+            let serve = rpc::spawn(addr, handle, node.config().rpc.clone());
+            match &api {
+                Some(api) => api.spawn(serve).await??,
+                None => serve.await?,
+            }
         }
         node.run().await
     })

@@ -136,6 +136,8 @@ pub struct Options {
     pub chart: PathBuf,
     /// The validators' `[storage]` (their default when `None`).
     pub storage: Option<acta_node::config::StorageConfig>,
+    /// The validators' `rpc.threads` (their default when `None`).
+    pub api_threads: Option<usize>,
     /// The validators' `block.max_txs`.
     pub block_max_txs: usize,
     /// After the load, wipe the last validator and time its return by state sync.
@@ -893,6 +895,7 @@ fn state_sync(net: &mut LocalNet) -> Result<StateSyncReport> {
 fn tune(
     net: &LocalNet,
     storage: Option<&acta_node::config::StorageConfig>,
+    api_threads: Option<usize>,
     block_max_txs: usize,
     lifetime_secs: u64,
 ) -> Result<Value> {
@@ -906,7 +909,11 @@ fn tune(
             if let Some(s) = storage {
                 c.storage = s.clone();
             }
+            if let Some(n) = api_threads {
+                c.rpc.threads = n;
+            }
             shown = json!({
+                "rpc_threads": c.rpc.threads,
                 "block": c.block,
                 "mempool": c.mempool,
                 "consensus": c.consensus,
@@ -944,6 +951,7 @@ pub fn run(opts: &Options, command: &str) -> Result<Report> {
     let node_config = tune(
         &net,
         opts.storage.as_ref(),
+        opts.api_threads,
         opts.block_max_txs,
         lifetime_secs(&steps),
     )?;

@@ -205,6 +205,11 @@ struct BenchArgs {
     /// default is 192; 0 for none).
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=65_536))]
     tree_cache_mib: Option<usize>,
+    /// Threads of the validators' HTTP API (`rpc.threads`; their default is 1; 0 serves
+    /// the API on the thread of the node's consensus loop).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(0..=acta_node::config::RPC_THREADS_MAX as u64))]
+    api_threads: Option<usize>,
     /// After the load, wipe the last validator, start it with `actad start --state-sync`
     /// and report how long it took to restore the state and catch up.
     #[arg(long)]
@@ -464,6 +469,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             }
             storage
         },
+        api_threads: args.api_threads,
         state_sync: args.state_sync,
         block_max_txs: args.block_max_txs,
     };

@@ -30,6 +30,9 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
             retain_heights: acta_node::config::RETAIN_HEIGHTS_MIN,
             ..Default::default()
         }),
+        // The API on the thread of the node's loop (the default, 1, is what the other
+        // network tests run).
+        api_threads: Some(0),
         state_sync: true,
         block_max_txs: acta_ledger::block::BLOCK_TXS_MAX,
     };
@@ -59,6 +62,7 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
     assert!(report.store_bytes_per_node.iter().all(|b| *b > 0));
     assert!(report.store_bytes_per_million_txs > 0.0);
     assert_eq!(json_storage(&report), "pruned");
+    assert_eq!(report.node_config["rpc_threads"], 0);
     // The last validator, wiped after the load, joined again from a snapshot of the
     // loaded chain and caught up.
     let sync = report.state_sync.as_ref().unwrap();
