@@ -519,9 +519,10 @@ client_txs_per_second = {rl}
 # Serve the residents' web page (it reads this API and posts ballots signed in the browser), and where.
 web = {web}
 web_path = {web_path}
-# Threads that serve the API, apart from the node's own thread (which runs its consensus
-# loop and network). 0: the API shares that thread (the fewest thread switches, for a
-# machine with few cores; a slow client then delays consensus a little).
+# Threads that serve the API (0 to 64), apart from the node's own thread, which runs its
+# consensus loop and network. 0: the API shares that thread (fewer thread switches, for a
+# machine with few cores and a private API; large responses are then encoded on it, between
+# the node's votes).
 threads = {rth}
 
 [consensus]

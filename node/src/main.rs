@@ -490,6 +490,7 @@ fn start(
     let config = Config::load(&home.config())?;
     // The API on threads of its own (rpc.threads), or on the node's (0).
     let api_runtime = match config.rpc.threads {
+        _ if config.rpc.listen.is_empty() => None,
         0 => None,
         n => Some(
             tokio::runtime::Builder::new_multi_thread()
@@ -518,7 +519,7 @@ fn start(
         if let Some(addr) = rpc::listen_addr(&node.config().rpc.listen)? {
             let serve = rpc::spawn(addr, handle, node.config().rpc.clone());
             match &api {
-                Some(api) => api.spawn(serve).await??,
+                Some(api) => api.spawn(serve).await.context("starting the HTTP API")??,
                 None => serve.await?,
             }
         }

@@ -1024,6 +1024,55 @@ fn every_route_answers_as_documented_and_proofs_verify_offline() {
         "{}",
         a.text()
     );
+    // The refusal waits for the body the client sends (up to four times the limit), so a
+    // client that writes all of it before reading reads the 413, not a reset: after the
+    // head and more of the body than the limit (but not all of it), no answer yet; after
+    // the rest, the 413. (Answered as soon as the limit was passed, the connection could
+    // close with the rest unread, and the client meet a broken pipe.)
+    let mut raw = TcpStream::connect(&api.addr).unwrap();
+    write!(
+        raw,
+        "POST /txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    )
+    .unwrap();
+    let part = 256 * 1024 + 1024;
+    assert!(part < big.len());
+    raw.write_all(&big.as_bytes()[..part]).unwrap();
+    raw.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut first = [0u8; 1];
+    let early = raw.read(&mut first);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "answered before the body was sent: {early:?}"
+    );
+    raw.write_all(&big.as_bytes()[part..]).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("body_too_large") {
+        let n = raw.read(&mut buf).expect("the 413 after the body");
+        assert!(
+            n > 0,
+            "closed without the 413: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The body was read whole, so the connection goes on: it answers the next request.
+    write!(raw, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut next = Vec::new();
+    while !String::from_utf8_lossy(&next).contains("HTTP/1.1 200") {
+        let n = raw.read(&mut buf).expect("an answer to the next request");
+        assert!(n > 0, "the connection closed after the 413");
+        next.extend_from_slice(&buf[..n]);
+    }
 
     // --- Transactions by hash, with a proof of inclusion and of the result.
     let v = api.ok("/txs/{hash}", &format!("/txs/{}?prove=true", attest.id()));

@@ -366,6 +366,10 @@ pub fn router(api: Api) -> Router {
         .layer(DefaultBodyLimit::max(api.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             api.clone(),
+            refuse_large_bodies,
+        ))
+        .layer(middleware::from_fn_with_state(
+            api.clone(),
             limit_concurrency,
         ))
         .layer(middleware::from_fn(json_errors))
@@ -538,6 +542,41 @@ async fn data_headers(request: Request, next: Next) -> Response {
             "default-src 'none'; frame-ancestors 'none'; sandbox",
         ));
     response
+}
+
+/// How long [`refuse_large_bodies`] reads a refused body before it answers.
+const DRAIN_TIME_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Refuses a body whose `Content-Length` is over `rpc.max_body_bytes` before any handler
+/// runs, after reading (and dropping) what the client sends of it, if it is at most four
+/// times the limit, for at most [`DRAIN_TIME_MAX`]. A client that writes its whole body
+/// before it reads the answer, as most do, then reads the 413; answered at once, the
+/// connection closed with its body unread and the client met a reset or a broken pipe
+/// instead. A larger body is refused at once (bodies the extractors find too long without
+/// a length are refused by them, `DefaultBodyLimit`).
+async fn refuse_large_bodies(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let limit = u64::try_from(api.config.max_body_bytes).unwrap_or(u64::MAX);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(length) = declared.filter(|n| *n > limit) else {
+        return next.run(request).await;
+    };
+    if length <= limit.saturating_mul(4) {
+        let drain = axum::body::to_bytes(
+            request.into_body(),
+            usize::try_from(length).unwrap_or(usize::MAX),
+        );
+        let _ = tokio::time::timeout(DRAIN_TIME_MAX, drain).await;
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body is {length} bytes; this API takes at most {limit} (rpc.max_body_bytes)"),
+    )
+    .into_response()
 }
 
 async fn json_errors(request: Request, next: Next) -> Response {
