@@ -487,6 +487,7 @@ fn start(
         .enable_all()
         .build()
         .context("starting the node's runtime")?;
+    // Read once: state sync, the node and the API's threads all go by this reading.
     let config = Config::load(&home.config())?;
     // The API on threads of its own (rpc.threads), or on the node's (0).
     let api_runtime = match config.rpc.threads {
@@ -508,10 +509,11 @@ fn start(
         let _hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("installing the SIGHUP handler")?;
         if let Some(timeout) = state_sync {
-            acta_node::statesync::run(&home, timeout).await?;
+            acta_node::statesync::run(&home, &config, timeout).await?;
         }
         #[cfg_attr(not(feature = "misbehave"), allow(unused_mut))]
-        let (mut node, handle) = Node::open(&home, passphrase.as_deref().map(String::as_str))?;
+        let (mut node, handle) =
+            Node::open(&home, config, passphrase.as_deref().map(String::as_str))?;
         #[cfg(feature = "misbehave")]
         if let Some(m) = misbehave {
             node.misbehave(m);

@@ -686,10 +686,13 @@ fn now_ms() -> u64 {
 }
 
 impl Node {
-    /// Opens the node's home: config, genesis, keys, store (writing the genesis state into
-    /// an empty store) and WAL.
-    pub fn open(home: &Home, key_passphrase: Option<&str>) -> Result<(Node, Handle)> {
-        let config = Config::load(&home.config())?;
+    /// Opens the node's home with its `config` (read from the home's config file): genesis,
+    /// keys, store (writing the genesis state into an empty store) and WAL.
+    pub fn open(
+        home: &Home,
+        config: Config,
+        key_passphrase: Option<&str>,
+    ) -> Result<(Node, Handle)> {
         let (_, spec) = Genesis::load(&home.genesis())?;
         let key = keys::load_consensus_key(&home.consensus_key(), key_passphrase)?;
         let signer = crate::signed::SignGuard::open(&home.signed_state())?;

@@ -46,13 +46,12 @@ const MISSES_MAX: usize = 4;
 
 /// Restores the newest snapshot the peers offer into `home`, unless its store already
 /// holds a height (the node then starts from its store: state sync is for a new node).
-/// Returns the height restored.
-pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
+/// Returns the height restored. `config` is the node's, read from `home`.
+pub async fn run(home: &Home, config: &Config, timeout: Duration) -> Result<Option<Height>> {
     if let Some(h) = snapshot::store_holds_a_height(home)? {
         info!(height = %h, "the store holds blocks already: starting from it, not from a snapshot");
         return Ok(None);
     }
-    let config = Config::load(&home.config())?;
     let (_, spec) = Genesis::load(&home.genesis())?;
     if config.p2p.peers.is_empty() {
         bail!("state sync needs peers to ask: the config file's p2p.peers is empty");
@@ -89,7 +88,7 @@ pub async fn run(home: &Home, timeout: Duration) -> Result<Option<Height>> {
             peers = sources.len(),
             "restoring a verified snapshot from peers"
         );
-        let (worker, after) = Worker::begin(home, &config, &spec, best).await?;
+        let (worker, after) = Worker::begin(home, config, &spec, best).await?;
         match client.fetch(worker, after, &sources, &mut dropped).await {
             Ok(h) => {
                 info!(
