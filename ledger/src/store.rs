@@ -328,8 +328,10 @@ pub struct Store {
     /// their content): the nodes of recent blocks and those read by updates, so that a
     /// block's update finds the paths it walks in memory ([`crate::tree`]).
     tree_nodes: NodeCache,
-    /// Nodes that updates found in `tree_nodes`, and those they read from RocksDB.
-    tree_reads: [std::sync::atomic::AtomicU64; 2],
+    /// Nodes that updates found in `tree_nodes`.
+    tree_reads_cached: std::sync::atomic::AtomicU64,
+    /// Nodes that updates read from RocksDB.
+    tree_reads_stored: std::sync::atomic::AtomicU64,
     /// Keys whose every version pruning keeps, and whose value reads at any committed
     /// height are answered ([`Store::keep_history_of`]).
     kept: Vec<Hash>,
@@ -449,7 +451,8 @@ impl Store {
                 std::num::NonZeroUsize::new(HOT_KEYS).expect("not zero"),
             )),
             tree_nodes: NodeCache::new(memory.tree_cache_bytes),
-            tree_reads: Default::default(),
+            tree_reads_cached: Default::default(),
+            tree_reads_stored: Default::default(),
             kept: Vec::new(),
             nodes_family,
             values_family,
@@ -822,10 +825,10 @@ impl Store {
     /// some reads from RocksDB are usual; a share of them that grows says the tree has
     /// outgrown its cache (`tree_cache_mib`).
     pub fn tree_reads(&self) -> TreeReads {
-        let read = |i: usize| self.tree_reads[i].load(std::sync::atomic::Ordering::Relaxed);
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
         TreeReads {
-            cached: read(0),
-            stored: read(1),
+            cached: self.tree_reads_cached.load(relaxed),
+            stored: self.tree_reads_stored.load(relaxed),
         }
     }
 
@@ -1907,10 +1910,12 @@ impl TreeReader for Store {
 impl NodeSource for Store {
     fn node(&self, at: &NodeAt) -> Result<Option<Arc<TreeNode>>> {
         if let Some(node) = self.tree_nodes.get(at) {
-            self.tree_reads[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.tree_reads_cached
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Some(node));
         }
-        self.tree_reads[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tree_reads_stored
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(bytes) = self.db.get_pinned_cf(self.cf(CF_STATE_NODES), at.key())? else {
             return Ok(None);
         };

@@ -491,8 +491,8 @@ fn start(
     let config = Config::load(&home.config())?;
     // The API on threads of its own (rpc.threads), or on the node's (0).
     let api_runtime = match config.rpc.threads {
-        _ if config.rpc.listen.is_empty() => None,
         0 => None,
+        _ if config.rpc.listen.is_empty() => None,
         n => Some(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(n)

@@ -549,7 +549,8 @@ const DRAIN_TIME_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Refuses a body whose `Content-Length` is over `rpc.max_body_bytes` before any handler
 /// runs, after reading (and dropping) what the client sends of it, if it is at most four
-/// times the limit, for at most [`DRAIN_TIME_MAX`]. A client that writes its whole body
+/// times the limit, for at most [`DRAIN_TIME_MAX`] (inside the concurrency limit, and
+/// without keeping it). A client that writes its whole body
 /// before it reads the answer, as most do, then reads the 413; answered at once, the
 /// connection closed with its body unread and the client met a reset or a broken pipe
 /// instead. A larger body is refused at once (bodies the extractors find too long without
@@ -565,10 +566,9 @@ async fn refuse_large_bodies(State(api): State<Api>, request: Request, next: Nex
         return next.run(request).await;
     };
     if length <= limit.saturating_mul(4) {
-        let drain = axum::body::to_bytes(
-            request.into_body(),
-            usize::try_from(length).unwrap_or(usize::MAX),
-        );
+        // Chunk by chunk, each dropped as it comes: nothing of it is held.
+        let mut body = request.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {} };
         let _ = tokio::time::timeout(DRAIN_TIME_MAX, drain).await;
     }
     ApiError::new(
