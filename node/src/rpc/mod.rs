@@ -550,8 +550,7 @@ const DRAIN_TIME_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 /// Refuses a body whose `Content-Length` is over `rpc.max_body_bytes` before any handler
 /// runs, after reading (and dropping) what the client sends of it, if it is at most four
 /// times the limit, for at most [`DRAIN_TIME_MAX`] (inside the concurrency limit, and
-/// without keeping it). A client that writes its whole body
-/// before it reads the answer, as most do, then reads the 413; answered at once, the
+/// without keeping it). A client that writes its whole body before it reads the answer, as most do, then reads the 413; answered at once, the
 /// connection closed with its body unread and the client met a reset or a broken pipe
 /// instead. A larger body is refused at once (bodies the extractors find too long without
 /// a length are refused by them, `DefaultBodyLimit`).
