@@ -289,6 +289,74 @@ pub struct TreeReads {
     pub stored: u64,
 }
 
+/// Where blocks' writes spent their time, since the store was opened
+/// ([`Store::block_writes`]): nanoseconds by part, and where the values they replaced were
+/// read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockWrites {
+    /// Reading the newest version of each key a block writes, which it replaces (pruned
+    /// stores, and archives over a pruned span).
+    pub read_replaced_ns: u64,
+    /// The rest of building the batch: encoding the block, its indexes, the tree's nodes.
+    pub build_ns: u64,
+    /// RocksDB appending the batch to its log and syncing it.
+    pub wal_ns: u64,
+    /// RocksDB inserting the batch into its memtables.
+    pub memtable_ns: u64,
+    /// RocksDB holding the write back because compactions fell behind.
+    pub delay_ns: u64,
+    /// The rest of RocksDB's write: waiting for its write group, its own bookkeeping.
+    pub write_other_ns: u64,
+    /// Putting the written values and nodes into the store's caches.
+    pub publish_ns: u64,
+    /// Replaced values found in the hot-key cache.
+    pub replaced_cached: u64,
+    /// Replaced values read from RocksDB (keys the cache did not hold, new keys included).
+    pub replaced_stored: u64,
+}
+
+/// [`BlockWrites`] as the store counts them.
+#[derive(Debug, Default)]
+struct BlockWriteCounters([std::sync::atomic::AtomicU64; 9]);
+
+impl BlockWriteCounters {
+    fn add(&self, part: usize, amount: u64) {
+        self.0[part].fetch_add(amount, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn add_time(&self, part: usize, since: std::time::Instant) {
+        self.add(
+            part,
+            u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        );
+    }
+
+    fn get(&self) -> BlockWrites {
+        let v = |i: usize| self.0[i].load(std::sync::atomic::Ordering::Relaxed);
+        BlockWrites {
+            read_replaced_ns: v(READ_REPLACED),
+            build_ns: v(BUILD),
+            wal_ns: v(WAL),
+            memtable_ns: v(MEMTABLE),
+            delay_ns: v(DELAY),
+            write_other_ns: v(WRITE_OTHER),
+            publish_ns: v(PUBLISH),
+            replaced_cached: v(REPLACED_CACHED),
+            replaced_stored: v(REPLACED_STORED),
+        }
+    }
+}
+
+const READ_REPLACED: usize = 0;
+const BUILD: usize = 1;
+const WAL: usize = 2;
+const MEMTABLE: usize = 3;
+const DELAY: usize = 4;
+const WRITE_OTHER: usize = 5;
+const PUBLISH: usize = 6;
+const REPLACED_CACHED: usize = 7;
+const REPLACED_STORED: usize = 8;
+
 /// How RocksDB's compactions keep up ([`Store::compactions`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Compactions {
@@ -332,6 +400,8 @@ pub struct Store {
     tree_reads_cached: std::sync::atomic::AtomicU64,
     /// Nodes that updates read from RocksDB.
     tree_reads_stored: std::sync::atomic::AtomicU64,
+    /// Where blocks' writes spent their time.
+    block_writes: BlockWriteCounters,
     /// Keys whose every version pruning keeps, and whose value reads at any committed
     /// height are answered ([`Store::keep_history_of`]).
     kept: Vec<Hash>,
@@ -453,6 +523,7 @@ impl Store {
             tree_nodes: NodeCache::new(memory.tree_cache_bytes),
             tree_reads_cached: Default::default(),
             tree_reads_stored: Default::default(),
+            block_writes: BlockWriteCounters::default(),
             kept: Vec::new(),
             nodes_family,
             values_family,
@@ -832,6 +903,11 @@ impl Store {
         }
     }
 
+    /// Where blocks' writes spent their time, by part, since the store was opened.
+    pub fn block_writes(&self) -> BlockWrites {
+        self.block_writes.get()
+    }
+
     /// What the store holds in memory, by part.
     pub fn memory(&self) -> MemoryUse {
         let sum = |property: &str| -> u64 {
@@ -906,8 +982,10 @@ impl Store {
             .peek(&key.0)
         {
             borsh::to_writer(&mut *out, value).expect("writing to a Vec does not fail");
+            self.block_writes.add(REPLACED_CACHED, 1);
             return Ok(Some(*v));
         }
+        self.block_writes.add(REPLACED_STORED, 1);
         let Some(latest) = self.db.get_pinned_cf(self.cf(CF_STATE_LATEST), key.0)? else {
             return Ok(None);
         };
@@ -988,7 +1066,10 @@ impl Store {
             // Height 0 (the genesis) replaces nothing, whatever a store left half-restored
             // may hold.
             let replaced = if version > 0 && read_replaced {
-                self.latest_encoded(&KeyHash(key.0), &mut replaced_value)?
+                let started = std::time::Instant::now();
+                let replaced = self.latest_encoded(&KeyHash(key.0), &mut replaced_value)?;
+                self.block_writes.add_time(READ_REPLACED, started);
+                replaced
             } else {
                 None
             };
@@ -1035,6 +1116,34 @@ impl Store {
         opts.set_sync(true);
         self.db.write_opt(batch, &opts)?;
         Ok(())
+    }
+
+    /// [`Store::write`] for a block, its time counted by part: RocksDB's own timers run
+    /// (on this thread) for this write alone.
+    fn write_block(&self, batch: WriteBatch) -> Result<()> {
+        use rocksdb::perf::{set_perf_stats, PerfContext, PerfMetric, PerfStatsLevel};
+        let started = std::time::Instant::now();
+        let mut perf = PerfContext::default();
+        perf.reset();
+        // rocksdb 0.24's levels predate RocksDB 10's `kEnableWait` (3), so each of its
+        // values is the level below: this one is RocksDB's `kEnableTimeExceptForMutex`,
+        // which times the log's write (its "EnableTimeExceptForMutex" times only waits).
+        // A store test checks that the log's time is counted.
+        set_perf_stats(PerfStatsLevel::EnableTimeAndCPUTimeExceptForMutex);
+        let written = self.write(batch);
+        set_perf_stats(PerfStatsLevel::Disable);
+        let total = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let wal = perf.metric(PerfMetric::WriteWalTime);
+        let memtable = perf.metric(PerfMetric::WriteMemtableTime);
+        let delay = perf.metric(PerfMetric::WriteDelayTime);
+        self.block_writes.add(WAL, wal);
+        self.block_writes.add(MEMTABLE, memtable);
+        self.block_writes.add(DELAY, delay);
+        self.block_writes.add(
+            WRITE_OTHER,
+            total.saturating_sub(wal.saturating_add(memtable).saturating_add(delay)),
+        );
+        written
     }
 
     /// Writes the genesis state as height 0. Only into an empty store.
@@ -1091,6 +1200,7 @@ impl Store {
             .write_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let started = std::time::Instant::now();
         let height = block.height();
         let hash = block.hash();
         let latest = self.latest_height()?;
@@ -1159,9 +1269,21 @@ impl Store {
                 codec::encode(&TxLocation { height, index }),
             );
         }
+        let reads_before = self.block_writes.get().read_replaced_ns;
         self.put_state(&mut batch, &update)?;
-        self.write(batch)?;
+        // The reads of replaced values (this writer's alone: it holds the write lock) are
+        // counted apart.
+        let reads = self
+            .block_writes
+            .get()
+            .read_replaced_ns
+            .saturating_sub(reads_before);
+        let building = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.block_writes.add(BUILD, building.saturating_sub(reads));
+        self.write_block(batch)?;
+        let publishing = std::time::Instant::now();
         self.written(update);
+        self.block_writes.add_time(PUBLISH, publishing);
         Ok(())
     }
 

@@ -79,6 +79,12 @@ pub struct Metrics {
     /// Nodes of the state tree that updates (of candidate blocks too) read, by where they
     /// found them (label `from`: `cache` or `store`).
     store_tree_reads: Family<Labels, Counter>,
+    /// Seconds blocks' writes spent, by part (label `part`: a fixed set, see
+    /// [`Metrics::observe_store`]).
+    store_block_write: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// Values that blocks' writes replaced, by where they were read (label `from`: `cache`
+    /// or `store`).
+    store_replaced_reads: Family<Labels, Counter>,
     process_rss: Gauge,
     process_cpu: Counter<f64, std::sync::atomic::AtomicU64>,
     process_fds: Gauge,
@@ -132,6 +138,8 @@ impl Metrics {
             store_pending_compaction: Gauge::default(),
             store_write_stalled: Gauge::default(),
             store_tree_reads: Family::default(),
+            store_block_write: Family::default(),
+            store_replaced_reads: Family::default(),
             process_rss: Gauge::default(),
             process_cpu: Counter::default(),
             process_fds: Gauge::default(),
@@ -300,6 +308,16 @@ impl Metrics {
             "Nodes of the state tree that updates (of candidate blocks too) read, by where they found them: cache (the tree cache) or store (RocksDB: leaves, never cached, and nodes the cache lacks); a share from the store that grows says the tree has outgrown storage.tree_cache_mib",
             m.store_tree_reads.clone(),
         );
+        registry.register(
+            "store_block_write_seconds",
+            "Time blocks' writes spent, by part: read_replaced (reading the values they replace), build (the rest of the batch), wal (RocksDB's log and its sync), memtable, delay (held back by compactions), write_other (the rest of RocksDB's write), publish (the store's caches)",
+            m.store_block_write.clone(),
+        );
+        registry.register(
+            "store_replaced_reads",
+            "Values that blocks' writes replaced (or found absent), by where they were read: cache or store",
+            m.store_replaced_reads.clone(),
+        );
         // The process metrics carry the names every Prometheus dashboard knows.
         let mut m = Metrics { registry, ..m };
         let mut unprefixed = Registry::default();
@@ -387,14 +405,41 @@ impl Metrics {
         self.store_pending_compaction
             .set(i64::try_from(c.pending_bytes).unwrap_or(i64::MAX));
         self.store_write_stalled.set(i64::from(c.writes_stalled));
-        let reads = store.tree_reads();
-        for (from, total) in [("cache", reads.cached), ("store", reads.stored)] {
+        let w = store.block_writes();
+        #[allow(clippy::cast_precision_loss)]
+        for (part, ns) in [
+            ("read_replaced", w.read_replaced_ns),
+            ("build", w.build_ns),
+            ("wal", w.wal_ns),
+            ("memtable", w.memtable_ns),
+            ("delay", w.delay_ns),
+            ("write_other", w.write_other_ns),
+            ("publish", w.publish_ns),
+        ] {
             let counter = self
-                .store_tree_reads
-                .get_or_create(&vec![("from", from.to_string())]);
+                .store_block_write
+                .get_or_create(&vec![("part", part.to_string())]);
+            let seconds = ns as f64 / 1e9;
             let counted = counter.get();
-            if total > counted {
-                counter.inc_by(total - counted);
+            if seconds > counted {
+                counter.inc_by(seconds - counted);
+            }
+        }
+        let reads = store.tree_reads();
+        for (family, cached, stored) in [
+            (
+                &self.store_replaced_reads,
+                w.replaced_cached,
+                w.replaced_stored,
+            ),
+            (&self.store_tree_reads, reads.cached, reads.stored),
+        ] {
+            for (from, total) in [("cache", cached), ("store", stored)] {
+                let counter = family.get_or_create(&vec![("from", from.to_string())]);
+                let counted = counter.get();
+                if total > counted {
+                    counter.inc_by(total - counted);
+                }
             }
         }
     }

@@ -92,6 +92,22 @@ fn a_killed_validator_is_not_missed_and_catches_up_when_restarted() {
         missed >= 5,
         "node 3 missed at least the 5 blocks decided without it: {missed}\n{m}"
     );
+    // Its store says where writing those blocks took its time (read on the status tick).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let m = metrics(&net, 3);
+        let memtable = m
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("acta_store_block_write_seconds_total{part=\"memtable\"} ")
+            })
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if memtable.is_some_and(|seconds| seconds > 0.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // It votes again: with node 0 stopped, progress needs node 3's precommits.
     net.kill(0);
     let h = net.height(1);
