@@ -754,6 +754,7 @@ impl Node {
             },
             block_interval_ms: config.consensus.block_interval_ms,
             empty_block_interval_ms: config.consensus.empty_block_interval_ms,
+            min_height_ms: config.consensus.min_height_ms,
             gossip_interval_ms: config.p2p.gossip_interval_ms,
         };
         // Messages signed at this height before a restart go back to the core when it
@@ -2070,6 +2071,7 @@ impl Node {
         self.driver.set_intervals(
             new.consensus.block_interval_ms,
             new.consensus.empty_block_interval_ms,
+            new.consensus.min_height_ms,
         );
         let mut applied = self.config.clone();
         applied.p2p.peers = new.p2p.peers.clone();
@@ -2077,6 +2079,7 @@ impl Node {
         applied.p2p.max_strikes = new.p2p.max_strikes;
         applied.consensus.block_interval_ms = new.consensus.block_interval_ms;
         applied.consensus.empty_block_interval_ms = new.consensus.empty_block_interval_ms;
+        applied.consensus.min_height_ms = new.consensus.min_height_ms;
         applied.block = new.block.clone();
         let unapplied = applied.differences(&new);
         self.config = applied;

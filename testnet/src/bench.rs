@@ -138,6 +138,8 @@ pub struct Options {
     pub storage: Option<acta_node::config::StorageConfig>,
     /// The validators' `rpc.threads` (their default when `None`).
     pub api_threads: Option<usize>,
+    /// The validators' `consensus.min_height_ms` (their default when `None`).
+    pub min_height_ms: Option<u64>,
     /// The validators' `block.max_txs`.
     pub block_max_txs: usize,
     /// After the load, wipe the last validator and time its return by state sync.
@@ -896,6 +898,7 @@ fn tune(
     net: &LocalNet,
     storage: Option<&acta_node::config::StorageConfig>,
     api_threads: Option<usize>,
+    min_height_ms: Option<u64>,
     block_max_txs: usize,
     lifetime_secs: u64,
 ) -> Result<Value> {
@@ -911,6 +914,9 @@ fn tune(
             }
             if let Some(n) = api_threads {
                 c.rpc.threads = n;
+            }
+            if let Some(ms) = min_height_ms {
+                c.consensus.min_height_ms = ms;
             }
             shown = json!({
                 "rpc_threads": c.rpc.threads,
@@ -952,6 +958,7 @@ pub fn run(opts: &Options, command: &str) -> Result<Report> {
         &net,
         opts.storage.as_ref(),
         opts.api_threads,
+        opts.min_height_ms,
         opts.block_max_txs,
         lifetime_secs(&steps),
     )?;

@@ -210,6 +210,11 @@ struct BenchArgs {
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
               .range(0..=acta_node::config::RPC_THREADS_MAX as u64))]
     api_threads: Option<usize>,
+    /// The validators' `consensus.min_height_ms`: when only transactions wait, a height
+    /// starts at most this often (their default is 30; 0 starts it as soon as the last is
+    /// committed).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=acta_node::config::MIN_HEIGHT_MS_MAX))]
+    min_height_ms: Option<u64>,
     /// After the load, wipe the last validator, start it with `actad start --state-sync`
     /// and report how long it took to restore the state and catch up.
     #[arg(long)]
@@ -470,6 +475,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             storage
         },
         api_threads: args.api_threads,
+        min_height_ms: args.min_height_ms,
         state_sync: args.state_sync,
         block_max_txs: args.block_max_txs,
     };

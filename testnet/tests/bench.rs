@@ -33,6 +33,7 @@ fn a_short_run_commits_every_kind_and_writes_its_json_and_chart() {
         // The API on the thread of the node's loop (the default, 1, is what the other
         // network tests run).
         api_threads: Some(0),
+        min_height_ms: None,
         state_sync: true,
         block_max_txs: acta_ledger::block::BLOCK_TXS_MAX,
     };

@@ -57,6 +57,12 @@ pub struct DriverConfig {
     pub block_interval_ms: u64,
     /// With no work, the next height starts after this long anyway (an empty block).
     pub empty_block_interval_ms: u64,
+    /// Heights start at most this often when transactions alone wait: after a height
+    /// shorter than this, the next starts this long after it started, so that a light
+    /// load gathers into fewer, fuller heights; a longer height is followed at once.
+    /// Evidence, this validator's restored messages and another validator at the next
+    /// height start it at once. 0 starts it as soon as the last is committed.
+    pub min_height_ms: u64,
     /// How often [`Event::GossipTick`] comes.
     pub gossip_interval_ms: u64,
 }
@@ -244,6 +250,9 @@ pub struct Driver<P, B> {
     /// to decide, at `start_at` if only budget rounds need heights, at `idle_until` anyway.
     start_at: Millis,
     committed_at: Millis,
+    /// When the last height started by this node's own clock, if it paces the next one
+    /// (not after block sync, where the node is behind and moves on at once).
+    paced_from: Option<Millis>,
     idle_until: Millis,
     /// A validator's message for `height` arrived: another validator has started it.
     height_seen: bool,
@@ -307,6 +316,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
             phase: Phase::Waiting,
             start_at: now,
             committed_at: now,
+            paced_from: None,
             idle_until: now + config.empty_block_interval_ms,
             height_seen: false,
             next_seen: false,
@@ -341,9 +351,15 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     }
 
     /// New pauses between heights (SIGHUP), from the next height on.
-    pub fn set_intervals(&mut self, block_interval_ms: u64, empty_block_interval_ms: u64) {
+    pub fn set_intervals(
+        &mut self,
+        block_interval_ms: u64,
+        empty_block_interval_ms: u64,
+        min_height_ms: u64,
+    ) {
         self.config.block_interval_ms = block_interval_ms;
         self.config.empty_block_interval_ms = empty_block_interval_ms;
+        self.config.min_height_ms = min_height_ms;
     }
 
     /// The validators heard from at the height being decided (none unless it runs).
@@ -443,13 +459,21 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         self.txs_waiting || !self.evidence.is_empty() || !self.own.is_empty() || self.height_seen
     }
 
-    /// When the next height starts, given work: as soon as the last is committed when
-    /// there is something to decide (no pause: a height takes long enough to gather the
-    /// next block, so blocks grow with the load), or at the pace of `block_interval_ms`
-    /// when only budget rounds need heights or the last block held nothing.
+    /// When the next height starts, given work: when there is something to decide, as
+    /// soon as the last is committed, but not before `min_height_ms` after the last
+    /// started when only transactions wait (a height under load takes longer than that
+    /// and is followed at once, so blocks grow with the load; a light load gathers into
+    /// fewer heights); at the pace of `block_interval_ms` when only budget rounds need
+    /// heights or the last block held nothing.
     fn start_due(&self) -> Millis {
         if self.has_work_now() && !self.last_empty {
-            self.committed_at
+            let now_due = self.height_seen || !self.evidence.is_empty() || !self.own.is_empty();
+            match self.paced_from {
+                Some(started) if !now_due => self
+                    .committed_at
+                    .max(started.saturating_add(self.config.min_height_ms)),
+                _ => self.committed_at,
+            }
         } else {
             self.start_at
         }
@@ -552,6 +576,7 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
 
     fn start_height(&mut self, now: Millis, out: &mut Vec<Action<P, B>>) {
         self.phase = Phase::Running;
+        self.paced_from = Some(now);
         let wal = std::mem::take(&mut self.own);
         debug!(
             height = %self.height,
@@ -834,6 +859,9 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
         self.proposal_sent_at = None;
         // Behind, the node moves on at once.
         self.committed_at = now;
+        if stored.synced {
+            self.paced_from = None;
+        }
         self.start_at = if stored.synced {
             now
         } else {

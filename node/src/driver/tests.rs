@@ -13,6 +13,7 @@ fn config() -> DriverConfig {
         consensus: acta_consensus::Config::default(),
         block_interval_ms: 100,
         empty_block_interval_ms: 10_000,
+        min_height_ms: 0,
         gossip_interval_ms: 1_000,
     }
 }
@@ -480,4 +481,38 @@ fn a_message_for_the_next_height_while_this_one_is_decided_or_stored_starts_it_a
     let stored = height_one_stored(set, false, false);
     d.on(5, Event::Committed(stored));
     assert_eq!(d.next_deadline(), Some(10_005));
+}
+
+#[test]
+fn after_a_short_height_waiting_transactions_start_the_next_at_the_minimum_pace() {
+    // Height 1 started at 0 and was stored at 5: at 30 ms a height, the next starts at 30.
+    let (_, set, mut d, _) = deciding_height_one();
+    d.set_intervals(100, 10_000, 30);
+    d.on(5, Event::Committed(height_one_stored(set, false, false)));
+    assert_eq!(d.next_deadline(), Some(30));
+    assert!(d.on(20, Event::Tick).is_empty());
+    assert_eq!(d.phase(), Phase::Waiting);
+    d.on(30, Event::Tick);
+    assert_eq!(d.phase(), Phase::Running);
+
+    // A height that took longer than the minimum is followed at once.
+    let (_, set, mut d, _) = deciding_height_one();
+    d.set_intervals(100, 10_000, 3);
+    d.on(5, Event::Committed(height_one_stored(set, false, false)));
+    assert_eq!(d.next_deadline(), Some(5));
+
+    // Another validator already at the next height: at once, whatever the minimum.
+    let (keys, set, mut d, _) = deciding_height_one();
+    d.set_intervals(100, 10_000, 30);
+    d.on(4, Event::Message(next_proposers_prevote(&keys, &set)));
+    d.on(5, Event::Committed(height_one_stored(set, false, false)));
+    assert_eq!(d.next_deadline(), Some(5));
+
+    // Behind (the block came by block sync): at once.
+    let (_, set, mut d, _) = deciding_height_one();
+    d.set_intervals(100, 10_000, 30);
+    let mut stored = height_one_stored(set, false, false);
+    stored.synced = true;
+    d.on(5, Event::Committed(stored));
+    assert_eq!(d.next_deadline(), Some(5));
 }

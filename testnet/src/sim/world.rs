@@ -432,6 +432,7 @@ impl World<'_> {
             // The application's own delay (storing a block) is the pause between heights.
             block_interval_ms: 0,
             empty_block_interval_ms: 1_000,
+            min_height_ms: 0,
             gossip_interval_ms: GOSSIP_INTERVAL_MS,
         }
     }
