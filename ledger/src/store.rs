@@ -1023,7 +1023,9 @@ impl Store {
         }
     }
 
-    fn put_state(&self, batch: &mut WriteBatch, update: &StateUpdate) -> Result<()> {
+    /// Puts `update` into `batch`; returns the nanoseconds spent reading the values it
+    /// replaces (counted by [`Store::commit_block_with_ids`]).
+    fn put_state(&self, batch: &mut WriteBatch, update: &StateUpdate) -> Result<u64> {
         // In key order: each insert into RocksDB's memtable then starts from where the last
         // one ended, rather than searching the whole skip list (`write_options`); a block's
         // nodes share its version, so they land side by side. The values below are in key
@@ -1062,13 +1064,14 @@ impl Store {
         // read the one it replaces, unless a pruned span wrote it ([`Store::value_writes`]).
         let read_replaced = prunable || self.value_writes.iter().any(|s| s.1);
         let mut replaced_value = Vec::new();
+        let mut reading = std::time::Duration::ZERO;
         for (key, value) in &update.values {
             // Height 0 (the genesis) replaces nothing, whatever a store left half-restored
             // may hold.
             let replaced = if version > 0 && read_replaced {
                 let started = std::time::Instant::now();
                 let replaced = self.latest_encoded(&KeyHash(key.0), &mut replaced_value)?;
-                self.block_writes.add_time(READ_REPLACED, started);
+                reading += started.elapsed();
                 replaced
             } else {
                 None
@@ -1108,7 +1111,7 @@ impl Store {
             KEY_LATEST_HEIGHT,
             update.height.0.to_be_bytes(),
         );
-        Ok(())
+        Ok(u64::try_from(reading.as_nanos()).unwrap_or(u64::MAX))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
@@ -1269,15 +1272,8 @@ impl Store {
                 codec::encode(&TxLocation { height, index }),
             );
         }
-        let reads_before = self.block_writes.get().read_replaced_ns;
-        self.put_state(&mut batch, &update)?;
-        // The reads of replaced values (this writer's alone: it holds the write lock) are
-        // counted apart.
-        let reads = self
-            .block_writes
-            .get()
-            .read_replaced_ns
-            .saturating_sub(reads_before);
+        let reads = self.put_state(&mut batch, &update)?;
+        self.block_writes.add(READ_REPLACED, reads);
         let building = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.block_writes.add(BUILD, building.saturating_sub(reads));
         self.write_block(batch)?;

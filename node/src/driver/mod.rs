@@ -456,7 +456,13 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     /// Whether the next height has something to decide already (all but budget rounds,
     /// which only need heights to keep coming).
     fn has_work_now(&self) -> bool {
-        self.txs_waiting || !self.evidence.is_empty() || !self.own.is_empty() || self.height_seen
+        self.txs_waiting || self.due_at_once()
+    }
+
+    /// Work that starts the next height as soon as the last is committed, whatever
+    /// `min_height_ms`: evidence, restored own messages, another validator at the height.
+    fn due_at_once(&self) -> bool {
+        !self.evidence.is_empty() || !self.own.is_empty() || self.height_seen
     }
 
     /// When the next height starts, given work: when there is something to decide, as
@@ -467,9 +473,8 @@ impl<P: Copy + Ord + std::fmt::Debug, B: Clone> Driver<P, B> {
     /// heights or the last block held nothing.
     fn start_due(&self) -> Millis {
         if self.has_work_now() && !self.last_empty {
-            let now_due = self.height_seen || !self.evidence.is_empty() || !self.own.is_empty();
             match self.paced_from {
-                Some(started) if !now_due => self
+                Some(started) if !self.due_at_once() => self
                     .committed_at
                     .max(started.saturating_add(self.config.min_height_ms)),
                 _ => self.committed_at,
